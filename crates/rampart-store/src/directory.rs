@@ -1,0 +1,368 @@
+//! Domains, users and aliases: who this server represents and receives for.
+//!
+//! NC-2.1.2: no account exists that the administrator did not create. Nothing here seeds users;
+//! the binary's demo mode creates its one demo user with a random password.
+//! NC-2.1.6: [`Store::resolve_recipient`] is the single answer to "do we receive for this address".
+
+use crate::{now_micros, Result, Store, StoreError};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use rusqlite::{params, OptionalExtension};
+
+/// Why a recipient is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientError {
+    /// The domain is not one this server represents (a relay attempt).
+    ForeignDomain,
+    /// The domain is ours, the mailbox does not exist.
+    NoSuchUser,
+}
+
+/// A recipient we receive for, and the mailboxes it lands in (more than one for a list alias).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub address: String,
+    pub mailboxes: Vec<String>,
+}
+
+/// How deep aliases may point at aliases.
+const MAX_ALIAS_DEPTH: usize = 4;
+
+impl Store {
+    pub fn add_domain(&self, name: &str) -> Result<()> {
+        let name = normalise_domain(name)?;
+        let conn = self.admin_connection()?;
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO domains(name, created) VALUES (?1, ?2)",
+            params![name, now_micros()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!("domain {name} exists already")));
+        }
+        Ok(())
+    }
+
+    pub fn domains(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT name FROM domains ORDER BY name")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+    }
+
+    pub fn is_local_domain(&self, domain: &str) -> Result<bool> {
+        let d = domain.to_ascii_lowercase();
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?;
+            Ok(st.exists([d])?)
+        })
+    }
+
+    /// Creates a user with an Argon2id password hash (NC-2.1.4).
+    pub fn add_user(&self, address: &str, password: &str) -> Result<()> {
+        let address = normalise_local_address(address)?;
+        let domain = address
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default();
+        if password.chars().count() < 12 {
+            return Err(StoreError::Invalid(
+                "the password is shorter than 12 characters; choose a longer one".into(),
+            ));
+        }
+        if !self.is_local_domain(&domain)? {
+            return Err(StoreError::Invalid(format!(
+                "domain {domain} is not configured; add it first with `rampart domain add {domain}`"
+            )));
+        }
+        let hash = hash_password(password)?;
+        let conn = self.admin_connection()?;
+        if self.alias_exists(&conn, &address)? {
+            return Err(StoreError::Invalid(format!(
+                "{address} is an alias already"
+            )));
+        }
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO users(address, domain, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
+            params![address, domain, hash, now_micros()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!(
+                "user {address} exists already"
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn users(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT address FROM users ORDER BY address")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+    }
+
+    /// Checks a password against the stored Argon2id hash.
+    pub fn verify_password(&self, address: &str, password: &str) -> Result<bool> {
+        let address = address.to_ascii_lowercase();
+        let hash: Option<String> = self.read(|c| {
+            let mut st = c.prepare_cached("SELECT password_hash FROM users WHERE address = ?1")?;
+            Ok(st.query_row([address], |r| r.get(0)).optional()?)
+        })?;
+        let Some(hash) = hash else { return Ok(false) };
+        let parsed = PasswordHash::new(&hash)
+            .map_err(|e| StoreError::Invalid(format!("stored hash unreadable: {e}")))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    }
+
+    /// Adds an alias. Targets must be addresses in domains this server represents: forwarding to
+    /// outside addresses is refused (AL-4.2).
+    pub fn add_alias(&self, alias: &str, target: &str) -> Result<()> {
+        let alias = normalise_local_address(alias)?;
+        let target = normalise_local_address(target)?;
+        for a in [&alias, &target] {
+            let domain = a.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+            if !self.is_local_domain(domain)? {
+                return Err(StoreError::Invalid(format!(
+                    "{a} is not in a domain this server represents; aliases may only point inside \
+                     (AL-4.2: no forwarding outside). Add the domain first if it is yours"
+                )));
+            }
+        }
+        let conn = self.admin_connection()?;
+        let is_user: bool = conn
+            .prepare("SELECT 1 FROM users WHERE address = ?1")?
+            .exists([&alias])?;
+        if is_user {
+            return Err(StoreError::Invalid(format!("{alias} is a user already")));
+        }
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO aliases(alias, target, created) VALUES (?1, ?2, ?3)",
+            params![alias, target, now_micros()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!(
+                "alias {alias} -> {target} exists already"
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn aliases(&self) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut st =
+                c.prepare_cached("SELECT alias, target FROM aliases ORDER BY alias, target")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn alias_exists(&self, conn: &rusqlite::Connection, address: &str) -> Result<bool> {
+        Ok(conn
+            .prepare_cached("SELECT 1 FROM aliases WHERE alias = ?1")?
+            .exists([address])?)
+    }
+
+    /// Resolves an RCPT address (already checked for relay tricks) to the mailboxes it reaches.
+    pub fn resolve_recipient(
+        &self,
+        address: &str,
+    ) -> Result<std::result::Result<Recipient, RecipientError>> {
+        let address = address.to_ascii_lowercase();
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return Ok(Err(RecipientError::NoSuchUser));
+        };
+        if !self.is_local_domain(domain)? {
+            return Ok(Err(RecipientError::ForeignDomain));
+        }
+        self.read(|c| {
+            let mut mailboxes = Vec::new();
+            let mut pending = vec![(address.clone(), 0usize)];
+            let mut seen = std::collections::HashSet::new();
+            while let Some((a, depth)) = pending.pop() {
+                if !seen.insert(a.clone()) {
+                    continue;
+                }
+                let is_user = c
+                    .prepare_cached("SELECT 1 FROM users WHERE address = ?1")?
+                    .exists([&a])?;
+                if is_user {
+                    mailboxes.push(a);
+                    continue;
+                }
+                if depth >= MAX_ALIAS_DEPTH {
+                    continue;
+                }
+                let mut st = c.prepare_cached("SELECT target FROM aliases WHERE alias = ?1")?;
+                let targets = st
+                    .query_map([&a], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                pending.extend(targets.into_iter().map(|t| (t, depth + 1)));
+            }
+            mailboxes.sort();
+            Ok(if mailboxes.is_empty() {
+                Err(RecipientError::NoSuchUser)
+            } else {
+                Ok(Recipient {
+                    address: address.clone(),
+                    mailboxes,
+                })
+            })
+        })
+    }
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Invalid(format!("cannot hash the password: {e}")))
+}
+
+/// Lower-cases and checks a domain name for `domain add`.
+pub fn normalise_domain(name: &str) -> Result<String> {
+    let d = name.trim().to_ascii_lowercase();
+    let ok = d.len() <= 253
+        && d.contains('.')
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(StoreError::Invalid(format!(
+            "`{name}` is not a domain name; use e.g. agency.example (letters, digits, hyphens, dots)"
+        )))
+    }
+}
+
+/// Checks an address that we create (user or alias): a plain dot-atom local part without any of
+/// the characters relay tricks rely on (`%`, `!`, quotes, `@`).
+pub fn normalise_local_address(address: &str) -> Result<String> {
+    let a = address.trim().to_ascii_lowercase();
+    let invalid = || {
+        StoreError::Invalid(format!(
+            "`{address}` is not a valid address; use name@domain with letters, digits and . _ + -"
+        ))
+    };
+    let (local, domain) = a.rsplit_once('@').ok_or_else(invalid)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
+    if !local_ok {
+        return Err(invalid());
+    }
+    let domain = normalise_domain(domain)?;
+    Ok(format!("{local}@{domain}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (Store, tempdir::Dir) {
+        let d = tempdir::Dir::new();
+        (Store::open(d.path()).unwrap(), d)
+    }
+
+    #[test]
+    fn users_aliases_and_resolution() {
+        let (s, _d) = store();
+        s.add_domain("Example.TEST").unwrap();
+        s.add_user("Alice@example.test", "correct horse battery")
+            .unwrap();
+        s.add_user("bob@example.test", "correct horse battery")
+            .unwrap();
+        s.add_alias("team@example.test", "alice@example.test")
+            .unwrap();
+        s.add_alias("team@example.test", "bob@example.test")
+            .unwrap();
+        s.add_alias("postmaster@example.test", "team@example.test")
+            .unwrap();
+
+        let r = s
+            .resolve_recipient("POSTMASTER@EXAMPLE.test")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.mailboxes, vec!["alice@example.test", "bob@example.test"]);
+        assert_eq!(
+            s.resolve_recipient("nobody@example.test").unwrap(),
+            Err(RecipientError::NoSuchUser)
+        );
+        assert_eq!(
+            s.resolve_recipient("alice@example.test.evil").unwrap(),
+            Err(RecipientError::ForeignDomain)
+        );
+        assert!(s
+            .verify_password("alice@example.test", "correct horse battery")
+            .unwrap());
+        assert!(!s
+            .verify_password("alice@example.test", "wrong horse battery")
+            .unwrap());
+        // The hash is Argon2id (NC-2.1.4), never the password.
+        let hash: String = s
+            .read(|c| Ok(c.query_row("SELECT password_hash FROM users LIMIT 1", [], |r| r.get(0))?))
+            .unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+    }
+
+    #[test]
+    fn refuses_what_it_should() {
+        let (s, _d) = store();
+        s.add_domain("example.test").unwrap();
+        assert!(s.add_domain("example.test").is_err());
+        assert!(s.add_user("a@other.test", "long enough password").is_err());
+        assert!(s
+            .add_user("a%b@example.test", "long enough password")
+            .is_err());
+        assert!(s.add_user("a@example.test", "short").is_err());
+        // AL-4.2: no alias forwards outside.
+        let e = s
+            .add_alias("fwd@example.test", "someone@gmail.example")
+            .unwrap_err();
+        assert!(e.to_string().contains("AL-4.2"), "{e}");
+        assert!(
+            s.users().unwrap().is_empty(),
+            "NC-2.1.2: no account was created"
+        );
+    }
+}
+
+/// A temporary directory for tests, removed on drop.
+#[cfg(test)]
+pub(crate) mod tempdir {
+    pub struct Dir(std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Dir {
+            let p = std::env::temp_dir().join(format!(
+                "rampart-store-test-{}",
+                hex(&crate::random_bytes::<8>())
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}

@@ -1,0 +1,232 @@
+//! Rampart's embedded storage: SQLite in WAL mode for metadata, queue, mailboxes and trace, and one
+//! file per message body.
+//!
+//! ```text
+//! data_dir/
+//!   rampart.db        SQLite (WAL): domains, users, aliases, messages, queue, mailbox, trace
+//!   messages/<id>     message bodies, one per message however many recipients it has
+//!   tls/              generated certificate and key (mode 0600), when none is configured
+//! ```
+//!
+//! Reads go through a small pool of connections. Every write goes through one writer thread
+//! ([`writer`]) that commits whatever has queued up in one transaction: a group commit, so a busy
+//! server pays for one fsync of the database and one of the message directory per batch, not per
+//! message, and still answers 250 only after its message is durable.
+//!
+//! What does not live here: SMTP, scheduling and delivery decisions (rampart-smtp, rampart-queue).
+
+pub mod directory;
+pub mod mailbox;
+pub mod queue;
+pub mod trace;
+pub mod writer;
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use directory::{Recipient, RecipientError};
+pub use queue::{DueMessage, Enqueue, QueueId, SpoolFile};
+pub use trace::{TraceEvent, TraceFilter};
+pub use writer::Writer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Microseconds since the Unix epoch: the time stamp of every row.
+pub fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS domains (
+    name TEXT PRIMARY KEY,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    address TEXT PRIMARY KEY,
+    domain TEXT NOT NULL REFERENCES domains(name),
+    password_hash TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    alias TEXT NOT NULL,
+    target TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (alias, target)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    received INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    message_id TEXT,
+    return_path_len INTEGER NOT NULL,
+    client TEXT
+);
+CREATE TABLE IF NOT EXISTS queue (
+    message TEXT NOT NULL REFERENCES messages(id),
+    recipient TEXT NOT NULL,
+    mailbox TEXT,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    last_reply TEXT,
+    PRIMARY KEY (message, recipient)
+);
+CREATE INDEX IF NOT EXISTS queue_due ON queue(status, next_attempt);
+CREATE TABLE IF NOT EXISTS mailbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL,
+    message TEXT NOT NULL REFERENCES messages(id),
+    delivered INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mailbox_user ON mailbox(user, id);
+CREATE TABLE IF NOT EXISTS trace (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    session TEXT,
+    queue_id TEXT,
+    message_id TEXT,
+    client TEXT,
+    sender TEXT,
+    recipient TEXT,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trace_ts ON trace(ts);
+CREATE INDEX IF NOT EXISTS trace_session ON trace(session) WHERE session IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trace_queue ON trace(queue_id) WHERE queue_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trace_msgid ON trace(message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trace_sender ON trace(sender) WHERE sender IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trace_rcpt ON trace(recipient) WHERE recipient IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trace_client ON trace(client) WHERE client IS NOT NULL;
+"#;
+
+/// A handle on the data directory. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    db_path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        for sub in ["", "messages", "tls"] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        restrict_dir(dir)?;
+        let db_path = dir.join("rampart.db");
+        let conn = open_connection(&db_path)?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                db_path,
+                readers: Mutex::new(vec![conn]),
+            }),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    pub fn messages_dir(&self) -> PathBuf {
+        self.inner.dir.join("messages")
+    }
+
+    /// Runs `f` with a pooled read connection.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .map(|mut v| v.pop())
+            .ok()
+            .flatten();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_connection(&self.inner.db_path)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.inner.readers.lock() {
+            if pool.len() < 16 {
+                pool.push(conn);
+            }
+        }
+        out
+    }
+
+    /// A connection for the administrative commands, which write outside the writer thread.
+    pub(crate) fn admin_connection(&self) -> Result<Connection> {
+        open_connection(&self.inner.db_path)
+    }
+}
+
+pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    // WAL lets the CLI read and write while the server runs; synchronous=FULL makes every commit
+    // durable before it returns (the 250 after DATA depends on it).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// The data directory holds mail and credentials: owner only.
+fn restrict_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(dir))
+}
+
+/// fsyncs a directory, so that entries created in it survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).expect("the operating system's random source is available");
+    b
+}

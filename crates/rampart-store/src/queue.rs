@@ -1,0 +1,317 @@
+//! The durable queue: message files and the rows that say who still has to receive them.
+//!
+//! A message is accepted in three steps, and the 250 is sent only after the last:
+//! 1. its file is written and fsync'd ([`SpoolFile::finish`]);
+//! 2. the writer fsyncs the message directory, so the file's name survives a crash;
+//! 3. the writer commits the `messages` and `queue` rows ([`Store::enqueue`]).
+//!
+//! A file without a row is a message that was never acknowledged; [`Store::remove_orphans`]
+//! deletes such files at start-up. A row always has its file.
+//!
+//! The file begins with a `Return-Path:` line whose length is kept in the row: local delivery
+//! keeps it (RFC 5321 section 4.4), relaying skips it.
+
+use crate::{io_err, now_micros, Result, Store, StoreError, TraceEvent, Writer};
+use rusqlite::{params, OptionalExtension};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Queue id: 13 hex digits of microseconds and 4 of a counter; sortable by arrival, unique in
+/// a process for up to 65,536 messages a microsecond.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueueId(pub String);
+
+impl QueueId {
+    pub fn generate() -> QueueId {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff;
+        QueueId(format!(
+            "{:013X}{:04X}",
+            now_micros() as u64 & 0xf_ffff_ffff_ffff,
+            n
+        ))
+    }
+
+    /// Queue ids are upper-case hex; anything else is not one (and never becomes a path).
+    pub fn parse(s: &str) -> Option<QueueId> {
+        (s.len() == 17
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+        .then(|| QueueId(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for QueueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Buffered writer for one message file. Blocking: call from a blocking context.
+pub struct SpoolFile {
+    path: PathBuf,
+    file: Option<File>,
+    buf: Vec<u8>,
+    written: u64,
+}
+
+/// Bytes kept in memory before they are written out.
+pub const SPOOL_BUFFER: usize = 256 * 1024;
+
+impl SpoolFile {
+    pub fn new(store: &Store, id: &QueueId) -> SpoolFile {
+        SpoolFile {
+            path: store.messages_dir().join(&id.0),
+            file: None,
+            buf: Vec::with_capacity(16 * 1024),
+            written: 0,
+        }
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// True when the buffer should be written out before more is pushed.
+    pub fn should_flush(&self) -> bool {
+        self.buf.len() >= SPOOL_BUFFER
+    }
+
+    /// Bytes pushed so far.
+    pub fn len(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the buffer to the file, creating it (owner-only) on first use.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.file.is_none() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&self.path)
+                .map_err(io_err(&self.path))?;
+            self.file = Some(f);
+        }
+        let f = self.file.as_mut().expect("opened above");
+        f.write_all(&self.buf).map_err(io_err(&self.path))?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes what is left and fsyncs the file. Returns its size.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        let f = self.file.take().expect("flush opened the file");
+        f.sync_data().map_err(io_err(&self.path))?;
+        Ok(self.written)
+    }
+
+    /// Drops the message: removes its file if one was started.
+    pub fn discard(mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A received message to be made durable.
+#[derive(Debug, Clone)]
+pub struct Enqueue {
+    pub id: QueueId,
+    pub sender: String,
+    /// Size of the file, Return-Path and Received lines included.
+    pub size: u64,
+    pub message_id: Option<String>,
+    pub return_path_len: usize,
+    pub client: Option<String>,
+    /// Final recipients: (delivery address, the RCPT it came from). Local mailboxes for now.
+    pub recipients: Vec<(String, String)>,
+    /// Trace events that become durable with the message.
+    pub events: Vec<TraceEvent>,
+}
+
+/// A queued message with the recipients still due.
+#[derive(Debug, Clone)]
+pub struct DueMessage {
+    pub id: QueueId,
+    pub sender: String,
+    pub message_id: Option<String>,
+    pub recipients: Vec<String>,
+}
+
+impl Store {
+    /// Makes a received message durable: the caller has finished (fsync'd) its file; this waits
+    /// for the group commit that syncs the directory and commits the rows.
+    pub async fn enqueue(&self, writer: &Writer, msg: Enqueue) -> Result<()> {
+        writer
+            .run(true, move |tx| {
+                let now = now_micros();
+                tx.prepare_cached(
+                    "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    msg.id.0,
+                    now,
+                    msg.sender,
+                    msg.size as i64,
+                    msg.message_id,
+                    msg.return_path_len as i64,
+                    msg.client
+                ])?;
+                let mut st = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO queue(message, recipient, mailbox, status, next_attempt)
+                     VALUES (?1, ?2, ?2, 'queued', ?3)",
+                )?;
+                for (rcpt, _orig) in &msg.recipients {
+                    st.execute(params![msg.id.0, rcpt, now])?;
+                }
+                for e in &msg.events {
+                    e.insert(tx)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Messages with recipients due for delivery, oldest first.
+    pub fn due(&self, limit: usize) -> Result<Vec<DueMessage>> {
+        let now = now_micros();
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT q.message, m.sender, m.message_id, q.recipient
+                 FROM queue q JOIN messages m ON m.id = q.message
+                 WHERE q.status = 'queued' AND q.next_attempt <= ?1
+                 ORDER BY q.message LIMIT ?2",
+            )?;
+            let mut out: Vec<DueMessage> = Vec::new();
+            let rows = st.query_map(params![now, limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, sender, message_id, rcpt) = row?;
+                match out.last_mut() {
+                    Some(m) if m.id.0 == id => m.recipients.push(rcpt),
+                    _ => out.push(DueMessage {
+                        id: QueueId(id),
+                        sender,
+                        message_id,
+                        recipients: vec![rcpt],
+                    }),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Delivers to local mailboxes: one mailbox row per recipient, all pointing at the one
+    /// message file; the queue rows are marked delivered in the same commit.
+    pub async fn deliver_local(
+        &self,
+        writer: &Writer,
+        msg: &DueMessage,
+        events: Vec<TraceEvent>,
+    ) -> Result<()> {
+        let id = msg.id.0.clone();
+        let rcpts = msg.recipients.clone();
+        writer
+            .run(false, move |tx| {
+                let now = now_micros();
+                let mut ins = tx.prepare_cached("INSERT INTO mailbox(user, message, delivered) VALUES (?1, ?2, ?3)")?;
+                let mut upd = tx.prepare_cached(
+                    "UPDATE queue SET status = 'delivered', attempts = attempts + 1, last_reply = 'delivered to mailbox'
+                     WHERE message = ?1 AND recipient = ?2 AND status = 'queued'",
+                )?;
+                for r in &rcpts {
+                    // Only a row still queued is delivered: a second delivery of the same
+                    // recipient (two managers, a retry after a lost answer) is a no-op.
+                    if upd.execute(params![id, r])? == 1 {
+                        ins.execute(params![r, id, now])?;
+                    }
+                }
+                for e in &events {
+                    e.insert(tx)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Counts of queue rows by status.
+    pub fn queue_counts(&self) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut st =
+                c.prepare("SELECT status, count(*) FROM queue GROUP BY status ORDER BY status")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Every queue row, for `rampart queue list`: (message, recipient, status, last reply).
+    pub fn queue_list(&self) -> Result<Vec<(String, String, String, Option<String>)>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT message, recipient, status, last_reply FROM queue ORDER BY message, recipient")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// The message file of a queued or stored message.
+    pub fn message_path(&self, id: &QueueId) -> PathBuf {
+        self.messages_dir().join(&id.0)
+    }
+
+    /// The stored message; with `with_return_path` false, without its Return-Path line.
+    pub fn message_bytes(&self, id: &QueueId, with_return_path: bool) -> Result<Vec<u8>> {
+        let rp: Option<i64> = self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT return_path_len FROM messages WHERE id = ?1")?
+                    .query_row([&id.0], |r| r.get(0))
+                    .optional()?,
+            )
+        })?;
+        let rp = rp.ok_or_else(|| StoreError::Invalid(format!("no message {id}")))?;
+        let path = self.message_path(id);
+        let mut bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        if !with_return_path {
+            bytes.drain(..(rp as usize).min(bytes.len()));
+        }
+        Ok(bytes)
+    }
+
+    /// Removes message files that no row names: messages whose 250 was never sent (the server
+    /// stopped between writing the file and the commit). Run before listeners start.
+    pub fn remove_orphans(&self) -> Result<usize> {
+        let known: std::collections::HashSet<String> = self.read(|c| {
+            let mut st = c.prepare("SELECT id FROM messages")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })?;
+        let dir = self.messages_dir();
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !known.contains(&name) {
+                let p: &Path = &entry.path();
+                std::fs::remove_file(p).map_err(io_err(p))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,156 @@
+//! Message trace (AL-3.1): one row per event, keyed by session, queue id and Message-ID, and by
+//! client address, sender and recipient so that `rampart trace` finds a message from any of them.
+//! Retention (NC-2.4.3) is enforced by [`Store::prune_trace`].
+
+use crate::{now_micros, Result, Store};
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+/// One trace event. `event` is a short fixed name (`connect`, `tls`, `ehlo`, `mail`, `rcpt`,
+/// `queued`, `delivered`, `disconnect`, …); `detail` says what happened in words, reply included.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// Microseconds since the Unix epoch.
+    pub ts: i64,
+    pub session: Option<String>,
+    pub queue_id: Option<String>,
+    pub message_id: Option<String>,
+    pub client: Option<String>,
+    pub sender: Option<String>,
+    pub recipient: Option<String>,
+    pub event: String,
+    pub detail: String,
+}
+
+impl TraceEvent {
+    pub fn new(event: &str, detail: impl Into<String>) -> TraceEvent {
+        TraceEvent {
+            ts: now_micros(),
+            event: event.to_string(),
+            detail: detail.into(),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn insert(&self, conn: &Connection) -> Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO trace(ts, session, queue_id, message_id, client, sender, recipient, event, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            self.ts,
+            self.session,
+            self.queue_id,
+            self.message_id,
+            self.client,
+            self.sender,
+            self.recipient,
+            self.event,
+            self.detail
+        ])?;
+        Ok(())
+    }
+}
+
+/// What `rampart trace` looks for. Every field set must match; the result is the whole timeline of
+/// each matching message and session, not only the matching rows.
+#[derive(Debug, Clone, Default)]
+pub struct TraceFilter {
+    pub queue_id: Option<String>,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub recipient: Option<String>,
+    pub client: Option<String>,
+    /// Microseconds since the epoch, inclusive.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Most events returned.
+    pub limit: usize,
+}
+
+impl Store {
+    /// Finds the timelines that match `filter`, oldest event first.
+    pub fn trace(&self, filter: &TraceFilter) -> Result<Vec<TraceEvent>> {
+        let mut cond = Vec::new();
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let text = |v: &Option<String>| v.as_ref().map(|s| rusqlite::types::Value::Text(s.clone()));
+        for (col, v) in [
+            ("queue_id", text(&filter.queue_id)),
+            ("message_id", text(&filter.message_id)),
+            (
+                "lower(sender)",
+                text(&filter.sender.as_ref().map(|s| s.to_lowercase())),
+            ),
+            (
+                "lower(recipient)",
+                text(&filter.recipient.as_ref().map(|s| s.to_lowercase())),
+            ),
+            ("client", text(&filter.client)),
+        ] {
+            if let Some(v) = v {
+                args.push(v);
+                cond.push(format!("{col} = ?{}", args.len()));
+            }
+        }
+        let mut range = Vec::new();
+        if let Some(s) = filter.since {
+            args.push(s.into());
+            range.push(format!("ts >= ?{}", args.len()));
+        }
+        if let Some(u) = filter.until {
+            args.push(u.into());
+            range.push(format!("ts <= ?{}", args.len()));
+        }
+        let limit = if filter.limit == 0 {
+            10_000
+        } else {
+            filter.limit
+        };
+        let range_sql = if range.is_empty() {
+            "1".to_string()
+        } else {
+            range.join(" AND ")
+        };
+        let sql = if cond.is_empty() {
+            // A time range alone: every event in it.
+            format!("SELECT ts, session, queue_id, message_id, client, sender, recipient, event, detail FROM trace WHERE {range_sql} ORDER BY ts, id LIMIT {limit}")
+        } else {
+            // Rows matching the filter name sessions and queue ids; return everything they name.
+            let m = format!(
+                "SELECT session, queue_id FROM trace WHERE {} AND {range_sql}",
+                cond.join(" AND ")
+            );
+            format!(
+                "WITH m AS ({m})
+                 SELECT ts, session, queue_id, message_id, client, sender, recipient, event, detail FROM trace
+                 WHERE session IN (SELECT session FROM m WHERE session IS NOT NULL)
+                    OR queue_id IN (SELECT queue_id FROM m WHERE queue_id IS NOT NULL)
+                 ORDER BY ts, id LIMIT {limit}"
+            )
+        };
+        self.read(|c| {
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok(TraceEvent {
+                    ts: r.get(0)?,
+                    session: r.get(1)?,
+                    queue_id: r.get(2)?,
+                    message_id: r.get(3)?,
+                    client: r.get(4)?,
+                    sender: r.get(5)?,
+                    recipient: r.get(6)?,
+                    event: r.get(7)?,
+                    detail: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Deletes trace events older than `days` (NC-2.4.3 retention). Returns how many went.
+    pub fn prune_trace(&self, days: u32) -> Result<usize> {
+        let cutoff = now_micros() - i64::from(days) * 86_400 * 1_000_000;
+        let conn = self.admin_connection()?;
+        Ok(conn.execute("DELETE FROM trace WHERE ts < ?1", [cutoff])?)
+    }
+}
