@@ -1,1 +1,86 @@
+//! The queue manager: takes queued messages and delivers them, and keeps the trace within its
+//! retention period (NC-2.4.3).
+//!
+//! One task drives it. It wakes when a message is queued (or every [`RESCAN`] for anything left
+//! behind, e.g. after a restart), delivers every due message in one commit, and sleeps again.
+//! Local delivery is a database change only: the message file is shared by every mailbox that
+//! holds the message.
+//!
+//! What does not live here yet: remote delivery (MX, TLS, retries, bounces).
 
+use rampart_store::{Store, Writer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// How often the queue is scanned when nothing wakes the manager.
+pub const RESCAN: Duration = Duration::from_secs(30);
+/// Messages taken per round.
+const BATCH: usize = 512;
+/// How often expired trace events are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+pub struct QueueManager {
+    pub store: Store,
+    pub writer: Writer,
+    pub notify: Arc<Notify>,
+    pub shutdown: watch::Receiver<bool>,
+    pub retention_days: u32,
+}
+
+impl QueueManager {
+    /// Runs until shutdown. On shutdown it finishes the round it is in.
+    pub async fn run(mut self) {
+        let mut last_prune: Option<Instant> = None;
+        loop {
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                self.prune();
+                last_prune = Some(Instant::now());
+            }
+            let delivered = self.round().await;
+            if *self.shutdown.borrow() {
+                break;
+            }
+            if delivered >= BATCH {
+                continue; // more may be waiting
+            }
+            tokio::select! {
+                _ = self.notify.notified() => {}
+                _ = tokio::time::sleep(RESCAN) => {}
+                _ = self.shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Delivers what is due; returns how many messages were taken.
+    pub async fn round(&self) -> usize {
+        let due = match self.store.due(BATCH) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the queue failed");
+                return 0;
+            }
+        };
+        let n = due.len();
+        if n == 0 {
+            return 0;
+        }
+        match self.store.deliver_local(&self.writer, due).await {
+            Ok(rcpts) => tracing::debug!(messages = n, recipients = rcpts, "delivered"),
+            Err(e) => tracing::error!(error = %e, "local delivery failed; will retry"),
+        }
+        n
+    }
+
+    fn prune(&self) {
+        match self.store.prune_trace(self.retention_days) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                removed = n,
+                days = self.retention_days,
+                "trace events past retention removed (NC-2.4.3)"
+            ),
+            Err(e) => tracing::error!(error = %e, "pruning the trace failed"),
+        }
+    }
+}

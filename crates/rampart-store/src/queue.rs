@@ -74,6 +74,11 @@ impl SpoolFile {
         self.buf.extend_from_slice(data);
     }
 
+    /// The in-memory buffer, for decoders that append to it directly.
+    pub fn buffer_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
     /// True when the buffer should be written out before more is pushed.
     pub fn should_flush(&self) -> bool {
         self.buf.len() >= SPOOL_BUFFER
@@ -138,6 +143,9 @@ pub struct Enqueue {
     /// Trace events that become durable with the message.
     pub events: Vec<TraceEvent>,
 }
+
+/// One recipient in the queue: (message, recipient, status, last reply).
+pub type QueueRow = (String, String, String, Option<String>);
 
 /// A queued message with the recipients still due.
 #[derive(Debug, Clone)]
@@ -218,16 +226,11 @@ impl Store {
         })
     }
 
-    /// Delivers to local mailboxes: one mailbox row per recipient, all pointing at the one
-    /// message file; the queue rows are marked delivered in the same commit.
-    pub async fn deliver_local(
-        &self,
-        writer: &Writer,
-        msg: &DueMessage,
-        events: Vec<TraceEvent>,
-    ) -> Result<()> {
-        let id = msg.id.0.clone();
-        let rcpts = msg.recipients.clone();
+    /// Delivers to local mailboxes, for a batch of messages in one commit: one mailbox row per
+    /// recipient, all pointing at the message's one file, and the queue rows marked delivered.
+    /// Returns the trace events written (one per delivered recipient).
+    pub async fn deliver_local(&self, writer: &Writer, batch: Vec<DueMessage>) -> Result<usize> {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
         writer
             .run(false, move |tx| {
                 let now = now_micros();
@@ -236,19 +239,28 @@ impl Store {
                     "UPDATE queue SET status = 'delivered', attempts = attempts + 1, last_reply = 'delivered to mailbox'
                      WHERE message = ?1 AND recipient = ?2 AND status = 'queued'",
                 )?;
-                for r in &rcpts {
-                    // Only a row still queued is delivered: a second delivery of the same
-                    // recipient (two managers, a retry after a lost answer) is a no-op.
-                    if upd.execute(params![id, r])? == 1 {
-                        ins.execute(params![r, id, now])?;
+                let mut n = 0;
+                for msg in &batch {
+                    for r in &msg.recipients {
+                        // Only a row still queued is delivered: delivering the same recipient
+                        // twice (a retry after a lost answer) is a no-op.
+                        if upd.execute(params![msg.id.0, r])? == 1 {
+                            ins.execute(params![r, msg.id.0, now])?;
+                            let mut e = TraceEvent::new("delivered", format!("delivered to mailbox {r}"));
+                            e.queue_id = Some(msg.id.0.clone());
+                            e.message_id = msg.message_id.clone();
+                            e.sender = Some(msg.sender.clone());
+                            e.recipient = Some(r.clone());
+                            e.insert(tx)?;
+                            n += 1;
+                        }
                     }
                 }
-                for e in &events {
-                    e.insert(tx)?;
-                }
+                let _ = done_tx.send(n);
                 Ok(())
             })
-            .await
+            .await?;
+        Ok(done_rx.try_recv().unwrap_or(0))
     }
 
     /// Counts of queue rows by status.
@@ -261,8 +273,8 @@ impl Store {
         })
     }
 
-    /// Every queue row, for `rampart queue list`: (message, recipient, status, last reply).
-    pub fn queue_list(&self) -> Result<Vec<(String, String, String, Option<String>)>> {
+    /// Every queue row, for `rampart queue list`.
+    pub fn queue_list(&self) -> Result<Vec<QueueRow>> {
         self.read(|c| {
             let mut st = c.prepare("SELECT message, recipient, status, last_reply FROM queue ORDER BY message, recipient")?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;

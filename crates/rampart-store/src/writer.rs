@@ -12,13 +12,14 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
 type OpFn = Box<dyn FnOnce(&Transaction) -> Result<()> + Send>;
+type Done = Option<oneshot::Sender<Result<()>>>;
 
 struct Op {
     run: OpFn,
     /// The operation references a message file just written: the directory entry must be durable
     /// before the commit that makes the message visible.
     sync_dir: bool,
-    done: Option<oneshot::Sender<Result<()>>>,
+    done: Done,
 }
 
 /// Most operations one transaction takes; more wait for the next.
@@ -91,8 +92,7 @@ impl Writer {
 }
 
 fn commit_batch(conn: &mut rusqlite::Connection, dir: &std::path::Path, batch: &mut Vec<Op>) {
-    let mut results: Vec<(Option<oneshot::Sender<Result<()>>>, Result<()>)> =
-        Vec::with_capacity(batch.len());
+    let mut results: Vec<(Done, Result<()>)> = Vec::with_capacity(batch.len());
     let outcome = (|| -> Result<()> {
         if batch.iter().any(|op| op.sync_dir) {
             sync_dir(dir)?;

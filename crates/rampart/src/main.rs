@@ -1,1 +1,83 @@
-fn main() {}
+//! `rampart`: the one binary. `serve` runs the roles the configuration names; the other commands
+//! administer the data directory (domains, users, aliases, mailboxes, queue, trace).
+
+mod admin;
+mod privileges;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rampart",
+    about = "Secure-by-default mail server and secure email gateway"
+)]
+struct Cli {
+    /// Configuration file (TOML). Without it, the embedded demo configuration is used.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory; overrides the configuration's data_dir.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. With no --config: the embedded demo on 127.0.0.1:2525.
+    Serve,
+    /// Domains this server represents (NC-2.1.6).
+    #[command(subcommand)]
+    Domain(admin::DomainCmd),
+    /// User accounts (NC-2.1.2: only those the administrator creates).
+    #[command(subcommand)]
+    User(admin::UserCmd),
+    /// Aliases, inside the represented domains only (AL-4.2).
+    #[command(subcommand)]
+    Alias(admin::AliasCmd),
+    /// Read local mailboxes (a stand-in for HTTPS access).
+    #[command(subcommand)]
+    Mailbox(admin::MailboxCmd),
+    /// Inspect the queue.
+    #[command(subcommand)]
+    Queue(admin::QueueCmd),
+    /// Message trace (AL-3.1): find a message's timeline.
+    Trace(admin::TraceArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let demo = cli.config.is_none();
+    let mut config = match &cli.config {
+        Some(path) => match rampart_config::Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => rampart_config::Config::embedded_default(),
+    };
+    if let Some(d) = cli.data_dir {
+        config.data_dir = d;
+    }
+    let result = match cli.command {
+        Command::Serve => serve::run(config, demo),
+        Command::Domain(c) => admin::domain(&config, c),
+        Command::User(c) => admin::user(&config, c),
+        Command::Alias(c) => admin::alias(&config, c),
+        Command::Mailbox(c) => admin::mailbox(&config, c),
+        Command::Queue(c) => admin::queue(&config, c),
+        Command::Trace(a) => admin::trace(&config, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

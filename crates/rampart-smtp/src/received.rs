@@ -1,0 +1,165 @@
+//! The lines Rampart adds to a message: Return-Path and Received (RFC 5321 section 4.4).
+//! NC-2.1.3: they name this host and the protocol, never the software.
+
+/// `Return-Path: <sender>` with CRLF.
+pub fn return_path(sender: &str) -> String {
+    format!("Return-Path: <{sender}>\r\n")
+}
+
+/// Facts for the Received line.
+pub struct ReceivedInfo<'a> {
+    pub helo: &'a str,
+    pub client_ip: std::net::IpAddr,
+    pub hostname: &'a str,
+    /// `ESMTP`, `ESMTPS`, `SMTP` (RFC 3848).
+    pub protocol: &'a str,
+    /// e.g. `TLSv1.3 TLS13_AES_256_GCM_SHA384`
+    pub tls: Option<&'a str>,
+    pub queue_id: &'a str,
+    /// Named only when the message has exactly one recipient, so a list's members stay private.
+    pub single_recipient: Option<&'a str>,
+    pub unix_time: i64,
+}
+
+pub fn received(r: &ReceivedInfo<'_>) -> String {
+    let helo: String = r
+        .helo
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && !matches!(c, '(' | ')' | ';'))
+        .take(255)
+        .collect();
+    let mut s = format!(
+        "Received: from {helo} ([{}])\r\n\tby {}",
+        r.client_ip, r.hostname
+    );
+    if let Some(tls) = r.tls {
+        s.push_str(&format!(" ({tls})"));
+    }
+    s.push_str(&format!(" with {} id {}", r.protocol, r.queue_id));
+    if let Some(rcpt) = r.single_recipient {
+        s.push_str(&format!("\r\n\tfor <{rcpt}>"));
+    }
+    s.push_str(&format!(";\r\n\t{}\r\n", rfc5322_date(r.unix_time)));
+    s
+}
+
+/// An RFC 5322 date in UTC, e.g. `Mon, 23 Nov 2026 08:53:58 +0000`.
+pub fn rfc5322_date(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// What the session needs from the header of a message: its Message-ID and how many Received
+/// lines it already carries (a loop shows as many).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HeaderFacts {
+    pub message_id: Option<String>,
+    pub received: usize,
+    /// The header block ended within the bytes looked at.
+    pub complete: bool,
+}
+
+/// Reads the header block at the start of `msg` (unfolding continuation lines).
+pub fn header_facts(msg: &[u8]) -> HeaderFacts {
+    let mut facts = HeaderFacts::default();
+    let text = String::from_utf8_lossy(msg);
+    let mut current: Option<String> = None;
+    let finish = |h: Option<String>, facts: &mut HeaderFacts| {
+        if let Some(h) = h {
+            if let Some((name, value)) = h.split_once(':') {
+                let name = name.trim();
+                if name.eq_ignore_ascii_case("message-id") && facts.message_id.is_none() {
+                    let v = value.trim().trim_start_matches('<').trim_end_matches('>');
+                    if !v.is_empty() {
+                        facts.message_id = Some(v.chars().take(998).collect());
+                    }
+                } else if name.eq_ignore_ascii_case("received") {
+                    facts.received += 1;
+                }
+            }
+        }
+    };
+    for line in text.split("\r\n") {
+        if line.is_empty() {
+            facts.complete = true;
+            break;
+        }
+        if line.starts_with(' ') || line.starts_with('\t') {
+            if let Some(c) = current.as_mut() {
+                c.push_str(line);
+            }
+            continue;
+        }
+        finish(current.take(), &mut facts);
+        current = Some(line.to_string());
+    }
+    finish(current, &mut facts);
+    facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            rfc5322_date(1_795_424_038),
+            "Mon, 23 Nov 2026 08:53:58 +0000"
+        );
+        assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn received_line_names_no_software() {
+        let r = received(&ReceivedInfo {
+            helo: "client.test (evil)\r\nX: y",
+            client_ip: "192.0.2.7".parse().unwrap(),
+            hostname: "mx.example.test",
+            protocol: "ESMTPS",
+            tls: Some("TLSv1.3 TLS13_AES_128_GCM_SHA256"),
+            queue_id: "ABC",
+            single_recipient: Some("a@example.test"),
+            unix_time: 0,
+        });
+        assert!(r.starts_with(
+            "Received: from client.testevilX:y ([192.0.2.7])\r\n\tby mx.example.test (TLSv1.3"
+        ));
+        assert!(r.ends_with("+0000\r\n"));
+        assert_eq!(r.matches("\r\n").count(), 4, "{r}");
+    }
+
+    #[test]
+    fn header_facts_unfold() {
+        let f =
+            header_facts(b"Received: a\r\nReceived: b\r\nMessage-ID:\r\n <x@y.test>\r\n\r\nbody");
+        assert_eq!(f.message_id.as_deref(), Some("x@y.test"));
+        assert_eq!(f.received, 2);
+        assert!(f.complete);
+    }
+}

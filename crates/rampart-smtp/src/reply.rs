@@ -1,0 +1,202 @@
+//! SMTP replies as values: code, enhanced status code (RFC 3463) and a plain sentence.
+//!
+//! Every reply carries an enhanced status code, except where RFC 2034 section 3 exempts it (the
+//! greeting and the HELO/EHLO replies) and the intermediate 354, whose class 3 has no enhanced code.
+//! NC-2.1.3: no reply names software, version or operating system.
+
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    /// Enhanced status code, e.g. "5.7.1"; empty where RFC 2034 exempts it.
+    pub status: &'static str,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            status,
+            text: text.into(),
+        }
+    }
+
+    /// A 4xx reply: the client should try again later.
+    pub fn is_temporary(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+
+    /// A 4xx or 5xx reply.
+    pub fn is_error(&self) -> bool {
+        self.code >= 400
+    }
+
+    /// Appends the reply, CRLF-terminated, to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let mut s = String::with_capacity(16 + self.text.len());
+        if self.status.is_empty() {
+            let _ = write!(s, "{} {}\r\n", self.code, self.text);
+        } else {
+            let _ = write!(s, "{} {} {}\r\n", self.code, self.status, self.text);
+        }
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// The reply as one line without CRLF, for the trace.
+    pub fn line(&self) -> String {
+        if self.status.is_empty() {
+            format!("{} {}", self.code, self.text)
+        } else {
+            format!("{} {} {}", self.code, self.status, self.text)
+        }
+    }
+}
+
+/// Writes a multi-line reply (EHLO): `code-line` for all but the last.
+pub fn write_multiline(out: &mut Vec<u8>, code: u16, lines: &[String]) {
+    for (i, l) in lines.iter().enumerate() {
+        let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+        out.extend_from_slice(format!("{code}{sep}{l}\r\n").as_bytes());
+    }
+}
+
+// The fixed replies, named for what they answer.
+pub fn ok() -> Reply {
+    Reply::new(250, "2.0.0", "Ok")
+}
+pub fn sender_ok() -> Reply {
+    Reply::new(250, "2.1.0", "Sender ok")
+}
+pub fn recipient_ok() -> Reply {
+    Reply::new(250, "2.1.5", "Recipient ok")
+}
+pub fn bye() -> Reply {
+    Reply::new(221, "2.0.0", "Bye")
+}
+pub fn start_data() -> Reply {
+    Reply::new(354, "", "End data with <CR><LF>.<CR><LF>")
+}
+pub fn start_tls() -> Reply {
+    Reply::new(220, "2.0.0", "Ready to start TLS")
+}
+pub fn queued(id: &str) -> Reply {
+    Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))
+}
+pub fn unknown_command() -> Reply {
+    Reply::new(500, "5.5.2", "Command not recognized")
+}
+/// NC-2.2: VRFY, EXPN, ETRN and TURN give no information.
+pub fn not_implemented() -> Reply {
+    Reply::new(502, "5.5.1", "Command not implemented")
+}
+pub fn syntax(usage: &str) -> Reply {
+    Reply::new(501, "5.5.4", format!("Syntax error; use {usage}"))
+}
+pub fn bad_sequence(why: &str) -> Reply {
+    Reply::new(503, "5.5.1", why.to_string())
+}
+pub fn line_too_long() -> Reply {
+    Reply::new(500, "5.5.2", "Line too long")
+}
+/// Anti-smuggling: a line that does not end in CRLF, or holds a CR or LF of its own.
+pub fn bare_line_ending_command() -> Reply {
+    Reply::new(
+        554,
+        "5.5.2",
+        "Bare CR or LF in a command; lines must end with CRLF. Closing connection",
+    )
+}
+pub fn bare_line_ending_data() -> Reply {
+    Reply::new(
+        554,
+        "5.6.0",
+        "Message refused: bare CR or LF in the message; lines must end with CRLF",
+    )
+}
+pub fn too_big() -> Reply {
+    Reply::new(
+        552,
+        "5.3.4",
+        "Message size exceeds fixed maximum message size",
+    )
+}
+pub fn too_many_recipients() -> Reply {
+    Reply::new(452, "4.5.3", "Too many recipients")
+}
+/// NC-2.1.6: relay attempts are refused permanently, never with a 4xx that invites retries.
+pub fn relay_denied(why: &str) -> Reply {
+    Reply::new(550, "5.7.1", format!("Relaying denied: {why}"))
+}
+pub fn no_such_user() -> Reply {
+    Reply::new(550, "5.1.1", "No such user here")
+}
+pub fn no_valid_recipients() -> Reply {
+    Reply::new(554, "5.5.1", "No valid recipients")
+}
+pub fn needs_smtputf8() -> Reply {
+    Reply::new(
+        553,
+        "5.6.7",
+        "Address is not ASCII; send SMTPUTF8 in MAIL FROM",
+    )
+}
+pub fn must_starttls() -> Reply {
+    Reply::new(530, "5.7.0", "Must issue a STARTTLS command first")
+}
+pub fn storage_failure() -> Reply {
+    Reply::new(
+        451,
+        "4.3.0",
+        "Temporary failure storing the message; try again later",
+    )
+}
+pub fn mail_loop() -> Reply {
+    Reply::new(554, "5.4.6", "Too many Received headers: mail loop")
+}
+pub fn timeout(host: &str) -> Reply {
+    Reply::new(421, "4.4.2", format!("{host} Timeout; closing connection"))
+}
+pub fn too_many_errors(host: &str) -> Reply {
+    Reply::new(
+        421,
+        "4.7.0",
+        format!("{host} Too many errors; closing connection"),
+    )
+}
+pub fn too_many_messages(host: &str) -> Reply {
+    Reply::new(
+        421,
+        "4.7.0",
+        format!("{host} Too many messages in one session; reconnect to send more"),
+    )
+}
+pub fn too_many_connections(host: &str) -> Reply {
+    Reply::new(
+        421,
+        "4.7.0",
+        format!("{host} Too many connections; try again later"),
+    )
+}
+pub fn too_many_connections_from_you(host: &str) -> Reply {
+    Reply::new(
+        421,
+        "4.7.0",
+        format!("{host} Too many connections from your address; try again later"),
+    )
+}
+pub fn shutting_down(host: &str) -> Reply {
+    Reply::new(
+        421,
+        "4.3.2",
+        format!("{host} Service shutting down; try again later"),
+    )
+}
+pub fn early_talker(host: &str) -> Reply {
+    Reply::new(
+        554,
+        "5.5.0",
+        format!("{host} Commands were sent before the greeting; closing connection"),
+    )
+}

@@ -1,0 +1,236 @@
+//! Listeners: accept, connection limits, early-talker check, TLS, graceful shutdown.
+//!
+//! Shutdown: when the watch channel turns true the accept loops stop; idle sessions are told
+//! `421 4.3.2` at once; sessions inside a transaction may finish it, up to the configured grace
+//! period, after which [`Server::drain`] returns and the caller exits. Nothing acknowledged is
+//! lost: a message is acknowledged only once durable.
+
+use crate::reply;
+use crate::session::{Flow, ServerContext, Session};
+use rampart_config::Listener;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// Counts live connections, in total and per client address (NC-2.1.8).
+#[derive(Default)]
+pub struct Connections {
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+    total: Mutex<u32>,
+    idle: Notify,
+}
+
+/// Releases a connection's place when the session ends.
+pub struct ConnectionGuard {
+    conns: Arc<Connections>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.conns.per_ip.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+        if let Ok(mut t) = self.conns.total.lock() {
+            *t -= 1;
+            if *t == 0 {
+                self.conns.idle.notify_waiters();
+            }
+        }
+    }
+}
+
+enum Admission {
+    Admitted(ConnectionGuard),
+    TooMany,
+    TooManyFromYou,
+}
+
+impl Connections {
+    fn admit(self: &Arc<Self>, ip: IpAddr, max_total: u32, max_per_ip: u32) -> Admission {
+        let mut total = self.total.lock().expect("connection count lock");
+        if *total >= max_total {
+            return Admission::TooMany;
+        }
+        let mut per_ip = self.per_ip.lock().expect("connection count lock");
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n >= max_per_ip {
+            return Admission::TooManyFromYou;
+        }
+        *n += 1;
+        *total += 1;
+        Admission::Admitted(ConnectionGuard {
+            conns: self.clone(),
+            ip,
+        })
+    }
+
+    pub fn count(&self) -> u32 {
+        *self.total.lock().expect("connection count lock")
+    }
+}
+
+pub struct Server {
+    ctx: Arc<ServerContext>,
+    conns: Arc<Connections>,
+}
+
+impl Server {
+    pub fn new(ctx: Arc<ServerContext>) -> Server {
+        Server {
+            ctx,
+            conns: Arc::new(Connections::default()),
+        }
+    }
+
+    pub fn connections(&self) -> Arc<Connections> {
+        self.conns.clone()
+    }
+
+    /// Accepts connections on `listener` until shutdown.
+    pub async fn serve(&self, listener: TcpListener, cfg: Listener) {
+        let mut shutdown = self.ctx.shutdown.clone();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = shutdown.changed() => break,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let limits = &self.ctx.config.limits;
+            let admission = self.conns.admit(
+                peer.ip(),
+                limits.max_connections.get(),
+                limits.max_connections_per_ip.get(),
+            );
+            let ctx = self.ctx.clone();
+            let cfg = cfg.clone();
+            tokio::spawn(async move {
+                match admission {
+                    Admission::Admitted(guard) => {
+                        handle(ctx, cfg, tcp, peer).await;
+                        drop(guard);
+                    }
+                    Admission::TooMany => refuse(ctx, tcp, peer, reply::too_many_connections).await,
+                    Admission::TooManyFromYou => {
+                        refuse(ctx, tcp, peer, reply::too_many_connections_from_you).await
+                    }
+                }
+            });
+        }
+    }
+
+    /// Waits until every session has ended, or the grace period has passed.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        let wait = async {
+            loop {
+                let idle = self.conns.idle.notified();
+                if self.conns.count() == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(grace, wait).await.is_ok()
+    }
+}
+
+async fn refuse(
+    ctx: Arc<ServerContext>,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    r: fn(&str) -> reply::Reply,
+) {
+    let reply = r(ctx.config.hostname.get_ref());
+    let mut e = rampart_store::TraceEvent::new(
+        "refused",
+        format!("connection from {peer}: {}", reply.line()),
+    );
+    e.client = Some(peer.ip().to_string());
+    ctx.writer.trace(e).await;
+    let mut out = Vec::new();
+    reply.write_to(&mut out);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = tcp.write_all(&out).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await;
+}
+
+async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer: SocketAddr) {
+    let mut session = Session::new(ctx.clone(), cfg.clone(), peer);
+    // Early talker: a client that sends before the greeting is not speaking SMTP (RFC 5321 4.3.1).
+    let mut probe = [0u8; 1];
+    let delay = Duration::from_millis(cfg.greeting_delay_ms);
+    match tokio::time::timeout(delay, tcp.peek(&mut probe)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => return,
+        Ok(Ok(_)) => {
+            session
+                .trace("early-talker", "input before the greeting; refused", None)
+                .await;
+            let r = reply::early_talker(ctx.config.hostname.get_ref());
+            let mut out = Vec::new();
+            r.write_to(&mut out);
+            let _ = tcp.write_all(&out).await;
+            let _ = tcp.shutdown().await;
+            return;
+        }
+        Err(_) => {}
+    }
+    if let Err(e) = session.greet(&mut tcp).await {
+        tracing::debug!(error = %e, "greeting failed");
+        return;
+    }
+    let flow = match session.run(&mut tcp).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::debug!(session = session.id(), error = %e, "session ended with an I/O error");
+            return;
+        }
+    };
+    if flow != Flow::StartTls {
+        return;
+    }
+    let Some(acceptor) = ctx.tls.clone() else {
+        return;
+    };
+    let handshake = Duration::from_secs(u64::from(ctx.config.timeouts.tls_handshake_secs.get()));
+    let mut tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            session
+                .trace("tls", format!("handshake failed: {e}"), None)
+                .await;
+            return;
+        }
+        Err(_) => {
+            session.trace("tls", "handshake timed out", None).await;
+            return;
+        }
+    };
+    let description = crate::tls::describe(tls.get_ref().1);
+    session.tls_established(description).await;
+    if let Err(e) = session.run(&mut tls).await {
+        tracing::debug!(session = session.id(), error = %e, "TLS session ended with an I/O error");
+    }
+}

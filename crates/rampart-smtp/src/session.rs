@@ -1,0 +1,863 @@
+//! One SMTP session (RFC 5321) over any `AsyncRead + AsyncWrite`: TCP, TLS, or an in-memory
+//! stream in tests. Framing lives in [`crate::codec`]; this module holds the state and decisions.
+//!
+//! Replies are written to a buffer and flushed only when the session must wait for input, which is
+//! what PIPELINING (RFC 2920) asks of a server.
+
+use crate::address::{check_forward_path, raw_path};
+use crate::codec::{take_line, DataDecoder, Line};
+use crate::received::{self, header_facts, ReceivedInfo};
+use crate::reply::{self, Reply};
+use rampart_config::{Config, Listener};
+use rampart_store::{Enqueue, QueueId, SpoolFile, Store, TraceEvent, Writer};
+use smtp_proto::Request;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{watch, Notify};
+
+/// Received headers past which a message is taken to be looping (RFC 5321 section 6.3).
+const MAX_RECEIVED: usize = 50;
+/// Bytes of the message start kept to read its header (Message-ID, Received count).
+const HEAD_PROBE: usize = 64 * 1024;
+/// Read buffer to start with; it grows only as far as the line limit or one read.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// What every session shares.
+pub struct ServerContext {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub writer: Writer,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Woken after each message is queued, so delivery starts at once.
+    pub queue_notify: Arc<Notify>,
+    /// Becomes true when the server is draining (SIGTERM).
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// How a session's run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Close,
+    /// The client asked for STARTTLS and got 220: wrap the stream and run again.
+    StartTls,
+}
+
+struct Transaction {
+    id: QueueId,
+    sender: String,
+    smtputf8: bool,
+    /// Accepted RCPT addresses, in order.
+    rcpts: Vec<String>,
+    /// Final mailboxes: (mailbox, the RCPT that reached it), each mailbox once.
+    mailboxes: Vec<(String, String)>,
+    /// Set while BDAT chunks are arriving.
+    bdat: Option<Body>,
+}
+
+/// A message body being received.
+struct Body {
+    spool: SpoolFile,
+    prefix_len: usize,
+    return_path_len: usize,
+    size: u64,
+    head: Option<Vec<u8>>,
+    too_big: bool,
+}
+
+pub struct Session {
+    ctx: Arc<ServerContext>,
+    listener: Listener,
+    peer: SocketAddr,
+    id: String,
+    helo: Option<String>,
+    esmtp: bool,
+    tls: Option<String>,
+    tx: Option<Transaction>,
+    errors: u32,
+    messages: u32,
+    buf: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+    shutdown: watch::Receiver<bool>,
+}
+
+enum Step {
+    Continue,
+    Close,
+    StartTls,
+}
+
+impl Session {
+    pub fn new(ctx: Arc<ServerContext>, listener: Listener, peer: SocketAddr) -> Session {
+        let id = hex(&rampart_store::random_bytes::<6>());
+        let shutdown = ctx.shutdown.clone();
+        Session {
+            ctx,
+            listener,
+            peer,
+            id,
+            helo: None,
+            esmtp: false,
+            tls: None,
+            tx: None,
+            errors: 0,
+            messages: 0,
+            buf: Vec::new(),
+            pos: 0,
+            out: Vec::new(),
+            shutdown,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn hostname(&self) -> &str {
+        self.ctx.config.hostname.get_ref()
+    }
+
+    /// A trace event for this session, with client and, inside a transaction, queue id and sender.
+    pub async fn trace(&self, event: &str, detail: impl Into<String>, recipient: Option<&str>) {
+        let mut e = TraceEvent::new(event, detail);
+        e.session = Some(self.id.clone());
+        e.client = Some(self.peer.ip().to_string());
+        if let Some(tx) = &self.tx {
+            e.queue_id = Some(tx.id.0.clone());
+            e.sender = Some(tx.sender.clone());
+        }
+        e.recipient = recipient.map(str::to_string);
+        self.ctx.writer.trace(e).await;
+    }
+
+    /// Records the connection and writes the greeting: `220 <hostname> ESMTP` (NC-2.1.3).
+    pub async fn greet<S: AsyncWrite + Unpin>(&mut self, io: &mut S) -> std::io::Result<()> {
+        self.trace(
+            "connect",
+            format!(
+                "connection from {} to {} listener {}",
+                self.peer, self.listener.role, self.listener.address
+            ),
+            None,
+        )
+        .await;
+        let greeting = format!("220 {} ESMTP\r\n", self.hostname());
+        io.write_all(greeting.as_bytes()).await?;
+        io.flush().await
+    }
+
+    /// Called after a TLS handshake completes: RFC 3207 section 4.2 discards what was known.
+    pub async fn tls_established(&mut self, description: String) {
+        self.helo = None;
+        self.esmtp = false;
+        self.discard_transaction();
+        self.buf.clear();
+        self.pos = 0;
+        self.trace("tls", description.clone(), None).await;
+        self.tls = Some(description);
+    }
+
+    /// Reads and answers commands until the client quits, the session is closed, or STARTTLS.
+    pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+    ) -> std::io::Result<Flow> {
+        let max_line = self.ctx.config.limits.max_line_length.get() as usize;
+        loop {
+            match take_line(&self.buf[self.pos..], max_line) {
+                Line::Complete(n) => {
+                    let line = self.buf[self.pos..self.pos + n - 2].to_vec();
+                    self.pos += n;
+                    match self.command(&line, io).await? {
+                        Step::Continue => {}
+                        Step::Close => return self.close(io).await.map(|_| Flow::Close),
+                        Step::StartTls => {
+                            // RFC 3207 section 5: anything pipelined after STARTTLS is discarded.
+                            self.buf.clear();
+                            self.pos = 0;
+                            self.flush(io).await?;
+                            return Ok(Flow::StartTls);
+                        }
+                    }
+                }
+                Line::Incomplete => {
+                    let timeout = self.ctx.config.timeouts.command_secs.get();
+                    if !self.fill(io, timeout, true).await? {
+                        return self.close(io).await.map(|_| Flow::Close);
+                    }
+                }
+                Line::TooLong => {
+                    self.respond(reply::line_too_long());
+                    self.trace("protocol", "command line too long; connection closed", None)
+                        .await;
+                    return self.close(io).await.map(|_| Flow::Close);
+                }
+                Line::BareLineEnding => {
+                    self.respond(reply::bare_line_ending_command());
+                    self.trace(
+                        "protocol",
+                        "bare CR or LF in a command; connection closed",
+                        None,
+                    )
+                    .await;
+                    return self.close(io).await.map(|_| Flow::Close);
+                }
+            }
+        }
+    }
+
+    async fn close<S: AsyncWrite + Unpin>(&mut self, io: &mut S) -> std::io::Result<()> {
+        self.discard_transaction();
+        let r = self.flush(io).await;
+        let _ = io.shutdown().await;
+        self.trace(
+            "disconnect",
+            format!("{} messages, {} errors", self.messages, self.errors),
+            None,
+        )
+        .await;
+        r
+    }
+
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, io: &mut S) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            io.write_all(&self.out).await?;
+            io.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    fn respond(&mut self, r: Reply) {
+        r.write_to(&mut self.out);
+    }
+
+    /// Flushes replies, then reads more input. Returns false when the session must end (EOF,
+    /// timeout, or shutdown while idle); the reply saying why has been queued.
+    async fn fill<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        timeout_secs: u32,
+        idle: bool,
+    ) -> std::io::Result<bool> {
+        self.flush(io).await?;
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let draining = idle && self.tx.is_none();
+        if draining && *self.shutdown.borrow() {
+            let h = self.hostname().to_string();
+            self.respond(reply::shutting_down(&h));
+            return Ok(false);
+        }
+        let deadline = Duration::from_secs(u64::from(timeout_secs));
+        let read = tokio::select! {
+            r = tokio::time::timeout(deadline, io.read_buf(&mut self.buf)) => r,
+            _ = self.shutdown.changed(), if draining => {
+                let h = self.hostname().to_string();
+                self.respond(reply::shutting_down(&h));
+                return Ok(false);
+            }
+        };
+        match read {
+            Err(_) => {
+                let h = self.hostname().to_string();
+                self.respond(reply::timeout(&h));
+                self.trace("timeout", format!("no input for {timeout_secs} s"), None)
+                    .await;
+                Ok(false)
+            }
+            Ok(Ok(0)) => Ok(false),
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) => Err(e),
+        }
+    }
+
+    /// Counts an error reply; past the limit the session ends.
+    fn error(&mut self, r: Reply) -> Step {
+        self.respond(r);
+        self.errors += 1;
+        if self.errors >= self.ctx.config.limits.max_errors.get() {
+            let h = self.hostname().to_string();
+            self.respond(reply::too_many_errors(&h));
+            return Step::Close;
+        }
+        Step::Continue
+    }
+
+    fn discard_transaction(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            if let Some(body) = tx.bdat {
+                body.spool.discard();
+            }
+        }
+    }
+
+    async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        line: &[u8],
+        io: &mut S,
+    ) -> std::io::Result<Step> {
+        let verb: String = line
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .map(|b| b.to_ascii_uppercase() as char)
+            .collect();
+        // NC-2.2: TURN (not known to the parser) gives no information, like VRFY, EXPN and ETRN.
+        if verb == "TURN" {
+            self.trace("refused", "TURN", None).await;
+            return Ok(self.error(reply::not_implemented()));
+        }
+        let mut with_lf = line.to_vec();
+        with_lf.push(b'\n');
+        let parsed = Request::parse(&mut with_lf.iter());
+        let req = match parsed {
+            Ok(r) => r,
+            Err(e) => return Ok(self.parse_error(&verb, e, line).await),
+        };
+        match req {
+            Request::Ehlo { host } => Ok(self.ehlo(host.to_string(), true).await),
+            Request::Helo { host } => Ok(self.ehlo(host.to_string(), false).await),
+            Request::Lhlo { .. } => Ok(self.error(reply::unknown_command())),
+            Request::Mail { from } => Ok(self.mail(from).await),
+            Request::Rcpt { to } => Ok(self.rcpt(to, line).await),
+            Request::Data => self.data(io).await,
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(io, chunk_size, is_last).await,
+            Request::Rset => {
+                self.discard_transaction();
+                self.respond(reply::ok());
+                Ok(Step::Continue)
+            }
+            Request::Noop { .. } => {
+                self.respond(reply::ok());
+                Ok(Step::Continue)
+            }
+            Request::Quit => {
+                self.respond(reply::bye());
+                Ok(Step::Close)
+            }
+            Request::Help { .. } => {
+                self.respond(Reply::new(214, "2.0.0", "See RFC 5321"));
+                Ok(Step::Continue)
+            }
+            // NC-2.2: no information about accounts, no queue runs, no role reversal.
+            Request::Vrfy { .. }
+            | Request::Expn { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. } => {
+                self.trace("refused", verb, None).await;
+                Ok(self.error(reply::not_implemented()))
+            }
+            Request::Burl { .. } => Ok(self.error(reply::not_implemented())),
+            Request::Auth { .. } => Ok(self.error(reply::bad_sequence(
+                "Authentication is not available on this service",
+            ))),
+            Request::StartTls => Ok(self.starttls()),
+        }
+    }
+
+    async fn parse_error(&mut self, verb: &str, e: smtp_proto::Error, line: &[u8]) -> Step {
+        use smtp_proto::Error as E;
+        let r = match e {
+            E::UnknownCommand => reply::unknown_command(),
+            E::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax"),
+            E::InvalidRecipientAddress => {
+                // A forward path the parser refuses may still be a relay trick: say so.
+                let raw = String::from_utf8_lossy(line);
+                match raw_path(&raw).map(check_forward_path) {
+                    Some(Err(r)) => r,
+                    _ => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
+                }
+            }
+            E::SyntaxError { syntax } => reply::syntax(syntax),
+            E::InvalidParameter { param } => {
+                Reply::new(501, "5.5.4", format!("Invalid value for {param}"))
+            }
+            E::UnsupportedParameter { param } => Reply::new(
+                555,
+                "5.5.4",
+                format!(
+                    "Unsupported parameter {}",
+                    param.chars().take(40).collect::<String>()
+                ),
+            ),
+            _ => reply::unknown_command(),
+        };
+        if verb == "RCPT" || verb == "MAIL" {
+            self.trace(&verb.to_ascii_lowercase(), r.line(), None).await;
+        }
+        self.error(r)
+    }
+
+    async fn ehlo(&mut self, host: String, esmtp: bool) -> Step {
+        self.discard_transaction();
+        self.trace(
+            "ehlo",
+            format!("{} {host}", if esmtp { "EHLO" } else { "HELO" }),
+            None,
+        )
+        .await;
+        self.helo = Some(host);
+        self.esmtp = esmtp;
+        let h = self.hostname().to_string();
+        if !esmtp {
+            self.respond(Reply::new(250, "", h));
+            return Step::Continue;
+        }
+        // NC-2.2: VRFY, EXPN, ETRN are not advertised. NC-2.1.3: nothing names the software.
+        let mut lines = vec![
+            h,
+            "PIPELINING".to_string(),
+            format!("SIZE {}", self.ctx.config.limits.max_message_size),
+            "8BITMIME".to_string(),
+            "SMTPUTF8".to_string(),
+            "ENHANCEDSTATUSCODES".to_string(),
+            "CHUNKING".to_string(),
+        ];
+        if self.tls.is_none() && self.ctx.tls.is_some() {
+            lines.push("STARTTLS".to_string());
+        }
+        crate::reply::write_multiline(&mut self.out, 250, &lines);
+        Step::Continue
+    }
+
+    fn starttls(&mut self) -> Step {
+        if self.tls.is_some() {
+            return self.error(reply::bad_sequence("TLS is already active"));
+        }
+        if self.ctx.tls.is_none() {
+            return self.error(reply::not_implemented());
+        }
+        self.respond(reply::start_tls());
+        Step::StartTls
+    }
+
+    async fn mail(&mut self, from: smtp_proto::MailFrom<std::borrow::Cow<'_, str>>) -> Step {
+        if self.helo.is_none() {
+            return self.error(reply::bad_sequence("Send EHLO or HELO first"));
+        }
+        if self.listener.require_tls && self.tls.is_none() {
+            return self.error(reply::must_starttls());
+        }
+        if self.tx.is_some() {
+            return self.error(reply::bad_sequence(
+                "Sender already given; send RSET to start over",
+            ));
+        }
+        if self.messages >= self.ctx.config.limits.max_messages_per_session.get() {
+            let h = self.hostname().to_string();
+            self.respond(reply::too_many_messages(&h));
+            return Step::Close;
+        }
+        let sender = from.address.to_string();
+        let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
+        let r = if from.flags & smtp_proto::MAIL_BODY_BINARYMIME != 0 {
+            Some(Reply::new(555, "5.5.4", "BODY=BINARYMIME is not supported"))
+        } else if from.size > self.ctx.config.limits.max_message_size.get() as usize {
+            Some(reply::too_big())
+        } else if !smtputf8 && !sender.is_ascii() {
+            Some(reply::needs_smtputf8())
+        } else {
+            None
+        };
+        if let Some(r) = r {
+            self.trace(
+                "mail",
+                format!("MAIL FROM:<{sender}> refused: {}", r.line()),
+                None,
+            )
+            .await;
+            return self.error(r);
+        }
+        self.tx = Some(Transaction {
+            id: QueueId::generate(),
+            sender: sender.clone(),
+            smtputf8,
+            rcpts: Vec::new(),
+            mailboxes: Vec::new(),
+            bdat: None,
+        });
+        let r = reply::sender_ok();
+        self.trace("mail", format!("MAIL FROM:<{sender}> {}", r.line()), None)
+            .await;
+        self.respond(r);
+        Step::Continue
+    }
+
+    async fn rcpt(
+        &mut self,
+        to: smtp_proto::RcptTo<std::borrow::Cow<'_, str>>,
+        line: &[u8],
+    ) -> Step {
+        let Some(tx) = &self.tx else {
+            return self.error(reply::bad_sequence("Send MAIL FROM first"));
+        };
+        let raw_line = String::from_utf8_lossy(line);
+        let raw = raw_path(&raw_line).unwrap_or_default().to_string();
+        let address = to.address.to_string();
+        let decision: Result<Vec<String>, Reply> = if let Err(r) = check_forward_path(&raw) {
+            Err(r)
+        } else if tx.rcpts.len() >= self.ctx.config.limits.max_recipients.get() as usize {
+            Err(reply::too_many_recipients())
+        } else if !tx.smtputf8 && !address.is_ascii() {
+            Err(reply::needs_smtputf8())
+        } else {
+            self.lookup(&address)
+        };
+        match decision {
+            Ok(mailboxes) => {
+                let r = reply::recipient_ok();
+                self.trace(
+                    "rcpt",
+                    format!("RCPT TO:<{raw}> {}", r.line()),
+                    Some(&address),
+                )
+                .await;
+                let tx = self.tx.as_mut().expect("checked above");
+                tx.rcpts.push(address.clone());
+                for m in mailboxes {
+                    if !tx.mailboxes.iter().any(|(x, _)| *x == m) {
+                        tx.mailboxes.push((m, address.clone()));
+                    }
+                }
+                self.respond(r);
+                Step::Continue
+            }
+            Err(r) => {
+                self.trace(
+                    "rcpt",
+                    format!("RCPT TO:<{raw}> refused: {}", r.line()),
+                    Some(&raw),
+                )
+                .await;
+                if r.is_temporary() && r.status == "4.3.0" {
+                    self.respond(r);
+                    Step::Continue
+                } else {
+                    self.error(r)
+                }
+            }
+        }
+    }
+
+    /// NC-2.1.6: only addresses in domains we represent, and only those that exist.
+    fn lookup(&self, address: &str) -> Result<Vec<String>, Reply> {
+        let address = if address.is_empty() {
+            // RFC 5321 4.5.1: <postmaster> without a domain reaches this host's postmaster.
+            match self.postmaster() {
+                Some(a) => a,
+                None => return Err(reply::no_such_user()),
+            }
+        } else {
+            address.to_string()
+        };
+        match self.ctx.store.resolve_recipient(&address) {
+            Ok(Ok(r)) => Ok(r.mailboxes),
+            Ok(Err(rampart_store::RecipientError::ForeignDomain)) => Err(reply::relay_denied(
+                "this server does not accept mail for that domain",
+            )),
+            Ok(Err(rampart_store::RecipientError::NoSuchUser)) => Err(reply::no_such_user()),
+            Err(e) => {
+                tracing::error!(error = %e, "recipient lookup failed");
+                Err(Reply::new(
+                    451,
+                    "4.3.0",
+                    "Temporary failure looking up the recipient; try again later",
+                ))
+            }
+        }
+    }
+
+    fn postmaster(&self) -> Option<String> {
+        let host = self.hostname();
+        let parent = host.split_once('.').map(|(_, p)| p).unwrap_or(host);
+        [host, parent]
+            .into_iter()
+            .map(|d| format!("postmaster@{d}"))
+            .find(|a| matches!(self.ctx.store.resolve_recipient(a), Ok(Ok(_))))
+    }
+
+    fn start_body(&self) -> Body {
+        let tx = self.tx.as_ref().expect("a transaction is open");
+        let rp = received::return_path(&tx.sender);
+        let protocol = match (self.esmtp, self.tls.is_some(), tx.smtputf8) {
+            (_, true, true) => "UTF8SMTPS",
+            (_, false, true) => "UTF8SMTP",
+            (true, true, _) => "ESMTPS",
+            (true, false, _) => "ESMTP",
+            (false, true, _) => "SMTPS",
+            (false, false, _) => "SMTP",
+        };
+        let single = (tx.rcpts.len() == 1).then(|| tx.rcpts[0].as_str());
+        let rcvd = received::received(&ReceivedInfo {
+            helo: self.helo.as_deref().unwrap_or("unknown"),
+            client_ip: self.peer.ip(),
+            hostname: self.hostname(),
+            protocol,
+            tls: self.tls.as_deref(),
+            queue_id: &tx.id.0,
+            single_recipient: single,
+            unix_time: rampart_store::now_micros() / 1_000_000,
+        });
+        let mut spool = SpoolFile::new(&self.ctx.store, &tx.id);
+        spool.push(rp.as_bytes());
+        spool.push(rcvd.as_bytes());
+        Body {
+            spool,
+            prefix_len: rp.len() + rcvd.len(),
+            return_path_len: rp.len(),
+            size: 0,
+            head: None,
+            too_big: false,
+        }
+    }
+
+    fn check_data_allowed(&mut self) -> Option<Reply> {
+        match &self.tx {
+            None => Some(reply::bad_sequence("Send MAIL FROM first")),
+            Some(tx) if tx.bdat.is_some() => {
+                Some(reply::bad_sequence("BDAT in progress; DATA is not allowed"))
+            }
+            Some(tx) if tx.mailboxes.is_empty() => Some(reply::no_valid_recipients()),
+            _ => None,
+        }
+    }
+
+    async fn data<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+    ) -> std::io::Result<Step> {
+        if let Some(r) = self.check_data_allowed() {
+            return Ok(self.error(r));
+        }
+        self.respond(reply::start_data());
+        let limit = u64::from(self.ctx.config.limits.max_message_size.get());
+        let mut decoder = DataDecoder::new(limit);
+        let mut body = self.start_body();
+        let data_timeout = self.ctx.config.timeouts.data_secs.get();
+        loop {
+            let end = decoder.feed(&self.buf[self.pos..], body.spool.buffer_mut());
+            match end {
+                Some(n) => {
+                    self.pos += n;
+                    break;
+                }
+                None => self.pos = self.buf.len(),
+            }
+            if body.spool.should_flush() && !decoder.too_big() {
+                body = flush_body(body).await?;
+            }
+            if !self.fill(io, data_timeout, false).await? {
+                body.spool.discard();
+                return Ok(Step::Close);
+            }
+        }
+        body.size = decoder.size;
+        body.too_big = decoder.too_big();
+        if decoder.bare_line_ending {
+            body.spool.discard();
+            let r = reply::bare_line_ending_data();
+            self.trace("data", format!("message refused: {}", r.line()), None)
+                .await;
+            self.discard_transaction();
+            return Ok(self.error(r));
+        }
+        Ok(self.finish_message(body).await)
+    }
+
+    async fn bdat<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        chunk: usize,
+        last: bool,
+    ) -> std::io::Result<Step> {
+        let refusal = match &self.tx {
+            None => Some(reply::bad_sequence("Send MAIL FROM first")),
+            Some(tx) if tx.mailboxes.is_empty() => Some(reply::no_valid_recipients()),
+            _ => None,
+        };
+        let limit = u64::from(self.ctx.config.limits.max_message_size.get());
+        let mut body = match (&refusal, self.tx.as_mut().and_then(|t| t.bdat.take())) {
+            (None, Some(b)) => Some(b),
+            (None, None) => Some(self.start_body()),
+            _ => None,
+        };
+        // The chunk is read in full whatever the answer, so the next command is found where it is.
+        let mut left = chunk;
+        let data_timeout = self.ctx.config.timeouts.data_secs.get();
+        loop {
+            let avail = (self.buf.len() - self.pos).min(left);
+            if let Some(b) = body.as_mut() {
+                let room = limit.saturating_sub(b.size) as usize;
+                let keep = avail.min(room);
+                b.spool.push(&self.buf[self.pos..self.pos + keep]);
+                b.size += avail as u64;
+                if b.size > limit {
+                    b.too_big = true;
+                }
+            }
+            self.pos += avail;
+            left -= avail;
+            if left == 0 {
+                break;
+            }
+            if let Some(b) = body.take() {
+                body = Some(if b.spool.should_flush() && !b.too_big {
+                    flush_body(b).await?
+                } else {
+                    b
+                });
+            }
+            if !self.fill(io, data_timeout, false).await? {
+                if let Some(b) = body {
+                    b.spool.discard();
+                }
+                return Ok(Step::Close);
+            }
+        }
+        if let Some(r) = refusal {
+            return Ok(self.error(r));
+        }
+        let body = body.expect("a body when not refused");
+        if !last {
+            if body.too_big {
+                body.spool.discard();
+                self.discard_transaction();
+                return Ok(self.error(reply::too_big()));
+            }
+            let size = body.size;
+            if let Some(tx) = self.tx.as_mut() {
+                tx.bdat = Some(body);
+            }
+            self.respond(Reply::new(
+                250,
+                "2.0.0",
+                format!("Ok: {chunk} octets received, {size} in all"),
+            ));
+            return Ok(Step::Continue);
+        }
+        Ok(self.finish_message(body).await)
+    }
+
+    /// Checks, makes durable and acknowledges a complete message.
+    async fn finish_message(&mut self, mut body: Body) -> Step {
+        if body.too_big {
+            body.spool.discard();
+            let r = reply::too_big();
+            self.trace(
+                "data",
+                format!("message refused: {} ({} bytes)", r.line(), body.size),
+                None,
+            )
+            .await;
+            self.discard_transaction();
+            return self.error(r);
+        }
+        let head = body.head.take().unwrap_or_else(|| {
+            let b = body.spool.buffer_mut();
+            b[body.prefix_len.min(b.len())..]
+                .iter()
+                .take(HEAD_PROBE)
+                .copied()
+                .collect()
+        });
+        let facts = header_facts(&head);
+        if facts.received >= MAX_RECEIVED {
+            body.spool.discard();
+            let r = reply::mail_loop();
+            self.trace("data", format!("message refused: {}", r.line()), None)
+                .await;
+            self.discard_transaction();
+            return self.error(r);
+        }
+        let tx = self.tx.take().expect("a transaction is open");
+        let finished = tokio::task::spawn_blocking(move || body.spool.finish()).await;
+        let size = match finished {
+            Ok(Ok(size)) => size,
+            Ok(Err(e)) => return self.storage_failed(&tx, e.to_string()).await,
+            Err(e) => return self.storage_failed(&tx, e.to_string()).await,
+        };
+        let mut queued = TraceEvent::new(
+            "queued",
+            format!(
+                "{} bytes for {} recipient(s) ({} mailbox(es)); 250 2.0.0 Ok: queued as {}",
+                size,
+                tx.rcpts.len(),
+                tx.mailboxes.len(),
+                tx.id
+            ),
+        );
+        queued.session = Some(self.id.clone());
+        queued.queue_id = Some(tx.id.0.clone());
+        queued.message_id = facts.message_id.clone();
+        queued.client = Some(self.peer.ip().to_string());
+        queued.sender = Some(tx.sender.clone());
+        let msg = Enqueue {
+            id: tx.id.clone(),
+            sender: tx.sender.clone(),
+            size,
+            message_id: facts.message_id.clone(),
+            return_path_len: body.return_path_len,
+            client: Some(self.peer.ip().to_string()),
+            recipients: tx.mailboxes.clone(),
+            events: vec![queued],
+        };
+        // The 250 waits for the commit: file, directory and rows are durable when it is sent.
+        match self.ctx.store.enqueue(&self.ctx.writer, msg).await {
+            Ok(()) => {
+                self.messages += 1;
+                self.ctx.queue_notify.notify_one();
+                self.respond(reply::queued(&tx.id.0));
+                tracing::info!(session = %self.id, queue_id = %tx.id, size, rcpts = tx.rcpts.len(), "queued");
+                Step::Continue
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(self.ctx.store.message_path(&tx.id));
+                self.storage_failed(&tx, e.to_string()).await
+            }
+        }
+    }
+
+    async fn storage_failed(&mut self, tx: &Transaction, why: String) -> Step {
+        tracing::error!(queue_id = %tx.id, error = %why, "message not stored");
+        let r = reply::storage_failure();
+        let mut e = TraceEvent::new("data", format!("not stored ({why}): {}", r.line()));
+        e.session = Some(self.id.clone());
+        e.queue_id = Some(tx.id.0.clone());
+        e.client = Some(self.peer.ip().to_string());
+        self.ctx.writer.trace(e).await;
+        self.respond(r);
+        Step::Continue
+    }
+}
+
+/// Writes a body's buffer out on the blocking pool, keeping the head for the header checks.
+async fn flush_body(mut body: Body) -> std::io::Result<Body> {
+    if body.head.is_none() {
+        let b = body.spool.buffer_mut();
+        body.head = Some(
+            b[body.prefix_len.min(b.len())..]
+                .iter()
+                .take(HEAD_PROBE)
+                .copied()
+                .collect(),
+        );
+    }
+    tokio::task::spawn_blocking(move || body.spool.flush().map(|_| body))
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,377 @@
+//! The administrative commands. They work on the data directory directly (SQLite in WAL mode lets
+//! them run beside a live server).
+
+use clap::{Args, Subcommand};
+use rampart_config::Config;
+use rampart_store::{Store, TraceFilter};
+use std::io::{BufRead, IsTerminal, Write};
+
+pub type Error = Box<dyn std::error::Error>;
+
+#[derive(Subcommand)]
+pub enum DomainCmd {
+    /// Add a domain this server receives mail for.
+    Add {
+        name: String,
+        /// Make postmaster@ and abuse@ of the domain aliases of this address (RFC 5321 4.5.1).
+        #[arg(long)]
+        postmaster: Option<String>,
+    },
+    /// List the domains.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a user. The password is read from a prompt, or from stdin with --password-stdin;
+    /// it is stored only as an Argon2id hash.
+    Add {
+        address: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the users.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum AliasCmd {
+    /// Deliver mail for ALIAS to TARGET (several targets: add the alias several times).
+    Add { alias: String, target: String },
+    /// List the aliases.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum MailboxCmd {
+    /// List the messages in a user's mailbox.
+    List {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one message, as stored (Return-Path first).
+    Show { user: String, id: i64 },
+}
+
+#[derive(Subcommand)]
+pub enum QueueCmd {
+    /// Every recipient in the queue, with its status.
+    List,
+}
+
+#[derive(Args)]
+pub struct TraceArgs {
+    /// Queue id (as in "250 2.0.0 Ok: queued as ID").
+    #[arg(long)]
+    queue_id: Option<String>,
+    /// Message-ID header value, with or without angle brackets.
+    #[arg(long)]
+    message_id: Option<String>,
+    /// Envelope sender.
+    #[arg(long)]
+    sender: Option<String>,
+    /// Recipient.
+    #[arg(long)]
+    recipient: Option<String>,
+    /// Client IP address.
+    #[arg(long)]
+    client: Option<String>,
+    /// Start of the time range: RFC 3339 UTC (2026-11-23T08:00:00Z), a date (2026-11-23), Unix
+    /// seconds, or an age such as 30m, 2h, 7d.
+    #[arg(long)]
+    since: Option<String>,
+    /// End of the time range, in the same forms.
+    #[arg(long)]
+    until: Option<String>,
+    /// One JSON object per event instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Most events printed.
+    #[arg(long, default_value_t = 10_000)]
+    limit: usize,
+}
+
+fn open(config: &Config) -> Result<Store, Error> {
+    Store::open(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot open the data directory {}: {e}; pass --config or --data-dir",
+            config.data_dir.display()
+        )
+        .into()
+    })
+}
+
+pub fn domain(config: &Config, cmd: DomainCmd) -> Result<(), Error> {
+    let store = open(config)?;
+    match cmd {
+        DomainCmd::Add { name, postmaster } => {
+            store.add_domain(&name)?;
+            let name = name.to_ascii_lowercase();
+            if let Some(target) = postmaster {
+                for local in ["postmaster", "abuse"] {
+                    store.add_alias(&format!("{local}@{name}"), &target)?;
+                }
+            }
+            println!("domain {name} added");
+        }
+        DomainCmd::List => store.domains()?.iter().for_each(|d| println!("{d}")),
+    }
+    Ok(())
+}
+
+pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
+    let store = open(config)?;
+    match cmd {
+        UserCmd::Add {
+            address,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            store.add_user(&address, &password)?;
+            println!("user {} added", address.to_ascii_lowercase());
+        }
+        UserCmd::List => store.users()?.iter().for_each(|u| println!("{u}")),
+    }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<String, Error> {
+    let stdin = std::io::stdin();
+    if !from_stdin && stdin.is_terminal() {
+        eprint!("password for the new user (it will be visible as you type): ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        return Err("no password given; pipe it in with --password-stdin".into());
+    }
+    Ok(pw)
+}
+
+pub fn alias(config: &Config, cmd: AliasCmd) -> Result<(), Error> {
+    let store = open(config)?;
+    match cmd {
+        AliasCmd::Add { alias, target } => {
+            store.add_alias(&alias, &target)?;
+            println!(
+                "alias {} -> {} added",
+                alias.to_ascii_lowercase(),
+                target.to_ascii_lowercase()
+            );
+        }
+        AliasCmd::List => store
+            .aliases()?
+            .iter()
+            .for_each(|(a, t)| println!("{a} -> {t}")),
+    }
+    Ok(())
+}
+
+pub fn mailbox(config: &Config, cmd: MailboxCmd) -> Result<(), Error> {
+    let store = open(config)?;
+    match cmd {
+        MailboxCmd::List { user, json } => {
+            for m in store.mailbox_list(&user)? {
+                if json {
+                    println!("{}", serde_json::to_string(&m)?);
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{} bytes\t<{}>",
+                        m.id,
+                        format_time(m.delivered),
+                        if m.sender.is_empty() { "<>" } else { &m.sender },
+                        m.size,
+                        m.message_id.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        MailboxCmd::Show { user, id } => match store.mailbox_message(&user, id)? {
+            Some(bytes) => std::io::stdout().write_all(&bytes)?,
+            None => {
+                return Err(format!(
+                    "no message {id} in the mailbox of {user}; see `rampart mailbox list {user}`"
+                )
+                .into())
+            }
+        },
+    }
+    Ok(())
+}
+
+pub fn queue(config: &Config, cmd: QueueCmd) -> Result<(), Error> {
+    let store = open(config)?;
+    match cmd {
+        QueueCmd::List => {
+            for (msg, rcpt, status, reply) in store.queue_list()? {
+                println!("{msg}\t{rcpt}\t{status}\t{}", reply.unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn trace(config: &Config, a: TraceArgs) -> Result<(), Error> {
+    let store = open(config)?;
+    let now = rampart_store::now_micros();
+    let filter = TraceFilter {
+        queue_id: a.queue_id,
+        message_id: a
+            .message_id
+            .map(|m| m.trim_start_matches('<').trim_end_matches('>').to_string()),
+        sender: a.sender,
+        recipient: a.recipient,
+        client: a.client,
+        since: a.since.as_deref().map(|s| parse_time(s, now)).transpose()?,
+        until: a.until.as_deref().map(|s| parse_time(s, now)).transpose()?,
+        limit: a.limit,
+    };
+    for e in store.trace(&filter)? {
+        if a.json {
+            println!("{}", serde_json::to_string(&e)?);
+        } else {
+            let mut ids = Vec::new();
+            if let Some(q) = &e.queue_id {
+                ids.push(format!("queue={q}"));
+            }
+            if let Some(s) = &e.session {
+                ids.push(format!("session={s}"));
+            }
+            if let Some(c) = &e.client {
+                ids.push(format!("client={c}"));
+            }
+            if let Some(m) = &e.message_id {
+                ids.push(format!("message-id=<{m}>"));
+            }
+            println!(
+                "{}  {:<12} {}  [{}]",
+                format_time(e.ts),
+                e.event,
+                e.detail,
+                ids.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A random password of 24 characters from an unambiguous alphabet (about 120 bits).
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let bytes = rampart_store::random_bytes::<24>();
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Microseconds since the epoch as `2026-11-23 08:53:58.123456Z`.
+pub fn format_time(micros: i64) -> String {
+    let secs = micros.div_euclid(1_000_000);
+    let date = rampart_smtp::received::rfc5322_date(secs);
+    // "Mon, 23 Nov 2026 08:53:58 +0000" -> reorder to a sortable form.
+    let parts: Vec<&str> = date.split_whitespace().collect();
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])
+    .unwrap_or(0)
+        + 1;
+    format!(
+        "{}-{:02}-{:02} {}.{:06}Z",
+        parts[3],
+        month,
+        parts[1].parse::<u32>().unwrap_or(0),
+        parts[4],
+        micros.rem_euclid(1_000_000)
+    )
+}
+
+/// Parses a time for --since/--until into microseconds since the epoch.
+pub fn parse_time(s: &str, now_micros: i64) -> Result<i64, String> {
+    let bad = || {
+        format!("`{s}` is not a time; use 2026-11-23T08:00:00Z, 2026-11-23, Unix seconds, or an age like 30m, 2h, 7d")
+    };
+    let s = s.trim();
+    if let Some(unit) = s.chars().last().filter(|c| "smhd".contains(*c)) {
+        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
+            let secs = match unit {
+                's' => n,
+                'm' => n * 60,
+                'h' => n * 3600,
+                _ => n * 86_400,
+            };
+            return Ok(now_micros - secs * 1_000_000);
+        }
+    }
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n * 1_000_000);
+    }
+    let (date, time) = match s.split_once(['T', ' ']) {
+        Some((d, t)) => (d, t.trim_end_matches('Z')),
+        None => (s, "00:00:00"),
+    };
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    if d.len() != 3
+        || t.is_empty()
+        || t.len() > 3
+        || !(1..=12).contains(&d[1])
+        || !(1..=31).contains(&d[2])
+    {
+        return Err(bad());
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m, day) = (d[0] - i64::from(d[1] <= 2), d[1], d[2]);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400
+        + t[0] * 3600
+        + t.get(1).copied().unwrap_or(0) * 60
+        + t.get(2).copied().unwrap_or(0);
+    Ok(secs * 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(
+            parse_time("2026-11-23T08:53:58Z", 0).unwrap(),
+            1_795_424_038_000_000
+        );
+        assert_eq!(parse_time("1970-01-02", 0).unwrap(), 86_400_000_000);
+        assert_eq!(
+            parse_time("2h", 10_000_000_000).unwrap(),
+            10_000_000_000 - 7_200_000_000
+        );
+        assert!(parse_time("yesterday", 0).is_err());
+        assert_eq!(
+            format_time(1_795_424_038_000_001),
+            "2026-11-23 08:53:58.000001Z"
+        );
+    }
+
+    #[test]
+    fn passwords_are_random() {
+        let a = generate_password();
+        assert_eq!(a.len(), 24);
+        assert_ne!(a, generate_password());
+    }
+}

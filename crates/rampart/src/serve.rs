@@ -1,0 +1,159 @@
+//! `rampart serve`: open the store, bind the listeners, drop privileges, run until SIGTERM.
+
+use rampart_config::{Config, LogFormat};
+use rampart_queue::QueueManager;
+use rampart_smtp::{Server, ServerContext};
+use rampart_store::{Store, Writer};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+pub type Error = Box<dyn std::error::Error>;
+
+pub fn run(config: Config, demo: bool) -> Result<(), Error> {
+    init_logging(&config);
+    if config.listeners.is_empty() {
+        return Err("nothing to serve: the configuration has no [[listener]]; add one (see rampart.example.toml)".into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(config, demo))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn serve(config: Config, demo: bool) -> Result<(), Error> {
+    let store = Store::open(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot open the data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    let orphans = store.remove_orphans()?;
+    if orphans > 0 {
+        tracing::info!(
+            files = orphans,
+            "removed message files that were never acknowledged"
+        );
+    }
+    if demo {
+        seed_demo(&store)?;
+    }
+    let tls = rampart_smtp::tls::server_config(&config)?;
+
+    let mut bound = Vec::new();
+    for l in &config.listeners {
+        let socket = tokio::net::TcpListener::bind(l.address)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot listen on {} ({}): {e}; is another server using it?",
+                    l.address, l.role
+                )
+            })?;
+        bound.push((socket, l.clone()));
+    }
+    if let Some(user) = &config.run_as {
+        crate::privileges::drop_to(user, &config.data_dir)?;
+        tracing::info!(user = %user, "switched user after binding");
+    } else if crate::privileges::is_root() {
+        tracing::warn!(
+            "running as root; set run_as in the configuration to drop privileges after binding"
+        );
+    }
+
+    let (writer, _writer_thread) = Writer::start(&store)?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let notify = Arc::new(Notify::new());
+    let config = Arc::new(config);
+    let ctx = Arc::new(ServerContext {
+        config: config.clone(),
+        store: store.clone(),
+        writer: writer.clone(),
+        tls: Some(tokio_rustls::TlsAcceptor::from(tls)),
+        queue_notify: notify.clone(),
+        shutdown: shutdown_rx.clone(),
+    });
+    let server = Arc::new(Server::new(ctx));
+    let mut accept_tasks = Vec::new();
+    for (socket, l) in bound {
+        let local = socket.local_addr()?;
+        println!("listening on {local} ({})", l.role);
+        tracing::info!(address = %local, role = %l.role, "listening");
+        let s = server.clone();
+        accept_tasks.push(tokio::spawn(async move { s.serve(socket, l).await }));
+    }
+    let data_dir =
+        std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    println!("data directory: {}", data_dir.display());
+    let manager = tokio::spawn(
+        QueueManager {
+            store: store.clone(),
+            writer: writer.clone(),
+            notify,
+            shutdown: shutdown_rx,
+            retention_days: config.trace.retention_days.get(),
+        }
+        .run(),
+    );
+
+    wait_for_signal().await?;
+    println!("shutting down");
+    tracing::info!("shutdown: no new connections; waiting for sessions in flight");
+    let _ = shutdown_tx.send(true);
+    for t in accept_tasks {
+        let _ = t.await;
+    }
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    if !server.drain(grace).await {
+        tracing::warn!(
+            remaining = server.connections().count(),
+            "grace period over; closing the remaining sessions"
+        );
+    }
+    let _ = manager.await;
+    // Everything sent to the writer before this point is committed once this returns.
+    writer.run(false, |_| Ok(())).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// The demo: domain example.test and user demo@example.test with a random password, printed once
+/// (NC-2.1.2: never a fixed password). Only on first start, when the store has no domain.
+fn seed_demo(store: &Store) -> Result<(), Error> {
+    if !store.domains()?.is_empty() {
+        return Ok(());
+    }
+    store.add_domain("example.test")?;
+    let password = crate::admin::generate_password();
+    store.add_user("demo@example.test", &password)?;
+    store.add_alias("postmaster@example.test", "demo@example.test")?;
+    store.add_alias("abuse@example.test", "demo@example.test")?;
+    println!("demo domain example.test created");
+    println!("demo user demo@example.test password: {password}");
+    println!("(the password is shown this once; it is stored only as an Argon2id hash)");
+    Ok(())
+}
