@@ -234,7 +234,7 @@ mod tests {
         let (out, end, bare) =
             decode(b"Subject: x\r\n\r\n..leading dot\r\n.\r\nMAIL FROM:<a@b>\r\n");
         assert_eq!(out, b"Subject: x\r\n\r\n.leading dot\r\n");
-        assert_eq!(end, Some(33));
+        assert_eq!(end, Some(32));
         assert!(!bare);
     }
 

@@ -279,9 +279,14 @@ impl Session {
         }
     }
 
-    /// Counts an error reply; past the limit the session ends.
+    /// Answers with an error reply. Permanent (5xx) ones are counted; past the limit the session
+    /// ends. Temporary ones (too many recipients, a lookup failure) are not the client's fault.
     fn error(&mut self, r: Reply) -> Step {
+        let counted = r.code >= 500;
         self.respond(r);
+        if !counted {
+            return Step::Continue;
+        }
         self.errors += 1;
         if self.errors >= self.ctx.config.limits.max_errors.get() {
             let h = self.hostname().to_string();
