@@ -52,6 +52,270 @@ pub struct Config {
     /// Message trace (AL-3.1) and its retention (NC-2.4.3).
     #[serde(default)]
     pub trace: TraceConfig,
+    /// Authentication on the submission listeners (NC-2.1.4).
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Who may relay without authenticating (NC-2.1.5).
+    #[serde(default)]
+    pub relay: RelayConfig,
+    /// Rate limits for mail that is relayed (NC-2.1.8). When none are given, the defaults of
+    /// [`default_rate_limits`] apply; an empty list is not possible (set high limits instead).
+    #[serde(default = "default_rate_limits", rename = "rate_limit")]
+    pub rate_limits: Vec<RateLimit>,
+    /// DNS resolution for outbound delivery.
+    #[serde(default)]
+    pub dns: DnsConfig,
+    /// Outbound delivery: MX lookup, TLS, retries, bounces.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+}
+
+/// AUTH (RFC 4954): PLAIN and LOGIN, offered only inside TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Delay before answering the first failed AUTH, in milliseconds; it doubles with each further
+    /// failure from the same address or for the same account.
+    #[serde(default = "default_auth_delay")]
+    pub failure_delay_ms: u64,
+    /// Longest delay, in milliseconds.
+    #[serde(default = "default_auth_max_delay")]
+    pub max_failure_delay_ms: u64,
+    /// Failures from one address, within `window_secs`, after which it is refused (454, then 421).
+    #[serde(default = "default_auth_block_after")]
+    pub block_after_failures: u32,
+    /// How long such an address is refused, in seconds.
+    #[serde(default = "default_auth_block_secs")]
+    pub block_secs: u64,
+    /// The window in which failures are counted, in seconds.
+    #[serde(default = "default_auth_window")]
+    pub window_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+/// Relay permission. Authenticated users always relay; otherwise only these networks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Source networks allowed to relay without authenticating, e.g. `["10.1.2.0/24"]`, for
+    /// internal applications. Empty by default: nothing relays unauthenticated (NC-2.1.5).
+    #[serde(default)]
+    pub networks: Vec<IpNet>,
+}
+
+/// An IP network in CIDR form (`10.0.0.0/8`, `2001:db8::/32`) or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::*;
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map(V4).unwrap_or(V6(v6)),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (V4(n), V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (V6(n), V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP network; use e.g. 10.0.0.0/8"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{s}`: prefix must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(IpNet { addr, prefix })
+    }
+}
+
+impl<'de> Deserialize<'de> for IpNet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One rate limit: at most `limit` of `what` per `scope` in `window_secs` (NC-2.1.8). Exceeding it
+/// is answered with 451 4.7.1 and recorded in the trace.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// `user` (authenticated identity), `ip` (client address), `domain` (sender's domain) or `global`.
+    pub scope: RateScope,
+    /// `connections`, `messages` or `recipients`. Connections are counted per `ip` and `global` only.
+    pub what: RateWhat,
+    pub limit: u32,
+    pub window_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateScope {
+    User,
+    Ip,
+    Domain,
+    Global,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateWhat {
+    Connections,
+    Messages,
+    Recipients,
+}
+
+/// The rate limits that apply when the configuration names none.
+pub fn default_rate_limits() -> Vec<RateLimit> {
+    use RateScope::*;
+    use RateWhat::*;
+    let r = |scope, what, limit, window_secs| RateLimit {
+        scope,
+        what,
+        limit,
+        window_secs,
+    };
+    vec![
+        r(User, Messages, 500, 3600),
+        r(User, Recipients, 2000, 3600),
+        r(Ip, Connections, 600, 60),
+        r(Ip, Messages, 2000, 3600),
+        r(Domain, Messages, 20_000, 3600),
+        r(Global, Messages, 200_000, 3600),
+    ]
+}
+
+/// DNS resolution.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Name servers (address:port) to ask, e.g. `["127.0.0.1:53"]`. Empty: the system's
+    /// /etc/resolv.conf.
+    #[serde(default)]
+    pub servers: Vec<SocketAddr>,
+    /// Seconds to wait for one answer.
+    #[serde(default = "default_dns_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+/// Outbound delivery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Port of the receiving servers (25 on the Internet; another only for tests or special sites).
+    #[serde(default = "default_delivery_port")]
+    pub port: u16,
+    /// Seconds between attempts after a temporary failure; the last value repeats.
+    #[serde(default = "default_retry_secs")]
+    pub retry_secs: Vec<u64>,
+    /// Seconds after which an undelivered message is returned to its sender (default 5 days).
+    #[serde(default = "default_lifetime")]
+    pub lifetime_secs: u64,
+    /// Connections at once to one destination domain.
+    #[serde(default = "default_per_domain")]
+    pub max_connections_per_domain: u32,
+    /// Outbound connections at once, in total.
+    #[serde(default = "default_out_total")]
+    pub max_connections: u32,
+    /// Seconds to connect, and to wait for each reply.
+    #[serde(default = "default_out_timeout")]
+    pub timeout_secs: u64,
+    /// Relay everything through this host instead of MX delivery, e.g. `"relay.agency.example:587"`.
+    #[serde(default)]
+    pub smarthost: Option<Smarthost>,
+    /// Per-destination TLS policy. Without one, TLS is used whenever offered (TLS 1.2+ only, AL-1.1;
+    /// a failed handshake is a temporary failure, never a fall back to plain text).
+    #[serde(default, rename = "policy")]
+    pub policies: Vec<TlsPolicy>,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+/// A relay host for all outbound mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smarthost {
+    /// Host name and port.
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (required on 587/25) or `implicit` (465).
+    #[serde(default = "default_smarthost_tls")]
+    pub tls: String,
+    /// Verify the relay's certificate against this CA file (PEM); without it, the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// AUTH PLAIN user name, if the relay wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// File holding the password (first line), readable only by the server's user.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+/// TLS policy for one destination domain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPolicy {
+    /// The recipient domain it applies to.
+    pub domain: String,
+    /// Refuse to deliver without TLS.
+    #[serde(default)]
+    pub require_tls: bool,
+    /// Verify the server certificate against `ca_file` and the MX host name.
+    #[serde(default)]
+    pub verify: bool,
+    /// CA certificates (PEM) to verify with.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Log output.
@@ -99,7 +363,8 @@ pub struct TlsConfig {
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// What the listener serves: `mx` (inbound mail for the domains this server represents, with
-    /// STARTTLS offered; port 25 in production).
+    /// STARTTLS offered; port 25), `submission` (users send after STARTTLS and AUTH; port 587) or
+    /// `submissions` (the same over implicit TLS; port 465).
     pub role: Role,
     /// Address and port, e.g. `0.0.0.0:25` or `[::]:25`.
     pub address: SocketAddr,
@@ -115,14 +380,28 @@ pub struct Listener {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Inbound mail from the Internet for the represented domains (port 25).
     Mx,
+    /// Mail submission with STARTTLS and AUTH (RFC 6409, port 587).
+    Submission,
+    /// Mail submission over implicit TLS (RFC 8314, port 465).
+    Submissions,
+}
+
+impl Role {
+    /// Submission roles relay for authenticated users and require authentication.
+    pub fn is_submission(self) -> bool {
+        matches!(self, Role::Submission | Role::Submissions)
+    }
 }
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Role::Mx => f.write_str("mx"),
-        }
+        f.write_str(match self {
+            Role::Mx => "mx",
+            Role::Submission => "submission",
+            Role::Submissions => "submissions",
+        })
     }
 }
 
@@ -260,6 +539,45 @@ fn default_tls_timeout() -> NonZeroU32 {
 fn default_retention_days() -> NonZeroU32 {
     nz(400)
 }
+fn default_auth_delay() -> u64 {
+    500
+}
+fn default_auth_max_delay() -> u64 {
+    8000
+}
+fn default_auth_block_after() -> u32 {
+    10
+}
+fn default_auth_block_secs() -> u64 {
+    900
+}
+fn default_auth_window() -> u64 {
+    900
+}
+fn default_dns_timeout() -> u64 {
+    5
+}
+fn default_delivery_port() -> u16 {
+    25
+}
+fn default_retry_secs() -> Vec<u64> {
+    vec![60, 300, 900, 1800, 3600, 7200, 14_400]
+}
+fn default_lifetime() -> u64 {
+    5 * 86_400
+}
+fn default_per_domain() -> u32 {
+    4
+}
+fn default_out_total() -> u32 {
+    64
+}
+fn default_out_timeout() -> u64 {
+    60
+}
+fn default_smarthost_tls() -> String {
+    "starttls".into()
+}
 
 /// One problem in a configuration file: where it is and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,12 +626,18 @@ impl Config {
     /// listener on loopback, data in `./rampart-data`.
     pub fn embedded_default() -> Config {
         let mut config: Config = toml::from_str("").expect("empty configuration parses");
-        config.listeners.push(Listener {
-            role: Role::Mx,
-            address: "127.0.0.1:2525".parse().expect("literal address"),
-            require_tls: false,
-            greeting_delay_ms: default_greeting_delay(),
-        });
+        for (role, address) in [
+            (Role::Mx, "127.0.0.1:2525"),
+            (Role::Submission, "127.0.0.1:2587"),
+            (Role::Submissions, "127.0.0.1:2465"),
+        ] {
+            config.listeners.push(Listener {
+                role,
+                address: address.parse().expect("literal address"),
+                require_tls: false,
+                greeting_delay_ms: default_greeting_delay(),
+            });
+        }
         config
     }
 
@@ -453,9 +777,29 @@ impl Config {
                 "is larger than limits.max_connections; lower it",
             ));
         }
+        if self.delivery.retry_secs.is_empty() || self.delivery.retry_secs.contains(&0) {
+            errors.push(self.located(
+                file,
+                src,
+                "delivery",
+                "retry_secs",
+                "must list at least one interval, each above 0 seconds",
+            ));
+        }
+        if let Some(s) = &self.delivery.smarthost {
+            if s.tls != "starttls" && s.tls != "implicit" {
+                errors.push(self.located(
+                    file,
+                    src,
+                    "delivery.smarthost",
+                    "tls",
+                    "must be \"starttls\" or \"implicit\" (AL-1.1: never plain text)",
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for l in &self.listeners {
-            if !seen.insert(l.address) {
+            if l.address.port() != 0 && !seen.insert(l.address) {
                 errors.push(ConfigError {
                     file: file.to_path_buf(),
                     line: find_text(src, &l.address.to_string()),
@@ -602,9 +946,27 @@ mod tests {
     #[test]
     fn embedded_default_is_loopback_only() {
         let c = Config::embedded_default();
-        assert_eq!(c.listeners.len(), 1);
-        assert!(c.listeners[0].address.ip().is_loopback());
-        assert_eq!(c.listeners[0].address.port(), 2525);
+        let ports: Vec<u16> = c.listeners.iter().map(|l| l.address.port()).collect();
+        assert_eq!(ports, vec![2525, 2587, 2465]);
+        assert!(c.listeners.iter().all(|l| l.address.ip().is_loopback()));
+        // NC-2.1.5: nothing relays unauthenticated by default.
+        assert!(c.relay.networks.is_empty());
+    }
+
+    #[test]
+    fn networks_parse_and_match() {
+        let n: IpNet = "10.1.0.0/16".parse().unwrap();
+        assert!(n.contains("10.1.200.3".parse().unwrap()));
+        assert!(!n.contains("10.2.0.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one: IpNet = "2001:db8::1".parse().unwrap();
+        assert!(one.contains("2001:db8::1".parse().unwrap()));
+        assert!(!one.contains("2001:db8::2".parse().unwrap()));
+        let s = one_line(parse("[relay]\nnetworks = [\"10.0.0.0/40\"]\n").unwrap_err());
+        assert!(
+            s.contains(":2: key `relay.networks`") && s.contains("prefix"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -672,7 +1034,7 @@ mod tests {
         let src = std::fs::read_to_string(&path).unwrap();
         // The example shows real certificate paths commented out, so it loads as written.
         let c = Config::parse(&path, &src).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.listeners.len(), 3);
         // Every documented field appears in the example.
         let lib = include_str!("lib.rs");
         let mut fields = Vec::new();
@@ -695,10 +1057,12 @@ mod tests {
         }
         assert!(fields.len() > 15);
         for f in fields {
-            let name = if f == "listeners" {
-                "listener".to_string()
-            } else {
-                f
+            let name = match f.as_str() {
+                "listeners" => "listener".to_string(),
+                "rate_limits" => "rate_limit".to_string(),
+                "policies" => "policy".to_string(),
+                "addr" | "prefix" => continue,
+                _ => f,
             };
             assert!(
                 src.contains(&name),

@@ -9,6 +9,8 @@
 
 pub mod address;
 pub mod codec;
+pub mod limits;
+pub mod policy;
 pub mod received;
 pub mod reply;
 pub mod server;

@@ -7,7 +7,7 @@
 
 use crate::reply;
 use crate::session::{Flow, ServerContext, Session};
-use rampart_config::Listener;
+use rampart_config::{Listener, RateScope, RateWhat, Role};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -179,6 +179,72 @@ async fn refuse(
 
 async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer: SocketAddr) {
     let mut session = Session::new(ctx.clone(), cfg.clone(), peer);
+    if cfg.role.is_submission() {
+        // NC-2.4.2: an address blocked for failed logins is turned away at once; NC-2.1.8: so is
+        // one over its connection rate.
+        let refusal = if ctx.auth_guard.is_blocked(peer.ip()) {
+            Some(reply::Reply::new(
+                421,
+                "4.7.0",
+                format!(
+                    "{} Too many failed authentications from your address; try again later",
+                    ctx.config.hostname.get_ref()
+                ),
+            ))
+        } else {
+            let ip = peer.ip().to_string();
+            ctx.limiter
+                .hit(RateWhat::Connections, &[(RateScope::Ip, ip.as_str())], 1)
+                .err()
+                .map(|e| {
+                    reply::Reply::new(
+                        421,
+                        "4.7.1",
+                        format!(
+                            "{} Rate limit reached ({}); try again later",
+                            ctx.config.hostname.get_ref(),
+                            e.0
+                        ),
+                    )
+                })
+        };
+        if let Some(r) = refusal {
+            session.trace("refused", r.line(), None).await;
+            let mut out = Vec::new();
+            r.write_to(&mut out);
+            let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(&out)).await;
+            return;
+        }
+    }
+    if cfg.role == Role::Submissions {
+        // RFC 8314: TLS first, then the greeting inside it.
+        let Some(acceptor) = ctx.tls.clone() else {
+            return;
+        };
+        let handshake =
+            Duration::from_secs(u64::from(ctx.config.timeouts.tls_handshake_secs.get()));
+        let mut tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                session
+                    .trace("tls", format!("handshake failed: {e}"), None)
+                    .await;
+                return;
+            }
+            Err(_) => {
+                session.trace("tls", "handshake timed out", None).await;
+                return;
+            }
+        };
+        let description = crate::tls::describe(tls.get_ref().1);
+        session.tls_established(description).await;
+        if session.greet(&mut tls).await.is_ok() {
+            if let Err(e) = session.run(&mut tls).await {
+                tracing::debug!(session = session.id(), error = %e, "TLS session ended with an I/O error");
+            }
+        }
+        return;
+    }
     // Early talker: a client that sends before the greeting is not speaking SMTP (RFC 5321 4.3.1).
     let mut probe = [0u8; 1];
     let delay = Duration::from_millis(cfg.greeting_delay_ms);

@@ -6,16 +6,20 @@
 
 use crate::address::{check_forward_path, raw_path};
 use crate::codec::{take_line, DataDecoder, Line};
+use crate::limits::{AuthGuard, RateLimiter};
 use crate::received::{self, header_facts, ReceivedInfo};
 use crate::reply::{self, Reply};
 use rampart_config::{Config, Listener};
-use rampart_store::{Enqueue, QueueId, SpoolFile, Store, TraceEvent, Writer};
+use rampart_config::{RateScope, RateWhat};
+use rampart_store::{Enqueue, QueueId, QueuedRecipient, SpoolFile, Store, TraceEvent, Writer};
 use smtp_proto::Request;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{watch, Notify};
+
+mod submission;
 
 /// Received headers past which a message is taken to be looping (RFC 5321 section 6.3).
 const MAX_RECEIVED: usize = 50;
@@ -34,6 +38,32 @@ pub struct ServerContext {
     pub queue_notify: Arc<Notify>,
     /// Becomes true when the server is draining (SIGTERM).
     pub shutdown: watch::Receiver<bool>,
+    /// NC-2.1.8: rate limits for relayed mail.
+    pub limiter: RateLimiter,
+    /// NC-2.1.4: delays and blocks after failed authentication.
+    pub auth_guard: AuthGuard,
+}
+
+impl ServerContext {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        writer: Writer,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        queue_notify: Arc<Notify>,
+        shutdown: watch::Receiver<bool>,
+    ) -> ServerContext {
+        ServerContext {
+            limiter: RateLimiter::new(config.rate_limits.clone()),
+            auth_guard: AuthGuard::new(config.auth.clone()),
+            config,
+            store,
+            writer,
+            tls,
+            queue_notify,
+            shutdown,
+        }
+    }
 }
 
 /// How a session's run ended.
@@ -50,8 +80,8 @@ struct Transaction {
     smtputf8: bool,
     /// Accepted RCPT addresses, in order.
     rcpts: Vec<String>,
-    /// Final mailboxes: (mailbox, the RCPT that reached it), each mailbox once.
-    mailboxes: Vec<(String, String)>,
+    /// Final recipients: local mailboxes and remote addresses, each once.
+    recipients: Vec<QueuedRecipient>,
     /// Set while BDAT chunks are arriving.
     bdat: Option<Body>,
 }
@@ -74,6 +104,10 @@ pub struct Session {
     helo: Option<String>,
     esmtp: bool,
     tls: Option<String>,
+    /// The authenticated identity (NC-2.1.4).
+    auth: Option<String>,
+    /// The client's address is in `relay.networks` (NC-2.1.5).
+    relay_network: bool,
     tx: Option<Transaction>,
     errors: u32,
     messages: u32,
@@ -93,6 +127,12 @@ impl Session {
     pub fn new(ctx: Arc<ServerContext>, listener: Listener, peer: SocketAddr) -> Session {
         let id = hex(&rampart_store::random_bytes::<6>());
         let shutdown = ctx.shutdown.clone();
+        let relay_network = ctx
+            .config
+            .relay
+            .networks
+            .iter()
+            .any(|n| n.contains(peer.ip()));
         Session {
             ctx,
             listener,
@@ -101,6 +141,8 @@ impl Session {
             helo: None,
             esmtp: false,
             tls: None,
+            auth: None,
+            relay_network,
             tx: None,
             errors: 0,
             messages: 0,
@@ -363,9 +405,13 @@ impl Session {
                 Ok(self.error(reply::not_implemented()))
             }
             Request::Burl { .. } => Ok(self.error(reply::not_implemented())),
-            Request::Auth { .. } => Ok(self.error(reply::bad_sequence(
-                "Authentication is not available on this service",
-            ))),
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                self.authenticate(io, mechanism, initial_response.to_string())
+                    .await
+            }
             Request::StartTls => Ok(self.starttls()),
         }
     }
@@ -431,6 +477,10 @@ impl Session {
         if self.tls.is_none() && self.ctx.tls.is_some() {
             lines.push("STARTTLS".to_string());
         }
+        // NC-2.1.4: AUTH only inside TLS, and only where users submit.
+        if self.tls.is_some() && self.listener.role.is_submission() {
+            lines.push("AUTH PLAIN LOGIN".to_string());
+        }
         crate::reply::write_multiline(&mut self.out, 250, &lines);
         Step::Continue
     }
@@ -450,8 +500,12 @@ impl Session {
         if self.helo.is_none() {
             return self.error(reply::bad_sequence("Send EHLO or HELO first"));
         }
-        if self.listener.require_tls && self.tls.is_none() {
+        let submission = self.listener.role.is_submission();
+        if (self.listener.require_tls || submission) && self.tls.is_none() {
             return self.error(reply::must_starttls());
+        }
+        if submission && self.auth.is_none() && !self.relay_network {
+            return self.error(Reply::new(530, "5.7.0", "Authentication required"));
         }
         if self.tx.is_some() {
             return self.error(reply::bad_sequence(
@@ -465,7 +519,9 @@ impl Session {
         }
         let sender = from.address.to_string();
         let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
-        let r = if from.flags & smtp_proto::MAIL_BODY_BINARYMIME != 0 {
+        let r = if let Some(r) = self.sender_refusal(&sender) {
+            Some(r)
+        } else if from.flags & smtp_proto::MAIL_BODY_BINARYMIME != 0 {
             Some(Reply::new(555, "5.5.4", "BODY=BINARYMIME is not supported"))
         } else if from.size > self.ctx.config.limits.max_message_size.get() as usize {
             Some(reply::too_big())
@@ -474,6 +530,7 @@ impl Session {
         } else {
             None
         };
+        let r = r.or_else(|| self.rate_limit(RateWhat::Messages, &sender, 1));
         if let Some(r) = r {
             self.trace(
                 "mail",
@@ -488,7 +545,7 @@ impl Session {
             sender: sender.clone(),
             smtputf8,
             rcpts: Vec::new(),
-            mailboxes: Vec::new(),
+            recipients: Vec::new(),
             bdat: None,
         });
         let r = reply::sender_ok();
@@ -509,7 +566,8 @@ impl Session {
         let raw_line = String::from_utf8_lossy(line);
         let raw = raw_path(&raw_line).unwrap_or_default().to_string();
         let address = to.address.to_string();
-        let decision: Result<Vec<String>, Reply> = if let Err(r) = check_forward_path(&raw) {
+        let decision: Result<Vec<QueuedRecipient>, Reply> = if let Err(r) = check_forward_path(&raw)
+        {
             Err(r)
         } else if tx.rcpts.len() >= self.ctx.config.limits.max_recipients.get() as usize {
             Err(reply::too_many_recipients())
@@ -518,20 +576,30 @@ impl Session {
         } else {
             self.lookup(&address)
         };
+        let sender = tx.sender.clone();
+        let decision =
+            decision.and_then(
+                |r| match self.rate_limit(RateWhat::Recipients, &sender, 1) {
+                    Some(refusal) => Err(refusal),
+                    None => Ok(r),
+                },
+            );
         match decision {
-            Ok(mailboxes) => {
+            Ok(targets) => {
                 let r = reply::recipient_ok();
+                let remote = targets.iter().any(|t| !t.local);
+                let note = if remote { " (relayed)" } else { "" };
                 self.trace(
                     "rcpt",
-                    format!("RCPT TO:<{raw}> {}", r.line()),
+                    format!("RCPT TO:<{raw}> {}{note}", r.line()),
                     Some(&address),
                 )
                 .await;
                 let tx = self.tx.as_mut().expect("checked above");
                 tx.rcpts.push(address.clone());
-                for m in mailboxes {
-                    if !tx.mailboxes.iter().any(|(x, _)| *x == m) {
-                        tx.mailboxes.push((m, address.clone()));
+                for t in targets {
+                    if !tx.recipients.contains(&t) {
+                        tx.recipients.push(t);
                     }
                 }
                 self.respond(r);
@@ -554,8 +622,92 @@ impl Session {
         }
     }
 
-    /// NC-2.1.6: only addresses in domains we represent, and only those that exist.
-    fn lookup(&self, address: &str) -> Result<Vec<String>, Reply> {
+    /// May this session relay to other domains? Authenticated users and listed networks (NC-2.1.5).
+    fn may_relay(&self) -> bool {
+        self.auth.is_some() || self.relay_network
+    }
+
+    /// NC-2.1.7: the envelope sender of relayed mail must be one the identity may use.
+    fn sender_refusal(&self, sender: &str) -> Option<Reply> {
+        if !self.may_relay() {
+            return None;
+        }
+        match self.may_use_address(sender) {
+            Ok(true) => None,
+            Ok(false) => Some(Reply::new(
+                553,
+                "5.7.1",
+                format!("Sender address <{sender}> is not one you may send as"),
+            )),
+            Err(r) => Some(r),
+        }
+    }
+
+    /// An authenticated user may use its own address, its aliases and granted addresses; a relay
+    /// network may use addresses of the represented domains.
+    fn may_use_address(&self, address: &str) -> Result<bool, Reply> {
+        let temp = |e: rampart_store::StoreError| {
+            tracing::error!(error = %e, "sender lookup failed");
+            Reply::new(
+                451,
+                "4.3.0",
+                "Temporary failure checking the sender; try again later",
+            )
+        };
+        if address.is_empty() {
+            return Ok(false);
+        }
+        match &self.auth {
+            Some(user) => self.ctx.store.may_send_as(user, address).map_err(temp),
+            None => {
+                let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+                self.ctx.store.is_local_domain(domain).map_err(temp)
+            }
+        }
+    }
+
+    /// NC-2.1.8: counts a message or recipient of relayed mail against the rate limits.
+    fn rate_limit(&self, what: RateWhat, sender: &str, n: u32) -> Option<Reply> {
+        if !self.may_relay() {
+            return None;
+        }
+        let ip = self.peer.ip().to_string();
+        let domain = sender.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        let mut keys = vec![(RateScope::Ip, ip.as_str()), (RateScope::Domain, domain)];
+        if let Some(u) = &self.auth {
+            keys.push((RateScope::User, u.as_str()));
+        }
+        self.ctx.limiter.hit(what, &keys, n).err().map(|e| {
+            Reply::new(
+                451,
+                "4.7.1",
+                format!("Rate limit reached ({}); try again later", e.0),
+            )
+        })
+    }
+
+    /// NC-2.1.6: only addresses in domains we represent, and only those that exist; sessions that
+    /// may relay also reach other domains.
+    fn lookup(&self, address: &str) -> Result<Vec<QueuedRecipient>, Reply> {
+        match self.lookup_local(address) {
+            Ok(m) => Ok(m
+                .into_iter()
+                .map(|a| QueuedRecipient {
+                    address: a,
+                    local: true,
+                })
+                .collect()),
+            Err(r) if r.status == "5.7.1" && self.may_relay() && !address.is_empty() => {
+                Ok(vec![QueuedRecipient {
+                    address: address.to_string(),
+                    local: false,
+                }])
+            }
+            Err(r) => Err(r),
+        }
+    }
+
+    fn lookup_local(&self, address: &str) -> Result<Vec<String>, Reply> {
         let address = if address.is_empty() {
             // RFC 5321 4.5.1: <postmaster> without a domain reaches this host's postmaster.
             match self.postmaster() {
@@ -594,13 +746,21 @@ impl Session {
     fn start_body(&self) -> Body {
         let tx = self.tx.as_ref().expect("a transaction is open");
         let rp = received::return_path(&tx.sender);
-        let protocol = match (self.esmtp, self.tls.is_some(), tx.smtputf8) {
-            (_, true, true) => "UTF8SMTPS",
-            (_, false, true) => "UTF8SMTP",
-            (true, true, _) => "ESMTPS",
-            (true, false, _) => "ESMTP",
-            (false, true, _) => "SMTPS",
-            (false, false, _) => "SMTP",
+        // RFC 3848 / RFC 6531 protocol names.
+        let protocol = match (
+            self.esmtp,
+            self.tls.is_some(),
+            tx.smtputf8,
+            self.auth.is_some(),
+        ) {
+            (_, true, true, true) => "UTF8SMTPSA",
+            (_, true, true, false) => "UTF8SMTPS",
+            (_, false, true, _) => "UTF8SMTP",
+            (true, true, _, true) => "ESMTPSA",
+            (true, true, _, false) => "ESMTPS",
+            (true, false, _, _) => "ESMTP",
+            (false, true, _, _) => "SMTPS",
+            (false, false, _, _) => "SMTP",
         };
         let single = (tx.rcpts.len() == 1).then(|| tx.rcpts[0].as_str());
         let rcvd = received::received(&ReceivedInfo {
@@ -632,7 +792,7 @@ impl Session {
             Some(tx) if tx.bdat.is_some() => {
                 Some(reply::bad_sequence("BDAT in progress; DATA is not allowed"))
             }
-            Some(tx) if tx.mailboxes.is_empty() => Some(reply::no_valid_recipients()),
+            Some(tx) if tx.recipients.is_empty() => Some(reply::no_valid_recipients()),
             _ => None,
         }
     }
@@ -687,7 +847,7 @@ impl Session {
     ) -> std::io::Result<Step> {
         let refusal = match &self.tx {
             None => Some(reply::bad_sequence("Send MAIL FROM first")),
-            Some(tx) if tx.mailboxes.is_empty() => Some(reply::no_valid_recipients()),
+            Some(tx) if tx.recipients.is_empty() => Some(reply::no_valid_recipients()),
             _ => None,
         };
         let limit = u64::from(self.ctx.config.limits.max_message_size.get());
@@ -776,9 +936,15 @@ impl Session {
                 .collect()
         });
         let facts = header_facts(&head);
-        if facts.received >= MAX_RECEIVED {
+        let refusal = if facts.received >= MAX_RECEIVED {
+            Some(reply::mail_loop())
+        } else if self.may_relay() {
+            self.header_policy(&head)
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
             body.spool.discard();
-            let r = reply::mail_loop();
             self.trace("data", format!("message refused: {}", r.line()), None)
                 .await;
             self.discard_transaction();
@@ -794,10 +960,14 @@ impl Session {
         let mut queued = TraceEvent::new(
             "queued",
             format!(
-                "{} bytes for {} recipient(s) ({} mailbox(es)); 250 2.0.0 Ok: queued as {}",
+                "{} bytes for {} recipient(s) ({} to deliver){}; 250 2.0.0 Ok: queued as {}",
                 size,
                 tx.rcpts.len(),
-                tx.mailboxes.len(),
+                tx.recipients.len(),
+                self.auth
+                    .as_ref()
+                    .map(|u| format!(", authenticated as {u}"))
+                    .unwrap_or_default(),
                 tx.id
             ),
         );
@@ -813,7 +983,7 @@ impl Session {
             message_id: facts.message_id.clone(),
             return_path_len: body.return_path_len,
             client: Some(self.peer.ip().to_string()),
-            recipients: tx.mailboxes.clone(),
+            recipients: tx.recipients.clone(),
             events: vec![queued],
         };
         // The 250 waits for the commit: file, directory and rows are durable when it is sent.

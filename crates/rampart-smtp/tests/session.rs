@@ -20,23 +20,28 @@ impl Drop for Fixture {
 }
 
 fn fixture() -> Fixture {
-    let dir = std::env::temp_dir().join(format!("rampart-session-{}", std::process::id() as u64 * 1000 + rand_u16() as u64));
+    let dir = std::env::temp_dir().join(format!(
+        "rampart-session-{}",
+        std::process::id() as u64 * 1000 + rand_u16() as u64
+    ));
     let mut config = Config::embedded_default();
     config.data_dir = dir.clone();
     let store = Store::open(&dir).unwrap();
     store.add_domain("example.test").unwrap();
-    store.add_user("alice@example.test", "correct horse battery").unwrap();
+    store
+        .add_user("alice@example.test", "correct horse battery")
+        .unwrap();
     let (writer, _) = Writer::start(&store).unwrap();
     let (tx, rx) = watch::channel(false);
     Fixture {
-        ctx: Arc::new(ServerContext {
-            config: Arc::new(config),
+        ctx: Arc::new(ServerContext::new(
+            Arc::new(config),
             store,
             writer,
-            tls: None,
-            queue_notify: Arc::new(Notify::new()),
-            shutdown: rx,
-        }),
+            None,
+            Arc::new(Notify::new()),
+            rx,
+        )),
         _shutdown: tx,
         dir,
     }
@@ -83,11 +88,20 @@ async fn stalled_data_times_out_after_the_data_timeout() {
     c.write_all(b"EHLO c.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: half\r\n").await.unwrap();
     let started = tokio::time::Instant::now();
     let out = read_all(&mut c).await;
-    assert!(out.contains("354 End data with <CR><LF>.<CR><LF>\r\n421 4.4.2 "), "{out}");
+    assert!(
+        out.contains("354 End data with <CR><LF>.<CR><LF>\r\n421 4.4.2 "),
+        "{out}"
+    );
     let waited = started.elapsed().as_secs();
-    assert!((180..300).contains(&waited), "data timeout is 180 s, waited {waited}");
+    assert!(
+        (180..300).contains(&waited),
+        "data timeout is 180 s, waited {waited}"
+    );
     // Nothing half-written stays behind: no message file, no queue row.
-    assert_eq!(std::fs::read_dir(f.dir.join("messages")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(f.dir.join("messages")).unwrap().count(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -99,12 +113,25 @@ async fn exact_replies_for_a_pipelined_transaction() {
     let lines: Vec<&str> = out.split("\r\n").collect();
     assert_eq!(lines[0], "220 mail.example.test ESMTP");
     assert_eq!(lines[1], "250-mail.example.test");
-    let after_ehlo: Vec<&str> = lines.iter().skip_while(|l| l.starts_with("250-") || l.starts_with("220")).copied().collect();
-    assert_eq!(after_ehlo[0], "250 CHUNKING", "no STARTTLS without a certificate: {out}");
+    let after_ehlo: Vec<&str> = lines
+        .iter()
+        .skip_while(|l| l.starts_with("250-") || l.starts_with("220"))
+        .copied()
+        .collect();
+    assert_eq!(
+        after_ehlo[0], "250 CHUNKING",
+        "no STARTTLS without a certificate: {out}"
+    );
     assert_eq!(after_ehlo[1], "250 2.1.0 Sender ok");
     assert_eq!(after_ehlo[2], "250 2.1.5 Recipient ok");
-    assert_eq!(after_ehlo[3], "550 5.7.1 Relaying denied: this server does not accept mail for that domain");
+    assert_eq!(
+        after_ehlo[3],
+        "550 5.7.1 Relaying denied: this server does not accept mail for that domain"
+    );
     assert_eq!(after_ehlo[4], "354 End data with <CR><LF>.<CR><LF>");
-    assert!(after_ehlo[5].starts_with("250 2.0.0 Ok: queued as "), "{out}");
+    assert!(
+        after_ehlo[5].starts_with("250 2.0.0 Ok: queued as "),
+        "{out}"
+    );
     assert_eq!(after_ehlo[6], "221 2.0.0 Bye");
 }

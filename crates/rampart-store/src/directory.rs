@@ -151,6 +151,48 @@ impl Store {
         Ok(())
     }
 
+    /// Lets `user` send as `address` (NC-2.1.7 send-as grant). The address must be in a
+    /// represented domain.
+    pub fn add_send_as(&self, user: &str, address: &str) -> Result<()> {
+        let user = normalise_local_address(user)?;
+        let address = normalise_local_address(address)?;
+        if !self.users()?.contains(&user) {
+            return Err(StoreError::Invalid(format!(
+                "no user {user}; create it first with `rampart user add {user}`"
+            )));
+        }
+        let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        if !self.is_local_domain(domain)? {
+            return Err(StoreError::Invalid(format!(
+                "{address} is not in a domain this server represents; users may send only as addresses of these domains (NC-2.1.7)"
+            )));
+        }
+        self.admin_connection()?.execute(
+            "INSERT OR IGNORE INTO send_as(user, address, created) VALUES (?1, ?2, ?3)",
+            params![user, address, now_micros()],
+        )?;
+        Ok(())
+    }
+
+    /// NC-2.1.7: may the authenticated `user` use `address` as envelope sender, From or Sender?
+    /// Its own address, an alias that delivers to it, or an explicit send-as grant.
+    pub fn may_send_as(&self, user: &str, address: &str) -> Result<bool> {
+        let user = user.to_ascii_lowercase();
+        let address = address.to_ascii_lowercase();
+        if user == address {
+            return Ok(true);
+        }
+        self.read(|c| {
+            let alias = c
+                .prepare_cached("SELECT 1 FROM aliases WHERE alias = ?1 AND target = ?2")?
+                .exists([&address, &user])?;
+            let grant = c
+                .prepare_cached("SELECT 1 FROM send_as WHERE user = ?1 AND address = ?2")?
+                .exists([&user, &address])?;
+            Ok(alias || grant)
+        })
+    }
+
     pub fn aliases(&self) -> Result<Vec<(String, String)>> {
         self.read(|c| {
             let mut st =

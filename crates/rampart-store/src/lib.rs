@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use directory::{Recipient, RecipientError};
-pub use queue::{DueMessage, Enqueue, QueueId, SpoolFile};
+pub use queue::{DueMessage, DueRecipient, Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile};
 pub use trace::{TraceEvent, TraceFilter};
 pub use writer::Writer;
 
@@ -89,10 +89,16 @@ CREATE TABLE IF NOT EXISTS messages (
     return_path_len INTEGER NOT NULL,
     client TEXT
 );
+CREATE TABLE IF NOT EXISTS send_as (
+    user TEXT NOT NULL,
+    address TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (user, address)
+);
 CREATE TABLE IF NOT EXISTS queue (
     message TEXT NOT NULL REFERENCES messages(id),
     recipient TEXT NOT NULL,
-    mailbox TEXT,
+    local INTEGER NOT NULL,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt INTEGER NOT NULL,

@@ -128,6 +128,15 @@ impl SpoolFile {
     }
 }
 
+/// One recipient of a queued message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRecipient {
+    /// A local mailbox, or the remote address to deliver to.
+    pub address: String,
+    /// Delivered into a local mailbox (true) or over SMTP (false).
+    pub local: bool,
+}
+
 /// A received message to be made durable.
 #[derive(Debug, Clone)]
 pub struct Enqueue {
@@ -138,8 +147,8 @@ pub struct Enqueue {
     pub message_id: Option<String>,
     pub return_path_len: usize,
     pub client: Option<String>,
-    /// Final recipients: (delivery address, the RCPT it came from). Local mailboxes for now.
-    pub recipients: Vec<(String, String)>,
+    /// Final recipients: local mailboxes and remote addresses.
+    pub recipients: Vec<QueuedRecipient>,
     /// Trace events that become durable with the message.
     pub events: Vec<TraceEvent>,
 }
@@ -147,13 +156,36 @@ pub struct Enqueue {
 /// One recipient in the queue: (message, recipient, status, last reply).
 pub type QueueRow = (String, String, String, Option<String>);
 
+/// What happened to one remote recipient in a delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted by the next hop (its reply).
+    Delivered(String),
+    /// Temporary failure: try again at `next_attempt` (microseconds since the epoch).
+    Deferred { reply: String, next_attempt: i64 },
+    /// Permanent failure (or expiry): a bounce goes to the sender.
+    Failed(String),
+}
+
 /// A queued message with the recipients still due.
 #[derive(Debug, Clone)]
 pub struct DueMessage {
     pub id: QueueId,
     pub sender: String,
     pub message_id: Option<String>,
-    pub recipients: Vec<String>,
+    /// When it was received, microseconds since the epoch.
+    pub received: i64,
+    pub size: i64,
+    pub recipients: Vec<DueRecipient>,
+}
+
+/// A recipient due for an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueRecipient {
+    pub address: String,
+    pub local: bool,
+    /// Attempts made so far.
+    pub attempts: u32,
 }
 
 impl Store {
@@ -177,11 +209,11 @@ impl Store {
                     msg.client
                 ])?;
                 let mut st = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO queue(message, recipient, mailbox, status, next_attempt)
-                     VALUES (?1, ?2, ?2, 'queued', ?3)",
+                    "INSERT OR IGNORE INTO queue(message, recipient, local, status, next_attempt)
+                     VALUES (?1, ?2, ?3, 'queued', ?4)",
                 )?;
-                for (rcpt, _orig) in &msg.recipients {
-                    st.execute(params![msg.id.0, rcpt, now])?;
+                for r in &msg.recipients {
+                    st.execute(params![msg.id.0, r.address, r.local, now])?;
                 }
                 for e in &msg.events {
                     e.insert(tx)?;
@@ -196,28 +228,28 @@ impl Store {
         let now = now_micros();
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT q.message, m.sender, m.message_id, q.recipient
+                "SELECT q.message, m.sender, m.message_id, m.received, m.size, q.recipient, q.local, q.attempts
                  FROM queue q JOIN messages m ON m.id = q.message
                  WHERE q.status = 'queued' AND q.next_attempt <= ?1
                  ORDER BY q.message LIMIT ?2",
             )?;
             let mut out: Vec<DueMessage> = Vec::new();
-            let rows = st.query_map(params![now, limit as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })?;
-            for row in rows {
-                let (id, sender, message_id, rcpt) = row?;
+            let mut rows = st.query(params![now, limit as i64])?;
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(0)?;
+                let rcpt = DueRecipient {
+                    address: r.get(5)?,
+                    local: r.get(6)?,
+                    attempts: r.get(7)?,
+                };
                 match out.last_mut() {
                     Some(m) if m.id.0 == id => m.recipients.push(rcpt),
                     _ => out.push(DueMessage {
                         id: QueueId(id),
-                        sender,
-                        message_id,
+                        sender: r.get(1)?,
+                        message_id: r.get(2)?,
+                        received: r.get(3)?,
+                        size: r.get(4)?,
                         recipients: vec![rcpt],
                     }),
                 }
@@ -241,7 +273,7 @@ impl Store {
                 )?;
                 let mut n = 0;
                 for msg in &batch {
-                    for r in &msg.recipients {
+                    for r in msg.recipients.iter().filter(|r| r.local).map(|r| &r.address) {
                         // Only a row still queued is delivered: delivering the same recipient
                         // twice (a retry after a lost answer) is a no-op.
                         if upd.execute(params![msg.id.0, r])? == 1 {
@@ -261,6 +293,38 @@ impl Store {
             })
             .await?;
         Ok(done_rx.try_recv().unwrap_or(0))
+    }
+
+    /// Records the outcome of delivery attempts to remote recipients, in one commit:
+    /// each (recipient, outcome) of a message, plus trace events.
+    pub async fn record_attempts(
+        &self,
+        writer: &Writer,
+        id: &QueueId,
+        outcomes: Vec<(String, Outcome)>,
+        events: Vec<TraceEvent>,
+    ) -> Result<()> {
+        let id = id.0.clone();
+        writer
+            .run(false, move |tx| {
+                let mut st = tx.prepare_cached(
+                    "UPDATE queue SET status = ?3, attempts = attempts + 1, next_attempt = ?4, last_reply = ?5
+                     WHERE message = ?1 AND recipient = ?2 AND status = 'queued'",
+                )?;
+                for (rcpt, o) in &outcomes {
+                    let (status, next, reply) = match o {
+                        Outcome::Delivered(r) => ("delivered", 0, r),
+                        Outcome::Deferred { reply, next_attempt } => ("queued", *next_attempt, reply),
+                        Outcome::Failed(r) => ("failed", 0, r),
+                    };
+                    st.execute(params![id, rcpt, status, next, reply])?;
+                }
+                for e in &events {
+                    e.insert(tx)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Counts of queue rows by status.

@@ -78,14 +78,14 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let notify = Arc::new(Notify::new());
     let config = Arc::new(config);
-    let ctx = Arc::new(ServerContext {
-        config: config.clone(),
-        store: store.clone(),
-        writer: writer.clone(),
-        tls: Some(tokio_rustls::TlsAcceptor::from(tls)),
-        queue_notify: notify.clone(),
-        shutdown: shutdown_rx.clone(),
-    });
+    let ctx = Arc::new(ServerContext::new(
+        config.clone(),
+        store.clone(),
+        writer.clone(),
+        Some(tokio_rustls::TlsAcceptor::from(tls)),
+        notify.clone(),
+        shutdown_rx.clone(),
+    ));
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();
     for (socket, l) in bound {
