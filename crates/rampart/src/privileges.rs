@@ -33,18 +33,36 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Hands the data directory to `user` and switches to that user and its group for good.
-/// When not root, `user` must be who we already are.
-pub fn drop_to(user: &str, data_dir: &Path) -> Result<(), String> {
+/// A user to switch to, checked before start-up touches anything.
+pub struct Target {
+    pub name: String,
+    uid: u32,
+    gid: u32,
+}
+
+/// Checks that `user` exists and that switching to it is possible: as root, or already as it.
+pub fn check(user: &str) -> Result<Target, String> {
     let (uid, gid) = lookup(user)?;
-    if !is_root() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == uid {
-            return Ok(());
-        }
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 && euid != uid {
         return Err(format!(
             "run_as = \"{user}\" needs the server to be started as root; start it as root or remove run_as"
         ));
+    }
+    Ok(Target {
+        name: user.to_string(),
+        uid,
+        gid,
+    })
+}
+
+/// Hands the data directory to the target user and switches to it and its group for good.
+/// When not root, we already are that user (see [`check`]) and nothing changes.
+pub fn drop_to(target: &Target, data_dir: &Path) -> Result<(), String> {
+    let (user, uid, gid) = (&target.name, target.uid, target.gid);
+    if !is_root() {
+        return Ok(());
     }
     chown_tree(data_dir, uid, gid)
         .map_err(|e| format!("cannot hand {} to {user}: {e}", data_dir.display()))?;

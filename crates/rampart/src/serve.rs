@@ -35,6 +35,14 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(config: Config, demo: bool) -> Result<(), Error> {
+    // Signals are caught from the start: a SIGTERM that arrives while starting up still means a
+    // clean stop, never the default of dying on the spot.
+    let signals = Signals::install()?;
+    // A run_as that cannot work is refused before anything is touched.
+    let run_as = match &config.run_as {
+        Some(user) => Some(crate::privileges::check(user)?),
+        None => None,
+    };
     let store = Store::open(&config.data_dir).map_err(|e| {
         format!(
             "cannot open the data directory {}: {e}",
@@ -65,9 +73,9 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
             })?;
         bound.push((socket, l.clone()));
     }
-    if let Some(user) = &config.run_as {
-        crate::privileges::drop_to(user, &config.data_dir)?;
-        tracing::info!(user = %user, "switched user after binding");
+    if let Some(target) = run_as {
+        crate::privileges::drop_to(&target, &config.data_dir)?;
+        tracing::info!(user = %target.name, "switched user after binding");
     } else if crate::privileges::is_root() {
         tracing::warn!(
             "running as root; set run_as in the configuration to drop privileges after binding"
@@ -109,7 +117,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
         .run(),
     );
 
-    wait_for_signal().await?;
+    signals.wait().await;
     println!("shutting down");
     tracing::info!("shutdown: no new connections; waiting for sessions in flight");
     let _ = shutdown_tx.send(true);
@@ -130,15 +138,27 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), Error> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from start-up on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, Error> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// The demo: domain example.test and user demo@example.test with a random password, printed once

@@ -47,13 +47,25 @@ pub fn make_pki(dir: &Path) -> TestPki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct subject names: OpenSSL-based clients (Python, swaks) take a leaf whose issuer name
+    // equals its subject for a self-signed certificate.
+    ca_params.distinguished_name = rcgen::DistinguishedName::new();
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Rampart Test CA");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["mail.example.test".to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
+    let mut leaf_params = CertificateParams::new(vec!["mail.example.test".to_string()]).unwrap();
+    leaf_params.distinguished_name = rcgen::DistinguishedName::new();
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "mail.example.test");
+    let leaf = leaf_params.signed_by(&key, &issuer).unwrap();
     let cert_path = dir.join("cert.pem");
     let key_path = dir.join("key.pem");
     std::fs::write(&cert_path, leaf.pem()).unwrap();
@@ -120,7 +132,6 @@ pub struct Options {
     /// Extra TOML put at the top level.
     pub top: String,
 }
-
 
 impl Server {
     /// Starts a server with example.test, users alice and bob, and alias team -> alice, bob.
