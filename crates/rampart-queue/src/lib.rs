@@ -6,7 +6,13 @@
 //! Local delivery is a database change only: the message file is shared by every mailbox that
 //! holds the message.
 //!
-//! What does not live here yet: remote delivery (MX, TLS, retries, bounces).
+//! Remote recipients go to [`outbound`]: MX delivery over TLS, retries, bounces, DKIM signing.
+
+pub mod client;
+pub mod dkim;
+pub mod dns;
+pub mod dsn;
+pub mod outbound;
 
 use rampart_store::{Store, Writer};
 use std::sync::Arc;
@@ -26,6 +32,7 @@ pub struct QueueManager {
     pub notify: Arc<Notify>,
     pub shutdown: watch::Receiver<bool>,
     pub retention_days: u32,
+    pub outbound: Arc<outbound::Outbound>,
 }
 
 impl QueueManager {
@@ -44,9 +51,16 @@ impl QueueManager {
             if delivered >= BATCH {
                 continue; // more may be waiting
             }
+                                    // Sleep until the next retry is due (or RESCAN), unless woken by a new message or a
+            // finished delivery. Rows already due are being delivered: their end wakes us.
+            let now = rampart_store::now_micros();
+            let wait = match self.store.next_attempt_at() {
+                Ok(Some(at)) if at > now => Duration::from_micros((at - now) as u64).min(RESCAN),
+                _ => RESCAN,
+            };
             tokio::select! {
                 _ = self.notify.notified() => {}
-                _ = tokio::time::sleep(RESCAN) => {}
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(20))) => {}
                 _ = self.shutdown.changed() => {}
             }
         }
@@ -65,7 +79,15 @@ impl QueueManager {
         if n == 0 {
             return 0;
         }
-        match self.store.deliver_local(&self.writer, due).await {
+        let remote = self.outbound.dispatch(&due);
+        if remote > 0 {
+            tracing::debug!(recipients = remote, "outbound delivery started");
+        }
+        let local: Vec<_> = due.into_iter().filter(|m| m.recipients.iter().any(|r| r.local)).collect();
+        if local.is_empty() {
+            return 0;
+        }
+        match self.store.deliver_local(&self.writer, local).await {
             Ok(rcpts) => tracing::debug!(messages = n, recipients = rcpts, "delivered"),
             Err(e) => tracing::error!(error = %e, "local delivery failed; will retry"),
         }

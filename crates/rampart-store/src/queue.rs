@@ -327,6 +327,14 @@ impl Store {
             .await
     }
 
+    /// When the next queued recipient is due (microseconds since the epoch), if any is queued.
+    pub fn next_attempt_at(&self) -> Result<Option<i64>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT min(next_attempt) FROM queue WHERE status = 'queued'")?
+                .query_row([], |r| r.get(0))?)
+        })
+    }
+
     /// Counts of queue rows by status.
     pub fn queue_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(|c| {

@@ -32,6 +32,28 @@ pub enum UserCmd {
     },
     /// List the users.
     List,
+    /// Let USER send as ADDRESS (envelope sender, From, Sender; NC-2.1.7).
+    SendAs { user: String, address: String },
+}
+
+#[derive(Subcommand)]
+pub enum DkimCmd {
+    /// Create a signing key for a domain and print the DNS TXT record to publish. Signing starts
+    /// with the next outbound message; publish the record first.
+    Generate {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        selector: String,
+        /// rsa (2048 bits or more) or ed25519.
+        #[arg(long, default_value = "rsa")]
+        algorithm: String,
+        /// RSA key size.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+    },
+    /// List the signing keys.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +154,10 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
             println!("user {} added", address.to_ascii_lowercase());
         }
         UserCmd::List => store.users()?.iter().for_each(|u| println!("{u}")),
+        UserCmd::SendAs { user, address } => {
+            store.add_send_as(&user, &address)?;
+            println!("{} may now send as {}", user.to_ascii_lowercase(), address.to_ascii_lowercase());
+        }
     }
     Ok(())
 }
@@ -200,6 +226,40 @@ pub fn mailbox(config: &Config, cmd: MailboxCmd) -> Result<(), Error> {
         },
     }
     Ok(())
+}
+
+pub fn dkim(config: &Config, cmd: DkimCmd) -> Result<(), Error> {
+    use rampart_queue::dkim::{self, Algorithm};
+    open(config)?; // creates the data directory if needed
+    match cmd {
+        DkimCmd::Generate { domain, selector, algorithm, bits } => {
+            let alg = match algorithm.as_str() {
+                "rsa" => Algorithm::Rsa,
+                "ed25519" => Algorithm::Ed25519,
+                other => return Err(format!("--algorithm {other} is not known; use rsa or ed25519").into()),
+            };
+            let (path, name, value) = dkim::generate(&config.data_dir, &domain, &selector, alg, bits)?;
+            eprintln!("key written to {} (mode 0600)", path.display());
+            println!("; AL-2.2: publish this TXT record, then mail from {} is signed with it", domain.to_ascii_lowercase());
+            println!("{name}. IN TXT {}", txt_strings(&value));
+        }
+        DkimCmd::List => {
+            for (domain, selector, alg, path) in dkim::list(&config.data_dir) {
+                println!("{domain}\t{selector}\t{alg:?}\t{}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A TXT value as quoted strings of at most 255 bytes (a 2048-bit RSA key needs two).
+pub fn txt_strings(value: &str) -> String {
+    value
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn queue(config: &Config, cmd: QueueCmd) -> Result<(), Error> {
@@ -271,7 +331,7 @@ pub fn generate_password() -> String {
 /// Microseconds since the epoch as `2026-11-23 08:53:58.123456Z`.
 pub fn format_time(micros: i64) -> String {
     let secs = micros.div_euclid(1_000_000);
-    let date = rampart_smtp::received::rfc5322_date(secs);
+    let date = rampart_store::rfc5322_date(secs);
     // "Mon, 23 Nov 2026 08:53:58 +0000" -> reorder to a sortable form.
     let parts: Vec<&str> = date.split_whitespace().collect();
     let month = [

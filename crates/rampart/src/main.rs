@@ -46,6 +46,9 @@ enum Command {
     Queue(admin::QueueCmd),
     /// Message trace (AL-3.1): find a message's timeline.
     Trace(admin::TraceArgs),
+    /// DKIM signing keys (AL-2.2).
+    #[command(subcommand)]
+    Dkim(admin::DkimCmd),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Mailbox(c) => admin::mailbox(&config, c),
         Command::Queue(c) => admin::queue(&config, c),
         Command::Trace(a) => admin::trace(&config, a),
+        Command::Dkim(c) => admin::dkim(&config, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -106,6 +106,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let data_dir =
         std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     println!("data directory: {}", data_dir.display());
+        let outbound = rampart_queue::outbound::Outbound::new(store.clone(), writer.clone(), config.clone(), notify.clone())?;
     let manager = tokio::spawn(
         QueueManager {
             store: store.clone(),
@@ -113,6 +114,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
             notify,
             shutdown: shutdown_rx,
             retention_days: config.trace.retention_days.get(),
+            outbound: Arc::new(outbound),
         }
         .run(),
     );

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 const HOST: &str = "mail.example.test";
 
@@ -44,23 +44,6 @@ fn stored_by_message_id(s: &Server, user: &str, message_id: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Python smtplib
-
-fn python(script: &str, args: &[&str]) -> Output {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); these tests need python3 on PATH"));
-    assert!(
-        out.status.success(),
-        "python3 failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// STARTTLS with the certificate checked against the test CA for mail.example.test (the client
 /// connects to 127.0.0.1, so the name to check is given explicitly), one message to alice and to

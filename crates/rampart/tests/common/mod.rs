@@ -117,6 +117,8 @@ pub struct Server {
     pub config: PathBuf,
     pub pki: TestPki,
     pub addr: SocketAddr,
+    /// Every listener: (address, role) as printed at start-up.
+    pub listeners: Vec<(SocketAddr, String)>,
     pub child: Option<Child>,
     /// Lines the server printed on stdout after "listening".
     pub stdout: Option<BufReader<std::process::ChildStdout>>,
@@ -129,8 +131,10 @@ pub struct Options {
     pub limits: String,
     /// Extra TOML put in the [[listener]].
     pub listener: String,
-    /// Extra TOML put at the top level.
+    /// Extra TOML put at the top level (tables may follow: they come before the harness's).
     pub top: String,
+    /// The MX listener's address; 127.0.0.1:0 when not given.
+    pub mx_address: Option<String>,
 }
 
 impl Server {
@@ -149,9 +153,12 @@ impl Server {
                 "hostname = \"mail.example.test\"\ndata_dir = \"data\"\nshutdown_grace_secs = 10\n{}\n\
                  [log]\nlevel = \"warn\"\n\
                  [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\
-                 [[listener]]\nrole = \"mx\"\naddress = \"127.0.0.1:0\"\n{}\n\
+                 [[listener]]\nrole = \"mx\"\naddress = \"{}\"\n{}\n\
                  [limits]\n{}\n",
-                opts.top, opts.listener, opts.limits
+                opts.top,
+                opts.mx_address.as_deref().unwrap_or("127.0.0.1:0"),
+                opts.listener,
+                opts.limits
             ),
         )
         .unwrap();
@@ -178,6 +185,7 @@ impl Server {
             config,
             pki,
             addr: "127.0.0.1:1".parse().unwrap(),
+            listeners: Vec::new(),
             child: None,
             stdout: None,
         };
@@ -197,17 +205,44 @@ impl Server {
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
+        self.listeners.clear();
         loop {
             line.clear();
             let n = out.read_line(&mut line).unwrap();
             assert!(n > 0, "server exited before listening");
             if let Some(rest) = line.strip_prefix("listening on ") {
-                self.addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                let mut parts = rest.split_whitespace();
+                let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
+                let role = parts
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches(|c| c == '(' || c == ')')
+                    .to_string();
+                self.listeners.push((addr, role));
+            }
+            if line.starts_with("data directory:") {
                 break;
             }
         }
+        self.addr = self.listener("mx");
         self.child = Some(child);
         self.stdout = Some(out);
+    }
+
+    /// The address of the first listener with this role.
+    pub fn listener(&self, role: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(_, r)| r == role)
+            .map(|(a, _)| *a)
+            .unwrap_or_else(|| panic!("no {role} listener in {:?}", self.listeners))
+    }
+
+    /// Writes the test CA to a file, for clients that want a path.
+    pub fn ca_file(&self) -> PathBuf {
+        let path = self.dir.0.join("ca.pem");
+        std::fs::write(&path, &self.pki.ca_pem).unwrap();
+        path
     }
 
     pub fn pid(&self) -> u32 {
@@ -476,6 +511,33 @@ pub fn wait_trace(s: &Server, args: &[&str], needle: &str) -> String {
         std::thread::sleep(Duration::from_millis(25));
     }
     panic!("`{needle}` never appeared in `rampart {args:?}`:\n{out}");
+}
+
+/// Runs a Python 3 script with arguments; panics with its output if it fails.
+pub fn python(script: &str, args: &[&str]) -> std::process::Output {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); these tests need python3 on PATH"));
+    assert!(
+        out.status.success(),
+        "python3 failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A small message with a Message-ID, CRLF line endings, ending in CRLF.

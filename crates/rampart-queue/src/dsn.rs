@@ -1,0 +1,81 @@
+//! Delivery status notifications (RFC 3464), built with mail-builder. They come from
+//! `MAILER-DAEMON@<hostname>` with the null sender, and name no software (NC-2.1.3).
+
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::raw::Raw;
+use mail_builder::mime::MimePart;
+use mail_builder::MessageBuilder;
+
+/// A recipient that failed, with the reply or reason.
+pub struct Failed {
+    pub recipient: String,
+    /// e.g. "5.1.1" or "4.4.7"
+    pub status: String,
+    /// The remote server's reply or our reason.
+    pub diagnostic: String,
+    /// The host that answered, if any.
+    pub remote_mta: Option<String>,
+}
+
+/// Builds the bounce for `original` (its header is quoted, not its body).
+pub fn build(
+    hostname: &str,
+    queue_id: &str,
+    sender: &str,
+    failed: &[Failed],
+    original: &[u8],
+    arrival: &str,
+) -> Vec<u8> {
+    let header_end = original
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .unwrap_or(original.len().min(64 * 1024));
+    let headers = &original[..header_end];
+    let mut text = format!(
+        "This is the mail system at {hostname}.\r\n\r\n\
+         Your message could not be delivered to one or more recipients.\r\n\
+         It has been returned with the reasons below.\r\n\r\n"
+    );
+    for f in failed {
+        text.push_str(&format!(
+            "<{}>: {}\r\n",
+            f.recipient,
+            f.diagnostic.replace(['\r', '\n'], " ")
+        ));
+    }
+    let mut status = format!(
+        "Reporting-MTA: dns; {hostname}\r\nX-Queue-ID: {queue_id}\r\nArrival-Date: {arrival}\r\n"
+    );
+    for f in failed {
+        status.push_str(&format!(
+            "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\n",
+            f.recipient, f.status
+        ));
+        if let Some(m) = &f.remote_mta {
+            status.push_str(&format!("Remote-MTA: dns; {m}\r\n"));
+        }
+        status.push_str(&format!(
+            "Diagnostic-Code: smtp; {}\r\n",
+            f.diagnostic.replace(['\r', '\n'], " ")
+        ));
+    }
+    let id = format!("{queue_id}.dsn@{hostname}");
+    let daemon = format!("MAILER-DAEMON@{hostname}");
+    MessageBuilder::new()
+        .from(("Mail Delivery System", daemon.as_str()))
+        .to(sender)
+        .subject("Undelivered Mail Returned to Sender")
+        .message_id(id)
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        .body(MimePart::new(
+            ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
+            vec![
+                MimePart::new("text/plain", text),
+                MimePart::new("message/delivery-status", status.into_bytes()),
+                MimePart::new("text/rfc822-headers", headers.to_vec()),
+            ],
+        ))
+        .write_to_vec()
+        .unwrap_or_default()
+}
