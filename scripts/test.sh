@@ -15,6 +15,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# dkimpy (with PyNaCl for Ed25519): an independent DKIM implementation for interoperability tests.
+if ! python3 -c "import dkim, nacl" 2>/dev/null; then
+  echo "installing: dkimpy pynacl (PyPI)"
+  python3 -m pip install -q --disable-pip-version-check dkimpy pynacl
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -32,17 +32,26 @@ pub fn build(
         .map(|p| p + 2)
         .unwrap_or(original.len().min(64 * 1024));
     let headers = &original[..header_end];
+    // Diagnostics come from remote servers: printable ASCII on one line, bounded.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    ' '
+                }
+            })
+            .take(900)
+            .collect()
+    };
     let mut text = format!(
         "This is the mail system at {hostname}.\r\n\r\n\
          Your message could not be delivered to one or more recipients.\r\n\
          It has been returned with the reasons below.\r\n\r\n"
     );
     for f in failed {
-        text.push_str(&format!(
-            "<{}>: {}\r\n",
-            f.recipient,
-            f.diagnostic.replace(['\r', '\n'], " ")
-        ));
+        text.push_str(&format!("<{}>: {}\r\n", f.recipient, clean(&f.diagnostic)));
     }
     let mut status = format!(
         "Reporting-MTA: dns; {hostname}\r\nX-Queue-ID: {queue_id}\r\nArrival-Date: {arrival}\r\n"
@@ -57,7 +66,7 @@ pub fn build(
         }
         status.push_str(&format!(
             "Diagnostic-Code: smtp; {}\r\n",
-            f.diagnostic.replace(['\r', '\n'], " ")
+            clean(&f.diagnostic)
         ));
     }
     let id = format!("{queue_id}.dsn@{hostname}");
@@ -72,8 +81,13 @@ pub fn build(
             ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
             vec![
                 MimePart::new("text/plain", text),
-                MimePart::new("message/delivery-status", status.into_bytes()),
-                MimePart::new("text/rfc822-headers", headers.to_vec()),
+                // Machine-read parts stay as they are: 7-bit text, lines well under 998.
+                MimePart::new("message/delivery-status", status).transfer_encoding("7bit"),
+                MimePart::new(
+                    "text/rfc822-headers",
+                    String::from_utf8_lossy(headers).into_owned(),
+                )
+                .transfer_encoding("8bit"),
             ],
         ))
         .write_to_vec()

@@ -51,7 +51,7 @@ impl QueueManager {
             if delivered >= BATCH {
                 continue; // more may be waiting
             }
-                                    // Sleep until the next retry is due (or RESCAN), unless woken by a new message or a
+            // Sleep until the next retry is due (or RESCAN), unless woken by a new message or a
             // finished delivery. Rows already due are being delivered: their end wakes us.
             let now = rampart_store::now_micros();
             let wait = match self.store.next_attempt_at() {
@@ -83,7 +83,10 @@ impl QueueManager {
         if remote > 0 {
             tracing::debug!(recipients = remote, "outbound delivery started");
         }
-        let local: Vec<_> = due.into_iter().filter(|m| m.recipients.iter().any(|r| r.local)).collect();
+        let local: Vec<_> = due
+            .into_iter()
+            .filter(|m| m.recipients.iter().any(|r| r.local))
+            .collect();
         if local.is_empty() {
             return 0;
         }

@@ -7,13 +7,18 @@
 //! are retried on the configured schedule until the message's lifetime runs out; permanent
 //! failures and expiry send a DSN to the sender. Every attempt is a trace event (AL-3.1).
 
-use crate::client::{opportunistic_config, verifying_config, ClientError, Connection, RemoteReply, TlsMode};
+use crate::client::{
+    opportunistic_config, verifying_config, ClientError, Connection, RemoteReply, TlsMode,
+};
 use crate::dkim::{from_domain, Signers};
 use crate::dns::{addresses, route, Route};
 use crate::dsn;
 use hickory_resolver::TokioResolver;
 use rampart_config::Config;
-use rampart_store::{now_micros, DueMessage, Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile, Store, TraceEvent, Writer};
+use rampart_store::{
+    now_micros, DueMessage, Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile, Store,
+    TraceEvent, Writer,
+};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,11 +47,21 @@ struct Item {
 }
 
 impl Outbound {
-    pub fn new(store: Store, writer: Writer, config: Arc<Config>, notify: Arc<Notify>) -> Result<Outbound, String> {
+    pub fn new(
+        store: Store,
+        writer: Writer,
+        config: Arc<Config>,
+        notify: Arc<Notify>,
+    ) -> Result<Outbound, String> {
         let resolver = crate::dns::resolver(&config.dns)?;
-        let signers = std::sync::RwLock::new((key_dir_mtime(&config.data_dir), Arc::new(Signers::load(&config.data_dir)?)));
+        let signers = std::sync::RwLock::new((
+            key_dir_mtime(&config.data_dir),
+            Arc::new(Signers::load(&config.data_dir)?),
+        ));
         Ok(Outbound {
-            total: Arc::new(Semaphore::new(config.delivery.max_connections.max(1) as usize)),
+            total: Arc::new(Semaphore::new(
+                config.delivery.max_connections.max(1) as usize
+            )),
             store,
             writer,
             resolver,
@@ -93,13 +108,20 @@ impl Outbound {
                 let mut per: HashMap<String, Vec<String>> = HashMap::new();
                 for r in msg.recipients.iter().filter(|r| !r.local) {
                     if in_flight.insert((msg.id.0.clone(), r.address.clone())) {
-                        let domain = r.address.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+                        let domain = r
+                            .address
+                            .rsplit_once('@')
+                            .map(|(_, d)| d.to_ascii_lowercase())
+                            .unwrap_or_default();
                         per.entry(domain).or_default().push(r.address.clone());
                         taken += 1;
                     }
                 }
                 for (domain, rcpts) in per {
-                    by_domain.entry(domain).or_default().push(Item { msg: msg.clone(), rcpts });
+                    by_domain.entry(domain).or_default().push(Item {
+                        msg: msg.clone(),
+                        rcpts,
+                    });
                 }
             }
         }
@@ -140,8 +162,15 @@ impl Outbound {
                 let mut broken: Option<String> = None;
                 for item in pending.drain(..) {
                     if let Some(why) = &broken {
-                        self.finish(&item, item.rcpts.iter().map(|r| (r.clone(), Attempt::Temp(why.clone()))).collect(), None)
-                            .await;
+                        self.finish(
+                            &item,
+                            item.rcpts
+                                .iter()
+                                .map(|r| (r.clone(), Attempt::Temp(why.clone())))
+                                .collect(),
+                            None,
+                        )
+                        .await;
                         continue;
                     }
                     let results = self.send_one(&mut conn, &item).await;
@@ -150,9 +179,14 @@ impl Outbound {
                     }
                     let attempts = match results {
                         Ok(r) => r,
-                        Err(why) => item.rcpts.iter().map(|r| (r.clone(), Attempt::Temp(why.clone()))).collect(),
+                        Err(why) => item
+                            .rcpts
+                            .iter()
+                            .map(|r| (r.clone(), Attempt::Temp(why.clone())))
+                            .collect(),
                     };
-                    self.finish(&item, attempts, Some((&conn.host, conn.tls.as_deref()))).await;
+                    self.finish(&item, attempts, Some((&conn.host, conn.tls.as_deref())))
+                        .await;
                 }
                 if broken.is_none() {
                     conn.quit().await;
@@ -175,18 +209,32 @@ impl Outbound {
         if let Some(sh) = &d.smarthost {
             let config = match &sh.ca_file {
                 Some(ca) => verifying_config(ca).map_err(Attempt::Temp)?,
-                None => verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt")).map_err(Attempt::Temp)?,
+                None => {
+                    verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))
+                        .map_err(Attempt::Temp)?
+                }
             };
-            let tls = TlsMode { required: true, config, implicit: sh.tls == "implicit" };
-            let addrs = addresses(&self.resolver, &sh.host).await.map_err(|(_, e)| Attempt::Temp(e))?;
+            let tls = TlsMode {
+                required: true,
+                config,
+                implicit: sh.tls == "implicit",
+            };
+            let addrs = addresses(&self.resolver, &sh.host)
+                .await
+                .map_err(|(_, e)| Attempt::Temp(e))?;
             let mut last = Attempt::Temp(format!("no address for {}", sh.host));
             for ip in addrs {
-                match Connection::open(SocketAddr::new(ip, sh.port), &sh.host, helo, &tls, timeout).await {
+                match Connection::open(SocketAddr::new(ip, sh.port), &sh.host, helo, &tls, timeout)
+                    .await
+                {
                     Ok(mut c) => {
                         if let (Some(user), Some(pf)) = (&sh.username, &sh.password_file) {
-                            let pw = std::fs::read_to_string(pf).map_err(|e| Attempt::Temp(format!("{}: {e}", pf.display())))?;
+                            let pw = std::fs::read_to_string(pf)
+                                .map_err(|e| Attempt::Temp(format!("{}: {e}", pf.display())))?;
                             let pw = pw.lines().next().unwrap_or_default().to_string();
-                            c.auth_plain(user, &pw).await.map_err(|e| classify(e, &sh.host))?;
+                            c.auth_plain(user, &pw)
+                                .await
+                                .map_err(|e| classify(e, &sh.host))?;
                         }
                         return Ok(c);
                     }
@@ -197,19 +245,41 @@ impl Outbound {
         }
         let hosts = match route(&self.resolver, domain).await {
             Route::Hosts(h) => h,
-            Route::NullMx => return Err(Attempt::Perm("5.1.10".into(), format!("{domain} accepts no mail (null MX)"), None)),
-            Route::NoSuchDomain => return Err(Attempt::Perm("5.1.2".into(), format!("{domain} has no mail server (no MX and no address)"), None)),
+            Route::NullMx => {
+                return Err(Attempt::Perm(
+                    "5.1.10".into(),
+                    format!("{domain} accepts no mail (null MX)"),
+                    None,
+                ))
+            }
+            Route::NoSuchDomain => {
+                return Err(Attempt::Perm(
+                    "5.1.2".into(),
+                    format!("{domain} has no mail server (no MX and no address)"),
+                    None,
+                ))
+            }
             Route::TempFail(e) => return Err(Attempt::Temp(e)),
         };
-        let policy = d.policies.iter().find(|p| p.domain.eq_ignore_ascii_case(domain));
+        let policy = d
+            .policies
+            .iter()
+            .find(|p| p.domain.eq_ignore_ascii_case(domain));
         let config = match policy {
             Some(p) if p.verify => match &p.ca_file {
                 Some(ca) => verifying_config(ca).map_err(Attempt::Temp)?,
-                None => verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt")).map_err(Attempt::Temp)?,
+                None => {
+                    verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))
+                        .map_err(Attempt::Temp)?
+                }
             },
             _ => opportunistic_config(),
         };
-        let tls = TlsMode { required: policy.is_some_and(|p| p.require_tls || p.verify), config, implicit: false };
+        let tls = TlsMode {
+            required: policy.is_some_and(|p| p.require_tls || p.verify),
+            config,
+            implicit: false,
+        };
         let mut last = Attempt::Temp(format!("no reachable mail server for {domain}"));
         for host in hosts {
             let ips = match addresses(&self.resolver, &host).await {
@@ -220,7 +290,9 @@ impl Outbound {
                 }
             };
             for ip in ips {
-                match Connection::open(SocketAddr::new(ip, d.port), &host, helo, &tls, timeout).await {
+                match Connection::open(SocketAddr::new(ip, d.port), &host, helo, &tls, timeout)
+                    .await
+                {
                     Ok(c) => return Ok(c),
                     Err(e) => {
                         tracing::debug!(host = %host, address = %ip, error = %e, "connection failed");
@@ -233,12 +305,16 @@ impl Outbound {
     }
 
     /// Sends one message over an open connection. Err: the connection broke (temporary).
-    async fn send_one(&self, conn: &mut Connection, item: &Item) -> Result<Vec<(String, Attempt)>, String> {
+    async fn send_one(
+        &self,
+        conn: &mut Connection,
+        item: &Item,
+    ) -> Result<Vec<(String, Attempt)>, String> {
         let mut message = match self.store.message_bytes(&item.msg.id, false) {
             Ok(m) => m,
             Err(e) => return Err(format!("reading the queued message: {e}")),
         };
-                let signers = self.signers();
+        let signers = self.signers();
         if let Some(domain) = from_domain(&message).filter(|d| signers.has(d)) {
             match signers.sign(&domain, &message) {
                 Ok(headers) => {
@@ -255,13 +331,22 @@ impl Outbound {
                 .into_iter()
                 .map(|(r, reply)| (r, Attempt::from_reply(reply, &host)))
                 .collect()),
-            Err(ClientError::Refused(reply)) => Ok(item.rcpts.iter().map(|r| (r.clone(), Attempt::from_reply(reply.clone(), &host))).collect()),
+            Err(ClientError::Refused(reply)) => Ok(item
+                .rcpts
+                .iter()
+                .map(|r| (r.clone(), Attempt::from_reply(reply.clone(), &host)))
+                .collect()),
             Err(ClientError::Transport(e)) => Err(e),
         }
     }
 
     /// Records the attempt for one message's recipients, bounces what failed, and releases them.
-    async fn finish(&self, item: &Item, attempts: Vec<(String, Attempt)>, via: Option<(&str, Option<&str>)>) {
+    async fn finish(
+        &self,
+        item: &Item,
+        attempts: Vec<(String, Attempt)>,
+        via: Option<(&str, Option<&str>)>,
+    ) {
         let now = now_micros();
         let lifetime = self.config.delivery.lifetime_secs as i64 * 1_000_000;
         let expired = now - item.msg.received > lifetime;
@@ -275,22 +360,60 @@ impl Outbound {
             None => String::new(),
         };
         for (rcpt, a) in attempts {
-            let prior = item.msg.recipients.iter().find(|r| r.address == rcpt).map_or(0, |r| r.attempts) as usize;
+            let prior = item
+                .msg
+                .recipients
+                .iter()
+                .find(|r| r.address == rcpt)
+                .map_or(0, |r| r.attempts) as usize;
             let (outcome, event, detail) = match a {
-                Attempt::Delivered(reply) => (Outcome::Delivered(reply.clone()), "relayed", format!("delivered to {rcpt}{via_text}: {reply}")),
+                Attempt::Delivered(reply) => (
+                    Outcome::Delivered(reply.clone()),
+                    "relayed",
+                    format!("delivered to {rcpt}{via_text}: {reply}"),
+                ),
                 Attempt::Temp(why) if expired => {
                     let reason = format!("delivery time expired; last error: {why}");
-                    failed.push(dsn::Failed { recipient: rcpt.clone(), status: "4.4.7".into(), diagnostic: reason.clone(), remote_mta: None });
-                    (Outcome::Failed(reason.clone()), "expired", format!("{rcpt}: {reason}"))
+                    failed.push(dsn::Failed {
+                        recipient: rcpt.clone(),
+                        status: "4.4.7".into(),
+                        diagnostic: reason.clone(),
+                        remote_mta: None,
+                    });
+                    (
+                        Outcome::Failed(reason.clone()),
+                        "expired",
+                        format!("{rcpt}: {reason}"),
+                    )
                 }
                 Attempt::Temp(why) => {
-                    let wait = schedule.get(prior).or(schedule.last()).copied().unwrap_or(300);
+                    let wait = schedule
+                        .get(prior)
+                        .or(schedule.last())
+                        .copied()
+                        .unwrap_or(300);
                     let next = now + wait as i64 * 1_000_000;
-                    (Outcome::Deferred { reply: why.clone(), next_attempt: next }, "deferred", format!("{rcpt}{via_text}: {why}; next attempt in {wait} s"))
+                    (
+                        Outcome::Deferred {
+                            reply: why.clone(),
+                            next_attempt: next,
+                        },
+                        "deferred",
+                        format!("{rcpt}{via_text}: {why}; next attempt in {wait} s"),
+                    )
                 }
                 Attempt::Perm(status, why, host) => {
-                    failed.push(dsn::Failed { recipient: rcpt.clone(), status, diagnostic: why.clone(), remote_mta: host });
-                    (Outcome::Failed(why.clone()), "failed", format!("{rcpt}{via_text}: {why}"))
+                    failed.push(dsn::Failed {
+                        recipient: rcpt.clone(),
+                        status,
+                        diagnostic: why.clone(),
+                        remote_mta: host,
+                    });
+                    (
+                        Outcome::Failed(why.clone()),
+                        "failed",
+                        format!("{rcpt}{via_text}: {why}"),
+                    )
                 }
             };
             let mut e = TraceEvent::new(event, detail);
@@ -304,20 +427,29 @@ impl Outbound {
         if !failed.is_empty() && !item.msg.sender.is_empty() {
             match self.bounce(&item.msg, &failed).await {
                 Ok(id) => {
-                    let mut e = TraceEvent::new("bounce", format!("DSN {id} queued for <{}>", item.msg.sender));
+                    let mut e = TraceEvent::new(
+                        "bounce",
+                        format!("DSN {id} queued for <{}>", item.msg.sender),
+                    );
                     e.queue_id = Some(item.msg.id.0.clone());
                     e.message_id = item.msg.message_id.clone();
                     e.sender = Some(item.msg.sender.clone());
                     events.push(e);
                 }
-                Err(e) => tracing::error!(error = %e, queue_id = %item.msg.id, "could not queue the bounce"),
+                Err(e) => {
+                    tracing::error!(error = %e, queue_id = %item.msg.id, "could not queue the bounce")
+                }
             }
         }
         let rcpts: Vec<String> = outcomes.iter().map(|(r, _)| r.clone()).collect();
-        if let Err(e) = self.store.record_attempts(&self.writer, &item.msg.id, outcomes, events).await {
+        if let Err(e) = self
+            .store
+            .record_attempts(&self.writer, &item.msg.id, outcomes, events)
+            .await
+        {
             tracing::error!(error = %e, queue_id = %item.msg.id, "recording the delivery attempt failed");
         }
-                {
+        {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
             for r in rcpts {
                 in_flight.remove(&(item.msg.id.0.clone(), r));
@@ -329,15 +461,35 @@ impl Outbound {
 
     /// Queues a DSN to the sender of `msg` (null sender, so it never bounces itself).
     async fn bounce(&self, msg: &DueMessage, failed: &[dsn::Failed]) -> Result<QueueId, String> {
-        let original = self.store.message_bytes(&msg.id, false).map_err(|e| e.to_string())?;
+        let original = self
+            .store
+            .message_bytes(&msg.id, false)
+            .map_err(|e| e.to_string())?;
         let hostname = self.config.hostname.get_ref();
         let arrival = rampart_store::rfc5322_date(msg.received / 1_000_000);
-        let body = dsn::build(hostname, &msg.id.0, &msg.sender, failed, &original, &arrival);
+        let body = dsn::build(
+            hostname,
+            &msg.id.0,
+            &msg.sender,
+            failed,
+            &original,
+            &arrival,
+        );
         let id = QueueId::generate();
         let rp = "Return-Path: <>\r\n";
         let local = match self.store.resolve_recipient(&msg.sender) {
-            Ok(Ok(r)) => r.mailboxes.into_iter().map(|m| QueuedRecipient { address: m, local: true }).collect(),
-            _ => vec![QueuedRecipient { address: msg.sender.clone(), local: false }],
+            Ok(Ok(r)) => r
+                .mailboxes
+                .into_iter()
+                .map(|m| QueuedRecipient {
+                    address: m,
+                    local: true,
+                })
+                .collect(),
+            _ => vec![QueuedRecipient {
+                address: msg.sender.clone(),
+                local: false,
+            }],
         };
         let mut spool = SpoolFile::new(&self.store, &id);
         spool.push(rp.as_bytes());
@@ -346,7 +498,10 @@ impl Outbound {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let mut e = TraceEvent::new("queued", format!("{size} bytes: delivery status notification for {}", msg.id));
+        let mut e = TraceEvent::new(
+            "queued",
+            format!("{size} bytes: delivery status notification for {}", msg.id),
+        );
         e.queue_id = Some(id.0.clone());
         e.message_id = Some(format!("{}.dsn@{hostname}", msg.id.0));
         e.recipient = Some(msg.sender.clone());
@@ -360,14 +515,19 @@ impl Outbound {
             recipients: local,
             events: vec![e],
         };
-        self.store.enqueue(&self.writer, enq).await.map_err(|e| e.to_string())?;
+        self.store
+            .enqueue(&self.writer, enq)
+            .await
+            .map_err(|e| e.to_string())?;
         self.notify.notify_one();
         Ok(id)
     }
 }
 
 fn key_dir_mtime(data_dir: &std::path::Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(crate::dkim::key_dir(data_dir)).and_then(|m| m.modified()).ok()
+    std::fs::metadata(crate::dkim::key_dir(data_dir))
+        .and_then(|m| m.modified())
+        .ok()
 }
 
 /// The outcome of an attempt for one recipient.
@@ -386,7 +546,13 @@ impl Attempt {
         if r.is_ok() {
             Attempt::Delivered(text)
         } else if r.is_permanent() {
-            let status = r.text.split_whitespace().next().filter(|s| s.starts_with("5.")).unwrap_or("5.0.0").to_string();
+            let status = r
+                .text
+                .split_whitespace()
+                .next()
+                .filter(|s| s.starts_with("5."))
+                .unwrap_or("5.0.0")
+                .to_string();
             Attempt::Perm(status, text, Some(host.to_string()))
         } else {
             Attempt::Temp(text)

@@ -476,6 +476,19 @@ impl Client {
         r
     }
 
+    /// Implicit TLS (port 465): the handshake before anything else.
+    pub fn start_tls_now(&mut self, config: Arc<rustls::ClientConfig>) {
+        let tcp = match self.stream.take().unwrap() {
+            Stream::Plain(s) => s,
+            Stream::Tls(_) => panic!("TLS already"),
+        };
+        let conn =
+            rustls::ClientConnection::new(config, "mail.example.test".try_into().unwrap()).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        tls.conn.complete_io(&mut tls.sock).expect("TLS handshake");
+        self.stream = Some(Stream::Tls(Box::new(tls)));
+    }
+
     pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
         match self.stream.as_ref()? {
             Stream::Tls(s) => s.conn.protocol_version(),

@@ -1,0 +1,250 @@
+//! Outbound delivery (issue 3) through a real DNS server started by the test: MX and A records
+//! point at 127.0.0.1, where a second Rampart receives for remote.test. Retries, expiry bounces,
+//! null MX, TLS policy (AL-1.1), and DKIM signatures checked by dkimpy (AL-2.2).
+
+mod common;
+
+use common::*;
+use rampart_testdns::TestDns;
+
+/// The receiving server: MX for remote.test with user carol, on `port` (0: any).
+fn receiver(port: u16) -> Server {
+    let r = Server::start_with(Options {
+        mx_address: Some(format!("127.0.0.1:{port}")),
+        ..Default::default()
+    });
+    cli(&r.config, &["domain", "add", "remote.test"], None);
+    cli(
+        &r.config,
+        &["user", "add", "carol@remote.test", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    r
+}
+
+/// DNS for remote.test (MX -> mx.remote.test -> 127.0.0.1) and a null-MX domain.
+fn dns() -> TestDns {
+    TestDns::builder()
+        .mx("remote.test", 10, "mx.remote.test")
+        .a("mx.remote.test", "127.0.0.1".parse().unwrap())
+        .null_mx("nomail.test")
+        .start()
+}
+
+/// The sending server: submission for example.test users, delivering to `port` via `dns`.
+fn sender(dns: &TestDns, port: u16, extra: &str) -> Server {
+    let top = format!(
+        "[dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
+         [delivery]\nport = {port}\nretry_secs = [1]\ntimeout_secs = 10\n{extra}\n\
+         [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n",
+        dns.addr()
+    );
+    Server::start_with(Options {
+        top,
+        ..Default::default()
+    })
+}
+
+/// Sends as alice over implicit TLS with AUTH (a raw client: the protocol is the point here).
+fn submit(s: &Server, to: &str, body: &str) -> String {
+    let mut c = Client::connect(s.listener("submissions"));
+    c.start_tls_now(s.tls_config(&[&rustls::version::TLS13]));
+    c.expect(220);
+    c.send("EHLO client.test");
+    c.expect(250);
+    // "\0alice@example.test\0correct horse battery staple"
+    c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABjb3JyZWN0IGhvcnNlIGJhdHRlcnkgc3RhcGxl");
+    c.expect(235);
+    let (code, text) = c.send_mail("alice@example.test", &[to], body);
+    assert_eq!(code, 250, "{text}");
+    c.send("QUIT");
+    text.rsplit(' ').next().unwrap().to_string()
+}
+
+fn outbound_message(id: &str) -> String {
+    format!(
+        "From: Alice <alice@example.test>\r\nTo: <carol@remote.test>\r\nSubject: outbound {id}\r\n\
+         Date: Mon, 23 Nov 2026 08:00:00 +0000\r\nMessage-ID: <{id}@example.test>\r\n\r\nHello Carol.\r\n.dot line\r\n"
+    )
+}
+
+#[test]
+fn delivered_over_mx_with_verified_tls_and_dkim_checked_by_dkimpy() {
+    let r = receiver(0);
+    let dns = dns();
+    let policy = format!(
+        "[[delivery.policy]]\ndomain = \"remote.test\"\nrequire_tls = true\nverify = true\nca_file = \"{}\"\n",
+        r.ca_file().display()
+    );
+    // The receiver's certificate names mail.example.test: point the MX there so it verifies.
+    dns.add(rampart_testdns::Record::mx(
+        "remote.test",
+        5,
+        "mail.example.test",
+    ));
+    dns.add(rampart_testdns::Record::a(
+        "mail.example.test",
+        "127.0.0.1".parse().unwrap(),
+    ));
+    let s = sender(&dns, r.addr.port(), &policy);
+    let rsa = cli(
+        &s.config,
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.test",
+            "--selector",
+            "r1",
+            "--algorithm",
+            "rsa",
+        ],
+        None,
+    );
+    let ed = cli(
+        &s.config,
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.test",
+            "--selector",
+            "e1",
+            "--algorithm",
+            "ed25519",
+        ],
+        None,
+    );
+    // The TXT records as printed: `name. IN TXT "..." "..."`.
+    let record = |out: &str| -> (String, String) {
+        let line = out.lines().find(|l| l.contains(" IN TXT ")).unwrap();
+        let (name, value) = line.split_once(" IN TXT ").unwrap();
+        let value: String = value.split('"').skip(1).step_by(2).collect();
+        (name.to_string(), value)
+    };
+    let (rsa_name, rsa_value) = record(&rsa);
+    let (ed_name, ed_value) = record(&ed);
+    assert_eq!(rsa_name, "r1._domainkey.example.test.");
+    assert!(
+        rsa_value.starts_with("v=DKIM1; k=rsa; p=")
+            && ed_value.starts_with("v=DKIM1; k=ed25519; p=")
+    );
+    assert!(
+        rsa.matches('"').count() >= 4,
+        "a 2048-bit key needs two TXT strings: {rsa}"
+    );
+
+    let qid = submit(&s, "carol@remote.test", &outbound_message("dkim1"));
+    let got = r.wait_mailbox("carol@remote.test", 1);
+    let stored = r.show("carol@remote.test", got[0].split('\t').next().unwrap());
+    // AL-1.1: the hop was TLS (and verified, since the policy demands it).
+    assert!(stored.contains("with ESMTPS id"), "{stored}");
+    assert_eq!(stored.matches("DKIM-Signature:").count(), 2, "{stored}");
+    let trace = wait_trace(&s, &["trace", "--queue-id", &qid], "relayed");
+    assert!(trace.contains("via mail.example.test (TLSv1."), "{trace}");
+
+    // An independent implementation verifies both signatures.
+    let script = r#"
+import sys, dkim
+msg = open(sys.argv[1], 'rb').read()
+msg = msg.split(b'\r\n', 1)[1] if msg.startswith(b'Return-Path:') else msg
+keys = {sys.argv[2].encode(): sys.argv[3].encode(), sys.argv[4].encode(): sys.argv[5].encode()}
+def dnsfunc(name, timeout=5):
+    return keys.get(name, b'')
+d = dkim.DKIM(msg)
+sigs = [h for h in d.headers if h[0].lower() == b'dkim-signature']
+print(len(sigs), *[dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc) for i in range(len(sigs))])
+tampered = msg.replace(b'Hello Carol.', b'Hello Mallory.')
+def check(m, i):
+    try:
+        return dkim.DKIM(m).verify(idx=i, dnsfunc=dnsfunc)
+    except dkim.DKIMException:
+        return False
+print(*[check(tampered, i) for i in range(len(sigs))])
+"#;
+    let file = r.dir.0.join("received.eml");
+    std::fs::write(&file, &stored).unwrap();
+    let out = python(
+        script,
+        &[
+            file.to_str().unwrap(),
+            &rsa_name,
+            &rsa_value,
+            &ed_name,
+            &ed_value,
+        ],
+    );
+    let out = String::from_utf8(out.stdout).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("2 True True"), "dkimpy verified: {out}");
+    assert_eq!(
+        lines.next(),
+        Some("False False"),
+        "a changed body must fail: {out}"
+    );
+}
+
+#[test]
+fn retried_while_the_receiver_is_down_then_delivered() {
+    let port = free_port();
+    let dns = dns();
+    let s = sender(&dns, port, "");
+    let qid = submit(&s, "carol@remote.test", &outbound_message("retry1"));
+    // Nothing listens yet: the attempt is deferred, with the reason in the trace.
+    let t = wait_trace(&s, &["trace", "--queue-id", &qid], "deferred");
+    assert!(t.contains("next attempt in 1 s"), "{t}");
+    let q = cli(&s.config, &["queue", "list"], None);
+    assert!(q.contains("carol@remote.test\tqueued"), "{q}");
+    // Now the receiver comes up on that port; the next retry delivers.
+    let r = receiver(port);
+    r.wait_mailbox("carol@remote.test", 1);
+    wait_trace(&s, &["trace", "--queue-id", &qid], "relayed");
+    let q = cli(&s.config, &["queue", "list"], None);
+    assert!(q.contains("carol@remote.test\tdelivered"), "{q}");
+}
+
+#[test]
+fn expiry_bounces_with_a_dsn() {
+    let dns = dns();
+    let s = sender(&dns, free_port(), "lifetime_secs = 2");
+    let qid = submit(&s, "carol@remote.test", &outbound_message("expire1"));
+    let inbox = s.wait_mailbox("alice@example.test", 1);
+    let dsn = s.show("alice@example.test", inbox[0].split('\t').next().unwrap());
+    assert!(dsn.starts_with("Return-Path: <>\r\n"), "{dsn}");
+    assert!(
+        dsn.contains("From: \"Mail Delivery System\" <MAILER-DAEMON@mail.example.test>"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("multipart/report") && dsn.contains("report-type=\"delivery-status\""),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; carol@remote.test"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Status: 4.4.7"), "{dsn}");
+    assert!(
+        dsn.contains("Subject: outbound expire1"),
+        "original headers quoted: {dsn}"
+    );
+    assert!(
+        !dsn.to_ascii_lowercase().contains("rampart"),
+        "NC-2.1.3: {dsn}"
+    );
+    let t = wait_trace(&s, &["trace", "--queue-id", &qid], "bounce");
+    assert!(t.contains("expired"), "{t}");
+}
+
+#[test]
+fn null_mx_bounces_at_once() {
+    let dns = dns();
+    let s = sender(&dns, free_port(), "");
+    let qid = submit(&s, "anyone@nomail.test", &outbound_message("nullmx1"));
+    let inbox = s.wait_mailbox("alice@example.test", 1);
+    let dsn = s.show("alice@example.test", inbox[0].split('\t').next().unwrap());
+    assert!(dsn.contains("Status: 5.1.10"), "{dsn}");
+    assert!(dsn.contains("null MX"), "{dsn}");
+    let t = wait_trace(&s, &["trace", "--queue-id", &qid], "failed");
+    assert!(!t.contains("deferred"), "no retry for a null MX: {t}");
+}
