@@ -248,3 +248,34 @@ fn null_mx_bounces_at_once() {
     let t = wait_trace(&s, &["trace", "--queue-id", &qid], "failed");
     assert!(!t.contains("deferred"), "no retry for a null MX: {t}");
 }
+
+#[test]
+fn smarthost_relays_everything_over_implicit_tls() {
+    // The relay host: a Rampart that lets 127.0.0.1 relay (relay.networks) on its 465 listener.
+    let relay = Server::start_with(Options {
+        top: "[relay]\nnetworks = [\"127.0.0.1/32\"]\n[[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n".into(),
+        ..Default::default()
+    });
+    cli(&relay.config, &["domain", "add", "remote.test"], None);
+    cli(
+        &relay.config,
+        &["user", "add", "carol@remote.test", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    let dns = TestDns::builder()
+        .a("mail.example.test", "127.0.0.1".parse().unwrap())
+        .start();
+    let smarthost = format!(
+        "[delivery.smarthost]\nhost = \"mail.example.test\"\nport = {}\ntls = \"implicit\"\nca_file = \"{}\"\n",
+        relay.listener("submissions").port(),
+        relay.ca_file().display()
+    );
+    // No MX for remote.test exists: only the smarthost can deliver it.
+    let s = sender(&dns, free_port(), &smarthost);
+    let qid = submit(&s, "carol@remote.test", &outbound_message("smarthost1"));
+    let got = relay.wait_mailbox("carol@remote.test", 1);
+    let stored = relay.show("carol@remote.test", got[0].split('\t').next().unwrap());
+    assert!(stored.contains("Subject: outbound smarthost1"), "{stored}");
+    let t = wait_trace(&s, &["trace", "--queue-id", &qid], "relayed");
+    assert!(t.contains("via mail.example.test (TLSv1."), "{t}");
+}
