@@ -14,6 +14,22 @@
 
 use std::net::IpAddr;
 
+pub mod auth;
+
+// Content checks (AL-1.2..AL-1.6, NC-2.3.2) and what they share.
+pub mod antivirus;
+pub mod archive;
+pub mod attachments;
+pub mod dlp;
+pub mod dnsbl;
+pub mod external;
+pub mod mime;
+pub mod modify;
+pub mod spam;
+#[cfg(test)]
+mod testutil;
+pub mod urls;
+
 /// Where a message comes from, which decides the checks that apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -147,7 +163,10 @@ pub fn decide(verdicts: &[Verdict]) -> Decision {
     Decision {
         action: best.map_or(Action::Accept, |b| b.action.clone()),
         decided_by: best.map(|b| b.check),
-        modifications: verdicts.iter().flat_map(|v| v.modifications.iter().cloned()).collect(),
+        modifications: verdicts
+            .iter()
+            .flat_map(|v| v.modifications.iter().cloned())
+            .collect(),
     }
 }
 
@@ -167,7 +186,11 @@ mod tests {
         ];
         assert_eq!(decide(&vs).action, Action::TempFail(t));
         let mut with_reject = vs.clone();
-        with_reject.push(Verdict::with("dmarc", Action::Reject(r.clone()), "p=reject"));
+        with_reject.push(Verdict::with(
+            "dmarc",
+            Action::Reject(r.clone()),
+            "p=reject",
+        ));
         let d = decide(&with_reject);
         assert_eq!((d.action, d.decided_by), (Action::Reject(r), Some("dmarc")));
         assert_eq!(decide(&vs[..2]).action, Action::Quarantine);

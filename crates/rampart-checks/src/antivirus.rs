@@ -1,0 +1,416 @@
+//! Antivirus (NC-2.3.2, AL-1.2): every message, inbound and outbound, is scanned by ClamAV's
+//! `clamd` over its socket protocol (unix socket or TCP), spoken here directly over tokio.
+//!
+//! ```text
+//! client: zINSTREAM\0  <len u32 BE><bytes> … <0u32>
+//! clamd:  stream: OK\0 | stream: <Signature> FOUND\0 | <text> ERROR\0
+//! ```
+//!
+//! What is scanned: the whole message as received (clamd decodes MIME itself), and then, unless
+//! `scan_decoded_parts` is off, every leaf part (bodies and files) as *this* gateway decoded it — so a message whose
+//! MIME structure clamd reads differently from mail-parser (a known evasion) is still scanned the
+//! way it will be delivered.
+//!
+//! Outcomes:
+//! - infected: refused `554 5.7.1` naming the signature, or quarantined (`on_infected`);
+//! - clamd unreachable, timed out or answering `ERROR`: temporary failure `451 4.7.1`, so the
+//!   sender retries and nothing passes unscanned. `fail_open = true` lets such mail through
+//!   with the reason recorded; it exists for emergencies only and `rampart audit` flags it.
+//!
+//! clamd's `StreamMaxLength` (25 MB by default) must be at least the message size limit, or
+//! larger messages get `ERROR` and therefore a temporary failure.
+//!
+//! The age of the signature database (NC-2.4.4, weekly updates) is read from the database files
+//! with [`signature_age`]: clamd's `VERSION` reply carries no date when only local signatures
+//! are loaded.
+
+use std::borrow::Cow;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::mime::{printable, walk};
+use crate::{Action, Context, Refusal, Verdict};
+
+/// The check's name in verdicts.
+pub const CHECK: &str = "antivirus";
+
+/// Bytes per INSTREAM chunk.
+const CHUNK: usize = 64 * 1024;
+/// Longest reply read from clamd.
+const MAX_REPLY: usize = 4096;
+/// Decoded parts scanned separately per message (the whole message is always scanned, and
+/// clamd opens its parts itself); bounds the connections one message can cost.
+pub const MAX_PART_SCANS: usize = 100;
+
+/// Where clamd listens.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ClamdAddress {
+    /// A unix socket path (clamd's `LocalSocket`): any value starting with `/`.
+    Unix(PathBuf),
+    /// `host:port` (clamd's `TCPSocket`/`TCPAddr`); keep it on loopback or a private network.
+    Tcp(String),
+}
+
+impl TryFrom<String> for ClamdAddress {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.starts_with('/') {
+            Ok(ClamdAddress::Unix(PathBuf::from(s)))
+        } else if s
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        {
+            Ok(ClamdAddress::Tcp(s))
+        } else {
+            Err(format!(
+                "clamd address {s:?} is neither a socket path (/…) nor host:port"
+            ))
+        }
+    }
+}
+
+impl std::fmt::Display for ClamdAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClamdAddress::Unix(p) => write!(f, "{}", p.display()),
+            ClamdAddress::Tcp(a) => f.write_str(a),
+        }
+    }
+}
+
+/// What to do with an infected message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InfectedAction {
+    /// Refuse with `554 5.7.1` naming the signature.
+    Reject,
+    /// Hold in quarantine.
+    Quarantine,
+}
+
+/// Antivirus settings (NC-2.3.2, AL-1.2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AntivirusConfig {
+    /// clamd's socket: a unix socket path (`/run/clamav/clamd.ctl`, the Debian default) or
+    /// `host:port` for TCP.
+    pub clamd: ClamdAddress,
+    /// Longest time for one scan, connecting included, in milliseconds. Default 30000.
+    pub timeout_ms: u64,
+    /// What to do with infected mail: `reject` (default) or `quarantine`.
+    pub on_infected: InfectedAction,
+    /// Also scan every leaf part (bodies and files) as this gateway decoded it, after the whole
+    /// message.
+    /// Default true.
+    pub scan_decoded_parts: bool,
+    /// Let mail pass unscanned when clamd is down, times out or reports an error. Default
+    /// false: such mail gets `451 4.7.1` and is retried by the sender. Setting this to true
+    /// breaks NC-2.3.2 while clamd is unavailable; `rampart audit` reports it as a finding.
+    pub fail_open: bool,
+}
+
+impl Default for AntivirusConfig {
+    fn default() -> Self {
+        AntivirusConfig {
+            clamd: ClamdAddress::Unix(PathBuf::from("/run/clamav/clamd.ctl")),
+            timeout_ms: 30_000,
+            on_infected: InfectedAction::Reject,
+            scan_decoded_parts: true,
+            fail_open: false,
+        }
+    }
+}
+
+/// The result of one scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanOutcome {
+    Clean,
+    /// The signature name clamd reported (e.g. `Eicar-Test-Signature.UNOFFICIAL`).
+    Infected(String),
+    /// clamd could not be reached, timed out, or answered with an error.
+    Failed(String),
+}
+
+/// Scans `data` with clamd's INSTREAM command, within `timeout`.
+pub async fn scan(addr: &ClamdAddress, data: &[u8], timeout: Duration) -> ScanOutcome {
+    match tokio::time::timeout(timeout, scan_inner(addr, data)).await {
+        Ok(Ok(reply)) => parse_reply(&reply),
+        Ok(Err(e)) => ScanOutcome::Failed(format!("clamd at {addr}: {e}")),
+        Err(_) => ScanOutcome::Failed(format!(
+            "clamd at {addr}: no answer within {} ms",
+            timeout.as_millis()
+        )),
+    }
+}
+
+/// `zPING`: true when clamd answers `PONG` within `timeout`.
+pub async fn ping(addr: &ClamdAddress, timeout: Duration) -> bool {
+    let fut = async {
+        let reply = match addr {
+            ClamdAddress::Unix(p) => {
+                command(tokio::net::UnixStream::connect(p).await?, b"zPING\0").await?
+            }
+            ClamdAddress::Tcp(a) => {
+                command(tokio::net::TcpStream::connect(a).await?, b"zPING\0").await?
+            }
+        };
+        io::Result::Ok(reply == "PONG")
+    };
+    matches!(tokio::time::timeout(timeout, fut).await, Ok(Ok(true)))
+}
+
+async fn scan_inner(addr: &ClamdAddress, data: &[u8]) -> io::Result<String> {
+    match addr {
+        ClamdAddress::Unix(p) => instream(tokio::net::UnixStream::connect(p).await?, data).await,
+        ClamdAddress::Tcp(a) => instream(tokio::net::TcpStream::connect(a).await?, data).await,
+    }
+}
+
+async fn command<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, cmd: &[u8]) -> io::Result<String> {
+    s.write_all(cmd).await?;
+    s.flush().await?;
+    read_reply(&mut s).await
+}
+
+/// Streams `data` as INSTREAM chunks. If clamd stops reading (e.g. `StreamMaxLength` exceeded,
+/// after which it answers and closes), its answer is still read.
+async fn instream<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, data: &[u8]) -> io::Result<String> {
+    let sent: io::Result<()> = async {
+        s.write_all(b"zINSTREAM\0").await?;
+        for chunk in data.chunks(CHUNK) {
+            s.write_all(&(chunk.len() as u32).to_be_bytes()).await?;
+            s.write_all(chunk).await?;
+        }
+        s.write_all(&0u32.to_be_bytes()).await?;
+        s.flush().await
+    }
+    .await;
+    match (sent, read_reply(&mut s).await) {
+        (_, Ok(reply)) if !reply.is_empty() => Ok(reply),
+        (Err(e), _) => Err(e),
+        (Ok(()), Ok(_)) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "empty reply")),
+        (Ok(()), Err(e)) => Err(e),
+    }
+}
+
+/// Reads up to the NUL that ends a z-command reply (or EOF), at most [`MAX_REPLY`] bytes.
+async fn read_reply<S: AsyncRead + Unpin>(s: &mut S) -> io::Result<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.contains(&0) || buf.len() >= MAX_REPLY {
+            break;
+        }
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..end]).trim().to_string())
+}
+
+/// Interprets clamd's reply to INSTREAM.
+pub fn parse_reply(reply: &str) -> ScanOutcome {
+    let body = reply
+        .strip_prefix("stream:")
+        .map(str::trim)
+        .unwrap_or(reply);
+    if body == "OK" {
+        ScanOutcome::Clean
+    } else if let Some(name) = body.strip_suffix(" FOUND") {
+        ScanOutcome::Infected(name.trim().to_string())
+    } else {
+        ScanOutcome::Failed(format!("clamd answered {:?}", printable(reply, 200)))
+    }
+}
+
+/// Scans the message (NC-2.3.2: in both directions).
+pub async fn check(cfg: &AntivirusConfig, ctx: &Context<'_>) -> Verdict {
+    let timeout = Duration::from_millis(cfg.timeout_ms);
+    let mut targets: Vec<(String, Cow<'_, [u8]>)> =
+        vec![("message".into(), Cow::Borrowed(ctx.raw))];
+    if cfg.scan_decoded_parts {
+        for leaf in walk(ctx.parsed)
+            .leaves
+            .into_iter()
+            .filter(|l| !l.bytes.is_empty())
+            .take(MAX_PART_SCANS)
+        {
+            targets.push((leaf.display_name(), leaf.bytes));
+        }
+    }
+    for (what, data) in &targets {
+        match scan(&cfg.clamd, data, timeout).await {
+            ScanOutcome::Clean => {}
+            ScanOutcome::Infected(sig) => return infected(cfg, what, &sig),
+            ScanOutcome::Failed(why) => return unscanned(cfg, &why),
+        }
+    }
+    Verdict::accept(
+        CHECK,
+        format!("clean ({} object(s) scanned)", targets.len()),
+    )
+}
+
+fn infected(cfg: &AntivirusConfig, what: &str, sig: &str) -> Verdict {
+    let sig = printable(sig, 100);
+    let reason = format!("NC-2.3.2: {} infected with {sig}", printable(what, 100));
+    match cfg.on_infected {
+        InfectedAction::Reject => Verdict::with(
+            CHECK,
+            Action::Reject(Refusal::new(
+                554,
+                "5.7.1",
+                format!("Message refused: virus found ({sig})"),
+            )),
+            reason,
+        ),
+        InfectedAction::Quarantine => Verdict::with(CHECK, Action::Quarantine, reason),
+    }
+}
+
+fn unscanned(cfg: &AntivirusConfig, why: &str) -> Verdict {
+    if cfg.fail_open {
+        // Explicitly configured; the audit reports `fail_open` as a finding against NC-2.3.2.
+        return Verdict::accept(
+            CHECK,
+            format!("NOT SCANNED, passed because fail_open is set: {why}"),
+        );
+    }
+    Verdict::with(
+        CHECK,
+        Action::TempFail(Refusal::new(
+            451,
+            "4.7.1",
+            "Message could not be scanned for viruses; try again later",
+        )),
+        format!("NC-2.3.2: scan failed, message not accepted unscanned: {why}"),
+    )
+}
+
+/// The newest signature database file of a ClamAV database directory (NC-2.4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureAge {
+    /// The most recently modified database file.
+    pub newest_file: PathBuf,
+    /// Its modification time.
+    pub modified: SystemTime,
+    /// `now - modified` (zero when the file claims a future time).
+    pub age: Duration,
+}
+
+/// Database file extensions ClamAV loads (signed containers, hashes, body, logical, icon,
+/// container, phishing, allow-list, YARA, configuration).
+pub const DATABASE_EXTENSIONS: &[&str] = &[
+    "cvd", "cld", "cud", "hdb", "hsb", "hdu", "hsu", "mdb", "msb", "mdu", "msu", "ndb", "ndu",
+    "ldb", "ldu", "idb", "cdb", "cbc", "crb", "cat", "pdb", "gdb", "wdb", "fp", "sfp", "ign",
+    "ign2", "ftm", "yar", "yara", "pwdb", "info", "cfg",
+];
+
+/// Signatures older than this are stale (NC-2.4.4: updated weekly).
+pub const MAX_SIGNATURE_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The newest database file in `db_dir` and its age now; `None` when it holds no database
+/// file at all (which the audit reports as missing signatures).
+pub fn signature_age(db_dir: &Path) -> io::Result<Option<SignatureAge>> {
+    signature_age_at(db_dir, SystemTime::now())
+}
+
+/// [`signature_age`] with an explicit clock.
+pub fn signature_age_at(db_dir: &Path, now: SystemTime) -> io::Result<Option<SignatureAge>> {
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(db_dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let is_db = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| DATABASE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        let meta = entry.metadata()?;
+        if !is_db || !meta.is_file() {
+            continue;
+        }
+        let modified = meta.modified()?;
+        if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+            newest = Some((modified, path));
+        }
+    }
+    Ok(newest.map(|(modified, newest_file)| SignatureAge {
+        age: now.duration_since(modified).unwrap_or_default(),
+        newest_file,
+        modified,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies() {
+        assert_eq!(parse_reply("stream: OK"), ScanOutcome::Clean);
+        assert_eq!(
+            parse_reply("stream: Eicar-Test-Signature.UNOFFICIAL FOUND"),
+            ScanOutcome::Infected("Eicar-Test-Signature.UNOFFICIAL".into())
+        );
+        assert!(matches!(
+            parse_reply("INSTREAM size limit exceeded. ERROR"),
+            ScanOutcome::Failed(_)
+        ));
+        assert!(matches!(parse_reply(""), ScanOutcome::Failed(_)));
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            ClamdAddress::try_from("/run/clamav/clamd.ctl".to_string()),
+            Ok(ClamdAddress::Unix("/run/clamav/clamd.ctl".into()))
+        );
+        assert_eq!(
+            ClamdAddress::try_from("127.0.0.1:3310".to_string()),
+            Ok(ClamdAddress::Tcp("127.0.0.1:3310".into()))
+        );
+        assert!(ClamdAddress::try_from("clamd".to_string()).is_err());
+        let cfg: AntivirusConfig = toml::from_str("clamd = \"127.0.0.1:3310\"").unwrap();
+        assert!(!cfg.fail_open);
+        assert!(toml::from_str::<AntivirusConfig>("clamd = \"x\"").is_err());
+        assert!(toml::from_str::<AntivirusConfig>("nope = 1").is_err());
+    }
+
+    #[test]
+    fn nc_2_4_4_signature_age_is_the_newest_database_file() {
+        let dir = std::env::temp_dir().join(format!("rampart-sigage-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = SystemTime::now();
+        let set = |name: &str, days: u64| {
+            let p = dir.join(name);
+            std::fs::write(&p, b"x").unwrap();
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(now - Duration::from_secs(days * 86400))
+                .unwrap();
+        };
+        set("main.cvd", 30);
+        set("daily.cld", 9);
+        set("notes.txt", 0); // not a database file
+        let age = signature_age_at(&dir, now).unwrap().unwrap();
+        assert!(age.newest_file.ends_with("daily.cld"));
+        assert_eq!(age.age, Duration::from_secs(9 * 86400));
+        assert!(age.age > MAX_SIGNATURE_AGE);
+        set("local.ndb", 1);
+        let age = signature_age_at(&dir, now).unwrap().unwrap();
+        assert!(age.newest_file.ends_with("local.ndb"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let empty =
+            std::env::temp_dir().join(format!("rampart-sigage-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        assert_eq!(signature_age_at(&empty, now).unwrap(), None);
+        std::fs::remove_dir_all(&empty).unwrap();
+    }
+}

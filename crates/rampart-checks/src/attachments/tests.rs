@@ -1,0 +1,273 @@
+//! AL-1.4 / NC-2.3.2 fixtures, all generated here.
+
+use super::*;
+use crate::archive::testutil::{mark_encrypted, zip_of};
+use crate::testutil::*;
+use crate::Direction;
+use mail_parser::MessageParser;
+
+fn run(cfg: &AttachmentConfig, attachments: &[(&str, &str, &[u8])]) -> Verdict {
+    let raw = message_with(attachments);
+    let parsed = MessageParser::default().parse(&raw).unwrap();
+    check(cfg, &ctx(&raw, &parsed, Direction::Inbound))
+}
+
+fn is_reject(v: &Verdict) -> bool {
+    matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == "5.7.1")
+}
+
+#[test]
+fn al_1_4_pe_stub_renamed_pdf_is_refused_by_true_type() {
+    let v = run(
+        &AttachmentConfig::default(),
+        &[("report.pdf", "application/pdf", &pe_stub())],
+    );
+    assert!(is_reject(&v), "{v:?}");
+    assert!(v.reason.contains("Windows executable"), "{}", v.reason);
+}
+
+#[test]
+fn al_1_4_double_extension_and_rtlo() {
+    let cfg = AttachmentConfig::default();
+    let v = run(
+        &cfg,
+        &[("invoice.pdf.exe", "application/octet-stream", b"hello")],
+    );
+    assert!(is_reject(&v), "{v:?}");
+    assert!(v.reason.contains("double extension"), "{}", v.reason);
+
+    let v = run(
+        &cfg,
+        &[(
+            "invoice\u{202E}fdp.exe",
+            "application/octet-stream",
+            b"hello",
+        )],
+    );
+    assert!(is_reject(&v), "{v:?}");
+    assert!(v.reason.contains("right-to-left"), "{}", v.reason);
+    // The reply text never carries the override character itself.
+    let Action::Reject(r) = &v.action else {
+        unreachable!()
+    };
+    assert!(r.text.is_ascii(), "{}", r.text);
+}
+
+#[test]
+fn al_1_4_every_default_extension_blocked() {
+    let cfg = AttachmentConfig::default();
+    for ext in [
+        "exe", "scr", "js", "ps1", "hta", "lnk", "iso", "vhd", "msc", "reg",
+    ] {
+        let name = format!("file.{ext}");
+        let v = run(&cfg, &[(&name, "application/octet-stream", b"data")]);
+        assert!(is_reject(&v), "{ext}: {v:?}");
+    }
+}
+
+#[test]
+fn al_1_4_macro_documents_are_quarantined() {
+    let cfg = AttachmentConfig::default();
+    let vba = ole2(&["/VBA"], &[("/VBA/dir", b"x"), ("/_VBA_PROJECT", b"x")]);
+    // .docm: macro-enabled content type and vbaProject.bin.
+    let docm = docx_with_types("Hi", DOCM_TYPES, &[("word/vbaProject.bin", &vba)]);
+    let v = run(
+        &cfg,
+        &[(
+            "a.docm",
+            "application/vnd.ms-word.document.macroEnabled.12",
+            &docm,
+        )],
+    );
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(v.reason.contains("macro"), "{}", v.reason);
+
+    // A .docx whose content types look innocent but which carries vbaProject.bin.
+    let sneaky = docx("Hi", &[("word/vbaProject.bin", b"not even ole2")]);
+    let v = run(&cfg, &[("b.docx", "application/octet-stream", &sneaky)]);
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(v.reason.contains("VBA macro project"), "{}", v.reason);
+
+    // A legacy Word document (OLE2) with a Macros/VBA storage, built with cfb.
+    let doc = ole2(
+        &["/Macros/VBA"],
+        &[
+            ("/WordDocument", b"text"),
+            ("/Macros/VBA/ThisDocument", b"Attribute VB_Name"),
+        ],
+    );
+    let v = run(&cfg, &[("c.doc", "application/msword", &doc)]);
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(v.reason.contains("VBA macros"), "{}", v.reason);
+
+    // Reject when so configured.
+    let strict = AttachmentConfig {
+        on_embedded_code: PolicyAction::Reject,
+        ..AttachmentConfig::default()
+    };
+    assert!(is_reject(&run(
+        &strict,
+        &[("c.doc", "application/msword", &doc)]
+    )));
+}
+
+#[test]
+fn al_1_4_msi_by_clsid_is_an_executable() {
+    let mut cf = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+    cf.set_storage_clsid(
+        "/",
+        uuid::Uuid::parse_str("000C1084-0000-0000-C000-000000000046").unwrap(),
+    )
+    .unwrap();
+    cf.flush().unwrap();
+    let msi = cf.into_inner().into_inner();
+    let v = run(
+        &AttachmentConfig::default(),
+        &[("setup.dat", "application/octet-stream", &msi)],
+    );
+    assert!(is_reject(&v), "{v:?}");
+    assert!(v.reason.contains("MSI"), "{}", v.reason);
+}
+
+#[test]
+fn al_1_4_rtf_objects_and_pdf_javascript() {
+    let cfg = AttachmentConfig::default();
+    let rtf =
+        b"{\\rtf1\\ansi{\\object\\objemb{\\*\\objclass Package}{\\*\\objdata 0105000002000000}}}";
+    let v = run(&cfg, &[("memo.rtf", "application/rtf", rtf)]);
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(v.reason.contains("RTF"), "{}", v.reason);
+
+    let js = pdf("3 0 obj << /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >> endobj");
+    let v = run(&cfg, &[("form.pdf", "application/pdf", &js)]);
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(v.reason.contains("/JavaScript"), "{}", v.reason);
+
+    let escaped = pdf("3 0 obj << /S /J#61vaScript >> endobj");
+    let v = run(&cfg, &[("form2.pdf", "application/pdf", &escaped)]);
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+}
+
+#[test]
+fn al_1_4_archives_nested_encrypted_and_bombs() {
+    let cfg = AttachmentConfig::default();
+    let inner = zip_of(&[("tool.exe", &pe_stub())]);
+    let outer = zip_of(&[("inner.zip", &inner)]);
+    let v = run(&cfg, &[("parcel.zip", "application/zip", &outer)]);
+    assert!(is_reject(&v), "{v:?}");
+    assert!(
+        v.reason.contains("parcel.zip > inner.zip > tool.exe"),
+        "{}",
+        v.reason
+    );
+
+    // A PE renamed .txt inside an archive: true type still wins.
+    let z = zip_of(&[("readme.txt", &pe_stub())]);
+    assert!(is_reject(&run(
+        &cfg,
+        &[("docs.zip", "application/zip", &z)]
+    )));
+
+    let enc = mark_encrypted(zip_of(&[("salary.xlsx", b"whatever")]));
+    let v = run(&cfg, &[("locked.zip", "application/zip", &enc)]);
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(v.reason.contains("encrypted"), "{}", v.reason);
+
+    // Bomb: 32 MiB of zeros (a few KiB compressed) against a 4 MiB budget. The declared size
+    // trips the limit before anything is inflated.
+    let bomb = zip_of(&[("zeros.bin", &vec![0u8; 32 << 20])]);
+    assert!(bomb.len() < 256 * 1024);
+    let small = AttachmentConfig {
+        max_uncompressed_bytes: 4 << 20,
+        ..AttachmentConfig::default()
+    };
+    let v = run(&small, &[("bomb.zip", "application/zip", &bomb)]);
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(
+        v.reason.contains("over the inspection limits"),
+        "{}",
+        v.reason
+    );
+
+    // Too deep.
+    let mut z = zip_of(&[("a.txt", b"x")]);
+    for i in 0..5 {
+        z = zip_of(&[(&format!("level{i}.zip"), &z)]);
+    }
+    let v = run(&cfg, &[("deep.zip", "application/zip", &z)]);
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(v.reason.contains("nested deeper"), "{}", v.reason);
+
+    // A password-protected .docx is an OLE2 file with an EncryptedPackage stream.
+    let locked = ole2(
+        &[],
+        &[("/EncryptionInfo", b"x"), ("/EncryptedPackage", b"y")],
+    );
+    let v = run(
+        &cfg,
+        &[("salaries.docx", "application/octet-stream", &locked)],
+    );
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(v.reason.contains("password-protected"), "{}", v.reason);
+
+    let rar = b"Rar!\x1A\x07\x01\x00rest";
+    let v = run(&cfg, &[("x.rar", "application/x-rar", rar)]);
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+}
+
+#[test]
+fn al_1_4_shebang_script_and_nested_message() {
+    let cfg = AttachmentConfig::default();
+    let v = run(
+        &cfg,
+        &[("notes.txt", "text/plain", b"#!/bin/sh\ncurl x | sh\n")],
+    );
+    assert!(is_reject(&v), "{v:?}");
+
+    // An executable inside an attached message/rfc822.
+    let inner = message_with(&[("setup.exe", "application/octet-stream", &pe_stub())]);
+    let v = run(&cfg, &[("fwd.eml", "message/rfc822", &inner)]);
+    assert!(is_reject(&v), "{v:?}");
+}
+
+#[test]
+fn al_1_4_clean_files_pass() {
+    let cfg = AttachmentConfig::default();
+    let clean_zip = zip_of(&[("a.txt", b"hello"), ("b.csv", b"1,2,3")]);
+    let v = run(
+        &cfg,
+        &[
+            (
+                "letter.docx",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                &docx("Dear colleague", &[]),
+            ),
+            ("report.pdf", "application/pdf", &pdf("")),
+            ("logo.png", "image/png", &png()),
+            ("data.zip", "application/zip", &clean_zip),
+            ("table.csv", "text/csv", b"a,b\n1,2\n"),
+        ],
+    );
+    assert_eq!(v.action, Action::Accept, "{v:?}");
+}
+
+#[test]
+fn outbound_is_checked_too() {
+    // NC-2.3.2: dangerous attachments are filtered in both directions.
+    let raw = message_with(&[("run.bat", "application/octet-stream", b"@echo off")]);
+    let parsed = MessageParser::default().parse(&raw).unwrap();
+    let v = check(
+        &AttachmentConfig::default(),
+        &ctx(&raw, &parsed, Direction::Outbound),
+    );
+    assert!(is_reject(&v), "{v:?}");
+}
+
+#[test]
+fn config_rejects_unknown_fields() {
+    let err = toml::from_str::<AttachmentConfig>("on_executable = \"reject\"\nbogus = 1\n");
+    assert!(err.is_err());
+    let ok: AttachmentConfig = toml::from_str("on_uninspectable = \"reject\"\n").unwrap();
+    assert_eq!(ok.on_uninspectable, PolicyAction::Reject);
+    assert_eq!(ok.on_executable, PolicyAction::Reject);
+}

@@ -1,0 +1,407 @@
+//! Outbound data loss prevention (AL-1.5).
+//!
+//! Rules look at the text of outbound mail (Subject, bodies, attachments: see [`extract`]) and
+//! count what they find across the whole message:
+//!
+//! | rule | counts | default |
+//! |---|---|---|
+//! | `ssn` | distinct valid US social security numbers ([`detectors`]) | threshold 1, reject |
+//! | `payment_card` | distinct card numbers passing issuer and Luhn checks | threshold 1, reject |
+//! | `aba_routing` | distinct ABA routing numbers with a keyword nearby | threshold 1, notify |
+//! | `patterns` | distinct matches of an administrator's regular expression | threshold 1, reject |
+//! | `dictionaries` | occurrences of an administrator's keywords (case-insensitive, whole words) | threshold 1, reject |
+//!
+//! A rule fires when its count reaches its threshold; the strongest action of the fired rules
+//! decides ([`DlpAction`]). Reasons and reply texts name the rule and a count, never a value.
+//!
+//! **Notify** gives [`Action::Tag`] with no modification and a reason starting `notify:`. The
+//! caller delivers the message as usual and sends a notice (rule, count, sender, recipients,
+//! queue id — never the matched values) to the configured DLP contact and, where policy says
+//! so, to the sender. Tag is used rather than Accept so that [`crate::decide`] records `dlp`
+//! as the deciding check.
+
+pub mod detectors;
+pub mod extract;
+
+use regex::{Regex, RegexBuilder};
+use serde::Deserialize;
+
+use crate::mime::printable;
+use crate::{Action, Context, Direction, Refusal, Verdict};
+
+/// The check's name in verdicts.
+pub const CHECK: &str = "dlp";
+
+/// What a fired rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DlpAction {
+    /// Deliver, and notify (see the module documentation).
+    Notify,
+    /// Hold in quarantine.
+    Quarantine,
+    /// Refuse with `550 5.7.1` naming the rule.
+    Reject,
+}
+
+/// A built-in detector's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// Whether the detector runs. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Distinct values needed to fire. Default 1.
+    #[serde(default = "one")]
+    pub threshold: usize,
+    /// What to do when it fires. Default: `reject` for `ssn` and `payment_card`, `notify`
+    /// for `aba_routing` (routing numbers identify banks, not people, and appear in ordinary
+    /// payment instructions).
+    #[serde(default)]
+    pub action: Option<DlpAction>,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            enabled: true,
+            threshold: 1,
+            action: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> usize {
+    1
+}
+fn reject() -> DlpAction {
+    DlpAction::Reject
+}
+
+/// An administrator's regular expression (Rust `regex` syntax: linear time, no backtracking).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternRule {
+    /// The rule's name, shown in reasons and refusals.
+    pub name: String,
+    /// The expression, e.g. `\bEMP-\d{6}\b`.
+    pub pattern: String,
+    /// Distinct matches needed to fire. Default 1.
+    #[serde(default = "one")]
+    pub threshold: usize,
+    /// Default `reject`.
+    #[serde(default = "reject")]
+    pub action: DlpAction,
+}
+
+/// An administrator's keyword list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DictionaryRule {
+    /// The rule's name, shown in reasons and refusals.
+    pub name: String,
+    /// Words or phrases, matched case-insensitively as whole words.
+    pub keywords: Vec<String>,
+    /// Occurrences (all keywords together) needed to fire. Default 1.
+    #[serde(default = "one")]
+    pub threshold: usize,
+    /// Default `reject`.
+    #[serde(default = "reject")]
+    pub action: DlpAction,
+}
+
+/// DLP settings (AL-1.5). Applies to outbound mail only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DlpConfig {
+    /// Run DLP on outbound mail. Default true; `rampart audit` reports false.
+    pub enabled: bool,
+    /// US social security numbers.
+    pub ssn: DetectorConfig,
+    /// Payment card numbers.
+    pub payment_card: DetectorConfig,
+    /// ABA routing numbers.
+    pub aba_routing: DetectorConfig,
+    /// Regular-expression rules. Default none.
+    pub patterns: Vec<PatternRule>,
+    /// Keyword rules. Default none.
+    pub dictionaries: Vec<DictionaryRule>,
+    /// Text inspected per message, in bytes; the rest is not inspected and the reason says
+    /// so. Default 16 MiB.
+    pub max_text_bytes: usize,
+}
+
+impl Default for DlpConfig {
+    fn default() -> Self {
+        DlpConfig {
+            enabled: true,
+            ssn: DetectorConfig::default(),
+            payment_card: DetectorConfig::default(),
+            aba_routing: DetectorConfig::default(),
+            patterns: Vec::new(),
+            dictionaries: Vec::new(),
+            max_text_bytes: 16 << 20,
+        }
+    }
+}
+
+/// The compiled rules: build once from the configuration, use for every message.
+#[derive(Debug, Clone)]
+pub struct Dlp {
+    cfg: DlpConfig,
+    patterns: Vec<Regex>,
+    dictionaries: Vec<Vec<String>>,
+}
+
+/// Compiled regex size limit per pattern.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+impl Dlp {
+    /// Compiles the rules; every invalid one is reported, each with its name.
+    pub fn new(cfg: DlpConfig) -> Result<Dlp, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut patterns = Vec::new();
+        for p in &cfg.patterns {
+            match RegexBuilder::new(&p.pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+            {
+                Ok(r) => patterns.push(r),
+                Err(e) => errors.push(format!("dlp pattern {:?}: {e}", p.name)),
+            }
+        }
+        let mut dictionaries = Vec::new();
+        for d in &cfg.dictionaries {
+            let words: Vec<String> = d
+                .keywords
+                .iter()
+                .map(|k| k.trim().to_lowercase())
+                .filter(|k| !k.is_empty())
+                .collect();
+            if words.is_empty() {
+                errors.push(format!("dlp dictionary {:?}: no keywords", d.name));
+            }
+            dictionaries.push(words);
+        }
+        for (name, t) in [
+            ("ssn", cfg.ssn.threshold),
+            ("payment_card", cfg.payment_card.threshold),
+            ("aba_routing", cfg.aba_routing.threshold),
+        ]
+        .into_iter()
+        .chain(cfg.patterns.iter().map(|p| (p.name.as_str(), p.threshold)))
+        .chain(
+            cfg.dictionaries
+                .iter()
+                .map(|d| (d.name.as_str(), d.threshold)),
+        ) {
+            if t == 0 {
+                errors.push(format!("dlp rule {name:?}: threshold must be at least 1"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Dlp {
+                cfg,
+                patterns,
+                dictionaries,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn config(&self) -> &DlpConfig {
+        &self.cfg
+    }
+}
+
+/// A rule that fired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHit {
+    /// The rule's name (`ssn`, `payment_card`, `aba_routing`, or the administrator's name).
+    pub rule: String,
+    /// What it detects, in words (`payment card numbers`).
+    pub what: String,
+    /// Distinct values (detectors, patterns) or occurrences (dictionaries).
+    pub count: usize,
+    pub action: DlpAction,
+    /// Where matches were found (`body`, attachment names).
+    pub locations: Vec<String>,
+}
+
+/// Runs every rule over `segments` (location, text) and returns those that fired.
+pub fn evaluate(dlp: &Dlp, segments: &[extract::Segment]) -> Vec<RuleHit> {
+    let cfg = &dlp.cfg;
+    let mut hits = Vec::new();
+    type Finder = fn(&str) -> Vec<String>;
+    let builtins: [(&str, &str, &DetectorConfig, DlpAction, Finder); 3] = [
+        (
+            "ssn",
+            "US social security numbers",
+            &cfg.ssn,
+            DlpAction::Reject,
+            detectors::find_ssns,
+        ),
+        (
+            "payment_card",
+            "payment card numbers",
+            &cfg.payment_card,
+            DlpAction::Reject,
+            detectors::find_cards,
+        ),
+        (
+            "aba_routing",
+            "bank routing numbers",
+            &cfg.aba_routing,
+            DlpAction::Notify,
+            detectors::find_routing_numbers,
+        ),
+    ];
+    for (rule, what, det, default_action, find) in builtins {
+        if !det.enabled {
+            continue;
+        }
+        let (count, locations) = distinct(segments, find);
+        if count >= det.threshold {
+            hits.push(RuleHit {
+                rule: rule.into(),
+                what: what.into(),
+                count,
+                action: det.action.unwrap_or(default_action),
+                locations,
+            });
+        }
+    }
+    for (p, re) in cfg.patterns.iter().zip(&dlp.patterns) {
+        let (count, locations) = distinct(segments, |t| {
+            re.find_iter(t).map(|m| m.as_str().to_string()).collect()
+        });
+        if count >= p.threshold {
+            hits.push(RuleHit {
+                rule: p.name.clone(),
+                what: format!("data matching the {} pattern", p.name),
+                count,
+                action: p.action,
+                locations,
+            });
+        }
+    }
+    for (d, words) in cfg.dictionaries.iter().zip(&dlp.dictionaries) {
+        let mut count = 0;
+        let mut locations = Vec::new();
+        for seg in segments {
+            let lower = seg.text.to_lowercase();
+            let n: usize = words.iter().map(|w| count_words(&lower, w)).sum();
+            if n > 0 && !locations.contains(&seg.location) {
+                locations.push(seg.location.clone());
+            }
+            count += n;
+        }
+        if count >= d.threshold {
+            hits.push(RuleHit {
+                rule: d.name.clone(),
+                what: format!("terms from the {} list", d.name),
+                count,
+                action: d.action,
+                locations,
+            });
+        }
+    }
+    hits
+}
+
+fn distinct(
+    segments: &[extract::Segment],
+    find: impl Fn(&str) -> Vec<String>,
+) -> (usize, Vec<String>) {
+    let mut values: Vec<String> = Vec::new();
+    let mut locations = Vec::new();
+    for seg in segments {
+        let found = find(&seg.text);
+        if !found.is_empty() && !locations.contains(&seg.location) {
+            locations.push(seg.location.clone());
+        }
+        for v in found {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+    }
+    (values.len(), locations)
+}
+
+/// Whole-word occurrences of `word` (both lower case) in `text`.
+fn count_words(text: &str, word: &str) -> usize {
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    text.match_indices(word)
+        .filter(|(i, _)| {
+            !is_word(text[..*i].chars().next_back())
+                && !is_word(text[i + word.len()..].chars().next())
+        })
+        .count()
+}
+
+/// DLP on outbound mail (AL-1.5). Inbound mail is not inspected.
+pub fn check(dlp: &Dlp, ctx: &Context<'_>) -> Verdict {
+    if !dlp.cfg.enabled {
+        return Verdict::accept(CHECK, "AL-1.5 DLP disabled by configuration");
+    }
+    if ctx.direction != Direction::Outbound {
+        return Verdict::accept(CHECK, "DLP applies to outbound mail");
+    }
+    let (segments, truncated) = extract::message_text(ctx.parsed, dlp.cfg.max_text_bytes);
+    let hits = evaluate(dlp, &segments);
+    let note = if truncated {
+        " (text beyond the inspection limit was not inspected)"
+    } else {
+        ""
+    };
+    let Some(top) = hits.iter().max_by_key(|h| h.action) else {
+        return Verdict::accept(CHECK, format!("no DLP rule matched{note}"));
+    };
+    let summary = hits
+        .iter()
+        .map(|h| {
+            format!(
+                "rule {} matched {} time(s) in {}",
+                printable(&h.rule, 60),
+                h.count,
+                printable(&h.locations.join(", "), 120)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let rule = printable(&top.rule, 60);
+    match top.action {
+        // AL-1.5: the reply names the rule, never the value.
+        DlpAction::Reject => Verdict::with(
+            CHECK,
+            Action::Reject(Refusal::new(
+                550,
+                "5.7.1",
+                format!(
+                    "Message refused: it appears to contain {} (data protection rule \"{rule}\"); \
+                     remove them or contact your administrator",
+                    printable(&top.what, 80)
+                ),
+            )),
+            format!("AL-1.5: {summary}{note}"),
+        ),
+        DlpAction::Quarantine => Verdict::with(
+            CHECK,
+            Action::Quarantine,
+            format!("AL-1.5: {summary}{note}"),
+        ),
+        DlpAction::Notify => Verdict::with(
+            CHECK,
+            Action::Tag,
+            format!("notify: AL-1.5: {summary}{note}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,221 @@
+//! NC-2.3.2 / AL-1.2: antivirus against a real clamd started by the test (tests/support/clamd.rs).
+//! If clamd is not installed, these tests fail and say how to install it.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mail_parser::MessageParser;
+use rampart_checks::antivirus::{self, AntivirusConfig, ClamdAddress, InfectedAction, ScanOutcome};
+use rampart_checks::{Action, Direction, Verdict};
+use support::clamd::{eicar, hdb_line, ndb_line, Clamd};
+use support::{ctx, message_with, zip_of};
+
+const CUSTOM: &[u8] = b"RAMPART-CUSTOM-TEST-PATTERN";
+
+fn start() -> Clamd {
+    Clamd::start(&[
+        ("test.hdb", hdb_line(&eicar(), "Eicar-Test-Signature")),
+        ("test.ndb", ndb_line(CUSTOM, "Rampart.Test.Custom")),
+    ])
+}
+
+fn cfg(socket: PathBuf) -> AntivirusConfig {
+    AntivirusConfig {
+        clamd: ClamdAddress::Unix(socket),
+        timeout_ms: 20_000,
+        ..AntivirusConfig::default()
+    }
+}
+
+async fn run(cfg: &AntivirusConfig, raw: &[u8], direction: Direction) -> Verdict {
+    let parsed = MessageParser::default().parse(raw).unwrap();
+    antivirus::check(cfg, &ctx(raw, &parsed, direction)).await
+}
+
+fn assert_rejected_naming(v: &Verdict, sig: &str) {
+    match &v.action {
+        Action::Reject(r) => {
+            assert_eq!((r.code, r.status.as_str()), (554, "5.7.1"), "{v:?}");
+            assert!(r.text.contains(sig), "reply must name the signature: {v:?}");
+        }
+        other => panic!(
+            "expected a reject naming {sig}, got {other:?} ({})",
+            v.reason
+        ),
+    }
+}
+
+fn assert_tempfail(v: &Verdict) {
+    match &v.action {
+        Action::TempFail(r) => {
+            assert_eq!(r.code, 451, "{v:?}");
+            assert!(r.status.starts_with("4.7."), "{v:?}");
+        }
+        other => panic!("expected 451 4.7.x, got {other:?} ({})", v.reason),
+    }
+}
+
+/// One clamd for the whole scenario: starting it costs seconds.
+#[tokio::test]
+async fn nc_2_3_2_clamd_end_to_end() {
+    let mut clamd = start();
+    let cfg = cfg(clamd.socket.clone());
+
+    // Raw scan API.
+    assert_eq!(
+        antivirus::scan(&cfg.clamd, b"hello", Duration::from_secs(10)).await,
+        ScanOutcome::Clean
+    );
+    assert!(antivirus::ping(&cfg.clamd, Duration::from_secs(5)).await);
+
+    // Clean mail passes, in both directions.
+    let clean = message_with(
+        "Nothing to see here.\r\n",
+        &[("a.txt", "text/plain", b"hi")],
+    );
+    for dir in [Direction::Inbound, Direction::Outbound] {
+        let v = run(&cfg, &clean, dir).await;
+        assert_eq!(v.action, Action::Accept, "{v:?}\n{}", clamd.logs());
+    }
+
+    // EICAR plain: the bare 68-byte file, and as a plain (7bit) text attachment.
+    assert_eq!(
+        antivirus::scan(&cfg.clamd, &eicar(), Duration::from_secs(10)).await,
+        ScanOutcome::Infected("Eicar-Test-Signature.UNOFFICIAL".into())
+    );
+    let plain = message_with("see attachment", &[("eicar.txt", "text/plain", &eicar())]);
+    assert_rejected_naming(
+        &run(&cfg, &plain, Direction::Inbound).await,
+        "Eicar-Test-Signature",
+    );
+
+    // EICAR as a base64-encoded attachment, outbound too (NC-2.3.2: both directions).
+    let attached = message_with(
+        "see attachment",
+        &[("eicar.com", "application/octet-stream", &eicar())],
+    );
+    assert!(String::from_utf8_lossy(&attached).contains("base64"));
+    assert_rejected_naming(
+        &run(&cfg, &attached, Direction::Outbound).await,
+        "Eicar-Test-Signature",
+    );
+
+    // EICAR inside a zip inside a zip.
+    let inner = zip_of(&[("eicar.txt", &eicar())]);
+    let outer = zip_of(&[("inner.zip", &inner)]);
+    let zipped = message_with("archive", &[("outer.zip", "application/zip", &outer)]);
+    assert_rejected_naming(
+        &run(&cfg, &zipped, Direction::Inbound).await,
+        "Eicar-Test-Signature",
+    );
+    // clamd finds it in the whole message alone too (it decodes MIME and archives itself).
+    let whole_only = AntivirusConfig {
+        scan_decoded_parts: false,
+        ..cfg.clone()
+    };
+    assert_rejected_naming(
+        &run(&whole_only, &zipped, Direction::Inbound).await,
+        "Eicar-Test-Signature",
+    );
+    assert_rejected_naming(
+        &run(&whole_only, &attached, Direction::Inbound).await,
+        "Eicar-Test-Signature",
+    );
+
+    // The custom body signature, in an attachment and in the message text itself.
+    let custom = message_with(
+        "harmless text",
+        &[(
+            "data.bin",
+            "application/octet-stream",
+            b"prefix RAMPART-CUSTOM-TEST-PATTERN suffix",
+        )],
+    );
+    assert_rejected_naming(
+        &run(&cfg, &custom, Direction::Inbound).await,
+        "Rampart.Test.Custom",
+    );
+    let in_body = message_with("Hello RAMPART-CUSTOM-TEST-PATTERN there\r\n", &[]);
+    assert_rejected_naming(
+        &run(&cfg, &in_body, Direction::Inbound).await,
+        "Rampart.Test.Custom",
+    );
+
+    // Quarantine instead of reject when configured.
+    let q = AntivirusConfig {
+        on_infected: InfectedAction::Quarantine,
+        ..cfg.clone()
+    };
+    let v = run(&q, &attached, Direction::Inbound).await;
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(v.reason.contains("Eicar-Test-Signature"), "{}", v.reason);
+
+    // clamd goes down: nothing passes unscanned (451 4.7.x) unless fail_open is set.
+    clamd.stop();
+    let v = run(&cfg, &clean, Direction::Inbound).await;
+    assert_tempfail(&v);
+    let open = AntivirusConfig {
+        fail_open: true,
+        ..cfg.clone()
+    };
+    let v = run(&open, &clean, Direction::Inbound).await;
+    assert_eq!(v.action, Action::Accept, "{v:?}");
+    assert!(v.reason.contains("NOT SCANNED"), "{}", v.reason);
+}
+
+#[tokio::test]
+async fn nc_2_3_2_missing_socket_and_closed_port_are_temporary_failures() {
+    let raw = message_with("hello", &[]);
+    let v = run(
+        &cfg(PathBuf::from("/nonexistent/rampart/clamd.sock")),
+        &raw,
+        Direction::Inbound,
+    )
+    .await;
+    assert_tempfail(&v);
+
+    // A TCP port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = AntivirusConfig {
+        clamd: ClamdAddress::Tcp(format!("127.0.0.1:{port}")),
+        ..AntivirusConfig::default()
+    };
+    assert_tempfail(&run(&tcp, &raw, Direction::Outbound).await);
+}
+
+#[tokio::test]
+async fn nc_2_3_2_a_clamd_that_never_answers_times_out() {
+    // A socket that accepts and reads but never replies.
+    let dir = std::env::temp_dir().join(format!("rampart-av-hang-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hang.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let server = tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut sink = tokio::io::sink();
+                let _ = tokio::io::copy(&mut s, &mut sink).await;
+            });
+        }
+    });
+    let cfg = AntivirusConfig {
+        clamd: ClamdAddress::Unix(path),
+        timeout_ms: 300,
+        ..AntivirusConfig::default()
+    };
+    let started = Instant::now();
+    let v = run(&cfg, &message_with("hello", &[]), Direction::Inbound).await;
+    assert_tempfail(&v);
+    assert!(v.reason.contains("no answer"), "{}", v.reason);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
