@@ -113,6 +113,29 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The base64 public key of a stored key, for its DNS record.
+pub fn public_key(
+    data_dir: &Path,
+    domain: &str,
+    selector: &str,
+    alg: Algorithm,
+) -> Result<String, String> {
+    use base64::Engine;
+    let path = key_dir(data_dir).join(format!("{domain}.{selector}.{}.der", alg.name()));
+    let der = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let public = match alg {
+        Algorithm::Rsa => {
+            RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der)))
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .public_key()
+        }
+        Algorithm::Ed25519 => Ed25519Key::from_pkcs8_der(&der)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .public_key(),
+    };
+    Ok(base64::engine::general_purpose::STANDARD.encode(public))
+}
+
 /// Lists the keys: (domain, selector, algorithm, path).
 pub fn list(data_dir: &Path) -> Vec<(String, String, Algorithm, PathBuf)> {
     let mut out = Vec::new();

@@ -1,36 +1,13 @@
 //! DNS for outbound delivery: MX (RFC 5321 section 5.1, null MX RFC 7505) and addresses.
 
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 use rampart_config::DnsConfig;
 use std::net::IpAddr;
-use std::time::Duration;
 
 /// Builds the resolver: the configured servers, or the system's.
 pub fn resolver(cfg: &DnsConfig) -> Result<TokioResolver, String> {
-    let mut opts = ResolverOpts::default();
-    opts.timeout = Duration::from_secs(cfg.timeout_secs.max(1));
-    opts.attempts = 2;
-    let builder = if cfg.servers.is_empty() {
-        TokioResolver::builder_tokio()
-            .map_err(|e| format!("reading the system DNS configuration: {e}"))?
-    } else {
-        let mut rc = ResolverConfig::from_parts(None, vec![], vec![]);
-        for s in &cfg.servers {
-            let mut ns = NameServerConfig::udp_and_tcp(s.ip());
-            for c in ns.connections.iter_mut() {
-                c.port = s.port();
-            }
-            rc.add_name_server(ns);
-        }
-        TokioResolver::builder_with_config(rc, TokioRuntimeProvider::default())
-    };
-    builder
-        .with_options(opts)
-        .build()
-        .map_err(|e| format!("building the DNS resolver: {e}"))
+    rampart_checks::dnsbl::resolver(&cfg.servers, cfg.timeout_secs)
 }
 
 /// Where mail for a domain goes.

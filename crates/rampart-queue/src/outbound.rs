@@ -514,6 +514,7 @@ impl Outbound {
             client: None,
             recipients: local,
             events: vec![e],
+            quarantine: None,
         };
         self.store
             .enqueue(&self.writer, enq)

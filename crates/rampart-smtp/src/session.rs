@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{watch, Notify};
 
+mod content;
 mod submission;
 
 /// Received headers past which a message is taken to be looping (RFC 5321 section 6.3).
@@ -36,6 +37,8 @@ pub struct ServerContext {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Woken after each message is queued, so delivery starts at once.
     pub queue_notify: Arc<Notify>,
+    /// The content checks (None: none configured, as in unit tests).
+    pub gateway: Option<Arc<crate::gateway::Gateway>>,
     /// Becomes true when the server is draining (SIGTERM).
     pub shutdown: watch::Receiver<bool>,
     /// NC-2.1.8: rate limits for relayed mail.
@@ -54,6 +57,7 @@ impl ServerContext {
         shutdown: watch::Receiver<bool>,
     ) -> ServerContext {
         ServerContext {
+            gateway: None,
             limiter: RateLimiter::new(config.rate_limits.clone()),
             auth_guard: AuthGuard::new(config.auth.clone()),
             config,
@@ -951,6 +955,16 @@ impl Session {
             return self.error(r);
         }
         let tx = self.tx.take().expect("a transaction is open");
+        let passed = match self.content(body, &tx).await {
+            Ok(p) => p,
+            // A refusal by a check is an answer about the message, not a protocol error.
+            Err(r) => {
+                self.respond(r);
+                return Step::Continue;
+            }
+        };
+        let (body, quarantine) = (passed.body, passed.quarantine);
+        let held = quarantine.is_some();
         let finished = tokio::task::spawn_blocking(move || body.spool.finish()).await;
         let size = match finished {
             Ok(Ok(size)) => size,
@@ -985,12 +999,15 @@ impl Session {
             client: Some(self.peer.ip().to_string()),
             recipients: tx.recipients.clone(),
             events: vec![queued],
+            quarantine,
         };
         // The 250 waits for the commit: file, directory and rows are durable when it is sent.
         match self.ctx.store.enqueue(&self.ctx.writer, msg).await {
             Ok(()) => {
                 self.messages += 1;
-                self.ctx.queue_notify.notify_one();
+                if !held {
+                    self.ctx.queue_notify.notify_one();
+                }
                 self.respond(reply::queued(&tx.id.0));
                 tracing::info!(session = %self.id, queue_id = %tx.id, size, rcpts = tx.rcpts.len(), "queued");
                 Step::Continue

@@ -17,6 +17,7 @@
 
 pub mod directory;
 pub mod mailbox;
+pub mod quarantine;
 pub mod queue;
 pub mod trace;
 pub mod writer;
@@ -106,6 +107,12 @@ CREATE TABLE IF NOT EXISTS queue (
     PRIMARY KEY (message, recipient)
 );
 CREATE INDEX IF NOT EXISTS queue_due ON queue(status, next_attempt);
+CREATE TABLE IF NOT EXISTS quarantine (
+    message TEXT PRIMARY KEY REFERENCES messages(id),
+    held INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    verdicts TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS mailbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     user TEXT NOT NULL,

@@ -84,6 +84,15 @@ impl SpoolFile {
         self.buf.len() >= SPOOL_BUFFER
     }
 
+    /// Everything pushed so far: the buffer, after what was written to the file (read back).
+    pub fn contents(&mut self) -> Result<Vec<u8>> {
+        if self.file.is_none() {
+            return Ok(self.buf.clone());
+        }
+        self.flush()?;
+        std::fs::read(&self.path).map_err(io_err(&self.path))
+    }
+
     /// Bytes pushed so far.
     pub fn len(&self) -> u64 {
         self.written + self.buf.len() as u64
@@ -151,6 +160,8 @@ pub struct Enqueue {
     pub recipients: Vec<QueuedRecipient>,
     /// Trace events that become durable with the message.
     pub events: Vec<TraceEvent>,
+    /// Hold in quarantine instead of delivering: (reason, every verdict in words).
+    pub quarantine: Option<(String, String)>,
 }
 
 /// One recipient in the queue: (message, recipient, status, last reply).
@@ -208,12 +219,17 @@ impl Store {
                     msg.return_path_len as i64,
                     msg.client
                 ])?;
+                                let status = if msg.quarantine.is_some() { "held" } else { "queued" };
                 let mut st = tx.prepare_cached(
                     "INSERT OR IGNORE INTO queue(message, recipient, local, status, next_attempt)
-                     VALUES (?1, ?2, ?3, 'queued', ?4)",
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
                 for r in &msg.recipients {
-                    st.execute(params![msg.id.0, r.address, r.local, now])?;
+                    st.execute(params![msg.id.0, r.address, r.local, status, now])?;
+                }
+                if let Some((reason, verdicts)) = &msg.quarantine {
+                    tx.prepare_cached("INSERT INTO quarantine(message, held, reason, verdicts) VALUES (?1, ?2, ?3, ?4)")?
+                        .execute(params![msg.id.0, now, reason, verdicts])?;
                 }
                 for e in &msg.events {
                     e.insert(tx)?;
@@ -330,8 +346,10 @@ impl Store {
     /// When the next queued recipient is due (microseconds since the epoch), if any is queued.
     pub fn next_attempt_at(&self) -> Result<Option<i64>> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT min(next_attempt) FROM queue WHERE status = 'queued'")?
-                .query_row([], |r| r.get(0))?)
+            Ok(
+                c.prepare_cached("SELECT min(next_attempt) FROM queue WHERE status = 'queued'")?
+                    .query_row([], |r| r.get(0))?,
+            )
         })
     }
 

@@ -77,6 +77,21 @@ pub enum MailboxCmd {
 }
 
 #[derive(Subcommand)]
+pub enum QuarantineCmd {
+    /// Held messages, oldest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One held message: why, every verdict, then the message itself.
+    Show { id: String },
+    /// Deliver a held message.
+    Release { id: String },
+    /// Delete a held message.
+    Delete { id: String },
+}
+
+#[derive(Subcommand)]
 pub enum QueueCmd {
     /// Every recipient in the queue, with its status.
     List,
@@ -156,7 +171,11 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
         UserCmd::List => store.users()?.iter().for_each(|u| println!("{u}")),
         UserCmd::SendAs { user, address } => {
             store.add_send_as(&user, &address)?;
-            println!("{} may now send as {}", user.to_ascii_lowercase(), address.to_ascii_lowercase());
+            println!(
+                "{} may now send as {}",
+                user.to_ascii_lowercase(),
+                address.to_ascii_lowercase()
+            );
         }
     }
     Ok(())
@@ -232,15 +251,28 @@ pub fn dkim(config: &Config, cmd: DkimCmd) -> Result<(), Error> {
     use rampart_queue::dkim::{self, Algorithm};
     open(config)?; // creates the data directory if needed
     match cmd {
-        DkimCmd::Generate { domain, selector, algorithm, bits } => {
+        DkimCmd::Generate {
+            domain,
+            selector,
+            algorithm,
+            bits,
+        } => {
             let alg = match algorithm.as_str() {
                 "rsa" => Algorithm::Rsa,
                 "ed25519" => Algorithm::Ed25519,
-                other => return Err(format!("--algorithm {other} is not known; use rsa or ed25519").into()),
+                other => {
+                    return Err(
+                        format!("--algorithm {other} is not known; use rsa or ed25519").into(),
+                    )
+                }
             };
-            let (path, name, value) = dkim::generate(&config.data_dir, &domain, &selector, alg, bits)?;
+            let (path, name, value) =
+                dkim::generate(&config.data_dir, &domain, &selector, alg, bits)?;
             eprintln!("key written to {} (mode 0600)", path.display());
-            println!("; AL-2.2: publish this TXT record, then mail from {} is signed with it", domain.to_ascii_lowercase());
+            println!(
+                "; AL-2.2: publish this TXT record, then mail from {} is signed with it",
+                domain.to_ascii_lowercase()
+            );
             println!("{name}. IN TXT {}", txt_strings(&value));
         }
         DkimCmd::List => {
@@ -260,6 +292,93 @@ pub fn txt_strings(value: &str) -> String {
         .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+pub fn quarantine(config: &Config, cmd: QuarantineCmd) -> Result<(), Error> {
+    let store = open(config)?;
+    let who = format!("administrator (uid {})", unsafe_uid());
+    match cmd {
+        QuarantineCmd::List { json } => {
+            for h in store.quarantine_list()? {
+                if json {
+                    println!("{}", serde_json::to_string(&h)?);
+                } else {
+                    println!(
+                        "{}\t{}\t<{}>\t{}\t{}",
+                        h.queue_id,
+                        format_time(h.held),
+                        h.sender,
+                        h.recipients.join(","),
+                        h.reason
+                    );
+                }
+            }
+        }
+        QuarantineCmd::Show { id } => {
+            let h = store.quarantine_get(&id)?.ok_or_else(|| {
+                format!("no message {id} in quarantine; see `rampart quarantine list`")
+            })?;
+            println!(
+                "Queue-ID: {}\nHeld: {}\nSender: <{}>\nRecipients: {}\nReason: {}\nVerdicts: {}\n",
+                h.queue_id,
+                format_time(h.held),
+                h.sender,
+                h.recipients.join(", "),
+                h.reason,
+                h.verdicts
+            );
+            let bytes = store.message_bytes(&rampart_store::QueueId(id), true)?;
+            std::io::stdout().write_all(&bytes)?;
+        }
+        QuarantineCmd::Release { id } => {
+            store.quarantine_release(&id, &who)?;
+            println!("{id} released; it is delivered within seconds");
+        }
+        QuarantineCmd::Delete { id } => {
+            store.quarantine_delete(&id, &who)?;
+            println!("{id} deleted");
+        }
+    }
+    Ok(())
+}
+
+fn unsafe_uid() -> u32 {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() }
+}
+
+pub fn dns_records(config: &Config, domain: &str, rua: Option<String>) -> Result<(), Error> {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let keys: Vec<(String, String, String)> = rampart_queue::dkim::list(&config.data_dir)
+        .into_iter()
+        .filter(|(d, ..)| *d == domain)
+        .filter_map(|(_, selector, alg, _)| {
+            let public =
+                rampart_queue::dkim::public_key(&config.data_dir, &domain, &selector, alg).ok()?;
+            Some((
+                selector,
+                if alg == rampart_queue::dkim::Algorithm::Rsa {
+                    "rsa".to_string()
+                } else {
+                    "ed25519".to_string()
+                },
+                public,
+            ))
+        })
+        .collect();
+    let selectors: Vec<(&str, &str, &str)> = keys
+        .iter()
+        .map(|(s, a, p)| (s.as_str(), a.as_str(), p.as_str()))
+        .collect();
+    let rua = rua.unwrap_or_else(|| format!("postmaster@{domain}"));
+    print!(
+        "{}",
+        rampart_checks::auth::dns_records(&domain, &selectors, config.hostname.get_ref(), &rua)
+    );
+    if keys.is_empty() {
+        eprintln!("no DKIM key for {domain} yet: create one with `rampart dkim generate --domain {domain} --selector s1`");
+    }
+    Ok(())
 }
 
 pub fn queue(config: &Config, cmd: QueueCmd) -> Result<(), Error> {

@@ -49,6 +49,17 @@ enum Command {
     /// DKIM signing keys (AL-2.2).
     #[command(subcommand)]
     Dkim(admin::DkimCmd),
+    /// Messages held by a check: list, show, release, delete.
+    #[command(subcommand)]
+    Quarantine(admin::QuarantineCmd),
+    /// Print the DNS records a domain should publish (SPF, DKIM, DMARC, MTA-STS, TLS-RPT).
+    DnsRecords {
+        #[arg(long)]
+        domain: String,
+        /// Address for DMARC aggregate and TLS reports; default postmaster@DOMAIN.
+        #[arg(long)]
+        rua: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -76,6 +87,8 @@ fn main() -> ExitCode {
         Command::Queue(c) => admin::queue(&config, c),
         Command::Trace(a) => admin::trace(&config, a),
         Command::Dkim(c) => admin::dkim(&config, c),
+        Command::Quarantine(c) => admin::quarantine(&config, c),
+        Command::DnsRecords { domain, rua } => admin::dns_records(&config, &domain, rua),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

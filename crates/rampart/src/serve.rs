@@ -86,14 +86,28 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let notify = Arc::new(Notify::new());
     let config = Arc::new(config);
-    let ctx = Arc::new(ServerContext::new(
+    let mut ctx = ServerContext::new(
         config.clone(),
         store.clone(),
         writer.clone(),
         Some(tokio_rustls::TlsAcceptor::from(tls)),
         notify.clone(),
         shutdown_rx.clone(),
-    ));
+    );
+    ctx.gateway = Some(Arc::new(rampart_smtp::gateway::Gateway::new(
+        config.clone(),
+    )?));
+    if !config.checks.disabled.is_empty() {
+        let names: Vec<String> = config
+            .checks
+            .disabled
+            .iter()
+            .map(|c| format!("{c:?}").to_lowercase())
+            .collect();
+        println!("checks switched off: {}", names.join(", "));
+        tracing::warn!(checks = %names.join(","), "checks switched off by configuration");
+    }
+    let ctx = Arc::new(ctx);
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();
     for (socket, l) in bound {
@@ -106,7 +120,12 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let data_dir =
         std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     println!("data directory: {}", data_dir.display());
-        let outbound = rampart_queue::outbound::Outbound::new(store.clone(), writer.clone(), config.clone(), notify.clone())?;
+    let outbound = rampart_queue::outbound::Outbound::new(
+        store.clone(),
+        writer.clone(),
+        config.clone(),
+        notify.clone(),
+    )?;
     let manager = tokio::spawn(
         QueueManager {
             store: store.clone(),

@@ -7,10 +7,14 @@ mod common;
 use common::*;
 use rampart_testdns::TestDns;
 
-/// The receiving server: MX for remote.test with user carol, on `port` (0: any).
-fn receiver(port: u16) -> Server {
+/// The receiving server: MX for remote.test with user carol, on `port` (0: any), asking `dns`.
+/// It stands in for the rest of the Internet, so it does not tag (a changed Subject would break
+/// the DKIM signatures the tests check); it does check SPF, DKIM and DMARC.
+fn receiver(port: u16, dns: &TestDns) -> Server {
     let r = Server::start_with(Options {
         mx_address: Some(format!("127.0.0.1:{port}")),
+        top: format!("[dns]\nservers = [\"{}\"]\n", dns.addr()),
+        checks: Some("disabled = [\"antivirus\", \"external\"]".into()),
         ..Default::default()
     });
     cli(&r.config, &["domain", "add", "remote.test"], None);
@@ -28,6 +32,9 @@ fn dns() -> TestDns {
         .mx("remote.test", 10, "mx.remote.test")
         .a("mx.remote.test", "127.0.0.1".parse().unwrap())
         .null_mx("nomail.test")
+        // The sender's domain authorises 127.0.0.1: the receiver represents example.test too
+        // (the harness's domain), and mail claiming it from outside must pass DMARC (NC-2.1.7).
+        .txt("example.test", "v=spf1 ip4:127.0.0.1 -all")
         .start()
 }
 
@@ -70,8 +77,8 @@ fn outbound_message(id: &str) -> String {
 
 #[test]
 fn delivered_over_mx_with_verified_tls_and_dkim_checked_by_dkimpy() {
-    let r = receiver(0);
     let dns = dns();
+    let r = receiver(0, &dns);
     let policy = format!(
         "[[delivery.policy]]\ndomain = \"remote.test\"\nrequire_tls = true\nverify = true\nca_file = \"{}\"\n",
         r.ca_file().display()
@@ -196,7 +203,7 @@ fn retried_while_the_receiver_is_down_then_delivered() {
     let q = cli(&s.config, &["queue", "list"], None);
     assert!(q.contains("carol@remote.test\tqueued"), "{q}");
     // Now the receiver comes up on that port; the next retry delivers.
-    let r = receiver(port);
+    let r = receiver(port, &dns);
     r.wait_mailbox("carol@remote.test", 1);
     wait_trace(&s, &["trace", "--queue-id", &qid], "relayed");
     let q = cli(&s.config, &["queue", "list"], None);

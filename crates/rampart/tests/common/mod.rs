@@ -135,6 +135,8 @@ pub struct Options {
     pub top: String,
     /// The MX listener's address; 127.0.0.1:0 when not given.
     pub mx_address: Option<String>,
+    /// The `[checks]` table's body; when not given, antivirus is off (no clamd in most tests).
+    pub checks: Option<String>,
 }
 
 impl Server {
@@ -154,11 +156,13 @@ impl Server {
                  [log]\nlevel = \"warn\"\n\
                  [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\
                  [[listener]]\nrole = \"mx\"\naddress = \"{}\"\n{}\n\
-                 [limits]\n{}\n",
+                 [limits]\n{}\n\
+                 [checks]\n{}\n",
                 opts.top,
                 opts.mx_address.as_deref().unwrap_or("127.0.0.1:0"),
                 opts.listener,
-                opts.limits
+                opts.limits,
+                opts.checks.as_deref().unwrap_or("disabled = [\"antivirus\"]")
             ),
         )
         .unwrap();
