@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 /// How often the queue is scanned when nothing wakes the manager.
-pub const RESCAN: Duration = Duration::from_secs(30);
+pub const RESCAN: Duration = Duration::from_secs(5);
 /// Messages taken per round.
 const BATCH: usize = 512;
 /// How often expired trace events are removed.
@@ -33,7 +33,20 @@ pub struct QueueManager {
     pub shutdown: watch::Receiver<bool>,
     pub retention_days: u32,
     pub outbound: Arc<outbound::Outbound>,
+    /// A check run again at delivery (AL-1.3: URL feeds as they are now). Given the message
+    /// without its Return-Path, it answers Some((reason, verdict)) to hold it in quarantine.
+    pub recheck: Option<Recheck>,
 }
+
+/// See [`QueueManager::recheck`].
+pub type Recheck = Arc<
+    dyn Fn(
+            Vec<u8>,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<(String, String)>> + Send>>
+        + Send
+        + Sync,
+>;
 
 impl QueueManager {
     /// Runs until shutdown. On shutdown it finishes the round it is in.
@@ -79,6 +92,7 @@ impl QueueManager {
         if n == 0 {
             return 0;
         }
+        let due = self.recheck_all(due).await;
         let remote = self.outbound.dispatch(&due);
         if remote > 0 {
             tracing::debug!(recipients = remote, "outbound delivery started");
@@ -95,6 +109,44 @@ impl QueueManager {
             Err(e) => tracing::error!(error = %e, "local delivery failed; will retry"),
         }
         n
+    }
+
+    /// Runs the delivery-time check on each message not released by an administrator; those it
+    /// holds are moved to quarantine and not delivered.
+    async fn recheck_all(
+        &self,
+        due: Vec<rampart_store::DueMessage>,
+    ) -> Vec<rampart_store::DueMessage> {
+        let Some(recheck) = &self.recheck else {
+            return due;
+        };
+        let mut keep = Vec::with_capacity(due.len());
+        for m in due {
+            if m.released {
+                keep.push(m);
+                continue;
+            }
+            let bytes = match self.store.message_bytes(&m.id, false) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(queue_id = %m.id, error = %e, "reading a queued message failed");
+                    continue;
+                }
+            };
+            match recheck(bytes).await {
+                Some((reason, verdicts)) => {
+                    if let Err(e) = self
+                        .store
+                        .hold(&self.writer, &m.id, m.message_id.clone(), reason, verdicts)
+                        .await
+                    {
+                        tracing::error!(queue_id = %m.id, error = %e, "holding a message failed");
+                    }
+                }
+                None => keep.push(m),
+            }
+        }
+        keep
     }
 
     fn prune(&self) {

@@ -176,9 +176,37 @@ impl Gateway {
             .filter(|b| !b.trim().is_empty())
     }
 
-    /// The current URL feeds, for the check at delivery time.
-    pub fn feeds(&self) -> &UrlFeeds {
-        &self.feeds
+    /// AL-1.3 at delivery: the URL check against the feeds and lists as they are now. None when
+    /// it passes, or when no feed or list is configured (nothing could have changed).
+    pub async fn recheck_urls(
+        &self,
+        raw: &[u8],
+        local_domains: &[String],
+    ) -> Option<(String, String)> {
+        let cfg = &self.config.checks.urls;
+        if !self.on(CheckName::Urls) || (cfg.feeds.is_empty() && cfg.uri_blocklists.is_empty()) {
+            return None;
+        }
+        let parsed = mail_parser::MessageParser::default().parse(raw)?;
+        for e in self.feeds.refresh() {
+            tracing::warn!(error = %e, "URL feed");
+        }
+        let report = rampart_checks::urls::inspect(
+            cfg,
+            &self.feeds,
+            self.resolver.as_ref(),
+            local_domains,
+            &parsed,
+        )
+        .await;
+        let v = rampart_checks::urls::verdict(cfg, &report);
+        match v.action {
+            rampart_checks::Action::Reject(_) | rampart_checks::Action::Quarantine => Some((
+                format!("urls at delivery: {}", v.reason),
+                summary(std::slice::from_ref(&v)),
+            )),
+            _ => None,
+        }
     }
 }
 

@@ -88,7 +88,8 @@ CREATE TABLE IF NOT EXISTS messages (
     size INTEGER NOT NULL,
     message_id TEXT,
     return_path_len INTEGER NOT NULL,
-    client TEXT
+    client TEXT,
+    released INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS send_as (
     user TEXT NOT NULL,

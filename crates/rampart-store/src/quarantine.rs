@@ -72,6 +72,7 @@ impl Store {
             params![id, now_micros()],
         )?;
         tx.execute("DELETE FROM quarantine WHERE message = ?1", [id])?;
+        tx.execute("UPDATE messages SET released = 1 WHERE id = ?1", [id])?;
         event(
             &held,
             "released",
@@ -107,6 +108,36 @@ impl Store {
             std::fs::remove_file(&path).map_err(io_err(&path))?;
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// Holds a queued message at delivery time (a check found it bad after it was accepted).
+    pub async fn hold(
+        &self,
+        writer: &crate::Writer,
+        id: &QueueId,
+        message_id: Option<String>,
+        reason: String,
+        verdicts: String,
+    ) -> Result<()> {
+        let id = id.0.clone();
+        writer
+            .run(false, move |tx| {
+                let n = tx.execute("UPDATE queue SET status = 'held' WHERE message = ?1 AND status = 'queued'", [&id])?;
+                if n > 0 {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO quarantine(message, held, reason, verdicts) VALUES (?1, ?2, ?3, ?4)",
+                        params![id, now_micros(), reason, verdicts],
+                    )?;
+                    let mut e = TraceEvent::new("quarantined", format!("held at delivery: {reason}"));
+                    e.queue_id = Some(id.clone());
+                    e.message_id = message_id;
+                    e.insert(tx)?;
+                }
+                Ok(())
+            })
+            .await
     }
 }
 

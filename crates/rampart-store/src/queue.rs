@@ -187,6 +187,8 @@ pub struct DueMessage {
     /// When it was received, microseconds since the epoch.
     pub received: i64,
     pub size: i64,
+    /// Released from quarantine by an administrator: not held again at delivery.
+    pub released: bool,
     pub recipients: Vec<DueRecipient>,
 }
 
@@ -244,7 +246,7 @@ impl Store {
         let now = now_micros();
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT q.message, m.sender, m.message_id, m.received, m.size, q.recipient, q.local, q.attempts
+                "SELECT q.message, m.sender, m.message_id, m.received, m.size, q.recipient, q.local, q.attempts, m.released
                  FROM queue q JOIN messages m ON m.id = q.message
                  WHERE q.status = 'queued' AND q.next_attempt <= ?1
                  ORDER BY q.message LIMIT ?2",
@@ -264,8 +266,9 @@ impl Store {
                         id: QueueId(id),
                         sender: r.get(1)?,
                         message_id: r.get(2)?,
-                        received: r.get(3)?,
+                                                received: r.get(3)?,
                         size: r.get(4)?,
+                        released: r.get(8)?,
                         recipients: vec![rcpt],
                     }),
                 }

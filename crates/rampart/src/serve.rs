@@ -94,9 +94,14 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
         notify.clone(),
         shutdown_rx.clone(),
     );
-    ctx.gateway = Some(Arc::new(rampart_smtp::gateway::Gateway::new(
-        config.clone(),
-    )?));
+    let gateway = Arc::new(rampart_smtp::gateway::Gateway::new(config.clone())?);
+    ctx.gateway = Some(gateway.clone());
+    let recheck_store = store.clone();
+    let recheck: rampart_queue::Recheck = Arc::new(move |raw: Vec<u8>| {
+        let gateway = gateway.clone();
+        let domains = recheck_store.domains().unwrap_or_default();
+        Box::pin(async move { gateway.recheck_urls(&raw, &domains).await })
+    });
     if !config.checks.disabled.is_empty() {
         let names: Vec<String> = config
             .checks
@@ -134,6 +139,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
             shutdown: shutdown_rx,
             retention_days: config.trace.retention_days.get(),
             outbound: Arc::new(outbound),
+            recheck: Some(recheck),
         }
         .run(),
     );
