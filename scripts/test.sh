@@ -5,14 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Clients we did not write, for the end-to-end tests: Python's smtplib (python3) and swaks.
+# A real ClamAV daemon (the tests start their own clamd with generated signatures; the official
+# database is not needed).
 need=()
 command -v swaks >/dev/null || need+=(swaks)
 command -v python3 >/dev/null || need+=(python3)
+[ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages must not start services here (no init system; the tests start what they need).
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
 fi
 
 # dkimpy (with PyNaCl for Ed25519): an independent DKIM implementation for interoperability tests.
