@@ -82,6 +82,10 @@ pub struct ChecksConfig {
     /// `external`, `authentication`. Empty by default; every name here is a finding for the audit.
     #[serde(default)]
     pub disabled: Vec<CheckName>,
+    /// Where notices go when a rule's action is `notify` (AL-1.5 DLP). Unset: postmaster@ the
+    /// sender's domain.
+    #[serde(default)]
+    pub notify: Option<String>,
     /// ClamAV over its socket (NC-2.3.2, AL-1.2). On by default: with no clamd reachable, mail
     /// gets 451 rather than passing unscanned.
     #[serde(default)]

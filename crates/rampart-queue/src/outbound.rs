@@ -15,10 +15,7 @@ use crate::dns::{addresses, route, Route};
 use crate::dsn;
 use hickory_resolver::TokioResolver;
 use rampart_config::Config;
-use rampart_store::{
-    now_micros, DueMessage, Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile, Store,
-    TraceEvent, Writer,
-};
+use rampart_store::{now_micros, DueMessage, Outcome, QueueId, Store, TraceEvent, Writer};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -475,49 +472,15 @@ impl Outbound {
             &original,
             &arrival,
         );
-        let id = QueueId::generate();
-        let rp = "Return-Path: <>\r\n";
-        let local = match self.store.resolve_recipient(&msg.sender) {
-            Ok(Ok(r)) => r
-                .mailboxes
-                .into_iter()
-                .map(|m| QueuedRecipient {
-                    address: m,
-                    local: true,
-                })
-                .collect(),
-            _ => vec![QueuedRecipient {
-                address: msg.sender.clone(),
-                local: false,
-            }],
-        };
-        let mut spool = SpoolFile::new(&self.store, &id);
-        spool.push(rp.as_bytes());
-        spool.push(&body);
-        let size = tokio::task::spawn_blocking(move || spool.finish())
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let mut e = TraceEvent::new(
-            "queued",
-            format!("{size} bytes: delivery status notification for {}", msg.id),
-        );
-        e.queue_id = Some(id.0.clone());
-        e.message_id = Some(format!("{}.dsn@{hostname}", msg.id.0));
-        e.recipient = Some(msg.sender.clone());
-        let enq = Enqueue {
-            id: id.clone(),
-            sender: String::new(),
-            size,
-            message_id: e.message_id.clone(),
-            return_path_len: rp.len(),
-            client: None,
-            recipients: local,
-            events: vec![e],
-            quarantine: None,
-        };
-        self.store
-            .enqueue(&self.writer, enq)
+        let id = self
+            .store
+            .enqueue_generated(
+                &self.writer,
+                &msg.sender,
+                body,
+                format!("{}.dsn@{hostname}", msg.id.0),
+                &format!("delivery status notification for {}", msg.id),
+            )
             .await
             .map_err(|e| e.to_string())?;
         self.notify.notify_one();

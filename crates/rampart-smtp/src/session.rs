@@ -963,7 +963,7 @@ impl Session {
                 return Step::Continue;
             }
         };
-        let (body, quarantine) = (passed.body, passed.quarantine);
+        let (body, quarantine, notices) = (passed.body, passed.quarantine, passed.notices);
         let held = quarantine.is_some();
         let finished = tokio::task::spawn_blocking(move || body.spool.finish()).await;
         let size = match finished {
@@ -1007,6 +1007,9 @@ impl Session {
                 self.messages += 1;
                 if !held {
                     self.ctx.queue_notify.notify_one();
+                }
+                if !notices.is_empty() {
+                    self.notify(&tx, &notices).await;
                 }
                 self.respond(reply::queued(&tx.id.0));
                 tracing::info!(session = %self.id, queue_id = %tx.id, size, rcpts = tx.rcpts.len(), "queued");

@@ -241,6 +241,57 @@ impl Store {
             .await
     }
 
+    /// Queues a message this server writes itself (a bounce, a notice) from the null sender to
+    /// `to`: a local mailbox when the address is ours, else remote. `what` names it in the trace.
+    pub async fn enqueue_generated(
+        &self,
+        writer: &Writer,
+        to: &str,
+        body: Vec<u8>,
+        message_id: String,
+        what: &str,
+    ) -> Result<QueueId> {
+        let id = QueueId::generate();
+        let rp = "Return-Path: <>\r\n";
+        let recipients = match self.resolve_recipient(to) {
+            Ok(Ok(r)) => r
+                .mailboxes
+                .into_iter()
+                .map(|m| QueuedRecipient {
+                    address: m,
+                    local: true,
+                })
+                .collect(),
+            _ => vec![QueuedRecipient {
+                address: to.to_string(),
+                local: false,
+            }],
+        };
+        let mut spool = SpoolFile::new(self, &id);
+        spool.push(rp.as_bytes());
+        spool.push(&body);
+        let size = tokio::task::spawn_blocking(move || spool.finish())
+            .await
+            .map_err(|e| StoreError::Invalid(e.to_string()))??;
+        let mut e = TraceEvent::new("queued", format!("{size} bytes: {what}"));
+        e.queue_id = Some(id.0.clone());
+        e.message_id = Some(message_id.clone());
+        e.recipient = Some(to.to_string());
+        let enq = Enqueue {
+            id: id.clone(),
+            sender: String::new(),
+            size,
+            message_id: Some(message_id),
+            return_path_len: rp.len(),
+            client: None,
+            recipients,
+            events: vec![e],
+            quarantine: None,
+        };
+        self.enqueue(writer, enq).await?;
+        Ok(id)
+    }
+
     /// Messages with recipients due for delivery, oldest first.
     pub fn due(&self, limit: usize) -> Result<Vec<DueMessage>> {
         let now = now_micros();

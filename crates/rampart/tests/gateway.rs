@@ -140,7 +140,7 @@ fn gateway_checks_end_to_end() {
         ),
         limits: "max_errors = 100".into(),
         checks: Some(format!(
-            "disabled = []\n[checks.antivirus]\nclamd = \"{}\"\ntimeout_ms = 20000\n\
+            "disabled = []\nnotify = \"bob@example.test\"\n[checks.antivirus]\nclamd = \"{}\"\ntimeout_ms = 20000\n\
              [checks.urls]\nfeeds = [\"{}\"]\ncheck_outbound = true\n\
              [checks.authentication]\ndns_timeout_ms = 500\n",
             av.socket.display(),
@@ -226,6 +226,24 @@ fn gateway_checks_end_to_end() {
     assert!(
         text.starts_with("5.7.1") && !text.contains("4111"),
         "names the rule, never the value: {text}"
+    );
+
+    // A rule whose action is to notify (ABA routing numbers by default): delivered, and the
+    // administrator told which rule, never the number.
+    let aba = "From: <alice@example.test>\r\nSubject: payroll\r\n\r\nThe routing number is 021000021.\r\n";
+    assert_eq!(
+        send(&mut sub, "alice@example.test", "bob@example.test", aba).0,
+        250
+    );
+    let b = s.wait_mailbox("bob@example.test", 3);
+    let notice = b
+        .iter()
+        .map(|l| s.show("bob@example.test", l.split('\t').next().unwrap()))
+        .find(|m| m.contains("DLP notice"))
+        .expect("a DLP notice");
+    assert!(
+        notice.contains("Sender: <alice@example.test>") && !notice.contains("021000021"),
+        "{notice}"
     );
 
     // AL-1.3 at delivery: a message waiting in the queue meets a feed updated meanwhile.

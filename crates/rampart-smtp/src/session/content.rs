@@ -13,6 +13,8 @@ pub(super) struct Passed {
     pub body: Body,
     /// Hold in quarantine: (reason, every verdict).
     pub quarantine: Option<(String, String)>,
+    /// Rules whose action is to notify an administrator (AL-1.5), in words.
+    pub notices: Vec<String>,
 }
 
 impl Session {
@@ -25,6 +27,7 @@ impl Session {
             return Ok(Passed {
                 body,
                 quarantine: None,
+                notices: Vec::new(),
             });
         };
         let all = match body.spool.contents() {
@@ -93,9 +96,24 @@ impl Session {
                 .unwrap_or_default();
             (reason, verdict_text.clone())
         });
+        let notices: Vec<String> = verdicts
+            .iter()
+            .filter(|v| v.reason.starts_with("notify:"))
+            .map(|v| {
+                format!(
+                    "{}: {}",
+                    v.check,
+                    v.reason.trim_start_matches("notify:").trim()
+                )
+            })
+            .collect();
         let banner = gateway.banner(direction);
         if decision.modifications.is_empty() && banner.is_none() {
-            return Ok(Passed { body, quarantine });
+            return Ok(Passed {
+                body,
+                quarantine,
+                notices,
+            });
         }
         // The checks changed the message: write it anew, once, as it will be delivered.
         let mut changed = rampart_checks::modify::apply_modifications(raw, &decision.modifications);
@@ -124,7 +142,48 @@ impl Session {
                 too_big: false,
             },
             quarantine,
+            notices,
         })
+    }
+
+    /// Sends the administrator a notice that an accepted message matched `notices` (AL-1.5):
+    /// which rules, who sent it to whom, the queue id; never the matched values.
+    pub(super) async fn notify(&self, tx: &Transaction, notices: &[String]) {
+        let host = self.hostname().to_string();
+        let to = self.ctx.config.checks.notify.clone().unwrap_or_else(|| {
+            let domain = tx.sender.rsplit_once('@').map(|(_, d)| d).unwrap_or(&host);
+            format!("postmaster@{domain}")
+        });
+        let body = format!(
+            "From: \"Mail Gateway\" <postmaster@{host}>\r\nTo: <{to}>\r\nSubject: DLP notice for message {id}\r\n\
+             Date: {date}\r\nMessage-ID: <{id}.notice@{host}>\r\nAuto-Submitted: auto-generated\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             A message matched data loss prevention rules whose action is to notify (AL-1.5).\r\n\
+             It was accepted and delivered.\r\n\r\nQueue ID: {id}\r\nSender: <{sender}>\r\nRecipients: {rcpts}\r\nRules:\r\n{rules}\r\n",
+            id = tx.id,
+            date = rampart_store::rfc5322_date(rampart_store::now_micros() / 1_000_000),
+            sender = tx.sender,
+            rcpts = tx.rcpts.join(", "),
+            rules = notices.iter().map(|n| format!("  {n}")).collect::<Vec<_>>().join("\r\n"),
+        );
+        let what = format!("DLP notice for {}", tx.id);
+        match self
+            .ctx
+            .store
+            .enqueue_generated(
+                &self.ctx.writer,
+                &to,
+                body.into_bytes(),
+                format!("{}.notice@{host}", tx.id),
+                &what,
+            )
+            .await
+        {
+            Ok(_) => self.ctx.queue_notify.notify_one(),
+            Err(e) => {
+                tracing::error!(error = %e, queue_id = %tx.id, "the DLP notice could not be queued")
+            }
+        }
     }
 }
 
