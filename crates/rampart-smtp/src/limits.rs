@@ -244,6 +244,7 @@ mod tests {
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(g.failed(other, "a").0, Duration::from_millis(200));
         g.succeeded(other, "a");
-        assert_eq!(g.failed(other, "a").0, Duration::from_millis(200)); // the ip's count remains
+        // A success clears the address (not blocked) and the account: back to the first delay.
+        assert_eq!(g.failed(other, "a").0, Duration::from_millis(100));
     }
 }

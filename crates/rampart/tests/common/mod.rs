@@ -120,6 +120,9 @@ pub struct Server {
     /// Every listener: (address, role) as printed at start-up.
     pub listeners: Vec<(SocketAddr, String)>,
     pub child: Option<Child>,
+    /// The DNS server this server asks when the test gave none: an empty zone, so every lookup
+    /// answers NXDOMAIN at once and no test depends on the machine's resolver.
+    pub dns: Option<rampart_testdns::TestDns>,
     /// Lines the server printed on stdout after "listening".
     pub stdout: Option<BufReader<std::process::ChildStdout>>,
 }
@@ -145,8 +148,16 @@ impl Server {
         Server::start_with(Options::default())
     }
 
-    pub fn start_with(opts: Options) -> Server {
+    pub fn start_with(mut opts: Options) -> Server {
         let dir = TempDir::new("srv");
+        let dns = if opts.top.contains("[dns]") {
+            None
+        } else {
+            let d = rampart_testdns::TestDns::builder().start();
+            // After the test's own lines: top-level keys there must stay outside the table.
+            opts.top = format!("{}\n[dns]\nservers = [\"{}\"]\n", opts.top, d.addr());
+            Some(d)
+        };
         let pki = make_pki(&dir.0);
         let config = dir.0.join("rampart.toml");
         std::fs::write(
@@ -190,6 +201,7 @@ impl Server {
             pki,
             addr: "127.0.0.1:1".parse().unwrap(),
             listeners: Vec::new(),
+            dns,
             child: None,
             stdout: None,
         };
