@@ -218,26 +218,9 @@ async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer
     }
     if cfg.role == Role::Submissions {
         // RFC 8314: TLS first, then the greeting inside it.
-        let Some(acceptor) = ctx.tls.clone() else {
+        let Some(mut tls) = handshake(&ctx, &mut session, tcp).await else {
             return;
         };
-        let handshake =
-            Duration::from_secs(u64::from(ctx.config.timeouts.tls_handshake_secs.get()));
-        let mut tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                session
-                    .trace("tls", format!("handshake failed: {e}"), None)
-                    .await;
-                return;
-            }
-            Err(_) => {
-                session.trace("tls", "handshake timed out", None).await;
-                return;
-            }
-        };
-        let description = crate::tls::describe(tls.get_ref().1);
-        session.tls_established(description).await;
         if session.greet(&mut tls).await.is_ok() {
             if let Err(e) = session.run(&mut tls).await {
                 tracing::debug!(session = session.id(), error = %e, "TLS session ended with an I/O error");
@@ -277,26 +260,38 @@ async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer
     if flow != Flow::StartTls {
         return;
     }
-    let Some(acceptor) = ctx.tls.clone() else {
+    let Some(mut tls) = handshake(&ctx, &mut session, tcp).await else {
         return;
     };
-    let handshake = Duration::from_secs(u64::from(ctx.config.timeouts.tls_handshake_secs.get()));
-    let mut tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+    if let Err(e) = session.run(&mut tls).await {
+        tracing::debug!(session = session.id(), error = %e, "TLS session ended with an I/O error");
+    }
+}
+
+/// The TLS handshake (after STARTTLS, or at once for implicit TLS), bounded in time; its
+/// outcome is a trace event. None: no TLS configured, or the handshake failed.
+async fn handshake(
+    ctx: &ServerContext,
+    session: &mut Session,
+    tcp: TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let acceptor = ctx.tls.clone()?;
+    let limit = Duration::from_secs(u64::from(ctx.config.timeouts.tls_handshake_secs.get()));
+    let tls = match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             session
                 .trace("tls", format!("handshake failed: {e}"), None)
                 .await;
-            return;
+            return None;
         }
         Err(_) => {
             session.trace("tls", "handshake timed out", None).await;
-            return;
+            return None;
         }
     };
-    let description = crate::tls::describe(tls.get_ref().1);
-    session.tls_established(description).await;
-    if let Err(e) = session.run(&mut tls).await {
-        tracing::debug!(session = session.id(), error = %e, "TLS session ended with an I/O error");
-    }
+    session
+        .tls_established(crate::tls::describe(tls.get_ref().1))
+        .await;
+    Some(tls)
 }

@@ -54,14 +54,7 @@ fn sender(dns: &TestDns, port: u16, extra: &str) -> Server {
 
 /// Sends as alice over implicit TLS with AUTH (a raw client: the protocol is the point here).
 fn submit(s: &Server, to: &str, body: &str) -> String {
-    let mut c = Client::connect(s.listener("submissions"));
-    c.start_tls_now(s.tls_config(&[&rustls::version::TLS13]));
-    c.expect(220);
-    c.send("EHLO client.test");
-    c.expect(250);
-    // "\0alice@example.test\0correct horse battery staple"
-    c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABjb3JyZWN0IGhvcnNlIGJhdHRlcnkgc3RhcGxl");
-    c.expect(235);
+    let mut c = s.login_alice();
     let (code, text) = c.send_mail("alice@example.test", &[to], body);
     assert_eq!(code, 250, "{text}");
     c.send("QUIT");

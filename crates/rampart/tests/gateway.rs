@@ -104,19 +104,6 @@ fn send(c: &mut Client, from: &str, to: &str, msg: &str) -> (u16, String) {
     c.reply().unwrap()
 }
 
-/// Logs in as alice on the submissions listener.
-fn submission(s: &Server) -> Client {
-    let mut c = Client::connect(s.listener("submissions"));
-    c.start_tls_now(s.tls_config(&[&rustls::version::TLS13]));
-    c.expect(220);
-    c.send("EHLO client.test");
-    c.expect(250);
-    // "\0alice@example.test\0correct horse battery staple"
-    c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABjb3JyZWN0IGhvcnNlIGJhdHRlcnkgc3RhcGxl");
-    c.expect(235);
-    c
-}
-
 #[test]
 fn gateway_checks_end_to_end() {
     let mut av = clamd::Clamd::start(&[(
@@ -208,7 +195,7 @@ fn gateway_checks_end_to_end() {
     c.expect(221);
 
     // Internal mail (authenticated) is not tagged; outbound DLP refuses a card number (AL-1.5).
-    let mut sub = submission(&s);
+    let mut sub = s.login_alice();
     let internal = "From: <alice@example.test>\r\nSubject: lunch\r\n\r\nnoon?\r\n";
     assert_eq!(
         send(&mut sub, "alice@example.test", "bob@example.test", internal).0,

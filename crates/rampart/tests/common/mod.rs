@@ -293,6 +293,19 @@ impl Server {
         c
     }
 
+    /// A client logged in as alice on the submissions listener (implicit TLS, AUTH PLAIN).
+    pub fn login_alice(&self) -> Client {
+        let mut c = Client::connect(self.listener("submissions"));
+        c.start_tls_now(self.tls_config(&[&rustls::version::TLS13]));
+        c.expect(220);
+        c.send("EHLO client.test");
+        c.expect(250);
+        // "\0alice@example.test\0correct horse battery staple"
+        c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABjb3JyZWN0IGhvcnNlIGJhdHRlcnkgc3RhcGxl");
+        c.expect(235);
+        c
+    }
+
     pub fn mailbox(&self, user: &str) -> Vec<String> {
         cli(&self.config, &["mailbox", "list", user], None)
             .lines()
