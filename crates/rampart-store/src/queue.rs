@@ -57,6 +57,10 @@ pub struct SpoolFile {
     written: u64,
 }
 
+/// How far ahead of their time retries are taken, to batch them per destination. Well under
+/// the shortest retry interval (1 s), so a deferred message is never retried at once.
+const COALESCE_MICROS: i64 = 200_000;
+
 /// Bytes kept in memory before they are written out.
 pub const SPOOL_BUFFER: usize = 256 * 1024;
 
@@ -294,7 +298,9 @@ impl Store {
 
     /// Messages with recipients due for delivery, oldest first.
     pub fn due(&self, limit: usize) -> Result<Vec<DueMessage>> {
-        let now = now_micros();
+        // Retries due within the next 200 ms come along now, so messages deferred a moment
+        // apart for one destination share a connection instead of taking one each.
+        let now = now_micros() + COALESCE_MICROS;
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT q.message, m.sender, m.message_id, m.received, m.size, q.recipient, q.local, q.attempts, m.released

@@ -188,19 +188,43 @@ print(*[check(tampered, i) for i in range(len(sigs))])
 fn retried_while_the_receiver_is_down_then_delivered() {
     let port = free_port();
     let dns = dns();
-    let s = sender(&dns, port, "");
-    let qid = submit(&s, "carol@remote.test", &outbound_message("retry1"));
-    // Nothing listens yet: the attempt is deferred, with the reason in the trace.
-    let t = wait_trace(&s, &["trace", "--queue-id", &qid], "deferred");
-    assert!(t.contains("next attempt in 1 s"), "{t}");
+    // One connection per domain, so the three waiting messages share one.
+    let mut s = sender(&dns, port, "max_connections_per_domain = 1");
+    let qids: Vec<String> = (1..=3)
+        .map(|i| {
+            submit(
+                &s,
+                "carol@remote.test",
+                &outbound_message(&format!("retry{i}")),
+            )
+        })
+        .collect();
+    // Nothing listens yet: the attempts are deferred, with the reason in the trace.
+    for qid in &qids {
+        let t = wait_trace(&s, &["trace", "--queue-id", qid], "deferred");
+        assert!(t.contains("next attempt in 1 s"), "{t}");
+    }
     let q = cli(&s.config, &["queue", "list"], None);
-    assert!(q.contains("carol@remote.test\tqueued"), "{q}");
-    // Now the receiver comes up on that port; the next retry delivers.
+    assert_eq!(q.matches("carol@remote.test\tqueued").count(), 3, "{q}");
+    // Stop the sender, let the 1 s retry time of all three pass, bring the receiver up on that
+    // port, and start the sender again: the queue survives, and the three messages, due
+    // together, go over one connection.
+    assert!(s.terminate().success());
+    std::thread::sleep(std::time::Duration::from_millis(1500)); // the retry schedule, not a sync
     let r = receiver(port, &dns);
-    r.wait_mailbox("carol@remote.test", 1);
-    wait_trace(&s, &["trace", "--queue-id", &qid], "relayed");
+    s.spawn();
+    r.wait_mailbox("carol@remote.test", 3);
+    for qid in &qids {
+        wait_trace(&s, &["trace", "--queue-id", qid], "relayed");
+    }
     let q = cli(&s.config, &["queue", "list"], None);
-    assert!(q.contains("carol@remote.test\tdelivered"), "{q}");
+    assert_eq!(q.matches("carol@remote.test\tdelivered").count(), 3, "{q}");
+    // Over one connection: the receiver saw a session with three messages.
+    wait_trace(
+        &r,
+        &["trace", "--client", "127.0.0.1"],
+        "3 messages, 0 errors",
+    );
 }
 
 #[test]
