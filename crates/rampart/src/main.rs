@@ -78,6 +78,14 @@ fn main() -> ExitCode {
     if let Some(d) = cli.data_dir {
         config.data_dir = d;
     }
+    if !matches!(cli.command, Command::Serve) {
+        // A command piped into `head` should end quietly when the pipe closes, not panic.
+        // (Not for serve: there a closed socket must be an error to handle, not a signal.)
+        // SAFETY: setting a signal's disposition to the default has no preconditions.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Serve => serve::run(config, demo),
         Command::Domain(c) => admin::domain(&config, c),

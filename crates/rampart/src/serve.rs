@@ -63,14 +63,12 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
 
     let mut bound = Vec::new();
     for l in &config.listeners {
-        let socket = tokio::net::TcpListener::bind(l.address)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot listen on {} ({}): {e}; is another server using it?",
-                    l.address, l.role
-                )
-            })?;
+        let socket = bind(l.address).map_err(|e| {
+            format!(
+                "cannot listen on {} ({}): {e}; is another server using it?",
+                l.address, l.role
+            )
+        })?;
         bound.push((socket, l.clone()));
     }
     if let Some(target) = run_as {
@@ -163,6 +161,22 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     writer.run(false, |_| Ok(())).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Listen queue for each listener. The usual default (128) overflows under a burst of
+/// connections and clients then wait seconds for a SYN retry; the kernel caps this at
+/// net.core.somaxconn.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// SIGTERM and SIGINT, caught from start-up on.
