@@ -143,6 +143,7 @@ impl DataDecoder {
                         b'\n' => {
                             self.bare_line_ending = true;
                             self.emit(out, b"\n");
+                            self.state = State::Text;
                         }
                         _ => {
                             self.state = State::Text;
@@ -156,9 +157,10 @@ impl DataDecoder {
                         b'\r' => self.state = State::DotCr,
                         b'\n' => {
                             // ".\n": the classic smuggling end. Not an end; the message is refused.
+                            // A bare LF never starts a line (as in Text): only CRLF does.
                             self.bare_line_ending = true;
                             self.emit(out, b".\n");
-                            self.state = State::LineStart;
+                            self.state = State::Text;
                         }
                         _ => {
                             // A leading dot is removed (RFC 5321 section 4.5.2); the rest is text.
@@ -274,6 +276,26 @@ mod tests {
                 "{:?} not flagged",
                 String::from_utf8_lossy(sep)
             );
+        }
+    }
+
+    /// Found by the data_stream fuzz target: after ".\n" a "." must not count as the start of a
+    /// line, or ".\n.\r\n" would end the data (a "\n.\r\n" end, one of the smuggling forms).
+    #[test]
+    fn a_bare_lf_never_starts_a_line() {
+        for input in [
+            &b"body li\xff\xff\r\n.\n.\r\n"[..],
+            b"\n.\r\n",
+            b"a\r\n\n.\r\n",
+        ] {
+            let (_, end, bare) = decode(input);
+            assert_eq!(
+                end,
+                None,
+                "{:?} ended the data",
+                String::from_utf8_lossy(input)
+            );
+            assert!(bare);
         }
     }
 
