@@ -1,0 +1,783 @@
+#!/usr/bin/env python3
+"""bench/abuse.py: Rampart under abuse keeps serving, stays bounded and ends every abuse cleanly.
+
+  bench/abuse.py                  the full run (about 90 s)
+  bench/abuse.py --quick          the CI form (about 30 s)
+  bench/abuse.py --binary PATH    test this binary (default: build target/release/rampart)
+
+Starts a release Rampart on 127.0.0.1:0 with short limits (command_secs 5, data_secs 5,
+tls_handshake_secs 3, max_connections_per_ip 50, max_message_size 64 KiB, max_errors 10), then
+at the same time:
+
+- a well-behaved client (Python's smtplib) sends a message every second; every one must get 250;
+- VmRSS of the server is sampled every 0.2 s; its peak must stay under --rss-limit-mb;
+- slowloris: 300 connections each trickle one byte of a command line every second, never ending
+  it; when the trickle stops, the server must time each of them out (421 4.4.2 or a close)
+  within command_secs plus a margin;
+- a battery of single abuses, repeated in rounds while the slowloris lasts, each with the reply
+  and the close it must end with: a connection flood from one address (more than
+  max_connections_per_ip: 421 4.7.0 for the excess), a connect-and-drop burst, oversized command
+  lines (500 5.5.2 and close), oversized messages by SIZE, DATA and BDAT (552 5.3.4), garbage
+  and binary input (random bytes, NULs, junk lines, an HTTP request, an early talker, a bare LF:
+  a 5xx and/or a close, never a hang), and TLS handshakes that never complete (silence, half a
+  ClientHello, a ClientHello trickled, plain text after STARTTLS, 50 stalled at once: closed
+  within tls_handshake_secs plus a margin).
+
+Each abuse comes from its own loopback source address (127.0.2.0/24 slowloris, 127.0.3.0/24
+floods, 127.0.5.0/24 the others) so the per-address limit only bites where it is being tested.
+Prints one line per abuse: what it must end with, what it ended with, and how long that took.
+Exit status 1 on any failure. Python 3 standard library only; the server and its temporary
+directory are removed on exit, failure or Ctrl-C included (KEEP_TMP=1 keeps the directory).
+"""
+import argparse
+import itertools
+import os
+import random
+import selectors
+import socket
+import ssl
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rampart_server import (  # noqa: E402
+    HOSTNAME, SENDER, USER, Rampart, TempDir, exit_cleanly_on_sigterm, log, raise_nofile,
+    release_binary, send_message)
+
+COMMAND_SECS = 5
+DATA_SECS = 5
+TLS_SECS = 3
+PER_IP = 50
+MAX_MESSAGE = 64 * 1024
+MAX_ERRORS = 10
+MARGIN = 3.0  # seconds allowed past a server timeout before "never closed" is a failure
+
+
+# ----------------------------------------------------------------------------------------------
+# A blocking client that reports what happened instead of raising.
+
+class Client:
+    """One TCP connection from a chosen loopback source address."""
+
+    def __init__(self, port, source, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(source, 0))
+        self.buf = b""
+        self.closed = None  # "<closed>" or "<reset: ...>" once the server has closed
+
+    def send(self, data):
+        """Sends; False if the server had already closed (reset or broken pipe)."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except OSError:
+            return False
+
+    def reply(self, timeout=10):
+        """The next complete reply's last line, '<closed>' or '<timeout>'."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\r\n" in self.buf:
+                line, self.buf = self.buf.split(b"\r\n", 1)
+                if len(line) < 4 or line[3:4] != b"-":
+                    return line.decode(errors="replace")
+            if self.closed:
+                return self.closed
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "<timeout>"
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return "<timeout>"
+            except OSError as e:
+                # A reset: the server closed with our input unread. Replies it sent may be lost.
+                self.closed = f"<reset: {e.strerror or e}>"
+                continue
+            if not data:
+                self.closed = "<closed>"
+            self.buf += data
+
+    def until_close(self, timeout):
+        """Reads until the server closes. Returns (seconds, replies read on the way), seconds
+        None if still open after `timeout`."""
+        t0 = time.monotonic()
+        seen = []
+        while True:
+            r = self.reply(max(0.0, timeout - (time.monotonic() - t0)))
+            if r.startswith(("<closed>", "<reset")):
+                return time.monotonic() - t0, seen
+            if r == "<timeout>":
+                return None, seen
+            seen.append(r)
+
+    def close(self):
+        self.sock.close()
+
+
+_sources = itertools.count(1)
+_sources_lock = threading.Lock()
+
+
+def next_source():
+    """A fresh source address in 127.0.5.0/24 and up (one per abuse)."""
+    with _sources_lock:
+        n = next(_sources)
+    return f"127.0.{5 + n // 250}.{1 + n % 250}"
+
+
+class Outcome:
+    def __init__(self, name, expected):
+        self.name = name
+        self.expected = expected
+        self.observed = ""
+        self.secs = None
+        self.ok = False
+
+    def done(self, ok, observed, secs=None):
+        self.ok, self.observed, self.secs = ok, observed, secs
+        return self
+
+
+def greeted(port, source):
+    c = Client(port, source)
+    r = c.reply()
+    if not r.startswith("220 "):
+        c.close()
+        raise RuntimeError(f"no greeting: {r}")
+    return c
+
+
+def ehlo(c):
+    c.send(b"EHLO abuser.remote.test\r\n")
+    r = c.reply()
+    if not r.startswith("250 "):
+        raise RuntimeError(f"EHLO: {r}")
+
+
+def reply_then_close(o, c, send, want, close_within, t0=None):
+    """Sends `send`, expects a reply starting with `want`, then the server's close."""
+    t0 = t0 or time.monotonic()
+    if send is not None:
+        c.send(send)
+    r = c.reply(close_within)
+    if not r.startswith(want):
+        return o.done(False, f"got {r!r}", time.monotonic() - t0)
+    secs, more = c.until_close(close_within)
+    if secs is None:
+        return o.done(False, f"{r}; still open after {close_within:.0f}s", time.monotonic() - t0)
+    extra = f" then {more}" if more else ""
+    return o.done(True, f"{r[:50]}{extra}; {c.closed.strip('<>')}", time.monotonic() - t0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Oversized lines and messages.
+
+def long_ehlo(port):
+    o = Outcome("line: EHLO + 5,000 bytes + CRLF", "500 5.5.2 Line too long, close")
+    c = greeted(port, next_source())
+    return reply_then_close(o, c, b"EHLO " + b"a" * 5000 + b"\r\n", "500 5.5.2", MARGIN)
+
+
+def long_line_no_crlf(port):
+    o = Outcome("line: 3,000 bytes, no CRLF", "500 5.5.2 Line too long, close")
+    c = greeted(port, next_source())
+    return reply_then_close(o, c, b"NOOP " + b"b" * 3000, "500 5.5.2", MARGIN)
+
+
+def long_mail(port):
+    o = Outcome("line: MAIL FROM of 3,000 bytes", "500 5.5.2 Line too long, close")
+    c = greeted(port, next_source())
+    ehlo(c)
+    return reply_then_close(o, c, b"MAIL FROM:<" + b"c" * 3000 + b"@remote.test>\r\n",
+                            "500 5.5.2", MARGIN)
+
+
+def size_declared(port):
+    o = Outcome("message: MAIL SIZE=1000000", "552 5.3.4 at MAIL, session goes on")
+    c = greeted(port, next_source())
+    ehlo(c)
+    t0 = time.monotonic()
+    c.send(f"MAIL FROM:<{SENDER}> SIZE=1000000\r\n".encode())
+    r = c.reply()
+    c.send(b"QUIT\r\n")
+    q = c.reply()
+    c.close()
+    return o.done(r.startswith("552 5.3.4") and q.startswith("221"), f"{r[:50]}; QUIT {q[:3]}",
+                  time.monotonic() - t0)
+
+
+def transaction(c):
+    for cmd, want in ((f"MAIL FROM:<{SENDER}>\r\n", "250"), (f"RCPT TO:<{USER}>\r\n", "250")):
+        c.send(cmd.encode())
+        r = c.reply()
+        if not r.startswith(want):
+            raise RuntimeError(f"{cmd.strip()}: {r}")
+
+
+def data_too_big(port):
+    o = Outcome("message: DATA of 300 KB", "552 5.3.4 after the dot, session goes on")
+    c = greeted(port, next_source())
+    ehlo(c)
+    transaction(c)
+    c.send(b"DATA\r\n")
+    r = c.reply()
+    if not r.startswith("354"):
+        return o.done(False, f"DATA: {r}")
+    t0 = time.monotonic()
+    line = b"x" * 998 + b"\r\n"
+    c.send(b"Subject: big\r\n\r\n" + line * 300 + b".\r\n")
+    r = c.reply(DATA_SECS + MARGIN)
+    c.send(b"QUIT\r\n")
+    q = c.reply()
+    c.close()
+    return o.done(r.startswith("552 5.3.4") and q.startswith("221"), f"{r[:50]}; QUIT {q[:3]}",
+                  time.monotonic() - t0)
+
+
+def bdat_too_big(port):
+    o = Outcome("message: BDAT 300000 LAST", "552 5.3.4, session goes on")
+    c = greeted(port, next_source())
+    ehlo(c)
+    transaction(c)
+    t0 = time.monotonic()
+    c.send(b"BDAT 300000 LAST\r\n" + b"y" * 300000)
+    r = c.reply(DATA_SECS + MARGIN)
+    c.send(b"QUIT\r\n")
+    q = c.reply()
+    c.close()
+    return o.done(r.startswith("552 5.3.4") and q.startswith("221"), f"{r[:50]}; QUIT {q[:3]}",
+                  time.monotonic() - t0)
+
+
+def bdat_absurd(port):
+    o = Outcome("message: BDAT 10^12 LAST, 10 KB, silence",
+                f"5xx, or 421 4.4.2/close within data_secs ({DATA_SECS}s)")
+    c = greeted(port, next_source())
+    ehlo(c)
+    transaction(c)
+    t0 = time.monotonic()
+    c.send(b"BDAT 1000000000000 LAST\r\n" + b"z" * 10240)
+    r = c.reply(DATA_SECS + MARGIN)
+    if r.startswith("5"):
+        c.close()
+        return o.done(True, f"{r[:60]}", time.monotonic() - t0)
+    if r.startswith(("421 4.4.2", "<closed>", "<reset")):
+        secs, _ = (0.0, []) if r.startswith("<") else c.until_close(MARGIN)
+        c.close()
+        return o.done(secs is not None, f"{r[:50]}; closed", time.monotonic() - t0)
+    c.close()
+    return o.done(False, f"got {r!r}", time.monotonic() - t0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Garbage and binary input.
+
+def random_bytes(port):
+    o = Outcome("garbage: 64 KB of random bytes", "5xx and/or close, promptly")
+    c = greeted(port, next_source())
+    t0 = time.monotonic()
+    c.send(random.Random(7).randbytes(65536))
+    secs, seen = c.until_close(MARGIN)
+    c.close()
+    ok = secs is not None and all(s.startswith(("5", "421")) for s in seen)
+    return o.done(ok, f"{', '.join(s[:24] for s in seen) or 'no reply'}; "
+                  f"{'closed' if secs is not None else 'STILL OPEN'}", time.monotonic() - t0)
+
+
+def nul_bytes(port):
+    o = Outcome("garbage: 16 KB of NUL bytes", "500 5.5.2 Line too long, close")
+    c = greeted(port, next_source())
+    return reply_then_close(o, c, b"\0" * 16384, "500 5.5.2", MARGIN)
+
+
+def junk_lines(port):
+    o = Outcome("garbage: 20 junk lines with CRLF", f"5xx each, 421 4.7.0 after {MAX_ERRORS}")
+    c = greeted(port, next_source())
+    t0 = time.monotonic()
+    c.send(b"".join(b"\x01\x02\xff junk %d \x7f\r\n" % i for i in range(20)))
+    replies = []
+    while True:
+        r = c.reply(COMMAND_SECS + MARGIN)
+        if r.startswith("<"):
+            break
+        replies.append(r)
+    c.close()
+    five = sum(1 for r in replies if r.startswith("5"))
+    last = replies[-1] if replies else "nothing"
+    ok = five == MAX_ERRORS and last.startswith("421 4.7.0") and r.startswith(("<closed>", "<reset"))
+    return o.done(ok, f"{five} x 5xx, then {last[:45]}; {r.strip('<>')}", time.monotonic() - t0)
+
+
+def http_request(port):
+    o = Outcome("garbage: an HTTP request", f"5xx replies, close by command_secs ({COMMAND_SECS}s)")
+    c = greeted(port, next_source())
+    t0 = time.monotonic()
+    c.send(b"GET / HTTP/1.1\r\nHost: " + HOSTNAME.encode() + b"\r\nUser-Agent: x\r\n\r\n")
+    secs, seen = c.until_close(COMMAND_SECS + MARGIN)
+    c.close()
+    codes = " ".join(s[:3] for s in seen)
+    ok = secs is not None and all(s.startswith(("5", "421")) for s in seen)
+    return o.done(ok, f"{codes or 'no reply'}; {'closed' if secs is not None else 'STILL OPEN'}",
+                  time.monotonic() - t0)
+
+
+def early_talker(port):
+    o = Outcome("garbage: EHLO before the greeting", "554 5.5.0 early talker, close")
+    c = Client(port, next_source())
+    t0 = time.monotonic()
+    c.send(b"EHLO early.remote.test\r\n")  # at once, before reading anything
+    r = c.reply()
+    if r.startswith("220 "):
+        # The greeting went out before the bytes arrived: nothing early happened. Not a failure.
+        c.close()
+        return o.done(True, "raced: greeting sent before the bytes arrived", time.monotonic() - t0)
+    if not r.startswith("554 5.5.0"):
+        c.close()
+        return o.done(False, f"got {r!r}", time.monotonic() - t0)
+    secs, more = c.until_close(MARGIN)
+    c.close()
+    return o.done(secs is not None and not more,
+                  f"{r[:50]}; {'closed' if secs is not None else 'STILL OPEN'}",
+                  time.monotonic() - t0)
+
+
+def bare_lf(port):
+    o = Outcome("garbage: EHLO ending in a bare LF", "554 5.5.2 bare line ending, close")
+    c = greeted(port, next_source())
+    return reply_then_close(o, c, b"EHLO bare.remote.test\n", "554 5.5.2", MARGIN)
+
+
+def binary_data(port):
+    o = Outcome("garbage: binary bytes inside DATA", "554 5.6.0 (bare CR/LF), session goes on")
+    c = greeted(port, next_source())
+    ehlo(c)
+    transaction(c)
+    c.send(b"DATA\r\n")
+    if not c.reply().startswith("354"):
+        return o.done(False, "no 354")
+    t0 = time.monotonic()
+    junk = random.Random(11).randbytes(20000).replace(b"\r\n.\r\n", b"")
+    c.send(b"Subject: bin\r\n\r\n" + junk + b"\r\n.\r\n")
+    r = c.reply(DATA_SECS + MARGIN)
+    c.send(b"QUIT\r\n")
+    q = c.reply()
+    c.close()
+    return o.done(r.startswith("554 5.6.0") and q.startswith("221"), f"{r[:50]}; QUIT {q[:3]}",
+                  time.monotonic() - t0)
+
+
+# ----------------------------------------------------------------------------------------------
+# TLS handshakes that never complete.
+
+def client_hello():
+    """The first flight of a real TLS client (Python's ssl), to send in pieces."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=HOSTNAME)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def starttls(port, source=None):
+    c = greeted(port, source or next_source())
+    ehlo(c)
+    c.send(b"STARTTLS\r\n")
+    r = c.reply()
+    if not r.startswith("220"):
+        raise RuntimeError(f"STARTTLS: {r}")
+    return c
+
+
+def tls_wait_close(o, c, t0):
+    limit = TLS_SECS + MARGIN
+    secs, _ = c.until_close(limit - (time.monotonic() - t0))
+    c.close()
+    took = time.monotonic() - t0
+    if secs is None:
+        return o.done(False, f"still open after {limit:.0f}s", took)
+    return o.done(True, f"closed after {took:.1f}s", took)
+
+
+def tls_silence(port):
+    o = Outcome("tls: STARTTLS, then silence", f"close within {TLS_SECS}s + {MARGIN:.0f}")
+    c = starttls(port)
+    return tls_wait_close(o, c, time.monotonic())
+
+
+def tls_half_hello(port):
+    o = Outcome("tls: half a ClientHello, then silence", f"close within {TLS_SECS}s + {MARGIN:.0f}")
+    c = starttls(port)
+    t0 = time.monotonic()
+    hello = client_hello()
+    c.send(hello[:len(hello) // 2])
+    return tls_wait_close(o, c, t0)
+
+
+def tls_trickle(port):
+    o = Outcome("tls: ClientHello at 4 bytes/s", f"close within {TLS_SECS}s + {MARGIN:.0f}")
+    c = starttls(port)
+    t0 = time.monotonic()
+    hello = client_hello()
+    for i in range(0, len(hello), 2):
+        if time.monotonic() - t0 > TLS_SECS + MARGIN or not c.send(hello[i:i + 2]):
+            break
+        time.sleep(0.5)  # the trickle is the abuse
+    return tls_wait_close(o, c, t0)
+
+
+def tls_plaintext(port):
+    o = Outcome("tls: plain text after STARTTLS", "close at once (handshake fails)")
+    c = starttls(port)
+    t0 = time.monotonic()
+    c.send(b"EHLO plain.remote.test\r\nMAIL FROM:<a@b.test>\r\n")
+    return tls_wait_close(o, c, t0)
+
+
+def tls_many(port):
+    n = 50
+    o = Outcome(f"tls: {n} handshakes stalled at once", f"all closed within {TLS_SECS}s + {MARGIN:.0f}")
+    source = next_source()
+    conns = [starttls(port, source) for _ in range(min(n, PER_IP - 1))]
+    source2 = next_source()
+    conns += [starttls(port, source2) for _ in range(n - len(conns))]
+    t0 = time.monotonic()
+    hello = client_hello()
+    for c in conns:
+        c.send(hello[:20])
+    open_after = 0
+    for c in conns:
+        secs, _ = c.until_close(max(0.0, TLS_SECS + MARGIN - (time.monotonic() - t0)))
+        open_after += secs is None
+        c.close()
+    took = time.monotonic() - t0
+    return o.done(open_after == 0, f"{n - open_after}/{n} closed after {took:.1f}s", took)
+
+
+# ----------------------------------------------------------------------------------------------
+# Connection floods from one address.
+
+def flood(port):
+    extra = 30
+    o = Outcome(f"flood: {PER_IP + extra} at once from one address",
+                f"{PER_IP} x 220, {extra} x 421 4.7.0 + close; then 220 again")
+    source = next_source()
+    t0 = time.monotonic()
+    conns, greetings = [], []
+    for _ in range(PER_IP + extra):
+        try:
+            c = Client(port, source)
+        except OSError as e:
+            greetings.append(f"<connect: {e}>")
+            continue
+        conns.append(c)
+    for c in conns:
+        greetings.append(c.reply())
+    ok220 = sum(1 for g in greetings if g.startswith("220 "))
+    refused = [c for c, g in zip(conns, greetings) if g.startswith("421 4.7.0")]
+    closed = sum(1 for c in refused if c.until_close(MARGIN)[0] is not None)
+    for c in conns:
+        c.close()
+    # The slots come back once the server has seen the closes; poll for it.
+    again = "<timeout>"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        c = Client(port, source)
+        again = c.reply()
+        c.close()
+        if again.startswith("220 "):
+            break
+        time.sleep(0.1)
+    ok = ok220 == PER_IP and len(refused) == extra and closed == extra and again.startswith("220")
+    return o.done(ok, f"{ok220} x 220, {len(refused)} x 421 4.7.0 ({closed} closed); "
+                  f"afterwards {again[:3]}", time.monotonic() - t0)
+
+
+def churn(port):
+    n = 1000
+    o = Outcome(f"flood: {n} connect-and-drop from one address", "server unaffected; 220 after")
+    source = next_source()
+    t0 = time.monotonic()
+    failed = 0
+    for _ in range(n):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                         source_address=(source, 0))
+            s.close()
+        except OSError:
+            failed += 1
+    again = "<timeout>"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        c = Client(port, source)
+        again = c.reply()
+        c.close()
+        if again.startswith("220 "):
+            break
+        time.sleep(0.1)
+    return o.done(failed == 0 and again.startswith("220"),
+                  f"{n - failed}/{n} connected; afterwards {again[:3]}", time.monotonic() - t0)
+
+
+BATTERY = [flood, churn, long_ehlo, long_line_no_crlf, long_mail, size_declared, data_too_big,
+           bdat_too_big, bdat_absurd, random_bytes, nul_bytes, junk_lines, http_request,
+           early_talker, bare_lf, binary_data, tls_silence, tls_half_hello, tls_trickle,
+           tls_plaintext, tls_many]
+
+
+# ----------------------------------------------------------------------------------------------
+# Slowloris, the well-behaved client and the memory sampler, all in the background.
+
+class Slowloris(threading.Thread):
+    """n connections each sending one more byte of an unfinished EHLO line every second for
+    `trickle` seconds, then nothing: the server must close every one within command_secs."""
+
+    def __init__(self, port, n, trickle):
+        super().__init__(daemon=True)
+        self.port, self.n, self.trickle = port, n, trickle
+        self.opened = 0
+        self.closed_during = 0
+        self.closed_after = []  # seconds after the trickle stopped
+        self.replies = {}
+        self.still_open = 0
+        self.error = None
+        self.trickle_until = None  # set once every connection is open
+        self.stop_trickle = threading.Event()
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # reported as a failure, not a traceback in a thread
+            self.error = f"{type(e).__name__}: {e}"
+
+    def _run(self):
+        sel = selectors.DefaultSelector()
+        conns = {}
+        for i in range(self.n):
+            source = f"127.0.2.{1 + i // 30}"  # 30 per address: under the per-address limit
+            c = Client(self.port, source)
+            if not c.reply().startswith("220 "):
+                raise RuntimeError("slowloris connection got no greeting")
+            c.sock.setblocking(False)
+            line = (b"EHLO slowloris-%03d" % i) + b".x" * 2000
+            conns[c.sock] = [c, line, 0]
+            sel.register(c.sock, selectors.EVENT_READ)
+        self.opened = len(conns)
+        log(f"slowloris: {self.opened} connections trickling")
+
+        def drain(timeout, counting):
+            for key, _ in sel.select(timeout):
+                c = conns[key.fileobj][0]
+                try:
+                    data = key.fileobj.recv(4096)
+                except OSError:
+                    data = b""
+                for line in data.split(b"\r\n"):
+                    if line:
+                        r = line[:9].decode(errors="replace")
+                        self.replies[r] = self.replies.get(r, 0) + 1
+                if not data:
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
+                    del conns[key.fileobj]
+                    counting(c)
+
+        end = self.trickle_until = time.monotonic() + self.trickle
+        while time.monotonic() < end and not self.stop_trickle.is_set():
+            tick = time.monotonic() + 1.0
+            for sock, entry in list(conns.items()):
+                c, line, pos = entry
+                try:
+                    sock.send(line[pos:pos + 1])
+                    entry[2] += 1
+                except OSError:
+                    pass  # the server closed it; the read side will count it
+            while time.monotonic() < tick:
+                drain(max(0.0, tick - time.monotonic()),
+                      lambda c: setattr(self, "closed_during", self.closed_during + 1))
+        stopped = time.monotonic()
+        log(f"slowloris: trickle stopped; {len(conns)} still open, waiting for the timeouts")
+        deadline = stopped + COMMAND_SECS + MARGIN
+        while conns and time.monotonic() < deadline:
+            drain(max(0.0, deadline - time.monotonic()),
+                  lambda c: self.closed_after.append(time.monotonic() - stopped))
+        self.still_open = len(conns)
+        for sock in list(conns):
+            sock.close()
+        sel.close()
+
+
+class Prober(threading.Thread):
+    """The well-behaved client: one message per second through smtplib."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.results = []  # (code, text, seconds)
+        self.stop = threading.Event()
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            i += 1
+            code, text = send_message(self.port, f"probe.{i}.{os.getpid()}@remote.test",
+                                      timeout=15)
+            self.results.append((code, text, time.monotonic() - t0))
+            self.stop.wait(max(0.0, 1.0 - (time.monotonic() - t0)))
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, server):
+        super().__init__(daemon=True)
+        self.server = server
+        self.samples = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            kb = self.server.rss_kb()
+            if kb:
+                self.samples.append(kb)
+            self.stop.wait(0.2)
+
+
+# ----------------------------------------------------------------------------------------------
+
+def run_case(case, port):
+    try:
+        return case(port)
+    except Exception as e:
+        o = Outcome(case.__name__, "(set-up)")
+        return o.done(False, f"{type(e).__name__}: {e}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="CI form: one round, 15 s of slowloris")
+    ap.add_argument("--binary", help="rampart binary (default: build target/release/rampart)")
+    ap.add_argument("--slowloris", type=int, default=300, help="slowloris connections")
+    ap.add_argument("--trickle", type=float, help="seconds of trickling (default 60, quick 15)")
+    ap.add_argument("--rss-limit-mb", type=float, default=200,
+                    help="peak VmRSS the server must stay under (default 200)")
+    args = ap.parse_args()
+    exit_cleanly_on_sigterm()
+    trickle = args.trickle or (15 if args.quick else 60)
+    raise_nofile(4096)
+    binary = release_binary(args.binary)
+    t_start = time.monotonic()
+
+    with TempDir("rampart-abuse") as tmp:
+        server = Rampart(binary, tmp,
+                         limits={"max_connections_per_ip": PER_IP, "max_message_size": MAX_MESSAGE,
+                                 "max_errors": MAX_ERRORS},
+                         timeouts={"command_secs": COMMAND_SECS, "data_secs": DATA_SECS,
+                                   "tls_handshake_secs": TLS_SECS})
+        server.setup()
+        threads = []
+        try:
+            server.start()
+            port = server.port
+            rss_start = server.rss_kb()
+            log(f"rampart pid {server.pid} on 127.0.0.1:{port}, VmRSS {rss_start} kB")
+            sampler, prober = RssSampler(server), Prober(port)
+            slow = Slowloris(port, args.slowloris, trickle)
+            threads = [sampler, prober, slow]
+            for t in threads:
+                t.start()
+            wait_for_slowloris = time.monotonic() + 60
+            while not slow.opened and slow.is_alive() and time.monotonic() < wait_for_slowloris:
+                time.sleep(0.1)  # the battery starts once the slowloris holds its connections
+
+            rounds = []
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                while True:
+                    r0 = time.monotonic()
+                    rounds.append(list(pool.map(lambda c: run_case(c, port), BATTERY)))
+                    log(f"round {len(rounds)}: {sum(o.ok for o in rounds[-1])}/{len(BATTERY)} "
+                        f"ok in {time.monotonic() - r0:.1f}s")
+                    if args.quick or not slow.is_alive() or slow.trickle_until is None:
+                        break
+                    if time.monotonic() + (time.monotonic() - r0) > slow.trickle_until:
+                        break  # another round would outlast the trickle
+            slow.join(timeout=trickle + COMMAND_SECS + MARGIN + 60)
+            prober.stop.set()
+            prober.join(timeout=30)
+            sampler.stop.set()
+            sampler.join(timeout=5)
+            alive = server.alive()
+            rss_end = server.rss_kb()
+        finally:
+            for t in threads:
+                if hasattr(t, "stop") and isinstance(t.stop, threading.Event):
+                    t.stop.set()
+                if isinstance(t, Slowloris):
+                    t.stop_trickle.set()
+            server.kill()
+
+    # ------------------------------------------------------------------------------------------
+    failures = 0
+    print()
+    print(f"{'abuse':<46} {'must end with':<50} {'ended with (a failure if any, else round 1)':<58} "
+          f"{'secs':>5} result")
+    for i, first in enumerate(rounds[0]):
+        results = [r[i] for r in rounds]
+        passed = sum(o.ok for o in results)
+        worst = max((o.secs or 0) for o in results)
+        shown = next((o for o in results if not o.ok), first)
+        failures += passed != len(results)
+        print(f"{first.name:<46} {first.expected:<50} {shown.observed[:58]:<58} {worst:>5.1f} "
+              f"{'ok' if passed == len(results) else 'FAILED'} {passed}/{len(results)}")
+
+    sl_ok = (slow.error is None and slow.opened == args.slowloris and slow.still_open == 0)
+    failures += not sl_ok
+    slowest = max(slow.closed_after) if slow.closed_after else 0
+    print(f"{f'slowloris: {args.slowloris} conns, 1 byte/s for {trickle:.0f}s':<46} "
+          f"{f'421 4.4.2/close within {COMMAND_SECS}s + {MARGIN:.0f} of silence':<50} "
+          f"{f'{slow.opened} held; {slow.closed_during} closed while trickling; {len(slow.closed_after)} after, {slow.still_open} open':<58} "
+          f"{slowest:>5.1f} {'ok' if sl_ok else 'FAILED'}")
+    if slow.error:
+        print(f"    slowloris error: {slow.error}")
+    if slow.replies:
+        print(f"    slowloris replies: {slow.replies}")
+
+    probes = prober.results
+    bad = [p for p in probes if p[0] != 250]
+    slow_probe = max((p[2] for p in probes), default=0)
+    probe_ok = probes and not bad
+    failures += not probe_ok
+    print(f"{'well-behaved client, one message a second':<46} {'250 every time':<50} "
+          f"{f'{len(probes) - len(bad)}/{len(probes)} x 250, slowest {slow_probe:.2f}s':<58} "
+          f"{slow_probe:>5.1f} {'ok' if probe_ok else 'FAILED'}")
+    for code, text, secs in bad[:5]:
+        print(f"    probe: {code} {text[:100]} ({secs:.1f}s)")
+
+    peak = max(sampler.samples, default=0) / 1024
+    mem_ok = 0 < peak < args.rss_limit_mb
+    failures += not mem_ok
+    print(f"{'server memory (VmRSS, sampled every 0.2 s)':<46} "
+          f"{f'peak < {args.rss_limit_mb:.0f} MB':<50} "
+          f"{f'start {(rss_start or 0) / 1024:.1f} MB, peak {peak:.1f} MB, end {(rss_end or 0) / 1024:.1f} MB':<58} "
+          f"{'':>5} {'ok' if mem_ok else 'FAILED'}")
+    failures += not alive
+    print(f"{'server process':<46} {'alive at the end':<50} "
+          f"{'alive' if alive else 'DEAD':<58} {'':>5} {'ok' if alive else 'FAILED'}")
+    print(f"\n{len(rounds)} round(s) of {len(BATTERY)} abuses; total "
+          f"{time.monotonic() - t_start:.0f} s; {failures} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
