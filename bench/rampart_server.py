@@ -132,10 +132,11 @@ def _toml_table(name, values, array=False):
 class Rampart:
     """One Rampart server process on 127.0.0.1:0 with its data in `workdir`/data.
 
-    `limits`, `timeouts`, `listener` and `top` add or override keys of those tables; checks are
-    all on except antivirus (no clamd here)."""
+    `limits`, `timeouts`, `listener` and `top` add or override keys of those tables. Checks are
+    all on except those in `checks_disabled` (default: antivirus, as there is no clamd here)."""
 
-    def __init__(self, binary, workdir, limits=None, timeouts=None, listener=None, top=None):
+    def __init__(self, binary, workdir, limits=None, timeouts=None, listener=None, top=None,
+                 checks_disabled=("antivirus",)):
         self.binary = binary
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "data")
@@ -155,7 +156,7 @@ class Rampart:
             text += _toml_table("limits", limits)
         if timeouts:
             text += _toml_table("timeouts", timeouts)
-        text += _toml_table("checks", {"disabled": ["antivirus"]})
+        text += _toml_table("checks", {"disabled": list(checks_disabled)})
         with open(self.config, "w") as f:
             f.write(text)
 

@@ -2,8 +2,8 @@
 """bench/scale.py: memory and connection scale of one Rampart process.
 
   bench/scale.py                 10,000 connections idle after EHLO, then 1,000 mid-transaction
-  bench/scale.py --quick         1,000 and 100 (the CI form, about 15 s)
-  bench/scale.py --idle 20000 --mid 2000 --binary path/to/rampart
+  bench/scale.py --quick         1,000 and 100 (the CI form, about 10 s)
+  bench/scale.py --idle 18000 --mid 5000 --binary path/to/rampart
 
 Each phase starts a fresh release Rampart (built with cargo if needed) on 127.0.0.1:0 with a
 temporary data directory, and reads its VmRSS (/proc/PID/status) once it is listening.
@@ -36,8 +36,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rampart_server import (  # noqa: E402
-    DOMAIN, SENDER, USER, Rampart, TempDir, exit_cleanly_on_sigterm, log, open_fds, raise_nofile, release_binary,
-    send_message, wait_until)
+    DOMAIN, SENDER, USER, Rampart, TempDir, exit_cleanly_on_sigterm, log, open_fds, raise_nofile,
+    release_binary, send_message, wait_until)
 
 PER_SOURCE = 1000
 CONNECTING_AT_ONCE = 500

@@ -13,9 +13,11 @@
 # Stable rustc only: cargo-fuzz needs -Zsanitizer flags, so RUSTC_BOOTSTRAP=1 is set here.
 # The corpus grows in fuzz/corpus/TARGET (not committed); fuzz/seeds/TARGET is the committed
 # starting set. Crashing inputs land in fuzz/artifacts/TARGET/ and libFuzzer's output in
-# fuzz/artifacts/TARGET.log; the summary names each new input and the command that replays it. Longer runs: fuzz/README.md.
+# fuzz/artifacts/TARGET.log; the summary names each new input and the command that replays it.
+# Longer runs: fuzz/README.md.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")"
+shopt -s nullglob
+cd "$(dirname "${BASH_SOURCE[0]}")" || exit 1
 
 ALL_TARGETS=(smtp_command data_stream mime_attachments config)
 if [[ $# -gt 0 ]]; then
@@ -44,7 +46,7 @@ failed=()
 new_artifacts=()
 for t in "${TARGETS[@]}"; do
     mkdir -p "corpus/$t" "seeds/$t" "artifacts/$t"
-    known=$(ls "artifacts/$t")
+    known=" $(echo artifacts/"$t"/*) "
     logfile="artifacts/$t.log"
     log "fuzzing $t for ${FUZZ_SECONDS}s (output: fuzz/$logfile)"
     # The first corpus directory receives new inputs; the seeds are only read.
@@ -55,8 +57,8 @@ for t in "${TARGETS[@]}"; do
     grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$logfile" \
         | sed "s/^/    $t /" >&2
     fresh=()
-    for f in $(ls "artifacts/$t"); do
-        grep -qxF "$f" <<<"$known" || fresh+=("artifacts/$t/$f")
+    for f in artifacts/"$t"/*; do
+        [[ "$known" == *" $f "* ]] || fresh+=("$f")
     done
     if [[ $rc -ne 0 || ${#fresh[@]} -gt 0 ]]; then
         failed+=("$t")
