@@ -12,12 +12,14 @@ at the same time:
 - a well-behaved client (Python's smtplib) sends a message every second; every one must get 250;
 - VmRSS of the server is sampled every 0.2 s; its peak must stay under --rss-limit-mb;
 - slowloris: 300 connections each trickle one byte of a command line every second, never ending
-  it; when the trickle stops, the server must time each of them out (421 4.4.2 or a close)
-  within command_secs plus a margin;
+  it, for the whole run; each one the server ends is replaced at once. The command deadline is
+  for the whole line, not for each byte: the server must end every one of them (421 4.4.2, or a
+  close) within command_secs of its greeting plus a margin, while it is still trickling;
 - a battery of single abuses, repeated in rounds while the slowloris lasts, each with the reply
   and the close it must end with: a connection flood from one address (more than
   max_connections_per_ip: 421 4.7.0 for the excess), a connect-and-drop burst, oversized command
-  lines (500 5.5.2 and close), oversized messages by SIZE, DATA and BDAT (552 5.3.4), garbage
+  lines (500 5.5.2 and close), oversized messages by SIZE, DATA and BDAT (552 5.3.4), message
+  data trickled at 2 bytes/s (below the minimum rate: 421 4.4.2 within data_secs), garbage
   and binary input (random bytes, NULs, junk lines, an HTTP request, an early talker, a bare LF:
   a 5xx and/or a close, never a hang), and TLS handshakes that never complete (silence, half a
   ClientHello, a ClientHello trickled, plain text after STARTTLS, 50 stalled at once: closed
@@ -271,6 +273,40 @@ def bdat_absurd(port):
         return o.done(secs is not None, f"{r[:50]}; closed", time.monotonic() - t0)
     c.close()
     return o.done(False, f"got {r!r}", time.monotonic() - t0)
+
+
+def data_trickle(port):
+    o = Outcome("slowloris: DATA at 2 bytes/s",
+                f"421 4.4.2 + close within data_secs ({DATA_SECS}s) + {MARGIN:.0f}")
+    c = greeted(port, next_source())
+    ehlo(c)
+    transaction(c)
+    c.send(b"DATA\r\n")
+    r = c.reply()
+    if not r.startswith("354"):
+        c.close()
+        return o.done(False, f"DATA: {r}")
+    t0 = time.monotonic()
+    body = b"Subject: slow\r\n\r\n" + b"s" * 1000
+    r = "<timeout>"
+    for i in range(len(body)):
+        if time.monotonic() - t0 > DATA_SECS + MARGIN or not c.send(body[i:i + 1]):
+            break
+        r = c.reply(0.5)  # the trickle is the abuse: a byte, then half a second for an answer
+        if r != "<timeout>":
+            break
+    if r == "<timeout>":
+        r = c.reply(0.1)
+    took = time.monotonic() - t0
+    if r.startswith("421 4.4.2"):
+        secs, _ = c.until_close(MARGIN)
+        c.close()
+        ok = secs is not None and took <= DATA_SECS + MARGIN
+        return o.done(ok, f"{r[:50]}; {'closed' if secs is not None else 'STILL OPEN'}", took)
+    c.close()
+    if r.startswith(("<closed>", "<reset")):
+        return o.done(took <= DATA_SECS + MARGIN, r.strip("<>"), took)
+    return o.done(False, f"got {r!r}", took)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -530,28 +566,35 @@ def churn(port):
 
 
 BATTERY = [flood, churn, long_ehlo, long_line_no_crlf, long_mail, size_declared, data_too_big,
-           bdat_too_big, bdat_absurd, random_bytes, nul_bytes, junk_lines, http_request,
-           early_talker, bare_lf, binary_data, tls_silence, tls_half_hello, tls_trickle,
-           tls_plaintext, tls_many]
+           bdat_too_big, bdat_absurd, data_trickle, random_bytes, nul_bytes, junk_lines,
+           http_request, early_talker, bare_lf, binary_data, tls_silence, tls_half_hello,
+           tls_trickle, tls_plaintext, tls_many]
 
 
 # ----------------------------------------------------------------------------------------------
 # Slowloris, the well-behaved client and the memory sampler, all in the background.
 
 class Slowloris(threading.Thread):
-    """n connections each sending one more byte of an unfinished EHLO line every second for
-    `trickle` seconds, then nothing: the server must close every one within command_secs."""
+    """n connections, each sending one more byte of an EHLO line that never ends every second.
+    The command deadline covers the whole line, not each byte, so the server must end every one
+    (421 4.4.2, or a close) within command_secs of its greeting, plus a margin, while it is still
+    trickling. Each connection the server ends is replaced at once for `trickle` seconds, so the
+    pressure lasts the whole run; then the last ones are trickled until they too are ended."""
 
     def __init__(self, port, n, trickle):
         super().__init__(daemon=True)
         self.port, self.n, self.trickle = port, n, trickle
-        self.opened = 0
-        self.closed_during = 0
-        self.closed_after = []  # seconds after the trickle stopped
+        self.opened = 0  # the first n, once all are open
+        self.total = 0  # every connection opened, replacements included
+        self.ended_421 = 0  # the server said 421 4.4.2 and closed
+        self.ended_close = 0  # the server closed (or reset) with no reply
+        self.ended_other = []  # anything else: the last reply seen
+        self.lifetimes = []  # seconds from greeting to the server's close
+        self.late = 0  # still open past command_secs + MARGIN after the greeting
         self.replies = {}
         self.still_open = 0
         self.error = None
-        self.trickle_until = None  # set once every connection is open
+        self.trickle_until = None  # set once the first n connections are open
         self.stop_trickle = threading.Event()
 
     def run(self):
@@ -560,61 +603,88 @@ class Slowloris(threading.Thread):
         except Exception as e:  # reported as a failure, not a traceback in a thread
             self.error = f"{type(e).__name__}: {e}"
 
+    def _open(self, sel, conns, i, source):
+        c = Client(self.port, source)
+        r = c.reply()
+        if not r.startswith("220 "):
+            c.close()
+            raise RuntimeError(f"slowloris connection got no greeting: {r}")
+        c.sock.setblocking(False)
+        line = (b"EHLO slowloris-%05d" % i) + b".x" * 2000
+        # [client, line, bytes sent, greeted at, last reply, source address]
+        conns[c.sock] = [c, line, 0, time.monotonic(), None, source]
+        sel.register(c.sock, selectors.EVENT_READ)
+        self.total += 1
+
     def _run(self):
         sel = selectors.DefaultSelector()
         conns = {}
         for i in range(self.n):
-            source = f"127.0.2.{1 + i // 30}"  # 30 per address: under the per-address limit
-            c = Client(self.port, source)
-            if not c.reply().startswith("220 "):
-                raise RuntimeError("slowloris connection got no greeting")
-            c.sock.setblocking(False)
-            line = (b"EHLO slowloris-%03d" % i) + b".x" * 2000
-            conns[c.sock] = [c, line, 0]
-            sel.register(c.sock, selectors.EVENT_READ)
+            # 30 per address, under the per-address limit; a replacement keeps its address.
+            self._open(sel, conns, i, f"127.0.2.{1 + i // 30}")
         self.opened = len(conns)
         log(f"slowloris: {self.opened} connections trickling")
+        numbers = itertools.count(self.n)
 
-        def drain(timeout, counting):
+        def ended(sock, entry, now):
+            sel.unregister(sock)
+            sock.close()
+            del conns[sock]
+            last = entry[4]
+            if last is None:
+                self.ended_close += 1
+            elif last.startswith("421 4.4.2"):
+                self.ended_421 += 1
+            else:
+                self.ended_other.append(last)
+            self.lifetimes.append(now - entry[3])
+
+        def drain(timeout, replace):
             for key, _ in sel.select(timeout):
-                c = conns[key.fileobj][0]
+                sock = key.fileobj
+                entry = conns[sock]
                 try:
-                    data = key.fileobj.recv(4096)
+                    data = sock.recv(4096)
                 except OSError:
-                    data = b""
+                    data = b""  # a reset: the server closed with our bytes unread
                 for line in data.split(b"\r\n"):
                     if line:
                         r = line[:9].decode(errors="replace")
                         self.replies[r] = self.replies.get(r, 0) + 1
+                        entry[4] = line.decode(errors="replace")
                 if not data:
-                    sel.unregister(key.fileobj)
-                    key.fileobj.close()
-                    del conns[key.fileobj]
-                    counting(c)
+                    ended(sock, entry, time.monotonic())
+                    if replace:
+                        self._open(sel, conns, next(numbers), entry[5])
 
         end = self.trickle_until = time.monotonic() + self.trickle
-        while time.monotonic() < end and not self.stop_trickle.is_set():
-            tick = time.monotonic() + 1.0
+        while conns and not self.stop_trickle.is_set():
+            now = time.monotonic()
+            replacing = now < end
+            if not replacing and now > end + COMMAND_SECS + 2 * MARGIN:
+                break  # a safety net: the late check has ended whatever outlived its deadline
+            tick = now + 1.0
             for sock, entry in list(conns.items()):
-                c, line, pos = entry
+                if now - entry[3] > COMMAND_SECS + MARGIN:
+                    self.late += 1  # the server should have ended it by now
+                    sel.unregister(sock)
+                    sock.close()
+                    del conns[sock]
+                    continue
+                line, pos = entry[1], entry[2]
                 try:
                     sock.send(line[pos:pos + 1])
                     entry[2] += 1
                 except OSError:
                     pass  # the server closed it; the read side will count it
-            while time.monotonic() < tick:
-                drain(max(0.0, tick - time.monotonic()),
-                      lambda c: setattr(self, "closed_during", self.closed_during + 1))
-        stopped = time.monotonic()
-        log(f"slowloris: trickle stopped; {len(conns)} still open, waiting for the timeouts")
-        deadline = stopped + COMMAND_SECS + MARGIN
-        while conns and time.monotonic() < deadline:
-            drain(max(0.0, deadline - time.monotonic()),
-                  lambda c: self.closed_after.append(time.monotonic() - stopped))
+            while time.monotonic() < tick and conns:
+                drain(max(0.0, tick - time.monotonic()), replacing)
         self.still_open = len(conns)
         for sock in list(conns):
             sock.close()
         sel.close()
+        log(f"slowloris: done; {self.total} connections, {self.late} late, "
+            f"{self.still_open} left open")
 
 
 class Prober(threading.Thread):
@@ -710,7 +780,7 @@ def main():
                         break
                     if time.monotonic() + (time.monotonic() - r0) > slow.trickle_until:
                         break  # another round would outlast the trickle
-            slow.join(timeout=trickle + COMMAND_SECS + MARGIN + 60)
+            slow.join(timeout=trickle + COMMAND_SECS + 2 * MARGIN + 60)
             prober.stop.set()
             prober.join(timeout=30)
             sampler.stop.set()
@@ -745,16 +815,25 @@ def main():
         row(first.name, first.expected, shown.observed, max((o.secs or 0) for o in results),
             passed == len(results), f"{passed}/{len(results)}")
 
-    row(f"slowloris: {args.slowloris} conns, 1 byte/s for {trickle:.0f}s",
-        f"421 4.4.2/close within {COMMAND_SECS}s + {MARGIN:.0f} of silence",
-        f"{slow.opened} held; {slow.closed_during} closed while trickling; "
-        f"{len(slow.closed_after)} after, {slow.still_open} open",
-        max(slow.closed_after, default=0),
-        slow.error is None and slow.opened == args.slowloris and slow.still_open == 0)
+    life = sorted(slow.lifetimes)
+    slowest_end = life[-1] if life else None
+    row(f"slowloris: {args.slowloris} conns, 1 byte/s, {trickle:.0f}s, renewed",
+        f"421 4.4.2/close within {COMMAND_SECS}s + {MARGIN:.0f} of the greeting",
+        f"{slow.total} conns: {slow.ended_421} x 421 4.4.2, {slow.ended_close} closed, "
+        f"{len(slow.ended_other)} other; {slow.late} late",
+        slowest_end,
+        slow.error is None and slow.opened == args.slowloris and slow.late == 0
+        and slow.still_open == 0 and not slow.ended_other
+        and slowest_end is not None and slowest_end <= COMMAND_SECS + MARGIN)
+    if life:
+        print(f"    slowloris: greeting to close min {life[0]:.2f}s, "
+              f"median {life[len(life) // 2]:.2f}s, max {life[-1]:.2f}s")
     if slow.error:
         print(f"    slowloris error: {slow.error}")
     if slow.replies:
         print(f"    slowloris replies: {slow.replies}")
+    for r in slow.ended_other[:5]:
+        print(f"    slowloris ended with: {r[:100]}")
 
     probes = prober.results
     bad = [p for p in probes if p[0] != 250]

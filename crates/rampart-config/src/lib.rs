@@ -62,7 +62,8 @@ pub struct Config {
     /// [`default_rate_limits`] apply; an empty list is not possible (set high limits instead).
     #[serde(default = "default_rate_limits", rename = "rate_limit")]
     pub rate_limits: Vec<RateLimit>,
-    /// DNS resolution for outbound delivery.
+    /// DNS resolution: outbound delivery, blocklists and URL lists, and (unless
+    /// `[checks.authentication] dns_servers` names others) SPF, DKIM, DMARC and ARC.
     #[serde(default)]
     pub dns: DnsConfig,
     /// Outbound delivery: MX lookup, TLS, retries, bounces.
@@ -506,17 +507,28 @@ impl Default for Limits {
     }
 }
 
-/// Timeouts in seconds.
+/// Timeouts in seconds. Each is a deadline for a whole record, not for each read (NC-2.1.8): a
+/// client that trickles a byte now and then (slowloris) is cut off all the same.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
-    /// Waiting for the next command (RFC 5321 4.5.3.2.7: at least 5 minutes).
+    /// Waiting for the next command line, counted from when the server starts waiting for it to
+    /// its CRLF (RFC 5321 4.5.3.2.7: at least 5 minutes).
     #[serde(default = "default_command_timeout")]
     pub command_secs: NonZeroU32,
-    /// Waiting for the next block of message data (RFC 5321 4.5.3.2.6: 3 minutes).
+    /// Message data (DATA, or one BDAT chunk) starts with this many seconds and earns more as it
+    /// arrives (see `data_min_bytes_per_sec`); it never holds more than this, so this is also the
+    /// longest pause allowed (RFC 5321 4.5.3.2.6: 3 minutes).
     #[serde(default = "default_data_timeout")]
     pub data_secs: NonZeroU32,
-    /// Completing a TLS handshake after STARTTLS.
+    /// The slowest message data kept up: every this many bytes earn one more second. A client at
+    /// or above this rate is never cut off; one below it is after about `data_secs` / (1 - its
+    /// rate / this rate). 500 bytes/s (4 kbit/s, Postfix's smtpd_min_data_rate) is passed by a
+    /// poor mobile link and costs an attacker real bandwidth for every connection it holds.
+    #[serde(default = "default_data_min_rate")]
+    pub data_min_bytes_per_sec: NonZeroU32,
+    /// Completing a TLS handshake, in total: from the STARTTLS reply (or, for implicit TLS, the
+    /// connection) to the handshake's end.
     #[serde(default = "default_tls_timeout")]
     pub tls_handshake_secs: NonZeroU32,
 }
@@ -526,6 +538,7 @@ impl Default for Timeouts {
         Timeouts {
             command_secs: default_command_timeout(),
             data_secs: default_data_timeout(),
+            data_min_bytes_per_sec: default_data_min_rate(),
             tls_handshake_secs: default_tls_timeout(),
         }
     }
@@ -592,6 +605,9 @@ fn default_command_timeout() -> NonZeroU32 {
 }
 fn default_data_timeout() -> NonZeroU32 {
     nz(180)
+}
+fn default_data_min_rate() -> NonZeroU32 {
+    nz(500)
 }
 fn default_tls_timeout() -> NonZeroU32 {
     nz(10)

@@ -1,7 +1,8 @@
-//! Rate limits (NC-2.1.8) and the authentication-failure guard (NC-2.1.4, NC-2.4.2).
+//! Rate limits (NC-2.1.8), the authentication-failure guard (NC-2.1.4, NC-2.4.2), and the time
+//! budget of a read ([`ReadBudget`], NC-2.1.8).
 //!
-//! Both keep counters in memory, in fixed windows: simple, cheap on the hot path, and enough for one
-//! node. (Several nodes will share them through the database later.)
+//! The first two keep counters in memory, in fixed windows: simple, cheap on the hot path, and
+//! enough for one node. (Several nodes will share them through the database later.)
 
 use rampart_config::{AuthConfig, RateLimit, RateScope, RateWhat};
 use std::collections::HashMap;
@@ -188,9 +189,141 @@ impl AuthGuard {
     }
 }
 
+/// NC-2.1.8: the time a session may spend waiting on its client for one record: a command line,
+/// or message data (DATA, or one BDAT chunk). It counts every wait for the record, not each read,
+/// so a client that trickles a byte now and then (slowloris) runs out all the same. Only time spent
+/// waiting on the client counts, not the server's own work (writing the spool, say).
+///
+/// A command line has a fixed budget. Message data starts with `limit` and earns one second for
+/// every `min_rate` bytes received, never holding more than `limit`: a client sending at or above
+/// the minimum rate with no pause longer than `limit` never runs out, and one at a lower rate runs
+/// out after about `limit / (1 - rate / min_rate)`. Postfix's smtpd_per_request_deadline with
+/// smtpd_min_data_rate takes the same approach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadBudget {
+    left: Duration,
+    limit: Duration,
+    /// Bytes per second that earn time; 0 for a fixed budget.
+    min_rate: u32,
+    received: u64,
+    waited: Duration,
+}
+
+impl ReadBudget {
+    /// A budget that received bytes do not extend: for a command line.
+    pub fn fixed(limit: Duration) -> ReadBudget {
+        ReadBudget::earning(limit, 0)
+    }
+
+    /// A budget that grows by a second for every `min_rate` bytes, up to `limit`: for message data.
+    pub fn earning(limit: Duration, min_rate: u32) -> ReadBudget {
+        ReadBudget {
+            left: limit,
+            limit,
+            min_rate,
+            received: 0,
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// The time left to wait.
+    pub fn left(&self) -> Duration {
+        self.left
+    }
+
+    /// Records a wait of `waited` that brought `bytes`.
+    pub fn spent(&mut self, waited: Duration, bytes: usize) {
+        self.left = self.left.saturating_sub(waited);
+        if self.min_rate > 0 {
+            let nanos = bytes as u128 * 1_000_000_000 / u128::from(self.min_rate);
+            let earned = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+            self.left = self.left.saturating_add(earned).min(self.limit);
+        }
+        self.received = self.received.saturating_add(bytes as u64);
+        self.waited = self.waited.saturating_add(waited);
+    }
+
+    /// The budget a full record starts with (and, for message data, the most it holds).
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// Bytes per second that earn time; 0 for a fixed budget.
+    pub fn min_rate(&self) -> u32 {
+        self.min_rate
+    }
+
+    /// Bytes received within this budget.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Time spent waiting within this budget.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_command_budget_is_spent_by_a_trickle() {
+        let mut b = ReadBudget::fixed(1000 * MS);
+        // A byte every 100 ms: each read well inside the limit, the line never within it.
+        for _ in 0..9 {
+            b.spent(100 * MS, 1);
+        }
+        assert_eq!(b.left(), 100 * MS);
+        b.spent(100 * MS, 1);
+        assert_eq!(b.left(), Duration::ZERO);
+        assert_eq!((b.received(), b.waited()), (10, 1000 * MS));
+    }
+
+    #[test]
+    fn data_at_the_minimum_rate_never_runs_out_and_below_it_does() {
+        // 500 bytes/s minimum, 3 s limit.
+        let mut fast = ReadBudget::earning(3000 * MS, 500);
+        for _ in 0..10_000 {
+            fast.spent(100 * MS, 50); // 500 bytes/s: exactly the minimum
+        }
+        assert_eq!(fast.left(), 3000 * MS);
+        // Never more than the limit, however much arrives at once: the longest pause stays 3 s.
+        fast.spent(MS, 10 << 20);
+        assert_eq!(fast.left(), 3000 * MS);
+
+        // 250 bytes/s: half the minimum; loses 0.5 s a second, so 3 s last about 6 s.
+        let mut slow = ReadBudget::earning(3000 * MS, 500);
+        let mut elapsed = Duration::ZERO;
+        loop {
+            let left = slow.left();
+            if left < 100 * MS {
+                // The next 25 bytes would come too late: the wait ends with the budget.
+                slow.spent(left, 0);
+                elapsed += left;
+                break;
+            }
+            slow.spent(100 * MS, 25);
+            elapsed += 100 * MS;
+        }
+        assert!(slow.left().is_zero());
+        assert!(
+            (5900 * MS..6100 * MS).contains(&elapsed),
+            "ran out after {elapsed:?}"
+        );
+    }
+
+    #[test]
+    fn a_pause_spends_what_was_earned() {
+        let mut b = ReadBudget::earning(3000 * MS, 500);
+        b.spent(2000 * MS, 250); // 2 s for 250 bytes: 1 s left, +0.5 s
+        assert_eq!(b.left(), 1500 * MS);
+        b.spent(1500 * MS, 0);
+        assert_eq!(b.left(), Duration::ZERO);
+    }
 
     #[test]
     fn rate_limits_count_per_key_and_refuse_without_counting() {

@@ -6,7 +6,7 @@
 
 use crate::address::{check_forward_path, raw_path};
 use crate::codec::{take_line, DataDecoder, Line};
-use crate::limits::{AuthGuard, RateLimiter};
+use crate::limits::{AuthGuard, RateLimiter, ReadBudget};
 use crate::received::{self, header_facts, ReceivedInfo};
 use crate::reply::{self, Reply};
 use rampart_config::{Config, Listener};
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
 
 mod content;
 mod submission;
@@ -28,6 +29,9 @@ const MAX_RECEIVED: usize = 50;
 const HEAD_PROBE: usize = 64 * 1024;
 /// Read buffer to start with; it grows only as far as the line limit or one read.
 const READ_CHUNK: usize = 8 * 1024;
+/// Time for the last reply and the close once a session has ended: a client that reads nothing
+/// cannot keep it open.
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
 /// What every session shares.
 pub struct ServerContext {
@@ -118,6 +122,9 @@ pub struct Session {
     buf: Vec<u8>,
     pos: usize,
     out: Vec<u8>,
+    /// NC-2.1.8: the time left for the command line being read. A new budget starts whenever the
+    /// server has answered, since it then waits for a new line; see [`Session::fill`].
+    line_budget: Option<ReadBudget>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -153,6 +160,7 @@ impl Session {
             buf: Vec::new(),
             pos: 0,
             out: Vec::new(),
+            line_budget: None,
             shutdown,
         }
     }
@@ -201,6 +209,7 @@ impl Session {
         self.discard_transaction();
         self.buf.clear();
         self.pos = 0;
+        self.line_budget = None;
         self.trace("tls", description.clone(), None).await;
         self.tls = Some(description);
     }
@@ -256,8 +265,14 @@ impl Session {
 
     async fn close<S: AsyncWrite + Unpin>(&mut self, io: &mut S) -> std::io::Result<()> {
         self.discard_transaction();
-        let r = self.flush(io).await;
-        let _ = io.shutdown().await;
+        let farewell = async {
+            let r = self.flush(io).await;
+            let _ = io.shutdown().await;
+            r
+        };
+        let r = tokio::time::timeout(CLOSE_WITHIN, farewell)
+            .await
+            .unwrap_or(Ok(()));
         self.trace(
             "disconnect",
             format!("{} messages, {} errors", self.messages, self.errors),
@@ -280,15 +295,50 @@ impl Session {
         r.write_to(&mut self.out);
     }
 
-    /// Flushes replies, then reads more input. Returns false when the session must end (EOF,
-    /// timeout, or shutdown while idle); the reply saying why has been queued.
+    /// Flushes replies, then reads more of a command line (or an AUTH response) within the
+    /// command timeout. Returns false when the session must end (EOF, timeout, or shutdown while
+    /// idle); the reply saying why has been queued.
+    ///
+    /// NC-2.1.8: `timeout_secs` bounds the whole line, counted from when the server starts waiting
+    /// for it (after its last reply), not each read: a client that trickles a byte at a time is cut
+    /// off like a silent one.
     async fn fill<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
         timeout_secs: u32,
         idle: bool,
     ) -> std::io::Result<bool> {
-        self.flush(io).await?;
+        // Replies waiting to go out answer the last line: what comes next is a new one.
+        if !self.out.is_empty() || self.line_budget.is_none() {
+            let limit = Duration::from_secs(u64::from(timeout_secs));
+            self.line_budget = Some(ReadBudget::fixed(limit));
+        }
+        let mut budget = self.line_budget.expect("set above");
+        let more = self.read_within(io, &mut budget, idle).await;
+        self.line_budget = Some(budget);
+        more
+    }
+
+    /// A budget for message data (DATA, or one BDAT chunk): `data_secs`, earning more at
+    /// `data_min_bytes_per_sec` (NC-2.1.8).
+    fn data_budget(&self) -> ReadBudget {
+        let t = &self.ctx.config.timeouts;
+        ReadBudget::earning(
+            Duration::from_secs(u64::from(t.data_secs.get())),
+            t.data_min_bytes_per_sec.get(),
+        )
+    }
+
+    /// Flushes replies, then reads more input, both within `budget`: a client that takes its
+    /// replies too slowly runs out like one that sends too slowly. Returns false when the session
+    /// must end (EOF, the budget spent, or shutdown while idle); the reply saying why has been
+    /// queued.
+    async fn read_within<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        budget: &mut ReadBudget,
+        idle: bool,
+    ) -> std::io::Result<bool> {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
@@ -302,9 +352,20 @@ impl Session {
             self.respond(reply::shutting_down(&h));
             return Ok(false);
         }
-        let deadline = Duration::from_secs(u64::from(timeout_secs));
+        let started = Instant::now();
+        match tokio::time::timeout(budget.left(), self.flush(io)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                // Part of it may have gone out: what follows must not repeat it.
+                self.out.clear();
+                budget.spent(started.elapsed(), 0);
+                self.timed_out(budget, true).await;
+                return Ok(false);
+            }
+        }
+        let left = budget.left().saturating_sub(started.elapsed());
         let read = tokio::select! {
-            r = tokio::time::timeout(deadline, io.read_buf(&mut self.buf)) => r,
+            r = tokio::time::timeout(left, io.read_buf(&mut self.buf)) => r,
             _ = self.shutdown.changed(), if draining => {
                 let h = self.hostname().to_string();
                 self.respond(reply::shutting_down(&h));
@@ -313,16 +374,43 @@ impl Session {
         };
         match read {
             Err(_) => {
-                let h = self.hostname().to_string();
-                self.respond(reply::timeout(&h));
-                self.trace("timeout", format!("no input for {timeout_secs} s"), None)
-                    .await;
+                budget.spent(started.elapsed(), 0);
+                self.timed_out(budget, false).await;
                 Ok(false)
             }
             Ok(Ok(0)) => Ok(false),
-            Ok(Ok(_)) => Ok(true),
+            Ok(Ok(n)) => {
+                budget.spent(started.elapsed(), n);
+                Ok(true)
+            }
             Ok(Err(e)) => Err(e),
         }
+    }
+
+    /// A budget ran out (`unread`: while our replies were not being read): `421 4.4.2` is queued
+    /// and the trace says what was too slow.
+    async fn timed_out(&mut self, budget: &ReadBudget, unread: bool) {
+        let h = self.hostname().to_string();
+        self.respond(reply::timeout(&h));
+        let limit = budget.limit().as_secs();
+        let detail = if unread {
+            format!("replies not read within {limit} s")
+        } else if budget.min_rate() > 0 {
+            format!(
+                "message data too slow: {} bytes in {:.1} s (at least {} bytes/s, no pause over {limit} s)",
+                budget.received(),
+                budget.waited().as_secs_f64(),
+                budget.min_rate()
+            )
+        } else if self.buf.is_empty() {
+            format!("no input for {limit} s")
+        } else {
+            format!(
+                "command line not complete within {limit} s ({} bytes of it received)",
+                self.buf.len()
+            )
+        };
+        self.trace("timeout", detail, None).await;
     }
 
     /// Answers with an error reply. Permanent (5xx) ones are counted; past the limit the session
@@ -812,7 +900,8 @@ impl Session {
         let limit = u64::from(self.ctx.config.limits.max_message_size.get());
         let mut decoder = DataDecoder::new(limit);
         let mut body = self.start_body();
-        let data_timeout = self.ctx.config.timeouts.data_secs.get();
+        // NC-2.1.8: the message must keep up a minimum rate, not merely trickle in.
+        let mut budget = self.data_budget();
         loop {
             let end = decoder.feed(&self.buf[self.pos..], body.spool.buffer_mut());
             match end {
@@ -825,7 +914,7 @@ impl Session {
             if body.spool.should_flush() && !decoder.too_big() {
                 body = flush_body(body).await?;
             }
-            if !self.fill(io, data_timeout, false).await? {
+            if !self.read_within(io, &mut budget, false).await? {
                 body.spool.discard();
                 return Ok(Step::Close);
             }
@@ -862,7 +951,7 @@ impl Session {
         };
         // The chunk is read in full whatever the answer, so the next command is found where it is.
         let mut left = chunk;
-        let data_timeout = self.ctx.config.timeouts.data_secs.get();
+        let mut budget = self.data_budget();
         loop {
             let avail = (self.buf.len() - self.pos).min(left);
             if let Some(b) = body.as_mut() {
@@ -886,7 +975,7 @@ impl Session {
                     b
                 });
             }
-            if !self.fill(io, data_timeout, false).await? {
+            if !self.read_within(io, &mut budget, false).await? {
                 if let Some(b) = body {
                     b.spool.discard();
                 }

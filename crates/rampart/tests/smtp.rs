@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 
 #[test]
 fn full_transaction_one_copy_for_many_recipients() {
@@ -628,4 +629,173 @@ fn cli_refuses_bad_input_with_one_line() {
         cli(&s.config, &["user", "list"], None),
         "alice@example.test\nbob@example.test\n"
     );
+}
+
+/// NC-2.1.8 (slowloris): a server whose timeouts are short, to watch them run out.
+fn impatient_server() -> Server {
+    Server::start_with(Options {
+        top: "[timeouts]\ncommand_secs = 1\ndata_secs = 1\ndata_min_bytes_per_sec = 1000\n".into(),
+        ..Default::default()
+    })
+}
+
+/// Sends `bytes` one at a time, `gap` apart (the slowness is what is being tested), until the
+/// server answers or closes. True if it did so before every byte had gone out.
+fn trickle(c: &mut Client, bytes: &[u8], gap: Duration) -> bool {
+    let tcp = c.tcp().try_clone().unwrap();
+    // The wait for an answer between two bytes is the gap.
+    tcp.set_read_timeout(Some(gap)).unwrap();
+    let mut answered = false;
+    for b in bytes {
+        if (&tcp).write_all(&[*b]).is_err() {
+            answered = true;
+            break;
+        }
+        match tcp.peek(&mut [0u8; 1]) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            _ => {
+                answered = true;
+                break;
+            }
+        }
+    }
+    tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    answered
+}
+
+/// Sends `line` in pieces, `gap` apart.
+fn send_in_pieces(c: &mut Client, line: &[u8], pieces: usize, gap: Duration) {
+    for piece in line.chunks(line.len().div_ceil(pieces)) {
+        c.send_raw(piece);
+        std::thread::sleep(gap);
+    }
+}
+
+#[test]
+fn a_trickled_command_is_cut_off_at_the_command_deadline() {
+    // NC-2.1.8: a byte every 100 ms keeps each read far inside the 1 s command timeout, but the
+    // line as a whole must arrive within it.
+    let s = impatient_server();
+    let mut c = s.ehlo();
+    let started = Instant::now();
+    let line = format!("NOOP {}\r\n", "x".repeat(40));
+    assert!(
+        trickle(&mut c, line.as_bytes(), Duration::from_millis(100)),
+        "the whole line went out unanswered"
+    );
+    let took = started.elapsed();
+    let text = c.expect(421);
+    assert!(
+        text.starts_with("4.4.2 mail.example.test ") && text.contains("Timeout"),
+        "{text}"
+    );
+    assert!(c.closed());
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+        "cut off after {took:?}, not at the 1 s deadline"
+    );
+    wait_trace(
+        &s,
+        &["trace", "--client", "127.0.0.1"],
+        "command line not complete within 1 s",
+    );
+}
+
+#[test]
+fn a_command_sent_in_quick_fragments_is_unaffected() {
+    // NC-2.1.8: the deadline is per line, not per session: five lines in pieces over about 2 s,
+    // each within its 1 s, are all answered, and mail still goes through.
+    let s = impatient_server();
+    let mut c = s.ehlo();
+    let started = Instant::now();
+    for _ in 0..5 {
+        send_in_pieces(
+            &mut c,
+            b"NOOP in three pieces\r\n",
+            3,
+            Duration::from_millis(130),
+        );
+        c.expect(250);
+    }
+    assert!(started.elapsed() > Duration::from_secs(1));
+    let (code, text) = c.send_mail(
+        "sender@remote.test",
+        &["alice@example.test"],
+        &message("pieces", "fine"),
+    );
+    assert_eq!(code, 250, "{text}");
+    c.send("QUIT");
+    c.expect(221);
+    s.wait_mailbox("alice@example.test", 1);
+}
+
+#[test]
+fn trickled_data_below_the_minimum_rate_is_cut_off_and_not_queued() {
+    // NC-2.1.8: 20 bytes/s against a minimum of 1000: the 1 s data budget runs out in about 1 s
+    // although no single read waits that long.
+    let s = impatient_server();
+    let mut c = s.ehlo();
+    c.send("MAIL FROM:<sender@remote.test>");
+    c.expect(250);
+    c.send("RCPT TO:<alice@example.test>");
+    c.expect(250);
+    c.send("DATA");
+    c.expect(354);
+    let started = Instant::now();
+    let msg = format!("{}.\r\n", message("trickle", &"z".repeat(100)));
+    assert!(
+        trickle(&mut c, msg.as_bytes(), Duration::from_millis(50)),
+        "the whole message went out unanswered"
+    );
+    let took = started.elapsed();
+    let text = c.expect(421);
+    assert!(text.starts_with("4.4.2 mail.example.test "), "{text}");
+    assert!(c.closed());
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+        "cut off after {took:?}, not near the 1 s budget"
+    );
+    wait_trace(
+        &s,
+        &["trace", "--client", "127.0.0.1"],
+        "message data too slow",
+    );
+    // Nothing queued, nothing half-written left behind.
+    assert!(s.mailbox("alice@example.test").is_empty());
+    let q = cli(&s.config, &["queue", "list"], None);
+    assert!(q.is_empty(), "{q}");
+    let files = std::fs::read_dir(s.data_dir().join("messages"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 0);
+}
+
+#[test]
+fn slow_data_above_the_minimum_rate_is_accepted() {
+    // NC-2.1.8: 2500 bytes/s against a minimum of 1000, for twice the 1 s data timeout: each
+    // block earns more time than the wait for it took.
+    let s = impatient_server();
+    let mut c = s.ehlo();
+    c.send("MAIL FROM:<sender@remote.test>");
+    c.expect(250);
+    c.send("RCPT TO:<alice@example.test>");
+    c.expect(250);
+    c.send("DATA");
+    c.expect(354);
+    let started = Instant::now();
+    c.send_raw(message("steady", "start").as_bytes());
+    let block = format!("{}\r\n", "y".repeat(248));
+    for _ in 0..20 {
+        c.send_raw(block.as_bytes());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.send_raw(b".\r\n");
+    let (code, text) = c.reply().expect("a reply to the message");
+    assert_eq!(code, 250, "{text}");
+    assert!(started.elapsed() > Duration::from_secs(2));
+    let got = s.wait_mailbox("alice@example.test", 1);
+    let stored = s.show("alice@example.test", got[0].split('\t').next().unwrap());
+    assert!(stored.ends_with(&block.repeat(20)), "{stored}");
 }
