@@ -1,20 +1,27 @@
 """Start and stop a Rampart for the stress scripts (scale.py, abuse.py, crash_suite.py).
 
-Python 3 standard library only. What lives here: building the release binary, writing a
+Python 3 standard library only. What lives here: building the release binaries, writing a
 temporary configuration, `domain add` and `user add`, starting `rampart serve` and reading its
 port from the `listening on 127.0.0.1:PORT (mx)` line, polling instead of sleeping, reading a
 process's VmRSS, and a plain SMTP send with smtplib (a client we did not write). What does not:
 the scenarios themselves.
+
+Every Rampart gets its own DNS server, `rampart-testdns` on 127.0.0.1:0, named in `[dns] servers`
+(which the authentication, blocklist and delivery resolvers all use): the sender's domain has an
+SPF record that passes mail from loopback, every other name is NXDOMAIN. So SPF, DKIM and DMARC
+get definite answers at once, and no result depends on the machine's resolver, which under load
+drops some queries (and Rampart, failing closed, answers 451 4.7.0).
 
     with TempDir("rampart-scale") as tmp:
         server = Rampart(binary, tmp, limits={"max_connections_per_ip": 20000})
         server.setup()
         server.start()
         ...
-        server.stop()
+        server.stop()      # or close() in a `finally`: SIGKILL, and the DNS server stopped
 """
 import os
 import resource
+import select
 import shutil
 import signal
 import smtplib
@@ -29,6 +36,13 @@ DOMAIN = "example.test"
 USER = "alice@example.test"
 PASSWORD = "a-long-password-123"
 SENDER = "sender@remote.test"
+SENDER_DOMAIN = SENDER.rsplit("@", 1)[1]
+# What the test DNS serves (the `rampart-testdns --records` format). Every client of the scripts
+# connects from a loopback address (127.0.0.1 and 127.0.x.y sources), so SPF passes; no DMARC
+# record, so DMARC is "none" and no policy applies.
+DNS_RECORDS = f"""\
+{SENDER_DOMAIN} TXT "v=spf1 ip4:127.0.0.0/8 -all"
+"""
 
 
 def log(msg):
@@ -45,15 +59,29 @@ def exit_cleanly_on_sigterm():
 
 def release_binary(given=None):
     """The binary to test: `given` if set, else target/release/rampart, built (or brought up to
-    date, a no-op when it is) with cargo."""
+    date, a no-op when it is) with cargo, together with the test DNS server (testdns_binary)."""
     if given:
         if not os.access(given, os.X_OK):
             raise SystemExit(f"not an executable: {given}")
         return os.path.abspath(given)
-    log("cargo build --release -p rampart")
-    subprocess.run(["cargo", "build", "--release", "-p", "rampart", "--quiet"], cwd=REPO,
-                   check=True)
+    log("cargo build --release -p rampart -p rampart-testdns")
+    subprocess.run(["cargo", "build", "--release", "-p", "rampart", "-p", "rampart-testdns",
+                    "--quiet"], cwd=REPO, check=True)
     return os.path.join(REPO, "target", "release", "rampart")
+
+
+def testdns_binary(rampart_binary):
+    """`rampart-testdns` beside the rampart binary (where `cargo build --release -p rampart -p
+    rampart-testdns` puts both); when it is not there, target/release's, built with cargo."""
+    beside = os.path.join(os.path.dirname(rampart_binary), "rampart-testdns")
+    if os.access(beside, os.X_OK):
+        return beside
+    built = os.path.join(REPO, "target", "release", "rampart-testdns")
+    if not os.access(built, os.X_OK):
+        log("cargo build --release -p rampart-testdns")
+        subprocess.run(["cargo", "build", "--release", "-p", "rampart-testdns", "--quiet"],
+                       cwd=REPO, check=True)
+    return built
 
 
 def raise_nofile(want):
@@ -129,14 +157,85 @@ def _toml_table(name, values, array=False):
     return "\n".join([head] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]) + "\n"
 
 
+class TestDns:
+    """A `rampart-testdns` process on 127.0.0.1:0 serving `records` (text in its --records
+    format); every other name is NXDOMAIN. Its stdin is a pipe from this process, so it stops
+    when stop() closes it, or when this process dies without getting that far."""
+
+    def __init__(self, binary, workdir, records, timeout=30):
+        records_path = os.path.join(workdir, "dns.records")
+        with open(records_path, "w") as f:
+            f.write(records)
+        self.err_path = os.path.join(workdir, "dns.stderr")
+        with open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen([binary, "--records", records_path],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=err)
+        line = self._first_line(timeout)
+        prefix = "listening on 127.0.0.1:"
+        if not line.startswith(prefix) or not line[len(prefix):].strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"rampart-testdns did not start (first line {line!r}): "
+                               f"{self.stderr_tail()}")
+        self.port = int(line[len(prefix):])
+
+    def _first_line(self, timeout):
+        """The first line of stdout, waiting on the pipe itself (select), up to `timeout` s;
+        what came before the process ended or the time ran out otherwise."""
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        data = b""
+        while not data.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                break
+            chunk = os.read(fd, 256)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode(errors="replace")
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stderr_tail(self, n=2000):
+        try:
+            with open(self.err_path, errors="replace") as f:
+                return f.read()[-n:].strip()
+        except OSError:
+            return ""
+
+    def stop(self, timeout=10):
+        """Closes its stdin and reaps it (SIGKILL after `timeout` s)."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log(f"rampart-testdns (pid {self.proc.pid}) ignored the end of its stdin; SIGKILL")
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.proc = None
+
+
 class Rampart:
-    """One Rampart server process on 127.0.0.1:0 with its data in `workdir`/data.
+    """One Rampart server process on 127.0.0.1:0 with its data in `workdir`/data, and the
+    test DNS server it asks (see the module doc; `dns_records` replaces DNS_RECORDS).
 
     `limits`, `timeouts`, `listener` and `top` add or override keys of those tables. Checks are
-    all on except those in `checks_disabled` (default: antivirus, as there is no clamd here)."""
+    all on except those in `checks_disabled` (default: antivirus, as there is no clamd here).
+
+    kill() stops Rampart alone, so that start() can bring it back on the same data and DNS;
+    stop() and close() stop the DNS server too (start() would start a new one)."""
 
     def __init__(self, binary, workdir, limits=None, timeouts=None, listener=None, top=None,
-                 checks_disabled=("antivirus",)):
+                 checks_disabled=("antivirus",), dns_records=DNS_RECORDS):
         self.binary = binary
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "data")
@@ -145,6 +244,9 @@ class Rampart:
         self.port = None
         self.starts = 0
         self._stdout = None
+        self.dns = None
+        self._dns_binary = testdns_binary(binary)
+        self._dns_records = dns_records
         top_values = {"hostname": HOSTNAME, "data_dir": self.data_dir, "shutdown_grace_secs": 5}
         top_values.update(top or {})
         listener_values = {"role": "mx", "address": "127.0.0.1:0", "greeting_delay_ms": 0}
@@ -157,8 +259,14 @@ class Rampart:
         if timeouts:
             text += _toml_table("timeouts", timeouts)
         text += _toml_table("checks", {"disabled": list(checks_disabled)})
+        self._config_text = text
+        self._start_dns()
+
+    def _start_dns(self):
+        """Starts the DNS server and (re)writes the configuration with its address."""
+        self.dns = TestDns(self._dns_binary, self.workdir, self._dns_records)
         with open(self.config, "w") as f:
-            f.write(text)
+            f.write(self._config_text + _toml_table("dns", {"servers": [self.dns.server]}))
 
     def cli(self, *args, stdin=None):
         """Runs `rampart --config FILE ARGS...`; returns its stdout (raises on failure)."""
@@ -176,6 +284,8 @@ class Rampart:
 
     def start(self, timeout=30):
         """Starts `serve` and waits until it prints its data directory; sets self.port."""
+        if self.dns is None:
+            self._start_dns()
         self.starts += 1
         out_path = os.path.join(self.workdir, f"stdout.{self.starts}")
         err_path = os.path.join(self.workdir, f"stderr.{self.starts}")
@@ -240,7 +350,23 @@ class Rampart:
         return self.proc.returncode
 
     def stop(self):
-        return self.kill(signal.SIGTERM)
+        """SIGTERM (Rampart drains), then the DNS server; returns Rampart's exit status."""
+        code = self.kill(signal.SIGTERM)
+        self._stop_dns()
+        return code
+
+    def close(self):
+        """For `finally`: SIGKILL Rampart if it runs, stop the DNS server."""
+        self.kill()
+        self._stop_dns()
+
+    def _stop_dns(self):
+        if self.dns is not None:
+            self.dns.stop()
+            summary = self.dns.stderr_tail(300).splitlines()
+            if summary:
+                log(f"test DNS on {self.dns.server}: {summary[-1]}")
+            self.dns = None
 
 
 def send_message(port, message_id, source_ip="127.0.0.1", timeout=20, body_lines=3):

@@ -263,7 +263,7 @@ def phase(binary, name, n, make_script, timeout, probe_id):
         finally:
             if driver:
                 driver.close_all()
-            server.kill()
+            server.close()
     return r
 
 

@@ -34,8 +34,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Reliability, short forms (the long forms are documented in each script and fuzz/README.md):
 # SIGKILL under load loses nothing acknowledged; abuse ends in clear replies or closes while a
 # well-behaved client is served; the parsers survive a short fuzzing run.
-cargo build --release -p rampart
-python3 bench/crash_suite.py --binary target/release/rampart
+cargo build --release -p rampart -p rampart-testdns
+python3 bench/crash_suite.py --all-checks --binary target/release/rampart
 python3 bench/abuse.py --quick --binary target/release/rampart
 FUZZ_SECONDS=10 fuzz/smoke.sh
 

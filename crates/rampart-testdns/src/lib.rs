@@ -34,6 +34,9 @@
 //! file) for `hickory_resolver` / `mail_auth::MessageAuthenticator::new`, or
 //! [`TestDns::resolver`] for a ready `TokioResolver`.
 //!
+//! The same server runs as a process, for scripts (the stress suites under `bench/`): the
+//! `rampart-testdns` binary, with records from a file in the format of [`records_file`].
+//!
 //! What does not live here: recursion, DNSSEC, zone transfers, dynamic update.
 
 use std::collections::{BTreeMap, HashMap};
@@ -56,6 +59,10 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::Server;
 
+pub mod records_file;
+
+/// Where [`TestDns::start`] listens: a free port of 127.0.0.1.
+const LOOPBACK_ANY_PORT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 /// TTL of every record served: 0, so changes are visible at once, even through caches.
 const TTL: u32 = 0;
 /// How long an idle TCP connection is kept open by the server.
@@ -252,9 +259,22 @@ impl From<Vec<String>> for Txt {
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
     records: Vec<Record>,
+    listen: Option<SocketAddr>,
 }
 
 impl Builder {
+    /// The address to serve on, UDP and TCP (default `127.0.0.1:0`: a free port of loopback).
+    pub fn listen(mut self, addr: SocketAddr) -> Builder {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Adds several records.
+    pub fn records(mut self, records: impl IntoIterator<Item = Record>) -> Builder {
+        self.records.extend(records);
+        self
+    }
+
     pub fn record(mut self, record: Record) -> Builder {
         self.records.push(record);
         self
@@ -288,8 +308,9 @@ impl Builder {
         self.record(Record::ptr(ip, host))
     }
 
+    /// Starts the server. Panics if the address cannot be bound (see [`TestDns::start`]).
     pub fn start(self) -> TestDns {
-        TestDns::start(self.records)
+        TestDns::start_on(self.listen.unwrap_or(LOOPBACK_ANY_PORT), self.records)
     }
 }
 
@@ -321,6 +342,11 @@ impl TestDns {
     ///
     /// Panics if no port can be bound: this is test support, a failure to start is a test failure.
     pub fn start(records: Vec<Record>) -> TestDns {
+        TestDns::start_on(LOOPBACK_ANY_PORT, records)
+    }
+
+    /// Like [`TestDns::start`], on `addr` (UDP and TCP; port 0: one free for both).
+    pub fn start_on(addr: SocketAddr, records: Vec<Record>) -> TestDns {
         let soa = DnsRecord::from_rdata(
             Name::root(),
             TTL,
@@ -345,7 +371,7 @@ impl TestDns {
             insert(&shared, record);
         }
 
-        let (udp, tcp) = bind_pair();
+        let (udp, tcp) = bind_pair(addr);
         let addr = udp.local_addr().expect("udp local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handler = Handler {
@@ -518,11 +544,14 @@ impl std::fmt::Debug for TestDns {
     }
 }
 
-/// Binds UDP on a free port of 127.0.0.1, then TCP on the same port; retries if TCP is taken.
-fn bind_pair() -> (std::net::UdpSocket, std::net::TcpListener) {
+/// Binds UDP on `want`, then TCP on the port UDP got. With port 0, retries while that port is
+/// taken for TCP; with a fixed port there is nothing to retry.
+fn bind_pair(want: SocketAddr) -> (std::net::UdpSocket, std::net::TcpListener) {
+    let tries = if want.port() == 0 { 50 } else { 1 };
     let mut last_err = None;
-    for _ in 0..50 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind UDP on 127.0.0.1");
+    for _ in 0..tries {
+        let udp = std::net::UdpSocket::bind(want)
+            .unwrap_or_else(|e| panic!("binding UDP on {want}: {e}"));
         let addr = udp.local_addr().expect("udp local addr");
         match std::net::TcpListener::bind(addr) {
             Ok(tcp) => {
@@ -533,7 +562,7 @@ fn bind_pair() -> (std::net::UdpSocket, std::net::TcpListener) {
             Err(e) => last_err = Some(e),
         }
     }
-    panic!("no port free for both UDP and TCP on 127.0.0.1: {last_err:?}");
+    panic!("no port free for both UDP and TCP on {want}: {last_err:?}");
 }
 
 fn insert(shared: &Shared, record: &Record) {
