@@ -5,6 +5,12 @@
 //! message directory once if any operation added a message file, commits once, and only then
 //! answers the callers. Under load one commit serves many messages; alone, a message waits for
 //! nothing but its own commit.
+//!
+//! Fire-and-forget operations (trace events) wait a little for company: a batch holding only
+//! those lingers up to [`LINGER`] for an operation somebody waits on, so the events a session
+//! sends just before its message ride in that message's commit instead of taking a commit (and
+//! an fsync) of their own on its critical path. Trace events were never durable at the moment
+//! they are sent; this widens that window by at most [`LINGER`].
 
 use crate::{open_connection, sync_dir, Result, StoreError, TraceEvent};
 use rusqlite::Transaction;
@@ -19,6 +25,8 @@ struct Op {
     /// The operation references a message file just written: the directory entry must be durable
     /// before the commit that makes the message visible.
     sync_dir: bool,
+    /// One SQL statement, atomic on its own: needs no savepoint.
+    single_statement: bool,
     done: Done,
 }
 
@@ -26,6 +34,8 @@ struct Op {
 const MAX_BATCH: usize = 1024;
 /// Operations that may wait before senders are held back.
 const CHANNEL_DEPTH: usize = 16 * 1024;
+/// Longest a batch of fire-and-forget operations waits for an operation somebody waits on.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Handle to the writer thread. Cheap to clone; the thread ends when every handle is dropped.
 #[derive(Clone)]
@@ -42,13 +52,34 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("rampart-writer".into())
             .spawn(move || {
+                // The thread's own clock for the linger; it runs nothing else. Without one
+                // (it could not be made) batches are committed at once, as before.
+                let clock = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .ok();
                 let mut batch = Vec::with_capacity(MAX_BATCH);
-                while let Some(op) = rx.blocking_recv() {
-                    batch.push(op);
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(op) => batch.push(op),
-                            Err(_) => break,
+                let mut open = true;
+                while open {
+                    match rx.blocking_recv() {
+                        Some(op) => batch.push(op),
+                        None => break,
+                    }
+                    take_waiting(&mut rx, &mut batch);
+                    if let Some(clock) = clock
+                        .as_ref()
+                        .filter(|_| batch.iter().all(|op| op.done.is_none()))
+                    {
+                        // The timer must be made inside the clock's context.
+                        let next =
+                            clock.block_on(async { tokio::time::timeout(LINGER, rx.recv()).await });
+                        match next {
+                            Ok(Some(op)) => {
+                                batch.push(op);
+                                take_waiting(&mut rx, &mut batch);
+                            }
+                            Ok(None) => open = false,
+                            Err(_) => {}
                         }
                     }
                     commit_batch(&mut conn, &dir, &mut batch);
@@ -71,6 +102,7 @@ impl Writer {
             .send(Op {
                 run: Box::new(f),
                 sync_dir,
+                single_statement: false,
                 done: Some(done),
             })
             .await
@@ -83,10 +115,21 @@ impl Writer {
         let op = Op {
             run: Box::new(move |tx| event.insert(tx)),
             sync_dir: false,
+            single_statement: true,
             done: None,
         };
         if self.tx.send(op).await.is_err() {
             tracing::warn!("trace event dropped: the writer has stopped");
+        }
+    }
+}
+
+/// Moves the operations already waiting into the batch, up to [`MAX_BATCH`].
+fn take_waiting(rx: &mut mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(op) => batch.push(op),
+            Err(_) => break,
         }
     }
 }
@@ -99,7 +142,11 @@ fn commit_batch(conn: &mut rusqlite::Connection, dir: &std::path::Path, batch: &
         }
         let tx = conn.transaction()?;
         for op in batch.drain(..) {
-            let r = run_in_savepoint(&tx, op.run);
+            let r = if op.single_statement {
+                (op.run)(&tx)
+            } else {
+                run_in_savepoint(&tx, op.run)
+            };
             if let Err(e) = &r {
                 tracing::error!(error = %e, "store operation failed");
             }
@@ -143,5 +190,62 @@ fn run_in_savepoint(tx: &Transaction, f: OpFn) -> Result<()> {
             tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::tempdir;
+    use crate::Store;
+
+    fn events(store: &Store) -> Vec<String> {
+        store
+            .read(|c| {
+                let mut st = c.prepare("SELECT detail FROM trace ORDER BY id")?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .unwrap()
+    }
+
+    /// Trace events sent just before an operation somebody waits on are durable once that
+    /// operation's commit is: they share it, or went in an earlier one.
+    #[tokio::test]
+    async fn trace_events_ride_in_the_next_waited_commit() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        writer.trace(TraceEvent::new("connect", "first")).await;
+        writer.trace(TraceEvent::new("mail", "second")).await;
+        writer
+            .run(false, |tx| {
+                tx.execute(
+                    "INSERT INTO domains(name, created) VALUES ('example.test', 0)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(events(&store), vec!["first", "second"]);
+        assert!(store.is_local_domain("example.test").unwrap());
+        drop(writer);
+        thread.join().unwrap();
+    }
+
+    /// A lone trace event is committed when the linger ends, or at the latest when the writer
+    /// stops: nothing sent is dropped.
+    #[tokio::test]
+    async fn a_lone_trace_event_is_committed_before_the_writer_ends() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        writer.trace(TraceEvent::new("disconnect", "last")).await;
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(events(&store), vec!["last"]);
     }
 }
