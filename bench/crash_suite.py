@@ -12,7 +12,8 @@ message, while the kills are meant to land in the store and the queue. --all-che
 authentication on.
 
 CLIENTS threads send messages through Python's smtplib (a client we did not write), each with
-its own Message-ID, several per connection, bodies of random size up to 64 KB; every
+its own Message-ID, several per connection, bodies of random size up to 300 KB (up to 128 KiB
+they are kept in the database, larger ones in files of their own); every
 Message-ID answered `250 ... queued as ID` is recorded with its queue id. A client whose message
 got no 250 (the server died under it, or answered 4xx) sends the same message again once the
 server is back, as a real MTA would: that is how a message stored just before a kill can end up
@@ -105,7 +106,7 @@ class Client(threading.Thread):
 
     def message(self, seq):
         mid = f"crash.{self.run_id}.{self.n}.{seq}@remote.test"
-        size = self.rng.choice([200, 2000, 20000, 65000])
+        size = self.rng.choice([200, 2000, 20000, 65000, 300000])
         line = "The quick brown fox jumps over the lazy dog, again and again.\r\n"
         body = line * (size // len(line) + 1)
         text = (f"From: Sender <{SENDER}>\r\nTo: <{USER}>\r\nSubject: crash test {seq}\r\n"

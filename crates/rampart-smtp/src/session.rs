@@ -1054,12 +1054,18 @@ impl Session {
         };
         let (body, quarantine, notices) = (passed.body, passed.quarantine, passed.notices);
         let held = quarantine.is_some();
-        let finished = tokio::task::spawn_blocking(move || body.spool.finish()).await;
-        let size = match finished {
-            Ok(Ok(size)) => size,
+        let finished = if body.spool.stays_inline() {
+            // No I/O: the message goes into the database with its rows.
+            Ok(body.spool.finish())
+        } else {
+            tokio::task::spawn_blocking(move || body.spool.finish()).await
+        };
+        let spooled = match finished {
+            Ok(Ok(spooled)) => spooled,
             Ok(Err(e)) => return self.storage_failed(&tx, e.to_string()).await,
             Err(e) => return self.storage_failed(&tx, e.to_string()).await,
         };
+        let size = spooled.size;
         let mut queued = TraceEvent::new(
             "queued",
             format!(
@@ -1089,6 +1095,7 @@ impl Session {
             recipients: tx.recipients.clone(),
             events: vec![queued],
             quarantine,
+            inline: spooled.inline,
         };
         // The 250 waits for the commit: file, directory and rows are durable when it is sent.
         match self.ctx.store.enqueue(&self.ctx.writer, msg).await {

@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use directory::{Recipient, RecipientError};
-pub use queue::{DueMessage, DueRecipient, Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile};
+pub use queue::{
+    DueMessage, DueRecipient, Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile, Spooled,
+};
 pub use trace::{TraceEvent, TraceFilter};
 pub use writer::Writer;
 
@@ -90,6 +92,12 @@ CREATE TABLE IF NOT EXISTS messages (
     return_path_len INTEGER NOT NULL,
     client TEXT,
     released INTEGER NOT NULL DEFAULT 0
+);
+-- Messages small enough to keep in the database (see queue::INLINE_MAX): stored in the same
+-- commit as their rows, so one WAL fsync makes them durable; larger ones are files.
+CREATE TABLE IF NOT EXISTS message_bodies (
+    id TEXT PRIMARY KEY,
+    data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS send_as (
     user TEXT NOT NULL,

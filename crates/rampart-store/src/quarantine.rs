@@ -100,12 +100,19 @@ impl Store {
         )?;
         if refs == 0 {
             tx.execute("DELETE FROM messages WHERE id = ?1", [id])?;
+            tx.execute("DELETE FROM message_bodies WHERE id = ?1", [id])?;
         }
         event(&held, "deleted", format!("deleted from quarantine by {by}")).insert(&tx)?;
         tx.commit()?;
         if refs == 0 {
+            // A message kept in the database has no file.
             let path = self.message_path(&QueueId(id.to_string()));
-            std::fs::remove_file(&path).map_err(io_err(&path))?;
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err(&path)(e));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }

@@ -48,11 +48,52 @@ fn full_transaction_one_copy_for_many_recipients() {
     );
     // NC-2.1.3: nothing the server writes names the software.
     assert!(!stored.to_ascii_lowercase().contains("rampart"), "{stored}");
-    // One file on disk for the message, whatever the number of mailboxes.
+    // One stored copy, whatever the number of mailboxes: both rows name the same message,
+    // which, being small, is kept in the database rather than in a file of its own.
+    for user in ["alice@example.test", "bob@example.test"] {
+        let json = cli(&s.config, &["mailbox", "list", user, "--json"], None);
+        let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+        assert_eq!(row["queue_id"], qid.as_str(), "{json}");
+    }
     let files = std::fs::read_dir(s.data_dir().join("messages"))
         .unwrap()
         .count();
-    assert_eq!(files, 1);
+    assert_eq!(files, 0);
+}
+
+/// A message larger than the inline limit (128 KiB) gets a file of its own, read back intact by
+/// mailbox access; a small one does not.
+#[test]
+fn large_messages_are_files_and_small_ones_are_not() {
+    let s = Server::start();
+    let mut c = s.ehlo();
+    let line = "x".repeat(998);
+    let big: String = (0..200).map(|_| format!("{line}\r\n")).collect();
+    let (code, text) = c.send_mail(
+        "sender@remote.test",
+        &["alice@example.test"],
+        &message("big1", big.trim_end()),
+    );
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = c.send_mail(
+        "sender@remote.test",
+        &["alice@example.test"],
+        &message("small1", "short"),
+    );
+    assert_eq!(code, 250, "{text}");
+    let rows = s.wait_mailbox("alice@example.test", 2);
+    let files: Vec<_> = std::fs::read_dir(s.data_dir().join("messages"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 1, "only the large message has a file");
+    let stored = s.show("alice@example.test", rows[0].split('\t').next().unwrap());
+    assert!(stored.len() > 200 * 1000, "{}", stored.len());
+    assert!(
+        stored.ends_with(&format!("{line}\r\n")),
+        "the large body came back whole"
+    );
+    let stored = s.show("alice@example.test", rows[1].split('\t').next().unwrap());
+    assert!(stored.ends_with("\r\n\r\nshort\r\n"), "{stored:?}");
 }
 
 #[test]
