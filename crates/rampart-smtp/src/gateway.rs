@@ -176,6 +176,13 @@ impl Gateway {
             .filter(|b| !b.trim().is_empty())
     }
 
+    /// True when [`Gateway::recheck_urls`] can find anything: the URL check is on and a feed or
+    /// a list is configured. Otherwise the queue need not read messages back to ask it.
+    pub fn rechecks_urls(&self) -> bool {
+        let cfg = &self.config.checks.urls;
+        self.on(CheckName::Urls) && !(cfg.feeds.is_empty() && cfg.uri_blocklists.is_empty())
+    }
+
     /// AL-1.3 at delivery: the URL check against the feeds and lists as they are now. None when
     /// it passes, or when no feed or list is configured (nothing could have changed).
     pub async fn recheck_urls(
@@ -184,7 +191,7 @@ impl Gateway {
         local_domains: &[String],
     ) -> Option<(String, String)> {
         let cfg = &self.config.checks.urls;
-        if !self.on(CheckName::Urls) || (cfg.feeds.is_empty() && cfg.uri_blocklists.is_empty()) {
+        if !self.rechecks_urls() {
             return None;
         }
         let parsed = mail_parser::MessageParser::default().parse(raw)?;

@@ -94,6 +94,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     );
     let gateway = Arc::new(rampart_smtp::gateway::Gateway::new(config.clone())?);
     ctx.gateway = Some(gateway.clone());
+    let rechecks = gateway.rechecks_urls();
     let recheck_store = store.clone();
     let recheck: rampart_queue::Recheck = Arc::new(move |raw: Vec<u8>| {
         let gateway = gateway.clone();
@@ -137,7 +138,8 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
             shutdown: shutdown_rx,
             retention_days: config.trace.retention_days.get(),
             outbound: Arc::new(outbound),
-            recheck: Some(recheck),
+            // Nothing to ask at delivery unless URL feeds or lists are configured.
+            recheck: rechecks.then_some(recheck),
         }
         .run(),
     );
