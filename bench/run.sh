@@ -1,27 +1,40 @@
 #!/usr/bin/env bash
-# bench/run.sh: inbound SMTP throughput of Rampart against Postfix, driven by the same load
-# generator (Postfix's smtp-source), on this machine, over loopback.
+# bench/run.sh: inbound SMTP throughput and latency of Rampart against Postfix, on this machine,
+# over loopback. Each server (a fresh instance per run) goes through three phases, each followed
+# by a wait for full local delivery and a count of the mailbox:
+#   1. smtp-source (Postfix's load generator), plain SMTP: the headline msg/s, CPU and memory;
+#   2. rampart-loadgen (ours), plain SMTP: msg/s and DATA-to-250 latency (p50, p99);
+#   3. rampart-loadgen --starttls: msg/s, DATA-to-250 latency, set-up time, TLS resumptions.
 #
-#   bench/run.sh            full matrix: 1 KB, 10 KB, 100 KB x 1, 10, 50, 200 sessions (~12 min)
+#   bench/run.sh            full matrix: 1 KB, 10 KB, 100 KB x 1, 10, 50, 200 sessions, 3 runs
+#                           each (~17 min on the 2-core VM it was written on; ~9 min with LOADGEN=0)
 #   bench/run.sh --quick    10 KB at 50 sessions only (~1.5 min); same as QUICK=1
 #
 # Optional environment:
-#   SIZES="1024 10240"      message payload sizes in bytes (smtp-source -l: body only, headers extra)
-#   SESSIONS="1 50"         parallel sessions (smtp-source -s)
-#   MSGS=2000               messages per cell for every cell (default: scaled per cell, see msgs_for)
+#   SIZES="1024 10240"      message payload sizes in bytes (body only, headers extra)
+#   SESSIONS="1 50"         parallel sessions
+#   MSGS=2000               smtp-source messages per cell for every cell (default: scaled per
+#                           cell, see msgs_for)
+#   LOADGEN=0               skip the two rampart-loadgen phases (and its build): smtp-source only,
+#                           as before; also for commits older than 0d7c78d, which have no loadgen
+#   LOADGEN_MSGS=1000       messages per rampart-loadgen phase for every cell (default: half the
+#                           cell's smtp-source count, at least 100)
 #   REPS=3                  runs of each cell, Rampart and Postfix alternating; the report gives
 #                           the median and the range (default 3: the machine is shared, one run
 #                           can be disturbed by someone else's build)
 #   SMTP_SOURCE_EXTRA="-d"  extra smtp-source flags, e.g. -d to send all messages of a session over
 #                           one connection (default: one connection per message, as an MX sees)
+#   RAMPART_CHECKS=on       run Rampart's content checks (all but antivirus); default off, since
+#                           this Postfix runs no content filter
 #   RESULTS_DIR=DIR         where the report and logs go (default: a new /tmp/rampart-bench-results.*)
 #   RAMPART_REV=HEAD        build and measure this commit's tree instead of the working tree
 #   WORK_BASE=/tmp          file system for both servers' data and queues (default /tmp; the full
-#                           run keeps about 3 GB there until it ends)
+#                           run keeps about 6 GB there until it ends)
 #
 # Must run as root: it installs Postfix if missing and starts a Postfix master (which runs as root
 # and drops to the postfix user for its daemons). Every server it starts is stopped on exit,
-# including on failure or Ctrl-C; message data lives in a temp directory removed on exit.
+# including on failure or Ctrl-C; message data, the throwaway CA and the TLS key live in a temp
+# directory removed on exit.
 
 # Functions called from traps and through wait_for look unreachable to shellcheck.
 # shellcheck disable=SC2317
@@ -48,6 +61,8 @@ fi
 SMTP_SOURCE_EXTRA=${SMTP_SOURCE_EXTRA:-}
 read -r -a EXTRA <<<"$SMTP_SOURCE_EXTRA"    # several flags: split into words once, here
 REPS=${REPS:-3}
+LOADGEN=${LOADGEN:-1}
+[[ "$LOADGEN" == 0 || "$LOADGEN" == 1 ]] || { echo "LOADGEN must be 0 or 1" >&2; exit 2; }
 
 FROM=sender@remote.test
 RCPT=alice@example.test
@@ -59,8 +74,8 @@ die() { log "error: $*"; exit 1; }
 
 # Messages per cell and run. smtp-source only knows counts, not durations, so counts are chosen
 # from rates measured on this 2-core machine (Postfix about 150-700 msg/s, Rampart about 100-2,500)
-# to give the slower server roughly 5-10 s of load per run and keep the full run (3 runs per cell)
-# under 15 minutes.
+# to give the slower server roughly 5-10 s of load per run and keep the smtp-source phases of the
+# full run (3 runs per cell) under 15 minutes.
 msgs_for() {
     local size=$1 sess=$2
     if [[ -n "${MSGS:-}" ]]; then echo "$MSGS"; return; fi
@@ -76,6 +91,18 @@ msgs_for() {
     echo "$n"
 }
 
+# Messages per rampart-loadgen phase: half the smtp-source count, so that the two loadgen phases
+# together send as many messages as the smtp-source phase and the full run stays under 20 minutes
+# here (STARTTLS to Postfix at 1 session runs at about 50 msg/s). At least 100, so that p99 is
+# not simply the slowest message.
+loadgen_msgs_for() {
+    local smtp_source_msgs=$1
+    if [[ -n "${LOADGEN_MSGS:-}" ]]; then echo "$LOADGEN_MSGS"; return; fi
+    local n=$(( smtp_source_msgs / 2 ))
+    (( n < 100 )) && n=100
+    echo "$n"
+}
+
 # ---------------------------------------------------------------------------------------------
 # (a) Dependencies. Postfix is installed with debconf answering "No configuration", so the
 # package neither writes /etc/postfix/main.cf nor starts a system-wide Postfix; we only use its
@@ -87,6 +114,10 @@ install_deps() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postfix >/dev/null \
             || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive \
                  apt-get install -y --no-install-recommends postfix >/dev/null; }
+    fi
+    if ! command -v openssl >/dev/null; then
+        log "installing openssl (the throwaway CA and certificate for STARTTLS)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl >/dev/null
     fi
     if ! command -v python3 >/dev/null; then
         log "installing python3 (free ports, /proc sampling)"
@@ -100,35 +131,71 @@ install_deps() {
 # (b) Build. By default the working tree, into the repository's target/ (other builds may hold
 # cargo's lock on it; cargo then waits). With RAMPART_REV=<commit> the committed tree of that
 # revision is exported to /var/tmp and built there with its own target dir, so the numbers belong
-# to a known commit even while the working tree is being edited. The binary is then copied into
-# the work dir, so a rebuild by someone else during the run cannot swap it underneath us.
+# to a known commit even while the working tree is being edited. The binaries (rampart and, unless
+# LOADGEN=0, rampart-loadgen) are then copied into the work dir, so a rebuild by someone else
+# during the run cannot swap them underneath us.
 BUILD_CACHE=/var/tmp/rampart-bench-build
 build_rampart() {
-    local bin
+    local src target
+    local packages=(-p rampart) what=rampart
+    [[ "$LOADGEN" == 1 ]] && { packages+=(-p rampart-loadgen); what+=" and rampart-loadgen"; }
     if [[ -n "${RAMPART_REV:-}" ]]; then
-        local sha src
+        local sha
         sha=$(git -C "$REPO" rev-parse --verify "${RAMPART_REV}^{commit}")
         src="$BUILD_CACHE/src-$sha"
+        target="$BUILD_CACHE/target"
         if [[ ! -f "$src/Cargo.toml" ]]; then
             mkdir -p "$src"
             git -C "$REPO" archive "$sha" | tar -x -C "$src"
         fi
-        log "building rampart $sha (release, committed tree in $src)"
-        cargo build --release -p rampart --quiet --manifest-path "$src/Cargo.toml" \
-            --target-dir "$BUILD_CACHE/target"
-        bin="$BUILD_CACHE/target/release/rampart"
         RAMPART_DESC="commit $sha (RAMPART_REV=$RAMPART_REV, built from the committed tree)"
+        log "building $what $sha (release, committed tree in $src)"
     else
-        log "building rampart (release, working tree)"
-        (cd "$REPO" && cargo build --release -p rampart --quiet)
-        bin="$REPO/target/release/rampart"
+        src=$REPO
+        target="$REPO/target"
         RAMPART_DESC="working tree at $(git -C "$REPO" rev-parse --short HEAD)"
         [[ -z $(git -C "$REPO" status --porcelain -- crates Cargo.toml Cargo.lock) ]] \
             || RAMPART_DESC+=" + uncommitted changes"
+        log "building $what (release, working tree)"
     fi
-    [[ -x "$bin" ]] || die "build produced no $bin"
+    [[ "$LOADGEN" == 0 || -f "$src/crates/rampart-loadgen/Cargo.toml" ]] \
+        || die "$src has no crates/rampart-loadgen (it came in commit 0d7c78d): use a later commit or LOADGEN=0"
+    cargo build --release "${packages[@]}" --quiet --manifest-path "$src/Cargo.toml" \
+        --target-dir "$target"
+    [[ -x "$target/release/rampart" ]] || die "build produced no $target/release/rampart"
     RAMPART="$WORK/rampart"
-    cp "$bin" "$RAMPART"
+    cp "$target/release/rampart" "$RAMPART"
+    if [[ "$LOADGEN" == 1 ]]; then
+        [[ -x "$target/release/rampart-loadgen" ]] \
+            || die "build produced no $target/release/rampart-loadgen"
+        LOADGEN_BIN="$WORK/rampart-loadgen"
+        cp "$target/release/rampart-loadgen" "$LOADGEN_BIN"
+    fi
+}
+
+# A throwaway CA and an ECDSA P-256 leaf for localhost (SAN DNS:localhost, IP:127.0.0.1), valid
+# for 2 days, in $WORK/tls. Both servers get the leaf; rampart-loadgen trusts only the CA and
+# checks the name localhost. The keys are PKCS#8 PEM, readable by root only: Rampart runs as
+# root here, and Postfix's smtpd reads its key as root before dropping privileges.
+make_certificates() {
+    TLS_DIR="$WORK/tls"
+    mkdir -p "$TLS_DIR"
+    local d=$TLS_DIR
+    {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 2 -sha256 \
+            -subj "/CN=Rampart bench throwaway CA" -keyout "$d/ca.key" -out "$d/ca.pem" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign"
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc \
+            -subj "/CN=localhost" -keyout "$d/key.pem" -out "$d/leaf.csr"
+        printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >"$d/leaf.ext"
+        openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+            -days 2 -sha256 -extfile "$d/leaf.ext" -out "$d/cert.pem"
+        openssl verify -CAfile "$d/ca.pem" "$d/cert.pem"
+    } >"$d/openssl.log" 2>&1 || die "making the TLS certificates failed: $(cat "$d/openssl.log")"
+    chmod 600 "$d/ca.key" "$d/key.pem"
+    TLS_DESC="ECDSA P-256 leaf for localhost (SAN DNS:localhost, IP:127.0.0.1), signed by a throwaway CA"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -192,6 +259,11 @@ data_dir = "$dir/data"
 shutdown_grace_secs = 5
 [log]
 level = "warn"
+[tls]
+# The bench's ECDSA P-256 leaf. Session resumption stays at Rampart's default (rustls': an
+# in-memory session cache, TLS 1.3 tickets that refer to it).
+cert = "$TLS_DIR/cert.pem"
+key = "$TLS_DIR/key.pem"
 [[listener]]
 role = "mx"
 address = "127.0.0.1:0"
@@ -233,8 +305,12 @@ rampart_delivered() {
 # Postfix: its own configuration directory, queue and data directories, a loopback listener on a
 # port chosen now, mydestination = example.test, and alias alice -> a Maildir, so local(8)
 # delivers each message to a file (as user nobody, Postfix's default_privs for alias
-# destinations). Everything else is Postfix's default: in particular cleanup(8) fsyncs each queue
-# file before smtpd answers 250, and local(8) fsyncs each Maildir file before it reports success.
+# destinations). STARTTLS is offered (security level may) with the bench's certificate.
+# Everything else is Postfix's default: in particular cleanup(8) fsyncs each queue file before
+# smtpd answers 250, and local(8) fsyncs each Maildir file before it reports success; for TLS, no
+# session cache database (smtpd_tls_session_cache_database empty) and session tickets on, their
+# keys from tlsmgr(8), which master.cf therefore runs; randomness from tls_random_source's default
+# dev:/dev/urandom, reachable since nothing is chrooted.
 # chroot is off (column 5) because the chroot would need copies of /etc files.
 start_postfix() {
     local dir=$1
@@ -262,6 +338,10 @@ maillog_file_prefixes = $dir
 # Default is 100 processes per service: 200 sessions need 200 smtpd processes at once.
 default_process_limit = 250
 biff = no
+# STARTTLS offered, not required (as on a public MX).
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = $TLS_DIR/cert.pem
+smtpd_tls_key_file = $TLS_DIR/key.pem
 EOF
     cat >"$conf/master.cf" <<EOF
 # service type  private unpriv  chroot  wakeup  maxproc command
@@ -285,6 +365,7 @@ local     unix  -       n       n       -       -       local
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 EOF
     echo "${RCPT%@*}: $dir/maildir/" >"$conf/aliases"
     postalias -c "$conf" "$conf/aliases"
@@ -325,20 +406,143 @@ postfix_queue_empty() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# (d) One measurement: fresh server, warm-up, measured run, delivery check, stop.
+# (d) One measurement: a fresh server, three phases on it, each followed by a delivery check,
+# then stop.
 #
-# The warm-up (2 messages per session) is not timed: it lets Postfix spawn its smtpd/cleanup
-# processes and Rampart its threads, so the timed part is the steady state, for both alike.
-# "accept" rate: messages / wall time of smtp-source, i.e. until the last 250 after DATA.
-# "e2e" rate: messages / time until every message is in alice's mailbox (polled every 0.1 s
-# after smtp-source ends).
+# Phase 1, smtp-source. The warm-up (2 messages per session) is not timed: it lets Postfix spawn
+# its smtpd/cleanup processes and Rampart its threads, so the timed part is the steady state, for
+# both alike. "accept" rate: messages / wall time of smtp-source, i.e. until the last 250 after
+# DATA. "e2e" rate: messages / time until every message is in alice's mailbox (polled every 0.1 s
+# after smtp-source ends). Server CPU, memory and TCP counters cover this phase only: the memory
+# sampler is stopped, and Rampart's VmHWM read, before phase 2 starts.
+#
+# Phases 2 and 3 (unless LOADGEN=0), rampart-loadgen plain, then with STARTTLS, on the same
+# server: each phase has its own warm-up of LG_WARMUP messages per session (for STARTTLS, it also
+# fills the client's TLS session cache, so the timed part resumes where the server allows), then
+# the timed messages; then a wait until all of them, warm-up included, are in the mailbox.
+# rampart-loadgen's rate is messages / time from its first connect to its last 250, like
+# smtp-source's; its DATA-to-250 latency runs from writing <CRLF>.<CRLF> to reading the 250.
+LG_WARMUP=1
+
+# Lines in the server's log so far; phase boundaries in the log are taken this way, so that
+# each phase is judged by the log lines written during it (approximately: Postfix writes its
+# log through postlogd, a line may land a moment later).
+log_lines() {
+    local f=$R_STDERR
+    [[ $1 == postfix ]] && f=$PF_LOG
+    if [[ -f "$f" ]]; then wc -l <"$f"; else echo 0; fi
+}
+
+# Postfix warnings that are no failure, counted apart and shown as notes: qmgr's warning that
+# one destination fills the active queue (local delivery is slower than reception here), and
+# cleanup's "file system clock is 1 seconds ahead of local clock" (file time stamps are finer
+# grained than time(2) and can cross a second boundary first; Postfix then resets the stamps,
+# which costs it a little).
+PF_NOTES='active queue entries|you may need to increase|please avoid flushing|lots of deferred mail|qmgr_clog_warn_time|file system clock is .* ahead of local clock|resetting file time stamps'
+
+# Judges one phase by its lines FROM+1 .. TO (TO empty: to the end) of the server log LOG, after
+# the ISSUES already found (";"-separated, may be empty). Problem lines go to OUT: Rampart's
+# stderr beyond the two warnings this set-up causes ("running as root"; "checks switched off by
+# configuration" with RAMPART_CHECKS=off); Postfix's lines at warning level or worse, rejections
+# and failed TLS handshakes, apart from PF_NOTES. Echoes the status: the issues and the number
+# of problem lines; or "ok", with the notes in brackets if any.
+phase_status() {
+    local server=$1 log=$2 from=$3 to=$4 out=$5 issues=$6
+    awk -v a="$from" -v b="$to" 'NR > a && (b == "" || NR <= b)' "$log" >"$out.part"
+    if [[ $server == rampart ]]; then
+        grep -Ev 'running as root|checks switched off by configuration' "$out.part" >"$out" || true
+    else
+        grep -E 'warning:|error:|fatal:|panic:|reject:|SSL_accept error' "$out.part" \
+            | grep -Ev "$PF_NOTES" >"$out" || true
+    fi
+    local problems
+    problems=$(wc -l <"$out")
+    (( problems > 0 )) && issues+="${issues:+;}$problems server log lines"
+    local notes=()
+    if [[ $server == postfix ]]; then
+        grep -q 'active queue entries' "$out.part" && notes+=("qmgr: local delivery congested")
+        grep -q 'file system clock is' "$out.part" && notes+=("cleanup: file system clock ahead")
+    fi
+    rm -f "$out.part"
+    if [[ -n $issues ]]; then
+        echo "$issues"
+    elif (( ${#notes[@]} )); then
+        local joined
+        joined=$(printf '%s, ' "${notes[@]}")
+        echo "ok (${joined%, })"
+    else
+        echo ok
+    fi
+}
+
+# One rampart-loadgen phase (plain or starttls) against the running server; BASE = messages in the
+# mailbox before it. Measures, waits for delivery and leaves the row without its status in
+# LG_ROW[phase] and the problems found so far in LG_ISSUES[phase]; run_cell adds what the
+# server's log says once the server has stopped, and writes the row.
+declare -A LG_ROW LG_ISSUES
+LG_GOT=0
+loadgen_phase() {
+    local phase=$1 server=$2 size=$3 sess=$4 m=$5 logs=$6 base=$7
+    local tls=()
+    [[ $phase == starttls ]] && tls=(--starttls --tls-ca "$TLS_DIR/ca.pem" --tls-name localhost)
+    local out="$logs/loadgen-$phase"
+    local rc=0 cpu0 cpu1 ovf0 syn0 ovf1 syn1
+    read -r ovf0 syn0 < <(python3 "$PROCSTAT" tcp)
+    cpu0=$(python3 "$PROCSTAT" cpu "$SERVER_PID")
+    TIMEFORMAT='%3R %3U %3S'
+    { time timeout 900 "$LOADGEN_BIN" --server "127.0.0.1:$PORT" --sessions "$sess" \
+        --messages "$m" --size "$size" --from "$FROM" --to "$RCPT" --warmup "$LG_WARMUP" \
+        --timeout-secs 60 "${tls[@]}" >"$out.json" 2>"$out.err"; } 2>"$out.time" || rc=$?
+    local want=$(( base + sess * LG_WARMUP + m ))
+    wait_for 300 all_delivered "$want" || true
+    cpu1=$(python3 "$PROCSTAT" cpu "$SERVER_PID")
+    read -r ovf1 syn1 < <(python3 "$PROCSTAT" tcp)
+    local got
+    got=$(delivered)
+    LG_GOT=$got
+
+    local ok errs cerr wok wfail wall rate p50 p90 p99 max sp50 sp99 conns resumed
+    read -r ok errs cerr wok wfail wall rate p50 p90 p99 max sp50 sp99 conns resumed \
+        < <(python3 "$REPO/bench/report.py" loadgen-fields "$out.json")
+    local issues=()
+    [[ $rc -ne 0 ]] && issues+=("rampart-loadgen rc=$rc")
+    [[ $ok -ne $m ]] && issues+=("$ok of $m got 250")
+    [[ $errs != - ]] && issues+=("errors $errs")
+    [[ $cerr -ne 0 ]] && issues+=("$cerr connect errors")
+    [[ $wfail -ne 0 ]] && issues+=("$wfail warm-up messages failed")
+    [[ $got -ne $want ]] && issues+=("delivered $(( got - base )) of $(( want - base ))")
+    (( ovf1 - ovf0 > 0 )) && issues+=("listen queue overflowed $(( ovf1 - ovf0 ))x, $(( syn1 - syn0 )) SYN retransmits")
+    LG_ISSUES[$phase]=$(IFS=';'; echo "${issues[*]}")
+
+    local el us sy
+    read -r el us sy <"$out.time" || { el=0; us=0; sy=0; }
+    # Columns (bench/report.py reads them; status is added last by run_cell): server size
+    # sessions run phase msgs messages_ok errors connect_errors warmup_ok warmup_failed wall_secs
+    # msgs_per_sec p50 p90 p99 max setup_p50 setup_p99 (us) connections tls_resumed delivered
+    # expected (both for this phase) server_cpu gen_cpu (CPU seconds over the whole phase:
+    # warm-up and the wait for delivery included) listen_overflows syn_retransmits
+    LG_ROW[$phase]=$(printf '%s\t' "$server" "$size" "$sess" "$RUN" "$phase" "$m" "$ok" "$errs" \
+        "$cerr" "$wok" "$wfail" "$wall" "$rate" "$p50" "$p90" "$p99" "$max" "$sp50" "$sp99" \
+        "$conns" "$resumed" "$(( got - base ))" "$(( want - base ))" \
+        "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.2f", b-a}')" \
+        "$(awk -v u="$us" -v s="$sy" 'BEGIN{printf "%.2f", u+s}')" \
+        $(( ovf1 - ovf0 )) $(( syn1 - syn0 )))
+    local resumed_note=""
+    [[ $phase == starttls ]] && resumed_note=", $resumed/$conns resumed, set-up p50 $(ms "$sp50") ms"
+    log "$CELL loadgen $phase: $ok msgs at $(printf '%.0f' "$rate") msg/s, DATA-to-250 p50 $(ms "$p50") p99 $(ms "$p99") ms$resumed_note${LG_ISSUES[$phase]:+; ${LG_ISSUES[$phase]}}"
+}
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+
 run_cell() {
-    local server=$1 size=$2 sess=$3 n=$4 run=$5
+    local server=$1 size=$2 sess=$3 n=$4 lg_n=$5 run=$6
     local cell="$server-${size}B-${sess}s-run$run"
     local dir="$WORK/$cell"
     local warm=$(( sess * 2 ))
     local logs="$RESULTS_DIR/logs/$cell"
     mkdir -p "$logs"
+    CELL=$cell
+    RUN=$run
 
     if [[ $server == rampart ]]; then start_rampart "$dir"; else start_postfix "$dir"; fi
     python3 "$PROCSTAT" sample "$SERVER_PID" "$logs/mem" 0.5 &
@@ -353,6 +557,7 @@ run_cell() {
         [[ $server == rampart ]] || postfix_queue_empty
     }
 
+    # Phase 1: smtp-source.
     local rc=0
     "$SMTP_SOURCE" -s "$sess" -m "$warm" -l "$size" -f "$FROM" -t "$RCPT" "${EXTRA[@]}" \
         "127.0.0.1:$PORT" >"$logs/warmup.out" 2>&1 || rc=$?
@@ -377,34 +582,37 @@ run_cell() {
     cpu1=$(python3 "$PROCSTAT" cpu "$SERVER_PID")
     read -r ovf1 syn1 < <(python3 "$PROCSTAT" tcp)
     got=$(delivered)
+    local el us sy                          # elapsed user sys of smtp-source
+    read -r el us sy <"$logs/time" || { el=0; us=0; sy=0; }
+    log "$cell smtp-source: $n msgs in ${el}s -> $(awk -v n="$n" -v e="$el" 'BEGIN{ if (e>0) printf "%.0f", n/e; else print "-" }') msg/s; delivered $got of $want"
 
     local hwm=0
     [[ $server == rampart ]] && hwm=$(python3 "$PROCSTAT" hwm "$RAMPART_PID")
     kill "$SAMPLER_PID" 2>/dev/null || true
     wait "$SAMPLER_PID" 2>/dev/null || true
     SAMPLER_PID=""
+    local marks=("$(log_lines "$server")")   # where each later phase starts in the server log
 
-    # Server-side problems: Rampart's stderr beyond the expected "running as root" warning;
-    # Postfix's log lines at warning level or worse, and rejections. Postfix's qmgr warning that
-    # one destination fills the active queue (local delivery is slower than reception here) is
-    # not a failure: it is counted apart and shown as a note.
-    local problems=0 congested=0
+    # Phases 2 and 3: rampart-loadgen, plain and STARTTLS.
+    if [[ "$LOADGEN" == 1 ]]; then
+        loadgen_phase plain "$server" "$size" "$sess" "$lg_n" "$logs" "$got"
+        marks+=("$(log_lines "$server")")
+        loadgen_phase starttls "$server" "$size" "$sess" "$lg_n" "$logs" "$LG_GOT"
+    fi
+
+    local slog
     if [[ $server == rampart ]]; then
         stop_rampart
-        grep -v 'running as root' "$R_STDERR" >"$logs/server-problems" || true
+        slog=$R_STDERR
         cp "$R_STDERR" "$logs/server.stderr"
     else
         local sent
         sent=$(grep -c 'status=sent' "$PF_LOG" || true)
         echo "status=sent lines: $sent" >"$logs/postfix-sent"
         stop_postfix
-        local clog='active queue entries|you may need to increase|please avoid flushing|lots of deferred mail|qmgr_clog_warn_time'
-        grep -E 'warning:|error:|fatal:|panic:|reject:' "$PF_LOG" | grep -Ev "$clog" \
-            >"$logs/server-problems" || true
-        congested=$(grep -c 'active queue entries' "$PF_LOG" || true)
+        slog=$PF_LOG
         cp "$PF_LOG" "$logs/maillog"
     fi
-    problems=$(wc -l <"$logs/server-problems")
     # The data stays until the whole run ends (cleanup removes it): deleting thousands of files
     # here would slow down file creation in the next runs. On ext4 without a journal (as on the
     # machine this was written on) every new inode is checked against recently deleted ones.
@@ -412,16 +620,12 @@ run_cell() {
     local issues=()
     [[ $rc -ne 0 ]] && issues+=("smtp-source rc=$rc")
     [[ $got -ne $want ]] && issues+=("delivered $got of $want")
-    [[ $problems -gt 0 ]] && issues+=("$problems server log lines")
     # The server's listen queue overflowed: SYNs were dropped and those clients waited >= 1 s.
     (( ovf1 - ovf0 > 0 )) && issues+=("listen queue overflowed $(( ovf1 - ovf0 ))x, $(( syn1 - syn0 )) SYN retransmits")
-    local status=ok
-    (( congested > 0 )) && status="ok (qmgr: local delivery congested)"
-    if (( ${#issues[@]} )); then status=$(IFS=';'; echo "${issues[*]}"); fi
+    local status
+    status=$(phase_status "$server" "$slog" 0 "${marks[0]}" "$logs/server-problems" \
+        "$(IFS=';'; echo "${issues[*]}")")
 
-    # elapsed user sys of smtp-source
-    local el us sy
-    read -r el us sy <"$logs/time" || { el=0; us=0; sy=0; }
     local rss pss procs
     read -r rss pss procs _ <"$logs/mem" || { rss=0; pss=0; procs=0; }
     # Columns (bench/report.py reads them): server size sessions run msgs accept_secs e2e_secs
@@ -435,7 +639,22 @@ run_cell() {
         "$hwm" "$rss" "$pss" "$procs" "$got" "$want" "$status" \
         "$(awk -v a="$busy0" -v b="$busy1" 'BEGIN{printf "%.2f", b-a}')" \
         $(( ovf1 - ovf0 )) $(( syn1 - syn0 )) >>"$RESULTS_DIR/raw.tsv"
-    log "$cell: $n msgs in ${el}s -> $(awk -v n="$n" -v e="$el" 'BEGIN{ if (e>0) printf "%.0f", n/e; else print "-" }') msg/s; $status"
+    local summary="smtp-source $status"
+
+    # Phases 2 and 3 are judged by their own lines of the server log.
+    if [[ "$LOADGEN" == 1 ]]; then
+        local i phase to phases=(plain starttls)
+        for i in 0 1; do
+            phase=${phases[$i]}
+            to=""
+            (( i == 0 )) && to=${marks[1]}
+            status=$(phase_status "$server" "$slog" "${marks[$i]}" "$to" \
+                "$logs/server-problems-loadgen-$phase" "${LG_ISSUES[$phase]}")
+            printf '%s%s\n' "${LG_ROW[$phase]}" "$status" >>"$RESULTS_DIR/loadgen.tsv"
+            summary+="; loadgen $phase $status"
+        done
+    fi
+    log "$cell: $summary"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -457,43 +676,75 @@ fs_description() {
 }
 
 print_report() {
-    local raw="$RESULTS_DIR/raw.tsv"
+    local raw="$RESULTS_DIR/raw.tsv" lg="$RESULTS_DIR/loadgen.tsv"
     local conn_mode="one connection per message"
     [[ " $SMTP_SOURCE_EXTRA " == *" -d "* ]] && conn_mode="each session sends its messages over one connection (-d)"
+    local checks="Rampart's content checks OFF (RAMPART_CHECKS=off), since this Postfix runs no
+          content filter: disabled = $RAMPART_DISABLED"
+    [[ "${RAMPART_CHECKS:-off}" == on ]] && checks="Rampart's content checks ON (RAMPART_CHECKS=on), all but antivirus (no clamd
+          here); this Postfix runs no content filter, so the work differs"
+    local lg_count="half the cell's smtp-source count (at least 100)"
+    [[ -n "${LOADGEN_MSGS:-}" ]] && lg_count="$LOADGEN_MSGS for every cell (LOADGEN_MSGS)"
     cat <<EOF
-Rampart vs Postfix: inbound SMTP over loopback, load from smtp-source (same flags for both)
+Rampart vs Postfix: inbound SMTP over loopback, same load generators and flags for both servers
 date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')
 machine:  $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)
 disk:     $(fs_description "$WORK") (both servers' data and queues);
           $FSYNC_PROBE
 rampart:  $RAMPART_DESC, release build
-postfix:  $POSTFIX_VERSION (Debian package), own config dir, loopback listener
-load:     $SMTP_SOURCE -s SESSIONS -m MSGS -l SIZE -f $FROM -t $RCPT ${SMTP_SOURCE_EXTRA:+$SMTP_SOURCE_EXTRA }127.0.0.1:PORT
-          (SIZE = body bytes, headers extra; HELO, no PIPELINING, no TLS; $conn_mode)
+postfix:  $POSTFIX_VERSION (Debian package), own config dir, loopback listener, no chroot
+checks:   $checks
+TLS:      $TLS_DESC;
+          both servers offer STARTTLS (not required) in every phase, so both load the
+          certificate in plain phases too (Postfix: each smtpd process at its start); TLS 1.2
+          and 1.3 on all sides, 1.3 chosen;
+          session resumption at each server's default (Rampart: rustls' in-memory session
+          cache; Postfix: session tickets keyed by tlsmgr, no session cache database)
 
-What each server did:
+What each server did (both: durable queueing, i.e. the message is fsync'd before the 250, and
+local delivery to alice's mailbox):
   Rampart: 250 after DATA only once the message file is fsync'd, the spool directory fsync'd and
            the SQLite (WAL, synchronous=FULL) commit is done (group commit across sessions);
            then local delivery = a mailbox row in SQLite pointing at the same file.
   Postfix: smtpd -> cleanup, which fsyncs the queue file before smtpd answers 250 (Postfix
            default); qmgr -> local(8), which writes each message to alice's Maildir (alias
-           alice -> Maildir/, run as nobody) and fsyncs it. Durable queueing on both sides.
-Each run: a fresh server, a warm-up of 2 messages per session (not timed), then MSGS messages.
-"accept" = MSGS / smtp-source wall time (until the last 250); "e2e" = MSGS / time until every
-message is in the mailbox. Deliveries are checked by counting mailbox entries (rampart mailbox
-list) and Maildir files, plus an empty Postfix queue.
+           alice -> Maildir/, run as nobody) and fsyncs it.
 
+Each run: a fresh server, then the phases below on it, each followed by a wait until every
+message (warm-ups included) is in the mailbox and a check of the count (rampart mailbox list;
+Maildir files plus an empty Postfix queue):
+  1. smtp-source (Postfix's load generator), plain SMTP:
+       $SMTP_SOURCE -s SESSIONS -m MSGS -l SIZE -f $FROM -t $RCPT ${SMTP_SOURCE_EXTRA:+$SMTP_SOURCE_EXTRA }127.0.0.1:PORT
+       (SIZE = body bytes, headers extra; HELO, no PIPELINING, no TLS; $conn_mode);
+       warm-up 2 messages per session, not timed. "accept" = MSGS / smtp-source wall time
+       (until the last 250); "e2e" = MSGS / time until every message is in the mailbox.
 EOF
-    python3 "$REPO/bench/report.py" "$raw" "$(nproc)"
+    if [[ "$LOADGEN" == 1 ]]; then
+        cat <<EOF
+  2. rampart-loadgen (ours, built with Rampart), plain SMTP:
+       rampart-loadgen --server 127.0.0.1:PORT --sessions SESSIONS --messages N --size SIZE
+         --from $FROM --to $RCPT --warmup $LG_WARMUP --timeout-secs 60
+       (EHLO, no PIPELINING, no TLS, one connection per message, one thread);
+       N = $lg_count;
+       warm-up $LG_WARMUP message(s) per session, not timed. msg/s = N / time from its first
+       connect to its last 250; DATA-to-250 = from writing <CRLF>.<CRLF> to reading the 250.
+  3. the same with --starttls --tls-ca ca.pem --tls-name localhost: STARTTLS on every
+       connection, the certificate verified, the client's TLS session cache on (rustls' default).
+EOF
+    else
+        echo "  (LOADGEN=0: the rampart-loadgen phases were skipped.)"
+    fi
+    echo
+    python3 "$REPO/bench/report.py" "$raw" "$(nproc)" "$lg"
     cat <<EOF
 
-  us/msg     = user+system CPU microseconds per message of the server during the timed part,
-               delivery included (Rampart: all threads; Postfix: all processes, including
+  us/msg     = user+system CPU microseconds per message of the server during phase 1's timed
+               part, delivery included (Rampart: all threads; Postfix: all processes, including
                daemons that exited meanwhile); gen = the same for smtp-source
-  r peak MB  = VmHWM of Rampart's one process (the kernel's peak RSS)
-  p Pss/RSS  = Postfix: highest sum over all its processes, sampled every 0.5 s, of Pss (shared
-               pages split between the processes mapping them) and of RSS (shared pages counted
-               in every process); procs = most Postfix processes seen at once
+  r peak MB  = VmHWM of Rampart's one process (the kernel's peak RSS), read at the end of phase 1
+  p Pss/RSS  = Postfix: highest sum over all its processes, sampled every 0.5 s during phase 1, of
+               Pss (shared pages split between the processes mapping them) and of RSS (shared
+               pages counted in every process); procs = most Postfix processes seen at once
   other%     = CPU used by everything else on the machine (other people's builds, this harness's
                sampling and polling) as a share of all $(nproc) CPUs during the timed part; high
                values mean the cell was disturbed
@@ -502,16 +753,38 @@ EOF
                before it connects; a few of them dominate a run that lasts 1-2 s. Listen queue
                seen here: Rampart 128 (tokio/mio TcpListener::bind, same as Rust std), Postfix = its
                process limit (250 in this configuration)
+  status     = ok, or what went wrong; "ok; postfix <note>" = Postfix logged a warning that is no
+               failure: qmgr's congestion warning (local delivery slower than reception), or
+               cleanup's "file system clock is 1 seconds ahead" (it then resets the file's time
+               stamps, which costs it a little)
 EOF
+    if [[ "$LOADGEN" == 1 ]]; then
+        cat <<EOF
+  p50, p99   = DATA-to-250 latency percentiles (nearest rank) of one run, in ms; the tables give
+               the median over the runs of each run's p50 and of each run's p99
+  setup p50  = connect to the end of the EHLO reply inside TLS (greeting, EHLO, STARTTLS,
+               handshake, EHLO), in ms, median over the runs of each run's p50
+  resumed    = TLS handshakes that resumed an earlier session / connections, summed over the
+               runs (warm-up connections not counted). Both sides' defaults shape it:
+               rampart-loadgen (rustls) uses each TLS 1.3 ticket once and keeps at most 8 per
+               server name, so with many sessions connecting at once some find none; Postfix
+               sends one ticket after a full handshake and none after a resumed one, so at
+               most every other handshake with it resumes
+  The CPU and memory columns cover phase 1 only. Server and generator CPU of phases 2 and 3 are
+  in loadgen.tsv (server_cpu, gen_cpu: whole phase, its warm-up and the wait for delivery
+  included); both generators and the server share the machine's $(nproc) CPUs.
+EOF
+    fi
     echo
-    echo "Raw results: $raw; per-cell logs (smtp-source output, server logs): $RESULTS_DIR/logs"
+    echo "Raw results: $raw and $lg; per-run logs (load generator output, server logs): $RESULTS_DIR/logs"
     local bad
-    bad=$(awk -F'\t' '$16 !~ /^ok/' "$raw")
+    bad=$(awk -F'\t' '$16 !~ /^ok/' "$raw"; awk -F'\t' '$NF !~ /^ok/' "$lg")
     if [[ -n "$bad" ]]; then
         echo
         echo "PROBLEMS (see the logs named below):"
-        awk -F'\t' '$16 !~ /^ok/ { printf "  %s %s B %s sessions run %s: %s\n", $1, $2, $3, $4, $16 }' "$raw"
-        for f in "$RESULTS_DIR"/logs/*/smtp-source.err "$RESULTS_DIR"/logs/*/server-problems; do
+        awk -F'\t' '$16 !~ /^ok/ { printf "  %s %s B %s sessions run %s, smtp-source: %s\n", $1, $2, $3, $4, $16 }' "$raw"
+        awk -F'\t' '$NF !~ /^ok/ { printf "  %s %s B %s sessions run %s, loadgen %s: %s\n", $1, $2, $3, $4, $5, $NF }' "$lg"
+        for f in "$RESULTS_DIR"/logs/*/smtp-source.err "$RESULTS_DIR"/logs/*/server-problems*; do
             [[ -s "$f" ]] || continue
             echo "  --- $f (first lines)"
             head -5 "$f" | sed 's/^/    /'
@@ -528,18 +801,21 @@ main() {
     # directories below this one; mktemp makes it 0700.
     chmod 755 "$WORK"
     build_rampart
+    make_certificates
     RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d /tmp/rampart-bench-results.XXXXXX)}
     mkdir -p "$RESULTS_DIR/logs"
     : >"$RESULTS_DIR/raw.tsv"
+    : >"$RESULTS_DIR/loadgen.tsv"
     log "work dir $WORK, results in $RESULTS_DIR"
     FSYNC_PROBE=$(python3 "$PROCSTAT" fsyncprobe "$WORK")
     for size in $SIZES; do
         for sess in $SESSIONS; do
-            local n
+            local n lg_n
             n=$(msgs_for "$size" "$sess")
+            lg_n=$(loadgen_msgs_for "$n")
             for (( run = 1; run <= REPS; run++ )); do
-                run_cell rampart "$size" "$sess" "$n" "$run"
-                run_cell postfix "$size" "$sess" "$n" "$run"
+                run_cell rampart "$size" "$sess" "$n" "$lg_n" "$run"
+                run_cell postfix "$size" "$sess" "$n" "$lg_n" "$run"
             done
         done
     done
