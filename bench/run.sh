@@ -7,7 +7,7 @@
 #   3. rampart-loadgen --starttls: msg/s, DATA-to-250 latency, set-up time, TLS resumptions.
 #
 #   bench/run.sh            full matrix: 1 KB, 10 KB, 100 KB x 1, 10, 50, 200 sessions, 3 runs
-#                           each (~17 min on the 2-core VM it was written on; ~9 min with LOADGEN=0)
+#                           each (12.5 min measured on the 2-core VM it was written on)
 #   bench/run.sh --quick    10 KB at 50 sessions only (~1.5 min); same as QUICK=1
 #
 # Optional environment:
@@ -703,9 +703,11 @@ TLS:      $TLS_DESC;
 
 What each server did (both: durable queueing, i.e. the message is fsync'd before the 250, and
 local delivery to alice's mailbox):
-  Rampart: 250 after DATA only once the message file is fsync'd, the spool directory fsync'd and
-           the SQLite (WAL, synchronous=FULL) commit is done (group commit across sessions);
-           then local delivery = a mailbox row in SQLite pointing at the same file.
+  Rampart: 250 after DATA only once the SQLite (WAL, synchronous=FULL) commit holding the
+           message's rows is fsync'd (group commit across sessions); a message up to 128 KiB is
+           in that commit itself, a larger one is a file fdatasync'd before it, with its
+           directory fsync'd (docs/DURABILITY.md); then local delivery = a mailbox row in
+           SQLite pointing at the one stored copy.
   Postfix: smtpd -> cleanup, which fsyncs the queue file before smtpd answers 250 (Postfix
            default); qmgr -> local(8), which writes each message to alice's Maildir (alias
            alice -> Maildir/, run as nobody) and fsyncs it.
@@ -751,8 +753,8 @@ EOF
   SYN drops  = listen queue overflows (kernel TcpExt ListenOverflows) summed over the runs, for
                Rampart / Postfix: each dropped SYN makes that client wait 1 s (then 3 s, 7 s)
                before it connects; a few of them dominate a run that lasts 1-2 s. Listen queue
-               seen here: Rampart 128 (tokio/mio TcpListener::bind, same as Rust std), Postfix = its
-               process limit (250 in this configuration)
+               sizes: Rampart 4096 (its listeners' backlog; the kernel caps it at
+               net.core.somaxconn), Postfix = its process limit (250 in this configuration)
   status     = ok, or what went wrong; "ok; postfix <note>" = Postfix logged a warning that is no
                failure: qmgr's congestion warning (local delivery slower than reception), or
                cleanup's "file system clock is 1 seconds ahead" (it then resets the file's time
