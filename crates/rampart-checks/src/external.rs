@@ -112,7 +112,7 @@ pub fn check(cfg: &ExternalTagConfig, ctx: &Context<'_>) -> Verdict {
     if !cfg.enabled {
         return Verdict::accept(CHECK, "AL-1.6 tagging disabled by configuration");
     }
-    if ctx.direction != Direction::Inbound {
+    if ctx.envelope.direction != Direction::Inbound {
         return Verdict::accept(CHECK, "not external: never tagged");
     }
     let prefix = cfg.subject_prefix.trim();
@@ -138,7 +138,7 @@ pub fn check(cfg: &ExternalTagConfig, ctx: &Context<'_>) -> Verdict {
 /// Apply it with [`crate::modify::apply_banner`], which leaves multipart and encoded bodies
 /// unchanged and never doubles the banner.
 pub fn banner_for<'c>(cfg: &'c ExternalTagConfig, ctx: &Context<'_>) -> Option<&'c str> {
-    if !cfg.enabled || ctx.direction != Direction::Inbound {
+    if !cfg.enabled || ctx.envelope.direction != Direction::Inbound {
         return None;
     }
     cfg.banner.as_deref().filter(|b| !b.trim().is_empty())

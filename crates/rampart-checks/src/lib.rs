@@ -114,8 +114,10 @@ impl Verdict {
     }
 }
 
-/// What every check may read. The message is parsed once, by the caller.
-pub struct Context<'a> {
+/// The SMTP envelope of a message and where it came from: what the session knows before the
+/// content.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
     pub direction: Direction,
     pub client_ip: IpAddr,
     pub helo: &'a str,
@@ -124,6 +126,11 @@ pub struct Context<'a> {
     pub rcpts: &'a [String],
     /// The authenticated user, if any.
     pub authenticated: Option<&'a str>,
+}
+
+/// What every check may read. The message is parsed once, by the caller.
+pub struct Context<'a> {
+    pub envelope: Envelope<'a>,
     /// The domains this server represents (lower case).
     pub local_domains: &'a [String],
     /// The message as received (without our Return-Path/Received lines).

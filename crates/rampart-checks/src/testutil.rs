@@ -5,7 +5,7 @@ use mail_builder::MessageBuilder;
 use mail_parser::Message;
 
 use crate::archive::testutil::zip_of;
-use crate::{Context, Direction};
+use crate::{Context, Direction, Envelope};
 
 /// The domains the test server represents.
 pub const LOCAL: &str = "agency.example.gov";
@@ -15,12 +15,14 @@ pub fn ctx<'a>(raw: &'a [u8], parsed: &'a Message<'a>, direction: Direction) -> 
     let rcpts: &'static [String] = Box::leak(Box::new([format!("user@{LOCAL}")]));
     let local: &'static [String] = Box::leak(Box::new([LOCAL.to_string()]));
     Context {
-        direction,
-        client_ip: "192.0.2.10".parse().unwrap(),
-        helo: "mail.sender.example",
-        mail_from: "sender@sender.example",
-        rcpts,
-        authenticated: None,
+        envelope: Envelope {
+            direction,
+            client_ip: "192.0.2.10".parse().unwrap(),
+            helo: "mail.sender.example",
+            mail_from: "sender@sender.example",
+            rcpts,
+            authenticated: None,
+        },
         local_domains: local,
         raw,
         parsed,

@@ -136,7 +136,7 @@ async fn spam_verdict(cfg: &SpamConfig, dns: &TestDns) -> Verdict {
     let parsed = MessageParser::default().parse(&raw).unwrap();
     let resolver = dns.resolver(Duration::from_secs(5));
     let c = ctx(&raw, &parsed, Direction::Inbound);
-    assert_eq!(c.client_ip.to_string(), "192.0.2.10");
+    assert_eq!(c.envelope.client_ip.to_string(), "192.0.2.10");
     spam::check(cfg, Some(&resolver), &SpamSignals::default(), &c).await
 }
 

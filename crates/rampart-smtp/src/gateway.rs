@@ -11,7 +11,6 @@ use rampart_checks::spam::SpamSignals;
 use rampart_checks::urls::UrlFeeds;
 use rampart_checks::{decide, Context, Decision, Direction, Verdict};
 use rampart_config::{CheckName, Config};
-use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Shared state of the checks: compiled DLP rules, URL feeds, a DNS resolver for blocklists.
@@ -23,15 +22,8 @@ pub struct Gateway {
     resolver: Option<hickory_resolver::TokioResolver>,
 }
 
-/// The envelope facts a check may read.
-pub struct Envelope<'a> {
-    pub direction: Direction,
-    pub client_ip: IpAddr,
-    pub helo: &'a str,
-    pub mail_from: &'a str,
-    pub rcpts: &'a [String],
-    pub authenticated: Option<&'a str>,
-}
+/// The envelope facts a check may read: the checks' own type.
+pub use rampart_checks::Envelope;
 
 impl Gateway {
     /// Builds the checks; every bad DLP rule is reported together.
@@ -90,12 +82,7 @@ impl Gateway {
             return (decide(std::slice::from_ref(&v)), vec![v], None);
         };
         let ctx = Context {
-            direction: env.direction,
-            client_ip: env.client_ip,
-            helo: env.helo,
-            mail_from: env.mail_from,
-            rcpts: env.rcpts,
-            authenticated: env.authenticated,
+            envelope: *env,
             local_domains,
             raw,
             parsed: &parsed,

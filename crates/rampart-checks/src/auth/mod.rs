@@ -220,7 +220,7 @@ impl Authenticator {
     /// Runs SPF, DKIM, ARC and DMARC on an inbound message and decides (AL-2.4, NC-2.1.7).
     /// Outbound messages are accepted unchecked.
     pub async fn check(&self, ctx: &Context<'_>) -> AuthOutcome {
-        if ctx.direction != Direction::Inbound {
+        if ctx.envelope.direction != Direction::Inbound {
             return AuthOutcome {
                 spf_helo: SpfOutput::default(),
                 spf_mail_from: SpfOutput::default(),
@@ -234,9 +234,9 @@ impl Authenticator {
                     CHECK_AUTH,
                     "outbound: not an inbound authentication case",
                 ),
-                client_ip: ctx.client_ip,
-                helo: ctx.helo.to_string(),
-                mail_from: ctx.mail_from.to_string(),
+                client_ip: ctx.envelope.client_ip,
+                helo: ctx.envelope.helo.to_string(),
+                mail_from: ctx.envelope.mail_from.to_string(),
             };
         }
 
@@ -247,9 +247,10 @@ impl Authenticator {
         let message = message;
         let from_domains = from_domains(&message);
         let mail_from_domain = ctx
+            .envelope
             .mail_from
             .rsplit_once('@')
-            .map_or(ctx.helo, |(_, d)| d)
+            .map_or(ctx.envelope.helo, |(_, d)| d)
             .to_ascii_lowercase();
         let host = self.authserv_id.as_str();
 
@@ -257,16 +258,16 @@ impl Authenticator {
             let (spf_helo, spf_mail_from, dkim, arc) = tokio::join!(
                 self.resolver
                     .verify_spf(self.caches.params(SpfParameters::verify_ehlo(
-                        ctx.client_ip,
-                        ctx.helo,
+                        ctx.envelope.client_ip,
+                        ctx.envelope.helo,
                         host
                     ))),
                 self.resolver
                     .verify_spf(self.caches.params(SpfParameters::verify_mail_from(
-                        ctx.client_ip,
-                        ctx.helo,
+                        ctx.envelope.client_ip,
+                        ctx.envelope.helo,
                         host,
-                        ctx.mail_from,
+                        ctx.envelope.mail_from,
                     ))),
                 self.resolver.verify_dkim(self.caches.params(&message)),
                 self.resolver.verify_arc(self.caches.params(&message)),
@@ -302,9 +303,9 @@ impl Authenticator {
             from_fields: from_fields(&message),
             authentication_results: None,
             verdict: Verdict::accept(CHECK_AUTH, ""),
-            client_ip: ctx.client_ip,
-            helo: ctx.helo.to_string(),
-            mail_from: ctx.mail_from.to_string(),
+            client_ip: ctx.envelope.client_ip,
+            helo: ctx.envelope.helo.to_string(),
+            mail_from: ctx.envelope.mail_from.to_string(),
         };
         let dkim_out = dkim_outputs(&message, &outcome.dkim);
         outcome.authentication_results = Some(self.results(&outcome, &dkim_out, &arc).to_string());
@@ -365,7 +366,8 @@ impl Authenticator {
             .with_spf_result(DmarcResult::TempError(temp()))
             .with_dkim_result(DmarcResult::TempError(temp()));
         let mut outcome = AuthOutcome {
-            spf_helo: SpfOutput::new(ctx.helo.to_string()).with_result(SpfResult::TempError),
+            spf_helo: SpfOutput::new(ctx.envelope.helo.to_string())
+                .with_result(SpfResult::TempError),
             spf_mail_from: SpfOutput::new(mail_from_domain.to_string())
                 .with_result(SpfResult::TempError),
             dkim: Vec::new(),
@@ -375,9 +377,9 @@ impl Authenticator {
             from_fields: from_fields(message),
             authentication_results: None,
             verdict: Verdict::accept(CHECK_AUTH, ""),
-            client_ip: ctx.client_ip,
-            helo: ctx.helo.to_string(),
-            mail_from: ctx.mail_from.to_string(),
+            client_ip: ctx.envelope.client_ip,
+            helo: ctx.envelope.helo.to_string(),
+            mail_from: ctx.envelope.mail_from.to_string(),
         };
         let ar = self
             .results(&outcome, &[], &ArcOutput::default())
@@ -650,10 +652,14 @@ impl Authenticator {
         domain: &str,
     ) -> Option<String> {
         let trusted = &self.config.trusted_forwarders;
-        if let Some(net) = trusted.networks.iter().find(|n| n.contains(ctx.client_ip)) {
+        if let Some(net) = trusted
+            .networks
+            .iter()
+            .find(|n| n.contains(ctx.envelope.client_ip))
+        {
             return Some(format!(
                 "client {} is a trusted forwarder ({net})",
-                ctx.client_ip
+                ctx.envelope.client_ip
             ));
         }
         let sealer = o.arc.sealer.as_deref()?;

@@ -349,7 +349,7 @@ pub fn check(dlp: &Dlp, ctx: &Context<'_>) -> Verdict {
     if !dlp.cfg.enabled {
         return Verdict::accept(CHECK, "AL-1.5 DLP disabled by configuration");
     }
-    if ctx.direction != Direction::Outbound {
+    if ctx.envelope.direction != Direction::Outbound {
         return Verdict::accept(CHECK, "DLP applies to outbound mail");
     }
     let (segments, truncated) = extract::message_text(ctx.parsed, dlp.cfg.max_text_bytes);

@@ -215,7 +215,7 @@ pub fn score_content(cfg: &SpamConfig, signals: &SpamSignals<'_>, ctx: &Context<
     let mut candidates: Vec<String> = [
         from_domain.clone(),
         reply_to.clone(),
-        domain_of(ctx.mail_from),
+        domain_of(ctx.envelope.mail_from),
     ]
     .into_iter()
     .flatten()
@@ -278,17 +278,17 @@ pub async fn check(
     if !cfg.enabled {
         return Verdict::accept(CHECK, "AL-1.2 spam scoring disabled by configuration");
     }
-    if ctx.direction != Direction::Inbound {
+    if ctx.envelope.direction != Direction::Inbound {
         return Verdict::accept(CHECK, "outbound: not scored");
     }
     let mut score = score_content(cfg, signals, ctx);
     let mut notes = Vec::new();
     let mut timed_out = false;
-    if !cfg.ip_blocklists.is_empty() && is_public(ctx.client_ip) {
+    if !cfg.ip_blocklists.is_empty() && is_public(ctx.envelope.client_ip) {
         match resolver {
             None => notes.push("no DNS resolver given: IP blocklists not asked".to_string()),
             Some(r) => {
-                let label = reversed_ip(ctx.client_ip);
+                let label = reversed_ip(ctx.envelope.client_ip);
                 let questions: Vec<Question> = cfg
                     .ip_blocklists
                     .iter()
@@ -304,7 +304,10 @@ pub async fn check(
                         ListAnswer::Listed(codes) => score.add(
                             "ip_blocklisted",
                             cfg.weights.ip_blocklisted,
-                            format!("{} listed in {} ({codes:?})", ctx.client_ip, q.list.zone),
+                            format!(
+                                "{} listed in {} ({codes:?})",
+                                ctx.envelope.client_ip, q.list.zone
+                            ),
                         ),
                         ListAnswer::NotListed => {}
                         ListAnswer::TimedOut => {

@@ -300,7 +300,7 @@ pub async fn check(
     if !cfg.enabled {
         return Verdict::accept(CHECK, "AL-1.3 URL inspection disabled by configuration");
     }
-    if ctx.direction == Direction::Outbound && !cfg.check_outbound {
+    if ctx.envelope.direction == Direction::Outbound && !cfg.check_outbound {
         return Verdict::accept(CHECK, "outbound: URLs not inspected");
     }
     let report = inspect(cfg, feeds, resolver, ctx.local_domains, ctx.parsed).await;

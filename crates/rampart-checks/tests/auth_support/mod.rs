@@ -179,12 +179,14 @@ pub async fn check(auth: &Authenticator, raw: &str, env: &Envelope<'_>) -> AuthO
     let local: Vec<String> = env.local_domains.iter().map(|d| d.to_string()).collect();
     let ip: IpAddr = env.ip.parse().unwrap();
     let ctx = Context {
-        direction: env.direction,
-        client_ip: ip,
-        helo: env.helo,
-        mail_from: env.mail_from,
-        rcpts: &rcpts,
-        authenticated: None,
+        envelope: rampart_checks::Envelope {
+            direction: env.direction,
+            client_ip: ip,
+            helo: env.helo,
+            mail_from: env.mail_from,
+            rcpts: &rcpts,
+            authenticated: None,
+        },
         local_domains: &local,
         raw: raw.as_bytes(),
         parsed: &parsed,

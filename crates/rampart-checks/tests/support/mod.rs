@@ -9,7 +9,7 @@ use std::io::{Cursor, Write};
 
 use mail_builder::MessageBuilder;
 use mail_parser::Message;
-use rampart_checks::{Context, Direction};
+use rampart_checks::{Context, Direction, Envelope};
 
 pub const LOCAL: &str = "agency.example.gov";
 
@@ -18,12 +18,14 @@ pub fn ctx<'a>(raw: &'a [u8], parsed: &'a Message<'a>, direction: Direction) -> 
     let rcpts: &'static [String] = Box::leak(Box::new([format!("user@{LOCAL}")]));
     let local: &'static [String] = Box::leak(Box::new([LOCAL.to_string()]));
     Context {
-        direction,
-        client_ip: "192.0.2.10".parse().unwrap(),
-        helo: "mail.sender.example",
-        mail_from: "sender@sender.example",
-        rcpts,
-        authenticated: None,
+        envelope: Envelope {
+            direction,
+            client_ip: "192.0.2.10".parse().unwrap(),
+            helo: "mail.sender.example",
+            mail_from: "sender@sender.example",
+            rcpts,
+            authenticated: None,
+        },
         local_domains: local,
         raw,
         parsed,
