@@ -43,6 +43,10 @@ pub struct ServerContext {
     pub queue_notify: Arc<Notify>,
     /// The content checks (None: none configured, as in unit tests).
     pub gateway: Option<Arc<crate::gateway::Gateway>>,
+    /// Deliver to local mailboxes in the commit that queues the message (see
+    /// [`rampart_store::Enqueue::deliver_local_now`]): true when nothing is checked again at
+    /// delivery.
+    pub deliver_local_now: bool,
     /// Becomes true when the server is draining (SIGTERM).
     pub shutdown: watch::Receiver<bool>,
     /// NC-2.1.8: rate limits for relayed mail.
@@ -62,6 +66,7 @@ impl ServerContext {
     ) -> ServerContext {
         ServerContext {
             gateway: None,
+            deliver_local_now: false,
             limiter: RateLimiter::new(config.rate_limits.clone()),
             auth_guard: AuthGuard::new(config.auth.clone()),
             config,
@@ -1054,6 +1059,9 @@ impl Session {
         };
         let (body, quarantine, notices) = (passed.body, passed.quarantine, passed.notices);
         let held = quarantine.is_some();
+        // Delivered in the same commit, a message for local mailboxes only leaves the queue
+        // manager nothing to do.
+        let all_delivered = self.ctx.deliver_local_now && tx.recipients.iter().all(|r| r.local);
         let finished = if body.spool.stays_inline() {
             // No I/O: the message goes into the database with its rows.
             Ok(body.spool.finish())
@@ -1096,12 +1104,13 @@ impl Session {
             events: vec![queued],
             quarantine,
             inline: spooled.inline,
+            deliver_local_now: self.ctx.deliver_local_now,
         };
         // The 250 waits for the commit: file, directory and rows are durable when it is sent.
         match self.ctx.store.enqueue(&self.ctx.writer, msg).await {
             Ok(()) => {
                 self.messages += 1;
-                if !held {
+                if !held && !all_delivered {
                     self.ctx.queue_notify.notify_one();
                 }
                 if !notices.is_empty() {

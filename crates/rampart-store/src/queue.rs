@@ -200,6 +200,9 @@ pub struct Enqueue {
     pub quarantine: Option<(String, String)>,
     /// The message itself when it has no file ([`Spooled::inline`]): committed with the rows.
     pub inline: Option<Vec<u8>>,
+    /// Deliver to the local mailboxes in the same commit, instead of leaving it to the queue
+    /// manager: for a server with nothing to check again at delivery. Ignored when held.
+    pub deliver_local_now: bool,
 }
 
 /// One recipient in the queue: (message, recipient, status, last reply).
@@ -279,6 +282,10 @@ impl Store {
                 for e in &msg.events {
                     e.insert(tx)?;
                 }
+                if msg.deliver_local_now && msg.quarantine.is_none() {
+                    let local = msg.recipients.iter().filter(|r| r.local).map(|r| &r.address);
+                    deliver_local_rows(tx, &msg.id, msg.message_id.as_ref(), &msg.sender, local, now)?;
+                }
                 Ok(())
             })
             .await
@@ -332,6 +339,7 @@ impl Store {
             events: vec![e],
             quarantine: None,
             inline: spooled.inline,
+            deliver_local_now: false,
         };
         self.enqueue(writer, enq).await?;
         Ok(id)
@@ -383,27 +391,21 @@ impl Store {
         writer
             .run(false, move |tx| {
                 let now = now_micros();
-                let mut ins = tx.prepare_cached("INSERT INTO mailbox(user, message, delivered) VALUES (?1, ?2, ?3)")?;
-                let mut upd = tx.prepare_cached(
-                    "UPDATE queue SET status = 'delivered', attempts = attempts + 1, last_reply = 'delivered to mailbox'
-                     WHERE message = ?1 AND recipient = ?2 AND status = 'queued'",
-                )?;
                 let mut n = 0;
                 for msg in &batch {
-                    for r in msg.recipients.iter().filter(|r| r.local).map(|r| &r.address) {
-                        // Only a row still queued is delivered: delivering the same recipient
-                        // twice (a retry after a lost answer) is a no-op.
-                        if upd.execute(params![msg.id.0, r])? == 1 {
-                            ins.execute(params![r, msg.id.0, now])?;
-                            let mut e = TraceEvent::new("delivered", format!("delivered to mailbox {r}"));
-                            e.queue_id = Some(msg.id.0.clone());
-                            e.message_id = msg.message_id.clone();
-                            e.sender = Some(msg.sender.clone());
-                            e.recipient = Some(r.clone());
-                            e.insert(tx)?;
-                            n += 1;
-                        }
-                    }
+                    let local = msg
+                        .recipients
+                        .iter()
+                        .filter(|r| r.local)
+                        .map(|r| &r.address);
+                    n += deliver_local_rows(
+                        tx,
+                        &msg.id,
+                        msg.message_id.as_ref(),
+                        &msg.sender,
+                        local,
+                        now,
+                    )?;
                 }
                 let _ = done_tx.send(n);
                 Ok(())
@@ -524,4 +526,38 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Delivers a queued message to local mailboxes inside `tx`: a mailbox row, the queue row marked
+/// delivered, and a trace event per recipient. Only a row still queued is delivered, so
+/// delivering the same recipient twice (a retry after a lost answer) is a no-op. Returns how
+/// many were delivered.
+fn deliver_local_rows<'a>(
+    tx: &rusqlite::Transaction,
+    id: &QueueId,
+    message_id: Option<&String>,
+    sender: &str,
+    mailboxes: impl Iterator<Item = &'a String>,
+    now: i64,
+) -> Result<usize> {
+    let mut ins =
+        tx.prepare_cached("INSERT INTO mailbox(user, message, delivered) VALUES (?1, ?2, ?3)")?;
+    let mut upd = tx.prepare_cached(
+        "UPDATE queue SET status = 'delivered', attempts = attempts + 1, last_reply = 'delivered to mailbox'
+         WHERE message = ?1 AND recipient = ?2 AND status = 'queued'",
+    )?;
+    let mut n = 0;
+    for r in mailboxes {
+        if upd.execute(params![id.0, r])? == 1 {
+            ins.execute(params![r, id.0, now])?;
+            let mut e = TraceEvent::new("delivered", format!("delivered to mailbox {r}"));
+            e.queue_id = Some(id.0.clone());
+            e.message_id = message_id.cloned();
+            e.sender = Some(sender.to_string());
+            e.recipient = Some(r.clone());
+            e.insert(tx)?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }

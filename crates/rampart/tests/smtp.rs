@@ -61,6 +61,33 @@ fn full_transaction_one_copy_for_many_recipients() {
     assert_eq!(files, 0);
 }
 
+/// With nothing to check again at delivery (the default), a message for local mailboxes is in
+/// them when the 250 comes: delivered in the commit that queued it, traced queued then delivered.
+#[test]
+fn local_mail_is_in_the_mailbox_when_the_250_comes() {
+    let mut s = Server::start();
+    let mut c = s.ehlo();
+    let (code, text) = c.send_mail(
+        "sender@remote.test",
+        &["alice@example.test", "bob@example.test"],
+        &message("now1", "at once"),
+    );
+    assert_eq!(code, 250, "{text}");
+    let qid = text.rsplit(' ').next().unwrap().to_string();
+    // Killed the moment the 250 is read, the server has had no time for a delivery of its own:
+    // the mailbox rows were durable before the reply.
+    s.kill9();
+    assert_eq!(s.mailbox("alice@example.test").len(), 1);
+    assert_eq!(s.mailbox("bob@example.test").len(), 1);
+    let t = cli(&s.config, &["trace", "--queue-id", &qid], None);
+    let queued = t.find("queued").expect("a queued event");
+    let delivered = t.find("delivered to mailbox alice@example.test");
+    assert!(delivered.is_some_and(|d| d > queued), "{t}");
+    assert!(t.contains("delivered to mailbox bob@example.test"), "{t}");
+    let q = cli(&s.config, &["queue", "list"], None);
+    assert!(!q.contains("queued"), "nothing left queued: {q}");
+}
+
 /// A message larger than the inline limit (128 KiB) gets a file of its own, read back intact by
 /// mailbox access; a small one does not.
 #[test]
