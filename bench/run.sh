@@ -25,7 +25,9 @@
 #   SMTP_SOURCE_EXTRA="-d"  extra smtp-source flags, e.g. -d to send all messages of a session over
 #                           one connection (default: one connection per message, as an MX sees)
 #   RAMPART_CHECKS=on       run Rampart's content checks (all but antivirus); default off, since
-#                           this Postfix runs no content filter
+#                           this Postfix runs no content filter. Their DNS lookups (SPF, DMARC,
+#                           lists) go to a rampart-testdns started by the script: an SPF record
+#                           for remote.test that passes 127.0.0.0/8, no DMARC record
 #   RESULTS_DIR=DIR         where the report and logs go (default: a new /tmp/rampart-bench-results.*)
 #   RAMPART_REV=HEAD        build and measure this commit's tree instead of the working tree
 #   WORK_BASE=/tmp          file system for both servers' data and queues (default /tmp; the full
@@ -139,6 +141,7 @@ build_rampart() {
     local src target
     local packages=(-p rampart) what=rampart
     [[ "$LOADGEN" == 1 ]] && { packages+=(-p rampart-loadgen); what+=" and rampart-loadgen"; }
+    [[ "${RAMPART_CHECKS:-off}" == on ]] && { packages+=(-p rampart-testdns); what+=" and rampart-testdns"; }
     if [[ -n "${RAMPART_REV:-}" ]]; then
         local sha
         sha=$(git -C "$REPO" rev-parse --verify "${RAMPART_REV}^{commit}")
@@ -171,6 +174,40 @@ build_rampart() {
         LOADGEN_BIN="$WORK/rampart-loadgen"
         cp "$target/release/rampart-loadgen" "$LOADGEN_BIN"
     fi
+    if [[ "${RAMPART_CHECKS:-off}" == on ]]; then
+        [[ -x "$target/release/rampart-testdns" ]] \
+            || die "build produced no $target/release/rampart-testdns"
+        TESTDNS_BIN="$WORK/rampart-testdns"
+        cp "$target/release/rampart-testdns" "$TESTDNS_BIN"
+    fi
+}
+
+# RAMPART_CHECKS=on: one local DNS server for the whole run, so the checks' lookups (SPF, DMARC,
+# blocklists) are answered at once and the same way every run; the sandbox's resolver drops
+# concurrent lookups, which Rampart answers with 451 (failing closed). The server stops when its
+# stdin closes: the script holds the write end of a FIFO, so it ends with the script.
+start_testdns() {
+    local d="$WORK/dns"
+    mkdir -p "$d"
+    printf '%s\n' '# SPF passes the bench senders (127.0.0.1); no DMARC record, so DMARC is none.' \
+        'remote.test TXT "v=spf1 ip4:127.0.0.0/8 -all"' >"$d/records"
+    mkfifo "$d/stdin"
+    "$TESTDNS_BIN" --records "$d/records" <"$d/stdin" >"$d/stdout" 2>"$d/stderr" &
+    TESTDNS_PID=$!
+    exec {TESTDNS_FD}>"$d/stdin"
+    wait_for 15 grep -qs '^listening on ' "$d/stdout" \
+        || die "rampart-testdns did not start: $(cat "$d/stderr")"
+    TESTDNS_ADDR=$(sed -n 's/^listening on \(127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$d/stdout" | head -1)
+    [[ -n "$TESTDNS_ADDR" ]] || die "no address from rampart-testdns: $(cat "$d/stdout")"
+    log "test DNS for the checks on $TESTDNS_ADDR"
+}
+
+stop_testdns() {
+    [[ -n "${TESTDNS_FD:-}" ]] && { exec {TESTDNS_FD}>&-; TESTDNS_FD=""; }
+    alive "$TESTDNS_PID" || { TESTDNS_PID=""; return 0; }
+    kill -TERM "$TESTDNS_PID"
+    wait "$TESTDNS_PID" 2>/dev/null || true
+    TESTDNS_PID=""
 }
 
 # A throwaway CA and an ECDSA P-256 leaf for localhost (SAN DNS:localhost, IP:127.0.0.1), valid
@@ -205,6 +242,8 @@ RAMPART_PID=""
 PF_CONF=""
 PF_MASTER=""
 SAMPLER_PID=""
+TESTDNS_PID=""
+TESTDNS_ADDR=""
 
 cleanup() {
     local rc=$?
@@ -212,6 +251,7 @@ cleanup() {
     [[ -n "$SAMPLER_PID" ]] && kill "$SAMPLER_PID" 2>/dev/null
     stop_rampart
     stop_postfix
+    stop_testdns
     [[ -n "$WORK" && -d "$WORK" ]] && rm -rf "$WORK"
     exit "$rc"
 }
@@ -277,6 +317,10 @@ max_messages_per_session = 100000
 # Rampart's checks are off too. RAMPART_CHECKS=on measures them (all but antivirus: no clamd).
 disabled = $RAMPART_DISABLED
 EOF
+    if [[ -n "$TESTDNS_ADDR" ]]; then
+        printf '[dns]\n# The script'"'"'s rampart-testdns (RAMPART_CHECKS=on).\nservers = ["%s"]\n' \
+            "$TESTDNS_ADDR" >>"$R_CONF"
+    fi
     "$RAMPART" --config "$R_CONF" domain add example.test >/dev/null
     printf 'a-long-password-123\n' \
         | "$RAMPART" --config "$R_CONF" user add "$RCPT" --password-stdin >/dev/null
@@ -682,7 +726,8 @@ print_report() {
     local checks="Rampart's content checks OFF (RAMPART_CHECKS=off), since this Postfix runs no
           content filter: disabled = $RAMPART_DISABLED"
     [[ "${RAMPART_CHECKS:-off}" == on ]] && checks="Rampart's content checks ON (RAMPART_CHECKS=on), all but antivirus (no clamd
-          here); this Postfix runs no content filter, so the work differs"
+          here), DNS answered by a local rampart-testdns; this Postfix runs no content filter, so the
+          work differs"
     local lg_count="half the cell's smtp-source count (at least 100)"
     [[ -n "${LOADGEN_MSGS:-}" ]] && lg_count="$LOADGEN_MSGS for every cell (LOADGEN_MSGS)"
     cat <<EOF
@@ -804,6 +849,7 @@ main() {
     chmod 755 "$WORK"
     build_rampart
     make_certificates
+    [[ "${RAMPART_CHECKS:-off}" == on ]] && start_testdns
     RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d /tmp/rampart-bench-results.XXXXXX)}
     mkdir -p "$RESULTS_DIR/logs"
     : >"$RESULTS_DIR/raw.tsv"
