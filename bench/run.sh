@@ -751,8 +751,9 @@ local delivery to alice's mailbox):
   Rampart: 250 after DATA only once the SQLite (WAL, synchronous=FULL) commit holding the
            message's rows is fsync'd (group commit across sessions); a message up to 128 KiB is
            in that commit itself, a larger one is a file fdatasync'd before it, with its
-           directory fsync'd (docs/DURABILITY.md); then local delivery = a mailbox row in
-           SQLite pointing at the one stored copy.
+           directory fsync'd (docs/DURABILITY.md); local delivery = a mailbox row in SQLite
+           pointing at the one stored copy, in that same commit (nothing is rechecked at
+           delivery in this configuration).
   Postfix: smtpd -> cleanup, which fsyncs the queue file before smtpd answers 250 (Postfix
            default); qmgr -> local(8), which writes each message to alice's Maildir (alias
            alice -> Maildir/, run as nobody) and fsyncs it.
