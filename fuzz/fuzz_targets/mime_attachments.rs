@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use mail_parser::MessageParser;
 use rampart_checks::attachments::{self, AttachmentConfig};
-use rampart_checks::{mime, Context, Direction};
+use rampart_checks::{mime, Context, Direction, Envelope};
 
 /// The shipped policy: what a real server inspects, with its real archive budgets.
 static CONFIG: LazyLock<AttachmentConfig> = LazyLock::new(AttachmentConfig::default);
@@ -59,12 +59,14 @@ fn message(raw: &[u8]) {
     let rcpts = ["alice@example.test".to_string()];
     let local_domains = ["example.test".to_string()];
     let ctx = Context {
-        direction: Direction::Inbound,
-        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
-        helo: "client.remote.test",
-        mail_from: "sender@remote.test",
-        rcpts: &rcpts,
-        authenticated: None,
+        envelope: Envelope {
+            direction: Direction::Inbound,
+            client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+            helo: "client.remote.test",
+            mail_from: "sender@remote.test",
+            rcpts: &rcpts,
+            authenticated: None,
+        },
         local_domains: &local_domains,
         raw,
         parsed: &parsed,
