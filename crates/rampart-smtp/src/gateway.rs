@@ -112,19 +112,9 @@ impl Gateway {
         }
         let mut url_report = None;
         if self.on(CheckName::Urls) {
-            for e in self.feeds.refresh() {
-                tracing::warn!(error = %e, "URL feed");
-            }
             let cfg = &checks.urls;
             if env.direction == Direction::Inbound || cfg.check_outbound {
-                let report = rampart_checks::urls::inspect(
-                    cfg,
-                    &self.feeds,
-                    self.resolver.as_ref(),
-                    local_domains,
-                    &parsed,
-                )
-                .await;
+                let report = self.inspect_urls(local_domains, &parsed).await;
                 verdicts.push(rampart_checks::urls::verdict(cfg, &report));
                 url_report = Some(report);
             }
@@ -163,6 +153,26 @@ impl Gateway {
             .filter(|b| !b.trim().is_empty())
     }
 
+    /// The URL check (AL-1.3) against the feeds, reloaded if their files changed, and the DNS
+    /// lists as they are now: at receipt and again at delivery.
+    async fn inspect_urls(
+        &self,
+        local_domains: &[String],
+        parsed: &mail_parser::Message<'_>,
+    ) -> rampart_checks::urls::UrlReport {
+        for e in self.feeds.refresh() {
+            tracing::warn!(error = %e, "URL feed");
+        }
+        rampart_checks::urls::inspect(
+            &self.config.checks.urls,
+            &self.feeds,
+            self.resolver.as_ref(),
+            local_domains,
+            parsed,
+        )
+        .await
+    }
+
     /// True when [`Gateway::recheck_urls`] can find anything: the URL check is on and a feed or
     /// a list is configured. Otherwise the queue need not read messages back to ask it.
     pub fn rechecks_urls(&self) -> bool {
@@ -182,17 +192,7 @@ impl Gateway {
             return None;
         }
         let parsed = mail_parser::MessageParser::default().parse(raw)?;
-        for e in self.feeds.refresh() {
-            tracing::warn!(error = %e, "URL feed");
-        }
-        let report = rampart_checks::urls::inspect(
-            cfg,
-            &self.feeds,
-            self.resolver.as_ref(),
-            local_domains,
-            &parsed,
-        )
-        .await;
+        let report = self.inspect_urls(local_domains, &parsed).await;
         let v = rampart_checks::urls::verdict(cfg, &report);
         match v.action {
             rampart_checks::Action::Reject(_) | rampart_checks::Action::Quarantine => Some((
