@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 # database is not needed).
 need=()
 command -v swaks >/dev/null || need+=(swaks)
+# swaks's STARTTLS needs Perl's TLS modules, which are only recommended by the package.
+perl -MNet::SSLeay -MIO::Socket::SSL -e1 2>/dev/null || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 if [ ${#need[@]} -gt 0 ]; then

@@ -23,8 +23,11 @@ pub mod attachments;
 pub mod dlp;
 pub mod dnsbl;
 pub mod external;
+pub mod headers;
+pub mod message;
 pub mod mime;
 pub mod modify;
+pub mod pipeline;
 pub mod spam;
 #[cfg(test)]
 mod testutil;
@@ -76,9 +79,10 @@ impl Refusal {
 pub enum Modification {
     /// Add a header field at the top of the message.
     AddHeader { name: String, value: String },
-    /// Remove every header field with this name whose value satisfies the check's own test,
-    /// recorded here as the exact (trimmed) values to remove.
-    RemoveHeader { name: String, values: Vec<String> },
+    /// Remove these header fields of the message as received: indexes into
+    /// [`Context::headers`], each a field called `name` (checked again when applied). By index,
+    /// not by value, so a field is removed however it is folded, cased or spaced.
+    RemoveFields { name: String, indices: Vec<usize> },
     /// Prefix the Subject (never doubled; the check decides whether it is already there).
     SubjectPrefix(String),
 }
@@ -135,6 +139,9 @@ pub struct Context<'a> {
     pub local_domains: &'a [String],
     /// The message as received (without our Return-Path/Received lines).
     pub raw: &'a [u8],
+    /// The header section, read once and strictly ([`message::read`]).
+    pub headers: &'a message::Headers<'a>,
+    /// The MIME tree of the same bytes, shown by [`message::read`] to agree with `headers`.
     pub parsed: &'a mail_parser::Message<'a>,
 }
 

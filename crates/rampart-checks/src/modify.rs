@@ -2,8 +2,8 @@
 //!
 //! - `AddHeader`: added at the top, in the order given (the first ends up first). CR and LF in
 //!   the value are replaced by spaces and an invalid field name is dropped: no header injection.
-//! - `RemoveHeader`: every field with that name (case-insensitive) whose unfolded, trimmed value
-//!   is one of the listed values; an empty list removes nothing.
+//! - `RemoveFields`: the fields at these indexes of the header section as read by
+//!   [`crate::message::read`], each only if it carries the given name (case-insensitive).
 //! - `SubjectPrefix`: `prefix + " "` before the Subject's value; a Subject is added when there
 //!   is none. Never doubled: a subject that already carries the prefix (after `Re:`/`Fwd:`
 //!   markers, see [`crate::external::already_tagged`], RFC 2047 encoded words decoded) is left
@@ -17,66 +17,35 @@
 //! quoted-printable bodies are left unchanged and [`BannerSkipped`] says why.
 
 use crate::external::already_tagged;
+use crate::message::{read_headers, Headers};
 use crate::Modification;
 
-/// One header field as it stands in the message.
+/// One header field being rewritten: the field as written (name, colon, value, folds), without
+/// its final CRLF.
 struct Field {
-    /// The name as written.
     name: String,
-    /// Every line of the field without line endings (continuation lines included).
-    lines: Vec<Vec<u8>>,
+    text: Vec<u8>,
 }
 
 impl Field {
     /// The unfolded value, trimmed.
     fn value(&self) -> String {
-        let mut v = Vec::new();
-        for (i, line) in self.lines.iter().enumerate() {
-            let part = if i == 0 {
-                line.splitn(2, |&b| b == b':').nth(1).unwrap_or(&[])
-            } else {
-                line.as_slice()
-            };
-            v.extend_from_slice(part);
-        }
-        String::from_utf8_lossy(&v).trim().to_string()
+        let text = String::from_utf8_lossy(&self.text);
+        let v = text.split_once(':').map_or("", |(_, v)| v);
+        v.replace("\r\n", "").trim().to_string()
     }
 }
 
-/// Header fields (and stray lines, as nameless fields) and where the body starts.
-fn split(raw: &[u8]) -> (Vec<Field>, &[u8]) {
-    let mut fields: Vec<Field> = Vec::new();
-    let mut pos = 0;
-    while pos < raw.len() {
-        let end = raw[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |i| pos + i + 1);
-        let mut line = &raw[pos..end];
-        pos = end;
-        while let Some(l) = line
-            .strip_suffix(b"\n")
-            .or_else(|| line.strip_suffix(b"\r"))
-        {
-            line = l;
-        }
-        if line.is_empty() {
-            return (fields, &raw[pos..]);
-        }
-        if (line[0] == b' ' || line[0] == b'\t') && !fields.is_empty() {
-            fields.last_mut().unwrap().lines.push(line.to_vec());
-            continue;
-        }
-        let name = match line.iter().position(|&b| b == b':') {
-            Some(i) => String::from_utf8_lossy(&line[..i]).trim().to_string(),
-            None => String::new(),
-        };
-        fields.push(Field {
-            name,
-            lines: vec![line.to_vec()],
-        });
-    }
-    (fields, &[])
+/// The fields of the one reading of the header section, as written.
+fn fields_of(headers: &Headers<'_>) -> Vec<Field> {
+    headers
+        .fields
+        .iter()
+        .map(|f| Field {
+            name: f.name.to_string(),
+            text: format!("{}:{}", f.name, f.value).into_bytes(),
+        })
+        .collect()
 }
 
 fn valid_name(name: &str) -> bool {
@@ -110,14 +79,26 @@ fn decoded_subject(value: &str) -> String {
         .unwrap_or_else(|| value.to_string())
 }
 
-/// Rewrites `raw` with `mods` applied (see the module documentation for each kind).
-pub fn apply_modifications(raw: &[u8], mods: &[Modification]) -> Vec<u8> {
-    let (mut fields, body) = split(raw);
+/// Rewrites `raw` with `mods` applied (see the module documentation for each kind). `headers`
+/// is the reading of `raw`'s header section the checks saw ([`crate::message::read`]): the
+/// indexes of [`Modification::RemoveFields`] point into it.
+pub fn apply_modifications(raw: &[u8], headers: &Headers<'_>, mods: &[Modification]) -> Vec<u8> {
+    let mut fields: Vec<Option<Field>> = fields_of(headers).into_iter().map(Some).collect();
+    let body = raw.get(headers.body_offset..).unwrap_or_default();
     for m in mods {
         match m {
-            Modification::RemoveHeader { name, values } => fields.retain(|f| {
-                !(f.name.eq_ignore_ascii_case(name) && values.iter().any(|v| v.trim() == f.value()))
-            }),
+            Modification::RemoveFields { name, indices } => {
+                for &i in indices {
+                    // The index names a field of this name, or nothing is removed.
+                    if fields
+                        .get(i)
+                        .and_then(|f| f.as_ref())
+                        .is_some_and(|f| f.name.eq_ignore_ascii_case(name))
+                    {
+                        fields[i] = None;
+                    }
+                }
+            }
             Modification::SubjectPrefix(prefix) => {
                 let prefix = one_line(prefix);
                 if prefix.is_empty() {
@@ -125,30 +106,30 @@ pub fn apply_modifications(raw: &[u8], mods: &[Modification]) -> Vec<u8> {
                 }
                 match fields
                     .iter_mut()
+                    .flatten()
                     .find(|f| f.name.eq_ignore_ascii_case("subject"))
                 {
                     Some(f) => {
                         if already_tagged(&decoded_subject(&f.value()), &prefix) {
                             continue;
                         }
-                        let first = &f.lines[0];
-                        let colon = first.iter().position(|&b| b == b':').unwrap_or(0);
-                        let rest = &first[colon + 1..];
+                        let colon = f.text.iter().position(|&b| b == b':').unwrap_or(0);
+                        let rest = &f.text[colon + 1..];
                         let rest = &rest[rest
                             .iter()
                             .take_while(|&&b| b == b' ' || b == b'\t')
                             .count()..];
-                        let mut line = format!("{}: {prefix}", f.name).into_bytes();
+                        let mut text = format!("{}: {prefix}", f.name).into_bytes();
                         if !rest.is_empty() {
-                            line.push(b' ');
-                            line.extend_from_slice(rest);
+                            text.push(b' ');
+                            text.extend_from_slice(rest);
                         }
-                        f.lines[0] = line;
+                        f.text = text;
                     }
-                    None => fields.push(Field {
+                    None => fields.push(Some(Field {
                         name: "Subject".into(),
-                        lines: vec![format!("Subject: {prefix}").into_bytes()],
-                    }),
+                        text: format!("Subject: {prefix}").into_bytes(),
+                    })),
                 }
             }
             Modification::AddHeader { .. } => {}
@@ -162,7 +143,8 @@ pub fn apply_modifications(raw: &[u8], mods: &[Modification]) -> Vec<u8> {
             }
         }
     }
-    write_fields(&mut out, &fields);
+    let kept: Vec<Field> = fields.into_iter().flatten().collect();
+    write_fields(&mut out, &kept);
     out.extend_from_slice(body);
     out
 }
@@ -178,6 +160,9 @@ pub enum BannerSkipped {
     Charset(String),
     /// The body already starts with the banner.
     AlreadyPresent,
+    /// The header section does not read one way (never the case for a message the normaliser
+    /// accepted).
+    Unreadable,
 }
 
 /// Inserts `banner` (lines separated by `\n` or `\r\n`) and an empty line at the top of the
@@ -185,7 +170,9 @@ pub enum BannerSkipped {
 /// A non-ASCII banner also needs `charset=utf-8` and `8bit`. Otherwise the message is left
 /// unchanged and the reason returned.
 pub fn apply_banner(raw: &[u8], banner: &str) -> Result<Vec<u8>, BannerSkipped> {
-    let (fields, body) = split(raw);
+    let headers = read_headers(raw).map_err(|_| BannerSkipped::Unreadable)?;
+    let fields = fields_of(&headers);
+    let body = raw.get(headers.body_offset..).unwrap_or_default();
     let header = |n: &str| {
         fields
             .iter()
@@ -228,10 +215,8 @@ pub fn apply_banner(raw: &[u8], banner: &str) -> Result<Vec<u8>, BannerSkipped> 
 /// The header fields with CRLF endings, then the empty line.
 fn write_fields(out: &mut Vec<u8>, fields: &[Field]) {
     for f in fields {
-        for line in &f.lines {
-            out.extend_from_slice(line);
-            out.extend_from_slice(b"\r\n");
-        }
+        out.extend_from_slice(&f.text);
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -239,6 +224,12 @@ fn write_fields(out: &mut Vec<u8>, fields: &[Field]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Applies `mods` on the strict reading of `raw`, as the pipeline does.
+    pub(super) fn apply(raw: &[u8], mods: &[Modification]) -> Vec<u8> {
+        let headers = read_headers(raw).expect("a test message reads one way");
+        apply_modifications(raw, &headers, mods)
+    }
 
     const MSG: &[u8] =
         b"Received: from x\r\n\tby y\r\nFrom: a@sender.example\r\nSubject: Budget\r\n \
@@ -253,27 +244,27 @@ mod tests {
     #[test]
     fn al_1_6_prefix_added_once_with_folding_kept() {
         let m = [Modification::SubjectPrefix("[External]".into())];
-        let once = apply_modifications(MSG, &m);
+        let once = apply(MSG, &m);
         let text = String::from_utf8(once.clone()).unwrap();
         assert!(
             text.contains("Subject: [External] Budget\r\n for 2027\r\n"),
             "{text}"
         );
-        let twice = apply_modifications(&once, &m);
+        let twice = apply(&once, &m);
         assert_eq!(once, twice, "never doubled");
         assert!(no_bare_lf(&once));
         assert!(once.ends_with(b"\r\n\r\nLine one\r\nLine two\r\n"));
         // Already tagged behind reply markers, and encoded.
         let re = b"Subject: RE: [EXTERNAL] x\r\n\r\nb\r\n";
-        assert_eq!(apply_modifications(re, &m), re.to_vec());
+        assert_eq!(apply(re, &m), re.to_vec());
         let enc = b"Subject: =?utf-8?q?Fwd=3A_=5BExternal=5D_x?=\r\n\r\nb\r\n";
-        assert_eq!(apply_modifications(enc, &m), enc.to_vec());
+        assert_eq!(apply(enc, &m), enc.to_vec());
     }
 
     #[test]
     fn subject_added_when_missing_and_headers_added_and_removed() {
-        let raw = b"From: a@b.example\nTo: c@d.example\n\nbody\n";
-        let out = apply_modifications(
+        let raw = b"From: a@b.example\r\nTo: c@d.example\r\n\r\nbody\n";
+        let out = apply(
             raw,
             &[
                 Modification::AddHeader {
@@ -298,11 +289,11 @@ mod tests {
         );
         assert!(!text.contains("Bad Name"));
 
-        let out = apply_modifications(
+        let out = apply(
             MSG,
-            &[Modification::RemoveHeader {
+            &[Modification::RemoveFields {
                 name: "x-spam-flag".into(),
-                values: vec!["NO".into()],
+                indices: vec![3, 0],
             }],
         );
         let text = String::from_utf8(out).unwrap();
@@ -348,6 +339,7 @@ mod tests {
 
 #[cfg(test)]
 mod fold_tests {
+    use super::tests::apply;
     use super::*;
 
     #[test]
@@ -356,7 +348,7 @@ mod fold_tests {
             name: "Authentication-Results".into(),
             value: "mx.example;\r\n\tspf=pass\r\nX-Injected: yes".into(),
         }];
-        let out = apply_modifications(b"Subject: s\r\n\r\nbody\r\n", &mods);
+        let out = apply(b"Subject: s\r\n\r\nbody\r\n", &mods);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("Authentication-Results: mx.example;\r\n\tspf=pass X-Injected: yes\r\nSubject: s\r\n"), "{text:?}");
     }

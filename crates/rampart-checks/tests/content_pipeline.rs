@@ -50,13 +50,16 @@ async fn inbound_clean_mail_is_tagged_external_once() {
         (d.action.clone(), d.decided_by),
         (Action::Tag, Some("external-tag"))
     );
-    let out = apply_modifications(&raw, &d.modifications);
+    let out = apply_modifications(&raw, c.headers, &d.modifications);
     let reparsed = MessageParser::default().parse(&out).unwrap();
     assert_eq!(reparsed.subject(), Some("[External] Test"));
     // Delivery time: the same checks on the tagged message add nothing more (AL-1.6).
     let c2 = ctx(&out, &reparsed, Direction::Inbound);
     let d2 = decide(&run_all(&c2).await);
-    assert_eq!(apply_modifications(&out, &d2.modifications), out);
+    assert_eq!(
+        apply_modifications(&out, c2.headers, &d2.modifications),
+        out
+    );
 
     // The optional banner needs a single-part text message; this one is multipart.
     assert!(apply_banner(&out, "CAUTION: external sender").is_err());

@@ -74,62 +74,7 @@ pub struct Config {
     pub checks: ChecksConfig,
 }
 
-/// The gateway's checks. Each section is the check's own configuration (documented in
-/// rampart-checks and in rampart.example.toml).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChecksConfig {
-    /// Checks switched off, by name: `antivirus`, `attachments`, `urls`, `spam`, `dlp`,
-    /// `external`, `authentication`. Empty by default; every name here is a finding for the audit.
-    #[serde(default)]
-    pub disabled: Vec<CheckName>,
-    /// Where notices go when a rule's action is `notify` (AL-1.5 DLP). Unset: postmaster@ the
-    /// sender's domain.
-    #[serde(default)]
-    pub notify: Option<String>,
-    /// ClamAV over its socket (NC-2.3.2, AL-1.2). On by default: with no clamd reachable, mail
-    /// gets 451 rather than passing unscanned.
-    #[serde(default)]
-    pub antivirus: rampart_checks::antivirus::AntivirusConfig,
-    /// Dangerous attachments and embedded code (AL-1.4).
-    #[serde(default)]
-    pub attachments: rampart_checks::attachments::AttachmentConfig,
-    /// URL inspection (AL-1.3).
-    #[serde(default)]
-    pub urls: rampart_checks::urls::UrlConfig,
-    /// Spam and phishing score (AL-1.2).
-    #[serde(default)]
-    pub spam: rampart_checks::spam::SpamConfig,
-    /// Outbound data loss prevention (AL-1.5).
-    #[serde(default)]
-    pub dlp: rampart_checks::dlp::DlpConfig,
-    /// The `[External]` tag on inbound mail (AL-1.6).
-    #[serde(default)]
-    pub external: rampart_checks::external::ExternalTagConfig,
-    /// SPF, DKIM, DMARC and ARC on inbound mail (AL-2.4, NC-2.1.7). Its DNS servers default to
-    /// those of `[dns]`.
-    #[serde(default)]
-    pub authentication: rampart_checks::auth::AuthConfig,
-}
-
-impl ChecksConfig {
-    pub fn enabled(&self, name: CheckName) -> bool {
-        !self.disabled.contains(&name)
-    }
-}
-
-/// A check that can be switched off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckName {
-    Antivirus,
-    Attachments,
-    Urls,
-    Spam,
-    Dlp,
-    External,
-    Authentication,
-}
+pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
 
 /// AUTH (RFC 4954): PLAIN and LOGIN, offered only inside TLS.
 #[derive(Debug, Clone, Deserialize)]

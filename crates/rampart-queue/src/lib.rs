@@ -14,6 +14,7 @@ pub mod dns;
 pub mod dsn;
 pub mod outbound;
 
+use rampart_checks::pipeline::{Held, Pipeline};
 use rampart_store::{Store, Writer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,20 +34,10 @@ pub struct QueueManager {
     pub shutdown: watch::Receiver<bool>,
     pub retention_days: u32,
     pub outbound: Arc<outbound::Outbound>,
-    /// A check run again at delivery (AL-1.3: URL feeds as they are now). Given the message
-    /// without its Return-Path, it answers Some((reason, verdict)) to hold it in quarantine.
-    pub recheck: Option<Recheck>,
+    /// The check pipeline, asked again at delivery (AL-1.3: URL feeds and lists as they are
+    /// now) when [`Pipeline::rechecks_urls`]; a message it holds goes to quarantine.
+    pub pipeline: Option<Arc<Pipeline>>,
 }
-
-/// See [`QueueManager::recheck`].
-pub type Recheck = Arc<
-    dyn Fn(
-            Vec<u8>,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<(String, String)>> + Send>>
-        + Send
-        + Sync,
->;
 
 impl QueueManager {
     /// Runs until shutdown. On shutdown it finishes the round it is in.
@@ -117,9 +108,10 @@ impl QueueManager {
         &self,
         due: Vec<rampart_store::DueMessage>,
     ) -> Vec<rampart_store::DueMessage> {
-        let Some(recheck) = &self.recheck else {
+        let Some(pipeline) = self.pipeline.as_ref().filter(|p| p.rechecks_urls()) else {
             return due;
         };
+        let domains = self.store.domains().unwrap_or_default();
         let mut keep = Vec::with_capacity(due.len());
         for m in due {
             if m.released {
@@ -133,8 +125,8 @@ impl QueueManager {
                     continue;
                 }
             };
-            match recheck(bytes).await {
-                Some((reason, verdicts)) => {
+            match pipeline.recheck_urls(&bytes, &domains).await {
+                Some(Held { reason, verdicts }) => {
                     if let Err(e) = self
                         .store
                         .hold(&self.writer, &m.id, m.message_id.clone(), reason, verdicts)

@@ -9,7 +9,6 @@
 
 pub mod address;
 pub mod codec;
-pub mod gateway;
 pub mod limits;
 pub mod policy;
 pub mod received;

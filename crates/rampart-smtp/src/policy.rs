@@ -1,6 +1,8 @@
 //! Submission policy on headers: sender alignment of From and Sender (NC-2.1.7) and refusing
 //! automatically forwarded mail to outside recipients (AL-4.2).
 
+use rampart_checks::message::Message;
+
 /// Header facts needed for submission policy.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SubmissionHeaders {
@@ -31,11 +33,11 @@ const FORWARD_MARKS: &[(&str, Option<&str>)] = &[
     ("resent-message-id", None),
 ];
 
-pub fn submission_headers(head: &[u8]) -> SubmissionHeaders {
+/// Reads the facts from the one reading of the message: the header section was read strictly,
+/// so there is one From and one Sender at most, and the whole section is read, however long.
+pub fn submission_headers(message: &Message<'_>) -> SubmissionHeaders {
     let mut out = SubmissionHeaders::default();
-    let Some(msg) = mail_parser::MessageParser::default().parse_headers(head) else {
-        return out;
-    };
+    let msg = &message.parsed;
     if let Some(from) = msg.from() {
         out.from = from
             .iter()
@@ -48,17 +50,12 @@ pub fn submission_headers(head: &[u8]) -> SubmissionHeaders {
         .and_then(|s| s.first())
         .and_then(|a| a.address())
         .map(|a| a.to_ascii_lowercase());
-    for h in msg.headers() {
-        let name = h.name().to_ascii_lowercase();
+    for f in &message.headers.fields {
+        let name = f.name.to_ascii_lowercase();
         if let Some((_, want)) = FORWARD_MARKS.iter().find(|(n, _)| *n == name) {
-            let value = h
-                .value()
-                .as_text()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
+            let value = f.unfolded().to_ascii_lowercase();
             if want.is_none_or(|w| value == w) {
-                out.auto_forward_mark = Some(h.name().to_string());
+                out.auto_forward_mark = Some(f.name.to_string());
                 break;
             }
         }
@@ -70,20 +67,23 @@ pub fn submission_headers(head: &[u8]) -> SubmissionHeaders {
 mod tests {
     use super::*;
 
+    fn facts(raw: &[u8]) -> SubmissionHeaders {
+        submission_headers(&rampart_checks::message::read(raw).unwrap())
+    }
+
     #[test]
     fn reads_from_sender_and_marks() {
-        let h = submission_headers(b"From: \"Alice\" <Alice@Example.test>, bob@example.test\r\nSender: <sec@example.test>\r\nSubject: x\r\n\r\n");
+        let h = facts(b"From: \"Alice\" <Alice@Example.test>, bob@example.test\r\nSender: <sec@example.test>\r\nSubject: x\r\n\r\n");
         assert_eq!(h.from, vec!["alice@example.test", "bob@example.test"]);
         assert_eq!(h.sender.as_deref(), Some("sec@example.test"));
         assert_eq!(h.auto_forward_mark, None);
-        let h =
-            submission_headers(b"From: a@example.test\r\nAuto-Submitted: auto-forwarded\r\n\r\n");
+        let h = facts(b"From: a@example.test\r\nAuto-Submitted: auto-forwarded\r\n\r\n");
         assert_eq!(h.auto_forward_mark.as_deref(), Some("Auto-Submitted"));
-        let h = submission_headers(b"From: a@example.test\r\nAuto-Submitted: auto-replied\r\n\r\n");
+        let h = facts(b"From: a@example.test\r\nAuto-Submitted: auto-replied\r\n\r\n");
         assert_eq!(h.auto_forward_mark, None);
-        let h = submission_headers(b"From: a@example.test\r\nResent-From: a@example.test\r\n\r\n");
+        let h = facts(b"From: a@example.test\r\nResent-From: a@example.test\r\n\r\n");
         assert_eq!(h.auto_forward_mark.as_deref(), Some("Resent-From"));
-        let h = submission_headers(
+        let h = facts(
             b"From: a@example.test\r\nX-MS-Exchange-Inbox-Rules-Loop: a@example.test\r\n\r\n",
         );
         assert!(h.auto_forward_mark.is_some());

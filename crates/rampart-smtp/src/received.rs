@@ -45,54 +45,6 @@ pub fn received(r: &ReceivedInfo<'_>) -> String {
 
 pub use rampart_store::rfc5322_date;
 
-/// What the session needs from the header of a message: its Message-ID and how many Received
-/// lines it already carries (a loop shows as many).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct HeaderFacts {
-    pub message_id: Option<String>,
-    pub received: usize,
-    /// The header block ended within the bytes looked at.
-    pub complete: bool,
-}
-
-/// Reads the header block at the start of `msg` (unfolding continuation lines).
-pub fn header_facts(msg: &[u8]) -> HeaderFacts {
-    let mut facts = HeaderFacts::default();
-    let text = String::from_utf8_lossy(msg);
-    let mut current: Option<String> = None;
-    let finish = |h: Option<String>, facts: &mut HeaderFacts| {
-        if let Some(h) = h {
-            if let Some((name, value)) = h.split_once(':') {
-                let name = name.trim();
-                if name.eq_ignore_ascii_case("message-id") && facts.message_id.is_none() {
-                    let v = value.trim().trim_start_matches('<').trim_end_matches('>');
-                    if !v.is_empty() {
-                        facts.message_id = Some(v.chars().take(998).collect());
-                    }
-                } else if name.eq_ignore_ascii_case("received") {
-                    facts.received += 1;
-                }
-            }
-        }
-    };
-    for line in text.split("\r\n") {
-        if line.is_empty() {
-            facts.complete = true;
-            break;
-        }
-        if line.starts_with(' ') || line.starts_with('\t') {
-            if let Some(c) = current.as_mut() {
-                c.push_str(line);
-            }
-            continue;
-        }
-        finish(current.take(), &mut facts);
-        current = Some(line.to_string());
-    }
-    finish(current, &mut facts);
-    facts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,14 +76,5 @@ mod tests {
         ));
         assert!(r.ends_with("+0000\r\n"));
         assert_eq!(r.matches("\r\n").count(), 4, "{r}");
-    }
-
-    #[test]
-    fn header_facts_unfold() {
-        let f =
-            header_facts(b"Received: a\r\nReceived: b\r\nMessage-ID:\r\n <x@y.test>\r\n\r\nbody");
-        assert_eq!(f.message_id.as_deref(), Some("x@y.test"));
-        assert_eq!(f.received, 2);
-        assert!(f.complete);
     }
 }

@@ -7,7 +7,7 @@
 use crate::address::{check_forward_path, raw_path};
 use crate::codec::{take_line, DataDecoder, Line};
 use crate::limits::{AuthGuard, RateLimiter, ReadBudget};
-use crate::received::{self, header_facts, ReceivedInfo};
+use crate::received::{self, ReceivedInfo};
 use crate::reply::{self, Reply};
 use rampart_config::{Config, Listener};
 use rampart_config::{RateScope, RateWhat};
@@ -25,8 +25,6 @@ mod submission;
 
 /// Received headers past which a message is taken to be looping (RFC 5321 section 6.3).
 const MAX_RECEIVED: usize = 50;
-/// Bytes of the message start kept to read its header (Message-ID, Received count).
-const HEAD_PROBE: usize = 64 * 1024;
 /// Read buffer to start with; it grows only as far as the line limit or one read.
 const READ_CHUNK: usize = 8 * 1024;
 /// Time for the last reply and the close once a session has ended: a client that reads nothing
@@ -41,8 +39,9 @@ pub struct ServerContext {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Woken after each message is queued, so delivery starts at once.
     pub queue_notify: Arc<Notify>,
-    /// The content checks (None: none configured, as in unit tests).
-    pub gateway: Option<Arc<crate::gateway::Gateway>>,
+    /// The content checks (None: none configured, as in unit tests; the message is still read
+    /// once and refused when it reads two ways).
+    pub pipeline: Option<Arc<rampart_checks::pipeline::Pipeline>>,
     /// Deliver to local mailboxes in the commit that queues the message (see
     /// [`rampart_store::Enqueue::deliver_local_now`]): true when nothing is checked again at
     /// delivery.
@@ -65,7 +64,7 @@ impl ServerContext {
         shutdown: watch::Receiver<bool>,
     ) -> ServerContext {
         ServerContext {
-            gateway: None,
+            pipeline: None,
             deliver_local_now: false,
             limiter: RateLimiter::new(config.rate_limits.clone()),
             auth_guard: AuthGuard::new(config.auth.clone()),
@@ -105,7 +104,6 @@ struct Body {
     prefix_len: usize,
     return_path_len: usize,
     size: u64,
-    head: Option<Vec<u8>>,
     too_big: bool,
 }
 
@@ -878,7 +876,6 @@ impl Session {
             prefix_len: rp.len() + rcvd.len(),
             return_path_len: rp.len(),
             size: 0,
-            head: None,
             too_big: false,
         }
     }
@@ -1025,31 +1022,48 @@ impl Session {
             self.discard_transaction();
             return self.error(r);
         }
-        let head = body.head.take().unwrap_or_else(|| {
-            let b = body.spool.buffer_mut();
-            b[body.prefix_len.min(b.len())..]
-                .iter()
-                .take(HEAD_PROBE)
-                .copied()
-                .collect()
-        });
-        let facts = header_facts(&head);
-        let refusal = if facts.received >= MAX_RECEIVED {
-            Some(reply::mail_loop())
-        } else if self.may_relay() {
-            self.header_policy(&head)
-        } else {
-            None
+        // The message is read back once, and read once: the loop count, the submission policy,
+        // every check and the trace all read this one reading (see rampart_checks::message).
+        let all = match body.spool.contents() {
+            Ok(b) => b,
+            Err(e) => {
+                body.spool.discard();
+                let tx = self.tx.take().expect("a transaction is open");
+                return self
+                    .storage_failed(&tx, format!("reading the message back: {e}"))
+                    .await;
+            }
         };
-        if let Some(r) = refusal {
-            body.spool.discard();
-            self.trace("data", format!("message refused: {}", r.line()), None)
-                .await;
-            self.discard_transaction();
-            return self.error(r);
-        }
+        let raw = &all[body.prefix_len.min(all.len())..];
+        let refusal = match rampart_checks::message::read(raw) {
+            Err(r) => Err(content::reply_of(&r)),
+            Ok(message) => {
+                let policy = if message.headers.count("Received") >= MAX_RECEIVED {
+                    Some(reply::mail_loop())
+                } else if self.may_relay() {
+                    self.header_policy(&message)
+                } else {
+                    None
+                };
+                match policy {
+                    Some(r) => Err(r),
+                    None => Ok(message),
+                }
+            }
+        };
+        let message = match refusal {
+            Ok(m) => m,
+            Err(r) => {
+                body.spool.discard();
+                self.trace("data", format!("message refused: {}", r.line()), None)
+                    .await;
+                self.discard_transaction();
+                return self.error(r);
+            }
+        };
+        let message_id = message.headers.message_id();
         let tx = self.tx.take().expect("a transaction is open");
-        let passed = match self.content(body, &tx).await {
+        let passed = match self.content(body, &tx, &all, &message).await {
             Ok(p) => p,
             // A refusal by a check is an answer about the message, not a protocol error.
             Err(r) => {
@@ -1090,14 +1104,14 @@ impl Session {
         );
         queued.session = Some(self.id.clone());
         queued.queue_id = Some(tx.id.0.clone());
-        queued.message_id = facts.message_id.clone();
+        queued.message_id = message_id.clone();
         queued.client = Some(self.peer.ip().to_string());
         queued.sender = Some(tx.sender.clone());
         let msg = Enqueue {
             id: tx.id.clone(),
             sender: tx.sender.clone(),
             size,
-            message_id: facts.message_id.clone(),
+            message_id,
             return_path_len: body.return_path_len,
             client: Some(self.peer.ip().to_string()),
             recipients: tx.recipients.clone(),
@@ -1140,18 +1154,8 @@ impl Session {
     }
 }
 
-/// Writes a body's buffer out on the blocking pool, keeping the head for the header checks.
+/// Writes a body's buffer out on the blocking pool.
 async fn flush_body(mut body: Body) -> std::io::Result<Body> {
-    if body.head.is_none() {
-        let b = body.spool.buffer_mut();
-        body.head = Some(
-            b[body.prefix_len.min(b.len())..]
-                .iter()
-                .take(HEAD_PROBE)
-                .copied()
-                .collect(),
-        );
-    }
     tokio::task::spawn_blocking(move || body.spool.flush().map(|_| body))
         .await
         .map_err(std::io::Error::other)?

@@ -92,18 +92,16 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
         notify.clone(),
         shutdown_rx.clone(),
     );
-    let gateway = Arc::new(rampart_smtp::gateway::Gateway::new(config.clone())?);
-    ctx.gateway = Some(gateway.clone());
-    let rechecks = gateway.rechecks_urls();
+    let pipeline = Arc::new(rampart_checks::pipeline::Pipeline::new(
+        config.checks.clone(),
+        config.hostname.get_ref(),
+        &config.dns.servers,
+        config.dns.timeout_secs,
+    )?);
+    ctx.pipeline = Some(pipeline.clone());
     // Nothing to check again at delivery: local mailboxes get the message in the commit that
     // queues it, one commit (and fsync) instead of two.
-    ctx.deliver_local_now = !rechecks;
-    let recheck_store = store.clone();
-    let recheck: rampart_queue::Recheck = Arc::new(move |raw: Vec<u8>| {
-        let gateway = gateway.clone();
-        let domains = recheck_store.domains().unwrap_or_default();
-        Box::pin(async move { gateway.recheck_urls(&raw, &domains).await })
-    });
+    ctx.deliver_local_now = !pipeline.rechecks_urls();
     if !config.checks.disabled.is_empty() {
         let names: Vec<String> = config
             .checks
@@ -141,8 +139,8 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
             shutdown: shutdown_rx,
             retention_days: config.trace.retention_days.get(),
             outbound: Arc::new(outbound),
-            // Nothing to ask at delivery unless URL feeds or lists are configured.
-            recheck: rechecks.then_some(recheck),
+            // Asked at delivery only when URL feeds or lists are configured.
+            pipeline: Some(pipeline),
         }
         .run(),
     );

@@ -538,7 +538,7 @@ fn pipelining_and_bdat() {
     c.expect(250);
     // CHUNKING (RFC 3030): bytes are taken as they are, dots and all.
     let body =
-        "Subject: chunks\r\nMessage-ID: <bdat@remote.test>\r\n\r\n.line starting with a dot\r\n";
+        "From: a@remote.test\r\nSubject: chunks\r\nMessage-ID: <bdat@remote.test>\r\n\r\n.line starting with a dot\r\n";
     let (a, b) = body.split_at(20);
     c.send_raw(
         format!(

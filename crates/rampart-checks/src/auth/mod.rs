@@ -240,9 +240,10 @@ impl Authenticator {
             };
         }
 
-        // mail-auth reads the header fields itself from the raw bytes: DKIM needs them exactly
-        // as received, and its offsets then always point into `raw`.
-        let mut message = AuthenticatedMessage::parse(ctx.raw).unwrap_or_default();
+        // mail-auth reads the same parse every check reads (the message was read once, and its
+        // header section shown to be unambiguous): DKIM gets the fields exactly as received,
+        // as offsets into `raw`.
+        let mut message = AuthenticatedMessage::from_parsed(ctx.parsed, ctx.raw, true);
         message.dkim_headers.truncate(MAX_DKIM_SIGNATURES);
         let message = message;
         let from_domains = from_domains(&message);
@@ -309,7 +310,7 @@ impl Authenticator {
         };
         let dkim_out = dkim_outputs(&message, &outcome.dkim);
         outcome.authentication_results = Some(self.results(&outcome, &dkim_out, &arc).to_string());
-        outcome.verdict = self.verdict(ctx, &outcome, &message);
+        outcome.verdict = self.verdict(ctx, &outcome);
         outcome
     }
 
@@ -385,7 +386,7 @@ impl Authenticator {
             .results(&outcome, &[], &ArcOutput::default())
             .to_string();
         outcome.authentication_results = Some(ar);
-        outcome.verdict = self.verdict(ctx, &outcome, message);
+        outcome.verdict = self.verdict(ctx, &outcome);
         outcome.verdict.reason = format!(
             "authentication lookups timed out; {}",
             outcome.verdict.reason
@@ -394,31 +395,67 @@ impl Authenticator {
     }
 
     /// The verdict, with the header modifications (RFC 8601 section 5).
-    fn verdict(
-        &self,
-        ctx: &Context<'_>,
-        o: &AuthOutcome,
-        message: &AuthenticatedMessage<'_>,
-    ) -> Verdict {
+    fn verdict(&self, ctx: &Context<'_>, o: &AuthOutcome) -> Verdict {
         let mut verdict = self.decide(ctx, o);
-        let forged: Vec<String> = message
+        // RFC 8601 section 5: results claiming our authserv-id that came from outside are
+        // forgeries. They are named by their place in the one header section every check
+        // reads, so the removal cannot miss a copy folded, cased or spaced differently.
+        let forged: Vec<usize> = ctx
             .headers
-            .iter()
-            .filter(|(name, value)| {
-                name.eq_ignore_ascii_case(AUTH_RESULTS.as_bytes())
-                    && results::claims(value, &self.authserv_id)
-            })
-            .map(|(_, value)| String::from_utf8_lossy(value).trim().to_string())
+            .all(AUTH_RESULTS)
+            .filter(|(_, f)| results::claims(f.value.as_bytes(), &self.authserv_id))
+            .map(|(i, _)| i)
             .collect();
         if !forged.is_empty() {
             verdict.reason.push_str(&format!(
                 "; removed {} Authentication-Results claiming our authserv-id",
                 forged.len()
             ));
-            verdict.modifications.push(Modification::RemoveHeader {
+            verdict.modifications.push(Modification::RemoveFields {
                 name: AUTH_RESULTS.to_string(),
-                values: forged,
+                indices: forged,
             });
+        }
+        // An ARC set from outside whose results claim our authserv-id is forged as well: the
+        // whole instance (seal, signature, results) goes.
+        let forged_instances: Vec<String> = ctx
+            .headers
+            .all("ARC-Authentication-Results")
+            .filter_map(|(_, f)| {
+                let (instance, rest) = f.value.split_once(';')?;
+                results::claims(rest.as_bytes(), &self.authserv_id)
+                    .then(|| arc_instance(instance))
+                    .flatten()
+            })
+            .collect();
+        if !forged_instances.is_empty() {
+            for name in [
+                "ARC-Seal",
+                "ARC-Message-Signature",
+                "ARC-Authentication-Results",
+            ] {
+                let indices: Vec<usize> = ctx
+                    .headers
+                    .all(name)
+                    .filter(|(_, f)| {
+                        f.value
+                            .split(';')
+                            .find_map(arc_instance)
+                            .is_some_and(|i| forged_instances.contains(&i))
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if !indices.is_empty() {
+                    verdict.modifications.push(Modification::RemoveFields {
+                        name: name.to_string(),
+                        indices,
+                    });
+                }
+            }
+            verdict.reason.push_str(&format!(
+                "; removed ARC set(s) i={} claiming our authserv-id",
+                forged_instances.join(",")
+            ));
         }
         if let Some(ar) = &o.authentication_results {
             verdict.modifications.push(Modification::AddHeader {
@@ -687,6 +724,14 @@ impl ArcCheck {
 }
 
 /// `domain` is `parent` or a name below it.
+/// The instance number of an ARC tag `i=N` (RFC 8617 section 4.2.1), white space and folds
+/// allowed around it.
+fn arc_instance(tag: &str) -> Option<String> {
+    let t: String = tag.chars().filter(|c| !c.is_whitespace()).collect();
+    let n = t.strip_prefix("i=")?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then(|| n.to_string())
+}
+
 fn within(domain: &str, parent: &str) -> bool {
     let domain = domain.trim_end_matches('.');
     domain.eq_ignore_ascii_case(parent)

@@ -347,14 +347,10 @@ fn verdict(
     let mut mods: Vec<Modification> = ["X-Spam-Flag", "X-Spam-Score", "X-Spam-Status"]
         .iter()
         .filter_map(|name| {
-            let values: Vec<String> = ctx
-                .parsed
-                .header_values(*name)
-                .filter_map(|v| v.as_text().map(|t| t.trim().to_string()))
-                .collect();
-            (!values.is_empty()).then(|| Modification::RemoveHeader {
+            let indices: Vec<usize> = ctx.headers.all(name).map(|(i, _)| i).collect();
+            (!indices.is_empty()).then(|| Modification::RemoveFields {
                 name: name.to_string(),
-                values,
+                indices,
             })
         })
         .collect();

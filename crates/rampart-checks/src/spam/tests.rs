@@ -166,11 +166,12 @@ async fn al_1_2_forged_spam_headers_removed_and_outbound_not_scored() {
     );
     let (v, _) = run(&r, false, Direction::Inbound).await;
     assert_eq!(v.action, Action::Accept);
-    assert!(v.modifications.contains(&Modification::RemoveHeader {
-        name: "X-Spam-Flag".into(),
-        values: vec!["NO".into()]
-    }));
-    let out = crate::modify::apply_modifications(&r, &v.modifications);
+    assert!(v.modifications.iter().any(|m| matches!(
+        m,
+        Modification::RemoveFields { name, indices } if name == "X-Spam-Flag" && indices.len() == 1
+    )));
+    let headers = crate::message::read_headers(&r).unwrap();
+    let out = crate::modify::apply_modifications(&r, &headers, &v.modifications);
     assert!(!String::from_utf8_lossy(&out).contains("X-Spam"), "removed");
 
     let from = format!("\"{LOCAL}\" <x@evil.example>");

@@ -175,6 +175,7 @@ impl<'a> Envelope<'a> {
 
 pub async fn check(auth: &Authenticator, raw: &str, env: &Envelope<'_>) -> AuthOutcome {
     let parsed = MessageParser::default().parse(raw.as_bytes()).unwrap();
+    let headers = rampart_checks::message::read_headers(raw.as_bytes()).unwrap_or_default();
     let rcpts = vec!["user@rampart.gov".to_string()];
     let local: Vec<String> = env.local_domains.iter().map(|d| d.to_string()).collect();
     let ip: IpAddr = env.ip.parse().unwrap();
@@ -189,6 +190,7 @@ pub async fn check(auth: &Authenticator, raw: &str, env: &Envelope<'_>) -> AuthO
         },
         local_domains: &local,
         raw: raw.as_bytes(),
+        headers: &headers,
         parsed: &parsed,
     };
     auth.check(&ctx).await

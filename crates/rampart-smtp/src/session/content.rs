@@ -1,11 +1,12 @@
-//! The content step of a session: the message, complete, goes through the gateway's checks
-//! once; the decision refuses it, holds it in quarantine, or lets it through with the checks'
+//! The content step of a session: the message, complete and read once, goes through the check
+//! pipeline; the decision refuses it, holds it in quarantine, or lets it through with the checks'
 //! changes (the `[External]` tag, Authentication-Results, an ARC set).
 
 use super::{Body, Session, Transaction};
-use crate::gateway::{summary, Envelope};
 use crate::reply::Reply;
-use rampart_checks::{Action, Direction};
+use rampart_checks::message::Message;
+use rampart_checks::pipeline::summary;
+use rampart_checks::{Action, Direction, Envelope, Refusal};
 use rampart_store::SpoolFile;
 
 /// What the content step allows.
@@ -18,27 +19,24 @@ pub(super) struct Passed {
 }
 
 impl Session {
+    /// Runs the check pipeline on `message`, the one reading of the bytes after `all`'s prefix
+    /// (our Return-Path and Received lines).
     pub(super) async fn content(
         &mut self,
-        mut body: Body,
+        body: Body,
         tx: &Transaction,
+        all: &[u8],
+        message: &Message<'_>,
     ) -> Result<Passed, Reply> {
-        let Some(gateway) = self.ctx.gateway.clone() else {
+        let Some(pipeline) = self.ctx.pipeline.clone() else {
             return Ok(Passed {
                 body,
                 quarantine: None,
                 notices: Vec::new(),
             });
         };
-        let all = match body.spool.contents() {
-            Ok(b) => b,
-            Err(e) => {
-                body.spool.discard();
-                tracing::error!(error = %e, "reading the message back failed");
-                return Err(crate::reply::storage_failure());
-            }
-        };
-        let (prefix, raw) = all.split_at(body.prefix_len.min(all.len()));
+        let prefix = &all[..body.prefix_len.min(all.len())];
+        let raw = message.raw;
         let direction = if self.may_relay() {
             Direction::Outbound
         } else {
@@ -53,13 +51,14 @@ impl Session {
             rcpts: &tx.rcpts,
             authenticated: self.auth.as_deref(),
         };
-        let (decision, verdicts, auth) = gateway.run(&env, &domains, raw).await;
-        let verdict_text = summary(&verdicts);
+        let outcome = pipeline.run(&env, &domains, message).await;
+        let (decision, verdicts) = (&outcome.decision, &outcome.verdicts);
+        let verdict_text = summary(verdicts);
         let decided = decision.decided_by.unwrap_or("none");
         match &decision.action {
             Action::Reject(r) | Action::TempFail(r) => {
                 body.spool.discard();
-                let reply = Reply::new(r.code, static_status(&r.status, r.code), r.text.clone());
+                let reply = reply_of(r);
                 self.trace(
                     "checks",
                     format!(
@@ -96,18 +95,8 @@ impl Session {
                 .unwrap_or_default();
             (reason, verdict_text.clone())
         });
-        let notices: Vec<String> = verdicts
-            .iter()
-            .filter(|v| v.reason.starts_with("notify:"))
-            .map(|v| {
-                format!(
-                    "{}: {}",
-                    v.check,
-                    v.reason.trim_start_matches("notify:").trim()
-                )
-            })
-            .collect();
-        let banner = gateway.banner(direction);
+        let notices = outcome.notices();
+        let banner = pipeline.banner(direction);
         if decision.modifications.is_empty() && banner.is_none() {
             return Ok(Passed {
                 body,
@@ -116,13 +105,21 @@ impl Session {
             });
         }
         // The checks changed the message: write it anew, once, as it will be delivered.
-        let mut changed = rampart_checks::modify::apply_modifications(raw, &decision.modifications);
+        let mut changed = rampart_checks::modify::apply_modifications(
+            raw,
+            &message.headers,
+            &decision.modifications,
+        );
         if let Some(b) = banner {
             if let Ok(with) = rampart_checks::modify::apply_banner(&changed, b) {
                 changed = with;
             }
         }
-        if let Some(seal) = auth.as_ref().and_then(|a| gateway.seal(&changed, a)) {
+        if let Some(seal) = outcome
+            .auth
+            .as_ref()
+            .and_then(|a| pipeline.seal(&changed, a))
+        {
             let mut sealed = seal.into_bytes();
             sealed.extend_from_slice(&changed);
             changed = sealed;
@@ -138,7 +135,6 @@ impl Session {
                 prefix_len: prefix.len(),
                 return_path_len: body.return_path_len,
                 size: changed.len() as u64,
-                head: None,
                 too_big: false,
             },
             quarantine,
@@ -185,6 +181,11 @@ impl Session {
             }
         }
     }
+}
+
+/// The SMTP reply for a check's refusal.
+pub(super) fn reply_of(r: &Refusal) -> Reply {
+    Reply::new(r.code, static_status(&r.status, r.code), r.text.clone())
 }
 
 /// Refusals come from the checks as owned strings; replies carry static status codes.

@@ -5,13 +5,14 @@ use super::{Session, Step};
 use crate::codec::{take_line, Line};
 use crate::policy::submission_headers;
 use crate::reply::{self, Reply};
+use rampart_checks::message::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 impl Session {
     /// NC-2.1.7 on headers and AL-4.2 for relayed mail: From and Sender must be addresses the
     /// identity may use; automatically forwarded mail may not leave for outside recipients.
-    pub(super) fn header_policy(&self, head: &[u8]) -> Option<Reply> {
-        let h = submission_headers(head);
+    pub(super) fn header_policy(&self, message: &Message<'_>) -> Option<Reply> {
+        let h = submission_headers(message);
         if h.from.is_empty() {
             return Some(Reply::new(
                 550,

@@ -1,0 +1,184 @@
+use super::*;
+
+fn refused(raw: &[u8]) -> String {
+    match read(raw) {
+        Ok(_) => panic!("accepted: {}", String::from_utf8_lossy(raw)),
+        Err(r) => {
+            assert_eq!((r.code, r.status.as_str()), (554, "5.6.0"), "{}", r.text);
+            r.text
+        }
+    }
+}
+
+const PLAIN: &[u8] = b"From: Alice <alice@sender.example>\r\nTo: bob@agency.example.gov\r\n\
+Subject: Budget\r\n for 2027\r\nMessage-ID: <m1@sender.example>\r\n\r\nHello\r\n";
+
+#[test]
+fn a_plain_message_reads_one_way() {
+    let m = read(PLAIN).unwrap();
+    let names: Vec<&str> = m.headers.fields.iter().map(|f| f.name).collect();
+    assert_eq!(names, ["From", "To", "Subject", "Message-ID"]);
+    assert_eq!(
+        m.headers.get("subject").unwrap().unfolded(),
+        "Budget for 2027"
+    );
+    assert_eq!(m.headers.message_id().as_deref(), Some("m1@sender.example"));
+    assert_eq!(&PLAIN[m.headers.body_offset..], b"Hello\r\n");
+    assert_eq!(m.parsed.subject(), Some("Budget for 2027"));
+}
+
+#[test]
+fn builder_messages_with_attachments_pass() {
+    let raw = crate::testutil::message_with(&[
+        ("a.pdf", "application/pdf", b"%PDF-1.4 x"),
+        ("b.txt", "text/plain", b"hello"),
+    ]);
+    let m = read(&raw).unwrap();
+    assert!(m.parsed.parts.len() >= 3);
+    let nested = mail_builder::MessageBuilder::new()
+        .from("a@sender.example")
+        .to("b@agency.example.gov")
+        .subject("fwd")
+        .text_body("see attached")
+        .attachment("message/rfc822", "orig.eml", raw.clone())
+        .write_to_vec()
+        .unwrap();
+    read(&nested).unwrap();
+}
+
+#[test]
+fn first_line_folded_is_refused() {
+    // The authentication library took this for "no From"; readers show the From.
+    let t = refused(
+        b"\t; dmarc=pass header.from=agency.example.gov\r\nFrom: CEO <ceo@agency.example.gov>\r\n\r\nPay\r\n",
+    );
+    assert!(t.contains("first header line"), "{t}");
+}
+
+#[test]
+fn a_line_without_colon_is_refused() {
+    let t = refused(b"From: a@sender.example\r\nthis is not a field\r\nSubject: x\r\n\r\nb\r\n");
+    assert!(t.contains("line 2"), "{t}");
+    refused(b"From : a@sender.example\r\n\r\nb\r\n");
+}
+
+#[test]
+fn bare_cr_bare_lf_and_nul_are_refused_anywhere() {
+    // BDAT carries bytes as sent: a bare CR hides a part from the checks and becomes a line
+    // break once an outbound client rewrites it.
+    let t = refused(
+        b"From: a@sender.example\r\nX-Note: x\rContent-Type: multipart/mixed; boundary=b\r\n\r\nbody\r\n",
+    );
+    assert!(t.contains("bare CR"), "{t}");
+    assert!(refused(b"From: a@sender.example\r\n\r\nline\nnext\r\n").contains("bare LF"));
+    assert!(refused(b"From: a@sender.example\r\n\r\nbo\x00dy\r\n").contains("NUL"));
+    assert!(refused(b"From: a@sender.example\r\nX: a\x00b\r\n\r\nb\r\n").contains("NUL"));
+}
+
+#[test]
+fn once_only_fields_twice_are_refused() {
+    for name in ONCE_ONLY {
+        let raw = format!(
+            "From: a@sender.example\r\n{name}: one\r\nTo: x@agency.example.gov\r\n{name}: two\r\n\r\nb\r\n"
+        );
+        let raw = if *name == "From" || *name == "To" {
+            format!("{name}: one@a.example\r\n{name}: two@b.example\r\n\r\nb\r\n")
+        } else {
+            raw
+        };
+        let t = refused(raw.as_bytes());
+        assert!(t.contains(name), "{name}: {t}");
+    }
+}
+
+#[test]
+fn white_space_only_continuation_is_refused() {
+    refused(b"From: a@sender.example\r\nSubject: x\r\n \r\nTo: b@agency.example.gov\r\n\r\nb\r\n");
+}
+
+#[test]
+fn non_utf8_header_bytes_are_refused() {
+    refused(b"From: a@sender.example\r\nSubject: caf\xe9\r\n\r\nb\r\n");
+    // UTF-8 (RFC 6532) is fine.
+    read("From: a@sender.example\r\nSubject: café\r\n\r\nb\r\n".as_bytes()).unwrap();
+}
+
+const MULTI_HEAD: &str = "From: a@sender.example\r\nMIME-Version: 1.0\r\n";
+
+fn multipart(part_headers: &str) -> Vec<u8> {
+    format!(
+        "{MULTI_HEAD}Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\n\
+         Content-Type: text/plain\r\n\r\nhello\r\n--XX\r\n{part_headers}\r\nTVqQAAMAAAAEAAAA\r\n--XX--\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn duplicate_mime_fields_in_a_part_are_refused() {
+    read(&multipart(
+        "Content-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n",
+    ))
+    .unwrap();
+    let t = refused(&multipart(
+        "Content-Type: text/plain\r\nContent-Type: application/x-msdownload; name=\"a.exe\"\r\n",
+    ));
+    assert!(t.contains("Content-Type"), "{t}");
+    refused(&multipart(
+        "Content-Type: application/octet-stream\r\nContent-Disposition: inline\r\nContent-Disposition: attachment; filename=a.exe\r\n",
+    ));
+    refused(&multipart(
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: base64\r\n",
+    ));
+}
+
+#[test]
+fn duplicate_parameters_are_refused() {
+    let t = refused(
+        format!(
+            "{MULTI_HEAD}Content-Type: multipart/mixed; boundary=\"A\"; boundary=\"B\"\r\n\r\n--A\r\n\r\nx\r\n--A--\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(t.contains("boundary"), "{t}");
+    refused(
+        format!(
+            "{MULTI_HEAD}Content-Type: multipart/mixed; boundary=\"A\";\r\n boundary*=''B\r\n\r\n--A\r\n\r\nx\r\n--A--\r\n"
+        )
+        .as_bytes(),
+    );
+    refused(&multipart(
+        "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=a.txt; FILENAME=a.exe\r\n",
+    ));
+    // Sections of one RFC 2231 parameter are not duplicates; quoted text is not a parameter.
+    read(&multipart(
+        "Content-Type: application/octet-stream; name*0=\"a\"; name*1=\"b.bin\"\r\nContent-Disposition: attachment; filename=\"x; filename=y\"\r\n",
+    ))
+    .unwrap();
+}
+
+#[test]
+fn nested_message_headers_are_read_strictly() {
+    let inner = "From: a@sender.example\r\nFrom: b@sender.example\r\n\r\ninner\r\n";
+    let raw = format!(
+        "{MULTI_HEAD}Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\n\
+         Content-Type: message/rfc822\r\n\r\n{inner}--XX--\r\n"
+    );
+    // A forwarded message may carry its own From; the nested block is checked as a MIME part
+    // (its MIME fields), and any field line must still be a field.
+    read(raw.as_bytes()).unwrap();
+    let bad = format!(
+        "{MULTI_HEAD}Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\n\
+         Content-Type: message/rfc822\r\n\r\nFrom: a@sender.example\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\n\r\ninner\r\n--XX--\r\n"
+    );
+    refused(bad.as_bytes());
+}
+
+#[test]
+fn field_offsets_and_folded_values() {
+    let h = read_headers(b"A: 1\r\nB: two\r\n\tlines\r\n\r\nbody").unwrap();
+    assert_eq!(h.fields[1].value, " two\r\n\tlines");
+    assert_eq!(h.fields[1].start, 6);
+    assert_eq!(h.fields[1].end, 22);
+    assert_eq!(h.body_offset, 24);
+    assert_eq!(h.all("b").map(|(i, _)| i).collect::<Vec<_>>(), [1]);
+}
