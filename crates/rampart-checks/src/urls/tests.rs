@@ -157,18 +157,23 @@ async fn al_1_3_feed_path_entry_in_a_message() {
 // AL-1.3: links hidden in HTML the way a browser would still follow them.
 #[tokio::test]
 async fn al_1_3_html_forms_of_a_link() {
-    let feed = Feed::new("htmlforms", "evil.example\n");
+    let feed = Feed::new("htmlforms", "evil.example\nkit.example/kit/\n");
     let feeds = feed.feeds();
     let cfg = UrlConfig::default();
     for html in [
         "<meta http-equiv=\"refresh\" content=\"0; url=http://evil.example/\">",
         "<a href=\"&#104;ttp://evil.example/\">x</a>",
-        "<a href=\"http&colon;//evil.example/\">x</a>",
+        // A numeric reference without its ';' still counts for a browser.
+        "<a href=\"&#104ttp&#58//evil.example/\">x</a>",
+        "<a href=\"http&colon;&sol;&sol;evil.example/\">x</a>",
         "<img srcset=\"https://cdn.example/a.png 1x, https://evil.example/b.png 2x\">",
         "<form><button formaction=\"https://evil.example/post\">Send</button></form>",
-        "<base href=\"https://evil.example/\"><a href=\"login\">x</a>",
-        "<p>Visit http://evil&shy;.example/ today</p>",
-        "<p>Visit http://evil\u{200B}.example/ today</p>",
+        // Relative to <base href>: kit.example/kit/login, not a host called "kit".
+        "<base href=\"https://kit.example/\"><a href=\"kit/login\">x</a>",
+        // Split by invisible characters: the reader sees one link.
+        "<p>Visit http://ev&shy;il.example/ today</p>",
+        "<p>Visit http://kit.example/k\u{200B}it/login today</p>",
+        "<p>Visit http://kit.example/ki&#x2060;t/a&shy;b today</p>",
     ] {
         let v = run(&cfg, &feeds, &html_message(html)).await;
         assert!(rejected(&v), "{html}: {v:?}");
