@@ -121,12 +121,11 @@ pub fn links(src: &str, location: &str, visible_text: bool) -> HtmlLinks {
         }
         if tag.name == "a" {
             if let Some(href) = attr(&tag.attrs, "href") {
-                let end = tag
-                    .rest
-                    .to_ascii_lowercase()
-                    .find("</a")
-                    .unwrap_or(tag.rest.len());
-                let shown = visible(&tag.rest[..end]);
+                // The anchor's text: up to its end tag, within a bounded window so a document
+                // of unclosed anchors costs linear time.
+                let window = prefix_at_most(tag.rest, ANCHOR_TEXT_WINDOW);
+                let end = find_ascii_ci(window, "</a").unwrap_or(window.len());
+                let shown = visible(&window[..end]);
                 if let Some(m) = read(href).and_then(|t| anchor_mismatch(&t, &shown, location)) {
                     if !out.mismatches.contains(&m) {
                         out.mismatches.push(m);
@@ -136,6 +135,27 @@ pub fn links(src: &str, location: &str, visible_text: bool) -> HtmlLinks {
         }
     }
     out
+}
+
+/// Bytes of an anchor's source read for its visible text.
+const ANCHOR_TEXT_WINDOW: usize = 4096;
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn prefix_at_most(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The first position of ASCII `needle` in `hay`, ignoring ASCII case, without copying `hay`.
+fn find_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() || h.len() < n.len() {
+        return None;
+    }
+    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -189,7 +209,7 @@ pub fn visible(src: &str) -> String {
         rest = &after[gt + 1..];
         if name == "script" || name == "style" {
             let close = format!("</{name}");
-            rest = match rest.to_ascii_lowercase().find(&close) {
+            rest = match find_ascii_ci(rest, &close) {
                 Some(i) => rest[i..].find('>').map_or("", |g| &rest[i + g + 1..]),
                 None => "",
             };

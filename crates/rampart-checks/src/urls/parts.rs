@@ -166,7 +166,9 @@ fn external_targets(rels: &str) -> Vec<NormalizedUrl> {
     for rel in rels.split('<').skip(1) {
         let tag = rel.split('>').next().unwrap_or("");
         let lower = tag.to_ascii_lowercase();
-        if !lower.starts_with("relationship ") || !lower.contains("external") {
+        let external =
+            attr_value(tag, "TargetMode").is_some_and(|m| m.eq_ignore_ascii_case("External"));
+        if !lower.starts_with("relationship") || !external {
             continue;
         }
         if let Some(target) = attr_value(tag, "Target") {
@@ -196,8 +198,8 @@ fn attr_value<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
-/// URLs of `HYPERLINK "url"` field instructions (Word, RTF): switches such as `\l` or `\o
-/// "tip"` may stand between.
+/// URLs of `HYPERLINK "url"` field instructions (Word, RTF). A field that starts with a
+/// switch (`HYPERLINK \l "bookmark"`) points inside the document and is skipped.
 fn hyperlink_fields(s: &str) -> Vec<NormalizedUrl> {
     let mut out = Vec::new();
     let lower = s.to_ascii_lowercase();
@@ -205,6 +207,9 @@ fn hyperlink_fields(s: &str) -> Vec<NormalizedUrl> {
     while let Some(i) = lower[from..].find("hyperlink").map(|i| from + i) {
         from = i + "hyperlink".len();
         let rest = s[from..].trim_start();
+        if rest.starts_with('\\') {
+            continue;
+        }
         let target = match rest.strip_prefix('"') {
             Some(q) => q.split('"').next().unwrap_or(""),
             None => rest.split_whitespace().next().unwrap_or(""),
@@ -284,6 +289,7 @@ mod tests {
     fn al_1_3_rels_external_targets() {
         let rels = r#"<?xml version="1.0"?><Relationships xmlns="x">
             <Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>
+            <Relationship Id="rId6" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/externalLinkPath" Target="book2.xlsx"/>
             <Relationship Id="rId5" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink" Target="http://evil.example/a?b=1&amp;c=2" TargetMode="External"/>
             </Relationships>"#;
         assert_eq!(keys(&external_targets(rels)), vec!["evil.example/a"]);
@@ -294,6 +300,7 @@ mod tests {
         let rtf = r#"{\rtf1\ansi{\field{\*\fldinst{HYPERLINK "http://ev\'69l.example/rtf"}}{\fldrslt{click}}}\par see http://second.example/x\par}"#;
         let text = rtf_text(rtf);
         assert_eq!(keys(&hyperlink_fields(&text)), vec!["evil.example/rtf"]);
+        assert!(hyperlink_fields(r#"HYPERLINK \l "_Toc1""#).is_empty());
         let found: Vec<String> = text_links(&text).iter().map(|s| s.to_string()).collect();
         assert!(
             found.iter().any(|l| l == "http://second.example/x"),
