@@ -49,7 +49,11 @@ impl FeedList {
             if entry.is_empty() {
                 continue;
             }
-            if entry.contains("://") || entry.contains('/') {
+            if is_cidr(entry) {
+                // Address ranges are not supported: reported rather than read as a host and
+                // a path `/24`.
+                bad.push(entry.to_string());
+            } else if entry.contains("://") || entry.contains('/') {
                 match normalize_url(entry) {
                     Some(u) => list.paths.entry(u.host).or_default().push((u.port, u.path)),
                     None => bad.push(entry.to_string()),
@@ -116,6 +120,15 @@ impl FeedList {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// `203.0.113.0/24`, `2001:db8::/32`: an address range, not a host and path.
+fn is_cidr(entry: &str) -> bool {
+    entry.split_once('/').is_some_and(|(ip, bits)| {
+        ip.parse::<std::net::IpAddr>().is_ok()
+            && !bits.is_empty()
+            && bits.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// True when `path` is `prefix` or a page below it: `/phish` covers `/phish`, `/phish/` and
@@ -307,8 +320,10 @@ mod tests {
     // fragment, case or dot-segments the link adds.
     #[test]
     fn al_1_3_feed_path_entry_matches_whatever_follows() {
-        let (list, bad) = FeedList::parse("evil.example/phish\nhttp://kit.example:8080/a/\n");
-        assert!(bad.is_empty(), "{bad:?}");
+        let (list, bad) = FeedList::parse(
+            "evil.example/phish\nhttp://kit.example:8080/a/\n203.0.113.0/24\nhxxp://evil.example/x\n",
+        );
+        assert_eq!(bad, ["203.0.113.0/24", "hxxp://evil.example/x"]);
         for hit in [
             "http://evil.example/phish",
             "http://evil.example/phish?x=1",

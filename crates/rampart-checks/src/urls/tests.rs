@@ -346,3 +346,55 @@ fn config_defaults_and_unknown_fields() {
     assert_eq!((c.max_urls, c.max_dns_queries), (MAX_URLS, MAX_DNS_QUERIES));
     assert!(toml::from_str::<UrlConfig>("bogus = true").is_err());
 }
+
+// Truncated and malformed input in every reader: no panic, nothing invented.
+#[test]
+fn al_1_3_odd_input_is_read_without_panic() {
+    let odd = [
+        "&",
+        "&#",
+        "&#x",
+        "&#xZZ;",
+        "&#99999999999999999999;",
+        "<",
+        "<a",
+        "<a href",
+        "<a href=",
+        "<a href='",
+        "<meta http-equiv=refresh content=",
+        "<meta http-equiv=refresh content='0;url=",
+        "<base href=\"http://[\">",
+        "<!--",
+        "<script>",
+        "<a href=\"http://%\">",
+        "http://[::1",
+        "http://é:é/",
+        "\u{10FFFF}:x",
+        "{\\rtf1\\'",
+        "{\\rtf1 HYPERLINK \"",
+        "HYPERLINK",
+        "<svg><a xlink:href=\"\u{0}\"/>",
+        "http://0x/",
+        "http://4294967296/",
+        "http://1.2.3.4.5/",
+    ];
+    for s in odd {
+        let raw = message_with(&[
+            ("a.html", "text/html", s.as_bytes()),
+            ("a.rtf", "application/rtf", s.as_bytes()),
+            ("a.svg", "image/svg+xml", s.as_bytes()),
+        ]);
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        let ex = extract::extract(&msg, MAX_URLS);
+        for u in &ex.urls {
+            assert!(!u.url.host.is_empty(), "{s:?}: {u:?}");
+        }
+        let _ = html::links(s, "body", true);
+        let _ = normalize_url(s);
+    }
+    // A zip that is not a readable Office file is reported, not skipped silently.
+    let raw = message_with(&[("x.docx", "application/octet-stream", b"PK\x03\x04garbage")]);
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    let ex = extract::extract(&msg, MAX_URLS);
+    assert_eq!(ex.problems.len(), 1, "{:?}", ex.problems);
+}
