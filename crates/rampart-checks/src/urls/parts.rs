@@ -60,36 +60,43 @@ fn name_ends(leaf: &Leaf<'_>, exts: &[&str]) -> bool {
     })
 }
 
-/// What `leaf` is: by its content first (a sender chooses the label), then its type and name.
+/// What `leaf` is: by its content first (a sender chooses the label; a reader goes by the
+/// signature), then by its name and type.
 pub fn format(leaf: &Leaf<'_>) -> Option<Format> {
     let b: &[u8] = &leaf.bytes;
     let ct = leaf.content_type.as_str();
     let head = String::from_utf8_lossy(&b[..b.len().min(1024)]).to_ascii_lowercase();
     let head = head.trim_start_matches('\u{feff}').trim_start();
-    if b.starts_with(b"%PDF-") || ct == "application/pdf" || name_ends(leaf, &[".pdf"]) {
+    // PDF readers accept the header anywhere in the first kilobyte.
+    if head.contains("%pdf-") {
         return Some(Format::Pdf);
     }
     if is_zip(b) {
         return Some(Format::Zip);
     }
-    if head.starts_with("{\\rtf") || matches!(ct, "application/rtf" | "text/rtf") {
+    if head.starts_with("{\\rtf") {
         return Some(Format::Rtf);
     }
-    if ct == "image/svg+xml"
-        || name_ends(leaf, &[".svg", ".svgz"])
-        || head.starts_with("<svg")
-        || (head.starts_with("<?xml") && head.contains("<svg"))
-    {
+    if head.starts_with("<svg") || (head.starts_with("<?xml") && head.contains("<svg")) {
+        return Some(Format::Svg);
+    }
+    let html_head = head.starts_with("<!doctype html")
+        || head.starts_with("<html")
+        || (head.starts_with('<') && head.contains("<a "));
+    if html_head {
+        return Some(Format::Html);
+    }
+    if ct == "image/svg+xml" || name_ends(leaf, &[".svg"]) {
         return Some(Format::Svg);
     }
     if leaf.kind == PartKind::Html
         || matches!(ct, "text/html" | "application/xhtml+xml")
         || name_ends(leaf, &[".htm", ".html", ".xhtml", ".shtml", ".mht"])
-        || head.starts_with("<!doctype html")
-        || head.starts_with("<html")
-        || (head.starts_with('<') && head.contains("<a "))
     {
         return Some(Format::Html);
+    }
+    if matches!(ct, "application/rtf" | "text/rtf") || name_ends(leaf, &[".rtf"]) {
+        return Some(Format::Rtf);
     }
     let textual = leaf.text.is_some()
         || ct.starts_with("text/")

@@ -210,7 +210,14 @@ async fn al_1_3_links_in_attachments() {
         "</w:t></w:r><w:r><w:instrText xml:space=\"preserve\"> HYPERLINK \"https://evil.example/field\" </w:instrText></w:r><w:r><w:t>",
         &[],
     );
-    let cases: [(&str, &str, &[u8]); 6] = [
+    let cases: [(&str, &str, &[u8]); 8] = [
+        // The label does not decide: HTML called a PDF, an Office file called a PDF.
+        (
+            "invoice.html",
+            "application/pdf",
+            b"<html><a href=\"https://evil.example/p\">x</a>",
+        ),
+        ("scan.pdf", "application/pdf", &docx_rel),
         (
             "page.html",
             "text/html",
