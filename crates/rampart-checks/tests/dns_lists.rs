@@ -60,18 +60,73 @@ fn uri_cfg() -> UrlConfig {
     }
 }
 
-async fn url_verdict(cfg: &UrlConfig, dns: &TestDns, link: &str) -> Verdict {
-    let raw = html(link);
-    let parsed = MessageParser::default().parse(&raw).unwrap();
+/// The URL check as the gateway runs it, at receipt and at delivery: inspect, then judge.
+async fn url_verdict_of(cfg: &UrlConfig, dns: &TestDns, raw: &[u8]) -> Verdict {
+    let parsed = MessageParser::default().parse(raw).unwrap();
     let resolver = dns.resolver(Duration::from_secs(5));
     let feeds = UrlFeeds::new(&[]);
-    urls::check(
-        cfg,
-        &feeds,
-        Some(&resolver),
-        &ctx(&raw, &parsed, Direction::Inbound),
-    )
-    .await
+    let c = ctx(raw, &parsed, Direction::Inbound);
+    let report = urls::inspect(cfg, &feeds, Some(&resolver), c.local_domains, c.parsed).await;
+    urls::verdict(cfg, &report)
+}
+
+async fn url_verdict(cfg: &UrlConfig, dns: &TestDns, link: &str) -> Verdict {
+    url_verdict_of(cfg, dns, &html(link)).await
+}
+
+// AL-1.3: the URI lists are asked about the host a browser would contact, however the link
+// writes it.
+#[tokio::test]
+async fn al_1_3_uri_blocklists_see_the_browsers_host() {
+    let dns = dns().await;
+    let cfg = uri_cfg();
+    for link in [
+        "http:evil.example",
+        "http:\\\\evil.example\\",
+        "ht\ttp://evil.example",
+        "\x01http://evil.example",
+        "http://%65vil.example/",
+        "http://ｅｖｉｌ.example/",
+        "http://EVIL.example./",
+        // 203.0.113.9 in hex, decimal and octal.
+        "http://0xcb.0.0x71.9/",
+        "http://3405803785/",
+        "http://0313.0.0161.011/",
+        "http://203.0.28937/",
+    ] {
+        let v = url_verdict(&cfg, &dns, link).await;
+        assert!(
+            matches!(&v.action, Action::Reject(r) if r.code == 554),
+            "{link:?}: {v:?}"
+        );
+    }
+}
+
+// AL-1.3: a message that needs more DNS queries than the bound is held, not passed.
+#[tokio::test]
+async fn al_1_3_dns_query_bound_holds_the_message() {
+    let dns = dns().await;
+    let cfg = UrlConfig {
+        max_dns_queries: 4,
+        ..uri_cfg()
+    };
+    let body: String = (0..10)
+        .map(|i| format!("<a href=\"https://site{i}.example/\">x</a>"))
+        .collect();
+    let raw = MessageBuilder::new()
+        .from("a@sender.example")
+        .to("user@agency.example.gov")
+        .subject("Links")
+        .html_body(body)
+        .write_to_vec()
+        .unwrap();
+    let v = url_verdict_of(&cfg, &dns, &raw).await;
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+    assert!(
+        v.reason.contains("too many URLs to inspect"),
+        "{}",
+        v.reason
+    );
 }
 
 #[tokio::test]

@@ -10,16 +10,20 @@
 //! =login.shared-host.example
 //! # an IP address: that host only
 //! 203.0.113.7
-//! # a full URL: matches that page (scheme ignored), or everything below it when it ends in '/'
+//! # a host and path, with or without a scheme: that host (any scheme) and that path, the
+//! # pages below it, whatever query or fragment follows
+//! evil.example/phish
 //! https://sites.example/phish/login.php
 //! http://files.example/malware/
 //! ```
 //!
 //! Entries are normalised like URLs found in mail ([`super::normalize`]), so IDN and
-//! upper-case entries match. A feed that disappears or cannot be read keeps its last good
+//! upper-case entries match, and a path entry matches however the link spells the path:
+//! `evil.example/phish` matches `http://EVIL.example/a/../phish/?x=1#f` and
+//! `http://evil.example/%70hish` (AL-1.3). A feed that disappears or cannot be read keeps its last good
 //! contents, and the error is reported: deleting a feed never silently turns the check off.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::SystemTime;
@@ -31,9 +35,8 @@ use super::normalize::{normalize_host, normalize_url, NormalizedUrl};
 pub struct FeedList {
     domains: HashSet<String>,
     hosts: HashSet<String>,
-    /// `host[:port]path` keys; `prefixes` for entries ending in `/`.
-    urls: HashSet<String>,
-    prefixes: Vec<String>,
+    /// Path entries by host: the port when the entry names one, and the path prefix.
+    paths: HashMap<String, Vec<(Option<u16>, String)>>,
 }
 
 impl FeedList {
@@ -46,14 +49,13 @@ impl FeedList {
             if entry.is_empty() {
                 continue;
             }
-            if entry.contains("://") {
+            if is_cidr(entry) {
+                // Address ranges are not supported: reported rather than read as a host and
+                // a path `/24`.
+                bad.push(entry.to_string());
+            } else if entry.contains("://") || entry.contains('/') {
                 match normalize_url(entry) {
-                    Some(u) if u.path.ends_with('/') && u.path.len() > 1 => {
-                        list.prefixes.push(u.key())
-                    }
-                    Some(u) => {
-                        list.urls.insert(u.key());
-                    }
+                    Some(u) => list.paths.entry(u.host).or_default().push((u.port, u.path)),
                     None => bad.push(entry.to_string()),
                 }
             } else if let Some(h) = entry.strip_prefix('=') {
@@ -96,24 +98,51 @@ impl FeedList {
                 }
             }
         }
-        let key = url.key();
-        if self.urls.contains(&key) || self.urls.contains(&format!("{key}/")) {
-            return Some(key);
-        }
-        self.prefixes
+        // AL-1.3: a path entry matches its host and path prefix, whatever query follows (the
+        // query is not part of the normalised path) and however the path is spelled.
+        let entries = self.paths.get(&url.host)?;
+        entries
             .iter()
-            .find(|p| key.starts_with(p.as_str()))
-            .cloned()
+            .find(|(port, prefix)| {
+                port.is_none_or(|p| url.port == Some(p)) && path_under(&url.path, prefix)
+            })
+            .map(|(port, prefix)| match port {
+                Some(p) => format!("{}:{p}{prefix}", url.host),
+                None => format!("{}{prefix}", url.host),
+            })
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.domains.len() + self.hosts.len() + self.urls.len() + self.prefixes.len()
+        self.domains.len() + self.hosts.len() + self.paths.values().map(Vec::len).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// `203.0.113.0/24`, `2001:db8::/32`: an address range, not a host and path.
+fn is_cidr(entry: &str) -> bool {
+    entry.split_once('/').is_some_and(|(ip, bits)| {
+        ip.parse::<std::net::IpAddr>().is_ok()
+            && !bits.is_empty()
+            && bits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// True when `path` is `prefix` or a page below it: `/phish` covers `/phish`, `/phish/` and
+/// `/phish/kit.php`, not `/phishing`; `/phish/` also covers `/phish` (the server redirects one to
+/// the other).
+fn path_under(path: &str, prefix: &str) -> bool {
+    if prefix == "/" || path == prefix {
+        return true;
+    }
+    let dir = prefix.trim_end_matches('/');
+    path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn strip_comment(line: &str) -> &str {
@@ -271,7 +300,7 @@ mod tests {
         );
         // Full URL, scheme-blind; directory prefix.
         assert!(list
-            .lookup(&url("http://SITES.example/phish/login.php#x"))
+            .lookup(&url("http://SITES.example/phish/login.php?a=1#x"))
             .is_some());
         assert!(list
             .lookup(&url("http://sites.example/phish/other.php"))
@@ -285,6 +314,47 @@ mod tests {
         // IDN entry matches the punycode and the Unicode link.
         assert!(list.lookup(&url("http://xn--bcher-kva.example/")).is_some());
         assert!(list.lookup(&url("http://BÜCHER.example/")).is_some());
+    }
+
+    // AL-1.3: a feed entry with a path matches that host and path prefix whatever query,
+    // fragment, case or dot-segments the link adds.
+    #[test]
+    fn al_1_3_feed_path_entry_matches_whatever_follows() {
+        let (list, bad) = FeedList::parse(
+            "evil.example/phish\nhttp://kit.example:8080/a/\n203.0.113.0/24\nhxxp://evil.example/x\n",
+        );
+        assert_eq!(bad, ["203.0.113.0/24", "hxxp://evil.example/x"]);
+        for hit in [
+            "http://evil.example/phish",
+            "http://evil.example/phish?x=1",
+            "http://evil.example/a/../phish/",
+            "http://EVIL.example/phish#f",
+            "http://evil.example/%70hish",
+            "https://evil.example/phish/kit.php",
+            "http://evil.example/./phish",
+            "http:\\\\evil.example\\phish",
+            "http://kit.example:8080/a/b",
+            "http://kit.example:8080/a",
+        ] {
+            assert_eq!(
+                list.lookup(&url(hit)).as_deref(),
+                Some(if hit.contains("kit.example") {
+                    "kit.example:8080/a/"
+                } else {
+                    "evil.example/phish"
+                }),
+                "{hit}"
+            );
+        }
+        for miss in [
+            "http://evil.example/",
+            "http://evil.example/phishing",
+            "http://evil.example/other/phish",
+            "http://www.evil.example/phish",
+            "http://kit.example/a/b",
+        ] {
+            assert_eq!(list.lookup(&url(miss)), None, "{miss}");
+        }
     }
 
     #[test]

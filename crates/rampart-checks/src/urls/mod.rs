@@ -1,24 +1,30 @@
 //! URL inspection (AL-1.3: "inspect embedded URLs at the time of delivery; if a URL links to a
 //! known malicious or phishing site, block the message").
 //!
-//! URLs are taken from text and HTML bodies and from text/HTML attachments ([`extract`]),
-//! normalised ([`normalize`]), then checked against local feed files ([`feeds`], reloaded when
+//! URLs are taken from every part of the message: text and HTML bodies, and HTML, SVG, Office,
+//! RTF, PDF and text attachments ([`extract`], [`parts`], [`html`]), read the way a browser
+//! reads them ([`normalize`]), then checked against local feed files ([`feeds`], reloaded when
 //! they change) and DNS URI blocklists ([`crate::dnsbl`]; the registrable-looking parts of each
 //! host — its last two and last three labels — or the reversed IP are asked).
 //!
-//! A hit refuses the message (`554 5.7.1`) or quarantines it (`action`). A DNS timeout is a
+//! A hit refuses the message (`554 5.7.1`) or quarantines it (`action`). Every URL is checked:
+//! a message with more distinct URLs than `max_urls`, or needing more DNS queries than
+//! `max_dns_queries`, is quarantined ("too many URLs to inspect"), never passed half-checked.
+//! A DNS timeout is a
 //! temporary failure only when `tempfail_on_dns_timeout` is set; otherwise it is written in the
 //! reason. Anchors whose text shows another host than their target are reported in the reason
 //! and in [`UrlReport::extracted`] for the spam score; they do not block by themselves.
 //!
-//! [`inspect`] is a function of the message and the current feeds and lists, so the same check
-//! runs at receive time and again at delivery time (with feeds updated in between).
-//! Inbound mail is inspected; outbound only with `check_outbound` (asking public URI lists
-//! about internal links would leak them).
+//! [`inspect`] is a function of the message and the current feeds and lists, and [`verdict`]
+//! of its report, so the same check runs at receive time and again at delivery time (with feeds
+//! updated in between). The caller decides which mail is inspected: inbound, and outbound only
+//! with `check_outbound` (asking public URI lists about internal links would leak them).
 
 pub mod extract;
 pub mod feeds;
+pub mod html;
 pub mod normalize;
+pub mod parts;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,13 +36,21 @@ use serde::Deserialize;
 use crate::attachments::PolicyAction;
 use crate::dnsbl::{query_all, DnsList, ListAnswer, Question};
 use crate::mime::printable;
-use crate::{Action, Context, Direction, Refusal, Verdict};
+use crate::{Action, Refusal, Verdict};
 pub use extract::{Extracted, FoundUrl, Mismatch};
 pub use feeds::{FeedHit, FeedList, UrlFeeds};
 pub use normalize::{normalize_host, normalize_url, NormalizedUrl};
 
 /// The check's name in verdicts.
 pub const CHECK: &str = "urls";
+
+/// Default bound on distinct URLs per message: far above what real mail carries (a long
+/// newsletter has a few hundred links, most of them to the same few pages).
+pub const MAX_URLS: usize = 1000;
+
+/// Default bound on DNS list queries per message: with the usual two lists, a hundred distinct
+/// domains, asked concurrently within one timeout.
+pub const MAX_DNS_QUERIES: usize = 200;
 
 /// URL inspection settings (AL-1.3).
 #[derive(Debug, Clone, Deserialize)]
@@ -58,9 +72,11 @@ pub struct UrlConfig {
     pub action: PolicyAction,
     /// Also inspect outbound mail. Default false.
     pub check_outbound: bool,
-    /// URLs inspected per message; more are noted in the reason. Default 200.
+    /// Distinct URLs (by normalised host and path) inspected per message. Every one is checked;
+    /// a message with more is quarantined as too many to inspect. Default 1000.
     pub max_urls: usize,
-    /// DNS queries per message (URLs × lists); further ones are not asked. Default 60.
+    /// DNS queries per message (distinct domains × lists), asked concurrently. A message that
+    /// needs more is quarantined as too many to inspect. Default 200.
     pub max_dns_queries: usize,
 }
 
@@ -74,8 +90,8 @@ impl Default for UrlConfig {
             tempfail_on_dns_timeout: false,
             action: PolicyAction::Reject,
             check_outbound: false,
-            max_urls: 200,
-            max_dns_queries: 60,
+            max_urls: MAX_URLS,
+            max_dns_queries: MAX_DNS_QUERIES,
         }
     }
 }
@@ -98,6 +114,8 @@ pub struct UrlReport {
     pub dns_hits: Vec<DnsHit>,
     /// DNS queries that did not answer in time.
     pub dns_timeouts: usize,
+    /// More DNS queries were needed than `max_dns_queries`: some domains were not asked.
+    pub dns_limit_reached: bool,
     /// Other DNS failures and feed problems, one sentence each.
     pub problems: Vec<String>,
 }
@@ -106,6 +124,11 @@ impl UrlReport {
     /// True when a feed or a DNS list named a URL of the message.
     pub fn listed(&self) -> bool {
         !self.feed_hits.is_empty() || !self.dns_hits.is_empty()
+    }
+
+    /// True when some URL could not be checked because the message has too many.
+    pub fn too_many(&self) -> bool {
+        self.extracted.truncated || self.dns_limit_reached
     }
 }
 
@@ -166,22 +189,19 @@ pub async fn inspect(
         return report;
     };
     let mut questions: Vec<(NormalizedUrl, Question)> = Vec::new();
-    let mut asked: Vec<String> = Vec::new();
+    let mut asked: std::collections::HashSet<String> = std::collections::HashSet::new();
     'outer: for u in &report.extracted.urls {
         if is_local(&u.url.host, local_domains) {
             continue;
         }
         for label in labels(&u.url) {
-            if asked.contains(&label) {
+            if !asked.insert(label.clone()) {
                 continue;
             }
-            asked.push(label.clone());
             for list in &cfg.uri_blocklists {
                 if questions.len() >= cfg.max_dns_queries {
-                    report.problems.push(format!(
-                        "DNS query limit ({}) reached: further URLs not asked",
-                        cfg.max_dns_queries
-                    ));
+                    // AL-1.3: not a silent pass; the verdict holds the message.
+                    report.dns_limit_reached = true;
                     break 'outer;
                 }
                 questions.push((
@@ -224,7 +244,13 @@ pub fn verdict(cfg: &UrlConfig, report: &UrlReport) -> Verdict {
         ));
     }
     if report.extracted.truncated {
-        notes.push(format!("only the first {} URLs inspected", cfg.max_urls));
+        notes.push(format!("more than {} distinct URLs", cfg.max_urls));
+    }
+    if report.dns_limit_reached {
+        notes.push(format!(
+            "more than {} DNS list queries needed",
+            cfg.max_dns_queries
+        ));
     }
     if report.dns_timeouts > 0 {
         notes.push(format!(
@@ -232,7 +258,14 @@ pub fn verdict(cfg: &UrlConfig, report: &UrlReport) -> Verdict {
             report.dns_timeouts
         ));
     }
-    notes.extend(report.problems.iter().take(5).cloned());
+    notes.extend(
+        report
+            .problems
+            .iter()
+            .chain(&report.extracted.problems)
+            .take(5)
+            .cloned(),
+    );
     let notes = if notes.is_empty() {
         String::new()
     } else {
@@ -270,6 +303,14 @@ pub fn verdict(cfg: &UrlConfig, report: &UrlReport) -> Verdict {
         };
         return Verdict::with(CHECK, action, reason);
     }
+    if report.too_many() {
+        // AL-1.3: every URL is checked or the message is held; never a pass on a partial look.
+        return Verdict::with(
+            CHECK,
+            Action::Quarantine,
+            format!("AL-1.3: too many URLs to inspect{notes}"),
+        );
+    }
     if report.dns_timeouts > 0 && cfg.tempfail_on_dns_timeout {
         return Verdict::with(
             CHECK,
@@ -288,23 +329,6 @@ pub fn verdict(cfg: &UrlConfig, report: &UrlReport) -> Verdict {
             report.extracted.urls.len()
         ),
     )
-}
-
-/// The check: inbound mail (and outbound with `check_outbound`), at receive or delivery time.
-pub async fn check(
-    cfg: &UrlConfig,
-    feeds: &UrlFeeds,
-    resolver: Option<&TokioResolver>,
-    ctx: &Context<'_>,
-) -> Verdict {
-    if !cfg.enabled {
-        return Verdict::accept(CHECK, "AL-1.3 URL inspection disabled by configuration");
-    }
-    if ctx.envelope.direction == Direction::Outbound && !cfg.check_outbound {
-        return Verdict::accept(CHECK, "outbound: URLs not inspected");
-    }
-    let report = inspect(cfg, feeds, resolver, ctx.local_domains, ctx.parsed).await;
-    verdict(cfg, &report)
 }
 
 #[cfg(test)]

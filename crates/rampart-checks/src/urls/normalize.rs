@@ -1,11 +1,23 @@
-//! URL normalisation (AL-1.3), so that a feed entry matches however a link is written:
-//! scheme and host lower case; host percent-decoded, IDNA to ASCII (`bücher.example` →
-//! `xn--bcher-kva.example`, full-width dots folded), trailing dot removed; user-info dropped
-//! (`http://bank.example@evil.example/` goes to `evil.example`); backslashes read as slashes, as
-//! browsers do; IPv4 in decimal, hex or octal (`http://0x7f000001/`) written dotted; default
-//! ports removed; the fragment dropped. Path and query are kept as written.
+//! URL normalisation (AL-1.3): a link is read the way a browser reads it, so that the host we
+//! check is the host the browser would contact and a feed entry matches however the link is
+//! written.
+//!
+//! Parsing follows the WHATWG URL Standard (the `url` crate): tabs and newlines anywhere and
+//! leading or trailing control characters and spaces are removed (`ht\ttp://`, `\x01http://`);
+//! `http:host` and backslashes are read as `http://host/`; the host is percent-decoded, mapped
+//! by UTS 46 (full-width letters and dots folded, IDN to A-labels) and, when it ends in a
+//! number, read as an IPv4 address in decimal, hex or octal (`0x7f.1`, `2130706433`, `0177.0.0.1`);
+//! dot-segments are resolved. On top of that, for matching only: user-info and fragment are
+//! dropped, a trailing dot of the host is removed, default ports are dropped, and
+//! percent-escapes of unreserved characters in the path are decoded (`/%70hish` is `/phish` to
+//! every web server).
+//!
+//! What mail clients add before a browser sees the link is done first: a link written without a
+//! scheme (`www.example.com/x`, `//cdn.example/a.js`, `example.com:8080/`) is read as `http://`.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
+
+use url::{Host, Url};
 
 /// A normalised http(s)/ftp URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -16,13 +28,17 @@ pub struct NormalizedUrl {
     pub host: String,
     /// A non-default port.
     pub port: Option<u16>,
-    /// Path and query, starting with `/`.
+    /// The path, starting with `/`: dot-segments resolved, unreserved escapes decoded, other
+    /// escapes in upper-case hex.
     pub path: String,
+    /// The query without its `?`, as the browser would send it. Not part of [`Self::key`].
+    pub query: Option<String>,
 }
 
 impl NormalizedUrl {
-    /// `host[:port]path`: the form feed URL entries are compared in (scheme-blind: the same
-    /// page is as dangerous over http as over https).
+    /// `host[:port]path`: what URLs are deduplicated and feed entries compared by
+    /// (scheme-blind: the same page is as dangerous over http as over https; query-blind: a
+    /// listed page stays listed whatever parameters follow it).
     pub fn key(&self) -> String {
         match self.port {
             Some(p) => format!("{}:{p}{}", self.host, self.path),
@@ -38,170 +54,162 @@ impl NormalizedUrl {
 
 impl std::fmt::Display for NormalizedUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}", self.scheme, self.key())
+        write!(f, "{}://{}", self.scheme, self.key())?;
+        match &self.query {
+            Some(q) => write!(f, "?{q}"),
+            None => Ok(()),
+        }
     }
+}
+
+/// Removes what a browser removes before parsing (WHATWG URL parsing, first steps): ASCII tab
+/// and newline anywhere, C0 controls and spaces at either end. Quotes and angle brackets around
+/// a link copied from text go too.
+fn clean(input: &str) -> String {
+    let s: String = input
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    s.trim_matches(|c: char| c <= ' ')
+        .trim_matches(|c| matches!(c, '<' | '>' | '"' | '\''))
+        .trim_matches(|c: char| c <= ' ')
+        .to_string()
+}
+
+/// The scheme of `s` as the WHATWG scheme state reads it (`ALPHA *( ALPHA / DIGIT / + - . ) :`),
+/// lower case.
+fn scheme_of(s: &str) -> Option<(String, &str)> {
+    let colon = s.find(':')?;
+    let scheme = &s[..colon];
+    let mut chars = scheme.chars();
+    let first_alpha = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    (first_alpha && rest_ok).then(|| (scheme.to_ascii_lowercase(), &s[colon + 1..]))
 }
 
 /// Normalises a link as found in a message. `None` for what is not an http(s)/ftp URL
-/// (`mailto:`, `javascript:`, `cid:` …) or has no valid host.
+/// (`mailto:`, `javascript:`, `cid:` …) or has no host a browser would contact.
 pub fn normalize_url(input: &str) -> Option<NormalizedUrl> {
-    let s = input
-        .trim()
-        .trim_matches(|c| matches!(c, '<' | '>' | '"' | '\''));
-    let s = s.replace('\\', "/");
-    let (scheme, rest) = match s.find("://") {
-        Some(i)
-            if i > 0
-                && s[..i]
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) =>
-        {
-            (s[..i].to_ascii_lowercase(), &s[i + 3..])
-        }
-        _ => match s.strip_prefix("//") {
-            Some(r) => ("http".to_string(), r),
-            None => {
-                let slash = s.find('/');
-                match s.find(':') {
-                    None => ("http".to_string(), s.as_str()),
-                    // A colon in the path, not the authority.
-                    Some(c) if slash.is_some_and(|sl| sl < c) => ("http".to_string(), s.as_str()),
-                    // `host:port/…` without a scheme.
-                    Some(c) if s[c + 1..].starts_with(|ch: char| ch.is_ascii_digit()) => {
-                        ("http".to_string(), s.as_str())
-                    }
-                    // Another scheme: mailto:, javascript:, data:, cid: …
-                    Some(_) => return None,
-                }
-            }
-        },
-    };
-    let default_port = match scheme.as_str() {
-        "http" => 80,
-        "https" => 443,
-        "ftp" => 21,
-        _ => return None,
-    };
-    let rest = rest.trim_start_matches('/');
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let mut path = rest[end..].split('#').next().unwrap_or("").to_string();
-    if !path.starts_with('/') {
-        path.insert(0, '/');
+    let s = clean(input);
+    if s.is_empty() {
+        return None;
     }
-    // User-info ends at the last '@' of the authority.
-    let hostport = authority.rsplit('@').next().unwrap_or(authority);
-    let (host, port) = split_port(hostport)?;
-    let host = normalize_host(host)?;
-    let port = port.filter(|&p| p != default_port);
+    let absolute = match scheme_of(&s) {
+        Some((scheme, _)) if matches!(scheme.as_str(), "http" | "https" | "ftp") => s,
+        // `example.com:8080/x` and `www.example.com` in text: a host, not a scheme (mail
+        // clients link them as http).
+        Some((scheme, after))
+            if scheme.contains('.') || after.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            format!("http://{s}")
+        }
+        // Another scheme: mailto:, javascript:, data:, cid: …
+        Some(_) => return None,
+        None if s.starts_with("//") || s.starts_with("\\\\") => format!("http:{s}"),
+        None => format!("http://{s}"),
+    };
+    from_url(&Url::parse(&absolute).ok()?)
+}
+
+/// Resolves `reference` against `base` the way a browser does for `<base href>` (WHATWG);
+/// `None` when the result is not an http(s)/ftp URL.
+pub fn resolve(base: &Url, reference: &str) -> Option<NormalizedUrl> {
+    let s = clean(reference);
+    match scheme_of(&s) {
+        Some((scheme, _)) if !matches!(scheme.as_str(), "http" | "https" | "ftp") => None,
+        _ => from_url(&base.join(&s).ok()?),
+    }
+}
+
+/// A base URL for relative links (`<base href>`): only an absolute http(s)/ftp URL.
+pub fn base_url(href: &str) -> Option<Url> {
+    let s = clean(href);
+    let (scheme, _) = scheme_of(&s)?;
+    if !matches!(scheme.as_str(), "http" | "https" | "ftp") {
+        return None;
+    }
+    Url::parse(&s).ok()
+}
+
+fn from_url(url: &Url) -> Option<NormalizedUrl> {
+    let scheme = url.scheme();
+    if !matches!(scheme, "http" | "https" | "ftp") {
+        return None;
+    }
+    let host = match url.host()? {
+        Host::Domain(d) => domain(d)?,
+        Host::Ipv4(a) => a.to_string(),
+        Host::Ipv6(a) => format!("[{a}]"),
+    };
     Some(NormalizedUrl {
-        scheme,
+        scheme: scheme.to_string(),
         host,
-        port,
-        path,
+        // `port()` is None for the scheme's default port.
+        port: url.port(),
+        path: decode_unreserved(url.path()),
+        query: url.query().map(str::to_string),
     })
 }
 
-fn split_port(hostport: &str) -> Option<(&str, Option<u16>)> {
-    if let Some(inner) = hostport.strip_prefix('[') {
-        let close = inner.find(']')?;
-        let port = match &inner[close + 1..] {
-            "" => None,
-            p => Some(p.strip_prefix(':')?.parse().ok()?),
-        };
-        return Some((&hostport[..close + 2], port));
-    }
-    match hostport.rsplit_once(':') {
-        Some((h, "")) => Some((h, None)),
-        Some((h, p)) => Some((h, Some(p.parse().ok()?))),
-        None => Some((hostport, None)),
-    }
-}
-
-/// Normalises a host name or address literal; `None` when it is not a valid host.
-pub fn normalize_host(host: &str) -> Option<String> {
-    let decoded = percent_decode(host);
-    let h = decoded.trim().trim_end_matches(['.', '。', '．', '｡']);
-    if h.is_empty() {
-        return None;
-    }
-    if let Some(inner) = h.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
-        return inner.parse::<Ipv6Addr>().ok().map(|a| format!("[{a}]"));
-    }
-    if let Some(ip) = parse_ipv4_loose(h) {
-        return Some(ip.to_string());
-    }
-    let ascii = idna::domain_to_ascii(h).ok()?;
-    let ascii = ascii.trim_end_matches('.').to_string();
-    let valid = !ascii.is_empty()
-        && ascii.len() <= 253
-        && ascii.split('.').all(|l| {
+/// A domain as the URL parser left it (already UTS 46-mapped and in A-labels), without the
+/// trailing dot; `None` when it is not a DNS name (a browser could not resolve it).
+fn domain(d: &str) -> Option<String> {
+    let d = d.trim_end_matches('.');
+    let valid = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
                 && l.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
-    valid.then_some(ascii)
+    valid.then(|| d.to_ascii_lowercase())
 }
 
-/// Percent-decoding (`%2e` → `.`); invalid escapes and non-UTF-8 results are kept as written.
-pub fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_string();
+/// Normalises a host name or address literal as a browser would read it in a URL (feed
+/// entries); `None` when it is not a valid host.
+pub fn normalize_host(host: &str) -> Option<String> {
+    let h = host.trim();
+    if h.is_empty() || h.contains(['/', '\\', '?', '#', '@']) || h.chars().any(char::is_whitespace)
+    {
+        return None;
     }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+    // A colon belongs only in an IPv6 literal here, not a port.
+    if !h.starts_with('[') && h.contains(':') {
+        return None;
+    }
+    let u = normalize_url(&format!("http://{h}/"))?;
+    u.port.is_none().then_some(u.host)
+}
+
+/// Decodes `%XX` escapes of unreserved characters (RFC 3986 §2.3: `ALPHA DIGIT - . _ ~`), which
+/// mean the same decoded, and writes the other escapes in upper-case hex (§6.2.2.1).
+fn decode_unreserved(path: &str) -> String {
+    if !path.contains('%') {
+        return path.to_string();
+    }
+    let b = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
             let hex = |c: u8| (c as char).to_digit(16);
             if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
+                let v = (h * 16 + l) as u8;
+                if v.is_ascii_alphanumeric() || b"-._~".contains(&v) {
+                    out.push(v as char);
+                } else {
+                    out.push_str(&format!("%{v:02X}"));
+                }
                 i += 3;
                 continue;
             }
         }
-        out.push(b[i]);
+        // The URL parser left only ASCII in the path.
+        out.push(b[i] as char);
         i += 1;
     }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
-}
-
-/// IPv4 as browsers read it (inet_aton): 1–4 parts, each decimal, `0x` hex or `0` octal; the
-/// last part fills the remaining bytes (`127.1`, `2130706433`, `0x7f.0.0.1`).
-fn parse_ipv4_loose(h: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = h.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
-    }
-    let mut nums = Vec::with_capacity(4);
-    for p in &parts {
-        let p = p.to_ascii_lowercase();
-        let v = if let Some(x) = p.strip_prefix("0x") {
-            if x.is_empty() {
-                0
-            } else {
-                u64::from_str_radix(x, 16).ok()?
-            }
-        } else if p.len() > 1 && p.starts_with('0') {
-            u64::from_str_radix(&p[1..], 8).ok()?
-        } else if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) {
-            p.parse().ok()?
-        } else {
-            return None;
-        };
-        nums.push(v);
-    }
-    let last = *nums.last()?;
-    let head = &nums[..nums.len() - 1];
-    if head.iter().any(|&v| v > 255) || last >= 1u64 << (8 * (4 - head.len())) {
-        return None;
-    }
-    let mut addr: u64 = 0;
-    for (i, &v) in head.iter().enumerate() {
-        addr |= v << (8 * (3 - i));
-    }
-    Some(Ipv4Addr::from((addr | last) as u32))
+    out
 }
 
 #[cfg(test)]
@@ -212,6 +220,10 @@ mod tests {
         normalize_url(s).map(|u| u.to_string()).unwrap_or_default()
     }
 
+    fn host(s: &str) -> String {
+        normalize_url(s).map(|u| u.host).unwrap_or_default()
+    }
+
     #[test]
     fn al_1_3_normalisation() {
         assert_eq!(
@@ -220,29 +232,100 @@ mod tests {
         );
         assert_eq!(n("https://example.com:443"), "https://example.com/");
         assert_eq!(n("http://example.com:8080/x"), "http://example.com:8080/x");
+        assert_eq!(n("example.com:8080/x"), "http://example.com:8080/x");
         assert_eq!(
             n("http://bank.example@evil.example/login"),
             "http://evil.example/login"
         );
-        assert_eq!(n("http:\\\\evil.example\\x"), "http://evil.example/x");
         assert_eq!(n("www.example.org/path"), "http://www.example.org/path");
         assert_eq!(n("//cdn.example.net/a.js"), "http://cdn.example.net/a.js");
-        // IDNA, percent-encoded host, full-width dots.
         assert_eq!(n("http://bücher.example/"), "http://xn--bcher-kva.example/");
         assert_eq!(
             n("http://B%C3%BCcher.example/"),
             "http://xn--bcher-kva.example/"
         );
-        assert_eq!(n("http://ev%69l.example/"), "http://evil.example/");
         assert_eq!(n("http://evil。example/"), "http://evil.example/");
-        // Numeric hosts.
-        assert_eq!(n("http://2130706433/"), "http://127.0.0.1/");
-        assert_eq!(n("http://0x7f.1/"), "http://127.0.0.1/");
-        assert_eq!(n("http://0177.0.0.01/"), "http://127.0.0.1/");
         assert_eq!(n("http://[::1]:8080/"), "http://[::1]:8080/");
         // Not web URLs.
         assert_eq!(n("mailto:a@example.com"), "");
         assert_eq!(n("javascript:alert(1)"), "");
+        assert_eq!(n("jav\tascript:alert(1)"), "");
         assert_eq!(n("http://exa mple.com/"), "");
+    }
+
+    // AL-1.3: each host below is the one a browser contacts.
+    #[test]
+    fn al_1_3_hosts_as_a_browser_reads_them() {
+        for (link, want) in [
+            ("http://0x7f.1/", "127.0.0.1"),
+            ("http://2130706433/", "127.0.0.1"),
+            ("http://0177.0.0.1/", "127.0.0.1"),
+            ("http://0177.0.0.01/", "127.0.0.1"),
+            ("http://ｅｘａｍｐｌｅ.com", "example.com"),
+            ("http://%65xample.com", "example.com"),
+            ("http:\\\\evil.example\\", "evil.example"),
+            ("http:evil.example", "evil.example"),
+            ("http:/evil.example/x", "evil.example"),
+            ("ht\ttp://evil.example", "evil.example"),
+            ("h\nttp://evil.example", "evil.example"),
+            ("\x01http://evil.example", "evil.example"),
+            (" \x1f\x00http://evil.example/ \x02", "evil.example"),
+            ("http://xn--bcher-kva.example/", "xn--bcher-kva.example"),
+            ("http://XN--BCHER-KVA.example/", "xn--bcher-kva.example"),
+            ("http://BÜCHER.example/", "xn--bcher-kva.example"),
+            ("http://b\u{00AD}ücher.example/", "xn--bcher-kva.example"),
+        ] {
+            assert_eq!(host(link), want, "{link:?}");
+        }
+    }
+
+    // AL-1.3: paths compare as the server reads them.
+    #[test]
+    fn al_1_3_paths_dot_segments_and_escapes() {
+        assert_eq!(
+            n("http://evil.example/a/../phish/"),
+            "http://evil.example/phish/"
+        );
+        assert_eq!(
+            n("http://evil.example/a/%2e%2E/phish"),
+            "http://evil.example/phish"
+        );
+        assert_eq!(
+            n("http://evil.example/%70hish"),
+            "http://evil.example/phish"
+        );
+        assert_eq!(n("http://evil.example/a%2fb"), "http://evil.example/a%2Fb");
+        assert_eq!(n("http://evil.example/a\\b"), "http://evil.example/a/b");
+        assert_eq!(
+            normalize_url("http://EVIL.example/phish?x=1#f")
+                .unwrap()
+                .key(),
+            "evil.example/phish"
+        );
+    }
+
+    #[test]
+    fn al_1_3_base_resolution() {
+        let base = base_url("https://evil.example/kit/").unwrap();
+        assert_eq!(
+            resolve(&base, "login.php?u=1").unwrap().to_string(),
+            "https://evil.example/kit/login.php?u=1"
+        );
+        assert_eq!(resolve(&base, "/x").unwrap().key(), "evil.example/x");
+        assert!(resolve(&base, "mailto:a@b.example").is_none());
+        assert!(base_url("javascript:x").is_none());
+    }
+
+    #[test]
+    fn al_1_3_hosts_for_feeds() {
+        assert_eq!(
+            normalize_host("Evil.Example.").as_deref(),
+            Some("evil.example")
+        );
+        assert_eq!(normalize_host("0x7f.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(normalize_host("[::1]").as_deref(), Some("[::1]"));
+        assert_eq!(normalize_host("not a host"), None);
+        assert_eq!(normalize_host("evil.example/x"), None);
+        assert_eq!(normalize_host("evil.example:80"), None);
     }
 }
