@@ -182,10 +182,6 @@ impl Store {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.inner.dir
-    }
-
     pub fn db_path(&self) -> &Path {
         &self.inner.db_path
     }
