@@ -12,6 +12,7 @@ pub type Error = Box<dyn std::error::Error>;
 
 pub fn run(config: Config, demo: bool) -> Result<(), Error> {
     init_logging(&config);
+    // NC-2.1.1: no [[listener]], no service; nothing opens a socket on its own.
     if config.listeners.is_empty() {
         return Err("nothing to serve: the configuration has no [[listener]]; add one (see rampart.example.toml)".into());
     }
