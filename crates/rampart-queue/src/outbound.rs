@@ -73,7 +73,8 @@ impl Outbound {
     /// The current signing keys, reloaded if the key directory changed.
     fn signers(&self) -> Arc<Signers> {
         let mtime = key_dir_mtime(&self.config.data_dir);
-        if let Ok(guard) = self.signers.read() {
+        {
+            let guard = rampart_sync::read(&self.signers);
             if guard.0 == mtime {
                 return guard.1.clone();
             }
@@ -81,15 +82,13 @@ impl Outbound {
         match Signers::load(&self.config.data_dir) {
             Ok(s) => {
                 let s = Arc::new(s);
-                if let Ok(mut guard) = self.signers.write() {
-                    *guard = (mtime, s.clone());
-                }
+                *rampart_sync::write(&self.signers) = (mtime, s.clone());
                 tracing::info!("DKIM keys reloaded");
                 s
             }
             Err(e) => {
                 tracing::error!(error = %e, "DKIM keys could not be reloaded; keeping the previous ones");
-                self.signers.read().map(|g| g.1.clone()).unwrap_or_default()
+                rampart_sync::read(&self.signers).1.clone()
             }
         }
     }
@@ -100,7 +99,7 @@ impl Outbound {
         let mut by_domain: HashMap<String, Vec<Item>> = HashMap::new();
         let mut taken = 0;
         {
-            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+            let mut in_flight = rampart_sync::lock(&self.in_flight);
             for msg in due {
                 let mut per: HashMap<String, Vec<String>> = HashMap::new();
                 for r in msg.recipients.iter().filter(|r| !r.local) {
@@ -141,9 +140,7 @@ impl Outbound {
 
     fn domain_slot(&self, domain: &str) -> Arc<Semaphore> {
         let n = self.config.delivery.max_connections_per_domain.max(1) as usize;
-        self.per_domain
-            .lock()
-            .expect("per-domain lock")
+        rampart_sync::lock(&self.per_domain)
             .entry(domain.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(n)))
             .clone()
@@ -447,7 +444,7 @@ impl Outbound {
             tracing::error!(error = %e, queue_id = %item.msg.id, "recording the delivery attempt failed");
         }
         {
-            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+            let mut in_flight = rampart_sync::lock(&self.in_flight);
             for r in rcpts {
                 in_flight.remove(&(item.msg.id.0.clone(), r));
             }

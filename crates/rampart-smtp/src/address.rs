@@ -53,11 +53,6 @@ pub fn check_forward_path(raw: &str) -> Result<(), Reply> {
     Ok(())
 }
 
-/// True if every byte is ASCII (addresses that are not need SMTPUTF8, RFC 6531).
-pub fn is_ascii(s: &str) -> bool {
-    s.is_ascii()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ impl RateLimiter {
     /// rule would go over its limit. `keys` gives the value of each scope (user, ip, domain).
     pub fn hit(&self, what: RateWhat, keys: &[(RateScope, &str)], n: u32) -> Result<(), Exceeded> {
         let now = Instant::now();
-        let mut counters = self.counters.lock().expect("rate counters lock");
+        let mut counters = rampart_sync::lock(&self.counters);
         if counters.len() > SWEEP_AT {
             let rules = &self.rules;
             counters.retain(|(i, _), (start, _)| {
@@ -122,9 +122,7 @@ impl AuthGuard {
     /// True while `ip` is refused for too many failures.
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
         let now = Instant::now();
-        self.by_ip
-            .lock()
-            .expect("auth guard lock")
+        rampart_sync::lock(&self.by_ip)
             .get(&ip)
             .and_then(|f| f.blocked_until)
             .is_some_and(|t| t > now)
@@ -152,7 +150,7 @@ impl AuthGuard {
             blocked_until: None,
         };
         let (ip_count, blocked) = {
-            let mut m = self.by_ip.lock().expect("auth guard lock");
+            let mut m = rampart_sync::lock(&self.by_ip);
             let f = m.entry(ip).or_insert(fresh);
             let n = bump(f);
             if n >= self.cfg.block_after_failures {
@@ -161,7 +159,7 @@ impl AuthGuard {
             (n, f.blocked_until.is_some())
         };
         let account_count = {
-            let mut m = self.by_account.lock().expect("auth guard lock");
+            let mut m = rampart_sync::lock(&self.by_account);
             if m.len() > SWEEP_AT {
                 m.retain(|_, f| now.duration_since(f.first) < window);
             }
@@ -178,14 +176,13 @@ impl AuthGuard {
 
     /// A success clears the address's and the account's failures.
     pub fn succeeded(&self, ip: IpAddr, account: &str) {
-        if let Ok(mut m) = self.by_ip.lock() {
+        {
+            let mut m = rampart_sync::lock(&self.by_ip);
             if m.get(&ip).is_some_and(|f| f.blocked_until.is_none()) {
                 m.remove(&ip);
             }
         }
-        if let Ok(mut m) = self.by_account.lock() {
-            m.remove(&account.to_ascii_lowercase());
-        }
+        rampart_sync::lock(&self.by_account).remove(&account.to_ascii_lowercase());
     }
 }
 

@@ -28,11 +28,6 @@ impl Reply {
         (400..500).contains(&self.code)
     }
 
-    /// A 4xx or 5xx reply.
-    pub fn is_error(&self) -> bool {
-        self.code >= 400
-    }
-
     /// Appends the reply, CRLF-terminated, to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let mut s = String::with_capacity(16 + self.text.len());

@@ -32,7 +32,8 @@ pub struct ConnectionGuard {
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.conns.per_ip.lock() {
+        {
+            let mut m = rampart_sync::lock(&self.conns.per_ip);
             if let Some(n) = m.get_mut(&self.ip) {
                 *n -= 1;
                 if *n == 0 {
@@ -40,11 +41,10 @@ impl Drop for ConnectionGuard {
                 }
             }
         }
-        if let Ok(mut t) = self.conns.total.lock() {
-            *t -= 1;
-            if *t == 0 {
-                self.conns.idle.notify_waiters();
-            }
+        let mut t = rampart_sync::lock(&self.conns.total);
+        *t -= 1;
+        if *t == 0 {
+            self.conns.idle.notify_waiters();
         }
     }
 }
@@ -57,11 +57,11 @@ enum Admission {
 
 impl Connections {
     fn admit(self: &Arc<Self>, ip: IpAddr, max_total: u32, max_per_ip: u32) -> Admission {
-        let mut total = self.total.lock().expect("connection count lock");
+        let mut total = rampart_sync::lock(&self.total);
         if *total >= max_total {
             return Admission::TooMany;
         }
-        let mut per_ip = self.per_ip.lock().expect("connection count lock");
+        let mut per_ip = rampart_sync::lock(&self.per_ip);
         let n = per_ip.entry(ip).or_insert(0);
         if *n >= max_per_ip {
             return Admission::TooManyFromYou;
@@ -75,7 +75,7 @@ impl Connections {
     }
 
     pub fn count(&self) -> u32 {
-        *self.total.lock().expect("connection count lock")
+        *rampart_sync::lock(&self.total)
     }
 }
 

@@ -599,6 +599,7 @@ impl Session {
         if (self.listener.require_tls || submission) && self.tls.is_none() {
             return self.error(reply::must_starttls());
         }
+        // NC-2.1.5: submission relays only for an authenticated user or a listed network.
         if submission && self.auth.is_none() && !self.relay_network {
             return self.error(Reply::new(530, "5.7.0", "Authentication required"));
         }

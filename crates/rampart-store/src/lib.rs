@@ -182,10 +182,6 @@ impl Store {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.inner.dir
-    }
-
     pub fn db_path(&self) -> &Path {
         &self.inner.db_path
     }
@@ -196,19 +192,14 @@ impl Store {
 
     /// Runs `f` with a pooled read connection.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self
-            .inner
-            .readers
-            .lock()
-            .map(|mut v| v.pop())
-            .ok()
-            .flatten();
+        let conn = rampart_sync::lock(&self.inner.readers).pop();
         let conn = match conn {
             Some(c) => c,
             None => open_connection(&self.inner.db_path)?,
         };
         let out = f(&conn);
-        if let Ok(mut pool) = self.inner.readers.lock() {
+        {
+            let mut pool = rampart_sync::lock(&self.inner.readers);
             if pool.len() < 16 {
                 pool.push(conn);
             }

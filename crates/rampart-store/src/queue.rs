@@ -112,15 +112,6 @@ impl SpoolFile {
         std::fs::read(&self.path).map_err(io_err(&self.path))
     }
 
-    /// Bytes pushed so far.
-    pub fn len(&self) -> u64 {
-        self.written + self.buf.len() as u64
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Writes the buffer to the file, creating it (owner-only) on first use.
     pub fn flush(&mut self) -> Result<()> {
         if self.file.is_none() {
@@ -453,16 +444,6 @@ impl Store {
                 c.prepare_cached("SELECT min(next_attempt) FROM queue WHERE status = 'queued'")?
                     .query_row([], |r| r.get(0))?,
             )
-        })
-    }
-
-    /// Counts of queue rows by status.
-    pub fn queue_counts(&self) -> Result<Vec<(String, i64)>> {
-        self.read(|c| {
-            let mut st =
-                c.prepare("SELECT status, count(*) FROM queue GROUP BY status ORDER BY status")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 

@@ -32,6 +32,7 @@ impl TraceEvent {
         }
     }
 
+    /// AL-3.1: the one place a trace event is written, in the writer's next commit.
     pub(crate) fn insert(&self, conn: &Connection) -> Result<()> {
         conn.prepare_cached(
             "INSERT INTO trace(ts, session, queue_id, message_id, client, sender, recipient, event, detail)

@@ -110,7 +110,7 @@ impl Writer {
         wait.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Records a trace event in the next commit, without waiting for it.
+    /// AL-3.1: records a trace event in the next commit, without waiting for it.
     pub async fn trace(&self, event: TraceEvent) {
         let op = Op {
             run: Box::new(move |tx| event.insert(tx)),

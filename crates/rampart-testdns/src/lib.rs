@@ -425,7 +425,7 @@ impl TestDns {
     /// Replaces every TXT record at `name` with this one.
     pub fn set_txt(&self, name: &str, value: impl Into<Txt>) {
         let key = key(name);
-        let mut zone = self.shared.zone.write().expect("zone lock");
+        let mut zone = rampart_sync::write(&self.shared.zone);
         let records = zone.entry(key).or_default();
         records.retain(|r| r.record_type() != RecordType::TXT);
         records.push(Record::txt(name, value).to_dns());
@@ -433,16 +433,12 @@ impl TestDns {
 
     /// Removes every record at `name`; the name then answers NXDOMAIN (unless names below it exist).
     pub fn remove(&self, name: &str) {
-        self.shared
-            .zone
-            .write()
-            .expect("zone lock")
-            .remove(&key(name));
+        rampart_sync::write(&self.shared.zone).remove(&key(name));
     }
 
     /// Removes the records of one type at `name`.
     pub fn remove_type(&self, name: &str, rtype: RecordType) {
-        let mut zone = self.shared.zone.write().expect("zone lock");
+        let mut zone = rampart_sync::write(&self.shared.zone);
         let key = key(name);
         if let Some(records) = zone.get_mut(&key) {
             records.retain(|r| r.record_type() != rtype);
@@ -473,7 +469,7 @@ impl TestDns {
     }
 
     fn set_name_mode(&self, name: &str, on: bool, mode: u8) {
-        let mut modes = self.shared.name_modes.write().expect("modes lock");
+        let mut modes = rampart_sync::write(&self.shared.name_modes);
         if on {
             modes.insert(key(name), mode);
         } else if modes.get(&key(name)) == Some(&mode) {
@@ -566,10 +562,7 @@ fn bind_pair(want: SocketAddr) -> (std::net::UdpSocket, std::net::TcpListener) {
 }
 
 fn insert(shared: &Shared, record: &Record) {
-    shared
-        .zone
-        .write()
-        .expect("zone lock")
+    rampart_sync::write(&shared.zone)
         .entry(key(record.name()))
         .or_default()
         .push(record.to_dns());
@@ -613,7 +606,7 @@ enum Answer {
 
 impl Shared {
     fn lookup(&self, qname: &str, qtype: RecordType) -> Answer {
-        let zone = self.zone.read().expect("zone lock");
+        let zone = rampart_sync::read(&self.zone);
         let mut answers = Vec::new();
         let mut name = qname.to_string();
         for _ in 0..MAX_CNAME_HOPS {
@@ -690,7 +683,7 @@ impl RequestHandler for Handler {
             .unwrap_or_default();
         let mut mode = self.shared.mode.load(Ordering::SeqCst);
         if mode == MODE_ANSWER {
-            let modes = self.shared.name_modes.read().expect("modes lock");
+            let modes = rampart_sync::read(&self.shared.name_modes);
             mode = modes.get(&qname).copied().unwrap_or(MODE_ANSWER);
         }
         if mode == MODE_SILENT {

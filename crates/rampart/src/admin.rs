@@ -342,6 +342,7 @@ pub fn quarantine(config: &Config, cmd: QuarantineCmd) -> Result<(), Error> {
     Ok(())
 }
 
+#[allow(unsafe_code)]
 fn unsafe_uid() -> u32 {
     // SAFETY: getuid has no preconditions.
     unsafe { libc::getuid() }

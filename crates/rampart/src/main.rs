@@ -82,6 +82,7 @@ fn main() -> ExitCode {
         // A command piped into `head` should end quietly when the pipe closes, not panic.
         // (Not for serve: there a closed socket must be an error to handle, not a signal.)
         // SAFETY: setting a signal's disposition to the default has no preconditions.
+        #[allow(unsafe_code)]
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }

@@ -4,9 +4,11 @@ use std::ffi::CString;
 use std::path::Path;
 
 /// The uid and gid of a user name.
+#[allow(unsafe_code)]
 fn lookup(user: &str) -> Result<(u32, u32), String> {
     let name =
         CString::new(user).map_err(|_| format!("run_as `{user}` is not a valid user name"))?;
+    // SAFETY: passwd is plain C data (integers and pointers); all zeroes is a valid value.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut result: *mut libc::passwd = std::ptr::null_mut();
@@ -28,6 +30,7 @@ fn lookup(user: &str) -> Result<(u32, u32), String> {
     Ok((pwd.pw_uid, pwd.pw_gid))
 }
 
+#[allow(unsafe_code)]
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -41,6 +44,7 @@ pub struct Target {
 }
 
 /// Checks that `user` exists and that switching to it is possible: as root, or already as it.
+#[allow(unsafe_code)]
 pub fn check(user: &str) -> Result<Target, String> {
     let (uid, gid) = lookup(user)?;
     // SAFETY: geteuid has no preconditions.
@@ -59,6 +63,7 @@ pub fn check(user: &str) -> Result<Target, String> {
 
 /// Hands the data directory to the target user and switches to it and its group for good.
 /// When not root, we already are that user (see [`check`]) and nothing changes.
+#[allow(unsafe_code)]
 pub fn drop_to(target: &Target, data_dir: &Path) -> Result<(), String> {
     let (user, uid, gid) = (&target.name, target.uid, target.gid);
     if !is_root() {

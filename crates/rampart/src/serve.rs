@@ -12,6 +12,7 @@ pub type Error = Box<dyn std::error::Error>;
 
 pub fn run(config: Config, demo: bool) -> Result<(), Error> {
     init_logging(&config);
+    // NC-2.1.1: no [[listener]], no service; nothing opens a socket on its own.
     if config.listeners.is_empty() {
         return Err("nothing to serve: the configuration has no [[listener]]; add one (see rampart.example.toml)".into());
     }
@@ -25,8 +26,12 @@ fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: a log file or a pipe to a collector gets
+    // plain text, not `\x1b[` sequences mixed into every line.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),

@@ -183,6 +183,7 @@ fn sigterm_right_after_listening_exits_cleanly() {
         }
         // At once, without the delay of running kill(1).
         // SAFETY: kill has no memory-safety preconditions; the pid is our live child's.
+        #[allow(unsafe_code)]
         let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
         assert_eq!(rc, 0);
         let status = wait_exit(&mut child, Duration::from_secs(15), "server after SIGTERM");

@@ -25,8 +25,7 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (V, Instant)>> {
-        // A panic while holding the lock cannot leave the map half-written; keep serving.
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+        rampart_sync::lock(&self.map)
     }
 }
 

@@ -199,17 +199,17 @@ impl UrlFeeds {
     /// problems (unreadable files, unreadable lines), one sentence each.
     pub fn refresh(&self) -> Vec<String> {
         let stamps: Vec<Result<(SystemTime, u64), String>> = {
-            let feeds = self.feeds.read().unwrap_or_else(|e| e.into_inner());
+            let feeds = rampart_sync::read(&self.feeds);
             feeds.iter().map(|f| stamp(&f.path)).collect()
         };
         let changed = {
-            let feeds = self.feeds.read().unwrap_or_else(|e| e.into_inner());
+            let feeds = rampart_sync::read(&self.feeds);
             feeds.iter().zip(&stamps).any(|(f, s)| {
                 s.as_ref().ok() != f.stamp.as_ref() || s.is_err() != f.error.is_some()
             })
         };
         if changed {
-            let mut feeds = self.feeds.write().unwrap_or_else(|e| e.into_inner());
+            let mut feeds = rampart_sync::write(&self.feeds);
             for (f, s) in feeds.iter_mut().zip(stamps) {
                 match s {
                     Ok(s) if Some(&s) == f.stamp.as_ref() && f.error.is_none() => {}
@@ -233,13 +233,13 @@ impl UrlFeeds {
                 }
             }
         }
-        let feeds = self.feeds.read().unwrap_or_else(|e| e.into_inner());
+        let feeds = rampart_sync::read(&self.feeds);
         feeds.iter().filter_map(|f| f.error.clone()).collect()
     }
 
     /// The first feed entry matching `url`.
     pub fn lookup(&self, url: &NormalizedUrl) -> Option<FeedHit> {
-        let feeds = self.feeds.read().unwrap_or_else(|e| e.into_inner());
+        let feeds = rampart_sync::read(&self.feeds);
         feeds.iter().find_map(|f| {
             f.list.lookup(url).map(|entry| FeedHit {
                 feed: f.path.clone(),
@@ -251,7 +251,7 @@ impl UrlFeeds {
     /// Each feed's path and the modification time of the version loaded (NC-2.4.4: the audit
     /// warns when a feed is older than a week).
     pub fn ages(&self) -> Vec<(PathBuf, Option<SystemTime>)> {
-        let feeds = self.feeds.read().unwrap_or_else(|e| e.into_inner());
+        let feeds = rampart_sync::read(&self.feeds);
         feeds
             .iter()
             .map(|f| (f.path.clone(), f.stamp.map(|s| s.0)))

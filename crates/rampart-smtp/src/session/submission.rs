@@ -68,6 +68,7 @@ impl Session {
                 "Authentication is not available on this service",
             )));
         }
+        // NC-2.1.4: no credentials over a connection without TLS.
         if self.tls.is_none() {
             return Ok(self.error(reply::must_starttls()));
         }
