@@ -56,6 +56,8 @@ fn message(raw: &[u8]) {
         let name = leaf.display_name();
         let _ = attachments::inspect(&CONFIG, &name, &leaf.bytes);
     }
+    // Checks see the strict reading of the header section; a message it refuses gets none.
+    let headers = rampart_checks::message::read_headers(raw).unwrap_or_default();
     let rcpts = ["alice@example.test".to_string()];
     let local_domains = ["example.test".to_string()];
     let ctx = Context {
@@ -69,6 +71,7 @@ fn message(raw: &[u8]) {
         },
         local_domains: &local_domains,
         raw,
+        headers: &headers,
         parsed: &parsed,
     };
     let _ = attachments::check(&CONFIG, &ctx);
