@@ -1,9 +1,10 @@
 //! The lines Rampart adds to a message: Return-Path and Received (RFC 5321 section 4.4).
 //! NC-2.1.3: they name this host and the protocol, never the software.
 
-/// `Return-Path: <sender>` with CRLF.
+/// `Return-Path: <sender>` with CRLF (RFC 5321 section 4.4), the local part quoted again when
+/// it needs quotes.
 pub fn return_path(sender: &str) -> String {
-    format!("Return-Path: <{sender}>\r\n")
+    format!("Return-Path: <{}>\r\n", crate::address::path_text(sender))
 }
 
 /// Facts for the Received line.
@@ -57,6 +58,19 @@ mod tests {
             "Mon, 23 Nov 2026 08:53:58 +0000"
         );
         assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn return_path_keeps_a_quoted_local_part_quoted() {
+        assert_eq!(
+            return_path("john doe@example.test"),
+            "Return-Path: <\"john doe\"@example.test>\r\n"
+        );
+        assert_eq!(return_path(""), "Return-Path: <>\r\n");
+        assert_eq!(
+            return_path("a@example.test"),
+            "Return-Path: <a@example.test>\r\n"
+        );
     }
 
     #[test]

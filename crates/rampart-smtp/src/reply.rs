@@ -137,6 +137,15 @@ pub fn needs_smtputf8() -> Reply {
         "Address is not ASCII; send SMTPUTF8 in MAIL FROM",
     )
 }
+/// RFC 6531 section 3.3: with SMTPUTF8 an address is UTF-8; bytes that are not are refused, not
+/// guessed at.
+pub fn not_utf8() -> Reply {
+    Reply::new(553, "5.6.7", "Address is not valid UTF-8")
+}
+/// An EHLO or HELO argument that is neither a host name nor an address literal.
+pub fn bad_helo(why: &str) -> Reply {
+    Reply::new(501, "5.5.2", why.to_string())
+}
 pub fn must_starttls() -> Reply {
     Reply::new(530, "5.7.0", "Must issue a STARTTLS command first")
 }

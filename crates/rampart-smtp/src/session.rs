@@ -4,7 +4,7 @@
 //! Replies are written to a buffer and flushed only when the session must wait for input, which is
 //! what PIPELINING (RFC 2920) asks of a server.
 
-use crate::address::{check_forward_path, raw_path};
+use crate::address::{check_forward_path, check_helo, raw_path};
 use crate::codec::{take_line, DataDecoder, Line};
 use crate::limits::{AuthGuard, RateLimiter, ReadBudget};
 use crate::received::{self, ReceivedInfo};
@@ -456,6 +456,11 @@ impl Session {
             self.trace("refused", "TURN", None).await;
             return Ok(self.error(reply::not_implemented()));
         }
+        if verb == "EHLO" || verb == "HELO" {
+            if let Err(r) = check_helo(line) {
+                return Ok(self.helo_refused(&verb, line, r).await);
+            }
+        }
         let mut with_lf = line.to_vec();
         with_lf.push(b'\n');
         let parsed = Request::parse(&mut with_lf.iter());
@@ -467,7 +472,7 @@ impl Session {
             Request::Ehlo { host } => Ok(self.ehlo(host.to_string(), true).await),
             Request::Helo { host } => Ok(self.ehlo(host.to_string(), false).await),
             Request::Lhlo { .. } => Ok(self.error(reply::unknown_command())),
-            Request::Mail { from } => Ok(self.mail(from).await),
+            Request::Mail { from } => Ok(self.mail(from, line).await),
             Request::Rcpt { to } => Ok(self.rcpt(to, line).await),
             Request::Data => self.data(io).await,
             Request::Bdat {
@@ -513,7 +518,23 @@ impl Session {
 
     async fn parse_error(&mut self, verb: &str, e: smtp_proto::Error, line: &[u8]) -> Step {
         use smtp_proto::Error as E;
+        let mail_or_rcpt = verb == "RCPT" || verb == "MAIL";
         let r = match e {
+            // RFC 6531 section 3.3: bytes that are not UTF-8 get the same answer however the
+            // parser failed on them (it read them as U+FFFD).
+            _ if mail_or_rcpt && std::str::from_utf8(line).is_err() => {
+                let smtputf8 = if verb == "RCPT" {
+                    self.tx.as_ref().is_some_and(|t| t.smtputf8)
+                } else {
+                    line.windows(9)
+                        .any(|w| w.eq_ignore_ascii_case(b" SMTPUTF8"))
+                };
+                if smtputf8 {
+                    reply::not_utf8()
+                } else {
+                    reply::needs_smtputf8()
+                }
+            }
             E::UnknownCommand => reply::unknown_command(),
             E::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax"),
             E::InvalidRecipientAddress => {
@@ -538,9 +559,25 @@ impl Session {
             ),
             _ => reply::unknown_command(),
         };
-        if verb == "RCPT" || verb == "MAIL" {
+        if mail_or_rcpt {
             self.trace(&verb.to_ascii_lowercase(), r.line(), None).await;
         }
+        self.error(r)
+    }
+
+    /// An EHLO or HELO whose argument is not a host name: refused, what was known kept.
+    async fn helo_refused(&mut self, verb: &str, line: &[u8], r: Reply) -> Step {
+        // Escaped and cut short: the trace holds text, not the client's bytes.
+        let arg: String = line
+            .get(verb.len()..)
+            .unwrap_or_default()
+            .trim_ascii()
+            .escape_ascii()
+            .take(200)
+            .map(char::from)
+            .collect();
+        self.trace("ehlo", format!("{verb} {arg} refused: {}", r.line()), None)
+            .await;
         self.error(r)
     }
 
@@ -591,7 +628,11 @@ impl Session {
         Step::StartTls
     }
 
-    async fn mail(&mut self, from: smtp_proto::MailFrom<std::borrow::Cow<'_, str>>) -> Step {
+    async fn mail(
+        &mut self,
+        from: smtp_proto::MailFrom<std::borrow::Cow<'_, str>>,
+        line: &[u8],
+    ) -> Step {
         if self.helo.is_none() {
             return self.error(reply::bad_sequence("Send EHLO or HELO first"));
         }
@@ -615,14 +656,26 @@ impl Session {
         }
         let sender = from.address.to_string();
         let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
-        let r = if let Some(r) = self.sender_refusal(&sender) {
+        // RFC 6531 section 3.3: the parser replaced bytes that are not UTF-8 with U+FFFD; the raw
+        // line tells whether the client sent any.
+        let r = if std::str::from_utf8(line).is_err() {
+            Some(if smtputf8 {
+                reply::not_utf8()
+            } else {
+                reply::needs_smtputf8()
+            })
+        } else if !smtputf8 && !sender.is_ascii() {
+            Some(reply::needs_smtputf8())
+        } else if sender.chars().any(char::is_control) {
+            // Quoted local parts may hold anything but CR and LF to the parser; RFC 5321's
+            // qtextSMTP allows no control characters, and they must not reach the Return-Path.
+            Some(Reply::new(501, "5.1.7", "Bad sender address syntax"))
+        } else if let Some(r) = self.sender_refusal(&sender) {
             Some(r)
         } else if from.flags & smtp_proto::MAIL_BODY_BINARYMIME != 0 {
             Some(Reply::new(555, "5.5.4", "BODY=BINARYMIME is not supported"))
         } else if from.size > self.ctx.config.limits.max_message_size.get() as usize {
             Some(reply::too_big())
-        } else if !smtputf8 && !sender.is_ascii() {
-            Some(reply::needs_smtputf8())
         } else {
             None
         };
@@ -662,8 +715,14 @@ impl Session {
         let raw_line = String::from_utf8_lossy(line);
         let raw = raw_path(&raw_line).unwrap_or_default().to_string();
         let address = to.address.to_string();
-        let decision: Result<Vec<QueuedRecipient>, Reply> = if let Err(r) = check_forward_path(&raw)
-        {
+        let decision: Result<Vec<QueuedRecipient>, Reply> = if std::str::from_utf8(line).is_err() {
+            // RFC 6531 section 3.3: the parser read bytes that are not UTF-8 as U+FFFD.
+            Err(if tx.smtputf8 {
+                reply::not_utf8()
+            } else {
+                reply::needs_smtputf8()
+            })
+        } else if let Err(r) = check_forward_path(&raw) {
             Err(r)
         } else if tx.rcpts.len() >= self.ctx.config.limits.max_recipients.get() as usize {
             Err(reply::too_many_recipients())

@@ -64,7 +64,9 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     if demo {
         seed_demo(&store)?;
     }
-    let tls = rampart_smtp::tls::server_config(&config)?;
+    // The generated certificate is made or renewed here if due; a configured one is warned about
+    // when near its end.
+    let tls = Arc::new(rampart_smtp::tls::ServerTls::load(&config)?);
 
     let mut bound = Vec::new();
     for l in &config.listeners {
@@ -87,13 +89,17 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
 
     let (writer, _writer_thread) = Writer::start(&store)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let renewal = tokio::spawn(rampart_smtp::tls::renew_daily(
+        tls.clone(),
+        shutdown_rx.clone(),
+    ));
     let notify = Arc::new(Notify::new());
     let config = Arc::new(config);
     let mut ctx = ServerContext::new(
         config.clone(),
         store.clone(),
         writer.clone(),
-        Some(tokio_rustls::TlsAcceptor::from(tls)),
+        Some(tokio_rustls::TlsAcceptor::from(tls.config())),
         notify.clone(),
         shutdown_rx.clone(),
     );
@@ -165,6 +171,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
         );
     }
     let _ = manager.await;
+    let _ = renewal.await;
     // Everything sent to the writer before this point is committed once this returns.
     writer.run(false, |_| Ok(())).await?;
     tracing::info!("stopped");

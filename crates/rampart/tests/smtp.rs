@@ -867,3 +867,89 @@ fn slow_data_above_the_minimum_rate_is_accepted() {
     let stored = s.show("alice@example.test", got[0].split('\t').next().unwrap());
     assert!(stored.ends_with(&block.repeat(20)), "{stored}");
 }
+
+/// RFC 5321 4.1.1.1: EHLO and HELO take a host name or an address literal, in ASCII. The parser
+/// took any word, 8-bit bytes included (read as U+FFFD), and answered 250.
+#[test]
+fn ehlo_with_8bit_or_no_host_name_is_refused() {
+    let s = Server::start_with(Options {
+        limits: "max_errors = 50".into(),
+        ..Default::default()
+    });
+    let mut c = s.connect();
+    c.expect(220);
+    for line in [
+        &b"EHLO b\xc3\xbccher.example\r\n"[..],
+        b"EHLO client\xff.test\r\n",
+        b"HELO client\x80.test\r\n",
+        b"EHLO <script>\r\n",
+        b"HELO [192.0.2.300]\r\n",
+    ] {
+        c.send_raw(line);
+        let text = c.expect(501);
+        assert!(
+            text.starts_with("5.5.2 "),
+            "{}: {text}",
+            line.escape_ascii()
+        );
+    }
+    // Nothing was greeted: the session still wants a valid EHLO first.
+    c.send("MAIL FROM:<a@remote.test>");
+    assert_eq!(c.expect(503), "5.5.1 Send EHLO or HELO first");
+    c.send("EHLO [IPv6:2001:db8::1]");
+    c.expect(250);
+    c.send("HELO client.test");
+    c.expect(250);
+}
+
+/// RFC 6531 3.3: with SMTPUTF8 an address is UTF-8. Invalid bytes were read as U+FFFD and the
+/// address accepted; now they are refused with 553 5.6.7, and without SMTPUTF8 8-bit is refused
+/// as before.
+#[test]
+fn invalid_utf8_in_mail_and_rcpt_is_refused_with_553() {
+    let s = Server::start_with(Options {
+        limits: "max_errors = 50".into(),
+        ..Default::default()
+    });
+    let mut c = s.ehlo();
+    c.send_raw(b"MAIL FROM:<a\xff@remote.test> SMTPUTF8\r\n");
+    assert_eq!(c.expect(553), "5.6.7 Address is not valid UTF-8");
+    c.send_raw(b"MAIL FROM:<\xc3@remote.test> SMTPUTF8\r\n");
+    assert_eq!(c.expect(553), "5.6.7 Address is not valid UTF-8");
+    c.send_raw(b"MAIL FROM:<\xff> SMTPUTF8\r\n");
+    assert_eq!(c.expect(553), "5.6.7 Address is not valid UTF-8");
+    c.send_raw(b"MAIL FROM:<a\xff@remote.test>\r\n");
+    assert!(c.expect(553).starts_with("5.6.7 Address is not ASCII"));
+    c.send_raw("MAIL FROM:<ü@remote.test> SMTPUTF8\r\n".as_bytes());
+    c.expect(250);
+    c.send_raw(b"RCPT TO:<al\xffice@example.test>\r\n");
+    assert_eq!(c.expect(553), "5.6.7 Address is not valid UTF-8");
+    c.send("RCPT TO:<alice@example.test>");
+    c.expect(250);
+    c.send("RSET");
+    c.expect(250);
+    c.send("MAIL FROM:<a@remote.test>");
+    c.expect(250);
+    c.send_raw(b"RCPT TO:<al\xffice@example.test>\r\n");
+    assert!(c.expect(553).starts_with("5.6.7 Address is not ASCII"));
+}
+
+/// RFC 5321 4.4: the Return-Path names the sender as given; the quotes of a quoted local part
+/// were dropped, which names another (invalid) address.
+#[test]
+fn return_path_keeps_the_quotes_of_a_quoted_local_part() {
+    let s = Server::start();
+    let mut c = s.ehlo();
+    let (code, text) = c.send_mail(
+        "\"john doe\"@remote.test",
+        &["alice@example.test"],
+        &message("quoted1", "hello"),
+    );
+    assert_eq!(code, 250, "{text}");
+    let alice = s.wait_mailbox("alice@example.test", 1);
+    let stored = s.show("alice@example.test", alice[0].split('\t').next().unwrap());
+    assert!(
+        stored.starts_with("Return-Path: <\"john doe\"@remote.test>\r\n"),
+        "{stored}"
+    );
+}
