@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use mail_parser::Message;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::attachments::PolicyAction;
 use crate::dnsbl::{query_all, DnsList, ListAnswer, Question};
@@ -39,7 +39,7 @@ pub use normalize::{normalize_host, normalize_url, NormalizedUrl};
 pub const CHECK: &str = "urls";
 
 /// URL inspection settings (AL-1.3).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UrlConfig {
     /// Inspect URLs. Default true; `rampart audit` reports false.
