@@ -165,3 +165,25 @@ fn a_data_dir_that_does_not_exist_is_refused_unless_asked_for() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(missing.is_dir());
 }
+
+#[test]
+fn serve_prints_the_warnings_before_starting() {
+    let dir = TempDir::new("servewarn");
+    // A run_as that cannot work makes serve stop right after the warnings, before binding.
+    let file = write(
+        &dir.0,
+        "rampart.toml",
+        "hostname = \"mx.a.example\"\ndata_dir = \"data\"\nrun_as = \"no-such-user-rampart-test\"\n\
+         [[listener]]\nrole = \"mx\"\naddress = \"127.0.0.1:0\"\n\
+         [checks.antivirus]\nfail_open = true\n[checks.dlp]\nenabled = false\n",
+    );
+    let out = rampart(&["--config", &file, "serve"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for want in [
+        format!("configuration warning: {file}:8: key `checks.antivirus.fail_open`"),
+        format!("configuration warning: {file}:10: key `checks.dlp.enabled`"),
+    ] {
+        assert!(stderr.contains(&want), "{want}\n{stderr}");
+    }
+}
