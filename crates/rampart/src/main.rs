@@ -87,7 +87,9 @@ fn main() -> ExitCode {
         None => rampart_config::Config::embedded_default_with_warnings(),
     };
     if let Some(d) = cli.data_dir {
-        if let Err(e) = data_dir_exists(&d, cli.create_data_dir) {
+        // The embedded demo's own directory may be named and is created as without the flag.
+        let demo_dir = demo && (d == Path::new("rampart-data") || d == Path::new("./rampart-data"));
+        if let Err(e) = data_dir_exists(&d, cli.create_data_dir || demo_dir) {
             eprintln!("rampart: {e}");
             return ExitCode::from(2);
         }
@@ -110,6 +112,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve::run(config, demo),
         Command::Config(admin::ConfigCmd::Show) => admin::config_show(&config),
+        // Answered above, before any configuration was loaded.
         Command::Config(admin::ConfigCmd::Check { .. }) => Ok(()),
         Command::Domain(c) => admin::domain(&config, c),
         Command::User(c) => admin::user(&config, c),
