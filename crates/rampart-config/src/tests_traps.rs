@@ -137,6 +137,18 @@ fn nc_2_3_2_antivirus_fail_open_warns() {
 }
 
 #[test]
+fn al_1_3_missing_url_feed_warns() {
+    let w = warnings(&format!(
+        "{HOST}[checks.urls]\nfeeds = [\"/nonexistent/feed.txt\"]\n"
+    ));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains(":3: key `checks.urls.feeds[0]`") && w[0].contains("/nonexistent/feed.txt"),
+        "{w:?}"
+    );
+}
+
+#[test]
 fn al_1_5_bad_dlp_rules_are_reported_with_their_lines() {
     let e = errors(&format!(
         "{HOST}[[checks.dlp.patterns]]\nname = \"ids\"\npattern = \"EMP-(\\\\d\"\n\n\

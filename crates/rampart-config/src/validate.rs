@@ -232,6 +232,20 @@ fn warnings(config: &Config, loc: &Locator<'_>) -> Vec<Warning> {
             )));
         }
     }
+    // AL-1.3: a feed file that is not there lists nothing; the check runs as if it were empty.
+    if checks.enabled(CheckName::Urls) && checks.urls.enabled {
+        for (i, feed) in checks.urls.feeds.iter().enumerate() {
+            if !feed.is_file() {
+                warnings.push(Warning(loc.at(
+                    &format!("checks.urls.feeds.{i}"),
+                    format!(
+                        "feed file {} does not exist (yet); until it does, it lists nothing",
+                        feed.display()
+                    ),
+                )));
+            }
+        }
+    }
     // NC-2.3.2: fail_open lets mail through unscanned whenever clamd is unavailable.
     if checks.antivirus.fail_open && checks.enabled(CheckName::Antivirus) {
         warnings.push(Warning(loc.at(
