@@ -29,7 +29,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::mime::{printable, walk};
@@ -74,6 +74,13 @@ impl TryFrom<String> for ClamdAddress {
     }
 }
 
+/// Written back as the string it was read from.
+impl Serialize for ClamdAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl std::fmt::Display for ClamdAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -84,7 +91,7 @@ impl std::fmt::Display for ClamdAddress {
 }
 
 /// What to do with an infected message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InfectedAction {
     /// Refuse with `554 5.7.1` naming the signature.
@@ -94,7 +101,7 @@ pub enum InfectedAction {
 }
 
 /// Antivirus settings (NC-2.3.2, AL-1.2).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AntivirusConfig {
     /// clamd's socket: a unix socket path (`/run/clamav/clamd.ctl`, the Debian default) or

@@ -10,7 +10,7 @@
 //! Changing the subject invalidates the sender's DKIM signature for anyone verifying after us;
 //! authentication is verified before this tag is applied.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Action, Context, Direction, Modification, Verdict};
 
@@ -18,7 +18,7 @@ use crate::{Action, Context, Direction, Modification, Verdict};
 pub const CHECK: &str = "external-tag";
 
 /// AL-1.6 tagging of inbound Internet mail.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExternalTagConfig {
     /// Tag inbound Internet mail. Default true (AL-1.6); `rampart audit` reports false.

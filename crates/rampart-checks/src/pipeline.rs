@@ -18,44 +18,36 @@ use crate::message::Message;
 use crate::spam::SpamSignals;
 use crate::urls::UrlFeeds;
 use crate::{decide, Action, Context, Decision, Direction, Envelope, Refusal, Verdict};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 /// The gateway's checks. Each section is the check's own configuration (documented in
 /// rampart-checks and in rampart.example.toml).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ChecksConfig {
     /// Checks switched off, by name: `antivirus`, `attachments`, `urls`, `spam`, `dlp`,
-    /// `external`, `authentication`. Empty by default; every name here is a finding for the audit.
-    #[serde(default)]
+    /// `external`, `authentication`. Empty by default; every name here is a finding for the audit
+    /// and a warning at start.
     pub disabled: Vec<CheckName>,
     /// Where notices go when a rule's action is `notify` (AL-1.5 DLP). Unset: postmaster@ the
     /// sender's domain.
-    #[serde(default)]
     pub notify: Option<String>,
     /// ClamAV over its socket (NC-2.3.2, AL-1.2). On by default: with no clamd reachable, mail
     /// gets 451 rather than passing unscanned.
-    #[serde(default)]
     pub antivirus: crate::antivirus::AntivirusConfig,
     /// Dangerous attachments and embedded code (AL-1.4).
-    #[serde(default)]
     pub attachments: crate::attachments::AttachmentConfig,
     /// URL inspection (AL-1.3).
-    #[serde(default)]
     pub urls: crate::urls::UrlConfig,
     /// Spam and phishing score (AL-1.2).
-    #[serde(default)]
     pub spam: crate::spam::SpamConfig,
     /// Outbound data loss prevention (AL-1.5).
-    #[serde(default)]
     pub dlp: crate::dlp::DlpConfig,
     /// The `[External]` tag on inbound mail (AL-1.6).
-    #[serde(default)]
     pub external: crate::external::ExternalTagConfig,
     /// SPF, DKIM, DMARC and ARC on inbound mail (AL-2.4, NC-2.1.7). Its DNS servers default to
     /// those of `[dns]`.
-    #[serde(default)]
     pub authentication: crate::auth::AuthConfig,
 }
 
@@ -66,7 +58,7 @@ impl ChecksConfig {
 }
 
 /// A check that can be switched off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckName {
     Antivirus,
@@ -77,6 +69,21 @@ pub enum CheckName {
     External,
     Authentication,
 }
+
+impl std::fmt::Display for CheckName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CheckName::Antivirus => "antivirus",
+            CheckName::Attachments => "attachments",
+            CheckName::Urls => "urls",
+            CheckName::Spam => "spam",
+            CheckName::Dlp => "dlp",
+            CheckName::External => "external",
+            CheckName::Authentication => "authentication",
+        })
+    }
+}
+
 
 /// The checks, built once at start: compiled DLP rules, URL feeds, a DNS resolver for
 /// blocklists, the authentication checker.

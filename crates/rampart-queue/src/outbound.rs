@@ -211,7 +211,7 @@ impl Outbound {
             let tls = TlsMode {
                 required: true,
                 config,
-                implicit: sh.tls == "implicit",
+                implicit: sh.tls == rampart_config::SmarthostTls::Implicit,
             };
             let addrs = addresses(&self.resolver, &sh.host)
                 .await

@@ -141,12 +141,7 @@ impl Session {
     pub fn new(ctx: Arc<ServerContext>, listener: Listener, peer: SocketAddr) -> Session {
         let id = hex(&rampart_store::random_bytes::<6>());
         let shutdown = ctx.shutdown.clone();
-        let relay_network = ctx
-            .config
-            .relay
-            .networks
-            .iter()
-            .any(|n| n.contains(peer.ip()));
+        let relay_network = ctx.config.relay.allows(peer.ip());
         Session {
             ctx,
             listener,

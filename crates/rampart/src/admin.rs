@@ -9,6 +9,43 @@ use std::io::{BufRead, IsTerminal, Write};
 pub type Error = Box<dyn std::error::Error>;
 
 #[derive(Subcommand)]
+pub enum ConfigCmd {
+    /// Print the effective configuration (every default filled in) as TOML: the --config file,
+    /// or the embedded default without one. It holds no secret (passwords stay in their files).
+    Show,
+    /// Check a configuration file without starting: "ok" and any warnings (exit 0), or every
+    /// error, one per line (exit 2). Without FILE: the --config file, or the embedded default.
+    Check { file: Option<std::path::PathBuf> },
+}
+
+/// `rampart config show`.
+pub fn config_show(config: &Config) -> Result<(), Error> {
+    print!("{}", config.to_toml()?);
+    Ok(())
+}
+
+/// `rampart config check [FILE]`.
+pub fn config_check(file: Option<&std::path::Path>) -> std::process::ExitCode {
+    let checked = match file {
+        Some(path) => Config::load_with_warnings(path),
+        None => Ok(Config::embedded_default_with_warnings()),
+    };
+    match checked {
+        Ok((_, warnings)) => {
+            println!("ok");
+            for w in warnings {
+                println!("{w}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+#[derive(Subcommand)]
 pub enum DomainCmd {
     /// Add a domain this server receives mail for.
     Add {

@@ -6,7 +6,7 @@ mod privileges;
 mod serve;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -18,9 +18,13 @@ struct Cli {
     /// Configuration file (TOML). Without it, the embedded demo configuration is used.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Data directory; overrides the configuration's data_dir.
+    /// Data directory; overrides the configuration's data_dir. It must exist, unless
+    /// --create-data-dir is given.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Create the --data-dir directory (and its parents) if it does not exist.
+    #[arg(long, global = true)]
+    create_data_dir: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,6 +33,9 @@ struct Cli {
 enum Command {
     /// Run the server. With no --config: the embedded demo on 127.0.0.1:2525.
     Serve,
+    /// The configuration: print the effective one, or check a file without starting.
+    #[command(subcommand)]
+    Config(admin::ConfigCmd),
     /// Domains this server represents (NC-2.1.6).
     #[command(subcommand)]
     Domain(admin::DomainCmd),
@@ -64,19 +71,35 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Config(admin::ConfigCmd::Check { file }) = &cli.command {
+        // Checks a file without starting anything: no data directory is touched.
+        return admin::config_check(file.as_deref().or(cli.config.as_deref()));
+    }
     let demo = cli.config.is_none();
-    let mut config = match &cli.config {
-        Some(path) => match rampart_config::Config::load(path) {
+    let (mut config, warnings) = match &cli.config {
+        Some(path) => match rampart_config::Config::load_with_warnings(path) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::from(2);
             }
         },
-        None => rampart_config::Config::embedded_default(),
+        None => rampart_config::Config::embedded_default_with_warnings(),
     };
     if let Some(d) = cli.data_dir {
+        // The embedded demo's own directory may be named and is created as without the flag.
+        let demo_dir = demo && (d == Path::new("rampart-data") || d == Path::new("./rampart-data"));
+        if let Err(e) = data_dir_exists(&d, cli.create_data_dir || demo_dir) {
+            eprintln!("rampart: {e}");
+            return ExitCode::from(2);
+        }
         config.data_dir = d;
+    }
+    if matches!(cli.command, Command::Serve) {
+        // Loud, before anything starts: settings that weaken the server.
+        for w in &warnings {
+            eprintln!("{w}");
+        }
     }
     if !matches!(cli.command, Command::Serve) {
         // A command piped into `head` should end quietly when the pipe closes, not panic.
@@ -89,6 +112,9 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Serve => serve::run(config, demo),
+        Command::Config(admin::ConfigCmd::Show) => admin::config_show(&config),
+        // Answered above, before any configuration was loaded.
+        Command::Config(admin::ConfigCmd::Check { .. }) => Ok(()),
         Command::Domain(c) => admin::domain(&config, c),
         Command::User(c) => admin::user(&config, c),
         Command::Alias(c) => admin::alias(&config, c),
@@ -106,4 +132,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A --data-dir that does not exist is a typo more often than a wish for a new tree: it is
+/// created only when asked (the embedded demo's own ./rampart-data is created as before).
+fn data_dir_exists(dir: &Path, create: bool) -> Result<(), String> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        return Err(format!(
+            "--data-dir {} is not a directory; name a directory",
+            dir.display()
+        ));
+    }
+    if create {
+        return std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create --data-dir {}: {e}", dir.display()));
+    }
+    Err(format!(
+        "--data-dir {} does not exist; create it (mkdir -p {}) or add --create-data-dir",
+        dir.display(),
+        dir.display()
+    ))
 }

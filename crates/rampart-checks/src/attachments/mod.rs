@@ -20,7 +20,7 @@ pub use embedded::{inspect_ole2, pdf_actions, rtf_objects, Ole2Report};
 pub use filetype::{detect, FileType};
 pub use names::{check_name, effective_name, is_bidi_or_invisible, NameProblem, DEFAULT_BLOCKED};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::archive::{read_zip, Budget, ZipProblem};
 use crate::mime::{printable, walk};
@@ -30,7 +30,7 @@ use crate::{Action, Context, Refusal, Verdict};
 pub const CHECK: &str = "attachments";
 
 /// What to do with a message carrying a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyAction {
     /// Refuse it (`554 5.7.1`).
@@ -40,7 +40,7 @@ pub enum PolicyAction {
 }
 
 /// Attachment policy (AL-1.4, NC-2.3.2).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AttachmentConfig {
     /// File extensions refused wherever they appear (attachments, inside archives), lower case

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// `[auth]`: SPF, DKIM, DMARC and ARC on inbound mail (AL-2.4, NC-2.1.7).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// The authserv-id written in our `Authentication-Results` headers (RFC 8601 section 2.5),
@@ -61,8 +61,60 @@ impl Default for AuthConfig {
     }
 }
 
+impl AuthConfig {
+    /// Checks the settings without building the check, for the configuration loader: every
+    /// problem as (key under the check's table, one-line message). The ARC key is read and
+    /// parsed, so a bad key is found before the server starts rather than at `serve`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if let Some(id) = &self.authserv_id {
+            if !is_authserv_id(id) {
+                problems.push((
+                    "authserv_id".to_string(),
+                    format!("`{id}` is not a host name; use letters, digits, `-` and `.`"),
+                ));
+            }
+        }
+        if self.dns_timeout_ms == 0 {
+            problems.push(("dns_timeout_ms".into(), "must be at least 1".into()));
+        }
+        if self.check_timeout_secs == 0 {
+            problems.push(("check_timeout_secs".into(), "must be at least 1".into()));
+        }
+        if let Some(seal) = &self.arc_seal {
+            if !is_authserv_id(&seal.domain) || !seal.domain.contains('.') {
+                problems.push((
+                    "arc_seal.domain".into(),
+                    format!("`{}` is not a domain name", seal.domain),
+                ));
+            }
+            if seal.selector.trim().is_empty() {
+                problems.push((
+                    "arc_seal.selector".into(),
+                    "is empty; name the DKIM selector that publishes the key".into(),
+                ));
+            }
+            if let Err(e) = super::seal::Sealer::load(seal) {
+                problems.push((
+                    "arc_seal.key_file".into(),
+                    format!("{e}; point it at a readable PEM private key (RSA or Ed25519)"),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// An authserv-id or domain: not empty, letters, digits, `-`, `.` and `_` only.
+pub(crate) fn is_authserv_id(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+}
+
 /// What a temporary DNS error does when it decides the outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TempErrorAction {
     /// Deliver, with `temperror` in Authentication-Results.
@@ -75,7 +127,7 @@ pub enum TempErrorAction {
 
 /// `[auth.trusted_forwarders]`: who may override a failing DMARC reject/quarantine policy.
 /// The own-domain rule (NC-2.1.7) is not overridden unless `override_own_domain` is set.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrustedForwarders {
     /// ARC sealer domains (the `d=` of the newest ARC-Seal of a chain that validates). The
@@ -92,7 +144,7 @@ pub struct TrustedForwarders {
 }
 
 /// `[auth.arc_seal]`: the key that seals ARC sets.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArcSealConfig {
     /// The `d=` of the seal: a domain we represent, publishing the public key at
@@ -124,6 +176,12 @@ impl FromStr for DnsServer {
 impl From<SocketAddr> for DnsServer {
     fn from(addr: SocketAddr) -> DnsServer {
         DnsServer(addr)
+    }
+}
+
+impl Serialize for DnsServer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
 }
 
@@ -160,6 +218,12 @@ impl FromStr for Network {
 impl fmt::Display for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+impl Serialize for Network {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
 }
 

@@ -24,7 +24,7 @@ pub mod detectors;
 pub mod extract;
 
 use regex::{Regex, RegexBuilder};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::mime::printable;
 use crate::{Action, Context, Direction, Refusal, Verdict};
@@ -33,7 +33,7 @@ use crate::{Action, Context, Direction, Refusal, Verdict};
 pub const CHECK: &str = "dlp";
 
 /// What a fired rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DlpAction {
     /// Deliver, and notify (see the module documentation).
@@ -45,7 +45,7 @@ pub enum DlpAction {
 }
 
 /// A built-in detector's settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorConfig {
     /// Whether the detector runs. Default true.
@@ -82,7 +82,7 @@ fn reject() -> DlpAction {
 }
 
 /// An administrator's regular expression (Rust `regex` syntax: linear time, no backtracking).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatternRule {
     /// The rule's name, shown in reasons and refusals.
@@ -98,7 +98,7 @@ pub struct PatternRule {
 }
 
 /// An administrator's keyword list.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DictionaryRule {
     /// The rule's name, shown in reasons and refusals.
@@ -114,7 +114,7 @@ pub struct DictionaryRule {
 }
 
 /// DLP settings (AL-1.5). Applies to outbound mail only.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DlpConfig {
     /// Run DLP on outbound mail. Default true; `rampart audit` reports false.
@@ -216,6 +216,65 @@ impl Dlp {
     pub fn config(&self) -> &DlpConfig {
         &self.cfg
     }
+}
+
+/// Checks a DLP configuration without building it, for the configuration loader: every
+/// problem as (key under `[checks.dlp]`, with list positions as numbers, e.g.
+/// `patterns.0.pattern`; one-line message). [`Dlp::new`] refuses the same configurations.
+pub fn config_problems(cfg: &DlpConfig) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (i, p) in cfg.patterns.iter().enumerate() {
+        if let Err(e) = RegexBuilder::new(&p.pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+        {
+            // regex's messages span several lines (the pattern, a caret, the cause): keep the cause.
+            let text = e.to_string();
+            let cause = text
+                .lines()
+                .rev()
+                .find(|l| l.trim_start().starts_with("error:"))
+                .map(|l| l.trim().trim_start_matches("error:").trim().to_string())
+                .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "));
+            problems.push((
+                format!("patterns.{i}.pattern"),
+                format!(
+                    "rule {:?}: not a valid regular expression ({cause}); fix it (Rust regex syntax)",
+                    p.name
+                ),
+            ));
+        }
+        if p.threshold == 0 {
+            problems.push((
+                format!("patterns.{i}.threshold"),
+                format!("rule {:?}: must be at least 1", p.name),
+            ));
+        }
+    }
+    for (i, d) in cfg.dictionaries.iter().enumerate() {
+        if d.keywords.iter().all(|k| k.trim().is_empty()) {
+            problems.push((
+                format!("dictionaries.{i}.keywords"),
+                format!("rule {:?}: no keywords; list at least one word", d.name),
+            ));
+        }
+        if d.threshold == 0 {
+            problems.push((
+                format!("dictionaries.{i}.threshold"),
+                format!("rule {:?}: must be at least 1", d.name),
+            ));
+        }
+    }
+    for (name, t) in [
+        ("ssn", &cfg.ssn),
+        ("payment_card", &cfg.payment_card),
+        ("aba_routing", &cfg.aba_routing),
+    ] {
+        if t.threshold == 0 {
+            problems.push((format!("{name}.threshold"), "must be at least 1".into()));
+        }
+    }
+    problems
 }
 
 /// A rule that fired.

@@ -26,7 +26,7 @@ pub mod lookalike;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dnsbl::{is_public, query_all, reversed_ip, DnsList, ListAnswer, Question};
 use crate::mime::{printable, walk, PartKind};
@@ -38,7 +38,7 @@ pub use lookalike::lookalike;
 pub const CHECK: &str = "spam";
 
 /// Rule weights (see the table in the module documentation).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpamWeights {
     /// Per DNS blocklist listing the connecting IP. Default 6.
@@ -75,7 +75,7 @@ impl Default for SpamWeights {
 }
 
 /// Spam scoring settings (AL-1.2).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpamConfig {
     /// Score inbound mail. Default true; `rampart audit` reports false.

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use mail_parser::Message;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::attachments::PolicyAction;
 use crate::dnsbl::{query_all, DnsList, ListAnswer, Question};
@@ -53,7 +53,7 @@ pub const MAX_URLS: usize = 1000;
 pub const MAX_DNS_QUERIES: usize = 200;
 
 /// URL inspection settings (AL-1.3).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UrlConfig {
     /// Inspect URLs. Default true; `rampart audit` reports false.

@@ -1,0 +1,114 @@
+//! Sending: DNS resolution and outbound delivery (MX or smarthost, retries, TLS policies).
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// DNS resolution.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Name servers (address:port) to ask, e.g. `["127.0.0.1:53"]`. Empty: the system's
+    /// /etc/resolv.conf.
+    pub servers: Vec<SocketAddr>,
+    /// Seconds to wait for one answer.
+    pub timeout_secs: u64,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            servers: Vec::new(),
+            timeout_secs: 5,
+        }
+    }
+}
+
+/// Outbound delivery.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Port of the receiving servers (25 on the Internet; another only for tests or special sites).
+    pub port: u16,
+    /// Seconds between attempts after a temporary failure; the last value repeats.
+    pub retry_secs: Vec<u64>,
+    /// Seconds after which an undelivered message is returned to its sender (default 5 days).
+    pub lifetime_secs: u64,
+    /// Connections at once to one destination domain.
+    pub max_connections_per_domain: u32,
+    /// Outbound connections at once, in total.
+    pub max_connections: u32,
+    /// Seconds to connect, and to wait for each reply.
+    pub timeout_secs: u64,
+    /// Relay everything through this host instead of MX delivery, e.g. `"relay.agency.example:587"`.
+    pub smarthost: Option<Smarthost>,
+    /// Per-destination TLS policy. Without one, TLS is used whenever offered (TLS 1.2+ only, AL-1.1;
+    /// a failed handshake is a temporary failure, never a fall back to plain text).
+    #[serde(rename = "policy")]
+    pub policies: Vec<TlsPolicy>,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            port: 25,
+            retry_secs: vec![60, 300, 900, 1800, 3600, 7200, 14_400],
+            lifetime_secs: 5 * 86_400,
+            max_connections_per_domain: 4,
+            max_connections: 64,
+            timeout_secs: 60,
+            smarthost: None,
+            policies: Vec::new(),
+        }
+    }
+}
+
+/// A relay host for all outbound mail.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smarthost {
+    /// Host name and port.
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (required on 587/25) or `implicit` (465).
+    #[serde(default)]
+    pub tls: SmarthostTls,
+    /// Verify the relay's certificate against this CA file (PEM); without it, the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// AUTH PLAIN user name, if the relay wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// File holding the password (first line), readable only by the server's user. Only the path
+    /// is configuration: the password itself is never part of it (nor of `rampart config show`).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+/// How the smarthost connection gets its TLS. There is no plain-text choice (AL-1.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmarthostTls {
+    /// STARTTLS after the greeting, required (ports 587 and 25).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465, RFC 8314).
+    Implicit,
+}
+
+/// TLS policy for one destination domain.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPolicy {
+    /// The recipient domain it applies to.
+    pub domain: String,
+    /// Refuse to deliver without TLS.
+    #[serde(default)]
+    pub require_tls: bool,
+    /// Verify the server certificate against `ca_file` and the MX host name.
+    #[serde(default)]
+    pub verify: bool,
+    /// CA certificates (PEM) to verify with.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}

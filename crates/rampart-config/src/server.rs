@@ -1,0 +1,210 @@
+//! The receiving side: TLS files, listeners, limits, timeouts, SMTP AUTH, trace and logging.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use toml::Spanned;
+
+/// TLS files. When neither is set, a self-signed certificate for `hostname` is generated on first
+/// start and kept in the data directory (`tls/cert.pem`, `tls/key.pem`, mode 0600).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: Option<Spanned<PathBuf>>,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<Spanned<PathBuf>>,
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// What the listener serves: `mx` (inbound mail for the domains this server represents, with
+    /// STARTTLS offered; port 25), `submission` (users send after STARTTLS and AUTH; port 587) or
+    /// `submissions` (the same over implicit TLS; port 465).
+    pub role: Role,
+    /// Address and port, e.g. `0.0.0.0:25` or `[::]:25`.
+    pub address: SocketAddr,
+    /// Refuse MAIL until STARTTLS has completed. Leave off on a public MX (RFC 3207 section 4).
+    #[serde(default)]
+    pub require_tls: bool,
+    /// Wait this long (milliseconds) before the greeting; a client that talks first is refused
+    /// (early talker). 0 still refuses input that has already arrived when the greeting is sent.
+    #[serde(default)]
+    pub greeting_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Inbound mail from the Internet for the represented domains (port 25).
+    Mx,
+    /// Mail submission with STARTTLS and AUTH (RFC 6409, port 587).
+    Submission,
+    /// Mail submission over implicit TLS (RFC 8314, port 465).
+    Submissions,
+}
+
+impl Role {
+    /// Submission roles relay for authenticated users and require authentication.
+    pub fn is_submission(self) -> bool {
+        matches!(self, Role::Submission | Role::Submissions)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Mx => "mx",
+            Role::Submission => "submission",
+            Role::Submissions => "submissions",
+        })
+    }
+}
+
+/// Limits. Each is answered with a clear reply when reached.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message accepted, in bytes; advertised in EHLO SIZE and enforced while receiving.
+    pub max_message_size: NonZeroU32,
+    /// Recipients per message (RFC 5321 requires at least 100 to be accepted).
+    pub max_recipients: NonZeroU32,
+    /// Longest command line, in bytes including CRLF (RFC 5321 4.5.3.1.4: at least 512).
+    pub max_line_length: NonZeroU32,
+    /// Concurrent SMTP connections in total.
+    pub max_connections: NonZeroU32,
+    /// Concurrent SMTP connections from one client address.
+    pub max_connections_per_ip: NonZeroU32,
+    /// Errors (refused or malformed commands) in one session before it is closed with 421.
+    pub max_errors: NonZeroU32,
+    /// Messages in one session before it is closed with 421.
+    pub max_messages_per_session: NonZeroU32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: nz(25 * 1024 * 1024),
+            max_recipients: nz(100),
+            max_line_length: nz(2048),
+            max_connections: nz(20_000),
+            max_connections_per_ip: nz(50),
+            max_errors: nz(10),
+            max_messages_per_session: nz(1000),
+        }
+    }
+}
+
+/// Timeouts in seconds. Each is a deadline for a whole record, not for each read (NC-2.1.8): a
+/// client that trickles a byte now and then (slowloris) is cut off all the same.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// Waiting for the next command line, counted from when the server starts waiting for it to
+    /// its CRLF (RFC 5321 4.5.3.2.7: at least 5 minutes).
+    pub command_secs: NonZeroU32,
+    /// Message data (DATA, or one BDAT chunk) starts with this many seconds and earns more as it
+    /// arrives (see `data_min_bytes_per_sec`); it never holds more than this, so this is also the
+    /// longest pause allowed (RFC 5321 4.5.3.2.6: 3 minutes).
+    pub data_secs: NonZeroU32,
+    /// The slowest message data kept up: every this many bytes earn one more second. A client at
+    /// or above this rate is never cut off; one below it is after about `data_secs` / (1 - its
+    /// rate / this rate). 500 bytes/s (4 kbit/s, Postfix's smtpd_min_data_rate) is passed by a
+    /// poor mobile link and costs an attacker real bandwidth for every connection it holds.
+    pub data_min_bytes_per_sec: NonZeroU32,
+    /// Completing a TLS handshake, in total: from the STARTTLS reply (or, for implicit TLS, the
+    /// connection) to the handshake's end.
+    pub tls_handshake_secs: NonZeroU32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            command_secs: nz(300),
+            data_secs: nz(180),
+            data_min_bytes_per_sec: nz(500),
+            tls_handshake_secs: nz(10),
+        }
+    }
+}
+
+/// Message trace settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceConfig {
+    /// Days trace events are kept; older ones are removed daily. NC-2.4.3 asks for at least 90.
+    pub retention_days: NonZeroU32,
+}
+
+impl Default for TraceConfig {
+    fn default() -> Self {
+        TraceConfig {
+            retention_days: nz(400),
+        }
+    }
+}
+
+/// AUTH (RFC 4954): PLAIN and LOGIN, offered only inside TLS.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Delay before answering the first failed AUTH, in milliseconds; it doubles with each further
+    /// failure from the same address or for the same account.
+    pub failure_delay_ms: u64,
+    /// Longest delay, in milliseconds.
+    pub max_failure_delay_ms: u64,
+    /// Failures from one address, within `window_secs`, after which it is refused (454, then 421).
+    pub block_after_failures: u32,
+    /// How long such an address is refused, in seconds.
+    pub block_secs: u64,
+    /// The window in which failures are counted, in seconds.
+    pub window_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            failure_delay_ms: 500,
+            max_failure_delay_ms: 8000,
+            block_after_failures: 10,
+            block_secs: 900,
+            window_secs: 900,
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (for a terminal) or `json` (one object per line, for a log collector).
+    pub format: LogFormat,
+    /// Level filter in tracing's syntax, e.g. `info` or `rampart_smtp=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A non-zero literal for the defaults above.
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}

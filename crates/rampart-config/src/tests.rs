@@ -1,0 +1,203 @@
+//! Parsing, reporting and the example file.
+
+use super::*;
+use std::path::Path;
+
+fn parse(src: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(Path::new("/etc/rampart/rampart.toml"), src)
+}
+
+fn one_line(err: ConfigErrors) -> String {
+    assert_eq!(err.0.len(), 1, "{err}");
+    let s = err.to_string();
+    assert!(!s.contains('\n'), "one line: {s}");
+    s
+}
+
+#[test]
+fn empty_file_listens_nowhere() {
+    // NC-2.1.1: nothing listens unless configured.
+    let c = parse("hostname = \"mx.a.example\"\n").unwrap();
+    assert!(c.listeners.is_empty());
+    assert_eq!(c.limits.max_recipients.get(), 100);
+}
+
+#[test]
+fn embedded_default_is_loopback_only() {
+    let c = Config::embedded_default();
+    let ports: Vec<u16> = c.listeners.iter().map(|l| l.address.port()).collect();
+    assert_eq!(ports, vec![2525, 2587, 2465]);
+    assert!(c.listeners.iter().all(|l| l.address.ip().is_loopback()));
+    // NC-2.1.5: nothing relays unauthenticated by default.
+    assert!(c.relay.networks.is_empty());
+}
+
+#[test]
+fn networks_parse_and_match() {
+    // NC-2.1.5: relay networks, with the workspace's ipnet; a bare address is one host.
+    let c = parse(
+        "hostname = \"mx.a.example\"\n[relay]\nnetworks = [\"10.1.0.0/16\", \"2001:db8::1\"]\n",
+    )
+    .unwrap();
+    let allows = |ip: &str| c.relay.allows(ip.parse().unwrap());
+    assert!(allows("10.1.200.3"));
+    assert!(!allows("10.2.0.1"));
+    assert!(allows("::ffff:10.1.0.9"), "IPv4-mapped client");
+    assert!(allows("2001:db8::1"));
+    assert!(!allows("2001:db8::2"));
+    let s = one_line(
+        parse("hostname = \"mx.a.example\"\n[relay]\nnetworks = [\"10.0.0.0/40\"]\n").unwrap_err(),
+    );
+    assert!(
+        s.contains(":3: key `relay.networks`") && s.contains("prefix"),
+        "{s}"
+    );
+}
+
+#[test]
+fn unknown_key_names_key_file_and_line() {
+    let s = one_line(
+        parse("hostname = \"mx.a.example\"\n\n[limits]\nmax_recipents = 5\n").unwrap_err(),
+    );
+    assert!(s.contains("rampart.toml:4"), "{s}");
+    assert!(s.contains("limits.max_recipents"), "{s}");
+    assert!(s.contains("remove it or fix its spelling"), "{s}");
+}
+
+#[test]
+fn wrong_type_names_key_and_line() {
+    let s = one_line(parse("[limits]\nmax_recipients = \"many\"\n").unwrap_err());
+    assert!(s.contains(":2: key `limits.max_recipients`"), "{s}");
+    assert!(s.contains("invalid type"), "{s}");
+}
+
+#[test]
+fn zero_is_impossible() {
+    let s = one_line(parse("[limits]\nmax_connections = 0\n").unwrap_err());
+    assert!(s.contains(":2: key `limits.max_connections`"), "{s}");
+}
+
+#[test]
+fn missing_certificate_file_is_reported() {
+    let err =
+        parse("hostname = \"mx.a.example\"\n[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n")
+            .unwrap_err();
+    assert_eq!(err.0.len(), 2, "both files reported: {err}");
+    assert_eq!(err.0[0].line, Some(3));
+    assert_eq!(err.0[0].key.as_deref(), Some("tls.cert"));
+    assert!(err.0[0].message.contains("does not exist"));
+    assert_eq!(err.0[1].line, Some(4));
+}
+
+#[test]
+fn short_retention_is_refused() {
+    // NC-2.4.3: three months at least.
+    let s =
+        one_line(parse("hostname = \"mx.a.example\"\n[trace]\nretention_days = 30\n").unwrap_err());
+    assert!(
+        s.contains(":3: key `trace.retention_days`") && s.contains("NC-2.4.3"),
+        "{s}"
+    );
+}
+
+#[test]
+fn bad_hostname_and_bad_address_are_reported() {
+    let s = one_line(parse("hostname = \"not a host\"\n").unwrap_err());
+    assert!(s.contains(":1: key `hostname`"), "{s}");
+    let s =
+        one_line(parse("[[listener]]\nrole = \"mx\"\naddress = \"localhost:25x\"\n").unwrap_err());
+    assert!(s.contains(":3: key `listener.address`"), "{s}");
+    let s = one_line(
+        parse("[[listener]]\nrole = \"imap\"\naddress = \"127.0.0.1:143\"\n").unwrap_err(),
+    );
+    assert!(s.contains(":2: key `listener.role`"), "{s}");
+}
+
+#[test]
+fn example_file_is_valid_and_complete() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rampart.example.toml");
+    let src = std::fs::read_to_string(&path).unwrap();
+    // The example shows real certificate paths commented out, so it loads as written.
+    let c = Config::parse(&path, &src).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listeners.len(), 3);
+    let missing: Vec<String> = documented_keys()
+        .into_iter()
+        .filter(|k| !example_mentions(&src, k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "rampart.example.toml does not show: {missing:?}"
+    );
+}
+
+/// Whether the example writes `key` (as `key =`, `# key =`, or a table header).
+fn example_mentions(src: &str, key: &str) -> bool {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    src.lines().any(|l| {
+        let l = l.trim_start_matches(['#', ' ']);
+        l.starts_with(&format!("{leaf} =")) || l.starts_with(&format!("{leaf}=")) || {
+            let header = l.trim_matches(['[', ']']);
+            header == key || header.ends_with(&format!(".{leaf}"))
+        }
+    })
+}
+
+/// Every key the configuration has: the fields declared in this crate's sources, and every key
+/// of the effective default configuration (which includes the checks' own sections), plus the
+/// optional tables that are unset by default.
+fn documented_keys() -> Vec<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    for src in [
+        include_str!("lib.rs"),
+        include_str!("server.rs"),
+        include_str!("relay.rs"),
+        include_str!("delivery.rs"),
+    ] {
+        let mut in_struct = false;
+        let mut rename = None;
+        for line in src.lines() {
+            let t = line.trim();
+            if t.starts_with("pub struct ") {
+                in_struct = t.ends_with('{');
+            } else if t == "}" {
+                in_struct = false;
+            } else if in_struct && t.contains("rename = \"") {
+                rename = t.split('"').nth(1).map(str::to_string);
+            } else if in_struct && t.starts_with("pub ") && t.contains(':') {
+                let name = t.trim_start_matches("pub ").split(':').next().unwrap();
+                keys.insert(rename.take().unwrap_or_else(|| name.to_string()));
+            }
+        }
+    }
+    let mut shown = Config::embedded_default();
+    shown.run_as = Some("rampart".into());
+    shown.checks.notify = Some("security@agency.example".into());
+    shown.checks.spam.tag_subject_prefix = Some("[SPAM]".into());
+    shown.checks.external.banner = Some("CAUTION".into());
+    shown.checks.authentication.authserv_id = Some("mx.agency.example".into());
+    let value: toml::Table = toml::from_str(&shown.to_toml().unwrap()).unwrap();
+    walk("", &toml::Value::Table(value), &mut keys);
+    keys.into_iter().collect()
+}
+
+fn walk(prefix: &str, v: &toml::Value, keys: &mut std::collections::BTreeSet<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                keys.insert(key.clone());
+                walk(&key, v, keys);
+            }
+        }
+        toml::Value::Array(a) => {
+            if let Some(first @ toml::Value::Table(_)) = a.first() {
+                walk(prefix, first, keys);
+            }
+        }
+        _ => {}
+    }
+}
