@@ -529,7 +529,8 @@ fn nc_2_1_8_parallel_wrong_passwords_hash_at_most_the_limit() {
         })
         .count();
     // NC-2.1.8: attempts in progress count against the address before any hash: 10 passwords
-    // are checked, the other 20 get the block's reply.
+    // are checked, the other 20 get the block's reply. (The 10 fit the server's hashing slots
+    // and their queue, at least 2 x (1 + 4), so none is refused as busy.)
     assert_eq!(
         (invalid, refused),
         (LIMIT, PARALLEL - LIMIT),
