@@ -32,6 +32,7 @@ Exit status 1 on any failure. Python 3 standard library only; the server and its
 directory are removed on exit, failure or Ctrl-C included (KEEP_TMP=1 keeps the directory).
 """
 import argparse
+import base64
 import itertools
 import os
 import random
@@ -44,6 +45,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procstat import status_kb  # noqa: E402
 from rampart_server import (  # noqa: E402
     HOSTNAME, SENDER, USER, Rampart, TempDir, exit_cleanly_on_sigterm, log, raise_nofile,
     release_binary, send_message)
@@ -55,6 +57,9 @@ PER_IP = 50
 MAX_MESSAGE = 64 * 1024
 MAX_ERRORS = 10
 MARGIN = 3.0  # seconds allowed past a server timeout before "never closed" is a failure
+AUTH_BLOCK = 10  # [auth] block_after_failures: failures (and attempts in progress) per address
+HASH_MIB = 19  # memory of one Argon2id password check (the argon2 crate's default m_cost)
+HASH_QUEUE_PER_SLOT = 4  # attempts that may wait per hashing slot (rampart-smtp limits.rs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -565,6 +570,112 @@ def churn(port):
                   f"{n - failed}/{n} connected; afterwards {again[:3]}", time.monotonic() - t0)
 
 
+# ----------------------------------------------------------------------------------------------
+# Password guessing on the submissions port (NC-2.1.8), run on an idle server with its memory
+# watched closely.
+
+WRONG_AUTH = b"AUTH PLAIN " + base64.b64encode(f"\0{USER}\0not the password at all".encode())
+REFUSED_AUTH = "454 4.7.0"
+
+
+def hash_slots():
+    """What the server sizes its hashing slots from: the cores it may run on, at least two."""
+    return max(2, len(os.sched_getaffinity(0)))
+
+
+def auth_burst(port, sources, per_source):
+    """Opens `per_source` implicit-TLS connections from each source address and says EHLO on
+    each; then sends one wrong AUTH PLAIN on all of them at once. Returns (replies, seconds from
+    the burst to the last reply)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conns = []
+    for source in sources:
+        for _ in range(per_source):
+            c = Client(port, source, timeout=30)
+            c.sock = ctx.wrap_socket(c.sock, server_hostname=HOSTNAME)
+            r = c.reply()
+            if not r.startswith("220 "):
+                raise RuntimeError(f"no greeting over TLS: {r}")
+            ehlo(c)
+            conns.append(c)
+    barrier = threading.Barrier(len(conns) + 1)
+    replies = [None] * len(conns)
+
+    def attempt(i):
+        barrier.wait()
+        conns[i].send(WRONG_AUTH + b"\r\n")
+        replies[i] = conns[i].reply(60)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(conns))]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.monotonic()
+    for t in threads:
+        t.join()
+    took = time.monotonic() - t0
+    for c in conns:
+        c.close()
+    return replies, took
+
+
+def tally(replies):
+    invalid = sum(1 for r in replies if r.startswith("535 5.7.8"))
+    refused = sum(1 for r in replies if r.startswith(REFUSED_AUTH))
+    other = [r for r in replies if not r.startswith(("535 5.7.8", REFUSED_AUTH))]
+    return invalid, refused, other
+
+
+def auth_spread(port):
+    n = 4 * AUTH_BLOCK
+    slots = hash_slots()
+    # Checked at most: one per slot and the queue's places, plus one more per slot for a place
+    # freed while the burst is still arriving.
+    most = slots * (HASH_QUEUE_PER_SLOT + 2)
+    o = Outcome(f"auth: {n} wrong passwords at once, 4 addresses",
+                f"<= {most} x 535 (checked), the rest 454 4.7.0")
+    replies, took = auth_burst(port, [next_source() for _ in range(4)], AUTH_BLOCK)
+    invalid, refused, other = tally(replies)
+    return o.done(not other and invalid <= most and invalid + refused == n,
+                  f"{invalid} x 535, {refused} x 454 4.7.0, {len(other)} other"
+                  + (f" ({other[0][:20]})" if other else ""), took)
+
+
+def auth_one_address(port):
+    n = 3 * AUTH_BLOCK
+    o = Outcome(f"auth: {n} parallel attempts from one address",
+                f"<= {AUTH_BLOCK} x 535 (checked), the rest 454 4.7.0")
+    replies, took = auth_burst(port, [next_source()], n)
+    invalid, refused, other = tally(replies)
+    return o.done(not other and invalid <= AUTH_BLOCK and invalid + refused == n,
+                  f"{invalid} x 535, {refused} x 454 4.7.0, {len(other)} other"
+                  + (f" ({other[0][:20]})" if other else ""), took)
+
+
+AUTH_CASES = [auth_spread, auth_one_address]
+
+
+def auth_phase(server, port, settle):
+    """Runs the AUTH cases one after the other on the idle server. Returns (outcomes, memory):
+    memory is (before, peak, after) VmRSS in kB around the whole phase, `after` taken `settle`
+    seconds after the last reply."""
+    before = server.rss_kb()
+    sampler = RssSampler(server, interval=0.05)
+    sampler.start()
+    try:
+        outcomes = [run_case(case, port) for case in AUTH_CASES]
+    finally:
+        sampler.stop.set()
+        sampler.join(timeout=5)
+    peak = max(sampler.samples + [before or 0])
+    # Idle again: what the burst freed should be given back, not kept for the next one.
+    time.sleep(settle)  # a measurement interval, not synchronisation
+    after = server.rss_kb()
+    return outcomes, (before or 0, peak, after or 0)
+
+
 BATTERY = [flood, churn, long_ehlo, long_line_no_crlf, long_mail, size_declared, data_too_big,
            bdat_too_big, bdat_absurd, data_trickle, random_bytes, nul_bytes, junk_lines,
            http_request, early_talker, bare_lf, binary_data, tls_silence, tls_half_hello,
@@ -708,9 +819,10 @@ class Prober(threading.Thread):
 
 
 class RssSampler(threading.Thread):
-    def __init__(self, server):
+    def __init__(self, server, interval=0.2):
         super().__init__(daemon=True)
         self.server = server
+        self.interval = interval
         self.samples = []
         self.stop = threading.Event()
 
@@ -719,7 +831,7 @@ class RssSampler(threading.Thread):
             kb = self.server.rss_kb()
             if kb:
                 self.samples.append(kb)
-            self.stop.wait(0.2)
+            self.stop.wait(self.interval)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -740,6 +852,16 @@ def main():
     ap.add_argument("--trickle", type=float, help="seconds of trickling (default 60, quick 15)")
     ap.add_argument("--rss-limit-mb", type=float, default=200,
                     help="peak VmRSS the server must stay under (default 200)")
+    ap.add_argument("--auth-only", action="store_true",
+                    help="only the password-guessing cases, on an otherwise idle server")
+    ap.add_argument("--auth-peak-mb", type=float,
+                    help="how far VmRSS may rise during the AUTH bursts (default: 19 MiB per "
+                         "hashing slot, plus 48)")
+    ap.add_argument("--auth-after-mb", type=float, default=16,
+                    help="how far above its level before the bursts VmRSS may stay after them "
+                         "(default 16)")
+    ap.add_argument("--auth-settle", type=float, default=3,
+                    help="idle seconds after the bursts before VmRSS is read again (default 3)")
     args = ap.parse_args()
     exit_cleanly_on_sigterm()
     trickle = args.trickle or (15 if args.quick else 60)
@@ -752,7 +874,11 @@ def main():
                          limits={"max_connections_per_ip": PER_IP, "max_message_size": MAX_MESSAGE,
                                  "max_errors": MAX_ERRORS},
                          timeouts={"command_secs": COMMAND_SECS, "data_secs": DATA_SECS,
-                                   "tls_handshake_secs": TLS_SECS})
+                                   "tls_handshake_secs": TLS_SECS},
+                         more_listeners=[{"role": "submissions", "address": "127.0.0.1:0"}],
+                         # Short failure delays keep the run short; they change no memory.
+                         tables={"auth": {"block_after_failures": AUTH_BLOCK,
+                                          "failure_delay_ms": 100, "max_failure_delay_ms": 400}})
         server.setup()
         threads = []
         try:
@@ -762,29 +888,35 @@ def main():
             log(f"rampart pid {server.pid} on 127.0.0.1:{port}, VmRSS {rss_start} kB")
             sampler, prober = RssSampler(server), Prober(port)
             slow = Slowloris(port, args.slowloris, trickle)
-            threads = [sampler, prober, slow]
-            for t in threads:
-                t.start()
-            wait_for_slowloris = time.monotonic() + 60
-            while not slow.opened and slow.is_alive() and time.monotonic() < wait_for_slowloris:
-                time.sleep(0.1)  # the battery starts once the slowloris holds its connections
-
             rounds = []
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                while True:
-                    r0 = time.monotonic()
-                    rounds.append(list(pool.map(lambda c: run_case(c, port), BATTERY)))
-                    log(f"round {len(rounds)}: {sum(o.ok for o in rounds[-1])}/{len(BATTERY)} "
-                        f"ok in {time.monotonic() - r0:.1f}s")
-                    if args.quick or not slow.is_alive() or slow.trickle_until is None:
-                        break
-                    if time.monotonic() + (time.monotonic() - r0) > slow.trickle_until:
-                        break  # another round would outlast the trickle
-            slow.join(timeout=trickle + COMMAND_SECS + 2 * MARGIN + 60)
-            prober.stop.set()
-            prober.join(timeout=30)
-            sampler.stop.set()
-            sampler.join(timeout=5)
+            if not args.auth_only:
+                threads = [sampler, prober, slow]
+                for t in threads:
+                    t.start()
+                wait_for_slowloris = time.monotonic() + 60
+                while (not slow.opened and slow.is_alive()
+                       and time.monotonic() < wait_for_slowloris):
+                    time.sleep(0.1)  # the battery starts once the slowloris holds its connections
+
+                with ThreadPoolExecutor(max_workers=8) as pool:
+                    while True:
+                        r0 = time.monotonic()
+                        rounds.append(list(pool.map(lambda c: run_case(c, port), BATTERY)))
+                        log(f"round {len(rounds)}: {sum(o.ok for o in rounds[-1])}/{len(BATTERY)}"
+                            f" ok in {time.monotonic() - r0:.1f}s")
+                        if args.quick or not slow.is_alive() or slow.trickle_until is None:
+                            break
+                        if time.monotonic() + (time.monotonic() - r0) > slow.trickle_until:
+                            break  # another round would outlast the trickle
+                slow.join(timeout=trickle + COMMAND_SECS + 2 * MARGIN + 60)
+                prober.stop.set()
+                prober.join(timeout=30)
+                sampler.stop.set()
+                sampler.join(timeout=5)
+            log(f"auth bursts on 127.0.0.1:{server.ports['submissions']}, "
+                f"VmRSS {server.rss_kb()} kB")
+            auth, auth_mem = auth_phase(server, server.ports["submissions"], args.auth_settle)
+            auth_hwm = status_kb(server.pid, "VmHWM")
             alive = server.alive()
             rss_end = server.rss_kb()
         finally:
@@ -808,48 +940,63 @@ def main():
     print()
     print(f"{'abuse':<46} {'must end with':<50} {'ended with (first failure, else round 1)':<58} "
           f"{'secs':>5} result")
-    for i, first in enumerate(rounds[0]):
-        results = [r[i] for r in rounds]
-        passed = sum(o.ok for o in results)
-        shown = next((o for o in results if not o.ok), first)
-        row(first.name, first.expected, shown.observed, max((o.secs or 0) for o in results),
-            passed == len(results), f"{passed}/{len(results)}")
+    if not args.auth_only:
+        for i, first in enumerate(rounds[0]):
+            results = [r[i] for r in rounds]
+            passed = sum(o.ok for o in results)
+            shown = next((o for o in results if not o.ok), first)
+            row(first.name, first.expected, shown.observed, max((o.secs or 0) for o in results),
+                passed == len(results), f"{passed}/{len(results)}")
 
-    life = sorted(slow.lifetimes)
-    slowest_end = life[-1] if life else None
-    row(f"slowloris: {args.slowloris} conns, 1 byte/s, {trickle:.0f}s, renewed",
-        f"421 4.4.2/close within {COMMAND_SECS}s + {MARGIN:.0f} of the greeting",
-        f"{slow.total} conns: {slow.ended_421} x 421 4.4.2, {slow.ended_close} closed, "
-        f"{len(slow.ended_other)} other; {slow.late} late",
-        slowest_end,
-        slow.error is None and slow.opened == args.slowloris and slow.late == 0
-        and slow.still_open == 0 and not slow.ended_other
-        and slowest_end is not None and slowest_end <= COMMAND_SECS + MARGIN)
-    if life:
-        print(f"    slowloris: greeting to close min {life[0]:.2f}s, "
-              f"median {life[len(life) // 2]:.2f}s, max {life[-1]:.2f}s")
-    if slow.error:
-        print(f"    slowloris error: {slow.error}")
-    if slow.replies:
-        print(f"    slowloris replies: {slow.replies}")
-    for r in slow.ended_other[:5]:
-        print(f"    slowloris ended with: {r[:100]}")
+        life = sorted(slow.lifetimes)
+        slowest_end = life[-1] if life else None
+        row(f"slowloris: {args.slowloris} conns, 1 byte/s, {trickle:.0f}s, renewed",
+            f"421 4.4.2/close within {COMMAND_SECS}s + {MARGIN:.0f} of the greeting",
+            f"{slow.total} conns: {slow.ended_421} x 421 4.4.2, {slow.ended_close} closed, "
+            f"{len(slow.ended_other)} other; {slow.late} late",
+            slowest_end,
+            slow.error is None and slow.opened == args.slowloris and slow.late == 0
+            and slow.still_open == 0 and not slow.ended_other
+            and slowest_end is not None and slowest_end <= COMMAND_SECS + MARGIN)
+        if life:
+            print(f"    slowloris: greeting to close min {life[0]:.2f}s, "
+                  f"median {life[len(life) // 2]:.2f}s, max {life[-1]:.2f}s")
+        if slow.error:
+            print(f"    slowloris error: {slow.error}")
+        if slow.replies:
+            print(f"    slowloris replies: {slow.replies}")
+        for r in slow.ended_other[:5]:
+            print(f"    slowloris ended with: {r[:100]}")
 
-    probes = prober.results
-    bad = [p for p in probes if p[0] != 250]
-    slowest = max((p[2] for p in probes), default=0)
-    row("well-behaved client, one message a second", "250 every time",
-        f"{len(probes) - len(bad)}/{len(probes)} x 250, slowest {slowest:.2f}s", slowest,
-        bool(probes) and not bad)
-    for code, text, secs in bad[:5]:
-        print(f"    probe: {code} {text[:100]} ({secs:.1f}s)")
+        probes = prober.results
+        bad = [p for p in probes if p[0] != 250]
+        slowest = max((p[2] for p in probes), default=0)
+        row("well-behaved client, one message a second", "250 every time",
+            f"{len(probes) - len(bad)}/{len(probes)} x 250, slowest {slowest:.2f}s", slowest,
+            bool(probes) and not bad)
+        for code, text, secs in bad[:5]:
+            print(f"    probe: {code} {text[:100]} ({secs:.1f}s)")
 
-    peak = max(sampler.samples, default=0) / 1024
-    row("server memory (VmRSS, sampled every 0.2 s)", f"peak < {args.rss_limit_mb:.0f} MB",
-        f"start {(rss_start or 0) / 1024:.1f} MB, peak {peak:.1f} MB, "
-        f"end {(rss_end or 0) / 1024:.1f} MB", None, 0 < peak < args.rss_limit_mb)
+        peak = max(sampler.samples, default=0) / 1024
+        row("server memory (VmRSS, sampled every 0.2 s)", f"peak < {args.rss_limit_mb:.0f} MB",
+            f"start {(rss_start or 0) / 1024:.1f} MB, peak {peak:.1f} MB, "
+            f"before auth {auth_mem[0] / 1024:.1f} MB", None, 0 < peak < args.rss_limit_mb)
+
+    # NC-2.1.8: what password guessing may cost. Hashing runs in max(2, cores) slots of 19 MiB;
+    # the rest of the rise is the TLS sessions and buffers of the connections themselves.
+    for o in auth:
+        row(o.name, o.expected, o.observed, o.secs, o.ok)
+    before, peak, after = (kb / 1024 for kb in auth_mem)
+    peak_bound = args.auth_peak_mb or hash_slots() * HASH_MIB * 1.048576 + 48
+    row("auth memory: VmRSS rise at the peak", f"< {peak_bound:.0f} MB over before",
+        f"before {before:.1f} MB, peak {peak:.1f} MB (+{peak - before:.1f})", None,
+        0 < before and peak - before < peak_bound)
+    row(f"auth memory: VmRSS {args.auth_settle:.0f} s after the bursts",
+        f"< {args.auth_after_mb:.0f} MB over before",
+        f"after {after:.1f} MB (+{after - before:.1f}); VmHWM {auth_hwm / 1024:.1f} MB", None,
+        0 < after and after - before < args.auth_after_mb)
     row("server process", "alive at the end", "alive" if alive else "DEAD", None, alive)
-    print(f"\n{len(rounds)} round(s) of {len(BATTERY)} abuses; total "
+    print(f"\n{len(rounds)} round(s) of {len(BATTERY)} abuses, {len(auth)} auth bursts; total "
           f"{time.monotonic() - t_start:.0f} s; {failures} failure(s)")
     return 1 if failures else 0
 

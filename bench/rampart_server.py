@@ -228,20 +228,23 @@ class Rampart:
     """One Rampart server process on 127.0.0.1:0 with its data in `workdir`/data, and the
     test DNS server it asks (see the module doc; `dns_records` replaces DNS_RECORDS).
 
-    `limits`, `timeouts`, `listener` and `top` add or override keys of those tables. Checks are
+    `limits`, `timeouts`, `listener` and `top` add or override keys of those tables;
+    `more_listeners` adds [[listener]] tables after the MX one, `tables` whole tables by name. Checks are
     all on except those in `checks_disabled` (default: antivirus, as there is no clamd here).
 
     kill() stops Rampart alone, so that start() can bring it back on the same data and DNS;
     stop() and close() stop the DNS server too (start() would start a new one)."""
 
     def __init__(self, binary, workdir, limits=None, timeouts=None, listener=None, top=None,
-                 checks_disabled=("antivirus",), dns_records=DNS_RECORDS):
+                 checks_disabled=("antivirus",), dns_records=DNS_RECORDS, more_listeners=(),
+                 tables=None):
         self.binary = binary
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "data")
         self.config = os.path.join(workdir, "rampart.toml")
         self.proc = None
         self.port = None
+        self.ports = {}  # role -> port of every listener, after start()
         self.starts = 0
         self._stdout = None
         self.dns = None
@@ -254,6 +257,10 @@ class Rampart:
         text = "".join(f"{k} = {_toml_value(v)}\n" for k, v in top_values.items())
         text += _toml_table("log", {"level": "warn"})
         text += _toml_table("listener", listener_values, array=True)
+        for extra in more_listeners:
+            text += _toml_table("listener", extra, array=True)
+        for name, values in (tables or {}).items():
+            text += _toml_table(name, values)
         if limits:
             text += _toml_table("limits", limits)
         if timeouts:
@@ -309,8 +316,10 @@ class Rampart:
             raise RuntimeError(f"rampart serve did not start ({state or 'timeout'}): {err}")
         with open(out_path) as f:
             for line in f:
-                if line.startswith("listening on 127.0.0.1:") and line.rstrip().endswith("(mx)"):
-                    self.port = int(line.split()[2].rsplit(":", 1)[1])
+                if line.startswith("listening on 127.0.0.1:"):
+                    role = line.rstrip().rsplit("(", 1)[-1].rstrip(")")
+                    self.ports[role] = int(line.split()[2].rsplit(":", 1)[1])
+        self.port = self.ports.get("mx")
         if not self.port:
             self.kill()
             raise RuntimeError("no 'listening on 127.0.0.1:PORT (mx)' line from rampart serve")

@@ -1,5 +1,5 @@
-//! Rate limits (NC-2.1.8), the authentication-failure guard (NC-2.1.4, NC-2.4.2), and the time
-//! budget of a read ([`ReadBudget`], NC-2.1.8).
+//! Rate limits (NC-2.1.8), the authentication guard (NC-2.1.4, NC-2.4.2; NC-2.1.8 for what the
+//! attempts may cost), and the time budget of a read ([`ReadBudget`], NC-2.1.8).
 //!
 //! The first two keep counters in memory, in fixed windows: simple, cheap on the hot path, and
 //! enough for one node. (Several nodes will share them through the database later.)
@@ -7,8 +7,10 @@
 use rampart_config::{AuthConfig, RateLimit, RateScope, RateWhat};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Entries kept before expired windows are swept.
 const SWEEP_AT: usize = 100_000;
@@ -95,12 +97,29 @@ fn scope_name(s: RateScope) -> &'static str {
     }
 }
 
+/// NC-2.1.8: attempts that may wait for a password-hashing slot, per slot. Past this an attempt
+/// is answered 454 4.7.0 at once instead of queueing behind the others: a burst is refused
+/// rather than held in memory. (A candidate for a configuration key, `auth.hash_queue_per_slot`.)
+pub const HASH_QUEUE_PER_SLOT: usize = 4;
+
+/// NC-2.1.8: password hashes computed at once: one per core, at least two. Each Argon2id check
+/// holds 19 MiB while it runs, so AUTH never holds more than `slots × 19 MiB` for hashing,
+/// whatever the number of attempts. (A candidate for a configuration key, `auth.hash_slots`.)
+pub fn hash_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
 /// Tracks failed authentications per client address and per account: each failure doubles the
-/// delay before the next answer; too many from one address refuse it for a while.
+/// delay before the next answer; too many from one address refuse it for a while. It also
+/// admits attempts before their password is hashed (NC-2.1.8): per address, attempts in
+/// progress count with the failures; for the server, hashes run in a bounded number of slots.
 pub struct AuthGuard {
     cfg: AuthConfig,
-    by_ip: Mutex<HashMap<IpAddr, Failures>>,
+    by_ip: Mutex<HashMap<IpAddr, Address>>,
     by_account: Mutex<HashMap<String, Failures>>,
+    hashing: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -110,13 +129,62 @@ struct Failures {
     blocked_until: Option<Instant>,
 }
 
+impl Failures {
+    fn fresh(now: Instant) -> Failures {
+        Failures {
+            first: now,
+            count: 0,
+            blocked_until: None,
+        }
+    }
+
+    /// Starts over once the window has passed, or once a block has run out.
+    fn age(&mut self, now: Instant, window: Duration) {
+        let expired_block = self.blocked_until.is_some_and(|t| t <= now);
+        if now.duration_since(self.first) >= window || expired_block {
+            *self = Failures::fresh(now);
+        }
+    }
+}
+
+/// What is known about one client address.
+struct Address {
+    failures: Failures,
+    /// Attempts admitted by [`AuthGuard::begin`] and not yet answered.
+    in_flight: u32,
+}
+
+/// Why an authentication attempt is refused before its password is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthRefusal {
+    /// The address is blocked after repeated failures.
+    Blocked,
+    /// The address's attempts in progress and failures together reach the block threshold.
+    TooManyAttempts,
+    /// Every hashing slot is taken and the queue for them is full.
+    Busy,
+}
+
 impl AuthGuard {
     pub fn new(cfg: AuthConfig) -> AuthGuard {
+        let slots = hash_slots();
+        AuthGuard::with_hash_slots(cfg, slots, slots * HASH_QUEUE_PER_SLOT)
+    }
+
+    /// A guard that runs at most `slots` hashes at once, with at most `queue` attempts waiting.
+    pub fn with_hash_slots(cfg: AuthConfig, slots: usize, queue: usize) -> AuthGuard {
         AuthGuard {
             cfg,
             by_ip: Mutex::new(HashMap::new()),
             by_account: Mutex::new(HashMap::new()),
+            hashing: Arc::new(Semaphore::new(slots.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_waiting: queue,
         }
+    }
+
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.cfg.window_secs)
     }
 
     /// True while `ip` is refused for too many failures.
@@ -124,46 +192,84 @@ impl AuthGuard {
         let now = Instant::now();
         rampart_sync::lock(&self.by_ip)
             .get(&ip)
-            .and_then(|f| f.blocked_until)
+            .and_then(|a| a.failures.blocked_until)
             .is_some_and(|t| t > now)
+    }
+
+    /// NC-2.1.8: admits an attempt from `ip` before its password is hashed. The attempts in
+    /// progress count with the failures against `block_after_failures`, so that parallel
+    /// attempts cannot all be checked before the first of them has failed: with a threshold of
+    /// 10, 30 attempts at once hash 10 passwords and the rest are refused as a block is.
+    pub fn begin(&self, ip: IpAddr) -> Result<AuthAttempt<'_>, AuthRefusal> {
+        let now = Instant::now();
+        let window = self.window();
+        let mut m = rampart_sync::lock(&self.by_ip);
+        if m.len() > SWEEP_AT {
+            m.retain(|_, a| {
+                a.in_flight > 0
+                    || a.failures.blocked_until.is_some_and(|t| t > now)
+                    || now.duration_since(a.failures.first) < window
+            });
+        }
+        let a = m.entry(ip).or_insert(Address {
+            failures: Failures::fresh(now),
+            in_flight: 0,
+        });
+        if a.failures.blocked_until.is_some_and(|t| t > now) {
+            return Err(AuthRefusal::Blocked);
+        }
+        a.failures.age(now, window);
+        if a.failures.count.saturating_add(a.in_flight) >= self.cfg.block_after_failures {
+            return Err(AuthRefusal::TooManyAttempts);
+        }
+        a.in_flight += 1;
+        Ok(AuthAttempt {
+            guard: self,
+            ip,
+            open: true,
+        })
     }
 
     /// Records a failure; returns the delay to wait before answering and whether the address is
     /// now blocked.
     pub fn failed(&self, ip: IpAddr, account: &str) -> (Duration, bool) {
+        self.record_failure(ip, account, false)
+    }
+
+    fn record_failure(&self, ip: IpAddr, account: &str, ends_attempt: bool) -> (Duration, bool) {
         let now = Instant::now();
-        let window = Duration::from_secs(self.cfg.window_secs);
+        let window = self.window();
         let bump = |f: &mut Failures| {
-            if now.duration_since(f.first) >= window {
-                *f = Failures {
-                    first: now,
-                    count: 0,
-                    blocked_until: None,
-                };
-            }
+            f.age(now, window);
             f.count += 1;
             f.count
         };
-        let fresh = Failures {
-            first: now,
-            count: 0,
-            blocked_until: None,
-        };
         let (ip_count, blocked) = {
             let mut m = rampart_sync::lock(&self.by_ip);
-            let f = m.entry(ip).or_insert(fresh);
-            let n = bump(f);
-            if n >= self.cfg.block_after_failures {
-                f.blocked_until = Some(now + Duration::from_secs(self.cfg.block_secs));
+            let a = m.entry(ip).or_insert(Address {
+                failures: Failures::fresh(now),
+                in_flight: 0,
+            });
+            // The attempt turns into a failure under the same lock: never counted twice or
+            // not at all by a `begin` running alongside.
+            if ends_attempt {
+                a.in_flight = a.in_flight.saturating_sub(1);
             }
-            (n, f.blocked_until.is_some())
+            let n = bump(&mut a.failures);
+            if n >= self.cfg.block_after_failures {
+                a.failures.blocked_until = Some(now + Duration::from_secs(self.cfg.block_secs));
+            }
+            (n, a.failures.blocked_until.is_some())
         };
         let account_count = {
             let mut m = rampart_sync::lock(&self.by_account);
             if m.len() > SWEEP_AT {
                 m.retain(|_, f| now.duration_since(f.first) < window);
             }
-            bump(m.entry(account.to_ascii_lowercase()).or_insert(fresh))
+            bump(
+                m.entry(account.to_ascii_lowercase())
+                    .or_insert(Failures::fresh(now)),
+            )
         };
         let n = ip_count.max(account_count).min(20);
         let delay = self
@@ -178,11 +284,81 @@ impl AuthGuard {
     pub fn succeeded(&self, ip: IpAddr, account: &str) {
         {
             let mut m = rampart_sync::lock(&self.by_ip);
-            if m.get(&ip).is_some_and(|f| f.blocked_until.is_none()) {
-                m.remove(&ip);
+            if let Some(a) = m.get_mut(&ip) {
+                if a.failures.blocked_until.is_none() {
+                    a.failures = Failures::fresh(Instant::now());
+                }
             }
         }
         rampart_sync::lock(&self.by_account).remove(&account.to_ascii_lowercase());
+    }
+
+    fn end_attempt(&self, ip: IpAddr) {
+        if let Some(a) = rampart_sync::lock(&self.by_ip).get_mut(&ip) {
+            a.in_flight = a.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// An attempt admitted by [`AuthGuard::begin`]: it counts against its address until it is
+/// answered ([`AuthAttempt::failed`], [`AuthAttempt::succeeded`]) or dropped (the client left).
+pub struct AuthAttempt<'a> {
+    guard: &'a AuthGuard,
+    ip: IpAddr,
+    open: bool,
+}
+
+impl AuthAttempt<'_> {
+    /// NC-2.1.8: waits for one of the server's hashing slots; the permit is to be held while the
+    /// password is hashed. Refused with [`AuthRefusal::Busy`] when the queue for slots is full.
+    pub async fn hash_slot(&self) -> Result<OwnedSemaphorePermit, AuthRefusal> {
+        let slots = self.guard.hashing.clone();
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let _queued =
+            Queued::enter(&self.guard.waiting, self.guard.max_waiting).ok_or(AuthRefusal::Busy)?;
+        slots.acquire_owned().await.map_err(|_| AuthRefusal::Busy)
+    }
+
+    /// The password was wrong: see [`AuthGuard::failed`].
+    pub fn failed(mut self, account: &str) -> (Duration, bool) {
+        self.open = false;
+        self.guard.record_failure(self.ip, account, true)
+    }
+
+    /// The password was right: see [`AuthGuard::succeeded`].
+    pub fn succeeded(mut self, account: &str) {
+        self.open = false;
+        self.guard.end_attempt(self.ip);
+        self.guard.succeeded(self.ip, account);
+    }
+}
+
+impl Drop for AuthAttempt<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            self.guard.end_attempt(self.ip);
+        }
+    }
+}
+
+/// One place in the queue for a hashing slot, given back on drop.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(waiting: &'a AtomicUsize, max: usize) -> Option<Queued<'a>> {
+        if waiting.fetch_add(1, Ordering::AcqRel) >= max {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Queued(waiting))
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -353,6 +529,77 @@ mod tests {
             .contains("per server"));
         // Other kinds are not limited by these rules.
         assert!(r.hit(RateWhat::Recipients, &a, 100).is_ok());
+    }
+
+    fn auth_cfg(block_after_failures: u32) -> AuthConfig {
+        AuthConfig {
+            failure_delay_ms: 100,
+            max_failure_delay_ms: 350,
+            block_after_failures,
+            block_secs: 60,
+            window_secs: 60,
+        }
+    }
+
+    #[test]
+    fn nc_2_1_8_parallel_attempts_count_before_hashing() {
+        let g = AuthGuard::new(auth_cfg(10));
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        // 30 attempts at once from one address: 10 are admitted, 20 refused before any hash.
+        let results: Vec<_> = (0..30).map(|_| g.begin(ip)).collect();
+        let admitted = results.iter().filter(|r| r.is_ok()).count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(AuthRefusal::TooManyAttempts)))
+            .count();
+        assert_eq!((admitted, refused), (10, 20));
+        // Another address is not affected.
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(g.begin(other).is_ok());
+
+        let mut admitted: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
+        // One fails: the failure takes the place of the attempt, nothing frees up.
+        let (_, blocked) = admitted.pop().unwrap().failed("a");
+        assert!(!blocked);
+        assert_eq!(g.begin(ip).err(), Some(AuthRefusal::TooManyAttempts));
+        // Clients that leave before an answer give their place back (the failure stays).
+        admitted.truncate(5);
+        let again = g.begin(ip).expect("a place was given back");
+        // Failures up to nine (five answered attempts, three more), then the tenth blocks.
+        for _ in 0..8 {
+            admitted
+                .pop()
+                .map(|a| a.failed("a"))
+                .unwrap_or_else(|| g.failed(ip, "a"));
+        }
+        let (_, blocked) = again.failed("a");
+        assert!(blocked);
+        assert_eq!(g.begin(ip).err(), Some(AuthRefusal::Blocked));
+    }
+
+    #[tokio::test]
+    async fn nc_2_1_8_hashing_slots_are_bounded_and_so_is_their_queue() {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+        let g = AuthGuard::with_hash_slots(auth_cfg(10), 2, 1);
+        let ip = |n: u8| IpAddr::from([192, 0, 2, n]);
+        let (a, b, c, d) = (
+            g.begin(ip(1)).unwrap(),
+            g.begin(ip(2)).unwrap(),
+            g.begin(ip(3)).unwrap(),
+            g.begin(ip(4)).unwrap(),
+        );
+        let first = a.hash_slot().await.unwrap();
+        let _second = b.hash_slot().await.unwrap();
+        // The third waits in the queue (one place) ...
+        let mut third = std::pin::pin!(c.hash_slot());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(third.as_mut().poll(&mut cx).is_pending());
+        // ... and the fourth finds the queue full: refused at once, not held.
+        assert_eq!(d.hash_slot().await.err(), Some(AuthRefusal::Busy));
+        // A finished hash hands its slot to the one waiting.
+        drop(first);
+        assert!(matches!(third.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
     }
 
     #[test]

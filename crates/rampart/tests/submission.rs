@@ -153,10 +153,15 @@ mod serde_steps {
 use serde_steps::steps;
 
 fn submission_server(extra: &str) -> Server {
+    submission_server_blocking_after(4, extra)
+}
+
+/// A submission server whose [auth] blocks an address after `failures` failures.
+fn submission_server_blocking_after(failures: u32, extra: &str) -> Server {
     let dns = rampart_testdns::TestDns::builder().start();
     let top = format!(
         "[dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
-         [auth]\nfailure_delay_ms = 100\nmax_failure_delay_ms = 400\nblock_after_failures = 4\nblock_secs = 60\n\
+         [auth]\nfailure_delay_ms = 100\nmax_failure_delay_ms = 400\nblock_after_failures = {failures}\nblock_secs = 60\n\
          {extra}\n\
          [[listener]]\nrole = \"submission\"\naddress = \"127.0.0.1:0\"\n\
          [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n",
@@ -460,4 +465,90 @@ fn auto_forwarded_mail_to_outside_is_refused() {
         &["trace", "--sender", "alice@example.test"],
         "Automatically forwarded mail",
     );
+}
+
+/// Opens N implicit-TLS connections, says EHLO on each, then sends the same AUTH line on all of
+/// them at once (a barrier) and prints each reply's first line, one per line.
+const PARALLEL_AUTH: &str = r#"
+import socket, ssl, sys, threading
+port, ca, n, line = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+def reply(f):
+    while True:
+        l = f.readline().decode()
+        if len(l) < 4 or l[3] != "-":
+            return l.strip()
+conns = []
+for _ in range(n):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 60),
+                        server_hostname="mail.example.test")
+    f = s.makefile("rb")
+    assert reply(f).startswith("220"), "no greeting"
+    s.sendall(b"EHLO client.test\r\n")
+    assert reply(f).startswith("250"), "no EHLO"
+    conns.append((s, f))
+barrier = threading.Barrier(n)
+out = [None] * n
+def attempt(i):
+    s, f = conns[i]
+    barrier.wait()
+    s.sendall(line.encode() + b"\r\n")
+    out[i] = reply(f)
+threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("\n".join(out))
+"#;
+
+#[test]
+fn nc_2_1_8_parallel_wrong_passwords_hash_at_most_the_limit() {
+    const LIMIT: usize = 10;
+    const PARALLEL: usize = 30;
+    let s = submission_server_blocking_after(LIMIT as u32, "");
+    // "\0alice@example.test\0not the password at all"
+    let wrong = "AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABub3QgdGhlIHBhc3N3b3JkIGF0IGFsbA==";
+    let port = s.listener("submissions").port().to_string();
+    let out = python(
+        PARALLEL_AUTH,
+        &[
+            &port,
+            s.ca_file().to_str().unwrap(),
+            &PARALLEL.to_string(),
+            wrong,
+        ],
+    );
+    let replies = String::from_utf8(out.stdout).unwrap();
+    let invalid = replies
+        .lines()
+        .filter(|l| *l == "535 5.7.8 Authentication credentials invalid")
+        .count();
+    let refused = replies
+        .lines()
+        .filter(|l| {
+            *l == "454 4.7.0 Too many failed authentications from your address; try again later"
+        })
+        .count();
+    // NC-2.1.8: attempts in progress count against the address before any hash: 10 passwords
+    // are checked, the other 20 get the block's reply. (The 10 fit the server's hashing slots
+    // and their queue, at least 2 x (1 + 4), so none is refused as busy.)
+    assert_eq!(
+        (invalid, refused),
+        (LIMIT, PARALLEL - LIMIT),
+        "replies:\n{replies}"
+    );
+    // The trace witnesses each attempt: as many checked (and failed) as the limit, no more.
+    let mut trace = String::new();
+    for _ in 0..200 {
+        trace = cli(&s.config, &["trace", "--client", "127.0.0.1"], None);
+        let checked = trace.matches("failed for alice@example.test").count();
+        let turned_away = trace
+            .matches("refused: too many attempts from the address in progress or failed")
+            .count();
+        if checked + turned_away >= PARALLEL {
+            assert_eq!((checked, turned_away), (LIMIT, PARALLEL - LIMIT), "{trace}");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("not every attempt was traced:\n{trace}");
 }

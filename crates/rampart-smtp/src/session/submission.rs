@@ -3,6 +3,7 @@
 
 use super::{Session, Step};
 use crate::codec::{take_line, Line};
+use crate::limits::AuthRefusal;
 use crate::policy::submission_headers;
 use crate::reply::{self, Reply};
 use rampart_checks::message::Message;
@@ -56,7 +57,8 @@ impl Session {
 
     /// AUTH PLAIN and LOGIN, inside TLS only (NC-2.1.4). A failure is answered after a delay that
     /// grows with failures from the address or for the account; past a threshold the address is
-    /// refused for a while. Every attempt is a trace event.
+    /// refused for a while. NC-2.1.8: attempts in progress count toward that threshold, and
+    /// passwords are hashed in a bounded number of slots. Every attempt is a trace event.
     pub(super) async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
@@ -82,18 +84,7 @@ impl Session {
         }
         let ip = self.peer.ip();
         if self.ctx.auth_guard.is_blocked(ip) {
-            self.trace(
-                "auth",
-                "refused: address blocked after repeated failures",
-                None,
-            )
-            .await;
-            self.respond(Reply::new(
-                454,
-                "4.7.0",
-                "Too many failed authentications from your address; try again later",
-            ));
-            return Ok(Step::Continue);
+            return self.refuse_auth(AuthRefusal::Blocked).await;
         }
         let credentials = match mechanism {
             smtp_proto::AUTH_PLAIN => {
@@ -140,15 +131,30 @@ impl Session {
                 "Cannot decode the authentication response",
             )));
         };
+        // NC-2.1.8: the attempt counts against its address, and waits for a hashing slot, before
+        // any password is hashed.
+        let ctx = self.ctx.clone();
+        let attempt = match ctx.auth_guard.begin(ip) {
+            Ok(a) => a,
+            Err(refusal) => return self.refuse_auth(refusal).await,
+        };
+        let slot = match attempt.hash_slot().await {
+            Ok(s) => s,
+            Err(refusal) => return self.refuse_auth(refusal).await,
+        };
         let store = self.ctx.store.clone();
         let u = user.clone();
-        // Argon2id is slow on purpose: off the async workers.
-        let ok = tokio::task::spawn_blocking(move || store.verify_password(&u, &password))
-            .await
-            .map_err(std::io::Error::other)?;
+        // Argon2id is slow on purpose: off the async workers. The slot goes with the hash, so it
+        // is held until the hash ends even if this session is dropped meanwhile.
+        let ok = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            store.verify_password(&u, &password)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
         match ok {
             Ok(true) => {
-                self.ctx.auth_guard.succeeded(ip, &user);
+                attempt.succeeded(&user);
                 let identity = user.to_ascii_lowercase();
                 self.trace("auth", format!("authenticated as {identity}"), None)
                     .await;
@@ -158,7 +164,7 @@ impl Session {
                 Ok(Step::Continue)
             }
             Ok(false) => {
-                let (delay, blocked) = self.ctx.auth_guard.failed(ip, &user);
+                let (delay, blocked) = attempt.failed(&user);
                 let account: String = user.chars().filter(|c| !c.is_control()).take(100).collect();
                 let detail = format!(
                     "failed for {account}; answered after {} ms{}",
@@ -181,6 +187,29 @@ impl Session {
                 Ok(Step::Continue)
             }
         }
+    }
+
+    /// Answers an attempt refused before its password is checked. A refusal for the address is
+    /// the block's reply, whether the address is blocked or has as many attempts in progress
+    /// and failed as it may have (NC-2.1.8); a full queue for hashing is a busy server's.
+    async fn refuse_auth(&mut self, refusal: AuthRefusal) -> std::io::Result<Step> {
+        let (detail, text) = match refusal {
+            AuthRefusal::Blocked => (
+                "refused: address blocked after repeated failures",
+                "Too many failed authentications from your address; try again later",
+            ),
+            AuthRefusal::TooManyAttempts => (
+                "refused: too many attempts from the address in progress or failed",
+                "Too many failed authentications from your address; try again later",
+            ),
+            AuthRefusal::Busy => (
+                "refused: every password-hashing slot busy and the queue full",
+                "Too many authentications in progress; try again later",
+            ),
+        };
+        self.trace("auth", detail, None).await;
+        self.respond(Reply::new(454, "4.7.0", text));
+        Ok(Step::Continue)
     }
 
     /// Sends a 334 challenge and reads the client's answer line. None ends the session.
