@@ -3,7 +3,7 @@
 //! names and group names included, `X-` and other fields mail-parser keeps raw decoded too.
 
 use mail_parser::parsers::MessageStream;
-use mail_parser::{Address, HeaderValue, Message, PartType};
+use mail_parser::{Address, HeaderName, HeaderValue, Message, PartType};
 
 use super::extract::Segment;
 use crate::mime::MAX_MESSAGE_DEPTH;
@@ -33,7 +33,12 @@ fn walk(msg: &Message<'_>, depth: usize, prefix: &str, out: &mut Vec<Segment>) -
             let raw_value = raw
                 .get(h.offset_start as usize..(h.offset_end as usize).max(h.offset_start as usize))
                 .unwrap_or_default();
-            out.push(Segment::new(location, value_text(&h.value, raw_value)));
+            // mail-parser keeps fields it does not know (`X-` ones) raw, encoded-words included.
+            let text = match h.name {
+                HeaderName::Other(_) => unstructured(raw_value),
+                _ => value_text(&h.value, raw_value),
+            };
+            out.push(Segment::new(location, text));
         }
         if let PartType::Message(inner) = &part.body {
             if depth + 1 > MAX_MESSAGE_DEPTH {
@@ -81,11 +86,15 @@ fn value_text(value: &HeaderValue<'_>, raw: &[u8]) -> String {
             }
             s
         }
-        // Fields mail-parser keeps raw (`X-` fields, unknown ones) and those it parses into
-        // structures (dates, Received): the raw value, encoded-words decoded.
-        _ => match MessageStream::new(raw).parse_unstructured() {
-            HeaderValue::Text(t) => t.into_owned(),
-            _ => String::from_utf8_lossy(raw).into_owned(),
-        },
+        // Fields parsed into structures (dates, Received): the raw value.
+        _ => unstructured(raw),
+    }
+}
+
+/// A raw header value as a reader sees it: encoded-words decoded, folding undone.
+fn unstructured(raw: &[u8]) -> String {
+    match MessageStream::new(raw).parse_unstructured() {
+        HeaderValue::Text(t) => t.into_owned(),
+        _ => String::from_utf8_lossy(raw).into_owned(),
     }
 }

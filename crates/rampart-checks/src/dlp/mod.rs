@@ -469,3 +469,5 @@ fn evaluate_all(dlp: &Dlp, segments: &[extract::Segment]) -> Vec<RuleHit> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_normalised;
