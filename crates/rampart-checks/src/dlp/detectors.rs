@@ -362,6 +362,36 @@ mod tests {
     }
 
     #[test]
+    fn al_1_5_separators_and_line_breaks() {
+        // Any kind of separator, the same kind twice; doubled spaces; a line break inside.
+        for ok in [
+            "123.45.6789",
+            "123/45/6789",
+            "123  45  6789",
+            "123 - 45 - 6789",
+            "123-45-\r\n6789",
+        ] {
+            assert_eq!(find_ssns(ok), vec!["123456789"], "{ok:?}");
+        }
+        assert!(find_ssns("123.45-6789").is_empty(), "mixed kinds");
+        assert!(find_ssns("123--45--6789").is_empty(), "two dashes");
+        assert!(
+            find_ssns("555-123-45-6789").is_empty(),
+            "part of a longer number"
+        );
+        assert_eq!(find_ssns("123-45-6789 2024"), vec!["123456789"]);
+        // Numbers one per line stay apart; a card wraps over one line break, not two.
+        assert_eq!(find_ssns("123 45 6789\n234 56 7890").len(), 2);
+        assert_eq!(find_cards("4111 1111\r\n1111 1111").len(), 1);
+        assert_eq!(find_cards("4111111111111111\n5500000000000004\n").len(), 2);
+        assert!(find_cards("4111 1111\n\n1111 1111").is_empty());
+        assert_eq!(
+            find_routing_numbers("routing\n021000021\n011000015").len(),
+            2
+        );
+    }
+
+    #[test]
     fn al_1_5_cards() {
         for ok in [
             "4111 1111 1111 1111",
