@@ -111,6 +111,12 @@ fn al_1_5_ssn_with_soft_hyphen() {
 #[test]
 fn al_1_5_ssn_with_zero_width_inside() {
     ssn_refused(&run(&text("SSN 12\u{200B}3-45-67\u{200D}89\u{2060}", None)));
+    // Other invisible format characters: invisible separator, Mongolian vowel separator,
+    // combining grapheme joiner, variation selector.
+    ssn_refused(&run(&text(
+        "SSN 12\u{2063}3-4\u{180E}5-6\u{34F}789\u{FE0F}",
+        None,
+    )));
 }
 
 #[test]
