@@ -27,7 +27,7 @@ use mail_parser::Message;
 
 use super::headers::header_segments;
 pub use super::html::decode_entities;
-use super::html::{html_readings, xml_text};
+use super::html::{html_readings, html_text_nodes, xml_text};
 use super::normalize::normalize;
 use crate::archive::{is_zip, read_zip, Budget, ZipProblem};
 use crate::mime::{walk, Leaf, PartKind};
@@ -112,10 +112,10 @@ pub fn message_text(msg: &Message<'_>, max_bytes: usize) -> Extracted {
     }
 }
 
-/// All text of an HTML document, hidden elements included (the URL check reads links' text
-/// with it).
+/// The text nodes of an HTML document, hidden elements included (the URL check reads links'
+/// text with it).
 pub fn html_to_text(html: &str) -> String {
-    html_readings(html).all
+    html_text_nodes(html)
 }
 
 /// How a part's text is obtained.

@@ -36,7 +36,7 @@ const XML_BREAKS: &[&str] = &[
 
 /// The text nodes of an XML document, entities decoded.
 pub fn xml_text(xml: &str) -> String {
-    strip_tags(xml, |tag| XML_BREAKS.contains(&tag), false).all
+    strip_tags(xml, |tag| XML_BREAKS.contains(&tag), false, false).all
 }
 
 const HTML_BREAKS: &[&str] = &[
@@ -74,8 +74,15 @@ const VOID: &[&str] = &[
 
 /// Text of an HTML document: tags removed (block tags become line breaks, inline tags vanish so
 /// `123-<b>45</b>-6789` still reads as one number), `script`/`style` dropped, entities decoded.
+/// Readable attribute values (`alt`, `title` …) are part of the text.
 pub fn html_readings(html: &str) -> HtmlText {
-    strip_tags(html, |tag| HTML_BREAKS.contains(&tag), true)
+    strip_tags(html, |tag| HTML_BREAKS.contains(&tag), true, true)
+}
+
+/// The text nodes of HTML only, hidden elements included, no attribute values (what the URL
+/// check compares links against).
+pub fn html_text_nodes(html: &str) -> String {
+    strip_tags(html, |tag| HTML_BREAKS.contains(&tag), true, false).all
 }
 
 /// Whether an opening tag's attributes hide the element: `display:none`, `visibility:hidden`,
@@ -104,7 +111,12 @@ fn hides(attrs: &str) -> bool {
             })
 }
 
-fn strip_tags(src: &str, is_break: impl Fn(&str) -> bool, html: bool) -> HtmlText {
+fn strip_tags(
+    src: &str,
+    is_break: impl Fn(&str) -> bool,
+    html: bool,
+    attributes: bool,
+) -> HtmlText {
     let mut all = String::with_capacity(src.len() / 2);
     let mut visible = String::new();
     // The hidden element being skipped in `visible`: its name and how deep we are inside
@@ -169,10 +181,50 @@ fn strip_tags(src: &str, is_break: impl Fn(&str) -> bool, html: bool) -> HtmlTex
         if is_break(&name) {
             push(&mut all, &mut visible, hidden.is_some(), "\n");
         }
+        if attributes && !closing {
+            // Shown as a tooltip, in place of an image, or read aloud: text a person reads.
+            for v in readable_attributes(&tag[name.len()..]) {
+                let v = format!(" {} ", decode_entities(v));
+                push(&mut all, &mut visible, hidden.is_some(), &v);
+            }
+        }
     }
     let text = decode_entities(rest);
     push(&mut all, &mut visible, hidden.is_some(), &text);
     HtmlText { all, visible }
+}
+
+/// Attributes whose values a reader sees or hears.
+const READABLE: &[&str] = &["alt", "title", "placeholder", "aria-label"];
+
+/// Values of the [`READABLE`] attributes in a tag's attribute text (quoted or bare).
+fn readable_attributes(attrs: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = attrs;
+    while let Some(eq) = rest.find('=') {
+        let name = rest[..eq]
+            .trim_end()
+            .rsplit(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
+            .next()
+            .unwrap_or_default();
+        let after = rest[eq + 1..].trim_start();
+        let (value, next) = match after.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                let body = &after[1..];
+                let end = body.find(q).unwrap_or(body.len());
+                (&body[..end], &body[(end + 1).min(body.len())..])
+            }
+            _ => {
+                let end = after.find(char::is_whitespace).unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        if READABLE.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            out.push(value);
+        }
+        rest = next;
+    }
+    out
 }
 
 /// Named entities kept: the XML ones and those that write spaces, dashes and invisible
@@ -310,5 +362,14 @@ mod tests {
         );
         assert_eq!(t.all, "\n123-45-006789\n\nsecret\nokzsmall");
         assert_eq!(t.visible, "\n123-45-6789\n\noksmall");
+    }
+
+    #[test]
+    fn al_1_5_readable_attributes() {
+        let t = html_readings(
+            "<img src=\"a.png\" alt=\"SSN 123-45-6789\"><a href=x title='card&#32;4111'>y</a>\
+             <input placeholder=ID-7 value=\"alt=no\">",
+        );
+        assert_eq!(t.all, " SSN 123-45-6789  card 4111 y ID-7 ");
     }
 }
