@@ -34,6 +34,8 @@ mod headers;
 pub mod html;
 pub mod normalize;
 
+use std::collections::HashMap;
+
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
@@ -430,41 +432,31 @@ pub fn check(dlp: &Dlp, ctx: &Context<'_>) -> Verdict {
 /// Replaces each location that itself matches a rule (an attachment named `123-45-6789.txt`)
 /// by its fallback, so that reasons never carry a matched value.
 fn redact_locations(dlp: &Dlp, segments: &mut [extract::Segment]) {
-    let mut checked: Vec<(String, bool)> = Vec::new();
+    // Every rule at threshold 1: one match in a name is enough to keep the name out.
+    let mut strict = dlp.clone();
+    for d in [
+        &mut strict.cfg.ssn,
+        &mut strict.cfg.payment_card,
+        &mut strict.cfg.aba_routing,
+    ] {
+        d.threshold = 1;
+    }
+    strict.cfg.patterns.iter_mut().for_each(|p| p.threshold = 1);
+    strict
+        .cfg
+        .dictionaries
+        .iter_mut()
+        .for_each(|d| d.threshold = 1);
+    let mut checked: HashMap<String, bool> = HashMap::new();
     for seg in segments.iter_mut() {
-        let leaks = match checked.iter().find(|(l, _)| *l == seg.location) {
-            Some(&(_, leaks)) => leaks,
-            None => {
-                let probe =
-                    extract::Segment::new(String::new(), normalize::normalize(&seg.location));
-                let leaks = !evaluate_all(dlp, &[probe]).is_empty();
-                checked.push((seg.location.clone(), leaks));
-                leaks
-            }
-        };
+        let leaks = *checked.entry(seg.location.clone()).or_insert_with(|| {
+            let probe = extract::Segment::new(String::new(), normalize::normalize(&seg.location));
+            !evaluate(&strict, &[probe]).is_empty()
+        });
         if leaks {
             seg.location = seg.fallback.clone();
         }
     }
-}
-
-/// Every rule that matches at least once, whatever its threshold.
-fn evaluate_all(dlp: &Dlp, segments: &[extract::Segment]) -> Vec<RuleHit> {
-    let mut lenient = dlp.clone();
-    for d in [
-        &mut lenient.cfg.ssn,
-        &mut lenient.cfg.payment_card,
-        &mut lenient.cfg.aba_routing,
-    ] {
-        d.threshold = 1;
-    }
-    for p in &mut lenient.cfg.patterns {
-        p.threshold = 1;
-    }
-    for d in &mut lenient.cfg.dictionaries {
-        d.threshold = 1;
-    }
-    evaluate(&lenient, segments)
 }
 
 #[cfg(test)]
