@@ -1,6 +1,7 @@
 //! Header text for DLP (AL-1.5): every header field of the message and of every MIME part,
-//! nested messages included, as a person reads it: RFC 2047 encoded-words decoded, display
-//! names and group names included, `X-` and other fields mail-parser keeps raw decoded too.
+//! nested messages included, as a person reads it (`Name: value`): RFC 2047 encoded-words
+//! decoded, display names and group names included, `X-` and other fields mail-parser keeps
+//! raw decoded too.
 
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Address, HeaderName, HeaderValue, Message, PartType};
@@ -38,7 +39,10 @@ fn walk(msg: &Message<'_>, depth: usize, prefix: &str, out: &mut Vec<Segment>) -
                 HeaderName::Other(_) => unstructured(raw_value),
                 _ => value_text(&h.value, raw_value),
             };
-            out.push(Segment::new(location, text));
+            let mut seg = Segment::new(location, format!("{name}: {text}"));
+            // A field name is text too (`X-123-45-6789:`); if it matches, the part is named.
+            seg.fallback = format!("a header field of part {place}");
+            out.push(seg);
         }
         if let PartType::Message(inner) = &part.body {
             if depth + 1 > MAX_MESSAGE_DEPTH {

@@ -178,6 +178,11 @@ fn al_1_5_ssn_in_an_x_header() {
         "Subject: hi\r\nX-Note: =?utf-8?b?MTIzLTQ1LTY3ODk=?=\r\n",
         b"nothing here\r\n",
     )));
+    // In the field name itself: found, and the reason does not repeat it.
+    ssn_refused(&run(&raw(
+        "Subject: hi\r\nX-123-45-6789: yes\r\n",
+        b"nothing here\r\n",
+    )));
     // A header of a MIME part.
     ssn_refused(&run(&with_part(
         "Content-Type: text/plain\r\nContent-Description: 123-45-6789\r\n",
