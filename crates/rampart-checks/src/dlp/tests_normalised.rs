@@ -296,6 +296,17 @@ fn al_1_5_ssn_in_a_utf16le_bom_attachment() {
             data.as_bytes(),
         )));
     }
+    // Declared UTF-16LE without a BOM: mail-parser decodes the declared charset.
+    let plain: Vec<u8> = "SSN 123-45-6789"
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    ssn_refused(&run(&with_part(
+        "Content-Type: text/plain; charset=utf-16le\r\n\
+         Content-Disposition: attachment; filename=\"staff.txt\"\r\n\
+         Content-Transfer-Encoding: base64\r\n",
+        base64(&plain).as_bytes(),
+    )));
 }
 
 #[test]
