@@ -2,12 +2,14 @@
 //! routing numbers. Each returns the distinct values found; values never leave this crate in a
 //! verdict (only counts do).
 //!
-//! A candidate is a run of digits in groups separated by single spaces or hyphens, not glued to
-//! letters or other digits (`INV123456789` is not a candidate).
+//! They read normalised text ([`super::normalize`]). A candidate is a run of digit groups
+//! separated by spaces, dashes, dots or slashes (doubled spaces, ` - `, and one line break
+//! inside a number included), not glued to letters (`INV123456789` is not a candidate). A run
+//! that spans lines is also read line by line, so numbers one per line stay apart.
 //!
 //! | detector | format | validity | context |
 //! |---|---|---|---|
-//! | SSN | `ddd-dd-dddd` or `ddd dd dddd` (same separator), or 9 bare digits | area not 000, 666, 900–999; group not 00; serial not 0000 | bare 9 digits only with `SSN`, `social security`, `soc sec` or `SS#` within 60 characters |
+//! | SSN | `ddd-dd-dddd`, `ddd dd dddd`, `ddd.dd.dddd`, `ddd/dd/dddd` (same kind of separator), or 9 bare digits | area not 000, 666, 900–999; group not 00; serial not 0000 | bare 9 digits only with `SSN`, `social security`, `soc sec` or `SS#` within 60 characters |
 //! | payment card | 13–19 digits, optional spaces/hyphens | Luhn; Visa 4 (13, 16, 19 digits), Mastercard 51–55 and 2221–2720 (16), Amex 34/37 (15), Discover 6011, 65, 644–649, 622126–622925 (16–19) | none |
 //! | ABA routing | 9 bare digits | checksum 3-7-1; first two digits 00–12, 21–32, 61–72 or 80; not all zeros | `routing`, `ABA`, `RTN` or `transit` within 60 characters |
 
@@ -24,18 +26,95 @@ const SSN_KEYWORDS: &[&str] = &[
 ];
 const ABA_KEYWORDS: &[&str] = &["routing", "aba", "rtn", "transit"];
 
-/// A digit run: its groups and the separators between them, and where it sits in the text.
+/// How digit groups are separated, after normalisation ([`super::normalize`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Spaces and tabs only (line breaks included, see [`Sep::line_break`]).
+    Space,
+    Dash,
+    Dot,
+    Slash,
+}
+
+/// What stands between two digit groups: up to [`MAX_SEP`] characters, at most one of them a
+/// dash, dot or slash and at most one line break (`123 - 45`, `4111  1111`, `1111\r\n1111`).
+#[derive(Debug, Clone, Copy)]
+struct Sep {
+    kind: Kind,
+    line_break: bool,
+}
+
+/// Longest separator between two groups of one number.
+const MAX_SEP: usize = 4;
+
+/// A digit run: groups (byte ranges in the text) and the separators between them.
 struct Run<'t> {
-    groups: Vec<&'t str>,
-    seps: Vec<u8>,
-    start: usize,
-    end: usize,
+    text: &'t str,
+    groups: Vec<(usize, usize)>,
+    seps: Vec<Sep>,
 }
 
 impl Run<'_> {
-    fn digits(&self) -> String {
-        self.groups.concat()
+    fn digits(&self, from: usize, to: usize) -> String {
+        self.groups[from..to]
+            .iter()
+            .map(|&(a, b)| &self.text[a..b])
+            .collect()
     }
+    fn len(&self, g: usize) -> usize {
+        self.groups[g].1 - self.groups[g].0
+    }
+    /// Whether the separator before group `g` (if any) joins it to the previous group on the
+    /// same line with the separator kind `kind`.
+    fn joined_before(&self, g: usize, kind: Kind) -> bool {
+        g > 0 && !self.seps[g - 1].line_break && self.seps[g - 1].kind == kind
+    }
+    /// Likewise for the separator after group `g`.
+    fn joined_after(&self, g: usize, kind: Kind) -> bool {
+        self.seps
+            .get(g)
+            .is_some_and(|s| !s.line_break && s.kind == kind)
+    }
+    /// Start of group `from` to end of group `to - 1`.
+    fn span(&self, from: usize, to: usize) -> (usize, usize) {
+        (self.groups[from].0, self.groups[to - 1].1)
+    }
+    /// Group ranges of the lines of the run: split where a separator holds a line break.
+    fn lines(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut from = 0;
+        for (i, s) in self.seps.iter().enumerate() {
+            if s.line_break {
+                out.push((from, i + 1));
+                from = i + 1;
+            }
+        }
+        out.push((from, self.groups.len()));
+        out
+    }
+}
+
+/// The separator starting at `b[i]`, and its length, if a digit follows it.
+fn separator(b: &[u8], i: usize) -> Option<(Sep, usize)> {
+    let mut kind = Kind::Space;
+    let mut line_break = false;
+    let mut j = i;
+    while j < b.len() && j - i < MAX_SEP {
+        match b[j] {
+            b' ' | b'\t' | b'\r' => {}
+            b'\n' if !line_break => line_break = true,
+            c @ (b'-' | b'.' | b'/') if kind == Kind::Space => {
+                kind = match c {
+                    b'-' => Kind::Dash,
+                    b'.' => Kind::Dot,
+                    _ => Kind::Slash,
+                }
+            }
+            _ => break,
+        }
+        j += 1;
+    }
+    (j > i && j < b.len() && b[j].is_ascii_digit()).then_some((Sep { kind, line_break }, j - i))
 }
 
 fn runs(text: &str) -> Vec<Run<'_>> {
@@ -47,7 +126,6 @@ fn runs(text: &str) -> Vec<Run<'_>> {
             i += 1;
             continue;
         }
-        let start = i;
         let mut groups = Vec::new();
         let mut seps = Vec::new();
         loop {
@@ -55,25 +133,32 @@ fn runs(text: &str) -> Vec<Run<'_>> {
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
             }
-            groups.push(&text[g..i]);
-            if i + 1 < b.len() && (b[i] == b' ' || b[i] == b'-') && b[i + 1].is_ascii_digit() {
-                seps.push(b[i]);
-                i += 1;
-            } else {
-                break;
+            groups.push((g, i));
+            match separator(b, i) {
+                Some((sep, n)) => {
+                    seps.push(sep);
+                    i += n;
+                }
+                None => break,
             }
         }
         let glued = i < b.len() && b[i].is_ascii_alphabetic();
-        if !glued && groups.len() <= 8 {
-            out.push(Run {
-                groups,
-                seps,
-                start,
-                end: i,
-            });
+        if !glued {
+            out.push(Run { text, groups, seps });
         }
     }
     out
+}
+
+/// Groups `from..to` of a run that may be one number: the whole run and, when it spans lines,
+/// each line (a number broken over a line, and numbers one per line, both count).
+fn candidates(r: &Run<'_>) -> Vec<(usize, usize)> {
+    let mut c = vec![(0, r.groups.len())];
+    let lines = r.lines();
+    if lines.len() > 1 {
+        c.extend(lines);
+    }
+    c
 }
 
 /// `keywords` (lower case) near `text[start..end]`, at a word start.
@@ -110,22 +195,42 @@ pub fn ssn_valid(d: &str) -> bool {
     area != 0 && area != 666 && area < 900 && group != "00" && serial != "0000"
 }
 
-/// Distinct SSNs in `text`.
+/// Distinct SSNs in `text`: three groups 3-2-4 with the same kind of separator (a line break
+/// may sit inside), not joined by that kind to more digits on the same line (`555-123-45-6789`
+/// is not one); or nine digits alone with a keyword nearby.
 pub fn find_ssns(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     for r in runs(text) {
-        let formatted = r.groups.len() == 3
-            && r.groups.iter().map(|g| g.len()).eq([3, 2, 4])
-            && r.seps[0] == r.seps[1];
-        let bare = r.groups.len() == 1
-            && r.groups[0].len() == 9
-            && keyword_near(text, r.start, r.end, SSN_KEYWORDS);
-        let d = r.digits();
-        if (formatted || bare) && ssn_valid(&d) && !found.contains(&d) {
-            found.push(d);
+        for g in 0..r.groups.len() {
+            let mut hit = None;
+            if g + 3 <= r.groups.len()
+                && [r.len(g), r.len(g + 1), r.len(g + 2)] == [3, 2, 4]
+                && r.seps[g].kind == r.seps[g + 1].kind
+            {
+                let kind = r.seps[g].kind;
+                if !r.joined_before(g, kind) && !r.joined_after(g + 2, kind) {
+                    hit = Some(r.digits(g, g + 3));
+                }
+            }
+            if hit.is_none() && r.len(g) == 9 && alone(&r, g) {
+                let (start, end) = r.span(g, g + 1);
+                if keyword_near(text, start, end, SSN_KEYWORDS) {
+                    hit = Some(r.digits(g, g + 1));
+                }
+            }
+            if let Some(d) = hit {
+                if ssn_valid(&d) && !found.contains(&d) {
+                    found.push(d);
+                }
+            }
         }
     }
     found
+}
+
+/// Group `g` stands alone on its line: no separator of any kind joins it to other digits.
+fn alone(r: &Run<'_>, g: usize) -> bool {
+    (g == 0 || r.seps[g - 1].line_break) && r.seps.get(g).is_none_or(|s| s.line_break)
 }
 
 /// The Luhn checksum.
@@ -166,17 +271,23 @@ pub fn card_issuer(d: &str) -> Option<&'static str> {
     }
 }
 
-/// Distinct payment card numbers in `text` (issuer prefix and length, then Luhn).
+/// Distinct payment card numbers in `text` (issuer prefix and length, then Luhn), over each
+/// candidate of each run (at most 8 groups).
 pub fn find_cards(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     for r in runs(text) {
-        let d = r.digits();
-        if (13..=19).contains(&d.len())
-            && card_issuer(&d).is_some()
-            && luhn(&d)
-            && !found.contains(&d)
-        {
-            found.push(d);
+        for (from, to) in candidates(&r) {
+            if to - from > 8 {
+                continue;
+            }
+            let d = r.digits(from, to);
+            if (13..=19).contains(&d.len())
+                && card_issuer(&d).is_some()
+                && luhn(&d)
+                && !found.contains(&d)
+            {
+                found.push(d);
+            }
         }
     }
     found
@@ -195,17 +306,20 @@ pub fn aba_valid(d: &str) -> bool {
     prefix_ok && sum.is_multiple_of(10)
 }
 
-/// Distinct ABA routing numbers in `text` with a keyword nearby.
+/// Distinct ABA routing numbers in `text`: nine digits alone with a keyword nearby.
 pub fn find_routing_numbers(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     for r in runs(text) {
-        if r.groups.len() != 1 || r.groups[0].len() != 9 {
-            continue;
-        }
-        let d = r.digits();
-        if aba_valid(&d) && keyword_near(text, r.start, r.end, ABA_KEYWORDS) && !found.contains(&d)
-        {
-            found.push(d);
+        for g in 0..r.groups.len() {
+            if r.len(g) != 9 || !alone(&r, g) {
+                continue;
+            }
+            let d = r.digits(g, g + 1);
+            let (start, end) = r.span(g, g + 1);
+            if aba_valid(&d) && keyword_near(text, start, end, ABA_KEYWORDS) && !found.contains(&d)
+            {
+                found.push(d);
+            }
         }
     }
     found
@@ -245,6 +359,36 @@ mod tests {
             "'ssn' inside a word"
         );
         assert!(find_ssns("ID INV123456789").is_empty());
+    }
+
+    #[test]
+    fn al_1_5_separators_and_line_breaks() {
+        // Any kind of separator, the same kind twice; doubled spaces; a line break inside.
+        for ok in [
+            "123.45.6789",
+            "123/45/6789",
+            "123  45  6789",
+            "123 - 45 - 6789",
+            "123-45-\r\n6789",
+        ] {
+            assert_eq!(find_ssns(ok), vec!["123456789"], "{ok:?}");
+        }
+        assert!(find_ssns("123.45-6789").is_empty(), "mixed kinds");
+        assert!(find_ssns("123--45--6789").is_empty(), "two dashes");
+        assert!(
+            find_ssns("555-123-45-6789").is_empty(),
+            "part of a longer number"
+        );
+        assert_eq!(find_ssns("123-45-6789 2024"), vec!["123456789"]);
+        // Numbers one per line stay apart; a card wraps over one line break, not two.
+        assert_eq!(find_ssns("123 45 6789\n234 56 7890").len(), 2);
+        assert_eq!(find_cards("4111 1111\r\n1111 1111").len(), 1);
+        assert_eq!(find_cards("4111111111111111\n5500000000000004\n").len(), 2);
+        assert!(find_cards("4111 1111\n\n1111 1111").is_empty());
+        assert_eq!(
+            find_routing_numbers("routing\n021000021\n011000015").len(),
+            2
+        );
     }
 
     #[test]

@@ -1,92 +1,248 @@
-//! The text DLP looks at (AL-1.5): the Subject, text bodies, HTML bodies and attachments
-//! stripped of tags, text attachments, the XML text of Office/OpenDocument files (`.docx`
-//! `word/document.xml`, `.xlsx` `xl/sharedStrings.xml` and worksheets, `.pptx` slides, ODF
-//! `content.xml`) and text files inside zip archives, nested ones included (bounded like the
-//! attachment check). PDFs and legacy binary Office files are not turned into text.
+//! The text DLP looks at (AL-1.5): every place a person can read.
+//!
+//! - every header field of the message and of every part, decoded ([`super::headers`]);
+//! - attachment file names, and the names of files inside archives;
+//! - text bodies and text attachments (`text/*`, CSV …), in their declared charset (mail-parser
+//!   decodes it), or by their UTF-16 byte order mark when there is one, or as Windows-1252
+//!   (Latin-1) when they are not valid UTF-8;
+//! - HTML, entities decoded, in two readings: all text including hidden elements, and the
+//!   visible text without them ([`super::html`]);
+//! - the XML text of Office/OpenDocument files (`.docx` `word/document.xml`, `.xlsx`
+//!   `xl/sharedStrings.xml` and worksheets, `.pptx` slides, ODF `content.xml`) and text files
+//!   inside zip archives, nested ones included (bounded: [`MAX_DEPTH`] levels, the archive
+//!   budget);
+//! - any other file whose bytes read as text (UTF-8, UTF-16 with BOM, or Latin-1 without
+//!   control characters).
+//!
+//! PDFs are read by the PDF module (see [`Source::Pdf`]); legacy binary Office files are not
+//! turned into text.
+//!
+//! Every segment is then normalised once ([`super::normalize`]) and the total is bounded by
+//! `max_bytes`: past it, the message is reported as not fully inspected and the check holds it.
 
+use std::borrow::Cow;
+
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, WINDOWS_1252};
 use mail_parser::Message;
 
-use crate::archive::{is_zip, read_zip, Budget};
-use crate::attachments::is_bidi_or_invisible;
-use crate::mime::{walk, PartKind};
+use super::headers::header_segments;
+pub use super::html::decode_entities;
+use super::html::{html_readings, html_text_nodes, xml_text};
+use super::normalize::normalize;
+use crate::archive::{is_zip, read_zip, Budget, ZipProblem};
+use crate::mime::{walk, Leaf, PartKind};
 
-/// Archive levels opened for text.
-const MAX_DEPTH: usize = 3;
+/// Archive levels opened for text; a deeper archive makes the message not fully inspected.
+pub const MAX_DEPTH: usize = 3;
 
 /// Text from one place in the message.
 #[derive(Debug, Clone)]
 pub struct Segment {
-    /// Where it came from: `subject`, `body`, or an attachment name (with archive entries).
+    /// Where it came from: `header Subject`, `body`, an attachment name (with archive entries).
     pub location: String,
+    /// Shown instead of `location` when the location itself matches a rule (an attachment
+    /// named after the data it holds): the part's position, e.g. `part 2`.
+    pub fallback: String,
+    /// Normalised text.
     pub text: String,
+    /// Another reading of the segment just before it (the visible text of HTML, a second
+    /// charset): its values count, its keyword occurrences are not added twice.
+    pub alternate: bool,
 }
 
-/// Every piece of text in `msg`, at most `max_bytes` in all (the rest is cut and reported by
-/// the `bool`: true when something was left out).
-pub fn message_text(msg: &Message<'_>, max_bytes: usize) -> (Vec<Segment>, bool) {
-    let mut out = Vec::new();
-    let mut budget = Budget {
-        entries: 10_000,
-        bytes: 256 << 20,
-    };
-    if let Some(s) = msg.subject() {
-        out.push(Segment {
-            location: "subject".into(),
-            text: s.to_string(),
-        });
-    }
-    let w = walk(msg);
-    for leaf in &w.leaves {
-        let location = if leaf.is_file {
-            leaf.display_name()
-        } else {
-            "body".to_string()
-        };
-        match (leaf.kind, leaf.text) {
-            (PartKind::Html, Some(t)) => out.push(Segment {
-                location,
-                text: html_to_text(t),
-            }),
-            (PartKind::Text, Some(t)) => out.push(Segment {
-                location,
-                text: t.to_string(),
-            }),
-            _ => file_text(&location, &leaf.bytes, 0, &mut budget, &mut out),
+impl Segment {
+    pub fn new(location: String, text: String) -> Segment {
+        Segment {
+            fallback: location.clone(),
+            location,
+            text,
+            alternate: false,
         }
     }
-    let mut truncated = w.truncated;
+}
+
+/// What [`message_text`] found.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    pub segments: Vec<Segment>,
+    /// The text was larger than the bound: what is past it was not inspected.
+    pub over_limit: bool,
+    /// Something could not be opened within the nesting and archive limits.
+    pub incomplete: bool,
+}
+
+/// Every piece of text in `msg`, normalised, at most `max_bytes` (counted before normalisation).
+pub fn message_text(msg: &Message<'_>, max_bytes: usize) -> Extracted {
+    let mut x = Extractor {
+        out: Vec::new(),
+        budget: Budget {
+            entries: 10_000,
+            bytes: 256 << 20,
+        },
+        incomplete: false,
+    };
+    x.incomplete |= header_segments(msg, &mut x.out);
+    let w = walk(msg);
+    x.incomplete |= w.truncated;
+    for leaf in &w.leaves {
+        x.leaf(leaf);
+    }
+    let mut over_limit = false;
     let mut left = max_bytes;
-    for seg in &mut out {
-        seg.text.retain(|c| !is_bidi_or_invisible(c));
+    let mut segments = Vec::with_capacity(x.out.len());
+    for mut seg in x.out {
         if seg.text.len() > left {
             let mut cut = left;
             while !seg.text.is_char_boundary(cut) {
                 cut -= 1;
             }
             seg.text.truncate(cut);
-            truncated = true;
+            over_limit = true;
         }
         left -= seg.text.len();
+        seg.text = normalize(&seg.text);
+        if !seg.text.trim().is_empty() {
+            segments.push(seg);
+        }
     }
-    out.retain(|s| !s.text.is_empty());
-    (out, truncated)
+    Extracted {
+        segments,
+        over_limit,
+        incomplete: x.incomplete,
+    }
 }
 
-fn file_text(
-    location: &str,
-    data: &[u8],
-    depth: usize,
-    budget: &mut Budget,
-    out: &mut Vec<Segment>,
-) {
-    if is_zip(data) {
+/// The text nodes of an HTML document, hidden elements included (the URL check reads links'
+/// text with it).
+pub fn html_to_text(html: &str) -> String {
+    html_text_nodes(html)
+}
+
+/// How a part's text is obtained.
+enum Source {
+    Html,
+    Text,
+    /// A PDF: its text comes from the PDF reader.
+    Pdf,
+    /// Anything else: archives, Office files, files that read as text.
+    File,
+}
+
+fn source(leaf: &Leaf<'_>) -> Source {
+    let pdf_name = leaf
+        .names
+        .iter()
+        .any(|n| n.to_ascii_lowercase().ends_with(".pdf"));
+    match leaf.kind {
+        PartKind::Html => Source::Html,
+        PartKind::Text => Source::Text,
+        PartKind::Binary
+            if leaf.bytes.starts_with(b"%PDF-")
+                || leaf.content_type == "application/pdf"
+                || pdf_name =>
+        {
+            Source::Pdf
+        }
+        PartKind::Binary => Source::File,
+    }
+}
+
+struct Extractor {
+    out: Vec<Segment>,
+    budget: Budget,
+    incomplete: bool,
+}
+
+impl Extractor {
+    fn push(&mut self, location: &str, fallback: &str, text: String, alternate: bool) {
+        self.out.push(Segment {
+            location: location.to_string(),
+            fallback: fallback.to_string(),
+            text,
+            alternate,
+        });
+    }
+
+    /// `text` as one segment, or HTML as its two readings.
+    fn push_text(&mut self, location: &str, fallback: &str, text: &str, html: bool) {
+        if html {
+            let t = html_readings(text);
+            let differs = t.visible != t.all;
+            self.push(location, fallback, t.all, false);
+            if differs {
+                self.push(location, fallback, t.visible, true);
+            }
+        } else {
+            self.push(location, fallback, text.to_string(), false);
+        }
+    }
+
+    fn leaf(&mut self, leaf: &Leaf<'_>) {
+        let fallback = format!("part {}", leaf.location);
+        if !leaf.names.is_empty() {
+            // AL-1.5: the file name is read like any other text.
+            let location = format!("attachment name of part {}", leaf.location);
+            self.push(&location, &location, leaf.names.join("\n"), false);
+        }
+        let location = if leaf.is_file {
+            leaf.display_name()
+        } else {
+            "body".to_string()
+        };
+        match source(leaf) {
+            Source::Html | Source::Text => {
+                let html = matches!(leaf.kind, PartKind::Html);
+                let (text, second) = leaf_text(leaf);
+                self.push_text(&location, &fallback, &text, html);
+                if let Some(second) = second {
+                    let n = self.out.len();
+                    self.push_text(&location, &fallback, &second, html);
+                    for seg in &mut self.out[n..] {
+                        seg.alternate = true;
+                    }
+                }
+            }
+            Source::Pdf => {
+                // LEAD: PDF text (AL-1.5) is added here after merging, e.g.
+                // `self.push(&location, &fallback, pdf::scan(&leaf.bytes).text, false)`.
+                // Until then a PDF's text is not read.
+            }
+            Source::File => self.file(&location, &fallback, &leaf.bytes, 0),
+        }
+    }
+
+    fn file(&mut self, location: &str, fallback: &str, data: &[u8], depth: usize) {
+        if !is_zip(data) {
+            if let Some(text) = bytes_text(data) {
+                // Any file that reads as text (csv, json, txt labelled octet-stream …) is text.
+                let html = text.starts_with('<') && text.contains("</");
+                self.push_text(location, fallback, &text, html);
+            }
+            return;
+        }
         if depth >= MAX_DEPTH {
+            self.incomplete = true;
             return;
         }
         let mut entries = Vec::new();
-        // Problems (encryption, limits) are the attachment check's business; here we read what
-        // can be read.
-        let _ = read_zip(data, budget, |e| entries.push(e));
+        let problems = read_zip(data, &mut self.budget, |e| entries.push(e));
+        // Encrypted and unreadable archives are the attachment check's business; an archive
+        // too large for the budget is text DLP could not read.
+        if problems.iter().any(|p| {
+            matches!(
+                p,
+                ZipProblem::TooLarge(_)
+                    | ZipProblem::TooManyEntries(_)
+                    | ZipProblem::SizeMismatch(_)
+            )
+        }) {
+            self.incomplete = true;
+        }
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        if !names.is_empty() {
+            let l = format!("file names in {fallback}");
+            self.push(&l, &l, names.join("\n"), false);
+        }
         for e in entries {
             let lower = e.name.to_ascii_lowercase();
             let inner = format!("{location} > {}", e.name);
@@ -94,34 +250,64 @@ fn file_text(
                 if skip_xml(&lower) {
                     continue;
                 }
-                let xml = String::from_utf8_lossy(&e.data);
-                out.push(Segment {
-                    location: inner,
-                    text: xml_text(&xml),
-                });
+                let xml = bytes_text(&e.data).unwrap_or_default();
+                self.push(&inner, fallback, xml_text(&xml), false);
             } else if lower.ends_with(".html") || lower.ends_with(".htm") {
-                out.push(Segment {
-                    location: inner,
-                    text: html_to_text(&String::from_utf8_lossy(&e.data)),
-                });
+                let html = bytes_text(&e.data).unwrap_or_default();
+                self.push_text(&inner, fallback, &html, true);
             } else {
-                file_text(&inner, &e.data, depth + 1, budget, out);
+                self.file(&inner, fallback, &e.data, depth + 1);
             }
         }
-    } else if let Ok(text) = std::str::from_utf8(data) {
-        // Any file that is valid UTF-8 (csv, json, txt labelled octet-stream …) is text.
-        if text.starts_with('<') && text.contains("</") {
-            out.push(Segment {
-                location: location.to_string(),
-                text: html_to_text(text),
-            });
-        } else {
-            out.push(Segment {
-                location: location.to_string(),
-                text: text.to_string(),
-            });
-        }
     }
+}
+
+/// The text of a text or HTML part, and a second reading when the first may be wrong.
+///
+/// mail-parser decodes the declared charset. A UTF-16 byte order mark overrides the
+/// declaration (a BOM'd UTF-16 attachment often comes without a charset, and mail-parser then
+/// reads it as UTF-8). Without a charset, bytes that are not UTF-8 come out with replacement
+/// characters: they are read again as Windows-1252, a superset of Latin-1.
+fn leaf_text<'a>(leaf: &'a Leaf<'_>) -> (Cow<'a, str>, Option<String>) {
+    let parsed = leaf.text.unwrap_or_default();
+    if let Some(t) = utf16_with_bom(&leaf.bytes) {
+        return (Cow::Owned(t), None);
+    }
+    let second =
+        (parsed.contains('\u{FFFD}') && std::str::from_utf8(&leaf.bytes).is_err()).then(|| {
+            WINDOWS_1252
+                .decode_without_bom_handling(&leaf.bytes)
+                .0
+                .into_owned()
+        });
+    (Cow::Borrowed(parsed), second)
+}
+
+/// UTF-16 text announced by its byte order mark.
+fn utf16_with_bom(data: &[u8]) -> Option<String> {
+    let (enc, bom) = Encoding::for_bom(data)?;
+    (enc == UTF_16LE || enc == UTF_16BE)
+        .then(|| enc.decode_without_bom_handling(&data[bom..]).0.into_owned())
+}
+
+/// The bytes of a file as text: UTF-16 with BOM, UTF-8, or Windows-1252 when no control
+/// characters say it is binary.
+fn bytes_text(data: &[u8]) -> Option<String> {
+    if let Some(t) = utf16_with_bom(data) {
+        return Some(t);
+    }
+    if let Ok(t) = std::str::from_utf8(data) {
+        return Some(t.to_string());
+    }
+    let binary = data
+        .iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C | 0x1B) || b == 0x7F);
+    (!binary).then(|| {
+        WINDOWS_1252
+            .decode_without_bom_handling(data)
+            .0
+            .into_owned()
+    })
 }
 
 /// Package plumbing without user text.
@@ -133,170 +319,4 @@ fn skip_xml(lower_name: &str) -> bool {
         || lower_name.ends_with("settings.xml")
         || lower_name.contains("theme/")
         || lower_name.ends_with("fonttable.xml")
-}
-
-/// Closing tags that end a paragraph, cell or row in OOXML/ODF: replaced by a line break so
-/// that cells do not run together. Other tags vanish, so text split across runs joins again.
-const XML_BREAKS: &[&str] = &[
-    "w:p",
-    "w:tr",
-    "w:tc",
-    "w:br",
-    "w:tab",
-    "w:cr",
-    "a:p",
-    "a:br",
-    "si",
-    "c",
-    "row",
-    "text:p",
-    "text:h",
-    "table:table-cell",
-    "text:line-break",
-    "text:tab",
-];
-
-/// The text nodes of an XML document, entities decoded.
-pub fn xml_text(xml: &str) -> String {
-    strip_tags(xml, |tag| XML_BREAKS.contains(&tag), false)
-}
-
-const HTML_BREAKS: &[&str] = &[
-    "p",
-    "br",
-    "div",
-    "td",
-    "th",
-    "tr",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "pre",
-    "blockquote",
-    "hr",
-    "title",
-    "section",
-    "article",
-    "header",
-    "footer",
-];
-
-/// Visible text of an HTML document: tags removed (block tags become line breaks, inline tags
-/// vanish so `123-<b>45</b>-6789` still reads as one number), `script`/`style` dropped,
-/// entities decoded.
-pub fn html_to_text(html: &str) -> String {
-    strip_tags(html, |tag| HTML_BREAKS.contains(&tag), true)
-}
-
-fn strip_tags(src: &str, is_break: impl Fn(&str) -> bool, html: bool) -> String {
-    let mut out = String::with_capacity(src.len() / 2);
-    let mut rest = src;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&decode_entities(&rest[..lt]));
-        let after = &rest[lt + 1..];
-        if after.starts_with("!--") {
-            rest = after.find("-->").map_or("", |e| &after[e + 3..]);
-            continue;
-        }
-        let Some(gt) = after.find('>') else {
-            rest = "";
-            break;
-        };
-        let tag = &after[..gt];
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| !c.is_whitespace() && *c != '/' && *c != '>')
-            .collect::<String>()
-            .to_ascii_lowercase();
-        rest = &after[gt + 1..];
-        if html && !tag.starts_with('/') && (name == "script" || name == "style") {
-            let close = format!("</{name}");
-            rest = match rest.to_ascii_lowercase().find(&close) {
-                Some(i) => rest[i..].find('>').map_or("", |g| &rest[i + g + 1..]),
-                None => "",
-            };
-            continue;
-        }
-        if is_break(&name) {
-            out.push('\n');
-        }
-    }
-    out.push_str(&decode_entities(rest));
-    out
-}
-
-/// Decodes the XML entities and the common HTML ones (`&nbsp;` becomes a space).
-pub fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let after = &rest[amp + 1..];
-        let semi = after.find(';').filter(|&i| i <= 10);
-        let decoded = semi.and_then(|i| {
-            let ent = &after[..i];
-            let c = match ent {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ => ent
-                    .strip_prefix("#x")
-                    .or_else(|| ent.strip_prefix("#X"))
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| ent.strip_prefix('#').and_then(|d| d.parse().ok()))
-                    .and_then(char::from_u32),
-            };
-            c.map(|c| (c, i))
-        });
-        match decoded {
-            Some((c, i)) => {
-                out.push(if c == '\u{a0}' { ' ' } else { c });
-                rest = &after[i + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_and_xml_text() {
-        assert_eq!(
-            html_to_text(
-                "<p>SSN 123-<b>45</b>-6789</p><script>var x='999-99-9999'</script>a&amp;b&#32;c"
-            ),
-            "\nSSN 123-45-6789\na&b c"
-        );
-        assert_eq!(
-            xml_text("<w:p><w:r><w:t>4111 1111 </w:t></w:r><w:r><w:t>1111 1111</w:t></w:r></w:p>"),
-            "\n4111 1111 1111 1111\n"
-        );
-        assert_eq!(
-            xml_text("<si><t>a</t></si><si><t>b</t></si>").trim(),
-            "a\n\nb"
-        );
-        assert_eq!(decode_entities("&#x34;&#49;&lt;&bogus;"), "41<&bogus;");
-    }
 }

@@ -1,7 +1,9 @@
 //! Outbound data loss prevention (AL-1.5).
 //!
-//! Rules look at the text of outbound mail (Subject, bodies, attachments: see [`extract`]) and
-//! count what they find across the whole message:
+//! Rules look at every place of outbound mail a person can read (all headers, bodies,
+//! attachments and their names: see [`extract`]), after one normalisation that every rule reads
+//! ([`normalize`]: NFKC, invisible characters, digits of other scripts, separators of every
+//! kind), and count what they find across the whole message:
 //!
 //! | rule | counts | default |
 //! |---|---|---|
@@ -12,7 +14,13 @@
 //! | `dictionaries` | occurrences of an administrator's keywords (case-insensitive, whole words) | threshold 1, reject |
 //!
 //! A rule fires when its count reaches its threshold; the strongest action of the fired rules
-//! decides ([`DlpAction`]). Reasons and reply texts name the rule and a count, never a value.
+//! decides ([`DlpAction`]). Reasons and reply texts name the rule and a count, never a value
+//! (a place whose own name matches a rule, like an attachment named after an SSN, is named by
+//! its part number instead).
+//!
+//! Text is inspected up to `max_text_bytes` per message. Mail with more text than that, or
+//! with parts that could not be opened within the nesting and archive limits, is held in
+//! quarantine ("too much text to inspect"), never accepted: DLP does not fail open on size.
 //!
 //! **Notify** gives [`Action::Tag`] with no modification and a reason starting `notify:`. The
 //! caller delivers the message as usual and sends a notice (rule, count, sender, recipients,
@@ -22,6 +30,11 @@
 
 pub mod detectors;
 pub mod extract;
+mod headers;
+pub mod html;
+pub mod normalize;
+
+use std::collections::HashMap;
 
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
@@ -129,8 +142,9 @@ pub struct DlpConfig {
     pub patterns: Vec<PatternRule>,
     /// Keyword rules. Default none.
     pub dictionaries: Vec<DictionaryRule>,
-    /// Text inspected per message, in bytes; the rest is not inspected and the reason says
-    /// so. Default 16 MiB.
+    /// Text inspected per message, in bytes (headers, bodies, names and attachment text
+    /// together, before normalisation). A message with more is held in quarantine, since
+    /// the rest could not be inspected (AL-1.5: never fail open on size). Default 16 MiB.
     pub max_text_bytes: usize,
 }
 
@@ -351,13 +365,22 @@ pub fn evaluate(dlp: &Dlp, segments: &[extract::Segment]) -> Vec<RuleHit> {
     for (d, words) in cfg.dictionaries.iter().zip(&dlp.dictionaries) {
         let mut count = 0;
         let mut locations = Vec::new();
+        // Occurrences in the reading before, so that an alternate reading of the same text
+        // (visible HTML, a second charset) adds only what the first did not find.
+        let mut previous = 0;
         for seg in segments {
             let lower = seg.text.to_lowercase();
             let n: usize = words.iter().map(|w| count_words(&lower, w)).sum();
             if n > 0 && !locations.contains(&seg.location) {
                 locations.push(seg.location.clone());
             }
-            count += n;
+            if seg.alternate {
+                count += n.saturating_sub(previous);
+                previous = previous.max(n);
+            } else {
+                count += n;
+                previous = n;
+            }
         }
         if count >= d.threshold {
             hits.push(RuleHit {
@@ -411,16 +434,21 @@ pub fn check(dlp: &Dlp, ctx: &Context<'_>) -> Verdict {
     if ctx.envelope.direction != Direction::Outbound {
         return Verdict::accept(CHECK, "DLP applies to outbound mail");
     }
-    let (segments, truncated) = extract::message_text(ctx.parsed, dlp.cfg.max_text_bytes);
-    let hits = evaluate(dlp, &segments);
-    let note = if truncated {
-        " (text beyond the inspection limit was not inspected)"
+    let mut x = extract::message_text(ctx.parsed, dlp.cfg.max_text_bytes);
+    redact_locations(dlp, &mut x.segments);
+    let hits = evaluate(dlp, &x.segments);
+    // AL-1.5: text that could not be inspected holds the message; it is never accepted.
+    let unread = if x.over_limit {
+        Some(format!(
+            "too much text to inspect (over {} bytes)",
+            dlp.cfg.max_text_bytes
+        ))
+    } else if x.incomplete {
+        Some("too much text to inspect (nesting or archive limits reached)".to_string())
     } else {
-        ""
+        None
     };
-    let Some(top) = hits.iter().max_by_key(|h| h.action) else {
-        return Verdict::accept(CHECK, format!("no DLP rule matched{note}"));
-    };
+    let top = hits.iter().max_by_key(|h| h.action);
     let summary = hits
         .iter()
         .map(|h| {
@@ -431,36 +459,66 @@ pub fn check(dlp: &Dlp, ctx: &Context<'_>) -> Verdict {
                 printable(&h.locations.join(", "), 120)
             )
         })
+        .chain(unread.clone())
         .collect::<Vec<_>>()
         .join("; ");
-    let rule = printable(&top.rule, 60);
-    match top.action {
+    match (top, unread) {
+        (None, None) => Verdict::accept(CHECK, "no DLP rule matched"),
         // AL-1.5: the reply names the rule, never the value.
-        DlpAction::Reject => Verdict::with(
+        (Some(top), _) if top.action == DlpAction::Reject => Verdict::with(
             CHECK,
             Action::Reject(Refusal::new(
                 550,
                 "5.7.1",
                 format!(
-                    "Message refused: it appears to contain {} (data protection rule \"{rule}\"); \
+                    "Message refused: it appears to contain {} (data protection rule \"{}\"); \
                      remove them or contact your administrator",
-                    printable(&top.what, 80)
+                    printable(&top.what, 80),
+                    printable(&top.rule, 60)
                 ),
             )),
-            format!("AL-1.5: {summary}{note}"),
+            format!("AL-1.5: {summary}"),
         ),
-        DlpAction::Quarantine => Verdict::with(
-            CHECK,
-            Action::Quarantine,
-            format!("AL-1.5: {summary}{note}"),
-        ),
-        DlpAction::Notify => Verdict::with(
-            CHECK,
-            Action::Tag,
-            format!("notify: AL-1.5: {summary}{note}"),
-        ),
+        (Some(top), None) if top.action == DlpAction::Notify => {
+            Verdict::with(CHECK, Action::Tag, format!("notify: AL-1.5: {summary}"))
+        }
+        // A quarantine rule, or text not inspected (a notify rule is still reported in the
+        // reason so the notice can be sent on release).
+        _ => Verdict::with(CHECK, Action::Quarantine, format!("AL-1.5: {summary}")),
+    }
+}
+
+/// Replaces each location that itself matches a rule (an attachment named `123-45-6789.txt`)
+/// by its fallback, so that reasons never carry a matched value.
+fn redact_locations(dlp: &Dlp, segments: &mut [extract::Segment]) {
+    // Every rule at threshold 1: one match in a name is enough to keep the name out.
+    let mut strict = dlp.clone();
+    for d in [
+        &mut strict.cfg.ssn,
+        &mut strict.cfg.payment_card,
+        &mut strict.cfg.aba_routing,
+    ] {
+        d.threshold = 1;
+    }
+    strict.cfg.patterns.iter_mut().for_each(|p| p.threshold = 1);
+    strict
+        .cfg
+        .dictionaries
+        .iter_mut()
+        .for_each(|d| d.threshold = 1);
+    let mut checked: HashMap<String, bool> = HashMap::new();
+    for seg in segments.iter_mut() {
+        let leaks = *checked.entry(seg.location.clone()).or_insert_with(|| {
+            let probe = extract::Segment::new(String::new(), normalize::normalize(&seg.location));
+            !evaluate(&strict, &[probe]).is_empty()
+        });
+        if leaks {
+            seg.location = seg.fallback.clone();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_normalised;
