@@ -25,6 +25,7 @@ pub mod dnsbl;
 pub mod external;
 pub mod mime;
 pub mod modify;
+pub mod pdf;
 pub mod spam;
 #[cfg(test)]
 mod testutil;

@@ -185,8 +185,16 @@ fn inspect_file(
             }
         }
         FileType::Pdf => {
-            if let Some(what) = pdf_actions(data) {
+            // AL-1.4: streams decoded (hex, ASCII85, Flate, object streams) before looking.
+            let facts = crate::pdf::scan(data);
+            if let Some(what) = embedded::pdf_finding(&facts) {
                 add(Class::EmbeddedCode, what);
+            }
+            if facts.truncated {
+                add(
+                    Class::Uninspectable,
+                    "PDF over the decoding limits (streams, sizes or filter chain)".into(),
+                );
             }
         }
         FileType::OpaqueArchive(what) => {

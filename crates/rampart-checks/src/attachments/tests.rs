@@ -369,3 +369,41 @@ fn al_1_4_attacker_extensions_are_blocked() {
         assert!(is_reject(&v), "{ext}: {v:?}");
     }
 }
+
+/// A PDF whose only interesting object is a stream with `dict` and `body`.
+fn pdf_stream(dict: &str, body: &[u8]) -> Vec<u8> {
+    let mut v =
+        format!("%PDF-1.5\n1 0 obj << /Type /Catalog >> endobj\n4 0 obj << {dict} >>\nstream\n")
+            .into_bytes();
+    v.extend_from_slice(body);
+    v.extend_from_slice(b"\nendstream\nendobj\n%%EOF\n");
+    v
+}
+
+#[test]
+fn al_1_4_pdf_javascript_behind_stream_filters() {
+    use std::io::Write;
+    let js = b"<< /OpenAction << /S /JavaScript /JS (app.launchURL('x')) >> >>";
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(js).unwrap();
+    let flate = z.finish().unwrap();
+    let hex: String = js.iter().map(|b| format!("{b:02x} ")).collect();
+    // ASCIIHex of the Flate bytes, in an object stream.
+    let hex_flate: String = flate.iter().map(|b| format!("{b:02X}")).collect();
+    let cfg = AttachmentConfig::default();
+    for (what, pdf) in [
+        ("flate", pdf_stream("/Filter /FlateDecode", &flate)),
+        ("hex", pdf_stream("/Filter /ASCIIHexDecode", hex.as_bytes())),
+        (
+            "object stream",
+            pdf_stream(
+                "/Type /ObjStm /N 1 /First 4 /Filter [/AHx /FlateDecode]",
+                format!("{hex_flate}>").as_bytes(),
+            ),
+        ),
+    ] {
+        let v = run(&cfg, &[("form.pdf", "application/pdf", &pdf)]);
+        assert_eq!(v.action, Action::Quarantine, "{what}: {v:?}");
+        assert!(v.reason.contains("/JavaScript"), "{what}: {}", v.reason);
+    }
+}
