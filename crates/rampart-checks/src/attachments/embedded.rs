@@ -127,6 +127,65 @@ pub fn rtf_objects(data: &[u8]) -> Option<&'static str> {
     None
 }
 
+/// HTML smuggling (AL-1.4): an HTML file that runs script in the browser, or carries a
+/// file as a `data:` URI, can assemble and save an executable on the recipient's machine, past
+/// every gateway that only looked at the HTML.
+pub fn html_smuggling(data: &[u8]) -> Option<&'static str> {
+    let lower = data.to_ascii_lowercase();
+    if memfind(&lower, b"<script").is_some() {
+        return Some("HTML file with script (HTML smuggling)");
+    }
+    if memfind(&lower, b"javascript:").is_some() {
+        return Some("HTML file with a javascript: link (HTML smuggling)");
+    }
+    // data: URIs carrying anything but images, fonts and style sheets are files in disguise.
+    let mut pos = 0;
+    while let Some(off) = memfind(&lower[pos..], b"data:") {
+        let at = pos + off + b"data:".len();
+        let ty = &lower[at..lower.len().min(at + 32)];
+        let harmless = [&b"image/"[..], b"font/", b"text/css", b"text/plain"]
+            .iter()
+            .any(|h| ty.starts_with(h))
+            && !ty.starts_with(b"image/svg");
+        if !harmless {
+            return Some("HTML file carrying a data: URI blob (HTML smuggling)");
+        }
+        pos = at;
+    }
+    None
+}
+
+/// Script in an SVG image (AL-1.4): browsers run it when the image is opened as a file.
+pub fn svg_script(data: &[u8]) -> Option<&'static str> {
+    let lower = data.to_ascii_lowercase();
+    let scripted = memfind(&lower, b"<script").is_some()
+        || memfind(&lower, b"javascript:").is_some()
+        || memfind(&lower, b"<foreignobject").is_some()
+        || event_handler(&lower);
+    scripted.then_some("SVG image with script")
+}
+
+/// An `on…=` event handler attribute (`onload=`, `onclick =`).
+fn event_handler(lower: &[u8]) -> bool {
+    let mut pos = 0;
+    while let Some(off) = memfind(&lower[pos..], b" on") {
+        let mut i = pos + off + 3;
+        let start = i;
+        while i < lower.len() && lower[i].is_ascii_lowercase() {
+            i += 1;
+        }
+        let name_len = i - start;
+        while i < lower.len() && lower[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if name_len >= 3 && lower.get(i) == Some(&b'=') {
+            return true;
+        }
+        pos = start;
+    }
+    false
+}
+
 /// PDF actions that run code or programs (`/JavaScript`, `/JS`, `/Launch`), found by
 /// [`crate::pdf::scan`] in the file and in its decoded streams, object streams included.
 pub fn pdf_actions(data: &[u8]) -> Option<String> {
