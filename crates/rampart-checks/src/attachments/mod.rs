@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 use mail_parser::MessageParser;
 
-use crate::archive::{read_zip, Budget, ZipProblem};
+use crate::archive::{read_zip, Budget, ZipProblem, ARCHIVE_MEMORY};
 use crate::mime::{printable, walk, Walk, MAX_MESSAGE_DEPTH};
 use crate::{Action, Context, Refusal, Verdict};
 use containers::{Caps, ContainerProblem};
@@ -315,6 +315,14 @@ fn carried(
     if files.is_empty() {
         return;
     }
+    // Item 8: the decoded files count against the process-wide memory for archives while
+    // they are inspected.
+    let total: u64 = files.iter().map(|f| f.data.len() as u64).sum();
+    let Some(_held) = ARCHIVE_MEMORY.try_reserve(total) else {
+        let what = format!("{kind} {}", ZipProblem::MemoryBusy);
+        push(out, Class::Uninspectable, path, what);
+        return;
+    };
     if depth + 1 > cfg.max_archive_depth {
         let what = format!("containers nested deeper than {}", cfg.max_archive_depth);
         push(out, Class::Uninspectable, path, what);
@@ -360,6 +368,12 @@ fn inspect_message(
         return;
     }
     budget.entries -= 1;
+    // The parsed message costs about as much as its bytes again, held process-wide (item 8).
+    let Some(_held) = ARCHIVE_MEMORY.try_reserve(data.len() as u64) else {
+        let what = format!("attached message {}", ZipProblem::MemoryBusy);
+        push(out, Class::Uninspectable, path, what);
+        return;
+    };
     let Some(msg) = MessageParser::default().parse(data) else {
         push(
             out,
