@@ -154,6 +154,42 @@ fn pax_path(records: &[u8]) -> Option<String> {
     })
 }
 
+// ---- gzip ----
+
+/// The content of gzip data (all members), at most what `caps` allows; named by the header's
+/// file name, else `outer` without its `.gz` (`.tgz` becomes `.tar`).
+pub fn gunzip(data: &[u8], outer: &str, caps: &mut Caps) -> Files {
+    use std::io::Read;
+    let mut dec = flate2::read::MultiGzDecoder::new(data);
+    let mut out = Vec::new();
+    // One byte past the cap tells "over the limit" from "fits" without inflating further.
+    let read = (&mut dec).take(caps.bytes + 1).read_to_end(&mut out);
+    let name = dec
+        .header()
+        .and_then(|h| h.filename())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .unwrap_or_else(|| {
+            let lower = outer.to_ascii_lowercase();
+            if lower.ends_with(".tgz") {
+                format!("{}.tar", &outer[..outer.len() - 4])
+            } else if lower.ends_with(".gz") {
+                outer[..outer.len() - 3].to_string()
+            } else {
+                outer.to_string()
+            }
+        });
+    if out.len() as u64 > caps.bytes || !caps.take(out.len()) {
+        return Err((Vec::new(), ContainerProblem::OverLimit));
+    }
+    if read.is_err() {
+        return Err((
+            vec![Carried { name, data: out }],
+            ContainerProblem::Malformed("corrupt gzip data"),
+        ));
+    }
+    Ok(vec![Carried { name, data: out }])
+}
+
 // ---- uuencode ----
 
 /// Every `begin <mode> <name>` … `end` block in `data` (a text body or a file), decoded.
@@ -621,6 +657,44 @@ mod tests {
             Err((_, ContainerProblem::OverLimit))
         ));
         assert!(!is_tar(&[0u8; 512]));
+    }
+
+    #[test]
+    fn gzip_round_trip_and_bomb() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"MZ\0\0 payload").unwrap();
+        let gz = gz.finish().unwrap();
+        let f = gunzip(&gz, "bundle.tgz", &mut caps()).unwrap();
+        assert_eq!(f[0].name, "bundle.tar");
+        assert_eq!(f[0].data, b"MZ\0\0 payload");
+        let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        bomb.write_all(&vec![0u8; 4 << 20]).unwrap();
+        let bomb = bomb.finish().unwrap();
+        assert!(matches!(
+            gunzip(&bomb, "x.gz", &mut caps()),
+            Err((_, ContainerProblem::OverLimit))
+        ));
+    }
+
+    #[test]
+    fn truncated_containers_never_panic() {
+        let t = tar_of(&[("a.txt", b"hello")]);
+        let u = uuencode("a.exe", &[1u8; 100]);
+        let b = binhex("a", &[2u8; 100]);
+        let n = tnef("A.TXT", "a.txt", b"data");
+        for cut in 0..t.len() {
+            let _ = tar_files(&t[..cut], &mut caps());
+        }
+        for cut in 0..u.len() {
+            let _ = uudecode_all(&u.as_bytes()[..cut], &mut caps());
+        }
+        for cut in 0..b.len() {
+            let _ = binhex_files(&b.as_bytes()[..cut], &mut caps());
+        }
+        for cut in 0..n.len() {
+            let _ = tnef_files(&n[..cut], &mut caps());
+        }
     }
 
     #[test]

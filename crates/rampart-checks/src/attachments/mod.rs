@@ -207,6 +207,8 @@ fn inspect_file(
                 );
             }
         }
+        // Opened below.
+        FileType::OpaqueArchive(GZIP) => {}
         FileType::OpaqueArchive(what) => {
             add(Class::Uninspectable, format!("{what} cannot be inspected"));
         }
@@ -245,6 +247,9 @@ fn inspect_file(
         || named(&["eml"]);
     if message && ty == FileType::Other {
         inspect_message(cfg, path, data, depth, budget, out);
+    } else if ty == FileType::OpaqueArchive(GZIP) {
+        let r = with_caps(budget, |c| containers::gunzip(data, path_tail(path), c));
+        carried(cfg, path, "gzip data", r, depth, budget, out);
     } else if containers::is_tar(data) {
         let r = with_caps(budget, |c| containers::tar_files(data, c));
         carried(cfg, path, "tar archive", r, depth, budget, out);
@@ -256,6 +261,14 @@ fn inspect_file(
         inspect_zip(cfg, path, data, depth, budget, out);
     }
     encoded_payloads(cfg, path, data, depth, budget, out);
+}
+
+/// What [`detect`] calls gzip data, which is opened like an archive.
+const GZIP: &str = "gzip data";
+
+/// The last element of a ` > `-joined path: the file's own name.
+fn path_tail(path: &str) -> &str {
+    path.rsplit(" > ").next().unwrap_or(path)
 }
 
 /// uuencoded and BinHex payloads, in files and in text bodies alike (AL-1.4).

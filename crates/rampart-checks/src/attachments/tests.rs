@@ -556,3 +556,22 @@ fn al_1_4_rfc822_nested_is_opened_and_past_the_limit_held() {
     assert_ne!(v.action, Action::Accept, "{v:?}");
     assert!(v.reason.contains("nested deeper"), "{}", v.reason);
 }
+
+#[test]
+fn al_1_4_tar_gz_is_opened() {
+    use std::io::Write;
+    let t = containers::fixtures::tar_of(&[("run.ps1", b"Write-Host 1")]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&t).unwrap();
+    let tgz = gz.finish().unwrap();
+    let v = run(
+        &AttachmentConfig::default(),
+        &[("logs.tgz", "application/gzip", &tgz)],
+    );
+    assert!(is_reject(&v), "{v:?}");
+    assert!(
+        v.reason.contains("logs.tgz > logs.tar > run.ps1"),
+        "{}",
+        v.reason
+    );
+}
