@@ -1,16 +1,19 @@
 //! Dangerous attachments (AL-1.4, NC-2.3.2), in both directions.
 //!
 //! Every file of the message — attachments and inline parts, in nested `message/rfc822` parts
-//! too — is judged by its names *and* by its true type, and archives are opened:
+//! too — is judged by its names *and* by its true type, and containers are opened:
 //!
 //! | finding | examples | setting (default) |
 //! |---|---|---|
-//! | executable | refused extension (`.exe`, `.js`, `.iso` …), double extension (`invoice.pdf.exe`), bidi/RTLO or invisible characters in a name, CLSID extension, true type PE/ELF/Mach-O/LNK/`#!`/disk image whatever the name, MSI/MSP by OLE2 CLSID | `on_executable` (reject) |
-//! | embedded code | Office macros (OLE2 VBA storage; OOXML `vbaProject.bin` or macro-enabled content type, whatever the extension), ActiveX, OLE Packager objects, RTF `\object`/`\objdata`, PDF `/JavaScript` `/JS` `/Launch` (hex-escaped or compressed too), ODF macros | `on_embedded_code` (quarantine) |
-//! | uninspectable | encrypted zip entries, password-protected Office documents, archives over the limits (depth, entry count, uncompressed size), corrupt zips or OLE2 files, RAR/7z/gzip/… archives | `on_uninspectable` (quarantine) |
+//! | executable | refused extension (`.exe`, `.js`, `.iso`, `.one`, `.xll`, `.iqy` … [`DEFAULT_BLOCKED`]), double extension (`invoice.pdf.exe`), bidi/RTLO or invisible characters in a name, CLSID extension, true type PE/ELF/Mach-O/LNK/`#!`/disk image whatever the name, MSI/MSP by OLE2 CLSID | `on_executable` (reject) |
+//! | embedded code | Office macros (OLE2 VBA storage; OOXML `vbaProject.bin` or macro-enabled content type, whatever the extension), ActiveX, OLE Packager objects, RTF `\object`/`\objdata`, PDF `/JavaScript` `/JS` `/Launch` (streams decoded by [`crate::pdf`]), ODF macros, HTML files with script or `data:` blobs (HTML smuggling), SVG with script | `on_embedded_code` (quarantine) |
+//! | uninspectable | encrypted zip entries, password-protected Office documents, containers over the limits (depth, entry count, uncompressed size, process-wide memory), corrupt containers, RAR/7z/xz/… archives, attached messages nested past [`MAX_MESSAGE_DEPTH`], PDFs past their decoding bounds | `on_uninspectable` (quarantine) |
 //!
-//! Zip archives are walked with [`crate::archive::read_zip`]: declared sizes are added up before
-//! anything is inflated and every read is bounded, against one budget per message.
+//! Containers opened, their files judged like any attachment: zip (also with data prepended),
+//! tar, gzip, TNEF (`winmail.dat`), uuencoded and BinHex payloads (in text bodies too), and
+//! `.eml`/`message/rfc822` parts mail-parser left unopened. Zip archives are walked with
+//! [`crate::archive::read_zip`]: declared sizes are added up before anything is inflated and
+//! every read is bounded, against one budget per message and one memory pool per process.
 
 mod containers;
 mod embedded;
