@@ -17,8 +17,14 @@
 //!   sender retries and nothing passes unscanned. `fail_open = true` lets such mail through
 //!   with the reason recorded; it exists for emergencies only and `rampart audit` flags it.
 //!
-//! clamd's `StreamMaxLength` (25 MB by default) must be at least the message size limit, or
-//! larger messages get `ERROR` and therefore a temporary failure.
+//! - clamd stopped at one of its limits (`Heuristics.Limits.Exceeded.*` with
+//!   `AlertExceedsMax yes`, or `size limit exceeded` for `StreamMaxLength`), or the message has
+//!   more parts than `max_part_scans`: quarantined as uninspectable. Never passed, since what
+//!   lies past a limit was not scanned (NC-2.3.2); not retried, since it would fail again.
+//!
+//! Set `AlertExceedsMax yes` in clamd.conf: without it clamd silently answers OK for what lies
+//! past `MaxFiles`/`MaxScanSize`, and only the per-part scans here cover those parts.
+//! clamd's `StreamMaxLength` (25 MB by default) must be at least the message size limit.
 //!
 //! The age of the signature database (NC-2.4.4, weekly updates) is read from the database files
 //! with [`signature_age`]: clamd's `VERSION` reply carries no date when only local signatures
@@ -42,9 +48,10 @@ pub const CHECK: &str = "antivirus";
 const CHUNK: usize = 64 * 1024;
 /// Longest reply read from clamd.
 const MAX_REPLY: usize = 4096;
-/// Decoded parts scanned separately per message (the whole message is always scanned, and
-/// clamd opens its parts itself); bounds the connections one message can cost.
-pub const MAX_PART_SCANS: usize = 100;
+/// Default for [`AntivirusConfig::max_part_scans`]: decoded parts scanned separately per
+/// message. It bounds the connections one message can cost; a message with more parts is held
+/// as uninspectable (NC-2.3.2), never passed with parts unscanned.
+pub const MAX_PART_SCANS: usize = 1000;
 
 /// Where clamd listens.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -115,6 +122,10 @@ pub struct AntivirusConfig {
     /// message.
     /// Default true.
     pub scan_decoded_parts: bool,
+    /// Most leaf parts scanned one by one ([`MAX_PART_SCANS`] by default). A message with more
+    /// parts is quarantined as uninspectable (NC-2.3.2): clamd's own whole-message scan stops
+    /// at its `MaxFiles` and would answer OK for the rest.
+    pub max_part_scans: usize,
     /// Let mail pass unscanned when clamd is down, times out or reports an error. Default
     /// false: such mail gets `451 4.7.1` and is retried by the sender. Setting this to true
     /// breaks NC-2.3.2 while clamd is unavailable; `rampart audit` reports it as a finding.
@@ -128,6 +139,7 @@ impl Default for AntivirusConfig {
             timeout_ms: 30_000,
             on_infected: InfectedAction::Reject,
             scan_decoded_parts: true,
+            max_part_scans: MAX_PART_SCANS,
             fail_open: false,
         }
     }
@@ -141,6 +153,10 @@ pub enum ScanOutcome {
     Infected(String),
     /// clamd could not be reached, timed out, or answered with an error.
     Failed(String),
+    /// clamd stopped at one of its limits (`MaxFiles`, `MaxScanSize`, `MaxRecursion`,
+    /// `StreamMaxLength` …): what is past the limit was not scanned, and a retry would not
+    /// change that.
+    LimitsExceeded(String),
 }
 
 /// Scans `data` with clamd's INSTREAM command, within `timeout`.
@@ -232,7 +248,17 @@ pub fn parse_reply(reply: &str) -> ScanOutcome {
     if body == "OK" {
         ScanOutcome::Clean
     } else if let Some(name) = body.strip_suffix(" FOUND") {
-        ScanOutcome::Infected(name.trim().to_string())
+        let name = name.trim();
+        // NC-2.3.2: with `AlertExceedsMax yes` clamd reports its limits as a "signature";
+        // that is not a virus but an unscanned remainder.
+        if name.starts_with("Heuristics.Limits.Exceeded") {
+            ScanOutcome::LimitsExceeded(printable(name, 100))
+        } else {
+            ScanOutcome::Infected(name.to_string())
+        }
+    } else if body.ends_with("ERROR") && body.to_ascii_lowercase().contains("limit exceeded") {
+        // NC-2.3.2: e.g. "INSTREAM size limit exceeded. ERROR" (StreamMaxLength).
+        ScanOutcome::LimitsExceeded(printable(body, 100))
     } else {
         ScanOutcome::Failed(format!("clamd answered {:?}", printable(reply, 200)))
     }
@@ -243,14 +269,28 @@ pub async fn check(cfg: &AntivirusConfig, ctx: &Context<'_>) -> Verdict {
     let timeout = Duration::from_millis(cfg.timeout_ms);
     let mut targets: Vec<(String, Cow<'_, [u8]>)> =
         vec![("message".into(), Cow::Borrowed(ctx.raw))];
+    // Set when something was not scanned for a reason a retry cannot change.
+    let mut uninspectable: Option<String> = None;
     if cfg.scan_decoded_parts {
-        for leaf in walk(ctx.parsed)
+        let w = walk(ctx.parsed);
+        if w.truncated {
+            uninspectable = Some("attached messages nested too deep to scan every part".into());
+        }
+        let parts: Vec<_> = w
             .leaves
             .into_iter()
             .filter(|l| !l.bytes.is_empty())
-            .take(MAX_PART_SCANS)
-        {
-            targets.push((leaf.display_name(), leaf.bytes));
+            .collect();
+        if parts.len() > cfg.max_part_scans {
+            // NC-2.3.2: every part is scanned or the message is held; clamd's whole-message
+            // scan alone stops at its MaxFiles and answers OK for the parts past it.
+            uninspectable = Some(format!(
+                "{} parts, more than the {} scanned one by one",
+                parts.len(),
+                cfg.max_part_scans
+            ));
+        } else {
+            targets.extend(parts.into_iter().map(|l| (l.display_name(), l.bytes)));
         }
     }
     for (what, data) in &targets {
@@ -258,7 +298,20 @@ pub async fn check(cfg: &AntivirusConfig, ctx: &Context<'_>) -> Verdict {
             ScanOutcome::Clean => {}
             ScanOutcome::Infected(sig) => return infected(cfg, what, &sig),
             ScanOutcome::Failed(why) => return unscanned(cfg, &why),
+            ScanOutcome::LimitsExceeded(why) => {
+                // Keep scanning the rest: a virus found elsewhere still decides.
+                uninspectable.get_or_insert(format!("{}: clamd {why}", printable(what, 100)));
+            }
         }
+    }
+    if let Some(why) = uninspectable {
+        // NC-2.3.2: not passed, and not retried either (it would be the same next time):
+        // held for an administrator.
+        return Verdict::with(
+            CHECK,
+            Action::Quarantine,
+            format!("NC-2.3.2: message could not be scanned completely: {why}"),
+        );
     }
     Verdict::accept(
         CHECK,
@@ -369,6 +422,14 @@ mod tests {
         );
         assert!(matches!(
             parse_reply("INSTREAM size limit exceeded. ERROR"),
+            ScanOutcome::LimitsExceeded(_)
+        ));
+        assert!(matches!(
+            parse_reply("stream: Heuristics.Limits.Exceeded.MaxFiles FOUND"),
+            ScanOutcome::LimitsExceeded(_)
+        ));
+        assert!(matches!(
+            parse_reply("stream: Can't allocate memory ERROR"),
             ScanOutcome::Failed(_)
         ));
         assert!(matches!(parse_reply(""), ScanOutcome::Failed(_)));

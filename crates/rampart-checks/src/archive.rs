@@ -6,10 +6,75 @@
 //! through a bounded reader that stops one byte past what the entry declared or what is left of
 //! the budget, whichever is smaller. An entry that turns out longer than it declared is reported
 //! (a lying header) and not read further. The budget is shared by nested archives.
+//!
+//! Memory is bounded a second time across messages: every inflated entry is held against one
+//! process-wide pool ([`ARCHIVE_MEMORY`], [`PROCESS_ARCHIVE_MEMORY`] bytes) for as long as the
+//! entry lives. When the pool is spent, the entry is not inflated and the archive is reported
+//! as [`ZipProblem::MemoryBusy`], which the checks treat as uninspectable: under a flood of
+//! archives messages are held, never passed, and memory does not grow with the number of
+//! messages in flight.
 
 use std::io::{Cursor, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use zip::ZipArchive;
+
+/// Bytes that all archive inspections in flight may hold at once, process-wide (item 8 of
+/// issue #10: one memory budget for every message being checked).
+pub const PROCESS_ARCHIVE_MEMORY: u64 = 1 << 30;
+
+/// The process-wide pool inflated archive entries are held against.
+pub static ARCHIVE_MEMORY: MemoryPool = MemoryPool::new(PROCESS_ARCHIVE_MEMORY);
+
+/// A byte budget shared by concurrent users: reservations are taken without waiting and given
+/// back when dropped.
+#[derive(Debug)]
+pub struct MemoryPool {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl MemoryPool {
+    pub const fn new(limit: u64) -> MemoryPool {
+        MemoryPool {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes `bytes` from the pool, or `None` when that would go past its limit.
+    pub fn try_reserve(&self, bytes: u64) -> Option<Reservation<'_>> {
+        let mut cur = self.used.load(Ordering::Relaxed);
+        loop {
+            let next = cur.checked_add(bytes).filter(|n| *n <= self.limit)?;
+            match self
+                .used
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(Reservation { pool: self, bytes }),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Bytes currently reserved.
+    pub fn in_use(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Bytes held from a [`MemoryPool`] until dropped.
+#[derive(Debug)]
+pub struct Reservation<'p> {
+    pool: &'p MemoryPool,
+    bytes: u64,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.pool.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
 
 /// What is left to spend while unpacking one attachment, nested archives included.
 #[derive(Debug, Clone)]
@@ -33,6 +98,8 @@ pub enum ZipProblem {
     TooLarge(u64),
     /// An entry inflated past the size it declared.
     SizeMismatch(String),
+    /// The process-wide memory for archive inspection is spent by messages in flight.
+    MemoryBusy,
 }
 
 impl std::fmt::Display for ZipProblem {
@@ -44,6 +111,9 @@ impl std::fmt::Display for ZipProblem {
             ZipProblem::TooLarge(n) => write!(f, "declares {n} bytes uncompressed, over the limit"),
             ZipProblem::SizeMismatch(n) => {
                 write!(f, "entry {n:?} inflates past its declared size")
+            }
+            ZipProblem::MemoryBusy => {
+                f.write_str("not opened: memory for archive inspection is in use by other messages")
             }
         }
     }
@@ -60,6 +130,8 @@ pub struct Entry {
     /// The name as stored (a path inside the archive).
     pub name: String,
     pub data: Vec<u8>,
+    /// The entry's bytes, held against the process-wide pool while the entry lives.
+    _held: Reservation<'static>,
 }
 
 /// Reads every file entry of the zip in `data` within `budget`, calling `visit` for each.
@@ -67,7 +139,17 @@ pub struct Entry {
 /// Problems do not stop the walk where the rest can still be read safely (an encrypted entry
 /// is reported and skipped); they stop it where reading on would be unsafe (declared size or
 /// entry count over the budget, an entry inflating past its declared size).
-pub fn read_zip(data: &[u8], budget: &mut Budget, mut visit: impl FnMut(Entry)) -> Vec<ZipProblem> {
+pub fn read_zip(data: &[u8], budget: &mut Budget, visit: impl FnMut(Entry)) -> Vec<ZipProblem> {
+    read_zip_in(&ARCHIVE_MEMORY, data, budget, visit)
+}
+
+/// [`read_zip`] holding entries against `pool` instead of the process-wide one.
+pub fn read_zip_in(
+    pool: &'static MemoryPool,
+    data: &[u8],
+    budget: &mut Budget,
+    mut visit: impl FnMut(Entry),
+) -> Vec<ZipProblem> {
     let mut problems = Vec::new();
     let mut archive = match ZipArchive::new(Cursor::new(data)) {
         Ok(a) => a,
@@ -117,6 +199,11 @@ pub fn read_zip(data: &[u8], budget: &mut Budget, mut visit: impl FnMut(Entry)) 
             }
         };
         let cap = declared.min(budget.bytes);
+        // One memory budget for all messages in flight: no room, no inflating.
+        let Some(held) = pool.try_reserve(cap + 1) else {
+            problems.push(ZipProblem::MemoryBusy);
+            break;
+        };
         let mut out = Vec::with_capacity(cap.min(1 << 20) as usize);
         // One byte past the cap tells a lying header (or an exhausted budget) from a fit.
         if let Err(e) = file.take(cap + 1).read_to_end(&mut out) {
@@ -128,7 +215,11 @@ pub fn read_zip(data: &[u8], budget: &mut Budget, mut visit: impl FnMut(Entry)) 
             break;
         }
         budget.bytes -= out.len() as u64;
-        visit(Entry { name, data: out });
+        visit(Entry {
+            name,
+            data: out,
+            _held: held,
+        });
     }
     problems
 }
@@ -236,6 +327,23 @@ mod tests {
         let z = mark_encrypted(zip_of(&[("secret.txt", b"data")]));
         let problems = read_zip(&z, &mut budget(), |_| panic!("must not read"));
         assert_eq!(problems, vec![ZipProblem::Encrypted("secret.txt".into())]);
+    }
+
+    #[test]
+    fn one_memory_pool_for_all_messages_in_flight() {
+        static POOL: MemoryPool = MemoryPool::new(64 * 1024);
+        let z = zip_of(&[("a.bin", &[7u8; 40 * 1024])]);
+        // Another message holds most of the pool: this archive is not inflated.
+        let other = POOL.try_reserve(60 * 1024).unwrap();
+        let problems = read_zip_in(&POOL, &z, &mut budget(), |_| panic!("must not inflate"));
+        assert_eq!(problems, vec![ZipProblem::MemoryBusy]);
+        drop(other);
+        // Room again: read, and held while the entry lives.
+        let mut kept = Vec::new();
+        assert!(read_zip_in(&POOL, &z, &mut budget(), |e| kept.push(e)).is_empty());
+        assert!(POOL.in_use() > 40 * 1024);
+        drop(kept);
+        assert_eq!(POOL.in_use(), 0);
     }
 
     #[test]

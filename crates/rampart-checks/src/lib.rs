@@ -27,6 +27,7 @@ pub mod headers;
 pub mod message;
 pub mod mime;
 pub mod modify;
+pub mod pdf;
 pub mod pipeline;
 pub mod spam;
 #[cfg(test)]

@@ -9,8 +9,6 @@
 
 use std::borrow::Cow;
 
-use mail_parser::decoders::base64::base64_decode;
-use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Encoding, Message, MessagePart, MimeHeaders, PartType};
 
 /// Nested `message/rfc822` levels walked; deeper ones are reported by [`Walk::truncated`].
@@ -97,18 +95,23 @@ fn walk_into<'m>(msg: &'m Message<'_>, depth: usize, prefix: &str, w: &mut Walk<
             PartType::Html(t) => (PartKind::Html, Some(t.as_ref())),
             PartType::Binary(_) | PartType::InlineBinary(_) => (PartKind::Binary, None),
         };
+        let content_type = content_type_of(part);
+        // mail-parser keeps a part it could not decode as text; a non-text part is a file
+        // whatever mail-parser fell back to, and its "text" is only the encoded form.
+        let (kind, text) = if part.is_encoding_problem && !content_type.starts_with("text/") {
+            (PartKind::Binary, None)
+        } else {
+            (kind, text)
+        };
         let names = names_of(part);
         let attachment = part
             .content_disposition()
             .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
-        let bytes = match &part.body {
-            PartType::Binary(b) | PartType::InlineBinary(b) => Cow::Borrowed(b.as_ref()),
-            _ => transfer_decoded(msg, part),
-        };
+        let bytes = transfer_decoded(msg, part);
         w.leaves.push(Leaf {
             is_file: !names.is_empty() || attachment || kind == PartKind::Binary,
             names,
-            content_type: content_type_of(part),
+            content_type,
             kind,
             bytes,
             text,
@@ -143,20 +146,127 @@ fn content_type_of(part: &MessagePart<'_>) -> String {
     }
 }
 
-/// The raw body of a text part with its transfer encoding undone (no charset conversion).
-fn transfer_decoded<'m>(msg: &'m Message<'_>, part: &MessagePart<'_>) -> Cow<'m, [u8]> {
+/// The body of a leaf with its transfer encoding undone (no charset conversion), decoded from
+/// the raw bytes the way mail readers decode, whatever mail-parser made of it: mail-parser gives
+/// up on base64 holding one character outside the alphabet and keeps the raw text, which would
+/// hide the file from every check while Outlook and Thunderbird still open it.
+fn transfer_decoded<'m>(msg: &'m Message<'_>, part: &'m MessagePart<'_>) -> Cow<'m, [u8]> {
     let raw = msg.raw_message.as_ref();
     let (start, end) = (part.offset_body as usize, part.offset_end as usize);
     let Some(body) = raw.get(start..end.max(start)) else {
-        return Cow::Borrowed(&[]);
+        // No raw bytes to go back to: what mail-parser decoded is all there is.
+        return match &part.body {
+            PartType::Binary(b) | PartType::InlineBinary(b) => Cow::Borrowed(b.as_ref()),
+            _ => Cow::Borrowed(&[]),
+        };
     };
-    let decoded = match part.encoding {
-        Encoding::Base64 => base64_decode(body),
-        Encoding::QuotedPrintable => quoted_printable_decode(body),
-        Encoding::None => return Cow::Borrowed(body),
-    };
-    // A part whose encoding does not decode is inspected as it stands.
-    decoded.map_or(Cow::Borrowed(body), Cow::Owned)
+    // The declared encoding, not `part.encoding`: mail-parser resets that to "none" when its
+    // own decoding fails.
+    let cte = part
+        .content_transfer_encoding()
+        .map(|c| c.trim().to_ascii_lowercase());
+    match cte.as_deref() {
+        Some("base64") => Cow::Owned(decode_base64(body)),
+        Some("quoted-printable") => Cow::Owned(decode_quoted_printable(body)),
+        _ => match (&part.body, part.encoding) {
+            // mail-parser decoded it with an encoding it recognised that the header check above
+            // did not (it is lenient about spelling): keep its bytes.
+            (PartType::Binary(b) | PartType::InlineBinary(b), Encoding::Base64)
+            | (PartType::Binary(b) | PartType::InlineBinary(b), Encoding::QuotedPrintable) => {
+                Cow::Borrowed(b.as_ref())
+            }
+            _ => Cow::Borrowed(body),
+        },
+    }
+}
+
+fn base64_value(c: u8) -> Option<u32> {
+    Some(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    } as u32)
+}
+
+/// Base64 as RFC 2045 §6.8 tells readers to decode it: characters outside the alphabet
+/// (`!`, spaces, stray punctuation) are ignored, not a reason to give up. `=` ends the current
+/// quantum; decoding resumes after it, as readers do with concatenated base64 blocks.
+pub fn decode_base64(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
+    let (mut acc, mut n) = (0u32, 0u8);
+    for &c in input {
+        if c == b'=' {
+            // A partial quantum of 2 or 3 characters still carries 1 or 2 bytes.
+            match n {
+                2 => out.push((acc >> 4) as u8),
+                3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+                _ => {}
+            }
+            (acc, n) = (0, 0);
+            continue;
+        }
+        // RFC 2045 §6.8: anything outside the alphabet is skipped.
+        let Some(v) = base64_value(c) else { continue };
+        acc = (acc << 6) | v;
+        n += 1;
+        if n == 4 {
+            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+            (acc, n) = (0, 0);
+        }
+    }
+    // Unpadded tail, as readers accept it.
+    match n {
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => {}
+    }
+    out
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Quoted-printable as RFC 2045 §6.7 tells readers to decode it: `=XX` in either case, soft
+/// line breaks (`=` then optional trailing blanks then CRLF or LF), and a malformed `=`
+/// sequence kept as it stands instead of abandoning the part.
+pub fn decode_quoted_printable(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let c = input[i];
+        if c != b'=' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        if let (Some(h), Some(l)) = (
+            input.get(i + 1).copied().and_then(hex_value),
+            input.get(i + 2).copied().and_then(hex_value),
+        ) {
+            out.push((h << 4) | l);
+            i += 3;
+            continue;
+        }
+        // Soft line break: "=", blanks a gateway may have added, then the line end.
+        let mut j = i + 1;
+        while j < input.len() && (input[j] == b' ' || input[j] == b'\t') {
+            j += 1;
+        }
+        match input.get(j..j + 2) {
+            Some(b"\r\n") => i = j + 2,
+            _ if input.get(j) == Some(&b'\n') => i = j + 1,
+            _ if j == input.len() => i = j,
+            _ => {
+                out.push(b'=');
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Replaces anything that could break an SMTP reply line or mislead a reader (controls, bidi and
@@ -225,6 +335,46 @@ mod tests {
             .leaves
             .iter()
             .any(|l| l.text == Some("hello\r\n") || l.text == Some("hello")));
+    }
+
+    #[test]
+    fn base64_skips_characters_outside_the_alphabet() {
+        // RFC 2045 §6.8: "!" and other stray characters are ignored, as readers ignore them.
+        assert_eq!(decode_base64(b"TV!po!ZW\r\nxs!bw=="), b"MZhello");
+        assert_eq!(decode_base64(b"TVpo\r\nZWxsbw"), b"MZhello");
+        // Concatenated blocks: decoding resumes after the padding.
+        assert_eq!(decode_base64(b"YQ==Yg=="), b"ab");
+    }
+
+    #[test]
+    fn quoted_printable_keeps_what_it_cannot_decode() {
+        assert_eq!(
+            decode_quoted_printable(b"a=3Db=3d=\r\nc =ZZ d= \r\ne=\nf="),
+            b"a=b=c =ZZ def"
+        );
+    }
+
+    #[test]
+    fn base64_with_a_bang_per_line_is_decoded_as_readers_do() {
+        // mail-parser gives up on such a part and keeps its text; the walk decodes it anyway.
+        let raw = concat!(
+            "From: a@example.org\r\nTo: b@example.com\r\nSubject: t\r\nMIME-Version: 1.0\r\n",
+            "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n",
+            "--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n",
+            "--b1\r\nContent-Type: application/octet-stream; name=\"x.bin\"\r\n",
+            "Content-Transfer-Encoding: base64\r\n\r\nTVpo!\r\nZWxs!\r\nbw==\r\n",
+            "--b1\r\nContent-Type: text/plain; name=\"q.txt\"\r\n",
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\nMZ=00=\r\n=ZZ\r\n",
+            "--b1--\r\n"
+        );
+        let msg = MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let w = walk(&msg);
+        let bin = w.leaves.iter().find(|l| l.names == ["x.bin"]).unwrap();
+        assert_eq!(&bin.bytes[..], b"MZhello");
+        assert_eq!(bin.kind, PartKind::Binary);
+        assert!(bin.is_file);
+        let qp = w.leaves.iter().find(|l| l.names == ["q.txt"]).unwrap();
+        assert_eq!(&qp.bytes[..], b"MZ\0=ZZ");
     }
 
     #[test]

@@ -219,3 +219,56 @@ async fn nc_2_3_2_a_clamd_that_never_answers_times_out() {
     server.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A message with `n` small text attachments, the last one carrying `last`.
+fn many_parts(n: usize, last: &[u8]) -> Vec<u8> {
+    let names: Vec<String> = (0..n).map(|i| format!("part{i}.txt")).collect();
+    let mut atts: Vec<(&str, &str, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), "text/plain", &b"nothing"[..]))
+        .collect();
+    if let Some(l) = atts.last_mut() {
+        l.2 = last;
+    }
+    message_with("many parts", &atts)
+}
+
+fn assert_uninspectable(v: &Verdict, logs: &str) {
+    assert_eq!(v.action, Action::Quarantine, "{v:?}\n{logs}");
+    assert!(
+        v.reason.contains("could not be scanned completely"),
+        "{}",
+        v.reason
+    );
+}
+
+/// NC-2.3.2: clamd's whole-message scan stops at MaxFiles; parts past it are still scanned one
+/// by one, a message with more parts than that is held, and clamd's "limits exceeded" answers
+/// mean uninspectable, not infected and not clean.
+#[tokio::test]
+async fn nc_2_3_2_part_counts_and_clamd_limits_never_fail_open() {
+    let clamd = Clamd::start_with(
+        &[("test.hdb", hdb_line(&eicar(), "Eicar-Test-Signature"))],
+        "MaxFiles 20\nAlertExceedsMax yes\n",
+    );
+    let cfg = cfg(clamd.socket.clone());
+
+    // EICAR in the 150th part: past clamd's MaxFiles and past the old 100 part scans.
+    let v = run(&cfg, &many_parts(150, &eicar()), Direction::Inbound).await;
+    assert_rejected_naming(&v, "Eicar-Test-Signature");
+
+    // More parts than are scanned one by one: held as uninspectable, not passed.
+    let v = run(&cfg, &many_parts(1_050, b"clean"), Direction::Inbound).await;
+    assert_uninspectable(&v, &clamd.logs());
+    assert!(v.reason.contains("1051 parts"), "{}", v.reason);
+
+    // A clean zip with more entries than clamd's MaxFiles: "Heuristics.Limits.Exceeded" is
+    // an unscanned remainder, not a virus and not clean.
+    let names: Vec<String> = (0..30).map(|i| format!("f{i}.txt")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+    let z = zip_of(&entries);
+    let raw = message_with("archive", &[("many.zip", "application/zip", &z)]);
+    let v = run(&cfg, &raw, Direction::Inbound).await;
+    assert_uninspectable(&v, &clamd.logs());
+    assert!(v.reason.contains("Limits.Exceeded"), "{}", v.reason);
+}

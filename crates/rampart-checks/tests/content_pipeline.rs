@@ -90,3 +90,29 @@ async fn inbound_executable_is_refused_whatever_else() {
     assert_eq!(d.decided_by, Some("attachments"));
     assert!(matches!(&d.action, Action::Reject(r) if r.code == 554 && r.status == "5.7.1"));
 }
+
+/// AL-1.4 end to end: a zip with an executable, written as base64 with one `!` per line. Mail
+/// readers skip the `!` (RFC 2045 §6.8) and open the zip; the pipeline must see it too.
+#[tokio::test]
+async fn al_1_4_base64_with_stray_characters_still_refused() {
+    let z = zip_of(&[("invoice.exe", b"MZ\x90\x00\x03\x00\x00\x00")]);
+    let clean = message_with("x", &[("files.zip", "application/zip", &z)]);
+    // Re-encode the attachment's base64 lines with a "!" after each.
+    let text = String::from_utf8(clean).unwrap();
+    let (head, rest) = text
+        .split_once("Content-Transfer-Encoding: base64")
+        .unwrap();
+    let (hdr_end, body) = rest.split_once("\r\n\r\n").unwrap();
+    let (b64, tail) = body.split_once("\r\n--").unwrap();
+    let banged: Vec<String> = b64.lines().map(|l| format!("{l}!")).collect();
+    let raw = format!(
+        "{head}Content-Transfer-Encoding: base64{hdr_end}\r\n\r\n{}\r\n--{tail}",
+        banged.join("\r\n")
+    )
+    .into_bytes();
+    let parsed = MessageParser::default().parse(&raw).unwrap();
+    let c = ctx(&raw, &parsed, Direction::Inbound);
+    let d = decide(&run_all(&c).await);
+    assert_eq!(d.decided_by, Some("attachments"), "{d:?}");
+    assert!(matches!(&d.action, Action::Reject(r) if r.code == 554));
+}

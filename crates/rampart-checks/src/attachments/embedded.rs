@@ -3,7 +3,7 @@
 //! actions. OOXML/ODF macros are found while walking the zip (see `mod.rs`), with
 //! [`ooxml_entry_is_macro`] and [`content_types_declare_macros`].
 
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::filetype::memfind;
@@ -127,93 +127,86 @@ pub fn rtf_objects(data: &[u8]) -> Option<&'static str> {
     None
 }
 
-/// Bounds for looking inside compressed PDF streams.
-const PDF_MAX_STREAMS: usize = 2000;
-const PDF_MAX_INFLATED_PER_STREAM: u64 = 4 << 20;
-const PDF_MAX_INFLATED_TOTAL: u64 = 32 << 20;
-
-/// PDF names that run code or programs: `/JavaScript`, `/JS`, `/Launch` — also when written
-/// with `#xx` hex escapes (`/J#61vaScript`) or inside Flate-compressed object streams.
-pub fn pdf_actions(data: &[u8]) -> Option<String> {
-    if let Some(n) = dangerous_pdf_name(data) {
-        return Some(format!("PDF with a /{n} action"));
+/// HTML smuggling (AL-1.4): an HTML file that runs script in the browser, or carries a
+/// file as a `data:` URI, can assemble and save an executable on the recipient's machine, past
+/// every gateway that only looked at the HTML.
+pub fn html_smuggling(data: &[u8]) -> Option<&'static str> {
+    let lower = data.to_ascii_lowercase();
+    if memfind(&lower, b"<script").is_some() {
+        return Some("HTML file with script (HTML smuggling)");
     }
-    let mut inflated_total = 0u64;
+    if memfind(&lower, b"javascript:").is_some() {
+        return Some("HTML file with a javascript: link (HTML smuggling)");
+    }
+    // data: URIs carrying anything but images, fonts and style sheets are files in disguise.
     let mut pos = 0;
-    let mut streams = 0;
-    while let Some(off) = memfind(&data[pos..], b"stream") {
-        let start = pos + off + b"stream".len();
+    while let Some(off) = memfind(&lower[pos..], b"data:") {
+        let at = pos + off + b"data:".len();
+        let ty = &lower[at..lower.len().min(at + 32)];
+        let harmless = [&b"image/"[..], b"font/", b"text/css", b"text/plain"]
+            .iter()
+            .any(|h| ty.starts_with(h))
+            && !ty.starts_with(b"image/svg");
+        if !harmless {
+            return Some("HTML file carrying a data: URI blob (HTML smuggling)");
+        }
+        pos = at;
+    }
+    None
+}
+
+/// Script in an SVG image (AL-1.4): browsers run it when the image is opened as a file.
+pub fn svg_script(data: &[u8]) -> Option<&'static str> {
+    let lower = data.to_ascii_lowercase();
+    let scripted = memfind(&lower, b"<script").is_some()
+        || memfind(&lower, b"javascript:").is_some()
+        || memfind(&lower, b"<foreignobject").is_some()
+        || event_handler(&lower);
+    scripted.then_some("SVG image with script")
+}
+
+/// An `on…=` event handler attribute (`onload=`, `onclick =`).
+fn event_handler(lower: &[u8]) -> bool {
+    let mut pos = 0;
+    while let Some(off) = memfind(&lower[pos..], b" on") {
+        let mut i = pos + off + 3;
+        let start = i;
+        while i < lower.len() && lower[i].is_ascii_lowercase() {
+            i += 1;
+        }
+        let name_len = i - start;
+        while i < lower.len() && lower[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if name_len >= 3 && lower.get(i) == Some(&b'=') {
+            return true;
+        }
         pos = start;
-        // `endstream` contains `stream`: skip it.
-        if data[..start - 6].ends_with(b"end") {
-            continue;
-        }
-        let body_start = match data.get(start..start + 2) {
-            Some(b"\r\n") => start + 2,
-            Some([b'\n', _]) | Some([b'\r', _]) => start + 1,
-            _ => continue,
-        };
-        streams += 1;
-        if streams > PDF_MAX_STREAMS || inflated_total >= PDF_MAX_INFLATED_TOTAL {
-            break;
-        }
-        let end = memfind(&data[body_start..], b"endstream").map_or(data.len(), |e| body_start + e);
-        let body = &data[body_start..end];
-        let cap = PDF_MAX_INFLATED_PER_STREAM.min(PDF_MAX_INFLATED_TOTAL - inflated_total);
-        let mut out = Vec::new();
-        let _ = flate2::read::ZlibDecoder::new(body)
-            .take(cap)
-            .read_to_end(&mut out);
-        inflated_total += out.len() as u64;
-        if let Some(n) = dangerous_pdf_name(&out) {
-            return Some(format!("PDF with a /{n} action (in a compressed stream)"));
-        }
-        pos = end;
     }
-    None
+    false
 }
 
-fn dangerous_pdf_name(data: &[u8]) -> Option<&'static str> {
-    let mut i = 0;
-    while i < data.len() {
-        if data[i] != b'/' {
-            i += 1;
-            continue;
-        }
-        i += 1;
-        let mut name = Vec::new();
-        while i < data.len() && !is_pdf_delimiter(data[i]) && name.len() < 64 {
-            if data[i] == b'#' && i + 2 < data.len() {
-                if let (Some(h), Some(l)) = (hex(data[i + 1]), hex(data[i + 2])) {
-                    name.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-            }
-            name.push(data[i]);
-            i += 1;
-        }
-        match name.as_slice() {
-            b"JavaScript" => return Some("JavaScript"),
-            b"JS" => return Some("JS"),
-            b"Launch" => return Some("Launch"),
-            _ => {}
-        }
-    }
-    None
+/// PDF actions that run code or programs (`/JavaScript`, `/JS`, `/Launch`), found by
+/// [`crate::pdf::scan`] in the file and in its decoded streams, object streams included.
+pub fn pdf_actions(data: &[u8]) -> Option<String> {
+    pdf_finding(&crate::pdf::scan(data))
 }
 
-fn is_pdf_delimiter(b: u8) -> bool {
-    b.is_ascii_whitespace()
-        || b == 0
-        || matches!(
-            b,
-            b'/' | b'[' | b']' | b'(' | b')' | b'<' | b'>' | b'{' | b'}' | b'%'
-        )
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+/// The finding for what [`crate::pdf::scan`] reported, if any.
+pub fn pdf_finding(f: &crate::pdf::PdfFacts) -> Option<String> {
+    let what = if f.javascript {
+        "JavaScript"
+    } else if f.launch {
+        "Launch"
+    } else {
+        return None;
+    };
+    let when = if f.open_action {
+        " run when the document opens"
+    } else {
+        ""
+    };
+    Some(format!("PDF with a /{what} action{when}"))
 }
 
 #[cfg(test)]
@@ -239,7 +232,7 @@ mod tests {
         pdf.extend_from_slice(b"\r\nendstream\nendobj\n%%EOF\n");
         assert_eq!(
             pdf_actions(&pdf).as_deref(),
-            Some("PDF with a /JavaScript action (in a compressed stream)")
+            Some("PDF with a /JavaScript action run when the document opens")
         );
     }
 

@@ -5,18 +5,29 @@
 
 /// The default list of refused extensions (lower case, without the dot). NC-2.3.2 names .exe,
 /// .vbs, .ws, .wsc; AL-1.4 names executables, installers, scripts, PowerShell, batch, registry,
-/// MMC, HTML application and program information files.
+/// MMC, HTML application and program information files. The rest are the types attackers moved
+/// to once those were blocked (OneNote, Excel add-ins and web queries, ClickOnce, Internet and
+/// library shortcuts, RDP files …), from a review of Microsoft's and Google's current lists.
 #[rustfmt::skip]
 pub const DEFAULT_BLOCKED: &[&str] = &[
-    // executables and libraries
-    "exe", "dll", "com", "scr", "pif", "cpl", "sys", "drv", "ocx",
-    // installers
-    "msi", "msp", "mst", "appx", "appxbundle", "msix", "msixbundle", "application",
-    // scripts, PowerShell, batch, registry, MMC, HTML applications, shortcuts
-    "bat", "cmd", "ps1", "psm1", "psd1", "ps1xml", "vb", "vbs", "vbe", "js", "jse", "wsf", "wsh",
-    "ws", "wsc", "sct", "hta", "jar", "reg", "msc", "lnk", "url", "inf", "scf",
-    "settingcontent-ms", "gadget", "chm",
-    // disk images that mount into executables
+    // AL-1.4: executables and libraries
+    "exe", "dll", "com", "scr", "pif", "cpl", "sys", "drv", "ocx", "vxd", "ex_", "dex", "apk",
+    "xbap",
+    // AL-1.4: installers, packages and ClickOnce / VSTO deployments
+    "msi", "msp", "mst", "appx", "appxbundle", "msix", "msixbundle", "application", "appref-ms",
+    "vsto", "vsix", "deb", "rpm", "pkg", "dmg", "cab", "diagcab", "jnlp",
+    // AL-1.4: scripts, PowerShell, batch, registry, MMC, HTML applications
+    "bat", "cmd", "ps1", "psm1", "psd1", "ps1xml", "ps2", "ps2xml", "psc1", "psc2", "msh",
+    "msh1", "msh2", "mshxml", "msh1xml", "msh2xml", "vb", "vbs", "vbe", "js", "jse", "wsf", "wsh",
+    "ws", "wsc", "sct", "hta", "jar", "reg", "msc", "inf", "ins", "isp", "shb", "shs", "hlp",
+    "chm", "gadget",
+    // AL-1.4: shortcuts of every kind (files, URLs, search and library locations, settings)
+    "lnk", "url", "website", "scf", "library-ms", "searchconnector-ms", "search-ms",
+    "settingcontent-ms", "xnk", "rdp", "theme", "themepack",
+    // AL-1.4: Office formats that run code on open: OneNote, Excel add-ins, web queries,
+    // symbolic links, Access databases and projects
+    "one", "onepkg", "xll", "iqy", "slk", "ade", "adp", "mde", "accde", "mad", "maf", "mam",
+    // AL-1.4: disk images that mount into executables
     "iso", "img", "vhd", "vhdx",
 ];
 

@@ -93,6 +93,11 @@ impl Clamd {
     /// Starts clamd with `signatures` as `(file name, contents)` in its database directory and
     /// returns once it answers PING.
     pub fn start(signatures: &[(&str, String)]) -> Clamd {
+        Clamd::start_with(signatures, "")
+    }
+
+    /// [`Clamd::start`] with `extra` appended to clamd.conf (e.g. `MaxFiles 20\n`).
+    pub fn start_with(signatures: &[(&str, String)], extra: &str) -> Clamd {
         static N: AtomicUsize = AtomicUsize::new(0);
         let bin = clamd_binary();
         let dir = std::env::temp_dir().join(format!(
@@ -108,7 +113,7 @@ impl Clamd {
         let socket = dir.join("clamd.sock");
         let conf = format!(
             "Foreground yes\nLocalSocket {sock}\nDatabaseDirectory {db}\nLogFile {log}\n\
-             PidFile {pid}\nTemporaryDirectory {dir}\nLogTime no\nScanMail yes\nScanArchive yes\n",
+             PidFile {pid}\nTemporaryDirectory {dir}\nLogTime no\nScanMail yes\nScanArchive yes\n{extra}",
             sock = socket.display(),
             db = dir.join("db").display(),
             log = dir.join("clamd.log").display(),
