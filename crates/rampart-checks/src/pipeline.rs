@@ -84,7 +84,6 @@ impl std::fmt::Display for CheckName {
     }
 }
 
-
 /// The checks, built once at start: compiled DLP rules, URL feeds, a DNS resolver for
 /// blocklists, the authentication checker.
 pub struct Pipeline {
@@ -164,8 +163,10 @@ impl Pipeline {
         })
     }
 
+    /// Whether a check runs: not named in `disabled`, and (for the checks that have one) its
+    /// own `enabled` is not false. Both are warnings at start.
     fn on(&self, name: CheckName) -> bool {
-        self.checks.enabled(name)
+        self.checks.enabled(name) && (name != CheckName::Urls || self.checks.urls.enabled)
     }
 
     /// Runs every enabled check on the one reading of the message. A message that reads two

@@ -126,3 +126,45 @@ pub fn png() -> Vec<u8> {
     ]);
     v
 }
+
+/// A PDF whose one content stream is `content` compressed with /FlateDecode; `objects` are
+/// added as they are (e.g. a link annotation).
+pub fn pdf_flate(content: &[u8], objects: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(content).unwrap();
+    let packed = z.finish().unwrap();
+    let mut v = format!(
+        "%PDF-1.5\n1 0 obj << /Type /Catalog >> endobj\n4 0 obj << /Length {} /Filter /FlateDecode >>\nstream\r\n",
+        packed.len()
+    )
+    .into_bytes();
+    v.extend_from_slice(&packed);
+    v.extend_from_slice(b"\r\nendstream\nendobj\n");
+    v.extend_from_slice(objects.as_bytes());
+    v.extend_from_slice(b"\ntrailer << /Root 1 0 R >>\n%%EOF\n");
+    v
+}
+
+/// Standard base64 in lines of 76 characters, CRLF-separated (RFC 2045 section 6.8).
+pub fn base64_lines(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut flat = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                flat.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                flat.push('=');
+            }
+        }
+    }
+    flat.as_bytes()
+        .chunks(76)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}

@@ -110,7 +110,6 @@ impl Default for Config {
     }
 }
 
-
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -203,9 +203,13 @@ impl Extractor {
                 }
             }
             Source::Pdf => {
-                // LEAD: PDF text (AL-1.5) is added here after merging, e.g.
-                // `self.push(&location, &fallback, pdf::scan(&leaf.bytes).text, false)`.
-                // Until then a PDF's text is not read.
+                // AL-1.5: the text a PDF shows, its streams decoded (crate::pdf). An encrypted
+                // PDF, or one past the reader's bounds, was not read whole: held, not passed.
+                let facts = crate::pdf::scan(&leaf.bytes);
+                if facts.truncated || facts.encrypted {
+                    self.incomplete = true;
+                }
+                self.push(&location, &fallback, facts.text, false);
             }
             Source::File => self.file(&location, &fallback, &leaf.bytes, 0),
         }

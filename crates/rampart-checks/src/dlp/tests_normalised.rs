@@ -411,3 +411,21 @@ fn al_1_5_numbers_one_per_line_stay_apart() {
         Action::Accept
     );
 }
+
+/// AL-1.5: the text of a PDF attachment, its content stream decoded, is read; an encrypted
+/// PDF could not be read and is held.
+#[test]
+fn al_1_5_ssn_in_pdf_text_behind_flate() {
+    let pdf = crate::testutil::pdf_flate(b"BT (SSN 123-45-6789) Tj ET", "");
+    ssn_refused(&run(&with_part(
+        "Content-Type: application/pdf; name=\"form.pdf\"\r\nContent-Transfer-Encoding: base64\r\n",
+        crate::testutil::base64_lines(&pdf).as_bytes(),
+    )));
+    let locked =
+        crate::testutil::pdf_flate(b"BT (x) Tj ET", "9 0 obj << /Encrypt 10 0 R >> endobj");
+    let v = run(&with_part(
+        "Content-Type: application/pdf; name=\"locked.pdf\"\r\nContent-Transfer-Encoding: base64\r\n",
+        crate::testutil::base64_lines(&locked).as_bytes(),
+    ));
+    assert_eq!(v.action, Action::Quarantine, "{v:?}");
+}

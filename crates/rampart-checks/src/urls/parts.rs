@@ -129,10 +129,14 @@ pub fn part_urls(leaf: &Leaf<'_>, location: &str) -> PartLinks {
             out.text(&decoded);
         }
         Some(Format::Zip) => zip_urls(&leaf.bytes, location, &mut out),
-        // PDF link annotations (/URI actions) are read by the PDF module (`crate::pdf`), which
-        // is merged separately. LEAD: add here
-        //     out.urls.extend(pdf::scan(&leaf.bytes).uris.iter().filter_map(|u| normalize_url(u)));
-        Some(Format::Pdf) => {}
+        // PDF link actions (/URI), read with the streams decoded (crate::pdf), and links
+        // written in its text.
+        Some(Format::Pdf) => {
+            let facts = crate::pdf::scan(&leaf.bytes);
+            out.urls
+                .extend(facts.uris.iter().filter_map(|u| normalize_url(u)));
+            out.text(&facts.text);
+        }
     }
     out
 }

@@ -405,3 +405,27 @@ fn al_1_3_odd_input_is_read_without_panic() {
     let ex = extract::extract(&msg, MAX_URLS);
     assert_eq!(ex.problems.len(), 1, "{:?}", ex.problems);
 }
+
+/// AL-1.3: links of a PDF attachment, its streams decoded: a /URI action and a link written in
+/// compressed page text.
+#[tokio::test]
+async fn al_1_3_links_in_a_pdf_behind_stream_filters() {
+    let feed = Feed::new("pdf", "evil.example\n");
+    let feeds = feed.feeds();
+    let cfg = UrlConfig::default();
+    let action = crate::testutil::pdf_flate(
+        b"BT (Invoice) Tj ET",
+        "7 0 obj << /Type /Annot /A << /S /URI /URI (https://evil.example/pay) >> >> endobj",
+    );
+    let text = crate::testutil::pdf_flate(b"BT (Pay at https://evil.example/kit) Tj ET", "");
+    let clean = crate::testutil::pdf_flate(b"BT (Pay at https://agency.example.gov/) Tj ET", "");
+    for (name, pdf, listed) in [
+        ("action", &action, true),
+        ("text", &text, true),
+        ("clean", &clean, false),
+    ] {
+        let raw = message_with(&[("invoice.pdf", "application/pdf", pdf)]);
+        let v = run(&cfg, &feeds, &raw).await;
+        assert_eq!(rejected(&v), listed, "{name}: {v:?}");
+    }
+}
