@@ -38,7 +38,7 @@ pub struct Leaf<'m> {
     /// conversion.
     pub bytes: Cow<'m, [u8]>,
     /// The decoded text of a text or HTML part.
-    pub text: Option<&'m str>,
+    pub text: Option<Cow<'m, str>>,
     /// Whether the recipient sees it as a file: it has a name, is `Content-Disposition:
     /// attachment`, or is not text.
     pub is_file: bool,
@@ -91,15 +91,20 @@ fn walk_into<'m>(msg: &'m Message<'_>, depth: usize, prefix: &str, w: &mut Walk<
                 }
                 continue;
             }
-            PartType::Text(t) => (PartKind::Text, Some(t.as_ref())),
-            PartType::Html(t) => (PartKind::Html, Some(t.as_ref())),
+            PartType::Text(t) => (PartKind::Text, Some(Cow::Borrowed(t.as_ref()))),
+            PartType::Html(t) => (PartKind::Html, Some(Cow::Borrowed(t.as_ref()))),
             PartType::Binary(_) | PartType::InlineBinary(_) => (PartKind::Binary, None),
         };
         let content_type = content_type_of(part);
         // mail-parser keeps a part it could not decode as text; a non-text part is a file
         // whatever mail-parser fell back to, and its "text" is only the encoded form.
+        let bytes = transfer_decoded(msg, part);
         let (kind, text) = if part.is_encoding_problem && !content_type.starts_with("text/") {
             (PartKind::Binary, None)
+        } else if part.is_encoding_problem && text.is_some() {
+            // A text part mail-parser could not decode (base64 with stray characters): its text
+            // is what a reader shows, the bytes decoded here, in the declared charset.
+            (kind, Some(Cow::Owned(charset_text(part, &bytes))))
         } else {
             (kind, text)
         };
@@ -107,7 +112,6 @@ fn walk_into<'m>(msg: &'m Message<'_>, depth: usize, prefix: &str, w: &mut Walk<
         let attachment = part
             .content_disposition()
             .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
-        let bytes = transfer_decoded(msg, part);
         w.leaves.push(Leaf {
             is_file: !names.is_empty() || attachment || kind == PartKind::Binary,
             names,
@@ -118,6 +122,18 @@ fn walk_into<'m>(msg: &'m Message<'_>, depth: usize, prefix: &str, w: &mut Walk<
             location,
             depth,
         });
+    }
+}
+
+/// `bytes` as text in the part's declared charset (UTF-8 when none or unknown).
+fn charset_text(part: &MessagePart<'_>, bytes: &[u8]) -> String {
+    let charset = part
+        .content_type()
+        .and_then(|c| c.attribute("charset"))
+        .unwrap_or("utf-8");
+    match mail_parser::decoders::charsets::map::charset_decoder(charset.as_bytes()) {
+        Some(decode) => decode(bytes),
+        None => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 
@@ -334,7 +350,7 @@ mod tests {
         assert!(w
             .leaves
             .iter()
-            .any(|l| l.text == Some("hello\r\n") || l.text == Some("hello")));
+            .any(|l| l.text.as_deref() == Some("hello\r\n") || l.text.as_deref() == Some("hello")));
     }
 
     #[test]

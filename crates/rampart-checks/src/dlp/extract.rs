@@ -273,7 +273,7 @@ impl Extractor {
 /// reads it as UTF-8). Without a charset, bytes that are not UTF-8 come out with replacement
 /// characters: they are read again as Windows-1252, a superset of Latin-1.
 fn leaf_text<'a>(leaf: &'a Leaf<'_>) -> (Cow<'a, str>, Option<String>) {
-    let parsed = leaf.text.unwrap_or_default();
+    let parsed = leaf.text.as_deref().unwrap_or_default();
     if let Some(t) = utf16_with_bom(&leaf.bytes) {
         return (Cow::Owned(t), None);
     }

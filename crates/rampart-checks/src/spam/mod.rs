@@ -260,6 +260,7 @@ pub fn score_content(cfg: &SpamConfig, signals: &SpamSignals<'_>, ctx: &Context<
     let has_form = walk(ctx.parsed).leaves.iter().any(|l| {
         l.kind == PartKind::Html
             && l.text
+                .as_deref()
                 .is_some_and(|t| t.to_ascii_lowercase().contains("<form"))
     });
     if has_form {

@@ -114,7 +114,7 @@ fn looks_textual(t: &str) -> bool {
 /// Every link of `leaf`. The single place that reads each format.
 pub fn part_urls(leaf: &Leaf<'_>, location: &str) -> PartLinks {
     let mut out = PartLinks::default();
-    let text = || match leaf.text {
+    let text = || match &leaf.text {
         Some(t) => t.to_string(),
         None => String::from_utf8_lossy(&leaf.bytes).into_owned(),
     };

@@ -429,3 +429,23 @@ async fn al_1_3_links_in_a_pdf_behind_stream_filters() {
         assert_eq!(rejected(&v), listed, "{name}: {v:?}");
     }
 }
+
+/// AL-1.3: an HTML body in base64 with a character outside the alphabet on every line is
+/// decoded as readers decode it (RFC 2045 section 6.8), and its links are read.
+#[tokio::test]
+async fn al_1_3_links_in_base64_with_stray_characters() {
+    let feed = Feed::new("b64", "evil.example\n");
+    let feeds = feed.feeds();
+    let html = b"<html><body><a href=\"https://evil.example/pay\">Pay here</a></body></html>";
+    let encoded: String = crate::testutil::base64_lines(html)
+        .split("\r\n")
+        .map(|l| format!("{l}!"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let raw = format!(
+        "From: a@sender.example\r\nTo: u@agency.example.gov\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n"
+    );
+    let v = run(&UrlConfig::default(), &feeds, raw.as_bytes()).await;
+    assert!(rejected(&v), "{v:?}");
+}
