@@ -22,6 +22,7 @@ pub mod archive;
 pub mod attachments;
 pub mod dlp;
 pub mod dnsbl;
+pub mod entities;
 pub mod external;
 pub mod headers;
 pub mod message;
