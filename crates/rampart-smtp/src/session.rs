@@ -8,7 +8,7 @@ use crate::address::{check_forward_path, check_helo, raw_path};
 use crate::codec::{take_line, DataDecoder, Line};
 use crate::limits::{AuthGuard, RateLimiter, ReadBudget};
 use crate::received::{self, ReceivedInfo};
-use crate::reply::{self, Reply};
+use crate::reply::{self, EnhancedStatus, Reply};
 use rampart_config::{Config, Listener};
 use rampart_config::{RateScope, RateWhat};
 use rampart_store::{Enqueue, QueueId, QueuedRecipient, SpoolFile, Store, TraceEvent, Writer};
@@ -488,7 +488,7 @@ impl Session {
                 Ok(Step::Close)
             }
             Request::Help { .. } => {
-                self.respond(Reply::new(214, "2.0.0", "See RFC 5321"));
+                self.respond(Reply::new(214, EnhancedStatus::OTHER, "See RFC 5321"));
                 Ok(Step::Continue)
             }
             // NC-2.2: no information about accounts, no queue runs, no role reversal.
@@ -531,22 +531,32 @@ impl Session {
                 }
             }
             E::UnknownCommand => reply::unknown_command(),
-            E::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax"),
+            E::InvalidSenderAddress => Reply::new(
+                501,
+                EnhancedStatus::BAD_SENDER_SYNTAX,
+                "Bad sender address syntax",
+            ),
             E::InvalidRecipientAddress => {
                 // A forward path the parser refuses may still be a relay trick: say so.
                 let raw = String::from_utf8_lossy(line);
                 match raw_path(&raw).map(check_forward_path) {
                     Some(Err(r)) => r,
-                    _ => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
+                    _ => Reply::new(
+                        501,
+                        EnhancedStatus::BAD_RECIPIENT_SYNTAX,
+                        "Bad recipient address syntax",
+                    ),
                 }
             }
             E::SyntaxError { syntax } => reply::syntax(syntax),
-            E::InvalidParameter { param } => {
-                Reply::new(501, "5.5.4", format!("Invalid value for {param}"))
-            }
+            E::InvalidParameter { param } => Reply::new(
+                501,
+                EnhancedStatus::INVALID_ARGUMENTS,
+                format!("Invalid value for {param}"),
+            ),
             E::UnsupportedParameter { param } => Reply::new(
                 555,
-                "5.5.4",
+                EnhancedStatus::INVALID_ARGUMENTS,
                 format!(
                     "Unsupported parameter {}",
                     param.chars().take(40).collect::<String>()
@@ -588,7 +598,7 @@ impl Session {
         self.esmtp = esmtp;
         let h = self.hostname().to_string();
         if !esmtp {
-            self.respond(Reply::new(250, "", h));
+            self.respond(Reply::bare(250, h));
             return Step::Continue;
         }
         // NC-2.2: VRFY, EXPN, ETRN are not advertised. NC-2.1.3: nothing names the software.
@@ -637,7 +647,11 @@ impl Session {
         }
         // NC-2.1.5: submission relays only for an authenticated user or a listed network.
         if submission && self.auth.is_none() && !self.relay_network {
-            return self.error(Reply::new(530, "5.7.0", "Authentication required"));
+            return self.error(Reply::new(
+                530,
+                EnhancedStatus::SECURITY_OTHER,
+                "Authentication required",
+            ));
         }
         if self.tx.is_some() {
             return self.error(reply::bad_sequence(
@@ -664,11 +678,19 @@ impl Session {
         } else if sender.chars().any(char::is_control) {
             // Quoted local parts may hold anything but CR and LF to the parser; RFC 5321's
             // qtextSMTP allows no control characters, and they must not reach the Return-Path.
-            Some(Reply::new(501, "5.1.7", "Bad sender address syntax"))
+            Some(Reply::new(
+                501,
+                EnhancedStatus::BAD_SENDER_SYNTAX,
+                "Bad sender address syntax",
+            ))
         } else if let Some(r) = self.sender_refusal(&sender) {
             Some(r)
         } else if from.flags & smtp_proto::MAIL_BODY_BINARYMIME != 0 {
-            Some(Reply::new(555, "5.5.4", "BODY=BINARYMIME is not supported"))
+            Some(Reply::new(
+                555,
+                EnhancedStatus::INVALID_ARGUMENTS,
+                "BODY=BINARYMIME is not supported",
+            ))
         } else if from.size > self.ctx.config.limits.max_message_size.get() as usize {
             Some(reply::too_big())
         } else {
@@ -762,12 +784,8 @@ impl Session {
                     Some(&raw),
                 )
                 .await;
-                if r.is_temporary() && r.status == "4.3.0" {
-                    self.respond(r);
-                    Step::Continue
-                } else {
-                    self.error(r)
-                }
+                // A temporary refusal (a lookup failure, too many recipients) is not counted.
+                self.error(r)
             }
         }
     }
@@ -786,7 +804,7 @@ impl Session {
             Ok(true) => None,
             Ok(false) => Some(Reply::new(
                 553,
-                "5.7.1",
+                EnhancedStatus::NOT_AUTHORIZED,
                 format!("Sender address <{sender}> is not one you may send as"),
             )),
             Err(r) => Some(r),
@@ -800,7 +818,7 @@ impl Session {
             tracing::error!(error = %e, "sender lookup failed");
             Reply::new(
                 451,
-                "4.3.0",
+                EnhancedStatus::SYSTEM_OTHER,
                 "Temporary failure checking the sender; try again later",
             )
         };
@@ -830,7 +848,7 @@ impl Session {
         self.ctx.limiter.hit(what, &keys, n).err().map(|e| {
             Reply::new(
                 451,
-                "4.7.1",
+                EnhancedStatus::NOT_AUTHORIZED,
                 format!("Rate limit reached ({}); try again later", e.0),
             )
         })
@@ -839,7 +857,7 @@ impl Session {
     /// NC-2.1.6: only addresses in domains we represent, and only those that exist; sessions that
     /// may relay also reach other domains.
     fn lookup(&self, address: &str) -> Result<Vec<QueuedRecipient>, Reply> {
-        match self.lookup_local(address) {
+        match self.lookup_local(address)? {
             Ok(m) => Ok(m
                 .into_iter()
                 .map(|a| QueuedRecipient {
@@ -847,17 +865,18 @@ impl Session {
                     local: true,
                 })
                 .collect()),
-            Err(r) if r.status == "5.7.1" && self.may_relay() && !address.is_empty() => {
-                Ok(vec![QueuedRecipient {
-                    address: address.to_string(),
-                    local: false,
-                }])
-            }
-            Err(r) => Err(r),
+            Err(Foreign) if self.may_relay() && !address.is_empty() => Ok(vec![QueuedRecipient {
+                address: address.to_string(),
+                local: false,
+            }]),
+            Err(Foreign) => Err(reply::relay_denied(
+                "this server does not accept mail for that domain",
+            )),
         }
     }
 
-    fn lookup_local(&self, address: &str) -> Result<Vec<String>, Reply> {
+    /// The local mailboxes for `address`, or `Foreign` when its domain is not ours.
+    fn lookup_local(&self, address: &str) -> Result<Result<Vec<String>, Foreign>, Reply> {
         let address = if address.is_empty() {
             // RFC 5321 4.5.1: <postmaster> without a domain reaches this host's postmaster.
             match self.postmaster() {
@@ -868,16 +887,14 @@ impl Session {
             address.to_string()
         };
         match self.ctx.store.resolve_recipient(&address) {
-            Ok(Ok(r)) => Ok(r.mailboxes),
-            Ok(Err(rampart_store::RecipientError::ForeignDomain)) => Err(reply::relay_denied(
-                "this server does not accept mail for that domain",
-            )),
+            Ok(Ok(r)) => Ok(Ok(r.mailboxes)),
+            Ok(Err(rampart_store::RecipientError::ForeignDomain)) => Ok(Err(Foreign)),
             Ok(Err(rampart_store::RecipientError::NoSuchUser)) => Err(reply::no_such_user()),
             Err(e) => {
                 tracing::error!(error = %e, "recipient lookup failed");
                 Err(Reply::new(
                     451,
-                    "4.3.0",
+                    EnhancedStatus::SYSTEM_OTHER,
                     "Temporary failure looking up the recipient; try again later",
                 ))
             }
@@ -1055,7 +1072,7 @@ impl Session {
             }
             self.respond(Reply::new(
                 250,
-                "2.0.0",
+                EnhancedStatus::OTHER,
                 format!("Ok: {chunk} octets received, {size} in all"),
             ));
             return Ok(Step::Continue);
@@ -1091,7 +1108,7 @@ impl Session {
         };
         let raw = &all[body.prefix_len.min(all.len())..];
         let refusal = match rampart_checks::message::read(raw) {
-            Err(r) => Err(content::reply_of(&r)),
+            Err(r) => Err(Reply::from(&r)),
             Ok(message) => {
                 let policy = if message.headers.count("Received") >= MAX_RECEIVED {
                     Some(reply::mail_loop())
@@ -1216,6 +1233,9 @@ async fn flush_body(mut body: Body) -> std::io::Result<Body> {
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)
 }
+
+/// A recipient in a domain this server does not represent.
+struct Foreign;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

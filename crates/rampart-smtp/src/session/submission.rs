@@ -5,7 +5,7 @@ use super::{Session, Step};
 use crate::codec::{take_line, Line};
 use crate::limits::AuthRefusal;
 use crate::policy::submission_headers;
-use crate::reply::{self, Reply};
+use crate::reply::{self, EnhancedStatus, Reply};
 use rampart_checks::message::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -17,7 +17,7 @@ impl Session {
         if h.from.is_empty() {
             return Some(Reply::new(
                 550,
-                "5.6.0",
+                EnhancedStatus::MEDIA_OTHER,
                 "Message has no From header with an address",
             ));
         }
@@ -32,7 +32,7 @@ impl Session {
                 Ok(false) => {
                     return Some(Reply::new(
                         550,
-                        "5.7.1",
+                        EnhancedStatus::NOT_AUTHORIZED,
                         format!("Header {field} <{a}> is not an address you may send as"),
                     ))
                 }
@@ -46,7 +46,7 @@ impl Session {
         if let (Some(mark), true) = (&h.auto_forward_mark, external) {
             return Some(Reply::new(
                 550,
-                "5.7.1",
+                EnhancedStatus::NOT_AUTHORIZED,
                 format!(
                     "Automatically forwarded mail ({mark} header) may not go to outside recipients"
                 ),
@@ -119,7 +119,7 @@ impl Session {
             _ => {
                 return Ok(self.error(Reply::new(
                     504,
-                    "5.5.4",
+                    EnhancedStatus::INVALID_ARGUMENTS,
                     "Unrecognized authentication mechanism; use PLAIN or LOGIN",
                 )))
             }
@@ -127,7 +127,7 @@ impl Session {
         let Some((user, password)) = credentials else {
             return Ok(self.error(Reply::new(
                 501,
-                "5.5.2",
+                EnhancedStatus::SYNTAX_ERROR,
                 "Cannot decode the authentication response",
             )));
         };
@@ -160,7 +160,11 @@ impl Session {
                     .await;
                 tracing::info!(session = %self.id, user = %identity, "authenticated");
                 self.auth = Some(identity);
-                self.respond(Reply::new(235, "2.7.0", "Authentication successful"));
+                self.respond(Reply::new(
+                    235,
+                    EnhancedStatus::SECURITY_OTHER,
+                    "Authentication successful",
+                ));
                 Ok(Step::Continue)
             }
             Ok(false) => {
@@ -177,13 +181,17 @@ impl Session {
                 tokio::time::sleep(delay).await;
                 Ok(self.error(Reply::new(
                     535,
-                    "5.7.8",
+                    EnhancedStatus::BAD_CREDENTIALS,
                     "Authentication credentials invalid",
                 )))
             }
             Err(e) => {
                 tracing::error!(error = %e, "password check failed");
-                self.respond(Reply::new(454, "4.7.0", "Temporary authentication failure"));
+                self.respond(Reply::new(
+                    454,
+                    EnhancedStatus::SECURITY_OTHER,
+                    "Temporary authentication failure",
+                ));
                 Ok(Step::Continue)
             }
         }
@@ -208,7 +216,7 @@ impl Session {
             ),
         };
         self.trace("auth", detail, None).await;
-        self.respond(Reply::new(454, "4.7.0", text));
+        self.respond(Reply::new(454, EnhancedStatus::SECURITY_OTHER, text));
         Ok(Step::Continue)
     }
 
@@ -219,7 +227,7 @@ impl Session {
         text: &str,
     ) -> std::io::Result<Option<String>> {
         // 334 is intermediate: RFC 3463 has no class 3, so no enhanced status code.
-        self.respond(Reply::new(334, "", text));
+        self.respond(Reply::bare(334, text));
         let max_line = self.ctx.config.limits.max_line_length.get() as usize;
         loop {
             match take_line(&self.buf[self.pos..], max_line) {
