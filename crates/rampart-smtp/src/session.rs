@@ -78,9 +78,11 @@ impl ServerContext {
     }
 }
 
-/// How a session's run ended.
-#[derive(Debug, PartialEq, Eq)]
+/// What follows a command: the session goes on, ends, or turns to TLS. [`Session::run`] returns
+/// only `Close` or `StartTls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
+    Continue,
     Close,
     /// The client asked for STARTTLS and got 220: wrap the stream and run again.
     StartTls,
@@ -129,12 +131,6 @@ pub struct Session {
     /// server has answered, since it then waits for a new line; see [`Session::fill`].
     line_budget: Option<ReadBudget>,
     shutdown: watch::Receiver<bool>,
-}
-
-enum Step {
-    Continue,
-    Close,
-    StartTls,
 }
 
 impl Session {
@@ -224,9 +220,9 @@ impl Session {
                     let line = self.buf[self.pos..self.pos + n - 2].to_vec();
                     self.pos += n;
                     match self.command(&line, io).await? {
-                        Step::Continue => {}
-                        Step::Close => return self.close(io).await.map(|_| Flow::Close),
-                        Step::StartTls => {
+                        Flow::Continue => {}
+                        Flow::Close => return self.close(io).await.map(|_| Flow::Close),
+                        Flow::StartTls => {
                             // RFC 3207 section 5: anything pipelined after STARTTLS is discarded.
                             self.buf.clear();
                             self.pos = 0;
@@ -413,19 +409,19 @@ impl Session {
 
     /// Answers with an error reply. Permanent (5xx) ones are counted; past the limit the session
     /// ends. Temporary ones (too many recipients, a lookup failure) are not the client's fault.
-    fn error(&mut self, r: Reply) -> Step {
+    fn error(&mut self, r: Reply) -> Flow {
         let counted = r.code >= 500;
         self.respond(r);
         if !counted {
-            return Step::Continue;
+            return Flow::Continue;
         }
         self.errors += 1;
         if self.errors >= self.ctx.config.limits.max_errors.get() {
             let h = self.hostname().to_string();
             self.respond(reply::too_many_errors(&h));
-            return Step::Close;
+            return Flow::Close;
         }
-        Step::Continue
+        Flow::Continue
     }
 
     fn discard_transaction(&mut self) {
@@ -440,7 +436,7 @@ impl Session {
         &mut self,
         line: &[u8],
         io: &mut S,
-    ) -> std::io::Result<Step> {
+    ) -> std::io::Result<Flow> {
         let verb: String = line
             .iter()
             .take_while(|b| b.is_ascii_alphabetic())
@@ -477,19 +473,19 @@ impl Session {
             Request::Rset => {
                 self.discard_transaction();
                 self.respond(reply::ok());
-                Ok(Step::Continue)
+                Ok(Flow::Continue)
             }
             Request::Noop { .. } => {
                 self.respond(reply::ok());
-                Ok(Step::Continue)
+                Ok(Flow::Continue)
             }
             Request::Quit => {
                 self.respond(reply::bye());
-                Ok(Step::Close)
+                Ok(Flow::Close)
             }
             Request::Help { .. } => {
                 self.respond(Reply::new(214, EnhancedStatus::OTHER, "See RFC 5321"));
-                Ok(Step::Continue)
+                Ok(Flow::Continue)
             }
             // NC-2.2: no information about accounts, no queue runs, no role reversal.
             Request::Vrfy { .. }
@@ -511,7 +507,7 @@ impl Session {
         }
     }
 
-    async fn parse_error(&mut self, verb: &str, e: smtp_proto::Error, line: &[u8]) -> Step {
+    async fn parse_error(&mut self, verb: &str, e: smtp_proto::Error, line: &[u8]) -> Flow {
         use smtp_proto::Error as E;
         let mail_or_rcpt = verb == "RCPT" || verb == "MAIL";
         let r = match e {
@@ -571,7 +567,7 @@ impl Session {
     }
 
     /// An EHLO or HELO whose argument is not a host name: refused, what was known kept.
-    async fn helo_refused(&mut self, verb: &str, line: &[u8], r: Reply) -> Step {
+    async fn helo_refused(&mut self, verb: &str, line: &[u8], r: Reply) -> Flow {
         // Escaped and cut short: the trace holds text, not the client's bytes.
         let arg: String = line
             .get(verb.len()..)
@@ -586,7 +582,7 @@ impl Session {
         self.error(r)
     }
 
-    async fn ehlo(&mut self, host: String, esmtp: bool) -> Step {
+    async fn ehlo(&mut self, host: String, esmtp: bool) -> Flow {
         self.discard_transaction();
         self.trace(
             "ehlo",
@@ -599,7 +595,7 @@ impl Session {
         let h = self.hostname().to_string();
         if !esmtp {
             self.respond(Reply::bare(250, h));
-            return Step::Continue;
+            return Flow::Continue;
         }
         // NC-2.2: VRFY, EXPN, ETRN are not advertised. NC-2.1.3: nothing names the software.
         let mut lines = vec![
@@ -619,10 +615,10 @@ impl Session {
             lines.push("AUTH PLAIN LOGIN".to_string());
         }
         crate::reply::write_multiline(&mut self.out, 250, &lines);
-        Step::Continue
+        Flow::Continue
     }
 
-    fn starttls(&mut self) -> Step {
+    fn starttls(&mut self) -> Flow {
         if self.tls.is_some() {
             return self.error(reply::bad_sequence("TLS is already active"));
         }
@@ -630,14 +626,14 @@ impl Session {
             return self.error(reply::not_implemented());
         }
         self.respond(reply::start_tls());
-        Step::StartTls
+        Flow::StartTls
     }
 
     async fn mail(
         &mut self,
         from: smtp_proto::MailFrom<std::borrow::Cow<'_, str>>,
         line: &[u8],
-    ) -> Step {
+    ) -> Flow {
         if self.helo.is_none() {
             return self.error(reply::bad_sequence("Send EHLO or HELO first"));
         }
@@ -661,7 +657,7 @@ impl Session {
         if self.messages >= self.ctx.config.limits.max_messages_per_session.get() {
             let h = self.hostname().to_string();
             self.respond(reply::too_many_messages(&h));
-            return Step::Close;
+            return Flow::Close;
         }
         let sender = from.address.to_string();
         let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
@@ -718,14 +714,14 @@ impl Session {
         self.trace("mail", format!("MAIL FROM:<{sender}> {}", r.line()), None)
             .await;
         self.respond(r);
-        Step::Continue
+        Flow::Continue
     }
 
     async fn rcpt(
         &mut self,
         to: smtp_proto::RcptTo<std::borrow::Cow<'_, str>>,
         line: &[u8],
-    ) -> Step {
+    ) -> Flow {
         let Some(tx) = &self.tx else {
             return self.error(reply::bad_sequence("Send MAIL FROM first"));
         };
@@ -775,7 +771,7 @@ impl Session {
                     }
                 }
                 self.respond(r);
-                Step::Continue
+                Flow::Continue
             }
             Err(r) => {
                 self.trace(
@@ -966,7 +962,7 @@ impl Session {
     async fn data<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
-    ) -> std::io::Result<Step> {
+    ) -> std::io::Result<Flow> {
         if let Some(r) = self.check_data_allowed() {
             return Ok(self.error(r));
         }
@@ -990,7 +986,7 @@ impl Session {
             }
             if !self.read_within(io, &mut budget, false).await? {
                 body.spool.discard();
-                return Ok(Step::Close);
+                return Ok(Flow::Close);
             }
         }
         body.size = decoder.size;
@@ -1011,7 +1007,7 @@ impl Session {
         io: &mut S,
         chunk: usize,
         last: bool,
-    ) -> std::io::Result<Step> {
+    ) -> std::io::Result<Flow> {
         let refusal = match &self.tx {
             None => Some(reply::bad_sequence("Send MAIL FROM first")),
             Some(tx) if tx.recipients.is_empty() => Some(reply::no_valid_recipients()),
@@ -1053,7 +1049,7 @@ impl Session {
                 if let Some(b) = body {
                     b.spool.discard();
                 }
-                return Ok(Step::Close);
+                return Ok(Flow::Close);
             }
         }
         if let Some(r) = refusal {
@@ -1075,13 +1071,13 @@ impl Session {
                 EnhancedStatus::OTHER,
                 format!("Ok: {chunk} octets received, {size} in all"),
             ));
-            return Ok(Step::Continue);
+            return Ok(Flow::Continue);
         }
         Ok(self.finish_message(body).await)
     }
 
     /// Checks, makes durable and acknowledges a complete message.
-    async fn finish_message(&mut self, mut body: Body) -> Step {
+    async fn finish_message(&mut self, mut body: Body) -> Flow {
         if body.too_big {
             body.spool.discard();
             let r = reply::too_big();
@@ -1140,7 +1136,7 @@ impl Session {
             // A refusal by a check is an answer about the message, not a protocol error.
             Err(r) => {
                 self.respond(r);
-                return Step::Continue;
+                return Flow::Continue;
             }
         };
         let (body, quarantine, notices) = (passed.body, passed.quarantine, passed.notices);
@@ -1204,7 +1200,7 @@ impl Session {
                 }
                 self.respond(reply::queued(&tx.id.0));
                 tracing::info!(session = %self.id, queue_id = %tx.id, size, rcpts = tx.rcpts.len(), "queued");
-                Step::Continue
+                Flow::Continue
             }
             Err(e) => {
                 let _ = std::fs::remove_file(self.ctx.store.message_path(&tx.id));
@@ -1213,7 +1209,7 @@ impl Session {
         }
     }
 
-    async fn storage_failed(&mut self, tx: &Transaction, why: String) -> Step {
+    async fn storage_failed(&mut self, tx: &Transaction, why: String) -> Flow {
         tracing::error!(queue_id = %tx.id, error = %why, "message not stored");
         let r = reply::storage_failure();
         let mut e = TraceEvent::new("data", format!("not stored ({why}): {}", r.line()));
@@ -1222,7 +1218,7 @@ impl Session {
         e.client = Some(self.peer.ip().to_string());
         self.ctx.writer.trace(e).await;
         self.respond(r);
-        Step::Continue
+        Flow::Continue
     }
 }
 

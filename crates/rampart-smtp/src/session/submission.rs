@@ -1,7 +1,7 @@
 //! The submission half of a session: AUTH (RFC 4954, NC-2.1.4) and the header policy for relayed
 //! mail (NC-2.1.7 sender alignment, AL-4.2 no automatic forwarding outside).
 
-use super::{Session, Step};
+use super::{Flow, Session};
 use crate::codec::{take_line, Line};
 use crate::limits::AuthRefusal;
 use crate::policy::submission_headers;
@@ -64,7 +64,7 @@ impl Session {
         io: &mut S,
         mechanism: u64,
         initial: String,
-    ) -> std::io::Result<Step> {
+    ) -> std::io::Result<Flow> {
         if !self.listener.role.is_submission() {
             return Ok(self.error(reply::bad_sequence(
                 "Authentication is not available on this service",
@@ -91,7 +91,7 @@ impl Session {
                 let response = if initial.is_empty() {
                     match self.challenge(io, "").await? {
                         Some(l) => l,
-                        None => return Ok(Step::Close),
+                        None => return Ok(Flow::Close),
                     }
                 } else {
                     initial
@@ -102,14 +102,14 @@ impl Session {
                 let user = if initial.is_empty() {
                     match self.challenge(io, "VXNlcm5hbWU6").await? {
                         Some(l) => l,
-                        None => return Ok(Step::Close),
+                        None => return Ok(Flow::Close),
                     }
                 } else {
                     initial
                 };
                 let pass = match self.challenge(io, "UGFzc3dvcmQ6").await? {
                     Some(l) => l,
-                    None => return Ok(Step::Close),
+                    None => return Ok(Flow::Close),
                 };
                 match (decode_b64(&user), decode_b64(&pass)) {
                     (Some(u), Some(p)) if user != "*" && pass != "*" => Some((u, p)),
@@ -165,7 +165,7 @@ impl Session {
                     EnhancedStatus::SECURITY_OTHER,
                     "Authentication successful",
                 ));
-                Ok(Step::Continue)
+                Ok(Flow::Continue)
             }
             Ok(false) => {
                 let (delay, blocked) = attempt.failed(&user);
@@ -192,7 +192,7 @@ impl Session {
                     EnhancedStatus::SECURITY_OTHER,
                     "Temporary authentication failure",
                 ));
-                Ok(Step::Continue)
+                Ok(Flow::Continue)
             }
         }
     }
@@ -200,7 +200,7 @@ impl Session {
     /// Answers an attempt refused before its password is checked. A refusal for the address is
     /// the block's reply, whether the address is blocked or has as many attempts in progress
     /// and failed as it may have (NC-2.1.8); a full queue for hashing is a busy server's.
-    async fn refuse_auth(&mut self, refusal: AuthRefusal) -> std::io::Result<Step> {
+    async fn refuse_auth(&mut self, refusal: AuthRefusal) -> std::io::Result<Flow> {
         let (detail, text) = match refusal {
             AuthRefusal::Blocked => (
                 "refused: address blocked after repeated failures",
@@ -217,7 +217,7 @@ impl Session {
         };
         self.trace("auth", detail, None).await;
         self.respond(Reply::new(454, EnhancedStatus::SECURITY_OTHER, text));
-        Ok(Step::Continue)
+        Ok(Flow::Continue)
     }
 
     /// Sends a 334 challenge and reads the client's answer line. None ends the session.
