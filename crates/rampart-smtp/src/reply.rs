@@ -251,3 +251,31 @@ pub fn early_talker(host: &str) -> Reply {
         format!("{host} Commands were sent before the greeting; closing connection"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checks_refusal_is_answered_as_it_stands() {
+        // The old mapping rewrote any status it did not list to 5.7.1 or 4.7.1: a check's
+        // 5.7.8 or 4.3.0 reached the client as something else.
+        let r = Reply::from(&Refusal::new(550, EnhancedStatus::BAD_CREDENTIALS, "no"));
+        assert_eq!(r.line(), "550 5.7.8 no");
+        let r = Reply::from(&Refusal::new(451, EnhancedStatus::SYSTEM_OTHER, "later"));
+        assert_eq!(r.line(), "451 4.3.0 later");
+        assert!(r.is_temporary());
+    }
+
+    #[test]
+    fn exempt_replies_carry_no_status() {
+        let mut out = Vec::new();
+        start_data().write_to(&mut out);
+        assert_eq!(out, b"354 End data with <CR><LF>.<CR><LF>\r\n");
+        assert_eq!(ok().line(), "250 2.0.0 Ok");
+        assert_eq!(
+            too_many_recipients().line(),
+            "452 4.5.3 Too many recipients"
+        );
+    }
+}
