@@ -16,6 +16,7 @@ use tokio::sync::{watch, Notify};
 
 // One module per seam: I/O plumbing, command dispatch, a module per verb, envelope policy,
 // the content checks and the commit that makes a message durable.
+mod auth;
 mod bdat;
 mod command;
 mod commit;
@@ -26,6 +27,7 @@ mod envelope;
 mod io;
 mod mail;
 mod rcpt;
+mod starttls;
 mod submission;
 
 /// Received headers past which a message is taken to be looping (RFC 5321 section 6.3).

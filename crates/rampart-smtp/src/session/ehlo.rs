@@ -1,7 +1,7 @@
-//! EHLO, HELO and STARTTLS.
+//! EHLO and HELO: the greeting exchange and what is advertised.
 
 use super::{Flow, Session};
-use crate::reply::{self, Reply};
+use crate::reply::Reply;
 
 impl Session {
     pub(super) async fn ehlo(&mut self, host: String, esmtp: bool) -> Flow {
@@ -38,16 +38,5 @@ impl Session {
         }
         crate::reply::write_multiline(&mut self.out, 250, &lines);
         Flow::Continue
-    }
-
-    pub(super) fn starttls(&mut self) -> Flow {
-        if self.tls.is_some() {
-            return self.error(reply::bad_sequence("TLS is already active"));
-        }
-        if self.ctx.tls.is_none() {
-            return self.error(reply::not_implemented());
-        }
-        self.respond(reply::start_tls());
-        Flow::StartTls
     }
 }
