@@ -254,3 +254,40 @@ async fn nc_2_1_8_trickled_data_below_the_minimum_rate_times_out() {
         0
     );
 }
+
+#[tokio::test]
+async fn pipelined_commands_each_get_their_answer_in_order() {
+    let f = fixture();
+    let out = session(
+        &f,
+        b"EHLO c.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<x@other.test>\r\nDATA\r\nRSET\r\nQUIT\r\n",
+    )
+    .await;
+    assert_eq!(
+        replies_after_ehlo(&out),
+        [
+            "250 2.1.0 Sender ok",
+            "550 5.7.1 Relaying denied: this server does not accept mail for that domain",
+            "554 5.5.1 No valid recipients",
+            "250 2.0.0 Ok",
+            "221 2.0.0 Bye"
+        ],
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn nc_2_2_vrfy_refused_and_too_many_errors_close_with_421() {
+    let f = fixture_with(|c| c.limits.max_errors = std::num::NonZeroU32::new(3).unwrap());
+    let out = session(&f, b"EHLO c.test\r\nVRFY a\r\nEXPN b\r\nTURN\r\nNOOP\r\n").await;
+    assert_eq!(
+        replies_after_ehlo(&out),
+        [
+            "502 5.5.1 Command not implemented",
+            "502 5.5.1 Command not implemented",
+            "502 5.5.1 Command not implemented",
+            "421 4.7.0 mail.example.test Too many errors; closing connection"
+        ],
+        "{out}"
+    );
+}
