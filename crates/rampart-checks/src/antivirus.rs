@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::mime::{printable, walk};
-use crate::{Action, Context, Refusal, Verdict};
+use crate::{Action, Context, EnhancedStatus, Refusal, Verdict};
 
 /// The check's name in verdicts.
 pub const CHECK: &str = "antivirus";
@@ -327,7 +327,7 @@ fn infected(cfg: &AntivirusConfig, what: &str, sig: &str) -> Verdict {
             CHECK,
             Action::Reject(Refusal::new(
                 554,
-                "5.7.1",
+                EnhancedStatus::NOT_AUTHORIZED,
                 format!("Message refused: virus found ({sig})"),
             )),
             reason,
@@ -348,7 +348,7 @@ fn unscanned(cfg: &AntivirusConfig, why: &str) -> Verdict {
         CHECK,
         Action::TempFail(Refusal::new(
             451,
-            "4.7.1",
+            EnhancedStatus::NOT_AUTHORIZED,
             "Message could not be scanned for viruses; try again later",
         )),
         format!("NC-2.3.2: scan failed, message not accepted unscanned: {why}"),

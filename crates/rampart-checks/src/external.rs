@@ -131,6 +131,7 @@ pub fn check(cfg: &ExternalTagConfig, ctx: &Context<'_>) -> Verdict {
         action: Action::Tag,
         reason: format!("AL-1.6: external, subject prefixed with {prefix}"),
         modifications: vec![Modification::SubjectPrefix(prefix.to_string())],
+        notices: Vec::new(),
     }
 }
 

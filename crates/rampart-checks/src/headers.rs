@@ -6,7 +6,7 @@
 //! only as addresses they hold, and that includes what the display name claims); inbound it is
 //! marked with a header field and the verdict says why.
 
-use crate::{Action, Context, Direction, Modification, Refusal, Verdict};
+use crate::{Action, Context, Direction, EnhancedStatus, Modification, Refusal, Verdict};
 use mail_parser::{Address, HeaderValue};
 
 pub const CHECK: &str = "headers";
@@ -21,7 +21,7 @@ pub fn check(ctx: &Context<'_>) -> Verdict {
         if inbound {
             return refuse(
                 554,
-                "5.6.0",
+                EnhancedStatus::MEDIA_OTHER,
                 "Message refused: it has no From header field (RFC 5322 section 3.6 requires one)",
             );
         }
@@ -31,7 +31,7 @@ pub fn check(ctx: &Context<'_>) -> Verdict {
     if inbound && from.iter().all(|(_, a)| a.is_none()) {
         return refuse(
             554,
-            "5.6.0",
+            EnhancedStatus::MEDIA_OTHER,
             "Message refused: its From header field holds no address",
         );
     }
@@ -50,7 +50,11 @@ pub fn check(ctx: &Context<'_>) -> Verdict {
             );
             if !inbound {
                 // NC-2.1.7: what the reader sees as the sender must be an address the user holds.
-                return refuse(550, "5.7.1", format!("Message refused: {what}"));
+                return refuse(
+                    550,
+                    EnhancedStatus::NOT_AUTHORIZED,
+                    format!("Message refused: {what}"),
+                );
             }
             let mut v = Verdict::with(CHECK, Action::Tag, format!("marked: {what}"));
             v.modifications.push(Modification::AddHeader {
@@ -63,7 +67,7 @@ pub fn check(ctx: &Context<'_>) -> Verdict {
     Verdict::accept(CHECK, "From present; display names show no other address")
 }
 
-fn refuse(code: u16, status: &str, text: impl Into<String>) -> Verdict {
+fn refuse(code: u16, status: EnhancedStatus, text: impl Into<String>) -> Verdict {
     let r = Refusal::new(code, status, text);
     let reason = r.text.clone();
     Verdict::with(CHECK, Action::Reject(r), reason)
@@ -133,7 +137,7 @@ mod tests {
             Direction::Inbound,
         );
         assert!(
-            matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == "5.6.0"),
+            matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == EnhancedStatus::MEDIA_OTHER),
             "{v:?}"
         );
         let v = verdict("From: undisclosed\r\n\r\nb\r\n", Direction::Inbound);
@@ -149,7 +153,7 @@ mod tests {
         ] {
             let v = verdict(&format!("From: {from}\r\n\r\nb\r\n"), Direction::Outbound);
             assert!(
-                matches!(&v.action, Action::Reject(r) if r.code == 550 && r.status == "5.7.1"),
+                matches!(&v.action, Action::Reject(r) if r.code == 550 && r.status == EnhancedStatus::NOT_AUTHORIZED),
                 "{from}: {v:?}"
             );
         }

@@ -14,6 +14,8 @@
 
 use std::net::IpAddr;
 
+pub use status::EnhancedStatus;
+
 pub mod auth;
 
 // Content checks (AL-1.2..AL-1.6, NC-2.3.2) and what they share.
@@ -31,6 +33,7 @@ pub mod modify;
 pub mod pdf;
 pub mod pipeline;
 pub mod spam;
+pub mod status;
 #[cfg(test)]
 mod testutil;
 pub mod urls;
@@ -58,19 +61,20 @@ pub enum Action {
     TempFail(Refusal),
 }
 
-/// An SMTP refusal: code, enhanced status code and a plain sentence.
+/// An SMTP refusal: code, enhanced status code (its class is the code's first digit) and a plain
+/// sentence. The SMTP server answers with exactly these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub code: u16,
-    pub status: String,
+    pub status: EnhancedStatus,
     pub text: String,
 }
 
 impl Refusal {
-    pub fn new(code: u16, status: &str, text: impl Into<String>) -> Refusal {
+    pub fn new(code: u16, status: EnhancedStatus, text: impl Into<String>) -> Refusal {
         Refusal {
             code,
-            status: status.to_string(),
+            status,
             text: text.into(),
         }
     }
@@ -98,6 +102,9 @@ pub struct Verdict {
     /// Why, in words, for the trace and the quarantine listing. Never a sensitive value.
     pub reason: String,
     pub modifications: Vec<Modification>,
+    /// Rules matched whose action is to tell an administrator (AL-1.5), in words; the message
+    /// itself is not held for them.
+    pub notices: Vec<String>,
 }
 
 impl Verdict {
@@ -107,6 +114,7 @@ impl Verdict {
             action: Action::Accept,
             reason: reason.into(),
             modifications: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -116,6 +124,7 @@ impl Verdict {
             action,
             reason: reason.into(),
             modifications: Vec::new(),
+            notices: Vec::new(),
         }
     }
 }
@@ -192,8 +201,8 @@ mod tests {
 
     #[test]
     fn precedence() {
-        let r = Refusal::new(554, "5.7.1", "no");
-        let t = Refusal::new(451, "4.7.1", "later");
+        let r = Refusal::new(554, EnhancedStatus::NOT_AUTHORIZED, "no");
+        let t = Refusal::new(451, EnhancedStatus::NOT_AUTHORIZED, "later");
         let vs = vec![
             Verdict::with("tag", Action::Tag, "external"),
             Verdict::with("q", Action::Quarantine, "suspicious"),

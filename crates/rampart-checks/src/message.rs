@@ -25,7 +25,7 @@
 
 use mail_parser::{Message as Parsed, MessageParser, PartType};
 
-use crate::Refusal;
+use crate::{EnhancedStatus, Refusal};
 
 /// The name of the normaliser's verdict in the trace.
 pub const CHECK: &str = "message";
@@ -134,7 +134,11 @@ pub struct Message<'a> {
 
 /// Why a message was refused: a sentence for the SMTP reply.
 fn refuse(text: impl Into<String>) -> Refusal {
-    Refusal::new(554, "5.6.0", format!("Message refused: {}", text.into()))
+    Refusal::new(
+        554,
+        EnhancedStatus::MEDIA_OTHER,
+        format!("Message refused: {}", text.into()),
+    )
 }
 
 /// Reads `raw` once, refusing it if readers could take it two ways (see the module documentation).

@@ -117,10 +117,7 @@ impl Outcome {
     pub fn notices(&self) -> Vec<String> {
         self.verdicts
             .iter()
-            .filter_map(|v| {
-                let n = v.reason.strip_prefix("notify:")?;
-                Some(format!("{}: {}", v.check, n.trim()))
-            })
+            .flat_map(|v| v.notices.iter().map(|n| format!("{}: {n}", v.check)))
             .collect()
     }
 }
@@ -344,8 +341,10 @@ pub fn summary(verdicts: &[Verdict]) -> String {
                 Action::Accept => "accept".to_string(),
                 Action::Tag => "tag".to_string(),
                 Action::Quarantine => "quarantine".to_string(),
-                Action::Reject(r) => format!("reject {} {}", r.code, r.status),
-                Action::TempFail(r) => format!("tempfail {} {}", r.code, r.status),
+                Action::Reject(r) => format!("reject {} {}", r.code, r.status.with_class(r.code)),
+                Action::TempFail(r) => {
+                    format!("tempfail {} {}", r.code, r.status.with_class(r.code))
+                }
             };
             format!("{}={} ({})", v.check, action, v.reason)
         })

@@ -10,6 +10,7 @@ use rampart_checks::external::{self, ExternalTagConfig};
 use rampart_checks::modify::{apply_banner, apply_modifications};
 use rampart_checks::spam::{self, SpamConfig, SpamSignals};
 use rampart_checks::urls::{self, UrlConfig, UrlFeeds};
+use rampart_checks::EnhancedStatus;
 use rampart_checks::{decide, Action, Context, Direction, Verdict};
 use support::{ctx, message_with, zip_of};
 
@@ -88,7 +89,9 @@ async fn inbound_executable_is_refused_whatever_else() {
     let c = ctx(&raw, &parsed, Direction::Inbound);
     let d = decide(&run_all(&c).await);
     assert_eq!(d.decided_by, Some("attachments"));
-    assert!(matches!(&d.action, Action::Reject(r) if r.code == 554 && r.status == "5.7.1"));
+    assert!(
+        matches!(&d.action, Action::Reject(r) if r.code == 554 && r.status == EnhancedStatus::NOT_AUTHORIZED)
+    );
 }
 
 /// AL-1.4 end to end: a zip with an executable, written as base64 with one `!` per line. Mail

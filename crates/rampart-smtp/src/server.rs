@@ -5,7 +5,7 @@
 //! period, after which [`Server::drain`] returns and the caller exits. Nothing acknowledged is
 //! lost: a message is acknowledged only once durable.
 
-use crate::reply;
+use crate::reply::{self, EnhancedStatus};
 use crate::session::{Flow, ServerContext, Session};
 use rampart_config::{Listener, RateScope, RateWhat, Role};
 use std::collections::HashMap;
@@ -185,7 +185,7 @@ async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer
         let refusal = if ctx.auth_guard.is_blocked(peer.ip()) {
             Some(reply::Reply::new(
                 421,
-                "4.7.0",
+                EnhancedStatus::SECURITY_OTHER,
                 format!(
                     "{} Too many failed authentications from your address; try again later",
                     ctx.config.hostname.get_ref()
@@ -199,7 +199,7 @@ async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer
                 .map(|e| {
                     reply::Reply::new(
                         421,
-                        "4.7.1",
+                        EnhancedStatus::NOT_AUTHORIZED,
                         format!(
                             "{} Rate limit reached ({}); try again later",
                             ctx.config.hostname.get_ref(),

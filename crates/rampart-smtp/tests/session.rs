@@ -1,73 +1,9 @@
 //! Sessions over an in-memory stream: exact replies, and timeouts on a paused clock.
 
-use rampart_config::Config;
-use rampart_smtp::{ServerContext, Session};
-use rampart_store::{Store, Writer};
-use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::sync::{watch, Notify};
+mod support;
 
-struct Fixture {
-    ctx: Arc<ServerContext>,
-    _shutdown: watch::Sender<bool>,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn fixture() -> Fixture {
-    let dir = std::env::temp_dir().join(format!(
-        "rampart-session-{}",
-        std::process::id() as u64 * 1000 + rand_u16() as u64
-    ));
-    let mut config = Config::embedded_default();
-    config.data_dir = dir.clone();
-    let store = Store::open(&dir).unwrap();
-    store.add_domain("example.test").unwrap();
-    store
-        .add_user("alice@example.test", "correct horse battery")
-        .unwrap();
-    let (writer, _) = Writer::start(&store).unwrap();
-    let (tx, rx) = watch::channel(false);
-    Fixture {
-        ctx: Arc::new(ServerContext::new(
-            Arc::new(config),
-            store,
-            writer,
-            None,
-            Arc::new(Notify::new()),
-            rx,
-        )),
-        _shutdown: tx,
-        dir,
-    }
-}
-
-fn rand_u16() -> u16 {
-    u16::from_le_bytes(rampart_store::random_bytes::<2>())
-}
-
-async fn start(f: &Fixture) -> DuplexStream {
-    let (client, mut server) = tokio::io::duplex(64 * 1024);
-    let ctx = f.ctx.clone();
-    let listener = ctx.config.listeners[0].clone();
-    tokio::spawn(async move {
-        let mut s = Session::new(ctx, listener, "192.0.2.1:4000".parse().unwrap());
-        s.greet(&mut server).await.unwrap();
-        let _ = s.run(&mut server).await;
-    });
-    client
-}
-
-async fn read_all(c: &mut DuplexStream) -> String {
-    let mut out = Vec::new();
-    c.read_to_end(&mut out).await.unwrap();
-    String::from_utf8(out).unwrap()
-}
+use support::{fixture, read_all, start};
+use tokio::io::AsyncWriteExt;
 
 #[tokio::test(start_paused = true)]
 async fn idle_client_times_out_with_421() {

@@ -30,7 +30,7 @@ use mail_parser::MessageParser;
 
 use crate::archive::{read_zip, Budget, ZipProblem, ARCHIVE_MEMORY};
 use crate::mime::{printable, walk, Walk, MAX_MESSAGE_DEPTH};
-use crate::{Action, Context, Refusal, Verdict};
+use crate::{Action, Context, EnhancedStatus, Refusal, Verdict};
 use containers::{Caps, ContainerProblem};
 
 /// The check's name in verdicts.
@@ -546,7 +546,7 @@ pub fn verdict(cfg: &AttachmentConfig, findings: &[Finding]) -> Verdict {
             // AL-1.4: the reply names the file (made printable), never more of its content.
             Action::Reject(Refusal::new(
                 554,
-                "5.7.1",
+                EnhancedStatus::NOT_AUTHORIZED,
                 format!(
                     "Message refused: attachment \"{}\" contains {kind} ({})",
                     printable(&first.path, 80),

@@ -14,7 +14,7 @@ fn run(cfg: &AttachmentConfig, attachments: &[(&str, &str, &[u8])]) -> Verdict {
 }
 
 fn is_reject(v: &Verdict) -> bool {
-    matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == "5.7.1")
+    matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == EnhancedStatus::NOT_AUTHORIZED)
 }
 
 #[test]

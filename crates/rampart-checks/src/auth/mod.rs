@@ -51,7 +51,7 @@ pub use mail_auth::{DkimResult, DmarcOutput, DmarcResult, SpfOutput, SpfResult};
 
 use self::cache::Caches;
 use self::seal::Sealer;
-use crate::{Action, Context, Direction, Modification, Refusal, Verdict};
+use crate::{Action, Context, Direction, EnhancedStatus, Modification, Refusal, Verdict};
 
 /// The header field we add, and whose forged copies we remove.
 pub const AUTH_RESULTS: &str = "Authentication-Results";
@@ -497,7 +497,7 @@ impl Authenticator {
                 CHECK_AUTH,
                 Action::Reject(Refusal::new(
                     550,
-                    "5.7.1",
+                    EnhancedStatus::NOT_AUTHORIZED,
                     format!(
                         "Message rejected: its From address is in {unaligned}, a domain of this server, and it was not authenticated as sent from {unaligned}"
                     ),
@@ -518,7 +518,7 @@ impl Authenticator {
                 CHECK_DMARC,
                 Action::Reject(Refusal::new(
                     550,
-                    "5.7.1",
+                    EnhancedStatus::NOT_AUTHORIZED,
                     format!(
                         "Message rejected: it has {what}, so its sender cannot be authenticated"
                     ),
@@ -576,7 +576,7 @@ impl Authenticator {
                         CHECK_DMARC,
                         Action::Reject(Refusal::new(
                             550,
-                            "5.7.1",
+                            EnhancedStatus::NOT_AUTHORIZED,
                             format!("Message rejected: {domain} publishes a DMARC policy of reject and this message failed DMARC authentication"),
                         )),
                         format!("AL-2.4: dmarc=fail for {domain}, p=reject"),
@@ -661,7 +661,11 @@ impl Authenticator {
         match action {
             TempErrorAction::TempFail => {
                 // RFC 7372: X.7.24 is "SPF validation error"; the others have no code of their own.
-                let status = if what == "SPF" { "4.7.24" } else { "4.7.0" };
+                let status = if what == "SPF" {
+                    EnhancedStatus::SPF_ERROR
+                } else {
+                    EnhancedStatus::SECURITY_OTHER
+                };
                 Verdict::with(
                     CHECK_AUTH,
                     Action::TempFail(Refusal::new(

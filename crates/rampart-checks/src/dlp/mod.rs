@@ -22,7 +22,7 @@
 //! with parts that could not be opened within the nesting and archive limits, is held in
 //! quarantine ("too much text to inspect"), never accepted: DLP does not fail open on size.
 //!
-//! **Notify** gives [`Action::Tag`] with no modification and a reason starting `notify:`. The
+//! **Notify** gives [`Action::Tag`] with no modification and the rule in [`Verdict::notices`]. The
 //! caller delivers the message as usual and sends a notice (rule, count, sender, recipients,
 //! queue id — never the matched values) to the configured DLP contact and, where policy says
 //! so, to the sender. Tag is used rather than Accept so that [`crate::decide`] records `dlp`
@@ -40,7 +40,7 @@ use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::mime::printable;
-use crate::{Action, Context, Direction, Refusal, Verdict};
+use crate::{Action, Context, Direction, EnhancedStatus, Refusal, Verdict};
 
 /// The check's name in verdicts.
 pub const CHECK: &str = "dlp";
@@ -469,7 +469,7 @@ pub fn check(dlp: &Dlp, ctx: &Context<'_>) -> Verdict {
             CHECK,
             Action::Reject(Refusal::new(
                 550,
-                "5.7.1",
+                EnhancedStatus::NOT_AUTHORIZED,
                 format!(
                     "Message refused: it appears to contain {} (data protection rule \"{}\"); \
                      remove them or contact your administrator",
@@ -480,7 +480,9 @@ pub fn check(dlp: &Dlp, ctx: &Context<'_>) -> Verdict {
             format!("AL-1.5: {summary}"),
         ),
         (Some(top), None) if top.action == DlpAction::Notify => {
-            Verdict::with(CHECK, Action::Tag, format!("notify: AL-1.5: {summary}"))
+            let mut v = Verdict::with(CHECK, Action::Tag, format!("AL-1.5: notify: {summary}"));
+            v.notices.push(format!("AL-1.5: {summary}"));
+            v
         }
         // A quarantine rule, or text not inspected (a notify rule is still reported in the
         // reason so the notice can be sent on release).

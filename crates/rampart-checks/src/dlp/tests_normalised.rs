@@ -57,7 +57,11 @@ fn with_part(part_head: &str, part_body: &[u8]) -> Vec<u8> {
 fn ssn_refused(v: &Verdict) {
     match &v.action {
         Action::Reject(r) => {
-            assert_eq!((r.code, r.status.as_str()), (550, "5.7.1"), "{v:?}");
+            assert_eq!(
+                (r.code, r.status),
+                (550, EnhancedStatus::NOT_AUTHORIZED),
+                "{v:?}"
+            );
             assert!(r.text.contains("\"ssn\""), "{v:?}");
             assert!(!r.text.contains("6789"), "{v:?}");
         }

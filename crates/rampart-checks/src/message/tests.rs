@@ -4,7 +4,12 @@ fn refused(raw: &[u8]) -> String {
     match read(raw) {
         Ok(_) => panic!("accepted: {}", String::from_utf8_lossy(raw)),
         Err(r) => {
-            assert_eq!((r.code, r.status.as_str()), (554, "5.6.0"), "{}", r.text);
+            assert_eq!(
+                (r.code, r.status),
+                (554, EnhancedStatus::MEDIA_OTHER),
+                "{}",
+                r.text
+            );
             r.text
         }
     }

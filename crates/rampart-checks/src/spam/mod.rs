@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::dnsbl::{is_public, query_all, reversed_ip, DnsList, ListAnswer, Question};
 use crate::mime::{printable, walk, PartKind};
 use crate::urls::UrlReport;
-use crate::{Action, Context, Direction, Modification, Refusal, Verdict};
+use crate::{Action, Context, Direction, EnhancedStatus, Modification, Refusal, Verdict};
 pub use lookalike::lookalike;
 
 /// The check's name in verdicts.
@@ -358,7 +358,7 @@ fn verdict(
     let action = if score.total >= cfg.reject_threshold {
         Action::Reject(Refusal::new(
             554,
-            "5.7.1",
+            EnhancedStatus::NOT_AUTHORIZED,
             "Message refused as spam or phishing",
         ))
     } else if score.total >= cfg.quarantine_threshold {
@@ -366,7 +366,7 @@ fn verdict(
     } else if timed_out && cfg.tempfail_on_dns_timeout {
         Action::TempFail(Refusal::new(
             451,
-            "4.7.1",
+            EnhancedStatus::NOT_AUTHORIZED,
             "Sender reputation could not be checked; try again later",
         ))
     } else if score.total >= cfg.tag_threshold {
@@ -394,6 +394,7 @@ fn verdict(
         action,
         reason,
         modifications: mods,
+        notices: Vec::new(),
     }
 }
 

@@ -151,7 +151,7 @@ async fn al_1_2_thresholds_tag_quarantine_reject() {
     .await;
     assert_eq!(s.total, 16.0, "{s:?}");
     assert!(
-        matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == "5.7.1"),
+        matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == EnhancedStatus::NOT_AUTHORIZED),
         "{v:?}"
     );
     assert!(v.reason.contains("lookalike_domain"), "{}", v.reason);

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::attachments::PolicyAction;
 use crate::dnsbl::{query_all, DnsList, ListAnswer, Question};
 use crate::mime::printable;
-use crate::{Action, Refusal, Verdict};
+use crate::{Action, EnhancedStatus, Refusal, Verdict};
 pub use extract::{Extracted, FoundUrl, Mismatch};
 pub use feeds::{FeedHit, FeedList, UrlFeeds};
 pub use normalize::{normalize_host, normalize_url, NormalizedUrl};
@@ -293,7 +293,7 @@ pub fn verdict(cfg: &UrlConfig, report: &UrlReport) -> Verdict {
         let action = match cfg.action {
             PolicyAction::Reject => Action::Reject(Refusal::new(
                 554,
-                "5.7.1",
+                EnhancedStatus::NOT_AUTHORIZED,
                 format!(
                     "Message refused: it links to a site known as malicious or phishing ({})",
                     printable(&host, 100)
@@ -316,7 +316,7 @@ pub fn verdict(cfg: &UrlConfig, report: &UrlReport) -> Verdict {
             CHECK,
             Action::TempFail(Refusal::new(
                 451,
-                "4.7.1",
+                EnhancedStatus::NOT_AUTHORIZED,
                 "URL reputation could not be checked; try again later",
             )),
             format!("AL-1.3: DNS lists did not answer{notes}"),

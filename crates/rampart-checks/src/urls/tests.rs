@@ -51,7 +51,7 @@ async fn run(cfg: &UrlConfig, feeds: &UrlFeeds, raw: &[u8]) -> Verdict {
 }
 
 fn rejected(v: &Verdict) -> bool {
-    matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == "5.7.1")
+    matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == EnhancedStatus::NOT_AUTHORIZED)
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use super::{Body, Session, Transaction};
 use crate::reply::Reply;
 use rampart_checks::message::Message;
 use rampart_checks::pipeline::summary;
-use rampart_checks::{Action, Direction, Envelope, Refusal};
+use rampart_checks::{Action, Direction, Envelope};
 use rampart_store::SpoolFile;
 
 /// What the content step allows.
@@ -58,7 +58,7 @@ impl Session {
         match &decision.action {
             Action::Reject(r) | Action::TempFail(r) => {
                 body.spool.discard();
-                let reply = reply_of(r);
+                let reply = Reply::from(r);
                 self.trace(
                     "checks",
                     format!(
@@ -181,22 +181,4 @@ impl Session {
             }
         }
     }
-}
-
-/// The SMTP reply for a check's refusal.
-pub(super) fn reply_of(r: &Refusal) -> Reply {
-    Reply::new(r.code, static_status(&r.status, r.code), r.text.clone())
-}
-
-/// Refusals come from the checks as owned strings; replies carry static status codes.
-fn static_status(s: &str, code: u16) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "5.7.1", "5.7.0", "5.6.0", "5.7.26", "5.7.27", "5.7.23", "5.7.25", "4.7.1", "4.7.0",
-        "4.7.24", "4.7.5", "4.3.0",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == s)
-        .copied()
-        .unwrap_or(if code >= 500 { "5.7.1" } else { "4.7.1" })
 }

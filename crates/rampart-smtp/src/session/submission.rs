@@ -1,13 +1,10 @@
-//! The submission half of a session: AUTH (RFC 4954, NC-2.1.4) and the header policy for relayed
-//! mail (NC-2.1.7 sender alignment, AL-4.2 no automatic forwarding outside).
+//! The submission policy on headers of relayed mail (NC-2.1.7 sender alignment, AL-4.2 no
+//! automatic forwarding outside). AUTH lives in [`super::auth`].
 
-use super::{Session, Step};
-use crate::codec::{take_line, Line};
-use crate::limits::AuthRefusal;
+use super::Session;
 use crate::policy::submission_headers;
-use crate::reply::{self, Reply};
+use crate::reply::{EnhancedStatus, Reply};
 use rampart_checks::message::Message;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 impl Session {
     /// NC-2.1.7 on headers and AL-4.2 for relayed mail: From and Sender must be addresses the
@@ -17,7 +14,7 @@ impl Session {
         if h.from.is_empty() {
             return Some(Reply::new(
                 550,
-                "5.6.0",
+                EnhancedStatus::MEDIA_OTHER,
                 "Message has no From header with an address",
             ));
         }
@@ -32,7 +29,7 @@ impl Session {
                 Ok(false) => {
                     return Some(Reply::new(
                         550,
-                        "5.7.1",
+                        EnhancedStatus::NOT_AUTHORIZED,
                         format!("Header {field} <{a}> is not an address you may send as"),
                     ))
                 }
@@ -46,243 +43,12 @@ impl Session {
         if let (Some(mark), true) = (&h.auto_forward_mark, external) {
             return Some(Reply::new(
                 550,
-                "5.7.1",
+                EnhancedStatus::NOT_AUTHORIZED,
                 format!(
                     "Automatically forwarded mail ({mark} header) may not go to outside recipients"
                 ),
             ));
         }
         None
-    }
-
-    /// AUTH PLAIN and LOGIN, inside TLS only (NC-2.1.4). A failure is answered after a delay that
-    /// grows with failures from the address or for the account; past a threshold the address is
-    /// refused for a while. NC-2.1.8: attempts in progress count toward that threshold, and
-    /// passwords are hashed in a bounded number of slots. Every attempt is a trace event.
-    pub(super) async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        io: &mut S,
-        mechanism: u64,
-        initial: String,
-    ) -> std::io::Result<Step> {
-        if !self.listener.role.is_submission() {
-            return Ok(self.error(reply::bad_sequence(
-                "Authentication is not available on this service",
-            )));
-        }
-        // NC-2.1.4: no credentials over a connection without TLS.
-        if self.tls.is_none() {
-            return Ok(self.error(reply::must_starttls()));
-        }
-        if self.auth.is_some() {
-            return Ok(self.error(reply::bad_sequence("Already authenticated")));
-        }
-        if self.tx.is_some() {
-            return Ok(self.error(reply::bad_sequence(
-                "AUTH is not allowed during a mail transaction",
-            )));
-        }
-        let ip = self.peer.ip();
-        if self.ctx.auth_guard.is_blocked(ip) {
-            return self.refuse_auth(AuthRefusal::Blocked).await;
-        }
-        let credentials = match mechanism {
-            smtp_proto::AUTH_PLAIN => {
-                let response = if initial.is_empty() {
-                    match self.challenge(io, "").await? {
-                        Some(l) => l,
-                        None => return Ok(Step::Close),
-                    }
-                } else {
-                    initial
-                };
-                decode_plain(&response)
-            }
-            smtp_proto::AUTH_LOGIN => {
-                let user = if initial.is_empty() {
-                    match self.challenge(io, "VXNlcm5hbWU6").await? {
-                        Some(l) => l,
-                        None => return Ok(Step::Close),
-                    }
-                } else {
-                    initial
-                };
-                let pass = match self.challenge(io, "UGFzc3dvcmQ6").await? {
-                    Some(l) => l,
-                    None => return Ok(Step::Close),
-                };
-                match (decode_b64(&user), decode_b64(&pass)) {
-                    (Some(u), Some(p)) if user != "*" && pass != "*" => Some((u, p)),
-                    _ => None,
-                }
-            }
-            _ => {
-                return Ok(self.error(Reply::new(
-                    504,
-                    "5.5.4",
-                    "Unrecognized authentication mechanism; use PLAIN or LOGIN",
-                )))
-            }
-        };
-        let Some((user, password)) = credentials else {
-            return Ok(self.error(Reply::new(
-                501,
-                "5.5.2",
-                "Cannot decode the authentication response",
-            )));
-        };
-        // NC-2.1.8: the attempt counts against its address, and waits for a hashing slot, before
-        // any password is hashed.
-        let ctx = self.ctx.clone();
-        let attempt = match ctx.auth_guard.begin(ip) {
-            Ok(a) => a,
-            Err(refusal) => return self.refuse_auth(refusal).await,
-        };
-        let slot = match attempt.hash_slot().await {
-            Ok(s) => s,
-            Err(refusal) => return self.refuse_auth(refusal).await,
-        };
-        let store = self.ctx.store.clone();
-        let u = user.clone();
-        // Argon2id is slow on purpose: off the async workers. The slot goes with the hash, so it
-        // is held until the hash ends even if this session is dropped meanwhile.
-        let ok = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            store.verify_password(&u, &password)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        match ok {
-            Ok(true) => {
-                attempt.succeeded(&user);
-                let identity = user.to_ascii_lowercase();
-                self.trace("auth", format!("authenticated as {identity}"), None)
-                    .await;
-                tracing::info!(session = %self.id, user = %identity, "authenticated");
-                self.auth = Some(identity);
-                self.respond(Reply::new(235, "2.7.0", "Authentication successful"));
-                Ok(Step::Continue)
-            }
-            Ok(false) => {
-                let (delay, blocked) = attempt.failed(&user);
-                let account: String = user.chars().filter(|c| !c.is_control()).take(100).collect();
-                let detail = format!(
-                    "failed for {account}; answered after {} ms{}",
-                    delay.as_millis(),
-                    if blocked { "; address blocked" } else { "" }
-                );
-                self.trace("auth", detail, None).await;
-                tracing::warn!(session = %self.id, client = %ip, account = %account, "authentication failed");
-                self.flush(io).await?;
-                tokio::time::sleep(delay).await;
-                Ok(self.error(Reply::new(
-                    535,
-                    "5.7.8",
-                    "Authentication credentials invalid",
-                )))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "password check failed");
-                self.respond(Reply::new(454, "4.7.0", "Temporary authentication failure"));
-                Ok(Step::Continue)
-            }
-        }
-    }
-
-    /// Answers an attempt refused before its password is checked. A refusal for the address is
-    /// the block's reply, whether the address is blocked or has as many attempts in progress
-    /// and failed as it may have (NC-2.1.8); a full queue for hashing is a busy server's.
-    async fn refuse_auth(&mut self, refusal: AuthRefusal) -> std::io::Result<Step> {
-        let (detail, text) = match refusal {
-            AuthRefusal::Blocked => (
-                "refused: address blocked after repeated failures",
-                "Too many failed authentications from your address; try again later",
-            ),
-            AuthRefusal::TooManyAttempts => (
-                "refused: too many attempts from the address in progress or failed",
-                "Too many failed authentications from your address; try again later",
-            ),
-            AuthRefusal::Busy => (
-                "refused: every password-hashing slot busy and the queue full",
-                "Too many authentications in progress; try again later",
-            ),
-        };
-        self.trace("auth", detail, None).await;
-        self.respond(Reply::new(454, "4.7.0", text));
-        Ok(Step::Continue)
-    }
-
-    /// Sends a 334 challenge and reads the client's answer line. None ends the session.
-    async fn challenge<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        io: &mut S,
-        text: &str,
-    ) -> std::io::Result<Option<String>> {
-        // 334 is intermediate: RFC 3463 has no class 3, so no enhanced status code.
-        self.respond(Reply::new(334, "", text));
-        let max_line = self.ctx.config.limits.max_line_length.get() as usize;
-        loop {
-            match take_line(&self.buf[self.pos..], max_line) {
-                Line::Complete(n) => {
-                    let line =
-                        String::from_utf8_lossy(&self.buf[self.pos..self.pos + n - 2]).into_owned();
-                    self.pos += n;
-                    return Ok(Some(line));
-                }
-                Line::Incomplete => {
-                    let timeout = self.ctx.config.timeouts.command_secs.get();
-                    if !self.fill(io, timeout, false).await? {
-                        return Ok(None);
-                    }
-                }
-                Line::TooLong | Line::BareLineEnding => {
-                    self.respond(reply::bare_line_ending_command());
-                    return Ok(None);
-                }
-            }
-        }
-    }
-}
-
-fn decode_b64(s: &str) -> Option<String> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .ok()?;
-    String::from_utf8(bytes).ok()
-}
-
-/// RFC 4616: `authzid NUL authcid NUL passwd`; an authzid other than the authcid is refused.
-fn decode_plain(s: &str) -> Option<(String, String)> {
-    if s.trim() == "*" {
-        return None;
-    }
-    let text = decode_b64(s)?;
-    let mut parts = text.split('\0');
-    let (authz, authc, pass) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some()
-        || authc.is_empty()
-        || (!authz.is_empty() && !authz.eq_ignore_ascii_case(authc))
-    {
-        return None;
-    }
-    Some((authc.to_string(), pass.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_responses() {
-        // "\0alice@example.test\0pw"
-        assert_eq!(
-            decode_plain("AGFsaWNlQGV4YW1wbGUudGVzdABwdw=="),
-            Some(("alice@example.test".into(), "pw".into()))
-        );
-        // authzid "bob" for authcid "alice": refused.
-        assert_eq!(decode_plain("Ym9iAGFsaWNlAHB3"), None);
-        assert_eq!(decode_plain("*"), None);
-        assert_eq!(decode_plain("not base64!"), None);
     }
 }

@@ -1,0 +1,126 @@
+//! Envelope policy: who may send as whom, rate limits and where a recipient goes. No I/O to the
+//! client: each decision is a value, a refusal a [`Reply`].
+
+use super::Session;
+use crate::reply::{self, EnhancedStatus, Reply};
+use rampart_config::{RateScope, RateWhat};
+use rampart_store::QueuedRecipient;
+
+impl Session {
+    /// NC-2.1.7: the envelope sender of relayed mail must be one the identity may use.
+    pub(super) fn check_sender(&self, sender: &str) -> Result<(), Reply> {
+        if !self.may_relay() || self.may_use_address(sender)? {
+            return Ok(());
+        }
+        Err(Reply::new(
+            553,
+            EnhancedStatus::NOT_AUTHORIZED,
+            format!("Sender address <{sender}> is not one you may send as"),
+        ))
+    }
+
+    /// An authenticated user may use its own address, its aliases and granted addresses; a relay
+    /// network may use addresses of the represented domains.
+    pub(super) fn may_use_address(&self, address: &str) -> Result<bool, Reply> {
+        let temp = |e: rampart_store::StoreError| {
+            tracing::error!(error = %e, "sender lookup failed");
+            Reply::new(
+                451,
+                EnhancedStatus::SYSTEM_OTHER,
+                "Temporary failure checking the sender; try again later",
+            )
+        };
+        if address.is_empty() {
+            return Ok(false);
+        }
+        match &self.auth {
+            Some(user) => self.ctx.store.may_send_as(user, address).map_err(temp),
+            None => {
+                let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+                self.ctx.store.is_local_domain(domain).map_err(temp)
+            }
+        }
+    }
+
+    /// NC-2.1.8: counts a message or recipient of relayed mail against the rate limits.
+    pub(super) fn rate_limit(&self, what: RateWhat, sender: &str, n: u32) -> Result<(), Reply> {
+        if !self.may_relay() {
+            return Ok(());
+        }
+        let ip = self.peer.ip().to_string();
+        let domain = sender.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        let mut keys = vec![(RateScope::Ip, ip.as_str()), (RateScope::Domain, domain)];
+        if let Some(u) = &self.auth {
+            keys.push((RateScope::User, u.as_str()));
+        }
+        self.ctx.limiter.hit(what, &keys, n).map_err(|e| {
+            Reply::new(
+                451,
+                EnhancedStatus::NOT_AUTHORIZED,
+                format!("Rate limit reached ({}); try again later", e.0),
+            )
+        })
+    }
+
+    /// NC-2.1.6: only addresses in domains we represent, and only those that exist; sessions that
+    /// may relay also reach other domains.
+    pub(super) fn lookup(&self, address: &str) -> Result<Vec<QueuedRecipient>, Reply> {
+        match self.lookup_local(address)? {
+            Ok(m) => Ok(m
+                .into_iter()
+                .map(|a| QueuedRecipient {
+                    address: a,
+                    local: true,
+                })
+                .collect()),
+            Err(Foreign) if self.may_relay() && !address.is_empty() => Ok(vec![QueuedRecipient {
+                address: address.to_string(),
+                local: false,
+            }]),
+            Err(Foreign) => Err(reply::relay_denied(
+                "this server does not accept mail for that domain",
+            )),
+        }
+    }
+
+    /// The local mailboxes for `address`, or `Foreign` when its domain is not ours.
+    pub(super) fn lookup_local(
+        &self,
+        address: &str,
+    ) -> Result<Result<Vec<String>, Foreign>, Reply> {
+        let address = if address.is_empty() {
+            // RFC 5321 4.5.1: <postmaster> without a domain reaches this host's postmaster.
+            match self.postmaster() {
+                Some(a) => a,
+                None => return Err(reply::no_such_user()),
+            }
+        } else {
+            address.to_string()
+        };
+        match self.ctx.store.resolve_recipient(&address) {
+            Ok(Ok(r)) => Ok(Ok(r.mailboxes)),
+            Ok(Err(rampart_store::RecipientError::ForeignDomain)) => Ok(Err(Foreign)),
+            Ok(Err(rampart_store::RecipientError::NoSuchUser)) => Err(reply::no_such_user()),
+            Err(e) => {
+                tracing::error!(error = %e, "recipient lookup failed");
+                Err(Reply::new(
+                    451,
+                    EnhancedStatus::SYSTEM_OTHER,
+                    "Temporary failure looking up the recipient; try again later",
+                ))
+            }
+        }
+    }
+
+    pub(super) fn postmaster(&self) -> Option<String> {
+        let host = self.hostname();
+        let parent = host.split_once('.').map(|(_, p)| p).unwrap_or(host);
+        [host, parent]
+            .into_iter()
+            .map(|d| format!("postmaster@{d}"))
+            .find(|a| matches!(self.ctx.store.resolve_recipient(a), Ok(Ok(_))))
+    }
+}
+
+/// A recipient in a domain this server does not represent.
+pub(super) struct Foreign;
