@@ -652,7 +652,7 @@ mod tests {
         std::fs::write(&cert, &cert_pem).unwrap();
         std::fs::write(&key, &key_pem).unwrap();
         let src = format!(
-            "data_dir = {:?}\n[tls]\ncert = {:?}\nkey = {:?}\n",
+            "hostname = {HOST:?}\ndata_dir = {:?}\n[tls]\ncert = {:?}\nkey = {:?}\n",
             dir.0.join("data"),
             cert,
             key
