@@ -15,7 +15,9 @@
 //!
 //! What does not live here: SMTP, scheduling and delivery decisions (rampart-smtp, rampart-queue).
 
+pub mod checkpoint;
 pub mod directory;
+pub mod lifecycle;
 pub mod mailbox;
 pub mod quarantine;
 pub mod queue;
@@ -28,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use directory::{Recipient, RecipientError};
+pub use lifecycle::Removed;
 pub use queue::{
     DueMessage, DueRecipient, Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile, Spooled,
 };

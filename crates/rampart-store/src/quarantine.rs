@@ -3,7 +3,7 @@
 //! the status `held`; release turns them to `queued`, so delivery takes its usual path. Every
 //! action is a trace event.
 
-use crate::{io_err, now_micros, QueueId, Result, Store, StoreError, TraceEvent};
+use crate::{now_micros, QueueId, Result, Store, StoreError, TraceEvent};
 use rusqlite::{params, OptionalExtension};
 
 /// One held message.
@@ -93,26 +93,12 @@ impl Store {
             [id],
         )?;
         tx.execute("DELETE FROM quarantine WHERE message = ?1", [id])?;
-        let refs: i64 = tx.query_row(
-            "SELECT (SELECT count(*) FROM queue WHERE message = ?1) + (SELECT count(*) FROM mailbox WHERE message = ?1)",
-            [id],
-            |r| r.get(0),
-        )?;
-        if refs == 0 {
-            tx.execute("DELETE FROM messages WHERE id = ?1", [id])?;
-            tx.execute("DELETE FROM message_bodies WHERE id = ?1", [id])?;
-        }
+        // Delivered copies (mailboxes) keep it; otherwise it goes with its last reference.
+        let removed = crate::lifecycle::release_if_unreferenced(&tx, id)?;
         event(&held, "deleted", format!("deleted from quarantine by {by}")).insert(&tx)?;
         tx.commit()?;
-        if refs == 0 {
-            // A message kept in the database has no file.
-            let path = self.message_path(&QueueId(id.to_string()));
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io_err(&path)(e));
-                }
-                _ => {}
-            }
+        if let Some(r) = removed {
+            self.unlink_removed(&[r])?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@
 //! The file begins with a `Return-Path:` line whose length is kept in the row: local delivery
 //! keeps it (RFC 5321 section 4.4), relaying skips it.
 
+use crate::lifecycle::release_if_unreferenced;
 use crate::{io_err, now_micros, Result, Store, StoreError, TraceEvent, Writer};
 use rusqlite::{params, OptionalExtension};
 use std::fs::File;
@@ -276,6 +277,8 @@ impl Store {
                 if msg.deliver_local_now && msg.quarantine.is_none() {
                     let local = msg.recipients.iter().filter(|r| r.local).map(|r| &r.address);
                     deliver_local_rows(tx, &msg.id, msg.message_id.as_ref(), &msg.sender, local, now)?;
+                    // All-local mail is done with here: its queue rows go; the mailboxes keep it.
+                    release_if_unreferenced(tx, &msg.id.0)?;
                 }
                 Ok(())
             })
@@ -383,6 +386,7 @@ impl Store {
             .run(false, move |tx| {
                 let now = now_micros();
                 let mut n = 0;
+                let mut removed = Vec::new();
                 for msg in &batch {
                     let local = msg
                         .recipients
@@ -397,12 +401,16 @@ impl Store {
                         local,
                         now,
                     )?;
+                    // Its remote recipients may all be done too: then only mailboxes hold it.
+                    removed.extend(release_if_unreferenced(tx, &msg.id.0)?);
                 }
-                let _ = done_tx.send(n);
+                let _ = done_tx.send((n, removed));
                 Ok(())
             })
             .await?;
-        Ok(done_rx.try_recv().unwrap_or(0))
+        let (n, removed) = done_rx.try_recv().unwrap_or_default();
+        self.unlink_removed(&removed)?;
+        Ok(n)
     }
 
     /// Records the outcome of delivery attempts to remote recipients, in one commit:
@@ -415,6 +423,7 @@ impl Store {
         events: Vec<TraceEvent>,
     ) -> Result<()> {
         let id = id.0.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
         writer
             .run(false, move |tx| {
                 let mut st = tx.prepare_cached(
@@ -432,9 +441,16 @@ impl Store {
                 for e in &events {
                     e.insert(tx)?;
                 }
+                // Delivered to every remote recipient, or bounced (the bounce is queued before
+                // this is recorded), or expired: nothing needs the message any more.
+                let _ = done_tx.send(release_if_unreferenced(tx, &id)?);
                 Ok(())
             })
-            .await
+            .await?;
+        if let Ok(Some(removed)) = done_rx.try_recv() {
+            self.unlink_removed(&[removed])?;
+        }
+        Ok(())
     }
 
     /// When the next queued recipient is due (microseconds since the epoch), if any is queued.
