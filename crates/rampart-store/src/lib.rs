@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod mailbox;
 pub mod quarantine;
 pub mod queue;
+pub mod status;
 pub mod trace;
 pub mod writer;
 
@@ -32,8 +33,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use directory::{Recipient, RecipientError};
 pub use lifecycle::Removed;
 pub use queue::{
-    DueMessage, DueRecipient, Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile, Spooled,
+    DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile, Spooled,
 };
+pub use status::{Failure, RecipientStatus};
 pub use trace::{TraceEvent, TraceFilter};
 pub use writer::Writer;
 

@@ -12,6 +12,7 @@
 //! dies in between, the file has no row and [`Store::remove_orphans`] sweeps it at the next start.
 //! So a row always has its message, and a file left without a row is one nobody needs.
 
+use crate::status::Column;
 use crate::{io_err, QueueId, Result, Store};
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -30,11 +31,13 @@ pub struct Removed {
 pub(crate) fn release_if_unreferenced(tx: &Transaction, id: &str) -> Result<Option<Removed>> {
     let (pending, held, mailboxes): (i64, i64, i64) = tx
         .prepare_cached(
-            "SELECT (SELECT count(*) FROM queue WHERE message = ?1 AND status IN ('queued', 'held')),
+            "SELECT (SELECT count(*) FROM queue WHERE message = ?1 AND status IN (?2, ?3)),
                     (SELECT count(*) FROM quarantine WHERE message = ?1),
                     (SELECT count(*) FROM mailbox WHERE message = ?1)",
         )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        .query_row(params![id, Column::Queued, Column::Held], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     if pending > 0 || held > 0 {
         return Ok(None);
     }

@@ -2,7 +2,9 @@
 
 use crate::directory::tempdir;
 use crate::queue::INLINE_MAX;
-use crate::{Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile, Store, Writer};
+use crate::{
+    Enqueue, Failure, QueueId, QueuedRecipient, RecipientStatus, SpoolFile, Store, Writer,
+};
 
 struct Fixture {
     _dir: tempdir::Dir,
@@ -97,15 +99,15 @@ fn has_file(store: &Store, id: &QueueId) -> bool {
     store.message_path(id).exists()
 }
 
-async fn record(f: &Fixture, id: &QueueId, rcpt: &str, o: Outcome) {
+async fn record(f: &Fixture, id: &QueueId, rcpt: &str, o: RecipientStatus) {
     f.store
         .record_attempts(&f.writer, id, vec![(rcpt.to_string(), o)], Vec::new())
         .await
         .unwrap();
 }
 
-fn delivered() -> Outcome {
-    Outcome::Delivered("mx.example.net said: 250 ok".into())
+fn delivered() -> RecipientStatus {
+    RecipientStatus::Delivered("mx.example.net said: 250 ok".into())
 }
 
 #[tokio::test]
@@ -136,7 +138,7 @@ async fn delivered_to_every_remote_recipient_removes_rows_and_file() {
 async fn a_deferred_recipient_keeps_the_message() {
     let f = fixture();
     let id = queue(&f, vec![rcpt("b@example.net", false)], false).await;
-    let deferred = Outcome::Deferred {
+    let deferred = RecipientStatus::TemporaryFailure {
         reply: "mx.example.net said: 451 later".into(),
         next_attempt: crate::now_micros() + 60_000_000,
     };
@@ -166,7 +168,11 @@ async fn bounced_message_is_removed_once_the_failure_is_recorded() {
         &f,
         &id,
         "b@example.net",
-        Outcome::Failed("mx.example.net said: 550 5.1.1 no such user".into()),
+        RecipientStatus::PermanentFailure(Failure {
+            status: "5.1.1".into(),
+            reply: "mx.example.net said: 550 5.1.1 no such user".into(),
+            remote_mta: Some("mx.example.net".into()),
+        }),
     )
     .await;
     assert_eq!(message_rows(&f.store, &id), 0);
@@ -185,7 +191,11 @@ async fn expired_message_is_removed() {
         &f,
         &id,
         "b@example.net",
-        Outcome::Failed("delivery time expired; last error: connection refused".into()),
+        RecipientStatus::PermanentFailure(Failure {
+            status: "4.4.7".into(),
+            reply: "delivery time expired; last error: connection refused".into(),
+            remote_mta: None,
+        }),
     )
     .await;
     assert_eq!(message_rows(&f.store, &id), 0);
