@@ -30,9 +30,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rampart_server import (  # noqa: E402
-    DNS_RECORDS, SENDER, Rampart, TempDir, _toml_table, log, release_binary, wait_until)
+    DNS_RECORDS, DOMAIN, Rampart, TempDir, _toml_table, log, release_binary, wait_until)
 
 SINK_DOMAIN = "sink.test"
+# Relaying without authentication (from [relay] networks) is allowed only from our own domains
+# (NC-2.1.7), so the application sending here uses one.
+SENDER = f"app@{DOMAIN}"
 
 
 class Sink(socketserver.ThreadingTCPServer):
@@ -115,7 +118,7 @@ def leftovers(data_dir):
 def message(i, size):
     body = ("x" * 76 + "\r\n") * max(1, size // 78)
     return (f"From: <{SENDER}>\r\nTo: <r{i % 100}@{SINK_DOMAIN}>\r\n"
-            f"Subject: lifecycle {i}\r\nMessage-ID: <lifecycle.{i}@remote.test>\r\n"
+            f"Subject: lifecycle {i}\r\nMessage-ID: <lifecycle.{i}@{DOMAIN}>\r\n"
             f"Date: Thu, 03 Dec 2026 00:00:00 +0000\r\n\r\n{body}").encode()
 
 
@@ -137,16 +140,18 @@ def send(port, first, count, size, per_session, errors, watch):
                         return int(line[:3])
 
             reply()
-            s.sendall(b"EHLO client.remote.test\r\n")
+            s.sendall(b"EHLO app.example.test\r\n")
             reply()
             n = 0
             while i < end and n < per_session:
                 s.sendall(f"MAIL FROM:<{SENDER}>\r\n".encode())
-                if reply() != 250:
-                    raise ConnectionError("MAIL refused")
+                code = reply()
+                if code != 250:
+                    raise ConnectionError(f"MAIL refused: {code}")
                 s.sendall(f"RCPT TO:<r{i % 100}@{SINK_DOMAIN}>\r\n".encode())
-                if reply() != 250:
-                    raise ConnectionError("RCPT refused")
+                code = reply()
+                if code != 250:
+                    raise ConnectionError(f"RCPT refused: {code}")
                 s.sendall(b"DATA\r\n")
                 if reply() != 354:
                     raise ConnectionError("DATA refused")
@@ -161,6 +166,8 @@ def send(port, first, count, size, per_session, errors, watch):
             s.close()
         except (OSError, ConnectionError) as e:
             errors.append(f"message {i}: {e}")
+            if len(errors) < 3:
+                log(f"send error: {e}")
             i += 1
 
 
@@ -180,7 +187,8 @@ def main():
     sink_port = sink.server_address[1]
     threading.Thread(target=sink.serve_forever, daemon=True).start()
 
-    records = DNS_RECORDS + f"{SINK_DOMAIN} MX 10 mx.{SINK_DOMAIN}\nmx.{SINK_DOMAIN} A 127.0.0.1\n"
+    records = DNS_RECORDS + f'{DOMAIN} TXT "v=spf1 ip4:127.0.0.0/8 -all"\n'
+    records += f"{SINK_DOMAIN} MX 10 mx.{SINK_DOMAIN}\nmx.{SINK_DOMAIN} A 127.0.0.1\n"
     lots = 100_000_000
     rate_limits = "".join(
         _toml_table("rate_limit", {"scope": scope, "what": what, "limit": lots,
