@@ -115,6 +115,16 @@ def leftovers(data_dir):
     return rows
 
 
+def free_bytes(data_dir):
+    """Pages freed by removal and kept in the file for reuse (SQLite does not shrink it)."""
+    c = sqlite3.connect(f"file:{os.path.join(data_dir, 'rampart.db')}?mode=ro", uri=True)
+    try:
+        return (c.execute("PRAGMA freelist_count").fetchone()[0]
+                * c.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        c.close()
+
+
 def message(i, size):
     body = ("x" * 76 + "\r\n") * max(1, size // 78)
     return (f"From: <{SENDER}>\r\nTo: <r{i % 100}@{SINK_DOMAIN}>\r\n"
@@ -250,6 +260,7 @@ def main():
             after = dir_size(server.data_dir)
             trace_after = trace_bytes(server.data_dir)
             left = leftovers(server.data_dir)
+            free = free_bytes(server.data_dir)
         finally:
             server.close()
             sink.shutdown()
@@ -262,6 +273,7 @@ def main():
     print(f"data directory after:       {after} bytes (trace pages {trace_after}, "
           f"were {trace_before})")
     print(f"growth without the trace:   {growth} bytes (bound {bound})")
+    print(f"free pages for reuse:       {free} bytes (the backlog at its peak)")
     print(f"WAL: largest seen {wal_peak[0]} bytes; once idle {wal_idle} bytes")
     print(f"left behind:                {left}")
     ok = (growth <= bound and not errors and sink.count >= a.messages
