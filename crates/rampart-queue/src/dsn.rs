@@ -5,24 +5,14 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::raw::Raw;
 use mail_builder::mime::MimePart;
 use mail_builder::MessageBuilder;
-
-/// A recipient that failed, with the reply or reason.
-pub struct Failed {
-    pub recipient: String,
-    /// e.g. "5.1.1" or "4.4.7"
-    pub status: String,
-    /// The remote server's reply or our reason.
-    pub diagnostic: String,
-    /// The host that answered, if any.
-    pub remote_mta: Option<String>,
-}
+use rampart_store::Failure;
 
 /// Builds the bounce for `original` (its header is quoted, not its body).
 pub fn build(
     hostname: &str,
     queue_id: &str,
     sender: &str,
-    failed: &[Failed],
+    failed: &[(String, Failure)],
     original: &[u8],
     arrival: &str,
 ) -> Vec<u8> {
@@ -50,24 +40,21 @@ pub fn build(
          Your message could not be delivered to one or more recipients.\r\n\
          It has been returned with the reasons below.\r\n\r\n"
     );
-    for f in failed {
-        text.push_str(&format!("<{}>: {}\r\n", f.recipient, clean(&f.diagnostic)));
+    for (rcpt, f) in failed {
+        text.push_str(&format!("<{rcpt}>: {}\r\n", clean(&f.reply)));
     }
     let mut status = format!(
         "Reporting-MTA: dns; {hostname}\r\nX-Queue-ID: {queue_id}\r\nArrival-Date: {arrival}\r\n"
     );
-    for f in failed {
+    for (rcpt, f) in failed {
         status.push_str(&format!(
-            "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\n",
-            f.recipient, f.status
+            "\r\nFinal-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: {}\r\n",
+            f.status
         ));
         if let Some(m) = &f.remote_mta {
             status.push_str(&format!("Remote-MTA: dns; {m}\r\n"));
         }
-        status.push_str(&format!(
-            "Diagnostic-Code: smtp; {}\r\n",
-            clean(&f.diagnostic)
-        ));
+        status.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", clean(&f.reply)));
     }
     let id = format!("{queue_id}.dsn@{hostname}");
     let daemon = format!("MAILER-DAEMON@{hostname}");

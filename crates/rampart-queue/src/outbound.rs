@@ -15,7 +15,9 @@ use crate::dns::{addresses, route, Route};
 use crate::dsn;
 use hickory_resolver::TokioResolver;
 use rampart_config::Config;
-use rampart_store::{now_micros, DueMessage, Outcome, QueueId, Store, TraceEvent, Writer};
+use rampart_store::{
+    now_micros, DueMessage, Failure, QueueId, RecipientStatus, Store, TraceEvent, Writer,
+};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -160,7 +162,7 @@ impl Outbound {
                             &item,
                             item.rcpts
                                 .iter()
-                                .map(|r| (r.clone(), Attempt::Temp(why.clone())))
+                                .map(|r| (r.clone(), temporary(why.clone())))
                                 .collect(),
                             None,
                         )
@@ -176,7 +178,7 @@ impl Outbound {
                         Err(why) => item
                             .rcpts
                             .iter()
-                            .map(|r| (r.clone(), Attempt::Temp(why.clone())))
+                            .map(|r| (r.clone(), temporary(why.clone())))
                             .collect(),
                     };
                     self.finish(&item, attempts, Some((&conn.host, conn.tls.as_deref())))
@@ -196,16 +198,16 @@ impl Outbound {
     }
 
     /// Opens a connection for `domain`: to the smarthost, or the first MX host that answers.
-    async fn connect(&self, domain: &str) -> Result<Connection, Attempt> {
+    async fn connect(&self, domain: &str) -> Result<Connection, RecipientStatus> {
         let d = &self.config.delivery;
         let timeout = Duration::from_secs(d.timeout_secs.max(1));
         let helo = self.config.hostname.get_ref().as_str();
         if let Some(sh) = &d.smarthost {
             let config = match &sh.ca_file {
-                Some(ca) => verifying_config(ca).map_err(Attempt::Temp)?,
+                Some(ca) => verifying_config(ca).map_err(temporary)?,
                 None => {
                     verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))
-                        .map_err(Attempt::Temp)?
+                        .map_err(temporary)?
                 }
             };
             let tls = TlsMode {
@@ -215,8 +217,8 @@ impl Outbound {
             };
             let addrs = addresses(&self.resolver, &sh.host)
                 .await
-                .map_err(|(_, e)| Attempt::Temp(e))?;
-            let mut last = Attempt::Temp(format!("no address for {}", sh.host));
+                .map_err(|(_, e)| temporary(e))?;
+            let mut last = temporary(format!("no address for {}", sh.host));
             for ip in addrs {
                 match Connection::open(SocketAddr::new(ip, sh.port), &sh.host, helo, &tls, timeout)
                     .await
@@ -224,7 +226,7 @@ impl Outbound {
                     Ok(mut c) => {
                         if let (Some(user), Some(pf)) = (&sh.username, &sh.password_file) {
                             let pw = std::fs::read_to_string(pf)
-                                .map_err(|e| Attempt::Temp(format!("{}: {e}", pf.display())))?;
+                                .map_err(|e| temporary(format!("{}: {e}", pf.display())))?;
                             let pw = pw.lines().next().unwrap_or_default().to_string();
                             c.auth_plain(user, &pw)
                                 .await
@@ -240,20 +242,20 @@ impl Outbound {
         let hosts = match route(&self.resolver, domain).await {
             Route::Hosts(h) => h,
             Route::NullMx => {
-                return Err(Attempt::Perm(
-                    "5.1.10".into(),
-                    format!("{domain} accepts no mail (null MX)"),
-                    None,
-                ))
+                return Err(RecipientStatus::PermanentFailure(Failure {
+                    status: "5.1.10".into(),
+                    reply: format!("{domain} accepts no mail (null MX)"),
+                    remote_mta: None,
+                }))
             }
             Route::NoSuchDomain => {
-                return Err(Attempt::Perm(
-                    "5.1.2".into(),
-                    format!("{domain} has no mail server (no MX and no address)"),
-                    None,
-                ))
+                return Err(RecipientStatus::PermanentFailure(Failure {
+                    status: "5.1.2".into(),
+                    reply: format!("{domain} has no mail server (no MX and no address)"),
+                    remote_mta: None,
+                }))
             }
-            Route::TempFail(e) => return Err(Attempt::Temp(e)),
+            Route::TempFail(e) => return Err(temporary(e)),
         };
         let policy = d
             .policies
@@ -261,10 +263,10 @@ impl Outbound {
             .find(|p| p.domain.eq_ignore_ascii_case(domain));
         let config = match policy {
             Some(p) if p.verify => match &p.ca_file {
-                Some(ca) => verifying_config(ca).map_err(Attempt::Temp)?,
+                Some(ca) => verifying_config(ca).map_err(temporary)?,
                 None => {
                     verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))
-                        .map_err(Attempt::Temp)?
+                        .map_err(temporary)?
                 }
             },
             _ => opportunistic_config(),
@@ -274,12 +276,12 @@ impl Outbound {
             config,
             implicit: false,
         };
-        let mut last = Attempt::Temp(format!("no reachable mail server for {domain}"));
+        let mut last = temporary(format!("no reachable mail server for {domain}"));
         for host in hosts {
             let ips = match addresses(&self.resolver, &host).await {
                 Ok(ips) => ips,
                 Err((_, e)) => {
-                    last = Attempt::Temp(e);
+                    last = temporary(e);
                     continue;
                 }
             };
@@ -303,7 +305,7 @@ impl Outbound {
         &self,
         conn: &mut Connection,
         item: &Item,
-    ) -> Result<Vec<(String, Attempt)>, String> {
+    ) -> Result<Vec<(String, RecipientStatus)>, String> {
         let mut message = match self.store.message_bytes(&item.msg.id, false) {
             Ok(m) => m,
             Err(e) => return Err(format!("reading the queued message: {e}")),
@@ -323,12 +325,12 @@ impl Outbound {
         match conn.send(&item.msg.sender, &item.rcpts, &message).await {
             Ok(results) => Ok(results
                 .into_iter()
-                .map(|(r, reply)| (r, Attempt::from_reply(reply, &host)))
+                .map(|(r, reply)| (r, status_of(reply, &host)))
                 .collect()),
             Err(ClientError::Refused(reply)) => Ok(item
                 .rcpts
                 .iter()
-                .map(|r| (r.clone(), Attempt::from_reply(reply.clone(), &host)))
+                .map(|r| (r.clone(), status_of(reply.clone(), &host)))
                 .collect()),
             Err(ClientError::Transport(e)) => Err(e),
         }
@@ -338,7 +340,7 @@ impl Outbound {
     async fn finish(
         &self,
         item: &Item,
-        attempts: Vec<(String, Attempt)>,
+        attempts: Vec<(String, RecipientStatus)>,
         via: Option<(&str, Option<&str>)>,
     ) {
         let now = now_micros();
@@ -361,54 +363,44 @@ impl Outbound {
                 .find(|r| r.address == rcpt)
                 .map_or(0, |r| r.attempts) as usize;
             let (outcome, event, detail) = match a {
-                Attempt::Delivered(reply) => (
-                    Outcome::Delivered(reply.clone()),
-                    "relayed",
-                    format!("delivered to {rcpt}{via_text}: {reply}"),
-                ),
-                Attempt::Temp(why) if expired => {
-                    let reason = format!("delivery time expired; last error: {why}");
-                    failed.push(dsn::Failed {
-                        recipient: rcpt.clone(),
-                        status: "4.4.7".into(),
-                        diagnostic: reason.clone(),
-                        remote_mta: None,
-                    });
-                    (
-                        Outcome::Failed(reason.clone()),
-                        "expired",
-                        format!("{rcpt}: {reason}"),
-                    )
+                RecipientStatus::Delivered(reply) => {
+                    let detail = format!("delivered to {rcpt}{via_text}: {reply}");
+                    (RecipientStatus::Delivered(reply), "relayed", detail)
                 }
-                Attempt::Temp(why) => {
+                RecipientStatus::TemporaryFailure { reply, .. } if expired => {
+                    let f = Failure {
+                        status: "4.4.7".into(),
+                        reply: format!("delivery time expired; last error: {reply}"),
+                        remote_mta: None,
+                    };
+                    let detail = format!("{rcpt}: {}", f.reply);
+                    failed.push((rcpt.clone(), f.clone()));
+                    (RecipientStatus::PermanentFailure(f), "expired", detail)
+                }
+                RecipientStatus::TemporaryFailure { reply, .. } => {
                     let wait = schedule
                         .get(prior)
                         .or(schedule.last())
                         .copied()
                         .unwrap_or(300);
-                    let next = now + wait as i64 * 1_000_000;
+                    let detail = format!("{rcpt}{via_text}: {reply}; next attempt in {wait} s");
+                    let next_attempt = now + wait as i64 * 1_000_000;
                     (
-                        Outcome::Deferred {
-                            reply: why.clone(),
-                            next_attempt: next,
+                        RecipientStatus::TemporaryFailure {
+                            reply,
+                            next_attempt,
                         },
                         "deferred",
-                        format!("{rcpt}{via_text}: {why}; next attempt in {wait} s"),
+                        detail,
                     )
                 }
-                Attempt::Perm(status, why, host) => {
-                    failed.push(dsn::Failed {
-                        recipient: rcpt.clone(),
-                        status,
-                        diagnostic: why.clone(),
-                        remote_mta: host,
-                    });
-                    (
-                        Outcome::Failed(why.clone()),
-                        "failed",
-                        format!("{rcpt}{via_text}: {why}"),
-                    )
+                RecipientStatus::PermanentFailure(f) => {
+                    let detail = format!("{rcpt}{via_text}: {}", f.reply);
+                    failed.push((rcpt.clone(), f.clone()));
+                    (RecipientStatus::PermanentFailure(f), "failed", detail)
                 }
+                // An attempt ends in one of the above; anything else leaves the row as it is.
+                RecipientStatus::Scheduled | RecipientStatus::Held => continue,
             };
             let mut e = TraceEvent::new(event, detail);
             e.queue_id = Some(item.msg.id.0.clone());
@@ -454,7 +446,11 @@ impl Outbound {
     }
 
     /// Queues a DSN to the sender of `msg` (null sender, so it never bounces itself).
-    async fn bounce(&self, msg: &DueMessage, failed: &[dsn::Failed]) -> Result<QueueId, String> {
+    async fn bounce(
+        &self,
+        msg: &DueMessage,
+        failed: &[(String, Failure)],
+    ) -> Result<QueueId, String> {
         let original = self
             .store
             .message_bytes(&msg.id, false)
@@ -491,43 +487,94 @@ fn key_dir_mtime(data_dir: &std::path::Path) -> Option<std::time::SystemTime> {
         .ok()
 }
 
-/// The outcome of an attempt for one recipient.
-#[derive(Debug, Clone)]
-enum Attempt {
-    Delivered(String),
-    /// Temporary: the reason.
-    Temp(String),
-    /// Permanent: enhanced status, reason, host.
-    Perm(String, String, Option<String>),
-}
-
-impl Attempt {
-    fn from_reply(r: RemoteReply, host: &str) -> Attempt {
-        let text = format!("{host} said: {}", r.line());
-        if r.is_ok() {
-            Attempt::Delivered(text)
-        } else if r.is_permanent() {
-            let status = r
-                .text
-                .split_whitespace()
-                .next()
-                .filter(|s| s.starts_with("5."))
-                .unwrap_or("5.0.0")
-                .to_string();
-            Attempt::Perm(status, text, Some(host.to_string()))
-        } else {
-            Attempt::Temp(text)
-        }
+/// A temporary failure as an attempt reports it; [`Outbound::finish`] schedules the next
+/// attempt from the recipient's count of attempts before it is recorded.
+fn temporary(reply: String) -> RecipientStatus {
+    RecipientStatus::TemporaryFailure {
+        reply,
+        next_attempt: 0,
     }
 }
 
-fn classify(e: ClientError, host: &str) -> Attempt {
+/// What a remote reply means for the recipient it answers.
+fn status_of(r: RemoteReply, host: &str) -> RecipientStatus {
+    let text = format!("{host} said: {}", r.line());
+    if r.is_ok() {
+        RecipientStatus::Delivered(text)
+    } else if r.is_permanent() {
+        // RFC 3463: the enhanced code leads the text when the server sends one.
+        let status = r
+            .text
+            .split_whitespace()
+            .next()
+            .filter(|s| s.starts_with("5."))
+            .unwrap_or("5.0.0")
+            .to_string();
+        RecipientStatus::PermanentFailure(Failure {
+            status,
+            reply: text,
+            remote_mta: Some(host.to_string()),
+        })
+    } else {
+        temporary(text)
+    }
+}
+
+fn classify(e: ClientError, host: &str) -> RecipientStatus {
     match e {
-        ClientError::Refused(r) => match Attempt::from_reply(r, host) {
+        ClientError::Refused(r) => match status_of(r, host) {
             // A refusal at connection level (greeting, EHLO) from one host is worth retrying.
-            Attempt::Perm(_, t, _) => Attempt::Temp(t),
+            RecipientStatus::PermanentFailure(f) => temporary(f.reply),
             a => a,
         },
-        ClientError::Transport(t) => Attempt::Temp(t),
+        ClientError::Transport(t) => temporary(t),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(code: u16, text: &str) -> RemoteReply {
+        RemoteReply {
+            code,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_reply_is_one_recipient_status() {
+        assert!(matches!(
+            status_of(reply(250, "2.0.0 ok"), "mx.example.net"),
+            RecipientStatus::Delivered(t) if t == "mx.example.net said: 250 2.0.0 ok"
+        ));
+        assert!(matches!(
+            status_of(reply(451, "4.3.0 try later"), "mx.example.net"),
+            RecipientStatus::TemporaryFailure { .. }
+        ));
+        match status_of(reply(550, "5.1.1 no such user"), "mx.example.net") {
+            RecipientStatus::PermanentFailure(f) => {
+                assert_eq!(f.status, "5.1.1");
+                assert_eq!(f.remote_mta.as_deref(), Some("mx.example.net"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without an enhanced code, the generic one.
+        match status_of(reply(554, "go away"), "mx.example.net") {
+            RecipientStatus::PermanentFailure(f) => assert_eq!(f.status, "5.0.0"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refusal_at_connection_level_is_retried() {
+        let s = classify(
+            ClientError::Refused(reply(554, "5.7.1 not now")),
+            "mx.example.net",
+        );
+        assert!(
+            matches!(s, RecipientStatus::TemporaryFailure { .. }),
+            "{s:?}"
+        );
     }
 }

@@ -15,10 +15,13 @@
 //!
 //! What does not live here: SMTP, scheduling and delivery decisions (rampart-smtp, rampart-queue).
 
+pub mod checkpoint;
 pub mod directory;
+pub mod lifecycle;
 pub mod mailbox;
 pub mod quarantine;
 pub mod queue;
+pub mod status;
 pub mod trace;
 pub mod writer;
 
@@ -28,9 +31,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use directory::{Recipient, RecipientError};
+pub use lifecycle::Removed;
 pub use queue::{
-    DueMessage, DueRecipient, Enqueue, Outcome, QueueId, QueuedRecipient, SpoolFile, Spooled,
+    DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile, Spooled,
 };
+pub use status::{Failure, RecipientStatus};
 pub use trace::{TraceEvent, TraceFilter};
 pub use writer::Writer;
 

@@ -3,7 +3,8 @@
 //! the status `held`; release turns them to `queued`, so delivery takes its usual path. Every
 //! action is a trace event.
 
-use crate::{io_err, now_micros, QueueId, Result, Store, StoreError, TraceEvent};
+use crate::status::Column;
+use crate::{now_micros, QueueId, Result, Store, StoreError, TraceEvent};
 use rusqlite::{params, OptionalExtension};
 
 /// One held message.
@@ -68,8 +69,8 @@ impl Store {
         let mut conn = self.admin_connection()?;
         let tx = conn.transaction()?;
         tx.execute(
-            "UPDATE queue SET status = 'queued', next_attempt = ?2 WHERE message = ?1 AND status = 'held'",
-            params![id, now_micros()],
+            "UPDATE queue SET status = ?3, next_attempt = ?2 WHERE message = ?1 AND status = ?4",
+            params![id, now_micros(), Column::Queued, Column::Held],
         )?;
         tx.execute("DELETE FROM quarantine WHERE message = ?1", [id])?;
         tx.execute("UPDATE messages SET released = 1 WHERE id = ?1", [id])?;
@@ -89,30 +90,16 @@ impl Store {
         let mut conn = self.admin_connection()?;
         let tx = conn.transaction()?;
         tx.execute(
-            "DELETE FROM queue WHERE message = ?1 AND status = 'held'",
-            [id],
+            "DELETE FROM queue WHERE message = ?1 AND status = ?2",
+            params![id, Column::Held],
         )?;
         tx.execute("DELETE FROM quarantine WHERE message = ?1", [id])?;
-        let refs: i64 = tx.query_row(
-            "SELECT (SELECT count(*) FROM queue WHERE message = ?1) + (SELECT count(*) FROM mailbox WHERE message = ?1)",
-            [id],
-            |r| r.get(0),
-        )?;
-        if refs == 0 {
-            tx.execute("DELETE FROM messages WHERE id = ?1", [id])?;
-            tx.execute("DELETE FROM message_bodies WHERE id = ?1", [id])?;
-        }
+        // Delivered copies (mailboxes) keep it; otherwise it goes with its last reference.
+        let removed = crate::lifecycle::release_if_unreferenced(&tx, id)?;
         event(&held, "deleted", format!("deleted from quarantine by {by}")).insert(&tx)?;
         tx.commit()?;
-        if refs == 0 {
-            // A message kept in the database has no file.
-            let path = self.message_path(&QueueId(id.to_string()));
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io_err(&path)(e));
-                }
-                _ => {}
-            }
+        if let Some(r) = removed {
+            self.unlink_removed(&[r])?;
         }
         Ok(())
     }
@@ -131,7 +118,10 @@ impl Store {
         let id = id.0.clone();
         writer
             .run(false, move |tx| {
-                let n = tx.execute("UPDATE queue SET status = 'held' WHERE message = ?1 AND status = 'queued'", [&id])?;
+                let n = tx.execute(
+                    "UPDATE queue SET status = ?2 WHERE message = ?1 AND status = ?3",
+                    params![id, Column::Held, Column::Queued],
+                )?;
                 if n > 0 {
                     tx.execute(
                         "INSERT OR REPLACE INTO quarantine(message, held, reason, verdicts) VALUES (?1, ?2, ?3, ?4)",

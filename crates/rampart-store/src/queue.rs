@@ -11,6 +11,8 @@
 //! The file begins with a `Return-Path:` line whose length is kept in the row: local delivery
 //! keeps it (RFC 5321 section 4.4), relaying skips it.
 
+use crate::lifecycle::release_if_unreferenced;
+use crate::status::{Column, RecipientStatus};
 use crate::{io_err, now_micros, Result, Store, StoreError, TraceEvent, Writer};
 use rusqlite::{params, OptionalExtension};
 use std::fs::File;
@@ -196,18 +198,13 @@ pub struct Enqueue {
     pub deliver_local_now: bool,
 }
 
-/// One recipient in the queue: (message, recipient, status, last reply).
-pub type QueueRow = (String, String, String, Option<String>);
-
-/// What happened to one remote recipient in a delivery attempt.
+/// One recipient in the queue, for `rampart queue list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Accepted by the next hop (its reply).
-    Delivered(String),
-    /// Temporary failure: try again at `next_attempt` (microseconds since the epoch).
-    Deferred { reply: String, next_attempt: i64 },
-    /// Permanent failure (or expiry): a bounce goes to the sender.
-    Failed(String),
+pub struct QueueEntry {
+    pub message: QueueId,
+    pub recipient: String,
+    pub attempts: u32,
+    pub status: RecipientStatus,
 }
 
 /// A queued message with the recipients still due.
@@ -258,7 +255,7 @@ impl Store {
                     tx.prepare_cached("INSERT INTO message_bodies(id, data) VALUES (?1, ?2)")?
                         .execute(params![msg.id.0, data])?;
                 }
-                let status = if msg.quarantine.is_some() { "held" } else { "queued" };
+                let status = if msg.quarantine.is_some() { Column::Held } else { Column::Queued };
                 let mut st = tx.prepare_cached(
                     "INSERT OR IGNORE INTO queue(message, recipient, local, status, next_attempt)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -276,6 +273,8 @@ impl Store {
                 if msg.deliver_local_now && msg.quarantine.is_none() {
                     let local = msg.recipients.iter().filter(|r| r.local).map(|r| &r.address);
                     deliver_local_rows(tx, &msg.id, msg.message_id.as_ref(), &msg.sender, local, now)?;
+                    // All-local mail is done with here: its queue rows go; the mailboxes keep it.
+                    release_if_unreferenced(tx, &msg.id.0)?;
                 }
                 Ok(())
             })
@@ -345,11 +344,11 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT q.message, m.sender, m.message_id, m.received, m.size, q.recipient, q.local, q.attempts, m.released
                  FROM queue q JOIN messages m ON m.id = q.message
-                 WHERE q.status = 'queued' AND q.next_attempt <= ?1
+                 WHERE q.status = ?3 AND q.next_attempt <= ?1
                  ORDER BY q.message LIMIT ?2",
             )?;
             let mut out: Vec<DueMessage> = Vec::new();
-            let mut rows = st.query(params![now, limit as i64])?;
+            let mut rows = st.query(params![now, limit as i64, Column::Queued])?;
             while let Some(r) = rows.next()? {
                 let id: String = r.get(0)?;
                 let rcpt = DueRecipient {
@@ -383,6 +382,7 @@ impl Store {
             .run(false, move |tx| {
                 let now = now_micros();
                 let mut n = 0;
+                let mut removed = Vec::new();
                 for msg in &batch {
                     let local = msg
                         .recipients
@@ -397,12 +397,16 @@ impl Store {
                         local,
                         now,
                     )?;
+                    // Its remote recipients may all be done too: then only mailboxes hold it.
+                    removed.extend(release_if_unreferenced(tx, &msg.id.0)?);
                 }
-                let _ = done_tx.send(n);
+                let _ = done_tx.send((n, removed));
                 Ok(())
             })
             .await?;
-        Ok(done_rx.try_recv().unwrap_or(0))
+        let (n, removed) = done_rx.try_recv().unwrap_or_default();
+        self.unlink_removed(&removed)?;
+        Ok(n)
     }
 
     /// Records the outcome of delivery attempts to remote recipients, in one commit:
@@ -411,47 +415,65 @@ impl Store {
         &self,
         writer: &Writer,
         id: &QueueId,
-        outcomes: Vec<(String, Outcome)>,
+        outcomes: Vec<(String, RecipientStatus)>,
         events: Vec<TraceEvent>,
     ) -> Result<()> {
         let id = id.0.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
         writer
             .run(false, move |tx| {
                 let mut st = tx.prepare_cached(
                     "UPDATE queue SET status = ?3, attempts = attempts + 1, next_attempt = ?4, last_reply = ?5
-                     WHERE message = ?1 AND recipient = ?2 AND status = 'queued'",
+                     WHERE message = ?1 AND recipient = ?2 AND status = ?6",
                 )?;
                 for (rcpt, o) in &outcomes {
-                    let (status, next, reply) = match o {
-                        Outcome::Delivered(r) => ("delivered", 0, r),
-                        Outcome::Deferred { reply, next_attempt } => ("queued", *next_attempt, reply),
-                        Outcome::Failed(r) => ("failed", 0, r),
-                    };
-                    st.execute(params![id, rcpt, status, next, reply])?;
+                    let (status, next, reply) = o.column();
+                    st.execute(params![id, rcpt, status, next, reply, Column::Queued])?;
                 }
                 for e in &events {
                     e.insert(tx)?;
                 }
+                // Delivered to every remote recipient, or bounced (the bounce is queued before
+                // this is recorded), or expired: nothing needs the message any more.
+                let _ = done_tx.send(release_if_unreferenced(tx, &id)?);
                 Ok(())
             })
-            .await
+            .await?;
+        if let Ok(Some(removed)) = done_rx.try_recv() {
+            self.unlink_removed(&[removed])?;
+        }
+        Ok(())
     }
 
     /// When the next queued recipient is due (microseconds since the epoch), if any is queued.
     pub fn next_attempt_at(&self) -> Result<Option<i64>> {
         self.read(|c| {
             Ok(
-                c.prepare_cached("SELECT min(next_attempt) FROM queue WHERE status = 'queued'")?
-                    .query_row([], |r| r.get(0))?,
+                c.prepare_cached("SELECT min(next_attempt) FROM queue WHERE status = ?1")?
+                    .query_row([Column::Queued], |r| r.get(0))?,
             )
         })
     }
 
     /// Every queue row, for `rampart queue list`.
-    pub fn queue_list(&self) -> Result<Vec<QueueRow>> {
+    pub fn queue_list(&self) -> Result<Vec<QueueEntry>> {
         self.read(|c| {
-            let mut st = c.prepare("SELECT message, recipient, status, last_reply FROM queue ORDER BY message, recipient")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let mut st = c.prepare(
+                "SELECT message, recipient, attempts, status, next_attempt, last_reply
+                 FROM queue ORDER BY message, recipient",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(QueueEntry {
+                    message: QueueId(r.get(0)?),
+                    recipient: r.get(1)?,
+                    attempts: r.get(2)?,
+                    status: RecipientStatus::from_row(
+                        &r.get::<_, String>(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ),
+                })
+            })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -524,12 +546,13 @@ fn deliver_local_rows<'a>(
     let mut ins =
         tx.prepare_cached("INSERT INTO mailbox(user, message, delivered) VALUES (?1, ?2, ?3)")?;
     let mut upd = tx.prepare_cached(
-        "UPDATE queue SET status = 'delivered', attempts = attempts + 1, last_reply = 'delivered to mailbox'
-         WHERE message = ?1 AND recipient = ?2 AND status = 'queued'",
+        "UPDATE queue SET status = ?3, attempts = attempts + 1, last_reply = ?4
+         WHERE message = ?1 AND recipient = ?2 AND status = ?5",
     )?;
+    let (delivered, _, reply) = RecipientStatus::Delivered("delivered to mailbox".into()).column();
     let mut n = 0;
     for r in mailboxes {
-        if upd.execute(params![id.0, r])? == 1 {
+        if upd.execute(params![id.0, r, delivered, reply, Column::Queued])? == 1 {
             ins.execute(params![r, id.0, now])?;
             let mut e = TraceEvent::new("delivered", format!("delivered to mailbox {r}"));
             e.queue_id = Some(id.0.clone());

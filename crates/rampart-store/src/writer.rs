@@ -47,6 +47,15 @@ impl Writer {
     /// Starts the writer thread for the store's database.
     pub fn start(store: &crate::Store) -> Result<(Writer, std::thread::JoinHandle<()>)> {
         let mut conn = open_connection(store.db_path())?;
+        // The WAL is checkpointed by its own thread, never on the commit path (see
+        // [`crate::checkpoint`]); when the WAL is reset it is cut back to this size.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            crate::checkpoint::WAL_SIZE_LIMIT,
+        )?;
+        let checkpointer = crate::checkpoint::Checkpointer::start(store)?;
         let dir: PathBuf = store.messages_dir();
         let (tx, mut rx) = mpsc::channel::<Op>(CHANNEL_DEPTH);
         let handle = std::thread::Builder::new()
@@ -83,7 +92,11 @@ impl Writer {
                         }
                     }
                     commit_batch(&mut conn, &dir, &mut batch);
+                    checkpointer.committed();
+                    checkpointer.restart_if_asked(&conn);
                 }
+                // Last, with nothing left to commit: the WAL is folded into the database.
+                checkpointer.stop();
             })
             .map_err(|e| StoreError::Io {
                 path: "writer thread".into(),

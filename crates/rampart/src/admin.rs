@@ -423,8 +423,17 @@ pub fn queue(config: &Config, cmd: QueueCmd) -> Result<(), Error> {
     let store = open(config)?;
     match cmd {
         QueueCmd::List => {
-            for (msg, rcpt, status, reply) in store.queue_list()? {
-                println!("{msg}\t{rcpt}\t{status}\t{}", reply.unwrap_or_default());
+            // One line per recipient: queue id, recipient, a one-word label for scripts, the
+            // status with its last reply, and the attempts made.
+            for e in store.queue_list()? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{} attempts",
+                    e.message,
+                    e.recipient,
+                    e.status.label(),
+                    e.status,
+                    e.attempts
+                );
             }
         }
     }
