@@ -12,13 +12,13 @@
 //! - a bare CR or LF before the end is always reported, and never one that is not there;
 //! - a clean message decodes to the dot-unstuffed lines (RFC 5321 section 4.5.2).
 //!
-//! `header_facts` then reads the decoded header, as the session does.
+//! The normaliser (`rampart_checks::message::read`) then reads the decoded message, as the
+//! session does; its Message-ID is bounded.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rampart_smtp::codec::DataDecoder;
-use rampart_smtp::received::header_facts;
 
 /// 0 and tiny limits make the size logic reachable; the last is "no practical limit".
 const LIMITS: [u64; 4] = [0, 7, 64, 1 << 20];
@@ -148,8 +148,9 @@ fuzz_target!(|data: &[u8]| {
         "end of data misplaced in {input:?}"
     );
 
-    let facts = header_facts(&one.out);
-    if let Some(id) = facts.message_id {
-        assert!(!id.is_empty() && id.chars().count() <= 998);
+    if let Ok(message) = rampart_checks::message::read(&one.out) {
+        if let Some(id) = message.headers.message_id() {
+            assert!(!id.is_empty() && id.chars().count() <= 998);
+        }
     }
 });

@@ -199,7 +199,10 @@ pub fn apply_banner(raw: &[u8], banner: &str) -> Result<Vec<u8>, BannerSkipped> 
             return Err(BannerSkipped::Charset(ctype));
         }
     }
-    let lines: Vec<&str> = banner.lines().map(|l| l.trim_end_matches('\r')).collect();
+    // Any CR, LF or CRLF in the configured banner is a line break: never a bare CR in the
+    // message (found by fuzz/fuzz_targets/modify.rs).
+    let banner = banner.replace("\r\n", "\n").replace('\r', "\n");
+    let lines: Vec<&str> = banner.lines().collect();
     let mut text = lines.join("\r\n").into_bytes();
     text.extend_from_slice(b"\r\n\r\n");
     if body.starts_with(&text[..text.len() - 2]) {
@@ -334,6 +337,23 @@ mod tests {
         ));
         let utf8 = b"Content-Type: text/plain; charset=\"UTF-8\"\r\nContent-Transfer-Encoding: 8bit\r\n\r\nhi\r\n";
         assert!(apply_banner(utf8, "Achtung: extern \u{2014}").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod banner_tests {
+    use super::*;
+
+    #[test]
+    fn al_1_6_a_cr_in_the_banner_is_a_line_break_not_a_bare_cr() {
+        let out =
+            apply_banner(b"From: a@b.example\r\n\r\nbody\r\n", "one\rtwo\r\nthree\n").unwrap();
+        assert!(
+            crate::message::read(&out).is_ok(),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(out.ends_with(b"\r\n\r\none\r\ntwo\r\nthree\r\n\r\nbody\r\n"));
     }
 }
 

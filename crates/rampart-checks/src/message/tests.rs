@@ -187,3 +187,12 @@ fn field_offsets_and_folded_values() {
     assert_eq!(h.body_offset, 24);
     assert_eq!(h.all("b").map(|(i, _)| i).collect::<Vec<_>>(), [1]);
 }
+
+#[test]
+fn a_header_section_without_a_final_line_break_is_refused() {
+    // mail-auth read one field here, the other readers two (the differential fuzz target).
+    let t = refused(b"From: a@example.test\r\nSubject: no body");
+    assert!(t.contains("line break"), "{t}");
+    read(b"From: a@example.test\r\nSubject: no body\r\n").unwrap();
+    read(b"From: a@example.test\r\n\r\nbody without a final line break").unwrap();
+}
