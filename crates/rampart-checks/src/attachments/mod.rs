@@ -136,6 +136,25 @@ fn budget(cfg: &AttachmentConfig) -> Budget {
     }
 }
 
+/// A file found inside a container: judged by its one name and its bytes, like an attachment.
+fn inspect_member(
+    cfg: &AttachmentConfig,
+    name: &String,
+    path: &str,
+    data: &[u8],
+    depth: usize,
+    budget: &mut Budget,
+    out: &mut Vec<Finding>,
+) {
+    let file = File {
+        names: std::slice::from_ref(name),
+        content_type: "",
+        path,
+        data,
+    };
+    inspect_file(cfg, &file, depth, budget, out);
+}
+
 fn inspect_file(
     cfg: &AttachmentConfig,
     file: &File<'_>,
@@ -346,13 +365,7 @@ fn carried(
     }
     for f in files {
         let inner = format!("{path} > {}", f.name);
-        let file = File {
-            names: std::slice::from_ref(&f.name),
-            content_type: "",
-            path: &inner,
-            data: &f.data,
-        };
-        inspect_file(cfg, &file, depth + 1, budget, out);
+        inspect_member(cfg, &f.name, &inner, &f.data, depth + 1, budget, out);
     }
 }
 
@@ -493,13 +506,7 @@ fn inspect_zip(
                 what: format!("document containing a {what}"),
             });
         }
-        let file = File {
-            names: std::slice::from_ref(&e.name),
-            content_type: "",
-            path: &inner,
-            data: &e.data,
-        };
-        inspect_file(cfg, &file, depth + 1, budget, out);
+        inspect_member(cfg, &e.name, &inner, &e.data, depth + 1, budget, out);
     }
 }
 
