@@ -15,7 +15,7 @@ pub mod dsn;
 pub mod outbound;
 
 use rampart_checks::pipeline::{Held, Pipeline};
-use rampart_store::{Store, Writer};
+use rampart_store::AnyStore;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -28,8 +28,7 @@ const BATCH: usize = 512;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct QueueManager {
-    pub store: Store,
-    pub writer: Writer,
+    pub store: AnyStore,
     pub notify: Arc<Notify>,
     pub shutdown: watch::Receiver<bool>,
     pub retention_days: u32,
@@ -45,7 +44,7 @@ impl QueueManager {
         let mut last_prune: Option<Instant> = None;
         loop {
             if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
-                self.prune();
+                self.prune().await;
                 last_prune = Some(Instant::now());
             }
             let delivered = self.round().await;
@@ -58,7 +57,7 @@ impl QueueManager {
             // Sleep until the next retry is due (or RESCAN), unless woken by a new message or a
             // finished delivery. Rows already due are being delivered: their end wakes us.
             let now = rampart_store::now_micros();
-            let wait = match self.store.next_attempt_at() {
+            let wait = match self.store.next_attempt_at().await {
                 Ok(Some(at)) if at > now => Duration::from_micros((at - now) as u64).min(RESCAN),
                 _ => RESCAN,
             };
@@ -72,7 +71,7 @@ impl QueueManager {
 
     /// Delivers what is due; returns how many messages were taken.
     pub async fn round(&self) -> usize {
-        let due = match self.store.due(BATCH) {
+        let due = match self.store.due(BATCH).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "reading the queue failed");
@@ -95,7 +94,7 @@ impl QueueManager {
         if local.is_empty() {
             return 0;
         }
-        match self.store.deliver_local(&self.writer, local).await {
+        match self.store.deliver_local(local).await {
             Ok(rcpts) => tracing::debug!(messages = n, recipients = rcpts, "delivered"),
             Err(e) => tracing::error!(error = %e, "local delivery failed; will retry"),
         }
@@ -111,14 +110,14 @@ impl QueueManager {
         let Some(pipeline) = self.pipeline.as_ref().filter(|p| p.rechecks_urls()) else {
             return due;
         };
-        let domains = self.store.domains().unwrap_or_default();
+        let domains = self.store.domains().await.unwrap_or_default();
         let mut keep = Vec::with_capacity(due.len());
         for m in due {
             if m.released {
                 keep.push(m);
                 continue;
             }
-            let bytes = match self.store.message_bytes(&m.id, false) {
+            let bytes = match self.store.message_bytes(&m.id, false).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(queue_id = %m.id, error = %e, "reading a queued message failed");
@@ -129,7 +128,7 @@ impl QueueManager {
                 Some(Held { reason, verdicts }) => {
                     if let Err(e) = self
                         .store
-                        .hold(&self.writer, &m.id, m.message_id.clone(), reason, verdicts)
+                        .hold(&m.id, m.message_id.clone(), reason, verdicts)
                         .await
                     {
                         tracing::error!(queue_id = %m.id, error = %e, "holding a message failed");
@@ -141,8 +140,8 @@ impl QueueManager {
         keep
     }
 
-    fn prune(&self) {
-        match self.store.prune_trace(self.retention_days) {
+    async fn prune(&self) {
+        match self.store.prune_trace(self.retention_days).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 removed = n,

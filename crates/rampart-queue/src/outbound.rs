@@ -16,7 +16,7 @@ use crate::dsn;
 use hickory_resolver::TokioResolver;
 use rampart_config::Config;
 use rampart_store::{
-    now_micros, DueMessage, Failure, QueueId, RecipientStatus, Store, TraceEvent, Writer,
+    now_micros, AnyStore, DueMessage, Failure, QueueId, RecipientStatus, TraceEvent,
 };
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -26,8 +26,7 @@ use tokio::sync::{Notify, Semaphore};
 
 /// What outbound delivery shares across its tasks.
 pub struct Outbound {
-    pub store: Store,
-    pub writer: Writer,
+    pub store: AnyStore,
     pub config: Arc<Config>,
     pub resolver: TokioResolver,
     /// DKIM keys, reloaded when the key directory changes (`rampart dkim generate`).
@@ -47,8 +46,7 @@ struct Item {
 
 impl Outbound {
     pub fn new(
-        store: Store,
-        writer: Writer,
+        store: AnyStore,
         config: Arc<Config>,
         notify: Arc<Notify>,
     ) -> Result<Outbound, String> {
@@ -62,7 +60,6 @@ impl Outbound {
                 config.delivery.max_connections.max(1) as usize
             )),
             store,
-            writer,
             resolver,
             signers,
             notify,
@@ -306,7 +303,7 @@ impl Outbound {
         conn: &mut Connection,
         item: &Item,
     ) -> Result<Vec<(String, RecipientStatus)>, String> {
-        let mut message = match self.store.message_bytes(&item.msg.id, false) {
+        let mut message = match self.store.message_bytes(&item.msg.id, false).await {
             Ok(m) => m,
             Err(e) => return Err(format!("reading the queued message: {e}")),
         };
@@ -430,7 +427,7 @@ impl Outbound {
         let rcpts: Vec<String> = outcomes.iter().map(|(r, _)| r.clone()).collect();
         if let Err(e) = self
             .store
-            .record_attempts(&self.writer, &item.msg.id, outcomes, events)
+            .record_attempts(&item.msg.id, outcomes, events)
             .await
         {
             tracing::error!(error = %e, queue_id = %item.msg.id, "recording the delivery attempt failed");
@@ -454,6 +451,7 @@ impl Outbound {
         let original = self
             .store
             .message_bytes(&msg.id, false)
+            .await
             .map_err(|e| e.to_string())?;
         let hostname = self.config.hostname.get_ref();
         let arrival = rampart_store::rfc5322_date(msg.received / 1_000_000);
@@ -468,7 +466,6 @@ impl Outbound {
         let id = self
             .store
             .enqueue_generated(
-                &self.writer,
                 &msg.sender,
                 body,
                 format!("{}.dsn@{hostname}", msg.id.0),

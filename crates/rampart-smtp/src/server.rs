@@ -167,7 +167,7 @@ async fn refuse(
         format!("connection from {peer}: {}", reply.line()),
     );
     e.client = Some(peer.ip().to_string());
-    ctx.writer.trace(e).await;
+    ctx.store.record(e).await;
     let mut out = Vec::new();
     reply.write_to(&mut out);
     let _ = tokio::time::timeout(Duration::from_secs(5), async {

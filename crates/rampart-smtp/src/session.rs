@@ -7,7 +7,7 @@
 use crate::limits::{AuthGuard, RateLimiter, ReadBudget};
 use crate::reply::{self, Reply};
 use rampart_config::{Config, Listener};
-use rampart_store::{QueueId, QueuedRecipient, SpoolFile, Store, TraceEvent, Writer};
+use rampart_store::{AnyStore, QueueId, QueuedRecipient, SpoolFile, TraceEvent};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,8 +41,8 @@ const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 /// What every session shares.
 pub struct ServerContext {
     pub config: Arc<Config>,
-    pub store: Store,
-    pub writer: Writer,
+    /// Everything stored: directory, queue, trace ([`rampart_store::api`]).
+    pub store: AnyStore,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Woken after each message is queued, so delivery starts at once.
     pub queue_notify: Arc<Notify>,
@@ -64,8 +64,7 @@ pub struct ServerContext {
 impl ServerContext {
     pub fn new(
         config: Arc<Config>,
-        store: Store,
-        writer: Writer,
+        store: AnyStore,
         tls: Option<tokio_rustls::TlsAcceptor>,
         queue_notify: Arc<Notify>,
         shutdown: watch::Receiver<bool>,
@@ -77,7 +76,6 @@ impl ServerContext {
             auth_guard: AuthGuard::new(config.auth.clone()),
             config,
             store,
-            writer,
             tls,
             queue_notify,
             shutdown,
@@ -184,7 +182,7 @@ impl Session {
             e.sender = Some(tx.sender.clone());
         }
         e.recipient = recipient.map(str::to_string);
-        self.ctx.writer.trace(e).await;
+        self.ctx.store.record(e).await;
     }
 
     /// Records the connection and writes the greeting: `220 <hostname> ESMTP` (NC-2.1.3).

@@ -15,12 +15,17 @@
 //!
 //! What does not live here: SMTP, scheduling and delivery decisions (rampart-smtp, rampart-queue).
 
+pub mod api;
 pub mod checkpoint;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod directory;
 pub mod lifecycle;
 pub mod mailbox;
 pub mod quarantine;
 pub mod queue;
+mod shared;
+pub mod sqlite;
 pub mod status;
 pub mod trace;
 pub mod writer;
@@ -30,19 +35,22 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use api::{AnyStore, Backend, Ban};
 pub use directory::{Recipient, RecipientError};
 pub use lifecycle::Removed;
 pub use queue::{
     DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile, Spooled,
 };
+pub use sqlite::Sqlite;
 pub use status::{Failure, RecipientStatus};
 pub use trace::{TraceEvent, TraceFilter};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database failed; the text says how (no database type leaves this crate).
     #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -52,6 +60,12 @@ pub enum StoreError {
     Invalid(String),
     #[error("the store is shutting down")]
     Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Db(e.to_string())
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -178,6 +192,7 @@ impl Store {
         let db_path = dir.join("rampart.db");
         let conn = open_connection(&db_path)?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(shared::SCHEMA)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

@@ -88,6 +88,9 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     }
 
     let (writer, _writer_thread) = Writer::start(&store)?;
+    // From here on the server sees the store only through its traits.
+    let backend: rampart_store::AnyStore =
+        Arc::new(rampart_store::Sqlite::new(store.clone(), writer.clone()));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let renewal = tokio::spawn(rampart_smtp::tls::renew_daily(
         tls.clone(),
@@ -97,8 +100,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let config = Arc::new(config);
     let mut ctx = ServerContext::new(
         config.clone(),
-        store.clone(),
-        writer.clone(),
+        backend.clone(),
         Some(tokio_rustls::TlsAcceptor::from(tls.config())),
         notify.clone(),
         shutdown_rx.clone(),
@@ -136,16 +138,11 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let data_dir =
         std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     println!("data directory: {}", data_dir.display());
-    let outbound = rampart_queue::outbound::Outbound::new(
-        store.clone(),
-        writer.clone(),
-        config.clone(),
-        notify.clone(),
-    )?;
+    let outbound =
+        rampart_queue::outbound::Outbound::new(backend.clone(), config.clone(), notify.clone())?;
     let manager = tokio::spawn(
         QueueManager {
-            store: store.clone(),
-            writer: writer.clone(),
+            store: backend.clone(),
             notify,
             shutdown: shutdown_rx,
             retention_days: config.trace.retention_days.get(),

@@ -98,9 +98,9 @@ impl Session {
         let u = user.clone();
         // Argon2id is slow on purpose: off the async workers. The slot goes with the hash, so it
         // is held until the hash ends even if this session is dropped meanwhile.
-        let ok = tokio::task::spawn_blocking(move || {
+        let ok = tokio::spawn(async move {
             let _slot = slot;
-            store.verify_password(&u, &password)
+            store.verify_password(&u, &password).await
         })
         .await
         .map_err(std::io::Error::other)?;

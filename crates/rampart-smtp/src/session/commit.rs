@@ -38,7 +38,7 @@ impl Session {
                 let policy = if message.headers.count("Received") >= MAX_RECEIVED {
                     Some(reply::mail_loop())
                 } else if self.may_relay() {
-                    self.header_policy(&message)
+                    self.header_policy(&message).await
                 } else {
                     None
                 };
@@ -118,7 +118,7 @@ impl Session {
             deliver_local_now: self.ctx.deliver_local_now,
         };
         // The 250 waits for the commit: file, directory and rows are durable when it is sent.
-        match self.ctx.store.enqueue(&self.ctx.writer, msg).await {
+        match self.ctx.store.enqueue(msg).await {
             Ok(()) => {
                 self.messages += 1;
                 if !held && !all_delivered {
@@ -132,7 +132,7 @@ impl Session {
                 Flow::Continue
             }
             Err(e) => {
-                let _ = std::fs::remove_file(self.ctx.store.message_path(&tx.id));
+                // The store has removed what it had of the message.
                 self.storage_failed(&tx, e.to_string()).await
             }
         }
@@ -145,7 +145,7 @@ impl Session {
         e.session = Some(self.id.clone());
         e.queue_id = Some(tx.id.0.clone());
         e.client = Some(self.peer.ip().to_string());
-        self.ctx.writer.trace(e).await;
+        self.ctx.store.record(e).await;
         self.respond(r);
         Flow::Continue
     }

@@ -7,7 +7,6 @@ use crate::reply::Reply;
 use rampart_checks::message::Message;
 use rampart_checks::pipeline::summary;
 use rampart_checks::{Action, Direction, Envelope};
-use rampart_store::SpoolFile;
 
 /// What the content step allows.
 pub(super) struct Passed {
@@ -42,7 +41,7 @@ impl Session {
         } else {
             Direction::Inbound
         };
-        let domains = self.ctx.store.domains().unwrap_or_default();
+        let domains = self.ctx.store.domains().await.unwrap_or_default();
         let env = Envelope {
             direction,
             client_ip: self.peer.ip(),
@@ -126,7 +125,7 @@ impl Session {
         }
         let id = tx.id.clone();
         body.spool.discard();
-        let mut spool = SpoolFile::new(&self.ctx.store, &id);
+        let mut spool = self.ctx.store.spool(&id);
         spool.push(prefix);
         spool.push(&changed);
         Ok(Passed {
@@ -167,7 +166,6 @@ impl Session {
             .ctx
             .store
             .enqueue_generated(
-                &self.ctx.writer,
                 &to,
                 body.into_bytes(),
                 format!("{}.notice@{host}", tx.id),

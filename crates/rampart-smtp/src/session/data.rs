@@ -4,7 +4,6 @@ use super::{Body, Flow, Session};
 use crate::codec::DataDecoder;
 use crate::received::{self, ReceivedInfo};
 use crate::reply::{self, Reply};
-use rampart_store::SpoolFile;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 impl Session {
@@ -38,7 +37,7 @@ impl Session {
             single_recipient: single,
             unix_time: rampart_store::now_micros() / 1_000_000,
         });
-        let mut spool = SpoolFile::new(&self.ctx.store, &tx.id);
+        let mut spool = self.ctx.store.spool(&tx.id);
         spool.push(rp.as_bytes());
         spool.push(rcvd.as_bytes());
         Body {

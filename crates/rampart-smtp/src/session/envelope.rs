@@ -8,8 +8,8 @@ use rampart_store::QueuedRecipient;
 
 impl Session {
     /// NC-2.1.7: the envelope sender of relayed mail must be one the identity may use.
-    pub(super) fn check_sender(&self, sender: &str) -> Result<(), Reply> {
-        if !self.may_relay() || self.may_use_address(sender)? {
+    pub(super) async fn check_sender(&self, sender: &str) -> Result<(), Reply> {
+        if !self.may_relay() || self.may_use_address(sender).await? {
             return Ok(());
         }
         Err(Reply::new(
@@ -21,7 +21,7 @@ impl Session {
 
     /// An authenticated user may use its own address, its aliases and granted addresses; a relay
     /// network may use addresses of the represented domains.
-    pub(super) fn may_use_address(&self, address: &str) -> Result<bool, Reply> {
+    pub(super) async fn may_use_address(&self, address: &str) -> Result<bool, Reply> {
         let temp = |e: rampart_store::StoreError| {
             tracing::error!(error = %e, "sender lookup failed");
             Reply::new(
@@ -34,10 +34,15 @@ impl Session {
             return Ok(false);
         }
         match &self.auth {
-            Some(user) => self.ctx.store.may_send_as(user, address).map_err(temp),
+            Some(user) => self
+                .ctx
+                .store
+                .may_send_as(user, address)
+                .await
+                .map_err(temp),
             None => {
                 let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-                self.ctx.store.is_local_domain(domain).map_err(temp)
+                self.ctx.store.is_local_domain(domain).await.map_err(temp)
             }
         }
     }
@@ -64,8 +69,8 @@ impl Session {
 
     /// NC-2.1.6: only addresses in domains we represent, and only those that exist; sessions that
     /// may relay also reach other domains.
-    pub(super) fn lookup(&self, address: &str) -> Result<Vec<QueuedRecipient>, Reply> {
-        match self.lookup_local(address)? {
+    pub(super) async fn lookup(&self, address: &str) -> Result<Vec<QueuedRecipient>, Reply> {
+        match self.lookup_local(address).await? {
             Ok(m) => Ok(m
                 .into_iter()
                 .map(|a| QueuedRecipient {
@@ -84,20 +89,20 @@ impl Session {
     }
 
     /// The local mailboxes for `address`, or `Foreign` when its domain is not ours.
-    pub(super) fn lookup_local(
+    pub(super) async fn lookup_local(
         &self,
         address: &str,
     ) -> Result<Result<Vec<String>, Foreign>, Reply> {
         let address = if address.is_empty() {
             // RFC 5321 4.5.1: <postmaster> without a domain reaches this host's postmaster.
-            match self.postmaster() {
+            match self.postmaster().await {
                 Some(a) => a,
                 None => return Err(reply::no_such_user()),
             }
         } else {
             address.to_string()
         };
-        match self.ctx.store.resolve_recipient(&address) {
+        match self.ctx.store.resolve_recipient(&address).await {
             Ok(Ok(r)) => Ok(Ok(r.mailboxes)),
             Ok(Err(rampart_store::RecipientError::ForeignDomain)) => Ok(Err(Foreign)),
             Ok(Err(rampart_store::RecipientError::NoSuchUser)) => Err(reply::no_such_user()),
@@ -112,13 +117,16 @@ impl Session {
         }
     }
 
-    pub(super) fn postmaster(&self) -> Option<String> {
+    pub(super) async fn postmaster(&self) -> Option<String> {
         let host = self.hostname();
         let parent = host.split_once('.').map(|(_, p)| p).unwrap_or(host);
-        [host, parent]
-            .into_iter()
-            .map(|d| format!("postmaster@{d}"))
-            .find(|a| matches!(self.ctx.store.resolve_recipient(a), Ok(Ok(_))))
+        for d in [host, parent] {
+            let a = format!("postmaster@{d}");
+            if matches!(self.ctx.store.resolve_recipient(&a).await, Ok(Ok(_))) {
+                return Some(a);
+            }
+        }
+        None
     }
 }
 

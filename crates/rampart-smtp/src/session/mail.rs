@@ -56,7 +56,7 @@ impl Session {
                 EnhancedStatus::BAD_SENDER_SYNTAX,
                 "Bad sender address syntax",
             ))
-        } else if let Err(r) = self.check_sender(&sender) {
+        } else if let Err(r) = self.check_sender(&sender).await {
             Some(r)
         } else if from.flags & smtp_proto::MAIL_BODY_BINARYMIME != 0 {
             Some(Reply::new(

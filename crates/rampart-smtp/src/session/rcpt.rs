@@ -32,7 +32,7 @@ impl Session {
         } else if !tx.smtputf8 && !address.is_ascii() {
             Err(reply::needs_smtputf8())
         } else {
-            self.lookup(&address)
+            self.lookup(&address).await
         };
         let sender = tx.sender.clone();
         let decision = decision.and_then(|r| {

@@ -9,7 +9,7 @@ use rampart_checks::message::Message;
 impl Session {
     /// NC-2.1.7 on headers and AL-4.2 for relayed mail: From and Sender must be addresses the
     /// identity may use; automatically forwarded mail may not leave for outside recipients.
-    pub(super) fn header_policy(&self, message: &Message<'_>) -> Option<Reply> {
+    pub(super) async fn header_policy(&self, message: &Message<'_>) -> Option<Reply> {
         let h = submission_headers(message);
         if h.from.is_empty() {
             return Some(Reply::new(
@@ -24,7 +24,7 @@ impl Session {
             .map(|a| ("From", a))
             .chain(h.sender.iter().map(|a| ("Sender", a)));
         for (field, a) in fields {
-            match self.may_use_address(a) {
+            match self.may_use_address(a).await {
                 Ok(true) => {}
                 Ok(false) => {
                     return Some(Reply::new(

@@ -4,7 +4,7 @@
 
 use rampart_config::Config;
 use rampart_smtp::{ServerContext, Session};
-use rampart_store::{Store, Writer};
+use rampart_store::{Sqlite, Store, Writer};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, DuplexStream};
 use tokio::sync::{watch, Notify};
@@ -44,8 +44,7 @@ pub fn fixture_with(change: impl FnOnce(&mut Config)) -> Fixture {
     Fixture {
         ctx: Arc::new(ServerContext::new(
             Arc::new(config),
-            store,
-            writer,
+            Arc::new(Sqlite::new(store, writer)),
             None,
             Arc::new(Notify::new()),
             rx,

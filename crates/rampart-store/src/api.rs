@@ -1,0 +1,166 @@
+//! The store as the rest of Rampart sees it: async traits, one per concern, with no database type
+//! in any signature. SQLite ([`crate::sqlite::Sqlite`]) is the embedded implementation; a shared
+//! database for several nodes implements the same traits and passes the same conformance suite
+//! ([`crate::conformance`], behind the `conformance` feature).
+//!
+//! Callers hold an [`AnyStore`] (`Arc<dyn Backend>`) and never see files, paths or connections:
+//! a message body goes in through [`Queue::spool`] and comes out through [`Queue::message_bytes`].
+//!
+//! Every method may run on an async worker: an implementation does its blocking work elsewhere
+//! (the SQLite one on tokio's blocking pool and its writer thread).
+
+use crate::directory::{Recipient, RecipientError};
+use crate::mailbox::MailboxEntry;
+use crate::quarantine::Held;
+use crate::queue::{DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
+use crate::status::RecipientStatus;
+use crate::trace::{TraceEvent, TraceFilter};
+use crate::Result;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Who this server receives for, and who may log in (NC-2.1.2, NC-2.1.6).
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Adds a domain we receive for; an error when it exists already.
+    async fn add_domain(&self, name: &str) -> Result<()>;
+    /// Every local domain, sorted.
+    async fn domains(&self) -> Result<Vec<String>>;
+    async fn is_local_domain(&self, domain: &str) -> Result<bool>;
+    /// Adds a user with an Argon2id hash of `password` (NC-2.1.2: only accounts the administrator
+    /// creates exist). The domain must be local.
+    async fn add_user(&self, address: &str, password: &str) -> Result<()>;
+    /// Every user's address, sorted.
+    async fn users(&self) -> Result<Vec<String>>;
+    /// True when `password` is `address`'s; false for a wrong password or an unknown user.
+    async fn verify_password(&self, address: &str, password: &str) -> Result<bool>;
+    async fn add_alias(&self, alias: &str, target: &str) -> Result<()>;
+    /// Every (alias, target), sorted.
+    async fn aliases(&self) -> Result<Vec<(String, String)>>;
+    /// Lets `user` send as `address` besides its own address (NC-2.1.7).
+    async fn add_send_as(&self, user: &str, address: &str) -> Result<()>;
+    async fn may_send_as(&self, user: &str, address: &str) -> Result<bool>;
+    /// NC-2.1.6: the one answer to "do we receive for this address", and where it lands.
+    async fn resolve_recipient(
+        &self,
+        address: &str,
+    ) -> Result<std::result::Result<Recipient, RecipientError>>;
+}
+
+/// The durable queue: received messages, their recipients and the outcome of each attempt.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// A spool for the body of message `id`; hand its [`SpoolFile::finish`] result to
+    /// [`Queue::enqueue`].
+    fn spool(&self, id: &QueueId) -> SpoolFile;
+    /// Makes a received message durable; returns only once it is (the 250 after DATA waits for
+    /// this). On failure nothing of the message is left behind.
+    async fn enqueue(&self, msg: Enqueue) -> Result<()>;
+    /// Queues a message this server writes itself (a bounce, a notice) from the null sender.
+    async fn enqueue_generated(
+        &self,
+        to: &str,
+        body: Vec<u8>,
+        message_id: String,
+        what: &str,
+    ) -> Result<QueueId>;
+    /// Messages with recipients due now, oldest first, at most `limit`.
+    async fn due(&self, limit: usize) -> Result<Vec<DueMessage>>;
+    /// Delivers the local recipients of `batch` into their mailboxes; returns how many.
+    async fn deliver_local(&self, batch: Vec<DueMessage>) -> Result<usize>;
+    /// Records the outcome for each (recipient, status) of message `id`, with trace events.
+    async fn record_attempts(
+        &self,
+        id: &QueueId,
+        outcomes: Vec<(String, RecipientStatus)>,
+        events: Vec<TraceEvent>,
+    ) -> Result<()>;
+    /// When the next queued recipient is due (microseconds since the epoch).
+    async fn next_attempt_at(&self) -> Result<Option<i64>>;
+    /// Every queue row, for `rampart queue list`.
+    async fn queue_list(&self) -> Result<Vec<QueueEntry>>;
+    /// The stored message; with its Return-Path line or without (for relaying).
+    async fn message_bytes(&self, id: &QueueId, with_return_path: bool) -> Result<Vec<u8>>;
+    /// Removes bodies that were spooled but never acknowledged (a crash before the commit).
+    async fn remove_orphans(&self) -> Result<usize>;
+}
+
+/// Local mailboxes, as the administrator's CLI sees them.
+#[async_trait]
+pub trait Mailboxes: Send + Sync {
+    async fn mailbox_list(&self, user: &str) -> Result<Vec<MailboxEntry>>;
+    async fn mailbox_message(&self, user: &str, id: i64) -> Result<Option<Vec<u8>>>;
+    /// Deletes one message from `user`'s mailbox; the stored copy goes with the last reference.
+    async fn mailbox_delete(&self, user: &str, id: i64) -> Result<bool>;
+}
+
+/// Messages held by the checks, for an administrator to release or delete.
+#[async_trait]
+pub trait Quarantine: Send + Sync {
+    async fn quarantine_list(&self) -> Result<Vec<Held>>;
+    async fn quarantine_get(&self, id: &str) -> Result<Option<Held>>;
+    async fn quarantine_release(&self, id: &str, by: &str) -> Result<()>;
+    async fn quarantine_delete(&self, id: &str, by: &str) -> Result<()>;
+    /// Holds a queued message at delivery time (a check found it bad after it was accepted).
+    async fn hold(
+        &self,
+        id: &QueueId,
+        message_id: Option<String>,
+        reason: String,
+        verdicts: String,
+    ) -> Result<()>;
+}
+
+/// The message trace (AL-3.1) and its retention (NC-2.4.3).
+#[async_trait]
+pub trait Trace: Send + Sync {
+    /// AL-3.1: records an event; it becomes durable with the next commit, without waiting.
+    async fn record(&self, event: TraceEvent);
+    /// The timelines that match `filter`, oldest event first.
+    async fn trace(&self, filter: &TraceFilter) -> Result<Vec<TraceEvent>>;
+    /// Removes events older than `days`; returns how many.
+    async fn prune_trace(&self, days: u32) -> Result<usize>;
+}
+
+/// A ban of a client address or account, by intrusion prevention or an administrator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Ban {
+    /// What is banned: an address (`ip:192.0.2.1`), a network, or an account (`user:a@b`).
+    pub subject: String,
+    /// Microseconds since the epoch.
+    pub since: i64,
+    pub until: i64,
+    pub reason: String,
+}
+
+/// State that several nodes of one installation must share: rate-limit counters (NC-2.1.8),
+/// authentication failures and bans. Times are microseconds since the epoch, passed in by the
+/// caller so the results do not depend on whose clock reads them.
+#[async_trait]
+pub trait SharedState: Send + Sync {
+    /// Adds `n` to counter `key` in the fixed window of `window_micros` that holds `now`, and
+    /// returns the window's count after adding. Windows before the current one are forgotten.
+    async fn count_in_window(&self, key: &str, now: i64, window_micros: i64, n: u64)
+        -> Result<u64>;
+    /// Records a failed authentication for `key` at `now`; returns how many failures `key` has
+    /// had since `now - window_micros`.
+    async fn auth_failure(&self, key: &str, now: i64, window_micros: i64) -> Result<u32>;
+    /// Forgets `key`'s failures (after a successful login).
+    async fn auth_success(&self, key: &str) -> Result<()>;
+    /// Bans `subject` until `until`, replacing an earlier ban of it.
+    async fn ban(&self, subject: &str, now: i64, until: i64, reason: &str) -> Result<()>;
+    /// The ban in force on `subject` at `now`, if any.
+    async fn banned(&self, subject: &str, now: i64) -> Result<Option<Ban>>;
+    /// Every ban in force at `now`, soonest to end first.
+    async fn bans(&self, now: i64) -> Result<Vec<Ban>>;
+    /// Lifts a ban; false when there was none in force.
+    async fn unban(&self, subject: &str, now: i64) -> Result<bool>;
+}
+
+/// Everything a Rampart node keeps: the one store handle the server passes around.
+pub trait Backend: Directory + Queue + Mailboxes + Quarantine + Trace + SharedState {}
+
+impl<T: Directory + Queue + Mailboxes + Quarantine + Trace + SharedState> Backend for T {}
+
+/// A shared handle to whichever backend the configuration chose.
+pub type AnyStore = Arc<dyn Backend>;
