@@ -33,7 +33,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use directory::{Recipient, RecipientError};
 pub use lifecycle::Removed;
 pub use queue::{
-    DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile, Spooled,
+    Bounce, DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile,
+    Spooled,
 };
 pub use status::{Failure, RecipientStatus};
 pub use trace::{TraceEvent, TraceFilter};
