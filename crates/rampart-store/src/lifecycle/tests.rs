@@ -383,3 +383,51 @@ async fn a_file_left_by_a_crash_after_removal_is_swept_at_start() {
     assert_eq!(f.store.remove_orphans().unwrap(), 1);
     assert!(!path.exists());
 }
+
+/// Issue #11 item 7 (draining a large backlog): the queue is read in the order of its due
+/// index, earliest due first, so a round reads `limit` rows instead of sorting the backlog.
+#[tokio::test]
+async fn due_reads_the_earliest_due_first() {
+    let f = fixture();
+    let a = queue(&f, vec![rcpt("b@example.net", false)], false).await;
+    let b = queue(&f, vec![rcpt("b@example.net", false)], false).await;
+    let c = queue(&f, vec![rcpt("b@example.net", false)], false).await;
+    // Retries due in the reverse order of arrival.
+    let now = crate::now_micros();
+    for (id, ago) in [(&a, 1), (&b, 2), (&c, 3)] {
+        let deferred = RecipientStatus::TemporaryFailure {
+            reply: "451 later".into(),
+            next_attempt: now - ago * 1_000_000,
+        };
+        record(&f, id, "b@example.net", deferred).await;
+    }
+    let due: Vec<QueueId> = f.store.due(2).unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(due, vec![c, b]);
+}
+
+/// A message whose recipients are due at different times is still one message, with every
+/// recipient that is due.
+#[tokio::test]
+async fn due_gathers_a_message_whose_recipients_are_due_apart() {
+    let f = fixture();
+    let id = queue(
+        &f,
+        vec![rcpt("b@example.net", false), rcpt("c@example.org", false)],
+        false,
+    )
+    .await;
+    let other = queue(&f, vec![rcpt("d@example.net", false)], false).await;
+    // c is retried later than the other message is due: its rows are not adjacent to b's.
+    let deferred = RecipientStatus::TemporaryFailure {
+        reply: "451 later".into(),
+        next_attempt: crate::now_micros() - 1,
+    };
+    record(&f, &id, "c@example.org", deferred).await;
+    let due = f.store.due(10).unwrap();
+    assert_eq!(due.len(), 2, "{due:?}");
+    let m = due.iter().find(|m| m.id == id).unwrap();
+    let mut rcpts: Vec<&str> = m.recipients.iter().map(|r| r.address.as_str()).collect();
+    rcpts.sort();
+    assert_eq!(rcpts, ["b@example.net", "c@example.org"]);
+    assert!(due.iter().any(|m| m.id == other));
+}
