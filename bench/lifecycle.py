@@ -9,6 +9,7 @@ has every one and `rampart queue list` is empty, then measures the data director
 What is measured (bytes):
 - before: the data directory once the server is up, before the first message;
 - after:  the same once the queue has drained and the server has stopped;
+- peak:   the largest data directory seen while sending and draining (sampled every 0.5 s);
 - wal:    the largest `rampart.db-wal` seen while sending, and its size once idle;
 - trace:  pages of the trace table and its indexes (sqlite's dbstat). AL-3.1 keeps one trace per
   message for `[trace] retention_days` (NC-2.4.3: at least 90), so the trace grows with every
@@ -224,14 +225,21 @@ def main():
                 f"of ~{a.size} bytes over {a.connections} connections to a sink on port {sink_port}")
             errors = []
             wal_peak = [0]
+            dir_peak = [before]
             last_look = [0.0]
+
+            def look():
+                wal_peak[0] = max(wal_peak[0], wal_size(server.data_dir))
+                dir_peak[0] = max(dir_peak[0], dir_size(server.data_dir))
 
             def watch():
                 now = time.monotonic()
-                if now - last_look[0] > 0.5:
-                    last_look[0] = now
-                    wal_peak[0] = max(wal_peak[0], wal_size(server.data_dir))
+                with server_lock:
+                    if now - last_look[0] > 0.5:
+                        last_look[0] = now
+                        look()
 
+            server_lock = threading.Lock()
             t0 = time.monotonic()
             share = a.messages // a.connections
             threads = []
@@ -247,7 +255,7 @@ def main():
             log(f"sent in {sent:.0f} s ({a.messages / sent:.0f} msg/s); {len(errors)} errors")
 
             def drained():
-                wal_peak[0] = max(wal_peak[0], wal_size(server.data_dir))
+                look()
                 return sink.count >= a.messages - len(errors) and not server.cli("queue", "list")
 
             if not wait_until(drained, a.drain_timeout, 0.5):
@@ -270,6 +278,7 @@ def main():
     print(f"messages sent:              {a.messages} ({len(errors)} errors), received by the "
           f"sink: {sink.count}, in {total:.0f} s")
     print(f"data directory before:      {before} bytes")
+    print(f"data directory at its peak: {dir_peak[0]} bytes")
     print(f"data directory after:       {after} bytes (trace pages {trace_after}, "
           f"were {trace_before})")
     print(f"growth without the trace:   {growth} bytes (bound {bound})")

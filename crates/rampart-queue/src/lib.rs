@@ -71,6 +71,8 @@ impl QueueManager {
 
     /// Delivers what is due; returns how many messages were taken.
     pub async fn round(&self) -> usize {
+        // Taken before the queue is read: see outbound::InFlight.
+        let mark = self.outbound.mark();
         let due = match self.store.due(BATCH).await {
             Ok(d) => d,
             Err(e) => {
@@ -83,7 +85,7 @@ impl QueueManager {
             return 0;
         }
         let due = self.recheck_all(due).await;
-        let remote = self.outbound.dispatch(&due);
+        let remote = self.outbound.dispatch(&due, mark);
         if remote > 0 {
             tracing::debug!(recipients = remote, "outbound delivery started");
         }

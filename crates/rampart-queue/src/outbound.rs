@@ -16,9 +16,9 @@ use crate::dsn;
 use hickory_resolver::TokioResolver;
 use rampart_config::Config;
 use rampart_store::{
-    now_micros, AnyStore, DueMessage, Failure, QueueId, RecipientStatus, TraceEvent,
+    now_micros, AnyStore, Bounce, DueMessage, Failure, RecipientStatus, TraceEvent,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,8 +35,34 @@ pub struct Outbound {
     pub notify: Arc<Notify>,
     total: Arc<Semaphore>,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
-    in_flight: Mutex<HashSet<(String, String)>>,
+    in_flight: Mutex<InFlight>,
 }
+
+/// (queue id, recipient)
+type Key = (String, String);
+
+/// The recipients taken for delivery, and those recorded since the oldest queue snapshot that
+/// may still be handed to [`Outbound::dispatch`].
+///
+/// A snapshot of the queue ([`Store::due`]) read before an attempt was recorded still shows its
+/// recipient as queued. Were the recipient forgotten as soon as its attempt is recorded, that
+/// stale snapshot would start a second attempt: a second delivery, or a second bounce of a
+/// message the first one removed (it then fails with "no message"). So a recorded recipient stays
+/// here, marked with the count of recorded attempts at that moment, until a snapshot read after
+/// it ([`Outbound::mark`]) reaches dispatch.
+#[derive(Default)]
+struct InFlight {
+    /// `None` while the attempt runs; `Some(epoch)` once it is recorded.
+    taken: HashMap<Key, Option<u64>>,
+    /// Recorded recipients, oldest first.
+    recorded: VecDeque<(u64, Key)>,
+    /// Attempts recorded so far (per message and domain).
+    epoch: u64,
+}
+
+/// When a queue snapshot was read, in recorded attempts: see [`Outbound::mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueMark(u64);
 
 /// One message's recipients at one domain.
 struct Item {
@@ -65,7 +91,7 @@ impl Outbound {
             notify,
             config,
             per_domain: Mutex::new(HashMap::new()),
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(InFlight::default()),
         })
     }
 
@@ -92,17 +118,40 @@ impl Outbound {
         }
     }
 
-    /// Starts delivery of the remote recipients of `due` that are not already being delivered.
+    /// To be taken just before the queue is read: [`Outbound::dispatch`] then knows which
+    /// recipients of that snapshot were recorded after it was read.
+    pub fn mark(&self) -> QueueMark {
+        QueueMark(rampart_sync::lock(&self.in_flight).epoch)
+    }
+
+    /// Starts delivery of the remote recipients of `due` (a queue snapshot read after `mark`)
+    /// that are not being delivered, and were not recorded since the snapshot was read.
     /// Returns how many recipients were taken.
-    pub fn dispatch(self: &Arc<Self>, due: &[DueMessage]) -> usize {
+    pub fn dispatch(self: &Arc<Self>, due: &[DueMessage], mark: QueueMark) -> usize {
         let mut by_domain: HashMap<String, Vec<Item>> = HashMap::new();
         let mut taken = 0;
         {
             let mut in_flight = rampart_sync::lock(&self.in_flight);
+            // Recorded before the snapshot was read: the snapshot shows them as they are now.
+            while in_flight
+                .recorded
+                .front()
+                .is_some_and(|(e, _)| *e <= mark.0)
+            {
+                if let Some((e, key)) = in_flight.recorded.pop_front() {
+                    if in_flight.taken.get(&key) == Some(&Some(e)) {
+                        in_flight.taken.remove(&key);
+                    }
+                }
+            }
             for msg in due {
                 let mut per: HashMap<String, Vec<String>> = HashMap::new();
                 for r in msg.recipients.iter().filter(|r| !r.local) {
-                    if in_flight.insert((msg.id.0.clone(), r.address.clone())) {
+                    let key = (msg.id.0.clone(), r.address.clone());
+                    // Running, or recorded after the snapshot was read (it is stale for them).
+                    if let std::collections::hash_map::Entry::Vacant(v) = in_flight.taken.entry(key)
+                    {
+                        v.insert(None);
                         let domain = r
                             .address
                             .rsplit_once('@')
@@ -343,9 +392,7 @@ impl Outbound {
         let now = now_micros();
         let lifetime = self.config.delivery.lifetime_secs as i64 * 1_000_000;
         let expired = now - item.msg.received > lifetime;
-        let schedule = &self.config.delivery.retry_secs;
         let mut outcomes = Vec::new();
-        let mut events = Vec::new();
         let mut failed = Vec::new();
         let via_text = match via {
             Some((host, Some(tls))) => format!(" via {host} ({tls})"),
@@ -353,12 +400,6 @@ impl Outbound {
             None => String::new(),
         };
         for (rcpt, a) in attempts {
-            let prior = item
-                .msg
-                .recipients
-                .iter()
-                .find(|r| r.address == rcpt)
-                .map_or(0, |r| r.attempts) as usize;
             let (outcome, event, detail) = match a {
                 RecipientStatus::Delivered(reply) => {
                     let detail = format!("delivered to {rcpt}{via_text}: {reply}");
@@ -375,13 +416,8 @@ impl Outbound {
                     (RecipientStatus::PermanentFailure(f), "expired", detail)
                 }
                 RecipientStatus::TemporaryFailure { reply, .. } => {
-                    let wait = schedule
-                        .get(prior)
-                        .or(schedule.last())
-                        .copied()
-                        .unwrap_or(300);
+                    let (wait, next_attempt) = self.retry(&item.msg, &rcpt, now);
                     let detail = format!("{rcpt}{via_text}: {reply}; next attempt in {wait} s");
-                    let next_attempt = now + wait as i64 * 1_000_000;
                     (
                         RecipientStatus::TemporaryFailure {
                             reply,
@@ -399,60 +435,102 @@ impl Outbound {
                 // An attempt ends in one of the above; anything else leaves the row as it is.
                 RecipientStatus::Scheduled | RecipientStatus::Held => continue,
             };
-            let mut e = TraceEvent::new(event, detail);
-            e.queue_id = Some(item.msg.id.0.clone());
-            e.message_id = item.msg.message_id.clone();
-            e.sender = Some(item.msg.sender.clone());
-            e.recipient = Some(rcpt.clone());
-            events.push(e);
-            outcomes.push((rcpt, outcome));
+            outcomes.push((rcpt, outcome, event, detail));
         }
+        let mut bounce = None;
         if !failed.is_empty() && !item.msg.sender.is_empty() {
             match self.bounce(&item.msg, &failed).await {
-                Ok(id) => {
-                    let mut e = TraceEvent::new(
-                        "bounce",
-                        format!("DSN {id} queued for <{}>", item.msg.sender),
-                    );
-                    e.queue_id = Some(item.msg.id.0.clone());
-                    e.message_id = item.msg.message_id.clone();
-                    e.sender = Some(item.msg.sender.clone());
-                    events.push(e);
-                }
+                Ok(b) => bounce = Some(b),
                 Err(e) => {
-                    tracing::error!(error = %e, queue_id = %item.msg.id, "could not queue the bounce")
+                    // Recorded without its bounce, the failure would remove the message and the
+                    // sender would never hear of it: it is retried instead, bounce and all.
+                    tracing::error!(error = %e, queue_id = %item.msg.id, "could not prepare the bounce; the failure is retried");
+                    for (rcpt, outcome, event, detail) in &mut outcomes {
+                        if let RecipientStatus::PermanentFailure(f) = outcome {
+                            let (wait, next_attempt) = self.retry(&item.msg, rcpt, now);
+                            *detail = format!(
+                                "{}; the bounce could not be queued ({e}): next attempt in {wait} s",
+                                f.reply
+                            );
+                            *outcome = RecipientStatus::TemporaryFailure {
+                                reply: f.reply.clone(),
+                                next_attempt,
+                            };
+                            *event = "deferred";
+                        }
+                    }
                 }
             }
         }
-        let rcpts: Vec<String> = outcomes.iter().map(|(r, _)| r.clone()).collect();
+        let mut events = Vec::new();
+        let outcomes = outcomes
+            .into_iter()
+            .map(|(rcpt, outcome, event, detail)| {
+                let mut e = TraceEvent::new(event, detail);
+                e.queue_id = Some(item.msg.id.0.clone());
+                e.message_id = item.msg.message_id.clone();
+                e.sender = Some(item.msg.sender.clone());
+                e.recipient = Some(rcpt.clone());
+                events.push(e);
+                (rcpt, outcome)
+            })
+            .collect();
+        // One commit: the outcomes, the bounce, and the removal of a message nothing needs any
+        // more. The message goes only with the bounce that quotes it, never before.
         if let Err(e) = self
             .store
-            .record_attempts(&item.msg.id, outcomes, events)
+            .record_attempts(&item.msg.id, outcomes, events, bounce)
             .await
         {
             tracing::error!(error = %e, queue_id = %item.msg.id, "recording the delivery attempt failed");
         }
         {
+            // Recorded (or left as it was): a queue snapshot read from now on shows it as it is.
             let mut in_flight = rampart_sync::lock(&self.in_flight);
-            for r in rcpts {
-                in_flight.remove(&(item.msg.id.0.clone(), r));
+            in_flight.epoch += 1;
+            let epoch = in_flight.epoch;
+            for r in &item.rcpts {
+                let key = (item.msg.id.0.clone(), r.clone());
+                in_flight.taken.insert(key.clone(), Some(epoch));
+                in_flight.recorded.push_back((epoch, key));
             }
         }
-        // The manager schedules the next retry from the recorded outcome.
+        // The manager schedules the next retry from the recorded outcome, and sends the bounce.
         self.notify.notify_one();
     }
 
-    /// Queues a DSN to the sender of `msg` (null sender, so it never bounces itself).
+    /// How long until `rcpt` of `msg` is tried again after a temporary failure, and when that
+    /// is: from the schedule, by the attempts made before this one.
+    fn retry(&self, msg: &DueMessage, rcpt: &str, now: i64) -> (u64, i64) {
+        let schedule = &self.config.delivery.retry_secs;
+        let prior = msg
+            .recipients
+            .iter()
+            .find(|r| r.address == rcpt)
+            .map_or(0, |r| r.attempts) as usize;
+        let wait = schedule
+            .get(prior)
+            .or(schedule.last())
+            .copied()
+            .unwrap_or(300);
+        (wait, now + wait as i64 * 1_000_000)
+    }
+
+    /// Prepares a DSN to the sender of `msg` (null sender, so it never bounces itself), to be
+    /// queued with the failures it reports.
     async fn bounce(
         &self,
         msg: &DueMessage,
         failed: &[(String, Failure)],
-    ) -> Result<QueueId, String> {
-        let original = self
-            .store
-            .message_bytes(&msg.id, false)
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<Bounce, String> {
+        // The DSN quotes the original's header; without it, it still tells the sender.
+        let original = match self.store.message_bytes(&msg.id, false).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, queue_id = %msg.id, "the bounced message could not be read; its DSN quotes no header");
+                Vec::new()
+            }
+        };
         let hostname = self.config.hostname.get_ref();
         let arrival = rampart_store::rfc5322_date(msg.received / 1_000_000);
         let body = dsn::build(
@@ -463,9 +541,9 @@ impl Outbound {
             &original,
             &arrival,
         );
-        let id = self
+        let message = self
             .store
-            .enqueue_generated(
+            .generated(
                 &msg.sender,
                 body,
                 format!("{}.dsn@{hostname}", msg.id.0),
@@ -473,8 +551,14 @@ impl Outbound {
             )
             .await
             .map_err(|e| e.to_string())?;
-        self.notify.notify_one();
-        Ok(id)
+        let mut event = TraceEvent::new(
+            "bounce",
+            format!("DSN {} queued for <{}>", message.id, msg.sender),
+        );
+        event.queue_id = Some(msg.id.0.clone());
+        event.message_id = msg.message_id.clone();
+        event.sender = Some(msg.sender.clone());
+        Ok(Bounce { message, event })
     }
 }
 
@@ -531,6 +615,129 @@ fn classify(e: ClientError, host: &str) -> RecipientStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rampart_store::{Enqueue, QueueId, QueuedRecipient, TraceFilter};
+    use std::path::PathBuf;
+
+    /// A data directory for one test, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            let b = rampart_store::random_bytes::<8>();
+            let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            let p = std::env::temp_dir().join(format!("rampart-outbound-test-{name}"));
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Outbound delivery through a smarthost whose CA file is missing: every attempt is a
+    /// temporary failure without any network, and with a lifetime of 0 it expires and bounces.
+    fn expiring_outbound(dir: &TempDir, store: &Store, writer: &Writer) -> Arc<Outbound> {
+        let mut config = Config {
+            data_dir: dir.0.clone(),
+            ..Default::default()
+        };
+        config.delivery.lifetime_secs = 0;
+        config.delivery.smarthost = Some(rampart_config::Smarthost {
+            host: "127.0.0.1".into(),
+            port: 9,
+            tls: rampart_config::SmarthostTls::Starttls,
+            ca_file: Some(dir.0.join("no-such-ca.pem")),
+            username: None,
+            password_file: None,
+        });
+        let out = Outbound::new(
+            store.clone(),
+            writer.clone(),
+            Arc::new(config),
+            Arc::new(Notify::new()),
+        );
+        Arc::new(out.unwrap())
+    }
+
+    async fn queue_one(store: &Store, writer: &Writer, to: &str) -> QueueId {
+        let id = QueueId::generate();
+        let rp = "Return-Path: <alice@example.test>\r\n";
+        let data = format!("{rp}From: <alice@example.test>\r\nSubject: bounce me\r\n\r\nhi\r\n");
+        let enq = Enqueue {
+            id: id.clone(),
+            sender: "alice@example.test".into(),
+            size: data.len() as u64,
+            message_id: Some("<bounce-me@example.test>".into()),
+            return_path_len: rp.len(),
+            client: None,
+            recipients: vec![QueuedRecipient {
+                address: to.into(),
+                local: false,
+            }],
+            events: Vec::new(),
+            quarantine: None,
+            inline: Some(data.into_bytes()),
+            deliver_local_now: false,
+        };
+        store.enqueue(writer, enq).await.unwrap();
+        id
+    }
+
+    fn events(store: &Store, id: &QueueId, kind: &str) -> usize {
+        let filter = TraceFilter {
+            queue_id: Some(id.0.clone()),
+            ..Default::default()
+        };
+        let trace = store.trace(&filter).unwrap();
+        trace.iter().filter(|e| e.event == kind).count()
+    }
+
+    /// The lost bounce of the delivery tests ("could not queue the bounce error=no message"): a
+    /// queue snapshot read before an attempt was recorded, dispatched after it, started a second
+    /// attempt of a message the first had bounced and removed. Now the snapshot's recipients
+    /// recorded since it was read are not taken again, and the message bounced once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_queue_snapshot_starts_no_second_attempt() {
+        let dir = TempDir::new();
+        let store = Store::open(&dir.0).unwrap();
+        let (writer, _thread) = Writer::start(&store).unwrap();
+        let out = expiring_outbound(&dir, &store, &writer);
+        let id = queue_one(&store, &writer, "bob@remote.test").await;
+
+        let mark = out.mark();
+        let stale = store.due(10).unwrap();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(out.dispatch(&stale, mark), 1);
+        // Wait (on the manager's wake-up) until the attempt is recorded: expired and bounced,
+        // the message is gone.
+        let recorded = async {
+            while store.queue_list().unwrap().iter().any(|e| e.message == id) {
+                out.notify.notified().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), recorded)
+            .await
+            .expect("the attempt was recorded");
+        assert!(store.message_bytes(&id, false).is_err(), "removed");
+        assert_eq!(events(&store, &id, "expired"), 1);
+        assert_eq!(events(&store, &id, "bounce"), 1);
+
+        // The snapshot read before that is handed to dispatch now: nothing in it is taken.
+        assert_eq!(
+            out.dispatch(&stale, mark),
+            0,
+            "a second attempt was started"
+        );
+        // A snapshot read after the attempt forgets it: nothing is kept in memory for it.
+        let fresh = out.mark();
+        assert!(store.due(10).unwrap().iter().all(|m| m.id != id));
+        out.dispatch(&[], fresh);
+        assert!(rampart_sync::lock(&out.in_flight).taken.is_empty());
+        assert!(rampart_sync::lock(&out.in_flight).recorded.is_empty());
+    }
 
     fn reply(code: u16, text: &str) -> RemoteReply {
         RemoteReply {

@@ -12,7 +12,7 @@
 use crate::directory::{Recipient, RecipientError};
 use crate::mailbox::MailboxEntry;
 use crate::quarantine::Held;
-use crate::queue::{DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
+use crate::queue::{Bounce, DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
 use crate::status::RecipientStatus;
 use crate::trace::{TraceEvent, TraceFilter};
 use crate::Result;
@@ -68,13 +68,27 @@ pub trait Queue: Send + Sync {
     async fn due(&self, limit: usize) -> Result<Vec<DueMessage>>;
     /// Delivers the local recipients of `batch` into their mailboxes; returns how many.
     async fn deliver_local(&self, batch: Vec<DueMessage>) -> Result<usize>;
-    /// Records the outcome for each (recipient, status) of message `id`, with trace events.
+    /// Prepares (spools) a message this server writes itself, without queuing it: a bounce
+    /// handed to [`Queue::record_attempts`] so it is queued in the commit that records the
+    /// failures it reports.
+    async fn generated(
+        &self,
+        to: &str,
+        body: Vec<u8>,
+        message_id: String,
+        what: &str,
+    ) -> Result<Enqueue>;
+    /// Records the outcome for each (recipient, status) of message `id`, with trace events, and
+    /// queues `bounce` in the same commit when one of the failures is newly recorded; the message
+    /// is removed in that commit when nothing needs it any more. Returns whether the bounce was
+    /// queued.
     async fn record_attempts(
         &self,
         id: &QueueId,
         outcomes: Vec<(String, RecipientStatus)>,
         events: Vec<TraceEvent>,
-    ) -> Result<()>;
+        bounce: Option<Bounce>,
+    ) -> Result<bool>;
     /// When the next queued recipient is due (microseconds since the epoch).
     async fn next_attempt_at(&self) -> Result<Option<i64>>;
     /// Every queue row, for `rampart queue list`.

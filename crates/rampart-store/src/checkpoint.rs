@@ -18,6 +18,14 @@
 //!   gives up after a short busy wait rather than hold up a commit that arrives meanwhile.
 //!
 //! The writer only signals after a commit (a non-blocking send on a channel of one).
+//!
+//! Free pages: SQLite keeps the pages that removal frees ([`crate::lifecycle`]) in the file for
+//! reuse, so the file would keep the size of the largest backlog it ever held. The database is
+//! in `auto_vacuum = INCREMENTAL` mode (a new one from its creation; an older one is converted
+//! once when this thread starts, see [`convert_to_incremental`]), and when idle this thread
+//! hands free pages beyond [`KEEP_FREE`] back with `incremental_vacuum`, in transactions of
+//! [`RECLAIM_CHUNK`] pages, stopping as soon as a commit comes in; then the `TRUNCATE`
+//! checkpoint shortens the file.
 
 use crate::{open_connection, Result, Store, StoreError};
 use std::path::{Path, PathBuf};
@@ -38,6 +46,15 @@ pub const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
 const CATCH_UP_ROUNDS: usize = 4;
 /// How long a `TRUNCATE` checkpoint waits for readers before it gives up until the next idle.
 const TRUNCATE_BUSY: Duration = Duration::from_millis(100);
+/// Free pages kept for reuse (bytes): below this, nothing is handed back.
+pub const KEEP_FREE: i64 = 4 * 1024 * 1024;
+/// Pages handed back per transaction; a commit that arrives meanwhile waits for one at most.
+pub const RECLAIM_CHUNK: i64 = 1024;
+/// Longest the final reclaim at shutdown may take.
+const RECLAIM_AT_STOP: Duration = Duration::from_secs(2);
+/// A database not yet in incremental mode is converted at start (one `VACUUM`, which rewrites
+/// the whole file) when it is at most this large, or when a quarter of it is free pages.
+const CONVERT_UP_TO: i64 = 64 * 1024 * 1024;
 
 /// The writer's handle on the checkpoint thread.
 pub(crate) struct Checkpointer {
@@ -50,6 +67,8 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     pub(crate) fn start(store: &Store) -> Result<Checkpointer> {
         let conn = open_connection(store.db_path())?;
+        // Before the writer's first commit: the conversion rewrites the file.
+        convert_to_incremental(&conn);
         let mut wal = store.db_path().as_os_str().to_owned();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
@@ -114,7 +133,18 @@ fn run(conn: rusqlite::Connection, rx: Receiver<()>, wal: PathBuf, restart: &Ato
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                if dirty && truncate(&conn) {
+                if !dirty {
+                    continue;
+                }
+                // A commit arriving meanwhile ends the reclaim; it is counted like any other.
+                let mut interrupted = false;
+                reclaim(&conn, &mut || {
+                    interrupted = interrupted || rx.try_recv().is_ok();
+                    interrupted
+                });
+                if interrupted {
+                    commits += 1;
+                } else if truncate(&conn) {
                     dirty = false;
                     commits = 0;
                     last = Instant::now();
@@ -124,7 +154,95 @@ fn run(conn: rusqlite::Connection, rx: Receiver<()>, wal: PathBuf, restart: &Ato
         }
     }
     if dirty {
+        let until = Instant::now() + RECLAIM_AT_STOP;
+        reclaim(&conn, &mut || Instant::now() >= until);
         truncate(&conn);
+    }
+}
+
+fn pragma_i64(conn: &rusqlite::Connection, name: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+}
+
+/// Hands free pages beyond [`KEEP_FREE`] back to the file system (they leave the file at the
+/// next checkpoint), [`RECLAIM_CHUNK`] pages per transaction, until `stop` says so between two.
+/// Returns how many pages were handed back.
+fn reclaim(conn: &rusqlite::Connection, stop: &mut dyn FnMut() -> bool) -> i64 {
+    let _ = conn.busy_timeout(TRUNCATE_BUSY);
+    let mut freed = 0;
+    loop {
+        let (free, page) = match (
+            pragma_i64(conn, "freelist_count"),
+            pragma_i64(conn, "page_size"),
+        ) {
+            (Ok(f), Ok(p)) if p > 0 => (f, p),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "reading the free page count failed");
+                break;
+            }
+            _ => break,
+        };
+        let surplus = free - KEEP_FREE / page;
+        if surplus <= 0 || stop() {
+            break;
+        }
+        let n = surplus.min(RECLAIM_CHUNK);
+        // Busy (a commit holds the lock): the next idle tries again.
+        if let Err(e) = incremental_vacuum(conn, n) {
+            tracing::debug!(error = %e, "incremental vacuum gave way");
+            break;
+        }
+        freed += n;
+    }
+    let _ = conn.busy_timeout(Duration::from_secs(10));
+    freed
+}
+
+/// Frees up to `n` pages in one transaction. The statement hands back one page per step, so
+/// it is stepped to its end.
+fn incremental_vacuum(conn: &rusqlite::Connection, n: i64) -> rusqlite::Result<()> {
+    let mut st = conn.prepare(&format!("PRAGMA incremental_vacuum({n})"))?;
+    let mut rows = st.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// Converts a database created before `auto_vacuum = INCREMENTAL` (see `open_connection`): the
+/// mode takes effect only with a `VACUUM`, which rewrites the whole file. Done at start, before
+/// the writer's first commit, when the file is small enough for that to be quick or a quarter
+/// of it is free pages; otherwise at a later start. A failure leaves the database as it was.
+fn convert_to_incremental(conn: &rusqlite::Connection) {
+    const INCREMENTAL: i64 = 2;
+    let (mode, pages, free, page) = match (
+        pragma_i64(conn, "auto_vacuum"),
+        pragma_i64(conn, "page_count"),
+        pragma_i64(conn, "freelist_count"),
+        pragma_i64(conn, "page_size"),
+    ) {
+        (Ok(m), Ok(n), Ok(f), Ok(p)) => (m, n, f, p),
+        _ => return,
+    };
+    if mode == INCREMENTAL || (pages * page > CONVERT_UP_TO && free * 4 < pages) {
+        return;
+    }
+    let started = Instant::now();
+    let done = conn
+        .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+        .and_then(|()| pragma_i64(conn, "auto_vacuum"));
+    match done {
+        Ok(INCREMENTAL) => {
+            checkpoint(conn, "TRUNCATE");
+            tracing::info!(
+                bytes = pages * page,
+                free_bytes = free * page,
+                millis = started.elapsed().as_millis() as u64,
+                "database converted to incremental vacuum: free pages now go back to the file system"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "converting the database to incremental vacuum failed; it keeps its free pages")
+        }
     }
 }
 
@@ -175,8 +293,127 @@ fn truncate(conn: &rusqlite::Connection) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::{pragma_i64, reclaim, KEEP_FREE};
     use crate::directory::tempdir;
     use crate::{Store, Writer};
+
+    fn db_size(store: &Store) -> u64 {
+        std::fs::metadata(store.db_path()).unwrap().len()
+    }
+
+    /// Writes `mib` MiB of message bodies in `mib` commits, then removes them all.
+    async fn fill_and_remove(writer: &Writer, mib: usize) {
+        for commit in 0..mib {
+            writer
+                .run(false, move |tx| {
+                    let mut st =
+                        tx.prepare_cached("INSERT INTO message_bodies(id, data) VALUES (?1, ?2)")?;
+                    for i in 0..4 {
+                        st.execute(rusqlite::params![
+                            format!("{commit}-{i}"),
+                            vec![0xa5u8; 256 * 1024]
+                        ])?;
+                    }
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        writer
+            .run(false, |tx| {
+                tx.execute("DELETE FROM message_bodies", [])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Issue #11 item 7: 24 MiB written and removed leave a file of about the pages kept for
+    /// reuse, not of the largest backlog it held.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn freed_pages_leave_the_database_file() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let mode = store.read(|c| Ok(pragma_i64(c, "auto_vacuum")?)).unwrap();
+        assert_eq!(
+            mode, 2,
+            "a new database is created in incremental vacuum mode"
+        );
+        let (writer, thread) = Writer::start(&store).unwrap();
+        fill_and_remove(&writer, 24).await;
+        // The writer stops; its checkpoint thread reclaims and checkpoints a last time.
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+        let size = db_size(&store);
+        assert!(
+            size <= (KEEP_FREE + 1024 * 1024) as u64,
+            "the database file kept {size} bytes after 24 MiB were removed"
+        );
+    }
+
+    /// A reclaim that is told to stop (a commit came in) hands nothing back.
+    #[test]
+    fn reclaim_gives_way_to_a_commit() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let conn = crate::open_connection(store.db_path()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE filler(data BLOB);
+             WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 4096)
+             INSERT INTO filler SELECT zeroblob(4000) FROM r;
+             DELETE FROM filler;",
+        )
+        .unwrap();
+        let free = pragma_i64(&conn, "freelist_count").unwrap();
+        assert!(free * 4096 > KEEP_FREE, "{free} free pages");
+        assert_eq!(reclaim(&conn, &mut || true), 0);
+        assert_eq!(pragma_i64(&conn, "freelist_count").unwrap(), free);
+        // Left alone, it hands back all but the pages kept for reuse.
+        assert!(reclaim(&conn, &mut || false) > 0);
+        let page = pragma_i64(&conn, "page_size").unwrap();
+        assert_eq!(
+            pragma_i64(&conn, "freelist_count").unwrap(),
+            KEEP_FREE / page
+        );
+    }
+
+    /// A database made before incremental vacuum (auto_vacuum NONE) is converted when the writer
+    /// starts, and its free pages leave the file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_older_database_is_converted_at_start() {
+        let d = tempdir::Dir::new();
+        drop(Store::open(d.path()).unwrap());
+        let path = d.path().join("rampart.db");
+        // Rewrite it as an older Rampart left it: auto_vacuum NONE, a large free list.
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(
+                "PRAGMA auto_vacuum = NONE; VACUUM;
+                 CREATE TABLE filler(data BLOB);
+                 WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 4096)
+                 INSERT INTO filler SELECT zeroblob(4000) FROM r;
+                 DROP TABLE filler;
+                 PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .unwrap();
+            assert_eq!(pragma_i64(&c, "auto_vacuum").unwrap(), 0);
+        }
+        let before = std::fs::metadata(&path).unwrap().len();
+        assert!(before > 16 * 1024 * 1024, "{before}");
+        let store = Store::open(d.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        // Asked on a connection of its own: one open before the conversion answers from its
+        // cache until its next transaction.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        assert_eq!(pragma_i64(&c, "auto_vacuum").unwrap(), 2);
+        assert!(db_size(&store) < 1024 * 1024, "{} bytes", db_size(&store));
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+    }
 
     fn wal_size(store: &Store) -> u64 {
         let mut p = store.db_path().as_os_str().to_owned();

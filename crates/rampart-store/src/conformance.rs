@@ -289,6 +289,7 @@ pub async fn queue_attempts_and_removal<H: Harness>(h: &H) {
                 ),
             ],
             vec![TraceEvent::new("delivered", "conformance")],
+            None,
         )
         .await
         .unwrap();
@@ -301,7 +302,21 @@ pub async fn queue_attempts_and_removal<H: Harness>(h: &H) {
         store.message_bytes(&id, true).await.is_ok(),
         "a message with a recipient still queued is kept"
     );
-    store
+    let dsn = store
+        .generated(
+            "sender@remote.example",
+            b"Subject: failure\r\n\r\nreport\r\n".to_vec(),
+            "dsn@local.example".into(),
+            "a bounce",
+        )
+        .await
+        .unwrap();
+    let dsn_id = dsn.id.clone();
+    assert!(
+        store.due(10).await.unwrap().is_empty(),
+        "a prepared bounce is not queued before its commit"
+    );
+    let bounced = store
         .record_attempts(
             &id,
             vec![(
@@ -313,14 +328,21 @@ pub async fn queue_attempts_and_removal<H: Harness>(h: &H) {
                 }),
             )],
             vec![],
+            Some(crate::queue::Bounce {
+                message: dsn,
+                event: TraceEvent::new("bounce", "conformance"),
+            }),
         )
         .await
         .unwrap();
+    assert!(bounced, "the bounce is queued with the failure it reports");
+    let due = store.due(10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, dsn_id, "the bounce is queued in the same commit");
     assert!(
         store.message_bytes(&id, true).await.is_err(),
         "a message every recipient is done with is removed"
     );
-    assert_eq!(store.next_attempt_at().await.unwrap(), None);
 }
 
 pub async fn queue_local_delivery_and_single_copy<H: Harness>(h: &H) {

@@ -39,7 +39,8 @@ pub use api::{AnyStore, Backend, Ban};
 pub use directory::{Recipient, RecipientError};
 pub use lifecycle::Removed;
 pub use queue::{
-    DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile, Spooled,
+    Bounce, DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile,
+    Spooled,
 };
 pub use sqlite::Sqlite;
 pub use status::{Failure, RecipientStatus};
@@ -235,6 +236,11 @@ impl Store {
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
+    // Pages freed by removal go back to the file system (the checkpoint thread runs
+    // `incremental_vacuum` when idle). Only a new database takes this here, before its first
+    // table and before WAL writes its header; an older one is converted once at start
+    // ([`checkpoint`]).
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     // WAL lets the CLI read and write while the server runs; synchronous=FULL makes every commit
     // durable before it returns (the 250 after DATA depends on it).
     conn.pragma_update(None, "journal_mode", "WAL")?;

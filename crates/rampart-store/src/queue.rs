@@ -198,6 +198,17 @@ pub struct Enqueue {
     pub deliver_local_now: bool,
 }
 
+/// A bounce (DSN) for failures being recorded, queued in the same commit as the failures it
+/// reports: the failed message can then go in that commit too, and the bounce is never lost
+/// between the two ([`Store::record_attempts`]).
+#[derive(Debug, Clone)]
+pub struct Bounce {
+    /// The DSN, as [`Store::generated`] prepares it.
+    pub message: Enqueue,
+    /// The bounced message's trace event naming the DSN.
+    pub event: TraceEvent,
+}
+
 /// One recipient in the queue, for `rampart queue list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueEntry {
@@ -236,48 +247,7 @@ impl Store {
     /// file) and commits the rows (and an inline message).
     pub async fn enqueue(&self, writer: &Writer, msg: Enqueue) -> Result<()> {
         writer
-            .run(msg.inline.is_none(), move |tx| {
-                let now = now_micros();
-                tx.prepare_cached(
-                    "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    msg.id.0,
-                    now,
-                    msg.sender,
-                    msg.size as i64,
-                    msg.message_id,
-                    msg.return_path_len as i64,
-                    msg.client
-                ])?;
-                if let Some(data) = &msg.inline {
-                    tx.prepare_cached("INSERT INTO message_bodies(id, data) VALUES (?1, ?2)")?
-                        .execute(params![msg.id.0, data])?;
-                }
-                let status = if msg.quarantine.is_some() { Column::Held } else { Column::Queued };
-                let mut st = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO queue(message, recipient, local, status, next_attempt)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for r in &msg.recipients {
-                    st.execute(params![msg.id.0, r.address, r.local, status, now])?;
-                }
-                if let Some((reason, verdicts)) = &msg.quarantine {
-                    tx.prepare_cached("INSERT INTO quarantine(message, held, reason, verdicts) VALUES (?1, ?2, ?3, ?4)")?
-                        .execute(params![msg.id.0, now, reason, verdicts])?;
-                }
-                for e in &msg.events {
-                    e.insert(tx)?;
-                }
-                if msg.deliver_local_now && msg.quarantine.is_none() {
-                    let local = msg.recipients.iter().filter(|r| r.local).map(|r| &r.address);
-                    deliver_local_rows(tx, &msg.id, msg.message_id.as_ref(), &msg.sender, local, now)?;
-                    // All-local mail is done with here: its queue rows go; the mailboxes keep it.
-                    release_if_unreferenced(tx, &msg.id.0)?;
-                }
-                Ok(())
-            })
+            .run(msg.inline.is_none(), move |tx| insert_enqueued(tx, &msg))
             .await
     }
 
@@ -291,6 +261,22 @@ impl Store {
         message_id: String,
         what: &str,
     ) -> Result<QueueId> {
+        let msg = self.generated(to, body, message_id, what).await?;
+        let id = msg.id.clone();
+        self.enqueue(writer, msg).await?;
+        Ok(id)
+    }
+
+    /// Prepares a message this server writes itself, as [`Store::enqueue_generated`] queues it,
+    /// without queueing it: its file (when it is too large to be inline) is written and fsync'd,
+    /// its rows are for the caller to commit ([`Store::record_attempts`] with a [`Bounce`]).
+    pub async fn generated(
+        &self,
+        to: &str,
+        body: Vec<u8>,
+        message_id: String,
+        what: &str,
+    ) -> Result<Enqueue> {
         let id = QueueId::generate();
         let rp = "Return-Path: <>\r\n";
         let recipients = match self.resolve_recipient(to) {
@@ -318,8 +304,8 @@ impl Store {
         e.queue_id = Some(id.0.clone());
         e.message_id = Some(message_id.clone());
         e.recipient = Some(to.to_string());
-        let enq = Enqueue {
-            id: id.clone(),
+        Ok(Enqueue {
+            id,
             sender: String::new(),
             size,
             message_id: Some(message_id),
@@ -330,24 +316,29 @@ impl Store {
             quarantine: None,
             inline: spooled.inline,
             deliver_local_now: false,
-        };
-        self.enqueue(writer, enq).await?;
-        Ok(id)
+        })
     }
 
-    /// Messages with recipients due for delivery, oldest first.
+    /// Messages with recipients due for delivery, earliest due first; at most `limit`
+    /// recipients.
     pub fn due(&self, limit: usize) -> Result<Vec<DueMessage>> {
         // Retries due within the next 200 ms come along now, so messages deferred a moment
         // apart for one destination share a connection instead of taking one each.
         let now = now_micros() + COALESCE_MICROS;
         self.read(|c| {
+            // In the order of the queue_due index, so the query stops after `limit` rows. Ordered
+            // by message instead, it sorted the whole backlog on every round: with 60,000
+            // messages waiting, some 60 ms a round, and the manager runs a round per finished
+            // delivery, so a large backlog slowed its own draining.
             let mut st = c.prepare_cached(
                 "SELECT q.message, m.sender, m.message_id, m.received, m.size, q.recipient, q.local, q.attempts, m.released
                  FROM queue q JOIN messages m ON m.id = q.message
                  WHERE q.status = ?3 AND q.next_attempt <= ?1
-                 ORDER BY q.message LIMIT ?2",
+                 ORDER BY q.next_attempt, q.message LIMIT ?2",
             )?;
             let mut out: Vec<DueMessage> = Vec::new();
+            // A message's recipients may be due at different times, so not in adjacent rows.
+            let mut index: std::collections::HashMap<String, usize> = Default::default();
             let mut rows = st.query(params![now, limit as i64, Column::Queued])?;
             while let Some(r) = rows.next()? {
                 let id: String = r.get(0)?;
@@ -356,17 +347,20 @@ impl Store {
                     local: r.get(6)?,
                     attempts: r.get(7)?,
                 };
-                match out.last_mut() {
-                    Some(m) if m.id.0 == id => m.recipients.push(rcpt),
-                    _ => out.push(DueMessage {
-                        id: QueueId(id),
-                        sender: r.get(1)?,
-                        message_id: r.get(2)?,
-                                                received: r.get(3)?,
-                        size: r.get(4)?,
-                        released: r.get(8)?,
-                        recipients: vec![rcpt],
-                    }),
+                match index.get(&id) {
+                    Some(&i) => out[i].recipients.push(rcpt),
+                    None => {
+                        index.insert(id.clone(), out.len());
+                        out.push(DueMessage {
+                            id: QueueId(id),
+                            sender: r.get(1)?,
+                            message_id: r.get(2)?,
+                            received: r.get(3)?,
+                            size: r.get(4)?,
+                            released: r.get(8)?,
+                            recipients: vec![rcpt],
+                        });
+                    }
                 }
             }
             Ok(out)
@@ -409,40 +403,69 @@ impl Store {
         Ok(n)
     }
 
-    /// Records the outcome of delivery attempts to remote recipients, in one commit:
-    /// each (recipient, outcome) of a message, plus trace events.
+    /// Records the outcome of delivery attempts to remote recipients, in one commit: each
+    /// (recipient, outcome) of a message, trace events, and the bounce for the permanent failures
+    /// among them. Only a recipient still queued is updated, and the bounce is queued only if one
+    /// of its failures was recorded here: an attempt recorded twice bounces once. Returns whether
+    /// the bounce was queued.
     pub async fn record_attempts(
         &self,
         writer: &Writer,
         id: &QueueId,
         outcomes: Vec<(String, RecipientStatus)>,
         events: Vec<TraceEvent>,
-    ) -> Result<()> {
+        bounce: Option<Bounce>,
+    ) -> Result<bool> {
         let id = id.0.clone();
+        // A bounce with a file of its own: its directory entry must be durable before the commit.
+        let bounce_file = bounce
+            .as_ref()
+            .filter(|b| b.message.inline.is_none())
+            .map(|b| b.message.id.clone());
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         writer
-            .run(false, move |tx| {
+            .run(bounce_file.is_some(), move |tx| {
                 let mut st = tx.prepare_cached(
                     "UPDATE queue SET status = ?3, attempts = attempts + 1, next_attempt = ?4, last_reply = ?5
                      WHERE message = ?1 AND recipient = ?2 AND status = ?6",
                 )?;
+                let mut failed = 0;
                 for (rcpt, o) in &outcomes {
                     let (status, next, reply) = o.column();
-                    st.execute(params![id, rcpt, status, next, reply, Column::Queued])?;
+                    let n = st.execute(params![id, rcpt, status, next, reply, Column::Queued])?;
+                    if n > 0 && matches!(o, RecipientStatus::PermanentFailure(_)) {
+                        failed += 1;
+                    }
                 }
                 for e in &events {
                     e.insert(tx)?;
                 }
-                // Delivered to every remote recipient, or bounced (the bounce is queued before
-                // this is recorded), or expired: nothing needs the message any more.
-                let _ = done_tx.send(release_if_unreferenced(tx, &id)?);
+                let bounced = match &bounce {
+                    Some(b) if failed > 0 => {
+                        insert_enqueued(tx, &b.message)?;
+                        b.event.insert(tx)?;
+                        true
+                    }
+                    _ => false,
+                };
+                // Delivered to every remote recipient, or bounced (the bounce is queued above, in
+                // this commit), or expired: nothing needs the message any more.
+                let _ = done_tx.send((bounced, release_if_unreferenced(tx, &id)?));
                 Ok(())
             })
             .await?;
-        if let Ok(Some(removed)) = done_rx.try_recv() {
+        let (bounced, removed) = done_rx.try_recv().unwrap_or_default();
+        if let Some(removed) = removed {
             self.unlink_removed(&[removed])?;
         }
-        Ok(())
+        if !bounced {
+            // Not needed after all (its failures were recorded before): its file goes.
+            if let Some(bid) = bounce_file {
+                let path = self.message_path(&bid);
+                std::fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+        }
+        Ok(bounced)
     }
 
     /// When the next queued recipient is due (microseconds since the epoch), if any is queued.
@@ -529,6 +552,68 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Inserts a message to be made durable inside `tx`: its rows, its inline body, its trace events,
+/// and, when asked, its delivery to local mailboxes.
+fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Result<()> {
+    let now = now_micros();
+    tx.prepare_cached(
+        "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        msg.id.0,
+        now,
+        msg.sender,
+        msg.size as i64,
+        msg.message_id,
+        msg.return_path_len as i64,
+        msg.client
+    ])?;
+    if let Some(data) = &msg.inline {
+        tx.prepare_cached("INSERT INTO message_bodies(id, data) VALUES (?1, ?2)")?
+            .execute(params![msg.id.0, data])?;
+    }
+    let status = if msg.quarantine.is_some() {
+        Column::Held
+    } else {
+        Column::Queued
+    };
+    let mut st = tx.prepare_cached(
+        "INSERT OR IGNORE INTO queue(message, recipient, local, status, next_attempt)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for r in &msg.recipients {
+        st.execute(params![msg.id.0, r.address, r.local, status, now])?;
+    }
+    if let Some((reason, verdicts)) = &msg.quarantine {
+        tx.prepare_cached(
+            "INSERT INTO quarantine(message, held, reason, verdicts) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![msg.id.0, now, reason, verdicts])?;
+    }
+    for e in &msg.events {
+        e.insert(tx)?;
+    }
+    if msg.deliver_local_now && msg.quarantine.is_none() {
+        let local = msg
+            .recipients
+            .iter()
+            .filter(|r| r.local)
+            .map(|r| &r.address);
+        deliver_local_rows(
+            tx,
+            &msg.id,
+            msg.message_id.as_ref(),
+            &msg.sender,
+            local,
+            now,
+        )?;
+        // All-local mail is done with here: its queue rows go; the mailboxes keep it.
+        release_if_unreferenced(tx, &msg.id.0)?;
+    }
+    Ok(())
 }
 
 /// Delivers a queued message to local mailboxes inside `tx`: a mailbox row, the queue row marked

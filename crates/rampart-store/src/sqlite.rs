@@ -8,7 +8,7 @@ use crate::api::{Ban, Directory, Mailboxes, Quarantine, Queue, SharedState, Trac
 use crate::directory::{Recipient, RecipientError};
 use crate::mailbox::MailboxEntry;
 use crate::quarantine::Held;
-use crate::queue::{DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
+use crate::queue::{Bounce, DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
 use crate::status::RecipientStatus;
 use crate::trace::{TraceEvent, TraceFilter};
 use crate::{Result, Store, StoreError, Writer};
@@ -139,14 +139,24 @@ impl Queue for Sqlite {
     async fn deliver_local(&self, batch: Vec<DueMessage>) -> Result<usize> {
         self.store.deliver_local(&self.writer, batch).await
     }
+    async fn generated(
+        &self,
+        to: &str,
+        body: Vec<u8>,
+        message_id: String,
+        what: &str,
+    ) -> Result<Enqueue> {
+        self.store.generated(to, body, message_id, what).await
+    }
     async fn record_attempts(
         &self,
         id: &QueueId,
         outcomes: Vec<(String, RecipientStatus)>,
         events: Vec<TraceEvent>,
-    ) -> Result<()> {
+        bounce: Option<Bounce>,
+    ) -> Result<bool> {
         self.store
-            .record_attempts(&self.writer, id, outcomes, events)
+            .record_attempts(&self.writer, id, outcomes, events, bounce)
             .await
     }
     async fn next_attempt_at(&self) -> Result<Option<i64>> {

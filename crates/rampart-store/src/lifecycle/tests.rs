@@ -3,7 +3,8 @@
 use crate::directory::tempdir;
 use crate::queue::INLINE_MAX;
 use crate::{
-    Enqueue, Failure, QueueId, QueuedRecipient, RecipientStatus, SpoolFile, Store, Writer,
+    Bounce, Enqueue, Failure, QueueId, QueuedRecipient, RecipientStatus, SpoolFile, Store,
+    TraceEvent, Writer,
 };
 
 struct Fixture {
@@ -101,7 +102,7 @@ fn has_file(store: &Store, id: &QueueId) -> bool {
 
 async fn record(f: &Fixture, id: &QueueId, rcpt: &str, o: RecipientStatus) {
     f.store
-        .record_attempts(&f.writer, id, vec![(rcpt.to_string(), o)], Vec::new())
+        .record_attempts(&f.writer, id, vec![(rcpt.to_string(), o)], Vec::new(), None)
         .await
         .unwrap();
 }
@@ -148,39 +149,120 @@ async fn a_deferred_recipient_keeps_the_message() {
     assert!(f.store.message_bytes(&id, false).is_ok());
 }
 
-#[tokio::test]
-async fn bounced_message_is_removed_once_the_failure_is_recorded() {
-    let f = fixture();
-    let id = queue(&f, vec![rcpt("b@example.net", false)], false).await;
-    // The bounce is queued first (it quotes the original), then the failure is recorded.
-    let bounce = f
+fn no_such_user() -> RecipientStatus {
+    RecipientStatus::PermanentFailure(Failure {
+        status: "5.1.1".into(),
+        reply: "mx.example.net said: 550 5.1.1 no such user".into(),
+        remote_mta: Some("mx.example.net".into()),
+    })
+}
+
+/// A DSN for message `of` as outbound delivery prepares it; `large` ones get a file.
+async fn dsn(f: &Fixture, of: &QueueId, large: bool) -> Bounce {
+    let mut body = b"Subject: Undelivered Mail Returned to Sender\r\n\r\n".to_vec();
+    body.resize(if large { INLINE_MAX + 1 } else { 200 }, b'x');
+    let message = f
         .store
-        .enqueue_generated(
-            &f.writer,
+        .generated(
             "a@example.org",
-            b"Subject: bounce\r\n\r\nreturned\r\n".to_vec(),
-            "dsn@example.org".into(),
+            body,
+            format!("{of}.dsn@example.org"),
             "test bounce",
         )
         .await
         .unwrap();
-    record(
-        &f,
-        &id,
-        "b@example.net",
-        RecipientStatus::PermanentFailure(Failure {
-            status: "5.1.1".into(),
-            reply: "mx.example.net said: 550 5.1.1 no such user".into(),
-            remote_mta: Some("mx.example.net".into()),
-        }),
+    let mut event = TraceEvent::new("bounce", format!("DSN {} queued", message.id));
+    event.queue_id = Some(of.0.clone());
+    Bounce { message, event }
+}
+
+async fn record_failure(f: &Fixture, id: &QueueId, rcpt: &str, bounce: Bounce) -> bool {
+    f.store
+        .record_attempts(
+            &f.writer,
+            id,
+            vec![(rcpt.to_string(), no_such_user())],
+            Vec::new(),
+            Some(bounce),
+        )
+        .await
+        .unwrap()
+}
+
+fn bounces_of(store: &Store, id: &QueueId) -> i64 {
+    count(
+        store,
+        "SELECT count(*) FROM trace WHERE event = 'bounce' AND queue_id = ?1",
+        id,
     )
-    .await;
+}
+
+#[tokio::test]
+async fn bounced_message_is_removed_in_the_commit_that_queues_its_bounce() {
+    let f = fixture();
+    let id = queue(&f, vec![rcpt("b@example.net", false)], false).await;
+    let bounce = dsn(&f, &id, false).await;
+    let bid = bounce.message.id.clone();
+    // Prepared, not queued: nothing of it is in the database yet.
+    assert_eq!(message_rows(&f.store, &bid), 0);
+    assert!(record_failure(&f, &id, "b@example.net", bounce).await);
     assert_eq!(message_rows(&f.store, &id), 0);
     assert_eq!(body_rows(&f.store, &id), 0);
     assert_eq!(queue_rows(&f.store, &id), 0);
-    // The bounce itself is a message of its own, still queued.
-    assert_eq!(message_rows(&f.store, &bounce), 1);
-    assert_eq!(queue_rows(&f.store, &bounce), 1);
+    // The bounce itself is a message of its own, still queued, with the trace event naming it.
+    assert_eq!(message_rows(&f.store, &bid), 1);
+    assert_eq!(queue_rows(&f.store, &bid), 1);
+    assert_eq!(bounces_of(&f.store, &id), 1);
+    assert!(f.store.message_bytes(&bid, false).is_ok());
+}
+
+/// Two recipients failing in separate attempts: each attempt queues its own bounce, and the
+/// message, which both bounces quote, stays until the second is queued.
+#[tokio::test]
+async fn two_recipients_failing_apart_each_bounce_and_the_message_waits_for_the_second() {
+    let f = fixture();
+    let id = queue(
+        &f,
+        vec![rcpt("b@example.net", false), rcpt("c@example.org", false)],
+        true,
+    )
+    .await;
+    let first = dsn(&f, &id, false).await;
+    assert!(record_failure(&f, &id, "b@example.net", first).await);
+    assert_eq!(message_rows(&f.store, &id), 1);
+    assert!(has_file(&f.store, &id));
+    // The second bounce is built from the message after the first was recorded.
+    assert!(f.store.message_bytes(&id, false).is_ok());
+    let second = dsn(&f, &id, true).await;
+    let second_id = second.message.id.clone();
+    assert!(record_failure(&f, &id, "c@example.org", second).await);
+    assert_eq!(bounces_of(&f.store, &id), 2);
+    assert_eq!(message_rows(&f.store, &id), 0);
+    assert!(!has_file(&f.store, &id));
+    assert!(
+        has_file(&f.store, &second_id),
+        "the second bounce keeps its file"
+    );
+}
+
+/// An attempt recorded a second time (a stale snapshot of the queue delivered it again) finds
+/// its recipient final already: no second bounce, and the prepared one's file is removed.
+#[tokio::test]
+async fn a_failure_recorded_twice_bounces_once() {
+    let f = fixture();
+    let id = queue(&f, vec![rcpt("b@example.net", false)], false).await;
+    let first = dsn(&f, &id, false).await;
+    assert!(record_failure(&f, &id, "b@example.net", first).await);
+    let again = dsn(&f, &id, true).await;
+    let again_id = again.message.id.clone();
+    assert!(has_file(&f.store, &again_id));
+    assert!(!record_failure(&f, &id, "b@example.net", again).await);
+    assert_eq!(bounces_of(&f.store, &id), 1);
+    assert_eq!(message_rows(&f.store, &again_id), 0);
+    assert!(
+        !has_file(&f.store, &again_id),
+        "the unused bounce left its file"
+    );
 }
 
 #[tokio::test]
@@ -300,4 +382,52 @@ async fn a_file_left_by_a_crash_after_removal_is_swept_at_start() {
     std::fs::write(&path, kept).unwrap();
     assert_eq!(f.store.remove_orphans().unwrap(), 1);
     assert!(!path.exists());
+}
+
+/// Issue #11 item 7 (draining a large backlog): the queue is read in the order of its due
+/// index, earliest due first, so a round reads `limit` rows instead of sorting the backlog.
+#[tokio::test]
+async fn due_reads_the_earliest_due_first() {
+    let f = fixture();
+    let a = queue(&f, vec![rcpt("b@example.net", false)], false).await;
+    let b = queue(&f, vec![rcpt("b@example.net", false)], false).await;
+    let c = queue(&f, vec![rcpt("b@example.net", false)], false).await;
+    // Retries due in the reverse order of arrival.
+    let now = crate::now_micros();
+    for (id, ago) in [(&a, 1), (&b, 2), (&c, 3)] {
+        let deferred = RecipientStatus::TemporaryFailure {
+            reply: "451 later".into(),
+            next_attempt: now - ago * 1_000_000,
+        };
+        record(&f, id, "b@example.net", deferred).await;
+    }
+    let due: Vec<QueueId> = f.store.due(2).unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(due, vec![c, b]);
+}
+
+/// A message whose recipients are due at different times is still one message, with every
+/// recipient that is due.
+#[tokio::test]
+async fn due_gathers_a_message_whose_recipients_are_due_apart() {
+    let f = fixture();
+    let id = queue(
+        &f,
+        vec![rcpt("b@example.net", false), rcpt("c@example.org", false)],
+        false,
+    )
+    .await;
+    let other = queue(&f, vec![rcpt("d@example.net", false)], false).await;
+    // c is retried later than the other message is due: its rows are not adjacent to b's.
+    let deferred = RecipientStatus::TemporaryFailure {
+        reply: "451 later".into(),
+        next_attempt: crate::now_micros() - 1,
+    };
+    record(&f, &id, "c@example.org", deferred).await;
+    let due = f.store.due(10).unwrap();
+    assert_eq!(due.len(), 2, "{due:?}");
+    let m = due.iter().find(|m| m.id == id).unwrap();
+    let mut rcpts: Vec<&str> = m.recipients.iter().map(|r| r.address.as_str()).collect();
+    rcpts.sort();
+    assert_eq!(rcpts, ["b@example.net", "c@example.org"]);
+    assert!(due.iter().any(|m| m.id == other));
 }
