@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod mailbox;
 pub mod quarantine;
 pub mod queue;
+pub mod spool;
 pub mod status;
 pub mod trace;
 pub mod writer;
@@ -35,6 +36,7 @@ pub use lifecycle::Removed;
 pub use queue::{
     DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile, Spooled,
 };
+pub use spool::MemoryBudget;
 pub use status::{Failure, RecipientStatus};
 pub use trace::{TraceEvent, TraceFilter};
 pub use writer::Writer;
