@@ -86,7 +86,8 @@ pub struct Limits {
     /// Bytes of message data all sessions together may hold in memory while messages arrive and
     /// are checked, beyond the 256 KiB each session buffers anyway. A checked message is kept in
     /// memory whole, so the checks read it and change it there and it is written to disk once;
-    /// past this total a message goes to disk as it arrives and is read back for the checks.
+    /// past this total a message goes to disk as it arrives and is read back for the checks
+    /// (0: every message over 256 KiB does).
     pub max_message_memory: u64,
 }
 

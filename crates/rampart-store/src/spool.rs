@@ -95,7 +95,6 @@ impl MemoryBudget {
 }
 
 /// The part of a [`MemoryBudget`] one spool holds; given back when dropped.
-#[derive(Debug)]
 struct Hold {
     budget: MemoryBudget,
     taken: usize,
@@ -136,7 +135,6 @@ impl Drop for Hold {
 /// One message being received. Blocking where it writes: call [`SpoolFile::flush`],
 /// [`SpoolFile::read_back`] and (unless [`SpoolFile::stays_inline`]) [`SpoolFile::finish`] from
 /// a blocking context.
-#[derive(Debug)]
 pub struct SpoolFile {
     id: QueueId,
     path: PathBuf,
