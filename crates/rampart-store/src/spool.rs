@@ -437,6 +437,50 @@ mod tests {
         assert!(third.in_memory().is_some(), "the budget came back");
     }
 
+    fn enqueue(id: &QueueId, spooled: Spooled) -> crate::Enqueue {
+        crate::Enqueue {
+            id: id.clone(),
+            sender: "a@example.org".into(),
+            size: spooled.size,
+            message_id: None,
+            return_path_len: PREFIX.len(),
+            client: None,
+            recipients: vec![crate::QueuedRecipient {
+                address: "b@example.org".into(),
+                local: false,
+            }],
+            events: Vec::new(),
+            quarantine: None,
+            inline: spooled.inline,
+            deliver_local_now: false,
+        }
+    }
+
+    /// A message whose commit fails was never accepted: the store removes its file, so no
+    /// caller has to know where it is.
+    #[tokio::test]
+    async fn a_failed_enqueue_removes_its_file() {
+        let (store, _d) = store();
+        let (writer, _thread) = crate::Writer::start(&store).unwrap();
+        // A small message is queued under an id; a large one under the same id cannot be.
+        let (small, _) = filled(&store, None, 100);
+        let id = small.id.clone();
+        let spooled = small.finish().unwrap();
+        store.enqueue(&writer, enqueue(&id, spooled)).await.unwrap();
+        let mut large = store.spool(&id, None);
+        large.push(PREFIX);
+        large.push(&vec![b'x'; INLINE_MAX + 1]);
+        let spooled = large.finish().unwrap();
+        assert_eq!(files(&store), 1);
+        assert!(store.enqueue(&writer, enqueue(&id, spooled)).await.is_err());
+        assert_eq!(files(&store), 0, "the refused message's file is gone");
+        // The message queued first is untouched.
+        assert_eq!(
+            store.message_bytes(&id, true).unwrap().len(),
+            PREFIX.len() + 100
+        );
+    }
+
     #[test]
     fn without_a_budget_the_message_is_written_as_it_arrives() {
         let (store, _d) = store();
