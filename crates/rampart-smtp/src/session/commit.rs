@@ -85,11 +85,12 @@ impl Session {
                 return Flow::Continue;
             }
         };
+        // The copy read back, if any, has served: it goes before the changed message is stored.
+        drop(read_back);
         if let Some(changed) = passed.changed {
             // Our Return-Path and Received lines stay; the message after them is as checked.
             body.spool.replace_after(body.prefix_len, &changed);
         }
-        drop(read_back);
         let (quarantine, notices) = (passed.quarantine, passed.notices);
         let held = quarantine.is_some();
         // Delivered in the same commit, a message for local mailboxes only leaves the queue
