@@ -83,6 +83,12 @@ pub struct Limits {
     pub max_errors: NonZeroU32,
     /// Messages in one session before it is closed with 421.
     pub max_messages_per_session: NonZeroU32,
+    /// Bytes of message data all sessions together may hold in memory while messages arrive and
+    /// are checked, beyond the 256 KiB each session buffers anyway. A checked message is kept in
+    /// memory whole, so the checks read it and change it there and it is written to disk once;
+    /// past this total a message goes to disk as it arrives and is read back for the checks
+    /// (0: every message over 256 KiB does).
+    pub max_message_memory: u64,
 }
 
 impl Default for Limits {
@@ -95,6 +101,7 @@ impl Default for Limits {
             max_connections_per_ip: nz(50),
             max_errors: nz(10),
             max_messages_per_session: nz(1000),
+            max_message_memory: 256 * 1024 * 1024,
         }
     }
 }

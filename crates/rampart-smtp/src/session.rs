@@ -7,7 +7,7 @@
 use crate::limits::{AuthGuard, RateLimiter, ReadBudget};
 use crate::reply::{self, Reply};
 use rampart_config::{Config, Listener};
-use rampart_store::{AnyStore, QueueId, QueuedRecipient, SpoolFile, TraceEvent};
+use rampart_store::{AnyStore, MemoryBudget, QueueId, QueuedRecipient, SpoolFile, TraceEvent};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +59,9 @@ pub struct ServerContext {
     pub limiter: RateLimiter,
     /// NC-2.1.4: delays and blocks after failed authentication.
     pub auth_guard: AuthGuard,
+    /// Memory for holding messages whole while they are checked (`limits.max_message_memory`),
+    /// shared by every session.
+    pub message_memory: MemoryBudget,
 }
 
 impl ServerContext {
@@ -74,6 +77,7 @@ impl ServerContext {
             deliver_local_now: false,
             limiter: RateLimiter::new(config.rate_limits.clone()),
             auth_guard: AuthGuard::new(config.auth.clone()),
+            message_memory: MemoryBudget::new(config.limits.max_message_memory),
             config,
             store,
             tls,

@@ -13,6 +13,7 @@ use crate::directory::{Recipient, RecipientError};
 use crate::mailbox::MailboxEntry;
 use crate::quarantine::Held;
 use crate::queue::{Bounce, DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
+use crate::spool::MemoryBudget;
 use crate::status::RecipientStatus;
 use crate::trace::{TraceEvent, TraceFilter};
 use crate::Result;
@@ -51,8 +52,9 @@ pub trait Directory: Send + Sync {
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// A spool for the body of message `id`; hand its [`SpoolFile::finish`] result to
-    /// [`Queue::enqueue`].
-    fn spool(&self, id: &QueueId) -> SpoolFile;
+    /// [`Queue::enqueue`]. With `hold`, the message stays in memory within that budget until it
+    /// is finished, so a message the checks change is written once.
+    fn spool(&self, id: &QueueId, hold: Option<&MemoryBudget>) -> SpoolFile;
     /// Makes a received message durable; returns only once it is (the 250 after DATA waits for
     /// this). On failure nothing of the message is left behind.
     async fn enqueue(&self, msg: Enqueue) -> Result<()>;

@@ -43,7 +43,7 @@ pub async fn enqueue(
     quarantine: Option<(String, String)>,
 ) -> QueueId {
     let id = QueueId::generate();
-    let mut spool = store.spool(&id);
+    let mut spool = store.spool(&id, None);
     spool.push(bytes);
     let spooled = tokio::task::spawn_blocking(move || spool.finish())
         .await
@@ -691,7 +691,7 @@ pub async fn restart_keeps_acknowledged<H: Harness>(h: &H) {
         .unwrap();
     // A large body spooled and finished, then the "crash": never enqueued.
     let orphan = QueueId::generate();
-    let mut spool = store.spool(&orphan);
+    let mut spool = store.spool(&orphan, None);
     spool.push(&big);
     tokio::task::spawn_blocking(move || spool.finish())
         .await

@@ -25,6 +25,7 @@ pub mod mailbox;
 pub mod quarantine;
 pub mod queue;
 mod shared;
+pub mod spool;
 pub mod sqlite;
 pub mod status;
 pub mod trace;
@@ -42,6 +43,7 @@ pub use queue::{
     Bounce, DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile,
     Spooled,
 };
+pub use spool::MemoryBudget;
 pub use sqlite::Sqlite;
 pub use status::{Failure, RecipientStatus};
 pub use trace::{TraceEvent, TraceFilter};

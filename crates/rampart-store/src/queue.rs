@@ -1,7 +1,7 @@
 //! The durable queue: message files and the rows that say who still has to receive them.
 //!
 //! A message is accepted in three steps, and the 250 is sent only after the last:
-//! 1. its file is written and fsync'd ([`SpoolFile::finish`]);
+//! 1. its file is written and fsync'd ([`SpoolFile::finish`], see [`crate::spool`]);
 //! 2. the writer fsyncs the message directory, so the file's name survives a crash;
 //! 3. the writer commits the `messages` and `queue` rows ([`Store::enqueue`]).
 //!
@@ -12,11 +12,11 @@
 //! keeps it (RFC 5321 section 4.4), relaying skips it.
 
 use crate::lifecycle::release_if_unreferenced;
+// The spool was written here first; its names stay reachable from this module.
+pub use crate::spool::{SpoolFile, Spooled, INLINE_MAX, SPOOL_BUFFER};
 use crate::status::{Column, RecipientStatus};
 use crate::{io_err, now_micros, Result, Store, StoreError, TraceEvent, Writer};
 use rusqlite::{params, OptionalExtension};
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,120 +51,9 @@ impl std::fmt::Display for QueueId {
     }
 }
 
-/// Buffered writer for one message file. Blocking: call from a blocking context.
-pub struct SpoolFile {
-    path: PathBuf,
-    file: Option<File>,
-    buf: Vec<u8>,
-    written: u64,
-}
-
 /// How far ahead of their time retries are taken, to batch them per destination. Well under
 /// the shortest retry interval (1 s), so a deferred message is never retried at once.
 const COALESCE_MICROS: i64 = 200_000;
-
-/// Bytes kept in memory before they are written out.
-pub const SPOOL_BUFFER: usize = 256 * 1024;
-
-/// Largest message kept in the database rather than in a file of its own. A small message in a
-/// file costs a file creation, an `fdatasync` and a directory `fsync` before its 250; in the
-/// database it rides in the group commit's one WAL `fsync`. SQLite reads blobs of this size
-/// faster than separate files, too.
-pub const INLINE_MAX: usize = 128 * 1024;
-
-/// A finished spool: its size, and the message itself when it is kept in the database.
-#[derive(Debug)]
-pub struct Spooled {
-    pub size: u64,
-    /// `Some` for a message of at most [`INLINE_MAX`] bytes, which then has no file: it becomes
-    /// durable with its rows ([`Enqueue::inline`]).
-    pub inline: Option<Vec<u8>>,
-}
-
-impl SpoolFile {
-    pub fn new(store: &Store, id: &QueueId) -> SpoolFile {
-        SpoolFile {
-            path: store.messages_dir().join(&id.0),
-            file: None,
-            buf: Vec::with_capacity(16 * 1024),
-            written: 0,
-        }
-    }
-
-    pub fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-    }
-
-    /// The in-memory buffer, for decoders that append to it directly.
-    pub fn buffer_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
-
-    /// True when the buffer should be written out before more is pushed.
-    pub fn should_flush(&self) -> bool {
-        self.buf.len() >= SPOOL_BUFFER
-    }
-
-    /// Everything pushed so far: the buffer, after what was written to the file (read back).
-    pub fn contents(&mut self) -> Result<Vec<u8>> {
-        if self.file.is_none() {
-            return Ok(self.buf.clone());
-        }
-        self.flush()?;
-        std::fs::read(&self.path).map_err(io_err(&self.path))
-    }
-
-    /// Writes the buffer to the file, creating it (owner-only) on first use.
-    pub fn flush(&mut self) -> Result<()> {
-        if self.file.is_none() {
-            use std::os::unix::fs::OpenOptionsExt;
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&self.path)
-                .map_err(io_err(&self.path))?;
-            self.file = Some(f);
-        }
-        let f = self.file.as_mut().expect("opened above");
-        f.write_all(&self.buf).map_err(io_err(&self.path))?;
-        self.written += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
-    }
-
-    /// True when [`SpoolFile::finish`] will keep the message in memory for the database: it
-    /// does no I/O then, and need not run on the blocking pool.
-    pub fn stays_inline(&self) -> bool {
-        self.file.is_none() && self.buf.len() <= INLINE_MAX
-    }
-
-    /// Finishes the message: a small one is handed back to be stored with its rows; a larger one
-    /// is written out and its file fsync'd.
-    pub fn finish(mut self) -> Result<Spooled> {
-        if self.stays_inline() {
-            let data = std::mem::take(&mut self.buf);
-            return Ok(Spooled {
-                size: data.len() as u64,
-                inline: Some(data),
-            });
-        }
-        self.flush()?;
-        let f = self.file.take().expect("flush opened the file");
-        f.sync_data().map_err(io_err(&self.path))?;
-        Ok(Spooled {
-            size: self.written,
-            inline: None,
-        })
-    }
-
-    /// Drops the message: removes its file if one was started.
-    pub fn discard(mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
 
 /// One recipient of a queued message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,11 +133,18 @@ pub struct DueRecipient {
 impl Store {
     /// Makes a received message durable: the caller has finished (fsync'd) its file, or hands
     /// the message over inline; this waits for the group commit that syncs the directory (for a
-    /// file) and commits the rows (and an inline message).
+    /// file) and commits the rows (and an inline message). When that fails the message was never
+    /// accepted, and its file is removed here.
     pub async fn enqueue(&self, writer: &Writer, msg: Enqueue) -> Result<()> {
-        writer
-            .run(msg.inline.is_none(), move |tx| insert_enqueued(tx, &msg))
-            .await
+        let file = msg.inline.is_none().then(|| self.message_path(&msg.id));
+        let committed = writer
+            .run(file.is_some(), move |tx| insert_enqueued(tx, &msg))
+            .await;
+        if let (Err(_), Some(path)) = (&committed, &file) {
+            // No row names the file: it would only wait for remove_orphans at the next start.
+            let _ = std::fs::remove_file(path);
+        }
+        committed
     }
 
     /// Queues a message this server writes itself (a bounce, a notice) from the null sender to

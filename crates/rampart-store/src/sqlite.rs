@@ -9,6 +9,7 @@ use crate::directory::{Recipient, RecipientError};
 use crate::mailbox::MailboxEntry;
 use crate::quarantine::Held;
 use crate::queue::{Bounce, DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
+use crate::spool::MemoryBudget;
 use crate::status::RecipientStatus;
 use crate::trace::{TraceEvent, TraceFilter};
 use crate::{Result, Store, StoreError, Writer};
@@ -107,8 +108,8 @@ impl Directory for Sqlite {
 
 #[async_trait]
 impl Queue for Sqlite {
-    fn spool(&self, id: &QueueId) -> SpoolFile {
-        SpoolFile::new(&self.store, id)
+    fn spool(&self, id: &QueueId, hold: Option<&MemoryBudget>) -> SpoolFile {
+        self.store.spool(id, hold)
     }
     async fn enqueue(&self, msg: Enqueue) -> Result<()> {
         let file = msg

@@ -42,8 +42,8 @@ impl Session {
             if left == 0 {
                 break;
             }
-            if let Some(b) = body.take() {
-                body = Some(if b.spool.should_flush() && !b.too_big {
+            if let Some(mut b) = body.take() {
+                body = Some(if !b.too_big && b.spool.should_flush() {
                     flush_body(b).await?
                 } else {
                     b

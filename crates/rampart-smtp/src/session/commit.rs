@@ -19,56 +19,79 @@ impl Session {
             self.discard_transaction();
             return self.error(r);
         }
-        // The message is read back once, and read once: the loop count, the submission policy,
-        // every check and the trace all read this one reading (see rampart_checks::message).
-        let all = match body.spool.contents() {
-            Ok(b) => b,
-            Err(e) => {
-                body.spool.discard();
-                let tx = self.tx.take().expect("a transaction is open");
-                return self
-                    .storage_failed(&tx, format!("reading the message back: {e}"))
-                    .await;
-            }
-        };
-        let raw = &all[body.prefix_len.min(all.len())..];
-        let refusal = match rampart_checks::message::read(raw) {
-            Err(r) => Err(Reply::from(&r)),
-            Ok(message) => {
-                let policy = if message.headers.count("Received") >= MAX_RECEIVED {
-                    Some(reply::mail_loop())
-                } else if self.may_relay() {
-                    self.header_policy(&message).await
-                } else {
-                    None
-                };
-                match policy {
-                    Some(r) => Err(r),
-                    None => Ok(message),
+        // The message is read once: the loop count, the submission policy, every check and the
+        // trace all read this one reading (see rampart_checks::message). A checked message is
+        // still in memory; one that went to disk as it arrived is read back, off the runtime.
+        let read_back = if body.spool.in_memory().is_some() {
+            None
+        } else {
+            let read = tokio::task::spawn_blocking(move || {
+                let bytes = body.spool.read_back();
+                (body, bytes)
+            })
+            .await;
+            match read {
+                Ok((b, Ok(bytes))) => {
+                    body = b;
+                    Some(bytes)
                 }
+                // The spool is dropped with its file.
+                Ok((_, Err(e))) => return self.read_back_failed(e.to_string()).await,
+                Err(e) => return self.read_back_failed(e.to_string()).await,
             }
         };
-        let message = match refusal {
-            Ok(m) => m,
-            Err(r) => {
-                body.spool.discard();
-                self.trace("data", format!("message refused: {}", r.line()), None)
-                    .await;
-                self.discard_transaction();
-                return self.error(r);
-            }
+        let (tx, message_id, checked) = {
+            let all: &[u8] = match &read_back {
+                Some(bytes) => bytes,
+                None => body.spool.in_memory().unwrap_or_default(),
+            };
+            let raw = &all[body.prefix_len.min(all.len())..];
+            let refusal = match rampart_checks::message::read(raw) {
+                Err(r) => Err(Reply::from(&r)),
+                Ok(message) => {
+                    let policy = if message.headers.count("Received") >= MAX_RECEIVED {
+                        Some(reply::mail_loop())
+                    } else if self.may_relay() {
+                        self.header_policy(&message).await
+                    } else {
+                        None
+                    };
+                    match policy {
+                        Some(r) => Err(r),
+                        None => Ok(message),
+                    }
+                }
+            };
+            let message = match refusal {
+                Ok(m) => m,
+                Err(r) => {
+                    // Refused: the spool (and any file) goes with `body` on return.
+                    self.trace("data", format!("message refused: {}", r.line()), None)
+                        .await;
+                    self.discard_transaction();
+                    return self.error(r);
+                }
+            };
+            let tx = self.tx.take().expect("a transaction is open");
+            let checked = self.content(&tx, &message).await;
+            (tx, message.headers.message_id(), checked)
         };
-        let message_id = message.headers.message_id();
-        let tx = self.tx.take().expect("a transaction is open");
-        let passed = match self.content(body, &tx, &all, &message).await {
+        let passed = match checked {
             Ok(p) => p,
             // A refusal by a check is an answer about the message, not a protocol error.
             Err(r) => {
+                body.spool.discard();
                 self.respond(r);
                 return Flow::Continue;
             }
         };
-        let (body, quarantine, notices) = (passed.body, passed.quarantine, passed.notices);
+        // The copy read back, if any, has served: it goes before the changed message is stored.
+        drop(read_back);
+        if let Some(changed) = passed.changed {
+            // Our Return-Path and Received lines stay; the message after them is as checked.
+            body.spool.replace_after(body.prefix_len, &changed);
+        }
+        let (quarantine, notices) = (passed.quarantine, passed.notices);
         let held = quarantine.is_some();
         // Delivered in the same commit, a message for local mailboxes only leaves the queue
         // manager nothing to do.
@@ -131,11 +154,16 @@ impl Session {
                 tracing::info!(session = %self.id, queue_id = %tx.id, size, rcpts = tx.rcpts.len(), "queued");
                 Flow::Continue
             }
-            Err(e) => {
-                // The store has removed what it had of the message.
-                self.storage_failed(&tx, e.to_string()).await
-            }
+            // The store removed the message's file, if it had one.
+            Err(e) => self.storage_failed(&tx, e.to_string()).await,
         }
+    }
+
+    /// The message that went to disk as it arrived could not be read back for the checks.
+    async fn read_back_failed(&mut self, why: String) -> Flow {
+        let tx = self.tx.take().expect("a transaction is open");
+        self.storage_failed(&tx, format!("reading the message back: {why}"))
+            .await
     }
 
     pub(super) async fn storage_failed(&mut self, tx: &Transaction, why: String) -> Flow {

@@ -2,7 +2,7 @@
 //! pipeline; the decision refuses it, holds it in quarantine, or lets it through with the checks'
 //! changes (the `[External]` tag, Authentication-Results, an ARC set).
 
-use super::{Body, Session, Transaction};
+use super::{Session, Transaction};
 use crate::reply::Reply;
 use rampart_checks::message::Message;
 use rampart_checks::pipeline::summary;
@@ -10,7 +10,9 @@ use rampart_checks::{Action, Direction, Envelope};
 
 /// What the content step allows.
 pub(super) struct Passed {
-    pub body: Body,
+    /// The message as the checks changed it, to be stored in place of the one received (after
+    /// our Return-Path and Received lines); None when unchanged.
+    pub changed: Option<Vec<u8>>,
     /// Hold in quarantine: (reason, every verdict).
     pub quarantine: Option<(String, String)>,
     /// Rules whose action is to notify an administrator (AL-1.5), in words.
@@ -18,23 +20,20 @@ pub(super) struct Passed {
 }
 
 impl Session {
-    /// Runs the check pipeline on `message`, the one reading of the bytes after `all`'s prefix
-    /// (our Return-Path and Received lines).
+    /// Runs the check pipeline on `message`, the one reading of the bytes received (after our
+    /// Return-Path and Received lines). Changes nothing stored: the caller writes what it allows.
     pub(super) async fn content(
         &mut self,
-        body: Body,
         tx: &Transaction,
-        all: &[u8],
         message: &Message<'_>,
     ) -> Result<Passed, Reply> {
         let Some(pipeline) = self.ctx.pipeline.clone() else {
             return Ok(Passed {
-                body,
+                changed: None,
                 quarantine: None,
                 notices: Vec::new(),
             });
         };
-        let prefix = &all[..body.prefix_len.min(all.len())];
         let raw = message.raw;
         let direction = if self.may_relay() {
             Direction::Outbound
@@ -56,7 +55,6 @@ impl Session {
         let decided = decision.decided_by.unwrap_or("none");
         match &decision.action {
             Action::Reject(r) | Action::TempFail(r) => {
-                body.spool.discard();
                 let reply = Reply::from(r);
                 self.trace(
                     "checks",
@@ -98,12 +96,12 @@ impl Session {
         let banner = pipeline.banner(direction);
         if decision.modifications.is_empty() && banner.is_none() {
             return Ok(Passed {
-                body,
+                changed: None,
                 quarantine,
                 notices,
             });
         }
-        // The checks changed the message: write it anew, once, as it will be delivered.
+        // The checks changed the message: it is stored as it will be delivered.
         let mut changed = rampart_checks::modify::apply_modifications(
             raw,
             &message.headers,
@@ -123,19 +121,8 @@ impl Session {
             sealed.extend_from_slice(&changed);
             changed = sealed;
         }
-        let id = tx.id.clone();
-        body.spool.discard();
-        let mut spool = self.ctx.store.spool(&id);
-        spool.push(prefix);
-        spool.push(&changed);
         Ok(Passed {
-            body: Body {
-                spool,
-                prefix_len: prefix.len(),
-                return_path_len: body.return_path_len,
-                size: changed.len() as u64,
-                too_big: false,
-            },
+            changed: Some(changed),
             quarantine,
             notices,
         })

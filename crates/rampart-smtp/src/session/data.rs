@@ -37,7 +37,14 @@ impl Session {
             single_recipient: single,
             unix_time: rampart_store::now_micros() / 1_000_000,
         });
-        let mut spool = self.ctx.store.spool(&tx.id);
+        // Checked messages are held whole in memory, within the server's budget: the checks read
+        // them there and their changes are made there, so the file is written once.
+        let hold = self
+            .ctx
+            .pipeline
+            .is_some()
+            .then_some(&self.ctx.message_memory);
+        let mut spool = self.ctx.store.spool(&tx.id, hold);
         spool.push(rp.as_bytes());
         spool.push(rcvd.as_bytes());
         Body {
@@ -82,7 +89,7 @@ impl Session {
                 }
                 None => self.pos = self.buf.len(),
             }
-            if body.spool.should_flush() && !decoder.too_big() {
+            if !decoder.too_big() && body.spool.should_flush() {
                 body = flush_body(body).await?;
             }
             if !self.read_within(io, &mut budget, false).await? {
