@@ -116,6 +116,8 @@ impl Session {
             quarantine,
             inline: spooled.inline,
             deliver_local_now: self.ctx.deliver_local_now,
+            // Set from the spam verdict (Action::Tag) once the pipeline's outcome carries it.
+            junk: false,
         };
         // The 250 waits for the commit: file, directory and rows are durable when it is sent.
         match self.ctx.store.enqueue(&self.ctx.writer, msg).await {
