@@ -116,6 +116,7 @@ pub(crate) fn deliver_email(
     let (size, junk): (i64, bool) = conn
         .prepare_cached("SELECT size, junk FROM messages WHERE id = ?1")?
         .query_row([message], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    // AL-1.2: mail the spam check tagged is filed in Junk, out of the user's way.
     let junk_box = if junk {
         super::schema::role_mailbox(conn, &account, "junk")?
     } else {

@@ -152,4 +152,8 @@ where
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_index;
+#[cfg(test)]
+mod tests_mailboxes;
+#[cfg(test)]
 mod tests_query;
