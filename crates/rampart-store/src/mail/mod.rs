@@ -120,33 +120,35 @@ pub(crate) fn account_key(account: &str) -> String {
 }
 
 /// Runs `f` in the next group commit and hands back its value, or its refusal. A refusal rolls
-/// back what `f` did (its savepoint), so a refused operation changes nothing.
+/// back what `f` did (its own savepoint) and is an answer, not a failure: the batch goes on and
+/// nothing is logged. A failure of the store itself is the writer's to report.
 pub(crate) async fn write<T, F>(writer: &Writer, sync_dir: bool, f: F) -> MailResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&Transaction) -> MailResult<T> + Send + 'static,
 {
     let (tx_out, rx_out) = std::sync::mpsc::channel();
-    let ran = writer
-        .run(sync_dir, move |tx| match f(tx) {
-            Ok(v) => {
-                let _ = tx_out.send(Ok(v));
-                Ok(())
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                let _ = tx_out.send(Err(e));
-                Err(StoreError::Invalid(msg))
+    writer
+        .run(sync_dir, move |tx| {
+            tx.execute_batch("SAVEPOINT mail_op")?;
+            match f(tx) {
+                Ok(v) => {
+                    tx.execute_batch("RELEASE mail_op")?;
+                    let _ = tx_out.send(Ok(v));
+                    Ok(())
+                }
+                // The writer rolls back the operation's savepoint, which holds this one.
+                Err(MailError::Store(e)) => Err(e),
+                Err(refused) => {
+                    tx.execute_batch("ROLLBACK TO mail_op; RELEASE mail_op")?;
+                    let _ = tx_out.send(Err(refused));
+                    Ok(())
+                }
             }
         })
-        .await;
-    let out = rx_out.try_recv();
-    match (ran, out) {
-        (Ok(()), Ok(v)) => v,
-        (Err(_), Ok(Err(refused))) => Err(refused),
-        (Err(e), _) => Err(e.into()),
-        (Ok(()), Err(_)) => Err(StoreError::Closed.into()),
-    }
+        .await?;
+    // Only read once the commit is durable: a value is never handed out for a lost commit.
+    rx_out.try_recv().map_err(|_| StoreError::Closed)?
 }
 
 #[cfg(test)]

@@ -118,8 +118,10 @@ async fn destroying_a_mailbox_with_email_needs_on_destroy_remove_emails() {
         .email_set_mailboxes(&f.writer, A, both, vec![inbox, archive])
         .await
         .unwrap();
+    let s = (state(&f, A, Kind::Mailbox), state(&f, A, Kind::Email));
     let r = f.store.mailbox_destroy(&f.writer, A, archive, false).await;
     assert!(matches!(r, Err(MailError::MailboxHasEmail)), "{r:?}");
+    assert_eq!((state(&f, A, Kind::Mailbox), state(&f, A, Kind::Email)), s);
     assert_eq!(
         f.store.email_get(A, &[only, both]).unwrap().len(),
         2,

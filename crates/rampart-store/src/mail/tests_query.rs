@@ -411,3 +411,48 @@ async fn the_default_listing_walks_the_received_index() {
     assert!(plan.contains("mail_emails_received"), "{plan}");
     assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }
+
+/// At 100,000 emails the first page is the 50 newest and the total is exact (not timed: the
+/// plan test above says why it is fast).
+#[tokio::test]
+async fn the_first_page_of_100_000_emails() {
+    let f = fixture();
+    f.store.mailbox_ensure(&f.writer, A).await.unwrap();
+    let inbox = role(&f, A, "inbox").id;
+    f.writer
+        .run(false, move |tx| {
+            tx.execute_batch(
+                "INSERT INTO messages(id, received, sender, size, return_path_len)
+                     VALUES ('0000000000001FFFF', 0, '', 10, 0);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+                 INSERT INTO mail_emails(account, message, received_at, size, indexed)
+                     SELECT 'alice@example.test', '0000000000001FFFF', i, 10, 1 FROM n;",
+            )?;
+            tx.execute(
+                "INSERT INTO mail_email_mailboxes(email, mailbox) SELECT id, ?1 FROM mail_emails",
+                [inbox],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let r = f
+        .store
+        .email_query(
+            A,
+            &EmailQuery {
+                filter: Some(cond(FilterCondition {
+                    in_mailbox: Some(inbox),
+                    ..Default::default()
+                })),
+                limit: Some(50),
+                ..EmailQuery::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.total, 100_000);
+    assert_eq!(r.ids.len(), 50);
+    let first = f.store.email_get(A, &r.ids[..1]).unwrap();
+    assert_eq!(first[0].received_at, 100_000, "newest first");
+    assert!(r.ids.windows(2).all(|w| w[0] > w[1]));
+}
