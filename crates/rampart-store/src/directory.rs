@@ -93,7 +93,7 @@ impl Store {
             )));
         }
         // RFC 8621 section 2: the account starts with the role mailboxes.
-        crate::mail::schema::ensure_mailboxes(&conn, &address)?;
+        crate::mail::schema::ensure_mailboxes_now(&conn, &address)?;
         Ok(())
     }
 

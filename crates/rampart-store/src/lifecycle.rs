@@ -83,7 +83,8 @@ impl Store {
     pub fn mailbox_delete(&self, user: &str, id: i64) -> Result<bool> {
         let user = user.to_ascii_lowercase();
         let mut conn = self.admin_connection()?;
-        let tx = conn.transaction()?;
+        // IMMEDIATE: it reads before it writes, and the server may commit in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let removed = match crate::mail::destroy_email(&tx, &user, id) {
             Ok(r) => r,
             Err(crate::mail::MailError::NotFound) => return Ok(false),

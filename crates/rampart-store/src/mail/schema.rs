@@ -118,12 +118,19 @@ pub const ROLES: [(&str, &str); 6] = [
 ];
 
 /// Creates the tables and runs the one-time moves. Idempotent: run at every open.
+///
+/// Every open (the CLI's too, while the server writes) only reads unless there is something to
+/// move: a write transaction then begins IMMEDIATE, so it waits its turn for the lock instead of
+/// failing on a snapshot the server's commits made stale.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(SCHEMA)?;
-    let tx = conn.transaction()?;
+    if !needs_moving(conn)? {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     add_junk_column(&tx)?;
     let users: Vec<String> = {
-        let mut st = tx.prepare("SELECT address FROM users")?;
+        let mut st = tx.prepare("SELECT lower(address) FROM users")?;
         let rows = st.query_map([], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
@@ -133,6 +140,19 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     move_old_mailbox_rows(&tx)?;
     tx.commit()?;
     Ok(())
+}
+
+/// True when a one-time move is due: no `junk` column yet, rows in the old `mailbox` table, or
+/// a user without mailboxes.
+fn needs_moving(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare(
+            "SELECT NOT EXISTS (SELECT 1 FROM pragma_table_info('messages') WHERE name = 'junk')
+                 OR EXISTS (SELECT 1 FROM mailbox)
+                 OR EXISTS (SELECT 1 FROM users u WHERE NOT EXISTS
+                     (SELECT 1 FROM mail_mailboxes m WHERE m.account = lower(u.address)))",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// `messages.junk`: the gateway tagged the message as spam, so local delivery files it in Junk.
@@ -165,6 +185,19 @@ pub(crate) fn ensure_mailboxes(conn: &Connection, account: &str) -> Result<()> {
         super::changes::record(conn, account, super::Kind::Mailbox, id, super::Op::Created)?;
     }
     Ok(())
+}
+
+/// [`ensure_mailboxes`] in a transaction of its own, for a connection outside the writer (the
+/// administrative commands): all six or none.
+pub(crate) fn ensure_mailboxes_now(conn: &Connection, account: &str) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match ensure_mailboxes(conn, account) {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// The mailbox of `account` with `role`, if there is one.
