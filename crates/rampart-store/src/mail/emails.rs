@@ -212,8 +212,15 @@ fn replace_keywords(
     if old.contains("$seen") != new.contains("$seen")
         || old.contains("$draft") != new.contains("$draft")
     {
+        // unreadEmails of its mailboxes, and unreadThreads of every mailbox holding its thread.
         for m in mailboxes_of(conn, email)? {
             record(conn, account, Kind::Mailbox, m, Op::Updated)?;
+        }
+        let thread: Option<i64> = conn
+            .prepare_cached("SELECT thread FROM mail_emails WHERE id = ?1")?
+            .query_row([email], |r| r.get(0))?;
+        if let Some(t) = thread {
+            super::threads::thread_mailboxes_changed(conn, account, t, email)?;
         }
     }
     Ok(true)

@@ -194,3 +194,50 @@ async fn threads_group_by_message_ids_and_subject() {
     assert_eq!(c.destroyed, vec![t[4]]);
     assert!(f.store.thread_get(A, &[t[4]]).unwrap().is_empty());
 }
+
+/// RFC 8621 section 2: unreadThreads of a mailbox counts threads with an unread email anywhere;
+/// reading an email in another mailbox of the thread changes it, so the Mailbox state moves.
+#[tokio::test]
+async fn unread_threads_follow_the_thread_across_mailboxes() {
+    let f = fixture();
+    deliver(
+        &f,
+        &[A],
+        message("Subject: Plan\r\nMessage-ID: <p@y>", "?"),
+        false,
+    )
+    .await;
+    let first = last_email(&f, A).id;
+    deliver(
+        &f,
+        &[A],
+        message("Subject: Re: Plan\r\nIn-Reply-To: <p@y>", "!"),
+        false,
+    )
+    .await;
+    let reply = last_email(&f, A).id;
+    f.store.index_pending(&f.writer, A).await.unwrap();
+    let archive = super::tests::role(&f, A, "archive").id;
+    f.store
+        .email_set_mailboxes(&f.writer, A, first, vec![archive])
+        .await
+        .unwrap();
+    f.store
+        .email_set_keywords(&f.writer, A, first, vec!["$seen".into()])
+        .await
+        .unwrap();
+    let arch = super::tests::role(&f, A, "archive");
+    assert_eq!(
+        (arch.total_threads, arch.unread_emails, arch.unread_threads),
+        (1, 0, 1)
+    );
+    let s = state(&f, A, Kind::Mailbox);
+    // The reply, in the Inbox, is read: the Archive's thread is read now too.
+    f.store
+        .email_set_keywords(&f.writer, A, reply, vec!["$seen".into()])
+        .await
+        .unwrap();
+    assert_eq!(super::tests::role(&f, A, "archive").unread_threads, 0);
+    let c = f.store.mail_changes(A, Kind::Mailbox, &s, None).unwrap();
+    assert!(c.updated.contains(&archive), "{c:?}");
+}

@@ -37,6 +37,8 @@ pub(crate) fn assign(conn: &Connection, account: &str, email: i64, f: &Facts) ->
     let thread = match found {
         Some(t) => {
             record(conn, account, Kind::Thread, t, Op::Updated)?;
+            // The thread's mailboxes may count one more unread thread now.
+            thread_mailboxes_changed(conn, account, t, email)?;
             t
         }
         None => {
@@ -65,12 +67,36 @@ pub(crate) fn email_left_thread(conn: &Connection, account: &str, thread: i64) -
         .exists([thread])?;
     if left {
         record(conn, account, Kind::Thread, thread, Op::Updated)?;
+        thread_mailboxes_changed(conn, account, thread, 0)?;
     } else {
         conn.prepare_cached("DELETE FROM mail_thread_refs WHERE thread = ?1")?
             .execute([thread])?;
         conn.prepare_cached("DELETE FROM mail_threads WHERE id = ?1")?
             .execute([thread])?;
         record(conn, account, Kind::Thread, thread, Op::Destroyed)?;
+    }
+    Ok(())
+}
+
+/// The thread's unread state may have changed: every mailbox holding one of its emails (other
+/// than `except`, whose own mailboxes the caller records) has new counts (RFC 8621 section 2:
+/// unreadThreads), so a changed Mailbox state.
+pub(crate) fn thread_mailboxes_changed(
+    conn: &Connection,
+    account: &str,
+    thread: i64,
+    except: i64,
+) -> Result<()> {
+    let boxes: Vec<i64> = {
+        let mut st = conn.prepare_cached(
+            "SELECT DISTINCT x.mailbox FROM mail_emails e
+             JOIN mail_email_mailboxes x ON x.email = e.id WHERE e.thread = ?1 AND e.id != ?2",
+        )?;
+        let rows = st.query_map(params![thread, except], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for m in boxes {
+        record(conn, account, Kind::Mailbox, m, Op::Updated)?;
     }
     Ok(())
 }
