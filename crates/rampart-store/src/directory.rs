@@ -92,6 +92,8 @@ impl Store {
                 "user {address} exists already"
             )));
         }
+        // RFC 8621 section 2: the account starts with the role mailboxes.
+        crate::mail::schema::ensure_mailboxes_now(&conn, &address)?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! data_dir/
-//!   rampart.db        SQLite (WAL): domains, users, aliases, messages, queue, mailbox, trace
+//!   rampart.db        SQLite (WAL): domains, users, aliases, messages, queue, mail, trace
 //!   messages/<id>     message bodies, one per message however many recipients it has
 //!   tls/              generated certificate and key (mode 0600), when none is configured
 //! ```
@@ -21,6 +21,7 @@ pub mod checkpoint;
 pub mod conformance;
 pub mod directory;
 pub mod lifecycle;
+pub mod mail;
 pub mod mailbox;
 pub mod quarantine;
 pub mod queue;
@@ -193,9 +194,10 @@ impl Store {
         }
         restrict_dir(dir)?;
         let db_path = dir.join("rampart.db");
-        let conn = open_connection(&db_path)?;
+        let mut conn = open_connection(&db_path)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(shared::SCHEMA)?;
+        mail::schema::migrate(&mut conn)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

@@ -3,7 +3,8 @@
 //! What refers to a message:
 //! - a queue row still to be delivered (`queued`) or held in quarantine (`held`);
 //! - a quarantine row (kept until an administrator releases or deletes it);
-//! - a mailbox row: the one stored copy stays until every mailbox holding it has deleted it.
+//! - an email of an account (`mail_emails`, see [`crate::mail`]): the one stored copy stays until
+//!   every account holding it has destroyed its email.
 //!
 //! When a message's last queue row is final (delivered or bounced — the bounce is queued before
 //! the failure is recorded — or expired), its queue rows go. When, in addition, no mailbox holds
@@ -14,7 +15,7 @@
 
 use crate::status::Column;
 use crate::{io_err, QueueId, Result, Store};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Transaction};
 
 /// A message whose rows were removed in a transaction: its file (if it has one) is unlinked once
 /// that transaction is committed.
@@ -33,7 +34,7 @@ pub(crate) fn release_if_unreferenced(tx: &Transaction, id: &str) -> Result<Opti
         .prepare_cached(
             "SELECT (SELECT count(*) FROM queue WHERE message = ?1 AND status IN (?2, ?3)),
                     (SELECT count(*) FROM quarantine WHERE message = ?1),
-                    (SELECT count(*) FROM mailbox WHERE message = ?1)",
+                    (SELECT count(*) FROM mail_emails WHERE message = ?1)",
         )?
         .query_row(params![id, Column::Queued, Column::Held], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -77,24 +78,19 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes message `id` from `user`'s mailbox: drops that reference, and the stored copy with
-    /// it when it was the last. Returns false when the mailbox holds no such message.
+    /// Deletes email `id` of `user` (every mailbox of it): drops that reference, and the stored
+    /// copy with it when it was the last. Returns false when the user has no such email.
     pub fn mailbox_delete(&self, user: &str, id: i64) -> Result<bool> {
         let user = user.to_ascii_lowercase();
         let mut conn = self.admin_connection()?;
-        let tx = conn.transaction()?;
-        let message: Option<String> = tx
-            .query_row(
-                "SELECT message FROM mailbox WHERE user = ?1 AND id = ?2",
-                params![user, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(message) = message else {
-            return Ok(false);
+        // IMMEDIATE: it reads before it writes, and the server may commit in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let removed = match crate::mail::destroy_email(&tx, &user, id) {
+            Ok(r) => r,
+            Err(crate::mail::MailError::NotFound) => return Ok(false),
+            Err(crate::mail::MailError::Store(e)) => return Err(e),
+            Err(e) => return Err(crate::StoreError::Invalid(e.to_string())),
         };
-        tx.execute("DELETE FROM mailbox WHERE id = ?1", [id])?;
-        let removed = release_if_unreferenced(&tx, &message)?;
         tx.commit()?;
         if let Some(r) = removed {
             self.unlink_removed(&[r])?;

@@ -1,4 +1,5 @@
-//! Local mailboxes: rows pointing at message files. A stand-in for the HTTPS (JMAP) access to come.
+//! Every email of a user, for `rampart mailbox list/show`: a flat view over the mail model
+//! ([`crate::mail`]), whichever mailboxes hold them.
 
 use crate::{QueueId, Result, Store};
 use rusqlite::{params, OptionalExtension};
@@ -19,8 +20,9 @@ impl Store {
         let user = user.to_ascii_lowercase();
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT b.id, b.message, b.delivered, m.sender, m.size, m.message_id
-                 FROM mailbox b JOIN messages m ON m.id = b.message WHERE b.user = ?1 ORDER BY b.id",
+                "SELECT e.id, e.message, e.received_at, m.sender, m.size, m.message_id
+                 FROM mail_emails e JOIN messages m ON m.id = e.message WHERE e.account = ?1
+                 ORDER BY e.id",
             )?;
             let rows = st.query_map([user], |r| {
                 Ok(MailboxEntry {
@@ -41,7 +43,7 @@ impl Store {
         let user = user.to_ascii_lowercase();
         let qid: Option<String> = self.read(|c| {
             Ok(
-                c.prepare_cached("SELECT message FROM mailbox WHERE user = ?1 AND id = ?2")?
+                c.prepare_cached("SELECT message FROM mail_emails WHERE account = ?1 AND id = ?2")?
                     .query_row(params![user, id], |r| r.get(0))
                     .optional()?,
             )

@@ -85,6 +85,9 @@ pub struct Enqueue {
     /// Deliver to the local mailboxes in the same commit, instead of leaving it to the queue
     /// manager: for a server with nothing to check again at delivery. Ignored when held.
     pub deliver_local_now: bool,
+    /// The gateway tagged the message as spam: local delivery files it in each user's Junk
+    /// mailbox rather than the Inbox (kept on the message row, so a later delivery knows too).
+    pub junk: bool,
 }
 
 /// A bounce (DSN) for failures being recorded, queued in the same commit as the failures it
@@ -212,6 +215,7 @@ impl Store {
             quarantine: None,
             inline: spooled.inline,
             deliver_local_now: false,
+            junk: false,
         })
     }
 
@@ -455,8 +459,8 @@ impl Store {
 fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Result<()> {
     let now = now_micros();
     tx.prepare_cached(
-        "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client, junk)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         msg.id.0,
@@ -465,7 +469,8 @@ fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Result<()> {
         msg.size as i64,
         msg.message_id,
         msg.return_path_len as i64,
-        msg.client
+        msg.client,
+        msg.junk
     ])?;
     if let Some(data) = &msg.inline {
         tx.prepare_cached("INSERT INTO message_bodies(id, data) VALUES (?1, ?2)")?
@@ -512,8 +517,9 @@ fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Result<()> {
     Ok(())
 }
 
-/// Delivers a queued message to local mailboxes inside `tx`: a mailbox row, the queue row marked
-/// delivered, and a trace event per recipient. Only a row still queued is delivered, so
+/// Delivers a queued message to local mailboxes inside `tx`: an email in the user's Inbox (or
+/// Junk, for mail tagged as spam: see [`crate::mail`]), the queue row marked delivered, and a
+/// trace event per recipient. Only a row still queued is delivered, so
 /// delivering the same recipient twice (a retry after a lost answer) is a no-op. Returns how
 /// many were delivered.
 fn deliver_local_rows<'a>(
@@ -524,8 +530,6 @@ fn deliver_local_rows<'a>(
     mailboxes: impl Iterator<Item = &'a String>,
     now: i64,
 ) -> Result<usize> {
-    let mut ins =
-        tx.prepare_cached("INSERT INTO mailbox(user, message, delivered) VALUES (?1, ?2, ?3)")?;
     let mut upd = tx.prepare_cached(
         "UPDATE queue SET status = ?3, attempts = attempts + 1, last_reply = ?4
          WHERE message = ?1 AND recipient = ?2 AND status = ?5",
@@ -534,7 +538,7 @@ fn deliver_local_rows<'a>(
     let mut n = 0;
     for r in mailboxes {
         if upd.execute(params![id.0, r, delivered, reply, Column::Queued])? == 1 {
-            ins.execute(params![r, id.0, now])?;
+            crate::mail::deliver_email(tx, r, &id.0, now)?;
             let mut e = TraceEvent::new("delivered", format!("delivered to mailbox {r}"));
             e.queue_id = Some(id.0.clone());
             e.message_id = message_id.cloned();

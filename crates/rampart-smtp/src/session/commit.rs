@@ -91,7 +91,7 @@ impl Session {
             // Our Return-Path and Received lines stay; the message after them is as checked.
             body.spool.replace_after(body.prefix_len, &changed);
         }
-        let (quarantine, notices) = (passed.quarantine, passed.notices);
+        let (quarantine, notices, junk) = (passed.quarantine, passed.notices, passed.junk);
         let held = quarantine.is_some();
         // Delivered in the same commit, a message for local mailboxes only leaves the queue
         // manager nothing to do.
@@ -139,6 +139,7 @@ impl Session {
             quarantine,
             inline: spooled.inline,
             deliver_local_now: self.ctx.deliver_local_now,
+            junk,
         };
         // The 250 waits for the commit: file, directory and rows are durable when it is sent.
         match self.ctx.store.enqueue(msg).await {

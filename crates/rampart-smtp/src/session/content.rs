@@ -17,6 +17,8 @@ pub(super) struct Passed {
     pub quarantine: Option<(String, String)>,
     /// Rules whose action is to notify an administrator (AL-1.5), in words.
     pub notices: Vec<String>,
+    /// AL-1.2: the spam check tagged it; local delivery files it in Junk.
+    pub junk: bool,
 }
 
 impl Session {
@@ -32,6 +34,7 @@ impl Session {
                 changed: None,
                 quarantine: None,
                 notices: Vec::new(),
+                junk: false,
             });
         };
         let raw = message.raw;
@@ -93,12 +96,17 @@ impl Session {
             (reason, verdict_text.clone())
         });
         let notices = outcome.notices();
+        // AL-1.2: tagged as spam, it is delivered to the Junk mailbox rather than the Inbox.
+        let junk = verdicts
+            .iter()
+            .any(|v| v.check == rampart_checks::spam::CHECK && v.action == Action::Tag);
         let banner = pipeline.banner(direction);
         if decision.modifications.is_empty() && banner.is_none() {
             return Ok(Passed {
                 changed: None,
                 quarantine,
                 notices,
+                junk,
             });
         }
         // The checks changed the message: it is stored as it will be delivered.
@@ -125,6 +133,7 @@ impl Session {
             changed: Some(changed),
             quarantine,
             notices,
+            junk,
         })
     }
 

@@ -67,6 +67,7 @@ async fn queue_with(
                 quarantine,
                 inline: spooled.inline,
                 deliver_local_now,
+                junk: false,
             },
         )
         .await
