@@ -239,7 +239,10 @@ async fn nc_2_1_8_too_many_concurrent_requests_get_503_with_retry_after() {
         b"GET /block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .await;
-    entered.await.unwrap();
+    tokio::time::timeout(READ_TIMEOUT, entered)
+        .await
+        .expect("the request reaches its route")
+        .unwrap();
     // One request holds the only slot: the next is refused at once, not queued.
     let busy = s.get("/healthz").await;
     assert_eq!(busy.status, 503, "{busy:?}");
@@ -338,7 +341,10 @@ async fn nc_2_1_8_idle_http2_connection_is_closed() {
     // A request held past the idle timeout keeps the connection.
     let held = sender.send_request(req("/block"));
     let held = tokio::spawn(held);
-    entered.await.unwrap();
+    tokio::time::timeout(READ_TIMEOUT, entered)
+        .await
+        .expect("the request reaches its route")
+        .unwrap();
     let busy_since = Instant::now();
     // Released after twice the idle timeout, timed by the server's own idle clock: had it
     // counted the busy time, the connection would be gone before this answer.

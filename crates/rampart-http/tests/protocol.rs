@@ -277,7 +277,10 @@ async fn shutdown_lets_the_request_in_flight_finish_and_refuses_new_connections(
         b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .await;
-    entered_rx.await.unwrap();
+    tokio::time::timeout(READ_TIMEOUT, entered_rx)
+        .await
+        .expect("the request reaches its route")
+        .unwrap();
     s.shutdown.send(true).unwrap();
     // The listener closes: a new connection is refused (or reset before any TLS).
     let mut refused = false;

@@ -124,6 +124,21 @@ fn https_listener_is_printed_and_serves_http1_and_http2() {
         assert_eq!(c.body, format!("ok\n\n{version}"), "{flag}");
         assert_secure(&c);
     }
+    // SIGTERM with an idle HTTPS connection open: it is closed, and the server stops cleanly.
+    let tcp = std::net::TcpStream::connect(s.listener("https")).unwrap();
+    tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let conn = rustls::ClientConnection::new(
+        s.tls_config(&[&rustls::version::TLS13]),
+        "mail.example.test".try_into().unwrap(),
+    )
+    .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.conn.complete_io(&mut tls.sock).expect("handshake");
+    let mut s = s;
+    assert!(s.terminate().success());
+    let mut rest = Vec::new();
+    let _ = tls.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
 }
 
 #[test]
