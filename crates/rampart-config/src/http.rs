@@ -20,6 +20,7 @@ pub struct HttpConfig {
     /// Seconds for a request's whole header section to arrive, counted from when the server
     /// starts waiting for it; a client that trickles it (slowloris) is cut off all the same.
     /// On HTTP/1.1 this also bounds how long a kept-alive connection waits for its next request.
+    /// (On HTTP/2 a header section still arriving opens no request: `idle_timeout_secs` ends it.)
     pub header_read_timeout_secs: NonZeroU32,
     /// Seconds for a request's whole body to arrive, counted from its headers: a body still
     /// arriving then is answered 408 and the connection closed.

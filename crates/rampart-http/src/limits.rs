@@ -30,11 +30,13 @@ pub struct HttpLimits {
     /// HTTP/2 layer.
     pub max_header_bytes: usize,
     /// For a whole header section to arrive, counted from when the server waits for it (on
-    /// HTTP/1.1 also the longest wait for the next request on a kept-alive connection).
+    /// HTTP/1.1 also the longest wait for the next request on a kept-alive connection). On
+    /// HTTP/2 a header section still arriving is no request yet: `idle_timeout` ends it.
     pub header_read_timeout: Duration,
     /// For a whole request body to arrive, counted from its headers; then 408 and close.
     pub body_read_timeout: Duration,
-    /// A connection with no request in progress is closed after this long.
+    /// A connection with no request in progress (none dispatched, or every response sent) is
+    /// closed after this long, whatever bytes it trickles meanwhile.
     pub idle_timeout: Duration,
     /// Requests handled at once; one more is answered 503 with Retry-After.
     pub max_concurrent_requests: usize,

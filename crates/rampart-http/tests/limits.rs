@@ -159,6 +159,56 @@ async fn nc_2_1_8_slowloris_header_trickle_is_cut_off_at_the_timeout() {
     );
 }
 
+/// The same over HTTP/2: a HEADERS frame trickled byte by byte opens no stream, so the
+/// connection counts as idle and is closed at the idle timeout.
+#[tokio::test]
+async fn nc_2_1_8_slowloris_over_http2_is_cut_off_at_the_idle_timeout() {
+    let limits = HttpLimits {
+        idle_timeout: SECOND,
+        header_read_timeout: SECOND,
+        ..HttpLimits::default()
+    };
+    let s = start(echo_app(), limits).await;
+    let tls = s
+        .connect_with(&[&rustls::version::TLS13], &[b"h2"])
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let started = Instant::now();
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let trickle = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        // The preface, an empty SETTINGS frame, then a 256-byte HEADERS frame for stream 1.
+        let mut start = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        start.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        start.extend_from_slice(&[0, 1, 0, 1, 4, 0, 0, 0, 1]);
+        if wr.write_all(&start).await.is_err() || wr.flush().await.is_err() {
+            return false;
+        }
+        let mut pace = tokio::time::interval(Duration::from_millis(100));
+        for _ in 0..256 {
+            pace.tick().await;
+            if wr.write_all(&[0x82]).await.is_err() || wr.flush().await.is_err() {
+                return false;
+            }
+        }
+        true
+    });
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(READ_TIMEOUT, rd.read_to_end(&mut buf))
+        .await
+        .expect("the server closes the trickling connection");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < 5 * SECOND,
+        "closed after {waited:?}"
+    );
+    assert!(
+        !trickle.is_finished() || !trickle.await.unwrap(),
+        "the trickle finished first"
+    );
+}
+
 /// A body trickled after its headers: 408 at the body read timeout, then the connection closes.
 #[tokio::test]
 async fn nc_2_1_8_slow_body_gets_408_and_close() {
