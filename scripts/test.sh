@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Clients we did not write, for the end-to-end tests: Python's smtplib (python3) and swaks.
+# Clients we did not write, for the end-to-end tests: Python's smtplib (python3), swaks, curl.
 # A real ClamAV daemon (the tests start their own clamd with generated signatures; the official
 # database is not needed).
 need=()
@@ -13,6 +13,8 @@ command -v swaks >/dev/null || need+=(swaks)
 perl -MNet::SSLeay -MIO::Socket::SSL -e1 2>/dev/null || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
+# curl (with HTTP/2) for the https listener's end-to-end tests.
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

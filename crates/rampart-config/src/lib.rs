@@ -10,14 +10,16 @@
 //! missing keys from. [`Config`] serialises back to TOML ([`Config::to_toml`]) for
 //! `rampart config show`; it holds no secret (the smarthost password is a file path).
 //!
-//! Modules: [`server`] (listeners, limits, timeouts, AUTH, trace, log), [`relay`] (who may relay,
-//! rate limits), [`delivery`] (DNS, outbound), `validate` (checks beyond types), [`report`]
-//! (errors and warnings), `load` (reading, defaults, merging, showing).
+//! Modules: [`server`] (listeners, limits, timeouts, AUTH, trace, log), [`http`] (the HTTPS
+//! listeners' limits), [`relay`] (who may relay, rate limits), [`delivery`] (DNS, outbound),
+//! `validate` (checks beyond types), [`report`] (errors and warnings), `load` (reading,
+//! defaults, merging, showing).
 //!
 //! Secure defaults (NC-2.1.1): nothing listens unless a `[[listener]]` is configured. The embedded
 //! demo ([`Config::embedded_default`]) listens on loopback only.
 
 pub mod delivery;
+pub mod http;
 mod load;
 pub mod relay;
 pub mod report;
@@ -25,6 +27,7 @@ pub mod server;
 mod validate;
 
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
+pub use http::HttpConfig;
 pub use ipnet::IpNet;
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
@@ -55,7 +58,7 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Logging.
     pub log: LogConfig,
-    /// TLS certificate and key for STARTTLS (and, later, implicit TLS).
+    /// TLS certificate and key for STARTTLS, implicit TLS and HTTPS.
     pub tls: TlsConfig,
     /// Listening sockets. Nothing listens unless configured here (NC-2.1.1).
     #[serde(rename = "listener")]
@@ -64,6 +67,8 @@ pub struct Config {
     pub limits: Limits,
     /// Timeouts per session state, in seconds (RFC 5321 section 4.5.3.2).
     pub timeouts: Timeouts,
+    /// Limits of the HTTPS listeners (NC-2.1.8).
+    pub http: HttpConfig,
     /// Message trace (AL-3.1) and its retention (NC-2.4.3).
     pub trace: TraceConfig,
     /// Authentication on the submission listeners (NC-2.1.4).
@@ -99,6 +104,7 @@ impl Default for Config {
             listeners: Vec::new(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            http: HttpConfig::default(),
             trace: TraceConfig::default(),
             auth: AuthConfig::default(),
             relay: RelayConfig::default(),

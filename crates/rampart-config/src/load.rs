@@ -10,8 +10,8 @@ use std::path::Path;
 const EMBEDDED: &str = "(embedded default)";
 
 impl Config {
-    /// The embedded default: the demo that `rampart serve` runs with no configuration. Three
-    /// listeners on loopback, data in `./rampart-data`.
+    /// The embedded default: the demo that `rampart serve` runs with no configuration. Four
+    /// listeners on loopback (three SMTP, one HTTPS), data in `./rampart-data`.
     pub fn embedded_default() -> Config {
         let mut config = Config::default();
         // The demo runs without a clamd; a real configuration has antivirus on unless it says
@@ -21,6 +21,8 @@ impl Config {
             (Role::Mx, "127.0.0.1:2525"),
             (Role::Submission, "127.0.0.1:2587"),
             (Role::Submissions, "127.0.0.1:2465"),
+            // Served with the same (generated) certificate as the SMTP listeners.
+            (Role::Https, "127.0.0.1:2443"),
         ] {
             config.listeners.push(Listener {
                 role,

@@ -19,22 +19,46 @@ pub struct TlsConfig {
 }
 
 /// One listening socket.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// What the listener serves: `mx` (inbound mail for the domains this server represents, with
-    /// STARTTLS offered; port 25), `submission` (users send after STARTTLS and AUTH; port 587) or
-    /// `submissions` (the same over implicit TLS; port 465).
+    /// STARTTLS offered; port 25), `submission` (users send after STARTTLS and AUTH; port 587),
+    /// `submissions` (the same over implicit TLS; port 465) or `https` (the web server over TLS:
+    /// JMAP, webmail, administration, MTA-STS policy; port 443). An `https` listener takes none
+    /// of the SMTP keys below; its limits are in `[http]`.
     pub role: Role,
     /// Address and port, e.g. `0.0.0.0:25` or `[::]:25`.
     pub address: SocketAddr,
-    /// Refuse MAIL until STARTTLS has completed. Leave off on a public MX (RFC 3207 section 4).
+    /// SMTP only. Refuse MAIL until STARTTLS has completed. Leave off on a public MX (RFC 3207
+    /// section 4).
     #[serde(default)]
     pub require_tls: bool,
-    /// Wait this long (milliseconds) before the greeting; a client that talks first is refused
-    /// (early talker). 0 still refuses input that has already arrived when the greeting is sent.
+    /// SMTP only. Wait this long (milliseconds) before the greeting; a client that talks first is
+    /// refused (early talker). 0 still refuses input that has already arrived when the greeting
+    /// is sent.
     #[serde(default)]
     pub greeting_delay_ms: u64,
+}
+
+/// The keys of [`Listener`] that only SMTP listeners have.
+pub const SMTP_LISTENER_KEYS: [&str; 2] = ["require_tls", "greeting_delay_ms"];
+
+// Written by hand so that an https listener is shown without the SMTP keys: `config show` must
+// print a file that loads again, and those keys are refused on an https listener.
+impl Serialize for Listener {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let smtp = self.role.is_smtp();
+        let mut st = s.serialize_struct("Listener", if smtp { 4 } else { 2 })?;
+        st.serialize_field("role", &self.role)?;
+        st.serialize_field("address", &self.address)?;
+        if smtp {
+            st.serialize_field("require_tls", &self.require_tls)?;
+            st.serialize_field("greeting_delay_ms", &self.greeting_delay_ms)?;
+        }
+        st.end()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -46,12 +70,19 @@ pub enum Role {
     Submission,
     /// Mail submission over implicit TLS (RFC 8314, port 465).
     Submissions,
+    /// The web server over TLS: HTTP/1.1 and HTTP/2 (port 443).
+    Https,
 }
 
 impl Role {
     /// Submission roles relay for authenticated users and require authentication.
     pub fn is_submission(self) -> bool {
         matches!(self, Role::Submission | Role::Submissions)
+    }
+
+    /// Every role but `https` speaks SMTP.
+    pub fn is_smtp(self) -> bool {
+        self != Role::Https
     }
 }
 
@@ -61,6 +92,7 @@ impl fmt::Display for Role {
             Role::Mx => "mx",
             Role::Submission => "submission",
             Role::Submissions => "submissions",
+            Role::Https => "https",
         })
     }
 }

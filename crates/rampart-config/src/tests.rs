@@ -26,10 +26,103 @@ fn empty_file_listens_nowhere() {
 fn embedded_default_is_loopback_only() {
     let c = Config::embedded_default();
     let ports: Vec<u16> = c.listeners.iter().map(|l| l.address.port()).collect();
-    assert_eq!(ports, vec![2525, 2587, 2465]);
+    assert_eq!(ports, vec![2525, 2587, 2465, 2443]);
+    assert_eq!(c.listeners[3].role, Role::Https);
     assert!(c.listeners.iter().all(|l| l.address.ip().is_loopback()));
     // NC-2.1.5: nothing relays unauthenticated by default.
     assert!(c.relay.networks.is_empty());
+}
+
+#[test]
+fn https_listener_parses_with_default_http_limits() {
+    let c = parse(
+        "hostname = \"mx.a.example\"\n[[listener]]\nrole = \"https\"\naddress = \"0.0.0.0:443\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.listeners[0].role, Role::Https);
+    assert_eq!(c.listeners[0].role.to_string(), "https");
+    assert!(!c.listeners[0].role.is_smtp() && !c.listeners[0].role.is_submission());
+    // NC-2.1.8: every HTTP limit is on by default.
+    assert_eq!(c.http.max_request_body_bytes.get(), 25 * 1024 * 1024);
+    assert_eq!(c.http.max_header_bytes.get(), 16 * 1024);
+    assert_eq!(c.http.header_read_timeout_secs.get(), 10);
+    assert_eq!(c.http.body_read_timeout_secs.get(), 120);
+    assert_eq!(c.http.idle_timeout_secs.get(), 60);
+    assert_eq!(c.http.max_concurrent_requests.get(), 512);
+    assert_eq!(c.http.max_connections.get(), 4096);
+}
+
+#[test]
+fn https_listener_refuses_smtp_keys_with_file_line_and_key() {
+    let err = parse(
+        "hostname = \"mx.a.example\"\n[[listener]]\nrole = \"mx\"\naddress = \"0.0.0.0:25\"\nrequire_tls = false\n\
+         [[listener]]\nrole = \"https\"\naddress = \"0.0.0.0:443\"\nrequire_tls = true\ngreeting_delay_ms = 5\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.0.len(), 2, "{err}");
+    for (e, (line, key)) in err.0.iter().zip([
+        (9, "listener[1].require_tls"),
+        (10, "listener[1].greeting_delay_ms"),
+    ]) {
+        assert_eq!(e.line, Some(line), "{e}");
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.message.contains("SMTP setting"), "{e}");
+    }
+}
+
+#[test]
+fn nc_2_1_8_http_limits_are_read_and_validated() {
+    let c = parse(
+        "hostname = \"mx.a.example\"\n[http]\nmax_request_body_bytes = 1000\nmax_header_bytes = 2048\n\
+         header_read_timeout_secs = 3\nbody_read_timeout_secs = 4\nidle_timeout_secs = 5\n\
+         max_concurrent_requests = 6\nmax_connections = 7\n",
+    )
+    .unwrap();
+    let h = &c.http;
+    assert_eq!(
+        [
+            h.max_request_body_bytes.get(),
+            h.max_header_bytes.get(),
+            h.header_read_timeout_secs.get(),
+            h.body_read_timeout_secs.get(),
+            h.idle_timeout_secs.get(),
+            h.max_concurrent_requests.get(),
+            h.max_connections.get(),
+        ],
+        [1000, 2048, 3, 4, 5, 6, 7]
+    );
+    // NC-2.1.8: no limit can be switched off with 0.
+    let s = one_line(parse("[http]\nbody_read_timeout_secs = 0\n").unwrap_err());
+    assert!(s.contains(":2: key `http.body_read_timeout_secs`"), "{s}");
+    for bad in ["100", "2000000"] {
+        let s = one_line(
+            parse(&format!(
+                "hostname = \"mx.a.example\"\n[http]\nmax_header_bytes = {bad}\n"
+            ))
+            .unwrap_err(),
+        );
+        assert!(
+            s.contains(":3: key `http.max_header_bytes`") && s.contains("1024"),
+            "{s}"
+        );
+    }
+    let s = one_line(parse("[http]\nmax_body = 5\n").unwrap_err());
+    assert!(s.contains(":2: key `http.max_body`"), "{s}");
+}
+
+#[test]
+fn show_leaves_smtp_keys_out_of_an_https_listener_and_reads_back() {
+    let c = parse(
+        "hostname = \"mx.a.example\"\n[[listener]]\nrole = \"mx\"\naddress = \"0.0.0.0:25\"\n\
+         [[listener]]\nrole = \"https\"\naddress = \"0.0.0.0:443\"\n",
+    )
+    .unwrap();
+    let shown = c.to_toml().unwrap();
+    assert_eq!(shown.matches("require_tls = false").count(), 1, "{shown}");
+    assert!(shown.contains("role = \"https\""), "{shown}");
+    assert!(shown.contains("[http]") && shown.contains("max_header_bytes = 16384"));
+    let again = parse(&shown).unwrap_or_else(|e| panic!("{e}\n{shown}"));
+    assert_eq!(again.to_toml().unwrap(), shown);
 }
 
 #[test]
@@ -119,7 +212,8 @@ fn example_file_is_valid_and_complete() {
     let src = std::fs::read_to_string(&path).unwrap();
     // The example shows real certificate paths commented out, so it loads as written.
     let c = Config::parse(&path, &src).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.listeners.len(), 3);
+    assert_eq!(c.listeners.len(), 4);
+    assert_eq!(c.listeners[3].role, Role::Https);
     let missing: Vec<String> = documented_keys()
         .into_iter()
         .filter(|k| !example_mentions(&src, k))
@@ -150,6 +244,7 @@ fn documented_keys() -> Vec<String> {
     for src in [
         include_str!("lib.rs"),
         include_str!("server.rs"),
+        include_str!("http.rs"),
         include_str!("relay.rs"),
         include_str!("delivery.rs"),
     ] {

@@ -1,7 +1,9 @@
 //! Checks that go beyond types. Every problem is returned, not just the first; each names the key
 //! and the line where it is written (or, for a default, the table it belongs to).
 
+use crate::http::HEADER_BYTES_RANGE;
 use crate::report::{ConfigError, Locator, Warning};
+use crate::server::SMTP_LISTENER_KEYS;
 use crate::{CheckName, Config, RateScope, RateWhat};
 use std::collections::HashSet;
 
@@ -10,6 +12,7 @@ use std::collections::HashSet;
 pub(crate) fn check(config: &Config, loc: &Locator<'_>) -> (Vec<ConfigError>, Vec<Warning>) {
     let mut errors = Vec::new();
     server(config, loc, &mut errors);
+    http(config, loc, &mut errors);
     rate_limits(config, loc, &mut errors);
     delivery(config, loc, &mut errors);
     checks(config, loc, &mut errors);
@@ -83,6 +86,18 @@ fn server(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
     }
     let mut seen = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {
+        if !l.role.is_smtp() {
+            // A key that would do nothing is refused, not ignored: something else was meant.
+            for key in SMTP_LISTENER_KEYS {
+                let path = format!("listener.{i}.{key}");
+                if loc.has(&path) {
+                    errors.push(loc.at(
+                        &path,
+                        "is an SMTP setting; an https listener has none: remove it (HTTP limits are in [http])",
+                    ));
+                }
+            }
+        }
         if l.address.port() != 0 && !seen.insert(l.address) {
             errors.push(loc.at(
                 &format!("listener.{i}.address"),
@@ -92,6 +107,21 @@ fn server(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
                 ),
             ));
         }
+    }
+}
+
+/// NC-2.1.8: the HTTPS limits. Zero is impossible by type; what is left is the header size.
+fn http(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
+    let header = config.http.max_header_bytes.get();
+    if !HEADER_BYTES_RANGE.contains(&header) {
+        errors.push(loc.at(
+            "http.max_header_bytes",
+            format!(
+                "must be from {} to {} bytes; 16384 suits browsers",
+                HEADER_BYTES_RANGE.start(),
+                HEADER_BYTES_RANGE.end()
+            ),
+        ));
     }
 }
 

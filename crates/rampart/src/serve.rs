@@ -1,6 +1,6 @@
 //! `rampart serve`: open the store, bind the listeners, drop privileges, run until SIGTERM.
 
-use rampart_config::{Config, LogFormat};
+use rampart_config::{Config, LogFormat, Role};
 use rampart_queue::QueueManager;
 use rampart_smtp::{Server, ServerContext};
 use rampart_store::{Store, Writer};
@@ -128,10 +128,23 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let ctx = Arc::new(ctx);
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();
+    let mut https_tasks = Vec::new();
     for (socket, l) in bound {
         let local = socket.local_addr()?;
         println!("listening on {local} ({})", l.role);
         tracing::info!(address = %local, role = %l.role, "listening");
+        if l.role == Role::Https {
+            // The same certificate as the SMTP listeners (renewed for both); the web routes
+            // are merged into the base Router as they are built.
+            https_tasks.push(tokio::spawn(rampart_http::serve(
+                socket,
+                tls.config(),
+                rampart_http::routes::base(),
+                http_limits(&config),
+                shutdown_rx.clone(),
+            )));
+            continue;
+        }
         let s = server.clone();
         accept_tasks.push(tokio::spawn(async move { s.serve(socket, l).await }));
     }
@@ -160,6 +173,10 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     for t in accept_tasks {
         let _ = t.await;
     }
+    // Each HTTPS listener lets its requests in flight finish within the same grace.
+    for t in https_tasks {
+        let _ = t.await;
+    }
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     if !server.drain(grace).await {
         tracing::warn!(
@@ -173,6 +190,25 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     writer.run(false, |_| Ok(())).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The HTTPS listeners' limits (NC-2.1.8) from `[http]`, the TLS handshake timeout shared with
+/// SMTP, and the shutdown grace.
+fn http_limits(config: &Config) -> rampart_http::HttpLimits {
+    let h = &config.http;
+    let secs = |n: std::num::NonZeroU32| Duration::from_secs(u64::from(n.get()));
+    rampart_http::HttpLimits {
+        max_body_bytes: u64::from(h.max_request_body_bytes.get()),
+        max_header_bytes: usize::try_from(h.max_header_bytes.get()).unwrap_or(usize::MAX),
+        header_read_timeout: secs(h.header_read_timeout_secs),
+        body_read_timeout: secs(h.body_read_timeout_secs),
+        idle_timeout: secs(h.idle_timeout_secs),
+        max_concurrent_requests: usize::try_from(h.max_concurrent_requests.get())
+            .unwrap_or(usize::MAX),
+        max_connections: usize::try_from(h.max_connections.get()).unwrap_or(usize::MAX),
+        tls_handshake_timeout: secs(config.timeouts.tls_handshake_secs),
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+    }
 }
 
 /// Listen queue for each listener. The usual default (128) overflows under a burst of
