@@ -32,14 +32,17 @@ pub fn resolve_arguments(
         .filter(|k| k.starts_with('#'))
         .cloned()
         .collect();
+    // RFC 8620 §3.7: the same argument both plain and referenced is invalidArguments. Checked
+    // on the arguments as sent, before any is resolved, so the outcome does not depend on the
+    // order of the keys (with "##a" next to "#a", resolving "#a" first would free the name).
+    if let Some(key) = refs.iter().find(|k| args.contains_key(&k[1..])) {
+        return Err(MethodError::invalid_arguments(format!(
+            "the argument {:?} is given both directly and as a result reference",
+            &key[1..]
+        )));
+    }
     for key in refs {
         let plain = &key[1..];
-        // RFC 8620 §3.7: the same argument both plain and referenced is invalidArguments.
-        if args.contains_key(plain) {
-            return Err(MethodError::invalid_arguments(format!(
-                "the argument {plain:?} is given both directly and as a result reference"
-            )));
-        }
         let Some(raw) = args.remove(&key) else {
             continue;
         };
@@ -125,6 +128,19 @@ mod tests {
         );
         let e = resolve_arguments(args, &responses()).unwrap_err();
         assert_eq!(e.kind, MethodErrorType::InvalidArguments);
+    }
+
+    #[test]
+    fn a_reference_to_a_reference_name_is_refused_in_any_order() {
+        // "#ids" sorts after "##ids": resolving "#ids" first must not make room for "##ids".
+        let r = json!({"resultOf": "t0", "name": "Email/query", "path": "/ids"});
+        for args in [
+            json!({"##ids": r, "#ids": r}),
+            json!({"#ids": r, "##ids": r}),
+        ] {
+            let e = resolve_arguments(obj(args), &responses()).unwrap_err();
+            assert_eq!(e.kind, MethodErrorType::InvalidArguments);
+        }
     }
 
     #[test]
