@@ -1,15 +1,16 @@
 //! Parsing a request body into a [`Request`] (RFC 8620 §3.3), with the request-level limits
 //! checked before anything is built.
 //!
-//! Two passes over the bytes: the first checks that they are JSON at all (notJSON) and counts the
+//! Two passes over the bytes: the first checks that they are I-JSON (notJSON) and counts the
 //! method calls without keeping any value, so a request with 10,000 calls is refused as a
 //! `limit` error for the cost of one scan; the second deserialises into strict types, where any
 //! wrong type, missing or unknown property is notRequest.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -107,74 +108,94 @@ fn truncate(s: &str) -> &str {
     }
 }
 
-/// First pass: the body must be one JSON value (notJSON otherwise); returns how many elements
-/// the top-level `methodCalls` array has (0 if there is none or it is not an array), keeping no
-/// value in memory.
+/// First pass: the body must be one I-JSON value (RFC 8620 §3.1, RFC 7493: valid JSON, no
+/// duplicate member names), notJSON otherwise; returns how many elements the top-level
+/// `methodCalls` array has (0 if there is none or it is not an array), keeping no value in
+/// memory. serde_json bounds the nesting depth, so the walk cannot exhaust the stack.
 fn scan(body: &[u8]) -> Result<usize, RequestError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let count = Scan
+    let count = Walk { top: true }
         .deserialize(&mut de)
         .and_then(|c| de.end().map(|()| c))
-        .map_err(|e| RequestError::NotJson(format!("the request is not valid JSON: {e}")))?;
+        .map_err(|e| RequestError::NotJson(format!("the request is not valid I-JSON: {e}")))?;
     Ok(count)
 }
 
-struct Scan;
-struct CountSeq;
+/// Walks one value. At the top (`top`), the length of `methodCalls` is the result; elsewhere 0.
+#[derive(Clone, Copy)]
+struct Walk {
+    top: bool,
+}
 
-impl<'de> DeserializeSeed<'de> for Scan {
+/// Counts the elements of an array, walking each.
+struct Count;
+
+impl<'de> DeserializeSeed<'de> for Walk {
     type Value = usize;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
-        d.deserialize_any(ScanVisitor)
+        d.deserialize_any(self)
     }
 }
 
-struct ScanVisitor;
+impl<'de> DeserializeSeed<'de> for Count {
+    type Value = usize;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_any(CountVisitor)
+    }
+}
 
-impl<'de> Visitor<'de> for ScanVisitor {
+macro_rules! scalars_are_zero {
+    () => {
+        fn visit_bool<E>(self, _: bool) -> Result<usize, E> {
+            Ok(0)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<usize, E> {
+            Ok(0)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<usize, E> {
+            Ok(0)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<usize, E> {
+            Ok(0)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<usize, E> {
+            Ok(0)
+        }
+        fn visit_unit<E>(self) -> Result<usize, E> {
+            Ok(0)
+        }
+    };
+}
+
+/// Walks an object's members, refusing a name seen twice (RFC 7493 §2.3).
+fn walk_map<'de, A: MapAccess<'de>>(mut map: A, top: bool) -> Result<usize, A::Error> {
+    let mut seen: HashSet<Cow<'de, str>> = HashSet::new();
+    let mut count = 0;
+    while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        if top && key == "methodCalls" {
+            count = map.next_value_seed(Count)?;
+        } else {
+            map.next_value_seed(Walk { top: false })?;
+        }
+        if !seen.insert(key) {
+            return Err(de::Error::custom("duplicate member name"));
+        }
+    }
+    Ok(count)
+}
+
+impl<'de> Visitor<'de> for Walk {
     type Value = usize;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_unit<E>(self) -> Result<usize, E> {
-        Ok(0)
-    }
+    scalars_are_zero!();
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element_seed(Walk { top: false })?.is_some() {}
         Ok(0)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-        let mut count = 0;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == "methodCalls" {
-                count = map.next_value_seed(CountSeq)?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(count)
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for CountSeq {
-    type Value = usize;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
-        d.deserialize_any(CountVisitor)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<usize, A::Error> {
+        walk_map(map, self.top)
     }
 }
 
@@ -185,35 +206,17 @@ impl<'de> Visitor<'de> for CountVisitor {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
+    // Anything but an array is left for the typed pass to call notRequest.
+    scalars_are_zero!();
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
         let mut n = 0usize;
-        while seq.next_element::<IgnoredAny>()?.is_some() {
+        while seq.next_element_seed(Walk { top: false })?.is_some() {
             n = n.saturating_add(1);
         }
         Ok(n)
     }
-    // Any other type is left for the typed pass to call notRequest.
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(0)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_unit<E>(self) -> Result<usize, E> {
-        Ok(0)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<usize, A::Error> {
+        walk_map(map, false).map(|_| 0)
     }
 }
 
@@ -295,6 +298,22 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_member_names_are_not_json() {
+        // RFC 8620 §3.1 asks for I-JSON, and RFC 7493 §2.3 forbids duplicate names: otherwise
+        // serde_json keeps the last one and the server would act on a value the client's own
+        // parser may not have seen.
+        for bad in [
+            r#"{"using":[],"methodCalls":[["Core/echo",{"a":1,"a":2},"c"]]}"#,
+            r#"{"using":[],"methodCalls":[["Core/echo",{"x":[{"b":1,"\u0062":2}]},"c"]]}"#,
+            r#"{"using":[],"methodCalls":[],"methodCalls":[]}"#,
+            r#"{"using":[],"methodCalls":[],"using":[]}"#,
+        ] {
+            assert!(matches!(parse(bad), Err(RequestError::NotJson(_))), "{bad}");
+        }
+        assert!(parse(r#"{"using":[],"methodCalls":[["Core/echo",{"a":{"a":1}},"c"]]}"#).is_ok());
+    }
+
+    #[test]
     fn wrong_types_are_not_request() {
         for bad in [
             "[]",
@@ -310,7 +329,6 @@ mod tests {
             r#"{"using":[],"methodCalls":[],"other":1}"#,
             r#"{"using":[],"methodCalls":[],"createdIds":{"a":1}}"#,
             r#"{"using":[],"methodCalls":[],"createdIds":{"a b":"x"}}"#,
-            r#"{"using":[],"methodCalls":[],"using":[]}"#,
         ] {
             assert!(
                 matches!(parse(bad), Err(RequestError::NotRequest(_))),
