@@ -393,6 +393,21 @@ async fn eventsource_sends_state_changes_of_the_users_accounts() {
 }
 
 #[tokio::test]
+async fn eventsource_connections_per_user_are_limited() {
+    let mut cfg = config();
+    cfg.max_event_sources = 1;
+    let (addr, _) = start(cfg).await;
+    let path = "/jmap/eventsource?types=*&closeafter=no&ping=0";
+    let (_open, raw) = open_stream(addr, path, ALICE).await;
+    assert!(raw.starts_with(b"HTTP/1.1 200"));
+    let r = send(addr, "GET", path, &[("Authorization", ALICE)], b"").await;
+    assert_eq!(r.status, 429);
+    // Another user has their own allowance.
+    let (_bob, raw) = open_stream(addr, path, "Basic Ym9iOmh1bnRlcjI=").await;
+    assert!(raw.starts_with(b"HTTP/1.1 200"));
+}
+
+#[tokio::test]
 async fn eventsource_bad_parameters_are_400() {
     let (addr, _) = start(config()).await;
     let r = send(

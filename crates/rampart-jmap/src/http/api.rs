@@ -118,9 +118,20 @@ pub(super) async fn eventsource<B: Backend>(
         Ok(p) => p,
         Err(e) => return http_problem(StatusCode::BAD_REQUEST, &e),
     };
+    // The slot moves into the stream and is given back when the connection's stream is dropped.
+    let Some(slot) = st
+        .event_sources
+        .try_acquire(&user.username, st.config.max_event_sources)
+    else {
+        return http_problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many EventSource connections",
+        );
+    };
     let accounts: BTreeSet<String> = user.accounts.iter().map(|a| a.id.clone()).collect();
     let rx = st.backend.subscribe(&user);
-    let events = push_stream(rx, accounts, params).map(|ev| {
+    let events = push_stream(rx, accounts, params).map(move |ev| {
+        let _held = &slot;
         Ok::<_, Infallible>(
             Event::default()
                 .event(ev.name())

@@ -121,6 +121,9 @@ pub struct JmapConfig {
     pub urls: SessionUrls,
     /// The realm in the 401 challenges.
     pub realm: String,
+    /// EventSource connections one user may hold open at once (429 above it). Not an RFC
+    /// limit: without one, a client could open connections until the server runs out.
+    pub max_event_sources: u64,
 }
 
 impl Default for JmapConfig {
@@ -131,6 +134,7 @@ impl Default for JmapConfig {
                 base: String::new(),
             },
             realm: "JMAP".into(),
+            max_event_sources: 8,
         }
     }
 }
@@ -140,6 +144,7 @@ struct AppState<B> {
     config: JmapConfig,
     requests: Arc<Limiter>,
     uploads: Arc<Limiter>,
+    event_sources: Arc<Limiter>,
 }
 
 type Shared<B> = Arc<AppState<B>>;
@@ -151,6 +156,7 @@ pub fn router<B: Backend>(backend: Arc<B>, config: JmapConfig) -> Router {
         config,
         requests: Arc::new(Limiter::default()),
         uploads: Arc::new(Limiter::default()),
+        event_sources: Arc::new(Limiter::default()),
     });
     Router::new()
         .route("/.well-known/jmap", get(well_known::<B>))
