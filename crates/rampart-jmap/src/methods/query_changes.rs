@@ -101,3 +101,104 @@ impl QueryChangesResponse {
         m
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::session::{Account, CoreCapability, User};
+
+    fn cx() -> CallContext {
+        let user = User {
+            username: "alice".into(),
+            accounts: vec![Account {
+                id: "A1".into(),
+                name: "alice".into(),
+                is_personal: true,
+                is_read_only: false,
+                account_capabilities: Map::new(),
+            }],
+            primary_accounts: BTreeMap::new(),
+        };
+        CallContext::new(user, CoreCapability::default(), BTreeSet::new())
+    }
+
+    fn parse(v: Value) -> Result<QueryChangesArgs, MethodError> {
+        let Value::Object(m) = v else {
+            unreachable!("test arguments are objects")
+        };
+        let mut a = Args::new(m);
+        let q = QueryChangesArgs::parse(&mut a, &cx())?;
+        a.finish()?;
+        Ok(q)
+    }
+
+    #[test]
+    fn arguments_are_strict() {
+        let q = parse(
+            json!({"accountId": "A1", "sinceQueryState": "q1", "maxChanges": 5,
+            "upToId": "N3", "calculateTotal": true, "filter": {"text": "x"}}),
+        )
+        .unwrap();
+        assert_eq!(q.max_changes, Some(5));
+        assert_eq!(q.up_to_id.as_deref(), Some("N3"));
+        for (bad, kind) in [
+            (
+                json!({"accountId": "A1"}),
+                MethodErrorType::InvalidArguments,
+            ),
+            (
+                json!({"accountId": "A1", "sinceQueryState": 1}),
+                MethodErrorType::InvalidArguments,
+            ),
+            (
+                json!({"accountId": "A1", "sinceQueryState": "q", "maxChanges": 0}),
+                MethodErrorType::InvalidArguments,
+            ),
+            (
+                json!({"accountId": "A1", "sinceQueryState": "q", "upToId": "a b"}),
+                MethodErrorType::InvalidArguments,
+            ),
+            (
+                json!({"accountId": "A1", "sinceQueryState": "q", "other": 1}),
+                MethodErrorType::InvalidArguments,
+            ),
+            (
+                json!({"accountId": "B1", "sinceQueryState": "q"}),
+                MethodErrorType::AccountNotFound,
+            ),
+        ] {
+            assert_eq!(parse(bad.clone()).unwrap_err().kind, kind, "{bad}");
+        }
+    }
+
+    #[test]
+    fn too_many_changes_and_the_response_shape() {
+        let q =
+            parse(json!({"accountId": "A1", "sinceQueryState": "q1", "maxChanges": 2})).unwrap();
+        assert!(q.check_max_changes(2).is_ok());
+        assert_eq!(
+            q.check_max_changes(3).unwrap_err().kind,
+            MethodErrorType::TooManyChanges
+        );
+        let r = QueryChangesResponse {
+            account_id: "A1".into(),
+            old_query_state: "q1".into(),
+            new_query_state: "q2".into(),
+            total: Some(3),
+            removed: vec!["N1".into()],
+            added: vec![AddedItem {
+                id: "N4".into(),
+                index: 0,
+            }],
+        };
+        assert_eq!(
+            Value::Object(r.into_arguments()),
+            json!({"accountId": "A1", "oldQueryState": "q1", "newQueryState": "q2", "total": 3,
+                "removed": ["N1"], "added": [{"id": "N4", "index": 0}]})
+        );
+    }
+}
