@@ -19,7 +19,7 @@ set -uo pipefail
 shopt -s nullglob
 cd "$(dirname "${BASH_SOURCE[0]}")" || exit 1
 
-ALL_TARGETS=(smtp_command data_stream mime_attachments config message_differential modify urls dlp_text)
+ALL_TARGETS=(smtp_command data_stream mime_attachments config message_differential modify urls dlp_text jmap_request)
 if [[ $# -gt 0 ]]; then
     TARGETS=("$@")
 else

@@ -615,7 +615,7 @@ fn classify(e: ClientError, host: &str) -> RecipientStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rampart_store::{Enqueue, QueueId, QueuedRecipient, TraceFilter};
+    use rampart_store::{Enqueue, QueueId, QueuedRecipient, Sqlite, TraceFilter};
     use std::path::PathBuf;
 
     /// A data directory for one test, removed on drop.
@@ -639,7 +639,7 @@ mod tests {
 
     /// Outbound delivery through a smarthost whose CA file is missing: every attempt is a
     /// temporary failure without any network, and with a lifetime of 0 it expires and bounces.
-    fn expiring_outbound(dir: &TempDir, store: &Store, writer: &Writer) -> Arc<Outbound> {
+    fn expiring_outbound(dir: &TempDir, store: &AnyStore) -> Arc<Outbound> {
         let mut config = Config {
             data_dir: dir.0.clone(),
             ..Default::default()
@@ -653,16 +653,11 @@ mod tests {
             username: None,
             password_file: None,
         });
-        let out = Outbound::new(
-            store.clone(),
-            writer.clone(),
-            Arc::new(config),
-            Arc::new(Notify::new()),
-        );
+        let out = Outbound::new(store.clone(), Arc::new(config), Arc::new(Notify::new()));
         Arc::new(out.unwrap())
     }
 
-    async fn queue_one(store: &Store, writer: &Writer, to: &str) -> QueueId {
+    async fn queue_one(store: &AnyStore, to: &str) -> QueueId {
         let id = QueueId::generate();
         let rp = "Return-Path: <alice@example.test>\r\n";
         let data = format!("{rp}From: <alice@example.test>\r\nSubject: bounce me\r\n\r\nhi\r\n");
@@ -681,17 +676,18 @@ mod tests {
             quarantine: None,
             inline: Some(data.into_bytes()),
             deliver_local_now: false,
+            junk: false,
         };
-        store.enqueue(writer, enq).await.unwrap();
+        store.enqueue(enq).await.unwrap();
         id
     }
 
-    fn events(store: &Store, id: &QueueId, kind: &str) -> usize {
+    async fn events(store: &AnyStore, id: &QueueId, kind: &str) -> usize {
         let filter = TraceFilter {
             queue_id: Some(id.0.clone()),
             ..Default::default()
         };
-        let trace = store.trace(&filter).unwrap();
+        let trace = store.trace(&filter).await.unwrap();
         trace.iter().filter(|e| e.event == kind).count()
     }
 
@@ -702,28 +698,34 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stale_queue_snapshot_starts_no_second_attempt() {
         let dir = TempDir::new();
-        let store = Store::open(&dir.0).unwrap();
-        let (writer, _thread) = Writer::start(&store).unwrap();
-        let out = expiring_outbound(&dir, &store, &writer);
-        let id = queue_one(&store, &writer, "bob@remote.test").await;
+        let (sqlite, _thread) = Sqlite::open(&dir.0).unwrap();
+        let store: AnyStore = Arc::new(sqlite);
+        let out = expiring_outbound(&dir, &store);
+        let id = queue_one(&store, "bob@remote.test").await;
 
         let mark = out.mark();
-        let stale = store.due(10).unwrap();
+        let stale = store.due(10).await.unwrap();
         assert_eq!(stale.len(), 1);
         assert_eq!(out.dispatch(&stale, mark), 1);
         // Wait (on the manager's wake-up) until the attempt is recorded: expired and bounced,
         // the message is gone.
         let recorded = async {
-            while store.queue_list().unwrap().iter().any(|e| e.message == id) {
+            while store
+                .queue_list()
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| e.message == id)
+            {
                 out.notify.notified().await;
             }
         };
         tokio::time::timeout(Duration::from_secs(30), recorded)
             .await
             .expect("the attempt was recorded");
-        assert!(store.message_bytes(&id, false).is_err(), "removed");
-        assert_eq!(events(&store, &id, "expired"), 1);
-        assert_eq!(events(&store, &id, "bounce"), 1);
+        assert!(store.message_bytes(&id, false).await.is_err(), "removed");
+        assert_eq!(events(&store, &id, "expired").await, 1);
+        assert_eq!(events(&store, &id, "bounce").await, 1);
 
         // The snapshot read before that is handed to dispatch now: nothing in it is taken.
         assert_eq!(
@@ -733,7 +735,7 @@ mod tests {
         );
         // A snapshot read after the attempt forgets it: nothing is kept in memory for it.
         let fresh = out.mark();
-        assert!(store.due(10).unwrap().iter().all(|m| m.id != id));
+        assert!(store.due(10).await.unwrap().iter().all(|m| m.id != id));
         out.dispatch(&[], fresh);
         assert!(rampart_sync::lock(&out.in_flight).taken.is_empty());
         assert!(rampart_sync::lock(&out.in_flight).recorded.is_empty());

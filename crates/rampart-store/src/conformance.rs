@@ -71,6 +71,7 @@ pub async fn enqueue(
         quarantine,
         inline: spooled.inline,
         deliver_local_now: false,
+        junk: false,
     };
     store.enqueue(msg).await.expect("enqueue succeeds");
     id

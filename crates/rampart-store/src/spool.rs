@@ -453,6 +453,7 @@ mod tests {
             quarantine: None,
             inline: spooled.inline,
             deliver_local_now: false,
+            junk: false,
         }
     }
 

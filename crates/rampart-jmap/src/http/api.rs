@@ -1,0 +1,147 @@
+//! The session, API and EventSource handlers.
+
+use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+
+use super::eventsource::{push_stream, EventSourceParams};
+use super::{
+    authenticate, http_problem, json_response, read_limited, request_problem, Backend, ReadError,
+    Shared,
+};
+use crate::error::RequestError;
+use crate::request::{parse_request, ParseLimits};
+use crate::session::Session;
+
+pub(super) async fn session<B: Backend>(
+    State(st): State<Shared<B>>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match authenticate(&st, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let caps = st.backend.methods().capabilities();
+    let s = Session::build(&user, &st.config.core, &caps, &st.config.urls);
+    json_response(StatusCode::OK, &s.to_value())
+}
+
+/// RFC 8620 §3.1: the request must be `application/json` (parameters allowed), else notJSON.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim())
+        .is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
+}
+
+fn usize_limit(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+pub(super) async fn api<B: Backend>(
+    State(st): State<Shared<B>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let user = match authenticate(&st, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let core = &st.config.core;
+    // RFC 8620 §3.6.1 limit maxConcurrentRequests, per user; the slot is held to the end.
+    let Some(_slot) = st
+        .requests
+        .try_acquire(&user.username, core.max_concurrent_requests)
+    else {
+        return request_problem(&RequestError::Limit {
+            limit: "maxConcurrentRequests",
+            detail: format!(
+                "more than {} requests at once",
+                core.max_concurrent_requests
+            ),
+        });
+    };
+    if !is_json(&headers) {
+        return request_problem(&RequestError::NotJson(
+            "the request's Content-Type is not application/json".into(),
+        ));
+    }
+    // RFC 8620 §3.6.1 limit maxSizeRequest: reading stops as soon as the body is over it.
+    let bytes = match read_limited(&headers, body, core.max_size_request).await {
+        Ok(b) => b,
+        Err(ReadError::TooLarge) => {
+            return request_problem(&RequestError::Limit {
+                limit: "maxSizeRequest",
+                detail: format!(
+                    "the request is larger than {} octets",
+                    core.max_size_request
+                ),
+            })
+        }
+        Err(ReadError::Failed) => {
+            return http_problem(StatusCode::BAD_REQUEST, "the body could not be read")
+        }
+    };
+    let limits = ParseLimits {
+        max_size_request: usize_limit(core.max_size_request),
+        max_calls_in_request: usize_limit(core.max_calls_in_request),
+    };
+    let request = match parse_request(&bytes, &limits) {
+        Ok(r) => r,
+        Err(e) => return request_problem(&e),
+    };
+    let methods = st.backend.methods();
+    let session = Session::build(&user, core, &methods.capabilities(), &st.config.urls);
+    match crate::engine::process(methods, &user, core, &session.state, request).await {
+        Ok(resp) => json_response(StatusCode::OK, &resp.to_value()),
+        Err(e) => request_problem(&e),
+    }
+}
+
+pub(super) async fn eventsource<B: Backend>(
+    State(st): State<Shared<B>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let user = match authenticate(&st, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let params = match EventSourceParams::parse(&query) {
+        Ok(p) => p,
+        Err(e) => return http_problem(StatusCode::BAD_REQUEST, &e),
+    };
+    // The slot moves into the stream and is given back when the connection's stream is dropped.
+    let Some(slot) = st
+        .event_sources
+        .try_acquire(&user.username, st.config.max_event_sources)
+    else {
+        return http_problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many EventSource connections",
+        );
+    };
+    let accounts: BTreeSet<String> = user.accounts.iter().map(|a| a.id.clone()).collect();
+    let rx = st.backend.subscribe(&user);
+    let events = push_stream(rx, accounts, params).map(move |ev| {
+        let _held = &slot;
+        Ok::<_, Infallible>(
+            Event::default()
+                .event(ev.name())
+                .data(ev.data().to_string()),
+        )
+    });
+    let mut r = Sse::new(events).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    r
+}
