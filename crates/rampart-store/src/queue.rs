@@ -178,7 +178,14 @@ impl Store {
     ) -> Result<Enqueue> {
         let id = QueueId::generate();
         let rp = "Return-Path: <>\r\n";
-        let recipients = match self.resolve_recipient(to) {
+        // The directory read and the spool's write run on the blocking pool, not on a worker.
+        let resolved = {
+            let (store, to) = (self.clone(), to.to_string());
+            tokio::task::spawn_blocking(move || store.resolve_recipient(&to))
+                .await
+                .map_err(|e| StoreError::Invalid(e.to_string()))?
+        };
+        let recipients = match resolved {
             Ok(Ok(r)) => r
                 .mailboxes
                 .into_iter()
