@@ -143,6 +143,19 @@ pub fn parse_sort(v: Option<Value>, cx: &CallContext) -> Result<Vec<Comparator>,
         .collect()
 }
 
+/// The `filter` and `sort` arguments, which /query and /queryChanges share.
+pub(crate) fn take_filter_and_sort(
+    args: &mut Args,
+    cx: &CallContext,
+) -> Result<(Option<Filter>, Vec<Comparator>), MethodError> {
+    let filter = match args.take_value("filter") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Filter::parse(v)?),
+    };
+    let sort = parse_sort(args.take_value("sort"), cx)?;
+    Ok((filter, sort))
+}
+
 /// The arguments of a /query call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryArgs {
@@ -159,11 +172,7 @@ pub struct QueryArgs {
 impl QueryArgs {
     pub fn parse(args: &mut Args, cx: &CallContext) -> Result<Self, MethodError> {
         let account_id = args.take_id("accountId")?;
-        let filter = match args.take_value("filter") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(Filter::parse(v)?),
-        };
-        let sort = parse_sort(args.take_value("sort"), cx)?;
+        let (filter, sort) = take_filter_and_sort(args, cx)?;
         let position = args.take_int_or("position", 0)?;
         let anchor = args.take_opt_id("anchor")?;
         let anchor_offset = args.take_int_or("anchorOffset", 0)?;

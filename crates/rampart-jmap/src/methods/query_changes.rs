@@ -6,7 +6,7 @@ use crate::args::Args;
 use crate::engine::CallContext;
 use crate::error::{MethodError, MethodErrorType};
 
-use super::query::{parse_sort, Comparator, Filter};
+use super::query::{take_filter_and_sort, Comparator, Filter};
 
 /// The arguments of a /queryChanges call.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,11 +23,7 @@ pub struct QueryChangesArgs {
 impl QueryChangesArgs {
     pub fn parse(args: &mut Args, cx: &CallContext) -> Result<Self, MethodError> {
         let account_id = args.take_id("accountId")?;
-        let filter = match args.take_value("filter") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(Filter::parse(v)?),
-        };
-        let sort = parse_sort(args.take_value("sort"), cx)?;
+        let (filter, sort) = take_filter_and_sort(args, cx)?;
         let since_query_state = args.take_string("sinceQueryState")?;
         let max_changes = args.take_opt_unsigned("maxChanges")?;
         if max_changes == Some(0) {
