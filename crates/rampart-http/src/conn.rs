@@ -91,7 +91,9 @@ impl Server {
         let activity = Activity::new();
         let app = self.app.clone();
         let tracker = activity.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            // Handlers read the client's address from here, a plain SocketAddr (the audit, the guard).
+            req.extensions_mut().insert(peer);
             let guard = tracker.begin();
             let app = app.clone();
             async move {

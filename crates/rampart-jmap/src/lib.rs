@@ -33,4 +33,4 @@ pub mod session;
 pub use engine::{process, CallContext, Methods};
 pub use error::{MethodError, MethodErrorType, RequestError, SetError, SetErrorType};
 pub use request::{parse_request, Invocation, ParseLimits, Request, Response};
-pub use session::{Account, CoreCapability, Session, SessionUrls, User};
+pub use session::{Access, Account, CoreCapability, Origin, Session, SessionUrls, User};

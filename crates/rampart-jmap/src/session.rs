@@ -48,7 +48,7 @@ impl Default for CoreCapability {
 pub const CORE: &str = "urn:ietf:params:jmap:core";
 
 /// One account a user can reach (RFC 8620 §1.6.2, §2).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
     #[serde(skip)]
@@ -58,6 +58,50 @@ pub struct Account {
     pub is_read_only: bool,
     /// The capabilities this account supports, each with its account-level object.
     pub account_capabilities: Map<String, Value>,
+    /// The data layer's key for the account (for mail: the owner's address). Not shown.
+    #[serde(skip)]
+    pub owner: String,
+    /// How the user reaches it: their own, or a delegate's grant. Not shown.
+    #[serde(skip)]
+    pub access: Access,
+}
+
+/// How a user reaches an account: as its owner, or as a delegate with the rights the owner
+/// granted (`rampart mailbox grant`, AL-3.1 records which).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Access {
+    #[default]
+    Owner,
+    /// May read only (the account is also `isReadOnly`).
+    DelegateRead,
+    /// May read and send as the owner, not change the mailbox.
+    DelegateSendAs,
+    /// May do everything the owner may.
+    DelegateFull,
+}
+
+impl Access {
+    pub fn is_delegate(self) -> bool {
+        self != Access::Owner
+    }
+    /// Whether mail may be submitted as the account's owner.
+    pub fn may_send(self) -> bool {
+        matches!(
+            self,
+            Access::Owner | Access::DelegateSendAs | Access::DelegateFull
+        )
+    }
+}
+
+/// Where a request came from: for the mailbox audit (AL-3.1) and the login guard (NC-2.1.4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The client's address (None only where the transport has none, as in unit tests).
+    pub ip: Option<std::net::IpAddr>,
+    /// The User-Agent header, cut to a bounded length.
+    pub user_agent: Option<String>,
+    /// The service the request came in through: `jmap`, `webmail`, ...
+    pub service: &'static str,
 }
 
 /// An authenticated user and the accounts they reach.
@@ -67,6 +111,8 @@ pub struct User {
     pub accounts: Vec<Account>,
     /// Capability URI -> the account id to use for it by default.
     pub primary_accounts: BTreeMap<String, String>,
+    /// Where this request came from.
+    pub origin: Origin,
 }
 
 impl User {
@@ -179,8 +225,10 @@ mod tests {
                     "urn:ietf:params:jmap:mail".to_string(),
                     json!({}),
                 )]),
+                ..Default::default()
             }],
             primary_accounts: BTreeMap::from([("urn:ietf:params:jmap:mail".into(), "A1".into())]),
+            origin: Origin::default(),
         }
     }
 

@@ -10,7 +10,12 @@
 //! (the SQLite one on tokio's blocking pool and its writer thread).
 
 use crate::directory::{Recipient, RecipientError};
+use crate::mail::{
+    Changes, EmailQuery, EmailRecord, Kind, MailResult, MailboxInfo, MailboxUpdate, NewMailbox,
+    QueryResult, Quota,
+};
 use crate::mailbox::MailboxEntry;
+use crate::mailbox_audit::{MailboxEvent, MailboxEventFilter};
 use crate::quarantine::Held;
 use crate::queue::{Bounce, DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
 use crate::spool::MemoryBudget;
@@ -173,10 +178,107 @@ pub trait SharedState: Send + Sync {
     async fn unban(&self, subject: &str, now: i64) -> Result<bool>;
 }
 
-/// Everything a Rampart node keeps: the one store handle the server passes around.
-pub trait Backend: Directory + Queue + Mailboxes + Quarantine + Trace + SharedState {}
+/// Which kinds of mail data of an account changed in one commit: what push (RFC 8620 section 7)
+/// tells a client to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailChange {
+    /// The account (the owner's address, lower case).
+    pub account: String,
+    pub kinds: Vec<Kind>,
+}
 
-impl<T: Directory + Queue + Mailboxes + Quarantine + Trace + SharedState> Backend for T {}
+/// The mailbox model of JMAP Mail (RFC 8621): mailboxes, emails, threads, keywords, the change
+/// log, search and quotas, per account (the owner's address). See [`crate::mail`] for what each
+/// does; these are the same operations, async, with nothing of SQLite in them.
+///
+/// Reads may lag deliveries until [`MailStore::index_pending`] has run for the account: the JMAP
+/// layer calls it before it answers a read.
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    /// Indexes the account's delivered emails whose header facts are pending; returns how many.
+    async fn index_pending(&self, account: &str) -> MailResult<usize>;
+    /// Creates the account's role mailboxes if they do not exist.
+    async fn mailbox_ensure(&self, account: &str) -> Result<()>;
+    async fn mailbox_get(&self, account: &str) -> Result<Vec<MailboxInfo>>;
+    async fn mailbox_create(&self, account: &str, new: NewMailbox) -> MailResult<i64>;
+    /// False when nothing changed.
+    async fn mailbox_update(&self, account: &str, id: i64, u: MailboxUpdate) -> MailResult<bool>;
+    async fn mailbox_destroy(&self, account: &str, id: i64, remove_emails: bool) -> MailResult<()>;
+    async fn email_get(&self, account: &str, ids: &[i64]) -> Result<Vec<EmailRecord>>;
+    async fn email_set_keywords(
+        &self,
+        account: &str,
+        id: i64,
+        keywords: Vec<String>,
+    ) -> MailResult<bool>;
+    async fn email_set_mailboxes(
+        &self,
+        account: &str,
+        id: i64,
+        mailboxes: Vec<i64>,
+    ) -> MailResult<bool>;
+    /// For each id, whether it was destroyed.
+    async fn email_destroy(&self, account: &str, ids: Vec<i64>) -> MailResult<Vec<bool>>;
+    /// Stores `raw` as a new email of the account (Email/import, Email/set create, a sent copy).
+    async fn email_import(
+        &self,
+        account: &str,
+        raw: Vec<u8>,
+        mailboxes: Vec<i64>,
+        keywords: Vec<String>,
+        received_at: Option<i64>,
+    ) -> MailResult<i64>;
+    /// Email/copy: one stored body, a new email in `to_account`.
+    async fn email_copy(
+        &self,
+        from_account: &str,
+        id: i64,
+        to_account: &str,
+        mailboxes: Vec<i64>,
+        keywords: Vec<String>,
+    ) -> MailResult<i64>;
+    async fn email_query(&self, account: &str, q: &EmailQuery) -> MailResult<QueryResult>;
+    /// The raw message of an email (its blob).
+    async fn email_raw(&self, account: &str, id: i64) -> Result<Option<Vec<u8>>>;
+    /// (thread id, its email ids in order).
+    async fn thread_get(&self, account: &str, ids: &[i64]) -> Result<Vec<(i64, Vec<i64>)>>;
+    async fn mail_state(&self, account: &str, kind: Kind) -> Result<String>;
+    async fn mail_changes(
+        &self,
+        account: &str,
+        kind: Kind,
+        since: &str,
+        max: Option<usize>,
+    ) -> MailResult<Changes>;
+    async fn quota_get(&self, account: &str) -> Result<Quota>;
+    async fn quota_set_limit(&self, account: &str, limit: Option<u64>) -> Result<()>;
+    /// Every committed change of mail data, for push. A slow receiver misses changes
+    /// (`Lagged`) and should then report every kind as changed.
+    fn mail_changes_feed(&self) -> tokio::sync::broadcast::Receiver<MailChange>;
+}
+
+/// The mailbox audit (AL-3.1): see [`crate::mailbox_audit`].
+#[async_trait]
+pub trait MailboxAudit: Send + Sync {
+    /// Records events; a failure is logged by the implementation, never returned to the user's
+    /// request (the request's own outcome stands).
+    async fn mailbox_record(&self, events: Vec<MailboxEvent>);
+    /// Selected events, oldest first.
+    async fn mailbox_events(&self, filter: &MailboxEventFilter) -> Result<Vec<MailboxEvent>>;
+    /// Removes events older than `days`.
+    async fn prune_mailbox_events(&self, days: u32) -> Result<usize>;
+}
+
+/// Everything a Rampart node keeps: the one store handle the server passes around.
+pub trait Backend:
+    Directory + Queue + Mailboxes + Quarantine + Trace + SharedState + MailStore + MailboxAudit
+{
+}
+
+impl<T> Backend for T where
+    T: Directory + Queue + Mailboxes + Quarantine + Trace + SharedState + MailStore + MailboxAudit
+{
+}
 
 /// A shared handle to whichever backend the configuration chose.
 pub type AnyStore = Arc<dyn Backend>;

@@ -23,11 +23,13 @@ pub mod directory;
 pub mod lifecycle;
 pub mod mail;
 pub mod mailbox;
+pub mod mailbox_audit;
 pub mod quarantine;
 pub mod queue;
 mod shared;
 pub mod spool;
 pub mod sqlite;
+mod sqlite_mail;
 pub mod status;
 pub mod trace;
 pub mod writer;
@@ -37,9 +39,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use api::{AnyStore, Backend, Ban};
+pub use api::{AnyStore, Backend, Ban, MailChange, MailStore, MailboxAudit};
 pub use directory::{Recipient, RecipientError};
 pub use lifecycle::Removed;
+pub use mailbox_audit::{ActorKind, MailboxEvent, MailboxEventFilter};
 pub use queue::{
     Bounce, DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile,
     Spooled,
@@ -197,6 +200,7 @@ impl Store {
         let mut conn = open_connection(&db_path)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(shared::SCHEMA)?;
+        conn.execute_batch(mailbox_audit::SCHEMA)?;
         mail::schema::migrate(&mut conn)?;
         Ok(Store {
             inner: Arc::new(Inner {

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS bans (
 "#;
 
 /// Runs `f` in the writer's next commit and hands back what it computed.
-async fn write<T: Send + 'static>(
+pub(crate) async fn write<T: Send + 'static>(
     writer: &Writer,
     f: impl FnOnce(&rusqlite::Transaction) -> Result<T> + Send + 'static,
 ) -> Result<T> {

@@ -20,12 +20,22 @@ use async_trait::async_trait;
 pub struct Sqlite {
     store: Store,
     writer: Writer,
+    /// Committed mail changes, for push ([`crate::api::MailStore::mail_changes_feed`]).
+    pub(crate) feed: tokio::sync::broadcast::Sender<crate::api::MailChange>,
 }
+
+/// Changes a push subscriber may fall behind by before it is told it lagged.
+const FEED_CAPACITY: usize = 1024;
 
 impl Sqlite {
     /// Wraps an open store and its running writer.
     pub fn new(store: Store, writer: Writer) -> Sqlite {
-        Sqlite { store, writer }
+        let (feed, _) = tokio::sync::broadcast::channel(FEED_CAPACITY);
+        Sqlite {
+            store,
+            writer,
+            feed,
+        }
     }
 
     /// Opens the store in `dir` and starts its writer thread; the thread ends once every handle
@@ -46,7 +56,7 @@ impl Sqlite {
     }
 
     /// Runs a blocking read of the store on the blocking pool.
-    async fn read<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T> + Send + 'static,
@@ -116,10 +126,18 @@ impl Queue for Sqlite {
             .inline
             .is_none()
             .then(|| self.store.message_path(&msg.id));
+        let delivered: Vec<String> = if msg.deliver_local_now {
+            local_accounts(msg.recipients.iter().map(|r| (r.local, r.address.as_str())))
+        } else {
+            Vec::new()
+        };
         let result = self.store.enqueue(&self.writer, msg).await;
         if let (Err(_), Some(path)) = (&result, file) {
             // Not acknowledged: the file would otherwise wait for the next start's orphan sweep.
             let _ = std::fs::remove_file(path);
+        }
+        if result.is_ok() {
+            self.delivered(delivered);
         }
         result
     }
@@ -138,7 +156,16 @@ impl Queue for Sqlite {
         self.read(move |s| s.due(limit)).await
     }
     async fn deliver_local(&self, batch: Vec<DueMessage>) -> Result<usize> {
-        self.store.deliver_local(&self.writer, batch).await
+        let accounts = local_accounts(
+            batch
+                .iter()
+                .flat_map(|m| m.recipients.iter().map(|r| (r.local, r.address.as_str()))),
+        );
+        let n = self.store.deliver_local(&self.writer, batch).await?;
+        if n > 0 {
+            self.delivered(accounts);
+        }
+        Ok(n)
     }
     async fn generated(
         &self,
@@ -272,4 +299,13 @@ impl SharedState for Sqlite {
     async fn unban(&self, subject: &str, now: i64) -> Result<bool> {
         self.store.unban(&self.writer, subject, now).await
     }
+}
+
+/// The distinct accounts among local recipients, lower case.
+fn local_accounts<'a>(recipients: impl Iterator<Item = (bool, &'a str)>) -> Vec<String> {
+    let set: std::collections::BTreeSet<String> = recipients
+        .filter(|(local, _)| *local)
+        .map(|(_, a)| a.to_ascii_lowercase())
+        .collect();
+    set.into_iter().collect()
 }

@@ -2,6 +2,7 @@
 //! administer the data directory (domains, users, aliases, mailboxes, queue, trace).
 
 mod admin;
+mod jmap;
 mod privileges;
 mod serve;
 

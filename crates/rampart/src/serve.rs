@@ -126,6 +126,14 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
         tracing::warn!(checks = %names.join(","), "checks switched off by configuration");
     }
     let ctx = Arc::new(ctx);
+    // JMAP (AL-4.1: mail is read over HTTPS, never IMAP or POP3) on every HTTPS listener.
+    let web = config
+        .listeners
+        .iter()
+        .any(|l| l.role == Role::Https)
+        .then(|| {
+            rampart_http::routes::base().merge(crate::jmap::JmapBackend::new(ctx.clone()).router())
+        });
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();
     let mut https_tasks = Vec::new();
@@ -139,7 +147,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
             https_tasks.push(tokio::spawn(rampart_http::serve(
                 socket,
                 tls.config(),
-                rampart_http::routes::base(),
+                web.clone().unwrap_or_else(rampart_http::routes::base),
                 http_limits(&config),
                 shutdown_rx.clone(),
             )));

@@ -18,6 +18,7 @@ fn account(id: &str, read_only: bool) -> Account {
         is_personal: !read_only,
         is_read_only: read_only,
         account_capabilities: Map::from_iter([(NOTES.to_string(), json!({}))]),
+        ..Default::default()
     }
 }
 
@@ -26,6 +27,7 @@ fn alice() -> User {
         username: "alice".into(),
         accounts: vec![account("A1", false), account("R1", true)],
         primary_accounts: BTreeMap::from([(NOTES.into(), "A1".into())]),
+        origin: Default::default(),
     }
 }
 

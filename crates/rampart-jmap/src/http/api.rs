@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 
 use super::eventsource::{push_stream, EventSourceParams};
 use super::{
-    authenticate, http_problem, json_response, read_limited, request_problem, Backend, ReadError,
-    Shared,
+    authenticate, http_problem, json_response, read_limited, request_problem, Backend, ClientAddr,
+    ReadError, Shared,
 };
 use crate::error::RequestError;
 use crate::request::{parse_request, ParseLimits};
@@ -21,9 +21,10 @@ use crate::session::Session;
 
 pub(super) async fn session<B: Backend>(
     State(st): State<Shared<B>>,
+    client: ClientAddr,
     headers: HeaderMap,
 ) -> Response {
-    let user = match authenticate(&st, &headers).await {
+    let user = match authenticate(&st, &headers, &client).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -47,10 +48,11 @@ fn usize_limit(v: u64) -> usize {
 
 pub(super) async fn api<B: Backend>(
     State(st): State<Shared<B>>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let user = match authenticate(&st, &headers).await {
+    let user = match authenticate(&st, &headers, &client).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -107,10 +109,11 @@ pub(super) async fn api<B: Backend>(
 
 pub(super) async fn eventsource<B: Backend>(
     State(st): State<Shared<B>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let user = match authenticate(&st, &headers).await {
+    let user = match authenticate(&st, &headers, &client).await {
         Ok(u) => u,
         Err(r) => return r,
     };

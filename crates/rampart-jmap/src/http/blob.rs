@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{
     authenticate, http_problem, json_response, read_limited, request_problem, Backend, BlobError,
-    ReadError, Shared,
+    ClientAddr, ReadError, Shared,
 };
 use crate::error::RequestError;
 
@@ -71,11 +71,12 @@ pub fn content_disposition(name: &str) -> String {
 
 pub(super) async fn upload<B: Backend>(
     State(st): State<Shared<B>>,
+    client: ClientAddr,
     Path(account_id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let user = match authenticate(&st, &headers).await {
+    let user = match authenticate(&st, &headers, &client).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -143,11 +144,12 @@ fn blob_error(e: &BlobError) -> Response {
 
 pub(super) async fn download<B: Backend>(
     State(st): State<Shared<B>>,
+    client: ClientAddr,
     Path((account_id, blob_id, name)): Path<(String, String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let user = match authenticate(&st, &headers).await {
+    let user = match authenticate(&st, &headers, &client).await {
         Ok(u) => u,
         Err(r) => return r,
     };

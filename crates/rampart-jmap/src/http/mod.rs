@@ -34,7 +34,7 @@ use tokio::sync::broadcast;
 
 use crate::engine::Methods;
 use crate::error::RequestError;
-use crate::session::{CoreCapability, SessionUrls, User, SESSION_PATH};
+use crate::session::{CoreCapability, Origin, SessionUrls, User, SESSION_PATH};
 pub use eventsource::StateChange;
 use limiter::Limiter;
 
@@ -84,8 +84,9 @@ pub enum BlobError {
 /// What the handlers need from the rest of the server.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// The user these credentials prove, or None (then 401).
-    async fn authenticate(&self, credentials: &Credentials) -> Option<User>;
+    /// The user these credentials prove, or None (then 401). `origin` says where the attempt
+    /// came from (the login guard and the audit need it); the handler copies it into the user.
+    async fn authenticate(&self, credentials: &Credentials, origin: &Origin) -> Option<User>;
 
     /// The JMAP methods (the data layer).
     fn methods(&self) -> &dyn Methods;
@@ -124,6 +125,8 @@ pub struct JmapConfig {
     /// EventSource connections one user may hold open at once (429 above it). Not an RFC
     /// limit: without one, a client could open connections until the server runs out.
     pub max_event_sources: u64,
+    /// The service name the audit records for requests on this router (`jmap`, `webmail`).
+    pub service: &'static str,
 }
 
 impl Default for JmapConfig {
@@ -135,6 +138,7 @@ impl Default for JmapConfig {
             },
             realm: "JMAP".into(),
             max_event_sources: 8,
+            service: "jmap",
         }
     }
 }
@@ -200,9 +204,54 @@ pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     None
 }
 
-async fn authenticate<B: Backend>(st: &AppState<B>, headers: &HeaderMap) -> Result<User, Response> {
+/// The client's address, from the `SocketAddr` extension the HTTPS server (rampart-http) puts
+/// on each request (absent under a server that does not, as in some tests).
+pub struct ClientAddr(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts.extensions.get::<std::net::SocketAddr>().copied(),
+        ))
+    }
+}
+
+/// The longest User-Agent kept for the audit.
+const MAX_USER_AGENT: usize = 256;
+
+/// Where a request came from (see [`Origin`]).
+pub fn origin(headers: &HeaderMap, client: &ClientAddr, service: &'static str) -> Origin {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let mut end = v.len().min(MAX_USER_AGENT);
+            while !v.is_char_boundary(end) {
+                end -= 1;
+            }
+            v[..end].to_owned()
+        });
+    Origin {
+        ip: client.0.map(|a| a.ip()),
+        user_agent,
+        service,
+    }
+}
+
+async fn authenticate<B: Backend>(
+    st: &AppState<B>,
+    headers: &HeaderMap,
+    client: &ClientAddr,
+) -> Result<User, Response> {
     if let Some(c) = credentials(headers) {
-        if let Some(user) = st.backend.authenticate(&c).await {
+        let origin = origin(headers, client, st.config.service);
+        if let Some(mut user) = st.backend.authenticate(&c, &origin).await {
+            user.origin = origin;
             return Ok(user);
         }
     }

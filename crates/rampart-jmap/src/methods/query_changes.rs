@@ -116,8 +116,10 @@ mod tests {
                 is_personal: true,
                 is_read_only: false,
                 account_capabilities: Map::new(),
+                ..Default::default()
             }],
             primary_accounts: BTreeMap::new(),
+            origin: Default::default(),
         };
         CallContext::new(user, CoreCapability::default(), BTreeSet::new())
     }

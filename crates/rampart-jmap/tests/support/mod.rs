@@ -19,7 +19,7 @@ use rampart_jmap::http::{
     router, Backend, Blob, BlobError, BlobInfo, Credentials, JmapConfig, StateChange,
 };
 use rampart_jmap::session::Account;
-use rampart_jmap::{CallContext, MethodError, Methods, User};
+use rampart_jmap::{CallContext, MethodError, Methods, Origin, User};
 
 use notes::{Notes, NOTES};
 
@@ -88,6 +88,7 @@ fn account(id: &str, read_only: bool) -> Account {
         is_personal: !read_only,
         is_read_only: read_only,
         account_capabilities: Map::from_iter([(NOTES.to_string(), json!({}))]),
+        ..Default::default()
     }
 }
 
@@ -96,6 +97,7 @@ pub fn alice() -> User {
         username: "alice".into(),
         accounts: vec![account("A1", false), account("R1", true)],
         primary_accounts: BTreeMap::from([(NOTES.into(), "A1".into())]),
+        origin: Default::default(),
     }
 }
 
@@ -104,12 +106,13 @@ fn bob() -> User {
         username: "bob".into(),
         accounts: vec![account("B1", false)],
         primary_accounts: BTreeMap::from([(NOTES.into(), "B1".into())]),
+        origin: Default::default(),
     }
 }
 
 #[async_trait]
 impl Backend for TestBackend {
-    async fn authenticate(&self, c: &Credentials) -> Option<User> {
+    async fn authenticate(&self, c: &Credentials, _origin: &Origin) -> Option<User> {
         match c {
             Credentials::Basic { username, password } => {
                 match (username.as_str(), password.as_str()) {

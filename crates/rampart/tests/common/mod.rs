@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rampart");
+pub mod jmap;
+
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// A temporary directory removed on drop.

@@ -1,0 +1,22 @@
+//! Email/query and Email/queryChanges (to be written).
+
+use rampart_jmap::{CallContext, MethodError};
+use serde_json::{Map, Value};
+
+use crate::{MailMethods, Responses};
+
+pub(crate) async fn query(
+    _m: &MailMethods,
+    _cx: &mut CallContext,
+    _args: Map<String, Value>,
+) -> Result<Responses, MethodError> {
+    Err(MethodError::unknown_method("Email/query"))
+}
+
+pub(crate) async fn query_changes(
+    _m: &MailMethods,
+    _cx: &mut CallContext,
+    _args: Map<String, Value>,
+) -> Result<Responses, MethodError> {
+    Err(MethodError::unknown_method("Email/queryChanges"))
+}

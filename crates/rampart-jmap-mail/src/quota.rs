@@ -1,0 +1,15 @@
+//! quota methods (to be written).
+
+use rampart_jmap::{CallContext, MethodError};
+use serde_json::{Map, Value};
+
+use crate::{MailMethods, Responses};
+
+pub(crate) async fn call(
+    _m: &MailMethods,
+    _cx: &mut CallContext,
+    method: &str,
+    _args: Map<String, Value>,
+) -> Result<Responses, MethodError> {
+    Err(MethodError::unknown_method(method))
+}
