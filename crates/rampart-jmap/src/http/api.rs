@@ -5,7 +5,7 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -17,11 +17,12 @@ use super::{
 };
 use crate::error::RequestError;
 use crate::request::{parse_request, ParseLimits};
-use crate::session::Session;
+use crate::session::{Session, SessionUrls};
 
 pub(super) async fn session<B: Backend>(
     State(st): State<Shared<B>>,
     client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let user = match authenticate(&st, &headers, &client).await {
@@ -29,8 +30,41 @@ pub(super) async fn session<B: Backend>(
         Err(r) => return r,
     };
     let caps = st.backend.methods().capabilities();
-    let s = Session::build(&user, &st.config.core, &caps, &st.config.urls);
+    let urls = session_urls(&st.config.urls, &headers, &uri);
+    let s = Session::build(&user, &st.config.core, &caps, &urls);
     json_response(StatusCode::OK, &s.to_value())
+}
+
+/// The session's URLs: the configured base, or when none is configured the origin the client
+/// used (`https://` + its Host, or HTTP/2's :authority), so the URLs are absolute as RFC 8620 §2
+/// expects. A Host with characters no host name or port has is ignored (the paths stay relative).
+pub(super) fn session_urls(
+    configured: &SessionUrls,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> SessionUrls {
+    if !configured.base.is_empty() {
+        return configured.clone();
+    }
+    let host = uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    });
+    match host {
+        Some(h)
+            if !h.is_empty()
+                && h.len() <= 262
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
+        {
+            SessionUrls {
+                base: format!("https://{h}"),
+            }
+        }
+        _ => configured.clone(),
+    }
 }
 
 /// RFC 8620 §3.1: the request must be `application/json` (parameters allowed), else notJSON.
@@ -49,6 +83,7 @@ fn usize_limit(v: u64) -> usize {
 pub(super) async fn api<B: Backend>(
     State(st): State<Shared<B>>,
     client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -100,7 +135,9 @@ pub(super) async fn api<B: Backend>(
         Err(e) => return request_problem(&e),
     };
     let methods = st.backend.methods();
-    let session = Session::build(&user, core, &methods.capabilities(), &st.config.urls);
+    // The same URLs as the session resource gives this client, so the states agree.
+    let urls = session_urls(&st.config.urls, &headers, &uri);
+    let session = Session::build(&user, core, &methods.capabilities(), &urls);
     match crate::engine::process(methods, &user, core, &session.state, request).await {
         Ok(resp) => json_response(StatusCode::OK, &resp.to_value()),
         Err(e) => request_problem(&e),

@@ -71,6 +71,8 @@ pub struct Jmap<'a> {
     pub auth: Auth,
     /// Sent as User-Agent (the mailbox audit records it).
     pub user_agent: String,
+    /// More curl arguments, e.g. `--http1.1`.
+    pub curl_args: Vec<&'static str>,
 }
 
 impl Server {
@@ -80,6 +82,7 @@ impl Server {
             server: self,
             auth: Auth::Basic(user.into(), PASSWORD.into()),
             user_agent: "rampart-tests/1".into(),
+            curl_args: Vec::new(),
         }
     }
 
@@ -88,6 +91,7 @@ impl Server {
             server: self,
             auth,
             user_agent: "rampart-tests/1".into(),
+            curl_args: Vec::new(),
         }
     }
 
@@ -128,7 +132,8 @@ impl Jmap<'_> {
         .arg("--resolve")
         .arg(format!("mail.example.test:{port}:127.0.0.1"))
         .arg("-A")
-        .arg(&self.user_agent);
+        .arg(&self.user_agent)
+        .args(&self.curl_args);
         match &self.auth {
             Auth::Basic(u, p) => {
                 cmd.arg("-u").arg(format!("{u}:{p}"));
