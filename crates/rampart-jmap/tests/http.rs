@@ -95,7 +95,8 @@ async fn session_needs_credentials() {
     assert_eq!(s["capabilities"][CORE]["maxConcurrentRequests"], 1);
     assert!(s["capabilities"].get(NOTES).is_some());
     assert_eq!(s["accounts"]["R1"]["isReadOnly"], true);
-    assert_eq!(s["apiUrl"], "/jmap/api");
+    // Absolute, on the origin the client used (its Host header).
+    assert_eq!(s["apiUrl"], "https://localhost/jmap/api");
     // The API's sessionState is the session's state.
     let r = api(addr, &echo()).await;
     assert_eq!(r.json()["sessionState"], s["state"]);

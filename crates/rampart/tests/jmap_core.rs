@@ -199,8 +199,7 @@ fn push_tells_an_event_source_client_about_new_mail() {
     );
     assert_eq!(code, 250, "{text}");
     let mut event = String::new();
-    let mut data = String::new();
-    loop {
+    let data = loop {
         line.clear();
         let n = out.read_line(&mut line).unwrap();
         assert!(n > 0, "the stream ended without a state event");
@@ -208,12 +207,11 @@ fn push_tells_an_event_source_client_about_new_mail() {
             event = e.trim().to_string();
         }
         if let Some(d) = line.strip_prefix("data:") {
-            data = d.trim().to_string();
             if event == "state" {
-                break;
+                break d.trim().to_string();
             }
         }
-    }
+    };
     let v: serde_json::Value = serde_json::from_str(&data).unwrap();
     assert_eq!(v["@type"], "StateChange");
     let changed = &v["changed"][&account];
