@@ -26,6 +26,12 @@ if [ ${#need[@]} -gt 0 ]; then
   rm -f /usr/sbin/policy-rc.d
 fi
 
+# jmapc: an independent JMAP client for the end-to-end tests of the https listener (AL-4.1).
+if ! python3 -c "import jmapc" 2>/dev/null; then
+  echo "installing: jmapc (PyPI)"
+  python3 -m pip install -q --disable-pip-version-check jmapc
+fi
+
 # dkimpy (with PyNaCl for Ed25519): an independent DKIM implementation for interoperability tests.
 if ! python3 -c "import dkim, nacl" 2>/dev/null; then
   echo "installing: dkimpy pynacl (PyPI)"

@@ -32,6 +32,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 
+pub mod jmap;
+
 pub use message::{body, dot_stuff, Message};
 pub use report::Report;
 pub use stats::{percentile, DataLatency, Failure, SetupLatency};
@@ -217,7 +219,7 @@ async fn phase(
     total
 }
 
-async fn resolve(server: &str) -> Result<SocketAddr, Error> {
+pub async fn resolve(server: &str) -> Result<SocketAddr, Error> {
     let fail = |reason: String| Error::Resolve {
         server: server.to_string(),
         reason,
@@ -233,12 +235,24 @@ async fn resolve(server: &str) -> Result<SocketAddr, Error> {
 /// rustls' default in-memory session cache unless `tls_resume` is off.
 fn tls(cfg: &Config) -> Result<Tls, Error> {
     let path = cfg.tls_ca.clone().unwrap_or_default();
+    let (connector, name) = tls_client(&path, &cfg.tls_name, cfg.tls_resume, &[])?;
+    Ok(Tls { connector, name })
+}
+
+/// A TLS client trusting only the certificates in the PEM file `ca`, for the server name
+/// `name`, offering `alpn` (none: no ALPN).
+pub fn tls_client(
+    ca: &std::path::Path,
+    name: &str,
+    resume: bool,
+    alpn: &[&[u8]],
+) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), Error> {
     let fail = |reason: String| Error::TlsCa {
-        path: path.clone(),
+        path: ca.to_path_buf(),
         reason,
     };
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&path).map_err(|e| fail(e.to_string()))? {
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| fail(e.to_string()))? {
         let cert = cert.map_err(|e| fail(e.to_string()))?;
         roots.add(cert).map_err(|e| fail(e.to_string()))?;
     }
@@ -251,15 +265,12 @@ fn tls(cfg: &Config) -> Result<Tls, Error> {
         .map_err(|e| fail(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    if !cfg.tls_resume {
+    if !resume {
         config.resumption = rustls::client::Resumption::disabled();
     }
-    let name =
-        ServerName::try_from(cfg.tls_name.clone()).map_err(|e| fail(format!("tls-name: {e}")))?;
-    Ok(Tls {
-        connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
-        name,
-    })
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let name = ServerName::try_from(name.to_owned()).map_err(|e| fail(format!("tls-name: {e}")))?;
+    Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
 }
 
 fn plan(cfg: &Config, addr: SocketAddr, tls: Option<Tls>) -> Plan {
