@@ -12,6 +12,9 @@ use crate::status::{Failure, RecipientStatus};
 use crate::trace::{TraceEvent, TraceFilter};
 use async_trait::async_trait;
 
+mod mail;
+pub use mail::*;
+
 /// Makes stores for the suite.
 #[async_trait]
 pub trait Harness: Send + Sync {
@@ -731,7 +734,9 @@ macro_rules! conformance_tests {
             queue_enqueue_and_read_back, queue_attempts_and_removal,
             queue_local_delivery_and_single_copy, queue_generated,
             quarantine_hold_release_delete, trace_record_find_prune, shared_counters,
-            shared_auth_failures_and_bans, concurrent_enqueues, restart_keeps_acknowledged);
+            shared_auth_failures_and_bans, concurrent_enqueues, restart_keeps_acknowledged,
+            mail_delivery_roles_and_changes, mail_keywords_moves_destroy, mail_push_feed,
+            mailbox_audit_record_and_select);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(
