@@ -104,9 +104,15 @@ impl View<'_, '_> {
         }
     }
 
-    /// The bodyStructure tree from the root part.
+    /// The bodyStructure tree from the root part. A tree has its branches: subParts is given
+    /// for every multipart, asked for or not.
     pub fn structure(&self, props: &[PartProp]) -> Value {
-        self.part(0, props, 0)
+        if props.contains(&PartProp::Named("subParts")) {
+            return self.part(0, props, 0);
+        }
+        let mut with = props.to_vec();
+        with.push(PartProp::Named("subParts"));
+        self.part(0, &with, 0)
     }
 
     /// A list of parts (textBody, htmlBody, attachments), flat.
@@ -268,7 +274,7 @@ fn language(v: &HeaderValue<'_>) -> Value {
 pub(crate) fn part_bytes(raw: &[u8], p: &MessagePart<'_>) -> Vec<u8> {
     match &p.body {
         PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
-        PartType::Message(m) => m.raw_message.to_vec(),
+        PartType::Message(m) => attached_bytes(m),
         PartType::Text(_) | PartType::Html(_) | PartType::Multipart(_) => {
             let body = raw
                 .get(p.offset_body as usize..p.offset_end as usize)
@@ -281,6 +287,17 @@ pub(crate) fn part_bytes(raw: &[u8], p: &MessagePart<'_>) -> Vec<u8> {
             decoded.unwrap_or_else(|| body.to_vec())
         }
     }
+}
+
+/// An attached message's own bytes. mail-parser may lend it the whole enclosing message with
+/// offsets into it, so the message is cut out by its root part's span.
+fn attached_bytes(m: &Message<'_>) -> Vec<u8> {
+    let raw = m.raw_message.as_ref();
+    m.parts
+        .first()
+        .and_then(|root| raw.get(root.offset_header as usize..root.offset_end as usize))
+        .unwrap_or(raw)
+        .to_vec()
 }
 
 /// The part at `path` below `msg` (each step but the last through an attached message), with
@@ -312,6 +329,28 @@ pub(crate) fn preview(msg: &Message<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attached_message_is_its_own_bytes() {
+        let raw = b"From: <a@x.test>\r\nSubject: outer\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nouter text\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner text\r\n--b--\r\n";
+        let m = rampart_checks::message::read(raw).unwrap();
+        let (idx, part) = m
+            .parsed
+            .parts
+            .iter()
+            .enumerate()
+            .find(|(_, p)| matches!(p.body, PartType::Message(_)))
+            .unwrap();
+        let bytes = part_bytes(raw, part);
+        assert!(
+            bytes.starts_with(b"Subject: inner\r\n"),
+            "{:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert!(!String::from_utf8_lossy(&bytes).contains("--b"));
+        let (_, found) = find(&m.parsed, &[idx]).unwrap();
+        assert_eq!(media_type(found), "message/rfc822");
+    }
 
     #[test]
     fn truncation_keeps_whole_characters() {
