@@ -255,3 +255,69 @@ async fn import_refuses_what_the_checks_refuse() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_metadata_path_never_opens_the_message() {
+    let mut f = fixture().await;
+    let inbox = ids::parse(ids::MAILBOX, &f.mailbox("inbox").await).unwrap();
+    // Past the inline limit, so the message is a file of its own.
+    let raw = format!(
+        "From: \"Ann\" <ann@remote.test>\r\nTo: <alice@example.test>\r\nSubject: big\r\n\
+         Date: Tue, 1 Jul 2025 10:52:37 +0200\r\nMessage-ID: <big@remote.test>\r\n\r\n{}\r\n",
+        "0123456789abcdef".repeat(16 * 1024)
+    );
+    let id = f
+        .store
+        .email_import(A, raw.into_bytes(), vec![inbox], vec![], None)
+        .await
+        .unwrap();
+    // The message file goes: only a read that opens it can notice.
+    let mut removed = 0;
+    for entry in std::fs::read_dir(f.dir.join("messages")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+        removed += 1;
+    }
+    assert_eq!(removed, 1);
+    let props = json!([
+        "id",
+        "threadId",
+        "mailboxIds",
+        "keywords",
+        "receivedAt",
+        "size",
+        "from",
+        "to",
+        "subject",
+        "preview",
+        "hasAttachment",
+        "sentAt",
+        "messageId",
+        "blobId"
+    ]);
+    let got = f
+        .call(
+            "Email/get",
+            json!({"ids": [ids::email(id)], "properties": props}),
+        )
+        .await;
+    let e = &got["list"][0];
+    assert_eq!(e["subject"], "big");
+    assert_eq!(
+        e["from"],
+        json!([{"name": "Ann", "email": "ann@remote.test"}])
+    );
+    assert_eq!(e["sentAt"], "2025-07-01T08:52:37Z");
+    assert_eq!(e["messageId"], json!(["big@remote.test"]));
+    assert!(e["preview"]
+        .as_str()
+        .unwrap()
+        .starts_with("0123456789abcdef"));
+    // A property the record does not hold opens the message, which is gone: the call fails.
+    let mut a = Map::new();
+    a.insert("accountId".into(), f.account.id.clone().into());
+    a.insert("ids".into(), json!([ids::email(id)]));
+    a.insert("properties".into(), json!(["inReplyTo"]));
+    assert!(rampart_jmap::Methods::call(&f.m, &mut f.cx, "Email/get", a)
+        .await
+        .is_err());
+}
