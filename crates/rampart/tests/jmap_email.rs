@@ -213,7 +213,7 @@ fn email_get_shows_every_property_and_header_form_of_a_mime_message() {
 }
 
 #[test]
-fn body_structure_values_truncation_blobs_parse_and_the_read_audit() {
+fn al_3_1_body_values_truncation_blobs_and_parse_are_recorded_reads() {
     let s = start_jmap();
     let ids = deliver(&s, MIME, 1);
     let j = s.jmap(ALICE);
@@ -337,7 +337,7 @@ fn body_structure_values_truncation_blobs_parse_and_the_read_audit() {
 }
 
 #[test]
-fn upload_import_get_and_the_refusals_of_import() {
+fn al_3_1_upload_import_get_and_the_refusals_of_import() {
     let s = start_jmap();
     deliver(&s, &common::message("first", "hello"), 1);
     let j = s.jmap(ALICE);
@@ -491,7 +491,7 @@ fn set_quota(s: &Server, user: &str, limit: u64) {
 
 #[test]
 #[ignore = "Email/set (email/set.rs, another branch) calls email::create: run once merged"]
-fn create_then_get() {
+fn al_3_1_create_then_get() {
     let s = start_jmap();
     deliver(&s, &common::message("first", "hello"), 1);
     let j = s.jmap(ALICE);

@@ -108,7 +108,7 @@ impl Fixture {
 }
 
 #[tokio::test]
-async fn create_then_get_shows_what_was_created() {
+async fn al_3_1_create_then_get_shows_what_was_created() {
     let mut f = fixture().await;
     let drafts = f.mailbox("drafts").await;
     let object = json!({
@@ -172,7 +172,7 @@ async fn create_then_get_shows_what_was_created() {
 }
 
 #[tokio::test]
-async fn metadata_only_get_records_no_read_and_body_get_does() {
+async fn al_3_1_metadata_only_get_records_no_read_and_body_get_does() {
     let mut f = fixture().await;
     let inbox = f.mailbox("inbox").await;
     let raw = "From: <x@remote.test>\r\nTo: <alice@example.test>\r\nSubject: hi\r\nMessage-ID: <m1@remote.test>\r\n\r\nhello there\r\n";
