@@ -353,6 +353,39 @@ mod tests {
     }
 
     #[test]
+    fn body_values_flag_an_encoding_problem() {
+        let raw = b"From: <a@x.test>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not*base64***\r\n";
+        let m = rampart_checks::message::read(raw).unwrap();
+        let blob = crate::ids::blob("B1").unwrap();
+        let view = View {
+            msg: &m.parsed,
+            blob: &blob,
+        };
+        let values = view.values(&ValueOptions {
+            text: true,
+            ..ValueOptions::default()
+        });
+        assert_eq!(values["0"]["isEncodingProblem"], true, "{values:?}");
+        assert_eq!(values["0"]["isTruncated"], false);
+    }
+
+    #[test]
+    fn a_text_part_blob_is_its_value_before_charset_decoding() {
+        let raw = b"From: <a@x.test>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nr=C3=A9sum=C3=A9\r\n--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nna\xefve\r\n--b--\r\n";
+        let m = rampart_checks::message::read(raw).unwrap();
+        let text = |i: usize| match &m.parsed.parts[i].body {
+            PartType::Text(t) => t.to_string(),
+            _ => String::new(),
+        };
+        // The same bytes as the body value where the charset is UTF-8 ...
+        assert_eq!(part_bytes(raw, &m.parsed.parts[1]), text(1).as_bytes());
+        assert_eq!(text(1), "résumé");
+        // ... and the part's own charset where it is not.
+        assert_eq!(part_bytes(raw, &m.parsed.parts[2]), b"na\xefve");
+        assert_eq!(text(2), "naïve");
+    }
+
+    #[test]
     fn truncation_keeps_whole_characters() {
         assert_eq!(truncate("héllo", Some(2)), ("h", true));
         assert_eq!(truncate("héllo", Some(3)), ("hé", true));
