@@ -286,15 +286,15 @@ fn al_3_1_body_values_truncation_blobs_and_parse_are_recorded_reads() {
     );
 
     // The message's blob, and a part's blob, decoded, with the type asked for.
-    let blob_id = j.call1(
+    let meta = j.call1(
         "Email/get",
-        json!({"accountId": acct, "ids": [ids[0]], "properties": ["blobId"]}),
-    )["list"][0]["blobId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        json!({"accountId": acct, "ids": [ids[0]], "properties": ["blobId", "size"]}),
+    );
+    let blob_id = meta["list"][0]["blobId"].as_str().unwrap().to_owned();
     let whole = download(&j, &acct, &blob_id, "message/rfc822");
     assert_eq!(whole.status, 200);
+    // RFC 8621 §4.1.1: size is the size of the blob.
+    assert_eq!(meta["list"][0]["size"], whole.body.len());
     assert_eq!(whole.header("content-type"), Some("message/rfc822"));
     assert!(whole.text().contains("Message-ID: <outer-1@remote.test>"));
     let part = download(&j, &acct, csv["blobId"].as_str().unwrap(), "text/csv");

@@ -70,6 +70,7 @@ pub(crate) async fn create(
     let props = created_properties(m, account, id)
         .await
         .map_err(|e| server_fail(&e.description.unwrap_or_default()))?;
+    // AL-3.1: a created email (a draft, most often) is a mailbox event.
     m.audit_one(
         cx,
         account,

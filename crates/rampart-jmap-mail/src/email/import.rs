@@ -165,6 +165,7 @@ pub(crate) async fn import(
         match import_one(m, cx, &account, &o).await? {
             Ok((id, props)) => {
                 let email_id = ids::email(id);
+                // AL-3.1: an import is a mailbox event, with the new email and its source.
                 events.push(crate::audit::event(
                     cx,
                     &account,
