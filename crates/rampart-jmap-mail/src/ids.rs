@@ -10,6 +10,13 @@ pub const THREAD: char = 'T';
 pub const MESSAGE_BLOB: char = 'B';
 /// An uploaded blob.
 pub const UPLOAD_BLOB: char = 'U';
+/// A part of a message (an email's, an upload's, or a part of an attached message): `P`, the
+/// blob id of the message it is in, then `-` and the part's index at each level, e.g. `PB12-3`
+/// (part 3 of email 12) or `PB12-3-1` (part 1 of the message attached as part 3).
+pub const PART_BLOB: char = 'P';
+/// Levels of attached messages a part blob id may descend (the checks' reading refuses deeper
+/// messages anyway).
+pub const MAX_PART_DEPTH: usize = 16;
 pub const IDENTITY: char = 'I';
 pub const SUBMISSION: char = 'S';
 
@@ -38,6 +45,88 @@ pub fn email(n: i64) -> String {
 }
 pub fn thread(n: i64) -> String {
     make(THREAD, n)
+}
+
+/// The stored bytes a blob id starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobBase {
+    /// The stored message of email N.
+    Email(i64),
+    /// Upload N.
+    Upload(i64),
+}
+
+/// A blob id read: the message it starts from and the part path inside it (empty: the whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef {
+    pub base: BlobBase,
+    pub path: Vec<usize>,
+}
+
+impl BlobRef {
+    /// The blob id of this blob's part `index` (this blob must be a message).
+    pub fn part(&self, index: usize) -> BlobRef {
+        let mut path = self.path.clone();
+        path.push(index);
+        BlobRef {
+            base: self.base,
+            path,
+        }
+    }
+
+    pub fn to_id(&self) -> String {
+        let base = match self.base {
+            BlobBase::Email(n) => make(MESSAGE_BLOB, n),
+            BlobBase::Upload(n) => make(UPLOAD_BLOB, n),
+        };
+        if self.path.is_empty() {
+            return base;
+        }
+        let mut s = format!("{PART_BLOB}{base}");
+        for p in &self.path {
+            s.push('-');
+            s.push_str(&p.to_string());
+        }
+        s
+    }
+}
+
+/// Reads a blob id: `B12`, `U5`, `PB12-3`, `PU5-1-2`. Anything else names no blob.
+pub fn blob(id: &str) -> Option<BlobRef> {
+    let (base, path) = match id.strip_prefix(PART_BLOB) {
+        None => (id, None),
+        Some(rest) => {
+            let (base, path) = rest.split_once('-')?;
+            (base, Some(path))
+        }
+    };
+    let base = if let Some(n) = parse(MESSAGE_BLOB, base) {
+        BlobBase::Email(n)
+    } else {
+        BlobBase::Upload(parse(UPLOAD_BLOB, base)?)
+    };
+    let path = match path {
+        None => Vec::new(),
+        Some(p) => {
+            let mut out = Vec::new();
+            for step in p.split('-') {
+                // One index, one id: digits only, no leading zeros.
+                if step.is_empty()
+                    || step.len() > 6
+                    || !step.bytes().all(|b| b.is_ascii_digit())
+                    || (step.len() > 1 && step.starts_with('0'))
+                {
+                    return None;
+                }
+                out.push(step.parse().ok()?);
+            }
+            if out.len() > MAX_PART_DEPTH {
+                return None;
+            }
+            out
+        }
+    };
+    Some(BlobRef { base, path })
 }
 
 /// The account id for an owner's address: `A` and 16 hex digits of a digest of the lower-case
@@ -72,6 +161,16 @@ mod tests {
             assert_eq!(parse(EMAIL, bad), None, "{bad}");
         }
         assert_eq!(account("Alice@Example.COM"), account("alice@example.com"));
+        for good in ["B12", "U5", "PB12-3", "PU5-1-2", "PB0-0"] {
+            assert_eq!(blob(good).unwrap().to_id(), good);
+        }
+        assert_eq!(blob("PB12-3-1").unwrap().path, vec![3, 1]);
+        assert_eq!(blob("B12").unwrap().part(2).to_id(), "PB12-2");
+        for bad in [
+            "P12-3", "PB12", "PB12-", "PB12-03", "PB12--1", "PE1-1", "B", "PX1-1", "U01",
+        ] {
+            assert_eq!(blob(bad), None, "{bad}");
+        }
         assert_ne!(account("alice@example.com"), account("bob@example.com"));
         let a = account("alice@example.com");
         assert!(a.len() == 17 && a.bytes().all(|b| b.is_ascii_alphanumeric()));

@@ -12,7 +12,7 @@
 use crate::directory::{Recipient, RecipientError};
 use crate::mail::{
     Changes, EmailQuery, EmailRecord, Kind, MailResult, MailboxInfo, MailboxUpdate, NewMailbox,
-    QueryResult, Quota,
+    QueryResult, Quota, Upload,
 };
 use crate::mailbox::MailboxEntry;
 use crate::mailbox_audit::{MailboxEvent, MailboxEventFilter};
@@ -255,6 +255,17 @@ pub trait MailStore: Send + Sync {
     /// Every committed change of mail data, for push. A slow receiver misses changes
     /// (`Lagged`) and should then report every kind as changed.
     fn mail_changes_feed(&self) -> tokio::sync::broadcast::Receiver<MailChange>;
+    /// Stores an upload (RFC 8620 §6.1) for the account: counted against its quota
+    /// ([`crate::mail::MailError::OverQuota`]), expiring after 24 hours.
+    async fn upload_blob(
+        &self,
+        account: &str,
+        content_type: &str,
+        data: Vec<u8>,
+    ) -> MailResult<Upload>;
+    /// An upload of the account that has not expired, with its bytes; None for another
+    /// account's upload.
+    async fn upload_get(&self, account: &str, id: i64) -> Result<Option<(Upload, Vec<u8>)>>;
 }
 
 /// The mailbox audit (AL-3.1): see [`crate::mailbox_audit`].

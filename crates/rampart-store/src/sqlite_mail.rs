@@ -5,7 +5,7 @@
 use crate::api::{MailChange, MailStore, MailboxAudit};
 use crate::mail::{
     Changes, EmailQuery, EmailRecord, Kind, MailResult, MailboxInfo, MailboxUpdate, NewMailbox,
-    QueryResult, Quota,
+    QueryResult, Quota, Upload,
 };
 use crate::mailbox_audit::{MailboxEvent, MailboxEventFilter};
 use crate::sqlite::Sqlite;
@@ -212,6 +212,21 @@ impl MailStore for Sqlite {
     }
     fn mail_changes_feed(&self) -> tokio::sync::broadcast::Receiver<MailChange> {
         self.feed.subscribe()
+    }
+    async fn upload_blob(
+        &self,
+        account: &str,
+        content_type: &str,
+        data: Vec<u8>,
+    ) -> MailResult<Upload> {
+        // No state changes: an upload is not mail data until it is imported.
+        self.store()
+            .upload_blob(self.writer(), account, content_type, data)
+            .await
+    }
+    async fn upload_get(&self, account: &str, id: i64) -> Result<Option<(Upload, Vec<u8>)>> {
+        let a = account.to_owned();
+        self.read(move |s| s.upload_get(&a, id)).await
     }
 }
 

@@ -1,8 +1,12 @@
 //! Email methods (RFC 8621 §4): get, changes, query, queryChanges, set, copy, import, parse.
 
+pub mod blob;
+mod body;
 mod changes;
 mod copy;
+pub(crate) mod create;
 mod get;
+mod headers;
 mod import;
 mod parse;
 mod query;
@@ -31,3 +35,6 @@ pub(crate) async fn call(
         _ => Err(MethodError::unknown_method(&format!("Email/{method}"))),
     }
 }
+
+#[cfg(test)]
+mod tests;

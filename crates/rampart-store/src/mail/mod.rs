@@ -22,6 +22,7 @@
 //!
 //! What does not live here: JMAP requests, responses and their JSON (the JMAP crate).
 
+mod blobs;
 mod changes;
 mod emails;
 mod index;
@@ -30,6 +31,7 @@ mod query;
 pub(crate) mod schema;
 mod threads;
 
+pub use blobs::{Upload, UPLOAD_TTL_MICROS};
 pub use changes::Changes;
 pub use emails::{EmailAddress, EmailRecord, Quota};
 pub use mailboxes::{MailboxInfo, MailboxUpdate, NewMailbox};

@@ -124,6 +124,7 @@ pub const ROLES: [(&str, &str); 6] = [
 /// failing on a snapshot the server's commits made stale.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(super::blobs::SCHEMA)?;
     if !needs_moving(conn)? {
         return Ok(());
     }
