@@ -24,6 +24,7 @@
 
 mod changes;
 mod emails;
+mod headers;
 mod index;
 mod mailboxes;
 mod query;
