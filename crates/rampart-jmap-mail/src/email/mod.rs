@@ -2,6 +2,7 @@
 
 mod changes;
 mod copy;
+mod create;
 mod get;
 mod import;
 mod parse;
