@@ -292,3 +292,6 @@ async fn destroy_originals(
     r.new_state = state(m, from, Kind::Email).await?;
     Ok(("Email/set".into(), r.into_arguments()))
 }
+
+#[cfg(test)]
+mod tests;
