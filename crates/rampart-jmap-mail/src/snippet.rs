@@ -2,7 +2,7 @@
 //! the words the filter searched for marked `<mark>`, everything else HTML-escaped.
 
 use rampart_jmap::args::Args;
-use rampart_jmap::methods::query::Filter;
+use rampart_jmap::methods::query::{unsupported_filter, Filter};
 use rampart_jmap::{CallContext, MethodError};
 use serde_json::{json, Map, Value};
 
@@ -29,6 +29,31 @@ pub(crate) async fn call(
         ))),
     }
 }
+
+/// The conditions of Email/query (RFC 8621 §4.4.1): a snippet's filter is an Email/query filter,
+/// so any other is unsupportedFilter, as Email/query would say.
+const CONDITIONS: [&str; 20] = [
+    "inMailbox",
+    "inMailboxOtherThan",
+    "before",
+    "after",
+    "minSize",
+    "maxSize",
+    "allInThreadHaveKeyword",
+    "someInThreadHaveKeyword",
+    "noneInThreadHaveKeyword",
+    "hasKeyword",
+    "notKeyword",
+    "hasAttachment",
+    "text",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "subject",
+    "body",
+    "header",
+];
 
 /// The words the filter looks for in the subject and in the text (RFC 8621 §5: the
 /// conditions `text`, `subject` and `body`; a NOT's words are not what was found).
@@ -162,6 +187,14 @@ async fn get(
             "more than maxObjectsInGet ({}) emailIds",
             cx.limits.max_objects_in_get
         )));
+    }
+    if let Some(f) = &filter {
+        f.check_conditions(
+            &mut |c| match c.keys().find(|k| !CONDITIONS.contains(&k.as_str())) {
+                Some(k) => Err(unsupported_filter(format!("unknown condition {k:?}"))),
+                None => Ok(()),
+            },
+        )?;
     }
     let account = account::resolve(cx, &account_id)?;
     ready(m, &account).await?;

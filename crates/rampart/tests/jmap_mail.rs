@@ -122,7 +122,7 @@ fn events<'a>(all: &'a [MailboxEvent], operation: &str) -> Vec<&'a MailboxEvent>
 }
 
 #[test]
-fn mailbox_get_set_changes_errors_and_audit() {
+fn mailbox_get_set_changes_errors_and_al_3_1_audit() {
     let mut s = start_jmap();
     deliver(&s, &[lunch()]);
     let c = s.jmap(ALICE);
@@ -271,7 +271,8 @@ fn mailbox_get_set_changes_errors_and_audit() {
     // The email was in the Inbox too: it stays there.
     assert_eq!(mailbox_json(&c, &acc, &inbox_id)["totalEmails"], 1);
 
-    // AL-3.1: mailbox create, rename (with the move), delete; the copy into Sub.
+    // AL-3.1: mailbox create, rename (with the move), delete; the copy into Sub; each with
+    // the service, the actor, the client's address and user agent.
     let all = audit(&mut s);
     let creates = events(&all, op::MAILBOX_CREATE);
     assert_eq!(creates.len(), 2, "{all:?}");
@@ -611,7 +612,7 @@ fn email_query_filters_sorts_window_and_query_changes() {
 }
 
 #[test]
-fn email_set_threads_changes_errors_and_audit() {
+fn email_set_threads_changes_errors_and_al_3_1_audit() {
     let mut s = start_jmap();
     deliver(&s, &[lunch(), reply(), invoice()]);
     let c = s.jmap(ALICE);
@@ -896,6 +897,14 @@ fn copy_errors_snippets_and_quota() {
     assert_eq!(
         error_of(&c, "SearchSnippet/get", json!({"accountId": acc})),
         "invalidArguments"
+    );
+    assert_eq!(
+        error_of(
+            &c,
+            "SearchSnippet/get",
+            json!({"accountId": acc, "filter": {"foo": 1}, "emailIds": [m1]})
+        ),
+        "unsupportedFilter"
     );
 
     // Quota/get (RFC 9425): the octets of the account's mail; it changes with the mail.

@@ -288,6 +288,7 @@ async fn destroy_originals(
             r.not_destroyed(&ids::email(id), SetError::not_found());
         }
     }
+    // AL-3.1: the originals' hard delete, an event of the source account.
     m.audit(changes.events(cx, from)).await;
     r.new_state = state(m, from, Kind::Email).await?;
     Ok(("Email/set".into(), r.into_arguments()))

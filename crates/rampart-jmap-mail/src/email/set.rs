@@ -54,6 +54,7 @@ pub(crate) async fn set(
     if !s.destroy.is_empty() {
         destroy(m, cx, &account, &s.destroy, &mut r, &mut changes).await?;
     }
+    // AL-3.1: moves, copies, soft and hard deletes and keyword changes, one event of each.
     m.audit(changes.events(cx, &account)).await;
     r.new_state = state(m, &account, Kind::Email).await?;
     Ok(vec![("Email/set".into(), r.into_arguments())])

@@ -87,7 +87,7 @@ async fn role(m: &MailMethods, owner: &str, role: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn copy_between_accounts_with_destroy_original_and_audit() {
+async fn copy_between_accounts_with_destroy_original_and_al_3_1_audit() {
     let f = fixture("copy");
     let m = &f.m;
     let alice_inbox = role(m, OWNER, "inbox").await;
@@ -201,4 +201,55 @@ async fn a_read_only_delegate_reads_but_cannot_set_or_copy_into_the_account() {
         );
     }
     assert_eq!(m.store.mailbox_get(OWNER).await.unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn over_quota_copies_are_refused_and_quota_get_shows_the_limit() {
+    let f = fixture("quota");
+    let m = &f.m;
+    let alice_inbox = role(m, OWNER, "inbox").await;
+    let bob_inbox = role(m, DELEGATE, "inbox").await;
+    let raw = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(2000)).into_bytes();
+    let size = raw.len() as u64;
+    let src = m
+        .store
+        .email_import(OWNER, raw, vec![alice_inbox], vec![], None)
+        .await
+        .unwrap();
+    m.store.quota_set_limit(DELEGATE, Some(1000)).await.unwrap();
+    let mut cx = bob(Access::DelegateFull);
+    let out = m
+        .call(
+            &mut cx,
+            "Email/copy",
+            obj(json!({
+                "fromAccountId": ids::account(OWNER),
+                "accountId": ids::account(DELEGATE),
+                "create": {"c": {"id": ids::email(src), "mailboxIds": {ids::mailbox(bob_inbox): true}}},
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0].1["notCreated"]["c"]["type"], "overQuota");
+    // RFC 9425: the limit is the hardLimit; alice's own mail is what she uses.
+    let q = m
+        .call(
+            &mut cx,
+            "Quota/get",
+            obj(json!({"accountId": ids::account(DELEGATE)})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(q[0].1["list"][0]["hardLimit"], 1000);
+    assert_eq!(q[0].1["list"][0]["used"], 0);
+    let q = m
+        .call(
+            &mut cx,
+            "Quota/get",
+            obj(json!({"accountId": ids::account(OWNER), "ids": ["Qmail", "Qother"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(q[0].1["list"][0]["used"], size);
+    assert_eq!(q[0].1["notFound"], json!(["Qother"]));
 }
