@@ -107,6 +107,15 @@ pub(crate) async fn changes(
         .mail_changes(&account.owner, kind, &c.since_state, Some(max))
         .await
         .map_err(method_error)?;
+    // RFC 8621 §2.2: when no updated mailbox changed its own properties, only counts did.
+    let counts_only = kind == Kind::Mailbox && !ch.updated.is_empty() && {
+        let props = m
+            .store
+            .mailbox_props_changed(&account.owner, &c.since_state)
+            .await
+            .map_err(method_error)?;
+        !ch.updated.iter().any(|u| props.contains(u))
+    };
     let name = |v: Vec<i64>| v.into_iter().map(|n| ids::make(letter, n)).collect();
     let mut out = ChangesResponse {
         account_id: account.id.clone(),
@@ -119,9 +128,18 @@ pub(crate) async fn changes(
     }
     .into_arguments();
     if kind == Kind::Mailbox {
-        // RFC 8621 §2.2: the log records count changes and property changes alike, so it
-        // cannot say that only counts changed: null means "fetch every property".
-        out.insert("updatedProperties".into(), Value::Null);
+        // Null: "fetch every property" (something besides counts may have changed).
+        let props = if counts_only {
+            json!([
+                "totalEmails",
+                "unreadEmails",
+                "totalThreads",
+                "unreadThreads"
+            ])
+        } else {
+            Value::Null
+        };
+        out.insert("updatedProperties".into(), props);
     }
     Ok(out)
 }

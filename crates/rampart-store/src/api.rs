@@ -255,6 +255,9 @@ pub trait MailStore: Send + Sync {
     /// Every committed change of mail data, for push. A slow receiver misses changes
     /// (`Lagged`) and should then report every kind as changed.
     fn mail_changes_feed(&self) -> tokio::sync::broadcast::Receiver<MailChange>;
+    /// The mailboxes whose own properties (not their counts) changed after state `since`: for
+    /// Mailbox/changes' `updatedProperties` (RFC 8621 section 2.2).
+    async fn mailbox_props_changed(&self, account: &str, since: &str) -> MailResult<Vec<i64>>;
 }
 
 /// The mailbox audit (AL-3.1): see [`crate::mailbox_audit`].

@@ -213,6 +213,11 @@ impl MailStore for Sqlite {
     fn mail_changes_feed(&self) -> tokio::sync::broadcast::Receiver<MailChange> {
         self.feed.subscribe()
     }
+    async fn mailbox_props_changed(&self, account: &str, since: &str) -> MailResult<Vec<i64>> {
+        let (a, since) = (account.to_owned(), since.to_owned());
+        self.mail_read(move |s| s.mailbox_props_changed(&a, &since))
+            .await
+    }
 }
 
 #[async_trait]

@@ -243,6 +243,13 @@ fn mailbox_get_set_changes_errors_and_al_3_1_audit() {
         json!({"accountId": acc, "update": {sub.clone(): {"name": "Renamed", "parentId": null}}}),
     );
     assert!(r["updated"].get(&sub).is_some(), "{r}");
+    // A rename is not a change of counts: every property may have changed.
+    let ch = c.call1(
+        "Mailbox/changes",
+        json!({"accountId": acc, "sinceState": s1}),
+    );
+    assert_eq!(ch["updated"], json!([sub]));
+    assert_eq!(ch["updatedProperties"], Value::Null);
     let renamed = mailbox_json(&c, &acc, &sub);
     assert_eq!(renamed["name"], "Renamed");
     assert_eq!(renamed["parentId"], Value::Null);
@@ -799,6 +806,16 @@ fn email_set_threads_changes_errors_and_al_3_1_audit() {
         json!({"accountId": acc, "sinceState": mbox0}),
     );
     assert!(ids_of(&mc["updated"]).contains(&trash), "{mc}");
+    // Only counts changed: RFC 8621 §2.2 updatedProperties says so.
+    assert_eq!(
+        mc["updatedProperties"],
+        json!([
+            "totalEmails",
+            "unreadEmails",
+            "totalThreads",
+            "unreadThreads"
+        ])
+    );
 
     // AL-3.1: one event per kind of change and call, naming the emails and how many.
     let all = audit(&mut s);
