@@ -6,6 +6,7 @@ mod query;
 mod set;
 
 pub(crate) use query::query_changes_from;
+pub(crate) use set::set_error;
 
 use rampart_jmap::args::Args;
 use rampart_jmap::methods::changes::{ChangesArgs, ChangesResponse};

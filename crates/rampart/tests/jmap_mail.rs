@@ -737,6 +737,14 @@ fn email_set_threads_changes_errors_and_al_3_1_audit() {
     );
     assert_eq!(r["notUpdated"][&m2]["properties"], json!(["keywords"]));
     assert_eq!(r["notUpdated"]["E999999"]["type"], "notFound");
+    // A malformed keyword refuses the whole update: the move in it does not happen either.
+    let r = c.call1(
+        "Email/set",
+        json!({"accountId": acc, "update": {m1.clone(): {"keywords/a(b": true,
+            format!("mailboxIds/{archive}"): true}}}),
+    );
+    assert_eq!(r["notUpdated"][&m1]["properties"], json!(["keywords"]));
+    assert!(query(&c, &acc, json!({"inMailbox": archive}), Value::Null).len() == 1);
     let r = c.call1(
         "Email/set",
         json!({"accountId": acc, "update": {

@@ -15,8 +15,8 @@ use rampart_store::mail::{EmailRecord, Kind};
 use serde_json::{Map, Value};
 
 use crate::account::{self, MailAccount};
-use crate::error::{server_fail, set_error};
-use crate::mailbox::{mailboxes, ready, state};
+use crate::error::server_fail;
+use crate::mailbox::{mailboxes, ready, set_error, state};
 use crate::{ids, MailMethods, Responses};
 
 use audit::Changes;
@@ -129,16 +129,27 @@ fn normalise(
     }
 }
 
+/// RFC 8621 §4.1.1: a keyword is 1-255 characters of %x21-7E except `( ) { ] % * " \`.
+/// Checked here too, so a bad keyword refuses the whole update before anything is written.
+fn is_keyword(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 255
+        && k.bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && !b"(){]%*\"\\".contains(&b))
+}
+
 /// The keywords and mailboxes of the patched object, or the property that is wrong: every
-/// value must be `true` (RFC 8621 §4.1.1), a mailbox must be one of the account's, and an
-/// email stays in at least one.
+/// value must be `true` (RFC 8621 §4.1.1), every keyword well formed, a mailbox one of the
+/// account's, and an email stays in at least one.
 fn read_back(
     o: &Map<String, Value>,
     known: &BTreeSet<i64>,
 ) -> Result<(BTreeSet<String>, BTreeSet<i64>), SetError> {
     let all_true = |m: &Map<String, Value>| m.values().all(|v| v == &Value::Bool(true));
     let keywords = match o.get("keywords") {
-        Some(Value::Object(k)) if all_true(k) => k.keys().cloned().collect(),
+        Some(Value::Object(k)) if all_true(k) && k.keys().all(|k| is_keyword(k)) => {
+            k.keys().cloned().collect()
+        }
         _ => return Err(SetError::invalid_properties(["keywords"])),
     };
     let boxes: Option<BTreeSet<i64>> = match o.get("mailboxIds") {
