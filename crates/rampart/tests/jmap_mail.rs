@@ -277,12 +277,28 @@ fn mailbox_get_set_changes_errors_and_al_3_1_audit() {
     assert_eq!(r["destroyed"], json!([sub]));
     // The email was in the Inbox too: it stays there.
     assert_eq!(mailbox_json(&c, &acc, &inbox_id)["totalEmails"], 1);
+    // An email only in the mailbox destroyed with onDestroyRemoveEmails is destroyed.
+    let r = c.call1(
+        "Mailbox/set",
+        json!({"accountId": acc, "create": {"t": {"name": "Tmp"}}}),
+    );
+    let tmp = r["created"]["t"]["id"].as_str().unwrap().to_owned();
+    c.call1(
+        "Email/set",
+        json!({"accountId": acc, "update": {email.clone(): {"mailboxIds": {tmp.clone(): true}}}}),
+    );
+    let r = c.call1(
+        "Mailbox/set",
+        json!({"accountId": acc, "destroy": [tmp], "onDestroyRemoveEmails": true}),
+    );
+    assert_eq!(r["destroyed"], json!([tmp]));
+    assert!(oldest_first(&c, &acc).is_empty());
 
     // AL-3.1: mailbox create, rename (with the move), delete; the copy into Sub; each with
     // the service, the actor, the client's address and user agent.
     let all = audit(&mut s);
     let creates = events(&all, op::MAILBOX_CREATE);
-    assert_eq!(creates.len(), 2, "{all:?}");
+    assert_eq!(creates.len(), 3, "{all:?}");
     assert!(creates
         .iter()
         .any(|e| e.detail.contains(&projects) && e.detail.contains("Projects")));
@@ -295,10 +311,18 @@ fn mailbox_get_set_changes_errors_and_al_3_1_audit() {
         renames[0].detail
     );
     let deletes = events(&all, op::MAILBOX_DELETE);
-    assert_eq!(deletes.len(), 2, "{all:?}");
+    assert_eq!(deletes.len(), 3, "{all:?}");
     assert!(deletes
         .iter()
         .any(|e| e.detail.contains(&sub) && e.detail.contains("holding 1 emails")));
+    let moves = events(&all, op::MOVE);
+    assert_eq!(moves.len(), 1, "{all:?}");
+    let hard = events(&all, op::HARD_DELETE);
+    assert_eq!(hard.len(), 1, "{all:?}");
+    assert_eq!(
+        hard[0].detail,
+        format!("1 emails destroyed with mailbox {tmp}: {email}")
+    );
     let copies = events(&all, op::COPY);
     assert_eq!(copies.len(), 1, "{all:?}");
     assert!(copies[0].detail.contains(&email), "{}", copies[0].detail);

@@ -5,7 +5,10 @@
 use rampart_jmap::args::Args;
 use rampart_jmap::methods::set::{SetArgs, SetResponse};
 use rampart_jmap::{CallContext, MethodError, SetError, SetErrorType};
-use rampart_store::mail::{Kind, MailError, MailboxInfo, MailboxUpdate, NewMailbox};
+use rampart_store::mail::{
+    EmailFilter, EmailQuery, FilterCondition, Kind, MailError, MailboxInfo, MailboxUpdate,
+    NewMailbox,
+};
 use rampart_store::mailbox_audit::op;
 use serde_json::{Map, Value};
 
@@ -294,6 +297,13 @@ async fn destroy(
         r.not_destroyed(raw, SetError::not_found());
         return Ok(());
     };
+    // onDestroyRemoveEmails destroys the emails that are only in this mailbox: find them
+    // first, for the audit's hard delete.
+    let only_here = if remove_emails && before.total_emails > 0 {
+        emails_only_in(m, account, id).await?
+    } else {
+        Vec::new()
+    };
     match m
         .store
         .mailbox_destroy(&account.owner, id, remove_emails)
@@ -301,6 +311,27 @@ async fn destroy(
     {
         Ok(()) => {
             r.destroyed(&shown);
+            if !only_here.is_empty() {
+                let named: Vec<String> =
+                    only_here.iter().take(20).map(|e| ids::email(*e)).collect();
+                let more = only_here.len().saturating_sub(20);
+                events.push(event(
+                    cx,
+                    account,
+                    op::HARD_DELETE,
+                    format!(
+                        "{} emails destroyed with mailbox {}: {}{}",
+                        only_here.len(),
+                        ids::mailbox(id),
+                        named.join(", "),
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
+            }
             events.push(event(
                 cx,
                 account,
@@ -324,4 +355,34 @@ async fn destroy(
         Err(e) => r.not_destroyed(&shown, set_error(e)?),
     }
     Ok(())
+}
+
+/// The emails of mailbox `id` that are in no other mailbox.
+async fn emails_only_in(
+    m: &MailMethods,
+    account: &MailAccount,
+    id: i64,
+) -> Result<Vec<i64>, MethodError> {
+    let q = EmailQuery {
+        filter: Some(EmailFilter::Condition(Box::new(FilterCondition {
+            in_mailbox: Some(id),
+            ..Default::default()
+        }))),
+        ..EmailQuery::default()
+    };
+    let found = m
+        .store
+        .email_query(&account.owner, &q)
+        .await
+        .map_err(crate::error::method_error)?;
+    let records = m
+        .store
+        .email_get(&account.owner, &found.ids)
+        .await
+        .map_err(|e| crate::error::server_fail(&e))?;
+    Ok(records
+        .into_iter()
+        .filter(|e| e.mailboxes == [id])
+        .map(|e| e.id)
+        .collect())
 }
