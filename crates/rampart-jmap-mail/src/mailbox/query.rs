@@ -329,3 +329,93 @@ pub(crate) async fn query_changes_from(
     added.sort_by_key(|a| a.index);
     Ok((removed, added))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn b(id: i64, name: &str, parent: Option<i64>, sort_order: i64) -> MailboxInfo {
+        MailboxInfo {
+            id,
+            name: name.into(),
+            parent,
+            role: None,
+            sort_order,
+            subscribed: true,
+            total_emails: 0,
+            unread_emails: 0,
+            total_threads: 0,
+            unread_threads: 0,
+        }
+    }
+
+    fn run(
+        filter: Option<Value>,
+        by_name: bool,
+        tree: (bool, bool),
+        all: &[MailboxInfo],
+    ) -> Vec<String> {
+        let filter = filter.map(|f| Filter::parse(f).unwrap());
+        let sort = if by_name {
+            vec![Comparator {
+                property: "name".into(),
+                is_ascending: true,
+                collation: None,
+                extra: Map::new(),
+            }]
+        } else {
+            Vec::new()
+        };
+        MailboxQuery::new(&filter, &sort, tree.0, tree.1)
+            .unwrap()
+            .run(all)
+    }
+
+    #[test]
+    fn trees_sort_parents_first_and_filter_through_ancestors() {
+        // a(1) > [c(3) > [b(5)], b(2)]; top-level z(4).
+        let all = [
+            b(1, "a", None, 0),
+            b(2, "b", Some(1), 0),
+            b(3, "c", Some(1), 0),
+            b(4, "z", None, 0),
+            b(5, "b", Some(3), 0),
+        ];
+        assert_eq!(
+            run(None, true, (false, false), &all),
+            ["M1", "M2", "M5", "M3", "M4"]
+        );
+        // RFC 8621 §2.3 sortAsTree: depth first, siblings by name.
+        assert_eq!(
+            run(None, true, (true, false), &all),
+            ["M1", "M2", "M3", "M5", "M4"]
+        );
+        // filterAsTree: "b" under "c" matches, but "c" does not.
+        let named_b = json!({"name": "b"});
+        assert_eq!(
+            run(Some(named_b.clone()), true, (false, false), &all),
+            ["M2", "M5"]
+        );
+        assert!(run(Some(named_b), true, (false, true), &all).is_empty());
+        let not_c = json!({"operator": "NOT", "conditions": [{"name": "c"}]});
+        assert_eq!(
+            run(Some(not_c), true, (true, true), &all),
+            ["M1", "M2", "M4"]
+        );
+    }
+
+    #[test]
+    fn unknown_conditions_and_sorts_are_refused() {
+        let f = Filter::parse(json!({"totalEmails": 1})).unwrap();
+        let e = MailboxQuery::new(&Some(f), &[], false, false)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, rampart_jmap::MethodErrorType::UnsupportedFilter);
+        let f = Filter::parse(json!({"isSubscribed": "yes"})).unwrap();
+        let e = MailboxQuery::new(&Some(f), &[], false, false)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, rampart_jmap::MethodErrorType::InvalidArguments);
+    }
+}
