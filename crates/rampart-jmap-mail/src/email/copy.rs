@@ -275,10 +275,7 @@ async fn destroy_originals(
         .store
         .email_destroy(&from.owner, originals.clone())
         .await
-        .map_err(|e| match set_error(e) {
-            Err(method) => method,
-            Ok(s) => MethodError::server_fail(format!("{:?}", s.kind)),
-        })?;
+        .map_err(crate::error::method_error)?;
     let mut changes = Changes::default();
     for (id, gone) in originals.into_iter().zip(found) {
         if gone {

@@ -271,10 +271,7 @@ async fn destroy(
         .store
         .email_destroy(&account.owner, numbers.clone())
         .await
-        .map_err(|e| match set_error(e) {
-            Err(method) => method,
-            Ok(s) => MethodError::server_fail(format!("{:?}", s.kind)),
-        })?;
+        .map_err(crate::error::method_error)?;
     let gone: HashMap<i64, bool> = numbers.into_iter().zip(found).collect();
     for (shown, n) in resolved {
         match n.and_then(|n| gone.get(&n).copied().filter(|g| *g).map(|_| n)) {
