@@ -266,6 +266,9 @@ pub trait MailStore: Send + Sync {
     /// An upload of the account that has not expired, with its bytes; None for another
     /// account's upload.
     async fn upload_get(&self, account: &str, id: i64) -> Result<Option<(Upload, Vec<u8>)>>;
+    /// The mailboxes whose own properties (not their counts) changed after state `since`: for
+    /// Mailbox/changes' `updatedProperties` (RFC 8621 section 2.2).
+    async fn mailbox_props_changed(&self, account: &str, since: &str) -> MailResult<Vec<i64>>;
 }
 
 /// The mailbox audit (AL-3.1): see [`crate::mailbox_audit`].

@@ -228,6 +228,11 @@ impl MailStore for Sqlite {
         let a = account.to_owned();
         self.read(move |s| s.upload_get(&a, id)).await
     }
+    async fn mailbox_props_changed(&self, account: &str, since: &str) -> MailResult<Vec<i64>> {
+        let (a, since) = (account.to_owned(), since.to_owned());
+        self.mail_read(move |s| s.mailbox_props_changed(&a, &since))
+            .await
+    }
 }
 
 #[async_trait]

@@ -490,7 +490,6 @@ fn set_quota(s: &Server, user: &str, limit: u64) {
 }
 
 #[test]
-#[ignore = "Email/set (email/set.rs, another branch) calls email::create: run once merged"]
 fn al_3_1_create_then_get() {
     let s = start_jmap();
     deliver(&s, &common::message("first", "hello"), 1);

@@ -1,14 +1,16 @@
-//! Email/changes (to be written).
+//! Email/changes (RFC 8621 §4.3): the store's change log of the account's emails.
 
 use rampart_jmap::{CallContext, MethodError};
+use rampart_store::mail::Kind;
 use serde_json::{Map, Value};
 
-use crate::{MailMethods, Responses};
+use crate::{ids, MailMethods, Responses};
 
 pub(crate) async fn changes(
-    _m: &MailMethods,
-    _cx: &mut CallContext,
-    _args: Map<String, Value>,
+    m: &MailMethods,
+    cx: &mut CallContext,
+    args: Map<String, Value>,
 ) -> Result<Responses, MethodError> {
-    Err(MethodError::unknown_method("Email/changes"))
+    let out = crate::mailbox::changes(m, cx, args, Kind::Email, ids::EMAIL).await?;
+    Ok(vec![("Email/changes".into(), out)])
 }

@@ -6,9 +6,6 @@
 //! (the checks' reading, the size limit, the quota), so a created email is one the gateway can
 //! read one way, like every other email of the store.
 
-// Email/set (set.rs, written beside this) is the caller; until it is merged only the tests are.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::collections::HashMap;
 
 use mail_builder::headers::address::Address;

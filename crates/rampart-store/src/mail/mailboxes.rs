@@ -283,6 +283,13 @@ impl Store {
                 .map_err(constraint)?;
             if n > 0 {
                 record(tx, &account, Kind::Mailbox, id, Op::Updated)?;
+                // RFC 8621 section 2.2: a change of its own properties, not of its counts.
+                tx.prepare_cached(
+                    "INSERT INTO mail_mailbox_props(mailbox, account, modseq)
+                     SELECT ?1, ?2, modseq FROM mail_state WHERE account = ?2 AND kind = 'Mailbox'
+                     ON CONFLICT(mailbox) DO UPDATE SET modseq = excluded.modseq",
+                )?
+                .execute(params![id, account])?;
             }
             Ok(n > 0)
         })
@@ -335,6 +342,8 @@ impl Store {
             }
             tx.prepare_cached("DELETE FROM mail_mailboxes WHERE id = ?1")?
                 .execute([id])?;
+            tx.prepare_cached("DELETE FROM mail_mailbox_props WHERE mailbox = ?1")?
+                .execute([id])?;
             record(tx, &account, Kind::Mailbox, id, Op::Destroyed)?;
             let _ = done_tx.send(removed);
             Ok(())
@@ -342,6 +351,23 @@ impl Store {
         .await?;
         self.unlink_removed(&done_rx.try_recv().unwrap_or_default())?;
         Ok(())
+    }
+
+    /// The mailboxes of `account` whose own properties (not their counts) changed after state
+    /// `since` (RFC 8621 section 2.2 updatedProperties). [`MailError::CannotCalculateChanges`]
+    /// for a state that is not a number.
+    pub fn mailbox_props_changed(&self, account: &str, since: &str) -> MailResult<Vec<i64>> {
+        let account = account_key(account);
+        let since: i64 = since
+            .parse()
+            .map_err(|_| MailError::CannotCalculateChanges)?;
+        Ok(self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT mailbox FROM mail_mailbox_props WHERE account = ?1 AND modseq > ?2",
+            )?;
+            let rows = st.query_map(params![account, since], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })?)
     }
 
     /// Gives `account` its role mailboxes if it has none (an account from before the mail

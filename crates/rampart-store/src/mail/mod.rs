@@ -25,6 +25,7 @@
 mod blobs;
 mod changes;
 mod emails;
+mod headers;
 mod index;
 mod mailboxes;
 mod query;

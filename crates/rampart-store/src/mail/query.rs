@@ -3,8 +3,10 @@
 //!
 //! Text conditions (text, from, to, cc, bcc, subject, body) use the FTS5 index: each word of
 //! the condition must appear (as a word or a phrase of words) in the columns concerned. The
-//! `header` condition is not supported: the header section is not indexed.
+//! `header` condition reads the header sections (see `headers.rs`) and enters the statement as
+//! the list of the emails that match it.
 
+use super::headers::{conditions, HeaderMatches};
 use super::{account_key, MailError, MailResult};
 use crate::Store;
 use rusqlite::types::Value;
@@ -32,7 +34,7 @@ pub struct FilterCondition {
     pub bcc: Option<String>,
     pub subject: Option<String>,
     pub body: Option<String>,
-    /// Not supported: a query with it is refused as unsupportedFilter.
+    /// `[name]` or `[name, text]`: a header field of that name (containing the text).
     pub header: Option<Vec<String>>,
 }
 
@@ -127,11 +129,14 @@ impl Sql {
     }
 }
 
-fn condition(sql: &mut Sql, c: &FilterCondition) -> MailResult<()> {
-    if c.header.is_some() {
-        return Err(MailError::UnsupportedFilter("header".into()));
-    }
+fn condition(sql: &mut Sql, c: &FilterCondition, headers: &HeaderMatches) -> MailResult<()> {
     sql.push("(1");
+    if let Some(h) = &c.header {
+        // RFC 8621 section 4.4.1 header: the emails found by reading the header sections.
+        let ids = headers.get(h).map(Vec::as_slice).unwrap_or_default();
+        sql.push(" AND e.id IN (SELECT value FROM json_each(?))");
+        sql.bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+    }
     if let Some(m) = c.in_mailbox {
         sql.push(" AND EXISTS (SELECT 1 FROM mail_email_mailboxes x WHERE x.email = e.id AND x.mailbox = ?)");
         sql.bind(m);
@@ -223,13 +228,13 @@ fn condition(sql: &mut Sql, c: &FilterCondition) -> MailResult<()> {
     Ok(())
 }
 
-fn filter(sql: &mut Sql, f: &EmailFilter, depth: usize) -> MailResult<()> {
+fn filter(sql: &mut Sql, f: &EmailFilter, depth: usize, headers: &HeaderMatches) -> MailResult<()> {
     // Bounds the recursion a client's nesting can cause.
     if depth > 32 {
         return Err(MailError::UnsupportedFilter("nested deeper than 32".into()));
     }
     let (op, parts, negate) = match f {
-        EmailFilter::Condition(c) => return condition(sql, c),
+        EmailFilter::Condition(c) => return condition(sql, c, headers),
         EmailFilter::And(p) => (" AND ", p, false),
         EmailFilter::Or(p) => (" OR ", p, false),
         // RFC 8620 section 5.5: NOT is true when none of its operands is.
@@ -249,7 +254,7 @@ fn filter(sql: &mut Sql, f: &EmailFilter, depth: usize) -> MailResult<()> {
         if i > 0 {
             sql.push(op);
         }
-        filter(sql, p, depth + 1)?;
+        filter(sql, p, depth + 1, headers)?;
     }
     sql.push(if negate { "))" } else { ")" });
     Ok(())
@@ -297,7 +302,18 @@ fn order(sql: &mut Sql, sort: &[Comparator]) {
 }
 
 /// `SELECT e.id, e.thread FROM …` for the query (with `count` false), or `SELECT count(*)`.
+#[cfg(test)]
 pub(crate) fn build(account: &str, q: &EmailQuery, count: bool) -> MailResult<Sql> {
+    build_with(account, q, count, &HeaderMatches::new())
+}
+
+/// [`build`] with the emails that match each header condition of the filter.
+fn build_with(
+    account: &str,
+    q: &EmailQuery,
+    count: bool,
+    headers: &HeaderMatches,
+) -> MailResult<Sql> {
     let mut sql = Sql::default();
     sql.push(if count {
         "SELECT count(*) FROM mail_emails e WHERE e.account = ?"
@@ -307,7 +323,7 @@ pub(crate) fn build(account: &str, q: &EmailQuery, count: bool) -> MailResult<Sq
     sql.bind(account.to_string());
     if let Some(f) = &q.filter {
         sql.push(" AND ");
-        filter(&mut sql, f, 0)?;
+        filter(&mut sql, f, 0, headers)?;
     }
     if !count {
         order(&mut sql, &q.sort);
@@ -319,10 +335,15 @@ impl Store {
     /// Email/query over `account`.
     pub fn email_query(&self, account: &str, q: &EmailQuery) -> MailResult<QueryResult> {
         let account = account_key(account);
-        let list = build(&account, q, false)?;
+        let mut header_conds = Vec::new();
+        if let Some(f) = &q.filter {
+            conditions(f, &mut header_conds);
+        }
+        let headers = self.header_matches(&account, &header_conds)?;
+        let list = build_with(&account, q, false, &headers)?;
         let fast = !q.collapse_threads && q.anchor.is_none();
         let counted = if fast {
-            Some(build(&account, q, true)?)
+            Some(build_with(&account, q, true, &headers)?)
         } else {
             None
         };

@@ -94,6 +94,14 @@ CREATE TABLE IF NOT EXISTS mail_changes (
     PRIMARY KEY (account, kind, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mail_changes_since ON mail_changes(account, kind, modseq);
+-- RFC 8621 section 2.2 updatedProperties: the state at which each mailbox's own properties
+-- (name, parent, role, order, subscription; not its counts) last changed, so that /changes can
+-- tell a change of counts only.
+CREATE TABLE IF NOT EXISTS mail_mailbox_props (
+    mailbox INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    modseq INTEGER NOT NULL
+);
 -- RFC 9425: a limit in bytes per account; no row (or NULL) is no limit.
 CREATE TABLE IF NOT EXISTS mail_quotas (
     account TEXT PRIMARY KEY,

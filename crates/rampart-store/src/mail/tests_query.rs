@@ -239,17 +239,28 @@ async fn each_filter_condition_selects_what_the_rfc_says() {
         }),
         [a, c]
     );
-    let r = s.f.store.email_query(
-        A,
-        &EmailQuery {
-            filter: Some(cond(FilterCondition {
-                header: Some(vec!["X-Foo".into()]),
-                ..Default::default()
-            })),
-            ..EmailQuery::default()
-        },
-    );
-    assert!(matches!(r, Err(MailError::UnsupportedFilter(_))), "{r:?}");
+    // RFC 8621 section 4.4.1 header: a field of that name, with the text in its value (any case).
+    let header = |h: &[&str]| {
+        q(FilterCondition {
+            header: Some(h.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        })
+    };
+    assert_eq!(header(&["in-reply-to"]), [b]);
+    assert_eq!(header(&["Subject", "ALPHA"]), [a, b]);
+    assert_eq!(header(&["Content-Type", "multipart/mixed"]), [c]);
+    assert_eq!(header(&["X-Foo"]), Vec::<i64>::new());
+    assert_eq!(header(&["From", "nobody"]), Vec::<i64>::new());
+}
+
+#[test]
+fn header_fields_unfold_and_stop_at_the_body() {
+    use super::headers::matches_raw;
+    let raw = "Subject: one\r\n two\r\nX-Tag:\tA\r\n\r\nX-Body: no\r\n";
+    assert!(matches_raw(raw, &["subject", "one two"]));
+    assert!(matches_raw(raw, &["X-TAG", "a"]));
+    assert!(!matches_raw(raw, &["X-Body"]));
+    assert!(!matches_raw(raw, &["Subject", "three"]));
 }
 
 #[tokio::test]
