@@ -110,6 +110,7 @@ impl Session {
                 let identity = user.to_ascii_lowercase();
                 self.trace("auth", format!("authenticated as {identity}"), None)
                     .await;
+                self.audit_login(&identity, true, "AUTH").await;
                 tracing::info!(session = %self.id, user = %identity, "authenticated");
                 self.auth = Some(identity);
                 self.respond(Reply::new(
@@ -128,6 +129,12 @@ impl Session {
                     if blocked { "; address blocked" } else { "" }
                 );
                 self.trace("auth", detail, None).await;
+                self.audit_login(
+                    &account,
+                    false,
+                    "AUTH: wrong password, or the account is disabled",
+                )
+                .await;
                 tracing::warn!(session = %self.id, client = %ip, account = %account, "authentication failed");
                 self.flush(io).await?;
                 tokio::time::sleep(delay).await;
@@ -147,6 +154,24 @@ impl Session {
                 Ok(Flow::Continue)
             }
         }
+    }
+
+    /// AL-3.1: a login or failed login in the mailbox audit of `account` (service `submission`).
+    /// A failure names an account only when it exists: guesses at names fill no audit.
+    async fn audit_login(&self, account: &str, succeeded: bool, detail: &str) {
+        if !succeeded && !matches!(self.ctx.store.account_disabled(account).await, Ok(Some(_))) {
+            return;
+        }
+        let e = crate::geoip::login_event(
+            &self.ctx.locator,
+            account,
+            "submission",
+            succeeded,
+            self.peer.ip(),
+            None,
+            detail,
+        );
+        self.ctx.store.mailbox_record(vec![e]).await;
     }
 
     /// Answers an attempt refused before its password is checked. A refusal for the address is
