@@ -88,7 +88,7 @@ fn server(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
         if !p.is_file() {
             errors.push(loc.at(
                 "audit.geoip_database",
-                &format!(
+                format!(
                     "{} is not a readable file; give the path of a MaxMind-format city database, or remove the key",
                     p.display()
                 ),

@@ -130,6 +130,16 @@ fn token_hash(token: &str) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
 }
 
+/// A token's row, with its account's state (None: the account no longer exists).
+struct TokenRow {
+    id: String,
+    account: String,
+    scopes: String,
+    expires: Option<i64>,
+    last_used: Option<i64>,
+    disabled: Option<bool>,
+}
+
 fn parse_scopes(s: &str) -> Vec<Scope> {
     s.split(',').filter_map(Scope::parse).collect()
 }
@@ -216,20 +226,14 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// What `token` is for `scope` at `now` (a read; the use is recorded by the caller).
+    /// What `token` is for `scope` at `now`, and whether its use is due to be recorded (a read;
+    /// [`Logins::token_authenticate`] records the use).
     pub fn token_check(&self, token: &str, scope: Scope, now: i64) -> Result<(TokenCheck, bool)> {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok((TokenCheck::Unknown, false));
         }
         let hash = token_hash(token);
-        let row: Option<(
-            String,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            Option<bool>,
-        )> = self.read(|c| {
+        let row = self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT t.id, t.account, t.scopes, t.expires, t.last_used, u.disabled
                      FROM access_tokens t LEFT JOIN users u ON u.address = t.account
@@ -237,18 +241,26 @@ impl Store {
             )?;
             Ok(st
                 .query_row([hash], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
+                    Ok(TokenRow {
+                        id: r.get(0)?,
+                        account: r.get(1)?,
+                        scopes: r.get(2)?,
+                        expires: r.get(3)?,
+                        last_used: r.get(4)?,
+                        disabled: r.get(5)?,
+                    })
                 })
                 .optional()?)
         })?;
-        let Some((id, account, scopes, expires, last_used, disabled)) = row else {
+        let Some(TokenRow {
+            id,
+            account,
+            scopes,
+            expires,
+            last_used,
+            disabled,
+        }) = row
+        else {
             return Ok((TokenCheck::Unknown, false));
         };
         // A token outlives no account: a removed user's token is refused like a disabled one's.
