@@ -675,3 +675,42 @@ fn al_3_1_logins_carry_their_location_from_the_configured_database() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("audit.geoip_database"));
 }
+
+#[test]
+fn nc_2_4_3_the_mailbox_audit_is_pruned_with_the_trace_retention() {
+    let mut s = server("[trace]\nretention_days = 90\n");
+    // One event past the trace's retention, one within it, written as an older server would
+    // have; the queue manager prunes when it starts.
+    common::python(
+        "import sqlite3,sys,time\n\
+         c=sqlite3.connect(sys.argv[1])\n\
+         now=int(time.time()*1e6)\n\
+         for days,what in ((100,'ancient'),(80,'recent')):\n\
+         \x20   c.execute(\"INSERT INTO mailbox_audit(ts,account,actor,actor_kind,service,operation,detail) VALUES (?,'alice@example.test','alice@example.test','owner','jmap','login',?)\",(now-days*86400*10**6,what))\n\
+         c.commit()\n",
+        &[s.data_dir().join("rampart.db").to_str().unwrap()],
+    );
+    let audit = |s: &Server| {
+        cli(
+            &s.config,
+            &["mailbox", "audit", "--user", ALICE, "--json"],
+            None,
+        )
+    };
+    assert!(audit(&s).contains("ancient"));
+    s.terminate();
+    s.spawn();
+    let mut out = audit(&s);
+    for _ in 0..200 {
+        if !out.contains("ancient") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        out = audit(&s);
+    }
+    assert!(
+        !out.contains("ancient"),
+        "NC-2.4.3: pruned after 90 days: {out}"
+    );
+    assert!(out.contains("recent"), "kept within 90 days: {out}");
+}
