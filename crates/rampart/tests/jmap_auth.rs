@@ -249,7 +249,12 @@ fn bearer_tokens_are_scoped_expiring_revocable_and_never_listed() {
     )
     .trim()
     .to_owned();
-    assert_eq!(status(&s, Auth::Bearer(smtp_only)), 401);
+    assert_eq!(status(&s, Auth::Bearer(smtp_only.clone())), 401);
+    // ... and taken by SMTP AUTH in place of the password, for its own account only; a jmap
+    // token is not.
+    assert_eq!(smtp_auth(&s, BOB, &smtp_only), 235);
+    assert_eq!(smtp_auth(&s, ALICE, &smtp_only), 535);
+    assert_eq!(smtp_auth(&s, ALICE, &token), 535);
 
     // Expired: 401.
     let old = cli(
