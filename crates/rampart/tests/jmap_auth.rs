@@ -162,8 +162,12 @@ fn a_disabled_account_logs_in_nowhere_and_still_receives_mail() {
     });
     for service in ["submission", "jmap"] {
         assert!(
-            ev.iter()
-                .any(|e| op_is(e, "login-failed") && e["service"] == service),
+            ev.iter().any(|e| op_is(e, "login-failed")
+                && e["service"] == service
+                && e["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the account is disabled")),
             "{service}: {ev:#?}"
         );
     }

@@ -123,14 +123,7 @@ async fn basic(
                 .filter(|c| !c.is_control())
                 .take(100)
                 .collect();
-            record_failure(
-                b,
-                &account,
-                origin,
-                ip,
-                "Basic: wrong password, or the account is disabled",
-            )
-            .await;
+            record_failure(b, &account, origin, ip, None).await;
             tokio::time::sleep(delay).await;
             None
         }
@@ -179,7 +172,7 @@ async fn bearer(b: &JmapBackend, token: &str, origin: &Origin, ip: IpAddr) -> Op
     };
     let (delay, _blocked) = attempt.failed(&account);
     if let Some(why) = why {
-        record_failure(b, &account, origin, ip, &format!("Bearer: {why}")).await;
+        record_failure(b, &account, origin, ip, Some(&format!("Bearer: {why}"))).await;
     }
     tokio::time::sleep(delay).await;
     None
@@ -193,11 +186,21 @@ fn client_event(account: &str, operation: &str, detail: String, origin: &Origin)
     e
 }
 
-/// AL-3.1: `login-failed` on an account that exists (guessed names fill no audit).
-async fn record_failure(b: &JmapBackend, account: &str, origin: &Origin, ip: IpAddr, why: &str) {
-    if !matches!(b.store.account_disabled(account).await, Ok(Some(_))) {
-        return;
-    }
+/// AL-3.1: `login-failed` on an account that exists (guessed names fill no audit); `why` None
+/// for a password refused.
+async fn record_failure(
+    b: &JmapBackend,
+    account: &str,
+    origin: &Origin,
+    ip: IpAddr,
+    why: Option<&str>,
+) {
+    let why = match (b.store.account_disabled(account).await, why) {
+        (Ok(Some(_)), Some(why)) => why.to_owned(),
+        (Ok(Some(true)), None) => "Basic: the account is disabled".to_owned(),
+        (Ok(Some(false)), None) => "Basic: wrong password".to_owned(),
+        _ => return,
+    };
     let e = login_event(
         &b.ctx.locator,
         account,
