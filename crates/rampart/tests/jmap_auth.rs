@@ -723,3 +723,59 @@ fn nc_2_4_3_the_mailbox_audit_is_pruned_with_the_trace_retention() {
     );
     assert!(out.contains("recent"), "kept within 90 days: {out}");
 }
+
+/// A JMAP session request with Basic credentials from source address `from` (any 127/8
+/// address reaches the loopback listener); the status and how long the answer took.
+fn jmap_from(s: &Server, from: &str, user: &str, password: &str) -> (u16, std::time::Duration) {
+    let port = s.listener("https").port();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["--interface", from, "--cacert"])
+        .arg(s.ca_file())
+        .arg("--resolve")
+        .arg(format!("mail.example.test:{port}:127.0.0.1"))
+        .arg("-u")
+        .arg(format!("{user}:{password}"))
+        .arg(format!("https://mail.example.test:{port}/jmap/session"))
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let code = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (code, elapsed)
+}
+
+#[test]
+fn nc_2_1_4_failures_for_an_account_grow_its_delay_across_services() {
+    let s = start_jmap_with(Options {
+        top: "[auth]\nfailure_delay_ms = 300\nmax_failure_delay_ms = 5000\n\
+              block_after_failures = 10\nblock_secs = 60\n"
+            .into(),
+        ..Default::default()
+    });
+    // Two failures for alice over SMTP AUTH from 127.0.0.1 ...
+    for _ in 0..2 {
+        assert_eq!(smtp_auth(&s, ALICE, "wrong password"), 535);
+    }
+    // ... make the third, over JMAP from another address, wait as the third failure for the
+    // account: 300 ms doubled twice. A guard of JMAP's own would answer after 300 ms.
+    let (code, took) = jmap_from(&s, "127.0.0.2", ALICE, "wrong password");
+    assert_eq!(code, 401);
+    assert!(
+        took >= std::time::Duration::from_millis(1200),
+        "answered after {took:?}"
+    );
+    // The right password from that address still works: accounts are delayed, not locked.
+    assert_eq!(jmap_from(&s, "127.0.0.2", ALICE, PASSWORD).0, 200);
+}
