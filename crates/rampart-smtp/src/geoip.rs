@@ -37,7 +37,9 @@ impl Locator {
     /// address is not in the database or no database is configured.
     pub fn locate(&self, ip: IpAddr) -> Option<String> {
         let reader = self.reader.as_ref()?;
-        let found = reader.lookup(ip).ok()?;
+        // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; the database keys them as
+        // IPv4.
+        let found = reader.lookup(ip.to_canonical()).ok()?;
         let city: geoip2::City = found.decode().ok()??;
         let country = city.country.names.english;
         let town = city.city.names.english;

@@ -639,6 +639,11 @@ fn al_3_1_the_test_database_locates_addresses() {
     assert_eq!(at("127.0.0.1").as_deref(), Some("Loopland, Localhost City"));
     assert_eq!(at("192.0.2.1"), None);
     assert_eq!(at("203.0.114.1"), None);
+    // As a dual-stack listener sees an IPv4 client.
+    assert_eq!(
+        at("::ffff:203.0.113.7").as_deref(),
+        Some("Exampleland, Doc Town")
+    );
 }
 
 #[test]

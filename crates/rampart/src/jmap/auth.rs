@@ -27,6 +27,9 @@ use super::JmapBackend;
 const LOGIN_RECORDED_EVERY: Duration = Duration::from_secs(3600);
 /// Clients remembered before the expired ones are swept.
 const LOGIN_SWEEP_AT: usize = 10_000;
+/// NC-2.1.8: clients remembered at most; past this (many user agents within the hour) the log
+/// starts over, which records some logins twice rather than hold unbounded memory.
+const LOGIN_MAX: usize = 100_000;
 
 /// The clients whose login was recorded within [`LOGIN_RECORDED_EVERY`].
 #[derive(Default)]
@@ -44,6 +47,9 @@ impl LoginLog {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if seen.len() > LOGIN_SWEEP_AT {
             seen.retain(|_, t| now.duration_since(*t) < LOGIN_RECORDED_EVERY);
+            if seen.len() > LOGIN_MAX {
+                seen.clear();
+            }
         }
         let key = (user.into(), ip, user_agent.into(), credential.into());
         match seen.get(&key) {
