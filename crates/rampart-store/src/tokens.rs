@@ -412,6 +412,55 @@ mod tests {
             .is_err());
     }
 
+    #[tokio::test]
+    async fn a_tokens_use_is_recorded_once_an_hour() {
+        let d = tempdir::Dir::new();
+        let (sq, _thread) = Sqlite::open(d.path()).unwrap();
+        sq.store().add_domain("example.test").unwrap();
+        sq.store()
+            .add_user("alice@example.test", "correct horse battery")
+            .unwrap();
+        let (token, info) = sq
+            .store()
+            .token_create("alice@example.test", "t", &[Scope::Jmap], None)
+            .unwrap();
+        let first = |c: TokenCheck| match c {
+            TokenCheck::Valid {
+                first_use_this_hour,
+                ..
+            } => first_use_this_hour,
+            other => panic!("{other:?}"),
+        };
+        assert!(first(
+            sq.token_authenticate(&token, Scope::Jmap).await.unwrap()
+        ));
+        assert!(!first(
+            sq.token_authenticate(&token, Scope::Jmap).await.unwrap()
+        ));
+        let used = sq.store().tokens("alice@example.test").unwrap()[0].last_used;
+        assert!(used.is_some());
+        // An hour later it is recorded again.
+        let id = info.id.clone();
+        crate::shared::write(sq.writer(), move |tx| {
+            tx.execute(
+                "UPDATE access_tokens SET last_used = last_used - ?1 WHERE id = ?2",
+                params![USE_RECORDED_EVERY, id],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(first(
+            sq.token_authenticate(&token, Scope::Jmap).await.unwrap()
+        ));
+        assert_eq!(
+            sq.token_authenticate("rpt_nothing", Scope::Jmap)
+                .await
+                .unwrap(),
+            TokenCheck::Unknown
+        );
+    }
+
     #[test]
     fn a_disabled_accounts_tokens_and_password_are_refused() {
         let (s, _d) = store();
