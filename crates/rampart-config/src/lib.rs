@@ -32,7 +32,8 @@ pub use ipnet::IpNet;
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
 pub use server::{
-    AuthConfig, Limits, Listener, LogConfig, LogFormat, Role, Timeouts, TlsConfig, TraceConfig,
+    AuditConfig, AuthConfig, Limits, Listener, LogConfig, LogFormat, Role, Timeouts, TlsConfig,
+    TraceConfig,
 };
 pub use validate::is_hostname;
 
@@ -71,6 +72,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Message trace (AL-3.1) and its retention (NC-2.4.3).
     pub trace: TraceConfig,
+    /// The mailbox audit (AL-3.1): where logins come from.
+    pub audit: AuditConfig,
     /// Authentication on the submission listeners (NC-2.1.4).
     pub auth: AuthConfig,
     /// Who may relay without authenticating (NC-2.1.5).
@@ -106,6 +109,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             http: HttpConfig::default(),
             trace: TraceConfig::default(),
+            audit: AuditConfig::default(),
             auth: AuthConfig::default(),
             relay: RelayConfig::default(),
             rate_limits: default_rate_limits(),

@@ -108,6 +108,11 @@ impl Config {
                 *p.get_mut() = joined;
             }
         }
+        if let Some(p) = &mut self.audit.geoip_database {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
     }
 
     /// The effective configuration as TOML, every default written out; parsing it again gives

@@ -187,6 +187,17 @@ impl Default for TraceConfig {
     }
 }
 
+/// The mailbox audit (AL-3.1): who read and changed which mailbox, from where.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A MaxMind-format city database (e.g. GeoLite2-City.mmdb). When set, each login and failed
+    /// login in the mailbox audit carries the country and city of the client address (AL-3.1
+    /// names the location); without it, `rampart mailbox audit` says location is not configured.
+    /// Read once at start; replace the file and restart to update it.
+    pub geoip_database: Option<PathBuf>,
+}
+
 /// AUTH (RFC 4954): PLAIN and LOGIN, offered only inside TLS.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

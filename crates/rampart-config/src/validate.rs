@@ -84,6 +84,17 @@ fn server(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
             "must be at least 90: NC-2.4.3 requires logs to be kept three months",
         ));
     }
+    if let Some(p) = &config.audit.geoip_database {
+        if !p.is_file() {
+            errors.push(loc.at(
+                "audit.geoip_database",
+                format!(
+                    "{} is not a readable file; give the path of a MaxMind-format city database, or remove the key",
+                    p.display()
+                ),
+            ));
+        }
+    }
     let mut seen = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {
         if !l.role.is_smtp() {

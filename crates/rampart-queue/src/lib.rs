@@ -152,5 +152,15 @@ impl QueueManager {
             ),
             Err(e) => tracing::error!(error = %e, "pruning the trace failed"),
         }
+        // NC-2.4.3: the mailbox audit (AL-3.1) is kept exactly as long as the trace.
+        match self.store.prune_mailbox_events(self.retention_days).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                removed = n,
+                days = self.retention_days,
+                "mailbox audit events past retention removed (NC-2.4.3)"
+            ),
+            Err(e) => tracing::error!(error = %e, "pruning the mailbox audit failed"),
+        }
     }
 }

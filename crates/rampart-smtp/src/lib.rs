@@ -9,6 +9,7 @@
 
 pub mod address;
 pub mod codec;
+pub mod geoip;
 pub mod limits;
 pub mod policy;
 pub mod received;

@@ -59,6 +59,8 @@ pub struct ServerContext {
     pub limiter: RateLimiter,
     /// NC-2.1.4: delays and blocks after failed authentication.
     pub auth_guard: AuthGuard,
+    /// AL-3.1: the location of a login's client address, for the mailbox audit.
+    pub locator: crate::geoip::Locator,
     /// Memory for holding messages whole while they are checked (`limits.max_message_memory`),
     /// shared by every session.
     pub message_memory: MemoryBudget,
@@ -77,6 +79,7 @@ impl ServerContext {
             deliver_local_now: false,
             limiter: RateLimiter::new(config.rate_limits.clone()),
             auth_guard: AuthGuard::new(config.auth.clone()),
+            locator: locator(&config),
             message_memory: MemoryBudget::new(config.limits.max_message_memory),
             config,
             store,
@@ -84,6 +87,18 @@ impl ServerContext {
             queue_notify,
             shutdown,
         }
+    }
+}
+
+/// The configured location database; one that cannot be read is logged and left out (the
+/// configuration check has already refused a path that does not exist).
+fn locator(config: &Config) -> crate::geoip::Locator {
+    match &config.audit.geoip_database {
+        None => crate::geoip::Locator::none(),
+        Some(path) => crate::geoip::Locator::open(path).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "audit.geoip_database: logins are recorded without location");
+            crate::geoip::Locator::none()
+        }),
     }
 }
 

@@ -285,12 +285,28 @@ pub trait MailboxAudit: Send + Sync {
 
 /// Everything a Rampart node keeps: the one store handle the server passes around.
 pub trait Backend:
-    Directory + Queue + Mailboxes + Quarantine + Trace + SharedState + MailStore + MailboxAudit
+    Directory
+    + Queue
+    + Mailboxes
+    + Quarantine
+    + Trace
+    + SharedState
+    + MailStore
+    + MailboxAudit
+    + crate::tokens::Logins
 {
 }
 
 impl<T> Backend for T where
-    T: Directory + Queue + Mailboxes + Quarantine + Trace + SharedState + MailStore + MailboxAudit
+    T: Directory
+        + Queue
+        + Mailboxes
+        + Quarantine
+        + Trace
+        + SharedState
+        + MailStore
+        + MailboxAudit
+        + crate::tokens::Logins
 {
 }
 

@@ -105,11 +105,15 @@ impl Store {
         })
     }
 
-    /// Checks a password against the stored Argon2id hash.
+    /// Checks a password against the stored Argon2id hash. A disabled account's password is
+    /// never right: it logs in nowhere (SMTP AUTH, JMAP), and answers like a wrong password so
+    /// a guesser learns nothing of the account.
     pub fn verify_password(&self, address: &str, password: &str) -> Result<bool> {
         let address = address.to_ascii_lowercase();
         let hash: Option<String> = self.read(|c| {
-            let mut st = c.prepare_cached("SELECT password_hash FROM users WHERE address = ?1")?;
+            let mut st = c.prepare_cached(
+                "SELECT password_hash FROM users WHERE address = ?1 AND disabled = 0",
+            )?;
             Ok(st.query_row([address], |r| r.get(0)).optional()?)
         })?;
         let Some(hash) = hash else { return Ok(false) };
@@ -118,6 +122,22 @@ impl Store {
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok())
+    }
+
+    /// Disables (or enables again) a user's logins: password, tokens, delegated access. Mail
+    /// for the account is still received. An error when there is no such user.
+    pub fn set_disabled(&self, address: &str, disabled: bool) -> Result<()> {
+        let address = address.to_ascii_lowercase();
+        let n = self.admin_connection()?.execute(
+            "UPDATE users SET disabled = ?1 WHERE address = ?2",
+            params![disabled, address],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!(
+                "no user {address}; see `rampart user list`"
+            )));
+        }
+        Ok(())
     }
 
     /// Adds an alias. Targets must be addresses in domains this server represents: forwarding to

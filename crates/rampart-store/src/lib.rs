@@ -20,6 +20,7 @@ pub mod checkpoint;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod directory;
+pub mod grants;
 pub mod lifecycle;
 pub mod mail;
 pub mod mailbox;
@@ -31,6 +32,7 @@ pub mod spool;
 pub mod sqlite;
 mod sqlite_mail;
 pub mod status;
+pub mod tokens;
 pub mod trace;
 pub mod writer;
 
@@ -202,6 +204,7 @@ impl Store {
         conn.execute_batch(shared::SCHEMA)?;
         conn.execute_batch(mailbox_audit::SCHEMA)?;
         mail::schema::migrate(&mut conn)?;
+        tokens::migrate(&conn)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

@@ -238,6 +238,34 @@ impl Store {
         .await
     }
 
+    /// Records events at once, outside the writer thread: for the administrative commands, which
+    /// run without one (SQLite in WAL mode lets them write beside a live server).
+    pub fn mailbox_record_now(&self, events: &[MailboxEvent]) -> Result<()> {
+        let mut conn = self.admin_connection()?;
+        let tx = conn.transaction()?;
+        for e in events {
+            tx.execute(
+                "INSERT INTO mailbox_audit(ts, account, actor, actor_kind, service, operation,
+                     client, user_agent, location, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    e.ts,
+                    e.account,
+                    e.actor,
+                    e.actor_kind.as_str(),
+                    e.service,
+                    e.operation,
+                    e.client,
+                    e.user_agent,
+                    e.location,
+                    e.detail
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Removes events older than `days` (NC-2.4.3 keeps at least 90; the caller enforces that).
     pub fn prune_mailbox_events(&self, days: u32) -> Result<usize> {
         let cutoff = now_micros() - i64::from(days) * 86_400 * 1_000_000;

@@ -71,6 +71,14 @@ pub enum UserCmd {
     List,
     /// Let USER send as ADDRESS (envelope sender, From, Sender; NC-2.1.7).
     SendAs { user: String, address: String },
+    /// Stop every login of ADDRESS: password (SMTP AUTH, JMAP), bearer tokens, and access to
+    /// mailboxes delegated to it. Mail for ADDRESS is still received and kept.
+    Disable { address: String },
+    /// Let ADDRESS log in again.
+    Enable { address: String },
+    /// Bearer tokens for a user's clients (JMAP, submission): add, list, revoke.
+    #[command(subcommand)]
+    Token(crate::admin_mailbox::TokenCmd),
 }
 
 #[derive(Subcommand)]
@@ -109,8 +117,30 @@ pub enum MailboxCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Print one message, as stored (Return-Path first).
-    Show { user: String, id: i64 },
+    /// Print one message, as stored (Return-Path first). The reading is recorded in the
+    /// mailbox audit with the reason (AL-3.1).
+    Show {
+        user: String,
+        id: i64,
+        /// Why the administrator reads this mailbox (required; recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Let DELEGATE reach OWNER's mailbox: over JMAP it is a second account of the delegate.
+    Grant {
+        owner: String,
+        delegate: String,
+        /// read (read-only), send-as (read and send as the owner) or full.
+        #[arg(long)]
+        rights: String,
+    },
+    /// End DELEGATE's access to OWNER's mailbox.
+    Revoke { owner: String, delegate: String },
+    /// The delegation grants, of OWNER's mailbox or of every mailbox.
+    Grants { owner: Option<String> },
+    /// The mailbox audit (AL-3.1): logins, reads, changes, tokens, delegation, administrators'
+    /// reads of one mailbox, as a table or JSON lines.
+    Audit(crate::admin_mailbox::AuditArgs),
 }
 
 #[derive(Subcommand)]
@@ -214,6 +244,13 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
                 address.to_ascii_lowercase()
             );
         }
+        UserCmd::Disable { address } => {
+            crate::admin_mailbox::set_disabled(&store, &address, true)?;
+        }
+        UserCmd::Enable { address } => {
+            crate::admin_mailbox::set_disabled(&store, &address, false)?;
+        }
+        UserCmd::Token(c) => crate::admin_mailbox::token(&store, c)?,
     }
     Ok(())
 }
@@ -271,15 +308,19 @@ pub fn mailbox(config: &Config, cmd: MailboxCmd) -> Result<(), Error> {
                 }
             }
         }
-        MailboxCmd::Show { user, id } => match store.mailbox_message(&user, id)? {
-            Some(bytes) => std::io::stdout().write_all(&bytes)?,
-            None => {
-                return Err(format!(
-                    "no message {id} in the mailbox of {user}; see `rampart mailbox list {user}`"
-                )
-                .into())
-            }
-        },
+        MailboxCmd::Show { user, id, reason } => {
+            crate::admin_mailbox::show(&store, &user, id, &reason)?;
+        }
+        MailboxCmd::Grant {
+            owner,
+            delegate,
+            rights,
+        } => crate::admin_mailbox::grant(&store, &owner, &delegate, &rights)?,
+        MailboxCmd::Revoke { owner, delegate } => {
+            crate::admin_mailbox::revoke(&store, &owner, &delegate)?
+        }
+        MailboxCmd::Grants { owner } => crate::admin_mailbox::grants(&store, owner.as_deref())?,
+        MailboxCmd::Audit(a) => crate::admin_mailbox::audit(config, &store, a)?,
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! administer the data directory (domains, users, aliases, mailboxes, queue, trace).
 
 mod admin;
+mod admin_mailbox;
 mod jmap;
 mod privileges;
 mod serve;
@@ -46,7 +47,7 @@ enum Command {
     /// Aliases, inside the represented domains only (AL-4.2).
     #[command(subcommand)]
     Alias(admin::AliasCmd),
-    /// Read local mailboxes (a stand-in for HTTPS access).
+    /// Local mailboxes: read one (audited), delegation grants, the mailbox audit (AL-3.1).
     #[command(subcommand)]
     Mailbox(admin::MailboxCmd),
     /// Inspect the queue.

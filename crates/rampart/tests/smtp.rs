@@ -680,7 +680,14 @@ fn cli_refuses_bad_input_with_one_line() {
             "is not a domain name",
         ),
         (
-            vec!["mailbox", "show", "alice@example.test", "99"],
+            vec![
+                "mailbox",
+                "show",
+                "alice@example.test",
+                "99",
+                "--reason",
+                "test",
+            ],
             None,
             "no message 99",
         ),

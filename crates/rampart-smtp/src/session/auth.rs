@@ -94,13 +94,13 @@ impl Session {
             Ok(s) => s,
             Err(refusal) => return self.refuse_auth(refusal).await,
         };
-        let store = self.ctx.store.clone();
+        let ctx = self.ctx.clone();
         let u = user.clone();
         // Argon2id is slow on purpose: off the async workers. The slot goes with the hash, so it
         // is held until the hash ends even if this session is dropped meanwhile.
         let ok = tokio::spawn(async move {
             let _slot = slot;
-            store.verify_password(&u, &password).await
+            check_secret(&ctx, &u, &password, ip).await
         })
         .await
         .map_err(std::io::Error::other)?;
@@ -110,6 +110,7 @@ impl Session {
                 let identity = user.to_ascii_lowercase();
                 self.trace("auth", format!("authenticated as {identity}"), None)
                     .await;
+                self.audit_login(&identity, true, "AUTH").await;
                 tracing::info!(session = %self.id, user = %identity, "authenticated");
                 self.auth = Some(identity);
                 self.respond(Reply::new(
@@ -128,6 +129,7 @@ impl Session {
                     if blocked { "; address blocked" } else { "" }
                 );
                 self.trace("auth", detail, None).await;
+                self.audit_login(&account, false, "AUTH").await;
                 tracing::warn!(session = %self.id, client = %ip, account = %account, "authentication failed");
                 self.flush(io).await?;
                 tokio::time::sleep(delay).await;
@@ -147,6 +149,30 @@ impl Session {
                 Ok(Flow::Continue)
             }
         }
+    }
+
+    /// AL-3.1: a login or failed login in the mailbox audit of `account` (service `submission`).
+    /// A failure names an account only when it exists: guesses at names fill no audit.
+    async fn audit_login(&self, account: &str, succeeded: bool, detail: &str) {
+        let detail = if succeeded {
+            detail.to_owned()
+        } else {
+            match self.ctx.store.account_disabled(account).await {
+                Ok(Some(true)) => format!("{detail}: the account is disabled"),
+                Ok(Some(false)) => format!("{detail}: wrong password or token"),
+                _ => return,
+            }
+        };
+        let e = crate::geoip::login_event(
+            &self.ctx.locator,
+            account,
+            "submission",
+            succeeded,
+            self.peer.ip(),
+            None,
+            detail,
+        );
+        self.ctx.store.mailbox_record(vec![e]).await;
     }
 
     /// Answers an attempt refused before its password is checked. A refusal for the address is
@@ -202,6 +228,48 @@ impl Session {
             }
         }
     }
+}
+
+/// The password of `user`, or in its place a bearer token of `user` with scope `submission`
+/// (`rampart user token add --scope submission`). A token's use goes to the mailbox audit at
+/// most once an hour (AL-3.1). A disabled account's password and tokens are both refused.
+async fn check_secret(
+    ctx: &crate::session::ServerContext,
+    user: &str,
+    secret: &str,
+    ip: std::net::IpAddr,
+) -> rampart_store::Result<bool> {
+    use rampart_store::tokens::{Scope, TokenCheck, TOKEN_PREFIX};
+    let store = &ctx.store;
+    if secret.starts_with(TOKEN_PREFIX) {
+        match store.token_authenticate(secret, Scope::Submission).await? {
+            // Not a token after all: perhaps a password that looks like one.
+            TokenCheck::Unknown => {}
+            TokenCheck::Valid {
+                id,
+                account,
+                first_use_this_hour,
+            } => {
+                if !account.eq_ignore_ascii_case(user) {
+                    return Ok(false);
+                }
+                if first_use_this_hour {
+                    let mut e = rampart_store::MailboxEvent::new(
+                        &account,
+                        "submission",
+                        rampart_store::mailbox_audit::op::TOKEN_USE,
+                        format!("token {id}"),
+                    );
+                    e.client = Some(ip.to_string());
+                    e.location = ctx.locator.locate(ip);
+                    store.mailbox_record(vec![e]).await;
+                }
+                return Ok(true);
+            }
+            _ => return Ok(false),
+        }
+    }
+    store.verify_password(user, secret).await
 }
 
 fn decode_b64(s: &str) -> Option<String> {

@@ -1,12 +1,66 @@
-//! Who may use JMAP: HTTP Basic against the same Argon2id accounts as SMTP AUTH, through the
-//! same guard (NC-2.1.4: the same growing delays and blocks, whatever the service), and the
-//! accounts a user reaches.
+//! Who may use JMAP: HTTP Basic against the same Argon2id accounts as SMTP AUTH, and bearer
+//! tokens (`rampart user token add`), both through the same guard as SMTP AUTH (NC-2.1.4: the
+//! same growing delays and blocks, whatever the service); and the accounts a user reaches:
+//! their own, and the mailboxes others delegated to them (`rampart mailbox grant`).
+//!
+//! AL-3.1: logins, failed logins, token use and a delegate's access go to the mailbox audit.
+//! Every request carries its credentials, so a login is recorded once per client (account,
+//! address, user agent, credential) per hour, not once per request.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rampart_jmap::http::Credentials;
 use rampart_jmap::{Access, Account, Origin, User};
 use rampart_jmap_mail::ids;
+use rampart_smtp::geoip::login_event;
+use rampart_store::grants::{Grant, Rights};
+use rampart_store::mailbox_audit::op;
+use rampart_store::tokens::{Scope, TokenCheck};
+use rampart_store::{ActorKind, MailboxEvent};
 
 use super::JmapBackend;
+
+/// How long a client's login stands before it is recorded again (AL-3.1).
+const LOGIN_RECORDED_EVERY: Duration = Duration::from_secs(3600);
+/// Clients remembered before the expired ones are swept.
+const LOGIN_SWEEP_AT: usize = 10_000;
+/// NC-2.1.8: clients remembered at most; past this (many user agents within the hour) the log
+/// starts over, which records some logins twice rather than hold unbounded memory.
+const LOGIN_MAX: usize = 100_000;
+
+/// The clients whose login was recorded within [`LOGIN_RECORDED_EVERY`].
+#[derive(Default)]
+pub(super) struct LoginLog {
+    seen: Mutex<HashMap<(String, IpAddr, String, String), Instant>>,
+}
+
+impl LoginLog {
+    /// True when this client's login is to be recorded now (first in the hour).
+    fn is_new(&self, user: &str, ip: IpAddr, user_agent: &str, credential: &str) -> bool {
+        let now = Instant::now();
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() > LOGIN_SWEEP_AT {
+            seen.retain(|_, t| now.duration_since(*t) < LOGIN_RECORDED_EVERY);
+            if seen.len() > LOGIN_MAX {
+                seen.clear();
+            }
+        }
+        let key = (user.into(), ip, user_agent.into(), credential.into());
+        match seen.get(&key) {
+            Some(t) if now.duration_since(*t) < LOGIN_RECORDED_EVERY => false,
+            _ => {
+                seen.insert(key, now);
+                true
+            }
+        }
+    }
+}
 
 /// The user the credentials prove, or None.
 pub(super) async fn authenticate(
@@ -14,18 +68,51 @@ pub(super) async fn authenticate(
     credentials: &Credentials,
     origin: &Origin,
 ) -> Option<User> {
-    let Credentials::Basic { username, password } = credentials else {
-        return None;
-    };
     let ip = origin.ip?;
+    let address = match credentials {
+        Credentials::Basic { username, password } => basic(b, username, password, origin, ip).await,
+        Credentials::Bearer(token) => bearer(b, token, origin, ip).await,
+    }?;
+    if let Err(e) = b.store.mailbox_ensure(&address).await {
+        tracing::error!(error = %e, "the role mailboxes could not be created");
+        return None;
+    }
+    let grants = match b.store.grants_to(&address).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error = %e, "the delegation grants could not be read");
+            return None;
+        }
+    };
+    let credential = match credentials {
+        Credentials::Basic { .. } => "basic".to_owned(),
+        Credentials::Bearer(_) => "bearer".to_owned(),
+    };
+    let ua = origin.user_agent.clone().unwrap_or_default();
+    if b.logins.is_new(&address, ip, &ua, &credential) {
+        record_login(b, &address, &grants, origin, ip, &credential).await;
+    }
+    Some(user_for(&address, &grants))
+}
+
+/// HTTP Basic: the password through the login guard. The address (lower case) or None.
+async fn basic(
+    b: &JmapBackend,
+    username: &str,
+    password: &str,
+    origin: &Origin,
+    ip: IpAddr,
+) -> Option<String> {
     let guard = &b.ctx.auth_guard;
-    // NC-2.1.8: counted against the address, and a hashing slot, before any hash.
+    // NC-2.1.4/NC-2.1.8: the same guard as SMTP AUTH, so failures here and there add up per
+    // address and per account; counted against the address, and a hashing slot, before any hash.
     let attempt = guard.begin(ip).ok()?;
     let slot = attempt.hash_slot().await.ok()?;
     let store = b.store.clone();
-    let (u, p) = (username.clone(), password.clone());
+    let (u, p) = (username.to_owned(), password.to_owned());
     let ok = tokio::spawn(async move {
         let _slot = slot;
+        // A disabled account's password is never right (the directory refuses it).
         store.verify_password(&u, &p).await
     })
     .await
@@ -33,15 +120,16 @@ pub(super) async fn authenticate(
     match ok {
         Ok(true) => {
             attempt.succeeded(username);
-            let address = username.to_ascii_lowercase();
-            if let Err(e) = b.store.mailbox_ensure(&address).await {
-                tracing::error!(error = %e, "the role mailboxes could not be created");
-                return None;
-            }
-            Some(user_for(&address))
+            Some(username.to_ascii_lowercase())
         }
         Ok(false) => {
             let (delay, _blocked) = attempt.failed(username);
+            let account: String = username
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect();
+            record_failure(b, &account, origin, ip, None).await;
             tokio::time::sleep(delay).await;
             None
         }
@@ -52,27 +140,201 @@ pub(super) async fn authenticate(
     }
 }
 
-/// The user `address` with their own account.
-pub(super) fn user_for(address: &str) -> User {
-    let id = ids::account(address);
-    let account = Account {
-        id: id.clone(),
-        name: address.to_owned(),
-        is_personal: true,
-        is_read_only: false,
-        account_capabilities: rampart_jmap_mail::account_capabilities(Access::Owner),
-        owner: address.to_owned(),
-        access: Access::Owner,
+/// `Authorization: Bearer`: a token of scope `jmap`. Refusals count in the login guard like a
+/// wrong password (a token cannot be guessed, but a client hammering with bad ones is blocked).
+async fn bearer(b: &JmapBackend, token: &str, origin: &Origin, ip: IpAddr) -> Option<String> {
+    let attempt = b.ctx.auth_guard.begin(ip).ok()?;
+    let check = match b.store.token_authenticate(token, Scope::Jmap).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "token check failed");
+            return None;
+        }
     };
-    let primary_accounts = account
+    let (account, why) = match check {
+        TokenCheck::Valid {
+            id,
+            account,
+            first_use_this_hour,
+        } => {
+            attempt.succeeded(&account);
+            if first_use_this_hour {
+                // AL-3.1: a token's use, at most once per token per hour (its last_used too).
+                let mut e = client_event(&account, op::TOKEN_USE, format!("token {id}"), origin);
+                e.location = b.ctx.locator.locate(ip);
+                b.store.mailbox_record(vec![e]).await;
+            }
+            return Some(account);
+        }
+        TokenCheck::Unknown => ("(unknown token)".to_owned(), None),
+        TokenCheck::Expired { id, account } => (account, Some(format!("token {id} expired"))),
+        TokenCheck::WrongScope { id, account } => {
+            (account, Some(format!("token {id} is not for jmap (scope)")))
+        }
+        TokenCheck::Disabled { id, account } => (
+            account,
+            Some(format!("token {id}: the account is disabled")),
+        ),
+    };
+    let (delay, _blocked) = attempt.failed(&account);
+    if let Some(why) = why {
+        record_failure(b, &account, origin, ip, Some(&format!("Bearer: {why}"))).await;
+    }
+    tokio::time::sleep(delay).await;
+    None
+}
+
+/// An event of `account`'s audit by its owner, with the request's client and user agent.
+fn client_event(account: &str, operation: &str, detail: String, origin: &Origin) -> MailboxEvent {
+    let mut e = MailboxEvent::new(account, origin.service, operation, detail);
+    e.client = origin.ip.map(|ip| ip.to_string());
+    e.user_agent = origin.user_agent.clone();
+    e
+}
+
+/// AL-3.1: `login-failed` on an account that exists (guessed names fill no audit); `why` None
+/// for a password refused.
+async fn record_failure(
+    b: &JmapBackend,
+    account: &str,
+    origin: &Origin,
+    ip: IpAddr,
+    why: Option<&str>,
+) {
+    let why = match (b.store.account_disabled(account).await, why) {
+        (Ok(Some(_)), Some(why)) => why.to_owned(),
+        (Ok(Some(true)), None) => "Basic: the account is disabled".to_owned(),
+        (Ok(Some(false)), None) => "Basic: wrong password".to_owned(),
+        _ => return,
+    };
+    let e = login_event(
+        &b.ctx.locator,
+        account,
+        origin.service,
+        false,
+        ip,
+        origin.user_agent.clone(),
+        why,
+    );
+    b.store.mailbox_record(vec![e]).await;
+}
+
+/// AL-3.1: a new client's `login`, and a `delegate-access` in each mailbox the user reaches as
+/// a delegate (once per login: the session offers that account from then on).
+async fn record_login(
+    b: &JmapBackend,
+    address: &str,
+    grants: &[Grant],
+    origin: &Origin,
+    ip: IpAddr,
+    credential: &str,
+) {
+    let location = b.ctx.locator.locate(ip);
+    let mut events = vec![login_event(
+        &b.ctx.locator,
+        address,
+        origin.service,
+        true,
+        ip,
+        origin.user_agent.clone(),
+        credential,
+    )];
+    for g in grants {
+        let mut e = client_event(
+            &g.owner,
+            op::DELEGATE_ACCESS,
+            format!("{} logged in with {} rights", g.delegate, g.rights.as_str()),
+            origin,
+        );
+        e.actor = g.delegate.clone();
+        e.actor_kind = ActorKind::Delegate;
+        e.location = location.clone();
+        events.push(e);
+    }
+    b.store.mailbox_record(events).await;
+}
+
+/// The user `address` with their own account, and one account per mailbox delegated to them
+/// (not personal; read-only for `read` rights).
+pub(super) fn user_for(address: &str, grants: &[Grant]) -> User {
+    let id = ids::account(address);
+    let own = account(address, Access::Owner);
+    let primary_accounts = own
         .account_capabilities
         .keys()
         .map(|c| (c.clone(), id.clone()))
         .collect();
+    let mut accounts = vec![own];
+    for g in grants {
+        let access = match g.rights {
+            Rights::Read => Access::DelegateRead,
+            Rights::SendAs => Access::DelegateSendAs,
+            Rights::Full => Access::DelegateFull,
+        };
+        accounts.push(account(&g.owner, access));
+    }
     User {
         username: address.to_owned(),
-        accounts: vec![account],
+        accounts,
         primary_accounts,
         origin: Origin::default(),
+    }
+}
+
+fn account(owner: &str, access: Access) -> Account {
+    Account {
+        id: ids::account(owner),
+        name: owner.to_owned(),
+        is_personal: access == Access::Owner,
+        // Only a read grant is read-only: send-as may submit, full may change.
+        is_read_only: access == Access::DelegateRead,
+        account_capabilities: rampart_jmap_mail::account_capabilities(access),
+        owner: owner.to_owned(),
+        access,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delegate_sees_the_owners_mailbox_as_a_second_account() {
+        let grants = vec![
+            Grant {
+                owner: "alice@example.test".into(),
+                delegate: "bob@example.test".into(),
+                rights: Rights::Read,
+                created: 0,
+            },
+            Grant {
+                owner: "carol@example.test".into(),
+                delegate: "bob@example.test".into(),
+                rights: Rights::SendAs,
+                created: 0,
+            },
+        ];
+        let u = user_for("bob@example.test", &grants);
+        assert_eq!(u.accounts.len(), 3);
+        let alice = u.account(&ids::account("alice@example.test")).unwrap();
+        assert!(!alice.is_personal && alice.is_read_only);
+        assert_eq!(alice.access, Access::DelegateRead);
+        let carol = u.account(&ids::account("carol@example.test")).unwrap();
+        assert!(!carol.is_read_only && carol.access.may_send());
+        // The primary accounts stay the user's own.
+        assert!(u
+            .primary_accounts
+            .values()
+            .all(|a| *a == ids::account("bob@example.test")));
+    }
+
+    #[test]
+    fn a_login_is_recorded_once_per_client_and_hour() {
+        let log = LoginLog::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(log.is_new("a@x.test", ip, "ua", "basic"));
+        assert!(!log.is_new("a@x.test", ip, "ua", "basic"));
+        assert!(log.is_new("a@x.test", ip, "other", "basic"));
+        assert!(log.is_new("a@x.test", ip, "ua", "bearer"));
     }
 }

@@ -35,6 +35,8 @@ pub struct JmapBackend {
     pub(crate) store: AnyStore,
     pub(crate) methods: MailMethods,
     push: broadcast::Sender<StateChange>,
+    /// Clients whose login the mailbox audit has recorded this hour.
+    logins: auth::LoginLog,
 }
 
 impl JmapBackend {
@@ -50,6 +52,7 @@ impl JmapBackend {
             store,
             methods,
             push,
+            logins: auth::LoginLog::default(),
         });
         tokio::spawn(relay_changes(Arc::downgrade(&backend)));
         backend

@@ -316,7 +316,11 @@ impl Server {
     }
 
     pub fn show(&self, user: &str, id: &str) -> String {
-        cli(&self.config, &["mailbox", "show", user, id], None)
+        cli(
+            &self.config,
+            &["mailbox", "show", user, id, "--reason", "test"],
+            None,
+        )
     }
 
     pub fn data_dir(&self) -> PathBuf {
