@@ -20,6 +20,7 @@ use crate::quarantine::Held;
 use crate::queue::{Bounce, DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
 use crate::spool::MemoryBudget;
 use crate::status::RecipientStatus;
+pub use crate::submission::SubmissionStore;
 use crate::trace::{TraceEvent, TraceFilter};
 use crate::Result;
 use async_trait::async_trait;
@@ -271,12 +272,28 @@ pub trait MailboxAudit: Send + Sync {
 
 /// Everything a Rampart node keeps: the one store handle the server passes around.
 pub trait Backend:
-    Directory + Queue + Mailboxes + Quarantine + Trace + SharedState + MailStore + MailboxAudit
+    Directory
+    + Queue
+    + Mailboxes
+    + Quarantine
+    + Trace
+    + SharedState
+    + MailStore
+    + MailboxAudit
+    + SubmissionStore
 {
 }
 
 impl<T> Backend for T where
-    T: Directory + Queue + Mailboxes + Quarantine + Trace + SharedState + MailStore + MailboxAudit
+    T: Directory
+        + Queue
+        + Mailboxes
+        + Quarantine
+        + Trace
+        + SharedState
+        + MailStore
+        + MailboxAudit
+        + SubmissionStore
 {
 }
 

@@ -31,6 +31,7 @@ pub mod spool;
 pub mod sqlite;
 mod sqlite_mail;
 pub mod status;
+pub mod submission;
 pub mod trace;
 pub mod writer;
 
@@ -201,6 +202,7 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(shared::SCHEMA)?;
         conn.execute_batch(mailbox_audit::SCHEMA)?;
+        conn.execute_batch(submission::SCHEMA)?;
         mail::schema::migrate(&mut conn)?;
         Ok(Store {
             inner: Arc::new(Inner {
