@@ -15,6 +15,7 @@ pub mod received;
 pub mod reply;
 pub mod server;
 pub mod session;
+pub mod submit;
 pub mod tls;
 
 pub use server::Server;

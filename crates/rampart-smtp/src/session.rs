@@ -168,6 +168,23 @@ impl Session {
         }
     }
 
+    /// A session for mail a user submits over another authenticated, encrypted channel (JMAP
+    /// over HTTPS, see [`crate::submit`]): already authenticated as `user` and counted as
+    /// protected by `channel` (shown where a TLS description would be), so it meets every later
+    /// step of submission as an SMTP client would.
+    pub fn authenticated(
+        ctx: Arc<ServerContext>,
+        listener: Listener,
+        peer: SocketAddr,
+        user: &str,
+        channel: String,
+    ) -> Session {
+        let mut s = Session::new(ctx, listener, peer);
+        s.auth = Some(user.to_owned());
+        s.tls = Some(channel);
+        s
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
