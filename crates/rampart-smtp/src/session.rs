@@ -29,6 +29,7 @@ mod mail;
 mod rcpt;
 mod starttls;
 mod submission;
+mod vacation;
 
 /// Received headers past which a message is taken to be looping (RFC 5321 section 6.3).
 const MAX_RECEIVED: usize = 50;
