@@ -122,8 +122,9 @@ pub async fn submit(
     let speak = async move {
         let mut client = BufReader::new(client);
         let out = converse(&mut client, mail_from, rcpt_to, message).await;
-        // QUIT whatever happened; the stream then closes, which ends the session too.
-        let _ = client.get_mut().write_all(b"QUIT\r\n").await;
+        // QUIT whatever happened, and read the 221 so the session closes cleanly; a session
+        // that already ended answers nothing, and dropping the stream ends it either way.
+        let _ = command(&mut client, "QUIT\r\n").await;
         out
     };
     let ((), out) = tokio::join!(serve, speak);
