@@ -102,9 +102,14 @@ async fn al_4_2_vacation_replies_once_per_sender_and_never_to_lists() {
             .await
             .unwrap();
     }
+    // RFC 3834 section 2: alice only in the envelope (a blind copy) gets no reply either.
+    let bcc = "From: <bob@example.test>\r\nTo: <bob@example.test>\r\nSubject: b\r\n\r\nhi\r\n";
+    submit(&f.ctx, peer, bob, bob, &to, bcc.as_bytes())
+        .await
+        .unwrap();
     assert!(
         replies(&f).await.is_empty(),
-        "no reply to list or automatic mail"
+        "no reply to list, automatic or blind-copied mail"
     );
     for n in 4..6 {
         submit(&f.ctx, peer, bob, bob, &to, &from_bob("", n))

@@ -21,6 +21,8 @@ pub(super) struct Facts {
     subject: String,
     message_id: Option<String>,
     references: String,
+    /// The addresses in To and Cc, lower case.
+    addressed: Vec<String>,
 }
 
 impl Facts {
@@ -31,18 +33,28 @@ impl Facts {
         let precedence = value("Precedence").to_ascii_lowercase();
         let no_reply = if !auto.is_empty() && auto.split(';').next().map(str::trim) != Some("no") {
             Some("Auto-Submitted")
-        } else if h
-            .fields
-            .iter()
-            .any(|f| f.name.len() > 5 && f.name[..5].eq_ignore_ascii_case("list-"))
-        {
+        } else if h.fields.iter().any(|f| {
+            f.name.len() > 5
+                && f.name
+                    .get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("list-"))
+        }) {
             Some("List-* header")
         } else if ["bulk", "list", "junk"].contains(&precedence.trim()) {
             Some("Precedence")
         } else {
             None
         };
+        let msg = &message.parsed;
+        let addressed = [msg.to(), msg.cc()]
+            .into_iter()
+            .flatten()
+            .flat_map(|a| a.iter())
+            .filter_map(|a| a.address())
+            .map(|a| a.to_ascii_lowercase())
+            .collect();
         Facts {
+            addressed,
             no_reply,
             subject: value("Subject"),
             message_id: h.message_id(),
@@ -125,6 +137,10 @@ impl Session {
                 Some("held in quarantine")
             } else if system_sender(&sender) {
                 Some("list or system sender")
+            } else if !self.addressed_to(tx, facts, &account) {
+                // RFC 3834 section 2: a personal responder answers mail addressed to the user,
+                // not mail it received as a blind copy or through a list it is on.
+                Some("not addressed in To or Cc")
             } else {
                 facts.no_reply
             };
@@ -164,6 +180,15 @@ impl Session {
             self.send_vacation_reply(tx, facts, &account, &sender, &v)
                 .await;
         }
+    }
+
+    /// Whether To or Cc names `account` or an address the sender gave in RCPT TO for this
+    /// message (an alias that reaches it).
+    fn addressed_to(&self, tx: &Transaction, facts: &Facts, account: &str) -> bool {
+        facts
+            .addressed
+            .iter()
+            .any(|a| a == account || tx.rcpts.iter().any(|r| r.eq_ignore_ascii_case(a)))
     }
 
     async fn send_vacation_reply(
