@@ -6,6 +6,8 @@
 mod envelope;
 mod on_success;
 mod set;
+#[cfg(test)]
+mod tests_delegates;
 
 use rampart_jmap::args::Args;
 use rampart_jmap::methods::changes::{Change, ChangeKind, ChangesArgs, ChangesResponse};

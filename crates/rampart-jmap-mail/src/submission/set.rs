@@ -4,7 +4,7 @@
 
 use rampart_jmap::args::Args;
 use rampart_jmap::methods::set::{SetArgs, SetResponse};
-use rampart_jmap::{CallContext, MethodError, SetError, SetErrorType};
+use rampart_jmap::{CallContext, MethodError, MethodErrorType, SetError, SetErrorType};
 use rampart_store::mailbox_audit::op;
 use rampart_store::submission::{Identity, SubKind, Submission};
 use serde_json::{Map, Value};
@@ -24,8 +24,34 @@ pub(super) async fn set(
     cx: &mut CallContext,
     args: Map<String, Value>,
 ) -> Result<Responses, MethodError> {
+    // A delegate sends as the owner only with send-as rights: a read-only grant is forbidden.
+    // A send-as grant may leave the mailbox read-only; sending is still what it allows, so the
+    // generic /set parser sees the account as writable for this method.
+    let granted = args
+        .get("accountId")
+        .and_then(Value::as_str)
+        .and_then(|id| cx.user.account(id))
+        .map(|acc| (acc.id.clone(), acc.access, acc.is_read_only));
+    let relaxed;
+    let parse_cx: &CallContext = match granted {
+        Some((_, access, _)) if !access.may_send() => {
+            return Err(MethodError::with(
+                MethodErrorType::Forbidden,
+                "you may read this account but not send as its owner",
+            ))
+        }
+        Some((id, _, true)) => {
+            let mut c = cx.clone();
+            for acc in c.user.accounts.iter_mut().filter(|acc| acc.id == id) {
+                acc.is_read_only = false;
+            }
+            relaxed = c;
+            &relaxed
+        }
+        _ => cx,
+    };
     let mut a = Args::new(args);
-    let s = SetArgs::parse(&mut a, cx)?;
+    let s = SetArgs::parse(&mut a, parse_cx)?;
     let update_email = a.take_opt_object("onSuccessUpdateEmail")?;
     let destroy_email = a.take_opt_id_refs("onSuccessDestroyEmail")?;
     a.finish()?;
