@@ -18,9 +18,12 @@ use crate::{ids, MailMethods};
 const OWNER: &str = "alice@example.test";
 const DELEGATE: &str = "bob@example.test";
 
+/// (user, mail from, rcpt to, message) of one submission.
+type Call = (String, String, Vec<String>, Vec<u8>);
+
 #[derive(Default)]
 struct Recorder {
-    calls: Mutex<Vec<(String, String, Vec<String>, Vec<u8>)>>,
+    calls: Mutex<Vec<Call>>,
 }
 
 #[async_trait::async_trait]
