@@ -109,7 +109,10 @@ pub async fn submit(
     session
         .trace(
             "connect",
-            format!("submission over JMAP (HTTPS) from {peer}, authenticated as {user}"),
+            format!(
+                "submission over JMAP (HTTPS) from {}, authenticated as {user}",
+                peer.ip()
+            ),
             None,
         )
         .await;

@@ -187,6 +187,23 @@ fn submission_reaches_bob_through_the_pipeline_and_moves_the_draft_to_sent() {
         json!({"accountId": account, "sinceState": "0"}),
     );
     assert_eq!(ch["created"], json!([sub_id]));
+    let qc = c.call1(
+        "EmailSubmission/queryChanges",
+        json!({"accountId": account, "sinceQueryState": "0"}),
+    );
+    assert_eq!(qc["added"], json!([{"id": sub_id, "index": 0}]));
+    // Destroying the record forgets it (the message stays sent).
+    let d = c.call1(
+        "EmailSubmission/set",
+        json!({"accountId": account, "destroy": [sub_id], "update": {&sub_id: {"undoStatus": "canceled"}}}),
+    );
+    assert_eq!(d["destroyed"], json!([sub_id]), "{d}");
+    assert_eq!(d["notUpdated"][&sub_id]["type"], "cannotUnsend", "{d}");
+    let ch2 = c.call1(
+        "EmailSubmission/changes",
+        json!({"accountId": account, "sinceState": ch["newState"]}),
+    );
+    assert_eq!(ch2["destroyed"], json!([sub_id]), "{ch2}");
     // The draft is now in Sent, without $draft.
     let email_n: i64 = emails[0][1..].parse().unwrap();
     let rec = with_store(&mut s, async move |st: &Sqlite| {
