@@ -74,9 +74,31 @@ pub(super) fn parse(o: &Map<String, Value>) -> Result<Option<Envelope>, SetError
     Ok(Some(Envelope { mail_from, rcpt_to }))
 }
 
-/// The message without the header fields that must not leave: Bcc (RFC 8621 §7.5: the server
-/// removes it before sending) and any Return-Path, which the receiving session writes itself.
+/// Every line ending as CRLF (RFC 5322 section 2.1): a stored message may have bare LF or CR,
+/// which SMTP does not carry.
+fn crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'\r' if raw.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The message as it is sent: CRLF line endings, without the header fields that must not
+/// leave: Bcc (RFC 8621 §7.5: the server removes it before sending) and any Return-Path, which
+/// the receiving session writes itself.
 pub(super) fn strip_for_sending(raw: &[u8]) -> Vec<u8> {
+    let raw = crlf(raw);
+    let raw = raw.as_slice();
     let mut out = Vec::with_capacity(raw.len());
     let mut skipping = false;
     let mut rest = raw;
@@ -119,6 +141,12 @@ mod tests {
             out,
             "From: a@x\r\nTo: b@y\r\n\r\nBcc: stays in the body\r\n"
         );
+    }
+
+    #[test]
+    fn bare_line_endings_become_crlf() {
+        let out = strip_for_sending(b"From: a@x\nBcc: b@y\nTo: c@z\r\n\nline\rnext\n");
+        assert_eq!(out, b"From: a@x\r\nTo: c@z\r\n\r\nline\r\nnext\r\n");
     }
 
     #[test]
