@@ -689,6 +689,19 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+        // RFC 8621 §8: active only when enabled and inside its dates (toDate exclusive).
+        let v = Vacation {
+            is_enabled: true,
+            from_date: Some(100),
+            to_date: Some(200),
+            ..Vacation::default()
+        };
+        assert!(!v.active_at(99) && v.active_at(100) && v.active_at(199) && !v.active_at(200));
+        assert!(!Vacation {
+            is_enabled: false,
+            ..v
+        }
+        .active_at(150));
         // RFC 3834: one reply per sender per period.
         assert!(s
             .vacation_claim_reply(a, "x@y.test", 1000, 10)

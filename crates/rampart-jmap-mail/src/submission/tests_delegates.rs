@@ -1,6 +1,6 @@
-//! EmailSubmission/set for delegates, over a real store and a recording [`Submitter`]: a
-//! send-as delegate sends as the owner (the pipeline checks the owner's rights), a read-only
-//! delegate is forbidden and nothing is sent.
+//! EmailSubmission/set over a real store and a recording [`Submitter`]: a send-as delegate
+//! sends as the owner (the pipeline checks the owner's rights), a read-only delegate is
+//! forbidden and nothing is sent; onSuccessDestroyEmail destroys the email sent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -114,15 +114,38 @@ fn delegate_cx(access: Access) -> CallContext {
 }
 
 async fn send(m: &MailMethods, cx: &mut CallContext, email: i64) -> serde_json::Value {
+    send_with(m, cx, email, json!({})).await[0].clone()
+}
+
+/// Every response of one EmailSubmission/set creating "k", with `extra` arguments.
+async fn send_with(
+    m: &MailMethods,
+    cx: &mut CallContext,
+    email: i64,
+    extra: serde_json::Value,
+) -> Vec<serde_json::Value> {
     let identity = m.store.identity_list(OWNER).await.unwrap()[0].id;
-    let args = json!({"accountId": ids::account(OWNER), "create": {"k": {
+    let mut args = json!({"accountId": ids::account(OWNER), "create": {"k": {
         "identityId": ids::make(ids::IDENTITY, identity), "emailId": ids::email(email)}}});
+    if let (Some(a), Some(e)) = (args.as_object_mut(), extra.as_object()) {
+        a.extend(e.clone());
+    }
     match m
         .call(cx, "EmailSubmission/set", args.as_object().unwrap().clone())
         .await
     {
-        Ok(r) => serde_json::Value::Object(r[0].1.clone()),
-        Err(e) => json!({"error": e.kind.as_str()}),
+        Ok(r) => r
+            .into_iter()
+            .map(|(name, a)| json!({"name": name, "args": a}))
+            .map(|v| {
+                if v["name"] == "EmailSubmission/set" {
+                    v["args"].clone()
+                } else {
+                    v
+                }
+            })
+            .collect(),
+        Err(e) => vec![json!({"error": e.kind.as_str()})],
     }
 }
 
@@ -158,4 +181,23 @@ async fn send_as_delegate_sends_as_the_owner_and_a_reader_is_forbidden() {
     assert_eq!(events[0].actor, DELEGATE);
     assert_eq!(events[0].actor_kind, rampart_store::ActorKind::Delegate);
     assert!(events[0].detail.contains("to 2 recipient(s), queued as q1"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_success_destroy_email_destroys_the_sent_draft() {
+    let (store, _dir, email) = store_with_draft().await;
+    let rec = Arc::new(Recorder::default());
+    let m = MailMethods::new(store.clone()).with_submitter(rec.clone());
+    let mut cx = delegate_cx(Access::DelegateFull);
+    let r = send_with(&m, &mut cx, email, json!({"onSuccessDestroyEmail": ["#k"]})).await;
+    assert!(r[0]["created"]["k"]["id"].is_string(), "{r:?}");
+    // The implicit Email/set follows, and the email is gone.
+    assert_eq!(r[1]["name"], "Email/set", "{r:?}");
+    assert_eq!(
+        r[1]["args"]["destroyed"],
+        json!([ids::email(email)]),
+        "{r:?}"
+    );
+    assert!(store.email_get(OWNER, &[email]).await.unwrap().is_empty());
+    assert_eq!(rec.calls.lock().unwrap().len(), 1);
 }
