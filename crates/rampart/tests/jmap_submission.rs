@@ -7,6 +7,10 @@
 
 mod common;
 
+#[path = "../../rampart-checks/tests/support/clamd.rs"]
+#[allow(dead_code)]
+mod clamd;
+
 use common::jmap::*;
 use common::{wait_trace, Options, Server};
 use rampart_store::mailbox_audit::op;
@@ -460,4 +464,47 @@ fn al_4_2_vacation_response_answers_each_sender_once_and_never_lists() {
     let rows = audit(&mut s, BOB, op::VACATION);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].contains("enabled=true"), "{rows:?}");
+}
+
+#[test]
+fn nc_2_3_2_antivirus_refusal_is_a_set_error_and_nothing_is_sent() {
+    let mut av = clamd::Clamd::start(&[(
+        "test.ndb",
+        clamd::ndb_line(&clamd::eicar(), "Eicar-Test-Signature"),
+    )]);
+    let mut s = start_jmap_with(Options {
+        checks: Some(format!(
+            "disabled = []\n[checks.antivirus]\nclamd = \"{}\"\ntimeout_ms = 20000\n\
+             [checks.authentication]\ndns_timeout_ms = 500\n",
+            av.socket.display()
+        )),
+        ..Options::default()
+    });
+    let eicar = String::from_utf8(clamd::eicar()).unwrap();
+    let raw = format!(
+        "From: <{ALICE}>\r\nTo: <{BOB}>\r\nSubject: file\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"t.com\"\r\n\
+         Content-Transfer-Encoding: 7bit\r\n\r\n{eicar}\r\n--b1--\r\n"
+    );
+    let (emails, _) = drafts(&mut s, &[raw]);
+    let c = s.jmap(ALICE);
+    let account = c.account_id();
+    let identity = own_identity(&c, &account);
+    let e = not_created(&submit(
+        &c,
+        &account,
+        json!({"identityId": identity, "emailId": emails[0]}),
+        json!({}),
+    ));
+    assert_eq!(e["type"], "forbiddenToSend", "{e}");
+    assert!(
+        e["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("554 5.7.1 Message refused: virus found"),
+        "{e}"
+    );
+    assert!(s.mailbox(BOB).is_empty());
+    av.stop();
 }
