@@ -305,10 +305,18 @@ fn nc_2_1_7_identity_set_allows_only_addresses_she_may_send_as() {
         "Identity/set",
         json!({"accountId": account, "create": {
             "bob": {"email": BOB, "name": "Bob?"},
-            "sales": {"email": "sales@example.test", "name": "Sales", "textSignature": "--\nSales"},
+            "sales": {"email": "sales@example.test", "name": "Sales", "textSignature": "--\nSales",
+                "replyTo": [{"name": "Sales", "email": "sales@example.test"}]},
+            "bad": {"email": "sales@example.test", "replyTo": "sales@example.test"},
         }, "destroy": [own]}),
     );
     assert_eq!(r["notCreated"]["bob"]["type"], "forbiddenFrom", "{r}");
+    assert_eq!(r["notCreated"]["bad"]["type"], "invalidProperties", "{r}");
+    assert_eq!(
+        r["notCreated"]["bad"]["properties"],
+        json!(["replyTo"]),
+        "{r}"
+    );
     assert_eq!(r["notDestroyed"][&own]["type"], "forbidden", "{r}");
     let sales = r["created"]["sales"]["id"].as_str().unwrap().to_owned();
     assert_eq!(r["created"]["sales"]["mayDelete"], true);
@@ -333,6 +341,11 @@ fn nc_2_1_7_identity_set_allows_only_addresses_she_may_send_as() {
     );
     assert_eq!(g["list"][0]["name"], "Sales team");
     assert_eq!(g["list"][0]["textSignature"], "--\nSales");
+    assert_eq!(
+        g["list"][0]["replyTo"],
+        json!([{"name": "Sales", "email": "sales@example.test"}])
+    );
+    assert_eq!(g["list"][0]["bcc"], json!(null));
     // AL-3.1: the identity changes are in the mailbox audit.
     let rows = audit(&mut s, ALICE, op::IDENTITY);
     assert_eq!(rows.len(), 2, "{rows:?}");
