@@ -16,6 +16,7 @@ pub mod received;
 pub mod reply;
 pub mod server;
 pub mod session;
+pub mod submit;
 pub mod tls;
 
 pub use server::Server;

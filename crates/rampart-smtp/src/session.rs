@@ -29,6 +29,7 @@ mod mail;
 mod rcpt;
 mod starttls;
 mod submission;
+mod vacation;
 
 /// Received headers past which a message is taken to be looping (RFC 5321 section 6.3).
 const MAX_RECEIVED: usize = 50;
@@ -181,6 +182,23 @@ impl Session {
             line_budget: None,
             shutdown,
         }
+    }
+
+    /// A session for mail a user submits over another authenticated, encrypted channel (JMAP
+    /// over HTTPS, see [`crate::submit`]): already authenticated as `user` and counted as
+    /// protected by `channel` (shown where a TLS description would be), so it meets every later
+    /// step of submission as an SMTP client would.
+    pub fn authenticated(
+        ctx: Arc<ServerContext>,
+        listener: Listener,
+        peer: SocketAddr,
+        user: &str,
+        channel: String,
+    ) -> Session {
+        let mut s = Session::new(ctx, listener, peer);
+        s.auth = Some(user.to_owned());
+        s.tls = Some(channel);
+        s
     }
 
     pub fn id(&self) -> &str {

@@ -20,6 +20,7 @@ use crate::quarantine::Held;
 use crate::queue::{Bounce, DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
 use crate::spool::MemoryBudget;
 use crate::status::RecipientStatus;
+pub use crate::submission::SubmissionStore;
 use crate::trace::{TraceEvent, TraceFilter};
 use crate::Result;
 use async_trait::async_trait;
@@ -294,6 +295,7 @@ pub trait Backend:
     + MailStore
     + MailboxAudit
     + crate::tokens::Logins
+    + SubmissionStore
 {
 }
 
@@ -307,6 +309,7 @@ impl<T> Backend for T where
         + MailStore
         + MailboxAudit
         + crate::tokens::Logins
+        + SubmissionStore
 {
 }
 

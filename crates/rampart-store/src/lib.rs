@@ -32,6 +32,7 @@ pub mod spool;
 pub mod sqlite;
 mod sqlite_mail;
 pub mod status;
+pub mod submission;
 pub mod tokens;
 pub mod trace;
 pub mod writer;
@@ -203,6 +204,7 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(shared::SCHEMA)?;
         conn.execute_batch(mailbox_audit::SCHEMA)?;
+        conn.execute_batch(submission::SCHEMA)?;
         mail::schema::migrate(&mut conn)?;
         tokens::migrate(&conn)?;
         Ok(Store {

@@ -74,8 +74,10 @@ impl Session {
             };
             let tx = self.tx.take().expect("a transaction is open");
             let checked = self.content(&tx, &message).await;
-            (tx, message.headers.message_id(), checked)
+            let facts = super::vacation::Facts::read(&message);
+            (tx, message.headers.message_id(), (checked, facts))
         };
+        let (checked, facts) = checked;
         let passed = match checked {
             Ok(p) => p,
             // A refusal by a check is an answer about the message, not a protocol error.
@@ -151,6 +153,8 @@ impl Session {
                 if !notices.is_empty() {
                     self.notify(&tx, &notices).await;
                 }
+                // RFC 8621 §8 / AL-4.2: vacation responses, decided before the 250 goes out.
+                self.vacation(&tx, &facts, junk, held).await;
                 self.respond(reply::queued(&tx.id.0));
                 tracing::info!(session = %self.id, queue_id = %tx.id, size, rcpts = tx.rcpts.len(), "queued");
                 Flow::Continue

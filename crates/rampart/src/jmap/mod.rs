@@ -10,6 +10,7 @@
 
 mod auth;
 mod blobs;
+mod submit;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,6 +47,7 @@ impl JmapBackend {
         let store = ctx.store.clone();
         let mut methods = MailMethods::new(store.clone());
         methods.max_message_size = u64::from(ctx.config.limits.max_message_size.get());
+        methods = methods.with_submitter(Arc::new(submit::Pipeline { ctx: ctx.clone() }));
         let (push, _) = broadcast::channel(PUSH_CAPACITY);
         let backend = Arc::new(JmapBackend {
             ctx,
