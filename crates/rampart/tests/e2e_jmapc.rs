@@ -13,11 +13,12 @@ fn jmapc_reads_moves_flags_replies_and_hears_new_mail() {
     let s = start_jmap();
     let https = s.listener("https").port().to_string();
     let mx = s.listener("mx").port().to_string();
+    let submission = s.listener("submission").port().to_string();
     let ca = s.ca_file();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/jmapc_e2e.py");
     let out = std::process::Command::new("python3")
         .arg(script)
-        .args([&https, &mx])
+        .args([&https, &mx, &submission])
         .arg(&ca)
         .arg(PASSWORD)
         .output()

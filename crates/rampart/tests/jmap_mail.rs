@@ -747,14 +747,16 @@ fn email_set_threads_changes_errors_and_al_3_1_audit() {
     let r = c.call1(
         "Email/set",
         json!({"accountId": acc,
-        "create": {"new": {"mailboxIds": {inbox.clone(): true}}},
+        // `size` is set by the server: a create that names it is refused.
+        "create": {"new": {"mailboxIds": {inbox.clone(): true}, "size": 10}},
         "update": {
             m1.clone(): {"subject": "changed"},
             m2.clone(): {"keywords/$seen": false},
             "E999999": {"keywords/$seen": true},
         }}),
     );
-    assert_eq!(r["notCreated"]["new"]["type"], "forbidden");
+    assert_eq!(r["notCreated"]["new"]["type"], "invalidProperties");
+    assert_eq!(r["notCreated"]["new"]["properties"], json!(["size"]));
     assert_eq!(
         r["notUpdated"][&m1],
         json!({"type": "invalidProperties", "properties": ["subject"]})

@@ -103,6 +103,15 @@ pub struct Comparator {
     pub extra: Map<String, Value>,
 }
 
+/// /query arguments some clients repeat inside a Comparator (see [`parse_sort`]).
+const QUERY_ARGUMENTS: [&str; 5] = [
+    "position",
+    "anchor",
+    "anchorOffset",
+    "limit",
+    "calculateTotal",
+];
+
 /// Parses `sort`: each comparator needs a `property`; `isAscending` is a Boolean (default
 /// true); a `collation` the server does not list is unsupportedSort (§5.5).
 pub fn parse_sort(v: Option<Value>, cx: &CallContext) -> Result<Vec<Comparator>, MethodError> {
@@ -132,7 +141,13 @@ pub fn parse_sort(v: Option<Value>, cx: &CallContext) -> Result<Vec<Comparator>,
                     return Err(unsupported_sort(format!("unsupported collation {col:?}")));
                 }
             }
-            let extra = a.into_map();
+            let mut extra = a.into_map();
+            // jmapc (PyPI) puts the query's own arguments into every Comparator; they mean
+            // nothing there and are dropped. Any other unknown member is the data type's to
+            // accept or refuse.
+            for q in QUERY_ARGUMENTS {
+                extra.remove(q);
+            }
             Ok(Comparator {
                 property,
                 is_ascending,

@@ -1,6 +1,6 @@
 """End to end with jmapc (PyPI), a JMAP client we did not write, against a real `rampart serve`.
 
-argv: https_port smtp_port ca_file password
+argv: https_port mx_port submission_port ca_file password
 Alice reads a message Bob sent her over SMTP (with swaks), moves it to the Archive, flags it,
 replies through EmailSubmission (Bob receives the reply), and gets a push event when new mail
 arrives. Prints one line per step; exits non-zero on the first failure.
@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 
-https_port, smtp_port, ca_file, password = sys.argv[1:5]
+https_port, mx_port, submission_port, ca_file, password = sys.argv[1:6]
 HOST = "mail.example.test"
 
 # The certificate names mail.example.test; the server listens on 127.0.0.1 (as curl's --resolve).
@@ -35,9 +35,9 @@ from jmapc.methods import (  # noqa: E402
 )
 
 
-def swaks(frm, to, subject, body, extra=()):
+def swaks(frm, to, subject, body, extra=(), port=None):
     out = subprocess.run(
-        ["swaks", "--server", "127.0.0.1", "--port", smtp_port, "--from", frm, "--to", to,
+        ["swaks", "--server", "127.0.0.1", "--port", port or mx_port, "--from", frm, "--to", to,
          "--header", f"Subject: {subject}", "--body", body, "--helo", "client.example.org",
          *extra],
         capture_output=True, text=True, timeout=60)
@@ -52,9 +52,12 @@ def client(user):
 alice = client("alice@example.test")
 bob = client("bob@example.test")
 
-# 1. Bob writes to Alice over SMTP (swaks); Alice lists her mailboxes and finds it.
+# 1. Bob writes to Alice over SMTP submission (swaks, STARTTLS, AUTH PLAIN); Alice lists her
+# mailboxes and finds it.
 swaks("bob@example.test", "alice@example.test", "Lunch on Friday?", "Shall we meet at noon?",
-      ["--header", "Message-ID: <lunch-1@example.test>"])
+      ["--header", "Message-Id: <lunch-1@example.test>", "--tls", "--auth", "PLAIN",
+       "--auth-user", "bob@example.test", "--auth-password", password],
+      port=submission_port)
 boxes = alice.request(MailboxGet(ids=None)).data
 roles = {m.role: m.id for m in boxes if m.role}
 for r in ("inbox", "sent", "drafts", "trash", "junk", "archive"):
@@ -64,6 +67,7 @@ print("mailboxes", sorted(roles))
 found = alice.request(EmailQuery(
     filter=EmailQueryFilterCondition(in_mailbox=roles["inbox"], text="Friday"),
     sort=[Comparator(property="receivedAt", is_ascending=False)], limit=10))
+assert not isinstance(found, jmapc.errors.Error), found
 assert len(found.ids) == 1, found
 eid = found.ids[0]
 got = alice.request(EmailGet(ids=[eid], fetch_text_body_values=True,
@@ -147,12 +151,12 @@ t = threading.Thread(target=listen, daemon=True)
 t.start()
 # The listener's connection may open after a message: send until one is heard (at most 20).
 for i in range(20):
-    swaks("bob@example.test", "alice@example.test", f"push {i}", "ping")
+    swaks("carol@example.org", "alice@example.test", f"push {i}", "ping")
     t.join(timeout=3)
     if seen:
         break
 assert seen, "no push event"
 account = alice.account_id
-changed = seen[0].changed
+changed = seen[0].data.changed
 assert account in changed, changed
 print("push", sorted(k for k, v in vars(changed[account]).items() if v))
