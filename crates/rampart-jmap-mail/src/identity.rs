@@ -3,7 +3,7 @@
 //! directory lets the owner send as (NC-2.1.7: the same rule SMTP submission applies).
 
 use rampart_jmap::args::Args;
-use rampart_jmap::methods::get::{check_get_all, GetArgs, GetResponse};
+use rampart_jmap::methods::get::{project, select, GetArgs, GetResponse};
 use rampart_jmap::methods::patch::apply_patch;
 use rampart_jmap::methods::set::{SetArgs, SetResponse};
 use rampart_jmap::{CallContext, MethodError, SetError, SetErrorType};
@@ -94,34 +94,12 @@ async fn get(
         .sub_state(&account.owner, SubKind::Identity)
         .await
         .map_err(|e| server_fail(&e))?;
-    let mut not_found = g.unresolved.clone();
-    let chosen: Vec<&Identity> = match &g.ids {
-        None => {
-            check_get_all(all.len(), cx)?;
-            all.iter().collect()
-        }
-        Some(wanted) => {
-            let mut out = Vec::new();
-            for id in wanted {
-                match ids::parse(IDENTITY, id).and_then(|n| all.iter().find(|i| i.id == n)) {
-                    Some(i) => out.push(i),
-                    None => not_found.push(id.clone()),
-                }
-            }
-            out
-        }
-    };
+    let (chosen, not_found) = select(&g, cx, &all, |id| {
+        ids::parse(IDENTITY, id).and_then(|n| all.iter().find(|i| i.id == n))
+    })?;
     let list = chosen
         .into_iter()
-        .map(|i| {
-            let full = to_json(i);
-            Value::Object(
-                props
-                    .iter()
-                    .filter_map(|p| full.get(p).map(|v| (p.clone(), v.clone())))
-                    .collect(),
-            )
-        })
+        .map(|i| project(&to_json(i), &props))
         .collect();
     let r = GetResponse {
         account_id: g.account_id,

@@ -10,7 +10,7 @@ pub(crate) use set::set_error;
 
 use rampart_jmap::args::Args;
 use rampart_jmap::methods::changes::{ChangesArgs, ChangesResponse};
-use rampart_jmap::methods::get::{check_get_all, GetArgs, GetResponse};
+use rampart_jmap::methods::get::{select, GetArgs, GetResponse};
 use rampart_jmap::{Access, CallContext, MethodError};
 use rampart_store::mail::{Kind, MailboxInfo};
 use serde_json::{json, Map, Value};
@@ -214,24 +214,13 @@ async fn get(
     // The state first: a change racing this read shows up at the next /changes.
     let state = state(m, &account, Kind::Mailbox).await?;
     let all = mailboxes(m, &account).await?;
-    let mut list = Vec::new();
-    let mut not_found = g.unresolved.clone();
-    match &g.ids {
-        None => {
-            check_get_all(all.len(), cx)?;
-            list.extend(all.iter().map(|b| to_json(b, account.access, &props)));
-        }
-        Some(wanted) => {
-            for id in wanted {
-                let found =
-                    ids::parse(ids::MAILBOX, id).and_then(|n| all.iter().find(|b| b.id == n));
-                match found {
-                    Some(b) => list.push(to_json(b, account.access, &props)),
-                    None => not_found.push(id.clone()),
-                }
-            }
-        }
-    }
+    let (chosen, not_found) = select(&g, cx, &all, |id| {
+        ids::parse(ids::MAILBOX, id).and_then(|n| all.iter().find(|b| b.id == n))
+    })?;
+    let list = chosen
+        .into_iter()
+        .map(|b| to_json(b, account.access, &props))
+        .collect();
     Ok(GetResponse {
         account_id: account.id,
         state,

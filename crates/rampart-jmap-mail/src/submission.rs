@@ -11,7 +11,7 @@ mod tests_delegates;
 
 use rampart_jmap::args::Args;
 use rampart_jmap::methods::changes::{Change, ChangeKind, ChangesArgs, ChangesResponse};
-use rampart_jmap::methods::get::{check_get_all, GetArgs, GetResponse};
+use rampart_jmap::methods::get::{project, select, GetArgs, GetResponse};
 use rampart_jmap::methods::query::{
     unsupported_filter, unsupported_sort, Filter, Operator, QueryArgs,
 };
@@ -171,34 +171,12 @@ async fn get(
     let account = resolve(cx, &g.account_id)?;
     let subs = all(m, &account.owner).await?;
     let st = state(m, &account.owner, SubKind::Submission).await?;
-    let mut not_found = g.unresolved.clone();
-    let chosen: Vec<&Submission> = match &g.ids {
-        None => {
-            check_get_all(subs.len(), cx)?;
-            subs.iter().collect()
-        }
-        Some(wanted) => {
-            let mut out = Vec::new();
-            for id in wanted {
-                match ids::parse(SUBMISSION, id).and_then(|n| subs.iter().find(|s| s.id == n)) {
-                    Some(s) => out.push(s),
-                    None => not_found.push(id.clone()),
-                }
-            }
-            out
-        }
-    };
+    let (chosen, not_found) = select(&g, cx, &subs, |id| {
+        ids::parse(SUBMISSION, id).and_then(|n| subs.iter().find(|s| s.id == n))
+    })?;
     let list = chosen
         .into_iter()
-        .map(|s| {
-            let full = to_json(s);
-            Value::Object(
-                props
-                    .iter()
-                    .filter_map(|p| full.get(p).map(|v| (p.clone(), v.clone())))
-                    .collect(),
-            )
-        })
+        .map(|s| project(&to_json(s), &props))
         .collect();
     let r = GetResponse {
         account_id: g.account_id,

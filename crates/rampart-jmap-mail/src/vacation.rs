@@ -6,7 +6,7 @@
 pub mod date;
 
 use rampart_jmap::args::Args;
-use rampart_jmap::methods::get::{GetArgs, GetResponse};
+use rampart_jmap::methods::get::{project, GetArgs, GetResponse};
 use rampart_jmap::methods::patch::apply_patch;
 use rampart_jmap::methods::set::{SetArgs, SetResponse};
 use rampart_jmap::{CallContext, MethodError, MethodErrorType, SetError, SetErrorType};
@@ -163,12 +163,7 @@ async fn get(
     };
     let full = to_json(&v);
     let list = if want {
-        vec![Value::Object(
-            props
-                .iter()
-                .filter_map(|p| full.get(p).map(|x| (p.clone(), x.clone())))
-                .collect(),
-        )]
+        vec![project(&full, &props)]
     } else {
         Vec::new()
     };

@@ -93,6 +93,45 @@ pub fn check_get_all(count: usize, cx: &CallContext) -> Result<(), MethodError> 
     Ok(())
 }
 
+/// The records a /get asks for among `all` (every one of the account's records): those `ids`
+/// names, found with `find`, or all of them when `ids` is null (within maxObjectsInGet); and
+/// the ids that name none (with the unresolved creation ids), for `notFound`.
+pub fn select<'a, T>(
+    g: &GetArgs,
+    cx: &CallContext,
+    all: &'a [T],
+    find: impl Fn(&str) -> Option<&'a T>,
+) -> Result<(Vec<&'a T>, Vec<String>), MethodError> {
+    let mut not_found = g.unresolved.clone();
+    let chosen = match &g.ids {
+        None => {
+            check_get_all(all.len(), cx)?;
+            all.iter().collect()
+        }
+        Some(wanted) => {
+            let mut out = Vec::new();
+            for id in wanted {
+                match find(id) {
+                    Some(r) => out.push(r),
+                    None => not_found.push(id.clone()),
+                }
+            }
+            out
+        }
+    };
+    Ok((chosen, not_found))
+}
+
+/// A record as `/get` shows it: only the asked-for `properties` of its full form.
+pub fn project(full: &Map<String, Value>, properties: &[String]) -> Value {
+    Value::Object(
+        properties
+            .iter()
+            .filter_map(|p| full.get(p).map(|v| (p.clone(), v.clone())))
+            .collect(),
+    )
+}
+
 /// The /get response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetResponse {
