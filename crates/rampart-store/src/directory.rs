@@ -211,7 +211,15 @@ impl Store {
             let grant = c
                 .prepare_cached("SELECT 1 FROM send_as WHERE user = ?1 AND address = ?2")?
                 .exists([&user, &address])?;
-            Ok(alias || grant)
+            // A delegate with send-as or full rights on the owner's mailbox (`rampart mailbox
+            // grant`) may send as the owner; a reader may not.
+            let delegate = c
+                .prepare_cached(
+                    "SELECT 1 FROM mailbox_grants WHERE delegate = ?1 AND owner = ?2
+                     AND rights IN ('send-as', 'full')",
+                )?
+                .exists([&user, &address])?;
+            Ok(alias || grant || delegate)
         })
     }
 

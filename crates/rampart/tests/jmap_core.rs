@@ -65,6 +65,15 @@ fn session_urls_are_absolute_on_the_origin_the_client_used() {
 fn bad_requests_get_the_rfc_errors_and_the_server_keeps_serving() {
     let s = start_jmap();
     let c = s.jmap("alice@example.test");
+    let acc = c.account_id();
+    let states = || {
+        let r = c.call(json!([
+            ["Mailbox/get", {"accountId": acc, "ids": []}, "m"],
+            ["Email/get", {"accountId": acc, "ids": []}, "e"]
+        ]));
+        (r[0][1]["state"].clone(), r[1][1]["state"].clone())
+    };
+    let before = states();
     let problem = |body: &[u8], ctype: &str| {
         let r = c.http("POST", "/jmap/api", &[("Content-Type", ctype)], Some(body));
         assert_eq!(
@@ -150,6 +159,8 @@ fn bad_requests_get_the_rfc_errors_and_the_server_keeps_serving() {
         ]
     );
     assert_eq!(r[4][1], json!({"still": "here"}));
+    // Nothing changed.
+    assert_eq!(states(), before);
 }
 
 /// RFC 8620 §7.3: an EventSource client is told when new mail arrives over SMTP.
