@@ -21,8 +21,10 @@ pub struct JmapLoad {
     pub server: SocketAddr,
     pub tls_ca: std::path::PathBuf,
     pub tls_name: String,
-    /// The Authorization header's value (`Bearer …` or `Basic …`).
-    pub authorization: String,
+    /// Authorization header values (`Bearer …` or `Basic …`); client i uses the i-th, in turn.
+    /// One user may run only maxConcurrentRequests at once (RFC 8620), so many clients need
+    /// many users.
+    pub authorizations: Vec<String>,
     pub clients: usize,
     /// Requests in the timed part, over all clients.
     pub requests: u64,
@@ -230,7 +232,8 @@ pub async fn run(load: JmapLoad) -> Result<JmapReport, Error> {
     // Every client connects and warms up before the clock starts.
     let barrier = Arc::new(tokio::sync::Barrier::new(load.clients + 1));
     let mut tasks = Vec::new();
-    for _ in 0..load.clients {
+    for i in 0..load.clients {
+        let authorization = load.authorizations[i % load.authorizations.len().max(1)].clone();
         let (load, tickets, errors, first_error, barrier) = (
             load.clone(),
             tickets.clone(),
@@ -255,12 +258,7 @@ pub async fn run(load: JmapLoad) -> Result<JmapReport, Error> {
             for _ in 0..load.warmup {
                 if let Some(c) = conn.as_mut() {
                     if let Err(e) = c
-                        .request(
-                            "POST",
-                            "/jmap/api",
-                            &load.authorization,
-                            load.body.as_bytes(),
-                        )
+                        .request("POST", "/jmap/api", &authorization, load.body.as_bytes())
                         .await
                     {
                         note(e);
@@ -276,12 +274,7 @@ pub async fn run(load: JmapLoad) -> Result<JmapReport, Error> {
                 let t = Instant::now();
                 let r = tokio::time::timeout(
                     load.timeout,
-                    c.request(
-                        "POST",
-                        "/jmap/api",
-                        &load.authorization,
-                        load.body.as_bytes(),
-                    ),
+                    c.request("POST", "/jmap/api", &authorization, load.body.as_bytes()),
                 )
                 .await;
                 match r {

@@ -784,3 +784,38 @@ fn nc_2_1_4_failures_for_an_account_grow_its_delay_across_services() {
     // The right password from that address still works: accounts are delayed, not locked.
     assert_eq!(jmap_from(&s, "127.0.0.2", ALICE, PASSWORD).0, 200);
 }
+
+/// NC-2.1.8 without refusing a real client: a valid token is one hash and one lookup, so a
+/// client's parallel requests are not counted as a password-guessing burst (with blocking after
+/// 3 failures, 12 requests at once from one address all succeed), while a blocked address is
+/// still refused with its token.
+#[test]
+fn nc_2_1_8_parallel_requests_with_a_valid_token_are_not_a_burst() {
+    let s = server("");
+    let token = cli(&s.config, &["user", "token", "add", ALICE], None)
+        .trim()
+        .to_owned();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let s = &s;
+                let token = token.clone();
+                scope.spawn(move || {
+                    s.jmap_with(Auth::Bearer(token))
+                        .http("GET", "/jmap/session", &[], None)
+                        .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|st| *st == 200), "{statuses:?}");
+    // Three wrong passwords block the address; then the valid token is refused too.
+    for _ in 0..3 {
+        assert_eq!(status(&s, basic(ALICE, "wrong password")), 401);
+    }
+    let r = s
+        .jmap_with(Auth::Bearer(token))
+        .http("GET", "/jmap/session", &[], None);
+    assert_eq!(r.status, 401);
+}

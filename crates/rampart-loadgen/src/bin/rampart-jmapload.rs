@@ -21,9 +21,14 @@ struct Args {
     /// Name the server's certificate must carry.
     #[arg(long, default_value = "localhost")]
     tls_name: String,
-    /// A bearer token (`rampart user token add`).
+    /// A bearer token (`rampart user token add`); repeat for several users, used in turn by
+    /// the clients (one user may run only maxConcurrentRequests requests at once). The first
+    /// token's user must reach the account.
+    #[arg(long, required = true)]
+    bearer: Vec<String>,
+    /// The account to query (default: the first token's primary mail account).
     #[arg(long)]
-    bearer: String,
+    account_id: Option<String>,
     /// Connections, each sending one request at a time.
     #[arg(long, default_value_t = 1)]
     clients: usize,
@@ -33,6 +38,9 @@ struct Args {
     /// Requests per client before the timed part.
     #[arg(long, default_value_t = 5)]
     warmup: u64,
+    /// Seconds one request may take.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
     /// Runtime threads (1 keeps the load generator on one core).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -63,20 +71,23 @@ fn main() -> ExitCode {
             server,
             tls_ca: a.tls_ca,
             tls_name: a.tls_name,
-            authorization: format!("Bearer {}", a.bearer),
+            authorizations: a.bearer.iter().map(|t| format!("Bearer {t}")).collect(),
             clients: a.clients.max(1),
             requests: a.requests,
             warmup: a.warmup,
             body: String::new(),
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(a.timeout_secs.max(1)),
         };
-        // The account id from the session resource.
-        let account = match session_account(&load).await {
-            Ok(id) => id,
-            Err(e) => {
-                eprintln!("rampart-jmapload: the session: {e}");
-                return ExitCode::FAILURE;
-            }
+        // The account id from the session resource, unless given.
+        let account = match a.account_id.clone() {
+            Some(id) => id,
+            None => match session_account(&load).await {
+                Ok(id) => id,
+                Err(e) => {
+                    eprintln!("rampart-jmapload: the session: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
         };
         load.body = first_page_request(&account);
         match run(load).await {
@@ -95,7 +106,7 @@ fn main() -> ExitCode {
 async fn session_account(load: &JmapLoad) -> Result<String, String> {
     let mut c = Conn::open(load).await?;
     let (status, body) = c
-        .request("GET", "/jmap/session", &load.authorization, b"")
+        .request("GET", "/jmap/session", &load.authorizations[0], b"")
         .await?;
     if status != 200 {
         return Err(format!("status {status}"));

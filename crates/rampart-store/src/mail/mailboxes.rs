@@ -374,6 +374,17 @@ impl Store {
     /// model that has not received mail since).
     pub async fn mailbox_ensure(&self, writer: &Writer, account: &str) -> Result<()> {
         let account = account_key(account);
+        // Asked at every login: a read answers it once the mailboxes exist, without a turn of
+        // the writer.
+        let exists = self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM mail_mailboxes WHERE account = ?1 LIMIT 1")?
+                    .exists([&account])?,
+            )
+        })?;
+        if exists {
+            return Ok(());
+        }
         writer
             .run(false, move |tx| {
                 super::schema::ensure_mailboxes(tx, &account)

@@ -141,9 +141,15 @@ async fn basic(
 }
 
 /// `Authorization: Bearer`: a token of scope `jmap`. Refusals count in the login guard like a
-/// wrong password (a token cannot be guessed, but a client hammering with bad ones is blocked).
+/// wrong password (a token cannot be guessed, but a client hammering with bad ones is blocked),
+/// and a blocked address is refused. A token costs one hash and one lookup, not an Argon2id
+/// hash, so requests with tokens are not counted as attempts in flight: a client's parallel
+/// requests are not taken for a guessing burst.
 async fn bearer(b: &JmapBackend, token: &str, origin: &Origin, ip: IpAddr) -> Option<String> {
-    let attempt = b.ctx.auth_guard.begin(ip).ok()?;
+    let guard = &b.ctx.auth_guard;
+    if guard.is_blocked(ip) {
+        return None;
+    }
     let check = match b.store.token_authenticate(token, Scope::Jmap).await {
         Ok(c) => c,
         Err(e) => {
@@ -157,7 +163,7 @@ async fn bearer(b: &JmapBackend, token: &str, origin: &Origin, ip: IpAddr) -> Op
             account,
             first_use_this_hour,
         } => {
-            attempt.succeeded(&account);
+            guard.succeeded(ip, &account);
             if first_use_this_hour {
                 // AL-3.1: a token's use, at most once per token per hour (its last_used too).
                 let mut e = client_event(&account, op::TOKEN_USE, format!("token {id}"), origin);
@@ -176,7 +182,7 @@ async fn bearer(b: &JmapBackend, token: &str, origin: &Origin, ip: IpAddr) -> Op
             Some(format!("token {id}: the account is disabled")),
         ),
     };
-    let (delay, _blocked) = attempt.failed(&account);
+    let (delay, _blocked) = guard.failed(ip, &account);
     if let Some(why) = why {
         record_failure(b, &account, origin, ip, Some(&format!("Bearer: {why}"))).await;
     }

@@ -57,6 +57,7 @@ impl JmapBackend {
             logins: auth::LoginLog::default(),
         });
         tokio::spawn(relay_changes(Arc::downgrade(&backend)));
+        tokio::spawn(index_in_background(Arc::downgrade(&backend)));
         backend
     }
 
@@ -81,6 +82,42 @@ impl JmapBackend {
                 ..JmapConfig::default()
             },
         )
+    }
+}
+
+/// Indexes delivered mail soon after it arrives, off the delivery path: the accounts whose mail
+/// changed since the last round, each brought up to date (`index_pending` works in batches and
+/// skips what a reader indexed meanwhile). A read still indexes what is left first, so this
+/// only moves the work out of the user's way: without it, the first read of a mailbox that
+/// received 100,000 messages waits for all of them. Ends with the backend.
+async fn index_in_background(backend: std::sync::Weak<JmapBackend>) {
+    let mut feed = match backend.upgrade() {
+        Some(b) => b.store.mail_changes_feed(),
+        None => return,
+    };
+    loop {
+        let mut dirty = std::collections::BTreeSet::new();
+        match feed.recv().await {
+            Ok(c) if c.kinds.contains(&Kind::Email) => {
+                dirty.insert(c.account);
+            }
+            Ok(_) => continue,
+            // Missed accounts are indexed at their next read.
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+        // Whatever else has arrived meanwhile goes in the same round.
+        while let Ok(c) = feed.try_recv() {
+            if c.kinds.contains(&Kind::Email) {
+                dirty.insert(c.account);
+            }
+        }
+        let Some(b) = backend.upgrade() else { return };
+        for account in dirty {
+            if let Err(e) = b.store.index_pending(&account).await {
+                tracing::warn!(error = %e, "indexing delivered mail failed; the next read retries");
+            }
+        }
     }
 }
 
