@@ -257,9 +257,17 @@ impl Server {
     }
 
     /// Writes the test CA to a file, for clients that want a path.
+    /// Clients on several threads may ask at once: the file is written under a name of its own
+    /// and renamed into place, so no client reads it half written.
     pub fn ca_file(&self) -> PathBuf {
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let path = self.dir.0.join("ca.pem");
-        std::fs::write(&path, &self.pki.ca_pem).unwrap();
+        if !path.exists() {
+            let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = self.dir.0.join(format!("ca.pem.{n}"));
+            std::fs::write(&tmp, &self.pki.ca_pem).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+        }
         path
     }
 
