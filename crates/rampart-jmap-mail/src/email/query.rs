@@ -28,12 +28,7 @@ pub(crate) async fn query(
     let q = QueryArgs::parse(&mut a, cx)?;
     let collapse = a.take_bool_or("collapseThreads", false)?;
     a.finish()?;
-    let filter = q
-        .filter
-        .as_ref()
-        .map(|f| filter::filter(cx, f))
-        .transpose()?;
-    let sort = filter::sort(&q.sort)?;
+    let (filter, sort) = filter::filter_and_sort(cx, q.filter.as_ref(), &q.sort)?;
     let (own, _) = filter::dependence(filter.as_ref(), &sort);
     let account = account::resolve(cx, &q.account_id)?;
     ready(m, &account).await?;
@@ -84,12 +79,7 @@ pub(crate) async fn query_changes(
     let q = QueryChangesArgs::parse(&mut a, cx)?;
     let collapse = a.take_bool_or("collapseThreads", false)?;
     a.finish()?;
-    let filter = q
-        .filter
-        .as_ref()
-        .map(|f| filter::filter(cx, f))
-        .transpose()?;
-    let sort = filter::sort(&q.sort)?;
+    let (filter, sort) = filter::filter_and_sort(cx, q.filter.as_ref(), &q.sort)?;
     let (own, immutable) = filter::dependence(filter.as_ref(), &sort);
     let account = account::resolve(cx, &q.account_id)?;
     ready(m, &account).await?;

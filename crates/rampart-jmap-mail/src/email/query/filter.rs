@@ -164,6 +164,15 @@ pub(crate) fn filter(cx: &CallContext, f: &Filter) -> Result<EmailFilter, Method
     })
 }
 
+/// The store's filter and sort for the arguments Email/query and Email/queryChanges share.
+pub(crate) fn filter_and_sort(
+    cx: &CallContext,
+    f: Option<&Filter>,
+    s: &[JmapComparator],
+) -> Result<(Option<EmailFilter>, Vec<Comparator>), MethodError> {
+    Ok((f.map(|f| filter(cx, f)).transpose()?, sort(s)?))
+}
+
 /// The comparators of RFC 8621 §4.4.2; the keyword ones need `keyword`.
 pub(crate) fn sort(sort: &[JmapComparator]) -> Result<Vec<Comparator>, MethodError> {
     sort.iter()
