@@ -58,3 +58,34 @@ pub const HEADER_BYTES_RANGE: std::ops::RangeInclusive<u32> = 1024..=1024 * 1024
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
+
+/// The webmail on the HTTPS listeners (`[webmail]`): how long a browser's sign-in lasts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebmailConfig {
+    /// Minutes without a request after which a session ends (the user signs in again).
+    pub idle_timeout_minutes: NonZeroU32,
+    /// Hours after sign-in after which a session ends however busy it was.
+    pub max_session_hours: NonZeroU32,
+}
+
+impl Default for WebmailConfig {
+    fn default() -> Self {
+        WebmailConfig {
+            idle_timeout_minutes: nz(30),
+            max_session_hours: nz(12),
+        }
+    }
+}
+
+impl WebmailConfig {
+    /// The idle timeout, in microseconds.
+    pub fn idle_micros(&self) -> i64 {
+        i64::from(self.idle_timeout_minutes.get()) * 60 * 1_000_000
+    }
+
+    /// The longest session, in microseconds.
+    pub fn max_age_micros(&self) -> i64 {
+        i64::from(self.max_session_hours.get()) * 3600 * 1_000_000
+    }
+}

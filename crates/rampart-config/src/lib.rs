@@ -27,7 +27,7 @@ pub mod server;
 mod validate;
 
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
-pub use http::HttpConfig;
+pub use http::{HttpConfig, WebmailConfig};
 pub use ipnet::IpNet;
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
@@ -70,6 +70,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Limits of the HTTPS listeners (NC-2.1.8).
     pub http: HttpConfig,
+    /// The webmail's sessions (AL-4.1, NC-2.1.4).
+    pub webmail: WebmailConfig,
     /// Message trace (AL-3.1) and its retention (NC-2.4.3).
     pub trace: TraceConfig,
     /// The mailbox audit (AL-3.1): where logins come from.
@@ -108,6 +110,7 @@ impl Default for Config {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             http: HttpConfig::default(),
+            webmail: WebmailConfig::default(),
             trace: TraceConfig::default(),
             audit: AuditConfig::default(),
             auth: AuthConfig::default(),

@@ -296,6 +296,7 @@ pub trait Backend:
     + MailboxAudit
     + crate::tokens::Logins
     + SubmissionStore
+    + crate::web_sessions::WebSessions
 {
 }
 
@@ -310,6 +311,7 @@ impl<T> Backend for T where
         + MailboxAudit
         + crate::tokens::Logins
         + SubmissionStore
+        + crate::web_sessions::WebSessions
 {
 }
 

@@ -137,6 +137,10 @@ impl Store {
                 "no user {address}; see `rampart user list`"
             )));
         }
+        if disabled {
+            // A disabled account's webmail sessions end now, not at their next request.
+            self.web_sessions_end_all(&address)?;
+        }
         Ok(())
     }
 

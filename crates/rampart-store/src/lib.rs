@@ -35,6 +35,7 @@ pub mod status;
 pub mod submission;
 pub mod tokens;
 pub mod trace;
+pub mod web_sessions;
 pub mod writer;
 
 use rusqlite::Connection;
@@ -207,6 +208,7 @@ impl Store {
         conn.execute_batch(submission::SCHEMA)?;
         mail::schema::migrate(&mut conn)?;
         tokens::migrate(&conn)?;
+        conn.execute_batch(web_sessions::SCHEMA)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

@@ -57,6 +57,8 @@ impl ActorKind {
 pub mod op {
     pub const LOGIN: &str = "login";
     pub const LOGIN_FAILED: &str = "login-failed";
+    /// A webmail session ended by its user.
+    pub const LOGOUT: &str = "logout";
     /// A body or blob fetched (Exchange's MessageBind / MailItemsAccessed).
     pub const READ: &str = "read";
     pub const CREATE: &str = "create";
@@ -86,6 +88,7 @@ pub mod op {
     pub const ALL: &[&str] = &[
         LOGIN,
         LOGIN_FAILED,
+        LOGOUT,
         READ,
         CREATE,
         IMPORT,

@@ -132,7 +132,11 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
         .iter()
         .any(|l| l.role == Role::Https)
         .then(|| {
-            rampart_http::routes::base().merge(crate::jmap::JmapBackend::new(ctx.clone()).router())
+            // The webmail (AL-4.1) at `/`, a client of the same JMAP backend.
+            let jmap = crate::jmap::JmapBackend::new(ctx.clone());
+            rampart_http::routes::base()
+                .merge(jmap.router())
+                .merge(crate::webmail::router(jmap))
         });
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();

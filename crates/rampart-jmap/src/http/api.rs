@@ -25,7 +25,7 @@ pub(super) async fn session<B: Backend>(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let user = match authenticate(&st, &headers, &client).await {
+    let user = match authenticate(&st, &headers, &client, false).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -87,7 +87,7 @@ pub(super) async fn api<B: Backend>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let user = match authenticate(&st, &headers, &client).await {
+    let user = match authenticate(&st, &headers, &client, true).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -150,7 +150,7 @@ pub(super) async fn eventsource<B: Backend>(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let user = match authenticate(&st, &headers, &client).await {
+    let user = match authenticate(&st, &headers, &client, false).await {
         Ok(u) => u,
         Err(r) => return r,
     };

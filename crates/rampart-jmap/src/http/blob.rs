@@ -76,7 +76,7 @@ pub(super) async fn upload<B: Backend>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let user = match authenticate(&st, &headers, &client).await {
+    let user = match authenticate(&st, &headers, &client, true).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -149,7 +149,7 @@ pub(super) async fn download<B: Backend>(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let user = match authenticate(&st, &headers, &client).await {
+    let user = match authenticate(&st, &headers, &client, false).await {
         Ok(u) => u,
         Err(r) => return r,
     };

@@ -10,8 +10,11 @@
 //! | `GET /jmap/download/{accountId}/{blobId}/{name}?accept=` | a blob download (§6.2) |
 //! | `GET /jmap/eventsource?types=&closeafter=&ping=` | push (§7.3) |
 //!
-//! Every route but the first needs `Authorization: Basic` or `Bearer`; without valid
-//! credentials the answer is 401 with a `WWW-Authenticate` challenge for each scheme.
+//! Every route but the first needs `Authorization: Basic` or `Bearer`, or the webmail's session
+//! cookie ([`SESSION_COOKIE`]; a request that changes something, POST, also carries the
+//! session's CSRF token in [`CSRF_HEADER`]). Without valid credentials the answer is 401 with a
+//! `WWW-Authenticate` challenge for each scheme (only `Bearer` for a browser that sent the
+//! cookie, so that it shows no password dialog of its own).
 
 mod api;
 mod blob;
@@ -41,9 +44,25 @@ use limiter::Limiter;
 /// Credentials from the `Authorization` header.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     Bearer(String),
+    /// The webmail's session cookie; `csrf` is the CSRF header's value, `changes` whether the
+    /// request may change something (then the CSRF token must match).
+    Session {
+        token: String,
+        csrf: Option<String>,
+        changes: bool,
+    },
 }
+
+/// The webmail's session cookie. `__Host-`: the browser keeps it only if it is `Secure`, has
+/// `Path=/` and no `Domain`, so no other host (or plain-HTTP page) can set or read it.
+pub const SESSION_COOKIE: &str = "__Host-rampart-session";
+/// The header carrying the session's CSRF token on requests that change something.
+pub const CSRF_HEADER: &str = "x-rampart-csrf";
 
 impl std::fmt::Debug for Credentials {
     // Never print a password or token.
@@ -51,6 +70,7 @@ impl std::fmt::Debug for Credentials {
         match self {
             Self::Basic { username, .. } => write!(f, "Basic({username:?}, <redacted>)"),
             Self::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Self::Session { changes, .. } => write!(f, "Session(<redacted>, changes={changes})"),
         }
     }
 }
@@ -204,6 +224,41 @@ pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     None
 }
 
+/// The value of cookie `name` in the request's `Cookie` headers (RFC 6265 §5.4), if present
+/// once; a cookie sent twice (one set by a sibling host, say) is refused rather than guessed.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = None;
+    for v in headers.get_all(header::COOKIE) {
+        let v = v.to_str().ok()?;
+        for pair in v.split(';') {
+            let Some((k, val)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if k == name {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(val.trim_matches('"').to_owned());
+            }
+        }
+    }
+    found
+}
+
+/// The webmail session's credentials, when the request has its cookie and no Authorization.
+fn session_credentials(headers: &HeaderMap, changes: bool) -> Option<Credentials> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    let csrf = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Some(Credentials::Session {
+        token,
+        csrf,
+        changes,
+    })
+}
+
 /// The client's address, from the `SocketAddr` extension the HTTPS server (rampart-http) puts
 /// on each request (absent under a server that does not, as in some tests).
 pub struct ClientAddr(pub Option<std::net::SocketAddr>);
@@ -243,32 +298,47 @@ pub fn origin(headers: &HeaderMap, client: &ClientAddr, service: &'static str) -
     }
 }
 
+/// The request's user; `changes` for a request that may change something (the session cookie
+/// then needs its CSRF token).
 async fn authenticate<B: Backend>(
     st: &AppState<B>,
     headers: &HeaderMap,
     client: &ClientAddr,
+    changes: bool,
 ) -> Result<User, Response> {
-    if let Some(c) = credentials(headers) {
-        let origin = origin(headers, client, st.config.service);
+    let c = credentials(headers).or_else(|| session_credentials(headers, changes));
+    let browser = matches!(c, Some(Credentials::Session { .. }));
+    if let Some(c) = c {
+        // The audit names the webmail for what its pages do through this API.
+        let service = if browser {
+            WEBMAIL_SERVICE
+        } else {
+            st.config.service
+        };
+        let origin = origin(headers, client, service);
         if let Some(mut user) = st.backend.authenticate(&c, &origin).await {
             user.origin = origin;
             return Ok(user);
         }
     }
-    Err(unauthorized(&st.config.realm))
+    Err(unauthorized(&st.config.realm, browser))
 }
 
-fn unauthorized(realm: &str) -> Response {
+/// The service the audit records for requests made with the webmail's session.
+pub const WEBMAIL_SERVICE: &str = "webmail";
+
+fn unauthorized(realm: &str, browser: bool) -> Response {
     // A realm is a quoted-string: keep it printable ASCII without quotes or backslashes.
     let realm: String = realm
         .chars()
         .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ')
         .collect();
     let mut r = http_problem(StatusCode::UNAUTHORIZED, "authentication required");
-    for v in [
-        format!("Basic realm=\"{realm}\", charset=\"UTF-8\""),
-        format!("Bearer realm=\"{realm}\""),
-    ] {
+    let mut challenges = vec![format!("Bearer realm=\"{realm}\"")];
+    if !browser {
+        challenges.insert(0, format!("Basic realm=\"{realm}\", charset=\"UTF-8\""));
+    }
+    for v in challenges {
         if let Ok(v) = HeaderValue::from_str(&v) {
             r.headers_mut().append(header::WWW_AUTHENTICATE, v);
         }
@@ -392,7 +462,7 @@ mod tests {
 
     #[test]
     fn unauthorized_challenges_both_schemes() {
-        let r = unauthorized("Rampart \"JMAP\"");
+        let r = unauthorized("Rampart \"JMAP\"", false);
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let v: Vec<_> = r
             .headers()
@@ -402,5 +472,45 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!(v[0], "Basic realm=\"Rampart JMAP\", charset=\"UTF-8\"");
         assert_eq!(v[1], "Bearer realm=\"Rampart JMAP\"");
+        // A browser with the session cookie gets no Basic challenge (no password dialog).
+        let r = unauthorized("JMAP", true);
+        let v: Vec<_> = r
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .collect();
+        assert_eq!(v, ["Bearer realm=\"JMAP\""]);
+    }
+
+    #[test]
+    fn the_session_cookie_is_read_once_and_never_guessed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; __Host-rampart-session=rps_x; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("rps_x"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-rampart-session=rps_y"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), None, "two values: neither");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-rampart-session=rps_x"),
+        );
+        h.insert(CSRF_HEADER, HeaderValue::from_static("c"));
+        assert_eq!(
+            session_credentials(&h, true),
+            Some(Credentials::Session {
+                token: "rps_x".into(),
+                csrf: Some("c".into()),
+                changes: true
+            })
+        );
+        // Authorization wins over the cookie.
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        assert_eq!(credentials(&h), Some(Credentials::Bearer("t".into())));
     }
 }

@@ -123,6 +123,15 @@ impl Backend for TestBackend {
             }
             Credentials::Bearer(t) if t == "tok-alice" => Some(alice()),
             Credentials::Bearer(_) => None,
+            // A session cookie with its CSRF token when the request changes something.
+            Credentials::Session {
+                token,
+                csrf,
+                changes,
+            } if token == "sess-alice" && (!changes || csrf.as_deref() == Some("csrf-alice")) => {
+                Some(alice())
+            }
+            Credentials::Session { .. } => None,
         }
     }
 

@@ -19,6 +19,7 @@ use rampart_smtp::geoip::login_event;
 use rampart_store::grants::{Grant, Rights};
 use rampart_store::mailbox_audit::op;
 use rampart_store::tokens::{Scope, TokenCheck};
+use rampart_store::web_sessions::{csrf_token, SessionCheck, SessionLimits};
 use rampart_store::{ActorKind, MailboxEvent};
 
 use super::JmapBackend;
@@ -72,6 +73,11 @@ pub(super) async fn authenticate(
     let address = match credentials {
         Credentials::Basic { username, password } => basic(b, username, password, origin, ip).await,
         Credentials::Bearer(token) => bearer(b, token, origin, ip).await,
+        Credentials::Session {
+            token,
+            csrf,
+            changes,
+        } => session(b, token, csrf.as_deref(), *changes, ip).await,
     }?;
     if let Err(e) = b.store.mailbox_ensure(&address).await {
         tracing::error!(error = %e, "the role mailboxes could not be created");
@@ -85,14 +91,76 @@ pub(super) async fn authenticate(
         }
     };
     let credential = match credentials {
-        Credentials::Basic { .. } => "basic".to_owned(),
-        Credentials::Bearer(_) => "bearer".to_owned(),
+        Credentials::Basic { .. } => "basic",
+        Credentials::Bearer(_) => "bearer",
+        // The webmail's sign-in recorded the login (see `sign_in`).
+        Credentials::Session { .. } => return Some(user_for(&address, &grants)),
     };
     let ua = origin.user_agent.clone().unwrap_or_default();
-    if b.logins.is_new(&address, ip, &ua, &credential) {
-        record_login(b, &address, &grants, origin, ip, &credential).await;
+    if b.logins.is_new(&address, ip, &ua, credential) {
+        record_login(b, &address, &grants, origin, ip, credential).await;
     }
     Some(user_for(&address, &grants))
+}
+
+/// The webmail's sign-in: the password through the same guard as SMTP AUTH and JMAP (NC-2.1.4),
+/// then a `login` in the audit (and `delegate-access` where the user reaches others' mail).
+/// The address (lower case) or None.
+pub(crate) async fn sign_in(
+    b: &JmapBackend,
+    username: &str,
+    password: &str,
+    origin: &Origin,
+) -> Option<String> {
+    let ip = origin.ip?;
+    let address = basic(b, username, password, origin, ip).await?;
+    if let Err(e) = b.store.mailbox_ensure(&address).await {
+        tracing::error!(error = %e, "the role mailboxes could not be created");
+        return None;
+    }
+    let grants = b.store.grants_to(&address).await.unwrap_or_default();
+    record_login(b, &address, &grants, origin, ip, "password").await;
+    Some(address)
+}
+
+/// The webmail's session cookie: a live session of an enabled account, from an address the
+/// guard does not block; a request that changes something must carry the session's CSRF token.
+async fn session(
+    b: &JmapBackend,
+    token: &str,
+    csrf: Option<&str>,
+    changes: bool,
+    ip: IpAddr,
+) -> Option<String> {
+    if b.ctx.auth_guard.is_blocked(ip) {
+        return None;
+    }
+    let w = &b.ctx.config.webmail;
+    let limits = SessionLimits {
+        idle: w.idle_micros(),
+        max_age: w.max_age_micros(),
+    };
+    match b.store.web_session_check(token, limits).await {
+        Ok(SessionCheck::Valid { account }) => {
+            if changes && !csrf.is_some_and(|c| csrf_matches(token, c)) {
+                tracing::warn!(client = %ip, "webmail request without its CSRF token refused");
+                return None;
+            }
+            Some(account)
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "session check failed");
+            None
+        }
+    }
+}
+
+/// Whether `presented` is the CSRF token of session `token`, compared in constant time.
+pub(crate) fn csrf_matches(token: &str, presented: &str) -> bool {
+    let expected = csrf_token(token);
+    let (a, b) = (expected.as_bytes(), presented.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// HTTP Basic: the password through the login guard. The address (lower case) or None.
@@ -191,7 +259,12 @@ async fn bearer(b: &JmapBackend, token: &str, origin: &Origin, ip: IpAddr) -> Op
 }
 
 /// An event of `account`'s audit by its owner, with the request's client and user agent.
-fn client_event(account: &str, operation: &str, detail: String, origin: &Origin) -> MailboxEvent {
+pub(crate) fn client_event(
+    account: &str,
+    operation: &str,
+    detail: String,
+    origin: &Origin,
+) -> MailboxEvent {
     let mut e = MailboxEvent::new(account, origin.service, operation, detail);
     e.client = origin.ip.map(|ip| ip.to_string());
     e.user_agent = origin.user_agent.clone();

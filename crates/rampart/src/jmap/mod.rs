@@ -8,7 +8,7 @@
 //! | blob upload and download | `blobs.rs` |
 //! | push: the store's change feed as StateChange events | here |
 
-mod auth;
+pub(crate) mod auth;
 mod blobs;
 mod submit;
 

@@ -30,6 +30,7 @@ pub fn start_jmap_with(mut opts: Options) -> Server {
 }
 
 /// What an HTTP exchange gave: status, headers (lower-case names), body.
+#[derive(Debug)]
 pub struct HttpReply {
     pub status: u16,
     pub headers: Vec<(String, String)>,

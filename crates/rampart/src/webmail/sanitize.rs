@@ -1,0 +1,1 @@
+//! Placeholder until the HTML cleaning lands.
