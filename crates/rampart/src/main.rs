@@ -6,6 +6,7 @@ mod admin_mailbox;
 mod jmap;
 mod privileges;
 mod serve;
+mod webmail;
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
