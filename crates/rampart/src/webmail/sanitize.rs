@@ -510,6 +510,19 @@ fn attr_value<'s>(tag: &'s str, name: &str) -> Option<&'s str> {
     Some(&tag[start..start + len])
 }
 
+/// A serialised start tag without attribute `name`.
+fn without_attr(tag: &str, name: &str) -> String {
+    let needle = format!(" {name}=\"");
+    let Some(start) = tag.find(&needle) else {
+        return tag.to_owned();
+    };
+    let value = start + needle.len();
+    match tag[value..].find('"') {
+        Some(len) => format!("{}{}", &tag[..start], &tag[value + len + 1..]),
+        None => tag.to_owned(),
+    }
+}
+
 /// The source of an anchor's content: up to its end tag (anchors do not nest once parsed).
 fn anchor_content(after: &str) -> &str {
     let mut rest = after;
@@ -538,12 +551,17 @@ fn mark_mismatches(html: &str) -> (String, usize) {
             rest = &rest[lt..];
             break;
         };
-        out.push_str(tag.src);
-        if tag.name == "a" {
+        let mismatch = if tag.name == "a" {
             let href = attr_value(tag.src, "href").map(decode_entities);
-            let mismatch = href.and_then(|h| anchor(&h, anchor_content(next), "body"));
-            if let Some(m) = mismatch {
+            href.and_then(|h| anchor(&h, anchor_content(next), "body"))
+        } else {
+            None
+        };
+        match mismatch {
+            Some(m) => {
                 count += 1;
+                // The mail's own title would stand before ours (a browser takes the first).
+                out.push_str(&without_attr(tag.src, "title"));
                 out.push_str(" class=\"rampart-mismatch\" title=\"");
                 out.push_str(&escape_attr(&format!(
                     "This link shows {} but leads to {}",
@@ -551,6 +569,7 @@ fn mark_mismatches(html: &str) -> (String, usize) {
                 )));
                 out.push('"');
             }
+            None => out.push_str(tag.src),
         }
         out.push('>');
         rest = next;

@@ -350,6 +350,25 @@ fn webmail_mismatched_link_marked_past_a_hidden_end_tag() {
 }
 
 #[test]
+fn webmail_mismatch_mark_not_overridden_by_the_mail() {
+    // The mail's own title and class cannot replace the mark's words or hide the mark.
+    let c = cleaned(
+        "<a href=\"https://evil.example/\" title=\"Verified by your bank\" class=\"safe\">\
+         https://www.bank.example/</a>",
+    );
+    assert_eq!(c.mismatched_links, 1, "{}", c.html);
+    assert!(
+        !c.html.contains("Verified") && !c.html.contains("safe"),
+        "{}",
+        c.html
+    );
+    assert_eq!(c.html.matches("title=").count(), 1, "{}", c.html);
+    assert!(c
+        .html
+        .contains("title=\"This link shows www.bank.example but leads to evil.example\""));
+}
+
+#[test]
 fn webmail_matching_link_not_marked() {
     let c = cleaned(
         "<a href=\"https://www.bank.example/x\">www.bank.example</a> \
