@@ -2,7 +2,10 @@
 //! and for an error our own short sentence instead of whatever the framework wrote.
 //!
 //! Always set, whatever the route said: `Strict-Transport-Security`, `X-Content-Type-Options`,
-//! `Referrer-Policy`, `X-Frame-Options`; `Server` and `X-Powered-By` are removed.
+//! `Referrer-Policy`; `Server` and `X-Powered-By` are removed.
+//!
+//! `X-Frame-Options` is `DENY`, unless the route set `SAMEORIGIN` itself: a document meant for
+//! an iframe of this server's own pages (the webmail's message view). Any other value is `DENY`.
 //!
 //! Set unless the route set its own: `Content-Security-Policy` ([`DEFAULT_CSP`]: nothing may load)
 //! and `Cache-Control: no-store`. A route that serves a page sets a wider policy on its response,
@@ -116,7 +119,12 @@ fn secure_headers(h: &mut HeaderMap) {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // NC-2.1.3: no page is framed by another site; a route may let its own origin frame it.
+    let same_origin = h
+        .get(header::X_FRAME_OPTIONS)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"SAMEORIGIN"));
+    let frame = if same_origin { "SAMEORIGIN" } else { "DENY" };
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static(frame));
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
@@ -125,5 +133,45 @@ fn secure_headers(h: &mut HeaderMap) {
     }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_options(route: Option<&'static str>) -> String {
+        let mut h = HeaderMap::new();
+        if let Some(v) = route {
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static(v));
+        }
+        secure_headers(&mut h);
+        h[header::X_FRAME_OPTIONS].to_str().unwrap().to_owned()
+    }
+
+    // NC-2.1.3: DENY unless the route asked for its own origin; nothing wider is possible.
+    #[test]
+    fn nc_2_1_3_frame_options_deny_unless_route_says_sameorigin() {
+        assert_eq!(frame_options(None), "DENY");
+        assert_eq!(frame_options(Some("SAMEORIGIN")), "SAMEORIGIN");
+        assert_eq!(frame_options(Some("sameorigin")), "SAMEORIGIN");
+        assert_eq!(
+            frame_options(Some("ALLOW-FROM https://evil.example/")),
+            "DENY"
+        );
+        assert_eq!(frame_options(Some("DENY")), "DENY");
+    }
+
+    #[test]
+    fn nc_2_1_3_security_headers_always_set() {
+        let mut h = HeaderMap::new();
+        h.insert(header::SERVER, HeaderValue::from_static("x/1.0"));
+        secure_headers(&mut h);
+        assert!(h.get(header::SERVER).is_none());
+        assert_eq!(h[header::STRICT_TRANSPORT_SECURITY], HSTS);
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], DEFAULT_CSP);
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
     }
 }

@@ -1,7 +1,7 @@
 //! The mailbox audit (AL-3.1) from the JMAP side: an event for the account a call touched, with
 //! the request's origin and whether the caller is the owner or a delegate.
 
-use rampart_jmap::CallContext;
+use rampart_jmap::{CallContext, User};
 use rampart_store::{ActorKind, MailboxEvent};
 
 use crate::account::MailAccount;
@@ -14,9 +14,20 @@ pub fn event(
     operation: &str,
     detail: impl Into<String>,
 ) -> MailboxEvent {
-    let origin = &cx.user.origin;
+    user_event(&cx.user, account, operation, detail)
+}
+
+/// [`event`] for a caller outside a JMAP call (the webmail's message view): the same actor,
+/// service and origin fields, from the signed-in `user`.
+pub fn user_event(
+    user: &User,
+    account: &MailAccount,
+    operation: &str,
+    detail: impl Into<String>,
+) -> MailboxEvent {
+    let origin = &user.origin;
     let mut e = MailboxEvent::new(&account.owner, origin.service, operation, detail);
-    e.actor = cx.user.username.to_ascii_lowercase();
+    e.actor = user.username.to_ascii_lowercase();
     e.actor_kind = if account.access.is_delegate() {
         ActorKind::Delegate
     } else {

@@ -137,6 +137,15 @@ pub fn links(src: &str, location: &str, visible_text: bool) -> HtmlLinks {
     out
 }
 
+/// The mismatch of one anchor, judged as [`links`] judges each: `href` its target as written
+/// (character references already decoded), `inner_html` the source between its start and end
+/// tags; no `<base>` applies. For a caller that walks anchors itself (the webmail marks each
+/// mismatched link where it stands).
+pub fn anchor(href: &str, inner_html: &str, location: &str) -> Option<Mismatch> {
+    let target = normalize_url(href)?;
+    anchor_mismatch(&target, &visible(inner_html), location)
+}
+
 /// Bytes of an anchor's source read for its visible text.
 const ANCHOR_TEXT_WINDOW: usize = 4096;
 
@@ -405,6 +414,28 @@ mod tests {
             refresh_target("0;http://x.example/"),
             Some("http://x.example/")
         );
+    }
+
+    #[test]
+    fn al_1_3_one_anchor_judged_like_links() {
+        let m = anchor(
+            "https://evil.example/login",
+            "<b>https://www.bank.example/</b>",
+            "x",
+        );
+        assert_eq!(
+            m,
+            Some(Mismatch {
+                shown: "www.bank.example".into(),
+                target: "evil.example".into(),
+                location: "x".into()
+            })
+        );
+        assert_eq!(
+            anchor("https://www.bank.example/x", "bank.example", "x"),
+            None
+        );
+        assert_eq!(anchor("https://evil.example/", "Your bank", "x"), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod import;
 mod parse;
 mod query;
 mod set;
+pub mod view;
 
 use rampart_jmap::{CallContext, MethodError};
 use serde_json::{Map, Value};

@@ -157,7 +157,7 @@ pub(super) async fn message_html(
         return rampart_http::respond::status_page(StatusCode::UNAUTHORIZED);
     };
     let remote = q.get("remote").is_some_and(|v| v == "1");
-    super::render::respond(&b, &user, &account_id, &email_id, remote).await
+    super::render::respond(&b.store, &user, &account_id, &email_id, remote).await
 }
 
 /// The signed-in user and the session token, if the browser has a live session.
