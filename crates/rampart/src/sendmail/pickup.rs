@@ -80,11 +80,34 @@ fn prepare(dir: &Path) -> std::io::Result<()> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1733))?;
     }
     let refused = dir.join(REFUSED_DIR);
-    if !refused.is_dir() {
-        std::fs::create_dir(&refused)?;
-        std::fs::set_permissions(&refused, std::fs::Permissions::from_mode(0o700))?;
+    match std::fs::symlink_metadata(&refused) {
+        Ok(m) if is_ours_alone(&m) => return Ok(()),
+        Ok(_) => {
+            // Anyone may create names in the drop directory: a `refused` that is a link, a
+            // file or a directory others can read was not made here, and refused mail (other
+            // users' messages) must not go into it. It is set aside, not followed.
+            let aside = dir.join(format!(
+                ".refused-untrusted-{}",
+                rampart_store::now_micros()
+            ));
+            tracing::error!(path = %refused.display(), aside = %aside.display(), "the drop directory's refused/ was not made by the server; set aside");
+            std::fs::rename(&refused, &aside)?;
+        }
+        Err(_) => {}
     }
-    Ok(())
+    std::fs::create_dir(&refused)?;
+    std::fs::set_permissions(&refused, std::fs::Permissions::from_mode(0o700))
+}
+
+/// A real directory (not a link) owned by this process's user and closed to everyone else.
+fn is_ours_alone(m: &std::fs::Metadata) -> bool {
+    m.file_type().is_dir() && m.uid() == effective_uid() && m.mode() & 0o077 == 0
+}
+
+#[allow(unsafe_code)]
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// The socket the command pokes; anyone who may drop a file may poke (mode 0666 inside the
@@ -496,6 +519,31 @@ mod tests {
             Some("1.a@h".into())
         );
         assert_eq!(message_id_of(b"Subject: x\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn nc_2_1_9_a_planted_refused_link_is_not_followed() {
+        let base =
+            std::env::temp_dir().join(format!("rampart-refused-unit-{}", std::process::id()));
+        let (dir, target) = (base.join("drop"), base.join("elsewhere"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&target).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join(REFUSED_DIR)).unwrap();
+        prepare(&dir).unwrap();
+        let m = std::fs::symlink_metadata(dir.join(REFUSED_DIR)).unwrap();
+        assert!(is_ours_alone(&m), "a real 0700 directory replaced the link");
+        // An open one, as another user could make it, is replaced too.
+        std::fs::remove_dir(dir.join(REFUSED_DIR)).unwrap();
+        std::fs::create_dir(dir.join(REFUSED_DIR)).unwrap();
+        std::fs::set_permissions(
+            dir.join(REFUSED_DIR),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
+        prepare(&dir).unwrap();
+        let m = std::fs::symlink_metadata(dir.join(REFUSED_DIR)).unwrap();
+        assert_eq!(m.mode() & 0o777, 0o700);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
