@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 pub struct SendmailConfig {
     /// The drop directory: each message `rampart sendmail` accepts is written here durably
     /// before the command exits 0, and the server submits it from here. Default `drop` inside
-    /// the data directory; a relative path is taken from the data directory.
+    /// the data directory; a relative path is taken from the data directory (`../spool` lies
+    /// beside it: the data directory is 0700, so a drop directory for every local user must).
     pub drop_dir: Option<PathBuf>,
     /// The address local programs' mail is sent as (the account whose sending rules apply and
     /// the envelope sender when the caller gives none or the null sender). Without it, the
@@ -38,12 +39,25 @@ impl Default for SendmailConfig {
 }
 
 impl SendmailConfig {
-    /// The drop directory for a server whose data directory is `data_dir`.
+    /// The drop directory for a server whose data directory is `data_dir`. `..` is resolved
+    /// here, by name: a caller who may not enter the data directory (mode 0700) can still
+    /// reach `../spool` beside it.
     pub fn drop_dir(&self, data_dir: &Path) -> PathBuf {
-        match &self.drop_dir {
+        let joined = match &self.drop_dir {
             Some(p) => data_dir.join(p),
             None => data_dir.join("drop"),
+        };
+        let mut out = PathBuf::new();
+        for c in joined.components() {
+            match c {
+                std::path::Component::ParentDir if out.file_name().is_some() => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
         }
+        out
     }
 }
 
@@ -64,5 +78,13 @@ mod tests {
             PathBuf::from("/var/spool/rampart")
         );
         assert_eq!(c.scan_interval_secs.get(), 5);
+        let c = SendmailConfig {
+            drop_dir: Some("../spool/./drop".into()),
+            ..SendmailConfig::default()
+        };
+        assert_eq!(
+            c.drop_dir(Path::new("/srv/data")),
+            PathBuf::from("/srv/spool/drop")
+        );
     }
 }

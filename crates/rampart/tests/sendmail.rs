@@ -496,6 +496,45 @@ fn nc_2_1_9_refused_file_moves_aside_and_the_sender_is_told() {
     assert!(trace.contains("refused"), "{trace}");
 }
 
+#[test]
+fn nc_2_1_9_drop_directory_permissions_decide_who_may_submit() {
+    // The data directory is 0700: a drop directory for every local user lies outside it. The
+    // server makes it mode 1733; a user without root (nobody) drops a message into it, and the
+    // server knows the sender by the file's owner.
+    if login() != "root" {
+        panic!(
+            "this test switches to the user nobody and must run as root (as scripts/test.sh does)"
+        );
+    }
+    let s = Server::start_with(Options {
+        top: format!("[sendmail]\nsender = \"{ALICE}\"\ndrop_dir = \"../spool\"\n"),
+        ..Options::default()
+    });
+    let spool = s.dir.0.join("spool");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&spool).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o1733);
+    let as_nobody = || {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
+            .arg("--config")
+            .arg(&s.config)
+            .args(["sendmail", BOB]);
+        cmd
+    };
+    ok(&run(as_nobody(), b"Subject: from nobody\n\nx\n"));
+    let m = messages(&s, BOB, 1).remove(0);
+    assert!(m.contains("Subject: from nobody"), "{m}");
+    let trace = cli(&s.config, &["trace", "--sender", ALICE], None);
+    assert!(trace.contains("(nobody)"), "{trace}");
+    // Closed to others (1730, group root): nobody may not submit, and is told so.
+    std::fs::set_permissions(&spool, std::os::unix::fs::PermissionsExt::from_mode(0o1730)).unwrap();
+    let out = run(as_nobody(), b"Subject: refused\n\nx\n");
+    assert_eq!(out.status.code(), Some(75));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot write"), "{err}");
+}
+
 /// This process's login name, as the server reads it from the drop file's owner.
 fn login() -> String {
     let out = Command::new("id").arg("-un").output().unwrap();
