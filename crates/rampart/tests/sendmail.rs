@@ -155,6 +155,21 @@ fn nc_2_1_9_lone_dot_ends_the_message_without_i() {
 }
 
 #[test]
+fn nc_2_1_9_text_without_headers_arrives_as_the_body() {
+    // `echo "disk full: /var" | sendmail bob`: no header at all, a colon in the text.
+    let s = start();
+    ok(&sendmail(
+        &s,
+        &[BOB],
+        b"disk full: /var at 98%\nsecond line\n",
+    ));
+    let m = messages(&s, BOB, 1).remove(0);
+    let (head, body) = m.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("From: <alice@example.test>"), "{m}");
+    assert_eq!(body, "disk full: /var at 98%\r\nsecond line\r\n", "{m}");
+}
+
+#[test]
 fn nc_2_1_9_null_sender_forms_and_f_name() {
     let s = start();
     let forms: [&[&str]; 4] = [&["-f", "<>"], &["-f", "''"], &["-f", ""], &["-f<>"]];

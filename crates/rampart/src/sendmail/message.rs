@@ -44,7 +44,9 @@ fn fields(msg: &[u8]) -> Vec<(String, String, std::ops::Range<usize>)> {
                 last.1.push_str(text.trim());
                 last.2.end = end;
             }
-        } else if let Some((name, value)) = text.split_once(':') {
+        } else if let Some((name, value)) = text.split_once(':').filter(|(n, _)| {
+            !n.is_empty() && !n.contains(|c: char| c.is_whitespace() || c.is_control())
+        }) {
             out.push((name.trim().to_string(), value.trim().to_string(), pos..end));
         } else {
             // Not a header line: the body starts here (no blank line before it).
@@ -52,6 +54,20 @@ fn fields(msg: &[u8]) -> Vec<(String, String, std::ops::Range<usize>)> {
         }
         pos = end;
     }
+    out
+}
+
+/// A blank line where the header fields end, when the input has none: text typed into
+/// `sendmail bob` without headers is the body, not a broken header (as sendmail treats it).
+pub fn ensure_separator(msg: Vec<u8>) -> Vec<u8> {
+    let end = fields(&msg).last().map(|f| f.2.end).unwrap_or(0);
+    if msg[end..].starts_with(b"\r\n") {
+        return msg;
+    }
+    let mut out = Vec::with_capacity(msg.len() + 2);
+    out.extend_from_slice(&msg[..end]);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&msg[end..]);
     out
 }
 
@@ -217,6 +233,29 @@ mod tests {
         );
         assert!(text.contains("Cc: team:") && text.ends_with("\r\nBcc: not a header\r\n"));
         assert_eq!(addresses("undisclosed-recipients:;"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn nc_2_1_9_text_without_headers_is_the_body() {
+        let plain = normalise(b"just a line\nand another\n", false);
+        assert_eq!(
+            ensure_separator(plain),
+            b"\r\njust a line\r\nand another\r\n"
+        );
+        let headed = normalise(b"Subject: x\nbody without blank line\n", false);
+        assert_eq!(
+            ensure_separator(headed),
+            b"Subject: x\r\n\r\nbody without blank line\r\n"
+        );
+        let fine = normalise(b"Subject: x\n\nbody\n", false);
+        assert_eq!(ensure_separator(fine.clone()), fine);
+        assert_eq!(ensure_separator(Vec::new()), b"\r\n");
+        let with_from = set_from(
+            &ensure_separator(normalise(b"hi\n", false)),
+            "a@b.test",
+            None,
+        );
+        assert_eq!(with_from, b"From: <a@b.test>\r\n\r\nhi\r\n");
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub fn accept(
     } else {
         message
     };
+    let message = message::ensure_separator(message);
     let mut seen = std::collections::HashSet::new();
     recipients.retain(|r| seen.insert(r.to_ascii_lowercase()));
     if recipients.is_empty() {
