@@ -360,7 +360,7 @@ fn nc_2_1_9_ignored_flags_are_accepted() {
 }
 
 #[test]
-fn nc_2_1_9_no_recipient_is_a_usage_error() {
+fn nc_2_1_9_no_recipient_or_unreadable_input_fails_with_a_line() {
     let s = start();
     for args in [&[][..], &["-t"][..], &["-i"][..]] {
         let out = sendmail(&s, args, b"Subject: nobody\n\nx\n");
@@ -371,6 +371,17 @@ fn nc_2_1_9_no_recipient_is_a_usage_error() {
     }
     let out = sendmail(&s, &["-k", BOB], b"x\n");
     assert_eq!(out.status.code(), Some(64));
+    // Unreadable input (a directory as standard input): EX_IOERR and one line.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&s.config)
+        .args(["sendmail", BOB])
+        .stdin(std::fs::File::open("/").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read the message"), "{err}");
     assert!(waiting(&s).is_empty());
 }
 
@@ -414,7 +425,7 @@ fn nc_2_1_9_never_lost_while_the_server_is_stopped() {
 
 #[test]
 fn nc_2_1_9_kill_9_during_pickup_delivers_each_once() {
-    const N: usize = 20;
+    const N: usize = 40;
     let mut s = start();
     assert!(s.terminate().success());
     for i in 0..N {
@@ -422,8 +433,10 @@ fn nc_2_1_9_kill_9_during_pickup_delivers_each_once() {
         ok(&sendmail(&s, &[BOB], body.as_bytes()));
     }
     assert_eq!(waiting(&s).len(), N);
-    // Killed as soon as it listens: the pickup has begun on the waiting files.
+    // Killed as soon as the first message is delivered: the pickup is in the middle of the
+    // waiting files.
     s.spawn();
+    s.wait_mailbox(BOB, 1);
     s.kill9();
     s.spawn();
     wait_settled(&s);
