@@ -266,9 +266,8 @@ async fn pick_up(ctx: &Arc<ServerContext>, dir: &Path, name: &str) -> Outcome {
         Ok(i) => i,
         Err(e) => return refuse(ctx, dir, name, None, &e).await,
     };
-    let mut msg = body.to_vec();
-    let message_id = message_id_of(&msg);
-    let path = if let Some(stem) = name.strip_suffix(".inflight") {
+    let message_id = message_id_of(body);
+    let path = if name.ends_with(".inflight") {
         if already_queued(ctx, message_id.as_deref(), env.time).await {
             tracing::info!(
                 file = name,
@@ -277,49 +276,14 @@ async fn pick_up(ctx: &Arc<ServerContext>, dir: &Path, name: &str) -> Outcome {
             remove(dir, &path).await;
             return Outcome::Done;
         }
-        let _ = stem;
         path
     } else {
-        let inflight = dir.join(format!("{}.inflight", name.trim_end_matches(".msg")));
-        let (from, to, d) = (path.clone(), inflight.clone(), dir.to_path_buf());
-        let moved = tokio::task::spawn_blocking(move || {
-            std::fs::rename(&from, &to).and_then(|()| drop::sync_dir(&d))
-        })
-        .await;
-        if !matches!(moved, Ok(Ok(()))) {
-            tracing::warn!(
-                file = name,
-                "cannot mark the drop file in flight; trying later"
-            );
-            return Outcome::Later;
+        match mark_inflight(dir, name).await {
+            Some(p) => p,
+            None => return Outcome::Later,
         }
-        inflight
     };
-    let domain = identity
-        .rsplit_once('@')
-        .map(|(_, d)| d.to_string())
-        .unwrap_or_default();
-    // Unqualified addresses (cron's `To: root`) are the sender's domain's, as in Postfix.
-    let rcpts: Vec<String> = env
-        .recipients
-        .iter()
-        .map(|r| {
-            if r.contains('@') {
-                r.clone()
-            } else {
-                format!("{r}@{domain}")
-            }
-        })
-        .collect();
-    let from_ok = message::from_addresses(&msg)
-        .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x.contains('@')));
-    if !from_ok {
-        msg = message::set_from(&msg, &identity, env.full_name.as_deref());
-    }
-    let mail_from = match &env.sender {
-        Sender::Address(a) => a.clone(),
-        Sender::Null | Sender::Default => identity.clone(),
-    };
+    let (mail_from, rcpts, msg) = submission(&env, &identity, body);
     let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let file = path
         .file_name()
@@ -353,6 +317,56 @@ async fn pick_up(ctx: &Arc<ServerContext>, dir: &Path, name: &str) -> Outcome {
             refuse(ctx, dir, &file, Some((&env, &identity)), &why).await
         }
     }
+}
+
+/// Renames `name` to its `.inflight` name, durably, before it is submitted.
+async fn mark_inflight(dir: &Path, name: &str) -> Option<PathBuf> {
+    let inflight = dir.join(format!("{}.inflight", name.trim_end_matches(".msg")));
+    let (from, to, d) = (dir.join(name), inflight.clone(), dir.to_path_buf());
+    let moved = tokio::task::spawn_blocking(move || {
+        std::fs::rename(&from, &to).and_then(|()| drop::sync_dir(&d))
+    })
+    .await;
+    if !matches!(moved, Ok(Ok(()))) {
+        tracing::warn!(
+            file = name,
+            "cannot mark the drop file in flight; trying later"
+        );
+        return None;
+    }
+    Some(inflight)
+}
+
+/// What is submitted for a drop file sent as `identity`: envelope sender, recipients, message.
+fn submission(env: &Envelope, identity: &str, body: &[u8]) -> (String, Vec<String>, Vec<u8>) {
+    let domain = identity
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or_default();
+    // Unqualified addresses (cron's `To: root`) are the sender's domain's, as in Postfix.
+    let rcpts = env
+        .recipients
+        .iter()
+        .map(|r| {
+            if r.contains('@') {
+                r.clone()
+            } else {
+                format!("{r}@{domain}")
+            }
+        })
+        .collect();
+    let from_ok = message::from_addresses(body)
+        .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x.contains('@')));
+    let msg = if from_ok {
+        body.to_vec()
+    } else {
+        message::set_from(body, identity, env.full_name.as_deref())
+    };
+    let mail_from = match &env.sender {
+        Sender::Address(a) => a.clone(),
+        Sender::Null | Sender::Default => identity.to_string(),
+    };
+    (mail_from, rcpts, msg)
 }
 
 /// The account local mail is sent as: `sendmail.sender`, else `login@<hostname's domain>`
@@ -506,6 +520,32 @@ async fn notify_sender(ctx: &Arc<ServerContext>, to: &str, env: &Envelope, file:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nc_2_1_9_null_sender_and_unqualified_addresses() {
+        let env = Envelope {
+            uid: 0,
+            user: "root".into(),
+            time: 0,
+            sender: Sender::Null,
+            full_name: Some("CronDaemon".into()),
+            recipients: vec!["root".into(), "bob@example.test".into()],
+        };
+        let body = b"From: root (Cron Daemon)\r\nTo: root\r\n\r\nx\r\n";
+        let (from, rcpts, msg) = submission(&env, "alice@example.test", body);
+        // The null sender goes as the account, so the pipeline takes it and a bounce arrives.
+        assert_eq!(from, "alice@example.test");
+        assert_eq!(rcpts, vec!["root@example.test", "bob@example.test"]);
+        assert!(msg.starts_with(b"From: CronDaemon <alice@example.test>\r\nTo: root\r\n"));
+        let env = Envelope {
+            sender: Sender::Address("bob@example.test".into()),
+            ..env
+        };
+        let body = b"From: Bob <bob@example.test>\r\n\r\nx\r\n";
+        let (from, _, msg) = submission(&env, "alice@example.test", body);
+        assert_eq!(from, "bob@example.test");
+        assert_eq!(msg, body, "a qualified From is left as written");
+    }
 
     #[test]
     fn nc_2_1_9_names_and_message_ids() {
