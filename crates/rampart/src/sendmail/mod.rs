@@ -53,7 +53,9 @@ pub fn load_config() -> Result<Config, String> {
     let path = std::env::var_os("RAMPART_CONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-    Config::load(&path).map_err(|e| e.to_string())
+    Config::load(&path).map_err(|e| {
+        format!("{e} (the sendmail command reads $RAMPART_CONFIG, else {DEFAULT_CONFIG})")
+    })
 }
 
 /// Runs the command; the exit status is sendmail's (0, or a sysexits code with one line on
