@@ -15,6 +15,8 @@ command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 # curl (with HTTP/2) for the https listener's end-to-end tests.
 command -v curl >/dev/null || need+=(curl)
+# Debian's mail(1) from bsd-mailx: a real caller of the sendmail command (NC-2.1.9).
+command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -23,6 +23,7 @@ pub mod http;
 mod load;
 pub mod relay;
 pub mod report;
+pub mod sendmail;
 pub mod server;
 mod validate;
 
@@ -31,6 +32,7 @@ pub use http::{HttpConfig, WebmailConfig};
 pub use ipnet::IpNet;
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
+pub use sendmail::SendmailConfig;
 pub use server::{
     AuditConfig, AuthConfig, Limits, Listener, LogConfig, LogFormat, Role, Timeouts, TlsConfig,
     TraceConfig,
@@ -92,6 +94,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Content checks of the gateway (AL-1.2 to AL-1.6, NC-2.3.2). All are on by default.
     pub checks: ChecksConfig,
+    /// The `rampart sendmail` command and its drop directory (NC-2.1.9).
+    pub sendmail: SendmailConfig,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -119,6 +123,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             delivery: DeliveryConfig::default(),
             checks: ChecksConfig::default(),
+            sendmail: SendmailConfig::default(),
         }
     }
 }

@@ -92,6 +92,38 @@ pub async fn submit(
     rcpt_to: &[String],
     message: &[u8],
 ) -> Result<QueueId, Refusal> {
+    submit_via(ctx, &Channel::JMAP, peer, user, mail_from, rcpt_to, message).await
+}
+
+/// Where an internal submission came from, as the trace and the Received line name it.
+pub struct Channel {
+    /// The EHLO name of the internal client (the Received line's `from`).
+    pub helo: &'static str,
+    /// The session's channel (the Received line's `with` comment).
+    pub name: &'static str,
+    /// The trace's connect event: "{what} from {ip}, authenticated as {user}".
+    pub what: &'static str,
+}
+
+impl Channel {
+    /// JMAP's EmailSubmission.
+    pub const JMAP: Channel = Channel {
+        helo: "jmap.internal",
+        name: "JMAP over HTTPS",
+        what: "submission over JMAP (HTTPS)",
+    };
+}
+
+/// [`submit`] for another internal channel (the sendmail command's drop directory).
+pub async fn submit_via(
+    ctx: &Arc<ServerContext>,
+    via: &Channel,
+    peer: SocketAddr,
+    user: &str,
+    mail_from: &str,
+    rcpt_to: &[String],
+    message: &[u8],
+) -> Result<QueueId, Refusal> {
     // What goes into a command line must not end it or open another.
     if !writable_path(mail_from) {
         return Err(Refusal::syntax(Stage::Sender, "sender"));
@@ -102,17 +134,14 @@ pub async fn submit(
             "recipient",
         ));
     }
-    let channel = "JMAP over HTTPS".to_string();
+    let channel = via.name.to_string();
     let mut session =
         Session::authenticated(ctx.clone(), submission_listener(ctx), peer, user, channel);
     // AL-3.1: the trace says where this submission came from.
     session
         .trace(
             "connect",
-            format!(
-                "submission over JMAP (HTTPS) from {}, authenticated as {user}",
-                peer.ip()
-            ),
+            format!("{} from {}, authenticated as {user}", via.what, peer.ip()),
             None,
         )
         .await;
@@ -124,7 +153,7 @@ pub async fn submit(
     };
     let speak = async move {
         let mut client = BufReader::new(client);
-        let out = converse(&mut client, mail_from, rcpt_to, message).await;
+        let out = converse(&mut client, via.helo, mail_from, rcpt_to, message).await;
         // QUIT whatever happened, and read the 221 so the session closes cleanly; a session
         // that already ended answers nothing, and dropping the stream ends it either way.
         let _ = command(&mut client, "QUIT\r\n").await;
@@ -137,6 +166,7 @@ pub async fn submit(
 /// The client's side of the exchange.
 async fn converse(
     io: &mut BufReader<DuplexStream>,
+    helo: &str,
     mail_from: &str,
     rcpt_to: &[String],
     message: &[u8],
@@ -151,7 +181,7 @@ async fn converse(
             },
         )
     };
-    let r = command(io, "EHLO jmap.internal\r\n")
+    let r = command(io, &format!("EHLO {helo}\r\n"))
         .await
         .ok_or_else(|| lost(Stage::Sender))?;
     if r.code != 250 {

@@ -5,6 +5,7 @@ mod admin;
 mod admin_mailbox;
 mod jmap;
 mod privileges;
+mod sendmail;
 mod serve;
 mod webmail;
 
@@ -70,6 +71,14 @@ enum Command {
         #[arg(long)]
         rua: Option<String>,
     },
+    /// The sendmail-compatible command (NC-2.1.9): a message on standard input goes durably to
+    /// the drop directory, which the server picks up. Sendmail's flags: -t, -f, -F, -i/-oi,
+    /// -bm, -bs, -bp, -v. Also run as `sendmail` or `mailq` (a symlink to this binary); then
+    /// the configuration is $RAMPART_CONFIG or /etc/rampart/rampart.toml.
+    Sendmail {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// NC-2.1.8: blocks of at least this size get their own mapping from glibc's malloc, returned to
@@ -101,6 +110,20 @@ fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();
+    // NC-2.1.9: run as `sendmail` or `mailq` (argv[0]), the command line is sendmail's own.
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(mailq) = argv.first().and_then(|a| sendmail::invoked_as(a)) {
+        default_sigpipe();
+        return match sendmail::load_config() {
+            Ok(config) => sendmail::run(&config, &argv[1..], mailq),
+            Err(e) => {
+                eprintln!("sendmail: {e}");
+                ExitCode::from(sendmail::EX_CONFIG)
+            }
+        };
+    }
     let cli = Cli::parse();
     if let Command::Config(admin::ConfigCmd::Check { file }) = &cli.command {
         // Checks a file without starting anything: no data directory is touched.
@@ -113,6 +136,14 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::from(2);
+            }
+        },
+        // The command local programs call never sends through the embedded demo.
+        None if matches!(cli.command, Command::Sendmail { .. }) => match sendmail::load_config() {
+            Ok(c) => (c, Vec::new()),
+            Err(e) => {
+                eprintln!("sendmail: {e}");
+                return ExitCode::from(sendmail::EX_CONFIG);
             }
         },
         None => rampart_config::Config::embedded_default_with_warnings(),
@@ -133,15 +164,11 @@ fn main() -> ExitCode {
         }
     }
     if !matches!(cli.command, Command::Serve) {
-        // A command piped into `head` should end quietly when the pipe closes, not panic.
         // (Not for serve: there a closed socket must be an error to handle, not a signal.)
-        // SAFETY: setting a signal's disposition to the default has no preconditions.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
+        default_sigpipe();
     }
     let result = match cli.command {
+        Command::Sendmail { args } => return sendmail::run(&config, &args, false),
         Command::Serve => serve::run(config, demo),
         Command::Config(admin::ConfigCmd::Show) => admin::config_show(&config),
         // Answered above, before any configuration was loaded.
@@ -162,6 +189,15 @@ fn main() -> ExitCode {
             eprintln!("rampart: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command piped into `head` should end quietly when the pipe closes, not panic.
+fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default has no preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -138,6 +138,11 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
                 .merge(jmap.router())
                 .merge(crate::webmail::router(jmap))
         });
+    // NC-2.1.9: what `rampart sendmail` left in the drop directory goes through the pipeline.
+    let pickup = tokio::spawn(crate::sendmail::pickup::run(
+        ctx.clone(),
+        shutdown_rx.clone(),
+    ));
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();
     let mut https_tasks = Vec::new();
@@ -198,6 +203,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     }
     let _ = manager.await;
     let _ = renewal.await;
+    let _ = pickup.await;
     // Everything sent to the writer before this point is committed once this returns.
     writer.run(false, |_| Ok(())).await?;
     tracing::info!("stopped");
