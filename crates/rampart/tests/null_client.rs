@@ -348,3 +348,225 @@ fn nc_2_1_9_a_password_file_readable_by_others_is_refused_at_start() {
         "{out}"
     );
 }
+
+/// A private Postfix (Debian's package) on a loopback port, the primary for one test: STARTTLS
+/// with the test CA's certificate for mail.example.test, SMTP AUTH through the Dovecot SASL
+/// protocol answered by [`dovecot_auth`], bob@example.test a Maildir. Stopped on drop.
+struct Postfix {
+    dir: TempDir,
+    conf: PathBuf,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Postfix {
+    fn start(pki: &TestPki, pki_dir: &Path, auth_port: u16) -> Postfix {
+        use std::process::Command;
+        let dir = TempDir::new("postfix");
+        let d = &dir.0;
+        let (conf, maildir) = (d.join("conf"), d.join("maildir"));
+        for p in [&conf, &d.join("queue"), &d.join("data"), &maildir] {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        let run = |args: &[&str]| {
+            let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
+            assert!(
+                o.status.success(),
+                "{args:?}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        // local(8) delivers as nobody and must reach the Maildir; Postfix owns its data dir.
+        run(&["chmod", "755", d.to_str().unwrap()]);
+        run(&["chown", "postfix", d.join("data").to_str().unwrap()]);
+        run(&["chown", "nobody:nogroup", maildir.to_str().unwrap()]);
+        let ca = pki_dir.join("postfix-ca.pem");
+        std::fs::write(&ca, &pki.ca_pem).unwrap();
+        let port = free_port();
+        std::fs::write(
+            conf.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {q}\ndata_directory = {data}\n\
+                 myhostname = mail.example.test\nmydomain = example.test\nmydestination = example.test\n\
+                 inet_interfaces = loopback-only\ninet_protocols = ipv4\nmynetworks = 127.0.0.0/8\n\
+                 alias_maps = hash:{conf}/aliases\nalias_database = hash:{conf}/aliases\n\
+                 maillog_file = {d}/maillog\nmaillog_file_prefixes = {d}\nbiff = no\n\
+                 smtpd_tls_security_level = encrypt\nsmtpd_tls_cert_file = {cert}\nsmtpd_tls_key_file = {key}\n\
+                 smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = inet:127.0.0.1:{auth_port}\n\
+                 smtpd_tls_auth_only = yes\n\
+                 smtpd_recipient_restrictions = permit_sasl_authenticated, reject\n",
+                q = d.join("queue").display(),
+                data = d.join("data").display(),
+                conf = conf.display(),
+                d = d.display(),
+                cert = pki.cert.display(),
+                key = pki.key.display(),
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            conf.join("master.cf"),
+            format!(
+                "127.0.0.1:{port} inet n - n - - smtpd\n\
+                 pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
+                 qmgr unix n - n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n\
+                 bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\n\
+                 trace unix - - n - 0 bounce\nverify unix - - n - 1 verify\n\
+                 flush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
+                 proxywrite unix - - n - 1 proxymap\nshowq unix n - n - - showq\n\
+                 error unix - - n - - error\nretry unix - - n - - error\n\
+                 discard unix - - n - - discard\nlocal unix - n n - - local\n\
+                 anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n\
+                 postlog unix-dgram n - n - 1 postlogd\ntlsmgr unix - - n 1000? 1 tlsmgr\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            conf.join("aliases"),
+            format!("bob: {}/\n", maildir.display()),
+        )
+        .unwrap();
+        let c = conf.to_str().unwrap();
+        run(&["postalias", "-c", c, &format!("{c}/aliases")]);
+        run(&["postfix", "-c", c, "check"]);
+        run(&["postfix", "-c", c, "start"]);
+        // Started once it accepts on its port (bounded).
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Postfix {
+            dir,
+            conf,
+            port,
+            maildir,
+        }
+    }
+
+    /// The messages in bob's Maildir (new/).
+    fn messages(&self) -> Vec<String> {
+        std::fs::read_dir(self.maildir.join("new"))
+            .map(|rd| {
+                rd.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("maillog")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("postfix")
+            .args(["-c", self.conf.to_str().unwrap(), "stop"])
+            .output();
+    }
+}
+
+/// The server side of the Dovecot authentication protocol (version 1.2), as Postfix's
+/// `smtpd_sasl_type = dovecot` speaks it: PLAIN only, `user`/`password` the one valid pair.
+/// Returns its port; the thread ends with the test process.
+fn dovecot_auth(user: &'static str, password: &'static str) -> u16 {
+    use std::io::{BufRead, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let hello = "VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nSPID\t1\nCUID\t1\n\
+                             COOKIE\t0123456789abcdef0123456789abcdef\nDONE\n";
+                if conn.write_all(hello.as_bytes()).is_err() {
+                    return;
+                }
+                let reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                for line in reader.lines() {
+                    let Ok(line) = line else { return };
+                    let f: Vec<&str> = line.split('\t').collect();
+                    if f.first() != Some(&"AUTH") || f.len() < 3 {
+                        continue;
+                    }
+                    let id = f[1];
+                    let resp = f.iter().find_map(|x| x.strip_prefix("resp="));
+                    let want = base64(format!("\0{user}\0{password}").as_bytes());
+                    let answer = if f[2] == "PLAIN" && resp == Some(want.as_str()) {
+                        format!("OK\t{id}\tuser={user}\n")
+                    } else {
+                        format!("FAIL\t{id}\n")
+                    };
+                    if conn.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn nc_2_1_9_postfix_as_the_primary() {
+    if !Path::new("/usr/sbin/postfix").exists() {
+        eprintln!("postfix is not installed: this test needs Debian's postfix package");
+        return;
+    }
+    let pki_dir = TempDir::new("pfpki");
+    let pki = make_pki(&pki_dir.0);
+    let auth = dovecot_auth("alice@example.test", PASSWORD);
+    let pf = Postfix::start(&pki, &pki_dir.0, auth);
+    let dns = dns();
+    let sec = secrets(0o600);
+    let ca = pki_dir.0.join("postfix-ca.pem");
+    let nc = null_client(&dns, pf.port, Some(&ca), &sec);
+    let qid = submit(&nc, "cron@example.test", "bob@example.test", "pf1");
+    let mut got = Vec::new();
+    for _ in 0..600 {
+        got = pf.messages();
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let msg = got.first().unwrap_or_else(|| {
+        panic!(
+            "nothing in Postfix's Maildir; log:\n{}\ntrace:\n{}",
+            pf.log(),
+            cli(&nc.config, &["trace", "--queue-id", &qid], None)
+        )
+    });
+    let t = wait_trace(&nc, &["trace", "--queue-id", &qid], "relayed");
+    assert!(t.contains("via mail.example.test (TLSv1."), "{t}");
+    assert!(
+        msg.starts_with("Return-Path: <bounces@example.test>\n"),
+        "{msg}"
+    );
+    assert!(msg.contains("Subject: null client pf1"), "{msg}");
+    // Postfix saw an authenticated client over TLS.
+    let log = pf.log();
+    assert!(log.contains("sasl_username=alice@example.test"), "{log}");
+}
+
+/// Standard base64 with padding (RFC 4648), for the SASL response above.
+fn base64(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
