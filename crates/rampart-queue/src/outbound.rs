@@ -389,7 +389,14 @@ impl Outbound {
             }
         }
         let host = conn.host.clone();
-        match conn.send(&item.msg.sender, &item.rcpts, &message).await {
+        // NC-2.1.9: a null client's every message leaves with the bounce address as envelope
+        // sender, its own DSNs too (a primary's submission port refuses the null sender). The
+        // queue still knows a DSN by its null sender, so a DSN is never bounced (no loop).
+        let from = match &self.config.null_client {
+            Some(nc) => nc.bounce(),
+            None => item.msg.sender.as_str(),
+        };
+        match conn.send(from, &item.rcpts, &message).await {
             Ok(results) => Ok(results
                 .into_iter()
                 .map(|(r, reply)| (r, status_of(reply, &host)))
@@ -554,8 +561,13 @@ impl Outbound {
         };
         let hostname = self.config.hostname.get_ref();
         let arrival = rampart_store::rfc5322_date(msg.received / 1_000_000);
+        let daemon = match &self.config.null_client {
+            Some(nc) => nc.bounce().to_string(),
+            None => format!("MAILER-DAEMON@{hostname}"),
+        };
         let body = dsn::build(
             hostname,
+            &daemon,
             &msg.id.0,
             &msg.sender,
             failed,

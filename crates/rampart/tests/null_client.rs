@@ -117,6 +117,20 @@ fn wait_mailbox(s: &Server, user: &str, n: usize) -> Vec<String> {
     );
 }
 
+/// Polls `rampart trace ARGS` at `s` until it shows `needle`, within the same generous bound
+/// (a delivery attempt on a loaded machine can take longer than the harness's wait_trace allows).
+fn trace_until(s: &Server, args: &[&str], needle: &str) -> String {
+    let mut out = String::new();
+    for _ in 0..600 {
+        out = cli(&s.config, args, None);
+        if out.contains(needle) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("`{needle}` never appeared in `rampart {args:?}`:\n{out}");
+}
+
 fn stored(s: &Server, user: &str, line: &str) -> String {
     s.show(user, line.split('\t').next().unwrap())
 }
@@ -131,7 +145,7 @@ fn nc_2_1_9_loopback_submission_reaches_the_primary_with_the_bounce_address() {
     // bob@example.test is a user of the null client's own store too: it goes to the primary.
     let qid = submit(&nc, "cron@example.test", "bob@example.test", "nc1");
     // Relayed by the null client (a failure shows its trace: why not).
-    wait_trace(&nc, &["trace", "--queue-id", &qid], "relayed");
+    trace_until(&nc, &["trace", "--queue-id", &qid], "relayed");
     let got = wait_mailbox(&p, "bob@example.test", 1);
     let msg = stored(&p, "bob@example.test", &got[0]);
     assert!(
@@ -140,10 +154,10 @@ fn nc_2_1_9_loopback_submission_reaches_the_primary_with_the_bounce_address() {
     );
     assert!(msg.contains("Subject: null client nc1"), "{msg}");
     // The primary took it over TLS, authenticated as the null client's user.
-    let t = wait_trace(&p, &["trace", "--client", "127.0.0.1"], "authenticated as");
+    let t = trace_until(&p, &["trace", "--client", "127.0.0.1"], "authenticated as");
     assert!(t.contains("alice@example.test"), "{t}");
     // The null client kept the original sender in its trace, and relayed over verified TLS.
-    let t = wait_trace(&nc, &["trace", "--queue-id", &qid], "relayed");
+    let t = trace_until(&nc, &["trace", "--queue-id", &qid], "relayed");
     assert!(
         t.contains("MAIL FROM:<cron@example.test>")
             && t.contains("rewritten to <bounces@example.test>"),
@@ -168,6 +182,32 @@ fn nc_2_1_9_a_represented_domain_user_goes_to_the_primary_not_a_local_mailbox() 
         nc.mailbox("alice@example.test").is_empty(),
         "delivered locally by the null client"
     );
+}
+
+#[test]
+fn nc_2_1_9_a_dsn_goes_to_the_bounce_address_through_the_primary() {
+    let p = primary(0);
+    let dns = dns();
+    let sec = secrets(0o600);
+    let ca = p.ca_file();
+    let nc = null_client(&dns, p.listener("submission").port(), Some(&ca), &sec);
+    // The primary has no such user: 550 at RCPT, a permanent failure for the null client.
+    let qid = submit(&nc, "cron@example.test", "nosuch@example.test", "nc5");
+    let t = trace_until(&nc, &["trace", "--queue-id", &qid], "DSN ");
+    assert!(t.contains("queued for <bounces@example.test>"), "{t}");
+    // bounces@example.test is alice's at the primary: the DSN is there, not in the null
+    // client's own mailbox for alice.
+    let got = wait_mailbox(&p, "alice@example.test", 1);
+    let dsn = stored(&p, "alice@example.test", &got[0]);
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; nosuch@example.test"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Subject: Undelivered Mail Returned to Sender"),
+        "{dsn}"
+    );
+    assert!(nc.mailbox("alice@example.test").is_empty());
 }
 
 #[test]
@@ -200,7 +240,7 @@ fn al_1_1_an_unverifiable_primary_certificate_keeps_the_message_queued() {
     // No ca_file: the system's roots, which do not know the test CA.
     let nc = null_client(&dns, p.listener("submission").port(), None, &sec);
     let qid = submit(&nc, "cron@example.test", "bob@example.test", "nc3");
-    let t = wait_trace(&nc, &["trace", "--queue-id", &qid], "deferred");
+    let t = trace_until(&nc, &["trace", "--queue-id", &qid], "deferred");
     assert!(t.to_ascii_lowercase().contains("certificate"), "{t}");
     let q = cli(&nc.config, &["queue", "list"], None);
     assert!(q.contains("bob@example.test\tqueued"), "{q}");
@@ -219,12 +259,12 @@ fn nc_2_1_9_primary_down_then_up_delivers_from_the_queue() {
     assert!(p.terminate().success());
     let nc = null_client(&dns, port, Some(&ca), &sec);
     let qid = submit(&nc, "cron@example.test", "bob@example.test", "nc4");
-    let t = wait_trace(&nc, &["trace", "--queue-id", &qid], "deferred");
+    let t = trace_until(&nc, &["trace", "--queue-id", &qid], "deferred");
     assert!(t.contains("next attempt in 1 s"), "{t}");
     p.spawn();
     let got = wait_mailbox(&p, "bob@example.test", 1);
     assert!(stored(&p, "bob@example.test", &got[0]).contains("Subject: null client nc4"));
-    wait_trace(&nc, &["trace", "--queue-id", &qid], "relayed");
+    trace_until(&nc, &["trace", "--queue-id", &qid], "relayed");
 }
 
 #[test]
@@ -247,7 +287,7 @@ fn nc_2_1_9_kill_9_with_messages_queued_then_all_delivered() {
         })
         .collect();
     for qid in &qids {
-        wait_trace(&nc, &["trace", "--queue-id", qid], "deferred");
+        trace_until(&nc, &["trace", "--queue-id", qid], "deferred");
     }
     nc.kill9();
     p.spawn();
@@ -255,7 +295,7 @@ fn nc_2_1_9_kill_9_with_messages_queued_then_all_delivered() {
     let got = wait_mailbox(&p, "bob@example.test", 3);
     assert_eq!(got.len(), 3, "{got:?}");
     for qid in &qids {
-        wait_trace(&nc, &["trace", "--queue-id", qid], "relayed");
+        trace_until(&nc, &["trace", "--queue-id", qid], "relayed");
     }
 }
 
@@ -540,7 +580,7 @@ fn nc_2_1_9_postfix_as_the_primary() {
             cli(&nc.config, &["trace", "--queue-id", &qid], None)
         )
     });
-    let t = wait_trace(&nc, &["trace", "--queue-id", &qid], "relayed");
+    let t = trace_until(&nc, &["trace", "--queue-id", &qid], "relayed");
     assert!(t.contains("via mail.example.test (TLSv1."), "{t}");
     assert!(
         msg.starts_with("Return-Path: <bounces@example.test>\n"),
