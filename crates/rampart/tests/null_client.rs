@@ -71,12 +71,14 @@ fn null_client_toml(port: u16, ca_file: Option<&Path>, password_file: &Path) -> 
     )
 }
 
-/// A null client (the harness's server: its mx listener on 127.0.0.1:0, and example.test with
-/// alice and bob in its own store, which it must not deliver to).
+/// A null client (the harness's server: its mx listener on 127.0.0.1:0, a submission listener
+/// on 127.0.0.1:0, and example.test with alice and bob in its own store, which it must not
+/// deliver to).
 fn null_client(dns: &TestDns, port: u16, ca_file: Option<&Path>, secrets: &Secrets) -> Server {
     let top = format!(
         "{}[dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
-         [delivery]\nretry_secs = [1]\ntimeout_secs = 10\n",
+         [delivery]\nretry_secs = [1]\ntimeout_secs = 10\n\
+         [[listener]]\nrole = \"submission\"\naddress = \"127.0.0.1:0\"\n",
         null_client_toml(port, ca_file, &secrets.password_file),
         dns.addr()
     );
@@ -86,9 +88,19 @@ fn null_client(dns: &TestDns, port: u16, ca_file: Option<&Path>, secrets: &Secre
     })
 }
 
+/// A local application's session on the null client's submission listener: greeting and EHLO
+/// read, no STARTTLS, no AUTH.
+fn local_app(s: &Server) -> Client {
+    let mut c = Client::connect(s.listener("submission"));
+    c.expect(220);
+    c.send("EHLO app01.example.test");
+    c.expect(250);
+    c
+}
+
 /// A local application's message: no TLS, no AUTH, over loopback. Returns the queue id.
 fn submit(s: &Server, from: &str, to: &str, id: &str) -> String {
-    let mut c = s.ehlo();
+    let mut c = local_app(s);
     let body = format!(
         "From: <{from}>\r\nTo: <{to}>\r\nSubject: null client {id}\r\n\
          Message-ID: <{id}@example.test>\r\n\r\ndisk almost full\r\n"
@@ -216,7 +228,7 @@ fn nc_2_1_7_a_sender_outside_the_represented_domains_is_refused() {
     let sec = secrets(0o600);
     let nc = null_client(&dns, free_port(), None, &sec);
     // The envelope sender.
-    let mut c = nc.ehlo();
+    let mut c = local_app(&nc);
     c.send("MAIL FROM:<someone@other.test>");
     let r = c.expect(550);
     assert!(r.contains("5.7.1") && r.contains("not in a domain"), "{r}");
