@@ -17,6 +17,9 @@ command -v python3 >/dev/null || need+=(python3)
 command -v curl >/dev/null || need+=(curl)
 # Debian's mail(1) from bsd-mailx: a real caller of the sendmail command (NC-2.1.9).
 command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
+# Debian's Postfix: the primary server of a null client in one test (NC-2.1.9), and the MTA that
+# bsd-mailx's package asks for (with it in the same install, apt pulls in no other MTA).
+[ -x /usr/sbin/postfix ] || need+=(postfix)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

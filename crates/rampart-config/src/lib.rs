@@ -12,7 +12,7 @@
 //!
 //! Modules: [`server`] (listeners, limits, timeouts, AUTH, trace, log), [`http`] (the HTTPS
 //! listeners' limits), [`relay`] (who may relay, rate limits), [`delivery`] (DNS, outbound),
-//! `validate` (checks beyond types), [`report`] (errors and warnings), `load` (reading,
+//! [`null_client`] (the null-client mode, NC-2.1.9), `validate` (checks beyond types), [`report`] (errors and warnings), `load` (reading,
 //! defaults, merging, showing).
 //!
 //! Secure defaults (NC-2.1.1): nothing listens unless a `[[listener]]` is configured. The embedded
@@ -21,6 +21,7 @@
 pub mod delivery;
 pub mod http;
 mod load;
+pub mod null_client;
 pub mod relay;
 pub mod report;
 pub mod sendmail;
@@ -30,6 +31,7 @@ mod validate;
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
 pub use http::{HttpConfig, WebmailConfig};
 pub use ipnet::IpNet;
+pub use null_client::{NullClientConfig, Primary};
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
 pub use sendmail::SendmailConfig;
@@ -96,6 +98,10 @@ pub struct Config {
     pub checks: ChecksConfig,
     /// The `rampart sendmail` command and its drop directory (NC-2.1.9).
     pub sendmail: SendmailConfig,
+    /// The null-client mode (NC-2.1.9): present, this host only sends local applications' mail
+    /// to the primary server(s) named here. See `rampart.null-client.example.toml`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub null_client: Option<NullClientConfig>,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -124,6 +130,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             checks: ChecksConfig::default(),
             sendmail: SendmailConfig::default(),
+            null_client: None,
         }
     }
 }

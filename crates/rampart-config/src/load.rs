@@ -108,6 +108,16 @@ impl Config {
                 *p.get_mut() = joined;
             }
         }
+        if let Some(nc) = &mut self.null_client {
+            for p in [&mut nc.ca_file, &mut nc.password_file]
+                .into_iter()
+                .flatten()
+            {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
         if let Some(p) = &mut self.audit.geoip_database {
             if p.is_relative() {
                 *p = base.join(&*p);

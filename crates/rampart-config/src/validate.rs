@@ -16,6 +16,7 @@ pub(crate) fn check(config: &Config, loc: &Locator<'_>) -> (Vec<ConfigError>, Ve
     rate_limits(config, loc, &mut errors);
     delivery(config, loc, &mut errors);
     checks(config, loc, &mut errors);
+    crate::null_client::check(config, loc, &mut errors);
     (errors, warnings(config, loc))
 }
 

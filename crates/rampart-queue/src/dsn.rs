@@ -1,5 +1,6 @@
 //! Delivery status notifications (RFC 3464), built with mail-builder. They come from
-//! `MAILER-DAEMON@<hostname>` with the null sender, and name no software (NC-2.1.3).
+//! `MAILER-DAEMON@<hostname>` (a null client's: its bounce address) with the null sender, and
+//! name no software (NC-2.1.3).
 
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::raw::Raw;
@@ -7,9 +8,12 @@ use mail_builder::mime::MimePart;
 use mail_builder::MessageBuilder;
 use rampart_store::Failure;
 
-/// Builds the bounce for `original` (its header is quoted, not its body).
+/// Builds the bounce for `original` (its header is quoted, not its body), from `daemon`
+/// (`MAILER-DAEMON@<hostname>`, or a null client's bounce address: NC-2.1.7, its From must be in
+/// a represented domain).
 pub fn build(
     hostname: &str,
+    daemon: &str,
     queue_id: &str,
     sender: &str,
     failed: &[(String, Failure)],
@@ -57,9 +61,8 @@ pub fn build(
         status.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", clean(&f.reply)));
     }
     let id = format!("{queue_id}.dsn@{hostname}");
-    let daemon = format!("MAILER-DAEMON@{hostname}");
     MessageBuilder::new()
-        .from(("Mail Delivery System", daemon.as_str()))
+        .from(("Mail Delivery System", daemon))
         .to(sender)
         .subject("Undelivered Mail Returned to Sender")
         .message_id(id)

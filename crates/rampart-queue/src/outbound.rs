@@ -14,7 +14,7 @@ use crate::dkim::{from_domain, Signers};
 use crate::dns::{addresses, route, Route};
 use crate::dsn;
 use hickory_resolver::TokioResolver;
-use rampart_config::Config;
+use rampart_config::{Config, Smarthost};
 use rampart_store::{
     now_micros, AnyStore, Bounce, DueMessage, Failure, RecipientStatus, TraceEvent,
 };
@@ -248,39 +248,17 @@ impl Outbound {
         let d = &self.config.delivery;
         let timeout = Duration::from_secs(d.timeout_secs.max(1));
         let helo = self.config.hostname.get_ref().as_str();
-        if let Some(sh) = &d.smarthost {
-            let config = match &sh.ca_file {
-                Some(ca) => verifying_config(ca).map_err(temporary)?,
-                None => {
-                    verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))
-                        .map_err(temporary)?
-                }
-            };
-            let tls = TlsMode {
-                required: true,
-                config,
-                implicit: sh.tls == rampart_config::SmarthostTls::Implicit,
-            };
-            let addrs = addresses(&self.resolver, &sh.host)
-                .await
-                .map_err(|(_, e)| temporary(e))?;
-            let mut last = temporary(format!("no address for {}", sh.host));
-            for ip in addrs {
-                match Connection::open(SocketAddr::new(ip, sh.port), &sh.host, helo, &tls, timeout)
-                    .await
-                {
-                    Ok(mut c) => {
-                        if let (Some(user), Some(pf)) = (&sh.username, &sh.password_file) {
-                            let pw = std::fs::read_to_string(pf)
-                                .map_err(|e| temporary(format!("{}: {e}", pf.display())))?;
-                            let pw = pw.lines().next().unwrap_or_default().to_string();
-                            c.auth_plain(user, &pw)
-                                .await
-                                .map_err(|e| classify(e, &sh.host))?;
-                        }
-                        return Ok(c);
-                    }
-                    Err(e) => last = classify(e, &sh.host),
+        // NC-2.1.9: a null client sends to its primary servers only, in order, never by MX.
+        let relays: Vec<Smarthost> = match &self.config.null_client {
+            Some(nc) => nc.smarthosts(),
+            None => d.smarthost.iter().cloned().collect(),
+        };
+        if !relays.is_empty() {
+            let mut last = temporary("no primary server configured".into());
+            for sh in &relays {
+                match self.connect_smarthost(sh, helo, timeout).await {
+                    Ok(c) => return Ok(c),
+                    Err(e) => last = e,
                 }
             }
             return Err(last);
@@ -346,6 +324,49 @@ impl Outbound {
         Err(last)
     }
 
+    /// Connects to one relay host (smarthost or null-client primary): TLS required and the
+    /// certificate verified (AL-1.1), then AUTH PLAIN inside TLS when a user is configured.
+    async fn connect_smarthost(
+        &self,
+        sh: &Smarthost,
+        helo: &str,
+        timeout: Duration,
+    ) -> Result<Connection, RecipientStatus> {
+        let config = match &sh.ca_file {
+            Some(ca) => verifying_config(ca).map_err(temporary)?,
+            None => verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))
+                .map_err(temporary)?,
+        };
+        let tls = TlsMode {
+            required: true,
+            config,
+            implicit: sh.tls == rampart_config::SmarthostTls::Implicit,
+        };
+        let addrs = addresses(&self.resolver, &sh.host)
+            .await
+            .map_err(|(_, e)| temporary(e))?;
+        let mut last = temporary(format!("no address for {}", sh.host));
+        for ip in addrs {
+            match Connection::open(SocketAddr::new(ip, sh.port), &sh.host, helo, &tls, timeout)
+                .await
+            {
+                Ok(mut c) => {
+                    if let (Some(user), Some(pf)) = (&sh.username, &sh.password_file) {
+                        let pw = std::fs::read_to_string(pf)
+                            .map_err(|e| temporary(format!("{}: {e}", pf.display())))?;
+                        let pw = pw.lines().next().unwrap_or_default().to_string();
+                        c.auth_plain(user, &pw)
+                            .await
+                            .map_err(|e| classify(e, &sh.host))?;
+                    }
+                    return Ok(c);
+                }
+                Err(e) => last = classify(e, &sh.host),
+            }
+        }
+        Err(last)
+    }
+
     /// Sends one message over an open connection. Err: the connection broke (temporary).
     async fn send_one(
         &self,
@@ -368,7 +389,14 @@ impl Outbound {
             }
         }
         let host = conn.host.clone();
-        match conn.send(&item.msg.sender, &item.rcpts, &message).await {
+        // NC-2.1.9: a null client's every message leaves with the bounce address as envelope
+        // sender, its own DSNs too (a primary's submission port refuses the null sender). The
+        // queue still knows a DSN by its null sender, so a DSN is never bounced (no loop).
+        let from = match &self.config.null_client {
+            Some(nc) => nc.bounce(),
+            None => item.msg.sender.as_str(),
+        };
+        match conn.send(from, &item.rcpts, &message).await {
             Ok(results) => Ok(results
                 .into_iter()
                 .map(|(r, reply)| (r, status_of(reply, &host)))
@@ -533,28 +561,42 @@ impl Outbound {
         };
         let hostname = self.config.hostname.get_ref();
         let arrival = rampart_store::rfc5322_date(msg.received / 1_000_000);
+        let daemon = match &self.config.null_client {
+            Some(nc) => nc.bounce().to_string(),
+            None => format!("MAILER-DAEMON@{hostname}"),
+        };
         let body = dsn::build(
             hostname,
+            &daemon,
             &msg.id.0,
             &msg.sender,
             failed,
             &original,
             &arrival,
         );
-        let message = self
+        // NC-2.1.9: a null client's bounces go to its bounce address, through the primary
+        // (never into a local mailbox); the envelope sender already is that address.
+        let to = match &self.config.null_client {
+            Some(nc) => nc.bounce(),
+            None => msg.sender.as_str(),
+        };
+        let mut message = self
             .store
             .generated(
-                &msg.sender,
+                to,
                 body,
                 format!("{}.dsn@{hostname}", msg.id.0),
                 &format!("delivery status notification for {}", msg.id),
             )
             .await
             .map_err(|e| e.to_string())?;
-        let mut event = TraceEvent::new(
-            "bounce",
-            format!("DSN {} queued for <{}>", message.id, msg.sender),
-        );
+        if self.config.null_client.is_some() {
+            message.recipients = vec![rampart_store::QueuedRecipient {
+                address: to.to_string(),
+                local: false,
+            }];
+        }
+        let mut event = TraceEvent::new("bounce", format!("DSN {} queued for <{to}>", message.id));
         event.queue_id = Some(msg.id.0.clone());
         event.message_id = msg.message_id.clone();
         event.sender = Some(msg.sender.clone());

@@ -26,6 +26,7 @@ mod ehlo;
 mod envelope;
 mod io;
 mod mail;
+mod null_client;
 mod rcpt;
 mod starttls;
 mod submission;
@@ -275,9 +276,10 @@ impl Session {
         }
     }
 
-    /// May this session relay to other domains? Authenticated users and listed networks (NC-2.1.5).
+    /// May this session relay to other domains? Authenticated users and listed networks
+    /// (NC-2.1.5), and a null client's local applications (NC-2.1.9: it only sends).
     fn may_relay(&self) -> bool {
-        self.auth.is_some() || self.relay_network
+        self.auth.is_some() || self.relay_network || self.null_client().is_some()
     }
 }
 

@@ -124,18 +124,9 @@ pub async fn submit_via(
     rcpt_to: &[String],
     message: &[u8],
 ) -> Result<QueueId, Refusal> {
-    // What goes into a command line must not end it or open another.
-    if !writable_path(mail_from) {
-        return Err(Refusal::syntax(Stage::Sender, "sender"));
-    }
-    if let Some(bad) = rcpt_to.iter().find(|r| r.is_empty() || !writable_path(r)) {
-        return Err(Refusal::syntax(
-            Stage::Recipients(vec![bad.clone()]),
-            "recipient",
-        ));
-    }
+    check_paths(mail_from, rcpt_to)?;
     let channel = via.name.to_string();
-    let mut session =
+    let session =
         Session::authenticated(ctx.clone(), submission_listener(ctx), peer, user, channel);
     // AL-3.1: the trace says where this submission came from.
     session
@@ -145,6 +136,51 @@ pub async fn submit_via(
             None,
         )
         .await;
+    converse_with(session, via, mail_from, rcpt_to, message).await
+}
+
+/// A local application's submission on a null client (NC-2.1.9): like a loopback client of the
+/// submission listener, without AUTH; the session's null-client rules apply (represented
+/// domains only, the envelope sender rewritten to the bounce address, everything to the
+/// primary server).
+pub async fn submit_local_app(
+    ctx: &Arc<ServerContext>,
+    via: &Channel,
+    mail_from: &str,
+    rcpt_to: &[String],
+    message: &[u8],
+) -> Result<QueueId, Refusal> {
+    check_paths(mail_from, rcpt_to)?;
+    let peer = SocketAddr::from(([127, 0, 0, 1], 0));
+    let session = Session::new(ctx.clone(), submission_listener(ctx), peer);
+    session
+        .trace("connect", format!("{} on this host", via.what), None)
+        .await;
+    converse_with(session, via, mail_from, rcpt_to, message).await
+}
+
+/// What goes into a command line must not end it or open another.
+fn check_paths(mail_from: &str, rcpt_to: &[String]) -> Result<(), Refusal> {
+    if !writable_path(mail_from) {
+        return Err(Refusal::syntax(Stage::Sender, "sender"));
+    }
+    if let Some(bad) = rcpt_to.iter().find(|r| r.is_empty() || !writable_path(r)) {
+        return Err(Refusal::syntax(
+            Stage::Recipients(vec![bad.clone()]),
+            "recipient",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `session` over an in-memory stream and submits the message through it.
+async fn converse_with(
+    mut session: Session,
+    via: &Channel,
+    mail_from: &str,
+    rcpt_to: &[String],
+    message: &[u8],
+) -> Result<QueueId, Refusal> {
     let (client, mut server) = tokio::io::duplex(64 * 1024);
     let serve = async move {
         if let Err(e) = session.run(&mut server).await {

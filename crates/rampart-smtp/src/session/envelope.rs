@@ -9,6 +9,9 @@ use rampart_store::QueuedRecipient;
 impl Session {
     /// NC-2.1.7: the envelope sender of relayed mail must be one the identity may use.
     pub(super) async fn check_sender(&self, sender: &str) -> Result<(), Reply> {
+        if let Some(nc) = self.null_client() {
+            return Session::null_client_sender(nc, sender);
+        }
         if !self.may_relay() || self.may_use_address(sender).await? {
             return Ok(());
         }
@@ -32,6 +35,10 @@ impl Session {
         };
         if address.is_empty() {
             return Ok(false);
+        }
+        // NC-2.1.7: a null client's applications send as the domains it represents.
+        if let Some(nc) = self.null_client() {
+            return Ok(nc.represents(address));
         }
         match &self.auth {
             Some(user) => self
@@ -70,6 +77,9 @@ impl Session {
     /// NC-2.1.6: only addresses in domains we represent, and only those that exist; sessions that
     /// may relay also reach other domains.
     pub(super) async fn lookup(&self, address: &str) -> Result<Vec<QueuedRecipient>, Reply> {
+        if self.null_client().is_some() {
+            return Session::null_client_recipient(address);
+        }
         match self.lookup_local(address).await? {
             Ok(m) => Ok(m
                 .into_iter()

@@ -15,11 +15,13 @@ impl Session {
             return self.error(reply::bad_sequence("Send EHLO or HELO first"));
         }
         let submission = self.listener.role.is_submission();
-        if (self.listener.require_tls || submission) && self.tls.is_none() {
+        // NC-2.1.9: a null client's clients are on this host (loopback only): no TLS, no AUTH.
+        let local_app = self.null_client().is_some();
+        if (self.listener.require_tls || submission) && self.tls.is_none() && !local_app {
             return self.error(reply::must_starttls());
         }
         // NC-2.1.5: submission relays only for an authenticated user or a listed network.
-        if submission && self.auth.is_none() && !self.relay_network {
+        if submission && !self.may_relay() {
             return self.error(Reply::new(
                 530,
                 EnhancedStatus::SECURITY_OTHER,
@@ -70,6 +72,11 @@ impl Session {
             None
         };
         let r = r.or_else(|| self.rate_limit(RateWhat::Messages, &sender, 1).err());
+        // NC-2.1.9: every envelope sender becomes the bounce address; the original is traced.
+        let (sender, rewritten) = match self.null_client() {
+            Some(nc) if r.is_none() => (nc.bounce().to_string(), Some(sender)),
+            _ => (sender, None),
+        };
         if let Some(r) = r {
             self.trace(
                 "mail",
@@ -88,8 +95,14 @@ impl Session {
             bdat: None,
         });
         let r = reply::sender_ok();
-        self.trace("mail", format!("MAIL FROM:<{sender}> {}", r.line()), None)
-            .await;
+        let detail = match rewritten {
+            Some(original) => format!(
+                "MAIL FROM:<{original}> {}; envelope sender rewritten to <{sender}> (null client, NC-2.1.9)",
+                r.line()
+            ),
+            None => format!("MAIL FROM:<{sender}> {}", r.line()),
+        };
+        self.trace("mail", detail, None).await;
         self.respond(r);
         Flow::Continue
     }

@@ -24,7 +24,7 @@
 use super::args::Sender;
 use super::drop::{self, Envelope, REFUSED_DIR, WAKE_SOCKET};
 use super::message;
-use rampart_smtp::submit::{submit_via, Channel, Refusal};
+use rampart_smtp::submit::{submit_local_app, submit_via, Channel, Refusal};
 use rampart_smtp::ServerContext;
 use rampart_store::{TraceEvent, TraceFilter};
 use std::collections::HashMap;
@@ -289,7 +289,14 @@ async fn pick_up(ctx: &Arc<ServerContext>, dir: &Path, name: &str) -> Outcome {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    match submit_via(ctx, &CHANNEL, peer, &identity, &mail_from, &rcpts, &msg).await {
+    // NC-2.1.9: a null client has no accounts; its local applications submit as loopback
+    // clients do, under the null-client rules (represented domains, the bounce address).
+    let submitted = if ctx.config.null_client.is_some() {
+        submit_local_app(ctx, &CHANNEL, &mail_from, &rcpts, &msg).await
+    } else {
+        submit_via(ctx, &CHANNEL, peer, &identity, &mail_from, &rcpts, &msg).await
+    };
+    match submitted {
         Ok(id) => {
             ctx.queue_notify.notify_one();
             let mut e = TraceEvent::new(
@@ -378,6 +385,18 @@ async fn identity(ctx: &ServerContext, login: Option<&str>) -> Result<String, St
     let host = ctx.config.hostname.get_ref();
     let domain = host.split_once('.').map(|(_, d)| d).unwrap_or(host);
     let login = login.ok_or("the file's owner has no login name")?;
+    // A null client represents domains without holding them: the login at the host's domain
+    // when it is represented, else the bounce address (NC-2.1.9).
+    if let Some(nc) = &ctx.config.null_client {
+        let own = format!("{login}@{domain}");
+        if nc.represents(&own) {
+            return Ok(own);
+        }
+        return nc
+            .bounce_address
+            .clone()
+            .ok_or_else(|| "null_client.bounce_address is not set".to_owned());
+    }
     match ctx.store.is_local_domain(domain).await {
         Ok(true) => Ok(format!("{login}@{domain}")),
         Ok(false) => Err(format!(
