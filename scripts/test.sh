@@ -15,6 +15,9 @@ command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 # curl (with HTTP/2) for the https listener's end-to-end tests.
 command -v curl >/dev/null || need+=(curl)
+# Headless Chromium and its WebDriver, for the webmail's browser tests (tests/webmail_browser.rs).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -30,6 +33,12 @@ fi
 if ! python3 -c "import jmapc" 2>/dev/null; then
   echo "installing: jmapc (PyPI)"
   python3 -m pip install -q --disable-pip-version-check jmapc
+fi
+
+# Selenium drives that Chromium for the webmail's browser tests.
+if ! python3 -c "import selenium" 2>/dev/null; then
+  echo "installing: selenium (PyPI)"
+  python3 -m pip install -q --disable-pip-version-check selenium
 fi
 
 # dkimpy (with PyNaCl for Ed25519): an independent DKIM implementation for interoperability tests.

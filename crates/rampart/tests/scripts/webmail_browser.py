@@ -1,0 +1,285 @@
+"""The webmail in a real browser (AL-4.1), driven by crates/rampart/tests/webmail_browser.rs.
+
+usage: webmail_browser.py TEST --base https://mail.example.test:PORT --cert SERVER_CERT.pem
+       --ca CA.pem --artefacts DIR [--mx-port N] [--password P]
+
+TEST is one of: flow, narrow, keyboard, error. Each step asserts what the user sees; the script
+exits non-zero (with the failing step) if any does not hold.
+"""
+
+import argparse
+import os
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import browser  # noqa: E402
+
+ALICE = "alice@example.test"
+
+
+def step(name):
+    print("step:", name, flush=True)
+
+
+def rows(b):
+    """The message list as (subject, unread, element) tuples."""
+    out = []
+    for r in b.css("#message-list .row"):
+        subject = r.find_element("css selector", ".subject").text
+        out.append((subject, "unread" in r.get_attribute("class").split(), r))
+    return out
+
+
+def row(b, subject, what=None):
+    return b.wait(lambda: next((r for r in rows(b) if r[0] == subject), None),
+                  what or "a row with subject %r" % subject)
+
+
+def open_mailbox(b, role):
+    b.one('button.mailbox[data-role="%s"]' % role).click()
+    b.wait(lambda: b.driver.execute_script(
+        "return document.activeElement && document.activeElement.id === 'list-heading'"),
+        "the %s list to load" % role)
+
+
+def curl_status(args, url, cookie):
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", args.ca,
+         "--resolve", "%s:%s:127.0.0.1" % (browser.HOST, url.rsplit(":", 1)[1].split("/")[0]),
+         "-H", "Cookie: __Host-rampart-session=" + cookie, url],
+        capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def no_sideways_scroll(b, where):
+    w = b.driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert w[0] <= w[1], "%s scrolls sideways: scrollWidth %d > innerWidth %d" % (where, w[0], w[1])
+
+
+def test_flow(args):
+    with browser.Browser(args.cert) as b:
+        d = b.driver
+        step("sign in")
+        b.sign_in(args.base, ALICE, args.password)
+        assert b.text_of("#list-heading") == "Inbox", b.text_of("#list-heading")
+
+        step("the message sent over SMTP is in the Inbox, unread")
+        subject, unread, r = row(b, "Lunch plans")
+        assert unread, "the new message is not shown unread"
+        assert "unread" in r.text, "no visible 'unread' text on the row: %r" % r.text
+        assert "bob" in r.text.lower(), r.text
+        inbox = b.one('button.mailbox[data-role="inbox"]')
+        assert "unread" in inbox.get_attribute("aria-label"), inbox.get_attribute("aria-label")
+        b.screenshot(args.artefacts, "inbox.png")
+
+        step("open it: the text is shown and it is marked read")
+        r.click()
+        b.wait(lambda: "Shall we meet at noon" in b.text_of("#thread pre.body"), "the message text")
+        assert b.active_id() == "reader-heading", "focus is on %r" % b.active_id()
+        assert b.text_of("#reader-heading") == "Lunch plans"
+        headers = b.text_of("#thread .headers")
+        assert "bob@example.test" in headers and "alice@example.test" in headers, headers
+        b.wait(lambda: not row(b, "Lunch plans")[1], "the opened message to be shown read")
+        b.screenshot(args.artefacts, "message.png")
+
+        step("reply with an attachment")
+        b.one("#act-reply").click()
+        b.wait(lambda: b.visible("#compose"), "the composer")
+        assert "bob@example.test" in b.one("#c-to").get_attribute("value")
+        assert b.one("#c-subject").get_attribute("value") == "Re: Lunch plans"
+        b.one("#c-body").send_keys("Noon is fine, agenda attached.")
+        attachment = os.path.join(tempfile.mkdtemp(prefix="rampart-wm-"), "agenda.txt")
+        with open(attachment, "w") as f:
+            f.write("1. soup\n2. bread\n")
+        b.one("#c-files").send_keys(attachment)
+        b.wait(lambda: "agenda.txt" in b.text_of("#c-attachments"), "the attachment to upload")
+        b.one("#c-send").click()
+        b.wait(lambda: b.text_of("#status") == "Message sent." or b.text_of("#alert"),
+               "the message to be sent")
+        assert b.text_of("#alert") == "", "alert after sending: " + b.text_of("#alert")
+
+        step("the reply is in Sent")
+        open_mailbox(b, "sent")
+        _, _, sent = row(b, "Re: Lunch plans", "the reply in Sent")
+        sent.click()
+        b.wait(lambda: "agenda.txt" in b.text_of("#thread .attachments"), "the attachment in Sent")
+        link = b.css("#thread .attachments a")[0]
+        assert "accept=application%2Foctet-stream" in link.get_attribute("href"), link.get_attribute("href")
+
+        step("move a message to Trash")
+        open_mailbox(b, "inbox")
+        row(b, "Lunch plans")[2].click()
+        b.wait(lambda: b.text_of("#reader-heading") == "Lunch plans", "the message to open")
+        b.one("#act-delete").click()
+        b.wait(lambda: not any(s == "Lunch plans" for s, _, _ in rows(b)), "the message to leave the Inbox")
+        open_mailbox(b, "trash")
+        row(b, "Lunch plans", "the message in Trash")
+
+        step("search finds a message by a word of its body")
+        open_mailbox(b, "inbox")
+        s = b.one("#search")
+        s.send_keys("zucchini")
+        b.one("#search-go").click()
+        b.wait(lambda: b.text_of("#list-heading") == "Search: zucchini", "the search results")
+        found = b.wait(lambda: [x[0] for x in rows(b)] or None, "search results")
+        assert found == ["Budget figures"], found
+
+        step("new mail appears without a reload")
+        open_mailbox(b, "inbox")
+        d.execute_script("window.rampartNoReload = 1")
+        with smtplib.SMTP("127.0.0.1", args.mx_port, timeout=20) as smtp:
+            smtp.sendmail("news@remote.test", [ALICE],
+                          "From: <news@remote.test>\r\nTo: <%s>\r\nSubject: Pushed news\r\n"
+                          "Message-ID: <push-1@remote.test>\r\n\r\nArrived while you looked.\r\n" % ALICE)
+        row(b, "Pushed news", "the new message to appear by push")
+        assert d.execute_script("return window.rampartNoReload") == 1, "the page was reloaded"
+
+        step("sign out; the old cookie no longer works")
+        cookie = b.cookie("__Host-rampart-session")
+        assert cookie, "no session cookie"
+        assert curl_status(args, args.base + "/jmap/session", cookie) == 200
+        b.one("#sign-out").click()
+        b.one("#username", "the sign-in page after signing out")
+        assert curl_status(args, args.base + "/jmap/session", cookie) == 401
+
+
+def test_narrow(args):
+    with browser.Browser(args.cert, 375, 800) as b:
+        d = b.driver
+        # The viewport of a phone, whatever the smallest window the platform allows.
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                          {"width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True})
+        step("sign in on a narrow screen")
+        b.sign_in(args.base, ALICE, args.password)
+        assert d.execute_script("return window.innerWidth") <= 600
+        _, _, r = row(b, "Lunch plans")
+        no_sideways_scroll(b, "the list")
+        assert b.visible("#mailboxes") and b.visible("#list-pane"), "the list is not shown"
+        b.screenshot(args.artefacts, "narrow-list.png")
+
+        step("open a message: the reader alone, with a Back button")
+        r.click()
+        b.wait(lambda: "Shall we meet at noon" in b.text_of("#thread pre.body"), "the message text")
+        assert not b.visible("#list-pane"), "the list is still shown beside the reader"
+        no_sideways_scroll(b, "the reader")
+        b.screenshot(args.artefacts, "narrow-message.png")
+        b.one("#reader-back").click()
+        b.wait(lambda: b.visible("#list-pane") and b.active_id() == r.get_attribute("id"),
+               "the list again, focus on the row")
+        no_sideways_scroll(b, "the list after Back")
+
+        step("compose fits too")
+        b.one("#compose-new").click()
+        b.one("#c-to")
+        no_sideways_scroll(b, "the composer")
+
+
+def test_keyboard(args):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    with browser.Browser(args.cert) as b:
+        d = b.driver
+
+        def press(*keys):
+            ActionChains(d).send_keys(*keys).perform()
+
+        step("Tab on the sign-in page: address, password, sign-in")
+        d.get(args.base + "/")
+        b.one("#username")
+        d.execute_script("document.activeElement && document.activeElement.blur()")
+        order = []
+        for _ in range(3):
+            press(Keys.TAB)
+            order.append(b.active_id())
+        assert order == ["username", "password", "sign-in"], order
+        d.execute_script("document.getElementById('username').focus()")
+        press(ALICE, Keys.TAB, args.password, Keys.TAB, Keys.ENTER)
+        b.wait(lambda: d.execute_script("return document.body.dataset.ready === '1'"), "the webmail")
+        row(b, "Lunch plans")
+
+        step("Tab reaches the mailbox list, then the message list")
+        d.execute_script("document.activeElement && document.activeElement.blur()")
+        seen = []
+        for _ in range(40):
+            press(Keys.TAB)
+            seen.append(d.execute_script(
+                "const e = document.activeElement;"
+                "return e.classList.contains('mailbox') ? 'mailbox' :"
+                " e.classList.contains('row') ? 'row' : e.id"))
+            if seen[-1] == "row":
+                break
+        assert "mailbox" in seen and seen[-1] == "row", seen
+        assert seen.index("mailbox") < seen.index("row"), seen
+        # The focus ring is visible.
+        outline = d.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("none", ""), "no visible focus ring: " + outline
+
+        step("Enter opens the message; Escape goes back to its row")
+        focused = d.switch_to.active_element
+        row_id = focused.get_attribute("id")
+        press(Keys.ENTER)
+        b.wait(lambda: b.active_id() == "reader-heading", "focus on the opened message's heading")
+        assert b.text_of("#reader-heading") == "Lunch plans"
+        press(Keys.ESCAPE)
+        b.wait(lambda: b.active_id() == row_id, "focus back on the row")
+
+        step("shortcuts: / search, c compose, not while typing")
+        press("/")
+        assert b.active_id() == "search", b.active_id()
+        press("c")
+        assert b.active_id() == "search" and b.one("#search").get_attribute("value") == "c"
+        b.one("#search").clear()
+        d.execute_script("document.activeElement.blur()")
+        press("c")
+        b.wait(lambda: b.active_id() == "c-to", "the composer from the c shortcut")
+
+
+def test_error(args):
+    with browser.Browser(args.cert) as b:
+        step("sign in")
+        b.sign_in(args.base, ALICE, args.password)
+        step("a message over the size limit is refused in plain words")
+        b.one("#compose-new").click()
+        b.one("#c-to").send_keys("bob@example.test")
+        b.one("#c-subject").send_keys("Too big")
+        b.one("#c-body").send_keys("See the file.")
+        big = os.path.join(tempfile.mkdtemp(prefix="rampart-wm-"), "big.bin")
+        with open(big, "wb") as f:
+            f.write(os.urandom(args.big))
+        b.one("#c-files").send_keys(big)
+        b.wait(lambda: "big.bin" in b.text_of("#c-attachments"), "the attachment to upload")
+        assert b.text_of("#alert") == "", b.text_of("#alert")
+        b.one("#c-send").click()
+        alert = b.wait(lambda: b.text_of("#alert"), "an error in the alert region")
+        assert "too large" in alert.lower(), alert
+        a = b.css("#alert")[0]
+        assert a.get_attribute("role") == "alert" and a.is_displayed(), "the alert is not visible"
+        assert b.visible("#compose"), "the composer was closed"
+        b.screenshot(args.artefacts, "error.png")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("test", choices=["flow", "narrow", "keyboard", "error"])
+    p.add_argument("--base", required=True)
+    p.add_argument("--cert", required=True)
+    p.add_argument("--ca", required=True)
+    p.add_argument("--artefacts", required=True)
+    p.add_argument("--mx-port", type=int, default=0)
+    p.add_argument("--password", default="correct horse battery staple")
+    p.add_argument("--big", type=int, default=0)
+    args = p.parse_args()
+    browser.require()
+    os.makedirs(args.artefacts, exist_ok=True)
+    {"flow": test_flow, "narrow": test_narrow, "keyboard": test_keyboard, "error": test_error}[args.test](args)
+    print("ok", flush=True)
+
+
+if __name__ == "__main__":
+    main()
