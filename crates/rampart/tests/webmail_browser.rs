@@ -65,7 +65,10 @@ fn run(s: &Server, test: &str, extra: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "webmail_browser.py {test} failed:\n{text}");
+    assert!(
+        out.status.success(),
+        "webmail_browser.py {test} failed:\n{text}"
+    );
     assert!(text.contains("\nok"), "the script did not finish:\n{text}");
 }
 
@@ -95,7 +98,11 @@ fn bob_sends(s: &Server, subject: &str, body: &str) {
 /// The server with the two messages every test starts from, both delivered to alice.
 fn with_mail(opts: Options) -> Server {
     let s = start_jmap_with(opts);
-    bob_sends(&s, "Budget figures", "The numbers for the zucchini farm are in.");
+    bob_sends(
+        &s,
+        "Budget figures",
+        "The numbers for the zucchini farm are in.",
+    );
     bob_sends(&s, "Lunch plans", "Shall we meet at noon on Friday?");
     s.wait_mailbox(ALICE, 2);
     s

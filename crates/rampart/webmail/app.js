@@ -276,8 +276,19 @@
     drawMailboxes();
   }
 
+  // The id of the focused item of a list about to be redrawn, to focus its successor after.
+  function focusedIn(ul) {
+    const a = document.activeElement;
+    return a && ul.contains(a) ? a.dataset.id : null;
+  }
+  function refocus(ul, id) {
+    const e = id && Array.from(ul.querySelectorAll("button")).find((b) => b.dataset.id === id);
+    if (e) e.focus();
+  }
+
   function drawMailboxes() {
     const ul = $("mailbox-list");
+    const keep = focusedIn(ul);
     ul.replaceChildren();
     for (const m of st.mailboxes) {
       const label = m.unreadEmails ? m.name + ", " + m.unreadEmails + " unread" : m.name;
@@ -293,6 +304,7 @@
       m.unreadEmails ? el("span", { class: "count", "aria-hidden": "true", text: String(m.unreadEmails) }) : null);
       ul.append(el("li", {}, b));
     }
+    refocus(ul, keep);
     const sel = $("act-move-to");
     sel.replaceChildren(...st.mailboxes.map((m) => el("option", { value: m.id, text: m.name })));
   }
@@ -345,6 +357,7 @@
     const m = st.mailboxes.find((x) => x.id === st.mailbox);
     $("list-heading").textContent = st.search !== "" ? "Search: " + st.search : (m ? m.name : "Mail");
     const ul = $("message-list");
+    const keep = focusedIn(ul);
     ul.replaceChildren();
     if (!st.rows.length) {
       ul.append(el("li", { class: "empty", text: st.search !== "" ? "No messages found." : "No messages." }));
@@ -368,6 +381,7 @@
       el("span", { class: "date", text: date(e.receivedAt) }));
       ul.append(el("li", {}, row));
     }
+    refocus(ul, keep);
     const last = Math.min(st.position + st.rows.length, st.total);
     $("page-info").textContent = st.total ? (st.position + 1) + "–" + last + " of " + st.total : "";
     $("page-newer").disabled = st.position === 0;

@@ -145,6 +145,10 @@ class Browser:
     def one(self, selector, what=None):
         return self.wait(lambda: next(iter(self.visible(selector)), None), what or selector)
 
+    def click(self, selector, what=None):
+        """Clicks the first visible match, again if the page redrew it in between (push)."""
+        self.wait(lambda: self.visible(selector)[0].click() or True, what or "to click " + selector)
+
     def visible(self, selector):
         return [e for e in self.css(selector) if e.is_displayed()]
 
