@@ -139,9 +139,10 @@
 
   // Runs method calls; the responses by call id. A method error fails the whole request
   // unless `tolerate` is set.
-  async function api(calls, tolerate) {
+  async function api(calls, tolerate, keepalive) {
     const r = await http(local(st.session ? st.session.apiUrl : "/jmap/api"), {
       method: "POST",
+      keepalive: !!keepalive,
       headers: { "Content-Type": "application/json", "X-Rampart-CSRF": CSRF },
       body: JSON.stringify({ using: USING, methodCalls: calls }),
     });
@@ -634,7 +635,8 @@
 
   function startCompose(mode) {
     const e = mode === "new" ? null : current();
-    st.compose = { draftId: null, attachments: [], inReplyTo: null, references: null };
+    st.compose = { draftId: null, attachments: [], inReplyTo: null, references: null, discard: false };
+    $("c-close").textContent = "Close";
     $("c-to").value = "";
     $("c-cc").value = "";
     $("c-bcc").value = "";
@@ -743,13 +745,14 @@
   }
 
   // Saves the draft: a new draft replaces the previous one (a message cannot change in place).
-  async function saveDraft() {
+  // `leaving`: the page is going away, so the request must outlive it (fetch keepalive).
+  async function saveDraft(leaving) {
     if (!st.compose || composeEmpty()) return;
     if (!mailboxByRole("drafts")) throw failed("There is no Drafts mailbox to save into.");
     const { email } = composed();
-    const args = { create: { draft: email } };
+    const args = { accountId: st.account, create: { draft: email } };
     if (st.compose.draftId) args.destroy = [st.compose.draftId];
-    const res = checkSet(await call("Email/set", args));
+    const res = checkSet((await api([["Email/set", args, "0"]], false, leaving === true))["0"]);
     st.compose.draftId = res.created.draft.id;
     status("Draft saved.");
   }
@@ -778,8 +781,13 @@
     ], true);
     if (r.e.__name === "error") throw failed(describe(r.e));
     const made = r.e.created && r.e.created.draft;
-    if (made) st.compose.draftId = made.id;
-    const words = setErrors(r.e).concat(r.s.__name === "error" ? [describe(r.s)] : setErrors(r.s));
+    if (!made) {
+      // Not even stored: the submission's own error (no such email) would say nothing more.
+      status("Not sent.");
+      throw failed(setErrors(r.e).join(" ") || "The message could not be stored.");
+    }
+    st.compose.draftId = made.id;
+    const words = r.s.__name === "error" ? [describe(r.s)] : setErrors(r.s);
     if (words.length) {
       // The message stays in Drafts, so nothing typed is lost.
       status("Not sent; the message was kept in Drafts.");
@@ -793,14 +801,22 @@
     if (st.open) $("reader-heading").focus(); else $("list-heading").focus();
   }
 
+  // Closing keeps the text as a draft. If it cannot be saved, the composer stays open with the
+  // error shown, and a second Close discards it.
   async function closeCompose() {
-    try {
-      await saveDraft();
-    } finally {
-      st.compose = null;
-      show(st.open ? "reader" : null);
-      await refresh();
+    if (!st.compose.discard) {
+      try {
+        await saveDraft(false);
+      } catch (err) {
+        st.compose.discard = true;
+        $("c-close").textContent = "Discard";
+        throw err;
+      }
     }
+    st.compose = null;
+    $("c-close").textContent = "Close";
+    show(st.open ? "reader" : null);
+    await refresh();
   }
 
   // ---- vacation reply ------------------------------------------------------------------------
@@ -957,7 +973,7 @@
       e.preventDefault();
       return send();
     });
-    on("c-save", "click", saveDraft);
+    on("c-save", "click", () => saveDraft(false));
     on("c-close", "click", closeCompose);
     on("c-files", "change", async () => {
       clearAlert();
@@ -975,7 +991,7 @@
     document.addEventListener("keydown", keys);
     // Leaving the page while composing keeps the draft (best effort: the page may be gone).
     window.addEventListener("pagehide", () => {
-      if (st.compose && !composeEmpty()) saveDraft().catch(() => {});
+      if (st.compose && !composeEmpty()) saveDraft(true).catch(() => {});
     });
   }
 

@@ -271,8 +271,23 @@ def test_error(args):
         assert "too large" in alert.lower(), alert
         a = b.css("#alert")[0]
         assert a.get_attribute("role") == "alert" and a.is_displayed(), "the alert is not visible"
+        print("alert shown:", alert, flush=True)
         assert b.visible("#compose"), "the composer was closed"
+        b.driver.execute_script("window.scrollTo(0, 0)")
         b.screenshot(args.artefacts, "error.png")
+
+        assert "invalid" not in alert.lower(), "a consequence reported as an error: " + alert
+
+        step("without the file the draft is saved, once")
+        b.click('#c-attachments button[aria-label="Remove attachment big.bin"]')
+        b.click("#c-save")
+        b.wait(lambda: b.text_of("#status") == "Draft saved.", "the draft to be saved")
+        b.one("#c-body").send_keys(" Changed.")
+        b.click("#c-close")
+        open_mailbox(b, "drafts")
+        row(b, "Too big", "the draft in Drafts")
+        drafts = [x[0] for x in rows(b)]
+        assert drafts == ["Too big"], "one draft, not one per attempt: %r" % drafts
 
 
 def main():
