@@ -141,6 +141,23 @@ fn al_4_1_webmail_flow_in_a_browser() {
 fn al_4_1_webmail_on_a_narrow_screen() {
     let s = with_mail(Options::default());
     run(&s, "narrow", &[]);
+    // What the phone did is on the server: the flag, the way back from Junk, the vacation reply.
+    let alice = s.jmap(ALICE);
+    let acc = alice.account_id();
+    let r = alice.call(json!([
+        ["Email/query", {"accountId": acc, "filter": {"subject": "Budget figures"}}, "q"],
+        ["Email/get", {"accountId": acc, "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+            "properties": ["keywords", "mailboxIds"]}, "g"],
+        ["VacationResponse/get", {"accountId": acc}, "v"]
+    ]));
+    let kw = &r[1][1]["list"][0]["keywords"];
+    assert_eq!(kw["$flagged"], true, "{kw}");
+    assert_eq!(kw["$notjunk"], true, "{kw}");
+    assert!(kw.get("$junk").is_none(), "{kw}");
+    let v = &r[2][1]["list"][0];
+    assert_eq!(v["isEnabled"], true, "{v}");
+    assert_eq!(v["subject"], "Away", "{v}");
+    assert_eq!(v["textBody"], "Back on Monday.", "{v}");
 }
 
 #[test]

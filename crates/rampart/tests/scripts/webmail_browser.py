@@ -182,10 +182,37 @@ def test_narrow(args):
                "the list again, focus on the row")
         no_sideways_scroll(b, "the list after Back")
 
+        step("flag, junk and not junk from the phone")
+        click_row(b, "Budget figures")
+        b.wait(lambda: b.text_of("#reader-heading") == "Budget figures", "the message to open")
+        b.click("#act-flag")
+        b.wait(lambda: b.one("#act-flag").text == "Unflag", "the message to be flagged")
+        b.click("#reader-back")
+        b.wait(lambda: "flagged" in row(b, "Budget figures")[2].text, "the flagged mark in the list")
+        click_row(b, "Budget figures")
+        b.click("#act-junk")
+        b.wait(lambda: not any(x[0] == "Budget figures" for x in rows(b)), "the message to leave the Inbox")
+        open_mailbox(b, "junk")
+        click_row(b, "Budget figures")
+        b.wait(lambda: b.one("#act-junk").text == "Not junk", "the Not junk button in Junk")
+        b.click("#act-junk")
+        open_mailbox(b, "inbox")
+        row(b, "Budget figures", "the message back in the Inbox")
+
         step("compose fits too")
         b.click("#compose-new")
         b.one("#c-to")
         no_sideways_scroll(b, "the composer")
+        b.click("#c-close")
+
+        step("vacation reply: on, with subject and text")
+        b.click("#vacation-open")
+        b.one("#v-subject").send_keys("Away")
+        b.one("#v-text").send_keys("Back on Monday.")
+        b.one("#v-on").click()
+        no_sideways_scroll(b, "the vacation form")
+        b.click("#v-save")
+        b.wait(lambda: b.text_of("#status") == "Vacation reply is on.", "the vacation reply to be saved")
 
 
 def test_keyboard(args):
