@@ -26,12 +26,12 @@ def step(name):
 
 
 def rows(b):
-    """The message list as (subject, unread, element) tuples."""
-    out = []
-    for r in b.css("#message-list .row"):
-        subject = r.find_element("css selector", ".subject").text
-        out.append((subject, "unread" in r.get_attribute("class").split(), r))
-    return out
+    """The message list as (subject, unread, element id, text) tuples, read in one script so
+    that a redraw by push cannot leave half of it stale."""
+    return [tuple(r) for r in b.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#message-list .row')).map(r => ["
+        "r.querySelector('.subject').textContent, r.classList.contains('unread'), r.id,"
+        "r.innerText])")]
 
 
 def row(b, subject, what=None):
@@ -40,9 +40,11 @@ def row(b, subject, what=None):
 
 
 def click_row(b, subject):
+    from selenium.webdriver.common.by import By
+
     def go():
         r = next((r for r in rows(b) if r[0] == subject), None)
-        return r and (r[2].click() or True)
+        return r and (b.driver.find_element(By.ID, r[2]).click() or True)
     b.wait(go, "to open the row %r" % subject)
 
 
@@ -76,10 +78,10 @@ def test_flow(args):
         assert b.text_of("#list-heading") == "Inbox", b.text_of("#list-heading")
 
         step("the message sent over SMTP is in the Inbox, unread")
-        subject, unread, r = row(b, "Lunch plans")
+        subject, unread, _, text = row(b, "Lunch plans")
         assert unread, "the new message is not shown unread"
-        assert "unread" in r.text, "no visible 'unread' text on the row: %r" % r.text
-        assert "bob" in r.text.lower(), r.text
+        assert "unread" in text, "no visible 'unread' text on the row: %r" % text
+        assert "bob" in text.lower(), text
         inbox = b.one('button.mailbox[data-role="inbox"]')
         assert "unread" in inbox.get_attribute("aria-label"), inbox.get_attribute("aria-label")
         b.screenshot(args.artefacts, "inbox.png")
@@ -123,7 +125,7 @@ def test_flow(args):
         click_row(b, "Lunch plans")
         b.wait(lambda: b.text_of("#reader-heading") == "Lunch plans", "the message to open")
         b.click("#act-delete")
-        b.wait(lambda: not any(s == "Lunch plans" for s, _, _ in rows(b)), "the message to leave the Inbox")
+        b.wait(lambda: not any(s == "Lunch plans" for s, _, _, _ in rows(b)), "the message to leave the Inbox")
         open_mailbox(b, "trash")
         row(b, "Lunch plans", "the message in Trash")
 
@@ -166,7 +168,7 @@ def test_narrow(args):
         step("sign in on a narrow screen")
         b.sign_in(args.base, ALICE, args.password)
         assert d.execute_script("return window.innerWidth") <= 600
-        row_id = row(b, "Lunch plans")[2].get_attribute("id")
+        row_id = row(b, "Lunch plans")[2]
         no_sideways_scroll(b, "the list")
         assert b.visible("#mailboxes") and b.visible("#list-pane"), "the list is not shown"
         b.screenshot(args.artefacts, "narrow-list.png")
@@ -188,7 +190,7 @@ def test_narrow(args):
         b.click("#act-flag")
         b.wait(lambda: b.one("#act-flag").text == "Unflag", "the message to be flagged")
         b.click("#reader-back")
-        b.wait(lambda: "flagged" in row(b, "Budget figures")[2].text, "the flagged mark in the list")
+        b.wait(lambda: "flagged" in row(b, "Budget figures")[3], "the flagged mark in the list")
         click_row(b, "Budget figures")
         b.click("#act-junk")
         b.wait(lambda: not any(x[0] == "Budget figures" for x in rows(b)), "the message to leave the Inbox")
@@ -266,6 +268,14 @@ def test_keyboard(args):
         assert b.text_of("#reader-heading") == "Lunch plans"
         press(Keys.ESCAPE)
         b.wait(lambda: b.active_id() == row_id, "focus back on the row")
+
+        step("j and k move between the rows")
+        ids = [x[2] for x in rows(b)]
+        assert len(ids) == 2 and ids[0] == row_id, ids
+        press("j")
+        assert b.active_id() == ids[1], b.active_id()
+        press("k")
+        assert b.active_id() == ids[0], b.active_id()
 
         step("shortcuts: / search, c compose, not while typing")
         press("/")
