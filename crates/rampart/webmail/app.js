@@ -1,4 +1,5 @@
-// The webmail's script: a JMAP client of this server (see crates/rampart/src/webmail/mod.rs).
+// The webmail's script (AL-4.1: mail is read in the browser, over HTTPS): a JMAP client of this
+// server (see crates/rampart/src/webmail/mod.rs).
 //
 // One hand-written file, no framework, no build step. The page's CSP allows no inline script or
 // style, so every element is made with createElement and every text set with textContent:
