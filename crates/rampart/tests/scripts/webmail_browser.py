@@ -326,6 +326,22 @@ def test_error(args):
         drafts = [x[0] for x in rows(b)]
         assert drafts == ["Too big"], "one draft, not one per attempt: %r" % drafts
 
+        step("a session that ended (401) sends the page back to sign-in")
+        # Ended on the server (as by the idle timeout): signed out from elsewhere with curl.
+        cookie = b.cookie("__Host-rampart-session")
+        csrf = b.driver.execute_script(
+            "return document.querySelector('meta[name=rampart-csrf]').content")
+        port = args.base.rsplit(":", 1)[1]
+        out = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", args.ca,
+             "--resolve", "%s:%s:127.0.0.1" % (browser.HOST, port),
+             "-H", "Cookie: __Host-rampart-session=" + cookie, "-H", "Origin: " + args.base,
+             "--data", "csrf=" + csrf, args.base + "/logout"],
+            capture_output=True, text=True, check=True).stdout
+        assert out == "303", "sign-out from curl: " + out
+        b.click('button.mailbox[data-role="inbox"]')
+        b.one("#username", "the sign-in page after the session ended")
+
 
 def main():
     p = argparse.ArgumentParser()
