@@ -20,6 +20,9 @@ command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 # Debian's Postfix: the primary server of a null client in one test (NC-2.1.9), and the MTA that
 # bsd-mailx's package asks for (with it in the same install, apt pulls in no other MTA).
 [ -x /usr/sbin/postfix ] || need+=(postfix)
+# Headless Chromium and its WebDriver, for the webmail's browser tests (tests/webmail_browser.rs).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -35,6 +38,12 @@ fi
 if ! python3 -c "import jmapc" 2>/dev/null; then
   echo "installing: jmapc (PyPI)"
   python3 -m pip install -q --disable-pip-version-check jmapc
+fi
+
+# Selenium drives that Chromium for the webmail's browser tests.
+if ! python3 -c "import selenium" 2>/dev/null; then
+  echo "installing: selenium (PyPI)"
+  python3 -m pip install -q --disable-pip-version-check selenium
 fi
 
 # dkimpy (with PyNaCl for Ed25519): an independent DKIM implementation for interoperability tests.

@@ -1,0 +1,364 @@
+"""The webmail in a real browser (AL-4.1), driven by crates/rampart/tests/webmail_browser.rs.
+
+usage: webmail_browser.py TEST --base https://mail.example.test:PORT --cert SERVER_CERT.pem
+       --ca CA.pem --artefacts DIR [--mx-port N] [--password P]
+
+TEST is one of: flow, narrow, keyboard, error. Each step asserts what the user sees; the script
+exits non-zero (with the failing step) if any does not hold.
+"""
+
+import argparse
+import os
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import browser  # noqa: E402
+
+ALICE = "alice@example.test"
+
+
+def step(name):
+    print("step:", name, flush=True)
+
+
+def rows(b):
+    """The message list as (subject, unread, element id, text) tuples, read in one script so
+    that a redraw by push cannot leave half of it stale."""
+    return [tuple(r) for r in b.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#message-list .row')).map(r => ["
+        "r.querySelector('.subject').textContent, r.classList.contains('unread'), r.id,"
+        "r.innerText])")]
+
+
+def row(b, subject, what=None):
+    return b.wait(lambda: next((r for r in rows(b) if r[0] == subject), None),
+                  what or "a row with subject %r" % subject)
+
+
+def click_row(b, subject):
+    from selenium.webdriver.common.by import By
+
+    def go():
+        r = next((r for r in rows(b) if r[0] == subject), None)
+        return r and (b.driver.find_element(By.ID, r[2]).click() or True)
+    b.wait(go, "to open the row %r" % subject)
+
+
+def open_mailbox(b, role):
+    b.click('button.mailbox[data-role="%s"]' % role)
+    b.wait(lambda: b.driver.execute_script(
+        "return document.activeElement && document.activeElement.id === 'list-heading'"),
+        "the %s list to load" % role)
+
+
+def curl_status(args, url, cookie):
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", args.ca,
+         "--resolve", "%s:%s:127.0.0.1" % (browser.HOST, url.rsplit(":", 1)[1].split("/")[0]),
+         "-H", "Cookie: __Host-rampart-session=" + cookie, url],
+        capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def no_sideways_scroll(b, where):
+    w = b.driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert w[0] <= w[1], "%s scrolls sideways: scrollWidth %d > innerWidth %d" % (where, w[0], w[1])
+
+
+def test_flow(args):
+    with browser.Browser(args.cert) as b:
+        d = b.driver
+        step("sign in")
+        b.sign_in(args.base, ALICE, args.password)
+        assert b.text_of("#list-heading") == "Inbox", b.text_of("#list-heading")
+
+        step("the message sent over SMTP is in the Inbox, unread")
+        subject, unread, _, text = row(b, "Lunch plans")
+        assert unread, "the new message is not shown unread"
+        assert "unread" in text, "no visible 'unread' text on the row: %r" % text
+        assert "bob" in text.lower(), text
+        inbox = b.one('button.mailbox[data-role="inbox"]')
+        assert "unread" in inbox.get_attribute("aria-label"), inbox.get_attribute("aria-label")
+        b.screenshot(args.artefacts, "inbox.png")
+
+        step("open it: the text is shown and it is marked read")
+        click_row(b, "Lunch plans")
+        b.wait(lambda: "Shall we meet at noon" in b.text_of("#thread pre.body"), "the message text")
+        assert b.active_id() == "reader-heading", "focus is on %r" % b.active_id()
+        assert b.text_of("#reader-heading") == "Lunch plans"
+        headers = b.text_of("#thread .headers")
+        assert "bob@example.test" in headers and "alice@example.test" in headers, headers
+        b.wait(lambda: not row(b, "Lunch plans")[1], "the opened message to be shown read")
+        b.screenshot(args.artefacts, "message.png")
+
+        step("reply with an attachment")
+        b.click("#act-reply")
+        b.wait(lambda: b.visible("#compose"), "the composer")
+        assert "bob@example.test" in b.one("#c-to").get_attribute("value")
+        assert b.one("#c-subject").get_attribute("value") == "Re: Lunch plans"
+        b.one("#c-body").send_keys("Noon is fine, agenda attached.")
+        attachment = os.path.join(tempfile.mkdtemp(prefix="rampart-wm-"), "agenda.txt")
+        with open(attachment, "w") as f:
+            f.write("1. soup\n2. bread\n")
+        b.one("#c-files").send_keys(attachment)
+        b.wait(lambda: "agenda.txt" in b.text_of("#c-attachments"), "the attachment to upload")
+        b.click("#c-send")
+        b.wait(lambda: b.text_of("#status") == "Message sent." or b.text_of("#alert"),
+               "the message to be sent")
+        assert b.text_of("#alert") == "", "alert after sending: " + b.text_of("#alert")
+
+        step("the reply is in Sent")
+        open_mailbox(b, "sent")
+        row(b, "Re: Lunch plans", "the reply in Sent")
+        click_row(b, "Re: Lunch plans")
+        b.wait(lambda: "agenda.txt" in b.text_of("#thread .attachments"), "the attachment in Sent")
+        link = b.css("#thread .attachments a")[0]
+        assert "accept=application%2Foctet-stream" in link.get_attribute("href"), link.get_attribute("href")
+
+        step("move a message to Trash")
+        open_mailbox(b, "inbox")
+        click_row(b, "Lunch plans")
+        b.wait(lambda: b.text_of("#reader-heading") == "Lunch plans", "the message to open")
+        b.click("#act-delete")
+        b.wait(lambda: not any(s == "Lunch plans" for s, _, _, _ in rows(b)), "the message to leave the Inbox")
+        open_mailbox(b, "trash")
+        row(b, "Lunch plans", "the message in Trash")
+
+        step("search finds a message by a word of its body")
+        open_mailbox(b, "inbox")
+        s = b.one("#search")
+        s.send_keys("zucchini")
+        b.click("#search-go")
+        b.wait(lambda: b.text_of("#list-heading") == "Search: zucchini", "the search results")
+        found = b.wait(lambda: [x[0] for x in rows(b)] or None, "search results")
+        assert found == ["Budget figures"], found
+
+        step("new mail appears without a reload")
+        open_mailbox(b, "inbox")
+        d.execute_script("window.rampartNoReload = 1")
+        with smtplib.SMTP("127.0.0.1", args.mx_port, timeout=20) as smtp:
+            smtp.sendmail("news@remote.test", [ALICE],
+                          "From: <news@remote.test>\r\nTo: <%s>\r\nSubject: Pushed news\r\n"
+                          "Message-ID: <push-1@remote.test>\r\n\r\nArrived while you looked.\r\n" % ALICE)
+        # Mail from outside is tagged in its subject ("[External] ...") by the gateway.
+        b.wait(lambda: any(x[0].endswith("Pushed news") for x in rows(b)),
+               "the new message to appear by push")
+        assert d.execute_script("return window.rampartNoReload") == 1, "the page was reloaded"
+
+        step("sign out; the old cookie no longer works")
+        cookie = b.cookie("__Host-rampart-session")
+        assert cookie, "no session cookie"
+        assert curl_status(args, args.base + "/jmap/session", cookie) == 200
+        b.click("#sign-out")
+        b.one("#username", "the sign-in page after signing out")
+        assert curl_status(args, args.base + "/jmap/session", cookie) == 401
+
+
+def test_narrow(args):
+    with browser.Browser(args.cert, 375, 800) as b:
+        d = b.driver
+        # The viewport of a phone, whatever the smallest window the platform allows.
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                          {"width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True})
+        step("sign in on a narrow screen")
+        b.sign_in(args.base, ALICE, args.password)
+        assert d.execute_script("return window.innerWidth") <= 600
+        row_id = row(b, "Lunch plans")[2]
+        no_sideways_scroll(b, "the list")
+        assert b.visible("#mailboxes") and b.visible("#list-pane"), "the list is not shown"
+        b.screenshot(args.artefacts, "narrow-list.png")
+
+        step("open a message: the reader alone, with a Back button")
+        click_row(b, "Lunch plans")
+        b.wait(lambda: "Shall we meet at noon" in b.text_of("#thread pre.body"), "the message text")
+        assert not b.visible("#list-pane"), "the list is still shown beside the reader"
+        no_sideways_scroll(b, "the reader")
+        b.screenshot(args.artefacts, "narrow-message.png")
+        b.click("#reader-back")
+        b.wait(lambda: b.visible("#list-pane") and b.active_id() == row_id,
+               "the list again, focus on the row")
+        no_sideways_scroll(b, "the list after Back")
+
+        step("flag, junk and not junk from the phone")
+        click_row(b, "Budget figures")
+        b.wait(lambda: b.text_of("#reader-heading") == "Budget figures", "the message to open")
+        b.click("#act-flag")
+        b.wait(lambda: b.one("#act-flag").text == "Unflag", "the message to be flagged")
+        b.click("#reader-back")
+        b.wait(lambda: "flagged" in row(b, "Budget figures")[3], "the flagged mark in the list")
+        click_row(b, "Budget figures")
+        b.click("#act-junk")
+        b.wait(lambda: not any(x[0] == "Budget figures" for x in rows(b)), "the message to leave the Inbox")
+        open_mailbox(b, "junk")
+        click_row(b, "Budget figures")
+        b.wait(lambda: b.one("#act-junk").text == "Not junk", "the Not junk button in Junk")
+        b.click("#act-junk")
+        open_mailbox(b, "inbox")
+        row(b, "Budget figures", "the message back in the Inbox")
+
+        step("compose fits too")
+        b.click("#compose-new")
+        b.one("#c-to")
+        no_sideways_scroll(b, "the composer")
+        b.click("#c-close")
+
+        step("vacation reply: on, with subject and text")
+        b.click("#vacation-open")
+        b.one("#v-subject").send_keys("Away")
+        b.one("#v-text").send_keys("Back on Monday.")
+        b.one("#v-on").click()
+        no_sideways_scroll(b, "the vacation form")
+        b.click("#v-save")
+        b.wait(lambda: b.text_of("#status") == "Vacation reply is on.", "the vacation reply to be saved")
+
+
+def test_keyboard(args):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    with browser.Browser(args.cert) as b:
+        d = b.driver
+
+        def press(*keys):
+            ActionChains(d).send_keys(*keys).perform()
+
+        step("Tab on the sign-in page: address, password, sign-in")
+        d.get(args.base + "/")
+        b.one("#username")
+        assert b.active_id() == "username", "the address field is not focused at first"
+        # Start from the top of the page: a click on the heading before the form.
+        b.one("h1").click()
+        order = []
+        for _ in range(3):
+            press(Keys.TAB)
+            order.append(b.active_id())
+        assert order == ["username", "password", "sign-in"], order
+        d.execute_script("document.getElementById('username').focus()")
+        press(ALICE, Keys.TAB, args.password, Keys.TAB, Keys.ENTER)
+        b.wait(lambda: d.execute_script("return document.body.dataset.ready === '1'"), "the webmail")
+        row(b, "Lunch plans")
+
+        step("Tab reaches the mailbox list, then the message list")
+        b.one("h1.brand").click()
+        seen = []
+        for _ in range(40):
+            press(Keys.TAB)
+            seen.append(d.execute_script(
+                "const e = document.activeElement;"
+                "return e.classList.contains('mailbox') ? 'mailbox' :"
+                " e.classList.contains('row') ? 'row' : e.id"))
+            if seen[-1] == "row":
+                break
+        assert "mailbox" in seen and seen[-1] == "row", seen
+        assert seen.index("mailbox") < seen.index("row"), seen
+        # The focus ring is visible.
+        outline = d.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("none", ""), "no visible focus ring: " + outline
+
+        step("Enter opens the message; Escape goes back to its row")
+        focused = d.switch_to.active_element
+        row_id = focused.get_attribute("id")
+        press(Keys.ENTER)
+        b.wait(lambda: b.active_id() == "reader-heading", "focus on the opened message's heading")
+        assert b.text_of("#reader-heading") == "Lunch plans"
+        press(Keys.ESCAPE)
+        b.wait(lambda: b.active_id() == row_id, "focus back on the row")
+
+        step("j and k move between the rows")
+        ids = [x[2] for x in rows(b)]
+        assert len(ids) == 2 and ids[0] == row_id, ids
+        press("j")
+        assert b.active_id() == ids[1], b.active_id()
+        press("k")
+        assert b.active_id() == ids[0], b.active_id()
+
+        step("shortcuts: / search, c compose, not while typing")
+        press("/")
+        assert b.active_id() == "search", b.active_id()
+        press("c")
+        assert b.active_id() == "search" and b.one("#search").get_attribute("value") == "c"
+        b.one("#search").clear()
+        d.execute_script("document.activeElement.blur()")
+        press("c")
+        b.wait(lambda: b.active_id() == "c-to", "the composer from the c shortcut")
+
+
+def test_error(args):
+    with browser.Browser(args.cert) as b:
+        step("sign in")
+        b.sign_in(args.base, ALICE, args.password)
+        step("a message over the size limit is refused in plain words")
+        b.click("#compose-new")
+        b.one("#c-to").send_keys("bob@example.test")
+        b.one("#c-subject").send_keys("Too big")
+        b.one("#c-body").send_keys("See the file.")
+        big = os.path.join(tempfile.mkdtemp(prefix="rampart-wm-"), "big.bin")
+        with open(big, "wb") as f:
+            f.write(os.urandom(args.big))
+        b.one("#c-files").send_keys(big)
+        b.wait(lambda: "big.bin" in b.text_of("#c-attachments"), "the attachment to upload")
+        assert b.text_of("#alert") == "", b.text_of("#alert")
+        b.click("#c-send")
+        alert = b.wait(lambda: b.text_of("#alert"), "an error in the alert region")
+        assert "too large" in alert.lower(), alert
+        a = b.css("#alert")[0]
+        assert a.get_attribute("role") == "alert" and a.is_displayed(), "the alert is not visible"
+        print("alert shown:", alert, flush=True)
+        assert b.visible("#compose"), "the composer was closed"
+        b.driver.execute_script("window.scrollTo(0, 0)")
+        b.screenshot(args.artefacts, "error.png")
+
+        assert "invalid" not in alert.lower(), "a consequence reported as an error: " + alert
+
+        step("without the file the draft is saved, once")
+        b.click('#c-attachments button[aria-label="Remove attachment big.bin"]')
+        b.click("#c-save")
+        b.wait(lambda: b.text_of("#status") == "Draft saved.", "the draft to be saved")
+        b.one("#c-body").send_keys(" Changed.")
+        b.click("#c-close")
+        open_mailbox(b, "drafts")
+        row(b, "Too big", "the draft in Drafts")
+        drafts = [x[0] for x in rows(b)]
+        assert drafts == ["Too big"], "one draft, not one per attempt: %r" % drafts
+
+        step("a session that ended (401) sends the page back to sign-in")
+        # Ended on the server (as by the idle timeout): signed out from elsewhere with curl.
+        cookie = b.cookie("__Host-rampart-session")
+        csrf = b.driver.execute_script(
+            "return document.querySelector('meta[name=rampart-csrf]').content")
+        port = args.base.rsplit(":", 1)[1]
+        out = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", args.ca,
+             "--resolve", "%s:%s:127.0.0.1" % (browser.HOST, port),
+             "-H", "Cookie: __Host-rampart-session=" + cookie, "-H", "Origin: " + args.base,
+             "--data", "csrf=" + csrf, args.base + "/logout"],
+            capture_output=True, text=True, check=True).stdout
+        assert out == "303", "sign-out from curl: " + out
+        b.click('button.mailbox[data-role="inbox"]')
+        b.one("#username", "the sign-in page after the session ended")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("test", choices=["flow", "narrow", "keyboard", "error"])
+    p.add_argument("--base", required=True)
+    p.add_argument("--cert", required=True)
+    p.add_argument("--ca", required=True)
+    p.add_argument("--artefacts", required=True)
+    p.add_argument("--mx-port", type=int, default=0)
+    p.add_argument("--password", default="correct horse battery staple")
+    p.add_argument("--big", type=int, default=0)
+    args = p.parse_args()
+    browser.require()
+    os.makedirs(args.artefacts, exist_ok=True)
+    {"flow": test_flow, "narrow": test_narrow, "keyboard": test_keyboard, "error": test_error}[args.test](args)
+    print("ok", flush=True)
+
+
+if __name__ == "__main__":
+    main()

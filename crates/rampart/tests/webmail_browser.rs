@@ -1,0 +1,177 @@
+//! The webmail in a real browser (AL-4.1): headless Chromium from Debian's packages, driven by
+//! Selenium (tests/scripts/webmail_browser.py), over real TLS against a real `rampart serve`.
+//!
+//! Screenshots land in `target/test-artefacts/webmail/`. Without chromium, chromium-driver or
+//! Selenium these tests fail with a line saying to run scripts/test.sh; they never skip.
+
+mod common;
+
+use common::jmap::*;
+use common::{Options, Server, BIN, PASSWORD};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ALICE: &str = "alice@example.test";
+const BOB: &str = "bob@example.test";
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/scripts/webmail_browser.py"
+);
+
+/// target/test-artefacts/webmail (the binary is target/<profile>/rampart).
+fn artefacts() -> PathBuf {
+    let target = Path::new(BIN)
+        .parent()
+        .and_then(Path::parent)
+        .expect("the target directory");
+    let dir = target.join("test-artefacts").join("webmail");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Fails, never skips, when the browser is missing.
+fn require_browser() {
+    for p in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(
+            Path::new(p).exists(),
+            "{p} is missing: the webmail's browser tests need chromium and chromium-driver; \
+             run scripts/test.sh to install them"
+        );
+    }
+}
+
+/// Runs one test of the script against `s`; panics with its output unless it passes.
+fn run(s: &Server, test: &str, extra: &[&str]) {
+    require_browser();
+    let mx = s.listener("mx").port().to_string();
+    let out = Command::new("python3")
+        .arg(SCRIPT)
+        .arg(test)
+        .arg("--base")
+        .arg(s.https_base())
+        .arg("--cert")
+        .arg(&s.pki.cert)
+        .arg("--ca")
+        .arg(s.ca_file())
+        .arg("--artefacts")
+        .arg(artefacts())
+        .args(["--mx-port", &mx, "--password", PASSWORD])
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); run scripts/test.sh"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "webmail_browser.py {test} failed:\n{text}"
+    );
+    assert!(text.contains("\nok"), "the script did not finish:\n{text}");
+}
+
+/// Mail from bob to alice over the submission listener (STARTTLS, AUTH as bob), so that a reply
+/// goes to a local mailbox the test can look into.
+fn bob_sends(s: &Server, subject: &str, body: &str) {
+    let mut c = common::Client::connect(s.listener("submission"));
+    c.expect(220);
+    c.send("EHLO client.test");
+    c.expect(250);
+    c.starttls(s.tls_config(&[&rustls::version::TLS13]))
+        .expect("STARTTLS");
+    c.send("EHLO client.test");
+    c.expect(250);
+    // "\0bob@example.test\0correct horse battery staple"
+    c.send("AUTH PLAIN AGJvYkBleGFtcGxlLnRlc3QAY29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==");
+    c.expect(235);
+    let id = subject.replace(' ', "-").to_ascii_lowercase();
+    let msg = format!(
+        "From: Bob <{BOB}>\r\nTo: Alice <{ALICE}>\r\nSubject: {subject}\r\n\
+         Message-ID: <{id}@example.test>\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\n\r\n{body}\r\n"
+    );
+    let (code, text) = c.send_mail(BOB, &[ALICE], &msg);
+    assert_eq!(code, 250, "{text}");
+}
+
+/// The server with the two messages every test starts from, both delivered to alice.
+fn with_mail(opts: Options) -> Server {
+    let s = start_jmap_with(opts);
+    bob_sends(
+        &s,
+        "Budget figures",
+        "The numbers for the zucchini farm are in.",
+    );
+    bob_sends(&s, "Lunch plans", "Shall we meet at noon on Friday?");
+    s.wait_mailbox(ALICE, 2);
+    s
+}
+
+#[test]
+fn al_4_1_webmail_flow_in_a_browser() {
+    let s = with_mail(Options::default());
+    run(&s, "flow", &[]);
+    // The reply reached bob with its attachment (checked through JMAP as bob).
+    let bob = s.jmap(BOB);
+    let acc = bob.account_id();
+    let r = bob.call(json!([
+        ["Email/query", {"accountId": acc, "filter": {"subject": "Re: Lunch plans"}}, "q"],
+        ["Email/get", {"accountId": acc, "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+            "properties": ["subject", "from", "attachments", "inReplyTo", "keywords"]}, "g"]
+    ]));
+    let list = r[1][1]["list"].as_array().cloned().unwrap_or_default();
+    let got = list
+        .iter()
+        .find(|e| e["from"][0]["email"] == ALICE)
+        .unwrap_or_else(|| panic!("the reply is not in bob's mailbox: {list:?}"));
+    assert_eq!(got["inReplyTo"][0], "lunch-plans@example.test");
+    assert_eq!(got["attachments"][0]["name"], "agenda.txt", "{got}");
+    assert!(got["keywords"].get("$draft").is_none(), "{got}");
+    for shot in ["inbox.png", "message.png"] {
+        let p = artefacts().join(shot);
+        assert!(
+            std::fs::metadata(&p).is_ok_and(|m| m.len() > 1000),
+            "{p:?} missing"
+        );
+    }
+}
+
+#[test]
+fn al_4_1_webmail_on_a_narrow_screen() {
+    let s = with_mail(Options::default());
+    run(&s, "narrow", &[]);
+    // What the phone did is on the server: the flag, the way back from Junk, the vacation reply.
+    let alice = s.jmap(ALICE);
+    let acc = alice.account_id();
+    let r = alice.call(json!([
+        ["Email/query", {"accountId": acc, "filter": {"subject": "Budget figures"}}, "q"],
+        ["Email/get", {"accountId": acc, "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+            "properties": ["keywords", "mailboxIds"]}, "g"],
+        ["VacationResponse/get", {"accountId": acc}, "v"]
+    ]));
+    let kw = &r[1][1]["list"][0]["keywords"];
+    assert_eq!(kw["$flagged"], true, "{kw}");
+    assert_eq!(kw["$notjunk"], true, "{kw}");
+    assert!(kw.get("$junk").is_none(), "{kw}");
+    let v = &r[2][1]["list"][0];
+    assert_eq!(v["isEnabled"], true, "{v}");
+    assert_eq!(v["subject"], "Away", "{v}");
+    assert_eq!(v["textBody"], "Back on Monday.", "{v}");
+}
+
+#[test]
+fn al_4_1_webmail_keyboard_only() {
+    let s = with_mail(Options::default());
+    run(&s, "keyboard", &[]);
+}
+
+#[test]
+fn al_4_1_webmail_shows_a_refused_send_in_plain_words() {
+    // A small size limit: a 16 KB attachment uploads, but the message (base64) is over it.
+    let s = with_mail(Options {
+        limits: "max_message_size = 20000".into(),
+        ..Options::default()
+    });
+    run(&s, "error", &["--big", "16000"]);
+}
