@@ -307,7 +307,10 @@ async fn authenticate<B: Backend>(
     changes: bool,
 ) -> Result<User, Response> {
     let c = credentials(headers).or_else(|| session_credentials(headers, changes));
-    let browser = matches!(c, Some(Credentials::Session { .. }));
+    // A browser's request: the session cookie, or the webmail page's CSRF header (a browser
+    // whose cookie is gone: a Basic challenge would open a password dialog there).
+    let browser =
+        matches!(c, Some(Credentials::Session { .. })) || headers.contains_key(CSRF_HEADER);
     if let Some(c) = c {
         // The audit names the webmail for what its pages do through this API.
         let service = if browser {
