@@ -302,13 +302,63 @@ fn nc_2_1_9_kill_9_with_messages_queued_then_all_delivered() {
         trace_until(&nc, &["trace", "--queue-id", qid], "deferred");
     }
     nc.kill9();
+    // While the null client is down, local programs go on handing mail to sendmail: it waits
+    // in the drop directory (the command exits 0 only once the file is durable).
+    for i in 1..=2 {
+        let out = sendmail_cron(&nc, &format!("dropped{i}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     p.spawn();
     nc.spawn();
-    let got = wait_mailbox(&p, "bob@example.test", 3);
-    assert_eq!(got.len(), 3, "{got:?}");
+    let got = wait_mailbox(&p, "bob@example.test", 5);
+    assert_eq!(got.len(), 5, "{got:?}");
     for qid in &qids {
         trace_until(&nc, &["trace", "--queue-id", qid], "relayed");
     }
+    for i in 1..=2 {
+        let subject = format!("Subject: Cron <root@app01> dropped{i}");
+        assert!(
+            got.iter()
+                .any(|m| stored(&p, "bob@example.test", m).contains(&subject)),
+            "{subject} missing"
+        );
+    }
+}
+
+/// `rampart sendmail` as cron calls it on the null client `s` (`-f <>`, `-t`, unqualified From
+/// and To), with `subject` after "Cron <root@app01> ".
+fn sendmail_cron(s: &Server, subject: &str) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .arg("--config")
+        .arg(&s.config)
+        .args([
+            "sendmail",
+            "-FCronDaemon",
+            "-i",
+            "-B8BITMIME",
+            "-oem",
+            "-f",
+            "<>",
+            "-t",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        format!(
+            "From: root (Cron Daemon)\nTo: bob\nSubject: Cron <root@app01> {subject}\n\n{subject} done\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// A configuration of a null client with `listener` as its one listener's address, the bounce
@@ -634,31 +684,7 @@ fn nc_2_1_9_sendmail_on_a_null_client_reaches_the_primary() {
     let sec = secrets(0o600);
     let ca = p.ca_file();
     let nc = null_client(&dns, p.listener("submission").port(), Some(&ca), &sec);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("--config")
-        .arg(&nc.config)
-        .args([
-            "sendmail",
-            "-FCronDaemon",
-            "-i",
-            "-B8BITMIME",
-            "-oem",
-            "-f",
-            "<>",
-            "-t",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        &mut child.stdin.take().unwrap(),
-        b"From: root (Cron Daemon)\nTo: bob\n\
-          Subject: Cron <root@app01> backup\n\nbackup done\n",
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = sendmail_cron(&nc, "backup");
     assert!(
         out.status.success(),
         "{}",
