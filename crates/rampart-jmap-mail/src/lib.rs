@@ -26,6 +26,8 @@ pub mod mailbox;
 pub mod quota;
 pub mod snippet;
 pub mod submission;
+#[cfg(test)]
+mod testutil;
 pub mod thread;
 pub mod vacation;
 

@@ -2,64 +2,41 @@
 //! called the way the engine calls them (the HTTPS round trip is in
 //! crates/rampart/tests/jmap_email.rs).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
-use rampart_jmap::{Access, Account, CallContext, CoreCapability, Origin, User};
+use rampart_jmap::{Access, CallContext, CoreCapability, Origin};
 use rampart_store::mailbox_audit::op;
 use rampart_store::{AnyStore, MailboxEventFilter};
 use serde_json::{json, Map, Value};
 
 use crate::account::MailAccount;
+use crate::testutil::{owner_user, temp_store, TempStore};
 use crate::{ids, MailMethods};
 
 const A: &str = "alice@example.test";
 
 struct Fixture {
-    dir: std::path::PathBuf,
+    t: TempStore,
     store: AnyStore,
     m: MailMethods,
     cx: CallContext,
     account: MailAccount,
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 async fn fixture() -> Fixture {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "rampart-jmap-mail-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let (sqlite, _writer) = rampart_store::Sqlite::open(&dir).unwrap();
-    let store: AnyStore = Arc::new(sqlite);
-    store.mailbox_ensure(A).await.unwrap();
+    let t = temp_store("rampart-jmap-mail", A).await;
+    let store = t.store.clone();
     let id = ids::account(A);
-    let user = User {
-        username: A.into(),
-        accounts: vec![Account {
-            id: id.clone(),
-            name: A.into(),
-            is_personal: true,
-            is_read_only: false,
-            account_capabilities: Map::new(),
-            owner: A.into(),
-            access: Access::Owner,
-        }],
-        primary_accounts: BTreeMap::new(),
-        origin: Origin {
+    let user = owner_user(
+        A,
+        Origin {
             ip: None,
             user_agent: Some("unit".into()),
             service: "jmap",
         },
-    };
+    );
     Fixture {
-        dir,
+        t,
         m: MailMethods::new(store.clone()),
         store,
         cx: CallContext::new(user, CoreCapability::default(), BTreeSet::new()),
@@ -273,7 +250,7 @@ async fn the_metadata_path_never_opens_the_message() {
         .unwrap();
     // The message file goes: only a read that opens it can notice.
     let mut removed = 0;
-    for entry in std::fs::read_dir(f.dir.join("messages")).unwrap() {
+    for entry in std::fs::read_dir(f.t.dir.join("messages")).unwrap() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
         removed += 1;
     }

@@ -178,8 +178,8 @@ fn content_id(p: &mail_parser::MessagePart<'_>) -> Option<String> {
     (!c.is_empty()).then(|| c.to_owned())
 }
 
-/// `s` as HTML text or a quoted attribute value.
-fn escape(s: &str) -> String {
+/// `s` as HTML text or a quoted attribute value (the webmail's pages use it too).
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
     for c in s.chars() {
         match c {
@@ -196,66 +196,41 @@ fn escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
-    use std::sync::Arc;
+    use std::collections::BTreeSet;
 
-    use rampart_jmap::{Access, Account, CallContext, CoreCapability, Origin, User};
+    use rampart_jmap::{CallContext, CoreCapability, Origin, User};
     use rampart_store::mailbox_audit::op;
     use rampart_store::{AnyStore, MailboxEventFilter};
-    use serde_json::{json, Map, Value};
+    use serde_json::{json, Value};
 
     use super::*;
+    use crate::testutil::{owner_user, temp_store, TempStore};
     use crate::MailMethods;
 
     const A: &str = "alice@example.test";
 
     struct Fixture {
-        dir: std::path::PathBuf,
+        _t: TempStore,
         store: AnyStore,
         user: User,
         account_id: String,
     }
 
-    impl Drop for Fixture {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
     async fn fixture() -> Fixture {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "rampart-view-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let (sqlite, _writer) = rampart_store::Sqlite::open(&dir).unwrap();
-        let store: AnyStore = Arc::new(sqlite);
-        store.mailbox_ensure(A).await.unwrap();
-        let account_id = ids::account(A);
-        let user = User {
-            username: A.into(),
-            accounts: vec![Account {
-                id: account_id.clone(),
-                name: A.into(),
-                is_personal: true,
-                is_read_only: false,
-                account_capabilities: Map::new(),
-                owner: A.into(),
-                access: Access::Owner,
-            }],
-            primary_accounts: BTreeMap::new(),
-            origin: Origin {
+        let t = temp_store("rampart-view", A).await;
+        let user = owner_user(
+            A,
+            Origin {
                 ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
                 user_agent: Some("unit browser".into()),
                 service: "webmail",
             },
-        };
+        );
         Fixture {
-            dir,
-            store,
+            store: t.store.clone(),
+            _t: t,
             user,
-            account_id,
+            account_id: ids::account(A),
         }
     }
 

@@ -123,20 +123,7 @@ pub(crate) fn request_origin(headers: &HeaderMap, uri: &Uri) -> Option<String> {
 }
 
 /// Text made safe inside HTML (element content or a quoted attribute).
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use rampart_jmap_mail::email::view::escape;
 
 #[cfg(test)]
 mod tests {
