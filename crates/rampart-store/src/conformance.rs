@@ -13,7 +13,9 @@ use crate::trace::{TraceEvent, TraceFilter};
 use async_trait::async_trait;
 
 mod mail;
+mod sessions;
 pub use mail::*;
+pub use sessions::*;
 
 /// Makes stores for the suite.
 #[async_trait]
@@ -736,7 +738,8 @@ macro_rules! conformance_tests {
             quarantine_hold_release_delete, trace_record_find_prune, shared_counters,
             shared_auth_failures_and_bans, concurrent_enqueues, restart_keeps_acknowledged,
             mail_delivery_roles_and_changes, mail_keywords_moves_destroy, mail_push_feed,
-            mailbox_audit_record_and_select);
+            mailbox_audit_record_and_select, web_sessions_create_check_end,
+            web_sessions_expire_and_prune);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(

@@ -27,6 +27,13 @@ CREATE INDEX IF NOT EXISTS web_sessions_account ON web_sessions(account);
 /// timeout is counted from it, so it is late by at most this much.
 pub const SEEN_RECORDED_EVERY: i64 = 60 * 1_000_000;
 
+/// How stale a session's recorded last use may grow under `limits`: a minute, or a quarter of
+/// a shorter idle timeout. Were it a full minute under an idle timeout below a minute, a
+/// session in steady use would be taken for idle and ended.
+fn seen_recorded_every(limits: SessionLimits) -> i64 {
+    SEEN_RECORDED_EVERY.min(limits.idle / 4)
+}
+
 /// Prefix of a session token, so that a reader (or a secret scanner) knows one.
 pub const SESSION_PREFIX: &str = "rps_";
 
@@ -148,7 +155,7 @@ impl Store {
         }
         Ok((
             SessionCheck::Valid { account },
-            now - last_seen >= SEEN_RECORDED_EVERY,
+            now - last_seen >= seen_recorded_every(limits),
         ))
     }
 
@@ -342,6 +349,52 @@ mod tests {
         s.web_session_create("alice@example.test", None, None, now)
             .unwrap();
         assert_eq!(s.web_sessions_end_all("alice@example.test").unwrap(), 1);
+    }
+
+    #[test]
+    fn al_4_1_a_session_ends_at_its_longest_age_however_busy() {
+        let (s, _d) = store();
+        let now = now_micros();
+        let t = s
+            .web_session_create("alice@example.test", None, None, now)
+            .unwrap();
+        let late = now + LIMITS.max_age + 1;
+        // Used a moment before: not idle, only too old.
+        s.admin_connection()
+            .unwrap()
+            .execute("UPDATE web_sessions SET last_seen = ?1", [late - 1])
+            .unwrap();
+        assert!(matches!(
+            s.web_session_read(&t, LIMITS, late - 2).unwrap().0,
+            SessionCheck::Valid { .. }
+        ));
+        assert!(matches!(
+            s.web_session_read(&t, LIMITS, late).unwrap().0,
+            SessionCheck::Expired { .. }
+        ));
+        assert_eq!(s.web_sessions_prune(LIMITS, late).unwrap(), 1);
+    }
+
+    #[test]
+    fn al_4_1_a_short_idle_timeout_does_not_end_a_session_in_use() {
+        let (s, _d) = store();
+        let now = now_micros();
+        let t = s
+            .web_session_create("alice@example.test", None, None, now)
+            .unwrap();
+        let short = SessionLimits {
+            idle: 2_000_000,
+            ..LIMITS
+        };
+        // A request 0.6 s in must bring the last use up to date: were it left for a minute,
+        // the next request 1.5 s later would find the session idle for 2.1 s and end it.
+        let (c, due) = s.web_session_read(&t, short, now + 600_000).unwrap();
+        assert!(matches!(c, SessionCheck::Valid { .. }));
+        assert!(
+            due,
+            "the last use is written within a quarter of the idle timeout"
+        );
+        assert!(!s.web_session_read(&t, short, now + 400_000).unwrap().1);
     }
 
     #[test]
