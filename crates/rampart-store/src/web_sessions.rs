@@ -181,6 +181,10 @@ pub trait WebSessions: Send + Sync {
     /// What `token` is now; a valid session's last use is brought up to date (at most once a
     /// minute), an expired or disabled one is ended.
     async fn web_session_check(&self, token: &str, limits: SessionLimits) -> Result<SessionCheck>;
+    /// What `token` is now, changing nothing: not a use of the session (a push connection
+    /// asking whether its session still stands must not keep it from going idle), and an
+    /// expired one is left for [`WebSessions::web_session_check`] or the pruning to end.
+    async fn web_session_peek(&self, token: &str, limits: SessionLimits) -> Result<SessionCheck>;
     /// Ends the session (logout); the account it was for.
     async fn web_session_end(&self, token: &str) -> Result<Option<String>>;
     /// Ends every session of the account.
@@ -230,6 +234,15 @@ impl WebSessions for Sqlite {
             }
             _ => {}
         }
+        Ok(check)
+    }
+
+    async fn web_session_peek(&self, token: &str, limits: SessionLimits) -> Result<SessionCheck> {
+        let t = token.to_owned();
+        let now = now_micros();
+        let (check, _) = self
+            .read(move |s| s.web_session_read(&t, limits, now))
+            .await?;
         Ok(check)
     }
 

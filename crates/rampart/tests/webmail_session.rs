@@ -570,3 +570,100 @@ fn al_3_1_no_session_token_in_the_log_or_the_audit() {
         );
     }
 }
+
+/// A push connection (EventSource) with a session cookie, its lines read on their own thread.
+struct Push {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Push {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn open_push(s: &Server, session: &str) -> Push {
+    use std::io::BufRead;
+    let port = s.listener("https").port();
+    let mut child = std::process::Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "40", "--cacert"])
+        .arg(s.ca_file())
+        .arg("--resolve")
+        .arg(format!("mail.example.test:{port}:127.0.0.1"))
+        .arg("-H")
+        .arg(format!("Cookie: {SESSION_COOKIE}={session}"))
+        .arg(format!(
+            "https://mail.example.test:{port}/jmap/eventsource?types=*&closeafter=no&ping=0"
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("curl");
+    let out = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines() {
+            let Ok(l) = l else { return };
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    Push { child, lines }
+}
+
+fn deliver(s: &Server, id: &str) {
+    let mut c = s.connect();
+    c.expect(220);
+    c.send("EHLO client.test");
+    c.expect(250);
+    let (code, text) = c.send_mail(
+        "sender@remote.test",
+        &[ALICE],
+        &common::message(id, "hello"),
+    );
+    assert_eq!(code, 250, "{text}");
+}
+
+/// Sign-out ends the push connection the session opened: at the next change the stream ends
+/// instead of sending it.
+#[test]
+fn al_4_1_sign_out_ends_the_sessions_push_connection() {
+    use std::sync::mpsc::RecvTimeoutError;
+    let s = start_jmap();
+    let b = Browser::sign_in(&s, ALICE);
+    let push = open_push(&s, &b.session);
+    deliver(&s, "before");
+    s.wait_mailbox(ALICE, 1);
+    let wait = std::time::Duration::from_secs(20);
+    loop {
+        match push.lines.recv_timeout(wait) {
+            Ok(l) if l.starts_with("event: state") => break,
+            Ok(_) => continue,
+            Err(e) => panic!("no state change while signed in: {e:?}"),
+        }
+    }
+    let out = post_form(
+        &s,
+        "/logout",
+        &[(SESSION_COOKIE, &b.session)],
+        &[],
+        &form(&[("csrf", &b.csrf)]),
+    );
+    assert_eq!(out.status, 303);
+    deliver(&s, "after");
+    s.wait_mailbox(ALICE, 2);
+    // The change of the second delivery is not sent: the session is asked again first, and the
+    // stream ends (curl exits, its output closes).
+    loop {
+        match push.lines.recv_timeout(wait) {
+            Ok(_) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("the push connection of a signed-out session is still open")
+            }
+        }
+    }
+}

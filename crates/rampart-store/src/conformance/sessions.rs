@@ -55,6 +55,11 @@ pub async fn web_sessions_create_check_end<H: Harness>(h: &H) {
         );
     }
     assert_eq!(
+        store.web_session_peek(&a, LONG).await.unwrap(),
+        valid(USER),
+        "a peek sees what a check sees"
+    );
+    assert_eq!(
         store.web_session_end(&a).await.unwrap().as_deref(),
         Some(USER),
         "logout names the account whose session ended"
@@ -63,6 +68,10 @@ pub async fn web_sessions_create_check_end<H: Harness>(h: &H) {
         store.web_session_check(&a, LONG).await.unwrap(),
         SessionCheck::Unknown,
         "an ended session is refused"
+    );
+    assert_eq!(
+        store.web_session_peek(&a, LONG).await.unwrap(),
+        SessionCheck::Unknown
     );
     assert_eq!(
         store.web_session_end(&a).await.unwrap(),
@@ -105,6 +114,18 @@ pub async fn web_sessions_expire_and_prune<H: Harness>(h: &H) {
     };
     for past in [idle_past, old_past] {
         let t = store.web_session_create(USER, None, None).await.unwrap();
+        assert_eq!(
+            store.web_session_peek(&t, past).await.unwrap(),
+            SessionCheck::Expired {
+                account: USER.into()
+            },
+            "a peek sees a session past its limits {past:?} as expired"
+        );
+        assert_eq!(
+            store.web_session_peek(&t, LONG).await.unwrap(),
+            valid(USER),
+            "a peek changes nothing"
+        );
         assert_eq!(
             store.web_session_check(&t, past).await.unwrap(),
             SessionCheck::Expired {
