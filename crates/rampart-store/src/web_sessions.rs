@@ -9,7 +9,7 @@
 use crate::sqlite::Sqlite;
 use crate::{now_micros, Result, Store};
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS web_sessions (
@@ -87,39 +87,17 @@ impl Store {
         user_agent: Option<&str>,
         now: i64,
     ) -> Result<String> {
-        let token = format!("{SESSION_PREFIX}{}", hex(&crate::random_bytes::<32>()));
-        self.admin_connection()?.execute(
-            "INSERT INTO web_sessions(hash, account, created, last_seen, client, user_agent)
-             VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
-            params![
-                sha256_hex(&token),
-                account.to_ascii_lowercase(),
-                now,
-                client,
-                user_agent
-            ],
-        )?;
-        Ok(token)
+        create(&self.admin_connection()?, account, client, user_agent, now)
     }
 
     /// Ends one session; the account it was for, if it existed.
     pub fn web_session_end(&self, token: &str) -> Result<Option<String>> {
-        let conn = self.admin_connection()?;
-        Ok(conn
-            .query_row(
-                "DELETE FROM web_sessions WHERE hash = ?1 RETURNING account",
-                [sha256_hex(token)],
-                |r| r.get(0),
-            )
-            .optional()?)
+        end(&self.admin_connection()?, token)
     }
 
     /// Ends every session of `account` (disabled, password changed); how many.
     pub fn web_sessions_end_all(&self, account: &str) -> Result<usize> {
-        Ok(self.admin_connection()?.execute(
-            "DELETE FROM web_sessions WHERE account = ?1",
-            [account.to_ascii_lowercase()],
-        )?)
+        end_all(&self.admin_connection()?, account)
     }
 
     /// Checks `token` at `now`; the session's row and the account's state as a read. Returns
@@ -161,11 +139,57 @@ impl Store {
 
     /// Removes sessions past either limit; how many.
     pub fn web_sessions_prune(&self, limits: SessionLimits, now: i64) -> Result<usize> {
-        Ok(self.admin_connection()?.execute(
-            "DELETE FROM web_sessions WHERE last_seen < ?1 OR created < ?2",
-            params![now - limits.idle, now - limits.max_age],
-        )?)
+        prune(&self.admin_connection()?, limits, now)
     }
+}
+
+// The writes, on the administrator's connection ([`Store`], the CLI) or in the server's writer
+// thread ([`Sqlite`]): a server writing on a connection of its own beside the writer makes the
+// writer's group commit fail with "database is locked".
+
+fn create(
+    c: &Connection,
+    account: &str,
+    client: Option<&str>,
+    user_agent: Option<&str>,
+    now: i64,
+) -> Result<String> {
+    let token = format!("{SESSION_PREFIX}{}", hex(&crate::random_bytes::<32>()));
+    c.execute(
+        "INSERT INTO web_sessions(hash, account, created, last_seen, client, user_agent)
+         VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+        params![
+            sha256_hex(&token),
+            account.to_ascii_lowercase(),
+            now,
+            client,
+            user_agent
+        ],
+    )?;
+    Ok(token)
+}
+
+fn end(c: &Connection, token: &str) -> Result<Option<String>> {
+    Ok(c.query_row(
+        "DELETE FROM web_sessions WHERE hash = ?1 RETURNING account",
+        [sha256_hex(token)],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+fn end_all(c: &Connection, account: &str) -> Result<usize> {
+    Ok(c.execute(
+        "DELETE FROM web_sessions WHERE account = ?1",
+        [account.to_ascii_lowercase()],
+    )?)
+}
+
+fn prune(c: &Connection, limits: SessionLimits, now: i64) -> Result<usize> {
+    Ok(c.execute(
+        "DELETE FROM web_sessions WHERE last_seen < ?1 OR created < ?2",
+        params![now - limits.idle, now - limits.max_age],
+    )?)
 }
 
 /// The webmail's sessions. Part of [`crate::Backend`].
@@ -203,8 +227,10 @@ impl WebSessions for Sqlite {
     ) -> Result<String> {
         let a = account.to_owned();
         let now = now_micros();
-        self.read(move |s| s.web_session_create(&a, client.as_deref(), user_agent.as_deref(), now))
-            .await
+        crate::shared::write(self.writer(), move |tx| {
+            create(tx, &a, client.as_deref(), user_agent.as_deref(), now)
+        })
+        .await
     }
 
     async fn web_session_check(&self, token: &str, limits: SessionLimits) -> Result<SessionCheck> {
@@ -248,17 +274,17 @@ impl WebSessions for Sqlite {
 
     async fn web_session_end(&self, token: &str) -> Result<Option<String>> {
         let t = token.to_owned();
-        self.read(move |s| s.web_session_end(&t)).await
+        crate::shared::write(self.writer(), move |tx| end(tx, &t)).await
     }
 
     async fn web_sessions_end_all(&self, account: &str) -> Result<usize> {
         let a = account.to_owned();
-        self.read(move |s| s.web_sessions_end_all(&a)).await
+        crate::shared::write(self.writer(), move |tx| end_all(tx, &a)).await
     }
 
     async fn web_sessions_prune(&self, limits: SessionLimits) -> Result<usize> {
         let now = now_micros();
-        self.read(move |s| s.web_sessions_prune(limits, now)).await
+        crate::shared::write(self.writer(), move |tx| prune(tx, limits, now)).await
     }
 }
 
