@@ -571,7 +571,8 @@ fn al_3_1_no_session_token_in_the_log_or_the_audit() {
     }
 }
 
-/// A push connection (EventSource) with a session cookie, its lines read on their own thread.
+/// A push connection (EventSource) with a session cookie, open (its response begun), its lines
+/// read on their own thread.
 struct Push {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
@@ -588,7 +589,16 @@ fn open_push(s: &Server, session: &str) -> Push {
     use std::io::BufRead;
     let port = s.listener("https").port();
     let mut child = std::process::Command::new("curl")
-        .args(["-sS", "-N", "--max-time", "40", "--cacert"])
+        .args([
+            "-sS",
+            "-N",
+            "--http1.1",
+            "-D",
+            "-",
+            "--max-time",
+            "40",
+            "--cacert",
+        ])
         .arg(s.ca_file())
         .arg("--resolve")
         .arg(format!("mail.example.test:{port}:127.0.0.1"))
@@ -611,6 +621,15 @@ fn open_push(s: &Server, session: &str) -> Push {
             }
         }
     });
+    // The status line comes once the handler has subscribed to the changes: only then is a
+    // change sure to reach this connection.
+    let status = lines
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the push connection's status line");
+    assert!(
+        status.starts_with("HTTP/") && status.contains(" 200"),
+        "{status}"
+    );
     Push { child, lines }
 }
 
@@ -666,4 +685,42 @@ fn al_4_1_sign_out_ends_the_sessions_push_connection() {
             }
         }
     }
+}
+
+/// An open push connection is not a use of the session: with changes streaming to it, a session
+/// left alone past the idle timeout (2 s here) still ends, and the stream with it.
+#[test]
+fn al_4_1_a_push_connection_does_not_keep_a_session_from_going_idle() {
+    use std::sync::mpsc::RecvTimeoutError;
+    let s = start_jmap_with(Options {
+        top: "[webmail]\nidle_timeout_secs = 2\n".into(),
+        ..Default::default()
+    });
+    let b = Browser::sign_in(&s, ALICE);
+    let begun = std::time::Instant::now();
+    let push = open_push(&s, &b.session);
+    let mut n = 0;
+    let mut states = 0;
+    while begun.elapsed() < std::time::Duration::from_millis(2600) {
+        n += 1;
+        deliver(&s, &format!("idle{n}"));
+        s.wait_mailbox(ALICE, n);
+        while let Ok(l) = push.lines.try_recv() {
+            states += usize::from(l.starts_with("event: state"));
+        }
+    }
+    assert_eq!(
+        b.session_status(),
+        401,
+        "the push connection kept the session"
+    );
+    deliver(&s, "last");
+    loop {
+        match push.lines.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(l) => states += usize::from(l.starts_with("event: state")),
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => panic!("the push connection is still open"),
+        }
+    }
+    assert!(states > 0, "changes reached the push connection meanwhile");
 }
