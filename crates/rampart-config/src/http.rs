@@ -63,8 +63,10 @@ fn nz(n: u32) -> NonZeroU32 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebmailConfig {
-    /// Minutes without a request after which a session ends (the user signs in again).
-    pub idle_timeout_minutes: NonZeroU32,
+    /// Seconds without a request after which a session ends (the user signs in again). In
+    /// seconds, not minutes, so that a test (or a kiosk) can use a short one; no lower bound
+    /// is enforced, but below a minute users are signed out while reading.
+    pub idle_timeout_secs: NonZeroU32,
     /// Hours after sign-in after which a session ends however busy it was.
     pub max_session_hours: NonZeroU32,
 }
@@ -72,7 +74,7 @@ pub struct WebmailConfig {
 impl Default for WebmailConfig {
     fn default() -> Self {
         WebmailConfig {
-            idle_timeout_minutes: nz(30),
+            idle_timeout_secs: nz(30 * 60),
             max_session_hours: nz(12),
         }
     }
@@ -81,7 +83,7 @@ impl Default for WebmailConfig {
 impl WebmailConfig {
     /// The idle timeout, in microseconds.
     pub fn idle_micros(&self) -> i64 {
-        i64::from(self.idle_timeout_minutes.get()) * 60 * 1_000_000
+        i64::from(self.idle_timeout_secs.get()) * 1_000_000
     }
 
     /// The longest session, in microseconds.

@@ -13,7 +13,11 @@ use crate::trace::{TraceEvent, TraceFilter};
 use async_trait::async_trait;
 
 mod mail;
+mod sending;
+mod sessions;
 pub use mail::*;
+pub use sending::*;
+pub use sessions::*;
 
 /// Makes stores for the suite.
 #[async_trait]
@@ -736,7 +740,10 @@ macro_rules! conformance_tests {
             quarantine_hold_release_delete, trace_record_find_prune, shared_counters,
             shared_auth_failures_and_bans, concurrent_enqueues, restart_keeps_acknowledged,
             mail_delivery_roles_and_changes, mail_keywords_moves_destroy, mail_push_feed,
-            mailbox_audit_record_and_select);
+            mailbox_audit_record_and_select, web_sessions_create_check_end,
+            web_sessions_expire_and_prune, logins_without_tokens_or_grants,
+            submission_identities_and_changes, submission_records,
+            submission_vacation_and_replies);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(

@@ -9,7 +9,7 @@
 use crate::sqlite::Sqlite;
 use crate::{now_micros, Result, Store};
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS web_sessions (
@@ -26,6 +26,13 @@ CREATE INDEX IF NOT EXISTS web_sessions_account ON web_sessions(account);
 /// A session's last use is written at most this often, in microseconds (a minute): the idle
 /// timeout is counted from it, so it is late by at most this much.
 pub const SEEN_RECORDED_EVERY: i64 = 60 * 1_000_000;
+
+/// How stale a session's recorded last use may grow under `limits`: a minute, or a quarter of
+/// a shorter idle timeout. Were it a full minute under an idle timeout below a minute, a
+/// session in steady use would be taken for idle and ended.
+fn seen_recorded_every(limits: SessionLimits) -> i64 {
+    SEEN_RECORDED_EVERY.min(limits.idle / 4)
+}
 
 /// Prefix of a session token, so that a reader (or a secret scanner) knows one.
 pub const SESSION_PREFIX: &str = "rps_";
@@ -80,39 +87,17 @@ impl Store {
         user_agent: Option<&str>,
         now: i64,
     ) -> Result<String> {
-        let token = format!("{SESSION_PREFIX}{}", hex(&crate::random_bytes::<32>()));
-        self.admin_connection()?.execute(
-            "INSERT INTO web_sessions(hash, account, created, last_seen, client, user_agent)
-             VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
-            params![
-                sha256_hex(&token),
-                account.to_ascii_lowercase(),
-                now,
-                client,
-                user_agent
-            ],
-        )?;
-        Ok(token)
+        create(&self.admin_connection()?, account, client, user_agent, now)
     }
 
     /// Ends one session; the account it was for, if it existed.
     pub fn web_session_end(&self, token: &str) -> Result<Option<String>> {
-        let conn = self.admin_connection()?;
-        Ok(conn
-            .query_row(
-                "DELETE FROM web_sessions WHERE hash = ?1 RETURNING account",
-                [sha256_hex(token)],
-                |r| r.get(0),
-            )
-            .optional()?)
+        end(&self.admin_connection()?, token)
     }
 
     /// Ends every session of `account` (disabled, password changed); how many.
     pub fn web_sessions_end_all(&self, account: &str) -> Result<usize> {
-        Ok(self.admin_connection()?.execute(
-            "DELETE FROM web_sessions WHERE account = ?1",
-            [account.to_ascii_lowercase()],
-        )?)
+        end_all(&self.admin_connection()?, account)
     }
 
     /// Checks `token` at `now`; the session's row and the account's state as a read. Returns
@@ -148,17 +133,63 @@ impl Store {
         }
         Ok((
             SessionCheck::Valid { account },
-            now - last_seen >= SEEN_RECORDED_EVERY,
+            now - last_seen >= seen_recorded_every(limits),
         ))
     }
 
     /// Removes sessions past either limit; how many.
     pub fn web_sessions_prune(&self, limits: SessionLimits, now: i64) -> Result<usize> {
-        Ok(self.admin_connection()?.execute(
-            "DELETE FROM web_sessions WHERE last_seen < ?1 OR created < ?2",
-            params![now - limits.idle, now - limits.max_age],
-        )?)
+        prune(&self.admin_connection()?, limits, now)
     }
+}
+
+// The writes, on the administrator's connection ([`Store`], the CLI) or in the server's writer
+// thread ([`Sqlite`]): a server writing on a connection of its own beside the writer makes the
+// writer's group commit fail with "database is locked".
+
+fn create(
+    c: &Connection,
+    account: &str,
+    client: Option<&str>,
+    user_agent: Option<&str>,
+    now: i64,
+) -> Result<String> {
+    let token = format!("{SESSION_PREFIX}{}", hex(&crate::random_bytes::<32>()));
+    c.execute(
+        "INSERT INTO web_sessions(hash, account, created, last_seen, client, user_agent)
+         VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+        params![
+            sha256_hex(&token),
+            account.to_ascii_lowercase(),
+            now,
+            client,
+            user_agent
+        ],
+    )?;
+    Ok(token)
+}
+
+fn end(c: &Connection, token: &str) -> Result<Option<String>> {
+    Ok(c.query_row(
+        "DELETE FROM web_sessions WHERE hash = ?1 RETURNING account",
+        [sha256_hex(token)],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+fn end_all(c: &Connection, account: &str) -> Result<usize> {
+    Ok(c.execute(
+        "DELETE FROM web_sessions WHERE account = ?1",
+        [account.to_ascii_lowercase()],
+    )?)
+}
+
+fn prune(c: &Connection, limits: SessionLimits, now: i64) -> Result<usize> {
+    Ok(c.execute(
+        "DELETE FROM web_sessions WHERE last_seen < ?1 OR created < ?2",
+        params![now - limits.idle, now - limits.max_age],
+    )?)
 }
 
 /// The webmail's sessions. Part of [`crate::Backend`].
@@ -174,6 +205,10 @@ pub trait WebSessions: Send + Sync {
     /// What `token` is now; a valid session's last use is brought up to date (at most once a
     /// minute), an expired or disabled one is ended.
     async fn web_session_check(&self, token: &str, limits: SessionLimits) -> Result<SessionCheck>;
+    /// What `token` is now, changing nothing: not a use of the session (a push connection
+    /// asking whether its session still stands must not keep it from going idle), and an
+    /// expired one is left for [`WebSessions::web_session_check`] or the pruning to end.
+    async fn web_session_peek(&self, token: &str, limits: SessionLimits) -> Result<SessionCheck>;
     /// Ends the session (logout); the account it was for.
     async fn web_session_end(&self, token: &str) -> Result<Option<String>>;
     /// Ends every session of the account.
@@ -192,8 +227,10 @@ impl WebSessions for Sqlite {
     ) -> Result<String> {
         let a = account.to_owned();
         let now = now_micros();
-        self.read(move |s| s.web_session_create(&a, client.as_deref(), user_agent.as_deref(), now))
-            .await
+        crate::shared::write(self.writer(), move |tx| {
+            create(tx, &a, client.as_deref(), user_agent.as_deref(), now)
+        })
+        .await
     }
 
     async fn web_session_check(&self, token: &str, limits: SessionLimits) -> Result<SessionCheck> {
@@ -226,19 +263,28 @@ impl WebSessions for Sqlite {
         Ok(check)
     }
 
+    async fn web_session_peek(&self, token: &str, limits: SessionLimits) -> Result<SessionCheck> {
+        let t = token.to_owned();
+        let now = now_micros();
+        let (check, _) = self
+            .read(move |s| s.web_session_read(&t, limits, now))
+            .await?;
+        Ok(check)
+    }
+
     async fn web_session_end(&self, token: &str) -> Result<Option<String>> {
         let t = token.to_owned();
-        self.read(move |s| s.web_session_end(&t)).await
+        crate::shared::write(self.writer(), move |tx| end(tx, &t)).await
     }
 
     async fn web_sessions_end_all(&self, account: &str) -> Result<usize> {
         let a = account.to_owned();
-        self.read(move |s| s.web_sessions_end_all(&a)).await
+        crate::shared::write(self.writer(), move |tx| end_all(tx, &a)).await
     }
 
     async fn web_sessions_prune(&self, limits: SessionLimits) -> Result<usize> {
         let now = now_micros();
-        self.read(move |s| s.web_sessions_prune(limits, now)).await
+        crate::shared::write(self.writer(), move |tx| prune(tx, limits, now)).await
     }
 }
 
@@ -342,6 +388,52 @@ mod tests {
         s.web_session_create("alice@example.test", None, None, now)
             .unwrap();
         assert_eq!(s.web_sessions_end_all("alice@example.test").unwrap(), 1);
+    }
+
+    #[test]
+    fn al_4_1_a_session_ends_at_its_longest_age_however_busy() {
+        let (s, _d) = store();
+        let now = now_micros();
+        let t = s
+            .web_session_create("alice@example.test", None, None, now)
+            .unwrap();
+        let late = now + LIMITS.max_age + 1;
+        // Used a moment before: not idle, only too old.
+        s.admin_connection()
+            .unwrap()
+            .execute("UPDATE web_sessions SET last_seen = ?1", [late - 1])
+            .unwrap();
+        assert!(matches!(
+            s.web_session_read(&t, LIMITS, late - 2).unwrap().0,
+            SessionCheck::Valid { .. }
+        ));
+        assert!(matches!(
+            s.web_session_read(&t, LIMITS, late).unwrap().0,
+            SessionCheck::Expired { .. }
+        ));
+        assert_eq!(s.web_sessions_prune(LIMITS, late).unwrap(), 1);
+    }
+
+    #[test]
+    fn al_4_1_a_short_idle_timeout_does_not_end_a_session_in_use() {
+        let (s, _d) = store();
+        let now = now_micros();
+        let t = s
+            .web_session_create("alice@example.test", None, None, now)
+            .unwrap();
+        let short = SessionLimits {
+            idle: 2_000_000,
+            ..LIMITS
+        };
+        // A request 0.6 s in must bring the last use up to date: were it left for a minute,
+        // the next request 1.5 s later would find the session idle for 2.1 s and end it.
+        let (c, due) = s.web_session_read(&t, short, now + 600_000).unwrap();
+        assert!(matches!(c, SessionCheck::Valid { .. }));
+        assert!(
+            due,
+            "the last use is written within a quarter of the idle timeout"
+        );
+        assert!(!s.web_session_read(&t, short, now + 400_000).unwrap().1);
     }
 
     #[test]

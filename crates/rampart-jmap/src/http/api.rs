@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 
 use super::eventsource::{push_stream, EventSourceParams};
 use super::{
-    authenticate, http_problem, json_response, read_limited, request_problem, Backend, ClientAddr,
-    ReadError, Shared,
+    authenticate, credentials, http_problem, json_response, read_limited, request_problem,
+    session_credentials, Backend, ClientAddr, ReadError, Shared,
 };
 use crate::error::RequestError;
 use crate::request::{parse_request, ParseLimits};
@@ -170,14 +170,33 @@ pub(super) async fn eventsource<B: Backend>(
     };
     let accounts: BTreeSet<String> = user.accounts.iter().map(|a| a.id.clone()).collect();
     let rx = st.backend.subscribe(&user);
-    let events = push_stream(rx, accounts, params).map(move |ev| {
-        let _held = &slot;
-        Ok::<_, Infallible>(
-            Event::default()
-                .event(ev.name())
-                .data(ev.data().to_string()),
-        )
-    });
+    // A webmail session is asked again before each event: one signed out, expired or of a
+    // disabled account since the connection began sends nothing more (the stream ends).
+    let recheck = match credentials(&headers) {
+        Some(_) => None,
+        None => session_credentials(&headers, false),
+    };
+    let (backend, origin) = (st.backend.clone(), user.origin.clone());
+    let events = push_stream(rx, accounts, params)
+        .then(move |ev| {
+            let (backend, origin, recheck) = (backend.clone(), origin.clone(), recheck.clone());
+            async move {
+                let stands = match &recheck {
+                    Some(c) => backend.still_valid(c, &origin).await,
+                    None => true,
+                };
+                (ev, stands)
+            }
+        })
+        .take_while(|(_, stands)| std::future::ready(*stands))
+        .map(move |(ev, _)| {
+            let _held = &slot;
+            Ok::<_, Infallible>(
+                Event::default()
+                    .event(ev.name())
+                    .data(ev.data().to_string()),
+            )
+        });
     let mut r = Sse::new(events).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,

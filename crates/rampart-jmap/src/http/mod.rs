@@ -108,6 +108,15 @@ pub trait Backend: Send + Sync + 'static {
     /// came from (the login guard and the audit need it); the handler copies it into the user.
     async fn authenticate(&self, credentials: &Credentials, origin: &Origin) -> Option<User>;
 
+    /// Whether credentials accepted when a long-lived connection (push) began still stand,
+    /// asked before each of its events: a webmail session signed out, expired or of a disabled
+    /// account since then ends the connection. Asking is not a use of the credentials (an open
+    /// push connection must not keep a session from going idle). Every credential stands by
+    /// default.
+    async fn still_valid(&self, _credentials: &Credentials, _origin: &Origin) -> bool {
+        true
+    }
+
     /// The JMAP methods (the data layer).
     fn methods(&self) -> &dyn Methods;
 

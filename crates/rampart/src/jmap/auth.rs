@@ -135,12 +135,7 @@ async fn session(
     if b.ctx.auth_guard.is_blocked(ip) {
         return None;
     }
-    let w = &b.ctx.config.webmail;
-    let limits = SessionLimits {
-        idle: w.idle_micros(),
-        max_age: w.max_age_micros(),
-    };
-    match b.store.web_session_check(token, limits).await {
+    match b.store.web_session_check(token, session_limits(b)).await {
         Ok(SessionCheck::Valid { account }) => {
             if changes && !csrf.is_some_and(|c| csrf_matches(token, c)) {
                 tracing::warn!(client = %ip, "webmail request without its CSRF token refused");
@@ -153,6 +148,36 @@ async fn session(
             tracing::error!(error = %e, "session check failed");
             None
         }
+    }
+}
+
+/// Whether credentials accepted when a push connection began still stand: a webmail session
+/// must still be live (signed out, expired or of a disabled account since: not), from an
+/// address the guard does not block. A peek, not a use: an open push connection does not keep
+/// the session from going idle. Basic and Bearer stand as they were.
+pub(super) async fn still_valid(
+    b: &JmapBackend,
+    credentials: &Credentials,
+    origin: &Origin,
+) -> bool {
+    let Credentials::Session { token, .. } = credentials else {
+        return true;
+    };
+    if origin.ip.is_none_or(|ip| b.ctx.auth_guard.is_blocked(ip)) {
+        return false;
+    }
+    matches!(
+        b.store.web_session_peek(token, session_limits(b)).await,
+        Ok(SessionCheck::Valid { .. })
+    )
+}
+
+/// `[webmail]`'s session limits.
+fn session_limits(b: &JmapBackend) -> SessionLimits {
+    let w = &b.ctx.config.webmail;
+    SessionLimits {
+        idle: w.idle_micros(),
+        max_age: w.max_age_micros(),
     }
 }
 

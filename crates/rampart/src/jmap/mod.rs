@@ -167,6 +167,10 @@ impl Backend for JmapBackend {
         auth::authenticate(self, credentials, origin).await
     }
 
+    async fn still_valid(&self, credentials: &Credentials, origin: &Origin) -> bool {
+        auth::still_valid(self, credentials, origin).await
+    }
+
     fn methods(&self) -> &dyn Methods {
         &self.methods
     }

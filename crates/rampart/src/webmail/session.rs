@@ -6,8 +6,9 @@
 //!
 //! Session security:
 //! - the session cookie is 256 random bits, stored only hashed, `Secure; HttpOnly;
-//!   SameSite=Strict` with the `__Host-` prefix, ended on logout, after the idle timeout and
-//!   after the longest session (`[webmail]`);
+//!   SameSite=Strict` with the `__Host-` prefix and no lifetime, ended on logout, after the idle
+//!   timeout and the longest session (`[webmail] idle_timeout_secs`, `max_session_hours`) and
+//!   when its account is disabled; a push connection (EventSource) it opened ends with it;
 //! - a new session is made at every sign-in and any session the browser brought is ended first
 //!   (no session fixation: a cookie planted before sign-in is never the signed-in one);
 //! - every request that changes something carries a CSRF token: the sign-in form a token that
