@@ -86,6 +86,39 @@ fn al_4_1_sign_in_gives_a_strict_cookie_and_the_api_answers_it_with_csrf() {
     assert!(!without
         .header("www-authenticate")
         .is_some_and(|v| v.contains("Basic")));
+    // Nor for the page's request once its cookie is gone (cleared by the user): the CSRF
+    // header says it is the webmail's. A client without either is challenged for Basic.
+    let body = json!({"using": USING, "methodCalls": [["Mailbox/get", {}, "0"]]}).to_string();
+    let gone = anon(&s).http(
+        "POST",
+        "/jmap/api",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Rampart-CSRF", &b.csrf),
+        ],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(gone.status, 401);
+    let challenges: Vec<&str> = gone
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(
+        !challenges.is_empty() && challenges.iter().all(|v| !v.contains("Basic")),
+        "{challenges:?}"
+    );
+    let api_client = anon(&s).http(
+        "POST",
+        "/jmap/api",
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    assert!(api_client
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("www-authenticate") && v.contains("Basic")));
 }
 
 /// Issue 13 item 4: `__Host-` cookie, Secure, HttpOnly, SameSite=Strict, Path=/, no Domain, no
