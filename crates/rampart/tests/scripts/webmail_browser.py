@@ -217,6 +217,54 @@ def test_narrow(args):
         b.wait(lambda: b.text_of("#status") == "Vacation reply is on.", "the vacation reply to be saved")
 
 
+# WCAG 2 contrast of every visible piece of text against the background it is drawn on (the
+# first ancestor with an opaque background), and the controls without an accessible name.
+AUDIT_JS = """
+function lum(c) {
+  const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+  const p = m[1].split(',').map(parseFloat);
+  if (p.length > 3 && p[3] < 1) return null;
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(p[0]) + 0.7152 * f(p[1]) + 0.0722 * f(p[2]);
+}
+function bg(e) {
+  for (; e; e = e.parentElement) {
+    const c = getComputedStyle(e).backgroundColor;
+    if (lum(c) !== null) return c;
+  }
+  return 'rgb(255, 255, 255)';
+}
+const low = [], unnamed = [];
+for (const e of document.querySelectorAll('body *')) {
+  const r = e.getBoundingClientRect();
+  if (!r.width || !r.height || getComputedStyle(e).visibility === 'hidden') continue;
+  const own = Array.from(e.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (own) {
+    const s = getComputedStyle(e), fg = lum(s.color), b = lum(bg(e));
+    if (fg !== null && b !== null) {
+      const ratio = (Math.max(fg, b) + 0.05) / (Math.min(fg, b) + 0.05);
+      const large = parseFloat(s.fontSize) >= 24 || (parseFloat(s.fontSize) >= 18.66 && parseInt(s.fontWeight, 10) >= 700);
+      if (ratio < (large ? 3 : 4.5)) low.push((e.id || e.className || e.tagName) + ': ' + ratio.toFixed(2) + ' "' + e.textContent.trim().slice(0, 30) + '"');
+    }
+  }
+  if (e.matches('button, a[href], input:not([type=hidden]), select, textarea')) {
+    const labelled = (e.labels && e.labels.length) || e.getAttribute('aria-label') ||
+      e.getAttribute('aria-labelledby') || e.getAttribute('title') || e.textContent.trim() ||
+      (e.type === 'submit' && e.value);
+    if (!labelled) unnamed.push(e.outerHTML.slice(0, 80));
+  }
+}
+return [low, unnamed];
+"""
+
+
+def accessible(b, where):
+    """Fails on text under 4.5:1 contrast (3:1 when large) or a control with no name."""
+    low, unnamed = b.driver.execute_script(AUDIT_JS)
+    assert not low, "%s: text below WCAG AA contrast: %s" % (where, low)
+    assert not unnamed, "%s: controls without a name: %s" % (where, unnamed)
+
+
 def test_keyboard(args):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
@@ -238,10 +286,12 @@ def test_keyboard(args):
             press(Keys.TAB)
             order.append(b.active_id())
         assert order == ["username", "password", "sign-in"], order
+        accessible(b, "the sign-in page")
         d.execute_script("document.getElementById('username').focus()")
         press(ALICE, Keys.TAB, args.password, Keys.TAB, Keys.ENTER)
         b.wait(lambda: d.execute_script("return document.body.dataset.ready === '1'"), "the webmail")
         row(b, "Lunch plans")
+        accessible(b, "the inbox")
 
         step("Tab reaches the mailbox list, then the message list")
         b.one("h1.brand").click()
@@ -266,6 +316,7 @@ def test_keyboard(args):
         press(Keys.ENTER)
         b.wait(lambda: b.active_id() == "reader-heading", "focus on the opened message's heading")
         assert b.text_of("#reader-heading") == "Lunch plans"
+        accessible(b, "an open message")
         press(Keys.ESCAPE)
         b.wait(lambda: b.active_id() == row_id, "focus back on the row")
 
@@ -286,6 +337,7 @@ def test_keyboard(args):
         d.execute_script("document.activeElement.blur()")
         press("c")
         b.wait(lambda: b.active_id() == "c-to", "the composer from the c shortcut")
+        accessible(b, "the composer")
 
 
 def test_error(args):
