@@ -67,9 +67,18 @@
     $("status").textContent = text;
   }
 
+  // A server's description as a sentence: an SMTP refusal (AL-1.5 DLP, NC-2.1.8 rate limit)
+  // arrives as "550 5.7.1 Message refused: ...", and the codes mean nothing to a reader.
+  function plain(text) {
+    const t = String(text).replace(/^\d{3}[ -](\d\.\d{1,3}\.\d{1,3}\s+)?/, "").trim();
+    if (!t) return "";
+    const s = t.charAt(0).toUpperCase() + t.slice(1);
+    return /[.!?)]$/.test(s) ? s : s + ".";
+  }
+
   // A JMAP error object (method error or SetError) as a sentence a user understands.
   function describe(e) {
-    const d = e && e.description ? " (" + e.description + ")" : "";
+    const d = e && e.description ? " " + plain(e.description) : "";
     switch (e && e.type) {
       case "forbiddenFrom":
         return "The server refused to send this message: you may not send mail with this From address." + d;
