@@ -467,6 +467,7 @@
       }
     }
     const kw = cur.keywords || {};
+    $("act-edit").hidden = !kw.$draft;
     $("act-flag").textContent = kw.$flagged ? "Unflag" : "Flag";
     $("act-unread").textContent = kw.$seen ? "Mark unread" : "Mark read";
     const junk = mailboxByRole("junk");
@@ -638,10 +639,10 @@
 
   // ---- compose and vacation: compose.js -----------------------------------------------------
 
-  const composer = window.RampartCompose({ $, el, st, api, call, http, failed, checkSet, setErrors,
-    describe, status, clearAlert, show, addr, who, date, size, parseAddrs, textOf, current,
+  const composer = window.RampartCompose({ $, el, st, CSRF, api, call, http, failed, checkSet,
+    setErrors, describe, status, clearAlert, show, addr, who, date, size, parseAddrs, textOf, current,
     mailboxByRole, local, refresh });
-  const { startCompose, saveDraft, send, closeCompose, upload, composeEmpty,
+  const { startCompose, editDraft, saveDraft, send, closeCompose, upload, composeEmpty,
     openVacation, saveVacation } = composer;
 
   // ---- new mail without a reload -------------------------------------------------------------
@@ -740,6 +741,7 @@
     on("page-newer", "click", () => page(-1));
     on("page-older", "click", () => page(1));
     on("reader-back", "click", closeReader);
+    on("act-edit", "click", editDraft);
     on("act-reply", "click", () => startCompose("reply"));
     on("act-reply-all", "click", () => startCompose("all"));
     on("act-forward", "click", () => startCompose("forward"));

@@ -6,8 +6,9 @@
 "use strict";
 
 window.RampartCompose = function (h) {
-  const { $, el, st, api, call, http, failed, checkSet, setErrors, describe, status, clearAlert,
+  const { $, el, st, CSRF, api, call, http, failed, checkSet, setErrors, describe, status, clearAlert,
     show, addr, who, date, size, parseAddrs, textOf, current, mailboxByRole, local, refresh } = h;
+
   // ---- compose -------------------------------------------------------------------------------
 
   function quote(e) {
@@ -59,6 +60,33 @@ window.RampartCompose = function (h) {
     if (mode !== "new" && mode !== "forward") {
       $("c-body").setSelectionRange(0, 0);
     }
+  }
+
+  // Reopens the draft open in the reader. A message cannot change in place, so saving or sending
+  // it creates a new one and destroys this draft (draftId), which must not stay in Drafts.
+  function editDraft() {
+    const e = current();
+    if (!e || !(e.keywords || {}).$draft) return;
+    startCompose("new");
+    $("compose-heading").textContent = "Edit draft";
+    st.compose.draftId = e.id;
+    st.compose.inReplyTo = e.inReplyTo || null;
+    st.compose.references = e.references || null;
+    const from = ((e.from || [])[0] || {}).email || "";
+    const ident = st.identities.find((i) => i.email.toLowerCase() === from.toLowerCase());
+    if (ident) $("c-from").value = ident.id;
+    $("c-to").value = addr(e.to);
+    $("c-cc").value = addr(e.cc);
+    $("c-bcc").value = addr(e.bcc);
+    $("c-subject").value = e.subject || "";
+    $("c-body").value = textOf(e);
+    for (const a of e.attachments || []) {
+      addAttachment({ blobId: a.blobId, name: a.name || "attachment", type: a.type, size: a.size || 0 });
+    }
+    // The reader showed the draft, which is about to be replaced: back to the list after.
+    st.open = null;
+    st.thread = [];
+    $("c-body").focus();
   }
 
   function addAttachment(a) {
@@ -246,6 +274,6 @@ window.RampartCompose = function (h) {
     status($("v-on").checked ? "Vacation reply is on." : "Vacation reply is off.");
     show(st.open ? "reader" : null);
   }
-  return { startCompose, saveDraft, send, closeCompose, upload, composeEmpty,
+  return { startCompose, editDraft, saveDraft, send, closeCompose, upload, composeEmpty,
     openVacation, saveVacation };
 };
