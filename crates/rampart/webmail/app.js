@@ -316,8 +316,11 @@
       ul.append(el("li", {}, b));
     }
     refocus(ul, keep);
+    // A redraw (push, unread counts) keeps the mailbox the user chose: Move must not take another.
     const sel = $("act-move-to");
+    const chosen = sel.value;
     sel.replaceChildren(...st.mailboxes.map((m) => el("option", { value: m.id, text: m.name })));
+    if (st.mailboxes.some((m) => m.id === chosen)) sel.value = chosen;
   }
 
   function openMailbox(id) {
