@@ -438,6 +438,8 @@
       for (const e of unseen) update[e.id] = { "keywords/$seen": true };
       checkSet(await call("Email/set", { update }));
       for (const e of unseen) e.keywords = Object.assign({}, e.keywords, { $seen: true });
+      // The reader was drawn while the message was unread: its button must now offer the reverse.
+      if (st.open === row.id) $("act-unread").textContent = "Mark unread";
       refresh();
     }
   }
