@@ -35,7 +35,8 @@ def sent_ok(b):
 
 def refused(b):
     """Waits for a refusal in the alert region; returns its text."""
-    alert = b.wait(lambda: b.text_of("#alert"), "an error in the alert region")
+    alert = b.wait(lambda: b.text_of("#alert"),
+                   "an error in the alert region (status: %r)" % b.text_of("#status"), timeout=60)
     a = b.css("#alert")[0]
     assert a.get_attribute("role") == "alert" and a.is_displayed(), "the alert is not visible"
     assert b.visible("#compose"), "the composer was closed"
