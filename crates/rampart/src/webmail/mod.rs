@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `GET /` | the sign-in page, or the webmail for a signed-in browser | `session.rs` |
 //! | `POST /login`, `POST /logout` | sign in and out | `session.rs` |
-//! | `GET /webmail/assets/{name}` | the script and style sheet | here |
+//! | `GET /webmail/assets/{name}` | the scripts and style sheet | here |
 //! | `GET /webmail/html/{account}/{email}` | an HTML message, cleaned, for a sandboxed frame | `render.rs` |
 //!
 //! The JMAP API accepts the session cookie (`rampart_jmap::http::SESSION_COOKIE`) besides
@@ -49,6 +49,11 @@ const ASSETS: &[Asset] = &[
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../webmail/app.js"),
+    },
+    Asset {
+        name: "compose.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../webmail/compose.js"),
     },
     Asset {
         name: "app.css",
