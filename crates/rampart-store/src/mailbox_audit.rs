@@ -245,7 +245,7 @@ impl Store {
     /// run without one (SQLite in WAL mode lets them write beside a live server).
     pub fn mailbox_record_now(&self, events: &[MailboxEvent]) -> Result<()> {
         let mut conn = self.admin_connection()?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for e in events {
             tx.execute(
                 "INSERT INTO mailbox_audit(ts, account, actor, actor_kind, service, operation,

@@ -67,7 +67,7 @@ impl Store {
     pub fn quarantine_release(&self, id: &str, by: &str) -> Result<()> {
         let held = self.quarantine_get(id)?.ok_or_else(|| not_held(id))?;
         let mut conn = self.admin_connection()?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE queue SET status = ?3, next_attempt = ?2 WHERE message = ?1 AND status = ?4",
             params![id, now_micros(), Column::Queued, Column::Held],
@@ -88,7 +88,7 @@ impl Store {
     pub fn quarantine_delete(&self, id: &str, by: &str) -> Result<()> {
         let held = self.quarantine_get(id)?.ok_or_else(|| not_held(id))?;
         let mut conn = self.admin_connection()?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "DELETE FROM queue WHERE message = ?1 AND status = ?2",
             params![id, Column::Held],

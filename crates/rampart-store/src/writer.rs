@@ -153,7 +153,11 @@ fn commit_batch(conn: &mut rusqlite::Connection, dir: &std::path::Path, batch: &
         if batch.iter().any(|op| op.sync_dir) {
             sync_dir(dir)?;
         }
-        let tx = conn.transaction()?;
+        // IMMEDIATE: the write lock is taken at BEGIN, waiting out the busy timeout for any
+        // other writer (an administrative command, a checkpoint). A deferred transaction that
+        // read first and then wrote would instead fail at once with SQLITE_BUSY when another
+        // connection had committed meanwhile, failing every operation of the batch.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for op in batch.drain(..) {
             let r = if op.single_statement {
                 (op.run)(&tx)
@@ -260,5 +264,54 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(events(&store), vec!["last"]);
+    }
+
+    /// Another connection writing at the same time (an administrative command) makes the
+    /// writer wait for the lock, never fail: each operation reads, then writes, and all of
+    /// them land. With a deferred transaction, the read's snapshot went stale when the other
+    /// connection committed, and the write failed at once with "database is locked".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_concurrent_writer_makes_the_writer_wait_not_fail() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let conn = store.admin_connection().unwrap();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    conn.execute(
+                        "INSERT INTO domains(name, created) VALUES (?1, 0)",
+                        [format!("other{n}.test")],
+                    )
+                    .unwrap();
+                    n += 1;
+                }
+            })
+        };
+        let mut failed = 0;
+        for i in 0..300 {
+            let r = writer
+                .run(false, move |tx| {
+                    let before: i64 =
+                        tx.query_row("SELECT count(*) FROM domains", [], |r| r.get(0))?;
+                    tx.execute(
+                        "INSERT INTO domains(name, created) VALUES (?1, ?2)",
+                        rusqlite::params![format!("w{i}.test"), before],
+                    )?;
+                    Ok(())
+                })
+                .await;
+            if r.is_err() {
+                failed += 1;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        other.join().unwrap();
+        assert_eq!(failed, 0, "writer operations failed beside another writer");
+        drop(writer);
+        thread.join().unwrap();
     }
 }
