@@ -10,18 +10,13 @@
 mod common;
 
 use base64::Engine;
+use common::browser::*;
 use common::jmap::*;
-use common::{Options, Server, BIN, PASSWORD};
+use common::{Options, Server};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const ALICE: &str = "alice@example.test";
 const BOB: &str = "bob@example.test";
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/scripts/webmail_actions.py"
-);
 
 /// The attachment bob sends: every byte value, so a text-mode mangling shows.
 fn report_bytes() -> Vec<u8> {
@@ -30,57 +25,19 @@ fn report_bytes() -> Vec<u8> {
     b
 }
 
-/// target/test-artefacts/webmail (the binary is target/<profile>/rampart).
-fn artefacts() -> PathBuf {
-    let target = Path::new(BIN)
-        .parent()
-        .and_then(Path::parent)
-        .expect("the target directory");
-    let dir = target.join("test-artefacts").join("webmail");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs one test of the script against `s`; panics with its output unless it passes.
 fn run(s: &Server, test: &str) {
-    for p in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-        assert!(
-            Path::new(p).exists(),
-            "{p} is missing: the webmail's browser tests need chromium and chromium-driver; \
-             run scripts/test.sh to install them"
-        );
-    }
     // One file per test: the tests of this binary run at the same time.
     let expected =
         std::env::temp_dir().join(format!("rampart-wm-report-{}-{test}", std::process::id()));
     std::fs::write(&expected, report_bytes()).unwrap();
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .arg(test)
-        .arg("--base")
-        .arg(s.https_base())
-        .arg("--cert")
-        .arg(&s.pki.cert)
-        .arg("--ca")
-        .arg(s.ca_file())
-        .arg("--artefacts")
-        .arg(artefacts())
-        .arg("--expected")
-        .arg(&expected)
-        .args(["--password", PASSWORD])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); run scripts/test.sh"));
+    let expected_arg = expected.display().to_string();
+    run_script(
+        s,
+        "webmail_actions.py",
+        &[test, "--expected", &expected_arg],
+    );
     let _ = std::fs::remove_file(&expected);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "webmail_actions.py {test} failed:\n{text}"
-    );
-    assert!(text.contains("\nok"), "the script did not finish:\n{text}");
 }
 
 /// One message submitted as bob (STARTTLS, AUTH as bob) and accepted.

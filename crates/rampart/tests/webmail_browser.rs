@@ -6,70 +6,20 @@
 
 mod common;
 
+use common::browser::*;
 use common::jmap::*;
-use common::{Options, Server, BIN, PASSWORD};
+use common::{Options, Server};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const ALICE: &str = "alice@example.test";
 const BOB: &str = "bob@example.test";
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/scripts/webmail_browser.py"
-);
-
-/// target/test-artefacts/webmail (the binary is target/<profile>/rampart).
-fn artefacts() -> PathBuf {
-    let target = Path::new(BIN)
-        .parent()
-        .and_then(Path::parent)
-        .expect("the target directory");
-    let dir = target.join("test-artefacts").join("webmail");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Fails, never skips, when the browser is missing.
-fn require_browser() {
-    for p in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-        assert!(
-            Path::new(p).exists(),
-            "{p} is missing: the webmail's browser tests need chromium and chromium-driver; \
-             run scripts/test.sh to install them"
-        );
-    }
-}
 
 /// Runs one test of the script against `s`; panics with its output unless it passes.
 fn run(s: &Server, test: &str, extra: &[&str]) {
-    require_browser();
     let mx = s.listener("mx").port().to_string();
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .arg(test)
-        .arg("--base")
-        .arg(s.https_base())
-        .arg("--cert")
-        .arg(&s.pki.cert)
-        .arg("--ca")
-        .arg(s.ca_file())
-        .arg("--artefacts")
-        .arg(artefacts())
-        .args(["--mx-port", &mx, "--password", PASSWORD])
-        .args(extra)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); run scripts/test.sh"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "webmail_browser.py {test} failed:\n{text}"
-    );
-    assert!(text.contains("\nok"), "the script did not finish:\n{text}");
+    let mut args = vec![test, "--mx-port", &mx];
+    args.extend_from_slice(extra);
+    run_script(s, "webmail_browser.py", &args);
 }
 
 /// Mail from bob to alice over the submission listener (STARTTLS, AUTH as bob), so that a reply

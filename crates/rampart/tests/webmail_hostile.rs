@@ -8,52 +8,13 @@
 
 mod common;
 
+use common::browser::*;
 use common::jmap::*;
-use common::{BIN, PASSWORD};
-use std::path::Path;
-use std::process::Command;
-
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/scripts/webmail_hostile.py"
-);
 
 #[test]
 fn al_1_3_hostile_mail_runs_nothing_and_loads_nothing_in_the_browser() {
-    for p in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-        assert!(
-            Path::new(p).exists(),
-            "{p} is missing: the webmail's browser tests need chromium and chromium-driver; \
-             run scripts/test.sh to install them"
-        );
-    }
     let s = start_jmap();
-    let artefacts = Path::new(BIN)
-        .parent()
-        .and_then(Path::parent)
-        .expect("the target directory")
-        .join("test-artefacts")
-        .join("webmail");
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .arg("--base")
-        .arg(s.https_base())
-        .arg("--cert")
-        .arg(&s.pki.cert)
-        .arg("--ca")
-        .arg(s.ca_file())
-        .arg("--password")
-        .arg(PASSWORD)
-        .arg("--artefacts")
-        .arg(&artefacts)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); run scripts/test.sh"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "webmail_hostile.py failed:\n{text}");
+    let text = run_script(&s, "webmail_hostile.py", &[]);
     for line in [
         "control: the hostile page runs outside the webmail",
         "safe: script",

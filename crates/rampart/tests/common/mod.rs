@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rampart");
+pub mod browser;
 pub mod jmap;
 
 pub const PASSWORD: &str = "correct horse battery staple";
