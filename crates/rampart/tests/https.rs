@@ -175,12 +175,26 @@ fn nc_2_1_3_security_headers_on_200_404_413_and_no_server_header() {
     let ok = curl(&s, "/healthz", &[]);
     assert_eq!(ok.status(), 200);
     assert_secure(&ok);
-    for path in ["/", "/index.html", "/.well-known/nothing"] {
+    for path in ["/index.html", "/nothing", "/.well-known/nothing"] {
         let c = curl(&s, path, &["--http2"]);
         assert_eq!(c.status(), 404, "{path}");
         assert_eq!(c.body, "There is nothing here.\n");
         assert_secure(&c);
     }
+    // `/` is the webmail's sign-in page: the same headers, its own (page) policy.
+    let c = curl(&s, "/", &["--http2"]);
+    assert_eq!(c.status(), 200);
+    let head = c.head.to_ascii_lowercase();
+    for h in [
+        "strict-transport-security: max-age=31536000; includesubdomains",
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+        "referrer-policy: no-referrer",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(head.contains(h), "{h} missing:\n{}", c.head);
+    }
+    assert!(!head.contains("\nserver:"), "{}", c.head);
     // NC-2.1.8: [http] max_request_body_bytes = 1000. Expect: 100-continue makes curl wait for
     // the server's word before sending the body, so the 413 is read, not lost to a reset.
     let body = s.dir.0.join("body");
