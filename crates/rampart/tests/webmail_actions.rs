@@ -40,23 +40,6 @@ fn run(s: &Server, test: &str) {
     let _ = std::fs::remove_file(&expected);
 }
 
-/// One message submitted as bob (STARTTLS, AUTH as bob) and accepted.
-fn bob_submits(s: &Server, rcpts: &[&str], msg: &str) {
-    let mut c = common::Client::connect(s.listener("submission"));
-    c.expect(220);
-    c.send("EHLO client.test");
-    c.expect(250);
-    c.starttls(s.tls_config(&[&rustls::version::TLS13]))
-        .expect("STARTTLS");
-    c.send("EHLO client.test");
-    c.expect(250);
-    // "\0bob@example.test\0correct horse battery staple"
-    c.send("AUTH PLAIN AGJvYkBleGFtcGxlLnRlc3QAY29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==");
-    c.expect(235);
-    let (code, text) = c.send_mail(BOB, rcpts, msg);
-    assert_eq!(code, 250, "{text}");
-}
-
 /// Emails of `user` whose subject contains `subject`, with `props`.
 fn find(s: &Server, user: &str, subject: &str, props: Value) -> Vec<Value> {
     let c = s.jmap(user);

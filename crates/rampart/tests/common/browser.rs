@@ -59,3 +59,21 @@ pub fn run_script(s: &Server, script: &str, args: &[&str]) -> String {
     assert!(text.contains("\nok"), "{script} did not finish:\n{text}");
     text
 }
+
+/// One message submitted by bob@example.test on the submission listener (STARTTLS, AUTH PLAIN)
+/// and accepted, so that replies go to local mailboxes the tests can look into.
+pub fn bob_submits(s: &Server, rcpts: &[&str], msg: &str) {
+    let mut c = super::Client::connect(s.listener("submission"));
+    c.expect(220);
+    c.send("EHLO client.test");
+    c.expect(250);
+    c.starttls(s.tls_config(&[&rustls::version::TLS13]))
+        .expect("STARTTLS");
+    c.send("EHLO client.test");
+    c.expect(250);
+    // "\0bob@example.test\0correct horse battery staple"
+    c.send("AUTH PLAIN AGJvYkBleGFtcGxlLnRlc3QAY29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==");
+    c.expect(235);
+    let (code, text) = c.send_mail("bob@example.test", rcpts, msg);
+    assert_eq!(code, 250, "{text}");
+}
