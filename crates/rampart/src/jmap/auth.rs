@@ -183,9 +183,12 @@ fn session_limits(b: &JmapBackend) -> SessionLimits {
 
 /// Whether `presented` is the CSRF token of session `token`, compared in constant time.
 pub(crate) fn csrf_matches(token: &str, presented: &str) -> bool {
-    let expected = csrf_token(token);
-    let (a, b) = (expected.as_bytes(), presented.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    constant_eq(&csrf_token(token), presented)
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub(crate) fn constant_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// HTTP Basic: the password through the login guard. The address (lower case) or None.

@@ -29,7 +29,7 @@ use rampart_store::mailbox_audit::op;
 use rampart_store::web_sessions::csrf_token;
 
 use super::{escape, request_origin, PAGE_CSP};
-use crate::jmap::auth::{client_event, csrf_matches, sign_in};
+use crate::jmap::auth::{client_event, constant_eq, csrf_matches, sign_in};
 use crate::jmap::JmapBackend;
 
 /// The cookie that carries the sign-in form's CSRF token.
@@ -193,10 +193,6 @@ fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
         None | Some("same-origin") | Some("none") => true,
         Some(_) => false,
     }
-}
-
-fn constant_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// The fields of an `application/x-www-form-urlencoded` body; a field given twice is refused
