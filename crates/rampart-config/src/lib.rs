@@ -22,7 +22,9 @@ pub mod delivery;
 pub mod http;
 mod load;
 pub mod null_client;
+pub mod recipient_verify;
 pub mod relay;
+pub mod relay_domain;
 pub mod report;
 pub mod sendmail;
 pub mod server;
@@ -32,7 +34,9 @@ pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy
 pub use http::{HttpConfig, WebmailConfig};
 pub use ipnet::IpNet;
 pub use null_client::{NullClientConfig, Primary};
+pub use recipient_verify::RecipientVerify;
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
+pub use relay_domain::RelayDomain;
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
 pub use sendmail::SendmailConfig;
 pub use server::{
@@ -102,6 +106,10 @@ pub struct Config {
     /// to the primary server(s) named here. See `rampart.null-client.example.toml`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub null_client: Option<NullClientConfig>,
+    /// The gateway role (AL-1, NC-2.3.4): domains forwarded to an internal next hop after the
+    /// checks, for recipients that exist there. See `rampart.gateway.example.toml`.
+    #[serde(rename = "relay_domain")]
+    pub relay_domains: Vec<RelayDomain>,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -131,6 +139,7 @@ impl Default for Config {
             checks: ChecksConfig::default(),
             sendmail: SendmailConfig::default(),
             null_client: None,
+            relay_domains: Vec::new(),
         }
     }
 }
