@@ -16,6 +16,12 @@
 //! Evidence is gathered, never assumed: a control whose facts could not be collected is a
 //! `warn` naming what was missing, not a `pass`.
 
+pub mod evidence;
+pub mod facts;
+pub mod host;
+pub mod registry;
+pub mod report;
+
 use serde::Serialize;
 
 /// The outcome for one control, or for one finding under it. Ordered from best to worst for

@@ -108,7 +108,7 @@ pub struct Config {
     pub null_client: Option<NullClientConfig>,
     /// The gateway role (AL-1, NC-2.3.4): domains forwarded to an internal next hop after the
     /// checks, for recipients that exist there. See `rampart.gateway.example.toml`.
-    #[serde(rename = "relay_domain")]
+    #[serde(rename = "relay_domain", skip_serializing_if = "Vec::is_empty")]
     pub relay_domains: Vec<RelayDomain>,
 }
 

@@ -1,0 +1,828 @@
+//! Evidence for North Carolina's Electronic Mail Server Security Standard.
+
+use super::{
+    attested, config, list, listeners, probes, MAX_SIGNATURE_AGE_SECS, MIN_RETENTION_DAYS,
+};
+use crate::facts::Facts;
+use crate::Finding;
+use rampart_config::{CheckName, Role};
+use std::net::IpAddr;
+
+/// Ports of mail-reading protocols that must not be open (AL-4.1 too).
+pub(crate) const IMAP_POP_PORTS: [u16; 4] = [110, 143, 993, 995];
+
+/// Names that ship as default or guessable accounts elsewhere.
+const DEFAULT_ACCOUNT_NAMES: [&str; 9] = [
+    "admin",
+    "administrator",
+    "root",
+    "test",
+    "demo",
+    "guest",
+    "user",
+    "info",
+    "webmaster",
+];
+
+/// NC-2.1.1: only the services the administrator configured listen.
+pub fn nc_2_1_1(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.1.1";
+    let c = match config(f, ID) {
+        Ok(c) => c,
+        Err(w) => return vec![w],
+    };
+    let mut out = vec![Finding::pass(
+        ID,
+        "configured listeners",
+        format!(
+            "listeners: {} (nothing listens unless a [[listener]] names it)",
+            list(&listeners(c, |_| true))
+        ),
+    )];
+    match &f.host {
+        None => out.push(Finding::warn(
+            ID,
+            "host sockets",
+            "the host's listening sockets were not read",
+            "run the audit on the server host (it reads /proc/net/tcp and tcp6)",
+        )),
+        Some(h) => {
+            let ours = |a: &std::net::SocketAddr| {
+                c.listeners.iter().any(|l| {
+                    l.address.port() == a.port()
+                        && (l.address.ip() == a.ip() || l.address.ip().is_unspecified())
+                })
+            };
+            let others: Vec<String> = h
+                .listening
+                .iter()
+                .filter(|s| !ours(&s.addr) && !s.addr.ip().is_loopback())
+                .map(|s| s.addr.to_string())
+                .collect();
+            if others.is_empty() {
+                out.push(Finding::pass(
+                    ID,
+                    "host sockets",
+                    format!(
+                        "{} listening sockets, none reachable from the network but the configured listeners",
+                        h.listening.len()
+                    ),
+                ));
+            } else {
+                out.push(Finding::fail(
+                    ID,
+                    "host sockets",
+                    format!("other services listen on the network: {}", others.join(", ")),
+                    "stop or uninstall the services behind those sockets (`ss -ltnp` names them); a mail host runs mail only",
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// NC-2.1.2: no default accounts.
+pub fn nc_2_1_2(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.1.2";
+    let Some(d) = &f.directory else {
+        return vec![Finding::warn(
+            ID,
+            "accounts",
+            "the accounts were not read from the store",
+            "run the audit with access to the data directory (as the service user or root)",
+        )];
+    };
+    let suspicious: Vec<String> = d
+        .accounts
+        .iter()
+        .filter(|a| !a.disabled)
+        .filter(|a| {
+            let local = a.address.split('@').next().unwrap_or("");
+            DEFAULT_ACCOUNT_NAMES.contains(&local.to_ascii_lowercase().as_str())
+        })
+        .map(|a| a.address.clone())
+        .collect();
+    if suspicious.is_empty() {
+        vec![Finding::pass(
+            ID,
+            "accounts",
+            format!(
+                "{} accounts, all created by the administrator (none ship with Rampart); none with a default name",
+                d.accounts.len()
+            ),
+        )]
+    } else {
+        vec![Finding::warn(
+            ID,
+            "accounts",
+            format!("accounts with default-looking names: {}", suspicious.join(", ")),
+            "rename or disable them (rampart user disable ADDRESS); make postmaster@ and abuse@ aliases",
+        )]
+    }
+}
+
+/// NC-2.1.3: nothing a remote party reads names the software or its version.
+pub fn nc_2_1_3(f: &Facts) -> Vec<Finding> {
+    probes(f, "NC-2.1.3")
+}
+
+/// NC-2.1.4: authentication only over encryption.
+pub fn nc_2_1_4(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.1.4";
+    let mut out = probes(f, ID);
+    if let Ok(c) = config(f, ID) {
+        out.push(Finding::pass(
+            ID,
+            "configuration",
+            format!(
+                "AUTH is offered only inside TLS on every submission listener ({}), passwords are kept as Argon2id hashes, and the web listeners ({}) speak HTTPS only; no setting weakens this",
+                list(&listeners(c, Role::is_submission)),
+                list(&listeners(c, |r| r == Role::Https))
+            ),
+        ));
+    }
+    out
+}
+
+/// NC-2.1.5: relay only for authenticated sources.
+pub fn nc_2_1_5(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.1.5";
+    let mut out = probes(f, ID);
+    let c = match config(f, ID) {
+        Ok(c) => c,
+        Err(w) => return vec![w],
+    };
+    let nets = &c.relay.networks;
+    let wide: Vec<String> = nets
+        .iter()
+        .filter(|n| n.prefix_len() < if n.addr().is_ipv4() { 16 } else { 48 })
+        .map(|n| n.to_string())
+        .collect();
+    let public: Vec<String> = nets
+        .iter()
+        .filter(|n| !is_private(n.addr()))
+        .map(|n| n.to_string())
+        .collect();
+    if !wide.is_empty() {
+        out.push(Finding::fail(
+            ID,
+            "relay.networks",
+            format!(
+                "unauthenticated relay allowed from wide networks: {}",
+                wide.join(", ")
+            ),
+            "narrow [relay] networks to the hosts that need it, or make them authenticate",
+        ));
+    } else if !public.is_empty() {
+        out.push(Finding::warn(
+            ID,
+            "relay.networks",
+            format!(
+                "unauthenticated relay allowed from public addresses: {}",
+                public.join(", ")
+            ),
+            "prefer authentication or a client certificate for hosts outside the agency's networks",
+        ));
+    } else if nets.is_empty() {
+        out.push(Finding::pass(
+            ID,
+            "relay.networks",
+            "only authenticated users relay ([relay] networks is empty)",
+        ));
+    } else {
+        out.push(Finding::pass(
+            ID,
+            "relay.networks",
+            format!(
+                "authenticated users relay, and unauthenticated only from the agency's own networks: {}",
+                nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    out
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// NC-2.1.6: inbound mail only for the represented domains.
+pub fn nc_2_1_6(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.1.6";
+    let mut out = probes(f, ID);
+    if let Some(d) = &f.directory {
+        let relay: Vec<String> = f
+            .config
+            .iter()
+            .flat_map(|c| c.relay_domains.iter().flat_map(|r| r.domains.clone()))
+            .collect();
+        out.push(Finding::pass(
+            ID,
+            "represented domains",
+            format!(
+                "mail is accepted for the local domains {} and the relay domains {}; RCPT for any other domain is refused with 5.7.1",
+                list(&d.local_domains),
+                list(&relay)
+            ),
+        ));
+    }
+    out
+}
+
+/// NC-2.1.7: no From of a domain the server does not represent.
+pub fn nc_2_1_7(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.1.7";
+    let c = match config(f, ID) {
+        Ok(c) => c,
+        Err(w) => return vec![w],
+    };
+    let mut out = vec![Finding::pass(
+        ID,
+        "submission",
+        "submitted mail must carry the authenticated user's own address (or a granted one) in the envelope sender, From and Sender; no setting weakens this",
+    )];
+    if !c.checks.enabled(CheckName::Authentication) {
+        out.push(Finding::fail(
+            ID,
+            "checks.disabled",
+            "the authentication check is off: mail from the Internet claiming one of our domains is not refused",
+            "remove \"authentication\" from [checks] disabled",
+        ));
+    } else if c
+        .checks
+        .authentication
+        .trusted_forwarders
+        .override_own_domain
+    {
+        out.push(Finding::warn(
+            ID,
+            "checks.authentication.trusted_forwarders.override_own_domain",
+            "trusted forwarders may deliver mail that claims one of our domains without alignment",
+            "set override_own_domain = false unless a forwarder really needs it",
+        ));
+    } else {
+        out.push(Finding::pass(
+            ID,
+            "inbound",
+            "mail from the Internet claiming one of our domains without DMARC alignment is refused",
+        ));
+    }
+    out
+}
+
+/// NC-2.1.8: rate limits and session limits against denial of service.
+pub fn nc_2_1_8(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.1.8";
+    let c = match config(f, ID) {
+        Ok(c) => c,
+        Err(w) => return vec![w],
+    };
+    let limits = &c.limits;
+    let rates: Vec<String> = c
+        .rate_limits
+        .iter()
+        .map(|r| {
+            format!(
+                "{:?}/{:?} {} per {} s",
+                r.scope, r.what, r.limit, r.window_secs
+            )
+            .to_lowercase()
+        })
+        .collect();
+    let mut out = vec![Finding::pass(
+        ID,
+        "limits",
+        format!(
+            "connections {} ({} per address), message size {} bytes, recipients {}, errors {}; rate limits: {}",
+            limits.max_connections,
+            limits.max_connections_per_ip,
+            limits.max_message_size,
+            limits.max_recipients,
+            limits.max_errors,
+            rates.join("; ")
+        ),
+    )];
+    if limits.max_connections_per_ip.get() > 1000 {
+        out.push(Finding::warn(
+            ID,
+            "limits.max_connections_per_ip",
+            format!(
+                "{} connections from one address",
+                limits.max_connections_per_ip
+            ),
+            "lower [limits] max_connections_per_ip (default 50)",
+        ));
+    }
+    out
+}
+
+/// NC-2.1.9: local applications' mail through a send-only path.
+pub fn nc_2_1_9(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.1.9";
+    let c = match config(f, ID) {
+        Ok(c) => c,
+        Err(w) => return vec![w],
+    };
+    match &c.null_client {
+        Some(nc) => {
+            let off_host: Vec<String> = c
+                .listeners
+                .iter()
+                .filter(|l| !l.address.ip().is_loopback())
+                .map(|l| l.address.to_string())
+                .collect();
+            if off_host.is_empty() {
+                vec![Finding::pass(
+                    ID,
+                    "null client",
+                    format!(
+                        "send-only, loopback listeners only, to the primary server(s) {} over verified TLS, bounces to {}",
+                        nc.primaries.iter().map(|p| format!("{}:{}", p.host, p.port)).collect::<Vec<_>>().join(", "),
+                        nc.bounce_address.as_deref().unwrap_or("(unset)")
+                    ),
+                )]
+            } else {
+                vec![Finding::fail(
+                    ID,
+                    "null client",
+                    format!("a null client listens off the host: {}", off_host.join(", ")),
+                    "bind the null client's listeners to 127.0.0.1 or ::1 only",
+                )]
+            }
+        }
+        None => vec![Finding::pass(
+            ID,
+            "local programs",
+            "local programs send through `rampart sendmail` (a durable drop directory read by this server), not through a second mail server",
+        )],
+    }
+}
+
+/// NC-2.2: a dedicated, single-purpose host (organisational, with the host's sockets as a hint).
+pub fn nc_2_2_host(f: &Facts) -> Vec<Finding> {
+    vec![attested(
+        f,
+        "NC-2.2-host",
+        "the mail server runs on a dedicated single-purpose host",
+    )]
+}
+
+/// NC-2.2: mailboxes on a disk or partition of their own.
+pub fn nc_2_2_partition(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.2-partition";
+    match f.host.as_ref().map(|h| (h.data_dir_separate, h)) {
+        None => vec![Finding::warn(
+            ID,
+            "data directory",
+            "the data directory's filesystem was not examined",
+            "run the audit on the server host",
+        )],
+        Some((Some(true), h)) => vec![Finding::pass(
+            ID,
+            "data directory",
+            format!(
+                "{} is on its own filesystem (mounted at {})",
+                h.data_dir.display(),
+                h.data_dir_mount.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+            ),
+        )],
+        Some((Some(false), h)) => vec![Finding::fail(
+            ID,
+            "data directory",
+            format!("{} is on the root filesystem", h.data_dir.display()),
+            "mount a dedicated disk or partition for data_dir (e.g. /var/lib/rampart) and move the data there",
+        )],
+        Some((None, h)) => vec![Finding::warn(
+            ID,
+            "data directory",
+            format!("could not tell which filesystem holds {}", h.data_dir.display()),
+            "check that data_dir exists and is readable by the auditing user",
+        )],
+    }
+}
+
+/// NC-2.2: VRFY, EXPN and other information-leaking commands give nothing away.
+pub fn nc_2_2_commands(f: &Facts) -> Vec<Finding> {
+    probes(f, "NC-2.2-commands")
+}
+
+/// NC-2.2: a file integrity checker watches the critical files.
+pub fn nc_2_2_integrity(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.2-integrity";
+    match &f.guard.integrity {
+        None => vec![Finding::warn(
+            ID,
+            "integrity",
+            "the file integrity status was not gathered",
+            "run `rampart integrity check`, and the audit on the server host",
+        )],
+        Some(i) if i.baseline_at.is_none() => vec![Finding::fail(
+            ID,
+            "baseline",
+            "no integrity baseline of the critical files exists",
+            "run `rampart integrity init` and keep its key apart from the server",
+        )],
+        Some(i) if !i.signature_valid => vec![Finding::fail(
+            ID,
+            "baseline",
+            "the integrity baseline's signature does not verify: it was changed",
+            "find out who changed it; re-create it with `rampart integrity init` and the key",
+        )],
+        Some(i) if !i.changes.is_empty() => vec![Finding::fail(
+            ID,
+            "changes",
+            format!("changed since the baseline: {}", i.changes.join("; ")),
+            "find out why each file changed; if expected, re-baseline with the key (`rampart integrity rebaseline`)",
+        )],
+        Some(i) => vec![Finding::pass(
+            ID,
+            "integrity",
+            format!(
+                "baseline signed and unchanged{}",
+                i.checked_every_secs
+                    .map(|s| format!("; the server checks it every {s} s"))
+                    .unwrap_or_default()
+            ),
+        )],
+    }
+}
+
+/// NC-2.3.1 and NC-2.3.3: a firewall in front of the server, only the needed ports open.
+pub fn nc_2_3_1(f: &Facts) -> Vec<Finding> {
+    let mut out = firewall(f, "NC-2.3.1");
+    out.push(attested(
+        f,
+        "NC-2.3.1",
+        "a network firewall controls all traffic between the Internet and the server",
+    ));
+    out
+}
+
+pub fn nc_2_3_3(f: &Facts) -> Vec<Finding> {
+    firewall(f, "NC-2.3.3")
+}
+
+fn firewall(f: &Facts, id: &'static str) -> Vec<Finding> {
+    let Ok(c) = config(f, id) else {
+        return vec![config(f, id).unwrap_err()];
+    };
+    let wanted: Vec<u16> = c.listeners.iter().map(|l| l.address.port()).collect();
+    match &f.guard.firewall {
+        None => vec![Finding::warn(
+            id,
+            "host firewall",
+            "the host firewall was not examined",
+            "run the audit as root on the server host (it reads `nft list table inet rampart`)",
+        )],
+        Some(fw) if !fw.loaded => vec![Finding::warn(
+            id,
+            "host firewall",
+            "no `inet rampart` nftables table is loaded on the host",
+            "load the ruleset: `rampart firewall --apply` (or review `rampart firewall` and load it yourself)",
+        )],
+        Some(fw) => {
+            let extra: Vec<String> = fw
+                .open_ports
+                .iter()
+                .filter(|p| !wanted.contains(p))
+                .map(|p| p.to_string())
+                .collect();
+            if extra.is_empty() {
+                vec![Finding::pass(
+                    id,
+                    "host firewall",
+                    format!("the loaded ruleset opens only the listeners' ports {:?}", fw.open_ports),
+                )]
+            } else {
+                vec![Finding::fail(
+                    id,
+                    "host firewall",
+                    format!("the loaded ruleset also opens ports {}", extra.join(", ")),
+                    "reload the ruleset from the configuration: `rampart firewall --apply`",
+                )]
+            }
+        }
+    }
+}
+
+/// NC-2.3.2: virus scanning in both directions; dangerous attachments filtered.
+pub fn nc_2_3_2(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.3.2";
+    let c = match config(f, ID) {
+        Ok(c) => c,
+        Err(w) => return vec![w],
+    };
+    let mut out = Vec::new();
+    if !c.checks.enabled(CheckName::Antivirus) {
+        out.push(Finding::fail(
+            ID,
+            "checks.disabled",
+            "the antivirus check is off: mail is not scanned for viruses",
+            "remove \"antivirus\" from [checks] disabled and run clamd",
+        ));
+    } else if c.checks.antivirus.fail_open {
+        out.push(Finding::fail(
+            ID,
+            "checks.antivirus.fail_open",
+            "mail passes unscanned when clamd cannot be reached",
+            "set [checks.antivirus] fail_open = false (mail then waits with 451 until clamd is back)",
+        ));
+    } else {
+        out.push(Finding::pass(
+            ID,
+            "antivirus",
+            "every message, inbound and outbound, is scanned by clamd (decoded parts too); with clamd unreachable mail waits (451)",
+        ));
+    }
+    if !c.checks.enabled(CheckName::Attachments) {
+        out.push(Finding::fail(
+            ID,
+            "checks.disabled",
+            "the attachment check is off: dangerous attachment types pass",
+            "remove \"attachments\" from [checks] disabled",
+        ));
+    } else {
+        let must = ["exe", "vbs", "ws", "wsc"];
+        let missing: Vec<&str> = must
+            .iter()
+            .copied()
+            .filter(|e| {
+                !c.checks
+                    .attachments
+                    .blocked_extensions
+                    .iter()
+                    .any(|b| b == e)
+            })
+            .collect();
+        if missing.is_empty() {
+            out.push(Finding::pass(
+                ID,
+                "attachments",
+                format!(
+                    "{} attachment types blocked (by name and by true type, inside archives too), including .exe, .vbs, .ws, .wsc",
+                    c.checks.attachments.blocked_extensions.len()
+                ),
+            ));
+        } else {
+            out.push(Finding::fail(
+                ID,
+                "checks.attachments.blocked_extensions",
+                format!("not blocked: .{}", missing.join(", .")),
+                "add them back to [checks.attachments] blocked_extensions",
+            ));
+        }
+    }
+    out
+}
+
+/// NC-2.3.4: mailboxes in a zone apart from the Internet-facing server.
+pub fn nc_2_3_4(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.3.4";
+    let c = match config(f, ID) {
+        Ok(c) => c,
+        Err(w) => return vec![w],
+    };
+    let public_mx = c
+        .listeners
+        .iter()
+        .any(|l| l.role == Role::Mx && !l.address.ip().is_loopback());
+    let local_domains = f
+        .directory
+        .as_ref()
+        .map(|d| d.local_domains.len())
+        .unwrap_or(0);
+    if !c.relay_domains.is_empty() && local_domains == 0 {
+        vec![Finding::pass(
+            ID,
+            "role",
+            "this node is a gateway: it holds no mailboxes and forwards to the next hop(s) of its relay domains",
+        )]
+    } else if public_mx && local_domains > 0 {
+        vec![Finding::warn(
+            ID,
+            "role",
+            "this node receives mail from the Internet and holds the mailboxes itself (all in one)",
+            "where possible, run a gateway node in front and this node as the mailbox store in a separate zone (docs/DEPLOYMENT.md)",
+        )]
+    } else {
+        vec![Finding::pass(
+            ID,
+            "role",
+            "this node does not face the Internet on an MX listener while holding mailboxes",
+        )]
+    }
+}
+
+/// NC-2.4.1: intrusion detection watches the server's traffic.
+pub fn nc_2_4_1(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.4.1";
+    match &f.guard.ids {
+        None => vec![Finding::warn(
+            ID,
+            "detection",
+            "the intrusion detection status was not gathered",
+            "run the audit on the server host with the data directory readable",
+        )],
+        Some(i) if !i.enabled => vec![Finding::fail(
+            ID,
+            "detection",
+            "intrusion detection is switched off",
+            "enable it: [ids] enabled = true",
+        )],
+        Some(i) => vec![Finding::pass(
+            ID,
+            "detection",
+            format!("detectors on every listener: {}", list(&i.detectors)),
+        )],
+    }
+}
+
+/// NC-2.4.2: attacking addresses and subnets are blocked.
+pub fn nc_2_4_2(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.4.2";
+    match &f.guard.ids {
+        None => vec![Finding::warn(
+            ID,
+            "bans",
+            "the bans were not read",
+            "run the audit on the server host with the data directory readable",
+        )],
+        Some(i) if !i.enabled => vec![Finding::fail(
+            ID,
+            "bans",
+            "no address is banned automatically: intrusion prevention is off",
+            "enable it: [ids] enabled = true",
+        )],
+        Some(i) => vec![Finding::pass(
+            ID,
+            "bans",
+            format!(
+                "addresses past a detector's threshold are banned at accept on every listener; {} in force, {} in the last 7 days",
+                i.banned_now, i.bans_7d
+            ),
+        )],
+    }
+}
+
+/// NC-2.4.3: the logs are kept at least three months.
+pub fn nc_2_4_3(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-2.4.3";
+    let c = match config(f, ID) {
+        Ok(c) => c,
+        Err(w) => return vec![w],
+    };
+    let days = u64::from(c.trace.retention_days.get());
+    let mut out = vec![if days < MIN_RETENTION_DAYS {
+        Finding::fail(
+            ID,
+            "trace.retention_days",
+            format!("the trace is kept {days} days"),
+            "set [trace] retention_days to 90 or more",
+        )
+    } else {
+        Finding::pass(
+            ID,
+            "trace.retention_days",
+            format!("the trace, the mailbox audit and the detection events are kept {days} days"),
+        )
+    }];
+    match &f.trace {
+        None => out.push(Finding::warn(
+            ID,
+            "oldest event",
+            "the trace was not read",
+            "run the audit with the data directory readable",
+        )),
+        Some(t) => out.push(Finding::pass(
+            ID,
+            "oldest event",
+            match t.oldest_event {
+                Some(at) => format!(
+                    "the oldest event kept is {} days old",
+                    (f.now - at).max(0) / 86_400
+                ),
+                None => "the trace holds no event yet".to_string(),
+            },
+        )),
+    }
+    out
+}
+
+/// NC-2.4.4: signatures updated at least weekly.
+pub fn nc_2_4_4(f: &Facts) -> Vec<Finding> {
+    freshness(f, "NC-2.4.4")
+}
+
+pub(crate) fn freshness(f: &Facts, id: &'static str) -> Vec<Finding> {
+    match &f.guard.freshness {
+        None => vec![Finding::warn(
+            id,
+            "signatures",
+            "the ages of the antivirus signatures and feeds were not gathered",
+            "run the audit on the server host (it reads clamd's database directory and the feeds)",
+        )],
+        Some(sources) if sources.is_empty() => vec![Finding::warn(
+            id,
+            "signatures",
+            "no signature source is configured",
+            "run clamd with freshclam and configure URL feeds ([checks.urls] feeds)",
+        )],
+        Some(sources) => sources
+            .iter()
+            .map(|s| match s.age_secs {
+                None => Finding::fail(
+                    id,
+                    s.name.clone(),
+                    "no data at all",
+                    "update it (freshclam for clamd; the feed's download job for a feed)",
+                ),
+                Some(age) if age > MAX_SIGNATURE_AGE_SECS => Finding::fail(
+                    id,
+                    s.name.clone(),
+                    format!("{} days old", age / 86_400),
+                    "update it at least weekly (freshclam runs hourly by default)",
+                ),
+                Some(age) => Finding::pass(
+                    id,
+                    s.name.clone(),
+                    format!("{:.1} days old", age as f64 / 86_400.0),
+                ),
+            })
+            .collect(),
+    }
+}
+
+/// NC-2.5: physical security (organisational).
+pub fn nc_2_5(f: &Facts) -> Vec<Finding> {
+    vec![attested(
+        f,
+        "NC-2.5",
+        "the servers, wiring and network equipment are in locked rooms open to authorised staff only",
+    )]
+}
+
+/// NC guideline: signatures for sender validation (DKIM).
+pub fn nc_guideline_signatures(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-guideline";
+    match &f.directory {
+        None => vec![Finding::warn(
+            ID,
+            "dkim keys",
+            "the DKIM keys were not read",
+            "run the audit with the data directory readable",
+        )],
+        Some(d) => {
+            let unsigned: Vec<String> = d
+                .local_domains
+                .iter()
+                .filter(|dom| !d.dkim_domains.contains(dom))
+                .cloned()
+                .collect();
+            if unsigned.is_empty() {
+                vec![Finding::pass(
+                    ID,
+                    "dkim keys",
+                    format!("outbound mail is DKIM-signed for {}", list(&d.dkim_domains)),
+                )]
+            } else {
+                vec![Finding::warn(
+                    ID,
+                    "dkim keys",
+                    format!("no DKIM key for {}", unsigned.join(", ")),
+                    "rampart dkim generate --domain DOMAIN, then publish the record",
+                )]
+            }
+        }
+    }
+}
+
+/// NC footnote 2: the User ID and Password Protection Standard.
+pub fn nc_fn_password(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-fn-password";
+    let c = match config(f, ID) {
+        Ok(c) => c,
+        Err(w) => return vec![w],
+    };
+    vec![Finding::pass(
+        ID,
+        "passwords",
+        format!(
+            "passwords stored as Argon2id hashes only; after {} failures an address is blocked for {} s; sign-in failures are delayed from {} ms",
+            c.auth.block_after_failures, c.auth.block_secs, c.auth.failure_delay_ms
+        ),
+    )]
+}
+
+/// NC footnote 2: the Virus Protection Policy.
+pub fn nc_fn_virus(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "NC-fn-virus";
+    let mut out: Vec<Finding> = nc_2_3_2(f)
+        .into_iter()
+        .map(|x| Finding { control: ID, ..x })
+        .collect();
+    out.extend(freshness(f, ID));
+    out
+}

@@ -1,0 +1,194 @@
+//! A weakened setting turns its control to fail or warn; the secure defaults pass.
+
+use crate::facts::{DirectoryFacts, Facts, HostFacts, Socket, TraceFacts};
+use crate::report::Report;
+use crate::Status;
+use rampart_config::Config;
+use std::path::Path;
+
+const BASE: &str = r#"
+hostname = "mx.agency.example"
+[[listener]]
+role = "mx"
+address = "0.0.0.0:25"
+[[listener]]
+role = "submission"
+address = "0.0.0.0:587"
+require_tls = true
+[[listener]]
+role = "https"
+address = "0.0.0.0:443"
+"#;
+
+fn facts(extra: &str) -> Facts {
+    let src = format!("{BASE}{extra}");
+    let config =
+        Config::parse(Path::new("audit-test.toml"), &src).unwrap_or_else(|e| panic!("{e}"));
+    Facts {
+        config: Some(config),
+        host: Some(HostFacts {
+            listening: ["0.0.0.0:25", "0.0.0.0:587", "0.0.0.0:443", "127.0.0.1:53"]
+                .iter()
+                .map(|a| Socket {
+                    addr: a.parse().unwrap(),
+                })
+                .collect(),
+            data_dir_separate: Some(true),
+            data_dir: "/var/lib/rampart".into(),
+            ..HostFacts::default()
+        }),
+        directory: Some(DirectoryFacts {
+            local_domains: vec!["agency.example".into()],
+            dkim_domains: vec!["agency.example".into()],
+            ..DirectoryFacts::default()
+        }),
+        trace: Some(TraceFacts::default()),
+        now: 2_000_000_000,
+        ..Facts::default()
+    }
+}
+
+fn status(f: &Facts, id: &str) -> Status {
+    Report::gather(f).control(id).unwrap().status
+}
+
+#[test]
+fn nc_2_3_2_antivirus_off_fails() {
+    let f = facts("[checks]\ndisabled = [\"antivirus\"]\n");
+    assert_eq!(status(&f, "NC-2.3.2"), Status::Fail);
+    assert_eq!(status(&f, "AL-1.2"), Status::Fail);
+    assert_eq!(status(&f, "NC-2.3.2"), Status::Fail);
+    assert_eq!(status(&facts(""), "NC-2.3.2"), Status::Pass);
+}
+
+#[test]
+fn nc_2_3_2_fail_open_fails() {
+    let f = facts("[checks.antivirus]\nfail_open = true\n");
+    assert_eq!(status(&f, "NC-2.3.2"), Status::Fail);
+    assert_eq!(status(&f, "NC-fn-virus"), Status::Fail);
+}
+
+#[test]
+fn al_1_checks_switched_off_fail_their_controls() {
+    for (toml, id) in [
+        ("[checks.dlp]\nenabled = false\n", "AL-1.5"),
+        ("[checks.external]\nenabled = false\n", "AL-1.6"),
+        ("[checks.urls]\nenabled = false\n", "AL-1.3"),
+        ("[checks.spam]\nenabled = false\n", "AL-1.2"),
+        ("[checks]\ndisabled = [\"attachments\"]\n", "AL-1.4"),
+        ("[checks]\ndisabled = [\"authentication\"]\n", "AL-2.4"),
+        ("[checks]\ndisabled = [\"authentication\"]\n", "NC-2.1.7"),
+    ] {
+        assert_eq!(status(&facts(toml), id), Status::Fail, "{toml}");
+        assert_ne!(
+            status(&facts(""), id),
+            Status::Fail,
+            "{id} fails by default"
+        );
+    }
+}
+
+#[test]
+fn nc_2_1_5_wide_relay_networks_fail() {
+    let f = facts("[relay]\nnetworks = [\"0.0.0.0/0\"]\n");
+    assert_eq!(status(&f, "NC-2.1.5"), Status::Fail);
+    let f = facts("[relay]\nnetworks = [\"10.1.2.0/24\"]\n");
+    let r = Report::gather(&f);
+    let c = r.control("NC-2.1.5").unwrap();
+    assert!(c
+        .findings
+        .iter()
+        .any(|x| x.check == "relay.networks" && x.status == Status::Pass));
+}
+
+#[test]
+fn al_1_1_submission_without_require_tls_warns() {
+    let src = BASE.replace("require_tls = true", "require_tls = false");
+    let mut f = facts("");
+    f.config = Some(Config::parse(Path::new("t.toml"), &src).unwrap());
+    let r = Report::gather(&f);
+    let c = r.control("AL-1.1").unwrap();
+    assert!(c
+        .findings
+        .iter()
+        .any(|x| x.check == "listener.require_tls" && x.status == Status::Warn));
+}
+
+#[test]
+fn nc_2_2_data_directory_on_the_root_filesystem_fails() {
+    let mut f = facts("");
+    assert_eq!(status(&f, "NC-2.2-partition"), Status::Pass);
+    f.host.as_mut().unwrap().data_dir_separate = Some(false);
+    assert_eq!(status(&f, "NC-2.2-partition"), Status::Fail);
+}
+
+#[test]
+fn nc_2_1_1_and_al_4_1_other_services_on_the_host_fail() {
+    let mut f = facts("");
+    assert_eq!(status(&f, "AL-4.1"), Status::Pass);
+    f.host.as_mut().unwrap().listening.push(Socket {
+        addr: "0.0.0.0:993".parse().unwrap(),
+    });
+    assert_eq!(status(&f, "AL-4.1"), Status::Fail);
+    assert_eq!(status(&f, "NC-2.1.1"), Status::Fail);
+}
+
+#[test]
+fn nc_2_5_is_manual_until_attested_and_flagged_after_a_year() {
+    let mut f = facts("");
+    assert_eq!(status(&f, "NC-2.5"), Status::Manual);
+    f.attestations.push(crate::facts::Attestation {
+        control: "NC-2.5".into(),
+        by: "J. Admin".into(),
+        note: "server room B, badge access".into(),
+        at: f.now - 400 * 86_400,
+    });
+    assert_eq!(status(&f, "NC-2.5"), Status::Warn);
+    f.attestations[0].at = f.now - 30 * 86_400;
+    let r = Report::gather(&f);
+    let c = r.control("NC-2.5").unwrap();
+    assert_eq!(c.status, Status::Manual);
+    assert!(
+        c.findings[0].evidence.contains("J. Admin"),
+        "{:?}",
+        c.findings
+    );
+}
+
+#[test]
+fn nc_2_4_4_old_signatures_fail() {
+    let mut f = facts("");
+    f.guard.freshness = Some(vec![
+        crate::facts::SourceAge {
+            name: "clamd signatures".into(),
+            age_secs: Some(8 * 86_400),
+        },
+        crate::facts::SourceAge {
+            name: "feed phish.txt".into(),
+            age_secs: Some(3600),
+        },
+    ]);
+    assert_eq!(status(&f, "NC-2.4.4"), Status::Fail);
+    f.guard.freshness.as_mut().unwrap()[0].age_secs = Some(86_400);
+    assert_eq!(status(&f, "NC-2.4.4"), Status::Pass);
+}
+
+#[test]
+fn the_report_renders_as_text_and_json_and_fails_with_exit_1() {
+    let f = facts("[checks]\ndisabled = [\"antivirus\"]\n");
+    let r = Report::gather(&f);
+    assert_eq!(r.exit_code(), 1);
+    let text = r.to_text(false);
+    assert!(text.contains("NC-2.3.2"), "{text}");
+    assert!(text.contains("fix: remove \"antivirus\""), "{text}");
+    assert!(!text.contains('\x1b'));
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    let c = json["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "NC-2.3.2")
+        .unwrap();
+    assert_eq!(c["status"], "fail");
+    assert_eq!(c["standard"], "NC");
+}

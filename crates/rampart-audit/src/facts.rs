@@ -1,0 +1,170 @@
+//! What the audit looks at. The binary gathers these through the same public APIs the CLI uses
+//! (configuration, store, host, self-tests, DNS); the evidence functions only read them, so each
+//! can be tested with facts made by hand. A field left `None` was not gathered, and every
+//! control that needs it says so as a warning instead of passing.
+
+use crate::Finding;
+use rampart_config::Config;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// The effective configuration (`rampart config show`).
+    pub config: Option<Config>,
+    /// Settings that load but weaken the server, as `rampart config check` prints them.
+    pub config_warnings: Vec<String>,
+    /// The host: sockets, filesystems, file modes, the service user.
+    pub host: Option<HostFacts>,
+    /// The accounts and domains in the store.
+    pub directory: Option<DirectoryFacts>,
+    /// The trace: its oldest event and recent security events.
+    pub trace: Option<TraceFacts>,
+    /// Black-box self-tests against our own listeners (the same probes as `--remote`).
+    pub probes: Option<Vec<Finding>>,
+    /// DNS of every represented domain against the records `rampart dns-records` prints.
+    pub dns: Option<Vec<Finding>>,
+    /// Intrusion prevention, file integrity and signature freshness, as the running server or
+    /// their commands report them; each piece `None` until gathered.
+    pub guard: GuardFacts,
+    /// Administrators' dated attestations for the organisational controls.
+    pub attestations: Vec<Attestation>,
+    /// Seconds since the epoch at which the facts were gathered.
+    pub now: i64,
+}
+
+/// One listening socket seen in /proc/net.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Socket {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostFacts {
+    /// Every TCP socket in LISTEN state on the host, ours or not.
+    pub listening: Vec<Socket>,
+    /// Whether the data directory is on a filesystem of its own (not the root filesystem's
+    /// device); `None` when it could not be determined.
+    pub data_dir_separate: Option<bool>,
+    /// The data directory and the mount point it lives on.
+    pub data_dir: PathBuf,
+    pub data_dir_mount: Option<PathBuf>,
+    /// Files whose modes matter: keys, credentials, the database.
+    pub files: Vec<FileFact>,
+    /// Certificates the listeners present.
+    pub certificates: Vec<CertFact>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileFact {
+    pub path: PathBuf,
+    /// What it is: `tls key`, `dkim key`, `password file`, `database`, `data directory`.
+    pub kind: String,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertFact {
+    pub path: Option<PathBuf>,
+    pub subject: String,
+    /// Seconds since the epoch.
+    pub not_after: i64,
+    pub self_signed: bool,
+    /// Public key size in bits (RSA) or the curve's size.
+    pub key_bits: u32,
+    pub key_algorithm: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DirectoryFacts {
+    pub local_domains: Vec<String>,
+    pub accounts: Vec<Account>,
+    /// Aliases whose targets are outside the represented domains (AL-4.2: must be none).
+    pub external_alias_targets: Vec<String>,
+    /// Domains with a DKIM signing key.
+    pub dkim_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub address: String,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TraceFacts {
+    /// Seconds since the epoch of the oldest event kept, if any.
+    pub oldest_event: Option<i64>,
+    /// Authentication failures in the last 7 days.
+    pub auth_failures_7d: u64,
+    /// Events of the mailbox audit kept (AL-3.1).
+    pub mailbox_audit_events: u64,
+    /// Messages traced in the last 7 days.
+    pub messages_7d: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct GuardFacts {
+    /// Intrusion detection on (NC-2.4.1) and the bans in force (NC-2.4.2).
+    pub ids: Option<IdsFacts>,
+    /// The file integrity check (NC-2.2).
+    pub integrity: Option<IntegrityFacts>,
+    /// Ages of antivirus signatures, URL feeds and lists (NC-2.4.4).
+    pub freshness: Option<Vec<SourceAge>>,
+    /// Whether the nftables ruleset of `rampart firewall` is loaded (NC-2.3.1, NC-2.3.3).
+    pub firewall: Option<FirewallFacts>,
+    /// System reports scheduled (AL-3.2).
+    pub reports: Option<ReportFacts>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IdsFacts {
+    pub enabled: bool,
+    pub banned_now: usize,
+    pub bans_7d: usize,
+    pub detectors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrityFacts {
+    /// None: no baseline exists.
+    pub baseline_at: Option<i64>,
+    /// Each finding of the last check: `changed /etc/rampart/rampart.toml (sha256)`.
+    pub changes: Vec<String>,
+    pub signature_valid: bool,
+    pub checked_every_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceAge {
+    pub name: String,
+    /// Age in seconds; None: the source has no data at all.
+    pub age_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FirewallFacts {
+    pub loaded: bool,
+    /// Ports the loaded ruleset accepts.
+    pub open_ports: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportFacts {
+    pub daily_to: Vec<String>,
+    pub weekly_to: Vec<String>,
+    pub dmarc_reports: bool,
+}
+
+/// `rampart audit attest ID --by NAME --note TEXT`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attestation {
+    pub control: String,
+    pub by: String,
+    pub note: String,
+    /// Seconds since the epoch.
+    pub at: i64,
+}
