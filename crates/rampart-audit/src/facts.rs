@@ -30,6 +30,8 @@ pub struct Facts {
     pub guard: GuardFacts,
     /// Administrators' dated attestations for the organisational controls.
     pub attestations: Vec<Attestation>,
+    /// The line at which the attestation log's hash chain breaks: it was altered.
+    pub attestations_broken_at: Option<usize>,
     /// Seconds since the epoch at which the facts were gathered.
     pub now: i64,
 }

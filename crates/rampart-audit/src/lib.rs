@@ -16,6 +16,8 @@
 //! Evidence is gathered, never assumed: a control whose facts could not be collected is a
 //! `warn` naming what was missing, not a `pass`.
 
+pub mod attest;
+pub mod cert;
 pub mod evidence;
 pub mod facts;
 pub mod host;

@@ -54,7 +54,7 @@ pub use queue::{
 pub use spool::MemoryBudget;
 pub use sqlite::Sqlite;
 pub use status::{Failure, RecipientStatus};
-pub use trace::{TraceEvent, TraceFilter};
+pub use trace::{TraceEvent, TraceFilter, TraceSummary};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]

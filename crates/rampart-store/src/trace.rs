@@ -69,6 +69,17 @@ pub struct TraceFilter {
     pub limit: usize,
 }
 
+/// [`Store::trace_summary`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceSummary {
+    /// Microseconds since the epoch of the oldest event kept.
+    pub oldest: Option<i64>,
+    pub messages: u64,
+    pub auth_failures: u64,
+    /// Events of the mailbox audit kept, in all.
+    pub mailbox_events: u64,
+}
+
 impl Store {
     /// Finds the timelines that match `filter`, oldest event first.
     pub fn trace(&self, filter: &TraceFilter) -> Result<Vec<TraceEvent>> {
@@ -145,6 +156,28 @@ impl Store {
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// What the audit reads of the trace (NC-2.4.3, AL-3.1): the oldest event kept, and since
+    /// `since` (microseconds since the epoch) the messages queued and the failed
+    /// authentications.
+    pub fn trace_summary(&self, since: i64) -> Result<TraceSummary> {
+        let conn = self.admin_connection()?;
+        let oldest: Option<i64> = conn.query_row("SELECT MIN(ts) FROM trace", [], |r| r.get(0))?;
+        let count = |sql: &str| -> Result<u64> {
+            let n: i64 = conn.query_row(sql, [since], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        Ok(TraceSummary {
+            oldest,
+            messages: count("SELECT COUNT(*) FROM trace WHERE ts >= ?1 AND event = 'queued'")?,
+            auth_failures: count(
+                "SELECT COUNT(*) FROM trace WHERE ts >= ?1 AND event = 'auth' AND detail LIKE 'failed%'",
+            )?,
+            mailbox_events: conn
+                .query_row("SELECT COUNT(*) FROM mailbox_audit", [], |r| r.get::<_, i64>(0))
+                .map(|n| u64::try_from(n).unwrap_or(0))?,
         })
     }
 

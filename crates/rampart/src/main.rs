@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_mailbox;
+mod audit_local;
 mod jmap;
 mod privileges;
 mod sendmail;
@@ -63,6 +64,10 @@ enum Command {
     /// Messages held by a check: list, show, release, delete.
     #[command(subcommand)]
     Quarantine(admin::QuarantineCmd),
+    /// Compliance evidence for every control of NC's and AL's standards: pass, fail, warn,
+    /// manual or not applicable, each with its evidence and, for a fail or warn, the fix. Exit
+    /// 0 when nothing fails, 1 when something does, 2 when the audit could not run.
+    Audit(audit_local::AuditArgs),
     /// Print the DNS records a domain should publish (SPF, DKIM, DMARC, MTA-STS, TLS-RPT).
     DnsRecords {
         #[arg(long)]
@@ -168,6 +173,10 @@ fn main() -> ExitCode {
         default_sigpipe();
     }
     let result = match cli.command {
+        Command::Audit(args) => {
+            let warnings = warnings.iter().map(|w| w.to_string()).collect();
+            return audit_local::run(&config, warnings, args);
+        }
         Command::Sendmail { args } => return sendmail::run(&config, &args, false),
         Command::Serve => serve::run(config, demo),
         Command::Config(admin::ConfigCmd::Show) => admin::config_show(&config),

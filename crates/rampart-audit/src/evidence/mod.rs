@@ -55,6 +55,14 @@ pub(crate) fn dns(f: &Facts, id: &'static str) -> Vec<Finding> {
 
 /// An organisational control: the latest attestation, flagged when older than a year.
 pub(crate) fn attested(f: &Facts, id: &'static str, what: &str) -> Finding {
+    if let Some(line) = f.attestations_broken_at {
+        return Finding::fail(
+            id,
+            "attestation",
+            format!("the attestation log was altered at line {line}: no attestation in it can be trusted"),
+            "find out who changed audit/attestations.jsonl in the data directory; restore it from a backup",
+        );
+    }
     let latest = f
         .attestations
         .iter()

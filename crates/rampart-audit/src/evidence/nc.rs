@@ -130,6 +130,7 @@ pub fn nc_2_1_3(f: &Facts) -> Vec<Finding> {
 pub fn nc_2_1_4(f: &Facts) -> Vec<Finding> {
     const ID: &str = "NC-2.1.4";
     let mut out = probes(f, ID);
+    out.extend(secret_files(f, ID));
     if let Ok(c) = config(f, ID) {
         out.push(Finding::pass(
             ID,
@@ -140,6 +141,57 @@ pub fn nc_2_1_4(f: &Facts) -> Vec<Finding> {
                 list(&listeners(c, |r| r == Role::Https))
             ),
         ));
+    }
+    out
+}
+
+/// Keys and credentials must be readable by the service alone: a private key or password file
+/// others can read is a credential handed out.
+fn secret_files(f: &Facts, id: &'static str) -> Vec<Finding> {
+    let Some(h) = &f.host else {
+        return vec![Finding::warn(
+            id,
+            "key files",
+            "the modes of the keys and credentials were not read",
+            "run the audit on the server host",
+        )];
+    };
+    let mut out = Vec::new();
+    for file in &h.files {
+        let secret = matches!(file.kind.as_str(), "tls key" | "dkim key" | "password file");
+        let private_dir = file.kind == "data directory";
+        if !(secret || private_dir) {
+            continue;
+        }
+        let name = format!("{} {}", file.kind, file.path.display());
+        if file.mode & 0o007 != 0 {
+            out.push(Finding::fail(
+                id,
+                name,
+                format!("mode {:04o}: other users can read it", file.mode),
+                format!(
+                    "chmod {} {}",
+                    if private_dir { "0750" } else { "0600" },
+                    file.path.display()
+                ),
+            ));
+        } else if secret && file.mode & 0o070 != 0 {
+            out.push(Finding::warn(
+                id,
+                name,
+                format!("mode {:04o}: its group can read it", file.mode),
+                format!(
+                    "chmod 0600 {} unless the group is the service's own",
+                    file.path.display()
+                ),
+            ));
+        } else {
+            out.push(Finding::pass(
+                id,
+                name,
+                format!("mode {:04o}, owner uid {}", file.mode, file.uid),
+            ));
+        }
     }
     out
 }

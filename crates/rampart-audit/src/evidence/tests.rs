@@ -192,3 +192,26 @@ fn the_report_renders_as_text_and_json_and_fails_with_exit_1() {
     assert_eq!(c["status"], "fail");
     assert_eq!(c["standard"], "NC");
 }
+
+#[test]
+fn nc_2_1_4_a_key_file_others_can_read_fails() {
+    let mut f = facts("");
+    let key = |mode| crate::facts::FileFact {
+        path: "/etc/rampart/key.pem".into(),
+        kind: "tls key".into(),
+        mode,
+        uid: 0,
+        gid: 0,
+    };
+    f.host.as_mut().unwrap().files.push(key(0o600));
+    f.probes = Some(Vec::new());
+    assert_eq!(status(&f, "NC-2.1.4"), Status::Pass);
+    f.host.as_mut().unwrap().files[0] = key(0o644);
+    let r = Report::gather(&f);
+    let c = r.control("NC-2.1.4").unwrap();
+    assert_eq!(c.status, Status::Fail);
+    assert!(c
+        .findings
+        .iter()
+        .any(|x| x.remedy.as_deref() == Some("chmod 0600 /etc/rampart/key.pem")));
+}

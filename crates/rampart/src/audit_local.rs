@@ -1,0 +1,231 @@
+//! `rampart audit`: gathers the facts of this installation (configuration, host, store, trace,
+//! attestations) through the same APIs the other commands use, and prints the report of every
+//! control (crates/rampart-audit). `rampart audit attest ID --by NAME --note TEXT` records an
+//! administrator's attestation for an organisational control.
+
+use clap::{Args, Subcommand};
+use rampart_audit::facts::{Account, DirectoryFacts, Facts, FileFact, TraceFacts};
+use rampart_audit::report::Report;
+use rampart_audit::{attest, cert, host, registry};
+use rampart_config::Config;
+use rampart_store::Store;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// One JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub cmd: Option<AuditCmd>,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Record that an organisational control (NC-2.5, NC-2.2-host, NC-2.3.1) was checked.
+    Attest {
+        /// The control's id, e.g. NC-2.5.
+        control: String,
+        /// Who checked it.
+        #[arg(long)]
+        by: String,
+        /// What was checked, e.g. "server room B: badge access, visitor log".
+        #[arg(long)]
+        note: String,
+    },
+}
+
+/// Exit status: 0 nothing fails, 1 something fails, 2 the audit could not run.
+pub fn run(config: &Config, warnings: Vec<String>, args: AuditArgs) -> ExitCode {
+    if let Some(AuditCmd::Attest { control, by, note }) = args.cmd {
+        return attest_cmd(config, &control, &by, &note);
+    }
+    let facts = match gather(config, warnings) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("rampart audit: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = Report::gather(&facts);
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text(std::io::stdout().is_terminal()));
+    }
+    ExitCode::from(report.exit_code())
+}
+
+fn attest_cmd(config: &Config, control: &str, by: &str, note: &str) -> ExitCode {
+    let Some(c) = registry::find(control) else {
+        eprintln!("rampart audit attest: `{control}` is not a control id; `rampart audit` lists them (e.g. NC-2.5)");
+        return ExitCode::from(2);
+    };
+    if by.trim().is_empty() || note.trim().is_empty() {
+        eprintln!("rampart audit attest: --by and --note must say who checked what");
+        return ExitCode::from(2);
+    }
+    match attest::append(
+        &config.data_dir,
+        c.id,
+        by.trim(),
+        note.trim(),
+        &os_user(),
+        now(),
+    ) {
+        Ok(()) => {
+            println!("{}: attested by {} ({})", c.id, by.trim(), note.trim());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rampart audit attest: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The login name of whoever runs the command, from the environment or the uid.
+fn os_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| {
+            use std::os::unix::fs::MetadataExt;
+            // /proc/self belongs to the process's effective user.
+            std::fs::metadata("/proc/self")
+                .map(|m| format!("uid {}", m.uid()))
+                .unwrap_or_else(|_| "unknown".to_string())
+        })
+}
+
+/// Every fact the local audit can gather; what cannot be gathered stays `None` and its
+/// controls say so.
+pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
+    let data_dir = &config.data_dir;
+    if !data_dir.is_dir() {
+        return Err(format!(
+            "the data directory {} does not exist; pass --config (or --data-dir) of the server to audit",
+            data_dir.display()
+        ));
+    }
+    let mut facts = Facts {
+        config: Some(config.clone()),
+        config_warnings: warnings,
+        now: now(),
+        ..Facts::default()
+    };
+    let mut h = host::gather(data_dir, key_files(config))
+        .map_err(|e| format!("cannot read the host's sockets: {e}"))?;
+    let cert_path = config
+        .tls
+        .cert
+        .as_ref()
+        .map(|c| c.get_ref().clone())
+        .unwrap_or_else(|| data_dir.join("tls").join("cert.pem"));
+    if let Ok(pem) = std::fs::read(&cert_path) {
+        if let Ok(c) = cert::read_pem(&pem, Some(&cert_path)) {
+            h.certificates.push(c);
+        }
+    }
+    facts.host = Some(h);
+    let store = Store::open(data_dir)
+        .map_err(|e| format!("cannot open the data directory {}: {e}", data_dir.display()))?;
+    facts.directory = directory(&store, data_dir).ok();
+    let week_ago = (facts.now - 7 * 86_400) * 1_000_000;
+    if let Ok(t) = store.trace_summary(week_ago) {
+        facts.trace = Some(TraceFacts {
+            oldest_event: t.oldest.map(|us| us / 1_000_000),
+            auth_failures_7d: t.auth_failures,
+            mailbox_audit_events: t.mailbox_events,
+            messages_7d: t.messages,
+        });
+    }
+    match attest::read(data_dir) {
+        Ok(log) => {
+            facts.attestations = log.attestations;
+            facts.attestations_broken_at = log.broken_at;
+        }
+        Err(e) => return Err(format!("cannot read the attestation log: {e}")),
+    }
+    Ok(facts)
+}
+
+fn directory(store: &Store, data_dir: &Path) -> rampart_store::Result<DirectoryFacts> {
+    let local_domains = store.domains()?;
+    let accounts = store
+        .users()?
+        .into_iter()
+        .map(|address| Account {
+            address,
+            disabled: false,
+        })
+        .collect();
+    let external_alias_targets = store
+        .aliases()?
+        .into_iter()
+        .filter(|(_, target)| {
+            let domain = target.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+            !local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+        })
+        .map(|(alias, target)| format!("{alias} -> {target}"))
+        .collect();
+    let mut dkim_domains: Vec<String> = rampart_queue::dkim::list(data_dir)
+        .into_iter()
+        .map(|(domain, ..)| domain)
+        .collect();
+    dkim_domains.dedup();
+    Ok(DirectoryFacts {
+        local_domains,
+        accounts,
+        external_alias_targets,
+        dkim_domains,
+    })
+}
+
+/// Keys and credentials whose modes the audit checks.
+fn key_files(config: &Config) -> Vec<FileFact> {
+    let d = &config.data_dir;
+    let mut want: Vec<(PathBuf, &str)> = vec![
+        (d.clone(), "data directory"),
+        (d.join("rampart.db"), "database"),
+        (
+            config
+                .tls
+                .key
+                .as_ref()
+                .map(|k| k.get_ref().clone())
+                .unwrap_or_else(|| d.join("tls").join("key.pem")),
+            "tls key",
+        ),
+    ];
+    for (_, _, _, path) in rampart_queue::dkim::list(d) {
+        want.push((path, "dkim key"));
+    }
+    if let Some(p) = config
+        .delivery
+        .smarthost
+        .as_ref()
+        .and_then(|s| s.password_file.clone())
+    {
+        want.push((p, "password file"));
+    }
+    for r in &config.relay_domains {
+        if let Some(p) = &r.password_file {
+            want.push((p.clone(), "password file"));
+        }
+        if let Some(p) = &r.client_key {
+            want.push((p.clone(), "tls key"));
+        }
+    }
+    want.iter()
+        .filter_map(|(p, kind)| host::file_fact(p, kind))
+        .collect()
+}

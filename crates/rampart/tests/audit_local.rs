@@ -1,0 +1,161 @@
+//! `rampart audit` on an installation (issue 18): the evidence comes from the configuration,
+//! the host and the data directory; a weakened setting turns its control to fail and the exit
+//! status to 1; attestations are recorded, shown, and an altered log is caught.
+
+mod common;
+
+use common::{cli, cli_raw, make_pki, TempDir};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+fn install(dir: &Path, extra: &str) -> PathBuf {
+    let pki = make_pki(dir);
+    std::fs::set_permissions(&pki.key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let config = dir.join("rampart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mail.example.test\"\ndata_dir = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n[[listener]]\nrole = \"mx\"\naddress = \"127.0.0.1:25\"\n{extra}",
+            data.display(),
+            pki.cert.display(),
+            pki.key.display()
+        ),
+    )
+    .unwrap();
+    if cli(&config, &["domain", "list"], None).trim().is_empty() {
+        cli(&config, &["domain", "add", "example.test"], None);
+    }
+    config
+}
+
+fn audit_json(config: &Path) -> (i32, serde_json::Value) {
+    let out = cli_raw(config, &["audit", "--json"], None);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), json)
+}
+
+fn status<'a>(report: &'a serde_json::Value, id: &str) -> &'a str {
+    report["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in the report"))["status"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn nc_2_3_2_antivirus_off_fails_the_audit_with_exit_1() {
+    let dir = TempDir::new("audit-av");
+    let config = install(&dir.0, "");
+    let (_, good) = audit_json(&config);
+    assert_eq!(status(&good, "NC-2.3.2"), "pass");
+    assert_eq!(status(&good, "AL-1.4"), "pass");
+
+    let weak = install(
+        &dir.0,
+        "[checks]\ndisabled = [\"antivirus\"]\n[checks.antivirus]\nfail_open = true\n",
+    );
+    let (code, report) = audit_json(&weak);
+    assert_eq!(code, 1);
+    assert_eq!(status(&report, "NC-2.3.2"), "fail");
+    assert_eq!(status(&report, "AL-1.2"), "fail");
+    assert_eq!(status(&report, "NC-fn-virus"), "fail");
+}
+
+#[test]
+fn nc_2_1_4_a_world_readable_key_fails() {
+    let dir = TempDir::new("audit-key");
+    let config = install(&dir.0, "");
+    let key = dir.0.join("key.pem");
+    let text = |c: &Path| String::from_utf8(cli_raw(c, &["audit"], None).stdout).unwrap();
+    assert!(!text(&config).contains("other users can read it"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, report) = audit_json(&config);
+    assert_eq!(code, 1);
+    assert_eq!(status(&report, "NC-2.1.4"), "fail");
+    let out = text(&config);
+    assert!(
+        out.contains(&format!("fix: chmod 0600 {}", key.display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn nc_2_5_attestation_recorded_shown_and_tamper_caught() {
+    let dir = TempDir::new("audit-attest");
+    let config = install(&dir.0, "");
+    let (_, before) = audit_json(&config);
+    assert_eq!(status(&before, "NC-2.5"), "manual");
+    cli(
+        &config,
+        &[
+            "audit",
+            "attest",
+            "NC-2.5",
+            "--by",
+            "Pat Admin",
+            "--note",
+            "room B, badge access",
+        ],
+        None,
+    );
+    let (_, after) = audit_json(&config);
+    let c = after["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "NC-2.5")
+        .unwrap();
+    let evidence = c["findings"][0]["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("Pat Admin") && evidence.contains("room B"),
+        "{evidence}"
+    );
+    // Unknown ids are refused with a line saying what to do.
+    let bad = cli_raw(
+        &config,
+        &["audit", "attest", "NC-9.9", "--by", "x", "--note", "y"],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a control id"));
+    // Editing the log afterwards is caught.
+    let log = dir.0.join("data/audit/attestations.jsonl");
+    let t = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, t.replace("Pat Admin", "Someone Else")).unwrap();
+    let (code, tampered) = audit_json(&config);
+    assert_eq!(code, 1);
+    assert_eq!(status(&tampered, "NC-2.5"), "fail");
+}
+
+#[test]
+fn the_audit_cannot_run_without_its_data_directory_exit_2() {
+    let dir = TempDir::new("audit-nodata");
+    let config = dir.0.join("rampart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mail.example.test\"\ndata_dir = \"{}/missing\"\n",
+            dir.0.display()
+        ),
+    )
+    .unwrap();
+    let out = cli_raw(&config, &["audit"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not exist") && err.lines().count() == 1,
+        "{err}"
+    );
+}
