@@ -21,6 +21,7 @@ pub mod cert;
 pub mod evidence;
 pub mod facts;
 pub mod host;
+pub mod html;
 pub mod registry;
 pub mod report;
 
