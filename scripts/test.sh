@@ -52,6 +52,12 @@ if ! python3 -c "import dkim, nacl" 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check dkimpy pynacl
 fi
 
+# compliance-trestle: OSCAL models generated from NIST's schema, to validate `rampart audit --oscal`.
+if ! python3 -c "import trestle.oscal.assessment_results" 2>/dev/null; then
+  echo "installing: compliance-trestle (PyPI)"
+  python3 -m pip install -q --disable-pip-version-check compliance-trestle
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -180,24 +180,10 @@ pub fn render(report: &Report) -> String {
     h
 }
 
-/// `YYYY-MM-DD HH:MM` from seconds since the epoch (civil-from-days, proleptic Gregorian).
+/// `YYYY-MM-DD HH:MM` from seconds since the epoch.
 fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    let (y, m, d, hh, mm, _) = crate::civil(secs);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}")
 }
 
 const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;color:#111;background:#fff;margin:0}\

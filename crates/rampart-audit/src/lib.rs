@@ -22,6 +22,7 @@ pub mod evidence;
 pub mod facts;
 pub mod host;
 pub mod html;
+pub mod oscal;
 pub mod registry;
 pub mod report;
 
@@ -127,6 +128,29 @@ impl Finding {
     }
 }
 
+/// Civil date and time (UTC) from seconds since the epoch: year, month, day, hour, minute,
+/// second (days-from-civil inverted, proleptic Gregorian).
+pub fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// RFC 3339 in UTC, e.g. `2026-12-03T15:04:05Z`.
+pub fn rfc3339(secs: i64) -> String {
+    let (y, m, d, hh, mm, ss) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +164,12 @@ mod tests {
         assert_eq!(Status::worst(&f), Status::Warn);
         assert_eq!(Status::worst(&f[..1]), Status::Pass);
         assert_eq!(Status::worst(&[]), Status::Warn);
+    }
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_310_245), "2026-12-03T15:04:05Z");
     }
 }

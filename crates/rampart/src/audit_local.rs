@@ -18,6 +18,12 @@ pub struct AuditArgs {
     /// One JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as one self-contained HTML page an auditor can open and print.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write the report as NIST OSCAL assessment results (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub oscal: Option<PathBuf>,
     #[command(subcommand)]
     pub cmd: Option<AuditCmd>,
 }
@@ -50,12 +56,42 @@ pub fn run(config: &Config, warnings: Vec<String>, args: AuditArgs) -> ExitCode 
         }
     };
     let report = Report::gather(&facts);
+    if let Err(e) = write_files(&report, args.html.as_deref(), args.oscal.as_deref()) {
+        eprintln!("rampart audit: {e}");
+        return ExitCode::from(2);
+    }
     if args.json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text(std::io::stdout().is_terminal()));
     }
     ExitCode::from(report.exit_code())
+}
+
+/// The --html and --oscal files, each written whole (a temporary file renamed into place).
+fn write_files(report: &Report, html: Option<&Path>, oscal: Option<&Path>) -> Result<(), String> {
+    let write = |path: &Path, text: String| -> Result<(), String> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| {
+                format!(
+                    "cannot write {}: {e}; check the directory exists and is writable",
+                    path.display()
+                )
+            })
+    };
+    if let Some(p) = html {
+        write(p, rampart_audit::html::render(report))?;
+    }
+    if let Some(p) = oscal {
+        let doc = rampart_audit::oscal::render(report);
+        write(
+            p,
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?,
+        )?;
+    }
+    Ok(())
 }
 
 fn attest_cmd(config: &Config, control: &str, by: &str, note: &str) -> ExitCode {

@@ -159,3 +159,68 @@ fn the_audit_cannot_run_without_its_data_directory_exit_2() {
         "{err}"
     );
 }
+
+/// The HTML report opened in headless Chromium (screenshot and PDF kept in
+/// target/test-artefacts/webmail), and the OSCAL document validated by compliance-trestle.
+#[test]
+fn the_html_report_opens_in_a_browser_and_the_oscal_validates() {
+    common::browser::require_browser();
+    let dir = TempDir::new("audit-html");
+    let config = install(&dir.0, "");
+    let html = dir.0.join("report.html");
+    let oscal = dir.0.join("report.json");
+    let out = cli_raw(
+        &config,
+        &[
+            "audit",
+            "--html",
+            html.to_str().unwrap(),
+            "--oscal",
+            oscal.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.code().unwrap() <= 1,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let controls = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("NC-") || l.starts_with("AL-"))
+        .count();
+    assert!(controls > 30, "{controls} controls in the table");
+    let script = |name: &str, args: &[&str]| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/scripts")
+            .join(name);
+        let out = std::process::Command::new("python3")
+            .arg(path)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && text.contains("ok"),
+            "{name}: {text}"
+        );
+        text
+    };
+    let artefacts = common::browser::artefacts();
+    script(
+        "audit_report.py",
+        &[
+            html.to_str().unwrap(),
+            dir.0.join("cert.pem").to_str().unwrap(),
+            artefacts.to_str().unwrap(),
+            &controls.to_string(),
+        ],
+    );
+    assert!(artefacts.join("audit-report.png").exists());
+    let text = script("oscal_validate.py", &[oscal.to_str().unwrap()]);
+    assert!(text.contains(&format!("findings {controls}")), "{text}");
+}
