@@ -17,6 +17,8 @@ pub struct Facts {
     pub config_warnings: Vec<String>,
     /// The host: sockets, filesystems, file modes, the service user.
     pub host: Option<HostFacts>,
+    /// The running server, as it answered on its admin socket; `None` when it is not running.
+    pub server: Option<ServerFacts>,
     /// The accounts and domains in the store.
     pub directory: Option<DirectoryFacts>,
     /// The trace: its oldest event and recent security events.
@@ -78,6 +80,16 @@ pub struct CertFact {
     /// Public key size in bits (RSA) or the curve's size.
     pub key_bits: u32,
     pub key_algorithm: String,
+}
+
+/// What the running server says it does (its admin socket).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerFacts {
+    pub pid: u32,
+    /// Seconds since the epoch.
+    pub started_at: i64,
+    /// Each listener it bound: role and address.
+    pub listeners: Vec<(String, SocketAddr)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -172,6 +172,7 @@ pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
         }
     }
     facts.host = Some(h);
+    facts.server = crate::admin_socket::query(data_dir)?.map(|v| server_facts(&v));
     let store = Store::open(data_dir)
         .map_err(|e| format!("cannot open the data directory {}: {e}", data_dir.display()))?;
     facts.directory = directory(&store, data_dir).ok();
@@ -192,6 +193,24 @@ pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
         Err(e) => return Err(format!("cannot read the attestation log: {e}")),
     }
     Ok(facts)
+}
+
+fn server_facts(v: &serde_json::Value) -> rampart_audit::facts::ServerFacts {
+    rampart_audit::facts::ServerFacts {
+        pid: v["pid"].as_u64().unwrap_or(0) as u32,
+        started_at: v["started_at"].as_i64().unwrap_or(0),
+        listeners: v["listeners"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| {
+                        let addr = l["address"].as_str()?.parse().ok()?;
+                        Some((l["role"].as_str()?.to_string(), addr))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
 }
 
 fn directory(store: &Store, data_dir: &Path) -> rampart_store::Result<DirectoryFacts> {

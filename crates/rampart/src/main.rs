@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_mailbox;
+mod admin_socket;
 mod audit_local;
 mod jmap;
 mod privileges;

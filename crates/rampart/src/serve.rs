@@ -146,8 +146,10 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();
     let mut https_tasks = Vec::new();
+    let mut listening = Vec::new();
     for (socket, l) in bound {
         let local = socket.local_addr()?;
+        listening.push(serde_json::json!({ "role": l.role.to_string(), "address": local }));
         println!("listening on {local} ({})", l.role);
         tracing::info!(address = %local, role = %l.role, "listening");
         if l.role == Role::Https {
@@ -168,6 +170,28 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let data_dir =
         std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     println!("data directory: {}", data_dir.display());
+    // What `rampart audit` asks the running server (mode 0600, the service's user only).
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let status: crate::admin_socket::Status = Arc::new(move || {
+        serde_json::json!({
+            "pid": std::process::id(),
+            "started_at": started_at,
+            "listeners": listening,
+        })
+    });
+    let admin = tokio::spawn(crate::admin_socket::serve(
+        crate::admin_socket::bind(&config.data_dir).map_err(|e| {
+            format!(
+                "cannot create the admin socket {}: {e}",
+                crate::admin_socket::path(&config.data_dir).display()
+            )
+        })?,
+        status,
+        shutdown_rx.clone(),
+    ));
     let outbound =
         rampart_queue::outbound::Outbound::new(backend.clone(), config.clone(), notify.clone())?;
     let manager = tokio::spawn(
@@ -204,6 +228,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let _ = manager.await;
     let _ = renewal.await;
     let _ = pickup.await;
+    let _ = admin.await;
     // Everything sent to the writer before this point is committed once this returns.
     writer.run(false, |_| Ok(())).await?;
     tracing::info!("stopped");

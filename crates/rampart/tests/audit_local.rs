@@ -224,3 +224,33 @@ fn the_html_report_opens_in_a_browser_and_the_oscal_validates() {
     let text = script("oscal_validate.py", &[oscal.to_str().unwrap()]);
     assert!(text.contains(&format!("findings {controls}")), "{text}");
 }
+
+/// NC-2.1.1 from the running server itself: the audit asks it over the admin socket (mode 0600)
+/// which sockets it bound.
+#[test]
+fn nc_2_1_1_the_running_server_reports_its_listeners() {
+    let s = common::Server::start();
+    let sock = s.data_dir().join("admin.sock");
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let out = cli_raw(&s.config, &["audit", "--json"], None);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = report["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "NC-2.1.1")
+        .unwrap();
+    let running = c["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "running server")
+        .unwrap();
+    assert_eq!(running["status"], "pass", "{running}");
+    let mx = s.listener("mx").to_string();
+    assert!(
+        running["evidence"].as_str().unwrap().contains(&mx),
+        "{running}"
+    );
+}

@@ -39,6 +39,44 @@ pub fn nc_2_1_1(f: &Facts) -> Vec<Finding> {
             list(&listeners(c, |_| true))
         ),
     )];
+    match &f.server {
+        None => out.push(Finding::warn(
+            ID,
+            "running server",
+            "no running server answered on the admin socket",
+            "run the audit on the server host while `rampart serve` runs, as its user or root",
+        )),
+        Some(s) => {
+            let bound: Vec<String> = s
+                .listeners
+                .iter()
+                .map(|(role, addr)| format!("{role} {addr}"))
+                .collect();
+            let unexpected: Vec<String> = s
+                .listeners
+                .iter()
+                .filter(|(_, addr)| !c.listeners.iter().any(|l| configured_as(l.address, *addr)))
+                .map(|(role, addr)| format!("{role} {addr}"))
+                .collect();
+            out.push(if unexpected.is_empty() {
+                Finding::pass(
+                    ID,
+                    "running server",
+                    format!("the server (pid {}) listens on exactly: {}", s.pid, list(&bound)),
+                )
+            } else {
+                Finding::fail(
+                    ID,
+                    "running server",
+                    format!(
+                        "the running server listens where this configuration does not say: {}",
+                        unexpected.join(", ")
+                    ),
+                    "audit with the configuration the server runs with, or restart it with this one",
+                )
+            });
+        }
+    }
     match &f.host {
         None => out.push(Finding::warn(
             ID,
@@ -47,11 +85,10 @@ pub fn nc_2_1_1(f: &Facts) -> Vec<Finding> {
             "run the audit on the server host (it reads /proc/net/tcp and tcp6)",
         )),
         Some(h) => {
-            let ours = |a: &std::net::SocketAddr| {
-                c.listeners.iter().any(|l| {
-                    l.address.port() == a.port()
-                        && (l.address.ip() == a.ip() || l.address.ip().is_unspecified())
-                })
+            // Ours: what the running server bound, or failing that what the configuration asks.
+            let ours = |a: &std::net::SocketAddr| match &f.server {
+                Some(s) => s.listeners.iter().any(|(_, b)| b == a),
+                None => c.listeners.iter().any(|l| configured_as(l.address, *a)),
             };
             let others: Vec<String> = h
                 .listening
@@ -79,6 +116,13 @@ pub fn nc_2_1_1(f: &Facts) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Whether a bound address is what a configured one asks for: the same address, or any for an
+/// unspecified one (0.0.0.0, ::); the same port, or any for port 0.
+fn configured_as(configured: std::net::SocketAddr, bound: std::net::SocketAddr) -> bool {
+    (configured.ip() == bound.ip() || configured.ip().is_unspecified())
+        && (configured.port() == bound.port() || configured.port() == 0)
 }
 
 /// NC-2.1.2: no default accounts.

@@ -1,0 +1,101 @@
+//! The local admin socket: `<data_dir>/admin.sock`, a unix socket of mode 0600 (only the
+//! service's own user, and root, can connect). `rampart audit` asks the running server what it
+//! really does — which sockets it bound, since when — rather than assuming the configuration
+//! was applied. One request per connection: the line `status`, answered with one JSON object.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// The longest request line read; anything longer is refused.
+const MAX_REQUEST: usize = 64;
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.sock")
+}
+
+/// What the server reports about itself.
+pub type Status = Arc<dyn Fn() -> Value + Send + Sync>;
+
+/// Binds the socket (replacing a stale one from a previous run) with mode 0600 before anyone
+/// can connect, and answers until shutdown.
+pub fn bind(data_dir: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    let p = path(data_dir);
+    match std::fs::remove_file(&p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    // The umask decides the mode at bind; the chmod right after closes any window a permissive
+    // umask opened, and the data directory (0700) keeps everyone else out meanwhile.
+    let listener = tokio::net::UnixListener::bind(&p)?;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    status: Status,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let conn = tokio::select! {
+            c = listener.accept() => c,
+            _ = shutdown.changed() => break,
+        };
+        let Ok((stream, _)) = conn else { continue };
+        let status = status.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(TIMEOUT, answer(stream, status)).await;
+        });
+    }
+}
+
+async fn answer(stream: tokio::net::UnixStream, status: Status) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    // At most MAX_REQUEST bytes are read: a client cannot make the server buffer without end.
+    let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST as u64));
+    reader.read_line(&mut line).await?;
+    let reply = match line.trim() {
+        "status" => status(),
+        _ => json!({ "error": "unknown request; the one request is `status`" }),
+    };
+    write.write_all(format!("{reply}\n").as_bytes()).await?;
+    write.shutdown().await
+}
+
+/// Asks a running server for its status; `Ok(None)` when no server has the socket open.
+pub fn query(data_dir: &Path) -> Result<Option<Value>, String> {
+    let p = path(data_dir);
+    let mut stream = match std::os::unix::net::UnixStream::connect(&p) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(format!("cannot connect to {}: {e}", p.display())),
+    };
+    let _ = stream.set_read_timeout(Some(TIMEOUT));
+    let _ = stream.set_write_timeout(Some(TIMEOUT));
+    stream
+        .write_all(b"status\n")
+        .map_err(|e| format!("cannot ask {}: {e}", p.display()))?;
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(|e| format!("no answer from {}: {e}", p.display()))?;
+    serde_json::from_str(&line)
+        .map(Some)
+        .map_err(|e| format!("{} answered something else than JSON: {e}", p.display()))
+}
