@@ -20,6 +20,7 @@
 
 pub mod delivery;
 pub mod http;
+pub mod integrity;
 mod load;
 pub mod null_client;
 pub mod relay;
@@ -30,6 +31,7 @@ mod validate;
 
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
 pub use http::{HttpConfig, WebmailConfig};
+pub use integrity::{FreshnessConfig, IntegrityConfig};
 pub use ipnet::IpNet;
 pub use null_client::{NullClientConfig, Primary};
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
@@ -102,6 +104,10 @@ pub struct Config {
     /// to the primary server(s) named here. See `rampart.null-client.example.toml`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub null_client: Option<NullClientConfig>,
+    /// The file integrity checker (NC-2.2).
+    pub integrity: IntegrityConfig,
+    /// The age of virus signatures and URL feeds (NC-2.4.4, AL-1.2).
+    pub freshness: FreshnessConfig,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -131,6 +137,8 @@ impl Default for Config {
             checks: ChecksConfig::default(),
             sendmail: SendmailConfig::default(),
             null_client: None,
+            integrity: IntegrityConfig::default(),
+            freshness: FreshnessConfig::default(),
         }
     }
 }
