@@ -23,6 +23,9 @@ command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 # Headless Chromium and its WebDriver, for the webmail's browser tests (tests/webmail_browser.rs).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# Debian's nftables: `nft -c -f` checks the ruleset `rampart firewall` prints (NC-2.3.1), and the
+# firewall test loads it inside a network namespace of its own.
+[ -x /usr/sbin/nft ] || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -20,6 +20,7 @@
 
 pub mod delivery;
 pub mod http;
+pub mod integrity;
 mod load;
 pub mod null_client;
 pub mod recipient_verify;
@@ -32,6 +33,7 @@ mod validate;
 
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
 pub use http::{HttpConfig, WebmailConfig};
+pub use integrity::{FreshnessConfig, IntegrityConfig};
 pub use ipnet::IpNet;
 pub use null_client::{NullClientConfig, Primary};
 pub use recipient_verify::RecipientVerify;
@@ -110,6 +112,10 @@ pub struct Config {
     /// checks, for recipients that exist there. See `rampart.gateway.example.toml`.
     #[serde(rename = "relay_domain", skip_serializing_if = "Vec::is_empty")]
     pub relay_domains: Vec<RelayDomain>,
+    /// The file integrity checker (NC-2.2).
+    pub integrity: IntegrityConfig,
+    /// The age of virus signatures and URL feeds (NC-2.4.4, AL-1.2).
+    pub freshness: FreshnessConfig,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -140,6 +146,8 @@ impl Default for Config {
             sendmail: SendmailConfig::default(),
             null_client: None,
             relay_domains: Vec::new(),
+            integrity: IntegrityConfig::default(),
+            freshness: FreshnessConfig::default(),
         }
     }
 }

@@ -118,6 +118,8 @@ impl Config {
                 }
             }
         }
+        self.integrity.resolve_paths(base);
+        self.freshness.resolve_paths(base);
         if let Some(p) = &mut self.audit.geoip_database {
             if p.is_relative() {
                 *p = base.join(&*p);

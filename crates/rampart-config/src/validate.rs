@@ -295,6 +295,17 @@ fn warnings(config: &Config, loc: &Locator<'_>) -> Vec<Warning> {
             "is true: mail passes unscanned while clamd is down (breaks NC-2.3.2); the audit reports it",
         )));
     }
+    // NC-2.4.4: signatures are to be updated weekly; a longer allowance is reported.
+    if config.freshness.above_allowed() {
+        warnings.push(Warning(loc.at(
+            "freshness.max_age_days",
+            format!(
+                "is {}: more than {} days lets stale signatures and feeds pass unreported (breaks NC-2.4.4); every freshness check reports it",
+                config.freshness.max_age_days,
+                crate::integrity::MAX_AGE_DAYS_ALLOWED
+            ),
+        )));
+    }
     warnings
 }
 

@@ -5,7 +5,11 @@ mod admin;
 mod admin_mailbox;
 mod admin_socket;
 mod audit_local;
+mod firewall;
+mod freshness;
+mod integrity;
 mod jmap;
+mod notice;
 mod privileges;
 mod sendmail;
 mod serve;
@@ -77,6 +81,13 @@ enum Command {
         #[arg(long)]
         rua: Option<String>,
     },
+    /// Print (or with --apply load) the nftables ruleset that opens only the listeners' ports
+    /// and drops banned addresses (NC-2.3.1, NC-2.3.3, NC-2.4.2).
+    Firewall(firewall::FirewallArgs),
+    /// The file integrity checker (NC-2.2): record, check or re-sign the baseline of the
+    /// critical files.
+    #[command(subcommand)]
+    Integrity(integrity::IntegrityCmd),
     /// The sendmail-compatible command (NC-2.1.9): a message on standard input goes durably to
     /// the drop directory, which the server picks up. Sendmail's flags: -t, -f, -F, -i/-oi,
     /// -bm, -bs, -bp, -v. Also run as `sendmail` or `mailq` (a symlink to this binary); then
@@ -179,7 +190,7 @@ fn main() -> ExitCode {
             return audit_local::run(&config, warnings, args);
         }
         Command::Sendmail { args } => return sendmail::run(&config, &args, false),
-        Command::Serve => serve::run(config, demo),
+        Command::Serve => serve::run(config, cli.config.as_deref(), demo),
         Command::Config(admin::ConfigCmd::Show) => admin::config_show(&config),
         // Answered above, before any configuration was loaded.
         Command::Config(admin::ConfigCmd::Check { .. }) => Ok(()),
@@ -192,6 +203,10 @@ fn main() -> ExitCode {
         Command::Dkim(c) => admin::dkim(&config, c),
         Command::Quarantine(c) => admin::quarantine(&config, c),
         Command::DnsRecords { domain, rua } => admin::dns_records(&config, &domain, rua),
+        Command::Firewall(a) => firewall::run(&config, a).map_err(Into::into),
+        Command::Integrity(c) => {
+            integrity::run(&config, cli.config.as_deref(), c).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use tokio::sync::{watch, Notify};
 
 pub type Error = Box<dyn std::error::Error>;
 
-pub fn run(config: Config, demo: bool) -> Result<(), Error> {
+pub fn run(config: Config, config_path: Option<&std::path::Path>, demo: bool) -> Result<(), Error> {
     init_logging(&config);
     // NC-2.1.1: no [[listener]], no service; nothing opens a socket on its own.
     if config.listeners.is_empty() {
@@ -19,7 +19,8 @@ pub fn run(config: Config, demo: bool) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(config, demo))
+    let config_path = config_path.map(|p| std::path::absolute(p).unwrap_or(p.to_path_buf()));
+    runtime.block_on(serve(config, config_path, demo))
 }
 
 fn init_logging(config: &Config) {
@@ -39,7 +40,11 @@ fn init_logging(config: &Config) {
     };
 }
 
-async fn serve(config: Config, demo: bool) -> Result<(), Error> {
+async fn serve(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+    demo: bool,
+) -> Result<(), Error> {
     // Signals are caught from the start: a SIGTERM that arrives while starting up still means a
     // clean stop, never the default of dying on the spot.
     let signals = Signals::install()?;
@@ -78,6 +83,12 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
         })?;
         bound.push((socket, l.clone()));
     }
+    // NC-2.2: the first integrity check runs before privileges are dropped, so that files only
+    // root may read (keys) are hashed; later checks compare those by their metadata.
+    let integrity_first = config
+        .integrity
+        .enabled
+        .then(|| crate::integrity::watch::first(&config, config_path.as_deref()));
     if let Some(target) = run_as {
         crate::privileges::drop_to(&target, &config.data_dir)?;
         tracing::info!(user = %target.name, "switched user after binding");
@@ -192,6 +203,24 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
         status,
         shutdown_rx.clone(),
     ));
+    // NC-2.2 and NC-2.4.4: the integrity and freshness watchers, findings mailed to the postmaster.
+    let integrity = integrity_first.map(|first| {
+        let w = crate::integrity::watch::Watcher {
+            config: config.clone(),
+            config_path: config_path.clone(),
+            store: backend.clone(),
+            notify: notify.clone(),
+        };
+        tokio::spawn(w.run(first, shutdown_rx.clone()))
+    });
+    let freshness = tokio::spawn(
+        crate::freshness::Watcher {
+            config: config.clone(),
+            store: backend.clone(),
+            notify: notify.clone(),
+        }
+        .run(shutdown_rx.clone()),
+    );
     let outbound =
         rampart_queue::outbound::Outbound::new(backend.clone(), config.clone(), notify.clone())?;
     let manager = tokio::spawn(
@@ -229,6 +258,10 @@ async fn serve(config: Config, demo: bool) -> Result<(), Error> {
     let _ = renewal.await;
     let _ = pickup.await;
     let _ = admin.await;
+    let _ = freshness.await;
+    if let Some(t) = integrity {
+        let _ = t.await;
+    }
     // Everything sent to the writer before this point is committed once this returns.
     writer.run(false, |_| Ok(())).await?;
     tracing::info!("stopped");
