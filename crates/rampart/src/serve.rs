@@ -157,6 +157,14 @@ async fn serve(
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();
     let mut https_tasks = Vec::new();
+    // Bound before the listeners are announced, so whoever waits for them finds the socket; it
+    // answers once their addresses are known (connections wait in the backlog until then).
+    let admin_listener = crate::admin_socket::bind(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create the admin socket {}: {e}",
+            crate::admin_socket::path(&config.data_dir).display()
+        )
+    })?;
     let mut listening = Vec::new();
     for (socket, l) in bound {
         let local = socket.local_addr()?;
@@ -194,12 +202,7 @@ async fn serve(
         })
     });
     let admin = tokio::spawn(crate::admin_socket::serve(
-        crate::admin_socket::bind(&config.data_dir).map_err(|e| {
-            format!(
-                "cannot create the admin socket {}: {e}",
-                crate::admin_socket::path(&config.data_dir).display()
-            )
-        })?,
+        admin_listener,
         status,
         shutdown_rx.clone(),
     ));
