@@ -83,6 +83,13 @@ pub struct Smarthost {
     /// is configuration: the password itself is never part of it (nor of `rampart config show`).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Client certificate chain (PEM) presented to the relay for mutual TLS, with `client_key`
+    /// (NC-2.3.4: the store node proves itself to the gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    /// Private key (PEM) of `client_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
 }
 
 /// How the smarthost connection gets its TLS. There is no plain-text choice (AL-1.1).

@@ -42,8 +42,8 @@ pub use relay_domain::RelayDomain;
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
 pub use sendmail::SendmailConfig;
 pub use server::{
-    AuditConfig, AuthConfig, Limits, Listener, LogConfig, LogFormat, Role, Timeouts, TlsConfig,
-    TraceConfig,
+    AuditConfig, AuthConfig, Limits, Listener, LogConfig, LogFormat, RelayFrom, Role, Timeouts,
+    TlsConfig, TraceConfig,
 };
 pub use validate::is_hostname;
 

@@ -24,12 +24,10 @@ impl Config {
             // Served with the same (generated) certificate as the SMTP listeners.
             (Role::Https, "127.0.0.1:2443"),
         ] {
-            config.listeners.push(Listener {
+            config.listeners.push(Listener::new(
                 role,
-                address: address.parse().expect("literal address"),
-                require_tls: false,
-                greeting_delay_ms: 0,
-            });
+                address.parse().expect("literal address"),
+            ));
         }
         config
     }

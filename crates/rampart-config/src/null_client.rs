@@ -67,6 +67,8 @@ impl NullClientConfig {
                 ca_file: self.ca_file.clone(),
                 username: self.username.clone(),
                 password_file: self.password_file.clone(),
+                client_cert: None,
+                client_key: None,
             })
             .collect()
     }

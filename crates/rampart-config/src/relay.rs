@@ -19,12 +19,18 @@ impl RelayConfig {
     /// NC-2.1.5: may a client at `ip` relay without authenticating? An IPv4 client seen on an
     /// IPv6 socket (`::ffff:a.b.c.d`) is matched against the IPv4 networks.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        self.networks.iter().any(|n| n.contains(&ip))
+        contains(&self.networks, ip)
     }
+}
+
+/// Is `ip` in one of `networks`? An IPv4 client seen on an IPv6 socket (`::ffff:a.b.c.d`) is
+/// matched against the IPv4 networks.
+pub fn contains(networks: &[IpNet], ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    networks.iter().any(|n| n.contains(&ip))
 }
 
 /// Parses one network: CIDR (`10.0.0.0/8`, `2001:db8::/32`) or a single address.
@@ -46,7 +52,7 @@ pub fn parse_network(s: &str) -> Result<IpNet, String> {
     }
 }
 
-fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+pub(crate) fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
     Vec::<String>::deserialize(d)?
         .iter()
         .map(|s| parse_network(s).map_err(serde::de::Error::custom))

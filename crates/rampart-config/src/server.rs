@@ -1,5 +1,6 @@
 //! The receiving side: TLS files, listeners, limits, timeouts, SMTP AUTH, trace and logging.
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
@@ -39,10 +40,98 @@ pub struct Listener {
     /// is sent.
     #[serde(default)]
     pub greeting_delay_ms: u64,
+    /// SMTP only. CA certificates (PEM) a client certificate is verified against: with it, the
+    /// listener asks for a client certificate in the TLS handshake (after STARTTLS, or at once on
+    /// `submissions`). A client without one still connects; `relay_from` and
+    /// `require_client_cert` decide what it may do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
+    /// SMTP only. Hosts that may relay through this listener without a user login (AL-1, the
+    /// internal server sending out through the gateway): their mail gets the outbound checks
+    /// (DLP, antivirus, DKIM signing, rate limits) as authenticated submission does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_from: Option<RelayFrom>,
+    /// SMTP only (NC-2.3.4, the store node). When not empty, only clients in these networks are
+    /// served; any other gets `554 5.7.1` in place of the greeting and is disconnected.
+    #[serde(
+        default,
+        deserialize_with = "crate::relay::networks",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub accept_from: Vec<IpNet>,
+    /// SMTP only (NC-2.3.4). Refuse MAIL (`554 5.7.1`) from a client that has not presented a
+    /// certificate verified against `client_ca_file`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_client_cert: bool,
+    /// SMTP only (NC-2.3.4). The authserv-ids whose `Authentication-Results` are kept (the
+    /// gateway's, e.g. `["gw.agency.example"]`); every other `Authentication-Results` field is
+    /// removed from mail received here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_authserv_ids: Vec<String>,
+    /// SMTP only (NC-2.3.4). Mail from a client with a verified certificate has been checked by
+    /// the gateway: antivirus, attachments, URLs, spam, authentication (SPF, DKIM, DMARC) and the
+    /// `[External]` tag are not run again here; the parse, the loop count and the size limit
+    /// are. Valid only with `require_client_cert = true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trust_gateway_verdicts: bool,
+}
+
+/// `relay_from` of a listener: who may relay without logging in. A client must meet every
+/// condition given; at least one must be given.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayFrom {
+    /// Source networks, e.g. `["10.20.0.5/32"]`.
+    #[serde(default, deserialize_with = "crate::relay::networks")]
+    pub networks: Vec<IpNet>,
+    /// A client certificate verified against the listener's `client_ca_file` is required.
+    #[serde(default)]
+    pub client_certificate: bool,
+}
+
+impl RelayFrom {
+    /// May a client at `ip`, with a verified client certificate or not, relay?
+    pub fn allows(&self, ip: std::net::IpAddr, verified_certificate: bool) -> bool {
+        let in_networks = self.networks.is_empty() || crate::relay::contains(&self.networks, ip);
+        let certificate = !self.client_certificate || verified_certificate;
+        (!self.networks.is_empty() || self.client_certificate) && in_networks && certificate
+    }
+}
+
+impl Listener {
+    /// A listener with no options beyond its role and address.
+    pub fn new(role: Role, address: SocketAddr) -> Listener {
+        Listener {
+            role,
+            address,
+            require_tls: false,
+            greeting_delay_ms: 0,
+            client_ca_file: None,
+            relay_from: None,
+            accept_from: Vec::new(),
+            require_client_cert: false,
+            trusted_authserv_ids: Vec::new(),
+            trust_gateway_verdicts: false,
+        }
+    }
+
+    /// NC-2.3.4: is a client at `ip` served at all?
+    pub fn accepts(&self, ip: std::net::IpAddr) -> bool {
+        self.accept_from.is_empty() || crate::relay::contains(&self.accept_from, ip)
+    }
 }
 
 /// The keys of [`Listener`] that only SMTP listeners have.
-pub const SMTP_LISTENER_KEYS: [&str; 2] = ["require_tls", "greeting_delay_ms"];
+pub const SMTP_LISTENER_KEYS: [&str; 8] = [
+    "require_tls",
+    "greeting_delay_ms",
+    "client_ca_file",
+    "relay_from",
+    "accept_from",
+    "require_client_cert",
+    "trusted_authserv_ids",
+    "trust_gateway_verdicts",
+];
 
 // Written by hand so that an https listener is shown without the SMTP keys: `config show` must
 // print a file that loads again, and those keys are refused on an https listener.
@@ -50,12 +139,31 @@ impl Serialize for Listener {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let smtp = self.role.is_smtp();
-        let mut st = s.serialize_struct("Listener", if smtp { 4 } else { 2 })?;
+        let mut st = s.serialize_struct("Listener", if smtp { 10 } else { 2 })?;
         st.serialize_field("role", &self.role)?;
         st.serialize_field("address", &self.address)?;
         if smtp {
             st.serialize_field("require_tls", &self.require_tls)?;
             st.serialize_field("greeting_delay_ms", &self.greeting_delay_ms)?;
+            if let Some(ca) = &self.client_ca_file {
+                st.serialize_field("client_ca_file", ca)?;
+            }
+            if !self.accept_from.is_empty() {
+                st.serialize_field("accept_from", &self.accept_from)?;
+            }
+            if self.require_client_cert {
+                st.serialize_field("require_client_cert", &true)?;
+            }
+            if !self.trusted_authserv_ids.is_empty() {
+                st.serialize_field("trusted_authserv_ids", &self.trusted_authserv_ids)?;
+            }
+            if self.trust_gateway_verdicts {
+                st.serialize_field("trust_gateway_verdicts", &true)?;
+            }
+            // A table: after the plain values.
+            if let Some(r) = &self.relay_from {
+                st.serialize_field("relay_from", r)?;
+            }
         }
         st.end()
     }

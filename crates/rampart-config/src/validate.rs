@@ -17,7 +17,9 @@ pub(crate) fn check(config: &Config, loc: &Locator<'_>) -> (Vec<ConfigError>, Ve
     delivery(config, loc, &mut errors);
     checks(config, loc, &mut errors);
     crate::null_client::check(config, loc, &mut errors);
-    (errors, warnings(config, loc))
+    let mut warnings = warnings(config, loc);
+    crate::relay_domain::check(config, loc, &mut errors, &mut warnings);
+    (errors, warnings)
 }
 
 fn server(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
@@ -213,6 +215,20 @@ fn delivery(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
                 "delivery.smarthost.password_file",
                 "username and password_file go together; set both or neither",
             ));
+        }
+        if s.client_cert.is_some() != s.client_key.is_some() {
+            errors.push(loc.at(
+                "delivery.smarthost.client_key",
+                "client_cert and client_key go together; set both or neither",
+            ));
+        }
+        for (key, p) in [
+            ("delivery.smarthost.client_cert", &s.client_cert),
+            ("delivery.smarthost.client_key", &s.client_key),
+        ] {
+            if let Some(p) = p.as_ref().filter(|p| !p.is_file()) {
+                errors.push(loc.at(key, format!("{} is not a readable file", p.display())));
+            }
         }
     }
 }

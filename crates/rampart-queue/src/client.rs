@@ -415,8 +415,12 @@ pub fn opportunistic_config() -> Arc<ClientConfig> {
     )
 }
 
-/// Verifying TLS against the CA certificates in `ca_file` (PEM).
-pub fn verifying_config(ca_file: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
+/// Verifying TLS against the CA certificates in `ca_file` (PEM), presenting `client` (a
+/// certificate chain and its private key, PEM) for mutual TLS when given (NC-2.3.4).
+pub fn verifying_config(
+    ca_file: &std::path::Path,
+    client: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<Arc<ClientConfig>, String> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(ca_file)
@@ -430,11 +434,24 @@ pub fn verifying_config(ca_file: &std::path::Path) -> Result<Arc<ClientConfig>, 
     if roots.is_empty() {
         return Err(format!("{}: no CA certificate in it", ca_file.display()));
     }
-    Ok(Arc::new(
-        ClientConfig::builder_with_protocol_versions(VERSIONS)
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ))
+    let builder =
+        ClientConfig::builder_with_protocol_versions(VERSIONS).with_root_certificates(roots);
+    let Some((cert, key)) = client else {
+        return Ok(Arc::new(builder.with_no_client_auth()));
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no certificate in it", cert.display()));
+    }
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    let config = builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("client certificate {}: {e}", cert.display()))?;
+    Ok(Arc::new(config))
 }
 
 #[derive(Debug)]

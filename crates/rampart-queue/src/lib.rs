@@ -6,13 +6,15 @@
 //! Local delivery is a database change only: the message file is shared by every mailbox that
 //! holds the message.
 //!
-//! Remote recipients go to [`outbound`]: MX delivery over TLS, retries, bounces, DKIM signing.
+//! Remote recipients go to [`outbound`]: MX delivery over TLS, retries, bounces, DKIM signing;
+//! those of a relay domain go to its internal next hops ([`relay_domain`], AL-1).
 
 pub mod client;
 pub mod dkim;
 pub mod dns;
 pub mod dsn;
 pub mod outbound;
+pub mod relay_domain;
 
 use rampart_checks::pipeline::{Held, Pipeline};
 use rampart_store::AnyStore;

@@ -248,17 +248,23 @@ impl Outbound {
         let d = &self.config.delivery;
         let timeout = Duration::from_secs(d.timeout_secs.max(1));
         let helo = self.config.hostname.get_ref().as_str();
-        // NC-2.1.9: a null client sends to its primary servers only, in order, never by MX.
-        let relays: Vec<Smarthost> = match &self.config.null_client {
-            Some(nc) => nc.smarthosts(),
-            None => d.smarthost.iter().cloned().collect(),
-        };
+        // AL-1: a relay domain goes to its internal next hops, in order, never by MX or through
+        // the smarthost. NC-2.1.9: a null client sends to its primary servers only, in order.
+        let relays: Vec<Smarthost> =
+            match (self.config.relay_domain(domain), &self.config.null_client) {
+                (Some(rd), _) => crate::relay_domain::next_hops(rd),
+                (None, Some(nc)) => nc.smarthosts(),
+                (None, None) => d.smarthost.iter().cloned().collect(),
+            };
         if !relays.is_empty() {
             let mut last = temporary("no primary server configured".into());
             for sh in &relays {
                 match self.connect_smarthost(sh, helo, timeout).await {
                     Ok(c) => return Ok(c),
-                    Err(e) => last = e,
+                    Err(e) => {
+                        tracing::debug!(host = %sh.host, error = ?e, "relay host failed; trying the next");
+                        last = e;
+                    }
                 }
             }
             return Err(last);
@@ -287,11 +293,12 @@ impl Outbound {
             .find(|p| p.domain.eq_ignore_ascii_case(domain));
         let config = match policy {
             Some(p) if p.verify => match &p.ca_file {
-                Some(ca) => verifying_config(ca).map_err(temporary)?,
-                None => {
-                    verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))
-                        .map_err(temporary)?
-                }
+                Some(ca) => verifying_config(ca, None).map_err(temporary)?,
+                None => verifying_config(
+                    std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"),
+                    None,
+                )
+                .map_err(temporary)?,
             },
             _ => opportunistic_config(),
         };
@@ -332,11 +339,17 @@ impl Outbound {
         helo: &str,
         timeout: Duration,
     ) -> Result<Connection, RecipientStatus> {
-        let config = match &sh.ca_file {
-            Some(ca) => verifying_config(ca).map_err(temporary)?,
-            None => verifying_config(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))
-                .map_err(temporary)?,
+        // NC-2.3.4: a client certificate proves this node to the relay (the store to the
+        // gateway, the gateway to the internal server).
+        let client = match (&sh.client_cert, &sh.client_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            _ => None,
         };
+        let ca = sh
+            .ca_file
+            .as_deref()
+            .unwrap_or(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"));
+        let config = verifying_config(ca, client).map_err(temporary)?;
         let tls = TlsMode {
             required: true,
             config,
@@ -378,7 +391,15 @@ impl Outbound {
             Err(e) => return Err(format!("reading the queued message: {e}")),
         };
         let signers = self.signers();
-        if let Some(domain) = from_domain(&message).filter(|d| signers.has(d)) {
+        // AL-1: mail forwarded inward to a relay domain's next hop is not signed: a signature
+        // is for mail leaving to the Internet, and a forged From arriving from outside must not
+        // come out of the gateway with the agency's signature on it.
+        let inward = item
+            .rcpts
+            .first()
+            .and_then(|r| r.rsplit_once('@'))
+            .is_some_and(|(_, d)| self.config.relay_domain(d).is_some());
+        if let Some(domain) = from_domain(&message).filter(|d| !inward && signers.has(d)) {
             match signers.sign(&domain, &message) {
                 Ok(headers) => {
                     let mut signed = headers.into_bytes();
@@ -430,7 +451,11 @@ impl Outbound {
         for (rcpt, a) in attempts {
             let (outcome, event, detail) = match a {
                 RecipientStatus::Delivered(reply) => {
-                    let detail = format!("delivered to {rcpt}{via_text}: {reply}");
+                    // AL-1: the trace follows the message to the next hop's queue.
+                    let next = crate::relay_domain::next_hop_queue_id(&reply)
+                        .map(|id| format!("; next hop queue id {id}"))
+                        .unwrap_or_default();
+                    let detail = format!("delivered to {rcpt}{via_text}: {reply}{next}");
                     (RecipientStatus::Delivered(reply), "relayed", detail)
                 }
                 RecipientStatus::TemporaryFailure { reply, .. } if expired => {
@@ -694,6 +719,8 @@ mod tests {
             ca_file: Some(dir.0.join("no-such-ca.pem")),
             username: None,
             password_file: None,
+            client_cert: None,
+            client_key: None,
         });
         let out = Outbound::new(store.clone(), Arc::new(config), Arc::new(Notify::new()));
         Arc::new(out.unwrap())

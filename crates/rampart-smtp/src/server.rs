@@ -179,6 +179,27 @@ async fn refuse(
 
 async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer: SocketAddr) {
     let mut session = Session::new(ctx.clone(), cfg.clone(), peer);
+    // NC-2.3.4: the store's listener serves the gateway's networks only. Anyone else gets 554
+    // 5.7.1 in place of the greeting (RFC 5321 section 3.1) and is disconnected.
+    if !cfg.accepts(peer.ip()) {
+        let r = reply::Reply::new(
+            554,
+            EnhancedStatus::NOT_AUTHORIZED,
+            format!(
+                "{} Connections from your address are not accepted here",
+                ctx.config.hostname.get_ref()
+            ),
+        );
+        session.trace("refused", r.line(), None).await;
+        let mut out = Vec::new();
+        r.write_to(&mut out);
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = tcp.write_all(&out).await;
+            let _ = tcp.shutdown().await;
+        })
+        .await;
+        return;
+    }
     if cfg.role.is_submission() {
         // NC-2.4.2: an address blocked for failed logins is turned away at once; NC-2.1.8: so is
         // one over its connection rate.
@@ -275,7 +296,11 @@ async fn handshake(
     session: &mut Session,
     tcp: TcpStream,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
-    let acceptor = ctx.tls.clone()?;
+    // NC-2.3.4: a listener with a client_ca_file asks for a client certificate.
+    let acceptor = match &session.listener().client_ca_file {
+        Some(ca) => ctx.client_auth_tls.get(ca).cloned()?,
+        None => ctx.tls.clone()?,
+    };
     let limit = Duration::from_secs(u64::from(ctx.config.timeouts.tls_handshake_secs.get()));
     let tls = match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
@@ -290,6 +315,16 @@ async fn handshake(
             return None;
         }
     };
+    // Present only when verified: the listener's verifier refused any other in the handshake.
+    if let Some(name) = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(crate::tls::certificate_name)
+    {
+        session.client_certificate(name);
+    }
     session
         .tls_established(crate::tls::describe(tls.get_ref().1))
         .await;

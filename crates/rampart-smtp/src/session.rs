@@ -24,10 +24,12 @@ mod content;
 mod data;
 mod ehlo;
 mod envelope;
+mod gateway;
 mod io;
 mod mail;
 mod null_client;
 mod rcpt;
+mod relay_rcpt;
 mod starttls;
 mod submission;
 mod vacation;
@@ -66,6 +68,9 @@ pub struct ServerContext {
     /// Memory for holding messages whole while they are checked (`limits.max_message_memory`),
     /// shared by every session.
     pub message_memory: MemoryBudget,
+    /// TLS for listeners with a `client_ca_file`, by that file: the same certificate as `tls`,
+    /// asking for a client certificate and verifying it against the file's CAs (NC-2.3.4).
+    pub client_auth_tls: std::collections::HashMap<std::path::PathBuf, tokio_rustls::TlsAcceptor>,
 }
 
 impl ServerContext {
@@ -83,6 +88,7 @@ impl ServerContext {
             auth_guard: AuthGuard::new(config.auth.clone()),
             locator: locator(&config),
             message_memory: MemoryBudget::new(config.limits.max_message_memory),
+            client_auth_tls: std::collections::HashMap::new(),
             config,
             store,
             tls,
@@ -147,6 +153,8 @@ pub struct Session {
     auth: Option<String>,
     /// The client's address is in `relay.networks` (NC-2.1.5).
     relay_network: bool,
+    /// The name in the client certificate verified against the listener's `client_ca_file`.
+    client_cert: Option<String>,
     tx: Option<Transaction>,
     errors: u32,
     messages: u32,
@@ -174,6 +182,7 @@ impl Session {
             tls: None,
             auth: None,
             relay_network,
+            client_cert: None,
             tx: None,
             errors: 0,
             messages: 0,
@@ -247,7 +256,11 @@ impl Session {
         self.buf.clear();
         self.pos = 0;
         self.line_budget = None;
-        self.trace("tls", description.clone(), None).await;
+        let detail = match &self.client_cert {
+            Some(name) => format!("{description}; client certificate {name} verified"),
+            None => description.clone(),
+        };
+        self.trace("tls", detail, None).await;
         self.tls = Some(description);
     }
 
@@ -277,9 +290,13 @@ impl Session {
     }
 
     /// May this session relay to other domains? Authenticated users and listed networks
-    /// (NC-2.1.5), and a null client's local applications (NC-2.1.9: it only sends).
+    /// (NC-2.1.5), a null client's local applications (NC-2.1.9: it only sends), and the hosts
+    /// of the listener's `relay_from` (AL-1: the internal server behind the gateway).
     fn may_relay(&self) -> bool {
-        self.auth.is_some() || self.relay_network || self.null_client().is_some()
+        self.auth.is_some()
+            || self.relay_network
+            || self.null_client().is_some()
+            || self.relay_from()
     }
 }
 

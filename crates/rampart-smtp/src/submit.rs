@@ -73,11 +73,9 @@ fn submission_listener(ctx: &ServerContext) -> Listener {
         .iter()
         .find(|l| l.role.is_submission())
         .cloned()
-        .unwrap_or(Listener {
-            role: Role::Submission,
-            address: SocketAddr::from(([127, 0, 0, 1], 587)),
+        .unwrap_or_else(|| Listener {
             require_tls: true,
-            greeting_delay_ms: 0,
+            ..Listener::new(Role::Submission, SocketAddr::from(([127, 0, 0, 1], 587)))
         })
 }
 

@@ -242,6 +242,27 @@ impl ServerTls {
         })
     }
 
+    /// NC-2.3.4: the same certificate, for a listener that asks for a client certificate and
+    /// verifies it against the CAs in `ca_file` (PEM). A client without a certificate still
+    /// completes the handshake (the session decides what it may do); one with a certificate
+    /// that does not verify does not.
+    pub fn with_client_ca(&self, ca_file: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+        let fix = "give the CA certificate(s) (PEM) that issue the client certificates";
+        let mut roots = rustls::RootCertStore::empty();
+        for c in read_chain(ca_file)? {
+            roots.add(c).map_err(|e| file_err(ca_file, e, fix))?;
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| file_err(ca_file, e, fix))?;
+        let mut sc = ServerConfig::builder_with_protocol_versions(VERSIONS)
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(self.current.clone());
+        sc.ignore_client_order = true;
+        Ok(Arc::new(sc))
+    }
+
     /// The rustls configuration for the listeners; it serves the current certificate.
     pub fn config(&self) -> Arc<ServerConfig> {
         self.config.clone()
@@ -429,6 +450,30 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
         .map_err(|e| file_err(&tmp, e, "check the disk"))?;
     std::fs::rename(&tmp, path)
         .map_err(|e| file_err(path, e, "check the data directory is writable"))
+}
+
+/// The name a (verified) client certificate gives: its subject's common name, else its first
+/// DNS name, else its serial number in hex.
+pub fn certificate_name(cert: &CertificateDer<'_>) -> String {
+    let Ok((_, x)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return "unreadable certificate".to_string();
+    };
+    if let Some(cn) = x
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+    {
+        return cn.to_string();
+    }
+    if let Ok(Some(san)) = x.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                return d.to_string();
+            }
+        }
+    }
+    format!("serial {}", x.raw_serial_as_string())
 }
 
 /// "TLSv1.3 TLS13_AES_256_GCM_SHA384", for the trace and the Received line.

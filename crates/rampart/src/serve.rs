@@ -116,6 +116,28 @@ async fn serve(
         notify.clone(),
         shutdown_rx.clone(),
     );
+    // NC-2.3.4: listeners that verify client certificates; one TLS configuration per CA file.
+    for ca in config
+        .listeners
+        .iter()
+        .filter_map(|l| l.client_ca_file.as_ref())
+    {
+        if !ctx.client_auth_tls.contains_key(ca) {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.with_client_ca(ca)?);
+            ctx.client_auth_tls.insert(ca.clone(), acceptor);
+        }
+    }
+    // AL-1: a relay domain's mailboxes are elsewhere; one that is also a local domain here
+    // would be delivered two ways.
+    let local_domains = backend.domains().await.unwrap_or_default();
+    for d in config.relay_domains.iter().flat_map(|r| r.domains.iter()) {
+        if local_domains.iter().any(|l| l.eq_ignore_ascii_case(d)) {
+            return Err(format!(
+                "relay_domain {d} is also a local domain of this server; remove it from [[relay_domain]] (see `rampart domain list`)"
+            )
+            .into());
+        }
+    }
     let pipeline = Arc::new(rampart_checks::pipeline::Pipeline::new(
         config.checks.clone(),
         config.hostname.get_ref(),

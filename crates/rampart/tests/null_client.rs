@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::postfix::{self, Postfix};
 use common::*;
 use rampart_testdns::TestDns;
 use std::path::{Path, PathBuf};
@@ -451,126 +452,6 @@ fn nc_2_1_9_a_password_file_readable_by_others_is_refused_at_start() {
     );
 }
 
-/// A private Postfix (Debian's package) on a loopback port, the primary for one test: STARTTLS
-/// with the test CA's certificate for mail.example.test, SMTP AUTH through the Dovecot SASL
-/// protocol answered by [`dovecot_auth`], bob@example.test a Maildir. Stopped on drop.
-struct Postfix {
-    dir: TempDir,
-    conf: PathBuf,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Postfix {
-    fn start(pki: &TestPki, pki_dir: &Path, auth_port: u16) -> Postfix {
-        use std::process::Command;
-        let dir = TempDir::new("postfix");
-        let d = &dir.0;
-        let (conf, maildir) = (d.join("conf"), d.join("maildir"));
-        for p in [&conf, &d.join("queue"), &d.join("data"), &maildir] {
-            std::fs::create_dir_all(p).unwrap();
-        }
-        let run = |args: &[&str]| {
-            let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-            assert!(
-                o.status.success(),
-                "{args:?}: {}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-        };
-        // local(8) delivers as nobody and must reach the Maildir; Postfix owns its data dir.
-        run(&["chmod", "755", d.to_str().unwrap()]);
-        run(&["chown", "postfix", d.join("data").to_str().unwrap()]);
-        run(&["chown", "nobody:nogroup", maildir.to_str().unwrap()]);
-        let ca = pki_dir.join("postfix-ca.pem");
-        std::fs::write(&ca, &pki.ca_pem).unwrap();
-        let port = free_port();
-        std::fs::write(
-            conf.join("main.cf"),
-            format!(
-                "compatibility_level = 3.6\nqueue_directory = {q}\ndata_directory = {data}\n\
-                 myhostname = mail.example.test\nmydomain = example.test\nmydestination = example.test\n\
-                 inet_interfaces = loopback-only\ninet_protocols = ipv4\nmynetworks = 127.0.0.0/8\n\
-                 alias_maps = hash:{conf}/aliases\nalias_database = hash:{conf}/aliases\n\
-                 maillog_file = {d}/maillog\nmaillog_file_prefixes = {d}\nbiff = no\n\
-                 smtpd_tls_security_level = encrypt\nsmtpd_tls_cert_file = {cert}\nsmtpd_tls_key_file = {key}\n\
-                 smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = inet:127.0.0.1:{auth_port}\n\
-                 smtpd_tls_auth_only = yes\n\
-                 smtpd_recipient_restrictions = permit_sasl_authenticated, reject\n",
-                q = d.join("queue").display(),
-                data = d.join("data").display(),
-                conf = conf.display(),
-                d = d.display(),
-                cert = pki.cert.display(),
-                key = pki.key.display(),
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            conf.join("master.cf"),
-            format!(
-                "127.0.0.1:{port} inet n - n - - smtpd\n\
-                 pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
-                 qmgr unix n - n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n\
-                 bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\n\
-                 trace unix - - n - 0 bounce\nverify unix - - n - 1 verify\n\
-                 flush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
-                 proxywrite unix - - n - 1 proxymap\nshowq unix n - n - - showq\n\
-                 error unix - - n - - error\nretry unix - - n - - error\n\
-                 discard unix - - n - - discard\nlocal unix - n n - - local\n\
-                 anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n\
-                 postlog unix-dgram n - n - 1 postlogd\ntlsmgr unix - - n 1000? 1 tlsmgr\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            conf.join("aliases"),
-            format!("bob: {}/\n", maildir.display()),
-        )
-        .unwrap();
-        let c = conf.to_str().unwrap();
-        run(&["postalias", "-c", c, &format!("{c}/aliases")]);
-        run(&["postfix", "-c", c, "check"]);
-        run(&["postfix", "-c", c, "start"]);
-        // Started once it accepts on its port (bounded).
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Postfix {
-            dir,
-            conf,
-            port,
-            maildir,
-        }
-    }
-
-    /// The messages in bob's Maildir (new/).
-    fn messages(&self) -> Vec<String> {
-        std::fs::read_dir(self.maildir.join("new"))
-            .map(|rd| {
-                rd.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("maillog")).unwrap_or_default()
-    }
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("postfix")
-            .args(["-c", self.conf.to_str().unwrap(), "stop"])
-            .output();
-    }
-}
-
 /// The server side of the Dovecot authentication protocol (version 1.2), as Postfix's
 /// `smtpd_sasl_type = dovecot` speaks it: PLAIN only, `user`/`password` the one valid pair.
 /// Returns its port; the thread ends with the test process.
@@ -622,7 +503,7 @@ fn nc_2_1_9_postfix_as_the_primary() {
     let pki_dir = TempDir::new("pfpki");
     let pki = make_pki(&pki_dir.0);
     let auth = dovecot_auth("alice@example.test", PASSWORD);
-    let pf = Postfix::start(&pki, &pki_dir.0, auth);
+    let pf = Postfix::start(&pki, &pki_dir.0, &postfix::sasl_primary(auth));
     let dns = dns();
     let sec = secrets(0o600);
     let ca = pki_dir.0.join("postfix-ca.pem");

@@ -32,7 +32,7 @@ fn skip_cfws(s: &[u8], mut i: usize) -> usize {
 
 /// The authserv-id of an `Authentication-Results` value (RFC 8601 section 2.2: a token or a
 /// quoted-string, after optional CFWS), lower-cased, without a trailing dot.
-pub(crate) fn authserv_id(value: &[u8]) -> Option<String> {
+pub fn authserv_id(value: &[u8]) -> Option<String> {
     let mut i = skip_cfws(value, 0);
     let mut id = Vec::new();
     if value.get(i) == Some(&b'"') {

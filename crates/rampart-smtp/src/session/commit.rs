@@ -117,8 +117,7 @@ impl Session {
                 size,
                 tx.rcpts.len(),
                 tx.recipients.len(),
-                self.auth
-                    .as_ref()
+                self.identity()
                     .map(|u| format!(", authenticated as {u}"))
                     .unwrap_or_default(),
                 tx.id

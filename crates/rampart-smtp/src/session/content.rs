@@ -29,21 +29,43 @@ impl Session {
         tx: &Transaction,
         message: &Message<'_>,
     ) -> Result<Passed, Reply> {
+        let raw = message.raw;
+        // NC-2.3.4: Authentication-Results from anyone but the trusted authserv-ids go.
+        let untrusted = self.untrusted_results(message);
+        let strip = |m: &Option<rampart_checks::Modification>| {
+            m.as_ref().map(|m| {
+                rampart_checks::modify::apply_modifications(
+                    raw,
+                    &message.headers,
+                    std::slice::from_ref(m),
+                )
+            })
+        };
+        if self.trusted_gateway() {
+            return Ok(self.gateway_checked(message, strip(&untrusted)).await);
+        }
         let Some(pipeline) = self.ctx.pipeline.clone() else {
             return Ok(Passed {
-                changed: None,
+                changed: strip(&untrusted),
                 quarantine: None,
                 notices: Vec::new(),
                 junk: false,
             });
         };
-        let raw = message.raw;
         let direction = if self.may_relay() {
             Direction::Outbound
         } else {
             Direction::Inbound
         };
-        let domains = self.ctx.store.domains().await.unwrap_or_default();
+        let mut domains = self.ctx.store.domains().await.unwrap_or_default();
+        // AL-1: the relay domains are the agency's too (spoofing of them, the External tag).
+        domains.extend(
+            self.ctx
+                .config
+                .relay_domains
+                .iter()
+                .flat_map(|r| r.domains.iter().map(|d| d.to_ascii_lowercase())),
+        );
         let env = Envelope {
             direction,
             client_ip: self.peer.ip(),
@@ -101,7 +123,9 @@ impl Session {
             .iter()
             .any(|v| v.check == rampart_checks::spam::CHECK && v.action == Action::Tag);
         let banner = pipeline.banner(direction);
-        if decision.modifications.is_empty() && banner.is_none() {
+        let mut modifications = decision.modifications.clone();
+        modifications.extend(untrusted);
+        if modifications.is_empty() && banner.is_none() {
             return Ok(Passed {
                 changed: None,
                 quarantine,
@@ -110,11 +134,8 @@ impl Session {
             });
         }
         // The checks changed the message: it is stored as it will be delivered.
-        let mut changed = rampart_checks::modify::apply_modifications(
-            raw,
-            &message.headers,
-            &decision.modifications,
-        );
+        let mut changed =
+            rampart_checks::modify::apply_modifications(raw, &message.headers, &modifications);
         if let Some(b) = banner {
             if let Ok(with) = rampart_checks::modify::apply_banner(&changed, b) {
                 changed = with;
@@ -135,6 +156,37 @@ impl Session {
             notices,
             junk,
         })
+    }
+
+    /// NC-2.3.4: mail from the gateway, which proved itself with its certificate, was checked
+    /// there (antivirus, attachments, URLs, spam, authentication, the `[External]` tag): those
+    /// verdicts stand and the checks are not run again. The gateway's spam tag still files the
+    /// message in Junk (its own `X-Spam-Flag`: it removes any the sender wrote).
+    async fn gateway_checked(&self, message: &Message<'_>, changed: Option<Vec<u8>>) -> Passed {
+        let junk = message
+            .headers
+            .get("X-Spam-Flag")
+            .is_some_and(|f| f.value.trim().eq_ignore_ascii_case("YES"));
+        let gateway = self.client_cert.clone().unwrap_or_default();
+        self.trace(
+            "checks",
+            format!(
+                "not run again: checked by the gateway {gateway} (trust_gateway_verdicts){}",
+                if changed.is_some() {
+                    "; Authentication-Results of other authserv-ids removed"
+                } else {
+                    ""
+                }
+            ),
+            None,
+        )
+        .await;
+        Passed {
+            changed,
+            quarantine: None,
+            notices: Vec::new(),
+            junk,
+        }
     }
 
     /// Sends the administrator a notice that an accepted message matched `notices` (AL-1.5):

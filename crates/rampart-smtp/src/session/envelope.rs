@@ -49,6 +49,10 @@ impl Session {
                 .map_err(temp),
             None => {
                 let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+                // AL-1: the internal server behind the gateway sends as its relay domains.
+                if self.ctx.config.relay_domain(domain).is_some() {
+                    return Ok(true);
+                }
                 self.ctx.store.is_local_domain(domain).await.map_err(temp)
             }
         }
@@ -61,8 +65,10 @@ impl Session {
         }
         let ip = self.peer.ip().to_string();
         let domain = sender.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        // AL-1: a relay_from host is counted as a user, as authenticated submission is.
+        let identity = self.identity();
         let mut keys = vec![(RateScope::Ip, ip.as_str()), (RateScope::Domain, domain)];
-        if let Some(u) = &self.auth {
+        if let Some(u) = &identity {
             keys.push((RateScope::User, u.as_str()));
         }
         self.ctx.limiter.hit(what, &keys, n).map_err(|e| {
@@ -80,6 +86,9 @@ impl Session {
         if self.null_client().is_some() {
             return Session::null_client_recipient(address);
         }
+        if let Some(r) = self.relay_domain_recipient(address).await {
+            return r;
+        }
         match self.lookup_local(address).await? {
             Ok(m) => Ok(m
                 .into_iter()
@@ -96,6 +105,32 @@ impl Session {
                 "this server does not accept mail for that domain",
             )),
         }
+    }
+
+    /// AL-1: a recipient in a relay domain is accepted, from anyone, only when verification
+    /// knows it on the next hop; it is queued for the next hop (a remote recipient, which the
+    /// queue routes to the relay domain's hosts). None: not a relay domain.
+    async fn relay_domain_recipient(
+        &self,
+        address: &str,
+    ) -> Option<Result<Vec<QueuedRecipient>, Reply>> {
+        let domain = address.rsplit_once('@').map(|(_, d)| d)?;
+        let rd = self.ctx.config.relay_domain(domain)?;
+        Some(
+            match super::relay_rcpt::verify_recipient(rd, address).await {
+                super::relay_rcpt::Recipient::Known => Ok(vec![QueuedRecipient {
+                    address: address.to_string(),
+                    local: false,
+                }]),
+                // No backscatter, no harvest: an unknown address is refused here, never bounced.
+                super::relay_rcpt::Recipient::Unknown => Err(reply::no_such_user()),
+                super::relay_rcpt::Recipient::Unavailable => Err(Reply::new(
+                    451,
+                    EnhancedStatus::DIRECTORY_FAILURE,
+                    "Temporary failure verifying the recipient; try again later",
+                )),
+            },
+        )
     }
 
     /// The local mailboxes for `address`, or `Foreign` when its domain is not ours.

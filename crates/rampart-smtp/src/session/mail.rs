@@ -20,6 +20,12 @@ impl Session {
         if (self.listener.require_tls || submission) && self.tls.is_none() && !local_app {
             return self.error(reply::must_starttls());
         }
+        // NC-2.3.4: the store takes mail only from a client that proved it is the gateway.
+        if let Some(r) = self.check_client_cert() {
+            self.trace("mail", format!("MAIL refused: {}", r.line()), None)
+                .await;
+            return self.error(r);
+        }
         // NC-2.1.5: submission relays only for an authenticated user or a listed network.
         if submission && !self.may_relay() {
             return self.error(Reply::new(

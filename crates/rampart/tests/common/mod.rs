@@ -12,6 +12,7 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 pub mod browser;
 pub mod jmap;
+pub mod postfix;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
