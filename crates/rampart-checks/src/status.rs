@@ -39,6 +39,8 @@ impl EnhancedStatus {
     pub const MESSAGE_TOO_BIG: EnhancedStatus = EnhancedStatus::new(3, 4);
     /// X.4.2 Bad connection.
     pub const BAD_CONNECTION: EnhancedStatus = EnhancedStatus::new(4, 2);
+    /// X.4.3 Directory server failure (RFC 3463): a recipient could not be looked up.
+    pub const DIRECTORY_FAILURE: EnhancedStatus = EnhancedStatus::new(4, 3);
     /// X.4.6 Routing loop detected.
     pub const ROUTING_LOOP: EnhancedStatus = EnhancedStatus::new(4, 6);
     /// X.5.0 Other or undefined protocol status.
