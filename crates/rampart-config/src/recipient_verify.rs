@@ -297,6 +297,46 @@ mod tests {
         assert!(static_entry("al ice@agency.example", false).is_err());
     }
 
+    fn parse(verify: &str) -> Result<Config, crate::ConfigErrors> {
+        let src = format!(
+            "hostname = \"mx.gw.example\"\n[[relay_domain]]\ndomains = [\"agency.example\"]\n\
+             hosts = [\"mail.agency.example\"]\nca_file = \"/etc/ssl/certs/ca-certificates.crt\"\n\
+             [relay_domain.verify]\n{verify}\n"
+        );
+        Config::parse(Path::new("/etc/rampart/rampart.toml"), &src)
+    }
+
+    #[test]
+    fn nc_2_1_6_config_refuses_plain_ldap_and_catch_all() {
+        let e = parse("method = \"ldap\"\nurl = \"ldapi:///\"\nbase_dn = \"dc=a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("relay_domain[0].verify.url"), "{e}");
+        let e = parse("method = \"static\"\naddresses = [\"@agency.example\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("catch-all"), "{e}");
+        let e = parse(
+            "method = \"ldap\"\nurl = \"ldaps://dc1\"\nbase_dn = \"dc=a\"\nfilter = \"(mail=x)\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("%s"), "{e}");
+        let c = parse("method = \"callout\"\n").unwrap();
+        match &c.relay_domains[0].verify {
+            RecipientVerify::Callout {
+                positive_cache_secs,
+                negative_cache_secs,
+                max_concurrent,
+                ..
+            } => assert_eq!(
+                (*positive_cache_secs, *negative_cache_secs, *max_concurrent),
+                (3600, 300, 4)
+            ),
+            v => panic!("{v:?}"),
+        }
+    }
+
     #[test]
     fn static_file_skips_comments_and_blanks() {
         let text = "# staff\nalice@a.example  # primary\n\n  bob@a.example\n";

@@ -130,7 +130,7 @@ impl Verifiers {
         let domain = normalize(address)?.rsplit_once('@')?.1.to_string();
         self.0
             .iter()
-            .find(|(ds, _)| ds.iter().any(|d| *d == domain))
+            .find(|(ds, _)| ds.contains(&domain))
             .map(|(_, v)| v)
     }
 }
