@@ -20,6 +20,10 @@ command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 # Debian's Postfix: the primary server of a null client in one test (NC-2.1.9), and the MTA that
 # bsd-mailx's package asks for (with it in the same install, apt pulls in no other MTA).
 [ -x /usr/sbin/postfix ] || need+=(postfix)
+# OpenLDAP's slapd and its tools: the directory for recipient verification (issue 14), started by
+# tests/recipient_verify.rs on a loopback port with a generated directory and TLS.
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapsearch >/dev/null || need+=(ldap-utils)
 # Headless Chromium and its WebDriver, for the webmail's browser tests (tests/webmail_browser.rs).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

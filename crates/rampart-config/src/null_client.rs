@@ -214,7 +214,7 @@ pub(crate) fn check(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigE
 }
 
 /// A password file that cannot be used, in words: missing, or readable by others.
-fn password_file_problem(path: &std::path::Path) -> Option<String> {
+pub(crate) fn password_file_problem(path: &std::path::Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::metadata(path) {
         Err(e) => Some(format!(

@@ -174,7 +174,10 @@ pub(crate) fn check(
                 ));
             }
         }
-        if let RecipientVerify::Static { addresses, file } = &rd.verify {
+        if let RecipientVerify::Static {
+            addresses, file, ..
+        } = &rd.verify
+        {
             if addresses.is_empty() && file.is_none() {
                 errors.push(loc.at(
                     &key("verify"),

@@ -18,6 +18,7 @@ pub mod server;
 pub mod session;
 pub mod submit;
 pub mod tls;
+pub mod verify;
 
 pub use server::Server;
 pub use session::{Flow, ServerContext, Session};

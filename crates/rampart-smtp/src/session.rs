@@ -29,7 +29,6 @@ mod io;
 mod mail;
 mod null_client;
 mod rcpt;
-mod relay_rcpt;
 mod starttls;
 mod submission;
 mod vacation;
@@ -71,6 +70,8 @@ pub struct ServerContext {
     /// TLS for listeners with a `client_ca_file`, by that file: the same certificate as `tls`,
     /// asking for a client certificate and verifying it against the file's CAs (NC-2.3.4).
     pub client_auth_tls: std::collections::HashMap<std::path::PathBuf, tokio_rustls::TlsAcceptor>,
+    /// Recipient verification of every relay domain (AL-1, NC-2.1.6), built at start.
+    pub verifiers: crate::verify::Verifiers,
 }
 
 impl ServerContext {
@@ -89,6 +90,7 @@ impl ServerContext {
             locator: locator(&config),
             message_memory: MemoryBudget::new(config.limits.max_message_memory),
             client_auth_tls: std::collections::HashMap::new(),
+            verifiers: crate::verify::Verifiers::default(),
             config,
             store,
             tls,

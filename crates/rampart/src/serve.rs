@@ -116,6 +116,11 @@ async fn serve(
         notify.clone(),
         shutdown_rx.clone(),
     );
+    // AL-1, NC-2.1.6: the recipient verifiers of the relay domains.
+    ctx.verifiers = rampart_smtp::verify::Verifiers::from_config(
+        &config.relay_domains,
+        config.hostname.get_ref(),
+    )?;
     // NC-2.3.4: listeners that verify client certificates; one TLS configuration per CA file.
     for ca in config
         .listeners

@@ -115,22 +115,21 @@ impl Session {
         address: &str,
     ) -> Option<Result<Vec<QueuedRecipient>, Reply>> {
         let domain = address.rsplit_once('@').map(|(_, d)| d)?;
-        let rd = self.ctx.config.relay_domain(domain)?;
-        Some(
-            match super::relay_rcpt::verify_recipient(rd, address).await {
-                super::relay_rcpt::Recipient::Known => Ok(vec![QueuedRecipient {
-                    address: address.to_string(),
-                    local: false,
-                }]),
-                // No backscatter, no harvest: an unknown address is refused here, never bounced.
-                super::relay_rcpt::Recipient::Unknown => Err(reply::no_such_user()),
-                super::relay_rcpt::Recipient::Unavailable => Err(Reply::new(
-                    451,
-                    EnhancedStatus::DIRECTORY_FAILURE,
-                    "Temporary failure verifying the recipient; try again later",
-                )),
-            },
-        )
+        self.ctx.config.relay_domain(domain)?;
+        // A relay domain without a verifier (it could not be built) is never a 250.
+        let verdict = match self.ctx.verifiers.for_address(address) {
+            Some(v) => v.verify(address).await,
+            None => crate::verify::Verification::Unavailable("no verifier".into()),
+        };
+        // No backscatter, no harvest: an unknown address is refused here, never bounced; one
+        // reply for every unknown (550 5.1.1) and 451 4.4.3 when the lookup cannot be answered.
+        Some(match verdict.refusal() {
+            None => Ok(vec![QueuedRecipient {
+                address: address.to_string(),
+                local: false,
+            }]),
+            Some(reply) => Err(reply),
+        })
     }
 
     /// The local mailboxes for `address`, or `Foreign` when its domain is not ours.
