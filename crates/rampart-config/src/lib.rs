@@ -20,6 +20,7 @@
 
 pub mod delivery;
 pub mod http;
+pub mod ids;
 mod load;
 pub mod null_client;
 pub mod relay;
@@ -30,6 +31,7 @@ mod validate;
 
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
 pub use http::{HttpConfig, WebmailConfig};
+pub use ids::{IdsConfig, Threshold};
 pub use ipnet::IpNet;
 pub use null_client::{NullClientConfig, Primary};
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
@@ -82,6 +84,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Authentication on the submission listeners (NC-2.1.4).
     pub auth: AuthConfig,
+    /// Intrusion detection and prevention: detectors, bans, allow-list, retention (NC-2.4).
+    pub ids: IdsConfig,
     /// Who may relay without authenticating (NC-2.1.5).
     pub relay: RelayConfig,
     /// Rate limits for mail that is relayed (NC-2.1.8). The six of [`default_rate_limits`] always
@@ -124,6 +128,7 @@ impl Default for Config {
             trace: TraceConfig::default(),
             audit: AuditConfig::default(),
             auth: AuthConfig::default(),
+            ids: IdsConfig::default(),
             relay: RelayConfig::default(),
             rate_limits: default_rate_limits(),
             dns: DnsConfig::default(),
