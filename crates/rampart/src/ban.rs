@@ -161,7 +161,7 @@ fn allowed(config: &Config, store: &Store, net: &IpNet) -> Result<bool, Error> {
         store
             .ids_allowed()?
             .into_iter()
-            .filter_map(|a| a.network.parse().ok()),
+            .filter_map(|a| a.network.parse::<IpNet>().ok()),
     );
     Ok(nets.iter().any(|a| a.contains(net) || net.contains(a)))
 }

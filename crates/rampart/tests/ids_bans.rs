@@ -111,6 +111,7 @@ fn nc_2_4_2_a_cli_ban_is_refused_on_every_listener_and_survives_a_restart() {
 fn nc_2_4_1_a_directory_harvest_ends_in_a_ban() {
     let s = server("[ids.harvest]\ncount = 4\nwindow_secs = 600\n");
     let mut c = s.connect();
+    c.expect(220);
     c.send("EHLO harvester.example");
     c.expect(250);
     c.send("MAIL FROM:<x@harvester.example>");
@@ -163,8 +164,9 @@ fn nc_2_4_1_a_stale_password_is_not_banned_while_brute_force_is() {
     }
     assert_eq!(first_code(s.addr), 220, "the stale password banned nobody");
     assert!(!https_closed(s.listener("https")));
-    // Many accounts from the same address: a brute force.
-    for u in ["bob", "carol", "dave", "erin"] {
+    // Three more accounts from the same address: with the stale one, four distinct failures,
+    // a brute force.
+    for u in ["bob", "carol", "dave"] {
         let j = s.jmap_with(Auth::Basic(format!("{u}@example.test"), "123456".into()));
         assert_eq!(j.http("GET", "/jmap/session", &[], None).status, 401);
     }
@@ -181,6 +183,7 @@ fn nc_2_4_2_the_allow_list_prevents_a_ban() {
     let s =
         server("[ids]\nallow = [\"127.0.0.0/8\"]\n[ids.harvest]\ncount = 2\nwindow_secs = 600\n");
     let mut c = s.connect();
+    c.expect(220);
     c.send("EHLO harvester.example");
     c.expect(250);
     c.send("MAIL FROM:<x@harvester.example>");
