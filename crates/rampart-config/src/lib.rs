@@ -20,6 +20,7 @@
 
 pub mod delivery;
 pub mod http;
+pub mod ids;
 pub mod integrity;
 mod load;
 pub mod null_client;
@@ -33,6 +34,7 @@ mod validate;
 
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
 pub use http::{HttpConfig, WebmailConfig};
+pub use ids::{IdsConfig, Threshold};
 pub use integrity::{FreshnessConfig, IntegrityConfig};
 pub use ipnet::IpNet;
 pub use null_client::{NullClientConfig, Primary};
@@ -88,6 +90,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Authentication on the submission listeners (NC-2.1.4).
     pub auth: AuthConfig,
+    /// Intrusion detection and prevention: detectors, bans, allow-list, retention (NC-2.4).
+    pub ids: IdsConfig,
     /// Who may relay without authenticating (NC-2.1.5).
     pub relay: RelayConfig,
     /// Rate limits for mail that is relayed (NC-2.1.8). The six of [`default_rate_limits`] always
@@ -138,6 +142,7 @@ impl Default for Config {
             trace: TraceConfig::default(),
             audit: AuditConfig::default(),
             auth: AuthConfig::default(),
+            ids: IdsConfig::default(),
             relay: RelayConfig::default(),
             rate_limits: default_rate_limits(),
             dns: DnsConfig::default(),

@@ -25,6 +25,8 @@ pub(crate) struct Server {
     acceptor: tokio_rustls::TlsAcceptor,
     app: Router,
     pub(crate) limits: HttpLimits,
+    /// Intrusion prevention, told of failed handshakes and scanners' requests.
+    ids: Arc<dyn crate::Watch>,
     h1: http1::Builder,
     h2: http2::Builder<TokioExecutor>,
 }
@@ -34,6 +36,7 @@ impl Server {
         acceptor: tokio_rustls::TlsAcceptor,
         app: Router,
         limits: HttpLimits,
+        ids: Arc<dyn crate::Watch>,
     ) -> Self {
         let mut h1 = http1::Builder::new();
         // NC-2.1.8: the whole header section within the timeout however it trickles (hyper's
@@ -56,6 +59,7 @@ impl Server {
             acceptor,
             app,
             limits,
+            ids,
             h1,
             h2,
         }
@@ -78,6 +82,8 @@ impl Server {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "https TLS handshake failed");
+                    // NC-2.4.1: garbage or a failed handshake counts toward a ban.
+                    self.ids.tls_failed(peer.ip(), &e.to_string());
                     return;
                 }
                 Err(_) => {
@@ -91,16 +97,23 @@ impl Server {
         let activity = Activity::new();
         let app = self.app.clone();
         let tracker = activity.clone();
+        let ids = self.ids.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             // Handlers read the client's address from here, a plain SocketAddr (the audit, the guard).
             req.extensions_mut().insert(peer);
             let guard = tracker.begin();
             let app = app.clone();
+            let ids = ids.clone();
+            let path = req.uri().path().to_string();
             async move {
                 let resp = match app.oneshot(req).await {
                     Ok(r) => r,
                     Err(never) => match never {},
                 };
+                // NC-2.4.1: a page no route has, on a path scanners look for.
+                if resp.status() == hyper::StatusCode::NOT_FOUND && crate::guard::is_probe(&path) {
+                    ids.probe(peer.ip(), &path);
+                }
                 // The request is in progress until its response body has been sent.
                 Ok::<_, Infallible>(resp.map(|inner| {
                     Body::new(Tracked {

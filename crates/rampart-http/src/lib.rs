@@ -25,10 +25,12 @@
 //! its `rustls::ServerConfig`, the same one the SMTP listeners use, rampart-smtp's `tls`).
 
 mod conn;
+pub mod guard;
 pub mod limits;
 pub mod respond;
 pub mod routes;
 
+pub use guard::{NoWatch, Watch};
 pub use limits::HttpLimits;
 
 use axum::Router;
@@ -68,11 +70,25 @@ pub async fn serve(
     tls: Arc<rustls::ServerConfig>,
     app: Router,
     limits: HttpLimits,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_watched(listener, tls, app, limits, Arc::new(NoWatch), shutdown).await
+}
+
+/// [`serve`], with intrusion prevention watching (NC-2.4.1, NC-2.4.2): an address it refuses
+/// is closed at accept, before TLS; failed handshakes and 404s on scanners' paths are reported
+/// to it.
+pub async fn serve_watched(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    limits: HttpLimits,
+    ids: Arc<dyn Watch>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(https_tls_config(&tls));
     let app = limits::with_middleware(app, &limits);
-    let server = Arc::new(conn::Server::new(acceptor, app, limits));
+    let server = Arc::new(conn::Server::new(acceptor, app, limits, ids.clone()));
     // NC-2.1.8: a slot per open connection; without one, the next accept waits.
     let slots = Arc::new(Semaphore::new(server.limits.max_connections.max(1)));
     let mut conns = JoinSet::new();
@@ -87,6 +103,11 @@ pub async fn serve(
             _ = conn::shutdown_signalled(&mut shutdown) => break,
         };
         match accepted {
+            Ok((tcp, peer)) if ids.refuse(peer.ip()) => {
+                // NC-2.4.2: a banned address is closed at once, before TLS: a plain close.
+                drop(tcp);
+                drop(permit);
+            }
             Ok((tcp, peer)) => {
                 // Finished connections are collected as we go, so the set holds only live ones.
                 while conns.try_join_next().is_some() {}

@@ -244,6 +244,14 @@ pub fn shutting_down(host: &str) -> Reply {
         format!("{host} Service shutting down; try again later"),
     )
 }
+/// NC-2.4.2: the answer to a banned address, in place of the greeting: 554 5.7.1.
+pub fn banned(host: &str) -> Reply {
+    Reply::new(
+        554,
+        EnhancedStatus::NOT_AUTHORIZED,
+        format!("{host} Your address is blocked after abuse; closing connection"),
+    )
+}
 pub fn early_talker(host: &str) -> Reply {
     Reply::new(
         554,

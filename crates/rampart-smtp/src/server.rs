@@ -117,6 +117,21 @@ impl Server {
                 }
             };
             let _ = tcp.set_nodelay(true);
+            // NC-2.4.2: a banned address is refused at accept, before the greeting or TLS, on
+            // every listener: `554 5.7.1` (RFC 5321 section 3.1 lets a server answer 554 in place
+            // of the greeting), written without waiting on the client, then a close. The check is
+            // in memory (rampart_ids::snapshot).
+            if self.ctx.ids.is_banned(peer.ip()) {
+                let ctx = self.ctx.clone();
+                tokio::spawn(refuse(ctx, tcp, peer, reply::banned));
+                continue;
+            }
+            // NC-2.4.1: connection floods.
+            {
+                let ids = self.ctx.ids.clone();
+                let o = rampart_ids::detectors::flood::connection(peer.ip(), &cfg.role.to_string());
+                tokio::spawn(async move { ids.observe(o).await });
+            }
             let limits = &self.ctx.config.limits;
             let admission = self.conns.admit(
                 peer.ip(),
@@ -258,6 +273,13 @@ async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer
             session
                 .trace("early-talker", "input before the greeting; refused", None)
                 .await;
+            // NC-2.4.1: protocol abuse.
+            ctx.ids
+                .observe(rampart_ids::detectors::protocol::abuse(
+                    peer.ip(),
+                    "early talker: input before the greeting",
+                ))
+                .await;
             let r = reply::early_talker(ctx.config.hostname.get_ref());
             let mut out = Vec::new();
             r.write_to(&mut out);
@@ -307,6 +329,13 @@ async fn handshake(
         Ok(Err(e)) => {
             session
                 .trace("tls", format!("handshake failed: {e}"), None)
+                .await;
+            // NC-2.4.1: TLS failures and garbage.
+            ctx.ids
+                .observe(rampart_ids::detectors::tls::handshake_failed(
+                    session.peer().ip(),
+                    &e.to_string(),
+                ))
                 .await;
             return None;
         }

@@ -62,6 +62,8 @@ pub struct ServerContext {
     pub limiter: RateLimiter,
     /// NC-2.1.4: delays and blocks after failed authentication.
     pub auth_guard: AuthGuard,
+    /// NC-2.4.1, NC-2.4.2: intrusion detection and the bans checked at accept.
+    pub ids: Arc<rampart_ids::Ids>,
     /// AL-3.1: the location of a login's client address, for the mailbox audit.
     pub locator: crate::geoip::Locator,
     /// Memory for holding messages whole while they are checked (`limits.max_message_memory`),
@@ -87,6 +89,7 @@ impl ServerContext {
             deliver_local_now: false,
             limiter: RateLimiter::new(config.rate_limits.clone()),
             auth_guard: AuthGuard::new(config.auth.clone()),
+            ids: Arc::new(rampart_ids::Ids::new(config.ids.clone(), store.clone())),
             locator: locator(&config),
             message_memory: MemoryBudget::new(config.limits.max_message_memory),
             client_auth_tls: std::collections::HashMap::new(),
@@ -213,6 +216,10 @@ impl Session {
         s
     }
 
+    pub fn peer(&self) -> std::net::SocketAddr {
+        self.peer
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -276,11 +283,23 @@ impl Session {
         }
         self.errors += 1;
         if self.errors >= self.ctx.config.limits.max_errors.get() {
+            // NC-2.4.1: a session ended for its errors is protocol abuse.
+            self.report(rampart_ids::detectors::protocol::abuse(
+                self.peer.ip(),
+                "session ended for too many errors",
+            ));
             let h = self.hostname().to_string();
             self.respond(reply::too_many_errors(&h));
             return Flow::Close;
         }
         Flow::Continue
+    }
+
+    /// NC-2.4.1: hands an observation to intrusion detection, on a task of its own so the
+    /// session never waits on it.
+    fn report(&self, o: rampart_ids::detectors::Observation) {
+        let ids = self.ctx.ids.clone();
+        tokio::spawn(async move { ids.observe(o).await });
     }
 
     fn discard_transaction(&mut self) {

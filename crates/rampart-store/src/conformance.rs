@@ -12,9 +12,11 @@ use crate::status::{Failure, RecipientStatus};
 use crate::trace::{TraceEvent, TraceFilter};
 use async_trait::async_trait;
 
+mod bans;
 mod mail;
 mod sending;
 mod sessions;
+pub use bans::*;
 pub use mail::*;
 pub use sending::*;
 pub use sessions::*;
@@ -743,7 +745,8 @@ macro_rules! conformance_tests {
             mailbox_audit_record_and_select, web_sessions_create_check_end,
             web_sessions_expire_and_prune, logins_without_tokens_or_grants,
             submission_identities_and_changes, submission_records,
-            submission_vacation_and_replies);
+            submission_vacation_and_replies, bans_escalate_expire_and_unban,
+            bans_survive_restart_and_allow_lifts, ids_log_retention_and_oldest);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(

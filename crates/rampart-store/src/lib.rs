@@ -16,6 +16,7 @@
 //! What does not live here: SMTP, scheduling and delivery decisions (rampart-smtp, rampart-queue).
 
 pub mod api;
+pub mod bans;
 pub mod checkpoint;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -44,6 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use api::{AnyStore, Backend, Ban, MailChange, MailStore, MailboxAudit};
+pub use bans::{Allowed, BanLength, Bans, IdsEvent, NetBan, NewBan, OldestKept};
 pub use directory::{Recipient, RecipientError};
 pub use lifecycle::Removed;
 pub use mailbox_audit::{ActorKind, MailboxEvent, MailboxEventFilter};
@@ -209,6 +211,7 @@ impl Store {
         mail::schema::migrate(&mut conn)?;
         tokens::migrate(&conn)?;
         conn.execute_batch(web_sessions::SCHEMA)?;
+        conn.execute_batch(bans::SCHEMA)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

@@ -46,8 +46,7 @@ pub struct FirewallArgs {
 
 pub fn run(config: &Config, args: FirewallArgs) -> Result<(), String> {
     let now = SystemTime::now();
-    // The bans come from the ban store once it exists (issue 16, items 1-2); until then none.
-    let bans = current_bans(config);
+    let bans = current_bans(config)?;
     let ruleset = Ruleset {
         listeners: config.listeners.iter().map(|l| l.address).collect(),
         allow_tcp: args.allow_tcp,
@@ -70,9 +69,31 @@ pub fn run(config: &Config, args: FirewallArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The bans in force. Fed from nothing until the ban store (`Bans::list_active`) is merged.
-pub fn current_bans(_config: &Config) -> Vec<Ban> {
-    Vec::new()
+/// The bans in force (NC-2.4.2), from the ban store the server keeps them in.
+pub fn current_bans(config: &Config) -> Result<Vec<Ban>, String> {
+    let store = rampart_store::Store::open(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot open the data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    let now_us = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    let bans = store
+        .ids_list_active(now_us)
+        .map_err(|e| format!("cannot read the bans: {e}"))?;
+    Ok(bans
+        .into_iter()
+        .filter_map(|b| {
+            let net: IpNet = b.network.parse().ok()?;
+            let until = b.expires.map(|us| {
+                std::time::UNIX_EPOCH + std::time::Duration::from_micros(us.max(0) as u64)
+            });
+            Some((net, until))
+        })
+        .collect())
 }
 
 /// What the ruleset is made from.

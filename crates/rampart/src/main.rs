@@ -5,6 +5,7 @@ mod admin;
 mod admin_mailbox;
 mod admin_socket;
 mod audit_local;
+mod ban;
 mod firewall;
 mod freshness;
 mod integrity;
@@ -63,6 +64,9 @@ enum Command {
     Queue(admin::QueueCmd),
     /// Message trace (AL-3.1): find a message's timeline.
     Trace(admin::TraceArgs),
+    /// Intrusion prevention's bans and allow-list (NC-2.4.2).
+    #[command(subcommand)]
+    Ban(ban::BanCmd),
     /// DKIM signing keys (AL-2.2).
     #[command(subcommand)]
     Dkim(admin::DkimCmd),
@@ -200,6 +204,7 @@ fn main() -> ExitCode {
         Command::Mailbox(c) => admin::mailbox(&config, c),
         Command::Queue(c) => admin::queue(&config, c),
         Command::Trace(a) => admin::trace(&config, a),
+        Command::Ban(c) => ban::run(&config, c),
         Command::Dkim(c) => admin::dkim(&config, c),
         Command::Quarantine(c) => admin::quarantine(&config, c),
         Command::DnsRecords { domain, rua } => admin::dns_records(&config, &domain, rua),

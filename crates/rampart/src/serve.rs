@@ -163,6 +163,10 @@ async fn serve(
         println!("checks switched off: {}", names.join(", "));
         tracing::warn!(checks = %names.join(","), "checks switched off by configuration");
     }
+    // NC-2.4.2: the stored bans are in force before the first accept.
+    ctx.ids.refresh(true).await?;
+    let ids = ctx.ids.clone();
+    let ids_task = tokio::spawn(ids.clone().run(shutdown_rx.clone()));
     let ctx = Arc::new(ctx);
     // JMAP (AL-4.1: mail is read over HTTPS, never IMAP or POP3) on every HTTPS listener.
     let web = config
@@ -201,11 +205,13 @@ async fn serve(
         if l.role == Role::Https {
             // The same certificate as the SMTP listeners (renewed for both); the web routes
             // are merged into the base Router as they are built.
-            https_tasks.push(tokio::spawn(rampart_http::serve(
+            https_tasks.push(tokio::spawn(rampart_http::serve_watched(
                 socket,
                 tls.config(),
                 web.clone().unwrap_or_else(rampart_http::routes::base),
                 http_limits(&config),
+                // NC-2.4.1, NC-2.4.2: bans refused at accept; scans and TLS failures counted.
+                Arc::new(rampart_ids::Shared(ids.clone())),
                 shutdown_rx.clone(),
             )));
             continue;
@@ -292,6 +298,7 @@ async fn serve(
     if let Some(t) = integrity {
         let _ = t.await;
     }
+    let _ = ids_task.await;
     // Everything sent to the writer before this point is committed once this returns.
     writer.run(false, |_| Ok(())).await?;
     tracing::info!("stopped");

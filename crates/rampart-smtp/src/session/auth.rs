@@ -96,6 +96,8 @@ impl Session {
         };
         let ctx = self.ctx.clone();
         let u = user.clone();
+        // Only its keyed hash is kept by the detector (NC-2.4.1).
+        let password_for_ids = password.clone();
         // Argon2id is slow on purpose: off the async workers. The slot goes with the hash, so it
         // is held until the hash ends even if this session is dropped meanwhile.
         let ok = tokio::spawn(async move {
@@ -122,6 +124,11 @@ impl Session {
             }
             Ok(false) => {
                 let (delay, blocked) = attempt.failed(&user);
+                // NC-2.4.1: counted per address and per account, a repeated password once.
+                self.ctx
+                    .ids
+                    .failed_login(ip, &user, &password_for_ids, "SMTP AUTH")
+                    .await;
                 let account: String = user.chars().filter(|c| !c.is_control()).take(100).collect();
                 let detail = format!(
                     "failed for {account}; answered after {} ms{}",

@@ -100,6 +100,11 @@ impl Session {
         body.size = decoder.size;
         body.too_big = decoder.too_big();
         if decoder.bare_line_ending {
+            // NC-2.4.1: a bare CR or LF in the data, the shape of a smuggling attempt.
+            self.report(rampart_ids::detectors::protocol::abuse(
+                self.peer.ip(),
+                "bare CR or LF in message data (smuggling attempt)",
+            ));
             body.spool.discard();
             let r = reply::bare_line_ending_data();
             self.trace("data", format!("message refused: {}", r.line()), None)

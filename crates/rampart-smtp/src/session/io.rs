@@ -39,12 +39,22 @@ impl Session {
                     }
                 }
                 Line::TooLong => {
+                    // NC-2.4.1: protocol abuse.
+                    self.report(rampart_ids::detectors::protocol::abuse(
+                        self.peer.ip(),
+                        "command line too long",
+                    ));
                     self.respond(reply::line_too_long());
                     self.trace("protocol", "command line too long; connection closed", None)
                         .await;
                     return self.close(io).await.map(|_| Flow::Close);
                 }
                 Line::BareLineEnding => {
+                    // NC-2.4.1: protocol abuse (a smuggling attempt or a broken client).
+                    self.report(rampart_ids::detectors::protocol::abuse(
+                        self.peer.ip(),
+                        "bare CR or LF in a command",
+                    ));
                     self.respond(reply::bare_line_ending_command());
                     self.trace(
                         "protocol",

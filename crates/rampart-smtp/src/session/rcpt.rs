@@ -61,6 +61,18 @@ impl Session {
                 Flow::Continue
             }
             Err(r) => {
+                // NC-2.4.1: unknown local recipients (harvest) and refused relays (probing).
+                if r.code == 550 && r.status == Some(crate::reply::EnhancedStatus::BAD_MAILBOX) {
+                    self.report(rampart_ids::detectors::harvest::unknown_recipient(
+                        self.peer.ip(),
+                        &raw,
+                    ));
+                } else if r.code == 550 && r.text.starts_with("Relaying denied") {
+                    self.report(rampart_ids::detectors::relay::refused_relay(
+                        self.peer.ip(),
+                        &raw,
+                    ));
+                }
                 self.trace(
                     "rcpt",
                     format!("RCPT TO:<{raw}> refused: {}", r.line()),

@@ -220,6 +220,8 @@ async fn basic(
         }
         Ok(false) => {
             let (delay, _blocked) = attempt.failed(username);
+            // NC-2.4.1: the same brute-force detector as SMTP AUTH.
+            b.ctx.ids.failed_login(ip, username, password, "JMAP").await;
             let account: String = username
                 .chars()
                 .filter(|c| !c.is_control())

@@ -1,0 +1,167 @@
+//! `rampart ban`: intrusion prevention's bans and allow-list (NC-2.4.2).
+//!
+//! - `list [--json]`: the bans in force, with reason, detector, expiry, repeat count and
+//!   evidence, then the allow-list (the configuration's and the store's).
+//! - `add NET [--reason R] [--secs N | --permanent]`: bans an address or network (the address
+//!   alone for `192.0.2.7`); without `--secs`, the configured escalation decides.
+//! - `remove NET`: lifts a ban.
+//! - `allow NET [--note N] [--remove]`: adds a network that is never banned (lifting the bans
+//!   inside it), or removes it.
+//!
+//! Every ban and unban goes to the trace in the same commit. A running server notices within
+//! `rampart_ids::REFRESH` (it polls the store's ban generation, one row).
+
+use crate::admin::format_time;
+use clap::Subcommand;
+use rampart_config::{Config, IpNet};
+use rampart_ids::net::parse_network;
+use rampart_store::{BanLength, NewBan, Store};
+
+type Error = Box<dyn std::error::Error>;
+
+#[derive(Subcommand)]
+pub enum BanCmd {
+    /// The bans in force and the allow-list.
+    List {
+        /// One JSON object: {"bans": [...], "allow": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ban an address or network.
+    Add {
+        network: String,
+        #[arg(long, default_value = "banned by the administrator")]
+        reason: String,
+        /// Seconds; without it the configured escalation (ids.ban_secs) applies.
+        #[arg(long, conflicts_with = "permanent")]
+        secs: Option<u64>,
+        /// Until lifted with `rampart ban remove`.
+        #[arg(long)]
+        permanent: bool,
+    },
+    /// Lift the ban of an address or network (as listed).
+    Remove { network: String },
+    /// Never ban this network (lifts the bans inside it); --remove takes it off the list.
+    Allow {
+        network: String,
+        #[arg(long, default_value = "allowed by the administrator")]
+        note: String,
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+pub fn run(config: &Config, cmd: BanCmd) -> Result<(), Error> {
+    let store = Store::open(&config.data_dir)
+        .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
+    let now = rampart_store::now_micros();
+    match cmd {
+        BanCmd::List { json } => {
+            let bans = store.ids_list_active(now)?;
+            let mut allow: Vec<String> = config.ids.allow.iter().map(|n| n.to_string()).collect();
+            allow.extend(store.ids_allowed()?.into_iter().map(|a| a.network));
+            if json {
+                let v = serde_json::json!({ "bans": bans, "allow": allow });
+                println!("{v}");
+                return Ok(());
+            }
+            if bans.is_empty() {
+                println!("no bans in force");
+            }
+            for b in &bans {
+                let until = b.expires.map_or("permanent".to_string(), |e| {
+                    format!("until {}", format_time(e))
+                });
+                println!(
+                    "{}  {until}  ban {}  [{}] {}\n    evidence: {}",
+                    b.network, b.repeats, b.detector, b.reason, b.evidence
+                );
+            }
+            for a in allow {
+                println!("allowed: {a}");
+            }
+            Ok(())
+        }
+        BanCmd::Add {
+            network,
+            reason,
+            secs,
+            permanent,
+        } => {
+            let net = parse_network(&network)?;
+            if allowed(config, &store, &net)? {
+                return Err(format!("{net} is on the allow-list; it cannot be banned").into());
+            }
+            let length =
+                match (secs, permanent) {
+                    (_, true) => BanLength::Until(None),
+                    (Some(s), _) => BanLength::Until(Some(now.saturating_add(
+                        i64::try_from(s).unwrap_or(i64::MAX / 1_000_000) * 1_000_000,
+                    ))),
+                    (None, false) => rampart_ids::ladder(&config.ids),
+                };
+            let b = store.ids_ban(
+                NewBan {
+                    network: net.to_string(),
+                    reason,
+                    detector: "admin".into(),
+                    evidence: "rampart ban add".into(),
+                },
+                length,
+                now,
+            )?;
+            let until = b.expires.map_or("permanently".to_string(), |e| {
+                format!("until {}", format_time(e))
+            });
+            println!("banned {} {until}", b.network);
+            Ok(())
+        }
+        BanCmd::Remove { network } => {
+            let net = parse_network(&network)?;
+            if store.ids_unban(&net.to_string(), "the administrator", now)? {
+                println!("unbanned {net}");
+                Ok(())
+            } else {
+                Err(format!("{net} is not banned (see rampart ban list)").into())
+            }
+        }
+        BanCmd::Allow {
+            network,
+            note,
+            remove,
+        } => {
+            let net = parse_network(&network)?;
+            if remove {
+                if store.ids_disallow(&net.to_string())? {
+                    println!("{net} removed from the allow-list");
+                    return Ok(());
+                }
+                return Err(format!("{net} is not on the stored allow-list").into());
+            }
+            let inside: Vec<String> = store
+                .ids_list_active(now)?
+                .into_iter()
+                .filter(|b| {
+                    b.network
+                        .parse::<IpNet>()
+                        .is_ok_and(|n| net.contains(&n) || n.contains(&net))
+                })
+                .map(|b| b.network)
+                .collect();
+            let lifted = store.ids_allow(&net.to_string(), &note, &inside)?;
+            println!("{net} allowed; {lifted} ban(s) lifted");
+            Ok(())
+        }
+    }
+}
+
+fn allowed(config: &Config, store: &Store, net: &IpNet) -> Result<bool, Error> {
+    let mut nets: Vec<IpNet> = config.ids.allow.clone();
+    nets.extend(
+        store
+            .ids_allowed()?
+            .into_iter()
+            .filter_map(|a| a.network.parse::<IpNet>().ok()),
+    );
+    Ok(nets.iter().any(|a| a.contains(net) || net.contains(a)))
+}
