@@ -73,6 +73,21 @@ fn nc_2_3_1_printed_ruleset_passes_nft_check() {
         text.contains("set banned4") && text.contains("set banned6"),
         "{text}"
     );
+    // NC-2.4.2: a ban in the store becomes an element of the banned set, with its time left.
+    run(Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["ban", "add", "198.51.100.7"]));
+    let out =
+        run(Command::new(BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["firewall", "--allow-tcp", "22"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("elements = { 198.51.100.7 timeout "),
+        "the ban is not in the set:\n{text}"
+    );
     // --output writes the same ruleset to a file, which nft's check mode accepts.
     let file = dir.0.join("rampart.nft");
     run(Command::new(BIN)
