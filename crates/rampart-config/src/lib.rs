@@ -21,6 +21,7 @@
 pub mod delivery;
 pub mod http;
 mod load;
+pub mod mta_sts;
 pub mod null_client;
 pub mod relay;
 pub mod report;
@@ -31,6 +32,7 @@ mod validate;
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
 pub use http::{HttpConfig, WebmailConfig};
 pub use ipnet::IpNet;
+pub use mta_sts::{Dnssec, MtaStsConfig, StsMode};
 pub use null_client::{NullClientConfig, Primary};
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
@@ -94,6 +96,8 @@ pub struct Config {
     pub dns: DnsConfig,
     /// Outbound delivery: MX lookup, TLS, retries, bounces.
     pub delivery: DeliveryConfig,
+    /// The MTA-STS policy published for the represented domains (RFC 8461 section 3).
+    pub mta_sts: MtaStsConfig,
     /// Content checks of the gateway (AL-1.2 to AL-1.6, NC-2.3.2). All are on by default.
     pub checks: ChecksConfig,
     /// The `rampart sendmail` command and its drop directory (NC-2.1.9).
@@ -128,6 +132,7 @@ impl Default for Config {
             rate_limits: default_rate_limits(),
             dns: DnsConfig::default(),
             delivery: DeliveryConfig::default(),
+            mta_sts: MtaStsConfig::default(),
             checks: ChecksConfig::default(),
             sendmail: SendmailConfig::default(),
             null_client: None,

@@ -9,6 +9,7 @@
 //! Remote recipients go to [`outbound`]: MX delivery over TLS, retries, bounces, DKIM signing.
 
 pub mod client;
+pub mod dane;
 pub mod dkim;
 pub mod dns;
 pub mod dsn;
