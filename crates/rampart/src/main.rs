@@ -4,6 +4,7 @@
 mod admin;
 mod admin_mailbox;
 mod jmap;
+mod mta_sts;
 mod privileges;
 mod sendmail;
 mod serve;
