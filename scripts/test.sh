@@ -15,6 +15,11 @@ command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 # curl (with HTTP/2) for the https listener's end-to-end tests.
 command -v curl >/dev/null || need+=(curl)
+# DANE tests (tests/dane.rs, tests/mta_sts_serve.rs): unbound validates a zone signed by
+# dnssec-signzone (bind9-utils); ldns-dane (ldnsutils) cross-checks the TLSA records printed.
+[ -x /usr/sbin/unbound ] || need+=(unbound)
+command -v dnssec-signzone >/dev/null || need+=(bind9-utils)
+command -v ldns-dane >/dev/null || need+=(ldnsutils)
 # Debian's mail(1) from bsd-mailx: a real caller of the sendmail command (NC-2.1.9).
 command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 # Debian's Postfix: the primary server of a null client in one test (NC-2.1.9), and the MTA that

@@ -13,6 +13,9 @@ pub struct DnsConfig {
     pub servers: Vec<SocketAddr>,
     /// Seconds to wait for one answer.
     pub timeout_secs: u64,
+    /// `off` (default) or `ad-from-loopback`: trust the AD bit of the `servers`, which must then
+    /// be a validating resolver on loopback. Needed for DANE (RFC 7672) on outbound delivery.
+    pub dnssec: crate::Dnssec,
 }
 
 impl Default for DnsConfig {
@@ -20,6 +23,7 @@ impl Default for DnsConfig {
         DnsConfig {
             servers: Vec::new(),
             timeout_secs: 5,
+            dnssec: crate::Dnssec::Off,
         }
     }
 }

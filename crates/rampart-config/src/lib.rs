@@ -23,6 +23,7 @@ pub mod http;
 pub mod ids;
 pub mod integrity;
 mod load;
+pub mod mta_sts;
 pub mod null_client;
 pub mod recipient_verify;
 pub mod relay;
@@ -37,6 +38,7 @@ pub use http::{HttpConfig, WebmailConfig};
 pub use ids::{IdsConfig, Threshold};
 pub use integrity::{FreshnessConfig, IntegrityConfig};
 pub use ipnet::IpNet;
+pub use mta_sts::{Dnssec, MtaStsConfig, StsMode};
 pub use null_client::{NullClientConfig, Primary};
 pub use recipient_verify::RecipientVerify;
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
@@ -104,6 +106,8 @@ pub struct Config {
     pub dns: DnsConfig,
     /// Outbound delivery: MX lookup, TLS, retries, bounces.
     pub delivery: DeliveryConfig,
+    /// The MTA-STS policy published for the represented domains (RFC 8461 section 3).
+    pub mta_sts: MtaStsConfig,
     /// Content checks of the gateway (AL-1.2 to AL-1.6, NC-2.3.2). All are on by default.
     pub checks: ChecksConfig,
     /// The `rampart sendmail` command and its drop directory (NC-2.1.9).
@@ -147,6 +151,7 @@ impl Default for Config {
             rate_limits: default_rate_limits(),
             dns: DnsConfig::default(),
             delivery: DeliveryConfig::default(),
+            mta_sts: MtaStsConfig::default(),
             checks: ChecksConfig::default(),
             sendmail: SendmailConfig::default(),
             null_client: None,

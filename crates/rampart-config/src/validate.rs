@@ -17,6 +17,8 @@ pub(crate) fn check(config: &Config, loc: &Locator<'_>) -> (Vec<ConfigError>, Ve
     delivery(config, loc, &mut errors);
     checks(config, loc, &mut errors);
     crate::null_client::check(config, loc, &mut errors);
+    crate::mta_sts::check(config, loc, &mut errors);
+    crate::mta_sts::check_dnssec(config, loc, &mut errors);
     crate::ids::check(config, loc, &mut errors);
     crate::recipient_verify::check(config, loc, &mut errors);
     let mut warnings = warnings(config, loc);

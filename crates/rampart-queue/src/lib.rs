@@ -10,6 +10,7 @@
 //! those of a relay domain go to its internal next hops ([`relay_domain`], AL-1).
 
 pub mod client;
+pub mod dane;
 pub mod dkim;
 pub mod dns;
 pub mod dsn;

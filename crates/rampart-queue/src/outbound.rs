@@ -309,6 +309,16 @@ impl Outbound {
         };
         let mut last = temporary(format!("no reachable mail server for {domain}"));
         for host in hosts {
+            // RFC 7672, RFC 8461 section 2: DANE first; a secure TLSA RRset overrides every other
+            // policy, and a failed TLSA lookup skips the host (AL-1.1).
+            let dane = crate::dane::lookup(&self.config.dns, domain, &host, d.port).await;
+            if let Some(why) = dane.refusal() {
+                last = temporary(why);
+                continue;
+            }
+            let dane = crate::dane::tls_mode(dane);
+            let secure = dane.is_some();
+            let tls = dane.unwrap_or_else(|| tls.clone());
             let ips = match addresses(&self.resolver, &host).await {
                 Ok(ips) => ips,
                 Err((_, e)) => {
@@ -323,7 +333,7 @@ impl Outbound {
                     Ok(c) => return Ok(c),
                     Err(e) => {
                         tracing::debug!(host = %host, address = %ip, error = %e, "connection failed");
-                        last = classify(e, &host);
+                        last = classify(crate::dane::explain(secure, e), &host);
                     }
                 }
             }

@@ -454,6 +454,12 @@ pub fn dns_records(config: &Config, domain: &str, rua: Option<String>) -> Result
         "{}",
         rampart_checks::auth::dns_records(&domain, &selectors, config.hostname.get_ref(), &rua)
     );
+    // The certificate the listeners serve (the self-signed default is made here if missing).
+    let chain = rampart_smtp::tls::ServerTls::load(config)?.certificate_chain();
+    print!(
+        "{}",
+        crate::mta_sts::dns_records(config, &domain, &rua, &chain)
+    );
     if keys.is_empty() {
         eprintln!("no DKIM key for {domain} yet: create one with `rampart dkim generate --domain {domain} --selector s1`");
     }

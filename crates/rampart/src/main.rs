@@ -10,6 +10,7 @@ mod firewall;
 mod freshness;
 mod integrity;
 mod jmap;
+mod mta_sts;
 mod notice;
 mod privileges;
 mod sendmail;

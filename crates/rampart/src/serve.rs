@@ -179,6 +179,8 @@ async fn serve(
             rampart_http::routes::base()
                 .merge(jmap.router())
                 .merge(crate::webmail::router(jmap))
+                // AL-1.1: our MTA-STS policy for the represented domains (RFC 8461 section 3).
+                .merge(crate::mta_sts::router(backend.clone(), config.clone()))
         });
     // NC-2.1.9: what `rampart sendmail` left in the drop directory goes through the pipeline.
     let pickup = tokio::spawn(crate::sendmail::pickup::run(

@@ -18,7 +18,7 @@
 //! - RFC 8601 section 5: every incoming `Authentication-Results` claiming our authserv-id is
 //!   removed; ours is added.
 //! - [`Authenticator::seal`] adds an ARC set (RFC 8617) once the message has been changed.
-//! - [`dns_records`] prints the SPF, DKIM, DMARC, MTA-STS and TLS-RPT records to publish
+//! - [`dns_records`] prints the SPF, DKIM and DMARC records to publish
 //!   (AL-2.1, AL-2.2, AL-2.3, AL-1.1).
 //!
 //! Only inbound mail is checked; outbound (authenticated) mail is accepted here, its sender

@@ -9,18 +9,17 @@
 //!   subdomain (delegated to a vendor, or taken over) cannot pass for the organisation. A
 //!   third-party sender must sign with `d=<domain>` or use its own subdomain in From, with its
 //!   own DMARC record.
-//! - MTA-STS `mode: enforce` and TLS-RPT (AL-1.1): senders must reach the MX over TLS with a
-//!   valid certificate, and report when they cannot.
+//!
+//! MTA-STS, TLS-RPT and TLSA (AL-1.1) depend on the server's configuration and certificate:
+//! the binary prints them after these (`crates/rampart/src/mta_sts.rs`).
 
 use std::fmt::Write;
 
 /// Longest character-string in a TXT record (RFC 1035 section 3.3).
 const TXT_STRING_MAX: usize = 255;
-/// MTA-STS policy lifetime: one week (RFC 8461 section 3.2 suggests weeks).
-const MTA_STS_MAX_AGE: u64 = 604_800;
 
 /// The zone-file lines for `domain`: SPF, one DKIM key per `(selector, algorithm, public key in
-/// base64)` (algorithm `rsa` or `ed25519`), DMARC, MTA-STS and TLS-RPT, each after a comment
+/// base64)` (algorithm `rsa` or `ed25519`) and DMARC, each after a comment
 /// naming the control it serves. `hostname` is the MX host; `rua` the address receiving DMARC
 /// and TLS reports (with or without `mailto:`).
 pub fn dns_records(
@@ -77,31 +76,6 @@ pub fn dns_records(
     let dmarc = format!("v=DMARC1; p=reject; sp=reject; adkim=s; aspf=s; rua=mailto:{rua}");
     let _ = writeln!(out, "_dmarc.{domain}. IN TXT {}", quoted(&[dmarc]));
 
-    let policy =
-        format!("version: STSv1\nmode: enforce\nmx: {hostname}\nmax_age: {MTA_STS_MAX_AGE}\n");
-    let _ = writeln!(out, "; AL-1.1 MTA-STS: senders must use TLS with a valid certificate for {hostname}; id changes with the policy");
-    let _ = writeln!(
-        out,
-        "_mta-sts.{domain}. IN TXT {}",
-        quoted(&[format!("v=STSv1; id={}", policy_id(&policy))])
-    );
-    let _ = writeln!(
-        out,
-        ";   and serve this policy at https://mta-sts.{domain}/.well-known/mta-sts.txt:"
-    );
-    for line in policy.lines() {
-        let _ = writeln!(out, ";     {line}");
-    }
-
-    let _ = writeln!(
-        out,
-        "; AL-1.1 TLS-RPT: senders report TLS failures reaching {domain} to {rua}"
-    );
-    let _ = writeln!(
-        out,
-        "_smtp._tls.{domain}. IN TXT {}",
-        quoted(&[format!("v=TLSRPTv1; rua=mailto:{rua}")])
-    );
     out
 }
 
@@ -139,17 +113,6 @@ fn clean_address(addr: &str) -> String {
     addr.chars()
         .filter(|c| c.is_ascii_graphic() && !"\";,!".contains(*c))
         .collect()
-}
-
-/// A stable id for the MTA-STS policy text (FNV-1a, 64 bits, hex): it changes exactly when the
-/// policy changes, as RFC 8461 section 3.1 asks.
-fn policy_id(policy: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in policy.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 #[cfg(test)]
@@ -191,14 +154,6 @@ mod tests {
         assert!(out.contains(
             "_dmarc.example.gov. IN TXT \"v=DMARC1; p=reject; sp=reject; adkim=s; aspf=s; rua=mailto:dmarc-reports@example.gov\""
         ));
-        // AL-1.1
-        assert!(out.contains("; AL-1.1 MTA-STS"));
-        assert!(out.contains("_mta-sts.example.gov. IN TXT \"v=STSv1; id="));
-        assert!(out.contains(";     mx: mx.example.gov"));
-        assert!(out.contains("; AL-1.1 TLS-RPT"));
-        assert!(out.contains(
-            "_smtp._tls.example.gov. IN TXT \"v=TLSRPTv1; rua=mailto:dmarc-reports@example.gov\""
-        ));
         // Every record line follows a comment line.
         let lines: Vec<&str> = out.lines().collect();
         for (i, l) in lines.iter().enumerate() {
@@ -224,12 +179,6 @@ mod tests {
         assert_eq!(dmarc.sp, mail_auth::dmarc::Policy::Reject);
         assert_eq!(dmarc.adkim, mail_auth::dmarc::Alignment::Strict);
         assert_eq!(dmarc.aspf, mail_auth::dmarc::Alignment::Strict);
-        assert!(
-            mail_auth::mta_sts::MtaSts::parse(value("_mta-sts.example.gov.").as_bytes()).is_ok()
-        );
-        assert!(
-            mail_auth::mta_sts::TlsRpt::parse(value("_smtp._tls.example.gov.").as_bytes()).is_ok()
-        );
     }
 
     #[test]
@@ -244,6 +193,6 @@ mod tests {
         assert!(out
             .lines()
             .all(|l| l.starts_with(';') || l.matches('"').count() % 2 == 0));
-        assert_eq!(out.lines().filter(|l| !l.starts_with(';')).count(), 6);
+        assert_eq!(out.lines().filter(|l| !l.starts_with(';')).count(), 4); // MX, SPF, DKIM, DMARC
     }
 }
