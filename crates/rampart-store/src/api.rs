@@ -297,6 +297,7 @@ pub trait Backend:
     + crate::tokens::Logins
     + SubmissionStore
     + crate::web_sessions::WebSessions
+    + crate::tls_reporting::TlsReporting
 {
 }
 
@@ -312,6 +313,7 @@ impl<T> Backend for T where
         + crate::tokens::Logins
         + SubmissionStore
         + crate::web_sessions::WebSessions
+        + crate::tls_reporting::TlsReporting
 {
 }
 

@@ -15,9 +15,11 @@ use async_trait::async_trait;
 mod mail;
 mod sending;
 mod sessions;
+mod tls;
 pub use mail::*;
 pub use sending::*;
 pub use sessions::*;
+pub use tls::*;
 
 /// Makes stores for the suite.
 #[async_trait]
@@ -743,7 +745,8 @@ macro_rules! conformance_tests {
             mailbox_audit_record_and_select, web_sessions_create_check_end,
             web_sessions_expire_and_prune, logins_without_tokens_or_grants,
             submission_identities_and_changes, submission_records,
-            submission_vacation_and_replies);
+            submission_vacation_and_replies, tls_sts_policy_cache, tls_outcomes_by_day,
+            tls_reports_received_kept);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(
