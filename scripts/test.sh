@@ -52,6 +52,12 @@ if ! python3 -c "import dkim, nacl" 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check dkimpy pynacl
 fi
 
+# parsedmarc: an independent reader of TLS reports (RFC 8460), run offline by the TLS-RPT tests.
+if ! python3 -c "import parsedmarc" 2>/dev/null; then
+  echo "installing: parsedmarc (PyPI)"
+  python3 -m pip install -q --disable-pip-version-check parsedmarc
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -120,7 +120,8 @@ pub trait TlsReporting: Send + Sync {
 }
 
 impl Store {
-    pub(crate) fn sts_policy(&self, domain: &str) -> Result<Option<CachedStsPolicy>> {
+    /// The cached MTA-STS policy of `domain` (read-only: for `rampart report tls`).
+    pub fn sts_policy(&self, domain: &str) -> Result<Option<CachedStsPolicy>> {
         let domain = domain.to_ascii_lowercase();
         self.read(|c| {
             Ok(c.prepare_cached(
@@ -139,7 +140,8 @@ impl Store {
         })
     }
 
-    pub(crate) fn tls_outcomes_before(&self, before_day: i64) -> Result<Vec<TlsOutcomeCount>> {
+    /// Outcome counts of the days before `before_day` (`i64::MAX`: all).
+    pub fn tls_outcomes_before(&self, before_day: i64) -> Result<Vec<TlsOutcomeCount>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT day, policy_domain, policy_type, policy_strings, mx_host, result_type,
@@ -164,7 +166,8 @@ impl Store {
         })
     }
 
-    pub(crate) fn tls_reports_received(&self, limit: usize) -> Result<Vec<ReceivedTlsReport>> {
+    /// Received TLS reports, newest first.
+    pub fn tls_reports_received(&self, limit: usize) -> Result<Vec<ReceivedTlsReport>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|c| {
             let mut st = c.prepare_cached(

@@ -5,6 +5,7 @@ mod admin;
 mod admin_mailbox;
 mod jmap;
 mod privileges;
+mod report_tls;
 mod sendmail;
 mod serve;
 mod webmail;
@@ -79,6 +80,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Reports: TLS reports received and to be sent (RFC 8460).
+    #[command(subcommand)]
+    Report(ReportCmd),
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// TLS reports (RFC 8460): those received about our domains, or with --outgoing ours.
+    Tls(report_tls::TlsArgs),
 }
 
 /// NC-2.1.8: blocks of at least this size get their own mapping from glibc's malloc, returned to
@@ -182,6 +192,7 @@ fn main() -> ExitCode {
         Command::Dkim(c) => admin::dkim(&config, c),
         Command::Quarantine(c) => admin::quarantine(&config, c),
         Command::DnsRecords { domain, rua } => admin::dns_records(&config, &domain, rua),
+        Command::Report(ReportCmd::Tls(a)) => report_tls::tls(&config, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
