@@ -70,6 +70,12 @@ if ! python3 -c "import trestle.oscal.assessment_results" 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check compliance-trestle
 fi
 
+# parsedmarc: an independent reader of TLS reports (RFC 8460), run offline by the TLS-RPT tests.
+if ! python3 -c "import parsedmarc" 2>/dev/null; then
+  echo "installing: parsedmarc (PyPI)"
+  python3 -m pip install -q --disable-pip-version-check parsedmarc
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 

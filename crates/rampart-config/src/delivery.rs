@@ -50,6 +50,24 @@ pub struct DeliveryConfig {
     /// a failed handshake is a temporary failure, never a fall back to plain text).
     #[serde(rename = "policy")]
     pub policies: Vec<TlsPolicy>,
+    /// Apply receiving domains' MTA-STS policies (RFC 8461): `enforce` makes TLS with a valid
+    /// certificate for a listed MX required. A `[[delivery.policy]]` for the domain takes
+    /// precedence, and so does DANE.
+    pub mta_sts: bool,
+    /// Extra CA certificates (PEM) trusted, beside the public web roots, for fetching MTA-STS
+    /// policies and for checking MX certificates under them: for a private PKI, and for tests.
+    pub mta_sts_ca_file: Option<PathBuf>,
+    /// Port the MTA-STS policy is fetched from. RFC 8461 says 443; another value is a test or
+    /// diagnostic setting only (a test cannot listen on 443).
+    pub mta_sts_port: u16,
+    /// Send the daily TLS reports (RFC 8460) to the domains that ask for them in `_smtp._tls`.
+    pub tls_reports: bool,
+    /// The organisation named in the TLS reports sent; default: the host name.
+    pub tls_reports_organization: Option<String>,
+    /// The address our own `_smtp._tls` record names (`rua=mailto:...`): TLS reports delivered
+    /// to it are parsed and stored, and `rampart report tls` shows them. It must be a local
+    /// recipient (user or alias).
+    pub tls_reports_address: Option<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -63,6 +81,12 @@ impl Default for DeliveryConfig {
             timeout_secs: 60,
             smarthost: None,
             policies: Vec::new(),
+            mta_sts: true,
+            mta_sts_ca_file: None,
+            mta_sts_port: 443,
+            tls_reports: true,
+            tls_reports_organization: None,
+            tls_reports_address: None,
         }
     }
 }

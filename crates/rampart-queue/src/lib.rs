@@ -14,8 +14,11 @@ pub mod dane;
 pub mod dkim;
 pub mod dns;
 pub mod dsn;
+pub mod mta_sts;
 pub mod outbound;
 pub mod relay_domain;
+pub mod tls_report;
+pub mod transport_security;
 
 use rampart_checks::pipeline::{Held, Pipeline};
 use rampart_store::AnyStore;
@@ -29,6 +32,8 @@ pub const RESCAN: Duration = Duration::from_secs(5);
 const BATCH: usize = 512;
 /// How often expired trace events are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often days that are over are looked for, to send their TLS reports (RFC 8460).
+const TLS_REPORTS_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct QueueManager {
     pub store: AnyStore,
@@ -45,10 +50,23 @@ impl QueueManager {
     /// Runs until shutdown. On shutdown it finishes the round it is in.
     pub async fn run(mut self) {
         let mut last_prune: Option<Instant> = None;
+        let mut last_reports: Option<Instant> = None;
+        let mut intake = tls_report::incoming::Intake::default();
         loop {
+            if let Some(address) = &self.outbound.config.delivery.tls_reports_address {
+                // RFC 8460 section 5.3: reports about our domains, kept beside the mailbox.
+                intake.poll(&self.store, address).await;
+            }
             if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 self.prune().await;
                 last_prune = Some(Instant::now());
+            }
+            if self.outbound.config.delivery.tls_reports
+                && last_reports.is_none_or(|t| t.elapsed() >= TLS_REPORTS_EVERY)
+            {
+                // RFC 8460 section 4: yesterday's (and older) counts, one report per domain.
+                self.outbound.send_tls_reports().await;
+                last_reports = Some(Instant::now());
             }
             let delivered = self.round().await;
             if *self.shutdown.borrow() {

@@ -7,12 +7,14 @@
 //! are retried on the configured schedule until the message's lifetime runs out; permanent
 //! failures and expiry send a DSN to the sender. Every attempt is a trace event (AL-3.1).
 
-use crate::client::{
-    opportunistic_config, verifying_config, ClientError, Connection, RemoteReply, TlsMode,
-};
+mod tls_connect;
+
+use crate::client::{verifying_config, ClientError, Connection, RemoteReply, TlsMode};
 use crate::dkim::{from_domain, Signers};
 use crate::dns::{addresses, route, Route};
 use crate::dsn;
+use crate::mta_sts::MtaSts;
+use crate::transport_security::{PolicyKind, Security};
 use hickory_resolver::TokioResolver;
 use rampart_config::{Config, Smarthost};
 use rampart_store::{
@@ -36,6 +38,10 @@ pub struct Outbound {
     total: Arc<Semaphore>,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
     in_flight: Mutex<InFlight>,
+    /// RFC 8461: receiving domains' MTA-STS policies.
+    mta_sts: MtaSts,
+    /// The Web PKI roots (and `mta_sts_ca_file`) MX certificates are checked against.
+    roots: Arc<rustls::RootCertStore>,
 }
 
 /// (queue id, recipient)
@@ -77,6 +83,13 @@ impl Outbound {
         notify: Arc<Notify>,
     ) -> Result<Outbound, String> {
         let resolver = crate::dns::resolver(&config.dns)?;
+        let roots = crate::transport_security::roots(config.delivery.mta_sts_ca_file.as_deref())?;
+        let mta_sts = MtaSts::new(
+            store.clone(),
+            resolver.clone(),
+            roots.clone(),
+            config.delivery.mta_sts_port,
+        );
         let signers = std::sync::RwLock::new((
             key_dir_mtime(&config.data_dir),
             Arc::new(Signers::load(&config.data_dir)?),
@@ -92,6 +105,8 @@ impl Outbound {
             config,
             per_domain: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(InFlight::default()),
+            mta_sts,
+            roots,
         })
     }
 
@@ -200,7 +215,9 @@ impl Outbound {
         let _t = self.total.clone().acquire_owned().await;
         let mut pending: Vec<Item> = items;
         match self.connect(&domain).await {
-            Ok(mut conn) => {
+            Ok((mut conn, security)) => {
+                // AL-1.1, AL-3.1: every attempt's trace event says how the hop was secured.
+                let security = security.describe();
                 let mut broken: Option<String> = None;
                 for item in pending.drain(..) {
                     if let Some(why) = &broken {
@@ -227,7 +244,7 @@ impl Outbound {
                             .map(|r| (r.clone(), temporary(why.clone())))
                             .collect(),
                     };
-                    self.finish(&item, attempts, Some((&conn.host, conn.tls.as_deref())))
+                    self.finish(&item, attempts, Some((&conn.host, &security)))
                         .await;
                 }
                 if broken.is_none() {
@@ -244,7 +261,7 @@ impl Outbound {
     }
 
     /// Opens a connection for `domain`: to the smarthost, or the first MX host that answers.
-    async fn connect(&self, domain: &str) -> Result<Connection, RecipientStatus> {
+    async fn connect(&self, domain: &str) -> Result<(Connection, Security), RecipientStatus> {
         let d = &self.config.delivery;
         let timeout = Duration::from_secs(d.timeout_secs.max(1));
         let helo = self.config.hostname.get_ref().as_str();
@@ -260,7 +277,14 @@ impl Outbound {
             let mut last = temporary("no primary server configured".into());
             for sh in &relays {
                 match self.connect_smarthost(sh, helo, timeout).await {
-                    Ok(c) => return Ok(c),
+                    Ok(c) => {
+                        let security = Security {
+                            tls: c.tls.clone(),
+                            verified: c.tls.is_some(),
+                            policy: PolicyKind::Configured,
+                        };
+                        return Ok((c, security));
+                    }
                     Err(e) => {
                         tracing::debug!(host = %sh.host, error = ?e, "relay host failed; trying the next");
                         last = e;
@@ -287,58 +311,7 @@ impl Outbound {
             }
             Route::TempFail(e) => return Err(temporary(e)),
         };
-        let policy = d
-            .policies
-            .iter()
-            .find(|p| p.domain.eq_ignore_ascii_case(domain));
-        let config = match policy {
-            Some(p) if p.verify => match &p.ca_file {
-                Some(ca) => verifying_config(ca, None).map_err(temporary)?,
-                None => verifying_config(
-                    std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"),
-                    None,
-                )
-                .map_err(temporary)?,
-            },
-            _ => opportunistic_config(),
-        };
-        let tls = TlsMode {
-            required: policy.is_some_and(|p| p.require_tls || p.verify),
-            config,
-            implicit: false,
-        };
-        let mut last = temporary(format!("no reachable mail server for {domain}"));
-        for host in hosts {
-            // RFC 7672, RFC 8461 section 2: DANE first; a secure TLSA RRset overrides every other
-            // policy, and a failed TLSA lookup skips the host (AL-1.1).
-            let dane = crate::dane::lookup(&self.config.dns, domain, &host, d.port).await;
-            if let Some(why) = dane.refusal() {
-                last = temporary(why);
-                continue;
-            }
-            let dane = crate::dane::tls_mode(dane);
-            let secure = dane.is_some();
-            let tls = dane.unwrap_or_else(|| tls.clone());
-            let ips = match addresses(&self.resolver, &host).await {
-                Ok(ips) => ips,
-                Err((_, e)) => {
-                    last = temporary(e);
-                    continue;
-                }
-            };
-            for ip in ips {
-                match Connection::open(SocketAddr::new(ip, d.port), &host, helo, &tls, timeout)
-                    .await
-                {
-                    Ok(c) => return Ok(c),
-                    Err(e) => {
-                        tracing::debug!(host = %host, address = %ip, error = %e, "connection failed");
-                        last = classify(crate::dane::explain(secure, e), &host);
-                    }
-                }
-            }
-        }
-        Err(last)
+        self.connect_mx(domain, hosts, helo, timeout).await
     }
 
     /// Connects to one relay host (smarthost or null-client primary): TLS required and the
@@ -446,7 +419,7 @@ impl Outbound {
         &self,
         item: &Item,
         attempts: Vec<(String, RecipientStatus)>,
-        via: Option<(&str, Option<&str>)>,
+        via: Option<(&str, &str)>,
     ) {
         let now = now_micros();
         let lifetime = self.config.delivery.lifetime_secs as i64 * 1_000_000;
@@ -454,8 +427,7 @@ impl Outbound {
         let mut outcomes = Vec::new();
         let mut failed = Vec::new();
         let via_text = match via {
-            Some((host, Some(tls))) => format!(" via {host} ({tls})"),
-            Some((host, None)) => format!(" via {host} (no TLS)"),
+            Some((host, security)) => format!(" via {host} ({security})"),
             None => String::new(),
         };
         for (rcpt, a) in attempts {

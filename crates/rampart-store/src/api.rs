@@ -298,6 +298,7 @@ pub trait Backend:
     + SubmissionStore
     + crate::web_sessions::WebSessions
     + crate::bans::Bans
+    + crate::tls_reporting::TlsReporting
 {
 }
 
@@ -314,6 +315,7 @@ impl<T> Backend for T where
         + SubmissionStore
         + crate::web_sessions::WebSessions
         + crate::bans::Bans
+        + crate::tls_reporting::TlsReporting
 {
 }
 

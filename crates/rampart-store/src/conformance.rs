@@ -17,9 +17,11 @@ mod mail;
 mod sending;
 mod sessions;
 pub use bans::*;
+mod tls;
 pub use mail::*;
 pub use sending::*;
 pub use sessions::*;
+pub use tls::*;
 
 /// Makes stores for the suite.
 #[async_trait]
@@ -746,7 +748,8 @@ macro_rules! conformance_tests {
             web_sessions_expire_and_prune, logins_without_tokens_or_grants,
             submission_identities_and_changes, submission_records,
             submission_vacation_and_replies, bans_escalate_expire_and_unban,
-            bans_survive_restart_and_allow_lifts, ids_log_retention_and_oldest);
+            bans_survive_restart_and_allow_lifts, ids_log_retention_and_oldest,
+            tls_sts_policy_cache, tls_outcomes_by_day, tls_reports_received_kept);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(

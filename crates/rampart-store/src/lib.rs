@@ -34,6 +34,7 @@ pub mod sqlite;
 mod sqlite_mail;
 pub mod status;
 pub mod submission;
+pub mod tls_reporting;
 pub mod tokens;
 pub mod trace;
 pub mod web_sessions;
@@ -56,6 +57,7 @@ pub use queue::{
 pub use spool::MemoryBudget;
 pub use sqlite::Sqlite;
 pub use status::{Failure, RecipientStatus};
+pub use tls_reporting::{CachedStsPolicy, ReceivedTlsReport, TlsOutcomeCount, TlsReporting};
 pub use trace::{TraceEvent, TraceFilter, TraceSummary};
 pub use writer::Writer;
 
@@ -212,6 +214,7 @@ impl Store {
         tokens::migrate(&conn)?;
         conn.execute_batch(web_sessions::SCHEMA)?;
         conn.execute_batch(bans::SCHEMA)?;
+        conn.execute_batch(tls_reporting::SCHEMA)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

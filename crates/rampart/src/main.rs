@@ -13,6 +13,7 @@ mod jmap;
 mod mta_sts;
 mod notice;
 mod privileges;
+mod report_tls;
 mod sendmail;
 mod serve;
 mod webmail;
@@ -101,6 +102,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Reports: TLS reports received and to be sent (RFC 8460).
+    #[command(subcommand)]
+    Report(ReportCmd),
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// TLS reports (RFC 8460): those received about our domains, or with --outgoing ours.
+    Tls(report_tls::TlsArgs),
 }
 
 /// NC-2.1.8: blocks of at least this size get their own mapping from glibc's malloc, returned to
@@ -213,6 +223,7 @@ fn main() -> ExitCode {
         Command::Integrity(c) => {
             integrity::run(&config, cli.config.as_deref(), c).map_err(Into::into)
         }
+        Command::Report(ReportCmd::Tls(a)) => report_tls::tls(&config, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

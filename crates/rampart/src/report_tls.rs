@@ -1,0 +1,97 @@
+//! `rampart report tls`: TLS reports (RFC 8460). By default the reports other senders sent
+//! about our domains (received at `[delivery] tls_reports_address`); with `--outgoing`, the
+//! aggregate reports of our own outbound TLS outcomes not yet sent, today's included, as the
+//! RFC's JSON: what the daily report will say.
+
+use crate::admin::Error;
+use rampart_config::Config;
+use rampart_queue::tls_report::send::{build, Submitter};
+use rampart_store::Store;
+use serde_json::Value;
+
+#[derive(clap::Args)]
+pub struct TlsArgs {
+    /// Our own outcomes not yet reported, as RFC 8460 JSON reports, one per line.
+    #[arg(long)]
+    outgoing: bool,
+    /// Only reports about this policy domain.
+    #[arg(long)]
+    domain: Option<String>,
+    /// Received reports as stored (JSON, one per line) instead of a summary.
+    #[arg(long)]
+    json: bool,
+    /// Most received reports shown, newest first.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+}
+
+pub fn tls(config: &Config, a: TlsArgs) -> Result<(), Error> {
+    let store = Store::open(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot open the data directory {}: {e}; pass --config or --data-dir",
+            config.data_dir.display()
+        )
+    })?;
+    let wanted = |d: &str| {
+        a.domain
+            .as_deref()
+            .is_none_or(|w| w.eq_ignore_ascii_case(d))
+    };
+    if a.outgoing {
+        let counts = store.tls_outcomes_before(i64::MAX)?;
+        let submitter = Submitter::new(config, &store.domains()?);
+        for (_, domain, report) in build(&counts, &submitter) {
+            if wanted(&domain) {
+                println!("{}", report.to_json());
+            }
+        }
+        return Ok(());
+    }
+    for r in store.tls_reports_received(a.limit)? {
+        let v: Value = serde_json::from_str(&r.json).unwrap_or(Value::Null);
+        let policies = v["policies"].as_array().cloned().unwrap_or_default();
+        if !policies
+            .iter()
+            .any(|p| wanted(p["policy"]["policy-domain"].as_str().unwrap_or("")))
+        {
+            continue;
+        }
+        if a.json {
+            println!("{}", r.json);
+            continue;
+        }
+        println!(
+            "{}  from {} ({})  report {}  {} .. {}",
+            rampart_store::rfc5322_date(r.received / 1_000_000),
+            r.organization,
+            r.sender,
+            r.report_id,
+            rampart_store::rfc5322_date(r.start),
+            rampart_store::rfc5322_date(r.end),
+        );
+        for p in &policies {
+            let s = |k: &str| p["policy"][k].as_str().unwrap_or("").to_string();
+            println!(
+                "  {} {}: {} successful, {} failed",
+                s("policy-domain"),
+                s("policy-type"),
+                p["summary"]["total-successful-session-count"]
+                    .as_u64()
+                    .unwrap_or(0),
+                p["summary"]["total-failure-session-count"]
+                    .as_u64()
+                    .unwrap_or(0),
+            );
+            for f in p["failure-details"].as_array().into_iter().flatten() {
+                println!(
+                    "    {} x{} mx {} {}",
+                    f["result-type"].as_str().unwrap_or("?"),
+                    f["failed-session-count"].as_u64().unwrap_or(0),
+                    f["receiving-mx-hostname"].as_str().unwrap_or("-"),
+                    f["failure-reason-code"].as_str().unwrap_or(""),
+                );
+            }
+        }
+    }
+    Ok(())
+}
