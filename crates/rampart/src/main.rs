@@ -3,19 +3,22 @@
 
 mod admin;
 mod admin_mailbox;
+mod docs;
 mod jmap;
+mod notify;
 mod privileges;
 mod sendmail;
 mod serve;
 mod webmail;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "rampart",
+    version,
     about = "Secure-by-default mail server and secure email gateway"
 )]
 struct Cli {
@@ -79,6 +82,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Writes the manual pages (man8/, man5/) and shell completions (completions/) into DIR,
+    /// for the package (scripts/package.sh).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
 }
 
 /// NC-2.1.8: blocks of at least this size get their own mapping from glibc's malloc, returned to
@@ -125,6 +132,19 @@ fn main() -> ExitCode {
         };
     }
     let cli = Cli::parse();
+    if let Command::GenerateDocs { dir } = &cli.command {
+        // Needs no configuration and touches no data directory.
+        return match docs::generate(Cli::command(), dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "rampart: cannot write the documentation to {}: {e}",
+                    dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Config(admin::ConfigCmd::Check { file }) = &cli.command {
         // Checks a file without starting anything: no data directory is touched.
         return admin::config_check(file.as_deref().or(cli.config.as_deref()));
@@ -182,6 +202,8 @@ fn main() -> ExitCode {
         Command::Dkim(c) => admin::dkim(&config, c),
         Command::Quarantine(c) => admin::quarantine(&config, c),
         Command::DnsRecords { domain, rua } => admin::dns_records(&config, &domain, rua),
+        // Answered above, before any configuration was loaded.
+        Command::GenerateDocs { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
