@@ -23,6 +23,12 @@ command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 # Headless Chromium and its WebDriver, for the webmail's browser tests (tests/webmail_browser.rs).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# The Debian package's checks (scripts/check-package.sh): lintian, systemd-analyze (systemd),
+# man (man-db); fail2ban-regex (fail2ban) for the sample filter (tests/logging.rs).
+command -v lintian >/dev/null || need+=(lintian)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v man >/dev/null || need+=(man-db)
+command -v fail2ban-regex >/dev/null || need+=(fail2ban)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -62,5 +68,7 @@ cargo build --release -p rampart -p rampart-testdns
 python3 bench/crash_suite.py --all-checks --binary target/release/rampart
 python3 bench/abuse.py --quick --binary target/release/rampart
 FUZZ_SECONDS=10 fuzz/smoke.sh
+# Issue 22: the Debian package from that same release build: contents, lintian, the unit.
+bash scripts/check-package.sh
 
 cargo test --workspace

@@ -71,7 +71,7 @@ pub fn config_page(example: &str) -> String {
     );
     out.push_str(
         ".PP\nThe configuration installed by the Debian package listens on the \
-                  loopback address only and names the host \\fBlocalhost\\fR: set \
+                  loopback address only and names the host \\fBlocalhost.localdomain\\fR: set \
                   \\fBhostname\\fR, the listeners' public addresses, and add the domains \
                   (\\fBrampart domain add\\fR) before it takes mail from the network.\n",
     );
