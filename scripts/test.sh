@@ -35,6 +35,12 @@ command -v ldapsearch >/dev/null || need+=(ldap-utils)
 # Debian's nftables: `nft -c -f` checks the ruleset `rampart firewall` prints (NC-2.3.1), and the
 # firewall test loads it inside a network namespace of its own.
 [ -x /usr/sbin/nft ] || need+=(nftables)
+# The Debian package's checks (scripts/check-package.sh): lintian, systemd-analyze (systemd),
+# man (man-db); fail2ban-regex (fail2ban) for the sample filter (tests/logging.rs).
+command -v lintian >/dev/null || need+=(lintian)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v man >/dev/null || need+=(man-db)
+command -v fail2ban-regex >/dev/null || need+=(fail2ban)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -86,5 +92,7 @@ cargo build --release -p rampart -p rampart-testdns
 python3 bench/crash_suite.py --all-checks --binary target/release/rampart
 python3 bench/abuse.py --quick --binary target/release/rampart
 FUZZ_SECONDS=10 fuzz/smoke.sh
+# Issue 22: the Debian package from that same release build: contents, lintian, the unit.
+bash scripts/check-package.sh
 
 cargo test --workspace

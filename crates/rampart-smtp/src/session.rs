@@ -241,6 +241,17 @@ impl Session {
         self.ctx.store.record(e).await;
     }
 
+    /// A trace event about the message of `tx`, once the transaction has left `self.tx` for its
+    /// commit: the checks' verdicts carry the queue id like every other line of the message.
+    async fn trace_message(&self, tx: &Transaction, event: &str, detail: impl Into<String>) {
+        let mut e = TraceEvent::new(event, detail);
+        e.session = Some(self.id.clone());
+        e.client = Some(self.peer.ip().to_string());
+        e.queue_id = Some(tx.id.0.clone());
+        e.sender = Some(tx.sender.clone());
+        self.ctx.store.record(e).await;
+    }
+
     /// Records the connection and writes the greeting: `220 <hostname> ESMTP` (NC-2.1.3).
     pub async fn greet<S: AsyncWrite + Unpin>(&mut self, io: &mut S) -> std::io::Result<()> {
         self.trace(

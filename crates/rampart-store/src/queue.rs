@@ -500,6 +500,14 @@ fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Result<()> {
             "INSERT INTO quarantine(message, held, reason, verdicts) VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute(params![msg.id.0, now, reason, verdicts])?;
+        // Issue 22: the hold is a decision of its own in the trace and the mail log, as a hold
+        // at delivery is (quarantine.rs).
+        let mut e = TraceEvent::new("quarantined", format!("held at receipt: {reason}"));
+        e.queue_id = Some(msg.id.0.clone());
+        e.message_id = msg.message_id.clone();
+        e.client = msg.client.clone();
+        e.sender = Some(msg.sender.clone());
+        e.insert(tx)?;
     }
     for e in &msg.events {
         e.insert(tx)?;

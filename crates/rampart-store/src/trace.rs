@@ -49,9 +49,63 @@ impl TraceEvent {
             self.event,
             self.detail
         ])?;
+        self.log();
         Ok(())
     }
+
+    /// The event as one log line (target [`LOG_TARGET`]), written beside the trace row so a log
+    /// collector sees every decision the trace records, with the same fields (docs/LOGGING.md).
+    /// Absent fields are left out; string values are quoted, so a line splits on spaces safely.
+    pub fn log(&self) {
+        let (queue_id, session, client) = (
+            self.queue_id.as_deref(),
+            self.session.as_deref(),
+            self.client.as_deref(),
+        );
+        let (sender, recipient, message_id) = (
+            self.sender.as_deref(),
+            self.recipient.as_deref(),
+            self.message_id.as_deref(),
+        );
+        let event = self.event.as_str();
+        // Keep the field order: the fail2ban filter (contrib/fail2ban) and LOGGING.md rely on it.
+        macro_rules! line {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: LOG_TARGET,
+                    event,
+                    queue_id,
+                    session,
+                    client,
+                    sender,
+                    recipient,
+                    message_id,
+                    detail = self.detail.as_str()
+                )
+            };
+        }
+        if WARN_EVENTS.contains(&event) {
+            line!(warn)
+        } else {
+            line!(info)
+        }
+    }
 }
+
+/// The log target of the lines [`TraceEvent::log`] writes: filter on it (`[log] level =
+/// "rampart::mail=info,warn"`) or match it in a log tool.
+pub const LOG_TARGET: &str = "rampart::mail";
+
+/// Events that always mean something was refused or lost: logged at WARN, the rest at INFO.
+const WARN_EVENTS: &[&str] = &[
+    "refused",
+    "early-talker",
+    "protocol",
+    "failed",
+    "expired",
+    "bounce",
+    "quarantined",
+];
 
 /// What `rampart trace` looks for. Every field set must match; the result is the whole timeline of
 /// each matching message and session, not only the matching rows.

@@ -6,25 +6,28 @@ mod admin_mailbox;
 mod admin_socket;
 mod audit_local;
 mod ban;
+mod docs;
 mod firewall;
 mod freshness;
 mod integrity;
 mod jmap;
 mod mta_sts;
 mod notice;
+mod notify;
 mod privileges;
 mod report_tls;
 mod sendmail;
 mod serve;
 mod webmail;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "rampart",
+    version,
     about = "Secure-by-default mail server and secure email gateway"
 )]
 struct Cli {
@@ -102,6 +105,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Writes the manual pages (man8/, man5/) and shell completions (completions/) into DIR,
+    /// for the package (scripts/package.sh).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
     /// Reports: TLS reports received and to be sent (RFC 8460).
     #[command(subcommand)]
     Report(ReportCmd),
@@ -157,6 +164,19 @@ fn main() -> ExitCode {
         };
     }
     let cli = Cli::parse();
+    if let Command::GenerateDocs { dir } = &cli.command {
+        // Needs no configuration and touches no data directory.
+        return match docs::generate(Cli::command(), dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "rampart: cannot write the documentation to {}: {e}",
+                    dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Config(admin::ConfigCmd::Check { file }) = &cli.command {
         // Checks a file without starting anything: no data directory is touched.
         return admin::config_check(file.as_deref().or(cli.config.as_deref()));
@@ -224,6 +244,8 @@ fn main() -> ExitCode {
             integrity::run(&config, cli.config.as_deref(), c).map_err(Into::into)
         }
         Command::Report(ReportCmd::Tls(a)) => report_tls::tls(&config, a),
+        // Answered above, before any configuration was loaded.
+        Command::GenerateDocs { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

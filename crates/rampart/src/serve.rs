@@ -48,6 +48,7 @@ async fn serve(
     // Signals are caught from the start: a SIGTERM that arrives while starting up still means a
     // clean stop, never the default of dying on the spot.
     let signals = Signals::install()?;
+    let systemd = crate::notify::Notifier::from_env();
     // A run_as that cannot work is refused before anything is touched.
     let run_as = match &config.run_as {
         Some(user) => Some(crate::privileges::check(user)?),
@@ -259,6 +260,8 @@ async fn serve(
         }
         .run(shutdown_rx.clone()),
     );
+    // Type=notify: the listeners are bound and accepting, privileges are dropped.
+    systemd.ready();
     let outbound =
         rampart_queue::outbound::Outbound::new(backend.clone(), config.clone(), notify.clone())?;
     let manager = tokio::spawn(
@@ -275,6 +278,7 @@ async fn serve(
     );
 
     signals.wait().await;
+    systemd.stopping();
     println!("shutting down");
     tracing::info!("shutdown: no new connections; waiting for sessions in flight");
     let _ = shutdown_tx.send(true);
@@ -342,10 +346,12 @@ fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// SIGTERM and SIGINT, caught from start-up on.
+/// SIGTERM and SIGINT, caught from start-up on; SIGHUP too (`systemctl reload`), which must
+/// never end the server the way its default disposition would.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -354,13 +360,21 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 
+    /// Waits for SIGTERM or SIGINT. SIGHUP is answered in the log and the wait goes on.
     async fn wait(mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => tracing::warn!(
+                    "SIGHUP: reloading is not supported yet (configuration, certificates, \
+                     listeners); restart the service to apply changes; still running"
+                ),
+            }
         }
     }
 }

@@ -72,3 +72,360 @@ fn log_on_a_pipe_has_no_colour_codes() {
         "colour codes in a log written to a pipe: {text:?}"
     );
 }
+
+/// A server whose log goes to a file: MX and submissions on 127.0.0.1:0, alice@example.test,
+/// antivirus off (no clamd here), an executable attachment held in quarantine.
+fn start_logged(format: &str) -> (Server, std::path::PathBuf) {
+    let dir = TempDir::new(&format!("log-{format}"));
+    let pki = make_pki(&dir.0);
+    let dns = rampart_testdns::TestDns::builder().start();
+    let config = dir.0.join("rampart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mail.example.test\"\ndata_dir = \"data\"\nshutdown_grace_secs = 5\n\
+             [log]\nformat = \"{format}\"\nlevel = \"info\"\n\
+             [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\
+             [[listener]]\nrole = \"mx\"\naddress = \"127.0.0.1:0\"\n\
+             [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n\
+             [dns]\nservers = [\"{}\"]\n\
+             [checks]\ndisabled = [\"antivirus\"]\n\
+             [checks.attachments]\non_executable = \"quarantine\"\n",
+            dns.addr()
+        ),
+    )
+    .unwrap();
+    cli(&config, &["domain", "add", "example.test"], None);
+    cli(
+        &config,
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    let log_path = dir.0.join("rampart.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn rampart serve");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut listeners = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = out.read_line(&mut line).unwrap();
+        assert!(n > 0, "server exited before listening");
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            let mut parts = rest.split_whitespace();
+            let addr: std::net::SocketAddr = parts.next().unwrap().parse().unwrap();
+            let role = parts.next().unwrap_or("").trim_matches(['(', ')']);
+            listeners.push((addr, role.to_string()));
+        }
+        if line.starts_with("data directory:") {
+            break;
+        }
+    }
+    let addr = listeners.iter().find(|(_, r)| r == "mx").unwrap().0;
+    let server = Server {
+        dir,
+        config,
+        pki,
+        addr,
+        listeners,
+        child: Some(child),
+        dns: Some(dns),
+        stdout: Some(out),
+    };
+    (server, log_path)
+}
+
+/// Polls the log file until `done` holds for its text, within a bound: trace events (and so
+/// their log lines) are written with the store's next group commit, after the reply.
+fn wait_log(path: &std::path::Path, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if done(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "never logged: {what}\n{text}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The queue id in `250 2.0.0 Ok: queued as ID`.
+fn queue_id(reply: &str) -> String {
+    reply.rsplit(' ').next().unwrap().trim().to_string()
+}
+
+/// What the test did, to find in the log.
+struct Story {
+    accepted: String,
+    quarantined: String,
+    failed_logins: usize,
+}
+
+const FAILED_LOGINS: usize = 3;
+
+/// One message delivered to a mailbox, one refused at RCPT and one refused at DATA, one held in
+/// quarantine, and failed logins.
+fn act(s: &Server) -> Story {
+    let mut c = s.ehlo();
+    let (code, reply) = c.send_mail(
+        "sender@remote.test",
+        &["alice@example.test"],
+        &message("ok", "hello"),
+    );
+    assert_eq!(code, 250, "{reply}");
+    let accepted = queue_id(&reply);
+
+    // RCPT refused: no such user.
+    c.send("MAIL FROM:<sender@remote.test>");
+    c.expect(250);
+    c.send("RCPT TO:<nobody@example.test>");
+    let (code, _) = c.reply().unwrap();
+    assert_eq!(code, 550);
+    // DATA refused: a mail loop (too many Received lines).
+    c.send("RCPT TO:<alice@example.test>");
+    c.expect(250);
+    c.send("DATA");
+    c.expect(354);
+    let mut looped = String::new();
+    for i in 0..60 {
+        looped.push_str(&format!(
+            "Received: from hop{i}.test by hop{i}.test; Thu, 1 Jan 2026 00:00:00 +0000\r\n"
+        ));
+    }
+    looped.push_str(&message("loop", "around"));
+    c.send_raw(looped.as_bytes());
+    c.send_raw(b".\r\n");
+    let (code, reply) = c.reply().unwrap();
+    assert_eq!(code, 554, "{reply}");
+
+    // Quarantined: an executable attachment (on_executable = "quarantine").
+    let held = "From: <sender@remote.test>\r\nTo: <alice@example.test>\r\nSubject: tool\r\n\
+        Message-ID: <held@remote.test>\r\nDate: Thu, 1 Jan 2026 00:00:00 +0000\r\n\
+        MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+        --b\r\nContent-Type: application/octet-stream\r\n\
+        Content-Disposition: attachment; filename=\"setup.exe\"\r\n\
+        Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA\r\n--b--\r\n";
+    let (code, reply) = c.send_mail("sender@remote.test", &["alice@example.test"], held);
+    assert_eq!(code, 250, "{reply}");
+    let quarantined = queue_id(&reply);
+    c.send("QUIT");
+
+    // Failed logins on submissions (implicit TLS), each a 535.
+    for _ in 0..FAILED_LOGINS {
+        let mut c = Client::connect(s.listener("submissions"));
+        c.start_tls_now(s.tls_config(&[&rustls::version::TLS13]));
+        c.expect(220);
+        c.send("EHLO client.test");
+        c.expect(250);
+        // "\0alice@example.test\0wrong"
+        c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==");
+        let (code, _) = c.reply().unwrap();
+        assert_eq!(code, 535);
+    }
+    Story {
+        accepted,
+        quarantined,
+        failed_logins: FAILED_LOGINS,
+    }
+}
+
+/// The mail log lines (target rampart::mail) of a text log.
+fn text_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains(" rampart::mail: "))
+        .collect()
+}
+
+/// fail2ban-regex with the filter in contrib/ on `log`: how many lines matched.
+fn fail2ban_matches(log: &std::path::Path) -> usize {
+    let filter = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contrib/fail2ban/filter.d/rampart.conf");
+    let out = Command::new("fail2ban-regex")
+        .arg(log)
+        .arg(&filter)
+        .output()
+        .expect("fail2ban-regex (Debian's fail2ban) is installed by scripts/test.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "Lines: 40 lines, 0 ignored, 3 matched, 37 missed"
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Lines: "))
+        .unwrap_or_else(|| panic!("no summary from fail2ban-regex: {text}"));
+    line.split(", ")
+        .find_map(|p| p.strip_suffix(" matched"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+/// Issue 22: in the text format, each decision about a message is one `rampart::mail` line with
+/// its queue id: the accepted message's checks, queue and delivery; the refused RCPT and DATA;
+/// the quarantined message; each failed login, all found by the fail2ban filter.
+#[test]
+fn text_log_has_one_line_per_decision() {
+    let (mut s, path) = start_logged("text");
+    let story = act(&s);
+    let q = |id: &str, event: &str| format!("event=\"{event}\" queue_id=\"{id}\"");
+    let log = wait_log(&path, "every decision", |t| {
+        t.contains(&q(&story.accepted, "delivered"))
+            && t.contains(&q(&story.quarantined, "quarantined"))
+            && t.matches("detail=\"failed for ").count() == story.failed_logins
+    });
+    let lines = text_lines(&log);
+    let of = |id: &str, event: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .copied()
+            .filter(|l| l.contains(&q(id, event)))
+            .collect()
+    };
+    // Accepted: the checks' verdicts, then queued with size, sender and recipient count, then
+    // delivered, every line with the queue id.
+    let checks = of(&story.accepted, "checks");
+    assert_eq!(checks.len(), 1, "{log}");
+    assert!(
+        checks[0].contains("detail=\"accepted; verdicts: "),
+        "{}",
+        checks[0]
+    );
+    let queued = of(&story.accepted, "queued");
+    assert_eq!(queued.len(), 1, "{log}");
+    assert!(
+        queued[0].contains("sender=\"sender@remote.test\""),
+        "{}",
+        queued[0]
+    );
+    assert!(
+        queued[0].contains(" bytes for 1 recipient(s)"),
+        "{}",
+        queued[0]
+    );
+    assert!(queued[0].contains("client=\"127.0.0.1\""), "{}", queued[0]);
+    let delivered = of(&story.accepted, "delivered");
+    assert_eq!(delivered.len(), 1, "{log}");
+    assert!(
+        delivered[0].contains("recipient=\"alice@example.test\""),
+        "{}",
+        delivered[0]
+    );
+    // Refused: the RCPT (with the address) and the message at DATA, each with its reply.
+    assert!(
+        lines.iter().any(|l| l.contains("event=\"rcpt\"")
+            && l.contains("recipient=\"nobody@example.test\"")
+            && l.contains("refused: 550")),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("event=\"data\" queue_id=\"")
+            && l.contains("message refused: 554")),
+        "{log}"
+    );
+    // Quarantined: the checks' decision and the hold, both with the queue id, at WARN.
+    let checks = of(&story.quarantined, "checks");
+    assert_eq!(checks.len(), 1, "{log}");
+    assert!(
+        checks[0].contains("quarantined by attachments"),
+        "{}",
+        checks[0]
+    );
+    let held = of(&story.quarantined, "quarantined");
+    assert_eq!(held.len(), 1, "{log}");
+    assert!(held[0].contains(" WARN "), "{}", held[0]);
+    // Connections and TLS are there too.
+    assert!(
+        lines.iter().any(|l| l.contains("event=\"connect\"")),
+        "{log}"
+    );
+    assert!(lines.iter().any(|l| l.contains("event=\"tls\"")), "{log}");
+    assert!(s.terminate().success());
+    assert_eq!(fail2ban_matches(&path), story.failed_logins, "{log}");
+}
+
+/// Issue 22: the same decisions in the JSON format, one object per line with the same fields,
+/// and the fail2ban filter finds every failed login there too.
+#[test]
+fn json_log_has_one_object_per_decision() {
+    let (mut s, path) = start_logged("json");
+    let story = act(&s);
+    let parse = |t: &str| -> Vec<serde_json::Value> {
+        t.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "rampart::mail")
+            .collect()
+    };
+    let has = |v: &[serde_json::Value], id: &str, event: &str| {
+        v.iter()
+            .any(|o| o["fields"]["queue_id"] == id && o["fields"]["event"] == event)
+    };
+    let log = wait_log(&path, "every decision", |t| {
+        let v = parse(t);
+        has(&v, &story.accepted, "delivered")
+            && has(&v, &story.quarantined, "quarantined")
+            && v.iter().filter(|o| o["fields"]["event"] == "auth").count() == story.failed_logins
+    });
+    let events = parse(&log);
+    let one = |id: &str, event: &str| -> &serde_json::Value {
+        let found: Vec<_> = events
+            .iter()
+            .filter(|o| o["fields"]["queue_id"] == id && o["fields"]["event"] == event)
+            .collect();
+        assert_eq!(found.len(), 1, "{event} of {id}: {log}");
+        &found[0]["fields"]
+    };
+    let checks = one(&story.accepted, "checks");
+    assert!(checks["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("accepted; verdicts: "));
+    let queued = one(&story.accepted, "queued");
+    assert_eq!(queued["sender"], "sender@remote.test");
+    assert!(queued["detail"]
+        .as_str()
+        .unwrap()
+        .contains(" bytes for 1 recipient(s)"));
+    assert_eq!(
+        one(&story.accepted, "delivered")["recipient"],
+        "alice@example.test"
+    );
+    assert!(one(&story.quarantined, "checks")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("quarantined by attachments"));
+    one(&story.quarantined, "quarantined");
+    assert!(events.iter().any(|o| o["fields"]["event"] == "rcpt"
+        && o["fields"]["recipient"] == "nobody@example.test"
+        && o["fields"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused: 550")));
+    assert!(events.iter().any(|o| o["fields"]["event"] == "data"
+        && o["fields"]["queue_id"].is_string()
+        && o["fields"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("message refused: 554")));
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|o| o["fields"]["event"] == "auth")
+        .collect();
+    assert!(failed.iter().all(|o| o["fields"]["client"] == "127.0.0.1"
+        && o["fields"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed for alice@example.test")));
+    assert!(s.terminate().success());
+    assert_eq!(fail2ban_matches(&path), story.failed_logins, "{log}");
+}

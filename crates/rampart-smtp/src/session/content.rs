@@ -81,32 +81,28 @@ impl Session {
         match &decision.action {
             Action::Reject(r) | Action::TempFail(r) => {
                 let reply = Reply::from(r);
-                self.trace(
+                self.trace_message(
+                    tx,
                     "checks",
                     format!(
                         "refused by {decided}: {}; verdicts: {verdict_text}",
                         reply.line()
                     ),
-                    None,
                 )
                 .await;
                 return Err(reply);
             }
             Action::Quarantine => {
-                self.trace(
+                self.trace_message(
+                    tx,
                     "checks",
                     format!("quarantined by {decided}; verdicts: {verdict_text}"),
-                    None,
                 )
                 .await;
             }
             Action::Tag | Action::Accept => {
-                self.trace(
-                    "checks",
-                    format!("accepted; verdicts: {verdict_text}"),
-                    None,
-                )
-                .await;
+                self.trace_message(tx, "checks", format!("accepted; verdicts: {verdict_text}"))
+                    .await;
             }
         }
         let quarantine = matches!(decision.action, Action::Quarantine).then(|| {
