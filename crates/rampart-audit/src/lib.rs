@@ -16,6 +16,8 @@
 //! Evidence is gathered, never assumed: a control whose facts could not be collected is a
 //! `warn` naming what was missing, not a `pass`.
 
+pub mod remote;
+
 use serde::Serialize;
 
 /// The outcome for one control, or for one finding under it. Ordered from best to worst for
