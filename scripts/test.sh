@@ -20,6 +20,9 @@ command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 # Debian's Postfix: the primary server of a null client in one test (NC-2.1.9), and the MTA that
 # bsd-mailx's package asks for (with it in the same install, apt pulls in no other MTA).
 [ -x /usr/sbin/postfix ] || need+=(postfix)
+# openssl(1): the self-signed "snakeoil" certificate of the Debian-defaults Postfix that
+# tests/audit_remote.rs audits (rampart audit --remote).
+command -v openssl >/dev/null || need+=(openssl)
 # Headless Chromium and its WebDriver, for the webmail's browser tests (tests/webmail_browser.rs).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

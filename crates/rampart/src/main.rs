@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_mailbox;
+mod audit_cmd;
 mod jmap;
 mod privileges;
 mod sendmail;
@@ -63,6 +64,10 @@ enum Command {
     /// Messages held by a check: list, show, release, delete.
     #[command(subcommand)]
     Quarantine(admin::QuarantineCmd),
+    /// Compliance evidence (issue 18). `--remote HOST[:PORT]`: black-box probes of any SMTP
+    /// server, each finding named by the control it evidences. Exit 0: nothing fails; 1: something
+    /// fails; 2: the audit could not run.
+    Audit(audit_cmd::AuditArgs),
     /// Print the DNS records a domain should publish (SPF, DKIM, DMARC, MTA-STS, TLS-RPT).
     DnsRecords {
         #[arg(long)]
@@ -129,6 +134,11 @@ fn main() -> ExitCode {
         // Checks a file without starting anything: no data directory is touched.
         return admin::config_check(file.as_deref().or(cli.config.as_deref()));
     }
+    if let Command::Audit(a) = &cli.command {
+        // The remote audit reads no configuration and touches no data directory.
+        default_sigpipe();
+        return audit_cmd::run_remote(a);
+    }
     let demo = cli.config.is_none();
     let (mut config, warnings) = match &cli.config {
         Some(path) => match rampart_config::Config::load_with_warnings(path) {
@@ -182,6 +192,8 @@ fn main() -> ExitCode {
         Command::Dkim(c) => admin::dkim(&config, c),
         Command::Quarantine(c) => admin::quarantine(&config, c),
         Command::DnsRecords { domain, rua } => admin::dns_records(&config, &domain, rua),
+        // Answered above, before any configuration was loaded.
+        Command::Audit(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
