@@ -104,8 +104,8 @@ fn judge(check: &str, r: &Reply) -> Finding {
 pub(crate) async fn probe(p: &mut Probe<'_>) -> Result<Vec<Finding>, ProbeError> {
     let (mut s, greeting) = p.connect(p.target.port).await?;
     if !(200..300).contains(&greeting.code) {
-        return Err(ProbeError::Garbled(format!(
-            "the server refused the session: {}",
+        return Err(ProbeError::Refused(format!(
+            "the session: {}",
             greeting.show()
         )));
     }

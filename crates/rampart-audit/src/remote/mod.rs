@@ -162,11 +162,14 @@ impl Probe<'_> {
     pub async fn open(&mut self, port: u16) -> Result<(Session, Reply), ProbeError> {
         let (mut s, greeting) = self.connect(port).await?;
         if greeting.code != 220 {
-            return Err(ProbeError::Garbled(format!("greeting {}", greeting.show())));
+            return Err(ProbeError::Refused(format!(
+                "the session: {}",
+                greeting.show()
+            )));
         }
         let ehlo = s.command(&format!("EHLO {EHLO_NAME}")).await?;
         if ehlo.code != 250 {
-            return Err(ProbeError::Garbled(format!("EHLO {}", ehlo.show())));
+            return Err(ProbeError::Refused(format!("EHLO: {}", ehlo.show())));
         }
         Ok((s, ehlo))
     }

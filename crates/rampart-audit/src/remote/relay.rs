@@ -58,7 +58,7 @@ async fn batch(s: &mut Session, tricks: &[(&'static str, String)], out: &mut Vec
                 out.push(super::untested(
                     "NC-2.1.6",
                     &format!("relay: {name}"),
-                    &super::session::ProbeError::Garbled(format!("MAIL refused: {}", r.show())),
+                    &super::session::ProbeError::Refused(format!("MAIL: {}", r.show())),
                 ));
                 return false;
             }

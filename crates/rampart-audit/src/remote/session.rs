@@ -25,6 +25,8 @@ pub enum ProbeError {
     Io(String),
     /// Bytes that are not an SMTP reply.
     Garbled(String),
+    /// The server refused a step the probe needs (the reply is shown).
+    Refused(String),
     /// The probe's connection budget is spent (`--rate` and the cap in mod.rs).
     Budget,
 }
@@ -36,6 +38,7 @@ impl fmt::Display for ProbeError {
             ProbeError::Timeout => f.write_str("no reply within the timeout"),
             ProbeError::Io(e) => write!(f, "{e}"),
             ProbeError::Garbled(e) => write!(f, "not an SMTP reply: {e}"),
+            ProbeError::Refused(e) => write!(f, "the server refused {e}"),
             ProbeError::Budget => f.write_str("the cap on connections was reached"),
         }
     }

@@ -70,18 +70,19 @@ fn message(domain: &str, name: &str, fake: &[u8]) -> Vec<u8> {
 /// One variant on a fresh connection.
 async fn one(p: &mut Probe<'_>, name: &str, fake: &[u8]) -> Result<Outcome, ProbeError> {
     let domain = p.domain();
+    // Without --domain, RFC 5321 section 4.5.1's <postmaster>: every server must take it.
+    let rcpt = match &p.target.domain {
+        Some(d) => format!("RCPT TO:<postmaster@{d}>"),
+        None => "RCPT TO:<postmaster>".to_string(),
+    };
     let (mut s, _) = p.open(p.target.port).await?;
-    let steps = [
-        "MAIL FROM:<>".to_string(),
-        format!("RCPT TO:<postmaster@{domain}>"),
-        "DATA".to_string(),
-    ];
+    let steps = ["MAIL FROM:<>".to_string(), rcpt, "DATA".to_string()];
     for (i, cmd) in steps.iter().enumerate() {
         let r = s.command(cmd).await?;
         let want_ok = if i == 2 { r.code == 354 } else { r.positive() };
         if !want_ok {
             let _ = s.command("QUIT").await;
-            return Err(ProbeError::Garbled(format!("{cmd}: {}", r.show())));
+            return Err(ProbeError::Refused(format!("{cmd}: {}", r.show())));
         }
     }
     s.write_raw(&message(&domain, name, fake)).await?;

@@ -102,7 +102,7 @@ async fn after_starttls(p: &mut Probe<'_>) -> Result<Session, ProbeError> {
     let (mut s, _) = p.open(p.target.port).await?;
     let r = s.command("STARTTLS").await?;
     if r.code != 220 {
-        return Err(ProbeError::Garbled(format!("STARTTLS {}", r.show())));
+        return Err(ProbeError::Refused(format!("STARTTLS: {}", r.show())));
     }
     Ok(s)
 }
