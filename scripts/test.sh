@@ -29,6 +29,9 @@ command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 # tests/recipient_verify.rs on a loopback port with a generated directory and TLS.
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapsearch >/dev/null || need+=(ldap-utils)
+# openssl(1): the self-signed "snakeoil" certificate of the Debian-defaults Postfix that
+# tests/audit_remote.rs audits (rampart audit --remote).
+command -v openssl >/dev/null || need+=(openssl)
 # Headless Chromium and its WebDriver, for the webmail's browser tests (tests/webmail_browser.rs).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

@@ -24,6 +24,7 @@ pub mod host;
 pub mod html;
 pub mod oscal;
 pub mod registry;
+pub mod remote;
 pub mod report;
 
 use serde::Serialize;

@@ -3,7 +3,7 @@
 //! control (crates/rampart-audit). `rampart audit attest ID --by NAME --note TEXT` records an
 //! administrator's attestation for an organisational control.
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use rampart_audit::facts::{Account, DirectoryFacts, Facts, FileFact, TraceFacts};
 use rampart_audit::report::Report;
 use rampart_audit::{attest, cert, host, registry};
@@ -13,22 +13,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(Args)]
-pub struct AuditArgs {
-    /// One JSON document instead of the table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the report as one self-contained HTML page an auditor can open and print.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Also write the report as NIST OSCAL assessment results (JSON).
-    #[arg(long, value_name = "FILE")]
-    pub oscal: Option<PathBuf>,
-    #[command(subcommand)]
-    pub cmd: Option<AuditCmd>,
-}
-
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum AuditCmd {
     /// Record that an organisational control (NC-2.5, NC-2.2-host, NC-2.3.1) was checked.
     Attest {
@@ -44,7 +29,7 @@ pub enum AuditCmd {
 }
 
 /// Exit status: 0 nothing fails, 1 something fails, 2 the audit could not run.
-pub fn run(config: &Config, warnings: Vec<String>, args: AuditArgs) -> ExitCode {
+pub fn run(config: &Config, warnings: Vec<String>, args: crate::audit_cmd::AuditArgs) -> ExitCode {
     if let Some(AuditCmd::Attest { control, by, note }) = args.cmd {
         return attest_cmd(config, &control, &by, &note);
     }
@@ -176,6 +161,7 @@ pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
     let store = Store::open(data_dir)
         .map_err(|e| format!("cannot open the data directory {}: {e}", data_dir.display()))?;
     facts.directory = directory(&store, data_dir).ok();
+    self_test(config, &mut facts);
     let week_ago = (facts.now - 7 * 86_400) * 1_000_000;
     if let Ok(t) = store.trace_summary(week_ago) {
         facts.trace = Some(TraceFacts {
@@ -193,6 +179,73 @@ pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
         Err(e) => return Err(format!("cannot read the attestation log: {e}")),
     }
     Ok(facts)
+}
+
+/// The black-box probes of `--remote`, against this server's own MX listener (and submission
+/// listener) as the running server reports them, with the first local domain for the relay
+/// tricks and the DNS records. Without a running server they are not run, and the controls
+/// that need them say so.
+fn self_test(config: &Config, facts: &mut Facts) {
+    let Some(server) = &facts.server else { return };
+    let Some((_, mx)) = server.listeners.iter().find(|(r, _)| r == "mx") else {
+        return;
+    };
+    let loopback = |a: &std::net::SocketAddr| {
+        if a.ip().is_unspecified() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            a.ip()
+        }
+    };
+    let dkim_selectors = rampart_queue::dkim::list(&config.data_dir)
+        .into_iter()
+        .map(|(_, selector, ..)| selector)
+        .collect();
+    let target = rampart_audit::remote::Target {
+        host: loopback(mx).to_string(),
+        port: mx.port(),
+        submission_port: server
+            .listeners
+            .iter()
+            .find(|(r, _)| r == "submission")
+            .map(|(_, a)| a.port()),
+        domain: facts
+            .directory
+            .as_ref()
+            .and_then(|d| d.local_domains.first().cloned()),
+        dns: config.dns.servers.first().copied(),
+        dkim_selectors,
+        ca_file: None,
+        rate: 5.0,
+        timeout: std::time::Duration::from_secs(10),
+    };
+    let findings = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(rampart_audit::remote::audit(&target)));
+    match findings {
+        Ok(all) => {
+            facts.dns = Some(
+                all.iter()
+                    .filter(|f| f.control.starts_with("AL-2."))
+                    .cloned()
+                    .collect(),
+            );
+            facts.probes = Some(all);
+        }
+        Err(e) => {
+            facts.probes = Some(vec![rampart_audit::Finding::warn(
+                "NC-2.1.3",
+                "self-test",
+                format!(
+                    "the self-tests could not reach {}:{}: {e}",
+                    target.host, target.port
+                ),
+                "check that the MX listener accepts connections from this host",
+            )]);
+        }
+    }
 }
 
 fn server_facts(v: &serde_json::Value) -> rampart_audit::facts::ServerFacts {

@@ -4,6 +4,7 @@
 mod admin;
 mod admin_mailbox;
 mod admin_socket;
+mod audit_cmd;
 mod audit_local;
 mod ban;
 mod docs;
@@ -79,9 +80,10 @@ enum Command {
     #[command(subcommand)]
     Quarantine(admin::QuarantineCmd),
     /// Compliance evidence for every control of NC's and AL's standards: pass, fail, warn,
-    /// manual or not applicable, each with its evidence and, for a fail or warn, the fix. Exit
-    /// 0 when nothing fails, 1 when something does, 2 when the audit could not run.
-    Audit(audit_local::AuditArgs),
+    /// manual or not applicable, each with its evidence and, for a fail or warn, the fix.
+    /// `--remote HOST[:PORT]`: the black-box probes of any SMTP server. Exit 0 when nothing
+    /// fails, 1 when something does, 2 when the audit could not run.
+    Audit(audit_cmd::AuditArgs),
     /// Print the DNS records a domain should publish (SPF, DKIM, DMARC, MTA-STS, TLS-RPT).
     DnsRecords {
         #[arg(long)]
@@ -180,6 +182,16 @@ fn main() -> ExitCode {
     if let Command::Config(admin::ConfigCmd::Check { file }) = &cli.command {
         // Checks a file without starting anything: no data directory is touched.
         return admin::config_check(file.as_deref().or(cli.config.as_deref()));
+    }
+    if let Command::Audit(
+        a @ audit_cmd::AuditArgs {
+            remote: Some(_), ..
+        },
+    ) = &cli.command
+    {
+        // The remote audit reads no configuration and touches no data directory.
+        default_sigpipe();
+        return audit_cmd::run_remote(a);
     }
     let demo = cli.config.is_none();
     let (mut config, warnings) = match &cli.config {
