@@ -259,7 +259,14 @@ class Rampart:
         text += _toml_table("listener", listener_values, array=True)
         for extra in more_listeners:
             text += _toml_table("listener", extra, array=True)
-        for name, values in (tables or {}).items():
+        tables = dict(tables or {})
+        # Every client of the benches and suites connects from 127.0.0.1: the load generators
+        # open thousands of connections a minute and the abuse client attacks on purpose, so
+        # the intrusion prevention (NC-2.4.2) would ban them all, the well-behaved client too.
+        # Loopback is on its allow-list here; the bans themselves are tested by
+        # crates/rampart/tests/ids_bans.rs. A caller that passes an `ids` table decides.
+        tables.setdefault("ids", {"allow": ["127.0.0.0/8"]})
+        for name, values in tables.items():
             text += _toml_table(name, values)
         if limits:
             text += _toml_table("limits", limits)
