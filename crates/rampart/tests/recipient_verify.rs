@@ -3,9 +3,8 @@
 //! `rampart serve` as the next hop of a callout, reached through a TCP proxy that counts the
 //! connections.
 //!
-//! These tests drive `rampart_smtp::verify::RecipientVerifier` directly. The RCPT path of a
-//! relay domain (550 5.1.1 / 451 4.4.3 at the gateway's listener) is wired by the lead after
-//! the merge; its end-to-end tests belong here then and are left out until that path exists.
+//! Most tests drive `rampart_smtp::verify::RecipientVerifier` directly; one speaks SMTP to a
+//! gateway whose relay domain is verified in the directory (250, 550 5.1.1, 451 4.4.3).
 
 mod common;
 
@@ -134,7 +133,9 @@ impl Slapd {
                  mail: alice@example.test\n\n\
                  dn: uid=carol,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nobjectClass: adMailUser\n\
                  uid: carol\ncn: Carol\nsn: C\nmail: carol.primary@corp.example\n\
-                 proxyAddresses: SMTP:carol.primary@corp.example\nproxyAddresses: smtp:carol@example.test\n"
+                 proxyAddresses: SMTP:carol.primary@corp.example\nproxyAddresses: smtp:carol@example.test\n\n\
+                 dn: uid=dave,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: dave\ncn: Dave\nsn: D\n\
+                 mail: dave@agency.test\n"
             ),
         )
         .unwrap();
@@ -321,6 +322,39 @@ async fn counting_proxy(to: SocketAddr) -> (u16, Arc<AtomicUsize>) {
 
 /// A `rampart serve` with example.test (alice, bob) whose certificate also names localhost,
 /// signed by a CA the test writes: the callout's next hop.
+/// At the gateway's MX listener, over SMTP: a relay domain's recipient known to the directory
+/// is accepted, an unknown one refused with 550 5.1.1 (no backscatter, no harvest), and with
+/// slapd stopped a new one gets 451 4.4.3, never a 250 (AL-1, NC-2.1.6).
+#[test]
+fn nc_2_1_6_gateway_rcpt_answers_from_the_directory() {
+    let mut slapd = Slapd::start();
+    let pw = slapd.password_file("secret");
+    let top = format!(
+        "[[relay_domain]]\ndomains = [\"agency.test\"]\nhosts = [\"localhost\"]\nca_file = \"{ca}\"\n\
+         [relay_domain.verify]\nmethod = \"ldap\"\nurl = \"ldaps://127.0.0.1:{port}\"\nca_file = \"{ca}\"\n\
+         bind_dn = \"{ADMIN}\"\nbind_password_file = \"{pw}\"\nbase_dn = \"{SUFFIX}\"\ntimeout_secs = 5\n",
+        ca = slapd.ca.display(),
+        port = slapd.ldaps,
+        pw = pw.display(),
+    );
+    let s = Server::start_with(common::Options {
+        top,
+        ..Default::default()
+    });
+    let mut c = s.ehlo();
+    c.send("MAIL FROM:<someone@example.net>");
+    c.expect(250);
+    c.send("RCPT TO:<dave@agency.test>");
+    c.expect(250);
+    c.send("RCPT TO:<nobody@agency.test>");
+    let r = c.expect(550);
+    assert!(r.contains("5.1.1"), "{r}");
+    slapd.stop();
+    c.send("RCPT TO:<erin@agency.test>");
+    let r = c.expect(451);
+    assert!(r.contains("4.4.3"), "{r}");
+}
+
 fn next_hop() -> (Server, PathBuf) {
     let mut s = Server::start();
     // pki() writes cert.pem and key.pem where the server's configuration points: restart on them.
