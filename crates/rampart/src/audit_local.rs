@@ -161,6 +161,7 @@ pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
     let store = Store::open(data_dir)
         .map_err(|e| format!("cannot open the data directory {}: {e}", data_dir.display()))?;
     facts.directory = directory(&store, data_dir).ok();
+    guard(config, &store, &mut facts);
     self_test(config, &mut facts);
     let week_ago = (facts.now - 7 * 86_400) * 1_000_000;
     if let Ok(t) = store.trace_summary(week_ago) {
@@ -179,6 +180,102 @@ pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
         Err(e) => return Err(format!("cannot read the attestation log: {e}")),
     }
     Ok(facts)
+}
+
+/// Intrusion prevention (NC-2.4.1, NC-2.4.2), file integrity (NC-2.2), signature ages
+/// (NC-2.4.4) and the host firewall (NC-2.3.1, NC-2.3.3), each from the code that carries it.
+fn guard(config: &Config, store: &Store, facts: &mut Facts) {
+    use rampart_audit::facts::{FirewallFacts, IdsFacts, IntegrityFacts, SourceAge};
+    let now_us = facts.now * 1_000_000;
+    if let Ok(active) = store.ids_list_active(now_us) {
+        let week_ago = now_us - 7 * 86_400 * 1_000_000;
+        facts.guard.ids = Some(IdsFacts {
+            enabled: config.ids.enabled,
+            banned_now: active.len(),
+            bans_7d: active.iter().filter(|b| b.created >= week_ago).count(),
+            detectors: [
+                "auth",
+                "harvest",
+                "relay",
+                "protocol",
+                "tls",
+                "http_scan",
+                "flood",
+            ]
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+        });
+    }
+    if config.integrity.enabled {
+        let baseline_at = std::fs::metadata(&config.integrity.baseline)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
+        let outcome = crate::integrity::check(config, None, &config.integrity.public_key);
+        facts.guard.integrity = Some(match outcome {
+            crate::integrity::Outcome::NoBaseline(_) => IntegrityFacts {
+                baseline_at: None,
+                changes: Vec::new(),
+                signature_valid: false,
+                checked_every_secs: Some(u64::from(config.integrity.interval_secs.get())),
+            },
+            crate::integrity::Outcome::Untrusted(_) => IntegrityFacts {
+                baseline_at,
+                changes: Vec::new(),
+                signature_valid: false,
+                checked_every_secs: Some(u64::from(config.integrity.interval_secs.get())),
+            },
+            crate::integrity::Outcome::Checked { findings, .. } => IntegrityFacts {
+                baseline_at,
+                changes: findings.iter().map(|f| f.to_string()).collect(),
+                signature_valid: true,
+                checked_every_secs: Some(u64::from(config.integrity.interval_secs.get())),
+            },
+        });
+    }
+    let ages = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(crate::freshness::source_ages(config)));
+    if let Ok(ages) = ages {
+        let now = std::time::SystemTime::now();
+        facts.guard.freshness = Some(
+            ages.into_iter()
+                .map(|a| SourceAge {
+                    name: match &a.path {
+                        Some(p) => format!("{} ({})", a.source, p.display()),
+                        None => a.source.to_string(),
+                    },
+                    age_secs: a
+                        .date
+                        .and_then(|d| now.duration_since(d).ok())
+                        .map(|d| d.as_secs() as i64),
+                })
+                .collect(),
+        );
+    }
+    // The loaded ruleset, when nft can be asked (root); otherwise not gathered.
+    if let Ok(out) = std::process::Command::new("nft")
+        .args(["list", "table", "inet", "rampart"])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let permitted = out.status.success()
+            || String::from_utf8_lossy(&out.stderr).contains("No such file or directory");
+        if permitted {
+            let open_ports = text
+                .split("dport ")
+                .skip(1)
+                .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+                .collect();
+            facts.guard.firewall = Some(FirewallFacts {
+                loaded: out.status.success(),
+                open_ports,
+            });
+        }
+    }
 }
 
 /// The black-box probes of `--remote`, against this server's own MX listener (and submission
