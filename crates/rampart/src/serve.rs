@@ -184,6 +184,9 @@ async fn serve(
                 .merge(crate::mta_sts::router(backend.clone(), config.clone()))
         });
     // NC-2.1.9: what `rampart sendmail` left in the drop directory goes through the pipeline.
+    // The directory is made before the listeners are announced, so it exists once the server
+    // says it is up; a failure is reported by the pickup itself.
+    let _ = crate::sendmail::pickup::prepare(&config.sendmail.drop_dir(&config.data_dir));
     let pickup = tokio::spawn(crate::sendmail::pickup::run(
         ctx.clone(),
         shutdown_rx.clone(),

@@ -74,7 +74,7 @@ pub async fn run(ctx: Arc<ServerContext>, mut shutdown: watch::Receiver<bool>) {
 }
 
 /// The drop directory (mode 1733 when made here) and its `refused/` (0700).
-fn prepare(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn prepare(dir: &Path) -> std::io::Result<()> {
     if !dir.is_dir() {
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1733))?;
