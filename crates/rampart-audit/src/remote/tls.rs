@@ -7,9 +7,9 @@ use super::session::{ProbeError, Session};
 use super::tls_legacy::{self, Answer};
 use super::{advertises, Probe};
 use crate::Finding;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::CertificateError;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::sync::Arc;
@@ -20,69 +20,15 @@ const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// A certificate expiring within this many days is a warning.
 const EXPIRY_WARN_DAYS: i64 = 14;
 
-/// Accepts any certificate during the handshake so that it can be examined afterwards: the probe
-/// reports on the certificate, it does not trust the connection with anything.
-#[derive(Debug)]
-struct Capture(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Capture {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Any certificate is accepted during the handshake so that it can be examined afterwards: the
+/// probe reports on the certificate, it trusts the connection with nothing. The queue's
+/// opportunistic configuration does exactly that (TLS 1.2 and 1.3).
 fn capture_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    let p = provider();
-    let c = rustls::ClientConfig::builder_with_provider(p.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Capture(p)))
-        .with_no_client_auth();
-    Ok(Arc::new(c))
+    Ok(rampart_queue::client::opportunistic_config())
 }
 
 /// The name the certificate must carry: the host audited, or when that is an address, the name
