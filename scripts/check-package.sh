@@ -2,7 +2,8 @@
 # Issue 22: builds the Debian package (scripts/package.sh, from the release binary the test
 # command has built) and checks it: its contents (dpkg-deb -c), lintian with no error, the
 # systemd unit (systemd-analyze verify on the installed tree, security score "OK" or better,
-# offline: this sandbox does not run systemd as PID 1), and that the manual pages render.
+# offline: this sandbox does not run systemd as PID 1), that the manual pages render, and
+# (scripts/check-install.sh) that it installs, starts, takes mail and purges cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,4 +60,6 @@ for page in "$ctrl"/root/usr/share/man/man8/rampart.8.gz "$ctrl"/root/usr/share/
   out=$(MANWIDTH=80 man -l "$page" 2>&1 >/dev/null) || fail "man -l $page failed"
   [ -z "$out" ] || { echo "$out"; fail "man -l $page warned"; }
 done
+# Installed with apt on this machine, started as the unit starts it, used, purged.
+bash scripts/check-install.sh "$deb"
 echo "check-package: ok"

@@ -44,13 +44,19 @@ strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/u
   echo "# and add the domains (rampart domain add). See rampart.toml(5)."
   echo "# Under systemd the service starts as the rampart user: leave run_as unset."
   echo
+  # The drop directory outside the data directory (0750): local users' sendmail writes there
+  # (NC-2.1.9), and postinst makes it 3733 rampart:rampart.
   sed -e 's/^hostname = "mx.agency.example"$/hostname = "localhost.localdomain"/' \
-      -e 's/^address = "0\.0\.0\.0:/address = "127.0.0.1:/' rampart.example.toml
+      -e 's/^address = "0\.0\.0\.0:/address = "127.0.0.1:/' \
+      -e 's|^# drop_dir = "/var/spool/rampart/drop"$|drop_dir = "/var/spool/rampart/drop"|' rampart.example.toml
 } > "$root/etc/rampart/rampart.toml"
-chmod 0644 "$root/etc/rampart/rampart.toml"  # postinst makes it root:rampart 0640 (it may hold relay secrets)
+# World-readable like Postfix's main.cf: sendmail(8) run by any local user reads it. It holds no
+# secret (passwords are in the *_file paths it names, which stay 0640 root:rampart).
+chmod 0644 "$root/etc/rampart/rampart.toml"
 if grep -q '^address = "0\.0\.0\.0' "$root/etc/rampart/rampart.toml" \
-   || ! grep -q '^hostname = "localhost.localdomain"$' "$root/etc/rampart/rampart.toml"; then
-  echo "package.sh: the packaged configuration still names a public address or host" >&2
+   || ! grep -q '^hostname = "localhost.localdomain"$' "$root/etc/rampart/rampart.toml" \
+   || ! grep -q '^drop_dir = "/var/spool/rampart/drop"$' "$root/etc/rampart/rampart.toml"; then
+  echo "package.sh: the packaged configuration names a public address or host, or no spool drop directory" >&2
   exit 1
 fi
 "$root/usr/sbin/rampart" config check "$root/etc/rampart/rampart.toml" >/dev/null

@@ -95,7 +95,9 @@ cargo build --release -p rampart -p rampart-testdns
 python3 bench/crash_suite.py --all-checks --binary target/release/rampart
 python3 bench/abuse.py --quick --binary target/release/rampart
 FUZZ_SECONDS=10 fuzz/smoke.sh
-# Issue 22: the Debian package from that same release build: contents, lintian, the unit.
-bash scripts/check-package.sh
-
 cargo test --workspace
+
+# Issue 22: the Debian package from that same release build: contents, lintian, the unit, and
+# an install with apt that starts it, uses it and purges it. Last, because installing an MTA
+# replaces this machine's Postfix, which the tests above use (check-install.sh puts it back).
+bash scripts/check-package.sh

@@ -1,9 +1,11 @@
 //! `[sendmail]`: the `rampart sendmail` command local programs call (cron, `mail`, scripts) and
 //! the drop directory it writes to, which `rampart serve` picks up (NC-2.1.9).
 //!
-//! Who may submit is decided by the drop directory's permissions: owned by the service user,
-//! mode 1733 (anyone may create a file, nobody but the owner may list, read or remove what others
-//! wrote), or 1730 with a group for the users allowed to send.
+//! Who may submit is decided by the drop directory's permissions: owned by the service user and
+//! its group, mode 3733 (anyone may create a file, nobody but the service may list, read or
+//! remove what others wrote; setgid, so each file takes the service's group and the service
+//! reads it through that group, mode 0640), or 3730 with a group of the users allowed to send,
+//! of which the service user is then a member too.
 
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;

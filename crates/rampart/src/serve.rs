@@ -265,6 +265,14 @@ async fn serve(
     );
     // Type=notify: the listeners are bound and accepting, privileges are dropped.
     systemd.ready();
+    let watchdog = systemd.watchdog_interval().map(|every| {
+        tokio::spawn(crate::notify::watchdog(
+            systemd.clone(),
+            every,
+            writer.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
     let outbound =
         rampart_queue::outbound::Outbound::new(backend.clone(), config.clone(), notify.clone())?;
     let manager = tokio::spawn(
@@ -308,6 +316,9 @@ async fn serve(
         let _ = t.await;
     }
     let _ = ids_task.await;
+    if let Some(t) = watchdog {
+        let _ = t.await;
+    }
     // Everything sent to the writer before this point is committed once this returns.
     writer.run(false, |_| Ok(())).await?;
     tracing::info!("stopped");

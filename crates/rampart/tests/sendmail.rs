@@ -527,7 +527,7 @@ fn nc_2_1_9_refused_file_moves_aside_and_the_sender_is_told() {
 #[test]
 fn nc_2_1_9_drop_directory_permissions_decide_who_may_submit() {
     // The data directory is 0700: a drop directory for every local user lies outside it. The
-    // server makes it mode 1733; a user without root (nobody) drops a message into it, and the
+    // server makes it mode 3733; a user without root (nobody) drops a message into it, and the
     // server knows the sender by the file's owner.
     if login() != "root" {
         panic!(
@@ -541,7 +541,7 @@ fn nc_2_1_9_drop_directory_permissions_decide_who_may_submit() {
     let spool = s.dir.0.join("spool");
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&spool).unwrap().permissions());
-    assert_eq!(mode & 0o7777, 0o1733);
+    assert_eq!(mode & 0o7777, 0o3733);
     let as_nobody = || {
         let mut cmd = Command::new("setpriv");
         cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])

@@ -39,6 +39,43 @@ fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// The watchdog (WatchdogSec= in the unit): with $WATCHDOG_USEC set, WATCHDOG=1 keeps arriving
+/// after READY=1, each one sent only after the store has completed a commit.
+#[test]
+fn watchdog_is_fed_while_the_store_commits() {
+    let dir = TempDir::new("watchdog");
+    let config = config(&dir);
+    let sock_path = dir.0.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let mut ready = false;
+    let mut fed = 0;
+    while fed < 3 {
+        let n = sock.recv(&mut buf).expect("a notification within 20 s");
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        ready |= msg.lines().any(|l| l == "READY=1");
+        if msg.lines().any(|l| l == "WATCHDOG=1") {
+            fed += 1;
+        }
+    }
+    assert!(ready, "READY=1 came first");
+    signal(child.id(), 15);
+    assert!(wait_exit(&mut child).success());
+}
+
 /// sd_notify: READY=1 arrives on $NOTIFY_SOCKET after the listener is bound (a connection is
 /// answered by then), STOPPING=1 after SIGTERM, and the server exits cleanly.
 #[test]

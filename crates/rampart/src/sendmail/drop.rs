@@ -155,13 +155,16 @@ pub fn write(dir: &Path, env: &Envelope, message: &[u8]) -> Result<PathBuf, Stri
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            // Group-readable: the drop directory is setgid (3733), so the file's group is the
+            // service's own and the server, which has no capability to read others' files
+            // under systemd, reads it through the group; other users are not in that group.
+            .mode(0o640)
             .open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &fin)?;
         match sync_dir(dir) {
-            // Mode 1733 lets a caller write names but not open the directory to fsync it.
+            // Mode 3733 lets a caller write names but not open the directory to fsync it.
             // The rename changed the file's inode (its ctime), so an fsync of the file commits
             // the journal that holds the rename (ext4, XFS and btrfs log it with the inode).
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => f.sync_all(),

@@ -159,7 +159,7 @@ pub fn accept(
     Ok(path)
 }
 
-/// Creates the drop directory when it is missing, mode 1733 (see the module doc); an existing
+/// Creates the drop directory when it is missing, mode 3733 (see the module doc); an existing
 /// one is left as the administrator set it.
 fn ensure_drop_dir(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
@@ -167,8 +167,8 @@ fn ensure_drop_dir(dir: &Path) -> Result<(), String> {
         return Ok(());
     }
     std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1733)))
-        .map_err(|e| format!("no drop directory {} ({e}); start rampart serve once, or create it mode 1733 owned by the service user", dir.display()))
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o3733)))
+        .map_err(|e| format!("no drop directory {} ({e}); start rampart serve once, or create it mode 3733 owned by the service user and its group", dir.display()))
 }
 
 /// `-bp` and `mailq`: the drop directory, then the queue when this user may read it.

@@ -73,11 +73,13 @@ pub async fn run(ctx: Arc<ServerContext>, mut shutdown: watch::Receiver<bool>) {
     let _ = std::fs::remove_file(dir.join(WAKE_SOCKET));
 }
 
-/// The drop directory (mode 1733 when made here) and its `refused/` (0700).
+/// The drop directory (mode 3733 when made here: setgid, so dropped files take the service's
+/// group and the server can read them without privileges; sticky, so callers cannot remove
+/// each other's files) and its `refused/` (0700).
 pub(crate) fn prepare(dir: &Path) -> std::io::Result<()> {
     if !dir.is_dir() {
         std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1733))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o3733))?;
     }
     let refused = dir.join(REFUSED_DIR);
     match std::fs::symlink_metadata(&refused) {
