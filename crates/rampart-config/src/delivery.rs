@@ -62,6 +62,10 @@ pub struct DeliveryConfig {
     pub mta_sts_port: u16,
     /// Send the daily TLS reports (RFC 8460) to the domains that ask for them in `_smtp._tls`.
     pub tls_reports: bool,
+    /// The hour (UTC, 0 to 23) after which a day's TLS reports go, on the day after it: each
+    /// domain gets one report per day (RFC 8460 section 4), whenever the server runs past this
+    /// hour. `rampart report tls --send-now` sends the reports of the days that are over at once.
+    pub tls_reports_hour: u8,
     /// The organisation named in the TLS reports sent; default: the host name.
     pub tls_reports_organization: Option<String>,
     /// The address our own `_smtp._tls` record names (`rua=mailto:...`): TLS reports delivered
@@ -85,6 +89,7 @@ impl Default for DeliveryConfig {
             mta_sts_ca_file: None,
             mta_sts_port: 443,
             tls_reports: true,
+            tls_reports_hour: 1,
             tls_reports_organization: None,
             tls_reports_address: None,
         }

@@ -187,6 +187,12 @@ fn delivery(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
             "must be a port from 1 to 65535 (25 on the Internet)",
         ));
     }
+    if d.tls_reports_hour > 23 {
+        errors.push(loc.at(
+            "delivery.tls_reports_hour",
+            "must be an hour from 0 to 23 (UTC)",
+        ));
+    }
     if d.retry_secs.is_empty() || d.retry_secs.contains(&0) {
         errors.push(loc.at(
             "delivery.retry_secs",

@@ -65,7 +65,9 @@ impl QueueManager {
                 && last_reports.is_none_or(|t| t.elapsed() >= TLS_REPORTS_EVERY)
             {
                 // RFC 8460 section 4: yesterday's (and older) counts, one report per domain.
-                self.outbound.send_tls_reports().await;
+                self.outbound
+                    .send_tls_reports(tls_report::send::When::Scheduled)
+                    .await;
                 last_reports = Some(Instant::now());
             }
             let delivered = self.round().await;

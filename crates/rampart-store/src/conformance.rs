@@ -749,7 +749,8 @@ macro_rules! conformance_tests {
             submission_identities_and_changes, submission_records,
             submission_vacation_and_replies, bans_escalate_expire_and_unban,
             bans_survive_restart_and_allow_lifts, ids_log_retention_and_oldest,
-            tls_sts_policy_cache, tls_outcomes_by_day, tls_reports_received_kept);
+            tls_sts_policy_cache, tls_outcomes_by_day, tls_reports_received_kept,
+            tls_reports_sent_once);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(

@@ -4,6 +4,7 @@
 //!   were fetched under and when they expire (their `max_age`);
 //! - TLS outcomes counted per day and per policy (RFC 8460 section 4), until the day's report
 //!   for the domain has gone;
+//! - the reports sent (day, policy domain, destination), so that none goes twice;
 //! - TLS reports received from others about our own domains.
 //!
 //! Nothing here knows TLS or JSON: policies, policy strings and reports are kept as text.
@@ -43,6 +44,14 @@ CREATE TABLE IF NOT EXISTS tls_reports_received (
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
     json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tls_reports_sent (
+    day INTEGER NOT NULL,
+    policy_domain TEXT NOT NULL,
+    rua TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    sent INTEGER NOT NULL,
+    PRIMARY KEY (day, policy_domain, rua)
 );
 "#;
 
@@ -99,6 +108,9 @@ pub struct ReceivedTlsReport {
     pub json: String,
 }
 
+/// How long the record of a sent report is kept, in days: longer than any day's counts wait.
+pub const SENT_KEPT_DAYS: i64 = 31;
+
 /// The store's part of MTA-STS and TLS reporting.
 #[async_trait]
 pub trait TlsReporting: Send + Sync {
@@ -113,6 +125,19 @@ pub trait TlsReporting: Send + Sync {
     async fn tls_outcomes_before(&self, before_day: i64) -> Result<Vec<TlsOutcomeCount>>;
     /// Forgets a day's counts for one policy domain (its report has gone, or cannot go).
     async fn tls_outcomes_done(&self, day: i64, policy_domain: &str) -> Result<usize>;
+    /// Claims the sending of the report of `day` for `policy_domain` to `rua`: true when no
+    /// report for that day, domain and destination was claimed before (the caller sends it),
+    /// false when one was (it is not sent again). Claims older than [`SENT_KEPT_DAYS`] before
+    /// `day` are forgotten.
+    async fn tls_report_claim(
+        &self,
+        day: i64,
+        policy_domain: &str,
+        rua: &str,
+        report_id: &str,
+    ) -> Result<bool>;
+    /// Gives a claim up: the report could not be sent and may be tried again.
+    async fn tls_report_unclaim(&self, day: i64, policy_domain: &str, rua: &str) -> Result<()>;
     /// Stores a received report; returns its id.
     async fn tls_report_received(&self, report: ReceivedTlsReport) -> Result<i64>;
     /// Received reports, newest first, at most `limit`.
@@ -256,6 +281,46 @@ impl TlsReporting for Sqlite {
                 "DELETE FROM tls_outcomes WHERE day = ?1 AND policy_domain = ?2",
                 params![day, domain],
             )?)
+        })
+        .await
+    }
+
+    async fn tls_report_claim(
+        &self,
+        day: i64,
+        policy_domain: &str,
+        rua: &str,
+        report_id: &str,
+    ) -> Result<bool> {
+        let (domain, rua, id) = (
+            policy_domain.to_ascii_lowercase(),
+            rua.to_string(),
+            report_id.to_string(),
+        );
+        let now = crate::now_micros();
+        write(self.writer(), move |tx| {
+            tx.execute(
+                "DELETE FROM tls_reports_sent WHERE day < ?1",
+                [day.saturating_sub(SENT_KEPT_DAYS)],
+            )?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO tls_reports_sent(day, policy_domain, rua, report_id, sent)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![day, domain, rua, id, now],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn tls_report_unclaim(&self, day: i64, policy_domain: &str, rua: &str) -> Result<()> {
+        let (domain, rua) = (policy_domain.to_ascii_lowercase(), rua.to_string());
+        write(self.writer(), move |tx| {
+            tx.execute(
+                "DELETE FROM tls_reports_sent WHERE day = ?1 AND policy_domain = ?2 AND rua = ?3",
+                params![day, domain, rua],
+            )?;
+            Ok(())
         })
         .await
     }

@@ -1,7 +1,9 @@
 //! `rampart report tls`: TLS reports (RFC 8460). By default the reports other senders sent
 //! about our domains (received at `[delivery] tls_reports_address`); with `--outgoing`, the
 //! aggregate reports of our own outbound TLS outcomes not yet sent, today's included, as the
-//! RFC's JSON: what the daily report will say.
+//! RFC's JSON: what the daily report will say. `--send-now` sends the reports of the days
+//! that are over at once, by the same code the server's daily schedule runs; each destination
+//! gets one report per day and domain, whichever of the two sends it first.
 
 use crate::admin::Error;
 use rampart_config::Config;
@@ -11,6 +13,9 @@ use serde_json::Value;
 
 #[derive(clap::Args)]
 pub struct TlsArgs {
+    /// Send the reports of the days that are over now (RFC 8460), as the daily schedule does.
+    #[arg(long, conflicts_with_all = ["outgoing", "json"])]
+    send_now: bool,
     /// Our own outcomes not yet reported, as RFC 8460 JSON reports, one per line.
     #[arg(long)]
     outgoing: bool,
@@ -37,6 +42,12 @@ pub fn tls(config: &Config, a: TlsArgs) -> Result<(), Error> {
             .as_deref()
             .is_none_or(|w| w.eq_ignore_ascii_case(d))
     };
+    if a.send_now {
+        drop(store);
+        let n = send_now(config)?;
+        println!("{n} TLS reports sent");
+        return Ok(());
+    }
     if a.outgoing {
         let counts = store.tls_outcomes_before(i64::MAX)?;
         let submitter = Submitter::new(config, &store.domains()?);
@@ -94,4 +105,27 @@ pub fn tls(config: &Config, a: TlsArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Sends the due reports as the queue manager's schedule does: the same [`Outbound`], so the
+/// same resolver, CA roots, queue and DKIM keys; `mailto:` reports are queued, and the running
+/// server delivers them.
+///
+/// [`Outbound`]: rampart_queue::outbound::Outbound
+fn send_now(config: &Config) -> Result<usize, Error> {
+    let store = Store::open(&config.data_dir)?;
+    let (writer, _writer_thread) = rampart_store::Writer::start(&store)?;
+    let backend: rampart_store::AnyStore =
+        std::sync::Arc::new(rampart_store::Sqlite::new(store, writer));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let config = std::sync::Arc::new(config.clone());
+    rt.block_on(async move {
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        let outbound = rampart_queue::outbound::Outbound::new(backend, config, notify)?;
+        let when = rampart_queue::tls_report::send::When::Now;
+        Ok(outbound.send_tls_reports(when).await)
+    })
 }

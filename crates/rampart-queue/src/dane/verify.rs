@@ -6,7 +6,8 @@
 //!   checked (RFC 7672 section 3.1.1: the DNS binds the key to the host).
 //! - DANE-TA(2): a certificate the server sent matches and is the trust anchor of the chain,
 //!   which must then verify to it by the usual rules, for the MX host's name (the SNI sent,
-//!   RFC 7672 section 3.1.2 and 8.1).
+//!   RFC 7672 section 3.1.2 and 8.1) or, for an alias, the CNAME-expanded name the TLSA
+//!   records were found at (section 3.2.3).
 //!
 //! The handshake signature is checked as on any connection.
 
@@ -17,11 +18,13 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
 use std::sync::Arc;
 
-/// A TLS client configuration that enforces `records` (the usable TLSA records of one host).
-pub fn client_config(records: Vec<Tlsa>) -> Arc<ClientConfig> {
+/// A TLS client configuration that enforces `records` (the usable TLSA records of one host),
+/// found at `base` when that is not the MX host name.
+pub fn client_config(records: Vec<Tlsa>, base: Option<String>) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(DaneVerifier {
         records,
+        base: base.and_then(|b| ServerName::try_from(b).ok()),
         provider: provider.clone(),
     });
     Arc::new(
@@ -35,6 +38,8 @@ pub fn client_config(records: Vec<Tlsa>) -> Arc<ClientConfig> {
 #[derive(Debug)]
 pub struct DaneVerifier {
     records: Vec<Tlsa>,
+    /// The TLSA base domain, when the records were found at an MX alias's expanded name.
+    base: Option<ServerName<'static>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
@@ -84,9 +89,12 @@ impl ServerCertVerifier for DaneVerifier {
         let mut ta_error = None;
         for r in self.records.iter().filter(|r| r.usage == DANE_TA) {
             for anchor in intermediates.iter().filter(|c| r.matches(c.as_ref())) {
-                match self.chains_to(anchor, end_entity, intermediates, server_name, now) {
-                    Ok(()) => return Ok(ServerCertVerified::assertion()),
-                    Err(e) => ta_error = Some(e),
+                // RFC 7672 section 3.2.3: the MX host name, or the TLSA base domain.
+                for name in std::iter::once(server_name).chain(self.base.as_ref()) {
+                    match self.chains_to(anchor, end_entity, intermediates, name, now) {
+                        Ok(()) => return Ok(ServerCertVerified::assertion()),
+                        Err(e) => ta_error = ta_error.or(Some(e)),
+                    }
                 }
             }
         }
@@ -179,6 +187,7 @@ mod tests {
     fn check(records: Vec<Tlsa>, c: &Chain, name: &str) -> Result<ServerCertVerified, Error> {
         let v = DaneVerifier {
             records,
+            base: None,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
         };
         v.verify_server_cert(
@@ -210,5 +219,26 @@ mod tests {
         assert!(check(vec![record(2, &c.leaf)], &c, "mx.example.org").is_err());
         // PKIX usages are not for SMTP and never match.
         assert!(check(vec![record(1, &c.leaf)], &c, "mx.example.org").is_err());
+    }
+
+    #[test]
+    fn rfc_7672_3_2_3_dane_ta_accepts_the_tlsa_base_domain_of_an_alias() {
+        let c = chain("host.provider.example");
+        let v = |base: Option<&str>| DaneVerifier {
+            records: vec![record(2, &c.ca)],
+            base: base.map(|b| ServerName::try_from(b.to_string()).unwrap()),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        };
+        let verify = |v: DaneVerifier| {
+            v.verify_server_cert(
+                &CertificateDer::from(c.leaf.clone()),
+                &[CertificateDer::from(c.ca.clone())],
+                &ServerName::try_from("mx.example.org".to_string()).unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+        };
+        assert!(verify(v(Some("host.provider.example"))).is_ok());
+        assert!(verify(v(None)).is_err());
     }
 }

@@ -288,13 +288,15 @@ impl Outbound {
         tls_report::record(&self.store, &outcome).await;
     }
 
-    /// Sends the TLS reports of the days that are over (RFC 8460); how many went.
-    pub async fn send_tls_reports(&self) -> usize {
+    /// Sends the TLS reports that are due (RFC 8460; see [`tls_report::send::When`]); how
+    /// many went.
+    pub async fn send_tls_reports(&self, when: tls_report::send::When) -> usize {
         let n = tls_report::send::send_due(
             &self.store,
             &self.resolver,
             &self.config,
             self.roots.clone(),
+            when,
         )
         .await;
         if n > 0 {

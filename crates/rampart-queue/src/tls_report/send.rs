@@ -227,15 +227,43 @@ pub fn parse_tlsrpt(txt: &str) -> Option<Vec<String>> {
     )
 }
 
-/// Sends the reports of every day that is over; returns how many went.
+/// Which days' reports [`send_due`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// The daily schedule: a day's reports once `[delivery] tls_reports_hour` (UTC) of the day
+    /// after it has passed.
+    Scheduled,
+    /// At once (`rampart report tls --send-now`): the reports of every day that is over.
+    Now,
+}
+
+/// The first day whose reports are not due at `now` (microseconds since the epoch).
+pub fn not_due_from(now: i64, when: When, hour: u8) -> i64 {
+    let today = super::day_of(now);
+    let hour_now = now.div_euclid(3_600 * 1_000_000).rem_euclid(24);
+    match when {
+        When::Scheduled if hour_now < i64::from(hour) => today - 1,
+        _ => today,
+    }
+}
+
+/// Sends the reports that are due (see [`When`]); returns how many went.
+///
+/// Each report is claimed in the store before it goes (RFC 8460 section 4: one report per
+/// day and domain), so a destination never gets a day's report twice, not even when the
+/// schedule and `--send-now` run at the same time; a claim whose sending failed is given up
+/// and the day's counts kept, so only the destinations that missed it are tried again.
 pub async fn send_due(
     store: &AnyStore,
     resolver: &TokioResolver,
     config: &Config,
     roots: Arc<RootCertStore>,
+    when: When,
 ) -> usize {
-    let today = super::day_of(rampart_store::now_micros());
-    let counts = match store.tls_outcomes_before(today).await {
+    let now = rampart_store::now_micros();
+    let today = super::day_of(now);
+    let before = not_due_from(now, when, config.delivery.tls_reports_hour);
+    let counts = match store.tls_outcomes_before(before).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "reading TLS outcome counts failed");
@@ -249,6 +277,8 @@ pub async fn send_due(
     let submitter = Submitter::new(config, &domains);
     let mut sent = 0;
     for (day, domain, report) in build(&counts, &submitter) {
+        // RFC 8460 section 3: a report goes only where the domain's `_smtp._tls` record says;
+        // no record (or no usable rua) means no report at all.
         let destinations = match rua(resolver, &domain).await {
             Ok(d) => d,
             Err(e) if today - day <= KEEP_DAYS => {
@@ -257,14 +287,49 @@ pub async fn send_due(
             }
             Err(_) => Vec::new(),
         };
+        let mut missed = false;
         for uri in &destinations {
-            match deliver(store, &report, &domain, &submitter, uri, roots.clone()).await {
+            match store
+                .tls_report_claim(day, &domain, uri, &report.report_id)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(%domain, to = %uri, day, "TLS report already sent for this day");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(%domain, error = %e, "recording a TLS report failed; not sent");
+                    missed = true;
+                    continue;
+                }
+            }
+            match deliver(
+                store,
+                resolver,
+                &report,
+                &domain,
+                &submitter,
+                uri,
+                roots.clone(),
+            )
+            .await
+            {
                 Ok(()) => {
                     sent += 1;
                     tracing::info!(%domain, to = %uri, report_id = %report.report_id, "TLS report sent");
                 }
-                Err(e) => tracing::warn!(%domain, to = %uri, error = %e, "TLS report not sent"),
+                Err(e) => {
+                    tracing::warn!(%domain, to = %uri, error = %e, "TLS report not sent");
+                    missed = true;
+                    if let Err(e) = store.tls_report_unclaim(day, &domain, uri).await {
+                        tracing::error!(error = %e, "giving up a TLS report claim failed");
+                    }
+                }
             }
+        }
+        if missed && today - day <= KEEP_DAYS {
+            continue; // tried again at the next run, for the destinations that missed it
         }
         if let Err(e) = store.tls_outcomes_done(day, &domain).await {
             tracing::error!(error = %e, "forgetting reported TLS outcomes failed");
@@ -275,6 +340,7 @@ pub async fn send_due(
 
 async fn deliver(
     store: &AnyStore,
+    resolver: &TokioResolver,
     report: &TlsReport,
     domain: &str,
     submitter: &Submitter,
@@ -295,21 +361,38 @@ async fn deliver(
             .map(|_| ())
             .map_err(|e| e.to_string())
     } else {
-        tokio::time::timeout(POST_TIMEOUT, post(uri, gzip_json(report), roots))
+        let post = post(resolver, uri, gzip_json(report), roots);
+        tokio::time::timeout(POST_TIMEOUT, post)
             .await
             .map_err(|_| format!("POST to {uri} timed out"))?
     }
 }
 
 /// POSTs the report to an `https:` rua (section 3): 2xx is success.
-async fn post(uri: &str, body: Vec<u8>, roots: Arc<RootCertStore>) -> Result<(), String> {
+async fn post(
+    resolver: &TokioResolver,
+    uri: &str,
+    body: Vec<u8>,
+    roots: Arc<RootCertStore>,
+) -> Result<(), String> {
     let parsed: hyper::Uri = uri.parse().map_err(|e| format!("{uri}: {e}"))?;
     let host = parsed
         .host()
         .ok_or_else(|| format!("{uri}: no host"))?
         .to_string();
     let port = parsed.port_u16().unwrap_or(443);
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+    // The host is looked up with the configured resolver, like every other name we send to.
+    let ips = match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => crate::dns::addresses(resolver, &host)
+            .await
+            .map_err(|(_, e)| e)?,
+    };
+    let addrs: Vec<std::net::SocketAddr> = ips
+        .into_iter()
+        .map(|ip| std::net::SocketAddr::new(ip, port))
+        .collect();
+    let tcp = tokio::net::TcpStream::connect(&addrs[..])
         .await
         .map_err(|e| format!("connecting to {host}: {e}"))?;
     let config = Arc::new(
@@ -317,7 +400,7 @@ async fn post(uri: &str, body: Vec<u8>, roots: Arc<RootCertStore>) -> Result<(),
             .with_root_certificates(roots)
             .with_no_client_auth(),
     );
-    let name = rustls::pki_types::ServerName::try_from(host.clone())
+    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
         .map_err(|_| format!("{host} is not a valid TLS server name"))?;
     let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
@@ -423,6 +506,18 @@ mod tests {
         assert!(text.contains("TLS-Report-Domain: remote.example"), "{text}");
         let parsed = TlsReport::parse_rfc5322(&m, 1 << 20).unwrap();
         assert_eq!(parsed, r);
+    }
+
+    #[test]
+    fn rfc8460_4_a_day_is_due_after_the_configured_hour_of_the_next() {
+        let day = 20_000_i64;
+        let at = |hour: i64| (day * 86_400 + hour * 3_600) * 1_000_000;
+        // Before the hour, yesterday is not due yet; from the hour on, it is.
+        assert_eq!(not_due_from(at(0), When::Scheduled, 1), day - 1);
+        assert_eq!(not_due_from(at(1), When::Scheduled, 1), day);
+        assert_eq!(not_due_from(at(23), When::Scheduled, 1), day);
+        // --send-now: every day that is over, whatever the hour; today never.
+        assert_eq!(not_due_from(at(0), When::Now, 5), day);
     }
 
     #[test]

@@ -85,6 +85,40 @@ pub async fn tls_outcomes_by_day<H: Harness>(h: &H) {
     assert_eq!(left, vec![(100, "b.example", 1), (101, "a.example", 7)]);
 }
 
+/// RFC 8460 section 3: a report for a day, domain and destination is claimed once; a claim
+/// given up (the sending failed) can be made again, and a claim survives a restart.
+pub async fn tls_reports_sent_once<H: Harness>(h: &H) {
+    let place = h.create().await;
+    {
+        let store = h.open(&place).await;
+        assert!(store
+            .tls_report_claim(100, "A.example", "mailto:r@a.example", "id1")
+            .await
+            .unwrap());
+        assert!(store
+            .tls_report_claim(100, "a.example", "https://a.example/r", "id1")
+            .await
+            .unwrap());
+        assert!(store
+            .tls_report_claim(101, "a.example", "mailto:r@a.example", "id2")
+            .await
+            .unwrap());
+    }
+    let store = h.open(&place).await;
+    assert!(!store
+        .tls_report_claim(100, "a.example", "mailto:r@a.example", "id3")
+        .await
+        .unwrap());
+    store
+        .tls_report_unclaim(100, "a.example", "https://a.example/r")
+        .await
+        .unwrap();
+    assert!(store
+        .tls_report_claim(100, "a.example", "https://a.example/r", "id4")
+        .await
+        .unwrap());
+}
+
 /// Received reports are kept as received and listed newest first.
 pub async fn tls_reports_received_kept<H: Harness>(h: &H) {
     let place = h.create().await;
