@@ -66,6 +66,10 @@ pub struct Ids {
     generation: Mutex<Option<i64>>,
     counters: Mutex<HashMap<(Detector, String), Counter>>,
     password_key: PasswordKey,
+    /// Addresses whose observations are not counted until the instant given: the audit's own
+    /// self-test probes (smuggling variants, relay tricks) from this host, opened and closed
+    /// over the admin socket, which only the service's user and root can reach.
+    exempt: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 impl Ids {
@@ -78,7 +82,34 @@ impl Ids {
             generation: Mutex::new(None),
             counters: Mutex::new(HashMap::new()),
             password_key: PasswordKey::random(),
+            exempt: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Stops counting what `ip` does for `for_how_long` (None: ends an exemption). For the
+    /// audit's self-test from this host (NC-2.4.1 still sees real abuse from everywhere else);
+    /// it ends by itself, so an audit that dies midway leaves nothing open for long.
+    pub fn exempt(&self, ip: IpAddr, for_how_long: Option<Duration>) {
+        let ip = net::canonical(ip);
+        let mut exempt = rampart_sync::lock(&self.exempt);
+        let now = Instant::now();
+        exempt.retain(|_, until| *until > now);
+        match for_how_long {
+            Some(d) => {
+                exempt.insert(ip, now + d);
+            }
+            None => {
+                exempt.remove(&ip);
+            }
+        }
+    }
+
+    fn is_exempt(&self, ip: IpAddr) -> bool {
+        let exempt = rampart_sync::lock(&self.exempt);
+        !exempt.is_empty()
+            && exempt
+                .get(&net::canonical(ip))
+                .is_some_and(|until| *until > Instant::now())
     }
 
     pub fn config(&self) -> &IdsConfig {
@@ -187,7 +218,7 @@ impl Ids {
             return None;
         }
         let th = o.detector.threshold(&self.cfg);
-        if th.count == 0 {
+        if th.count == 0 || self.is_exempt(o.ip) {
             return None;
         }
         let network = self.network_of(o.ip);

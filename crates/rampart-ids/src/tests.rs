@@ -304,3 +304,34 @@ async fn nc_2_4_2_a_ban_made_elsewhere_is_seen_on_refresh() {
         "a mapped address is the same client"
     );
 }
+
+/// The audit's self-test window: an exempt address is not counted (no ban however often it
+/// trips a detector); once the window is closed, the same behaviour bans as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nc_2_4_1_the_audit_self_test_window_is_not_counted_and_closes() {
+    let (store, _p) = store();
+    let ids = Ids::new(cfg(), store.clone());
+    let me = ip("127.0.0.1");
+    ids.exempt(me, Some(Duration::from_secs(600)));
+    for _ in 0..10 {
+        let o = detectors::protocol::abuse(me, "bare LF in a command");
+        assert!(ids.observe(o).await.is_none());
+    }
+    // Another address is counted meanwhile.
+    let other = ip("192.0.2.9");
+    let mut banned = None;
+    for _ in 0..3 {
+        banned = ids
+            .observe(detectors::protocol::abuse(other, "bare LF in a command"))
+            .await;
+    }
+    assert!(banned.is_some());
+    ids.exempt(me, None);
+    let mut banned = None;
+    for _ in 0..3 {
+        banned = ids
+            .observe(detectors::protocol::abuse(me, "bare LF in a command"))
+            .await;
+    }
+    assert!(banned.is_some(), "counted again once the window closed");
+}

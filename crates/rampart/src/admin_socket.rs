@@ -1,7 +1,13 @@
 //! The local admin socket: `<data_dir>/admin.sock`, a unix socket of mode 0600 (only the
 //! service's own user, and root, can connect). `rampart audit` asks the running server what it
 //! really does — which sockets it bound, since when — rather than assuming the configuration
-//! was applied. One request per connection: the line `status`, answered with one JSON object.
+//! was applied. One request per connection, one line answered with one JSON object:
+//!
+//! - `status`: pid, start time, the listeners bound;
+//! - `self-test-begin` / `self-test-end`: the audit's self-test (its probes come from this host,
+//!   over loopback) opens and closes a window in which intrusion prevention does not count
+//!   127.0.0.1 and ::1, so that auditing the server does not ban the host itself (NC-2.4.1).
+//!   The window closes by itself after [`SELF_TEST_WINDOW`].
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -23,6 +29,15 @@ pub fn path(data_dir: &Path) -> PathBuf {
 /// What the server reports about itself.
 pub type Status = Arc<dyn Fn() -> Value + Send + Sync>;
 
+/// Longest the self-test window stays open when the audit does not close it.
+pub const SELF_TEST_WINDOW: Duration = Duration::from_secs(300);
+
+/// The addresses the audit's self-test probes come from.
+const SELF_TEST_SOURCES: [std::net::IpAddr; 2] = [
+    std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+];
+
 /// Binds the socket (replacing a stale one from a previous run) with mode 0600 before anyone
 /// can connect, and answers until shutdown.
 pub fn bind(data_dir: &Path) -> std::io::Result<tokio::net::UnixListener> {
@@ -42,6 +57,7 @@ pub fn bind(data_dir: &Path) -> std::io::Result<tokio::net::UnixListener> {
 pub async fn serve(
     listener: tokio::net::UnixListener,
     status: Status,
+    ids: Arc<rampart_ids::Ids>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -51,13 +67,18 @@ pub async fn serve(
         };
         let Ok((stream, _)) = conn else { continue };
         let status = status.clone();
+        let ids = ids.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(TIMEOUT, answer(stream, status)).await;
+            let _ = tokio::time::timeout(TIMEOUT, answer(stream, status, ids)).await;
         });
     }
 }
 
-async fn answer(stream: tokio::net::UnixStream, status: Status) -> std::io::Result<()> {
+async fn answer(
+    stream: tokio::net::UnixStream,
+    status: Status,
+    ids: Arc<rampart_ids::Ids>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     // At most MAX_REQUEST bytes are read: a client cannot make the server buffer without end.
@@ -65,7 +86,19 @@ async fn answer(stream: tokio::net::UnixStream, status: Status) -> std::io::Resu
     reader.read_line(&mut line).await?;
     let reply = match line.trim() {
         "status" => status(),
-        _ => json!({ "error": "unknown request; the one request is `status`" }),
+        "self-test-begin" | "self-test-end" => {
+            let open = line.trim() == "self-test-begin";
+            for ip in SELF_TEST_SOURCES {
+                ids.exempt(ip, open.then_some(SELF_TEST_WINDOW));
+            }
+            tracing::info!(
+                open,
+                "audit self-test window: 127.0.0.1 and ::1 {} by intrusion prevention",
+                if open { "not counted" } else { "counted again" }
+            );
+            json!({ "self_test_window": open })
+        }
+        _ => json!({ "error": "unknown request; the requests are `status`, `self-test-begin`, `self-test-end`" }),
     };
     write.write_all(format!("{reply}\n").as_bytes()).await?;
     write.shutdown().await
@@ -73,6 +106,11 @@ async fn answer(stream: tokio::net::UnixStream, status: Status) -> std::io::Resu
 
 /// Asks a running server for its status; `Ok(None)` when no server has the socket open.
 pub fn query(data_dir: &Path) -> Result<Option<Value>, String> {
+    request(data_dir, "status")
+}
+
+/// Sends one request line to a running server; `Ok(None)` when no server has the socket open.
+pub fn request(data_dir: &Path, what: &str) -> Result<Option<Value>, String> {
     let p = path(data_dir);
     let mut stream = match std::os::unix::net::UnixStream::connect(&p) {
         Ok(s) => s,
@@ -89,7 +127,7 @@ pub fn query(data_dir: &Path) -> Result<Option<Value>, String> {
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let _ = stream.set_write_timeout(Some(TIMEOUT));
     stream
-        .write_all(b"status\n")
+        .write_all(format!("{what}\n").as_bytes())
         .map_err(|e| format!("cannot ask {}: {e}", p.display()))?;
     let mut line = String::new();
     BufReader::new(stream)

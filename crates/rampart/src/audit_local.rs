@@ -29,11 +29,16 @@ pub enum AuditCmd {
 }
 
 /// Exit status: 0 nothing fails, 1 something fails, 2 the audit could not run.
-pub fn run(config: &Config, warnings: Vec<String>, args: crate::audit_cmd::AuditArgs) -> ExitCode {
+pub fn run(
+    config: &Config,
+    config_path: Option<&std::path::Path>,
+    warnings: Vec<String>,
+    args: crate::audit_cmd::AuditArgs,
+) -> ExitCode {
     if let Some(AuditCmd::Attest { control, by, note }) = args.cmd {
         return attest_cmd(config, &control, &by, &note);
     }
-    let facts = match gather(config, warnings) {
+    let facts = match gather(config, config_path, warnings) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("rampart audit: {e}");
@@ -129,7 +134,11 @@ fn os_user() -> String {
 
 /// Every fact the local audit can gather; what cannot be gathered stays `None` and its
 /// controls say so.
-pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
+pub fn gather(
+    config: &Config,
+    config_path: Option<&std::path::Path>,
+    warnings: Vec<String>,
+) -> Result<Facts, String> {
     let data_dir = &config.data_dir;
     if !data_dir.is_dir() {
         return Err(format!(
@@ -161,7 +170,7 @@ pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
     let store = Store::open(data_dir)
         .map_err(|e| format!("cannot open the data directory {}: {e}", data_dir.display()))?;
     facts.directory = directory(&store, data_dir).ok();
-    guard(config, &store, &mut facts);
+    guard(config, config_path, &store, &mut facts);
     self_test(config, &mut facts);
     let week_ago = (facts.now - 7 * 86_400) * 1_000_000;
     if let Ok(t) = store.trace_summary(week_ago) {
@@ -184,7 +193,12 @@ pub fn gather(config: &Config, warnings: Vec<String>) -> Result<Facts, String> {
 
 /// Intrusion prevention (NC-2.4.1, NC-2.4.2), file integrity (NC-2.2), signature ages
 /// (NC-2.4.4) and the host firewall (NC-2.3.1, NC-2.3.3), each from the code that carries it.
-fn guard(config: &Config, store: &Store, facts: &mut Facts) {
+fn guard(
+    config: &Config,
+    config_path: Option<&std::path::Path>,
+    store: &Store,
+    facts: &mut Facts,
+) {
     use rampart_audit::facts::{FirewallFacts, IdsFacts, IntegrityFacts, SourceAge};
     let now_us = facts.now * 1_000_000;
     if let Ok(active) = store.ids_list_active(now_us) {
@@ -213,7 +227,11 @@ fn guard(config: &Config, store: &Store, facts: &mut Facts) {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs() as i64);
-        let outcome = crate::integrity::check(config, None, &config.integrity.public_key);
+        // The configuration file is one of the critical files, by the same absolute path
+        // `rampart integrity init` recorded.
+        let config_path = config_path.map(|p| std::path::absolute(p).unwrap_or(p.to_path_buf()));
+        let outcome =
+            crate::integrity::check(config, config_path.as_deref(), &config.integrity.public_key);
         facts.guard.integrity = Some(match outcome {
             crate::integrity::Outcome::NoBaseline(_) => IntegrityFacts {
                 baseline_at: None,
@@ -316,11 +334,17 @@ fn self_test(config: &Config, facts: &mut Facts) {
         rate: 5.0,
         timeout: std::time::Duration::from_secs(10),
     };
+    // NC-2.4.1: the probes are abuse by design (smuggling variants, relay tricks); the server is
+    // asked not to count this host while they run, so the audit does not ban 127.0.0.1.
+    let window = crate::admin_socket::request(&config.data_dir, "self-test-begin");
     let findings = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())
         .and_then(|rt| rt.block_on(rampart_audit::remote::audit(&target)));
+    if matches!(window, Ok(Some(_))) {
+        let _ = crate::admin_socket::request(&config.data_dir, "self-test-end");
+    }
     match findings {
         Ok(all) => {
             facts.dns = Some(

@@ -234,7 +234,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Audit(args) => {
             let warnings = warnings.iter().map(|w| w.to_string()).collect();
-            return audit_local::run(&config, warnings, args);
+            return audit_local::run(&config, cli.config.as_deref(), warnings, args);
         }
         Command::Sendmail { args } => return sendmail::run(&config, &args, false),
         Command::Serve => serve::run(config, cli.config.as_deref(), demo),

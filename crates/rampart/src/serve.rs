@@ -243,6 +243,7 @@ async fn serve(
     let admin = tokio::spawn(crate::admin_socket::serve(
         admin_listener,
         status,
+        ids.clone(),
         shutdown_rx.clone(),
     ));
     // NC-2.2 and NC-2.4.4: the integrity and freshness watchers, findings mailed to the postmaster.
