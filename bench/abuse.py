@@ -25,6 +25,12 @@ at the same time:
   ClientHello, a ClientHello trickled, plain text after STARTTLS, 50 stalled at once: closed
   within tls_handshake_secs plus a margin).
 
+Then, on a second server whose intrusion prevention allow-lists only 127.0.0.0/20
+(bench/abuse_ids.py, NC-2.4.1/NC-2.4.2), three attacks that must each END IN A BAN of the
+attacking address, read back with `rampart ban list --json` and refused at the next accept, while
+a well-behaved client on 127.0.0.1 is still served: an SMTP AUTH brute force over many accounts,
+a directory harvest (unknown recipients at RCPT) and an HTTP scan (/wp-login.php, /.env, *.php).
+
 Each abuse comes from its own loopback source address (127.0.2.0/24 slowloris, 127.0.3.0/24
 floods, 127.0.5.0/24 the others) so the per-address limit only bites where it is being tested.
 Prints one line per abuse: what it must end with, what it ended with, and how long that took.
@@ -50,6 +56,7 @@ from rampart_server import (  # noqa: E402
     HOSTNAME, SENDER, USER, Rampart, TempDir, exit_cleanly_on_sigterm, log, raise_nofile,
     release_binary, send_message)
 from abuse_client import Client, Outcome, ehlo, greeted, next_source  # noqa: E402
+from abuse_ids import ids_phase  # noqa: E402
 
 COMMAND_SECS = 5
 DATA_SECS = 5
@@ -472,8 +479,13 @@ def churn(port):
 # Password guessing on the submissions port (NC-2.1.8), run on an idle server with its memory
 # watched closely.
 
-WRONG_AUTH = b"AUTH PLAIN " + base64.b64encode(f"\0{USER}\0not the password at all".encode())
 REFUSED_AUTH = "454 4.7.0"
+
+
+def wrong_auth(n):
+    """The n-th guess: a different wrong password each time, as a guesser sends them (the same
+    wrong password again counts once, NC-2.4.1)."""
+    return b"AUTH PLAIN " + base64.b64encode(f"\0{USER}\0not the password {n}".encode())
 
 
 def hash_slots():
@@ -503,7 +515,7 @@ def auth_burst(port, sources, per_source):
 
     def attempt(i):
         barrier.wait()
-        conns[i].send(WRONG_AUTH + b"\r\n")
+        conns[i].send(wrong_auth(i) + b"\r\n")
         replies[i] = conns[i].reply(60)
 
     threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(conns))]
@@ -824,6 +836,10 @@ def main():
                 if isinstance(t, Slowloris):
                     t.stop_trickle.set()
             server.kill()
+    ids = []
+    if not args.auth_only:
+        with TempDir("rampart-abuse-ids") as tmp:
+            ids = ids_phase(binary, tmp, run_case)
 
     # ------------------------------------------------------------------------------------------
     failures = 0
@@ -894,7 +910,13 @@ def main():
         f"after {after:.1f} MB (+{after - before:.1f}); VmHWM {auth_hwm / 1024:.1f} MB", None,
         0 < after and after - before < args.auth_after_mb)
     row("server process", "alive at the end", "alive" if alive else "DEAD", None, alive)
-    print(f"\n{len(rounds)} round(s) of {len(BATTERY)} abuses, {len(auth)} auth bursts; total "
+    # NC-2.4.1/NC-2.4.2: each attack ends in a ban of its address; the allowed client is served.
+    for o in ids:
+        row(o.name, o.expected, o.observed, o.secs, o.ok)
+        if len(o.observed) > 58:
+            print(f"    {o.observed}")
+    print(f"\n{len(rounds)} round(s) of {len(BATTERY)} abuses, {len(auth)} auth bursts, "
+          f"{len(ids)} intrusion prevention checks; total "
           f"{time.monotonic() - t_start:.0f} s; {failures} failure(s)")
     return 1 if failures else 0
 

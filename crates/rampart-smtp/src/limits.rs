@@ -5,7 +5,8 @@
 //! enough for one node. (Several nodes will share them through the database later.)
 
 use rampart_config::{AuthConfig, RateLimit, RateScope, RateWhat};
-use std::collections::HashMap;
+use rampart_ids::detectors::auth::PasswordKey;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Entries kept before expired windows are swept.
 const SWEEP_AT: usize = 100_000;
+/// NC-2.4.1: distinct wrong (account, password) pairs remembered per address in a window; past
+/// this every failure counts (a client this busy is past any sane block threshold anyway).
+const REPEATS_REMEMBERED: usize = 256;
 
 /// Counts connections, messages and recipients per scope.
 pub struct RateLimiter {
@@ -110,13 +114,18 @@ pub fn hash_slots() -> usize {
 }
 
 /// Tracks failed authentications per client address and per account: each failure doubles the
-/// delay before the next answer; too many from one address refuse it for a while. It also
+/// delay before the next answer; too many from one address refuse it for a while. A wrong
+/// password repeated for the same account from the same address counts once (NC-2.4.1: a phone
+/// retrying a stale password does not lock out an office behind one NAT address), told apart
+/// by the IDS's keyed hash, never by the password itself. It also
 /// admits attempts before their password is hashed (NC-2.1.8): per address, attempts in
 /// progress count with the failures; for the server, hashes run in a bounded number of slots.
 pub struct AuthGuard {
     cfg: AuthConfig,
     by_ip: Mutex<HashMap<IpAddr, Address>>,
     by_account: Mutex<HashMap<String, Failures>>,
+    /// Keys the hashes of failed passwords; random per process, kept in memory only.
+    password_key: PasswordKey,
     hashing: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
@@ -138,12 +147,14 @@ impl Failures {
         }
     }
 
-    /// Starts over once the window has passed, or once a block has run out.
-    fn age(&mut self, now: Instant, window: Duration) {
+    /// Starts over once the window has passed, or once a block has run out; true if it did.
+    fn age(&mut self, now: Instant, window: Duration) -> bool {
         let expired_block = self.blocked_until.is_some_and(|t| t <= now);
-        if now.duration_since(self.first) >= window || expired_block {
+        let restart = now.duration_since(self.first) >= window || expired_block;
+        if restart {
             *self = Failures::fresh(now);
         }
+        restart
     }
 }
 
@@ -152,6 +163,25 @@ struct Address {
     failures: Failures,
     /// Attempts admitted by [`AuthGuard::begin`] and not yet answered.
     in_flight: u32,
+    /// NC-2.4.1: keyed hashes of the (account, password) pairs that failed in this window.
+    failed_pairs: HashSet<u64>,
+}
+
+impl Address {
+    fn fresh(now: Instant) -> Address {
+        Address {
+            failures: Failures::fresh(now),
+            in_flight: 0,
+            failed_pairs: HashSet::new(),
+        }
+    }
+
+    /// Starts the window over (see [`Failures::age`]), forgetting the failed pairs with it.
+    fn age(&mut self, now: Instant, window: Duration) {
+        if self.failures.age(now, window) {
+            self.failed_pairs.clear();
+        }
+    }
 }
 
 /// Why an authentication attempt is refused before its password is checked.
@@ -177,6 +207,7 @@ impl AuthGuard {
             cfg,
             by_ip: Mutex::new(HashMap::new()),
             by_account: Mutex::new(HashMap::new()),
+            password_key: PasswordKey::random(),
             hashing: Arc::new(Semaphore::new(slots.max(1))),
             waiting: AtomicUsize::new(0),
             max_waiting: queue,
@@ -211,14 +242,11 @@ impl AuthGuard {
                     || now.duration_since(a.failures.first) < window
             });
         }
-        let a = m.entry(ip).or_insert(Address {
-            failures: Failures::fresh(now),
-            in_flight: 0,
-        });
+        let a = m.entry(ip).or_insert_with(|| Address::fresh(now));
         if a.failures.blocked_until.is_some_and(|t| t > now) {
             return Err(AuthRefusal::Blocked);
         }
-        a.failures.age(now, window);
+        a.age(now, window);
         if a.failures.count.saturating_add(a.in_flight) >= self.cfg.block_after_failures {
             return Err(AuthRefusal::TooManyAttempts);
         }
@@ -230,48 +258,61 @@ impl AuthGuard {
         })
     }
 
-    /// Records a failure; returns the delay to wait before answering and whether the address is
-    /// now blocked.
-    pub fn failed(&self, ip: IpAddr, account: &str) -> (Duration, bool) {
-        self.record_failure(ip, account, false)
+    /// Records a failure of `account` with `secret` (a password or a token); returns the delay
+    /// to wait before answering and whether the address is now blocked. NC-2.4.1: the same
+    /// wrong secret for the same account from the same address counts once in a window: it is
+    /// answered after the delay the failures so far earn, and blocks nothing new.
+    pub fn failed(&self, ip: IpAddr, account: &str, secret: &str) -> (Duration, bool) {
+        self.record_failure(ip, account, secret, false)
     }
 
-    fn record_failure(&self, ip: IpAddr, account: &str, ends_attempt: bool) -> (Duration, bool) {
+    fn record_failure(
+        &self,
+        ip: IpAddr,
+        account: &str,
+        secret: &str,
+        ends_attempt: bool,
+    ) -> (Duration, bool) {
         let now = Instant::now();
         let window = self.window();
-        let bump = |f: &mut Failures| {
-            f.age(now, window);
-            f.count += 1;
-            f.count
-        };
-        let (ip_count, blocked) = {
+        let account = account.to_ascii_lowercase();
+        // NC-2.4.1: the IDS's keyed hash (HMAC-SHA-256 under a per-process key), so repeats are
+        // recognised without the password being kept.
+        let pair = self.password_key.tag(&["auth-guard", &account, secret]);
+        let (ip_count, blocked, repeat) = {
             let mut m = rampart_sync::lock(&self.by_ip);
-            let a = m.entry(ip).or_insert(Address {
-                failures: Failures::fresh(now),
-                in_flight: 0,
-            });
+            let a = m.entry(ip).or_insert_with(|| Address::fresh(now));
             // The attempt turns into a failure under the same lock: never counted twice or
             // not at all by a `begin` running alongside.
             if ends_attempt {
                 a.in_flight = a.in_flight.saturating_sub(1);
             }
-            let n = bump(&mut a.failures);
-            if n >= self.cfg.block_after_failures {
-                a.failures.blocked_until = Some(now + Duration::from_secs(self.cfg.block_secs));
+            a.age(now, window);
+            let repeat = a.failed_pairs.contains(&pair);
+            if !repeat {
+                if a.failed_pairs.len() < REPEATS_REMEMBERED {
+                    a.failed_pairs.insert(pair);
+                }
+                a.failures.count += 1;
+                if a.failures.count >= self.cfg.block_after_failures {
+                    a.failures.blocked_until = Some(now + Duration::from_secs(self.cfg.block_secs));
+                }
             }
-            (n, a.failures.blocked_until.is_some())
+            (a.failures.count, a.failures.blocked_until.is_some(), repeat)
         };
         let account_count = {
             let mut m = rampart_sync::lock(&self.by_account);
             if m.len() > SWEEP_AT {
                 m.retain(|_, f| now.duration_since(f.first) < window);
             }
-            bump(
-                m.entry(account.to_ascii_lowercase())
-                    .or_insert(Failures::fresh(now)),
-            )
+            let f = m.entry(account).or_insert(Failures::fresh(now));
+            f.age(now, window);
+            if !repeat {
+                f.count += 1;
+            }
+            f.count
         };
-        let n = ip_count.max(account_count).min(20);
+        let n = ip_count.max(account_count).clamp(1, 20);
         let delay = self
             .cfg
             .failure_delay_ms
@@ -287,6 +328,7 @@ impl AuthGuard {
             if let Some(a) = m.get_mut(&ip) {
                 if a.failures.blocked_until.is_none() {
                     a.failures = Failures::fresh(Instant::now());
+                    a.failed_pairs.clear();
                 }
             }
         }
@@ -322,9 +364,9 @@ impl AuthAttempt<'_> {
     }
 
     /// The password was wrong: see [`AuthGuard::failed`].
-    pub fn failed(mut self, account: &str) -> (Duration, bool) {
+    pub fn failed(mut self, account: &str, password: &str) -> (Duration, bool) {
         self.open = false;
-        self.guard.record_failure(self.ip, account, true)
+        self.guard.record_failure(self.ip, account, password, true)
     }
 
     /// The password was right: see [`AuthGuard::succeeded`].
@@ -559,20 +601,21 @@ mod tests {
 
         let mut admitted: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
         // One fails: the failure takes the place of the attempt, nothing frees up.
-        let (_, blocked) = admitted.pop().unwrap().failed("a");
+        let (_, blocked) = admitted.pop().unwrap().failed("a", "p0");
         assert!(!blocked);
         assert_eq!(g.begin(ip).err(), Some(AuthRefusal::TooManyAttempts));
         // Clients that leave before an answer give their place back (the failure stays).
         admitted.truncate(5);
         let again = g.begin(ip).expect("a place was given back");
         // Failures up to nine (five answered attempts, three more), then the tenth blocks.
-        for _ in 0..8 {
+        for i in 1..9 {
+            let p = format!("p{i}");
             admitted
                 .pop()
-                .map(|a| a.failed("a"))
-                .unwrap_or_else(|| g.failed(ip, "a"));
+                .map(|a| a.failed("a", &p))
+                .unwrap_or_else(|| g.failed(ip, "a", &p));
         }
-        let (_, blocked) = again.failed("a");
+        let (_, blocked) = again.failed("a", "p9");
         assert!(blocked);
         assert_eq!(g.begin(ip).err(), Some(AuthRefusal::Blocked));
     }
@@ -612,16 +655,52 @@ mod tests {
             window_secs: 60,
         });
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(g.failed(ip, "a"), (Duration::from_millis(100), false));
-        assert_eq!(g.failed(ip, "b"), (Duration::from_millis(200), false));
+        assert_eq!(g.failed(ip, "a", "x"), (Duration::from_millis(100), false));
+        assert_eq!(g.failed(ip, "b", "x"), (Duration::from_millis(200), false));
         assert!(!g.is_blocked(ip));
-        assert_eq!(g.failed(ip, "c"), (Duration::from_millis(350), true));
+        assert_eq!(g.failed(ip, "c", "x"), (Duration::from_millis(350), true));
         assert!(g.is_blocked(ip));
         // Per account too, from another address.
         let other: IpAddr = "192.0.2.2".parse().unwrap();
-        assert_eq!(g.failed(other, "a").0, Duration::from_millis(200));
+        assert_eq!(g.failed(other, "a", "x").0, Duration::from_millis(200));
         g.succeeded(other, "a");
         // A success clears the address (not blocked) and the account: back to the first delay.
-        assert_eq!(g.failed(other, "a").0, Duration::from_millis(100));
+        assert_eq!(g.failed(other, "a", "x").0, Duration::from_millis(100));
+    }
+
+    /// NC-2.4.1: a client repeating one stale password is never blocked, and its delay does not
+    /// grow; the same number of different passwords blocks. Begin/fail pairs, as SMTP AUTH and
+    /// JMAP run them.
+    #[test]
+    fn nc_2_4_1_auth_guard_counts_a_stale_password_once() {
+        let g = AuthGuard::new(auth_cfg(5));
+        let phone: IpAddr = "192.0.2.20".parse().unwrap();
+        for _ in 0..20 {
+            let attempt = g.begin(phone).expect("the stale phone is never refused");
+            let (delay, blocked) = attempt.failed("alice@example.test", "old password");
+            assert_eq!((delay, blocked), (Duration::from_millis(100), false));
+        }
+        assert!(!g.is_blocked(phone));
+        // The account's count took the stale password once too: a first failure for alice from
+        // another address earns the second delay, not the twenty-first.
+        let other: IpAddr = "192.0.2.21".parse().unwrap();
+        assert_eq!(
+            g.failed(other, "Alice@example.test", "guess").0,
+            Duration::from_millis(200)
+        );
+        // The same secret for another account is another failure.
+        assert_eq!(
+            g.failed(phone, "bob@example.test", "old password").0,
+            Duration::from_millis(200)
+        );
+
+        let attacker: IpAddr = "192.0.2.66".parse().unwrap();
+        let mut last = (Duration::ZERO, false);
+        for i in 0..5 {
+            let attempt = g.begin(attacker).expect("admitted before the block");
+            last = attempt.failed("carol@example.test", &format!("guess {i}"));
+        }
+        assert!(last.1, "five different passwords block the address");
+        assert_eq!(g.begin(attacker).err(), Some(AuthRefusal::Blocked));
     }
 }

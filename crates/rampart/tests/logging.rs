@@ -2,6 +2,7 @@
 //! carries no terminal colour codes.
 
 mod common;
+mod session_support;
 
 use common::*;
 use std::io::{BufRead, BufReader, Read};
@@ -73,7 +74,7 @@ fn log_on_a_pipe_has_no_colour_codes() {
     );
 }
 
-/// A server whose log goes to a file: MX and submissions on 127.0.0.1:0, alice@example.test,
+/// A server whose log goes to a file: MX, submissions and HTTPS on 127.0.0.1:0, alice@example.test,
 /// antivirus off (no clamd here), an executable attachment held in quarantine.
 fn start_logged(format: &str) -> (Server, std::path::PathBuf) {
     let dir = TempDir::new(&format!("log-{format}"));
@@ -88,6 +89,7 @@ fn start_logged(format: &str) -> (Server, std::path::PathBuf) {
              [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\
              [[listener]]\nrole = \"mx\"\naddress = \"127.0.0.1:0\"\n\
              [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n\
+             [[listener]]\nrole = \"https\"\naddress = \"127.0.0.1:0\"\n\
              [dns]\nservers = [\"{}\"]\n\
              [checks]\ndisabled = [\"antivirus\"]\n\
              [checks.attachments]\non_executable = \"quarantine\"\n",
@@ -169,7 +171,9 @@ struct Story {
     failed_logins: usize,
 }
 
+/// Failed SMTP AUTH logins, then one failed JMAP Basic login and one failed webmail sign-in.
 const FAILED_LOGINS: usize = 3;
+const FAILED_WEB_LOGINS: usize = 2;
 
 /// One message delivered to a mailbox, one refused at RCPT and one refused at DATA, one held in
 /// quarantine, and failed logins.
@@ -231,10 +235,18 @@ fn act(s: &Server) -> Story {
         let (code, _) = c.reply().unwrap();
         assert_eq!(code, 535);
     }
+    // NC-2.4.1: failed logins over HTTPS are the same `auth` lines, found by the same filter.
+    let jmap = s.jmap_with(common::jmap::Auth::Basic(
+        "alice@example.test".into(),
+        "wrong".into(),
+    ));
+    assert_eq!(jmap.http("GET", "/jmap/session", &[], None).status, 401);
+    let r = session_support::post_login(s, "alice@example.test", "wrong again", &[]);
+    assert_eq!(r.status, 401);
     Story {
         accepted,
         quarantined,
-        failed_logins: FAILED_LOGINS,
+        failed_logins: FAILED_LOGINS + FAILED_WEB_LOGINS,
     }
 }
 

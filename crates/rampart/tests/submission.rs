@@ -244,20 +244,18 @@ fn login_after_starttls_and_with_implicit_tls() {
 fn wrong_passwords_are_slowed_then_the_address_is_refused() {
     let s = submission_server("");
     // One AUTH PLAIN per attempt (smtplib's login() would try PLAIN and then LOGIN: two failures).
-    // "\0alice@example.test\0not the password at all"
-    let wrong = vec![
-        "cmd",
-        "AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABub3QgdGhlIHBhc3N3b3JkIGF0IGFsbA==",
-    ];
+    // "\0alice@example.test\0not the password N", N = 0..3: four different wrong passwords
+    // (the same one again would count once, NC-2.4.1).
+    let wrong = |plain: &'static str| vec!["cmd", plain];
     let r = run(
         &s,
         "implicit",
         steps(&[
             vec!["ehlo"],
-            wrong.clone(),
-            wrong.clone(),
-            wrong.clone(),
-            wrong.clone(),
+            wrong("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABub3QgdGhlIHBhc3N3b3JkIDA="),
+            wrong("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABub3QgdGhlIHBhc3N3b3JkIDE="),
+            wrong("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABub3QgdGhlIHBhc3N3b3JkIDI="),
+            wrong("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABub3QgdGhlIHBhc3N3b3JkIDM="),
             vec!["login", "alice@example.test", PASSWORD],
         ]),
     );
@@ -470,8 +468,8 @@ fn auto_forwarded_mail_to_outside_is_refused() {
 /// Opens N implicit-TLS connections, says EHLO on each, then sends the same AUTH line on all of
 /// them at once (a barrier) and prints each reply's first line, one per line.
 const PARALLEL_AUTH: &str = r#"
-import socket, ssl, sys, threading
-port, ca, n, line = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+import base64, socket, ssl, sys, threading
+port, ca, n, user = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 ctx = ssl.create_default_context(cafile=ca)
 def reply(f):
     while True:
@@ -492,7 +490,9 @@ out = [None] * n
 def attempt(i):
     s, f = conns[i]
     barrier.wait()
-    s.sendall(line.encode() + b"\r\n")
+    # A different wrong password on each (the same one again would count once).
+    plain = base64.b64encode(f"\0{user}\0not the password {i}".encode())
+    s.sendall(b"AUTH PLAIN " + plain + b"\r\n")
     out[i] = reply(f)
 threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
 for t in threads: t.start()
@@ -505,8 +505,6 @@ fn nc_2_1_8_parallel_wrong_passwords_hash_at_most_the_limit() {
     const LIMIT: usize = 10;
     const PARALLEL: usize = 30;
     let s = submission_server_blocking_after(LIMIT as u32, "");
-    // "\0alice@example.test\0not the password at all"
-    let wrong = "AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABub3QgdGhlIHBhc3N3b3JkIGF0IGFsbA==";
     let port = s.listener("submissions").port().to_string();
     let out = python(
         PARALLEL_AUTH,
@@ -514,7 +512,7 @@ fn nc_2_1_8_parallel_wrong_passwords_hash_at_most_the_limit() {
             &port,
             s.ca_file().to_str().unwrap(),
             &PARALLEL.to_string(),
-            wrong,
+            "alice@example.test",
         ],
     );
     let replies = String::from_utf8(out.stdout).unwrap();

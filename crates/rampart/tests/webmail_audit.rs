@@ -92,8 +92,9 @@ fn nc_2_1_4_webmail_failures_grow_the_delay_and_block_smtp_auth() {
     let s = guarded(300, 3);
     assert_eq!(smtp_auth(&s, BOB, PASSWORD), 235, "SMTP AUTH works before");
     let mut took = Vec::new();
-    for _ in 0..3 {
-        let (t, r) = failed_sign_in(&s, ALICE, "wrong password");
+    // Three different wrong passwords (the same one again would count once, NC-2.4.1).
+    for i in 0..3 {
+        let (t, r) = failed_sign_in(&s, ALICE, &format!("wrong password {i}"));
         assert_eq!(r.status, 401, "{}", r.text());
         took.push(t);
     }
@@ -138,8 +139,8 @@ fn nc_2_1_4_smtp_auth_failures_block_the_webmail() {
     let (_, r) = failed_sign_in(&s, ALICE, "wrong password");
     assert_eq!(r.status, 401);
     assert!(!r.text().contains(WAIT_TEXT), "{}", r.text());
-    for _ in 0..2 {
-        assert_eq!(smtp_auth(&s, ALICE, "wrong password"), 535);
+    for i in 1..3 {
+        assert_eq!(smtp_auth(&s, ALICE, &format!("wrong password {i}")), 535);
     }
     let (_, r) = failed_sign_in(&s, BOB, PASSWORD);
     assert!(

@@ -14,7 +14,8 @@
 use super::{clip, Detector, Observation};
 use std::net::IpAddr;
 
-/// The keyed hash of a failed password; random per process.
+/// The keyed hash of a failed password; random per process. Also the SMTP AUTH guard's
+/// (`rampart_smtp::limits::AuthGuard`), which counts a repeated wrong password once the same way.
 pub struct PasswordKey(ring::hmac::Key);
 
 impl PasswordKey {
@@ -23,7 +24,10 @@ impl PasswordKey {
         PasswordKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes))
     }
 
-    fn tag(&self, parts: &[&str]) -> u64 {
+    /// HMAC-SHA-256 of `parts` (each ended by a NUL, so `["ab", "c"]` and `["a", "bc"]`
+    /// differ), truncated to 64 bits: enough to tell repeats apart in a window, useless to
+    /// recover a password from.
+    pub fn tag(&self, parts: &[&str]) -> u64 {
         let mut ctx = ring::hmac::Context::with_key(&self.0);
         for p in parts {
             ctx.update(p.as_bytes());

@@ -123,7 +123,7 @@ impl Session {
                 Ok(Flow::Continue)
             }
             Ok(false) => {
-                let (delay, blocked) = attempt.failed(&user);
+                let (delay, blocked) = attempt.failed(&user, &password_for_ids);
                 // NC-2.4.1: counted per address and per account, a repeated password once.
                 self.ctx
                     .ids

@@ -3,6 +3,10 @@
 //! same growing delays and blocks, whatever the service); and the accounts a user reaches:
 //! their own, and the mailboxes others delegated to them (`rampart mailbox grant`).
 //!
+//! NC-2.4.1: every failed login here (JMAP Basic and Bearer, the webmail's sign-in) is counted
+//! by the IDS's brute-force detector per address and per account, and is a trace event `auth`
+//! (so a `rampart::mail` log line, which contrib/fail2ban's filter reads).
+//!
 //! AL-3.1: logins, failed logins, token use and a delegate's access go to the mailbox audit.
 //! Every request carries its credentials, so a login is recorded once per client (account,
 //! address, user agent, credential) per hour, not once per request.
@@ -12,7 +16,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rampart_jmap::http::Credentials;
+use rampart_jmap::http::{Credentials, WEBMAIL_SERVICE};
 use rampart_jmap::{Access, Account, Origin, User};
 use rampart_jmap_mail::ids;
 use rampart_smtp::geoip::login_event;
@@ -20,7 +24,7 @@ use rampart_store::grants::{Grant, Rights};
 use rampart_store::mailbox_audit::op;
 use rampart_store::tokens::{Scope, TokenCheck};
 use rampart_store::web_sessions::{csrf_token, SessionCheck, SessionLimits};
-use rampart_store::{ActorKind, MailboxEvent};
+use rampart_store::{ActorKind, MailboxEvent, TraceEvent};
 
 use super::JmapBackend;
 
@@ -219,14 +223,14 @@ async fn basic(
             Some(username.to_ascii_lowercase())
         }
         Ok(false) => {
-            let (delay, _blocked) = attempt.failed(username);
-            // NC-2.4.1: the same brute-force detector as SMTP AUTH.
-            b.ctx.ids.failed_login(ip, username, password, "JMAP").await;
-            let account: String = username
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(100)
-                .collect();
+            let (delay, blocked) = attempt.failed(username, password);
+            let account = printable(username);
+            let how = if origin.service == WEBMAIL_SERVICE {
+                "webmail"
+            } else {
+                "JMAP Basic"
+            };
+            login_failed(b, ip, &account, password, how, delay, blocked).await;
             record_failure(b, &account, origin, ip, None).await;
             tokio::time::sleep(delay).await;
             None
@@ -280,12 +284,55 @@ async fn bearer(b: &JmapBackend, token: &str, origin: &Origin, ip: IpAddr) -> Op
             Some(format!("token {id}: the account is disabled")),
         ),
     };
-    let (delay, _blocked) = guard.failed(ip, &account);
+    // NC-2.4.1: the token is the secret: a client repeating one expired token counts once.
+    let (delay, blocked) = guard.failed(ip, &account, token);
+    login_failed(
+        b,
+        ip,
+        &printable(&account),
+        token,
+        "JMAP Bearer",
+        delay,
+        blocked,
+    )
+    .await;
     if let Some(why) = why {
         record_failure(b, &account, origin, ip, Some(&format!("Bearer: {why}"))).await;
     }
     tokio::time::sleep(delay).await;
     None
+}
+
+/// Client-supplied text fit for the trace: no control characters, at most 100 characters.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(100).collect()
+}
+
+/// NC-2.4.1: a failed login over HTTPS (`how`: webmail sign-in, JMAP Basic, JMAP Bearer) goes
+/// to the brute-force detector (per address and per account, a repeated secret once: only its
+/// keyed hash is kept) and is a trace event `auth` worded as SMTP AUTH's (`failed for
+/// <account>`), so the same fail2ban filter finds it.
+async fn login_failed(
+    b: &JmapBackend,
+    ip: IpAddr,
+    account: &str,
+    secret: &str,
+    how: &str,
+    delay: Duration,
+    blocked: bool,
+) {
+    b.ctx.ids.failed_login(ip, account, secret, how).await;
+    let mut e = TraceEvent::new(
+        "auth",
+        format!(
+            "failed for {account} ({how}); answered after {} ms{}",
+            delay.as_millis(),
+            if blocked { "; address blocked" } else { "" }
+        ),
+    );
+    e.client = Some(ip.to_string());
+    b.store.record(e).await;
+    tracing::warn!(client = %ip, account = %account, "{how} failed");
 }
 
 /// An event of `account`'s audit by its owner, with the request's client and user agent.
