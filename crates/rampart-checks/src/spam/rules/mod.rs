@@ -53,17 +53,48 @@ pub enum HeaderTest {
         field: String,
         re: regex::Regex,
         negate: bool,
-        deobf: bool,
+        reading: Reading,
     },
     Exists(String),
     Absent(String),
+}
+
+/// How a header or body rule reads its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// As normalised.
+    Plain,
+    /// Through [`obfuscate::deobfuscate`] (lower case, `V1AGRA` read as `viagra`).
+    Deobf,
+    /// Like `Deobf`, but only a match the plain text does not show counts: the word was
+    /// disguised (`V1AGRA` matches, `viagra` does not).
+    Obfuscated,
+}
+
+/// Whether `re` matches `text` read as `reading`; `deobf` is the deobfuscated text when the
+/// caller has it already.
+fn read_match(re: &regex::Regex, reading: Reading, text: &str, deobf: Option<&str>) -> bool {
+    let owned;
+    let d = match (reading, deobf) {
+        (Reading::Plain, _) => return re.is_match(text),
+        (_, Some(d)) => d,
+        (_, None) => {
+            owned = obfuscate::deobfuscate(text);
+            &owned
+        }
+    };
+    if reading == Reading::Deobf {
+        return re.is_match(d);
+    }
+    let plain = text.to_lowercase();
+    re.find_iter(d).any(|m| !plain.contains(m.as_str()))
 }
 
 /// What a rule tests.
 #[derive(Debug, Clone)]
 pub enum Test {
     Header(HeaderTest),
-    Body { re: regex::Regex, deobf: bool },
+    Body { re: regex::Regex, reading: Reading },
     Uri(regex::Regex),
     Raw(regex::bytes::Regex),
     Meta(Expr),
@@ -259,9 +290,10 @@ impl RuleSet {
         for r in &self.rules {
             let yes = match &r.test {
                 Test::Meta(e) => e.value(&|n| matched.contains(n)) != 0.0,
-                Test::Body { re, deobf: true } => re.is_match(
-                    body_deobf.get_or_insert_with(|| obfuscate::deobfuscate(&facts.body)),
-                ),
+                Test::Body { re, reading } if *reading != Reading::Plain => {
+                    let d = body_deobf.get_or_insert_with(|| obfuscate::deobfuscate(&facts.body));
+                    read_match(re, *reading, &facts.body, Some(d))
+                }
                 t => matches(t, facts),
             };
             if yes {
@@ -372,15 +404,9 @@ fn header_matches(h: &HeaderTest, facts: &Facts<'_>) -> bool {
             field,
             re,
             negate,
-            deobf,
+            reading,
         } => {
-            let read = |v: &str| {
-                if *deobf {
-                    re.is_match(&obfuscate::deobfuscate(v))
-                } else {
-                    re.is_match(v)
-                }
-            };
+            let read = |v: &str| read_match(re, *reading, v, None);
             if field == "all" {
                 let all: Vec<String> = facts
                     .headers
@@ -418,3 +444,5 @@ pub fn config_problems(files: &[PathBuf]) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_samples;

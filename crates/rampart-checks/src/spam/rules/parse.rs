@@ -1,10 +1,10 @@
 //! The rule file format (AL-1.2), one statement per line; `#` starts a comment line.
 //!
 //! ```text
-//! header   NAME [deobf] FIELD =~ REGEX      a field's decoded value matches (any instance)
-//! header   NAME [deobf] FIELD !~ REGEX      the field is present and no instance matches
+//! header   NAME [READING] FIELD =~ REGEX    a field's decoded value matches (any instance)
+//! header   NAME [READING] FIELD !~ REGEX    the field is present and no instance matches
 //! header   NAME exists FIELD | absent FIELD
-//! body     NAME [deobf] REGEX               the body text as a person reads it
+//! body     NAME [READING] REGEX             the body text as a person reads it
 //! uri      NAME REGEX                       any URL found in the message
 //! raw      NAME REGEX                       the raw message (first 512 KiB)
 //! meta     NAME EXPRESSION                  over other rules' names (see `meta`)
@@ -14,7 +14,9 @@
 //! ```
 //!
 //! Regular expressions are the `regex` crate's (linear time), each bounded in size; `(?i)`
-//! makes one case-insensitive. `deobf` reads the text through [`super::obfuscate`] first. The
+//! makes one case-insensitive. READING `deobf` reads the text through [`super::obfuscate`]
+//! first (lower case, `V1AGRA` as `viagra`); `obfuscated` too, but only a match that the plain
+//! text does not show counts (the word was disguised). The
 //! field `ALL` is every header field as `Name: value` lines.
 
 use regex::bytes::RegexBuilder as BytesRegexBuilder;
@@ -22,7 +24,7 @@ use regex::RegexBuilder;
 
 use super::facts::Func;
 use super::meta::{self, Cmp};
-use super::{HeaderTest, Test};
+use super::{HeaderTest, Reading, Test};
 
 /// Compiled size bound for each regular expression (and for its lazy DFA).
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -67,10 +69,10 @@ pub fn statement(line: &str) -> Result<Statement, (Option<String>, String)> {
     let test = match kind {
         "header" => Test::Header(header(rest).map_err(named)?),
         "body" => {
-            let (deobf, re) = deobf(rest);
+            let (reading, re) = reading(rest);
             Test::Body {
                 re: regex(re).map_err(named)?,
-                deobf,
+                reading,
             }
         }
         "uri" => Test::Uri(regex(rest).map_err(named)?),
@@ -111,10 +113,11 @@ fn word(s: &str) -> (&str, &str) {
     (&s[..end], &s[end..])
 }
 
-fn deobf(s: &str) -> (bool, &str) {
+fn reading(s: &str) -> (Reading, &str) {
     match word(s) {
-        ("deobf", rest) => (true, rest),
-        _ => (false, s),
+        ("deobf", rest) => (Reading::Deobf, rest),
+        ("obfuscated", rest) => (Reading::Obfuscated, rest),
+        _ => (Reading::Plain, s),
     }
 }
 
@@ -169,7 +172,7 @@ fn header(rest: &str) -> Result<HeaderTest, String> {
             })
         }
         _ => {
-            let (deobf, rest) = deobf(rest);
+            let (reading, rest) = reading(rest);
             let (field, after) = word(rest);
             let field = field_name(field)?;
             let (op, re) = word(after);
@@ -186,7 +189,7 @@ fn header(rest: &str) -> Result<HeaderTest, String> {
                 field,
                 re: regex(re)?,
                 negate,
-                deobf,
+                reading,
             })
         }
     }

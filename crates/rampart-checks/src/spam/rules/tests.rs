@@ -57,9 +57,14 @@ fn al_1_2_header_rules() {
 
 #[test]
 fn al_1_2_body_rules_read_normalised_and_deobfuscated_text() {
-    let s = set("body B_PLAIN (?i)\\bviagra\\b\nbody B_DEOBF deobf \\bviagra\\b\n");
+    let s = set("body B_PLAIN (?i)\\bviagra\\b\nbody B_DEOBF deobf \\bviagra\\b\nbody B_OBF obfuscated \\bviagra\\b\n");
     let msg = PLAIN.replace("Hello, the minutes are below.", "Buy V1AGRA now");
-    assert_eq!(fired(&s, &msg), ["B_DEOBF"]);
+    assert_eq!(fired(&s, &msg), ["B_DEOBF", "B_OBF"]);
+    let msg = PLAIN.replace("Hello, the minutes are below.", "Buy v.i.a.g.r.a now");
+    assert_eq!(fired(&s, &msg), ["B_DEOBF", "B_OBF"]);
+    // Spelt plainly, the word is not "obfuscated".
+    let msg = PLAIN.replace("Hello, the minutes are below.", "Buy Viagra now");
+    assert_eq!(fired(&s, &msg), ["B_PLAIN", "B_DEOBF"]);
     // A zero-width space inside the word is removed by the pipeline's normalisation.
     let msg = PLAIN.replace("Hello, the minutes are below.", "Buy via\u{200B}gra now");
     assert_eq!(fired(&s, &msg), ["B_PLAIN", "B_DEOBF"]);
@@ -172,7 +177,7 @@ fn al_1_2_admin_rules_override_and_disable_defaults() {
     .unwrap();
     let s = RuleSet::load(std::slice::from_ref(&file)).unwrap();
     let defaults = builtin();
-    assert_eq!(defaults.get("SUBJ_LOTTERY").unwrap().score, 2.0);
+    assert_eq!(defaults.get("SUBJ_LOTTERY").unwrap().score, 1.5);
     assert_eq!(s.get("SUBJ_LOTTERY").unwrap().score, 0.0);
     assert_eq!(s.get("LOCAL_PROJECT").unwrap().score, 7.0);
     // Redefined by name: the admin's test, the default's score and description.
