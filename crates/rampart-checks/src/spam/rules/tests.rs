@@ -226,3 +226,23 @@ fn al_1_2_default_rules_compile() {
         .filter(|r| !r.name.starts_with("__"))
         .all(|r| !r.description.is_empty()));
 }
+
+#[test]
+fn al_1_2_documented_example_rule_file_loads() {
+    // docs/CHECKS.md shows a local.rules; it must be a valid rule file on top of the defaults.
+    let doc = include_str!("../../../../../docs/CHECKS.md");
+    let start = doc
+        .find("Example `local.rules`")
+        .expect("the example in docs/CHECKS.md");
+    let block = &doc[start..];
+    let body = block.split("```text\n").nth(1).unwrap();
+    let example = body.split("```").next().unwrap();
+    let s = RuleSet::from_sources(&[
+        (DEFAULT_NAME.into(), DEFAULT_RULES.into()),
+        ("docs local.rules".into(), example.into()),
+    ])
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(s.get("BULK_MAILER").unwrap().score, 0.0);
+    assert_eq!(s.get("LOCAL_CODEWORD").unwrap().score, 6.0);
+    assert!(s.get("GIFT_CARDS_EXT").is_some());
+}
