@@ -90,6 +90,8 @@ pub struct Pipeline {
     checks: ChecksConfig,
     auth: Option<Authenticator>,
     dlp: Dlp,
+    /// The spam check's content rules: the built-in set and `checks.spam.rule_files` (AL-1.2).
+    spam_rules: crate::spam::rules::RuleSet,
     feeds: UrlFeeds,
     resolver: Option<hickory_resolver::TokioResolver>,
 }
@@ -123,7 +125,8 @@ impl Outcome {
 }
 
 impl Pipeline {
-    /// Builds the checks; every bad DLP rule is reported together. `hostname` names our
+    /// Builds the checks; every bad DLP rule, and every bad spam rule file line, is reported
+    /// together. `hostname` names our
     /// Authentication-Results; `dns_servers` (empty: the system's) answer the blocklists and,
     /// unless the authentication settings name others, SPF, DKIM, DMARC and ARC.
     pub fn new(
@@ -134,6 +137,11 @@ impl Pipeline {
     ) -> Result<Pipeline, String> {
         let dlp = Dlp::new(checks.dlp.clone())
             .map_err(|errs| format!("checks.dlp: {}", errs.join("; ")))?;
+        let spam_rules =
+            crate::spam::rules::RuleSet::load(&checks.spam.rule_files).map_err(|errs| {
+                let errs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                format!("checks.spam.rule_files: {}", errs.join("; "))
+            })?;
         let feeds = UrlFeeds::new(&checks.urls.feeds);
         for e in feeds.refresh() {
             tracing::warn!(error = %e, "URL feed");
@@ -155,6 +163,7 @@ impl Pipeline {
             checks,
             auth,
             dlp,
+            spam_rules,
             feeds,
             resolver,
         })
@@ -221,7 +230,14 @@ impl Pipeline {
                 urls: url_report.as_ref(),
             };
             verdicts.push(
-                crate::spam::check(&checks.spam, self.resolver.as_ref(), &signals, &ctx).await,
+                crate::spam::check_with_rules(
+                    &checks.spam,
+                    &self.spam_rules,
+                    self.resolver.as_ref(),
+                    &signals,
+                    &ctx,
+                )
+                .await,
             );
         }
         if self.on(CheckName::External) {

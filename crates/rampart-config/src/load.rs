@@ -116,6 +116,12 @@ impl Config {
                 }
             }
         }
+        // AL-1.2: spam rule files, like the other files the configuration names.
+        for p in &mut self.checks.spam.rule_files {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
         self.integrity.resolve_paths(base);
         self.freshness.resolve_paths(base);
         if let Some(p) = &mut self.audit.geoip_database {

@@ -259,6 +259,10 @@ fn checks(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
     for (key, message) in rampart_checks::dlp::config_problems(&checks.dlp) {
         errors.push(loc.at(&format!("checks.dlp.{key}"), message));
     }
+    // AL-1.2: spam rule files, each bad line named by file, line and rule.
+    for (key, message) in rampart_checks::spam::rules::config_problems(&checks.spam.rule_files) {
+        errors.push(loc.at(&format!("checks.spam.{key}"), message));
+    }
     // AL-2.4: the authentication check's own settings (the ARC key is read here too).
     if checks.enabled(CheckName::Authentication) {
         for (key, message) in checks.authentication.problems() {

@@ -13,6 +13,10 @@
 //! | `html_form` | an HTML part contains a `<form>` | 3 |
 //! | `url_listed` | the URL check found a listed URL (feeds or URI lists) | 10 |
 //!
+//! On top of these, the content rules ([`rules`]: header, body, URI, raw, meta and check rules
+//! read as data, a default set built in and the administrator's `rule_files`) add their scores;
+//! each one that matches is listed in the verdict as `NAME(score)`.
+//!
 //! Thresholds (defaults): score ≥ 5 tags (headers `X-Spam-Flag: YES`, `X-Spam-Score`, and an
 //! optional subject prefix), ≥ 10 quarantines, ≥ 15 refuses with `554 5.7.1`. Any
 //! `X-Spam-Flag`/`X-Spam-Score`/`X-Spam-Status` fields a sender wrote themselves are removed
@@ -22,7 +26,9 @@
 //! `451 4.7.1` with `tempfail_on_dns_timeout`. Rspamd is not used.
 
 pub mod lookalike;
+pub mod rules;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -98,6 +104,10 @@ pub struct SpamConfig {
     pub reject_threshold: f32,
     /// Subject prefix for tagged mail, e.g. `[SPAM]`. Default none (headers only).
     pub tag_subject_prefix: Option<String>,
+    /// Content rule files read at start on top of the built-in default rules, in order (format
+    /// in docs/CHECKS.md); a rule of the same name overrides the default, `score NAME 0` switches
+    /// it off. A bad file is a configuration error naming the file, line and rule. Default none.
+    pub rule_files: Vec<PathBuf>,
 }
 
 impl Default for SpamConfig {
@@ -112,6 +122,7 @@ impl Default for SpamConfig {
             quarantine_threshold: 10.0,
             reject_threshold: 15.0,
             tag_subject_prefix: None,
+            rule_files: Vec::new(),
         }
     }
 }
@@ -138,6 +149,8 @@ pub struct RuleHit {
 pub struct Score {
     pub total: f32,
     pub rules: Vec<RuleHit>,
+    /// Content rules that matched ([`rules`]), in the trace as `NAME(score)`.
+    pub content: Vec<rules::Hit>,
 }
 
 impl Score {
@@ -269,9 +282,38 @@ pub fn score_content(cfg: &SpamConfig, signals: &SpamSignals<'_>, ctx: &Context<
     s
 }
 
-/// Scores inbound mail and tags, quarantines or refuses it by the thresholds.
+/// Adds the content rules that match ([`rules`]) to `score`; meta rules see the code rules
+/// already in it.
+pub fn score_rules(
+    set: &rules::RuleSet,
+    signals: &SpamSignals<'_>,
+    ctx: &Context<'_>,
+    score: &mut Score,
+) {
+    let facts = rules::facts::Facts::gather(ctx, signals.urls);
+    let code: Vec<&str> = score.rules.iter().map(|r| r.rule).collect();
+    for hit in set.evaluate(&facts, &code) {
+        score.total += hit.score;
+        score.content.push(hit);
+    }
+}
+
+/// Scores inbound mail with the built-in content rules ([`rules::builtin`]); see
+/// [`check_with_rules`].
 pub async fn check(
     cfg: &SpamConfig,
+    resolver: Option<&TokioResolver>,
+    signals: &SpamSignals<'_>,
+    ctx: &Context<'_>,
+) -> Verdict {
+    check_with_rules(cfg, rules::builtin(), resolver, signals, ctx).await
+}
+
+/// Scores inbound mail (code rules, IP blocklists, then the content rules `set`) and tags,
+/// quarantines or refuses it by the thresholds.
+pub async fn check_with_rules(
+    cfg: &SpamConfig,
+    set: &rules::RuleSet,
     resolver: Option<&TokioResolver>,
     signals: &SpamSignals<'_>,
     ctx: &Context<'_>,
@@ -321,6 +363,8 @@ pub async fn check(
             }
         }
     }
+    // AL-1.2: content rules last, so their meta rules can read blocklist hits too.
+    score_rules(set, signals, ctx, &mut score);
     verdict(cfg, &score, &notes, timed_out, ctx)
 }
 
@@ -340,6 +384,15 @@ fn verdict(
     let mut reason = format!("AL-1.2: score {:.1}", score.total);
     if !rules.is_empty() {
         reason.push_str(&format!(": {rules}"));
+    }
+    // Each content rule with its score: `SUBJ_LOTTERY(2.0)`.
+    if !score.content.is_empty() {
+        let names: Vec<String> = score
+            .content
+            .iter()
+            .map(|h| format!("{}({:?})", h.name, h.score))
+            .collect();
+        reason.push_str(&format!("; rules: {}", names.join(" ")));
     }
     for n in notes {
         reason.push_str(&format!("; {n}"));

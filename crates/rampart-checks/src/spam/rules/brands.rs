@@ -1,0 +1,197 @@
+//! Well-known brands phishers imitate, and free mail providers (AL-1.2, anti-phishing).
+//!
+//! A domain imitates a brand when one of its labels, read through the look-alike skeleton
+//! ([`crate::spam::lookalike::skeleton`]: homoglyphs, `rn`→`m`, `0`→`o` …), is or contains the
+//! brand's name, or is one edit away from it (names of six letters or more), while the
+//! domain is not the brand's own: `paypa1-secure.com`, `microsoft.com.evil.example`,
+//! `dhl-parcel.example`. A brand's own domains are its listed ones and its name under any
+//! top-level domain (`amazon.de`).
+
+use super::super::lookalike::skeleton;
+
+/// Brand names and the domains they send from besides `<name>.<tld>`.
+const BRANDS: &[(&str, &[&str])] = &[
+    ("paypal", &["paypalobjects.com", "paypal-communication.com"]),
+    (
+        "microsoft",
+        &[
+            "office.com",
+            "office365.com",
+            "live.com",
+            "outlook.com",
+            "hotmail.com",
+            "microsoftonline.com",
+            "sharepoint.com",
+            "onmicrosoft.com",
+        ],
+    ),
+    ("office365", &["microsoft.com", "office.com"]),
+    ("outlook", &["microsoft.com", "office.com", "live.com"]),
+    ("apple", &["icloud.com", "me.com"]),
+    ("icloud", &["apple.com"]),
+    (
+        "google",
+        &["gmail.com", "googlemail.com", "youtube.com", "gstatic.com"],
+    ),
+    ("amazon", &["amazonaws.com", "amazonses.com", "a2z.com"]),
+    ("docusign", &[]),
+    ("dhl", &[]),
+    ("fedex", &[]),
+    ("ups", &[]),
+    ("usps", &[]),
+    ("netflix", &[]),
+    ("linkedin", &[]),
+    ("dropbox", &[]),
+    ("adobe", &[]),
+    ("wetransfer", &[]),
+    ("facebook", &["facebookmail.com", "fb.com"]),
+    ("instagram", &[]),
+    ("chase", &["jpmorgan.com", "jpmchase.com"]),
+    ("wellsfargo", &["wf.com"]),
+    ("bankofamerica", &["bofa.com"]),
+    ("citibank", &["citi.com"]),
+    ("hsbc", &[]),
+    ("barclays", &[]),
+    ("santander", &[]),
+    ("americanexpress", &["aexp.com", "amex.com"]),
+    ("coinbase", &[]),
+    ("binance", &[]),
+];
+
+/// Free mail providers: a Reply-To there, for a sender elsewhere, is how many frauds collect.
+const FREEMAIL: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "ymail.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mail.com",
+    "gmx.com",
+    "gmx.net",
+    "gmx.de",
+    "web.de",
+    "yandex.ru",
+    "yandex.com",
+    "mail.ru",
+    "protonmail.com",
+    "proton.me",
+    "zoho.com",
+    "qq.com",
+    "163.com",
+    "126.com",
+];
+
+/// Whether `domain` (lower case) is a free mail provider, any national Yahoo/Hotmail included.
+pub fn is_freemail(domain: &str) -> bool {
+    FREEMAIL.contains(&domain)
+        || ["yahoo.", "hotmail.", "outlook.", "gmx."]
+            .iter()
+            .any(|p| domain.starts_with(p) && domain[p.len()..].split('.').count() <= 2)
+}
+
+/// The label that names a domain's owner: `example` in `mail.example.com` and in
+/// `shop.example.co.uk` (a two-letter top-level domain after a short second level counts as a
+/// national suffix).
+fn owner_label(domain: &str) -> Option<&str> {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let n = labels.len();
+    if n < 2 {
+        return None;
+    }
+    if n >= 3 && labels[n - 1].len() == 2 && labels[n - 2].len() <= 3 {
+        return Some(labels[n - 3]);
+    }
+    Some(labels[n - 2])
+}
+
+/// The brand `domain` imitates, if any.
+pub fn imitated_brand(domain: &str) -> Option<&'static str> {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let owner = owner_label(&d)?;
+    for (brand, own) in BRANDS {
+        if owner == *brand || own.iter().any(|o| d == *o || d.ends_with(&format!(".{o}"))) {
+            continue;
+        }
+        if d.split(['.', '-', '_'])
+            .any(|label| resembles(&skeleton(label), &skeleton(brand), label))
+        {
+            return Some(brand);
+        }
+    }
+    None
+}
+
+/// Whether a label (as a skeleton) shows the brand: equal, containing it (long names only:
+/// `ups` is inside `groups`, `chase` inside `purchase`), or one edit away (long names only).
+fn resembles(label: &str, brand: &str, original: &str) -> bool {
+    if label == brand {
+        return true;
+    }
+    if brand.len() < 6 {
+        return false;
+    }
+    // A label that *is* another word made of the brand is still the brand shown: `paypal`
+    // inside `paypalsecure`; the original spelling counts too, before skeleton folding.
+    label.contains(brand) || original.contains(brand) || one_edit(label, brand)
+}
+
+fn one_edit(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let p = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[p..], &b[p..]);
+    match ra.len().cmp(&rb.len()) {
+        std::cmp::Ordering::Equal => ra.is_empty() || ra[1..] == rb[1..],
+        std::cmp::Ordering::Greater => ra[1..] == *rb,
+        std::cmp::Ordering::Less => *ra == rb[1..],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn al_1_2_brand_lookalikes() {
+        for d in [
+            "paypa1-secure.com",
+            "paypal.com.evil.example",
+            "rnicrosoft-support.net",
+            "secure-docusign.example",
+            "dhl-parcel.example",
+            "amazon-billing.example",
+            "micros0ft.example",
+        ] {
+            assert!(imitated_brand(d).is_some(), "{d}");
+        }
+        for d in [
+            "paypal.com",
+            "www.paypal.com",
+            "amazon.de",
+            "amazon.co.uk",
+            "mail.google.com",
+            "gmail.com",
+            "groups.example",
+            "partner.example",
+            "startups.example.org",
+            "fedex.com",
+        ] {
+            assert_eq!(imitated_brand(d), None, "{d}");
+        }
+    }
+
+    #[test]
+    fn al_1_2_freemail() {
+        assert!(is_freemail("gmail.com"));
+        assert!(is_freemail("yahoo.co.uk"));
+        assert!(!is_freemail("partner.example"));
+    }
+}

@@ -1,0 +1,248 @@
+//! AL-1.2 content rules: each rule kind, the file format's errors, overrides, the default set.
+
+use super::*;
+use crate::testutil::{ctx, LOCAL};
+use crate::Direction;
+use mail_parser::MessageParser;
+
+fn set(text: &str) -> RuleSet {
+    RuleSet::from_sources(&[("test.rules".into(), text.into())]).unwrap()
+}
+
+fn errors(text: &str) -> Vec<RuleError> {
+    RuleSet::from_sources(&[("test.rules".into(), text.into())]).unwrap_err()
+}
+
+/// The names of the rules of `set` that score on `raw`, with `code` as code rule hits.
+fn fired_with(set: &RuleSet, raw: &str, code: &[&str]) -> Vec<String> {
+    let raw = raw.replace('\n', "\r\n");
+    let parsed = MessageParser::default().parse(raw.as_bytes()).unwrap();
+    let c = ctx(raw.as_bytes(), &parsed, Direction::Inbound);
+    let facts = Facts::gather(&c, None);
+    set.evaluate(&facts, code)
+        .into_iter()
+        .map(|h| h.name)
+        .collect()
+}
+
+fn fired(set: &RuleSet, raw: &str) -> Vec<String> {
+    fired_with(set, raw, &[])
+}
+
+const PLAIN: &str = "From: Ann <ann@partner.example>\nTo: user@agency.example.gov\n\
+    Subject: Minutes of Tuesday's meeting\nDate: Tue, 1 Jan 2030 10:00:00 +0000\n\
+    Message-ID: <abc@partner.example>\n\nHello, the minutes are below.\n";
+
+#[test]
+fn al_1_2_header_rules() {
+    let s = set("header H_SUBJ Subject =~ (?i)minutes\n\
+         header H_NOT Subject !~ (?i)lottery\n\
+         header H_EXISTS exists Message-ID\n\
+         header H_ABSENT absent X-Mailer\n\
+         header H_MISSING absent Date\n\
+         header H_ALL ALL =~ (?m)^message-id: abc@\n\
+         header H_NOPE From =~ evil\n");
+    assert_eq!(
+        fired(&s, PLAIN),
+        ["H_SUBJ", "H_NOT", "H_EXISTS", "H_ABSENT", "H_ALL"]
+    );
+    // RFC 2047 is decoded before matching.
+    let enc = PLAIN.replace(
+        "Subject: Minutes of Tuesday's meeting",
+        "Subject: =?utf-8?B?V0lOIFRIRSBMT1RURVJZ?=",
+    );
+    let s = set("header H_ENC Subject =~ LOTTERY\n");
+    assert_eq!(fired(&s, &enc), ["H_ENC"]);
+}
+
+#[test]
+fn al_1_2_body_rules_read_normalised_and_deobfuscated_text() {
+    let s = set("body B_PLAIN (?i)\\bviagra\\b\nbody B_DEOBF deobf \\bviagra\\b\nbody B_OBF obfuscated \\bviagra\\b\n");
+    let msg = PLAIN.replace("Hello, the minutes are below.", "Buy V1AGRA now");
+    assert_eq!(fired(&s, &msg), ["B_DEOBF", "B_OBF"]);
+    let msg = PLAIN.replace("Hello, the minutes are below.", "Buy v.i.a.g.r.a now");
+    assert_eq!(fired(&s, &msg), ["B_DEOBF", "B_OBF"]);
+    // Spelt plainly, the word is not "obfuscated".
+    let msg = PLAIN.replace("Hello, the minutes are below.", "Buy Viagra now");
+    assert_eq!(fired(&s, &msg), ["B_PLAIN", "B_DEOBF"]);
+    // A zero-width space inside the word is removed by the pipeline's normalisation.
+    let msg = PLAIN.replace("Hello, the minutes are below.", "Buy via\u{200B}gra now");
+    assert_eq!(fired(&s, &msg), ["B_PLAIN", "B_DEOBF"]);
+    // HTML is read as shown: tags and entities do not split words.
+    let html = format!(
+        "{}MIME-Version: 1.0\nContent-Type: text/html\n\n<p>Buy <b>vi</b>&#97;gra</p>\n",
+        PLAIN.split("\n\n").next().unwrap().to_string() + "\n"
+    );
+    assert_eq!(fired(&s, &html), ["B_PLAIN", "B_DEOBF"]);
+}
+
+#[test]
+fn al_1_2_uri_and_raw_rules() {
+    let s = set("uri U_IP ^https?://(\\d+\\.){3}\\d+/\n\
+         uri U_OTHER example\\.org\n\
+         raw R_HDR (?m)^X-Campaign-Id:\n");
+    let msg = PLAIN.replace(
+        "Hello, the minutes are below.",
+        "See http://192.0.2.7/login now",
+    );
+    assert_eq!(fired(&s, &msg), ["U_IP"]);
+    let msg = format!("X-Campaign-Id: 42\n{PLAIN}");
+    assert_eq!(fired(&s, &msg), ["R_HDR"]);
+}
+
+#[test]
+fn al_1_2_meta_rules_with_counts_and_negation() {
+    let s = set(
+        "body __A (?i)minutes\nbody __B (?i)hello\nbody __C (?i)lottery\n\
+         meta M_TWO (__A + __B + __C) >= 2\n\
+         meta M_THREE (__A + __B + __C) >= 3\n\
+         meta M_NOT __A && !__C\n\
+         meta M_CODE M_NOT && reply_to_mismatch\n",
+    );
+    assert_eq!(fired(&s, PLAIN), ["M_TWO", "M_NOT"]);
+    // Meta rules read the spam check's code rules too.
+    assert_eq!(
+        fired_with(&s, PLAIN, &["reply_to_mismatch"]),
+        ["M_TWO", "M_NOT", "M_CODE"]
+    );
+    // `__` rules never score, whatever their score line says.
+    let s = set("body __A (?i)minutes\nscore __A 5\n");
+    assert!(fired(&s, PLAIN).is_empty());
+}
+
+#[test]
+fn al_1_2_check_rules() {
+    let s = set(
+        "check C_CAPS subject_caps >= 0.8\ncheck C_NODATE date_invalid\n\
+         check C_EXT external_sender\n",
+    );
+    let msg = PLAIN.replace(
+        "Minutes of Tuesday's meeting",
+        "CHEAP V1AGRA LOTTERY WINNER",
+    );
+    assert_eq!(fired(&s, &msg), ["C_CAPS", "C_EXT"]);
+    let own = PLAIN.replace("ann@partner.example", &format!("ann@{LOCAL}"));
+    assert!(fired(&s, &own).is_empty());
+    let bad_date = PLAIN.replace("Tue, 1 Jan 2030 10:00:00 +0000", "yesterday-ish");
+    assert_eq!(fired(&s, &bad_date), ["C_NODATE", "C_EXT"]);
+}
+
+#[test]
+fn al_1_2_parse_errors_name_file_line_and_rule() {
+    let e = errors("# comment\n\nbody OK (?i)fine\nbody BAD_RE (unclosed\nscore GHOST 2\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!((e[0].line, e[0].rule.as_deref()), (4, Some("BAD_RE")));
+    assert!(
+        e[0].to_string()
+            .starts_with("test.rules:4: rule BAD_RE: not a valid regular expression"),
+        "{}",
+        e[0]
+    );
+    assert_eq!((e[1].line, e[1].rule.as_deref()), (5, Some("GHOST")));
+
+    for (text, needle) in [
+        ("frobnicate X y\n", "unknown statement"),
+        ("body 9LIVES x\n", "not a rule name"),
+        ("body EMPTY\n", "regular expression is missing"),
+        ("header H Subject ~ x\n", "expected `=~`"),
+        ("check C nonsense\n", "unknown function"),
+        ("check C body_caps >= many\n", "not a number"),
+        ("meta M (A && \n", "ends too early"),
+        ("meta M UNKNOWN_RULE\n", "not a rule"),
+        ("meta A B\nmeta B A\n", "cycle"),
+        ("body R x\nscore R lots\n", "not a number"),
+        ("body html_form x\n", "built-in rule"),
+    ] {
+        let e = errors(text);
+        assert!(
+            e.iter().any(|e| e.message.contains(needle) && e.line >= 1),
+            "{text:?}: {e:?}"
+        );
+    }
+    // A pattern too large for the size bound is refused, not compiled.
+    let huge = format!("body HUGE (?i){}\n", "\\w{1000}".repeat(20));
+    assert!(errors(&huge)[0].message.contains("regular expression"));
+}
+
+#[test]
+fn al_1_2_admin_rules_override_and_disable_defaults() {
+    let dir = std::env::temp_dir().join(format!("rampart-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("local.rules");
+    std::fs::write(
+        &file,
+        "# ours\nscore SUBJ_LOTTERY 0\nbody LOCAL_PROJECT (?i)project nightingale\nscore LOCAL_PROJECT 7\n\
+         header BODY_PHARMA Subject =~ (?i)minutes\n",
+    )
+    .unwrap();
+    let s = RuleSet::load(std::slice::from_ref(&file)).unwrap();
+    let defaults = builtin();
+    assert_eq!(defaults.get("SUBJ_LOTTERY").unwrap().score, 1.5);
+    assert_eq!(s.get("SUBJ_LOTTERY").unwrap().score, 0.0);
+    assert_eq!(s.get("LOCAL_PROJECT").unwrap().score, 7.0);
+    // Redefined by name: the admin's test, the default's score and description.
+    let r = s.get("BODY_PHARMA").unwrap();
+    assert!(r.origin.ends_with("local.rules:5"), "{}", r.origin);
+    assert_eq!(r.score, defaults.get("BODY_PHARMA").unwrap().score);
+
+    let msg = PLAIN
+        .replace("Minutes of Tuesday's meeting", "LOTTERY results")
+        .replace("Hello, the minutes are below.", "About Project Nightingale");
+    let with_admin = fired(&s, &msg);
+    assert!(
+        with_admin.contains(&"LOCAL_PROJECT".to_string()),
+        "{with_admin:?}"
+    );
+    assert!(
+        !with_admin.contains(&"SUBJ_LOTTERY".to_string()),
+        "{with_admin:?}"
+    );
+    assert!(fired(defaults, &msg).contains(&"SUBJ_LOTTERY".to_string()));
+
+    // A missing file is an error naming it; config_problems gives its key.
+    let gone = dir.join("gone.rules");
+    let p = config_problems(&[file.clone(), gone.clone()]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].0, "rule_files.1");
+    assert!(
+        p[0].1.contains("gone.rules") && p[0].1.contains("cannot read"),
+        "{p:?}"
+    );
+    std::fs::write(&gone, "body BROKEN (\n").unwrap();
+    let p = config_problems(&[file, gone]);
+    assert_eq!(p[0].0, "rule_files.1");
+    assert!(p[0].1.contains("gone.rules:1: rule BROKEN"), "{p:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn al_1_2_default_rules_compile() {
+    let s = RuleSet::from_sources(&[(DEFAULT_NAME.into(), DEFAULT_RULES.into())]);
+    let s = s.unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(s.rules().len() > 50);
+    assert!(s
+        .rules()
+        .iter()
+        .filter(|r| !r.name.starts_with("__"))
+        .all(|r| !r.description.is_empty()));
+}
+
+#[test]
+fn al_1_2_documented_example_rule_file_loads() {
+    // docs/CHECKS.md shows a local.rules; it must be a valid rule file on top of the defaults.
+    let doc = include_str!("../../../../../docs/CHECKS.md");
+    let start = doc
+        .find("Example `local.rules`")
+        .expect("the example in docs/CHECKS.md");
+    let block = &doc[start..];
+    let body = block.split("```text\n").nth(1).unwrap();
+    let example = body.split("```").next().unwrap();
+    let s = RuleSet::from_sources(&[
+        (DEFAULT_NAME.into(), DEFAULT_RULES.into()),
+        ("docs local.rules".into(), example.into()),
+    ])
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(s.get("BULK_MAILER").unwrap().score, 0.0);
+    assert_eq!(s.get("LOCAL_CODEWORD").unwrap().score, 6.0);
+    assert!(s.get("GIFT_CARDS_EXT").is_some());
+}
