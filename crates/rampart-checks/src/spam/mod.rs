@@ -19,8 +19,12 @@
 //! from inbound mail, so downstream filters never trust a forged verdict.
 //!
 //! A DNS list that does not answer in time adds nothing and is noted in the reason, or gives
-//! `451 4.7.1` with `tempfail_on_dns_timeout`. Rspamd is not used.
+//! `451 4.7.1` with `tempfail_on_dns_timeout`.
+//!
+//! The statistical classifier ([`bayes`]) adds its score (rule `bayes`) once trained, and says
+//! in the reason when it is not yet.
 
+pub mod bayes;
 pub mod lookalike;
 
 use std::time::Duration;
@@ -98,6 +102,9 @@ pub struct SpamConfig {
     pub reject_threshold: f32,
     /// Subject prefix for tagged mail, e.g. `[SPAM]`. Default none (headers only).
     pub tag_subject_prefix: Option<String>,
+    /// The statistical classifier, trained by users' moves to and out of Junk and by
+    /// `rampart spam train` (AL-1.2).
+    pub bayes: bayes::BayesConfig,
 }
 
 impl Default for SpamConfig {
@@ -112,6 +119,7 @@ impl Default for SpamConfig {
             quarantine_threshold: 10.0,
             reject_threshold: 15.0,
             tag_subject_prefix: None,
+            bayes: bayes::BayesConfig::default(),
         }
     }
 }
@@ -123,6 +131,8 @@ pub struct SpamSignals<'a> {
     pub auth_failed: bool,
     /// The URL check's report for this message, if it ran.
     pub urls: Option<&'a UrlReport>,
+    /// The classifier's answer, when it ran ([`bayes::classify`]).
+    pub bayes: Option<&'a bayes::Outcome>,
 }
 
 /// One rule that matched.
@@ -284,6 +294,14 @@ pub async fn check(
     }
     let mut score = score_content(cfg, signals, ctx);
     let mut notes = Vec::new();
+    // AL-1.2: the classifier's probability and contribution are part of the reason either way.
+    if let Some(b) = signals.bayes {
+        if b.score != 0.0 {
+            score.add("bayes", b.score, b.detail.clone());
+        } else {
+            notes.push(b.detail.clone());
+        }
+    }
     let mut timed_out = false;
     if !cfg.ip_blocklists.is_empty() && is_public(ctx.envelope.client_ip) {
         match resolver {
