@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rampart_checks::spam::bayes::{self, Counts, TokenSource};
 use rampart_config::Config;
 use rampart_store::spam_tokens::GLOBAL;
-use rampart_store::{AnyStore, Lesson, SpamTokens, Sqlite, Trained};
+use rampart_store::{AnyStore, Lesson, Sqlite, Trained};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
