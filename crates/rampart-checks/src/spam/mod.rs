@@ -26,6 +26,7 @@
 
 pub mod bayes;
 pub mod lookalike;
+pub mod rspamd;
 
 use std::time::Duration;
 
@@ -105,6 +106,8 @@ pub struct SpamConfig {
     /// The statistical classifier, trained by users' moves to and out of Junk and by
     /// `rampart spam train` (AL-1.2).
     pub bayes: bayes::BayesConfig,
+    /// Rspamd as a second engine (`[checks.spam.rspamd]`); unset: not asked.
+    pub rspamd: Option<rspamd::RspamdConfig>,
 }
 
 impl Default for SpamConfig {
@@ -120,6 +123,7 @@ impl Default for SpamConfig {
             reject_threshold: 15.0,
             tag_subject_prefix: None,
             bayes: bayes::BayesConfig::default(),
+            rspamd: None,
         }
     }
 }
@@ -300,6 +304,40 @@ pub async fn check(
             score.add("bayes", b.score, b.detail.clone());
         } else {
             notes.push(b.detail.clone());
+        }
+    }
+    if let Some(r) = &cfg.rspamd {
+        let req = rspamd::Request {
+            ip: ctx.envelope.client_ip,
+            helo: ctx.envelope.helo,
+            mail_from: ctx.envelope.mail_from,
+            rcpts: ctx.envelope.rcpts,
+        };
+        match rspamd::check(r, &req, ctx.raw).await {
+            Ok(rep) => score.add(
+                "rspamd",
+                (rep.score * f64::from(r.weight)) as f32,
+                format!(
+                    "Rspamd score {:.1}, action {}: {}",
+                    rep.score,
+                    printable(&rep.action, 40),
+                    rep.symbols_text()
+                ),
+            ),
+            // AL-1.2: fail closed, the sender retries later rather than the mail passing
+            // with one engine fewer than configured.
+            Err(e) if r.fail == rspamd::FailMode::Closed => {
+                return Verdict::with(
+                    CHECK,
+                    Action::TempFail(Refusal::new(
+                        451,
+                        EnhancedStatus::NOT_AUTHORIZED,
+                        "The spam filter could not check this message; try again later",
+                    )),
+                    format!("AL-1.2: {e} (fail = closed)"),
+                );
+            }
+            Err(e) => notes.push(format!("{e}; continued without Rspamd (fail = open)")),
         }
     }
     let mut timed_out = false;
