@@ -94,6 +94,8 @@ pub struct Pipeline {
     spam_rules: crate::spam::rules::RuleSet,
     feeds: UrlFeeds,
     resolver: Option<hickory_resolver::TokioResolver>,
+    /// What the spam classifier learned (the store); None: the classifier does not run.
+    tokens: Option<std::sync::Arc<dyn crate::spam::bayes::TokenSource>>,
 }
 
 /// What the pipeline concluded about one message.
@@ -166,7 +168,17 @@ impl Pipeline {
             spam_rules,
             feeds,
             resolver,
+            tokens: None,
         })
+    }
+
+    /// Lets the spam classifier (AL-1.2) read what it learned from `source`.
+    pub fn with_token_source(
+        mut self,
+        source: std::sync::Arc<dyn crate::spam::bayes::TokenSource>,
+    ) -> Pipeline {
+        self.tokens = Some(source);
+        self
     }
 
     /// Whether a check runs: not named in `disabled`, and (for the checks that have one) its
@@ -225,9 +237,11 @@ impl Pipeline {
             verdicts.push(crate::dlp::check(&self.dlp, &ctx));
         }
         if self.on(CheckName::Spam) {
+            let bayes = self.classify(env, message).await;
             let signals = SpamSignals {
                 auth_failed,
                 urls: url_report.as_ref(),
+                bayes: bayes.as_ref(),
             };
             verdicts.push(
                 crate::spam::check_with_rules(
@@ -248,6 +262,25 @@ impl Pipeline {
             verdicts,
             auth: auth_outcome,
         }
+    }
+
+    /// The spam classifier on inbound mail: against the recipient's own training when the
+    /// message has one recipient, else the installation's.
+    async fn classify(
+        &self,
+        env: &Envelope<'_>,
+        message: &Message<'_>,
+    ) -> Option<crate::spam::bayes::Outcome> {
+        let source = self.tokens.as_deref()?;
+        if env.direction != Direction::Inbound || !self.checks.spam.enabled {
+            return None;
+        }
+        let tokens = crate::spam::bayes::tokens::tokens(&message.headers, &message.parsed);
+        let rcpt = match env.rcpts {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        crate::spam::bayes::classify(&self.checks.spam.bayes, source, rcpt, &tokens).await
     }
 
     /// Reads `raw` once and runs the checks on it; a message that reads two ways is refused

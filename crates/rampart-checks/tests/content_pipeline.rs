@@ -28,6 +28,7 @@ async fn run_all(c: &Context<'_>) -> Vec<Verdict> {
             &SpamSignals {
                 auth_failed: false,
                 urls: Some(&report),
+                ..SpamSignals::default()
             },
             c,
         )

@@ -299,6 +299,7 @@ pub trait Backend:
     + crate::web_sessions::WebSessions
     + crate::bans::Bans
     + crate::tls_reporting::TlsReporting
+    + crate::spam_tokens::SpamTokens
 {
 }
 
@@ -316,6 +317,7 @@ impl<T> Backend for T where
         + crate::web_sessions::WebSessions
         + crate::bans::Bans
         + crate::tls_reporting::TlsReporting
+        + crate::spam_tokens::SpamTokens
 {
 }
 

@@ -16,7 +16,9 @@ mod bans;
 mod mail;
 mod sending;
 mod sessions;
+mod spam;
 pub use bans::*;
+pub use spam::*;
 mod tls;
 pub use mail::*;
 pub use sending::*;
@@ -750,7 +752,8 @@ macro_rules! conformance_tests {
             submission_vacation_and_replies, bans_escalate_expire_and_unban,
             bans_survive_restart_and_allow_lifts, ids_log_retention_and_oldest,
             tls_sts_policy_cache, tls_outcomes_by_day, tls_reports_received_kept,
-            tls_reports_sent_once);
+            tls_reports_sent_once,
+            spam_train_once_and_reverse, spam_scopes_apart_and_kept);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(

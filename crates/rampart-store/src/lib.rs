@@ -29,6 +29,7 @@ pub mod mailbox_audit;
 pub mod quarantine;
 pub mod queue;
 mod shared;
+pub mod spam_tokens;
 pub mod spool;
 pub mod sqlite;
 mod sqlite_mail;
@@ -54,6 +55,7 @@ pub use queue::{
     Bounce, DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile,
     Spooled,
 };
+pub use spam_tokens::{Lesson, SpamTokens, TokenCounts, Trained, TrainedCounts};
 pub use spool::MemoryBudget;
 pub use sqlite::Sqlite;
 pub use status::{Failure, RecipientStatus};
@@ -215,6 +217,7 @@ impl Store {
         conn.execute_batch(web_sessions::SCHEMA)?;
         conn.execute_batch(bans::SCHEMA)?;
         conn.execute_batch(tls_reporting::SCHEMA)?;
+        conn.execute_batch(spam_tokens::SCHEMA)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

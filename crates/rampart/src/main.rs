@@ -19,6 +19,7 @@ mod privileges;
 mod report_tls;
 mod sendmail;
 mod serve;
+mod spam_cmd;
 mod webmail;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -114,6 +115,9 @@ enum Command {
     /// Reports: TLS reports received and to be sent (RFC 8460).
     #[command(subcommand)]
     Report(ReportCmd),
+    /// The spam classifier (AL-1.2): train it from files, or show what it learned.
+    #[command(subcommand)]
+    Spam(spam_cmd::SpamCmd),
 }
 
 #[derive(Subcommand)]
@@ -256,6 +260,7 @@ fn main() -> ExitCode {
             integrity::run(&config, cli.config.as_deref(), c).map_err(Into::into)
         }
         Command::Report(ReportCmd::Tls(a)) => report_tls::tls(&config, a),
+        Command::Spam(c) => spam_cmd::run(&config, c),
         // Answered above, before any configuration was loaded.
         Command::GenerateDocs { .. } => Ok(()),
     };

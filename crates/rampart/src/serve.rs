@@ -144,12 +144,16 @@ async fn serve(
             .into());
         }
     }
-    let pipeline = Arc::new(rampart_checks::pipeline::Pipeline::new(
-        config.checks.clone(),
-        config.hostname.get_ref(),
-        &config.dns.servers,
-        config.dns.timeout_secs,
-    )?);
+    let pipeline = Arc::new(
+        rampart_checks::pipeline::Pipeline::new(
+            config.checks.clone(),
+            config.hostname.get_ref(),
+            &config.dns.servers,
+            config.dns.timeout_secs,
+        )?
+        // AL-1.2: the spam classifier reads what users and `rampart spam train` taught it.
+        .with_token_source(Arc::new(crate::spam_cmd::StoreTokens(backend.clone()))),
+    );
     ctx.pipeline = Some(pipeline.clone());
     // Nothing to check again at delivery: local mailboxes get the message in the commit that
     // queues it, one commit (and fsync) instead of two.

@@ -23,9 +23,14 @@
 //! from inbound mail, so downstream filters never trust a forged verdict.
 //!
 //! A DNS list that does not answer in time adds nothing and is noted in the reason, or gives
-//! `451 4.7.1` with `tempfail_on_dns_timeout`. Rspamd is not used.
+//! `451 4.7.1` with `tempfail_on_dns_timeout`.
+//!
+//! The statistical classifier ([`bayes`]) adds its score (rule `bayes`) once trained, and says
+//! in the reason when it is not yet.
 
+pub mod bayes;
 pub mod lookalike;
+pub mod rspamd;
 pub mod rules;
 
 use std::path::PathBuf;
@@ -108,6 +113,11 @@ pub struct SpamConfig {
     /// in docs/CHECKS.md); a rule of the same name overrides the default, `score NAME 0` switches
     /// it off. A bad file is a configuration error naming the file, line and rule. Default none.
     pub rule_files: Vec<PathBuf>,
+    /// The statistical classifier, trained by users' moves to and out of Junk and by
+    /// `rampart spam train` (AL-1.2).
+    pub bayes: bayes::BayesConfig,
+    /// Rspamd as a second engine (`[checks.spam.rspamd]`); unset: not asked.
+    pub rspamd: Option<rspamd::RspamdConfig>,
 }
 
 impl Default for SpamConfig {
@@ -123,6 +133,8 @@ impl Default for SpamConfig {
             reject_threshold: 15.0,
             tag_subject_prefix: None,
             rule_files: Vec::new(),
+            bayes: bayes::BayesConfig::default(),
+            rspamd: None,
         }
     }
 }
@@ -134,6 +146,8 @@ pub struct SpamSignals<'a> {
     pub auth_failed: bool,
     /// The URL check's report for this message, if it ran.
     pub urls: Option<&'a UrlReport>,
+    /// The classifier's answer, when it ran ([`bayes::classify`]).
+    pub bayes: Option<&'a bayes::Outcome>,
 }
 
 /// One rule that matched.
@@ -326,6 +340,48 @@ pub async fn check_with_rules(
     }
     let mut score = score_content(cfg, signals, ctx);
     let mut notes = Vec::new();
+    // AL-1.2: the classifier's probability and contribution are part of the reason either way.
+    if let Some(b) = signals.bayes {
+        if b.score != 0.0 {
+            score.add("bayes", b.score, b.detail.clone());
+        } else {
+            notes.push(b.detail.clone());
+        }
+    }
+    if let Some(r) = &cfg.rspamd {
+        let req = rspamd::Request {
+            ip: ctx.envelope.client_ip,
+            helo: ctx.envelope.helo,
+            mail_from: ctx.envelope.mail_from,
+            rcpts: ctx.envelope.rcpts,
+        };
+        match rspamd::check(r, &req, ctx.raw).await {
+            Ok(rep) => score.add(
+                "rspamd",
+                (rep.score * f64::from(r.weight)) as f32,
+                format!(
+                    "Rspamd score {:.1}, action {}: {}",
+                    rep.score,
+                    printable(&rep.action, 40),
+                    rep.symbols_text()
+                ),
+            ),
+            // AL-1.2: fail closed, the sender retries later rather than the mail passing
+            // with one engine fewer than configured.
+            Err(e) if r.fail == rspamd::FailMode::Closed => {
+                return Verdict::with(
+                    CHECK,
+                    Action::TempFail(Refusal::new(
+                        451,
+                        EnhancedStatus::NOT_AUTHORIZED,
+                        "The spam filter could not check this message; try again later",
+                    )),
+                    format!("AL-1.2: {e} (fail = closed)"),
+                );
+            }
+            Err(e) => notes.push(format!("{e}; continued without Rspamd (fail = open)")),
+        }
+    }
     let mut timed_out = false;
     if !cfg.ip_blocklists.is_empty() && is_public(ctx.envelope.client_ip) {
         match resolver {

@@ -23,6 +23,7 @@ async fn run(raw: &[u8], auth_failed: bool, direction: Direction) -> (Verdict, S
     let signals = SpamSignals {
         auth_failed,
         urls: Some(&report),
+        ..SpamSignals::default()
     };
     let cfg = SpamConfig::default();
     let score = score_content(&cfg, &signals, &c);

@@ -8,6 +8,7 @@ pub(crate) mod create;
 mod get;
 mod headers;
 mod import;
+mod junk;
 mod parse;
 mod query;
 mod set;

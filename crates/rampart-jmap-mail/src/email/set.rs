@@ -179,6 +179,16 @@ async fn update(
         .iter()
         .find(|b| b.role.as_deref() == Some("trash"))
         .map(|b| b.id);
+    let role = |r: &str| {
+        boxes
+            .iter()
+            .find(|b| b.role.as_deref() == Some(r))
+            .map(|b| b.id)
+    };
+    let junk_boxes = super::junk::JunkBoxes {
+        junk: role("junk"),
+        trash: role("trash"),
+    };
     let resolved: Vec<(String, Option<i64>)> = updates
         .iter()
         .map(|(raw, _)| {
@@ -234,6 +244,10 @@ async fn update(
                 continue;
             }
             changes.moved(e.id, &old_boxes, &new_boxes);
+            // AL-1.2: into Junk teaches spam, out of it teaches ham.
+            if let Some(spam) = super::junk::lesson_of(junk_boxes, &old_boxes, &new_boxes) {
+                super::junk::train(&m.store, &account.owner, e.id, spam).await;
+            }
         }
         if keywords != old_kw {
             let list: Vec<String> = keywords.iter().cloned().collect();

@@ -1,0 +1,258 @@
+//! The statistical spam classifier (AL-1.2): naive Bayes over the message's tokens
+//! ([`tokens`]), each token's spam probability smoothed towards "unknown" when it was seen
+//! rarely (Robinson's s and x), and the most telling tokens combined with Fisher's chi-square
+//! method (Robinson/SpamBayes), which says "unsure" instead of flipping on a few words.
+//!
+//! ```text
+//! message ─▶ tokens (64-bit hashes) ─▶ counts in the store (TokenSource) ─▶ f(w) per token
+//!         ─▶ the ≤ 150 tokens furthest from 0.5 ─▶ chi-square combining ─▶ probability
+//!         ─▶ score: + spam_weight·(2p−1) above 0.5, − ham_weight·(1−2p) below
+//! ```
+//!
+//! Learning is elsewhere: [`lesson`] gives a message's digest and tokens, the store counts them
+//! (rampart-store's `SpamTokens`), once per message; training the other way undoes the first
+//! lesson. Until `min_spam` spam and `min_ham` ham messages were trained the classifier adds
+//! nothing and says so.
+
+pub mod tokens;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub use tokens::MAX_TOKENS;
+
+/// Robinson's s: how strongly a rarely seen token is pulled towards [`UNKNOWN_PROB`].
+const STRENGTH: f64 = 0.45;
+/// Robinson's x: the probability given to a token never seen.
+const UNKNOWN_PROB: f64 = 0.5;
+/// Tokens closer to 0.5 than this say nothing and are left out.
+const MIN_DEVIATION: f64 = 0.1;
+/// The most telling tokens combined per message.
+const MAX_DISCRIMINATORS: usize = 150;
+
+/// `[checks.spam.bayes]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BayesConfig {
+    /// Use the classifier. Default true; it adds nothing until trained (see `min_spam`).
+    pub enabled: bool,
+    /// Spam messages trained before the classifier counts. Default 200.
+    pub min_spam: u64,
+    /// Ham messages trained before the classifier counts. Default 200.
+    pub min_ham: u64,
+    /// Score added at probability 1 (scaled down linearly to 0 at 0.5). Default 8.
+    pub spam_weight: f32,
+    /// Score taken away at probability 0 (scaled down linearly to 0 at 0.5). Default 2.
+    pub ham_weight: f32,
+}
+
+impl Default for BayesConfig {
+    fn default() -> Self {
+        BayesConfig {
+            enabled: true,
+            min_spam: 200,
+            min_ham: 200,
+            spam_weight: 8.0,
+            ham_weight: 2.0,
+        }
+    }
+}
+
+/// What the store knows of some tokens in one scope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    /// Spam and ham messages trained in the scope.
+    pub spam_messages: u64,
+    pub ham_messages: u64,
+    /// Token → (spam count, ham count); unseen tokens are absent.
+    pub tokens: HashMap<u64, (u64, u64)>,
+}
+
+/// Where the counts come from: the store, seen through this so the checks need no database.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    /// The counts of `tokens` in `scope` (`""` for the installation, else a user's address).
+    async fn counts(&self, scope: &str, tokens: &[u64]) -> Result<Counts, String>;
+}
+
+/// The classifier's answer for one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The spam probability, when the classifier was trained enough to give one.
+    pub probability: Option<f64>,
+    /// What it adds to the spam score (negative for ham).
+    pub score: f32,
+    /// One sentence for the trace.
+    pub detail: String,
+}
+
+/// A token's spam probability, smoothed: Graham's ratio of frequencies, pulled towards x by
+/// Robinson's formula `(s·x + n·p) / (s + n)` so a token seen once cannot decide alone.
+pub fn token_probability(spam: u64, ham: u64, spam_messages: u64, ham_messages: u64) -> f64 {
+    let n = (spam + ham) as f64;
+    if n == 0.0 {
+        return UNKNOWN_PROB;
+    }
+    let sr = spam as f64 / spam_messages.max(1) as f64;
+    let hr = ham as f64 / ham_messages.max(1) as f64;
+    let p = if sr + hr > 0.0 { sr / (sr + hr) } else { 0.5 };
+    (STRENGTH * UNKNOWN_PROB + n * p) / (STRENGTH + n)
+}
+
+/// The probability that a chi-square variable with `v` (even) degrees of freedom is at least
+/// `x2`: the series for even degrees of freedom, which needs no special functions.
+fn chi2q(x2: f64, v: usize) -> f64 {
+    let m = x2 / 2.0;
+    let mut term = (-m).exp();
+    let mut sum = term;
+    for i in 1..v / 2 {
+        term *= m / i as f64;
+        sum += term;
+    }
+    sum.min(1.0)
+}
+
+/// Fisher/Robinson chi-square combining of token probabilities: near 1 when the evidence says
+/// spam, near 0 when it says ham, near 0.5 when it says both or nothing.
+pub fn combine(probs: &[f64]) -> f64 {
+    if probs.is_empty() {
+        return 0.5;
+    }
+    let (mut ln_p, mut ln_q) = (0.0f64, 0.0f64);
+    for p in probs {
+        let p = p.clamp(1e-6, 1.0 - 1e-6);
+        ln_p += p.ln();
+        ln_q += (1.0 - p).ln();
+    }
+    let v = 2 * probs.len();
+    // Strong spam evidence makes Σln(1−p) very negative, so its tail probability is small.
+    let spamminess = 1.0 - chi2q(-2.0 * ln_q, v);
+    let hamminess = 1.0 - chi2q(-2.0 * ln_p, v);
+    (1.0 + spamminess - hamminess) / 2.0
+}
+
+/// The spam probability of tokens against counts: the most telling tokens, combined.
+pub fn probability(tokens: &[u64], counts: &Counts) -> (f64, usize) {
+    let mut probs: Vec<f64> = tokens
+        .iter()
+        .filter_map(|t| counts.tokens.get(t))
+        .map(|(s, h)| token_probability(*s, *h, counts.spam_messages, counts.ham_messages))
+        .filter(|p| (p - 0.5).abs() >= MIN_DEVIATION)
+        .collect();
+    probs.sort_by(|a, b| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
+    probs.truncate(MAX_DISCRIMINATORS);
+    (combine(&probs), probs.len())
+}
+
+/// The score for a probability (see the module documentation).
+pub fn score_of(cfg: &BayesConfig, p: f64) -> f32 {
+    let d = (p - 0.5) * 2.0;
+    if d >= 0.0 {
+        (d * f64::from(cfg.spam_weight)) as f32
+    } else {
+        (d * f64::from(cfg.ham_weight)) as f32
+    }
+}
+
+fn trained(cfg: &BayesConfig, c: &Counts) -> bool {
+    c.spam_messages >= cfg.min_spam && c.ham_messages >= cfg.min_ham
+}
+
+/// Classifies a message by its tokens: against the single recipient's own training when that is
+/// enough (`min_spam`/`min_ham`), else against the installation's. None when disabled.
+pub async fn classify(
+    cfg: &BayesConfig,
+    source: &dyn TokenSource,
+    recipient: Option<&str>,
+    tokens: &[u64],
+) -> Option<Outcome> {
+    if !cfg.enabled {
+        return None;
+    }
+    let mut chosen = None;
+    if let Some(user) = recipient {
+        match source.counts(&user.to_ascii_lowercase(), tokens).await {
+            Ok(c) if trained(cfg, &c) => chosen = Some((format!("{user}'s training"), c)),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "spam classifier: user counts"),
+        }
+    }
+    let (whose, counts) = match chosen {
+        Some(c) => c,
+        None => match source.counts("", tokens).await {
+            Ok(c) => ("the installation's training".to_string(), c),
+            Err(e) => {
+                return Some(Outcome {
+                    probability: None,
+                    score: 0.0,
+                    detail: format!("classifier unavailable: {e}"),
+                })
+            }
+        },
+    };
+    if !trained(cfg, &counts) {
+        // AL-1.2: an untrained classifier would only add noise; it says why it is silent.
+        return Some(Outcome {
+            probability: None,
+            score: 0.0,
+            detail: format!(
+                "classifier not yet trained ({} spam, {} ham; needs {} and {})",
+                counts.spam_messages, counts.ham_messages, cfg.min_spam, cfg.min_ham
+            ),
+        });
+    }
+    let (p, used) = probability(tokens, &counts);
+    let score = score_of(cfg, p);
+    Some(Outcome {
+        probability: Some(p),
+        score,
+        detail: format!(
+            "classifier probability {p:.3} from {used} of {} tokens against {whose} ({} spam, {} ham)",
+            tokens.len(),
+            counts.spam_messages,
+            counts.ham_messages
+        ),
+    })
+}
+
+/// A message ready to be learned: its digest (SHA-256 of the Message-ID and the body, so the
+/// headers added on the way, our own included, do not make it a new message) and its tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lesson {
+    pub digest: Vec<u8>,
+    pub tokens: Vec<u64>,
+}
+
+/// Reads a message for training. Bare LF line ends (files on disk, mbox) are read as CRLF. None
+/// when it cannot be read as a message.
+pub fn lesson(raw: &[u8]) -> Option<Lesson> {
+    let crlf = to_crlf(raw);
+    let m = crate::message::read(&crlf).ok()?;
+    let tokens = tokens::tokens(&m.headers, &m.parsed);
+    let body = crlf.get(m.headers.body_offset..).unwrap_or_default();
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(m.headers.message_id().unwrap_or_default().as_bytes());
+    ctx.update(b"\0");
+    ctx.update(body);
+    Some(Lesson {
+        digest: ctx.finish().as_ref().to_vec(),
+        tokens,
+    })
+}
+
+/// Line ends as CRLF, bare CR dropped; NUL bytes dropped (a file is not held to SMTP's rules).
+fn to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    for &b in raw {
+        match b {
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b'\r' | 0 => {}
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

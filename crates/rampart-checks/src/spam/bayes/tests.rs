@@ -1,0 +1,208 @@
+use super::*;
+use std::sync::Mutex;
+
+/// Counts kept in memory, learned the way the store learns them (once per digest, a lesson the
+/// other way undoing the first), so the classifier's arithmetic is tested without a database.
+#[derive(Default)]
+struct Memory {
+    lessons: Mutex<Lessons>,
+}
+
+/// Digest → (spam, tokens).
+type Lessons = HashMap<Vec<u8>, (bool, Vec<u64>)>;
+
+impl Memory {
+    fn train(&self, raw: &str, spam: bool) {
+        let l = lesson(raw.as_bytes()).expect("a readable message");
+        self.lessons
+            .lock()
+            .unwrap()
+            .insert(l.digest, (spam, l.tokens));
+    }
+}
+
+#[async_trait]
+impl TokenSource for Memory {
+    async fn counts(&self, scope: &str, tokens: &[u64]) -> Result<Counts, String> {
+        assert_eq!(scope, "", "no single recipient: the installation's counts");
+        let lessons = self.lessons.lock().unwrap();
+        let mut c = Counts::default();
+        for (spam, toks) in lessons.values() {
+            if *spam {
+                c.spam_messages += 1;
+            } else {
+                c.ham_messages += 1;
+            }
+            for t in toks.iter().filter(|t| tokens.contains(t)) {
+                let e = c.tokens.entry(*t).or_default();
+                if *spam {
+                    e.0 += 1;
+                } else {
+                    e.1 += 1;
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+fn spam(i: usize) -> String {
+    format!(
+        "From: Prize Desk <winner{i}@lottery-{i}.example>\r\nTo: a@local.example\r\n\
+         Subject: CHEAP pills and LOTTERY winner notice {i}\r\nMessage-ID: <s{i}@lottery.example>\r\n\r\n\
+         Congratulations, you are a lottery winner! Claim your prize money now, cheap viagra \
+         pharmacy discount, wire transfer fee, act now at http://claim-prize.example/win/{i}\r\n"
+    )
+}
+
+fn ham(i: usize) -> String {
+    format!(
+        "From: Carol <carol@partner.example>\r\nTo: a@local.example\r\n\
+         Subject: minutes of the project meeting {i}\r\nMessage-ID: <h{i}@partner.example>\r\n\r\n\
+         Hello, attached are the minutes of our meeting about the quarterly budget review. \
+         Please check the schedule for the next milestone and the draft report. Regards, Carol\r\n"
+    )
+}
+
+fn cfg(min: u64) -> BayesConfig {
+    BayesConfig {
+        min_spam: min,
+        min_ham: min,
+        ..BayesConfig::default()
+    }
+}
+
+fn toks(raw: &str) -> Vec<u64> {
+    lesson(raw.as_bytes()).unwrap().tokens
+}
+
+#[tokio::test]
+async fn al_1_2_bayes_trained_classifier_separates_spam_and_ham() {
+    let m = Memory::default();
+    for i in 0..20 {
+        m.train(&spam(i), true);
+        m.train(&ham(i), false);
+    }
+    let s = classify(&cfg(20), &m, None, &toks(&spam(99)))
+        .await
+        .unwrap();
+    let p = s.probability.expect("trained: a probability");
+    assert!(p > 0.95, "a similar spam scores high: {s:?}");
+    assert!(s.score > 7.0, "and adds most of spam_weight: {s:?}");
+    assert!(s.detail.contains("probability"), "{}", s.detail);
+    let h = classify(&cfg(20), &m, None, &toks(&ham(99))).await.unwrap();
+    assert!(
+        h.probability.unwrap() < 0.05,
+        "a similar ham scores low: {h:?}"
+    );
+    assert!(h.score < 0.0, "ham takes score away: {h:?}");
+}
+
+#[tokio::test]
+async fn al_1_2_bayes_minimum_training_says_not_yet_trained() {
+    let m = Memory::default();
+    for i in 0..5 {
+        m.train(&spam(i), true);
+        m.train(&ham(i), false);
+    }
+    m.train(&ham(5), false);
+    let o = classify(&cfg(6), &m, None, &toks(&spam(99))).await.unwrap();
+    assert_eq!(o.probability, None);
+    assert_eq!(o.score, 0.0, "silent below the minimum");
+    assert!(
+        o.detail
+            .starts_with("classifier not yet trained (5 spam, 6 ham"),
+        "{}",
+        o.detail
+    );
+    m.train(&spam(5), true);
+    let o = classify(&cfg(6), &m, None, &toks(&spam(99))).await.unwrap();
+    assert!(o.probability.is_some(), "effective at the minimum: {o:?}");
+    let off = BayesConfig {
+        enabled: false,
+        ..cfg(6)
+    };
+    assert_eq!(classify(&off, &m, None, &toks(&spam(99))).await, None);
+}
+
+#[tokio::test]
+async fn al_1_2_bayes_retraining_undoes_the_earlier_lesson() {
+    let m = Memory::default();
+    for i in 0..10 {
+        m.train(&spam(i), true);
+        m.train(&ham(i), false);
+    }
+    let before = classify(&cfg(1), &m, None, &toks(&spam(50))).await.unwrap();
+    // The same message trained again the same way is the same lesson.
+    m.train(&spam(50), true);
+    m.train(&spam(50), true);
+    assert_eq!(m.lessons.lock().unwrap().len(), 21);
+    // Moved out of Junk: now ham, the spam lesson gone.
+    m.train(&spam(50), false);
+    let lessons = m.lessons.lock().unwrap().clone();
+    assert_eq!(lessons.len(), 21);
+    assert_eq!(lessons.values().filter(|(s, _)| *s).count(), 10);
+    drop(lessons);
+    let after = classify(&cfg(1), &m, None, &toks(&spam(50))).await.unwrap();
+    assert!(
+        after.probability.unwrap() < before.probability.unwrap(),
+        "{before:?} then {after:?}"
+    );
+}
+
+#[test]
+fn al_1_2_bayes_unseen_and_rare_tokens_are_pulled_to_unknown() {
+    assert_eq!(token_probability(0, 0, 100, 100), 0.5);
+    let once = token_probability(1, 0, 100, 100);
+    let often = token_probability(50, 0, 100, 100);
+    assert!(once < often, "{once} < {often}");
+    assert!(once < 0.9, "one sighting is pulled towards 0.5: {once}");
+    assert!(often > 0.99);
+    assert!((combine(&[]) - 0.5).abs() < 1e-9, "no evidence: unsure");
+    assert!(combine(&[0.99; 20]) > 0.99);
+    assert!(combine(&[0.01; 20]) < 0.01);
+    let mixed = combine(&[0.99, 0.99, 0.01, 0.01]);
+    assert!(
+        (mixed - 0.5).abs() < 0.1,
+        "contradicting evidence: unsure ({mixed})"
+    );
+}
+
+#[test]
+fn al_1_2_bayes_tokens_are_bounded_distinct_and_cover_headers_text_urls() {
+    let t = toks(&spam(1));
+    let has = |s: &str| t.contains(&tokens::hash(s));
+    assert!(has("s:lottery"), "subject word");
+    assert!(has("fd:lottery-1.example"), "From domain");
+    assert!(has("u:claim-prize.example"), "link host");
+    assert!(has("u:p:win"), "link path part");
+    assert!(has("pharmacy"), "body word");
+    let mut d = t.clone();
+    d.sort_unstable();
+    d.dedup();
+    assert_eq!(d.len(), t.len(), "distinct");
+    let huge: String = (0..20_000).map(|i| format!("w{i}x ")).collect();
+    let big = format!("From: a@b.example\r\nSubject: x\r\n\r\n{huge}\r\n");
+    assert_eq!(toks(&big).len(), MAX_TOKENS, "bounded");
+}
+
+#[test]
+fn al_1_2_bayes_digest_ignores_added_headers_and_line_ends() {
+    let a = lesson(spam(3).as_bytes()).unwrap();
+    let delivered = format!(
+        "Return-Path: <x@y.example>\r\nReceived: from mx by us\r\nX-Spam-Flag: YES\r\n{}",
+        spam(3)
+    );
+    let b = lesson(delivered.as_bytes()).unwrap();
+    assert_eq!(
+        a.digest, b.digest,
+        "headers added on the way do not make a new message"
+    );
+    let lf = spam(3).replace("\r\n", "\n");
+    assert_eq!(
+        lesson(lf.as_bytes()).unwrap().digest,
+        a.digest,
+        "LF files read as CRLF"
+    );
+    assert_ne!(lesson(spam(4).as_bytes()).unwrap().digest, a.digest);
+}

@@ -1,0 +1,196 @@
+//! The tokens the classifier counts, read from the message the pipeline already parsed (headers
+//! through [`Headers`], text through the MIME walk and [`visible`] for HTML, links through the URL
+//! extractor): nothing is decoded a second time here.
+//!
+//! Each token is a short string with a prefix saying where it came from (`s:` subject word,
+//! `fd:` From domain, `rcv:` a Received hop's host, `h:x-mailer:` a selected header's word,
+//! `u:` a link's host or path part, no prefix for body words), hashed to 64 bits (FNV-1a) so the
+//! store keeps numbers, not text. A message gives at most [`MAX_TOKENS`] distinct tokens.
+
+use std::collections::HashSet;
+
+use crate::message::Headers;
+use crate::mime::{walk, PartKind};
+use crate::urls::html::visible;
+
+/// Distinct tokens taken from one message at most: a huge message costs no more than this.
+pub const MAX_TOKENS: usize = 1500;
+/// Links read for tokens at most.
+const MAX_URLS: usize = 50;
+/// Body text read at most, in bytes.
+const MAX_TEXT: usize = 256 * 1024;
+/// Words shorter than this carry too little (`the`, `to`); longer than the maximum are
+/// summarised by their first letter and length (SpamBayes' "skip" tokens), so base64 noise and
+/// long random strings do not flood the store with one-off tokens.
+const MIN_WORD: usize = 3;
+const MAX_WORD: usize = 24;
+
+/// Headers whose words are tokens of their own, prefixed by the header's name.
+const SELECTED: [&str; 8] = [
+    "x-mailer",
+    "user-agent",
+    "content-type",
+    "x-priority",
+    "list-id",
+    "organization",
+    "precedence",
+    "x-spam-status",
+];
+
+/// FNV-1a, 64 bits: stable across builds and platforms (unlike std's hasher), which matters
+/// because the counts are kept across upgrades.
+pub fn hash(token: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in token.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Distinct tokens in the order found, bounded.
+struct Bag {
+    seen: HashSet<u64>,
+    order: Vec<u64>,
+}
+
+impl Bag {
+    fn add(&mut self, token: &str) {
+        if self.order.len() >= MAX_TOKENS {
+            return;
+        }
+        let h = hash(token);
+        if self.seen.insert(h) {
+            self.order.push(h);
+        }
+    }
+
+    fn words(&mut self, prefix: &str, text: &str) {
+        for w in text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '\'' | '$' | '-' | '!')))
+        {
+            let w = w.trim_matches(|c: char| c == '\'' || c == '-');
+            let n = w.chars().count();
+            if n < MIN_WORD {
+                continue;
+            }
+            if self.order.len() >= MAX_TOKENS {
+                return;
+            }
+            if n > MAX_WORD {
+                let first = w.chars().next().unwrap_or('?').to_lowercase();
+                self.add(&format!("{prefix}skip:{first}:{}", n / 10 * 10));
+            } else if w.chars().all(|c| c.is_ascii_digit()) {
+                self.add(&format!("{prefix}num:{n}"));
+            } else {
+                self.add(&format!("{prefix}{}", w.to_lowercase()));
+            }
+        }
+    }
+}
+
+fn domain(addr: &str) -> Option<String> {
+    let d = addr.trim().trim_end_matches('>').rsplit_once('@')?.1;
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    (!d.is_empty()).then_some(d)
+}
+
+/// The hosts a Received field names: after `from` and `by`, and bracketed IP addresses (their
+/// /24 for IPv4, so neighbours count together).
+fn received_hosts(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let words: Vec<&str> = value.split_whitespace().collect();
+    for pair in words.windows(2) {
+        if pair[0].eq_ignore_ascii_case("from") || pair[0].eq_ignore_ascii_case("by") {
+            let host = pair[1].trim_matches(|c: char| matches!(c, '(' | ')' | '[' | ']' | ';'));
+            if host.contains('.') {
+                out.push(host.to_ascii_lowercase());
+            }
+        }
+    }
+    for part in value.split('[').skip(1) {
+        let ip = part.split(']').next().unwrap_or("");
+        if let Ok(std::net::IpAddr::V4(v4)) = ip.parse::<std::net::IpAddr>() {
+            let o = v4.octets();
+            out.push(format!("ip:{}.{}.{}", o[0], o[1], o[2]));
+        }
+    }
+    out
+}
+
+/// The tokens of one message, distinct, in the order found, at most [`MAX_TOKENS`].
+pub fn tokens(headers: &Headers<'_>, parsed: &mail_parser::Message<'_>) -> Vec<u64> {
+    let mut bag = Bag {
+        seen: HashSet::new(),
+        order: Vec::new(),
+    };
+    if let Some(s) = parsed.subject() {
+        bag.words("s:", s);
+    }
+    if let Some(from) = parsed.from().and_then(|a| a.first()) {
+        if let Some(d) = from.address().and_then(domain) {
+            bag.add(&format!("fd:{d}"));
+        }
+        if let Some(name) = from.name() {
+            bag.words("fn:", name);
+        }
+    }
+    if let Some(d) = parsed
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .and_then(domain)
+    {
+        bag.add(&format!("rd:{d}"));
+    }
+    if let Some(id) = headers.message_id() {
+        if let Some(d) = domain(&id) {
+            bag.add(&format!("mid:{d}"));
+        }
+    }
+    for (_, f) in headers.all("Received").take(8) {
+        for host in received_hosts(&f.unfolded()) {
+            bag.add(&format!("rcv:{host}"));
+        }
+    }
+    for name in SELECTED {
+        for (_, f) in headers.all(name).take(2) {
+            bag.words(&format!("h:{name}:"), &f.unfolded());
+        }
+    }
+    for u in crate::urls::extract::extract(parsed, MAX_URLS).urls {
+        let host = u.url.host.to_ascii_lowercase();
+        bag.add(&format!("u:{host}"));
+        // The registrable part counts too, so `a.spam.example` and `b.spam.example` meet.
+        let labels: Vec<&str> = host.split('.').collect();
+        if labels.len() > 2 {
+            bag.add(&format!("u:{}", labels[labels.len() - 2..].join(".")));
+        }
+        for seg in u.url.path.split('/').filter(|s| !s.is_empty()).take(4) {
+            bag.words("u:p:", seg);
+        }
+    }
+    let mut read = 0;
+    for leaf in walk(parsed).leaves {
+        let Some(text) = leaf.text.as_deref() else {
+            continue;
+        };
+        if read >= MAX_TEXT {
+            break;
+        }
+        let shown = match leaf.kind {
+            PartKind::Html => {
+                bag.add("html");
+                visible(text)
+            }
+            PartKind::Text => text.to_string(),
+            PartKind::Binary => continue,
+        };
+        let mut end = shown.len().min(MAX_TEXT - read);
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        read += end;
+        bag.words("", &shown[..end]);
+    }
+    bag.order
+}

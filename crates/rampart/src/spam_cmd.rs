@@ -1,0 +1,259 @@
+//! `rampart spam train` and `rampart spam status`: the spam classifier's training from files
+//! and what it learned (AL-1.2). Also the classifier's view of the store ([`StoreTokens`]),
+//! which `serve` hands to the check pipeline.
+//!
+//! Training from files goes into the installation's counts; with `--user`, into that user's as
+//! well, exactly as the user's own moves to and out of Junk do. A message already trained the
+//! same way is counted once; trained the other way, the earlier lesson is undone.
+
+use crate::admin::Error;
+use async_trait::async_trait;
+use rampart_checks::spam::bayes::{self, Counts, TokenSource};
+use rampart_config::Config;
+use rampart_store::spam_tokens::GLOBAL;
+use rampart_store::{AnyStore, Lesson, Sqlite, Trained};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(clap::Subcommand)]
+pub enum SpamCmd {
+    /// Trains the classifier from files: one message per file, or mbox files (split on lines
+    /// that start with "From "). Directories are read recursively.
+    Train {
+        /// A directory (or file) of spam.
+        #[arg(long)]
+        spam: Vec<PathBuf>,
+        /// A directory (or file) of ham (wanted mail).
+        #[arg(long)]
+        ham: Vec<PathBuf>,
+        /// Also train this user's own counts.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// How many spam and ham messages each scope was trained with, and whether that is enough.
+    Status,
+}
+
+/// The store as the classifier reads it.
+pub struct StoreTokens(pub AnyStore);
+
+#[async_trait]
+impl TokenSource for StoreTokens {
+    async fn counts(&self, scope: &str, tokens: &[u64]) -> Result<Counts, String> {
+        let c = self
+            .0
+            .spam_token_counts(scope, tokens)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Counts {
+            spam_messages: c.trained.spam,
+            ham_messages: c.trained.ham,
+            tokens: c.tokens.into_iter().map(|(t, s, h)| (t, (s, h))).collect(),
+        })
+    }
+}
+
+/// How one kind's training went.
+#[derive(Default)]
+struct Tally {
+    new: u64,
+    already: u64,
+    reversed: u64,
+    unreadable: u64,
+}
+
+pub fn run(config: &Config, cmd: SpamCmd) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let (sqlite, writer) = Sqlite::open(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot open the data directory {}: {e}; pass --config or --data-dir",
+            config.data_dir.display()
+        )
+    })?;
+    let store: AnyStore = Arc::new(sqlite);
+    let result = rt.block_on(async {
+        match cmd {
+            SpamCmd::Train { spam, ham, user } => {
+                if spam.is_empty() && ham.is_empty() {
+                    return Err("name at least one --spam or --ham directory".into());
+                }
+                let user = user.map(|u| u.trim().to_ascii_lowercase());
+                if let Some(u) = &user {
+                    if !store.users().await?.contains(u) {
+                        return Err(
+                            format!("{u} is not a user here (see `rampart user list`)").into()
+                        );
+                    }
+                }
+                for (dirs, is_spam) in [(&spam, true), (&ham, false)] {
+                    if dirs.is_empty() {
+                        continue;
+                    }
+                    let mut t = Tally::default();
+                    for d in dirs {
+                        train_path(&store, user.as_deref(), d, is_spam, &mut t).await?;
+                    }
+                    println!(
+                        "{}: {} trained ({} new, {} moved from {}), {} already known, {} unreadable",
+                        if is_spam { "spam" } else { "ham" },
+                        t.new + t.reversed,
+                        t.new,
+                        t.reversed,
+                        if is_spam { "ham" } else { "spam" },
+                        t.already,
+                        t.unreadable
+                    );
+                }
+                status(config, &store).await
+            }
+            SpamCmd::Status => status(config, &store).await,
+        }
+    });
+    drop(store);
+    let _ = writer.join();
+    result
+}
+
+async fn status(config: &Config, store: &AnyStore) -> Result<(), Error> {
+    let cfg = &config.checks.spam.bayes;
+    let scopes = store.spam_scopes().await?;
+    if !scopes.iter().any(|(s, _)| s == GLOBAL) {
+        println!("installation: 0 spam, 0 ham trained");
+    }
+    for (scope, c) in scopes {
+        let who = if scope == GLOBAL {
+            "installation".to_string()
+        } else {
+            scope
+        };
+        let state = if !cfg.enabled {
+            "classifier disabled by configuration".to_string()
+        } else if c.spam >= cfg.min_spam && c.ham >= cfg.min_ham {
+            "in effect".to_string()
+        } else {
+            format!(
+                "not yet in effect: needs {} spam and {} ham",
+                cfg.min_spam, cfg.min_ham
+            )
+        };
+        println!("{who}: {} spam, {} ham trained ({state})", c.spam, c.ham);
+    }
+    Ok(())
+}
+
+async fn train_path(
+    store: &AnyStore,
+    user: Option<&str>,
+    path: &Path,
+    spam: bool,
+    t: &mut Tally,
+) -> Result<(), Error> {
+    let mut files = Vec::new();
+    collect(path, &mut files)?;
+    files.sort();
+    for f in files {
+        let bytes = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        for raw in split_mbox(&bytes) {
+            match bayes::lesson(&raw) {
+                Some(l) => match train(store, user, l, spam).await? {
+                    Trained::New => t.new += 1,
+                    Trained::Already => t.already += 1,
+                    Trained::Reversed => t.reversed += 1,
+                },
+                None => t.unreadable += 1,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Learns one message in the installation's counts and, with a user, in the user's; the
+/// outcome reported is the user's when there is one.
+pub async fn train(
+    store: &AnyStore,
+    user: Option<&str>,
+    l: bayes::Lesson,
+    spam: bool,
+) -> Result<Trained, Error> {
+    let lesson = |scope: &str| Lesson {
+        scope: scope.to_string(),
+        digest: l.digest.clone(),
+        spam,
+        tokens: l.tokens.clone(),
+    };
+    let global = store.spam_train(lesson(GLOBAL)).await?;
+    match user {
+        Some(u) => Ok(store.spam_train(lesson(u)).await?),
+        None => Ok(global),
+    }
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for e in entries {
+        let e = e.map_err(|e| format!("{}: {e}", path.display()))?;
+        let p = e.path();
+        // Hidden files (editor swap files, .DS_Store, cmds) are not messages.
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        collect(&p, out)?;
+    }
+    Ok(())
+}
+
+/// One file's messages: an mbox (first line "From ") split on its "From " lines with ">From "
+/// quoting undone, or the file as one message.
+fn split_mbox(bytes: &[u8]) -> Vec<Vec<u8>> {
+    if !bytes.starts_with(b"From ") {
+        return vec![bytes.to_vec()];
+    }
+    let mut out = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        if line.starts_with(b"From ") {
+            out.extend(current.take().filter(|m| !m.is_empty()));
+            current = Some(Vec::new());
+            continue;
+        }
+        // mboxrd: ">From ", ">>From " lose one '>'.
+        let quotes = line.iter().take_while(|b| **b == b'>').count();
+        let line = if quotes > 0 && line[quotes..].starts_with(b"From ") {
+            &line[1..]
+        } else {
+            line
+        };
+        if let Some(m) = current.as_mut() {
+            m.extend_from_slice(line);
+        }
+    }
+    out.extend(current.filter(|m| !m.is_empty()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_mbox;
+
+    #[test]
+    fn mbox_split_on_from_lines_and_unquoted() {
+        let mbox = b"From a@b Mon Jan 1 00:00:00 2024\nSubject: one\n\nbody\n>From here\n\nFrom c@d Tue Jan 2 00:00:00 2024\nSubject: two\n\nx\n";
+        let m = split_mbox(mbox);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0], b"Subject: one\n\nbody\nFrom here\n\n");
+        assert_eq!(m[1], b"Subject: two\n\nx\n");
+        assert_eq!(
+            split_mbox(b"Subject: x\n\ny\n").len(),
+            1,
+            "one message per file"
+        );
+    }
+}

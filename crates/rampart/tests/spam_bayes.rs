@@ -1,0 +1,276 @@
+//! AL-1.2: the spam classifier end to end, against a real `rampart serve`: silent and saying so
+//! until trained; trained over the CLI from a generated corpus, a similar spam over SMTP scores
+//! higher and is delivered to Junk; a message moved into Junk over JMAP makes the classifier
+//! rate a similar message as more likely spam.
+
+mod common;
+
+use common::jmap::{start_jmap_with, Jmap};
+use common::{cli, wait_trace, Options, TempDir};
+use serde_json::{json, Value};
+
+const MIN: usize = 30;
+
+const SPAM_WORDS: [&str; 12] = [
+    "lottery",
+    "winner",
+    "viagra",
+    "pharmacy",
+    "prize",
+    "casino",
+    "bitcoin",
+    "inheritance",
+    "discount",
+    "unclaimed",
+    "guaranteed",
+    "refinance",
+];
+const HAM_WORDS: [&str; 12] = [
+    "meeting",
+    "minutes",
+    "budget",
+    "schedule",
+    "milestone",
+    "report",
+    "review",
+    "agenda",
+    "invoice",
+    "quarterly",
+    "project",
+    "deadline",
+];
+
+/// A message built from three of the words, distinct per `i`.
+fn msg(kind: &str, words: &[&str], i: usize, from: &str) -> String {
+    let w = |k: usize| words[(i + k) % words.len()];
+    format!(
+        "From: <{from}>\r\nTo: <alice@example.test>\r\nSubject: {} {} number {i}\r\n\
+         Message-ID: <{kind}{i}@corpus.test>\r\n\r\n\
+         Dear reader, {} {} {} {} and {} again. Reference {kind}{i}.\r\n",
+        w(0),
+        w(1),
+        w(2),
+        w(3),
+        w(4),
+        w(5),
+        w(6)
+    )
+}
+
+fn corpus(dir: &TempDir, kind: &str, words: &[&str], from: &str) -> String {
+    let d = dir.0.join(kind);
+    std::fs::create_dir_all(&d).unwrap();
+    for i in 0..MIN + 5 {
+        // One message per file, LF line ends as files on disk have them.
+        std::fs::write(
+            d.join(format!("{i}.eml")),
+            msg(kind, words, i, from).replace("\r\n", "\n"),
+        )
+        .unwrap();
+    }
+    d.to_string_lossy().into_owned()
+}
+
+fn probability(trace: &str) -> f64 {
+    let at = trace
+        .find("classifier probability ")
+        .unwrap_or_else(|| panic!("no classifier probability in the trace:\n{trace}"));
+    trace[at + "classifier probability ".len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable probability in:\n{trace}"))
+}
+
+fn role_id(c: &Jmap<'_>, acc: &str, role: &str) -> String {
+    let r = c.call1("Mailbox/get", json!({"accountId": acc, "ids": null}));
+    r["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} mailbox: {r}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn in_mailbox(c: &Jmap<'_>, acc: &str, mailbox: &str) -> Vec<String> {
+    let r = c.call1(
+        "Email/query",
+        json!({"accountId": acc, "filter": {"inMailbox": mailbox}}),
+    );
+    r["ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn al_1_2_bayes_trained_over_cli_and_jmap_moves() {
+    let s = start_jmap_with(Options {
+        checks: Some(format!(
+            "disabled = [\"antivirus\"]\n[checks.spam.bayes]\nmin_spam = {MIN}\nmin_ham = {MIN}\n"
+        )),
+        ..Options::default()
+    });
+    // Untrained: the classifier adds nothing and the trace says why.
+    let first = msg("spam", &SPAM_WORDS, 100, "promo@offers.test");
+    let (code, _) = s
+        .ehlo()
+        .send_mail("promo@offers.test", &["alice@example.test"], &first);
+    assert_eq!(code, 250);
+    wait_trace(
+        &s,
+        &["trace", "--message-id", "spam100@corpus.test"],
+        "classifier not yet trained (0 spam, 0 ham",
+    );
+
+    // Trained from files over the CLI, above the minimum.
+    let dir = TempDir::new("corpus");
+    let spam_dir = corpus(&dir, "spam", &SPAM_WORDS, "promo@offers.test");
+    let ham_dir = corpus(&dir, "ham", &HAM_WORDS, "carol@partner.test");
+    let out = cli(
+        &s.config,
+        &["spam", "train", "--spam", &spam_dir, "--ham", &ham_dir],
+        None,
+    );
+    let n = MIN + 5;
+    assert!(
+        out.contains(&format!("spam: {n} trained ({n} new")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("ham: {n} trained ({n} new")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "installation: {n} spam, {n} ham trained (in effect)"
+        )),
+        "{out}"
+    );
+    // Training the same files again teaches nothing new.
+    let again = cli(&s.config, &["spam", "train", "--spam", &spam_dir], None);
+    assert!(again.contains(&format!("{n} already known")), "{again}");
+    let status = cli(&s.config, &["spam", "status"], None);
+    assert!(
+        status.contains(&format!("installation: {n} spam, {n} ham")),
+        "{status}"
+    );
+
+    // A similar spam over SMTP: the classifier scores it and it is tagged into Junk.
+    let spam = msg("spam", &SPAM_WORDS, 200, "promo@offers.test");
+    let (code, _) = s
+        .ehlo()
+        .send_mail("promo@offers.test", &["alice@example.test"], &spam);
+    assert_eq!(code, 250);
+    let t = wait_trace(
+        &s,
+        &["trace", "--message-id", "spam200@corpus.test"],
+        "classifier probability",
+    );
+    assert!(probability(&t) > 0.9, "{t}");
+    assert!(
+        t.contains("bayes +"),
+        "the contribution is in the score: {t}"
+    );
+    let alice = s.jmap("alice@example.test");
+    let acc = alice.account_id();
+    let junk = role_id(&alice, &acc, "junk");
+    let mut found = false;
+    for _ in 0..200 {
+        let ids = in_mailbox(&alice, &acc, &junk);
+        let got = alice.call1(
+            "Email/get",
+            json!({"accountId": acc, "ids": ids, "properties": ["messageId"]}),
+        );
+        if got["list"].to_string().contains("spam200@corpus.test") {
+            found = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(found, "the tagged spam was delivered to Junk");
+
+    // A message the classifier has no opinion on, moved into Junk over JMAP, makes a similar
+    // one look more like spam.
+    let odd = |i: usize| {
+        format!(
+            "From: <news@letters.test>\r\nTo: <alice@example.test>\r\nSubject: zanzibar clove \
+             saffron {i}\r\nMessage-ID: <odd{i}@letters.test>\r\n\r\nZanzibar clove saffron \
+             nutmeg cardamom vanilla shipment, meeting budget {i}.\r\n"
+        )
+    };
+    let (code, _) = s
+        .ehlo()
+        .send_mail("news@letters.test", &["alice@example.test"], &odd(1));
+    assert_eq!(code, 250);
+    let before = probability(&wait_trace(
+        &s,
+        &["trace", "--message-id", "odd1@letters.test"],
+        "classifier probability",
+    ));
+    let inbox = role_id(&alice, &acc, "inbox");
+    let mut email = None;
+    for _ in 0..200 {
+        let ids = in_mailbox(&alice, &acc, &inbox);
+        let got = alice.call1(
+            "Email/get",
+            json!({"accountId": acc, "ids": ids, "properties": ["id", "messageId"]}),
+        );
+        email = got["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["messageId"].to_string().contains("odd1@letters.test"))
+            .map(|e| e["id"].as_str().unwrap().to_owned());
+        if email.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let email = email.expect("the message reached the Inbox");
+    let r = alice.call1(
+        "Email/set",
+        json!({"accountId": acc, "update": {email.clone(): {"mailboxIds": {junk.clone(): true}}}}),
+    );
+    assert!(r["updated"].get(&email).is_some(), "{r}");
+    let status = cli(&s.config, &["spam", "status"], None);
+    assert!(
+        status.contains(&format!("installation: {} spam", n + 1)),
+        "the move was learned: {status}"
+    );
+    assert!(
+        status.contains("alice@example.test: 1 spam, 0 ham"),
+        "{status}"
+    );
+    let (code, _) = s
+        .ehlo()
+        .send_mail("news@letters.test", &["alice@example.test"], &odd(2));
+    assert_eq!(code, 250);
+    let after = probability(&wait_trace(
+        &s,
+        &["trace", "--message-id", "odd2@letters.test"],
+        "classifier probability",
+    ));
+    assert!(after > before, "probability {before} then {after}");
+
+    // Moved back out of Junk into the Inbox: the spam lesson is undone, ham learned instead.
+    let r = alice.call1(
+        "Email/set",
+        json!({"accountId": acc, "update": {email.clone(): {"mailboxIds": {inbox: true}}}}),
+    );
+    assert!(r["updated"].get(&email).is_some(), "{r}");
+    let status = cli(&s.config, &["spam", "status"], None);
+    assert!(
+        status.contains(&format!("installation: {n} spam, {} ham", n + 1)),
+        "{status}"
+    );
+    assert!(
+        status.contains("alice@example.test: 0 spam, 1 ham"),
+        "{status}"
+    );
+}
