@@ -545,7 +545,7 @@ fn check_floor(password: &str) -> Result<()> {
 }
 
 fn no_user(address: &str) -> StoreError {
-    StoreError::Invalid(format!("no user {address}; see `rampart user list`"))
+    StoreError::Invalid(format!("no user {address}; see rampart user list"))
 }
 
 fn hash_password(password: &str) -> Result<String> {

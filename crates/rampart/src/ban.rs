@@ -29,7 +29,9 @@ pub enum BanCmd {
     },
     /// Ban an address or network.
     Add {
+        /// An address (192.0.2.7) or a network (192.0.2.0/24).
         network: String,
+        /// Why, recorded with the ban and in the trace.
         #[arg(long, default_value = "banned by the administrator")]
         reason: String,
         /// Seconds; without it the configured escalation (ids.ban_secs) applies.
@@ -39,13 +41,21 @@ pub enum BanCmd {
         #[arg(long)]
         permanent: bool,
     },
-    /// Lift the ban of an address or network (as listed).
-    Remove { network: String },
+    /// Unblock an address or network: lifts its ban (as listed), and asks the running server
+    /// to clear the temporary block its SMTP AUTH guard holds on the address after failed
+    /// logins.
+    Remove {
+        /// An address or network, as `rampart ban list` shows it.
+        network: String,
+    },
     /// Never ban this network (lifts the bans inside it); --remove takes it off the list.
     Allow {
+        /// An address or network.
         network: String,
+        /// Why it is allowed (kept with the entry).
         #[arg(long, default_value = "allowed by the administrator")]
         note: String,
+        /// Take NETWORK off the stored allow-list instead.
         #[arg(long)]
         remove: bool,
     },

@@ -280,7 +280,21 @@ async fn serve(
         .run(),
     );
 
-    signals.wait().await;
+    // SIGHUP (`systemctl reload`): see reload.rs for what is applied and what needs a restart.
+    let reloader = crate::reload::Reloader {
+        file_data_dir: config_path
+            .as_deref()
+            .and_then(|p| Config::load(p).ok())
+            .map(|c| c.data_dir),
+        path: config_path,
+        running: config.clone(),
+        tls: tls.clone(),
+    };
+    signals
+        .wait(|| {
+            reloader.reload();
+        })
+        .await;
     systemd.stopping();
     println!("shutting down");
     tracing::info!("shutdown: no new connections; waiting for sessions in flight");
@@ -367,16 +381,14 @@ impl Signals {
         })
     }
 
-    /// Waits for SIGTERM or SIGINT. SIGHUP is answered in the log and the wait goes on.
-    async fn wait(mut self) {
+    /// Waits for SIGTERM or SIGINT; each SIGHUP calls `on_hup` (the reload) and the wait goes
+    /// on.
+    async fn wait(mut self, mut on_hup: impl FnMut()) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,
                 _ = self.int.recv() => return,
-                _ = self.hup.recv() => tracing::warn!(
-                    "SIGHUP: reloading is not supported yet (configuration, certificates, \
-                     listeners); restart the service to apply changes; still running"
-                ),
+                _ = self.hup.recv() => on_hup(),
             }
         }
     }
