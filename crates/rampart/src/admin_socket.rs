@@ -1,7 +1,9 @@
 //! The local admin socket: `<data_dir>/admin.sock`, a unix socket of mode 0600 (only the
 //! service's own user, and root, can connect). `rampart audit` asks the running server what it
 //! really does — which sockets it bound, since when — rather than assuming the configuration
-//! was applied. One request per connection: the line `status`, answered with one JSON object.
+//! was applied. One request per connection, answered with one JSON object: the line `status`,
+//! or `unblock NETWORK` (`rampart ban remove`: the SMTP AUTH guard forgets the failures and
+//! the temporary block of the addresses inside NETWORK, which live only in the server).
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -23,6 +25,10 @@ pub fn path(data_dir: &Path) -> PathBuf {
 /// What the server reports about itself.
 pub type Status = Arc<dyn Fn() -> Value + Send + Sync>;
 
+/// Clears the in-memory blocks of a network (given as the client wrote it); answers with what
+/// it did.
+pub type Unblock = Arc<dyn Fn(&str) -> Value + Send + Sync>;
+
 /// Binds the socket (replacing a stale one from a previous run) with mode 0600 before anyone
 /// can connect, and answers until shutdown.
 pub fn bind(data_dir: &Path) -> std::io::Result<tokio::net::UnixListener> {
@@ -42,6 +48,7 @@ pub fn bind(data_dir: &Path) -> std::io::Result<tokio::net::UnixListener> {
 pub async fn serve(
     listener: tokio::net::UnixListener,
     status: Status,
+    unblock: Unblock,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -50,22 +57,28 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let Ok((stream, _)) = conn else { continue };
-        let status = status.clone();
+        let (status, unblock) = (status.clone(), unblock.clone());
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(TIMEOUT, answer(stream, status)).await;
+            let _ = tokio::time::timeout(TIMEOUT, answer(stream, status, unblock)).await;
         });
     }
 }
 
-async fn answer(stream: tokio::net::UnixStream, status: Status) -> std::io::Result<()> {
+async fn answer(
+    stream: tokio::net::UnixStream,
+    status: Status,
+    unblock: Unblock,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     // At most MAX_REQUEST bytes are read: a client cannot make the server buffer without end.
     let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST as u64));
     reader.read_line(&mut line).await?;
-    let reply = match line.trim() {
-        "status" => status(),
-        _ => json!({ "error": "unknown request; the one request is `status`" }),
+    let line = line.trim();
+    let reply = match line.split_once(' ') {
+        None if line == "status" => status(),
+        Some(("unblock", network)) => unblock(network.trim()),
+        _ => json!({ "error": "unknown request; use `status` or `unblock NETWORK`" }),
     };
     write.write_all(format!("{reply}\n").as_bytes()).await?;
     write.shutdown().await
@@ -73,6 +86,11 @@ async fn answer(stream: tokio::net::UnixStream, status: Status) -> std::io::Resu
 
 /// Asks a running server for its status; `Ok(None)` when no server has the socket open.
 pub fn query(data_dir: &Path) -> Result<Option<Value>, String> {
+    request(data_dir, "status")
+}
+
+/// Sends one request line to a running server; `Ok(None)` when no server has the socket open.
+pub fn request(data_dir: &Path, request: &str) -> Result<Option<Value>, String> {
     let p = path(data_dir);
     let mut stream = match std::os::unix::net::UnixStream::connect(&p) {
         Ok(s) => s,
@@ -89,7 +107,7 @@ pub fn query(data_dir: &Path) -> Result<Option<Value>, String> {
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let _ = stream.set_write_timeout(Some(TIMEOUT));
     stream
-        .write_all(b"status\n")
+        .write_all(format!("{request}\n").as_bytes())
         .map_err(|e| format!("cannot ask {}: {e}", p.display()))?;
     let mut line = String::new();
     BufReader::new(stream)

@@ -4,7 +4,8 @@
 //!   evidence, then the allow-list (the configuration's and the store's).
 //! - `add NET [--reason R] [--secs N | --permanent]`: bans an address or network (the address
 //!   alone for `192.0.2.7`); without `--secs`, the configured escalation decides.
-//! - `remove NET`: lifts a ban.
+//! - `remove NET`: lifts a ban, and the running server's temporary blocks of the addresses in
+//!   NET after failed logins (SMTP AUTH guard, asked over the admin socket).
 //! - `allow NET [--note N] [--remove]`: adds a network that is never banned (lifting the bans
 //!   inside it), or removes it.
 //!
@@ -128,11 +129,30 @@ pub fn run(config: &Config, cmd: BanCmd) -> Result<(), Error> {
         }
         BanCmd::Remove { network } => {
             let net = parse_network(&network)?;
-            if store.ids_unban(&net.to_string(), "the administrator", now)? {
+            let unbanned = store.ids_unban(&net.to_string(), "the administrator", now)?;
+            if unbanned {
                 println!("unbanned {net}");
+            }
+            // The SMTP AUTH guard's temporary blocks (failed logins) live in the running
+            // server: it is asked to forget them, so one command clears every block.
+            let blocks =
+                match crate::admin_socket::request(&config.data_dir, &format!("unblock {net}")) {
+                    Ok(Some(v)) => v.get("unblocked").and_then(|n| n.as_u64()).unwrap_or(0),
+                    Ok(None) => 0,
+                    Err(e) => {
+                        eprintln!(
+                            "the running server could not be asked to lift its AUTH blocks: {e}"
+                        );
+                        0
+                    }
+                };
+            if blocks > 0 {
+                println!("lifted the block of {blocks} address(es) after failed logins in {net}");
+            }
+            if unbanned || blocks > 0 {
                 Ok(())
             } else {
-                Err(format!("{net} is not banned (see rampart ban list)").into())
+                Err(format!("{net} is neither banned nor blocked; see rampart ban list").into())
             }
         }
         BanCmd::Allow {

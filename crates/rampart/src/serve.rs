@@ -191,6 +191,7 @@ async fn serve(
         ctx.clone(),
         shutdown_rx.clone(),
     ));
+    let guard_ctx = ctx.clone();
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();
     let mut https_tasks = Vec::new();
@@ -240,9 +241,21 @@ async fn serve(
             "listeners": listening,
         })
     });
+    // `rampart ban remove`: the AUTH guard's blocks live in this process only.
+    let unblock: crate::admin_socket::Unblock = Arc::new(move |network: &str| {
+        match rampart_ids::net::parse_network(network) {
+            Ok(net) => {
+                let n = guard_ctx.auth_guard.unblock(&net);
+                tracing::warn!(network = %net, addresses = n, "AUTH blocks lifted by the administrator");
+                serde_json::json!({ "unblocked": n })
+            }
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        }
+    });
     let admin = tokio::spawn(crate::admin_socket::serve(
         admin_listener,
         status,
+        unblock,
         shutdown_rx.clone(),
     ));
     // NC-2.2 and NC-2.4.4: the integrity and freshness watchers, findings mailed to the postmaster.

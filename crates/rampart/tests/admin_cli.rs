@@ -495,3 +495,42 @@ fn queue_retry_hold_release_and_delete() {
     let m = r.mailbox("carol@remote.test");
     assert_eq!(m.len(), 2, "{m:?}");
 }
+
+/// NC-2.4.2: `rampart ban remove` is the one command that unblocks an address, including the
+/// temporary block the SMTP AUTH guard holds, in the running server, after failed logins.
+#[test]
+fn ban_remove_lifts_the_auth_block_of_an_address() {
+    use base64::Engine;
+    let s = Server::start_with(Options {
+        top: "[auth]\nblock_after_failures = 2\nfailure_delay_ms = 1\nmax_failure_delay_ms = 1\n\
+              [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n"
+            .into(),
+        ..Default::default()
+    });
+    let wrong =
+        base64::engine::general_purpose::STANDARD.encode("\0alice@example.test\0not the password");
+    let mut c = Client::connect(s.listener("submissions"));
+    c.start_tls_now(s.tls_config(&[&rustls::version::TLS13]));
+    c.expect(220);
+    c.send("EHLO client.test");
+    c.expect(250);
+    for _ in 0..2 {
+        c.send(&format!("AUTH PLAIN {wrong}"));
+        c.expect(535);
+    }
+    // Blocked: a new connection is turned away with 421, in plain text before any TLS.
+    let mut blocked = std::net::TcpStream::connect(s.listener("submissions")).unwrap();
+    blocked.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let mut refusal = String::new();
+    std::io::Read::read_to_string(&mut blocked, &mut refusal).unwrap();
+    assert!(refusal.starts_with("421 "), "{refusal}");
+    let out = cli(&s.config, &["ban", "remove", "127.0.0.1"], None);
+    assert!(out.contains("lifted the block of 1 address(es)"), "{out}");
+    // Unblocked: alice logs in again from the same address.
+    let mut ok = s.login_alice();
+    ok.send("QUIT");
+    ok.expect(221);
+    // Nothing blocked or banned any more: the same command says so, as an error.
+    let e = fails(&s.config, &["ban", "remove", "127.0.0.1"], None);
+    assert!(e.contains("neither banned nor blocked"), "{e}");
+}
