@@ -61,8 +61,8 @@ pub fn check_password(policy: &PasswordsConfig, password: &str) -> Result<(), St
     let min = usize::try_from(policy.min_length).unwrap_or(usize::MAX);
     if length < min {
         return Err(format!(
-            "the password has {length} characters, fewer than the {min} required \
-             ([passwords] min_length); choose a longer one, such as a passphrase"
+            "the password is shorter than {min} characters (it has {length}; [passwords] \
+             min_length); choose a longer one, such as a passphrase"
         ));
     }
     if length > MAX_LENGTH {
@@ -90,7 +90,10 @@ mod tests {
         let e = check_password(&p, "password").unwrap_err();
         assert!(e.contains("most commonly used"), "{e}");
         let e = check_password(&p, "abcdefghijk").unwrap_err();
-        assert!(e.contains("11 characters") && e.contains("12"), "{e}");
+        assert!(
+            e.contains("shorter than 12") && e.contains("it has 11"),
+            "{e}"
+        );
         // Long enough, and still refused: it is on the list.
         assert!(check_password(&p, "1Q2W3E4R5T6Y").is_err());
         assert!(check_password(&p, "").is_err());
