@@ -25,6 +25,7 @@ pub mod integrity;
 mod load;
 pub mod mta_sts;
 pub mod null_client;
+pub mod passwords;
 pub mod recipient_verify;
 pub mod relay;
 pub mod relay_domain;
@@ -40,6 +41,7 @@ pub use integrity::{FreshnessConfig, IntegrityConfig};
 pub use ipnet::IpNet;
 pub use mta_sts::{Dnssec, MtaStsConfig, StsMode};
 pub use null_client::{NullClientConfig, Primary};
+pub use passwords::PasswordsConfig;
 pub use recipient_verify::RecipientVerify;
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
 pub use relay_domain::RelayDomain;
@@ -124,6 +126,8 @@ pub struct Config {
     pub integrity: IntegrityConfig,
     /// The age of virus signatures and URL feeds (NC-2.4.4, AL-1.2).
     pub freshness: FreshnessConfig,
+    /// The policy for users' passwords: minimum length, common passwords refused.
+    pub passwords: PasswordsConfig,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -158,6 +162,7 @@ impl Default for Config {
             relay_domains: Vec::new(),
             integrity: IntegrityConfig::default(),
             freshness: FreshnessConfig::default(),
+            passwords: PasswordsConfig::default(),
         }
     }
 }

@@ -321,6 +321,21 @@ impl AuthGuard {
         (Duration::from_millis(delay), blocked)
     }
 
+    /// The administrator lifts the blocks (`rampart ban remove`): every address inside `net`
+    /// starts again with no failure. Attempts in progress still count. Returns how many
+    /// addresses were blocked.
+    pub fn unblock(&self, net: &rampart_config::IpNet) -> usize {
+        let now = Instant::now();
+        let mut blocked = 0;
+        for (ip, a) in rampart_sync::lock(&self.by_ip).iter_mut() {
+            if net.contains(ip) {
+                blocked += usize::from(a.failures.blocked_until.is_some_and(|t| t > now));
+                a.failures = Failures::fresh(now);
+            }
+        }
+        blocked
+    }
+
     /// A success clears the address's and the account's failures.
     pub fn succeeded(&self, ip: IpAddr, account: &str) {
         {

@@ -299,6 +299,32 @@ impl ServerTls {
     }
 }
 
+impl ServerTls {
+    /// Reads the certificate and key again (SIGHUP, `systemctl reload`): the configured files,
+    /// which the administrator may have replaced, or the generated pair (renewed if due). New
+    /// handshakes, on every listener, get what was read; connections already open keep theirs.
+    /// An error leaves the current certificate served.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        match &self.source {
+            Source::Configured { cert, key } => {
+                let (k, facts) = load_pair(cert, key)?;
+                warn_if_expiring(cert, facts.as_ref(), unix(SystemTime::now()));
+                self.current.set(Arc::new(k));
+                Ok(())
+            }
+            Source::Generated { .. } => self.check(SystemTime::now()).map(|_| ()),
+        }
+    }
+
+    /// The configured certificate and key files, or None when the certificate is generated.
+    pub fn configured_files(&self) -> Option<(&Path, &Path)> {
+        match &self.source {
+            Source::Configured { cert, key } => Some((cert, key)),
+            Source::Generated { .. } => None,
+        }
+    }
+}
+
 /// Loads the configured certificate, or the generated one (generating or renewing it if due).
 pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(ServerTls::load(config)?.config())

@@ -4,7 +4,7 @@
 //! the binary's demo mode creates its one demo user with a random password.
 //! NC-2.1.6: [`Store::resolve_recipient`] is the single answer to "do we receive for this address".
 
-use crate::{now_micros, Result, Store, StoreError};
+use crate::{now_micros, Result, Store, StoreError, TraceEvent};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
@@ -66,11 +66,7 @@ impl Store {
             .rsplit_once('@')
             .map(|(_, d)| d.to_string())
             .unwrap_or_default();
-        if password.chars().count() < 12 {
-            return Err(StoreError::Invalid(
-                "the password is shorter than 12 characters; choose a longer one".into(),
-            ));
-        }
+        check_floor(password)?;
         if !self.is_local_domain(&domain)? {
             return Err(StoreError::Invalid(format!(
                 "domain {domain} is not configured; add it first with `rampart domain add {domain}`"
@@ -133,15 +129,243 @@ impl Store {
             params![disabled, address],
         )?;
         if n == 0 {
-            return Err(StoreError::Invalid(format!(
-                "no user {address}; see `rampart user list`"
-            )));
+            return Err(no_user(&address));
         }
         if disabled {
             // A disabled account's webmail sessions end now, not at their next request.
             self.web_sessions_end_all(&address)?;
         }
         Ok(())
+    }
+
+    /// Sets a new password for `address` (stored as an Argon2id hash, NC-2.1.4). The caller
+    /// applies the password policy first; the store only keeps the floor below every policy.
+    /// Its webmail sessions end, so a session opened with the old password does not outlive it.
+    pub fn set_password(&self, address: &str, password: &str) -> Result<()> {
+        let address = address.to_ascii_lowercase();
+        check_floor(password)?;
+        let hash = hash_password(password)?;
+        let mut conn = self.admin_connection()?;
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE users SET password_hash = ?1 WHERE address = ?2",
+            params![hash, address],
+        )?;
+        if n == 0 {
+            return Err(no_user(&address));
+        }
+        let mut e = TraceEvent::new(
+            "password",
+            format!("password of {address} changed by the administrator"),
+        );
+        e.recipient = Some(address.clone());
+        e.insert(&tx)?;
+        tx.commit()?;
+        self.web_sessions_end_all(&address)?;
+        Ok(())
+    }
+
+    /// How many emails the mailbox of `address` holds; `None` when there is no such user.
+    pub fn user_email_count(&self, address: &str) -> Result<Option<u64>> {
+        let address = address.to_ascii_lowercase();
+        self.read(|c| {
+            let exists = c
+                .prepare_cached("SELECT 1 FROM users WHERE address = ?1")?
+                .exists([&address])?;
+            if !exists {
+                return Ok(None);
+            }
+            let n: i64 = c
+                .prepare_cached("SELECT count(*) FROM mail_emails WHERE account = ?1")?
+                .query_row([&address], |r| r.get(0))?;
+            Ok(Some(u64::try_from(n).unwrap_or(0)))
+        })
+    }
+
+    /// Deletes the user `address` and everything of its account: mailboxes, their emails (with
+    /// `purge_mail` only: refused while the mailbox holds mail without it), tokens, sessions,
+    /// delegation grants it gave or holds, send-as grants, identities, and the aliases that
+    /// pointed at it (they would deliver nowhere). The mailbox audit keeps its history. One
+    /// transaction, with a `user-deleted` trace event.
+    pub fn delete_user(&self, address: &str, purge_mail: bool) -> Result<UserDeleted> {
+        let address = address.to_ascii_lowercase();
+        let mut conn = self.admin_connection()?;
+        // IMMEDIATE: it reads before it writes, and the server may deliver in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let exists = tx
+            .prepare("SELECT 1 FROM users WHERE address = ?1")?
+            .exists([&address])?;
+        if !exists {
+            return Err(no_user(&address));
+        }
+        let emails: Vec<i64> = tx
+            .prepare("SELECT id FROM mail_emails WHERE account = ?1 ORDER BY id")?
+            .query_map([&address], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if !emails.is_empty() && !purge_mail {
+            return Err(StoreError::Invalid(format!(
+                "{address} still has {} message(s) in its mailbox; add --purge-mail to delete                  them with the account (they cannot be recovered)",
+                emails.len()
+            )));
+        }
+        let mut removed = Vec::new();
+        for id in &emails {
+            match crate::mail::destroy_email(&tx, &address, *id) {
+                Ok(Some(r)) => removed.push(r),
+                Ok(None) | Err(crate::mail::MailError::NotFound) => {}
+                Err(crate::mail::MailError::Store(e)) => return Err(e),
+                Err(e) => return Err(StoreError::Invalid(e.to_string())),
+            }
+        }
+        let aliases: Vec<String> = tx
+            .prepare("SELECT DISTINCT alias FROM aliases WHERE target = ?1 ORDER BY alias")?
+            .query_map([&address], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        // Children before parents, for the foreign keys.
+        for sql in [
+            "DELETE FROM mail_email_mailboxes WHERE mailbox IN
+                 (SELECT id FROM mail_mailboxes WHERE account = ?1)",
+            "DELETE FROM mail_mailbox_props WHERE account = ?1",
+            "DELETE FROM mail_mailboxes WHERE account = ?1",
+            "DELETE FROM mail_thread_refs WHERE account = ?1",
+            "DELETE FROM mail_threads WHERE account = ?1",
+            "DELETE FROM mail_state WHERE account = ?1",
+            "DELETE FROM mail_changes WHERE account = ?1",
+            "DELETE FROM mail_quotas WHERE account = ?1",
+            "DELETE FROM mail_uploads WHERE account = ?1",
+            "DELETE FROM sub_submissions WHERE account = ?1",
+            "DELETE FROM sub_identities WHERE account = ?1",
+            "DELETE FROM sub_state WHERE account = ?1",
+            "DELETE FROM sub_vacation WHERE account = ?1",
+            "DELETE FROM sub_vacation_replied WHERE account = ?1",
+            "DELETE FROM access_tokens WHERE account = ?1",
+            "DELETE FROM web_sessions WHERE account = ?1",
+            "DELETE FROM mailbox_grants WHERE owner = ?1 OR delegate = ?1",
+            "DELETE FROM send_as WHERE user = ?1 OR address = ?1",
+            "DELETE FROM aliases WHERE target = ?1",
+            "DELETE FROM users WHERE address = ?1",
+        ] {
+            tx.execute(sql, [&address])?;
+        }
+        let mut e = TraceEvent::new(
+            "user-deleted",
+            format!(
+                "user {address} deleted by the administrator; {} message(s) purged; aliases removed: {}",
+                emails.len(),
+                if aliases.is_empty() { "none".to_string() } else { aliases.join(", ") }
+            ),
+        );
+        e.recipient = Some(address.clone());
+        e.insert(&tx)?;
+        tx.commit()?;
+        self.unlink_removed(&removed)?;
+        Ok(UserDeleted {
+            address,
+            messages_purged: emails.len(),
+            aliases_removed: aliases,
+        })
+    }
+
+    /// Removes a domain. Refused while users or aliases of it exist, naming them, unless
+    /// `force`: then its aliases go, and its users are deleted as [`Store::delete_user`] does
+    /// (their mail too). A trace event records it.
+    pub fn remove_domain(&self, name: &str, force: bool) -> Result<DomainRemoved> {
+        let name = name.trim().to_ascii_lowercase();
+        if !self.is_local_domain(&name)? {
+            return Err(StoreError::Invalid(format!(
+                "no domain {name}; see `rampart domain list`"
+            )));
+        }
+        let suffix = format!("%@{name}");
+        let (users, aliases): (Vec<String>, Vec<String>) = self.read(|c| {
+            let users = c
+                .prepare("SELECT address FROM users WHERE domain = ?1 ORDER BY address")?
+                .query_map([&name], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let aliases = c
+                .prepare(
+                    "SELECT DISTINCT alias FROM aliases WHERE alias LIKE ?1 OR target LIKE ?1
+                     ORDER BY alias",
+                )?
+                .query_map([&suffix], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((users, aliases))
+        })?;
+        if !force && (!users.is_empty() || !aliases.is_empty()) {
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            return Err(StoreError::Invalid(format!(
+                "domain {name} still has users ({}) and aliases ({}); remove them first, or add                  --force to delete them (and the users' mail) with the domain",
+                list(&users),
+                list(&aliases)
+            )));
+        }
+        for u in &users {
+            self.delete_user(u, true)?;
+        }
+        let mut conn = self.admin_connection()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM aliases WHERE alias LIKE ?1 OR target LIKE ?1",
+            [&suffix],
+        )?;
+        tx.execute("DELETE FROM domains WHERE name = ?1", [&name])?;
+        TraceEvent::new(
+            "domain-removed",
+            format!(
+                "domain {name} removed by the administrator; users deleted: {}; aliases removed: {}",
+                users.len(),
+                aliases.len()
+            ),
+        )
+        .insert(&tx)?;
+        tx.commit()?;
+        Ok(DomainRemoved {
+            name,
+            users,
+            aliases,
+        })
+    }
+
+    /// Removes alias `alias` (every target, or only `target`). Returns the targets removed; an
+    /// error when there were none.
+    pub fn remove_alias(&self, alias: &str, target: Option<&str>) -> Result<Vec<String>> {
+        let alias = alias.trim().to_ascii_lowercase();
+        let target = target.map(|t| t.trim().to_ascii_lowercase());
+        let mut conn = self.admin_connection()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let targets: Vec<String> = tx
+            .prepare(
+                "SELECT target FROM aliases WHERE alias = ?1 AND (?2 IS NULL OR target = ?2)
+                 ORDER BY target",
+            )?
+            .query_map(params![alias, target], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if targets.is_empty() {
+            return Err(StoreError::Invalid(match target {
+                Some(t) => format!("no alias {alias} -> {t}; see `rampart alias list`"),
+                None => format!("no alias {alias}; see `rampart alias list`"),
+            }));
+        }
+        tx.execute(
+            "DELETE FROM aliases WHERE alias = ?1 AND (?2 IS NULL OR target = ?2)",
+            params![alias, target],
+        )?;
+        TraceEvent::new(
+            "alias-removed",
+            format!(
+                "alias {alias} -> {} removed by the administrator",
+                targets.join(", ")
+            ),
+        )
+        .insert(&tx)?;
+        tx.commit()?;
+        Ok(targets)
     }
 
     /// Adds an alias. Targets must be addresses in domains this server represents: forwarding to
@@ -291,6 +515,39 @@ impl Store {
     }
 }
 
+/// What [`Store::delete_user`] removed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserDeleted {
+    pub address: String,
+    pub messages_purged: usize,
+    pub aliases_removed: Vec<String>,
+}
+
+/// What [`Store::remove_domain`] removed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DomainRemoved {
+    pub name: String,
+    pub users: Vec<String>,
+    pub aliases: Vec<String>,
+}
+
+/// NIST SP 800-63B's floor, below every configurable policy (`[passwords] min_length` is at
+/// least this); the policy itself is applied by the caller (`rampart::password_policy`).
+const PASSWORD_FLOOR: usize = 8;
+
+fn check_floor(password: &str) -> Result<()> {
+    if password.chars().count() < PASSWORD_FLOOR {
+        return Err(StoreError::Invalid(format!(
+            "the password is shorter than {PASSWORD_FLOOR} characters; choose a longer one"
+        )));
+    }
+    Ok(())
+}
+
+fn no_user(address: &str) -> StoreError {
+    StoreError::Invalid(format!("no user {address}; see rampart user list"))
+}
+
 fn hash_password(password: &str) -> Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
@@ -404,6 +661,7 @@ mod tests {
             .add_user("a%b@example.test", "long enough password")
             .is_err());
         assert!(s.add_user("a@example.test", "short").is_err());
+        assert!(s.add_user("a@example.test", "7 chars").is_err());
         // AL-4.2: no alias forwards outside.
         let e = s
             .add_alias("fwd@example.test", "someone@gmail.example")
@@ -413,6 +671,77 @@ mod tests {
             s.users().unwrap().is_empty(),
             "NC-2.1.2: no account was created"
         );
+    }
+}
+
+#[cfg(test)]
+mod removal_tests {
+    use super::tempdir;
+    use crate::Store;
+
+    #[test]
+    fn users_domains_and_aliases_are_removed_with_what_refers_to_them() {
+        let d = tempdir::Dir::new();
+        let s = Store::open(d.path()).unwrap();
+        s.add_domain("example.test").unwrap();
+        s.add_user("alice@example.test", "correct horse battery")
+            .unwrap();
+        s.add_user("bob@example.test", "correct horse battery")
+            .unwrap();
+        s.add_alias("team@example.test", "alice@example.test")
+            .unwrap();
+        s.add_alias("team@example.test", "bob@example.test")
+            .unwrap();
+        assert!(s.delete_user("nobody@example.test", false).is_err());
+        let gone = s.delete_user("alice@example.test", false).unwrap();
+        assert_eq!(gone.aliases_removed, vec!["team@example.test"]);
+        assert_eq!(s.users().unwrap(), vec!["bob@example.test"]);
+        assert!(!s
+            .verify_password("alice@example.test", "correct horse battery")
+            .unwrap());
+        // The alias keeps its other target.
+        assert_eq!(
+            s.aliases().unwrap(),
+            vec![("team@example.test".into(), "bob@example.test".into())]
+        );
+        let e = s.remove_domain("example.test", false).unwrap_err();
+        assert!(
+            e.to_string().contains("bob@example.test")
+                && e.to_string().contains("team@example.test"),
+            "{e}"
+        );
+        assert!(s
+            .remove_alias("team@example.test", Some("x@example.test"))
+            .is_err());
+        assert_eq!(
+            s.remove_alias("team@example.test", None).unwrap(),
+            vec!["bob@example.test"]
+        );
+        let r = s.remove_domain("example.test", true).unwrap();
+        assert_eq!(r.users, vec!["bob@example.test"]);
+        assert!(s.domains().unwrap().is_empty() && s.users().unwrap().is_empty());
+        assert!(s.remove_domain("example.test", true).is_err());
+    }
+
+    #[test]
+    fn set_password_replaces_the_old_one() {
+        let d = tempdir::Dir::new();
+        let s = Store::open(d.path()).unwrap();
+        s.add_domain("example.test").unwrap();
+        s.add_user("alice@example.test", "correct horse battery")
+            .unwrap();
+        s.set_password("alice@example.test", "rivet tundra mellow kiosk")
+            .unwrap();
+        assert!(!s
+            .verify_password("alice@example.test", "correct horse battery")
+            .unwrap());
+        assert!(s
+            .verify_password("alice@example.test", "rivet tundra mellow kiosk")
+            .unwrap());
+        assert!(s
+            .set_password("nobody@example.test", "rivet tundra mellow kiosk")
+            .is_err());
+        assert!(s.set_password("alice@example.test", "short").is_err());
     }
 }
 

@@ -28,6 +28,7 @@ pub mod mailbox;
 pub mod mailbox_audit;
 pub mod quarantine;
 pub mod queue;
+pub mod queue_admin;
 mod shared;
 pub mod spam_tokens;
 pub mod spool;
@@ -48,7 +49,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use api::{AnyStore, Backend, Ban, MailChange, MailStore, MailboxAudit};
 pub use bans::{Allowed, BanLength, Bans, IdsEvent, NetBan, NewBan, OldestKept};
-pub use directory::{Recipient, RecipientError};
+pub use directory::{DomainRemoved, Recipient, RecipientError, UserDeleted};
 pub use lifecycle::Removed;
 pub use mailbox_audit::{ActorKind, MailboxEvent, MailboxEventFilter};
 pub use queue::{

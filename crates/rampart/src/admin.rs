@@ -15,7 +15,10 @@ pub enum ConfigCmd {
     Show,
     /// Check a configuration file without starting: "ok" and any warnings (exit 0), or every
     /// error, one per line (exit 2). Without FILE: the --config file, or the embedded default.
-    Check { file: Option<std::path::PathBuf> },
+    Check {
+        /// The configuration file to check.
+        file: Option<std::path::PathBuf>,
+    },
 }
 
 /// `rampart config show`.
@@ -49,33 +52,85 @@ pub fn config_check(file: Option<&std::path::Path>) -> std::process::ExitCode {
 pub enum DomainCmd {
     /// Add a domain this server receives mail for.
     Add {
+        /// The domain name, e.g. agency.example.
         name: String,
         /// Make postmaster@ and abuse@ of the domain aliases of this address (RFC 5321 4.5.1).
         #[arg(long)]
         postmaster: Option<String>,
     },
     /// List the domains.
-    List,
+    List {
+        /// One JSON object per domain: {"domain": NAME}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a domain. Refused while users or aliases of it exist (they are named), unless
+    /// --force, which deletes them and the users' mail with it.
+    Remove {
+        /// The domain to remove.
+        name: String,
+        /// Delete the domain's users (with their mail) and aliases too.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum UserCmd {
     /// Create a user. The password is read from a prompt, or from stdin with --password-stdin;
     /// it is stored only as an Argon2id hash.
+    /// The password must meet the policy ([passwords]: at least 12 characters by default, not
+    /// one of the 10,000 most common passwords).
     Add {
+        /// The user's address, in a domain added with `rampart domain add`.
         address: String,
+        /// Read the password from standard input (one line) without a prompt.
         #[arg(long)]
         password_stdin: bool,
     },
     /// List the users.
-    List,
+    List {
+        /// One JSON object per user: {"address": ADDRESS}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a user: the account, its tokens, sessions, grants, identities, and the aliases
+    /// that point at it. Its mailbox goes with it: refused while the mailbox holds mail,
+    /// unless --purge-mail. The mailbox audit keeps the account's history.
+    Delete {
+        /// The user's address.
+        address: String,
+        /// Delete the messages in the mailbox too (they cannot be recovered).
+        #[arg(long)]
+        purge_mail: bool,
+    },
+    /// Set a new password for ADDRESS, read from a prompt or standard input (never from the
+    /// command line). It must meet the policy ([passwords]); the user's webmail sessions end.
+    Password {
+        /// The user's address.
+        address: String,
+        /// Read the password from standard input (one line) without a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Let USER send as ADDRESS (envelope sender, From, Sender; NC-2.1.7).
-    SendAs { user: String, address: String },
+    SendAs {
+        /// The user who is allowed.
+        user: String,
+        /// The address USER may send as, in a represented domain.
+        address: String,
+    },
     /// Stop every login of ADDRESS: password (SMTP AUTH, JMAP), bearer tokens, and access to
     /// mailboxes delegated to it. Mail for ADDRESS is still received and kept.
-    Disable { address: String },
+    Disable {
+        /// The user's address.
+        address: String,
+    },
     /// Let ADDRESS log in again.
-    Enable { address: String },
+    Enable {
+        /// The user's address.
+        address: String,
+    },
     /// Bearer tokens for a user's clients (JMAP, submission): add, list, revoke.
     #[command(subcommand)]
     Token(crate::admin_mailbox::TokenCmd),
@@ -86,8 +141,10 @@ pub enum DkimCmd {
     /// Create a signing key for a domain and print the DNS TXT record to publish. Signing starts
     /// with the next outbound message; publish the record first.
     Generate {
+        /// The signing domain (d=).
         #[arg(long)]
         domain: String,
+        /// The selector (s=): the record is published at SELECTOR._domainkey.DOMAIN.
         #[arg(long)]
         selector: String,
         /// rsa (2048 bits or more) or ed25519.
@@ -98,29 +155,53 @@ pub enum DkimCmd {
         bits: usize,
     },
     /// List the signing keys.
-    List,
+    List {
+        /// One JSON object per key: domain, selector, algorithm, path.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum AliasCmd {
     /// Deliver mail for ALIAS to TARGET (several targets: add the alias several times).
-    Add { alias: String, target: String },
+    Add {
+        /// The alias address, in a represented domain.
+        alias: String,
+        /// The address it delivers to, in a represented domain (AL-4.2).
+        target: String,
+    },
     /// List the aliases.
-    List,
+    List {
+        /// One JSON object per alias and target: {"alias": A, "target": T}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove ALIAS (every target), or only its TARGET.
+    Remove {
+        /// The alias address.
+        alias: String,
+        /// Only this target; without it, every target of the alias.
+        target: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum MailboxCmd {
     /// List the messages in a user's mailbox.
     List {
+        /// The user whose mailbox to list.
         user: String,
+        /// One JSON object per message.
         #[arg(long)]
         json: bool,
     },
     /// Print one message, as stored (Return-Path first). The reading is recorded in the
     /// mailbox audit with the reason (AL-3.1).
     Show {
+        /// The user whose mailbox it is.
         user: String,
+        /// The message's id, as `rampart mailbox list` shows it (first column).
         id: i64,
         /// Why the administrator reads this mailbox (required; recorded).
         #[arg(long)]
@@ -128,16 +209,40 @@ pub enum MailboxCmd {
     },
     /// Let DELEGATE reach OWNER's mailbox: over JMAP it is a second account of the delegate.
     Grant {
+        /// The mailbox's owner.
         owner: String,
+        /// The user who gets access.
         delegate: String,
         /// read (read-only), send-as (read and send as the owner) or full.
         #[arg(long)]
         rights: String,
     },
     /// End DELEGATE's access to OWNER's mailbox.
-    Revoke { owner: String, delegate: String },
+    Revoke {
+        /// The mailbox's owner.
+        owner: String,
+        /// The user whose access ends.
+        delegate: String,
+    },
     /// The delegation grants, of OWNER's mailbox or of every mailbox.
-    Grants { owner: Option<String> },
+    Grants {
+        /// Only the grants on this owner's mailbox.
+        owner: Option<String>,
+        /// One JSON object per grant.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete one message from a user's mailbox (every folder of it). Recorded in the mailbox
+    /// audit (AL-3.1) with the reason; the stored copy goes once no other mailbox holds it.
+    Delete {
+        /// The user whose mailbox it is.
+        user: String,
+        /// The message's id, as `rampart mailbox list` shows it (first column).
+        id: i64,
+        /// Why the administrator deletes it (recorded).
+        #[arg(long, default_value = "deleted by the administrator")]
+        reason: String,
+    },
     /// The mailbox audit (AL-3.1): logins, reads, changes, tokens, delegation, administrators'
     /// reads of one mailbox, as a table or JSON lines.
     Audit(crate::admin_mailbox::AuditArgs),
@@ -147,22 +252,28 @@ pub enum MailboxCmd {
 pub enum QuarantineCmd {
     /// Held messages, oldest first.
     List {
+        /// One JSON object per held message.
         #[arg(long)]
         json: bool,
     },
     /// One held message: why, every verdict, then the message itself.
-    Show { id: String },
+    Show {
+        /// The queue id, as `rampart quarantine list` shows it.
+        id: String,
+    },
     /// Deliver a held message.
-    Release { id: String },
+    Release {
+        /// The queue id, as `rampart quarantine list` shows it.
+        id: String,
+    },
     /// Delete a held message.
-    Delete { id: String },
+    Delete {
+        /// The queue id, as `rampart quarantine list` shows it.
+        id: String,
+    },
 }
 
-#[derive(Subcommand)]
-pub enum QueueCmd {
-    /// Every recipient in the queue, with its status.
-    List,
-}
+pub use crate::admin_queue::QueueCmd;
 
 #[derive(Args)]
 pub struct TraceArgs {
@@ -196,7 +307,7 @@ pub struct TraceArgs {
     limit: usize,
 }
 
-fn open(config: &Config) -> Result<Store, Error> {
+pub fn open(config: &Config) -> Result<Store, Error> {
     Store::open(&config.data_dir).map_err(|e| {
         format!(
             "cannot open the data directory {}: {e}; pass --config or --data-dir",
@@ -219,7 +330,18 @@ pub fn domain(config: &Config, cmd: DomainCmd) -> Result<(), Error> {
             }
             println!("domain {name} added");
         }
-        DomainCmd::List => store.domains()?.iter().for_each(|d| println!("{d}")),
+        DomainCmd::List { json } => {
+            for d in store.domains()? {
+                if json {
+                    println!("{}", serde_json::json!({ "domain": d }));
+                } else {
+                    println!("{d}");
+                }
+            }
+        }
+        DomainCmd::Remove { name, force } => {
+            crate::admin_user::remove_domain(&store, &name, force)?
+        }
     }
     Ok(())
 }
@@ -231,11 +353,40 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
             address,
             password_stdin,
         } => {
-            let password = read_password(password_stdin)?;
+            let password = read_password(password_stdin, "the new user")?;
+            crate::password_policy::check_password(&config.passwords, &password)?;
             store.add_user(&address, &password)?;
             println!("user {} added", address.to_ascii_lowercase());
         }
-        UserCmd::List => store.users()?.iter().for_each(|u| println!("{u}")),
+        UserCmd::List { json } => {
+            for u in store.users()? {
+                if json {
+                    println!("{}", serde_json::json!({ "address": u }));
+                } else {
+                    println!("{u}");
+                }
+            }
+        }
+        UserCmd::Delete {
+            address,
+            purge_mail,
+        } => crate::admin_user::delete_user(&store, &address, purge_mail)?,
+        UserCmd::Password {
+            address,
+            password_stdin,
+        } => {
+            // Unknown users are named before a password is asked for.
+            if store.user_email_count(&address)?.is_none() {
+                return Err(crate::admin_user::no_user(&address));
+            }
+            let password = read_password(password_stdin, &address.to_ascii_lowercase())?;
+            crate::password_policy::check_password(&config.passwords, &password)?;
+            store.set_password(&address, &password)?;
+            println!(
+                "password of {} changed; its webmail sessions have ended",
+                address.to_ascii_lowercase()
+            );
+        }
         UserCmd::SendAs { user, address } => {
             store.add_send_as(&user, &address)?;
             println!(
@@ -255,10 +406,12 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
     Ok(())
 }
 
-fn read_password(from_stdin: bool) -> Result<String, Error> {
+/// Reads a password from standard input (a prompt first when it is a terminal): never from the
+/// command line, where other users would see it in the process list.
+fn read_password(from_stdin: bool, whose: &str) -> Result<String, Error> {
     let stdin = std::io::stdin();
     if !from_stdin && stdin.is_terminal() {
-        eprint!("password for the new user (it will be visible as you type): ");
+        eprint!("password for {whose} (it will be visible as you type): ");
         std::io::stderr().flush()?;
     }
     let mut line = String::new();
@@ -281,10 +434,21 @@ pub fn alias(config: &Config, cmd: AliasCmd) -> Result<(), Error> {
                 target.to_ascii_lowercase()
             );
         }
-        AliasCmd::List => store
-            .aliases()?
-            .iter()
-            .for_each(|(a, t)| println!("{a} -> {t}")),
+        AliasCmd::List { json } => {
+            for (a, t) in store.aliases()? {
+                if json {
+                    println!("{}", serde_json::json!({ "alias": a, "target": t }));
+                } else {
+                    println!("{a} -> {t}");
+                }
+            }
+        }
+        AliasCmd::Remove { alias, target } => {
+            let removed = store.remove_alias(&alias, target.as_deref())?;
+            for t in removed {
+                println!("alias {} -> {t} removed", alias.to_ascii_lowercase());
+            }
+        }
     }
     Ok(())
 }
@@ -293,6 +457,9 @@ pub fn mailbox(config: &Config, cmd: MailboxCmd) -> Result<(), Error> {
     let store = open(config)?;
     match cmd {
         MailboxCmd::List { user, json } => {
+            if store.user_email_count(&user)?.is_none() {
+                return Err(crate::admin_user::no_user(&user));
+            }
             for m in store.mailbox_list(&user)? {
                 if json {
                     println!("{}", serde_json::to_string(&m)?);
@@ -319,7 +486,12 @@ pub fn mailbox(config: &Config, cmd: MailboxCmd) -> Result<(), Error> {
         MailboxCmd::Revoke { owner, delegate } => {
             crate::admin_mailbox::revoke(&store, &owner, &delegate)?
         }
-        MailboxCmd::Grants { owner } => crate::admin_mailbox::grants(&store, owner.as_deref())?,
+        MailboxCmd::Grants { owner, json } => {
+            crate::admin_mailbox::grants(&store, owner.as_deref(), json)?
+        }
+        MailboxCmd::Delete { user, id, reason } => {
+            crate::admin_mailbox::delete(&store, &user, id, &reason)?
+        }
         MailboxCmd::Audit(a) => crate::admin_mailbox::audit(config, &store, a)?,
     }
     Ok(())
@@ -353,9 +525,19 @@ pub fn dkim(config: &Config, cmd: DkimCmd) -> Result<(), Error> {
             );
             println!("{name}. IN TXT {}", txt_strings(&value));
         }
-        DkimCmd::List => {
+        DkimCmd::List { json } => {
             for (domain, selector, alg, path) in dkim::list(&config.data_dir) {
-                println!("{domain}\t{selector}\t{alg:?}\t{}", path.display());
+                if json {
+                    let v = serde_json::json!({
+                        "domain": domain,
+                        "selector": selector,
+                        "algorithm": format!("{alg:?}").to_ascii_lowercase(),
+                        "path": path,
+                    });
+                    println!("{v}");
+                } else {
+                    println!("{domain}\t{selector}\t{alg:?}\t{}", path.display());
+                }
             }
         }
     }
@@ -462,27 +644,6 @@ pub fn dns_records(config: &Config, domain: &str, rua: Option<String>) -> Result
     );
     if keys.is_empty() {
         eprintln!("no DKIM key for {domain} yet: create one with `rampart dkim generate --domain {domain} --selector s1`");
-    }
-    Ok(())
-}
-
-pub fn queue(config: &Config, cmd: QueueCmd) -> Result<(), Error> {
-    let store = open(config)?;
-    match cmd {
-        QueueCmd::List => {
-            // One line per recipient: queue id, recipient, a one-word label for scripts, the
-            // status with its last reply, and the attempts made.
-            for e in store.queue_list()? {
-                println!(
-                    "{}\t{}\t{}\t{}\t{} attempts",
-                    e.message,
-                    e.recipient,
-                    e.status.label(),
-                    e.status,
-                    e.attempts
-                );
-            }
-        }
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ pub enum TokenCmd {
     /// Create a bearer token for a client of ADDRESS and print it. It is shown only this once
     /// and stored only as a hash; the client sends it as `Authorization: Bearer TOKEN`.
     Add {
+        /// The user the token is for.
         address: String,
         /// A name to recognise the token by (e.g. the device).
         #[arg(long, default_value = "token")]
@@ -33,12 +34,19 @@ pub enum TokenCmd {
     /// ADDRESS's tokens: id, name, scopes, created, expires, last used (recorded at most once
     /// an hour). Never the token itself.
     List {
+        /// The user whose tokens to list.
         address: String,
+        /// One JSON object per token.
         #[arg(long)]
         json: bool,
     },
     /// Revoke token ID of ADDRESS: it is refused from now on.
-    Revoke { address: String, id: String },
+    Revoke {
+        /// The user the token belongs to.
+        address: String,
+        /// The token's id, as `rampart user token list` shows it.
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -248,8 +256,12 @@ pub fn revoke(store: &Store, owner: &str, delegate: &str) -> Result<(), Error> {
 }
 
 /// `rampart mailbox grants [OWNER]`.
-pub fn grants(store: &Store, owner: Option<&str>) -> Result<(), Error> {
+pub fn grants(store: &Store, owner: Option<&str>, json: bool) -> Result<(), Error> {
     for g in store.grants(owner)? {
+        if json {
+            println!("{}", serde_json::to_string(&g)?);
+            continue;
+        }
         println!(
             "{}\t{}\t{}\tsince {}",
             g.owner,
@@ -258,6 +270,31 @@ pub fn grants(store: &Store, owner: Option<&str>) -> Result<(), Error> {
             format_time(g.created)
         );
     }
+    Ok(())
+}
+
+/// `rampart mailbox delete USER ID [--reason TEXT]`: the message leaves every folder of the
+/// mailbox; AL-3.1 records the administrator's deletion with the reason in the same step.
+pub fn delete(store: &Store, user: &str, id: i64, reason: &str) -> Result<(), Error> {
+    if store.user_email_count(user)?.is_none() {
+        return Err(crate::admin_user::no_user(user));
+    }
+    let user = user.to_ascii_lowercase();
+    if !store.mailbox_delete(&user, id)? {
+        return Err(format!(
+            "no message {id} in the mailbox of {user}; see rampart mailbox list {user}"
+        )
+        .into());
+    }
+    record(
+        store,
+        admin_event(
+            &user,
+            op::HARD_DELETE,
+            format!("message {id}; reason: {}", reason.trim()),
+        ),
+    )?;
+    println!("message {id} deleted from the mailbox of {user}");
     Ok(())
 }
 

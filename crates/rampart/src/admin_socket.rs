@@ -4,6 +4,8 @@
 //! was applied. One request per connection, one line answered with one JSON object:
 //!
 //! - `status`: pid, start time, the listeners bound;
+//! - `unblock NETWORK` (`rampart ban remove`): the SMTP AUTH guard forgets the failures and the
+//!   temporary block of the addresses inside NETWORK, which live only in the server;
 //! - `self-test-begin` / `self-test-end`: the audit's self-test (its probes come from this host,
 //!   over loopback) opens and closes a window in which intrusion prevention does not count
 //!   127.0.0.1 and ::1, so that auditing the server does not ban the host itself (NC-2.4.1).
@@ -38,6 +40,10 @@ const SELF_TEST_SOURCES: [std::net::IpAddr; 2] = [
     std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
 ];
 
+/// Clears the in-memory blocks of a network (given as the client wrote it); answers with what
+/// it did.
+pub type Unblock = Arc<dyn Fn(&str) -> Value + Send + Sync>;
+
 /// Binds the socket (replacing a stale one from a previous run) with mode 0600 before anyone
 /// can connect, and answers until shutdown.
 pub fn bind(data_dir: &Path) -> std::io::Result<tokio::net::UnixListener> {
@@ -58,6 +64,7 @@ pub async fn serve(
     listener: tokio::net::UnixListener,
     status: Status,
     ids: Arc<rampart_ids::Ids>,
+    unblock: Unblock,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -66,10 +73,9 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let Ok((stream, _)) = conn else { continue };
-        let status = status.clone();
-        let ids = ids.clone();
+        let (status, unblock, ids) = (status.clone(), unblock.clone(), ids.clone());
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(TIMEOUT, answer(stream, status, ids)).await;
+            let _ = tokio::time::timeout(TIMEOUT, answer(stream, status, ids, unblock)).await;
         });
     }
 }
@@ -78,16 +84,18 @@ async fn answer(
     stream: tokio::net::UnixStream,
     status: Status,
     ids: Arc<rampart_ids::Ids>,
+    unblock: Unblock,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     // At most MAX_REQUEST bytes are read: a client cannot make the server buffer without end.
     let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST as u64));
     reader.read_line(&mut line).await?;
-    let reply = match line.trim() {
-        "status" => status(),
-        "self-test-begin" | "self-test-end" => {
-            let open = line.trim() == "self-test-begin";
+    let line = line.trim();
+    let reply = match line.split_once(' ') {
+        None if line == "status" => status(),
+        None if line == "self-test-begin" || line == "self-test-end" => {
+            let open = line == "self-test-begin";
             for ip in SELF_TEST_SOURCES {
                 ids.exempt(ip, open.then_some(SELF_TEST_WINDOW));
             }
@@ -98,7 +106,8 @@ async fn answer(
             );
             json!({ "self_test_window": open })
         }
-        _ => json!({ "error": "unknown request; the requests are `status`, `self-test-begin`, `self-test-end`" }),
+        Some(("unblock", network)) => unblock(network.trim()),
+        _ => json!({ "error": "unknown request; use `status`, `unblock NETWORK`, `self-test-begin` or `self-test-end`" }),
     };
     write.write_all(format!("{reply}\n").as_bytes()).await?;
     write.shutdown().await
@@ -110,7 +119,7 @@ pub fn query(data_dir: &Path) -> Result<Option<Value>, String> {
 }
 
 /// Sends one request line to a running server; `Ok(None)` when no server has the socket open.
-pub fn request(data_dir: &Path, what: &str) -> Result<Option<Value>, String> {
+pub fn request(data_dir: &Path, request: &str) -> Result<Option<Value>, String> {
     let p = path(data_dir);
     let mut stream = match std::os::unix::net::UnixStream::connect(&p) {
         Ok(s) => s,
@@ -127,7 +136,7 @@ pub fn request(data_dir: &Path, what: &str) -> Result<Option<Value>, String> {
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let _ = stream.set_write_timeout(Some(TIMEOUT));
     stream
-        .write_all(format!("{what}\n").as_bytes())
+        .write_all(format!("{request}\n").as_bytes())
         .map_err(|e| format!("cannot ask {}: {e}", p.display()))?;
     let mut line = String::new();
     BufReader::new(stream)

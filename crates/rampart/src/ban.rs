@@ -4,7 +4,8 @@
 //!   evidence, then the allow-list (the configuration's and the store's).
 //! - `add NET [--reason R] [--secs N | --permanent]`: bans an address or network (the address
 //!   alone for `192.0.2.7`); without `--secs`, the configured escalation decides.
-//! - `remove NET`: lifts a ban.
+//! - `remove NET`: lifts a ban, and the running server's temporary blocks of the addresses in
+//!   NET after failed logins (SMTP AUTH guard, asked over the admin socket).
 //! - `allow NET [--note N] [--remove]`: adds a network that is never banned (lifting the bans
 //!   inside it), or removes it.
 //!
@@ -29,7 +30,9 @@ pub enum BanCmd {
     },
     /// Ban an address or network.
     Add {
+        /// An address (192.0.2.7) or a network (192.0.2.0/24).
         network: String,
+        /// Why, recorded with the ban and in the trace.
         #[arg(long, default_value = "banned by the administrator")]
         reason: String,
         /// Seconds; without it the configured escalation (ids.ban_secs) applies.
@@ -39,13 +42,21 @@ pub enum BanCmd {
         #[arg(long)]
         permanent: bool,
     },
-    /// Lift the ban of an address or network (as listed).
-    Remove { network: String },
+    /// Unblock an address or network: lifts its ban (as listed), and asks the running server
+    /// to clear the temporary block its SMTP AUTH guard holds on the address after failed
+    /// logins.
+    Remove {
+        /// An address or network, as `rampart ban list` shows it.
+        network: String,
+    },
     /// Never ban this network (lifts the bans inside it); --remove takes it off the list.
     Allow {
+        /// An address or network.
         network: String,
+        /// Why it is allowed (kept with the entry).
         #[arg(long, default_value = "allowed by the administrator")]
         note: String,
+        /// Take NETWORK off the stored allow-list instead.
         #[arg(long)]
         remove: bool,
     },
@@ -118,11 +129,30 @@ pub fn run(config: &Config, cmd: BanCmd) -> Result<(), Error> {
         }
         BanCmd::Remove { network } => {
             let net = parse_network(&network)?;
-            if store.ids_unban(&net.to_string(), "the administrator", now)? {
+            let unbanned = store.ids_unban(&net.to_string(), "the administrator", now)?;
+            if unbanned {
                 println!("unbanned {net}");
+            }
+            // The SMTP AUTH guard's temporary blocks (failed logins) live in the running
+            // server: it is asked to forget them, so one command clears every block.
+            let blocks =
+                match crate::admin_socket::request(&config.data_dir, &format!("unblock {net}")) {
+                    Ok(Some(v)) => v.get("unblocked").and_then(|n| n.as_u64()).unwrap_or(0),
+                    Ok(None) => 0,
+                    Err(e) => {
+                        eprintln!(
+                            "the running server could not be asked to lift its AUTH blocks: {e}"
+                        );
+                        0
+                    }
+                };
+            if blocks > 0 {
+                println!("lifted the block of {blocks} address(es) after failed logins in {net}");
+            }
+            if unbanned || blocks > 0 {
                 Ok(())
             } else {
-                Err(format!("{net} is not banned (see rampart ban list)").into())
+                Err(format!("{net} is neither banned nor blocked; see rampart ban list").into())
             }
         }
         BanCmd::Allow {

@@ -3,7 +3,9 @@
 
 mod admin;
 mod admin_mailbox;
+mod admin_queue;
 mod admin_socket;
+mod admin_user;
 mod audit_cmd;
 mod audit_local;
 mod ban;
@@ -15,7 +17,9 @@ mod jmap;
 mod mta_sts;
 mod notice;
 mod notify;
+mod password_policy;
 mod privileges;
+mod reload;
 mod report_tls;
 mod sendmail;
 mod serve;
@@ -66,9 +70,9 @@ enum Command {
     /// Local mailboxes: read one (audited), delegation grants, the mailbox audit (AL-3.1).
     #[command(subcommand)]
     Mailbox(admin::MailboxCmd),
-    /// Inspect the queue.
+    /// The queue: list it; retry, hold, release or delete a message.
     #[command(subcommand)]
-    Queue(admin::QueueCmd),
+    Queue(admin_queue::QueueCmd),
     /// Message trace (AL-3.1): find a message's timeline.
     Trace(admin::TraceArgs),
     /// Intrusion prevention's bans and allow-list (NC-2.4.2).
@@ -87,6 +91,7 @@ enum Command {
     Audit(audit_cmd::AuditArgs),
     /// Print the DNS records a domain should publish (SPF, DKIM, DMARC, MTA-STS, TLS-RPT).
     DnsRecords {
+        /// The domain whose records to print.
         #[arg(long)]
         domain: String,
         /// Address for DMARC aggregate and TLS reports; default postmaster@DOMAIN.
@@ -105,13 +110,17 @@ enum Command {
     /// -bm, -bs, -bp, -v. Also run as `sendmail` or `mailq` (a symlink to this binary); then
     /// the configuration is $RAMPART_CONFIG or /etc/rampart/rampart.toml.
     Sendmail {
+        /// Sendmail's own flags and recipients.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Writes the manual pages (man8/, man5/) and shell completions (completions/) into DIR,
     /// for the package (scripts/package.sh).
     #[command(hide = true)]
-    GenerateDocs { dir: PathBuf },
+    GenerateDocs {
+        /// The directory to write into.
+        dir: PathBuf,
+    },
     /// Reports: TLS reports received and to be sent (RFC 8460).
     #[command(subcommand)]
     Report(ReportCmd),
@@ -249,7 +258,7 @@ fn main() -> ExitCode {
         Command::User(c) => admin::user(&config, c),
         Command::Alias(c) => admin::alias(&config, c),
         Command::Mailbox(c) => admin::mailbox(&config, c),
-        Command::Queue(c) => admin::queue(&config, c),
+        Command::Queue(c) => admin_queue::run(&config, c),
         Command::Trace(a) => admin::trace(&config, a),
         Command::Ban(c) => ban::run(&config, c),
         Command::Dkim(c) => admin::dkim(&config, c),
@@ -267,7 +276,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rampart: {e}");
+            // One line, for a person and for a script's log alike.
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -303,4 +313,33 @@ fn data_dir_exists(dir: &Path, create: bool) -> Result<(), String> {
         dir.display(),
         dir.display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand and every argument carries its help text, so `--help` at any depth
+    /// says what each thing is (issue 19 item 6).
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let builtin = matches!(a.get_id().as_str(), "help" | "version");
+                if !builtin && a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} <{}>", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "rampart", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+    }
 }

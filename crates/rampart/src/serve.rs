@@ -195,6 +195,7 @@ async fn serve(
         ctx.clone(),
         shutdown_rx.clone(),
     ));
+    let guard_ctx = ctx.clone();
     let server = Arc::new(Server::new(ctx));
     let mut accept_tasks = Vec::new();
     let mut https_tasks = Vec::new();
@@ -244,10 +245,22 @@ async fn serve(
             "listeners": listening,
         })
     });
+    // `rampart ban remove`: the AUTH guard's blocks live in this process only.
+    let unblock: crate::admin_socket::Unblock = Arc::new(move |network: &str| {
+        match rampart_ids::net::parse_network(network) {
+            Ok(net) => {
+                let n = guard_ctx.auth_guard.unblock(&net);
+                tracing::warn!(network = %net, addresses = n, "AUTH blocks lifted by the administrator");
+                serde_json::json!({ "unblocked": n })
+            }
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        }
+    });
     let admin = tokio::spawn(crate::admin_socket::serve(
         admin_listener,
         status,
         ids.clone(),
+        unblock,
         shutdown_rx.clone(),
     ));
     // NC-2.2 and NC-2.4.4: the integrity and freshness watchers, findings mailed to the postmaster.
@@ -293,7 +306,21 @@ async fn serve(
         .run(),
     );
 
-    signals.wait().await;
+    // SIGHUP (`systemctl reload`): see reload.rs for what is applied and what needs a restart.
+    let reloader = crate::reload::Reloader {
+        file_data_dir: config_path
+            .as_deref()
+            .and_then(|p| Config::load(p).ok())
+            .map(|c| c.data_dir),
+        path: config_path,
+        running: config.clone(),
+        tls: tls.clone(),
+    };
+    signals
+        .wait(|| {
+            reloader.reload();
+        })
+        .await;
     systemd.stopping();
     println!("shutting down");
     tracing::info!("shutdown: no new connections; waiting for sessions in flight");
@@ -383,16 +410,14 @@ impl Signals {
         })
     }
 
-    /// Waits for SIGTERM or SIGINT. SIGHUP is answered in the log and the wait goes on.
-    async fn wait(mut self) {
+    /// Waits for SIGTERM or SIGINT; each SIGHUP calls `on_hup` (the reload) and the wait goes
+    /// on.
+    async fn wait(mut self, mut on_hup: impl FnMut()) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,
                 _ = self.int.recv() => return,
-                _ = self.hup.recv() => tracing::warn!(
-                    "SIGHUP: reloading is not supported yet (configuration, certificates, \
-                     listeners); restart the service to apply changes; still running"
-                ),
+                _ = self.hup.recv() => on_hup(),
             }
         }
     }

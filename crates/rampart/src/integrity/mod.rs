@@ -38,6 +38,7 @@ pub enum IntegrityCmd {
     },
     /// Accept the files as they are now: a new baseline, signed with the key that made the old.
     Rebaseline {
+        /// The private key that signed the baseline.
         #[arg(long, default_value = DEFAULT_KEY)]
         key: PathBuf,
     },

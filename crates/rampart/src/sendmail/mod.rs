@@ -206,7 +206,9 @@ fn list(config: &Config) -> Result<(), Failure> {
         Err(e) => println!("drop directory {}: not readable ({e})", dir.display()),
     }
     if config.data_dir.is_dir() {
-        if let Err(e) = crate::admin::queue(config, crate::admin::QueueCmd::List) {
+        if let Err(e) =
+            crate::admin_queue::run(config, crate::admin::QueueCmd::List { json: false })
+        {
             println!("queue: not readable ({e})");
         }
     }

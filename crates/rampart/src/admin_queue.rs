@@ -1,0 +1,129 @@
+//! `rampart queue`: the queue, and the administrator's actions on one message of it.
+//!
+//! - `list [--json]`: every recipient, with its status.
+//! - `retry ID`: the message's waiting recipients are due now.
+//! - `hold ID` / `release ID`: a held message is never attempted until released.
+//! - `delete ID`: the message leaves the queue undelivered (no bounce).
+//!
+//! A running server sees each change at its next look at the queue (within
+//! `rampart_queue::RESCAN`). Every action is a trace event.
+
+use crate::admin::{format_time, open, Error};
+use clap::Subcommand;
+use rampart_config::Config;
+use rampart_store::{QueueId, RecipientStatus, Store};
+
+#[derive(Subcommand)]
+pub enum QueueCmd {
+    /// Every recipient in the queue, with its status.
+    List {
+        /// One JSON object per recipient: id, recipient, status, attempts, last reply, next
+        /// attempt.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver a message now: its waiting recipients (deferred ones too) are due at once.
+    Retry {
+        /// The queue id, as `rampart queue list` shows it.
+        id: String,
+    },
+    /// Hold a message: none of its recipients is attempted until `rampart queue release`.
+    Hold {
+        /// The queue id, as `rampart queue list` shows it.
+        id: String,
+    },
+    /// Release a message held with `rampart queue hold`: it is due at once. (A message in
+    /// quarantine is released with `rampart quarantine release`.)
+    Release {
+        /// The queue id, as `rampart queue list` shows it.
+        id: String,
+    },
+    /// Delete a message from the queue: its recipients are not delivered and no bounce is sent.
+    Delete {
+        /// The queue id, as `rampart queue list` shows it.
+        id: String,
+    },
+}
+
+pub fn run(config: &Config, cmd: QueueCmd) -> Result<(), Error> {
+    let store = open(config)?;
+    match cmd {
+        QueueCmd::List { json } => list(&store, json),
+        QueueCmd::Retry { id } => {
+            act(&store, &id, Store::queue_retry_now)?;
+            println!("{id}: due now; it is attempted within seconds");
+            Ok(())
+        }
+        QueueCmd::Hold { id } => {
+            act(&store, &id, Store::queue_hold)?;
+            println!("{id}: held; it is not attempted until `rampart queue release {id}`");
+            Ok(())
+        }
+        QueueCmd::Release { id } => {
+            act(&store, &id, Store::queue_release)?;
+            println!("{id}: released; it is attempted within seconds");
+            Ok(())
+        }
+        QueueCmd::Delete { id } => {
+            act(&store, &id, Store::queue_delete)?;
+            println!("{id}: deleted from the queue");
+            Ok(())
+        }
+    }
+}
+
+/// Runs one action; an id that is not a queue id, or that no queued message has, is the one
+/// clear line.
+fn act(
+    store: &Store,
+    id: &str,
+    f: impl FnOnce(&Store, &QueueId) -> rampart_store::Result<bool>,
+) -> Result<(), Error> {
+    let unknown =
+        || -> Error { format!("no message {id} in the queue; see rampart queue list").into() };
+    let qid = QueueId::parse(id.trim()).ok_or_else(unknown)?;
+    if f(store, &qid)? {
+        Ok(())
+    } else {
+        Err(unknown())
+    }
+}
+
+fn list(store: &Store, json: bool) -> Result<(), Error> {
+    // One line per recipient: queue id, recipient, a one-word label for scripts, the status with
+    // its last reply, and the attempts made.
+    for e in store.queue_list()? {
+        if json {
+            let (reply, next) = match &e.status {
+                RecipientStatus::Delivered(r) => (Some(r.clone()), None),
+                RecipientStatus::TemporaryFailure {
+                    reply,
+                    next_attempt,
+                } => (Some(reply.clone()), Some(format_time(*next_attempt))),
+                RecipientStatus::PermanentFailure(f) => {
+                    (Some(format!("{} {}", f.status, f.reply)), None)
+                }
+                RecipientStatus::Scheduled | RecipientStatus::Held => (None, None),
+            };
+            let v = serde_json::json!({
+                "id": e.message.0,
+                "recipient": e.recipient,
+                "status": e.status.label(),
+                "attempts": e.attempts,
+                "last_reply": reply,
+                "next_attempt": next,
+            });
+            println!("{v}");
+        } else {
+            println!(
+                "{}\t{}\t{}\t{}\t{} attempts",
+                e.message,
+                e.recipient,
+                e.status.label(),
+                e.status,
+                e.attempts
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! The administrative commands that remove what the directory holds: users (with what their
+//! account owns) and domains. Each names what went, and refuses, naming why, what would lose
+//! data the administrator did not ask to lose.
+
+use crate::admin::Error;
+use rampart_store::Store;
+
+/// The one line for an unknown user, the same for every command that names a user.
+pub fn no_user(address: &str) -> Error {
+    format!(
+        "no user {}; see rampart user list",
+        address.trim().to_ascii_lowercase()
+    )
+    .into()
+}
+
+/// `rampart user delete ADDRESS [--purge-mail]`.
+pub fn delete_user(store: &Store, address: &str, purge_mail: bool) -> Result<(), Error> {
+    if store.user_email_count(address)?.is_none() {
+        return Err(no_user(address));
+    }
+    let gone = store.delete_user(address, purge_mail)?;
+    println!(
+        "user {} deleted; {} message(s) of its mailbox deleted",
+        gone.address, gone.messages_purged
+    );
+    if !gone.aliases_removed.is_empty() {
+        println!(
+            "it was removed as the target of: {}",
+            gone.aliases_removed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `rampart domain remove NAME [--force]`.
+pub fn remove_domain(store: &Store, name: &str, force: bool) -> Result<(), Error> {
+    let r = store.remove_domain(name, force)?;
+    println!("domain {} removed", r.name);
+    if !r.users.is_empty() {
+        println!("users deleted with it: {}", r.users.join(", "));
+    }
+    if !r.aliases.is_empty() {
+        println!("aliases removed with it: {}", r.aliases.join(", "));
+    }
+    Ok(())
+}
