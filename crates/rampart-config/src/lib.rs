@@ -29,6 +29,7 @@ pub mod recipient_verify;
 pub mod relay;
 pub mod relay_domain;
 pub mod report;
+pub mod reports;
 pub mod sendmail;
 pub mod server;
 mod validate;
@@ -44,6 +45,7 @@ pub use recipient_verify::RecipientVerify;
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
 pub use relay_domain::RelayDomain;
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
+pub use reports::ReportsConfig;
 pub use sendmail::SendmailConfig;
 pub use server::{
     AuditConfig, AuthConfig, Limits, Listener, LogConfig, LogFormat, RelayFrom, Role, Timeouts,
@@ -124,6 +126,8 @@ pub struct Config {
     pub integrity: IntegrityConfig,
     /// The age of virus signatures and URL feeds (NC-2.4.4, AL-1.2).
     pub freshness: FreshnessConfig,
+    /// The system reports (AL-3.2) mailed daily and weekly.
+    pub reports: ReportsConfig,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -158,6 +162,7 @@ impl Default for Config {
             relay_domains: Vec::new(),
             integrity: IntegrityConfig::default(),
             freshness: FreshnessConfig::default(),
+            reports: ReportsConfig::default(),
         }
     }
 }
