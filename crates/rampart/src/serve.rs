@@ -263,6 +263,14 @@ async fn serve(
         }
         .run(shutdown_rx.clone()),
     );
+    // AL-3.2: the daily and weekly system reports of [reports], each period mailed once.
+    let reports = tokio::spawn(crate::report_summary::run_schedule(
+        store.clone(),
+        backend.clone(),
+        config.clone(),
+        notify.clone(),
+        shutdown_rx.clone(),
+    ));
     // Type=notify: the listeners are bound and accepting, privileges are dropped.
     systemd.ready();
     let outbound =
@@ -304,6 +312,7 @@ async fn serve(
     let _ = pickup.await;
     let _ = admin.await;
     let _ = freshness.await;
+    let _ = reports.await;
     if let Some(t) = integrity {
         let _ = t.await;
     }
