@@ -37,7 +37,12 @@ pub fn escape(s: &str) -> String {
 
 /// Grouped columns: one group per label, one bar per series (messages per hour in and out).
 /// `labels` are written under every `label_every`-th column.
-pub fn columns(title: &str, labels: &[String], series: &[Series<'_>], label_every: usize) -> String {
+pub fn columns(
+    title: &str,
+    labels: &[String],
+    series: &[Series<'_>],
+    label_every: usize,
+) -> String {
     let n = labels.len().max(1);
     let max = series
         .iter()

@@ -154,12 +154,19 @@ pub fn render(s: &Summary, hostname: &str) -> String {
     table(&mut o, ("Sender", "Blocked"), &s.top_blocked_senders);
     table(&mut o, ("Sender domain", "Blocked"), &s.top_blocked_domains);
     table(&mut o, ("DLP rule", "Messages"), &s.top_dlp_rules);
-    table(&mut o, ("Attachment type", "Blocked"), &s.attachments_blocked);
+    table(
+        &mut o,
+        ("Attachment type", "Blocked"),
+        &s.attachments_blocked,
+    );
     o.push_str("<h2>Authentication failures</h2>");
     let a = &s.auth_failures;
     pairs(
         &mut o,
-        &[("Wrong passwords", a.failed), ("Attempts refused", a.refused)],
+        &[
+            ("Wrong passwords", a.failed),
+            ("Attempts refused", a.refused),
+        ],
     );
     table(&mut o, ("Account", "Failures"), &a.by_account);
     table(&mut o, ("Address", "Failures"), &a.by_address);
@@ -190,7 +197,11 @@ pub fn render(s: &Summary, hostname: &str) -> String {
         ],
     );
     table(&mut o, ("Inbound TLS version", "Sessions"), &s.tls.inbound);
-    table(&mut o, ("Outbound TLS version", "Attempts"), &s.tls.outbound);
+    table(
+        &mut o,
+        ("Outbound TLS version", "Attempts"),
+        &s.tls.outbound,
+    );
     o.push_str("<h2>Quarantine</h2>");
     let q = &s.quarantine;
     pairs(

@@ -95,7 +95,11 @@ pub fn summary(config: &Config, a: SummaryArgs) -> Result<(), Error> {
             return Err(format!(
                 "no recipients for the {} report: set [reports] {} or pass --to",
                 period.as_str(),
-                if period == Period::Week { "weekly" } else { "daily" }
+                if period == Period::Week {
+                    "weekly"
+                } else {
+                    "daily"
+                }
             )
             .into());
         }
@@ -292,7 +296,13 @@ mod tests {
         };
         s.volume.inbound = 7;
         s.hourly = vec![Default::default(); 24];
-        let m = message(&s, "mail.example.test", "postmaster@example.test", "a@example.test", "r1@x");
+        let m = message(
+            &s,
+            "mail.example.test",
+            "postmaster@example.test",
+            "a@example.test",
+            "r1@x",
+        );
         let m = String::from_utf8(m).unwrap();
         assert!(m.contains("multipart/alternative"), "{m}");
         assert!(m.contains("text/plain") && m.contains("text/html"));

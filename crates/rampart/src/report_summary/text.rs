@@ -56,7 +56,11 @@ pub fn render(s: &Summary, hostname: &str) -> String {
     list(&mut o, "Top blocked senders", &s.top_blocked_senders);
     list(&mut o, "Top blocked sender domains", &s.top_blocked_domains);
     list(&mut o, "Top DLP rules", &s.top_dlp_rules);
-    list(&mut o, "Attachments blocked, by type", &s.attachments_blocked);
+    list(
+        &mut o,
+        "Attachments blocked, by type",
+        &s.attachments_blocked,
+    );
     let a = &s.auth_failures;
     let _ = writeln!(
         o,
