@@ -589,6 +589,19 @@ impl Store {
         Ok(tally.finish())
     }
 
+    /// The queue as the metrics show it: messages with a recipient still to deliver, and when
+    /// the oldest of them was received (microseconds since the epoch).
+    pub fn queue_gauge(&self) -> Result<(u64, Option<i64>)> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(DISTINCT q.message), MIN(m.received) FROM queue q
+                 JOIN messages m ON m.id = q.message WHERE q.status = ?1",
+                [crate::status::Column::Queued.as_str()],
+                |r| Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?)),
+            )?)
+        })
+    }
+
     /// AL-3.2: records that the report of `period` ending at `until` is being sent. True the
     /// first time only: a restart, or a second `rampart report summary --send`, does not send
     /// the same period again.

@@ -12,6 +12,7 @@ mod firewall;
 mod freshness;
 mod integrity;
 mod jmap;
+mod metrics;
 mod mta_sts;
 mod notice;
 mod notify;
