@@ -46,6 +46,8 @@ command -v lintian >/dev/null || need+=(lintian)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v man >/dev/null || need+=(man-db)
 command -v fail2ban-regex >/dev/null || need+=(fail2ban)
+# promtool (Debian's prometheus): `promtool check metrics` lints the /metrics text (metrics.rs).
+command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

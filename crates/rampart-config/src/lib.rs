@@ -30,6 +30,7 @@ pub mod recipient_verify;
 pub mod relay;
 pub mod relay_domain;
 pub mod report;
+pub mod reports;
 pub mod sendmail;
 pub mod server;
 mod validate;
@@ -46,6 +47,7 @@ pub use recipient_verify::RecipientVerify;
 pub use relay::{default_rate_limits, RateLimit, RateScope, RateWhat, RelayConfig};
 pub use relay_domain::RelayDomain;
 pub use report::{line_of, ConfigError, ConfigErrors, Warning};
+pub use reports::ReportsConfig;
 pub use sendmail::SendmailConfig;
 pub use server::{
     AuditConfig, AuthConfig, Limits, Listener, LogConfig, LogFormat, RelayFrom, Role, Timeouts,
@@ -128,6 +130,8 @@ pub struct Config {
     pub freshness: FreshnessConfig,
     /// The policy for users' passwords: minimum length, common passwords refused.
     pub passwords: PasswordsConfig,
+    /// The system reports (AL-3.2) mailed daily and weekly.
+    pub reports: ReportsConfig,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -163,6 +167,7 @@ impl Default for Config {
             integrity: IntegrityConfig::default(),
             freshness: FreshnessConfig::default(),
             passwords: PasswordsConfig::default(),
+            reports: ReportsConfig::default(),
         }
     }
 }

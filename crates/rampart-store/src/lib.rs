@@ -36,6 +36,7 @@ pub mod sqlite;
 mod sqlite_mail;
 pub mod status;
 pub mod submission;
+pub mod summary;
 pub mod tls_reporting;
 pub mod tokens;
 pub mod trace;

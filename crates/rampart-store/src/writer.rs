@@ -148,6 +148,9 @@ fn take_waiting(rx: &mut mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
 }
 
 fn commit_batch(conn: &mut rusqlite::Connection, dir: &std::path::Path, batch: &mut Vec<Op>) {
+    // The store's commit latency (issue 19 metrics): read by the metrics layer on this target.
+    let started = std::time::Instant::now();
+    let ops = batch.len();
     let mut results: Vec<(Done, Result<()>)> = Vec::with_capacity(batch.len());
     let outcome = (|| -> Result<()> {
         if batch.iter().any(|op| op.sync_dir) {
@@ -172,6 +175,12 @@ fn commit_batch(conn: &mut rusqlite::Connection, dir: &std::path::Path, batch: &
         tx.commit()?;
         Ok(())
     })();
+    tracing::debug!(
+        target: "rampart::store",
+        seconds = started.elapsed().as_secs_f64(),
+        ops,
+        "group commit"
+    );
     match outcome {
         Ok(()) => {
             for (done, r) in results {

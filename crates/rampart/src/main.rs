@@ -14,12 +14,14 @@ mod firewall;
 mod freshness;
 mod integrity;
 mod jmap;
+mod metrics;
 mod mta_sts;
 mod notice;
 mod notify;
 mod password_policy;
 mod privileges;
 mod reload;
+mod report_summary;
 mod report_tls;
 mod sendmail;
 mod serve;
@@ -133,6 +135,10 @@ enum Command {
 enum ReportCmd {
     /// TLS reports (RFC 8460): those received about our domains, or with --outgoing ours.
     Tls(report_tls::TlsArgs),
+    /// The system report (AL-3.2): volumes, verdicts per check, what was blocked,
+    /// authentication failures, bans, deliveries, TLS and the quarantine over a day, week or
+    /// month, counted from the trace; as text, --json or --html, or mailed with --send.
+    Summary(report_summary::SummaryArgs),
 }
 
 /// NC-2.1.8: blocks of at least this size get their own mapping from glibc's malloc, returned to
@@ -270,6 +276,7 @@ fn main() -> ExitCode {
         }
         Command::Report(ReportCmd::Tls(a)) => report_tls::tls(&config, a),
         Command::Spam(c) => spam_cmd::run(&config, c),
+        Command::Report(ReportCmd::Summary(a)) => report_summary::summary(&config, a),
         // Answered above, before any configuration was loaded.
         Command::GenerateDocs { .. } => Ok(()),
     };

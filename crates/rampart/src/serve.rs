@@ -11,7 +11,9 @@ use tokio::sync::{watch, Notify};
 pub type Error = Box<dyn std::error::Error>;
 
 pub fn run(config: Config, config_path: Option<&std::path::Path>, demo: bool) -> Result<(), Error> {
-    init_logging(&config);
+    // Issue 19: the metrics are fed by the trace's log lines, so they exist before logging.
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    init_logging(&config, metrics.clone());
     // NC-2.1.1: no [[listener]], no service; nothing opens a socket on its own.
     if config.listeners.is_empty() {
         return Err("nothing to serve: the configuration has no [[listener]]; add one (see rampart.example.toml)".into());
@@ -20,31 +22,46 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>, demo: bool) ->
         .enable_all()
         .build()?;
     let config_path = config_path.map(|p| std::path::absolute(p).unwrap_or(p.to_path_buf()));
-    runtime.block_on(serve(config, config_path, demo))
+    runtime.block_on(serve(config, config_path, demo, metrics))
 }
 
-fn init_logging(config: &Config) {
+fn init_logging(config: &Config, metrics: Arc<crate::metrics::Metrics>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colour codes only for a person at a terminal: a log file or a pipe to a collector gets
     // plain text, not `\x1b[` sequences mixed into every line.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let log = match config.log.format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Text => fmt.boxed(),
     };
+    // Each layer has its own filter: the log level does not hide the trace lines the metrics
+    // count.
+    let _ = tracing_subscriber::registry()
+        .with(log.with_filter(filter))
+        .with(
+            crate::metrics::MetricsLayer(metrics)
+                .with_filter(crate::metrics::MetricsLayer::filter()),
+        )
+        .try_init();
 }
 
 async fn serve(
     config: Config,
     config_path: Option<std::path::PathBuf>,
     demo: bool,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<(), Error> {
+    // The metrics' router (`crate::metrics::router(metrics, store)`) is mounted on the admin
+    // listener; until then they are only counted.
+    let _ = &metrics;
     // Signals are caught from the start: a SIGTERM that arrives while starting up still means a
     // clean stop, never the default of dying on the spot.
     let signals = Signals::install()?;
@@ -281,6 +298,14 @@ async fn serve(
         }
         .run(shutdown_rx.clone()),
     );
+    // AL-3.2: the daily and weekly system reports of [reports], each period mailed once.
+    let reports = tokio::spawn(crate::report_summary::run_schedule(
+        store.clone(),
+        backend.clone(),
+        config.clone(),
+        notify.clone(),
+        shutdown_rx.clone(),
+    ));
     // Type=notify: the listeners are bound and accepting, privileges are dropped.
     systemd.ready();
     let watchdog = systemd.watchdog_interval().map(|every| {
@@ -344,6 +369,7 @@ async fn serve(
     let _ = pickup.await;
     let _ = admin.await;
     let _ = freshness.await;
+    let _ = reports.await;
     if let Some(t) = integrity {
         let _ = t.await;
     }
