@@ -15,6 +15,7 @@
 //!
 //! What does not live here: SMTP, scheduling and delivery decisions (rampart-smtp, rampart-queue).
 
+pub mod admins;
 pub mod api;
 pub mod bans;
 pub mod checkpoint;
@@ -215,6 +216,7 @@ impl Store {
         conn.execute_batch(web_sessions::SCHEMA)?;
         conn.execute_batch(bans::SCHEMA)?;
         conn.execute_batch(tls_reporting::SCHEMA)?;
+        conn.execute_batch(admins::SCHEMA)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
