@@ -98,6 +98,7 @@ pub(super) async fn submit(
                 format!("failed for {account} ({SERVICE}): {reason}"),
             );
             e.client = client.map(|a| a.ip().to_string());
+            e.session = Some(super::trace_session(&account));
             c.store.record(e).await;
             // NC-2.4.1: counted with every other failed login of this address and account.
             if let Some(a) = client {
@@ -134,6 +135,7 @@ pub(super) async fn submit(
         ),
     );
     e.client = client.map(|a| a.ip().to_string());
+    e.session = Some(super::trace_session(&admin.name));
     c.store.record(e).await;
     let mut r = see_other("/");
     set_cookie(&mut r, super::SESSION_COOKIE, &token, None);

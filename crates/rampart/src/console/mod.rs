@@ -142,6 +142,7 @@ impl Console {
             format!("{} ({}): {detail}", who.admin.name, who.admin.role),
         );
         e.client = who.client.map(|c| c.ip().to_string());
+        e.session = Some(trace_session(&who.admin.name));
         e.queue_id = queue_id.map(str::to_owned);
         self.store.record(e).await;
     }
@@ -207,6 +208,13 @@ impl rampart_http::Watch for Gate {
     fn probe(&self, peer: std::net::IpAddr, path: &str) {
         self.ids.probe(peer, path)
     }
+}
+
+/// The trace's session of an administrator's console events: one timeline per administrator,
+/// so `rampart trace --client` (or the console's trace page) finds their logins and actions.
+pub fn trace_session(name: &str) -> String {
+    let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    format!("console:{name}")
 }
 
 /// The client address the listener put in the request.
