@@ -279,6 +279,8 @@ pub fn page(who: Option<&Signed>, title: &str, body: &str) -> Response {
     page_status(StatusCode::OK, who, title, body)
 }
 
+/// The page says `referrer: same-origin` (the server's header says `no-referrer`): under
+/// no-referrer a browser sends `Origin: null` on a form POST, which the origin check refuses.
 pub fn page_status(status: StatusCode, who: Option<&Signed>, title: &str, body: &str) -> Response {
     let nav = match who {
         Some(w) => format!(
@@ -296,6 +298,7 @@ pub fn page_status(status: StatusCode, who: Option<&Signed>, title: &str, body: 
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
+         <meta name=\"referrer\" content=\"same-origin\">\
          <title>{} · Rampart console</title><link rel=\"stylesheet\" href=\"/console/style.css\">\
          </head><body><header><strong>Rampart console</strong>{nav}</header><main>\
          <h1>{}</h1>{body}</main></body></html>",

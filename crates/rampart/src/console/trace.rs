@@ -23,8 +23,8 @@ pub(super) struct TraceQuery {
     sender: Option<String>,
     recipient: Option<String>,
     client: Option<String>,
-    /// Hours back from now.
-    hours: Option<u32>,
+    /// Hours back from now (text: an empty field is no limit, not a malformed request).
+    hours: Option<String>,
 }
 
 fn some(v: &Option<String>) -> Option<String> {
@@ -52,6 +52,8 @@ pub(super) async fn search(
         client: some(&q.client),
         since: q
             .hours
+            .as_deref()
+            .and_then(|h| h.trim().parse::<u32>().ok())
             .map(|h| rampart_store::now_micros() - i64::from(h) * 3_600_000_000),
         until: None,
         limit: LIMIT,
@@ -100,7 +102,7 @@ pub(super) async fn search(
         v(&q.sender),
         v(&q.recipient),
         v(&q.client),
-        q.hours.map(|h| h.to_string()).unwrap_or_default(),
+        v(&q.hours),
     );
     page(Some(&who), "Message trace", &body)
 }
