@@ -37,6 +37,9 @@ command -v openssl >/dev/null || need+=(openssl)
 # Headless Chromium and its WebDriver, for the webmail's browser tests (tests/webmail_browser.rs).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# oathtool (Debian's oath-toolkit): an independent RFC 6238 implementation whose codes the
+# console's TOTP login must accept (tests/console_http.rs).
+command -v oathtool >/dev/null || need+=(oathtool)
 # Debian's nftables: `nft -c -f` checks the ruleset `rampart firewall` prints (NC-2.3.1), and the
 # firewall test loads it inside a network namespace of its own.
 [ -x /usr/sbin/nft ] || need+=(nftables)

@@ -10,8 +10,8 @@ use std::path::Path;
 const EMBEDDED: &str = "(embedded default)";
 
 impl Config {
-    /// The embedded default: the demo that `rampart serve` runs with no configuration. Four
-    /// listeners on loopback (three SMTP, one HTTPS), data in `./rampart-data`.
+    /// The embedded default: the demo that `rampart serve` runs with no configuration. Five
+    /// listeners on loopback (three SMTP, one HTTPS, the admin console), data in `./rampart-data`.
     pub fn embedded_default() -> Config {
         let mut config = Config::default();
         // The demo runs without a clamd; a real configuration has antivirus on unless it says
@@ -23,6 +23,8 @@ impl Config {
             (Role::Submissions, "127.0.0.1:2465"),
             // Served with the same (generated) certificate as the SMTP listeners.
             (Role::Https, "127.0.0.1:2443"),
+            // The administration console, loopback only.
+            (Role::Admin, "127.0.0.1:2444"),
         ] {
             config.listeners.push(Listener::new(
                 role,

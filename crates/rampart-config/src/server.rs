@@ -25,9 +25,10 @@ pub struct TlsConfig {
 pub struct Listener {
     /// What the listener serves: `mx` (inbound mail for the domains this server represents, with
     /// STARTTLS offered; port 25), `submission` (users send after STARTTLS and AUTH; port 587),
-    /// `submissions` (the same over implicit TLS; port 465) or `https` (the web server over TLS:
-    /// JMAP, webmail, administration, MTA-STS policy; port 443). An `https` listener takes none
-    /// of the SMTP keys below; its limits are in `[http]`.
+    /// `submissions` (the same over implicit TLS; port 465), `https` (the web server over TLS:
+    /// JMAP, webmail, MTA-STS policy; port 443) or `admin` (the administration console over
+    /// TLS; loopback only unless `allow_remote`). An `https` or `admin` listener takes none of
+    /// the SMTP keys below; their limits are in `[http]`.
     pub role: Role,
     /// Address and port, e.g. `0.0.0.0:25` or `[::]:25`.
     pub address: SocketAddr,
@@ -74,6 +75,18 @@ pub struct Listener {
     /// are. Valid only with `require_client_cert = true`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trust_gateway_verdicts: bool,
+    /// `admin` only. The console is served on loopback unless this is true; a listener on any
+    /// other address is refused at start without it and without `allow`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_remote: bool,
+    /// `admin` only. The networks the console answers, e.g. `["10.0.8.0/24"]`; a connection from
+    /// elsewhere is closed at accept, before TLS. Required (not empty) with `allow_remote`.
+    #[serde(
+        default,
+        deserialize_with = "crate::relay::networks",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub allow: Vec<IpNet>,
 }
 
 /// `relay_from` of a listener: who may relay without logging in. A client must meet every
@@ -112,7 +125,15 @@ impl Listener {
             require_client_cert: false,
             trusted_authserv_ids: Vec::new(),
             trust_gateway_verdicts: false,
+            allow_remote: false,
+            allow: Vec::new(),
         }
+    }
+
+    /// The admin console's gate: loopback always; any other client only in `allow` (with
+    /// `allow_remote`, which the configuration check requires for a non-loopback address).
+    pub fn admin_allows(&self, ip: std::net::IpAddr) -> bool {
+        ip.is_loopback() || (self.allow_remote && crate::relay::contains(&self.allow, ip))
     }
 
     /// NC-2.3.4: is a client at `ip` served at all?
@@ -139,9 +160,17 @@ impl Serialize for Listener {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let smtp = self.role.is_smtp();
-        let mut st = s.serialize_struct("Listener", if smtp { 10 } else { 2 })?;
+        let mut st = s.serialize_struct("Listener", if smtp { 10 } else { 4 })?;
         st.serialize_field("role", &self.role)?;
         st.serialize_field("address", &self.address)?;
+        if self.role == Role::Admin {
+            if self.allow_remote {
+                st.serialize_field("allow_remote", &true)?;
+            }
+            if !self.allow.is_empty() {
+                st.serialize_field("allow", &self.allow)?;
+            }
+        }
         if smtp {
             st.serialize_field("require_tls", &self.require_tls)?;
             st.serialize_field("greeting_delay_ms", &self.greeting_delay_ms)?;
@@ -180,6 +209,9 @@ pub enum Role {
     Submissions,
     /// The web server over TLS: HTTP/1.1 and HTTP/2 (port 443).
     Https,
+    /// The administration console over TLS, apart from the mail users' web server: loopback
+    /// unless `allow_remote` and `allow` say otherwise (the embedded default: 127.0.0.1:2444).
+    Admin,
 }
 
 impl Role {
@@ -188,9 +220,9 @@ impl Role {
         matches!(self, Role::Submission | Role::Submissions)
     }
 
-    /// Every role but `https` speaks SMTP.
+    /// Every role but `https` and `admin` speaks SMTP.
     pub fn is_smtp(self) -> bool {
-        self != Role::Https
+        !matches!(self, Role::Https | Role::Admin)
     }
 }
 
@@ -201,6 +233,7 @@ impl fmt::Display for Role {
             Role::Submission => "submission",
             Role::Submissions => "submissions",
             Role::Https => "https",
+            Role::Admin => "admin",
         })
     }
 }

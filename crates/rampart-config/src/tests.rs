@@ -26,8 +26,9 @@ fn empty_file_listens_nowhere() {
 fn embedded_default_is_loopback_only() {
     let c = Config::embedded_default();
     let ports: Vec<u16> = c.listeners.iter().map(|l| l.address.port()).collect();
-    assert_eq!(ports, vec![2525, 2587, 2465, 2443]);
+    assert_eq!(ports, vec![2525, 2587, 2465, 2443, 2444]);
     assert_eq!(c.listeners[3].role, Role::Https);
+    assert_eq!(c.listeners[4].role, Role::Admin);
     assert!(c.listeners.iter().all(|l| l.address.ip().is_loopback()));
     // NC-2.1.5: nothing relays unauthenticated by default.
     assert!(c.relay.networks.is_empty());
@@ -295,4 +296,34 @@ fn walk(prefix: &str, v: &toml::Value, keys: &mut std::collections::BTreeSet<Str
         }
         _ => {}
     }
+}
+
+#[test]
+fn admin_listener_off_loopback_needs_allow_remote_and_networks() {
+    let base = "hostname = \"mx.a.example\"\n[[listener]]\nrole = \"admin\"\n";
+    let c = parse(&format!("{base}address = \"127.0.0.1:2444\"\n")).unwrap();
+    assert_eq!(c.listeners[0].role, Role::Admin);
+    assert!(!c.listeners[0].role.is_smtp());
+    // Refused at start: a public address without both settings.
+    for extra in ["", "allow_remote = true\n", "allow = [\"10.0.8.0/24\"]\n"] {
+        let e = parse(&format!("{base}address = \"0.0.0.0:2444\"\n{extra}")).unwrap_err();
+        assert!(e.to_string().contains("allow_remote = true"), "{e}");
+    }
+    let c = parse(&format!(
+        "{base}address = \"0.0.0.0:2444\"\nallow_remote = true\nallow = [\"10.0.8.0/24\"]\n"
+    ))
+    .unwrap();
+    let l = &c.listeners[0];
+    assert!(l.admin_allows("10.0.8.7".parse().unwrap()));
+    assert!(l.admin_allows("127.0.0.1".parse().unwrap()));
+    assert!(!l.admin_allows("192.0.2.1".parse().unwrap()));
+    // Shown and loaded again.
+    let shown = c.to_toml().unwrap();
+    assert!(
+        shown.contains("allow_remote = true") && shown.contains("10.0.8.0/24"),
+        "{shown}"
+    );
+    // Not a setting of other listeners.
+    let e = parse("hostname = \"mx.a.example\"\n[[listener]]\nrole = \"https\"\naddress = \"0.0.0.0:443\"\nallow_remote = true\n").unwrap_err();
+    assert!(e.to_string().contains("admin listener setting"), "{e}");
 }

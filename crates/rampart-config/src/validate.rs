@@ -4,7 +4,7 @@
 use crate::http::HEADER_BYTES_RANGE;
 use crate::report::{ConfigError, Locator, Warning};
 use crate::server::SMTP_LISTENER_KEYS;
-use crate::{CheckName, Config, RateScope, RateWhat};
+use crate::{CheckName, Config, RateScope, RateWhat, Role};
 use std::collections::HashSet;
 
 /// The errors and warnings of a configuration as written (before the default rate limits are
@@ -117,6 +117,24 @@ fn server(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
                     ));
                 }
             }
+        }
+        if l.role != Role::Admin {
+            for key in ["allow_remote", "allow"] {
+                let path = format!("listener.{i}.{key}");
+                if loc.has(&path) {
+                    errors.push(loc.at(&path, "is an admin listener setting; remove it here"));
+                }
+            }
+        } else if !l.address.ip().is_loopback() && (!l.allow_remote || l.allow.is_empty()) {
+            // The console off loopback only by two deliberate settings: the address, and a
+            // list of the networks administrators work from (the audit reports it).
+            errors.push(loc.at(
+                &format!("listener.{i}.address"),
+                format!(
+                    "{} is not a loopback address: the admin console listens elsewhere only with allow_remote = true and allow = [\"<network>\", ...] naming the administrators' networks",
+                    l.address
+                ),
+            ));
         }
         if l.address.port() != 0 && !seen.insert(l.address) {
             errors.push(loc.at(

@@ -15,6 +15,7 @@
 //!
 //! What does not live here: SMTP, scheduling and delivery decisions (rampart-smtp, rampart-queue).
 
+pub mod admins;
 pub mod api;
 pub mod bans;
 pub mod checkpoint;
@@ -220,6 +221,7 @@ impl Store {
         conn.execute_batch(bans::SCHEMA)?;
         conn.execute_batch(tls_reporting::SCHEMA)?;
         conn.execute_batch(spam_tokens::SCHEMA)?;
+        conn.execute_batch(admins::SCHEMA)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

@@ -2,6 +2,7 @@
 //! administer the data directory (domains, users, aliases, mailboxes, queue, trace).
 
 mod admin;
+mod admin_accounts;
 mod admin_mailbox;
 mod admin_queue;
 mod admin_socket;
@@ -9,6 +10,7 @@ mod admin_user;
 mod audit_cmd;
 mod audit_local;
 mod ban;
+mod console;
 mod docs;
 mod firewall;
 mod freshness;
@@ -60,6 +62,9 @@ enum Command {
     /// The configuration: print the effective one, or check a file without starting.
     #[command(subcommand)]
     Config(admin::ConfigCmd),
+    /// Administrators of the console (role, password, TOTP), separate from mail users.
+    #[command(subcommand)]
+    Admin(admin_accounts::AdminCmd),
     /// Domains this server represents (NC-2.1.6).
     #[command(subcommand)]
     Domain(admin::DomainCmd),
@@ -260,6 +265,7 @@ fn main() -> ExitCode {
         Command::Config(admin::ConfigCmd::Show) => admin::config_show(&config),
         // Answered above, before any configuration was loaded.
         Command::Config(admin::ConfigCmd::Check { .. }) => Ok(()),
+        Command::Admin(c) => admin_accounts::run(&config, c),
         Command::Domain(c) => admin::domain(&config, c),
         Command::User(c) => admin::user(&config, c),
         Command::Alias(c) => admin::alias(&config, c),

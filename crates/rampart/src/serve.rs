@@ -118,8 +118,8 @@ async fn serve(
 
     let (writer, _writer_thread) = Writer::start(&store)?;
     // From here on the server sees the store only through its traits.
-    let backend: rampart_store::AnyStore =
-        Arc::new(rampart_store::Sqlite::new(store.clone(), writer.clone()));
+    let sqlite = rampart_store::Sqlite::new(store.clone(), writer.clone());
+    let backend: rampart_store::AnyStore = Arc::new(sqlite.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let renewal = tokio::spawn(rampart_smtp::tls::renew_daily(
         tls.clone(),
@@ -204,6 +204,20 @@ async fn serve(
                 // AL-1.1: our MTA-STS policy for the represented domains (RFC 8461 section 3).
                 .merge(crate::mta_sts::router(backend.clone(), config.clone()))
         });
+    // The administration console on the admin listeners only, never beside the webmail.
+    let console = config
+        .listeners
+        .iter()
+        .any(|l| l.role == Role::Admin)
+        .then(|| {
+            crate::console::router(Arc::new(crate::console::Console {
+                store: backend.clone(),
+                sqlite: sqlite.clone(),
+                config: config.clone(),
+                notify: notify.clone(),
+                ids: ids.clone(),
+            }))
+        });
     // NC-2.1.9: what `rampart sendmail` left in the drop directory goes through the pipeline.
     // The directory is made before the listeners are announced, so it exists once the server
     // says it is up; a failure is reported by the pickup itself.
@@ -240,6 +254,21 @@ async fn serve(
                 http_limits(&config),
                 // NC-2.4.1, NC-2.4.2: bans refused at accept; scans and TLS failures counted.
                 Arc::new(rampart_ids::Shared(ids.clone())),
+                shutdown_rx.clone(),
+            )));
+            continue;
+        }
+        if l.role == Role::Admin {
+            https_tasks.push(tokio::spawn(rampart_http::serve_watched(
+                socket,
+                tls.config(),
+                console.clone().unwrap_or_else(rampart_http::routes::base),
+                http_limits(&config),
+                // Outside loopback and `allow`: closed at accept, as a banned address is.
+                Arc::new(crate::console::Gate {
+                    listener: l.clone(),
+                    ids: rampart_ids::Shared(ids.clone()),
+                }),
                 shutdown_rx.clone(),
             )));
             continue;

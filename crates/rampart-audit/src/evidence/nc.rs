@@ -182,9 +182,32 @@ pub fn nc_2_1_4(f: &Facts) -> Vec<Finding> {
             format!(
                 "AUTH is offered only inside TLS on every submission listener ({}), passwords are kept as Argon2id hashes, and the web listeners ({}) speak HTTPS only; no setting weakens this",
                 list(&listeners(c, Role::is_submission)),
-                list(&listeners(c, |r| r == Role::Https))
+                list(&listeners(c, |r| r == Role::Https || r == Role::Admin))
             ),
         ));
+        // The admin console: loopback, or reachable from named networks only (the
+        // configuration refuses anything else at start).
+        for l in c.listeners.iter().filter(|l| l.role == Role::Admin) {
+            if l.address.ip().is_loopback() {
+                out.push(Finding::pass(
+                    ID,
+                    "admin console",
+                    format!("the admin console listens on {} (loopback only); logins need a password and a TOTP code", l.address),
+                ));
+            } else {
+                let nets: Vec<String> = l.allow.iter().map(|n| n.to_string()).collect();
+                out.push(Finding::warn(
+                    ID,
+                    "admin console",
+                    format!(
+                        "the admin console listens on {} (allow_remote = true), served to {} only",
+                        l.address,
+                        list(&nets)
+                    ),
+                    "keep the console on loopback and reach it over SSH or a VPN, or keep `allow` to the administrators' own networks",
+                ));
+            }
+        }
     }
     out
 }

@@ -1,0 +1,181 @@
+//! Intrusion prevention's bans and allow-list (NC-2.4.2): list, ban an address or network,
+//! lift a ban. Banning and unbanning are the administrator's; the trace records both (the store
+//! writes the event in the same commit) and names who did it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::Extension;
+use rampart_config::IpNet;
+use rampart_store::admins::AdminRole;
+use rampart_store::NewBan;
+
+use super::{client_of, confirm_page, escape, page, see_other, when, Console, Form};
+
+type St = State<Arc<Console>>;
+
+/// `GET /bans`.
+pub(super) async fn list(
+    State(c): St,
+    headers: HeaderMap,
+    ext: Option<Extension<SocketAddr>>,
+) -> Response {
+    let Some(who) = c.signed(&headers, client_of(ext)).await else {
+        return see_other("/login");
+    };
+    let store = c.sqlite.store().clone();
+    let now = rampart_store::now_micros();
+    let (bans, allowed) = tokio::task::spawn_blocking(move || {
+        (
+            store.ids_list_active(now).unwrap_or_default(),
+            store.ids_allowed().unwrap_or_default(),
+        )
+    })
+    .await
+    .unwrap_or_default();
+    let csrf = who.csrf();
+    let rows: String = bans
+        .iter()
+        .map(|b| {
+            format!(
+                "<tr><td class=\"network\">{net}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td><form method=\"post\" class=\"inline\" action=\"/bans/remove\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <input type=\"hidden\" name=\"network\" value=\"{net}\"><button class=\"unban\">Unban</button></form></td></tr>",
+                escape(&b.detector),
+                escape(&b.reason),
+                when(b.created),
+                b.expires.map(when).unwrap_or_else(|| "permanent".into()),
+                net = escape(&b.network),
+            )
+        })
+        .collect();
+    let mut allow: Vec<String> = c.config.ids.allow.iter().map(|n| n.to_string()).collect();
+    allow.extend(allowed.into_iter().map(|a| a.network));
+    let allow: String = allow
+        .iter()
+        .map(|a| format!("<li>{}</li>", escape(a)))
+        .collect();
+    let body = format!(
+        "<form method=\"post\" action=\"/bans/add\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input name=\"network\" id=\"ban-network\" placeholder=\"address or network\" required> \
+         <input name=\"reason\" id=\"ban-reason\" placeholder=\"reason\"> <button id=\"ban\">Ban</button></form>\
+         <table id=\"bans\"><tr><th>Network</th><th>Detector</th><th>Reason</th><th>Since</th><th>Until</th><th></th></tr>{rows}</table>\
+         <h2>Never banned</h2><ul id=\"allow\">{allow}</ul>"
+    );
+    page(Some(&who), "Bans", &body)
+}
+
+/// `POST /bans/{add|remove}` (form: csrf, network, reason; confirm for remove).
+pub(super) async fn act(
+    State(c): St,
+    Path(action): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    ext: Option<Extension<SocketAddr>>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let what = match action.as_str() {
+        "add" => "ban an address",
+        "remove" => "lift a ban",
+        _ => return super::forbidden("No such action."),
+    };
+    let who = match c
+        .authorise_post(
+            &headers,
+            &uri,
+            client_of(ext),
+            &form,
+            AdminRole::Administrator,
+            what,
+        )
+        .await
+    {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let Some(net) = form
+        .get("network")
+        .and_then(|n| rampart_ids::net::parse_network(n.trim()).ok())
+    else {
+        return super::forbidden("That is not an address or network.");
+    };
+    let net_s = net.to_string();
+    let store = c.sqlite.store().clone();
+    let now = rampart_store::now_micros();
+    let by = who.admin.name.clone();
+    if action == "add" {
+        let reason = form
+            .get("reason")
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .unwrap_or("banned by the administrator")
+            .to_owned();
+        let allow: Vec<IpNet> = c.config.ids.allow.clone();
+        let length = rampart_ids::ladder(&c.config.ids);
+        let n = net_s.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let stored = store.ids_allowed()?;
+            let allowed = allow
+                .iter()
+                .copied()
+                .chain(
+                    stored
+                        .iter()
+                        .filter_map(|a| a.network.parse::<IpNet>().ok()),
+                )
+                .any(|a| a.contains(&net) || net.contains(&a));
+            if allowed {
+                return Ok(false);
+            }
+            store
+                .ids_ban(
+                    NewBan {
+                        network: n,
+                        reason,
+                        detector: "admin".into(),
+                        evidence: format!("console, by {by}"),
+                    },
+                    length,
+                    now,
+                )
+                .map(|_| true)
+        })
+        .await;
+        return match done {
+            Ok(Ok(true)) => {
+                c.record(&who, "console", format!("banned {net_s}"), None)
+                    .await;
+                see_other("/bans")
+            }
+            Ok(Ok(false)) => super::forbidden(&format!(
+                "{net_s} is on the allow-list; it cannot be banned."
+            )),
+            _ => super::forbidden("The ban could not be stored."),
+        };
+    }
+    if form.get("confirm") != Some("yes") {
+        return confirm_page(
+            &who,
+            "/bans/remove",
+            &format!("Lift the ban of {net_s}?"),
+            &[("network", &net_s)],
+        );
+    }
+    let n = net_s.clone();
+    let by = format!("{} (console)", who.admin.name);
+    let done = tokio::task::spawn_blocking(move || store.ids_unban(&n, &by, now)).await;
+    match done {
+        Ok(Ok(true)) => {
+            c.record(&who, "console", format!("unbanned {net_s}"), None)
+                .await;
+            see_other("/bans")
+        }
+        Ok(Ok(false)) => super::forbidden(&format!("{net_s} is not banned.")),
+        _ => super::forbidden("The ban could not be lifted."),
+    }
+}

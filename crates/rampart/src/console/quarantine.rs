@@ -1,0 +1,308 @@
+//! The quarantine: held messages with their check results; release and delete (operator and
+//! up; a message held by the antivirus check by an administrator only); who did what, from
+//! the trace. Reading a held message's text is reading a user's mail: it needs a reason, which
+//! is recorded (AL-3.1).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use axum::Extension;
+use rampart_store::admins::AdminRole;
+use rampart_store::quarantine::Held;
+use rampart_store::{QueueId, TraceFilter};
+
+use super::{client_of, confirm_page, escape, page, see_other, when, Console, Form};
+
+type St = State<Arc<Console>>;
+
+/// The longest preview shown, in bytes of the message.
+const PREVIEW_BYTES: usize = 64 * 1024;
+
+/// Held by the antivirus check (the reason names the check that decided).
+pub fn is_virus(h: &Held) -> bool {
+    h.reason.starts_with("antivirus")
+}
+
+/// The role a release or delete of `h` needs: virus quarantine is an administrator's alone.
+pub fn role_to_act_on(h: &Held) -> AdminRole {
+    if is_virus(h) {
+        AdminRole::Administrator
+    } else {
+        AdminRole::Operator
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(super) struct ListQuery {
+    sender: Option<String>,
+    recipient: Option<String>,
+    reason: Option<String>,
+}
+
+/// `GET /quarantine?sender=&recipient=&reason=`: substring filters.
+pub(super) async fn list(
+    State(c): St,
+    headers: HeaderMap,
+    ext: Option<Extension<SocketAddr>>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let Some(who) = c.signed(&headers, client_of(ext)).await else {
+        return see_other("/login");
+    };
+    let held = c.store.quarantine_list().await.unwrap_or_default();
+    let has = |field: &str, want: &Option<String>| {
+        want.as_deref()
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .is_none_or(|w| field.to_lowercase().contains(&w.to_lowercase()))
+    };
+    let rows: String = held
+        .iter()
+        .filter(|h| {
+            has(&h.sender, &q.sender)
+                && has(&h.recipients.join(" "), &q.recipient)
+                && has(&h.reason, &q.reason)
+        })
+        .map(|h| {
+            format!(
+                "<tr><td>{}</td><td><a href=\"/quarantine/{id}\" class=\"held\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                when(h.held),
+                escape(&h.sender),
+                escape(&h.recipients.join(", ")),
+                escape(&h.reason),
+                if is_virus(h) { "virus" } else { "" },
+                id = escape(&h.queue_id),
+            )
+        })
+        .collect();
+    let v = |o: &Option<String>| escape(o.as_deref().unwrap_or(""));
+    let body = format!(
+        "<form method=\"get\" action=\"/quarantine\">\
+         <input name=\"sender\" placeholder=\"sender\" value=\"{}\"> <input name=\"recipient\" placeholder=\"recipient\" value=\"{}\"> \
+         <input name=\"reason\" placeholder=\"reason\" value=\"{}\"> <button>Filter</button></form>\
+         <table id=\"quarantine\"><tr><th>Held</th><th>Queue id</th><th>Sender</th><th>Recipients</th><th>Reason</th><th></th></tr>{rows}</table>{}",
+        v(&q.sender),
+        v(&q.recipient),
+        v(&q.reason),
+        history(&c).await,
+    )
+    ;
+    page(Some(&who), "Quarantine", &body)
+}
+
+/// Who released and deleted what, and when: the trace's own record of it.
+async fn history(c: &Console) -> String {
+    let now = rampart_store::now_micros();
+    let events = c
+        .store
+        .trace(&TraceFilter {
+            since: Some(now - 30 * 86_400 * 1_000_000),
+            limit: 100_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_default();
+    let rows: String = events
+        .iter()
+        .rev()
+        .filter(|e| {
+            e.event == "released" || (e.event == "deleted" && e.detail.contains("quarantine"))
+        })
+        .take(50)
+        .map(|e| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                when(e.ts),
+                escape(&e.event),
+                escape(e.queue_id.as_deref().unwrap_or("")),
+                escape(&e.detail)
+            )
+        })
+        .collect();
+    format!("<h2>Released and deleted (30 days)</h2><table id=\"history\"><tr><th>When</th><th>What</th><th>Queue id</th><th>Who</th></tr>{rows}</table>")
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(super) struct ShowQuery {
+    /// Why the administrator reads the message (AL-3.1); without it, no preview.
+    reason: Option<String>,
+}
+
+/// `GET /quarantine/{id}[?reason=...]`: the check results; with a reason, a safe preview.
+pub(super) async fn show(
+    State(c): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ext: Option<Extension<SocketAddr>>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    let Some(who) = c.signed(&headers, client_of(ext)).await else {
+        return see_other("/login");
+    };
+    let Some(h) = c.store.quarantine_get(&id).await.ok().flatten() else {
+        return super::page_status(
+            StatusCode::NOT_FOUND,
+            Some(&who),
+            "Not in quarantine",
+            "<p>No such message in quarantine.</p>",
+        );
+    };
+    let verdicts: String = h
+        .verdicts
+        .split("; ")
+        .filter(|v| !v.is_empty())
+        .map(|v| format!("<li>{}</li>", escape(v)))
+        .collect();
+    let preview = match q.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        Some(reason) => {
+            // AL-3.1: the read and its reason are in the trace, naming the administrator.
+            c.record(
+                &who,
+                "console-read",
+                format!("read held message {id}; reason: {reason}"),
+                Some(&h.queue_id),
+            )
+            .await;
+            match preview(&c, &h.queue_id).await {
+                Some(text) => format!("<h2>Preview (as plain text)</h2><pre id=\"preview\">{}</pre>", escape(&text)),
+                None => "<p>The message could not be read.</p>".into(),
+            }
+        }
+        None => format!(
+            "<h2>Preview</h2><form method=\"get\" action=\"/quarantine/{}\">\
+             <label>Reason for reading this message (recorded) <input name=\"reason\" id=\"read-reason\" required></label> \
+             <button>Show</button></form>",
+            escape(&h.queue_id)
+        ),
+    };
+    let csrf = who.csrf();
+    let actions = format!(
+        "<form method=\"post\" class=\"inline\" action=\"/quarantine/{id}/release\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button id=\"release\">Release</button></form> \
+         <form method=\"post\" class=\"inline\" action=\"/quarantine/{id}/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button id=\"delete\" class=\"danger\">Delete</button></form>{}",
+        if is_virus(&h) { " <span class=\"warn\">virus quarantine: only an administrator may release or delete it</span>" } else { "" },
+        id = escape(&h.queue_id),
+    );
+    let body = format!(
+        "<table><tr><th>Queue id</th><td id=\"queue-id\">{}</td></tr><tr><th>Held</th><td>{}</td></tr>\
+         <tr><th>Sender</th><td>{}</td></tr><tr><th>Recipients</th><td>{}</td></tr>\
+         <tr><th>Size</th><td>{} bytes</td></tr><tr><th>Message-ID</th><td>{}</td></tr>\
+         <tr><th>Held because</th><td id=\"reason\">{}</td></tr></table>\
+         <h2>Check results</h2><ul id=\"verdicts\">{verdicts}</ul><p>{actions}</p>{preview}",
+        escape(&h.queue_id),
+        when(h.held),
+        escape(&h.sender),
+        escape(&h.recipients.join(", ")),
+        h.size,
+        escape(h.message_id.as_deref().unwrap_or("")),
+        escape(&h.reason),
+    );
+    page(Some(&who), "Held message", &body)
+}
+
+/// The message's text parts as plain text, never its HTML or attachments: nothing in it runs
+/// or loads in the administrator's browser.
+async fn preview(c: &Console, id: &str) -> Option<String> {
+    let id = QueueId::parse(id)?;
+    let store = c.sqlite.store().clone();
+    let bytes = tokio::task::spawn_blocking(move || store.message_bytes(&id, false))
+        .await
+        .ok()?
+        .ok()?;
+    let cut = &bytes[..bytes.len().min(PREVIEW_BYTES)];
+    Some(String::from_utf8_lossy(cut).into_owned())
+}
+
+/// `POST /quarantine/{id}/{release|delete}` (form: csrf, confirm for delete).
+pub(super) async fn act(
+    State(c): St,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+    ext: Option<Extension<SocketAddr>>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let client = client_of(ext);
+    let Some(h) = c.store.quarantine_get(&id).await.ok().flatten() else {
+        return super::forbidden("No such message in quarantine.");
+    };
+    if action != "release" && action != "delete" {
+        return super::forbidden("No such action.");
+    }
+    let what = format!(
+        "{action} {}messages from quarantine",
+        if is_virus(&h) { "virus " } else { "" }
+    );
+    let who = match c
+        .authorise_post(&headers, &uri, client, &form, role_to_act_on(&h), &what)
+        .await
+    {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    if action == "delete" && form.get("confirm") != Some("yes") {
+        return confirm_page(
+            &who,
+            &format!("/quarantine/{id}/delete"),
+            &format!("Delete held message {id} from {} for good?", h.sender),
+            &[],
+        );
+    }
+    let by = format!("{} (console, {})", who.admin.name, who.admin.role);
+    let done = if action == "release" {
+        c.store.quarantine_release(&id, &by).await
+    } else {
+        c.store.quarantine_delete(&id, &by).await
+    };
+    match done {
+        Ok(()) => {
+            c.record(
+                &who,
+                "console",
+                format!("{action}d held message {id}"),
+                Some(&id),
+            )
+            .await;
+            // A released message is due now: the queue manager is told.
+            c.notify.notify_one();
+            see_other("/quarantine")
+        }
+        Err(e) => super::forbidden(&format!("It could not be done: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(reason: &str) -> Held {
+        Held {
+            queue_id: "q".into(),
+            held: 0,
+            sender: "a@x.test".into(),
+            recipients: vec![],
+            size: 1,
+            message_id: None,
+            reason: reason.into(),
+            verdicts: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_an_administrator_acts_on_virus_quarantine() {
+        assert_eq!(
+            role_to_act_on(&held("antivirus: Eicar-Test-Signature")),
+            AdminRole::Administrator
+        );
+        assert_eq!(
+            role_to_act_on(&held("attachments: executable")),
+            AdminRole::Operator
+        );
+        assert!(AdminRole::Operator < AdminRole::Administrator);
+        assert!(AdminRole::Auditor < AdminRole::Operator);
+    }
+}
