@@ -19,6 +19,7 @@
 //! demo ([`Config::embedded_default`]) listens on loopback only.
 
 pub mod delivery;
+pub mod dmarc_reports;
 pub mod http;
 pub mod ids;
 pub mod integrity;
@@ -34,6 +35,7 @@ pub mod server;
 mod validate;
 
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
+pub use dmarc_reports::DmarcReportsConfig;
 pub use http::{HttpConfig, WebmailConfig};
 pub use ids::{IdsConfig, Threshold};
 pub use integrity::{FreshnessConfig, IntegrityConfig};
@@ -124,6 +126,8 @@ pub struct Config {
     pub integrity: IntegrityConfig,
     /// The age of virus signatures and URL feeds (NC-2.4.4, AL-1.2).
     pub freshness: FreshnessConfig,
+    /// DMARC aggregate reports sent and received (AL-2.3).
+    pub dmarc_reports: DmarcReportsConfig,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -158,6 +162,7 @@ impl Default for Config {
             relay_domains: Vec::new(),
             integrity: IntegrityConfig::default(),
             freshness: FreshnessConfig::default(),
+            dmarc_reports: DmarcReportsConfig::default(),
         }
     }
 }

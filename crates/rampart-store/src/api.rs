@@ -299,6 +299,7 @@ pub trait Backend:
     + crate::web_sessions::WebSessions
     + crate::bans::Bans
     + crate::tls_reporting::TlsReporting
+    + crate::dmarc_reporting::DmarcReporting
 {
 }
 
@@ -316,6 +317,8 @@ impl<T> Backend for T where
         + crate::web_sessions::WebSessions
         + crate::bans::Bans
         + crate::tls_reporting::TlsReporting
+        + crate::dmarc_reporting::DmarcReporting
+        + crate::dmarc_reporting::DmarcReporting
 {
 }
 

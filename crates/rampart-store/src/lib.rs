@@ -21,6 +21,7 @@ pub mod checkpoint;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod directory;
+pub mod dmarc_reporting;
 pub mod grants;
 pub mod lifecycle;
 pub mod mail;
@@ -48,6 +49,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use api::{AnyStore, Backend, Ban, MailChange, MailStore, MailboxAudit};
 pub use bans::{Allowed, BanLength, Bans, IdsEvent, NetBan, NewBan, OldestKept};
 pub use directory::{Recipient, RecipientError};
+pub use dmarc_reporting::{DkimEvaluation, DmarcEvaluation, DmarcReporting, ReceivedDmarcReport};
 pub use lifecycle::Removed;
 pub use mailbox_audit::{ActorKind, MailboxEvent, MailboxEventFilter};
 pub use queue::{
@@ -215,6 +217,7 @@ impl Store {
         conn.execute_batch(web_sessions::SCHEMA)?;
         conn.execute_batch(bans::SCHEMA)?;
         conn.execute_batch(tls_reporting::SCHEMA)?;
+        conn.execute_batch(dmarc_reporting::SCHEMA)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

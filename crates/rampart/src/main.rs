@@ -16,6 +16,7 @@ mod mta_sts;
 mod notice;
 mod notify;
 mod privileges;
+mod report_dmarc;
 mod report_tls;
 mod sendmail;
 mod serve;
@@ -111,7 +112,8 @@ enum Command {
     /// for the package (scripts/package.sh).
     #[command(hide = true)]
     GenerateDocs { dir: PathBuf },
-    /// Reports: TLS reports received and to be sent (RFC 8460).
+    /// Reports: TLS reports (RFC 8460) and DMARC aggregate reports (RFC 7489), received and
+    /// to be sent.
     #[command(subcommand)]
     Report(ReportCmd),
 }
@@ -120,6 +122,9 @@ enum Command {
 enum ReportCmd {
     /// TLS reports (RFC 8460): those received about our domains, or with --outgoing ours.
     Tls(report_tls::TlsArgs),
+    /// DMARC aggregate reports (AL-2.3, RFC 7489): those received about our domains per source,
+    /// failing sources first; --outgoing ours; --send-now sends ours at once.
+    Dmarc(report_dmarc::DmarcArgs),
 }
 
 /// NC-2.1.8: blocks of at least this size get their own mapping from glibc's malloc, returned to
@@ -256,6 +261,7 @@ fn main() -> ExitCode {
             integrity::run(&config, cli.config.as_deref(), c).map_err(Into::into)
         }
         Command::Report(ReportCmd::Tls(a)) => report_tls::tls(&config, a),
+        Command::Report(ReportCmd::Dmarc(a)) => report_dmarc::dmarc(&config, a),
         // Answered above, before any configuration was loaded.
         Command::GenerateDocs { .. } => Ok(()),
     };
