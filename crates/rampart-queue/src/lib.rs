@@ -69,9 +69,9 @@ impl QueueManager {
                 // AL-2.3, RFC 7489 section 7.2: the evaluations of the days that are over.
                 let today = dmarc_report::day_of(rampart_store::now_micros()) * 86_400 * 1_000_000;
                 let o = &self.outbound;
-                if dmarc_report::send::send_due(&self.store, &o.resolver, &o.config, today).await
-                    > 0
-                {
+                let (sent, _) =
+                    dmarc_report::send::send_due(&self.store, &o.resolver, &o.config, today).await;
+                if sent > 0 {
                     o.notify.notify_one();
                 }
                 last_dmarc_reports = Some(Instant::now());

@@ -109,12 +109,15 @@ fn send_now(config: &Config, now: i64) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let sent = runtime.block_on(async {
+    let (sent, notes) = runtime.block_on(async {
         let (sqlite, _writer) = rampart_store::Sqlite::open(&config.data_dir)?;
         let store: rampart_store::AnyStore = std::sync::Arc::new(sqlite);
         let resolver = rampart_queue::dns::resolver(&config.dns)?;
-        Ok::<usize, Error>(send_due(&store, &resolver, config, now.saturating_add(1)).await)
+        Ok::<_, Error>(send_due(&store, &resolver, config, now.saturating_add(1)).await)
     })?;
+    for n in &notes {
+        eprintln!("rampart: DMARC report {n}");
+    }
     println!("{sent} DMARC report(s) queued");
     Ok(())
 }

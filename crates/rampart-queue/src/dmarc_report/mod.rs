@@ -76,7 +76,12 @@ pub fn evaluation(outcome: &AuthOutcome, env: &Envelope<'_>) -> Option<DmarcEval
             .map(|r| {
                 r.rua()
                     .iter()
-                    .map(|u| format!("{}!{}", u.uri(), u.max_size()))
+                    // mail-auth keeps only mailto URIs, as the bare address.
+                    .map(|u| {
+                        let to = u.uri();
+                        let to = to.strip_prefix("mailto:").unwrap_or(to);
+                        format!("mailto:{to}!{}", u.max_size())
+                    })
                     .collect()
             })
             .unwrap_or_default(),

@@ -283,23 +283,25 @@ pub async fn destination_verified(
 
 /// Sends a report for every evaluation made before `before` (microseconds): the schedule
 /// passes the start of today, `rampart report dmarc --send-now` the present. Returns how many
-/// reports were queued. Evaluations reported (or of domains that want no report) are forgotten,
+/// reports were queued and, in words, what was held or not sent. Evaluations reported (or of domains that want no report) are forgotten,
 /// so a restart does not send them again.
 pub async fn send_due(
     store: &AnyStore,
     resolver: &TokioResolver,
     config: &Config,
     before: i64,
-) -> usize {
+) -> (usize, Vec<String>) {
+    let mut notes = Vec::new();
     let evaluations = match store.dmarc_evaluations_before(before).await {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(error = %e, "reading DMARC evaluations failed");
-            return 0;
+            notes.push(format!("reading DMARC evaluations failed: {e}"));
+            return (0, notes);
         }
     };
     if evaluations.is_empty() {
-        return 0;
+        return (0, notes);
     }
     let domains = store.domains().await.unwrap_or_default();
     let submitter = Submitter::new(config, &domains);
@@ -312,21 +314,23 @@ pub async fn send_due(
             .map(|e| super::day_of(e.at))
             .min()
             .unwrap_or(today);
-        match deliver_all(store, resolver, &out, &submitter).await {
+        match deliver_all(store, resolver, &out, &submitter, &mut notes).await {
             Ok(n) => sent += n,
             Err(e) if today - oldest <= KEEP_DAYS => {
                 tracing::warn!(domain = %out.domain, error = %e, "DMARC report held: DNS did not answer");
+                notes.push(format!("{}: held, DNS did not answer: {e}", out.domain));
                 continue;
             }
             Err(e) => {
-                tracing::warn!(domain = %out.domain, error = %e, "DMARC report given up after a week")
+                tracing::warn!(domain = %out.domain, error = %e, "DMARC report given up after a week");
+                notes.push(format!("{}: given up after a week: {e}", out.domain));
             }
         }
         if let Err(e) = store.dmarc_evaluations_done(out.ids.clone()).await {
             tracing::error!(error = %e, "forgetting reported DMARC evaluations failed");
         }
     }
-    sent
+    (sent, notes)
 }
 
 /// Queues the report to every destination that may have it; Err when a verification lookup
@@ -336,6 +340,7 @@ async fn deliver_all(
     resolver: &TokioResolver,
     out: &Outgoing,
     submitter: &Submitter,
+    notes: &mut Vec<String>,
 ) -> Result<usize, String> {
     let mut destinations = Vec::new();
     for uri in &out.rua {
@@ -351,7 +356,12 @@ async fn deliver_all(
         };
         // AL-2.3, RFC 7489 section 7.1: a rua in another domain must have agreed.
         if !destination_verified(resolver, &out.domain, rua_domain).await? {
-            tracing::warn!(domain = %out.domain, %to, "DMARC report not sent: {rua_domain} does not publish {}._report._dmarc.{rua_domain}", out.domain);
+            let why = format!(
+                "{}: not sent to {to}: {rua_domain} does not publish {}._report._dmarc.{rua_domain}",
+                out.domain, out.domain
+            );
+            tracing::warn!("DMARC report {why}");
+            notes.push(why);
             continue;
         }
         destinations.push((to.to_string(), max_size.parse::<usize>().unwrap_or(0)));
@@ -362,6 +372,11 @@ async fn deliver_all(
         // RFC 7489 section 7.2.1.1: larger than the URI's limit, the report does not go there.
         if max_size > 0 && body.len() > max_size {
             tracing::warn!(domain = %out.domain, %to, size = body.len(), max_size, "DMARC report not sent: larger than the rua's size limit");
+            notes.push(format!(
+                "{}: not sent to {to}: {} bytes, the rua allows {max_size}",
+                out.domain,
+                body.len()
+            ));
             continue;
         }
         let id = format!(
