@@ -145,3 +145,74 @@ pub fn sources(reports: &[ReceivedDmarcReport], domain: Option<&str>) -> Vec<Sou
     });
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dmarc_report::send::{build, message, Submitter};
+    use rampart_store::DmarcEvaluation;
+
+    fn report_message() -> Vec<u8> {
+        let e = DmarcEvaluation {
+            id: 1,
+            at: 1_700_000_000_000_000,
+            domain: "agency.example".into(),
+            source_ip: "198.51.100.7".into(),
+            header_from: "agency.example".into(),
+            envelope_from: "spoofer.example".into(),
+            envelope_to: "remote.example".into(),
+            spf_domain: "spoofer.example".into(),
+            spf_scope: "mfrom".into(),
+            spf_result: "pass".into(),
+            dkim: Vec::new(),
+            spf_aligned: "fail".into(),
+            dkim_aligned: "fail".into(),
+            disposition: "reject".into(),
+            policy: "reject".into(),
+            published: "p=reject".into(),
+            rua: Vec::new(),
+        };
+        let s = Submitter {
+            organization: "Remote".into(),
+            domain: "remote.example".into(),
+            from: "reports@remote.example".into(),
+        };
+        let out = build(&[e], &s, 1_700_086_399).remove(0);
+        message(&out, &s, "dmarc@agency.example")
+    }
+
+    #[test]
+    fn al_2_3_a_received_report_names_its_failing_source() {
+        let r = parse(&report_message(), "reports@remote.example", 1 << 20).unwrap();
+        assert_eq!(
+            (r.domain.as_str(), r.organization.as_str()),
+            ("agency.example", "Remote")
+        );
+        let list = sources(&[r], Some("agency.example"));
+        assert_eq!(list.len(), 1);
+        assert!(list[0].fails());
+        assert_eq!(list[0].source_ip, "198.51.100.7");
+        assert_eq!(
+            (
+                list[0].spf_alignment_failures,
+                list[0].dkim_alignment_failures
+            ),
+            (1, 1)
+        );
+        assert_eq!(list[0].dispositions.get("reject"), Some(&1));
+    }
+
+    #[test]
+    fn al_2_3_oversized_or_broken_reports_are_refused() {
+        // Larger than allowed once uncompressed: refused, not read to the end.
+        let err = parse(&report_message(), "r@remote.example", 64).unwrap_err();
+        assert!(err.contains("TooLarge"), "{err}");
+        assert!(parse(
+            b"Subject: hi\r\n\r\nno report\r\n",
+            "r@remote.example",
+            1 << 20
+        )
+        .is_err());
+        assert!(parse(b"\xff\xfe\x00garbage", "r@remote.example", 1 << 20).is_err());
+    }
+}

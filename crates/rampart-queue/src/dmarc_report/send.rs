@@ -399,3 +399,108 @@ async fn deliver_all(
     }
     Ok(sent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_store::DkimEvaluation;
+
+    fn eval(id: i64, domain: &str, ip: &str, spf: &str) -> DmarcEvaluation {
+        DmarcEvaluation {
+            id,
+            at: 1_700_000_000_000_000 + id,
+            domain: domain.into(),
+            source_ip: ip.into(),
+            header_from: domain.into(),
+            envelope_from: domain.into(),
+            envelope_to: "agency.example".into(),
+            spf_domain: domain.into(),
+            spf_scope: "mfrom".into(),
+            spf_result: spf.into(),
+            dkim: vec![DkimEvaluation {
+                domain: domain.into(),
+                selector: "s1".into(),
+                result: "pass".into(),
+            }],
+            spf_aligned: spf.into(),
+            dkim_aligned: "pass".into(),
+            disposition: "none".into(),
+            policy: "reject".into(),
+            published: "p=reject; sp=quarantine; adkim=s; aspf=r; t=n".into(),
+            rua: vec!["mailto:dmarc@remote.example!10485760".into()],
+        }
+    }
+
+    fn submitter() -> Submitter {
+        Submitter {
+            organization: "Agency".into(),
+            domain: "agency.example".into(),
+            from: "dmarc@agency.example".into(),
+        }
+    }
+
+    #[test]
+    fn al_2_3_one_report_per_domain_with_alike_rows_counted() {
+        let evals = [
+            eval(1, "remote.example", "192.0.2.1", "pass"),
+            eval(2, "remote.example", "192.0.2.1", "pass"),
+            eval(3, "remote.example", "192.0.2.9", "fail"),
+            eval(4, "other.example", "192.0.2.1", "pass"),
+        ];
+        let out = build(&evals, &submitter(), 1_700_086_399);
+        assert_eq!(out.len(), 2);
+        let r = &out[1];
+        assert_eq!(r.domain, "remote.example");
+        assert_eq!(r.ids, vec![1, 2, 3]);
+        assert_eq!(r.rua, vec!["mailto:dmarc@remote.example!10485760"]);
+        let mut counts: Vec<(String, u32, DmarcResult)> = r
+            .report
+            .records()
+            .iter()
+            .map(|x| {
+                (
+                    x.source_ip().unwrap().to_string(),
+                    x.count(),
+                    x.dmarc_spf_result(),
+                )
+            })
+            .collect();
+        counts.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            counts,
+            vec![
+                ("192.0.2.1".into(), 2, DmarcResult::Pass),
+                ("192.0.2.9".into(), 1, DmarcResult::Fail)
+            ]
+        );
+        let p = &r.report.policy_published;
+        assert_eq!(
+            (p.p, p.sp, p.adkim, p.aspf),
+            (
+                Disposition::Reject,
+                Disposition::Quarantine,
+                Alignment::Strict,
+                Alignment::Relaxed
+            )
+        );
+        // The XML and the message read back through mail-auth's parser.
+        let back = Report::parse_xml(r.report.to_xml().as_bytes()).unwrap();
+        assert_eq!(back.records().len(), 2);
+        let m = message(r, &submitter(), "dmarc@remote.example");
+        let parsed = Report::parse_rfc5322(&m, 1 << 20).unwrap();
+        assert_eq!(parsed.domain(), "remote.example");
+    }
+
+    #[test]
+    fn al_2_3_rfc7489_7_1_external_destinations_are_told_apart() {
+        assert!(same_organisation("agency.example", "agency.example"));
+        assert!(same_organisation("mail.agency.example", "agency.example"));
+        assert!(same_organisation(
+            "agency.example",
+            "reports.agency.example"
+        ));
+        assert!(!same_organisation("agency.example", "thirdparty.example"));
+        // A suffix that is not a label boundary is another domain.
+        assert!(!same_organisation("xagency.example", "agency.example"));
+    }
+}
