@@ -19,6 +19,7 @@
 //! demo ([`Config::embedded_default`]) listens on loopback only.
 
 pub mod delivery;
+pub mod dmarc_reports;
 pub mod http;
 pub mod ids;
 pub mod integrity;
@@ -36,6 +37,7 @@ pub mod server;
 mod validate;
 
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
+pub use dmarc_reports::DmarcReportsConfig;
 pub use http::{HttpConfig, WebmailConfig};
 pub use ids::{IdsConfig, Threshold};
 pub use integrity::{FreshnessConfig, IntegrityConfig};
@@ -132,6 +134,8 @@ pub struct Config {
     pub passwords: PasswordsConfig,
     /// The system reports (AL-3.2) mailed daily and weekly.
     pub reports: ReportsConfig,
+    /// DMARC aggregate reports sent and received (AL-2.3).
+    pub dmarc_reports: DmarcReportsConfig,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -168,6 +172,7 @@ impl Default for Config {
             freshness: FreshnessConfig::default(),
             passwords: PasswordsConfig::default(),
             reports: ReportsConfig::default(),
+            dmarc_reports: DmarcReportsConfig::default(),
         }
     }
 }

@@ -86,3 +86,25 @@ pub async fn addresses(
         Err(e) => Err((true, format!("address lookup for {host} failed: {e}"))),
     }
 }
+
+/// The TXT records at `name`, each one's strings joined. Ok(empty): the name has none.
+/// Err: DNS did not answer.
+pub async fn txt(resolver: &TokioResolver, name: &str) -> Result<Vec<String>, String> {
+    match resolver.txt_lookup(fqdn(name)).await {
+        Ok(lookup) => Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect()),
+        Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -12,11 +12,13 @@
 pub mod client;
 pub mod dane;
 pub mod dkim;
+pub mod dmarc_report;
 pub mod dns;
 pub mod dsn;
 pub mod mta_sts;
 pub mod outbound;
 pub mod relay_domain;
+pub mod report_mailbox;
 pub mod tls_report;
 pub mod transport_security;
 
@@ -32,7 +34,8 @@ pub const RESCAN: Duration = Duration::from_secs(5);
 const BATCH: usize = 512;
 /// How often expired trace events are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-/// How often days that are over are looked for, to send their TLS reports (RFC 8460).
+/// How often days that are over are looked for, to send their TLS reports (RFC 8460) and
+/// DMARC aggregate reports (RFC 7489).
 const TLS_REPORTS_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct QueueManager {
@@ -52,7 +55,27 @@ impl QueueManager {
         let mut last_prune: Option<Instant> = None;
         let mut last_reports: Option<Instant> = None;
         let mut intake = tls_report::incoming::Intake::default();
+        let mut dmarc_intake = dmarc_report::incoming::Intake::default();
+        let mut last_dmarc_reports: Option<Instant> = None;
         loop {
+            let reports = &self.outbound.config.dmarc_reports;
+            if let Some(address) = &reports.address {
+                // AL-2.3: aggregate reports about our domains, kept beside the mailbox.
+                dmarc_intake
+                    .poll(&self.store, address, reports.max_report_size)
+                    .await;
+            }
+            if reports.send && last_dmarc_reports.is_none_or(|t| t.elapsed() >= TLS_REPORTS_EVERY) {
+                // AL-2.3, RFC 7489 section 7.2: the evaluations of the days that are over.
+                let today = dmarc_report::day_of(rampart_store::now_micros()) * 86_400 * 1_000_000;
+                let o = &self.outbound;
+                let (sent, _) =
+                    dmarc_report::send::send_due(&self.store, &o.resolver, &o.config, today).await;
+                if sent > 0 {
+                    o.notify.notify_one();
+                }
+                last_dmarc_reports = Some(Instant::now());
+            }
             if let Some(address) = &self.outbound.config.delivery.tls_reports_address {
                 // RFC 8460 section 5.3: reports about our domains, kept beside the mailbox.
                 intake.poll(&self.store, address).await;

@@ -300,6 +300,7 @@ pub trait Backend:
     + crate::bans::Bans
     + crate::tls_reporting::TlsReporting
     + crate::spam_tokens::SpamTokens
+    + crate::dmarc_reporting::DmarcReporting
 {
 }
 
@@ -318,6 +319,7 @@ impl<T> Backend for T where
         + crate::bans::Bans
         + crate::tls_reporting::TlsReporting
         + crate::spam_tokens::SpamTokens
+        + crate::dmarc_reporting::DmarcReporting
 {
 }
 

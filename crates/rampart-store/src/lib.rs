@@ -22,6 +22,7 @@ pub mod checkpoint;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod directory;
+pub mod dmarc_reporting;
 pub mod grants;
 pub mod lifecycle;
 pub mod mail;
@@ -52,6 +53,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use api::{AnyStore, Backend, Ban, MailChange, MailStore, MailboxAudit};
 pub use bans::{Allowed, BanLength, Bans, IdsEvent, NetBan, NewBan, OldestKept};
 pub use directory::{DomainRemoved, Recipient, RecipientError, UserDeleted};
+pub use directory::{Recipient, RecipientError};
+pub use dmarc_reporting::{DkimEvaluation, DmarcEvaluation, DmarcReporting, ReceivedDmarcReport};
 pub use lifecycle::Removed;
 pub use mailbox_audit::{ActorKind, MailboxEvent, MailboxEventFilter};
 pub use queue::{
@@ -222,6 +225,7 @@ impl Store {
         conn.execute_batch(tls_reporting::SCHEMA)?;
         conn.execute_batch(spam_tokens::SCHEMA)?;
         conn.execute_batch(admins::SCHEMA)?;
+        conn.execute_batch(dmarc_reporting::SCHEMA)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),

@@ -23,6 +23,7 @@ mod notify;
 mod password_policy;
 mod privileges;
 mod reload;
+mod report_dmarc;
 mod report_summary;
 mod report_tls;
 mod sendmail;
@@ -129,6 +130,9 @@ enum Command {
         dir: PathBuf,
     },
     /// Reports: TLS reports received and to be sent (RFC 8460).
+    GenerateDocs { dir: PathBuf },
+    /// Reports: TLS reports (RFC 8460) and DMARC aggregate reports (RFC 7489), received and
+    /// to be sent.
     #[command(subcommand)]
     Report(ReportCmd),
     /// The spam classifier (AL-1.2): train it from files, or show what it learned.
@@ -144,6 +148,9 @@ enum ReportCmd {
     /// authentication failures, bans, deliveries, TLS and the quarantine over a day, week or
     /// month, counted from the trace; as text, --json or --html, or mailed with --send.
     Summary(report_summary::SummaryArgs),
+    /// DMARC aggregate reports (AL-2.3, RFC 7489): those received about our domains per source,
+    /// failing sources first; --outgoing ours; --send-now sends ours at once.
+    Dmarc(report_dmarc::DmarcArgs),
 }
 
 /// NC-2.1.8: blocks of at least this size get their own mapping from glibc's malloc, returned to
@@ -283,6 +290,7 @@ fn main() -> ExitCode {
         Command::Report(ReportCmd::Tls(a)) => report_tls::tls(&config, a),
         Command::Spam(c) => spam_cmd::run(&config, c),
         Command::Report(ReportCmd::Summary(a)) => report_summary::summary(&config, a),
+        Command::Report(ReportCmd::Dmarc(a)) => report_dmarc::dmarc(&config, a),
         // Answered above, before any configuration was loaded.
         Command::GenerateDocs { .. } => Ok(()),
     };

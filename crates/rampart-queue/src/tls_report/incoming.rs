@@ -27,11 +27,10 @@ pub fn parse(message: &[u8], sender: &str) -> Result<ReceivedTlsReport, String> 
 }
 
 /// Takes in the reports delivered to the report address's mailbox: each message once per
-/// run (by mailbox id), each report once (by sender and report id, across restarts).
+/// run, each report once (by sender and report id, across restarts).
 #[derive(Default)]
 pub struct Intake {
-    /// The highest mailbox id looked at.
-    seen: i64,
+    mailbox: crate::report_mailbox::Cursor,
     /// (sender, report id) of the reports stored.
     stored: Option<HashSet<(String, String)>>,
 }
@@ -40,14 +39,8 @@ impl Intake {
     /// Parses and stores the reports that arrived at `address` since the last call. A message
     /// that holds no report stays in the mailbox, and is logged.
     pub async fn poll(&mut self, store: &AnyStore, address: &str) {
-        let entries = match store.mailbox_list(address).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(%address, error = %e, "reading the TLS report mailbox failed");
-                return;
-            }
-        };
-        if !entries.iter().any(|e| e.id > self.seen) {
+        let arrived = self.mailbox.arrived(store, address, "TLS report").await;
+        if arrived.is_empty() {
             return;
         }
         let stored = match &mut self.stored {
@@ -61,14 +54,8 @@ impl Intake {
                     .insert(known.into_iter().map(|r| (r.sender, r.report_id)).collect())
             }
         };
-        let since = self.seen;
-        for e in entries.iter().filter(|e| e.id > since) {
-            self.seen = self.seen.max(e.id);
-            let bytes = match store.mailbox_message(address, e.id).await {
-                Ok(Some(b)) => b,
-                _ => continue,
-            };
-            match parse(&bytes, &e.sender) {
+        for m in arrived {
+            match parse(&m.bytes, &m.sender) {
                 Ok(r) => {
                     let key = (r.sender.clone(), r.report_id.clone());
                     if stored.contains(&key) {
@@ -83,7 +70,7 @@ impl Intake {
                     }
                 }
                 Err(err) => {
-                    tracing::info!(mailbox_id = e.id, error = %err, "a message to the TLS report address holds no report")
+                    tracing::info!(mailbox_id = m.id, error = %err, "a message to the TLS report address holds no report")
                 }
             }
         }

@@ -191,25 +191,12 @@ pub fn message(report: &TlsReport, domain: &str, submitter: &Submitter, to: &[&s
 
 /// The `rua` destinations of `_smtp._tls.<domain>` (section 3). Ok(empty): no record.
 pub async fn rua(resolver: &TokioResolver, domain: &str) -> Result<Vec<String>, String> {
-    match resolver.txt_lookup(format!("_smtp._tls.{domain}.")).await {
-        Ok(lookup) => Ok(lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                hickory_resolver::proto::rr::RData::TXT(t) => Some(
-                    t.txt_data
-                        .iter()
-                        .map(|p| String::from_utf8_lossy(p).into_owned())
-                        .collect::<String>(),
-                ),
-                _ => None,
-            })
-            .filter_map(|txt| parse_tlsrpt(&txt))
-            .next()
-            .unwrap_or_default()),
-        Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
-        Err(e) => Err(e.to_string()),
-    }
+    Ok(crate::dns::txt(resolver, &format!("_smtp._tls.{domain}"))
+        .await?
+        .iter()
+        .filter_map(|txt| parse_tlsrpt(txt))
+        .next()
+        .unwrap_or_default())
 }
 
 /// `v=TLSRPTv1; rua=mailto:a@b,https://c/d`: the rua URIs.

@@ -75,6 +75,10 @@ impl Session {
             authenticated: self.auth.as_deref(),
         };
         let outcome = pipeline.run(&env, &domains, message).await;
+        if let Some(auth) = &outcome.auth {
+            // AL-2.3: every DMARC evaluation of inbound mail, for the daily aggregate reports.
+            rampart_queue::dmarc_report::record(&self.ctx.store, auth, &env).await;
+        }
         let (decision, verdicts) = (&outcome.decision, &outcome.verdicts);
         let verdict_text = summary(verdicts);
         let decided = decision.decided_by.unwrap_or("none");
