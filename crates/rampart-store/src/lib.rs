@@ -53,7 +53,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use api::{AnyStore, Backend, Ban, MailChange, MailStore, MailboxAudit};
 pub use bans::{Allowed, BanLength, Bans, IdsEvent, NetBan, NewBan, OldestKept};
 pub use directory::{DomainRemoved, Recipient, RecipientError, UserDeleted};
-pub use directory::{Recipient, RecipientError};
 pub use dmarc_reporting::{DkimEvaluation, DmarcEvaluation, DmarcReporting, ReceivedDmarcReport};
 pub use lifecycle::Removed;
 pub use mailbox_audit::{ActorKind, MailboxEvent, MailboxEventFilter};

@@ -107,7 +107,9 @@ async fn answer(
             json!({ "self_test_window": open })
         }
         Some(("unblock", network)) => unblock(network.trim()),
-        _ => json!({ "error": "unknown request; use `status`, `unblock NETWORK`, `self-test-begin` or `self-test-end`" }),
+        _ => {
+            json!({ "error": "unknown request; use `status`, `unblock NETWORK`, `self-test-begin` or `self-test-end`" })
+        }
     };
     write.write_all(format!("{reply}\n").as_bytes()).await?;
     write.shutdown().await

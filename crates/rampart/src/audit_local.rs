@@ -193,12 +193,7 @@ pub fn gather(
 
 /// Intrusion prevention (NC-2.4.1, NC-2.4.2), file integrity (NC-2.2), signature ages
 /// (NC-2.4.4) and the host firewall (NC-2.3.1, NC-2.3.3), each from the code that carries it.
-fn guard(
-    config: &Config,
-    config_path: Option<&std::path::Path>,
-    store: &Store,
-    facts: &mut Facts,
-) {
+fn guard(config: &Config, config_path: Option<&std::path::Path>, store: &Store, facts: &mut Facts) {
     use rampart_audit::facts::{FirewallFacts, IdsFacts, IntegrityFacts, SourceAge};
     let now_us = facts.now * 1_000_000;
     if let Ok(active) = store.ids_list_active(now_us) {

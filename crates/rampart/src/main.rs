@@ -129,9 +129,7 @@ enum Command {
         /// The directory to write into.
         dir: PathBuf,
     },
-    /// Reports: TLS reports received and to be sent (RFC 8460).
-    GenerateDocs { dir: PathBuf },
-    /// Reports: TLS reports (RFC 8460) and DMARC aggregate reports (RFC 7489), received and
+    /// Reports: the system report (AL-3.2), TLS reports (RFC 8460) and DMARC aggregate reports (RFC 7489), received and
     /// to be sent.
     #[command(subcommand)]
     Report(ReportCmd),

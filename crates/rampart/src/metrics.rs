@@ -407,9 +407,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MetricsLayer {
     }
 }
 
-/// `GET /metrics`, for the admin listener: the gauges read from the store, then the text.
-// Mounted by the admin listener (issue 19 item 1), built beside this module.
-#[allow(dead_code)]
+/// `GET /metrics`, on the admin listener: the gauges read from the store, then the text.
 pub fn router(metrics: Arc<Metrics>, store: rampart_store::Store) -> axum::Router {
     use axum::http::header::CONTENT_TYPE;
     axum::Router::new().route(

@@ -59,9 +59,6 @@ async fn serve(
     demo: bool,
     metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<(), Error> {
-    // The metrics' router (`crate::metrics::router(metrics, store)`) is mounted on the admin
-    // listener; until then they are only counted.
-    let _ = &metrics;
     // Signals are caught from the start: a SIGTERM that arrives while starting up still means a
     // clean stop, never the default of dying on the spot.
     let signals = Signals::install()?;
@@ -217,6 +214,9 @@ async fn serve(
                 notify: notify.clone(),
                 ids: ids.clone(),
             }))
+            // Prometheus metrics (issue 19) beside the console: the admin listener is on
+            // loopback unless allow_remote names the networks that may reach it.
+            .merge(crate::metrics::router(metrics.clone(), store.clone()))
         });
     // NC-2.1.9: what `rampart sendmail` left in the drop directory goes through the pipeline.
     // The directory is made before the listeners are announced, so it exists once the server

@@ -303,12 +303,24 @@ fn the_default_configuration_passes_every_control_software_carries() {
     std::fs::set_permissions(&s.pki.key, std::fs::Permissions::from_mode(0o600)).unwrap();
     cli(
         &s.config,
-        &["alias", "add", "postmaster@example.test", "alice@example.test"],
+        &[
+            "alias",
+            "add",
+            "postmaster@example.test",
+            "alice@example.test",
+        ],
         None,
     );
     cli(
         &s.config,
-        &["dkim", "generate", "--domain", "example.test", "--selector", "s1"],
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.test",
+            "--selector",
+            "s1",
+        ],
         None,
     );
     // The signing key is kept off the server (docs/OPERATIONS.md); here, beside the test.
@@ -326,7 +338,11 @@ fn the_default_configuration_passes_every_control_software_carries() {
         "mail.example.test",
         std::net::Ipv4Addr::LOCALHOST,
     ));
-    let records = cli(&s.config, &["dns-records", "--domain", "example.test"], None);
+    let records = cli(
+        &s.config,
+        &["dns-records", "--domain", "example.test"],
+        None,
+    );
     for line in records.lines().filter(|l| !l.starts_with(';')) {
         let f: Vec<&str> = line.splitn(4, ' ').collect();
         match f.as_slice() {
@@ -366,11 +382,19 @@ fn the_default_configuration_passes_every_control_software_carries() {
             }
         }
     }
-    assert!(flagged.is_empty(), "flagged on a default installation:\n{}", flagged.join("\n"));
+    assert!(
+        flagged.is_empty(),
+        "flagged on a default installation:\n{}",
+        flagged.join("\n")
+    );
     // NC-2.4.1: the self-test's probes (smuggling, relay tricks) did not get this host banned.
     let bans = cli(&s.config, &["ban", "list"], None);
     assert!(!bans.contains("127.0.0.1"), "{bans}");
     // Only host facts may fail, and they make the exit status 1 where they do.
-    let host_failed = report["controls"].as_array().unwrap().iter().any(|c| c["status"] == "fail");
+    let host_failed = report["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["status"] == "fail");
     assert_eq!(code, i32::from(host_failed), "{report}");
 }

@@ -25,6 +25,7 @@ fn score(raw: &str) -> Score {
     let signals = SpamSignals {
         auth_failed: false,
         urls: Some(&report),
+        ..SpamSignals::default()
     };
     let mut s = score_content(&SpamConfig::default(), &signals, &c);
     score_rules(super::builtin(), &signals, &c, &mut s);
