@@ -15,8 +15,6 @@ command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 # curl (with HTTP/2) for the https listener's end-to-end tests.
 command -v curl >/dev/null || need+=(curl)
-# Rspamd as an optional spam engine (tests/spam_rspamd.rs, AL-1.2).
-command -v rspamd >/dev/null || need+=(rspamd)
 # DANE tests (tests/dane.rs, tests/mta_sts_serve.rs): unbound validates a zone signed by
 # dnssec-signzone (bind9-utils); ldns-dane (ldnsutils) cross-checks the TLSA records printed.
 [ -x /usr/sbin/unbound ] || need+=(unbound)
