@@ -216,6 +216,12 @@ fn guard(config: &Config, config_path: Option<&std::path::Path>, store: &Store, 
             .collect(),
         });
     }
+    // AL-3.2: the system reports scheduled, and whether DMARC aggregate reports are sent.
+    facts.guard.reports = Some(rampart_audit::facts::ReportFacts {
+        daily_to: config.reports.daily.clone(),
+        weekly_to: config.reports.weekly.clone(),
+        dmarc_reports: config.dmarc_reports.send,
+    });
     if config.integrity.enabled {
         let baseline_at = std::fs::metadata(&config.integrity.baseline)
             .and_then(|m| m.modified())

@@ -278,7 +278,7 @@ const HOST_FACTS: &[(&str, &str)] = &[
 ];
 
 /// Issue 18: the default configuration, installed as docs/AUDIT.md and the README say (a domain,
-/// a DKIM key, the integrity baseline, clamd with fresh signatures, the DNS records `rampart
+/// a DKIM key, the integrity baseline, a recipient for the daily report (AL-3.2), clamd with fresh signatures, the DNS records `rampart
 /// dns-records` prints published), passes every control that software can carry while the
 /// server runs: every finding is a pass, but for the facts of the test machine in HOST_FACTS.
 #[test]
@@ -290,7 +290,8 @@ fn the_default_configuration_passes_every_control_software_carries() {
     let mut s = Server::start_with(Options {
         top: format!(
             "[freshness]\nclamav_database_dir = \"{}\"\n\
-             [integrity]\nbaseline = \"integrity.baseline\"\npublic_key = \"integrity.pub\"\n",
+             [integrity]\nbaseline = \"integrity.baseline\"\npublic_key = \"integrity.pub\"\n\
+             [reports]\ndaily = [\"postmaster@example.test\"]\n",
             av.dir.join("db").display()
         ),
         checks: Some(format!(
