@@ -507,15 +507,18 @@ fn ban_remove_lifts_the_auth_block_of_an_address() {
             .into(),
         ..Default::default()
     });
-    let wrong =
-        base64::engine::general_purpose::STANDARD.encode("\0alice@example.test\0not the password");
+    // Two different wrong passwords: one repeated counts once (a stale password, NC-2.4.1).
+    let wrong = |n: usize| {
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("\0alice@example.test\0not the password {n}"))
+    };
     let mut c = Client::connect(s.listener("submissions"));
     c.start_tls_now(s.tls_config(&[&rustls::version::TLS13]));
     c.expect(220);
     c.send("EHLO client.test");
     c.expect(250);
-    for _ in 0..2 {
-        c.send(&format!("AUTH PLAIN {wrong}"));
+    for n in 0..2 {
+        c.send(&format!("AUTH PLAIN {}", wrong(n)));
         c.expect(535);
     }
     // Blocked: a new connection is turned away with 421, in plain text before any TLS.
