@@ -193,19 +193,7 @@ fn unknown_things_exit_non_zero_with_one_clear_line() {
 fn every_listing_speaks_json() {
     let dir = TempDir::new("admin-cli-json");
     let config = cli_only(&dir);
-    cli(&config, &["domain", "add", "example.test"], None);
-    for u in ["alice@example.test", "bob@example.test"] {
-        cli(
-            &config,
-            &["user", "add", u, "--password-stdin"],
-            Some(PASSWORD),
-        );
-    }
-    cli(
-        &config,
-        &["alias", "add", "team@example.test", "alice@example.test"],
-        None,
-    );
+    common::populate(&config);
     cli(
         &config,
         &[

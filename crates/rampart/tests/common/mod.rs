@@ -146,6 +146,22 @@ pub struct Options {
     pub checks: Option<String>,
 }
 
+/// The harness's directory: example.test, users alice and bob (password [`PASSWORD`]), and the
+/// alias team -> alice, bob.
+pub fn populate(config: &Path) {
+    cli(config, &["domain", "add", "example.test"], None);
+    for u in ["alice@example.test", "bob@example.test"] {
+        cli(
+            config,
+            &["user", "add", u, "--password-stdin"],
+            Some(PASSWORD),
+        );
+    }
+    for target in ["alice@example.test", "bob@example.test"] {
+        cli(config, &["alias", "add", "team@example.test", target], None);
+    }
+}
+
 impl Server {
     /// Starts a server with example.test, users alice and bob, and alias team -> alice, bob.
     pub fn start() -> Server {
@@ -181,24 +197,7 @@ impl Server {
             ),
         )
         .unwrap();
-        cli(&config, &["domain", "add", "example.test"], None);
-        for u in ["alice@example.test", "bob@example.test"] {
-            cli(
-                &config,
-                &["user", "add", u, "--password-stdin"],
-                Some(PASSWORD),
-            );
-        }
-        cli(
-            &config,
-            &["alias", "add", "team@example.test", "alice@example.test"],
-            None,
-        );
-        cli(
-            &config,
-            &["alias", "add", "team@example.test", "bob@example.test"],
-            None,
-        );
+        populate(&config);
         let mut s = Server {
             dir,
             config,
