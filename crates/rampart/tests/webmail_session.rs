@@ -121,6 +121,29 @@ fn al_4_1_sign_in_gives_a_strict_cookie_and_the_api_answers_it_with_csrf() {
         .any(|(k, v)| k.eq_ignore_ascii_case("www-authenticate") && v.contains("Basic")));
 }
 
+/// A request refused for its credentials is answered after its body has been read (up to
+/// 1 MiB): answered mid-upload, HTTP/2 resets the stream and curl reports a transport error
+/// (CI saw `curl: (92) Stream error in the HTTP/2 framing layer`) instead of the 401.
+#[test]
+fn al_4_1_a_refused_request_with_a_body_gets_its_401() {
+    let s = start_jmap();
+    let padding = " ".repeat(600 * 1024);
+    let body =
+        format!("{{\"using\": [], \"methodCalls\": [[\"Mailbox/get\", {{}}, \"0\"]]{padding}}}");
+    for _ in 0..3 {
+        let r = anon(&s).http(
+            "POST",
+            "/jmap/api",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Rampart-CSRF", "x"),
+            ],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(r.status, 401);
+    }
+}
+
 /// Issue 13 item 4: `__Host-` cookie, Secure, HttpOnly, SameSite=Strict, Path=/, no Domain, no
 /// lifetime (it ends with the browser); random; only its hash in the database.
 #[test]

@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 
 use super::eventsource::{push_stream, EventSourceParams};
 use super::{
-    authenticate, credentials, http_problem, json_response, read_limited, request_problem,
-    session_credentials, Backend, ClientAddr, ReadError, Shared,
+    authenticate, credentials, drain_refused, http_problem, json_response, read_limited,
+    request_problem, session_credentials, Backend, ClientAddr, ReadError, Shared,
 };
 use crate::error::RequestError;
 use crate::request::{parse_request, ParseLimits};
@@ -89,7 +89,10 @@ pub(super) async fn api<B: Backend>(
 ) -> Response {
     let user = match authenticate(&st, &headers, &client, true).await {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => {
+            drain_refused(&headers, body).await;
+            return r;
+        }
     };
     let core = &st.config.core;
     // RFC 8620 §3.6.1 limit maxConcurrentRequests, per user; the slot is held to the end.
@@ -97,6 +100,7 @@ pub(super) async fn api<B: Backend>(
         .requests
         .try_acquire(&user.username, core.max_concurrent_requests)
     else {
+        drain_refused(&headers, body).await;
         return request_problem(&RequestError::Limit {
             limit: "maxConcurrentRequests",
             detail: format!(
@@ -106,6 +110,7 @@ pub(super) async fn api<B: Backend>(
         });
     };
     if !is_json(&headers) {
+        drain_refused(&headers, body).await;
         return request_problem(&RequestError::NotJson(
             "the request's Content-Type is not application/json".into(),
         ));

@@ -9,8 +9,8 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::{
-    authenticate, http_problem, json_response, read_limited, request_problem, Backend, BlobError,
-    ClientAddr, ReadError, Shared,
+    authenticate, drain_refused, http_problem, json_response, read_limited, request_problem,
+    Backend, BlobError, ClientAddr, ReadError, Shared,
 };
 use crate::error::RequestError;
 
@@ -78,7 +78,10 @@ pub(super) async fn upload<B: Backend>(
 ) -> Response {
     let user = match authenticate(&st, &headers, &client, true).await {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => {
+            drain_refused(&headers, body).await;
+            return r;
+        }
     };
     let core = &st.config.core;
     match user.account(&account_id) {

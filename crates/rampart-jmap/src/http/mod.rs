@@ -410,6 +410,23 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result<Byt
     Ok(Bytes::from(out))
 }
 
+/// The most of a refused request's body read before the refusal is sent.
+const REFUSAL_DRAIN: u64 = 1024 * 1024;
+/// How long a refused request's body is waited for.
+const REFUSAL_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads (and drops) the small body of a request about to be refused, so the refusal reaches
+/// the client after the request it answers: answered mid-upload, an HTTP/2 stream is reset and
+/// the client sees a transport error instead of the 401. Bodies above 1 MiB, or slower than
+/// two seconds, are not waited for.
+async fn drain_refused(headers: &HeaderMap, body: Body) {
+    let _ = tokio::time::timeout(
+        REFUSAL_DRAIN_TIME,
+        read_limited(headers, body, REFUSAL_DRAIN),
+    )
+    .await;
+}
+
 /// A JSON 200 that no cache keeps.
 fn json_response(status: StatusCode, v: &Value) -> Response {
     let mut r = (status, v.to_string()).into_response();
