@@ -90,19 +90,26 @@ if ! python3 -c "import parsedmarc" 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check parsedmarc
 fi
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+# Each step's time is printed, so a slow CI run shows where its minutes went.
+step() {
+  local t=$SECONDS
+  "$@"
+  echo "test.sh: $((SECONDS - t)) s for: $*"
+}
+
+step cargo fmt --all -- --check
+step cargo clippy --workspace --all-targets -- -D warnings
 
 # Reliability, short forms (the long forms are documented in each script and fuzz/README.md):
 # SIGKILL under load loses nothing acknowledged; abuse ends in clear replies or closes while a
 # well-behaved client is served; the parsers survive a short fuzzing run.
-cargo build --release -p rampart -p rampart-testdns
-python3 bench/crash_suite.py --all-checks --binary target/release/rampart
-python3 bench/abuse.py --quick --binary target/release/rampart
-FUZZ_SECONDS=10 fuzz/smoke.sh
-cargo test --workspace
+step cargo build --release -p rampart -p rampart-testdns
+step python3 bench/crash_suite.py --all-checks --binary target/release/rampart
+step python3 bench/abuse.py --quick --binary target/release/rampart
+FUZZ_SECONDS=10 step fuzz/smoke.sh
+step cargo test --workspace --no-fail-fast
 
 # Issue 22: the Debian package from that same release build: contents, lintian, the unit, and
 # an install with apt that starts it, uses it and purges it. Last, because installing an MTA
 # replaces this machine's Postfix, which the tests above use (check-install.sh puts it back).
-bash scripts/check-package.sh
+step bash scripts/check-package.sh
