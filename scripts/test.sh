@@ -13,6 +13,9 @@ command -v swaks >/dev/null || need+=(swaks)
 perl -MNet::SSLeay -MIO::Socket::SSL -e1 2>/dev/null || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
+# Debian's Rspamd 3.4: the optional second spam engine, started by tests/spam_rspamd.rs on a
+# loopback port with a private configuration (AL-1.2); its own service stays stopped.
+[ -x /usr/bin/rspamd ] || need+=(rspamd)
 # curl (with HTTP/2) for the https listener's end-to-end tests.
 command -v curl >/dev/null || need+=(curl)
 # DANE tests (tests/dane.rs, tests/mta_sts_serve.rs): unbound validates a zone signed by

@@ -132,6 +132,17 @@ pub struct GuardFacts {
     pub firewall: Option<FirewallFacts>,
     /// System reports scheduled (AL-3.2).
     pub reports: Option<ReportFacts>,
+    /// Rspamd, the optional second spam engine (AL-1.2), asked at its `/ping`; `None` when it
+    /// is not configured or was not asked.
+    pub rspamd: Option<RspamdFacts>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RspamdFacts {
+    /// `[checks.spam.rspamd] url`.
+    pub url: String,
+    /// Why `/ping` was not answered with `pong`; `None` when it was.
+    pub ping_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -160,7 +160,7 @@ pub static CONTROLS: &[Control] = &[
         weakened_by: &["listener.require_tls", "delivery.policy"], evidence: al::al_1_1 },
     Control { id: "AL-1.2", standard: Al, kind: Sw, title: "Anti-spam, anti-phishing, anti-virus, anti-malware",
         requirement: "The gateway's anti-spam, anti-phishing, anti-virus and anti-malware update as often as possible and block violations.",
-        carried_by: "clamd, spam and phishing score, blocklists; signature ages watched.",
+        carried_by: "clamd, spam and phishing score (content rules, classifier, optional Rspamd), blocklists; signature ages watched.",
         weakened_by: &["checks.disabled", "checks.spam", "checks.antivirus.fail_open"], evidence: al::al_1_2 },
     Control { id: "AL-1.3", standard: Al, kind: Sw, title: "URLs inspected at delivery",
         requirement: "Embedded URLs are inspected at delivery, and mail linking to known malicious sites is blocked.",

@@ -222,6 +222,18 @@ fn guard(config: &Config, config_path: Option<&std::path::Path>, store: &Store, 
         weekly_to: config.reports.weekly.clone(),
         dmarc_reports: config.dmarc_reports.send,
     });
+    // AL-1.2: the configured Rspamd answers its /ping.
+    if let Some(r) = &config.checks.spam.rspamd {
+        let ping = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(rampart_checks::spam::rspamd::ping(r)));
+        facts.guard.rspamd = Some(rampart_audit::facts::RspamdFacts {
+            url: r.url.clone(),
+            ping_error: ping.err(),
+        });
+    }
     if config.integrity.enabled {
         let baseline_at = std::fs::metadata(&config.integrity.baseline)
             .and_then(|m| m.modified())

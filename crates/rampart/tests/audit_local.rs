@@ -399,3 +399,49 @@ fn the_default_configuration_passes_every_control_software_carries() {
         .any(|c| c["status"] == "fail");
     assert_eq!(code, i32::from(host_failed), "{report}");
 }
+
+/// AL-1.2: Rspamd configured with `fail = "open"` is a warn naming the key; an Rspamd that does
+/// not answer its /ping (nothing listens at the configured address) is a fail.
+#[test]
+fn al_1_2_rspamd_fail_open_warns_and_no_answer_fails() {
+    let dir = TempDir::new("audit-rspamd");
+    let url = format!("http://127.0.0.1:{}", common::free_port());
+    let config = install(
+        &dir.0,
+        &format!("[checks.spam.rspamd]\nurl = \"{url}\"\ntimeout = 2\nfail = \"open\"\n"),
+    );
+    let (code, report) = audit_json(&config);
+    assert_eq!(code, 1);
+    assert_eq!(status(&report, "AL-1.2"), "fail");
+    let findings = report["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "AL-1.2")
+        .unwrap()["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let finding = |check: &str| {
+        findings
+            .iter()
+            .find(|f| f["check"] == check)
+            .unwrap_or_else(|| panic!("no {check}: {findings:?}"))
+            .clone()
+    };
+    let fail_mode = finding("checks.spam.rspamd.fail");
+    assert_eq!(fail_mode["status"], "warn", "{fail_mode}");
+    assert_eq!(
+        fail_mode["remedy"],
+        "set [checks.spam.rspamd] fail = \"closed\""
+    );
+    let ping = finding("rspamd");
+    assert_eq!(ping["status"], "fail", "{ping}");
+    assert!(
+        ping["evidence"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Rspamd at {url} does not answer /ping")),
+        "{ping}"
+    );
+}

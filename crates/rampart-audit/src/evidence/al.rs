@@ -140,10 +140,57 @@ pub fn al_1_2(f: &Facts) -> Vec<Finding> {
                 ),
             ));
         }
+        out.extend(rspamd(f, c));
     } else if let Err(w) = config(f, ID) {
         out.push(w);
     }
     out.extend(freshness(f, ID));
+    out
+}
+
+/// AL-1.2: Rspamd's fail mode and whether it answers, when it is configured.
+fn rspamd(f: &Facts, c: &rampart_config::Config) -> Vec<Finding> {
+    use rampart_checks::spam::rspamd::FailMode;
+    const ID: &str = "AL-1.2";
+    let Some(r) = &c.checks.spam.rspamd else {
+        return Vec::new();
+    };
+    let mut out = vec![match r.fail {
+        FailMode::Closed => Finding::pass(
+            ID,
+            "checks.spam.rspamd.fail",
+            format!(
+                "mail is deferred with 451 4.7.1 while Rspamd at {} does not answer (fail = \"closed\")",
+                r.url
+            ),
+        ),
+        FailMode::Open => Finding::warn(
+            ID,
+            "checks.spam.rspamd.fail",
+            format!(
+                "mail passes scored by Rampart alone while Rspamd at {} does not answer (fail = \"open\")",
+                r.url
+            ),
+            "set [checks.spam.rspamd] fail = \"closed\"",
+        ),
+    }];
+    out.push(match &f.guard.rspamd {
+        None => Finding::warn(
+            ID,
+            "rspamd",
+            format!("Rspamd at {} was not asked", r.url),
+            "run the audit on the server host, where Rspamd's address is reachable",
+        ),
+        Some(p) => match &p.ping_error {
+            None => Finding::pass(ID, "rspamd", format!("Rspamd at {} answers /ping", p.url)),
+            Some(e) => Finding::fail(
+                ID,
+                "rspamd",
+                format!("Rspamd at {} does not answer /ping: {e}", p.url),
+                "start Rspamd (systemctl start rspamd) or correct [checks.spam.rspamd] url",
+            ),
+        },
+    });
     out
 }
 

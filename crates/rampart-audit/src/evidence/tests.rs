@@ -215,3 +215,51 @@ fn nc_2_1_4_a_key_file_others_can_read_fails() {
         .iter()
         .any(|x| x.remedy.as_deref() == Some("chmod 0600 /etc/rampart/key.pem")));
 }
+
+/// AL-1.2: Rspamd's fail mode and whether it answers its /ping.
+#[test]
+fn al_1_2_rspamd_fail_open_warns_and_a_silent_rspamd_fails() {
+    let finding = |f: &Facts, check: &str| {
+        Report::gather(f)
+            .control("AL-1.2")
+            .unwrap()
+            .findings
+            .iter()
+            .find(|x| x.check == check)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {check} finding"))
+    };
+    let rspamd = |url: &str, error: Option<&str>| crate::facts::RspamdFacts {
+        url: url.into(),
+        ping_error: error.map(str::to_string),
+    };
+    const URL: &str = "http://127.0.0.1:11333";
+    // Not configured: no Rspamd findings.
+    let f = facts("");
+    assert!(Report::gather(&f)
+        .control("AL-1.2")
+        .unwrap()
+        .findings
+        .iter()
+        .all(|x| !x.check.contains("rspamd")));
+    // Closed and answering: both pass.
+    let mut f = facts("[checks.spam.rspamd]\nurl = \"http://127.0.0.1:11333\"\n");
+    f.guard.rspamd = Some(rspamd(URL, None));
+    assert_eq!(finding(&f, "checks.spam.rspamd.fail").status, Status::Pass);
+    let r = finding(&f, "rspamd");
+    assert_eq!(r.status, Status::Pass);
+    assert!(r.evidence.contains("answers /ping"), "{}", r.evidence);
+    // Open: a warn naming the key; silent: a fail.
+    let mut f = facts("[checks.spam.rspamd]\nurl = \"http://127.0.0.1:11333\"\nfail = \"open\"\n");
+    f.guard.rspamd = Some(rspamd(URL, Some("connection refused")));
+    let w = finding(&f, "checks.spam.rspamd.fail");
+    assert_eq!(w.status, Status::Warn);
+    assert_eq!(
+        w.remedy.as_deref(),
+        Some("set [checks.spam.rspamd] fail = \"closed\"")
+    );
+    let r = finding(&f, "rspamd");
+    assert_eq!(r.status, Status::Fail);
+    assert!(r.evidence.contains("connection refused"), "{}", r.evidence);
+    assert_eq!(status(&f, "AL-1.2"), Status::Fail);
+}

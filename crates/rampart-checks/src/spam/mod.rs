@@ -297,7 +297,7 @@ pub fn score_content(cfg: &SpamConfig, signals: &SpamSignals<'_>, ctx: &Context<
 }
 
 /// Adds the content rules that match ([`rules`]) to `score`; meta rules see the code rules
-/// already in it.
+/// already in it (`bayes` and `rspamd` when they added to the score).
 pub fn score_rules(
     set: &rules::RuleSet,
     signals: &SpamSignals<'_>,
@@ -305,7 +305,14 @@ pub fn score_rules(
     score: &mut Score,
 ) {
     let facts = rules::facts::Facts::gather(ctx, signals.urls);
-    let code: Vec<&str> = score.rules.iter().map(|r| r.rule).collect();
+    // The classifier and Rspamd count for meta rules only when they point towards spam: a
+    // negative (ham) contribution is not a match.
+    let code: Vec<&str> = score
+        .rules
+        .iter()
+        .filter(|r| !matches!(r.rule, "bayes" | "rspamd") || r.weight > 0.0)
+        .map(|r| r.rule)
+        .collect();
     for hit in set.evaluate(&facts, &code) {
         score.total += hit.score;
         score.content.push(hit);
@@ -356,16 +363,21 @@ pub async fn check_with_rules(
             rcpts: ctx.envelope.rcpts,
         };
         match rspamd::check(r, &req, ctx.raw).await {
-            Ok(rep) => score.add(
-                "rspamd",
-                (rep.score * f64::from(r.weight)) as f32,
-                format!(
+            Ok(rep) => {
+                let weighted = (rep.score * f64::from(r.weight)) as f32;
+                let detail = format!(
                     "Rspamd score {:.1}, action {}: {}",
                     rep.score,
                     printable(&rep.action, 40),
                     rep.symbols_text()
-                ),
-            ),
+                );
+                // AL-1.2: Rspamd's answer is in the reason even when it adds nothing.
+                if weighted == 0.0 {
+                    notes.push(format!("rspamd +0.0 ({detail})"));
+                } else {
+                    score.add("rspamd", weighted, detail);
+                }
+            }
             // AL-1.2: fail closed, the sender retries later rather than the mail passing
             // with one engine fewer than configured.
             Err(e) if r.fail == rspamd::FailMode::Closed => {

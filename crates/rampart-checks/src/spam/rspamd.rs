@@ -2,18 +2,21 @@
 //! (Rspamd's HTTP protocol, with the envelope in the `IP`, `Helo`, `From` and `Rcpt` headers so
 //! its rules see what we saw), and its score and symbols join the spam verdict.
 //!
-//! A small HTTP/1.1 exchange over one connection (`Connection: close`), bounded by the
+//! One HTTP/1.1 request per message over a fresh connection (hyper's client), bounded by the
 //! configured timeout and a response size limit: Rspamd on loopback or a private network speaks
 //! plain HTTP. When it cannot answer, `fail = "closed"` turns the message away with `451 4.7.1`
-//! and `fail = "open"` lets it continue with a note in the reason.
+//! and `fail = "open"` lets it continue with a note in the reason. [`ping`] asks its `/ping`,
+//! which `rampart audit` reports under AL-1.2.
 
 use std::time::Duration;
 
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The largest answer read from Rspamd.
-const MAX_RESPONSE: u64 = 1 << 20;
+const MAX_RESPONSE: usize = 1 << 20;
 
 /// What happens to mail when Rspamd cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -91,8 +94,50 @@ fn clean(v: &str) -> String {
 
 /// Asks Rspamd about `raw`.
 pub async fn check(cfg: &RspamdConfig, req: &Request<'_>, raw: &[u8]) -> Result<Report, String> {
+    let mut headers = vec![
+        ("ip", req.ip.to_string()),
+        ("helo", clean(req.helo)),
+        ("from", clean(req.mail_from)),
+    ];
+    for r in req.rcpts {
+        headers.push(("rcpt", clean(r)));
+    }
+    let body = exchange(
+        cfg,
+        hyper::Method::POST,
+        "/checkv2",
+        &headers,
+        Bytes::copy_from_slice(raw),
+    )
+    .await?;
+    parse_report(&body)
+}
+
+/// Asks Rspamd's `/ping` (the audit's evidence that the configured engine answers).
+pub async fn ping(cfg: &RspamdConfig) -> Result<(), String> {
+    let body = exchange(cfg, hyper::Method::GET, "/ping", &[], Bytes::new()).await?;
+    if body.trim_ascii().eq_ignore_ascii_case(b"pong") {
+        Ok(())
+    } else {
+        Err(format!(
+            "Rspamd at {} answered /ping with {:?}, not pong",
+            cfg.url,
+            String::from_utf8_lossy(&body[..body.len().min(60)])
+        ))
+    }
+}
+
+/// One request within the configured timeout; the body of a 200 answer, at most
+/// [`MAX_RESPONSE`] bytes.
+async fn exchange(
+    cfg: &RspamdConfig,
+    method: hyper::Method,
+    path: &str,
+    headers: &[(&'static str, String)],
+    body: Bytes,
+) -> Result<Bytes, String> {
     let timeout = Duration::from_secs(cfg.timeout.max(1));
-    match tokio::time::timeout(timeout, exchange(cfg, req, raw)).await {
+    match tokio::time::timeout(timeout, request(cfg, method, path, headers, body)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
             "Rspamd did not answer within {}s",
@@ -101,68 +146,63 @@ pub async fn check(cfg: &RspamdConfig, req: &Request<'_>, raw: &[u8]) -> Result<
     }
 }
 
-async fn exchange(cfg: &RspamdConfig, req: &Request<'_>, raw: &[u8]) -> Result<Report, String> {
+async fn request(
+    cfg: &RspamdConfig,
+    method: hyper::Method,
+    path: &str,
+    headers: &[(&'static str, String)],
+    body: Bytes,
+) -> Result<Bytes, String> {
     let addr = authority(&cfg.url)?;
-    let mut s = tokio::net::TcpStream::connect(&addr)
+    let err = |e: &dyn std::fmt::Display| format!("Rspamd at {addr}: {e}");
+    let tcp = tokio::net::TcpStream::connect(&addr)
         .await
-        .map_err(|e| format!("Rspamd at {addr}: {e}"))?;
-    let mut head = format!(
-        "POST /checkv2 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\
-         IP: {}\r\nHelo: {}\r\nFrom: {}\r\n",
-        raw.len(),
-        req.ip,
-        clean(req.helo),
-        clean(req.mail_from)
-    );
-    for r in req.rcpts {
-        head.push_str(&format!("Rcpt: {}\r\n", clean(r)));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())
+        .map_err(|e| err(&e))?;
+    // Rspamd reads header names without regard to case; title case is what its own clients
+    // (rspamc) send.
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .handshake(hyper_util::rt::TokioIo::new(tcp))
         .await
-        .map_err(|e| format!("Rspamd at {addr}: {e}"))?;
-    s.write_all(raw)
-        .await
-        .map_err(|e| format!("Rspamd at {addr}: {e}"))?;
-    let mut answer = Vec::new();
-    s.take(MAX_RESPONSE)
-        .read_to_end(&mut answer)
-        .await
-        .map_err(|e| format!("Rspamd at {addr}: {e}"))?;
-    parse_http(&answer)
-}
-
-/// The JSON body of an HTTP/1.1 answer (Content-Length or chunked), read as Rspamd's report.
-fn parse_http(answer: &[u8]) -> Result<Report, String> {
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("Rspamd's answer has no header end")?;
-    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
-    let status = head.split_whitespace().nth(1).unwrap_or("");
-    if status != "200" {
-        return Err(format!("Rspamd answered HTTP {status}"));
-    }
-    let mut body = answer[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body).ok_or("Rspamd's chunked answer is malformed")?;
-    }
-    parse_report(&body)
-}
-
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = b.windows(2).position(|w| w == b"\r\n")?;
-        let size = std::str::from_utf8(&b[..line_end]).ok()?;
-        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-        b = &b[line_end + 2..];
-        if size == 0 {
-            return Some(out);
+        .map_err(|e| err(&e))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let result = async {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, addr.as_str())
+            .body(Full::new(body))
+            .map_err(|e| err(&e))?;
+        for (name, value) in headers {
+            let value = HeaderValue::from_bytes(value.as_bytes()).map_err(|e| err(&e))?;
+            request
+                .headers_mut()
+                .append(HeaderName::from_static(name), value);
         }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
+        let response = sender.send_request(request).await.map_err(|e| err(&e))?;
+        if response.status() != hyper::StatusCode::OK {
+            return Err(format!(
+                "Rspamd answered HTTP {}",
+                response.status().as_u16()
+            ));
+        }
+        Limited::new(response.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    format!("Rspamd's answer is larger than {MAX_RESPONSE} bytes")
+                } else {
+                    err(&e)
+                }
+            })
     }
+    .await;
+    driver.abort();
+    result
 }
 
 /// Rspamd's `/checkv2` JSON: `score`, `action`, `symbols: {NAME: {score, ...}}`.
@@ -207,29 +247,48 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
-    /// A one-shot server that records the request and gives `answer`.
+    /// A one-shot server (a fake standing in for Rspamd's faults: wrong status, chunking,
+    /// silence) that reads the whole request and gives `answer`.
     async fn fake(answer: &'static [u8]) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
         let h = tokio::spawn(async move {
             let (mut s, _) = l.accept().await.unwrap();
-            let mut got = vec![0u8; 4096];
-            let n = s.read(&mut got).await.unwrap();
-            got.truncate(n);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    assert!(n > 0, "request ended early");
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if got.len() >= end + 4 + len || n == 0 {
+                    break;
+                }
+            }
             s.write_all(answer).await.unwrap();
             got
         });
         (url, h)
     }
 
+    const RCPTS: &[String] = &[];
+
     fn req() -> Request<'static> {
         Request {
             ip: "192.0.2.7".parse().unwrap(),
             helo: "mx.remote.test",
             mail_from: "a@remote.test\r\nX-Evil: 1",
-            rcpts: &[],
+            rcpts: RCPTS,
         }
     }
 
@@ -243,7 +302,12 @@ mod tests {
             url,
             ..RspamdConfig::default()
         };
-        let r = check(&cfg, &req(), b"Subject: x\r\n\r\nbody\r\n")
+        let rcpts = vec!["u@local.test".to_string()];
+        let with_rcpt = Request {
+            rcpts: &rcpts,
+            ..req()
+        };
+        let r = check(&cfg, &with_rcpt, b"Subject: x\r\n\r\nbody\r\n")
             .await
             .unwrap();
         assert_eq!(r.score, 1001.5);
@@ -251,8 +315,13 @@ mod tests {
         assert_eq!(r.symbols_text(), "R_X(1.5), GTUBE(0.0)");
         let sent = String::from_utf8(h.await.unwrap()).unwrap();
         assert!(sent.starts_with("POST /checkv2 HTTP/1.1\r\n"), "{sent}");
-        assert!(sent.contains("\r\nIP: 192.0.2.7\r\n"), "{sent}");
+        assert!(sent.contains("\r\nIp: 192.0.2.7\r\n"), "{sent}");
         assert!(sent.contains("\r\nHelo: mx.remote.test\r\n"), "{sent}");
+        assert!(sent.contains("\r\nRcpt: u@local.test\r\n"), "{sent}");
+        assert!(
+            sent.ends_with("\r\n\r\nSubject: x\r\n\r\nbody\r\n"),
+            "{sent}"
+        );
         assert!(!sent.contains("\r\nX-Evil"), "no header smuggled: {sent}");
         assert!(!sent.to_ascii_lowercase().contains("\r\npass:"), "{sent}");
     }
@@ -279,10 +348,46 @@ mod tests {
         let e = check(&cfg, &req(), b"x").await.unwrap_err();
         assert!(e.contains("HTTP 500"), "{e}");
         assert!(parse_report(b"{\"action\": \"x\"}").is_err(), "no score");
-        assert_eq!(
-            dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").as_deref(),
-            Some(&b"abcde"[..])
+        // A chunked answer is read whole.
+        let (url, _h) = fake(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"scor\r\n8\r\ne\": 2.5}\r\n0\r\n\r\n",
+        )
+        .await;
+        let cfg = RspamdConfig {
+            url,
+            ..RspamdConfig::default()
+        };
+        assert_eq!(check(&cfg, &req(), b"x").await.unwrap().score, 2.5);
+        // An answer past the size limit is refused, not read into memory.
+        let big: &'static [u8] = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}",
+                MAX_RESPONSE + 10,
+                " ".repeat(MAX_RESPONSE + 10)
+            )
+            .into_bytes()
+            .into_boxed_slice(),
         );
+        let (url, _h) = fake(big).await;
+        let cfg = RspamdConfig {
+            url,
+            ..RspamdConfig::default()
+        };
+        let e = check(&cfg, &req(), b"x").await.unwrap_err();
+        assert!(e.contains("larger than"), "{e}");
+        // /ping: pong is an answer, anything else is not.
+        let (url, _h) = fake(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\npong\r").await;
+        let cfg = RspamdConfig {
+            url,
+            ..RspamdConfig::default()
+        };
+        ping(&cfg).await.unwrap();
+        let (url, _h) = fake(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno").await;
+        let cfg = RspamdConfig {
+            url,
+            ..RspamdConfig::default()
+        };
+        assert!(ping(&cfg).await.unwrap_err().contains("not pong"));
     }
 
     /// The spam check with Rspamd configured: its score and symbols join the verdict; down, it

@@ -13,6 +13,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 pub mod browser;
 pub mod jmap;
 pub mod postfix;
+pub mod rspamd;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 

@@ -8,7 +8,8 @@
 //! A rule whose name starts with `__` is a building block for meta rules: it never scores.
 //!
 //! Meta rules may also name the spam check's built-in rules ([`CODE_RULES`]), so a formula can
-//! combine content with authentication, look-alike domains or blocklists.
+//! combine content with authentication, look-alike domains or blocklists, and with the
+//! classifier (`bayes`) and Rspamd (`rspamd`), which match when they added to the score.
 
 pub mod brands;
 pub mod facts;
@@ -43,6 +44,9 @@ pub const CODE_RULES: &[&str] = &[
     "mismatched_link",
     "html_form",
     "url_listed",
+    // AL-1.2: the classifier and Rspamd, matched when their contribution is above zero.
+    "bayes",
+    "rspamd",
 ];
 
 /// What a header rule tests.
@@ -444,5 +448,7 @@ pub fn config_problems(files: &[PathBuf]) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_phishing;
 #[cfg(test)]
 mod tests_samples;

@@ -246,3 +246,39 @@ fn al_1_2_documented_example_rule_file_loads() {
     assert_eq!(s.get("LOCAL_CODEWORD").unwrap().score, 6.0);
     assert!(s.get("GIFT_CARDS_EXT").is_some());
 }
+
+/// AL-1.2: meta rules may name the classifier (`bayes`) and Rspamd (`rspamd`); each matches
+/// when its contribution to the score is above zero, and no rule file may define them.
+#[test]
+fn al_1_2_meta_rules_see_bayes_and_rspamd() {
+    use crate::spam::{score_rules, RuleHit, Score, SpamSignals};
+    let s = set("meta BOTH_ENGINES bayes && rspamd\nscore BOTH_ENGINES 2\n\
+                 meta ENGINE_AND_FORM (bayes || rspamd) && html_form\nscore ENGINE_AND_FORM 1\n");
+    let raw = PLAIN.replace('\n', "\r\n");
+    let parsed = MessageParser::default().parse(raw.as_bytes()).unwrap();
+    let c = ctx(raw.as_bytes(), &parsed, Direction::Inbound);
+    let run = |code: &[(&'static str, f32)]| {
+        let mut score = Score::default();
+        for (rule, weight) in code {
+            score.total += weight;
+            score.rules.push(RuleHit {
+                rule,
+                weight: *weight,
+                detail: String::new(),
+            });
+        }
+        score_rules(&s, &SpamSignals::default(), &c, &mut score);
+        let names: Vec<String> = score.content.iter().map(|h| h.name.clone()).collect();
+        (names, score.total)
+    };
+    let (names, total) = run(&[("bayes", 6.0), ("rspamd", 3.0)]);
+    assert_eq!(names, vec!["BOTH_ENGINES"]);
+    assert_eq!(total, 11.0);
+    // Rspamd's negative (ham) score is not a match.
+    let (names, _) = run(&[("bayes", 6.0), ("rspamd", -1.0)]);
+    assert!(names.is_empty(), "{names:?}");
+    let (names, _) = run(&[("rspamd", 4.0), ("html_form", 3.0)]);
+    assert_eq!(names, vec!["ENGINE_AND_FORM"]);
+    let e = errors("body bayes (?i)viagra\n");
+    assert!(e[0].message.contains("built-in rule"), "{e:?}");
+}

@@ -12,7 +12,7 @@ use mail_parser::MessageParser;
 
 const DATE: &str = "Date: Tue, 02 Dec 2026 09:12:00 +0000";
 
-fn score(raw: &str) -> Score {
+pub(super) fn score(raw: &str) -> Score {
     // Dates in the samples are "now": the far-date rule is tested on its own.
     let now = httpdate_now();
     let raw = raw.replace(DATE, &now).replace('\n', "\r\n");
@@ -41,7 +41,7 @@ fn httpdate_now() -> String {
     format!("Date: {}", dt.to_rfc822())
 }
 
-fn names(s: &Score) -> Vec<String> {
+pub(super) fn names(s: &Score) -> Vec<String> {
     s.rules
         .iter()
         .map(|r| r.rule.to_string())
