@@ -277,9 +277,23 @@ pub(super) async fn user(
         .collect();
     let forms = if admin {
         let toggle = if disabled {
-            button(&who, &format!("{base}/enable"), "enable", "Enable", false, "")
+            button(
+                &who,
+                &format!("{base}/enable"),
+                "enable",
+                "Enable",
+                false,
+                "",
+            )
         } else {
-            button(&who, &format!("{base}/disable"), "disable", "Disable", false, "")
+            button(
+                &who,
+                &format!("{base}/disable"),
+                "disable",
+                "Disable",
+                false,
+                "",
+            )
         };
         format!(
             "<h2>Change</h2><p>{toggle} {}</p>\
@@ -342,13 +356,21 @@ pub(super) async fn user_add(
         Ok(w) => w,
         Err(r) => return r,
     };
-    let address = form.get("address").unwrap_or("").trim().to_ascii_lowercase();
+    let address = form
+        .get("address")
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let password = form.get("password").unwrap_or("").to_string();
     if let Err(why) = crate::password_policy::check_password(&c.config.passwords, &password) {
         return not_done(&who, &format!("User {address} not added"), &why, "/users");
     }
     let a = address.clone();
-    match on_store(&c, move |s| s.add_user(&a, &password).map_err(|e| e.to_string())).await {
+    match on_store(&c, move |s| {
+        s.add_user(&a, &password).map_err(|e| e.to_string())
+    })
+    .await
+    {
         Ok(()) => {
             c.record(&who, "console", format!("added user {address}"), None)
                 .await;
@@ -393,15 +415,19 @@ pub(super) async fn user_act(
             {
                 return not_done(&who, "Password not changed", &why, &base);
             }
-            on_store(&c, move |s| s.set_password(&a, &password).map_err(|e| e.to_string()))
-                .await
-                .map(|()| format!("changed the password of {address}; its webmail sessions ended"))
+            on_store(&c, move |s| {
+                s.set_password(&a, &password).map_err(|e| e.to_string())
+            })
+            .await
+            .map(|()| format!("changed the password of {address}; its webmail sessions ended"))
         }
         "disable" | "enable" => {
             let disabled = action == "disable";
-            on_store(&c, move |s| s.set_disabled(&a, disabled).map_err(|e| e.to_string()))
-                .await
-                .map(|()| format!("{action}d user {address}"))
+            on_store(&c, move |s| {
+                s.set_disabled(&a, disabled).map_err(|e| e.to_string())
+            })
+            .await
+            .map(|()| format!("{action}d user {address}"))
         }
         "delete" => {
             let purge = form.get("purge_mail") == Some("yes");
@@ -418,7 +444,10 @@ pub(super) async fn user_act(
                     ("purge_mail", "Delete its mail too (it cannot be recovered)"),
                 );
             }
-            match on_store(&c, move |s| s.delete_user(&a, purge).map_err(|e| e.to_string())).await
+            match on_store(&c, move |s| {
+                s.delete_user(&a, purge).map_err(|e| e.to_string())
+            })
+            .await
             {
                 Ok(gone) => {
                     c.record(
@@ -440,15 +469,19 @@ pub(super) async fn user_act(
         }
         "send-as-add" => {
             let to = field("address");
-            on_store(&c, move |s| s.add_send_as(&a, &to).map_err(|e| e.to_string()))
-                .await
-                .map(|()| format!("let {address} send as {}", field("address")))
+            on_store(&c, move |s| {
+                s.add_send_as(&a, &to).map_err(|e| e.to_string())
+            })
+            .await
+            .map(|()| format!("let {address} send as {}", field("address")))
         }
         "send-as-remove" => {
             let to = field("address");
-            on_store(&c, move |s| s.remove_send_as(&a, &to).map_err(|e| e.to_string()))
-                .await
-                .map(|()| format!("{address} may no longer send as {}", field("address")))
+            on_store(&c, move |s| {
+                s.remove_send_as(&a, &to).map_err(|e| e.to_string())
+            })
+            .await
+            .map(|()| format!("{address} may no longer send as {}", field("address")))
         }
         _ => {
             let token = field("token");
@@ -579,7 +612,16 @@ pub(super) async fn domain_act(
     ext: Option<Extension<SocketAddr>>,
     body: Bytes,
 ) -> Response {
-    directory_act(&c, "domains", &action, &headers, &uri, client_of(ext), &body).await
+    directory_act(
+        &c,
+        "domains",
+        &action,
+        &headers,
+        &uri,
+        client_of(ext),
+        &body,
+    )
+    .await
 }
 
 /// `POST /aliases/{add|remove}` (form: csrf, alias, target; remove: confirm).
@@ -591,7 +633,16 @@ pub(super) async fn alias_act(
     ext: Option<Extension<SocketAddr>>,
     body: Bytes,
 ) -> Response {
-    directory_act(&c, "aliases", &action, &headers, &uri, client_of(ext), &body).await
+    directory_act(
+        &c,
+        "aliases",
+        &action,
+        &headers,
+        &uri,
+        client_of(ext),
+        &body,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -636,20 +687,25 @@ async fn directory_act(
                          aliases of it exist this is refused, unless the box below is ticked."
                     ),
                     &[("name", &name)],
-                    ("force", "Delete its users (with their mail) and aliases too"),
+                    (
+                        "force",
+                        "Delete its users (with their mail) and aliases too",
+                    ),
                 );
             }
             let n = name.clone();
-            on_store(&c, move |s| s.remove_domain(&n, force).map_err(|e| e.to_string()))
-                .await
-                .map(|r| {
-                    format!(
-                        "removed domain {}; users deleted: {}; aliases removed: {}",
-                        r.name,
-                        r.users.join(", "),
-                        r.aliases.join(", ")
-                    )
-                })
+            on_store(&c, move |s| {
+                s.remove_domain(&n, force).map_err(|e| e.to_string())
+            })
+            .await
+            .map(|r| {
+                format!(
+                    "removed domain {}; users deleted: {}; aliases removed: {}",
+                    r.name,
+                    r.users.join(", "),
+                    r.aliases.join(", ")
+                )
+            })
         }
         ("aliases", "add") => {
             let (alias, target) = (field("alias"), field("target"));

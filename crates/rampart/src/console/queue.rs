@@ -206,7 +206,14 @@ pub(super) async fn act(
     };
     // The role first: a forged or lesser POST learns nothing of the id.
     let who = match c
-        .authorise_post(&headers, &uri, client_of(ext), &form, AdminRole::Operator, what)
+        .authorise_post(
+            &headers,
+            &uri,
+            client_of(ext),
+            &form,
+            AdminRole::Operator,
+            what,
+        )
         .await
     {
         Ok(w) => w,
