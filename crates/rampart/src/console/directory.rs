@@ -645,7 +645,6 @@ pub(super) async fn alias_act(
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn directory_act(
     c: &Console,
     kind: &str,
@@ -671,7 +670,7 @@ async fn directory_act(
         ("domains", "add") => {
             let name = field("name");
             let n = name.clone();
-            on_store(&c, move |s| s.add_domain(&n).map_err(|e| e.to_string()))
+            on_store(c, move |s| s.add_domain(&n).map_err(|e| e.to_string()))
                 .await
                 .map(|()| format!("added domain {name}"))
         }
@@ -694,7 +693,7 @@ async fn directory_act(
                 );
             }
             let n = name.clone();
-            on_store(&c, move |s| {
+            on_store(c, move |s| {
                 s.remove_domain(&n, force).map_err(|e| e.to_string())
             })
             .await
@@ -710,7 +709,7 @@ async fn directory_act(
         ("aliases", "add") => {
             let (alias, target) = (field("alias"), field("target"));
             let (a, t) = (alias.clone(), target.clone());
-            on_store(&c, move |s| s.add_alias(&a, &t).map_err(|e| e.to_string()))
+            on_store(c, move |s| s.add_alias(&a, &t).map_err(|e| e.to_string()))
                 .await
                 .map(|()| format!("added alias {alias} -> {target}"))
         }
@@ -725,7 +724,7 @@ async fn directory_act(
                 );
             }
             let (a, t) = (alias.clone(), target.clone());
-            on_store(&c, move |s| {
+            on_store(c, move |s| {
                 s.remove_alias(&a, (!t.is_empty()).then_some(t.as_str()))
                     .map_err(|e| e.to_string())
             })
