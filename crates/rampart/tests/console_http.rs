@@ -500,6 +500,14 @@ fn al_3_1_queue_actions_need_csrf_an_operator_and_confirmation_and_bounce_tells_
         q.contains(&format!("{kept}\tcarol@remote.test\theld")),
         "{q}"
     );
+    // The page offers what applies now: release, not retry or hold.
+    let page = operator.get(&format!("/queue/{kept}")).body;
+    assert!(
+        page.contains("id=\"release\"")
+            && !page.contains("id=\"retry\"")
+            && !page.contains("id=\"hold\""),
+        "{page}"
+    );
     let r = post(&operator, &format!("/queue/{kept}/retry"), &[]);
     assert_eq!(r.status, 409);
     assert!(r.body.contains("is held; release it first"), "{}", r.body);

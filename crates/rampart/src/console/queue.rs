@@ -144,8 +144,22 @@ pub(super) async fn show(
         )
     } else if who.admin.role >= AdminRole::Operator {
         let csrf = who.csrf();
+        // The actions that apply to the message as it stands: hold and retry while a recipient
+        // waits, release while one is held, delete and bounce while any is left.
+        let held = rcpts.iter().any(|e| e.status == RecipientStatus::Held);
+        let waiting = rcpts.iter().any(|e| {
+            matches!(
+                e.status,
+                RecipientStatus::Scheduled | RecipientStatus::TemporaryFailure { .. }
+            )
+        });
         let buttons: String = ACTIONS
             .iter()
+            .filter(|(action, _, _)| match *action {
+                "retry" | "hold" => waiting,
+                "release" => held,
+                _ => waiting || held,
+            })
             .map(|(action, label, _)| {
                 let danger = if matches!(*action, "delete" | "bounce") {
                     " class=\"danger\""
