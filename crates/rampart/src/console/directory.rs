@@ -167,9 +167,14 @@ pub(super) async fn users(
              <label>Address <input id=\"new-address\" name=\"address\" required></label> \
              <label>Password <input id=\"new-password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required></label> \
              <button id=\"add-user\">Add user</button></form>\
-             <p>At least {} characters, and not one of the most common passwords ([passwords]).</p>",
+             <p>At least {} characters{} ([passwords]).</p>",
             hidden("csrf", &who.csrf()),
-            c.config.passwords.min_length
+            c.config.passwords.min_length,
+            if c.config.passwords.refuse_common {
+                ", and not one of the most common passwords"
+            } else {
+                ""
+            }
         )
     } else {
         read_only_note(&who)
