@@ -424,6 +424,42 @@ impl Store {
         Ok(())
     }
 
+    /// Every send-as grant ([`Store::add_send_as`]): (user, address), by user then address.
+    pub fn send_as_grants(&self) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut st =
+                c.prepare_cached("SELECT user, address FROM send_as ORDER BY user, address")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Withdraws a send-as grant (NC-2.1.7), with a `send-as-removed` trace event; an error
+    /// naming the grant when there is none.
+    pub fn remove_send_as(&self, user: &str, address: &str) -> Result<()> {
+        let user = user.trim().to_ascii_lowercase();
+        let address = address.trim().to_ascii_lowercase();
+        let mut conn = self.admin_connection()?;
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "DELETE FROM send_as WHERE user = ?1 AND address = ?2",
+            params![user, address],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!(
+                "{user} has no grant to send as {address}"
+            )));
+        }
+        let mut e = TraceEvent::new(
+            "send-as-removed",
+            format!("{user} may no longer send as {address}; removed by the administrator"),
+        );
+        e.sender = Some(address);
+        e.insert(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// NC-2.1.7: may the authenticated `user` use `address` as envelope sender, From or Sender?
     /// Its own address, an alias that delivers to it, or an explicit send-as grant.
     pub fn may_send_as(&self, user: &str, address: &str) -> Result<bool> {

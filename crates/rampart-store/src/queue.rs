@@ -463,7 +463,7 @@ impl Store {
 
 /// Inserts a message to be made durable inside `tx`: its rows, its inline body, its trace events,
 /// and, when asked, its delivery to local mailboxes.
-fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Result<()> {
+pub(crate) fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Result<()> {
     let now = now_micros();
     tx.prepare_cached(
         "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client, junk)

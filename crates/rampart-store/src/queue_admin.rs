@@ -7,12 +7,29 @@
 //! that, with its checks' verdicts in view). A delivery already in flight when the hold comes
 //! finishes; its outcome is recorded only for rows still `queued`.
 //!
+//! A bounce ends a message's delivery for good: its waiting recipients (queued, deferred or held)
+//! fail with the administrator's reason, a delivery status notification to the sender is queued
+//! in the same commit ([`Store::queue_bounce`]), and the message leaves the queue. The DSN itself
+//! is written by the caller (rampart-queue's `dsn`), from [`Store::queue_bounce_plan`].
+//!
 //! Each action returns false when no queue row has the id (an unknown or finished message), and
 //! writes a trace event (AL-3.1) in the same commit as its change.
 
 use crate::status::Column;
-use crate::{now_micros, QueueId, Result, Store, StoreError, TraceEvent};
+use crate::{now_micros, Enqueue, Failure, QueueId, Result, Store, StoreError, TraceEvent};
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+
+/// What a bounce of a queued message reports ([`Store::queue_bounce_plan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BouncePlan {
+    /// The envelope sender the DSN goes to; empty for the null sender (nothing is sent).
+    pub sender: String,
+    pub message_id: Option<String>,
+    /// When the message was received, microseconds since the epoch.
+    pub received: i64,
+    /// The recipients still waiting (queued, deferred or held): the ones the bounce fails.
+    pub recipients: Vec<String>,
+}
 
 /// Who the trace names for these actions.
 const BY: &str = "the administrator";
@@ -59,10 +76,7 @@ impl Store {
     pub fn queue_release(&self, id: &QueueId) -> Result<bool> {
         self.queue_action(id, |tx, _, quarantined| {
             if quarantined {
-                return Err(StoreError::Invalid(format!(
-                    "{id} is in quarantine; see `rampart quarantine show {id}` and release it \
-                     with `rampart quarantine release {id}`"
-                )));
+                return Err(quarantined_error(id));
             }
             let n = tx.execute(
                 "UPDATE queue SET status = ?3, next_attempt = ?2 WHERE message = ?1 AND status = ?4",
@@ -97,6 +111,124 @@ impl Store {
             self.unlink_removed(&[r])?;
         }
         Ok(known)
+    }
+
+    /// What a bounce of `id` would report; None when no queue row has the id. An error when it
+    /// is in quarantine (the quarantine's release or delete decides that) or has no recipient
+    /// left waiting.
+    pub fn queue_bounce_plan(&self, id: &QueueId) -> Result<Option<BouncePlan>> {
+        self.read(|c| {
+            let meta: Option<(String, Option<String>, i64)> = c
+                .prepare_cached("SELECT sender, message_id, received FROM messages WHERE id = ?1")?
+                .query_row([&id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let recipients: Vec<String> = c
+                .prepare_cached(
+                    "SELECT recipient FROM queue WHERE message = ?1 AND status IN (?2, ?3)
+                     ORDER BY recipient",
+                )?
+                .query_map(params![id.0, Column::Queued, Column::Held], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let known = c
+                .prepare_cached("SELECT 1 FROM queue WHERE message = ?1")?
+                .exists([&id.0])?;
+            let (Some((sender, message_id, received)), true) = (meta, known) else {
+                return Ok(None);
+            };
+            if c.prepare_cached("SELECT 1 FROM quarantine WHERE message = ?1")?
+                .exists([&id.0])?
+            {
+                return Err(quarantined_error(id));
+            }
+            if recipients.is_empty() {
+                return Err(StoreError::Invalid(format!(
+                    "{id} has no recipient waiting for delivery; nothing to bounce"
+                )));
+            }
+            Ok(Some(BouncePlan {
+                sender,
+                message_id,
+                received,
+                recipients,
+            }))
+        })
+    }
+
+    /// Bounces `id`: every recipient still waiting (queued, deferred or held) fails for good
+    /// with `failure`, `dsn` (the notification to the sender, prepared with
+    /// [`Store::generated`]; None for a null sender) is queued in the same commit, and the
+    /// message goes unless a mailbox holds a copy. The DSN is never lost between the two, and
+    /// never sent for a message that was not bounced: when nothing is bounced, its file goes.
+    /// A delivery already in flight finishes; its outcome is not recorded over the bounce.
+    pub fn queue_bounce(
+        &self,
+        id: &QueueId,
+        failure: &Failure,
+        dsn: Option<Enqueue>,
+    ) -> Result<bool> {
+        let dsn_file = dsn
+            .as_ref()
+            .filter(|d| d.inline.is_none())
+            .map(|d| self.message_path(&d.id));
+        let outcome = (|| {
+            if dsn_file.is_some() {
+                // The DSN's file was fsync'd when spooled; its name must be durable before the
+                // commit that refers to it.
+                crate::sync_dir(&self.messages_dir())?;
+            }
+            let mut removed = None;
+            let known = self.queue_action(id, |tx, _, quarantined| {
+                if quarantined {
+                    return Err(quarantined_error(id));
+                }
+                let failed: Vec<String> = tx
+                    .prepare(
+                        "SELECT recipient FROM queue WHERE message = ?1 AND status IN (?2, ?3)
+                         ORDER BY recipient",
+                    )?
+                    .query_map(params![id.0, Column::Queued, Column::Held], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                if failed.is_empty() {
+                    return Err(StoreError::Invalid(format!(
+                        "{id} has no recipient waiting for delivery; nothing to bounce"
+                    )));
+                }
+                let (status, next, reply) =
+                    crate::RecipientStatus::PermanentFailure(failure.clone()).column();
+                tx.execute(
+                    "UPDATE queue SET status = ?2, next_attempt = ?3, last_reply = ?4
+                     WHERE message = ?1 AND status IN (?5, ?6)",
+                    params![id.0, status, next, reply, Column::Queued, Column::Held],
+                )?;
+                let notice = match &dsn {
+                    Some(d) => {
+                        crate::queue::insert_enqueued(tx, d)?;
+                        format!("a delivery status notification queued as {}", d.id)
+                    }
+                    None => "no notification (null sender)".to_string(),
+                };
+                removed = crate::lifecycle::release_if_unreferenced(tx, &id.0)?;
+                Ok((
+                    "bounced",
+                    format!(
+                        "bounced by {BY}: {} ({} {}); {notice}",
+                        failed.join(", "),
+                        failure.status,
+                        failure.reply
+                    ),
+                ))
+            })?;
+            if let Some(r) = removed {
+                self.unlink_removed(&[r])?;
+            }
+            Ok(known)
+        })();
+        if !matches!(outcome, Ok(true)) {
+            if let Some(path) = &dsn_file {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        outcome
     }
 
     /// Runs `act` in one transaction when `id` has queue rows, with the count of its held rows
@@ -137,6 +269,14 @@ impl Store {
         tx.commit()?;
         Ok(true)
     }
+}
+
+/// A message in quarantine is the quarantine's to release or delete, not the queue's.
+fn quarantined_error(id: &QueueId) -> StoreError {
+    StoreError::Invalid(format!(
+        "{id} is in quarantine; see `rampart quarantine show {id}` and release it \
+         with `rampart quarantine release {id}`"
+    ))
 }
 
 #[cfg(test)]
@@ -228,6 +368,74 @@ mod tests {
         let e = store.queue_release(&id).unwrap_err().to_string();
         assert!(e.contains("quarantine release"), "{e}");
         assert!(due_ids(&store).is_empty());
+    }
+
+    #[tokio::test]
+    async fn bounce_fails_the_waiting_recipients_and_queues_the_dsn_in_one_commit() {
+        let dir = tempdir::Dir::new();
+        let store = Store::open(dir.path()).unwrap();
+        let (writer, _thread) = Writer::start(&store).unwrap();
+        let id = queued(&store, &writer, false).await;
+        // A held message may be bounced too.
+        assert!(store.queue_hold(&id).unwrap());
+        let plan = store.queue_bounce_plan(&id).unwrap().unwrap();
+        assert_eq!(plan.sender, "a@example.org");
+        assert_eq!(plan.recipients, vec!["b@remote.example".to_string()]);
+        let dsn = store
+            .generated(
+                &plan.sender,
+                b"Subject: returned\r\n\r\nreturned\r\n".to_vec(),
+                "dsn@test".into(),
+                "test bounce",
+            )
+            .await
+            .unwrap();
+        let dsn_id = dsn.id.clone();
+        let failure = Failure {
+            status: "5.0.0".into(),
+            reply: "delivery cancelled by the administrator".into(),
+            remote_mta: None,
+        };
+        assert!(store.queue_bounce(&id, &failure, Some(dsn)).unwrap());
+        // The original is gone; the DSN waits for delivery.
+        assert!(store.message_bytes(&id, true).is_err());
+        assert_eq!(due_ids(&store), vec![dsn_id]);
+        assert!(store.queue_bounce_plan(&id).unwrap().is_none());
+        let events = store
+            .trace(&crate::TraceFilter {
+                queue_id: Some(id.0.clone()),
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        let bounced = events.iter().find(|e| e.event == "bounced").unwrap();
+        assert!(
+            bounced.detail.contains("b@remote.example")
+                && bounced
+                    .detail
+                    .contains("delivery cancelled by the administrator"),
+            "{}",
+            bounced.detail
+        );
+        // Unknown now: false, and a DSN prepared for it would not be queued.
+        assert!(!store.queue_bounce(&id, &failure, None).unwrap());
+    }
+
+    #[tokio::test]
+    async fn quarantine_is_not_bounced_by_the_queue() {
+        let dir = tempdir::Dir::new();
+        let store = Store::open(dir.path()).unwrap();
+        let (writer, _thread) = Writer::start(&store).unwrap();
+        let id = queued(&store, &writer, true).await;
+        let e = store.queue_bounce_plan(&id).unwrap_err().to_string();
+        assert!(e.contains("quarantine release"), "{e}");
+        let failure = Failure {
+            status: "5.0.0".into(),
+            reply: "no".into(),
+            remote_mta: None,
+        };
+        assert!(store.queue_bounce(&id, &failure, None).is_err());
+        assert!(store.quarantine_get(&id.0).unwrap().is_some());
     }
 
     #[test]

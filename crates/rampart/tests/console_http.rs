@@ -399,3 +399,468 @@ fn al_3_1_a_client_outside_the_allow_list_is_closed_at_accept() {
         "{ip} outside the allow-list was served"
     );
 }
+
+/// A server whose deliveries to remote.test are deferred (its MX points at a closed port), with
+/// an admin and a submissions listener; and the DNS server it asks.
+fn start_deferring() -> (Server, rampart_testdns::TestDns) {
+    let dns = rampart_testdns::TestDns::builder()
+        .mx("remote.test", 10, "mx.remote.test")
+        .a("mx.remote.test", "127.0.0.1".parse().unwrap())
+        .start();
+    let port = common::free_port();
+    let s = Server::start_with(Options {
+        top: format!(
+            "[dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
+             [delivery]\nport = {port}\nretry_secs = [3600]\ntimeout_secs = 10\n\
+             [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n",
+            dns.addr()
+        ),
+        listener: "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n".into(),
+        ..Default::default()
+    });
+    (s, dns)
+}
+
+/// alice sends `subject` to carol@remote.test; its queue id, once its first attempt is deferred.
+fn deferred(s: &Server, subject: &str) -> String {
+    let mut c = s.login_alice();
+    let body = format!(
+        "From: <alice@example.test>\r\nTo: <carol@remote.test>\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.test>\r\n\r\nHello Carol.\r\n"
+    );
+    let (code, text) = c.send_mail("alice@example.test", &["carol@remote.test"], &body);
+    assert_eq!(code, 250, "{text}");
+    c.send("QUIT");
+    let id = text.rsplit(' ').next().unwrap().to_string();
+    common::wait_trace(s, &["trace", "--queue-id", &id], "deferred");
+    id
+}
+
+#[test]
+fn al_3_1_queue_actions_need_csrf_an_operator_and_confirmation_and_bounce_tells_the_sender() {
+    let (s, _dns) = start_deferring();
+    let root = add_admin(&s, "root", "administrator");
+    let op = add_admin(&s, "op", "operator");
+    let aud = add_admin(&s, "aud", "auditor");
+    let kept = deferred(&s, "kept");
+    let bounced = deferred(&s, "bounced");
+    let admin = Browser::new(&s, "root");
+    assert_eq!(
+        admin.login("root", ADMIN_PASSWORD, &oathtool(&root, 0)),
+        303
+    );
+    let operator = Browser::new(&s, "op");
+    assert_eq!(operator.login("op", ADMIN_PASSWORD, &oathtool(&op, 0)), 303);
+    let auditor = Browser::new(&s, "aud");
+    assert_eq!(
+        auditor.login("aud", ADMIN_PASSWORD, &oathtool(&aud, 0)),
+        303
+    );
+
+    // Every role reads a message's page with its attempts; only an operator gets the buttons.
+    let page = auditor.get(&format!("/queue/{kept}"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Connection refused"), "{}", page.body);
+    assert!(!page.body.contains("id=\"retry\""), "{}", page.body);
+    assert!(operator
+        .get(&format!("/queue/{kept}"))
+        .body
+        .contains("id=\"retry\""));
+
+    // The auditor may not act; nobody acts without this session's CSRF token.
+    for action in ["retry", "hold", "release", "delete", "bounce"] {
+        let path = format!("/queue/{kept}/{action}");
+        let r = auditor.post(&path, &[("csrf", &auditor.csrf()), ("confirm", "yes")]);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert!(r.body.contains("needs operator"), "{}", r.body);
+        let r = operator.post(&path, &[("confirm", "yes")]);
+        assert_eq!(r.status, 403, "{path} without a token");
+        let r = operator.post(&path, &[("csrf", &auditor.csrf()), ("confirm", "yes")]);
+        assert_eq!(r.status, 403, "{path} with another session's token");
+    }
+    let q = cli(&s.config, &["queue", "list"], None);
+    assert!(
+        q.contains(&format!("{kept}\tcarol@remote.test\tqueued")),
+        "{q}"
+    );
+
+    // Hold, a refused retry while held (a clear sentence), release.
+    let post = |b: &Browser, path: &str, extra: &[(&str, &str)]| {
+        let csrf = b.csrf();
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(extra);
+        b.post(path, &form)
+    };
+    assert_eq!(
+        post(&operator, &format!("/queue/{kept}/hold"), &[]).status,
+        303
+    );
+    let q = cli(&s.config, &["queue", "list"], None);
+    assert!(
+        q.contains(&format!("{kept}\tcarol@remote.test\theld")),
+        "{q}"
+    );
+    // The page offers what applies now: release, not retry or hold.
+    let page = operator.get(&format!("/queue/{kept}")).body;
+    assert!(
+        page.contains("id=\"release\"")
+            && !page.contains("id=\"retry\"")
+            && !page.contains("id=\"hold\""),
+        "{page}"
+    );
+    let r = post(&operator, &format!("/queue/{kept}/retry"), &[]);
+    assert_eq!(r.status, 409);
+    assert!(r.body.contains("is held; release it first"), "{}", r.body);
+    assert_eq!(
+        post(&operator, &format!("/queue/{kept}/release"), &[]).status,
+        303
+    );
+    assert_eq!(
+        post(&operator, &format!("/queue/{kept}/retry"), &[]).status,
+        303
+    );
+
+    // Delete asks first; only the confirmed POST deletes.
+    let r = post(&operator, &format!("/queue/{kept}/delete"), &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains(&format!("Delete {kept} from the queue?")),
+        "{}",
+        r.body
+    );
+    assert!(cli(&s.config, &["queue", "list"], None).contains(&kept));
+    let r = post(
+        &operator,
+        &format!("/queue/{kept}/delete"),
+        &[("confirm", "yes")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!cli(&s.config, &["queue", "list"], None).contains(&kept));
+    assert_eq!(admin.get(&format!("/queue/{kept}")).status, 404);
+    assert_eq!(
+        post(&operator, &format!("/queue/{kept}/retry"), &[]).status,
+        404
+    );
+
+    // Bounce: confirmed, the sender (alice, a local user) gets a DSN saying why.
+    let r = post(&admin, &format!("/queue/{bounced}/bounce"), &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(&format!("Bounce {bounced}?")), "{}", r.body);
+    let r = post(
+        &admin,
+        &format!("/queue/{bounced}/bounce"),
+        &[("confirm", "yes")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!cli(&s.config, &["queue", "list"], None).contains(&bounced));
+    let inbox = s.wait_mailbox("alice@example.test", 1);
+    let dsn = s.show(
+        "alice@example.test",
+        inbox[0].split_whitespace().next().unwrap(),
+    );
+    assert!(
+        dsn.contains("Undelivered Mail Returned to Sender")
+            && dsn.contains("delivery cancelled by the administrator")
+            && dsn.contains("Final-Recipient: rfc822; carol@remote.test")
+            && dsn.contains("Status: 5.0.0"),
+        "{dsn}"
+    );
+    let t = common::wait_trace(
+        &s,
+        &["trace", "--queue-id", &bounced],
+        "root (administrator): queue bounce of",
+    );
+    assert!(t.contains("bounced by the administrator"), "{t}");
+    let t = cli(&s.config, &["trace", "--queue-id", &kept], None);
+    for who in [
+        "op (operator): queue hold of",
+        "op (operator): queue release of",
+        "op (operator): queue delete of",
+    ] {
+        assert!(t.contains(who), "{who} in {t}");
+    }
+}
+
+#[test]
+fn al_3_1_directory_changes_need_csrf_and_an_administrator_and_show_no_secret() {
+    let s = start();
+    let root = add_admin(&s, "root", "administrator");
+    let op = add_admin(&s, "op", "operator");
+    let admin = Browser::new(&s, "root");
+    assert_eq!(
+        admin.login("root", ADMIN_PASSWORD, &oathtool(&root, 0)),
+        303
+    );
+    let operator = Browser::new(&s, "op");
+    assert_eq!(operator.login("op", ADMIN_PASSWORD, &oathtool(&op, 0)), 303);
+
+    // Every form of the directory: refused without the token, with another session's, from
+    // another origin, and for an operator.
+    let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            "/users/add".into(),
+            vec![
+                ("address", "eve@example.test"),
+                ("password", "plinth meadow saffron quay"),
+            ],
+        ),
+        (
+            "/users/alice%40example.test/password".into(),
+            vec![("password", "plinth meadow saffron quay")],
+        ),
+        ("/users/alice%40example.test/disable".into(), vec![]),
+        ("/users/alice%40example.test/enable".into(), vec![]),
+        (
+            "/users/alice%40example.test/delete".into(),
+            vec![("confirm", "yes")],
+        ),
+        (
+            "/users/alice%40example.test/send-as-add".into(),
+            vec![("address", "team@example.test")],
+        ),
+        (
+            "/users/alice%40example.test/token-revoke".into(),
+            vec![("token", "x"), ("confirm", "yes")],
+        ),
+        ("/domains/add".into(), vec![("name", "new.test")]),
+        (
+            "/domains/remove".into(),
+            vec![
+                ("name", "example.test"),
+                ("confirm", "yes"),
+                ("force", "yes"),
+            ],
+        ),
+        (
+            "/aliases/add".into(),
+            vec![
+                ("alias", "x@example.test"),
+                ("target", "alice@example.test"),
+            ],
+        ),
+        (
+            "/aliases/remove".into(),
+            vec![("alias", "team@example.test"), ("confirm", "yes")],
+        ),
+    ];
+    let op_csrf = operator.csrf();
+    for (path, fields) in &forms {
+        let r = admin.post(path, fields);
+        assert_eq!(r.status, 403, "{path} without a token: {}", r.body);
+        let mut with = fields.clone();
+        with.push(("csrf", &op_csrf));
+        let r = admin.post(path, &with);
+        assert_eq!(r.status, 403, "{path} with another session's token");
+        let r = operator.post(path, &with);
+        assert_eq!(r.status, 403, "{path} by an operator");
+        assert!(r.body.contains("it needs administrator"), "{}", r.body);
+    }
+    // From another origin, even with the right token.
+    let mut evil = Browser::new(&s, "root");
+    evil.host = format!("evil.test:{}", s.listener("admin").port());
+    let csrf = admin.csrf();
+    let r = admin.request(
+        "POST",
+        "/domains/add",
+        Some(&[("csrf", csrf.as_str()), ("name", "new.test")]),
+    );
+    assert_eq!(
+        r.unwrap().status,
+        303,
+        "the same request from this origin passes"
+    );
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg("--cacert")
+        .arg(s.ca_file())
+        .arg("--resolve")
+        .arg(format!(
+            "mail.example.test:{}:127.0.0.1",
+            s.listener("admin").port()
+        ))
+        .arg("-b")
+        .arg(&admin.jar)
+        .args(["-H", &format!("Origin: {}", evil.origin())])
+        .args(["--data-raw", &format!("csrf={csrf}&name=other.test")])
+        .arg(format!(
+            "https://mail.example.test:{}/domains/add",
+            s.listener("admin").port()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+    let domains = cli(&s.config, &["domain", "list"], None);
+    assert!(
+        domains.contains("new.test") && !domains.contains("other.test"),
+        "{domains}"
+    );
+    // Nothing else changed.
+    assert!(cli(&s.config, &["user", "list"], None).contains("alice@example.test"));
+    assert!(cli(&s.config, &["alias", "list"], None).contains("team@example.test"));
+
+    // The password policy, with its sentence.
+    let post = |path: &str, extra: &[(&str, &str)]| {
+        let csrf = admin.csrf();
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(extra);
+        admin.post(path, &form)
+    };
+    let r = post(
+        "/users/add",
+        &[
+            ("address", "dora@example.test"),
+            ("password", "qwerty123456"),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("most commonly used passwords"),
+        "{}",
+        r.body
+    );
+    let r = post(
+        "/users/add",
+        &[("address", "dora@example.test"), ("password", "short one")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("shorter than 12 characters"), "{}", r.body);
+    let r = post(
+        "/users/add",
+        &[
+            ("address", "dora@example.test"),
+            ("password", "plinth meadow saffron quay"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(cli(&s.config, &["user", "list"], None).contains("dora@example.test"));
+
+    // A token: its id on the page, never the token; no password hash anywhere.
+    let token = cli(
+        &s.config,
+        &[
+            "user",
+            "token",
+            "add",
+            "dora@example.test",
+            "--name",
+            "phone",
+        ],
+        None,
+    )
+    .trim()
+    .to_string();
+    let list = cli(
+        &s.config,
+        &["user", "token", "list", "dora@example.test", "--json"],
+        None,
+    );
+    let id = serde_json::from_str::<serde_json::Value>(list.lines().next().unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = operator.get("/users/dora%40example.test");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&id) && page.body.contains("phone"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(&token), "the token is on the page");
+    assert!(
+        !page.body.contains("id=\"delete-user\""),
+        "an operator's page has no buttons"
+    );
+    for p in ["/users", "/users/dora%40example.test", "/domains"] {
+        assert!(!admin.get(p).body.contains("$argon2"), "{p}");
+    }
+
+    // Disable, send-as, token revoke (confirmed), alias and domain changes, user delete.
+    assert_eq!(post("/users/dora%40example.test/disable", &[]).status, 303);
+    assert!(admin
+        .get("/users/dora%40example.test")
+        .body
+        .contains("id=\"state\">disabled"));
+    assert_eq!(
+        post(
+            "/users/dora%40example.test/send-as-add",
+            &[("address", "team@example.test")]
+        )
+        .status,
+        303
+    );
+    assert!(admin.get("/users").body.contains("team@example.test"));
+    let r = post("/users/dora%40example.test/token-revoke", &[("token", &id)]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(&format!("Revoke token {id}")), "{}", r.body);
+    let r = post(
+        "/users/dora%40example.test/token-revoke",
+        &[("token", &id), ("confirm", "yes")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        cli(
+            &s.config,
+            &["user", "token", "list", "dora@example.test"],
+            None
+        ),
+        ""
+    );
+    let audit = cli(
+        &s.config,
+        &["mailbox", "audit", "--user", "dora@example.test"],
+        None,
+    );
+    assert!(
+        audit.contains("admin:root") && audit.contains("token-revoke"),
+        "{audit}"
+    );
+    assert_eq!(
+        post(
+            "/aliases/add",
+            &[
+                ("alias", "help@example.test"),
+                ("target", "dora@example.test")
+            ]
+        )
+        .status,
+        303
+    );
+    assert!(
+        cli(&s.config, &["alias", "list"], None).contains("help@example.test -> dora@example.test")
+    );
+    // A domain with users is not removed unless the box is ticked: the refusal names them.
+    let r = post(
+        "/domains/remove",
+        &[("name", "example.test"), ("confirm", "yes")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("still has users"), "{}", r.body);
+    let r = post("/users/dora%40example.test/delete", &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("Delete user dora@example.test"),
+        "{}",
+        r.body
+    );
+    let r = post("/users/dora%40example.test/delete", &[("confirm", "yes")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!cli(&s.config, &["user", "list"], None).contains("dora@example.test"));
+    // Its alias went with it.
+    assert!(!cli(&s.config, &["alias", "list"], None).contains("help@example.test"));
+    let t = common::wait_trace(
+        &s,
+        &["trace", "--client", "127.0.0.1"],
+        "root (administrator): deleted user dora@example.test",
+    );
+    for done in [
+        "added user dora@example.test",
+        "disabled user dora@example.test",
+        "let dora@example.test send as team@example.test",
+        &format!("revoked token {id} of dora@example.test"),
+        "added domain new.test",
+        "added alias help@example.test -> dora@example.test",
+        "op (operator): refused: add users needs the administrator role",
+    ] {
+        assert!(t.contains(done), "{done} in {t}");
+    }
+}

@@ -9,6 +9,9 @@
 //! | `GET /` | the dashboard | `dashboard.rs` |
 //! | `GET /quarantine`, `GET /quarantine/{id}`, `POST /quarantine/{id}/{release,delete}` | quarantine | `quarantine.rs` |
 //! | `GET /queue` | the queue | `queue.rs` |
+//! | `GET /queue/{id}`, `POST /queue/{id}/{retry,hold,release,delete,bounce}` | one queued message: attempts, actions | `queue.rs` |
+//! | `GET /users`, `GET /users/{address}`, `POST /users/add`, `POST /users/{address}/{action}` | users, send-as grants, tokens | `directory.rs` |
+//! | `GET /domains`, `POST /domains/{add,remove}`, `POST /aliases/{add,remove}` | domains and aliases | `directory.rs` |
 //! | `GET /trace` | message trace search and timeline | `trace.rs` |
 //! | `GET /bans`, `POST /bans/{add,remove}` | intrusion prevention's bans | `bans.rs` |
 //! | `GET /console/style.css` | the one style sheet, compiled in | here |
@@ -20,6 +23,7 @@
 
 mod bans;
 mod dashboard;
+mod directory;
 mod login;
 mod quarantine;
 mod queue;
@@ -75,6 +79,15 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/quarantine/{id}", get(quarantine::show))
         .route("/quarantine/{id}/{action}", post(quarantine::act))
         .route("/queue", get(queue::list))
+        .route("/queue/{id}", get(queue::show))
+        .route("/queue/{id}/{action}", post(queue::act))
+        .route("/users", get(directory::users))
+        .route("/users/add", post(directory::user_add))
+        .route("/users/{address}", get(directory::user))
+        .route("/users/{address}/{action}", post(directory::user_act))
+        .route("/domains", get(directory::domains))
+        .route("/domains/{action}", post(directory::domain_act))
+        .route("/aliases/{action}", post(directory::alias_act))
         .route("/trace", get(trace::search))
         .route("/bans", get(bans::list))
         .route("/bans/{action}", post(bans::act))
@@ -286,6 +299,7 @@ pub fn page_status(status: StatusCode, who: Option<&Signed>, title: &str, body: 
         Some(w) => format!(
             "<nav><a href=\"/\">Dashboard</a><a href=\"/quarantine\">Quarantine</a>\
              <a href=\"/queue\">Queue</a><a href=\"/trace\">Trace</a><a href=\"/bans\">Bans</a>\
+             <a href=\"/users\">Users</a><a href=\"/domains\">Domains</a>\
              <span class=\"who\" id=\"who\">{} ({})</span>\
              <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button id=\"logout\">Sign out</button></form></nav>",

@@ -180,12 +180,22 @@ pub(super) async fn show(
         ),
     };
     let csrf = who.csrf();
-    let actions = format!(
+    // Buttons only for a role that may use them (the POST checks again): an auditor sees none,
+    // an operator none on virus quarantine.
+    let actions = if who.admin.role < role_to_act_on(&h) {
+        format!(
+            "<span class=\"warn\" id=\"read-only\">Your role ({}) may not release or delete this message; it needs {}.</span>",
+            who.admin.role,
+            role_to_act_on(&h)
+        )
+    } else {
+        format!(
         "<form method=\"post\" class=\"inline\" action=\"/quarantine/{id}/release\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button id=\"release\">Release</button></form> \
          <form method=\"post\" class=\"inline\" action=\"/quarantine/{id}/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button id=\"delete\" class=\"danger\">Delete</button></form>{}",
         if is_virus(&h) { " <span class=\"warn\">virus quarantine: only an administrator may release or delete it</span>" } else { "" },
         id = escape(&h.queue_id),
-    );
+    )
+    };
     let body = format!(
         "<table><tr><th>Queue id</th><td id=\"queue-id\">{}</td></tr><tr><th>Held</th><td>{}</td></tr>\
          <tr><th>Sender</th><td>{}</td></tr><tr><th>Recipients</th><td>{}</td></tr>\
