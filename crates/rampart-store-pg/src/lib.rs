@@ -119,6 +119,12 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Applies the schema's pending migrations alone (`rampart store migrate`).
+    pub async fn migrate(&self) -> Result<migrate::Applied> {
+        let mut conn = self.conn(&self.sessions).await?;
+        migrate::apply(&mut conn).await
+    }
+
     /// The pools, without touching the database (connections open on first use).
     pub fn connect(options: &PgOptions) -> Result<PgStore> {
         let (mut config, tls) = tls::parse(&options.url)?;
