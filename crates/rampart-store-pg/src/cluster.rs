@@ -25,12 +25,23 @@ pub struct Cluster {
     pub port: u16,
     pub password: String,
     next_db: AtomicU32,
+    /// Server options besides port, socket and address (TLS).
+    extra: String,
 }
 
 impl Cluster {
     /// initdb, then start on a free loopback port; panics with the reason when it cannot (a
     /// test without its database has nothing to test).
     pub fn start() -> Cluster {
+        Cluster::start_with(None)
+    }
+
+    /// A cluster that also accepts TLS over TCP with this certificate chain and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Cluster {
+        Cluster::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Cluster {
         let bin = Path::new(BIN_DIR);
         assert!(
             bin.join("initdb").exists(),
@@ -64,6 +75,28 @@ impl Cluster {
                 .arg(&pwfile)
                 .status();
         }
+        let mut extra = String::new();
+        if let Some((cert, key)) = tls {
+            let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
+            std::fs::write(&cert_path, cert).expect("certificate file");
+            std::fs::write(&key_path, key).expect("key file");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+                .expect("key file mode");
+            if let Some(user) = &run_as {
+                for p in [&cert_path, &key_path] {
+                    let _ = Command::new("chown")
+                        .arg(format!("{user}:"))
+                        .arg(p)
+                        .status();
+                }
+            }
+            extra = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                path_str(&cert_path),
+                path_str(&key_path)
+            );
+        }
         let data = dir.join("data");
         let cluster = Cluster {
             dir: dir.clone(),
@@ -72,6 +105,7 @@ impl Cluster {
             port: free_port(),
             password,
             next_db: AtomicU32::new(0),
+            extra,
         };
         cluster.run(
             "initdb",
@@ -98,9 +132,10 @@ impl Cluster {
     /// connections).
     pub fn resume(&self) {
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200{}",
             self.port,
-            path_str(&self.dir)
+            path_str(&self.dir),
+            self.extra
         );
         let log = self.dir.join("log");
         self.run(

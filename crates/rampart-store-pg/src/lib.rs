@@ -208,6 +208,21 @@ impl PgStore {
         .collect()
     }
 
+    /// Whether this node's connections to the database are encrypted, and with which TLS
+    /// version (AL-1.1): from the server's own view (`pg_stat_ssl`).
+    pub async fn tls_in_use(&self) -> Result<Option<String>> {
+        let conn = self.conn(&self.sessions).await?;
+        let row = conn
+            .query_one(
+                "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        let ssl: bool = row.get(0);
+        Ok(if ssl { row.get(1) } else { None })
+    }
+
     /// The schema version the database is at.
     pub async fn schema_version(&self) -> Result<i32> {
         let conn = self.conn(&self.sessions).await?;
@@ -219,7 +234,20 @@ impl PgStore {
 pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(d) => StoreError::Db(format!("{}: {}", d.code().code(), d.message())),
-        None => StoreError::Db(e.to_string()),
+        None => {
+            // The kind ("error performing TLS handshake") and then what caused it.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                let c_text = c.to_string();
+                if !text.contains(&c_text) {
+                    text.push_str(": ");
+                    text.push_str(&c_text);
+                }
+                cause = c.source();
+            }
+            StoreError::Db(text)
+        }
     }
 }
 
