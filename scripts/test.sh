@@ -52,6 +52,10 @@ command -v man >/dev/null || need+=(man-db)
 command -v fail2ban-regex >/dev/null || need+=(fail2ban)
 # promtool (Debian's prometheus): `promtool check metrics` lints the /metrics text (metrics.rs).
 command -v promtool >/dev/null || need+=(prometheus)
+# PostgreSQL 15 (Debian's postgresql): the shared store's tests start their own cluster with its
+# initdb and pg_ctl in a temporary directory (crates/rampart-store-pg/src/cluster.rs); the
+# package's own service is not started (policy-rc.d below).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

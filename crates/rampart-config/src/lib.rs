@@ -34,6 +34,7 @@ pub mod report;
 pub mod reports;
 pub mod sendmail;
 pub mod server;
+pub mod store;
 mod validate;
 
 pub use delivery::{DeliveryConfig, DnsConfig, Smarthost, SmarthostTls, TlsPolicy};
@@ -55,6 +56,7 @@ pub use server::{
     AuditConfig, AuthConfig, Limits, Listener, LogConfig, LogFormat, RelayFrom, Role, Timeouts,
     TlsConfig, TraceConfig,
 };
+pub use store::{StoreBackend, StoreConfig};
 pub use validate::is_hostname;
 
 use serde::{Deserialize, Serialize};
@@ -136,6 +138,8 @@ pub struct Config {
     pub reports: ReportsConfig,
     /// DMARC aggregate reports sent and received (AL-2.3).
     pub dmarc_reports: DmarcReportsConfig,
+    /// Where the node's state lives: SQLite (the default) or a shared PostgreSQL.
+    pub store: StoreConfig,
 }
 
 pub use rampart_checks::pipeline::{CheckName, ChecksConfig};
@@ -173,6 +177,7 @@ impl Default for Config {
             passwords: PasswordsConfig::default(),
             reports: ReportsConfig::default(),
             dmarc_reports: DmarcReportsConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }

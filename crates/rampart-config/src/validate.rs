@@ -22,6 +22,7 @@ pub(crate) fn check(config: &Config, loc: &Locator<'_>) -> (Vec<ConfigError>, Ve
     crate::ids::check(config, loc, &mut errors);
     crate::recipient_verify::check(config, loc, &mut errors);
     crate::passwords::check(config, loc, &mut errors);
+    crate::store::check(config, loc, &mut errors);
     crate::reports::check(config, loc, &mut errors);
     let mut warnings = warnings(config, loc);
     crate::relay_domain::check(config, loc, &mut errors, &mut warnings);

@@ -27,7 +27,7 @@ pub struct Recipient {
 }
 
 /// How deep aliases may point at aliases.
-const MAX_ALIAS_DEPTH: usize = 4;
+pub const MAX_ALIAS_DEPTH: usize = 4;
 
 impl Store {
     pub fn add_domain(&self, name: &str) -> Result<()> {
@@ -113,11 +113,7 @@ impl Store {
             Ok(st.query_row([address], |r| r.get(0)).optional()?)
         })?;
         let Some(hash) = hash else { return Ok(false) };
-        let parsed = PasswordHash::new(&hash)
-            .map_err(|e| StoreError::Invalid(format!("stored hash unreadable: {e}")))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
+        verify_password_hash(&hash, password)
     }
 
     /// Disables (or enables again) a user's logins: password, tokens, delegated access. Mail
@@ -571,7 +567,8 @@ pub struct DomainRemoved {
 /// least this); the policy itself is applied by the caller (`rampart::password_policy`).
 const PASSWORD_FLOOR: usize = 8;
 
-fn check_floor(password: &str) -> Result<()> {
+/// Refuses a password below the floor (every backend applies it).
+pub fn check_floor(password: &str) -> Result<()> {
     if password.chars().count() < PASSWORD_FLOOR {
         return Err(StoreError::Invalid(format!(
             "the password is shorter than {PASSWORD_FLOOR} characters; choose a longer one"
@@ -584,11 +581,21 @@ fn no_user(address: &str) -> StoreError {
     StoreError::Invalid(format!("no user {address}; see rampart user list"))
 }
 
-fn hash_password(password: &str) -> Result<String> {
+/// An Argon2id PHC string of `password` (NC-2.1.4), as every backend stores it.
+pub fn hash_password(password: &str) -> Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| StoreError::Invalid(format!("cannot hash the password: {e}")))
+}
+
+/// Whether `password` matches a stored Argon2id PHC string.
+pub fn verify_password_hash(hash: &str, password: &str) -> Result<bool> {
+    let parsed = PasswordHash::new(hash)
+        .map_err(|e| StoreError::Invalid(format!("stored hash unreadable: {e}")))?;
+    Ok(Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
 }
 
 /// Lower-cases and checks a domain name for `domain add`.

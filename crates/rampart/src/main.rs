@@ -29,6 +29,7 @@ mod report_tls;
 mod sendmail;
 mod serve;
 mod spam_cmd;
+mod store_cmd;
 mod webmail;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -83,6 +84,9 @@ enum Command {
     Queue(admin_queue::QueueCmd),
     /// Message trace (AL-3.1): find a message's timeline.
     Trace(admin::TraceArgs),
+    /// The store (SQLite or PostgreSQL, `[store]`): apply its schema migrations.
+    #[command(subcommand)]
+    Store(store_cmd::StoreCmd),
     /// Intrusion prevention's bans and allow-list (NC-2.4.2).
     #[command(subcommand)]
     Ban(ban::BanCmd),
@@ -260,6 +264,12 @@ fn main() -> ExitCode {
         // (Not for serve: there a closed socket must be an error to handle, not a signal.)
         default_sigpipe();
     }
+    if !matches!(cli.command, Command::Store(_) | Command::Config(_)) {
+        if let Err(e) = store_cmd::refuse_postgresql(&config) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Audit(args) => {
             let warnings = warnings.iter().map(|w| w.to_string()).collect();
@@ -277,6 +287,7 @@ fn main() -> ExitCode {
         Command::Mailbox(c) => admin::mailbox(&config, c),
         Command::Queue(c) => admin_queue::run(&config, c),
         Command::Trace(a) => admin::trace(&config, a),
+        Command::Store(c) => store_cmd::run(&config, c),
         Command::Ban(c) => ban::run(&config, c),
         Command::Dkim(c) => admin::dkim(&config, c),
         Command::Quarantine(c) => admin::quarantine(&config, c),

@@ -1,0 +1,265 @@
+//! A PostgreSQL cluster of its own for tests (feature `test-cluster`): Debian's PostgreSQL 15
+//! (`initdb`, `pg_ctl`) in a temporary directory, on a free loopback port, with its unix socket
+//! in that directory, password authentication over TCP, stopped and removed on drop.
+//!
+//! Running as root (the test containers do), the cluster runs as `nobody`: `initdb` refuses root.
+//! The conformance tests of this crate use it; later tests (two nodes on one database) reuse it.
+
+use crate::{PgOptions, PoolSizes, Timeouts};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Where Debian installs PostgreSQL 15's server programs.
+pub const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+/// The cluster's superuser, which the tests connect as.
+pub const USER: &str = "rampart";
+
+/// A running cluster.
+pub struct Cluster {
+    dir: PathBuf,
+    data: PathBuf,
+    /// The unprivileged user the server runs as, when the test runs as root.
+    run_as: Option<String>,
+    pub port: u16,
+    pub password: String,
+    next_db: AtomicU32,
+    /// Server options besides port, socket and address (TLS).
+    extra: String,
+}
+
+impl Cluster {
+    /// initdb, then start on a free loopback port; panics with the reason when it cannot (a
+    /// test without its database has nothing to test).
+    pub fn start() -> Cluster {
+        Cluster::start_with(None)
+    }
+
+    /// A cluster that also accepts TLS over TCP with this certificate chain and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Cluster {
+        Cluster::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Cluster {
+        let bin = Path::new(BIN_DIR);
+        assert!(
+            bin.join("initdb").exists(),
+            "PostgreSQL 15 is not installed ({BIN_DIR}/initdb missing): apt-get install postgresql"
+        );
+        let n: [u8; 8] = rampart_store::random_bytes();
+        let dir = std::env::temp_dir().join(format!(
+            "rampart-pg-{}",
+            n.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ));
+        std::fs::create_dir_all(&dir).expect("the cluster's temp dir");
+        let root = std::fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false);
+        let run_as = root.then(|| "nobody".to_string());
+        if let Some(user) = &run_as {
+            let ok = Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(&dir)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "chown of {} to {user} failed", dir.display());
+        }
+        let password = n.iter().map(|b| format!("{b:02x}")).collect::<String>() + "-pw";
+        let pwfile = dir.join("pwfile");
+        std::fs::write(&pwfile, &password).expect("password file");
+        if let Some(user) = &run_as {
+            let _ = Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(&pwfile)
+                .status();
+        }
+        let mut extra = String::new();
+        if let Some((cert, key)) = tls {
+            let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
+            std::fs::write(&cert_path, cert).expect("certificate file");
+            std::fs::write(&key_path, key).expect("key file");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+                .expect("key file mode");
+            if let Some(user) = &run_as {
+                for p in [&cert_path, &key_path] {
+                    let _ = Command::new("chown")
+                        .arg(format!("{user}:"))
+                        .arg(p)
+                        .status();
+                }
+            }
+            extra = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                path_str(&cert_path),
+                path_str(&key_path)
+            );
+        }
+        let data = dir.join("data");
+        let cluster = Cluster {
+            dir: dir.clone(),
+            data: data.clone(),
+            run_as,
+            port: free_port(),
+            password,
+            next_db: AtomicU32::new(0),
+            extra,
+        };
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                path_str(&data),
+                "-U",
+                USER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--pwfile",
+                path_str(&pwfile),
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
+        let _ = std::fs::remove_file(&pwfile);
+        cluster.resume();
+        cluster
+    }
+
+    /// Starts the server again after [`Cluster::pause`] (pg_ctl waits until it accepts
+    /// connections).
+    pub fn resume(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200{}",
+            self.port,
+            path_str(&self.dir),
+            self.extra
+        );
+        let log = self.dir.join("log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&self.data),
+                "-l",
+                path_str(&log),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server (fast shutdown: sessions are cut), keeping its data: the database
+    /// "goes away" for a test of what a node does meanwhile.
+    pub fn pause(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", path_str(&self.data), "-m", "fast", "-w", "stop"],
+        );
+    }
+
+    /// Runs one of PostgreSQL's programs (as the unprivileged user under root); panics with its
+    /// output when it fails.
+    fn run(&self, program: &str, args: &[&str]) {
+        let path = Path::new(BIN_DIR).join(program);
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&path);
+                c
+            }
+            None => Command::new(&path),
+        };
+        let out = cmd
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} did not run: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The URL of database `db` over TCP (the password goes separately, as from a file).
+    pub fn url(&self, db: &str) -> String {
+        format!("postgresql://{USER}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Options for [`crate::PgStore::open`] on database `db`, with small pools.
+    pub fn options(&self, db: &str) -> PgOptions {
+        PgOptions {
+            url: self.url(db),
+            password: Some(self.password.clone()),
+            pools: PoolSizes {
+                sessions: 8,
+                queue: 4,
+                leases: 2,
+            },
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    /// Creates a new, empty database and returns its name.
+    pub async fn create_database(&self) -> String {
+        let name = format!("t{}", self.next_db.fetch_add(1, Ordering::SeqCst));
+        let mut config: tokio_postgres::Config = self.url("postgres").parse().expect("url");
+        config.password(&self.password);
+        let (client, conn) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test cluster");
+        let task = tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        drop(client);
+        let _ = task.await;
+        name
+    }
+
+    /// The server's log, for a failing test's message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.data.clone();
+        let path = Path::new(BIN_DIR).join("pg_ctl");
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&path);
+                c
+            }
+            None => Command::new(&path),
+        };
+        let _ = cmd
+            .args(["-D", path_str(&data), "-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+/// A loopback port free a moment ago: bound on :0, then released for the server.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}

@@ -1,0 +1,196 @@
+//! The schema, in versioned steps. `schema_version` holds the version the database is at; at
+//! start (and with `rampart store migrate`) every later step runs, each in its own transaction
+//! with its version row, so a step is applied wholly or not at all. An advisory lock makes
+//! nodes that start together apply each step once.
+//!
+//! A step is never edited once released: a change to the schema is a new step at the end.
+
+use crate::db;
+use rampart_store::{Result, StoreError};
+
+/// Times are microseconds since the epoch (BIGINT), as in the embedded store, so rows move
+/// between the two unchanged (`rampart store migrate-from-sqlite`).
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "directory: domains, users, aliases, send-as grants, mailbox grants",
+        r#"
+CREATE TABLE domains (
+    name TEXT PRIMARY KEY,
+    created BIGINT NOT NULL
+);
+CREATE TABLE users (
+    address TEXT PRIMARY KEY,
+    domain TEXT NOT NULL REFERENCES domains(name),
+    password_hash TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    disabled BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE aliases (
+    alias TEXT NOT NULL,
+    target TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    PRIMARY KEY (alias, target)
+);
+CREATE TABLE send_as (
+    "user" TEXT NOT NULL,
+    address TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    PRIMARY KEY ("user", address)
+);
+CREATE TABLE mailbox_grants (
+    owner TEXT NOT NULL,
+    delegate TEXT NOT NULL,
+    rights TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    PRIMARY KEY (owner, delegate)
+);
+CREATE INDEX mailbox_grants_delegate ON mailbox_grants(delegate);
+"#,
+    ),
+    (
+        2,
+        "shared state: rate-limit counters, authentication failures, bans",
+        r#"
+CREATE TABLE rate_counters (
+    key TEXT PRIMARY KEY,
+    window_start BIGINT NOT NULL,
+    count BIGINT NOT NULL
+);
+CREATE TABLE auth_failures (
+    key TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX auth_failures_key ON auth_failures(key, at);
+CREATE TABLE bans (
+    subject TEXT PRIMARY KEY,
+    since BIGINT NOT NULL,
+    until BIGINT NOT NULL,
+    reason TEXT NOT NULL
+);
+"#,
+    ),
+    (
+        3,
+        "message trace (AL-3.1)",
+        r#"
+CREATE TABLE trace (
+    id BIGSERIAL PRIMARY KEY,
+    ts BIGINT NOT NULL,
+    session TEXT,
+    queue_id TEXT,
+    message_id TEXT,
+    client TEXT,
+    sender TEXT,
+    recipient TEXT,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX trace_ts ON trace(ts);
+CREATE INDEX trace_session ON trace(session) WHERE session IS NOT NULL;
+CREATE INDEX trace_queue ON trace(queue_id) WHERE queue_id IS NOT NULL;
+CREATE INDEX trace_msgid ON trace(message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX trace_sender ON trace(lower(sender)) WHERE sender IS NOT NULL;
+CREATE INDEX trace_rcpt ON trace(lower(recipient)) WHERE recipient IS NOT NULL;
+CREATE INDEX trace_client ON trace(client) WHERE client IS NOT NULL;
+"#,
+    ),
+];
+
+/// The key of the advisory lock held while migrating (any constant of our own).
+const MIGRATION_LOCK: i64 = 0x7261_6d70_6172_7401;
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub from: i32,
+    pub to: i32,
+    /// (version, description) of each step applied.
+    pub steps: Vec<(i32, String)>,
+}
+
+/// The version the database is at; 0 for an empty database.
+pub async fn current(conn: &tokio_postgres::Client) -> Result<i32> {
+    let exists: bool = conn
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await
+        .map_err(db)?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let v: Option<i32> = conn
+        .query_one("SELECT max(version) FROM schema_version", &[])
+        .await
+        .map_err(db)?
+        .get(0);
+    Ok(v.unwrap_or(0))
+}
+
+/// Applies every step after the database's version, each in one transaction.
+pub async fn apply(conn: &mut tokio_postgres::Client) -> Result<Applied> {
+    {
+        // Under the lock: two nodes creating the table at once would collide.
+        let tx = conn.transaction().await.map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 version INTEGER PRIMARY KEY,
+                 description TEXT NOT NULL,
+                 applied BIGINT NOT NULL
+             )",
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+    }
+    let from = current(conn).await?;
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if from > latest {
+        return Err(StoreError::Invalid(format!(
+            "the database's schema is at version {from}, newer than this Rampart knows \
+             ({latest}); run the newer Rampart, or restore a matching backup"
+        )));
+    }
+    let mut steps = Vec::new();
+    for (version, description, sql) in MIGRATIONS {
+        let tx = conn.transaction().await.map_err(db)?;
+        // Another node may be migrating: wait for it, then see what it did.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db)?;
+        let done: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM schema_version WHERE version = $1)",
+                &[version],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        if done {
+            continue;
+        }
+        tx.batch_execute(sql).await.map_err(|e| {
+            StoreError::Db(format!(
+                "schema step {version} ({description}) failed: {}",
+                db(e)
+            ))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_version(version, description, applied) VALUES ($1, $2, $3)",
+            &[version, description, &rampart_store::now_micros()],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        tracing::info!(version, description, "database schema step applied");
+        steps.push((*version, description.to_string()));
+    }
+    Ok(Applied {
+        from,
+        to: current(conn).await?,
+        steps,
+    })
+}

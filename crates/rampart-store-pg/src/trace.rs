@@ -1,0 +1,140 @@
+//! Trace on PostgreSQL: the message trace (AL-3.1) of every node in one table, so `rampart
+//! trace` on any node shows a message's whole timeline, whichever nodes received and delivered
+//! it; retention (NC-2.4.3) by [`Trace::prune_trace`].
+//!
+//! An event is inserted with asynchronous commit: it costs no fsync of its own and becomes
+//! durable with the next synchronous commit of any session (the trait's "with the next commit,
+//! without waiting"), since PostgreSQL flushes the write-ahead log in order.
+
+use crate::{db, PgStore};
+use async_trait::async_trait;
+use rampart_store::api::Trace;
+use rampart_store::{now_micros, Result, TraceEvent, TraceFilter};
+use tokio_postgres::types::ToSql;
+
+#[async_trait]
+impl Trace for PgStore {
+    async fn record(&self, event: TraceEvent) {
+        event.log();
+        if let Err(e) = self.insert_trace(&event).await {
+            // The log line above carries the event; the failure is logged beside it.
+            tracing::error!(error = %e, event = event.event.as_str(), "trace event not stored");
+        }
+    }
+
+    async fn trace(&self, filter: &TraceFilter) -> Result<Vec<TraceEvent>> {
+        let mut cond = Vec::new();
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        for (col, v) in [
+            ("queue_id", filter.queue_id.clone()),
+            ("message_id", filter.message_id.clone()),
+            (
+                "lower(sender)",
+                filter.sender.as_ref().map(|s| s.to_lowercase()),
+            ),
+            (
+                "lower(recipient)",
+                filter.recipient.as_ref().map(|s| s.to_lowercase()),
+            ),
+            ("client", filter.client.clone()),
+        ] {
+            if let Some(v) = v {
+                args.push(Box::new(v));
+                cond.push(format!("{col} = ${}", args.len()));
+            }
+        }
+        let mut range = Vec::new();
+        if let Some(s) = filter.since {
+            args.push(Box::new(s));
+            range.push(format!("ts >= ${}", args.len()));
+        }
+        if let Some(u) = filter.until {
+            args.push(Box::new(u));
+            range.push(format!("ts <= ${}", args.len()));
+        }
+        let limit = if filter.limit == 0 {
+            10_000
+        } else {
+            filter.limit
+        };
+        let range_sql = if range.is_empty() {
+            "true".to_string()
+        } else {
+            range.join(" AND ")
+        };
+        const COLS: &str =
+            "ts, session, queue_id, message_id, client, sender, recipient, event, detail";
+        let sql = if cond.is_empty() {
+            // A time range alone: every event in it.
+            format!("SELECT {COLS} FROM trace WHERE {range_sql} ORDER BY ts, id LIMIT {limit}")
+        } else {
+            // Rows matching the filter name sessions and queue ids; return everything they name.
+            format!(
+                "WITH m AS (SELECT session, queue_id FROM trace WHERE {} AND {range_sql})
+                 SELECT {COLS} FROM trace
+                 WHERE session IN (SELECT session FROM m WHERE session IS NOT NULL)
+                    OR queue_id IN (SELECT queue_id FROM m WHERE queue_id IS NOT NULL)
+                 ORDER BY ts, id LIMIT {limit}",
+                cond.join(" AND ")
+            )
+        };
+        let params: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let c = self.conn(&self.sessions).await?;
+        let rows = c.query(&sql, &params).await.map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| TraceEvent {
+                ts: r.get(0),
+                session: r.get(1),
+                queue_id: r.get(2),
+                message_id: r.get(3),
+                client: r.get(4),
+                sender: r.get(5),
+                recipient: r.get(6),
+                event: r.get(7),
+                detail: r.get(8),
+            })
+            .collect())
+    }
+
+    async fn prune_trace(&self, days: u32) -> Result<usize> {
+        let cutoff = now_micros() - i64::from(days) * 86_400 * 1_000_000;
+        let c = self.conn(&self.sessions).await?;
+        let n = c
+            .execute("DELETE FROM trace WHERE ts < $1", &[&cutoff])
+            .await
+            .map_err(db)?;
+        Ok(n as usize)
+    }
+}
+
+impl PgStore {
+    /// Inserts one trace event, with asynchronous commit (see the module doc).
+    pub(crate) async fn insert_trace(&self, e: &TraceEvent) -> Result<()> {
+        let c = self.conn(&self.sessions).await?;
+        // set_config(..., true) holds for this statement's own transaction only.
+        c.execute(
+            "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))
+             INSERT INTO trace(ts, session, queue_id, message_id, client, sender, recipient,
+                               event, detail)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM s",
+            &[
+                &e.ts,
+                &e.session,
+                &e.queue_id,
+                &e.message_id,
+                &e.client,
+                &e.sender,
+                &e.recipient,
+                &e.event,
+                &e.detail,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! The store traits' conformance suite ([`rampart_store::conformance`]) against PostgreSQL, for
+//! the traits this crate implements so far (Directory, SharedState, Trace), each check on a new
+//! database of a cluster the test starts (rampart_store_pg::cluster); plus what is PostgreSQL's
+//! own: the schema's versions, several handles (nodes) on one database, and a database that
+//! does not answer.
+
+use rampart_store::api::{Directory, SharedState};
+use rampart_store::conformance as c;
+use rampart_store_pg::cluster::Cluster;
+use rampart_store_pg::{migrate, PgStore};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn store(cluster: &Cluster) -> PgStore {
+    let db = cluster.create_database().await;
+    PgStore::open(&cluster.options(&db))
+        .await
+        .unwrap_or_else(|e| panic!("the store opens: {e}\n{}", cluster.log()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_on_postgresql() {
+    let cluster = Cluster::start();
+    c::directory_domains_on(&store(&cluster).await).await;
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::directory_users_on(&s).await;
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::directory_aliases_and_send_as_on(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_state_on_postgresql() {
+    let cluster = Cluster::start();
+    c::shared_counters_on(Arc::new(store(&cluster).await)).await;
+    c::shared_auth_failures_and_bans_on(&store(&cluster).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_on_postgresql() {
+    let cluster = Cluster::start();
+    c::trace_timelines_on(&store(&cluster).await).await;
+}
+
+/// Two handles on one database are two nodes: what one writes the other sees, and a brute force
+/// split between them counts once (NC-2.4.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_directory_counters_and_bans() {
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let a = PgStore::open(&cluster.options(&db)).await.unwrap();
+    let b = PgStore::open(&cluster.options(&db)).await.unwrap();
+    a.add_domain("local.example").await.unwrap();
+    a.add_user("user@local.example", "correct horse battery")
+        .await
+        .unwrap();
+    assert!(
+        b.verify_password("user@local.example", "correct horse battery")
+            .await
+            .unwrap(),
+        "a user added on node A logs in on node B"
+    );
+    let (t, w) = (1_800_000_000_000_000i64, 600_000_000i64);
+    let mut counts = Vec::new();
+    for i in 0..6 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        counts.push(node.auth_failure("ip:192.0.2.7", t + i, w).await.unwrap());
+    }
+    assert_eq!(
+        counts,
+        vec![1, 2, 3, 4, 5, 6],
+        "failures on both nodes count as one series"
+    );
+    // Concurrent failures from both nodes: none lost, each sees a distinct count.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            node.auth_failure("ip:192.0.2.8", t + 10, w).await.unwrap()
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, (1..=20).collect::<Vec<u32>>());
+    a.ban("ip:192.0.2.7", t, t + 1_000, "brute force")
+        .await
+        .unwrap();
+    assert!(
+        b.banned("ip:192.0.2.7", t + 1).await.unwrap().is_some(),
+        "a ban made on node A holds on node B"
+    );
+}
+
+/// The schema is applied once, however many nodes open the database at the same time, and its
+/// version is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_apply_once_and_are_versioned() {
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let opts = cluster.options(&db);
+    let (a, b) = tokio::join!(PgStore::open(&opts), PgStore::open(&opts));
+    let (a, _b) = (a.unwrap(), b.unwrap());
+    let latest = migrate::MIGRATIONS.last().unwrap().0;
+    assert_eq!(a.schema_version().await.unwrap(), latest);
+    let again = PgStore::open(&opts).await.unwrap();
+    assert_eq!(again.schema_version().await.unwrap(), latest);
+    let status = a.pool_status();
+    assert_eq!(
+        status.iter().map(|s| (s.0, s.1 <= 8)).collect::<Vec<_>>(),
+        vec![("sessions", true), ("queue", true), ("leases", true)]
+    );
+}
+
+/// A wrong password, and a database that stops answering: errors within the acquisition
+/// timeout, never a hang; service resumes when the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_database_fails_fast() {
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let mut wrong = cluster.options(&db);
+    wrong.password = Some("not the password".into());
+    let err = PgStore::open(&wrong)
+        .await
+        .err()
+        .expect("a wrong password is refused");
+    assert!(err.to_string().contains("password"), "{err}");
+
+    // A port where nothing listens.
+    let mut gone = cluster.options(&db);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    gone.url = format!("postgresql://rampart@127.0.0.1:{port}/{db}");
+    gone.timeouts.acquire = Duration::from_secs(2);
+    let store = PgStore::connect(&gone).unwrap();
+    let started = Instant::now();
+    let err = store.domains().await.expect_err("no database, no answer");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "an error within the timeout, not a hang"
+    );
+    assert!(err.to_string().contains("no database connection"), "{err}");
+}
+
+/// The database stops while a node uses it: calls fail within the timeout (the SMTP layer
+/// answers 451), and succeed again once it is back, with nothing committed lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_restart_fails_then_recovers() {
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let mut opts = cluster.options(&db);
+    opts.timeouts.acquire = Duration::from_secs(2);
+    let store = PgStore::open(&opts).await.unwrap();
+    store.add_domain("before.example").await.unwrap();
+    cluster.pause();
+    let started = Instant::now();
+    let err = store
+        .add_domain("during.example")
+        .await
+        .expect_err("no database, no commit");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "an error within the timeout, not a hang: {err}"
+    );
+    cluster.resume();
+    // Pooled connections died with the server: poll until a new one answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.add_domain("after.example").await {
+            Ok(()) => break,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("the store did not recover: {e}"),
+        }
+    }
+    assert_eq!(
+        store.domains().await.unwrap(),
+        vec!["after.example", "before.example"],
+        "what was committed before survives; what failed is not there"
+    );
+}

@@ -1,0 +1,91 @@
+//! `rampart store`: the store itself. `migrate` applies the schema's pending steps and says
+//! where the schema is, without starting anything else: for PostgreSQL, before the first node
+//! starts or after an upgrade (nodes also migrate at start); for SQLite, the embedded store
+//! migrates itself when it opens, which this does too.
+//!
+//! [`refuse_postgresql`] keeps every other command off a PostgreSQL store until the store
+//! implements every trait the server needs (rampart_store_pg::MISSING).
+
+use rampart_config::{Config, StoreBackend};
+use rampart_store_pg::{PgOptions, PgStore, PoolSizes, Timeouts};
+use std::time::Duration;
+
+#[derive(clap::Subcommand)]
+pub enum StoreCmd {
+    /// Apply the database schema's pending migrations and print its version.
+    Migrate,
+}
+
+pub fn run(config: &Config, cmd: StoreCmd) -> Result<(), Box<dyn std::error::Error>> {
+    match cmd {
+        StoreCmd::Migrate => migrate(config),
+    }
+}
+
+fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    match config.store.backend {
+        StoreBackend::Sqlite => {
+            rampart_store::Store::open(&config.data_dir)?;
+            println!(
+                "SQLite store in {}: schema up to date",
+                config.data_dir.display()
+            );
+            Ok(())
+        }
+        StoreBackend::Postgresql => {
+            let options = pg_options(config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let store = PgStore::connect(&options)?;
+                let applied = store.migrate().await?;
+                for (version, what) in &applied.steps {
+                    println!("applied {version}: {what}");
+                }
+                println!(
+                    "PostgreSQL store: schema at version {} (was {})",
+                    applied.to, applied.from
+                );
+                Ok::<_, Box<dyn std::error::Error>>(())
+            })
+        }
+    }
+}
+
+/// The PostgreSQL store's options from `[store]`, its password read from `password_file`.
+pub fn pg_options(config: &Config) -> Result<PgOptions, String> {
+    let s = &config.store;
+    let url = s
+        .url
+        .clone()
+        .ok_or("[store] backend = \"postgresql\" needs url = \"postgresql://user@host/db\"")?;
+    Ok(PgOptions {
+        url,
+        password: s.read_password()?,
+        pools: PoolSizes {
+            sessions: s.pool_sessions,
+            queue: s.pool_queue,
+            leases: s.pool_leases,
+        },
+        timeouts: Timeouts {
+            acquire: Duration::from_secs(s.acquire_timeout_secs),
+            statement: Duration::from_secs(s.statement_timeout_secs),
+            lock: Duration::from_secs(s.lock_timeout_secs),
+        },
+    })
+}
+
+/// An error for every command but `store` and `config` while the PostgreSQL store is
+/// incomplete: the server and the administrative commands work on SQLite only, so far.
+pub fn refuse_postgresql(config: &Config) -> Result<(), String> {
+    if config.store.backend != StoreBackend::Postgresql {
+        return Ok(());
+    }
+    Err(format!(
+        "[store] backend = \"postgresql\" cannot serve yet: the PostgreSQL store does not \
+         implement {} so far; use backend = \"sqlite\" (the default) until it does \
+         (`rampart store migrate` prepares the database meanwhile)",
+        rampart_store_pg::MISSING.join(", ")
+    ))
+}
