@@ -92,6 +92,16 @@ pub async fn html_view(
     Ok(Some(view))
 }
 
+/// The view of a message not in any mailbox (a held message the console previews, AL-3.1),
+/// built as [`html_view`] builds it; sanitise it before a browser sees it. CPU work: call it
+/// off the async workers. A message the reading refuses shows nothing.
+pub fn view_of_raw(raw: &[u8]) -> HtmlView {
+    match rampart_checks::message::read(raw) {
+        Ok(msg) => build(&msg.parsed),
+        Err(_) => HtmlView::default(),
+    }
+}
+
 /// The view of a read message.
 fn build(msg: &Message<'_>) -> HtmlView {
     let raw = msg.raw_message.as_ref();
