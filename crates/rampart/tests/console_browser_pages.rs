@@ -45,7 +45,11 @@ fn al_2_2_al_3_2_dkim_and_audit_pages_in_the_browser() {
         ],
         None,
     );
-    let records = cli(&s.config, &["dns-records", "--domain", "example.test"], None);
+    let records = cli(
+        &s.config,
+        &["dns-records", "--domain", "example.test"],
+        None,
+    );
     let value = records
         .lines()
         .find(|l| l.starts_with("s1._domainkey.example.test. IN TXT"))
@@ -61,12 +65,18 @@ fn al_2_2_al_3_2_dkim_and_audit_pages_in_the_browser() {
     for f in ["console-dkim.png", "console-audit.png"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/console_pages.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/console_pages.py");
     let base = format!("https://mail.example.test:{}", s.listener("admin").port());
     let out = Command::new("python3")
         .arg(&script)
-        .args(["--base", &base, "--name", "root", "--password", ADMIN_PASSWORD])
+        .args([
+            "--base",
+            &base,
+            "--name",
+            "root",
+            "--password",
+            ADMIN_PASSWORD,
+        ])
         .args(["--code", &oathtool(&secret)])
         .arg("--cert")
         .arg(&s.pki.cert)

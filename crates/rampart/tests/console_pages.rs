@@ -55,7 +55,10 @@ fn record_state(page: &str, name: &str, rtype: &str) -> String {
         .find(&marker)
         .unwrap_or_else(|| panic!("no record {name} {rtype} in {page}"));
     let row_start = page[..at].rfind("<tr class=\"").unwrap();
-    page[row_start + 11..at].trim().trim_end_matches('"').to_string()
+    page[row_start + 11..at]
+        .trim()
+        .trim_end_matches('"')
+        .to_string()
 }
 
 #[test]
@@ -76,7 +79,11 @@ fn al_2_2_dkim_page_shows_keys_records_and_what_dns_serves() {
         None,
     );
     // The record `rampart dns-records` prints is the one to publish.
-    let records = cli(&s.config, &["dns-records", "--domain", "example.test"], None);
+    let records = cli(
+        &s.config,
+        &["dns-records", "--domain", "example.test"],
+        None,
+    );
     let line = records
         .lines()
         .find(|l| l.starts_with("s1._domainkey.example.test. IN TXT"))
@@ -160,8 +167,9 @@ fn al_3_2_the_audit_runs_from_the_console_for_an_auditor_and_bans_no_one() {
     assert!(page.body.contains("id=\"audit-tally\""), "{}", page.body);
     // The report is the audit's own renderer's page, framed in a sandbox and downloadable.
     assert!(
-        page.body
-            .contains("<iframe id=\"report\" title=\"the audit report\" sandbox src=\"/audit/report.html\">"),
+        page.body.contains(
+            "<iframe id=\"report\" title=\"the audit report\" sandbox src=\"/audit/report.html\">"
+        ),
         "{}",
         page.body
     );
@@ -241,14 +249,14 @@ fn nc_2_4_2_the_allow_list_needs_the_administrator_csrf_and_a_confirmation() {
     // The administrator is asked first; nothing changes until confirmed.
     let r = admin.post(
         "/bans/allow",
-        &[("csrf", &admin.csrf()), ("network", net), ("note", "partner")],
+        &[
+            ("csrf", &admin.csrf()),
+            ("network", net),
+            ("note", "partner"),
+        ],
     );
     assert_eq!(r.status, 200);
-    assert!(
-        r.body.contains("Never ban 198.51.100.0/24"),
-        "{}",
-        r.body
-    );
+    assert!(r.body.contains("Never ban 198.51.100.0/24"), "{}", r.body);
     assert_eq!(field(&r.body, "confirm"), "yes");
     let list = cli(&s.config, &["ban", "list"], None);
     assert!(!list.contains("allowed: 198.51.100.0/24"), "{list}");
@@ -267,7 +275,11 @@ fn nc_2_4_2_the_allow_list_needs_the_administrator_csrf_and_a_confirmation() {
     assert!(list.contains("allowed: 198.51.100.0/24"), "{list}");
     assert!(!list.contains("198.51.100.7/32"), "{list}");
     let page = admin.get("/bans");
-    assert!(page.body.contains("partner (by root, console)"), "{}", page.body);
+    assert!(
+        page.body.contains("partner (by root, console)"),
+        "{}",
+        page.body
+    );
     // Now it cannot be banned.
     let r = admin.post(
         "/bans/add",
@@ -284,7 +296,11 @@ fn nc_2_4_2_the_allow_list_needs_the_administrator_csrf_and_a_confirmation() {
     assert!(r.body.contains("Take 198.51.100.0/24 off the allow-list"));
     let r = admin.post(
         "/bans/disallow",
-        &[("csrf", &admin.csrf()), ("network", net), ("confirm", "yes")],
+        &[
+            ("csrf", &admin.csrf()),
+            ("network", net),
+            ("confirm", "yes"),
+        ],
     );
     assert_eq!(r.status, 303, "{}", r.body);
     let list = cli(&s.config, &["ban", "list"], None);
@@ -351,11 +367,19 @@ fn al_3_1_a_held_message_is_previewed_sanitised_and_only_with_a_recorded_reason(
     let doc = admin.get(&src);
     assert_eq!(doc.status, 200);
     assert!(doc.body.contains("hello preview"), "{}", doc.body);
-    for bad in ["<script", "alert(1)", "onclick", "tracker.remote.test/pixel.png\""] {
+    for bad in [
+        "<script",
+        "alert(1)",
+        "onclick",
+        "tracker.remote.test/pixel.png\"",
+    ] {
         assert!(!doc.body.contains(bad), "{bad} in {}", doc.body);
     }
     let csp = doc.header("content-security-policy").unwrap().to_string();
-    assert!(csp.contains("sandbox") && csp.contains("img-src data:"), "{csp}");
+    assert!(
+        csp.contains("sandbox") && csp.contains("img-src data:"),
+        "{csp}"
+    );
     assert!(!csp.contains("script-src"), "{csp}");
     // The key is bound to the session that recorded the reason.
     assert_eq!(operator.get(&src).status, 403);
@@ -363,7 +387,9 @@ fn al_3_1_a_held_message_is_previewed_sanitised_and_only_with_a_recorded_reason(
 
 /// The iframe's src on a page.
 fn field_src(html: &str) -> String {
-    let at = html.find("<iframe id=\"preview\"").expect("the preview frame");
+    let at = html
+        .find("<iframe id=\"preview\"")
+        .expect("the preview frame");
     let rest = &html[at..];
     let s = rest.find("src=\"").unwrap() + 5;
     rest[s..s + rest[s..].find('"').unwrap()].replace("&amp;", "&")
@@ -399,7 +425,14 @@ fn al_3_2_the_dashboard_shows_the_numbers_of_report_summary() {
     c.send("QUIT");
     s.wait_mailbox("alice@example.test", 1);
     wait_trace(&s, &["trace", "--since", "1h"], "delivered");
-    assert_eq!(b.login("root", common::console::ADMIN_PASSWORD, &common::console::oathtool(&root)), 303);
+    assert_eq!(
+        b.login(
+            "root",
+            common::console::ADMIN_PASSWORD,
+            &common::console::oathtool(&root)
+        ),
+        303
+    );
 
     // The same day for both: the 24 hours before the start of this second (events after it,
     // such as the page views, are left out of both).
@@ -412,7 +445,9 @@ fn al_3_2_the_dashboard_shows_the_numbers_of_report_summary() {
     assert_eq!(page.status, 200, "{}", page.body);
     let out = cli_raw(
         &s.config,
-        &["report", "summary", "--period", "day", "--json", "--until", &until],
+        &[
+            "report", "summary", "--period", "day", "--json", "--until", &until,
+        ],
         None,
     );
     assert!(out.status.success(), "{out:?}");
@@ -455,7 +490,11 @@ fn al_3_2_the_dashboard_shows_the_numbers_of_report_summary() {
     assert_eq!(n("sum-released"), j(&["quarantine", "released"]));
     // What is true now: one held, nothing queued; the report's charts.
     assert_eq!(n("held"), 1);
-    assert!(page.body.contains("<div id=\"chart\"><svg"), "{}", page.body);
+    assert!(
+        page.body.contains("<div id=\"chart\"><svg"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("Verdicts per check"));
     // A bad `until` is a clear refusal, not a panic.
     let bad = b.get("/?until=yesterdayish");

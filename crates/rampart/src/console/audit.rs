@@ -83,7 +83,9 @@ fn summary(r: &serde_json::Value) -> String {
     let controls = r["controls"].as_array().cloned().unwrap_or_default();
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for c in &controls {
-        *counts.entry(c["status"].as_str().unwrap_or("?")).or_default() += 1;
+        *counts
+            .entry(c["status"].as_str().unwrap_or("?"))
+            .or_default() += 1;
     }
     let tally: String = counts
         .iter()
@@ -160,7 +162,8 @@ pub(super) async fn run(
     if RUNNING.swap(true, Ordering::SeqCst) {
         return super::forbidden("An audit is running already; its report shows here when done.");
     }
-    c.record(&who, "console", "ran the audit".into(), None).await;
+    c.record(&who, "console", "ran the audit".into(), None)
+        .await;
     let config = c.config.as_ref().clone();
     let config_path = c.config_path.clone();
     let (html, json) = (html_path(&c), json_path(&c));

@@ -110,13 +110,7 @@ fn top(title: &str, id: &str, rows: &[Count]) -> String {
         "<tr><td colspan=\"2\">none</td></tr>".into()
     } else {
         rows.iter()
-            .map(|c| {
-                format!(
-                    "<tr><td>{}</td><td>{}</td></tr>",
-                    escape(&c.name),
-                    c.count
-                )
-            })
+            .map(|c| format!("<tr><td>{}</td><td>{}</td></tr>", escape(&c.name), c.count))
             .collect()
     };
     format!(
@@ -130,7 +124,11 @@ async fn render(c: &Console, s: &Summary, current: &Now) -> String {
     let tiles = [
         tile("sum-inbound", s.volume.inbound, "in from other servers"),
         tile("sum-outbound", s.outbound(), "out (users and this server)"),
-        tile("sum-accepted", s.decisions.accepted, "accepted by the checks"),
+        tile(
+            "sum-accepted",
+            s.decisions.accepted,
+            "accepted by the checks",
+        ),
         tile("sum-quarantined", s.decisions.quarantined, "quarantined"),
         tile("sum-refused", s.decisions.refused, "refused by the checks"),
         tile(
@@ -152,7 +150,11 @@ async fn render(c: &Console, s: &Summary, current: &Now) -> String {
         ),
         tile("sum-deferred", s.deliveries.deferred, "deferred"),
         tile("sum-bounces", s.deliveries.bounces, "bounces"),
-        tile("sum-released", s.quarantine.released, "released from quarantine"),
+        tile(
+            "sum-released",
+            s.quarantine.released,
+            "released from quarantine",
+        ),
     ]
     .concat();
     let oldest = current
@@ -161,7 +163,11 @@ async fn render(c: &Console, s: &Summary, current: &Now) -> String {
         .map(|t| format!("oldest since {}", when(t)))
         .unwrap_or_else(|| "empty".into());
     let now_tiles = [
-        tile("queue-size", current.queue.0, &format!("in the queue ({oldest})")),
+        tile(
+            "queue-size",
+            current.queue.0,
+            &format!("in the queue ({oldest})"),
+        ),
         tile("held", current.held, "in quarantine"),
         tile("bans", current.bans_in_force, "bans in force"),
     ]
@@ -286,8 +292,5 @@ async fn integrity(c: &Console) -> String {
         }
         Err(_) => "<span class=\"error\">the check could not run</span>".into(),
     };
-    format!(
-        "checked every {} s; now: {state}",
-        i.interval_secs.get()
-    )
+    format!("checked every {} s; now: {state}", i.interval_secs.get())
 }

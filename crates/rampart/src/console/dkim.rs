@@ -115,9 +115,11 @@ pub fn judge(want: &Wanted, served: &[String]) -> Served {
     let equal = |s: &str| match want.rtype.as_str() {
         "TXT" => squash(s) == squash(&want.value),
         // The preference is ours to choose; the host is what matters.
-        "MX" => host(s.split_whitespace().last().unwrap_or("")) == {
-            host(want.value.split_whitespace().last().unwrap_or(""))
-        },
+        "MX" => {
+            host(s.split_whitespace().last().unwrap_or("")) == {
+                host(want.value.split_whitespace().last().unwrap_or(""))
+            }
+        }
         "CNAME" => host(s) == host(&want.value),
         _ => s.trim().eq_ignore_ascii_case(want.value.trim()),
     };
@@ -308,11 +310,7 @@ pub(super) async fn page_route(
             };
             let seen = match &served {
                 Served::Match => "as published".to_string(),
-                Served::Mismatch(v) => v
-                    .iter()
-                    .map(|x| escape(x))
-                    .collect::<Vec<_>>()
-                    .join("<br>"),
+                Served::Mismatch(v) => v.iter().map(|x| escape(x)).collect::<Vec<_>>().join("<br>"),
                 Served::Missing => "nothing".into(),
                 Served::NoAnswer(e) => format!("DNS did not answer: {}", escape(e)),
                 Served::NotChecked => String::new(),

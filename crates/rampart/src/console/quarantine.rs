@@ -25,7 +25,6 @@ use super::{client_of, confirm_page, escape, page, see_other, when, Console, For
 
 type St = State<Arc<Console>>;
 
-
 /// Held by the antivirus check (the reason names the check that decided).
 pub fn is_virus(h: &Held) -> bool {
     h.reason.starts_with("antivirus")
