@@ -78,12 +78,31 @@ fn al_2_2_dkim_page_shows_keys_records_and_what_dns_serves() {
         ],
         None,
     );
+    // An RSA key too: its record is longer than one TXT string (255 bytes).
+    cli(
+        &s.config,
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.test",
+            "--selector",
+            "r1",
+        ],
+        None,
+    );
     // The record `rampart dns-records` prints is the one to publish.
     let records = cli(
         &s.config,
         &["dns-records", "--domain", "example.test"],
         None,
     );
+    let rsa_line = records
+        .lines()
+        .find(|l| l.starts_with("r1._domainkey.example.test. IN TXT ("))
+        .unwrap_or_else(|| panic!("no split RSA record in {records}"));
+    let rsa_strings: Vec<&str> = rsa_line.split('"').skip(1).step_by(2).collect();
+    assert!(rsa_strings.len() > 1, "{rsa_line}");
     let line = records
         .lines()
         .find(|l| l.starts_with("s1._domainkey.example.test. IN TXT"))
@@ -92,6 +111,7 @@ fn al_2_2_dkim_page_shows_keys_records_and_what_dns_serves() {
     let dns = s.dns.as_ref().expect("the harness's DNS server");
     dns.set_txt("s1._domainkey.example.test", value.as_str());
     dns.set_txt("example.test", "v=spf1 mx -all");
+    dns.set_txt("r1._domainkey.example.test", rsa_strings.clone());
 
     let root = add_admin(&s, "root", "administrator");
     let b = Browser::signed_in(&s, "root", &root);
@@ -102,7 +122,16 @@ fn al_2_2_dkim_page_shows_keys_records_and_what_dns_serves() {
         keys.contains("<td>s1</td><td>example.test</td><td>ed25519-sha256</td><td>256</td>"),
         "{keys}"
     );
-    // AL-2.2: served as published; AL-2.1 SPF served; DMARC not published at all.
+    assert!(
+        keys.contains("<td>r1</td><td>example.test</td><td>rsa-sha256</td><td>2048</td>"),
+        "{keys}"
+    );
+    // AL-2.2: served as published (the RSA key in several strings, joined); AL-2.1 SPF
+    // served; DMARC not published at all.
+    assert_eq!(
+        record_state(&page.body, "r1._domainkey.example.test", "TXT"),
+        "record match"
+    );
     assert_eq!(
         record_state(&page.body, "s1._domainkey.example.test", "TXT"),
         "record match"

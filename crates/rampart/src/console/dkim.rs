@@ -78,19 +78,28 @@ pub fn parse_records(text: &str) -> Vec<Wanted> {
         .collect()
 }
 
+/// A TXT value with its white space normalised: runs of it as one space, none around `;`, no
+/// empty last tag (`v=DKIM1;k=rsa;` and `v=DKIM1; k=rsa` are the same record).
 fn squash(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .trim_end_matches(';')
-        .to_string()
+    let parts: Vec<String> = s
+        .split(';')
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let mut parts = parts.as_slice();
+    while let Some((last, rest)) = parts.split_last() {
+        if !last.is_empty() {
+            break;
+        }
+        parts = rest;
+    }
+    parts.join(";")
 }
 
 /// The first tag of a TXT value (`v=spf1`, `v=DKIM1`, ...), lower case: which records are of
 /// the same kind.
 fn kind(txt: &str) -> String {
-    squash(txt)
-        .split([';', ' '])
+    txt.trim()
+        .split(|c: char| c == ';' || c.is_whitespace())
         .next()
         .unwrap_or("")
         .to_ascii_lowercase()
@@ -389,6 +398,15 @@ mod tests {
             Served::Mismatch(vec!["v=spf1 +all".into()])
         );
         assert_eq!(judge(&want, &[other]), Served::Missing);
+        let dkim = Wanted {
+            name: "s1._domainkey.example.gov".into(),
+            rtype: "TXT".into(),
+            value: "v=DKIM1; k=ed25519; p=AB".into(),
+        };
+        assert_eq!(
+            judge(&dkim, &["v=DKIM1;k=ed25519;p=AB;".into()]),
+            Served::Match
+        );
         let mx = Wanted {
             name: "example.gov".into(),
             rtype: "MX".into(),
