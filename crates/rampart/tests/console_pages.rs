@@ -161,6 +161,13 @@ fn al_2_2_dkim_page_shows_keys_records_and_what_dns_serves() {
         "the served value is shown: {}",
         page.body
     );
+    // DNS failing (SERVFAIL) is not taken for a missing record.
+    dns.set_servfail_name("_dmarc.example.test", true);
+    let page = b.get("/dkim");
+    assert_eq!(
+        record_state(&page.body, "_dmarc.example.test", "TXT"),
+        "record no-answer"
+    );
     // Every role reads it; a signed-out browser is sent to the login.
     assert_eq!(Browser::new(&s, "anon").get("/dkim").status, 303);
 }

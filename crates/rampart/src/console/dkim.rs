@@ -311,12 +311,16 @@ pub(super) async fn page_route(
                 continue;
             }
         };
-        let mut rows = String::new();
-        for w in wanted {
-            let served = match &resolver {
+        // The domain's lookups at once: a slow resolver costs one timeout, not one per record.
+        let answers = futures_util::future::join_all(wanted.iter().map(|w| async {
+            match &resolver {
                 Ok(r) => lookup(r, w).await,
                 Err(e) => Served::NoAnswer(e.clone()),
-            };
+            }
+        }))
+        .await;
+        let mut rows = String::new();
+        for (w, served) in wanted.iter().zip(answers) {
             let seen = match &served {
                 Served::Match => "as published".to_string(),
                 Served::Mismatch(v) => v.iter().map(|x| escape(x)).collect::<Vec<_>>().join("<br>"),
