@@ -316,6 +316,18 @@ mod tests {
         assert_eq!(view.html, expected);
     }
 
+    // The console's preview of a held message (not in any mailbox) is built the same way.
+    #[tokio::test]
+    async fn view_of_raw_is_the_mailbox_view() {
+        let f = fixture().await;
+        let id = f.deliver(ALTERNATIVE).await;
+        assert_eq!(
+            view_of_raw(ALTERNATIVE.as_bytes()),
+            f.view(&id).await.unwrap()
+        );
+        assert_eq!(view_of_raw(b""), HtmlView::default());
+    }
+
     #[tokio::test]
     async fn webmail_view_related_cid_image_is_inline() {
         let f = fixture().await;
