@@ -609,6 +609,22 @@ fn unsafe_uid() -> u32 {
 }
 
 pub fn dns_records(config: &Config, domain: &str, rua: Option<String>) -> Result<(), Error> {
+    let (text, has_keys) = dns_records_text(config, domain, rua)?;
+    print!("{text}");
+    if !has_keys {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        eprintln!("no DKIM key for {domain} yet: create one with `rampart dkim generate --domain {domain} --selector s1`");
+    }
+    Ok(())
+}
+
+/// The zone-file lines `rampart dns-records` prints for `domain` (the console's DKIM page
+/// checks them against DNS), and whether the domain has a DKIM key.
+pub fn dns_records_text(
+    config: &Config,
+    domain: &str,
+    rua: Option<String>,
+) -> Result<(String, bool), Error> {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     let keys: Vec<(String, String, String)> = rampart_queue::dkim::list(&config.data_dir)
         .into_iter()
@@ -632,20 +648,12 @@ pub fn dns_records(config: &Config, domain: &str, rua: Option<String>) -> Result
         .map(|(s, a, p)| (s.as_str(), a.as_str(), p.as_str()))
         .collect();
     let rua = rua.unwrap_or_else(|| format!("postmaster@{domain}"));
-    print!(
-        "{}",
-        rampart_checks::auth::dns_records(&domain, &selectors, config.hostname.get_ref(), &rua)
-    );
+    let mut text =
+        rampart_checks::auth::dns_records(&domain, &selectors, config.hostname.get_ref(), &rua);
     // The certificate the listeners serve (the self-signed default is made here if missing).
     let chain = rampart_smtp::tls::ServerTls::load(config)?.certificate_chain();
-    print!(
-        "{}",
-        crate::mta_sts::dns_records(config, &domain, &rua, &chain)
-    );
-    if keys.is_empty() {
-        eprintln!("no DKIM key for {domain} yet: create one with `rampart dkim generate --domain {domain} --selector s1`");
-    }
-    Ok(())
+    text.push_str(&crate::mta_sts::dns_records(config, &domain, &rua, &chain));
+    Ok((text, !keys.is_empty()))
 }
 
 pub fn trace(config: &Config, a: TraceArgs) -> Result<(), Error> {

@@ -162,27 +162,43 @@ pub fn run(config: &Config, cmd: BanCmd) -> Result<(), Error> {
         } => {
             let net = parse_network(&network)?;
             if remove {
-                if store.ids_disallow(&net.to_string())? {
+                if disallow(&store, &net)? {
                     println!("{net} removed from the allow-list");
                     return Ok(());
                 }
                 return Err(format!("{net} is not on the stored allow-list").into());
             }
-            let inside: Vec<String> = store
-                .ids_list_active(now)?
-                .into_iter()
-                .filter(|b| {
-                    b.network
-                        .parse::<IpNet>()
-                        .is_ok_and(|n| net.contains(&n) || n.contains(&net))
-                })
-                .map(|b| b.network)
-                .collect();
-            let lifted = store.ids_allow(&net.to_string(), &note, &inside)?;
+            let lifted = allow(&store, &net, &note, now)?;
             println!("{net} allowed; {lifted} ban(s) lifted");
             Ok(())
         }
     }
+}
+
+/// Puts `net` on the stored allow-list and lifts the bans in force inside it (or around it);
+/// how many were lifted. `rampart ban allow` and the console's bans page.
+pub fn allow(
+    store: &Store,
+    net: &IpNet,
+    note: &str,
+    now: i64,
+) -> Result<usize, rampart_store::StoreError> {
+    let inside: Vec<String> = store
+        .ids_list_active(now)?
+        .into_iter()
+        .filter(|b| {
+            b.network
+                .parse::<IpNet>()
+                .is_ok_and(|n| net.contains(&n) || n.contains(net))
+        })
+        .map(|b| b.network)
+        .collect();
+    store.ids_allow(&net.to_string(), note, &inside)
+}
+
+/// Takes `net` off the stored allow-list; false when it was not on it.
+pub fn disallow(store: &Store, net: &IpNet) -> Result<bool, rampart_store::StoreError> {
+    store.ids_disallow(&net.to_string())
 }
 
 fn allowed(config: &Config, store: &Store, net: &IpNet) -> Result<bool, Error> {

@@ -213,6 +213,7 @@ async fn serve(
                 config: config.clone(),
                 notify: notify.clone(),
                 ids: ids.clone(),
+                config_path: config_path.clone(),
             }))
             // Prometheus metrics (issue 19) beside the console: the admin listener is on
             // loopback unless allow_remote names the networks that may reach it.

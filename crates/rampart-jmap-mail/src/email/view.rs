@@ -92,6 +92,16 @@ pub async fn html_view(
     Ok(Some(view))
 }
 
+/// The view of a message not in any mailbox (a held message the console previews, AL-3.1),
+/// built as [`html_view`] builds it; sanitise it before a browser sees it. CPU work: call it
+/// off the async workers. A message the reading refuses shows nothing.
+pub fn view_of_raw(raw: &[u8]) -> HtmlView {
+    match rampart_checks::message::read(raw) {
+        Ok(msg) => build(&msg.parsed),
+        Err(_) => HtmlView::default(),
+    }
+}
+
 /// The view of a read message.
 fn build(msg: &Message<'_>) -> HtmlView {
     let raw = msg.raw_message.as_ref();
@@ -304,6 +314,18 @@ mod tests {
             })
             .collect();
         assert_eq!(view.html, expected);
+    }
+
+    // The console's preview of a held message (not in any mailbox) is built the same way.
+    #[tokio::test]
+    async fn view_of_raw_is_the_mailbox_view() {
+        let f = fixture().await;
+        let id = f.deliver(ALTERNATIVE).await;
+        assert_eq!(
+            view_of_raw(ALTERNATIVE.as_bytes()),
+            f.view(&id).await.unwrap()
+        );
+        assert_eq!(view_of_raw(b""), HtmlView::default());
     }
 
     #[tokio::test]

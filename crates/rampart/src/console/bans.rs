@@ -1,6 +1,7 @@
 //! Intrusion prevention's bans and allow-list (NC-2.4.2): list, ban an address or network,
-//! lift a ban. Banning and unbanning are the administrator's; the trace records both (the store
-//! writes the event in the same commit) and names who did it.
+//! lift a ban, put a network on the allow-list or take it off, as `rampart ban allow` does (the
+//! same functions, crates/rampart/src/ban.rs). Each change is the administrator's, needs the
+//! CSRF token, and (but a ban) a confirmation; the trace records it and names who did it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,18 +54,39 @@ pub(super) async fn list(
             )
         })
         .collect();
-    let mut allow: Vec<String> = c.config.ids.allow.iter().map(|n| n.to_string()).collect();
-    allow.extend(allowed.into_iter().map(|a| a.network));
-    let allow: String = allow
+    // The configuration's entries are changed in the file; the stored ones here.
+    let mut allow: String = c
+        .config
+        .ids
+        .allow
         .iter()
-        .map(|a| format!("<li>{}</li>", escape(a)))
+        .map(|n| {
+            format!(
+                "<tr><td class=\"network\">{}</td><td>in the configuration ([ids] allow)</td><td></td><td></td></tr>",
+                escape(&n.to_string())
+            )
+        })
         .collect();
+    allow.extend(allowed.iter().map(|a| {
+        format!(
+            "<tr><td class=\"network\">{net}</td><td>{}</td><td>{}</td>\
+             <td><form method=\"post\" class=\"inline\" action=\"/bans/disallow\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <input type=\"hidden\" name=\"network\" value=\"{net}\"><button class=\"disallow\">Remove</button></form></td></tr>",
+            escape(&a.note),
+            when(a.created),
+            net = escape(&a.network),
+        )
+    }));
     let body = format!(
         "<form method=\"post\" action=\"/bans/add\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <input name=\"network\" id=\"ban-network\" placeholder=\"address or network\" required> \
          <input name=\"reason\" id=\"ban-reason\" placeholder=\"reason\"> <button id=\"ban\">Ban</button></form>\
          <table id=\"bans\"><tr><th>Network</th><th>Detector</th><th>Reason</th><th>Since</th><th>Until</th><th></th></tr>{rows}</table>\
-         <h2>Never banned</h2><ul id=\"allow\">{allow}</ul>"
+         <h2>Never banned (allow-list)</h2>\
+         <form method=\"post\" action=\"/bans/allow\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input name=\"network\" id=\"allow-network\" placeholder=\"address or network\" required> \
+         <input name=\"note\" id=\"allow-note\" placeholder=\"why\"> <button id=\"allow-add\">Allow</button></form>\
+         <table id=\"allow\"><tr><th>Network</th><th>Why</th><th>Since</th><th></th></tr>{allow}</table>"
     );
     page(Some(&who), "Bans", &body)
 }
@@ -82,6 +104,8 @@ pub(super) async fn act(
     let what = match action.as_str() {
         "add" => "ban an address",
         "remove" => "lift a ban",
+        "allow" => "change the allow-list",
+        "disallow" => "change the allow-list",
         _ => return super::forbidden("No such action."),
     };
     let who = match c
@@ -158,6 +182,9 @@ pub(super) async fn act(
             _ => super::forbidden("The ban could not be stored."),
         };
     }
+    if action == "allow" || action == "disallow" {
+        return allow_list(&c, &who, &action, net, &form).await;
+    }
     if form.get("confirm") != Some("yes") {
         return confirm_page(
             &who,
@@ -177,5 +204,62 @@ pub(super) async fn act(
         }
         Ok(Ok(false)) => super::forbidden(&format!("{net_s} is not banned.")),
         _ => super::forbidden("The ban could not be lifted."),
+    }
+}
+
+/// `allow` and `disallow`, after the confirmation: `rampart ban allow [--remove]`'s functions.
+async fn allow_list(
+    c: &Console,
+    who: &super::Signed,
+    action: &str,
+    net: IpNet,
+    form: &Form,
+) -> Response {
+    let net_s = net.to_string();
+    let note = form
+        .get("note")
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("allowed by the administrator")
+        .to_owned();
+    if form.get("confirm") != Some("yes") {
+        let question = if action == "allow" {
+            format!("Never ban {net_s} (bans inside it are lifted)?")
+        } else {
+            format!("Take {net_s} off the allow-list, so that it can be banned again?")
+        };
+        return confirm_page(
+            who,
+            &format!("/bans/{action}"),
+            &question,
+            &[("network", &net_s), ("note", &note)],
+        );
+    }
+    let store = c.sqlite.store().clone();
+    let now = rampart_store::now_micros();
+    let note_by = format!("{note} (by {}, console)", who.admin.name);
+    let adding = action == "allow";
+    let done = tokio::task::spawn_blocking(move || {
+        if adding {
+            crate::ban::allow(&store, &net, &note_by, now).map(|n| (true, n))
+        } else {
+            crate::ban::disallow(&store, &net).map(|d| (d, 0))
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok((true, lifted))) => {
+            let what = if adding {
+                format!("allowed {net_s} ({lifted} ban(s) lifted)")
+            } else {
+                format!("removed {net_s} from the allow-list")
+            };
+            c.record(who, "console", what, None).await;
+            see_other("/bans")
+        }
+        Ok(Ok((false, _))) => super::forbidden(&format!(
+            "{net_s} is not on the stored allow-list (entries of the configuration are changed in its file)."
+        )),
+        _ => super::forbidden("The allow-list could not be changed."),
     }
 }

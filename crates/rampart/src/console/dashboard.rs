@@ -1,246 +1,296 @@
-//! The dashboard: the last 24 hours at a glance, computed from the trace, the queue, the
-//! quarantine and the bans; the hourly chart drawn here as SVG (no script).
+//! The dashboard: the last day at a glance. Its numbers are the system report's (AL-3.2):
+//! [`rampart_store::summary`] counted from the trace, the same [`Summary`] `rampart report
+//! summary` prints, drawn with the report's own SVG charts (`report_summary::chart`), so the
+//! console and the report never disagree. Beside it what is true now: the queue, the
+//! quarantine, bans in force, signature and feed ages (NC-2.4.4) and the integrity check
+//! (NC-2.2).
+//!
+//! `GET /?until=WHEN` shows the day before WHEN (a date, RFC 3339 UTC or Unix seconds, as
+//! `rampart report summary --until` reads it); without it, the day before now.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
-use rampart_store::{TraceEvent, TraceFilter};
+use rampart_store::summary::{Count, Period, Summary};
 
-use super::{client_of, escape, page, see_other, Console};
+use super::{client_of, escape, page, see_other, when, Console};
+use crate::report_summary::{chart, html};
 
-const HOUR: i64 = 3_600_000_000;
-/// Events read for the day's numbers at most.
-const MAX_EVENTS: usize = 100_000;
-
-/// The day's numbers, as the dashboard shows them.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct DaySummary {
-    /// Messages received (queued) in each of the last 24 hours, oldest first.
-    pub in_per_hour: [u64; 24],
-    /// Deliveries in each of the last 24 hours, oldest first.
-    pub out_per_hour: [u64; 24],
-    /// Events of each kind that stand for a decision: refused, quarantined, bounce, …
-    pub verdicts: Vec<(String, u64)>,
-    /// Messages refused or held by a check.
-    pub threats_blocked: u64,
-    pub top_senders: Vec<(String, u64)>,
-    pub top_recipients: Vec<(String, u64)>,
-    pub auth_failures: u64,
+#[derive(serde::Deserialize, Default)]
+pub(super) struct DashQuery {
+    until: Option<String>,
 }
 
-/// The dashboard's numbers from the trace events of the last 24 hours before `now`. A simple
-/// count of the trace; the report module (`report_summary`) is to take its place once merged.
-pub fn summary_from_trace(events: &[TraceEvent], now: i64) -> DaySummary {
-    let mut s = DaySummary::default();
-    let mut verdicts: HashMap<String, u64> = HashMap::new();
-    let mut senders: HashMap<String, u64> = HashMap::new();
-    let mut recipients: HashMap<String, u64> = HashMap::new();
-    for e in events {
-        let age = now - e.ts;
-        if !(0..24 * HOUR).contains(&age) {
-            continue;
-        }
-        let slot = 23 - usize::try_from(age / HOUR).unwrap_or(23).min(23);
-        match e.event.as_str() {
-            "queued" => {
-                s.in_per_hour[slot] += 1;
-                if let Some(f) = e.sender.as_deref().filter(|f| !f.is_empty()) {
-                    *senders.entry(f.to_ascii_lowercase()).or_default() += 1;
-                }
-            }
-            "delivered" => {
-                s.out_per_hour[slot] += 1;
-                if let Some(r) = &e.recipient {
-                    *recipients.entry(r.to_ascii_lowercase()).or_default() += 1;
-                }
-            }
-            "auth" if e.detail.starts_with("failed") => s.auth_failures += 1,
-            "refused" | "quarantined" | "bounce" | "failed" | "expired" => {
-                *verdicts.entry(e.event.clone()).or_default() += 1;
-                if e.event == "quarantined" || (e.event == "refused" && e.detail.contains("5.7.1"))
-                {
-                    s.threats_blocked += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    let top = |m: HashMap<String, u64>| {
-        let mut v: Vec<(String, u64)> = m.into_iter().collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        v.truncate(10);
-        v
-    };
-    s.verdicts = top(verdicts);
-    s.top_senders = top(senders);
-    s.top_recipients = top(recipients);
-    s
-}
-
-/// `GET /`.
-pub(super) async fn page_handler(
-    c: &Console,
-    headers: &HeaderMap,
-    client: Option<SocketAddr>,
-) -> Response {
-    let Some(who) = c.signed(headers, client).await else {
-        return see_other("/login");
-    };
-    let now = rampart_store::now_micros();
-    let events = c
-        .store
-        .trace(&TraceFilter {
-            since: Some(now - 24 * HOUR),
-            limit: MAX_EVENTS,
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_default();
-    let s = summary_from_trace(&events, now);
-    let queue = c.store.queue_list().await.map(|q| q.len()).unwrap_or(0);
-    let held = c
-        .store
-        .quarantine_list()
-        .await
-        .map(|q| q.len())
-        .unwrap_or(0);
-    let store = c.sqlite.store().clone();
-    let bans = tokio::task::spawn_blocking(move || store.ids_list_active(now))
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .map(|b| b.len())
-        .unwrap_or(0);
-    let ages = crate::freshness::source_ages(&c.config).await;
-    let fresh: String = ages
-        .iter()
-        .map(|a| {
-            let age = a
-                .age(std::time::SystemTime::now())
-                .map(|d| format!("{} h", d.as_secs() / 3600))
-                .unwrap_or_else(|| "unknown".into());
-            let name = match &a.path {
-                Some(p) => format!("{} ({})", a.source, p.display()),
-                None => a.source.to_string(),
-            };
-            format!("<li>{}: {}</li>", escape(&name), escape(&age))
-        })
-        .collect();
-    let fresh = if fresh.is_empty() {
-        "<li>no signature or feed source configured</li>".to_string()
-    } else {
-        fresh
-    };
-    let integrity = if c.config.integrity.enabled {
-        "on (findings are mailed to the postmaster; see <code>rampart integrity check</code>)"
-    } else {
-        "off"
-    };
-    let list = |v: &[(String, u64)]| -> String {
-        if v.is_empty() {
-            return "<p>none</p>".into();
-        }
-        let rows: String = v
-            .iter()
-            .map(|(k, n)| format!("<tr><td>{}</td><td>{n}</td></tr>", escape(k)))
-            .collect();
-        format!("<table>{rows}</table>")
-    };
-    let total_in: u64 = s.in_per_hour.iter().sum();
-    let total_out: u64 = s.out_per_hour.iter().sum();
-    let body = format!(
-        "<section class=\"tiles\">\
-         <div><b id=\"in\">{total_in}</b> in (24 h)</div><div><b id=\"out\">{total_out}</b> delivered</div>\
-         <div><b id=\"threats\">{}</b> threats blocked</div><div><b id=\"auth-failures\">{}</b> failed logins</div>\
-         <div><b id=\"queue-size\">{queue}</b> in the queue</div><div><b id=\"held\">{held}</b> in quarantine</div>\
-         <div><b id=\"bans\">{bans}</b> bans in force</div></section>\
-         <h2>Messages per hour</h2>{}\
-         <div class=\"cols\"><section><h2>Verdicts</h2>{}</section>\
-         <section><h2>Top senders</h2>{}</section><section><h2>Top recipients</h2>{}</section></div>\
-         <h2>Signatures and feeds</h2><ul>{fresh}</ul><h2>Integrity check</h2><p>{integrity}</p>",
-        s.threats_blocked,
-        s.auth_failures,
-        chart(&s.in_per_hour, &s.out_per_hour),
-        list(&s.verdicts),
-        list(&s.top_senders),
-        list(&s.top_recipients),
-    );
-    page(Some(&who), "Dashboard", &body)
+/// What is true now, beside the day's numbers.
+struct Now {
+    /// Messages with a recipient still to deliver, and the oldest one's arrival.
+    queue: (u64, Option<i64>),
+    held: usize,
+    bans_in_force: usize,
 }
 
 pub(super) async fn page_route(
     State(c): State<Arc<Console>>,
     headers: HeaderMap,
     ext: Option<Extension<SocketAddr>>,
+    Query(q): Query<DashQuery>,
 ) -> Response {
-    page_handler(&c, &headers, client_of(ext)).await
+    let Some(who) = c.signed(&headers, client_of(ext)).await else {
+        return see_other("/login");
+    };
+    let now = rampart_store::now_micros();
+    let until = match q.until.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        None => now,
+        Some(u) => match crate::admin::parse_time(u, now) {
+            Ok(t) => t,
+            Err(e) => {
+                return super::page_status(
+                    StatusCode::BAD_REQUEST,
+                    Some(&who),
+                    "Dashboard",
+                    &format!(
+                        "<p class=\"error\" id=\"refused\">until: {}</p>",
+                        escape(&e.to_string())
+                    ),
+                )
+            }
+        },
+    };
+    let (since, until) = Period::Day.range(until);
+    let store = c.sqlite.store().clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let summary = store.summary(Period::Day, since, until)?;
+        let current = Now {
+            queue: store.queue_gauge()?,
+            held: store.quarantine_list()?.len(),
+            bans_in_force: store.ids_list_active(now)?.len(),
+        };
+        Ok::<_, rampart_store::StoreError>((summary, current))
+    })
+    .await;
+    let (s, current) = match read {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "console: the dashboard's summary failed");
+            return super::page_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(&who),
+                "Dashboard",
+                "<p class=\"error\">The store could not be read just now; reload the page.</p>",
+            );
+        }
+        Err(_) => {
+            return super::page_status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(&who),
+                "Dashboard",
+                "<p class=\"error\">The summary could not be computed.</p>",
+            )
+        }
+    };
+    let body = render(&c, &s, &current).await;
+    page(Some(&who), "Dashboard", &body)
 }
 
-/// Two bars per hour (in, out) as SVG; presentation attributes only, so no style is inline.
-fn chart(inbound: &[u64; 24], outbound: &[u64; 24]) -> String {
-    let max = inbound
-        .iter()
-        .chain(outbound)
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let (w, h) = (24 * 20, 120u64);
-    let mut bars = String::new();
-    for i in 0..24 {
-        for (k, v, colour) in [(0, inbound[i], "#2b6cb0"), (1, outbound[i], "#2f855a")] {
-            let bh = v * h / max;
-            bars.push_str(&format!(
-                "<rect x=\"{}\" y=\"{}\" width=\"8\" height=\"{bh}\" fill=\"{colour}\"><title>{v}</title></rect>",
-                i * 20 + k * 9 + 1,
-                h - bh
-            ));
-        }
-    }
+/// A tile: the number (with an id the tests read) and what it counts.
+fn tile(id: &str, n: impl std::fmt::Display, what: &str) -> String {
     format!(
-        "<svg id=\"chart\" role=\"img\" aria-label=\"messages in (blue) and delivered (green) per hour\" \
-         viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" xmlns=\"http://www.w3.org/2000/svg\">{bars}</svg>"
+        "<div><b id=\"{id}\">{n}</b> {}</div>",
+        escape(what),
+        id = escape(id)
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn top(title: &str, id: &str, rows: &[Count]) -> String {
+    let rows: String = if rows.is_empty() {
+        "<tr><td colspan=\"2\">none</td></tr>".into()
+    } else {
+        rows.iter()
+            .map(|c| format!("<tr><td>{}</td><td>{}</td></tr>", escape(&c.name), c.count))
+            .collect()
+    };
+    format!(
+        "<section><h2>{}</h2><table id=\"{}\">{rows}</table></section>",
+        escape(title),
+        escape(id)
+    )
+}
 
-    fn ev(event: &str, ts: i64, detail: &str) -> TraceEvent {
-        let mut e = TraceEvent::new(event, detail);
-        e.ts = ts;
-        e.sender = Some("a@x.test".into());
-        e.recipient = Some("b@y.test".into());
-        e
-    }
+async fn render(c: &Console, s: &Summary, current: &Now) -> String {
+    let tiles = [
+        tile("sum-inbound", s.volume.inbound, "in from other servers"),
+        tile("sum-outbound", s.outbound(), "out (users and this server)"),
+        tile(
+            "sum-accepted",
+            s.decisions.accepted,
+            "accepted by the checks",
+        ),
+        tile("sum-quarantined", s.decisions.quarantined, "quarantined"),
+        tile("sum-refused", s.decisions.refused, "refused by the checks"),
+        tile(
+            "sum-rcpt-refused",
+            s.refusals.recipients,
+            "recipients refused in the dialogue",
+        ),
+        tile("sum-auth-failed", s.auth_failures.failed, "failed logins"),
+        tile(
+            "sum-auth-refused",
+            s.auth_failures.refused,
+            "logins refused before the password",
+        ),
+        tile("sum-bans", s.bans.bans, "bans"),
+        tile(
+            "sum-delivered",
+            s.deliveries.local + s.deliveries.relayed,
+            "delivered or relayed",
+        ),
+        tile("sum-deferred", s.deliveries.deferred, "deferred"),
+        tile("sum-bounces", s.deliveries.bounces, "bounces"),
+        tile(
+            "sum-released",
+            s.quarantine.released,
+            "released from quarantine",
+        ),
+    ]
+    .concat();
+    let oldest = current
+        .queue
+        .1
+        .map(|t| format!("oldest since {}", when(t)))
+        .unwrap_or_else(|| "empty".into());
+    let now_tiles = [
+        tile(
+            "queue-size",
+            current.queue.0,
+            &format!("in the queue ({oldest})"),
+        ),
+        tile("held", current.held, "in quarantine"),
+        tile("bans", current.bans_in_force, "bans in force"),
+    ]
+    .concat();
+    let tls: Vec<(String, u64)> = s
+        .tls
+        .inbound
+        .iter()
+        .map(|c| (format!("in {}", c.name), c.count))
+        .chain(
+            s.tls
+                .outbound
+                .iter()
+                .map(|c| (format!("out {}", c.name), c.count)),
+        )
+        .collect();
+    format!(
+        "<p id=\"period\">The day from {} to {} (UTC): the numbers of <code>rampart report summary</code> \
+         ({} trace events).</p>\
+         <section class=\"tiles\">{tiles}</section>\
+         <h2>Messages per hour</h2><div id=\"chart\">{}</div>\
+         <h2>Verdicts per check</h2><div id=\"verdicts\">{}</div>\
+         <div class=\"cols\">{}{}{}{}</div>\
+         <h2>TLS in and out</h2><div id=\"tls\">{}</div>\
+         <h2>Now</h2><section class=\"tiles\">{now_tiles}</section>\
+         <h2>Signatures and feeds (NC-2.4.4)</h2><ul id=\"freshness\">{}</ul>\
+         <h2>Integrity check (NC-2.2)</h2><p id=\"integrity\">{}</p>",
+        when(s.since),
+        when(s.until),
+        s.events,
+        html::hourly_chart(s),
+        html::verdicts_chart(s),
+        top(
+            "Top blocked senders",
+            "top-blocked-senders",
+            &s.top_blocked_senders
+        ),
+        top(
+            "Top blocked domains",
+            "top-blocked-domains",
+            &s.top_blocked_domains
+        ),
+        top(
+            "Failed logins by account",
+            "auth-by-account",
+            &s.auth_failures.by_account
+        ),
+        top(
+            "Failed logins by address",
+            "auth-by-address",
+            &s.auth_failures.by_address
+        ),
+        chart::bars("TLS versions of sessions", &tls, "#2f855a"),
+        freshness(c).await,
+        integrity(c).await,
+    )
+}
 
-    #[test]
-    fn the_day_is_counted_per_hour_and_older_events_are_not() {
-        let now = 100 * HOUR;
-        let s = summary_from_trace(
-            &[
-                ev("queued", now - 10, ""),
-                ev("queued", now - 2 * HOUR - 5, ""),
-                ev("delivered", now - 10, ""),
-                ev("quarantined", now - 10, "held"),
-                ev("auth", now - 10, "failed for x"),
-                ev("auth", now - 10, "authenticated as x"),
-                ev("queued", now - 25 * HOUR, ""),
-            ],
-            now,
-        );
-        assert_eq!(s.in_per_hour[23], 1);
-        assert_eq!(s.in_per_hour[21], 1);
-        assert_eq!(s.in_per_hour.iter().sum::<u64>(), 2);
-        assert_eq!(s.out_per_hour[23], 1);
-        assert_eq!(s.threats_blocked, 1);
-        assert_eq!(s.auth_failures, 1);
-        assert_eq!(s.top_senders, vec![("a@x.test".to_string(), 2)]);
+/// NC-2.4.4: the age of each signature database and feed, past a week marked.
+async fn freshness(c: &Console) -> String {
+    let ages = crate::freshness::source_ages(&c.config).await;
+    if ages.is_empty() {
+        return "<li>no signature or feed source configured</li>".into();
     }
+    let now = std::time::SystemTime::now();
+    ages.iter()
+        .map(|a| {
+            let name = match &a.path {
+                Some(p) => format!("{} ({})", a.source, p.display()),
+                None => a.source.to_string(),
+            };
+            let (age, stale) = match a.age(now) {
+                Some(d) => {
+                    let h = d.as_secs() / 3600;
+                    (format!("{} h old", h), h > 7 * 24)
+                }
+                None => ("age unknown".into(), true),
+            };
+            format!(
+                "<li{}>{}: {}{}</li>",
+                if stale { " class=\"warn\"" } else { "" },
+                escape(&name),
+                escape(&age),
+                if stale { " (older than a week)" } else { "" }
+            )
+        })
+        .collect()
+}
+
+/// NC-2.2: the critical files compared with the signed baseline now, as the periodic check
+/// and `rampart integrity check` compare them.
+async fn integrity(c: &Console) -> String {
+    let i = &c.config.integrity;
+    if !i.enabled {
+        return "off: no periodic check of the critical files (<code>rampart integrity init</code>, \
+                then [integrity] enabled = true)"
+            .into();
+    }
+    let config = c.config.clone();
+    let path = c.config_path.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        crate::integrity::check(&config, path.as_deref(), &config.integrity.public_key)
+    })
+    .await;
+    let state = match outcome {
+        Ok(crate::integrity::Outcome::Checked { files, findings }) if findings.is_empty() => {
+            format!("<span class=\"ok\">{files} critical files as in the baseline</span>")
+        }
+        Ok(crate::integrity::Outcome::Checked { findings, .. }) => {
+            let list: String = findings
+                .iter()
+                .map(|f| format!("<li>{}</li>", escape(&f.to_string())))
+                .collect();
+            format!(
+                "<span class=\"error\">{} change(s) since the baseline</span><ul>{list}</ul>",
+                findings.len()
+            )
+        }
+        Ok(crate::integrity::Outcome::NoBaseline(why))
+        | Ok(crate::integrity::Outcome::Untrusted(why)) => {
+            format!("<span class=\"error\">{}</span>", escape(&why))
+        }
+        Err(_) => "<span class=\"error\">the check could not run</span>".into(),
+    };
+    format!("checked every {} s; now: {state}", i.interval_secs.get())
 }

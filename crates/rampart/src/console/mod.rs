@@ -13,7 +13,10 @@
 //! | `GET /users`, `GET /users/{address}`, `POST /users/add`, `POST /users/{address}/{action}` | users, send-as grants, tokens | `directory.rs` |
 //! | `GET /domains`, `POST /domains/{add,remove}`, `POST /aliases/{add,remove}` | domains and aliases | `directory.rs` |
 //! | `GET /trace` | message trace search and timeline | `trace.rs` |
-//! | `GET /bans`, `POST /bans/{add,remove}` | intrusion prevention's bans | `bans.rs` |
+//! | `GET /bans`, `POST /bans/{add,remove,allow,disallow}` | intrusion prevention's bans and allow-list | `bans.rs` |
+//! | `GET /quarantine/{id}/preview` | a held message, sanitised, for a sandboxed frame | `quarantine.rs` |
+//! | `GET /dkim` | DKIM keys, the DNS records to publish, and what DNS serves | `dkim.rs` |
+//! | `GET /audit`, `POST /audit/run`, `GET /audit/report.html` | the audit's report | `audit.rs` |
 //! | `GET /console/style.css` | the one style sheet, compiled in | here |
 //!
 //! Every page is served with [`PAGE_CSP`]: the style sheet of this origin and nothing else; no
@@ -21,9 +24,11 @@
 //! the session's CSRF token; a destructive one also `confirm=yes`, which only the confirmation
 //! page's form sends.
 
+mod audit;
 mod bans;
 mod dashboard;
 mod directory;
+mod dkim;
 mod login;
 mod quarantine;
 mod queue;
@@ -46,6 +51,11 @@ pub(crate) use crate::webmail::escape;
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Pages that frame a document of this origin (a held message's preview, the audit report):
+/// [`PAGE_CSP`] and frames of this origin only; the framed document has its own, stricter one.
+pub const FRAMING_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+     frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// The console's session cookie (`__Host-`: Secure, this host, path `/`).
 pub const SESSION_COOKIE: &str = "__Host-rampart-admin";
 /// An idle console session ends after this long.
@@ -66,6 +76,8 @@ pub struct Console {
     pub notify: Arc<tokio::sync::Notify>,
     /// Intrusion prevention: failed console logins count as other failed logins do.
     pub ids: Arc<rampart_ids::Ids>,
+    /// The configuration file the server read (absolute), for the audit's integrity facts.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 /// The console's routes; serve them on an `admin` listener only.
@@ -77,7 +89,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/style.css", get(style))
         .route("/quarantine", get(quarantine::list))
         .route("/quarantine/{id}", get(quarantine::show))
-        .route("/quarantine/{id}/{action}", post(quarantine::act))
+        .route(
+            "/quarantine/{id}/{action}",
+            get(quarantine::preview).post(quarantine::act),
+        )
         .route("/queue", get(queue::list))
         .route("/queue/{id}", get(queue::show))
         .route("/queue/{id}/{action}", post(queue::act))
@@ -91,6 +106,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/trace", get(trace::search))
         .route("/bans", get(bans::list))
         .route("/bans/{action}", post(bans::act))
+        .route("/dkim", get(dkim::page_route))
+        .route("/audit", get(audit::page_route))
+        .route("/audit/run", post(audit::run))
+        .route("/audit/report.html", get(audit::report))
         .with_state(console);
     rampart_http::routes::base().merge(pages)
 }
@@ -300,6 +319,7 @@ pub fn page_status(status: StatusCode, who: Option<&Signed>, title: &str, body: 
             "<nav><a href=\"/\">Dashboard</a><a href=\"/quarantine\">Quarantine</a>\
              <a href=\"/queue\">Queue</a><a href=\"/trace\">Trace</a><a href=\"/bans\">Bans</a>\
              <a href=\"/users\">Users</a><a href=\"/domains\">Domains</a>\
+             <a href=\"/dkim\">DKIM</a><a href=\"/audit\">Audit</a>\
              <span class=\"who\" id=\"who\">{} ({})</span>\
              <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button id=\"logout\">Sign out</button></form></nav>",
@@ -330,6 +350,15 @@ pub fn page_status(status: StatusCode, who: Option<&Signed>, title: &str, body: 
         HeaderValue::from_static(PAGE_CSP),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Lets `r` (a console page) frame documents of this origin.
+pub fn allow_frames(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(FRAMING_CSP),
+    );
     r
 }
 

@@ -1,7 +1,13 @@
 //! The quarantine: held messages with their check results; release and delete (operator and
 //! up; a message held by the antivirus check by an administrator only); who did what, from
 //! the trace. Reading a held message's text is reading a user's mail: it needs a reason, which
-//! is recorded (AL-3.1).
+//! is recorded (AL-3.1) with the administrator's name.
+//!
+//! The preview is the webmail's (issue 13): the message's htmlBody as rampart-jmap-mail's view
+//! builds it, cleaned by the webmail's sanitiser, served as its own document under the
+//! webmail's CSP (no script, nothing remote) into a frame sandboxed as the webmail's is. The
+//! frame's address carries a token bound to the session and the message, made only when the
+//! reason was recorded, so there is no way to the text around the reason.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,9 +24,6 @@ use rampart_store::{QueueId, TraceFilter};
 use super::{client_of, confirm_page, escape, page, see_other, when, Console, Form};
 
 type St = State<Arc<Console>>;
-
-/// The longest preview shown, in bytes of the message.
-const PREVIEW_BYTES: usize = 64 * 1024;
 
 /// Held by the antivirus check (the reason names the check that decided).
 pub fn is_virus(h: &Held) -> bool {
@@ -167,10 +170,15 @@ pub(super) async fn show(
                 Some(&h.queue_id),
             )
             .await;
-            match preview(&c, &h.queue_id).await {
-                Some(text) => format!("<h2>Preview (as plain text)</h2><pre id=\"preview\">{}</pre>", escape(&text)),
-                None => "<p>The message could not be read.</p>".into(),
-            }
+            format!(
+                "<h2>Preview</h2><p>Shown as the webmail shows mail: no script runs, nothing \
+                 remote loads. Your reason is in the trace.</p>\
+                 <iframe id=\"preview\" title=\"the held message\" \
+                 sandbox=\"allow-popups allow-popups-to-escape-sandbox\" \
+                 src=\"/quarantine/{}/preview?read={}\"></iframe>",
+                escape(&h.queue_id),
+                read_token(&who, &h.queue_id)
+            )
         }
         None => format!(
             "<h2>Preview</h2><form method=\"get\" action=\"/quarantine/{}\">\
@@ -210,20 +218,61 @@ pub(super) async fn show(
         escape(h.message_id.as_deref().unwrap_or("")),
         escape(&h.reason),
     );
-    page(Some(&who), "Held message", &body)
+    super::allow_frames(page(Some(&who), "Held message", &body))
 }
 
-/// The message's text parts as plain text, never its HTML or attachments: nothing in it runs
-/// or loads in the administrator's browser.
-async fn preview(c: &Console, id: &str) -> Option<String> {
-    let id = QueueId::parse(id)?;
+/// AL-3.1: the preview's key, bound to this session and this message; the show page makes it
+/// only after recording the reason.
+fn read_token(who: &super::Signed, id: &str) -> String {
+    rampart_store::web_sessions::csrf_token(&format!("{}\0read\0{id}", who.token))
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(super) struct PreviewQuery {
+    read: Option<String>,
+}
+
+/// `GET /quarantine/{id}/preview?read=TOKEN`: the held message as the webmail shows mail, for
+/// the show page's sandboxed frame.
+pub(super) async fn preview(
+    State(c): St,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    ext: Option<Extension<SocketAddr>>,
+    Query(q): Query<PreviewQuery>,
+) -> Response {
+    if action != "preview" {
+        return rampart_http::respond::status_page(StatusCode::NOT_FOUND);
+    }
+    let Some(who) = c.signed(&headers, client_of(ext)).await else {
+        return rampart_http::respond::status_page(StatusCode::UNAUTHORIZED);
+    };
+    let allowed = q
+        .read
+        .as_deref()
+        .is_some_and(|t| crate::jmap::auth::constant_eq(t, &read_token(&who, &id)));
+    if !allowed {
+        // Only through the show page, which records the reason first.
+        return rampart_http::respond::status_page(StatusCode::FORBIDDEN);
+    }
+    let Some(qid) = QueueId::parse(&id) else {
+        return rampart_http::respond::status_page(StatusCode::NOT_FOUND);
+    };
     let store = c.sqlite.store().clone();
-    let bytes = tokio::task::spawn_blocking(move || store.message_bytes(&id, false))
-        .await
-        .ok()?
-        .ok()?;
-    let cut = &bytes[..bytes.len().min(PREVIEW_BYTES)];
-    Some(String::from_utf8_lossy(cut).into_owned())
+    let cleaned = tokio::task::spawn_blocking(move || {
+        let raw = store.message_bytes(&qid, false).ok()?;
+        let view = rampart_jmap_mail::email::view::view_of_raw(&raw);
+        Some(crate::webmail::sanitize::clean(
+            &view.html,
+            &view.inline,
+            false,
+        ))
+    })
+    .await;
+    match cleaned {
+        Ok(Some(c)) => crate::webmail::render::document(&c, false),
+        _ => rampart_http::respond::status_page(StatusCode::NOT_FOUND),
+    }
 }
 
 /// `POST /quarantine/{id}/{release|delete}` (form: csrf, confirm for delete).

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 pub mod browser;
+pub mod console;
 pub mod jmap;
 pub mod postfix;
 pub mod rspamd;
