@@ -381,7 +381,8 @@ async fn serve(
     };
     signals
         .wait(|| {
-            reloader.reload();
+            let outcome = reloader.reload();
+            metrics.reload(matches!(outcome, crate::reload::Outcome::Reloaded { .. }));
         })
         .await;
     systemd.stopping();

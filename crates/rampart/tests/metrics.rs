@@ -3,7 +3,7 @@
 //! good login, a submission whose delivery is deferred, a directory harvest that is banned),
 //! then `/metrics` is scraped over HTTPS on the admin listener with curl, linted by
 //! `promtool check metrics` (Debian's prometheus package), and each counter the issue names is
-//! seen to have moved.
+//! seen to have moved; a reload on SIGHUP is counted and resets none of them.
 
 mod common;
 
@@ -282,4 +282,16 @@ fn issue_19_metrics_scraped_over_https_pass_promtool_and_move() {
         .map(|(_, v)| v)
         .sum();
     assert!(out_tls >= 1.0, "no TLS out counted:\n{text}");
+
+    // A reload on SIGHUP is counted, and the counters above are not reset by it.
+    let sessions = m["rampart_smtp_sessions_total{role=\"mx\"}"];
+    signal(s.pid(), 1);
+    let text = scrape_until(&s, |m| {
+        m.get("rampart_config_reloads_total{outcome=\"applied\"}") == Some(&1.0)
+    });
+    assert_eq!(
+        samples(&text)["rampart_smtp_sessions_total{role=\"mx\"}"],
+        sessions,
+        "{text}"
+    );
 }
