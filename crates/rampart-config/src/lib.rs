@@ -134,7 +134,7 @@ pub struct Config {
     pub freshness: FreshnessConfig,
     /// The policy for users' passwords: minimum length, common passwords refused.
     pub passwords: PasswordsConfig,
-    /// The system reports (AL-3.2) mailed daily and weekly.
+    /// The system reports (AL-3.2) mailed daily, weekly and monthly.
     pub reports: ReportsConfig,
     /// DMARC aggregate reports sent and received (AL-2.3).
     pub dmarc_reports: DmarcReportsConfig,

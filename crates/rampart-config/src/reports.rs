@@ -1,4 +1,4 @@
-//! `[reports]`: the system reports (AL-3.2) mailed on a schedule. Each list names the addresses
+//! `[reports]`: the system reports (AL-3.2) mailed on a schedule (daily, weekly, monthly). Each list names the addresses
 //! that receive the summary of the period just ended (`rampart report summary` shows the same
 //! numbers at any time). An empty list sends nothing for that period.
 
@@ -14,6 +14,8 @@ pub struct ReportsConfig {
     pub daily: Vec<String>,
     /// Addresses that receive the summary of each week (Monday to Sunday, UTC), on Monday.
     pub weekly: Vec<String>,
+    /// Addresses that receive the summary of each calendar month (UTC), on the first.
+    pub monthly: Vec<String>,
 }
 
 impl ReportsConfig {
@@ -23,6 +25,7 @@ impl ReportsConfig {
         for (key, list) in [
             ("reports.daily", &self.daily),
             ("reports.weekly", &self.weekly),
+            ("reports.monthly", &self.monthly),
         ] {
             for a in list {
                 let ok = a.rsplit_once('@').is_some_and(|(l, d)| {
@@ -58,9 +61,11 @@ mod tests {
         let c = ReportsConfig {
             daily: vec!["postmaster@example.org".into(), "not an address".into()],
             weekly: vec!["a@b".into(), "x@example.org>\r\nBcc: y@z.org".into()],
+            monthly: vec!["audit@example.org".into(), "two@x.org, three@y.org".into()],
         };
         let p = c.problems();
-        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert_eq!(p[3].0, "reports.monthly");
         assert_eq!(p[0].0, "reports.daily");
         assert!(ReportsConfig::default().problems().is_empty());
     }

@@ -19,10 +19,17 @@ const SWEEP_AT: usize = 100_000;
 /// this every failure counts (a client this busy is past any sane block threshold anyway).
 const REPEATS_REMEMBERED: usize = 256;
 
-/// Counts connections, messages and recipients per scope.
+/// Counts connections, messages and recipients per scope. The rules can be replaced while the
+/// server runs ([`RateLimiter::set_rules`], on SIGHUP); the counts of the rules that stay go on.
 pub struct RateLimiter {
+    /// The rules and the counts, by rule index and key: under one lock, so a count always
+    /// belongs to the rule it was made under.
+    state: Mutex<Limits>,
+}
+
+struct Limits {
     rules: Vec<RateLimit>,
-    counters: Mutex<HashMap<(usize, String), (Instant, u32)>>,
+    counters: HashMap<(usize, String), (Instant, u32)>,
 }
 
 /// The limit that was hit, in words for the trace and the reply.
@@ -32,24 +39,48 @@ pub struct Exceeded(pub String);
 impl RateLimiter {
     pub fn new(rules: Vec<RateLimit>) -> RateLimiter {
         RateLimiter {
-            rules,
-            counters: Mutex::new(HashMap::new()),
+            state: Mutex::new(Limits {
+                rules,
+                counters: HashMap::new(),
+            }),
         }
+    }
+
+    /// Replaces the rules (a reload). A rule found unchanged among the new ones keeps its counts,
+    /// whatever its place in the list; a new or changed rule starts from zero.
+    pub fn set_rules(&self, rules: Vec<RateLimit>) {
+        let mut state = rampart_sync::lock(&self.state);
+        let moved: Vec<Option<usize>> = state
+            .rules
+            .iter()
+            .map(|old| rules.iter().position(|new| new == old))
+            .collect();
+        let counters = std::mem::take(&mut state.counters);
+        state.counters = counters
+            .into_iter()
+            .filter_map(|((i, key), v)| moved.get(i).copied().flatten().map(|j| ((j, key), v)))
+            .collect();
+        state.rules = rules;
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Vec<RateLimit> {
+        rampart_sync::lock(&self.state).rules.clone()
     }
 
     /// Counts `n` of `what` for each key that a rule covers; refuses (counting nothing) if any
     /// rule would go over its limit. `keys` gives the value of each scope (user, ip, domain).
     pub fn hit(&self, what: RateWhat, keys: &[(RateScope, &str)], n: u32) -> Result<(), Exceeded> {
         let now = Instant::now();
-        let mut counters = rampart_sync::lock(&self.counters);
+        let mut state = rampart_sync::lock(&self.state);
+        let Limits { rules, counters } = &mut *state;
         if counters.len() > SWEEP_AT {
-            let rules = &self.rules;
             counters.retain(|(i, _), (start, _)| {
                 now.duration_since(*start) < Duration::from_secs(rules[*i].window_secs)
             });
         }
         let mut touched = Vec::new();
-        for (i, rule) in self.rules.iter().enumerate() {
+        for (i, rule) in rules.iter().enumerate() {
             if rule.what != what {
                 continue;
             }
@@ -586,6 +617,37 @@ mod tests {
             .contains("per server"));
         // Other kinds are not limited by these rules.
         assert!(r.hit(RateWhat::Recipients, &a, 100).is_ok());
+    }
+
+    /// NC-2.1.8 on reload: a rule kept (even at another place in the list) keeps its counts; a
+    /// changed rule starts from zero with its new limit.
+    #[test]
+    fn rate_limits_replaced_on_reload_keep_the_counts_of_unchanged_rules() {
+        let user = |limit| RateLimit {
+            scope: RateScope::User,
+            what: RateWhat::Messages,
+            limit,
+            window_secs: 60,
+        };
+        let ip = |limit| RateLimit {
+            scope: RateScope::Ip,
+            what: RateWhat::Messages,
+            limit,
+            window_secs: 60,
+        };
+        let r = RateLimiter::new(vec![user(2), ip(5)]);
+        let keys = [(RateScope::User, "a@x.test"), (RateScope::Ip, "192.0.2.1")];
+        assert!(r.hit(RateWhat::Messages, &keys, 2).is_ok());
+        // The user rule kept (moved to second place), the address rule tightened to 3.
+        r.set_rules(vec![ip(3), user(2)]);
+        assert_eq!(r.rules(), vec![ip(3), user(2)]);
+        let e = r.hit(RateWhat::Messages, &keys, 1).unwrap_err();
+        assert!(e.0.contains("per user"), "the kept count was lost: {e:?}");
+        let other = [(RateScope::User, "b@x.test"), (RateScope::Ip, "192.0.2.1")];
+        // The new address rule counts from zero: 2 of 3, then refused.
+        assert!(r.hit(RateWhat::Messages, &other, 2).is_ok());
+        let e = r.hit(RateWhat::Messages, &other, 2).unwrap_err();
+        assert!(e.0.starts_with("3 messages per address"), "{e:?}");
     }
 
     fn auth_cfg(block_after_failures: u32) -> AuthConfig {

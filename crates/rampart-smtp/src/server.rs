@@ -10,7 +10,7 @@ use crate::session::{Flow, ServerContext, Session};
 use rampart_config::{Listener, RateScope, RateWhat, Role};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -80,16 +80,28 @@ impl Connections {
 }
 
 pub struct Server {
-    ctx: Arc<ServerContext>,
+    /// The context new connections start with; a reload puts another in its place, and the
+    /// sessions running keep the one they started with.
+    ctx: RwLock<Arc<ServerContext>>,
     conns: Arc<Connections>,
 }
 
 impl Server {
     pub fn new(ctx: Arc<ServerContext>) -> Server {
         Server {
-            ctx,
+            ctx: RwLock::new(ctx),
             conns: Arc::new(Connections::default()),
         }
+    }
+
+    /// The context of the sessions that start now.
+    pub fn context(&self) -> Arc<ServerContext> {
+        rampart_sync::read(&self.ctx).clone()
+    }
+
+    /// Puts `ctx` in force for new connections (a reload); nothing running is touched.
+    pub fn replace_context(&self, ctx: Arc<ServerContext>) {
+        *rampart_sync::write(&self.ctx) = ctx;
     }
 
     pub fn connections(&self) -> Arc<Connections> {
@@ -98,7 +110,7 @@ impl Server {
 
     /// Accepts connections on `listener` until shutdown.
     pub async fn serve(&self, listener: TcpListener, cfg: Listener) {
-        let mut shutdown = self.ctx.shutdown.clone();
+        let mut shutdown = self.context().shutdown.clone();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -117,28 +129,28 @@ impl Server {
                 }
             };
             let _ = tcp.set_nodelay(true);
+            let ctx = self.context();
             // NC-2.4.2: a banned address is refused at accept, before the greeting or TLS, on
             // every listener: `554 5.7.1` (RFC 5321 section 3.1 lets a server answer 554 in place
             // of the greeting), written without waiting on the client, then a close. The check is
             // in memory (rampart_ids::snapshot).
-            if self.ctx.ids.is_banned(peer.ip()) {
-                let ctx = self.ctx.clone();
+            if ctx.ids.is_banned(peer.ip()) {
+                let ctx = ctx.clone();
                 tokio::spawn(refuse(ctx, tcp, peer, reply::banned));
                 continue;
             }
             // NC-2.4.1: connection floods.
             {
-                let ids = self.ctx.ids.clone();
+                let ids = ctx.ids.clone();
                 let o = rampart_ids::detectors::flood::connection(peer.ip(), &cfg.role.to_string());
                 tokio::spawn(async move { ids.observe(o).await });
             }
-            let limits = &self.ctx.config.limits;
+            let limits = &ctx.config.limits;
             let admission = self.conns.admit(
                 peer.ip(),
                 limits.max_connections.get(),
                 limits.max_connections_per_ip.get(),
             );
-            let ctx = self.ctx.clone();
             let cfg = cfg.clone();
             tokio::spawn(async move {
                 match admission {

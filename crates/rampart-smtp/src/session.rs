@@ -58,14 +58,14 @@ pub struct ServerContext {
     pub deliver_local_now: bool,
     /// Becomes true when the server is draining (SIGTERM).
     pub shutdown: watch::Receiver<bool>,
-    /// NC-2.1.8: rate limits for relayed mail.
-    pub limiter: RateLimiter,
+    /// NC-2.1.8: rate limits for relayed mail (shared by the contexts a reload makes).
+    pub limiter: Arc<RateLimiter>,
     /// NC-2.1.4: delays and blocks after failed authentication.
-    pub auth_guard: AuthGuard,
+    pub auth_guard: Arc<AuthGuard>,
     /// NC-2.4.1, NC-2.4.2: intrusion detection and the bans checked at accept.
     pub ids: Arc<rampart_ids::Ids>,
     /// AL-3.1: the location of a login's client address, for the mailbox audit.
-    pub locator: crate::geoip::Locator,
+    pub locator: Arc<crate::geoip::Locator>,
     /// Memory for holding messages whole while they are checked (`limits.max_message_memory`),
     /// shared by every session.
     pub message_memory: MemoryBudget,
@@ -87,10 +87,10 @@ impl ServerContext {
         ServerContext {
             pipeline: None,
             deliver_local_now: false,
-            limiter: RateLimiter::new(config.rate_limits.clone()),
-            auth_guard: AuthGuard::new(config.auth.clone()),
+            limiter: Arc::new(RateLimiter::new(config.rate_limits.clone())),
+            auth_guard: Arc::new(AuthGuard::new(config.auth.clone())),
             ids: Arc::new(rampart_ids::Ids::new(config.ids.clone(), store.clone())),
-            locator: locator(&config),
+            locator: Arc::new(locator(&config)),
             message_memory: MemoryBudget::new(config.limits.max_message_memory),
             client_auth_tls: std::collections::HashMap::new(),
             verifiers: crate::verify::Verifiers::default(),
@@ -99,6 +99,37 @@ impl ServerContext {
             tls,
             queue_notify,
             shutdown,
+        }
+    }
+}
+
+impl ServerContext {
+    /// The context of a reload (SIGHUP): the new configuration and pipeline for the sessions
+    /// that start from now on, with the same counters (rate limits, AUTH guard, bans, memory
+    /// budget), store, certificates and verifiers. The rate limits take the new rules in place,
+    /// so sessions already running see them too.
+    pub fn reconfigured(
+        &self,
+        config: Arc<Config>,
+        pipeline: Option<Arc<rampart_checks::pipeline::Pipeline>>,
+        deliver_local_now: bool,
+    ) -> ServerContext {
+        self.limiter.set_rules(config.rate_limits.clone());
+        ServerContext {
+            config,
+            store: self.store.clone(),
+            tls: self.tls.clone(),
+            queue_notify: self.queue_notify.clone(),
+            pipeline,
+            deliver_local_now,
+            shutdown: self.shutdown.clone(),
+            limiter: self.limiter.clone(),
+            auth_guard: self.auth_guard.clone(),
+            ids: self.ids.clone(),
+            locator: self.locator.clone(),
+            message_memory: self.message_memory.clone(),
+            client_auth_tls: self.client_auth_tls.clone(),
+            verifiers: self.verifiers.clone(),
         }
     }
 }

@@ -60,6 +60,7 @@ pub struct Metrics {
     queue_oldest: Gauge<f64, AtomicU64>,
     check_seconds: Histograms,
     commit_seconds: Histogram,
+    reloads: Counters,
 }
 
 impl Default for Metrics {
@@ -89,6 +90,7 @@ impl Metrics {
             queue_oldest: Gauge::default(),
             check_seconds: Histograms::new_with_constructor(latency),
             commit_seconds: latency(),
+            reloads: Counters::default(),
             registry: Registry::default(),
         };
         // prometheus-client adds `_total` to counters and the unit to names registered with one.
@@ -180,6 +182,11 @@ impl Metrics {
             Unit::Seconds,
             m.commit_seconds.clone(),
         );
+        r.register(
+            "rampart_config_reloads",
+            "Configuration reloads on SIGHUP, by outcome (applied, refused)",
+            m.reloads.clone(),
+        );
         Metrics { registry: r, ..m }
     }
 
@@ -264,6 +271,14 @@ impl Metrics {
         self.check_seconds
             .get_or_create(&labels(&[("check", check)]))
             .observe(seconds);
+    }
+
+    /// A reload on SIGHUP: applied, or refused (the old configuration stayed).
+    pub fn reload(&self, applied: bool) {
+        let outcome = if applied { "applied" } else { "refused" };
+        self.reloads
+            .get_or_create(&labels(&[("outcome", outcome)]))
+            .inc();
     }
 
     pub fn commit_latency(&self, seconds: f64) {
@@ -484,6 +499,9 @@ mod tests {
             tracing::debug!(target: "rampart::store", seconds = 0.004_f64);
         });
         metrics.set_queue(3, 42.5);
+        metrics.reload(true);
+        metrics.reload(false);
+        metrics.reload(true);
         let text = metrics.render();
         for want in [
             "rampart_smtp_sessions_total{role=\"mx\"} 1",
@@ -502,6 +520,8 @@ mod tests {
             "rampart_check_duration_seconds_count{check=\"antivirus\"} 1",
             "rampart_store_commit_duration_seconds_count 1",
             "# TYPE rampart_auth_failures_total counter",
+            "rampart_config_reloads_total{outcome=\"applied\"} 2",
+            "rampart_config_reloads_total{outcome=\"refused\"} 1",
         ] {
             assert!(text.contains(want), "{want} missing from:\n{text}");
         }

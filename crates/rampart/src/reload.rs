@@ -1,29 +1,42 @@
 //! Reloading on SIGHUP (`systemctl reload`): what a running server can take from a changed
 //! configuration without dropping a session or losing a counter.
 //!
-//! On SIGHUP the configuration file is read and checked again, completely. A file with an error
-//! is refused: the error is logged and everything goes on as before. A good one is compared
-//! with the configuration running, section by section:
+//! On SIGHUP the configuration file is read and checked again, completely, and the check
+//! pipeline is built from it (rule files, DLP patterns, lists read now). A file with an error, a
+//! rule file that does not parse or a certificate that does not load refuses the whole reload:
+//! one log line names the error and everything goes on as before. A good one is compared with
+//! the configuration running, section by section:
 //!
-//! - read again now: the TLS certificate and key (new connections get the new certificate,
-//!   sessions in progress keep theirs);
+//! - applied now, to the sessions that start from now on (sessions in progress finish with what
+//!   they started with): the TLS certificate and key; `[limits]` (sizes, connections, lines,
+//!   recipients); `[[rate_limit]]` (NC-2.1.8: a rule kept keeps its counts, so a reload is no
+//!   way around a limit); `[checks]` (AL-1.2: the content rules, built in and
+//!   `checks.spam.rule_files`, the lists, DLP, thresholds, the URL feeds and block lists);
 //! - always current without a reload: users, domains, aliases, grants and bans (read from the
-//!   store), DKIM keys (read again when `data_dir/dkim` changes), URL feeds (read again when
-//!   their files change), `[passwords]` (read by each command that sets a password);
+//!   store at each use), DKIM keys (read again when `data_dir/dkim` changes), URL feeds (read
+//!   again when their files change), `[passwords]` (read by each command that sets a password);
 //! - every other section that changed is named in the log as "needs a restart": listeners'
-//!   addresses, data_dir, run_as, the store, and the sections the sessions hold from start-up
-//!   (limits, timeouts, checks, ...). The running server keeps using the values it started with.
+//!   addresses, data_dir, run_as, the store, hostname, auth, ids, delivery, ... and
+//!   `limits.max_message_memory` (the budget every session shares). The running server keeps
+//!   the values it started with for those, in the sessions too.
 //!
 //! Nothing here stops a session or resets a counter: the listeners, the rate limiters, the
-//! authentication guard and the intrusion detector are the same objects before and after.
+//! authentication guard, the memory budget and the intrusion detector are the same objects
+//! before and after. The queue manager's URL recheck at delivery and the JMAP submission and
+//! sendmail pickup keep the start-up check pipeline; a changed `[checks]` is named for them.
 
+use rampart_checks::pipeline::Pipeline;
 use rampart_config::Config;
 use rampart_smtp::tls::ServerTls;
+use rampart_smtp::Server;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Sections a reload applies, or that are read where they are used.
-const APPLIED: &[&str] = &["tls", "passwords"];
+const APPLIED: &[&str] = &["tls", "passwords", "limits", "rate_limits", "checks"];
+
+/// Builds the check pipeline from a configuration (the same function as at start).
+pub type BuildPipeline = Box<dyn Fn(&Config) -> Result<Arc<Pipeline>, String> + Send + Sync>;
 
 /// What a reload did, for the log and the test that reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,10 +51,14 @@ pub enum Outcome {
 pub struct Reloader {
     /// The configuration file; None for the embedded demo, which has nothing to reload.
     pub path: Option<PathBuf>,
-    /// The configuration the server runs with.
-    pub running: Arc<Config>,
+    /// The configuration the server runs with (the sections applied by reloads included).
+    pub running: Mutex<Arc<Config>>,
     /// The listeners' certificate.
     pub tls: Arc<ServerTls>,
+    /// The SMTP listeners, whose context new sessions take.
+    pub server: Arc<Server>,
+    /// Builds the pipeline of a new configuration.
+    pub pipeline: BuildPipeline,
     /// The data_dir the file named at start (`--data-dir` may have overridden it): a file
     /// still naming it has not changed it.
     pub file_data_dir: Option<PathBuf>,
@@ -54,13 +71,13 @@ impl Reloader {
         let outcome = self.try_reload();
         match &outcome {
             Outcome::Reloaded { restart } if restart.is_empty() => {
-                tracing::warn!("SIGHUP: configuration reloaded; certificate read again");
+                tracing::warn!("SIGHUP: configuration reloaded; certificate, limits, rate limits and checks (rules, lists, feeds) in force for new sessions");
                 println!("configuration reloaded");
             }
             Outcome::Reloaded { restart } => {
                 tracing::warn!(
                     needs_restart = %restart.join(","),
-                    "SIGHUP: configuration reloaded; certificate read again; changed sections that need a restart to apply: {}",
+                    "SIGHUP: configuration reloaded; certificate, limits, rate limits and checks in force for new sessions; changed sections that need a restart to apply: {}",
                     restart.join(", ")
                 );
                 println!(
@@ -90,17 +107,44 @@ impl Reloader {
             Ok(c) => c,
             Err(e) => return Outcome::Refused(e.to_string()),
         };
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         // --data-dir on the command line overrode the file's: unchanged in the file, the
         // running value stands.
         if self.file_data_dir.as_ref() == Some(&new.data_dir) {
-            new.data_dir = self.running.data_dir.clone();
+            new.data_dir = running.data_dir.clone();
         }
-        // The certificate first: a pair that does not load refuses the whole reload.
+        // What is applied: the running configuration with the applied sections of the new one.
+        let mut applied = (*running).clone();
+        applied.tls = new.tls.clone();
+        applied.passwords = new.passwords.clone();
+        applied.limits = new.limits.clone();
+        applied.limits.max_message_memory = running.limits.max_message_memory;
+        applied.rate_limits = new.rate_limits.clone();
+        applied.checks = new.checks.clone();
+        // The pipeline before anything is applied: a rule file that does not parse refuses all.
+        let pipeline = match (self.pipeline)(&applied) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Refused(e),
+        };
+        // The certificate next: a pair that does not load refuses the whole reload.
         if let Err(e) = self.tls.reload() {
             return Outcome::Refused(format!("the TLS certificate or key: {e}"));
         }
-        let mut restart = changed_sections(&self.running, &new);
+        let mut restart = changed_sections(&running, &new);
         restart.retain(|s| !APPLIED.contains(&s.as_str()));
+        if new.limits.max_message_memory != running.limits.max_message_memory {
+            restart.push("limits.max_message_memory".into());
+        }
+        if serde_json::to_value(&new.checks).ok() != serde_json::to_value(&running.checks).ok() {
+            restart.push(
+                "checks (for JMAP submission, sendmail pickup and the URL recheck at delivery)"
+                    .into(),
+            );
+        }
         if let (Some((cert, key)), Some(c), Some(k)) = (
             self.tls.configured_files(),
             new.tls.cert.as_ref(),
@@ -111,6 +155,12 @@ impl Reloader {
                 restart.push("tls.cert/tls.key paths".into());
             }
         }
+        // New sessions take the new context; the counters are the same objects.
+        let applied = Arc::new(applied);
+        let old = self.server.context();
+        let ctx = old.reconfigured(applied.clone(), Some(pipeline), old.deliver_local_now);
+        self.server.replace_context(Arc::new(ctx));
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = applied;
         Outcome::Reloaded { restart }
     }
 }

@@ -158,16 +158,23 @@ async fn serve(
             .into());
         }
     }
-    let pipeline = Arc::new(
-        rampart_checks::pipeline::Pipeline::new(
-            config.checks.clone(),
-            config.hostname.get_ref(),
-            &config.dns.servers,
-            config.dns.timeout_secs,
-        )?
-        // AL-1.2: the spam classifier reads what users and `rampart spam train` taught it.
-        .with_token_source(Arc::new(crate::spam_cmd::StoreTokens(backend.clone()))),
-    );
+    // The same builder runs again on SIGHUP (reload.rs), with the configuration read then.
+    let build_pipeline: crate::reload::BuildPipeline = {
+        let backend = backend.clone();
+        Box::new(move |config: &Config| {
+            Ok(Arc::new(
+                rampart_checks::pipeline::Pipeline::new(
+                    config.checks.clone(),
+                    config.hostname.get_ref(),
+                    &config.dns.servers,
+                    config.dns.timeout_secs,
+                )?
+                // AL-1.2: the spam classifier reads what users and `rampart spam train` taught it.
+                .with_token_source(Arc::new(crate::spam_cmd::StoreTokens(backend.clone()))),
+            ))
+        })
+    };
+    let pipeline = build_pipeline(&config)?;
     ctx.pipeline = Some(pipeline.clone());
     // Nothing to check again at delivery: local mailboxes get the message in the commit that
     // queues it, one commit (and fsync) instead of two.
@@ -368,12 +375,15 @@ async fn serve(
             .and_then(|p| Config::load(p).ok())
             .map(|c| c.data_dir),
         path: config_path,
-        running: config.clone(),
+        running: std::sync::Mutex::new(config.clone()),
         tls: tls.clone(),
+        server: server.clone(),
+        pipeline: build_pipeline,
     };
     signals
         .wait(|| {
-            reloader.reload();
+            let outcome = reloader.reload();
+            metrics.reload(matches!(outcome, crate::reload::Outcome::Reloaded { .. }));
         })
         .await;
     systemd.stopping();

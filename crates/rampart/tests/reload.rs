@@ -1,6 +1,6 @@
 //! Reload on SIGHUP (`systemctl reload`, issue 19 item 6): a running `rampart serve` takes a
-//! new certificate for new connections while a session held open mid-transaction completes its
-//! message; a changed section it cannot apply is named as needing a restart; a broken
+//! new certificate, limits and content rules for new connections while sessions in progress
+//! (one held open mid-transaction, two dozen sending) complete their messages; a changed section it cannot apply is named as needing a restart; a broken
 //! configuration is refused with its error and the server goes on with the old one.
 
 mod common;
@@ -191,4 +191,177 @@ fn sighup_serves_the_new_certificate_and_keeps_the_session_in_progress() {
         served_certificate(s.addr, &new_pki.ca_pem).unwrap(),
         new_der
     );
+}
+
+/// The EHLO reply of a new session.
+fn ehlo_reply(s: &Server) -> String {
+    let mut c = s.connect();
+    c.expect(220);
+    c.send("EHLO client.test");
+    let text = c.expect(250);
+    c.send("QUIT");
+    c.expect(221);
+    text
+}
+
+/// A message whose body carries `marker` (a word the site's new rule looks for).
+fn marked(id: &str, marker: &str) -> String {
+    message(id, &format!("a line of text\r\n{marker}\r\n"))
+}
+
+/// Issue 19 item 6, NC-2.1.8, AL-1.2: SIGHUP in the middle of 24 concurrent sessions sending. A
+/// new certificate, a changed `[limits]` and a new rule in the site's rule file come into force
+/// for new connections; no session is dropped (every message got its 250, every session its
+/// 221), and every message is in the mailboxes.
+#[test]
+fn sighup_under_load_drops_nothing_and_new_sessions_see_the_new_configuration() {
+    const SESSIONS: usize = 24;
+    const BEFORE: usize = 2;
+    const AFTER: usize = 4;
+    const MARKER: &str = "reload-marker-7f3";
+    let rules_dir = TempDir::new("reload-rules");
+    let rules = rules_dir.0.join("site.rules");
+    std::fs::write(
+        &rules,
+        "body     SITE_OLD    (?i)\\bnothing-matches-this-9q\\b\nscore    SITE_OLD    0.5\n",
+    )
+    .unwrap();
+    let mut s = Server::start_with(Options {
+        checks: Some(format!(
+            "disabled = [\"antivirus\"]\n[checks.spam]\nrule_files = [\"{}\"]\n",
+            rules.display()
+        )),
+        limits: "max_message_size = 50000".into(),
+        ..Default::default()
+    });
+    let lines = stdout_lines(&mut s);
+    let old_der = der_of(&s.pki.cert);
+    assert!(ehlo_reply(&s).contains("SIZE 50000"));
+    // Before the reload the marker is nothing special: accepted.
+    let mut c = s.ehlo();
+    let (code, text) = c.send_mail(
+        "sender@remote.test",
+        &["alice@example.test"],
+        &marked("before", MARKER),
+    );
+    assert_eq!(code, 250, "{text}");
+    c.send("QUIT");
+    c.expect(221);
+
+    // The sessions: each sends BEFORE messages, meets the others, then AFTER more while the
+    // reload happens; once the reload is done, one more on the same connection, so every
+    // session was open across it.
+    let started = Arc::new(std::sync::Barrier::new(SESSIONS + 1));
+    let reloaded = Arc::new(std::sync::Barrier::new(SESSIONS + 1));
+    let addr = s.addr;
+    let clients: Vec<_> = (0..SESSIONS)
+        .map(|i| {
+            let (started, reloaded) = (started.clone(), reloaded.clone());
+            std::thread::spawn(move || {
+                let to = if i % 2 == 0 {
+                    "alice@example.test"
+                } else {
+                    "bob@example.test"
+                };
+                let mut c = Client::connect(addr);
+                c.expect(220);
+                c.send("EHLO load.test");
+                c.expect(250);
+                let mut codes = Vec::new();
+                for n in 0..=BEFORE + AFTER {
+                    if n == BEFORE {
+                        started.wait();
+                    }
+                    if n == BEFORE + AFTER {
+                        reloaded.wait();
+                    }
+                    let id = format!("load-{i}-{n}");
+                    let (code, text) =
+                        c.send_mail("sender@remote.test", &[to], &message(&id, "under load"));
+                    codes.push((code, text));
+                }
+                c.send("QUIT");
+                let quit = c.reply();
+                (codes, quit)
+            })
+        })
+        .collect();
+    started.wait();
+
+    // The new configuration, put in place while the sessions send: a certificate from another
+    // CA, a smaller message size, and a rule that refuses the marker (score 20 ≥ reject 15).
+    let fresh = TempDir::new("reload-pki");
+    let new_pki = make_pki(&fresh.0);
+    replace(&s.dir.0.join("cert.pem"), &new_pki.cert);
+    replace(&s.dir.0.join("key.pem"), &new_pki.key);
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        config.replace("max_message_size = 50000", "max_message_size = 30000"),
+    )
+    .unwrap();
+    let new_rules = rules_dir.0.join("site.rules.new");
+    std::fs::write(
+        &new_rules,
+        format!("body     SITE_MARKER (?i)\\b{MARKER}\\b\nscore    SITE_MARKER 20\ndescribe SITE_MARKER the marker of the reload test\n"),
+    )
+    .unwrap();
+    std::fs::rename(&new_rules, &rules).unwrap();
+    signal(s.pid(), SIGHUP);
+    assert_eq!(reload_line(&lines), "configuration reloaded");
+    reloaded.wait();
+
+    // Every session finished: each message got its 250, each QUIT its 221.
+    for (i, t) in clients.into_iter().enumerate() {
+        let (codes, quit) = t.join().unwrap_or_else(|_| panic!("session {i} failed"));
+        for (n, (code, text)) in codes.iter().enumerate() {
+            assert_eq!(*code, 250, "session {i} message {n}: {text}");
+        }
+        assert_eq!(quit.map(|q| q.0), Some(221), "session {i} QUIT");
+    }
+    // Every message is in the mailboxes.
+    let half = SESSIONS / 2 * (BEFORE + AFTER + 1);
+    assert_eq!(
+        s.wait_mailbox("alice@example.test", half + 1).len(),
+        half + 1
+    );
+    assert_eq!(s.wait_mailbox("bob@example.test", half).len(), half);
+
+    // New connections: the new certificate, the new limit, the new rule.
+    let new_der = der_of(&new_pki.cert);
+    assert_ne!(new_der, old_der);
+    assert_eq!(
+        served_certificate(s.addr, &new_pki.ca_pem).unwrap(),
+        new_der
+    );
+    assert!(ehlo_reply(&s).contains("SIZE 30000"));
+    let mut c = s.ehlo();
+    c.send("MAIL FROM:<sender@remote.test> SIZE=40000");
+    let (code, text) = c.reply().unwrap();
+    assert_eq!(code, 552, "{text}");
+    let (code, text) = c.send_mail(
+        "sender@remote.test",
+        &["alice@example.test"],
+        &marked("after", MARKER),
+    );
+    assert_eq!(code, 554, "the new rule is not in force: {text}");
+    // (Before the reload the same message was accepted: the new rule made the difference.)
+    c.send("QUIT");
+    c.expect(221);
+
+    // A rule file that does not parse refuses the whole reload: the old rules stay.
+    std::fs::write(&rules, "body SITE_BROKEN (unclosed\n").unwrap();
+    std::fs::write(
+        &s.config,
+        config.replace("max_message_size = 50000", "max_message_size = 20000"),
+    )
+    .unwrap();
+    signal(s.pid(), SIGHUP);
+    let line = reload_line(&lines);
+    assert!(
+        line.starts_with("configuration refused, the old one stays: ")
+            && line.contains("rule_files"),
+        "{line}"
+    );
+    assert!(ehlo_reply(&s).contains("SIZE 30000"));
 }

@@ -54,7 +54,7 @@ pub struct SummaryArgs {
     #[arg(long)]
     until: Option<String>,
     /// Mail the report to the period's recipients in [reports] (daily for a day, weekly for a
-    /// week) or to --to, as the schedule does. A period already sent is not sent again.
+    /// week, monthly for a month) or to --to, as the schedule does. A period already sent is not sent again.
     #[arg(long)]
     send: bool,
     /// With --send: the recipients, instead of those in [reports].
@@ -62,12 +62,21 @@ pub struct SummaryArgs {
     to: Vec<String>,
 }
 
-/// The recipients configured for a period; a month has none (it is asked for, not scheduled).
+/// The recipients configured for a period in `[reports]`.
 pub fn recipients(config: &Config, period: Period) -> Vec<String> {
     match period {
         Period::Day => config.reports.daily.clone(),
         Period::Week => config.reports.weekly.clone(),
-        Period::Month => Vec::new(),
+        Period::Month => config.reports.monthly.clone(),
+    }
+}
+
+/// The `[reports]` key that lists a period's recipients.
+fn recipients_key(period: Period) -> &'static str {
+    match period {
+        Period::Day => "daily",
+        Period::Week => "weekly",
+        Period::Month => "monthly",
     }
 }
 
@@ -95,11 +104,7 @@ pub fn summary(config: &Config, a: SummaryArgs) -> Result<(), Error> {
             return Err(format!(
                 "no recipients for the {} report: set [reports] {} or pass --to",
                 period.as_str(),
-                if period == Period::Week {
-                    "weekly"
-                } else {
-                    "daily"
-                }
+                recipients_key(period)
             )
             .into());
         }
@@ -258,28 +263,39 @@ pub async fn run_schedule(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        for period in [Period::Day, Period::Week] {
-            let to = recipients(&config, period);
-            if to.is_empty() {
-                continue;
-            }
-            let until = period.last_end(rampart_store::now_micros());
-            match send(&store, &backend, &config, period, until, &to).await {
-                Ok(Sent::Queued(ids)) => {
-                    tracing::info!(period = period.as_str(), queue_ids = %ids.join(","), "system report queued");
-                    notify.notify_one();
-                }
-                Ok(Sent::AlreadySent) => {}
-                Err(e) => {
-                    tracing::warn!(period = period.as_str(), error = %e, "system report not sent; retried later")
-                }
-            }
+        if tick(&store, &backend, &config, rampart_store::now_micros()).await > 0 {
+            notify.notify_one();
         }
         tokio::select! {
             _ = tokio::time::sleep(CHECK_EVERY) => {}
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// One look of the schedule at the clock `now` (microseconds since the epoch): each period with
+/// recipients whose last whole period (ending before `now`) has not been sent is sent. Returns
+/// how many reports were queued. The schedule calls it with the real clock; tests with theirs.
+pub async fn tick(store: &Store, backend: &AnyStore, config: &Config, now: i64) -> usize {
+    let mut queued = 0;
+    for period in [Period::Day, Period::Week, Period::Month] {
+        let to = recipients(config, period);
+        if to.is_empty() {
+            continue;
+        }
+        let until = period.last_end(now);
+        match send(store, backend, config, period, until, &to).await {
+            Ok(Sent::Queued(ids)) => {
+                tracing::info!(period = period.as_str(), queue_ids = %ids.join(","), "system report queued");
+                queued += 1;
+            }
+            Ok(Sent::AlreadySent) => {}
+            Err(e) => {
+                tracing::warn!(period = period.as_str(), error = %e, "system report not sent; retried later")
+            }
+        }
+    }
+    queued
 }
 
 #[cfg(test)]
@@ -311,5 +327,74 @@ mod tests {
         let page = html::render(&s, "mail.example.test");
         assert!(page.contains("<svg") && page.contains("<style>"));
         assert!(!page.contains("http") && !page.contains("<script") && !page.contains("src="));
+    }
+
+    /// Microseconds of a UTC date and time.
+    fn at(y: i64, m: u32, d: u32, hour: i64) -> i64 {
+        (rampart_store::summary::days_from_civil(y, m, d) * 24 + hour) * 3_600_000_000
+    }
+
+    /// AL-3.2: `[reports] monthly` is mailed once per calendar month, on the first look of the
+    /// schedule after the month ended; other looks in the same month send nothing. The
+    /// schedule's clock is driven directly.
+    #[tokio::test]
+    async fn al_3_2_monthly_report_is_sent_once_per_month() {
+        let dir = std::env::temp_dir().join(format!(
+            "rampart-monthly-{}-{}",
+            std::process::id(),
+            rampart_store::now_micros()
+        ));
+        let store = Store::open(&dir).unwrap();
+        store.add_domain("example.test").unwrap();
+        store
+            .add_user("audit@example.test", "a long enough password")
+            .unwrap();
+        let (writer, thread) = rampart_store::Writer::start(&store).unwrap();
+        let backend: AnyStore = Arc::new(rampart_store::Sqlite::new(store.clone(), writer.clone()));
+        let mut config = Config::default();
+        config.reports.monthly = vec!["audit@example.test".into()];
+
+        let looks = [
+            (at(2026, 11, 14, 9), 1),  // October ended: its report goes
+            (at(2026, 11, 14, 9), 0),  // the same look again: not twice
+            (at(2026, 11, 30, 23), 0), // later in November: still October's, sent
+            (at(2026, 12, 1, 0), 1),   // November ended at midnight
+            (at(2026, 12, 31, 12), 0),
+            (at(2027, 1, 1, 0), 1), // December, across the year
+        ];
+        for (now, want) in looks {
+            assert_eq!(
+                tick(&store, &backend, &config, now).await,
+                want,
+                "look at {}",
+                date(now)
+            );
+        }
+        writer.run(false, |_| Ok(())).await.unwrap();
+        // Three report mails queued, one per month, each for its month.
+        let events = store
+            .trace(&rampart_store::TraceFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap();
+        let mut periods: Vec<&str> = events
+            .iter()
+            .filter(|e| e.event == "report")
+            .map(|e| e.detail.as_str())
+            .collect();
+        periods.sort();
+        assert_eq!(
+            periods,
+            vec![
+                "month report 2026-10-01 .. 2026-11-01 queued for audit@example.test",
+                "month report 2026-11-01 .. 2026-12-01 queued for audit@example.test",
+                "month report 2026-12-01 .. 2027-01-01 queued for audit@example.test",
+            ]
+        );
+        drop(backend);
+        drop(writer);
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
