@@ -295,7 +295,7 @@ pub(crate) fn judge_dkim_key(domain: &str, key: &DkimKey, published: &[String]) 
     };
     let keys: Vec<String> = published.iter().filter_map(|t| public_key(t)).collect();
     let short = |p: &str| format!("p={}…", p.chars().take(24).collect::<String>());
-    if keys.iter().any(|p| *p == want) {
+    if keys.contains(&want) {
         Finding::pass(
             "AL-2.2",
             check,
