@@ -90,6 +90,53 @@ pub struct ServerFacts {
     pub started_at: i64,
     /// Each listener it bound: role and address.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// The bans in force (NC-2.4.2); `None` when the server did not report them.
+    pub bans: Option<ServerBans>,
+    /// Its queue (NC-2.1.8).
+    pub queue: Option<ServerQueue>,
+    /// The ages of the signatures and feeds it uses (NC-2.4.4, AL-1.2).
+    pub freshness: Option<Vec<SourceAge>>,
+    /// Its last file integrity check (NC-2.2).
+    pub integrity: Option<ServerIntegrity>,
+    /// The limits it enforces, in words (NC-2.1.8).
+    pub limits: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerBans {
+    pub in_force: usize,
+    /// The newest ban: `198.51.100.7/32 (auth brute force) at 2026-12-03T15:04:05Z`.
+    pub newest: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerQueue {
+    /// Messages with a recipient still to deliver.
+    pub messages: u64,
+    /// Seconds since the epoch at which the oldest of them arrived.
+    pub oldest_received: Option<i64>,
+    /// Recipients waiting for a retry after a temporary failure.
+    pub deferred: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerIntegrity {
+    /// `checked`, `no-baseline`, `untrusted`, `pending` (not yet run) or `off`.
+    pub state: String,
+    /// Seconds since the epoch of the last check.
+    pub at: Option<i64>,
+    pub files: Option<u64>,
+    pub findings: Vec<String>,
+    pub every_secs: Option<u64>,
+}
+
+/// For evidence gathered by the audit itself where the running server's own report was
+/// wanted: says why, to be appended to the finding's evidence.
+pub fn from_configuration_only(server: Option<&ServerFacts>) -> &'static str {
+    match server {
+        None => "; server not running: from configuration only",
+        Some(_) => "; the running server did not report it: from configuration only",
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -3,7 +3,8 @@
 //! really does — which sockets it bound, since when — rather than assuming the configuration
 //! was applied. One request per connection, one line answered with one JSON object:
 //!
-//! - `status`: pid, start time, the listeners bound;
+//! - `status`: pid, start time, the listeners bound, the bans in force, the queue, signature
+//!   and feed ages, the last integrity check and the limits in force (admin_status.rs);
 //! - `unblock NETWORK` (`rampart ban remove`): the SMTP AUTH guard forgets the failures and the
 //!   temporary block of the addresses inside NETWORK, which live only in the server;
 //! - `self-test-begin` / `self-test-end`: the audit's self-test (its probes come from this host,
@@ -29,7 +30,9 @@ pub fn path(data_dir: &Path) -> PathBuf {
 }
 
 /// What the server reports about itself.
-pub type Status = Arc<dyn Fn() -> Value + Send + Sync>;
+pub type Status = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Value> + Send>> + Send + Sync,
+>;
 
 /// Longest the self-test window stays open when the audit does not close it.
 pub const SELF_TEST_WINDOW: Duration = Duration::from_secs(300);
@@ -93,7 +96,7 @@ async fn answer(
     reader.read_line(&mut line).await?;
     let line = line.trim();
     let reply = match line.split_once(' ') {
-        None if line == "status" => status(),
+        None if line == "status" => status().await,
         None if line == "self-test-begin" || line == "self-test-end" => {
             let open = line == "self-test-begin";
             for ip in SELF_TEST_SOURCES {

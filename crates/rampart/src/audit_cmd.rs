@@ -128,6 +128,8 @@ fn build_target(remote: &str, args: &AuditArgs) -> Result<Target, String> {
         ca_file: args.ca_file.clone(),
         rate: args.rate,
         timeout: Duration::from_secs(args.timeout.max(1)),
+        // --remote: the behaviour, the smuggling probes are messages to the postmaster.
+        self_test: false,
     })
 }
 

@@ -346,6 +346,8 @@ fn self_test(config: &Config, facts: &mut Facts) {
         ca_file: None,
         rate: 5.0,
         timeout: std::time::Duration::from_secs(10),
+        // Nothing of the self-test may reach a mailbox (the smuggling probes included).
+        self_test: true,
     };
     // NC-2.4.1: the probes are abuse by design (smuggling variants, relay tricks); the server is
     // asked not to count this host while they run, so the audit does not ban 127.0.0.1.
@@ -354,7 +356,13 @@ fn self_test(config: &Config, facts: &mut Facts) {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())
-        .and_then(|rt| rt.block_on(rampart_audit::remote::audit(&target)));
+        .and_then(|rt| {
+            rt.block_on(async {
+                let mut all = rampart_audit::remote::audit(&target).await?;
+                all.extend(dkim_published(config, &target, facts.directory.as_ref()).await);
+                Ok::<_, String>(all)
+            })
+        });
     if matches!(window, Ok(Some(_))) {
         let _ = crate::admin_socket::request(&config.data_dir, "self-test-end");
     }
@@ -382,8 +390,101 @@ fn self_test(config: &Config, facts: &mut Facts) {
     }
 }
 
+/// AL-2.2: for every represented domain with a DKIM key, the key published at each selector
+/// against the key Rampart signs with, the record being the one `rampart dns-records` prints.
+async fn dkim_published(
+    config: &Config,
+    target: &rampart_audit::remote::Target,
+    directory: Option<&DirectoryFacts>,
+) -> Vec<rampart_audit::Finding> {
+    let keys = rampart_queue::dkim::list(&config.data_dir);
+    let mut out = Vec::new();
+    for domain in directory.map(|d| d.local_domains.as_slice()).unwrap_or(&[]) {
+        let mine: Vec<rampart_audit::remote::DkimKey> = keys
+            .iter()
+            .filter(|(d, ..)| d.eq_ignore_ascii_case(domain))
+            .map(|(d, selector, alg, _)| {
+                // An unreadable key gives an empty p=, which the judgement reports as such.
+                let public = rampart_queue::dkim::public_key(&config.data_dir, d, selector, *alg)
+                    .unwrap_or_default();
+                rampart_audit::remote::DkimKey {
+                    selector: selector.clone(),
+                    record: rampart_checks::auth::dkim_record(
+                        match alg {
+                            rampart_queue::dkim::Algorithm::Rsa => "rsa",
+                            rampart_queue::dkim::Algorithm::Ed25519 => "ed25519",
+                        },
+                        &public,
+                    ),
+                }
+            })
+            .collect();
+        out.extend(rampart_audit::remote::dkim_keys(target, domain, &mine).await);
+    }
+    out
+}
+
 fn server_facts(v: &serde_json::Value) -> rampart_audit::facts::ServerFacts {
+    use rampart_audit::facts::{ServerBans, ServerIntegrity, ServerQueue, SourceAge};
+    let bans = v["bans"]["in_force"].as_u64().map(|n| ServerBans {
+        in_force: n as usize,
+        newest: v["bans"]["newest"]["network"].as_str().map(|net| {
+            format!(
+                "{net} ({}) at {}",
+                v["bans"]["newest"]["reason"].as_str().unwrap_or("?"),
+                rampart_audit::rfc3339(v["bans"]["newest"]["created"].as_i64().unwrap_or(0))
+            )
+        }),
+    });
+    let queue = v["queue"]["messages"].as_u64().map(|messages| ServerQueue {
+        messages,
+        oldest_received: v["queue"]["oldest_received"].as_i64(),
+        deferred: v["queue"]["deferred"].as_u64().unwrap_or(0),
+    });
+    let freshness = v["freshness"].as_array().map(|a| {
+        a.iter()
+            .map(|s| SourceAge {
+                name: s["name"].as_str().unwrap_or("?").to_string(),
+                age_secs: s["age_secs"].as_i64(),
+            })
+            .collect()
+    });
+    let integrity = v["integrity"]["state"]
+        .as_str()
+        .map(|state| ServerIntegrity {
+            state: state.to_string(),
+            at: v["integrity"]["at"].as_i64(),
+            files: v["integrity"]["files"].as_u64(),
+            findings: v["integrity"]["findings"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            every_secs: v["integrity"]["every_secs"].as_u64(),
+        });
+    let l = &v["limits"];
+    let limits = l["max_connections"].as_u64().map(|max| {
+        format!(
+            "connections {max} ({} per address), message size {} bytes, recipients {}, errors {}; rate limits: {}",
+            l["max_connections_per_ip"],
+            l["max_message_size"],
+            l["max_recipients"],
+            l["max_errors"],
+            l["rate_limits"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
+                .unwrap_or_default()
+        )
+    });
     rampart_audit::facts::ServerFacts {
+        bans,
+        queue,
+        freshness,
+        integrity,
+        limits,
         pid: v["pid"].as_u64().unwrap_or(0) as u32,
         started_at: v["started_at"].as_i64().unwrap_or(0),
         listeners: v["listeners"]

@@ -6,6 +6,7 @@ mod admin_accounts;
 mod admin_mailbox;
 mod admin_queue;
 mod admin_socket;
+mod admin_status;
 mod admin_user;
 mod audit_cmd;
 mod audit_local;

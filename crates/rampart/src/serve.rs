@@ -292,12 +292,19 @@ async fn serve(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let integrity_last = integrity_first
+        .as_ref()
+        .map(|_| crate::integrity::watch::LastCheck::default());
+    let sources = Arc::new(crate::admin_status::Sources {
+        started_at,
+        listening,
+        config: config.clone(),
+        store: store.clone(),
+        integrity: integrity_last.clone(),
+    });
     let status: crate::admin_socket::Status = Arc::new(move || {
-        serde_json::json!({
-            "pid": std::process::id(),
-            "started_at": started_at,
-            "listeners": listening,
-        })
+        let s = sources.clone();
+        Box::pin(s.status())
     });
     // `rampart ban remove`: the AUTH guard's blocks live in this process only.
     let unblock: crate::admin_socket::Unblock = Arc::new(move |network: &str| {
@@ -324,6 +331,7 @@ async fn serve(
             config_path: config_path.clone(),
             store: backend.clone(),
             notify: notify.clone(),
+            last: integrity_last.clone().unwrap_or_default(),
         };
         tokio::spawn(w.run(first, shutdown_rx.clone()))
     });

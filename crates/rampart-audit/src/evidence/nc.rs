@@ -3,7 +3,7 @@
 use super::{
     attested, config, list, listeners, probes, MAX_SIGNATURE_AGE_SECS, MIN_RETENTION_DAYS,
 };
-use crate::facts::Facts;
+use crate::facts::{from_configuration_only, Facts};
 use crate::Finding;
 use rampart_config::{CheckName, Role};
 use std::net::IpAddr;
@@ -411,19 +411,39 @@ pub fn nc_2_1_8(f: &Facts) -> Vec<Finding> {
             .to_lowercase()
         })
         .collect();
-    let mut out = vec![Finding::pass(
-        ID,
-        "limits",
-        format!(
-            "connections {} ({} per address), message size {} bytes, recipients {}, errors {}; rate limits: {}",
-            limits.max_connections,
-            limits.max_connections_per_ip,
-            limits.max_message_size,
-            limits.max_recipients,
-            limits.max_errors,
-            rates.join("; ")
+    let configured = format!(
+        "connections {} ({} per address), message size {} bytes, recipients {}, errors {}; rate limits: {}",
+        limits.max_connections,
+        limits.max_connections_per_ip,
+        limits.max_message_size,
+        limits.max_recipients,
+        limits.max_errors,
+        rates.join("; ")
+    );
+    let server = f.server.as_ref();
+    let mut out = vec![match server.and_then(|s| s.limits.as_ref()) {
+        // What the running server enforces, as it reports it.
+        Some(l) => Finding::pass(ID, "limits", format!("the running server enforces: {l}")),
+        None => Finding::pass(
+            ID,
+            "limits",
+            format!("{configured}{}", from_configuration_only(server)),
         ),
-    )];
+    }];
+    if let Some(q) = server.and_then(|s| s.queue.as_ref()) {
+        out.push(Finding::pass(
+            ID,
+            "queue",
+            format!(
+                "the running server's queue: {} message(s) to deliver{}, {} recipient(s) deferred",
+                q.messages,
+                q.oldest_received
+                    .map(|at| format!(", the oldest {} min old", (f.now - at).max(0) / 60))
+                    .unwrap_or_default(),
+                q.deferred
+            ),
+        ));
+    }
     if limits.max_connections_per_ip.get() > 1000 {
         out.push(Finding::warn(
             ID,
@@ -531,33 +551,109 @@ pub fn nc_2_2_commands(f: &Facts) -> Vec<Finding> {
 /// NC-2.2: a file integrity checker watches the critical files.
 pub fn nc_2_2_integrity(f: &Facts) -> Vec<Finding> {
     const ID: &str = "NC-2.2-integrity";
+    if let Some(i) = f.server.as_ref().and_then(|s| s.integrity.as_ref()) {
+        return vec![server_integrity(f, ID, i)];
+    }
+    let mut out = local_integrity(f, ID);
+    for finding in &mut out {
+        finding
+            .evidence
+            .push_str(from_configuration_only(f.server.as_ref()));
+    }
+    out
+}
+
+/// NC-2.2: the running server's own last integrity check.
+fn server_integrity(f: &Facts, id: &'static str, i: &crate::facts::ServerIntegrity) -> Finding {
+    let when =
+        i.at.map(|at| format!(" at {}", crate::rfc3339(at)))
+            .unwrap_or_default();
+    match i.state.as_str() {
+        "checked" if i.findings.is_empty() => Finding::pass(
+            id,
+            "integrity",
+            format!(
+                "the running server checked {} critical file(s){when}: baseline signed and unchanged{}",
+                i.files.unwrap_or(0),
+                i.every_secs
+                    .map(|s| format!("; it checks every {s} s"))
+                    .unwrap_or_default()
+            ),
+        ),
+        "checked" => Finding::fail(
+            id,
+            "changes",
+            format!(
+                "the running server's check{when} found: {}",
+                i.findings.join("; ")
+            ),
+            "find out why each file changed; if expected, re-baseline with the key (`rampart integrity rebaseline`)",
+        ),
+        "no-baseline" => Finding::fail(
+            id,
+            "baseline",
+            format!("the running server has no baseline to check: {}", i.findings.join("; ")),
+            "run `rampart integrity init` and keep its key apart from the server; then restart it",
+        ),
+        "untrusted" => Finding::fail(
+            id,
+            "baseline",
+            format!(
+                "the running server's baseline does not verify{when}: {}",
+                i.findings.join("; ")
+            ),
+            "find out who changed it; re-create it with `rampart integrity init` and the key",
+        ),
+        "off" => Finding::fail(
+            id,
+            "integrity",
+            "the running server does not check file integrity",
+            "set [integrity] enabled = true, run `rampart integrity init`, restart the server",
+        ),
+        other => {
+            // `pending`: the first check has not finished; the audit's own check stands in.
+            let mut local = local_integrity(f, id);
+            let first = local.remove(0);
+            Finding {
+                evidence: format!(
+                    "{} (the running server's first check is {other})",
+                    first.evidence
+                ),
+                ..first
+            }
+        }
+    }
+}
+
+/// NC-2.2: the audit's own integrity check.
+fn local_integrity(f: &Facts, id: &'static str) -> Vec<Finding> {
     match &f.guard.integrity {
         None => vec![Finding::warn(
-            ID,
+            id,
             "integrity",
             "the file integrity status was not gathered",
             "run `rampart integrity check`, and the audit on the server host",
         )],
         Some(i) if i.baseline_at.is_none() => vec![Finding::fail(
-            ID,
+            id,
             "baseline",
             "no integrity baseline of the critical files exists",
             "run `rampart integrity init` and keep its key apart from the server",
         )],
         Some(i) if !i.signature_valid => vec![Finding::fail(
-            ID,
+            id,
             "baseline",
             "the integrity baseline's signature does not verify: it was changed",
             "find out who changed it; re-create it with `rampart integrity init` and the key",
         )],
         Some(i) if !i.changes.is_empty() => vec![Finding::fail(
-            ID,
+            id,
             "changes",
             format!("changed since the baseline: {}", i.changes.join("; ")),
             "find out why each file changed; if expected, re-baseline with the key (`rampart integrity rebaseline`)",
         )],
         Some(i) => vec![Finding::pass(
-            ID,
+            id,
             "integrity",
             format!(
                 "baseline signed and unchanged{}",
@@ -778,10 +874,20 @@ pub fn nc_2_4_2(f: &Facts) -> Vec<Finding> {
         Some(i) => vec![Finding::pass(
             ID,
             "bans",
-            format!(
-                "addresses past a detector's threshold are banned at accept on every listener; {} in force, {} in the last 7 days",
-                i.banned_now, i.bans_7d
-            ),
+            match f.server.as_ref().and_then(|s| s.bans.as_ref()) {
+                Some(b) => format!(
+                    "addresses past a detector's threshold are banned at accept on every listener; the running server reports {} in force{}; {} in the last 7 days",
+                    b.in_force,
+                    b.newest.as_ref().map(|n| format!(", the newest {n}")).unwrap_or_default(),
+                    i.bans_7d
+                ),
+                None => format!(
+                    "addresses past a detector's threshold are banned at accept on every listener; {} in force, {} in the last 7 days{}",
+                    i.banned_now,
+                    i.bans_7d,
+                    from_configuration_only(f.server.as_ref())
+                ),
+            },
         )],
     }
 }
@@ -836,7 +942,24 @@ pub fn nc_2_4_4(f: &Facts) -> Vec<Finding> {
 }
 
 pub(crate) fn freshness(f: &Facts, id: &'static str) -> Vec<Finding> {
-    match &f.guard.freshness {
+    // The running server's own view (it asks its clamd) when it reports one; otherwise the
+    // audit's, and the evidence says so.
+    let (sources, note) = match f.server.as_ref().and_then(|s| s.freshness.as_ref()) {
+        Some(s) => (Some(s), "; as the running server reports it"),
+        None => (
+            f.guard.freshness.as_ref(),
+            from_configuration_only(f.server.as_ref()),
+        ),
+    };
+    let mut out = freshness_of(sources, id);
+    for finding in &mut out {
+        finding.evidence.push_str(note);
+    }
+    out
+}
+
+fn freshness_of(sources: Option<&Vec<crate::facts::SourceAge>>, id: &'static str) -> Vec<Finding> {
+    match sources {
         None => vec![Finding::warn(
             id,
             "signatures",

@@ -263,3 +263,96 @@ fn al_1_2_rspamd_fail_open_warns_and_a_silent_rspamd_fails() {
     assert!(r.evidence.contains("connection refused"), "{}", r.evidence);
     assert_eq!(status(&f, "AL-1.2"), Status::Fail);
 }
+
+fn findings(f: &Facts, id: &str) -> Vec<crate::Finding> {
+    Report::gather(f).control(id).unwrap().findings.clone()
+}
+
+/// NC-2.4.2, NC-2.4.4, NC-2.2, NC-2.1.8: the running server's own report is the evidence when it
+/// runs; without it the evidence says it comes from the configuration only.
+#[test]
+fn the_running_servers_report_is_the_evidence_and_its_absence_is_said() {
+    use crate::facts::{
+        GuardFacts, IdsFacts, ServerBans, ServerFacts, ServerIntegrity, ServerQueue, SourceAge,
+    };
+    let mut f = facts("");
+    f.guard = GuardFacts {
+        ids: Some(IdsFacts {
+            enabled: true,
+            ..IdsFacts::default()
+        }),
+        freshness: Some(vec![SourceAge {
+            name: "clamav signatures".into(),
+            age_secs: Some(3_600),
+        }]),
+        ..GuardFacts::default()
+    };
+    let ev = |f: &Facts, id: &str| {
+        findings(f, id)
+            .iter()
+            .map(|x| x.evidence.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    for id in [
+        "NC-2.4.2",
+        "NC-2.4.4",
+        "AL-1.2",
+        "NC-2.2-integrity",
+        "NC-2.1.8",
+    ] {
+        assert!(
+            ev(&f, id).contains("server not running: from configuration only"),
+            "{id}: {}",
+            ev(&f, id)
+        );
+    }
+    f.server = Some(ServerFacts {
+        pid: 7,
+        bans: Some(ServerBans {
+            in_force: 2,
+            newest: Some("198.51.100.7/32 (auth brute force) at 2033-05-18T03:33:20Z".into()),
+        }),
+        queue: Some(ServerQueue {
+            messages: 3,
+            oldest_received: Some(f.now - 600),
+            deferred: 1,
+        }),
+        freshness: Some(vec![SourceAge {
+            name: "clamav signatures".into(),
+            age_secs: Some(9 * 86_400),
+        }]),
+        integrity: Some(ServerIntegrity {
+            state: "checked".into(),
+            at: Some(f.now - 60),
+            files: Some(12),
+            findings: vec!["changed /etc/rampart/rampart.toml".into()],
+            every_secs: Some(3600),
+        }),
+        limits: Some("connections 1000 (50 per address)".into()),
+        ..ServerFacts::default()
+    });
+    assert!(ev(&f, "NC-2.4.2")
+        .contains("the running server reports 2 in force, the newest 198.51.100.7/32"));
+    // The server's own view of its signatures (9 days) wins over the audit's (1 hour).
+    assert_eq!(status(&f, "NC-2.4.4"), Status::Fail);
+    assert!(ev(&f, "NC-2.4.4").contains("as the running server reports it"));
+    assert_eq!(status(&f, "NC-2.2-integrity"), Status::Fail);
+    assert!(ev(&f, "NC-2.2-integrity").contains("changed /etc/rampart/rampart.toml"));
+    let limits = ev(&f, "NC-2.1.8");
+    assert!(
+        limits.contains("the running server enforces: connections 1000"),
+        "{limits}"
+    );
+    assert!(
+        limits.contains("3 message(s) to deliver, the oldest 10 min old, 1 recipient(s) deferred"),
+        "{limits}"
+    );
+    if let Some(s) = f.server.as_mut() {
+        s.integrity = Some(ServerIntegrity {
+            state: "off".into(),
+            ..ServerIntegrity::default()
+        });
+    }
+    assert_eq!(status(&f, "NC-2.2-integrity"), Status::Fail);
+}

@@ -173,7 +173,10 @@ pub(crate) async fn probe(target: &Target) -> Vec<Finding> {
         Ok(t) => out.push(judge_spf(domain, &t)),
         Err(e) => out.push(dns_warn("AL-2.1", format!("SPF {domain}"), e)),
     }
-    out.push(dkim(&r, domain, &target.dkim_selectors).await);
+    // A self-test compares every domain's keys with what it signs with ([`dkim_keys`]).
+    if !target.self_test {
+        out.push(dkim(&r, domain, &target.dkim_selectors).await);
+    }
     match txt(&r, &format!("_dmarc.{domain}")).await {
         Ok(t) => out.push(judge_dmarc(domain, &t)),
         Err(e) => out.push(dns_warn("AL-2.3", format!("DMARC _dmarc.{domain}"), e)),
@@ -248,6 +251,105 @@ async fn dkim(r: &TokioResolver, domain: &str, given: &[String]) -> Finding {
     }
 }
 
+/// One DKIM key the server signs with: its selector and the TXT value `rampart dns-records`
+/// prints for it (`v=DKIM1; k=...; p=...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimKey {
+    pub selector: String,
+    pub record: String,
+}
+
+/// The `p=` of a DKIM record with the white space DNS tools add removed; `None` without one.
+fn public_key(record: &str) -> Option<String> {
+    let p: String = tag(record, "p")?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    (!p.is_empty()).then_some(p)
+}
+
+/// AL-2.2 (and the NC guideline on signatures): the judgement for one selector of `domain`
+/// given the TXT strings published at `<selector>._domainkey.<domain>`. A pass only when a
+/// published key is the key the server signs with; missing or different is a fail whose remedy
+/// is the record to publish.
+pub(crate) fn judge_dkim_key(domain: &str, key: &DkimKey, published: &[String]) -> Finding {
+    let name = format!("{}._domainkey.{domain}", key.selector);
+    let check = format!("DKIM {name}");
+    let remedy = format!(
+        "publish `{name}. IN TXT \"{}\"` (`rampart dns-records --domain {domain}` prints it)",
+        key.record
+    );
+    let Some(want) = public_key(&key.record) else {
+        return Finding::warn(
+            "AL-2.2",
+            check,
+            format!(
+                "the server's key for selector {} could not be read",
+                key.selector
+            ),
+            format!(
+                "re-create it: rampart dkim generate --domain {domain} --selector {}",
+                key.selector
+            ),
+        );
+    };
+    let keys: Vec<String> = published.iter().filter_map(|t| public_key(t)).collect();
+    let short = |p: &str| format!("p={}…", p.chars().take(24).collect::<String>());
+    if keys.contains(&want) {
+        Finding::pass(
+            "AL-2.2",
+            check,
+            format!(
+                "the published key is the key signed with ({})",
+                short(&want)
+            ),
+        )
+    } else if keys.is_empty() {
+        Finding::fail("AL-2.2", check, "no DKIM key is published", remedy)
+    } else {
+        Finding::fail(
+            "AL-2.2",
+            check,
+            format!(
+                "the published key ({}) is not the key signed with ({}): receivers' DKIM checks fail",
+                keys.iter().map(|p| short(p)).collect::<Vec<_>>().join(", "),
+                short(&want)
+            ),
+            remedy,
+        )
+    }
+}
+
+/// AL-2.2 for a self-test: every selector the server signs `domain` with, looked up and compared
+/// with the key it signs with.
+pub async fn dkim_keys(target: &Target, domain: &str, keys: &[DkimKey]) -> Vec<Finding> {
+    let r = match resolver(target) {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![Finding::warn(
+                "AL-2.2",
+                format!("DKIM {domain}"),
+                format!("could not ask DNS: {e}"),
+                "set [dns] servers to a reachable resolver",
+            )]
+        }
+    };
+    let mut out = Vec::new();
+    for key in keys {
+        let name = format!("{}._domainkey.{domain}", key.selector);
+        out.push(match txt(&r, &name).await {
+            Ok(t) => judge_dkim_key(domain, key, &t),
+            Err(e) => Finding::warn(
+                "AL-2.2",
+                format!("DKIM {name}"),
+                format!("DNS did not answer: {e}"),
+                "run the audit again",
+            ),
+        });
+    }
+    out
+}
+
 /// TLSA at `_25._tcp.<mx>` for each MX: a pass where published, not applicable where not (DANE
 /// needs a DNSSEC-signed zone, which not every agency has).
 async fn tlsa(r: &TokioResolver, domain: &str) -> Vec<Finding> {
@@ -315,6 +417,30 @@ mod tests {
         assert_eq!(judge_spf("d", &v(&["google-site=x"])).status, Status::Fail);
         assert_eq!(
             judge_spf("d", &v(&["v=spf1 -all", "v=spf1 mx -all"])).status,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn al_2_2_the_published_key_must_be_the_key_signed_with() {
+        let key = DkimKey {
+            selector: "s1".into(),
+            record: "v=DKIM1; k=ed25519; p=AAAAright".into(),
+        };
+        let same = judge_dkim_key("d", &key, &v(&["v=DKIM1; k=ed25519; p=AAAA right"]));
+        assert_eq!(same.status, Status::Pass, "{same:?}");
+        let other = judge_dkim_key("d", &key, &v(&["v=DKIM1; k=ed25519; p=BBBBwrong"]));
+        assert_eq!(other.status, Status::Fail);
+        assert!(other
+            .remedy
+            .unwrap()
+            .contains("s1._domainkey.d. IN TXT \"v=DKIM1; k=ed25519; p=AAAAright\""));
+        let none = judge_dkim_key("d", &key, &v(&["v=spf1 -all"]));
+        assert_eq!(none.status, Status::Fail);
+        assert_eq!(none.evidence, "no DKIM key is published");
+        // A revoked key (empty p=) is no key.
+        assert_eq!(
+            judge_dkim_key("d", &key, &v(&["v=DKIM1; p="])).status,
             Status::Fail
         );
     }

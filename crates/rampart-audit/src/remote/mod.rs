@@ -15,13 +15,15 @@
 //! The probe is polite: connections are paced (`--rate`, per second) and capped
 //! ([`MAX_CONNECTIONS`]), and it never completes a DATA a server would deliver to a person: every
 //! relay and limit probe ends in RSET or QUIT before DATA. The one exception is the smuggling
-//! probe, which sends to the postmaster address with a Subject saying it is an audit test.
+//! probe, which sends to the postmaster address with a Subject saying it is an audit test; in a
+//! self-test ([`Target::self_test`]) even that one is built so that no message can be accepted.
 //! What lives elsewhere: the registry of controls, local evidence and the report formats.
 
 mod auth;
 mod banner;
 mod commands;
 mod dns;
+pub use dns::{dkim_keys, DkimKey};
 mod limits;
 mod relay;
 pub mod session;
@@ -70,6 +72,10 @@ pub struct Target {
     pub rate: f64,
     /// Bound on every connect, read and write.
     pub timeout: Duration,
+    /// The server audits itself (`rampart audit` without `--remote`): no probe may leave a
+    /// message anywhere, the smuggling probe included (see `smuggling.rs`), and the DKIM keys
+    /// are compared per domain by the local audit instead of looked up by selector here.
+    pub self_test: bool,
 }
 
 impl Target {

@@ -7,6 +7,13 @@
 //! `<CRLF>.<CRLF>`. A server that ended the data at the fake terminator answers the smuggled
 //! `MAIL FROM` as a command; one that did not answers only the one message. No timing: after the
 //! first reply a QUIT is sent and the replies before its `221` are counted.
+//!
+//! In a self-test (`rampart audit` on the server itself, [`super::Target::self_test`]) nothing
+//! may reach a mailbox on any run, so each probe message also carries a line ending in a bare LF
+//! before the fake terminator: a server that refuses bare line endings (Rampart does, NC-2.1.7)
+//! refuses the message whichever end it takes, before a message exists. What is judged is then
+//! only whether the smuggled `MAIL FROM` was answered as a command; and a message the server
+//! accepted in spite of the bare LF is itself a fail, since that server was meant to refuse it.
 
 use super::session::{ProbeError, Reply, Session};
 use super::{Probe, FOREIGN};
@@ -29,6 +36,8 @@ pub(crate) enum Outcome {
     Ended(Vec<Reply>),
     /// One answer for the whole message (accepted or refused): the fake terminator was data.
     Held(Reply),
+    /// Self-test only: the message with its bare LF was accepted (and may be delivered).
+    Accepted(Reply),
 }
 
 /// Judges the replies read after the message: `first` to the data, then every reply before
@@ -46,7 +55,26 @@ pub(crate) fn outcome(first: Reply, rest: Vec<Reply>) -> Outcome {
     }
 }
 
-fn message(domain: &str, name: &str, fake: &[u8]) -> Vec<u8> {
+/// The self-test's judgement: the smuggled command answered is smuggling, whatever the first
+/// reply (the bare LF makes a refusal of the first part expected); a positive first reply means
+/// the bare LF was taken, which a self-test must not see.
+pub(crate) fn outcome_self_test(first: Reply, rest: Vec<Reply>) -> Outcome {
+    let mut extra: Vec<Reply> = rest.into_iter().filter(|r| r.code != 221).collect();
+    if !extra.is_empty() {
+        extra.insert(0, first);
+        Outcome::Ended(extra)
+    } else if first.positive() {
+        Outcome::Accepted(first)
+    } else {
+        Outcome::Held(first)
+    }
+}
+
+/// The line of a self-test's message that ends in a bare LF (see the module doc).
+const SELF_TEST_POISON: &[u8] =
+    b"\r\nThis line ends in a bare LF so that no server refusing bare line endings accepts it.\n";
+
+fn message(domain: &str, name: &str, fake: &[u8], self_test: bool) -> Vec<u8> {
     let mut m = format!(
         "From: <postmaster@{domain}>\r\nTo: <postmaster@{domain}>\r\n\
          Subject: rampart audit test: SMTP smuggling probe {name}, please ignore\r\n\
@@ -61,6 +89,10 @@ fn message(domain: &str, name: &str, fake: &[u8]) -> Vec<u8> {
         super::EHLO_NAME
     )
     .into_bytes();
+    if self_test {
+        m.extend_from_slice(SELF_TEST_POISON);
+        m.extend_from_slice(b"End of the audit test.");
+    }
     m.extend_from_slice(fake);
     m.extend_from_slice(format!("MAIL FROM:<smuggled@{FOREIGN}>\r\n").as_bytes());
     m.extend_from_slice(b"\r\n.\r\n");
@@ -85,10 +117,16 @@ async fn one(p: &mut Probe<'_>, name: &str, fake: &[u8]) -> Result<Outcome, Prob
             return Err(ProbeError::Refused(format!("{cmd}: {}", r.show())));
         }
     }
-    s.write_raw(&message(&domain, name, fake)).await?;
+    let self_test = p.target.self_test;
+    s.write_raw(&message(&domain, name, fake, self_test))
+        .await?;
     let first = s.reply().await?;
     let rest = after_quit(&mut s).await;
-    Ok(outcome(first, rest))
+    Ok(if self_test {
+        outcome_self_test(first, rest)
+    } else {
+        outcome(first, rest)
+    })
 }
 
 /// Sends QUIT and reads every reply up to its `221` (or the end of the connection).
@@ -126,6 +164,14 @@ pub(crate) async fn probe(p: &mut Probe<'_>) -> Vec<Finding> {
                     replies.iter().map(Reply::show).collect::<Vec<_>>().join(" | ")
                 ),
                 "end DATA at <CRLF>.<CRLF> only (Postfix: smtpd_forbid_bare_newline = normalize or reject)",
+            ),
+            // NC-2.1.7, self-test: the message with a bare LF was accepted; this server must
+            // refuse bare line endings, and the self-test must not leave a message.
+            Ok(Outcome::Accepted(r)) => Finding::fail(
+                "NC-2.1.7",
+                check,
+                format!("a message with a bare LF was accepted: {}", r.show()),
+                "refuse messages with a bare CR or LF (Rampart does by default; check that this is the server the configuration describes)",
             ),
             Ok(Outcome::Held(r)) => Finding::pass(
                 "NC-2.1.7",
@@ -194,7 +240,7 @@ mod tests {
 
     #[test]
     fn nc_2_1_7_the_message_carries_the_fake_terminator_then_the_real_one() {
-        let m = message("example.test", "<LF>.<LF>", b"\n.\n");
+        let m = message("example.test", "<LF>.<LF>", b"\n.\n", false);
         let s = String::from_utf8(m).unwrap();
         assert!(s.contains("Subject: rampart audit test: SMTP smuggling probe"));
         assert!(s.contains("No action is needed.\n.\nMAIL FROM:<smuggled@example.net>\r\n"));
@@ -202,6 +248,30 @@ mod tests {
         // The text before the fake terminator has no other bare LF or CR.
         let head = &s[..s.find("No action").unwrap()];
         assert!(!head.replace("\r\n", "").contains(['\r', '\n']));
+    }
+
+    #[test]
+    fn nc_2_1_7_a_self_test_message_is_refused_whichever_end_is_taken() {
+        for (name, fake) in VARIANTS {
+            let m = message("example.test", name, fake, true);
+            let cut = m.len() - fake.len() - b"MAIL FROM:<smuggled@example.net>\r\n\r\n.\r\n".len();
+            // The part before the fake terminator already holds a bare LF: a server ending the
+            // data there refuses it just as one ending it at <CRLF>.<CRLF>.
+            let head = String::from_utf8_lossy(&m[..cut]);
+            assert!(head.replace("\r\n", "").contains('\n'), "{name}");
+            assert!(m.ends_with(b"\r\n.\r\n"));
+        }
+        // The smuggled command answered is smuggling even when the first part was refused.
+        let o = outcome_self_test(r(554), vec![r(250), r(500), r(221)]);
+        assert!(matches!(o, Outcome::Ended(ref v) if v.len() == 3), "{o:?}");
+        assert_eq!(
+            outcome_self_test(r(554), vec![r(221)]),
+            Outcome::Held(r(554))
+        );
+        assert_eq!(
+            outcome_self_test(r(250), vec![r(221)]),
+            Outcome::Accepted(r(250))
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ use mail_auth::{
 pub use self::config::{
     ArcSealConfig, AuthConfig, DnsServer, Network, TempErrorAction, TrustedForwarders,
 };
-pub use self::records::dns_records;
+pub use self::records::{dkim_record, dns_records};
 pub use self::results::authserv_id;
 pub use mail_auth::dmarc::Policy;
 pub use mail_auth::{DkimResult, DmarcOutput, DmarcResult, SpfOutput, SpfResult};

@@ -51,16 +51,8 @@ pub fn dns_records(
 
     for (selector, algorithm, key) in selectors {
         let selector = clean_name(selector);
-        let k = if algorithm.to_ascii_lowercase().starts_with("ed25519") {
-            "ed25519"
-        } else {
-            "rsa"
-        };
-        let key: String = key
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "+/=".contains(*c))
-            .collect();
-        let value = format!("v=DKIM1; k={k}; p={key}");
+        let k = dkim_k(algorithm);
+        let value = dkim_record(algorithm, key);
         let _ = writeln!(
             out,
             "; AL-2.2 DKIM: public key ({k}) of selector {selector}, for signatures d={domain}"
@@ -77,6 +69,24 @@ pub fn dns_records(
     let _ = writeln!(out, "_dmarc.{domain}. IN TXT {}", quoted(&[dmarc]));
 
     out
+}
+
+fn dkim_k(algorithm: &str) -> &'static str {
+    if algorithm.to_ascii_lowercase().starts_with("ed25519") {
+        "ed25519"
+    } else {
+        "rsa"
+    }
+}
+
+/// AL-2.2: the TXT value of a DKIM key record, `v=DKIM1; k=...; p=...`, as [`dns_records`]
+/// prints it (and `rampart audit` compares with DNS).
+pub fn dkim_record(algorithm: &str, key: &str) -> String {
+    let key: String = key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+/=".contains(*c))
+        .collect();
+    format!("v=DKIM1; k={}; p={key}", dkim_k(algorithm))
 }
 
 /// Splits a TXT value into character-strings of at most 255 bytes (values here are ASCII).

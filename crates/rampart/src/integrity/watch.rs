@@ -16,6 +16,43 @@ pub struct Watcher {
     pub config_path: Option<PathBuf>,
     pub store: AnyStore,
     pub notify: Arc<Notify>,
+    /// Where the last check's outcome is kept for the admin socket's `status` (the audit).
+    pub last: LastCheck,
+}
+
+/// The last check's outcome as the running server saw it, for `rampart audit` (NC-2.2).
+#[derive(Clone, Default)]
+pub struct LastCheck(Arc<std::sync::Mutex<Option<serde_json::Value>>>);
+
+impl LastCheck {
+    fn record(&self, outcome: &Outcome) {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let v = match outcome {
+            Outcome::NoBaseline(why) => {
+                serde_json::json!({ "state": "no-baseline", "at": at, "findings": [why] })
+            }
+            Outcome::Untrusted(why) => {
+                serde_json::json!({ "state": "untrusted", "at": at, "findings": [why] })
+            }
+            Outcome::Checked { files, findings } => serde_json::json!({
+                "state": "checked",
+                "at": at,
+                "files": files,
+                "findings": findings.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            }),
+        };
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(v);
+        }
+    }
+
+    /// The last outcome; `None` before the first check.
+    pub fn get(&self) -> Option<serde_json::Value> {
+        self.0.lock().ok().and_then(|l| l.clone())
+    }
 }
 
 /// The check `serve` runs before dropping privileges, so that files only root may read are
@@ -31,6 +68,7 @@ impl Watcher {
         let mut mailed: Vec<String> = Vec::new();
         let mut outcome = first;
         loop {
+            self.last.record(&outcome);
             self.report(outcome, &mut mailed).await;
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
