@@ -15,10 +15,11 @@
 //! error within those timeouts, never a hang: the SMTP layer turns it into a 451.
 //!
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
-//! (Trace). The schema is in [`migrate`], applied in versioned steps at start. What is not here
+//! (Trace), [`bans`] (Bans). The schema is in [`migrate`], applied in versioned steps at start. What is not here
 //! yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
 //! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
 
+pub mod bans;
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
 pub mod directory;
@@ -42,7 +43,6 @@ pub const MISSING: &[&str] = &[
     "Logins",
     "SubmissionStore",
     "WebSessions",
-    "Bans",
     "TlsReporting",
     "SpamTokens",
     "DmarcReporting",

@@ -95,6 +95,40 @@ CREATE INDEX trace_rcpt ON trace(lower(recipient)) WHERE recipient IS NOT NULL;
 CREATE INDEX trace_client ON trace(client) WHERE client IS NOT NULL;
 "#,
     ),
+    (
+        4,
+        "intrusion prevention: network bans, allow-list, IDS log, generation (NC-2.4.2)",
+        r#"
+CREATE TABLE ids_bans (
+    network TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT,
+    repeats INTEGER NOT NULL
+);
+CREATE TABLE ids_allow (
+    network TEXT PRIMARY KEY,
+    note TEXT NOT NULL,
+    created BIGINT NOT NULL
+);
+CREATE TABLE ids_events (
+    id BIGSERIAL PRIMARY KEY,
+    ts BIGINT NOT NULL,
+    network TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX ids_events_ts ON ids_events(ts);
+CREATE TABLE ids_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation BIGINT NOT NULL
+);
+INSERT INTO ids_generation(id, generation) VALUES (1, 0);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

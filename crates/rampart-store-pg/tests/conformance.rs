@@ -186,3 +186,17 @@ async fn database_restart_fails_then_recovers() {
         "what was committed before survives; what failed is not there"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bans_on_postgresql() {
+    let cluster = Cluster::start();
+    c::bans_escalate_expire_and_unban_on(&store(&cluster).await).await;
+    c::ids_log_retention_and_oldest_on(&store(&cluster).await).await;
+    // The restart: a new handle (a new pool) on the same database.
+    let db = cluster.create_database().await;
+    let opts = cluster.options(&db);
+    c::bans_survive_restart_and_allow_lifts_on(|| async {
+        Box::new(PgStore::open(&opts).await.expect("the store reopens"))
+    })
+    .await;
+}
