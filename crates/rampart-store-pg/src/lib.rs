@@ -15,7 +15,7 @@
 //! error within those timeouts, never a hang: the SMTP layer turns it into a 451.
 //!
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
-//! (Trace), [`bans`] (Bans). The schema is in [`migrate`], applied in versioned steps at start. What is not here
+//! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions). The schema is in [`migrate`], applied in versioned steps at start. What is not here
 //! yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
 //! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
 
@@ -27,6 +27,7 @@ pub mod migrate;
 pub mod shared;
 pub mod tls;
 pub mod trace;
+pub mod web_sessions;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use rampart_store::{Result, StoreError};
@@ -42,7 +43,6 @@ pub const MISSING: &[&str] = &[
     "MailboxAudit",
     "Logins",
     "SubmissionStore",
-    "WebSessions",
     "TlsReporting",
     "SpamTokens",
     "DmarcReporting",

@@ -129,6 +129,21 @@ CREATE TABLE ids_generation (
 INSERT INTO ids_generation(id, generation) VALUES (1, 0);
 "#,
     ),
+    (
+        5,
+        "webmail sign-in sessions (AL-4.1)",
+        r#"
+CREATE TABLE web_sessions (
+    hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    client TEXT,
+    user_agent TEXT
+);
+CREATE INDEX web_sessions_account ON web_sessions(account);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

@@ -200,3 +200,14 @@ async fn bans_on_postgresql() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_sessions_on_postgresql() {
+    let cluster = Cluster::start();
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::web_sessions_create_check_end_on(&s).await;
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::web_sessions_expire_and_prune_on(&s).await;
+}
