@@ -144,6 +144,23 @@ CREATE TABLE web_sessions (
 CREATE INDEX web_sessions_account ON web_sessions(account);
 "#,
     ),
+    (
+        6,
+        "access tokens (JMAP and submission logins beside the password)",
+        r#"
+CREATE TABLE access_tokens (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    scopes TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT,
+    last_used BIGINT
+);
+CREATE INDEX access_tokens_account ON access_tokens(account);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

@@ -211,3 +211,76 @@ async fn web_sessions_on_postgresql() {
     c::populate(&s).await;
     c::web_sessions_expire_and_prune_on(&s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_on_postgresql() {
+    use rampart_store::tokens::{token_hash, Logins, Scope, TokenCheck};
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let s = PgStore::open(&cluster.options(&db)).await.unwrap();
+    c::populate(&s).await;
+    c::logins_without_tokens_or_grants_on(&s).await;
+    // Tokens are made by the administrator's command, outside the trait: a row as it writes
+    // one, then the trait's answers to it.
+    let token = "rpt_0123456789abcdef";
+    let sql = cluster.client(&db).await;
+    sql.execute(
+        "INSERT INTO access_tokens(id, account, name, hash, scopes, created, expires)
+         VALUES ('t1', 'user@local.example', 'phone', $1, 'jmap', 0, NULL)",
+        &[&token_hash(token)],
+    )
+    .await
+    .unwrap();
+    let first = s.token_authenticate(token, Scope::Jmap).await.unwrap();
+    assert!(
+        matches!(first, TokenCheck::Valid { first_use_this_hour: true, ref account, .. }
+                 if account == "user@local.example"),
+        "the first use is recorded: {first:?}"
+    );
+    assert!(
+        matches!(
+            s.token_authenticate(token, Scope::Jmap).await.unwrap(),
+            TokenCheck::Valid {
+                first_use_this_hour: false,
+                ..
+            }
+        ),
+        "a second use within the hour is not recorded again"
+    );
+    assert!(matches!(
+        s.token_authenticate(token, Scope::Submission)
+            .await
+            .unwrap(),
+        TokenCheck::WrongScope { .. }
+    ));
+    sql.execute(
+        "UPDATE users SET disabled = true WHERE address = 'user@local.example'",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            s.token_authenticate(token, Scope::Jmap).await.unwrap(),
+            TokenCheck::Disabled { .. }
+        ),
+        "a disabled account's token is refused"
+    );
+    assert_eq!(
+        s.account_disabled("USER@local.example").await.unwrap(),
+        Some(true)
+    );
+    sql.execute(
+        "INSERT INTO mailbox_grants(owner, delegate, rights, created)
+         VALUES ('user@local.example', 'other@local.example', 'send-as', 1)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let grants = s.grants_to("Other@local.example").await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(
+        (grants[0].owner.as_str(), grants[0].rights),
+        ("user@local.example", rampart_store::grants::Rights::SendAs)
+    );
+}
