@@ -229,7 +229,7 @@ impl Bans for PgStore {
             .query(
                 &format!(
                     "SELECT {BAN_COLS} FROM ids_bans WHERE expires IS NULL OR expires > $1
-                     ORDER BY expires IS NULL, expires, network"
+                     ORDER BY expires IS NULL, expires, network COLLATE \"C\""
                 ),
                 &[&now],
             )
@@ -306,7 +306,7 @@ impl Bans for PgStore {
         let c = self.conn(&self.sessions).await?;
         let rows = c
             .query(
-                "SELECT network, note, created FROM ids_allow ORDER BY network",
+                "SELECT network, note, created FROM ids_allow ORDER BY network COLLATE \"C\"",
                 &[],
             )
             .await

@@ -15,7 +15,8 @@
 //! error within those timeouts, never a hang: the SMTP layer turns it into a 451.
 //!
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
-//! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins). The schema is in [`migrate`], applied in versioned steps at start. What is not here
+//! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins), [`spam_tokens`]
+//! (SpamTokens). The schema is in [`migrate`], applied in versioned steps at start. What is not here
 //! yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
 //! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
 
@@ -25,6 +26,7 @@ pub mod cluster;
 pub mod directory;
 pub mod migrate;
 pub mod shared;
+pub mod spam_tokens;
 pub mod tls;
 pub mod tokens;
 pub mod trace;
@@ -44,7 +46,6 @@ pub const MISSING: &[&str] = &[
     "MailboxAudit",
     "SubmissionStore",
     "TlsReporting",
-    "SpamTokens",
     "DmarcReporting",
 ];
 

@@ -161,6 +161,27 @@ CREATE TABLE access_tokens (
 CREATE INDEX access_tokens_account ON access_tokens(account);
 "#,
     ),
+    (
+        7,
+        "spam classifier: lessons and token counts per scope (AL-1.2)",
+        r#"
+CREATE TABLE spam_lessons (
+    scope TEXT NOT NULL,
+    digest BYTEA NOT NULL,
+    spam BOOLEAN NOT NULL,
+    tokens BYTEA NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (scope, digest)
+);
+CREATE TABLE spam_tokens (
+    scope TEXT NOT NULL,
+    token BIGINT NOT NULL,
+    spam BIGINT NOT NULL,
+    ham BIGINT NOT NULL,
+    PRIMARY KEY (scope, token)
+);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

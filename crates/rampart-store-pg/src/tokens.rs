@@ -72,7 +72,7 @@ impl Logins for PgStore {
         let rows = c
             .query(
                 "SELECT owner, delegate, rights, created FROM mailbox_grants
-                 WHERE delegate = $1 ORDER BY owner",
+                 WHERE delegate = $1 ORDER BY owner COLLATE \"C\"",
                 &[&delegate.to_ascii_lowercase()],
             )
             .await

@@ -284,3 +284,15 @@ async fn logins_on_postgresql() {
         ("user@local.example", rampart_store::grants::Rights::SendAs)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spam_tokens_on_postgresql() {
+    let cluster = Cluster::start();
+    c::spam_train_once_and_reverse_on(&store(&cluster).await).await;
+    let db = cluster.create_database().await;
+    let opts = cluster.options(&db);
+    c::spam_scopes_apart_and_kept_on(|| async {
+        Box::new(PgStore::open(&opts).await.expect("the store reopens"))
+    })
+    .await;
+}
