@@ -16,7 +16,7 @@
 //!
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
 //! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins), [`spam_tokens`]
-//! (SpamTokens). The schema is in [`migrate`], applied in versioned steps at start. What is not here
+//! (SpamTokens), [`tls_reporting`] (TlsReporting). The schema is in [`migrate`], applied in versioned steps at start. What is not here
 //! yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
 //! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
 
@@ -28,6 +28,7 @@ pub mod migrate;
 pub mod shared;
 pub mod spam_tokens;
 pub mod tls;
+pub mod tls_reporting;
 pub mod tokens;
 pub mod trace;
 pub mod web_sessions;
@@ -45,7 +46,6 @@ pub const MISSING: &[&str] = &[
     "MailStore",
     "MailboxAudit",
     "SubmissionStore",
-    "TlsReporting",
     "DmarcReporting",
 ];
 

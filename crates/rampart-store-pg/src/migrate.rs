@@ -182,6 +182,50 @@ CREATE TABLE spam_tokens (
 );
 "#,
     ),
+    (
+        8,
+        "MTA-STS policy cache and TLS reporting (RFC 8461, RFC 8460)",
+        r#"
+CREATE TABLE mta_sts_policies (
+    domain TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    fetched BIGINT NOT NULL,
+    expires BIGINT NOT NULL
+);
+CREATE TABLE tls_outcomes (
+    day BIGINT NOT NULL,
+    policy_domain TEXT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy_strings TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    result_type TEXT NOT NULL,
+    receiving_ip TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (day, policy_domain, policy_type, policy_strings, mx_host, result_type,
+                 receiving_ip, reason)
+);
+CREATE TABLE tls_reports_received (
+    id BIGSERIAL PRIMARY KEY,
+    received BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    start BIGINT NOT NULL,
+    "end" BIGINT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE tls_reports_sent (
+    day BIGINT NOT NULL,
+    policy_domain TEXT NOT NULL,
+    rua TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    sent BIGINT NOT NULL,
+    PRIMARY KEY (day, policy_domain, rua)
+);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

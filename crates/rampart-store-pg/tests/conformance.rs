@@ -296,3 +296,19 @@ async fn spam_tokens_on_postgresql() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_reporting_on_postgresql() {
+    let cluster = Cluster::start();
+    let reopen = |db: String| {
+        let opts = cluster.options(&db);
+        move || {
+            let opts = opts.clone();
+            async move { Box::new(PgStore::open(&opts).await.expect("the store reopens")) }
+        }
+    };
+    c::tls_sts_policy_cache_on(reopen(cluster.create_database().await)).await;
+    c::tls_outcomes_by_day_on(reopen(cluster.create_database().await)).await;
+    c::tls_reports_sent_once_on(reopen(cluster.create_database().await)).await;
+    c::tls_reports_received_kept_on(reopen(cluster.create_database().await)).await;
+}
