@@ -16,7 +16,8 @@
 //!
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
 //! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins), [`spam_tokens`]
-//! (SpamTokens), [`tls_reporting`] (TlsReporting). The schema is in [`migrate`], applied in versioned steps at start. What is not here
+//! (SpamTokens), [`tls_reporting`] (TlsReporting),
+//! [`dmarc_reporting`] (DmarcReporting). The schema is in [`migrate`], applied in versioned steps at start. What is not here
 //! yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
 //! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
 
@@ -24,6 +25,7 @@ pub mod bans;
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
 pub mod directory;
+pub mod dmarc_reporting;
 pub mod migrate;
 pub mod shared;
 pub mod spam_tokens;
@@ -46,7 +48,6 @@ pub const MISSING: &[&str] = &[
     "MailStore",
     "MailboxAudit",
     "SubmissionStore",
-    "DmarcReporting",
 ];
 
 /// How many connections each purpose may hold at once.

@@ -226,6 +226,45 @@ CREATE TABLE tls_reports_sent (
 );
 "#,
     ),
+    (
+        9,
+        "DMARC evaluations and received aggregate reports (AL-2.3, AL-3.2)",
+        r#"
+CREATE TABLE dmarc_evaluations (
+    id BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    domain TEXT NOT NULL,
+    source_ip TEXT NOT NULL,
+    header_from TEXT NOT NULL,
+    envelope_from TEXT NOT NULL,
+    envelope_to TEXT NOT NULL,
+    spf_domain TEXT NOT NULL,
+    spf_scope TEXT NOT NULL,
+    spf_result TEXT NOT NULL,
+    dkim TEXT NOT NULL,
+    spf_aligned TEXT NOT NULL,
+    dkim_aligned TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    published TEXT NOT NULL,
+    rua TEXT NOT NULL
+);
+CREATE INDEX dmarc_evaluations_at ON dmarc_evaluations(at);
+-- "end" quoted: a reserved word in PostgreSQL; the names are SQLite's, so rows move unchanged.
+CREATE TABLE dmarc_reports_received (
+    id BIGSERIAL PRIMARY KEY,
+    received BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    begin BIGINT NOT NULL,
+    "end" BIGINT NOT NULL,
+    json TEXT NOT NULL,
+    UNIQUE (sender, report_id)
+);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

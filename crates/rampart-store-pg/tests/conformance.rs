@@ -312,3 +312,17 @@ async fn tls_reporting_on_postgresql() {
     c::tls_reports_sent_once_on(reopen(cluster.create_database().await)).await;
     c::tls_reports_received_kept_on(reopen(cluster.create_database().await)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmarc_reporting_on_postgresql() {
+    let cluster = Cluster::start();
+    let reopen = |db: String| {
+        let opts = cluster.options(&db);
+        move || {
+            let opts = opts.clone();
+            async move { Box::new(PgStore::open(&opts).await.expect("the store reopens")) }
+        }
+    };
+    c::dmarc_evaluations_kept_until_done_on(reopen(cluster.create_database().await)).await;
+    c::dmarc_reports_received_once_on(reopen(cluster.create_database().await)).await;
+}
