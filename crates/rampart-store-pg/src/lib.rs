@@ -15,10 +15,10 @@
 //! error within those timeouts, never a hang: the SMTP layer turns it into a 451.
 //!
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
-//! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins), [`spam_tokens`]
-//! (SpamTokens), [`tls_reporting`] (TlsReporting),
-//! [`dmarc_reporting`] (DmarcReporting). The schema is in [`migrate`], applied in versioned steps at start. What is not here
-//! yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
+//! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins),
+//! [`spam_tokens`] (SpamTokens), [`tls_reporting`] (TlsReporting), [`dmarc_reporting`]
+//! (DmarcReporting). The schema is in [`migrate`], applied in versioned steps at start. What is
+//! not here yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
 //! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
 
 pub mod bans;
