@@ -326,3 +326,53 @@ async fn dmarc_reporting_on_postgresql() {
     c::dmarc_evaluations_kept_until_done_on(reopen(cluster.create_database().await)).await;
     c::dmarc_reports_received_once_on(reopen(cluster.create_database().await)).await;
 }
+
+/// NC-2.4.2 across nodes: two nodes banning one network at the same moment make one first ban
+/// (the repeat count is decided under a lock of the network), and a ban made on node A is in
+/// force on node B, whose generation moved so it reloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_network_bans() {
+    use rampart_store::bans::{BanLength, Bans, NewBan};
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let a = PgStore::open(&cluster.options(&db)).await.unwrap();
+    let b = PgStore::open(&cluster.options(&db)).await.unwrap();
+    let g0 = b.bans_generation().await.unwrap();
+    let t = 1_800_000_000_000_000i64;
+    let ladder = || BanLength::Ladder(vec![Some(900_000_000), Some(3_600_000_000)]);
+    let ban = |n: u8| NewBan {
+        network: "192.0.2.66/32".into(),
+        reason: "auth brute force".into(),
+        detector: "auth".into(),
+        evidence: format!("seen by node {n}"),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..10u8 {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (nb, l) = (ban(i % 2), ladder());
+        tasks.push(tokio::spawn(
+            async move { node.ban_network(nb, l, t).await },
+        ));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap().expect("a ban on either node succeeds"));
+    }
+    assert!(
+        results.iter().all(|r| r == &results[0] && r.repeats == 1),
+        "one first ban, whichever node made it: {results:?}"
+    );
+    assert!(b.bans_generation().await.unwrap() > g0);
+    let on_b = b.list_active(t + 1).await.unwrap();
+    assert_eq!(on_b.len(), 1, "node B sees node A's ban");
+    assert!(a
+        .unban_network("192.0.2.66/32", "admin", t + 2)
+        .await
+        .unwrap());
+    assert!(
+        b.list_active(t + 3).await.unwrap().is_empty(),
+        "an unban on node A ends the ban on node B"
+    );
+    let again = b.ban_network(ban(1), ladder(), t + 4).await.unwrap();
+    assert_eq!(again.repeats, 2, "the next ban on node B counts node A's");
+}
