@@ -227,6 +227,19 @@ impl Cluster {
         name
     }
 
+    /// A plain client on database `db`, for a test that writes rows as the administrator's
+    /// commands would (outside the store's traits). The connection runs until the client drops.
+    pub async fn client(&self, db: &str) -> tokio_postgres::Client {
+        let mut config: tokio_postgres::Config = self.url(db).parse().expect("url");
+        config.password(&self.password);
+        let (client, conn) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test cluster");
+        tokio::spawn(conn);
+        client
+    }
+
     /// The server's log, for a failing test's message.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()

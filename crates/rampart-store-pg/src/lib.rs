@@ -15,17 +15,25 @@
 //! error within those timeouts, never a hang: the SMTP layer turns it into a 451.
 //!
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
-//! (Trace). The schema is in [`migrate`], applied in versioned steps at start. What is not here
-//! yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
+//! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins),
+//! [`spam_tokens`] (SpamTokens), [`tls_reporting`] (TlsReporting), [`dmarc_reporting`]
+//! (DmarcReporting). The schema is in [`migrate`], applied in versioned steps at start. What is
+//! not here yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
 //! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
 
+pub mod bans;
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
 pub mod directory;
+pub mod dmarc_reporting;
 pub mod migrate;
 pub mod shared;
+pub mod spam_tokens;
 pub mod tls;
+pub mod tls_reporting;
+pub mod tokens;
 pub mod trace;
+pub mod web_sessions;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use rampart_store::{Result, StoreError};
@@ -39,13 +47,7 @@ pub const MISSING: &[&str] = &[
     "Quarantine",
     "MailStore",
     "MailboxAudit",
-    "Logins",
     "SubmissionStore",
-    "WebSessions",
-    "Bans",
-    "TlsReporting",
-    "SpamTokens",
-    "DmarcReporting",
 ];
 
 /// How many connections each purpose may hold at once.

@@ -95,6 +95,176 @@ CREATE INDEX trace_rcpt ON trace(lower(recipient)) WHERE recipient IS NOT NULL;
 CREATE INDEX trace_client ON trace(client) WHERE client IS NOT NULL;
 "#,
     ),
+    (
+        4,
+        "intrusion prevention: network bans, allow-list, IDS log, generation (NC-2.4.2)",
+        r#"
+CREATE TABLE ids_bans (
+    network TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT,
+    repeats INTEGER NOT NULL
+);
+CREATE TABLE ids_allow (
+    network TEXT PRIMARY KEY,
+    note TEXT NOT NULL,
+    created BIGINT NOT NULL
+);
+CREATE TABLE ids_events (
+    id BIGSERIAL PRIMARY KEY,
+    ts BIGINT NOT NULL,
+    network TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX ids_events_ts ON ids_events(ts);
+CREATE TABLE ids_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation BIGINT NOT NULL
+);
+INSERT INTO ids_generation(id, generation) VALUES (1, 0);
+"#,
+    ),
+    (
+        5,
+        "webmail sign-in sessions (AL-4.1)",
+        r#"
+CREATE TABLE web_sessions (
+    hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    client TEXT,
+    user_agent TEXT
+);
+CREATE INDEX web_sessions_account ON web_sessions(account);
+"#,
+    ),
+    (
+        6,
+        "access tokens (JMAP and submission logins beside the password)",
+        r#"
+CREATE TABLE access_tokens (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    scopes TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT,
+    last_used BIGINT
+);
+CREATE INDEX access_tokens_account ON access_tokens(account);
+"#,
+    ),
+    (
+        7,
+        "spam classifier: lessons and token counts per scope (AL-1.2)",
+        r#"
+CREATE TABLE spam_lessons (
+    scope TEXT NOT NULL,
+    digest BYTEA NOT NULL,
+    spam BOOLEAN NOT NULL,
+    tokens BYTEA NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (scope, digest)
+);
+CREATE TABLE spam_tokens (
+    scope TEXT NOT NULL,
+    token BIGINT NOT NULL,
+    spam BIGINT NOT NULL,
+    ham BIGINT NOT NULL,
+    PRIMARY KEY (scope, token)
+);
+"#,
+    ),
+    (
+        8,
+        "MTA-STS policy cache and TLS reporting (RFC 8461, RFC 8460)",
+        r#"
+CREATE TABLE mta_sts_policies (
+    domain TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    fetched BIGINT NOT NULL,
+    expires BIGINT NOT NULL
+);
+CREATE TABLE tls_outcomes (
+    day BIGINT NOT NULL,
+    policy_domain TEXT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy_strings TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    result_type TEXT NOT NULL,
+    receiving_ip TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (day, policy_domain, policy_type, policy_strings, mx_host, result_type,
+                 receiving_ip, reason)
+);
+CREATE TABLE tls_reports_received (
+    id BIGSERIAL PRIMARY KEY,
+    received BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    start BIGINT NOT NULL,
+    "end" BIGINT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE tls_reports_sent (
+    day BIGINT NOT NULL,
+    policy_domain TEXT NOT NULL,
+    rua TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    sent BIGINT NOT NULL,
+    PRIMARY KEY (day, policy_domain, rua)
+);
+"#,
+    ),
+    (
+        9,
+        "DMARC evaluations and received aggregate reports (AL-2.3, AL-3.2)",
+        r#"
+CREATE TABLE dmarc_evaluations (
+    id BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    domain TEXT NOT NULL,
+    source_ip TEXT NOT NULL,
+    header_from TEXT NOT NULL,
+    envelope_from TEXT NOT NULL,
+    envelope_to TEXT NOT NULL,
+    spf_domain TEXT NOT NULL,
+    spf_scope TEXT NOT NULL,
+    spf_result TEXT NOT NULL,
+    dkim TEXT NOT NULL,
+    spf_aligned TEXT NOT NULL,
+    dkim_aligned TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    published TEXT NOT NULL,
+    rua TEXT NOT NULL
+);
+CREATE INDEX dmarc_evaluations_at ON dmarc_evaluations(at);
+-- "end" quoted: a reserved word in PostgreSQL; the names are SQLite's, so rows move unchanged.
+CREATE TABLE dmarc_reports_received (
+    id BIGSERIAL PRIMARY KEY,
+    received BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    begin BIGINT NOT NULL,
+    "end" BIGINT NOT NULL,
+    json TEXT NOT NULL,
+    UNIQUE (sender, report_id)
+);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

@@ -186,3 +186,193 @@ async fn database_restart_fails_then_recovers() {
         "what was committed before survives; what failed is not there"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bans_on_postgresql() {
+    let cluster = Cluster::start();
+    c::bans_escalate_expire_and_unban_on(&store(&cluster).await).await;
+    c::ids_log_retention_and_oldest_on(&store(&cluster).await).await;
+    // The restart: a new handle (a new pool) on the same database.
+    let db = cluster.create_database().await;
+    let opts = cluster.options(&db);
+    c::bans_survive_restart_and_allow_lifts_on(|| async {
+        Box::new(PgStore::open(&opts).await.expect("the store reopens"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_sessions_on_postgresql() {
+    let cluster = Cluster::start();
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::web_sessions_create_check_end_on(&s).await;
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::web_sessions_expire_and_prune_on(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_on_postgresql() {
+    use rampart_store::tokens::{token_hash, Logins, Scope, TokenCheck};
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let s = PgStore::open(&cluster.options(&db)).await.unwrap();
+    c::populate(&s).await;
+    c::logins_without_tokens_or_grants_on(&s).await;
+    // Tokens are made by the administrator's command, outside the trait: a row as it writes
+    // one, then the trait's answers to it.
+    let token = "rpt_0123456789abcdef";
+    let sql = cluster.client(&db).await;
+    sql.execute(
+        "INSERT INTO access_tokens(id, account, name, hash, scopes, created, expires)
+         VALUES ('t1', 'user@local.example', 'phone', $1, 'jmap', 0, NULL)",
+        &[&token_hash(token)],
+    )
+    .await
+    .unwrap();
+    let first = s.token_authenticate(token, Scope::Jmap).await.unwrap();
+    assert!(
+        matches!(first, TokenCheck::Valid { first_use_this_hour: true, ref account, .. }
+                 if account == "user@local.example"),
+        "the first use is recorded: {first:?}"
+    );
+    assert!(
+        matches!(
+            s.token_authenticate(token, Scope::Jmap).await.unwrap(),
+            TokenCheck::Valid {
+                first_use_this_hour: false,
+                ..
+            }
+        ),
+        "a second use within the hour is not recorded again"
+    );
+    assert!(matches!(
+        s.token_authenticate(token, Scope::Submission)
+            .await
+            .unwrap(),
+        TokenCheck::WrongScope { .. }
+    ));
+    sql.execute(
+        "UPDATE users SET disabled = true WHERE address = 'user@local.example'",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            s.token_authenticate(token, Scope::Jmap).await.unwrap(),
+            TokenCheck::Disabled { .. }
+        ),
+        "a disabled account's token is refused"
+    );
+    assert_eq!(
+        s.account_disabled("USER@local.example").await.unwrap(),
+        Some(true)
+    );
+    sql.execute(
+        "INSERT INTO mailbox_grants(owner, delegate, rights, created)
+         VALUES ('user@local.example', 'other@local.example', 'send-as', 1)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let grants = s.grants_to("Other@local.example").await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(
+        (grants[0].owner.as_str(), grants[0].rights),
+        ("user@local.example", rampart_store::grants::Rights::SendAs)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spam_tokens_on_postgresql() {
+    let cluster = Cluster::start();
+    c::spam_train_once_and_reverse_on(&store(&cluster).await).await;
+    let db = cluster.create_database().await;
+    let opts = cluster.options(&db);
+    c::spam_scopes_apart_and_kept_on(|| async {
+        Box::new(PgStore::open(&opts).await.expect("the store reopens"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_reporting_on_postgresql() {
+    let cluster = Cluster::start();
+    let reopen = |db: String| {
+        let opts = cluster.options(&db);
+        move || {
+            let opts = opts.clone();
+            async move { Box::new(PgStore::open(&opts).await.expect("the store reopens")) }
+        }
+    };
+    c::tls_sts_policy_cache_on(reopen(cluster.create_database().await)).await;
+    c::tls_outcomes_by_day_on(reopen(cluster.create_database().await)).await;
+    c::tls_reports_sent_once_on(reopen(cluster.create_database().await)).await;
+    c::tls_reports_received_kept_on(reopen(cluster.create_database().await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmarc_reporting_on_postgresql() {
+    let cluster = Cluster::start();
+    let reopen = |db: String| {
+        let opts = cluster.options(&db);
+        move || {
+            let opts = opts.clone();
+            async move { Box::new(PgStore::open(&opts).await.expect("the store reopens")) }
+        }
+    };
+    c::dmarc_evaluations_kept_until_done_on(reopen(cluster.create_database().await)).await;
+    c::dmarc_reports_received_once_on(reopen(cluster.create_database().await)).await;
+}
+
+/// NC-2.4.2 across nodes: two nodes banning one network at the same moment make one first ban
+/// (the repeat count is decided under a lock of the network), and a ban made on node A is in
+/// force on node B, whose generation moved so it reloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_network_bans() {
+    use rampart_store::bans::{BanLength, Bans, NewBan};
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let a = PgStore::open(&cluster.options(&db)).await.unwrap();
+    let b = PgStore::open(&cluster.options(&db)).await.unwrap();
+    let g0 = b.bans_generation().await.unwrap();
+    let t = 1_800_000_000_000_000i64;
+    let ladder = || BanLength::Ladder(vec![Some(900_000_000), Some(3_600_000_000)]);
+    let ban = |n: u8| NewBan {
+        network: "192.0.2.66/32".into(),
+        reason: "auth brute force".into(),
+        detector: "auth".into(),
+        evidence: format!("seen by node {n}"),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..10u8 {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (nb, l) = (ban(i % 2), ladder());
+        tasks.push(tokio::spawn(
+            async move { node.ban_network(nb, l, t).await },
+        ));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap().expect("a ban on either node succeeds"));
+    }
+    assert!(
+        results.iter().all(|r| r == &results[0] && r.repeats == 1),
+        "one first ban, whichever node made it: {results:?}"
+    );
+    assert!(b.bans_generation().await.unwrap() > g0);
+    let on_b = b.list_active(t + 1).await.unwrap();
+    assert_eq!(on_b.len(), 1, "node B sees node A's ban");
+    assert!(a
+        .unban_network("192.0.2.66/32", "admin", t + 2)
+        .await
+        .unwrap());
+    assert!(
+        b.list_active(t + 3).await.unwrap().is_empty(),
+        "an unban on node A ends the ban on node B"
+    );
+    let again = b.ban_network(ban(1), ladder(), t + 4).await.unwrap();
+    assert_eq!(again.repeats, 2, "the next ban on node B counts node A's");
+}

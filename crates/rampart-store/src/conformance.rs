@@ -14,11 +14,13 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 mod bans;
+mod dmarc;
 mod mail;
 mod sending;
 mod sessions;
 mod spam;
 pub use bans::*;
+pub use dmarc::*;
 pub use spam::*;
 mod tls;
 pub use mail::*;
@@ -895,7 +897,8 @@ macro_rules! conformance_tests {
             bans_survive_restart_and_allow_lifts, ids_log_retention_and_oldest,
             tls_sts_policy_cache, tls_outcomes_by_day, tls_reports_received_kept,
             tls_reports_sent_once,
-            spam_train_once_and_reverse, spam_scopes_apart_and_kept);
+            spam_train_once_and_reverse, spam_scopes_apart_and_kept,
+            dmarc_evaluations_kept_until_done, dmarc_reports_received_once);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(

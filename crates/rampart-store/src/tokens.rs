@@ -125,8 +125,8 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// SHA-256 of the token, in hex: what the store keeps.
-fn token_hash(token: &str) -> String {
+/// SHA-256 of the token, in hex: what the store keeps (every backend).
+pub fn token_hash(token: &str) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
 }
 
@@ -140,7 +140,8 @@ struct TokenRow {
     disabled: Option<bool>,
 }
 
-fn parse_scopes(s: &str) -> Vec<Scope> {
+/// The scopes of a token as stored (comma-separated), for every backend.
+pub fn parse_scopes(s: &str) -> Vec<Scope> {
     s.split(',').filter_map(Scope::parse).collect()
 }
 

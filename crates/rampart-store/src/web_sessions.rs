@@ -30,7 +30,7 @@ pub const SEEN_RECORDED_EVERY: i64 = 60 * 1_000_000;
 /// How stale a session's recorded last use may grow under `limits`: a minute, or a quarter of
 /// a shorter idle timeout. Were it a full minute under an idle timeout below a minute, a
 /// session in steady use would be taken for idle and ended.
-fn seen_recorded_every(limits: SessionLimits) -> i64 {
+pub fn seen_recorded_every(limits: SessionLimits) -> i64 {
     SEEN_RECORDED_EVERY.min(limits.idle / 4)
 }
 
@@ -43,6 +43,11 @@ fn hex(b: &[u8]) -> String {
 
 fn sha256_hex(s: &str) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref())
+}
+
+/// What the store keeps of a session token: its SHA-256 in hex (for other backends).
+pub fn session_hash(token: &str) -> String {
+    sha256_hex(token)
 }
 
 /// The CSRF token of the session whose token is `session`: the page sends it back with every

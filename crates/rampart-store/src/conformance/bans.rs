@@ -3,8 +3,10 @@
 //! waiting.
 
 use super::Harness;
-use crate::bans::{BanLength, IdsEvent, NewBan};
+use crate::api::Trace;
+use crate::bans::{BanLength, Bans, IdsEvent, NewBan};
 use crate::trace::TraceFilter;
+use std::future::Future;
 
 const MIN: i64 = 60 * 1_000_000;
 
@@ -33,7 +35,10 @@ fn new_ban(network: &str) -> NewBan {
 /// unban is in the trace.
 pub async fn bans_escalate_expire_and_unban<H: Harness>(h: &H) {
     let place = h.create().await;
-    let store = h.open(&place).await;
+    bans_escalate_expire_and_unban_on(&*h.open(&place).await).await;
+}
+
+pub async fn bans_escalate_expire_and_unban_on<S: Bans + Trace + ?Sized>(store: &S) {
     let t = 1_800_000_000_000_000;
     let g0 = store.bans_generation().await.unwrap();
     let first = store
@@ -159,9 +164,20 @@ pub async fn bans_escalate_expire_and_unban<H: Harness>(h: &H) {
 /// inside it.
 pub async fn bans_survive_restart_and_allow_lifts<H: Harness>(h: &H) {
     let place = h.create().await;
+    bans_survive_restart_and_allow_lifts_on(|| h.open(&place)).await;
+}
+
+/// `open` opens the same store each time it is called (a restart between the calls).
+pub async fn bans_survive_restart_and_allow_lifts_on<S, P, F, Fut>(open: F)
+where
+    S: Bans + ?Sized,
+    P: std::ops::Deref<Target = S>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = P>,
+{
     let t = crate::now_micros();
     {
-        let store = h.open(&place).await;
+        let store = open().await;
         store
             .ban_network(new_ban("203.0.113.5/32"), ladder(), t)
             .await
@@ -175,7 +191,7 @@ pub async fn bans_survive_restart_and_allow_lifts<H: Harness>(h: &H) {
             .await
             .unwrap();
     }
-    let store = h.open(&place).await;
+    let store = open().await;
     let active = store.list_active(t + 1).await.unwrap();
     assert_eq!(active.len(), 2, "bans persist across a restart");
     let allowed = store.allowed().await.unwrap();
@@ -207,7 +223,10 @@ pub async fn bans_survive_restart_and_allow_lifts<H: Harness>(h: &H) {
 /// bans that ended before; the oldest kept event is reported.
 pub async fn ids_log_retention_and_oldest<H: Harness>(h: &H) {
     let place = h.create().await;
-    let store = h.open(&place).await;
+    ids_log_retention_and_oldest_on(&*h.open(&place).await).await;
+}
+
+pub async fn ids_log_retention_and_oldest_on<S: Bans + ?Sized>(store: &S) {
     let day = 86_400 * 1_000_000i64;
     let now = crate::now_micros();
     for age in [200, 100, 10] {

@@ -8,7 +8,7 @@
 
 use super::{populated, Harness};
 use crate::submission::{IdentityFields, LogKind, SubKind, Submission, Vacation};
-use crate::tokens::{Scope, TokenCheck};
+use crate::tokens::{Logins, Scope, TokenCheck};
 
 const USER: &str = "user@local.example";
 const OTHER: &str = "other@local.example";
@@ -17,6 +17,11 @@ const OTHER: &str = "other@local.example";
 /// grants reaches no other mailbox.
 pub async fn logins_without_tokens_or_grants<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    logins_without_tokens_or_grants_on(&*store).await;
+}
+
+/// On a store [`populate`](super::populate)d.
+pub async fn logins_without_tokens_or_grants_on<S: Logins + ?Sized>(store: &S) {
     for scope in [Scope::Jmap, Scope::Submission] {
         assert_eq!(
             store

@@ -3,7 +3,7 @@
 //! a hash), and a session ends on logout, past either limit, and with its account.
 
 use super::{populated, Harness};
-use crate::web_sessions::{SessionCheck, SessionLimits, SESSION_PREFIX};
+use crate::web_sessions::{SessionCheck, SessionLimits, WebSessions, SESSION_PREFIX};
 
 const USER: &str = "user@local.example";
 const OTHER: &str = "other@local.example";
@@ -24,6 +24,11 @@ fn valid(account: &str) -> SessionCheck {
 /// all together, and an unknown or made-up token is nobody's.
 pub async fn web_sessions_create_check_end<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    web_sessions_create_check_end_on(&*store).await;
+}
+
+/// On a store [`populate`](super::populate)d.
+pub async fn web_sessions_create_check_end_on<S: WebSessions + ?Sized>(store: &S) {
     let a = store
         .web_session_create("User@local.example", Some("192.0.2.1".into()), None)
         .await
@@ -106,6 +111,11 @@ pub async fn web_sessions_create_check_end<H: Harness>(h: &H) {
 /// only those; a session of an account that does not exist is refused.
 pub async fn web_sessions_expire_and_prune<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    web_sessions_expire_and_prune_on(&*store).await;
+}
+
+/// On a store [`populate`](super::populate)d.
+pub async fn web_sessions_expire_and_prune_on<S: WebSessions + ?Sized>(store: &S) {
     // A limit already past (below zero), so no clock has to move for the checks.
     let idle_past = SessionLimits { idle: -1, ..LONG };
     let old_past = SessionLimits {

@@ -3,7 +3,8 @@
 //! apart, and everything kept across a restart.
 
 use super::Harness;
-use crate::spam_tokens::{Lesson, Trained, TrainedCounts, GLOBAL};
+use crate::spam_tokens::{Lesson, SpamTokens, Trained, TrainedCounts, GLOBAL};
+use std::future::Future;
 
 fn lesson(scope: &str, digest: u8, spam: bool, tokens: &[u64]) -> Lesson {
     Lesson {
@@ -18,7 +19,10 @@ fn lesson(scope: &str, digest: u8, spam: bool, tokens: &[u64]) -> Lesson {
 /// first lesson is undone (its tokens move from one side to the other, nothing stays behind).
 pub async fn spam_train_once_and_reverse<H: Harness>(h: &H) {
     let place = h.create().await;
-    let store = h.open(&place).await;
+    spam_train_once_and_reverse_on(&*h.open(&place).await).await;
+}
+
+pub async fn spam_train_once_and_reverse_on<S: SpamTokens + ?Sized>(store: &S) {
     let t = [1u64, 2, u64::MAX];
     assert_eq!(
         store.spam_train(lesson(GLOBAL, 1, true, &t)).await.unwrap(),
@@ -66,8 +70,19 @@ pub async fn spam_train_once_and_reverse<H: Harness>(h: &H) {
 /// counts survives a restart.
 pub async fn spam_scopes_apart_and_kept<H: Harness>(h: &H) {
     let place = h.create().await;
+    spam_scopes_apart_and_kept_on(|| h.open(&place)).await;
+}
+
+/// `open` opens the same store each time it is called (a restart between the calls).
+pub async fn spam_scopes_apart_and_kept_on<S, P, F, Fut>(open: F)
+where
+    S: SpamTokens + ?Sized,
+    P: std::ops::Deref<Target = S>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = P>,
+{
     {
-        let store = h.open(&place).await;
+        let store = open().await;
         store
             .spam_train(lesson("Alice@Local.Example", 1, true, &[7]))
             .await
@@ -97,7 +112,7 @@ pub async fn spam_scopes_apart_and_kept<H: Harness>(h: &H) {
         assert_eq!(bob.trained, TrainedCounts::default());
         assert!(bob.tokens.is_empty());
     }
-    let store = h.open(&place).await;
+    let store = open().await;
     let scopes = store.spam_scopes().await.unwrap();
     assert_eq!(
         scopes,

@@ -3,7 +3,8 @@
 //! received TLS reports. Each survives a restart.
 
 use super::Harness;
-use crate::tls_reporting::{CachedStsPolicy, ReceivedTlsReport, TlsOutcomeCount};
+use crate::tls_reporting::{CachedStsPolicy, ReceivedTlsReport, TlsOutcomeCount, TlsReporting};
+use std::future::Future;
 
 fn policy(id: &str, expires: i64) -> CachedStsPolicy {
     CachedStsPolicy {
@@ -19,8 +20,19 @@ fn policy(id: &str, expires: i64) -> CachedStsPolicy {
 /// a restart.
 pub async fn tls_sts_policy_cache<H: Harness>(h: &H) {
     let place = h.create().await;
+    tls_sts_policy_cache_on(|| h.open(&place)).await;
+}
+
+/// `open` opens the same store each time it is called (a restart between the calls).
+pub async fn tls_sts_policy_cache_on<S, P, F, Fut>(open: F)
+where
+    S: TlsReporting + ?Sized,
+    P: std::ops::Deref<Target = S>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = P>,
+{
     {
-        let store = h.open(&place).await;
+        let store = open().await;
         assert_eq!(store.sts_policy("remote.example").await.unwrap(), None);
         store.sts_policy_put(policy("a", 10)).await.unwrap();
         store.sts_policy_put(policy("b", 20)).await.unwrap();
@@ -29,7 +41,7 @@ pub async fn tls_sts_policy_cache<H: Harness>(h: &H) {
         assert_eq!((got.id.as_str(), got.expires), ("b", 20), "replaced");
         assert_eq!(got.domain, "remote.example", "kept in lower case");
     }
-    let store = h.open(&place).await;
+    let store = open().await;
     let got = store.sts_policy("remote.example").await.unwrap();
     assert_eq!(
         got.map(|p| p.id),
@@ -56,8 +68,19 @@ fn outcome(day: i64, domain: &str, result: &str, count: u64) -> TlsOutcomeCount 
 /// domain's day is forgotten once done, the other domains' kept.
 pub async fn tls_outcomes_by_day<H: Harness>(h: &H) {
     let place = h.create().await;
+    tls_outcomes_by_day_on(|| h.open(&place)).await;
+}
+
+/// `open` opens the same store each time it is called (a restart between the calls).
+pub async fn tls_outcomes_by_day_on<S, P, F, Fut>(open: F)
+where
+    S: TlsReporting + ?Sized,
+    P: std::ops::Deref<Target = S>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = P>,
+{
     {
-        let store = h.open(&place).await;
+        let store = open().await;
         for o in [
             outcome(100, "a.example", "success", 2),
             outcome(100, "a.example", "success", 3),
@@ -68,7 +91,7 @@ pub async fn tls_outcomes_by_day<H: Harness>(h: &H) {
             store.tls_outcome_add(o).await.unwrap();
         }
     }
-    let store = h.open(&place).await;
+    let store = open().await;
     let got = store.tls_outcomes_before(101).await.unwrap();
     assert_eq!(got.len(), 3, "day 101 is not over: {got:?}");
     let success = got
@@ -89,8 +112,19 @@ pub async fn tls_outcomes_by_day<H: Harness>(h: &H) {
 /// given up (the sending failed) can be made again, and a claim survives a restart.
 pub async fn tls_reports_sent_once<H: Harness>(h: &H) {
     let place = h.create().await;
+    tls_reports_sent_once_on(|| h.open(&place)).await;
+}
+
+/// `open` opens the same store each time it is called (a restart between the calls).
+pub async fn tls_reports_sent_once_on<S, P, F, Fut>(open: F)
+where
+    S: TlsReporting + ?Sized,
+    P: std::ops::Deref<Target = S>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = P>,
+{
     {
-        let store = h.open(&place).await;
+        let store = open().await;
         assert!(store
             .tls_report_claim(100, "A.example", "mailto:r@a.example", "id1")
             .await
@@ -104,7 +138,7 @@ pub async fn tls_reports_sent_once<H: Harness>(h: &H) {
             .await
             .unwrap());
     }
-    let store = h.open(&place).await;
+    let store = open().await;
     assert!(!store
         .tls_report_claim(100, "a.example", "mailto:r@a.example", "id3")
         .await
@@ -122,6 +156,17 @@ pub async fn tls_reports_sent_once<H: Harness>(h: &H) {
 /// Received reports are kept as received and listed newest first.
 pub async fn tls_reports_received_kept<H: Harness>(h: &H) {
     let place = h.create().await;
+    tls_reports_received_kept_on(|| h.open(&place)).await;
+}
+
+/// `open` opens the same store each time it is called (a restart between the calls).
+pub async fn tls_reports_received_kept_on<S, P, F, Fut>(open: F)
+where
+    S: TlsReporting + ?Sized,
+    P: std::ops::Deref<Target = S>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = P>,
+{
     let report = |received: i64, id: &str| ReceivedTlsReport {
         id: 0,
         received,
@@ -133,14 +178,14 @@ pub async fn tls_reports_received_kept<H: Harness>(h: &H) {
         json: format!("{{\"report-id\":\"{id}\"}}"),
     };
     {
-        let store = h.open(&place).await;
+        let store = open().await;
         store.tls_report_received(report(1, "first")).await.unwrap();
         store
             .tls_report_received(report(2, "second"))
             .await
             .unwrap();
     }
-    let store = h.open(&place).await;
+    let store = open().await;
     let got = store.tls_reports_received(10).await.unwrap();
     let ids: Vec<_> = got.iter().map(|r| r.report_id.as_str()).collect();
     assert_eq!(ids, vec!["second", "first"]);
