@@ -199,6 +199,12 @@ pub struct Summary {
     /// from the verdict list of every `checks` event.
     pub verdicts: BTreeMap<String, BTreeMap<String, u64>>,
     pub refusals: Refusals,
+    /// Senders of the messages taken in (inbound and submitted; `<>` for the null sender).
+    #[serde(default)]
+    pub top_senders: Vec<Count>,
+    /// Recipients of what was delivered: to a local mailbox or relayed to the next hop.
+    #[serde(default)]
+    pub top_recipients: Vec<Count>,
     /// Senders of what was blocked: messages the checks refused or quarantined, and senders or
     /// recipients refused in the dialogue (`<>` for the null sender), one count per event.
     pub top_blocked_senders: Vec<Count>,
@@ -364,6 +370,8 @@ fn top(map: HashMap<String, u64>) -> Vec<Count> {
 #[derive(Debug, Default)]
 pub struct Tally {
     s: Summary,
+    senders: HashMap<String, u64>,
+    recipients: HashMap<String, u64>,
     blocked_senders: HashMap<String, u64>,
     blocked_domains: HashMap<String, u64>,
     dlp: HashMap<String, u64>,
@@ -403,6 +411,19 @@ impl Tally {
         *self.blocked_senders.entry(s).or_default() += 1;
     }
 
+    /// A delivered message's recipient: the event's own, else the one its text names
+    /// (`delivered to mailbox R`, `delivered to R via ...`).
+    fn recipient(&mut self, e: &crate::TraceEvent) {
+        let named = e
+            .detail
+            .strip_prefix("delivered to mailbox ")
+            .or_else(|| e.detail.strip_prefix("delivered to "))
+            .and_then(|r| r.split([' ', ':']).next());
+        if let Some(r) = e.recipient.as_deref().or(named).filter(|r| !r.is_empty()) {
+            *self.recipients.entry(r.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+
     /// Counts one event. `ts`, `event`, `detail`, `session`, `client`, `sender` as in the trace.
     /// Events outside the period are not counted.
     pub fn add(&mut self, e: &crate::TraceEvent) {
@@ -425,6 +446,9 @@ impl Tally {
                     s.volume.inbound += 1;
                     false
                 };
+                if e.session.is_some() {
+                    *self.senders.entry(sender_name(sender)).or_default() += 1;
+                }
                 let h = (e.ts - s.since).div_euclid(HOUR);
                 if let Some(hour) = usize::try_from(h).ok().and_then(|h| s.hourly.get_mut(h)) {
                     if outbound {
@@ -500,10 +524,16 @@ impl Tally {
                 *self.banned.entry(net).or_default() += 1;
             }
             "unban" => s.bans.unbans += 1,
-            "delivered" => s.deliveries.local += 1,
+            "delivered" => {
+                s.deliveries.local += 1;
+                self.recipient(e);
+            }
             "relayed" | "deferred" | "failed" | "expired" => {
                 match e.event.as_str() {
-                    "relayed" => s.deliveries.relayed += 1,
+                    "relayed" => {
+                        s.deliveries.relayed += 1;
+                        self.recipient(e);
+                    }
                     "deferred" => s.deliveries.deferred += 1,
                     _ => s.deliveries.failed += 1,
                 }
@@ -539,6 +569,8 @@ impl Tally {
 
     pub fn finish(mut self) -> Summary {
         let s = &mut self.s;
+        s.top_senders = top(self.senders);
+        s.top_recipients = top(self.recipients);
         s.top_blocked_senders = top(self.blocked_senders);
         s.top_blocked_domains = top(self.blocked_domains);
         s.top_dlp_rules = top(self.dlp);

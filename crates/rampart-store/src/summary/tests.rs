@@ -94,6 +94,28 @@ fn al_3_2_tally_counts_each_kind_of_event() {
         }]
     );
     assert_eq!(s.top_blocked_domains[0].name, "bad.example");
+    // The generated notice has no session: not a sender's message.
+    assert_eq!(
+        s.top_senders,
+        [Count {
+            name: "eve@bad.example".into(),
+            count: 2
+        }]
+    );
+    // The local delivery and the relayed one; the deferral is not a delivery.
+    assert_eq!(
+        s.top_recipients,
+        [
+            Count {
+                name: "a@example.test".into(),
+                count: 1
+            },
+            Count {
+                name: "x@remote.test".into(),
+                count: 1
+            }
+        ]
+    );
     assert_eq!((s.auth_failures.failed, s.auth_failures.refused), (1, 1));
     assert_eq!(s.auth_failures.by_account[0].name, "alice@example.test");
     assert_eq!(s.auth_failures.by_address[0].count, 2);

@@ -190,6 +190,7 @@ async fn render(c: &Console, s: &Summary, current: &Now) -> String {
          <section class=\"tiles\">{tiles}</section>\
          <h2>Messages per hour</h2><div id=\"chart\">{}</div>\
          <h2>Verdicts per check</h2><div id=\"verdicts\">{}</div>\
+         <div class=\"cols\">{}{}</div>\
          <div class=\"cols\">{}{}{}{}</div>\
          <h2>TLS in and out</h2><div id=\"tls\">{}</div>\
          <h2>Now</h2><section class=\"tiles\">{now_tiles}</section>\
@@ -200,6 +201,8 @@ async fn render(c: &Console, s: &Summary, current: &Now) -> String {
         s.events,
         html::hourly_chart(s),
         html::verdicts_chart(s),
+        top("Top senders", "top-senders", &s.top_senders),
+        top("Top recipients", "top-recipients", &s.top_recipients),
         top(
             "Top blocked senders",
             "top-blocked-senders",

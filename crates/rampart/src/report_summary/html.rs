@@ -150,6 +150,9 @@ pub fn render(s: &Summary, hostname: &str) -> String {
         ],
     );
     o.push_str(&verdicts_chart(s));
+    o.push_str("<h2>Senders and recipients</h2>");
+    table(&mut o, ("Sender", "Messages"), &s.top_senders);
+    table(&mut o, ("Recipient", "Delivered"), &s.top_recipients);
     o.push_str("<h2>Blocked</h2>");
     table(&mut o, ("Sender", "Blocked"), &s.top_blocked_senders);
     table(&mut o, ("Sender domain", "Blocked"), &s.top_blocked_domains);

@@ -53,6 +53,8 @@ pub fn render(s: &Summary, hostname: &str) -> String {
         let _ = writeln!(o, "  {check:<14} {}", parts.join(", "));
     }
     o.push('\n');
+    list(&mut o, "Top senders", &s.top_senders);
+    list(&mut o, "Top recipients", &s.top_recipients);
     list(&mut o, "Top blocked senders", &s.top_blocked_senders);
     list(&mut o, "Top blocked sender domains", &s.top_blocked_domains);
     list(&mut o, "Top DLP rules", &s.top_dlp_rules);
