@@ -29,6 +29,7 @@ mod report_tls;
 mod sendmail;
 mod serve;
 mod spam_cmd;
+mod spam_score;
 mod webmail;
 
 use clap::{CommandFactory, Parser, Subcommand};

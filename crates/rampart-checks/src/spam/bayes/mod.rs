@@ -242,7 +242,7 @@ pub fn lesson(raw: &[u8]) -> Option<Lesson> {
 }
 
 /// Line ends as CRLF, bare CR dropped; NUL bytes dropped (a file is not held to SMTP's rules).
-fn to_crlf(raw: &[u8]) -> Vec<u8> {
+pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
     for &b in raw {
         match b {
