@@ -494,7 +494,7 @@ def table(summary, groups):
             r = row[g]
             cells.append(f"{r['tag']:.2f} ({r['tagged']} of {r['n']})")
         cells.append(f'{sum(row[g]["rejected"] for g in ham)}'
-                     f' ({sum(row[g]["refused"] for g in ham)})')
+                     f' ({sum(row[g].get("refused", 0) for g in ham)})')
         cells.append(f"{s['seconds_per_message']:.3f}" if s["seconds_per_message"] else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -105,7 +105,7 @@ pub async fn run(
 fn score_of(reason: &str) -> f32 {
     reason
         .strip_prefix("AL-1.2: score ")
-        .and_then(|r| r.split(|c: char| c == ':' || c == ';').next())
+        .and_then(|r| r.split([':', ';']).next())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0.0)
 }
