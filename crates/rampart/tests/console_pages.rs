@@ -470,13 +470,20 @@ fn al_3_2_the_dashboard_shows_the_numbers_of_report_summary() {
         303
     );
 
-    // The same day for both: the 24 hours before the start of this second (events after it,
-    // such as the page views, are left out of both).
-    let until = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    // The same day for both: the 24 hours up to the start of the next second, which is let
+    // pass first, so every event above is inside the day (on a fast machine they all fall in
+    // this second) and whatever the page views record after it is left out of both.
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let next = now().as_secs() + 1;
+    // A wait for the clock, not for another process: the boundary is known exactly.
+    if let Some(rest) = std::time::Duration::from_secs(next).checked_sub(now()) {
+        std::thread::sleep(rest);
+    }
+    let until = next.to_string();
     let page = b.get(&format!("/?until={until}"));
     assert_eq!(page.status, 200, "{}", page.body);
     let out = cli_raw(
