@@ -3,6 +3,7 @@
 
 pub mod al;
 pub mod nc;
+mod nc_2_2;
 
 use crate::facts::Facts;
 use crate::{Finding, Status};
