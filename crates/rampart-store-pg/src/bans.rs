@@ -11,7 +11,9 @@
 
 use crate::{db, PgStore};
 use async_trait::async_trait;
-use rampart_store::bans::{Allowed, BanLength, Bans, IdsEvent, NetBan, NewBan, OldestKept};
+use rampart_store::bans::{
+    next_ban, Allowed, BanLength, Bans, IdsEvent, NetBan, NewBan, NextBan, OldestKept,
+};
 use rampart_store::{Result, StoreError, TraceEvent};
 use tokio_postgres::Transaction;
 
@@ -98,24 +100,10 @@ async fn ban_tx(tx: &Transaction<'_>, b: &NewBan, length: &BanLength, now: i64) 
         .map_err(db)?
         .as_ref()
         .map(ban_row);
-    // A network still banned is not banned again: its ban stands as it is.
-    if let Some(existing) = before.as_ref().filter(|e| e.active(now)) {
-        return Ok(existing.clone());
-    }
-    let repeats = before.map_or(1, |e| e.repeats.saturating_add(1));
-    let expires = match length {
-        BanLength::Until(t) => *t,
-        BanLength::Ladder(steps) => {
-            let i = usize::try_from(repeats - 1).unwrap_or(usize::MAX);
-            match steps.get(i).or(steps.last()) {
-                Some(step) => step.map(|d| now.saturating_add(d)),
-                None => return Err(StoreError::Invalid("an empty ban ladder".into())),
-            }
-        }
+    let (repeats, expires) = match next_ban(before, length, now)? {
+        NextBan::Stands(existing) => return Ok(existing),
+        NextBan::New { repeats, expires } => (repeats, expires),
     };
-    if expires.is_some_and(|e| e <= now) {
-        return Err(StoreError::Invalid("a ban must end after it starts".into()));
-    }
     let repeats_db = i32::try_from(repeats).unwrap_or(i32::MAX);
     tx.execute(
         &format!(

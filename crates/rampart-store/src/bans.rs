@@ -175,16 +175,19 @@ fn log(c: &Connection, e: &IdsEvent) -> Result<()> {
     Ok(())
 }
 
-/// The ban and its trace event and log line, in one transaction.
-fn ban_tx(c: &Connection, b: &NewBan, length: &BanLength, now: i64) -> Result<NetBan> {
-    if b.network.is_empty() {
-        return Err(StoreError::Invalid("a ban needs a network".into()));
-    }
-    let before = get(c, &b.network)?;
-    // A network still banned is not banned again: its ban stands as it is (another detection
-    // during the ban cannot come from a refused address, only from a race at accept).
+/// What banning a network again comes to, given its earlier ban (if any).
+pub enum NextBan {
+    /// Still banned: the ban stands as it is (another detection during the ban cannot come from
+    /// a refused address, only from a race at accept).
+    Stands(NetBan),
+    /// A new ban: its repeat count and its end on the ladder (None: permanent).
+    New { repeats: u32, expires: Option<i64> },
+}
+
+/// The next ban of a network on `length`'s ladder; every store implementation asks this.
+pub fn next_ban(before: Option<NetBan>, length: &BanLength, now: i64) -> Result<NextBan> {
     if let Some(existing) = before.as_ref().filter(|e| e.active(now)) {
-        return Ok(existing.clone());
+        return Ok(NextBan::Stands(existing.clone()));
     }
     let repeats = before.map_or(1, |e| e.repeats.saturating_add(1));
     let expires = match length {
@@ -200,6 +203,19 @@ fn ban_tx(c: &Connection, b: &NewBan, length: &BanLength, now: i64) -> Result<Ne
     if expires.is_some_and(|e| e <= now) {
         return Err(StoreError::Invalid("a ban must end after it starts".into()));
     }
+    Ok(NextBan::New { repeats, expires })
+}
+
+/// The ban and its trace event and log line, in one transaction.
+fn ban_tx(c: &Connection, b: &NewBan, length: &BanLength, now: i64) -> Result<NetBan> {
+    if b.network.is_empty() {
+        return Err(StoreError::Invalid("a ban needs a network".into()));
+    }
+    let before = get(c, &b.network)?;
+    let (repeats, expires) = match next_ban(before, length, now)? {
+        NextBan::Stands(existing) => return Ok(existing),
+        NextBan::New { repeats, expires } => (repeats, expires),
+    };
     c.execute(
         "INSERT OR REPLACE INTO ids_bans(network, reason, detector, evidence, created, expires, repeats)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
