@@ -265,6 +265,33 @@ CREATE TABLE dmarc_reports_received (
 );
 "#,
     ),
+    (
+        10,
+        "received messages and their bodies, shared by the queue and the mailboxes",
+        r#"
+-- One row per received or generated message, whichever recipients (queue rows, mailbox emails,
+-- quarantine) still need it; the body goes with the last of them. Columns as in SQLite.
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    received BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    message_id TEXT,
+    return_path_len BIGINT NOT NULL,
+    client TEXT,
+    released BOOLEAN NOT NULL DEFAULT false,
+    junk BOOLEAN NOT NULL DEFAULT false
+);
+-- Every body is in the database (docs/SCALING.md: one commit makes message and rows durable).
+-- STORAGE EXTERNAL: mail is mostly incompressible or already small; no compression on the
+-- commit path.
+CREATE TABLE message_bodies (
+    id TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    data BYTEA NOT NULL
+);
+ALTER TABLE message_bodies ALTER COLUMN data SET STORAGE EXTERNAL;
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).
