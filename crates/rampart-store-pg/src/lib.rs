@@ -26,6 +26,7 @@ pub mod bans;
 pub mod cluster;
 pub mod directory;
 pub mod dmarc_reporting;
+pub mod lifecycle;
 pub mod migrate;
 pub mod shared;
 pub mod spam_tokens;

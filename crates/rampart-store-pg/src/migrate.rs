@@ -267,7 +267,7 @@ CREATE TABLE dmarc_reports_received (
     ),
     (
         10,
-        "received messages and their bodies, shared by the queue and the mailboxes",
+        "messages and their bodies, the queue, quarantine and the mail model (shared tables)",
         r#"
 -- One row per received or generated message, whichever recipients (queue rows, mailbox emails,
 -- quarantine) still need it; the body goes with the last of them. Columns as in SQLite.
@@ -290,6 +290,113 @@ CREATE TABLE message_bodies (
     data BYTEA NOT NULL
 );
 ALTER TABLE message_bodies ALTER COLUMN data SET STORAGE EXTERNAL;
+-- One row per (message, recipient), as in SQLite; the queue's leases (which node attempts a
+-- message now) are the queue module's own step.
+CREATE TABLE queue (
+    message TEXT NOT NULL REFERENCES messages(id),
+    recipient TEXT NOT NULL,
+    local BOOLEAN NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt BIGINT NOT NULL,
+    last_reply TEXT,
+    PRIMARY KEY (message, recipient)
+);
+CREATE INDEX queue_due ON queue(status, next_attempt);
+CREATE TABLE quarantine (
+    message TEXT PRIMARY KEY REFERENCES messages(id),
+    held BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    verdicts TEXT NOT NULL
+);
+-- The mail model of JMAP (RFC 8621), table for table as in SQLite (crates/rampart-store/src/mail/
+-- schema.rs); full-text search is the mail module's own step.
+CREATE TABLE mail_mailboxes (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    parent BIGINT REFERENCES mail_mailboxes(id),
+    role TEXT,
+    sort_order BIGINT NOT NULL DEFAULT 0,
+    subscribed BOOLEAN NOT NULL DEFAULT true
+);
+CREATE UNIQUE INDEX mail_mailbox_role ON mail_mailboxes(account, role) WHERE role IS NOT NULL;
+CREATE UNIQUE INDEX mail_mailbox_name ON mail_mailboxes(account, coalesce(parent, 0), name);
+CREATE TABLE mail_threads (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account TEXT NOT NULL,
+    subject TEXT NOT NULL
+);
+CREATE TABLE mail_thread_refs (
+    account TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    thread BIGINT NOT NULL REFERENCES mail_threads(id),
+    PRIMARY KEY (account, message_id)
+);
+CREATE INDEX mail_thread_refs_thread ON mail_thread_refs(thread);
+CREATE TABLE mail_emails (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account TEXT NOT NULL,
+    message TEXT NOT NULL REFERENCES messages(id),
+    thread BIGINT REFERENCES mail_threads(id),
+    received_at BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    indexed BOOLEAN NOT NULL DEFAULT false,
+    message_id TEXT,
+    subject TEXT,
+    sort_subject TEXT,
+    from_json TEXT,
+    to_json TEXT,
+    cc_json TEXT,
+    bcc_json TEXT,
+    from_sort TEXT,
+    to_sort TEXT,
+    sent_at BIGINT,
+    has_attachment BOOLEAN NOT NULL DEFAULT false,
+    preview TEXT
+);
+CREATE INDEX mail_emails_received ON mail_emails(account, received_at, id);
+CREATE INDEX mail_emails_pending ON mail_emails(account) WHERE NOT indexed;
+CREATE INDEX mail_emails_message ON mail_emails(message);
+CREATE INDEX mail_emails_thread ON mail_emails(thread);
+CREATE TABLE mail_email_mailboxes (
+    email BIGINT NOT NULL REFERENCES mail_emails(id) ON DELETE CASCADE,
+    mailbox BIGINT NOT NULL REFERENCES mail_mailboxes(id),
+    PRIMARY KEY (email, mailbox)
+);
+CREATE INDEX mail_mailbox_emails ON mail_email_mailboxes(mailbox, email);
+CREATE TABLE mail_keywords (
+    email BIGINT NOT NULL REFERENCES mail_emails(id) ON DELETE CASCADE,
+    keyword TEXT NOT NULL,
+    PRIMARY KEY (email, keyword)
+);
+CREATE INDEX mail_keyword_emails ON mail_keywords(keyword, email);
+CREATE TABLE mail_state (
+    account TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    modseq BIGINT NOT NULL,
+    oldest BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, kind)
+);
+CREATE TABLE mail_changes (
+    account TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    created BIGINT NOT NULL,
+    modseq BIGINT NOT NULL,
+    destroyed BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (account, kind, id)
+);
+CREATE INDEX mail_changes_since ON mail_changes(account, kind, modseq);
+CREATE TABLE mail_mailbox_props (
+    mailbox BIGINT PRIMARY KEY,
+    account TEXT NOT NULL,
+    modseq BIGINT NOT NULL
+);
+CREATE TABLE mail_quotas (
+    account TEXT PRIMARY KEY,
+    limit_bytes BIGINT
+);
 "#,
     ),
 ];
