@@ -45,9 +45,13 @@ pub struct QueueManager {
     pub retention_days: u32,
     pub outbound: Arc<outbound::Outbound>,
     /// The check pipeline, asked again at delivery (AL-1.3: URL feeds and lists as they are
-    /// now) when [`Pipeline::rechecks_urls`]; a message it holds goes to quarantine.
-    pub pipeline: Option<Arc<Pipeline>>,
+    /// now) when [`Pipeline::rechecks_urls`]; a message it holds goes to quarantine. Asked for at
+    /// each round, so the pipeline of a reload is the one used.
+    pub pipeline: PipelineSource,
 }
+
+/// Gives the check pipeline in force now (the server's, replaced on reload).
+pub type PipelineSource = Arc<dyn Fn() -> Option<Arc<Pipeline>> + Send + Sync>;
 
 impl QueueManager {
     /// Runs until shutdown. On shutdown it finishes the round it is in.
@@ -155,7 +159,7 @@ impl QueueManager {
         &self,
         due: Vec<rampart_store::DueMessage>,
     ) -> Vec<rampart_store::DueMessage> {
-        let Some(pipeline) = self.pipeline.as_ref().filter(|p| p.rechecks_urls()) else {
+        let Some(pipeline) = (self.pipeline)().filter(|p| p.rechecks_urls()) else {
             return due;
         };
         let domains = self.store.domains().await.unwrap_or_default();

@@ -22,8 +22,8 @@
 //!
 //! Nothing here stops a session or resets a counter: the listeners, the rate limiters, the
 //! authentication guard, the memory budget and the intrusion detector are the same objects
-//! before and after. The queue manager's URL recheck at delivery and the JMAP submission and
-//! sendmail pickup keep the start-up check pipeline; a changed `[checks]` is named for them.
+//! before and after. The JMAP submission, the sendmail pickup and the queue manager's URL
+//! recheck at delivery take the server's context of the moment, so they follow a reload too.
 
 use rampart_checks::pipeline::Pipeline;
 use rampart_config::Config;
@@ -138,12 +138,6 @@ impl Reloader {
         restart.retain(|s| !APPLIED.contains(&s.as_str()));
         if new.limits.max_message_memory != running.limits.max_message_memory {
             restart.push("limits.max_message_memory".into());
-        }
-        if serde_json::to_value(&new.checks).ok() != serde_json::to_value(&running.checks).ok() {
-            restart.push(
-                "checks (for JMAP submission, sendmail pickup and the URL recheck at delivery)"
-                    .into(),
-            );
         }
         if let (Some((cert, key)), Some(c), Some(k)) = (
             self.tls.configured_files(),

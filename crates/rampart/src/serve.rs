@@ -194,6 +194,9 @@ async fn serve(
     let ids = ctx.ids.clone();
     let ids_task = tokio::spawn(ids.clone().run(shutdown_rx.clone()));
     let ctx = Arc::new(ctx);
+    // The SMTP listeners' server: a reload puts a new context in it, and the JMAP submission and
+    // the sendmail pickup take theirs from it at each message, so they follow reloads too.
+    let server = Arc::new(Server::new(ctx.clone()));
     // JMAP (AL-4.1: mail is read over HTTPS, never IMAP or POP3) on every HTTPS listener.
     let web = config
         .listeners
@@ -201,7 +204,7 @@ async fn serve(
         .any(|l| l.role == Role::Https)
         .then(|| {
             // The webmail (AL-4.1) at `/`, a client of the same JMAP backend.
-            let jmap = crate::jmap::JmapBackend::new(ctx.clone());
+            let jmap = crate::jmap::JmapBackend::new(ctx.clone(), server.clone());
             rampart_http::routes::base()
                 .merge(jmap.router())
                 .merge(crate::webmail::router(jmap))
@@ -231,11 +234,10 @@ async fn serve(
     // says it is up; a failure is reported by the pickup itself.
     let _ = crate::sendmail::pickup::prepare(&config.sendmail.drop_dir(&config.data_dir));
     let pickup = tokio::spawn(crate::sendmail::pickup::run(
-        ctx.clone(),
+        server.clone(),
         shutdown_rx.clone(),
     ));
-    let guard_ctx = ctx.clone();
-    let server = Arc::new(Server::new(ctx));
+    let guard_ctx = ctx;
     let mut accept_tasks = Vec::new();
     let mut https_tasks = Vec::new();
     // Bound before the listeners are announced, so whoever waits for them finds the socket; it
@@ -370,8 +372,12 @@ async fn serve(
             shutdown: shutdown_rx,
             retention_days: config.trace.retention_days.get(),
             outbound: Arc::new(outbound),
-            // Asked at delivery only when URL feeds or lists are configured.
-            pipeline: Some(pipeline),
+            // Asked at delivery only when URL feeds or lists are configured; the pipeline of
+            // the moment, so a reload's feeds and lists apply to queued mail too.
+            pipeline: {
+                let server = server.clone();
+                Arc::new(move || server.context().pipeline.clone())
+            },
         }
         .run(),
     );

@@ -365,3 +365,71 @@ fn sighup_under_load_drops_nothing_and_new_sessions_see_the_new_configuration() 
     );
     assert!(ehlo_reply(&s).contains("SIZE 30000"));
 }
+
+/// `rampart sendmail` with the message on standard input; it must succeed (the message is in
+/// the drop directory when it returns).
+fn sendmail(s: &Server, to: &str, message: &str) {
+    let mut child = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&s.config)
+        .args(["sendmail", to])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(message.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sendmail failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// AL-1.5 after a reload: the sendmail pickup (and the JMAP submission, which takes its context
+/// the same way) uses the checks of the reloaded configuration, not those of the start. A DLP
+/// pattern added by SIGHUP refuses the next dropped message that carries it; the same words
+/// were delivered before the reload.
+#[test]
+fn sighup_new_dlp_pattern_applies_to_the_sendmail_pickup() {
+    const ALICE: &str = "alice@example.test";
+    const BOB: &str = "bob@example.test";
+    let mut s = Server::start_with(Options {
+        top: format!("[sendmail]\nsender = \"{ALICE}\"\n"),
+        checks: Some("disabled = [\"antivirus\"]\n".into()),
+        ..Default::default()
+    });
+    let lines = stdout_lines(&mut s);
+    let secret = "Subject: plans\n\nThe codename is PROJECT-ZEBRA-42.\n";
+    sendmail(&s, BOB, secret);
+    assert_eq!(
+        s.wait_mailbox(BOB, 1).len(),
+        1,
+        "delivered before the reload"
+    );
+
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        format!(
+            "{config}\n[[checks.dlp.patterns]]\nname = \"codenames\"\npattern = \"PROJECT-ZEBRA-[0-9]+\"\n"
+        ),
+    )
+    .unwrap();
+    signal(s.pid(), SIGHUP);
+    assert_eq!(reload_line(&lines), "configuration reloaded");
+
+    sendmail(&s, BOB, secret);
+    // The refusal reaches the sender as a notice naming the pattern; Bob gets nothing more.
+    let notices = s.wait_mailbox(ALICE, 1);
+    let notice = s.show(ALICE, notices[0].split('\t').next().unwrap());
+    assert!(notice.contains("sendmail message refused"), "{notice}");
+    assert!(notice.contains("codenames"), "{notice}");
+    assert_eq!(s.mailbox(BOB).len(), 1, "the second copy was not delivered");
+}

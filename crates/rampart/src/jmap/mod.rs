@@ -42,12 +42,13 @@ pub struct JmapBackend {
 
 impl JmapBackend {
     /// The backend over the server's context; starts the task that turns the store's change
-    /// feed into push events (it ends when the backend is dropped).
-    pub fn new(ctx: Arc<ServerContext>) -> Arc<JmapBackend> {
+    /// feed into push events (it ends when the backend is dropped). Submissions go through
+    /// `server`'s context of the moment (see [`submit::Pipeline`]).
+    pub fn new(ctx: Arc<ServerContext>, server: Arc<rampart_smtp::Server>) -> Arc<JmapBackend> {
         let store = ctx.store.clone();
         let mut methods = MailMethods::new(store.clone());
         methods.max_message_size = u64::from(ctx.config.limits.max_message_size.get());
-        methods = methods.with_submitter(Arc::new(submit::Pipeline { ctx: ctx.clone() }));
+        methods = methods.with_submitter(Arc::new(submit::Pipeline { server }));
         let (push, _) = broadcast::channel(PUSH_CAPACITY);
         let backend = Arc::new(JmapBackend {
             ctx,

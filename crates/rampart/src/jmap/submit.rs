@@ -10,11 +10,12 @@ use async_trait::async_trait;
 use rampart_jmap::Origin;
 use rampart_jmap_mail::submission::{Refused, RefusedAt, Submitter};
 use rampart_smtp::submit::{is_header_sender_refusal, submit, Stage};
-use rampart_smtp::ServerContext;
+use rampart_smtp::Server;
 
-/// The server's [`Submitter`].
+/// The server's [`Submitter`]. It takes the SMTP listeners' current context at each
+/// submission, so a reload's checks, limits and rate limits apply to JMAP mail as to SMTP mail.
 pub struct Pipeline {
-    pub ctx: Arc<ServerContext>,
+    pub server: Arc<Server>,
 }
 
 #[async_trait]
@@ -31,10 +32,11 @@ impl Submitter for Pipeline {
         // the port is not known here.
         let ip = origin.ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let peer = SocketAddr::new(ip, 0);
-        match submit(&self.ctx, peer, user, mail_from, rcpt_to, &message).await {
+        let ctx = self.server.context();
+        match submit(&ctx, peer, user, mail_from, rcpt_to, &message).await {
             Ok(id) => {
                 // Delivery starts at once, as after an SMTP submission.
-                self.ctx.queue_notify.notify_one();
+                ctx.queue_notify.notify_one();
                 Ok(id.0)
             }
             Err(r) => {

@@ -52,8 +52,10 @@ pub fn is_message_name(name: &str) -> bool {
     !name.starts_with('.') && (name.ends_with(".msg") || name.ends_with(".inflight"))
 }
 
-/// Runs until shutdown.
-pub async fn run(ctx: Arc<ServerContext>, mut shutdown: watch::Receiver<bool>) {
+/// Runs until shutdown. Each scan takes the SMTP listeners' context of the moment, so a
+/// reload's checks and limits apply to dropped mail as to SMTP mail.
+pub async fn run(server: Arc<rampart_smtp::Server>, mut shutdown: watch::Receiver<bool>) {
+    let ctx = server.context();
     let dir = ctx.config.sendmail.drop_dir(&ctx.config.data_dir);
     if let Err(e) = prepare(&dir) {
         tracing::error!(dir = %dir.display(), error = %e, "drop directory unusable; rampart sendmail's messages wait until it is fixed");
@@ -63,7 +65,7 @@ pub async fn run(ctx: Arc<ServerContext>, mut shutdown: watch::Receiver<bool>) {
     let every = Duration::from_secs(u64::from(ctx.config.sendmail.scan_interval_secs.get()));
     let mut later: HashMap<String, Instant> = HashMap::new();
     loop {
-        scan(&ctx, &dir, &mut later, &shutdown).await;
+        scan(&server.context(), &dir, &mut later, &shutdown).await;
         tokio::select! {
             changed = shutdown.changed() => if changed.is_err() || *shutdown.borrow() { break },
             () = woken(socket.as_ref()) => {}
