@@ -4,6 +4,8 @@
 //! - `retry ID`: the message's waiting recipients are due now.
 //! - `hold ID` / `release ID`: a held message is never attempted until released.
 //! - `delete ID`: the message leaves the queue undelivered (no bounce).
+//! - `bounce ID`: its waiting recipients fail for good and the sender is told
+//!   ([`crate::queue_bounce`], as the console's Bounce button).
 //!
 //! A running server sees each change at its next look at the queue (within
 //! `rampart_queue::RESCAN`). Every action is a trace event.
@@ -43,6 +45,12 @@ pub enum QueueCmd {
         /// The queue id, as `rampart queue list` shows it.
         id: String,
     },
+    /// Bounce a message: its waiting recipients fail for good and the sender is sent a
+    /// delivery status notification saying the delivery was cancelled.
+    Bounce {
+        /// The queue id, as `rampart queue list` shows it.
+        id: String,
+    },
 }
 
 pub fn run(config: &Config, cmd: QueueCmd) -> Result<(), Error> {
@@ -67,6 +75,17 @@ pub fn run(config: &Config, cmd: QueueCmd) -> Result<(), Error> {
         QueueCmd::Delete { id } => {
             act(&store, &id, Store::queue_delete)?;
             println!("{id}: deleted from the queue");
+            Ok(())
+        }
+        QueueCmd::Bounce { id } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime: {e}"))?;
+            act(&store, &id, |store, qid| {
+                runtime.block_on(crate::queue_bounce::bounce(store, config, qid))
+            })?;
+            println!("{id}: bounced; the sender is told the delivery was cancelled");
             Ok(())
         }
     }

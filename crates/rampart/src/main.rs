@@ -23,6 +23,7 @@ mod notice;
 mod notify;
 mod password_policy;
 mod privileges;
+mod queue_bounce;
 mod reload;
 mod report_dmarc;
 mod report_summary;

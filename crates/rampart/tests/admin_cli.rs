@@ -409,7 +409,7 @@ fn submit(s: &Server, id: &str) -> String {
 }
 
 #[test]
-fn queue_retry_hold_release_and_delete() {
+fn queue_retry_hold_release_delete_and_bounce() {
     let port = free_port();
     let dns = dns();
     // Deliveries go to `port`, where nothing listens yet: each attempt is deferred an hour.
@@ -425,11 +425,12 @@ fn queue_retry_hold_release_and_delete() {
     let held = submit(&s, "held");
     let other = submit(&s, "other");
     let doomed = submit(&s, "doomed");
-    for q in [&held, &other, &doomed] {
+    let bounced = submit(&s, "bounced");
+    for q in [&held, &other, &doomed, &bounced] {
         wait_trace(&s, &["trace", "--queue-id", q], "deferred");
     }
     let q = json_lines(&s.config, &["queue", "list", "--json"]);
-    assert_eq!(q.len(), 3, "{q:?}");
+    assert_eq!(q.len(), 4, "{q:?}");
     assert!(q
         .iter()
         .all(|e| e["status"] == "queued" && e["next_attempt"].is_string()));
@@ -444,6 +445,21 @@ fn queue_retry_hold_release_and_delete() {
         "{q}"
     );
     assert!(!q.contains(&doomed), "{q}");
+    // A bounce: the message leaves the queue and alice is told, in plain words, why.
+    cli(&s.config, &["queue", "bounce", &bounced], None);
+    assert!(!cli(&s.config, &["queue", "list"], None).contains(&bounced));
+    let dsn = s.wait_mailbox("alice@example.test", 1);
+    let dsn = s.show("alice@example.test", dsn[0].split('\t').next().unwrap());
+    assert!(
+        dsn.contains("delivery cancelled by the administrator"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("carol@remote.test"), "{dsn}");
+    let e = fails(&s.config, &["queue", "bounce", &bounced], None);
+    assert!(
+        e.contains("no message") && e.contains("rampart queue list"),
+        "{e}"
+    );
 
     // The receiver comes up; `retry` makes the other message due at once and it is delivered,
     // a round of the queue manager that passes the held one by.

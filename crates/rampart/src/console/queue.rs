@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::Extension;
 use rampart_store::admins::AdminRole;
-use rampart_store::{Failure, QueueId, QueuedRecipient, RecipientStatus, StoreError, TraceFilter};
+use rampart_store::{QueueId, RecipientStatus, StoreError, TraceFilter};
 
 use super::{
     client_of, confirm_page, escape, page, page_status, see_other, when, Console, Form, Signed,
@@ -33,10 +33,6 @@ const ACTIONS: [(&str, &str, &str); 5] = [
     ("delete", "Delete", "delete queued messages"),
     ("bounce", "Bounce", "bounce queued messages"),
 ];
-
-/// The enhanced status and reason a bounced recipient fails with (RFC 3463: 5.0.0, other).
-const BOUNCE_STATUS: &str = "5.0.0";
-const BOUNCE_REASON: &str = "delivery cancelled by the administrator";
 
 /// `GET /queue`.
 pub(super) async fn list(
@@ -249,7 +245,7 @@ pub(super) async fn act(
     }
     let store = c.sqlite.store().clone();
     let done = match *action {
-        "bounce" => bounce(&c, &qid).await,
+        "bounce" => crate::queue_bounce::bounce(&store, &c.config, &qid).await,
         other => {
             let (other, q) = (other.to_string(), qid.clone());
             tokio::task::spawn_blocking(move || match other.as_str() {
@@ -291,79 +287,4 @@ pub(super) async fn act(
             ),
         ),
     }
-}
-
-/// Bounces `id`: a DSN to its sender (as a failed delivery's is built, from `MAILER-DAEMON` or
-/// a null client's bounce address), queued in the commit that fails its recipients.
-async fn bounce(c: &Console, id: &QueueId) -> rampart_store::Result<bool> {
-    let join = |e: tokio::task::JoinError| StoreError::Invalid(e.to_string());
-    let store = c.sqlite.store().clone();
-    let plan = {
-        let (s, q) = (store.clone(), id.clone());
-        tokio::task::spawn_blocking(move || s.queue_bounce_plan(&q))
-            .await
-            .map_err(join)??
-    };
-    let Some(plan) = plan else { return Ok(false) };
-    let failure = Failure {
-        status: BOUNCE_STATUS.into(),
-        reply: BOUNCE_REASON.into(),
-        remote_mta: None,
-    };
-    // A message from the null sender (a bounce itself) is removed without a notification.
-    let dsn = if plan.sender.is_empty() {
-        None
-    } else {
-        let original = {
-            let (s, q) = (store.clone(), id.clone());
-            tokio::task::spawn_blocking(move || s.message_bytes(&q, false))
-                .await
-                .map_err(join)?
-                .unwrap_or_default()
-        };
-        let hostname = c.config.hostname.get_ref();
-        let null_client = c.config.null_client.as_ref();
-        let daemon = match null_client {
-            Some(nc) => nc.bounce().to_string(),
-            None => format!("MAILER-DAEMON@{hostname}"),
-        };
-        let failed: Vec<(String, Failure)> = plan
-            .recipients
-            .iter()
-            .map(|r| (r.clone(), failure.clone()))
-            .collect();
-        let body = rampart_queue::dsn::build(
-            hostname,
-            &daemon,
-            &id.0,
-            &plan.sender,
-            &failed,
-            &original,
-            &rampart_store::rfc5322_date(plan.received / 1_000_000),
-        );
-        // NC-2.1.9: a null client's bounces go to its bounce address, through the primary.
-        let to = match null_client {
-            Some(nc) => nc.bounce().to_string(),
-            None => plan.sender.clone(),
-        };
-        let mut m = store
-            .generated(
-                &to,
-                body,
-                format!("{}.dsn@{hostname}", id.0),
-                &format!("delivery status notification for {id} (bounced by an administrator)"),
-            )
-            .await?;
-        if null_client.is_some() {
-            m.recipients = vec![QueuedRecipient {
-                address: to,
-                local: false,
-            }];
-        }
-        Some(m)
-    };
-    let q = id.clone();
-    tokio::task::spawn_blocking(move || store.queue_bounce(&q, &failure, dsn))
-        .await
-        .map_err(join)?
 }
