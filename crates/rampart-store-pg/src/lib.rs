@@ -27,6 +27,7 @@ pub mod cluster;
 pub mod directory;
 pub mod dmarc_reporting;
 pub mod lifecycle;
+pub mod mail;
 pub mod migrate;
 pub mod shared;
 pub mod spam_tokens;
