@@ -85,6 +85,8 @@ async fn remove_from_mailbox(
 ///
 /// It takes the account's write lock (see [`super::lock_account`]): a transaction delivering to
 /// several accounts should call it in sorted account order.
+// The queue's local delivery calls it (and, until that is in this crate, the test cluster).
+#[cfg_attr(not(feature = "test-cluster"), allow(dead_code))]
 pub(crate) async fn deliver_email(
     tx: &Transaction<'_>,
     account: &str,
