@@ -594,3 +594,140 @@ async fn two_nodes_deliver_to_a_new_account_at_once() {
     assert_eq!(state(&a, A, Kind::Email).await, "10");
     assert_eq!(state(&b, A, Kind::Mailbox).await, "16");
 }
+
+/// Threads (RFC 8621 section 3) by the embedded store's rule: shared Message-IDs and the same
+/// normalised subject, whichever arrives first; a thread changes when an email leaves it and is
+/// destroyed with its last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_group_by_message_ids_and_subject() {
+    let c = Cluster::start();
+    let s = store(&c).await;
+    let mut ids = Vec::new();
+    for (headers, body) in [
+        // The reply arrives before the message it answers.
+        (
+            "Subject: Re: Lunch\r\nMessage-ID: <r1@x>\r\nIn-Reply-To: <p@x>",
+            "ok",
+        ),
+        ("Subject: Lunch\r\nMessage-ID: <p@x>", "when?"),
+        (
+            "Subject: RE: lunch\r\nMessage-ID: <r2@x>\r\nReferences: <p@x> <r1@x>",
+            "noon",
+        ),
+        // Refers to the thread, but about something else: a thread of its own.
+        (
+            "Subject: Dinner\r\nMessage-ID: <d@x>\r\nIn-Reply-To: <p@x>",
+            "?",
+        ),
+        // Same subject, no shared Message-ID: not in the thread.
+        ("Subject: Lunch\r\nMessage-ID: <z@x>", "?"),
+    ] {
+        let raw = message(headers, body);
+        let (_, e) = cluster::deliver(&s, &raw, RP.len(), &[A], false)
+            .await
+            .unwrap();
+        ids.push(e[0]);
+    }
+    s.index_pending(A).await.unwrap();
+    let es = s.email_get(A, &ids).await.unwrap();
+    let t: Vec<i64> = es.iter().map(|e| e.thread.unwrap()).collect();
+    assert!(t[0] == t[1] && t[1] == t[2], "{t:?}");
+    assert!(t[3] != t[0] && t[4] != t[0] && t[3] != t[4], "{t:?}");
+    assert_eq!(
+        s.thread_get(A, &[t[0]]).await.unwrap(),
+        vec![(t[0], vec![ids[0], ids[1], ids[2]])]
+    );
+    let before = state(&s, A, Kind::Thread).await;
+    s.email_destroy(A, vec![ids[4]]).await.unwrap();
+    let ch = s
+        .mail_changes(A, Kind::Thread, &before, None)
+        .await
+        .unwrap();
+    assert_eq!(ch.destroyed, vec![t[4]]);
+    assert!(s.thread_get(A, &[t[4]]).await.unwrap().is_empty());
+}
+
+/// RFC 8621 section 2: unreadThreads counts threads with an unread email anywhere; reading an
+/// email in another mailbox of the thread changes the count, so the Mailbox state moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_threads_follow_the_thread_across_mailboxes() {
+    let c = Cluster::start();
+    let s = store(&c).await;
+    let (_, first) = deliver(
+        &s,
+        &[A],
+        message("Subject: Plan\r\nMessage-ID: <p@y>", "?"),
+        false,
+    )
+    .await;
+    let (_, reply) = deliver(
+        &s,
+        &[A],
+        message("Subject: Re: Plan\r\nIn-Reply-To: <p@y>", "!"),
+        false,
+    )
+    .await;
+    let archive = role(&s, A, "archive").await.id;
+    s.email_set_mailboxes(A, first[0], vec![archive])
+        .await
+        .unwrap();
+    s.email_set_keywords(A, first[0], vec!["$seen".into()])
+        .await
+        .unwrap();
+    let arch = role(&s, A, "archive").await;
+    assert_eq!(
+        (arch.total_threads, arch.unread_emails, arch.unread_threads),
+        (1, 0, 1)
+    );
+    let before = state(&s, A, Kind::Mailbox).await;
+    s.email_set_keywords(A, reply[0], vec!["$seen".into()])
+        .await
+        .unwrap();
+    assert_eq!(role(&s, A, "archive").await.unread_threads, 0);
+    let ch = s
+        .mail_changes(A, Kind::Mailbox, &before, None)
+        .await
+        .unwrap();
+    assert!(ch.updated.contains(&archive), "{ch:?}");
+}
+
+/// A hostile message cannot make its account unindexable: a NUL in a header (PostgreSQL's
+/// text cannot hold one) and a body of 100,000 distinct words (1.8 MB of distinct words: a tsvector holds at most 1 MB)
+/// are indexed, and the email is found by its words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages_are_indexed() {
+    let c = Cluster::start();
+    let s = store(&c).await;
+    let body: String = (0..100_000).map(|n| format!("distinctword{n} ")).collect();
+    let raw = message(
+        "Subject: =?utf-8?q?nul=00here?=\r\nMessage-ID: <h@x>",
+        &body,
+    );
+    let (_, e) = cluster::deliver(&s, &raw, RP.len(), &[A], false)
+        .await
+        .unwrap();
+    assert_eq!(s.index_pending(A).await.unwrap(), 1);
+    let got = s.email_get(A, &[e[0], e[0]]).await.unwrap();
+    assert_eq!(
+        got.len(),
+        2,
+        "each id asked is answered, as in the embedded store"
+    );
+    assert!(
+        got[0].subject.as_deref().unwrap_or("").starts_with("nul"),
+        "{:?}",
+        got[0].subject
+    );
+    assert_eq!(
+        ids(
+            &s,
+            cond(FilterCondition {
+                body: Some("distinctword5".into()),
+                ..Default::default()
+            }),
+            vec![]
+        )
+        .await,
+        vec![e[0]]
+    );
+}

@@ -270,7 +270,7 @@ pub(crate) async fn email_get<C: GenericClient + Sync>(
         )
         .await
         .map_err(db)?;
-    let mut by_id: std::collections::HashMap<i64, EmailRecord> = rows
+    let by_id: std::collections::HashMap<i64, EmailRecord> = rows
         .iter()
         .map(|r| {
             let addrs = |i: usize| -> Vec<EmailAddress> {
@@ -299,7 +299,7 @@ pub(crate) async fn email_get<C: GenericClient + Sync>(
             (e.id, e)
         })
         .collect();
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
 }
 
 /// Email/set `keywords`, inside `tx`. Whether anything changed.
