@@ -1,5 +1,6 @@
 //! The store traits' conformance suite ([`rampart_store::conformance`]) against PostgreSQL, for
-//! the traits this crate implements so far (Directory, SharedState, Trace), each check on a new
+//! the traits this crate implements so far (Directory, SharedState, Trace, MailStore and the
+//! rest but those in `rampart_store_pg::MISSING`), each check on a new
 //! database of a cluster the test starts (rampart_store_pg::cluster); plus what is PostgreSQL's
 //! own: the schema's versions, several handles (nodes) on one database, and a database that
 //! does not answer.
@@ -528,6 +529,45 @@ async fn mail_feed_catches_up_after_its_connection_drops() {
                 vec![Kind::Email, Kind::Thread, Kind::Mailbox],
                 "every kind may have changed: {change:?}"
             );
+            break;
+        }
+    }
+}
+
+/// PostgreSQL stopped and started: node B's listener reconnects by itself, and a delivery
+/// committed on node A once the database is back reaches B's feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_feed_survives_a_database_restart() {
+    use rampart_store::api::MailStore;
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let mut opts = cluster.options(&db);
+    opts.timeouts.acquire = Duration::from_secs(2);
+    let a = PgStore::open(&opts).await.unwrap();
+    let b = PgStore::open(&opts).await.unwrap();
+    c::populate(&a).await;
+    let mut on_b = b.mail_changes_feed();
+    cluster.pause();
+    cluster.resume();
+    let raw = c::small_message("after restart");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match rampart_store_pg::cluster::deliver(&a, &raw, 0, &["user@local.example"], false).await
+        {
+            Ok(_) => break,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("node A did not recover: {e}"),
+        }
+    }
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let change = tokio::time::timeout(left, on_b.recv())
+            .await
+            .expect("node B hears of the delivery after the restart")
+            .expect("the feed is open");
+        if change.account == "user@local.example" {
             break;
         }
     }
