@@ -7,6 +7,7 @@
 //!   sessions pool   SMTP/JMAP sessions: directory look-ups, counters, bans, trace
 //!   queue pool      enqueue (the 250 after DATA waits for its commit), record_attempts
 //!   leases pool     the queue's leases: short transactions that claim and renew due messages
+//!   mail listener   one connection of its own: LISTEN rampart_mail, the push feed of every node
 //! ```
 //!
 //! Each pool has its own size and acquisition timeout ([`PoolSizes`], [`Timeouts`]); every
