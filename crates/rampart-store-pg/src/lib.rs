@@ -7,6 +7,7 @@
 //!   sessions pool   SMTP/JMAP sessions: directory look-ups, counters, bans, trace
 //!   queue pool      enqueue (the 250 after DATA waits for its commit), record_attempts
 //!   leases pool     the queue's leases: short transactions that claim and renew due messages
+//!   mail listener   one connection of its own: LISTEN rampart_mail, the push feed of every node
 //! ```
 //!
 //! Each pool has its own size and acquisition timeout ([`PoolSizes`], [`Timeouts`]); every
@@ -17,9 +18,10 @@
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
 //! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins),
 //! [`spam_tokens`] (SpamTokens), [`tls_reporting`] (TlsReporting), [`dmarc_reporting`]
-//! (DmarcReporting). The schema is in [`migrate`], applied in versioned steps at start. What is
-//! not here yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
-//! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
+//! (DmarcReporting), [`mail`] (MailStore and Mailboxes: the mail model, and push across nodes by
+//! LISTEN/NOTIFY). The schema is in [`migrate`], applied in versioned steps at start. What is
+//! not here yet (Queue, Quarantine and the rest of `Backend`) is listed by [`MISSING`]; until it
+//! is empty the application cannot run on PostgreSQL.
 
 pub mod bans;
 #[cfg(feature = "test-cluster")]
@@ -27,6 +29,7 @@ pub mod cluster;
 pub mod directory;
 pub mod dmarc_reporting;
 pub mod lifecycle;
+pub mod mail;
 pub mod migrate;
 pub mod shared;
 pub mod spam_tokens;
@@ -42,14 +45,7 @@ use std::time::Duration;
 
 /// The traits of [`rampart_store::Backend`] this crate does not implement yet: the application
 /// refuses `[store] backend = "postgresql"` while any remains, naming them.
-pub const MISSING: &[&str] = &[
-    "Queue",
-    "Mailboxes",
-    "Quarantine",
-    "MailStore",
-    "MailboxAudit",
-    "SubmissionStore",
-];
+pub const MISSING: &[&str] = &["Queue", "Quarantine", "MailboxAudit", "SubmissionStore"];
 
 /// How many connections each purpose may hold at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +107,9 @@ pub struct PgStore {
     pub(crate) sessions: Pool,
     pub(crate) queue: Pool,
     pub(crate) leases: Pool,
+    /// Committed mail changes of every node, for push (LISTEN/NOTIFY, [`mail::feed`]).
+    pub(crate) feed: std::sync::Arc<mail::feed::Feed>,
+    acquire: Duration,
 }
 
 impl PgStore {
@@ -119,7 +118,19 @@ impl PgStore {
         let store = PgStore::connect(options)?;
         let mut conn = store.conn(&store.sessions).await?;
         migrate::apply(&mut conn).await?;
+        drop(conn);
+        store.start_feed().await?;
         Ok(store)
+    }
+
+    /// Starts this node's listener of mail changes ([`mail::feed`]) and waits until it listens:
+    /// every change committed afterwards, on any node, reaches [`MailStore::mail_changes_feed`].
+    /// [`PgStore::open`] does this; a store made by [`PgStore::connect`] alone has a silent feed
+    /// until it is called.
+    ///
+    /// [`MailStore::mail_changes_feed`]: rampart_store::api::MailStore::mail_changes_feed
+    pub async fn start_feed(&self) -> Result<()> {
+        self.feed.start(self.acquire * 2).await
     }
 
     /// Applies the schema's pending migrations alone (`rampart store migrate`).
@@ -174,6 +185,8 @@ impl PgStore {
             sessions: pool(options.pools.sessions)?,
             queue: pool(options.pools.queue)?,
             leases: pool(options.pools.leases)?,
+            feed: std::sync::Arc::new(mail::feed::Feed::new(config, tls, t.statement)),
+            acquire: t.acquire,
         })
     }
 
