@@ -396,3 +396,31 @@ async fn queue_on_postgresql() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_on_postgresql() {
+    let cluster = Cluster::start();
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::quarantine_hold_release_delete_on(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_audit_on_postgresql() {
+    let cluster = Cluster::start();
+    c::mailbox_audit_record_and_select_on(&store(&cluster).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submission_on_postgresql() {
+    let cluster = Cluster::start();
+    for check in 0..3 {
+        let s = store(&cluster).await;
+        c::populate(&s).await;
+        match check {
+            0 => c::submission_identities_and_changes_on(&s).await,
+            1 => c::submission_records_on(&s).await,
+            _ => c::submission_vacation_and_replies_on(&s).await,
+        }
+    }
+}
