@@ -166,6 +166,16 @@ impl Cluster {
         );
     }
 
+    /// Stops the server as a crash would (immediate shutdown: no checkpoint, recovery from the
+    /// write-ahead log at the next start), keeping its data: what a commit that returned must
+    /// survive.
+    pub fn crash(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", path_str(&self.data), "-m", "immediate", "-w", "stop"],
+        );
+    }
+
     /// Runs one of PostgreSQL's programs (as the unprivileged user under root); panics with its
     /// output when it fails.
     fn run(&self, program: &str, args: &[&str]) {
