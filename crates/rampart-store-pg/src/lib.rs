@@ -29,6 +29,7 @@ pub mod cluster;
 pub mod directory;
 pub mod dmarc_reporting;
 pub mod lifecycle;
+pub mod mail;
 pub mod mailbox_audit;
 pub mod migrate;
 pub mod quarantine;

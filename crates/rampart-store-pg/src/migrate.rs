@@ -400,6 +400,45 @@ CREATE TABLE mail_quotas (
 "#,
     ),
     (
+        11,
+        "mail: full-text search, uploads, and when each account's mail last changed (push)",
+        r#"
+-- Full-text search (the embedded store's FTS5 table mail_fts): one row per indexed email, a
+-- tsvector per searchable field in the 'simple' configuration (no stemming, no stop words). The
+-- text is folded in Rust before it gets here (lower case, diacritics removed, punctuation as
+-- spaces: see src/mail/search.rs), as FTS5's unicode61 tokenizer with remove_diacritics does;
+-- PostgreSQL's unaccent is an extension, which this schema does not require.
+CREATE TABLE mail_search (
+    email BIGINT PRIMARY KEY REFERENCES mail_emails(id) ON DELETE CASCADE,
+    account TEXT NOT NULL,
+    subject TSVECTOR NOT NULL,
+    from_addr TSVECTOR NOT NULL,
+    to_addr TSVECTOR NOT NULL,
+    cc_addr TSVECTOR NOT NULL,
+    bcc_addr TSVECTOR NOT NULL,
+    body TSVECTOR NOT NULL
+);
+CREATE INDEX mail_search_account ON mail_search(account);
+CREATE INDEX mail_search_body ON mail_search USING GIN (body);
+-- Uploaded blobs (RFC 8620 section 6.1), as in SQLite (crates/rampart-store/src/mail/blobs.rs).
+CREATE TABLE mail_uploads (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT NOT NULL,
+    data BYTEA NOT NULL
+);
+CREATE INDEX mail_uploads_account ON mail_uploads(account, expires);
+ALTER TABLE mail_uploads ALTER COLUMN data SET STORAGE EXTERNAL;
+-- The database's clock (microseconds) at the last change of each (account, kind): a node whose
+-- LISTEN connection dropped tells its push clients about every account changed meanwhile.
+ALTER TABLE mail_state ADD COLUMN touched BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX mail_state_touched ON mail_state(touched);
+"#,
+    ),
+    (
         12,
         "queue leases, the mailbox audit, identities, submissions and the vacation response",
         r#"
