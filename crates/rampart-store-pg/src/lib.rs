@@ -49,10 +49,7 @@ use std::time::Duration;
 
 /// The traits of [`rampart_store::Backend`] this crate does not implement yet: the application
 /// refuses `[store] backend = "postgresql"` while any remains, naming them.
-///
-/// The Queue is listed until its local delivery has the mail module's `deliver_email` (its
-/// remote path, leases and orphans pass the conformance checks).
-pub const MISSING: &[&str] = &["Queue", "Mailboxes", "MailStore"];
+pub const MISSING: &[&str] = &["Mailboxes", "MailStore"];
 
 /// How many connections each purpose may hold at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,7 @@
 //! by NTP, seconds apart at worst against leases of minutes.
 
 use crate::lifecycle::release_if_unreferenced;
+use crate::mail::deliver_email;
 use crate::{db, trace, PgOptions, PgStore};
 use async_trait::async_trait;
 use rampart_store::api::{Directory, Queue};
@@ -275,26 +276,35 @@ impl Queue for PgStore {
     }
 
     async fn deliver_local(&self, batch: Vec<DueMessage>) -> Result<usize> {
+        // Every (account, message) of the batch in account order: deliver_email takes each
+        // account's lock, and two transactions taking locks in one order cannot deadlock.
+        let mut pairs: Vec<(&str, &DueMessage)> = batch
+            .iter()
+            .flat_map(|m| {
+                m.recipients
+                    .iter()
+                    .filter(|r| r.local)
+                    .map(move |r| (r.address.as_str(), m))
+            })
+            .collect();
+        pairs.sort_by(|x, y| (x.0, &x.1.id.0).cmp(&(y.0, &y.1.id.0)));
         let mut c = self.conn(&self.queue).await?;
         let tx = c.transaction().await.map_err(db)?;
         let now = now_micros();
         let mut n = 0;
-        for msg in &batch {
-            let local: Vec<&String> = msg
-                .recipients
-                .iter()
-                .filter(|r| r.local)
-                .map(|r| &r.address)
-                .collect();
+        for (account, msg) in pairs {
+            let one = account.to_string();
             n += deliver_local_rows(
                 &tx,
                 &msg.id,
                 msg.message_id.as_ref(),
                 &msg.sender,
-                &local,
+                &[&one],
                 now,
             )
             .await?;
+        }
+        for msg in &batch {
             // Its remote recipients may all be done too: then only mailboxes hold it.
             release_if_unreferenced(&tx, &msg.id.0).await?;
         }
@@ -568,12 +578,14 @@ pub(crate) async fn insert_enqueued(
         trace::insert_in(tx, e).await?;
     }
     if msg.deliver_local_now && msg.quarantine.is_none() {
-        let local: Vec<&String> = msg
+        let mut local: Vec<&String> = msg
             .recipients
             .iter()
             .filter(|r| r.local)
             .map(|r| &r.address)
             .collect();
+        // In account order (see deliver_local).
+        local.sort();
         deliver_local_rows(
             tx,
             &msg.id,
@@ -590,7 +602,7 @@ pub(crate) async fn insert_enqueued(
 }
 
 /// Delivers a queued message to local mailboxes inside `tx`: an email per recipient (the mail
-/// module's `deliver_email`), the queue row marked delivered and its lease cleared, and a
+/// module's [`deliver_email`], called in the order given: sorted, by the callers), the queue row marked delivered and its lease cleared, and a
 /// trace event per recipient. Only a row still queued is delivered, so delivering the same
 /// recipient twice (a retry after a lost answer) is a no-op. Returns how many were delivered.
 async fn deliver_local_rows(
@@ -629,19 +641,4 @@ async fn deliver_local_rows(
         }
     }
     Ok(n)
-}
-
-/// Files message `message` as a new email of `account`: the mail module's (branch h/h52), which
-/// this branch does not have yet. Until it is merged, local delivery on PostgreSQL fails (and
-/// its transaction rolls back, the recipient staying queued) rather than pretending.
-async fn deliver_email(
-    _tx: &Transaction<'_>,
-    account: &str,
-    message: &str,
-    _now: i64,
-) -> Result<i64> {
-    Err(StoreError::Invalid(format!(
-        "local delivery of {message} to {account} needs the PostgreSQL mail module, \
-         which is not built in yet"
-    )))
 }

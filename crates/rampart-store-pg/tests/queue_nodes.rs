@@ -341,3 +341,82 @@ async fn both_nodes_at_once_act_once() {
     assert_eq!(due.len(), 1);
     assert!(due[0].released);
 }
+
+/// Local delivery (the mail module's deliver_email, issue 20): one stored copy, an email per
+/// mailbox, the queue rows gone in the same commit; with `deliver_local_now`, in the commit of
+/// the enqueue itself. A second delivery of the same recipients is a no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_delivery_files_one_copy_per_mailbox() {
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let store = open(&cluster.options(&db)).await;
+    c::populate(&store).await;
+    let sql = cluster.client(&db).await;
+    let count = |q: &'static str, id: String| {
+        let sql = &sql;
+        async move {
+            let n: i64 = sql.query_one(q, &[&id]).await.unwrap().get(0);
+            n
+        }
+    };
+    const EMAILS: &str = "SELECT count(*) FROM mail_emails WHERE message = $1";
+    const QUEUED: &str = "SELECT count(*) FROM queue WHERE message = $1";
+    let id = c::enqueue_on(
+        &store,
+        &c::small_message("local"),
+        &[
+            ("user@local.example", true),
+            ("other@local.example", true),
+            ("r@remote.example", false),
+        ],
+        None,
+    )
+    .await;
+    let due = store.due(10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(store.deliver_local(due.clone()).await.unwrap(), 2);
+    assert_eq!(count(EMAILS, id.0.clone()).await, 2, "an email per mailbox");
+    assert_eq!(
+        store.deliver_local(due).await.unwrap(),
+        0,
+        "delivered once, however often asked"
+    );
+    assert_eq!(count(EMAILS, id.0.clone()).await, 2);
+    let due = store.due(10).await.unwrap();
+    assert_eq!(due.len(), 1, "the remote recipient is still due");
+    assert!(due[0].recipients.iter().all(|r| !r.local));
+    deliver_all(&store, std::slice::from_ref(&id)).await;
+    assert_eq!(count(QUEUED, id.0.clone()).await, 0, "every recipient done");
+    assert_eq!(
+        store.message_bytes(&id, true).await.unwrap(),
+        c::small_message("local"),
+        "the mailboxes keep the one stored copy"
+    );
+
+    // Delivered in the commit of the enqueue: no queue row is left at any moment after it.
+    let now = QueueId::generate();
+    let bytes = c::small_message("now");
+    store
+        .enqueue(rampart_store::Enqueue {
+            id: now.clone(),
+            sender: "sender@remote.example".into(),
+            size: bytes.len() as u64,
+            message_id: None,
+            return_path_len: 0,
+            client: None,
+            recipients: vec![rampart_store::QueuedRecipient {
+                address: "user@local.example".into(),
+                local: true,
+            }],
+            events: vec![],
+            quarantine: None,
+            inline: Some(bytes),
+            deliver_local_now: true,
+            junk: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(count(EMAILS, now.0.clone()).await, 1);
+    assert_eq!(count(QUEUED, now.0.clone()).await, 0);
+    assert!(store.due(10).await.unwrap().is_empty());
+}
