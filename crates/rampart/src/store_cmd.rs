@@ -86,10 +86,16 @@ pub fn refuse_postgresql(config: &Config) -> Result<(), String> {
     if config.store.backend != StoreBackend::Postgresql {
         return Ok(());
     }
+    let why = if rampart_store_pg::MISSING.is_empty() {
+        "the server and these commands are not connected to it yet".to_string()
+    } else {
+        format!(
+            "the PostgreSQL store does not implement {} so far",
+            rampart_store_pg::MISSING.join(", ")
+        )
+    };
     Err(format!(
-        "[store] backend = \"postgresql\" cannot serve yet: the PostgreSQL store does not \
-         implement {} so far; use backend = \"sqlite\" (the default) until it does \
-         (`rampart store migrate` prepares the database meanwhile)",
-        rampart_store_pg::MISSING.join(", ")
+        "[store] backend = \"postgresql\" cannot serve yet: {why}; use backend = \"sqlite\" \
+         (the default) until then (`rampart store migrate` prepares the database meanwhile)"
     ))
 }
