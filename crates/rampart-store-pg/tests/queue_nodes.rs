@@ -6,7 +6,9 @@
 //!   and they have run out;
 //! - an acknowledged enqueue survives a crash of the database server (immediate shutdown,
 //!   recovery from the write-ahead log), and an enqueue while it is down fails, leaving nothing;
-//! - a vacation reply and a quarantine release, asked of both nodes at once, happen once.
+//! - a vacation reply and a quarantine release, asked of both nodes at once, happen once;
+//! - local delivery files one stored copy per mailbox, once, with the queue rows gone;
+//! - a node shutting down gracefully gives its leases up at once.
 
 use rampart_store::api::{Quarantine, Queue};
 use rampart_store::conformance as c;
