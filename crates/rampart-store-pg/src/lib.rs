@@ -19,9 +19,11 @@
 //! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins),
 //! [`spam_tokens`] (SpamTokens), [`tls_reporting`] (TlsReporting), [`dmarc_reporting`]
 //! (DmarcReporting), [`mail`] (MailStore and Mailboxes: the mail model, and push across nodes by
-//! LISTEN/NOTIFY). The schema is in [`migrate`], applied in versioned steps at start. What is
-//! not here yet (Queue, Quarantine and the rest of `Backend`) is listed by [`MISSING`]; until it
-//! is empty the application cannot run on PostgreSQL.
+//! LISTEN/NOTIFY), [`queue`] (Queue, with the leases that let several nodes share it),
+//! [`queue_admin`] (the administrator's queue actions), [`quarantine`] (Quarantine),
+//! [`mailbox_audit`] (MailboxAudit), [`submission`] (SubmissionStore). The schema is in
+//! [`migrate`], applied in versioned steps at start. What is not here yet is listed by
+//! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
 
 pub mod bans;
 #[cfg(feature = "test-cluster")]
@@ -30,9 +32,14 @@ pub mod directory;
 pub mod dmarc_reporting;
 pub mod lifecycle;
 pub mod mail;
+pub mod mailbox_audit;
 pub mod migrate;
+pub mod quarantine;
+pub mod queue;
+pub mod queue_admin;
 pub mod shared;
 pub mod spam_tokens;
+pub mod submission;
 pub mod tls;
 pub mod tls_reporting;
 pub mod tokens;
@@ -45,7 +52,7 @@ use std::time::Duration;
 
 /// The traits of [`rampart_store::Backend`] this crate does not implement yet: the application
 /// refuses `[store] backend = "postgresql"` while any remains, naming them.
-pub const MISSING: &[&str] = &["Queue", "Quarantine", "MailboxAudit", "SubmissionStore"];
+pub const MISSING: &[&str] = &[];
 
 /// How many connections each purpose may hold at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +106,17 @@ pub struct PgOptions {
     pub password: Option<String>,
     pub pools: PoolSizes,
     pub timeouts: Timeouts,
+    /// How long a node's claim on a queued recipient lasts without renewal ([`queue`]): another
+    /// node takes the recipient over this long after the node that claimed it died.
+    pub lease: Duration,
+    /// This node's own directory for messages larger than memory while they arrive; enqueue
+    /// moves them into the database ([`queue`]). Not shared between nodes.
+    pub spool_dir: std::path::PathBuf,
 }
+
+/// [`PgOptions::lease`] unless configured: longer than a delivery attempt takes between two
+/// renewals, short enough that a dead node's mail waits minutes, not hours.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 
 /// The PostgreSQL backend: three pools on one database.
 #[derive(Clone)]
@@ -107,6 +124,8 @@ pub struct PgStore {
     pub(crate) sessions: Pool,
     pub(crate) queue: Pool,
     pub(crate) leases: Pool,
+    /// Who this node is to the queue's leases, and where it spools.
+    pub(crate) node: std::sync::Arc<queue::Node>,
     /// Committed mail changes of every node, for push (LISTEN/NOTIFY, [`mail::feed`]).
     pub(crate) feed: std::sync::Arc<mail::feed::Feed>,
     acquire: Duration,
@@ -185,6 +204,7 @@ impl PgStore {
             sessions: pool(options.pools.sessions)?,
             queue: pool(options.pools.queue)?,
             leases: pool(options.pools.leases)?,
+            node: std::sync::Arc::new(queue::Node::new(options)),
             feed: std::sync::Arc::new(mail::feed::Feed::new(config, tls, t.statement)),
             acquire: t.acquire,
         })

@@ -73,6 +73,10 @@ pub fn pg_options(config: &Config) -> Result<PgOptions, String> {
             statement: Duration::from_secs(s.statement_timeout_secs),
             lock: Duration::from_secs(s.lock_timeout_secs),
         },
+        lease: rampart_store_pg::DEFAULT_LEASE,
+        // Messages larger than memory while they arrive, until enqueue moves them into the
+        // database: this node's own, beside its other local state.
+        spool_dir: config.data_dir.join("spool"),
     })
 }
 
@@ -82,10 +86,16 @@ pub fn refuse_postgresql(config: &Config) -> Result<(), String> {
     if config.store.backend != StoreBackend::Postgresql {
         return Ok(());
     }
+    let why = if rampart_store_pg::MISSING.is_empty() {
+        "the server and these commands are not connected to it yet".to_string()
+    } else {
+        format!(
+            "the PostgreSQL store does not implement {} so far",
+            rampart_store_pg::MISSING.join(", ")
+        )
+    };
     Err(format!(
-        "[store] backend = \"postgresql\" cannot serve yet: the PostgreSQL store does not \
-         implement {} so far; use backend = \"sqlite\" (the default) until it does \
-         (`rampart store migrate` prepares the database meanwhile)",
-        rampart_store_pg::MISSING.join(", ")
+        "[store] backend = \"postgresql\" cannot serve yet: {why}; use backend = \"sqlite\" \
+         (the default) until then (`rampart store migrate` prepares the database meanwhile)"
     ))
 }
