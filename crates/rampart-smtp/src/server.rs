@@ -182,6 +182,16 @@ impl Server {
     }
 }
 
+/// Input that has already arrived on `tcp`, without waiting: `None` when there is none yet.
+fn peek_now(tcp: &TcpStream) -> Option<std::io::Result<usize>> {
+    let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    // The socket is non-blocking (tokio's): an empty receive queue answers WouldBlock.
+    match socket2::SockRef::from(tcp).peek(&mut probe) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        r => Some(r),
+    }
+}
+
 async fn refuse(
     ctx: Arc<ServerContext>,
     mut tcp: TcpStream,
@@ -279,9 +289,17 @@ async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer
     // Early talker: a client that sends before the greeting is not speaking SMTP (RFC 5321 4.3.1).
     let mut probe = [0u8; 1];
     let delay = Duration::from_millis(cfg.greeting_delay_ms);
-    match tokio::time::timeout(delay, tcp.peek(&mut probe)).await {
-        Ok(Ok(0)) | Ok(Err(_)) => return,
-        Ok(Ok(_)) => {
+    let heard = if delay.is_zero() {
+        // No pause: only what has already arrived, looked at without a timer. A zero timeout
+        // still waits for the timer wheel's next millisecond tick, which cost every connection
+        // about 1 ms before its greeting (issue 23).
+        peek_now(&tcp)
+    } else {
+        tokio::time::timeout(delay, tcp.peek(&mut probe)).await.ok()
+    };
+    match heard {
+        Some(Ok(0)) | Some(Err(_)) => return,
+        Some(Ok(_)) => {
             session
                 .trace("early-talker", "input before the greeting; refused", None)
                 .await;
@@ -299,7 +317,7 @@ async fn handle(ctx: Arc<ServerContext>, cfg: Listener, mut tcp: TcpStream, peer
             let _ = tcp.shutdown().await;
             return;
         }
-        Err(_) => {}
+        None => {}
     }
     if let Err(e) = session.greet(&mut tcp).await {
         tracing::debug!(error = %e, "greeting failed");

@@ -143,7 +143,11 @@ impl Session {
             junk,
         };
         // The 250 waits for the commit: file, directory and rows are durable when it is sent.
-        match self.ctx.store.enqueue(msg).await {
+        // The recipients' vacation settings are read meanwhile, on the blocking pool, rather than
+        // after the commit on the way to the 250 (issue 23: one session waits for every step).
+        let (stored, vacations) =
+            tokio::join!(self.ctx.store.enqueue(msg), self.vacation_settings(&tx));
+        match stored {
             Ok(()) => {
                 self.messages += 1;
                 if !held && !all_delivered {
@@ -153,7 +157,7 @@ impl Session {
                     self.notify(&tx, &notices).await;
                 }
                 // RFC 8621 §8 / AL-4.2: vacation responses, decided before the 250 goes out.
-                self.vacation(&tx, &facts, junk, held).await;
+                self.vacation(&tx, &facts, junk, held, vacations).await;
                 self.respond(reply::queued(&tx.id.0));
                 tracing::info!(session = %self.id, queue_id = %tx.id, size, rcpts = tx.rcpts.len(), "queued");
                 Flow::Continue

@@ -110,19 +110,36 @@ fn base64_lines(text: &str) -> String {
 }
 
 impl Session {
-    /// Sends the vacation responses a delivered message calls for. `junk` and `held` messages
-    /// never reach the Inbox, so they get none.
-    pub(super) async fn vacation(&self, tx: &Transaction, facts: &Facts, junk: bool, held: bool) {
-        let sender = tx.sender.to_ascii_lowercase();
+    /// The vacation settings of each local recipient of `tx` (lower case), read while the
+    /// message is being committed; one that cannot be read is logged and left out.
+    pub(super) async fn vacation_settings(
+        &self,
+        tx: &Transaction,
+    ) -> Vec<(String, rampart_store::submission::Vacation)> {
+        let mut settings = Vec::new();
         for r in tx.recipients.iter().filter(|r| r.local) {
             let account = r.address.to_ascii_lowercase();
-            let v = match self.ctx.store.vacation_get(&account).await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!(error = %e, "vacation response lookup failed");
-                    continue;
-                }
-            };
+            match self.ctx.store.vacation_get(&account).await {
+                Ok(v) => settings.push((account, v)),
+                Err(e) => tracing::error!(error = %e, "vacation response lookup failed"),
+            }
+        }
+        settings
+    }
+
+    /// Sends the vacation responses a delivered message calls for, from the recipients'
+    /// `settings` ([`Session::vacation_settings`]). `junk` and `held` messages never reach the
+    /// Inbox, so they get none.
+    pub(super) async fn vacation(
+        &self,
+        tx: &Transaction,
+        facts: &Facts,
+        junk: bool,
+        held: bool,
+        settings: Vec<(String, rampart_store::submission::Vacation)>,
+    ) {
+        let sender = tx.sender.to_ascii_lowercase();
+        for (account, v) in settings {
             let now = now_micros() / 1_000_000;
             if !v.active_at(now) {
                 continue;
