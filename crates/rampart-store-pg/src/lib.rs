@@ -26,6 +26,7 @@ pub mod bans;
 pub mod cluster;
 pub mod directory;
 pub mod dmarc_reporting;
+pub mod import;
 pub mod lifecycle;
 pub mod migrate;
 pub mod shared;
@@ -230,6 +231,14 @@ impl PgStore {
     pub async fn schema_version(&self) -> Result<i32> {
         let conn = self.conn(&self.sessions).await?;
         migrate::current(&conn).await
+    }
+
+    /// One round trip on the queue pool (the one the 250 after DATA waits on): what systemd's
+    /// watchdog of a node waits for.
+    pub async fn ping(&self) -> Result<()> {
+        let conn = self.conn(&self.queue).await?;
+        conn.simple_query("SELECT 1").await.map_err(db)?;
+        Ok(())
     }
 }
 
