@@ -25,6 +25,7 @@ pub struct Cluster {
     pub port: u16,
     pub password: String,
     next_db: AtomicU32,
+    next_spool: AtomicU32,
     /// Server options besides port, socket and address (TLS).
     extra: String,
 }
@@ -105,6 +106,7 @@ impl Cluster {
             port: free_port(),
             password,
             next_db: AtomicU32::new(0),
+            next_spool: AtomicU32::new(0),
             extra,
         };
         cluster.run(
@@ -164,6 +166,16 @@ impl Cluster {
         );
     }
 
+    /// Stops the server as a crash would (immediate shutdown: no checkpoint, recovery from the
+    /// write-ahead log at the next start), keeping its data: what a commit that returned must
+    /// survive.
+    pub fn crash(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", path_str(&self.data), "-m", "immediate", "-w", "stop"],
+        );
+    }
+
     /// Runs one of PostgreSQL's programs (as the unprivileged user under root); panics with its
     /// output when it fails.
     fn run(&self, program: &str, args: &[&str]) {
@@ -205,6 +217,13 @@ impl Cluster {
                 leases: 2,
             },
             timeouts: Timeouts::default(),
+            lease: crate::DEFAULT_LEASE,
+            // Each call is a node of its own, with its own spool; a handle reopened with the
+            // same options (a restart) finds what the previous one left there.
+            spool_dir: self.dir.join(format!(
+                "spool-{db}-{}",
+                self.next_spool.fetch_add(1, Ordering::SeqCst)
+            )),
         }
     }
 

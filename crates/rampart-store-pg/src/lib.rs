@@ -17,9 +17,11 @@
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
 //! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins),
 //! [`spam_tokens`] (SpamTokens), [`tls_reporting`] (TlsReporting), [`dmarc_reporting`]
-//! (DmarcReporting). The schema is in [`migrate`], applied in versioned steps at start. What is
-//! not here yet (Queue, Mailboxes, Quarantine, MailStore and the rest of `Backend`) is listed by
-//! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
+//! (DmarcReporting), [`queue`] (Queue, with the leases that let several nodes share it),
+//! [`quarantine`] (Quarantine), [`mailbox_audit`] (MailboxAudit), [`submission`]
+//! (SubmissionStore). The schema is in [`migrate`], applied in versioned steps at start. What is
+//! not here yet is listed by [`MISSING`]; until it is empty the application cannot run on
+//! PostgreSQL.
 
 pub mod bans;
 #[cfg(feature = "test-cluster")]
@@ -28,9 +30,14 @@ pub mod directory;
 pub mod dmarc_reporting;
 pub mod import;
 pub mod lifecycle;
+pub mod mail;
+pub mod mailbox_audit;
 pub mod migrate;
+pub mod quarantine;
+pub mod queue;
 pub mod shared;
 pub mod spam_tokens;
+pub mod submission;
 pub mod tls;
 pub mod tls_reporting;
 pub mod tokens;
@@ -43,14 +50,7 @@ use std::time::Duration;
 
 /// The traits of [`rampart_store::Backend`] this crate does not implement yet: the application
 /// refuses `[store] backend = "postgresql"` while any remains, naming them.
-pub const MISSING: &[&str] = &[
-    "Queue",
-    "Mailboxes",
-    "Quarantine",
-    "MailStore",
-    "MailboxAudit",
-    "SubmissionStore",
-];
+pub const MISSING: &[&str] = &["Mailboxes", "MailStore"];
 
 /// How many connections each purpose may hold at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +104,17 @@ pub struct PgOptions {
     pub password: Option<String>,
     pub pools: PoolSizes,
     pub timeouts: Timeouts,
+    /// How long a node's claim on a queued recipient lasts without renewal ([`queue`]): another
+    /// node takes the recipient over this long after the node that claimed it died.
+    pub lease: Duration,
+    /// This node's own directory for messages larger than memory while they arrive; enqueue
+    /// moves them into the database ([`queue`]). Not shared between nodes.
+    pub spool_dir: std::path::PathBuf,
 }
+
+/// [`PgOptions::lease`] unless configured: longer than a delivery attempt takes between two
+/// renewals, short enough that a dead node's mail waits minutes, not hours.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 
 /// The PostgreSQL backend: three pools on one database.
 #[derive(Clone)]
@@ -112,6 +122,8 @@ pub struct PgStore {
     pub(crate) sessions: Pool,
     pub(crate) queue: Pool,
     pub(crate) leases: Pool,
+    /// Who this node is to the queue's leases, and where it spools.
+    pub(crate) node: std::sync::Arc<queue::Node>,
 }
 
 impl PgStore {
@@ -175,6 +187,7 @@ impl PgStore {
             sessions: pool(options.pools.sessions)?,
             queue: pool(options.pools.queue)?,
             leases: pool(options.pools.leases)?,
+            node: std::sync::Arc::new(queue::Node::new(options)),
         })
     }
 

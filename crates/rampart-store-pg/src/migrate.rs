@@ -399,6 +399,125 @@ CREATE TABLE mail_quotas (
 );
 "#,
     ),
+    (
+        11,
+        "mail: full-text search, uploads, and when each account's mail last changed (push)",
+        r#"
+-- Full-text search (the embedded store's FTS5 table mail_fts): one row per indexed email, a
+-- tsvector per searchable field in the 'simple' configuration (no stemming, no stop words). The
+-- text is folded in Rust before it gets here (lower case, diacritics removed, punctuation as
+-- spaces: see src/mail/search.rs), as FTS5's unicode61 tokenizer with remove_diacritics does;
+-- PostgreSQL's unaccent is an extension, which this schema does not require.
+CREATE TABLE mail_search (
+    email BIGINT PRIMARY KEY REFERENCES mail_emails(id) ON DELETE CASCADE,
+    account TEXT NOT NULL,
+    subject TSVECTOR NOT NULL,
+    from_addr TSVECTOR NOT NULL,
+    to_addr TSVECTOR NOT NULL,
+    cc_addr TSVECTOR NOT NULL,
+    bcc_addr TSVECTOR NOT NULL,
+    body TSVECTOR NOT NULL
+);
+CREATE INDEX mail_search_account ON mail_search(account);
+CREATE INDEX mail_search_body ON mail_search USING GIN (body);
+-- Uploaded blobs (RFC 8620 section 6.1), as in SQLite (crates/rampart-store/src/mail/blobs.rs).
+CREATE TABLE mail_uploads (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT NOT NULL,
+    data BYTEA NOT NULL
+);
+CREATE INDEX mail_uploads_account ON mail_uploads(account, expires);
+ALTER TABLE mail_uploads ALTER COLUMN data SET STORAGE EXTERNAL;
+-- The database's clock (microseconds) at the last change of each (account, kind): a node whose
+-- LISTEN connection dropped tells its push clients about every account changed meanwhile.
+ALTER TABLE mail_state ADD COLUMN touched BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX mail_state_touched ON mail_state(touched);
+"#,
+    ),
+    (
+        12,
+        "queue leases, the mailbox audit, identities, submissions and the vacation response",
+        r#"
+-- Queue leases (docs/SCALING.md): which node attempts a queued recipient now, and until when
+-- (microseconds since the epoch); NULL when no node does. A lease that ran out is free again.
+ALTER TABLE queue ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until BIGINT;
+CREATE INDEX queue_lease ON queue(lease_owner) WHERE lease_owner IS NOT NULL;
+-- The mailbox audit (AL-3.1), columns as in SQLite.
+CREATE TABLE mailbox_audit (
+    id BIGSERIAL PRIMARY KEY,
+    ts BIGINT NOT NULL,
+    account TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    actor_kind TEXT NOT NULL,
+    service TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    client TEXT,
+    user_agent TEXT,
+    location TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX mailbox_audit_account ON mailbox_audit(account, ts);
+CREATE INDEX mailbox_audit_ts ON mailbox_audit(ts);
+-- What sending over JMAP keeps (RFC 8621 sections 6-8), table for table as in SQLite.
+CREATE TABLE sub_identities (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account TEXT NOT NULL,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    reply_to TEXT,
+    bcc TEXT,
+    text_signature TEXT NOT NULL DEFAULT '',
+    html_signature TEXT NOT NULL DEFAULT '',
+    may_delete BOOLEAN NOT NULL,
+    created_state BIGINT NOT NULL,
+    updated_state BIGINT NOT NULL,
+    destroyed_state BIGINT
+);
+CREATE INDEX sub_identities_account ON sub_identities(account, updated_state);
+-- One undeletable identity per account, however many nodes make it at once.
+CREATE UNIQUE INDEX sub_identities_own ON sub_identities(account) WHERE NOT may_delete;
+CREATE TABLE sub_submissions (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account TEXT NOT NULL,
+    identity BIGINT NOT NULL,
+    email BIGINT NOT NULL,
+    thread BIGINT,
+    envelope TEXT NOT NULL,
+    send_at BIGINT NOT NULL,
+    queue_id TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    created_state BIGINT NOT NULL,
+    updated_state BIGINT NOT NULL,
+    destroyed_state BIGINT
+);
+CREATE INDEX sub_submissions_account ON sub_submissions(account, updated_state);
+CREATE TABLE sub_state (
+    account TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state BIGINT NOT NULL,
+    PRIMARY KEY (account, kind)
+);
+CREATE TABLE sub_vacation (
+    account TEXT PRIMARY KEY,
+    is_enabled BOOLEAN NOT NULL,
+    from_date BIGINT,
+    to_date BIGINT,
+    subject TEXT,
+    text_body TEXT,
+    html_body TEXT
+);
+CREATE TABLE sub_vacation_replied (
+    account TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (account, sender)
+);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

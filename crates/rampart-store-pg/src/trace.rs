@@ -138,3 +138,28 @@ impl PgStore {
         Ok(())
     }
 }
+
+/// Inserts a trace event inside `tx`: durable with the rows it reports (a delivery, a hold, a
+/// release), and logged as the embedded store logs it.
+pub(crate) async fn insert_in(tx: &tokio_postgres::Transaction<'_>, e: &TraceEvent) -> Result<()> {
+    tx.execute(
+        "INSERT INTO trace(ts, session, queue_id, message_id, client, sender, recipient, event,
+                           detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &e.ts,
+            &e.session,
+            &e.queue_id,
+            &e.message_id,
+            &e.client,
+            &e.sender,
+            &e.recipient,
+            &e.event,
+            &e.detail,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    e.log();
+    Ok(())
+}

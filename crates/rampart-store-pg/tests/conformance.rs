@@ -376,3 +376,51 @@ async fn two_nodes_share_network_bans() {
     let again = b.ban_network(ban(1), ladder(), t + 4).await.unwrap();
     assert_eq!(again.repeats, 2, "the next ban on node B counts node A's");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_on_postgresql() {
+    let cluster = Cluster::start();
+    let populated = || async {
+        let s = store(&cluster).await;
+        c::populate(&s).await;
+        s
+    };
+    c::queue_enqueue_and_read_back_on(&populated().await).await;
+    c::queue_attempts_and_removal_on(&populated().await).await;
+    c::queue_generated_on(&populated().await).await;
+    c::concurrent_enqueues_on(Arc::new(populated().await)).await;
+    let db = cluster.create_database().await;
+    let opts = cluster.options(&db);
+    c::restart_keeps_acknowledged_on(|| async {
+        Box::new(PgStore::open(&opts).await.expect("the store reopens"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_on_postgresql() {
+    let cluster = Cluster::start();
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::quarantine_hold_release_delete_on(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_audit_on_postgresql() {
+    let cluster = Cluster::start();
+    c::mailbox_audit_record_and_select_on(&store(&cluster).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submission_on_postgresql() {
+    let cluster = Cluster::start();
+    for check in 0..3 {
+        let s = store(&cluster).await;
+        c::populate(&s).await;
+        match check {
+            0 => c::submission_identities_and_changes_on(&s).await,
+            1 => c::submission_records_on(&s).await,
+            _ => c::submission_vacation_and_replies_on(&s).await,
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //!
 //! Each check panics with a sentence saying which expectation failed.
 
-use crate::api::{AnyStore, Directory, SharedState, Trace};
+use crate::api::{AnyStore, Directory, Quarantine, Queue, SharedState, Trace};
 use crate::directory::RecipientError;
 use crate::queue::{Enqueue, QueueId, QueuedRecipient};
 use crate::status::{Failure, RecipientStatus};
@@ -54,6 +54,16 @@ const RETURN_PATH_LEN: usize = "Return-Path: <sender@remote.example>\r\n".len();
 /// Spools `bytes` and enqueues it for `recipients` (local when the bool is true).
 pub async fn enqueue(
     store: &AnyStore,
+    bytes: &[u8],
+    recipients: &[(&str, bool)],
+    quarantine: Option<(String, String)>,
+) -> QueueId {
+    enqueue_on(&**store, bytes, recipients, quarantine).await
+}
+
+/// [`enqueue`] on a store that has a [`Queue`] only.
+pub async fn enqueue_on<S: Queue + ?Sized>(
+    store: &S,
     bytes: &[u8],
     recipients: &[(&str, bool)],
     quarantine: Option<(String, String)>,
@@ -269,12 +279,17 @@ pub async fn directory_aliases_and_send_as_on<S: Directory + ?Sized>(store: &S) 
 
 pub async fn queue_enqueue_and_read_back<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    queue_enqueue_and_read_back_on(&*store).await;
+}
+
+/// On a store [`populate`]d.
+pub async fn queue_enqueue_and_read_back_on<S: Queue + ?Sized>(store: &S) {
     let small = small_message("small");
     let mut large = small_message("large");
     large.extend(std::iter::repeat_n(b'x', 300 * 1024));
     large.extend_from_slice(b"\r\n");
-    let a = enqueue(&store, &small, &[("r@remote.example", false)], None).await;
-    let b = enqueue(&store, &large, &[("r@remote.example", false)], None).await;
+    let a = enqueue_on(store, &small, &[("r@remote.example", false)], None).await;
+    let b = enqueue_on(store, &large, &[("r@remote.example", false)], None).await;
     for (id, bytes) in [(&a, &small), (&b, &large)] {
         assert_eq!(&store.message_bytes(id, true).await.unwrap(), bytes);
         assert_eq!(
@@ -302,8 +317,13 @@ pub async fn queue_enqueue_and_read_back<H: Harness>(h: &H) {
 
 pub async fn queue_attempts_and_removal<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
-    let id = enqueue(
-        &store,
+    queue_attempts_and_removal_on(&*store).await;
+}
+
+/// On a store [`populate`]d.
+pub async fn queue_attempts_and_removal_on<S: Queue + ?Sized>(store: &S) {
+    let id = enqueue_on(
+        store,
         &small_message("attempts"),
         &[("a@remote.example", false), ("b@remote.example", false)],
         None,
@@ -450,6 +470,11 @@ pub async fn queue_local_delivery_and_single_copy<H: Harness>(h: &H) {
 
 pub async fn queue_generated<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    queue_generated_on(&*store).await;
+}
+
+/// On a store [`populate`]d.
+pub async fn queue_generated_on<S: Queue + ?Sized>(store: &S) {
     let id = store
         .enqueue_generated(
             "user@local.example",
@@ -476,8 +501,13 @@ pub async fn queue_generated<H: Harness>(h: &H) {
 
 pub async fn quarantine_hold_release_delete<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
-    let held = enqueue(
-        &store,
+    quarantine_hold_release_delete_on(&*store).await;
+}
+
+/// On a store [`populate`]d.
+pub async fn quarantine_hold_release_delete_on<S: Queue + Quarantine + ?Sized>(store: &S) {
+    let held = enqueue_on(
+        store,
         &small_message("held"),
         &[("r@remote.example", false)],
         Some(("antivirus: found".into(), "antivirus: found".into())),
@@ -802,12 +832,17 @@ pub async fn shared_auth_failures_and_bans_on<S: SharedState + ?Sized>(store: &S
 
 pub async fn concurrent_enqueues<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    concurrent_enqueues_on(store).await;
+}
+
+/// On a store [`populate`]d.
+pub async fn concurrent_enqueues_on<S: Queue + ?Sized + 'static>(store: Arc<S>) {
     let mut tasks = Vec::new();
     for i in 0..40 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
             let bytes = small_message(&format!("c{i}"));
-            let id = enqueue(&s, &bytes, &[("r@remote.example", false)], None).await;
+            let id = enqueue_on(&*s, &bytes, &[("r@remote.example", false)], None).await;
             (id, bytes)
         }));
     }
@@ -827,9 +862,23 @@ pub async fn concurrent_enqueues<H: Harness>(h: &H) {
 /// What survives a restart: every acknowledged enqueue and its state; a body spooled but never
 /// acknowledged is an orphan that `remove_orphans` clears.
 pub async fn restart_keeps_acknowledged<H: Harness>(h: &H) {
-    let (place, store) = populated(h).await;
-    let acked = enqueue(
-        &store,
+    let place = h.create().await;
+    restart_keeps_acknowledged_on(|| h.open(&place)).await;
+}
+
+/// `open` opens the same store each time it is called (a restart between the calls); the first
+/// store is [`populate`]d here.
+pub async fn restart_keeps_acknowledged_on<S, P, F, Fut>(open: F)
+where
+    S: Queue + Directory + SharedState + ?Sized,
+    P: std::ops::Deref<Target = S>,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = P>,
+{
+    let store = open().await;
+    populate(&*store).await;
+    let acked = enqueue_on(
+        &*store,
         &small_message("acked"),
         &[("r@remote.example", false)],
         None,
@@ -837,7 +886,7 @@ pub async fn restart_keeps_acknowledged<H: Harness>(h: &H) {
     .await;
     let mut big = small_message("big");
     big.extend(std::iter::repeat_n(b'y', 200 * 1024));
-    let acked_big = enqueue(&store, &big, &[("r@remote.example", false)], None).await;
+    let acked_big = enqueue_on(&*store, &big, &[("r@remote.example", false)], None).await;
     store
         .ban(
             "ip:203.0.113.5",
@@ -856,7 +905,7 @@ pub async fn restart_keeps_acknowledged<H: Harness>(h: &H) {
         .unwrap()
         .unwrap();
     drop(store);
-    let store = h.open(&place).await;
+    let store = open().await;
     assert_eq!(
         store.message_bytes(&acked, true).await.unwrap(),
         small_message("acked")

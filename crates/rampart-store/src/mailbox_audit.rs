@@ -44,7 +44,8 @@ impl ActorKind {
         }
     }
 
-    fn parse(s: &str) -> ActorKind {
+    /// The kind [`ActorKind::as_str`] spelled; an unknown word is the owner.
+    pub fn parse(s: &str) -> ActorKind {
         match s {
             "delegate" => ActorKind::Delegate,
             "administrator" => ActorKind::Administrator,

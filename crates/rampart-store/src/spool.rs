@@ -178,6 +178,26 @@ impl SpoolFile {
         }
     }
 
+    /// A spool for message `id` as a file named by the id under `dir`, for a store that keeps
+    /// bodies elsewhere once they are durable (the PostgreSQL store reads the file into the
+    /// database at enqueue and removes it). With a budget it holds the message in memory as
+    /// [`Store::spool`] does; the file is written only for a message larger than that, or than
+    /// [`INLINE_MAX`] when it is finished.
+    pub fn in_dir(dir: &std::path::Path, id: &QueueId, hold: Option<&MemoryBudget>) -> SpoolFile {
+        SpoolFile {
+            id: id.clone(),
+            path: dir.join(&id.0),
+            file: None,
+            buf: Vec::with_capacity(16 * 1024),
+            written: 0,
+            cut_to: None,
+            hold: hold.map(|b| Hold {
+                budget: b.clone(),
+                taken: 0,
+            }),
+        }
+    }
+
     pub fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
     }

@@ -86,9 +86,16 @@ impl RecipientStatus {
         }
     }
 
+    /// The row values as text, for a store outside this crate (PostgreSQL): (status column,
+    /// next attempt, last reply), spelled as [`RecipientStatus::column`] spells them.
+    pub fn row_values(&self) -> (&'static str, i64, Option<String>) {
+        let (c, next, reply) = self.column();
+        (c.as_str(), next, reply)
+    }
+
     /// Reads a row back. A status the code does not know (a database written by a newer
     /// version) is reported as held: shown, never delivered by mistake.
-    pub(crate) fn from_row(status: &str, next_attempt: i64, reply: Option<String>) -> Self {
+    pub fn from_row(status: &str, next_attempt: i64, reply: Option<String>) -> Self {
         match (Column::parse(status), reply) {
             (Some(Column::Queued), None) => RecipientStatus::Scheduled,
             (Some(Column::Queued), Some(reply)) => RecipientStatus::TemporaryFailure {

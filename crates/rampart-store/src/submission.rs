@@ -77,7 +77,8 @@ pub enum SubKind {
 }
 
 impl SubKind {
-    fn as_str(self) -> &'static str {
+    /// The `sub_state.kind` column's value.
+    pub fn as_str(self) -> &'static str {
         match self {
             SubKind::Identity => "identity",
             SubKind::Submission => "submission",

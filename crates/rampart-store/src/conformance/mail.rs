@@ -165,6 +165,11 @@ pub async fn mail_push_feed<H: Harness>(h: &H) {
 /// Mailbox events are kept per account and selected by time and operation (AL-3.1).
 pub async fn mailbox_audit_record_and_select<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    mailbox_audit_record_and_select_on(&*store).await;
+}
+
+/// On any store: the events need no account to exist.
+pub async fn mailbox_audit_record_and_select_on<S: crate::api::MailboxAudit + ?Sized>(store: &S) {
     let mut read = MailboxEvent::new(USER, "jmap", op::READ, "E1");
     read.client = Some("192.0.2.7".into());
     read.user_agent = Some("client/1".into());

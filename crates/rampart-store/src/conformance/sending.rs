@@ -7,7 +7,7 @@
 //! here see a store without any.
 
 use super::{populated, Harness};
-use crate::submission::{IdentityFields, LogKind, SubKind, Submission, Vacation};
+use crate::submission::{IdentityFields, LogKind, SubKind, Submission, SubmissionStore, Vacation};
 use crate::tokens::{Logins, Scope, TokenCheck};
 
 const USER: &str = "user@local.example";
@@ -57,6 +57,11 @@ fn fields(name: &str, email: &str) -> IdentityFields {
 /// with its entry in the change log.
 pub async fn submission_identities_and_changes<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    submission_identities_and_changes_on(&*store).await;
+}
+
+/// On a store [`populate`](super::populate)d.
+pub async fn submission_identities_and_changes_on<S: SubmissionStore + ?Sized>(store: &S) {
     let own = store.identity_list(USER).await.unwrap();
     assert_eq!(own.len(), 1, "the first read makes the account's identity");
     assert_eq!(own[0].fields.email, USER);
@@ -119,6 +124,11 @@ pub async fn submission_identities_and_changes<H: Harness>(h: &H) {
 /// A submission is listed in its account only, with its recipients, until destroyed.
 pub async fn submission_records<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    submission_records_on(&*store).await;
+}
+
+/// On a store [`populate`](super::populate)d.
+pub async fn submission_records_on<S: SubmissionStore + ?Sized>(store: &S) {
     let identity = store.identity_list(USER).await.unwrap()[0].id;
     let s0 = store.sub_state(USER, SubKind::Submission).await.unwrap();
     let sub = Submission {
@@ -148,6 +158,11 @@ pub async fn submission_records<H: Harness>(h: &H) {
 /// section 2), per account.
 pub async fn submission_vacation_and_replies<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    submission_vacation_and_replies_on(&*store).await;
+}
+
+/// On a store [`populate`](super::populate)d.
+pub async fn submission_vacation_and_replies_on<S: SubmissionStore + ?Sized>(store: &S) {
     assert!(
         !store.vacation_get(USER).await.unwrap().is_enabled,
         "off until set"

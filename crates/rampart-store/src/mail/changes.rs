@@ -127,7 +127,7 @@ impl Store {
 }
 
 /// (id, created, modseq, destroyed) of every object changed after `since`, oldest change first.
-type Row = (i64, i64, i64, bool);
+pub type Row = (i64, i64, i64, bool);
 
 fn rows_since(conn: &Connection, account: &str, kind: Kind, since: i64) -> Result<Vec<Row>> {
     let mut st = conn.prepare_cached(
@@ -143,7 +143,7 @@ fn rows_since(conn: &Connection, account: &str, kind: Kind, since: i64) -> Resul
 /// Sorts the rows into created/updated/destroyed. With `max`, stops after at most that many
 /// ids: the new state is then the modseq of the last row taken, and `hasMoreChanges` is set.
 /// `None` when `max` is 0 (nothing can be answered).
-fn page(since: i64, current: i64, rows: Vec<Row>, max: Option<usize>) -> Option<Changes> {
+pub fn page(since: i64, current: i64, rows: Vec<Row>, max: Option<usize>) -> Option<Changes> {
     let mut out = Changes {
         old_state: since.to_string(),
         new_state: current.to_string(),

@@ -156,7 +156,7 @@ fn keywords_of(conn: &Connection, email: i64) -> Result<BTreeSet<String>> {
 
 /// RFC 8621 section 4.1.1: a keyword is 1-255 characters of %x21-7E except `( ) { ] % * " \`;
 /// compared case-insensitively, so kept in lower case.
-fn normalise_keywords(keywords: &[String]) -> MailResult<BTreeSet<String>> {
+pub fn normalise_keywords(keywords: &[String]) -> MailResult<BTreeSet<String>> {
     keywords
         .iter()
         .map(|k| {

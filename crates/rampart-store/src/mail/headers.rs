@@ -13,13 +13,13 @@ use std::collections::HashMap;
 use std::io::Read;
 
 /// The most of a message read to find its header section (a longer section is cut there).
-const HEADER_MAX: usize = 256 * 1024;
+pub const HEADER_MAX: usize = 256 * 1024;
 
 /// Header condition (as the client gave it) -> the ids of the emails that match it.
-pub(crate) type HeaderMatches = HashMap<Vec<String>, Vec<i64>>;
+pub type HeaderMatches = HashMap<Vec<String>, Vec<i64>>;
 
 /// Every header condition in `f`.
-pub(crate) fn conditions(f: &EmailFilter, out: &mut Vec<Vec<String>>) {
+pub fn conditions(f: &EmailFilter, out: &mut Vec<Vec<String>>) {
     match f {
         EmailFilter::Condition(c) => {
             if let Some(h) = &c.header {
@@ -36,7 +36,7 @@ pub(crate) fn conditions(f: &EmailFilter, out: &mut Vec<Vec<String>>) {
 
 /// The fields of a header section: (name, value unfolded), in order. Stops at the empty line
 /// that ends the section; a line that is neither a field nor a continuation is skipped.
-pub(crate) fn fields(raw: &[u8]) -> Vec<(String, String)> {
+pub fn fields(raw: &[u8]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for line in raw.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -59,7 +59,7 @@ pub(crate) fn fields(raw: &[u8]) -> Vec<(String, String)> {
 }
 
 /// Whether a header section's fields satisfy one condition: `[name]` or `[name, text]`.
-pub(crate) fn satisfies(fields: &[(String, String)], cond: &[String]) -> bool {
+pub fn satisfies(fields: &[(String, String)], cond: &[String]) -> bool {
     let Some(name) = cond.first() else {
         return false;
     };

@@ -9,11 +9,11 @@ use rusqlite::{params, Connection};
 /// Longest preview kept (RFC 8621 section 4.1.4: up to 256 characters).
 const PREVIEW_CHARS: usize = 256;
 /// Emails indexed per commit, so one account's backlog does not hold the writer long.
-const INDEX_BATCH: usize = 200;
+pub const INDEX_BATCH: usize = 200;
 
 /// What the sorts, filters and threads need from a message, parsed once.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Facts {
+pub struct Facts {
     pub message_id: Option<String>,
     /// In-Reply-To and References, in that order.
     pub refs: Vec<String>,
@@ -47,13 +47,13 @@ fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<EmailAddress> {
 
 /// RFC 8621 section 4.4.2: the sort key of an address list is the first address's name, or
 /// its email when it has none.
-fn address_sort(list: &[EmailAddress]) -> Option<String> {
+pub fn address_sort(list: &[EmailAddress]) -> Option<String> {
     list.first()
         .map(|a| a.name.as_deref().unwrap_or(&a.email).to_lowercase())
 }
 
 /// The text the search index holds for an address list: names and addresses.
-fn address_text(list: &[EmailAddress]) -> String {
+pub fn address_text(list: &[EmailAddress]) -> String {
     list.iter()
         .map(|a| match &a.name {
             Some(n) => format!("{n} {}", a.email),
@@ -66,7 +66,7 @@ fn address_text(list: &[EmailAddress]) -> String {
 impl Facts {
     /// Parses a message (Return-Path line included or not: it is a header like any other).
     /// A message the parser cannot read at all has no facts, and is still an email.
-    pub(crate) fn parse(raw: &[u8]) -> Facts {
+    pub fn parse(raw: &[u8]) -> Facts {
         let Some(m) = mail_parser::MessageParser::default().parse(raw) else {
             return Facts::default();
         };

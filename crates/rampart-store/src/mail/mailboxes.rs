@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// Longest mailbox name, in bytes (RFC 8621 leaves the limit to the server).
 const NAME_MAX: usize = 255;
 /// Deepest nesting of mailboxes: bounds the walk that refuses cycles.
-const DEPTH_MAX: usize = 64;
+pub const DEPTH_MAX: usize = 64;
 
 /// A mailbox with its counts (RFC 8621 section 2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ const KNOWN_ROLES: [&str; 10] = [
     "trash",
 ];
 
-fn check_name(name: &str) -> MailResult<()> {
+pub fn check_name(name: &str) -> MailResult<()> {
     // RFC 8621 section 2.1: the name is not empty; control characters make no sense in it.
     if name.trim().is_empty() || name.len() > NAME_MAX || name.chars().any(char::is_control) {
         return Err(MailError::InvalidProperties(format!(
@@ -77,7 +77,7 @@ fn check_name(name: &str) -> MailResult<()> {
     Ok(())
 }
 
-fn check_role(role: &Option<String>) -> MailResult<Option<String>> {
+pub fn check_role(role: &Option<String>) -> MailResult<Option<String>> {
     match role {
         None => Ok(None),
         Some(r) => {

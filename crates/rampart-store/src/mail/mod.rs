@@ -41,6 +41,20 @@ pub use schema::ROLES;
 
 pub(crate) use emails::{deliver_email, destroy_email};
 
+/// The pure rules of the mail model (parsing, validation, paging), for the other backend
+/// (rampart-store-pg) to call rather than copy: one message, one meaning.
+pub mod rules {
+    pub use super::changes::{page as changes_page, Row as ChangeRow};
+    pub use super::emails::normalise_keywords;
+    pub use super::headers::{
+        conditions as header_conditions, fields as header_fields, satisfies as header_satisfies,
+        HeaderMatches, HEADER_MAX,
+    };
+    pub use super::index::{address_sort, address_text, Facts, INDEX_BATCH};
+    pub use super::mailboxes::{check_name, check_role, DEPTH_MAX};
+    pub use super::query::window_start;
+}
+
 use crate::{StoreError, Writer};
 use rusqlite::Transaction;
 
@@ -53,7 +67,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    /// The type's name in the change log and in JMAP (`Mailbox`, `Email`, `Thread`).
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Mailbox => "Mailbox",
             Kind::Email => "Email",

@@ -400,7 +400,7 @@ impl Store {
 }
 
 /// RFC 8620 section 5.5: a negative position counts from the end, clamped to the start.
-fn window_start(position: i64, total: usize) -> usize {
+pub fn window_start(position: i64, total: usize) -> usize {
     if position >= 0 {
         position as usize
     } else {
