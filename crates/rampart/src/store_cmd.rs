@@ -77,7 +77,7 @@ pub fn pg_options(config: &Config) -> Result<PgOptions, String> {
             statement: Duration::from_secs(s.statement_timeout_secs),
             lock: Duration::from_secs(s.lock_timeout_secs),
         },
-        lease: rampart_store_pg::DEFAULT_LEASE,
+        lease: Duration::from_secs(s.lease_secs),
         // Messages larger than memory while they arrive, until enqueue moves them into the
         // database: this node's own, beside its other local state.
         spool_dir: config.data_dir.join("spool"),

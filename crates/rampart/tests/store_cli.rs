@@ -93,7 +93,7 @@ fn store_migrate_on_postgresql_then_serve_is_refused_clearly() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.starts_with("error: [store] backend = \"postgresql\" cannot serve yet")
-            && stderr.contains("Queue"),
+            && rampart_store_pg::MISSING.iter().all(|m| stderr.contains(m)),
         "{stderr}"
     );
 
