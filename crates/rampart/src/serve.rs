@@ -198,6 +198,11 @@ async fn serve(
         println!("checks switched off: {}", names.join(", "));
         tracing::warn!(checks = %names.join(","), "checks switched off by configuration");
     }
+    // NC-2.4.1: on a shared store the nodes judge thresholds on one count (a brute force spread
+    // over several nodes is caught as one).
+    if running.sqlite().is_none() {
+        ctx.ids.count_in_store();
+    }
     // NC-2.4.2: the stored bans are in force before the first accept.
     ctx.ids.refresh(true).await?;
     let ids = ctx.ids.clone();
