@@ -35,6 +35,7 @@ pub mod mailbox_audit;
 pub mod migrate;
 pub mod quarantine;
 pub mod queue;
+pub mod queue_admin;
 pub mod shared;
 pub mod spam_tokens;
 pub mod submission;

@@ -106,6 +106,20 @@ impl PgStore {
         &self.node.id
     }
 
+    /// Gives up every lease this node holds, so another node (or this one after a restart,
+    /// under a new id) may attempt those recipients at once rather than when the leases run
+    /// out: for a graceful shutdown, after the deliveries in flight have been recorded.
+    /// Returns how many recipients were released.
+    pub async fn release_leases(&self) -> Result<u64> {
+        let c = self.conn(&self.leases).await?;
+        c.execute(
+            "UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            &[&self.node.id],
+        )
+        .await
+        .map_err(db)
+    }
+
     fn spool_path(&self, id: &QueueId) -> PathBuf {
         self.node.spool_dir.join(&id.0)
     }

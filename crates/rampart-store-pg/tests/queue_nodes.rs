@@ -188,6 +188,27 @@ async fn a_dead_nodes_leases_are_taken_over() {
     assert_eq!(taken[0].recipients[0].attempts, 0);
     deliver_all(&b, std::slice::from_ref(&id)).await;
     assert!(b.message_bytes(&id, true).await.is_err(), "delivered, gone");
+
+    // A node that shuts down gracefully gives its leases up: no wait for them to run out.
+    let id = c::enqueue_on(
+        &b,
+        &c::small_message("shutdown"),
+        &[("r@remote.example", false)],
+        None,
+    )
+    .await;
+    assert_eq!(b.due(10).await.unwrap().len(), 1);
+    let c_node = open(&cluster.options(&db)).await;
+    assert!(c_node.due(10).await.unwrap().is_empty(), "node B holds it");
+    assert_eq!(b.release_leases().await.unwrap(), 1);
+    drop(b);
+    let due = c_node.due(10).await.unwrap();
+    assert_eq!(
+        due.len(),
+        1,
+        "released at shutdown, due to the next node at once"
+    );
+    assert_eq!(due[0].id, id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

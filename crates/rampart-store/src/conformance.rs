@@ -5,7 +5,7 @@
 //!
 //! Each check panics with a sentence saying which expectation failed.
 
-use crate::api::{AnyStore, Directory, Quarantine, Queue, SharedState, Trace};
+use crate::api::{AnyStore, Directory, Mailboxes, Quarantine, Queue, SharedState, Trace};
 use crate::directory::RecipientError;
 use crate::queue::{Enqueue, QueueId, QueuedRecipient};
 use crate::status::{Failure, RecipientStatus};
@@ -405,9 +405,14 @@ pub async fn queue_attempts_and_removal_on<S: Queue + ?Sized>(store: &S) {
 
 pub async fn queue_local_delivery_and_single_copy<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    queue_local_delivery_and_single_copy_on(&*store).await;
+}
+
+/// On a store [`populate`]d.
+pub async fn queue_local_delivery_and_single_copy_on<S: Queue + Mailboxes + ?Sized>(store: &S) {
     let bytes = small_message("local");
-    let id = enqueue(
-        &store,
+    let id = enqueue_on(
+        store,
         &bytes,
         &[("user@local.example", true), ("other@local.example", true)],
         None,
