@@ -16,6 +16,57 @@ pub const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 /// The cluster's superuser, which the tests connect as.
 pub const USER: &str = "rampart";
 
+/// Stores `raw` as a received message (its first `return_path_len` bytes the Return-Path line)
+/// and delivers it to the local `accounts` in one transaction through
+/// [`crate::mail::deliver_email`], as the queue's local delivery does: for the mail model's tests,
+/// which need mail in mailboxes but not the queue. Returns the message's id and the emails' ids
+/// in the order of `accounts`.
+pub async fn deliver(
+    store: &crate::PgStore,
+    raw: &[u8],
+    return_path_len: usize,
+    accounts: &[&str],
+    junk: bool,
+) -> rampart_store::Result<(String, Vec<i64>)> {
+    use crate::db;
+    let id = rampart_store::QueueId::generate().0;
+    let now = rampart_store::now_micros();
+    let mut conn = store.conn(&store.queue).await?;
+    let tx = conn.transaction().await.map_err(db)?;
+    tx.execute(
+        "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client, junk)
+         VALUES ($1, $2, 'sender@remote.example', $3, NULL, $4, '192.0.2.1', $5)",
+        &[
+            &id,
+            &now,
+            &(raw.len() as i64),
+            &(return_path_len as i64),
+            &junk,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    tx.execute(
+        "INSERT INTO message_bodies(id, data) VALUES ($1, $2)",
+        &[&id, &raw],
+    )
+    .await
+    .map_err(db)?;
+    // The account locks in sorted order, as deliver_email asks.
+    let mut sorted: Vec<(usize, String)> = accounts
+        .iter()
+        .map(|a| a.to_ascii_lowercase())
+        .enumerate()
+        .collect();
+    sorted.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut emails = vec![0; accounts.len()];
+    for (i, account) in sorted {
+        emails[i] = crate::mail::deliver_email(&tx, &account, &id, now).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok((id, emails))
+}
+
 /// A running cluster.
 pub struct Cluster {
     dir: PathBuf,

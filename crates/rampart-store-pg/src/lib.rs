@@ -7,6 +7,7 @@
 //!   sessions pool   SMTP/JMAP sessions: directory look-ups, counters, bans, trace
 //!   queue pool      enqueue (the 250 after DATA waits for its commit), record_attempts
 //!   leases pool     the queue's leases: short transactions that claim and renew due messages
+//!   mail listener   one connection of its own: LISTEN rampart_mail, the push feed of every node
 //! ```
 //!
 //! Each pool has its own size and acquisition timeout ([`PoolSizes`], [`Timeouts`]); every
@@ -19,9 +20,9 @@
 //! [`spam_tokens`] (SpamTokens), [`tls_reporting`] (TlsReporting), [`dmarc_reporting`]
 //! (DmarcReporting), [`queue`] (Queue, with the leases that let several nodes share it),
 //! [`quarantine`] (Quarantine), [`mailbox_audit`] (MailboxAudit), [`submission`]
-//! (SubmissionStore). The schema is in [`migrate`], applied in versioned steps at start. What is
-//! not here yet is listed by [`MISSING`]; until it is empty the application cannot run on
-//! PostgreSQL.
+//! (SubmissionStore), [`mail`] (MailStore and Mailboxes: the mail model, and push across nodes
+//! by LISTEN/NOTIFY). The schema is in [`migrate`], applied in versioned steps at start.
+//! [`MISSING`] lists what is not here yet; the application runs on PostgreSQL once it is empty.
 
 pub mod bans;
 #[cfg(feature = "test-cluster")]
@@ -51,7 +52,7 @@ use std::time::Duration;
 
 /// The traits of [`rampart_store::Backend`] this crate does not implement yet: the application
 /// refuses `[store] backend = "postgresql"` while any remains, naming them.
-pub const MISSING: &[&str] = &["Mailboxes", "MailStore"];
+pub const MISSING: &[&str] = &[];
 
 /// How many connections each purpose may hold at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +126,9 @@ pub struct PgStore {
     pub(crate) leases: Pool,
     /// Who this node is to the queue's leases, and where it spools.
     pub(crate) node: std::sync::Arc<queue::Node>,
+    /// Committed mail changes of every node, for push (LISTEN/NOTIFY, [`mail::feed`]).
+    pub(crate) feed: std::sync::Arc<mail::feed::Feed>,
+    acquire: Duration,
 }
 
 impl PgStore {
@@ -133,7 +137,19 @@ impl PgStore {
         let store = PgStore::connect(options)?;
         let mut conn = store.conn(&store.sessions).await?;
         migrate::apply(&mut conn).await?;
+        drop(conn);
+        store.start_feed().await?;
         Ok(store)
+    }
+
+    /// Starts this node's listener of mail changes ([`mail::feed`]) and waits until it listens:
+    /// every change committed afterwards, on any node, reaches [`MailStore::mail_changes_feed`].
+    /// [`PgStore::open`] does this; a store made by [`PgStore::connect`] alone has a silent feed
+    /// until it is called.
+    ///
+    /// [`MailStore::mail_changes_feed`]: rampart_store::api::MailStore::mail_changes_feed
+    pub async fn start_feed(&self) -> Result<()> {
+        self.feed.start(self.acquire * 2).await
     }
 
     /// Applies the schema's pending migrations alone (`rampart store migrate`).
@@ -189,6 +205,8 @@ impl PgStore {
             queue: pool(options.pools.queue)?,
             leases: pool(options.pools.leases)?,
             node: std::sync::Arc::new(queue::Node::new(options)),
+            feed: std::sync::Arc::new(mail::feed::Feed::new(config, tls, t.statement)),
+            acquire: t.acquire,
         })
     }
 

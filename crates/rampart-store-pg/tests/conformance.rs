@@ -1,5 +1,6 @@
 //! The store traits' conformance suite ([`rampart_store::conformance`]) against PostgreSQL, for
-//! the traits this crate implements so far (Directory, SharedState, Trace), each check on a new
+//! the traits this crate implements so far (Directory, SharedState, Trace, MailStore and the
+//! rest but those in `rampart_store_pg::MISSING`), each check on a new
 //! database of a cluster the test starts (rampart_store_pg::cluster); plus what is PostgreSQL's
 //! own: the schema's versions, several handles (nodes) on one database, and a database that
 //! does not answer.
@@ -421,6 +422,201 @@ async fn submission_on_postgresql() {
             0 => c::submission_identities_and_changes_on(&s).await,
             1 => c::submission_records_on(&s).await,
             _ => c::submission_vacation_and_replies_on(&s).await,
+        }
+    }
+}
+
+/// Delivery for the mail checks: the message stored and delivered through the crate's
+/// `deliver_email`, as the queue's local delivery does (cluster::deliver).
+struct Deliver(PgStore);
+
+impl c::Deliver for Deliver {
+    fn deliver<'a>(
+        &'a self,
+        subject: &'a str,
+        to: &'a [&'a str],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            let raw = c::small_message(subject);
+            let rp = "Return-Path: <sender@remote.example>\r\n".len();
+            rampart_store_pg::cluster::deliver(&self.0, &raw, rp, to, false)
+                .await
+                .expect("a local delivery commits");
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_store_on_postgresql() {
+    let cluster = Cluster::start();
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::mail_delivery_roles_and_changes_on(&s, &Deliver(s.clone())).await;
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::mail_keywords_moves_destroy_on(&s, &Deliver(s.clone())).await;
+    let s = store(&cluster).await;
+    c::populate(&s).await;
+    c::mail_push_feed_on(&s, &Deliver(s.clone())).await;
+}
+
+/// JMAP push across nodes: a delivery committed through node A reaches the change feed of node
+/// B (LISTEN/NOTIFY), and a change rolled back reaches no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_changes_reach_the_other_node() {
+    use rampart_store::api::MailStore;
+    use rampart_store::mail::Kind;
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let a = PgStore::open(&cluster.options(&db)).await.unwrap();
+    let b = PgStore::open(&cluster.options(&db)).await.unwrap();
+    c::populate(&a).await;
+    let mut on_b = b.mail_changes_feed();
+    let raw = c::small_message("across");
+    let (_, ids) = rampart_store_pg::cluster::deliver(&a, &raw, 0, &["User@local.example"], false)
+        .await
+        .unwrap();
+    let change = tokio::time::timeout(Duration::from_secs(10), on_b.recv())
+        .await
+        .expect("node B hears of node A's delivery within the deadline")
+        .expect("the feed is open");
+    assert_eq!(change.account, "user@local.example");
+    assert!(change.kinds.contains(&Kind::Email), "{change:?}");
+    b.index_pending("user@local.example").await.unwrap();
+    assert_eq!(
+        b.email_get("user@local.example", &ids).await.unwrap()[0]
+            .subject
+            .as_deref(),
+        Some("across"),
+        "node B reads the email node A delivered"
+    );
+    // A refused write (no such email) commits nothing and announces nothing: the next change
+    // B hears of is the mailbox A creates afterwards.
+    assert!(a
+        .email_set_keywords("user@local.example", ids[0] + 999, vec!["$seen".into()])
+        .await
+        .is_err());
+    a.mailbox_create(
+        "user@local.example",
+        rampart_store::mail::NewMailbox {
+            name: "Projects".into(),
+            subscribed: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), on_b.recv())
+        .await
+        .expect("the mailbox creation is heard")
+        .unwrap();
+    assert_eq!(next.kinds, vec![Kind::Mailbox], "{next:?}");
+}
+
+/// The listening connection of node B is cut (its backend terminated) and cannot come back for
+/// a while: a change committed by node A meanwhile, which B's listener could not hear, is
+/// announced to B's subscribers once it reconnects, as "every kind may have changed" for that
+/// account (the change itself announced the Mailbox kind only), not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_feed_catches_up_after_its_connection_drops() {
+    use rampart_store::api::MailStore;
+    use rampart_store::mail::{Kind, NewMailbox};
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let a = PgStore::open(&cluster.options(&db)).await.unwrap();
+    let b = PgStore::open(&cluster.options(&db)).await.unwrap();
+    c::populate(&a).await;
+    let mut on_b = b.mail_changes_feed();
+    a.mailbox_ensure("other@local.example").await.unwrap();
+    // The role mailboxes' own announcement first, so it is not mistaken for the catch-up.
+    let first = tokio::time::timeout(Duration::from_secs(10), on_b.recv())
+        .await
+        .expect("the role mailboxes are announced")
+        .unwrap();
+    assert_eq!(first.kinds, vec![Kind::Mailbox]);
+    let admin = cluster.client("postgres").await;
+    // No new connection to the database until allowed again: A writes on the connection its
+    // pool holds, B's listener cannot reconnect.
+    admin
+        .batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    let cut = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name LIKE '% mail listener' AND datname = $1",
+            &[&db],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut, 2, "both nodes' listeners were found and cut");
+    a.mailbox_create(
+        "other@local.example",
+        NewMailbox {
+            name: "Meanwhile".into(),
+            subscribed: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("node A writes on its pooled connection");
+    admin
+        .batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let change = tokio::time::timeout(left, on_b.recv())
+            .await
+            .expect("the change made while B was cut off is announced after it reconnects")
+            .expect("the feed is open");
+        if change.account == "other@local.example" {
+            assert_eq!(
+                change.kinds,
+                vec![Kind::Email, Kind::Thread, Kind::Mailbox],
+                "every kind may have changed: {change:?}"
+            );
+            break;
+        }
+    }
+}
+
+/// PostgreSQL stopped and started: node B's listener reconnects by itself, and a delivery
+/// committed on node A once the database is back reaches B's feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_feed_survives_a_database_restart() {
+    use rampart_store::api::MailStore;
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let mut opts = cluster.options(&db);
+    opts.timeouts.acquire = Duration::from_secs(2);
+    let a = PgStore::open(&opts).await.unwrap();
+    let b = PgStore::open(&opts).await.unwrap();
+    c::populate(&a).await;
+    let mut on_b = b.mail_changes_feed();
+    cluster.pause();
+    cluster.resume();
+    let raw = c::small_message("after restart");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match rampart_store_pg::cluster::deliver(&a, &raw, 0, &["user@local.example"], false).await
+        {
+            Ok(_) => break,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("node A did not recover: {e}"),
+        }
+    }
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let change = tokio::time::timeout(left, on_b.recv())
+            .await
+            .expect("node B hears of the delivery after the restart")
+            .expect("the feed is open");
+        if change.account == "user@local.example" {
+            break;
         }
     }
 }

@@ -104,11 +104,10 @@ impl Opened {
     }
 }
 
-/// The PostgreSQL store as the server's [`AnyStore`]. It implements every trait of
-/// [`rampart_store::Backend`] only once `rampart_store_pg::MISSING` is empty; until then this is
-/// the refusal that names what is missing (main.rs gives it before anything starts).
-fn shared_backend(_pg: PgStore) -> Result<AnyStore, Error> {
-    Err(crate::store_cmd::refuse_postgresql_serve().into())
+/// The PostgreSQL store as the server's [`AnyStore`]: it implements every trait of
+/// [`rampart_store::Backend`] (`rampart_store_pg::MISSING` is empty).
+fn shared_backend(pg: PgStore) -> Result<AnyStore, Error> {
+    Ok(Arc::new(pg))
 }
 
 impl Running {

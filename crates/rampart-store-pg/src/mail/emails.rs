@@ -85,6 +85,8 @@ async fn remove_from_mailbox(
 ///
 /// It takes the account's write lock (see [`super::lock_account`]): a transaction delivering to
 /// several accounts should call it in sorted account order.
+// The queue's local delivery calls it (and, until that is in this crate, the test cluster).
+#[cfg_attr(not(feature = "test-cluster"), allow(dead_code))]
 pub(crate) async fn deliver_email(
     tx: &Transaction<'_>,
     account: &str,
@@ -268,7 +270,7 @@ pub(crate) async fn email_get<C: GenericClient + Sync>(
         )
         .await
         .map_err(db)?;
-    let mut by_id: std::collections::HashMap<i64, EmailRecord> = rows
+    let by_id: std::collections::HashMap<i64, EmailRecord> = rows
         .iter()
         .map(|r| {
             let addrs = |i: usize| -> Vec<EmailAddress> {
@@ -297,7 +299,7 @@ pub(crate) async fn email_get<C: GenericClient + Sync>(
             (e.id, e)
         })
         .collect();
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
 }
 
 /// Email/set `keywords`, inside `tx`. Whether anything changed.

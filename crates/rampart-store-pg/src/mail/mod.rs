@@ -15,18 +15,22 @@
 //!
 //! What does not live here: JMAP requests and their JSON (the JMAP layer), the queue.
 
+mod blobs;
 mod changes;
 mod emails;
 pub mod feed;
 mod index;
 mod mailboxes;
+mod query;
 mod search;
+mod store;
 mod threads;
 
-pub(crate) use emails::{deliver_email, destroy_email};
+#[cfg_attr(not(feature = "test-cluster"), allow(unused_imports))]
+pub(crate) use emails::deliver_email;
 
-use crate::{db, PgStore};
-use rampart_store::mail::{Kind, MailError, MailResult};
+use crate::db;
+use rampart_store::mail::{Kind, MailError};
 use rampart_store::{Result, StoreError};
 use tokio_postgres::{GenericClient, Transaction};
 

@@ -150,8 +150,8 @@ pub(crate) async fn thread_get<C: GenericClient + Sync>(
     }
     let mut out = Vec::new();
     for t in ids {
-        if let Some(emails) = by_thread.remove(t) {
-            out.push((*t, emails));
+        if let Some(emails) = by_thread.get(t) {
+            out.push((*t, emails.clone()));
         }
     }
     Ok(out)

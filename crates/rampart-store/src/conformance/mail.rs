@@ -3,6 +3,7 @@
 //! and push feed, and the mailbox audit (AL-3.1).
 
 use super::{enqueue, populated, small_message, Harness};
+use crate::api::MailStore;
 use crate::mail::{Comparator, EmailFilter, EmailQuery, FilterCondition, Kind, SortProperty};
 use crate::mailbox_audit::{op, ActorKind, MailboxEvent, MailboxEventFilter};
 
@@ -17,8 +18,32 @@ async fn deliver(store: &crate::AnyStore, subject: &str, to: &[&str]) {
     store.deliver_local(due).await.unwrap();
 }
 
+/// How a check delivers [`small_message`]`(subject)` to local accounts: through the queue of a
+/// whole backend, or, for a backend whose queue is not there yet, through its own delivery
+/// function (the `_on` forms).
+pub trait Deliver: Send + Sync {
+    fn deliver<'a>(
+        &'a self,
+        subject: &'a str,
+        to: &'a [&'a str],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+}
+
+/// Delivery through the backend's queue (enqueue, due, deliver_local).
+struct ThroughQueue(crate::AnyStore);
+
+impl Deliver for ThroughQueue {
+    fn deliver<'a>(
+        &'a self,
+        subject: &'a str,
+        to: &'a [&'a str],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(deliver(&self.0, subject, to))
+    }
+}
+
 /// The id of the account's mailbox with `role`.
-async fn role(store: &crate::AnyStore, account: &str, role: &str) -> i64 {
+async fn role<S: MailStore + ?Sized>(store: &S, account: &str, role: &str) -> i64 {
     store
         .mailbox_get(account)
         .await
@@ -47,6 +72,12 @@ fn in_mailbox(id: i64) -> EmailQuery {
 /// indexed; its blob is the stored message; the Email state moved and /changes says created.
 pub async fn mail_delivery_roles_and_changes<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    mail_delivery_roles_and_changes_on(&*store, &ThroughQueue(store.clone())).await;
+}
+
+/// [`mail_delivery_roles_and_changes`] for a store with the mail model and a way to deliver
+/// (the users of [`super::populate`] exist).
+pub async fn mail_delivery_roles_and_changes_on<S: MailStore + ?Sized>(store: &S, d: &dyn Deliver) {
     store.mailbox_ensure(USER).await.unwrap();
     let mut roles: Vec<String> = store
         .mailbox_get(USER)
@@ -62,9 +93,9 @@ pub async fn mail_delivery_roles_and_changes<H: Harness>(h: &H) {
         "every account has the RFC 8621 role mailboxes"
     );
     let before = store.mail_state(USER, Kind::Email).await.unwrap();
-    deliver(&store, "hello", &[USER]).await;
+    d.deliver("hello", &[USER]).await;
     store.index_pending(USER).await.unwrap();
-    let inbox = role(&store, USER, "inbox").await;
+    let inbox = role(store, USER, "inbox").await;
     let found = store.email_query(USER, &in_mailbox(inbox)).await.unwrap();
     assert_eq!(found.ids.len(), 1, "the delivered email is in the Inbox");
     let e = &store.email_get(USER, &found.ids).await.unwrap()[0];
@@ -93,9 +124,14 @@ pub async fn mail_delivery_roles_and_changes<H: Harness>(h: &H) {
 /// Keywords and moves change the state exactly when they change something; destroy removes.
 pub async fn mail_keywords_moves_destroy<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
-    deliver(&store, "flags", &[USER]).await;
+    mail_keywords_moves_destroy_on(&*store, &ThroughQueue(store.clone())).await;
+}
+
+/// [`mail_keywords_moves_destroy`] for a store with the mail model and a way to deliver.
+pub async fn mail_keywords_moves_destroy_on<S: MailStore + ?Sized>(store: &S, d: &dyn Deliver) {
+    d.deliver("flags", &[USER]).await;
     store.index_pending(USER).await.unwrap();
-    let inbox = role(&store, USER, "inbox").await;
+    let inbox = role(store, USER, "inbox").await;
     let id = store
         .email_query(USER, &in_mailbox(inbox))
         .await
@@ -120,7 +156,7 @@ pub async fn mail_keywords_moves_destroy<H: Harness>(h: &H) {
         s1,
         "and the state stays"
     );
-    let archive = role(&store, USER, "archive").await;
+    let archive = role(store, USER, "archive").await;
     assert!(store
         .email_set_mailboxes(USER, id, vec![archive])
         .await
@@ -152,8 +188,13 @@ pub async fn mail_keywords_moves_destroy<H: Harness>(h: &H) {
 /// The push feed carries each delivery's account after it is committed.
 pub async fn mail_push_feed<H: Harness>(h: &H) {
     let (_place, store) = populated(h).await;
+    mail_push_feed_on(&*store, &ThroughQueue(store.clone())).await;
+}
+
+/// [`mail_push_feed`] for a store with the mail model and a way to deliver.
+pub async fn mail_push_feed_on<S: MailStore + ?Sized>(store: &S, d: &dyn Deliver) {
     let mut feed = store.mail_changes_feed();
-    deliver(&store, "push", &["other@local.example"]).await;
+    d.deliver("push", &["other@local.example"]).await;
     let change = tokio::time::timeout(std::time::Duration::from_secs(10), feed.recv())
         .await
         .expect("a change arrives")
