@@ -6,7 +6,8 @@
 //! [`Cell`]s, and each cell is converted to the type of the PostgreSQL column it goes into
 //! (SQLite's 0/1 become booleans, for one). The importer refuses a database that already holds
 //! data, orders the tables so that each comes after those it references, and at the end moves
-//! every identity sequence past the largest id imported, so new rows do not collide.
+//! every identity sequence past the largest id imported, so new rows do not collide, and marks
+//! the imported emails for indexing (the full-text index is rebuilt by PostgreSQL's own).
 
 use crate::{db, PgStore};
 use rampart_store::{Result, StoreError};
@@ -235,6 +236,17 @@ impl Importer {
     /// commits: the whole import becomes durable at once.
     pub async fn commit(mut self) -> Result<()> {
         let client = self.client();
+        // The search index is PostgreSQL's own (mail_search, tsvectors; SQLite's FTS5 tables do
+        // not move): an email imported without its entry is indexed again at its account's next
+        // read, which rebuilds the entry (and rewrites the same header facts and thread).
+        client
+            .execute(
+                "UPDATE mail_emails SET indexed = false
+                  WHERE indexed AND NOT EXISTS (SELECT 1 FROM mail_search s WHERE s.email = id)",
+                &[],
+            )
+            .await
+            .map_err(db)?;
         let sequences = client
             .query(
                 "SELECT c.table_name::text, c.column_name::text,

@@ -7,7 +7,8 @@
 mod common;
 
 use common::{cli, cli_raw, free_port, message, wait_trace, Options, Server, PASSWORD};
-use rampart_store::api::{Directory, Trace};
+use rampart_store::api::{Directory, MailStore, Trace};
+use rampart_store::mail::{EmailFilter, EmailQuery, FilterCondition};
 use rampart_store::{Bans, TraceFilter};
 use rampart_store_pg::cluster::Cluster;
 use rampart_testdns::TestDns;
@@ -199,6 +200,40 @@ fn an_embedded_installation_moves_into_postgresql_whole() {
             String::from_utf8_lossy(&data).contains("Delivered before the move."),
             "the mailbox message's body moved"
         );
+        // The mailbox message through the mail model (what JMAP reads), found by a word of its
+        // body: the full-text index is rebuilt on PostgreSQL at the account's first read.
+        let alice = "alice@example.test";
+        pg.index_pending(alice).await.unwrap();
+        let query = |text: &str| EmailQuery {
+            filter: Some(EmailFilter::Condition(Box::new(FilterCondition {
+                text: Some(text.into()),
+                ..Default::default()
+            }))),
+            ..Default::default()
+        };
+        let found = pg
+            .email_query(alice, &query("before the move"))
+            .await
+            .unwrap();
+        assert_eq!(found.ids.len(), 1, "{found:?}");
+        let raw = pg.email_raw(alice, found.ids[0]).await.unwrap().unwrap();
+        assert!(
+            String::from_utf8_lossy(&raw).contains("Message-ID: <moved1@remote.test>"),
+            "{}",
+            String::from_utf8_lossy(&raw)
+        );
+        assert!(pg
+            .email_query(alice, &query("nowhere"))
+            .await
+            .unwrap()
+            .ids
+            .is_empty());
+        let inbox = pg.mailbox_get(alice).await.unwrap();
+        assert!(
+            inbox.iter().any(|m| m.role.as_deref() == Some("inbox")),
+            "{inbox:?}"
+        );
+
         // The identity sequences start past the ids moved.
         let max: i64 = client
             .query_one("SELECT max(id) FROM mail_mailboxes", &[])
