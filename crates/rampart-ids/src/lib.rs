@@ -16,7 +16,8 @@
 //! nodes on PostgreSQL, issue 20) [`Ids::count_in_store`] makes each node add what it counts to
 //! one count in the store ([`rampart_store::api::SharedState::auth_failure`], a sliding window),
 //! so a brute force spread over the nodes crosses the threshold as one would on a single node;
-//! the distinct keys (passwords tried) are still told apart per node.
+//! the distinct keys (passwords tried) are still told apart per node. Flood (connections per
+//! address) stays per node: it is counted at every accept, and is a load on the node it hits.
 //! Bans live in the store ([`rampart_store::Bans`]) and survive restarts; each node reloads its
 //! [`snapshot`] when the store's generation row changes, read every [`REFRESH`] by [`Ids::run`],
 //! so a ban added or lifted by `rampart ban` (another process) takes effect within that time.
@@ -286,7 +287,10 @@ impl Ids {
             })
         };
         let (mut count, secs, evidence) = crossed?;
-        if self.shared.load(std::sync::atomic::Ordering::Relaxed) {
+        // Flood counts every connection: a round trip to the store for each would put the
+        // database on every accept, and a flood is a load on the node it reaches, so each node
+        // judges its own.
+        if o.detector != Detector::Flood && self.shared.load(std::sync::atomic::Ordering::Relaxed) {
             count = self
                 .shared_count(o.detector, &subject, window)
                 .await
