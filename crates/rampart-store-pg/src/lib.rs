@@ -18,11 +18,12 @@
 //! One module per trait group: [`directory`] (Directory), [`shared`] (SharedState), [`trace`]
 //! (Trace), [`bans`] (Bans), [`web_sessions`] (WebSessions), [`tokens`] (Logins),
 //! [`spam_tokens`] (SpamTokens), [`tls_reporting`] (TlsReporting), [`dmarc_reporting`]
-//! (DmarcReporting), [`queue`] (Queue, with the leases that let several nodes share it),
-//! [`quarantine`] (Quarantine), [`mailbox_audit`] (MailboxAudit), [`submission`]
-//! (SubmissionStore), [`mail`] (MailStore and Mailboxes: the mail model, and push across nodes
-//! by LISTEN/NOTIFY). The schema is in [`migrate`], applied in versioned steps at start.
-//! [`MISSING`] lists what is not here yet; the application runs on PostgreSQL once it is empty.
+//! (DmarcReporting), [`mail`] (MailStore and Mailboxes: the mail model, and push across nodes by
+//! LISTEN/NOTIFY), [`queue`] (Queue, with the leases that let several nodes share it),
+//! [`queue_admin`] (the administrator's queue actions), [`quarantine`] (Quarantine),
+//! [`mailbox_audit`] (MailboxAudit), [`submission`] (SubmissionStore). The schema is in
+//! [`migrate`], applied in versioned steps at start. [`MISSING`] lists what is not
+//! here yet; the application runs on PostgreSQL once it is empty.
 
 pub mod bans;
 #[cfg(feature = "test-cluster")]

@@ -389,6 +389,7 @@ async fn queue_on_postgresql() {
     c::queue_enqueue_and_read_back_on(&populated().await).await;
     c::queue_attempts_and_removal_on(&populated().await).await;
     c::queue_generated_on(&populated().await).await;
+    c::queue_local_delivery_and_single_copy_on(&populated().await).await;
     c::concurrent_enqueues_on(Arc::new(populated().await)).await;
     let db = cluster.create_database().await;
     let opts = cluster.options(&db);
