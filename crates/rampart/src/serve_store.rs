@@ -146,11 +146,19 @@ impl Running {
         }
     }
 
-    /// At shutdown: everything sent to SQLite's writer is committed once this returns; on
-    /// PostgreSQL every commit was already awaited by whoever made it.
+    /// At shutdown, once the queue manager has stopped: everything sent to SQLite's writer is
+    /// committed once this returns; on PostgreSQL (where every commit was awaited by whoever
+    /// made it) the node gives its queue leases up, so another node attempts those recipients
+    /// at once rather than when the leases run out.
     pub async fn finish(&self) -> Result<(), Error> {
-        if let Local::Sqlite { writer, .. } = &self.local {
-            writer.run(false, |_| Ok(())).await?;
+        match &self.local {
+            Local::Sqlite { writer, .. } => writer.run(false, |_| Ok(())).await?,
+            Local::Postgresql(pg) => match pg.release_leases().await {
+                Ok(n) if n > 0 => tracing::info!(recipients = n, "queue leases released"),
+                Ok(_) => {}
+                // They run out by themselves: another node takes them over after lease_secs.
+                Err(e) => tracing::warn!(error = %e, "queue leases not released"),
+            },
         }
         Ok(())
     }
