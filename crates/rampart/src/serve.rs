@@ -200,8 +200,10 @@ async fn serve(
     }
     // NC-2.4.1: on a shared store the nodes judge thresholds on one count (a brute force spread
     // over several nodes is caught as one).
+    // NC-2.1.8: and the rate limits of messages and recipients on one count in the store.
     if running.sqlite().is_none() {
         ctx.ids.count_in_store();
+        ctx.shared_counts = true;
     }
     // NC-2.4.2: the stored bans are in force before the first accept.
     ctx.ids.refresh(true).await?;

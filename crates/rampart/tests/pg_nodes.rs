@@ -521,3 +521,27 @@ fn postgresql_stopped_under_load_gives_451_then_service_resumes_and_nothing_is_l
     let down = db.count("SELECT count(*) FROM messages WHERE message_id LIKE '%down%'");
     assert_eq!(down, 0, "a refused message was stored");
 }
+
+#[test]
+fn nc_2_1_8_a_rate_limit_counts_the_messages_sent_through_every_node() {
+    let db = Db::start();
+    let dns = dns();
+    let r = receiver(0, &dns);
+    // Three messages per user in ten minutes, whichever node they are sent through.
+    let limit =
+        "[[rate_limit]]\nscope = \"user\"\nwhat = \"messages\"\nlimit = 3\nwindow_secs = 600\n";
+    let a = node(&db, &dns, r.addr.port(), limit);
+    let b = node(&db, &dns, r.addr.port(), limit);
+    submit(&a, &outbound("rate-1"));
+    submit(&b, &outbound("rate-2"));
+    submit(&a, &outbound("rate-3"));
+    // The fourth, through node B, which has seen only one of them itself.
+    let mut c = b.login_alice();
+    c.send("MAIL FROM:<alice@example.test>");
+    let (code, text) = c.reply().unwrap();
+    assert_eq!(code, 451, "{text}");
+    assert!(
+        text.starts_with("4.7.") && text.contains("3 messages per user in 600 s exceeded"),
+        "{text}"
+    );
+}
