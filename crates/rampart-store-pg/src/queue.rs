@@ -174,6 +174,59 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// [`Queue::record_attempts`] but for the bounce's spool file: one transaction.
+    async fn record_attempts_tx(
+        &self,
+        id: &QueueId,
+        outcomes: &[(String, RecipientStatus)],
+        events: &[TraceEvent],
+        bounce: Option<&Bounce>,
+    ) -> Result<bool> {
+        let bounce_body = match bounce {
+            Some(b) => self.body_of(&b.message).await?,
+            None => None,
+        };
+        let mut c = self.conn(&self.queue).await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let st = tx
+            .prepare(
+                "UPDATE queue SET status = $3, attempts = attempts + 1, next_attempt = $4,
+                     last_reply = $5, lease_owner = NULL, lease_until = NULL
+                 WHERE message = $1 AND recipient = $2 AND status = $6",
+            )
+            .await
+            .map_err(db)?;
+        let mut failed = 0;
+        for (rcpt, o) in outcomes {
+            let (status, next, reply) = o.row_values();
+            let n = tx
+                .execute(&st, &[&id.0, rcpt, &status, &next, &reply, &QUEUED])
+                .await
+                .map_err(db)?;
+            if n > 0 && matches!(o, RecipientStatus::PermanentFailure(_)) {
+                failed += 1;
+            }
+        }
+        for e in events {
+            trace::insert_in(&tx, e).await?;
+        }
+        let bounced = match bounce {
+            Some(b) if failed > 0 => {
+                insert_enqueued(&tx, &b.message, bounce_body.as_deref()).await?;
+                trace::insert_in(&tx, &b.event).await?;
+                true
+            }
+            _ => false,
+        };
+        // Delivered to every remote recipient, or bounced (the bounce is queued above, in this
+        // commit), or expired: nothing needs the message any more.
+        release_if_unreferenced(&tx, &id.0).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(bounced)
+    }
+}
+
 /// Extends every lease `node` holds on a recipient still queued.
 async fn renew(pool: &deadpool_postgres::Pool, node: &Node) -> Result<u64> {
     let c = pool
@@ -381,52 +434,15 @@ impl Queue for PgStore {
         events: Vec<TraceEvent>,
         bounce: Option<Bounce>,
     ) -> Result<bool> {
-        let bounce_body = match &bounce {
-            Some(b) => self.body_of(&b.message).await?,
-            None => None,
-        };
-        let mut c = self.conn(&self.queue).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let st = tx
-            .prepare(
-                "UPDATE queue SET status = $3, attempts = attempts + 1, next_attempt = $4,
-                     last_reply = $5, lease_owner = NULL, lease_until = NULL
-                 WHERE message = $1 AND recipient = $2 AND status = $6",
-            )
-            .await
-            .map_err(db)?;
-        let mut failed = 0;
-        for (rcpt, o) in &outcomes {
-            let (status, next, reply) = o.row_values();
-            let n = tx
-                .execute(&st, &[&id.0, rcpt, &status, &next, &reply, &QUEUED])
-                .await
-                .map_err(db)?;
-            if n > 0 && matches!(o, RecipientStatus::PermanentFailure(_)) {
-                failed += 1;
-            }
+        let result = self
+            .record_attempts_tx(id, &outcomes, &events, bounce.as_ref())
+            .await;
+        if let Some(b) = bounce.as_ref().filter(|b| b.message.inline.is_none()) {
+            // In the database now, or not needed, or the commit failed (the failure is then
+            // retried with a new bounce): either way its spool file has served.
+            self.drop_spool_file(&b.message.id).await;
         }
-        for e in &events {
-            trace::insert_in(&tx, e).await?;
-        }
-        let bounced = match &bounce {
-            Some(b) if failed > 0 => {
-                insert_enqueued(&tx, &b.message, bounce_body.as_deref()).await?;
-                trace::insert_in(&tx, &b.event).await?;
-                true
-            }
-            _ => false,
-        };
-        // Delivered to every remote recipient, or bounced (the bounce is queued above, in this
-        // commit), or expired: nothing needs the message any more.
-        release_if_unreferenced(&tx, &id.0).await?;
-        tx.commit().await.map_err(db)?;
-        if let Some(b) = &bounce {
-            if b.message.inline.is_none() {
-                self.drop_spool_file(&b.message.id).await;
-            }
-        }
-        Ok(bounced)
+        result
     }
 
     async fn next_attempt_at(&self) -> Result<Option<i64>> {
