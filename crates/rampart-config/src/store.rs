@@ -45,6 +45,9 @@ pub struct StoreConfig {
     pub statement_timeout_secs: u64,
     /// Seconds a statement may wait for a lock before it fails.
     pub lock_timeout_secs: u64,
+    /// With `postgresql`: seconds a node's claim on a queued message lasts without renewal.
+    /// Another node takes the message over this long after the node that claimed it died.
+    pub lease_secs: u64,
 }
 
 impl Default for StoreConfig {
@@ -59,6 +62,7 @@ impl Default for StoreConfig {
             acquire_timeout_secs: 5,
             statement_timeout_secs: 30,
             lock_timeout_secs: 10,
+            lease_secs: 300,
         }
     }
 }
@@ -137,6 +141,7 @@ pub(crate) fn check(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigE
         ("store.acquire_timeout_secs", s.acquire_timeout_secs),
         ("store.statement_timeout_secs", s.statement_timeout_secs),
         ("store.lock_timeout_secs", s.lock_timeout_secs),
+        ("store.lease_secs", s.lease_secs),
     ] {
         if n == 0 {
             errors.push(loc.at(key, "must be at least 1 second (0 would mean no limit)"));

@@ -12,7 +12,12 @@
 //!  accept ── is_banned(ip) ◄── Snapshot (memory) ◄── reload when the store's generation moves
 //! ```
 //!
-//! Counters live in memory in each node: a restart forgets them, and several nodes count apart.
+//! Counters live in memory in each node: a restart forgets them. On a shared store (several
+//! nodes on PostgreSQL, issue 20) [`Ids::count_in_store`] makes each node add what it counts to
+//! one count in the store ([`rampart_store::api::SharedState::auth_failure`], a sliding window),
+//! so a brute force spread over the nodes crosses the threshold as one would on a single node;
+//! the distinct keys (passwords tried) are still told apart per node. Flood (connections per
+//! address) stays per node: it is counted at every accept, and is a load on the node it hits.
 //! Bans live in the store ([`rampart_store::Bans`]) and survive restarts; each node reloads its
 //! [`snapshot`] when the store's generation row changes, read every [`REFRESH`] by [`Ids::run`],
 //! so a ban added or lifted by `rampart ban` (another process) takes effect within that time.
@@ -70,6 +75,8 @@ pub struct Ids {
     /// self-test probes (smuggling variants, relay tricks) from this host, opened and closed
     /// over the admin socket, which only the service's user and root can reach.
     exempt: Mutex<HashMap<IpAddr, Instant>>,
+    /// Thresholds are judged on the store's shared count ([`Ids::count_in_store`]).
+    shared: std::sync::atomic::AtomicBool,
 }
 
 impl Ids {
@@ -83,7 +90,16 @@ impl Ids {
             counters: Mutex::new(HashMap::new()),
             password_key: PasswordKey::random(),
             exempt: Mutex::new(HashMap::new()),
+            shared: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Several nodes share the store (issue 20): each new event a node counts is also added to
+    /// one count per (detector, subject) in the store, and the threshold is judged on that. When
+    /// the store cannot be asked, the node's own count decides.
+    pub fn count_in_store(&self) {
+        self.shared
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Stops counting what `ip` does for `for_how_long` (None: ends an exemption). For the
@@ -262,29 +278,64 @@ impl Ids {
                 }
                 c.evidence.push(o.evidence.clone());
             }
-            // Once crossed, each further new event asks again: for auth_account each new address
-            // failing on the account is banned in its turn.
-            (new && c.count() >= u64::from(th.count)).then(|| {
-                let first = c.count() == u64::from(th.count);
-                let evidence = format!(
-                    "{} in {} s (threshold {} in {} s); last: {}",
+            new.then(|| {
+                (
                     c.count(),
                     now.duration_since(c.start).as_secs(),
-                    th.count,
-                    th.window_secs,
-                    c.evidence.join("; ")
-                );
-                (first, evidence)
+                    c.evidence.join("; "),
+                )
             })
-        }?;
-        let (first, crossed) = crossed;
+        };
+        let (mut count, secs, evidence) = crossed?;
+        // Flood counts every connection: a round trip to the store for each would put the
+        // database on every accept, and a flood is a load on the node it reaches, so each node
+        // judges its own.
+        if o.detector != Detector::Flood && self.shared.load(std::sync::atomic::Ordering::Relaxed) {
+            count = self
+                .shared_count(o.detector, &subject, window)
+                .await
+                .unwrap_or(count);
+        }
+        // Once crossed, each further new event asks again: for auth_account each new address
+        // failing on the account is banned in its turn.
+        if count < u64::from(th.count) {
+            return None;
+        }
         // NC-2.4.2: an allow-listed address is never banned, so only the first crossing of a
         // window is traced. Every later event used to be recorded too: a commit of the store per
         // connection from a busy allow-listed peer (issue 23: loopback under a benchmark).
+        let first = count == u64::from(th.count);
         if !first && self.snap().allowed(net::canonical(o.ip)) {
             return None;
         }
+        let crossed = format!(
+            "{count} in {secs} s (threshold {} in {} s); last: {evidence}",
+            th.count, th.window_secs,
+        );
         self.detected(o, network, crossed).await
+    }
+
+    /// Adds one to the store's count of (`detector`, `subject`) and returns it: what every node
+    /// counted within the window. None (logged) when the store cannot be asked.
+    async fn shared_count(
+        &self,
+        detector: Detector,
+        subject: &str,
+        window: Duration,
+    ) -> Option<u64> {
+        let key = format!("ids:{}:{subject}", detector.name());
+        let window = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+        match self
+            .store
+            .auth_failure(&key, rampart_store::now_micros(), window)
+            .await
+        {
+            Ok(n) => Some(u64::from(n)),
+            Err(e) => {
+                tracing::warn!(error = %e, key, "IDS: the shared count cannot be read; this node's count decides");
+                None
+            }
+        }
     }
 
     /// A threshold was crossed: trace it, and ban unless the address is allowed.

@@ -32,6 +32,18 @@ struct Limits {
     counters: HashMap<(usize, String), (Instant, u32)>,
 }
 
+/// A rule's count as several nodes keep it in the shared store (issue 20): the store key, the
+/// window and the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedCount {
+    /// The same on every node with the same rule: scope, what, window and the scope's value.
+    pub key: String,
+    pub window_secs: u64,
+    pub limit: u32,
+    /// The rule in words, as [`Exceeded`] says it.
+    pub text: String,
+}
+
 /// The limit that was hit, in words for the trace and the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exceeded(pub String);
@@ -68,6 +80,31 @@ impl RateLimiter {
         rampart_sync::lock(&self.state).rules.clone()
     }
 
+    /// The counts a shared store keeps for `what` and `keys` (the rules [`RateLimiter::hit`]
+    /// applies), for nodes that count together (NC-2.1.8 across nodes).
+    pub fn shared_counts(&self, what: RateWhat, keys: &[(RateScope, &str)]) -> Vec<SharedCount> {
+        let state = rampart_sync::lock(&self.state);
+        state
+            .rules
+            .iter()
+            .filter(|rule| rule.what == what)
+            .filter_map(|rule| {
+                let key = rule_key(rule, keys)?;
+                Some(SharedCount {
+                    key: format!(
+                        "rate:{}:{:?}:{}:{key}",
+                        scope_name(rule.scope),
+                        rule.what,
+                        rule.window_secs
+                    ),
+                    window_secs: rule.window_secs,
+                    limit: rule.limit,
+                    text: exceeded_text(rule),
+                })
+            })
+            .collect()
+    }
+
     /// Counts `n` of `what` for each key that a rule covers; refuses (counting nothing) if any
     /// rule would go over its limit. `keys` gives the value of each scope (user, ip, domain).
     pub fn hit(&self, what: RateWhat, keys: &[(RateScope, &str)], n: u32) -> Result<(), Exceeded> {
@@ -84,13 +121,8 @@ impl RateLimiter {
             if rule.what != what {
                 continue;
             }
-            let key = if rule.scope == RateScope::Global {
-                String::new()
-            } else {
-                match keys.iter().find(|(s, _)| *s == rule.scope) {
-                    Some((_, k)) => k.to_ascii_lowercase(),
-                    None => continue,
-                }
+            let Some(key) = rule_key(rule, keys) else {
+                continue;
             };
             let window = Duration::from_secs(rule.window_secs);
             let entry = counters.get(&(i, key.clone())).copied();
@@ -99,16 +131,7 @@ impl RateLimiter {
                 _ => 0,
             };
             if current + n > rule.limit {
-                return Err(Exceeded(
-                    format!(
-                        "{} {:?} per {} in {} s exceeded",
-                        rule.limit,
-                        rule.what,
-                        scope_name(rule.scope),
-                        rule.window_secs
-                    )
-                    .to_lowercase(),
-                ));
+                return Err(Exceeded(exceeded_text(rule)));
             }
             touched.push((i, key, current, window));
         }
@@ -121,6 +144,28 @@ impl RateLimiter {
         }
         Ok(())
     }
+}
+
+/// The value of `rule`'s scope among `keys` (lower case); empty for the global scope; None when
+/// the rule's scope is not among them (no user for an unauthenticated relay).
+fn rule_key(rule: &RateLimit, keys: &[(RateScope, &str)]) -> Option<String> {
+    if rule.scope == RateScope::Global {
+        return Some(String::new());
+    }
+    keys.iter()
+        .find(|(s, _)| *s == rule.scope)
+        .map(|(_, k)| k.to_ascii_lowercase())
+}
+
+fn exceeded_text(rule: &RateLimit) -> String {
+    format!(
+        "{} {:?} per {} in {} s exceeded",
+        rule.limit,
+        rule.what,
+        scope_name(rule.scope),
+        rule.window_secs
+    )
+    .to_lowercase()
 }
 
 fn scope_name(s: RateScope) -> &'static str {

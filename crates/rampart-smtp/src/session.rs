@@ -74,6 +74,9 @@ pub struct ServerContext {
     pub client_auth_tls: std::collections::HashMap<std::path::PathBuf, tokio_rustls::TlsAcceptor>,
     /// Recipient verification of every relay domain (AL-1, NC-2.1.6), built at start.
     pub verifiers: crate::verify::Verifiers,
+    /// Several nodes share the store (issue 20): the rate limits of messages and recipients
+    /// (NC-2.1.8) are also counted there, so the nodes enforce them together.
+    pub shared_counts: bool,
 }
 
 impl ServerContext {
@@ -94,6 +97,7 @@ impl ServerContext {
             message_memory: MemoryBudget::new(config.limits.max_message_memory),
             client_auth_tls: std::collections::HashMap::new(),
             verifiers: crate::verify::Verifiers::default(),
+            shared_counts: false,
             config,
             store,
             tls,
@@ -130,6 +134,7 @@ impl ServerContext {
             message_memory: self.message_memory.clone(),
             client_auth_tls: self.client_auth_tls.clone(),
             verifiers: self.verifiers.clone(),
+            shared_counts: self.shared_counts,
         }
     }
 }

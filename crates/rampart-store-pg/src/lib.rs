@@ -22,14 +22,15 @@
 //! LISTEN/NOTIFY), [`queue`] (Queue, with the leases that let several nodes share it),
 //! [`queue_admin`] (the administrator's queue actions), [`quarantine`] (Quarantine),
 //! [`mailbox_audit`] (MailboxAudit), [`submission`] (SubmissionStore). The schema is in
-//! [`migrate`], applied in versioned steps at start. What is not here yet is listed by
-//! [`MISSING`]; until it is empty the application cannot run on PostgreSQL.
+//! [`migrate`], applied in versioned steps at start. [`MISSING`] lists what is not
+//! here yet; the application runs on PostgreSQL once it is empty.
 
 pub mod bans;
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
 pub mod directory;
 pub mod dmarc_reporting;
+pub mod import;
 pub mod lifecycle;
 pub mod mail;
 pub mod mailbox_audit;
@@ -263,6 +264,14 @@ impl PgStore {
     pub async fn schema_version(&self) -> Result<i32> {
         let conn = self.conn(&self.sessions).await?;
         migrate::current(&conn).await
+    }
+
+    /// One round trip on the queue pool (the one the 250 after DATA waits on): what systemd's
+    /// watchdog of a node waits for.
+    pub async fn ping(&self) -> Result<()> {
+        let conn = self.conn(&self.queue).await?;
+        conn.simple_query("SELECT 1").await.map_err(db)?;
+        Ok(())
     }
 }
 

@@ -21,7 +21,7 @@ pub struct Sources {
     pub listening: Vec<Value>,
     /// The configuration the server runs with.
     pub config: Arc<Config>,
-    pub store: rampart_store::Store,
+    pub store: StatusStore,
     /// The integrity watcher's last check; `None` when integrity checking is off.
     pub integrity: Option<crate::integrity::watch::LastCheck>,
 }
@@ -33,13 +33,28 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Where the status reads the bans and the queue from.
+pub enum StatusStore {
+    /// The embedded store, read directly (its queue gauge knows when the oldest arrived).
+    Embedded(rampart_store::Store),
+    /// A shared store (PostgreSQL), through its traits.
+    Shared(rampart_store::AnyStore),
+}
+
 impl Sources {
     pub async fn status(self: Arc<Self>) -> Value {
         let now = now();
-        let store = self.store.clone();
-        let (bans, queue) = tokio::task::spawn_blocking(move || (bans(&store, now), queue(&store)))
-            .await
-            .unwrap_or((Value::Null, Value::Null));
+        let (bans, queue) = match &self.store {
+            StatusStore::Embedded(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || (bans(&store, now), queue(&store)))
+                    .await
+                    .unwrap_or((Value::Null, Value::Null))
+            }
+            StatusStore::Shared(store) => {
+                (shared_bans(store, now).await, shared_queue(store).await)
+            }
+        };
         let freshness = match tokio::time::timeout(
             FRESHNESS_TIMEOUT,
             crate::freshness::source_ages(&self.config),
@@ -93,6 +108,47 @@ fn bans(store: &rampart_store::Store, now: i64) -> Value {
                 })
             });
             json!({ "in_force": active.len(), "newest": newest })
+        }
+        Err(e) => json!({ "error": e.to_string() }),
+    }
+}
+
+/// NC-2.4.2: [`bans`] read through the traits of a shared store.
+async fn shared_bans(store: &rampart_store::AnyStore, now: i64) -> Value {
+    match rampart_store::Bans::list_active(store.as_ref(), now * 1_000_000).await {
+        Ok(active) => {
+            let newest = active.iter().max_by_key(|b| b.created).map(|b| {
+                json!({
+                    "network": b.network,
+                    "reason": b.reason,
+                    "created": b.created / 1_000_000,
+                })
+            });
+            json!({ "in_force": active.len(), "newest": newest })
+        }
+        Err(e) => json!({ "error": e.to_string() }),
+    }
+}
+
+/// [`queue`] through the traits of a shared store: messages still to deliver and recipients
+/// deferred (the queue list does not carry arrival times, so `oldest_received` is null).
+async fn shared_queue(store: &rampart_store::AnyStore) -> Value {
+    use rampart_store::RecipientStatus as S;
+    match rampart_store::api::Queue::queue_list(store.as_ref()).await {
+        Ok(rows) => {
+            let pending: std::collections::BTreeSet<&str> = rows
+                .iter()
+                .filter(|r| matches!(r.status, S::Scheduled | S::TemporaryFailure { .. }))
+                .map(|r| r.message.0.as_str())
+                .collect();
+            json!({
+                "messages": pending.len(),
+                "oldest_received": Value::Null,
+                "deferred": rows
+                    .iter()
+                    .filter(|r| matches!(r.status, S::TemporaryFailure { .. }))
+                    .count(),
+            })
         }
         Err(e) => json!({ "error": e.to_string() }),
     }

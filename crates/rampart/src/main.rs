@@ -30,9 +30,11 @@ mod report_summary;
 mod report_tls;
 mod sendmail;
 mod serve;
+mod serve_store;
 mod spam_cmd;
 mod spam_score;
 mod store_cmd;
+mod store_migrate;
 mod webmail;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -267,11 +269,14 @@ fn main() -> ExitCode {
         // (Not for serve: there a closed socket must be an error to handle, not a signal.)
         default_sigpipe();
     }
-    if !matches!(cli.command, Command::Store(_) | Command::Config(_)) {
-        if let Err(e) = store_cmd::refuse_postgresql(&config) {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let refused = match cli.command {
+        Command::Serve => store_cmd::refuse_incomplete(&config),
+        Command::Store(_) | Command::Config(_) => Ok(()),
+        _ => store_cmd::refuse_postgresql(&config),
+    };
+    if let Err(e) = refused {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
     }
     let result = match cli.command {
         Command::Audit(args) => {

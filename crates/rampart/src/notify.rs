@@ -96,19 +96,27 @@ fn watchdog_interval(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Opt
     (usec > 0).then(|| Duration::from_micros(usec))
 }
 
-/// Feeds the watchdog every half `every` while a commit through `writer` completes within that
-/// half; a commit that does not is logged and the watchdog goes hungry, so systemd restarts a
-/// server that can no longer make anything durable. Ends when `shutdown` turns true.
+/// What the watchdog waits on: a commit through the store's writer (SQLite), a round trip to
+/// the database (PostgreSQL); see serve_store.rs.
+pub type Probe = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Feeds the watchdog every half `every` while `probe` (a commit through the store) completes
+/// within that half; a probe that does not is logged and the watchdog goes hungry, so systemd
+/// restarts a server that can no longer make anything durable. Ends when `shutdown` turns true.
 pub async fn watchdog(
     notifier: Notifier,
     every: Duration,
-    writer: rampart_store::Writer,
+    probe: Probe,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let half = every / 2;
     loop {
         let started = tokio::time::Instant::now();
-        match tokio::time::timeout(half, writer.run(false, |_| Ok(()))).await {
+        match tokio::time::timeout(half, probe()).await {
             Ok(Ok(())) => notifier.watchdog(),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "watchdog: the store cannot commit; not feeding the watchdog")

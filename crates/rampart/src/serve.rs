@@ -3,7 +3,7 @@
 use rampart_config::{Config, LogFormat, Role};
 use rampart_queue::QueueManager;
 use rampart_smtp::{Server, ServerContext};
-use rampart_store::{Store, Writer};
+use rampart_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -68,21 +68,20 @@ async fn serve(
         Some(user) => Some(crate::privileges::check(user)?),
         None => None,
     };
-    let store = Store::open(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot open the data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
-    let orphans = store.remove_orphans()?;
-    if orphans > 0 {
-        tracing::info!(
-            files = orphans,
-            "removed message files that were never acknowledged"
-        );
-    }
-    if demo {
-        seed_demo(&store)?;
+    // `[store] backend`: the data directory's SQLite, or the shared PostgreSQL database
+    // (serve_store.rs says what differs).
+    let opened = crate::serve_store::Opened::open(&config).await?;
+    if let Some(store) = opened.sqlite() {
+        let orphans = store.remove_orphans()?;
+        if orphans > 0 {
+            tracing::info!(
+                files = orphans,
+                "removed message files that were never acknowledged"
+            );
+        }
+        if demo {
+            seed_demo(store)?;
+        }
     }
     // The generated certificate is made or renewed here if due; a configured one is warned about
     // when near its end.
@@ -113,10 +112,20 @@ async fn serve(
         );
     }
 
-    let (writer, _writer_thread) = Writer::start(&store)?;
-    // From here on the server sees the store only through its traits.
-    let sqlite = rampart_store::Sqlite::new(store.clone(), writer.clone());
-    let backend: rampart_store::AnyStore = Arc::new(sqlite.clone());
+    // From here on the server sees the store only through its traits, but for the parts that
+    // read the embedded store directly (refused on PostgreSQL: serve_store::refuse_unsupported).
+    let running = opened.start()?;
+    let backend = running.backend.clone();
+    if running.sqlite().is_none() {
+        // The node's own spool: large messages that arrived but were never acknowledged.
+        let orphans = backend.remove_orphans().await?;
+        if orphans > 0 {
+            tracing::info!(
+                files = orphans,
+                "removed spooled messages that were never acknowledged"
+            );
+        }
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let renewal = tokio::spawn(rampart_smtp::tls::renew_daily(
         tls.clone(),
@@ -189,6 +198,13 @@ async fn serve(
         println!("checks switched off: {}", names.join(", "));
         tracing::warn!(checks = %names.join(","), "checks switched off by configuration");
     }
+    // NC-2.4.1: on a shared store the nodes judge thresholds on one count (a brute force spread
+    // over several nodes is caught as one).
+    // NC-2.1.8: and the rate limits of messages and recipients on one count in the store.
+    if running.sqlite().is_none() {
+        ctx.ids.count_in_store();
+        ctx.shared_counts = true;
+    }
     // NC-2.4.2: the stored bans are in force before the first accept.
     ctx.ids.refresh(true).await?;
     let ids = ctx.ids.clone();
@@ -212,11 +228,14 @@ async fn serve(
                 .merge(crate::mta_sts::router(backend.clone(), config.clone()))
         });
     // The administration console on the admin listeners only, never beside the webmail.
+    // (On PostgreSQL an admin listener is refused at start: serve_store::refuse_unsupported.)
     let console = config
         .listeners
         .iter()
         .any(|l| l.role == Role::Admin)
-        .then(|| {
+        .then_some(())
+        .and(running.sqlite())
+        .map(|(store, sqlite)| {
             crate::console::router(Arc::new(crate::console::Console {
                 store: backend.clone(),
                 sqlite: sqlite.clone(),
@@ -301,7 +320,10 @@ async fn serve(
         started_at,
         listening,
         config: config.clone(),
-        store: store.clone(),
+        store: match running.sqlite() {
+            Some((store, _)) => crate::admin_status::StatusStore::Embedded(store.clone()),
+            None => crate::admin_status::StatusStore::Shared(backend.clone()),
+        },
         integrity: integrity_last.clone(),
     });
     let status: crate::admin_socket::Status = Arc::new(move || {
@@ -346,20 +368,23 @@ async fn serve(
         .run(shutdown_rx.clone()),
     );
     // AL-3.2: the daily and weekly system reports of [reports], each period mailed once.
-    let reports = tokio::spawn(crate::report_summary::run_schedule(
-        store.clone(),
-        backend.clone(),
-        config.clone(),
-        notify.clone(),
-        shutdown_rx.clone(),
-    ));
+    // (Counted from the embedded store: refused on PostgreSQL when [reports] names anyone.)
+    let reports = running.sqlite().map(|(store, _)| {
+        tokio::spawn(crate::report_summary::run_schedule(
+            store.clone(),
+            backend.clone(),
+            config.clone(),
+            notify.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
     // Type=notify: the listeners are bound and accepting, privileges are dropped.
     systemd.ready();
     let watchdog = systemd.watchdog_interval().map(|every| {
         tokio::spawn(crate::notify::watchdog(
             systemd.clone(),
             every,
-            writer.clone(),
+            running.probe(),
             shutdown_rx.clone(),
         ))
     });
@@ -423,7 +448,9 @@ async fn serve(
     let _ = pickup.await;
     let _ = admin.await;
     let _ = freshness.await;
-    let _ = reports.await;
+    if let Some(t) = reports {
+        let _ = t.await;
+    }
     if let Some(t) = integrity {
         let _ = t.await;
     }
@@ -432,7 +459,7 @@ async fn serve(
         let _ = t.await;
     }
     // Everything sent to the writer before this point is committed once this returns.
-    writer.run(false, |_| Ok(())).await?;
+    running.finish().await?;
     tracing::info!("stopped");
     Ok(())
 }

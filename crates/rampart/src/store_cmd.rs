@@ -14,11 +14,15 @@ use std::time::Duration;
 pub enum StoreCmd {
     /// Apply the database schema's pending migrations and print its version.
     Migrate,
+    /// Move the embedded store (the data directory's SQLite and message files) into the empty
+    /// PostgreSQL database of [store], in one transaction; the server must be stopped.
+    MigrateFromSqlite,
 }
 
 pub fn run(config: &Config, cmd: StoreCmd) -> Result<(), Box<dyn std::error::Error>> {
     match cmd {
         StoreCmd::Migrate => migrate(config),
+        StoreCmd::MigrateFromSqlite => crate::store_migrate::run(config),
     }
 }
 
@@ -73,29 +77,43 @@ pub fn pg_options(config: &Config) -> Result<PgOptions, String> {
             statement: Duration::from_secs(s.statement_timeout_secs),
             lock: Duration::from_secs(s.lock_timeout_secs),
         },
-        lease: rampart_store_pg::DEFAULT_LEASE,
+        lease: Duration::from_secs(s.lease_secs),
         // Messages larger than memory while they arrive, until enqueue moves them into the
         // database: this node's own, beside its other local state.
         spool_dir: config.data_dir.join("spool"),
     })
 }
 
-/// An error for every command but `store` and `config` while the PostgreSQL store is
-/// incomplete: the server and the administrative commands work on SQLite only, so far.
+/// `rampart serve` on PostgreSQL while the store is incomplete: the one line naming the traits
+/// rampart_store_pg::MISSING still lists (main.rs gives it before anything starts).
+pub fn refuse_incomplete(config: &Config) -> Result<(), String> {
+    if config.store.backend != StoreBackend::Postgresql || rampart_store_pg::MISSING.is_empty() {
+        return Ok(());
+    }
+    Err(refuse_postgresql_serve())
+}
+
+/// The refusal of [`refuse_incomplete`].
+pub fn refuse_postgresql_serve() -> String {
+    format!(
+        "[store] backend = \"postgresql\" cannot serve yet: the PostgreSQL store does not \
+         implement {} so far; use backend = \"sqlite\" (the default) until it does \
+         (`rampart store migrate` prepares the database meanwhile)",
+        rampart_store_pg::MISSING.join(", ")
+    )
+}
+
+/// An error for every command but `serve`, `store` and `config` on PostgreSQL: the
+/// administrative commands read and write the embedded store directly, so far.
 pub fn refuse_postgresql(config: &Config) -> Result<(), String> {
     if config.store.backend != StoreBackend::Postgresql {
         return Ok(());
     }
-    let why = if rampart_store_pg::MISSING.is_empty() {
-        "the server and these commands are not connected to it yet".to_string()
-    } else {
-        format!(
-            "the PostgreSQL store does not implement {} so far",
-            rampart_store_pg::MISSING.join(", ")
-        )
-    };
-    Err(format!(
-        "[store] backend = \"postgresql\" cannot serve yet: {why}; use backend = \"sqlite\" \
-         (the default) until then (`rampart store migrate` prepares the database meanwhile)"
-    ))
+    refuse_incomplete(config)?;
+    Err(
+        "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) \
+         only so far; on PostgreSQL only `rampart serve`, `rampart store` and `rampart config` \
+         run (administer the data before moving it with `rampart store migrate-from-sqlite`)"
+            .into(),
+    )
 }

@@ -58,8 +58,14 @@ impl Session {
         }
     }
 
-    /// NC-2.1.8: counts a message or recipient of relayed mail against the rate limits.
-    pub(super) fn rate_limit(&self, what: RateWhat, sender: &str, n: u32) -> Result<(), Reply> {
+    /// NC-2.1.8: counts a message or recipient of relayed mail against the rate limits: this
+    /// node's, and on a shared store every node's together.
+    pub(super) async fn rate_limit(
+        &self,
+        what: RateWhat,
+        sender: &str,
+        n: u32,
+    ) -> Result<(), Reply> {
         if !self.may_relay() {
             return Ok(());
         }
@@ -71,13 +77,41 @@ impl Session {
         if let Some(u) = &identity {
             keys.push((RateScope::User, u.as_str()));
         }
-        self.ctx.limiter.hit(what, &keys, n).map_err(|e| {
+        let reached = |text: &str| {
             Reply::new(
                 451,
                 EnhancedStatus::NOT_AUTHORIZED,
-                format!("Rate limit reached ({}); try again later", e.0),
+                format!("Rate limit reached ({text}); try again later"),
             )
-        })
+        };
+        self.ctx
+            .limiter
+            .hit(what, &keys, n)
+            .map_err(|e| reached(&e.0))?;
+        if !self.ctx.shared_counts {
+            return Ok(());
+        }
+        let now = rampart_store::now_micros();
+        for c in self.ctx.limiter.shared_counts(what, &keys) {
+            let window = i64::try_from(c.window_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+            let count = self
+                .ctx
+                .store
+                .count_in_window(&c.key, now, window, u64::from(n))
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "shared rate limit not counted");
+                    Reply::new(
+                        451,
+                        EnhancedStatus::SYSTEM_OTHER,
+                        "Temporary failure checking the rate limits; try again later",
+                    )
+                })?;
+            if count > u64::from(c.limit) {
+                return Err(reached(&c.text));
+            }
+        }
+        Ok(())
     }
 
     /// NC-2.1.6: only addresses in domains we represent, and only those that exist; sessions that

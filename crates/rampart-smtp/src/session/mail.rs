@@ -77,7 +77,10 @@ impl Session {
         } else {
             None
         };
-        let r = r.or_else(|| self.rate_limit(RateWhat::Messages, &sender, 1).err());
+        let r = match r {
+            Some(r) => Some(r),
+            None => self.rate_limit(RateWhat::Messages, &sender, 1).await.err(),
+        };
         // NC-2.1.9: every envelope sender becomes the bounce address; the original is traced.
         let (sender, rewritten) = match self.null_client() {
             Some(nc) if r.is_none() => (nc.bounce().to_string(), Some(sender)),

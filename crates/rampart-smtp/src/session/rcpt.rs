@@ -35,10 +35,13 @@ impl Session {
             self.lookup(&address).await
         };
         let sender = tx.sender.clone();
-        let decision = decision.and_then(|r| {
-            self.rate_limit(RateWhat::Recipients, &sender, 1)
-                .map(|()| r)
-        });
+        let decision = match decision {
+            Ok(r) => self
+                .rate_limit(RateWhat::Recipients, &sender, 1)
+                .await
+                .map(|()| r),
+            Err(e) => Err(e),
+        };
         match decision {
             Ok(targets) => {
                 let r = reply::recipient_ok();
