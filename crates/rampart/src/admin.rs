@@ -330,15 +330,7 @@ pub fn domain(config: &Config, cmd: DomainCmd) -> Result<(), Error> {
             }
             println!("domain {name} added");
         }
-        DomainCmd::List { json } => {
-            for d in store.domains()? {
-                if json {
-                    println!("{}", serde_json::json!({ "domain": d }));
-                } else {
-                    println!("{d}");
-                }
-            }
-        }
+        DomainCmd::List { json } => print_names(store.domains()?, "domain", json),
         DomainCmd::Remove { name, force } => {
             crate::admin_user::remove_domain(&store, &name, force)?
         }
@@ -358,15 +350,7 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
             store.add_user(&address, &password)?;
             println!("user {} added", address.to_ascii_lowercase());
         }
-        UserCmd::List { json } => {
-            for u in store.users()? {
-                if json {
-                    println!("{}", serde_json::json!({ "address": u }));
-                } else {
-                    println!("{u}");
-                }
-            }
-        }
+        UserCmd::List { json } => print_names(store.users()?, "address", json),
         UserCmd::Delete {
             address,
             purge_mail,
@@ -408,7 +392,30 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
 
 /// Reads a password from standard input (a prompt first when it is a terminal): never from the
 /// command line, where other users would see it in the process list.
-fn read_password(from_stdin: bool, whose: &str) -> Result<String, Error> {
+/// `domain list` and `user list`: one name a line, or one JSON object a line with the name under
+/// `key`.
+pub fn print_names(names: Vec<String>, key: &str, json: bool) {
+    for n in names {
+        if json {
+            println!("{}", serde_json::json!({ key: n }));
+        } else {
+            println!("{n}");
+        }
+    }
+}
+
+/// `alias list`: `alias -> target` a line, or JSON objects.
+pub fn print_aliases(aliases: Vec<(String, String)>, json: bool) {
+    for (a, t) in aliases {
+        if json {
+            println!("{}", serde_json::json!({ "alias": a, "target": t }));
+        } else {
+            println!("{a} -> {t}");
+        }
+    }
+}
+
+pub fn read_password(from_stdin: bool, whose: &str) -> Result<String, Error> {
     let stdin = std::io::stdin();
     if !from_stdin && stdin.is_terminal() {
         eprint!("password for {whose} (it will be visible as you type): ");
@@ -434,15 +441,7 @@ pub fn alias(config: &Config, cmd: AliasCmd) -> Result<(), Error> {
                 target.to_ascii_lowercase()
             );
         }
-        AliasCmd::List { json } => {
-            for (a, t) in store.aliases()? {
-                if json {
-                    println!("{}", serde_json::json!({ "alias": a, "target": t }));
-                } else {
-                    println!("{a} -> {t}");
-                }
-            }
-        }
+        AliasCmd::List { json } => print_aliases(store.aliases()?, json),
         AliasCmd::Remove { alias, target } => {
             let removed = store.remove_alias(&alias, target.as_deref())?;
             for t in removed {

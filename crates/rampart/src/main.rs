@@ -4,6 +4,7 @@
 mod admin;
 mod admin_accounts;
 mod admin_mailbox;
+mod admin_pg;
 mod admin_queue;
 mod admin_socket;
 mod admin_status;
@@ -268,6 +269,24 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve) {
         // (Not for serve: there a closed socket must be an error to handle, not a signal.)
         default_sigpipe();
+    }
+    // Issue 20: the directory commands run on PostgreSQL through the store's traits.
+    if config.store.backend == rampart_config::StoreBackend::Postgresql {
+        let directory = match &cli.command {
+            Command::Domain(c) => Some(admin_pg::DirectoryCmd::Domain(c)),
+            Command::User(c) => Some(admin_pg::DirectoryCmd::User(c)),
+            Command::Alias(c) => Some(admin_pg::DirectoryCmd::Alias(c)),
+            _ => None,
+        };
+        if let Some(cmd) = directory.filter(|c| c.supported()) {
+            return match admin_pg::run(&config, cmd) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     }
     let refused = match cli.command {
         Command::Serve => store_cmd::refuse_incomplete(&config),

@@ -110,10 +110,14 @@ pub fn refuse_postgresql(config: &Config) -> Result<(), String> {
         return Ok(());
     }
     refuse_incomplete(config)?;
-    Err(
-        "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) \
-         only so far; on PostgreSQL only `rampart serve`, `rampart store` and `rampart config` \
-         run (administer the data before moving it with `rampart store migrate-from-sqlite`)"
-            .into(),
-    )
+    Err(refuse_postgresql_command())
+}
+
+/// The one line for a command that does not run on PostgreSQL yet.
+pub fn refuse_postgresql_command() -> String {
+    "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) only \
+     so far; on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, `domain add|list`, \
+     `user add|list|send-as` and `alias add|list` run (administer the rest before moving it \
+     with `rampart store migrate-from-sqlite`)"
+        .into()
 }

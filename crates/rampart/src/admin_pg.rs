@@ -1,0 +1,113 @@
+//! The administrative commands that run on the PostgreSQL store (issue 20): the directory —
+//! `domain add|list`, `user add|list|send-as`, `alias add|list` — through the store's
+//! Directory trait, so any node's configuration administers the one database every node reads
+//! (NC-2.1.2: only accounts the administrator creates exist; the password policy applies as on
+//! SQLite). The other commands still work on the embedded store only and are refused with one
+//! line ([`crate::store_cmd::refuse_postgresql`]).
+
+use crate::admin::Error;
+use crate::admin::{print_aliases, print_names, read_password, AliasCmd, DomainCmd, UserCmd};
+use rampart_config::Config;
+use rampart_store::api::Directory;
+use rampart_store_pg::PgStore;
+
+/// A directory command, when it is one that runs on PostgreSQL.
+pub enum DirectoryCmd<'a> {
+    Domain(&'a DomainCmd),
+    User(&'a UserCmd),
+    Alias(&'a AliasCmd),
+}
+
+impl DirectoryCmd<'_> {
+    /// Whether this command runs on PostgreSQL.
+    pub fn supported(&self) -> bool {
+        matches!(
+            self,
+            DirectoryCmd::Domain(DomainCmd::Add { .. } | DomainCmd::List { .. })
+                | DirectoryCmd::User(
+                    UserCmd::Add { .. } | UserCmd::List { .. } | UserCmd::SendAs { .. }
+                )
+                | DirectoryCmd::Alias(AliasCmd::Add { .. } | AliasCmd::List { .. })
+        )
+    }
+}
+
+/// Runs a supported directory command on the configured PostgreSQL database.
+pub fn run(config: &Config, cmd: DirectoryCmd<'_>) -> Result<(), Error> {
+    // The password is asked for before the database is opened, as on SQLite.
+    let password = match &cmd {
+        DirectoryCmd::User(UserCmd::Add { password_stdin, .. }) => {
+            let p = read_password(*password_stdin, "the new user")?;
+            crate::password_policy::check_password(&config.passwords, &p)?;
+            Some(p)
+        }
+        _ => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let options = crate::store_cmd::pg_options(config)?;
+        let store = PgStore::open(&options).await.map_err(|e| {
+            format!(
+                "cannot open the PostgreSQL store ({}): {e}; check [store] url, password_file \
+                 and that the database is up",
+                config.store.url.as_deref().unwrap_or("no url")
+            )
+        })?;
+        execute(&store, cmd, password).await
+    })
+}
+
+async fn execute(
+    store: &PgStore,
+    cmd: DirectoryCmd<'_>,
+    password: Option<String>,
+) -> Result<(), Error> {
+    match cmd {
+        DirectoryCmd::Domain(DomainCmd::Add { name, postmaster }) => {
+            store.add_domain(name).await?;
+            let name = name.to_ascii_lowercase();
+            if let Some(target) = postmaster {
+                for local in ["postmaster", "abuse"] {
+                    store.add_alias(&format!("{local}@{name}"), target).await?;
+                }
+            }
+            println!("domain {name} added");
+        }
+        DirectoryCmd::Domain(DomainCmd::List { json }) => {
+            print_names(store.domains().await?, "domain", *json)
+        }
+        DirectoryCmd::User(UserCmd::Add { address, .. }) => {
+            store
+                .add_user(address, password.as_deref().unwrap_or_default())
+                .await?;
+            println!("user {} added", address.to_ascii_lowercase());
+        }
+        DirectoryCmd::User(UserCmd::List { json }) => {
+            print_names(store.users().await?, "address", *json)
+        }
+        DirectoryCmd::User(UserCmd::SendAs { user, address }) => {
+            store.add_send_as(user, address).await?;
+            println!(
+                "{} may now send as {}",
+                user.to_ascii_lowercase(),
+                address.to_ascii_lowercase()
+            );
+        }
+        DirectoryCmd::Alias(AliasCmd::Add { alias, target }) => {
+            store.add_alias(alias, target).await?;
+            println!(
+                "alias {} -> {} added",
+                alias.to_ascii_lowercase(),
+                target.to_ascii_lowercase()
+            );
+        }
+        DirectoryCmd::Alias(AliasCmd::List { json }) => {
+            print_aliases(store.aliases().await?, *json)
+        }
+        _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),
+    }
+    Ok(())
+}
