@@ -275,7 +275,7 @@ pub enum QuarantineCmd {
 
 pub use crate::admin_queue::QueueCmd;
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct TraceArgs {
     /// Queue id (as in "250 2.0.0 Ok: queued as ID").
     #[arg(long)]
@@ -657,6 +657,12 @@ pub fn dns_records_text(
 
 pub fn trace(config: &Config, a: TraceArgs) -> Result<(), Error> {
     let store = open(config)?;
+    let (filter, json) = trace_filter(a)?;
+    print_trace(store.trace(&filter)?, json)
+}
+
+/// The filter `rampart trace`'s arguments ask for, and whether JSON is wanted.
+pub fn trace_filter(a: TraceArgs) -> Result<(TraceFilter, bool), Error> {
     let now = rampart_store::now_micros();
     let filter = TraceFilter {
         queue_id: a.queue_id,
@@ -670,8 +676,13 @@ pub fn trace(config: &Config, a: TraceArgs) -> Result<(), Error> {
         until: a.until.as_deref().map(|s| parse_time(s, now)).transpose()?,
         limit: a.limit,
     };
-    for e in store.trace(&filter)? {
-        if a.json {
+    Ok((filter, a.json))
+}
+
+/// AL-3.1: trace events one a line (time, event, detail, the ids), or as JSON objects.
+pub fn print_trace(events: Vec<rampart_store::TraceEvent>, json: bool) -> Result<(), Error> {
+    for e in events {
+        if json {
             println!("{}", serde_json::to_string(&e)?);
         } else {
             let mut ids = Vec::new();

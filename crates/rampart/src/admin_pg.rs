@@ -1,21 +1,29 @@
-//! The administrative commands that run on the PostgreSQL store (issue 20): the directory —
-//! `domain add|list`, `user add|list|send-as`, `alias add|list` — through the store's
-//! Directory trait, so any node's configuration administers the one database every node reads
-//! (NC-2.1.2: only accounts the administrator creates exist; the password policy applies as on
-//! SQLite). The other commands still work on the embedded store only and are refused with one
-//! line ([`crate::store_cmd::refuse_postgresql`]).
+//! The administrative commands that run on the PostgreSQL store (issue 20), so any node's
+//! configuration administers the one database every node reads:
+//! - the directory — `domain add|list`, `user add|list|send-as`, `alias add|list` — through
+//!   the Directory trait (NC-2.1.2: only accounts the administrator creates exist; the password
+//!   policy applies as on SQLite);
+//! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
+//! - `queue list|retry|hold|release|delete` (the same rules as on SQLite; a running node sees a
+//!   change at its next look at the queue).
+//!
+//! The other commands still work on the embedded store only and are refused with one line
+//! ([`crate::store_cmd::refuse_postgresql`]).
 
-use crate::admin::Error;
 use crate::admin::{print_aliases, print_names, read_password, AliasCmd, DomainCmd, UserCmd};
+use crate::admin::{Error, TraceArgs};
+use crate::admin_queue::{done_line, parse_id, print_list, unknown, QueueCmd};
 use rampart_config::Config;
-use rampart_store::api::Directory;
+use rampart_store::api::{Directory, Queue, Trace};
 use rampart_store_pg::PgStore;
 
-/// A directory command, when it is one that runs on PostgreSQL.
+/// A command that may run on PostgreSQL ([`DirectoryCmd::supported`] says whether it does).
 pub enum DirectoryCmd<'a> {
     Domain(&'a DomainCmd),
     User(&'a UserCmd),
     Alias(&'a AliasCmd),
+    Trace(&'a TraceArgs),
+    Queue(&'a QueueCmd),
 }
 
 impl DirectoryCmd<'_> {
@@ -28,6 +36,14 @@ impl DirectoryCmd<'_> {
                     UserCmd::Add { .. } | UserCmd::List { .. } | UserCmd::SendAs { .. }
                 )
                 | DirectoryCmd::Alias(AliasCmd::Add { .. } | AliasCmd::List { .. })
+                | DirectoryCmd::Trace(_)
+                | DirectoryCmd::Queue(
+                    QueueCmd::List { .. }
+                        | QueueCmd::Retry { .. }
+                        | QueueCmd::Hold { .. }
+                        | QueueCmd::Release { .. }
+                        | QueueCmd::Delete { .. }
+                )
         )
     }
 }
@@ -106,6 +122,31 @@ async fn execute(
         }
         DirectoryCmd::Alias(AliasCmd::List { json }) => {
             print_aliases(store.aliases().await?, *json)
+        }
+        DirectoryCmd::Trace(a) => {
+            let (filter, json) = crate::admin::trace_filter(a.clone())?;
+            crate::admin::print_trace(store.trace(&filter).await?, json)?;
+        }
+        DirectoryCmd::Queue(QueueCmd::List { json }) => {
+            print_list(store.queue_list().await?, *json)
+        }
+        DirectoryCmd::Queue(
+            cmd @ (QueueCmd::Retry { id }
+            | QueueCmd::Hold { id }
+            | QueueCmd::Release { id }
+            | QueueCmd::Delete { id }),
+        ) => {
+            let qid = parse_id(id)?;
+            let (action, known) = match cmd {
+                QueueCmd::Retry { .. } => ("retry", store.queue_retry_now(&qid).await?),
+                QueueCmd::Hold { .. } => ("hold", store.queue_hold(&qid).await?),
+                QueueCmd::Release { .. } => ("release", store.queue_release(&qid).await?),
+                _ => ("delete", store.queue_delete(&qid).await?),
+            };
+            if !known {
+                return Err(unknown(id));
+            }
+            println!("{}", done_line(action, id));
         }
         _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),
     }

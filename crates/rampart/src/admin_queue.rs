@@ -59,22 +59,22 @@ pub fn run(config: &Config, cmd: QueueCmd) -> Result<(), Error> {
         QueueCmd::List { json } => list(&store, json),
         QueueCmd::Retry { id } => {
             act(&store, &id, Store::queue_retry_now)?;
-            println!("{id}: due now; it is attempted within seconds");
+            println!("{}", done_line("retry", &id));
             Ok(())
         }
         QueueCmd::Hold { id } => {
             act(&store, &id, Store::queue_hold)?;
-            println!("{id}: held; it is not attempted until `rampart queue release {id}`");
+            println!("{}", done_line("hold", &id));
             Ok(())
         }
         QueueCmd::Release { id } => {
             act(&store, &id, Store::queue_release)?;
-            println!("{id}: released; it is attempted within seconds");
+            println!("{}", done_line("release", &id));
             Ok(())
         }
         QueueCmd::Delete { id } => {
             act(&store, &id, Store::queue_delete)?;
-            println!("{id}: deleted from the queue");
+            println!("{}", done_line("delete", &id));
             Ok(())
         }
         QueueCmd::Bounce { id } => {
@@ -85,7 +85,7 @@ pub fn run(config: &Config, cmd: QueueCmd) -> Result<(), Error> {
             act(&store, &id, |store, qid| {
                 runtime.block_on(crate::queue_bounce::bounce(store, config, qid))
             })?;
-            println!("{id}: bounced; the sender is told the delivery was cancelled");
+            println!("{}", done_line("bounce", &id));
             Ok(())
         }
     }
@@ -98,20 +98,43 @@ fn act(
     id: &str,
     f: impl FnOnce(&Store, &QueueId) -> rampart_store::Result<bool>,
 ) -> Result<(), Error> {
-    let unknown =
-        || -> Error { format!("no message {id} in the queue; see rampart queue list").into() };
-    let qid = QueueId::parse(id.trim()).ok_or_else(unknown)?;
-    if f(store, &qid)? {
+    if f(store, &parse_id(id)?)? {
         Ok(())
     } else {
-        Err(unknown())
+        Err(unknown(id))
+    }
+}
+
+/// The queue id an administrator typed, or the one clear line.
+pub fn parse_id(id: &str) -> Result<QueueId, Error> {
+    QueueId::parse(id.trim()).ok_or_else(|| unknown(id))
+}
+
+/// No queued message has `id`.
+pub fn unknown(id: &str) -> Error {
+    format!("no message {id} in the queue; see rampart queue list").into()
+}
+
+/// What `rampart queue ACTION ID` prints once done.
+pub fn done_line(action: &str, id: &str) -> String {
+    match action {
+        "retry" => format!("{id}: due now; it is attempted within seconds"),
+        "hold" => format!("{id}: held; it is not attempted until `rampart queue release {id}`"),
+        "release" => format!("{id}: released; it is attempted within seconds"),
+        "delete" => format!("{id}: deleted from the queue"),
+        _ => format!("{id}: bounced; the sender is told the delivery was cancelled"),
     }
 }
 
 fn list(store: &Store, json: bool) -> Result<(), Error> {
-    // One line per recipient: queue id, recipient, a one-word label for scripts, the status with
-    // its last reply, and the attempts made.
-    for e in store.queue_list()? {
+    print_list(store.queue_list()?, json);
+    Ok(())
+}
+
+/// One line per recipient: queue id, recipient, a one-word label for scripts, the status with its
+/// last reply, and the attempts made; or one JSON object per recipient.
+pub fn print_list(entries: Vec<rampart_store::QueueEntry>, json: bool) {
+    for e in entries {
         if json {
             let (reply, next) = match &e.status {
                 RecipientStatus::Delivered(r) => (Some(r.clone()), None),
@@ -144,5 +167,4 @@ fn list(store: &Store, json: bool) -> Result<(), Error> {
             );
         }
     }
-    Ok(())
 }

@@ -276,6 +276,8 @@ fn main() -> ExitCode {
             Command::Domain(c) => Some(admin_pg::DirectoryCmd::Domain(c)),
             Command::User(c) => Some(admin_pg::DirectoryCmd::User(c)),
             Command::Alias(c) => Some(admin_pg::DirectoryCmd::Alias(c)),
+            Command::Trace(a) => Some(admin_pg::DirectoryCmd::Trace(a)),
+            Command::Queue(c) => Some(admin_pg::DirectoryCmd::Queue(c)),
             _ => None,
         };
         if let Some(cmd) = directory.filter(|c| c.supported()) {

@@ -117,7 +117,7 @@ pub fn refuse_postgresql(config: &Config) -> Result<(), String> {
 pub fn refuse_postgresql_command() -> String {
     "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) only \
      so far; on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, `domain add|list`, \
-     `user add|list|send-as` and `alias add|list` run (administer the rest before moving it \
-     with `rampart store migrate-from-sqlite`)"
+     `user add|list|send-as`, `alias add|list`, `trace` and `queue list|retry|hold|release|delete` \
+     run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
         .into()
 }

@@ -207,6 +207,17 @@ fn mail_submitted_to_two_nodes_is_delivered_exactly_once() {
         db.count("SELECT count(*) FROM queue") == 0
     });
     assert_exactly_once(&r, &sent);
+    // AL-3.1 from any node: the trace of a message node A took, asked with node B's
+    // configuration, has its whole timeline; the queue list, from either, is empty.
+    let t = cli(
+        &b.config,
+        &["trace", "--message-id", "<once-a0@example.test>"],
+        None,
+    );
+    for event in ["queued", "relayed"] {
+        assert!(t.contains(event), "{event} missing from:\n{t}");
+    }
+    assert_eq!(cli(&a.config, &["queue", "list"], None), "");
 }
 
 /// Stands in for a receiving server that accepts connections and never answers, so a node's
@@ -352,7 +363,7 @@ fn nc_2_1_2_a_user_added_on_node_a_logs_in_on_node_b() {
     );
     assert!(!cli(&b.config, &["user", "list"], None).contains("eve@"));
     // Not yet on PostgreSQL: one line naming what does run.
-    let out = common::cli_raw(&a.config, &["queue", "list"], None);
+    let out = common::cli_raw(&a.config, &["mailbox", "list", "dana@second.test"], None);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("user add|list|send-as"), "{err}");

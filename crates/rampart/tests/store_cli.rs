@@ -86,9 +86,9 @@ fn store_migrate_on_postgresql_then_what_is_not_there_yet_is_refused_clearly() {
         "a second run applies nothing: {stdout}"
     );
 
-    // The administrative commands other than the directory's still read the embedded store:
-    // refused in one line.
-    let out = rampart(&cfg, &["queue", "list"]);
+    // The administrative commands other than the directory's, the trace's and the queue's
+    // still read the embedded store: refused in one line.
+    let out = rampart(&cfg, &["ban", "list"]);
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
