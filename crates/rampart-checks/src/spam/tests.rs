@@ -148,14 +148,18 @@ async fn al_1_2_thresholds_tag_quarantine_reject() {
     let (v, _) = run(&raw(&from, "", "hi"), true, Direction::Inbound).await;
     assert_eq!(v.action, Action::Quarantine, "{v:?}");
 
-    // 8 (look-alike) + 5 + 3 (form) = 16 → reject.
+    // 8 (look-alike) + 5 + 1.5 (form) + 1 (Reply-To elsewhere) = 15.5 → reject.
     let (v, s) = run(
-        &raw("ceo@agency-example.gov", "", "<form></form>"),
+        &raw(
+            "ceo@agency-example.gov",
+            "Reply-To: ceo@mailbox.example\r\n",
+            "<form></form>",
+        ),
         true,
         Direction::Inbound,
     )
     .await;
-    assert_eq!(s.total, 16.0, "{s:?}");
+    assert_eq!(s.total, 15.5, "{s:?}");
     assert!(
         matches!(&v.action, Action::Reject(r) if r.code == 554 && r.status == EnhancedStatus::NOT_AUTHORIZED),
         "{v:?}"
