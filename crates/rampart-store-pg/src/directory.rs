@@ -7,9 +7,10 @@ use crate::{db, is_unique_violation, PgStore};
 use async_trait::async_trait;
 use rampart_store::api::Directory;
 use rampart_store::directory::{
-    check_floor, hash_password, normalise_domain, normalise_local_address, MAX_ALIAS_DEPTH,
+    check_floor, hash_password, no_user, normalise_domain, normalise_local_address, MAX_ALIAS_DEPTH,
 };
-use rampart_store::{now_micros, Recipient, RecipientError, Result, StoreError};
+use rampart_store::web_sessions::WebSessions;
+use rampart_store::{now_micros, Recipient, RecipientError, Result, StoreError, TraceEvent};
 
 #[async_trait]
 impl Directory for PgStore {
@@ -259,6 +260,62 @@ impl Directory for PgStore {
         } else {
             Ok(Recipient { address, mailboxes })
         })
+    }
+}
+
+impl PgStore {
+    /// Sets a new password for `address` (an Argon2id hash, NC-2.1.4), with its trace event in
+    /// the same commit; its webmail sessions end, so a session opened with the old password does
+    /// not outlive it. The caller applies the password policy; the store keeps only the floor.
+    pub async fn set_password(&self, address: &str, password: &str) -> Result<()> {
+        let address = address.to_ascii_lowercase();
+        check_floor(password)?;
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| StoreError::Invalid(format!("a hashing task failed: {e}")))??;
+        let mut c = self.conn(&self.sessions).await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let n = tx
+            .execute(
+                "UPDATE users SET password_hash = $1 WHERE address = $2",
+                &[&hash, &address],
+            )
+            .await
+            .map_err(db)?;
+        if n == 0 {
+            return Err(no_user(&address));
+        }
+        let mut e = TraceEvent::new(
+            "password",
+            format!("password of {address} changed by the administrator"),
+        );
+        e.recipient = Some(address.clone());
+        crate::trace::insert_in(&tx, &e).await?;
+        tx.commit().await.map_err(db)?;
+        self.web_sessions_end_all(&address).await?;
+        Ok(())
+    }
+
+    /// Disables (or enables again) every login of `address`: password, tokens, delegation.
+    /// A disabled account's webmail sessions end now, on every node.
+    pub async fn set_disabled(&self, address: &str, disabled: bool) -> Result<()> {
+        let address = address.to_ascii_lowercase();
+        let c = self.conn(&self.sessions).await?;
+        let n = c
+            .execute(
+                "UPDATE users SET disabled = $1 WHERE address = $2",
+                &[&disabled, &address],
+            )
+            .await
+            .map_err(db)?;
+        if n == 0 {
+            return Err(no_user(&address));
+        }
+        if disabled {
+            self.web_sessions_end_all(&address).await?;
+        }
+        Ok(())
     }
 }
 

@@ -577,7 +577,8 @@ pub fn check_floor(password: &str) -> Result<()> {
     Ok(())
 }
 
-fn no_user(address: &str) -> StoreError {
+/// The error for an address that is no user, as every backend words it.
+pub fn no_user(address: &str) -> StoreError {
     StoreError::Invalid(format!("no user {address}; see rampart user list"))
 }
 

@@ -366,10 +366,7 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
             let password = read_password(password_stdin, &address.to_ascii_lowercase())?;
             crate::password_policy::check_password(&config.passwords, &password)?;
             store.set_password(&address, &password)?;
-            println!(
-                "password of {} changed; its webmail sessions have ended",
-                address.to_ascii_lowercase()
-            );
+            println!("{}", password_line(&address));
         }
         UserCmd::SendAs { user, address } => {
             store.add_send_as(&user, &address)?;
@@ -392,6 +389,14 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
 
 /// Reads a password from standard input (a prompt first when it is a terminal): never from the
 /// command line, where other users would see it in the process list.
+/// What `rampart user password` prints once done.
+pub fn password_line(address: &str) -> String {
+    format!(
+        "password of {} changed; its webmail sessions have ended",
+        address.to_ascii_lowercase()
+    )
+}
+
 /// `domain list` and `user list`: one name a line, or one JSON object a line with the name under
 /// `key`.
 pub fn print_names(names: Vec<String>, key: &str, json: bool) {

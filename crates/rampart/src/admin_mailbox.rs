@@ -111,13 +111,18 @@ fn record(store: &Store, e: MailboxEvent) -> Result<(), Error> {
 /// `rampart user disable|enable ADDRESS`.
 pub fn set_disabled(store: &Store, address: &str, disabled: bool) -> Result<(), Error> {
     store.set_disabled(address, disabled)?;
+    println!("{}", disabled_line(address, disabled));
+    Ok(())
+}
+
+/// What `rampart user disable|enable` prints once done.
+pub fn disabled_line(address: &str, disabled: bool) -> String {
     let address = address.to_ascii_lowercase();
     if disabled {
-        println!("{address} disabled: no login by password, token or delegation; mail for it is still received");
+        format!("{address} disabled: no login by password, token or delegation; mail for it is still received")
     } else {
-        println!("{address} enabled");
+        format!("{address} enabled")
     }
-    Ok(())
 }
 
 /// A lifetime such as 90d, 12h, 30m; None for `never`.

@@ -1,8 +1,8 @@
 //! The administrative commands that run on the PostgreSQL store (issue 20), so any node's
 //! configuration administers the one database every node reads:
-//! - the directory — `domain add|list`, `user add|list|send-as`, `alias add|list` — through
-//!   the Directory trait (NC-2.1.2: only accounts the administrator creates exist; the password
-//!   policy applies as on SQLite);
+//! - the directory — `domain add|list`, `user add|list|send-as|password|disable|enable`,
+//!   `alias add|list` — through the Directory trait and the store's account methods (NC-2.1.2:
+//!   only accounts the administrator creates exist; the password policy applies as on SQLite);
 //! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
 //! - `queue list|retry|hold|release|delete` (the same rules as on SQLite; a running node sees a
 //!   change at its next look at the queue).
@@ -33,7 +33,12 @@ impl DirectoryCmd<'_> {
             self,
             DirectoryCmd::Domain(DomainCmd::Add { .. } | DomainCmd::List { .. })
                 | DirectoryCmd::User(
-                    UserCmd::Add { .. } | UserCmd::List { .. } | UserCmd::SendAs { .. }
+                    UserCmd::Add { .. }
+                        | UserCmd::List { .. }
+                        | UserCmd::SendAs { .. }
+                        | UserCmd::Password { .. }
+                        | UserCmd::Disable { .. }
+                        | UserCmd::Enable { .. }
                 )
                 | DirectoryCmd::Alias(AliasCmd::Add { .. } | AliasCmd::List { .. })
                 | DirectoryCmd::Trace(_)
@@ -72,11 +77,12 @@ pub fn run(config: &Config, cmd: DirectoryCmd<'_>) -> Result<(), Error> {
                 config.store.url.as_deref().unwrap_or("no url")
             )
         })?;
-        execute(&store, cmd, password).await
+        execute(config, &store, cmd, password).await
     })
 }
 
 async fn execute(
+    config: &Config,
     store: &PgStore,
     cmd: DirectoryCmd<'_>,
     password: Option<String>,
@@ -100,6 +106,28 @@ async fn execute(
                 .add_user(address, password.as_deref().unwrap_or_default())
                 .await?;
             println!("user {} added", address.to_ascii_lowercase());
+        }
+        DirectoryCmd::User(UserCmd::Password {
+            address,
+            password_stdin,
+        }) => {
+            // Unknown users are named before a password is asked for, as on SQLite.
+            let lower = address.to_ascii_lowercase();
+            if !store.users().await?.contains(&lower) {
+                return Err(rampart_store::directory::no_user(&lower).into());
+            }
+            let password = read_password(*password_stdin, &lower)?;
+            crate::password_policy::check_password(&config.passwords, &password)?;
+            store.set_password(address, &password).await?;
+            println!("{}", crate::admin::password_line(address));
+        }
+        DirectoryCmd::User(UserCmd::Disable { address }) => {
+            store.set_disabled(address, true).await?;
+            println!("{}", crate::admin_mailbox::disabled_line(address, true));
+        }
+        DirectoryCmd::User(UserCmd::Enable { address }) => {
+            store.set_disabled(address, false).await?;
+            println!("{}", crate::admin_mailbox::disabled_line(address, false));
         }
         DirectoryCmd::User(UserCmd::List { json }) => {
             print_names(store.users().await?, "address", *json)

@@ -116,8 +116,8 @@ pub fn refuse_postgresql(config: &Config) -> Result<(), String> {
 /// The one line for a command that does not run on PostgreSQL yet.
 pub fn refuse_postgresql_command() -> String {
     "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) only \
-     so far; on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, `domain add|list`, \
-     `user add|list|send-as`, `alias add|list`, `trace` and `queue list|retry|hold|release|delete` \
-     run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
+     so far; on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, \
+     `domain add|list`, `user add|list|send-as|password|disable|enable`, `alias add|list`, \
+     `trace` and `queue list|retry|hold|release|delete` run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
         .into()
 }

@@ -342,6 +342,20 @@ fn nc_2_1_2_a_user_added_on_node_a_logs_in_on_node_b() {
     );
     assert_eq!(auth(&b, "dana@second.test", PASSWORD), 235);
     assert_eq!(auth(&b, "dana@second.test", "not her password"), 535);
+    // A new password set on node B is the one node A takes; a disabled account logs in nowhere,
+    // and enabled again it does.
+    const NEW: &str = "a longer new passphrase 42";
+    cli(
+        &b.config,
+        &["user", "password", "dana@second.test", "--password-stdin"],
+        Some(NEW),
+    );
+    assert_eq!(auth(&a, "dana@second.test", NEW), 235);
+    assert_eq!(auth(&a, "dana@second.test", PASSWORD), 535);
+    cli(&b.config, &["user", "disable", "dana@second.test"], None);
+    assert_eq!(auth(&a, "dana@second.test", NEW), 535);
+    cli(&a.config, &["user", "enable", "dana@second.test"], None);
+    assert_eq!(auth(&b, "dana@second.test", NEW), 235);
     let users = cli(&b.config, &["user", "list"], None);
     assert!(users.lines().any(|l| l == "dana@second.test"), "{users}");
     let aliases = cli(&b.config, &["alias", "list", "--json"], None);
