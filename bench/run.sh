@@ -339,9 +339,14 @@ EOF
         printf '[dns]\n# The script'"'"'s rampart-testdns (RAMPART_CHECKS=on).\nservers = ["%s"]\n' \
             "$TESTDNS_ADDR" >>"$R_CONF"
     fi
-    "$RAMPART" --config "$R_CONF" domain add example.test >/dev/null
-    printf 'a-long-password-123\n' \
-        | "$RAMPART" --config "$R_CONF" user add "$RCPT" --password-stdin >/dev/null
+    # bench/pg_nodes.sh: RAMPART_EXTRA_TOML adds tables (its [store]); RAMPART_SETUP=0 skips
+    # the domain and user, which a second node on the same database already has.
+    [[ -n "${RAMPART_EXTRA_TOML:-}" ]] && printf '%s\n' "$RAMPART_EXTRA_TOML" >>"$R_CONF"
+    if [[ "${RAMPART_SETUP:-1}" == 1 ]]; then
+        "$RAMPART" --config "$R_CONF" domain add example.test >/dev/null
+        printf 'a-long-password-123\n' \
+            | "$RAMPART" --config "$R_CONF" user add "$RCPT" --password-stdin >/dev/null
+    fi
     "$RAMPART" --config "$R_CONF" serve >"$dir/stdout" 2>"$dir/stderr" &
     RAMPART_PID=$!
     R_STDERR="$dir/stderr"
@@ -890,5 +895,6 @@ main() {
 }
 
 # On one line, so bash has read it whole before running: editing this file while a run is in
-# progress then cannot derail the end of the run.
-main; exit
+# progress then cannot derail the end of the run. Sourced (bench/pg_nodes.sh reuses its
+# functions), it defines them and runs nothing.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main; exit; fi
