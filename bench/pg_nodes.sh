@@ -38,6 +38,7 @@ PG_MSGS=${MSGS:-2000}
 PG_REPS=${REPS:-2}
 SIZE=${SIZE:-10240}
 SESS=50
+CELLS=${CELLS:-sqlite pg1 pg2 postfix}
 # bench/run.sh's knobs: smtp-source only, checks off.
 export LOADGEN=0 RAMPART_CHECKS=off
 unset MSGS
@@ -88,7 +89,7 @@ EOF
     DB_PASSWORD_FILE="$WORK/db-password"
     (umask 077; printf '%s\n' "$PG_PASSWORD" >"$DB_PASSWORD_FILE")
     PG_VERSION=$(psql_q postgres 'SHOW server_version')
-    PG_SETTINGS=$(psql_q postgres "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name)
+    PG_SETTINGS=$(psql_q postgres "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name)
         FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers',
         'max_connections', 'wal_level', 'commit_delay', 'full_page_writes', 'wal_sync_method')")
     log "PostgreSQL $PG_VERSION on 127.0.0.1:$PG_PORT ($PG_SETTINGS)"
@@ -136,6 +137,27 @@ pg_cleanup() {
 }
 trap pg_cleanup EXIT
 
+# The database's own counters for a cell: transactions committed and rows written in its
+# database, and the cluster's write-ahead log (bytes, records, fsyncs). Backends report them at
+# most once a second, so a cell's figures are close, not exact.
+pg_counters() {
+    psql_q "$PG_DB" "SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted,
+        w.wal_bytes, w.wal_records, w.wal_sync FROM pg_stat_database d, pg_stat_wal w
+        WHERE d.datname = current_database()" | tr '|' ' '
+}
+
+# Until killed: every 0.5 s, what the cell's active backends wait on (pg_stat_activity), one
+# line per backend: "Lock/advisory", "IO/WALSync", "-" (running), ...
+pg_wait_sampler() {
+    local out=$1
+    while :; do
+        psql_q "$PG_DB" "SELECT coalesce(wait_event_type || '/' || wait_event, '-')
+            FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'
+            AND pid <> pg_backend_pid()" >>"$out" 2>/dev/null || true
+        sleep 0.5
+    done
+}
+
 cpu_of() {
     local total=0 pid
     for pid in "$@"; do
@@ -176,6 +198,10 @@ send() {
     "$SMTP_SOURCE" -s "$sess" -m "$m" -l "$SIZE" -f "$FROM" -t "$RCPT" "127.0.0.1:$port" >"$out" 2>&1
 }
 
+# What a node says here that is no failure: it runs as root, the checks are off, the bench's
+# 2-day certificate "expires soon", no integrity baseline (NC-2.2) in /etc.
+NODE_NOTES='running as root|checks? (is )?switched off|certificate expires soon|no integrity baseline'
+
 CELL_NO=0
 run_pg_cell() {
     KIND=$1
@@ -205,12 +231,30 @@ run_pg_cell() {
     c0=$(cpu_of "${servers[@]}")
     p0=0
     [[ -n "$PG_DB" ]] && p0=$(cpu_of "$PG_PID")
+    local k0="" k1="" sampler=""
+    if [[ -n "$PG_DB" ]]; then
+        k0=$(pg_counters)
+        pg_wait_sampler "$logs/pg-waits" & sampler=$!
+    fi
     t0=$(date +%s.%N)
     send "$SESS" "$n" "$logs/smtp-source.out" || rc=$?
     t1=$(date +%s.%N)
     local want=$(( warm + n ))
     wait_for 300 cell_all_delivered "$want" || true
     t2=$(date +%s.%N)
+    if [[ -n "$sampler" ]]; then
+        kill "$sampler" 2>/dev/null || true
+        wait "$sampler" 2>/dev/null || true
+        k1=$(pg_counters)
+        # Per message: commits, rows written, WAL bytes, WAL records, WAL fsyncs.
+        read -r -a A <<<"$k0"
+        read -r -a B <<<"$k1"
+        local i per=()
+        for i in 0 1 2 3 4; do
+            per+=("$(awk -v a="${A[$i]}" -v b="${B[$i]}" -v n="$n" 'BEGIN{printf "%.2f", (b-a)/n}')")
+        done
+        echo "${per[*]}" >"$logs/pg-per-msg"
+    fi
     c1=$(cpu_of "${servers[@]}")
     p1=0
     [[ -n "$PG_DB" ]] && p1=$(cpu_of "$PG_PID")
@@ -223,7 +267,7 @@ run_pg_cell() {
     else
         stop_nodes
         for f in "${NODE_ERRS[@]}"; do
-            grep -Ev 'running as root|checks switched off by configuration' "$f" \
+            grep -Ev "$NODE_NOTES" "$f" \
                 >>"$logs/server-problems" || true
         done
         NODE_CONFS=(); NODE_PORTS=(); NODE_ERRS=()
@@ -250,7 +294,7 @@ date:       $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average before: $LOAD_BEFO
 machine:    $(nproc) CPUs, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM; disk $(fs_description "$WORK")
             $FSYNC_PROBE
 rampart:    $RAMPART_DESC, release build; checks off (RAMPART_CHECKS=off)
-postgresql: $PG_VERSION (Debian), $PG_SETTINGS
+postgresql: $PG_VERSION, $PG_SETTINGS
 postfix:    $POSTFIX_VERSION (Debian), as bench/run.sh
 load:       $SMTP_SOURCE -s $SESS -m $PG_MSGS -l $SIZE (pg2: -s $(( SESS / 2 )) -m $(( PG_MSGS / 2 )) to each node at once),
             one connection per message, after a warm-up of 2 messages per session
@@ -287,6 +331,20 @@ print("us/msg = CPU (user+system) per message over the timed part and the wait f
 print("server = rampart (both nodes for pg2) or all of Postfix's processes; postgres = the")
 print("postmaster and every backend (the ones that exited included).")
 PY
+    local f
+    echo
+    echo "PostgreSQL per message (timed part and delivery; pg_stat_database of the cell's database,"
+    echo "pg_stat_wal of the cluster): commits, rows written, WAL bytes, WAL records, WAL fsyncs;"
+    echo "then what its active backends waited on (pg_stat_activity sampled every 0.5 s, share of samples):"
+    for f in "$RESULTS_DIR"/logs/pg*-run*/pg-per-msg; do
+        [[ -f $f ]] || continue
+        local d=${f%/pg-per-msg}
+        printf '  %-10s %s\n' "${d##*/}" "$(cat "$f")"
+        if [[ -s "$d/pg-waits" ]]; then
+            sort "$d/pg-waits" | uniq -c | sort -rn | head -6 \
+                | awk -v t="$(wc -l <"$d/pg-waits")" '{printf "             %5.1f%% %s\n", 100*$1/t, $2}'
+        fi
+    done
 }
 
 pg_main() {
@@ -304,7 +362,7 @@ pg_main() {
     log "work dir $WORK, results in $RESULTS_DIR"
     local run kind
     for (( run = 1; run <= PG_REPS; run++ )); do
-        for kind in sqlite pg1 pg2 postfix; do
+        for kind in $CELLS; do
             run_pg_cell "$kind" "$run"
         done
     done
