@@ -147,12 +147,12 @@ pg_counters() {
 }
 
 # Until killed: every 0.5 s, what the cell's active backends wait on (pg_stat_activity), one
-# line per backend: "Lock/advisory", "IO/WALSync", "-" (running), ...
+# line per backend: its wait ("Lock/advisory", "IO/WALSync", "-" running, ...) and statement.
 pg_wait_sampler() {
     local out=$1
     while :; do
-        psql_q "$PG_DB" "SELECT coalesce(wait_event_type || '/' || wait_event, '-')
-            FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'
+        psql_q "$PG_DB" "SELECT coalesce(wait_event_type || '/' || wait_event, '-') || ' '
+            || left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'
             AND pid <> pg_backend_pid()" >>"$out" 2>/dev/null || true
         sleep 0.5
     done
@@ -266,6 +266,16 @@ run_pg_cell() {
         stop_postfix
     else
         stop_nodes
+        if [[ -n "$PG_DB" ]]; then
+            # Where the database's work went, per message of the cell (warm-up included, the
+            # counters are the database's since it was made): rows written and scans per table.
+            # The nodes are stopped: their backends reported their counters as they exited.
+            psql_q "$PG_DB" "SELECT relname, round((n_tup_ins + n_tup_upd + n_tup_del)::numeric
+                / $want, 2), round((coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::numeric
+                / $want, 2) FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del
+                + coalesce(seq_scan, 0) + coalesce(idx_scan, 0) > 0 ORDER BY 2 DESC, 3 DESC" \
+                | tr '|' ' ' >"$logs/pg-tables"
+        fi
         for f in "${NODE_ERRS[@]}"; do
             grep -Ev "$NODE_NOTES" "$f" \
                 >>"$logs/server-problems" || true
@@ -340,9 +350,13 @@ PY
         [[ -f $f ]] || continue
         local d=${f%/pg-per-msg}
         printf '  %-10s %s\n' "${d##*/}" "$(cat "$f")"
+        if [[ -s "$d/pg-tables" ]]; then
+            echo "             per table, rows written / scans per message:"
+            awk '{printf "               %s %s / %s\n", $1, $2, $3}' "$d/pg-tables" | head -14
+        fi
         if [[ -s "$d/pg-waits" ]]; then
             sort "$d/pg-waits" | uniq -c | sort -rn | head -6 \
-                | awk -v t="$(wc -l <"$d/pg-waits")" '{printf "             %5.1f%% %s\n", 100*$1/t, $2}'
+                | awk -v t="$(wc -l <"$d/pg-waits")" '{n = $1; sub(/^ *[0-9]+ /, ""); printf "             %5.1f%% %s\n", 100*n/t, $0}'
         fi
     done
 }
