@@ -7,6 +7,10 @@
 #   pg1      one Rampart node on PostgreSQL
 #   pg2      two Rampart nodes on that PostgreSQL database, smtp-source split 25 + 25
 #   postfix  Debian's Postfix, as bench/run.sh runs it (the reference)
+# and, only when named in CELLS (not a default cell):
+#   pg1u     one node on PostgreSQL, the same load spread over 50 users u1..u50@example.test (one
+#            smtp-source per user, one session each): mail to many accounts, which do not
+#            share the per-account lock of the mail model
 #
 #   bench/pg_nodes.sh            MSGS=2000 REPS=2 (about 5 minutes here)
 #
@@ -170,7 +174,7 @@ cpu_of() {
 cell_delivered() {
     case $KIND in
         sqlite) "$RAMPART" --config "${NODE_CONFS[0]}" mailbox list "$RCPT" | wc -l ;;
-        pg1|pg2) psql_q "$PG_DB" 'SELECT count(*) FROM mail_emails' ;;
+        pg1|pg2|pg1u) psql_q "$PG_DB" 'SELECT count(*) FROM mail_emails' ;;
         postfix) postfix_delivered ;;
     esac
 }
@@ -183,6 +187,16 @@ cell_all_delivered() {
 # all, two nodes half each (at once).
 send() {
     local sess=$1 m=$2 out=$3
+    if [[ $KIND == pg1u ]]; then
+        # One smtp-source per user, one session each, all at once.
+        local i pids=() rc=0
+        for (( i = 1; i <= sess; i++ )); do
+            "$SMTP_SOURCE" -s 1 -m $(( m / sess )) -l "$SIZE" -f "$FROM" -t "u$i@example.test" \
+                "127.0.0.1:${NODE_PORTS[0]}" >"$out.$i" 2>&1 & pids+=($!)
+        done
+        for i in "${pids[@]}"; do wait "$i" || rc=$?; done
+        return "$rc"
+    fi
     if [[ $KIND == pg2 ]]; then
         local a b rc=0
         "$SMTP_SOURCE" -s $(( sess / 2 )) -m $(( m / 2 )) -l "$SIZE" -f "$FROM" -t "$RCPT" \
@@ -212,11 +226,18 @@ run_pg_cell() {
     PG_DB=""
     case $KIND in
         sqlite) start_node "$dir/a" 1 ;;
-        pg1|pg2)
+        pg1|pg2|pg1u)
             PG_DB="bench$CELL_NO"
             psql_q postgres "CREATE DATABASE $PG_DB" >/dev/null
             start_node "$dir/a" 1
             if [[ $KIND == pg2 ]]; then start_node "$dir/b" 0; fi
+            if [[ $KIND == pg1u ]]; then
+                local u
+                for (( u = 1; u <= SESS; u++ )); do
+                    printf 'a-long-password-123\n' | "$RAMPART" --config "${NODE_CONFS[0]}" \
+                        user add "u$u@example.test" --password-stdin >/dev/null
+                done
+            fi
             ;;
         postfix) start_postfix "$dir" ;;
     esac
@@ -318,10 +339,11 @@ for k, run, n, acc, e2e, cpu, pgcpu, got, want, status in rows:
 med = lambda xs: statistics.median(xs)
 pf = med([n / a for n, a, *_ in by.get("postfix", [])]) if "postfix" in by else None
 names = {"sqlite": "1 node, SQLite", "pg1": "1 node, PostgreSQL", "pg2": "2 nodes, PostgreSQL",
+         "pg1u": "1 node, PG, 50 users",
          "postfix": "Postfix"}
 print()
 print(f"{'cell':22}{'accept msg/s':>22}{'e2e msg/s':>12}{'x Postfix':>11}{'server us/msg':>15}{'postgres us/msg':>17}  status")
-for k in ("sqlite", "pg1", "pg2", "postfix"):
+for k in ("sqlite", "pg1", "pg2", "pg1u", "postfix"):
     if k not in by:
         continue
     rs = by[k]
@@ -333,7 +355,7 @@ for k in ("sqlite", "pg1", "pg2", "postfix"):
     rng = f"{med(acc):.0f} ({min(acc):.0f}-{max(acc):.0f})"
     ratio = f"{med(acc) / pf:.2f}" if pf else "-"
     print(f"{names[k]:22}{rng:>22}{med(e2e):>12.0f}{ratio:>11}{cpu:>15.0f}"
-          f"{(f'{pgc:.0f}' if k in ('pg1', 'pg2') else '-'):>17}  {st}")
+          f"{(f'{pgc:.0f}' if k.startswith('pg') else '-'):>17}  {st}")
 print()
 print("accept = messages / smtp-source wall time (median of the runs, range in brackets); e2e =")
 print("messages / time until all are in the mailboxes; x Postfix = accept rate / Postfix's median;")
