@@ -186,8 +186,12 @@ async fn serve(
     let pipeline = build_pipeline(&config)?;
     ctx.pipeline = Some(pipeline.clone());
     // Nothing to check again at delivery: local mailboxes get the message in the commit that
-    // queues it, one commit (and fsync) instead of two.
-    ctx.deliver_local_now = !pipeline.rechecks_urls();
+    // queues it, one commit (and fsync) instead of two. Not on PostgreSQL: there a delivery
+    // holds its account's lock until its commit, so one account's messages would commit one by
+    // one at the 250; queued alone, sessions' commits share the database's WAL flushes, and the
+    // queue manager delivers a whole batch in one transaction (docs/SCALING.md).
+    ctx.deliver_local_now = !pipeline.rechecks_urls()
+        && config.store.backend != rampart_config::StoreBackend::Postgresql;
     if !config.checks.disabled.is_empty() {
         let names: Vec<String> = config
             .checks
