@@ -154,7 +154,10 @@ fn from_url(url: &Url) -> Option<NormalizedUrl> {
 /// A domain as the URL parser left it (already UTS 46-mapped and in A-labels), without the
 /// trailing dot; `None` when it is not a DNS name (a browser could not resolve it).
 fn domain(d: &str) -> Option<String> {
-    let d = d.trim_end_matches('.');
+    // One trailing dot (the root) only: `2..` is a domain with an empty label, which no resolver
+    // takes, and with both dots cut it would read as the IPv4 address 0.0.0.2 when normalised
+    // again (one message, one meaning: found by the `urls` fuzz target).
+    let d = d.strip_suffix('.').unwrap_or(d);
     let valid = !d.is_empty()
         && d.len() <= 253
         && d.split('.').all(|l| {
@@ -251,6 +254,10 @@ mod tests {
         assert_eq!(n("javascript:alert(1)"), "");
         assert_eq!(n("jav\tascript:alert(1)"), "");
         assert_eq!(n("http://exa mple.com/"), "");
+        // An empty label is no host; cut to `2` it would have become 0.0.0.2 on a second pass.
+        assert_eq!(n("http://2../x"), "");
+        assert_eq!(n("http://example.com../"), "");
+        assert_eq!(n("http://2./x"), "http://0.0.0.2/x");
     }
 
     // AL-1.3: each host below is the one a browser contacts.
