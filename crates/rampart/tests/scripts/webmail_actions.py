@@ -184,8 +184,10 @@ def test_paging(args):
         b.wait(lambda: Select(b.one("#act-move-to")).select_by_visible_text("Archive") or True,
                "to choose Archive")
         step("a push redraws the mailboxes meanwhile; the choice stays")
-        inbox = b.one('button.mailbox[data-role="inbox"]').get_attribute("aria-label")
-        archive = b.one("#act-move-to").get_attribute("value")
+        # Read inside a wait: a push may redraw (and so replace) the element between the two.
+        inbox = b.wait(lambda: b.one('button.mailbox[data-role="inbox"]').get_attribute("aria-label"),
+                       "the Inbox's label")
+        archive = b.wait(lambda: b.one("#act-move-to").get_attribute("value"), "the choice")
         res = jmap(args, b, [["Email/query", {"filter": {"subject": "Paged 01"}}, "q"]])
         target = res[0][1]["ids"][0]
         jmap(args, b, [["Email/set", {"update": {target: {"keywords/$seen": True}}}, "s"]])
