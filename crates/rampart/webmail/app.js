@@ -47,6 +47,7 @@
     compose: null, // {draftId, attachments: [...], inReplyTo, references}
     events: null,
     refreshTimer: 0,
+    refreshWaiting: [],
   };
 
   // ---- errors, in plain words ----------------------------------------------------------------
@@ -671,12 +672,19 @@
     });
   }
 
-  // Several changes in a row are one refresh.
+  // Several changes in a row are one refresh. Every caller waits for that one: a push arriving
+  // while an action awaits its refresh must not leave the action waiting forever (the send's
+  // refusal would never reach the alert region).
   function refresh() {
     window.clearTimeout(st.refreshTimer);
     return new Promise((resolve) => {
+      st.refreshWaiting.push(resolve);
       st.refreshTimer = window.setTimeout(() => {
-        Promise.all([loadMailboxes(), loadList(false)]).catch(report).then(resolve);
+        const waiting = st.refreshWaiting;
+        st.refreshWaiting = [];
+        Promise.all([loadMailboxes(), loadList(false)]).catch(report).then(() => {
+          for (const r of waiting) r();
+        });
       }, 100);
     });
   }
