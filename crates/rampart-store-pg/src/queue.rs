@@ -34,8 +34,8 @@ use async_trait::async_trait;
 use rampart_store::api::{Directory, Queue};
 use rampart_store::spool::MemoryBudget;
 use rampart_store::{
-    now_micros, Bounce, DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient,
-    RecipientStatus, Result, SpoolFile, StoreError, TraceEvent,
+    now_micros, Bounce, DueMessage, DueRecipient, Enqueue, Generated, QueueEntry, QueueId,
+    RecipientStatus, Result, SpoolFile, StoreError, TraceEvent, GENERATED_RETURN_PATH,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -386,45 +386,19 @@ impl Queue for PgStore {
         message_id: String,
         what: &str,
     ) -> Result<Enqueue> {
-        let id = QueueId::generate();
-        let rp = "Return-Path: <>\r\n";
-        let recipients = match self.resolve_recipient(to).await {
-            Ok(Ok(r)) => r
-                .mailboxes
-                .into_iter()
-                .map(|m| QueuedRecipient {
-                    address: m,
-                    local: true,
-                })
-                .collect(),
-            _ => vec![QueuedRecipient {
-                address: to.to_string(),
-                local: false,
-            }],
-        };
+        let resolved = self.resolve_recipient(to).await;
         // In memory already: it goes into the database with its rows, never through a file.
-        let mut data = Vec::with_capacity(rp.len() + body.len());
-        data.extend_from_slice(rp.as_bytes());
+        let mut data = Vec::with_capacity(GENERATED_RETURN_PATH.len() + body.len());
+        data.extend_from_slice(GENERATED_RETURN_PATH.as_bytes());
         data.extend_from_slice(&body);
-        let size = data.len() as u64;
-        let mut e = TraceEvent::new("queued", format!("{size} bytes: {what}"));
-        e.queue_id = Some(id.0.clone());
-        e.message_id = Some(message_id.clone());
-        e.recipient = Some(to.to_string());
-        Ok(Enqueue {
-            id,
-            sender: String::new(),
-            size,
-            message_id: Some(message_id),
-            return_path_len: rp.len(),
-            client: None,
-            recipients,
-            events: vec![e],
-            quarantine: None,
-            inline: Some(data),
-            deliver_local_now: false,
-            junk: false,
-        })
+        let generated = Generated {
+            id: QueueId::generate(),
+            to,
+            resolved,
+            message_id,
+            what,
+        };
+        Ok(generated.enqueue(data.len() as u64, Some(data)))
     }
 
     async fn record_attempts(

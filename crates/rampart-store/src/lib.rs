@@ -57,8 +57,8 @@ pub use dmarc_reporting::{DkimEvaluation, DmarcEvaluation, DmarcReporting, Recei
 pub use lifecycle::Removed;
 pub use mailbox_audit::{ActorKind, MailboxEvent, MailboxEventFilter};
 pub use queue::{
-    Bounce, DueMessage, DueRecipient, Enqueue, QueueEntry, QueueId, QueuedRecipient, SpoolFile,
-    Spooled,
+    Bounce, DueMessage, DueRecipient, Enqueue, Generated, QueueEntry, QueueId, QueuedRecipient,
+    SpoolFile, Spooled, GENERATED_RETURN_PATH,
 };
 pub use spam_tokens::{Lesson, SpamTokens, TokenCounts, Trained, TrainedCounts};
 pub use spool::MemoryBudget;

@@ -101,6 +101,61 @@ pub struct Bounce {
     pub event: TraceEvent,
 }
 
+/// The Return-Path of every message this server writes itself (bounces, notices): the null
+/// sender, so that nothing answers it.
+pub const GENERATED_RETURN_PATH: &str = "Return-Path: <>\r\n";
+
+/// A message this server writes itself, before its rows are made: what both stores'
+/// `generated` know once they have looked its recipient up and stored its bytes.
+pub struct Generated<'a, E> {
+    pub id: QueueId,
+    pub to: &'a str,
+    /// The directory's answer for `to`: its local mailboxes, or (anything else) a remote address.
+    pub resolved: Result<std::result::Result<crate::Recipient, E>>,
+    pub message_id: String,
+    /// What it is, in the trace ("a bounce for ...").
+    pub what: &'a str,
+}
+
+impl<E> Generated<'_, E> {
+    /// The [`Enqueue`] from the null sender, with its "queued" trace event; `size` counts the
+    /// Return-Path line, `inline` is the message when it has no file.
+    pub fn enqueue(self, size: u64, inline: Option<Vec<u8>>) -> Enqueue {
+        let recipients = match self.resolved {
+            Ok(Ok(r)) => r
+                .mailboxes
+                .into_iter()
+                .map(|m| QueuedRecipient {
+                    address: m,
+                    local: true,
+                })
+                .collect(),
+            _ => vec![QueuedRecipient {
+                address: self.to.to_string(),
+                local: false,
+            }],
+        };
+        let mut e = TraceEvent::new("queued", format!("{size} bytes: {}", self.what));
+        e.queue_id = Some(self.id.0.clone());
+        e.message_id = Some(self.message_id.clone());
+        e.recipient = Some(self.to.to_string());
+        Enqueue {
+            id: self.id,
+            sender: String::new(),
+            size,
+            message_id: Some(self.message_id),
+            return_path_len: GENERATED_RETURN_PATH.len(),
+            client: None,
+            recipients,
+            events: vec![e],
+            quarantine: None,
+            inline,
+            deliver_local_now: false,
+            junk: false,
+        }
+    }
+}
+
 /// One recipient in the queue, for `rampart queue list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueEntry {
@@ -177,7 +232,6 @@ impl Store {
         what: &str,
     ) -> Result<Enqueue> {
         let id = QueueId::generate();
-        let rp = "Return-Path: <>\r\n";
         // The directory read and the spool's write run on the blocking pool, not on a worker.
         let resolved = {
             let (store, to) = (self.clone(), to.to_string());
@@ -185,45 +239,20 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::Invalid(e.to_string()))?
         };
-        let recipients = match resolved {
-            Ok(Ok(r)) => r
-                .mailboxes
-                .into_iter()
-                .map(|m| QueuedRecipient {
-                    address: m,
-                    local: true,
-                })
-                .collect(),
-            _ => vec![QueuedRecipient {
-                address: to.to_string(),
-                local: false,
-            }],
-        };
         let mut spool = SpoolFile::new(self, &id);
-        spool.push(rp.as_bytes());
+        spool.push(GENERATED_RETURN_PATH.as_bytes());
         spool.push(&body);
         let spooled = tokio::task::spawn_blocking(move || spool.finish())
             .await
             .map_err(|e| StoreError::Invalid(e.to_string()))??;
-        let size = spooled.size;
-        let mut e = TraceEvent::new("queued", format!("{size} bytes: {what}"));
-        e.queue_id = Some(id.0.clone());
-        e.message_id = Some(message_id.clone());
-        e.recipient = Some(to.to_string());
-        Ok(Enqueue {
+        let generated = Generated {
             id,
-            sender: String::new(),
-            size,
-            message_id: Some(message_id),
-            return_path_len: rp.len(),
-            client: None,
-            recipients,
-            events: vec![e],
-            quarantine: None,
-            inline: spooled.inline,
-            deliver_local_now: false,
-            junk: false,
-        })
+            to,
+            resolved,
+            message_id,
+            what,
+        };
+        Ok(generated.enqueue(spooled.size, spooled.inline))
     }
 
     /// Messages with recipients due for delivery, earliest due first; at most `limit`
