@@ -11,11 +11,11 @@
 use super::search::query_words;
 use super::{mdb, message_bytes};
 use rampart_store::mail::rules::{
-    header_conditions, header_fields, header_satisfies, window_start, HeaderMatches, HEADER_MAX,
+    filter, header_conditions, header_fields, header_satisfies, window, window_start, FilterSql,
+    HeaderMatches, HEADER_MAX,
 };
 use rampart_store::mail::{
-    Comparator, EmailFilter, EmailQuery, FilterCondition, MailError, MailResult, QueryResult,
-    SortProperty,
+    Comparator, EmailQuery, FilterCondition, MailResult, QueryResult, SortProperty,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
@@ -34,9 +34,6 @@ struct Sql {
 }
 
 impl Sql {
-    fn push(&mut self, s: &str) {
-        self.text.push_str(s);
-    }
     /// Binds `v` and writes its placeholder.
     fn bind<T: ToSql + Sync + Send + 'static>(&mut self, v: T) {
         self.params.push(Box::new(v));
@@ -174,39 +171,16 @@ fn condition(sql: &mut Sql, c: &FilterCondition, headers: &HeaderMatches) {
     sql.push(")");
 }
 
-fn filter(sql: &mut Sql, f: &EmailFilter, depth: usize, headers: &HeaderMatches) -> MailResult<()> {
-    // Bounds the recursion a client's nesting can cause.
-    if depth > 32 {
-        return Err(MailError::UnsupportedFilter("nested deeper than 32".into()));
+impl FilterSql for Sql {
+    const TRUE: &'static str = "(TRUE)";
+    const FALSE: &'static str = "(FALSE)";
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
     }
-    let (op, parts, negate) = match f {
-        EmailFilter::Condition(c) => {
-            condition(sql, c, headers);
-            return Ok(());
-        }
-        EmailFilter::And(p) => (" AND ", p, false),
-        EmailFilter::Or(p) => (" OR ", p, false),
-        // RFC 8620 section 5.5: NOT is true when none of its operands is.
-        EmailFilter::Not(p) => (" OR ", p, true),
-    };
-    if parts.is_empty() {
-        // An empty AND is true, an empty OR false, an empty NOT (none of nothing) true.
-        sql.push(if op == " AND " || negate {
-            "(TRUE)"
-        } else {
-            "(FALSE)"
-        });
-        return Ok(());
+    fn condition(&mut self, c: &FilterCondition, headers: &HeaderMatches) -> MailResult<()> {
+        condition(self, c, headers);
+        Ok(())
     }
-    sql.push(if negate { "(NOT (" } else { "(" });
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            sql.push(op);
-        }
-        filter(sql, p, depth + 1, headers)?;
-    }
-    sql.push(if negate { "))" } else { ")" });
-    Ok(())
 }
 
 fn order(sql: &mut Sql, sort: &[Comparator]) {
@@ -350,29 +324,7 @@ pub(crate) async fn email_query<C: GenericClient + Sync>(
         .query(list.text.as_str(), &list.refs())
         .await
         .map_err(mdb)?;
-    let mut seen = std::collections::HashSet::new();
-    let mut all = Vec::new();
-    for r in &rows {
-        let (id, thread): (i64, Option<i64>) = (r.get(0), r.get(1));
-        // collapseThreads: only the first email of each thread in sort order.
-        if q.collapse_threads && thread.is_some_and(|t| !seen.insert(t)) {
-            continue;
-        }
-        all.push(id);
-    }
-    let start = match q.anchor {
-        Some(a) => match all.iter().position(|&id| id == a) {
-            Some(i) => (i as i64 + q.anchor_offset).max(0) as usize,
-            None => return Err(MailError::AnchorNotFound),
-        },
-        None => window_start(q.position, all.len()),
-    };
-    let ids = all.iter().skip(start).take(limit).copied().collect();
-    Ok(QueryResult {
-        ids,
-        position: start.min(all.len()) as u64,
-        total: all.len() as u64,
-    })
+    window(rows.iter().map(|r| (r.get(0), r.get(1))), q)
 }
 
 /// The raw message of email `id` of `account`, with its Return-Path line.

@@ -52,7 +52,7 @@ pub mod rules {
     };
     pub use super::index::{address_sort, address_text, Facts, INDEX_BATCH};
     pub use super::mailboxes::{check_name, check_role, DEPTH_MAX};
-    pub use super::query::window_start;
+    pub use super::query::{filter, window, window_start, FilterSql};
 }
 
 use crate::{StoreError, Writer};

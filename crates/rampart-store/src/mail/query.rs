@@ -121,9 +121,6 @@ pub(crate) struct Sql {
 }
 
 impl Sql {
-    fn push(&mut self, s: &str) {
-        self.text.push_str(s);
-    }
     fn bind(&mut self, v: impl Into<Value>) {
         self.params.push(v.into());
     }
@@ -228,13 +225,41 @@ fn condition(sql: &mut Sql, c: &FilterCondition, headers: &HeaderMatches) -> Mai
     Ok(())
 }
 
-fn filter(sql: &mut Sql, f: &EmailFilter, depth: usize, headers: &HeaderMatches) -> MailResult<()> {
+/// A statement being built in one SQL dialect, for [`filter`]: the walk over AND, OR and NOT is
+/// one for both stores; each dialect writes its own literals and conditions.
+pub trait FilterSql {
+    /// The dialect's literal true and false.
+    const TRUE: &'static str;
+    const FALSE: &'static str;
+    fn push(&mut self, s: &str);
+    /// One FilterCondition, parenthesised.
+    fn condition(&mut self, c: &FilterCondition, headers: &HeaderMatches) -> MailResult<()>;
+}
+
+impl FilterSql for Sql {
+    const TRUE: &'static str = "(1)";
+    const FALSE: &'static str = "(0)";
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+    fn condition(&mut self, c: &FilterCondition, headers: &HeaderMatches) -> MailResult<()> {
+        condition(self, c, headers)
+    }
+}
+
+/// Writes `f` into `sql` (RFC 8620 section 5.5). `depth` is the nesting so far (0 at the top).
+pub fn filter<S: FilterSql>(
+    sql: &mut S,
+    f: &EmailFilter,
+    depth: usize,
+    headers: &HeaderMatches,
+) -> MailResult<()> {
     // Bounds the recursion a client's nesting can cause.
     if depth > 32 {
         return Err(MailError::UnsupportedFilter("nested deeper than 32".into()));
     }
     let (op, parts, negate) = match f {
-        EmailFilter::Condition(c) => return condition(sql, c, headers),
+        EmailFilter::Condition(c) => return sql.condition(c, headers),
         EmailFilter::And(p) => (" AND ", p, false),
         EmailFilter::Or(p) => (" OR ", p, false),
         // RFC 8620 section 5.5: NOT is true when none of its operands is.
@@ -243,9 +268,9 @@ fn filter(sql: &mut Sql, f: &EmailFilter, depth: usize, headers: &HeaderMatches)
     if parts.is_empty() {
         // An empty AND is true, an empty OR false, an empty NOT (none of nothing) true.
         sql.push(if op == " AND " || negate {
-            "(1)"
+            S::TRUE
         } else {
-            "(0)"
+            S::FALSE
         });
         return Ok(());
     }
@@ -258,6 +283,36 @@ fn filter(sql: &mut Sql, f: &EmailFilter, depth: usize, headers: &HeaderMatches)
     }
     sql.push(if negate { "))" } else { ")" });
     Ok(())
+}
+
+/// The window of a query whose rows (id, thread, in sort order) were all read: collapseThreads
+/// keeps the first email of each thread; the anchor, or else the position, starts the window.
+pub fn window(
+    rows: impl IntoIterator<Item = (i64, Option<i64>)>,
+    q: &EmailQuery,
+) -> MailResult<QueryResult> {
+    let mut seen = std::collections::HashSet::new();
+    let mut all = Vec::new();
+    for (id, thread) in rows {
+        if q.collapse_threads && thread.is_some_and(|t| !seen.insert(t)) {
+            continue;
+        }
+        all.push(id);
+    }
+    let start = match q.anchor {
+        Some(a) => match all.iter().position(|&id| id == a) {
+            Some(i) => (i as i64 + q.anchor_offset).max(0) as usize,
+            None => return Err(MailError::AnchorNotFound),
+        },
+        None => window_start(q.position, all.len()),
+    };
+    let limit = q.limit.unwrap_or(usize::MAX);
+    let ids = all.iter().skip(start).take(limit).copied().collect();
+    Ok(QueryResult {
+        ids,
+        position: start.min(all.len()) as u64,
+        total: all.len() as u64,
+    })
 }
 
 fn order(sql: &mut Sql, sort: &[Comparator]) {
@@ -369,32 +424,12 @@ impl Store {
                 }));
             }
             let mut st = c.prepare(&list.text)?;
-            let rows = st.query_map(rusqlite::params_from_iter(&list.params), |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
-            })?;
-            let mut seen = std::collections::HashSet::new();
-            let mut all = Vec::new();
-            for row in rows {
-                let (id, thread) = row?;
-                // collapseThreads: only the first email of each thread in sort order.
-                if q.collapse_threads && thread.is_some_and(|t| !seen.insert(t)) {
-                    continue;
-                }
-                all.push(id);
-            }
-            let start = match q.anchor {
-                Some(a) => match all.iter().position(|&id| id == a) {
-                    Some(i) => (i as i64 + q.anchor_offset).max(0) as usize,
-                    None => return Ok(Err(MailError::AnchorNotFound)),
-                },
-                None => window_start(q.position, all.len()),
-            };
-            let ids = all.iter().skip(start).take(limit).copied().collect();
-            Ok(Ok(QueryResult {
-                ids,
-                position: start.min(all.len()) as u64,
-                total: all.len() as u64,
-            }))
+            let rows = st
+                .query_map(rusqlite::params_from_iter(&list.params), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(window(rows, q))
         })?
     }
 }
