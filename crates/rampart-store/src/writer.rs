@@ -11,22 +11,41 @@
 //! sends just before its message ride in that message's commit instead of taking a commit (and
 //! an fsync) of their own on its critical path. Trace events were never durable at the moment
 //! they are sent; this widens that window by at most [`LINGER`].
+//!
+//! Trace events do not go through the channel one by one: they are appended to a shared list
+//! that the thread empties into each commit, and only the first event of an empty list wakes
+//! the thread (to start its linger). A lone session sends about seven events per message
+//! (connect, HELO, MAIL, RCPT, queued, disconnect, …); each used to wake this thread, which
+//! then went back to sleep to linger, a thread wake-up and a timer each time, on the way of
+//! the client's next command (issue 23). At most [`TRACE_DEPTH`] events wait at once: past
+//! that, senders wait for the next commit, as they would for room in the channel.
 
 use crate::{open_connection, sync_dir, Result, StoreError, TraceEvent};
 use rusqlite::Transaction;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 type OpFn = Box<dyn FnOnce(&Transaction) -> Result<()> + Send>;
 type Done = Option<oneshot::Sender<Result<()>>>;
+
+/// What the channel carries: an operation, or word that trace events are waiting in the list.
+enum Msg {
+    Op(Op),
+    Traces,
+}
+
+/// Trace events waiting for the next commit, and the room left for more.
+struct Traces {
+    waiting: std::sync::Mutex<Vec<TraceEvent>>,
+    room: tokio::sync::Semaphore,
+}
 
 struct Op {
     run: OpFn,
     /// The operation references a message file just written: the directory entry must be durable
     /// before the commit that makes the message visible.
     sync_dir: bool,
-    /// One SQL statement, atomic on its own: needs no savepoint.
-    single_statement: bool,
     done: Done,
 }
 
@@ -36,11 +55,14 @@ const MAX_BATCH: usize = 1024;
 const CHANNEL_DEPTH: usize = 16 * 1024;
 /// Longest a batch of fire-and-forget operations waits for an operation somebody waits on.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+/// Trace events that may wait for a commit before senders are held back.
+const TRACE_DEPTH: usize = 16 * 1024;
 
 /// Handle to the writer thread. Cheap to clone; the thread ends when every handle is dropped.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Op>,
+    tx: mpsc::Sender<Msg>,
+    traces: Arc<Traces>,
 }
 
 impl Writer {
@@ -57,7 +79,12 @@ impl Writer {
         )?;
         let checkpointer = crate::checkpoint::Checkpointer::start(store)?;
         let dir: PathBuf = store.messages_dir();
-        let (tx, mut rx) = mpsc::channel::<Op>(CHANNEL_DEPTH);
+        let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_DEPTH);
+        let traces = Arc::new(Traces {
+            waiting: std::sync::Mutex::new(Vec::new()),
+            room: tokio::sync::Semaphore::new(TRACE_DEPTH),
+        });
+        let pending = traces.clone();
         let handle = std::thread::Builder::new()
             .name("rampart-writer".into())
             .spawn(move || {
@@ -71,29 +98,43 @@ impl Writer {
                 let mut open = true;
                 while open {
                     match rx.blocking_recv() {
-                        Some(op) => batch.push(op),
+                        Some(msg) => push(&mut batch, msg),
                         None => break,
                     }
                     take_waiting(&mut rx, &mut batch);
-                    if let Some(clock) = clock
-                        .as_ref()
-                        .filter(|_| batch.iter().all(|op| op.done.is_none()))
-                    {
-                        // The timer must be made inside the clock's context.
-                        let next =
-                            clock.block_on(async { tokio::time::timeout(LINGER, rx.recv()).await });
-                        match next {
-                            Ok(Some(op)) => {
-                                batch.push(op);
-                                take_waiting(&mut rx, &mut batch);
+                    if let Some(clock) = clock.as_ref() {
+                        // Until an operation somebody waits on arrives, or the linger ends: a
+                        // fire-and-forget one arriving meanwhile does not end it.
+                        let until = tokio::time::Instant::now() + LINGER;
+                        while open && batch.iter().all(|op| op.done.is_none()) {
+                            // The timer must be made inside the clock's context.
+                            let next = clock.block_on(async {
+                                tokio::time::timeout_at(until, rx.recv()).await
+                            });
+                            match next {
+                                Ok(Some(msg)) => {
+                                    push(&mut batch, msg);
+                                    take_waiting(&mut rx, &mut batch);
+                                }
+                                Ok(None) => open = false,
+                                Err(_) => break,
                             }
-                            Ok(None) => open = false,
-                            Err(_) => {}
                         }
                     }
-                    commit_batch(&mut conn, &dir, &mut batch);
+                    let events = pending.take();
+                    if batch.is_empty() && events.is_empty() {
+                        continue;
+                    }
+                    commit_batch(&mut conn, &dir, &events, &mut batch);
+                    pending.room.add_permits(events.len());
                     checkpointer.committed();
                     checkpointer.restart_if_asked(&conn);
+                }
+                // Events sent after the last commit, when every handle was gone.
+                let events = pending.take();
+                if !events.is_empty() {
+                    commit_batch(&mut conn, &dir, &events, &mut batch);
+                    checkpointer.committed();
                 }
                 // Last, with nothing left to commit: the WAL is folded into the database.
                 checkpointer.stop();
@@ -102,7 +143,7 @@ impl Writer {
                 path: "writer thread".into(),
                 source: e,
             })?;
-        Ok((Writer { tx }, handle))
+        Ok((Writer { tx, traces }, handle))
     }
 
     /// Runs `f` in the next group commit and waits until that commit is durable.
@@ -112,45 +153,71 @@ impl Writer {
     {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Op {
+            .send(Msg::Op(Op {
                 run: Box::new(f),
                 sync_dir,
-                single_statement: false,
                 done: Some(done),
-            })
+            }))
             .await
             .map_err(|_| StoreError::Closed)?;
         wait.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// AL-3.1: records a trace event in the next commit, without waiting for it.
+    /// AL-3.1: records a trace event in the next commit, without waiting for it (only for
+    /// room, when [`TRACE_DEPTH`] events already wait).
     pub async fn trace(&self, event: TraceEvent) {
-        let op = Op {
-            run: Box::new(move |tx| event.insert(tx)),
-            sync_dir: false,
-            single_statement: true,
-            done: None,
+        match self.traces.room.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => {
+                tracing::warn!("trace event dropped: the writer has stopped");
+                return;
+            }
+        }
+        let first = {
+            let mut waiting = rampart_sync::lock(&self.traces.waiting);
+            waiting.push(event);
+            waiting.len() == 1
         };
-        if self.tx.send(op).await.is_err() {
-            tracing::warn!("trace event dropped: the writer has stopped");
+        // The first event of an empty list wakes the thread; the others find it awake (or
+        // lingering) and ride in the same commit. A full channel means the thread is busy and
+        // empties the list at its next commit anyway.
+        if first {
+            let _ = self.tx.try_send(Msg::Traces);
         }
     }
 }
 
+impl Traces {
+    fn take(&self) -> Vec<TraceEvent> {
+        std::mem::take(&mut *rampart_sync::lock(&self.waiting))
+    }
+}
+
+fn push(batch: &mut Vec<Op>, msg: Msg) {
+    if let Msg::Op(op) = msg {
+        batch.push(op);
+    }
+}
+
 /// Moves the operations already waiting into the batch, up to [`MAX_BATCH`].
-fn take_waiting(rx: &mut mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
+fn take_waiting(rx: &mut mpsc::Receiver<Msg>, batch: &mut Vec<Op>) {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
-            Ok(op) => batch.push(op),
+            Ok(msg) => push(batch, msg),
             Err(_) => break,
         }
     }
 }
 
-fn commit_batch(conn: &mut rusqlite::Connection, dir: &std::path::Path, batch: &mut Vec<Op>) {
+fn commit_batch(
+    conn: &mut rusqlite::Connection,
+    dir: &std::path::Path,
+    events: &[TraceEvent],
+    batch: &mut Vec<Op>,
+) {
     // The store's commit latency (issue 19 metrics): read by the metrics layer on this target.
     let started = std::time::Instant::now();
-    let ops = batch.len();
+    let ops = batch.len() + events.len();
     let mut results: Vec<(Done, Result<()>)> = Vec::with_capacity(batch.len());
     let outcome = (|| -> Result<()> {
         if batch.iter().any(|op| op.sync_dir) {
@@ -161,12 +228,15 @@ fn commit_batch(conn: &mut rusqlite::Connection, dir: &std::path::Path, batch: &
         // read first and then wrote would instead fail at once with SQLITE_BUSY when another
         // connection had committed meanwhile, failing every operation of the batch.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // AL-3.1: the trace events sent before the operations (each one statement; a failing
+        // one is logged and leaves the others).
+        for e in events {
+            if let Err(e) = e.insert(&tx) {
+                tracing::error!(error = %e, "trace event not recorded");
+            }
+        }
         for op in batch.drain(..) {
-            let r = if op.single_statement {
-                (op.run)(&tx)
-            } else {
-                run_in_savepoint(&tx, op.run)
-            };
+            let r = run_in_savepoint(&tx, op.run);
             if let Err(e) = &r {
                 tracing::error!(error = %e, "store operation failed");
             }
