@@ -11,7 +11,7 @@
 use crate::{db, PgStore};
 use async_trait::async_trait;
 use rampart_store::submission::{
-    Identity, IdentityFields, LogEntry, LogKind, SubKind, Submission, SubmissionStore, Vacation,
+    change_log, Identity, IdentityFields, LogEntry, SubKind, Submission, SubmissionStore, Vacation,
 };
 use rampart_store::{Result, StoreError};
 use tokio_postgres::{GenericClient, Transaction};
@@ -338,33 +338,11 @@ impl SubmissionStore for PgStore {
             )
             .await
             .map_err(db)?;
-        let mut log = Vec::new();
-        for r in &rows {
-            let (id, created, updated, destroyed): (i64, i64, i64, Option<i64>) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            if created > since {
-                log.push(LogEntry {
-                    id,
-                    kind: LogKind::Created,
-                    state: created,
-                });
-            }
-            match destroyed {
-                Some(d) => log.push(LogEntry {
-                    id,
-                    kind: LogKind::Destroyed,
-                    state: d,
-                }),
-                None if updated != created => log.push(LogEntry {
-                    id,
-                    kind: LogKind::Updated,
-                    state: updated,
-                }),
-                None => {}
-            }
-        }
-        log.sort_by_key(|e| (e.state, e.id));
-        Ok(Some(log))
+        Ok(Some(change_log(
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
+            since,
+        )))
     }
 
     async fn vacation_get(&self, account: &str) -> Result<Vacation> {

@@ -160,6 +160,40 @@ pub struct LogEntry {
     pub state: i64,
 }
 
+/// A type's change log since state `since`, from its records' rows (id, created, updated,
+/// destroyed state) changed after it: each record's creation, then its destruction or else its
+/// last update, in the order of their states. Both stores read the rows; this writes the log.
+pub fn change_log(
+    rows: impl IntoIterator<Item = (i64, i64, i64, Option<i64>)>,
+    since: i64,
+) -> Vec<LogEntry> {
+    let mut log = Vec::new();
+    for (id, created, updated, destroyed) in rows {
+        if created > since {
+            log.push(LogEntry {
+                id,
+                kind: LogKind::Created,
+                state: created,
+            });
+        }
+        match destroyed {
+            Some(d) => log.push(LogEntry {
+                id,
+                kind: LogKind::Destroyed,
+                state: d,
+            }),
+            None if updated != created => log.push(LogEntry {
+                id,
+                kind: LogKind::Updated,
+                state: updated,
+            }),
+            None => {}
+        }
+    }
+    log.sort_by_key(|e| (e.state, e.id));
+    log
+}
+
 /// Identities, submissions and vacation responses (RFC 8621 §6–§8), per account (the owner's
 /// address, lower case).
 #[async_trait]
@@ -413,31 +447,7 @@ impl Store {
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut log = Vec::new();
-            for (id, created, updated, destroyed) in rows {
-                if created > since {
-                    log.push(LogEntry {
-                        id,
-                        kind: LogKind::Created,
-                        state: created,
-                    });
-                }
-                match destroyed {
-                    Some(d) => log.push(LogEntry {
-                        id,
-                        kind: LogKind::Destroyed,
-                        state: d,
-                    }),
-                    None if updated != created => log.push(LogEntry {
-                        id,
-                        kind: LogKind::Updated,
-                        state: updated,
-                    }),
-                    None => {}
-                }
-            }
-            log.sort_by_key(|e| (e.state, e.id));
-            Ok(Some(log))
+            Ok(Some(change_log(rows, since)))
         })
     }
 
