@@ -7,7 +7,7 @@ use super::{lock_account, notify, ALL};
 use crate::{db, PgStore};
 use async_trait::async_trait;
 use rampart_store::api::{MailChange, MailStore, Mailboxes};
-use rampart_store::mail::rules::{normalise_keywords, Facts};
+use rampart_store::mail::rules::{normalise_keywords, placement, Facts};
 use rampart_store::mail::{
     Changes, EmailQuery, EmailRecord, Kind, MailError, MailResult, MailboxInfo, MailboxUpdate,
     NewMailbox, QueryResult, Quota, Upload,
@@ -157,13 +157,7 @@ impl MailStore for PgStore {
         received_at: Option<i64>,
     ) -> MailResult<i64> {
         let account = account_key(account);
-        let keywords = normalise_keywords(&keywords)?;
-        let mailboxes: BTreeSet<i64> = mailboxes.into_iter().collect();
-        if mailboxes.is_empty() {
-            return Err(MailError::InvalidProperties(
-                "mailboxIds: at least one mailbox".into(),
-            ));
-        }
+        let (mailboxes, keywords) = placement(mailboxes, &keywords)?;
         let (raw, facts) = tokio::task::spawn_blocking(move || {
             let f = Facts::parse(&raw);
             (raw, f)
@@ -198,13 +192,7 @@ impl MailStore for PgStore {
         keywords: Vec<String>,
     ) -> MailResult<i64> {
         let (from, to) = (account_key(from_account), account_key(to_account));
-        let keywords = normalise_keywords(&keywords)?;
-        let mailboxes: BTreeSet<i64> = mailboxes.into_iter().collect();
-        if mailboxes.is_empty() {
-            return Err(MailError::InvalidProperties(
-                "mailboxIds: at least one mailbox".into(),
-            ));
-        }
+        let (mailboxes, keywords) = placement(mailboxes, &keywords)?;
         // Only the target account is written; the source is read (its message kept by a key
         // share lock for the transaction).
         begin!(self, conn, tx, &to);

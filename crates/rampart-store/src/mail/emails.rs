@@ -155,6 +155,22 @@ fn keywords_of(conn: &Connection, email: i64) -> Result<BTreeSet<String>> {
 }
 
 /// RFC 8621 section 4.1.1: a keyword is 1-255 characters of %x21-7E except `( ) { ] % * " \`;
+/// Where a new email goes (Email/import, Email/copy): its mailboxes, at least one, and its
+/// keywords, normalised.
+pub fn placement(
+    mailboxes: Vec<i64>,
+    keywords: &[String],
+) -> MailResult<(BTreeSet<i64>, BTreeSet<String>)> {
+    let keywords = normalise_keywords(keywords)?;
+    let mailboxes: BTreeSet<i64> = mailboxes.into_iter().collect();
+    if mailboxes.is_empty() {
+        return Err(MailError::InvalidProperties(
+            "mailboxIds: at least one mailbox".into(),
+        ));
+    }
+    Ok((mailboxes, keywords))
+}
+
 /// compared case-insensitively, so kept in lower case.
 pub fn normalise_keywords(keywords: &[String]) -> MailResult<BTreeSet<String>> {
     keywords
@@ -406,13 +422,7 @@ impl Store {
         received_at: Option<i64>,
     ) -> MailResult<i64> {
         let account = account_key(account);
-        let keywords = normalise_keywords(&keywords)?;
-        let mailboxes: BTreeSet<i64> = mailboxes.into_iter().collect();
-        if mailboxes.is_empty() {
-            return Err(MailError::InvalidProperties(
-                "mailboxIds: at least one mailbox".into(),
-            ));
-        }
+        let (mailboxes, keywords) = placement(mailboxes, &keywords)?;
         let quota = self.quota_get(&account)?;
         if quota
             .limit
@@ -472,13 +482,7 @@ impl Store {
         keywords: Vec<String>,
     ) -> MailResult<i64> {
         let (from, to) = (account_key(from_account), account_key(to_account));
-        let keywords = normalise_keywords(&keywords)?;
-        let mailboxes: BTreeSet<i64> = mailboxes.into_iter().collect();
-        if mailboxes.is_empty() {
-            return Err(MailError::InvalidProperties(
-                "mailboxIds: at least one mailbox".into(),
-            ));
-        }
+        let (mailboxes, keywords) = placement(mailboxes, &keywords)?;
         let source = self
             .email_get(&from, &[id])?
             .pop()

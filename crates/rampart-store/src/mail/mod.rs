@@ -45,7 +45,7 @@ pub(crate) use emails::{deliver_email, destroy_email};
 /// (rampart-store-pg) to call rather than copy: one message, one meaning.
 pub mod rules {
     pub use super::changes::{page as changes_page, Row as ChangeRow};
-    pub use super::emails::normalise_keywords;
+    pub use super::emails::{normalise_keywords, placement};
     pub use super::headers::{
         conditions as header_conditions, fields as header_fields, satisfies as header_satisfies,
         HeaderMatches, HEADER_MAX,
