@@ -198,27 +198,6 @@ fn receiver(dns: &TestDns) -> Server {
     r
 }
 
-fn b64(data: &[u8]) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for j in 0..4 {
-            out.push(if j <= chunk.len() {
-                T[(n >> (18 - 6 * j) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
 fn with_eicar() -> String {
     format!(
         "From: <x@remote.test>\r\nTo: <alice@example.test>\r\nSubject: invoice\r\nMIME-Version: 1.0\r\n\

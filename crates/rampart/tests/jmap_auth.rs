@@ -6,7 +6,7 @@
 mod common;
 
 use common::jmap::*;
-use common::{cli, cli_raw, Client, Options, Server, TempDir, PASSWORD};
+use common::{b64, cli, cli_raw, Client, Options, Server, TempDir, PASSWORD};
 use serde_json::Value;
 use std::path::Path;
 
@@ -26,25 +26,6 @@ fn server_blocking_after(failures: u32, extra_top: &str) -> Server {
         ),
         ..Default::default()
     })
-}
-
-/// Standard base64 (RFC 4648), for AUTH PLAIN.
-fn b64(data: &[u8]) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A session on the submission listener after STARTTLS and EHLO; None when the server turned

@@ -6,7 +6,7 @@ mod common;
 mod session_support;
 
 use common::jmap::*;
-use common::{Client, Options, Server, PASSWORD};
+use common::{smtp_auth, Options, Server, PASSWORD};
 use serde_json::{json, Value};
 use session_support::*;
 use std::time::{Duration, Instant};
@@ -20,46 +20,6 @@ fn guarded(delay_ms: u32, block: u32) -> Server {
         ),
         ..Default::default()
     })
-}
-
-/// Standard base64 (RFC 4648), for AUTH PLAIN.
-fn b64(data: &[u8]) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// AUTH PLAIN on a fresh submission session after STARTTLS: the reply code, or the greeting's
-/// when the server turned the connection away.
-fn smtp_auth(s: &Server, user: &str, password: &str) -> u16 {
-    let mut c = Client::connect(s.listener("submission"));
-    let (code, _) = c.reply().expect("a greeting");
-    if code != 220 {
-        return code;
-    }
-    c.send("EHLO client.test");
-    c.expect(250);
-    c.starttls(s.tls_config(&[&rustls::version::TLS13]))
-        .expect("STARTTLS");
-    c.send("EHLO client.test");
-    c.expect(250);
-    c.send(&format!(
-        "AUTH PLAIN {}",
-        b64(format!("\0{user}\0{password}").as_bytes())
-    ));
-    c.reply().expect("a reply to AUTH").0
 }
 
 /// A failed sign-in through the form: how long it took, and the page.

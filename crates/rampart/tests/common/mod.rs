@@ -18,6 +18,33 @@ pub mod rspamd;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Standard base64 (RFC 4648): AUTH PLAIN's argument, an attachment's body.
+pub fn b64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// AUTH PLAIN on a fresh submission session after STARTTLS: the reply code, or the greeting's
+/// when the server turned the connection away.
+pub fn smtp_auth(s: &Server, user: &str, password: &str) -> u16 {
+    let mut c = Client::connect(s.listener("submission"));
+    let (code, _) = c.reply().expect("a greeting");
+    if code != 220 {
+        return code;
+    }
+    c.send("EHLO client.test");
+    c.expect(250);
+    c.starttls(s.tls_config(&[&rustls::version::TLS13]))
+        .expect("STARTTLS");
+    c.send("EHLO client.test");
+    c.expect(250);
+    c.send(&format!(
+        "AUTH PLAIN {}",
+        b64(format!("\0{user}\0{password}").as_bytes())
+    ));
+    c.reply().expect("a reply to AUTH").0
+}
+
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
