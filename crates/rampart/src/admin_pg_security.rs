@@ -8,17 +8,18 @@
 //!   lift moves the store's ban generation, which every node reads every `rampart_ids::REFRESH`
 //!   and then reloads its list, so a lift on one host is in force on all within about a
 //!   second. The SMTP AUTH guard's temporary blocks after failed logins live in each node's
-//!   memory: `ban remove` lifts those of the node whose configuration it runs with (over its
-//!   admin socket); another node's end after its `[auth] block_secs`;
+//!   memory: `ban remove` lifts them on every node through an event in the shared IDS log
+//!   ([`crate::unblock_watch`]), and at once on the node of this host (its admin socket);
 //! - `mailbox audit` (MailboxAudit; AL-3.1): the events every node recorded.
 
 use crate::admin::{self, Error, QuarantineCmd};
 use crate::admin_mailbox::{audit_filter, print_audit, AuditArgs};
 use crate::ban::{self, BanCmd};
-use rampart_config::Config;
+use crate::unblock_watch;
+use rampart_config::{Config, IpNet};
 use rampart_ids::net::parse_network;
 use rampart_store::api::{MailboxAudit, Quarantine, Queue};
-use rampart_store::{Bans, QueueId};
+use rampart_store::{Bans, IdsEvent, QueueId};
 use rampart_store_pg::PgStore;
 
 /// `rampart quarantine ...` on PostgreSQL.
@@ -83,7 +84,19 @@ pub async fn ban(config: &Config, store: &PgStore, cmd: &BanCmd) -> Result<(), E
             let unbanned = store
                 .unban_network(&net.to_string(), ban::UNBANNED_BY, now)
                 .await?;
-            ban::removed(config, &net, unbanned)
+            if unbanned {
+                println!("unbanned {net}");
+            } else {
+                println!("{net} was not banned");
+            }
+            unblock_everywhere(store, &net, now).await?;
+            // This host's node at once; the others within a second.
+            ban::unblock_here(config, &net);
+            println!(
+                "every node lifts its blocks after failed logins in {net} within {} s",
+                rampart_ids::REFRESH.as_secs().max(1)
+            );
+            Ok(())
         }
         BanCmd::Allow {
             network,
@@ -100,6 +113,37 @@ pub async fn ban(config: &Config, store: &PgStore, cmd: &BanCmd) -> Result<(), E
             Ok(())
         }
     }
+}
+
+/// Tells every node to lift its SMTP AUTH guard's blocks in `net`: an event in the shared IDS
+/// log, which each node reads ([`crate::unblock_watch`]). Read back, since the log's writer
+/// only logs its failures, and an administrator's lift must not fail silently.
+async fn unblock_everywhere(store: &PgStore, net: &IpNet, now: i64) -> Result<(), Error> {
+    let event = IdsEvent {
+        ts: now,
+        network: net.to_string(),
+        event: unblock_watch::EVENT.into(),
+        detector: "admin".into(),
+        detail: format!(
+            "blocks after failed logins in {net} lifted on every node by {}",
+            ban::UNBANNED_BY
+        ),
+    };
+    store.ids_record(event.clone()).await;
+    let logged = store
+        .ids_events(now, 1000)
+        .await?
+        .iter()
+        .any(|e| e.ts == now && e.event == event.event && e.network == event.network);
+    if !logged {
+        return Err(format!(
+            "the other nodes could not be told to lift their blocks after failed logins in \
+             {net} (the IDS log was not written; see this command's warnings); run it again \
+             once the database is reachable"
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// `rampart mailbox audit ...` on PostgreSQL.

@@ -189,6 +189,17 @@ pub fn removed(config: &Config, net: &IpNet, unbanned: bool) -> Result<(), Error
     if unbanned {
         println!("unbanned {net}");
     }
+    let blocks = unblock_here(config, net);
+    if unbanned || blocks > 0 {
+        Ok(())
+    } else {
+        Err(format!("{net} is neither banned nor blocked; see rampart ban list").into())
+    }
+}
+
+/// Asks the running server of this host (its admin socket) to lift its SMTP AUTH guard's
+/// blocks in `net`, and says how many addresses were blocked; 0 when no server runs.
+pub fn unblock_here(config: &Config, net: &IpNet) -> u64 {
     let blocks = match crate::admin_socket::request(&config.data_dir, &format!("unblock {net}")) {
         Ok(Some(v)) => v.get("unblocked").and_then(|n| n.as_u64()).unwrap_or(0),
         Ok(None) => 0,
@@ -200,11 +211,7 @@ pub fn removed(config: &Config, net: &IpNet, unbanned: bool) -> Result<(), Error
     if blocks > 0 {
         println!("lifted the block of {blocks} address(es) after failed logins in {net}");
     }
-    if unbanned || blocks > 0 {
-        Ok(())
-    } else {
-        Err(format!("{net} is neither banned nor blocked; see rampart ban list").into())
-    }
+    blocks
 }
 
 /// What `rampart ban allow NET` answers.

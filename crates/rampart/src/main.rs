@@ -37,6 +37,7 @@ mod spam_cmd;
 mod spam_score;
 mod store_cmd;
 mod store_migrate;
+mod unblock_watch;
 mod webmail;
 
 use clap::{CommandFactory, Parser, Subcommand};
