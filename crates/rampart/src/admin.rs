@@ -560,49 +560,74 @@ pub fn txt_strings(value: &str) -> String {
 
 pub fn quarantine(config: &Config, cmd: QuarantineCmd) -> Result<(), Error> {
     let store = open(config)?;
-    let who = format!("administrator (uid {})", unsafe_uid());
+    let who = quarantine_actor();
     match cmd {
-        QuarantineCmd::List { json } => {
-            for h in store.quarantine_list()? {
-                if json {
-                    println!("{}", serde_json::to_string(&h)?);
-                } else {
-                    println!(
-                        "{}\t{}\t<{}>\t{}\t{}",
-                        h.queue_id,
-                        format_time(h.held),
-                        h.sender,
-                        h.recipients.join(","),
-                        h.reason
-                    );
-                }
-            }
-        }
+        QuarantineCmd::List { json } => print_quarantine(&store.quarantine_list()?, json)?,
         QuarantineCmd::Show { id } => {
-            let h = store.quarantine_get(&id)?.ok_or_else(|| {
-                format!("no message {id} in quarantine; see `rampart quarantine list`")
-            })?;
-            println!(
-                "Queue-ID: {}\nHeld: {}\nSender: <{}>\nRecipients: {}\nReason: {}\nVerdicts: {}\n",
-                h.queue_id,
-                format_time(h.held),
-                h.sender,
-                h.recipients.join(", "),
-                h.reason,
-                h.verdicts
-            );
+            let h = store
+                .quarantine_get(&id)?
+                .ok_or_else(|| not_in_quarantine(&id))?;
             let bytes = store.message_bytes(&rampart_store::QueueId(id), true)?;
-            std::io::stdout().write_all(&bytes)?;
+            print_held(&h, &bytes)?;
         }
         QuarantineCmd::Release { id } => {
             store.quarantine_release(&id, &who)?;
-            println!("{id} released; it is delivered within seconds");
+            println!("{}", released_line(&id));
         }
         QuarantineCmd::Delete { id } => {
             store.quarantine_delete(&id, &who)?;
             println!("{id} deleted");
         }
     }
+    Ok(())
+}
+
+/// Who released or deleted a held message, as the trace names them (either store).
+pub fn quarantine_actor() -> String {
+    format!("administrator (uid {})", unsafe_uid())
+}
+
+/// `rampart quarantine show` of a message that is not held.
+pub fn not_in_quarantine(id: &str) -> String {
+    format!("no message {id} in quarantine; see `rampart quarantine list`")
+}
+
+/// What `rampart quarantine release` answers.
+pub fn released_line(id: &str) -> String {
+    format!("{id} released; it is delivered within seconds")
+}
+
+/// `rampart quarantine list [--json]`: one line (or JSON object) per held message.
+pub fn print_quarantine(held: &[rampart_store::quarantine::Held], json: bool) -> Result<(), Error> {
+    for h in held {
+        if json {
+            println!("{}", serde_json::to_string(h)?);
+        } else {
+            println!(
+                "{}\t{}\t<{}>\t{}\t{}",
+                h.queue_id,
+                format_time(h.held),
+                h.sender,
+                h.recipients.join(","),
+                h.reason
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `rampart quarantine show`: why it is held, every verdict, then the message as stored.
+pub fn print_held(h: &rampart_store::quarantine::Held, bytes: &[u8]) -> Result<(), Error> {
+    println!(
+        "Queue-ID: {}\nHeld: {}\nSender: <{}>\nRecipients: {}\nReason: {}\nVerdicts: {}\n",
+        h.queue_id,
+        format_time(h.held),
+        h.sender,
+        h.recipients.join(", "),
+        h.reason,
+        h.verdicts
+    );
+    std::io::stdout().write_all(bytes)?;
     Ok(())
 }
 

@@ -62,7 +62,7 @@ pub struct AuditArgs {
     operation: Vec<String>,
     /// One JSON object per event.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Most events shown (the newest).
     #[arg(long, default_value_t = 10_000)]
     limit: usize,
@@ -351,22 +351,31 @@ fn operations(asked: &[String]) -> Result<Vec<String>, Error> {
 
 /// `rampart mailbox audit --user U [--since] [--operation] [--json]`.
 pub fn audit(config: &Config, store: &Store, a: AuditArgs) -> Result<(), Error> {
+    let events = store.mailbox_events(&audit_filter(&a)?)?;
+    print_audit(config, &events, a.json)
+}
+
+/// What `rampart mailbox audit` asks the store for (either store).
+pub fn audit_filter(a: &AuditArgs) -> Result<MailboxEventFilter, Error> {
     let now = rampart_store::now_micros();
-    let filter = MailboxEventFilter {
+    Ok(MailboxEventFilter {
         account: Some(a.user.to_ascii_lowercase()),
         since: a.since.as_deref().map(|s| parse_time(s, now)).transpose()?,
         operations: operations(&a.operation)?,
         limit: Some(a.limit),
-    };
-    let events = store.mailbox_events(&filter)?;
+    })
+}
+
+/// `rampart mailbox audit`'s output: a table, or one JSON object per event.
+pub fn print_audit(config: &Config, events: &[MailboxEvent], json: bool) -> Result<(), Error> {
     // AL-3.1 names the location of logins: say once when it cannot be known.
     let note = "location: not configured (set [audit] geoip_database to a MaxMind city database)";
     let located = config.audit.geoip_database.is_some();
-    if a.json {
+    if json {
         if !located {
             eprintln!("{note}");
         }
-        for e in &events {
+        for e in events {
             let mut v = serde_json::to_value(e)?;
             v["time"] = format_time(e.ts).into();
             println!("{v}");
@@ -386,7 +395,7 @@ pub fn audit(config: &Config, store: &Store, a: AuditArgs) -> Result<(), Error> 
         "USER AGENT".into(),
         "DETAIL".into(),
     ]];
-    for e in &events {
+    for e in events {
         rows.push([
             format_time(e.ts),
             e.operation.clone(),

@@ -5,14 +5,16 @@
 //!   only accounts the administrator creates exist; the password policy applies as on SQLite);
 //! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
 //! - `queue list|retry|hold|release|delete` (the same rules as on SQLite; a running node sees a
-//!   change at its next look at the queue).
+//!   change at its next look at the queue);
+//! - `quarantine`, `ban` and `mailbox audit` ([`crate::admin_pg_security`]).
 //!
 //! The other commands still work on the embedded store only and are refused with one line
 //! ([`crate::store_cmd::refuse_postgresql`]).
 
 use crate::admin::{print_aliases, print_names, read_password, AliasCmd, DomainCmd, UserCmd};
-use crate::admin::{Error, TraceArgs};
+use crate::admin::{Error, MailboxCmd, QuarantineCmd, TraceArgs};
 use crate::admin_queue::{done_line, parse_id, print_list, unknown, QueueCmd};
+use crate::ban::BanCmd;
 use rampart_config::Config;
 use rampart_store::api::{Directory, Queue, Trace};
 use rampart_store_pg::PgStore;
@@ -24,6 +26,9 @@ pub enum DirectoryCmd<'a> {
     Alias(&'a AliasCmd),
     Trace(&'a TraceArgs),
     Queue(&'a QueueCmd),
+    Quarantine(&'a QuarantineCmd),
+    Ban(&'a BanCmd),
+    Mailbox(&'a MailboxCmd),
 }
 
 impl DirectoryCmd<'_> {
@@ -49,6 +54,9 @@ impl DirectoryCmd<'_> {
                         | QueueCmd::Release { .. }
                         | QueueCmd::Delete { .. }
                 )
+                | DirectoryCmd::Quarantine(_)
+                | DirectoryCmd::Ban(_)
+                | DirectoryCmd::Mailbox(MailboxCmd::Audit(_))
         )
     }
 }
@@ -175,6 +183,11 @@ async fn execute(
                 return Err(unknown(id));
             }
             println!("{}", done_line(action, id));
+        }
+        DirectoryCmd::Quarantine(c) => crate::admin_pg_security::quarantine(store, c).await?,
+        DirectoryCmd::Ban(c) => crate::admin_pg_security::ban(config, store, c).await?,
+        DirectoryCmd::Mailbox(MailboxCmd::Audit(a)) => {
+            crate::admin_pg_security::mailbox_audit(config, store, a).await?
         }
         _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),
     }

@@ -5,6 +5,7 @@ mod admin;
 mod admin_accounts;
 mod admin_mailbox;
 mod admin_pg;
+mod admin_pg_security;
 mod admin_queue;
 mod admin_socket;
 mod admin_status;
@@ -36,6 +37,7 @@ mod spam_cmd;
 mod spam_score;
 mod store_cmd;
 mod store_migrate;
+mod unblock_watch;
 mod webmail;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -270,7 +272,8 @@ fn main() -> ExitCode {
         // (Not for serve: there a closed socket must be an error to handle, not a signal.)
         default_sigpipe();
     }
-    // Issue 20: the directory commands run on PostgreSQL through the store's traits.
+    // Issue 20: the directory, queue, trace, quarantine, ban and mailbox audit commands run on
+    // PostgreSQL through the store's traits.
     if config.store.backend == rampart_config::StoreBackend::Postgresql {
         let directory = match &cli.command {
             Command::Domain(c) => Some(admin_pg::DirectoryCmd::Domain(c)),
@@ -278,6 +281,9 @@ fn main() -> ExitCode {
             Command::Alias(c) => Some(admin_pg::DirectoryCmd::Alias(c)),
             Command::Trace(a) => Some(admin_pg::DirectoryCmd::Trace(a)),
             Command::Queue(c) => Some(admin_pg::DirectoryCmd::Queue(c)),
+            Command::Quarantine(c) => Some(admin_pg::DirectoryCmd::Quarantine(c)),
+            Command::Ban(c) => Some(admin_pg::DirectoryCmd::Ban(c)),
+            Command::Mailbox(c) => Some(admin_pg::DirectoryCmd::Mailbox(c)),
             _ => None,
         };
         if let Some(cmd) = directory.filter(|c| c.supported()) {

@@ -334,6 +334,15 @@ async fn serve(
         let s = sources.clone();
         Box::pin(s.status())
     });
+    // NC-2.4.2: on a shared store `rampart ban remove` on any host lifts this node's AUTH blocks
+    // too (they live in memory here; the command logs an event every node reads).
+    let unblocks = running.sqlite().is_none().then(|| {
+        tokio::spawn(crate::unblock_watch::run(
+            backend.clone(),
+            guard_ctx.auth_guard.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
     // `rampart ban remove`: the AUTH guard's blocks live in this process only.
     let unblock: crate::admin_socket::Unblock = Arc::new(move |network: &str| {
         match rampart_ids::net::parse_network(network) {
@@ -459,6 +468,9 @@ async fn serve(
         let _ = t.await;
     }
     let _ = ids_task.await;
+    if let Some(t) = unblocks {
+        let _ = t.await;
+    }
     if let Some(t) = watchdog {
         let _ = t.await;
     }

@@ -625,3 +625,300 @@ fn nc_2_1_8_a_rate_limit_counts_the_messages_sent_through_every_node() {
         "{text}"
     );
 }
+
+/// The Internet's side for mail that carries an executable: a [`receiver`] that takes it (its
+/// attachment policy is the nodes' business here, not the receiver's).
+fn receiver_taking_attachments(dns: &TestDns) -> Server {
+    let r = Server::start_with(Options {
+        top: format!("[dns]\nservers = [\"{}\"]\n", dns.addr()),
+        checks: Some("disabled = [\"antivirus\", \"external\", \"attachments\"]".into()),
+        ..Default::default()
+    });
+    cli(&r.config, &["domain", "add", "remote.test"], None);
+    cli(
+        &r.config,
+        &["user", "add", "carol@remote.test", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    r
+}
+
+/// Alice's message to carol with an executable attachment (AL-1.4), as `id`.
+fn with_executable(id: &str) -> String {
+    format!(
+        "From: Alice <alice@example.test>\r\nTo: <carol@remote.test>\r\nSubject: tool {id}\r\n\
+         Date: Mon, 23 Nov 2026 08:00:00 +0000\r\nMessage-ID: <{id}@example.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b\r\nContent-Type: application/octet-stream\r\n\
+         Content-Disposition: attachment; filename=\"setup.exe\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA\r\n\
+         --b--\r\n"
+    )
+}
+
+/// The queue ids `rampart quarantine list --json` shows with `config`.
+fn held_ids(config: &std::path::Path) -> Vec<String> {
+    cli(config, &["quarantine", "list", "--json"], None)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["queue_id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// AL-1.4 on several nodes: a message node A quarantined is listed, shown and released with
+/// node B's configuration; the release puts it on the shared queue and it is delivered exactly
+/// once, and the trace (read with node A's) names who released it. Another is deleted with node
+/// A's configuration and is gone for every node.
+#[test]
+fn al_1_4_a_message_held_by_node_a_is_released_with_node_b_and_delivered_once() {
+    let db = Db::start();
+    let dns = dns();
+    let r = receiver_taking_attachments(&dns);
+    let hold = "[checks.attachments]\non_executable = \"quarantine\"\n";
+    let a = node(&db, &dns, r.addr.port(), hold);
+    let b = node(&db, &dns, r.addr.port(), hold);
+    let held = submit(&a, &with_executable("held-1"));
+    let doomed = submit(&a, &with_executable("held-2"));
+    let mut ids = held_ids(&b.config);
+    ids.sort();
+    let mut want = vec![held.clone(), doomed.clone()];
+    want.sort();
+    assert_eq!(ids, want, "node B's CLI lists what node A held");
+    assert_eq!(
+        db.count("SELECT count(*) FROM queue WHERE status = 'held'"),
+        2
+    );
+    let list = cli(&b.config, &["quarantine", "list"], None);
+    assert!(
+        list.contains(&held) && list.contains("<alice@example.test>"),
+        "{list}"
+    );
+    let shown = cli(&b.config, &["quarantine", "show", &held], None);
+    assert!(
+        shown.contains(&format!("Queue-ID: {held}"))
+            && shown.contains("Recipients: carol@remote.test")
+            && shown.contains("setup.exe")
+            && shown.contains("Subject: tool held-1"),
+        "{shown}"
+    );
+
+    let out = cli(&b.config, &["quarantine", "release", &held], None);
+    assert!(out.contains(&format!("{held} released")), "{out}");
+    r.wait_mailbox("carol@remote.test", 1);
+    wait_until("the released message has left the shared queue", || {
+        db.count(&format!(
+            "SELECT count(*) FROM queue WHERE message = '{held}'"
+        )) == 0
+    });
+    assert_exactly_once(&r, &BTreeSet::from(["<held-1@example.test>".to_string()]));
+    // AL-3.1: the trace, read with node A's configuration, names the release and who did it.
+    let t = cli(&a.config, &["trace", "--queue-id", &held], None);
+    assert!(
+        t.contains("released from quarantine by administrator (uid"),
+        "{t}"
+    );
+    // Released twice: the second finds nothing held, in one line.
+    let out = common::cli_raw(&a.config, &["quarantine", "release", &held], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("no message") && err.lines().count() == 1,
+        "{err}"
+    );
+
+    // Deleted with node A's configuration: off the list of both, never delivered.
+    cli(&a.config, &["quarantine", "delete", &doomed], None);
+    assert!(held_ids(&b.config).is_empty());
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM queue WHERE message = '{doomed}'"
+        )),
+        0
+    );
+    let out = common::cli_raw(&b.config, &["quarantine", "show", &doomed], None);
+    assert!(!out.status.success());
+    let t = cli(&b.config, &["trace", "--queue-id", &doomed], None);
+    assert!(
+        t.contains("deleted from quarantine by administrator"),
+        "{t}"
+    );
+    assert_exactly_once(&r, &BTreeSet::from(["<held-1@example.test>".to_string()]));
+}
+
+/// Both nodes' first reply to a new connection, once both equal `code` (within ten seconds:
+/// each node reads the shared ban list every second).
+fn wait_both_greet(a: &Server, b: &Server, code: u16, what: &str) {
+    let start = Instant::now();
+    while !(first_code(a.addr) == code && first_code(b.addr) == code) {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// NC-2.4.2 on several nodes: a brute force split across the nodes is banned on both; the ban is
+/// listed with node A's configuration and lifted with node B's, and both nodes take the address
+/// again. A ban added by hand with one node's configuration holds on both until it is lifted
+/// with the other's. The mailbox audit (AL-3.1), read with either, has both nodes' logins.
+#[test]
+fn nc_2_4_2_a_ban_lifted_with_one_nodes_cli_is_lifted_on_both() {
+    let db = Db::start();
+    let dns = dns();
+    let ids =
+        "[auth]\nfailure_delay_ms = 1\nmax_failure_delay_ms = 2\nblock_after_failures = 1000\n\
+               [ids.auth]\ncount = 4\nwindow_secs = 600\n\
+               [ids.auth_account]\ncount = 0\nwindow_secs = 600\n\
+               [ids.flood]\ncount = 0\nwindow_secs = 60\n\
+               [ids.protocol]\ncount = 0\nwindow_secs = 60\n\
+               [ids.tls]\ncount = 0\nwindow_secs = 60\n";
+    let a = node(&db, &dns, 1, ids);
+    let b = node(&db, &dns, 1, ids);
+    failed_auth(&a, "alice@example.test", "guess-1");
+    failed_auth(&b, "alice@example.test", "guess-2");
+    failed_auth(&a, "bob@example.test", "guess-3");
+    failed_auth(&b, "bob@example.test", "guess-4");
+    wait_both_greet(&a, &b, 554, "the brute force was not banned on both nodes");
+
+    let list = cli(&a.config, &["ban", "list"], None);
+    assert!(
+        list.contains("127.0.0.1/32") && list.contains("[auth]"),
+        "{list}"
+    );
+    let out = cli(&b.config, &["ban", "remove", "127.0.0.1"], None);
+    assert!(out.contains("unbanned 127.0.0.1/32"), "{out}");
+    wait_both_greet(&a, &b, 220, "the lifted ban still holds on a node");
+    assert_eq!(auth(&a, "alice@example.test", PASSWORD), 235);
+    assert_eq!(auth(&b, "alice@example.test", PASSWORD), 235);
+    let list = cli(&a.config, &["ban", "list", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v["bans"], serde_json::json!([]), "{v}");
+    // Lifted again: no ban to lift, and it says so.
+    let out = cli(&a.config, &["ban", "remove", "127.0.0.1"], None);
+    assert!(out.contains("127.0.0.1/32 was not banned"), "{out}");
+
+    // By hand: banned with node A's configuration, refused by both; lifted with node B's.
+    let out = cli(
+        &a.config,
+        &[
+            "ban",
+            "add",
+            "127.0.0.1",
+            "--secs",
+            "600",
+            "--reason",
+            "test",
+        ],
+        None,
+    );
+    assert!(out.starts_with("banned 127.0.0.1/32 until "), "{out}");
+    wait_both_greet(
+        &a,
+        &b,
+        554,
+        "the ban added by hand does not hold on both nodes",
+    );
+    cli(&b.config, &["ban", "remove", "127.0.0.1/32"], None);
+    wait_both_greet(&a, &b, 220, "the ban added by hand was not lifted on both");
+    let t = cli(&a.config, &["trace", "--since", "1h"], None);
+    assert_eq!(
+        t.matches("127.0.0.1/32 unbanned by the administrator")
+            .count(),
+        2,
+        "{t}"
+    );
+
+    // AL-3.1: alice's failed and successful logins on both nodes, read with either's CLI.
+    wait_until("alice's logins are in the mailbox audit", || {
+        let out = cli(
+            &b.config,
+            &[
+                "mailbox",
+                "audit",
+                "--user",
+                "alice@example.test",
+                "--operation",
+                "login,login-failed",
+                "--json",
+            ],
+            None,
+        );
+        let ops: Vec<String> = out
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["operation"].as_str().unwrap().to_string()
+            })
+            .collect();
+        ops.iter().filter(|o| *o == "login-failed").count() == 2
+            && ops.iter().filter(|o| *o == "login").count() == 2
+    });
+    let table = cli(
+        &a.config,
+        &["mailbox", "audit", "--user", "alice@example.test"],
+        None,
+    );
+    assert!(
+        table.contains("OPERATION") && table.contains("login-failed"),
+        "{table}"
+    );
+}
+
+/// Whether `s`'s submissions listener turns this address away (the AUTH guard's block: a 421
+/// in plain text before any TLS) rather than waiting for the TLS handshake.
+fn auth_blocked(s: &Server) -> bool {
+    use std::io::Read;
+    let mut c = TcpStream::connect(s.listener("submissions")).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut first = [0u8; 4];
+    matches!(c.read(&mut first), Ok(n) if n > 0 && first.starts_with(b"421"))
+}
+
+/// NC-2.4.2 on several nodes: the SMTP AUTH guard's blocks after failed logins live in each
+/// node's memory; `rampart ban remove` with node A's configuration lifts them on node B too.
+#[test]
+fn nc_2_4_2_ban_remove_lifts_the_auth_blocks_of_every_node() {
+    let db = Db::start();
+    let dns = dns();
+    // Only the guard acts: two failures block the address on the node that saw them.
+    let guard =
+        "[auth]\nfailure_delay_ms = 1\nmax_failure_delay_ms = 2\nblock_after_failures = 2\n\
+                 [ids.auth]\ncount = 0\nwindow_secs = 600\n\
+                 [ids.auth_account]\ncount = 0\nwindow_secs = 600\n\
+                 [ids.flood]\ncount = 0\nwindow_secs = 60\n\
+                 [ids.protocol]\ncount = 0\nwindow_secs = 60\n\
+                 [ids.tls]\ncount = 0\nwindow_secs = 60\n";
+    let a = node(&db, &dns, 1, guard);
+    let b = node(&db, &dns, 1, guard);
+    for (n, s) in [(&a, "a"), (&b, "b")] {
+        assert!(!auth_blocked(n));
+        failed_auth(n, "alice@example.test", &format!("{s}-guess-1"));
+        failed_auth(n, "alice@example.test", &format!("{s}-guess-2"));
+        assert!(
+            auth_blocked(n),
+            "node {s} does not block after two failures"
+        );
+    }
+    let out = cli(&a.config, &["ban", "remove", "127.0.0.1"], None);
+    assert!(
+        out.contains("127.0.0.1/32 was not banned")
+            && out.contains("lifted the block of 1 address(es)")
+            && out.contains("every node lifts its blocks"),
+        "{out}"
+    );
+    assert!(!auth_blocked(&a), "node A still blocks");
+    wait_until("node B lifts its block", || !auth_blocked(&b));
+    assert_eq!(auth(&a, "alice@example.test", PASSWORD), 235);
+    assert_eq!(auth(&b, "alice@example.test", PASSWORD), 235);
+    // Applied once: two new failures on node B block it again, and the block stands over the
+    // next reads of the IDS log (the lift gave no lasting pass).
+    failed_auth(&b, "alice@example.test", "b-guess-3");
+    failed_auth(&b, "alice@example.test", "b-guess-4");
+    let start = Instant::now();
+    while start.elapsed() < 3 * rampart_ids::REFRESH {
+        assert!(auth_blocked(&b), "the old lift was applied again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
