@@ -41,6 +41,7 @@ pub mod queue_admin;
 pub mod shared;
 pub mod spam_tokens;
 pub mod submission;
+pub mod system_reports;
 pub mod tls;
 pub mod tls_reporting;
 pub mod tokens;

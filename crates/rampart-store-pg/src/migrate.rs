@@ -518,6 +518,19 @@ CREATE TABLE sub_vacation_replied (
 );
 "#,
     ),
+    (
+        14,
+        "the scheduled system reports already sent",
+        r#"
+-- AL-3.2: one row per report period mailed; the first node to insert it sends it.
+CREATE TABLE system_reports_sent (
+    period TEXT NOT NULL,
+    until BIGINT NOT NULL,
+    sent BIGINT NOT NULL,
+    PRIMARY KEY (period, until)
+);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

@@ -7,7 +7,8 @@
 //! declared. Also here: which scheduled reports were sent ([`Store::claim_report`]), so a restart
 //! does not send a period twice.
 
-use crate::{now_micros, Result, Store};
+use crate::{now_micros, Result, Sqlite, Store};
+use async_trait::async_trait;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -656,6 +657,31 @@ impl Store {
             params![period.as_str(), until],
         )?;
         Ok(())
+    }
+}
+
+/// AL-3.2 on either store: the system report's counts, and which scheduled reports were sent
+/// (so that several nodes, or a restart, send each period once).
+#[async_trait]
+pub trait SystemReports: Send + Sync {
+    /// The summary of `[since, until)`, counted from the trace.
+    async fn summary(&self, period: Period, since: i64, until: i64) -> Result<Summary>;
+    /// Claims the report of `period` ending at `until`: true the first time only.
+    async fn claim_report(&self, period: Period, until: i64) -> Result<bool>;
+    /// Gives a claim back, when the report could not be queued.
+    async fn unclaim_report(&self, period: Period, until: i64) -> Result<()>;
+}
+
+#[async_trait]
+impl SystemReports for Sqlite {
+    async fn summary(&self, period: Period, since: i64, until: i64) -> Result<Summary> {
+        self.read(move |s| s.summary(period, since, until)).await
+    }
+    async fn claim_report(&self, period: Period, until: i64) -> Result<bool> {
+        self.read(move |s| s.claim_report(period, until)).await
+    }
+    async fn unclaim_report(&self, period: Period, until: i64) -> Result<()> {
+        self.read(move |s| s.unclaim_report(period, until)).await
     }
 }
 

@@ -380,17 +380,14 @@ async fn serve(
         }
         .run(shutdown_rx.clone()),
     );
-    // AL-3.2: the daily and weekly system reports of [reports], each period mailed once.
-    // (Counted from the embedded store: refused on PostgreSQL when [reports] names anyone.)
-    let reports = running.sqlite().map(|(store, _)| {
-        tokio::spawn(crate::report_summary::run_schedule(
-            store.clone(),
-            backend.clone(),
-            config.clone(),
-            notify.clone(),
-            shutdown_rx.clone(),
-        ))
-    });
+    // AL-3.2: the daily and weekly system reports of [reports], each period mailed once (on a
+    // shared store, by the first node to claim the period).
+    let reports = tokio::spawn(crate::report_summary::run_schedule(
+        backend.clone(),
+        config.clone(),
+        notify.clone(),
+        shutdown_rx.clone(),
+    ));
     // Type=notify: the listeners are bound and accepting, privileges are dropped.
     systemd.ready();
     let watchdog = systemd.watchdog_interval().map(|every| {
@@ -461,9 +458,7 @@ async fn serve(
     let _ = pickup.await;
     let _ = admin.await;
     let _ = freshness.await;
-    if let Some(t) = reports {
-        let _ = t.await;
-    }
+    let _ = reports.await;
     if let Some(t) = integrity {
         let _ = t.await;
     }

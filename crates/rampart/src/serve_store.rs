@@ -176,15 +176,6 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), String> {
                 .into(),
         );
     }
-    let r = &config.reports;
-    if !(r.daily.is_empty() && r.weekly.is_empty() && r.monthly.is_empty()) {
-        return Err(
-            "[store] backend = \"postgresql\": the scheduled system reports (AL-3.2, [reports] \
-             daily/weekly/monthly) are counted from the embedded store and do not run on \
-             PostgreSQL yet; remove those keys from this node's configuration"
-                .into(),
-        );
-    }
     Ok(())
 }
 

@@ -922,3 +922,49 @@ fn nc_2_4_2_ban_remove_lifts_the_auth_blocks_of_every_node() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// AL-3.2 on several nodes: `rampart report summary` with either node's configuration counts the
+/// mail of both (one trace); both nodes run the `[reports]` schedule, and the day that ended
+/// before they started is mailed once, by whichever node claimed it first.
+#[test]
+fn al_3_2_the_system_report_counts_every_node_and_each_period_is_mailed_once() {
+    let db = Db::start();
+    let dns = dns();
+    let r = receiver(0, &dns);
+    let reports = "[reports]\ndaily = [\"bob@example.test\"]\n";
+    let a = node(&db, &dns, r.addr.port(), reports);
+    let b = node(&db, &dns, r.addr.port(), reports);
+    // Each node's schedule looks at start; yesterday's report is claimed once and queued once.
+    wait_until("yesterday's report is claimed", || {
+        db.count("SELECT count(*) FROM system_reports_sent WHERE period = 'day'") == 1
+    });
+    wait_until("the report is queued", || {
+        db.count("SELECT count(*) FROM trace WHERE event = 'report'") == 1
+    });
+    let again = cli(
+        &a.config,
+        &["report", "summary", "--period", "day", "--send"],
+        None,
+    );
+    assert!(again.contains("already sent"), "{again}");
+    // Mail through both nodes; the summary asked with node B's configuration counts all of it.
+    let mut sent = BTreeSet::new();
+    for (name, n) in [("a", &a), ("b", &b), ("a", &a)] {
+        let id = format!("report-{name}{}", sent.len());
+        submit(n, &outbound(&id));
+        sent.insert(format!("<{id}@example.test>"));
+    }
+    r.wait_mailbox("carol@remote.test", sent.len());
+    let json = cli(
+        &b.config,
+        &["report", "summary", "--period", "day", "--json"],
+        None,
+    );
+    let s: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(s["volume"]["submitted"], 3, "{json}");
+    // Still one report: neither node's schedule sent the day twice.
+    assert_eq!(
+        db.count("SELECT count(*) FROM trace WHERE event = 'report'"),
+        1
+    );
+}

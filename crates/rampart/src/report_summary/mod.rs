@@ -16,7 +16,7 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::MessageBuilder;
 use rampart_config::Config;
 use rampart_store::summary::{date, Period, Summary};
-use rampart_store::{AnyStore, Store};
+use rampart_store::AnyStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -81,12 +81,6 @@ fn recipients_key(period: Period) -> &'static str {
 }
 
 pub fn summary(config: &Config, a: SummaryArgs) -> Result<(), Error> {
-    let store = Store::open(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot open the data directory {}: {e}; pass --config or --data-dir",
-            config.data_dir.display()
-        )
-    })?;
     let period = Period::from(a.period);
     let now = rampart_store::now_micros();
     let until = match &a.until {
@@ -94,37 +88,47 @@ pub fn summary(config: &Config, a: SummaryArgs) -> Result<(), Error> {
         None if a.send => period.last_end(now),
         None => now,
     };
-    if a.send {
-        let to = if a.to.is_empty() {
-            recipients(config, period)
+    let to = if a.to.is_empty() {
+        recipients(config, period)
+    } else {
+        a.to.clone()
+    };
+    if a.send && to.is_empty() {
+        return Err(format!(
+            "no recipients for the {} report: set [reports] {} or pass --to",
+            period.as_str(),
+            recipients_key(period)
+        )
+        .into());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        // The embedded store, or the database every node shares (the whole installation counted).
+        let running = crate::serve_store::Opened::open(config).await?.start()?;
+        let r = if a.send {
+            send(&running.backend, config, period, until, &to)
+                .await
+                .map(Some)
+                .map_err(Error::from)
         } else {
-            a.to.clone()
+            let (since, until) = period.range(until);
+            let s = running.backend.summary(period, since, until).await?;
+            let hostname = config.hostname.get_ref();
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else if a.html {
+                print!("{}", html::render(&s, hostname));
+            } else {
+                print!("{}", text::render(&s, hostname));
+            }
+            Ok(None)
         };
-        if to.is_empty() {
-            return Err(format!(
-                "no recipients for the {} report: set [reports] {} or pass --to",
-                period.as_str(),
-                recipients_key(period)
-            )
-            .into());
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let outcome = rt.block_on(async {
-            let (writer, thread) = rampart_store::Writer::start(&store)?;
-            let backend: AnyStore =
-                Arc::new(rampart_store::Sqlite::new(store.clone(), writer.clone()));
-            let r = send(&store, &backend, config, period, until, &to).await;
-            // Everything queued is committed before the writer stops.
-            writer.run(false, |_| Ok(())).await?;
-            drop(backend);
-            drop(writer);
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-            Ok::<_, Error>(r)
-        })?;
-        match outcome? {
-            Sent::Queued(ids) => println!(
+        // Everything queued is committed before the command ends.
+        running.finish().await?;
+        match r? {
+            Some(Sent::Queued(ids)) => println!(
                 "{} report {} .. {} queued for {} ({}); the running server delivers it",
                 period.as_str(),
                 date(period.range(until).0),
@@ -132,25 +136,15 @@ pub fn summary(config: &Config, a: SummaryArgs) -> Result<(), Error> {
                 to.join(", "),
                 ids.join(", ")
             ),
-            Sent::AlreadySent => println!(
+            Some(Sent::AlreadySent) => println!(
                 "{} report ending {} was already sent; not sent again",
                 period.as_str(),
                 date(until)
             ),
+            None => {}
         }
-        return Ok(());
-    }
-    let (since, until) = period.range(until);
-    let s = store.summary(period, since, until)?;
-    let hostname = config.hostname.get_ref();
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-    } else if a.html {
-        print!("{}", html::render(&s, hostname));
-    } else {
-        print!("{}", text::render(&s, hostname));
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// What [`send`] did.
@@ -165,24 +159,24 @@ pub enum Sent {
 /// AL-3.2: mails the report of `period` ending at `until` to `to`, once: the period is claimed
 /// in the store first; when nothing could be queued the claim is given back for the next try.
 pub async fn send(
-    store: &Store,
     backend: &AnyStore,
     config: &Config,
     period: Period,
     until: i64,
     to: &[String],
 ) -> Result<Sent, String> {
-    if !store
+    if !backend
         .claim_report(period, until)
+        .await
         .map_err(|e| e.to_string())?
     {
         return Ok(Sent::AlreadySent);
     }
     let (since, until) = period.range(until);
-    let summary = match store.summary(period, since, until) {
+    let summary = match backend.summary(period, since, until).await {
         Ok(s) => s,
         Err(e) => {
-            let _ = store.unclaim_report(period, until);
+            let _ = backend.unclaim_report(period, until).await;
             return Err(e.to_string());
         }
     };
@@ -205,7 +199,7 @@ pub async fn send(
         }
     }
     if ids.is_empty() {
-        let _ = store.unclaim_report(period, until);
+        let _ = backend.unclaim_report(period, until).await;
         return Err(format!(
             "the report could not be queued: {}",
             errors.join("; ")
@@ -256,14 +250,13 @@ const CHECK_EVERY: Duration = Duration::from_secs(600);
 /// AL-3.2: in `rampart serve`, mails each configured period's report once it has ended (at start
 /// too, for a period that ended while the server was down), until shutdown.
 pub async fn run_schedule(
-    store: Store,
     backend: AnyStore,
     config: Arc<Config>,
     notify: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        if tick(&store, &backend, &config, rampart_store::now_micros()).await > 0 {
+        if tick(&backend, &config, rampart_store::now_micros()).await > 0 {
             notify.notify_one();
         }
         tokio::select! {
@@ -276,7 +269,7 @@ pub async fn run_schedule(
 /// One look of the schedule at the clock `now` (microseconds since the epoch): each period with
 /// recipients whose last whole period (ending before `now`) has not been sent is sent. Returns
 /// how many reports were queued. The schedule calls it with the real clock; tests with theirs.
-pub async fn tick(store: &Store, backend: &AnyStore, config: &Config, now: i64) -> usize {
+pub async fn tick(backend: &AnyStore, config: &Config, now: i64) -> usize {
     let mut queued = 0;
     for period in [Period::Day, Period::Week, Period::Month] {
         let to = recipients(config, period);
@@ -284,7 +277,7 @@ pub async fn tick(store: &Store, backend: &AnyStore, config: &Config, now: i64) 
             continue;
         }
         let until = period.last_end(now);
-        match send(store, backend, config, period, until, &to).await {
+        match send(backend, config, period, until, &to).await {
             Ok(Sent::Queued(ids)) => {
                 tracing::info!(period = period.as_str(), queue_ids = %ids.join(","), "system report queued");
                 queued += 1;
@@ -344,7 +337,7 @@ mod tests {
             std::process::id(),
             rampart_store::now_micros()
         ));
-        let store = Store::open(&dir).unwrap();
+        let store = rampart_store::Store::open(&dir).unwrap();
         store.add_domain("example.test").unwrap();
         store
             .add_user("audit@example.test", "a long enough password")
@@ -364,7 +357,7 @@ mod tests {
         ];
         for (now, want) in looks {
             assert_eq!(
-                tick(&store, &backend, &config, now).await,
+                tick(&backend, &config, now).await,
                 want,
                 "look at {}",
                 date(now)
