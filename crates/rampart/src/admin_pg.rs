@@ -5,13 +5,15 @@
 //!   only accounts the administrator creates exist; the password policy applies as on SQLite);
 //! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
 //! - `queue list|retry|hold|release|delete` (the same rules as on SQLite; a running node sees a
-//!   change at its next look at the queue).
+//!   change at its next look at the queue);
+//! - `dkim generate|list` (AL-2.2: the key is kept in the database and signs on every node;
+//!   [`crate::dkim_pg`]).
 //!
 //! The other commands still work on the embedded store only and are refused with one line
 //! ([`crate::store_cmd::refuse_postgresql`]).
 
 use crate::admin::{print_aliases, print_names, read_password, AliasCmd, DomainCmd, UserCmd};
-use crate::admin::{Error, TraceArgs};
+use crate::admin::{DkimCmd, Error, TraceArgs};
 use crate::admin_queue::{done_line, parse_id, print_list, unknown, QueueCmd};
 use rampart_config::Config;
 use rampart_store::api::{Directory, Queue, Trace};
@@ -24,6 +26,7 @@ pub enum DirectoryCmd<'a> {
     Alias(&'a AliasCmd),
     Trace(&'a TraceArgs),
     Queue(&'a QueueCmd),
+    Dkim(&'a DkimCmd),
 }
 
 impl DirectoryCmd<'_> {
@@ -42,6 +45,7 @@ impl DirectoryCmd<'_> {
                 )
                 | DirectoryCmd::Alias(AliasCmd::Add { .. } | AliasCmd::List { .. })
                 | DirectoryCmd::Trace(_)
+                | DirectoryCmd::Dkim(_)
                 | DirectoryCmd::Queue(
                     QueueCmd::List { .. }
                         | QueueCmd::Retry { .. }
@@ -176,6 +180,7 @@ async fn execute(
             }
             println!("{}", done_line(action, id));
         }
+        DirectoryCmd::Dkim(c) => crate::dkim_pg::run(store, &config.data_dir, c).await?,
         _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),
     }
     Ok(())

@@ -13,6 +13,7 @@ mod audit_cmd;
 mod audit_local;
 mod ban;
 mod console;
+mod dkim_pg;
 mod docs;
 mod firewall;
 mod freshness;
@@ -278,6 +279,7 @@ fn main() -> ExitCode {
             Command::Alias(c) => Some(admin_pg::DirectoryCmd::Alias(c)),
             Command::Trace(a) => Some(admin_pg::DirectoryCmd::Trace(a)),
             Command::Queue(c) => Some(admin_pg::DirectoryCmd::Queue(c)),
+            Command::Dkim(c) => Some(admin_pg::DirectoryCmd::Dkim(c)),
             _ => None,
         };
         if let Some(cmd) = directory.filter(|c| c.supported()) {
