@@ -365,3 +365,58 @@ pub fn from_domain(message: &[u8]) -> Option<String> {
     let addr = parsed.from()?.first()?.address()?.to_ascii_lowercase();
     addr.rsplit_once('@').map(|(_, d)| d.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_store::dkim_keys::DkimKey;
+
+    fn stored(key: &NewKey) -> DkimKey {
+        DkimKey {
+            domain: key.domain.clone(),
+            selector: key.selector.clone(),
+            algorithm: key.alg.name().into(),
+            private_key_pem: to_pem(key.alg, &key.private_der),
+            created: 1,
+        }
+    }
+
+    #[test]
+    fn a_pem_key_reads_back_as_the_der_it_was_made_of() {
+        let key = make("Example.TEST", "e1", Algorithm::Ed25519, 0).unwrap();
+        assert_eq!(key.domain, "example.test");
+        assert_eq!(key.record_name, "e1._domainkey.example.test");
+        let pem = to_pem(Algorithm::Ed25519, &key.private_der);
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{pem}");
+        assert!(pem.lines().all(|l| l.len() <= 64));
+        assert_eq!(from_pem(Algorithm::Ed25519, &pem).unwrap(), key.private_der);
+        // The label says which encoding: an Ed25519 PEM is no RSA key.
+        let err = from_pem(Algorithm::Rsa, &pem).unwrap_err();
+        assert!(
+            err.contains("RSA PRIVATE KEY") && !err.contains(&pem[30..40]),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn stored_keys_sign_besides_the_files_and_a_bad_one_is_left_out() {
+        let dir = std::env::temp_dir().join(format!("rampart-dkim-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        generate(&dir, "files.test", "f1", Algorithm::Ed25519, 0).unwrap();
+        let good = make("shared.test", "s1", Algorithm::Ed25519, 0).unwrap();
+        let mut bad = stored(&make("broken.test", "b1", Algorithm::Ed25519, 0).unwrap());
+        bad.private_key_pem =
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into();
+        let signers = Signers::with_stored(&dir, &[stored(&good), bad]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(signers.len(), 2);
+        assert!(signers.has("files.test") && signers.has("Shared.Test"));
+        assert!(!signers.has("broken.test"));
+        let msg = b"From: a@shared.test\r\nTo: b@remote.test\r\nSubject: s\r\n\r\nbody\r\n";
+        let sig = signers.sign("shared.test", msg).unwrap();
+        assert!(
+            sig.contains("d=shared.test") && sig.contains("s=s1"),
+            "{sig}"
+        );
+    }
+}
