@@ -17,6 +17,7 @@ use crate::mta_sts::MtaSts;
 use crate::transport_security::{PolicyKind, Security};
 use hickory_resolver::TokioResolver;
 use rampart_config::{Config, Smarthost};
+use rampart_store::dkim_keys::{DkimKey, KeysStamp};
 use rampart_store::{
     now_micros, AnyStore, Bounce, DueMessage, Failure, RecipientStatus, TraceEvent,
 };
@@ -31,8 +32,9 @@ pub struct Outbound {
     pub store: AnyStore,
     pub config: Arc<Config>,
     pub resolver: TokioResolver,
-    /// DKIM keys, reloaded when the key directory changes (`rampart dkim generate`).
-    signers: std::sync::RwLock<(Option<std::time::SystemTime>, Arc<Signers>)>,
+    /// DKIM keys, reloaded when the key directory or the store's keys change
+    /// (`rampart dkim generate`): see [`Outbound::signers`].
+    signers: std::sync::RwLock<Keys>,
     /// Woken when a bounce is queued.
     pub notify: Arc<Notify>,
     total: Arc<Semaphore>,
@@ -46,6 +48,21 @@ pub struct Outbound {
 
 /// (queue id, recipient)
 type Key = (String, String);
+
+/// How long the signing keys read from a shared store are used before the store is asked
+/// whether they changed (a key of a domain that has none here is asked for at once).
+const STORED_KEYS_REFRESH: Duration = Duration::from_secs(60);
+
+/// The DKIM signers and where they came from.
+struct Keys {
+    /// The key directory's modification time when the files were read.
+    files_mtime: Option<std::time::SystemTime>,
+    /// The store's keys as last read, with their stamp (none on the embedded store).
+    stored: Option<(KeysStamp, Vec<DkimKey>)>,
+    /// When the store was last asked whether its keys changed.
+    checked: Option<std::time::Instant>,
+    signers: Arc<Signers>,
+}
 
 /// The recipients taken for delivery, and those recorded since the oldest queue snapshot that
 /// may still be handed to [`Outbound::dispatch`].
@@ -90,10 +107,12 @@ impl Outbound {
             roots.clone(),
             config.delivery.mta_sts_port,
         );
-        let signers = std::sync::RwLock::new((
-            key_dir_mtime(&config.data_dir),
-            Arc::new(Signers::load(&config.data_dir)?),
-        ));
+        let signers = std::sync::RwLock::new(Keys {
+            files_mtime: key_dir_mtime(&config.data_dir),
+            stored: None,
+            checked: None,
+            signers: Arc::new(Signers::load(&config.data_dir)?),
+        });
         Ok(Outbound {
             total: Arc::new(Semaphore::new(
                 config.delivery.max_connections.max(1) as usize
@@ -110,25 +129,63 @@ impl Outbound {
         })
     }
 
-    /// The current signing keys, reloaded if the key directory changed.
-    fn signers(&self) -> Arc<Signers> {
+    /// The current signing keys for mail from `from`: reloaded if the key directory changed,
+    /// or if a shared store's keys changed (issue 20: a key generated on any node signs here
+    /// too). The store is asked for its stamp when the keys were last checked
+    /// [`STORED_KEYS_REFRESH`] ago, and at once when `from` has no key here (a key just added
+    /// for a domain signs its next message); the keys themselves are read only when the stamp
+    /// moved. A store that cannot be read leaves the keys as they were.
+    async fn signers(&self, from: Option<&str>) -> Arc<Signers> {
         let mtime = key_dir_mtime(&self.config.data_dir);
-        {
-            let guard = rampart_sync::read(&self.signers);
-            if guard.0 == mtime {
-                return guard.1.clone();
+        let (files_changed, ask_store, stamp, current) = {
+            let k = rampart_sync::read(&self.signers);
+            let stale = k.checked.is_none_or(|t| t.elapsed() >= STORED_KEYS_REFRESH);
+            let missing = from.is_some_and(|d| !k.signers.has(d));
+            (
+                k.files_mtime != mtime,
+                stale || missing,
+                k.stored.as_ref().map(|(s, _)| *s),
+                k.signers.clone(),
+            )
+        };
+        let mut read = None;
+        if ask_store {
+            match self.store.dkim_keys_stamp().await {
+                Ok(Some(now)) if Some(now) != stamp => match self.store.dkim_keys().await {
+                    Ok(Some(keys)) => read = Some((now, keys)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the store's DKIM keys could not be read; keeping the previous ones")
+                    }
+                },
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the store's DKIM keys could not be checked; keeping the previous ones")
+                }
             }
+            rampart_sync::write(&self.signers).checked = Some(std::time::Instant::now());
         }
-        match Signers::load(&self.config.data_dir) {
+        if !files_changed && read.is_none() {
+            return current;
+        }
+        let stored = match read {
+            Some(r) => Some(r),
+            None => rampart_sync::read(&self.signers).stored.clone(),
+        };
+        let keys: &[DkimKey] = stored.as_ref().map_or(&[], |(_, k)| k.as_slice());
+        match Signers::with_stored(&self.config.data_dir, keys) {
             Ok(s) => {
                 let s = Arc::new(s);
-                *rampart_sync::write(&self.signers) = (mtime, s.clone());
-                tracing::info!("DKIM keys reloaded");
+                let mut k = rampart_sync::write(&self.signers);
+                k.files_mtime = mtime;
+                k.stored = stored;
+                k.signers = s.clone();
+                tracing::info!(keys = s.len(), "DKIM keys reloaded");
                 s
             }
             Err(e) => {
                 tracing::error!(error = %e, "DKIM keys could not be reloaded; keeping the previous ones");
-                rampart_sync::read(&self.signers).1.clone()
+                current
             }
         }
     }
@@ -373,7 +430,6 @@ impl Outbound {
             Ok(m) => m,
             Err(e) => return Err(format!("reading the queued message: {e}")),
         };
-        let signers = self.signers();
         // AL-1: mail forwarded inward to a relay domain's next hop is not signed: a signature
         // is for mail leaving to the Internet, and a forged From arriving from outside must not
         // come out of the gateway with the agency's signature on it.
@@ -382,7 +438,9 @@ impl Outbound {
             .first()
             .and_then(|r| r.rsplit_once('@'))
             .is_some_and(|(_, d)| self.config.relay_domain(d).is_some());
-        if let Some(domain) = from_domain(&message).filter(|d| !inward && signers.has(d)) {
+        let from = from_domain(&message).filter(|_| !inward);
+        let signers = self.signers(from.as_deref()).await;
+        if let Some(domain) = from.filter(|d| signers.has(d)) {
             match signers.sign(&domain, &message) {
                 Ok(headers) => {
                     let mut signed = headers.into_bytes();

@@ -21,7 +21,8 @@
 //! (DmarcReporting), [`mail`] (MailStore and Mailboxes: the mail model, and push across nodes by
 //! LISTEN/NOTIFY), [`queue`] (Queue, with the leases that let several nodes share it),
 //! [`queue_admin`] (the administrator's queue actions), [`quarantine`] (Quarantine),
-//! [`mailbox_audit`] (MailboxAudit), [`submission`] (SubmissionStore). The schema is in
+//! [`mailbox_audit`] (MailboxAudit), [`submission`] (SubmissionStore), [`dkim`] (DkimKeys).
+//! The schema is in
 //! [`migrate`], applied in versioned steps at start. [`MISSING`] lists what is not
 //! here yet; the application runs on PostgreSQL once it is empty.
 
@@ -29,6 +30,7 @@ pub mod bans;
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
 pub mod directory;
+pub mod dkim;
 pub mod dmarc_reporting;
 pub mod import;
 pub mod lifecycle;

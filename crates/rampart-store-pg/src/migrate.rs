@@ -519,6 +519,24 @@ CREATE TABLE sub_vacation_replied (
 "#,
     ),
     (
+        13,
+        "DKIM signing keys shared by every node",
+        r#"
+-- DKIM signing keys (AL-2.2; src/dkim.rs): a key generated with one node's command line signs
+-- the mail of every node. One key per (domain, selector), since a selector is one DNS record.
+-- The private key is PEM text (PKCS#1 for RSA, PKCS#8 for Ed25519): whoever can read this table
+-- (the database role of [store] url, and the database's superusers) can sign as the domain.
+CREATE TABLE dkim_keys (
+    domain TEXT NOT NULL,
+    selector TEXT NOT NULL,
+    algorithm TEXT NOT NULL CHECK (algorithm IN ('rsa', 'ed25519')),
+    private_key_pem TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    PRIMARY KEY (domain, selector)
+);
+"#,
+    ),
+    (
         14,
         "the scheduled system reports already sent",
         r#"

@@ -301,6 +301,7 @@ pub trait Backend:
     + crate::tls_reporting::TlsReporting
     + crate::spam_tokens::SpamTokens
     + crate::dmarc_reporting::DmarcReporting
+    + crate::dkim_keys::DkimKeys
     + crate::summary::SystemReports
 {
 }
@@ -321,6 +322,7 @@ impl<T> Backend for T where
         + crate::tls_reporting::TlsReporting
         + crate::spam_tokens::SpamTokens
         + crate::dmarc_reporting::DmarcReporting
+        + crate::dkim_keys::DkimKeys
         + crate::summary::SystemReports
 {
 }

@@ -22,6 +22,7 @@ pub mod checkpoint;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod directory;
+pub mod dkim_keys;
 pub mod dmarc_reporting;
 pub mod grants;
 pub mod lifecycle;

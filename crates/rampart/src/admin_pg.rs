@@ -7,12 +7,14 @@
 //! - `queue list|retry|hold|release|delete` (the same rules as on SQLite; a running node sees a
 //!   change at its next look at the queue);
 //! - `quarantine`, `ban` and `mailbox audit` ([`crate::admin_pg_security`]).
+//! - `dkim generate|list` (AL-2.2: the key is kept in the database and signs on every node;
+//!   [`crate::dkim_pg`]).
 //!
 //! The other commands still work on the embedded store only and are refused with one line
 //! ([`crate::store_cmd::refuse_postgresql`]).
 
 use crate::admin::{print_aliases, print_names, read_password, AliasCmd, DomainCmd, UserCmd};
-use crate::admin::{Error, MailboxCmd, QuarantineCmd, TraceArgs};
+use crate::admin::{DkimCmd, Error, MailboxCmd, QuarantineCmd, TraceArgs};
 use crate::admin_queue::{done_line, parse_id, print_list, unknown, QueueCmd};
 use crate::ban::BanCmd;
 use rampart_config::Config;
@@ -29,6 +31,7 @@ pub enum DirectoryCmd<'a> {
     Quarantine(&'a QuarantineCmd),
     Ban(&'a BanCmd),
     Mailbox(&'a MailboxCmd),
+    Dkim(&'a DkimCmd),
 }
 
 impl DirectoryCmd<'_> {
@@ -47,6 +50,7 @@ impl DirectoryCmd<'_> {
                 )
                 | DirectoryCmd::Alias(AliasCmd::Add { .. } | AliasCmd::List { .. })
                 | DirectoryCmd::Trace(_)
+                | DirectoryCmd::Dkim(_)
                 | DirectoryCmd::Queue(
                     QueueCmd::List { .. }
                         | QueueCmd::Retry { .. }
@@ -189,6 +193,7 @@ async fn execute(
         DirectoryCmd::Mailbox(MailboxCmd::Audit(a)) => {
             crate::admin_pg_security::mailbox_audit(config, store, a).await?
         }
+        DirectoryCmd::Dkim(c) => crate::dkim_pg::run(store, &config.data_dir, c).await?,
         _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),
     }
     Ok(())

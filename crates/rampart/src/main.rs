@@ -14,6 +14,7 @@ mod audit_cmd;
 mod audit_local;
 mod ban;
 mod console;
+mod dkim_pg;
 mod docs;
 mod firewall;
 mod freshness;
@@ -284,6 +285,7 @@ fn main() -> ExitCode {
             Command::Quarantine(c) => Some(admin_pg::DirectoryCmd::Quarantine(c)),
             Command::Ban(c) => Some(admin_pg::DirectoryCmd::Ban(c)),
             Command::Mailbox(c) => Some(admin_pg::DirectoryCmd::Mailbox(c)),
+            Command::Dkim(c) => Some(admin_pg::DirectoryCmd::Dkim(c)),
             _ => None,
         };
         if let Some(cmd) = directory.filter(|c| c.supported()) {

@@ -4,9 +4,9 @@
 //! - SQLite (the embedded default): the data directory holds everything; the writer thread makes
 //!   each group commit durable.
 //! - PostgreSQL (several nodes, docs/SCALING.md): the shared database holds queue, mailboxes,
-//!   directory, trace, bans and counters; the node keeps only node-local files in its data_dir
-//!   (TLS certificate, DKIM keys, integrity baseline, the admin socket, the spool of large
-//!   messages while they arrive).
+//!   directory, trace, bans, counters and DKIM keys; the node keeps only node-local files in its
+//!   data_dir (TLS certificate, integrity baseline, the admin socket, the spool of large
+//!   messages while they arrive, and DKIM key files from before, which still sign there).
 //!
 //! Beyond the traits of [`rampart_store::Backend`], a few parts of the server still read the
 //! embedded store directly; on PostgreSQL [`refuse_unsupported`] names each of them at start

@@ -10,6 +10,8 @@
 //!   (small messages) or from the message files (large ones). All in one transaction; identity
 //!   sequences are moved past the ids imported; then the count of each table is printed.
 //! - SQLite tables that hold rows but have no PostgreSQL table yet are named as left behind.
+//! - The DKIM key files of `data_dir/dkim/` go into `dkim_keys` in the same transaction, so
+//!   every node signs with them (AL-2.2); the files stay (they are the node's own copy).
 
 use rampart_config::{Config, StoreBackend};
 use rampart_store_pg::import::{Cell, Importer, Table};
@@ -75,7 +77,8 @@ pub fn run(config: &Config) -> Result<(), Error> {
         let mut importer = store.begin_import().await?;
         // One read transaction: a consistent picture of the installation.
         sqlite.execute_batch("BEGIN")?;
-        let moved = copy_all(&sqlite, &mut importer, &dir.join("messages")).await?;
+        let mut moved = copy_all(&sqlite, &mut importer, &dir.join("messages")).await?;
+        copy_dkim_keys(&mut importer, dir, &mut moved).await?;
         sqlite.execute_batch("COMMIT")?;
         importer.commit().await?;
         Ok::<_, Error>(moved)
@@ -86,6 +89,9 @@ pub fn run(config: &Config) -> Result<(), Error> {
     for (table, rows) in &moved.left {
         println!("not moved: {table} ({rows} rows): no PostgreSQL table for it yet");
     }
+    for note in &moved.notes {
+        println!("{note}");
+    }
     println!(
         "moved {} rows from {} into PostgreSQL in one transaction; start the nodes with \
          [store] backend = \"postgresql\"",
@@ -95,10 +101,63 @@ pub fn run(config: &Config) -> Result<(), Error> {
     Ok(())
 }
 
+/// Puts the data directory's DKIM key files into `dkim_keys` (as PEM), one key per domain and
+/// selector as the table holds them: a second file of a selector (another algorithm) is named
+/// as left behind.
+async fn copy_dkim_keys(
+    importer: &mut Importer,
+    dir: &Path,
+    moved: &mut Moved,
+) -> Result<(), Error> {
+    use rampart_queue::dkim;
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (domain, selector, alg, path) in dkim::list(dir) {
+        if !seen.insert((domain.clone(), selector.clone())) {
+            moved.notes.push(format!(
+                "not moved: DKIM key file {}: selector {selector} of {domain} has a key already \
+                 (one per selector); it still signs on this node",
+                path.display()
+            ));
+            continue;
+        }
+        let der = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let created = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(rampart_store::now_micros, |d| d.as_micros() as i64);
+        rows.push(vec![
+            Cell::Text(domain),
+            Cell::Text(selector),
+            Cell::Text(alg.name().into()),
+            Cell::Text(dkim::to_pem(alg, &der)),
+            Cell::Int(created),
+        ]);
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let columns: Vec<String> = [
+        "domain",
+        "selector",
+        "algorithm",
+        "private_key_pem",
+        "created",
+    ]
+    .map(String::from)
+    .to_vec();
+    let n = importer.insert("dkim_keys", &columns, &rows).await?;
+    moved.copied.push(("dkim_keys".into(), n));
+    Ok(())
+}
+
 /// What was copied, table by table, and what was left behind.
 struct Moved {
     copied: Vec<(String, u64)>,
     left: Vec<(String, u64)>,
+    /// Anything else not moved, as a line to print.
+    notes: Vec<String>,
 }
 
 async fn copy_all(
@@ -134,7 +193,11 @@ async fn copy_all(
             left.push((name, u64::try_from(rows).unwrap_or(0)));
         }
     }
-    Ok(Moved { copied, left })
+    Ok(Moved {
+        copied,
+        left,
+        notes: Vec::new(),
+    })
 }
 
 /// The SQLite database's own tables (not its internal ones, nor the virtual tables' shadows).

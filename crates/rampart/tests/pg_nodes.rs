@@ -968,3 +968,134 @@ fn al_3_2_the_system_report_counts_every_node_and_each_period_is_mailed_once() {
         1
     );
 }
+
+/// The stored message of carol's whose Message-ID is `<id@example.test>`.
+fn received(r: &Server, id: &str) -> String {
+    let want = format!("<{id}@example.test>");
+    r.mailbox("carol@remote.test")
+        .iter()
+        .map(|line| r.show("carol@remote.test", line.split('\t').next().unwrap()))
+        .find(|m| {
+            m.lines()
+                .any(|l| l.strip_prefix("Message-ID: ").map(str::trim) == Some(&want))
+        })
+        .unwrap_or_else(|| panic!("{want} not received"))
+}
+
+/// The first `name` header field of `msg`, unfolded.
+fn header(msg: &str, name: &str) -> String {
+    let prefix = format!("{name}:");
+    let mut lines = msg
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .skip_while(|l| !l.starts_with(&prefix));
+    let mut value = lines
+        .next()
+        .and_then(|l| l.strip_prefix(&prefix))
+        .unwrap_or_default()
+        .to_string();
+    for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+        value.push_str(l);
+    }
+    value
+}
+
+/// AL-2.2 (and the NC guideline on signatures) on several nodes: a DKIM key generated with node
+/// A's command line is kept in the shared database and signs the mail node B sends, without a
+/// restart of node B. The receiver verifies the signature against the TXT record the command
+/// printed, published in DNS, and so does an independent implementation (dkimpy).
+#[test]
+fn al_2_2_a_dkim_key_generated_on_node_a_signs_mail_sent_through_node_b() {
+    let db = Db::start();
+    let dns = dns();
+    let r = receiver(0, &dns);
+    let a = node(&db, &dns, r.addr.port(), "");
+    let b = node(&db, &dns, r.addr.port(), "");
+    // Before the key exists, node B's mail leaves unsigned (and node B has read the store's
+    // keys: none).
+    submit(&b, &outbound("dkim-before"));
+    r.wait_mailbox("carol@remote.test", 1);
+    let before = received(&r, "dkim-before");
+    assert!(!before.contains("DKIM-Signature:"), "{before}");
+
+    let out = common::cli_raw(
+        &a.config,
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.test",
+            "--selector",
+            "pg1",
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("PostgreSQL database"), "{stderr}");
+    // The private key stays in the database: never printed.
+    assert!(!format!("{stdout}{stderr}").contains("PRIVATE KEY"));
+    assert_eq!(db.count("SELECT count(*) FROM dkim_keys"), 1);
+    let line = stdout.lines().find(|l| l.contains(" IN TXT ")).unwrap();
+    let (name, value) = line.split_once(" IN TXT ").unwrap();
+    let value: String = value.split('"').skip(1).step_by(2).collect();
+    assert_eq!(name, "pg1._domainkey.example.test.");
+    assert!(value.starts_with("v=DKIM1; k=rsa; p="), "{value}");
+    dns.set_txt("pg1._domainkey.example.test", value.as_str());
+
+    // Node B lists it, as the embedded store lists its files; a second key of the selector is
+    // refused in one line, from any node.
+    let list = cli(&b.config, &["dkim", "list"], None);
+    assert_eq!(list, "example.test\tpg1\tRsa\tdatabase\n");
+    let again = common::cli_raw(
+        &b.config,
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.test",
+            "--selector",
+            "pg1",
+            "--algorithm",
+            "ed25519",
+        ],
+        None,
+    );
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("exists already") && err.lines().count() == 1,
+        "{err}"
+    );
+
+    // Node B, not restarted, signs its next message with the key node A generated.
+    submit(&b, &outbound("dkim-after"));
+    r.wait_mailbox("carol@remote.test", 2);
+    let after = received(&r, "dkim-after");
+    assert_eq!(after.matches("DKIM-Signature:").count(), 1, "{after}");
+    let sig = header(&after, "DKIM-Signature");
+    assert!(
+        sig.contains("d=example.test;") && sig.contains("s=pg1;"),
+        "{sig}"
+    );
+    // The receiver checked it against the record in DNS.
+    assert!(
+        after.contains("dkim=pass") && after.contains("header.s=pg1"),
+        "the receiver did not verify the signature: {after}"
+    );
+    // And so does dkimpy, with the record exactly as the command printed it.
+    let script = r#"
+import sys, dkim
+msg = open(sys.argv[1], 'rb').read()
+msg = msg.split(b'\r\n', 1)[1] if msg.startswith(b'Return-Path:') else msg
+def dnsfunc(name, timeout=5):
+    return sys.argv[3].encode() if name == sys.argv[2].encode() else b''
+print(dkim.DKIM(msg).verify(idx=0, dnsfunc=dnsfunc))
+"#;
+    let file = r.dir.0.join("dkim-after.eml");
+    std::fs::write(&file, &after).unwrap();
+    let out = common::python(script, &[file.to_str().unwrap(), name, &value]);
+    let out = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.trim(), "True", "dkimpy verified: {out}");
+}

@@ -1,8 +1,8 @@
 //! `rampart store migrate-from-sqlite` (issue 20): an embedded installation populated through
 //! the real CLI and over SMTP (users, aliases, a message delivered into a mailbox, a large
-//! outbound message deferred in the queue with its body in a message file, a ban, the trace) is
-//! moved into a PostgreSQL cluster the test starts, then read back through the PostgreSQL
-//! store's traits and its tables.
+//! outbound message deferred in the queue with its body in a message file, a ban, the trace, a
+//! DKIM key file) is moved into a PostgreSQL cluster the test starts, then read back through the
+//! PostgreSQL store's traits and its tables.
 
 mod common;
 
@@ -80,6 +80,23 @@ fn an_embedded_installation_moves_into_postgresql_whole() {
         None,
     );
 
+    // AL-2.2: a DKIM key file, which every node must sign with once the store is shared.
+    cli(
+        &s.config,
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.test",
+            "--selector",
+            "m1",
+            "--algorithm",
+            "ed25519",
+        ],
+        None,
+    );
+    let key_der = std::fs::read(s.data_dir().join("dkim/example.test.m1.ed25519.der")).unwrap();
+
     // The PostgreSQL side: the same configuration with [store] pointing at an empty database.
     let cluster = Cluster::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -116,6 +133,7 @@ fn an_embedded_installation_moves_into_postgresql_whole() {
         "aliases: 2",
         "ids_bans: 1",
         "queue: 1",
+        "dkim_keys: 1",
     ] {
         assert!(out.lines().any(|l| l == line), "`{line}` in:\n{out}");
     }
@@ -170,6 +188,21 @@ fn an_embedded_installation_moves_into_postgresql_whole() {
                 .any(|e| e.event.contains("deferred") || e.detail.contains("deferred")),
             "{events:?}"
         );
+
+        // The key file, as the PEM every node's signer reads (and `dkim list` shows it).
+        use rampart_store::dkim_keys::DkimKeys;
+        let keys = pg.dkim_keys().await.unwrap().unwrap();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_eq!(
+            (keys[0].domain.as_str(), keys[0].selector.as_str()),
+            ("example.test", "m1")
+        );
+        let der = rampart_queue::dkim::from_pem(
+            rampart_queue::dkim::Algorithm::Ed25519,
+            &keys[0].private_key_pem,
+        )
+        .unwrap();
+        assert_eq!(der, key_der);
 
         // The queue, the bodies and the mailbox, in the shared tables.
         let client = cluster.client(&db).await;
