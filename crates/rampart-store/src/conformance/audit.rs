@@ -1,9 +1,8 @@
-//! Conformance of what `rampart audit` reads of the trace ([`Trace::trace_summary`]): the same
+//! Conformance of what `rampart audit` reads of the trace ([`Trace::trace_summary`](crate::api::Trace::trace_summary)): the same
 //! counts from either store, so an audit of a PostgreSQL installation reports what an audit of
 //! the embedded one would (NC-2.4.3, AL-3.1).
 
 use super::{enqueue, populated, small_message, Harness};
-use crate::api::{MailboxAudit, SharedState, Trace};
 use crate::mailbox_audit::{op, MailboxEvent};
 use crate::trace::TraceEvent;
 
