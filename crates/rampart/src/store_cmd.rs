@@ -118,6 +118,6 @@ pub fn refuse_postgresql_command() -> String {
     "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) only \
      so far; on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, \
      `domain add|list`, `user add|list|send-as|password|disable|enable`, `alias add|list`, \
-     `trace` and `queue list|retry|hold|release|delete` run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
+     `trace`, `queue list|retry|hold|release|delete` and `audit` run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
         .into()
 }
