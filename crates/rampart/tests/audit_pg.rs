@@ -6,10 +6,13 @@
 //! - NC-2.3.4 `synchronous_commit`: SHOW synchronous_commit, on which the 250 after DATA depends;
 //! - NC-2.3.4 `schema`: the migration version;
 //! - AL-1.1 `database link`: TLS to the database (required or not; TLS 1.2 or higher).
+//!
+//! The audit of a running node on a database reached over TLS is whole: the node's own report
+//! over its admin socket, the self-tests against its listeners, and the link's TLS version.
 
 mod common;
 
-use common::{cli, cli_raw, make_pki, TempDir, PASSWORD};
+use common::{cli, cli_raw, make_pki, Server, TempDir, PASSWORD};
 use rampart_store_pg::cluster::Cluster;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -282,4 +285,124 @@ fn nc_2_3_4_a_database_that_does_not_answer_fails_its_rows_in_time() {
         assert_eq!(f["status"], "fail", "{f:#}");
         assert!(f["remedy"].as_str().unwrap().contains("[store] url"));
     }
+}
+
+/// A CA and a certificate for the database at 127.0.0.1 signed by it: (CA PEM, chain, key).
+fn database_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Rampart Audit Database CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "db.agency.example");
+    let leaf = leaf.signed_by(&key, &issuer).unwrap();
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+/// AL-1.1, NC-2.1.1: `rampart audit` beside a running node whose [store] url requires TLS
+/// (sslmode=verify-full): the link row names the TLS version the database sees, the running
+/// node answers over its admin socket and the self-tests reach its listeners.
+#[test]
+fn al_1_1_a_running_node_on_a_database_over_tls_is_audited_whole() {
+    let (ca, chain, key) = database_pki();
+    let cluster = Cluster::start_tls(&chain, &key);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(cluster.create_database());
+    let dir = TempDir::new("audit-pg-node");
+    let pki = make_pki(&dir.0);
+    std::fs::set_permissions(&pki.key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let ca_path = dir.0.join("db-ca.pem");
+    std::fs::write(&ca_path, ca).unwrap();
+    let pw = dir.0.join("db-password");
+    std::fs::write(&pw, format!("{}\n", cluster.password)).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dns = rampart_testdns::TestDns::builder()
+        .txt("example.test", "v=spf1 -all")
+        .start();
+    let config = dir.0.join("rampart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mail.example.test\"\ndata_dir = \"{}\"\nshutdown_grace_secs = 5\n\
+             [log]\nlevel = \"warn\"\n\
+             [tls]\ncert = \"{}\"\nkey = \"{}\"\n\
+             [dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
+             [[listener]]\nrole = \"mx\"\naddress = \"127.0.0.1:0\"\n\
+             [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n\
+             [checks]\ndisabled = [\"antivirus\"]\n\
+             [store]\nbackend = \"postgresql\"\n\
+             url = \"{}?sslmode=verify-full&sslrootcert={}\"\npassword_file = \"{}\"\n\
+             acquire_timeout_secs = 5\n",
+            dir.0.join("data").display(),
+            pki.cert.display(),
+            pki.key.display(),
+            dns.addr(),
+            cluster.url(&db),
+            ca_path.display(),
+            pw.display()
+        ),
+    )
+    .unwrap();
+    cli(&config, &["store", "migrate"], None);
+    cli(&config, &["domain", "add", "example.test"], None);
+    cli(
+        &config,
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    let mut node = Server {
+        dir,
+        config,
+        pki,
+        addr: "127.0.0.1:1".parse().unwrap(),
+        listeners: Vec::new(),
+        child: None,
+        dns: None,
+        stdout: None,
+    };
+    node.spawn();
+
+    let (_, report, text) = audit(&node.config);
+    let link = finding(&report, "AL-1.1", "database link");
+    assert_eq!(link["status"], "pass", "{link:#}");
+    let evidence = link["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("is encrypted with TLSv1.3")
+            || evidence.contains("is encrypted with TLSv1.2"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("verifies the server's certificate"),
+        "{evidence}"
+    );
+    for (id, check) in PG_ROWS {
+        assert_eq!(
+            finding(&report, id, check)["status"],
+            "pass",
+            "{id} {check}"
+        );
+    }
+    let running = finding(&report, "NC-2.1.1", "running server");
+    assert_eq!(running["status"], "pass", "{running:#}");
+    let mx = node.listener("mx").to_string();
+    assert!(
+        running["evidence"].as_str().unwrap().contains(&mx),
+        "{running:#}"
+    );
+    // The self-tests ran against the node's listeners (no `self-test` finding says otherwise),
+    // with the domain read from the shared directory.
+    assert!(
+        !rows(&report, &node.dir.0)
+            .iter()
+            .any(|(_, check)| check == "self-test"),
+        "{text}"
+    );
+    assert!(!text.contains(&cluster.password));
 }
