@@ -36,6 +36,32 @@ pub struct Facts {
     pub attestations_broken_at: Option<usize>,
     /// Seconds since the epoch at which the facts were gathered.
     pub now: i64,
+    /// The shared database of `[store] backend = "postgresql"` as it answered, or why it could
+    /// not be asked; `None` on the embedded store (or when not gathered).
+    pub postgresql: Option<Result<PostgresFacts, String>>,
+}
+
+/// The PostgreSQL database the nodes share (issue 20), as the audit asked it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresFacts {
+    /// `host:port` (or the unix socket) of `[store] url`.
+    pub host: String,
+    /// Every host of the URL is this machine (loopback or a unix socket).
+    pub local: bool,
+    pub database: String,
+    /// The role Rampart logs in as.
+    pub user: String,
+    /// `[store] url` requires TLS (the server's certificate verified against `sslrootcert`).
+    pub tls_required: bool,
+    /// The TLS version of this node's session as the server sees it; `None`: not encrypted.
+    pub tls_version: Option<String>,
+    /// `SHOW synchronous_commit` in Rampart's own sessions.
+    pub synchronous_commit: String,
+    /// `SHOW synchronous_commit` in a session that sets nothing: the database's default.
+    pub synchronous_commit_default: String,
+    /// The schema version the database is at, and the newest this Rampart knows.
+    pub schema_version: i32,
+    pub schema_latest: i32,
 }
 
 /// One listening socket seen in /proc/net.

@@ -26,6 +26,7 @@
 //! [`migrate`], applied in versioned steps at start. [`MISSING`] lists what is not
 //! here yet; the application runs on PostgreSQL once it is empty.
 
+pub mod audit;
 pub mod bans;
 #[cfg(feature = "test-cluster")]
 pub mod cluster;

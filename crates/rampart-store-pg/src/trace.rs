@@ -9,7 +9,7 @@
 use crate::{db, PgStore};
 use async_trait::async_trait;
 use rampart_store::api::Trace;
-use rampart_store::{now_micros, Result, TraceEvent, TraceFilter};
+use rampart_store::{now_micros, Result, TraceEvent, TraceFilter, TraceSummary};
 use tokio_postgres::types::ToSql;
 
 #[async_trait]
@@ -108,6 +108,29 @@ impl Trace for PgStore {
             .await
             .map_err(db)?;
         Ok(n as usize)
+    }
+
+    async fn trace_summary(&self, since: i64) -> Result<TraceSummary> {
+        let c = self.conn(&self.sessions).await?;
+        // One statement, one snapshot: the counts agree with each other.
+        let row = c
+            .query_one(
+                "SELECT (SELECT min(ts) FROM trace),
+                        (SELECT count(*) FROM trace WHERE ts >= $1 AND event = 'queued'),
+                        (SELECT count(*) FROM trace
+                          WHERE ts >= $1 AND event = 'auth' AND detail LIKE 'failed%'),
+                        (SELECT count(*) FROM mailbox_audit)",
+                &[&since],
+            )
+            .await
+            .map_err(db)?;
+        let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+        Ok(TraceSummary {
+            oldest: row.get(0),
+            messages: count(1),
+            auth_failures: count(2),
+            mailbox_events: count(3),
+        })
     }
 }
 

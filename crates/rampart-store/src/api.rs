@@ -21,7 +21,7 @@ use crate::queue::{Bounce, DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
 use crate::spool::MemoryBudget;
 use crate::status::RecipientStatus;
 pub use crate::submission::SubmissionStore;
-use crate::trace::{TraceEvent, TraceFilter};
+use crate::trace::{TraceEvent, TraceFilter, TraceSummary};
 use crate::Result;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -142,6 +142,10 @@ pub trait Trace: Send + Sync {
     async fn trace(&self, filter: &TraceFilter) -> Result<Vec<TraceEvent>>;
     /// Removes events older than `days`; returns how many.
     async fn prune_trace(&self, days: u32) -> Result<usize>;
+    /// What `rampart audit` reads of the trace (NC-2.4.3, AL-3.1): the oldest event kept, the
+    /// messages queued and failed authentications since `since` (microseconds since the epoch),
+    /// and the mailbox audit's events kept.
+    async fn trace_summary(&self, since: i64) -> Result<TraceSummary>;
 }
 
 /// A ban of a client address or account, by intrusion prevention or an administrator.

@@ -13,12 +13,14 @@ use crate::trace::{TraceEvent, TraceFilter};
 use async_trait::async_trait;
 use std::sync::Arc;
 
+mod audit;
 mod bans;
 mod dmarc;
 mod mail;
 mod sending;
 mod sessions;
 mod spam;
+pub use audit::*;
 pub use bans::*;
 pub use dmarc::*;
 pub use spam::*;
@@ -941,7 +943,8 @@ macro_rules! conformance_tests {
             directory_domains, directory_users, directory_aliases_and_send_as,
             queue_enqueue_and_read_back, queue_attempts_and_removal,
             queue_local_delivery_and_single_copy, queue_generated,
-            quarantine_hold_release_delete, trace_record_find_prune, trace_timelines, shared_counters,
+            quarantine_hold_release_delete, trace_record_find_prune, trace_timelines, trace_summary_for_the_audit,
+            shared_counters,
             shared_auth_failures_and_bans, concurrent_enqueues, restart_keeps_acknowledged,
             mail_delivery_roles_and_changes, mail_keywords_moves_destroy, mail_push_feed,
             mailbox_audit_record_and_select, web_sessions_create_check_end,

@@ -11,7 +11,7 @@ use crate::quarantine::Held;
 use crate::queue::{Bounce, DueMessage, Enqueue, QueueEntry, QueueId, SpoolFile};
 use crate::spool::MemoryBudget;
 use crate::status::RecipientStatus;
-use crate::trace::{TraceEvent, TraceFilter};
+use crate::trace::{TraceEvent, TraceFilter, TraceSummary};
 use crate::{Result, Store, StoreError, Writer};
 use async_trait::async_trait;
 
@@ -260,6 +260,9 @@ impl Trace for Sqlite {
     }
     async fn prune_trace(&self, days: u32) -> Result<usize> {
         self.read(move |s| s.prune_trace(days)).await
+    }
+    async fn trace_summary(&self, since: i64) -> Result<TraceSummary> {
+        self.read(move |s| s.trace_summary(since)).await
     }
 }
 

@@ -4,11 +4,10 @@
 //! administrator's attestation for an organisational control.
 
 use clap::Subcommand;
-use rampart_audit::facts::{Account, DirectoryFacts, Facts, FileFact, TraceFacts};
+use rampart_audit::facts::{DirectoryFacts, Facts, FileFact, TraceFacts};
 use rampart_audit::report::Report;
 use rampart_audit::{attest, cert, host, registry};
 use rampart_config::Config;
-use rampart_store::Store;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -167,13 +166,13 @@ pub fn gather(
     }
     facts.host = Some(h);
     facts.server = crate::admin_socket::query(data_dir)?.map(|v| server_facts(&v));
-    let store = Store::open(data_dir)
-        .map_err(|e| format!("cannot open the data directory {}: {e}", data_dir.display()))?;
-    facts.directory = directory(&store, data_dir).ok();
-    guard(config, config_path, &store, &mut facts);
+    // The store through its traits, on SQLite and PostgreSQL alike (crate::audit_store).
+    let store = crate::audit_store::read(config, facts.now)?;
+    facts.directory = store.directory;
+    facts.postgresql = store.postgresql;
+    guard(config, config_path, store.active_bans, &mut facts);
     self_test(config, &mut facts);
-    let week_ago = (facts.now - 7 * 86_400) * 1_000_000;
-    if let Ok(t) = store.trace_summary(week_ago) {
+    if let Some(t) = store.trace {
         facts.trace = Some(TraceFacts {
             oldest_event: t.oldest.map(|us| us / 1_000_000),
             auth_failures_7d: t.auth_failures,
@@ -193,10 +192,15 @@ pub fn gather(
 
 /// Intrusion prevention (NC-2.4.1, NC-2.4.2), file integrity (NC-2.2), signature ages
 /// (NC-2.4.4) and the host firewall (NC-2.3.1, NC-2.3.3), each from the code that carries it.
-fn guard(config: &Config, config_path: Option<&std::path::Path>, store: &Store, facts: &mut Facts) {
+fn guard(
+    config: &Config,
+    config_path: Option<&std::path::Path>,
+    active_bans: Option<Vec<rampart_store::NetBan>>,
+    facts: &mut Facts,
+) {
     use rampart_audit::facts::{FirewallFacts, IdsFacts, IntegrityFacts, SourceAge};
     let now_us = facts.now * 1_000_000;
-    if let Ok(active) = store.ids_list_active(now_us) {
+    if let Some(active) = active_bans {
         let week_ago = now_us - 7 * 86_400 * 1_000_000;
         facts.guard.ids = Some(IdsFacts {
             enabled: config.ids.enabled,
@@ -501,38 +505,6 @@ fn server_facts(v: &serde_json::Value) -> rampart_audit::facts::ServerFacts {
     }
 }
 
-fn directory(store: &Store, data_dir: &Path) -> rampart_store::Result<DirectoryFacts> {
-    let local_domains = store.domains()?;
-    let accounts = store
-        .users()?
-        .into_iter()
-        .map(|address| Account {
-            address,
-            disabled: false,
-        })
-        .collect();
-    let external_alias_targets = store
-        .aliases()?
-        .into_iter()
-        .filter(|(_, target)| {
-            let domain = target.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
-            !local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
-        })
-        .map(|(alias, target)| format!("{alias} -> {target}"))
-        .collect();
-    let mut dkim_domains: Vec<String> = rampart_queue::dkim::list(data_dir)
-        .into_iter()
-        .map(|(domain, ..)| domain)
-        .collect();
-    dkim_domains.dedup();
-    Ok(DirectoryFacts {
-        local_domains,
-        accounts,
-        external_alias_targets,
-        dkim_domains,
-    })
-}
-
 /// Keys and credentials whose modes the audit checks.
 fn key_files(config: &Config) -> Vec<FileFact> {
     let d = &config.data_dir;
@@ -559,6 +531,10 @@ fn key_files(config: &Config) -> Vec<FileFact> {
         .and_then(|s| s.password_file.clone())
     {
         want.push((p, "password file"));
+    }
+    // NC-2.1.4: the PostgreSQL password of `[store] backend = "postgresql"`.
+    if let Some(p) = &config.store.password_file {
+        want.push((p.clone(), "password file"));
     }
     for r in &config.relay_domains {
         if let Some(p) = &r.password_file {

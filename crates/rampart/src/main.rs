@@ -12,6 +12,7 @@ mod admin_status;
 mod admin_user;
 mod audit_cmd;
 mod audit_local;
+mod audit_store;
 mod ban;
 mod console;
 mod dkim_pg;
@@ -300,8 +301,12 @@ fn main() -> ExitCode {
     }
     let refused = match cli.command {
         Command::Serve => store_cmd::refuse_incomplete(&config),
-        // The system report counts the trace of whichever store is configured (AL-3.2).
-        Command::Store(_) | Command::Config(_) | Command::Report(ReportCmd::Summary(_)) => Ok(()),
+        // These read the store through its traits, on either backend: the system report counts
+        // the trace (AL-3.2), the audit reads its evidence (audit_store.rs).
+        Command::Store(_)
+        | Command::Config(_)
+        | Command::Audit(_)
+        | Command::Report(ReportCmd::Summary(_)) => Ok(()),
         _ => store_cmd::refuse_postgresql(&config),
     };
     if let Err(e) = refused {

@@ -23,6 +23,8 @@ fn switched_off(f: &Facts, id: &'static str, check: CheckName, what: &str) -> Op
 pub fn al_1_1(f: &Facts) -> Vec<Finding> {
     const ID: &str = "AL-1.1";
     let mut out = probes(f, ID);
+    // On PostgreSQL: the link to the shared database.
+    out.extend(super::store::al_1_1(f));
     let c = match config(f, ID) {
         Ok(c) => c,
         Err(w) => {

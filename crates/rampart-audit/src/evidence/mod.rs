@@ -4,6 +4,7 @@
 pub mod al;
 pub mod nc;
 mod nc_2_2;
+pub mod store;
 
 use crate::facts::Facts;
 use crate::{Finding, Status};

@@ -646,7 +646,7 @@ pub fn nc_2_3_4(f: &Facts) -> Vec<Finding> {
         .as_ref()
         .map(|d| d.local_domains.len())
         .unwrap_or(0);
-    if !c.relay_domains.is_empty() && local_domains == 0 {
+    let mut out = if !c.relay_domains.is_empty() && local_domains == 0 {
         vec![Finding::pass(
             ID,
             "role",
@@ -665,7 +665,10 @@ pub fn nc_2_3_4(f: &Facts) -> Vec<Finding> {
             "role",
             "this node does not face the Internet on an MX listener while holding mailboxes",
         )]
-    }
+    };
+    // On PostgreSQL: the shared store that holds the mailboxes (docs/SCALING.md).
+    out.extend(super::store::nc_2_3_4(f));
+    out
 }
 
 /// NC-2.4.1: intrusion detection watches the server's traffic.
