@@ -90,7 +90,8 @@ async fn reads(store: &AnyStore, data_dir: &Path, now: i64) -> StoreReads {
     }
 }
 
-/// The directory: domains and accounts from the store, DKIM keys from this node's data_dir.
+/// The directory: domains and accounts from the store, DKIM keys from this node's data_dir and
+/// (on a shared store) from the store.
 async fn directory(store: &AnyStore, data_dir: &Path) -> rampart_store::Result<DirectoryFacts> {
     let local_domains = store.domains().await?;
     let accounts = store
@@ -116,6 +117,11 @@ async fn directory(store: &AnyStore, data_dir: &Path) -> rampart_store::Result<D
         .into_iter()
         .map(|(domain, ..)| domain)
         .collect();
+    // A shared store's keys sign on every node (AL-2.2); the embedded store keeps none.
+    if let Some(stored) = store.dkim_keys().await? {
+        dkim_domains.extend(stored.into_iter().map(|k| k.domain));
+    }
+    dkim_domains.sort();
     dkim_domains.dedup();
     Ok(DirectoryFacts {
         local_domains,

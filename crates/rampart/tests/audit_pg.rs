@@ -242,6 +242,29 @@ fn nc_2_3_4_al_1_1_the_audit_of_a_postgresql_node_matches_sqlite_and_checks_the_
         finding(&again, "NC-2.3.4", "synchronous_commit")["status"],
         "pass"
     );
+
+    // AL-2.2: a DKIM key kept in the database (it signs on every node) counts as the domain's
+    // key; before it, the row warns.
+    assert_eq!(
+        finding(&again, "NC-guideline", "dkim keys")["status"],
+        "warn"
+    );
+    cli(
+        &pg,
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.test",
+            "--selector",
+            "pg1",
+        ],
+        None,
+    );
+    assert!(!pg_dir.0.join("data/dkim").join("example.test").exists());
+    let (_, signed, _) = audit(&pg);
+    let row = finding(&signed, "NC-guideline", "dkim keys");
+    assert_eq!(row["status"], "pass", "{row:#}");
 }
 
 /// A database that does not answer: the audit still reports, each database row a fail naming
