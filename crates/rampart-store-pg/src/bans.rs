@@ -333,26 +333,11 @@ impl Bans for PgStore {
     }
 
     async fn ids_events(&self, since: i64, limit: usize) -> Result<Vec<IdsEvent>> {
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let c = self.conn(&self.sessions).await?;
-        let rows = c
-            .query(
-                "SELECT ts, network, event, detector, detail FROM ids_events WHERE ts >= $1
-                 ORDER BY ts, id LIMIT $2",
-                &[&since, &limit],
-            )
-            .await
-            .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|r| IdsEvent {
-                ts: r.get(0),
-                network: r.get(1),
-                event: r.get(2),
-                detector: r.get(3),
-                detail: r.get(4),
-            })
-            .collect())
+        self.events(since, limit, None).await
+    }
+
+    async fn ids_events_of(&self, event: &str, since: i64, limit: usize) -> Result<Vec<IdsEvent>> {
+        self.events(since, limit, Some(event)).await
     }
 
     async fn prune_ids(&self, days: u32, now: i64) -> Result<usize> {
@@ -400,5 +385,32 @@ impl Bans for PgStore {
             mailbox_audit,
             ids: row.get(1),
         })
+    }
+}
+
+impl PgStore {
+    /// The IDS log since `since` (of one kind when `kind` is given), oldest first.
+    async fn events(&self, since: i64, limit: usize, kind: Option<&str>) -> Result<Vec<IdsEvent>> {
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let c = self.conn(&self.sessions).await?;
+        let rows = c
+            .query(
+                "SELECT ts, network, event, detector, detail FROM ids_events
+                 WHERE ts >= $1 AND ($3::text IS NULL OR event = $3)
+                 ORDER BY ts, id LIMIT $2",
+                &[&since, &limit, &kind],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| IdsEvent {
+                ts: r.get(0),
+                network: r.get(1),
+                event: r.get(2),
+                detector: r.get(3),
+                detail: r.get(4),
+            })
+            .collect())
     }
 }

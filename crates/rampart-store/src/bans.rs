@@ -153,6 +153,9 @@ pub trait Bans: Send + Sync {
     async fn ids_record(&self, event: IdsEvent);
     /// The IDS log since `since`, oldest first, at most `limit`.
     async fn ids_events(&self, since: i64, limit: usize) -> Result<Vec<IdsEvent>>;
+    /// The IDS log's events of one kind (`event`) since `since`, oldest first, at most `limit`:
+    /// what a node polls for without reading every detection of an attack.
+    async fn ids_events_of(&self, event: &str, since: i64, limit: usize) -> Result<Vec<IdsEvent>>;
     /// NC-2.4.3: removes IDS events, and ban rows that ended, older than `days`; how many.
     async fn prune_ids(&self, days: u32, now: i64) -> Result<usize>;
     /// NC-2.4.3: the oldest record kept by the trace, the mailbox audit and the IDS log.
@@ -378,13 +381,14 @@ fn allowed(c: &Connection) -> Result<Vec<Allowed>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-fn events(c: &Connection, since: i64, limit: usize) -> Result<Vec<IdsEvent>> {
+fn events(c: &Connection, since: i64, limit: usize, kind: Option<&str>) -> Result<Vec<IdsEvent>> {
     let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
     let mut st = c.prepare_cached(
-        "SELECT ts, network, event, detector, detail FROM ids_events WHERE ts >= ?1
+        "SELECT ts, network, event, detector, detail FROM ids_events
+         WHERE ts >= ?1 AND (?3 IS NULL OR event = ?3)
          ORDER BY ts, id LIMIT ?2",
     )?;
-    let rows = st.query_map(params![since, limit], |r| {
+    let rows = st.query_map(params![since, limit, kind], |r| {
         Ok(IdsEvent {
             ts: r.get(0)?,
             network: r.get(1)?,
@@ -512,7 +516,13 @@ impl Bans for Sqlite {
     }
 
     async fn ids_events(&self, since: i64, limit: usize) -> Result<Vec<IdsEvent>> {
-        self.read(move |s| s.read(|c| events(c, since, limit)))
+        self.read(move |s| s.read(|c| events(c, since, limit, None)))
+            .await
+    }
+
+    async fn ids_events_of(&self, event: &str, since: i64, limit: usize) -> Result<Vec<IdsEvent>> {
+        let event = event.to_string();
+        self.read(move |s| s.read(|c| events(c, since, limit, Some(&event))))
             .await
     }
 

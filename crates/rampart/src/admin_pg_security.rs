@@ -131,7 +131,7 @@ async fn unblock_everywhere(store: &PgStore, net: &IpNet, now: i64) -> Result<()
     };
     store.ids_record(event.clone()).await;
     let logged = store
-        .ids_events(now, 1000)
+        .ids_events_of(unblock_watch::EVENT, now, 1000)
         .await?
         .iter()
         .any(|e| e.ts == now && e.event == event.event && e.network == event.network);

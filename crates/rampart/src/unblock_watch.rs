@@ -56,12 +56,12 @@ async fn apply(
     mut from: i64,
 ) -> rampart_store::Result<()> {
     loop {
-        let page = store.ids_events(from, BATCH).await?;
+        let page = store.ids_events_of(EVENT, from, BATCH).await?;
         let next = (page.len() == BATCH)
             .then(|| page.last().map(|e| e.ts))
             .flatten()
             .filter(|ts| *ts > from);
-        for e in page.into_iter().filter(|e| e.event == EVENT) {
+        for e in page {
             if !seen.insert((e.ts, e.network.clone(), e.detail.clone())) {
                 continue;
             }

@@ -256,6 +256,25 @@ pub async fn ids_log_retention_and_oldest_on<S: Bans + ?Sized>(store: &S) {
     let kept = store.ids_events(0, 100).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].detail, "10 days ago");
+    // One kind of event only: an unblock among detections.
+    store
+        .ids_record(IdsEvent {
+            ts: now,
+            network: "192.0.2.0/24".into(),
+            event: "unblock".into(),
+            detector: "admin".into(),
+            detail: "lifted".into(),
+        })
+        .await;
+    let of = store.ids_events_of("unblock", 0, 100).await.unwrap();
+    assert_eq!(of.len(), 1, "{of:?}");
+    assert_eq!(of[0].network, "192.0.2.0/24");
+    assert!(store
+        .ids_events_of("detect", now, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.ids_events(0, 100).await.unwrap().len(), 2);
     assert_eq!(
         store.oldest_kept().await.unwrap().ids,
         Some(now - 10 * day),
