@@ -208,9 +208,7 @@ impl PgStore {
                 failed += 1;
             }
         }
-        for e in events {
-            trace::insert_in(&tx, e).await?;
-        }
+        trace::insert_all_in(&tx, events).await?;
         let bounced = match bounce {
             Some(b) if failed > 0 => {
                 insert_enqueued(&tx, &b.message, bounce_body.as_deref()).await?;
@@ -578,9 +576,7 @@ pub(crate) async fn insert_enqueued(
         e.sender = Some(msg.sender.clone());
         trace::insert_in(tx, &e).await?;
     }
-    for e in &msg.events {
-        trace::insert_in(tx, e).await?;
-    }
+    trace::insert_all_in(tx, &msg.events).await?;
     if msg.deliver_local_now && msg.quarantine.is_none() {
         let mut local: Vec<&String> = msg
             .recipients

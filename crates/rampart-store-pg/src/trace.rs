@@ -186,3 +186,56 @@ pub(crate) async fn insert_in(tx: &tokio_postgres::Transaction<'_>, e: &TraceEve
     e.log();
     Ok(())
 }
+
+/// Inserts `events` inside `tx` in one statement (one round trip however many there are), as
+/// [`insert_in`] inserts one.
+pub(crate) async fn insert_all_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    events: &[TraceEvent],
+) -> Result<()> {
+    match events {
+        [] => return Ok(()),
+        [one] => return insert_in(tx, one).await,
+        _ => {}
+    }
+    let col = |f: fn(&TraceEvent) -> Option<&str>| -> Vec<Option<&str>> {
+        events.iter().map(f).collect()
+    };
+    let ts: Vec<i64> = events.iter().map(|e| e.ts).collect();
+    let session = col(|e| e.session.as_deref());
+    let queue_id = col(|e| e.queue_id.as_deref());
+    let message_id = col(|e| e.message_id.as_deref());
+    let client = col(|e| e.client.as_deref());
+    let sender = col(|e| e.sender.as_deref());
+    let recipient = col(|e| e.recipient.as_deref());
+    let event: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    let detail: Vec<&str> = events.iter().map(|e| e.detail.as_str()).collect();
+    // WITH ORDINALITY keeps the events' order in their ids, as one insert after another would.
+    tx.execute(
+        "INSERT INTO trace(ts, session, queue_id, message_id, client, sender, recipient, event,
+                           detail)
+         SELECT ts, session, queue_id, message_id, client, sender, recipient, event, detail
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::text[])
+              WITH ORDINALITY AS u(ts, session, queue_id, message_id, client, sender,
+                                   recipient, event, detail, n)
+         ORDER BY n",
+        &[
+            &ts,
+            &session,
+            &queue_id,
+            &message_id,
+            &client,
+            &sender,
+            &recipient,
+            &event,
+            &detail,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    for e in events {
+        e.log();
+    }
+    Ok(())
+}
