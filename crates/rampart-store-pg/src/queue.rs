@@ -519,10 +519,27 @@ pub(crate) async fn insert_enqueued(
         msg.inline.as_deref().or(body).ok_or_else(|| {
             StoreError::Invalid(format!("message {} has no body to store", msg.id))
         })?;
+    let status = if msg.quarantine.is_some() {
+        HELD
+    } else {
+        QUEUED
+    };
+    let (addresses, locals): (Vec<&str>, Vec<bool>) = msg
+        .recipients
+        .iter()
+        .map(|r| (r.address.as_str(), r.local))
+        .unzip();
+    // The message, its body and every recipient in one statement: one round trip however long
+    // the list (the foreign keys are checked at the statement's end, when all three are in).
     tx.execute(
-        "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client,
-                              junk)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "WITH m AS (
+             INSERT INTO messages(id, received, sender, size, message_id, return_path_len,
+                                  client, junk)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)),
+         b AS (INSERT INTO message_bodies(id, data) VALUES ($1, $9))
+         INSERT INTO queue(message, recipient, local, status, next_attempt)
+         SELECT $1, r, l, $12, $2 FROM unnest($10::text[], $11::bool[]) AS u(r, l)
+         ON CONFLICT (message, recipient) DO NOTHING",
         &[
             &msg.id.0,
             &now,
@@ -532,32 +549,11 @@ pub(crate) async fn insert_enqueued(
             &(msg.return_path_len as i64),
             &msg.client,
             &msg.junk,
+            &data,
+            &addresses,
+            &locals,
+            &status,
         ],
-    )
-    .await
-    .map_err(db)?;
-    tx.execute(
-        "INSERT INTO message_bodies(id, data) VALUES ($1, $2)",
-        &[&msg.id.0, &data],
-    )
-    .await
-    .map_err(db)?;
-    let status = if msg.quarantine.is_some() {
-        HELD
-    } else {
-        QUEUED
-    };
-    // One statement for every recipient: a list of a thousand costs one round trip.
-    let (addresses, locals): (Vec<&str>, Vec<bool>) = msg
-        .recipients
-        .iter()
-        .map(|r| (r.address.as_str(), r.local))
-        .unzip();
-    tx.execute(
-        "INSERT INTO queue(message, recipient, local, status, next_attempt)
-         SELECT $1, r, l, $4, $5 FROM unnest($2::text[], $3::bool[]) AS u(r, l)
-         ON CONFLICT (message, recipient) DO NOTHING",
-        &[&msg.id.0, &addresses, &locals, &status, &now],
     )
     .await
     .map_err(db)?;
