@@ -36,10 +36,10 @@ fn sorted_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let args = std::env::args().skip(1);
     let (mut spam, mut ham, mut test) = (Vec::new(), Vec::new(), Vec::new());
     let mut mode = String::new();
-    while let Some(a) = args.next() {
+    for a in args {
         if a.starts_with("--") {
             mode = a;
             continue;

@@ -114,7 +114,7 @@ impl Bag {
             if len == 0 {
                 continue;
             }
-            if len < MIN_WORD || len > MAX_WORD || w.chars().all(|c| c.is_ascii_digit()) {
+            if !(MIN_WORD..=MAX_WORD).contains(&len) || w.chars().all(|c| c.is_ascii_digit()) {
                 prev = None;
                 continue;
             }
