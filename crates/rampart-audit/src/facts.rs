@@ -208,6 +208,20 @@ pub struct GuardFacts {
     /// Rspamd, the optional second spam engine (AL-1.2), asked at its `/ping`; `None` when it
     /// is not configured or was not asked.
     pub rspamd: Option<RspamdFacts>,
+    /// Scopes of the spam classifier (AL-1.2) holding lessons an older tokeniser taught, which no
+    /// longer count; `None` when the store was not read.
+    pub classifier_stale: Option<Vec<StaleLessons>>,
+}
+
+/// One classifier scope's lessons of an older tokeniser version.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaleLessons {
+    /// `""` for the installation, else the user's address.
+    pub scope: String,
+    pub spam: u64,
+    pub ham: u64,
+    /// The tokeniser version the classifier reads with now.
+    pub version: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]

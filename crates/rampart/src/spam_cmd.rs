@@ -143,7 +143,15 @@ async fn status(config: &Config, store: &AnyStore) -> Result<(), Error> {
     if !scopes.iter().any(|(s, _)| s == GLOBAL) {
         println!("installation: 0 spam, 0 ham trained");
     }
-    for (scope, c) in scopes {
+    let marker = bayes::tokens::marker();
+    for (scope, all) in scopes {
+        // Only lessons of the current tokeniser version count (bayes::tokens::VERSION).
+        let current = store.spam_token_counts(&scope, &[marker]).await?;
+        let (spam, ham) = current
+            .tokens
+            .first()
+            .map(|(_, s, h)| (*s, *h))
+            .unwrap_or((0, 0));
         let who = if scope == GLOBAL {
             "installation".to_string()
         } else {
@@ -151,7 +159,7 @@ async fn status(config: &Config, store: &AnyStore) -> Result<(), Error> {
         };
         let state = if !cfg.enabled {
             "classifier disabled by configuration".to_string()
-        } else if c.spam >= cfg.min_spam && c.ham >= cfg.min_ham {
+        } else if spam >= cfg.min_spam && ham >= cfg.min_ham {
             "in effect".to_string()
         } else {
             format!(
@@ -159,7 +167,16 @@ async fn status(config: &Config, store: &AnyStore) -> Result<(), Error> {
                 cfg.min_spam, cfg.min_ham
             )
         };
-        println!("{who}: {} spam, {} ham trained ({state})", c.spam, c.ham);
+        println!("{who}: {spam} spam, {ham} ham trained ({state})");
+        let (old_spam, old_ham) = (all.spam.saturating_sub(spam), all.ham.saturating_sub(ham));
+        if old_spam + old_ham > 0 {
+            println!(
+                "{who}: {old_spam} spam and {old_ham} ham trained with an older tokeniser no \
+                 longer count (tokeniser version {}): retrain with `rampart spam train`, or \
+                 by moving mail to and out of Junk",
+                bayes::tokens::VERSION
+            );
+        }
     }
     Ok(())
 }

@@ -143,6 +143,7 @@ pub fn al_1_2(f: &Facts) -> Vec<Finding> {
             ));
         }
         out.extend(rspamd(f, c));
+        out.extend(classifier_stale(f));
     } else if let Err(w) = config(f, ID) {
         out.push(w);
     }
@@ -194,6 +195,35 @@ fn rspamd(f: &Facts, c: &rampart_config::Config) -> Vec<Finding> {
         },
     });
     out
+}
+
+/// AL-1.2: lessons an older tokeniser taught no longer count; the classifier needs retraining.
+/// Nothing when there are none.
+fn classifier_stale(f: &Facts) -> Vec<Finding> {
+    const ID: &str = "AL-1.2";
+    let Some(stale) = &f.guard.classifier_stale else {
+        return Vec::new();
+    };
+    stale
+        .iter()
+        .map(|s| {
+            let who = if s.scope.is_empty() {
+                "the installation"
+            } else {
+                s.scope.as_str()
+            };
+            Finding::warn(
+                ID,
+                "spam classifier training",
+                format!(
+                    "{} spam and {} ham lessons of {who} were trained with an older tokeniser \
+                     and no longer count (the classifier reads with version {})",
+                    s.spam, s.ham, s.version
+                ),
+                "retrain: rampart spam train --spam DIR --ham DIR, or moves to and out of Junk",
+            )
+        })
+        .collect()
 }
 
 /// AL-1.3: URLs inspected, also at delivery.

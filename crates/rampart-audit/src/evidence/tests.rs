@@ -356,3 +356,43 @@ fn the_running_servers_report_is_the_evidence_and_its_absence_is_said() {
     }
     assert_eq!(status(&f, "NC-2.2-integrity"), Status::Fail);
 }
+
+/// AL-1.2: lessons an older tokeniser taught no longer count, and the audit asks for retraining.
+#[test]
+fn al_1_2_classifier_lessons_of_an_older_tokeniser_ask_for_retraining() {
+    let training = |f: &Facts| {
+        Report::gather(f)
+            .control("AL-1.2")
+            .unwrap()
+            .findings
+            .iter()
+            .filter(|x| x.check == "spam classifier training")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let mut f = facts("");
+    assert!(training(&f).is_empty(), "store not read: nothing said");
+    f.guard.classifier_stale = Some(Vec::new());
+    assert!(training(&f).is_empty(), "no old lessons: nothing said");
+    f.guard.classifier_stale = Some(vec![crate::facts::StaleLessons {
+        scope: String::new(),
+        spam: 300,
+        ham: 400,
+        version: 2,
+    }]);
+    let w = training(&f);
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].status, Status::Warn);
+    assert!(
+        w[0].evidence.starts_with(
+            "300 spam and 400 ham lessons of the installation were trained with an older tokeniser"
+        ),
+        "{}",
+        w[0].evidence
+    );
+    assert!(w[0]
+        .remedy
+        .as_deref()
+        .unwrap()
+        .contains("rampart spam train"));
+}

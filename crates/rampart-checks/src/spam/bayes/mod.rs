@@ -12,7 +12,9 @@
 //! Learning is elsewhere: [`lesson`] gives a message's digest and tokens, the store counts them
 //! (rampart-store's `SpamTokens`), once per message; training the other way undoes the first
 //! lesson. Until `min_spam` spam and `min_ham` ham messages were trained the classifier adds
-//! nothing and says so.
+//! nothing and says so. Only lessons of the current tokeniser version ([`tokens::VERSION`])
+//! count: the version's marker token says how many there are, and the reason names the lessons
+//! of an older version, which no longer count, and asks for retraining.
 
 pub mod tokens;
 
@@ -162,6 +164,31 @@ fn trained(cfg: &BayesConfig, c: &Counts) -> bool {
     c.spam_messages >= cfg.min_spam && c.ham_messages >= cfg.min_ham
 }
 
+/// Counts as the current tokeniser sees them: the messages trained with it are the counts of
+/// its [`tokens::marker`], not every lesson in the scope; the second value is the (spam, ham)
+/// lessons an older tokeniser taught, which no longer count (their tokens hash apart).
+fn current(mut c: Counts) -> (Counts, (u64, u64)) {
+    let (s, h) = c.tokens.remove(&tokens::marker()).unwrap_or((0, 0));
+    let stale = (
+        c.spam_messages.saturating_sub(s),
+        c.ham_messages.saturating_sub(h),
+    );
+    c.spam_messages = s;
+    c.ham_messages = h;
+    (c, stale)
+}
+
+/// The trace's note on lessons of an older tokeniser, empty when there are none.
+fn stale_note((spam, ham): (u64, u64)) -> String {
+    if spam + ham == 0 {
+        return String::new();
+    }
+    format!(
+        "; {spam} spam and {ham} ham trained with an older tokeniser no longer count: \
+         retrain (rampart spam train, or moves to and out of Junk)"
+    )
+}
+
 /// Classifies a message by its tokens: against the single recipient's own training when that is
 /// enough (`min_spam`/`min_ham`), else against the installation's. None when disabled.
 pub async fn classify(
@@ -173,18 +200,30 @@ pub async fn classify(
     if !cfg.enabled {
         return None;
     }
+    // The marker's counts are the messages trained with this tokeniser version.
+    let mut query = tokens.to_vec();
+    if !query.contains(&tokens::marker()) {
+        query.push(tokens::marker());
+    }
     let mut chosen = None;
     if let Some(user) = recipient {
-        match source.counts(&user.to_ascii_lowercase(), tokens).await {
-            Ok(c) if trained(cfg, &c) => chosen = Some((format!("{user}'s training"), c)),
-            Ok(_) => {}
+        match source.counts(&user.to_ascii_lowercase(), &query).await {
+            Ok(c) => {
+                let (c, stale) = current(c);
+                if trained(cfg, &c) {
+                    chosen = Some((format!("{user}'s training"), c, stale));
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "spam classifier: user counts"),
         }
     }
-    let (whose, counts) = match chosen {
+    let (whose, counts, stale) = match chosen {
         Some(c) => c,
-        None => match source.counts("", tokens).await {
-            Ok(c) => ("the installation's training".to_string(), c),
+        None => match source.counts("", &query).await {
+            Ok(c) => {
+                let (c, stale) = current(c);
+                ("the installation's training".to_string(), c, stale)
+            }
             Err(e) => {
                 return Some(Outcome {
                     probability: None,
@@ -200,8 +239,12 @@ pub async fn classify(
             probability: None,
             score: 0.0,
             detail: format!(
-                "classifier not yet trained ({} spam, {} ham; needs {} and {})",
-                counts.spam_messages, counts.ham_messages, cfg.min_spam, cfg.min_ham
+                "classifier not yet trained ({} spam, {} ham; needs {} and {}{})",
+                counts.spam_messages,
+                counts.ham_messages,
+                cfg.min_spam,
+                cfg.min_ham,
+                stale_note(stale)
             ),
         });
     }
@@ -211,10 +254,11 @@ pub async fn classify(
         probability: Some(p),
         score,
         detail: format!(
-            "classifier probability {p:.3} from {used} of {} tokens against {whose} ({} spam, {} ham)",
-            tokens.len(),
+            "classifier probability {p:.3} from {used} of {} tokens against {whose} ({} spam, {} ham{})",
+            tokens.iter().filter(|t| **t != tokens::marker()).count(),
             counts.spam_messages,
-            counts.ham_messages
+            counts.ham_messages,
+            stale_note(stale)
         ),
     })
 }

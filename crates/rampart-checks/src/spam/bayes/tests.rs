@@ -208,25 +208,41 @@ fn al_1_2_bayes_digest_ignores_added_headers_and_line_ends() {
 }
 
 #[test]
-fn al_1_2_bayes_tokens_read_field_names_markup_and_subject_shape() {
+fn al_1_2_bayes_tokens_read_markup_capitals_and_subject_shape() {
     let html = "From: Shop <deals@shop.example>\r\nTo: a@local.example\r\n\
                 Subject: HUGE SAVINGS TODAY!\r\nX-MSMail-Priority: High\r\n\
                 Content-Type: text/html\r\n\r\n\
-                <html><body><font color=\"red\" size=5>Save now</font>\
+                <html><body><font color=\"red\" size=5>Save now, FREE</font>\
                 <table border=0><tr><td>deal of the week</td></tr></table></body></html>\r\n";
     let t = toks(html);
+    let has = |s: &str| t.contains(&tokens::hash(s));
     for expected in [
-        "hn:x-msmail-priority",
-        "hn:content-type",
         "tag:font",
-        "tag:font:color",
-        "tag:table:border",
+        "tag:table",
         "s:shape:caps",
         "s:shape:bang",
         "shape:html-only",
         "h:x-msmail-priority:high",
+        "s:caps:HUGE",
+        "s:huge",
+        "s:2:huge savings",
+        "s:2:savings today!",
+        "caps:FREE",
+        "free",
     ] {
-        assert!(t.contains(&tokens::hash(expected)), "{expected} is a token");
+        assert!(has(expected), "{expected} is a token");
+    }
+    // Version 2: no field names, no attribute names, no tags outside the chosen few.
+    for absent in [
+        "hn:x-msmail-priority",
+        "hn:content-type",
+        "tag:font:color",
+        "tag:table:border",
+        "tag:html",
+        "tag:body",
+        "caps:Save",
+    ] {
+        assert!(!has(absent), "{absent} is not a token");
     }
     // A plain reply has neither markup nor shouting.
     let plain = toks(&ham(1));
@@ -235,8 +251,55 @@ fn al_1_2_bayes_tokens_read_field_names_markup_and_subject_shape() {
         "s:shape:caps",
         "s:shape:bang",
         "shape:html-only",
+        "hn:message-id",
     ] {
         assert!(!plain.contains(&tokens::hash(absent)), "{absent} is not");
     }
-    assert!(plain.contains(&tokens::hash("hn:message-id")));
+    assert!(
+        !plain.contains(&tokens::hash("s:2:minutes of")),
+        "`of` is too short to pair"
+    );
+    assert!(plain.contains(&tokens::hash("s:2:the project")));
+}
+
+#[tokio::test]
+async fn al_1_2_bayes_lessons_of_an_older_tokeniser_do_not_count_and_say_so() {
+    let m = Memory::default();
+    for i in 0..6 {
+        m.train(&spam(i), true);
+        m.train(&ham(i), false);
+    }
+    // Lessons an older tokeniser taught: other hashes, no marker of this version.
+    {
+        let mut lessons = m.lessons.lock().unwrap();
+        for i in 0..10u64 {
+            lessons.insert(vec![0xee, i as u8], (true, vec![i, 1000 + i]));
+        }
+        lessons.insert(vec![0xef], (false, vec![7]));
+    }
+    let o = classify(&cfg(6), &m, None, &toks(&spam(99))).await.unwrap();
+    let p = o.probability.expect("6 and 6 of this version: trained");
+    assert!(p > 0.9, "{o:?}");
+    assert!(
+        o.detail.contains(
+            "(6 spam, 6 ham; 10 spam and 1 ham trained with an older tokeniser no longer count"
+        ),
+        "{}",
+        o.detail
+    );
+    let o = classify(&cfg(7), &m, None, &toks(&spam(99))).await.unwrap();
+    assert_eq!(
+        o.probability, None,
+        "16 lessons, of which 6 current: not enough"
+    );
+    assert!(
+        o.detail
+            .starts_with("classifier not yet trained (6 spam, 6 ham; needs 7 and 7; 10 spam"),
+        "{}",
+        o.detail
+    );
+    assert!(o.detail.contains("retrain"), "{}", o.detail);
+    // The marker is in every lesson and is not a word of the message.
+    assert!(toks(&ham(1)).contains(&tokens::marker()));
+    assert_eq!(tokens::VERSION, 2);
 }

@@ -3,9 +3,17 @@
 //! extractor): nothing is decoded a second time here.
 //!
 //! Each token is a short string with a prefix saying where it came from (`s:` subject word,
-//! `fd:` From domain, `rcv:` a Received hop's host, `h:x-mailer:` a selected header's word,
-//! `u:` a link's host or path part, no prefix for body words), hashed to 64 bits (FNV-1a) so the
-//! store keeps numbers, not text. A message gives at most [`MAX_TOKENS`] distinct tokens.
+//! `s:2:` a pair of adjacent subject words, `fd:` From domain, `rcv:` a Received hop's host,
+//! `h:x-mailer:` a selected header's word, `u:` a link's host or path part, `tag:` one of the
+//! HTML tags bulk mail dresses in, no prefix for body words), hashed to 64 bits (FNV-1a, seeded
+//! with the tokeniser's [`VERSION`]) so the store keeps numbers, not text. Words are read in lower
+//! case; a word written in capitals also counts as itself (`caps:FREE`). A message gives at most
+//! [`MAX_TOKENS`] distinct tokens.
+//!
+//! Version 2 (docs/ANTISPAM.md, "Classifier, round 2") left out the header field names and the
+//! attribute names of HTML tags, and most tag names: they told "written by mailing-list software"
+//! from "written by anything else", so a wanted newsletter read as spam when the ham trained was
+//! mostly list mail; it added the capitals and the subject's word pairs.
 
 use std::collections::HashSet;
 
@@ -25,10 +33,17 @@ const MAX_TEXT: usize = 256 * 1024;
 const MIN_WORD: usize = 3;
 const MAX_WORD: usize = 24;
 
-/// Header fields whose names are read as tokens (`hn:`), at most.
-const MAX_FIELD_NAMES: usize = 60;
 /// HTML tags read as tokens (`tag:`), at most.
 const MAX_TAGS: usize = 400;
+/// Pairs of adjacent subject words read as tokens (`s:2:`), at most.
+const MAX_SUBJECT_PAIRS: usize = 20;
+/// The HTML tags that are tokens: the dress of bulk mail (fonts, tables, images, forms, maps,
+/// scripts) and the few every HTML mail has, whose count says little alone but pairs with the
+/// rest. Other tags and all attribute names are left out (version 2).
+const TAGS: [&str; 19] = [
+    "font", "table", "img", "form", "input", "center", "b", "a", "p", "br", "div", "span", "td",
+    "tr", "style", "script", "iframe", "map", "area",
+];
 
 /// Headers whose words are tokens of their own, prefixed by the header's name.
 const SELECTED: [&str; 10] = [
@@ -44,15 +59,32 @@ const SELECTED: [&str; 10] = [
     "x-spam-status",
 ];
 
-/// FNV-1a, 64 bits: stable across builds and platforms (unlike std's hasher), which matters
-/// because the counts are kept across upgrades.
+/// The tokeniser's version. A change to what the tokens are makes a new version: its hashes are
+/// seeded with it ([`hash`]), so counts learned by an older tokeniser never match, and never mix
+/// with, the current ones; every lesson carries the [`marker`], whose counts say how many
+/// messages were trained with this version (the classifier counts only those, and says when
+/// older lessons no longer count).
+/// 1: words, subject, sender, Received, links, field names, markup (until December 2026).
+/// 2: see docs/ANTISPAM.md, "Classifier, round 2".
+pub const VERSION: u32 = 2;
+/// The seed of [`VERSION`]'s hashes (version 1 had none).
+const SEED: &[u8] = b"rampart-tokens-2\0";
+
+/// FNV-1a, 64 bits, seeded with the tokeniser's version: stable across builds and platforms
+/// (unlike std's hasher), which matters because the counts are kept across upgrades.
 pub fn hash(token: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in token.as_bytes() {
+    for b in SEED.iter().chain(token.as_bytes()) {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// The token every lesson of this tokeniser version carries: its spam and ham counts are the
+/// messages trained with this version. No text the tokeniser reads gives it (words hold no `:`).
+pub fn marker() -> u64 {
+    hash("tokens:version")
 }
 
 /// Distinct tokens in the order found, bounded.
@@ -72,16 +104,46 @@ impl Bag {
         }
     }
 
+    /// Pairs of adjacent words (`{prefix}2:first second`), at most `limit`; a word too short, too
+    /// long or all digits breaks the chain.
+    fn pairs(&mut self, prefix: &str, text: &str, limit: usize) {
+        let mut prev: Option<String> = None;
+        let mut n = 0;
+        for w in split_words(text) {
+            let len = w.chars().count();
+            if len == 0 {
+                continue;
+            }
+            if !(MIN_WORD..=MAX_WORD).contains(&len) || w.chars().all(|c| c.is_ascii_digit()) {
+                prev = None;
+                continue;
+            }
+            let w = w.to_lowercase();
+            if let Some(p) = &prev {
+                if n >= limit || self.order.len() >= MAX_TOKENS {
+                    return;
+                }
+                self.add(&format!("{prefix}2:{p} {w}"));
+                n += 1;
+            }
+            prev = Some(w);
+        }
+    }
+
     fn words(&mut self, prefix: &str, text: &str) {
-        for w in text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '\'' | '$' | '-' | '!')))
-        {
-            let w = w.trim_matches(|c: char| c == '\'' || c == '-');
+        for w in split_words(text) {
             let n = w.chars().count();
             if n < MIN_WORD {
                 continue;
             }
             if self.order.len() >= MAX_TOKENS {
                 return;
+            }
+            // Shouting is a signal of its own: `FREE` counts as `caps:FREE` besides `free`.
+            if w.chars().any(char::is_alphabetic)
+                && w.chars().all(|c| c.is_uppercase() || !c.is_alphabetic())
+            {
+                self.add(&format!("{prefix}caps:{w}"));
             }
             if n > MAX_WORD {
                 let first = w.chars().next().unwrap_or('?').to_lowercase();
@@ -93,6 +155,13 @@ impl Bag {
             }
         }
     }
+}
+
+/// The words of a text: runs of letters, digits and `'$-!`, without leading or trailing `'` and
+/// `-`.
+fn split_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '\'' | '$' | '-' | '!')))
+        .map(|w| w.trim_matches(|c: char| c == '\'' || c == '-'))
 }
 
 fn domain(addr: &str) -> Option<String> {
@@ -130,15 +199,14 @@ pub fn tokens(headers: &Headers<'_>, parsed: &mail_parser::Message<'_>) -> Vec<u
         seen: HashSet::new(),
         order: Vec::new(),
     };
+    bag.add("tokens:version");
     if let Some(s) = parsed.subject() {
         bag.words("s:", s);
         subject_shape(&mut bag, s);
+        bag.pairs("s:", s, MAX_SUBJECT_PAIRS);
     }
-    // Which fields a message carries says much of the software that wrote it: mailing-list
-    // software and mail clients on one side, bulk senders on the other (SpamBayes' header names).
-    for f in headers.fields.iter().take(MAX_FIELD_NAMES) {
-        bag.add(&format!("hn:{}", f.name.to_ascii_lowercase()));
-    }
+    // Header field names are not tokens (version 2): which fields a message carries says which
+    // software wrote it, and against list-mail ham every newsletter looked like spam.
     if let Some(from) = parsed.from().and_then(|a| a.first()) {
         if let Some(d) = from.address().and_then(domain) {
             bag.add(&format!("fd:{d}"));
@@ -236,9 +304,10 @@ fn subject_shape(bag: &mut Bag, subject: &str) {
     }
 }
 
-/// HTML tags and attribute names as tokens (`tag:font`, `tag:font:color`): fonts, colours,
-/// tables and images are the dress of bulk mail, a plain reply has none. Values are not read
-/// (they are links and colours, the URL extractor and the text see what matters).
+/// The HTML tags of [`TAGS`] as tokens (`tag:font`): fonts, tables, images and forms are the dress
+/// of bulk mail, a plain reply has none. Attributes are not read: their names marked any HTML
+/// from a mail program as spam, their values are links and colours (the URL extractor and the
+/// text see what matters).
 fn markup(bag: &mut Bag, html: &str) {
     let mut rest = html;
     let mut n = 0;
@@ -260,15 +329,8 @@ fn markup(bag: &mut Bag, html: &str) {
         if n > MAX_TAGS {
             return;
         }
-        bag.add(&format!("tag:{name}"));
-        for attr in parts.take(8) {
-            let a = attr.split('=').next().unwrap_or("").to_ascii_lowercase();
-            if !a.is_empty()
-                && a.len() <= 16
-                && a.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
-            {
-                bag.add(&format!("tag:{name}:{a}"));
-            }
+        if TAGS.contains(&name.as_str()) {
+            bag.add(&format!("tag:{name}"));
         }
     }
 }
