@@ -170,6 +170,7 @@ pub fn gather(
     let store = crate::audit_store::read(config, facts.now)?;
     facts.directory = store.directory;
     facts.postgresql = store.postgresql;
+    facts.guard.classifier_stale = store.classifier_stale;
     guard(config, config_path, store.active_bans, &mut facts);
     self_test(config, &mut facts);
     if let Some(t) = store.trace {
@@ -226,27 +227,6 @@ fn guard(
         weekly_to: config.reports.weekly.clone(),
         dmarc_reports: config.dmarc_reports.send,
     });
-    // AL-1.2: lessons of an older tokeniser (their counts no longer count) ask for retraining.
-    if let Ok(scopes) = store.spam_scopes() {
-        let marker = rampart_checks::spam::bayes::tokens::marker();
-        let mut stale = Vec::new();
-        for (scope, all) in scopes {
-            let Ok(now) = store.spam_token_counts(&scope, &[marker]) else {
-                continue;
-            };
-            let (spam, ham) = now.tokens.first().map_or((0, 0), |(_, s, h)| (*s, *h));
-            let (spam, ham) = (all.spam.saturating_sub(spam), all.ham.saturating_sub(ham));
-            if spam + ham > 0 {
-                stale.push(rampart_audit::facts::StaleLessons {
-                    scope,
-                    spam,
-                    ham,
-                    version: rampart_checks::spam::bayes::tokens::VERSION,
-                });
-            }
-        }
-        facts.guard.classifier_stale = Some(stale);
-    }
     // AL-1.2: the configured Rspamd answers its /ping.
     if let Some(r) = &config.checks.spam.rspamd {
         let ping = tokio::runtime::Builder::new_current_thread()

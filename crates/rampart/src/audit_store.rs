@@ -23,6 +23,8 @@ pub struct StoreReads {
     pub directory: Option<DirectoryFacts>,
     pub trace: Option<TraceSummary>,
     pub active_bans: Option<Vec<NetBan>>,
+    /// AL-1.2: per classifier scope, the lessons of an older tokeniser (to be retrained).
+    pub classifier_stale: Option<Vec<rampart_audit::facts::StaleLessons>>,
     /// PostgreSQL only: the database's own facts, or why it could not be asked.
     pub postgresql: Option<Result<PostgresFacts, String>>,
 }
@@ -86,8 +88,32 @@ async fn reads(store: &AnyStore, data_dir: &Path, now: i64) -> StoreReads {
         directory: directory(store, data_dir).await.ok(),
         trace: store.trace_summary(week_ago).await.ok(),
         active_bans: store.list_active(now_us).await.ok(),
+        classifier_stale: classifier_stale(store).await.ok(),
         postgresql: None,
     }
+}
+
+/// AL-1.2: the lessons whose tokens an older tokeniser made (their counts no longer count):
+/// every lesson of a scope minus those carrying this tokeniser's marker.
+async fn classifier_stale(
+    store: &AnyStore,
+) -> rampart_store::Result<Vec<rampart_audit::facts::StaleLessons>> {
+    let marker = rampart_checks::spam::bayes::tokens::marker();
+    let mut stale = Vec::new();
+    for (scope, all) in store.spam_scopes().await? {
+        let now = store.spam_token_counts(&scope, &[marker]).await?;
+        let (spam, ham) = now.tokens.first().map_or((0, 0), |(_, s, h)| (*s, *h));
+        let (spam, ham) = (all.spam.saturating_sub(spam), all.ham.saturating_sub(ham));
+        if spam + ham > 0 {
+            stale.push(rampart_audit::facts::StaleLessons {
+                scope,
+                spam,
+                ham,
+                version: rampart_checks::spam::bayes::tokens::VERSION,
+            });
+        }
+    }
+    Ok(stale)
 }
 
 /// The directory: domains and accounts from the store, DKIM keys from this node's data_dir and
