@@ -41,7 +41,10 @@ async fn on_store<T: Send + 'static>(
     c: &Console,
     f: impl FnOnce(&Store) -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
-    let store = c.sqlite.store().clone();
+    // Not on a trait yet: on PostgreSQL the command line does this (admin_pg.rs).
+    let store = c.local.embedded(
+        "use `rampart user|domain|alias ...` on any node, which change the shared database",
+    )?;
     tokio::task::spawn_blocking(move || f(&store))
         .await
         .unwrap_or_else(|e| Err(e.to_string()))
