@@ -86,9 +86,9 @@ fn store_migrate_on_postgresql_then_what_is_not_there_yet_is_refused_clearly() {
         "a second run applies nothing: {stdout}"
     );
 
-    // The administrative commands other than the directory's, the trace's and the queue's
-    // still read the embedded store: refused in one line.
-    let out = rampart(&cfg, &["ban", "list"]);
+    // The commands that still read the embedded store (dns-records among them) are refused in
+    // one line.
+    let out = rampart(&cfg, &["dns-records", "--domain", "example.test"]);
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
