@@ -537,12 +537,13 @@ pub(super) async fn domains(
     let Some(who) = c.signed(&headers, client_of(ext)).await else {
         return see_other("/login");
     };
-    let read = on_store(&c, |s| {
-        Ok((
-            s.domains().map_err(|e| e.to_string())?,
-            s.aliases().map_err(|e| e.to_string())?,
+    // Through the Directory trait: on PostgreSQL every node's one directory.
+    let read = async {
+        Ok::<_, String>((
+            c.store.domains().await.map_err(|e| e.to_string())?,
+            c.store.aliases().await.map_err(|e| e.to_string())?,
         ))
-    })
+    }
     .await;
     let (domains, aliases) = match read {
         Ok(r) => r,
@@ -678,8 +679,10 @@ async fn directory_act(
         ("domains", "add") => {
             let name = field("name");
             let n = name.clone();
-            on_store(c, move |s| s.add_domain(&n).map_err(|e| e.to_string()))
+            c.store
+                .add_domain(&n)
                 .await
+                .map_err(|e| e.to_string())
                 .map(|()| format!("added domain {name}"))
         }
         ("domains", _) => {
@@ -717,8 +720,10 @@ async fn directory_act(
         ("aliases", "add") => {
             let (alias, target) = (field("alias"), field("target"));
             let (a, t) = (alias.clone(), target.clone());
-            on_store(c, move |s| s.add_alias(&a, &t).map_err(|e| e.to_string()))
+            c.store
+                .add_alias(&a, &t)
                 .await
+                .map_err(|e| e.to_string())
                 .map(|()| format!("added alias {alias} -> {target}"))
         }
         _ => {
