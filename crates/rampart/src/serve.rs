@@ -112,8 +112,8 @@ async fn serve(
         );
     }
 
-    // From here on the server sees the store only through its traits, but for the parts that
-    // read the embedded store directly (refused on PostgreSQL: serve_store::refuse_unsupported).
+    // From here on the server sees the store only through its traits, but for the few parts
+    // that need the concrete store (serve_store::Running::sqlite and console_store).
     let running = opened.start()?;
     let backend = running.backend.clone();
     if running.sqlite().is_none() {
