@@ -4,7 +4,8 @@
 //!
 //! - an administrator added with node A's command line signs in (password + TOTP) on node B's
 //!   console, and the code B accepted is refused on A (RFC 6238 section 5.2, NC-2.1.4);
-//! - a console session made on node A is valid on node B, and a logout on B ends it on A;
+//! - a console session made on node A is valid on node B, and a logout on B ends it on A; an
+//!   administrator disabled with node A's command line is signed out on node B;
 //! - a message node A quarantined (AL-1.4) is released from node B's console and delivered once;
 //! - /metrics on node B shows the shared queue: a message queued through node A; held from
 //!   node B's console, node A's /metrics counts none; released from B's console, it is delivered
@@ -278,4 +279,19 @@ fn the_console_and_metrics_of_either_node_serve_the_one_database() {
     let dash = on_b.get("/");
     assert_eq!(by_id(&dash.body, "queue-size"), "0", "{}", dash.body);
     assert_eq!(by_id(&dash.body, "held"), "0", "{}", dash.body);
+
+    // Disabled with node A's command line: the session on node B ends at its next request.
+    let out = cli(&a.config, &["admin", "disable", "ops"], None);
+    assert!(out.contains("administrator ops disabled"), "{out}");
+    let after = on_b.get("/queue");
+    assert_eq!(after.status, 303, "{}", after.body);
+    assert_eq!(after.header("location"), Some("/login"));
+    // A mistake on PostgreSQL is one line, as on SQLite.
+    let out = common::cli_raw(&b.config, &["admin", "remove", "nobody"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        "error: no administrator nobody; see `rampart admin list`"
+    );
 }
