@@ -21,11 +21,13 @@
 //! (DmarcReporting), [`mail`] (MailStore and Mailboxes: the mail model, and push across nodes by
 //! LISTEN/NOTIFY), [`queue`] (Queue, with the leases that let several nodes share it),
 //! [`queue_admin`] (the administrator's queue actions), [`quarantine`] (Quarantine),
-//! [`mailbox_audit`] (MailboxAudit), [`submission`] (SubmissionStore), [`dkim`] (DkimKeys).
+//! [`mailbox_audit`] (MailboxAudit), [`submission`] (SubmissionStore), [`dkim`] (DkimKeys),
+//! [`admins`] (Admins: the console's administrators and sessions, and the queue gauge).
 //! The schema is in
 //! [`migrate`], applied in versioned steps at start. [`MISSING`] lists what is not
 //! here yet; the application runs on PostgreSQL once it is empty.
 
+pub mod admins;
 pub mod audit;
 pub mod bans;
 #[cfg(feature = "test-cluster")]

@@ -549,6 +549,33 @@ CREATE TABLE system_reports_sent (
 );
 "#,
     ),
+    (
+        15,
+        "the console's administrators and their sessions",
+        r#"
+-- The administration console (src/admins.rs): accounts apart from mail users, each with an
+-- Argon2id hash, a TOTP secret (base32) and the last step a code was accepted for (RFC 6238
+-- section 5.2: a code is used once, on whichever node); sessions as the SHA-256 of their token,
+-- so a session made on one node is valid on every node.
+CREATE TABLE admins (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    totp_secret TEXT NOT NULL,
+    totp_last_step BIGINT NOT NULL DEFAULT 0,
+    disabled BOOLEAN NOT NULL DEFAULT false,
+    created BIGINT NOT NULL
+);
+CREATE TABLE admin_sessions (
+    hash TEXT PRIMARY KEY,
+    admin TEXT NOT NULL REFERENCES admins(name) ON DELETE CASCADE,
+    created BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    client TEXT
+);
+CREATE INDEX admin_sessions_admin ON admin_sessions(admin);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

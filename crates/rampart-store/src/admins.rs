@@ -14,6 +14,7 @@ use crate::{now_micros, Result, Store, StoreError};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub(crate) const SCHEMA: &str = r#"
@@ -112,7 +113,7 @@ pub struct AdminSessionLimits {
 pub const ADMIN_SESSION_PREFIX: &str = "rpa_";
 
 /// A name of letters, digits and `.-_@`, 1 to 64 characters.
-fn normalise_name(name: &str) -> Result<String> {
+pub fn normalise_name(name: &str) -> Result<String> {
     let n = name.trim().to_ascii_lowercase();
     let ok = !n.is_empty()
         && n.len() <= 64
@@ -127,19 +128,19 @@ fn normalise_name(name: &str) -> Result<String> {
     }
 }
 
-fn hash_password(password: &str) -> Result<String> {
+pub fn hash_password(password: &str) -> Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| StoreError::Invalid(format!("cannot hash the password: {e}")))
 }
 
-fn new_secret() -> Vec<u8> {
+pub fn new_secret() -> Vec<u8> {
     // 160 bits, the length of SHA-1's output (RFC 4226 section 4, R6).
     crate::random_bytes::<20>().to_vec()
 }
 
-fn enrolment(name: &str, secret: &[u8]) -> TotpEnrolment {
+pub fn enrolment(name: &str, secret: &[u8]) -> TotpEnrolment {
     let b32 = totp::base32_encode(secret);
     TotpEnrolment {
         uri: totp::otpauth_uri("Rampart", name, &b32),
@@ -147,7 +148,7 @@ fn enrolment(name: &str, secret: &[u8]) -> TotpEnrolment {
     }
 }
 
-fn sha256_hex(s: &str) -> String {
+pub fn sha256_hex(s: &str) -> String {
     ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
         .as_ref()
         .iter()
@@ -155,7 +156,7 @@ fn sha256_hex(s: &str) -> String {
         .collect()
 }
 
-fn role_of(s: String) -> AdminRole {
+pub fn role_of(s: String) -> AdminRole {
     // An unreadable role reads as the least privileged, never as more.
     AdminRole::parse(&s).unwrap_or(AdminRole::Auditor)
 }
@@ -431,6 +432,150 @@ impl Sqlite {
             Ok(())
         })
         .await
+    }
+}
+
+/// The console's administrators and their sessions, on whichever store the node runs (the
+/// embedded one, or the database several nodes share): an administrator added with one node's
+/// `rampart admin add` signs in on every node's console, and a session made on one is valid on
+/// all. Every implementation keeps the same rules: Argon2id hashes, a TOTP code accepted once
+/// (the last step used is kept, RFC 6238 section 5.2), sessions kept as the SHA-256 of their
+/// token and ended when idle, too old, or their administrator is disabled, removed or reset.
+#[async_trait]
+pub trait Admins: Send + Sync {
+    /// Creates an administrator; the TOTP secret to show its owner once.
+    async fn admin_add(&self, name: &str, role: AdminRole, password: &str)
+        -> Result<TotpEnrolment>;
+    /// Every administrator, by name.
+    async fn admin_list(&self) -> Result<Vec<AdminAccount>>;
+    /// Removes an administrator and ends its sessions; false when there was none.
+    async fn admin_remove(&self, name: &str) -> Result<bool>;
+    /// A new TOTP secret (its sessions end); None when there is no such administrator.
+    async fn admin_reset_totp(&self, name: &str) -> Result<Option<TotpEnrolment>>;
+    /// Disables (its sessions end) or enables; false when there is no such administrator.
+    async fn admin_set_disabled(&self, name: &str, disabled: bool) -> Result<bool>;
+    /// A console login at `now` (seconds since the epoch): the password AND a TOTP code, each
+    /// code once.
+    async fn admin_login(
+        &self,
+        name: &str,
+        password: &str,
+        code: &str,
+        now: u64,
+    ) -> Result<std::result::Result<AdminAccount, LoginRefused>>;
+    /// A new console session for `admin`; its token (seen only here).
+    async fn admin_session_create(&self, admin: &str, client: Option<String>) -> Result<String>;
+    /// The administrator of a live session, its last use brought up to date; None (and the
+    /// session forgotten) for an unknown, ended, idle, too old or disabled one.
+    async fn admin_session_check(
+        &self,
+        token: &str,
+        limits: AdminSessionLimits,
+    ) -> Result<Option<AdminAccount>>;
+    /// Ends a console session (logout).
+    async fn admin_session_end(&self, token: &str) -> Result<()>;
+    /// The queue as the metrics and the dashboard show it: messages with a recipient still to
+    /// deliver, and when the oldest of them was received (microseconds since the epoch).
+    async fn queue_gauge(&self) -> Result<(u64, Option<i64>)>;
+}
+
+/// Whether a TOTP `code` may open the account whose secret (base32) and last used step are
+/// given: the step to claim, or why not. The one rule of every store (RFC 6238 sections 4 and
+/// 5.2: one step either side of now for clock drift, never a step used before).
+pub fn totp_step(
+    secret_b32: &str,
+    last_step: i64,
+    code: &str,
+    now: u64,
+) -> std::result::Result<i64, LoginRefused> {
+    let secret = totp::base32_decode(secret_b32).ok_or(LoginRefused::Code)?;
+    let step = totp::matching_step(&secret, code, now).ok_or(LoginRefused::Code)?;
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    if step <= last_step {
+        return Err(LoginRefused::Replayed);
+    }
+    Ok(step)
+}
+
+/// A new console session token: the prefix and 256 random bits in hex.
+pub fn new_session_token() -> String {
+    format!(
+        "{ADMIN_SESSION_PREFIX}{}",
+        crate::random_bytes::<32>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// Checks `password` against a stored Argon2id hash (blocking: run it off the async workers).
+pub fn password_matches(hash: &str, password: &str) -> Result<bool> {
+    let parsed = PasswordHash::new(hash)
+        .map_err(|e| StoreError::Invalid(format!("stored hash unreadable: {e}")))?;
+    Ok(Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
+}
+
+#[async_trait]
+impl Admins for Sqlite {
+    async fn admin_add(
+        &self,
+        name: &str,
+        role: AdminRole,
+        password: &str,
+    ) -> Result<TotpEnrolment> {
+        let (n, p) = (name.to_owned(), password.to_owned());
+        self.read(move |s| s.admin_add(&n, role, &p)).await
+    }
+
+    async fn admin_list(&self) -> Result<Vec<AdminAccount>> {
+        self.read(|s| s.admin_list()).await
+    }
+
+    async fn admin_remove(&self, name: &str) -> Result<bool> {
+        let n = name.to_owned();
+        self.read(move |s| s.admin_remove(&n)).await
+    }
+
+    async fn admin_reset_totp(&self, name: &str) -> Result<Option<TotpEnrolment>> {
+        let n = name.to_owned();
+        self.read(move |s| s.admin_reset_totp(&n)).await
+    }
+
+    async fn admin_set_disabled(&self, name: &str, disabled: bool) -> Result<bool> {
+        let n = name.to_owned();
+        self.read(move |s| s.admin_set_disabled(&n, disabled)).await
+    }
+
+    async fn admin_login(
+        &self,
+        name: &str,
+        password: &str,
+        code: &str,
+        now: u64,
+    ) -> Result<std::result::Result<AdminAccount, LoginRefused>> {
+        Sqlite::admin_login(self, name, password, code, now).await
+    }
+
+    async fn admin_session_create(&self, admin: &str, client: Option<String>) -> Result<String> {
+        Sqlite::admin_session_create(self, admin, client).await
+    }
+
+    async fn admin_session_check(
+        &self,
+        token: &str,
+        limits: AdminSessionLimits,
+    ) -> Result<Option<AdminAccount>> {
+        Sqlite::admin_session_check(self, token, limits).await
+    }
+
+    async fn admin_session_end(&self, token: &str) -> Result<()> {
+        Sqlite::admin_session_end(self, token).await
+    }
+
+    async fn queue_gauge(&self) -> Result<(u64, Option<i64>)> {
+        self.read(|s| s.queue_gauge()).await
     }
 }
 

@@ -307,6 +307,7 @@ pub trait Backend:
     + crate::dmarc_reporting::DmarcReporting
     + crate::dkim_keys::DkimKeys
     + crate::summary::SystemReports
+    + crate::admins::Admins
 {
 }
 
@@ -328,6 +329,7 @@ impl<T> Backend for T where
         + crate::dmarc_reporting::DmarcReporting
         + crate::dkim_keys::DkimKeys
         + crate::summary::SystemReports
+        + crate::admins::Admins
 {
 }
 

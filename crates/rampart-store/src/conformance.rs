@@ -13,6 +13,7 @@ use crate::trace::{TraceEvent, TraceFilter};
 use async_trait::async_trait;
 use std::sync::Arc;
 
+mod admins;
 mod audit;
 mod bans;
 mod dmarc;
@@ -20,6 +21,7 @@ mod mail;
 mod sending;
 mod sessions;
 mod spam;
+pub use admins::*;
 pub use audit::*;
 pub use bans::*;
 pub use dmarc::*;
@@ -955,7 +957,8 @@ macro_rules! conformance_tests {
             tls_sts_policy_cache, tls_outcomes_by_day, tls_reports_received_kept,
             tls_reports_sent_once,
             spam_train_once_and_reverse, spam_scopes_apart_and_kept,
-            dmarc_evaluations_kept_until_done, dmarc_reports_received_once);
+            dmarc_evaluations_kept_until_done, dmarc_reports_received_once,
+            admins_logins_once_and_sessions, admins_queue_gauge);
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
         $(

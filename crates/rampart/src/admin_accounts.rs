@@ -58,6 +58,9 @@ pub enum AdminCmd {
 }
 
 pub fn run(config: &Config, cmd: AdminCmd) -> Result<(), Error> {
+    if config.store.backend == rampart_config::StoreBackend::Postgresql {
+        return run_postgresql(config, cmd);
+    }
     let store = Store::open(&config.data_dir).map_err(|e| {
         format!(
             "cannot open the data directory {}: {e}; pass --config or --data-dir",
@@ -78,16 +81,7 @@ pub fn run(config: &Config, cmd: AdminCmd) -> Result<(), Error> {
             println!("administrator {} added ({role})", name.to_ascii_lowercase());
             print_enrolment(&e);
         }
-        AdminCmd::List { json } => {
-            for a in store.admin_list()? {
-                if json {
-                    println!("{}", serde_json::to_string(&a)?);
-                } else {
-                    let state = if a.disabled { "disabled" } else { "enabled" };
-                    println!("{}\t{}\t{state}", a.name, a.role);
-                }
-            }
-        }
+        AdminCmd::List { json } => print_admins(store.admin_list()?, json)?,
         AdminCmd::Remove { name } => {
             if !store.admin_remove(&name)? {
                 return Err(no_such(&name));
@@ -112,6 +106,91 @@ pub fn run(config: &Config, cmd: AdminCmd) -> Result<(), Error> {
                 return Err(no_such(&name));
             }
             println!("administrator {name} enabled");
+        }
+    }
+    Ok(())
+}
+
+/// The same commands on `[store] backend = "postgresql"`: the administrators are the shared
+/// database's (schema step 15), so one added with any node's command line signs in on every
+/// node's console, and a removal, reset or disable ends its sessions on all of them.
+fn run_postgresql(config: &Config, cmd: AdminCmd) -> Result<(), Error> {
+    use rampart_store::admins::Admins;
+    // The password is asked for before the database is opened, as on SQLite.
+    let add = match &cmd {
+        AdminCmd::Add {
+            role,
+            password_stdin,
+            ..
+        } => {
+            let role = AdminRole::parse(role).ok_or_else(|| {
+                format!("unknown role `{role}`; use auditor, operator or administrator")
+            })?;
+            Some((role, read_password(*password_stdin)?))
+        }
+        _ => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let options = crate::store_cmd::pg_options(config)?;
+        let store = rampart_store_pg::PgStore::open(&options)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot open the PostgreSQL store ({}): {e}; check [store] url, password_file \
+                 and that the database is up",
+                    config.store.url.as_deref().unwrap_or("no url")
+                )
+            })?;
+        match cmd {
+            AdminCmd::Add { name, .. } => {
+                let (role, password) = add.unwrap_or((AdminRole::Auditor, String::new()));
+                let e = store.admin_add(&name, role, &password).await?;
+                println!("administrator {} added ({role})", name.to_ascii_lowercase());
+                print_enrolment(&e);
+            }
+            AdminCmd::List { json } => print_admins(store.admin_list().await?, json)?,
+            AdminCmd::Remove { name } => {
+                if !store.admin_remove(&name).await? {
+                    return Err(no_such(&name));
+                }
+                println!("administrator {name} removed");
+            }
+            AdminCmd::ResetTotp { name } => {
+                let e = store
+                    .admin_reset_totp(&name)
+                    .await?
+                    .ok_or_else(|| no_such(&name))?;
+                println!("new TOTP secret for {name}; the old one no longer works");
+                print_enrolment(&e);
+            }
+            AdminCmd::Disable { name } => {
+                if !store.admin_set_disabled(&name, true).await? {
+                    return Err(no_such(&name));
+                }
+                println!("administrator {name} disabled");
+            }
+            AdminCmd::Enable { name } => {
+                if !store.admin_set_disabled(&name, false).await? {
+                    return Err(no_such(&name));
+                }
+                println!("administrator {name} enabled");
+            }
+        }
+        Ok(())
+    })
+}
+
+fn print_admins(admins: Vec<rampart_store::admins::AdminAccount>, json: bool) -> Result<(), Error> {
+    for a in admins {
+        if json {
+            println!("{}", serde_json::to_string(&a)?);
+        } else {
+            let state = if a.disabled { "disabled" } else { "enabled" };
+            println!("{}\t{}\t{state}", a.name, a.role);
         }
     }
     Ok(())

@@ -303,7 +303,9 @@ fn main() -> ExitCode {
         Command::Serve => store_cmd::refuse_incomplete(&config),
         // These read the store through its traits, on either backend: the system report counts
         // the trace (AL-3.2), the audit reads its evidence (audit_store.rs).
+        // The console's administrators are the shared database's on PostgreSQL (issue 20).
         Command::Store(_)
+        | Command::Admin(_)
         | Command::Config(_)
         | Command::Audit(_)
         | Command::Report(ReportCmd::Summary(_)) => Ok(()),

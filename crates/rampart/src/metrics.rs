@@ -422,26 +422,24 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MetricsLayer {
     }
 }
 
-/// `GET /metrics`, on the admin listener: the gauges read from the store, then the text.
-pub fn router(metrics: Arc<Metrics>, store: rampart_store::Store) -> axum::Router {
+/// `GET /metrics`, on the admin listener: the gauges read from the store, then the text. The
+/// store is read through its traits, so on PostgreSQL the queue and the bans are the shared
+/// ones, the same on every node.
+pub fn router(metrics: Arc<Metrics>, store: rampart_store::AnyStore) -> axum::Router {
     use axum::http::header::CONTENT_TYPE;
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let (metrics, store) = (metrics.clone(), store.clone());
             async move {
-                let m = metrics.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    let now = rampart_store::now_micros();
-                    if let Ok((n, oldest)) = store.queue_gauge() {
-                        let age = oldest.map(|o| (now - o).max(0) as f64 / 1e6).unwrap_or(0.0);
-                        m.set_queue(n, age);
-                    }
-                    if let Ok(bans) = store.ids_list_active(now) {
-                        m.set_bans_active(bans.len());
-                    }
-                })
-                .await;
+                let now = rampart_store::now_micros();
+                if let Ok((n, oldest)) = store.queue_gauge().await {
+                    let age = oldest.map(|o| (now - o).max(0) as f64 / 1e6).unwrap_or(0.0);
+                    metrics.set_queue(n, age);
+                }
+                if let Ok(bans) = store.list_active(now).await {
+                    metrics.set_bans_active(bans.len());
+                }
                 (
                     [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
                     metrics.render(),

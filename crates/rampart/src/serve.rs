@@ -112,8 +112,8 @@ async fn serve(
         );
     }
 
-    // From here on the server sees the store only through its traits, but for the parts that
-    // read the embedded store directly (refused on PostgreSQL: serve_store::refuse_unsupported).
+    // From here on the server sees the store only through its traits, but for the few parts
+    // that need the concrete store (serve_store::Running::sqlite and console_store).
     let running = opened.start()?;
     let backend = running.backend.clone();
     if running.sqlite().is_none() {
@@ -232,17 +232,17 @@ async fn serve(
                 .merge(crate::mta_sts::router(backend.clone(), config.clone()))
         });
     // The administration console on the admin listeners only, never beside the webmail.
-    // (On PostgreSQL an admin listener is refused at start: serve_store::refuse_unsupported.)
+    // On PostgreSQL the administrators, their sessions and the gauges are the shared
+    // database's, so any node's console serves any administrator (issue 20).
     let console = config
         .listeners
         .iter()
         .any(|l| l.role == Role::Admin)
-        .then_some(())
-        .and(running.sqlite())
-        .map(|(store, sqlite)| {
+        .then(|| running.console_store())
+        .map(|local| {
             crate::console::router(Arc::new(crate::console::Console {
                 store: backend.clone(),
-                sqlite: sqlite.clone(),
+                local,
                 config: config.clone(),
                 notify: notify.clone(),
                 ids: ids.clone(),
@@ -250,7 +250,7 @@ async fn serve(
             }))
             // Prometheus metrics (issue 19) beside the console: the admin listener is on
             // loopback unless allow_remote names the networks that may reach it.
-            .merge(crate::metrics::router(metrics.clone(), store.clone()))
+            .merge(crate::metrics::router(metrics.clone(), backend.clone()))
         });
     // NC-2.1.9: what `rampart sendmail` left in the drop directory goes through the pipeline.
     // The directory is made before the listeners are announced, so it exists once the server

@@ -8,11 +8,11 @@
 //!   data_dir (TLS certificate, integrity baseline, the admin socket, the spool of large
 //!   messages while they arrive, and DKIM key files from before, which still sign there).
 //!
-//! Beyond the traits of [`rampart_store::Backend`], a few parts of the server still read the
-//! embedded store directly; on PostgreSQL [`refuse_unsupported`] names each of them at start
-//! with what to do instead, rather than letting a node run half-configured.
+//! Beyond the traits of [`rampart_store::Backend`], a few console actions still need the
+//! concrete store ([`Running::console_store`]); on PostgreSQL those not available yet answer
+//! with what to do instead (the command line).
 
-use rampart_config::{Config, Role};
+use rampart_config::Config;
 use rampart_store::{AnyStore, Sqlite, Store, Writer};
 use rampart_store_pg::PgStore;
 use std::sync::Arc;
@@ -111,6 +111,14 @@ fn shared_backend(pg: PgStore) -> Result<AnyStore, Error> {
 }
 
 impl Running {
+    /// The concrete store the console uses for the actions not on a trait yet.
+    pub fn console_store(&self) -> crate::console::LocalStore {
+        match &self.local {
+            Local::Sqlite { store, .. } => crate::console::LocalStore::Sqlite(store.clone()),
+            Local::Postgresql(pg) => crate::console::LocalStore::Postgresql(pg.clone()),
+        }
+    }
+
     /// The embedded store, for the parts that read it directly.
     pub fn sqlite(&self) -> Option<(&Store, &Sqlite)> {
         match &self.local {
@@ -165,17 +173,9 @@ impl Running {
 }
 
 /// The parts of `rampart serve` that do not run on PostgreSQL yet, each named with what to do:
-/// one line, before anything is opened or bound.
-pub fn refuse_unsupported(config: &Config) -> Result<(), String> {
-    if config.listeners.iter().any(|l| l.role == Role::Admin) {
-        return Err(
-            "[store] backend = \"postgresql\": the administration console (a [[listener]] with \
-             role = \"admin\", and /metrics beside it) keeps its admin accounts in the embedded \
-             store only and does not run on PostgreSQL yet; remove that listener from this \
-             node's configuration"
-                .into(),
-        );
-    }
+/// one line, before anything is opened or bound. None remain: the console and /metrics run on
+/// the shared database since their administrators moved behind the `Admins` trait.
+pub fn refuse_unsupported(_config: &Config) -> Result<(), String> {
     Ok(())
 }
 

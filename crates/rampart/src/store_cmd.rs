@@ -119,7 +119,7 @@ pub fn refuse_postgresql_command() -> String {
      so far; on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, \
      `domain add|list`, `user add|list|send-as|password|disable|enable`, `alias add|list`, \
      `trace`, `queue list|retry|hold|release|delete`, `quarantine list|show|release|delete`, \
-     `ban list|add|remove|allow`, `mailbox audit`, `report summary`, `dkim generate|list` and \
-     `audit` run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
+     `ban list|add|remove|allow`, `mailbox audit`, `report summary`, `dkim generate|list`, \
+     `admin` and `audit` run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
         .into()
 }

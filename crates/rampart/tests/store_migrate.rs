@@ -96,6 +96,25 @@ fn an_embedded_installation_moves_into_postgresql_whole() {
         None,
     );
     let key_der = std::fs::read(s.data_dir().join("dkim/example.test.m1.ed25519.der")).unwrap();
+    // A console administrator (NC-2.1.2), who must sign in on every node after the move.
+    let added = cli(
+        &s.config,
+        &[
+            "admin",
+            "add",
+            "ops",
+            "--role",
+            "operator",
+            "--password-stdin",
+        ],
+        Some("a console passphrase"),
+    );
+    let totp_secret = added
+        .lines()
+        .find_map(|l| l.strip_prefix("TOTP secret (base32): "))
+        .unwrap()
+        .trim()
+        .to_string();
 
     // The PostgreSQL side: the same configuration with [store] pointing at an empty database.
     let cluster = Cluster::start();
@@ -134,6 +153,7 @@ fn an_embedded_installation_moves_into_postgresql_whole() {
         "ids_bans: 1",
         "queue: 1",
         "dkim_keys: 1",
+        "admins: 1",
     ] {
         assert!(out.lines().any(|l| l == line), "`{line}` in:\n{out}");
     }
@@ -203,6 +223,20 @@ fn an_embedded_installation_moves_into_postgresql_whole() {
         )
         .unwrap();
         assert_eq!(der, key_der);
+
+        // The administrator, with the password and TOTP secret it had (schema step 15).
+        use rampart_store::admins::{totp, AdminRole, Admins};
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let code = totp::code_at(&totp::base32_decode(&totp_secret).unwrap(), now);
+        let who = pg
+            .admin_login("ops", "a console passphrase", &code, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(who.role, AdminRole::Operator);
 
         // The queue, the bodies and the mailbox, in the shared tables.
         let client = cluster.client(&db).await;

@@ -28,16 +28,10 @@ pub(super) async fn list(
     let Some(who) = c.signed(&headers, client_of(ext)).await else {
         return see_other("/login");
     };
-    let store = c.sqlite.store().clone();
+    // Through the Bans trait: on PostgreSQL the bans every node enforces.
     let now = rampart_store::now_micros();
-    let (bans, allowed) = tokio::task::spawn_blocking(move || {
-        (
-            store.ids_list_active(now).unwrap_or_default(),
-            store.ids_allowed().unwrap_or_default(),
-        )
-    })
-    .await
-    .unwrap_or_default();
+    let bans = c.store.list_active(now).await.unwrap_or_default();
+    let allowed = c.store.allowed().await.unwrap_or_default();
     let csrf = who.csrf();
     let rows: String = bans
         .iter()
@@ -129,7 +123,7 @@ pub(super) async fn act(
         return super::forbidden("That is not an address or network.");
     };
     let net_s = net.to_string();
-    let store = c.sqlite.store().clone();
+    let store = c.store.clone();
     let now = rampart_store::now_micros();
     let by = who.admin.name.clone();
     if action == "add" {
@@ -142,8 +136,8 @@ pub(super) async fn act(
         let allow: Vec<IpNet> = c.config.ids.allow.clone();
         let length = rampart_ids::ladder(&c.config.ids);
         let n = net_s.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let stored = store.ids_allowed()?;
+        let done = async {
+            let stored = store.allowed().await?;
             let allowed = allow
                 .iter()
                 .copied()
@@ -157,7 +151,7 @@ pub(super) async fn act(
                 return Ok(false);
             }
             store
-                .ids_ban(
+                .ban_network(
                     NewBan {
                         network: n,
                         reason,
@@ -167,16 +161,17 @@ pub(super) async fn act(
                     length,
                     now,
                 )
+                .await
                 .map(|_| true)
-        })
+        }
         .await;
         return match done {
-            Ok(Ok(true)) => {
+            Ok(true) => {
                 c.record(&who, "console", format!("banned {net_s}"), None)
                     .await;
                 see_other("/bans")
             }
-            Ok(Ok(false)) => super::forbidden(&format!(
+            Ok(false) => super::forbidden(&format!(
                 "{net_s} is on the allow-list; it cannot be banned."
             )),
             _ => super::forbidden("The ban could not be stored."),
@@ -195,14 +190,14 @@ pub(super) async fn act(
     }
     let n = net_s.clone();
     let by = format!("{} (console)", who.admin.name);
-    let done = tokio::task::spawn_blocking(move || store.ids_unban(&n, &by, now)).await;
+    let done = store.unban_network(&n, &by, now).await;
     match done {
-        Ok(Ok(true)) => {
+        Ok(true) => {
             c.record(&who, "console", format!("unbanned {net_s}"), None)
                 .await;
             see_other("/bans")
         }
-        Ok(Ok(false)) => super::forbidden(&format!("{net_s} is not banned.")),
+        Ok(false) => super::forbidden(&format!("{net_s} is not banned.")),
         _ => super::forbidden("The ban could not be lifted."),
     }
 }
@@ -235,20 +230,25 @@ async fn allow_list(
             &[("network", &net_s), ("note", &note)],
         );
     }
-    let store = c.sqlite.store().clone();
+    let store = c.store.clone();
     let now = rampart_store::now_micros();
     let note_by = format!("{note} (by {}, console)", who.admin.name);
     let adding = action == "allow";
-    let done = tokio::task::spawn_blocking(move || {
+    // `rampart ban allow [--remove]`'s rule, through the Bans trait (either store).
+    let done = async {
         if adding {
-            crate::ban::allow(&store, &net, &note_by, now).map(|n| (true, n))
+            let inside = crate::ban::bans_touching(store.list_active(now).await?, &net);
+            store
+                .allow(&net_s, &note_by, inside, now)
+                .await
+                .map(|n| (true, n))
         } else {
-            crate::ban::disallow(&store, &net).map(|d| (d, 0))
+            store.disallow(&net_s).await.map(|d| (d, 0))
         }
-    })
+    }
     .await;
     match done {
-        Ok(Ok((true, lifted))) => {
+        Ok((true, lifted)) => {
             let what = if adding {
                 format!("allowed {net_s} ({lifted} ban(s) lifted)")
             } else {
@@ -257,7 +257,7 @@ async fn allow_list(
             c.record(who, "console", what, None).await;
             see_other("/bans")
         }
-        Ok(Ok((false, _))) => super::forbidden(&format!(
+        Ok((false, _)) => super::forbidden(&format!(
             "{net_s} is not on the stored allow-list (entries of the configuration are changed in its file)."
         )),
         _ => super::forbidden("The allow-list could not be changed."),

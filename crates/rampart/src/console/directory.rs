@@ -41,7 +41,10 @@ async fn on_store<T: Send + 'static>(
     c: &Console,
     f: impl FnOnce(&Store) -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
-    let store = c.sqlite.store().clone();
+    // Not on a trait yet: on PostgreSQL the command line does this (admin_pg.rs).
+    let store = c.local.embedded(
+        "use `rampart user|domain|alias ...` on any node, which change the shared database",
+    )?;
     tokio::task::spawn_blocking(move || f(&store))
         .await
         .unwrap_or_else(|e| Err(e.to_string()))
@@ -534,12 +537,13 @@ pub(super) async fn domains(
     let Some(who) = c.signed(&headers, client_of(ext)).await else {
         return see_other("/login");
     };
-    let read = on_store(&c, |s| {
-        Ok((
-            s.domains().map_err(|e| e.to_string())?,
-            s.aliases().map_err(|e| e.to_string())?,
+    // Through the Directory trait: on PostgreSQL every node's one directory.
+    let read = async {
+        Ok::<_, String>((
+            c.store.domains().await.map_err(|e| e.to_string())?,
+            c.store.aliases().await.map_err(|e| e.to_string())?,
         ))
-    })
+    }
     .await;
     let (domains, aliases) = match read {
         Ok(r) => r,
@@ -675,8 +679,10 @@ async fn directory_act(
         ("domains", "add") => {
             let name = field("name");
             let n = name.clone();
-            on_store(c, move |s| s.add_domain(&n).map_err(|e| e.to_string()))
+            c.store
+                .add_domain(&n)
                 .await
+                .map_err(|e| e.to_string())
                 .map(|()| format!("added domain {name}"))
         }
         ("domains", _) => {
@@ -714,8 +720,10 @@ async fn directory_act(
         ("aliases", "add") => {
             let (alias, target) = (field("alias"), field("target"));
             let (a, t) = (alias.clone(), target.clone());
-            on_store(c, move |s| s.add_alias(&a, &t).map_err(|e| e.to_string()))
+            c.store
+                .add_alias(&a, &t)
                 .await
+                .map_err(|e| e.to_string())
                 .map(|()| format!("added alias {alias} -> {target}"))
         }
         _ => {

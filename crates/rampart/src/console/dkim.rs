@@ -234,11 +234,13 @@ pub(super) async fn page_route(
         return see_other("/login");
     };
     let config = c.config.clone();
-    let store = c.sqlite.store().clone();
-    // Files and the store: off the async workers.
+    // The domains through the Directory trait (every node's on PostgreSQL).
+    let mut domains = rampart_store::api::Directory::domains(&*c.store)
+        .await
+        .unwrap_or_default();
+    // Files: off the async workers.
     let gathered = tokio::task::spawn_blocking(move || {
         let keys = rampart_queue::dkim::list(&config.data_dir);
-        let mut domains = store.domains().unwrap_or_default();
         domains.extend(keys.iter().map(|(d, ..)| d.clone()));
         domains.sort();
         domains.dedup();

@@ -65,7 +65,7 @@ pub(super) async fn submit(
         );
     }
     if let Some(old) = cookie(&headers, super::SESSION_COOKIE) {
-        let _ = c.sqlite.admin_session_end(&old).await;
+        let _ = c.store.admin_session_end(&old).await;
     }
     let name = form.get("name").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
@@ -74,7 +74,7 @@ pub(super) async fn submit(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let outcome = match c.sqlite.admin_login(name, password, code, now).await {
+    let outcome = match c.store.admin_login(name, password, code, now).await {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, "console: a login could not be checked");
@@ -114,7 +114,7 @@ pub(super) async fn submit(
         }
     };
     let token = match c
-        .sqlite
+        .store
         .admin_session_create(&admin.name, client.map(|a| a.ip().to_string()))
         .await
     {
@@ -162,7 +162,7 @@ pub(super) async fn logout(
         {
             return super::forbidden("The form had no valid CSRF token; reload the page.");
         }
-        let _ = c.sqlite.admin_session_end(&who.token).await;
+        let _ = c.store.admin_session_end(&who.token).await;
         c.record(&who, "console", "signed out".into(), None).await;
     }
     let mut r = see_other("/login");

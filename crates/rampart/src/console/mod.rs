@@ -43,7 +43,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use rampart_config::Config;
 use rampart_store::admins::{AdminAccount, AdminRole, AdminSessionLimits};
-use rampart_store::{AnyStore, Sqlite, TraceEvent};
+use rampart_store::{AnyStore, TraceEvent};
 
 pub(crate) use crate::webmail::escape;
 
@@ -67,10 +67,11 @@ const STYLE: &str = include_str!("style.css");
 
 /// What every console handler shares.
 pub struct Console {
-    /// The server's store, through its traits (trace, bans, queue, quarantine).
+    /// The server's store, through its traits: administrators and their sessions (so they are
+    /// shared by every node on PostgreSQL), trace, bans, queue, quarantine, directory.
     pub store: AnyStore,
-    /// The same store as its concrete type: the administrator accounts and sessions.
-    pub sqlite: Sqlite,
+    /// The store as its concrete type, for the few actions not on a trait yet.
+    pub local: LocalStore,
     pub config: Arc<Config>,
     /// Wakes the queue manager (a released or retried message is due now).
     pub notify: Arc<tokio::sync::Notify>,
@@ -78,6 +79,28 @@ pub struct Console {
     pub ids: Arc<rampart_ids::Ids>,
     /// The configuration file the server read (absolute), for the audit's integrity facts.
     pub config_path: Option<std::path::PathBuf>,
+}
+
+/// The concrete store behind [`Console::store`].
+#[derive(Clone)]
+pub enum LocalStore {
+    /// The embedded store: the directory pages' changes and `bounce` run on it.
+    Sqlite(rampart_store::Store),
+    /// The database several nodes share (issue 20).
+    Postgresql(rampart_store_pg::PgStore),
+}
+
+impl LocalStore {
+    /// The embedded store, or the sentence saying what to use instead on PostgreSQL.
+    pub fn embedded(&self, instead: &str) -> Result<rampart_store::Store, String> {
+        match self {
+            LocalStore::Sqlite(s) => Ok(s.clone()),
+            LocalStore::Postgresql(_) => Err(format!(
+                "on [store] backend = \"postgresql\" this console action is not available yet; \
+                 {instead}"
+            )),
+        }
+    }
 }
 
 /// The console's routes; serve them on an `admin` listener only.
@@ -150,7 +173,7 @@ impl Console {
     pub async fn signed(&self, headers: &HeaderMap, client: Option<SocketAddr>) -> Option<Signed> {
         let token = cookie(headers, SESSION_COOKIE)?;
         match self
-            .sqlite
+            .store
             .admin_session_check(&token, Console::limits())
             .await
         {

@@ -258,9 +258,10 @@ pub(super) async fn preview(
     let Some(qid) = QueueId::parse(&id) else {
         return rampart_http::respond::status_page(StatusCode::NOT_FOUND);
     };
-    let store = c.sqlite.store().clone();
+    let Ok(raw) = c.store.message_bytes(&qid, false).await else {
+        return rampart_http::respond::status_page(StatusCode::NOT_FOUND);
+    };
     let cleaned = tokio::task::spawn_blocking(move || {
-        let raw = store.message_bytes(&qid, false).ok()?;
         let view = rampart_jmap_mail::email::view::view_of_raw(&raw);
         Some(crate::webmail::sanitize::clean(
             &view.html,

@@ -243,10 +243,25 @@ pub(super) async fn act(
         };
         return confirm_page(&who, &format!("/queue/{qid}/{action}"), &question, &[]);
     }
-    let store = c.sqlite.store().clone();
-    let done = match *action {
-        "bounce" => crate::queue_bounce::bounce(&store, &c.config, &qid).await,
-        other => {
+    let done = match (*action, &c.local) {
+        ("bounce", super::LocalStore::Sqlite(store)) => {
+            crate::queue_bounce::bounce(store, &c.config, &qid).await
+        }
+        ("bounce", super::LocalStore::Postgresql(_)) => Err(StoreError::Invalid(
+            "on [store] backend = \"postgresql\" a bounce from the console is not available \
+             yet; use delete, or `rampart queue bounce` on an embedded installation"
+                .into(),
+        )),
+        // The same actions as `rampart queue retry|hold|release|delete` on PostgreSQL: every
+        // node's queue manager sees the change at its next look at the queue.
+        (other, super::LocalStore::Postgresql(pg)) => match other {
+            "retry" => pg.queue_retry_now(&qid).await,
+            "hold" => pg.queue_hold(&qid).await,
+            "release" => pg.queue_release(&qid).await,
+            _ => pg.queue_delete(&qid).await,
+        },
+        (other, super::LocalStore::Sqlite(store)) => {
+            let store = store.clone();
             let (other, q) = (other.to_string(), qid.clone());
             tokio::task::spawn_blocking(move || match other.as_str() {
                 "retry" => store.queue_retry_now(&q),

@@ -1,0 +1,297 @@
+//! The administration console and /metrics on PostgreSQL (issue 20): two `rampart serve` nodes
+//! on one database (a cluster the test starts), each with an admin listener, spoken to over
+//! HTTPS with curl as a browser would (tests/common/console.rs), TOTP codes from oathtool.
+//!
+//! - an administrator added with node A's command line signs in (password + TOTP) on node B's
+//!   console, and the code B accepted is refused on A (RFC 6238 section 5.2, NC-2.1.4);
+//! - a console session made on node A is valid on node B, and a logout on B ends it on A; an
+//!   administrator disabled with node A's command line is signed out on node B;
+//! - a message node A quarantined (AL-1.4) is released from node B's console and delivered once;
+//! - /metrics on node B shows the shared queue: a message queued through node A; held from
+//!   node B's console, node A's /metrics counts none; released from B's console, it is delivered
+//!   once.
+
+mod common;
+
+use common::console::{add_admin, by_id, field, oathtool, Browser, ADMIN_PASSWORD};
+use common::{cli, make_pki, Options, Server, TempDir, PASSWORD};
+use rampart_store::api::Directory;
+use rampart_store_pg::cluster::Cluster;
+use rampart_testdns::TestDns;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// Longest any condition of these tests is waited for.
+const WITHIN: Duration = Duration::from_secs(60);
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < WITHIN, "not within {WITHIN:?}: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The test cluster's database with example.test, alice and bob (as tests/pg_nodes.rs).
+fn database(cluster: &Cluster) -> String {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let name = cluster.create_database().await;
+        let pg = rampart_store_pg::PgStore::open(&cluster.options(&name))
+            .await
+            .unwrap();
+        pg.add_domain("example.test").await.unwrap();
+        for u in ["alice@example.test", "bob@example.test"] {
+            pg.add_user(u, PASSWORD).await.unwrap();
+        }
+        name
+    })
+}
+
+/// A node on the database with MX, submissions and admin listeners, delivering to
+/// `delivery_port`, holding executables (AL-1.4). The same configuration as tests/pg_nodes.rs's
+/// nodes, plus the admin listener.
+fn node(cluster: &Cluster, db: &str, dns: &TestDns, delivery_port: u16) -> Server {
+    let dir = TempDir::new("pgconsole");
+    let pki = make_pki(&dir.0);
+    let pw = dir.0.join("db-password");
+    std::fs::write(&pw, format!("{}\n", cluster.password)).unwrap();
+    let config = dir.0.join("rampart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mail.example.test\"\ndata_dir = \"data\"\nshutdown_grace_secs = 5\n\
+             [log]\nlevel = \"warn\"\n\
+             [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\
+             [dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
+             [delivery]\nport = {delivery_port}\nretry_secs = [1]\ntimeout_secs = 30\n\
+             [[listener]]\nrole = \"mx\"\naddress = \"127.0.0.1:0\"\n\
+             [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n\
+             [[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n\
+             [checks]\ndisabled = [\"antivirus\"]\n\
+             [checks.attachments]\non_executable = \"quarantine\"\n\
+             [store]\nbackend = \"postgresql\"\nurl = \"{}\"\npassword_file = \"{}\"\n\
+             lease_secs = 2\nacquire_timeout_secs = 2\nstatement_timeout_secs = 5\n",
+            dns.addr(),
+            cluster.url(db),
+            pw.display()
+        ),
+    )
+    .unwrap();
+    let mut s = Server {
+        dir,
+        config,
+        pki,
+        addr: "127.0.0.1:1".parse().unwrap(),
+        listeners: Vec::new(),
+        child: None,
+        dns: None,
+        stdout: None,
+    };
+    s.spawn();
+    s
+}
+
+/// Alice's message to carol@remote.test; with an executable attachment when `exe`.
+fn message(id: &str, exe: bool) -> String {
+    let head = format!(
+        "From: Alice <alice@example.test>\r\nTo: <carol@remote.test>\r\nSubject: {id}\r\n\
+         Date: Mon, 23 Nov 2026 08:00:00 +0000\r\nMessage-ID: <{id}@example.test>\r\n"
+    );
+    if !exe {
+        return format!("{head}\r\nThrough node A.\r\n");
+    }
+    format!(
+        "{head}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b\r\nContent-Type: application/octet-stream\r\n\
+         Content-Disposition: attachment; filename=\"setup.exe\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA\r\n\
+         --b--\r\n"
+    )
+}
+
+/// Submits as alice through `s`; the queue id.
+fn submit(s: &Server, body: &str) -> String {
+    let mut c = s.login_alice();
+    let (code, text) = c.send_mail("alice@example.test", &["carol@remote.test"], body);
+    assert_eq!(code, 250, "{text}");
+    c.send("QUIT");
+    text.rsplit(' ').next().unwrap().to_string()
+}
+
+/// The value of an unlabelled metric in a scrape of `s`'s /metrics.
+fn metric(s: &Server, name: &str) -> Option<f64> {
+    let r = Browser::new(s, "metrics").get("/metrics");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body.lines().find_map(|l| {
+        let (n, v) = l.split_once(' ')?;
+        (n == name).then(|| v.trim().parse().ok())?
+    })
+}
+
+/// A port nothing listens on yet (the receiver is started on it later).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_console_and_metrics_of_either_node_serve_the_one_database() {
+    let cluster = Cluster::start();
+    let db = database(&cluster);
+    let dns = TestDns::builder()
+        .mx("remote.test", 10, "mx.remote.test")
+        .a("mx.remote.test", "127.0.0.1".parse().unwrap())
+        .txt("example.test", "v=spf1 ip4:127.0.0.1 -all")
+        .start();
+    // The Internet's side is not up yet: what node A queues stays queued.
+    let port = free_port();
+    let a = node(&cluster, &db, &dns, port);
+    let b = node(&cluster, &db, &dns, port);
+
+    // An administrator added with node A's command line is listed by node B's.
+    let secret = add_admin(&a, "ops", "operator");
+    let listed = cli(&b.config, &["admin", "list"], None);
+    assert!(listed.contains("ops\toperator\tenabled"), "{listed}");
+    assert_eq!(
+        cli(&b.config, &["admin", "list", "--json"], None)
+            .lines()
+            .count(),
+        1
+    );
+
+    // NC-2.1.4: signs in on node B's console with the password and a code oathtool computed.
+    let code = oathtool(&secret);
+    let on_b = Browser::new(&b, "ops");
+    assert_eq!(on_b.login("ops", "not the password", &code), 401);
+    assert_eq!(on_b.login("ops", ADMIN_PASSWORD, &code), 303);
+    let home = on_b.get("/");
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("ops"), "{}", home.body);
+    // The directory node B's console shows is the database's; the users page, not on the
+    // traits yet, names the command that works instead.
+    let domains = on_b.get("/domains");
+    assert_eq!(domains.status, 200, "{}", domains.body);
+    assert!(domains.body.contains("example.test"), "{}", domains.body);
+    let users = on_b.get("/users");
+    assert!(
+        users.body.contains("id=\"not-done\"") && users.body.contains("rampart user"),
+        "{}",
+        users.body
+    );
+    // RFC 6238 section 5.2: the code node B accepted is refused on node A.
+    let replay = Browser::new(&a, "replay");
+    assert_eq!(replay.login("ops", ADMIN_PASSWORD, &code), 401);
+
+    // A session made on node A is valid on node B (the same cookie), and ends on both with a
+    // logout on B.
+    let watch = add_admin(&b, "watch", "auditor");
+    let on_a = Browser::signed_in(&a, "watch", &watch);
+    assert_eq!(on_a.get("/").status, 200);
+    std::fs::copy(a.dir.0.join("jar-watch"), b.dir.0.join("jar-watch")).unwrap();
+    let same_on_b = Browser::new(&b, "watch");
+    let page = same_on_b.get("/queue");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = field(&page.body, "csrf");
+    assert_eq!(same_on_b.post("/logout", &[("csrf", &csrf)]).status, 303);
+    let after = on_a.get("/queue");
+    assert_eq!(after.status, 303, "the session ended on node A too");
+    assert_eq!(after.header("location"), Some("/login"));
+
+    // /metrics on node B shows the queue node A filled: one message waiting for remote.test.
+    assert_eq!(metric(&b, "rampart_queue_messages"), Some(0.0));
+    let queued = submit(&a, &message("queued-1", false));
+    wait_until("node B's /metrics counts the message node A queued", || {
+        metric(&b, "rampart_queue_messages") == Some(1.0)
+    });
+    assert!(on_b.get("/queue").body.contains(&queued));
+
+    // AL-1.4: node A holds a message with an executable; node B's console lists and releases it.
+    let held = submit(&a, &message("held-1", true));
+    let list = on_b.get("/quarantine");
+    assert!(list.body.contains(&held), "{}", list.body);
+    // Held is not queued: the gauge still counts one.
+    assert_eq!(metric(&b, "rampart_queue_messages"), Some(1.0));
+
+    // Node B's console holds the queued message (the queue actions run on the shared queue):
+    // the gauge of either node drops to none.
+    let hold = on_b.post(&format!("/queue/{queued}/hold"), &[("csrf", &on_b.csrf())]);
+    assert_eq!(hold.status, 303, "{}", hold.body);
+    wait_until(
+        "node A's /metrics no longer counts the held message",
+        || metric(&a, "rampart_queue_messages") == Some(0.0),
+    );
+
+    // The Internet's side comes up on the port the nodes deliver to.
+    let r = Server::start_with(Options {
+        mx_address: Some(format!("127.0.0.1:{port}")),
+        top: format!("[dns]\nservers = [\"{}\"]\n", dns.addr()),
+        checks: Some("disabled = [\"antivirus\", \"external\", \"attachments\"]".into()),
+        ..Default::default()
+    });
+    cli(&r.config, &["domain", "add", "remote.test"], None);
+    cli(
+        &r.config,
+        &["user", "add", "carol@remote.test", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    let released = on_b.post(
+        &format!("/quarantine/{held}/release"),
+        &[("csrf", &on_b.csrf())],
+    );
+    assert_eq!(released.status, 303, "{}", released.body);
+    let release = on_b.post(
+        &format!("/queue/{queued}/release"),
+        &[("csrf", &on_b.csrf())],
+    );
+    assert_eq!(release.status, 303, "{}", release.body);
+    r.wait_mailbox("carol@remote.test", 2);
+    wait_until("the shared queue is empty on node B's /metrics", || {
+        metric(&b, "rampart_queue_messages") == Some(0.0)
+    });
+    // Each delivered exactly once (the queue's leases), whichever node delivered it.
+    let mut ids: Vec<String> = r
+        .mailbox("carol@remote.test")
+        .iter()
+        .map(|line| {
+            let m = r.show("carol@remote.test", line.split('\t').next().unwrap());
+            m.lines()
+                .find_map(|l| l.strip_prefix("Message-ID: "))
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["<held-1@example.test>", "<queued-1@example.test>"]);
+    // AL-3.1: the trace, read with node A's command line, names who released it on node B.
+    let t = common::wait_trace(
+        &a,
+        &["trace", "--queue-id", &held],
+        "released from quarantine by ops",
+    );
+    assert!(t.contains("ops (operator): released held message"), "{t}");
+    // The dashboard reads the shared figures too: nothing queued, nothing held.
+    let dash = on_b.get("/");
+    assert_eq!(by_id(&dash.body, "queue-size"), "0", "{}", dash.body);
+    assert_eq!(by_id(&dash.body, "held"), "0", "{}", dash.body);
+
+    // Disabled with node A's command line: the session on node B ends at its next request.
+    let out = cli(&a.config, &["admin", "disable", "ops"], None);
+    assert!(out.contains("administrator ops disabled"), "{out}");
+    let after = on_b.get("/queue");
+    assert_eq!(after.status, 303, "{}", after.body);
+    assert_eq!(after.header("location"), Some("/login"));
+    // A mistake on PostgreSQL is one line, as on SQLite.
+    let out = common::cli_raw(&b.config, &["admin", "remove", "nobody"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        "error: no administrator nobody; see `rampart admin list`"
+    );
+}
