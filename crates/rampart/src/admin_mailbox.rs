@@ -93,7 +93,7 @@ fn login_name() -> String {
 }
 
 /// An event of the `account`'s audit by the administrator, through this CLI.
-fn admin_event(account: &str, operation: &str, detail: String) -> MailboxEvent {
+pub fn admin_event(account: &str, operation: &str, detail: String) -> MailboxEvent {
     let mut e = MailboxEvent::new(account, SERVICE, operation, detail);
     e.actor = admin_actor();
     e.actor_kind = ActorKind::Administrator;
@@ -286,45 +286,59 @@ pub fn delete(store: &Store, user: &str, id: i64, reason: &str) -> Result<(), Er
     }
     let user = user.to_ascii_lowercase();
     if !store.mailbox_delete(&user, id)? {
-        return Err(format!(
-            "no message {id} in the mailbox of {user}; see rampart mailbox list {user}"
-        )
-        .into());
+        return Err(no_message(&user, id));
     }
-    record(
-        store,
-        admin_event(
-            &user,
-            op::HARD_DELETE,
-            format!("message {id}; reason: {}", reason.trim()),
-        ),
-    )?;
-    println!("message {id} deleted from the mailbox of {user}");
+    record(store, delete_event(&user, id, reason))?;
+    println!("{}", deleted_line(&user, id));
     Ok(())
+}
+
+/// No message `id` in `user`'s mailbox (`rampart mailbox show|delete`, either store).
+pub fn no_message(user: &str, id: i64) -> Error {
+    format!("no message {id} in the mailbox of {user}; see `rampart mailbox list {user}`").into()
+}
+
+/// AL-3.1: the administrator's delete of message `id`, with the reason.
+pub fn delete_event(user: &str, id: i64, reason: &str) -> MailboxEvent {
+    admin_event(
+        user,
+        op::HARD_DELETE,
+        format!("message {id}; reason: {}", reason.trim()),
+    )
+}
+
+/// What `rampart mailbox delete` prints once done.
+pub fn deleted_line(user: &str, id: i64) -> String {
+    format!("message {id} deleted from the mailbox of {user}")
+}
+
+/// The reason `rampart mailbox show` was given, trimmed; an error when there is none.
+pub fn read_reason(reason: &str) -> Result<&str, Error> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err("--reason is empty; say why you read this mailbox (it is audited)".into());
+    }
+    Ok(reason)
+}
+
+/// AL-3.1: the administrator's read of message `id`, with the reason.
+pub fn read_event(user: &str, id: i64, reason: &str) -> MailboxEvent {
+    admin_event(
+        user,
+        op::ADMIN_READ,
+        format!("message {id}; reason: {reason}"),
+    )
 }
 
 /// `rampart mailbox show USER ID --reason TEXT`: the administrator reads a message; AL-3.1
 /// records it, with the reason, before the message is shown.
 pub fn show(store: &Store, user: &str, id: i64, reason: &str) -> Result<(), Error> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err("--reason is empty; say why you read this mailbox (it is audited)".into());
-    }
+    let reason = read_reason(reason)?;
     let Some(bytes) = store.mailbox_message(user, id)? else {
-        return Err(format!(
-            "no message {id} in the mailbox of {user}; see `rampart mailbox list {user}`"
-        )
-        .into());
+        return Err(no_message(user, id));
     };
     // AL-3.1: an administrator's read is recorded before anything is shown.
-    record(
-        store,
-        admin_event(
-            user,
-            op::ADMIN_READ,
-            format!("message {id}; reason: {reason}"),
-        ),
-    )?;
+    record(store, read_event(user, id, reason))?;
     std::io::stdout().write_all(&bytes)?;
     Ok(())
 }

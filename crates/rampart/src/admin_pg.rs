@@ -4,8 +4,10 @@
 //!   `alias add|list` — through the Directory trait and the store's account methods (NC-2.1.2:
 //!   only accounts the administrator creates exist; the password policy applies as on SQLite);
 //! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
-//! - `queue list|retry|hold|release|delete` (the same rules as on SQLite; a running node sees a
-//!   change at its next look at the queue);
+//! - `queue list|retry|hold|release|delete|bounce` (the same rules as on SQLite; a running node
+//!   sees a change at its next look at the queue; a bounce's notification is queued in the
+//!   commit that fails the recipients, [`crate::queue_bounce`]);
+//! - `mailbox list|show|delete` ([`crate::admin_pg_mailbox`]; AL-3.1: audited as on SQLite);
 //! - `quarantine`, `ban` and `mailbox audit` ([`crate::admin_pg_security`]).
 //! - `dkim generate|list` (AL-2.2: the key is kept in the database and signs on every node;
 //!   [`crate::dkim_pg`]).
@@ -57,11 +59,12 @@ impl DirectoryCmd<'_> {
                         | QueueCmd::Hold { .. }
                         | QueueCmd::Release { .. }
                         | QueueCmd::Delete { .. }
+                        | QueueCmd::Bounce { .. }
                 )
                 | DirectoryCmd::Quarantine(_)
                 | DirectoryCmd::Ban(_)
                 | DirectoryCmd::Mailbox(MailboxCmd::Audit(_))
-        )
+        ) || matches!(self, DirectoryCmd::Mailbox(c) if crate::admin_pg_mailbox::supported(c))
     }
 }
 
@@ -188,10 +191,20 @@ async fn execute(
             }
             println!("{}", done_line(action, id));
         }
+        DirectoryCmd::Queue(QueueCmd::Bounce { id }) => {
+            let qid = parse_id(id)?;
+            if !crate::queue_bounce::bounce_pg(store, config, &qid).await? {
+                return Err(unknown(id));
+            }
+            println!("{}", done_line("bounce", id));
+        }
         DirectoryCmd::Quarantine(c) => crate::admin_pg_security::quarantine(store, c).await?,
         DirectoryCmd::Ban(c) => crate::admin_pg_security::ban(config, store, c).await?,
         DirectoryCmd::Mailbox(MailboxCmd::Audit(a)) => {
             crate::admin_pg_security::mailbox_audit(config, store, a).await?
+        }
+        DirectoryCmd::Mailbox(c) if crate::admin_pg_mailbox::supported(c) => {
+            crate::admin_pg_mailbox::mailbox(store, c).await?
         }
         DirectoryCmd::Dkim(c) => crate::dkim_pg::run(store, &config.data_dir, c).await?,
         _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),

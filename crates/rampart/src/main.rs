@@ -5,6 +5,7 @@ mod admin;
 mod admin_accounts;
 mod admin_mailbox;
 mod admin_pg;
+mod admin_pg_mailbox;
 mod admin_pg_security;
 mod admin_queue;
 mod admin_socket;
@@ -306,7 +307,11 @@ fn main() -> ExitCode {
         Command::Store(_)
         | Command::Config(_)
         | Command::Audit(_)
-        | Command::Report(ReportCmd::Summary(_)) => Ok(()),
+        | Command::Report(ReportCmd::Summary(_))
+        // Issue 20: these too, the DKIM keys of the database included (dns-records).
+        | Command::Report(ReportCmd::Tls(_))
+        | Command::Report(ReportCmd::Dmarc(_))
+        | Command::DnsRecords { .. } => Ok(()),
         _ => store_cmd::refuse_postgresql(&config),
     };
     if let Err(e) = refused {

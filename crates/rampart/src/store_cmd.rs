@@ -118,8 +118,10 @@ pub fn refuse_postgresql_command() -> String {
     "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) only \
      so far; on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, \
      `domain add|list`, `user add|list|send-as|password|disable|enable`, `alias add|list`, \
-     `trace`, `queue list|retry|hold|release|delete`, `quarantine list|show|release|delete`, \
-     `ban list|add|remove|allow`, `mailbox audit`, `report summary`, `dkim generate|list` and \
-     `audit` run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
+     `trace`, `queue list|retry|hold|release|delete|bounce`, \
+     `quarantine list|show|release|delete`, `ban list|add|remove|allow`, \
+     `mailbox list|show|delete|audit`, `report summary|tls|dmarc`, `dkim generate|list`, \
+     `dns-records` and `audit` run (administer the rest before moving it with \
+     `rampart store migrate-from-sqlite`)"
         .into()
 }

@@ -1,0 +1,67 @@
+//! `rampart mailbox list|show|delete` on the PostgreSQL store (issue 20), through the Mailboxes
+//! trait, with the output and audit events of the embedded store's commands (admin.rs,
+//! admin_mailbox.rs): a message delivered by any node is listed, read or deleted with any
+//! node's command line, and the administrator's read or delete is in the shared mailbox audit
+//! (AL-3.1) before the command reports success.
+
+use crate::admin::{print_mailbox, Error, MailboxCmd};
+use crate::admin_mailbox::{delete_event, deleted_line, no_message, read_event, read_reason};
+use rampart_store::api::{Directory, Mailboxes};
+use rampart_store::MailboxEvent;
+use rampart_store_pg::PgStore;
+use std::io::Write;
+
+/// Whether `mailbox` runs here (the others are in admin_pg.rs or still refused).
+pub fn supported(cmd: &MailboxCmd) -> bool {
+    matches!(
+        cmd,
+        MailboxCmd::List { .. } | MailboxCmd::Show { .. } | MailboxCmd::Delete { .. }
+    )
+}
+
+pub async fn mailbox(store: &PgStore, cmd: &MailboxCmd) -> Result<(), Error> {
+    match cmd {
+        MailboxCmd::List { user, json } => {
+            let user = known_user(store, user).await?;
+            print_mailbox(&store.mailbox_list(&user).await?, *json)?;
+        }
+        MailboxCmd::Show { user, id, reason } => {
+            let reason = read_reason(reason)?;
+            let user = user.to_ascii_lowercase();
+            let Some(bytes) = store.mailbox_message(&user, *id).await? else {
+                return Err(no_message(&user, *id));
+            };
+            // AL-3.1: an administrator's read is recorded before anything is shown.
+            record(store, read_event(&user, *id, reason)).await?;
+            std::io::stdout().write_all(&bytes)?;
+        }
+        MailboxCmd::Delete { user, id, reason } => {
+            let user = known_user(store, user).await?;
+            if !store.mailbox_delete(&user, *id).await? {
+                return Err(no_message(&user, *id));
+            }
+            record(store, delete_event(&user, *id, reason)).await?;
+            println!("{}", deleted_line(&user, *id));
+        }
+        _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),
+    }
+    Ok(())
+}
+
+/// `user` in lower case, or the error the embedded store gives for an unknown user.
+async fn known_user(store: &PgStore, user: &str) -> Result<String, Error> {
+    let lower = user.trim().to_ascii_lowercase();
+    if !store.users().await?.contains(&lower) {
+        return Err(crate::admin_user::no_user(&lower));
+    }
+    Ok(lower)
+}
+
+/// The command has done its work: an event that cannot be stored is an error the
+/// administrator sees (an unaudited action must not pass silently).
+async fn record(store: &PgStore, e: MailboxEvent) -> Result<(), Error> {
+    store
+        .insert_mailbox_events(&[e])
+        .await
+        .map_err(|err| format!("the mailbox audit could not record this: {err}").into())
+}

@@ -1,0 +1,240 @@
+//! The administrative commands made to run on PostgreSQL (issue 20), each shown by its effect
+//! through the other node: two `rampart serve` processes on one database of a private cluster
+//! (common/pg.rs), each with its own configuration; a command run with one node's command line
+//! changes, or reads, what the other node serves.
+//!
+//! - `mailbox list|show|delete` (AL-3.1): mail node A delivered is listed and read with node B's
+//!   command line, deleted with A's, and both administrator actions are in the shared audit;
+//! - `report dmarc --outgoing` (AL-2.3) and `report tls --outgoing` (RFC 8460) on node B show
+//!   the evaluations and TLS outcomes node A recorded;
+//! - `queue bounce` on node B of a message queued by node A fails it once and the sender gets
+//!   one notification;
+//! - `dns-records` on node B publishes the DKIM key generated into the database with node A's
+//!   command line (AL-2.2).
+
+mod common;
+
+use common::pg::{node, receiver, wait_until, Db};
+use common::{cli, cli_raw, free_port, Server};
+use rampart_testdns::TestDns;
+
+/// DNS: remote.test publishes SPF for 127.0.0.1 and a DMARC policy with an aggregate report
+/// address, so mail from it is evaluated (and recorded for its report); its MX is 127.0.0.1.
+/// down.test's MX is 127.0.0.2, where nothing listens: mail for it stays queued.
+fn dns() -> TestDns {
+    TestDns::builder()
+        .mx("remote.test", 10, "mx.remote.test")
+        .a("mx.remote.test", "127.0.0.1".parse().unwrap())
+        .txt("remote.test", "v=spf1 ip4:127.0.0.1 -all")
+        .txt(
+            "_dmarc.remote.test",
+            "v=DMARC1; p=none; rua=mailto:dmarc@remote.test",
+        )
+        .mx("down.test", 10, "mx.down.test")
+        .a("mx.down.test", "127.0.0.2".parse().unwrap())
+        .txt("example.test", "v=spf1 ip4:127.0.0.1 -all")
+        .start()
+}
+
+/// Lines of `rampart ARGS` on `s`'s configuration.
+fn run(s: &Server, args: &[&str]) -> String {
+    cli(&s.config, args, None)
+}
+
+#[test]
+fn al_3_1_mail_node_a_delivered_is_listed_read_and_deleted_with_either_nodes_cli() {
+    let db = Db::start();
+    let dns = dns();
+    let a = node(&db, &dns, free_port(), "");
+    let b = node(&db, &dns, free_port(), "");
+
+    let mut c = a.ehlo();
+    let (code, text) = c.send_mail(
+        "carol@remote.test",
+        &["alice@example.test"],
+        "From: Carol <carol@remote.test>\r\nTo: <alice@example.test>\r\nSubject: via A\r\n\
+         Message-ID: <via-a@remote.test>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\n\
+         Delivered by node A.\r\n",
+    );
+    assert_eq!(code, 250, "{text}");
+    c.send("QUIT");
+
+    // `mailbox list` and `mailbox show` with node B's command line.
+    let list = b.wait_mailbox("alice@example.test", 1);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert!(list[0].contains("carol@remote.test"), "{list:?}");
+    assert!(list[0].contains("<via-a@remote.test>"), "{list:?}");
+    let id = list[0].split('\t').next().unwrap().to_string();
+    let shown = run(
+        &b,
+        &[
+            "mailbox",
+            "show",
+            "alice@example.test",
+            &id,
+            "--reason",
+            "ticket 7",
+        ],
+    );
+    assert!(shown.contains("Delivered by node A."), "{shown}");
+
+    // `mailbox delete` with node A's: gone for node B, and for alice on B's JMAP.
+    let out = run(
+        &a,
+        &[
+            "mailbox",
+            "delete",
+            "alice@example.test",
+            &id,
+            "--reason",
+            "ticket 8",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        format!("message {id} deleted from the mailbox of alice@example.test")
+    );
+    assert!(b.mailbox("alice@example.test").is_empty());
+    let gone = cli_raw(
+        &b.config,
+        &[
+            "mailbox",
+            "show",
+            "alice@example.test",
+            &id,
+            "--reason",
+            "again",
+        ],
+        None,
+    );
+    assert!(!gone.status.success());
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        err.contains(&format!(
+            "no message {id} in the mailbox of alice@example.test"
+        )),
+        "{err}"
+    );
+
+    // AL-3.1: both administrator actions, whichever node's command line, in the one audit.
+    let audit = run(
+        &b,
+        &["mailbox", "audit", "--user", "alice@example.test", "--json"],
+    );
+    assert!(
+        audit.contains(&format!("message {id}; reason: ticket 7")),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(&format!("message {id}; reason: ticket 8")),
+        "{audit}"
+    );
+    // An unknown user is named, as on SQLite.
+    let unknown = cli_raw(&b.config, &["mailbox", "list", "nobody@example.test"], None);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no user nobody@example.test"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+
+    // AL-2.3: node A evaluated carol's mail against remote.test's DMARC policy; node B's
+    // command line makes the aggregate report of it.
+    let xml = run(
+        &b,
+        &["report", "dmarc", "--outgoing", "--domain", "remote.test"],
+    );
+    assert!(xml.contains("<domain>remote.test</domain>"), "{xml}");
+    assert!(xml.contains("<source_ip>127.0.0.1</source_ip>"), "{xml}");
+}
+
+#[test]
+fn a_bounce_with_node_bs_cli_of_mail_node_a_queued_notifies_the_sender_once() {
+    let db = Db::start();
+    let dns = dns();
+    let port = free_port();
+    let r = receiver(port, &dns);
+    let a = node(&db, &dns, port, "");
+    let b = node(&db, &dns, port, "");
+
+    // RFC 8460: node A's delivery to remote.test is counted; node B's command line reports it.
+    common::pg::submit(&a, &common::pg::outbound("tls-1"));
+    r.wait_mailbox("carol@remote.test", 1);
+    let mut json = String::new();
+    wait_until(
+        "node A's TLS outcome for remote.test in node B's report",
+        || {
+            json = run(
+                &b,
+                &["report", "tls", "--outgoing", "--domain", "remote.test"],
+            );
+            json.contains("remote.test")
+        },
+    );
+    assert!(json.contains("\"policy-domain\":\"remote.test\""), "{json}");
+    // The receiver's certificate is its own test CA's, which node A does not trust: the
+    // session is counted as that failure (and the message delivered, TLS being opportunistic).
+    assert!(json.contains("\"total-failure-session-count\":1"), "{json}");
+    assert!(
+        json.contains("\"result-type\":\"certificate-not-trusted\""),
+        "{json}"
+    );
+    assert!(json.contains("\"receiving-ip\":\"127.0.0.1\""), "{json}");
+
+    // A message node A cannot deliver (down.test's MX does not answer) stays queued.
+    let mut c = a.login_alice();
+    let (code, text) = c.send_mail(
+        "alice@example.test",
+        &["dave@down.test"],
+        "From: Alice <alice@example.test>\r\nTo: <dave@down.test>\r\nSubject: stuck\r\n\
+         Message-ID: <stuck@example.test>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\n\
+         Nobody answers for down.test.\r\n",
+    );
+    assert_eq!(code, 250, "{text}");
+    c.send("QUIT");
+    let qid = text.rsplit(' ').next().unwrap().to_string();
+    assert!(run(&b, &["queue", "list"]).contains(&qid));
+
+    let out = run(&b, &["queue", "bounce", &qid]);
+    assert!(out.contains(&qid), "{out}");
+    // Once: a second bounce finds nothing waiting, and alice gets one notification.
+    let again = cli_raw(&a.config, &["queue", "bounce", &qid], None);
+    assert!(!again.status.success(), "a second bounce succeeded");
+    let list = a.wait_mailbox("alice@example.test", 1);
+    let dsn_id = list[0].split('\t').next().unwrap().to_string();
+    let dsn = a.show("alice@example.test", &dsn_id);
+    assert!(
+        dsn.contains("delivery cancelled by the administrator"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("dave@down.test"), "{dsn}");
+    wait_until("the bounced message off the queue", || {
+        !run(&a, &["queue", "list"]).contains(&qid)
+    });
+    assert_eq!(a.mailbox("alice@example.test").len(), 1);
+
+    // AL-2.2: a key generated into the database with node A's command line is in the records
+    // node B's command line prints, with the same public key.
+    let generated = run(
+        &a,
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.test",
+            "--selector",
+            "s9",
+            "--algorithm",
+            "ed25519",
+        ],
+    );
+    let public = generated
+        .split("p=")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap_or_else(|| panic!("no p= in {generated}"))
+        .to_string();
+    let records = run(&b, &["dns-records", "--domain", "example.test"]);
+    assert!(records.contains("s9._domainkey.example.test"), "{records}");
+    assert!(records.contains(&public), "{public} not in {records}");
+}
