@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use rampart_config::Config;
 use rampart_store::grants::Rights;
 use rampart_store::mailbox_audit::op;
-use rampart_store::tokens::Scope;
+use rampart_store::tokens::{Scope, TokenInfo};
 use rampart_store::{ActorKind, MailboxEvent, MailboxEventFilter, Store};
 use std::io::Write;
 
@@ -153,73 +153,97 @@ pub fn token(store: &Store, cmd: TokenCmd) -> Result<(), Error> {
             scope,
             expires,
         } => {
-            let scopes = scope
-                .iter()
-                .map(|s| {
-                    Scope::parse(s.trim())
-                        .ok_or_else(|| format!("--scope {s} is not known; use jmap or submission"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let lifetime = parse_lifetime(&expires)?;
-            let expires = lifetime.map(|l| rampart_store::now_micros().saturating_add(l));
+            let (scopes, expires) = token_terms(&scope, &expires)?;
             let (token, info) = store.token_create(&address, &name, &scopes, expires)?;
-            let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
-            record(
-                store,
-                admin_event(
-                    &info.account,
-                    op::TOKEN_CREATE,
-                    format!(
-                        "token {} \"{}\" scope {} expires {}",
-                        info.id,
-                        info.name,
-                        scopes.join(","),
-                        info.expires.map_or("never".into(), format_time)
-                    ),
-                ),
-            )?;
-            eprintln!(
-                "token {} for {} ({}), expires {}; it is shown only this once:",
-                info.id,
-                info.account,
-                scopes.join(","),
-                info.expires.map_or("never".into(), format_time)
-            );
-            println!("{token}");
+            record(store, token_created_event(&info))?;
+            print_token_created(&token, &info);
         }
-        TokenCmd::List { address, json } => {
-            for t in store.tokens(&address)? {
-                if json {
-                    println!("{}", serde_json::to_string(&t)?);
-                } else {
-                    let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
-                    println!(
-                        "{}\t{}\t{}\tcreated {}\texpires {}\tlast used {}",
-                        t.id,
-                        t.name,
-                        scopes.join(","),
-                        format_time(t.created),
-                        t.expires.map_or("never".into(), format_time),
-                        t.last_used.map_or("never".into(), format_time)
-                    );
-                }
-            }
-        }
+        TokenCmd::List { address, json } => print_tokens(&store.tokens(&address)?, json)?,
         TokenCmd::Revoke { address, id } => {
             if !store.token_revoke(&address, &id)? {
-                return Err(format!(
-                    "{address} has no token {id}; see `rampart user token list {address}`"
-                )
-                .into());
+                return Err(no_token(&address, &id));
             }
-            record(
-                store,
-                admin_event(&address, op::TOKEN_REVOKE, format!("token {id}")),
-            )?;
+            record(store, token_revoked_event(&address, &id))?;
             println!("token {id} revoked");
         }
     }
     Ok(())
+}
+
+/// The scopes and the expiry time `rampart user token add` was asked for (either store).
+pub fn token_terms(scope: &[String], expires: &str) -> Result<(Vec<Scope>, Option<i64>), Error> {
+    let scopes = scope
+        .iter()
+        .map(|s| {
+            Scope::parse(s.trim())
+                .ok_or_else(|| format!("--scope {s} is not known; use jmap or submission"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let lifetime = parse_lifetime(expires)?;
+    Ok((
+        scopes,
+        lifetime.map(|l| rampart_store::now_micros().saturating_add(l)),
+    ))
+}
+
+/// AL-3.1: the administrator made a token for the account.
+pub fn token_created_event(info: &TokenInfo) -> MailboxEvent {
+    let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
+    admin_event(
+        &info.account,
+        op::TOKEN_CREATE,
+        format!(
+            "token {} \"{}\" scope {} expires {}",
+            info.id,
+            info.name,
+            scopes.join(","),
+            info.expires.map_or("never".into(), format_time)
+        ),
+    )
+}
+
+/// AL-3.1: the administrator revoked token `id`.
+pub fn token_revoked_event(address: &str, id: &str) -> MailboxEvent {
+    admin_event(address, op::TOKEN_REVOKE, format!("token {id}"))
+}
+
+/// The new token on stdout (the only time it is shown), what it is on stderr.
+pub fn print_token_created(token: &str, info: &TokenInfo) {
+    let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
+    eprintln!(
+        "token {} for {} ({}), expires {}; it is shown only this once:",
+        info.id,
+        info.account,
+        scopes.join(","),
+        info.expires.map_or("never".into(), format_time)
+    );
+    println!("{token}");
+}
+
+/// `rampart user token list`'s lines, or one JSON object per token; never a token itself.
+pub fn print_tokens(tokens: &[TokenInfo], json: bool) -> Result<(), Error> {
+    for t in tokens {
+        if json {
+            println!("{}", serde_json::to_string(t)?);
+        } else {
+            let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
+            println!(
+                "{}\t{}\t{}\tcreated {}\texpires {}\tlast used {}",
+                t.id,
+                t.name,
+                scopes.join(","),
+                format_time(t.created),
+                t.expires.map_or("never".into(), format_time),
+                t.last_used.map_or("never".into(), format_time)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `address` has no token `id`.
+pub fn no_token(address: &str, id: &str) -> Error {
+    format!("{address} has no token {id}; see `rampart user token list {address}`").into()
 }
 
 /// `rampart mailbox grant OWNER DELEGATE --rights R`.

@@ -1,7 +1,7 @@
 //! The administrative commands that run on the PostgreSQL store (issue 20), so any node's
 //! configuration administers the one database every node reads:
 //! - the directory — `domain add|list`, `user add|list|send-as|password|disable|enable`,
-//!   `alias add|list` — through the Directory trait and the store's account methods (NC-2.1.2:
+//!   `alias add|list`, `user token add|list|revoke` ([`crate::admin_pg_mailbox`]) — through the Directory trait and the store's account methods (NC-2.1.2:
 //!   only accounts the administrator creates exist; the password policy applies as on SQLite);
 //! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
 //! - `queue list|retry|hold|release|delete|bounce` (the same rules as on SQLite; a running node
@@ -49,6 +49,7 @@ impl DirectoryCmd<'_> {
                         | UserCmd::Password { .. }
                         | UserCmd::Disable { .. }
                         | UserCmd::Enable { .. }
+                        | UserCmd::Token(_)
                 )
                 | DirectoryCmd::Alias(AliasCmd::Add { .. } | AliasCmd::List { .. })
                 | DirectoryCmd::Trace(_)
@@ -144,6 +145,7 @@ async fn execute(
             store.set_disabled(address, false).await?;
             println!("{}", crate::admin_mailbox::disabled_line(address, false));
         }
+        DirectoryCmd::User(UserCmd::Token(c)) => crate::admin_pg_mailbox::token(store, c).await?,
         DirectoryCmd::User(UserCmd::List { json }) => {
             print_names(store.users().await?, "address", *json)
         }

@@ -1,11 +1,16 @@
-//! `rampart mailbox list|show|delete` on the PostgreSQL store (issue 20), through the Mailboxes
-//! trait, with the output and audit events of the embedded store's commands (admin.rs,
-//! admin_mailbox.rs): a message delivered by any node is listed, read or deleted with any
-//! node's command line, and the administrator's read or delete is in the shared mailbox audit
-//! (AL-3.1) before the command reports success.
+//! `rampart mailbox list|show|delete` and `rampart user token add|list|revoke` on the PostgreSQL
+//! store (issue 20), with the output and audit events of the embedded store's commands
+//! (admin.rs, admin_mailbox.rs): a message delivered by any node is listed, read or deleted
+//! with any node's command line, a token made with one node's logs in on every node, and the
+//! administrator's read, delete, token or revocation is in the shared mailbox audit (AL-3.1)
+//! before the command reports success.
 
 use crate::admin::{print_mailbox, Error, MailboxCmd};
 use crate::admin_mailbox::{delete_event, deleted_line, no_message, read_event, read_reason};
+use crate::admin_mailbox::{
+    no_token, print_token_created, print_tokens, token_created_event, token_revoked_event,
+    token_terms, TokenCmd,
+};
 use rampart_store::api::{Directory, Mailboxes};
 use rampart_store::MailboxEvent;
 use rampart_store_pg::PgStore;
@@ -44,6 +49,32 @@ pub async fn mailbox(store: &PgStore, cmd: &MailboxCmd) -> Result<(), Error> {
             println!("{}", deleted_line(&user, *id));
         }
         _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),
+    }
+    Ok(())
+}
+
+/// `rampart user token ...` on PostgreSQL.
+pub async fn token(store: &PgStore, cmd: &TokenCmd) -> Result<(), Error> {
+    match cmd {
+        TokenCmd::Add {
+            address,
+            name,
+            scope,
+            expires,
+        } => {
+            let (scopes, expires) = token_terms(scope, expires)?;
+            let (token, info) = store.token_create(address, name, &scopes, expires).await?;
+            record(store, token_created_event(&info)).await?;
+            print_token_created(&token, &info);
+        }
+        TokenCmd::List { address, json } => print_tokens(&store.tokens(address).await?, *json)?,
+        TokenCmd::Revoke { address, id } => {
+            if !store.token_revoke(address, id).await? {
+                return Err(no_token(address, id));
+            }
+            record(store, token_revoked_event(address, id)).await?;
+            println!("token {id} revoked");
+        }
     }
     Ok(())
 }

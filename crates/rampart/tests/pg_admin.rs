@@ -5,6 +5,8 @@
 //!
 //! - `mailbox list|show|delete` (AL-3.1): mail node A delivered is listed and read with node B's
 //!   command line, deleted with A's, and both administrator actions are in the shared audit;
+//! - `user token add|list|revoke`: a token made with node A's command line logs in on node B's
+//!   JMAP, and once revoked with B's is refused by A's;
 //! - `report dmarc --outgoing` (AL-2.3) and `report tls --outgoing` (RFC 8460) on node B show
 //!   the evaluations and TLS outcomes node A recorded;
 //! - `queue bounce` on node B of a message queued by node A fails it once and the sender gets
@@ -14,6 +16,7 @@
 
 mod common;
 
+use common::jmap::Auth;
 use common::pg::{node, receiver, wait_until, Db};
 use common::{cli, cli_raw, free_port, Server};
 use rampart_testdns::TestDns;
@@ -146,6 +149,52 @@ fn al_3_1_mail_node_a_delivered_is_listed_read_and_deleted_with_either_nodes_cli
     );
     assert!(xml.contains("<domain>remote.test</domain>"), "{xml}");
     assert!(xml.contains("<source_ip>127.0.0.1</source_ip>"), "{xml}");
+
+    // A token made with node A's command line logs in on node B's JMAP; revoked with B's, it is
+    // refused by A's.
+    let token = run(
+        &a,
+        &[
+            "user",
+            "token",
+            "add",
+            "alice@example.test",
+            "--name",
+            "phone",
+            "--scope",
+            "jmap",
+        ],
+    )
+    .trim()
+    .to_string();
+    assert!(token.starts_with("rpt_"), "{token}");
+    let session = |s: &Server| {
+        s.jmap_with(Auth::Bearer(token.clone()))
+            .http("GET", "/jmap/session", &[], None)
+    };
+    let on_b = session(&b);
+    assert_eq!(on_b.status, 200, "{}", on_b.text());
+    assert_eq!(on_b.json()["username"], "alice@example.test");
+    let listed = run(&b, &["user", "token", "list", "alice@example.test"]);
+    let token_id = listed.split('\t').next().unwrap().to_string();
+    assert!(listed.contains("\tphone\tjmap\t"), "{listed}");
+    assert_eq!(
+        run(
+            &b,
+            &["user", "token", "revoke", "alice@example.test", &token_id]
+        )
+        .trim(),
+        format!("token {token_id} revoked")
+    );
+    assert_eq!(session(&a).status, 401);
+    let audit = run(
+        &a,
+        &["mailbox", "audit", "--user", "alice@example.test", "--json"],
+    );
+    assert!(
+        audit.contains(&format!("token {token_id} \\\"phone\\\"")),
+        "{audit}"
+    );
 }
 
 #[test]
