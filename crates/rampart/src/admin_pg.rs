@@ -1,6 +1,6 @@
 //! The administrative commands that run on the PostgreSQL store (issue 20), so any node's
 //! configuration administers the one database every node reads:
-//! - the directory — `domain add|list`, `user add|list|send-as|password|disable|enable`,
+//! - the directory — `domain add|list`, `user add|list|delete|send-as|password|disable|enable`,
 //!   `alias add|list`, `user token add|list|revoke` ([`crate::admin_pg_mailbox`]) — through the Directory trait and the store's account methods (NC-2.1.2:
 //!   only accounts the administrator creates exist; the password policy applies as on SQLite);
 //! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
@@ -50,6 +50,7 @@ impl DirectoryCmd<'_> {
                         | UserCmd::Disable { .. }
                         | UserCmd::Enable { .. }
                         | UserCmd::Token(_)
+                        | UserCmd::Delete { .. }
                 )
                 | DirectoryCmd::Alias(AliasCmd::Add { .. } | AliasCmd::List { .. })
                 | DirectoryCmd::Trace(_)
@@ -144,6 +145,18 @@ async fn execute(
         DirectoryCmd::User(UserCmd::Enable { address }) => {
             store.set_disabled(address, false).await?;
             println!("{}", crate::admin_mailbox::disabled_line(address, false));
+        }
+        DirectoryCmd::User(UserCmd::Delete {
+            address,
+            purge_mail,
+        }) => {
+            // Unknown users are named as on SQLite.
+            let lower = address.trim().to_ascii_lowercase();
+            if !store.users().await?.contains(&lower) {
+                return Err(crate::admin_user::no_user(&lower));
+            }
+            let gone = store.delete_user(&lower, *purge_mail).await?;
+            crate::admin_user::print_user_deleted(&gone);
         }
         DirectoryCmd::User(UserCmd::Token(c)) => crate::admin_pg_mailbox::token(store, c).await?,
         DirectoryCmd::User(UserCmd::List { json }) => {

@@ -19,7 +19,12 @@ pub fn delete_user(store: &Store, address: &str, purge_mail: bool) -> Result<(),
     if store.user_email_count(address)?.is_none() {
         return Err(no_user(address));
     }
-    let gone = store.delete_user(address, purge_mail)?;
+    print_user_deleted(&store.delete_user(address, purge_mail)?);
+    Ok(())
+}
+
+/// What `rampart user delete` prints once done (either store).
+pub fn print_user_deleted(gone: &rampart_store::UserDeleted) {
     println!(
         "user {} deleted; {} message(s) of its mailbox deleted",
         gone.address, gone.messages_purged
@@ -30,7 +35,6 @@ pub fn delete_user(store: &Store, address: &str, purge_mail: bool) -> Result<(),
             gone.aliases_removed.join(", ")
         );
     }
-    Ok(())
 }
 
 /// `rampart domain remove NAME [--force]`.

@@ -7,6 +7,7 @@
 //!   command line, deleted with A's, and both administrator actions are in the shared audit;
 //! - `user token add|list|revoke`: a token made with node A's command line logs in on node B's
 //!   JMAP, and once revoked with B's is refused by A's;
+//! - `user delete` with node A's command line: node B refuses the user's login and mail for him;
 //! - `report dmarc --outgoing` (AL-2.3) and `report tls --outgoing` (RFC 8460) on node B show
 //!   the evaluations and TLS outcomes node A recorded;
 //! - `queue bounce` on node B of a message queued by node A fails it once and the sender gets
@@ -194,6 +195,42 @@ fn al_3_1_mail_node_a_delivered_is_listed_read_and_deleted_with_either_nodes_cli
     assert!(
         audit.contains(&format!("token {token_id} \\\"phone\\\"")),
         "{audit}"
+    );
+
+    // NC-2.1.2: bob deleted with node A's command line can no longer log in on node B, and
+    // node B refuses mail for him; the alias that pointed at him lost him.
+    let bob_session = || {
+        b.jmap("bob@example.test")
+            .http("GET", "/jmap/session", &[], None)
+            .status
+    };
+    assert_eq!(bob_session(), 200);
+    let out = run(&a, &["user", "delete", "bob@example.test"]);
+    assert!(
+        out.contains("user bob@example.test deleted; 0 message(s) of its mailbox deleted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("it was removed as the target of: team@example.test"),
+        "{out}"
+    );
+    assert_eq!(bob_session(), 401);
+    let mut c = b.ehlo();
+    c.send("MAIL FROM:<carol@remote.test>");
+    c.expect(250);
+    c.send("RCPT TO:<bob@example.test>");
+    let (code, text) = c.reply().unwrap();
+    assert_eq!(code, 550, "{text}");
+    c.send("RCPT TO:<alice@example.test>");
+    c.expect(250);
+    c.send("QUIT");
+    assert!(!run(&b, &["user", "list"]).contains("bob@example.test"));
+    let again = cli_raw(&b.config, &["user", "delete", "bob@example.test"], None);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("no user bob@example.test"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
     );
 }
 
