@@ -311,7 +311,8 @@ fn main() -> ExitCode {
         // Issue 20: these too, the DKIM keys of the database included (dns-records).
         | Command::Report(ReportCmd::Tls(_))
         | Command::Report(ReportCmd::Dmarc(_))
-        | Command::DnsRecords { .. } => Ok(()),
+        | Command::DnsRecords { .. }
+        | Command::Spam(_) => Ok(()),
         _ => store_cmd::refuse_postgresql(&config),
     };
     if let Err(e) = refused {

@@ -13,7 +13,8 @@
 //! - `queue bounce` on node B of a message queued by node A fails it once and the sender gets
 //!   one notification;
 //! - `dns-records` on node B publishes the DKIM key generated into the database with node A's
-//!   command line (AL-2.2).
+//!   command line (AL-2.2);
+//! - `spam train` with node A's command line trains the classifier node B reads (AL-1.2).
 
 mod common;
 
@@ -323,4 +324,33 @@ fn a_bounce_with_node_bs_cli_of_mail_node_a_queued_notifies_the_sender_once() {
     let records = run(&b, &["dns-records", "--domain", "example.test"]);
     assert!(records.contains("s9._domainkey.example.test"), "{records}");
     assert!(records.contains(&public), "{public} not in {records}");
+
+    // AL-1.2: the classifier trained from files with node A's command line is the one node B
+    // counts; the same files again with B's teach nothing new.
+    let dir = common::TempDir::new("corpus");
+    for (kind, n) in [("spam", 3), ("ham", 2)] {
+        let d = dir.0.join(kind);
+        std::fs::create_dir(&d).unwrap();
+        for i in 0..n {
+            std::fs::write(
+                d.join(format!("{i}.eml")),
+                format!(
+                    "From: <x@remote.test>\r\nTo: <alice@example.test>\r\nSubject: {kind} {i}\r\n\
+                     Message-ID: <{kind}{i}@remote.test>\r\n\r\nwords of {kind} number {i}\r\n"
+                ),
+            )
+            .unwrap();
+        }
+    }
+    let (spam, ham) = (dir.0.join("spam"), dir.0.join("ham"));
+    let (spam, ham) = (spam.to_str().unwrap(), ham.to_str().unwrap());
+    let out = run(&a, &["spam", "train", "--spam", spam, "--ham", ham]);
+    assert!(out.contains("spam: 3 trained (3 new"), "{out}");
+    let status = run(&b, &["spam", "status"]);
+    assert!(
+        status.contains("installation: 3 spam, 2 ham trained"),
+        "{status}"
+    );
+    let again = run(&b, &["spam", "train", "--spam", spam]);
+    assert!(again.contains("3 already known"), "{again}");
 }
