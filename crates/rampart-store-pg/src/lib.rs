@@ -33,6 +33,7 @@ pub mod cluster;
 pub mod directory;
 pub mod dkim;
 pub mod dmarc_reporting;
+pub mod grants;
 pub mod import;
 pub mod lifecycle;
 pub mod mail;

@@ -248,47 +248,70 @@ pub fn no_token(address: &str, id: &str) -> Error {
 
 /// `rampart mailbox grant OWNER DELEGATE --rights R`.
 pub fn grant(store: &Store, owner: &str, delegate: &str, rights: &str) -> Result<(), Error> {
-    let r = Rights::parse(rights)
-        .ok_or_else(|| format!("--rights {rights} is not known; use read, send-as or full"))?;
+    let r = parse_rights(rights)?;
     store.grant_set(owner, delegate, r)?;
+    let (event, line) = granted(owner, delegate, r);
+    record(store, event)?;
+    println!("{line}");
+    Ok(())
+}
+
+/// The rights `--rights` names.
+pub fn parse_rights(rights: &str) -> Result<Rights, Error> {
+    Rights::parse(rights)
+        .ok_or_else(|| format!("--rights {rights} is not known; use read, send-as or full").into())
+}
+
+/// AL-3.1: the grant's audit event, and the line `rampart mailbox grant` prints (either store).
+pub fn granted(owner: &str, delegate: &str, r: Rights) -> (MailboxEvent, String) {
     let (owner, delegate) = (owner.to_ascii_lowercase(), delegate.to_ascii_lowercase());
-    record(
-        store,
-        admin_event(
-            &owner,
-            op::GRANT,
-            format!("{delegate} granted {}", r.as_str()),
-        ),
-    )?;
-    println!(
+    let event = admin_event(
+        &owner,
+        op::GRANT,
+        format!("{delegate} granted {}", r.as_str()),
+    );
+    let line = format!(
         "{delegate} may now reach the mailbox of {owner} ({})",
         r.as_str()
     );
-    Ok(())
+    (event, line)
 }
 
 /// `rampart mailbox revoke OWNER DELEGATE`.
 pub fn revoke(store: &Store, owner: &str, delegate: &str) -> Result<(), Error> {
     let (owner, delegate) = (owner.to_ascii_lowercase(), delegate.to_ascii_lowercase());
     if !store.grant_revoke(&owner, &delegate)? {
-        return Err(format!(
-            "{delegate} holds no grant on {owner}; see `rampart mailbox grants {owner}`"
-        )
-        .into());
+        return Err(no_grant(&owner, &delegate));
     }
-    record(
-        store,
-        admin_event(&owner, op::GRANT, format!("{delegate} revoked")),
-    )?;
-    println!("{delegate} may no longer reach the mailbox of {owner}");
+    let (event, line) = revoked(&owner, &delegate);
+    record(store, event)?;
+    println!("{line}");
     Ok(())
+}
+
+/// `delegate` holds no grant on `owner`'s mailbox.
+pub fn no_grant(owner: &str, delegate: &str) -> Error {
+    format!("{delegate} holds no grant on {owner}; see `rampart mailbox grants {owner}`").into()
+}
+
+/// AL-3.1: the revocation's audit event, and the line `rampart mailbox revoke` prints.
+pub fn revoked(owner: &str, delegate: &str) -> (MailboxEvent, String) {
+    (
+        admin_event(owner, op::GRANT, format!("{delegate} revoked")),
+        format!("{delegate} may no longer reach the mailbox of {owner}"),
+    )
 }
 
 /// `rampart mailbox grants [OWNER]`.
 pub fn grants(store: &Store, owner: Option<&str>, json: bool) -> Result<(), Error> {
-    for g in store.grants(owner)? {
+    print_grants(&store.grants(owner)?, json)
+}
+
+/// `rampart mailbox grants`' lines, or one JSON object per grant (either store).
+pub fn print_grants(grants: &[rampart_store::grants::Grant], json: bool) -> Result<(), Error> {
+    for g in grants {
         if json {
-            println!("{}", serde_json::to_string(&g)?);
+            println!("{}", serde_json::to_string(g)?);
             continue;
         }
         println!(

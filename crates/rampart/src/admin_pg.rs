@@ -7,7 +7,7 @@
 //! - `queue list|retry|hold|release|delete|bounce` (the same rules as on SQLite; a running node
 //!   sees a change at its next look at the queue; a bounce's notification is queued in the
 //!   commit that fails the recipients, [`crate::queue_bounce`]);
-//! - `mailbox list|show|delete` ([`crate::admin_pg_mailbox`]; AL-3.1: audited as on SQLite);
+//! - `mailbox list|show|delete|grant|revoke|grants` ([`crate::admin_pg_mailbox`]; AL-3.1: audited as on SQLite);
 //! - `quarantine`, `ban` and `mailbox audit` ([`crate::admin_pg_security`]).
 //! - `dkim generate|list` (AL-2.2: the key is kept in the database and signs on every node;
 //!   [`crate::dkim_pg`]).

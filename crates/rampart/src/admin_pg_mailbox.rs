@@ -1,12 +1,13 @@
-//! `rampart mailbox list|show|delete` and `rampart user token add|list|revoke` on the PostgreSQL
+//! `rampart mailbox list|show|delete|grant|revoke|grants` and `rampart user token add|list|revoke` on the PostgreSQL
 //! store (issue 20), with the output and audit events of the embedded store's commands
 //! (admin.rs, admin_mailbox.rs): a message delivered by any node is listed, read or deleted
-//! with any node's command line, a token made with one node's logs in on every node, and the
-//! administrator's read, delete, token or revocation is in the shared mailbox audit (AL-3.1)
-//! before the command reports success.
+//! with any node's command line, a delegation or a token made with one node's is in force on
+//! every node, and the administrator's read, delete, grant, token or revocation is in the shared
+//! mailbox audit (AL-3.1) before the command reports success.
 
 use crate::admin::{print_mailbox, Error, MailboxCmd};
 use crate::admin_mailbox::{delete_event, deleted_line, no_message, read_event, read_reason};
+use crate::admin_mailbox::{granted, no_grant, parse_rights, print_grants, revoked};
 use crate::admin_mailbox::{
     no_token, print_token_created, print_tokens, token_created_event, token_revoked_event,
     token_terms, TokenCmd,
@@ -16,11 +17,16 @@ use rampart_store::MailboxEvent;
 use rampart_store_pg::PgStore;
 use std::io::Write;
 
-/// Whether `mailbox` runs here (the others are in admin_pg.rs or still refused).
+/// Whether `mailbox` runs here (`mailbox audit` runs in admin_pg_security.rs).
 pub fn supported(cmd: &MailboxCmd) -> bool {
     matches!(
         cmd,
-        MailboxCmd::List { .. } | MailboxCmd::Show { .. } | MailboxCmd::Delete { .. }
+        MailboxCmd::List { .. }
+            | MailboxCmd::Show { .. }
+            | MailboxCmd::Delete { .. }
+            | MailboxCmd::Grant { .. }
+            | MailboxCmd::Revoke { .. }
+            | MailboxCmd::Grants { .. }
     )
 }
 
@@ -48,7 +54,30 @@ pub async fn mailbox(store: &PgStore, cmd: &MailboxCmd) -> Result<(), Error> {
             record(store, delete_event(&user, *id, reason)).await?;
             println!("{}", deleted_line(&user, *id));
         }
-        _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),
+        MailboxCmd::Grant {
+            owner,
+            delegate,
+            rights,
+        } => {
+            let r = parse_rights(rights)?;
+            store.grant_set(owner, delegate, r).await?;
+            let (event, line) = granted(owner, delegate, r);
+            record(store, event).await?;
+            println!("{line}");
+        }
+        MailboxCmd::Revoke { owner, delegate } => {
+            let (owner, delegate) = (owner.to_ascii_lowercase(), delegate.to_ascii_lowercase());
+            if !store.grant_revoke(&owner, &delegate).await? {
+                return Err(no_grant(&owner, &delegate));
+            }
+            let (event, line) = revoked(&owner, &delegate);
+            record(store, event).await?;
+            println!("{line}");
+        }
+        MailboxCmd::Grants { owner, json } => {
+            print_grants(&store.grants(owner.as_deref()).await?, *json)?
+        }
+        MailboxCmd::Audit(_) => return Err(crate::store_cmd::refuse_postgresql_command().into()),
     }
     Ok(())
 }

@@ -120,7 +120,7 @@ pub fn refuse_postgresql_command() -> String {
      `domain add|list`, `user add|list|delete|send-as|password|disable|enable|token`, \
      `alias add|list`, `trace`, `queue list|retry|hold|release|delete|bounce`, \
      `quarantine list|show|release|delete`, `ban list|add|remove|allow`, \
-     `mailbox list|show|delete|audit`, `report summary|tls|dmarc`, `dkim generate|list`, \
+     `mailbox list|show|delete|grant|revoke|grants|audit`, `report summary|tls|dmarc`, `dkim generate|list`, \
      `dns-records`, `spam train|status|score` and `audit` run (administer the rest before \
      moving it with `rampart store migrate-from-sqlite`)"
         .into()

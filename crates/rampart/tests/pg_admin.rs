@@ -5,6 +5,8 @@
 //!
 //! - `mailbox list|show|delete` (AL-3.1): mail node A delivered is listed and read with node B's
 //!   command line, deleted with A's, and both administrator actions are in the shared audit;
+//! - `mailbox grant|revoke|grants`: a delegation made with node A's command line is a second
+//!   JMAP account on node B, revoked with B's it is gone on A;
 //! - `user token add|list|revoke`: a token made with node A's command line logs in on node B's
 //!   JMAP, and once revoked with B's is refused by A's;
 //! - `user delete` with node A's command line: node B refuses the user's login and mail for him;
@@ -197,6 +199,49 @@ fn al_3_1_mail_node_a_delivered_is_listed_read_and_deleted_with_either_nodes_cli
         audit.contains(&format!("token {token_id} \\\"phone\\\"")),
         "{audit}"
     );
+
+    // Delegation: alice's mailbox granted to bob with node A's command line is a second
+    // account of bob on node B's JMAP; revoked with B's, node A no longer offers it.
+    let bob_accounts = |s: &Server| {
+        s.jmap("bob@example.test").session()["accounts"]
+            .as_object()
+            .map_or(0, |a| a.len())
+    };
+    assert_eq!(bob_accounts(&b), 1);
+    let out = run(
+        &a,
+        &[
+            "mailbox",
+            "grant",
+            "alice@example.test",
+            "bob@example.test",
+            "--rights",
+            "read",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        "bob@example.test may now reach the mailbox of alice@example.test (read)"
+    );
+    assert_eq!(bob_accounts(&b), 2);
+    let grants = run(&b, &["mailbox", "grants", "alice@example.test"]);
+    assert!(
+        grants.starts_with("alice@example.test\tbob@example.test\tread\t"),
+        "{grants}"
+    );
+    run(
+        &b,
+        &[
+            "mailbox",
+            "revoke",
+            "alice@example.test",
+            "bob@example.test",
+        ],
+    );
+    assert_eq!(bob_accounts(&a), 1);
+    let audit = run(&a, &["mailbox", "audit", "--user", "alice@example.test"]);
+    assert!(audit.contains("bob@example.test granted read"), "{audit}");
+    assert!(audit.contains("bob@example.test revoked"), "{audit}");
 
     // NC-2.1.2: bob deleted with node A's command line can no longer log in on node B, and
     // node B refuses mail for him; the alias that pointed at him lost him.
