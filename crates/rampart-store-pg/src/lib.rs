@@ -42,6 +42,7 @@ pub mod migrate;
 pub mod quarantine;
 pub mod queue;
 pub mod queue_admin;
+pub mod removal;
 pub mod shared;
 pub mod spam_tokens;
 pub mod submission;
@@ -50,7 +51,6 @@ pub mod tls;
 pub mod tls_reporting;
 pub mod tokens;
 pub mod trace;
-pub mod user_delete;
 pub mod web_sessions;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};

@@ -449,9 +449,7 @@ pub fn alias(config: &Config, cmd: AliasCmd) -> Result<(), Error> {
         AliasCmd::List { json } => print_aliases(store.aliases()?, json),
         AliasCmd::Remove { alias, target } => {
             let removed = store.remove_alias(&alias, target.as_deref())?;
-            for t in removed {
-                println!("alias {} -> {t} removed", alias.to_ascii_lowercase());
-            }
+            crate::admin_user::print_aliases_removed(&alias, &removed);
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The administrative commands that run on the PostgreSQL store (issue 20), so any node's
 //! configuration administers the one database every node reads:
-//! - the directory — `domain add|list`, `user add|list|delete|send-as|password|disable|enable`,
-//!   `alias add|list`, `user token add|list|revoke` ([`crate::admin_pg_mailbox`]) — through the Directory trait and the store's account methods (NC-2.1.2:
+//! - the directory — `domain add|list|remove`,
+//!   `user add|list|delete|send-as|password|disable|enable`, `alias add|list|remove`, `user token add|list|revoke` ([`crate::admin_pg_mailbox`]) — through the Directory trait and the store's account methods (NC-2.1.2:
 //!   only accounts the administrator creates exist; the password policy applies as on SQLite);
 //! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
 //! - `queue list|retry|hold|release|delete|bounce` (the same rules as on SQLite; a running node
@@ -41,7 +41,7 @@ impl DirectoryCmd<'_> {
     pub fn supported(&self) -> bool {
         matches!(
             self,
-            DirectoryCmd::Domain(DomainCmd::Add { .. } | DomainCmd::List { .. })
+            DirectoryCmd::Domain(_)
                 | DirectoryCmd::User(
                     UserCmd::Add { .. }
                         | UserCmd::List { .. }
@@ -52,7 +52,7 @@ impl DirectoryCmd<'_> {
                         | UserCmd::Token(_)
                         | UserCmd::Delete { .. }
                 )
-                | DirectoryCmd::Alias(AliasCmd::Add { .. } | AliasCmd::List { .. })
+                | DirectoryCmd::Alias(_)
                 | DirectoryCmd::Trace(_)
                 | DirectoryCmd::Dkim(_)
                 | DirectoryCmd::Queue(
@@ -117,6 +117,13 @@ async fn execute(
         }
         DirectoryCmd::Domain(DomainCmd::List { json }) => {
             print_names(store.domains().await?, "domain", *json)
+        }
+        DirectoryCmd::Domain(DomainCmd::Remove { name, force }) => {
+            crate::admin_user::print_domain_removed(&store.remove_domain(name, *force).await?)
+        }
+        DirectoryCmd::Alias(AliasCmd::Remove { alias, target }) => {
+            let removed = store.remove_alias(alias, target.as_deref()).await?;
+            crate::admin_user::print_aliases_removed(alias, &removed);
         }
         DirectoryCmd::User(UserCmd::Add { address, .. }) => {
             store

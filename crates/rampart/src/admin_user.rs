@@ -39,7 +39,12 @@ pub fn print_user_deleted(gone: &rampart_store::UserDeleted) {
 
 /// `rampart domain remove NAME [--force]`.
 pub fn remove_domain(store: &Store, name: &str, force: bool) -> Result<(), Error> {
-    let r = store.remove_domain(name, force)?;
+    print_domain_removed(&store.remove_domain(name, force)?);
+    Ok(())
+}
+
+/// What `rampart domain remove` prints once done (either store).
+pub fn print_domain_removed(r: &rampart_store::DomainRemoved) {
     println!("domain {} removed", r.name);
     if !r.users.is_empty() {
         println!("users deleted with it: {}", r.users.join(", "));
@@ -47,5 +52,11 @@ pub fn remove_domain(store: &Store, name: &str, force: bool) -> Result<(), Error
     if !r.aliases.is_empty() {
         println!("aliases removed with it: {}", r.aliases.join(", "));
     }
-    Ok(())
+}
+
+/// What `rampart alias remove` prints, one line per target removed (either store).
+pub fn print_aliases_removed(alias: &str, targets: &[String]) {
+    for t in targets {
+        println!("alias {} -> {t} removed", alias.trim().to_ascii_lowercase());
+    }
 }

@@ -16,7 +16,9 @@
 //!   one notification;
 //! - `dns-records` on node B publishes the DKIM key generated into the database with node A's
 //!   command line (AL-2.2);
-//! - `spam train` with node A's command line trains the classifier node B reads (AL-1.2).
+//! - `spam train` with node A's command line trains the classifier node B reads (AL-1.2);
+//! - `alias remove` and `domain remove` with node B's command line: node A's MX refuses the
+//!   alias and then the domain (NC-2.1.6).
 
 mod common;
 
@@ -398,4 +400,47 @@ fn a_bounce_with_node_bs_cli_of_mail_node_a_queued_notifies_the_sender_once() {
     );
     let again = run(&b, &["spam", "train", "--spam", spam]);
     assert!(again.contains("3 already known"), "{again}");
+
+    // NC-2.1.6: an alias and then a domain removed with node B's command line are refused by
+    // node A's MX.
+    run(&a, &["domain", "add", "second.test"]);
+    cli(
+        &a.config,
+        &["user", "add", "dana@second.test", "--password-stdin"],
+        Some(common::PASSWORD),
+    );
+    run(
+        &a,
+        &["alias", "add", "info@second.test", "dana@second.test"],
+    );
+    let rcpt = |to: &str| {
+        let mut c = a.ehlo();
+        c.send("MAIL FROM:<carol@remote.test>");
+        c.expect(250);
+        c.send(&format!("RCPT TO:<{to}>"));
+        let code = c.reply().unwrap().0;
+        c.send("QUIT");
+        code
+    };
+    assert_eq!(rcpt("info@second.test"), 250);
+    let out = run(&b, &["alias", "remove", "info@second.test"]);
+    assert_eq!(
+        out.trim(),
+        "alias info@second.test -> dana@second.test removed"
+    );
+    assert_eq!(rcpt("info@second.test"), 550);
+    assert_eq!(rcpt("dana@second.test"), 250);
+    let refused = cli_raw(&b.config, &["domain", "remove", "second.test"], None);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("still has users (dana@second.test)"), "{err}");
+    let out = run(&b, &["domain", "remove", "second.test", "--force"]);
+    assert!(out.contains("domain second.test removed"), "{out}");
+    assert!(
+        out.contains("users deleted with it: dana@second.test"),
+        "{out}"
+    );
+    let code = rcpt("dana@second.test");
+    assert!((500..600).contains(&code), "{code}");
+    assert!(!run(&a, &["domain", "list"]).contains("second.test"));
 }
