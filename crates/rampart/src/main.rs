@@ -312,7 +312,12 @@ fn main() -> ExitCode {
         | Command::Report(ReportCmd::Tls(_))
         | Command::Report(ReportCmd::Dmarc(_))
         | Command::DnsRecords { .. }
-        | Command::Spam(_) => Ok(()),
+        | Command::Spam(_)
+        | Command::Firewall(_)
+        // Node-local: the integrity baseline of this node's files (NC-2.2), and the drop
+        // directory this node's server picks up into the shared queue (NC-2.1.9).
+        | Command::Integrity(_)
+        | Command::Sendmail { .. } => Ok(()),
         _ => store_cmd::refuse_postgresql(&config),
     };
     if let Err(e) = refused {

@@ -121,7 +121,7 @@ pub fn refuse_postgresql_command() -> String {
      `alias add|list|remove`, `trace`, `queue list|retry|hold|release|delete|bounce`, \
      `quarantine list|show|release|delete`, `ban list|add|remove|allow`, \
      `mailbox list|show|delete|grant|revoke|grants|audit`, `report summary|tls|dmarc`, `dkim generate|list`, \
-     `dns-records`, `spam train|status|score` and `audit` run (administer the rest before \
-     moving it with `rampart store migrate-from-sqlite`)"
+     `dns-records`, `spam train|status|score`, `firewall`, `integrity`, `sendmail` and `audit` \
+     run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
         .into()
 }

@@ -10,6 +10,9 @@
 //! - `user token add|list|revoke`: a token made with node A's command line logs in on node B's
 //!   JMAP, and once revoked with B's is refused by A's;
 //! - `user delete` with node A's command line: node B refuses the user's login and mail for him;
+//! - `sendmail` on node A (NC-2.1.9): picked up into the shared queue, found with B's CLI;
+//!   `firewall` on node B prints the ban added with A's (NC-2.4.2); `integrity init|check` of
+//!   node A's own files (NC-2.2);
 //! - `report dmarc --outgoing` (AL-2.3) and `report tls --outgoing` (RFC 8460) on node B show
 //!   the evaluations and TLS outcomes node A recorded;
 //! - `queue bounce` on node B of a message queued by node A fails it once and the sender gets
@@ -54,7 +57,15 @@ fn run(s: &Server, args: &[&str]) -> String {
 fn al_3_1_mail_node_a_delivered_is_listed_read_and_deleted_with_either_nodes_cli() {
     let db = Db::start();
     let dns = dns();
-    let a = node(&db, &dns, free_port(), "");
+    // Node A's local programs send as alice (NC-2.1.9), and it keeps an integrity baseline of
+    // its own files (NC-2.2).
+    let a = node(
+        &db,
+        &dns,
+        free_port(),
+        "[sendmail]\nsender = \"alice@example.test\"\n\
+         [integrity]\nbaseline = \"integrity.baseline\"\npublic_key = \"integrity.pub\"\n",
+    );
     let b = node(&db, &dns, free_port(), "");
 
     let mut c = a.ehlo();
@@ -279,6 +290,63 @@ fn al_3_1_mail_node_a_delivered_is_listed_read_and_deleted_with_either_nodes_cli
         String::from_utf8_lossy(&again.stderr).contains("no user bob@example.test"),
         "{}",
         String::from_utf8_lossy(&again.stderr)
+    );
+
+    // NC-2.1.9: `rampart sendmail` on node A: its server picks the message up into the shared
+    // queue, and node B's command line finds it in alice's mailbox.
+    let mut child = std::process::Command::new(common::BIN)
+        .arg("--config")
+        .arg(&a.config)
+        .args(["sendmail", "-t"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(
+                b"To: alice@example.test\nSubject: from cron on node A\n\nnightly job done\n",
+            )
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = b.wait_mailbox("alice@example.test", 1);
+    let id = list[0].split('\t').next().unwrap();
+    assert!(b
+        .show("alice@example.test", id)
+        .contains("Subject: from cron on node A"));
+    let mailq = run(&a, &["sendmail", "-bp"]);
+    assert!(mailq.contains("drop directory"), "{mailq}");
+
+    // NC-2.4.2: a ban added with node A's command line is in the ruleset node B's prints.
+    run(&a, &["ban", "add", "203.0.113.0/24", "--permanent"]);
+    let rules = run(&b, &["firewall"]);
+    assert!(rules.contains("203.0.113.0/24"), "{rules}");
+
+    // NC-2.2: node A's baseline of its own files is made and checked on PostgreSQL too; a
+    // changed certificate fails the check.
+    let key = a.dir.0.join("integrity.key");
+    run(&a, &["integrity", "init", "--key", key.to_str().unwrap()]);
+    let check = run(&a, &["integrity", "check"]);
+    assert!(check.contains("files match the baseline"), "{check}");
+    let cert = a.dir.0.join("cert.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend_from_slice(b"\n");
+    std::fs::write(&cert, pem).unwrap();
+    let changed = cli_raw(&a.config, &["integrity", "check"], None);
+    assert!(
+        !changed.status.success(),
+        "a changed certificate passed the check"
     );
 }
 

@@ -238,7 +238,7 @@ fn nc_2_1_2_a_user_added_on_node_a_logs_in_on_node_b() {
     );
     assert!(!cli(&b.config, &["user", "list"], None).contains("eve@"));
     // Not yet on PostgreSQL: one line naming what does run.
-    let out = common::cli_raw(&a.config, &["firewall"], None);
+    let out = common::cli_raw(&a.config, &["admin", "list"], None);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`alias add|list|remove`"), "{err}");
