@@ -275,8 +275,8 @@ fn main() -> ExitCode {
         // (Not for serve: there a closed socket must be an error to handle, not a signal.)
         default_sigpipe();
     }
-    // Issue 20: the directory, queue, trace, quarantine, ban and mailbox audit commands run on
-    // PostgreSQL through the store's traits.
+    // Issue 20: the directory, token, mailbox, queue, trace, quarantine, ban and DKIM commands
+    // run on PostgreSQL through the store (admin_pg.rs); the others below open it themselves.
     if config.store.backend == rampart_config::StoreBackend::Postgresql {
         let directory = match &cli.command {
             Command::Domain(c) => Some(admin_pg::DirectoryCmd::Domain(c)),
