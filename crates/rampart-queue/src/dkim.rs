@@ -212,17 +212,23 @@ pub fn public_key(
     selector: &str,
     alg: Algorithm,
 ) -> Result<String, String> {
-    use base64::Engine;
     let path = key_dir(data_dir).join(format!("{domain}.{selector}.{}.der", alg.name()));
     let der = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    public_key_of(alg, der).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The base64 public key of a private key's DER (PKCS#1 for RSA, PKCS#8 for Ed25519), for its
+/// DNS record: of a key file, or of a key a shared store keeps ([`from_pem`]).
+pub fn public_key_of(alg: Algorithm, der: Vec<u8>) -> Result<String, String> {
+    use base64::Engine;
     let public = match alg {
         Algorithm::Rsa => {
             RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der)))
-                .map_err(|e| format!("{}: {e}", path.display()))?
+                .map_err(|e| e.to_string())?
                 .public_key()
         }
         Algorithm::Ed25519 => Ed25519Key::from_pkcs8_der(&der)
-            .map_err(|e| format!("{}: {e}", path.display()))?
+            .map_err(|e| e.to_string())?
             .public_key(),
     };
     Ok(base64::engine::general_purpose::STANDARD.encode(public))

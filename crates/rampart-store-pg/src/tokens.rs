@@ -10,9 +10,85 @@ use crate::{db, PgStore};
 use async_trait::async_trait;
 use rampart_store::grants::{Grant, Rights};
 use rampart_store::tokens::{
-    parse_scopes, token_hash, Logins, Scope, TokenCheck, TOKEN_PREFIX, USE_RECORDED_EVERY,
+    new_token, no_user, parse_scopes, token_hash, Logins, Scope, TokenCheck, TokenInfo,
+    TOKEN_PREFIX, USE_RECORDED_EVERY,
 };
 use rampart_store::{now_micros, Result};
+
+/// `rampart user token add|list|revoke` on the shared database: a token made with one node's
+/// command line logs in on every node (the same rules as the embedded store's `Store`).
+impl PgStore {
+    /// Creates a token for `account`; returns it (the only time it is seen) and its record.
+    pub async fn token_create(
+        &self,
+        account: &str,
+        name: &str,
+        scopes: &[Scope],
+        expires: Option<i64>,
+    ) -> Result<(String, TokenInfo)> {
+        let account = account.to_ascii_lowercase();
+        if self.account_disabled(&account).await?.is_none() {
+            return Err(no_user(&account));
+        }
+        let (token, info) = new_token(&account, name, scopes, expires)?;
+        let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
+        let c = self.conn(&self.sessions).await?;
+        c.execute(
+            "INSERT INTO access_tokens(id, account, name, hash, scopes, created, expires)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &info.id,
+                &info.account,
+                &info.name,
+                &token_hash(&token),
+                &scopes.join(","),
+                &info.created,
+                &info.expires,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        Ok((token, info))
+    }
+
+    /// The account's tokens, oldest first (expired ones too, until revoked).
+    pub async fn tokens(&self, account: &str) -> Result<Vec<TokenInfo>> {
+        let c = self.conn(&self.sessions).await?;
+        let rows = c
+            .query(
+                "SELECT id, account, name, scopes, created, expires, last_used
+                 FROM access_tokens WHERE account = $1 ORDER BY created, id COLLATE \"C\"",
+                &[&account.to_ascii_lowercase()],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| TokenInfo {
+                id: r.get(0),
+                account: r.get(1),
+                name: r.get(2),
+                scopes: parse_scopes(r.get(3)),
+                created: r.get(4),
+                expires: r.get(5),
+                last_used: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Removes a token; false when the account has no token `id`.
+    pub async fn token_revoke(&self, account: &str, id: &str) -> Result<bool> {
+        let c = self.conn(&self.sessions).await?;
+        let n = c
+            .execute(
+                "DELETE FROM access_tokens WHERE account = $1 AND id = $2",
+                &[&account.to_ascii_lowercase(), &id],
+            )
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+}
 
 #[async_trait]
 impl Logins for PgStore {

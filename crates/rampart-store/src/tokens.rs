@@ -145,6 +145,40 @@ pub fn parse_scopes(s: &str) -> Vec<Scope> {
     s.split(',').filter_map(Scope::parse).collect()
 }
 
+/// The error for a token asked for an account that does not exist (every backend).
+pub fn no_user(account: &str) -> StoreError {
+    StoreError::Invalid(format!("no user {account}; see `rampart user list`"))
+}
+
+/// A new token for `account` (lower case) and its record, not stored yet: the same for every
+/// backend, which keeps only [`token_hash`] of the token. An error without a scope.
+pub fn new_token(
+    account: &str,
+    name: &str,
+    scopes: &[Scope],
+    expires: Option<i64>,
+) -> Result<(String, TokenInfo)> {
+    if scopes.is_empty() {
+        return Err(StoreError::Invalid(
+            "a token needs at least one scope: jmap or submission".into(),
+        ));
+    }
+    let mut scopes = scopes.to_vec();
+    scopes.sort_by_key(|s| s.as_str());
+    scopes.dedup();
+    let token = format!("{TOKEN_PREFIX}{}", hex(&crate::random_bytes::<32>()));
+    let info = TokenInfo {
+        id: hex(&crate::random_bytes::<6>()),
+        account: account.to_owned(),
+        name: name.to_owned(),
+        scopes,
+        created: now_micros(),
+        expires,
+        last_used: None,
+    };
+    Ok((token, info))
+}
+
 impl Store {
     /// Creates a token for `account`; returns it (the only time it is seen) and its record.
     pub fn token_create(
@@ -156,28 +190,9 @@ impl Store {
     ) -> Result<(String, TokenInfo)> {
         let account = account.to_ascii_lowercase();
         if self.account_disabled(&account)?.is_none() {
-            return Err(StoreError::Invalid(format!(
-                "no user {account}; see `rampart user list`"
-            )));
+            return Err(no_user(&account));
         }
-        if scopes.is_empty() {
-            return Err(StoreError::Invalid(
-                "a token needs at least one scope: jmap or submission".into(),
-            ));
-        }
-        let mut scopes = scopes.to_vec();
-        scopes.sort_by_key(|s| s.as_str());
-        scopes.dedup();
-        let token = format!("{TOKEN_PREFIX}{}", hex(&crate::random_bytes::<32>()));
-        let info = TokenInfo {
-            id: hex(&crate::random_bytes::<6>()),
-            account,
-            name: name.to_owned(),
-            scopes,
-            created: now_micros(),
-            expires,
-            last_used: None,
-        };
+        let (token, info) = new_token(&account, name, scopes, expires)?;
         let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
         self.admin_connection()?.execute(
             "INSERT INTO access_tokens(id, account, name, hash, scopes, created, expires)

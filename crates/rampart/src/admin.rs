@@ -449,9 +449,7 @@ pub fn alias(config: &Config, cmd: AliasCmd) -> Result<(), Error> {
         AliasCmd::List { json } => print_aliases(store.aliases()?, json),
         AliasCmd::Remove { alias, target } => {
             let removed = store.remove_alias(&alias, target.as_deref())?;
-            for t in removed {
-                println!("alias {} -> {t} removed", alias.to_ascii_lowercase());
-            }
+            crate::admin_user::print_aliases_removed(&alias, &removed);
         }
     }
     Ok(())
@@ -464,20 +462,7 @@ pub fn mailbox(config: &Config, cmd: MailboxCmd) -> Result<(), Error> {
             if store.user_email_count(&user)?.is_none() {
                 return Err(crate::admin_user::no_user(&user));
             }
-            for m in store.mailbox_list(&user)? {
-                if json {
-                    println!("{}", serde_json::to_string(&m)?);
-                } else {
-                    println!(
-                        "{}\t{}\t{}\t{} bytes\t<{}>",
-                        m.id,
-                        format_time(m.delivered),
-                        if m.sender.is_empty() { "<>" } else { &m.sender },
-                        m.size,
-                        m.message_id.as_deref().unwrap_or("")
-                    );
-                }
-            }
+            print_mailbox(&store.mailbox_list(&user)?, json)?;
         }
         MailboxCmd::Show { user, id, reason } => {
             crate::admin_mailbox::show(&store, &user, id, &reason)?;
@@ -497,6 +482,29 @@ pub fn mailbox(config: &Config, cmd: MailboxCmd) -> Result<(), Error> {
             crate::admin_mailbox::delete(&store, &user, id, &reason)?
         }
         MailboxCmd::Audit(a) => crate::admin_mailbox::audit(config, &store, a)?,
+    }
+    Ok(())
+}
+
+/// `rampart mailbox list`'s lines (either store): id, delivery time, sender, size, Message-ID;
+/// or one JSON object per message.
+pub fn print_mailbox(
+    entries: &[rampart_store::mailbox::MailboxEntry],
+    json: bool,
+) -> Result<(), Error> {
+    for m in entries {
+        if json {
+            println!("{}", serde_json::to_string(m)?);
+        } else {
+            println!(
+                "{}\t{}\t{}\t{} bytes\t<{}>",
+                m.id,
+                format_time(m.delivered),
+                if m.sender.is_empty() { "<>" } else { &m.sender },
+                m.size,
+                m.message_id.as_deref().unwrap_or("")
+            );
+        }
     }
     Ok(())
 }
@@ -638,7 +646,13 @@ fn unsafe_uid() -> u32 {
 }
 
 pub fn dns_records(config: &Config, domain: &str, rua: Option<String>) -> Result<(), Error> {
-    let (text, has_keys) = dns_records_text(config, domain, rua)?;
+    // Issue 20: on PostgreSQL the keys every node signs with are the database's, besides this
+    // node's own key files (AL-2.2).
+    let stored = match config.store.backend {
+        rampart_config::StoreBackend::Sqlite => Vec::new(),
+        rampart_config::StoreBackend::Postgresql => crate::dkim_pg::stored_keys(config)?,
+    };
+    let (text, has_keys) = dns_records_text_with(config, domain, rua, &stored)?;
     print!("{text}");
     if !has_keys {
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -654,8 +668,38 @@ pub fn dns_records_text(
     domain: &str,
     rua: Option<String>,
 ) -> Result<(String, bool), Error> {
+    dns_records_text_with(config, domain, rua, &[])
+}
+
+/// [`dns_records_text`] with the keys a shared store keeps (`stored`, PostgreSQL) listed
+/// before the data directory's key files.
+pub fn dns_records_text_with(
+    config: &Config,
+    domain: &str,
+    rua: Option<String>,
+    stored: &[rampart_store::dkim_keys::DkimKey],
+) -> Result<(String, bool), Error> {
+    use rampart_queue::dkim::{from_pem, public_key_of, Algorithm};
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-    let keys: Vec<(String, String, String)> = rampart_queue::dkim::list(&config.data_dir)
+    let mut keys: Vec<(String, String, String)> = Vec::new();
+    for k in stored.iter().filter(|k| k.domain == domain) {
+        let alg = Algorithm::parse(&k.algorithm).ok_or_else(|| {
+            format!(
+                "the stored DKIM key {}._domainkey.{domain} has an unknown algorithm `{}`",
+                k.selector, k.algorithm
+            )
+        })?;
+        let public = from_pem(alg, &k.private_key_pem)
+            .and_then(|der| public_key_of(alg, der))
+            .map_err(|e| {
+                format!(
+                    "the stored DKIM key {}._domainkey.{domain} cannot be read: {e}",
+                    k.selector
+                )
+            })?;
+        keys.push((k.selector.clone(), alg.name().to_string(), public));
+    }
+    let files: Vec<(String, String, String)> = rampart_queue::dkim::list(&config.data_dir)
         .into_iter()
         .filter(|(d, ..)| *d == domain)
         .filter_map(|(_, selector, alg, _)| {
@@ -672,6 +716,13 @@ pub fn dns_records_text(
             ))
         })
         .collect();
+    // A selector the database has is the one every node signs with; a file of the same name
+    // would publish a second record for one DNS name.
+    for f in files {
+        if !keys.iter().any(|(s, ..)| *s == f.0) {
+            keys.push(f);
+        }
+    }
     let selectors: Vec<(&str, &str, &str)> = keys
         .iter()
         .map(|(s, a, p)| (s.as_str(), a.as_str(), p.as_str()))

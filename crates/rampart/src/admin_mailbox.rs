@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use rampart_config::Config;
 use rampart_store::grants::Rights;
 use rampart_store::mailbox_audit::op;
-use rampart_store::tokens::Scope;
+use rampart_store::tokens::{Scope, TokenInfo};
 use rampart_store::{ActorKind, MailboxEvent, MailboxEventFilter, Store};
 use std::io::Write;
 
@@ -93,7 +93,7 @@ fn login_name() -> String {
 }
 
 /// An event of the `account`'s audit by the administrator, through this CLI.
-fn admin_event(account: &str, operation: &str, detail: String) -> MailboxEvent {
+pub fn admin_event(account: &str, operation: &str, detail: String) -> MailboxEvent {
     let mut e = MailboxEvent::new(account, SERVICE, operation, detail);
     e.actor = admin_actor();
     e.actor_kind = ActorKind::Administrator;
@@ -153,118 +153,165 @@ pub fn token(store: &Store, cmd: TokenCmd) -> Result<(), Error> {
             scope,
             expires,
         } => {
-            let scopes = scope
-                .iter()
-                .map(|s| {
-                    Scope::parse(s.trim())
-                        .ok_or_else(|| format!("--scope {s} is not known; use jmap or submission"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let lifetime = parse_lifetime(&expires)?;
-            let expires = lifetime.map(|l| rampart_store::now_micros().saturating_add(l));
+            let (scopes, expires) = token_terms(&scope, &expires)?;
             let (token, info) = store.token_create(&address, &name, &scopes, expires)?;
-            let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
-            record(
-                store,
-                admin_event(
-                    &info.account,
-                    op::TOKEN_CREATE,
-                    format!(
-                        "token {} \"{}\" scope {} expires {}",
-                        info.id,
-                        info.name,
-                        scopes.join(","),
-                        info.expires.map_or("never".into(), format_time)
-                    ),
-                ),
-            )?;
-            eprintln!(
-                "token {} for {} ({}), expires {}; it is shown only this once:",
-                info.id,
-                info.account,
-                scopes.join(","),
-                info.expires.map_or("never".into(), format_time)
-            );
-            println!("{token}");
+            record(store, token_created_event(&info))?;
+            print_token_created(&token, &info);
         }
-        TokenCmd::List { address, json } => {
-            for t in store.tokens(&address)? {
-                if json {
-                    println!("{}", serde_json::to_string(&t)?);
-                } else {
-                    let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
-                    println!(
-                        "{}\t{}\t{}\tcreated {}\texpires {}\tlast used {}",
-                        t.id,
-                        t.name,
-                        scopes.join(","),
-                        format_time(t.created),
-                        t.expires.map_or("never".into(), format_time),
-                        t.last_used.map_or("never".into(), format_time)
-                    );
-                }
-            }
-        }
+        TokenCmd::List { address, json } => print_tokens(&store.tokens(&address)?, json)?,
         TokenCmd::Revoke { address, id } => {
             if !store.token_revoke(&address, &id)? {
-                return Err(format!(
-                    "{address} has no token {id}; see `rampart user token list {address}`"
-                )
-                .into());
+                return Err(no_token(&address, &id));
             }
-            record(
-                store,
-                admin_event(&address, op::TOKEN_REVOKE, format!("token {id}")),
-            )?;
+            record(store, token_revoked_event(&address, &id))?;
             println!("token {id} revoked");
         }
     }
     Ok(())
 }
 
+/// The scopes and the expiry time `rampart user token add` was asked for (either store).
+pub fn token_terms(scope: &[String], expires: &str) -> Result<(Vec<Scope>, Option<i64>), Error> {
+    let scopes = scope
+        .iter()
+        .map(|s| {
+            Scope::parse(s.trim())
+                .ok_or_else(|| format!("--scope {s} is not known; use jmap or submission"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let lifetime = parse_lifetime(expires)?;
+    Ok((
+        scopes,
+        lifetime.map(|l| rampart_store::now_micros().saturating_add(l)),
+    ))
+}
+
+/// AL-3.1: the administrator made a token for the account.
+pub fn token_created_event(info: &TokenInfo) -> MailboxEvent {
+    let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
+    admin_event(
+        &info.account,
+        op::TOKEN_CREATE,
+        format!(
+            "token {} \"{}\" scope {} expires {}",
+            info.id,
+            info.name,
+            scopes.join(","),
+            info.expires.map_or("never".into(), format_time)
+        ),
+    )
+}
+
+/// AL-3.1: the administrator revoked token `id`.
+pub fn token_revoked_event(address: &str, id: &str) -> MailboxEvent {
+    admin_event(address, op::TOKEN_REVOKE, format!("token {id}"))
+}
+
+/// The new token on stdout (the only time it is shown), what it is on stderr.
+pub fn print_token_created(token: &str, info: &TokenInfo) {
+    let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
+    eprintln!(
+        "token {} for {} ({}), expires {}; it is shown only this once:",
+        info.id,
+        info.account,
+        scopes.join(","),
+        info.expires.map_or("never".into(), format_time)
+    );
+    println!("{token}");
+}
+
+/// `rampart user token list`'s lines, or one JSON object per token; never a token itself.
+pub fn print_tokens(tokens: &[TokenInfo], json: bool) -> Result<(), Error> {
+    for t in tokens {
+        if json {
+            println!("{}", serde_json::to_string(t)?);
+        } else {
+            let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
+            println!(
+                "{}\t{}\t{}\tcreated {}\texpires {}\tlast used {}",
+                t.id,
+                t.name,
+                scopes.join(","),
+                format_time(t.created),
+                t.expires.map_or("never".into(), format_time),
+                t.last_used.map_or("never".into(), format_time)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `address` has no token `id`.
+pub fn no_token(address: &str, id: &str) -> Error {
+    format!("{address} has no token {id}; see `rampart user token list {address}`").into()
+}
+
 /// `rampart mailbox grant OWNER DELEGATE --rights R`.
 pub fn grant(store: &Store, owner: &str, delegate: &str, rights: &str) -> Result<(), Error> {
-    let r = Rights::parse(rights)
-        .ok_or_else(|| format!("--rights {rights} is not known; use read, send-as or full"))?;
+    let r = parse_rights(rights)?;
     store.grant_set(owner, delegate, r)?;
+    let (event, line) = granted(owner, delegate, r);
+    record(store, event)?;
+    println!("{line}");
+    Ok(())
+}
+
+/// The rights `--rights` names.
+pub fn parse_rights(rights: &str) -> Result<Rights, Error> {
+    Rights::parse(rights)
+        .ok_or_else(|| format!("--rights {rights} is not known; use read, send-as or full").into())
+}
+
+/// AL-3.1: the grant's audit event, and the line `rampart mailbox grant` prints (either store).
+pub fn granted(owner: &str, delegate: &str, r: Rights) -> (MailboxEvent, String) {
     let (owner, delegate) = (owner.to_ascii_lowercase(), delegate.to_ascii_lowercase());
-    record(
-        store,
-        admin_event(
-            &owner,
-            op::GRANT,
-            format!("{delegate} granted {}", r.as_str()),
-        ),
-    )?;
-    println!(
+    let event = admin_event(
+        &owner,
+        op::GRANT,
+        format!("{delegate} granted {}", r.as_str()),
+    );
+    let line = format!(
         "{delegate} may now reach the mailbox of {owner} ({})",
         r.as_str()
     );
-    Ok(())
+    (event, line)
 }
 
 /// `rampart mailbox revoke OWNER DELEGATE`.
 pub fn revoke(store: &Store, owner: &str, delegate: &str) -> Result<(), Error> {
     let (owner, delegate) = (owner.to_ascii_lowercase(), delegate.to_ascii_lowercase());
     if !store.grant_revoke(&owner, &delegate)? {
-        return Err(format!(
-            "{delegate} holds no grant on {owner}; see `rampart mailbox grants {owner}`"
-        )
-        .into());
+        return Err(no_grant(&owner, &delegate));
     }
-    record(
-        store,
-        admin_event(&owner, op::GRANT, format!("{delegate} revoked")),
-    )?;
-    println!("{delegate} may no longer reach the mailbox of {owner}");
+    let (event, line) = revoked(&owner, &delegate);
+    record(store, event)?;
+    println!("{line}");
     Ok(())
+}
+
+/// `delegate` holds no grant on `owner`'s mailbox.
+pub fn no_grant(owner: &str, delegate: &str) -> Error {
+    format!("{delegate} holds no grant on {owner}; see `rampart mailbox grants {owner}`").into()
+}
+
+/// AL-3.1: the revocation's audit event, and the line `rampart mailbox revoke` prints.
+pub fn revoked(owner: &str, delegate: &str) -> (MailboxEvent, String) {
+    (
+        admin_event(owner, op::GRANT, format!("{delegate} revoked")),
+        format!("{delegate} may no longer reach the mailbox of {owner}"),
+    )
 }
 
 /// `rampart mailbox grants [OWNER]`.
 pub fn grants(store: &Store, owner: Option<&str>, json: bool) -> Result<(), Error> {
-    for g in store.grants(owner)? {
+    print_grants(&store.grants(owner)?, json)
+}
+
+/// `rampart mailbox grants`' lines, or one JSON object per grant (either store).
+pub fn print_grants(grants: &[rampart_store::grants::Grant], json: bool) -> Result<(), Error> {
+    for g in grants {
         if json {
-            println!("{}", serde_json::to_string(&g)?);
+            println!("{}", serde_json::to_string(g)?);
             continue;
         }
         println!(
@@ -286,45 +333,59 @@ pub fn delete(store: &Store, user: &str, id: i64, reason: &str) -> Result<(), Er
     }
     let user = user.to_ascii_lowercase();
     if !store.mailbox_delete(&user, id)? {
-        return Err(format!(
-            "no message {id} in the mailbox of {user}; see rampart mailbox list {user}"
-        )
-        .into());
+        return Err(no_message(&user, id));
     }
-    record(
-        store,
-        admin_event(
-            &user,
-            op::HARD_DELETE,
-            format!("message {id}; reason: {}", reason.trim()),
-        ),
-    )?;
-    println!("message {id} deleted from the mailbox of {user}");
+    record(store, delete_event(&user, id, reason))?;
+    println!("{}", deleted_line(&user, id));
     Ok(())
+}
+
+/// No message `id` in `user`'s mailbox (`rampart mailbox show|delete`, either store).
+pub fn no_message(user: &str, id: i64) -> Error {
+    format!("no message {id} in the mailbox of {user}; see `rampart mailbox list {user}`").into()
+}
+
+/// AL-3.1: the administrator's delete of message `id`, with the reason.
+pub fn delete_event(user: &str, id: i64, reason: &str) -> MailboxEvent {
+    admin_event(
+        user,
+        op::HARD_DELETE,
+        format!("message {id}; reason: {}", reason.trim()),
+    )
+}
+
+/// What `rampart mailbox delete` prints once done.
+pub fn deleted_line(user: &str, id: i64) -> String {
+    format!("message {id} deleted from the mailbox of {user}")
+}
+
+/// The reason `rampart mailbox show` was given, trimmed; an error when there is none.
+pub fn read_reason(reason: &str) -> Result<&str, Error> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err("--reason is empty; say why you read this mailbox (it is audited)".into());
+    }
+    Ok(reason)
+}
+
+/// AL-3.1: the administrator's read of message `id`, with the reason.
+pub fn read_event(user: &str, id: i64, reason: &str) -> MailboxEvent {
+    admin_event(
+        user,
+        op::ADMIN_READ,
+        format!("message {id}; reason: {reason}"),
+    )
 }
 
 /// `rampart mailbox show USER ID --reason TEXT`: the administrator reads a message; AL-3.1
 /// records it, with the reason, before the message is shown.
 pub fn show(store: &Store, user: &str, id: i64, reason: &str) -> Result<(), Error> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err("--reason is empty; say why you read this mailbox (it is audited)".into());
-    }
+    let reason = read_reason(reason)?;
     let Some(bytes) = store.mailbox_message(user, id)? else {
-        return Err(format!(
-            "no message {id} in the mailbox of {user}; see `rampart mailbox list {user}`"
-        )
-        .into());
+        return Err(no_message(user, id));
     };
     // AL-3.1: an administrator's read is recorded before anything is shown.
-    record(
-        store,
-        admin_event(
-            user,
-            op::ADMIN_READ,
-            format!("message {id}; reason: {reason}"),
-        ),
-    )?;
+    record(store, read_event(user, id, reason))?;
     std::io::stdout().write_all(&bytes)?;
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! The administrative commands that run on the PostgreSQL store (issue 20), so any node's
 //! configuration administers the one database every node reads:
-//! - the directory — `domain add|list`, `user add|list|send-as|password|disable|enable`,
-//!   `alias add|list` — through the Directory trait and the store's account methods (NC-2.1.2:
+//! - the directory — `domain add|list|remove`,
+//!   `user add|list|delete|send-as|password|disable|enable`, `alias add|list|remove`, `user token add|list|revoke` ([`crate::admin_pg_mailbox`]) — through the Directory trait and the store's account methods (NC-2.1.2:
 //!   only accounts the administrator creates exist; the password policy applies as on SQLite);
 //! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
-//! - `queue list|retry|hold|release|delete` (the same rules as on SQLite; a running node sees a
-//!   change at its next look at the queue);
+//! - `queue list|retry|hold|release|delete|bounce` (the same rules as on SQLite; a running node
+//!   sees a change at its next look at the queue; a bounce's notification is queued in the
+//!   commit that fails the recipients, [`crate::queue_bounce`]);
+//! - `mailbox list|show|delete|grant|revoke|grants` ([`crate::admin_pg_mailbox`]; AL-3.1: audited as on SQLite);
 //! - `quarantine`, `ban` and `mailbox audit` ([`crate::admin_pg_security`]).
 //! - `dkim generate|list` (AL-2.2: the key is kept in the database and signs on every node;
 //!   [`crate::dkim_pg`]).
@@ -39,7 +41,7 @@ impl DirectoryCmd<'_> {
     pub fn supported(&self) -> bool {
         matches!(
             self,
-            DirectoryCmd::Domain(DomainCmd::Add { .. } | DomainCmd::List { .. })
+            DirectoryCmd::Domain(_)
                 | DirectoryCmd::User(
                     UserCmd::Add { .. }
                         | UserCmd::List { .. }
@@ -47,8 +49,10 @@ impl DirectoryCmd<'_> {
                         | UserCmd::Password { .. }
                         | UserCmd::Disable { .. }
                         | UserCmd::Enable { .. }
+                        | UserCmd::Token(_)
+                        | UserCmd::Delete { .. }
                 )
-                | DirectoryCmd::Alias(AliasCmd::Add { .. } | AliasCmd::List { .. })
+                | DirectoryCmd::Alias(_)
                 | DirectoryCmd::Trace(_)
                 | DirectoryCmd::Dkim(_)
                 | DirectoryCmd::Queue(
@@ -57,11 +61,12 @@ impl DirectoryCmd<'_> {
                         | QueueCmd::Hold { .. }
                         | QueueCmd::Release { .. }
                         | QueueCmd::Delete { .. }
+                        | QueueCmd::Bounce { .. }
                 )
                 | DirectoryCmd::Quarantine(_)
                 | DirectoryCmd::Ban(_)
                 | DirectoryCmd::Mailbox(MailboxCmd::Audit(_))
-        )
+        ) || matches!(self, DirectoryCmd::Mailbox(c) if crate::admin_pg_mailbox::supported(c))
     }
 }
 
@@ -113,6 +118,13 @@ async fn execute(
         DirectoryCmd::Domain(DomainCmd::List { json }) => {
             print_names(store.domains().await?, "domain", *json)
         }
+        DirectoryCmd::Domain(DomainCmd::Remove { name, force }) => {
+            crate::admin_user::print_domain_removed(&store.remove_domain(name, *force).await?)
+        }
+        DirectoryCmd::Alias(AliasCmd::Remove { alias, target }) => {
+            let removed = store.remove_alias(alias, target.as_deref()).await?;
+            crate::admin_user::print_aliases_removed(alias, &removed);
+        }
         DirectoryCmd::User(UserCmd::Add { address, .. }) => {
             store
                 .add_user(address, password.as_deref().unwrap_or_default())
@@ -141,6 +153,19 @@ async fn execute(
             store.set_disabled(address, false).await?;
             println!("{}", crate::admin_mailbox::disabled_line(address, false));
         }
+        DirectoryCmd::User(UserCmd::Delete {
+            address,
+            purge_mail,
+        }) => {
+            // Unknown users are named as on SQLite.
+            let lower = address.trim().to_ascii_lowercase();
+            if !store.users().await?.contains(&lower) {
+                return Err(crate::admin_user::no_user(&lower));
+            }
+            let gone = store.delete_user(&lower, *purge_mail).await?;
+            crate::admin_user::print_user_deleted(&gone);
+        }
+        DirectoryCmd::User(UserCmd::Token(c)) => crate::admin_pg_mailbox::token(store, c).await?,
         DirectoryCmd::User(UserCmd::List { json }) => {
             print_names(store.users().await?, "address", *json)
         }
@@ -188,10 +213,20 @@ async fn execute(
             }
             println!("{}", done_line(action, id));
         }
+        DirectoryCmd::Queue(QueueCmd::Bounce { id }) => {
+            let qid = parse_id(id)?;
+            if !crate::queue_bounce::bounce_pg(store, config, &qid).await? {
+                return Err(unknown(id));
+            }
+            println!("{}", done_line("bounce", id));
+        }
         DirectoryCmd::Quarantine(c) => crate::admin_pg_security::quarantine(store, c).await?,
         DirectoryCmd::Ban(c) => crate::admin_pg_security::ban(config, store, c).await?,
         DirectoryCmd::Mailbox(MailboxCmd::Audit(a)) => {
             crate::admin_pg_security::mailbox_audit(config, store, a).await?
+        }
+        DirectoryCmd::Mailbox(c) if crate::admin_pg_mailbox::supported(c) => {
+            crate::admin_pg_mailbox::mailbox(store, c).await?
         }
         DirectoryCmd::Dkim(c) => crate::dkim_pg::run(store, &config.data_dir, c).await?,
         _ => return Err(crate::store_cmd::refuse_postgresql_command().into()),

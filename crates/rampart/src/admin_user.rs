@@ -19,7 +19,12 @@ pub fn delete_user(store: &Store, address: &str, purge_mail: bool) -> Result<(),
     if store.user_email_count(address)?.is_none() {
         return Err(no_user(address));
     }
-    let gone = store.delete_user(address, purge_mail)?;
+    print_user_deleted(&store.delete_user(address, purge_mail)?);
+    Ok(())
+}
+
+/// What `rampart user delete` prints once done (either store).
+pub fn print_user_deleted(gone: &rampart_store::UserDeleted) {
     println!(
         "user {} deleted; {} message(s) of its mailbox deleted",
         gone.address, gone.messages_purged
@@ -30,12 +35,16 @@ pub fn delete_user(store: &Store, address: &str, purge_mail: bool) -> Result<(),
             gone.aliases_removed.join(", ")
         );
     }
-    Ok(())
 }
 
 /// `rampart domain remove NAME [--force]`.
 pub fn remove_domain(store: &Store, name: &str, force: bool) -> Result<(), Error> {
-    let r = store.remove_domain(name, force)?;
+    print_domain_removed(&store.remove_domain(name, force)?);
+    Ok(())
+}
+
+/// What `rampart domain remove` prints once done (either store).
+pub fn print_domain_removed(r: &rampart_store::DomainRemoved) {
     println!("domain {} removed", r.name);
     if !r.users.is_empty() {
         println!("users deleted with it: {}", r.users.join(", "));
@@ -43,5 +52,11 @@ pub fn remove_domain(store: &Store, name: &str, force: bool) -> Result<(), Error
     if !r.aliases.is_empty() {
         println!("aliases removed with it: {}", r.aliases.join(", "));
     }
-    Ok(())
+}
+
+/// What `rampart alias remove` prints, one line per target removed (either store).
+pub fn print_aliases_removed(alias: &str, targets: &[String]) {
+    for t in targets {
+        println!("alias {} -> {t} removed", alias.trim().to_ascii_lowercase());
+    }
 }

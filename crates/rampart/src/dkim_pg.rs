@@ -82,3 +82,22 @@ pub async fn run(store: &PgStore, data_dir: &std::path::Path, cmd: &DkimCmd) -> 
     }
     Ok(())
 }
+
+/// The keys the shared database keeps (`rampart dns-records` on PostgreSQL publishes them).
+pub fn stored_keys(config: &rampart_config::Config) -> Result<Vec<DkimKey>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let options = crate::store_cmd::pg_options(config)?;
+        let store = PgStore::open(&options).await.map_err(|e| {
+            format!(
+                "cannot open the PostgreSQL store ({}): {e}; check [store] url, password_file \
+                 and that the database is up",
+                config.store.url.as_deref().unwrap_or("no url")
+            )
+        })?;
+        Ok(store.dkim_keys().await?.unwrap_or_default())
+    })
+}

@@ -69,21 +69,29 @@ pub fn run(config: &Config, args: FirewallArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The bans in force (NC-2.4.2), from the ban store the server keeps them in.
+/// The bans in force (NC-2.4.2), from the ban store the server keeps them in: the embedded
+/// store, or on PostgreSQL the one list every node enforces (issue 20).
 pub fn current_bans(config: &Config) -> Result<Vec<Ban>, String> {
-    let store = rampart_store::Store::open(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot open the data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
     let now_us = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0);
-    let bans = store
-        .ids_list_active(now_us)
-        .map_err(|e| format!("cannot read the bans: {e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let bans = rt.block_on(async {
+        let running = crate::serve_store::Opened::open(config)
+            .await
+            .map_err(|e| e.to_string())?
+            .start()
+            .map_err(|e| e.to_string())?;
+        running
+            .backend
+            .list_active(now_us)
+            .await
+            .map_err(|e| format!("cannot read the bans: {e}"))
+    })?;
     Ok(bans
         .into_iter()
         .filter_map(|b| {

@@ -5,6 +5,7 @@ mod admin;
 mod admin_accounts;
 mod admin_mailbox;
 mod admin_pg;
+mod admin_pg_mailbox;
 mod admin_pg_security;
 mod admin_queue;
 mod admin_socket;
@@ -274,8 +275,8 @@ fn main() -> ExitCode {
         // (Not for serve: there a closed socket must be an error to handle, not a signal.)
         default_sigpipe();
     }
-    // Issue 20: the directory, queue, trace, quarantine, ban and mailbox audit commands run on
-    // PostgreSQL through the store's traits.
+    // Issue 20: the directory, token, mailbox, queue, trace, quarantine, ban and DKIM commands
+    // run on PostgreSQL through the store (admin_pg.rs); the others below open it themselves.
     if config.store.backend == rampart_config::StoreBackend::Postgresql {
         let directory = match &cli.command {
             Command::Domain(c) => Some(admin_pg::DirectoryCmd::Domain(c)),
@@ -308,7 +309,17 @@ fn main() -> ExitCode {
         | Command::Admin(_)
         | Command::Config(_)
         | Command::Audit(_)
-        | Command::Report(ReportCmd::Summary(_)) => Ok(()),
+        | Command::Report(ReportCmd::Summary(_))
+        // Issue 20: these too, the DKIM keys of the database included (dns-records).
+        | Command::Report(ReportCmd::Tls(_))
+        | Command::Report(ReportCmd::Dmarc(_))
+        | Command::DnsRecords { .. }
+        | Command::Spam(_)
+        | Command::Firewall(_)
+        // Node-local: the integrity baseline of this node's files (NC-2.2), and the drop
+        // directory this node's server picks up into the shared queue (NC-2.1.9).
+        | Command::Integrity(_)
+        | Command::Sendmail { .. } => Ok(()),
         _ => store_cmd::refuse_postgresql(&config),
     };
     if let Err(e) = refused {

@@ -2,13 +2,14 @@
 //! the reports other receivers sent about our domains (received at `[dmarc_reports] address`),
 //! summarised per source address and reporter, the sources that fail SPF or DKIM alignment
 //! first; with `--outgoing`, the reports our recorded evaluations would make now, as XML; with
-//! `--send-now`, those reports are sent at once, by the code the daily schedule runs.
+//! `--send-now`, those reports are sent at once, by the code the daily schedule runs. On either store (issue 20: on PostgreSQL, what every
+//! node recorded).
 
 use crate::admin::Error;
 use rampart_config::Config;
 use rampart_queue::dmarc_report::incoming::sources;
 use rampart_queue::dmarc_report::send::{build, send_due, Submitter};
-use rampart_store::Store;
+use rampart_store::AnyStore;
 
 #[derive(clap::Args)]
 pub struct DmarcArgs {
@@ -35,15 +36,31 @@ pub struct DmarcArgs {
 }
 
 pub fn dmarc(config: &Config, a: DmarcArgs) -> Result<(), Error> {
-    let store = Store::open(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot open the data directory {}: {e}; pass --config or --data-dir",
-            config.data_dir.display()
-        )
-    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        // Issue 20: the embedded store, or the database every node shares (the evaluations and
+        // reports whichever node recorded them).
+        let running = crate::serve_store::Opened::open(config).await?.start()?;
+        let r = run(config, &running.backend, &a).await;
+        running.finish().await?;
+        r
+    })
+}
+
+async fn run(config: &Config, store: &AnyStore, a: &DmarcArgs) -> Result<(), Error> {
     let now = rampart_store::now_micros();
     if a.send_now {
-        return send_now(config, now);
+        // The schedule's code path with "before" set to now: the queued reports are delivered
+        // by the running server's queue manager (or the next start).
+        let resolver = rampart_queue::dns::resolver(&config.dns)?;
+        let (sent, notes) = send_due(store, &resolver, config, now.saturating_add(1)).await;
+        for n in &notes {
+            eprintln!("rampart: DMARC report {n}");
+        }
+        println!("{sent} DMARC report(s) queued");
+        return Ok(());
     }
     let wanted = |d: &str| {
         a.domain
@@ -51,8 +68,8 @@ pub fn dmarc(config: &Config, a: DmarcArgs) -> Result<(), Error> {
             .is_none_or(|w| w.eq_ignore_ascii_case(d))
     };
     if a.outgoing {
-        let evaluations = store.dmarc_evaluations_before(i64::MAX)?;
-        let submitter = Submitter::new(config, &store.domains()?);
+        let evaluations = store.dmarc_evaluations_before(i64::MAX).await?;
+        let submitter = Submitter::new(config, &store.domains().await?);
         for out in build(&evaluations, &submitter, now / 1_000_000) {
             if wanted(&out.domain) {
                 println!("{}", out.report.to_xml());
@@ -64,7 +81,7 @@ pub fn dmarc(config: &Config, a: DmarcArgs) -> Result<(), Error> {
         Some(s) => crate::admin::parse_time(s, now)?,
         None => 0,
     };
-    let reports = store.dmarc_reports_received(since, a.limit)?;
+    let reports = store.dmarc_reports_received(since, a.limit).await?;
     let list = sources(&reports, a.domain.as_deref());
     if a.json {
         for s in &list {
@@ -100,24 +117,5 @@ pub fn dmarc(config: &Config, a: DmarcArgs) -> Result<(), Error> {
             dispositions.join(", ")
         );
     }
-    Ok(())
-}
-
-/// Runs the schedule's code path with "before" set to now: the queued reports are delivered by
-/// the running server's queue manager (or the next start).
-fn send_now(config: &Config, now: i64) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (sent, notes) = runtime.block_on(async {
-        let (sqlite, _writer) = rampart_store::Sqlite::open(&config.data_dir)?;
-        let store: rampart_store::AnyStore = std::sync::Arc::new(sqlite);
-        let resolver = rampart_queue::dns::resolver(&config.dns)?;
-        Ok::<_, Error>(send_due(&store, &resolver, config, now.saturating_add(1)).await)
-    })?;
-    for n in &notes {
-        eprintln!("rampart: DMARC report {n}");
-    }
-    println!("{sent} DMARC report(s) queued");
     Ok(())
 }

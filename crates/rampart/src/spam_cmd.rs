@@ -11,9 +11,8 @@ use async_trait::async_trait;
 use rampart_checks::spam::bayes::{self, Counts, TokenSource};
 use rampart_config::Config;
 use rampart_store::spam_tokens::GLOBAL;
-use rampart_store::{AnyStore, Lesson, Sqlite, Trained};
+use rampart_store::{AnyStore, Lesson, Trained};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(clap::Subcommand)]
 pub enum SpamCmd {
@@ -82,59 +81,57 @@ pub fn run(config: &Config, cmd: SpamCmd) -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let (sqlite, writer) = Sqlite::open(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot open the data directory {}: {e}; pass --config or --data-dir",
-            config.data_dir.display()
-        )
-    })?;
-    let store: AnyStore = Arc::new(sqlite);
-    let result = rt.block_on(async {
-        match cmd {
-            SpamCmd::Train { spam, ham, user } => {
-                if spam.is_empty() && ham.is_empty() {
-                    return Err("name at least one --spam or --ham directory".into());
-                }
-                let user = user.map(|u| u.trim().to_ascii_lowercase());
-                if let Some(u) = &user {
-                    if !store.users().await?.contains(u) {
-                        return Err(
-                            format!("{u} is not a user here (see `rampart user list`)").into()
-                        );
-                    }
-                }
-                for (dirs, is_spam) in [(&spam, true), (&ham, false)] {
-                    if dirs.is_empty() {
-                        continue;
-                    }
-                    let mut t = Tally::default();
-                    for d in dirs {
-                        train_path(&store, user.as_deref(), d, is_spam, &mut t).await?;
-                    }
-                    println!(
-                        "{}: {} trained ({} new, {} moved from {}), {} already known, {} unreadable",
-                        if is_spam { "spam" } else { "ham" },
-                        t.new + t.reversed,
-                        t.new,
-                        t.reversed,
-                        if is_spam { "ham" } else { "spam" },
-                        t.already,
-                        t.unreadable
-                    );
-                }
-                status(config, &store).await
+    rt.block_on(async {
+        // Issue 20: the embedded store, or the database every node shares (one classifier for
+        // every node: trained with one node's command line, in effect on all).
+        let running = crate::serve_store::Opened::open(config).await?.start()?;
+        let result = run_on(config, &running.backend, cmd).await;
+        // Everything trained is committed before the command ends.
+        running.finish().await?;
+        result
+    })
+}
+
+async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), Error> {
+    match cmd {
+        SpamCmd::Train { spam, ham, user } => {
+            if spam.is_empty() && ham.is_empty() {
+                return Err("name at least one --spam or --ham directory".into());
             }
-            SpamCmd::Status => status(config, &store).await,
-            SpamCmd::Score {
-                paths,
-                rcpt,
-                client_ip,
-            } => crate::spam_score::run(config, &store, &paths, rcpt, client_ip).await,
+            let user = user.map(|u| u.trim().to_ascii_lowercase());
+            if let Some(u) = &user {
+                if !store.users().await?.contains(u) {
+                    return Err(format!("{u} is not a user here (see `rampart user list`)").into());
+                }
+            }
+            for (dirs, is_spam) in [(&spam, true), (&ham, false)] {
+                if dirs.is_empty() {
+                    continue;
+                }
+                let mut t = Tally::default();
+                for d in dirs {
+                    train_path(store, user.as_deref(), d, is_spam, &mut t).await?;
+                }
+                println!(
+                    "{}: {} trained ({} new, {} moved from {}), {} already known, {} unreadable",
+                    if is_spam { "spam" } else { "ham" },
+                    t.new + t.reversed,
+                    t.new,
+                    t.reversed,
+                    if is_spam { "ham" } else { "spam" },
+                    t.already,
+                    t.unreadable
+                );
+            }
+            status(config, store).await
         }
-    });
-    drop(store);
-    let _ = writer.join();
-    result
+        SpamCmd::Status => status(config, store).await,
+        SpamCmd::Score {
+            paths,
+            rcpt,
+            client_ip,
+        } => crate::spam_score::run(config, store, &paths, rcpt, client_ip).await,
+    }
 }
 
 async fn status(config: &Config, store: &AnyStore) -> Result<(), Error> {

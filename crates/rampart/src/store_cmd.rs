@@ -115,11 +115,14 @@ pub fn refuse_postgresql(config: &Config) -> Result<(), String> {
 
 /// The one line for a command that does not run on PostgreSQL yet.
 pub fn refuse_postgresql_command() -> String {
-    "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) only \
-     so far; on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, \
-     `domain add|list`, `user add|list|send-as|password|disable|enable`, `alias add|list`, \
-     `trace`, `queue list|retry|hold|release|delete`, `quarantine list|show|release|delete`, \
-     `ban list|add|remove|allow`, `mailbox audit`, `report summary`, `dkim generate|list`, \
-     `admin` and `audit` run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
+    "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) only; \
+     on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, \
+     `domain add|list|remove`, `user add|list|delete|send-as|password|disable|enable|token`, \
+     `alias add|list|remove`, `trace`, `queue list|retry|hold|release|delete|bounce`, \
+     `quarantine list|show|release|delete`, `ban list|add|remove|allow`, \
+     `mailbox list|show|delete|grant|revoke|grants|audit`, `report summary|tls|dmarc`, `dkim generate|list`, \
+     `dns-records`, `spam train|status|score`, `firewall`, `integrity`, `sendmail`, `admin` and \
+     `audit` \
+     run (administer the rest before moving it with `rampart store migrate-from-sqlite`)"
         .into()
 }

@@ -28,6 +28,7 @@ mod threads;
 
 #[cfg_attr(not(feature = "test-cluster"), allow(unused_imports))]
 pub(crate) use emails::deliver_email;
+pub(crate) use emails::destroy_email;
 
 use crate::db;
 use rampart_store::mail::{Kind, MailError};

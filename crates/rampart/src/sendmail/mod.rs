@@ -205,12 +205,19 @@ fn list(config: &Config) -> Result<(), Failure> {
         }
         Err(e) => println!("drop directory {}: not readable ({e})", dir.display()),
     }
-    if config.data_dir.is_dir() {
-        if let Err(e) =
+    let queue = match config.store.backend {
+        rampart_config::StoreBackend::Sqlite if config.data_dir.is_dir() => {
             crate::admin_queue::run(config, crate::admin::QueueCmd::List { json: false })
-        {
-            println!("queue: not readable ({e})");
         }
+        rampart_config::StoreBackend::Sqlite => Ok(()),
+        // Issue 20: the queue every node shares.
+        rampart_config::StoreBackend::Postgresql => {
+            let cmd = crate::admin::QueueCmd::List { json: false };
+            crate::admin_pg::run(config, crate::admin_pg::DirectoryCmd::Queue(&cmd))
+        }
+    };
+    if let Err(e) = queue {
+        println!("queue: not readable ({e})");
     }
     Ok(())
 }

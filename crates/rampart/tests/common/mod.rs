@@ -13,6 +13,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_rampart");
 pub mod browser;
 pub mod console;
 pub mod jmap;
+pub mod pg;
 pub mod postfix;
 pub mod rspamd;
 
