@@ -14,83 +14,9 @@
 mod common;
 
 use common::console::{add_admin, by_id, field, oathtool, Browser, ADMIN_PASSWORD};
-use common::{cli, make_pki, Options, Server, TempDir, PASSWORD};
-use rampart_store::api::Directory;
-use rampart_store_pg::cluster::Cluster;
-use rampart_testdns::TestDns;
+use common::pg::{dns, node, submit, wait_until, Db};
+use common::{cli, Options, Server, PASSWORD};
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
-
-/// Longest any condition of these tests is waited for.
-const WITHIN: Duration = Duration::from_secs(60);
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < WITHIN, "not within {WITHIN:?}: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// The test cluster's database with example.test, alice and bob (as tests/pg_nodes.rs).
-fn database(cluster: &Cluster) -> String {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let name = cluster.create_database().await;
-        let pg = rampart_store_pg::PgStore::open(&cluster.options(&name))
-            .await
-            .unwrap();
-        pg.add_domain("example.test").await.unwrap();
-        for u in ["alice@example.test", "bob@example.test"] {
-            pg.add_user(u, PASSWORD).await.unwrap();
-        }
-        name
-    })
-}
-
-/// A node on the database with MX, submissions and admin listeners, delivering to
-/// `delivery_port`, holding executables (AL-1.4). The same configuration as tests/pg_nodes.rs's
-/// nodes, plus the admin listener.
-fn node(cluster: &Cluster, db: &str, dns: &TestDns, delivery_port: u16) -> Server {
-    let dir = TempDir::new("pgconsole");
-    let pki = make_pki(&dir.0);
-    let pw = dir.0.join("db-password");
-    std::fs::write(&pw, format!("{}\n", cluster.password)).unwrap();
-    let config = dir.0.join("rampart.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "hostname = \"mail.example.test\"\ndata_dir = \"data\"\nshutdown_grace_secs = 5\n\
-             [log]\nlevel = \"warn\"\n\
-             [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\
-             [dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
-             [delivery]\nport = {delivery_port}\nretry_secs = [1]\ntimeout_secs = 30\n\
-             [[listener]]\nrole = \"mx\"\naddress = \"127.0.0.1:0\"\n\
-             [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n\
-             [[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n\
-             [checks]\ndisabled = [\"antivirus\"]\n\
-             [checks.attachments]\non_executable = \"quarantine\"\n\
-             [store]\nbackend = \"postgresql\"\nurl = \"{}\"\npassword_file = \"{}\"\n\
-             lease_secs = 2\nacquire_timeout_secs = 2\nstatement_timeout_secs = 5\n",
-            dns.addr(),
-            cluster.url(db),
-            pw.display()
-        ),
-    )
-    .unwrap();
-    let mut s = Server {
-        dir,
-        config,
-        pki,
-        addr: "127.0.0.1:1".parse().unwrap(),
-        listeners: Vec::new(),
-        child: None,
-        dns: None,
-        stdout: None,
-    };
-    s.spawn();
-    s
-}
 
 /// Alice's message to carol@remote.test; with an executable attachment when `exe`.
 fn message(id: &str, exe: bool) -> String {
@@ -109,15 +35,6 @@ fn message(id: &str, exe: bool) -> String {
          Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA\r\n\
          --b--\r\n"
     )
-}
-
-/// Submits as alice through `s`; the queue id.
-fn submit(s: &Server, body: &str) -> String {
-    let mut c = s.login_alice();
-    let (code, text) = c.send_mail("alice@example.test", &["carol@remote.test"], body);
-    assert_eq!(code, 250, "{text}");
-    c.send("QUIT");
-    text.rsplit(' ').next().unwrap().to_string()
 }
 
 /// The value of an unlabelled metric in a scrape of `s`'s /metrics.
@@ -141,17 +58,15 @@ fn free_port() -> u16 {
 
 #[test]
 fn the_console_and_metrics_of_either_node_serve_the_one_database() {
-    let cluster = Cluster::start();
-    let db = database(&cluster);
-    let dns = TestDns::builder()
-        .mx("remote.test", 10, "mx.remote.test")
-        .a("mx.remote.test", "127.0.0.1".parse().unwrap())
-        .txt("example.test", "v=spf1 ip4:127.0.0.1 -all")
-        .start();
+    let db = Db::start();
+    let dns = dns();
     // The Internet's side is not up yet: what node A queues stays queued.
     let port = free_port();
-    let a = node(&cluster, &db, &dns, port);
-    let b = node(&cluster, &db, &dns, port);
+    // The harness's node (tests/common/pg.rs) with an admin listener, holding executables.
+    let console = "[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n\
+                   [checks.attachments]\non_executable = \"quarantine\"\n";
+    let a = node(&db, &dns, port, console);
+    let b = node(&db, &dns, port, console);
 
     // An administrator added with node A's command line is listed by node B's.
     let secret = add_admin(&a, "ops", "operator");
