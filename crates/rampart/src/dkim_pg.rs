@@ -90,14 +90,7 @@ pub fn stored_keys(config: &rampart_config::Config) -> Result<Vec<DkimKey>, Erro
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let options = crate::store_cmd::pg_options(config)?;
-        let store = PgStore::open(&options).await.map_err(|e| {
-            format!(
-                "cannot open the PostgreSQL store ({}): {e}; check [store] url, password_file \
-                 and that the database is up",
-                config.store.url.as_deref().unwrap_or("no url")
-            )
-        })?;
+        let store = crate::store_cmd::open_pg(config).await?;
         Ok(store.dkim_keys().await?.unwrap_or_default())
     })
 }

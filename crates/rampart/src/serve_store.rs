@@ -58,14 +58,7 @@ impl Opened {
             rampart_config::StoreBackend::Postgresql => {
                 refuse_unsupported(config)?;
                 prepare_node_dir(&config.data_dir)?;
-                let options = crate::store_cmd::pg_options(config)?;
-                let pg = PgStore::open(&options).await.map_err(|e| {
-                    format!(
-                        "cannot open the PostgreSQL store ({}): {e}; check [store] url, \
-                         password_file and that the database is up",
-                        config.store.url.as_deref().unwrap_or("no url")
-                    )
-                })?;
+                let pg = crate::store_cmd::open_pg(config).await?;
                 Ok(Opened::Postgresql(pg))
             }
         }

@@ -58,6 +58,19 @@ fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The PostgreSQL store's options from `[store]`, its password read from `password_file`.
+/// Opens the configured PostgreSQL store (its pending migrations applied), or the one line
+/// saying what to check.
+pub async fn open_pg(config: &Config) -> Result<PgStore, String> {
+    let options = pg_options(config)?;
+    PgStore::open(&options).await.map_err(|e| {
+        format!(
+            "cannot open the PostgreSQL store ({}): {e}; check [store] url, password_file and \
+             that the database is up",
+            config.store.url.as_deref().unwrap_or("no url")
+        )
+    })
+}
+
 pub fn pg_options(config: &Config) -> Result<PgOptions, String> {
     let s = &config.store;
     let url = s
