@@ -360,7 +360,7 @@ EOF
     log "postfix on 127.0.0.1:$PF_PORT"
 }
 postfix_delivered() { find "$PF_MAILDIR/new" -type f 2>/dev/null | wc -l; }
-postfix_queue_empty() { postqueue -c "$PF_CONF" -p 2>/dev/null | grep -q '^Mail queue is empty'; }
+postfix_queue_empty() { grep -q '^Mail queue is empty' <<<"$(postqueue -c "$PF_CONF" -p 2>/dev/null)"; }
 
 # ---- measurement -------------------------------------------------------------------------
 delivered() { if [[ $1 == rampart ]]; then rampart_delivered; else postfix_delivered; fi; }

@@ -469,7 +469,7 @@ postfix_delivered() {
 }
 
 postfix_queue_empty() {
-    postqueue -c "$PF_CONF" -p 2>/dev/null | grep -q '^Mail queue is empty'
+    grep -q '^Mail queue is empty' <<<"$(postqueue -c "$PF_CONF" -p 2>/dev/null)"
 }
 
 # ---------------------------------------------------------------------------------------------
