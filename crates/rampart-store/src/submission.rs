@@ -453,21 +453,20 @@ impl Store {
 
     fn vacation_get(&self, account: &str) -> Result<Vacation> {
         self.read(|c| {
-            Ok(c.query_row(
+            Ok(c.prepare_cached(
                 "SELECT is_enabled, from_date, to_date, subject, text_body, html_body
                  FROM sub_vacation WHERE account = ?1",
-                [account],
-                |r| {
-                    Ok(Vacation {
-                        is_enabled: r.get(0)?,
-                        from_date: r.get(1)?,
-                        to_date: r.get(2)?,
-                        subject: r.get(3)?,
-                        text_body: r.get(4)?,
-                        html_body: r.get(5)?,
-                    })
-                },
-            )
+            )?
+            .query_row([account], |r| {
+                Ok(Vacation {
+                    is_enabled: r.get(0)?,
+                    from_date: r.get(1)?,
+                    to_date: r.get(2)?,
+                    subject: r.get(3)?,
+                    text_body: r.get(4)?,
+                    html_body: r.get(5)?,
+                })
+            })
             .optional()?
             .unwrap_or_default())
         })
@@ -593,8 +592,8 @@ impl SubmissionStore for Sqlite {
     }
 
     async fn vacation_get(&self, account: &str) -> Result<Vacation> {
-        let a = account.to_ascii_lowercase();
-        self.read(move |s| s.vacation_get(&a)).await
+        // Read for every local recipient of every message: a point read on the calling task.
+        self.read_now(|s| s.vacation_get(&account.to_ascii_lowercase()))
     }
 
     async fn vacation_set(&self, account: &str, v: Vacation) -> Result<()> {
