@@ -512,7 +512,9 @@ fn mapi_long_filename(p: &[u8]) -> Option<String> {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    // A substring search, not a comparison at every offset (issue 23: the BinHex mark is looked
+    // for in every text part of every message).
+    memchr::memmem::find(hay, needle)
 }
 
 #[cfg(test)]

@@ -239,6 +239,10 @@ pub fn visible(src: &str) -> String {
 /// Removes characters that render as nothing, so a URL split by them reads as the reader sees
 /// it: soft hyphen, zero-width space/joiners, word joiner, BOM, Mongolian vowel separator.
 pub fn strip_invisible(s: &str) -> String {
+    // Every character removed is outside ASCII (issue 23: this ran on every message's text).
+    if s.is_ascii() {
+        return s.to_string();
+    }
     s.chars()
         .filter(|c| {
             !matches!(

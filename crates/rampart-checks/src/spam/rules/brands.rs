@@ -118,12 +118,24 @@ fn owner_label(domain: &str) -> Option<&str> {
 pub fn imitated_brand(domain: &str) -> Option<&'static str> {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
     let owner = owner_label(&d)?;
-    for (brand, own) in BRANDS {
-        if owner == *brand || own.iter().any(|o| d == *o || d.ends_with(&format!(".{o}"))) {
+    // Each label's skeleton once, each brand's once per process (issue 23: this runs for every
+    // domain of every message, and the skeletons were remade for every label and brand pair).
+    let labels: Vec<(&str, String)> = d
+        .split(['.', '-', '_'])
+        .map(|label| (label, skeleton(label)))
+        .collect();
+    static BRAND_SKELETONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let brand_skeletons =
+        BRAND_SKELETONS.get_or_init(|| BRANDS.iter().map(|(b, _)| skeleton(b)).collect());
+    for ((brand, own), brand_skeleton) in BRANDS.iter().zip(brand_skeletons) {
+        let owned =
+            |o: &&str| d == *o || d.strip_suffix(*o).is_some_and(|rest| rest.ends_with('.'));
+        if owner == *brand || own.iter().any(owned) {
             continue;
         }
-        if d.split(['.', '-', '_'])
-            .any(|label| resembles(&skeleton(label), &skeleton(brand), label))
+        if labels
+            .iter()
+            .any(|(label, sk)| resembles(sk, brand_skeleton, label))
         {
             return Some(brand);
         }

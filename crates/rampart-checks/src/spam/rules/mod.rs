@@ -90,8 +90,14 @@ fn read_match(re: &regex::Regex, reading: Reading, text: &str, deobf: Option<&st
     if reading == Reading::Deobf {
         return re.is_match(d);
     }
-    let plain = text.to_lowercase();
-    re.find_iter(d).any(|m| !plain.contains(m.as_str()))
+    // The plain text in lower case only once there is a match to compare (most messages have
+    // none, and this runs for every such rule).
+    let mut plain: Option<String> = None;
+    re.find_iter(d).any(|m| {
+        !plain
+            .get_or_insert_with(|| text.to_lowercase())
+            .contains(m.as_str())
+    })
 }
 
 /// What a rule tests.
