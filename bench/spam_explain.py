@@ -11,7 +11,8 @@ be judged before a rebuild and a new run.
 
     python3 bench/spam_explain.py bench/.cache/run-groups-.../rampart-cv.tsv
     python3 bench/spam_explain.py RUN/rampart-cv.tsv --what-if 'HTML_ONLY_LITTLE_TEXT=0.5' \\
-        --bayes 'spam=8,ham=4,knee=0.9'
+        --bayes 'spam=8,ham=4,curve=2'
+    python3 bench/spam_explain.py RUN/rampart-cv.tsv --band 0.5,0.95,0.7   # an "unsure" band
 """
 
 import argparse
@@ -63,6 +64,9 @@ def main():
     ap.add_argument("--reject", type=float, default=15.0)
     ap.add_argument("--what-if", default="", help="RULE=score,... (0 switches a rule off)")
     ap.add_argument("--bayes", default="", help="spam=W,ham=W,curve=K: another classifier mapping")
+    ap.add_argument("--band", default="",
+                    help="LO,HI,FACTOR: the classifier's contribution times FACTOR for "
+                         "probabilities in [LO, HI) (an 'unsure' band)")
     ap.add_argument("--recorded-bayes", default="spam=10,ham=4,curve=1",
                     help="the mapping the run used (to take its contribution out)")
     a = ap.parse_args()
@@ -75,14 +79,18 @@ def main():
     rec = parse(a.recorded_bayes)
     new = {**rec, **parse(a.bayes)}
 
+    band = [float(x) for x in a.band.split(",")] if a.band else None
+
     def rescore(score, hits, p):
         s = score
         for r, w in hits.items():
             if r in over:
                 s += over[r] - w
-        if a.bayes:
-            s += (bayes_score(p, new["spam"], new["ham"], new["curve"])
-                  - bayes_score(p, rec["spam"], rec["ham"], rec["curve"]))
+        if a.bayes or band:
+            mapped = bayes_score(p, new["spam"], new["ham"], new["curve"])
+            if band and p is not None and band[0] <= p < band[1]:
+                mapped *= band[2]
+            s += mapped - bayes_score(p, rec["spam"], rec["ham"], rec["curve"])
         return s
 
     n = collections.Counter(k for _, k, *_ in rows)

@@ -9,7 +9,7 @@
 //! | `display_name_impersonation` | the From display name contains an own domain or an own address while the address itself is outside | 6 |
 //! | `lookalike_domain` | the From, Reply-To or envelope sender domain looks like an own domain ([`lookalike`]: one edit, homoglyphs, other TLD, own domain as a foreign label) | 8 |
 //! | `reply_to_mismatch` | the Reply-To domain differs from the From domain (neither a subdomain of the other) | 1 |
-//! | `mismatched_link` | a link's text shows another host than its target (from the URL check's report), per link, at most twice | 1.5 |
+//! | `mismatched_link` | a link's text shows another host than its target (from the URL check's report), once however many links do | 1.5 |
 //! | `html_form` | an HTML part contains a `<form>` | 1.5 |
 //! | `url_listed` | the URL check found a listed URL (feeds or URI lists) | 10 |
 //!
@@ -64,7 +64,7 @@ pub struct SpamWeights {
     /// list, so on its own it is weak (in the SpamAssassin corpus it marks 4 times more ham than
     /// spam, docs/ANTISPAM.md); phishing rules combine it with stronger signals.
     pub reply_to_mismatch: f32,
-    /// Per mismatched link (at most two counted). Default 1.5: newsletters link through
+    /// A mismatched link (counted once, however many). Default 1.5: newsletters link through
     /// click-tracking hosts while the text shows their own, so on its own it is weak; the
     /// phishing meta rules (`PHISH_COMBINED`) add the weight when other signals join it.
     pub mismatched_link: f32,
@@ -277,7 +277,10 @@ pub fn score_content(cfg: &SpamConfig, signals: &SpamSignals<'_>, ctx: &Context<
     }
 
     if let Some(report) = signals.urls {
-        for m in report.extracted.mismatches.iter().take(2) {
+        // Once, however many links: newsletters link every item through a click-tracker, so
+        // a second mismatch says little more (docs/ANTISPAM.md, round 3), and the content rule
+        // LINK_TEXT_MISMATCH (URL check off) counts the signal once too.
+        for m in report.extracted.mismatches.iter().take(1) {
             s.add(
                 "mismatched_link",
                 w.mismatched_link,

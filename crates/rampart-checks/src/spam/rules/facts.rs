@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Address, HeaderName, HeaderValue, MimeHeaders, PartType};
 
-use super::brands::{imitated_brand, is_freemail};
+use super::brands::{imitated_brand, is_freemail, organisation};
 use crate::dlp::html::html_readings;
 use crate::dlp::normalize::{is_invisible, normalize};
 use crate::mime::{walk, PartKind};
@@ -77,6 +77,11 @@ pub enum Func {
     LoginFormAttachment,
     /// The From domain is not one of ours.
     ExternalSender,
+    /// A List-Unsubscribe field whose links or addresses are at the From domain's organisation
+    /// (`<mailto:leave@lists.example.com>` for `news@example.com`).
+    UnsubscribeAtSender,
+    /// The Message-ID's domain is at the From domain's organisation.
+    MessageIdAtSender,
 }
 
 impl Func {
@@ -104,6 +109,8 @@ impl Func {
         ("login_form", Func::LoginForm),
         ("login_form_attachment", Func::LoginFormAttachment),
         ("external_sender", Func::ExternalSender),
+        ("unsubscribe_at_sender", Func::UnsubscribeAtSender),
+        ("message_id_at_sender", Func::MessageIdAtSender),
     ];
 
     pub fn by_name(name: &str) -> Option<Func> {
@@ -313,6 +320,14 @@ impl<'a> Facts<'a> {
                 Func::ExternalSender,
                 flag(from.as_deref().is_some_and(|f| !is_own(f))),
             ),
+            (
+                Func::UnsubscribeAtSender,
+                flag(from.as_deref().is_some_and(|f| unsubscribe_at(ctx, f))),
+            ),
+            (
+                Func::MessageIdAtSender,
+                flag(from.as_deref().is_some_and(|f| message_id_at(ctx, f))),
+            ),
         ];
         Facts {
             headers,
@@ -394,6 +409,38 @@ fn message_id_odd(ctx: &Context<'_>) -> bool {
                 || !(d.contains('.') || d.starts_with('['))
         }
     }
+}
+
+/// Whether a List-Unsubscribe field (RFC 2369: `<URL>` items, comma-separated) names a host or
+/// mail domain of `from`'s organisation.
+fn unsubscribe_at(ctx: &Context<'_>, from: &str) -> bool {
+    let org = organisation(from);
+    ctx.headers.all("List-Unsubscribe").any(|(_, f)| {
+        let v = f.unfolded();
+        v.split('<').skip(1).any(|item| {
+            let url = item.split('>').next().unwrap_or("").trim();
+            let host = match url.split_once(':') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mailto") => rest
+                    .split('?')
+                    .next()
+                    .and_then(|a| a.rsplit_once('@'))
+                    .map(|(_, d)| d),
+                Some((_, rest)) => rest
+                    .strip_prefix("//")
+                    .map(|r| r.split(['/', '?', '#', ':']).next().unwrap_or("")),
+                None => None,
+            };
+            host.is_some_and(|h| !h.is_empty() && organisation(h) == org)
+        })
+    })
+}
+
+/// Whether the Message-ID's domain is of `from`'s organisation.
+fn message_id_at(ctx: &Context<'_>, from: &str) -> bool {
+    ctx.headers
+        .message_id()
+        .and_then(|id| id.rsplit_once('@').map(|(_, d)| organisation(d.trim())))
+        .is_some_and(|d| d.contains('.') && d == organisation(from))
 }
 
 fn base64_ascii_text(parsed: &mail_parser::Message<'_>) -> bool {

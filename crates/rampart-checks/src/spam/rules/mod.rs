@@ -455,6 +455,8 @@ pub fn config_problems(files: &[PathBuf]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_bulk;
+#[cfg(test)]
 mod tests_phishing;
 #[cfg(test)]
 mod tests_samples;
