@@ -290,12 +290,14 @@ impl Pipeline {
         if env.direction != Direction::Inbound || !self.checks.spam.enabled {
             return None;
         }
-        let tokens = crate::spam::bayes::tokens::tokens(&message.headers, &message.parsed);
         let rcpt = match env.rcpts {
             [one] => Some(one.as_str()),
             _ => None,
         };
-        crate::spam::bayes::classify(&self.checks.spam.bayes, source, rcpt, &tokens).await
+        crate::spam::bayes::classify_with(&self.checks.spam.bayes, source, rcpt, || {
+            crate::spam::bayes::tokens::tokens(&message.headers, &message.parsed)
+        })
+        .await
     }
 
     /// Reads `raw` once and runs the checks on it; a message that reads two ways is refused

@@ -197,58 +197,66 @@ pub async fn classify(
     recipient: Option<&str>,
     tokens: &[u64],
 ) -> Option<Outcome> {
+    classify_with(cfg, source, recipient, || tokens.to_vec()).await
+}
+
+/// [`classify`] with the message's tokens made by `make` only when a trained scope will read
+/// them (an untrained classifier does not tokenise).
+pub async fn classify_with(
+    cfg: &BayesConfig,
+    source: &dyn TokenSource,
+    recipient: Option<&str>,
+    make: impl FnOnce() -> Vec<u64>,
+) -> Option<Outcome> {
     if !cfg.enabled {
         return None;
     }
-    // The marker's counts are the messages trained with this tokeniser version.
-    let mut query = tokens.to_vec();
-    if !query.contains(&tokens::marker()) {
-        query.push(tokens::marker());
-    }
+    // The marker's counts are the messages trained with this tokeniser version, so whether a
+    // scope is trained is one row: every token is looked up only in the scope chosen (issue 23:
+    // a recipient without training of their own cost a lookup of every token per message).
+    let marker = [tokens::marker()];
     let mut chosen = None;
     if let Some(user) = recipient {
-        match source.counts(&user.to_ascii_lowercase(), &query).await {
+        let scope = user.to_ascii_lowercase();
+        match source.counts(&scope, &marker).await {
             Ok(c) => {
-                let (c, stale) = current(c);
-                if trained(cfg, &c) {
-                    chosen = Some((format!("{user}'s training"), c, stale));
+                if trained(cfg, &current(c).0) {
+                    chosen = Some((format!("{user}'s training"), scope));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "spam classifier: user counts"),
         }
     }
-    let (whose, counts, stale) = match chosen {
+    let (whose, scope) = match chosen {
         Some(c) => c,
-        None => match source.counts("", &query).await {
-            Ok(c) => {
-                let (c, stale) = current(c);
-                ("the installation's training".to_string(), c, stale)
+        None => {
+            let installation = ("the installation's training".to_string(), String::new());
+            match source.counts("", &marker).await {
+                Ok(c) => {
+                    let (c, stale) = current(c);
+                    if !trained(cfg, &c) {
+                        return Some(untrained(cfg, &c, stale));
+                    }
+                    installation
+                }
+                Err(e) => return Some(unavailable(&e)),
             }
-            Err(e) => {
-                return Some(Outcome {
-                    probability: None,
-                    score: 0.0,
-                    detail: format!("classifier unavailable: {e}"),
-                })
-            }
-        },
+        }
+    };
+    let tokens = make();
+    let mut query = tokens.clone();
+    if !query.contains(&tokens::marker()) {
+        query.push(tokens::marker());
+    }
+    let (counts, stale) = match source.counts(&scope, &query).await {
+        Ok(c) => current(c),
+        Err(e) => return Some(unavailable(&e)),
     };
     if !trained(cfg, &counts) {
-        // AL-1.2: an untrained classifier would only add noise; it says why it is silent.
-        return Some(Outcome {
-            probability: None,
-            score: 0.0,
-            detail: format!(
-                "classifier not yet trained ({} spam, {} ham; needs {} and {}{})",
-                counts.spam_messages,
-                counts.ham_messages,
-                cfg.min_spam,
-                cfg.min_ham,
-                stale_note(stale)
-            ),
-        });
+        // Untrained since the first look (a lesson undone meanwhile).
+        return Some(untrained(cfg, &counts, stale));
     }
-    let (p, used) = probability(tokens, &counts);
+    let (p, used) = probability(&tokens, &counts);
     let score = score_of(cfg, p);
     Some(Outcome {
         probability: Some(p),
@@ -261,6 +269,30 @@ pub async fn classify(
             stale_note(stale)
         ),
     })
+}
+
+/// AL-1.2: an untrained classifier would only add noise; it says why it is silent.
+fn untrained(cfg: &BayesConfig, counts: &Counts, stale: (u64, u64)) -> Outcome {
+    Outcome {
+        probability: None,
+        score: 0.0,
+        detail: format!(
+            "classifier not yet trained ({} spam, {} ham; needs {} and {}{})",
+            counts.spam_messages,
+            counts.ham_messages,
+            cfg.min_spam,
+            cfg.min_ham,
+            stale_note(stale)
+        ),
+    }
+}
+
+fn unavailable(e: &str) -> Outcome {
+    Outcome {
+        probability: None,
+        score: 0.0,
+        detail: format!("classifier unavailable: {e}"),
+    }
 }
 
 /// A message ready to be learned: its digest (SHA-256 of the Message-ID and the body, so the
