@@ -91,6 +91,14 @@ fn digit_value(c: char) -> Option<u8> {
         .map(|&zero| (cp - zero) as u8)
 }
 
+/// How many characters of `text` show nothing ([`is_invisible`]); none in ASCII text.
+pub fn invisible_count(text: &str) -> usize {
+    if text.is_ascii() {
+        return 0;
+    }
+    text.chars().filter(|&c| is_invisible(c)).count()
+}
+
 /// Characters that show nothing (format characters, Unicode category Cf, and fillers): removed
 /// before matching.
 pub fn is_invisible(c: char) -> bool {
@@ -121,6 +129,8 @@ mod tests {
         let ascii: String = (0u8..128).map(char::from).collect();
         assert_eq!(normalize_unicode(&ascii), ascii);
         assert_eq!(normalize(&ascii), ascii);
+        assert_eq!(invisible_count(&ascii), 0);
+        assert_eq!(invisible_count("a\u{200B}b\u{AD}"), 2);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use mail_parser::{Address, HeaderName, HeaderValue, MimeHeaders, PartType};
 
 use super::brands::{imitated_brand, is_freemail, organisation};
 use crate::dlp::html::html_readings;
-use crate::dlp::normalize::{is_invisible, normalize};
+use crate::dlp::normalize::{invisible_count, normalize};
 use crate::mime::{walk, PartKind};
 use crate::spam::lookalike::lookalike;
 use crate::urls::UrlReport;
@@ -185,12 +185,12 @@ impl<'a> Facts<'a> {
                     has_html = true;
                     let r = html_readings(html);
                     hidden += non_space(&r.all).saturating_sub(non_space(&r.visible));
-                    invisible += r.all.chars().filter(|c| is_invisible(*c)).count();
+                    invisible += invisible_count(&r.all);
                     r.visible
                 }
                 (PartKind::Text, Some(t), _) => {
                     has_text = true;
-                    invisible += t.chars().filter(|c| is_invisible(*c)).count();
+                    invisible += invisible_count(t);
                     t.to_string()
                 }
                 _ => continue,
@@ -376,9 +376,7 @@ fn asks_password(html: &str) -> bool {
 
 /// Invisible characters in the decoded Subject, before normalisation removed them.
 fn subject_invisibles(parsed: &mail_parser::Message<'_>) -> usize {
-    parsed
-        .subject()
-        .map_or(0, |s| s.chars().filter(|c| is_invisible(*c)).count())
+    parsed.subject().map_or(0, invisible_count)
 }
 
 /// Words with both Latin and Cyrillic or Greek letters.

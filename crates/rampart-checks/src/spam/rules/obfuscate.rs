@@ -12,13 +12,14 @@
 /// run on the body of every message, the first version was 12% of the CPU per message with the
 /// checks on).
 pub fn deobfuscate(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    let mut out = Vec::with_capacity(text.len());
     if text.is_ascii() {
         read_text(text.as_bytes(), &mut out);
     } else {
         read_text(&text.chars().collect::<Vec<char>>(), &mut out);
     }
-    out
+    // Whole characters only were written (ASCII bytes, or each char's UTF-8), so this is UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A character as the normaliser reads it: a byte of ASCII text, or a `char`.
@@ -31,8 +32,8 @@ trait Letter: Copy + PartialEq {
     /// One character of lower case (a capital whose lower case is two characters is not).
     fn one_lower(self) -> bool;
     /// Appends the character lower-cased, read as a letter when `leet` is set.
-    fn push_lower(self, leet: bool, out: &mut String);
-    fn push(self, out: &mut String);
+    fn push_lower(self, leet: bool, out: &mut Vec<u8>);
+    fn push(self, out: &mut Vec<u8>);
 }
 
 impl Letter for u8 {
@@ -51,12 +52,17 @@ impl Letter for u8 {
     fn one_lower(self) -> bool {
         true
     }
-    fn push_lower(self, read_leet: bool, out: &mut String) {
-        let c = char::from(self.to_ascii_lowercase());
-        out.push(if read_leet { leet(c) } else { c });
+    fn push_lower(self, read_leet: bool, out: &mut Vec<u8>) {
+        let c = self.to_ascii_lowercase();
+        // `leet` maps ASCII to ASCII.
+        out.push(if read_leet {
+            leet(char::from(c)) as u8
+        } else {
+            c
+        });
     }
-    fn push(self, out: &mut String) {
-        out.push(char::from(self));
+    fn push(self, out: &mut Vec<u8>) {
+        out.push(self);
     }
 }
 
@@ -76,17 +82,17 @@ impl Letter for char {
     fn one_lower(self) -> bool {
         self.to_lowercase().count() == 1
     }
-    fn push_lower(self, read_leet: bool, out: &mut String) {
+    fn push_lower(self, read_leet: bool, out: &mut Vec<u8>) {
         for c in self.to_lowercase() {
-            out.push(if read_leet { leet(c) } else { c });
+            (if read_leet { leet(c) } else { c }).push(out);
         }
     }
-    fn push(self, out: &mut String) {
-        out.push(self);
+    fn push(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.encode_utf8(&mut [0; 4]).as_bytes());
     }
 }
 
-fn read_text<L: Letter>(chars: &[L], out: &mut String) {
+fn read_text<L: Letter>(chars: &[L], out: &mut Vec<u8>) {
     let mut runs: Vec<Run> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
@@ -167,7 +173,7 @@ fn is_word_char<L: Letter>(chars: &[L], i: usize) -> bool {
 
 /// One word lower-cased onto `out`; when it has a letter, its digits and symbols are read as
 /// letters (`2024` stays a number, `l0ttery` becomes `lottery`).
-fn read_word<L: Letter>(word: &[L], out: &mut String) {
+fn read_word<L: Letter>(word: &[L], out: &mut Vec<u8>) {
     let has_letter = word.iter().any(|c| c.alphabetic());
     for c in word {
         c.push_lower(has_letter, out);
