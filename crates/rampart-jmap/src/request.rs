@@ -284,6 +284,21 @@ mod tests {
     }
 
     #[test]
+    fn a_number_written_out_parses_to_the_same_value() {
+        // The jmap_request fuzz target's find: without correctly rounded parsing, this number
+        // read back as a neighbouring float once written out (1.1116666666666664e101 against
+        // ...665e101): one request, two meanings.
+        let text = format!(
+            r#"{{"using":[],"methodCalls":[["Core/echo",{{"n":1111{}11111111111111}},"c1"]]}}"#,
+            "6".repeat(84)
+        );
+        let first = parse(&text).unwrap();
+        let n = &first.method_calls[0].arguments["n"];
+        let again = format!(r#"{{"using":[],"methodCalls":[["Core/echo",{{"n":{n}}},"c1"]]}}"#);
+        assert_eq!(parse(&again).unwrap(), first);
+    }
+
+    #[test]
     fn malformed_json_is_not_json() {
         for bad in ["", "{", r#"{"using":[}"#, "[1,2", "{} x", "\u{0}"] {
             assert!(
