@@ -3,7 +3,7 @@
 //! answer to "do we receive for this address"). The rules are the embedded store's, shared
 //! through [`rampart_store::directory`]'s normalisers and password functions.
 
-use crate::{db, is_unique_violation, PgStore};
+use crate::{column, db, is_unique_violation, PgStore};
 use async_trait::async_trait;
 use rampart_store::api::Directory;
 use rampart_store::directory::{
@@ -32,11 +32,7 @@ impl Directory for PgStore {
 
     async fn domains(&self) -> Result<Vec<String>> {
         let c = self.conn(&self.sessions).await?;
-        let rows = c
-            .query("SELECT name FROM domains ORDER BY name", &[])
-            .await
-            .map_err(db)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        column(&c, "SELECT name FROM domains ORDER BY name", &[]).await
     }
 
     async fn is_local_domain(&self, domain: &str) -> Result<bool> {
@@ -96,11 +92,7 @@ impl Directory for PgStore {
 
     async fn users(&self) -> Result<Vec<String>> {
         let c = self.conn(&self.sessions).await?;
-        let rows = c
-            .query("SELECT address FROM users ORDER BY address", &[])
-            .await
-            .map_err(db)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        column(&c, "SELECT address FROM users ORDER BY address", &[]).await
     }
 
     async fn verify_password(&self, address: &str, password: &str) -> Result<bool> {

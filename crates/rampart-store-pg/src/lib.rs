@@ -283,6 +283,24 @@ impl PgStore {
     }
 }
 
+/// The first column of every row `sql` returns, in order.
+pub(crate) async fn column<C, T>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<T>>
+where
+    C: deadpool_postgres::GenericClient + Sync,
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    Ok(c.query(sql, params)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// A database error as the store's error type; no PostgreSQL type leaves this crate.
 pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {

@@ -4,7 +4,7 @@
 //! alias or the domain, once it commits (every node reads the directory from here).
 
 use crate::mail::{destroy_email, lock_account, notify, ALL};
-use crate::{db, trace, PgStore};
+use crate::{column, db, trace, PgStore};
 use rampart_store::directory::no_user;
 use rampart_store::mail::MailError;
 use rampart_store::{DomainRemoved, Result, StoreError, TraceEvent, UserDeleted};
@@ -57,16 +57,12 @@ impl PgStore {
         if !exists {
             return Err(no_user(&address));
         }
-        let emails: Vec<i64> = tx
-            .query(
-                "SELECT id FROM mail_emails WHERE account = $1 ORDER BY id",
-                &[&address],
-            )
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let emails: Vec<i64> = column(
+            &tx,
+            "SELECT id FROM mail_emails WHERE account = $1 ORDER BY id",
+            &[&address],
+        )
+        .await?;
         if !emails.is_empty() && !purge_mail {
             return Err(StoreError::Invalid(format!(
                 "{address} still has {} message(s) in its mailbox; add --purge-mail to delete \
@@ -81,16 +77,12 @@ impl PgStore {
                 Err(e) => return Err(StoreError::Invalid(e.to_string())),
             }
         }
-        let aliases: Vec<String> = tx
-            .query(
-                "SELECT DISTINCT alias FROM aliases WHERE target = $1 ORDER BY alias",
-                &[&address],
-            )
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let aliases: Vec<String> = column(
+            &tx,
+            "SELECT DISTINCT alias FROM aliases WHERE target = $1 ORDER BY alias",
+            &[&address],
+        )
+        .await?;
         for sql in ACCOUNT_ROWS {
             tx.execute(sql, &[&address]).await.map_err(db)?;
         }
@@ -126,18 +118,13 @@ impl PgStore {
         let target = target.map(|t| t.trim().to_ascii_lowercase());
         let mut conn = self.conn(&self.sessions).await?;
         let tx = conn.transaction().await.map_err(db)?;
-        let targets: Vec<String> = tx
-            .query(
-                "DELETE FROM aliases WHERE alias = $1 AND ($2::text IS NULL OR target = $2)
+        let mut targets: Vec<String> = column(
+            &tx,
+            "DELETE FROM aliases WHERE alias = $1 AND ($2::text IS NULL OR target = $2)
                  RETURNING target",
-                &[&alias, &target],
-            )
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let mut targets = targets;
+            &[&alias, &target],
+        )
+        .await?;
         targets.sort();
         if targets.is_empty() {
             return Err(StoreError::Invalid(match target {
@@ -175,27 +162,19 @@ impl PgStore {
                     "no domain {name}; see `rampart domain list`"
                 )));
             }
-            let users: Vec<String> = c
-                .query(
-                    "SELECT address FROM users WHERE domain = $1 ORDER BY address COLLATE \"C\"",
-                    &[&name],
-                )
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let aliases: Vec<String> = c
-                .query(
-                    "SELECT DISTINCT alias COLLATE \"C\" FROM aliases
+            let users: Vec<String> = column(
+                &c,
+                "SELECT address FROM users WHERE domain = $1 ORDER BY address COLLATE \"C\"",
+                &[&name],
+            )
+            .await?;
+            let aliases: Vec<String> = column(
+                &c,
+                "SELECT DISTINCT alias COLLATE \"C\" FROM aliases
                      WHERE alias LIKE $1 OR target LIKE $1 ORDER BY 1",
-                    &[&suffix],
-                )
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
+                &[&suffix],
+            )
+            .await?;
             (users, aliases)
         };
         if !force && (!users.is_empty() || !aliases.is_empty()) {

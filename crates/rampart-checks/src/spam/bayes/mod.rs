@@ -229,19 +229,16 @@ pub async fn classify_with(
     }
     let (whose, scope) = match chosen {
         Some(c) => c,
-        None => {
-            let installation = ("the installation's training".to_string(), String::new());
-            match source.counts("", &marker).await {
-                Ok(c) => {
-                    let (c, stale) = current(c);
-                    if !trained(cfg, &c) {
-                        return Some(untrained(cfg, &c, stale));
-                    }
-                    installation
+        None => match source.counts("", &marker).await {
+            Ok(c) => {
+                let (c, stale) = current(c);
+                if !trained(cfg, &c) {
+                    return Some(untrained(cfg, &c, stale));
                 }
-                Err(e) => return Some(unavailable(&e)),
+                ("the installation's training".to_string(), String::new())
             }
-        }
+            Err(e) => return Some(unavailable(&e)),
+        },
     };
     let tokens = make();
     let mut query = tokens.clone();
