@@ -83,7 +83,18 @@ async fn nc_2_3_2_clamd_end_to_end() {
     for dir in [Direction::Inbound, Direction::Outbound] {
         let v = run(&cfg, &clean, dir).await;
         assert_eq!(v.action, Action::Accept, "{v:?}\n{}", clamd.logs());
+        // The message and its two parts went to clamd in one request (a tar by descriptor).
+        assert_eq!(
+            v.reason, "clean (3 object(s) scanned in one request)",
+            "{v:?}"
+        );
     }
+    let streamed = AntivirusConfig {
+        pass_descriptor: false,
+        ..cfg.clone()
+    };
+    let v = run(&streamed, &clean, Direction::Inbound).await;
+    assert_eq!(v.reason, "clean (3 object(s) scanned)", "{v:?}");
 
     // EICAR plain: the bare 68-byte file, and as a plain (7bit) text attachment.
     assert_eq!(
@@ -194,14 +205,20 @@ async fn nc_2_3_2_missing_socket_and_closed_port_are_temporary_failures() {
     assert_tempfail(&run(&tcp, &raw, Direction::Outbound).await);
 }
 
+/// A unix socket listening in a directory of this test's own: (directory, socket, listener).
+fn listening(tag: &str) -> (PathBuf, PathBuf, tokio::net::UnixListener) {
+    let dir = std::env::temp_dir().join(format!("rampart-av-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{tag}.sock"));
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    (dir, path, listener)
+}
+
 #[tokio::test]
 async fn nc_2_3_2_a_clamd_that_never_answers_times_out() {
     // A socket that accepts and reads but never replies.
-    let dir = std::env::temp_dir().join(format!("rampart-av-hang-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("hang.sock");
-    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let (dir, path, listener) = listening("hang");
     let server = tokio::spawn(async move {
         loop {
             let (mut s, _) = listener.accept().await.unwrap();
@@ -221,6 +238,89 @@ async fn nc_2_3_2_a_clamd_that_never_answers_times_out() {
     assert_tempfail(&v);
     assert!(v.reason.contains("no answer"), "{}", v.reason);
     assert!(started.elapsed() < Duration::from_secs(10));
+    server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A FAKE clamd (the only way to get a refusal of FILDES from something that otherwise answers):
+/// it refuses `zFILDES` as an unknown command and answers `zINSTREAM` with OK, recording each
+/// command. Rampart must then scan the same bytes again as INSTREAM, and never pass them
+/// unscanned.
+#[tokio::test]
+async fn nc_2_3_2_a_clamd_refusing_descriptors_is_sent_the_stream() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (dir, path, listener) = listening("nofd");
+    let seen: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
+    let log = seen.clone();
+    let server = tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut cmd = Vec::new();
+                let mut b = [0u8; 1];
+                while s.read_exact(&mut b).await.is_ok() && b[0] != 0 {
+                    cmd.push(b[0]);
+                }
+                let cmd = String::from_utf8_lossy(&cmd).to_string();
+                let mut streamed = 0;
+                let reply: &[u8] = if cmd == "zINSTREAM" {
+                    loop {
+                        let mut len = [0u8; 4];
+                        s.read_exact(&mut len).await.unwrap();
+                        let n = u32::from_be_bytes(len) as usize;
+                        if n == 0 {
+                            break;
+                        }
+                        let mut chunk = vec![0u8; n];
+                        s.read_exact(&mut chunk).await.unwrap();
+                        streamed += n;
+                    }
+                    b"stream: OK\0"
+                } else {
+                    b"UNKNOWN COMMAND\0"
+                };
+                log.lock().unwrap().push((cmd, streamed));
+                let _ = s.write_all(reply).await;
+            });
+        }
+    });
+    let raw = message_with("hello", &[]);
+    let cfg = AntivirusConfig {
+        clamd: ClamdAddress::Unix(path),
+        timeout_ms: 10_000,
+        ..AntivirusConfig::default()
+    };
+    let v = run(&cfg, &raw, Direction::Inbound).await;
+    assert_eq!(v.action, Action::Accept, "{v:?}");
+    {
+        let seen = seen.lock().unwrap();
+        let cmds: Vec<&str> = seen.iter().map(|(c, _)| c.as_str()).collect();
+        // The whole message and its one part, offered together as a descriptor, then each
+        // streamed on its own.
+        assert_eq!(cmds, ["zFILDES", "zINSTREAM", "zINSTREAM"], "{seen:?}");
+        assert_eq!(seen[1].1, raw.len(), "the whole message is streamed");
+        assert!(
+            seen[2].1 > 0 && seen[2].1 < raw.len(),
+            "then its part: {seen:?}"
+        );
+    }
+    // pass_descriptor = false: straight to INSTREAM.
+    seen.lock().unwrap().clear();
+    let streamed = AntivirusConfig {
+        pass_descriptor: false,
+        ..cfg.clone()
+    };
+    let v = run(&streamed, &raw, Direction::Inbound).await;
+    assert_eq!(v.action, Action::Accept, "{v:?}");
+    let cmds: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(c, _)| c.clone())
+        .collect();
+    assert_eq!(cmds, ["zINSTREAM", "zINSTREAM"]);
     server.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -323,7 +423,9 @@ fn uuencode(name: &str, data: &[u8]) -> String {
 }
 
 /// NC-2.3.2 / AL-1.2: EICAR is caught in every encoding the gateway must see through, with the
-/// request shape Rampart uses (the whole message, then each decoded part). bench/av_requests.py
+/// request shape Rampart uses (the whole message, then each decoded part), whether the bytes
+/// reach clamd as a passed descriptor (FILDES, the default on a unix socket) or streamed
+/// (INSTREAM). bench/av_requests.py
 /// measured the cheaper shapes against clamd: the whole message alone misses a text attachment
 /// matched by file hash (plain or quoted-printable), and the decoded parts alone miss a
 /// uuencoded file in a text body; so both are kept. The first gap is asserted below, so that a
@@ -380,14 +482,40 @@ async fn nc_2_3_2_each_encoding_is_caught() {
             ),
         ),
     ];
+    let streamed = AntivirusConfig {
+        pass_descriptor: false,
+        ..cfg.clone()
+    };
     for (what, raw) in &cases {
-        let v = run(&cfg, raw, Direction::Inbound).await;
-        assert!(
-            matches!(&v.action, Action::Reject(r) if r.text.contains("Eicar-Test-Signature")),
-            "{what}: {v:?}\n{}",
-            clamd.logs()
-        );
+        for cfg in [&cfg, &streamed] {
+            let v = run(cfg, raw, Direction::Inbound).await;
+            assert!(
+                matches!(&v.action, Action::Reject(r) if r.text.contains("Eicar-Test-Signature")),
+                "{what} (pass_descriptor {}): {v:?}\n{}",
+                cfg.pass_descriptor,
+                clamd.logs()
+            );
+        }
+        // The whole message by descriptor alone, no fallback: clamd reads it as mail and
+        // finds EICAR where its own reading reaches (all but the quoted-printable case, below).
+        if *what != "quoted-printable" {
+            assert!(
+                matches!(
+                    antivirus::scan_descriptor(&clamd.socket, raw, Duration::from_secs(10)).await,
+                    ScanOutcome::Infected(ref s) if s.starts_with("Eicar-Test-Signature")
+                ),
+                "{what}: the descriptor scan must find it"
+            );
+        }
     }
+    assert_eq!(
+        antivirus::scan_descriptor(&clamd.socket, b"clean bytes", Duration::from_secs(10)).await,
+        ScanOutcome::Clean
+    );
+    assert_eq!(
+        antivirus::scan_descriptor(&clamd.socket, &e, Duration::from_secs(10)).await,
+        ScanOutcome::Infected("Eicar-Test-Signature.UNOFFICIAL".into())
+    );
     // Why the decoded parts are scanned too: clamd's own reading of the whole message does not
     // match the file hash of a quoted-printable text attachment.
     let whole_only = AntivirusConfig {
