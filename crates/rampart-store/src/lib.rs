@@ -187,8 +187,12 @@ CREATE INDEX IF NOT EXISTS trace_ts ON trace(ts);
 CREATE INDEX IF NOT EXISTS trace_session ON trace(session) WHERE session IS NOT NULL;
 CREATE INDEX IF NOT EXISTS trace_queue ON trace(queue_id) WHERE queue_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS trace_msgid ON trace(message_id) WHERE message_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS trace_sender ON trace(sender) WHERE sender IS NOT NULL;
-CREATE INDEX IF NOT EXISTS trace_rcpt ON trace(recipient) WHERE recipient IS NOT NULL;
+-- Sender and recipient are searched case-insensitively (trace.rs): the index holds what the
+-- search compares. The plain-column indexes of earlier versions served no search.
+DROP INDEX IF EXISTS trace_sender;
+DROP INDEX IF EXISTS trace_rcpt;
+CREATE INDEX IF NOT EXISTS trace_sender_ci ON trace(lower(sender)) WHERE sender IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trace_rcpt_ci ON trace(lower(recipient)) WHERE recipient IS NOT NULL;
 CREATE INDEX IF NOT EXISTS trace_client ON trace(client) WHERE client IS NOT NULL;
 "#;
 

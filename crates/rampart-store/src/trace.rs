@@ -137,63 +137,7 @@ pub struct TraceSummary {
 impl Store {
     /// Finds the timelines that match `filter`, oldest event first.
     pub fn trace(&self, filter: &TraceFilter) -> Result<Vec<TraceEvent>> {
-        let mut cond = Vec::new();
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let text = |v: &Option<String>| v.as_ref().map(|s| rusqlite::types::Value::Text(s.clone()));
-        for (col, v) in [
-            ("queue_id", text(&filter.queue_id)),
-            ("message_id", text(&filter.message_id)),
-            (
-                "lower(sender)",
-                text(&filter.sender.as_ref().map(|s| s.to_lowercase())),
-            ),
-            (
-                "lower(recipient)",
-                text(&filter.recipient.as_ref().map(|s| s.to_lowercase())),
-            ),
-            ("client", text(&filter.client)),
-        ] {
-            if let Some(v) = v {
-                args.push(v);
-                cond.push(format!("{col} = ?{}", args.len()));
-            }
-        }
-        let mut range = Vec::new();
-        if let Some(s) = filter.since {
-            args.push(s.into());
-            range.push(format!("ts >= ?{}", args.len()));
-        }
-        if let Some(u) = filter.until {
-            args.push(u.into());
-            range.push(format!("ts <= ?{}", args.len()));
-        }
-        let limit = if filter.limit == 0 {
-            10_000
-        } else {
-            filter.limit
-        };
-        let range_sql = if range.is_empty() {
-            "1".to_string()
-        } else {
-            range.join(" AND ")
-        };
-        let sql = if cond.is_empty() {
-            // A time range alone: every event in it.
-            format!("SELECT ts, session, queue_id, message_id, client, sender, recipient, event, detail FROM trace WHERE {range_sql} ORDER BY ts, id LIMIT {limit}")
-        } else {
-            // Rows matching the filter name sessions and queue ids; return everything they name.
-            let m = format!(
-                "SELECT session, queue_id FROM trace WHERE {} AND {range_sql}",
-                cond.join(" AND ")
-            );
-            format!(
-                "WITH m AS ({m})
-                 SELECT ts, session, queue_id, message_id, client, sender, recipient, event, detail FROM trace
-                 WHERE session IN (SELECT session FROM m WHERE session IS NOT NULL)
-                    OR queue_id IN (SELECT queue_id FROM m WHERE queue_id IS NOT NULL)
-                 ORDER BY ts, id LIMIT {limit}"
-            )
-        };
+        let (sql, args) = trace_query(filter);
         self.read(|c| {
             let mut st = c.prepare(&sql)?;
             let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
@@ -240,5 +184,200 @@ impl Store {
         let cutoff = now_micros() - i64::from(days) * 86_400 * 1_000_000;
         let conn = self.admin_connection()?;
         Ok(conn.execute("DELETE FROM trace WHERE ts < ?1", [cutoff])?)
+    }
+}
+
+/// The statement [`Store::trace`] runs for `filter`, and its arguments. Sender and recipient
+/// compare lower-cased, as their indexes hold them (`trace_sender_ci`, `trace_rcpt_ci`); the
+/// `IS NOT NULL` terms let SQLite use those partial indexes.
+fn trace_query(filter: &TraceFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut cond = Vec::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let text = |v: &Option<String>| v.as_ref().map(|s| rusqlite::types::Value::Text(s.clone()));
+    for (col, v) in [
+        ("queue_id", text(&filter.queue_id)),
+        ("message_id", text(&filter.message_id)),
+        (
+            "sender IS NOT NULL AND lower(sender)",
+            text(&filter.sender.as_ref().map(|s| s.to_lowercase())),
+        ),
+        (
+            "recipient IS NOT NULL AND lower(recipient)",
+            text(&filter.recipient.as_ref().map(|s| s.to_lowercase())),
+        ),
+        ("client", text(&filter.client)),
+    ] {
+        if let Some(v) = v {
+            args.push(v);
+            cond.push(format!("{col} = ?{}", args.len()));
+        }
+    }
+    let mut range = Vec::new();
+    if let Some(s) = filter.since {
+        args.push(s.into());
+        range.push(format!("ts >= ?{}", args.len()));
+    }
+    if let Some(u) = filter.until {
+        args.push(u.into());
+        range.push(format!("ts <= ?{}", args.len()));
+    }
+    let limit = if filter.limit == 0 {
+        10_000
+    } else {
+        filter.limit
+    };
+    let range_sql = if range.is_empty() {
+        "1".to_string()
+    } else {
+        range.join(" AND ")
+    };
+    let sql = if cond.is_empty() {
+        // A time range alone: every event in it.
+        format!("SELECT ts, session, queue_id, message_id, client, sender, recipient, event, detail FROM trace WHERE {range_sql} ORDER BY ts, id LIMIT {limit}")
+    } else {
+        // Rows matching the filter name sessions and queue ids; return everything they name.
+        let m = format!(
+            "SELECT session, queue_id FROM trace WHERE {} AND {range_sql}",
+            cond.join(" AND ")
+        );
+        format!(
+                "WITH m AS ({m})
+                 SELECT ts, session, queue_id, message_id, client, sender, recipient, event, detail FROM trace
+                 WHERE session IN (SELECT session FROM m WHERE session IS NOT NULL)
+                    OR queue_id IN (SELECT queue_id FROM m WHERE queue_id IS NOT NULL)
+                 ORDER BY ts, id LIMIT {limit}"
+            )
+    };
+    (sql, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::tempdir;
+
+    fn event(
+        session: &str,
+        queue: Option<&str>,
+        sender: &str,
+        rcpt: &str,
+        name: &str,
+    ) -> TraceEvent {
+        TraceEvent {
+            session: Some(session.into()),
+            queue_id: queue.map(Into::into),
+            message_id: Some(format!("<{session}@remote.example>")),
+            client: Some(format!("192.0.2.{}", session.len())),
+            sender: Some(sender.into()),
+            recipient: Some(rcpt.into()),
+            ..TraceEvent::new(name, "detail")
+        }
+    }
+
+    /// AL-3.1: every search the trace offers is answered through an index (a trace of months
+    /// must not be read whole for one sender), and sender and recipient match whatever their
+    /// case, as the index holds them lower-cased.
+    #[test]
+    fn al_3_1_each_search_uses_an_index_and_ignores_case() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let conn = store.admin_connection().unwrap();
+        // An older store's plain-column indexes are dropped on opening.
+        for old in ["trace_sender", "trace_rcpt"] {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    [old],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 0, "{old}");
+        }
+        for (i, (sender, rcpt)) in [
+            ("Alice@Remote.Example", "bob@agency.example"),
+            ("carol@remote.example", "BOB@Agency.Example"),
+            ("dave@remote.example", "erin@agency.example"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let s = format!("s{i}");
+            let q = format!("Q{i}");
+            for name in ["connect", "mail", "queued"] {
+                event(
+                    &s,
+                    Some(&q).filter(|_| name == "queued").map(|q| q.as_str()),
+                    sender,
+                    rcpt,
+                    name,
+                )
+                .insert(&conn)
+                .unwrap();
+            }
+        }
+        let filters = [
+            TraceFilter {
+                sender: Some("alice@remote.example".into()),
+                ..Default::default()
+            },
+            TraceFilter {
+                recipient: Some("bob@AGENCY.example".into()),
+                ..Default::default()
+            },
+            TraceFilter {
+                client: Some("192.0.2.2".into()),
+                ..Default::default()
+            },
+            TraceFilter {
+                message_id: Some("<s1@remote.example>".into()),
+                ..Default::default()
+            },
+            TraceFilter {
+                queue_id: Some("Q2".into()),
+                ..Default::default()
+            },
+            TraceFilter {
+                sender: Some("CAROL@remote.example".into()),
+                since: Some(0),
+                ..Default::default()
+            },
+        ];
+        for f in &filters {
+            let (sql, args) = trace_query(f);
+            let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = st
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    r.get::<_, String>(3)
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            // Each read of `trace` looks rows up by equality on an index: no scan of the table,
+            // and no walk along an index that holds another expression than the one compared.
+            assert!(
+                plan.iter()
+                    .filter(|l| l.starts_with("SCAN trace") || l.starts_with("SEARCH trace"))
+                    .all(|l| l.starts_with("SEARCH trace USING") && l.contains("=?)")),
+                "{f:?} does not find its rows through an index: {plan:#?}"
+            );
+        }
+        let sessions = |f: &TraceFilter| -> Vec<String> {
+            let mut v: Vec<String> = store
+                .trace(f)
+                .unwrap()
+                .into_iter()
+                .filter_map(|e| e.session)
+                .collect();
+            v.dedup();
+            v
+        };
+        assert_eq!(sessions(&filters[0]), ["s0"]);
+        assert_eq!(sessions(&filters[1]), ["s0", "s1"]);
+        assert_eq!(sessions(&filters[5]), ["s1"]);
+        assert_eq!(
+            store.trace(&filters[0]).unwrap().len(),
+            3,
+            "the whole timeline"
+        );
     }
 }
