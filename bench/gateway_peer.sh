@@ -27,7 +27,10 @@
 #   bench/gateway_peer.sh [--messages N] [--sessions S] [--size BYTES]
 #
 # Environment: RAMPART_BIN and TESTDNS_BIN to use built binaries instead of building (release,
-# `cargo build --release -p rampart -p rampart-testdns`); WORK_BASE (default /tmp) for data.
+# `cargo build --release -p rampart -p rampart-testdns`); WORK_BASE (default /tmp) for data;
+# CLAMD_TMPDIR for the temporary files of clamd and clamav-milter (default: clamd's directory
+# under WORK_BASE; /dev/shm puts them on tmpfs, as /tmp is by default from Debian 13 on, and
+# takes the file system's state out of clamd's figures: both sides share clamd).
 # Must run as root (installs packages if missing; Postfix's master runs as root).
 
 # Functions called from traps and through wait_for look unreachable to shellcheck.
@@ -70,7 +73,7 @@ alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 cpu() { python3 "$PROCSTAT" cpu "$1"; }
 
-WORK=""; RAMPART_PID=""; PF_CONF=""; PF_MASTER=""; CLAMD_PID=""; MILTER_PID=""
+WORK=""; CLAMD_TMP=""; RAMPART_PID=""; PF_CONF=""; PF_MASTER=""; CLAMD_PID=""; MILTER_PID=""
 RSPAMD_PID=""; TESTDNS_PID=""; TESTDNS_FD=""
 cleanup() {
     local rc=$?
@@ -83,6 +86,7 @@ cleanup() {
     done
     [[ -n "$TESTDNS_FD" ]] && exec {TESTDNS_FD}>&-
     [[ -n "$WORK" && -d "$WORK" ]] && rm -rf "$WORK"
+    [[ -n "$CLAMD_TMP" && -d "$CLAMD_TMP" ]] && rm -rf "$CLAMD_TMP"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -149,13 +153,17 @@ start_clamd() {
     printf '%s:68:Eicar-Test-Signature\n' "$(eicar | md5sum | cut -d' ' -f1)" >"$d/db/bench.hdb"
     printf 'Rampart.Test.Custom:0:*:%s\n' "$(printf RAMPART-CUSTOM-TEST-PATTERN | od -An -tx1 | tr -d ' \n')" >"$d/db/bench.ndb"
     CLAMD_SOCK="$d/clamd.sock"
+    if [[ -n "${CLAMD_TMPDIR:-}" ]]; then
+        CLAMD_TMP=$(mktemp -d "$CLAMD_TMPDIR/rampart-gateway-clamd.XXXXXX")
+        chmod 0777 "$CLAMD_TMP"
+    fi
     cat >"$d/clamd.conf" <<EOF
 Foreground yes
 LocalSocket $CLAMD_SOCK
 DatabaseDirectory $d/db
 LogFile $d/clamd.log
 PidFile $d/clamd.pid
-TemporaryDirectory $d
+TemporaryDirectory ${CLAMD_TMP:-$d}
 LogTime no
 ScanMail yes
 ScanArchive yes
@@ -281,7 +289,7 @@ MilterSocket inet:$MILTER_PORT@127.0.0.1
 ClamdSocket unix:$CLAMD_SOCK
 Foreground yes
 PidFile $d/clamav-milter.pid
-TemporaryDirectory $d
+TemporaryDirectory ${CLAMD_TMP:-$d}
 LogFile $d/clamav-milter.log
 OnInfected Reject
 OnFail Defer

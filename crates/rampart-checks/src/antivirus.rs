@@ -8,14 +8,13 @@
 //!              clamd: stream: OK\0 | stream: <Signature> FOUND\0 | <text> ERROR\0
 //! ```
 //!
-//! On a unix socket the bytes are handed over as a file descriptor of an in-memory file
-//! (`memfd_create`), which clamd scans in place instead of first copying a stream into a file of
-//! its own, and the whole message and its decoded parts go together in one request, as the
-//! members of a tar (clamd unpacks it and scans each member as a file of its own). Same bytes,
-//! same engine, same answers; about half of clamd's CPU per message (docs/PERFORMANCE.md,
-//! "Antivirus: how the bytes reach clamd"). If clamd cannot take a descriptor (an older build, a
-//! confinement profile refusing it), the objects are streamed one by one and the log says so
-//! once; `pass_descriptor = false` skips the attempt.
+//! On a unix socket each object is handed over as a file descriptor of an in-memory file
+//! (`memfd_create`), which clamd scans in place instead of first copying a stream into a
+//! temporary file of its own. Same bytes, same engine, same answers, and less of clamd's work
+//! where its TemporaryDirectory is on disk (docs/PERFORMANCE.md, "Antivirus: how the bytes reach
+//! clamd"). If clamd cannot take a descriptor (an older build, a confinement profile refusing
+//! it), the object is streamed instead and the log says so once; `pass_descriptor = false`
+//! skips the attempt.
 //!
 //! What is scanned: the whole message as received (clamd decodes MIME itself), and then, unless
 //! `scan_decoded_parts` is off, every leaf part (bodies and files) as *this* gateway decoded it — so a message whose
@@ -50,7 +49,6 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::attachments::containers::tar_of;
 use crate::mime::{printable, walk};
 use crate::{Action, Context, EnhancedStatus, Refusal, Verdict};
 
@@ -434,39 +432,8 @@ pub async fn check(cfg: &AntivirusConfig, ctx: &Context<'_>) -> Verdict {
             targets.extend(parts.into_iter().map(|l| (l.display_name(), l.bytes)));
         }
     }
-    // NC-2.3.2: with clamd on a unix socket, the whole message and every decoded part go in
-    // ONE request, as the members of a tar in an in-memory file whose descriptor clamd reads
-    // (ScanArchive, clamd's default, unpacks it and scans each member as a file of its own:
-    // the message as mail, each part as itself). Same bytes and same answers as one request
-    // per object (bench/av_requests.py's protection table), for less of clamd's CPU. If that
-    // request stops at one of clamd's limits, each object is scanned on its own below, so that
-    // a virus in one of them still decides; if clamd refuses descriptors, they are streamed.
-    let mut pass_descriptor = cfg.pass_descriptor;
-    let mut in_one = false;
-    if let (ClamdAddress::Unix(path), true, true) =
-        (&cfg.clamd, cfg.pass_descriptor, targets.len() > 1)
-    {
-        let names: Vec<String> = (0..targets.len()).map(|i| i.to_string()).collect();
-        let members: Vec<(&str, &[u8])> = names
-            .iter()
-            .zip(&targets)
-            .map(|(n, (_, d))| (n.as_str(), d.as_ref()))
-            .collect();
-        match via_descriptor(path, &tar_of(&members), timeout).await {
-            Descriptor::Answered(ScanOutcome::Clean) => in_one = true,
-            Descriptor::Answered(ScanOutcome::Infected(sig)) => {
-                return infected(cfg, "message (or one of its decoded parts)", &sig);
-            }
-            Descriptor::Answered(ScanOutcome::Failed(why)) => return unscanned(cfg, &why),
-            Descriptor::Answered(ScanOutcome::LimitsExceeded(_)) => {}
-            Descriptor::Refused(why) => {
-                descriptor_refused(&why);
-                pass_descriptor = false;
-            }
-        }
-    }
-    for (what, data) in targets.iter().filter(|_| !in_one) {
-        match scan_via(&cfg.clamd, data, timeout, pass_descriptor).await {
+    for (what, data) in &targets {
+        match scan_via(&cfg.clamd, data, timeout, cfg.pass_descriptor).await {
             ScanOutcome::Clean => {}
             ScanOutcome::Infected(sig) => return infected(cfg, what, &sig),
             ScanOutcome::Failed(why) => return unscanned(cfg, &why),
@@ -487,11 +454,7 @@ pub async fn check(cfg: &AntivirusConfig, ctx: &Context<'_>) -> Verdict {
     }
     Verdict::accept(
         CHECK,
-        format!(
-            "clean ({} object(s) scanned{})",
-            targets.len(),
-            if in_one { " in one request" } else { "" }
-        ),
+        format!("clean ({} object(s) scanned)", targets.len()),
     )
 }
 

@@ -517,43 +517,32 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
 
-/// A ustar archive of `(name, data)` files, in order (names up to 100 bytes): what the
-/// antivirus check hands clamd in one request (NC-2.3.2), and the tests' archives.
-pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        files
-            .iter()
-            .map(|(_, d)| 512 + d.len().div_ceil(512) * 512)
-            .sum::<usize>()
-            + 1024,
-    );
-    for (name, data) in files {
-        let mut h = [0u8; 512];
-        let name = &name.as_bytes()[..name.len().min(100)];
-        h[..name.len()].copy_from_slice(name);
-        h[100..107].copy_from_slice(b"0000644");
-        // 11 octal digits: up to 8 GiB, far above any message size limit.
-        h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
-        h[136..147].copy_from_slice(b"00000000000");
-        h[156] = b'0';
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-        out.extend_from_slice(&h);
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    }
-    out.resize(out.len() + 1024, 0);
-    out
-}
-
 #[cfg(test)]
 pub(crate) mod fixtures {
     //! Containers built in memory for the tests.
 
-    pub use super::tar_of;
+    /// A ustar archive of `(name, data)` files.
+    pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, data) in files {
+            let mut h = [0u8; 512];
+            h[..name.len()].copy_from_slice(name.as_bytes());
+            h[100..107].copy_from_slice(b"0000644");
+            h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+            h[136..147].copy_from_slice(b"00000000000");
+            h[156] = b'0';
+            h[257..263].copy_from_slice(b"ustar\0");
+            h[263..265].copy_from_slice(b"00");
+            h[148..156].copy_from_slice(b"        ");
+            let sum: u32 = h.iter().map(|&b| b as u32).sum();
+            h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+            out.extend_from_slice(&h);
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
 
     /// `data` uuencoded as `name`.
     pub fn uuencode(name: &str, data: &[u8]) -> String {

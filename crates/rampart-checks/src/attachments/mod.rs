@@ -15,7 +15,7 @@
 //! [`crate::archive::read_zip`]: declared sizes are added up before anything is inflated and
 //! every read is bounded, against one budget per message and one memory pool per process.
 
-pub(crate) mod containers;
+mod containers;
 mod embedded;
 mod filetype;
 mod names;
