@@ -232,8 +232,8 @@ async fn via_descriptor(path: &Path, data: &[u8], timeout: Duration) -> Descript
     }
 }
 
-/// Scans `data` as a passed file descriptor (`FILDES`) only, with no fallback: how a test or
-/// `rampart audit` learns that clamd on `path` takes descriptors.
+/// Scans `data` as a passed file descriptor (`FILDES`) only, with no fallback: how the tests
+/// learn that clamd on `path` takes descriptors.
 pub async fn scan_descriptor(path: &Path, data: &[u8], timeout: Duration) -> ScanOutcome {
     match via_descriptor(path, data, timeout).await {
         Descriptor::Answered(outcome) => outcome,

@@ -9,7 +9,7 @@
 use crate::{db, PgStore};
 use async_trait::async_trait;
 use rampart_store::api::Trace;
-use rampart_store::{now_micros, Result, TraceEvent, TraceFilter, TraceSummary};
+use rampart_store::{now_micros, Result, TraceArg, TraceEvent, TraceFilter, TraceSummary};
 use tokio_postgres::types::ToSql;
 
 #[async_trait]
@@ -23,61 +23,18 @@ impl Trace for PgStore {
     }
 
     async fn trace(&self, filter: &TraceFilter) -> Result<Vec<TraceEvent>> {
-        let mut cond = Vec::new();
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        for (col, v) in [
-            ("queue_id", filter.queue_id.clone()),
-            ("message_id", filter.message_id.clone()),
-            (
-                "lower(sender)",
-                filter.sender.as_ref().map(|s| s.to_lowercase()),
-            ),
-            (
-                "lower(recipient)",
-                filter.recipient.as_ref().map(|s| s.to_lowercase()),
-            ),
-            ("client", filter.client.clone()),
-        ] {
-            if let Some(v) = v {
-                args.push(Box::new(v));
-                cond.push(format!("{col} = ${}", args.len()));
-            }
-        }
-        let mut range = Vec::new();
-        if let Some(s) = filter.since {
-            args.push(Box::new(s));
-            range.push(format!("ts >= ${}", args.len()));
-        }
-        if let Some(u) = filter.until {
-            args.push(Box::new(u));
-            range.push(format!("ts <= ${}", args.len()));
-        }
-        let limit = if filter.limit == 0 {
-            10_000
-        } else {
-            filter.limit
-        };
-        let range_sql = if range.is_empty() {
-            "true".to_string()
-        } else {
-            range.join(" AND ")
-        };
-        const COLS: &str =
-            "ts, session, queue_id, message_id, client, sender, recipient, event, detail";
-        let sql = if cond.is_empty() {
-            // A time range alone: every event in it.
-            format!("SELECT {COLS} FROM trace WHERE {range_sql} ORDER BY ts, id LIMIT {limit}")
-        } else {
-            // Rows matching the filter name sessions and queue ids; return everything they name.
-            format!(
-                "WITH m AS (SELECT session, queue_id FROM trace WHERE {} AND {range_sql})
-                 SELECT {COLS} FROM trace
-                 WHERE session IN (SELECT session FROM m WHERE session IS NOT NULL)
-                    OR queue_id IN (SELECT queue_id FROM m WHERE queue_id IS NOT NULL)
-                 ORDER BY ts, id LIMIT {limit}",
-                cond.join(" AND ")
-            )
-        };
+        let q = filter.to_sql(|n| format!("${n}"));
+        let args: Vec<Box<dyn ToSql + Sync + Send>> = q
+            .args
+            .into_iter()
+            .map(|a| -> Box<dyn ToSql + Sync + Send> {
+                match a {
+                    TraceArg::Text(s) => Box::new(s),
+                    TraceArg::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let sql = q.sql;
         let params: Vec<&(dyn ToSql + Sync)> = args
             .iter()
             .map(|a| a.as_ref() as &(dyn ToSql + Sync))

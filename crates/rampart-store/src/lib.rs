@@ -66,7 +66,7 @@ pub use spool::MemoryBudget;
 pub use sqlite::Sqlite;
 pub use status::{Failure, RecipientStatus};
 pub use tls_reporting::{CachedStsPolicy, ReceivedTlsReport, TlsOutcomeCount, TlsReporting};
-pub use trace::{TraceEvent, TraceFilter, TraceSummary};
+pub use trace::{TraceArg, TraceEvent, TraceFilter, TraceQuery, TraceSummary};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]

@@ -187,68 +187,87 @@ impl Store {
     }
 }
 
-/// The statement [`Store::trace`] runs for `filter`, and its arguments. Sender and recipient
-/// compare lower-cased, as their indexes hold them (`trace_sender_ci`, `trace_rcpt_ci`); the
-/// `IS NOT NULL` terms let SQLite use those partial indexes.
-fn trace_query(filter: &TraceFilter) -> (String, Vec<rusqlite::types::Value>) {
-    let mut cond = Vec::new();
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let text = |v: &Option<String>| v.as_ref().map(|s| rusqlite::types::Value::Text(s.clone()));
-    for (col, v) in [
-        ("queue_id", text(&filter.queue_id)),
-        ("message_id", text(&filter.message_id)),
-        (
-            "sender IS NOT NULL AND lower(sender)",
-            text(&filter.sender.as_ref().map(|s| s.to_lowercase())),
-        ),
-        (
-            "recipient IS NOT NULL AND lower(recipient)",
-            text(&filter.recipient.as_ref().map(|s| s.to_lowercase())),
-        ),
-        ("client", text(&filter.client)),
-    ] {
-        if let Some(v) = v {
-            args.push(v);
-            cond.push(format!("{col} = ?{}", args.len()));
+/// One argument of a [`TraceQuery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraceArg {
+    Text(String),
+    Int(i64),
+}
+
+/// A trace search as SQL, the same statement for every store; only the way a parameter is
+/// written differs (`?1` for SQLite, `$1` for PostgreSQL).
+#[derive(Debug, Clone)]
+pub struct TraceQuery {
+    /// Selects `ts, session, queue_id, message_id, client, sender, recipient, event, detail`.
+    pub sql: String,
+    pub args: Vec<TraceArg>,
+}
+
+impl TraceFilter {
+    /// The statement that finds the timelines matching this filter: the rows matching it name
+    /// sessions and queue ids, and every row they name is returned, oldest first. Sender and
+    /// recipient compare lower-cased, as their indexes hold them; the `IS NOT NULL` terms state
+    /// those partial indexes' condition so that a planner uses them. `placeholder(n)` writes the
+    /// n-th parameter.
+    pub fn to_sql(&self, placeholder: fn(usize) -> String) -> TraceQuery {
+        const COLS: &str =
+            "ts, session, queue_id, message_id, client, sender, recipient, event, detail";
+        let mut cond = Vec::new();
+        let mut args = Vec::new();
+        let lower = |v: &Option<String>| v.as_ref().map(|s| s.to_lowercase());
+        for (col, v) in [
+            ("queue_id", self.queue_id.clone()),
+            ("message_id", self.message_id.clone()),
+            ("sender IS NOT NULL AND lower(sender)", lower(&self.sender)),
+            (
+                "recipient IS NOT NULL AND lower(recipient)",
+                lower(&self.recipient),
+            ),
+            ("client", self.client.clone()),
+        ] {
+            if let Some(v) = v {
+                args.push(TraceArg::Text(v));
+                cond.push(format!("{col} = {}", placeholder(args.len())));
+            }
         }
-    }
-    let mut range = Vec::new();
-    if let Some(s) = filter.since {
-        args.push(s.into());
-        range.push(format!("ts >= ?{}", args.len()));
-    }
-    if let Some(u) = filter.until {
-        args.push(u.into());
-        range.push(format!("ts <= ?{}", args.len()));
-    }
-    let limit = if filter.limit == 0 {
-        10_000
-    } else {
-        filter.limit
-    };
-    let range_sql = if range.is_empty() {
-        "1".to_string()
-    } else {
-        range.join(" AND ")
-    };
-    let sql = if cond.is_empty() {
-        // A time range alone: every event in it.
-        format!("SELECT ts, session, queue_id, message_id, client, sender, recipient, event, detail FROM trace WHERE {range_sql} ORDER BY ts, id LIMIT {limit}")
-    } else {
-        // Rows matching the filter name sessions and queue ids; return everything they name.
-        let m = format!(
-            "SELECT session, queue_id FROM trace WHERE {} AND {range_sql}",
-            cond.join(" AND ")
-        );
-        format!(
-                "WITH m AS ({m})
-                 SELECT ts, session, queue_id, message_id, client, sender, recipient, event, detail FROM trace
+        let mut range = vec!["true".to_string()];
+        for (op, v) in [(">=", self.since), ("<=", self.until)] {
+            if let Some(v) = v {
+                args.push(TraceArg::Int(v));
+                range.push(format!("ts {op} {}", placeholder(args.len())));
+            }
+        }
+        let range = range.join(" AND ");
+        let limit = if self.limit == 0 { 10_000 } else { self.limit };
+        let sql = if cond.is_empty() {
+            // A time range alone: every event in it.
+            format!("SELECT {COLS} FROM trace WHERE {range} ORDER BY ts, id LIMIT {limit}")
+        } else {
+            format!(
+                "WITH m AS (SELECT session, queue_id FROM trace WHERE {} AND {range})
+                 SELECT {COLS} FROM trace
                  WHERE session IN (SELECT session FROM m WHERE session IS NOT NULL)
                     OR queue_id IN (SELECT queue_id FROM m WHERE queue_id IS NOT NULL)
-                 ORDER BY ts, id LIMIT {limit}"
+                 ORDER BY ts, id LIMIT {limit}",
+                cond.join(" AND ")
             )
-    };
-    (sql, args)
+        };
+        TraceQuery { sql, args }
+    }
+}
+
+/// The statement [`Store::trace`] runs for `filter`, and its arguments, for SQLite.
+fn trace_query(filter: &TraceFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let q = filter.to_sql(|n| format!("?{n}"));
+    let args = q
+        .args
+        .into_iter()
+        .map(|a| match a {
+            TraceArg::Text(s) => rusqlite::types::Value::Text(s),
+            TraceArg::Int(i) => rusqlite::types::Value::Integer(i),
+        })
+        .collect();
+    (q.sql, args)
 }
 
 #[cfg(test)]
