@@ -155,7 +155,6 @@ start_clamd() {
     CLAMD_SOCK="$d/clamd.sock"
     if [[ -n "${CLAMD_TMPDIR:-}" ]]; then
         CLAMD_TMP=$(mktemp -d "$CLAMD_TMPDIR/rampart-gateway-clamd.XXXXXX")
-        chmod 0777 "$CLAMD_TMP"
     fi
     cat >"$d/clamd.conf" <<EOF
 Foreground yes
