@@ -2,8 +2,9 @@
 //! `clamd` over its socket protocol (unix socket or TCP), spoken here directly over tokio.
 //!
 //! ```text
-//! unix socket: zFILDES\0, then one byte carrying a memfd holding the bytes (SCM_RIGHTS)
-//!              clamd: fd[N]: OK\0 | fd[N]: <Signature> FOUND\0 | <text> ERROR\0
+//! unix socket: zIDSESSION\0 once per connection, kept open between scans; then per object
+//!              zFILDES\0 and one byte carrying a memfd holding the bytes (SCM_RIGHTS)
+//!              clamd: <n>: fd[N]: OK\0 | <n>: fd[N]: <Signature> FOUND\0 | … ERROR\0
 //! TCP:         zINSTREAM\0  <len u32 BE><bytes> … <0u32>
 //!              clamd: stream: OK\0 | stream: <Signature> FOUND\0 | <text> ERROR\0
 //! ```
@@ -263,45 +264,144 @@ enum Fildes {
 
 /// `zFILDES`: `data` in an in-memory file (memfd) whose descriptor goes to clamd in the
 /// ancillary data of one byte. clamd reads the file itself; nothing is streamed.
+///
+/// The request goes over a clamd session (`zIDSESSION`) kept open between scans: a new
+/// connection per object cost both sides a connect, an accept and a close (issue 23:
+/// about a quarter of clamd's CPU per request here). A kept session that clamd has closed
+/// meanwhile (its idle timeout, a restart) is found out by the request failing, and the
+/// request is made again once on a new session.
 async fn fildes(path: &Path, data: &[u8]) -> Result<String, Fildes> {
     use std::os::unix::fs::FileExt;
-    use tokio::io::Interest;
-    let mut s = tokio::net::UnixStream::connect(path)
-        .await
-        .map_err(Fildes::Connect)?;
     let file = std::fs::File::from(
         rustix::fs::memfd_create("rampart-scan", rustix::fs::MemfdFlags::CLOEXEC)
             .map_err(|e| Fildes::Pass(e.into()))?,
     );
     // Written at offset 0 without moving the file position, which clamd reads from.
     file.write_all_at(data, 0).map_err(Fildes::Pass)?;
-    s.write_all(b"zFILDES\0").await.map_err(Fildes::Pass)?;
-    let fds = [std::os::fd::AsFd::as_fd(&file)];
+    if let Some(mut s) = sessions::take(path) {
+        if let Ok(Ok(reply)) = fildes_on(&mut s, &file).await {
+            sessions::keep_if_answered(path, s, &reply);
+            return Ok(reply);
+        }
+        // Closed by clamd, or an answer outside the session's form: a new session decides.
+    }
+    let mut s = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(Fildes::Connect)?;
+    s.write_all(b"zIDSESSION\0").await.map_err(Fildes::Pass)?;
+    match fildes_on(&mut s, &file).await.map_err(Fildes::Pass)? {
+        Ok(reply) => {
+            sessions::keep_if_answered(path, s, &reply);
+            Ok(reply)
+        }
+        // Not a session's answer (e.g. `UNKNOWN COMMAND`): read by the caller as clamd's
+        // refusal, and the connection is not kept.
+        Err(other) => Ok(other),
+    }
+}
+
+/// One `zFILDES` on an open session: `Ok(reply)` without the request number clamd puts in
+/// front of each answer in a session, or `Err(reply)` as received when the answer is not in
+/// that form (clamd then ends the session). No answer (clamd closed the connection) is an
+/// error.
+async fn fildes_on(
+    s: &mut tokio::net::UnixStream,
+    file: &std::fs::File,
+) -> io::Result<Result<String, String>> {
+    use tokio::io::Interest;
+    s.write_all(b"zFILDES\0").await?;
+    let fds = [std::os::fd::AsFd::as_fd(file)];
     let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
     if !control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(Fildes::Pass(io::Error::other("no room for the descriptor")));
+        return Err(io::Error::other("no room for the descriptor"));
     }
-    s.async_io(Interest::WRITABLE, || {
+    let sock = &*s;
+    sock.async_io(Interest::WRITABLE, || {
         rustix::net::sendmsg(
-            &s,
+            sock,
             &[io::IoSlice::new(b"\0")],
             &mut control,
             rustix::net::SendFlags::NOSIGNAL,
         )
         .map_err(io::Error::from)
     })
-    .await
-    .map_err(Fildes::Pass)?;
-    let reply = read_reply(&mut s).await.map_err(Fildes::Pass)?;
-    drop(file);
+    .await?;
+    let reply = read_reply(s).await?;
     if reply.is_empty() {
-        return Err(Fildes::Pass(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "empty reply",
-        )));
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "empty reply"));
     }
-    Ok(reply)
+    Ok(match sessions::strip_request_number(&reply) {
+        Some(answer) => Ok(answer.to_string()),
+        None => Err(reply),
+    })
+}
+
+/// clamd sessions kept open between scans, per socket path.
+mod sessions {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::{LazyLock, Mutex};
+    use std::time::{Duration, Instant};
+
+    use tokio::net::UnixStream;
+
+    /// Most idle sessions kept per socket; more concurrent scans open more and close them after.
+    pub const MAX_IDLE: usize = 32;
+    /// A session idle longer than this is closed rather than used: inside clamd's timeouts
+    /// for a client that sends nothing (`CommandReadTimeout` 30 s and `ReadTimeout` 120 s by
+    /// default; its manual suggests 5 s for the first on a unix socket), so a kept session is
+    /// rarely one clamd has already given up.
+    pub const IDLE_FOR: Duration = Duration::from_secs(4);
+
+    type Idle = HashMap<PathBuf, Vec<(UnixStream, Instant)>>;
+    static IDLE: LazyLock<Mutex<Idle>> = LazyLock::new(Mutex::default);
+
+    fn idle() -> std::sync::MutexGuard<'static, Idle> {
+        IDLE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The most recently used idle session to `path`, if one is fresh enough.
+    pub fn take(path: &Path) -> Option<UnixStream> {
+        let mut all = idle();
+        let list = all.get_mut(path)?;
+        while let Some((s, since)) = list.pop() {
+            if since.elapsed() < IDLE_FOR {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Keeps `s` for the next scan when clamd's `reply` was a verdict (after an error clamd may
+    /// end the session), dropping sessions idle too long and any over [`MAX_IDLE`].
+    pub fn keep_if_answered(path: &Path, s: UnixStream, reply: &str) {
+        if matches!(super::parse_reply(reply), super::ScanOutcome::Failed(_)) {
+            return;
+        }
+        let mut all = idle();
+        let list = all.entry(path.to_path_buf()).or_default();
+        list.retain(|(_, since)| since.elapsed() < IDLE_FOR);
+        if list.len() < MAX_IDLE {
+            list.push((s, Instant::now()));
+        }
+    }
+
+    /// Idle sessions kept for `path` (for the tests).
+    pub fn count(path: &Path) -> usize {
+        idle().get(path).map_or(0, Vec::len)
+    }
+
+    /// `"12: fd[9]: OK"` → `"fd[9]: OK"`; `None` when there is no request number.
+    pub fn strip_request_number(reply: &str) -> Option<&str> {
+        let (n, rest) = reply.split_once(": ")?;
+        (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(rest)
+    }
+}
+
+/// Idle clamd sessions kept for the unix socket `path`.
+pub fn idle_sessions(path: &Path) -> usize {
+    sessions::count(path)
 }
 
 /// `zPING`: true when clamd answers `PONG` within `timeout`.
@@ -586,6 +686,18 @@ mod tests {
             parse_reply("UNKNOWN COMMAND"),
             ScanOutcome::Failed(_)
         ));
+        // In a session clamd puts the request's number in front.
+        assert_eq!(
+            sessions::strip_request_number("12: fd[9]: OK"),
+            Some("fd[9]: OK")
+        );
+        assert_eq!(
+            sessions::strip_request_number("3: fd[9]: Eicar-Test-Signature FOUND"),
+            Some("fd[9]: Eicar-Test-Signature FOUND")
+        );
+        assert_eq!(sessions::strip_request_number("UNKNOWN COMMAND"), None);
+        assert_eq!(sessions::strip_request_number("fd[9]: OK"), None);
+        assert_eq!(sessions::strip_request_number(": OK"), None);
     }
 
     #[test]

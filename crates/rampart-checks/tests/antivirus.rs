@@ -74,6 +74,15 @@ async fn nc_2_3_2_clamd_end_to_end() {
         ScanOutcome::Clean
     );
     assert!(antivirus::ping(&cfg.clamd, Duration::from_secs(5)).await);
+    // The descriptor went over a clamd session that is kept for the next scan, and reused.
+    assert_eq!(antivirus::idle_sessions(&clamd.socket), 1);
+    for _ in 0..5 {
+        assert_eq!(
+            antivirus::scan(&cfg.clamd, b"hello again", Duration::from_secs(10)).await,
+            ScanOutcome::Clean
+        );
+    }
+    assert_eq!(antivirus::idle_sessions(&clamd.socket), 1);
 
     // Clean mail passes, in both directions.
     let clean = message_with(
@@ -158,7 +167,9 @@ async fn nc_2_3_2_clamd_end_to_end() {
     assert_eq!(v.action, Action::Quarantine, "{v:?}");
     assert!(v.reason.contains("Eicar-Test-Signature"), "{}", v.reason);
 
-    // clamd goes down: nothing passes unscanned (451 4.7.x) unless fail_open is set.
+    // clamd goes down with a session still kept: nothing passes unscanned (451 4.7.x) unless
+    // fail_open is set.
+    assert!(antivirus::idle_sessions(&clamd.socket) >= 1);
     clamd.stop();
     let v = run(&cfg, &clean, Direction::Inbound).await;
     assert_tempfail(&v);
@@ -232,53 +243,101 @@ async fn nc_2_3_2_a_clamd_that_never_answers_times_out() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A FAKE clamd (the only way to get a refusal of FILDES from something that otherwise answers):
-/// it refuses `zFILDES` as an unknown command and answers `zINSTREAM` with OK, recording each
-/// command. Rampart must then scan the same bytes again as INSTREAM, and never pass them
-/// unscanned.
-#[tokio::test]
-async fn nc_2_3_2_a_clamd_refusing_descriptors_is_sent_the_stream() {
-    use std::sync::{Arc, Mutex};
+/// A FAKE clamd, for faults a real clamd cannot be made to show on demand: it answers
+/// `zINSTREAM` with OK and `zFILDES` with OK, or with `UNKNOWN COMMAND` when `refuse_fildes`
+/// (a clamd that cannot take descriptors); in a session (`zIDSESSION`) it numbers its answers
+/// as clamd does and ends the session after `answers_per_session` of them (as clamd does at
+/// its idle timeout). Every command is recorded with its connection's number and the bytes
+/// streamed.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(usize, String, usize)>>>;
+
+fn fake_clamd(
+    tag: &str,
+    refuse_fildes: bool,
+    answers_per_session: usize,
+) -> (PathBuf, PathBuf, Seen, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (dir, path, listener) = listening("nofd");
-    let seen: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
+    let (dir, path, listener) = listening(tag);
+    let seen: Seen = Seen::default();
     let log = seen.clone();
     let server = tokio::spawn(async move {
-        loop {
+        for conn in 0.. {
             let (mut s, _) = listener.accept().await.unwrap();
             let log = log.clone();
             tokio::spawn(async move {
-                let mut cmd = Vec::new();
-                let mut b = [0u8; 1];
-                while s.read_exact(&mut b).await.is_ok() && b[0] != 0 {
-                    cmd.push(b[0]);
-                }
-                let cmd = String::from_utf8_lossy(&cmd).to_string();
-                let mut streamed = 0;
-                let reply: &[u8] = if cmd == "zINSTREAM" {
-                    loop {
-                        let mut len = [0u8; 4];
-                        s.read_exact(&mut len).await.unwrap();
-                        let n = u32::from_be_bytes(len) as usize;
-                        if n == 0 {
-                            break;
-                        }
-                        let mut chunk = vec![0u8; n];
-                        s.read_exact(&mut chunk).await.unwrap();
-                        streamed += n;
+                let (mut session, mut answered) = (false, 0);
+                loop {
+                    let mut cmd = Vec::new();
+                    let mut b = [0u8; 1];
+                    while s.read_exact(&mut b).await.is_ok() && b[0] != 0 {
+                        cmd.push(b[0]);
                     }
-                    b"stream: OK\0"
-                } else {
-                    b"UNKNOWN COMMAND\0"
-                };
-                log.lock().unwrap().push((cmd, streamed));
-                let _ = s.write_all(reply).await;
+                    if cmd.is_empty() {
+                        return;
+                    }
+                    let cmd = String::from_utf8_lossy(&cmd).to_string();
+                    let mut streamed = 0;
+                    let reply: String = match cmd.as_str() {
+                        "zIDSESSION" => {
+                            session = true;
+                            log.lock().unwrap().push((conn, cmd, 0));
+                            continue;
+                        }
+                        "zINSTREAM" => {
+                            loop {
+                                let mut len = [0u8; 4];
+                                s.read_exact(&mut len).await.unwrap();
+                                let n = u32::from_be_bytes(len) as usize;
+                                if n == 0 {
+                                    break;
+                                }
+                                let mut chunk = vec![0u8; n];
+                                s.read_exact(&mut chunk).await.unwrap();
+                                streamed += n;
+                            }
+                            "stream: OK".into()
+                        }
+                        // The one byte whose ancillary data carries the descriptor.
+                        "zFILDES" if !refuse_fildes => {
+                            s.read_exact(&mut b).await.unwrap();
+                            "fd[7]: OK".into()
+                        }
+                        _ => "UNKNOWN COMMAND".into(),
+                    };
+                    log.lock().unwrap().push((conn, cmd, streamed));
+                    answered += 1;
+                    let numbered = if session && reply != "UNKNOWN COMMAND" {
+                        format!("{answered}: {reply}\0")
+                    } else {
+                        format!("{reply}\0")
+                    };
+                    let _ = s.write_all(numbered.as_bytes()).await;
+                    if !session || answered >= answers_per_session || reply == "UNKNOWN COMMAND" {
+                        return;
+                    }
+                }
             });
         }
     });
+    (dir, path, seen, server)
+}
+
+fn commands(seen: &Seen) -> Vec<String> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|(_, c, _)| c.clone())
+        .collect()
+}
+
+/// A clamd refusing FILDES (the fake above): Rampart must then scan the same bytes again as
+/// INSTREAM, and never pass them unscanned.
+#[tokio::test]
+async fn nc_2_3_2_a_clamd_refusing_descriptors_is_sent_the_stream() {
+    let (dir, path, seen, server) = fake_clamd("nofd", true, usize::MAX);
     let raw = message_with("hello", &[]);
     let cfg = AntivirusConfig {
-        clamd: ClamdAddress::Unix(path),
+        clamd: ClamdAddress::Unix(path.clone()),
         timeout_ms: 10_000,
         ..AntivirusConfig::default()
     };
@@ -286,19 +345,29 @@ async fn nc_2_3_2_a_clamd_refusing_descriptors_is_sent_the_stream() {
     assert_eq!(v.action, Action::Accept, "{v:?}");
     {
         let seen = seen.lock().unwrap();
-        let cmds: Vec<&str> = seen.iter().map(|(c, _)| c.as_str()).collect();
-        // The whole message and its one part: each offered as a descriptor, then streamed.
+        let cmds: Vec<&str> = seen.iter().map(|(_, c, _)| c.as_str()).collect();
+        // The whole message and its one part: each offered as a descriptor in a session, then
+        // streamed.
         assert_eq!(
             cmds,
-            ["zFILDES", "zINSTREAM", "zFILDES", "zINSTREAM"],
+            [
+                "zIDSESSION",
+                "zFILDES",
+                "zINSTREAM",
+                "zIDSESSION",
+                "zFILDES",
+                "zINSTREAM"
+            ],
             "{seen:?}"
         );
-        assert_eq!(seen[1].1, raw.len(), "the whole message is streamed");
+        assert_eq!(seen[2].2, raw.len(), "the whole message is streamed");
         assert!(
-            seen[3].1 > 0 && seen[3].1 < raw.len(),
+            seen[5].2 > 0 && seen[5].2 < raw.len(),
             "then its part: {seen:?}"
         );
     }
+    // A session whose descriptor was refused is not kept.
+    assert_eq!(antivirus::idle_sessions(&path), 0);
     // pass_descriptor = false: straight to INSTREAM.
     seen.lock().unwrap().clear();
     let streamed = AntivirusConfig {
@@ -307,18 +376,72 @@ async fn nc_2_3_2_a_clamd_refusing_descriptors_is_sent_the_stream() {
     };
     let v = run(&streamed, &raw, Direction::Inbound).await;
     assert_eq!(v.action, Action::Accept, "{v:?}");
-    let cmds: Vec<String> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(c, _)| c.clone())
-        .collect();
-    assert_eq!(cmds, ["zINSTREAM", "zINSTREAM"]);
+    assert_eq!(commands(&seen), ["zINSTREAM", "zINSTREAM"]);
     server.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A message with `n` small text attachments, the last one carrying `last`.
+/// Scans `raw` twice against the clamd on `path`: both clean, the whole message and its part.
+async fn two_clean_messages(path: &std::path::Path, raw: &[u8]) {
+    let cfg = AntivirusConfig {
+        clamd: ClamdAddress::Unix(path.to_path_buf()),
+        timeout_ms: 10_000,
+        ..AntivirusConfig::default()
+    };
+    for _ in 0..2 {
+        let v = run(&cfg, raw, Direction::Inbound).await;
+        assert_eq!(v.action, Action::Accept, "{v:?}");
+        assert_eq!(v.reason, "clean (2 object(s) scanned)");
+    }
+}
+
+/// Descriptors go over one clamd session kept between scans (issue 23: a connection per
+/// object cost both sides a connect, an accept and a close); a session clamd has ended
+/// meanwhile is replaced by a new one, and the object is still scanned by descriptor.
+#[tokio::test]
+async fn nc_2_3_2_clamd_sessions_are_kept_and_replaced_when_clamd_ends_them() {
+    let raw = message_with("hello", &[]);
+    // Sessions that last: two messages of two objects each over one connection.
+    let (dir, path, seen, server) = fake_clamd("keep", false, usize::MAX);
+    two_clean_messages(&path, &raw).await;
+    let got: Vec<(usize, String)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, c, _)| (*n, c.clone()))
+        .collect();
+    let want: Vec<(usize, String)> = ["zIDSESSION", "zFILDES", "zFILDES", "zFILDES", "zFILDES"]
+        .iter()
+        .map(|c| (0, c.to_string()))
+        .collect();
+    assert_eq!(got, want, "one connection, one session");
+    assert_eq!(antivirus::idle_sessions(&path), 1);
+    server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // clamd ends each session after one answer: every object still gets its answer by
+    // descriptor, each on a new session; nothing is streamed and nothing fails.
+    let (dir, path, seen, server) = fake_clamd("end", false, 1);
+    two_clean_messages(&path, &raw).await;
+    let seen = seen.lock().unwrap().clone();
+    let answered: Vec<usize> = seen
+        .iter()
+        .filter(|(_, c, _)| c == "zFILDES")
+        .map(|(n, _, _)| *n)
+        .collect();
+    assert_eq!(
+        answered,
+        [0, 1, 2, 3],
+        "a new session for each object: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|(_, c, _)| c != "zINSTREAM"),
+        "nothing streamed: {seen:?}"
+    );
+    server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn many_parts(n: usize, last: &[u8]) -> Vec<u8> {
     let names: Vec<String> = (0..n).map(|i| format!("part{i}.txt")).collect();
     let mut atts: Vec<(&str, &str, &[u8])> = names
