@@ -348,15 +348,31 @@ fn flag(b: bool) -> f64 {
 }
 
 fn non_space(s: &str) -> usize {
+    if s.is_ascii() {
+        // The ASCII characters `char::is_whitespace` counts: space and \t \n \x0B \x0C \r.
+        return s
+            .bytes()
+            .filter(|b| !matches!(b, b' ' | b'\t'..=b'\r'))
+            .count();
+    }
     s.chars().filter(|c| !c.is_whitespace()).count()
 }
 
 /// Share of upper-case letters, or 0 when there are fewer than `min` letters.
 fn caps_share(s: &str, min: usize) -> f64 {
-    let letters = s.chars().filter(|c| c.is_alphabetic());
-    let (n, upper) = letters.fold((0usize, 0usize), |(n, u), c| {
-        (n + 1, u + usize::from(c.is_uppercase()))
-    });
+    let (n, upper) = if s.is_ascii() {
+        s.bytes()
+            .filter(u8::is_ascii_alphabetic)
+            .fold((0usize, 0usize), |(n, u), b| {
+                (n + 1, u + usize::from(b.is_ascii_uppercase()))
+            })
+    } else {
+        s.chars()
+            .filter(|c| c.is_alphabetic())
+            .fold((0usize, 0usize), |(n, u), c| {
+                (n + 1, u + usize::from(c.is_uppercase()))
+            })
+    };
     if n < min {
         0.0
     } else {
@@ -381,6 +397,9 @@ fn subject_invisibles(parsed: &mail_parser::Message<'_>) -> usize {
 
 /// Words with both Latin and Cyrillic or Greek letters.
 fn mixed_script_words(text: &str) -> usize {
+    if text.is_ascii() {
+        return 0;
+    }
     text.split(|c: char| !c.is_alphabetic())
         .filter(|w| {
             let latin = w.chars().any(|c| c.is_ascii_alphabetic());
@@ -527,5 +546,34 @@ fn unstructured(raw: &[u8]) -> String {
     match MessageStream::new(raw).parse_unstructured() {
         HeaderValue::Text(t) => t.into_owned(),
         _ => String::from_utf8_lossy(raw).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{caps_share, mixed_script_words, non_space};
+
+    /// The ASCII fast paths count as the character paths do (issue 23): every ASCII text is
+    /// also read with a non-ASCII character appended, which takes the character path.
+    #[test]
+    fn al_1_2_ascii_counts_agree_with_the_character_reading() {
+        for text in [
+            "",
+            "Hello World",
+            "CHEAP V1AGRA!!! BUY NOW",
+            "tabs\tand\x0Bvertical\x0Cfeeds\r\nand lines",
+            "1XXXXXXXXXXXXXXXXXXXXXXXX\r\n2XXXXXXXXXXXXXXXX",
+            "mIxEd CaSe 123 $%^ words",
+        ] {
+            let wide = format!("{text}\u{00A0}");
+            assert_eq!(non_space(text), non_space(&wide), "{text:?}");
+            let (a, b) = (caps_share(text, 0), caps_share(&wide, 0));
+            assert_eq!(a.to_bits(), b.to_bits(), "{text:?}");
+            assert_eq!(mixed_script_words(text), 0);
+        }
+        assert_eq!(non_space("a b\x0Bc"), 3);
+        assert_eq!(caps_share("ABcd", 0), 0.5);
+        assert_eq!(caps_share("ABcd", 10), 0.0);
+        assert_eq!(mixed_script_words("pаypal and paypal"), 1, "a Cyrillic а");
     }
 }

@@ -34,6 +34,14 @@ trait Letter: Copy + PartialEq {
     /// Appends the character lower-cased, read as a letter when `leet` is set.
     fn push_lower(self, leet: bool, out: &mut Vec<u8>);
     fn push(self, out: &mut Vec<u8>);
+    /// One word lower-cased onto `out`; when it has a letter, its digits and symbols are read
+    /// as letters (`2024` stays a number, `l0ttery` becomes `lottery`).
+    fn read_word(word: &[Self], out: &mut Vec<u8>) {
+        let has_letter = word.iter().any(|c| c.alphabetic());
+        for c in word {
+            c.push_lower(has_letter, out);
+        }
+    }
 }
 
 impl Letter for u8 {
@@ -63,6 +71,20 @@ impl Letter for u8 {
     }
     fn push(self, out: &mut Vec<u8>) {
         out.push(self);
+    }
+    /// The same reading, copied and lower-cased as a block: only the digits and symbols of a
+    /// word with a letter are then read one by one (issue 23: byte by byte, this was the
+    /// larger part of the normaliser's time).
+    fn read_word(word: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(word);
+        let added = &mut out[start..];
+        added.make_ascii_lowercase();
+        if added.iter().any(u8::is_ascii_alphabetic) {
+            for b in added.iter_mut().filter(|b| !b.is_ascii_lowercase()) {
+                *b = leet(char::from(*b)) as u8;
+            }
+        }
     }
 }
 
@@ -122,13 +144,13 @@ fn read_text<L: Letter>(chars: &[L], out: &mut Vec<u8>) {
         }
         if runs[r].single(chars) && (end - r) / 2 + 1 >= MIN_SPACED {
             for run in runs[r..=end].iter().filter(|run| run.word) {
-                read_word(&chars[run.start..run.end], out);
+                L::read_word(&chars[run.start..run.end], out);
             }
             r = end + 1;
         } else {
             let run = &runs[r];
             if run.word {
-                read_word(&chars[run.start..run.end], out);
+                L::read_word(&chars[run.start..run.end], out);
             } else {
                 chars[run.start..run.end].iter().for_each(|c| c.push(out));
             }
@@ -169,15 +191,6 @@ fn is_word_char<L: Letter>(chars: &[L], i: usize) -> bool {
         && i > 0
         && chars[i - 1].alphanumeric()
         && chars.get(i + 1).is_some_and(|n| n.alphanumeric())
-}
-
-/// One word lower-cased onto `out`; when it has a letter, its digits and symbols are read as
-/// letters (`2024` stays a number, `l0ttery` becomes `lottery`).
-fn read_word<L: Letter>(word: &[L], out: &mut Vec<u8>) {
-    let has_letter = word.iter().any(|c| c.alphabetic());
-    for c in word {
-        c.push_lower(has_letter, out);
-    }
 }
 
 fn leet(c: char) -> char {
