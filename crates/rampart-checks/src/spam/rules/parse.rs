@@ -73,6 +73,10 @@ pub fn statement(line: &str) -> Result<Statement, (Option<String>, String)> {
             Test::Body {
                 re: regex(re).map_err(named)?,
                 reading,
+                lower: match reading {
+                    Reading::Plain => for_lower_case(re),
+                    _ => None,
+                },
             }
         }
         "uri" => Test::Uri(regex(rest).map_err(named)?),
@@ -128,6 +132,36 @@ fn nonempty(s: &str) -> Result<&str, String> {
     } else {
         Ok(s)
     }
+}
+
+/// For a case-insensitive body expression (`(?i)` then plain ASCII), the same expression
+/// without the flag, to be searched in the body in lower case ([`super::lower_case`]); `None`
+/// when the two could disagree.
+///
+/// Why: the regex crate finds a case-insensitive alternation of phrases by first looking for
+/// short prefixes in every mix of cases, and on ordinary prose those turn up at almost every
+/// word (issue 23: one default rule took 146 µs on a 15 KB letter, 2.5 µs this way).
+///
+/// When they agree: every letter of the expression is a lower-case ASCII letter, which under
+/// `(?i)` matches itself and its capital only (the body is NFKC-normalised, so the Kelvin sign
+/// and the long s, the other two members of those case classes, are gone), and the lower-case
+/// body has exactly those capitals lowered. Left out, so never rewritten: capitals anywhere in
+/// the expression (`\B`, `\D`, `\P{..}`, `\W` …), Unicode classes (`\p{..}`) and POSIX
+/// classes (`[:upper:]`) that name a case, escapes that spell a character by number (`\x41`,
+/// `\u{..}`), flag groups other than `(?:`, which could turn case-sensitivity back on, and
+/// anything not ASCII.
+pub fn for_lower_case(pattern: &str) -> Option<regex::Regex> {
+    let rest = pattern.trim().strip_prefix("(?i)")?;
+    let ok = rest.is_ascii()
+        && !rest.bytes().any(|b| b.is_ascii_uppercase())
+        && !["\\p", "[:", "\\x", "\\u"].iter().any(|s| rest.contains(s))
+        && rest
+            .match_indices("(?")
+            .all(|(i, _)| rest[i..].starts_with("(?:"));
+    if !ok {
+        return None;
+    }
+    regex(rest).ok()
 }
 
 fn regex(s: &str) -> Result<regex::Regex, String> {

@@ -282,3 +282,114 @@ fn al_1_2_meta_rules_see_bayes_and_rspamd() {
     let e = errors("body bayes (?i)viagra\n");
     assert!(e[0].message.contains("built-in rule"), "{e:?}");
 }
+
+/// Issue 23: a case-insensitive body rule is searched, where it can be, as the same expression
+/// without `(?i)` in the lower-cased body; only expressions for which the two agree are.
+#[test]
+fn al_1_2_case_insensitive_rules_read_the_lower_case_body_only_where_alike() {
+    for p in [
+        r"(?i)\b(act now|buy now)\b",
+        r"(?i)(?:abc|def)\s+\d{2,4}%",
+        r"(?i)[a-z]+ [^a-z]",
+    ] {
+        assert!(parse::for_lower_case(p).is_some(), "{p}");
+    }
+    for p in [
+        r"\bbuy now\b",     // case-sensitive already
+        r"(?i)\bBuy now",   // a capital
+        r"(?i)\D+",         // an escape in capitals
+        r"(?i)\p{ll}",      // a Unicode class that names a case
+        r"(?i)[[:upper:]]", // a POSIX class that names a case
+        r"(?i)\x41",        // a character by number (A)
+        r"(?i)\u{0041}",    // the same
+        r"(?i)a(?-i:bc)",   // case-sensitivity turned back on
+        r"(?i)café",        // not ASCII
+    ] {
+        assert!(parse::for_lower_case(p).is_none(), "{p}");
+    }
+    assert_eq!(lower_case("CHEAP Viagra"), "cheap viagra");
+    assert_eq!(lower_case("ÉTÉ İstanbul ΣΟΦΙΑ"), "été İstanbul σοφια");
+
+    // Every default body rule so read agrees with its case-insensitive form, on texts made of
+    // its own words in every mix of cases, with digits, money and letters outside ASCII
+    // between them (a fixed seed, so a failure repeats).
+    let mut rewritten = 0;
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for r in builtin().rules() {
+        let Test::Body {
+            re,
+            lower: Some(lower),
+            ..
+        } = &r.test
+        else {
+            continue;
+        };
+        rewritten += 1;
+        let mut words: Vec<String> = re
+            .as_str()
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '\'')
+            .filter(|w| w.len() > 1)
+            .map(str::to_string)
+            .collect();
+        words.extend(
+            [
+                "İ",
+                "É",
+                "ß",
+                "Σ",
+                "ǅ",
+                "$",
+                "€",
+                "1,000,000",
+                "48",
+                "50%",
+                "k",
+                "s",
+            ]
+            .map(String::from),
+        );
+        let seps = [" ", "  ", "\n", ", ", "-", "", ". "];
+        let mut agreed = [0, 0];
+        let own = words.len() - 12;
+        for _ in 0..1000 {
+            let mut text = String::new();
+            for _ in 0..1 + next(8) {
+                // Half the time two of the rule's words in the order it names them.
+                let i = next(words.len());
+                let w = if i < own - 1 && next(2) == 0 {
+                    format!("{} {}", words[i], words[i + 1])
+                } else {
+                    words[i].clone()
+                };
+                for c in w.chars() {
+                    if next(3) == 0 {
+                        text.extend(c.to_uppercase());
+                    } else {
+                        text.push(c);
+                    }
+                }
+                text.push_str(seps[next(seps.len())]);
+            }
+            let want = re.is_match(&text);
+            assert_eq!(
+                lower.is_match(&lower_case(&text)),
+                want,
+                "{} on {text:?}",
+                r.name
+            );
+            agreed[usize::from(want)] += 1;
+        }
+        assert!(
+            agreed[1] > 0,
+            "{}: the texts never matched, so they prove nothing",
+            r.name
+        );
+    }
+    assert!(rewritten >= 10, "only {rewritten} default rules rewritten");
+}
