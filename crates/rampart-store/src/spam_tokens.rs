@@ -89,6 +89,9 @@ pub trait SpamTokens: Send + Sync {
     async fn spam_scopes(&self) -> Result<Vec<(String, TrainedCounts)>>;
 }
 
+/// At most this many tokens are looked up on the calling task rather than the blocking pool.
+const POINT_READ_TOKENS: usize = 2;
+
 fn scope_key(scope: &str) -> String {
     scope.trim().to_ascii_lowercase()
 }
@@ -230,6 +233,12 @@ impl SpamTokens for Sqlite {
     }
 
     async fn spam_token_counts(&self, scope: &str, tokens: &[u64]) -> Result<TokenCounts> {
+        // Whether a scope is trained is asked of every message (its marker token alone): a
+        // point read, made on the calling task like the other per-message lookups. A
+        // message's hundreds of tokens go to the blocking pool.
+        if tokens.len() <= POINT_READ_TOKENS {
+            return self.read_now(|s| s.spam_token_counts(scope, tokens));
+        }
         let scope = scope.to_string();
         let tokens = tokens.to_vec();
         self.read(move |s| s.spam_token_counts(&scope, &tokens))
