@@ -271,16 +271,16 @@ enum Fildes {
 /// meanwhile (its idle timeout, a restart) is found out by the request failing, and the
 /// request is made again once on a new session.
 async fn fildes(path: &Path, data: &[u8]) -> Result<String, Fildes> {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::File::from(
-        rustix::fs::memfd_create("rampart-scan", rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(|e| Fildes::Pass(e.into()))?,
-    );
-    // Written at offset 0 without moving the file position, which clamd reads from.
-    file.write_all_at(data, 0).map_err(Fildes::Pass)?;
-    if let Some(mut s) = sessions::take(path) {
+    // A kept session comes with the in-memory file of its last scan, emptied and written
+    // again: making and closing one per object cost about as much as writing it (issue 23).
+    let (kept, file) = match sessions::take(path) {
+        Some((s, file)) => (Some(s), file),
+        None => (None, memfd().map_err(Fildes::Pass)?),
+    };
+    fill(&file, data).map_err(Fildes::Pass)?;
+    if let Some(mut s) = kept {
         if let Ok(Ok(reply)) = fildes_on(&mut s, &file).await {
-            sessions::keep_if_answered(path, s, &reply);
+            sessions::keep_if_answered(path, s, file, &reply);
             return Ok(reply);
         }
         // Closed by clamd, or an answer outside the session's form: a new session decides.
@@ -291,13 +291,30 @@ async fn fildes(path: &Path, data: &[u8]) -> Result<String, Fildes> {
     s.write_all(b"zIDSESSION\0").await.map_err(Fildes::Pass)?;
     match fildes_on(&mut s, &file).await.map_err(Fildes::Pass)? {
         Ok(reply) => {
-            sessions::keep_if_answered(path, s, &reply);
+            sessions::keep_if_answered(path, s, file, &reply);
             Ok(reply)
         }
         // Not a session's answer (e.g. `UNKNOWN COMMAND`): read by the caller as clamd's
         // refusal, and the connection is not kept.
         Err(other) => Ok(other),
     }
+}
+
+fn memfd() -> io::Result<std::fs::File> {
+    let fd = rustix::fs::memfd_create("rampart-scan", rustix::fs::MemfdFlags::CLOEXEC)?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// `file` holding exactly `data`, its position at the start. The position is shared with the
+/// duplicate clamd gets; clamd 1.4.6 seeks to the start itself before reading and leaves it
+/// there, and this does not rely on that.
+fn fill(file: &std::fs::File, data: &[u8]) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(data, 0)?;
+    file.set_len(data.len() as u64)?;
+    (&*file).seek(SeekFrom::Start(0))?;
+    Ok(())
 }
 
 /// One `zFILDES` on an open session: `Ok(reply)` without the request number clamd puts in
@@ -340,6 +357,7 @@ async fn fildes_on(
 /// clamd sessions kept open between scans, per socket path.
 mod sessions {
     use std::collections::HashMap;
+    use std::fs::File;
     use std::path::{Path, PathBuf};
     use std::sync::{LazyLock, Mutex};
     use std::time::{Duration, Instant};
@@ -354,36 +372,37 @@ mod sessions {
     /// rarely one clamd has already given up.
     pub const IDLE_FOR: Duration = Duration::from_secs(4);
 
-    type Idle = HashMap<PathBuf, Vec<(UnixStream, Instant)>>;
+    type Idle = HashMap<PathBuf, Vec<(UnixStream, File, Instant)>>;
     static IDLE: LazyLock<Mutex<Idle>> = LazyLock::new(Mutex::default);
 
     fn idle() -> std::sync::MutexGuard<'static, Idle> {
         IDLE.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The most recently used idle session to `path`, if one is fresh enough.
-    pub fn take(path: &Path) -> Option<UnixStream> {
+    /// The most recently used idle session to `path`, if one is fresh enough, with the
+    /// in-memory file of its last scan.
+    pub fn take(path: &Path) -> Option<(UnixStream, File)> {
         let mut all = idle();
         let list = all.get_mut(path)?;
-        while let Some((s, since)) = list.pop() {
+        while let Some((s, file, since)) = list.pop() {
             if since.elapsed() < IDLE_FOR {
-                return Some(s);
+                return Some((s, file));
             }
         }
         None
     }
 
-    /// Keeps `s` for the next scan when clamd's `reply` was a verdict (after an error clamd may
+    /// Keeps `s` and its in-memory `file` for the next scan when clamd's `reply` was a verdict (after an error clamd may
     /// end the session), dropping sessions idle too long and any over [`MAX_IDLE`].
-    pub fn keep_if_answered(path: &Path, s: UnixStream, reply: &str) {
+    pub fn keep_if_answered(path: &Path, s: UnixStream, file: File, reply: &str) {
         if matches!(super::parse_reply(reply), super::ScanOutcome::Failed(_)) {
             return;
         }
         let mut all = idle();
         let list = all.entry(path.to_path_buf()).or_default();
-        list.retain(|(_, since)| since.elapsed() < IDLE_FOR);
+        list.retain(|(_, _, since)| since.elapsed() < IDLE_FOR);
         if list.len() < MAX_IDLE {
-            list.push((s, Instant::now()));
+            list.push((s, file, Instant::now()));
         }
     }
 

@@ -95,7 +95,14 @@ async fn nc_2_3_2_clamd_end_to_end() {
         assert_eq!(v.reason, "clean (3 object(s) scanned)", "{v:?}");
     }
 
-    // EICAR plain: the bare 68-byte file, and as a plain (7bit) text attachment.
+    // EICAR plain: the bare 68-byte file, and as a plain (7bit) text attachment. Scanned
+    // right after a longer object on the same session: the kept in-memory file must hold the
+    // 68 bytes alone (clamd's signature here is the MD5 of the whole file).
+    assert_eq!(
+        antivirus::scan(&cfg.clamd, &[b'x'; 4096], Duration::from_secs(10)).await,
+        ScanOutcome::Clean
+    );
+    assert_eq!(antivirus::idle_sessions(&clamd.socket), 1);
     assert_eq!(
         antivirus::scan(&cfg.clamd, &eicar(), Duration::from_secs(10)).await,
         ScanOutcome::Infected("Eicar-Test-Signature.UNOFFICIAL".into())
