@@ -371,6 +371,8 @@ mod sessions {
     /// default; its manual suggests 5 s for the first on a unix socket), so a kept session is
     /// rarely one clamd has already given up.
     pub const IDLE_FOR: Duration = Duration::from_secs(4);
+    /// Largest object whose bytes an idle session's in-memory file keeps for reuse.
+    pub const KEEP_BYTES: u64 = 1 << 20;
 
     type Idle = HashMap<PathBuf, Vec<(UnixStream, File, Instant)>>;
     static IDLE: LazyLock<Mutex<Idle>> = LazyLock::new(Mutex::default);
@@ -392,10 +394,15 @@ mod sessions {
         None
     }
 
-    /// Keeps `s` and its in-memory `file` for the next scan when clamd's `reply` was a verdict (after an error clamd may
-    /// end the session), dropping sessions idle too long and any over [`MAX_IDLE`].
+    /// Keeps `s` and its in-memory `file` for the next scan when clamd's `reply` was a verdict
+    /// (after an error clamd may end the session), dropping sessions idle too long and any
+    /// over [`MAX_IDLE`]. A file larger than [`KEEP_BYTES`] is emptied first, so that idle
+    /// sessions never hold more than that much mail each.
     pub fn keep_if_answered(path: &Path, s: UnixStream, file: File, reply: &str) {
         if matches!(super::parse_reply(reply), super::ScanOutcome::Failed(_)) {
+            return;
+        }
+        if file.metadata().is_ok_and(|m| m.len() > KEEP_BYTES) && file.set_len(0).is_err() {
             return;
         }
         let mut all = idle();
@@ -406,9 +413,16 @@ mod sessions {
         }
     }
 
-    /// Idle sessions kept for `path` (for the tests).
-    pub fn count(path: &Path) -> usize {
-        idle().get(path).map_or(0, Vec::len)
+    /// Idle sessions kept for `path`, and the bytes their files hold (for the tests).
+    pub fn count(path: &Path) -> (usize, u64) {
+        idle().get(path).map_or((0, 0), |list| {
+            let bytes = list
+                .iter()
+                .filter_map(|(_, f, _)| f.metadata().ok())
+                .map(|m| m.len())
+                .sum();
+            (list.len(), bytes)
+        })
     }
 
     /// `"12: fd[9]: OK"` → `"fd[9]: OK"`; `None` when there is no request number.
@@ -420,7 +434,12 @@ mod sessions {
 
 /// Idle clamd sessions kept for the unix socket `path`.
 pub fn idle_sessions(path: &Path) -> usize {
-    sessions::count(path)
+    sessions::count(path).0
+}
+
+/// The bytes of mail the in-memory files of those idle sessions hold.
+pub fn idle_session_bytes(path: &Path) -> u64 {
+    sessions::count(path).1
 }
 
 /// `zPING`: true when clamd answers `PONG` within `timeout`.

@@ -76,6 +76,13 @@ async fn nc_2_3_2_clamd_end_to_end() {
     assert!(antivirus::ping(&cfg.clamd, Duration::from_secs(5)).await);
     // The descriptor went over a clamd session that is kept for the next scan, and reused.
     assert_eq!(antivirus::idle_sessions(&clamd.socket), 1);
+    // An idle session keeps no more than 1 MiB of mail: a larger object's bytes are let go.
+    assert_eq!(
+        antivirus::scan(&cfg.clamd, &vec![b'y'; 2 << 20], Duration::from_secs(10)).await,
+        ScanOutcome::Clean
+    );
+    assert_eq!(antivirus::idle_sessions(&clamd.socket), 1);
+    assert_eq!(antivirus::idle_session_bytes(&clamd.socket), 0);
     for _ in 0..5 {
         assert_eq!(
             antivirus::scan(&cfg.clamd, b"hello again", Duration::from_secs(10)).await,
@@ -103,6 +110,7 @@ async fn nc_2_3_2_clamd_end_to_end() {
         ScanOutcome::Clean
     );
     assert_eq!(antivirus::idle_sessions(&clamd.socket), 1);
+    assert_eq!(antivirus::idle_session_bytes(&clamd.socket), 4096);
     assert_eq!(
         antivirus::scan(&cfg.clamd, &eicar(), Duration::from_secs(10)).await,
         ScanOutcome::Infected("Eicar-Test-Signature.UNOFFICIAL".into())
