@@ -42,6 +42,8 @@ Not part of scripts/test.sh: it downloads the corpus and takes tens of minutes.
 
 import argparse
 import concurrent.futures
+import email.parser
+import email.utils
 import hashlib
 import http.client
 import json
@@ -315,8 +317,6 @@ def cross_validate(binary, sp, work, folds, late=False):
 
 def date_of(path):
     """The message's Date as a POSIX time, or None."""
-    import email.parser
-    import email.utils
     with open(path, "rb") as f:
         headers = email.parser.BytesHeaderParser().parse(f)
     try:

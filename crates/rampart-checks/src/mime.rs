@@ -384,15 +384,10 @@ mod tests {
             out
         }
         let alphabet = b"=3DaZ \t\r\n0fF9g=";
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = crate::testutil::below(0x2545_F491_4F6C_DD1D);
         for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 20) as usize;
-            let input: Vec<u8> = (0..len)
-                .map(|k| alphabet[((seed >> (k * 3)) % alphabet.len() as u64) as usize])
-                .collect();
+            let len = next(20);
+            let input: Vec<u8> = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
             assert_eq!(
                 decode_quoted_printable(&input),
                 reference(&input),

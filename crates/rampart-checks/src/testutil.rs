@@ -168,3 +168,13 @@ pub fn base64_lines(data: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join("\r\n")
 }
+
+/// Numbers below `n` from a fixed seed (xorshift), so a failing random input repeats.
+pub fn below(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    }
+}

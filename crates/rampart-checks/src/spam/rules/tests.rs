@@ -1,7 +1,7 @@
 //! AL-1.2 content rules: each rule kind, the file format's errors, overrides, the default set.
 
 use super::*;
-use crate::testutil::{ctx, LOCAL};
+use crate::testutil::{below, ctx, LOCAL};
 use crate::Direction;
 use mail_parser::MessageParser;
 
@@ -281,16 +281,6 @@ fn al_1_2_meta_rules_see_bayes_and_rspamd() {
     assert_eq!(names, vec!["ENGINE_AND_FORM"]);
     let e = errors("body bayes (?i)viagra\n");
     assert!(e[0].message.contains("built-in rule"), "{e:?}");
-}
-
-/// Numbers below `n` from a fixed seed (xorshift), so a failing random text repeats.
-fn below(mut seed: u64) -> impl FnMut(usize) -> usize {
-    move |n| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    }
 }
 
 /// Issue 23: a case-insensitive body rule is searched, where it can be, as the same expression
