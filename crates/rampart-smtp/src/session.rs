@@ -210,7 +210,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(ctx: Arc<ServerContext>, listener: Listener, peer: SocketAddr) -> Session {
-        let id = hex(&rampart_store::random_bytes::<6>());
+        let id = rampart_store::trace::new_session_id();
         let shutdown = ctx.shutdown.clone();
         let relay_network = ctx.config.relay.allows(peer.ip());
         Session {
@@ -366,8 +366,4 @@ impl Session {
             || self.null_client().is_some()
             || self.relay_from()
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

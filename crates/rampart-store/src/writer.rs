@@ -276,10 +276,11 @@ fn commit_batch(
 }
 
 fn run_in_savepoint(tx: &Transaction, f: OpFn) -> Result<()> {
-    tx.execute_batch("SAVEPOINT op")?;
+    // Prepared once per connection, not parsed again for every operation.
+    tx.prepare_cached("SAVEPOINT op")?.execute([])?;
     match f(tx) {
         Ok(()) => {
-            tx.execute_batch("RELEASE op")?;
+            tx.prepare_cached("RELEASE op")?.execute([])?;
             Ok(())
         }
         Err(e) => {
