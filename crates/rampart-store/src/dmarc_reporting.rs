@@ -119,6 +119,13 @@ pub struct ReceivedDmarcReport {
 pub trait DmarcReporting: Send + Sync {
     /// Records one evaluation.
     async fn dmarc_evaluation_add(&self, evaluation: DmarcEvaluation) -> Result<()>;
+    /// Records one evaluation without waiting for it to be durable, for the receiving session
+    /// (the evaluation is no part of the message's own fate): on the embedded store it goes in
+    /// the writer's next group commit, no later than any write asked for after it (the
+    /// message's own, when it is accepted); elsewhere it is [`Self::dmarc_evaluation_add`].
+    async fn dmarc_evaluation_note(&self, evaluation: DmarcEvaluation) -> Result<()> {
+        self.dmarc_evaluation_add(evaluation).await
+    }
     /// Every evaluation made before `before` (microseconds), oldest first.
     async fn dmarc_evaluations_before(&self, before: i64) -> Result<Vec<DmarcEvaluation>>;
     /// Forgets evaluations (their report has gone, or cannot go).
@@ -209,38 +216,48 @@ impl Store {
     }
 }
 
+/// One evaluation's row, inside the writer's transaction.
+fn insert_evaluation(tx: &rusqlite::Transaction, e: &DmarcEvaluation) -> Result<()> {
+    let dkim = serde_json::to_string(&e.dkim).unwrap_or_else(|_| "[]".into());
+    tx.prepare_cached(
+        "INSERT INTO dmarc_evaluations(at, domain, source_ip, header_from, envelope_from,
+           envelope_to, spf_domain, spf_scope, spf_result, dkim, spf_aligned, dkim_aligned,
+           disposition, policy, published, rua)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        e.at,
+        e.domain.to_ascii_lowercase(),
+        e.source_ip,
+        e.header_from,
+        e.envelope_from,
+        e.envelope_to,
+        e.spf_domain,
+        e.spf_scope,
+        e.spf_result,
+        dkim,
+        e.spf_aligned,
+        e.dkim_aligned,
+        e.disposition,
+        e.policy,
+        e.published,
+        e.rua.join("\n"),
+    ])?;
+    Ok(())
+}
+
 #[async_trait]
 impl DmarcReporting for Sqlite {
     async fn dmarc_evaluation_add(&self, e: DmarcEvaluation) -> Result<()> {
-        let dkim = serde_json::to_string(&e.dkim).unwrap_or_else(|_| "[]".into());
-        write(self.writer(), move |tx| {
-            tx.execute(
-                "INSERT INTO dmarc_evaluations(at, domain, source_ip, header_from, envelope_from,
-                   envelope_to, spf_domain, spf_scope, spf_result, dkim, spf_aligned, dkim_aligned,
-                   disposition, policy, published, rua)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                params![
-                    e.at,
-                    e.domain.to_ascii_lowercase(),
-                    e.source_ip,
-                    e.header_from,
-                    e.envelope_from,
-                    e.envelope_to,
-                    e.spf_domain,
-                    e.spf_scope,
-                    e.spf_result,
-                    dkim,
-                    e.spf_aligned,
-                    e.dkim_aligned,
-                    e.disposition,
-                    e.policy,
-                    e.published,
-                    e.rua.join("\n"),
-                ],
-            )?;
-            Ok(())
-        })
-        .await
+        write(self.writer(), move |tx| insert_evaluation(tx, &e)).await
+    }
+
+    async fn dmarc_evaluation_note(&self, e: DmarcEvaluation) -> Result<()> {
+        // Before, every inbound message waited here for a group commit of its own before its
+        // checks' verdict and its own commit: two commits per message (issue 23).
+        self.writer()
+            .send(move |tx| insert_evaluation(tx, &e))
+            .await
     }
 
     async fn dmarc_evaluations_before(&self, before: i64) -> Result<Vec<DmarcEvaluation>> {

@@ -163,6 +163,23 @@ impl Writer {
         wait.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Runs `f` in the next group commit without waiting for that commit: it is committed no
+    /// later than any operation sent after it (the channel keeps their order). Waits only for
+    /// room in the channel. A failure is logged by the writer, as for every operation.
+    pub async fn send<F>(&self, f: F) -> Result<()>
+    where
+        F: FnOnce(&Transaction) -> Result<()> + Send + 'static,
+    {
+        self.tx
+            .send(Msg::Op(Op {
+                run: Box::new(f),
+                sync_dir: false,
+                done: None,
+            }))
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
     /// AL-3.1: records a trace event in the next commit, without waiting for it (only for
     /// room, when [`TRACE_DEPTH`] events already wait).
     pub async fn trace(&self, event: TraceEvent) {
@@ -304,6 +321,49 @@ mod tests {
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .unwrap()
+    }
+
+    /// An operation sent without waiting returns while the writer is busy elsewhere, and is
+    /// committed no later than an operation sent after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sent_operation_does_not_wait_and_precedes_later_ones() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        // The writer thread is held inside an operation until `release` is sent.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (entered_tx, entered) = oneshot::channel();
+        let busy = {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .run(false, move |_| {
+                        let _ = entered_tx.send(());
+                        let _ = held.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        entered.await.unwrap();
+        let sent = writer.send(|tx| {
+            tx.execute(
+                "INSERT INTO domains(name, created) VALUES ('sent.test', 0)",
+                [],
+            )?;
+            Ok(())
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(30), sent)
+            .await
+            .expect("send waited for the busy writer")
+            .unwrap();
+        assert!(!store.is_local_domain("sent.test").unwrap());
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        writer.run(false, |_| Ok(())).await.unwrap();
+        assert!(store.is_local_domain("sent.test").unwrap());
+        drop(writer);
+        thread.join().unwrap();
     }
 
     /// Trace events sent just before an operation somebody waits on are durable once that

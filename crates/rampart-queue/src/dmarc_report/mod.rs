@@ -88,13 +88,14 @@ pub fn evaluation(outcome: &AuthOutcome, env: &Envelope<'_>) -> Option<DmarcEval
     })
 }
 
-/// Records `outcome`'s evaluation. A failure to record is logged, never the message's failure.
+/// Records `outcome`'s evaluation, without waiting for it to be durable (it is committed with
+/// the message, or before it). A failure to record is logged, never the message's failure.
 pub async fn record(store: &AnyStore, outcome: &AuthOutcome, env: &Envelope<'_>) {
     let Some(e) = evaluation(outcome, env) else {
         return;
     };
     let domain = e.domain.clone();
-    if let Err(err) = store.dmarc_evaluation_add(e).await {
+    if let Err(err) = store.dmarc_evaluation_note(e).await {
         tracing::error!(error = %err, %domain, "recording a DMARC evaluation failed");
     }
 }

@@ -67,7 +67,7 @@ where
             .unwrap()
             .is_empty());
         // Added out of order: listed by time.
-        for e in [
+        for (i, e) in [
             evaluation(t + 2, "Remote.Example", &[]),
             evaluation(
                 t,
@@ -75,8 +75,17 @@ where
                 &["mailto:d@remote.example!10485760", "mailto:x@rua.example"],
             ),
             evaluation(t + 1, "other.example", &["mailto:d@other.example"]),
-        ] {
-            store.dmarc_evaluation_add(e).await.unwrap();
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            // The first as a receiving session records it (not waited for): committed no later
+            // than the waited ones after it.
+            if i == 0 {
+                store.dmarc_evaluation_note(e).await.unwrap();
+            } else {
+                store.dmarc_evaluation_add(e).await.unwrap();
+            }
         }
     }
     let store = open().await;
