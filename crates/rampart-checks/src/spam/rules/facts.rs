@@ -350,22 +350,29 @@ fn flag(b: bool) -> f64 {
 fn non_space(s: &str) -> usize {
     if s.is_ascii() {
         // The ASCII characters `char::is_whitespace` counts: space and \t \n \x0B \x0C \r.
-        return s
-            .bytes()
-            .filter(|b| !matches!(b, b' ' | b'\t'..=b'\r'))
-            .count();
+        return s.len() - count_bytes(s.as_bytes(), |b| b == b' ' || b.wrapping_sub(b'\t') < 5);
     }
     s.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// How many bytes of `b` satisfy `f`, counted in blocks of at most 255 in a `u8`: a loop the
+/// compiler turns into vector instructions, where a `usize` added per byte was not (issue 23:
+/// with the form check of [`asks_password`] below, `Facts::gather` on a 15 KB prose letter went
+/// from 83 to 53 µs).
+fn count_bytes(b: &[u8], f: impl Fn(u8) -> bool + Copy) -> usize {
+    b.chunks(255)
+        .map(|c| usize::from(c.iter().fold(0u8, |n, &x| n + u8::from(f(x)))))
+        .sum()
 }
 
 /// Share of upper-case letters, or 0 when there are fewer than `min` letters.
 fn caps_share(s: &str, min: usize) -> f64 {
     let (n, upper) = if s.is_ascii() {
-        s.bytes()
-            .filter(u8::is_ascii_alphabetic)
-            .fold((0usize, 0usize), |(n, u), b| {
-                (n + 1, u + usize::from(b.is_ascii_uppercase()))
-            })
+        let b = s.as_bytes();
+        (
+            count_bytes(b, |x| x.is_ascii_alphabetic()),
+            count_bytes(b, |x| x.is_ascii_uppercase()),
+        )
     } else {
         s.chars()
             .filter(|c| c.is_alphabetic())
@@ -383,11 +390,14 @@ fn caps_share(s: &str, min: usize) -> f64 {
 /// An HTML document with a password field: a login form.
 fn asks_password(html: &str) -> bool {
     let lower = html.to_ascii_lowercase();
+    if !lower.contains("<form") {
+        // Most HTML has no form: no copy without its spaces to make.
+        return false;
+    }
     let compact: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
-    lower.contains("<form")
-        && (compact.contains("type=\"password\"")
-            || compact.contains("type='password'")
-            || compact.contains("type=password"))
+    compact.contains("type=\"password\"")
+        || compact.contains("type='password'")
+        || compact.contains("type=password")
 }
 
 /// Invisible characters in the decoded Subject, before normalisation removed them.
@@ -570,6 +580,19 @@ mod tests {
             let (a, b) = (caps_share(text, 0), caps_share(&wide, 0));
             assert_eq!(a.to_bits(), b.to_bits(), "{text:?}");
             assert_eq!(mixed_script_words(text), 0);
+        }
+        // Random texts of every length up to 1,200 (the counts go in blocks of 255), of the
+        // characters that matter: spaces of each kind, capitals, small letters, the rest.
+        let alphabet = b" \t\n\x0B\x0C\r\x08\x0EAZaz09!~";
+        let mut below = crate::testutil::below(0x5eed);
+        for len in (0..1_200).step_by(7) {
+            let text: String = (0..len)
+                .map(|_| char::from(alphabet[below(alphabet.len())]))
+                .collect();
+            let wide = format!("{text}\u{00A0}");
+            assert_eq!(non_space(&text), non_space(&wide), "{text:?}");
+            let (a, b) = (caps_share(&text, 0), caps_share(&wide, 0));
+            assert_eq!(a.to_bits(), b.to_bits(), "{text:?}");
         }
         assert_eq!(non_space("a b\x0Bc"), 3);
         assert_eq!(caps_share("ABcd", 0), 0.5);

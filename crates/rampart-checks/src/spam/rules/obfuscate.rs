@@ -14,7 +14,7 @@
 pub fn deobfuscate(text: &str) -> String {
     let mut out = Vec::with_capacity(text.len());
     if text.is_ascii() {
-        read_text(text.as_bytes(), &mut out);
+        read_ascii(text.as_bytes(), &mut out);
     } else {
         read_text(&text.chars().collect::<Vec<char>>(), &mut out);
     }
@@ -159,6 +159,94 @@ fn read_text<L: Letter>(chars: &[L], out: &mut Vec<u8>) {
     }
 }
 
+/// [`read_text`] for ASCII text in one pass, without a list of runs: each word is lower-cased
+/// as it is copied, and only a word of one character looks ahead for a spaced-out word (issue
+/// 23: on a 15 KB prose letter, 57 µs in two passes, 43 µs this way; the largest cost of the
+/// content rules).
+fn read_ascii(b: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < b.len() {
+        if !ascii_word_char(b, i) {
+            let end = ascii_run_end(b, i, false);
+            out.extend_from_slice(&b[i..end]);
+            i = end;
+            continue;
+        }
+        let end = ascii_run_end(b, i, true);
+        if end - i == 1 {
+            // Single characters, each one or two separators (not a line break) from the next.
+            let (mut singles, mut last) = (1, end);
+            loop {
+                let gap = ascii_run_end(b, last, false);
+                if gap >= b.len() || gap - last > 2 || b[last..gap].contains(&b'\n') {
+                    break;
+                }
+                if ascii_run_end(b, gap, true) - gap != 1 {
+                    break;
+                }
+                singles += 1;
+                last = gap + 1;
+            }
+            if singles >= MIN_SPACED {
+                // A spaced-out word is alphanumeric characters only (a symbol is a word character
+                // only between two of them): each read alone, a letter lower-cased, a digit kept.
+                let mut j = i;
+                while j < last {
+                    if ascii_word_char(b, j) {
+                        out.push(b[j].to_ascii_lowercase());
+                    }
+                    j += 1;
+                }
+                i = last;
+                continue;
+            }
+        }
+        ascii_word(&b[i..end], out);
+        i = end;
+    }
+}
+
+/// [`is_word_char`] for ASCII bytes.
+fn ascii_word_char(b: &[u8], i: usize) -> bool {
+    let c = b[i];
+    c.is_ascii_alphanumeric()
+        || (matches!(c, b'@' | b'$' | b'|' | b'!')
+            && i > 0
+            && b[i - 1].is_ascii_alphanumeric()
+            && b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric))
+}
+
+/// The end of the run of word characters (`word`) or of other characters starting at `i`.
+fn ascii_run_end(b: &[u8], mut i: usize, word: bool) -> usize {
+    while i < b.len() && ascii_word_char(b, i) == word {
+        i += 1;
+    }
+    i
+}
+
+/// One word lower-cased onto `out`, its digits and symbols read as letters when it has a letter.
+fn ascii_word(word: &[u8], out: &mut Vec<u8>) {
+    // A long word (smtp-source's `1XXXX…` lines) is copied faster as a block; prose's short
+    // words byte by byte, without a copy, a lower-casing and a search as calls of their own.
+    if word.len() > 12 {
+        return u8::read_word(word, out);
+    }
+    let start = out.len();
+    let (mut letter, mut other) = (false, false);
+    for &c in word {
+        let l = c.to_ascii_lowercase();
+        let is_letter = l.is_ascii_lowercase();
+        letter |= is_letter;
+        other |= !is_letter;
+        out.push(l);
+    }
+    if letter && other {
+        for c in &mut out[start..] {
+            *c = leet(char::from(*c)) as u8;
+        }
+    }
+}
+
 /// A run of word characters or of other characters: `chars[start..end]`.
 struct Run {
     start: usize,
@@ -287,6 +375,20 @@ mod tests {
             for _ in 0..next(24) {
                 text.push(alphabet[next(alphabet.len())]);
             }
+            assert_eq!(deobfuscate(&text), reference(&text), "for {text:?}");
+        }
+    }
+
+    /// The one-pass reading of ASCII text agrees with the first version on random ASCII texts
+    /// (issue 23), line breaks, spaced-out letters and symbols between letters included.
+    #[test]
+    fn al_1_2_ascii_reading_reads_as_the_first_version() {
+        let alphabet = b"aAbVZxi1!|@$0 3.-\n,9 \r\t";
+        let mut next = crate::testutil::below(0x2545_F491_4F6C_DD1D);
+        for _ in 0..20_000 {
+            let text: String = (0..next(40))
+                .map(|_| char::from(alphabet[next(alphabet.len())]))
+                .collect();
             assert_eq!(deobfuscate(&text), reference(&text), "for {text:?}");
         }
     }
