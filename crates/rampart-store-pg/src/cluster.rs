@@ -2,6 +2,11 @@
 //! (`initdb`, `pg_ctl`) in a temporary directory, on a free loopback port, with its unix socket
 //! in that directory, password authentication over TCP, stopped and removed on drop.
 //!
+//! PostgreSQL must be told its port: one found free is released just before the server binds
+//! it, so another process may take it first. The server then does not start and its log says
+//! "Address already in use": [`Cluster::start`] starts it again on a new port, at most
+//! [`START_ATTEMPTS`] times.
+//!
 //! Running as root (the test containers do), the cluster runs as `nobody`: `initdb` refuses root.
 //! The conformance tests of this crate use it; later tests (two nodes on one database) reuse it.
 
@@ -15,6 +20,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 /// The cluster's superuser, which the tests connect as.
 pub const USER: &str = "rampart";
+/// How many times the server is started, each time on a new port, when it finds its port taken.
+pub const START_ATTEMPTS: usize = 5;
 
 /// Stores `raw` as a received message (its first `return_path_len` bytes the Return-Path line)
 /// and delivers it to the local `accounts` in one transaction through
@@ -150,11 +157,11 @@ impl Cluster {
             );
         }
         let data = dir.join("data");
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             dir: dir.clone(),
             data: data.clone(),
             run_as,
-            port: free_port(),
+            port: 0,
             password,
             next_db: AtomicU32::new(0),
             next_spool: AtomicU32::new(0),
@@ -177,13 +184,33 @@ impl Cluster {
             ],
         );
         let _ = std::fs::remove_file(&pwfile);
-        cluster.resume();
-        cluster
+        let mut said = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            cluster.port = port_for_outside_daemon();
+            // This start's words only.
+            let _ = std::fs::remove_file(cluster.dir.join("log"));
+            match cluster.try_resume() {
+                Ok(()) => return cluster,
+                Err(why) if why.contains("Address already in use") => said.push(why),
+                Err(why) => panic!("pg_ctl start failed: {why}"),
+            }
+        }
+        panic!(
+            "PostgreSQL found its port taken in each of {START_ATTEMPTS} starts on new ports:\n{}",
+            said.join("\n")
+        );
     }
 
-    /// Starts the server again after [`Cluster::pause`] (pg_ctl waits until it accepts
-    /// connections).
+    /// Starts the server again after [`Cluster::pause`], on the same port (pg_ctl waits until it
+    /// accepts connections).
     pub fn resume(&self) {
+        if let Err(why) = self.try_resume() {
+            panic!("pg_ctl start failed: {why}");
+        }
+    }
+
+    /// pg_ctl start; what it and the server's log said when it failed.
+    fn try_resume(&self) -> Result<(), String> {
         let opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200{}",
             self.port,
@@ -191,7 +218,7 @@ impl Cluster {
             self.extra
         );
         let log = self.dir.join("log");
-        self.run(
+        let out = self.output(
             "pg_ctl",
             &[
                 "-D",
@@ -206,6 +233,15 @@ impl Cluster {
                 "start",
             ],
         );
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        ))
     }
 
     /// Stops the server (fast shutdown: sessions are cut), keeping its data: the database
@@ -230,6 +266,17 @@ impl Cluster {
     /// Runs one of PostgreSQL's programs (as the unprivileged user under root); panics with its
     /// output when it fails.
     fn run(&self, program: &str, args: &[&str]) {
+        let out = self.output(program, args);
+        assert!(
+            out.status.success(),
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs one of PostgreSQL's programs (as the unprivileged user under root).
+    fn output(&self, program: &str, args: &[&str]) -> std::process::Output {
         let path = Path::new(BIN_DIR).join(program);
         let mut cmd = match &self.run_as {
             Some(user) => {
@@ -239,17 +286,10 @@ impl Cluster {
             }
             None => Command::new(&path),
         };
-        let out = cmd
-            .args(args)
+        cmd.args(args)
             .current_dir(&self.dir)
             .output()
-            .unwrap_or_else(|e| panic!("{program} did not run: {e}"));
-        assert!(
-            out.status.success(),
-            "{program} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .unwrap_or_else(|e| panic!("{program} did not run: {e}"))
     }
 
     /// The URL of database `db` over TCP (the password goes separately, as from a file).
@@ -339,8 +379,10 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("temp paths are UTF-8")
 }
 
-/// A loopback port free a moment ago: bound on :0, then released for the server.
-fn free_port() -> u16 {
+/// A loopback port free a moment ago: bound on :0, then released for the server, which must be
+/// told its port. It may be taken before the server binds it: the caller starts the server again
+/// on a new one when its log says so, at most [`START_ATTEMPTS`] times ([`Cluster::start`]).
+fn port_for_outside_daemon() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -410,9 +410,11 @@ fn submit(s: &Server, id: &str) -> String {
 
 #[test]
 fn queue_retry_hold_release_delete_and_bounce() {
-    let port = free_port();
-    let dns = dns();
     // Deliveries go to `port`, where nothing listens yet: each attempt is deferred an hour.
+    // Held until the receiver below listens on it.
+    let reserved = ClosedPort::for_rampart();
+    let port = reserved.port();
+    let dns = dns();
     let s = Server::start_with(Options {
         top: format!(
             "[dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\

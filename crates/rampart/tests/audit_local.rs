@@ -651,7 +651,8 @@ fn each_weakened_setting_turns_its_control() {
 #[test]
 fn al_1_2_rspamd_fail_open_warns_and_no_answer_fails() {
     let dir = TempDir::new("audit-rspamd");
-    let url = format!("http://127.0.0.1:{}", common::free_port());
+    let closed = common::ClosedPort::new();
+    let url = format!("http://{}", closed.addr());
     let config = install(
         &dir.0,
         &format!("[checks.spam.rspamd]\nurl = \"{url}\"\ntimeout = 2\nfail = \"open\"\n"),

@@ -151,7 +151,6 @@ impl Postfix {
             }
             Profile::Hardened => (pki.cert.clone(), pki.key.clone()),
         };
-        let (port, submission) = (free_port(), free_port());
         let auth = dovecot_auth();
         // Common to both: a private instance. mynetworks names no loopback address: the audit
         // probes as a stranger would, not as a trusted local client (Debian's default
@@ -191,8 +190,17 @@ impl Postfix {
         // The submission service as Debian's master.cf comments it out, but with AUTH on and
         // smtpd_tls_auth_only left to main.cf: Debian's default is `no`, so AUTH is offered
         // before STARTTLS; the hardened main.cf says `yes`.
+        // The smuggling probe writes to postmaster: a Maildir, not a person.
         std::fs::write(
-            conf.join("master.cf"),
+            conf.join("aliases"),
+            format!("postmaster: {}/\n", d.join("maildir").display()),
+        )
+        .unwrap();
+        let c = conf.to_str().unwrap();
+        run(&["postalias", "-c", c, &format!("{c}/aliases")]);
+        // The MX port and the submission port.
+        let ports = postfix::start_on_ports(&conf, &d.join("maillog"), 2, |ports| {
+            let (port, submission) = (ports[0], ports[1]);
             format!(
                 "127.0.0.1:{port} inet n - n - - smtpd\n\
                  127.0.0.1:{submission} inet n - n - - smtpd -o syslog_name=postfix/submission \
@@ -208,33 +216,13 @@ impl Postfix {
                  discard unix - - n - - discard\nlocal unix - n n - - local\n\
                  anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n\
                  postlog unix-dgram n - n - 1 postlogd\ntlsmgr unix - - n 1000? 1 tlsmgr\n"
-            ),
-        )
-        .unwrap();
-        // The smuggling probe writes to postmaster: a Maildir, not a person.
-        std::fs::write(
-            conf.join("aliases"),
-            format!("postmaster: {}/\n", d.join("maildir").display()),
-        )
-        .unwrap();
-        let c = conf.to_str().unwrap();
-        run(&["postalias", "-c", c, &format!("{c}/aliases")]);
-        run(&["postfix", "-c", c, "check"]);
-        run(&["postfix", "-c", c, "start"]);
-        // Started once both ports accept (bounded).
-        for p in [port, submission] {
-            for _ in 0..300 {
-                if std::net::TcpStream::connect(("127.0.0.1", p)).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+            )
+        });
         Postfix {
             dir,
             conf,
-            port,
-            submission,
+            port: ports[0],
+            submission: ports[1],
         }
     }
 
@@ -488,13 +476,9 @@ fn rampart_serve_passes_every_remote_probe() {
 /// Nothing listening: the audit could not run, exit 2, no findings pretending otherwise.
 #[test]
 fn an_unreachable_host_exits_2() {
+    let closed = ClosedPort::new();
     let out = Command::new(BIN)
-        .args([
-            "audit",
-            "--remote",
-            &format!("127.0.0.1:{}", free_port()),
-            "--json",
-        ])
+        .args(["audit", "--remote", &closed.addr().to_string(), "--json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");

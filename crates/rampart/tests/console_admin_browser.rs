@@ -113,7 +113,9 @@ fn al_3_1_roles_queue_retry_and_new_user_in_the_browser() {
         .txt("example.test", "v=spf1 ip4:127.0.0.1 -all")
         .start();
     // Deliveries to remote.test go to `port`, where nothing listens yet: deferred for an hour.
-    let port = free_port();
+    // Held until the receiver below listens on it.
+    let reserved = ClosedPort::for_rampart();
+    let port = reserved.port();
     let s = Server::start_with(Options {
         top: format!(
             "[dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\

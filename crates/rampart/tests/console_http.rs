@@ -401,13 +401,14 @@ fn al_3_1_a_client_outside_the_allow_list_is_closed_at_accept() {
 }
 
 /// A server whose deliveries to remote.test are deferred (its MX points at a closed port), with
-/// an admin and a submissions listener; and the DNS server it asks.
-fn start_deferring() -> (Server, rampart_testdns::TestDns) {
+/// an admin and a submissions listener; the DNS server it asks, and that closed port.
+fn start_deferring() -> (Server, rampart_testdns::TestDns, common::ClosedPort) {
     let dns = rampart_testdns::TestDns::builder()
         .mx("remote.test", 10, "mx.remote.test")
         .a("mx.remote.test", "127.0.0.1".parse().unwrap())
         .start();
-    let port = common::free_port();
+    let closed = common::ClosedPort::new();
+    let port = closed.port();
     let s = Server::start_with(Options {
         top: format!(
             "[dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
@@ -418,7 +419,7 @@ fn start_deferring() -> (Server, rampart_testdns::TestDns) {
         listener: "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n".into(),
         ..Default::default()
     });
-    (s, dns)
+    (s, dns, closed)
 }
 
 /// alice sends `subject` to carol@remote.test; its queue id, once its first attempt is deferred.
@@ -438,7 +439,7 @@ fn deferred(s: &Server, subject: &str) -> String {
 
 #[test]
 fn al_3_1_queue_actions_need_csrf_an_operator_and_confirmation_and_bounce_tells_the_sender() {
-    let (s, _dns) = start_deferring();
+    let (s, _dns, _closed) = start_deferring();
     let root = add_admin(&s, "root", "administrator");
     let op = add_admin(&s, "op", "operator");
     let aud = add_admin(&s, "aud", "auditor");

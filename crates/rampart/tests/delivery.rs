@@ -186,7 +186,9 @@ print(*[check(tampered, i) for i in range(len(sigs))])
 
 #[test]
 fn retried_while_the_receiver_is_down_then_delivered() {
-    let port = free_port();
+    // Held until the receiver listens on it.
+    let reserved = ClosedPort::for_rampart();
+    let port = reserved.port();
     let dns = dns();
     // One connection per domain, so the three waiting messages share one.
     let mut s = sender(&dns, port, "max_connections_per_domain = 1");
@@ -231,7 +233,8 @@ fn retried_while_the_receiver_is_down_then_delivered() {
 #[test]
 fn expiry_bounces_with_a_dsn() {
     let dns = dns();
-    let s = sender(&dns, free_port(), "lifetime_secs = 2");
+    let closed = ClosedPort::new();
+    let s = sender(&dns, closed.port(), "lifetime_secs = 2");
     let qid = submit(&s, "carol@remote.test", &outbound_message("expire1"));
     let inbox = s.wait_mailbox("alice@example.test", 1);
     let dsn = s.show("alice@example.test", inbox[0].split('\t').next().unwrap());
@@ -264,7 +267,8 @@ fn expiry_bounces_with_a_dsn() {
 #[test]
 fn null_mx_bounces_at_once() {
     let dns = dns();
-    let s = sender(&dns, free_port(), "");
+    let closed = ClosedPort::new();
+    let s = sender(&dns, closed.port(), "");
     let qid = submit(&s, "anyone@nomail.test", &outbound_message("nullmx1"));
     let inbox = s.wait_mailbox("alice@example.test", 1);
     let dsn = s.show("alice@example.test", inbox[0].split('\t').next().unwrap());
@@ -296,7 +300,8 @@ fn smarthost_relays_everything_over_implicit_tls() {
         relay.ca_file().display()
     );
     // No MX for remote.test exists: only the smarthost can deliver it.
-    let s = sender(&dns, free_port(), &smarthost);
+    let closed = ClosedPort::new();
+    let s = sender(&dns, closed.port(), &smarthost);
     let qid = submit(&s, "carol@remote.test", &outbound_message("smarthost1"));
     let got = relay.wait_mailbox("carol@remote.test", 1);
     let stored = relay.show("carol@remote.test", got[0].split('\t').next().unwrap());

@@ -94,12 +94,13 @@ fn gateway_checks_end_to_end() {
         .mx("remote.test", 10, "mx.remote.test")
         .a("mx.remote.test", "127.0.0.1".parse().unwrap())
         .start();
+    let closed = ClosedPort::new();
     let s = Server::start_with(Options {
         top: format!(
             "[dns]\nservers = [\"{}\"]\n[delivery]\nport = {}\nretry_secs = [1]\n\
              [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n",
             dns.addr(),
-            free_port()
+            closed.port()
         ),
         limits: "max_errors = 100".into(),
         checks: Some(format!(

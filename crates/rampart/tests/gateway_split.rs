@@ -100,12 +100,12 @@ fn dns() -> TestDns {
         .start()
 }
 
-/// The store: the harness's example.test with alice and bob; its MX takes mail only from
-/// 127.0.0.1 with a certificate of the zone CA, and it sends through the gateway's inside port.
-fn store(zone: &Zone, dns: &TestDns, port: u16, gw_inside: u16) -> Server {
+/// The store: the harness's example.test with alice and bob; its MX (on any port) takes mail
+/// only from 127.0.0.1 with a certificate of the zone CA, and it sends through the gateway's
+/// inside port.
+fn store(zone: &Zone, dns: &TestDns, gw_inside: u16) -> Server {
     let ca = zone.ca.display();
     Server::start_with(Options {
-        mx_address: Some(format!("127.0.0.1:{port}")),
         listener: format!(
             "require_tls = true\naccept_from = [\"127.0.0.1/32\"]\nclient_ca_file = \"{ca}\"\n\
              require_client_cert = true\ntrusted_authserv_ids = [\"gw.example.test\"]\n\
@@ -244,15 +244,17 @@ fn nc_2_3_4_gateway_checks_relays_over_mutual_tls_and_the_store_sends_out_throug
     let zone = zone();
     let dns = dns();
     let receiver = receiver(&dns);
-    let gw_inside = free_port();
-    let store = store(&zone, &dns, free_port(), gw_inside);
+    // The store names the gateway's inside port before the gateway starts: held until the
+    // gateway listens on it.
+    let gw_inside = ClosedPort::for_rampart();
+    let store = store(&zone, &dns, gw_inside.port());
     // AL-1: the first next hop is down; the second is used.
     let gw = gateway(
         &zone,
         &dns,
         &store,
         "[\"down.example.test\", \"mail.example.test\"]",
-        gw_inside,
+        gw_inside.port(),
         receiver.addr.port(),
         &av.socket,
     );

@@ -51,7 +51,10 @@ impl Curl {
 fn curl(s: &Server, path: &str, args: &[&str]) -> Curl {
     let addr = s.listener("https");
     let dir = &s.dir.0;
-    let head_file = dir.join(format!("head-{}", free_port()));
+    // A name of its own for each call (tests on several threads share a server's directory).
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let head_file = dir.join(format!("head-{n}"));
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "20", "--cacert"])
         .arg(s.ca_file())

@@ -208,8 +208,9 @@ fn a_refused_recipient_is_counted_by_code_and_the_run_ends() {
     assert!(s.mailbox("alice@example.test").is_empty());
 
     // Nothing listening: connection errors, counted, and the run still ends.
+    let closed = ClosedPort::new();
     let mut cfg = config(&s);
-    cfg.server = format!("127.0.0.1:{}", free_port());
+    cfg.server = closed.addr().to_string();
     let r = run(cfg);
     assert_eq!((r.messages_ok, r.connect_errors), (0, 12), "{r:?}");
 }

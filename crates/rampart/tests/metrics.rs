@@ -120,7 +120,9 @@ fn issue_19_metrics_scraped_over_https_pass_promtool_and_move() {
         .txt("example.test", "v=spf1 ip4:127.0.0.1 -all")
         .start();
     // Delivery to remote.test goes to a port nothing listens on yet: deferred, and kept queued.
-    let port = free_port();
+    // Held until the receiver below listens on it.
+    let reserved = ClosedPort::for_rampart();
+    let port = reserved.port();
     let top = format!(
         "[dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
          [delivery]\nport = {}\nretry_secs = [3600]\ntimeout_secs = 5\n\

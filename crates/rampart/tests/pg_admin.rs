@@ -27,7 +27,7 @@ mod common;
 
 use common::jmap::Auth;
 use common::pg::{node, receiver, wait_until, Db};
-use common::{cli, cli_raw, free_port, Server};
+use common::{cli, cli_raw, ClosedPort, Server};
 use rampart_testdns::TestDns;
 
 /// DNS: remote.test publishes SPF for 127.0.0.1 and a DMARC policy with an aggregate report
@@ -57,16 +57,18 @@ fn run(s: &Server, args: &[&str]) -> String {
 fn al_3_1_mail_node_a_delivered_is_listed_read_and_deleted_with_either_nodes_cli() {
     let db = Db::start();
     let dns = dns();
+    // Nothing here delivers to the Internet's side: the nodes' delivery port is closed.
+    let closed = ClosedPort::new();
     // Node A's local programs send as alice (NC-2.1.9), and it keeps an integrity baseline of
     // its own files (NC-2.2).
     let a = node(
         &db,
         &dns,
-        free_port(),
+        closed.port(),
         "[sendmail]\nsender = \"alice@example.test\"\n\
          [integrity]\nbaseline = \"integrity.baseline\"\npublic_key = \"integrity.pub\"\n",
     );
-    let b = node(&db, &dns, free_port(), "");
+    let b = node(&db, &dns, closed.port(), "");
 
     let mut c = a.ehlo();
     let (code, text) = c.send_mail(
@@ -354,8 +356,8 @@ fn al_3_1_mail_node_a_delivered_is_listed_read_and_deleted_with_either_nodes_cli
 fn a_bounce_with_node_bs_cli_of_mail_node_a_queued_notifies_the_sender_once() {
     let db = Db::start();
     let dns = dns();
-    let port = free_port();
-    let r = receiver(port, &dns);
+    let r = receiver(0, &dns);
+    let port = r.addr.port();
     let a = node(&db, &dns, port, "");
     let b = node(&db, &dns, port, "");
 

@@ -15,8 +15,7 @@ mod common;
 
 use common::console::{add_admin, by_id, field, oathtool, Browser, ADMIN_PASSWORD};
 use common::pg::{dns, node, submit, wait_until, Db};
-use common::{cli, Options, Server, PASSWORD};
-use std::net::TcpListener;
+use common::{cli, ClosedPort, Options, Server, PASSWORD};
 
 /// Alice's message to carol@remote.test; with an executable attachment when `exe`.
 fn message(id: &str, exe: bool) -> String {
@@ -47,21 +46,14 @@ fn metric(s: &Server, name: &str) -> Option<f64> {
     })
 }
 
-/// A port nothing listens on yet (the receiver is started on it later).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn the_console_and_metrics_of_either_node_serve_the_one_database() {
     let db = Db::start();
     let dns = dns();
-    // The Internet's side is not up yet: what node A queues stays queued.
-    let port = free_port();
+    // The Internet's side is not up yet: what node A queues stays queued. Its port is held
+    // until the receiver below listens on it.
+    let reserved = ClosedPort::for_rampart();
+    let port = reserved.port();
     // The harness's node (tests/common/pg.rs) with an admin listener, holding executables.
     let console = "[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n\
                    [checks.attachments]\non_executable = \"quarantine\"\n";

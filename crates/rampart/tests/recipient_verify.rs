@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{free_port, Server, TempDir};
+use common::{start_outside_daemon, ClosedPort, PortTaken, Server, TempDir};
 use rampart_config::RelayDomain;
 use rampart_smtp::verify::{RecipientVerifier, Verification};
 use std::net::{SocketAddr, TcpStream};
@@ -151,16 +151,12 @@ impl Slapd {
             "slapadd: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut s = Slapd {
-            dir,
-            child: None,
-            ldaps: 0,
-            ldap: 0,
-            ca,
-        };
-        // A port found free may be taken before slapd binds it: try again with others.
-        for _ in 0..5 {
-            let (ldaps, ldap) = (free_port(), free_port());
+        // slapd must be told its ports; one may be taken before slapd binds it, and slapd then
+        // exits saying so: started again on new ports (start_outside_daemon's bounded retry).
+        let (pidfile, log) = (d.join("slapd.pid"), d.join("slapd.log"));
+        let (child, ldaps, ldap) = start_outside_daemon("slapd", 2, |ports| {
+            let (ldaps, ldap) = (ports[0], ports[1]);
+            let _ = std::fs::remove_file(&pidfile);
             let mut child = Command::new("/usr/sbin/slapd")
                 .arg("-f")
                 .arg(&conf)
@@ -168,22 +164,36 @@ impl Slapd {
                 .arg(format!(
                     "ldaps://127.0.0.1:{ldaps}/ ldap://127.0.0.1:{ldap}/"
                 ))
+                // In the foreground; level 256 (stats) logs a failed bind too.
                 .arg("-d")
-                .arg("0")
+                .arg("256")
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
                 .spawn()
                 .unwrap();
-            if wait_listening(&mut child, ldaps) && wait_listening(&mut child, ldap) {
-                s.child = Some(child);
-                s.ldaps = ldaps;
-                s.ldap = ldap;
-                return s;
+            // The pid file is written once the listeners are bound: from then on the ports are
+            // slapd's, and answering on them is slapd answering.
+            if wait_pidfile(&mut child, &pidfile)
+                && wait_listening(&mut child, ldaps)
+                && wait_listening(&mut child, ldap)
+            {
+                return Ok((child, ldaps, ldap));
             }
             let _ = child.kill();
             let _ = child.wait();
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            if said.contains("Address already in use") {
+                return Err(PortTaken(said));
+            }
+            panic!("slapd did not start:\n{said}");
+        });
+        Slapd {
+            dir,
+            child: Some(child),
+            ldaps,
+            ldap,
+            ca,
         }
-        panic!("slapd did not start (see {})", s.dir.0.display());
     }
 
     fn stop(&mut self) {
@@ -223,6 +233,22 @@ impl Drop for Slapd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Polls until `child` has written its pid to `path`, or exits, within a bound.
+fn wait_pidfile(child: &mut Child, path: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let pid = child.id().to_string();
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if std::fs::read_to_string(path).is_ok_and(|p| p.trim() == pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 /// Polls until `port` accepts a connection, or the child exits, within a bound.
@@ -434,7 +460,8 @@ async fn nc_2_1_6_callout_next_hop_down_is_unavailable() {
     let dir = TempDir::new("callout-down");
     let (ca, _, _) = pki(&dir.0);
     // Nothing listens there.
-    let v = callout_domain(free_port(), &ca, 3600, 3600);
+    let closed = ClosedPort::new();
+    let v = callout_domain(closed.port(), &ca, 3600, 3600);
     let r = v.verify("alice@example.test").await;
     assert!(unavailable(&r), "{r:?}");
     assert_eq!(

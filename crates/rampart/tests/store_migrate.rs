@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{cli, cli_raw, free_port, message, wait_trace, Options, Server, PASSWORD};
+use common::{cli, cli_raw, message, wait_trace, ClosedPort, Options, Server, PASSWORD};
 use rampart_store::api::{Directory, MailStore, Trace};
 use rampart_store::mail::{EmailFilter, EmailQuery, FilterCondition};
 use rampart_store::{Bans, TraceFilter};
@@ -25,12 +25,13 @@ fn an_embedded_installation_moves_into_postgresql_whole() {
         .mx("remote.test", 10, "mx.remote.test")
         .a("mx.remote.test", "127.0.0.1".parse().unwrap())
         .start();
+    let closed = ClosedPort::new();
     let top = format!(
         "[dns]\nservers = [\"{}\"]\ntimeout_secs = 2\n\
          [delivery]\nport = {}\nretry_secs = [3600]\ntimeout_secs = 5\n\
          [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n",
         dns.addr(),
-        free_port()
+        closed.port()
     );
     let mut s = Server::start_with(Options {
         top,

@@ -618,13 +618,94 @@ pub fn python(script: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound and released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port on 127.0.0.1 held, for as long as this lives, by a bound socket that never listens:
+/// connections to it are refused, and nobody else can take it (no port released and reused).
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    port: u16,
+}
+
+impl ClosedPort {
+    /// Exclusive: no other socket may bind the port, a Rampart server included.
+    pub fn new() -> ClosedPort {
+        ClosedPort::bind(false)
+    }
+
+    /// For a port a `rampart serve` started later listens on (a receiver that comes up, a
+    /// server restarted on its port): held with SO_REUSEADDR, which Rampart's listeners set too
+    /// (src/serve.rs), so Linux lets that server bind and listen here while this is held. Until
+    /// then connections are refused; a bind to 127.0.0.1:0 is never given this port, nor is a
+    /// bind without SO_REUSEADDR.
+    pub fn for_rampart() -> ClosedPort {
+        ClosedPort::bind(true)
+    }
+
+    fn bind(reuse: bool) -> ClosedPort {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.set_reuse_address(reuse).unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+/// How many times [`start_outside_daemon`] starts a daemon, each time on new ports, when it
+/// finds a port taken.
+pub const OUTSIDE_DAEMON_ATTEMPTS: usize = 5;
+
+/// One start of an outside daemon failed because a port it was given was taken meanwhile; the
+/// daemon's words for it.
+pub struct PortTaken(pub String);
+
+/// `n` distinct loopback ports free a moment ago, for a daemon that must be told its ports and
+/// cannot bind 127.0.0.1:0 (Postfix, Rspamd, slapd). They are released before the daemon binds
+/// them, so another process may take one first: the retry rule is that whoever starts the daemon
+/// detects that (its exit, its log) and starts it again on new ports, at most
+/// [`OUTSIDE_DAEMON_ATTEMPTS`] times, which [`start_outside_daemon`] does. Nothing else may use
+/// this: a Rampart server binds 127.0.0.1:0, a port where nothing listens is a [`ClosedPort`].
+fn ports_for_outside_daemon(n: usize) -> Vec<u16> {
+    // All held until all are chosen, so the same port is not handed out twice.
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// Starts an outside daemon (`what`) on `n` ports of [`ports_for_outside_daemon`]: `start`
+/// starts it on the ports it is given and waits (bounded) until it serves; it answers
+/// [`PortTaken`] when the daemon could not bind one (the daemon stopped, nothing left running)
+/// and panics on any other failure. Tried at most [`OUTSIDE_DAEMON_ATTEMPTS`] times.
+pub fn start_outside_daemon<T>(
+    what: &str,
+    n: usize,
+    mut start: impl FnMut(&[u16]) -> Result<T, PortTaken>,
+) -> T {
+    let mut said = Vec::new();
+    for _ in 0..OUTSIDE_DAEMON_ATTEMPTS {
+        match start(&ports_for_outside_daemon(n)) {
+            Ok(daemon) => return daemon,
+            Err(PortTaken(words)) => said.push(words),
+        }
+    }
+    panic!(
+        "{what} found a port taken in each of {OUTSIDE_DAEMON_ATTEMPTS} starts on new ports:\n{}",
+        said.join("\n")
+    );
 }
 
 /// A small message with a Message-ID, CRLF line endings, ending in CRLF.

@@ -3,9 +3,9 @@
 //! through is the caller's: [`sasl_primary`] (the null client's primary) or [`next_hop`] (the
 //! internal server behind the gateway). Stopped on drop.
 
-use super::{free_port, TempDir, TestPki};
+use super::{start_outside_daemon, PortTaken, TempDir, TestPki};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Postfix {
     pub dir: TempDir,
@@ -54,7 +54,6 @@ impl Postfix {
         run(&["chown", "nobody:nogroup", maildir.to_str().unwrap()]);
         let ca = pki_dir.join("postfix-ca.pem");
         std::fs::write(&ca, &pki.ca_pem).unwrap();
-        let port = free_port();
         std::fs::write(
             conf.join("main.cf"),
             format!(
@@ -75,9 +74,15 @@ impl Postfix {
         )
         .unwrap();
         std::fs::write(
-            conf.join("master.cf"),
+            conf.join("aliases"),
+            format!("bob: {}/\n", maildir.display()),
+        )
+        .unwrap();
+        let c = conf.to_str().unwrap();
+        run(&["postalias", "-c", c, &format!("{c}/aliases")]);
+        let ports = start_on_ports(&conf, &d.join("maillog"), 1, |ports| {
             format!(
-                "127.0.0.1:{port} inet n - n - - smtpd\n\
+                "127.0.0.1:{} inet n - n - - smtpd\n\
                  pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
                  qmgr unix n - n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n\
                  bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\n\
@@ -87,30 +92,14 @@ impl Postfix {
                  error unix - - n - - error\nretry unix - - n - - error\n\
                  discard unix - - n - - discard\nlocal unix - n n - - local\n\
                  anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n\
-                 postlog unix-dgram n - n - 1 postlogd\ntlsmgr unix - - n 1000? 1 tlsmgr\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            conf.join("aliases"),
-            format!("bob: {}/\n", maildir.display()),
-        )
-        .unwrap();
-        let c = conf.to_str().unwrap();
-        run(&["postalias", "-c", c, &format!("{c}/aliases")]);
-        run(&["postfix", "-c", c, "check"]);
-        run(&["postfix", "-c", c, "start"]);
-        // Started once it accepts on its port (bounded).
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                 postlog unix-dgram n - n - 1 postlogd\ntlsmgr unix - - n 1000? 1 tlsmgr\n",
+                ports[0]
+            )
+        });
         Postfix {
             dir,
             conf,
-            port,
+            port: ports[0],
             maildir,
         }
     }
@@ -128,6 +117,64 @@ impl Postfix {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.0.join("maillog")).unwrap_or_default()
     }
+}
+
+/// Starts the private Postfix whose configuration is in `conf` (main.cf, its log in `maillog`),
+/// with `master_cf(ports)` as its master.cf, on `n` loopback ports; returns them once each
+/// accepts connections (bounded). Postfix must be told its ports: when one is taken before its
+/// master binds it, `postfix start` fails and the log says "Address already in use", and it is
+/// started again on new ports ([`start_outside_daemon`]: at most five times).
+pub fn start_on_ports(
+    conf: &Path,
+    maillog: &Path,
+    n: usize,
+    master_cf: impl Fn(&[u16]) -> String,
+) -> Vec<u16> {
+    use std::process::Command;
+    let c = conf.to_str().unwrap();
+    start_outside_daemon("postfix", n, |ports| {
+        std::fs::write(conf.join("master.cf"), master_cf(ports)).unwrap();
+        // This start's words only.
+        let _ = std::fs::remove_file(maillog);
+        let check = Command::new("postfix")
+            .args(["-c", c, "check"])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "postfix check: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        // `postfix start` waits for the master's initialisation (master -w), binding included.
+        let start = Command::new("postfix")
+            .args(["-c", c, "start"])
+            .output()
+            .unwrap();
+        if !start.status.success() {
+            let said = format!(
+                "{}{}{}",
+                String::from_utf8_lossy(&start.stdout),
+                String::from_utf8_lossy(&start.stderr),
+                std::fs::read_to_string(maillog).unwrap_or_default()
+            );
+            if said.contains("Address already in use") {
+                return Err(PortTaken(said));
+            }
+            panic!("postfix start failed: {said}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for &port in ports {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "postfix does not accept on 127.0.0.1:{port}: {}",
+                    std::fs::read_to_string(maillog).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(ports.to_vec())
+    })
 }
 
 impl Drop for Postfix {

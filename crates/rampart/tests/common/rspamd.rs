@@ -10,8 +10,10 @@
 //! <tmp>/db, run, log   DBDIR, RUNDIR, LOGDIR, given with --var
 //! ```
 //!
-//! The port is reserved by binding 127.0.0.1:0 and releasing it just before Rspamd starts.
-//! Rspamd compiles its rules at start (several seconds, longer on a busy machine): readiness is
+//! Rspamd must be told its port: one found free on 127.0.0.1 is released just before Rspamd
+//! starts, so another process may take it first; Rspamd then exits saying "Address already in
+//! use", and it is started again, in a new directory on a new port, at most five times
+//! (`super::start_outside_daemon`). Rspamd compiles its rules at start (several seconds, longer on a busy machine): readiness is
 //! awaited by polling `/ping` until `pong`, with a bound (no fixed sleeps); if Rspamd exits or
 //! never answers, the test fails with its log. Rspamd is stopped with SIGTERM (its main process
 //! then stops its workers; after SIGKILL they would live on, orphaned) when the guard drops (also
@@ -20,7 +22,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -82,6 +84,11 @@ fn binary() -> PathBuf {
 impl Rspamd {
     pub fn start() -> Rspamd {
         let bin = binary();
+        super::start_outside_daemon("rspamd", 1, |ports| Rspamd::start_on(&bin, ports[0]))
+    }
+
+    /// One start on `port`, in a directory of its own.
+    fn start_on(bin: &Path, port: u16) -> Result<Rspamd, super::PortTaken> {
         let dir = super::TempDir::new("rspamd");
         let d = &dir.0;
         for sub in ["local/local.d", "db", "run", "log"] {
@@ -100,7 +107,6 @@ impl Rspamd {
             "enabled = false;\n",
         )
         .unwrap();
-        let port = super::free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         std::fs::write(
             d.join("rspamd.conf"),
@@ -117,7 +123,7 @@ impl Rspamd {
         let var = |k: &str, sub: &str| format!("{k}={}", d.join(sub).display());
         let mut cmd = Command::new("setpriv");
         cmd.args(["--pdeathsig", "TERM", "--"])
-            .arg(&bin)
+            .arg(bin)
             // In the foreground, as the user running the test (root included: -i).
             .args(["-f", "-i", "-c"])
             .arg(d.join("rspamd.conf"))
@@ -140,8 +146,8 @@ impl Rspamd {
             addr,
             child: Some(child),
         };
-        r.wait_ready();
-        r
+        r.wait_ready()?;
+        Ok(r)
     }
 
     /// `http://127.0.0.1:PORT`, for `[checks.spam.rspamd] url`.
@@ -149,13 +155,19 @@ impl Rspamd {
         format!("http://{}", self.addr)
     }
 
-    fn wait_ready(&mut self) {
+    /// Polls /ping until `pong`; [`super::PortTaken`] when Rspamd exited because its port was
+    /// taken.
+    fn wait_ready(&mut self) -> Result<(), super::PortTaken> {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             if ping(self.addr) {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let log = self.log();
+                if log.contains("Address already in use") {
+                    return Err(super::PortTaken(log));
+                }
                 panic!(
                     "rspamd exited ({status}) before answering /ping:\n{}",
                     self.log()
