@@ -60,7 +60,23 @@ impl Drop for Unbound {
     }
 }
 
-fn unbound(dir: &Path, port: u16) -> Unbound {
+/// unbound on a port of its own, with its port; started again on a new port when the one it was
+/// given was taken before it bound it (the port is found free and released first: unbound must
+/// be told it), at most [`UNBOUND_ATTEMPTS`] times.
+fn unbound(dir: &Path) -> (Unbound, u16) {
+    for _ in 0..UNBOUND_ATTEMPTS {
+        let port = free_dns_port();
+        if let Some(u) = unbound_on(dir, port) {
+            return (u, port);
+        }
+    }
+    panic!("unbound found its port taken in each of {UNBOUND_ATTEMPTS} starts on new ports");
+}
+
+const UNBOUND_ATTEMPTS: usize = 5;
+
+/// One start on `port`; None when unbound ended at once (its port taken; it says why on stderr).
+fn unbound_on(dir: &Path, port: u16) -> Option<Unbound> {
     let d = dir.display();
     let conf = format!(
         "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  use-syslog: no\n\
@@ -83,18 +99,24 @@ fn unbound(dir: &Path, port: u16) -> Unbound {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("unbound (Debian's unbound package) must be installed");
-    let u = Unbound(child);
-    // Ready when it answers over TCP (bounded: 200 tries).
+    let mut u = Unbound(child);
+    // Ready when it answers over TCP and is still running (bounded: 200 tries).
     for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return u;
+        if u.0.try_wait().unwrap().is_some() {
+            return None;
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && u.0.try_wait().unwrap().is_none()
+        {
+            return Some(u);
         }
         std::thread::sleep(Duration::from_millis(25));
     }
     panic!("unbound did not start on port {port}");
 }
 
-/// A port free on 127.0.0.1 for both UDP and TCP (bound and released).
+/// A port free on 127.0.0.1 for both UDP and TCP a moment ago (bound and released): for unbound
+/// only, which [`unbound`] starts again elsewhere when the port was taken meanwhile.
 fn free_dns_port() -> u16 {
     loop {
         let t = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -262,8 +284,7 @@ fn al_1_1_dane_secure_tlsa_binds_the_certificate_and_insecure_is_opportunistic()
         ),
     )
     .unwrap();
-    let ub_port = free_dns_port();
-    let _unbound = unbound(&dir.0, ub_port);
+    let (_unbound, ub_port) = unbound(&dir.0);
 
     // The sender trusts unbound's AD bit; no other TLS policy is configured.
     let s = Server::start_with(Options {
@@ -472,8 +493,7 @@ fn al_1_1_dane_expanded_names_secure_addresses_and_dane_ta() {
          h6.unsigned.example. IN AAAA ::1\n",
     )
     .unwrap();
-    let ub_port = free_dns_port();
-    let _unbound = unbound(&dir.0, ub_port);
+    let (_unbound, ub_port) = unbound(&dir.0);
 
     let s = Server::start_with(Options {
         top: format!(
