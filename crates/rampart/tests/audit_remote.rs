@@ -206,16 +206,8 @@ impl Postfix {
                  127.0.0.1:{submission} inet n - n - - smtpd -o syslog_name=postfix/submission \
                  -o smtpd_sasl_auth_enable=yes \
                  -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n\
-                 pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
-                 qmgr unix n - n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n\
-                 bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\n\
-                 trace unix - - n - 0 bounce\nverify unix - - n - 1 verify\n\
-                 flush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
-                 proxywrite unix - - n - 1 proxymap\nshowq unix n - n - - showq\n\
-                 error unix - - n - - error\nretry unix - - n - - error\n\
-                 discard unix - - n - - discard\nlocal unix - n n - - local\n\
-                 anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n\
-                 postlog unix-dgram n - n - 1 postlogd\ntlsmgr unix - - n 1000? 1 tlsmgr\n"
+                 {}tlsmgr unix - - n 1000? 1 tlsmgr\n",
+                postfix::INTERNAL_SERVICES
             )
         });
         Postfix {

@@ -24,17 +24,8 @@ impl Drop for Stop {
 
 fn master_cf(port: u16) -> String {
     format!(
-        "127.0.0.1:{port} inet n - n - - smtpd\n\
-         pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
-         qmgr unix n - n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n\
-         bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\n\
-         trace unix - - n - 0 bounce\nverify unix - - n - 1 verify\n\
-         flush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
-         proxywrite unix - - n - 1 proxymap\nshowq unix n - n - - showq\n\
-         error unix - - n - - error\nretry unix - - n - - error\n\
-         discard unix - - n - - discard\nlocal unix - n n - - local\n\
-         anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n\
-         postlog unix-dgram n - n - 1 postlogd\n"
+        "127.0.0.1:{port} inet n - n - - smtpd\n{}",
+        common::postfix::INTERNAL_SERVICES
     )
 }
 

@@ -7,6 +7,19 @@ use super::{start_outside_daemon, PortTaken, TempDir, TestPki};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// master.cf's lines for Postfix's internal services, after a test's own `smtpd` lines.
+pub const INTERNAL_SERVICES: &str =
+    "pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
+     qmgr unix n - n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n\
+     bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\n\
+     trace unix - - n - 0 bounce\nverify unix - - n - 1 verify\n\
+     flush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
+     proxywrite unix - - n - 1 proxymap\nshowq unix n - n - - showq\n\
+     error unix - - n - - error\nretry unix - - n - - error\n\
+     discard unix - - n - - discard\nlocal unix - n n - - local\n\
+     anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n\
+     postlog unix-dgram n - n - 1 postlogd\n";
+
 pub struct Postfix {
     pub dir: TempDir,
     pub conf: PathBuf,
@@ -82,17 +95,8 @@ impl Postfix {
         run(&["postalias", "-c", c, &format!("{c}/aliases")]);
         let ports = start_on_ports(&conf, &d.join("maillog"), 1, |ports| {
             format!(
-                "127.0.0.1:{} inet n - n - - smtpd\n\
-                 pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
-                 qmgr unix n - n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n\
-                 bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\n\
-                 trace unix - - n - 0 bounce\nverify unix - - n - 1 verify\n\
-                 flush unix n - n 1000? 0 flush\nproxymap unix - - n - - proxymap\n\
-                 proxywrite unix - - n - 1 proxymap\nshowq unix n - n - - showq\n\
-                 error unix - - n - - error\nretry unix - - n - - error\n\
-                 discard unix - - n - - discard\nlocal unix - n n - - local\n\
-                 anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n\
-                 postlog unix-dgram n - n - 1 postlogd\ntlsmgr unix - - n 1000? 1 tlsmgr\n",
+                "127.0.0.1:{} inet n - n - - smtpd\n{INTERNAL_SERVICES}\
+                 tlsmgr unix - - n 1000? 1 tlsmgr\n",
                 ports[0]
             )
         });
