@@ -41,16 +41,8 @@ fn a_daemon_whose_port_is_taken_is_started_again_on_a_new_one() {
     for p in [&conf, &d.join("queue"), &d.join("data")] {
         std::fs::create_dir_all(p).unwrap();
     }
-    for args in [
-        vec!["chmod", "755", d.to_str().unwrap()],
-        vec!["chown", "postfix", d.join("data").to_str().unwrap()],
-    ] {
-        assert!(Command::new(args[0])
-            .args(&args[1..])
-            .status()
-            .unwrap()
-            .success());
-    }
+    common::postfix::run(&["chmod", "755", d.to_str().unwrap()]);
+    common::postfix::run(&["chown", "postfix", d.join("data").to_str().unwrap()]);
     std::fs::write(
         conf.join("main.cf"),
         format!(

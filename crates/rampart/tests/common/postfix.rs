@@ -20,6 +20,21 @@ pub const INTERNAL_SERVICES: &str =
      anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n\
      postlog unix-dgram n - n - 1 postlogd\n";
 
+/// Runs a program of the Postfix set-up (`args[0]` and its arguments); panics with what it said
+/// when it fails.
+pub fn run(args: &[&str]) {
+    let o = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 pub struct Postfix {
     pub dir: TempDir,
     pub conf: PathBuf,
@@ -45,22 +60,12 @@ impl Postfix {
     /// Starts Postfix with `policy` (main.cf lines) after the common settings; a later line
     /// wins in main.cf, so `policy` may override `mydestination`.
     pub fn start(pki: &TestPki, pki_dir: &Path, policy: &str) -> Postfix {
-        use std::process::Command;
         let dir = TempDir::new("postfix");
         let d = &dir.0;
         let (conf, maildir) = (d.join("conf"), d.join("maildir"));
         for p in [&conf, &d.join("queue"), &d.join("data"), &maildir] {
             std::fs::create_dir_all(p).unwrap();
         }
-        let run = |args: &[&str]| {
-            let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-            assert!(
-                o.status.success(),
-                "{args:?}: {}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-        };
         // local(8) delivers as nobody and must reach the Maildir; Postfix owns its data dir.
         run(&["chmod", "755", d.to_str().unwrap()]);
         run(&["chown", "postfix", d.join("data").to_str().unwrap()]);
@@ -140,15 +145,7 @@ pub fn start_on_ports(
         std::fs::write(conf.join("master.cf"), master_cf(ports)).unwrap();
         // This start's words only.
         let _ = std::fs::remove_file(maillog);
-        let check = Command::new("postfix")
-            .args(["-c", c, "check"])
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "postfix check: {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
+        run(&["postfix", "-c", c, "check"]);
         // `postfix start` waits for the master's initialisation (master -w), binding included.
         let start = Command::new("postfix")
             .args(["-c", c, "start"])
