@@ -17,7 +17,7 @@ mod common;
 
 use common::*;
 use rampart_testdns::TestDns;
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -60,20 +60,20 @@ impl Drop for Unbound {
     }
 }
 
-/// unbound on a port of its own, with its port; started again on a new port when the one it was
-/// given was taken before it bound it (the port is found free and released first: unbound must
-/// be told it), at most [`UNBOUND_ATTEMPTS`] times.
+/// unbound on a port of its own, with its port: it must be told one, so it is started through
+/// the tests' rule for such daemons (started again on new ports when its port was taken).
 fn unbound(dir: &Path) -> (Unbound, u16) {
-    for _ in 0..UNBOUND_ATTEMPTS {
-        let port = free_dns_port();
-        if let Some(u) = unbound_on(dir, port) {
-            return (u, port);
-        }
-    }
-    panic!("unbound found its port taken in each of {UNBOUND_ATTEMPTS} starts on new ports");
+    start_outside_daemon("unbound", 1, |ports| {
+        unbound_on(dir, ports[0])
+            .map(|u| (u, ports[0]))
+            .ok_or_else(|| {
+                PortTaken(format!(
+                    "unbound ended at once on port {} (its error above)",
+                    ports[0]
+                ))
+            })
+    })
 }
-
-const UNBOUND_ATTEMPTS: usize = 5;
 
 /// One start on `port`; None when unbound ended at once (its port taken; it says why on stderr).
 fn unbound_on(dir: &Path, port: u16) -> Option<Unbound> {
@@ -113,18 +113,6 @@ fn unbound_on(dir: &Path, port: u16) -> Option<Unbound> {
         std::thread::sleep(Duration::from_millis(25));
     }
     panic!("unbound did not start on port {port}");
-}
-
-/// A port free on 127.0.0.1 for both UDP and TCP a moment ago (bound and released): for unbound
-/// only, which [`unbound`] starts again elsewhere when the port was taken meanwhile.
-fn free_dns_port() -> u16 {
-    loop {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// Signs `zone` (the `test.` zone text) with a fresh KSK and ZSK, then breaks the signature of
