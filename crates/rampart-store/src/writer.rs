@@ -152,14 +152,12 @@ impl Writer {
         F: FnOnce(&Transaction) -> Result<()> + Send + 'static,
     {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Msg::Op(Op {
-                run: Box::new(f),
-                sync_dir,
-                done: Some(done),
-            }))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.queue(Op {
+            run: Box::new(f),
+            sync_dir,
+            done: Some(done),
+        })
+        .await?;
         wait.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -170,12 +168,18 @@ impl Writer {
     where
         F: FnOnce(&Transaction) -> Result<()> + Send + 'static,
     {
+        self.queue(Op {
+            run: Box::new(f),
+            sync_dir: false,
+            done: None,
+        })
+        .await
+    }
+
+    /// Puts `op` in the channel, waiting for room.
+    async fn queue(&self, op: Op) -> Result<()> {
         self.tx
-            .send(Msg::Op(Op {
-                run: Box::new(f),
-                sync_dir: false,
-                done: None,
-            }))
+            .send(Msg::Op(op))
             .await
             .map_err(|_| StoreError::Closed)
     }
