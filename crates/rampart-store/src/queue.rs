@@ -195,8 +195,9 @@ impl Store {
     /// accepted, and its file is removed here.
     pub async fn enqueue(&self, writer: &Writer, msg: Enqueue) -> Result<()> {
         let file = msg.inline.is_none().then(|| self.message_path(&msg.id));
+        // Repeatable: the rows are all it writes (issue 23, see [`Writer::run_repeatable`]).
         let committed = writer
-            .run(file.is_some(), move |tx| insert_enqueued(tx, &msg))
+            .run_repeatable(file.is_some(), move |tx| insert_enqueued(tx, &msg))
             .await;
         if let (Err(_), Some(path)) = (&committed, &file) {
             // No row names the file: it would only wait for remove_orphans at the next start.

@@ -53,6 +53,20 @@ pub fn new_session_id() -> String {
     )
 }
 
+thread_local! {
+    /// Set while the writer runs operations again after a rollback (see `writer.rs`): their
+    /// events were logged the first time.
+    static REPLAYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the log lines of the trace events it inserts left out.
+pub(crate) fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    REPLAYING.with(|r| r.set(true));
+    let out = f();
+    REPLAYING.with(|r| r.set(false));
+    out
+}
+
 impl TraceEvent {
     pub fn new(event: &str, detail: impl Into<String>) -> TraceEvent {
         TraceEvent {
@@ -88,6 +102,9 @@ impl TraceEvent {
     /// collector sees every decision the trace records, with the same fields (docs/LOGGING.md).
     /// Absent fields are left out; string values are quoted, so a line splits on spaces safely.
     pub fn log(&self) {
+        if REPLAYING.with(|r| r.get()) {
+            return;
+        }
         let (queue_id, session, client) = (
             self.queue_id.as_deref(),
             self.session.as_deref(),
