@@ -102,10 +102,7 @@ impl DataDecoder {
                 State::Text => {
                     // Fast path: copy up to the next CR or LF in one go.
                     let rest = &input[i..];
-                    let n = rest
-                        .iter()
-                        .position(|&b| b == b'\r' || b == b'\n')
-                        .unwrap_or(rest.len());
+                    let n = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
                     self.emit(out, &rest[..n]);
                     i += n;
                     if i < input.len() {

@@ -196,3 +196,74 @@ fn a_header_section_without_a_final_line_break_is_refused() {
     read(b"From: a@example.test\r\nSubject: no body\r\n").unwrap();
     read(b"From: a@example.test\r\n\r\nbody without a final line break").unwrap();
 }
+
+/// The byte check visits only CR, LF and NUL (issue 23): on random texts thick with them it
+/// refuses exactly what a byte-by-byte reading refuses, with the same first reason.
+#[test]
+fn the_byte_check_agrees_with_a_byte_by_byte_reading() {
+    fn byte_by_byte(raw: &[u8]) -> Result<(), String> {
+        let mut prev = 0u8;
+        for (i, &b) in raw.iter().enumerate() {
+            let bad = match b {
+                0 => Some("NUL"),
+                b'\n' if prev != b'\r' => Some("bare LF"),
+                b'\r' if raw.get(i + 1) != Some(&b'\n') => Some("bare CR"),
+                _ => None,
+            };
+            if let Some(what) = bad {
+                return Err(what.to_string());
+            }
+            prev = b;
+        }
+        Ok(())
+    }
+    let reason = |r: Result<(), Refusal>| {
+        r.map_err(|e| {
+            let t = e.text;
+            if t.contains("NUL") {
+                "NUL".to_string()
+            } else if t.contains("bare LF") {
+                "bare LF".to_string()
+            } else if t.contains("bare CR") {
+                "bare CR".to_string()
+            } else {
+                t
+            }
+        })
+    };
+    let mut below = crate::testutil::below(0x5eed_ca11);
+    let alphabet = [b'a', b' ', b'.', b'\r', b'\n', 0u8, 0xC3];
+    let (mut refused, mut passed) = (0, 0);
+    for round in 0..20_000 {
+        let len = below(120);
+        let mut raw: Vec<u8> = (0..len)
+            .map(|_| {
+                // Mostly proper CRLF lines, so that messages get far before a bad byte.
+                if below(10) < 8 {
+                    b'x'
+                } else {
+                    alphabet[below(alphabet.len())]
+                }
+            })
+            .collect();
+        if round % 2 == 0 {
+            // Half of them with their lone line ends made proper, to reach the other outcomes.
+            raw = raw
+                .split(|&b| b == b'\n' || b == b'\r')
+                .map(|l| l.to_vec())
+                .collect::<Vec<_>>()
+                .join(&b"\r\n"[..]);
+        }
+        let want = byte_by_byte(&raw);
+        assert_eq!(reason(check_bytes(&raw)), want, "on {raw:?}");
+        if want.is_ok() {
+            passed += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(
+        refused > 1000 && passed > 1000,
+        "{refused} refused, {passed} passed"
+    );
+}
