@@ -1,7 +1,7 @@
 //! The one writer: a thread that owns the write connection and commits in groups.
 //!
 //! Callers send operations (closures over a transaction). The thread takes every operation that
-//! is waiting, runs each inside its own savepoint (a failing one is rolled back alone), fsyncs the
+//! is waiting, runs each inside a savepoint (a failing one is rolled back alone), fsyncs the
 //! message directory once if any operation added a message file, commits once, and only then
 //! answers the callers. Under load one commit serves many messages; alone, a message waits for
 //! nothing but its own commit.
