@@ -16,8 +16,9 @@
 //! for the first time within it (index leaves the whole batch shares, over and over) into the
 //! savepoint's journal. An operation that may safely run twice (no effect outside its
 //! transaction; [`Writer::run_repeatable`]) therefore shares one savepoint with the repeatable
-//! operations next to it; when one of them fails, that savepoint is rolled back and each of
-//! them runs again in its own, so the failing one is still rolled back alone. Queueing a
+//! operations next to it; when one of them fails, that savepoint is rolled back, those before
+//! it run again under a savepoint of their own and those after it as a new group, so the
+//! failing one is still the only one undone. Queueing a
 //! message is such an operation (issue 23: a savepoint per message was about a tenth of the
 //! writer's CPU at 50 sessions).
 //!
