@@ -352,7 +352,7 @@ fn run_repeatables(
     results: &mut Vec<(Done, Result<()>)>,
 ) {
     let (dones, ops): (Vec<Done>, Vec<Repeatable>) = group.into_iter().unzip();
-    let mut outcome: Vec<Option<Result<()>>> = Vec::with_capacity(ops.len());
+    let mut outcome: Vec<Result<()>> = Vec::with_capacity(ops.len());
     while outcome.len() < ops.len() {
         let from = outcome.len();
         let mut failed = None;
@@ -366,7 +366,7 @@ fn run_repeatables(
             Ok(())
         });
         match (together, failed) {
-            (Ok(()), _) => outcome.resize_with(ops.len(), || Some(Ok(()))),
+            (Ok(()), _) => outcome.resize_with(ops.len(), || Ok(())),
             (Err(e), Some(k)) => {
                 tracing::error!(error = %e, "store operation failed");
                 if k > from {
@@ -374,22 +374,20 @@ fn run_repeatables(
                         run_in_savepoint(tx, |tx| ops[from..k].iter().try_for_each(|f| f(tx)))
                     });
                     for _ in from..k {
-                        outcome.push(Some(copy(&again)));
+                        outcome.push(copy(&again));
                     }
                 }
-                outcome.push(Some(Err(e)));
+                outcome.push(Err(e));
             }
             (Err(e), None) => {
                 // The savepoint itself failed: nothing of the rest was kept.
                 tracing::error!(error = %e, "store operations failed");
                 let rest = Err(e);
-                outcome.resize_with(ops.len(), || Some(copy(&rest)));
+                outcome.resize_with(ops.len(), || copy(&rest));
             }
         }
     }
-    for (done, r) in dones.into_iter().zip(outcome) {
-        results.push((done, r.unwrap_or(Ok(()))));
-    }
+    results.extend(dones.into_iter().zip(outcome));
 }
 
 /// One result for several callers.
