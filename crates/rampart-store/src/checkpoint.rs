@@ -40,8 +40,12 @@ pub const EVERY_COMMITS: u64 = 16;
 pub const BUSY_INTERVAL: Duration = Duration::from_millis(200);
 /// Time without a commit after which the WAL file is emptied.
 pub const IDLE: Duration = Duration::from_secs(1);
-/// Size the WAL file is cut back to when it restarts (bytes).
-pub const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+/// Size the WAL file is cut back to when it restarts (bytes), and the size past which the writer
+/// is asked to restart it. Under load the WAL grows by about 48 KiB per 10 KB message, so at
+/// 4 MiB (the value until 2026-12-06) the writer restarted it some 30 times a second, each time
+/// a `RESTART` checkpoint (one more fsync of the database on the commit path) and a cut of the
+/// file that the next commits had to extend again (docs/PERFORMANCE.md, issue 23, eighth round).
+pub const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// `PASSIVE` checkpoints run back to back before the WAL size is looked at.
 const CATCH_UP_ROUNDS: usize = 4;
 /// How long a `TRUNCATE` checkpoint waits for readers before it gives up until the next idle.
@@ -65,7 +69,7 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(crate) fn start(store: &Store) -> Result<Checkpointer> {
+    pub(crate) fn start(store: &Store, wal_limit: i64) -> Result<Checkpointer> {
         let conn = open_connection(store.db_path())?;
         // Before the writer's first commit: the conversion rewrites the file.
         convert_to_incremental(&conn);
@@ -77,7 +81,7 @@ impl Checkpointer {
         let asked = restart.clone();
         let thread = std::thread::Builder::new()
             .name("rampart-checkpoint".into())
-            .spawn(move || run(conn, rx, wal, &asked))
+            .spawn(move || run(conn, rx, wal, &asked, wal_limit))
             .map_err(|e| StoreError::Io {
                 path: "checkpoint thread".into(),
                 source: e,
@@ -99,7 +103,7 @@ impl Checkpointer {
 
     /// Called by the writer between batches, on its own connection: when the checkpoint thread
     /// has copied the bulk of an oversized WAL, a `RESTART` checkpoint copies the rest and makes
-    /// the next commit start the WAL over (cut back to [`WAL_SIZE_LIMIT`]).
+    /// the next commit start the WAL over (cut back to the limit).
     pub(crate) fn restart_if_asked(&self, conn: &rusqlite::Connection) {
         if self.restart.swap(false, Ordering::Relaxed) {
             let _ = conn.busy_timeout(TRUNCATE_BUSY);
@@ -117,7 +121,13 @@ impl Checkpointer {
     }
 }
 
-fn run(conn: rusqlite::Connection, rx: Receiver<()>, wal: PathBuf, restart: &AtomicBool) {
+fn run(
+    conn: rusqlite::Connection,
+    rx: Receiver<()>,
+    wal: PathBuf,
+    restart: &AtomicBool,
+    wal_limit: i64,
+) {
     let mut commits = 0u64;
     let mut last = Instant::now();
     let mut dirty = false;
@@ -127,7 +137,7 @@ fn run(conn: rusqlite::Connection, rx: Receiver<()>, wal: PathBuf, restart: &Ato
                 commits += 1;
                 dirty = true;
                 if commits >= EVERY_COMMITS || last.elapsed() >= BUSY_INTERVAL {
-                    catch_up(&conn, &wal, restart);
+                    catch_up(&conn, &wal, restart, wal_limit);
                     commits = 0;
                     last = Instant::now();
                 }
@@ -250,17 +260,17 @@ fn convert_to_incremental(conn: &rusqlite::Connection) {
 /// the one before, until one finds the WAL fully copied. The writer restarts the WAL from its
 /// beginning on its next commit, but only if that commit began after the checkpoint ended; a
 /// writer that never pauses would keep the file growing. So when the file has grown past
-/// [`WAL_SIZE_LIMIT`] anyway, the writer is asked to restart it itself between two batches
+/// the limit ([`WAL_SIZE_LIMIT`]) anyway, the writer is asked to restart it itself between two batches
 /// ([`Checkpointer::restart_if_asked`]): the bulk is copied by then, so that costs it the copy of
 /// the last few pages.
-fn catch_up(conn: &rusqlite::Connection, wal: &Path, restart: &AtomicBool) {
+fn catch_up(conn: &rusqlite::Connection, wal: &Path, restart: &AtomicBool, wal_limit: i64) {
     for _ in 0..CATCH_UP_ROUNDS {
         if checkpoint(conn, "PASSIVE") {
             break;
         }
     }
     let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-    if size > WAL_SIZE_LIMIT as u64 {
+    if size > wal_limit as u64 {
         restart.store(true, Ordering::Relaxed);
     }
 }
@@ -421,13 +431,14 @@ mod tests {
         std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
     }
 
-    /// A burst of commits (40 MB written) leaves a WAL bounded by the checkpoints made during the
-    /// burst, and once the burst is over the WAL file is emptied.
+    /// A burst of commits (80 MB written) leaves a WAL bounded by the checkpoints made during the
+    /// burst, and once the burst is over the WAL file is emptied. The limit is 4 MiB here, not
+    /// [`super::WAL_SIZE_LIMIT`], so that the burst passes it many times over.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wal_stays_bounded_under_a_burst_and_empties_when_idle() {
         let d = tempdir::Dir::new();
         let store = Store::open(d.path()).unwrap();
-        let (writer, thread) = Writer::start(&store).unwrap();
+        let (writer, thread) = Writer::start_with_wal_limit(&store, 4 * 1024 * 1024).unwrap();
         let blob = vec![0x5au8; 4096];
         let mut largest = 0;
         for commit in 0..1000 {

@@ -85,16 +85,20 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread for the store's database.
     pub fn start(store: &crate::Store) -> Result<(Writer, std::thread::JoinHandle<()>)> {
+        Self::start_with_wal_limit(store, crate::checkpoint::WAL_SIZE_LIMIT)
+    }
+
+    /// [`Writer::start`] with another WAL size limit (tests use a small one).
+    pub(crate) fn start_with_wal_limit(
+        store: &crate::Store,
+        wal_limit: i64,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>)> {
         let mut conn = open_connection(store.db_path())?;
         // The WAL is checkpointed by its own thread, never on the commit path (see
         // [`crate::checkpoint`]); when the WAL is reset it is cut back to this size.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(
-            None,
-            "journal_size_limit",
-            crate::checkpoint::WAL_SIZE_LIMIT,
-        )?;
-        let checkpointer = crate::checkpoint::Checkpointer::start(store)?;
+        conn.pragma_update(None, "journal_size_limit", wal_limit)?;
+        let checkpointer = crate::checkpoint::Checkpointer::start(store, wal_limit)?;
         let dir: PathBuf = store.messages_dir();
         let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_DEPTH);
         let traces = Arc::new(Traces {
