@@ -271,7 +271,28 @@ impl Store {
 }
 
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    configure(Connection::open(path)?)
+}
+
+/// The name of the VFS the writer thread's connection opens its database with, when the
+/// program registered one (the `rampart` binary does: it gathers the WAL's appends into fewer
+/// system calls, `crates/rampart/src/walbuf.rs`). The library holds no unsafe code, so it only
+/// asks for the VFS by name.
+pub const WRITER_VFS: &str = "rampart-walbuf";
+
+/// The writer thread's connection: [`WRITER_VFS`] when it is registered, else the default VFS,
+/// as for every other connection.
+pub(crate) fn open_writer_connection(path: &Path) -> Result<Connection> {
+    match Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), WRITER_VFS) {
+        Ok(conn) => configure(conn),
+        Err(e) => {
+            tracing::debug!(error = %e, vfs = WRITER_VFS, "writer opens with the default VFS");
+            open_connection(path)
+        }
+    }
+}
+
+fn configure(conn: Connection) -> Result<Connection> {
     // Pages freed by removal go back to the file system (the checkpoint thread runs
     // `incremental_vacuum` when idle). Only a new database takes this here, before its first
     // table and before WAL writes its header; an older one is converted once at start

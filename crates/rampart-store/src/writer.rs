@@ -30,7 +30,7 @@
 //! the client's next command (issue 23). At most [`TRACE_DEPTH`] events wait at once: past
 //! that, senders wait for the next commit, as they would for room in the channel.
 
-use crate::{open_connection, sync_dir, Result, StoreError, TraceEvent};
+use crate::{sync_dir, Result, StoreError, TraceEvent};
 use rusqlite::Transaction;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,7 +93,7 @@ impl Writer {
         store: &crate::Store,
         wal_limit: i64,
     ) -> Result<(Writer, std::thread::JoinHandle<()>)> {
-        let mut conn = open_connection(store.db_path())?;
+        let mut conn = crate::open_writer_connection(store.db_path())?;
         // The WAL is checkpointed by its own thread, never on the commit path (see
         // [`crate::checkpoint`]); when the WAL is reset it is cut back to this size.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;

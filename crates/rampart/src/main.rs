@@ -41,6 +41,7 @@ mod spam_score;
 mod store_cmd;
 mod store_migrate;
 mod unblock_watch;
+mod walbuf;
 mod webmail;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -195,6 +196,12 @@ fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();
+    // Before anything opens the store: its writer asks for this VFS by name.
+    if !walbuf::register() {
+        eprintln!(
+            "note: the WAL write buffering could not be set up; the store writes frame by frame"
+        );
+    }
     // NC-2.1.9: run as `sendmail` or `mailq` (argv[0]), the command line is sendmail's own.
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
