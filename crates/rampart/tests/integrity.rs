@@ -52,13 +52,26 @@ impl Setup {
         }
     }
 
+    /// Runs the copied binary. Executing a file just written can fail with ETXTBSY ("text file
+    /// busy") while a child that another test thread forked has not yet reached exec: it holds a
+    /// copy of the descriptor `copy` wrote with until then. That lasts microseconds, so the
+    /// attempt is repeated, a bounded number of times.
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(&self.bin)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .unwrap()
+        let mut attempts = 0;
+        loop {
+            match Command::new(&self.bin)
+                .arg("--config")
+                .arg(&self.config)
+                .args(args)
+                .output()
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 200 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => return other.unwrap(),
+            }
+        }
     }
 
     fn init(&self) {
