@@ -454,10 +454,12 @@ fn verdict(
     let rules = score
         .rules
         .iter()
-        .map(|r| format!("{} {:+.1} ({})", r.rule, r.weight, r.detail))
+        .map(|r| format!("{} {:+.2} ({})", r.rule, r.weight, r.detail))
         .collect::<Vec<_>>()
         .join("; ");
-    let mut reason = format!("AL-1.2: score {:.1}", score.total);
+    // Two decimals: with one, a total of 4.95 read "5.0" beside a tag line of 5 it had not
+    // reached (the threshold compares the unrounded total).
+    let mut reason = format!("AL-1.2: score {:.2}", score.total);
     if !rules.is_empty() {
         reason.push_str(&format!(": {rules}"));
     }
@@ -505,7 +507,7 @@ fn verdict(
         });
         mods.push(Modification::AddHeader {
             name: "X-Spam-Score".into(),
-            value: format!("{:.1}", score.total),
+            value: format!("{:.2}", score.total),
         });
         if let Some(p) = cfg
             .tag_subject_prefix

@@ -167,6 +167,25 @@ async fn al_1_2_thresholds_tag_quarantine_reject() {
     assert!(v.reason.contains("lookalike_domain"), "{}", v.reason);
 }
 
+/// The reason shows the total as the thresholds see it: 4.96 is below the tag line of 5, and
+/// with one decimal it read "score 5.0".
+#[test]
+fn al_1_2_the_reason_does_not_round_a_total_over_a_threshold() {
+    let raw = raw("Ann <ann@partner.example>", "", "<p>Hello</p>");
+    let parsed = MessageParser::default().parse(&raw[..]).unwrap();
+    let c = ctx(&raw, &parsed, Direction::Inbound);
+    let mut score = Score::default();
+    score.add("bayes", 4.96, "p 0.748".into());
+    let v = verdict(&SpamConfig::default(), &score, &[], false, &c);
+    assert_eq!(v.action, Action::Accept, "{v:?}");
+    assert!(
+        v.reason
+            .starts_with("AL-1.2: score 4.96: bayes +4.96 (p 0.748)"),
+        "{}",
+        v.reason
+    );
+}
+
 #[tokio::test]
 async fn al_1_2_forged_spam_headers_removed_and_outbound_not_scored() {
     let r = raw(
