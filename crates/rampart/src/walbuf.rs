@@ -523,17 +523,41 @@ mod tests {
             )
             .unwrap();
         assert_eq!(bad, 0);
-        // The writer copies the WAL back and starts it over, then writes on.
+        // The writer copies the WAL back and starts it over, cut back to 64 KiB (a truncation
+        // through the VFS), then writes on; then it empties the WAL file and writes again.
+        writer
+            .pragma_update(None, "journal_size_limit", 64 * 1024)
+            .unwrap();
+        let wal = dir.join("t.db-wal");
+        let before = std::fs::metadata(&wal).unwrap().len();
+        assert!(before > 64 * 1024, "WAL of {before} bytes");
         writer
             .query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
             .unwrap();
-        writer
-            .execute(
-                "INSERT INTO t(batch, data) VALUES (99, zeroblob(10240))",
-                [],
-            )
-            .unwrap();
-        expected += 1;
+        for (mode, size) in [("RESTART", 64 * 1024), ("TRUNCATE", 0)] {
+            if mode == "TRUNCATE" {
+                writer
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .unwrap();
+                assert_eq!(std::fs::metadata(&wal).unwrap().len(), size, "{mode}");
+            }
+            writer
+                .execute(
+                    "INSERT INTO t(batch, data) VALUES (99, zeroblob(10240))",
+                    [],
+                )
+                .unwrap();
+            expected += 1;
+            if mode == "RESTART" {
+                // The commit after the restart cut the file back, then appended to it.
+                let after = std::fs::metadata(&wal).unwrap().len();
+                assert!(after <= size + 4 * 4096, "{mode}: WAL of {after} bytes");
+            }
+            let n: i64 = reader
+                .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, expected, "{synchronous}: after {mode}");
+        }
         drop(writer);
         drop(reader);
         let again = open(&path, false, synchronous);
