@@ -201,36 +201,56 @@ unsafe extern "C" fn w_write(
 ) -> c_int {
     let w = wal(file);
     let bytes = std::slice::from_raw_parts(data.cast::<u8>(), amount.max(0) as usize);
+    // A frame header's second field is the database size after a commit, zero otherwise.
+    let header_commits = amount == FRAME_HEADER && bytes[4..8] != [0, 0, 0, 0];
+    let after_commit_header = std::mem::replace(&mut w.commit_header, header_commits);
     let continues = !w.buf.is_empty() && offset == w.start + w.buf.len() as i64;
-    if !continues {
+    let step = plan(w.buf.len(), continues, bytes.len(), after_commit_header);
+    if step.flush_first {
         let rc = flush(w);
         if rc != ffi::SQLITE_OK {
             return rc;
         }
-        w.start = offset;
     }
-    if w.buf.len() + bytes.len() > LIMIT {
-        let rc = flush(w);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
+    if step.direct {
         let write = real_methods(w).xWrite.expect("a file has xWrite");
-        w.commit_header = false;
         return write(w.real, data, amount, offset);
     }
     if w.buf.is_empty() {
         w.start = offset;
     }
     w.buf.extend_from_slice(bytes);
-    let commits = w.commit_header;
-    // A frame header's second field is the database size after a commit, zero otherwise.
-    w.commit_header = amount == FRAME_HEADER && bytes[4..8] != [0, 0, 0, 0];
-    if commits {
+    if step.flush_after {
         // The page of a committing frame: all of the transaction goes to the file now,
         // before SQLite publishes its frames in the WAL index.
         return flush(w);
     }
     ffi::SQLITE_OK
+}
+
+/// What one write does, given `gathered` bytes in memory (see [`plan`]).
+#[derive(Debug, PartialEq)]
+struct Step {
+    /// Write the gathered bytes before this write.
+    flush_first: bool,
+    /// Write this one straight to the file instead of gathering it.
+    direct: bool,
+    /// Write everything gathered, this one included, before returning.
+    flush_after: bool,
+}
+
+/// The gathering rules, apart from the file so that they can be tested: a write that does not
+/// continue the gathered bytes, or would take them past [`LIMIT`], writes them first; a write
+/// larger than the limit goes straight to the file; the write after a committing frame's header
+/// (its page) leaves nothing gathered.
+fn plan(gathered: usize, continues: bool, amount: usize, after_commit_header: bool) -> Step {
+    let flush_first = gathered > 0 && (!continues || gathered + amount > LIMIT);
+    let direct = amount > LIMIT;
+    Step {
+        flush_first,
+        direct,
+        flush_after: after_commit_header && !direct,
+    }
 }
 
 /// Writes the gathered bytes, then hands the call to the default VFS.
@@ -427,6 +447,70 @@ unsafe extern "C" fn x_current_time_int64(vfs: *mut ffi::sqlite3_vfs, out: *mut 
 #[cfg(test)]
 mod tests {
     use rusqlite::{params, Connection, OpenFlags};
+
+    use super::{plan, Step, LIMIT};
+
+    #[test]
+    fn a_committing_frame_leaves_nothing_gathered_whatever_the_limit() {
+        // Its page continues what is gathered: gathered with it, then all written.
+        assert_eq!(
+            plan(1000, true, 4096, true),
+            Step {
+                flush_first: false,
+                direct: false,
+                flush_after: true
+            }
+        );
+        // The header itself reached the limit and was written first: its page still ends
+        // with everything written (before 6 December it stayed in memory until the sync).
+        assert_eq!(
+            plan(0, false, 4096, true),
+            Step {
+                flush_first: false,
+                direct: false,
+                flush_after: true
+            }
+        );
+        // The page would pass the limit: what is gathered goes first, then the page.
+        assert_eq!(
+            plan(LIMIT - 10, true, 4096, true),
+            Step {
+                flush_first: true,
+                direct: false,
+                flush_after: true
+            }
+        );
+    }
+
+    #[test]
+    fn writes_are_gathered_only_while_they_continue_each_other() {
+        assert_eq!(
+            plan(4120, true, 24, false),
+            Step {
+                flush_first: false,
+                direct: false,
+                flush_after: false
+            }
+        );
+        // Elsewhere in the file (a rewritten header, the WAL header after a restart).
+        assert_eq!(
+            plan(4120, false, 24, false),
+            Step {
+                flush_first: true,
+                direct: false,
+                flush_after: false
+            }
+        );
+        // Larger than the limit (SQLite never writes that much at once to a WAL).
+        assert_eq!(
+            plan(4120, true, LIMIT + 1, true),
+            Step {
+                flush_first: true,
+                direct: true,
+                flush_after: false
+            }
+        );
+    }
 
     #[test]
     fn the_name_is_the_one_the_store_asks_for() {
