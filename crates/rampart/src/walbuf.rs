@@ -176,14 +176,19 @@ unsafe fn real_methods(w: &WalFile) -> &ffi::sqlite3_io_methods {
     &*(*w.real).pMethods
 }
 
+/// The default VFS's write of `bytes` at `offset`.
+unsafe fn real_write(w: &WalFile, bytes: &[u8], offset: i64) -> c_int {
+    let write = real_methods(w).xWrite.expect("a file has xWrite");
+    write(w.real, bytes.as_ptr().cast(), bytes.len() as c_int, offset)
+}
+
 /// Writes the gathered bytes, in calls of at most [`CHUNK`] bytes. On failure they are dropped
 /// and the error is returned.
 unsafe fn flush(w: &mut WalFile) -> c_int {
-    let write = real_methods(w).xWrite.expect("a file has xWrite");
     let mut rc = ffi::SQLITE_OK;
     let mut offset = w.start;
     for piece in w.buf.chunks(CHUNK) {
-        rc = write(w.real, piece.as_ptr().cast(), piece.len() as c_int, offset);
+        rc = real_write(w, piece, offset);
         if rc != ffi::SQLITE_OK {
             break;
         }
@@ -213,8 +218,7 @@ unsafe extern "C" fn w_write(
         }
     }
     if step.direct {
-        let write = real_methods(w).xWrite.expect("a file has xWrite");
-        return write(w.real, data, amount, offset);
+        return real_write(w, bytes, offset);
     }
     if w.buf.is_empty() {
         w.start = offset;
@@ -253,14 +257,17 @@ fn plan(gathered: usize, continues: bool, amount: usize, after_commit_header: bo
     }
 }
 
-/// Writes the gathered bytes, then hands the call to the default VFS.
-macro_rules! after_flush {
-    ($file:ident, $method:ident ( $($arg:expr),* )) => {{
-        let w = wal($file);
-        let rc = flush(w);
+/// Hands a call to the default VFS's file; with `flush`, after writing the gathered bytes.
+macro_rules! forward {
+    (flush $file:ident, $method:ident ( $($arg:expr),* )) => {{
+        let rc = flush(wal($file));
         if rc != ffi::SQLITE_OK {
             return rc;
         }
+        forward!($file, $method($($arg),*))
+    }};
+    ($file:ident, $method:ident ( $($arg:expr),* )) => {{
+        let w = wal($file);
         let m = real_methods(w).$method.expect("a file has this method");
         m(w.real $(, $arg)*)
     }};
@@ -272,19 +279,19 @@ unsafe extern "C" fn w_read(
     amount: c_int,
     offset: i64,
 ) -> c_int {
-    after_flush!(file, xRead(data, amount, offset))
+    forward!(flush file, xRead(data, amount, offset))
 }
 
 unsafe extern "C" fn w_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    after_flush!(file, xTruncate(size))
+    forward!(flush file, xTruncate(size))
 }
 
 unsafe extern "C" fn w_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    after_flush!(file, xSync(flags))
+    forward!(flush file, xSync(flags))
 }
 
 unsafe extern "C" fn w_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    after_flush!(file, xFileSize(size))
+    forward!(flush file, xFileSize(size))
 }
 
 unsafe extern "C" fn w_file_control(
@@ -292,7 +299,7 @@ unsafe extern "C" fn w_file_control(
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
-    after_flush!(file, xFileControl(op, arg))
+    forward!(flush file, xFileControl(op, arg))
 }
 
 unsafe extern "C" fn w_close(file: *mut ffi::sqlite3_file) -> c_int {
@@ -309,32 +316,23 @@ unsafe extern "C" fn w_close(file: *mut ffi::sqlite3_file) -> c_int {
 }
 
 unsafe extern "C" fn w_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    let w = wal(file);
-    real_methods(w).xLock.expect("a file has xLock")(w.real, level)
+    forward!(file, xLock(level))
 }
 
 unsafe extern "C" fn w_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    let w = wal(file);
-    real_methods(w).xUnlock.expect("a file has xUnlock")(w.real, level)
+    forward!(file, xUnlock(level))
 }
 
 unsafe extern "C" fn w_check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    let w = wal(file);
-    real_methods(w)
-        .xCheckReservedLock
-        .expect("a file has xCheckReservedLock")(w.real, out)
+    forward!(file, xCheckReservedLock(out))
 }
 
 unsafe extern "C" fn w_sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    let w = wal(file);
-    real_methods(w).xSectorSize.expect("a file has xSectorSize")(w.real)
+    forward!(file, xSectorSize())
 }
 
 unsafe extern "C" fn w_device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
-    let w = wal(file);
-    real_methods(w)
-        .xDeviceCharacteristics
-        .expect("a file has xDeviceCharacteristics")(w.real)
+    forward!(file, xDeviceCharacteristics())
 }
 
 // The rest of the VFS is the default one's, called with its own handle.
