@@ -302,13 +302,21 @@ fn check_parts(msg: &Parsed<'_>, depth: usize) -> Result<(), Refusal> {
             return Err(refuse(format!("MIME part {i} lies outside the message")));
         };
         let ours = read_headers(block)?;
-        // The MIME parser's fields for this part must be ours, one for one.
-        let theirs: Vec<usize> = part
+        // The MIME parser's fields for this part must be ours, one for one, each over the same
+        // bytes: mail-parser 0.11's date reader can run past the end of its line (a `Date: x-y`
+        // takes the next line, or the blank line that ends the block, as a zone name), which
+        // a comparison of starts alone misses when that field is the last.
+        let theirs: Vec<(usize, usize)> = part
             .headers
             .iter()
-            .map(|h| (h.offset_field as usize).saturating_sub(start))
+            .map(|h| {
+                (
+                    (h.offset_field as usize).saturating_sub(start),
+                    (h.offset_end as usize).saturating_sub(start),
+                )
+            })
             .collect();
-        let mine: Vec<usize> = ours.fields.iter().map(|f| f.start).collect();
+        let mine: Vec<(usize, usize)> = ours.fields.iter().map(|f| (f.start, f.end)).collect();
         let body_agrees =
             start + ours.body_offset == body || (ours.body_offset == block.len() && body >= end);
         if theirs != mine || !body_agrees {

@@ -189,6 +189,21 @@ fn field_offsets_and_folded_values() {
 }
 
 #[test]
+fn a_field_read_past_its_line_is_refused_even_when_last() {
+    // mail-parser 0.11 reads `x-y` in a Date as a numeric zone and then a zone name, and the
+    // name runs on over the line break. With a field after it, that field disappears for the
+    // reader (the starts disagree); as the last field it takes the blank line, which left the
+    // block readable until a later step added a Subject or a banner after it (the modify fuzz
+    // target found this). Each field must cover the same bytes for both readers.
+    let t = refused(b"From: a@example.test\r\nDate: x-y\r\n\r\n");
+    assert!(t.contains("reads two ways"), "{t}");
+    refused(b"From: a@example.test\r\nDate: x-y\r\nSubject: s\r\n\r\nb\r\n");
+    refused(b"From: a@example.test\r\nResent-Date: Mon-y\r\n\r\n");
+    read(b"From: a@example.test\r\nDate: Thu, 3 Dec 2026 02:00:00 -0500\r\n\r\n").unwrap();
+    read(b"From: a@example.test\r\nDate: not a date\r\n\r\nb\r\n").unwrap();
+}
+
+#[test]
 fn a_header_section_without_a_final_line_break_is_refused() {
     // mail-auth read one field here, the other readers two (the differential fuzz target).
     let t = refused(b"From: a@example.test\r\nSubject: no body");
