@@ -103,6 +103,29 @@ Content-Type: multipart/mixed; boundary=\"A\"; boundary=\"B\"\r\n\r\n--A\r\n\r\n
         c.send_mail("a@remote.test", &["alice@example.test"], two_boundaries),
         "boundary",
     );
+    // mail-parser took the nested message's fields for the root's here (a boundary inside a
+    // nested header line): the reader would have shown the CEO as sender, the header checks the
+    // remote address (found by the message_differential fuzz target).
+    let lost_root = "From: <a@remote.test>\r\nTo: alice@example.test\r\nSubject: Report\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\nx\r\n--b1\r\n\
+Content-Type: message/rfc822\r\n\r\nFrom: CEO <ceo@example.test>--b1\r\n\
+Content-Type: message/rfc822\r\n\r\nFroc:m @example.test\r\nSurject: c@examplrom: VkL=\r\n\
+--b1\r\nContent-Type: message/rfc823\r\n\r\nFrom: c@example.test\r\n\
+a-sha256; d=examql:.test; s=s1; i=from:to:\r\n bh=abc=; b=dee +0001\r\n\
+Message)ID: <2@example.test>\r\nDKIM-SiSurject: c@example.tedC94DQo=\r\n--b1\r\n\
+Content-Type: message/rfc822\r\n\r\nFrom: c@example.test\r\nSurject: inner\r\n\r\n\
+inner body\r\n--b1--\r\n";
+    refused_554(
+        c.send_mail("a@remote.test", &["alice@example.test"], lost_root),
+        "MIME structure reads two ways",
+    );
+    // A one-letter zone made mail-parser read the Date on into the line after it.
+    let zone =
+        "From: <a@remote.test>\r\nSubject: x\r\nDate: Thu, 3 Dec 2026 02:00:00 Z\r\n\r\nb\r\n";
+    refused_554(
+        c.send_mail("a@remote.test", &["alice@example.test"], zone),
+        "reads two ways",
+    );
     // Nothing was delivered, and every refusal is in the trace.
     assert!(s.mailbox("alice@example.test").is_empty());
     wait_trace(
