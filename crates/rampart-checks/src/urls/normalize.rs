@@ -187,8 +187,13 @@ pub fn normalize_host(host: &str) -> Option<String> {
 
 /// Decodes `%XX` escapes of unreserved characters (RFC 3986 §2.3: `ALPHA DIGIT - . _ ~`), which
 /// mean the same decoded, and writes the other escapes in upper-case hex (§6.2.2.1).
+///
+/// An apostrophe, which the URL parser leaves as it is in a path, is written `%27`: `clean` trims
+/// quotes from the ends of a link's text, so `/x'` before a fragment would lose its apostrophe
+/// when the normalised URL is read again (its key would move; the urls fuzz target found it),
+/// and `/x'` and `/x%27` are one key for the feeds.
 fn decode_unreserved(path: &str) -> String {
-    if !path.contains('%') {
+    if !path.contains(['%', '\'']) {
         return path.to_string();
     }
     let b = path.as_bytes();
@@ -209,7 +214,11 @@ fn decode_unreserved(path: &str) -> String {
             }
         }
         // The URL parser left only ASCII in the path.
-        out.push(b[i] as char);
+        if b[i] == b'\'' {
+            out.push_str("%27");
+        } else {
+            out.push(b[i] as char);
+        }
         i += 1;
     }
     out
@@ -309,6 +318,13 @@ mod tests {
                 .key(),
             "evil.example/phish"
         );
+        // An apostrophe is one key with its escape, and survives a second reading when a
+        // fragment followed it (the urls fuzz target).
+        assert_eq!(n("http://evil.example/x'y"), "http://evil.example/x%27y");
+        assert_eq!(n("http://evil.example/x%27y"), "http://evil.example/x%27y");
+        let u = normalize_url("http://evil.example/x''#f").unwrap();
+        assert_eq!(u.to_string(), "http://evil.example/x%27%27");
+        assert_eq!(normalize_url(&u.to_string()), Some(u));
     }
 
     #[test]
