@@ -189,10 +189,10 @@ pub fn normalize_host(host: &str) -> Option<String> {
 /// mean the same decoded, and writes the other escapes in upper-case hex (§6.2.2.1).
 ///
 /// A `%` that starts no escape is written `%25`. An apostrophe, which the URL parser leaves as
-/// it is in a path, is written `%27`: `clean` trims
-/// quotes from the ends of a link's text, so `/x'` before a fragment would lose its apostrophe
-/// when the normalised URL is read again (its key would move; the urls fuzz target found it),
-/// and `/x'` and `/x%27` are one key for the feeds.
+/// it is in a path, is written `%27`: `clean` trims quotes from the ends of a link's text, so
+/// `/x'` before a fragment would lose its apostrophe when the normalised URL is read again (its
+/// key would move; the urls fuzz target found it), and `/x'` and `/x%27` are one key for the
+/// feeds.
 fn decode_unreserved(path: &str) -> String {
     if !path.contains(['%', '\'']) {
         return path.to_string();
