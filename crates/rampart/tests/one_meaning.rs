@@ -106,15 +106,8 @@ Content-Type: multipart/mixed; boundary=\"A\"; boundary=\"B\"\r\n\r\n--A\r\n\r\n
     // mail-parser took the nested message's fields for the root's here (a boundary inside a
     // nested header line): the reader would have shown the CEO as sender, the header checks the
     // remote address (found by the message_differential fuzz target).
-    let lost_root = "From: <a@remote.test>\r\nTo: alice@example.test\r\nSubject: Report\r\n\
-MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\nx\r\n--b1\r\n\
-Content-Type: message/rfc822\r\n\r\nFrom: CEO <ceo@example.test>--b1\r\n\
-Content-Type: message/rfc822\r\n\r\nFroc:m @example.test\r\nSurject: c@examplrom: VkL=\r\n\
---b1\r\nContent-Type: message/rfc823\r\n\r\nFrom: c@example.test\r\n\
-a-sha256; d=examql:.test; s=s1; i=from:to:\r\n bh=abc=; b=dee +0001\r\n\
-Message)ID: <2@example.test>\r\nDKIM-SiSurject: c@example.tedC94DQo=\r\n--b1\r\n\
-Content-Type: message/rfc822\r\n\r\nFrom: c@example.test\r\nSurject: inner\r\n\r\n\
-inner body\r\n--b1--\r\n";
+    // The same bytes as the unit test's and the fuzz seed's.
+    let lost_root = include_str!("../../../fuzz/seeds/message_differential/root-lost-ceo-spoof");
     refused_554(
         c.send_mail("a@remote.test", &["alice@example.test"], lost_root),
         "MIME structure reads two ways",

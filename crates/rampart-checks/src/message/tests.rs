@@ -218,15 +218,7 @@ fn a_field_read_past_its_line_is_refused_even_when_last() {
 fn the_root_part_must_be_the_message_itself() {
     // mail-parser returned a nested message's fields as the root's (message_differential
     // fuzz target): the checks that read its root would have seen the CEO as sender.
-    let raw = b"From: <a@remote.test>\r\nTo: alice@example.test\r\nSubject: Report\r\n\
-MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\nx\r\n--b1\r\n\
-Content-Type: message/rfc822\r\n\r\nFrom: CEO <ceo@example.test>--b1\r\n\
-Content-Type: message/rfc822\r\n\r\nFroc:m @example.test\r\nSurject: c@examplrom: VkL=\r\n\
---b1\r\nContent-Type: message/rfc823\r\n\r\nFrom: c@example.test\r\n\
-a-sha256; d=examql:.test; s=s1; i=from:to:\r\n bh=abc=; b=dee +0001\r\n\
-Message)ID: <2@example.test>\r\nDKIM-SiSurject: c@example.tedC94DQo=\r\n--b1\r\n\
-Content-Type: message/rfc822\r\n\r\nFrom: c@example.test\r\nSurject: inner\r\n\r\n\
-inner body\r\n--b1--\r\n";
+    let raw = include_bytes!("../../../../fuzz/seeds/message_differential/root-lost-ceo-spoof");
     let t = refused(raw);
     assert!(t.contains("MIME structure reads two ways (level 0)"), "{t}");
 }
