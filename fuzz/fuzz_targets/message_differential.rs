@@ -1,5 +1,6 @@
-//! Issue #10's differential target: for any bytes, either the normaliser (`message::read`)
-//! refuses the message, or every reader a check uses sees the same header section and MIME tree.
+//! Issue #10's differential target: for any bytes, once `message::repair` has written header
+//! bytes that are not UTF-8 as U+FFFD, either the normaliser (`message::read`) refuses the
+//! message, or every reader a check uses sees the same header section and MIME tree.
 //!
 //! Readers compared on an accepted message:
 //! - the normaliser's own fields (`Message::headers`): name, value, start and end offsets;
@@ -21,6 +22,19 @@ use mail_parser::{Message as Parsed, PartType};
 use rampart_checks::message::{self, Field};
 
 fuzz_target!(|raw: &[u8]| {
+    // The server reads what `repair` leaves: header bytes that are not UTF-8 as U+FFFD, and
+    // nothing else changed (no ASCII byte added, removed or moved).
+    let fixed = message::repair(raw);
+    if let Some(r) = &fixed {
+        assert!(r.lines > 0, "a repair that changed no line");
+        assert!(
+            raw.iter()
+                .filter(|b| b.is_ascii())
+                .eq(r.bytes.iter().filter(|b| b.is_ascii())),
+            "repair changed an ASCII byte"
+        );
+    }
+    let raw = fixed.as_ref().map_or(raw, |r| &r.bytes[..]);
     let Ok(msg) = message::read(raw) else {
         return;
     };

@@ -36,6 +36,8 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
     };
+    let fixed = message::repair(raw);
+    let raw = fixed.as_ref().map_or(raw, |r| &r.bytes[..]);
     let Ok(msg) = message::read(raw) else {
         return;
     };

@@ -300,14 +300,17 @@ impl Pipeline {
         .await
     }
 
-    /// Reads `raw` once and runs the checks on it; a message that reads two ways is refused
-    /// before any check (`554 5.6.0`).
+    /// Reads `raw` once, as the server reads mail it receives (header bytes that are not UTF-8
+    /// repaired first, [`crate::message::repair`]), and runs the checks on it; a message that
+    /// reads two ways is refused before any check (`554 5.6.0`).
     pub async fn read_and_run(
         &self,
         env: &Envelope<'_>,
         local_domains: &[String],
         raw: &[u8],
     ) -> Outcome {
+        let fixed = crate::message::repair(raw);
+        let raw = fixed.as_ref().map_or(raw, |r| &r.bytes[..]);
         match crate::message::read(raw) {
             Ok(m) => self.run(env, local_domains, &m).await,
             Err(r) => Outcome::refused(unreadable(r)),

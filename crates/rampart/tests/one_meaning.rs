@@ -154,3 +154,60 @@ fn submission_reads_the_same_message() {
     let r = c.send_mail("alice@example.test", &["bob@example.test"], plain);
     assert_eq!(r.0, 250, "{r:?}");
 }
+
+/// Raw Latin-1 in header fields (an RSS gateway's `£` in a Subject, an `å` in a display name:
+/// wanted mail of the SpamAssassin corpus) was refused; it is now written as U+FFFD before any
+/// check reads it, on DATA and BDAT alike, and stored so. Only header lines change: the 8-bit
+/// body keeps its bytes for its declared charset.
+#[test]
+fn header_bytes_that_are_not_utf8_are_stored_as_replacement_characters() {
+    let s = Server::start();
+    let mut c = s.ehlo();
+    let body = b"From: Sel\xe5sdal <s@remote.test>\r\nTo: <alice@example.test>\r\n\
+Subject: signs \xa380m deal\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+\xa380m for Sel\xe5sdal\r\n";
+    let r = bdat(&mut c, "s@remote.test", "alice@example.test", body);
+    assert_eq!(r.0, 250, "{r:?}");
+    c.send("MAIL FROM:<s@remote.test>");
+    c.expect(250);
+    c.send("RCPT TO:<alice@example.test>");
+    c.expect(250);
+    c.send("DATA");
+    c.expect(354);
+    c.send_raw(body);
+    c.send_raw(b".\r\n");
+    let r = c.reply().expect("a reply to DATA");
+    assert_eq!(r.0, 250, "{r:?}");
+    for line in s.wait_mailbox("alice@example.test", 2) {
+        let id = line.split('\t').next().unwrap();
+        let out = cli_raw(
+            &s.config,
+            &[
+                "mailbox",
+                "show",
+                "alice@example.test",
+                id,
+                "--reason",
+                "test",
+            ],
+            None,
+        );
+        assert!(out.status.success(), "{out:?}");
+        let stored = out.stdout;
+        let has = |n: &[u8]| stored.windows(n.len()).any(|w| w == n);
+        let text = String::from_utf8_lossy(&stored);
+        // (The inbound [External] tag goes on the repaired Subject.)
+        assert!(has(b" signs \xef\xbf\xbd80m deal\r\n"), "{text}");
+        assert!(
+            has(b"\r\nFrom: Sel\xef\xbf\xbdsdal <s@remote.test>\r\n"),
+            "{text}"
+        );
+        assert!(has(b"\r\n\r\n\xa380m for Sel\xe5sdal\r\n"), "{text}");
+    }
+    wait_trace(
+        &s,
+        &["trace", "--client", "127.0.0.1"],
+        "replaced with U+FFFD on 2 line(s)",
+    );
+}

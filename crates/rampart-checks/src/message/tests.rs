@@ -108,6 +108,83 @@ fn non_utf8_header_bytes_are_refused() {
     read("From: a@sender.example\r\nSubject: café\r\n\r\nb\r\n".as_bytes()).unwrap();
 }
 
+/// The bytes that are ASCII, in order: `repair` may change nothing else.
+fn ascii(b: &[u8]) -> Vec<u8> {
+    b.iter().copied().filter(u8::is_ascii).collect()
+}
+
+#[test]
+fn header_bytes_that_are_not_utf8_become_replacement_characters() {
+    // A raw Latin-1 pound sign in the Subject and an a-ring in the display name (both seen in
+    // wanted mail of the SpamAssassin corpus); the body's Latin-1 stays as it is.
+    let raw = b"From: Sel\xe5sdal <s@sender.example>\r\nSubject: signs \xa380m deal\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+Content-Transfer-Encoding: 8bit\r\n\r\n\xa3 and \xe5\r\n";
+    refused(raw);
+    let fixed = repair(raw).expect("two lines to repair");
+    assert_eq!(fixed.lines, 2);
+    assert_eq!(ascii(&fixed.bytes), ascii(raw));
+    assert!(
+        fixed.bytes.ends_with(b"\r\n\r\n\xa3 and \xe5\r\n"),
+        "body changed"
+    );
+    let m = read(&fixed.bytes).expect("repaired bytes read one way");
+    assert_eq!(
+        m.headers.get("Subject").unwrap().unfolded(),
+        "signs \u{fffd}80m deal"
+    );
+    // mail-parser, which the checks and JMAP read, sees the same characters.
+    assert_eq!(m.parsed.subject(), Some("signs \u{fffd}80m deal"));
+    let from = m.parsed.from().and_then(|a| a.first()).unwrap();
+    assert_eq!(from.name(), Some("Sel\u{fffd}sdal"));
+    assert_eq!(
+        m.parsed.body_text(0).as_deref(),
+        Some("\u{a3} and \u{e5}\r\n")
+    );
+}
+
+#[test]
+fn repair_leaves_utf8_and_8bit_bodies_alone() {
+    assert_eq!(repair(PLAIN), None);
+    assert_eq!(repair("Subject: café\r\n\r\nb\r\n".as_bytes()), None);
+    // Not UTF-8, but only in the body: nothing to repair.
+    assert_eq!(
+        repair(b"From: a@sender.example\r\nContent-Type: text/plain; charset=latin1\r\n\r\ncaf\xe9\r\n"),
+        None
+    );
+}
+
+#[test]
+fn part_and_nested_message_headers_are_repaired_in_place() {
+    let raw = b"From: a@sender.example\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\n\
+Content-Type: text/plain\r\nContent-Disposition: attachment; filename=\"r\xe9sum\xe9.txt\"\r\n\r\n\
+caf\xe9\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\n\
+From: Sel\xe5sdal <s@sender.example>\r\nSubject: inner\r\n\r\nhi \xe5\r\n--XX--\r\n";
+    refused(raw);
+    let fixed = repair(raw).expect("repaired");
+    assert_eq!(fixed.lines, 2);
+    assert_eq!(ascii(&fixed.bytes), ascii(raw));
+    let m = read(&fixed.bytes).expect("repaired bytes read one way");
+    let names: Vec<String> = m
+        .parsed
+        .attachments()
+        .filter_map(|a| mail_parser::MimeHeaders::attachment_name(a).map(str::to_string))
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "r\u{fffd}sum\u{fffd}.txt"),
+        "{names:?}"
+    );
+    // Bodies keep their bytes: the part's and the nested message's.
+    let text = String::from_utf8_lossy(&fixed.bytes);
+    assert!(fixed.bytes.windows(5).any(|w| w == b"caf\xe9\r"), "{text}");
+    assert!(fixed.bytes.windows(4).any(|w| w == b"hi \xe5"), "{text}");
+    assert!(
+        text.contains("From: Sel\u{fffd}sdal <s@sender.example>"),
+        "{text}"
+    );
+}
+
 const MULTI_HEAD: &str = "From: a@sender.example\r\nMIME-Version: 1.0\r\n";
 
 fn multipart(part_headers: &str) -> Vec<u8> {

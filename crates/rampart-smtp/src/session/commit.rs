@@ -40,12 +40,31 @@ impl Session {
                 Err(e) => return self.read_back_failed(e.to_string()).await,
             }
         };
+        // Header bytes that are not UTF-8 are written as U+FFFD before anything reads them
+        // (rampart_checks::message::repair); the repaired bytes are what is stored.
+        let repaired;
         let (tx, message_id, checked) = {
             let all: &[u8] = match &read_back {
                 Some(bytes) => bytes,
                 None => body.spool.in_memory().unwrap_or_default(),
             };
             let raw = &all[body.prefix_len.min(all.len())..];
+            repaired = rampart_checks::message::repair(raw);
+            let raw = match &repaired {
+                Some(r) => {
+                    self.trace(
+                        "data",
+                        format!(
+                            "header bytes that are not UTF-8 (RFC 6532) replaced with U+FFFD on {} line(s)",
+                            r.lines
+                        ),
+                        None,
+                    )
+                    .await;
+                    &r.bytes[..]
+                }
+                None => raw,
+            };
             let refusal = match rampart_checks::message::read(raw) {
                 Err(r) => Err(Reply::from(&r)),
                 Ok(message) => {
@@ -89,9 +108,13 @@ impl Session {
         };
         // The copy read back, if any, has served: it goes before the changed message is stored.
         drop(read_back);
-        if let Some(changed) = passed.changed {
+        if let Some(changed) = passed
+            .changed
+            .as_deref()
+            .or(repaired.as_ref().map(|r| &r.bytes[..]))
+        {
             // Our Return-Path and Received lines stay; the message after them is as checked.
-            body.spool.replace_after(body.prefix_len, &changed);
+            body.spool.replace_after(body.prefix_len, changed);
         }
         let (quarantine, notices, junk) = (passed.quarantine, passed.notices, passed.junk);
         let held = quarantine.is_some();
