@@ -195,10 +195,10 @@ pub struct Repaired {
 /// over the original bytes no longer verifies, which is the truth about the bytes delivered.
 ///
 /// None when there is nothing to change (every UTF-8 message, so the common case costs one
-/// validation pass). Header lines of a nested message that had to be decoded (base64) are not
+/// pass over the bytes). Header lines of a nested message that had to be decoded (base64) are not
 /// in these bytes and stay refused by [`read`].
 pub fn repair(raw: &[u8]) -> Option<Repaired> {
-    if std::str::from_utf8(raw).is_ok() {
+    if raw.is_ascii() || std::str::from_utf8(raw).is_ok() {
         return None;
     }
     // The top header block by its first empty line, and every block mail-parser finds in

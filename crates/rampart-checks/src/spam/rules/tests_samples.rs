@@ -330,3 +330,32 @@ fn al_1_2_shape_and_encoding_rules() {
         &["PUNYCODE_DOMAIN", "OWN_LOOKALIKE_LINK", "URI_LOGIN_PATH"],
     );
 }
+
+/// Raw 8-bit header text after the normaliser's repair: a run of U+FFFD (Korean written raw in
+/// EUC-KR) is SUBJ_RAW_8BIT and FROM_RAW_8BIT; one Latin-1 sign (a wanted RSS gateway's `£`)
+/// is neither.
+#[test]
+fn al_1_2_raw_8bit_header_text() {
+    // The message as received (CRLF, raw bytes), repaired, in the sample form `score` takes.
+    let repaired = |name: &[u8], subject: &[u8]| {
+        let mut raw = b"From: ".to_vec();
+        raw.extend_from_slice(name);
+        raw.extend_from_slice(
+            format!(" <ad@sender.example>\r\nTo: user@{LOCAL}\r\nSubject: ").as_bytes(),
+        );
+        raw.extend_from_slice(subject);
+        raw.extend_from_slice(
+            format!("\r\n{DATE}\r\nMessage-ID: <1@sender.example>\r\n\r\nhello\r\n").as_bytes(),
+        );
+        let r = crate::message::repair(&raw).expect("header bytes to repair");
+        String::from_utf8(r.bytes).unwrap().replace("\r\n", "\n")
+    };
+    let korean = repaired(b"\xb1\xa4\xb0\xed", b"\xb1\xa4\xb0\xed \xc7\xd8\xc1\xa6");
+    let n = names(&score(&korean));
+    for w in ["SUBJ_RAW_8BIT", "FROM_RAW_8BIT"] {
+        assert!(n.contains(&w.to_string()), "{w} missing: {n:?}\n{korean}");
+    }
+    let pound = repaired(b"Sel\xe5sdal", b"Robbie Williams signs \xa380m deal");
+    let n = names(&score(&pound));
+    assert!(!n.iter().any(|r| r.ends_with("RAW_8BIT")), "{n:?}\n{pound}");
+}
