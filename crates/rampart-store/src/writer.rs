@@ -491,6 +491,7 @@ mod tests {
     /// run once more as a group: each caller hears its own outcome.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_repeatable_operation_is_undone_alone() {
+        use std::future::Future;
         use std::sync::atomic::{AtomicUsize, Ordering};
         let d = tempdir::Dir::new();
         let store = Store::open(d.path()).unwrap();
@@ -498,31 +499,34 @@ mod tests {
         // The writer is held inside an operation while the others queue up: one batch.
         let (release, busy) = hold(&writer).await;
         let runs: Vec<Arc<AtomicUsize>> = (0..4).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+        // Each operation is polled once here, which puts it in the channel before the next is
+        // made: one batch, in this order. (Spawned tasks and a look at the channel's capacity
+        // were not enough: a slot is counted when it is reserved, and a task preempted between
+        // reserving and sending left its operation for the next batch on a loaded machine.)
         let mut waits = Vec::new();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         for (i, name) in ["a", "b", "bad", "c"].into_iter().enumerate() {
-            let (w, runs) = (writer.clone(), runs[i].clone());
-            waits.push(tokio::spawn(async move {
-                w.run_repeatable(false, move |tx| {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    tx.execute(
-                        "INSERT INTO domains(name, created) VALUES (?1, 0)",
-                        [format!("{name}.test")],
-                    )?;
-                    if name == "bad" {
-                        return Err(StoreError::Invalid("refused on purpose".into()));
-                    }
-                    Ok(())
-                })
-                .await
+            let runs = runs[i].clone();
+            let mut op = Box::pin(writer.run_repeatable(false, move |tx| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tx.execute(
+                    "INSERT INTO domains(name, created) VALUES (?1, 0)",
+                    [format!("{name}.test")],
+                )?;
+                if name == "bad" {
+                    return Err(StoreError::Invalid("refused on purpose".into()));
+                }
+                Ok(())
             }));
-            // In this order in the channel.
-            while writer.tx.max_capacity() - writer.tx.capacity() < i + 1 {
-                tokio::task::yield_now().await;
-            }
+            assert!(op.as_mut().poll(&mut cx).is_pending(), "{name}");
+            waits.push(op);
         }
         release.send(()).unwrap();
         busy.await.unwrap().unwrap();
-        let outcomes: Vec<bool> = futures_join(waits).await;
+        let mut outcomes = Vec::new();
+        for w in waits {
+            outcomes.push(w.await.is_ok());
+        }
         assert_eq!(outcomes, vec![true, true, false, true]);
         for (name, kept) in [("a", true), ("b", true), ("bad", false), ("c", true)] {
             assert_eq!(
@@ -537,14 +541,6 @@ mod tests {
         assert_eq!(counts, vec![2, 2, 1, 1]);
         drop(writer);
         thread.join().unwrap();
-    }
-
-    async fn futures_join(waits: Vec<tokio::task::JoinHandle<Result<()>>>) -> Vec<bool> {
-        let mut out = Vec::new();
-        for w in waits {
-            out.push(w.await.unwrap().is_ok());
-        }
-        out
     }
 
     /// Trace events sent just before an operation somebody waits on are durable once that
