@@ -218,7 +218,9 @@ pub fn repair(raw: &[u8]) -> Option<Repaired> {
     let (mut pos, mut lines) = (0, 0);
     for (start, end) in blocks {
         let (start, end) = (start.max(pos), end.min(raw.len()));
-        if start >= end {
+        // A block past the header limit is refused by `read` as it is and left alone here, so a
+        // repair adds at most twice the bytes of the header blocks `read` can accept.
+        if start >= end || end - start > MAX_HEADER_BYTES {
             continue;
         }
         bytes.extend_from_slice(&raw[pos..start]);

@@ -155,6 +155,15 @@ fn repair_leaves_utf8_and_8bit_bodies_alone() {
 }
 
 #[test]
+fn a_header_block_past_the_limit_is_not_repaired_but_refused() {
+    let mut raw = b"From: a@sender.example\r\nX-Big: ".to_vec();
+    raw.resize(raw.len() + MAX_HEADER_BYTES, 0xe9);
+    raw.extend_from_slice(b"\r\n\r\nb\r\n");
+    assert_eq!(repair(&raw), None);
+    assert!(refused(&raw).contains("larger than"));
+}
+
+#[test]
 fn part_and_nested_message_headers_are_repaired_in_place() {
     let raw = b"From: a@sender.example\r\nMIME-Version: 1.0\r\n\
 Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\n\
