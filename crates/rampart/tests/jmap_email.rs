@@ -336,6 +336,61 @@ fn al_3_1_body_values_truncation_blobs_and_parse_are_recorded_reads() {
     assert_eq!(ev.user_agent.as_deref(), Some("rampart-tests/1"));
 }
 
+/// An upload whose header lines hold raw Latin-1 is read as the gateway reads such mail: each
+/// byte that is not UTF-8 as U+FFFD (rampart_checks::message::repair). Email/parse shows it so,
+/// a part it names downloads as that part, and Email/import stores the repaired message.
+#[test]
+fn an_upload_with_raw_latin1_headers_is_parsed_and_imported_repaired() {
+    let s = start_jmap();
+    deliver(&s, &common::message("first", "hello"), 1);
+    let j = s.jmap(ALICE);
+    let acct = j.account_id();
+    let inbox = inbox(&j, &acct);
+    let raw: &[u8] = b"From: Sel\xe5sdal <s@remote.test>\r\nTo: <alice@example.test>\r\n\
+Subject: signs \xa380m deal\r\nMessage-ID: <latin1@remote.test>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+See the file.\r\n--b\r\nContent-Type: text/plain\r\n\
+Content-Disposition: attachment; filename=\"r\xe9sum\xe9.txt\"\r\n\r\nattached text\r\n--b--\r\n";
+    let up = upload(&j, &acct, "message/rfc822", raw);
+    let p = j.call1(
+        "Email/parse",
+        json!({"accountId": acct, "blobIds": [up["blobId"]],
+            "properties": ["subject", "from", "attachments"]}),
+    );
+    let e = &p["parsed"][up["blobId"].as_str().unwrap()];
+    assert_eq!(e["subject"], "signs \u{fffd}80m deal", "{p}");
+    assert_eq!(e["from"][0]["name"], "Sel\u{fffd}sdal", "{p}");
+    let att = &e["attachments"][0];
+    assert_eq!(att["name"], "r\u{fffd}sum\u{fffd}.txt", "{p}");
+    let part = download(&j, &acct, att["blobId"].as_str().unwrap(), "text/plain");
+    assert_eq!(part.status, 200);
+    assert_eq!(part.body, b"attached text");
+    let out = j.call1(
+        "Email/import",
+        json!({"accountId": acct, "emails": {"k": {"blobId": up["blobId"],
+            "mailboxIds": {inbox.clone(): true}}}}),
+    );
+    let created = &out["created"]["k"];
+    // Four bytes on three lines, each written as the three bytes of U+FFFD.
+    assert_eq!(created["size"], raw.len() + 4 * 2, "{out}");
+    let id = created["id"].as_str().unwrap();
+    let got = &j.call1(
+        "Email/get",
+        json!({"accountId": acct, "ids": [id], "properties": ["subject", "blobId"]}),
+    )["list"][0];
+    assert_eq!(got["subject"], "signs \u{fffd}80m deal");
+    let stored = download(&j, &acct, got["blobId"].as_str().unwrap(), "message/rfc822");
+    assert_eq!(stored.status, 200);
+    assert!(
+        stored
+            .body
+            .windows(21)
+            .any(|w| w == b"Subject: signs \xef\xbf\xbd80m"),
+        "{}",
+        String::from_utf8_lossy(&stored.body)
+    );
+}
+
 #[test]
 fn al_3_1_upload_import_get_and_the_refusals_of_import() {
     let s = start_jmap();

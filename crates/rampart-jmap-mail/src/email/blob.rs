@@ -2,8 +2,10 @@
 //! [`crate::ids::BlobRef`]). Used by Email/import, Email/parse and Email/set create, and by the
 //! server's download handler, so a blob id means the same bytes wherever it is named.
 //!
-//! A part is found through the one reading of its message (rampart-checks' `message::read`);
-//! a message that reading refuses has no parts to name.
+//! A part is found through the one reading of its message (rampart-checks' `message::read`),
+//! made as the server reads mail it receives: header bytes that are not UTF-8 repaired first
+//! (`message::repair`), as Email/parse and Email/import read an upload; a message that reading
+//! refuses has no parts to name.
 
 use rampart_store::{AnyStore, StoreError};
 
@@ -60,6 +62,7 @@ pub async fn fetch_ref(
     // Parsing is CPU work on possibly large input: off the async workers.
     let path = r.path.clone();
     let part = tokio::task::spawn_blocking(move || {
+        let bytes = rampart_checks::message::repair(&bytes).map_or(bytes, |r| r.bytes);
         let msg = rampart_checks::message::read(&bytes).ok()?;
         let (container, part) = body::find(&msg.parsed, &path)?;
         Some(BlobData {

@@ -78,8 +78,10 @@ pub(super) async fn store_message(
             format!("the message is larger than {} octets", m.max_message_size),
         )));
     }
-    // One message, one meaning: what the checks would refuse is not stored.
+    // One message, one meaning: what the checks would refuse is not stored, and header bytes
+    // that are not UTF-8 are stored repaired, as the gateway stores mail it receives.
     let (raw, refusal) = tokio::task::spawn_blocking(move || {
+        let raw = rampart_checks::message::repair(&raw).map_or(raw, |r| r.bytes);
         let refusal = rampart_checks::message::read(&raw).err();
         (raw, refusal)
     })
