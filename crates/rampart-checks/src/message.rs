@@ -182,17 +182,17 @@ pub struct Repaired {
 
 /// Header bytes that are not UTF-8, written once in the one way every reader reads alike.
 ///
-/// RFC 6532 allows UTF-8 in header fields and nothing else, yet older software still writes a
-/// raw Latin-1 `£` in a Subject or an `å` in a display name. Left as they are, such bytes read
-/// as whatever charset each reader guesses (Latin-1, the body's charset, the user's locale), so
-/// a check could read one name and the user another. Refusing them turned away wanted mail
-/// (seven of 1,885 wanted messages of the SpamAssassin corpus). Instead, before anything reads
-/// the message, each sequence that is not UTF-8 in a header line of the message, or of a MIME
-/// part or nested message read in place, becomes U+FFFD (the replacement character, as
+/// RFC 6532 allows UTF-8 in header fields and nothing else, yet older software still writes a raw
+/// Latin-1 `£` in a Subject or an `å` in a display name. Left as they are, such bytes read as
+/// whatever charset each reader guesses (Latin-1, the body's charset, the user's locale), so a
+/// check could read one name and the user another. Refusing them turned away wanted mail (six of
+/// 1,885 wanted messages of a SpamAssassin corpus test half). Instead, before anything reads the
+/// message, each sequence that is not UTF-8 in a header line of the message, or of a MIME part or
+/// nested message read in place, becomes U+FFFD (the replacement character, as
 /// `String::from_utf8_lossy` writes it); no charset is guessed. Only bytes of 0x80 and above
-/// change, so every line break, colon and ASCII character stays where it was. The repaired
-/// bytes are what the checks read, what is stored and what the reader gets; a DKIM signature
-/// over the original bytes no longer verifies, which is the truth about the bytes delivered.
+/// change, so every line break, colon and ASCII character stays where it was. The repaired bytes
+/// are what the checks read, what is stored and what the reader gets; a DKIM signature over the
+/// original bytes no longer verifies, which is the truth about the bytes delivered.
 ///
 /// None when there is nothing to change (every UTF-8 message, so the common case costs one
 /// pass over the bytes). Header lines of a nested message that had to be decoded (base64) are not
