@@ -25,6 +25,8 @@
 //! checked against this reader part by part. What does not live here: the checks themselves
 //! ([`crate::pipeline`]) and the changes they make ([`crate::modify`]).
 
+use std::borrow::Cow;
+
 use mail_parser::{Message as Parsed, MessageParser, PartType};
 
 use crate::{EnhancedStatus, Refusal};
@@ -239,14 +241,23 @@ pub fn repair(raw: &[u8]) -> Option<Repaired> {
     (lines > 0).then_some(Repaired { bytes, lines })
 }
 
+/// The bytes to read: `raw` with [`repair`] applied, when it changed anything. For callers
+/// that need neither the count of lines nor an owned copy.
+pub fn repaired(raw: &[u8]) -> Cow<'_, [u8]> {
+    repair(raw).map_or(Cow::Borrowed(raw), |r| Cow::Owned(r.bytes))
+}
+
+/// Whether mail-parser read `msg` in place in `raw` (its offsets are offsets into `raw`), not
+/// from bytes it decoded (a base64 or quoted-printable nested message).
+fn in_place(msg: &Parsed<'_>, raw: &[u8]) -> bool {
+    let here = msg.raw_message.as_ref();
+    here.as_ptr() == raw.as_ptr() && here.len() == raw.len()
+}
+
 /// The header block (start, end of the blank line) of every MIME part of `msg` that lies in
 /// `raw` itself, nested messages read in place included.
 fn header_blocks(msg: &Parsed<'_>, raw: &[u8], depth: usize, out: &mut Vec<(usize, usize)>) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    let here = msg.raw_message.as_ref();
-    if here.as_ptr() != raw.as_ptr() || here.len() != raw.len() {
+    if depth > MAX_DEPTH || !in_place(msg, raw) {
         return;
     }
     for part in &msg.parts {
@@ -476,9 +487,11 @@ fn check_parts(msg: &Parsed<'_>, root_start: u32, depth: usize) -> Result<(), Re
         if let PartType::Message(inner) = &part.body {
             // A nested message read in place shares the outer bytes and their offsets; one
             // that had to be decoded (base64, quoted-printable) is bytes of its own.
-            let inner_raw = inner.raw_message.as_ref();
-            let in_place = inner_raw.as_ptr() == raw.as_ptr() && inner_raw.len() == raw.len();
-            let root = if in_place { part.offset_body } else { 0 };
+            let root = if in_place(inner, raw) {
+                part.offset_body
+            } else {
+                0
+            };
             check_parts(inner, root, depth + 1)?;
         }
     }

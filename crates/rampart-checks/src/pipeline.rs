@@ -309,9 +309,8 @@ impl Pipeline {
         local_domains: &[String],
         raw: &[u8],
     ) -> Outcome {
-        let fixed = crate::message::repair(raw);
-        let raw = fixed.as_ref().map_or(raw, |r| &r.bytes[..]);
-        match crate::message::read(raw) {
+        let raw = crate::message::repaired(raw);
+        match crate::message::read(&raw) {
             Ok(m) => self.run(env, local_domains, &m).await,
             Err(r) => Outcome::refused(unreadable(r)),
         }

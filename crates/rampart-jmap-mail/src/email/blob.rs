@@ -3,9 +3,9 @@
 //! server's download handler, so a blob id means the same bytes wherever it is named.
 //!
 //! A part is found through the one reading of its message (rampart-checks' `message::read`),
-//! made as the server reads mail it receives: header bytes that are not UTF-8 repaired first
-//! (`message::repair`), as Email/parse and Email/import read an upload; a message that reading
-//! refuses has no parts to name.
+//! and an upload is read as the server reads mail it receives: header bytes that are not UTF-8
+//! repaired first (`message::repair`), as Email/parse and Email/import read it (a stored email
+//! was repaired when it arrived). A message that reading refuses has no parts to name.
 
 use rampart_store::{AnyStore, StoreError};
 
@@ -42,6 +42,7 @@ pub async fn fetch_ref(
     owner: &str,
     r: &BlobRef,
 ) -> Result<Option<BlobData>, StoreError> {
+    let upload = matches!(r.base, BlobBase::Upload(_));
     let (bytes, content_type, is_mail) = match r.base {
         BlobBase::Email(n) => match store.email_raw(owner, n).await? {
             Some(b) => (b, "message/rfc822".to_owned(), true),
@@ -62,7 +63,11 @@ pub async fn fetch_ref(
     // Parsing is CPU work on possibly large input: off the async workers.
     let path = r.path.clone();
     let part = tokio::task::spawn_blocking(move || {
-        let bytes = rampart_checks::message::repair(&bytes).map_or(bytes, |r| r.bytes);
+        let bytes = if upload {
+            rampart_checks::message::repair(&bytes).map_or(bytes, |r| r.bytes)
+        } else {
+            bytes
+        };
         let msg = rampart_checks::message::read(&bytes).ok()?;
         let (container, part) = body::find(&msg.parsed, &path)?;
         Some(BlobData {

@@ -82,9 +82,8 @@ pub(crate) async fn parse(
         let email = tokio::task::spawn_blocking(move || {
             // Read as Email/import would store it (header bytes repaired); part ids then name
             // the same parts blob::fetch finds.
-            let fixed = rampart_checks::message::repair(&data.bytes);
-            let bytes = fixed.as_ref().map_or(&data.bytes[..], |r| &r.bytes[..]);
-            let msg = rampart_checks::message::read(bytes).ok()?;
+            let bytes = rampart_checks::message::repaired(&data.bytes);
+            let msg = rampart_checks::message::read(&bytes).ok()?;
             let view = View {
                 msg: &msg.parsed,
                 blob: &r2,

@@ -305,9 +305,8 @@ pub struct Lesson {
 pub fn lesson(raw: &[u8]) -> Option<Lesson> {
     let crlf = to_crlf(raw);
     // Read as the server reads mail it receives: header bytes that are not UTF-8 repaired.
-    let fixed = crate::message::repair(&crlf);
-    let crlf: &[u8] = fixed.as_ref().map_or(&crlf, |r| &r.bytes);
-    let m = crate::message::read(crlf).ok()?;
+    let crlf = crate::message::repaired(&crlf);
+    let m = crate::message::read(&crlf).ok()?;
     let tokens = tokens::tokens(&m.headers, &m.parsed);
     let body = crlf.get(m.headers.body_offset..).unwrap_or_default();
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
