@@ -22,6 +22,10 @@ Each engine is trained on the training half and scores the test half, with netwo
                3.4 keeps Bayes only in redis), DNS pointed at a closed port and the network
                modules off; trained with `rspamc learn_spam/learn_ham`, scored over /checkv2.
   spamassassin `sa-learn` into a private Bayes path, `spamd -L` on loopback, scored with `spamc -c`.
+  rampart+rspamd        Rampart with such an Rspamd as its second engine (`[checks.spam.rspamd]`,
+               weight 1, fail closed), both trained on the training half; Rampart's thresholds
+               over the sum. Rspamd's checks of the envelope that ask DNS are off (RSPAMD_BESIDE).
+  rampart+rspamd-rules  the same with Rspamd's Bayes left untrained: Rspamd's rules only.
 
 Thresholds: Rampart's from its configuration (tag 5, quarantine 10, reject 15); SpamAssassin's
 required_score 5 as tag and the same 10/15; Rspamd's actions (add header 6, reject 15) with 10
@@ -86,6 +90,12 @@ THRESHOLDS = {
     "rampart": (5.0, 10.0, 15.0),
     "spamassassin": (5.0, 10.0, 15.0),
     "rspamd": (6.0, 10.0, 15.0),
+    # Rampart with Rspamd as its second engine (`[checks.spam.rspamd]`, weight 1, the default):
+    # Rampart's thresholds, over the sum of both scores.
+    "rampart+rspamd": (5.0, 10.0, 15.0),
+    # The same with Rspamd's Bayes left untrained (so it stays silent): Rspamd's rules beside
+    # Rampart's, and one classifier, not two counting the same evidence.
+    "rampart+rspamd-rules": (5.0, 10.0, 15.0),
 }
 
 
@@ -197,7 +207,7 @@ def split_hash(data):
 # ---------------------------------------------------------------------------- Rampart
 
 
-def rampart_config(work, data_dir):
+def rampart_config(work, data_dir, rspamd_port=None):
     cfg = work / "rampart.toml"
     cfg.write_text(
         f'''hostname = "mx.bench.example"
@@ -216,6 +226,12 @@ disabled = ["antivirus", "authentication"]
 rule_files = ["{work / 'bench.rules'}"]
 '''
     )
+    if rspamd_port is not None:
+        # Rspamd beside Rampart as an administrator would configure it: the default weight (1)
+        # and fail closed, so a message Rspamd did not answer for stops the run.
+        with open(cfg, "a") as f:
+            f.write(f'\n[checks.spam.rspamd]\nurl = "http://127.0.0.1:{rspamd_port}"\n'
+                    'fail = "closed"\ntimeout = 60\n')
     # The corpus is from 2002: every message's Date is years before now, which says nothing
     # about spam here (it would add the same point to all of them).
     (work / "bench.rules").write_text("score DATE_FAR_OFF 0\n")
@@ -247,6 +263,9 @@ def rampart_score(binary, cfg, paths):
     out = {}
     for line in r.stdout.splitlines():
         decision, by, score, path, reason = line.split("\t", 4)
+        if decision.startswith("tempfail"):
+            # A check could not run (e.g. Rspamd did not answer, fail closed): not a verdict.
+            raise SystemExit(f"error: {path}: {decision} by {by}: {reason}")
         score = float(score)
         if decision.startswith("reject") and by != "spam":
             # Refused before the spam check (e.g. 554 5.6.0, header bytes not UTF-8): the
@@ -256,10 +275,10 @@ def rampart_score(binary, cfg, paths):
     return out, (time.time() - t) / max(1, len(out))
 
 
-def rampart_setup(binary, work):
+def rampart_setup(binary, work, rspamd_port=None):
     data_dir = work / "rampart-data"
     data_dir.mkdir(parents=True)
-    cfg = rampart_config(work, data_dir)
+    cfg = rampart_config(work, data_dir, rspamd_port)
     r = subprocess.run([binary, "--config", str(cfg), "domain", "add", "bench.example"],
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -267,8 +286,8 @@ def rampart_setup(binary, work):
     return cfg
 
 
-def run_rampart(binary, sp, work):
-    cfg = rampart_setup(binary, work / "rampart")
+def run_rampart(binary, sp, work, rspamd_port=None):
+    cfg = rampart_setup(binary, work / "rampart", rspamd_port)
     t = time.time()
     rampart_train(binary, cfg,
                   [sp.dir / "train" / g for g, k in sp.train.items() if k == "spam"],
@@ -389,7 +408,20 @@ RSPAMD_LOCAL = {
 }
 
 
-def rspamd_start(work):
+# Rspamd as Rampart's second engine gets the envelope (client address, HELO, MAIL FROM), which
+# Rspamd alone above is not given. Its checks of those ask DNS (reverse name, the addresses of
+# the HELO name and of the sender's domain), which is off here and would add the same 4 to 6
+# points to every message; they are turned off, as the modules asking DNS are. The corpus's
+# dates are years old, so Rspamd's DATE_IN_PAST, like Rampart's DATE_FAR_OFF in the bench's
+# rule file, counts for nothing.
+RSPAMD_BESIDE = {
+    "hfilter.conf": "enabled = true;\nhelo_enabled = false;\nhostname_enabled = false;\nfrom_enabled = false;\n",
+    "once_received.conf": "enabled = false;\n",
+    "headers_group.conf": 'symbols { "DATE_IN_PAST" { weight = 0.0; } }\n',
+}
+
+
+def rspamd_start(work, extra=None):
     for tool in ("rspamd", "rspamc", "redis-server"):
         if not shutil.which(tool):
             raise SystemExit(f"error: {tool} is not installed (apt-get install rspamd redis-server)")
@@ -402,7 +434,7 @@ def rspamd_start(work):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(redis_port, 30, redis)
     local = work / "local" / "local.d"
-    for name, text in RSPAMD_LOCAL.items():
+    for name, text in {**RSPAMD_LOCAL, **(extra or {})}.items():
         (local / name).write_text(text)
     (local / "options.inc").write_text(
         'dns { nameserver = ["127.0.0.1:9"]; timeout = 0.2s; retransmits = 0; }\n'
@@ -460,18 +492,45 @@ def rspamd_check(port, raw):
     return float(j.get("score", 0.0)), j.get("action", ""), syms
 
 
+def rspamd_train(sp, ctrl):
+    t = time.time()
+    for g, kind in sp.train.items():
+        r = subprocess.run(
+            ["rspamc", "-h", f"127.0.0.1:{ctrl}", "-n", "2", "-t", "60",
+             f"learn_{kind}", str(sp.dir / "train" / g)],
+            capture_output=True, text=True)
+        learned = r.stdout.count("success = true")
+        log(f"rspamd: learned {learned} {kind} from {g} (rc {r.returncode})")
+    log(f"rspamd: trained in {time.time() - t:.0f} s")
+
+
+def stop_all(procs):
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def run_rampart_rspamd(binary, sp, work, train_rspamd=True):
+    """Rampart with a private Rspamd as its second engine (issue 21 item 3): what an agency
+    running both gets. With `train_rspamd`, Rspamd's Bayes learns the same training half as
+    Rampart's classifier; without, it stays untrained and silent (Rspamd's rules only)."""
+    work = work / ("beside-trained" if train_rspamd else "beside-untrained")
+    procs, normal, ctrl = rspamd_start(work / "rspamd", RSPAMD_BESIDE)
+    try:
+        if train_rspamd:
+            rspamd_train(sp, ctrl)
+        return run_rampart(binary, sp, work, rspamd_port=normal)
+    finally:
+        stop_all(procs)
+
+
 def run_rspamd(sp, work):
     procs, normal, ctrl = rspamd_start(work / "rspamd")
     try:
-        t = time.time()
-        for g, kind in sp.train.items():
-            r = subprocess.run(
-                ["rspamc", "-h", f"127.0.0.1:{ctrl}", "-n", "2", "-t", "60",
-                 f"learn_{kind}", str(sp.dir / "train" / g)],
-                capture_output=True, text=True)
-            learned = r.stdout.count("success = true")
-            log(f"rspamd: learned {learned} {kind} from {g} (rc {r.returncode})")
-        log(f"rspamd: trained in {time.time() - t:.0f} s")
+        rspamd_train(sp, ctrl)
         results, t, n = {}, time.time(), 0
         for g in sp.test:
             results[g] = {}
@@ -481,12 +540,7 @@ def run_rspamd(sp, work):
                 n += 1
         return results, (time.time() - t) / max(1, n)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
 
 
 # ---------------------------------------------------------------------------- SpamAssassin
@@ -645,7 +699,7 @@ def main():
     for e in engines:
         if e not in THRESHOLDS:
             raise SystemExit(f"error: unknown engine {e!r}; choose from {', '.join(THRESHOLDS)}")
-    if "rampart" in engines or a.cv or a.late or a.feedback:
+    if any(e.startswith("rampart") for e in engines) or a.cv or a.late or a.feedback:
         if not os.access(a.rampart, os.X_OK):
             raise SystemExit(f"error: no rampart binary at {a.rampart}; build it "
                              "(cargo build -p rampart) or pass --rampart PATH")
@@ -678,6 +732,10 @@ def main():
                     res, spm = run_rampart(a.rampart, sp, work)
                 elif e == "rspamd":
                     res, spm = run_rspamd(sp, work)
+                elif e == "rampart+rspamd":
+                    res, spm = run_rampart_rspamd(a.rampart, sp, work)
+                elif e == "rampart+rspamd-rules":
+                    res, spm = run_rampart_rspamd(a.rampart, sp, work, train_rspamd=False)
                 else:
                     res, spm = run_spamassassin(sp, work)
                 dump(out / f"{e}.tsv", res)
