@@ -22,10 +22,13 @@ Each engine is trained on the training half and scores the test half, with netwo
                3.4 keeps Bayes only in redis), DNS pointed at a closed port and the network
                modules off; trained with `rspamc learn_spam/learn_ham`, scored over /checkv2.
   spamassassin `sa-learn` into a private Bayes path, `spamd -L` on loopback, scored with `spamc -c`.
-  rampart+rspamd        Rampart with such an Rspamd as its second engine (`[checks.spam.rspamd]`,
-               weight 1, fail closed), both trained on the training half; Rampart's thresholds
-               over the sum. Rspamd's checks of the envelope that ask DNS are off (RSPAMD_BESIDE).
-  rampart+rspamd-rules  the same with Rspamd's Bayes left untrained: Rspamd's rules only.
+  rampart+rspamd
+               Rampart with such an Rspamd as its second engine (`[checks.spam.rspamd]`, fail
+               closed, weight 1 or --rspamd-weight W), both trained on the training half;
+               Rampart's thresholds over the sum. Rspamd's checks of the envelope that ask DNS
+               are off (RSPAMD_BESIDE).
+  rampart+rspamd-rules
+               the same with Rspamd's Bayes left untrained: Rspamd's rules only.
 
 Thresholds: Rampart's from its configuration (tag 5, quarantine 10, reject 15); SpamAssassin's
 required_score 5 as tag and the same 10/15; Rspamd's actions (add header 6, reject 15) with 10
@@ -37,6 +40,8 @@ as quarantine. Prints one table and writes per-message results under the run dir
                                              # training half (for tuning; the test half unread)
     python3 bench/spam_corpus.py --late      # Rampart only: older 2/3 of the training half
                                              # trained, the newest 1/3 scored (drift)
+    python3 bench/spam_corpus.py --cv 3 --engines rampart+rspamd
+                                             # either, with Rspamd beside Rampart in each fold
     python3 bench/spam_corpus.py --feedback  # Rampart only: the test half in date order, each
                                              # message filed wrongly trained after it is
                                              # scored (users moving it out of or into Junk)
@@ -207,6 +212,9 @@ def split_hash(data):
 # ---------------------------------------------------------------------------- Rampart
 
 
+RSPAMD_WEIGHT = 1.0  # --rspamd-weight: `weight` of [checks.spam.rspamd] in the engines beside
+
+
 def rampart_config(work, data_dir, rspamd_port=None):
     cfg = work / "rampart.toml"
     cfg.write_text(
@@ -228,10 +236,11 @@ rule_files = ["{work / 'bench.rules'}"]
     )
     if rspamd_port is not None:
         # Rspamd beside Rampart as an administrator would configure it: the default weight (1)
-        # and fail closed, so a message Rspamd did not answer for stops the run.
+        # unless --rspamd-weight says otherwise, and fail closed, so a message Rspamd did not
+        # answer for stops the run.
         with open(cfg, "a") as f:
             f.write(f'\n[checks.spam.rspamd]\nurl = "http://127.0.0.1:{rspamd_port}"\n'
-                    'fail = "closed"\ntimeout = 60\n')
+                    f'fail = "closed"\ntimeout = 60\nweight = {RSPAMD_WEIGHT}\n')
     # The corpus is from 2002: every message's Date is years before now, which says nothing
     # about spam here (it would add the same point to all of them).
     (work / "bench.rules").write_text("score DATE_FAR_OFF 0\n")
@@ -302,12 +311,13 @@ def run_rampart(binary, sp, work, rspamd_port=None):
     return results, sum(s * n for s, n in per) / max(1, sum(n for _, n in per))
 
 
-def cross_validate(binary, sp, work, folds, late=False):
+def cross_validate(binary, sp, work, folds, late=False, beside=None):
     """Rampart only: k folds of the training half (by a hash of the file name), each scored
     after training on the others. With `late`, one fold instead: the last third of each group
     in the corpus's order (which follows the date) scored after training on the first two
     thirds, the drift from older to newer mail that the test half shows. The test half is not
-    read."""
+    read. With `beside` ("rampart+rspamd" or "rampart+rspamd-rules"), each fold runs Rampart
+    with its own Rspamd beside it, trained on the fold's training part for the first."""
     files = {g: sorted((sp.dir / "train" / g).iterdir()) for g in sp.train}
     results = {g: {} for g in sp.train}
     for k in range(1 if late else folds):
@@ -323,13 +333,21 @@ def cross_validate(binary, sp, work, folds, late=False):
                     h = int(hashlib.sha256(f.name.encode()).hexdigest(), 16) % folds
                     half = "test" if h == k else "train"
                 os.link(f, fold / half / g / f.name)
-        cfg = rampart_setup(binary, fold / "rampart")
-        rampart_train(binary, cfg,
-                      [fold / "train" / g for g, kind in sp.train.items() if kind == "spam"],
-                      [fold / "train" / g for g, kind in sp.train.items() if kind == "ham"])
-        for g in sp.train:
-            r, _ = rampart_score(binary, cfg, [fold / "test" / g])
-            results[g].update(r)
+        procs, port = [], None
+        try:
+            if beside:
+                procs, port, ctrl = rspamd_start(fold / "rspamd", RSPAMD_BESIDE)
+                if beside == "rampart+rspamd":
+                    rspamd_train(Split(sp.name, fold, sp.train, {}), ctrl)
+            cfg = rampart_setup(binary, fold / "rampart", port)
+            rampart_train(binary, cfg,
+                          [fold / "train" / g for g, kind in sp.train.items() if kind == "spam"],
+                          [fold / "train" / g for g, kind in sp.train.items() if kind == "ham"])
+            for g in sp.train:
+                r, _ = rampart_score(binary, cfg, [fold / "test" / g])
+                results[g].update(r)
+        finally:
+            stop_all(procs)
         log(f"fold {k + 1}/{1 if late else folds} done")
     return results
 
@@ -685,6 +703,8 @@ def main():
     ap.add_argument("--split", choices=("groups", "hash"), default="groups",
                     help="groups: train on easy-ham-1 and spam-1, test on easy-ham-2, hard-ham-1 "
                          "and spam-2 (default); hash: every group halved by a hash of the message")
+    ap.add_argument("--rspamd-weight", type=float, default=1.0,
+                    help="the engines with Rspamd beside Rampart: Rspamd's weight (default 1)")
     ap.add_argument("--out", help="run directory (default bench/.cache/run-TIME)")
     ap.add_argument("--table", nargs="+", metavar="DIR",
                     help="print the table again from earlier run directories")
@@ -695,6 +715,8 @@ def main():
             summary.update(json.loads((Path(d) / "summary.json").read_text()))
         print(table(summary))
         return
+    global RSPAMD_WEIGHT
+    RSPAMD_WEIGHT = a.rspamd_weight
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     for e in engines:
         if e not in THRESHOLDS:
@@ -711,10 +733,19 @@ def main():
     try:
         summary = {}
         if a.cv or a.late:
-            res = cross_validate(a.rampart, sp, work, a.cv, a.late)
-            summary["rampart (late third)" if a.late else "rampart (cv)"] = {"rates": rates(res, THRESHOLDS["rampart"]),
+            # Rampart alone, or with Rspamd beside it when --engines names one such engine.
+            beside = [e for e in engines if e.startswith("rampart+")]
+            if len(beside) > 1:
+                raise SystemExit("error: --cv and --late run one Rampart configuration; name at "
+                                 "most one of rampart+rspamd, rampart+rspamd-rules in --engines")
+            beside = beside[0] if beside else None
+            res = cross_validate(a.rampart, sp, work, a.cv, a.late, beside)
+            name = "rampart (late third)" if a.late else "rampart (cv)"
+            if beside:
+                name = name.replace("rampart", beside, 1)
+            summary[name] = {"rates": rates(res, THRESHOLDS["rampart"]),
                                        "seconds_per_message": None, "split": sp.name}
-            dump(out / "rampart-cv.tsv", res)
+            dump(out / f"{beside or 'rampart'}-cv.tsv", res)
             print(table(summary))
         elif a.feedback:
             res, corrections = run_rampart_feedback(a.rampart, sp, work)
@@ -739,8 +770,11 @@ def main():
                 else:
                     res, spm = run_spamassassin(sp, work)
                 dump(out / f"{e}.tsv", res)
-                summary[e] = {"rates": rates(res, THRESHOLDS[e]), "seconds_per_message": spm,
-                              "split": sp.name}
+                key = e
+                if e.startswith("rampart+") and RSPAMD_WEIGHT != 1.0:
+                    key = f"{e} (weight {RSPAMD_WEIGHT:g})"
+                summary[key] = {"rates": rates(res, THRESHOLDS[e]), "seconds_per_message": spm,
+                                "split": sp.name}
             print(table(summary))
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         log(f"per-message results in {out}")

@@ -13,6 +13,8 @@ be judged before a rebuild and a new run.
     python3 bench/spam_explain.py RUN/rampart-cv.tsv --what-if 'HTML_ONLY_LITTLE_TEXT=0.5' \\
         --bayes 'spam=8,ham=4,curve=2'
     python3 bench/spam_explain.py RUN/rampart-cv.tsv --band 0.5,0.95,0.7   # an "unsure" band
+    python3 bench/spam_explain.py RUN/rampart+rspamd-cv.tsv --rspamd-weight 0.3
+                                    # a run with Rspamd beside Rampart, at another weight
 """
 
 import argparse
@@ -69,6 +71,11 @@ def main():
                          "probabilities in [LO, HI) (an 'unsure' band)")
     ap.add_argument("--recorded-bayes", default="spam=10,ham=4,curve=1",
                     help="the mapping the run used (to take its contribution out)")
+    ap.add_argument("--rspamd-weight", type=float,
+                    help="Rspamd's score times this instead of the run's weight (runs with "
+                         "Rspamd beside Rampart)")
+    ap.add_argument("--recorded-rspamd-weight", type=float, default=1.0,
+                    help="the weight the run used (default 1, the configuration's default)")
     a = ap.parse_args()
     rows = read(a.tsv)
 
@@ -86,12 +93,16 @@ def main():
         for r, w in hits.items():
             if r in over:
                 s += over[r] - w
+        if a.rspamd_weight is not None and "rspamd" in hits:
+            # The contribution is Rspamd's score times the recorded weight (two decimals).
+            s += hits["rspamd"] * (a.rspamd_weight / a.recorded_rspamd_weight - 1)
         if a.bayes or band:
             mapped = bayes_score(p, new["spam"], new["ham"], new["curve"])
             if band and p is not None and band[0] <= p < band[1]:
                 mapped *= band[2]
             s += mapped - bayes_score(p, rec["spam"], rec["ham"], rec["curve"])
-        return s
+        # The recorded scores have two decimals: without rounding, 17.4 − 7.4 falls under 10.
+        return round(s, 6)
 
     n = collections.Counter(k for _, k, *_ in rows)
     hit = collections.defaultdict(collections.Counter)
