@@ -253,7 +253,8 @@ pub struct TraceQuery {
 
 impl TraceFilter {
     /// The statement that finds the timelines matching this filter: the rows matching it name
-    /// sessions and queue ids, and every row they name is returned, oldest first. Sender and
+    /// sessions and queue ids, and every row they name is returned, oldest first, with the
+    /// matching rows themselves (an event of neither, such as a user's move into Junk). Sender and
     /// recipient compare lower-cased, as their indexes hold them; the `IS NOT NULL` terms state
     /// those partial indexes' condition so that a planner uses them. `placeholder(n)` writes the
     /// n-th parameter.
@@ -292,10 +293,11 @@ impl TraceFilter {
             format!("SELECT {COLS} FROM trace WHERE {range} ORDER BY ts, id LIMIT {limit}")
         } else {
             format!(
-                "WITH m AS (SELECT session, queue_id FROM trace WHERE {} AND {range})
+                "WITH m AS (SELECT id, session, queue_id FROM trace WHERE {} AND {range})
                  SELECT {COLS} FROM trace
                  WHERE session IN (SELECT session FROM m WHERE session IS NOT NULL)
                     OR queue_id IN (SELECT queue_id FROM m WHERE queue_id IS NOT NULL)
+                    OR id IN (SELECT id FROM m)
                  ORDER BY ts, id LIMIT {limit}",
                 cond.join(" AND ")
             )
@@ -475,5 +477,18 @@ mod tests {
             3,
             "the whole timeline"
         );
+
+        // An event of no session and no queue (a user's move into Junk) is found by what it
+        // names, with the timeline of the message it names.
+        TraceEvent {
+            message_id: Some("<s1@remote.example>".into()),
+            recipient: Some("bob@agency.example".into()),
+            ..TraceEvent::new("trained", "moved into Junk")
+        }
+        .insert(&conn)
+        .unwrap();
+        let found = store.trace(&filters[3]).unwrap();
+        let names: Vec<&str> = found.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(names, ["connect", "mail", "queued", "trained"], "{found:?}");
     }
 }
