@@ -16,6 +16,10 @@ use std::collections::{BTreeMap, HashMap};
 /// Entries kept in each "top" list.
 pub const TOP: usize = 10;
 
+/// The trace event of a lesson a user's move taught the spam classifier (AL-1.2): its detail
+/// begins `moved out of Junk` (learned as ham) or `moved into Junk` (learned as spam).
+pub const TRAINED: &str = "trained";
+
 const HOUR: i64 = 3_600 * 1_000_000;
 const DAY: i64 = 24 * HOUR;
 
@@ -182,6 +186,15 @@ pub struct QuarantineCounts {
     pub released_by: Vec<Count>,
 }
 
+/// Users' corrections of the spam check (AL-1.2): [`TRAINED`] events. Mail moved out of Junk
+/// is wanted mail the score tagged (a false positive a user saw); mail moved into Junk is spam
+/// it let through (a miss). The moves of the period, whenever the mail arrived.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JunkCorrections {
+    pub out_of_junk: u64,
+    pub into_junk: u64,
+}
+
 /// The system report of one period (AL-3.2).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Summary {
@@ -220,6 +233,8 @@ pub struct Summary {
     pub deliveries: Deliveries,
     pub tls: TlsUse,
     pub quarantine: QuarantineCounts,
+    #[serde(default)]
+    pub junk: JunkCorrections,
 }
 
 impl Summary {
@@ -553,6 +568,13 @@ impl Tally {
                 }
             }
             "quarantined" => s.quarantine.held += 1,
+            TRAINED => {
+                if e.detail.starts_with("moved out of Junk") {
+                    s.junk.out_of_junk += 1;
+                } else if e.detail.starts_with("moved into Junk") {
+                    s.junk.into_junk += 1;
+                }
+            }
             "released" => {
                 s.quarantine.released += 1;
                 let by = e

@@ -250,6 +250,12 @@ fn al_1_2_bayes_trained_over_cli_and_jmap_moves() {
         status.contains("alice@example.test: 1 spam, 0 ham"),
         "{status}"
     );
+    // AL-3.1: the correction is in the message's timeline.
+    wait_trace(
+        &s,
+        &["trace", "--message-id", "odd1@letters.test"],
+        "moved into Junk in the mailbox of alice@example.test: learned as spam (AL-1.2)",
+    );
     let (code, _) = s
         .ehlo()
         .send_mail("news@letters.test", &["alice@example.test"], &odd(2));
@@ -275,5 +281,31 @@ fn al_1_2_bayes_trained_over_cli_and_jmap_moves() {
     assert!(
         status.contains("alice@example.test: 0 spam, 1 ham"),
         "{status}"
+    );
+    let timeline = wait_trace(
+        &s,
+        &["trace", "--message-id", "odd1@letters.test"],
+        "moved out of Junk in the mailbox of alice@example.test: learned as ham (AL-1.2)",
+    );
+    assert!(
+        timeline.contains("news@letters.test"),
+        "the Return-Path is the event's sender: {timeline}"
+    );
+
+    // AL-3.2: the system report counts both corrections, as JSON and as text.
+    let report = cli(
+        &s.config,
+        &["report", "summary", "--period", "day", "--json"],
+        None,
+    );
+    let v: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(v["junk"]["into_junk"], 1, "{v}");
+    assert_eq!(v["junk"]["out_of_junk"], 1, "{v}");
+    let text = cli(&s.config, &["report", "summary", "--period", "day"], None);
+    assert!(
+        text.contains(
+            "Junk, as users corrected it: 1 moved out (wanted mail tagged), 1 moved in (spam let through)"
+        ),
+        "{text}"
     );
 }

@@ -5,12 +5,17 @@
 //!
 //! The webmail moves mail with the same Email/set, so it trains the same way. A failure to
 //! train is logged; the move itself stands.
+//!
+//! Each lesson is also a trace event (AL-3.1), `trained`, with the message's Message-ID, its
+//! Return-Path as the sender and the account as the recipient: the message's timeline shows the
+//! user's correction, and the system report (AL-3.2) counts mail moved out of and into Junk,
+//! the false positives and misses the users saw.
 
 use std::collections::BTreeSet;
 
 use rampart_checks::spam::bayes;
-use rampart_store::spam_tokens::{Lesson, GLOBAL};
-use rampart_store::AnyStore;
+use rampart_store::spam_tokens::{Lesson, Trained, GLOBAL};
+use rampart_store::{AnyStore, TraceEvent};
 
 /// The Junk and Trash mailboxes of an account, by id.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,6 +56,7 @@ pub(crate) async fn train(store: &AnyStore, owner: &str, id: i64, spam: bool) {
         );
         return;
     };
+    let mut learned = false;
     for scope in [GLOBAL, owner] {
         let lesson = Lesson {
             scope: scope.to_string(),
@@ -58,10 +64,41 @@ pub(crate) async fn train(store: &AnyStore, owner: &str, id: i64, spam: bool) {
             spam,
             tokens: l.tokens.clone(),
         };
-        if let Err(e) = store.spam_train(lesson).await {
-            tracing::warn!(error = %e, account = owner, "spam training");
+        match store.spam_train(lesson).await {
+            // A lesson that changed nothing (this user trained this message the same way
+            // before) is no correction to report; another user's lesson of the same message
+            // is theirs, and this one counts.
+            Ok(t) => learned |= scope == owner && t != Trained::Already,
+            Err(e) => tracing::warn!(error = %e, account = owner, "spam training"),
         }
     }
+    if learned {
+        store.record(lesson_event(&l, owner, spam)).await;
+    }
+}
+
+/// AL-3.1: the trace event of a lesson a move taught, with the Message-ID and Return-Path the
+/// lesson's one read of the message found.
+fn lesson_event(l: &bayes::Lesson, owner: &str, spam: bool) -> TraceEvent {
+    let detail = if spam {
+        format!("moved into Junk in the mailbox of {owner}: learned as spam (AL-1.2)")
+    } else {
+        format!("moved out of Junk in the mailbox of {owner}: learned as ham (AL-1.2)")
+    };
+    TraceEvent {
+        message_id: l.message_id.as_deref().map(|id| printable(id, 998)),
+        sender: l.return_path.as_deref().map(|s| printable(s, 300)),
+        recipient: Some(owner.to_string()),
+        ..TraceEvent::new(EVENT, detail)
+    }
+}
+
+/// The trace event's name; the system report counts it ([`rampart_store::summary`]).
+pub(crate) const EVENT: &str = rampart_store::summary::TRAINED;
+
+/// At most `max` characters, control characters left out: header values go into the trace.
+fn printable(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 #[cfg(test)]

@@ -136,6 +136,42 @@ fn al_3_2_tally_counts_each_kind_of_event() {
     assert_eq!(s.bans.bans, 1);
 }
 
+/// AL-1.2, AL-3.2: users' corrections of the spam check, counted by direction; the same
+/// events outside the period are not.
+#[test]
+fn al_3_2_moves_out_of_and_into_junk_are_counted() {
+    let since = 1_000 * DAY;
+    let mut t = Tally::new(Period::Day, since, since + DAY);
+    let out = "moved out of Junk in the mailbox of a@example.test: learned as ham (AL-1.2)";
+    let into = "moved into Junk in the mailbox of a@example.test: learned as spam (AL-1.2)";
+    for e in [
+        ev(since + 1, TRAINED, out),
+        ev(since + 2, TRAINED, out),
+        ev(since + 3, TRAINED, into),
+        ev(
+            since + 4,
+            "delivered",
+            "delivered to mailbox a@example.test (Junk)",
+        ),
+        ev(since + DAY, TRAINED, out),
+    ] {
+        t.add(&e);
+    }
+    let s = t.finish();
+    assert_eq!(
+        s.junk,
+        JunkCorrections {
+            out_of_junk: 2,
+            into_junk: 1
+        }
+    );
+    // A summary written before the field existed still reads.
+    let mut old = serde_json::to_value(&s).unwrap();
+    old.as_object_mut().unwrap().remove("junk");
+    let back: Summary = serde_json::from_value(old).unwrap();
+    assert_eq!(back.junk, JunkCorrections::default());
+}
+
 #[test]
 fn al_3_2_periods_end_at_utc_boundaries() {
     // 2026-12-03 (a Thursday) 18:00 UTC.

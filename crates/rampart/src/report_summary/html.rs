@@ -216,6 +216,15 @@ pub fn render(s: &Summary, hostname: &str) -> String {
         ],
     );
     table(&mut o, ("Released by", "Messages"), &q.released_by);
+    // AL-1.2: what users corrected: the spam check's false positives and misses they saw.
+    o.push_str("<h2>Junk, as users corrected it</h2>");
+    pairs(
+        &mut o,
+        &[
+            ("Moved out of Junk (wanted mail tagged)", s.junk.out_of_junk),
+            ("Moved into Junk (spam let through)", s.junk.into_junk),
+        ],
+    );
     o.push_str("</body></html>\n");
     o
 }

@@ -94,6 +94,13 @@ pub fn render(s: &Summary, hostname: &str) -> String {
         q.held, q.released, q.deleted
     );
     list(&mut o, "  released by", &q.released_by);
+    // AL-1.2: what users corrected: the spam check's false positives and misses they saw.
+    let j = &s.junk;
+    let _ = writeln!(
+        o,
+        "\nJunk, as users corrected it: {} moved out (wanted mail tagged), {} moved in (spam let through)",
+        j.out_of_junk, j.into_junk
+    );
     let busiest = s
         .hourly
         .iter()

@@ -293,11 +293,15 @@ fn unavailable(e: &str) -> Outcome {
 }
 
 /// A message ready to be learned: its digest (SHA-256 of the Message-ID and the body, so the
-/// headers added on the way, our own included, do not make it a new message) and its tokens.
+/// headers added on the way, our own included, do not make it a new message) and its tokens,
+/// with the Message-ID (no angle brackets) and the Return-Path address as this one read saw
+/// them, for the trace event of the lesson (AL-3.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lesson {
     pub digest: Vec<u8>,
     pub tokens: Vec<u64>,
+    pub message_id: Option<String>,
+    pub return_path: Option<String>,
 }
 
 /// Reads a message for training. Bare LF line ends (files on disk, mbox) are read as CRLF. None
@@ -310,12 +314,19 @@ pub fn lesson(raw: &[u8]) -> Option<Lesson> {
     let tokens = tokens::tokens(&m.headers, &m.parsed);
     let body = crlf.get(m.headers.body_offset..).unwrap_or_default();
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(m.headers.message_id().unwrap_or_default().as_bytes());
+    let message_id = m.headers.message_id();
+    ctx.update(message_id.as_deref().unwrap_or_default().as_bytes());
     ctx.update(b"\0");
     ctx.update(body);
+    let return_path = m.headers.get("Return-Path").map(|f| {
+        let v = f.unfolded();
+        v.trim_start_matches('<').trim_end_matches('>').to_string()
+    });
     Some(Lesson {
         digest: ctx.finish().as_ref().to_vec(),
         tokens,
+        message_id,
+        return_path,
     })
 }
 
