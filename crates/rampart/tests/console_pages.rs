@@ -531,6 +531,8 @@ fn al_3_2_the_dashboard_shows_the_numbers_of_report_summary() {
     assert_eq!(n("sum-deferred"), j(&["deliveries", "deferred"]));
     assert_eq!(n("sum-bounces"), j(&["deliveries", "bounces"]));
     assert_eq!(n("sum-released"), j(&["quarantine", "released"]));
+    assert_eq!(n("sum-out-of-junk"), j(&["junk", "out_of_junk"]));
+    assert_eq!(n("sum-into-junk"), j(&["junk", "into_junk"]));
     // What is true now: one held, nothing queued; the report's charts.
     assert_eq!(n("held"), 1);
     assert!(

@@ -148,6 +148,17 @@ async fn render(c: &Console, s: &Summary, current: &Now) -> String {
             s.quarantine.released,
             "released from quarantine",
         ),
+        // AL-1.2: the spam check's false positives and misses as users saw them.
+        tile(
+            "sum-out-of-junk",
+            s.junk.out_of_junk,
+            "moved out of Junk by users",
+        ),
+        tile(
+            "sum-into-junk",
+            s.junk.into_junk,
+            "moved into Junk by users",
+        ),
     ]
     .concat();
     let oldest = current
