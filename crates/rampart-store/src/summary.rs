@@ -193,6 +193,10 @@ pub struct QuarantineCounts {
 pub struct JunkCorrections {
     pub out_of_junk: u64,
     pub into_junk: u64,
+    /// The Return-Path domains of the mail moved out of Junk, most first: whose wanted mail
+    /// the score tags.
+    #[serde(default)]
+    pub out_of_junk_by_domain: Vec<Count>,
 }
 
 /// The system report of one period (AL-3.2).
@@ -398,6 +402,7 @@ pub struct Tally {
     tls_in: HashMap<String, u64>,
     tls_out: HashMap<String, u64>,
     released_by: HashMap<String, u64>,
+    out_of_junk_domains: HashMap<String, u64>,
 }
 
 impl Tally {
@@ -571,6 +576,10 @@ impl Tally {
             TRAINED => {
                 if e.detail.starts_with("moved out of Junk") {
                     s.junk.out_of_junk += 1;
+                    if let Some(from) = e.sender.as_deref() {
+                        let d = domain_of(&sender_name(from));
+                        *self.out_of_junk_domains.entry(d).or_default() += 1;
+                    }
                 } else if e.detail.starts_with("moved into Junk") {
                     s.junk.into_junk += 1;
                 }
@@ -604,6 +613,7 @@ impl Tally {
         s.tls.inbound = top(self.tls_in);
         s.tls.outbound = top(self.tls_out);
         s.quarantine.released_by = top(self.released_by);
+        s.junk.out_of_junk_by_domain = top(self.out_of_junk_domains);
         self.s
     }
 }

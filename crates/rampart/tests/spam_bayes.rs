@@ -301,11 +301,20 @@ fn al_1_2_bayes_trained_over_cli_and_jmap_moves() {
     let v: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(v["junk"]["into_junk"], 1, "{v}");
     assert_eq!(v["junk"]["out_of_junk"], 1, "{v}");
+    assert_eq!(
+        v["junk"]["out_of_junk_by_domain"][0],
+        serde_json::json!({"name": "letters.test", "count": 1}),
+        "whose wanted mail was tagged: {v}"
+    );
     let text = cli(&s.config, &["report", "summary", "--period", "day"], None);
     assert!(
         text.contains(
             "Junk, as users corrected it: 1 moved out (wanted mail tagged), 1 moved in (spam let through)"
         ),
+        "{text}"
+    );
+    assert!(
+        text.contains("  moved out of Junk, by sender domain:\n         1  letters.test\n"),
         "{text}"
     );
 }

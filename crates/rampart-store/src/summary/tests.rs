@@ -162,7 +162,11 @@ fn al_3_2_moves_out_of_and_into_junk_are_counted() {
         s.junk,
         JunkCorrections {
             out_of_junk: 2,
-            into_junk: 1
+            into_junk: 1,
+            out_of_junk_by_domain: vec![Count {
+                name: "bad.example".into(),
+                count: 2
+            }],
         }
     );
     // A summary written before the field existed still reads.

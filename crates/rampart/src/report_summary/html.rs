@@ -225,6 +225,11 @@ pub fn render(s: &Summary, hostname: &str) -> String {
             ("Moved into Junk (spam let through)", s.junk.into_junk),
         ],
     );
+    table(
+        &mut o,
+        ("Moved out of Junk, by sender domain", "Messages"),
+        &s.junk.out_of_junk_by_domain,
+    );
     o.push_str("</body></html>\n");
     o
 }

@@ -101,6 +101,11 @@ pub fn render(s: &Summary, hostname: &str) -> String {
         "\nJunk, as users corrected it: {} moved out (wanted mail tagged), {} moved in (spam let through)",
         j.out_of_junk, j.into_junk
     );
+    list(
+        &mut o,
+        "  moved out of Junk, by sender domain",
+        &j.out_of_junk_by_domain,
+    );
     let busiest = s
         .hourly
         .iter()
