@@ -284,13 +284,22 @@ fn al_1_2_bayes_trained_over_cli_and_jmap_moves() {
     );
     let timeline = wait_trace(
         &s,
-        &["trace", "--message-id", "odd1@letters.test"],
+        &["trace", "--message-id", "odd1@letters.test", "--json"],
         "moved out of Junk in the mailbox of alice@example.test: learned as ham (AL-1.2)",
     );
-    assert!(
-        timeline.contains("news@letters.test"),
-        "the Return-Path is the event's sender: {timeline}"
-    );
+    // The event names the message, its Return-Path as the sender and the account.
+    let trained: Vec<Value> = timeline
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "trained")
+        .collect();
+    assert_eq!(trained.len(), 2, "{timeline}");
+    for e in &trained {
+        assert_eq!(e["message_id"], "odd1@letters.test", "{e}");
+        assert_eq!(e["sender"], "news@letters.test", "{e}");
+        assert_eq!(e["recipient"], "alice@example.test", "{e}");
+        assert!(e["session"].is_null() && e["queue_id"].is_null(), "{e}");
+    }
 
     // AL-3.2: the system report counts both corrections, as JSON and as text.
     let report = cli(
