@@ -744,7 +744,7 @@ def main():
             if beside:
                 name = name.replace("rampart", beside, 1)
             summary[name] = {"rates": rates(res, THRESHOLDS["rampart"]),
-                                       "seconds_per_message": None, "split": sp.name}
+                             "seconds_per_message": None, "split": sp.name}
             dump(out / f"{beside or 'rampart'}-cv.tsv", res)
             print(table(summary))
         elif a.feedback:

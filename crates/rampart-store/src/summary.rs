@@ -17,8 +17,10 @@ use std::collections::{BTreeMap, HashMap};
 pub const TOP: usize = 10;
 
 /// The trace event of a lesson a user's move taught the spam classifier (AL-1.2): its detail
-/// begins `moved out of Junk` (learned as ham) or `moved into Junk` (learned as spam).
+/// begins [`MOVED_OUT_OF_JUNK`] (learned as ham) or [`MOVED_INTO_JUNK`] (learned as spam).
 pub const TRAINED: &str = "trained";
+pub const MOVED_OUT_OF_JUNK: &str = "moved out of Junk";
+pub const MOVED_INTO_JUNK: &str = "moved into Junk";
 
 const HOUR: i64 = 3_600 * 1_000_000;
 const DAY: i64 = 24 * HOUR;
@@ -574,13 +576,13 @@ impl Tally {
             }
             "quarantined" => s.quarantine.held += 1,
             TRAINED => {
-                if e.detail.starts_with("moved out of Junk") {
+                if e.detail.starts_with(MOVED_OUT_OF_JUNK) {
                     s.junk.out_of_junk += 1;
                     if let Some(from) = e.sender.as_deref() {
                         let d = domain_of(&sender_name(from));
                         *self.out_of_junk_domains.entry(d).or_default() += 1;
                     }
-                } else if e.detail.starts_with("moved into Junk") {
+                } else if e.detail.starts_with(MOVED_INTO_JUNK) {
                     s.junk.into_junk += 1;
                 }
             }

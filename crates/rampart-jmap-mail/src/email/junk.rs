@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 
 use rampart_checks::spam::bayes;
 use rampart_store::spam_tokens::{Lesson, Trained, GLOBAL};
+use rampart_store::summary::{MOVED_INTO_JUNK, MOVED_OUT_OF_JUNK, TRAINED};
 use rampart_store::{AnyStore, TraceEvent};
 
 /// The Junk and Trash mailboxes of an account, by id.
@@ -81,20 +82,17 @@ pub(crate) async fn train(store: &AnyStore, owner: &str, id: i64, spam: bool) {
 /// lesson's one read of the message found.
 fn lesson_event(l: &bayes::Lesson, owner: &str, spam: bool) -> TraceEvent {
     let detail = if spam {
-        format!("moved into Junk in the mailbox of {owner}: learned as spam (AL-1.2)")
+        format!("{MOVED_INTO_JUNK} in the mailbox of {owner}: learned as spam (AL-1.2)")
     } else {
-        format!("moved out of Junk in the mailbox of {owner}: learned as ham (AL-1.2)")
+        format!("{MOVED_OUT_OF_JUNK} in the mailbox of {owner}: learned as ham (AL-1.2)")
     };
     TraceEvent {
         message_id: l.message_id.as_deref().map(|id| printable(id, 998)),
         sender: l.return_path.as_deref().map(|s| printable(s, 300)),
         recipient: Some(owner.to_string()),
-        ..TraceEvent::new(EVENT, detail)
+        ..TraceEvent::new(TRAINED, detail)
     }
 }
-
-/// The trace event's name; the system report counts it ([`rampart_store::summary`]).
-pub(crate) const EVENT: &str = rampart_store::summary::TRAINED;
 
 /// At most `max` characters, control characters left out: header values go into the trace.
 fn printable(s: &str, max: usize) -> String {
