@@ -213,6 +213,7 @@ impl Pipeline {
         let mut verdicts = Vec::with_capacity(8);
         verdicts.push(headers);
         let mut auth_failed = false;
+        let mut from_authenticated = false;
         let mut auth_outcome = None;
         if let Some(a) = &self.auth {
             let t = Instant::now();
@@ -220,6 +221,7 @@ impl Pipeline {
             timed("authentication", t);
             auth_failed = env.direction == Direction::Inbound
                 && matches!(outcome.dmarc.result(), crate::auth::DmarcResult::Fail(_));
+            from_authenticated = env.direction == Direction::Inbound && outcome.from_aligned();
             verdicts.push(outcome.verdict.clone());
             auth_outcome = Some(outcome);
         }
@@ -253,6 +255,7 @@ impl Pipeline {
             let bayes = self.classify(env, message).await;
             let signals = SpamSignals {
                 auth_failed,
+                from_authenticated,
                 urls: url_report.as_ref(),
                 bayes: bayes.as_ref(),
             };

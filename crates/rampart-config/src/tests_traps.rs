@@ -237,3 +237,39 @@ fn show_writes_every_default_and_reads_back_the_same() {
     let demo = Config::embedded_default().to_toml().unwrap();
     assert!(demo.contains("address = \"127.0.0.1:2525\""), "{demo}");
 }
+
+/// AL-1.2: an allow rule on the sender's address that does not ask for authentication starts,
+/// with a warning naming the file, the line and the rule; the bound form gives none.
+#[test]
+fn al_1_2_an_allow_rule_a_forged_from_earns_is_a_warning() {
+    let dir = std::env::temp_dir().join(format!("rampart-allow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("local.rules");
+    let src = format!(
+        "{HOST}[checks.spam]\nrule_files = [\"{}\"]\n",
+        file.display()
+    );
+    std::fs::write(
+        &file,
+        "header PARTNER addr From =~ @partner\\.example$\nscore PARTNER -10\n",
+    )
+    .unwrap();
+    let w = warnings(&src);
+    let hit: Vec<&String> = w.iter().filter(|l| l.contains("rule PARTNER")).collect();
+    assert_eq!(hit.len(), 1, "{w:?}");
+    assert!(
+        hit[0].contains("checks.spam.rule_files[0]")
+            && hit[0].contains("local.rules:1")
+            && hit[0].contains("from_authenticated"),
+        "{hit:?}"
+    );
+    std::fs::write(
+        &file,
+        "header __PARTNER addr From =~ @partner\\.example$\ncheck __AUTH from_authenticated\n\
+         meta PARTNER __PARTNER && __AUTH\nscore PARTNER -10\n",
+    )
+    .unwrap();
+    let w = warnings(&src);
+    assert!(w.iter().all(|l| !l.contains("rule PARTNER")), "{w:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

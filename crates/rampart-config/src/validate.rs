@@ -339,6 +339,10 @@ fn warnings(config: &Config, loc: &Locator<'_>) -> Vec<Warning> {
             }
         }
     }
+    // AL-1.2: an allow rule on the sender's address that a forged From would earn.
+    for (key, message) in rampart_checks::spam::rules::config_warnings(&checks.spam.rule_files) {
+        warnings.push(Warning(loc.at(&format!("checks.spam.{key}"), message)));
+    }
     // NC-2.3.2: fail_open lets mail through unscanned whenever clamd is unavailable.
     if checks.antivirus.fail_open && checks.enabled(CheckName::Antivirus) {
         warnings.push(Warning(loc.at(

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use rampart_testdns::TestDns;
 
 /// CRLF line endings, as SMTP carries them.
 fn crlf(s: &str) -> String {
@@ -271,4 +272,89 @@ fn al_1_2_bad_rule_file_is_a_configuration_error() {
         )),
         "{text}"
     );
+}
+
+/// An allow list as rules: a sender's mail loses points only when its From domain is
+/// authenticated (`from_authenticated`), so a forged From earns nothing; a block rule by
+/// address refuses. SPF answered by a DNS server started here.
+#[test]
+fn al_1_2_allow_rules_hold_only_for_authenticated_senders() {
+    let dns = TestDns::builder()
+        .txt("partner.test", "v=spf1 ip4:127.0.0.1 -all")
+        .txt("_dmarc.partner.test", "v=DMARC1; p=none")
+        .txt("friend.test", "v=spf1 ip4:127.0.0.1 -all")
+        .txt("other.test", "v=spf1 ip4:127.0.0.1 -all")
+        .start();
+    let dir = TempDir::new("allow");
+    let rules = dir.0.join("local.rules");
+    std::fs::write(
+        &rules,
+        "header   __TRUSTED_FROM addr From =~ @(partner|friend)\\.test$\n\
+         check    __FROM_AUTH    from_authenticated\n\
+         meta     TRUSTED_SENDER __TRUSTED_FROM && __FROM_AUTH\n\
+         score    TRUSTED_SENDER -10\n\
+         header   BLOCKED_SENDER addr From =~ @blocked\\.test$\n\
+         score    BLOCKED_SENDER 20\n",
+    )
+    .unwrap();
+    let s = Server::start_with(Options {
+        top: format!("[dns]\nservers = [\"{}\"]\ntimeout_secs = 1\n", dns.addr()),
+        checks: Some(format!(
+            "disabled = [\"antivirus\"]\n[checks.spam]\nrule_files = [\"{}\"]\n",
+            rules.display()
+        )),
+        limits: "max_errors = 100".into(),
+        ..Default::default()
+    });
+    let date = now_date();
+    let spam_from = |domain: &str, n: u32| {
+        crlf(
+            &ISSUE_SPAM
+                .replace("DATE", &date)
+                .replace("offers@cheap-meds.example", &format!("offers@{domain}"))
+                .replace("lottery-1@", &format!("lottery-{n}@")),
+        )
+    };
+    let mut c = s.ehlo();
+
+    // Authenticated through DMARC (SPF aligned, the domain publishes a record), and without a
+    // record (SPF pass for the From domain itself): the allow rule takes the score under the
+    // tag line, and the trace shows it.
+    for (n, domain) in [(1, "partner.test"), (2, "friend.test")] {
+        let (code, text) = c.send_mail(
+            &format!("bounces@{domain}"),
+            &["alice@example.test"],
+            &spam_from(domain, n),
+        );
+        assert_eq!(code, 250, "{text}");
+        let t = checks_line(&s, &queue_id(&text));
+        assert!(t.contains("TRUSTED_SENDER(-10.0)"), "{domain}: {t}");
+        assert!(t.contains("accepted"), "{domain}: {t}");
+        assert!(spam_score(&t) < 5.0, "{domain}: {t}");
+    }
+
+    // The same From, sent from elsewhere: SPF passes for other.test, which is not the From
+    // domain, so nothing vouches for the From and the message is held as before.
+    let (code, text) = c.send_mail(
+        "bounces@other.test",
+        &["alice@example.test"],
+        &spam_from("friend.test", 3),
+    );
+    assert_eq!(code, 250, "{text}");
+    let t = checks_line(&s, &queue_id(&text));
+    assert!(!t.contains("TRUSTED_SENDER"), "{t}");
+    assert!(t.contains("quarantined by spam"), "{t}");
+
+    // A blocked address is refused whatever else the message is.
+    let (code, text) = c.send_mail(
+        "ann@blocked.test",
+        &["alice@example.test"],
+        &crlf(
+            &BUSINESS
+                .replace("DATE", &date)
+                .replace("ann.baker@partner.example", "ann@blocked.test"),
+        ),
+    );
+    assert!((500..600).contains(&code), "{code} {text}");
+    assert!(text.contains("5.7."), "{text}");
 }

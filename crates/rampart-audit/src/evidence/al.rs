@@ -144,6 +144,18 @@ pub fn al_1_2(f: &Facts) -> Vec<Finding> {
         }
         out.extend(rspamd(f, c));
         out.extend(classifier_stale(f));
+        // An allow rule that a forged From earns weakens the score for anyone who forges it.
+        for (key, message) in
+            rampart_checks::spam::rules::config_warnings(&c.checks.spam.rule_files)
+        {
+            out.push(Finding::warn(
+                ID,
+                format!("checks.spam.{key}"),
+                message,
+                "add `check __FROM_AUTH from_authenticated` and require `__FROM_AUTH` in the \
+                 rule's meta expression",
+            ));
+        }
     } else if let Err(w) = config(f, ID) {
         out.push(w);
     }

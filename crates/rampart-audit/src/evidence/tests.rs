@@ -396,3 +396,43 @@ fn al_1_2_classifier_lessons_of_an_older_tokeniser_ask_for_retraining() {
         .unwrap()
         .contains("rampart spam train"));
 }
+
+/// AL-1.2: an allow rule that a forged From earns is a warning with its remedy.
+#[test]
+fn al_1_2_an_unauthenticated_allow_rule_warns() {
+    let dir = std::env::temp_dir().join(format!("rampart-audit-allow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("local.rules");
+    std::fs::write(
+        &file,
+        "header FRIEND addr From =~ @friend\\.example$\nscore FRIEND -8\n",
+    )
+    .unwrap();
+    let f = facts(&format!(
+        "[checks.spam]\nrule_files = [\"{}\"]\n",
+        file.display()
+    ));
+    let r = Report::gather(&f);
+    let c = r.control("AL-1.2").unwrap();
+    let w = c
+        .findings
+        .iter()
+        .find(|x| x.check == "checks.spam.rule_files.0")
+        .unwrap_or_else(|| panic!("no rule finding: {:?}", c.findings));
+    assert_eq!(w.status, Status::Warn);
+    assert!(w.evidence.contains("rule FRIEND"), "{}", w.evidence);
+    assert!(
+        w.remedy.as_deref().unwrap().contains("from_authenticated"),
+        "{:?}",
+        w.remedy
+    );
+    // Without rule files: no such finding.
+    let f = facts("");
+    assert!(Report::gather(&f)
+        .control("AL-1.2")
+        .unwrap()
+        .findings
+        .iter()
+        .all(|x| !x.check.starts_with("checks.spam.rule_files")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -142,6 +142,31 @@ pub struct AuthOutcome {
     mail_from: String,
 }
 
+impl AuthOutcome {
+    /// Whether `domain` is authenticated (NC-2.1.7, and the spam rules' `from_authenticated`):
+    /// DMARC pass when the domain publishes a record; otherwise an SPF or DKIM pass for the
+    /// domain itself or a name below it (relaxed alignment with the domain as its own
+    /// organisational domain).
+    pub fn aligned(&self, domain: &str) -> bool {
+        if self.dmarc.domain() == domain && self.dmarc.dmarc_record().is_some() {
+            return self.dmarc.result() == DmarcResult::Pass;
+        }
+        (self.spf_mail_from.result() == SpfResult::Pass
+            && within(self.spf_mail_from.domain(), domain))
+            || self
+                .dkim
+                .iter()
+                .any(|d| d.result == DkimResult::Pass && within(&d.domain, domain))
+    }
+
+    /// The message has one From field naming one domain, and that domain is
+    /// [`aligned`](Self::aligned): the From address is the sender's own, as far as the domain
+    /// can show it.
+    pub fn from_aligned(&self) -> bool {
+        self.from_fields == 1 && matches!(self.from_domains.as_slice(), [d] if self.aligned(d))
+    }
+}
+
 /// The inbound authentication check. Build once, share (`Arc`) between sessions.
 pub struct Authenticator {
     resolver: MessageAuthenticator,
@@ -478,7 +503,7 @@ impl Authenticator {
             .map(String::as_str)
             .filter(|d| ctx.local_domains.iter().any(|l| l.eq_ignore_ascii_case(d)))
             .collect();
-        if let Some(unaligned) = own.iter().find(|d| !self.own_domain_aligned(o, d)) {
+        if let Some(unaligned) = own.iter().find(|d| !o.aligned(d)) {
             if self.config.trusted_forwarders.override_own_domain {
                 if let Some(why) = self.forwarder_override(ctx, o, unaligned) {
                     return Verdict::accept(
@@ -591,19 +616,6 @@ impl Authenticator {
                 }
             }
         }
-    }
-
-    /// NC-2.1.7: DMARC pass when the domain publishes a record; otherwise an SPF or DKIM pass
-    /// for the domain itself or a name below it (relaxed alignment with the domain as its own
-    /// organisational domain).
-    fn own_domain_aligned(&self, o: &AuthOutcome, domain: &str) -> bool {
-        if o.dmarc.domain() == domain && o.dmarc.dmarc_record().is_some() {
-            return o.dmarc.result() == DmarcResult::Pass;
-        }
-        (o.spf_mail_from.result() == SpfResult::Pass && within(o.spf_mail_from.domain(), domain))
-            || o.dkim
-                .iter()
-                .any(|d| d.result == DkimResult::Pass && within(&d.domain, domain))
     }
 
     /// A temporary error that could have produced the missing own-domain alignment.

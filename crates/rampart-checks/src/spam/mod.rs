@@ -149,6 +149,9 @@ impl Default for SpamConfig {
 pub struct SpamSignals<'a> {
     /// SPF/DKIM/DMARC did not pass (as the authentication checks judged it).
     pub auth_failed: bool,
+    /// The From domain is authenticated ([`crate::auth::AuthOutcome::from_aligned`]): the
+    /// content rules' `from_authenticated`, which binds an allow rule to the real sender.
+    pub from_authenticated: bool,
     /// The URL check's report for this message, if it ran.
     pub urls: Option<&'a UrlReport>,
     /// The classifier's answer, when it ran ([`bayes::classify`]).
@@ -312,7 +315,7 @@ pub fn score_rules(
     ctx: &Context<'_>,
     score: &mut Score,
 ) {
-    let facts = rules::facts::Facts::gather(ctx, signals.urls);
+    let facts = rules::facts::Facts::gather(ctx, signals);
     // The classifier and Rspamd count for meta rules only when they point towards spam: a
     // negative (ham) contribution is not a match.
     let code: Vec<&str> = score

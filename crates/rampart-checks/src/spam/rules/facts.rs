@@ -16,7 +16,7 @@ use crate::dlp::html::html_readings;
 use crate::dlp::normalize::{invisible_count, normalize};
 use crate::mime::{walk, PartKind};
 use crate::spam::lookalike::lookalike;
-use crate::urls::UrlReport;
+use crate::spam::SpamSignals;
 use crate::Context;
 
 /// Raw rules read at most this many bytes of the message.
@@ -82,6 +82,10 @@ pub enum Func {
     UnsubscribeAtSender,
     /// The Message-ID's domain is at the From domain's organisation.
     MessageIdAtSender,
+    /// The From domain is authenticated: DMARC pass, or without a DMARC record an SPF or DKIM
+    /// pass for that domain (the authentication check's reading; 0 when it did not run). What
+    /// an allow rule needs, so that a forged From does not earn it.
+    FromAuthenticated,
 }
 
 impl Func {
@@ -111,6 +115,7 @@ impl Func {
         ("external_sender", Func::ExternalSender),
         ("unsubscribe_at_sender", Func::UnsubscribeAtSender),
         ("message_id_at_sender", Func::MessageIdAtSender),
+        ("from_authenticated", Func::FromAuthenticated),
     ];
 
     pub fn by_name(name: &str) -> Option<Func> {
@@ -122,6 +127,9 @@ impl Func {
 pub struct Facts<'a> {
     /// Top-level header fields: lower-case name, decoded and normalised value.
     pub headers: Vec<(String, String)>,
+    /// The addresses of the top-level address fields (From, Sender, Reply-To, To, Cc …):
+    /// lower-case field name and address, lower case, as mail-parser read them.
+    pub addresses: Vec<(String, String)>,
     /// The body text parts' visible text, normalised, at most [`MAX_BODY`] bytes.
     pub body: String,
     /// Every URL found, as `scheme://host[:port]/path[?query]`.
@@ -139,11 +147,13 @@ impl<'a> Facts<'a> {
             .map_or(0.0, |(_, v)| *v)
     }
 
-    /// Reads the message once; `urls` is the URL check's report when it ran.
-    pub fn gather(ctx: &Context<'a>, urls: Option<&UrlReport>) -> Facts<'a> {
+    /// Reads the message once; `signals` carry what other checks found (the URL check's
+    /// report when it ran, the authentication).
+    pub fn gather(ctx: &Context<'a>, signals: &SpamSignals<'_>) -> Facts<'a> {
         let parsed = ctx.parsed;
+        let urls = signals.urls;
         let raw = &ctx.raw[..ctx.raw.len().min(MAX_RAW)];
-        let headers = header_values(parsed);
+        let (headers, addresses) = header_values(parsed);
         let subject = headers
             .iter()
             .find(|(n, _)| n == "subject")
@@ -328,9 +338,11 @@ impl<'a> Facts<'a> {
                 Func::MessageIdAtSender,
                 flag(from.as_deref().is_some_and(|f| message_id_at(ctx, f))),
             ),
+            (Func::FromAuthenticated, flag(signals.from_authenticated)),
         ];
         Facts {
             headers,
+            addresses,
             body,
             uris,
             raw,
@@ -520,14 +532,28 @@ fn rfc2047_odd(ctx: &Context<'_>) -> bool {
 }
 
 /// Top-level header fields as a reader sees them: encoded-words decoded, normalised.
-fn header_values(parsed: &mail_parser::Message<'_>) -> Vec<(String, String)> {
+/// Each top-level field as `(name, value)`, and the addresses of the address fields as
+/// `(name, address)`, from the one parse.
+type Fields = Vec<(String, String)>;
+fn header_values(parsed: &mail_parser::Message<'_>) -> (Fields, Fields) {
     let raw = parsed.raw_message.as_ref();
     let Some(root) = parsed.parts.first() else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    root.headers
+    let mut addresses = Vec::new();
+    let values = root
+        .headers
         .iter()
         .map(|h| {
+            let name = h.name.as_str().to_ascii_lowercase();
+            if let (false, HeaderValue::Address(a)) =
+                (matches!(h.name, HeaderName::Other(_)), &h.value)
+            {
+                addresses.extend(a.iter().filter_map(|x| {
+                    let e = x.address.as_deref()?.trim();
+                    (!e.is_empty()).then(|| (name.clone(), e.to_lowercase()))
+                }));
+            }
             let raw_value = raw
                 .get(h.offset_start as usize..(h.offset_end as usize).max(h.offset_start as usize))
                 .unwrap_or_default();
@@ -547,9 +573,10 @@ fn header_values(parsed: &mail_parser::Message<'_>) -> Vec<(String, String)> {
                     .join(", "),
                 _ => unstructured(raw_value),
             };
-            (h.name.as_str().to_ascii_lowercase(), normalize(text.trim()))
+            (name, normalize(text.trim()))
         })
-        .collect()
+        .collect();
+    (values, addresses)
 }
 
 fn unstructured(raw: &[u8]) -> String {

@@ -73,14 +73,32 @@ pub enum Reading {
     /// Like `Deobf`, but only a match the plain text does not show counts: the word was
     /// disguised (`V1AGRA` matches, `viagra` does not).
     Obfuscated,
+    /// Header rules on an address field only: each address of the field (`local@domain`, lower
+    /// case) as mail-parser read it, without display names or comments.
+    Addr,
 }
+
+/// The fields the `addr` reading may name.
+pub const ADDRESS_FIELDS: &[&str] = &[
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "bcc",
+    "resent-from",
+    "resent-sender",
+    "resent-to",
+    "resent-cc",
+    "resent-bcc",
+];
 
 /// Whether `re` matches `text` read as `reading`; `deobf` is the deobfuscated text when the
 /// caller has it already.
 fn read_match(re: &regex::Regex, reading: Reading, text: &str, deobf: Option<&str>) -> bool {
     let owned;
     let d = match (reading, deobf) {
-        (Reading::Plain, _) => return re.is_match(text),
+        (Reading::Plain | Reading::Addr, _) => return re.is_match(text),
         (_, Some(d)) => d,
         (_, None) => {
             owned = obfuscate::deobfuscate(text);
@@ -443,6 +461,17 @@ fn header_matches(h: &HeaderTest, facts: &Facts<'_>) -> bool {
             negate,
             reading,
         } => {
+            if *reading == Reading::Addr {
+                let mut addrs = facts
+                    .addresses
+                    .iter()
+                    .filter(|(n, _)| n == field)
+                    .peekable();
+                if addrs.peek().is_none() {
+                    return false;
+                }
+                return addrs.any(|(_, a)| re.is_match(a)) != *negate;
+            }
             let read = |v: &str| read_match(re, *reading, v, None);
             if field == "all" {
                 let all: Vec<String> = facts
@@ -460,6 +489,77 @@ fn header_matches(h: &HeaderTest, facts: &Facts<'_>) -> bool {
             any != *negate
         }
     }
+}
+
+/// Header fields that name the sender, which anyone can write.
+const SENDER_FIELDS: &[&str] = &["from", "sender", "reply-to", "return-path", "all"];
+
+impl RuleSet {
+    /// Rules that lower the score on what the sender's header fields say (From, Sender,
+    /// Reply-To, directly or through meta rules) without `from_authenticated` among what they
+    /// read: a forged From earns them. The default set has none.
+    pub fn unauthenticated_allows(&self) -> Vec<&Rule> {
+        self.rules
+            .iter()
+            .filter(|r| r.score < 0.0)
+            .filter(|r| {
+                let (mut sender, mut authenticated) = (false, false);
+                let mut todo = vec![r.name.as_str()];
+                let mut seen = HashSet::new();
+                while let Some(n) = todo.pop() {
+                    if !seen.insert(n) {
+                        continue;
+                    }
+                    let Some(rule) = self.get(n) else { continue };
+                    match &rule.test {
+                        Test::Header(HeaderTest::Match { field, .. })
+                        | Test::Header(HeaderTest::Exists(field)) => {
+                            sender |= SENDER_FIELDS.contains(&field.as_str());
+                        }
+                        Test::Check(Func::FromAuthenticated, ..) => authenticated = true,
+                        Test::Meta(e) => {
+                            let mut names = Vec::new();
+                            e.names(&mut names);
+                            for d in names {
+                                if let Some(x) = self.get(&d) {
+                                    todo.push(x.name.as_str());
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                sender && !authenticated
+            })
+            .collect()
+    }
+}
+
+/// `checks.spam.rule_files` warnings for the configuration report: (key, message). An allow
+/// rule on the sender's address that does not ask for authentication
+/// ([`RuleSet::unauthenticated_allows`]).
+pub fn config_warnings(files: &[PathBuf]) -> Vec<(String, String)> {
+    let Ok(set) = RuleSet::load(files) else {
+        return Vec::new();
+    };
+    set.unauthenticated_allows()
+        .into_iter()
+        .map(|r| {
+            let i = files
+                .iter()
+                .position(|f| r.origin.starts_with(&format!("{}:", f.display())))
+                .unwrap_or(0);
+            (
+                format!("rule_files.{i}"),
+                format!(
+                    "{}: rule {} lowers the score ({}) on what the sender's header fields say, \
+                     without `from_authenticated`: a forged From earns it; require it in a meta \
+                     rule (docs/CHECKS.md, \"Allow and block lists\")",
+                    r.origin, r.name, r.score
+                ),
+            )
+        })
+        .collect()
 }
 
 /// `checks.spam.rule_files` problems for the configuration report: (key, message).

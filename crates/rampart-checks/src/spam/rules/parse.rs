@@ -16,7 +16,8 @@
 //! Regular expressions are the `regex` crate's (linear time), each bounded in size; `(?i)`
 //! makes one case-insensitive. READING `deobf` reads the text through [`super::obfuscate`]
 //! first (lower case, `V1AGRA` as `viagra`); `obfuscated` too, but only a match that the plain
-//! text does not show counts (the word was disguised). The
+//! text does not show counts (the word was disguised); `addr`, on header rules over an address
+//! field, reads each address of the field (`local@domain`, lower case) instead of its text. The
 //! field `ALL` is every header field as `Name: value` lines.
 
 use regex::bytes::RegexBuilder as BytesRegexBuilder;
@@ -70,6 +71,11 @@ pub fn statement(line: &str) -> Result<Statement, (Option<String>, String)> {
         "header" => Test::Header(header(rest).map_err(named)?),
         "body" => {
             let (reading, re) = reading(rest);
+            if reading == Reading::Addr {
+                return Err(named(
+                    "`addr` reads address header fields only: use it in a `header` rule".into(),
+                ));
+            }
             Test::Body {
                 re: regex(re).map_err(named)?,
                 reading,
@@ -121,6 +127,7 @@ fn reading(s: &str) -> (Reading, &str) {
     match word(s) {
         ("deobf", rest) => (Reading::Deobf, rest),
         ("obfuscated", rest) => (Reading::Obfuscated, rest),
+        ("addr", rest) => (Reading::Addr, rest),
         _ => (Reading::Plain, s),
     }
 }
@@ -209,6 +216,12 @@ fn header(rest: &str) -> Result<HeaderTest, String> {
             let (reading, rest) = reading(rest);
             let (field, after) = word(rest);
             let field = field_name(field)?;
+            if reading == Reading::Addr && !super::ADDRESS_FIELDS.contains(&field.as_str()) {
+                return Err(format!(
+                    "`addr` reads address fields only ({}), not `{field}`",
+                    super::ADDRESS_FIELDS.join(", ")
+                ));
+            }
             let (op, re) = word(after);
             let negate = match op {
                 "=~" => false,

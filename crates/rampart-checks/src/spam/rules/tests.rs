@@ -15,10 +15,20 @@ fn errors(text: &str) -> Vec<RuleError> {
 
 /// The names of the rules of `set` that score on `raw`, with `code` as code rule hits.
 fn fired_with(set: &RuleSet, raw: &str, code: &[&str]) -> Vec<String> {
+    fired_signals(set, raw, code, &crate::spam::SpamSignals::default())
+}
+
+/// The same, with what other checks found.
+fn fired_signals(
+    set: &RuleSet,
+    raw: &str,
+    code: &[&str],
+    signals: &crate::spam::SpamSignals<'_>,
+) -> Vec<String> {
     let raw = raw.replace('\n', "\r\n");
     let parsed = MessageParser::default().parse(raw.as_bytes()).unwrap();
     let c = ctx(raw.as_bytes(), &parsed, Direction::Inbound);
-    let facts = Facts::gather(&c, None);
+    let facts = Facts::gather(&c, signals);
     set.evaluate(&facts, code)
         .into_iter()
         .map(|h| h.name)
@@ -53,6 +63,66 @@ fn al_1_2_header_rules() {
     );
     let s = set("header H_ENC Subject =~ LOTTERY\n");
     assert_eq!(fired(&s, &enc), ["H_ENC"]);
+}
+
+#[test]
+fn al_1_2_addr_reading_sees_addresses_not_display_names() {
+    let s = set("header A_PARTNER addr From =~ @partner\\.example$\n\
+         header A_DISPLAY addr From =~ evil\n\
+         header A_TEXT From =~ evil\n\
+         header A_TO addr To =~ ^bob@agency\\.example\\.gov$\n\
+         header A_NOT_TO addr To !~ @elsewhere\\.example$\n\
+         header A_NO_CC addr Cc =~ .\n");
+    // The display name claims another address; only the address itself is read, lower case.
+    let raw = PLAIN
+        .replace(
+            "From: Ann <ann@partner.example>",
+            "From: \"ann@evil.example\" <Ann@Partner.Example>",
+        )
+        .replace(
+            "To: user@agency.example.gov",
+            "To: user@agency.example.gov, Bob <BOB@agency.example.gov>",
+        );
+    assert_eq!(fired(&s, &raw), ["A_PARTNER", "A_TEXT", "A_TO", "A_NOT_TO"]);
+    // The other way round: the partner's address in the display name does not count.
+    let forged = PLAIN.replace(
+        "From: Ann <ann@partner.example>",
+        "From: \"ann@partner.example\" <ann@evil.example>",
+    );
+    assert_eq!(fired(&s, &forged), ["A_DISPLAY", "A_TEXT", "A_NOT_TO"]);
+}
+
+#[test]
+fn al_1_2_addr_reading_is_for_address_fields_in_header_rules() {
+    let e = errors("header A addr Subject =~ x\n");
+    assert!(e[0].message.contains("address fields only"), "{e:?}");
+    assert!(e[0].message.contains("`subject`"), "{e:?}");
+    let e = errors("body B addr x\n");
+    assert!(e[0].message.contains("`header` rule"), "{e:?}");
+    let e = errors("header A addr ALL =~ x\n");
+    assert!(e[0].message.contains("address fields only"), "{e:?}");
+}
+
+#[test]
+fn al_1_2_from_authenticated_binds_an_allow_rule_to_the_sender() {
+    let s = set("header __PARTNER addr From =~ @partner\\.example$\n\
+         check __AUTHENTICATED from_authenticated\n\
+         meta PARTNER_TRUSTED __PARTNER && __AUTHENTICATED\n\
+         score PARTNER_TRUSTED -10\n");
+    let authenticated = crate::spam::SpamSignals {
+        from_authenticated: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        fired_signals(&s, PLAIN, &[], &authenticated),
+        ["PARTNER_TRUSTED"]
+    );
+    // The same From without authentication (forged, or the check did not run): nothing.
+    assert!(fired(&s, PLAIN).is_empty());
+    // Authenticated, but another sender.
+    let other = PLAIN.replace("ann@partner.example", "ann@other.example");
+    assert!(fired_signals(&s, &other, &[], &authenticated).is_empty());
+    assert_eq!(s.get("PARTNER_TRUSTED").unwrap().score, -10.0);
 }
 
 #[test]
@@ -499,4 +569,29 @@ fn al_1_2_split_rules_match_as_the_one_expression_did() {
     let raw =
         "From: a@sender.example\nTo: user@example.test\nSubject: hi\n\nEarn 150% weekly returns.\n";
     assert!(fired(builtin(), raw).contains(&"BODY_GUARANTEED".to_string()));
+}
+
+#[test]
+fn al_1_2_an_allow_rule_on_the_sender_without_authentication_is_found() {
+    let s = set("header FORGEABLE addr From =~ @partner\\.example$\n\
+         score FORGEABLE -5\n\
+         header __REPLY Reply-To =~ partner\n\
+         meta FORGEABLE_META __REPLY && !auth_failed\n\
+         score FORGEABLE_META -3\n\
+         header __PARTNER addr From =~ @partner\\.example$\n\
+         check __AUTH from_authenticated\n\
+         meta BOUND __PARTNER && __AUTH\n\
+         score BOUND -10\n\
+         header BLOCK addr From =~ @spam\\.example$\n\
+         score BLOCK 20\n\
+         body KIND_WORDS (?i)minutes of the meeting\n\
+         score KIND_WORDS -1\n");
+    let found: Vec<&str> = s
+        .unauthenticated_allows()
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(found, ["FORGEABLE", "FORGEABLE_META"]);
+    // The default set's one negative rule reads no sender field (its safeguards: CHECKS.md).
+    assert!(builtin().unauthenticated_allows().is_empty());
 }
