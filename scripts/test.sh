@@ -16,6 +16,8 @@ command -v python3 >/dev/null || need+=(python3)
 # Debian's Rspamd 3.4: the optional second spam engine, started by tests/spam_rspamd.rs on a
 # loopback port with a private configuration (AL-1.2); its own service stays stopped.
 [ -x /usr/bin/rspamd ] || need+=(rspamd)
+# Redis keeps Rspamd 3.4's Bayes: tests/spam_rspamd_learn.rs starts one of its own beside it.
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 # curl (with HTTP/2) for the https listener's end-to-end tests.
 command -v curl >/dev/null || need+=(curl)
 # DANE tests (tests/dane.rs, tests/mta_sts_serve.rs): unbound validates a zone signed by

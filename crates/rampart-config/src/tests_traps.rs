@@ -273,3 +273,29 @@ fn al_1_2_an_allow_rule_a_forged_from_earns_is_a_warning() {
     assert!(w.iter().all(|l| !l.contains("rule PARTNER")), "{w:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// AL-1.2: Rspamd's addresses and the controller's password file are checked before start.
+#[test]
+fn al_1_2_rspamd_settings_that_cannot_work_are_refused() {
+    let e = errors(&format!(
+        "{HOST}[checks.spam.rspamd]\nurl = \"https://rspamd.a.example\"\n\
+         controller_password_file = \"/nonexistent/rspamd.pass\"\n"
+    ));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].contains("key `checks.spam.rspamd.url`") && e[0].contains("only http://"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].contains("key `checks.spam.rspamd.controller_password_file`")
+            && e[1].contains("without `controller`"),
+        "{e:?}"
+    );
+    let (c, _) = parse(&format!(
+        "{HOST}[checks.spam.rspamd]\ncontroller = \"http://127.0.0.1:11334\"\n"
+    ))
+    .unwrap();
+    let r = c.checks.spam.rspamd.unwrap();
+    assert_eq!(r.controller.as_deref(), Some("http://127.0.0.1:11334"));
+    assert_eq!(r.controller_password_file, None);
+}

@@ -284,6 +284,12 @@ fn checks(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) {
     for (key, message) in rampart_checks::spam::rules::config_problems(&checks.spam.rule_files) {
         errors.push(loc.at(&format!("checks.spam.{key}"), message));
     }
+    // AL-1.2: Rspamd's addresses, and its controller's password file.
+    if let Some(r) = &checks.spam.rspamd {
+        for (key, message) in r.problems() {
+            errors.push(loc.at(&format!("checks.spam.rspamd.{key}"), message));
+        }
+    }
     // AL-2.4: the authentication check's own settings (the ARC key is read here too).
     if checks.enabled(CheckName::Authentication) {
         for (key, message) in checks.authentication.problems() {

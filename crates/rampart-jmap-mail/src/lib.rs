@@ -56,7 +56,14 @@ pub struct MailMethods {
     pub submitter: Option<Arc<dyn Submitter>>,
     /// The largest message Email/import and Email/set create accept (the SMTP limit).
     pub max_message_size: u64,
+    /// The Rspamd beside Rampart as configured at the moment, asked at each move to or out of
+    /// Junk (AL-1.2): with a controller, the move teaches Rspamd's Bayes too. None: no Rspamd.
+    pub rspamd: Option<RspamdNow>,
 }
+
+/// Gives `[checks.spam.rspamd]` as it is now (a reload may change it).
+pub type RspamdNow =
+    Arc<dyn Fn() -> Option<rampart_checks::spam::rspamd::RspamdConfig> + Send + Sync>;
 
 impl MailMethods {
     pub fn new(store: AnyStore) -> Self {
@@ -64,6 +71,7 @@ impl MailMethods {
             store,
             submitter: None,
             max_message_size: 50 * 1024 * 1024,
+            rspamd: None,
         }
     }
 

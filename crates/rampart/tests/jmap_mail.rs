@@ -57,20 +57,6 @@ fn error_of(c: &Jmap<'_>, name: &str, args: Value) -> String {
     r[0][1]["type"].as_str().unwrap_or_default().to_owned()
 }
 
-/// Role -> mailbox id, from Mailbox/get.
-fn role_id(c: &Jmap<'_>, acc: &str, role: &str) -> String {
-    let r = c.call1("Mailbox/get", json!({"accountId": acc, "ids": null}));
-    r["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["role"] == role)
-        .unwrap_or_else(|| panic!("no {role} mailbox: {r}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn mailbox_json(c: &Jmap<'_>, acc: &str, id: &str) -> Value {
     let r = c.call1("Mailbox/get", json!({"accountId": acc, "ids": [id]}));
     r["list"][0].clone()
@@ -131,7 +117,7 @@ fn mailbox_get_set_changes_errors_and_al_3_1_audit() {
     let s0 = got["state"].as_str().unwrap().to_owned();
     let list = got["list"].as_array().unwrap();
     assert_eq!(list.len(), 6, "{got}");
-    let inbox_id = role_id(&c, &acc, "inbox");
+    let inbox_id = c.role_id(&acc, "inbox");
     let inbox = mailbox_json(&c, &acc, &inbox_id);
     // RFC 8621 §2.1: the counts of what arrived over SMTP, and the caller's rights.
     assert_eq!(inbox["name"], "Inbox");
@@ -455,7 +441,7 @@ fn email_query_filters_sorts_window_and_query_changes() {
     let all = oldest_first(&c, &acc);
     assert_eq!(all.len(), 3);
     let (m1, m2, m3) = (all[0].clone(), all[1].clone(), all[2].clone());
-    let inbox = role_id(&c, &acc, "inbox");
+    let inbox = c.role_id(&acc, "inbox");
     let r = c.call1(
         "Email/query",
         json!({"accountId": acc, "calculateTotal": true}),
@@ -650,9 +636,9 @@ fn email_set_threads_changes_errors_and_al_3_1_audit() {
     let acc = c.account_id();
     let all = oldest_first(&c, &acc);
     let (m1, m2, m3) = (all[0].clone(), all[1].clone(), all[2].clone());
-    let inbox = role_id(&c, &acc, "inbox");
-    let archive = role_id(&c, &acc, "archive");
-    let trash = role_id(&c, &acc, "trash");
+    let inbox = c.role_id(&acc, "inbox");
+    let archive = c.role_id(&acc, "archive");
+    let trash = c.role_id(&acc, "trash");
 
     // Threads: the lunch pair is one thread, oldest first; the invoice another.
     let t = c.call1(
@@ -888,7 +874,7 @@ fn copy_errors_snippets_and_quota() {
     let bob_acc = s.jmap("bob@example.test").account_id();
     let all = oldest_first(&c, &acc);
     let (m1, m2) = (all[0].clone(), all[1].clone());
-    let inbox = role_id(&c, &acc, "inbox");
+    let inbox = c.role_id(&acc, "inbox");
 
     // Email/copy: a source account the user does not reach, a target they do not reach, and
     // the same account twice.

@@ -82,19 +82,6 @@ fn probability(trace: &str) -> f64 {
         .unwrap_or_else(|| panic!("unreadable probability in:\n{trace}"))
 }
 
-fn role_id(c: &Jmap<'_>, acc: &str, role: &str) -> String {
-    let r = c.call1("Mailbox/get", json!({"accountId": acc, "ids": null}));
-    r["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["role"] == role)
-        .unwrap_or_else(|| panic!("no {role} mailbox: {r}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn in_mailbox(c: &Jmap<'_>, acc: &str, mailbox: &str) -> Vec<String> {
     let r = c.call1(
         "Email/query",
@@ -182,7 +169,7 @@ fn al_1_2_bayes_trained_over_cli_and_jmap_moves() {
     );
     let alice = s.jmap("alice@example.test");
     let acc = alice.account_id();
-    let junk = role_id(&alice, &acc, "junk");
+    let junk = alice.role_id(&acc, "junk");
     let mut found = false;
     for _ in 0..200 {
         let ids = in_mailbox(&alice, &acc, &junk);
@@ -216,7 +203,7 @@ fn al_1_2_bayes_trained_over_cli_and_jmap_moves() {
         &["trace", "--message-id", "odd1@letters.test"],
         "classifier probability",
     ));
-    let inbox = role_id(&alice, &acc, "inbox");
+    let inbox = alice.role_id(&acc, "inbox");
     let mut email = None;
     for _ in 0..200 {
         let ids = in_mailbox(&alice, &acc, &inbox);

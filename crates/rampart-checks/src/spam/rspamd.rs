@@ -41,6 +41,13 @@ pub struct RspamdConfig {
     pub fail: FailMode,
     /// Rspamd's score is multiplied by this before it joins ours. Default 1.
     pub weight: f32,
+    /// Rspamd's controller worker, e.g. `http://127.0.0.1:11334`. When set, users' moves to and
+    /// out of Junk also teach Rspamd's Bayes (`/learnspam`, `/learnham`), as they teach
+    /// Rampart's classifier. Unset (the default): nothing is sent.
+    pub controller: Option<String>,
+    /// A file holding the controller's password (its `password`/`enable_password`), sent in
+    /// the `Password` header; unset when the controller trusts this host (`secure_ip`).
+    pub controller_password_file: Option<std::path::PathBuf>,
 }
 
 impl Default for RspamdConfig {
@@ -50,8 +57,50 @@ impl Default for RspamdConfig {
             timeout: 10,
             fail: FailMode::Closed,
             weight: 1.0,
+            controller: None,
+            controller_password_file: None,
         }
     }
+}
+
+impl RspamdConfig {
+    /// Settings that cannot work, as (key, message) for the configuration report.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Err(e) = authority(&self.url, NORMAL_PORT) {
+            out.push(("url".into(), e));
+        }
+        if let Some(c) = &self.controller {
+            if let Err(e) = authority(c, CONTROLLER_PORT) {
+                out.push(("controller".into(), e));
+            }
+        }
+        match (&self.controller, &self.controller_password_file) {
+            (None, Some(_)) => out.push((
+                "controller_password_file".into(),
+                "is set without `controller`: set the controller's URL too, or remove it".into(),
+            )),
+            (Some(_), Some(f)) if !f.is_file() => out.push((
+                "controller_password_file".into(),
+                format!("{} is not a readable file", f.display()),
+            )),
+            _ => {}
+        }
+        out
+    }
+}
+
+/// Rspamd's default ports: the normal worker's and the controller's.
+const NORMAL_PORT: u16 = 11333;
+const CONTROLLER_PORT: u16 = 11334;
+
+/// What Rspamd's controller said to a lesson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learned {
+    /// Learned now (a message learned the other way before is relearned by Rspamd itself).
+    Now,
+    /// Rspamd had learned it this way already (HTTP 208).
+    Already,
 }
 
 /// Rspamd's answer.
@@ -71,8 +120,8 @@ pub struct Request<'a> {
     pub rcpts: &'a [String],
 }
 
-/// `host:port` of an `http://` URL.
-fn authority(url: &str) -> Result<String, String> {
+/// `host:port` of an `http://` URL (`port` when it names none).
+fn authority(url: &str, port: u16) -> Result<String, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
@@ -83,7 +132,7 @@ fn authority(url: &str) -> Result<String, String> {
     Ok(if host.contains(':') && !host.ends_with(']') {
         host.to_string()
     } else {
-        format!("{host}:11333")
+        format!("{host}:{port}")
     })
 }
 
@@ -127,8 +176,51 @@ pub async fn ping(cfg: &RspamdConfig) -> Result<(), String> {
     }
 }
 
-/// One request within the configured timeout; the body of a 200 answer, at most
-/// [`MAX_RESPONSE`] bytes.
+/// Teaches Rspamd's Bayes, through its controller, that `raw` is spam or ham (AL-1.2: users'
+/// corrections reach both engines). `Ok(None)` when no controller is configured.
+pub async fn learn(cfg: &RspamdConfig, spam: bool, raw: &[u8]) -> Result<Option<Learned>, String> {
+    let Some(controller) = &cfg.controller else {
+        return Ok(None);
+    };
+    let mut headers = Vec::new();
+    if let Some(f) = &cfg.controller_password_file {
+        let pw = std::fs::read_to_string(f)
+            .map_err(|e| format!("Rspamd controller password file {}: {e}", f.display()))?;
+        headers.push(("password", clean(pw.trim())));
+    }
+    let path = if spam { "/learnspam" } else { "/learnham" };
+    let addr = authority(controller, CONTROLLER_PORT)?;
+    let (status, body) = timed(
+        cfg,
+        request(
+            &addr,
+            hyper::Method::POST,
+            path,
+            &headers,
+            Bytes::copy_from_slice(raw),
+        ),
+    )
+    .await?;
+    let said = || {
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let text = v["error"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into());
+        crate::mime::printable(&text, 200)
+    };
+    match status.as_u16() {
+        200 => Ok(Some(Learned::Now)),
+        208 => Ok(Some(Learned::Already)),
+        code => Err(format!(
+            "Rspamd's controller at {addr} answered {path} with HTTP {code}: {}",
+            said()
+        )),
+    }
+}
+
+/// One request to the normal worker within the configured timeout; the body of a 200 answer,
+/// at most [`MAX_RESPONSE`] bytes.
 async fn exchange(
     cfg: &RspamdConfig,
     method: hyper::Method,
@@ -136,8 +228,21 @@ async fn exchange(
     headers: &[(&'static str, String)],
     body: Bytes,
 ) -> Result<Bytes, String> {
+    let addr = authority(&cfg.url, NORMAL_PORT)?;
+    let (status, body) = timed(cfg, request(&addr, method, path, headers, body)).await?;
+    if status != hyper::StatusCode::OK {
+        return Err(format!("Rspamd answered HTTP {}", status.as_u16()));
+    }
+    Ok(body)
+}
+
+/// `work` within the configured timeout.
+async fn timed<T>(
+    cfg: &RspamdConfig,
+    work: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
     let timeout = Duration::from_secs(cfg.timeout.max(1));
-    match tokio::time::timeout(timeout, request(cfg, method, path, headers, body)).await {
+    match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
         Err(_) => Err(format!(
             "Rspamd did not answer within {}s",
@@ -146,16 +251,16 @@ async fn exchange(
     }
 }
 
+/// The status and body (at most [`MAX_RESPONSE`] bytes) of one request to `addr`.
 async fn request(
-    cfg: &RspamdConfig,
+    addr: &str,
     method: hyper::Method,
     path: &str,
     headers: &[(&'static str, String)],
     body: Bytes,
-) -> Result<Bytes, String> {
-    let addr = authority(&cfg.url)?;
+) -> Result<(hyper::StatusCode, Bytes), String> {
     let err = |e: &dyn std::fmt::Display| format!("Rspamd at {addr}: {e}");
-    let tcp = tokio::net::TcpStream::connect(&addr)
+    let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| err(&e))?;
     // Rspamd reads header names without regard to case; title case is what its own clients
@@ -172,7 +277,7 @@ async fn request(
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(path)
-            .header(hyper::header::HOST, addr.as_str())
+            .header(hyper::header::HOST, addr)
             .body(Full::new(body))
             .map_err(|e| err(&e))?;
         for (name, value) in headers {
@@ -182,16 +287,11 @@ async fn request(
                 .append(HeaderName::from_static(name), value);
         }
         let response = sender.send_request(request).await.map_err(|e| err(&e))?;
-        if response.status() != hyper::StatusCode::OK {
-            return Err(format!(
-                "Rspamd answered HTTP {}",
-                response.status().as_u16()
-            ));
-        }
+        let status = response.status();
         Limited::new(response.into_body(), MAX_RESPONSE)
             .collect()
             .await
-            .map(|b| b.to_bytes())
+            .map(|b| (status, b.to_bytes()))
             .map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {
                     format!("Rspamd's answer is larger than {MAX_RESPONSE} bytes")
@@ -324,6 +424,88 @@ mod tests {
         );
         assert!(!sent.contains("\r\nX-Evil"), "no header smuggled: {sent}");
         assert!(!sent.to_ascii_lowercase().contains("\r\npass:"), "{sent}");
+    }
+
+    /// A fake controller (the real one: tests/spam_rspamd_learn.rs) for the answers the real
+    /// one gives only in states a test cannot easily reach: "already learned" (HTTP 208).
+    #[tokio::test]
+    async fn al_1_2_rspamd_learn_posts_with_the_password_and_reads_the_answer() {
+        let none = RspamdConfig::default();
+        assert_eq!(
+            learn(&none, true, b"x").await,
+            Ok(None),
+            "no controller: nothing sent"
+        );
+        let dir = std::env::temp_dir().join(format!("rampart-rspamd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("pass");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let (url, h) = fake(b"HTTP/1.1 208 Already Reported\r\n\r\n{\"error\": \"already\"}").await;
+        let cfg = RspamdConfig {
+            controller: Some(url),
+            controller_password_file: Some(pw.clone()),
+            ..RspamdConfig::default()
+        };
+        assert_eq!(
+            learn(&cfg, false, b"Subject: x\r\n\r\nbody\r\n").await,
+            Ok(Some(Learned::Already))
+        );
+        let sent = String::from_utf8(h.await.unwrap()).unwrap();
+        assert!(sent.starts_with("POST /learnham HTTP/1.1\r\n"), "{sent}");
+        assert!(sent.contains("\r\nPassword: s3cret\r\n"), "{sent}");
+        assert!(
+            sent.ends_with("\r\n\r\nSubject: x\r\n\r\nbody\r\n"),
+            "{sent}"
+        );
+        // Refused: the status and Rspamd's own words.
+        let (url, _h) = fake(b"HTTP/1.1 400 Bad\r\n\r\n{\"error\": \"too few tokens\"}").await;
+        let cfg = RspamdConfig {
+            controller: Some(url),
+            ..RspamdConfig::default()
+        };
+        let e = learn(&cfg, true, b"x").await.unwrap_err();
+        assert!(
+            e.contains("/learnspam with HTTP 400: too few tokens"),
+            "{e}"
+        );
+        // A password file that cannot be read is named.
+        let cfg = RspamdConfig {
+            controller: Some("http://127.0.0.1:9".into()),
+            controller_password_file: Some(dir.join("gone")),
+            ..RspamdConfig::default()
+        };
+        let e = learn(&cfg, true, b"x").await.unwrap_err();
+        assert!(e.contains("password file") && e.contains("gone"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn al_1_2_rspamd_settings_that_cannot_work_are_named() {
+        assert!(RspamdConfig::default().problems().is_empty());
+        let bad = RspamdConfig {
+            url: "https://rspamd.example".into(),
+            controller_password_file: Some("/nonexistent/pass".into()),
+            ..RspamdConfig::default()
+        };
+        let p = bad.problems();
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["url", "controller_password_file"], "{p:?}");
+        assert!(p[0].1.contains("only http://"), "{p:?}");
+        assert!(p[1].1.contains("without `controller`"), "{p:?}");
+        let bad = RspamdConfig {
+            controller: Some("http://".into()),
+            controller_password_file: Some("/nonexistent/pass".into()),
+            ..RspamdConfig::default()
+        };
+        let p = bad.problems();
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["controller", "controller_password_file"], "{p:?}");
+        assert!(p[1].1.contains("not a readable file"), "{p:?}");
+        // The controller's port defaults to Rspamd's, 11334.
+        assert_eq!(
+            authority("http://10.0.0.5", CONTROLLER_PORT).unwrap(),
+            "10.0.0.5:11334"
+        );
     }
 
     #[tokio::test]

@@ -10,13 +10,19 @@
 //! Return-Path as the sender and the account as the recipient: the message's timeline shows the
 //! user's correction, and the system report (AL-3.2) counts mail moved out of and into Junk,
 //! the false positives and misses the users saw.
+//!
+//! When Rspamd runs beside Rampart with its controller configured (`[checks.spam.rspamd]
+//! controller`), the same correction is posted to its `/learnspam` or `/learnham`, after the
+//! move has answered; what Rspamd said is a second `trained` event ("Rspamd learned it …" or
+//! "Rspamd could not learn it: …"), which the report does not count again.
 
 use std::collections::BTreeSet;
 
 use rampart_checks::spam::bayes;
+use rampart_checks::spam::rspamd::{self, Learned};
 use rampart_store::spam_tokens::{Lesson, Trained, GLOBAL};
 use rampart_store::summary::{MOVED_INTO_JUNK, MOVED_OUT_OF_JUNK, TRAINED};
-use rampart_store::{AnyStore, TraceEvent};
+use rampart_store::TraceEvent;
 
 /// The Junk and Trash mailboxes of an account, by id.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,7 +46,8 @@ pub(crate) fn lesson_of(
 }
 
 /// Learns email `id` of `owner` as spam or ham.
-pub(crate) async fn train(store: &AnyStore, owner: &str, id: i64, spam: bool) {
+pub(crate) async fn train(m: &crate::MailMethods, owner: &str, id: i64, spam: bool) {
+    let store = &m.store;
     let raw = match store.email_raw(owner, id).await {
         Ok(Some(raw)) => raw,
         Ok(None) => return,
@@ -73,9 +80,41 @@ pub(crate) async fn train(store: &AnyStore, owner: &str, id: i64, spam: bool) {
             Err(e) => tracing::warn!(error = %e, account = owner, "spam training"),
         }
     }
-    if learned {
-        store.record(lesson_event(&l, owner, spam)).await;
+    if !learned {
+        return;
     }
+    let event = lesson_event(&l, owner, spam);
+    store.record(event.clone()).await;
+    // AL-1.2: the correction teaches Rspamd's Bayes too, without holding up the move.
+    let Some(cfg) = m.rspamd.as_ref().and_then(|now| now()) else {
+        return;
+    };
+    if cfg.controller.is_none() {
+        return;
+    }
+    let store = store.clone();
+    tokio::spawn(async move {
+        let kind = if spam { "spam" } else { "ham" };
+        let detail = match rspamd::learn(&cfg, spam, &raw).await {
+            Ok(Some(Learned::Now)) => format!("Rspamd learned it as {kind} (AL-1.2)"),
+            Ok(Some(Learned::Already)) => {
+                format!("Rspamd had learned it as {kind} already (AL-1.2)")
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "spam training: Rspamd");
+                format!("Rspamd could not learn it as {kind}: {e} (AL-1.2)")
+            }
+        };
+        // Its own time: Rspamd answered after the move was recorded.
+        store
+            .record(TraceEvent {
+                ts: rampart_store::now_micros(),
+                detail,
+                ..event
+            })
+            .await;
+    });
 }
 
 /// AL-3.1: the trace event of a lesson a move taught, with the Message-ID and Return-Path the

@@ -246,7 +246,7 @@ async fn update(
             changes.moved(e.id, &old_boxes, &new_boxes);
             // AL-1.2: into Junk teaches spam, out of it teaches ham.
             if let Some(spam) = super::junk::lesson_of(junk_boxes, &old_boxes, &new_boxes) {
-                super::junk::train(&m.store, &account.owner, e.id, spam).await;
+                super::junk::train(m, &account.owner, e.id, spam).await;
             }
         }
         if keywords != old_kw {

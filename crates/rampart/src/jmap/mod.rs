@@ -48,6 +48,11 @@ impl JmapBackend {
         let store = ctx.store.clone();
         let mut methods = MailMethods::new(store.clone());
         methods.max_message_size = u64::from(ctx.config.limits.max_message_size.get());
+        // AL-1.2: users' Junk moves also teach the Rspamd configured at the moment.
+        let now = server.clone();
+        methods.rspamd = Some(Arc::new(move || {
+            now.context().config.checks.spam.rspamd.clone()
+        }));
         methods = methods.with_submitter(Arc::new(submit::Pipeline { server }));
         let (push, _) = broadcast::channel(PUSH_CAPACITY);
         let backend = Arc::new(JmapBackend {

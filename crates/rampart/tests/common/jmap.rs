@@ -212,6 +212,20 @@ impl Jmap<'_> {
         r.json()
     }
 
+    /// The id of the mailbox with `role` (inbox, junk, trash …) in account `acc`.
+    pub fn role_id(&self, acc: &str, role: &str) -> String {
+        let r = self.call1("Mailbox/get", json!({"accountId": acc, "ids": null}));
+        r["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["role"] == role)
+            .unwrap_or_else(|| panic!("no {role} mailbox: {r}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// The user's primary mail account id.
     pub fn account_id(&self) -> String {
         self.session()["primaryAccounts"]["urn:ietf:params:jmap:mail"]

@@ -63,7 +63,11 @@ const NETWORK_MODULES: &[&str] = &[
 pub struct Rspamd {
     pub dir: super::TempDir,
     pub addr: SocketAddr,
+    /// The controller worker, when started with [`Rspamd::start_with_bayes`].
+    pub controller: Option<SocketAddr>,
     child: Option<Child>,
+    /// Its own Redis, where Rspamd 3.4 keeps the Bayes statistics.
+    redis: Option<Child>,
 }
 
 /// The rspamd binary: `$RAMPART_RSPAMD`, else `/usr/bin/rspamd`.
@@ -84,14 +88,39 @@ fn binary() -> PathBuf {
 impl Rspamd {
     pub fn start() -> Rspamd {
         let bin = binary();
-        super::start_outside_daemon("rspamd", 1, |ports| Rspamd::start_on(&bin, ports[0]))
+        super::start_outside_daemon("rspamd", 1, |ports| Rspamd::start_on(&bin, ports[0], None))
     }
 
-    /// One start on `port`, in a directory of its own.
-    fn start_on(bin: &Path, port: u16) -> Result<Rspamd, super::PortTaken> {
+    /// The same, with Bayes on (statistics in a Redis of its own, Debian's `redis-server`) and
+    /// a controller worker that takes lessons only with `password` (no address is trusted
+    /// without it).
+    pub fn start_with_bayes(password: &str) -> Rspamd {
+        let bin = binary();
+        assert!(
+            Path::new(REDIS).is_file(),
+            "{REDIS} does not exist: this test needs a real Redis for Rspamd's Bayes. Install it \
+             with `DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server`"
+        );
+        super::start_outside_daemon("rspamd", 3, |ports| {
+            Rspamd::start_on(&bin, ports[0], Some((ports[1], ports[2], password)))
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` of the controller, for `[checks.spam.rspamd] controller`.
+    pub fn controller_url(&self) -> String {
+        format!("http://{}", self.controller.expect("started with Bayes"))
+    }
+
+    /// One start on `port`, in a directory of its own; with `bayes`, (controller port, Redis
+    /// port, controller password).
+    fn start_on(
+        bin: &Path,
+        port: u16,
+        bayes: Option<(u16, u16, &str)>,
+    ) -> Result<Rspamd, super::PortTaken> {
         let dir = super::TempDir::new("rspamd");
         let d = &dir.0;
-        for sub in ["local/local.d", "db", "run", "log"] {
+        for sub in ["local/local.d", "db", "run", "log", "redis"] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
         for m in NETWORK_MODULES {
@@ -101,12 +130,35 @@ impl Rspamd {
             )
             .unwrap();
         }
-        // The Bayes classifier keeps its statistics in Redis, which the test does not run.
-        std::fs::write(
-            d.join("local/local.d/classifier-bayes.conf"),
-            "enabled = false;\n",
-        )
-        .unwrap();
+        // The Bayes classifier keeps its statistics in Redis: off, unless one is started.
+        let mut redis = None;
+        let mut controller = None;
+        let mut controller_worker = String::new();
+        match bayes {
+            None => std::fs::write(
+                d.join("local/local.d/classifier-bayes.conf"),
+                "enabled = false;\n",
+            )
+            .unwrap(),
+            Some((ctrl_port, redis_port, password)) => {
+                redis = Some(start_redis(d, redis_port)?);
+                let servers = format!("servers = \"127.0.0.1:{redis_port}\";\n");
+                std::fs::write(d.join("local/local.d/redis.conf"), &servers).unwrap();
+                std::fs::write(
+                    d.join("local/local.d/classifier-bayes.conf"),
+                    format!("backend = \"redis\";\n{servers}autolearn = false;\n"),
+                )
+                .unwrap();
+                let ctrl: SocketAddr = format!("127.0.0.1:{ctrl_port}").parse().unwrap();
+                controller = Some(ctrl);
+                // Only 192.0.2.1 (an address no test connects from) is trusted without the
+                // password: the lessons from 127.0.0.1 must bring it.
+                controller_worker = format!(
+                    "worker \"controller\" {{\n  bind_socket = \"{ctrl}\";\n  count = 1;\n  \
+                     password = \"{password}\";\n  secure_ip = \"192.0.2.1\";\n}}\n"
+                );
+            }
+        }
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         std::fs::write(
             d.join("rspamd.conf"),
@@ -116,7 +168,7 @@ impl Rspamd {
                  .include(try=true; priority=1,duplicate=merge) \"$LOCAL_CONFDIR/local.d/options.inc\"\n}}\n\
                  logging {{\n  type = \"file\";\n  filename = \"$LOGDIR/rspamd.log\";\n  level = \"info\";\n}}\n\
                  worker \"normal\" {{\n  bind_socket = \"{addr}\";\n  count = 1;\n  \
-                 .include \"$CONFDIR/worker-normal.inc\"\n}}\n"
+                 .include \"$CONFDIR/worker-normal.inc\"\n}}\n{controller_worker}"
             ),
         )
         .unwrap();
@@ -144,10 +196,58 @@ impl Rspamd {
         let mut r = Rspamd {
             dir,
             addr,
+            controller,
             child: Some(child),
+            redis,
         };
         r.wait_ready()?;
+        if let Some(c) = controller {
+            r.wait_listening(c)?;
+        }
         Ok(r)
+    }
+
+    /// The controller answers on `addr` (it starts with the normal worker, a little later).
+    fn wait_listening(&mut self, addr: SocketAddr) -> Result<(), super::PortTaken> {
+        let deadline = Instant::now() + READY_WITHIN;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
+            let log = self.log();
+            if log.contains("Address already in use") {
+                return Err(super::PortTaken(log));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rspamd's controller did not listen on {addr} within {READY_WITHIN:?}:\n{log}"
+            );
+            // Polling interval: the controller gives no readiness signal but its socket.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// The controller's `/stat` (learned counts per statfile), asked with the password.
+    pub fn stat(&self, password: &str) -> serde_json::Value {
+        let addr = self.controller.expect("started with Bayes");
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "GET /stat HTTP/1.0\r\nHost: localhost\r\nPassword: {password}\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("/stat: {e}: {answer}"))
+    }
+
+    /// Lessons the controller has taken since it started (`/stat`'s `learned`; its per-statfile
+    /// counts come from Redis on a timer, so they lag).
+    pub fn learned(&self, password: &str) -> u64 {
+        let stat = self.stat(password);
+        stat["learned"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no learned count in /stat: {stat}"))
     }
 
     /// `http://127.0.0.1:PORT`, for `[checks.spam.rspamd] url`.
@@ -212,9 +312,50 @@ impl Rspamd {
     }
 }
 
+/// Debian's Redis server.
+const REDIS: &str = "/usr/bin/redis-server";
+
+/// A Redis of the test's own on `port` (no persistence), once it accepts connections.
+fn start_redis(dir: &Path, port: u16) -> Result<Child, super::PortTaken> {
+    let out = dir.join("redis.out");
+    let mut child = Command::new("setpriv")
+        .args(["--pdeathsig", "TERM", "--", REDIS])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--dir"])
+        .arg(dir.join("redis"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {REDIS}: {e}"));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
+        if child.try_wait().unwrap().is_some() {
+            let said = std::fs::read_to_string(&out).unwrap_or_default();
+            if said.contains("Address already in use") {
+                return Err(super::PortTaken(said));
+            }
+            panic!("redis-server exited before listening:\n{said}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not listen on {addr}"
+        );
+        // Polling interval: Redis gives no readiness signal but its socket.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(child)
+}
+
 impl Rspamd {
-    /// SIGTERM, then a bounded wait for the exit; SIGKILL if it does not come.
+    /// SIGTERM, then a bounded wait for the exit; SIGKILL if it does not come. Its Redis goes
+    /// with it.
     fn terminate(&mut self) {
+        if let Some(mut r) = self.redis.take() {
+            let _ = r.kill();
+            let _ = r.wait();
+        }
         let Some(mut c) = self.child.take() else {
             return;
         };
