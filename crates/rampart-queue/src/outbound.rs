@@ -786,6 +786,7 @@ mod tests {
             inline: Some(data.into_bytes()),
             deliver_local_now: false,
             junk: false,
+            authenticated_from: None,
         };
         store.enqueue(enq).await.unwrap();
         id

@@ -68,7 +68,7 @@ pub async fn deliver(
     sorted.sort_by(|a, b| a.1.cmp(&b.1));
     let mut emails = vec![0; accounts.len()];
     for (i, account) in sorted {
-        emails[i] = crate::mail::deliver_email(&tx, &account, &id, now).await?;
+        emails[i] = crate::mail::deliver_email(&tx, &account, &id, now).await?.0;
     }
     tx.commit().await.map_err(db)?;
     Ok((id, emails))

@@ -53,6 +53,7 @@ pub mod tls;
 pub mod tls_reporting;
 pub mod tokens;
 pub mod trace;
+pub mod trusted_senders;
 pub mod web_sessions;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};

@@ -576,6 +576,22 @@ CREATE TABLE admin_sessions (
 CREATE INDEX admin_sessions_admin ON admin_sessions(admin);
 "#,
     ),
+    (
+        16,
+        "the senders each user trusts, and the authenticated From of each message",
+        r#"
+-- AL-1.2 (rampart_store::trusted_senders): a user who moves a message out of Junk trusts its
+-- From when that From's domain was authenticated on arrival; tagged mail from a trusted
+-- authenticated From is then delivered to that user's Inbox.
+ALTER TABLE messages ADD COLUMN authenticated_from TEXT;
+CREATE TABLE spam_trusted_senders (
+    account TEXT NOT NULL,
+    address TEXT NOT NULL,
+    added BIGINT NOT NULL,
+    PRIMARY KEY (account, address)
+);
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

@@ -534,8 +534,8 @@ pub(crate) async fn insert_enqueued(
     tx.execute(
         "WITH m AS (
              INSERT INTO messages(id, received, sender, size, message_id, return_path_len,
-                                  client, junk)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)),
+                                  client, junk, authenticated_from)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13)),
          b AS (INSERT INTO message_bodies(id, data) VALUES ($1, $9))
          INSERT INTO queue(message, recipient, local, status, next_attempt)
          SELECT $1, r, l, $12, $2 FROM unnest($10::text[], $11::bool[]) AS u(r, l)
@@ -553,6 +553,7 @@ pub(crate) async fn insert_enqueued(
             &addresses,
             &locals,
             &status,
+            &msg.authenticated_from,
         ],
     )
     .await
@@ -626,8 +627,8 @@ async fn deliver_local_rows(
             .await
             .map_err(db)?;
         if updated == 1 {
-            deliver_email(tx, r, &id.0, now).await?;
-            let mut e = TraceEvent::new("delivered", format!("delivered to mailbox {r}"));
+            let (_, filed) = deliver_email(tx, r, &id.0, now).await?;
+            let mut e = TraceEvent::new("delivered", filed.detail(r));
             e.queue_id = Some(id.0.clone());
             e.message_id = message_id.cloned();
             e.sender = Some(sender.to_string());

@@ -11,7 +11,7 @@ use rampart_store::{DomainRemoved, Result, StoreError, TraceEvent, UserDeleted};
 
 /// The account's rows besides its emails, children before parents (the foreign keys); each
 /// statement takes the address as `$1`.
-const ACCOUNT_ROWS: [&str; 20] = [
+const ACCOUNT_ROWS: [&str; 21] = [
     "DELETE FROM mail_email_mailboxes WHERE mailbox IN
          (SELECT id FROM mail_mailboxes WHERE account = $1)",
     "DELETE FROM mail_mailbox_props WHERE account = $1",
@@ -29,6 +29,7 @@ const ACCOUNT_ROWS: [&str; 20] = [
     "DELETE FROM sub_vacation_replied WHERE account = $1",
     "DELETE FROM access_tokens WHERE account = $1",
     "DELETE FROM web_sessions WHERE account = $1",
+    "DELETE FROM spam_trusted_senders WHERE account = $1",
     "DELETE FROM mailbox_grants WHERE owner = $1 OR delegate = $1",
     "DELETE FROM send_as WHERE \"user\" = $1 OR address = $1",
     "DELETE FROM aliases WHERE target = $1",

@@ -264,6 +264,7 @@ async fn an_acknowledged_enqueue_survives_a_database_crash() {
             inline: None,
             deliver_local_now: false,
             junk: false,
+            authenticated_from: None,
         })
         .await
         .expect_err("no database, no acknowledgement");
@@ -436,6 +437,7 @@ async fn local_delivery_files_one_copy_per_mailbox() {
             inline: Some(bytes),
             deliver_local_now: true,
             junk: false,
+            authenticated_from: None,
         })
         .await
         .unwrap();

@@ -304,6 +304,7 @@ pub trait Backend:
     + crate::bans::Bans
     + crate::tls_reporting::TlsReporting
     + crate::spam_tokens::SpamTokens
+    + crate::trusted_senders::TrustedSenders
     + crate::dmarc_reporting::DmarcReporting
     + crate::dkim_keys::DkimKeys
     + crate::summary::SystemReports
@@ -326,6 +327,7 @@ impl<T> Backend for T where
         + crate::bans::Bans
         + crate::tls_reporting::TlsReporting
         + crate::spam_tokens::SpamTokens
+        + crate::trusted_senders::TrustedSenders
         + crate::dmarc_reporting::DmarcReporting
         + crate::dkim_keys::DkimKeys
         + crate::summary::SystemReports

@@ -21,11 +21,13 @@ mod mail;
 mod sending;
 mod sessions;
 mod spam;
+mod trusted;
 pub use admins::*;
 pub use audit::*;
 pub use bans::*;
 pub use dmarc::*;
 pub use spam::*;
+pub use trusted::*;
 mod tls;
 pub use mail::*;
 pub use sending::*;
@@ -53,7 +55,7 @@ pub fn small_message(subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-const RETURN_PATH_LEN: usize = "Return-Path: <sender@remote.example>\r\n".len();
+pub(crate) const RETURN_PATH_LEN: usize = "Return-Path: <sender@remote.example>\r\n".len();
 
 /// Spools `bytes` and enqueues it for `recipients` (local when the bool is true).
 pub async fn enqueue(
@@ -102,6 +104,7 @@ pub async fn enqueue_on<S: Queue + ?Sized>(
         inline: spooled.inline,
         deliver_local_now: false,
         junk: false,
+        authenticated_from: None,
     };
     store.enqueue(msg).await.expect("enqueue succeeds");
     id
@@ -956,7 +959,7 @@ macro_rules! conformance_tests {
             bans_survive_restart_and_allow_lifts, ids_log_retention_and_oldest,
             tls_sts_policy_cache, tls_outcomes_by_day, tls_reports_received_kept,
             tls_reports_sent_once,
-            spam_train_once_and_reverse, spam_scopes_apart_and_kept,
+            spam_train_once_and_reverse, spam_scopes_apart_and_kept, trusted_senders_file_tagged_mail,
             dmarc_evaluations_kept_until_done, dmarc_reports_received_once,
             admins_logins_once_and_sessions, admins_queue_gauge);
     };

@@ -236,6 +236,7 @@ impl Store {
             "DELETE FROM sub_vacation_replied WHERE account = ?1",
             "DELETE FROM access_tokens WHERE account = ?1",
             "DELETE FROM web_sessions WHERE account = ?1",
+            "DELETE FROM spam_trusted_senders WHERE account = ?1",
             "DELETE FROM mailbox_grants WHERE owner = ?1 OR delegate = ?1",
             "DELETE FROM send_as WHERE user = ?1 OR address = ?1",
             "DELETE FROM aliases WHERE target = ?1",

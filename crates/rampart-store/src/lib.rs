@@ -43,6 +43,7 @@ pub mod summary;
 pub mod tls_reporting;
 pub mod tokens;
 pub mod trace;
+pub mod trusted_senders;
 pub mod web_sessions;
 pub mod writer;
 
@@ -67,6 +68,7 @@ pub use sqlite::Sqlite;
 pub use status::{Failure, RecipientStatus};
 pub use tls_reporting::{CachedStsPolicy, ReceivedTlsReport, TlsOutcomeCount, TlsReporting};
 pub use trace::{TraceArg, TraceEvent, TraceFilter, TraceQuery, TraceSummary};
+pub use trusted_senders::{TrustChange, TrustedSenders};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +230,7 @@ impl Store {
         conn.execute_batch(bans::SCHEMA)?;
         conn.execute_batch(tls_reporting::SCHEMA)?;
         conn.execute_batch(spam_tokens::SCHEMA)?;
+        trusted_senders::migrate(&conn)?;
         conn.execute_batch(admins::SCHEMA)?;
         conn.execute_batch(dmarc_reporting::SCHEMA)?;
         Ok(Store {

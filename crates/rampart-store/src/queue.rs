@@ -88,6 +88,10 @@ pub struct Enqueue {
     /// The gateway tagged the message as spam: local delivery files it in each user's Junk
     /// mailbox rather than the Inbox (kept on the message row, so a later delivery knows too).
     pub junk: bool,
+    /// AL-1.2: the From address (lower case) when the authentication check found its domain
+    /// authenticated; a user who trusts it ([`crate::TrustedSenders`]) gets the message in the
+    /// Inbox even when it was tagged. None when not authenticated, or not checked.
+    pub authenticated_from: Option<String>,
 }
 
 /// A bounce (DSN) for failures being recorded, queued in the same commit as the failures it
@@ -152,6 +156,7 @@ impl<E> Generated<'_, E> {
             inline,
             deliver_local_now: false,
             junk: false,
+            authenticated_from: None,
         }
     }
 }
@@ -496,8 +501,9 @@ impl Store {
 pub(crate) fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Result<()> {
     let now = now_micros();
     tx.prepare_cached(
-        "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client, junk)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO messages(id, received, sender, size, message_id, return_path_len, client, junk,
+                              authenticated_from)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         msg.id.0,
@@ -507,7 +513,8 @@ pub(crate) fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Resu
         msg.message_id,
         msg.return_path_len as i64,
         msg.client,
-        msg.junk
+        msg.junk,
+        msg.authenticated_from
     ])?;
     if let Some(data) = &msg.inline {
         tx.prepare_cached("INSERT INTO message_bodies(id, data) VALUES (?1, ?2)")?
@@ -583,8 +590,8 @@ fn deliver_local_rows<'a>(
     let mut n = 0;
     for r in mailboxes {
         if upd.execute(params![id.0, r, delivered, reply, Column::Queued])? == 1 {
-            crate::mail::deliver_email(tx, r, &id.0, now)?;
-            let mut e = TraceEvent::new("delivered", format!("delivered to mailbox {r}"));
+            let (_, filed) = crate::mail::deliver_email(tx, r, &id.0, now)?;
+            let mut e = TraceEvent::new("delivered", filed.detail(r));
             e.queue_id = Some(id.0.clone());
             e.message_id = message_id.cloned();
             e.sender = Some(sender.to_string());

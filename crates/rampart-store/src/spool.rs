@@ -474,6 +474,7 @@ mod tests {
             inline: spooled.inline,
             deliver_local_now: false,
             junk: false,
+            authenticated_from: None,
         }
     }
 

@@ -46,6 +46,19 @@ pub enum SpamCmd {
         #[arg(long, default_value = "192.0.2.1")]
         client_ip: std::net::IpAddr,
     },
+    /// The senders a user trusts: From addresses, authenticated when the mail arrived, of
+    /// messages the user moved out of Junk. Their mail tagged as spam goes to that user's Inbox.
+    Trusted {
+        /// The user, e.g. alice@agency.example.
+        user: String,
+    },
+    /// Stops a user trusting a sender: its mail tagged as spam goes to Junk again.
+    Untrust {
+        /// The user, e.g. alice@agency.example.
+        user: String,
+        /// The sender's address, as `spam trusted` lists it.
+        address: String,
+    },
 }
 
 /// The store as the classifier reads it.
@@ -98,12 +111,10 @@ async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), E
             if spam.is_empty() && ham.is_empty() {
                 return Err("name at least one --spam or --ham directory".into());
             }
-            let user = user.map(|u| u.trim().to_ascii_lowercase());
-            if let Some(u) = &user {
-                if !store.users().await?.contains(u) {
-                    return Err(format!("{u} is not a user here (see `rampart user list`)").into());
-                }
-            }
+            let user = match user {
+                Some(u) => Some(known_user(store, &u).await?),
+                None => None,
+            };
             for (dirs, is_spam) in [(&spam, true), (&ham, false)] {
                 if dirs.is_empty() {
                     continue;
@@ -131,6 +142,43 @@ async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), E
             rcpt,
             client_ip,
         } => crate::spam_score::run(config, store, &paths, rcpt, client_ip).await,
+        SpamCmd::Trusted { user } => {
+            let user = known_user(store, &user).await?;
+            let list = store.trusted_senders(&user).await?;
+            if list.is_empty() {
+                println!("{user} trusts no sender yet (a move out of Junk of authenticated mail adds one)");
+            }
+            for (address, added) in list {
+                println!(
+                    "{address}\ttrusted since {}",
+                    crate::admin::format_time(added)
+                );
+            }
+            Ok(())
+        }
+        SpamCmd::Untrust { user, address } => {
+            let user = known_user(store, &user).await?;
+            let address = address.trim().to_ascii_lowercase();
+            if store.untrust_sender(&user, &address).await? {
+                println!("{user} no longer trusts {address}: its mail tagged as spam goes to Junk");
+                Ok(())
+            } else {
+                Err(
+                    format!("{user} does not trust {address} (see `rampart spam trusted {user}`)")
+                        .into(),
+                )
+            }
+        }
+    }
+}
+
+/// `user` in lower case, when it is a user here.
+async fn known_user(store: &AnyStore, user: &str) -> Result<String, Error> {
+    let u = user.trim().to_ascii_lowercase();
+    if store.users().await?.contains(&u) {
+        Ok(u)
+    } else {
+        Err(format!("{u} is not a user here (see `rampart user list`)").into())
     }
 }
 

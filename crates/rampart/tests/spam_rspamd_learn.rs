@@ -24,30 +24,6 @@ fn letter(n: u32) -> String {
     )
 }
 
-/// The JMAP id of the message with `message_id` in `mailbox`, once delivered there.
-fn email_in(c: &Jmap<'_>, acc: &str, mailbox: &str, message_id: &str) -> String {
-    for _ in 0..400 {
-        let q = c.call1(
-            "Email/query",
-            json!({"accountId": acc, "filter": {"inMailbox": mailbox}}),
-        );
-        let got = c.call1(
-            "Email/get",
-            json!({"accountId": acc, "ids": q["ids"], "properties": ["id", "messageId"]}),
-        );
-        if let Some(e) = got["list"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["messageId"].to_string().contains(message_id))
-        {
-            return e["id"].as_str().unwrap().to_owned();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("{message_id} did not reach mailbox {mailbox}");
-}
-
 fn move_to(c: &Jmap<'_>, acc: &str, email: &str, mailbox: &str) {
     let r = c.call1(
         "Email/set",
@@ -81,7 +57,7 @@ fn al_1_2_junk_moves_teach_rspamd_too() {
     let alice = s.jmap("alice@example.test");
     let acc = alice.account_id();
     let (inbox, junk) = (alice.role_id(&acc, "inbox"), alice.role_id(&acc, "junk"));
-    let email = email_in(&alice, &acc, &inbox, "ship1@letters.test");
+    let email = alice.wait_email_in(&acc, &inbox, "ship1@letters.test");
     let by_id = ["trace", "--message-id", "ship1@letters.test"];
 
     // Into Junk: Rampart's classifier and Rspamd's both learn it as spam.
@@ -112,7 +88,7 @@ fn al_1_2_junk_moves_teach_rspamd_too() {
         .ehlo()
         .send_mail("dan@letters.test", &["alice@example.test"], &letter(2));
     assert_eq!(code, 250, "{text}");
-    let second = email_in(&alice, &acc, &inbox, "ship2@letters.test");
+    let second = alice.wait_email_in(&acc, &inbox, "ship2@letters.test");
     move_to(&alice, &acc, &second, &junk);
     let t = wait_trace(
         &s,

@@ -11,6 +11,11 @@
 //! user's correction, and the system report (AL-3.2) counts mail moved out of and into Junk,
 //! the false positives and misses the users saw.
 //!
+//! The move also judges the sender (`rampart_store::trusted_senders`): out of Junk, the
+//! message's From is trusted when its domain was authenticated on arrival, so that user's
+//! later tagged mail from it is delivered to the Inbox; into Junk, it is no longer trusted. The
+//! trace event says which.
+//!
 //! When Rspamd runs beside Rampart with its controller configured (`[checks.spam.rspamd]
 //! controller`), the same correction is posted to its `/learnspam` or `/learnham`, after the
 //! move has answered; what Rspamd said is a second `trained` event ("Rspamd learned it …" or
@@ -22,7 +27,7 @@ use rampart_checks::spam::bayes;
 use rampart_checks::spam::rspamd::{self, Learned};
 use rampart_store::spam_tokens::{Lesson, Trained, GLOBAL};
 use rampart_store::summary::{MOVED_INTO_JUNK, MOVED_OUT_OF_JUNK, TRAINED};
-use rampart_store::TraceEvent;
+use rampart_store::{TraceEvent, TrustChange};
 
 /// The Junk and Trash mailboxes of an account, by id.
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,10 +85,18 @@ pub(crate) async fn train(m: &crate::MailMethods, owner: &str, id: i64, spam: bo
             Err(e) => tracing::warn!(error = %e, account = owner, "spam training"),
         }
     }
+    // AL-1.2: out of Junk, its authenticated sender is trusted; into Junk, no longer.
+    let trust = match store.judge_sender(owner, id, !spam).await {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(error = %e, account = owner, "trusted senders");
+            None
+        }
+    };
     if !learned {
         return;
     }
-    let event = lesson_event(&l, owner, spam);
+    let event = lesson_event(&l, owner, spam, trust.as_ref());
     store.record(event.clone()).await;
     // AL-1.2: the correction teaches Rspamd's Bayes too, without holding up the move.
     let Some(cfg) = m.rspamd.as_ref().and_then(|now| now()) else {
@@ -119,12 +132,31 @@ pub(crate) async fn train(m: &crate::MailMethods, owner: &str, id: i64, spam: bo
 
 /// AL-3.1: the trace event of a lesson a move taught, with the Message-ID and Return-Path the
 /// lesson's one read of the message found.
-fn lesson_event(l: &bayes::Lesson, owner: &str, spam: bool) -> TraceEvent {
-    let detail = if spam {
+fn lesson_event(
+    l: &bayes::Lesson,
+    owner: &str,
+    spam: bool,
+    trust: Option<&TrustChange>,
+) -> TraceEvent {
+    let mut detail = if spam {
         format!("{MOVED_INTO_JUNK} in the mailbox of {owner}: learned as spam (AL-1.2)")
     } else {
         format!("{MOVED_OUT_OF_JUNK} in the mailbox of {owner}: learned as ham (AL-1.2)")
     };
+    match trust {
+        Some(TrustChange::Trusted(a)) => detail.push_str(&format!(
+            "; its authenticated sender {} is trusted from now on",
+            printable(a, 300)
+        )),
+        Some(TrustChange::Distrusted(a)) => detail.push_str(&format!(
+            "; its authenticated sender {} is no longer trusted",
+            printable(a, 300)
+        )),
+        Some(TrustChange::NotAuthenticated) if !spam => {
+            detail.push_str("; its sender was not authenticated, so it is not trusted")
+        }
+        _ => {}
+    }
     TraceEvent {
         message_id: l.message_id.as_deref().map(|id| printable(id, 998)),
         sender: l.return_path.as_deref().map(|s| printable(s, 300)),

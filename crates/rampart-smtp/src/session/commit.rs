@@ -117,6 +117,7 @@ impl Session {
             body.spool.replace_after(body.prefix_len, changed);
         }
         let (quarantine, notices, junk) = (passed.quarantine, passed.notices, passed.junk);
+        let authenticated_from = passed.authenticated_from;
         let held = quarantine.is_some();
         // Delivered in the same commit, a message for local mailboxes only leaves the queue
         // manager nothing to do.
@@ -164,6 +165,7 @@ impl Session {
             inline: spooled.inline,
             deliver_local_now: self.ctx.deliver_local_now,
             junk,
+            authenticated_from,
         };
         // The 250 waits for the commit: file, directory and rows are durable when it is sent.
         // The recipients' vacation settings are read meanwhile, on the blocking pool, rather than

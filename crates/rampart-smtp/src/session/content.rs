@@ -19,6 +19,9 @@ pub(super) struct Passed {
     pub notices: Vec<String>,
     /// AL-1.2: the spam check tagged it; local delivery files it in Junk.
     pub junk: bool,
+    /// AL-1.2: the From address when its domain was authenticated, for the recipients' trusted
+    /// senders.
+    pub authenticated_from: Option<String>,
 }
 
 impl Session {
@@ -50,6 +53,7 @@ impl Session {
                 quarantine: None,
                 notices: Vec::new(),
                 junk: false,
+                authenticated_from: None,
             });
         };
         let direction = if self.may_relay() {
@@ -122,6 +126,17 @@ impl Session {
         let junk = verdicts
             .iter()
             .any(|v| v.check == rampart_checks::spam::CHECK && v.action == Action::Tag);
+        // AL-1.2: one From address whose domain the authentication check found authenticated.
+        let authenticated_from = outcome
+            .auth
+            .as_ref()
+            .filter(|a| direction == Direction::Inbound && a.from_aligned())
+            .and_then(|_| message.parsed.from())
+            .filter(|f| f.iter().count() == 1)
+            .and_then(|f| f.first())
+            .and_then(|a| a.address())
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty());
         let banner = pipeline.banner(direction);
         let mut modifications = decision.modifications.clone();
         modifications.extend(untrusted);
@@ -131,6 +146,7 @@ impl Session {
                 quarantine,
                 notices,
                 junk,
+                authenticated_from,
             });
         }
         // The checks changed the message: it is stored as it will be delivered.
@@ -155,6 +171,7 @@ impl Session {
             quarantine,
             notices,
             junk,
+            authenticated_from,
         })
     }
 
@@ -186,6 +203,7 @@ impl Session {
             quarantine: None,
             notices: Vec::new(),
             junk,
+            authenticated_from: None,
         }
     }
 

@@ -11,6 +11,7 @@ use super::{account_key, lock_account, mdb, notify, ALL};
 use crate::db;
 use crate::lifecycle::release_if_unreferenced;
 use rampart_store::mail::{EmailAddress, EmailRecord, Kind, MailError, MailResult, Quota};
+use rampart_store::trusted_senders::Filed;
 use rampart_store::{QueueId, Result};
 use std::collections::BTreeSet;
 use tokio_postgres::{GenericClient, Transaction};
@@ -92,17 +93,28 @@ pub(crate) async fn deliver_email(
     account: &str,
     message: &str,
     now: i64,
-) -> Result<i64> {
+) -> Result<(i64, Filed)> {
     let account = account_key(account);
     lock_account(tx, &account).await?;
     ensure_mailboxes(tx, &account).await?;
     let row = tx
-        .query_one("SELECT size, junk FROM messages WHERE id = $1", &[&message])
+        .query_one(
+            "SELECT size, junk, authenticated_from,
+                    EXISTS (SELECT 1 FROM spam_trusted_senders t
+                            WHERE t.account = $2 AND t.address = m.authenticated_from)
+             FROM messages m WHERE id = $1",
+            &[&message, &account],
+        )
         .await
         .map_err(db)?;
     let (size, junk): (i64, bool) = (row.get(0), row.get(1));
-    // AL-1.2: mail the spam check tagged is filed in Junk, out of the user's way.
-    let junk_box = if junk {
+    // AL-1.2: mail the spam check tagged is filed in Junk, out of the user's way, unless the
+    // user trusts its authenticated From.
+    let trusted = match (junk, row.get::<_, Option<String>>(2), row.get::<_, bool>(3)) {
+        (true, Some(from), true) => Some(from),
+        _ => None,
+    };
+    let junk_box = if junk && trusted.is_none() {
         role_mailbox(tx, &account, "junk").await?
     } else {
         None
@@ -116,7 +128,7 @@ pub(crate) async fn deliver_email(
     let email = insert_email(tx, &account, message, now, size).await?;
     add_to_mailbox(tx, &account, email, target).await?;
     notify(tx, &account, &ALL).await?;
-    Ok(email)
+    Ok((email, Filed::of(junk_box, trusted)))
 }
 
 /// The account-checked existence of an email: its message.

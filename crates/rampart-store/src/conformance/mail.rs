@@ -43,7 +43,7 @@ impl Deliver for ThroughQueue {
 }
 
 /// The id of the account's mailbox with `role`.
-async fn role<S: MailStore + ?Sized>(store: &S, account: &str, role: &str) -> i64 {
+pub(super) async fn role<S: MailStore + ?Sized>(store: &S, account: &str, role: &str) -> i64 {
     store
         .mailbox_get(account)
         .await
@@ -54,7 +54,7 @@ async fn role<S: MailStore + ?Sized>(store: &S, account: &str, role: &str) -> i6
         .id
 }
 
-fn in_mailbox(id: i64) -> EmailQuery {
+pub(super) fn in_mailbox(id: i64) -> EmailQuery {
     EmailQuery {
         filter: Some(EmailFilter::Condition(Box::new(FilterCondition {
             in_mailbox: Some(id),

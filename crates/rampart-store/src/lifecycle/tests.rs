@@ -68,6 +68,7 @@ async fn queue_with(
                 inline: spooled.inline,
                 deliver_local_now,
                 junk: false,
+                authenticated_from: None,
             },
         )
         .await

@@ -104,20 +104,26 @@ fn remove_from_mailbox(conn: &Connection, account: &str, email: i64, mailbox: i6
 
 /// Local delivery of message `message` to `account`, inside the delivery's transaction: the
 /// email row, into the Junk mailbox when the gateway tagged the message as spam and the account
-/// has one, else into the Inbox. The account gets its role mailboxes first if it has none.
+/// has one (and does not trust its authenticated From, [`crate::TrustedSenders`]), else into
+/// the Inbox. The account gets its role mailboxes first if it has none.
 pub(crate) fn deliver_email(
     conn: &Connection,
     account: &str,
     message: &str,
     now: i64,
-) -> Result<i64> {
+) -> Result<(i64, crate::trusted_senders::Filed)> {
     let account = account_key(account);
     super::schema::ensure_mailboxes(conn, &account)?;
-    let (size, junk): (i64, bool) = conn
-        .prepare_cached("SELECT size, junk FROM messages WHERE id = ?1")?
-        .query_row([message], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    // AL-1.2: mail the spam check tagged is filed in Junk, out of the user's way.
-    let junk_box = if junk {
+    let (size, junk, from): (i64, bool, Option<String>) = conn
+        .prepare_cached("SELECT size, junk, authenticated_from FROM messages WHERE id = ?1")?
+        .query_row([message], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    // AL-1.2: mail the spam check tagged is filed in Junk, out of the user's way, unless the
+    // user trusts its authenticated From.
+    let trusted = match (junk, from) {
+        (true, Some(f)) => crate::trusted_senders::trusts(conn, &account, &f)?.then_some(f),
+        _ => None,
+    };
+    let junk_box = if junk && trusted.is_none() {
         super::schema::role_mailbox(conn, &account, "junk")?
     } else {
         None
@@ -130,7 +136,7 @@ pub(crate) fn deliver_email(
     };
     let email = insert_email(conn, None, &account, message, now, size)?;
     add_to_mailbox(conn, &account, email, target)?;
-    Ok(email)
+    Ok((email, crate::trusted_senders::Filed::of(junk_box, trusted)))
 }
 
 /// The message and account-checked existence of an email.

@@ -63,6 +63,7 @@ pub(super) async fn deliver(f: &Fixture, users: &[&str], raw: Vec<u8>, junk: boo
                 inline,
                 deliver_local_now: true,
                 junk,
+                authenticated_from: None,
             },
         )
         .await
@@ -149,6 +150,7 @@ async fn al_1_2_mail_tagged_as_spam_is_delivered_to_junk() {
                 inline: Some(raw),
                 deliver_local_now: false,
                 junk: true,
+                authenticated_from: None,
             },
         )
         .await

@@ -226,6 +226,31 @@ impl Jmap<'_> {
             .to_owned()
     }
 
+    /// The id of the email whose Message-ID contains `message_id` once it is in mailbox
+    /// `mailbox` of account `acc` (delivery runs after the 250: polled, with a bound).
+    pub fn wait_email_in(&self, acc: &str, mailbox: &str, message_id: &str) -> String {
+        for _ in 0..400 {
+            let q = self.call1(
+                "Email/query",
+                json!({"accountId": acc, "filter": {"inMailbox": mailbox}}),
+            );
+            let got = self.call1(
+                "Email/get",
+                json!({"accountId": acc, "ids": q["ids"], "properties": ["id", "messageId"]}),
+            );
+            if let Some(e) = got["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["messageId"].to_string().contains(message_id))
+            {
+                return e["id"].as_str().unwrap().to_owned();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("{message_id} did not reach mailbox {mailbox} of {acc}");
+    }
+
     /// The user's primary mail account id.
     pub fn account_id(&self) -> String {
         self.session()["primaryAccounts"]["urn:ietf:params:jmap:mail"]
