@@ -39,6 +39,18 @@ pub fn resolve_writable(cx: &CallContext, account_id: &str) -> Result<MailAccoun
     Ok(a)
 }
 
+/// Forbidden for a delegate: `what` (a setting that is the owner's own judgement, such as the
+/// vacation response or the trusted senders) is not offered through delegated access.
+pub fn owner_only(a: &MailAccount, what: &str) -> Result<(), MethodError> {
+    if a.access.is_delegate() {
+        return Err(MethodError::with(
+            MethodErrorType::Forbidden,
+            format!("{what} are the account owner's"),
+        ));
+    }
+    Ok(())
+}
+
 /// The account id from the arguments, or the user's primary mail account when omitted where the
 /// RFC allows that (it does not for most methods: then invalidArguments).
 pub fn account_id_arg(

@@ -29,6 +29,7 @@ pub mod submission;
 #[cfg(test)]
 mod testutil;
 pub mod thread;
+pub mod trusted;
 pub mod vacation;
 
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub const MAIL: &str = "urn:ietf:params:jmap:mail";
 pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
 pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
 pub const QUOTA: &str = "urn:ietf:params:jmap:quota";
+/// This server's extension: the senders a user trusts (AL-1.2, [`trusted`]).
+pub const TRUSTED: &str = "urn:rampart:params:jmap:trustedsenders";
 
 /// A method's responses: each a name and its arguments.
 pub type Responses = Vec<(String, Map<String, Value>)>;
@@ -105,6 +108,7 @@ pub fn account_capabilities(access: rampart_jmap::Access) -> Map<String, Value> 
     }
     if !access.is_delegate() {
         m.insert(VACATION.into(), json!({}));
+        m.insert(TRUSTED.into(), json!({}));
     }
     m.insert(QUOTA.into(), json!({}));
     m
@@ -118,6 +122,7 @@ impl Methods for MailMethods {
         m.insert(SUBMISSION.into(), json!({}));
         m.insert(VACATION.into(), json!({}));
         m.insert(QUOTA.into(), json!({}));
+        m.insert(TRUSTED.into(), json!({}));
         m
     }
 
@@ -128,6 +133,7 @@ impl Methods for MailMethods {
             "Identity" | "EmailSubmission" => SUBMISSION,
             "VacationResponse" => VACATION,
             "Quota" => QUOTA,
+            "TrustedSender" => TRUSTED,
             _ => return None,
         })
     }
@@ -150,6 +156,7 @@ impl Methods for MailMethods {
             "EmailSubmission" => submission::call(self, cx, method, args).await,
             "VacationResponse" => vacation::call(self, cx, method, args).await,
             "Quota" => quota::call(self, cx, method, args).await,
+            "TrustedSender" => trusted::call(self, cx, method, args).await,
             _ => Err(MethodError::unknown_method(name)),
         }
     }

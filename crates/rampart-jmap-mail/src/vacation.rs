@@ -9,12 +9,12 @@ use rampart_jmap::args::Args;
 use rampart_jmap::methods::get::{project, GetArgs, GetResponse};
 use rampart_jmap::methods::patch::apply_patch;
 use rampart_jmap::methods::set::{SetArgs, SetResponse};
-use rampart_jmap::{CallContext, MethodError, MethodErrorType, SetError, SetErrorType};
+use rampart_jmap::{CallContext, MethodError, SetError, SetErrorType};
 use rampart_store::mailbox_audit::op;
 use rampart_store::submission::{SubKind, Vacation};
 use serde_json::{json, Map, Value};
 
-use crate::account::{resolve, MailAccount};
+use crate::account::resolve;
 use crate::error::server_fail;
 use crate::{MailMethods, Responses};
 
@@ -42,17 +42,6 @@ pub(crate) async fn call(
             "VacationResponse/{method}"
         ))),
     }
-}
-
-/// The vacation response is the owner's own: a delegate's account does not offer it.
-fn owner_only(a: &MailAccount) -> Result<(), MethodError> {
-    if a.access.is_delegate() {
-        return Err(MethodError::with(
-            MethodErrorType::Forbidden,
-            "the vacation response is the account owner's",
-        ));
-    }
-    Ok(())
 }
 
 fn to_json(v: &Vacation) -> Map<String, Value> {
@@ -142,7 +131,7 @@ async fn get(
     a.finish()?;
     let props = g.properties_or(PROPERTIES, PROPERTIES)?;
     let account = resolve(cx, &g.account_id)?;
-    owner_only(&account)?;
+    crate::account::owner_only(&account, "the vacation response settings")?;
     let v = m
         .store
         .vacation_get(&account.owner)
@@ -185,7 +174,7 @@ async fn set(
     let s = SetArgs::parse(&mut a, cx)?;
     a.finish()?;
     let account = crate::account::resolve_writable(cx, &s.account_id)?;
-    owner_only(&account)?;
+    crate::account::owner_only(&account, "the vacation response settings")?;
     let state = || async {
         m.store
             .sub_state(&account.owner, SubKind::Vacation)

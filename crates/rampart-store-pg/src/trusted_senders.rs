@@ -7,6 +7,27 @@ use crate::{db, PgStore};
 use async_trait::async_trait;
 use rampart_store::trusted_senders::{key, TrustChange, TrustedSenders, MAX_PER_ACCOUNT};
 use rampart_store::{now_micros, Result};
+use tokio_postgres::Transaction;
+
+/// Adds (or confirms) `address`, then keeps the account's newest [`MAX_PER_ACCOUNT`].
+async fn insert(tx: &Transaction<'_>, account: &str, address: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO spam_trusted_senders(account, address, added) VALUES ($1, $2, $3)
+         ON CONFLICT (account, address) DO UPDATE SET added = excluded.added",
+        &[&account, &address, &now_micros()],
+    )
+    .await
+    .map_err(db)?;
+    tx.execute(
+        "DELETE FROM spam_trusted_senders WHERE account = $1 AND address IN
+           (SELECT address FROM spam_trusted_senders WHERE account = $1
+            ORDER BY added DESC OFFSET $2)",
+        &[&account, &MAX_PER_ACCOUNT],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
 
 #[async_trait]
 impl TrustedSenders for PgStore {
@@ -36,23 +57,16 @@ impl TrustedSenders for PgStore {
             tx.commit().await.map_err(db)?;
             return Ok(TrustChange::Distrusted(from));
         }
-        tx.execute(
-            "INSERT INTO spam_trusted_senders(account, address, added) VALUES ($1, $2, $3)
-             ON CONFLICT (account, address) DO UPDATE SET added = excluded.added",
-            &[&account, &from, &now_micros()],
-        )
-        .await
-        .map_err(db)?;
-        tx.execute(
-            "DELETE FROM spam_trusted_senders WHERE account = $1 AND address IN
-               (SELECT address FROM spam_trusted_senders WHERE account = $1
-                ORDER BY added DESC OFFSET $2)",
-            &[&account, &MAX_PER_ACCOUNT],
-        )
-        .await
-        .map_err(db)?;
+        insert(&tx, &account, &from).await?;
         tx.commit().await.map_err(db)?;
         Ok(TrustChange::Trusted(from))
+    }
+
+    async fn trust_sender(&self, account: &str, address: &str) -> Result<()> {
+        let mut c = self.conn(&self.sessions).await?;
+        let tx = c.transaction().await.map_err(db)?;
+        insert(&tx, &key(account), &key(address)).await?;
+        tx.commit().await.map_err(db)
     }
 
     async fn trusted_senders(&self, account: &str) -> Result<Vec<(String, i64)>> {

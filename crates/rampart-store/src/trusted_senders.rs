@@ -86,6 +86,9 @@ pub trait TrustedSenders: Send + Sync {
     /// authenticated From to the account's trusted senders, otherwise (moved into Junk) removes
     /// it. An email of another account, or none, changes nothing.
     async fn judge_sender(&self, account: &str, email: i64, trust: bool) -> Result<TrustChange>;
+    /// Trusts `address` for the account directly (the administrator's `rampart spam trust`,
+    /// the user's TrustedSender/set). It still matches only an authenticated From.
+    async fn trust_sender(&self, account: &str, address: &str) -> Result<()>;
     /// The account's trusted senders with the time each was added, newest first.
     async fn trusted_senders(&self, account: &str) -> Result<Vec<(String, i64)>>;
     /// Removes one address from the account's trusted senders; whether it was there.
@@ -97,6 +100,22 @@ pub(crate) fn trusts(conn: &Connection, account: &str, authenticated_from: &str)
     Ok(conn
         .prepare_cached("SELECT 1 FROM spam_trusted_senders WHERE account = ?1 AND address = ?2")?
         .exists(params![account, authenticated_from])?)
+}
+
+/// Adds (or confirms) `address`, then keeps the account's newest [`MAX_PER_ACCOUNT`].
+fn insert(tx: &rusqlite::Transaction, account: &str, address: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO spam_trusted_senders(account, address, added) VALUES (?1, ?2, ?3)
+         ON CONFLICT(account, address) DO UPDATE SET added = excluded.added",
+    )?
+    .execute(params![account, address, crate::now_micros()])?;
+    tx.prepare_cached(
+        "DELETE FROM spam_trusted_senders WHERE account = ?1 AND address IN
+           (SELECT address FROM spam_trusted_senders WHERE account = ?1
+            ORDER BY added DESC LIMIT -1 OFFSET ?2)",
+    )?
+    .execute(params![account, MAX_PER_ACCOUNT])?;
+    Ok(())
 }
 
 /// How accounts and addresses are kept and compared: trimmed, lower case.
@@ -127,20 +146,15 @@ impl TrustedSenders for Sqlite {
                 .execute(params![account, from])?;
                 return Ok(TrustChange::Distrusted(from));
             }
-            tx.prepare_cached(
-                "INSERT INTO spam_trusted_senders(account, address, added) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(account, address) DO UPDATE SET added = excluded.added",
-            )?
-            .execute(params![account, from, crate::now_micros()])?;
-            tx.prepare_cached(
-                "DELETE FROM spam_trusted_senders WHERE account = ?1 AND address IN
-                   (SELECT address FROM spam_trusted_senders WHERE account = ?1
-                    ORDER BY added DESC LIMIT -1 OFFSET ?2)",
-            )?
-            .execute(params![account, MAX_PER_ACCOUNT])?;
+            insert(tx, &account, &from)?;
             Ok(TrustChange::Trusted(from))
         })
         .await
+    }
+
+    async fn trust_sender(&self, account: &str, address: &str) -> Result<()> {
+        let (account, address) = (key(account), key(address));
+        write(self.writer(), move |tx| insert(tx, &account, &address)).await
     }
 
     async fn trusted_senders(&self, account: &str) -> Result<Vec<(String, i64)>> {

@@ -52,6 +52,14 @@ pub enum SpamCmd {
         /// The user, e.g. alice@agency.example.
         user: String,
     },
+    /// Makes a user trust a sender, as a move out of Junk would: its mail tagged as spam goes
+    /// to that user's Inbox, but only when its From domain is authenticated on arrival.
+    Trust {
+        /// The user, e.g. alice@agency.example.
+        user: String,
+        /// The sender's address, e.g. newsletter@partner.example.
+        address: String,
+    },
     /// Stops a user trusting a sender: its mail tagged as spam goes to Junk again.
     Untrust {
         /// The user, e.g. alice@agency.example.
@@ -154,6 +162,27 @@ async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), E
                     crate::admin::format_time(added)
                 );
             }
+            Ok(())
+        }
+        SpamCmd::Trust { user, address } => {
+            let user = known_user(store, &user).await?;
+            let address = address.trim().to_ascii_lowercase();
+            match address.rsplit_once('@') {
+                Some((l, d))
+                    if !l.is_empty()
+                        && d.contains('.')
+                        && !address.contains(char::is_whitespace) => {}
+                _ => {
+                    return Err(format!(
+                        "`{address}` is not an email address (like newsletter@partner.example)"
+                    )
+                    .into())
+                }
+            }
+            store.trust_sender(&user, &address).await?;
+            println!(
+                "{user} trusts {address}: its mail tagged as spam goes to the Inbox when its From is authenticated"
+            );
             Ok(())
         }
         SpamCmd::Untrust { user, address } => {

@@ -130,6 +130,18 @@ fn a_full_delegate_changes_and_copies_and_a_send_as_delegate_sends_as_the_owner(
         json!({"accountId": alice_acc, "update": {&id: {"keywords/$flagged": true}}}),
     );
     assert!(r["updated"].get(&id).is_some(), "{r}");
+    // AL-1.2: the trusted senders are alice's own judgement, not a delegate's, even with full
+    // rights: not offered on her account in bob's session, and refused if asked for.
+    let session = bob.session();
+    let caps = &session["accounts"][&alice_acc]["accountCapabilities"];
+    assert!(caps.get("urn:ietf:params:jmap:mail").is_some(), "{caps}");
+    assert!(
+        caps.get("urn:rampart:params:jmap:trustedsenders").is_none(),
+        "{caps}"
+    );
+    let r = bob.call(json!([["TrustedSender/get", {"accountId": alice_acc, "ids": null}, "t"]]));
+    assert_eq!(r[0][0], "error", "{r:?}");
+    assert_eq!(r[0][1]["type"], "forbidden", "{r:?}");
     // Email/copy from alice's mailbox into bob's own Inbox.
     let bob_inbox = role(&bob, &bob_acc, "inbox");
     let r = bob.call1(

@@ -102,6 +102,23 @@ fn al_1_2_a_move_out_of_junk_trusts_the_authenticated_sender() {
         trusted.starts_with("news@news.test\ttrusted since 20"),
         "{trusted}"
     );
+    // The same list over JMAP (this server's TrustedSender extension), as the webmail reads it.
+    let got = alice.call1("TrustedSender/get", json!({"accountId": acc, "ids": null}));
+    assert_eq!(got["list"][0]["email"], "news@news.test", "{got}");
+    assert!(
+        got["list"][0]["added"].as_str().unwrap().starts_with("20"),
+        "{got}"
+    );
+    let bad = alice.call1(
+        "TrustedSender/set",
+        json!({"accountId": acc, "create": {"x": {"email": "not an address"}},
+               "destroy": ["tffffffffffffffff"]}),
+    );
+    assert_eq!(bad["notCreated"]["x"]["type"], "invalidProperties", "{bad}");
+    assert_eq!(
+        bad["notDestroyed"]["tffffffffffffffff"]["type"], "notFound",
+        "{bad}"
+    );
 
     // The next letter, to Alice and Bob: still tagged, Alice's in her Inbox, Bob's in Junk.
     let (code, text) = c.send_mail("bounce@news.test", &[ALICE, BOB], &newsletter(2));

@@ -113,3 +113,24 @@ fn al_4_1_webmail_shows_a_refused_send_in_plain_words() {
     });
     run(&s, "error", &["--big", "16000"]);
 }
+
+/// AL-1.2: the user's trusted senders in the webmail (TrustedSender/get and /set over JMAP),
+/// two given by the administrator, one removed by the user.
+#[test]
+fn al_1_2_webmail_trusted_senders() {
+    let s = start_jmap_with(Options::default());
+    for a in ["news@news.test", "Partner@Partner.test"] {
+        common::cli(&s.config, &["spam", "trust", ALICE, a], None);
+    }
+    run(&s, "trusted", &[]);
+    let left = common::cli(&s.config, &["spam", "trusted", ALICE], None);
+    assert!(left.starts_with("partner@partner.test\t"), "{left}");
+    assert_eq!(left.lines().count(), 1, "{left}");
+    for shot in ["trusted.png", "trusted-removed.png"] {
+        let p = artefacts().join(shot);
+        assert!(
+            std::fs::metadata(&p).is_ok_and(|m| m.len() > 1000),
+            "{p:?} missing"
+        );
+    }
+}

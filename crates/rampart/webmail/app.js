@@ -13,6 +13,7 @@
     "urn:ietf:params:jmap:mail",
     "urn:ietf:params:jmap:submission",
     "urn:ietf:params:jmap:vacationresponse",
+    "urn:rampart:params:jmap:trustedsenders",
   ];
   const PAGE = 50;
   // Role mailboxes first, in this order; the others after them by name.
@@ -263,7 +264,7 @@
 
   // One pane at a time on a phone; beside each other on a wide screen.
   function show(pane) {
-    for (const id of ["reader", "compose", "vacation"]) {
+    for (const id of ["reader", "compose", "vacation", "trusted"]) {
       $(id).hidden = id !== pane;
     }
     document.body.dataset.pane = pane || "list";
@@ -643,6 +644,39 @@
     await refresh();
   }
 
+  // ---- trusted senders (AL-1.2) ---------------------------------------------------------------
+
+  async function openTrusted() {
+    clearAlert();
+    const r = await call("TrustedSender/get", { ids: null });
+    drawTrusted(r.list);
+    show("trusted");
+    $("trusted-heading").focus();
+  }
+
+  function drawTrusted(list) {
+    const ul = $("trusted-list");
+    ul.replaceChildren();
+    for (const t of list) {
+      const since = new Date(t.added);
+      ul.append(el("li", { class: "trusted-item" },
+        el("span", { class: "trusted-email", text: t.email }),
+        el("span", { class: "trusted-since", text: isNaN(since) ? "" : " since " + since.toLocaleDateString() }),
+        el("button", { type: "button", class: "trusted-remove", "aria-label": "Stop trusting " + t.email,
+          text: "Remove", onclick: guard(() => removeTrusted(t)) })));
+    }
+    $("trusted-none").hidden = list.length > 0;
+  }
+
+  async function removeTrusted(t) {
+    clearAlert();
+    checkSet(await call("TrustedSender/set", { destroy: [t.id] }));
+    status("You no longer trust " + t.email + ".");
+    const r = await call("TrustedSender/get", { ids: null });
+    drawTrusted(r.list);
+    $("trusted-heading").focus();
+  }
+
   // ---- compose and vacation: compose.js -----------------------------------------------------
 
   const composer = window.RampartCompose({ $, el, st, CSRF, api, call, http, failed, checkSet,
@@ -751,6 +785,8 @@
       return loadList(true);
     });
     on("vacation-open", "click", openVacation);
+    on("trusted-open", "click", openTrusted);
+    on("t-close", "click", () => show(st.open ? "reader" : null));
     on("page-newer", "click", () => page(-1));
     on("page-older", "click", () => page(1));
     on("reader-back", "click", closeReader);

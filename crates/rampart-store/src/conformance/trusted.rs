@@ -163,4 +163,13 @@ pub async fn trusted_senders_file_tagged_mail<H: Harness>(h: &H) {
         .unwrap());
     assert!(!store.untrust_sender(USER, NEWS).await.unwrap());
     assert!(store.trusted_senders(USER).await.unwrap().is_empty());
+
+    // Trusted directly (the administrator, the user's own list): the same filing.
+    store
+        .trust_sender(OTHER, " News@Letters.example ")
+        .await
+        .unwrap();
+    assert_eq!(store.trusted_senders(OTHER).await.unwrap()[0].0, NEWS);
+    tagged(&store, "t6", Some(NEWS), &[OTHER]).await;
+    assert_eq!(in_role(&store, OTHER, "inbox").await.len(), 1);
 }

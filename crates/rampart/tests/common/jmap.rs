@@ -7,12 +7,13 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Every capability the mail layer offers, for `using`.
-pub const USING: [&str; 5] = [
+pub const USING: [&str; 6] = [
     "urn:ietf:params:jmap:core",
     "urn:ietf:params:jmap:mail",
     "urn:ietf:params:jmap:submission",
     "urn:ietf:params:jmap:vacationresponse",
     "urn:ietf:params:jmap:quota",
+    "urn:rampart:params:jmap:trustedsenders",
 ];
 
 /// A server with an mx, a submission and an https listener.

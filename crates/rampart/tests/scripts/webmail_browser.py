@@ -3,7 +3,7 @@
 usage: webmail_browser.py TEST --base https://mail.example.test:PORT --cert SERVER_CERT.pem
        --ca CA.pem --artefacts DIR [--mx-port N] [--password P]
 
-TEST is one of: flow, narrow, keyboard, error. Each step asserts what the user sees; the script
+TEST is one of: flow, narrow, keyboard, error, trusted. Each step asserts what the user sees; the script
 exits non-zero (with the failing step) if any does not hold.
 """
 
@@ -405,9 +405,40 @@ def test_error(args):
         b.wait(back_to_sign_in, "the sign-in page after the session ended")
 
 
+def test_trusted(args):
+    """AL-1.2: the user's trusted senders, listed and one removed."""
+    with browser.Browser(args.cert) as b:
+        step("sign in")
+        b.sign_in(args.base, ALICE, args.password)
+        step("the trusted senders are listed")
+        b.click("#trusted-open")
+        b.wait(lambda: b.active_id() == "trusted-heading", "focus on the trusted senders")
+
+        def listed():
+            return b.driver.execute_script(
+                "return Array.from(document.querySelectorAll('#trusted-list .trusted-email'))"
+                ".map(e => e.textContent)")
+        got = b.wait(lambda: listed() or None, "the list of trusted senders")
+        assert sorted(got) == ["news@news.test", "partner@partner.test"], got
+        assert not b.visible("#trusted-none"), "'no sender' shown beside a list"
+        since = b.text_of("#trusted-list .trusted-since")
+        assert "since" in since and any(c.isdigit() for c in since), repr(since)
+        b.screenshot(args.artefacts, "trusted.png")
+        step("one removed")
+        b.click('#trusted-list button[aria-label="Stop trusting news@news.test"]')
+        b.wait(lambda: listed() == ["partner@partner.test"] or None,
+               "the list without it (alert: %r, status: %r)" % (b.text_of("#alert"), b.text_of("#status")))
+        assert b.text_of("#status") == "You no longer trust news@news.test.", b.text_of("#status")
+        assert b.text_of("#alert") == "", b.text_of("#alert")
+        b.screenshot(args.artefacts, "trusted-removed.png")
+        step("closed")
+        b.click("#t-close")
+        assert not b.visible("#trusted"), "the panel stayed open"
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("test", choices=["flow", "narrow", "keyboard", "error"])
+    p.add_argument("test", choices=["flow", "narrow", "keyboard", "error", "trusted"])
     p.add_argument("--base", required=True)
     p.add_argument("--cert", required=True)
     p.add_argument("--ca", required=True)
@@ -418,7 +449,8 @@ def main():
     args = p.parse_args()
     browser.require()
     os.makedirs(args.artefacts, exist_ok=True)
-    {"flow": test_flow, "narrow": test_narrow, "keyboard": test_keyboard, "error": test_error}[args.test](args)
+    {"flow": test_flow, "narrow": test_narrow, "keyboard": test_keyboard, "error": test_error,
+     "trusted": test_trusted}[args.test](args)
     print("ok", flush=True)
 
 
