@@ -11,7 +11,7 @@ use rampart_store::{DomainRemoved, Result, StoreError, TraceEvent, UserDeleted};
 
 /// The account's rows besides its emails, children before parents (the foreign keys); each
 /// statement takes the address as `$1`.
-const ACCOUNT_ROWS: [&str; 21] = [
+const ACCOUNT_ROWS: [&str; 23] = [
     "DELETE FROM mail_email_mailboxes WHERE mailbox IN
          (SELECT id FROM mail_mailboxes WHERE account = $1)",
     "DELETE FROM mail_mailbox_props WHERE account = $1",
@@ -30,6 +30,8 @@ const ACCOUNT_ROWS: [&str; 21] = [
     "DELETE FROM access_tokens WHERE account = $1",
     "DELETE FROM web_sessions WHERE account = $1",
     "DELETE FROM spam_trusted_senders WHERE account = $1",
+    "DELETE FROM spam_lessons WHERE scope = $1",
+    "DELETE FROM spam_tokens WHERE scope = $1",
     "DELETE FROM mailbox_grants WHERE owner = $1 OR delegate = $1",
     "DELETE FROM send_as WHERE \"user\" = $1 OR address = $1",
     "DELETE FROM aliases WHERE target = $1",
@@ -39,8 +41,10 @@ const ACCOUNT_ROWS: [&str; 21] = [
 impl PgStore {
     /// Deletes the user `address` and everything of its account: its emails (with `purge_mail`
     /// only: refused while the mailbox holds mail without it), mailboxes, tokens, sessions,
-    /// delegation and send-as grants, identities, and the aliases that pointed at it. The
-    /// mailbox audit keeps its history. One transaction, with a `user-deleted` trace event.
+    /// delegation and send-as grants, identities, its trusted senders and its own spam
+    /// classifier's lessons (AL-1.2; the installation's stay), and the aliases that pointed at
+    /// it. The mailbox audit keeps its history. One transaction, with a `user-deleted` trace
+    /// event.
     pub async fn delete_user(&self, address: &str, purge_mail: bool) -> Result<UserDeleted> {
         let address = address.trim().to_ascii_lowercase();
         let mut conn = self.conn(&self.sessions).await?;

@@ -180,7 +180,8 @@ impl Store {
 
     /// Deletes the user `address` and everything of its account: mailboxes, their emails (with
     /// `purge_mail` only: refused while the mailbox holds mail without it), tokens, sessions,
-    /// delegation grants it gave or holds, send-as grants, identities, and the aliases that
+    /// delegation grants it gave or holds, send-as grants, identities, its trusted senders and
+    /// its own spam classifier's lessons (AL-1.2; the installation's stay), and the aliases that
     /// pointed at it (they would deliver nowhere). The mailbox audit keeps its history. One
     /// transaction, with a `user-deleted` trace event.
     pub fn delete_user(&self, address: &str, purge_mail: bool) -> Result<UserDeleted> {
@@ -237,6 +238,8 @@ impl Store {
             "DELETE FROM access_tokens WHERE account = ?1",
             "DELETE FROM web_sessions WHERE account = ?1",
             "DELETE FROM spam_trusted_senders WHERE account = ?1",
+            "DELETE FROM spam_lessons WHERE scope = ?1",
+            "DELETE FROM spam_tokens WHERE scope = ?1",
             "DELETE FROM mailbox_grants WHERE owner = ?1 OR delegate = ?1",
             "DELETE FROM send_as WHERE user = ?1 OR address = ?1",
             "DELETE FROM aliases WHERE target = ?1",

@@ -169,6 +169,8 @@ fn al_1_2_a_move_out_of_junk_trusts_the_authenticated_sender() {
     assert!(r["updated"].get(&fourth).is_some(), "{r}");
     let trusted = cli(&s.config, &["spam", "trusted", ALICE], None);
     assert!(trusted.starts_with("news@news.test\t"), "{trusted}");
+    let status = cli(&s.config, &["spam", "status"], None);
+    assert!(status.contains(&format!("{ALICE}: ")), "{status}");
     cli(&s.config, &["user", "delete", ALICE, "--purge-mail"], None);
     cli(
         &s.config,
@@ -177,4 +179,8 @@ fn al_1_2_a_move_out_of_junk_trusts_the_authenticated_sender() {
     );
     let trusted = cli(&s.config, &["spam", "trusted", ALICE], None);
     assert!(trusted.contains("trusts no sender yet"), "{trusted}");
+    // Her own classifier's lessons went with the account; the installation's stay.
+    let status = cli(&s.config, &["spam", "status"], None);
+    assert!(!status.contains(ALICE), "{status}");
+    assert!(status.contains("installation: "), "{status}");
 }
