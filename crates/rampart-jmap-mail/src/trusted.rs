@@ -149,18 +149,11 @@ async fn set(
             r.not_created(cid, SetError::invalid_properties(bad));
             continue;
         };
-        m.store
+        let added = m
+            .store
             .trust_sender(&account.owner, &addr)
             .await
             .map_err(|e| server_fail(&e))?;
-        let added = m
-            .store
-            .trusted_senders(&account.owner)
-            .await
-            .map_err(|e| server_fail(&e))?
-            .into_iter()
-            .find(|(x, _)| *x == addr)
-            .map_or(0, |(_, t)| t);
         r.created(cx, cid, &id_of(&addr), json_added(added));
     }
     for (id, _) in &s.update {

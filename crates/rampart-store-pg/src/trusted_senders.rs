@@ -9,12 +9,14 @@ use rampart_store::trusted_senders::{key, TrustChange, TrustedSenders, MAX_PER_A
 use rampart_store::{now_micros, Result};
 use tokio_postgres::Transaction;
 
-/// Adds (or confirms) `address`, then keeps the account's newest [`MAX_PER_ACCOUNT`].
-async fn insert(tx: &Transaction<'_>, account: &str, address: &str) -> Result<()> {
+/// Adds (or confirms) `address`, then keeps the account's newest [`MAX_PER_ACCOUNT`]; the time
+/// it is trusted from.
+async fn insert(tx: &Transaction<'_>, account: &str, address: &str) -> Result<i64> {
+    let now = now_micros();
     tx.execute(
         "INSERT INTO spam_trusted_senders(account, address, added) VALUES ($1, $2, $3)
          ON CONFLICT (account, address) DO UPDATE SET added = excluded.added",
-        &[&account, &address, &now_micros()],
+        &[&account, &address, &now],
     )
     .await
     .map_err(db)?;
@@ -26,7 +28,7 @@ async fn insert(tx: &Transaction<'_>, account: &str, address: &str) -> Result<()
     )
     .await
     .map_err(db)?;
-    Ok(())
+    Ok(now)
 }
 
 #[async_trait]
@@ -62,11 +64,12 @@ impl TrustedSenders for PgStore {
         Ok(TrustChange::Trusted(from))
     }
 
-    async fn trust_sender(&self, account: &str, address: &str) -> Result<()> {
+    async fn trust_sender(&self, account: &str, address: &str) -> Result<i64> {
         let mut c = self.conn(&self.sessions).await?;
         let tx = c.transaction().await.map_err(db)?;
-        insert(&tx, &key(account), &key(address)).await?;
-        tx.commit().await.map_err(db)
+        let added = insert(&tx, &key(account), &key(address)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(added)
     }
 
     async fn trusted_senders(&self, account: &str) -> Result<Vec<(String, i64)>> {

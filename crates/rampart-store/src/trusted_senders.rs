@@ -87,8 +87,9 @@ pub trait TrustedSenders: Send + Sync {
     /// it. An email of another account, or none, changes nothing.
     async fn judge_sender(&self, account: &str, email: i64, trust: bool) -> Result<TrustChange>;
     /// Trusts `address` for the account directly (the administrator's `rampart spam trust`,
-    /// the user's TrustedSender/set). It still matches only an authenticated From.
-    async fn trust_sender(&self, account: &str, address: &str) -> Result<()>;
+    /// the user's TrustedSender/set). It still matches only an authenticated From. The time it
+    /// is trusted from (microseconds).
+    async fn trust_sender(&self, account: &str, address: &str) -> Result<i64>;
     /// The account's trusted senders with the time each was added, newest first.
     async fn trusted_senders(&self, account: &str) -> Result<Vec<(String, i64)>>;
     /// Removes one address from the account's trusted senders; whether it was there.
@@ -102,20 +103,22 @@ pub(crate) fn trusts(conn: &Connection, account: &str, authenticated_from: &str)
         .exists(params![account, authenticated_from])?)
 }
 
-/// Adds (or confirms) `address`, then keeps the account's newest [`MAX_PER_ACCOUNT`].
-fn insert(tx: &rusqlite::Transaction, account: &str, address: &str) -> Result<()> {
+/// Adds (or confirms) `address`, then keeps the account's newest [`MAX_PER_ACCOUNT`]; the time
+/// it is trusted from.
+fn insert(tx: &rusqlite::Transaction, account: &str, address: &str) -> Result<i64> {
+    let now = crate::now_micros();
     tx.prepare_cached(
         "INSERT INTO spam_trusted_senders(account, address, added) VALUES (?1, ?2, ?3)
          ON CONFLICT(account, address) DO UPDATE SET added = excluded.added",
     )?
-    .execute(params![account, address, crate::now_micros()])?;
+    .execute(params![account, address, now])?;
     tx.prepare_cached(
         "DELETE FROM spam_trusted_senders WHERE account = ?1 AND address IN
            (SELECT address FROM spam_trusted_senders WHERE account = ?1
             ORDER BY added DESC LIMIT -1 OFFSET ?2)",
     )?
     .execute(params![account, MAX_PER_ACCOUNT])?;
-    Ok(())
+    Ok(now)
 }
 
 /// How accounts and addresses are kept and compared: trimmed, lower case.
@@ -152,7 +155,7 @@ impl TrustedSenders for Sqlite {
         .await
     }
 
-    async fn trust_sender(&self, account: &str, address: &str) -> Result<()> {
+    async fn trust_sender(&self, account: &str, address: &str) -> Result<i64> {
         let (account, address) = (key(account), key(address));
         write(self.writer(), move |tx| insert(tx, &account, &address)).await
     }

@@ -165,11 +165,15 @@ pub async fn trusted_senders_file_tagged_mail<H: Harness>(h: &H) {
     assert!(store.trusted_senders(USER).await.unwrap().is_empty());
 
     // Trusted directly (the administrator, the user's own list): the same filing.
-    store
+    let added = store
         .trust_sender(OTHER, " News@Letters.example ")
         .await
         .unwrap();
-    assert_eq!(store.trusted_senders(OTHER).await.unwrap()[0].0, NEWS);
+    assert_eq!(
+        store.trusted_senders(OTHER).await.unwrap(),
+        vec![(NEWS.to_string(), added)],
+        "the address as kept, and the time trust_sender gave"
+    );
     tagged(&store, "t6", Some(NEWS), &[OTHER]).await;
     assert_eq!(in_role(&store, OTHER, "inbox").await.len(), 1);
 }
