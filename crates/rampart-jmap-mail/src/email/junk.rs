@@ -53,6 +53,15 @@ pub(crate) fn lesson_of(
 /// Learns email `id` of `owner` as spam or ham.
 pub(crate) async fn train(m: &crate::MailMethods, owner: &str, id: i64, spam: bool) {
     let store = &m.store;
+    // AL-1.2: out of Junk, its authenticated sender is trusted; into Junk, no longer. Judged
+    // first: it needs the store's record of the message, not a reading of it.
+    let trust = match store.judge_sender(owner, id, !spam).await {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(error = %e, account = owner, "trusted senders");
+            None
+        }
+    };
     let raw = match store.email_raw(owner, id).await {
         Ok(Some(raw)) => raw,
         Ok(None) => return,
@@ -85,14 +94,6 @@ pub(crate) async fn train(m: &crate::MailMethods, owner: &str, id: i64, spam: bo
             Err(e) => tracing::warn!(error = %e, account = owner, "spam training"),
         }
     }
-    // AL-1.2: out of Junk, its authenticated sender is trusted; into Junk, no longer.
-    let trust = match store.judge_sender(owner, id, !spam).await {
-        Ok(t) => Some(t),
-        Err(e) => {
-            tracing::warn!(error = %e, account = owner, "trusted senders");
-            None
-        }
-    };
     if !learned {
         return;
     }
