@@ -110,16 +110,9 @@ async fn get(
     Ok(vec![("TrustedSender/get".into(), r.into_arguments())])
 }
 
-/// An address as a trusted sender: `local@domain`, printable, no white space, at most 320.
+/// An address as a trusted sender ([`rampart_store::trusted_senders::valid_address`]).
 fn address(v: Option<&Value>) -> Option<String> {
-    let a = v?.as_str()?.trim().to_ascii_lowercase();
-    let (local, domain) = a.rsplit_once('@')?;
-    let ok = !local.is_empty()
-        && domain.contains('.')
-        && a.len() <= 320
-        && a.chars().all(|c| !c.is_control() && !c.is_whitespace())
-        && !a.contains(['<', '>', ',', ';']);
-    ok.then_some(a)
+    rampart_store::trusted_senders::valid_address(v?.as_str()?)
 }
 
 async fn set(

@@ -121,6 +121,20 @@ fn insert(tx: &rusqlite::Transaction, account: &str, address: &str) -> Result<i6
     Ok(now)
 }
 
+/// `address` as a trusted sender is kept (trimmed, lower case) when it is a plain
+/// `local@domain`: a dot in the domain, at most 320 bytes, no white space, control characters
+/// or address-list punctuation. The one check for every way an address is added by hand.
+pub fn valid_address(address: &str) -> Option<String> {
+    let a = key(address);
+    let (local, domain) = a.rsplit_once('@')?;
+    let ok = !local.is_empty()
+        && domain.contains('.')
+        && a.len() <= 320
+        && a.chars().all(|c| !c.is_control() && !c.is_whitespace())
+        && !a.contains(['<', '>', ',', ';']);
+    ok.then_some(a)
+}
+
 /// How accounts and addresses are kept and compared: trimmed, lower case.
 pub fn key(s: &str) -> String {
     s.trim().to_ascii_lowercase()

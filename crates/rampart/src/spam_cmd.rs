@@ -166,19 +166,13 @@ async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), E
         }
         SpamCmd::Trust { user, address } => {
             let user = known_user(store, &user).await?;
-            let address = address.trim().to_ascii_lowercase();
-            match address.rsplit_once('@') {
-                Some((l, d))
-                    if !l.is_empty()
-                        && d.contains('.')
-                        && !address.contains(char::is_whitespace) => {}
-                _ => {
-                    return Err(format!(
-                        "`{address}` is not an email address (like newsletter@partner.example)"
-                    )
-                    .into())
-                }
-            }
+            let Some(address) = rampart_store::trusted_senders::valid_address(&address) else {
+                return Err(format!(
+                    "`{}` is not an email address (like newsletter@partner.example)",
+                    address.trim()
+                )
+                .into());
+            };
             store.trust_sender(&user, &address).await?;
             println!(
                 "{user} trusts {address}: its mail tagged as spam goes to the Inbox when its From is authenticated"
