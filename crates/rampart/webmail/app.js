@@ -668,6 +668,23 @@
     $("trusted-none").hidden = list.length > 0;
   }
 
+  async function addTrusted() {
+    clearAlert();
+    const email = $("t-email").value.trim();
+    if (email === "") throw failed("Type the sender's address first, for example news@example.org.");
+    const res = await call("TrustedSender/set", { create: { t: { email } } });
+    const e = ((res && res.notCreated) || {}).t;
+    if (e && e.type === "invalidProperties") {
+      throw failed("\u201c" + email + "\u201d is not an address that can be trusted: write it as name@example.org.");
+    }
+    checkSet(res);
+    $("t-email").value = "";
+    status("You now trust " + email.toLowerCase() + ".");
+    const r = await call("TrustedSender/get", { ids: null });
+    drawTrusted(r.list);
+    $("t-email").focus();
+  }
+
   async function removeTrusted(t) {
     clearAlert();
     checkSet(await call("TrustedSender/set", { destroy: [t.id] }));
@@ -787,6 +804,10 @@
     on("vacation-open", "click", openVacation);
     on("trusted-open", "click", openTrusted);
     on("t-close", "click", () => show(st.open ? "reader" : null));
+    on("trusted-form", "submit", (e) => {
+      e.preventDefault();
+      return addTrusted();
+    });
     on("page-newer", "click", () => page(-1));
     on("page-older", "click", () => page(1));
     on("reader-back", "click", closeReader);

@@ -406,7 +406,7 @@ def test_error(args):
 
 
 def test_trusted(args):
-    """AL-1.2: the user's trusted senders, listed and one removed."""
+    """AL-1.2: the user's trusted senders: listed, one removed, a bad one refused, one added."""
     with browser.Browser(args.cert) as b:
         step("sign in")
         b.sign_in(args.base, ALICE, args.password)
@@ -431,6 +431,23 @@ def test_trusted(args):
         assert b.text_of("#status") == "You no longer trust news@news.test.", b.text_of("#status")
         assert b.text_of("#alert") == "", b.text_of("#alert")
         b.screenshot(args.artefacts, "trusted-removed.png")
+        step("a word that is not an address is refused in plain words")
+        b.one("#t-email").send_keys("not an address")
+        b.click("#t-add")
+        b.wait(lambda: "is not an address that can be trusted" in b.text_of("#alert") or None,
+               "the refusal (alert: %r)" % b.text_of("#alert"))
+        assert listed() == ["partner@partner.test"], listed()
+        b.screenshot(args.artefacts, "trusted-refused.png")
+        step("one added by hand")
+        b.one("#t-email").clear()
+        b.one("#t-email").send_keys(" Alerts@Bank.Example ")
+        b.click("#t-add")
+        b.wait(lambda: sorted(listed()) == ["alerts@bank.example", "partner@partner.test"] or None,
+               "the list with it (alert: %r, status: %r)" % (b.text_of("#alert"), b.text_of("#status")))
+        assert b.text_of("#status") == "You now trust alerts@bank.example.", b.text_of("#status")
+        assert b.text_of("#alert") == "", b.text_of("#alert")
+        assert b.one("#t-email").get_attribute("value") == "", "the field kept its text"
+        b.screenshot(args.artefacts, "trusted-added.png")
         step("closed")
         b.click("#t-close")
         assert not b.visible("#trusted"), "the panel stayed open"
