@@ -97,6 +97,9 @@ fn dns() -> TestDns {
         // The receiver represents example.test too (the harness's domain): mail claiming it
         // from outside must pass DMARC there, so the gateway's address is authorised.
         .txt("example.test", "v=spf1 ip4:127.0.0.1 -all")
+        // The Internet sender is authorised to send from the test's address (no DMARC record:
+        // its SPF pass authenticates its From, AL-1.2).
+        .txt("remote.test", "v=spf1 ip4:127.0.0.1 -all")
         .start()
 }
 
@@ -306,10 +309,17 @@ fn nc_2_3_4_gateway_checks_relays_over_mutual_tls_and_the_store_sends_out_throug
         .to_string();
     wait_trace(&store, &["trace", "--queue-id", &store_qid], "queued");
     // NC-2.3.4: the store did not run the checks again (the checks event has no queue id).
-    wait_trace(
+    // AL-1.2: the From the gateway authenticated (SPF pass for remote.test, no DMARC record)
+    // is believed from the gateway's own results, so the store's trusted senders work behind
+    // it; the forged results of evil.example above were not read.
+    let checks = wait_trace(
         &store,
         &["trace"],
         "not run again: checked by the gateway gw.example.test",
+    );
+    assert!(
+        checks.contains("From x@remote.test authenticated by the gateway's results"),
+        "{checks}"
     );
     let tls = wait_trace(
         &store,

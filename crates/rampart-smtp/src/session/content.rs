@@ -131,12 +131,7 @@ impl Session {
             .auth
             .as_ref()
             .filter(|a| direction == Direction::Inbound && a.from_aligned())
-            .and_then(|_| message.parsed.from())
-            .filter(|f| f.iter().count() == 1)
-            .and_then(|f| f.first())
-            .and_then(|a| a.address())
-            .map(|a| a.trim().to_lowercase())
-            .filter(|a| !a.is_empty());
+            .and_then(|_| single_from(message));
         let banner = pipeline.banner(direction);
         let mut modifications = decision.modifications.clone();
         modifications.extend(untrusted);
@@ -185,14 +180,19 @@ impl Session {
             .get("X-Spam-Flag")
             .is_some_and(|f| f.value.trim().eq_ignore_ascii_case("YES"));
         let gateway = self.client_cert.clone().unwrap_or_default();
+        let authenticated_from = self.authenticated_by_gateway(message);
         self.trace(
             "checks",
             format!(
-                "not run again: checked by the gateway {gateway} (trust_gateway_verdicts){}",
+                "not run again: checked by the gateway {gateway} (trust_gateway_verdicts){}{}",
                 if changed.is_some() {
                     "; Authentication-Results of other authserv-ids removed"
                 } else {
                     ""
+                },
+                match &authenticated_from {
+                    Some(a) => format!("; From {a} authenticated by the gateway's results"),
+                    None => String::new(),
                 }
             ),
             None,
@@ -203,7 +203,7 @@ impl Session {
             quarantine: None,
             notices: Vec::new(),
             junk,
-            authenticated_from: None,
+            authenticated_from,
         }
     }
 
@@ -245,4 +245,17 @@ impl Session {
             }
         }
     }
+}
+
+/// AL-1.2: the message's one From address (one field naming one address), trimmed and lower
+/// case: the address an authenticated From domain vouches for.
+pub(super) fn single_from(message: &Message<'_>) -> Option<String> {
+    message
+        .parsed
+        .from()
+        .filter(|f| f.iter().count() == 1)
+        .and_then(|f| f.first())
+        .and_then(|a| a.address())
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty())
 }

@@ -66,29 +66,45 @@ impl Session {
             && self.client_cert.is_some()
     }
 
+    /// AL-1.2, NC-2.3.4: the From address the trusted gateway found authenticated, read from
+    /// its own `Authentication-Results` (the newest field whose authserv-id is one of
+    /// `trusted_authserv_ids`) as the checks here would have read their own results. Without
+    /// `trusted_authserv_ids` no field can be told to be the gateway's, so none is believed.
+    pub(super) fn authenticated_by_gateway(&self, message: &Message<'_>) -> Option<String> {
+        let from = super::content::single_from(message)?;
+        let (_, domain) = from.rsplit_once('@')?;
+        let (_, results) = message
+            .headers
+            .all(AUTH_RESULTS)
+            .find(|(_, f)| self.trusted_results(f.value.as_bytes()))?;
+        rampart_checks::auth::results_authenticate(results.value.as_bytes(), domain).then_some(from)
+    }
+
     /// NC-2.3.4: with `trusted_authserv_ids` set, every `Authentication-Results` field whose
     /// authserv-id is not one of them is removed: only the gateway's results are believed.
     pub(super) fn untrusted_results(&self, message: &Message<'_>) -> Option<Modification> {
-        let trusted = &self.listener.trusted_authserv_ids;
-        if trusted.is_empty() {
+        if self.listener.trusted_authserv_ids.is_empty() {
             return None;
         }
         let indices: Vec<usize> = message
             .headers
             .all(AUTH_RESULTS)
-            .filter(|(_, f)| {
-                let id = rampart_checks::auth::authserv_id(f.value.as_bytes());
-                !id.is_some_and(|id| {
-                    trusted
-                        .iter()
-                        .any(|t| t.trim_end_matches('.').eq_ignore_ascii_case(&id))
-                })
-            })
+            .filter(|(_, f)| !self.trusted_results(f.value.as_bytes()))
             .map(|(i, _)| i)
             .collect();
         (!indices.is_empty()).then(|| Modification::RemoveFields {
             name: AUTH_RESULTS.to_string(),
             indices,
+        })
+    }
+
+    /// Whether an `Authentication-Results` value claims one of `trusted_authserv_ids`.
+    fn trusted_results(&self, value: &[u8]) -> bool {
+        rampart_checks::auth::authserv_id(value).is_some_and(|id| {
+            self.listener
+                .trusted_authserv_ids
+                .iter()
+                .any(|t| t.trim_end_matches('.').eq_ignore_ascii_case(&id))
         })
     }
 }
