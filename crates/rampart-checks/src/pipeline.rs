@@ -97,6 +97,9 @@ pub struct Pipeline {
     resolver: Option<hickory_resolver::TokioResolver>,
     /// What the spam classifier learned (the store); None: the classifier does not run.
     tokens: Option<std::sync::Arc<dyn crate::spam::bayes::TokenSource>>,
+    /// The authserv-id of our `Authentication-Results`, whose forgeries are removed whether
+    /// or not the authentication check runs.
+    authserv_id: String,
 }
 
 /// What the pipeline concluded about one message.
@@ -162,7 +165,9 @@ impl Pipeline {
         } else {
             None
         };
+        let authserv_id = crate::auth::own_authserv_id(&checks.authentication, hostname);
         Ok(Pipeline {
+            authserv_id,
             checks,
             auth,
             dlp,
@@ -224,6 +229,15 @@ impl Pipeline {
             from_authenticated = env.direction == Direction::Inbound && outcome.from_aligned();
             verdicts.push(outcome.verdict.clone());
             auth_outcome = Some(outcome);
+        }
+        if self.auth.is_none() || env.direction != Direction::Inbound {
+            // The authentication check did not look at them: forgeries of our results go all
+            // the same (RFC 8601 section 5).
+            crate::auth::remove_forged_results(
+                &mut verdicts[0],
+                &message.headers,
+                &self.authserv_id,
+            );
         }
         if self.on(CheckName::Antivirus) {
             let t = Instant::now();

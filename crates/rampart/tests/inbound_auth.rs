@@ -133,6 +133,36 @@ fn results_header_is_ours_and_forgeries_are_removed() {
     assert!(stored.contains("spf=fail"), "{stored}");
 }
 
+/// RFC 8601 section 5, NC-2.3.4: with the authentication check switched off, forgeries of our
+/// results are still removed: a store behind this server may believe results of this
+/// authserv-id (`trusted_authserv_ids`), so none may pass through unchecked.
+#[test]
+fn forged_results_go_with_the_authentication_check_off() {
+    let s = Server::start_with(Options {
+        checks: Some("disabled = [\"antivirus\", \"authentication\"]".into()),
+        ..Default::default()
+    });
+    let mut c = s.ehlo();
+    let forged = "Authentication-Results: Mail.Example.Test.; dmarc=pass header.from=bank.test\r\n\
+                  Authentication-Results: other.example; spf=pass\r\n";
+    assert_eq!(mail(&mut c, "bank.test", forged).0, 250);
+    let inbox = s.wait_mailbox("alice@example.test", 1);
+    let stored = s.show("alice@example.test", inbox[0].split('\t').next().unwrap());
+    assert!(
+        !stored.contains("header.from=bank.test"),
+        "the forgery survived: {stored}"
+    );
+    assert!(
+        stored.contains("Authentication-Results: other.example; spf=pass"),
+        "another server's stays: {stored}"
+    );
+    wait_trace(
+        &s,
+        &["trace"],
+        "removed 1 Authentication-Results claiming our authserv-id",
+    );
+}
+
 #[test]
 fn own_domain_from_outside_is_refused() {
     // NC-2.1.7: example.test publishes nothing, yet a From of it from the Internet is refused.

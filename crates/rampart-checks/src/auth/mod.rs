@@ -180,12 +180,7 @@ impl Authenticator {
     /// Sets up the resolver (the configured servers, or the system's), the caches and the ARC
     /// key. `hostname` is the authserv-id when the configuration names none.
     pub fn new(config: &AuthConfig, hostname: &str) -> Result<Authenticator, AuthError> {
-        let authserv_id = config
-            .authserv_id
-            .as_deref()
-            .unwrap_or(hostname)
-            .trim()
-            .to_string();
+        let authserv_id = own_authserv_id(config, hostname);
         if authserv_id.is_empty()
             || !authserv_id
                 .bytes()
@@ -426,22 +421,7 @@ impl Authenticator {
         // RFC 8601 section 5: results claiming our authserv-id that came from outside are
         // forgeries. They are named by their place in the one header section every check
         // reads, so the removal cannot miss a copy folded, cased or spaced differently.
-        let forged: Vec<usize> = ctx
-            .headers
-            .all(AUTH_RESULTS)
-            .filter(|(_, f)| results::claims(f.value.as_bytes(), &self.authserv_id))
-            .map(|(i, _)| i)
-            .collect();
-        if !forged.is_empty() {
-            verdict.reason.push_str(&format!(
-                "; removed {} Authentication-Results claiming our authserv-id",
-                forged.len()
-            ));
-            verdict.modifications.push(Modification::RemoveFields {
-                name: AUTH_RESULTS.to_string(),
-                indices: forged,
-            });
-        }
+        remove_forged_results(&mut verdict, ctx.headers, &self.authserv_id);
         // An ARC set from outside whose results claim our authserv-id is forged as well: the
         // whole instance (seal, signature, results) goes.
         let forged_instances: Vec<String> = ctx
@@ -747,6 +727,45 @@ fn arc_instance(tag: &str) -> Option<String> {
     let t: String = tag.chars().filter(|c| !c.is_whitespace()).collect();
     let n = t.strip_prefix("i=")?;
     (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then(|| n.to_string())
+}
+
+/// The authserv-id of this server's `Authentication-Results`: `authserv_id` of the
+/// configuration, else the host name.
+pub fn own_authserv_id(config: &AuthConfig, hostname: &str) -> String {
+    config
+        .authserv_id
+        .as_deref()
+        .unwrap_or(hostname)
+        .trim()
+        .to_string()
+}
+
+/// RFC 8601 section 5: every `Authentication-Results` field claiming `authserv_id` came from
+/// outside and is a forgery; `verdict` removes them (named by their place in the one header
+/// section every check reads, so no copy folded, cased or spaced differently is missed) and
+/// says so. Run by the authentication check, and by the pipeline when that check did not run
+/// (switched off, or outbound mail): a server behind this one may believe our results
+/// (NC-2.3.4, `trusted_authserv_ids`), so a forged one must never pass through.
+pub fn remove_forged_results(
+    verdict: &mut Verdict,
+    headers: &crate::message::Headers<'_>,
+    authserv_id: &str,
+) {
+    let forged: Vec<usize> = headers
+        .all(AUTH_RESULTS)
+        .filter(|(_, f)| results::claims(f.value.as_bytes(), authserv_id))
+        .map(|(i, _)| i)
+        .collect();
+    if !forged.is_empty() {
+        verdict.reason.push_str(&format!(
+            "; removed {} Authentication-Results claiming our authserv-id",
+            forged.len()
+        ));
+        verdict.modifications.push(Modification::RemoveFields {
+            name: AUTH_RESULTS.to_string(),
+            indices: forged,
+        });
+    }
 }
 
 fn within(domain: &str, parent: &str) -> bool {
