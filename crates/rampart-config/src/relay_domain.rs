@@ -234,6 +234,15 @@ fn listeners(config: &Config, loc: &Locator<'_>, errors: &mut Vec<ConfigError>) 
                 "is allowed only with require_client_cert = true: only a client that proved it is the gateway may skip the checks",
             ));
         }
+        // NC-2.3.4, RFC 8601 section 5: with the checks skipped, the store runs no
+        // authentication of its own, so only the gateway's results may stay, and only they tell
+        // whose From was authenticated (AL-1.2, trusted senders).
+        if l.trust_gateway_verdicts && l.trusted_authserv_ids.is_empty() {
+            errors.push(loc.at(
+                &key("trust_gateway_verdicts"),
+                "needs trusted_authserv_ids naming the gateway's authserv-id (for example [\"gw.agency.example\"]): without it, Authentication-Results written by anyone would reach the mailboxes",
+            ));
+        }
         for (j, id) in l.trusted_authserv_ids.iter().enumerate() {
             if !is_hostname(id) {
                 errors.push(loc.at(
@@ -370,6 +379,8 @@ mod tests {
             "this server's own host name",
             "a static list with no addresses",
             "listener[0].trust_gateway_verdicts",
+            "is allowed only with require_client_cert = true",
+            "needs trusted_authserv_ids naming the gateway's authserv-id",
             "client_certificate = true needs client_ca_file",
         ] {
             assert!(e.contains(want), "missing {want}: {e}");

@@ -72,7 +72,8 @@ pub struct Listener {
     /// SMTP only (NC-2.3.4). Mail from a client with a verified certificate has been checked by
     /// the gateway: antivirus, attachments, URLs, spam, authentication (SPF, DKIM, DMARC) and the
     /// `[External]` tag are not run again here; the parse, the loop count and the size limit
-    /// are. Valid only with `require_client_cert = true`.
+    /// are. Valid only with `require_client_cert = true` and `trusted_authserv_ids` (the
+    /// gateway's results are the only ones kept, and the ones read for an authenticated From).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trust_gateway_verdicts: bool,
     /// `admin` only. The console is served on loopback unless this is true; a listener on any
