@@ -31,22 +31,29 @@ fn skip_cfws(s: &[u8], mut i: usize) -> usize {
     }
 }
 
+/// Reads the quoted-string that opens at `s[i]` (a `"`) into `out`, its `\\` escapes undone;
+/// returns the index just past its closing quote (or the end, when it is not closed).
+fn quoted_string(s: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
+    i += 1;
+    while i < s.len() && s[i] != b'"' {
+        if s[i] == b'\\' {
+            i += 1;
+        }
+        if let Some(&c) = s.get(i) {
+            out.push(c);
+        }
+        i += 1;
+    }
+    i + 1
+}
+
 /// The authserv-id of an `Authentication-Results` value (RFC 8601 section 2.2: a token or a
 /// quoted-string, after optional CFWS), lower-cased, without a trailing dot.
 pub fn authserv_id(value: &[u8]) -> Option<String> {
     let mut i = skip_cfws(value, 0);
     let mut id = Vec::new();
     if value.get(i) == Some(&b'"') {
-        i += 1;
-        while i < value.len() && value[i] != b'"' {
-            if value[i] == b'\\' {
-                i += 1;
-            }
-            if let Some(&c) = value.get(i) {
-                id.push(c);
-            }
-            i += 1;
-        }
+        quoted_string(value, i, &mut id);
     } else {
         while i < value.len() && !value[i].is_ascii_whitespace() && !b";()\"".contains(&value[i]) {
             id.push(value[i]);
@@ -91,19 +98,7 @@ fn parts(value: &[u8]) -> Vec<Vec<String>> {
                 end(&mut parts, &mut word);
                 i = skip_cfws(s, i);
             }
-            b'"' => {
-                i += 1;
-                while i < s.len() && s[i] != b'"' {
-                    if s[i] == b'\\' {
-                        i += 1;
-                    }
-                    if let Some(&c) = s.get(i) {
-                        word.push(c);
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
+            b'"' => i = quoted_string(s, i, &mut word),
             b';' => {
                 end(&mut parts, &mut word);
                 parts.push(Vec::new());
