@@ -646,6 +646,45 @@ fn each_weakened_setting_turns_its_control() {
     assert_eq!(partition, if on_root { "fail" } else { "pass" });
 }
 
+/// NC-2.3.4: a store that takes its gateway's verdicts says on what proof and whose results it
+/// keeps.
+#[test]
+fn nc_2_3_4_a_store_behind_a_gateway_names_the_proof_and_the_results_it_keeps() {
+    let dir = TempDir::new("audit-store");
+    let ca = dir.0.join("zone-ca.pem");
+    std::fs::write(&ca, "").unwrap();
+    let config = install(
+        &dir.0,
+        &format!(
+            "client_ca_file = \"{}\"\nrequire_client_cert = true\n\
+             trusted_authserv_ids = [\"gw.agency.example\"]\ntrust_gateway_verdicts = true\n",
+            ca.display()
+        ),
+    );
+    let (_, report) = audit_json(&config);
+    let f = finding(&report, "NC-2.3.4", "gateway verdicts");
+    assert_eq!(f["status"], "pass", "{f}");
+    let text = f["evidence"].as_str().unwrap();
+    assert!(
+        text.contains("listener 127.0.0.1:25")
+            && text.contains(&ca.display().to_string())
+            && text.contains("Authentication-Results of gw.agency.example are kept"),
+        "{text}"
+    );
+    // Without it, no such finding.
+    let plain = install(&dir.0, "");
+    let (_, report) = audit_json(&plain);
+    let checks: Vec<&serde_json::Value> = report["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == "NC-2.3.4")
+        .flat_map(|c| c["findings"].as_array().unwrap())
+        .map(|f| &f["check"])
+        .collect();
+    assert!(!checks.is_empty() && !checks.contains(&&serde_json::json!("gateway verdicts")));
+}
+
 /// AL-1.2: Rspamd configured with `fail = "open"` is a warn naming the key; an Rspamd that does
 /// not answer its /ping (nothing listens at the configured address) is a fail.
 #[test]

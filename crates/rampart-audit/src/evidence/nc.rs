@@ -666,6 +666,25 @@ pub fn nc_2_3_4(f: &Facts) -> Vec<Finding> {
             "this node does not face the Internet on an MX listener while holding mailboxes",
         )]
     };
+    // A store behind a gateway: whose verdicts it takes, and on what proof (the configuration
+    // refuses trust_gateway_verdicts without a client certificate and trusted authserv-ids).
+    for l in c.listeners.iter().filter(|l| l.trust_gateway_verdicts) {
+        let ca = l
+            .client_ca_file
+            .as_ref()
+            .map_or_else(|| "(none)".to_string(), |p| p.display().to_string());
+        out.push(Finding::pass(
+            ID,
+            "gateway verdicts",
+            format!(
+                "listener {}: mail from a client whose certificate verifies against {ca} is taken as \
+                 checked by the gateway (its checks are not run again); only Authentication-Results \
+                 of {} are kept, and they tell whose From was authenticated (AL-1.2)",
+                l.address,
+                l.trusted_authserv_ids.join(", ")
+            ),
+        ));
+    }
     // On PostgreSQL: the shared store that holds the mailboxes (docs/SCALING.md).
     out.extend(super::store::nc_2_3_4(f));
     out
