@@ -46,7 +46,7 @@ pub use self::config::{
     ArcSealConfig, AuthConfig, DnsServer, Network, TempErrorAction, TrustedForwarders,
 };
 pub use self::records::{dkim_record, dns_records};
-pub use self::results::{authserv_id, results_authenticate};
+pub use self::results::{authserv_id, claims, results_authenticate};
 pub use mail_auth::dmarc::Policy;
 pub use mail_auth::{DkimResult, DmarcOutput, DmarcResult, SpfOutput, SpfResult};
 

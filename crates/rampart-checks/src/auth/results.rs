@@ -68,7 +68,7 @@ pub fn authserv_id(value: &[u8]) -> Option<String> {
 }
 
 /// Whether an `Authentication-Results` value claims this authserv-id (case-insensitive).
-pub(crate) fn claims(value: &[u8], our_id: &str) -> bool {
+pub fn claims(value: &[u8], our_id: &str) -> bool {
     let ours = our_id.trim_end_matches('.').to_ascii_lowercase();
     authserv_id(value).is_some_and(|id| id == ours)
 }
@@ -149,6 +149,11 @@ pub(crate) fn aar_reports_dmarc_pass(value: &[u8], from_domain: &str) -> bool {
         .any(|p| dmarc_for(p, from_domain) == Some("pass"))
 }
 
+/// The domain of an address property (`x@domain`, `@domain`), or the value itself.
+fn domain_of(v: &str) -> &str {
+    v.rsplit_once('@').map_or(v, |(_, d)| d)
+}
+
 /// AL-1.2, NC-2.3.4: whether an `Authentication-Results` value (`authserv-id; resinfo...`, as
 /// a gateway this server trusts wrote it) shows `from_domain` authenticated, read as
 /// [`super::AuthOutcome::aligned`] reads the checks themselves: `dmarc=pass` for the domain;
@@ -166,14 +171,13 @@ pub fn results_authenticate(value: &[u8], from_domain: &str) -> bool {
     if dmarc.iter().any(|r| *r != "none") {
         return dmarc.iter().all(|r| matches!(*r, "pass" | "none")) && dmarc.contains(&"pass");
     }
-    let domain_of = |v: &str| v.rsplit_once('@').map_or(v, |(_, d)| d).to_string();
     results.iter().any(|p| match method_result(p) {
         Some(("spf", "pass")) => {
-            property(p, "smtp.mailfrom").is_some_and(|m| super::within(&domain_of(m), &from_domain))
+            property(p, "smtp.mailfrom").is_some_and(|m| super::within(domain_of(m), &from_domain))
         }
         Some(("dkim", "pass")) => property(p, "header.d")
             .or_else(|| property(p, "header.i"))
-            .is_some_and(|d| super::within(&domain_of(d), &from_domain)),
+            .is_some_and(|d| super::within(domain_of(d), &from_domain)),
         _ => false,
     })
 }

@@ -100,11 +100,9 @@ impl Session {
 
     /// Whether an `Authentication-Results` value claims one of `trusted_authserv_ids`.
     fn trusted_results(&self, value: &[u8]) -> bool {
-        rampart_checks::auth::authserv_id(value).is_some_and(|id| {
-            self.listener
-                .trusted_authserv_ids
-                .iter()
-                .any(|t| t.trim_end_matches('.').eq_ignore_ascii_case(&id))
-        })
+        self.listener
+            .trusted_authserv_ids
+            .iter()
+            .any(|t| rampart_checks::auth::claims(value, t))
     }
 }
