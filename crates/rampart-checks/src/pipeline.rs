@@ -285,6 +285,9 @@ impl Pipeline {
                 .await,
             );
             timed(crate::spam::CHECK, t);
+        } else {
+            // Not scored here, so no verdict of ours: one a sender wrote must not pass for it.
+            crate::spam::remove_forged_verdicts(&mut verdicts[0], &message.headers);
         }
         if self.on(CheckName::External) {
             verdicts.push(crate::external::check(&checks.external, &ctx));

@@ -164,6 +164,28 @@ fn forged_results_go_with_the_authentication_check_off() {
 }
 
 #[test]
+fn forged_spam_verdicts_go_with_the_spam_check_off() {
+    // NC-2.3.4, AL-1.2: a store behind this server files `X-Spam-Flag: YES` in Junk as our
+    // verdict; with the spam check off there is no verdict of ours, and a sender's must not
+    // pass for one.
+    let s = Server::start_with(Options {
+        checks: Some("disabled = [\"antivirus\", \"authentication\", \"spam\"]".into()),
+        ..Default::default()
+    });
+    let mut c = s.ehlo();
+    let forged = "X-Spam-Flag: YES\r\nX-Spam-Score: 99.00\r\n";
+    assert_eq!(mail(&mut c, "sender.test", forged).0, 250);
+    let inbox = s.wait_mailbox("alice@example.test", 1);
+    let stored = s.show("alice@example.test", inbox[0].split('\t').next().unwrap());
+    assert!(!stored.contains("X-Spam"), "the forgery survived: {stored}");
+    wait_trace(
+        &s,
+        &["trace"],
+        "removed spam verdict fields the sender wrote (X-Spam-Flag, X-Spam-Score)",
+    );
+}
+
+#[test]
 fn own_domain_from_outside_is_refused() {
     // NC-2.1.7: example.test publishes nothing, yet a From of it from the Internet is refused.
     let dns = zone();

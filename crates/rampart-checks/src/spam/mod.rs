@@ -350,11 +350,15 @@ pub async fn check_with_rules(
     signals: &SpamSignals<'_>,
     ctx: &Context<'_>,
 ) -> Verdict {
-    if !cfg.enabled {
-        return Verdict::accept(CHECK, "AL-1.2 spam scoring disabled by configuration");
-    }
-    if ctx.envelope.direction != Direction::Inbound {
-        return Verdict::accept(CHECK, "outbound: not scored");
+    if !cfg.enabled || ctx.envelope.direction != Direction::Inbound {
+        let why = if cfg.enabled {
+            "outbound: not scored"
+        } else {
+            "AL-1.2 spam scoring disabled by configuration"
+        };
+        let mut v = Verdict::accept(CHECK, why);
+        remove_forged_verdicts(&mut v, ctx.headers);
+        return v;
     }
     let mut score = score_content(cfg, signals, ctx);
     let mut notes = Vec::new();
@@ -447,6 +451,46 @@ pub async fn check_with_rules(
     verdict(cfg, &score, &notes, timed_out, ctx)
 }
 
+/// The verdict fields this check writes. A store behind this server reads `X-Spam-Flag` as
+/// the gateway's verdict (NC-2.3.4, `trust_gateway_verdicts`: `YES` files the message in Junk).
+const VERDICT_FIELDS: [&str; 3] = ["X-Spam-Flag", "X-Spam-Score", "X-Spam-Status"];
+
+/// The removal of every verdict field a sender wrote: only this server's may reach a reader.
+fn forged_verdicts(headers: &crate::message::Headers<'_>) -> Vec<Modification> {
+    VERDICT_FIELDS
+        .iter()
+        .filter_map(|name| {
+            let indices: Vec<usize> = headers.all(name).map(|(i, _)| i).collect();
+            (!indices.is_empty()).then(|| Modification::RemoveFields {
+                name: name.to_string(),
+                indices,
+            })
+        })
+        .collect()
+}
+
+/// AL-1.2, NC-2.3.4: removes the spam verdict fields a sender wrote, when this check did not
+/// score the message (switched off, or outbound mail) and so writes none of its own, and says
+/// so in `verdict`'s reason. Run by the pipeline when the check is off, and by the check for
+/// mail it does not score: the fields never pass through, whatever the configuration.
+pub fn remove_forged_verdicts(verdict: &mut Verdict, headers: &crate::message::Headers<'_>) {
+    let mods = forged_verdicts(headers);
+    if !mods.is_empty() {
+        let names: Vec<&str> = mods
+            .iter()
+            .filter_map(|m| match m {
+                Modification::RemoveFields { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        verdict.reason.push_str(&format!(
+            "; removed spam verdict fields the sender wrote ({})",
+            names.join(", ")
+        ));
+        verdict.modifications.extend(mods);
+    }
+}
+
 fn verdict(
     cfg: &SpamConfig,
     score: &Score,
@@ -479,16 +523,7 @@ fn verdict(
         reason.push_str(&format!("; {n}"));
     }
     // Forged verdict headers from outside are removed whatever the score.
-    let mut mods: Vec<Modification> = ["X-Spam-Flag", "X-Spam-Score", "X-Spam-Status"]
-        .iter()
-        .filter_map(|name| {
-            let indices: Vec<usize> = ctx.headers.all(name).map(|(i, _)| i).collect();
-            (!indices.is_empty()).then(|| Modification::RemoveFields {
-                name: name.to_string(),
-                indices,
-            })
-        })
-        .collect();
+    let mut mods = forged_verdicts(ctx.headers);
     let action = if score.total >= cfg.reject_threshold {
         Action::Reject(Refusal::new(
             554,

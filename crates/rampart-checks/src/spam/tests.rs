@@ -206,6 +206,34 @@ async fn al_1_2_forged_spam_headers_removed_and_outbound_not_scored() {
     let from = format!("\"{LOCAL}\" <x@evil.example>");
     let (v, _) = run(&raw(&from, "", "<form>"), true, Direction::Outbound).await;
     assert_eq!(v.action, Action::Accept);
+
+    // NC-2.3.4: not scored (outbound, or the check switched off), the fields a sender wrote
+    // go all the same, and the reason says so: a store behind us reads `X-Spam-Flag` as ours.
+    let r = raw(
+        "a@partner.example",
+        "X-Spam-Flag: YES\r\nX-Spam-Status: Yes\r\n",
+        "hi",
+    );
+    let (v, _) = run(&r, false, Direction::Outbound).await;
+    let headers = crate::message::read_headers(&r).unwrap();
+    let out = crate::modify::apply_modifications(&r, &headers, &v.modifications);
+    assert!(!String::from_utf8_lossy(&out).contains("X-Spam"), "removed");
+    assert!(
+        v.reason
+            .ends_with("removed spam verdict fields the sender wrote (X-Spam-Flag, X-Spam-Status)"),
+        "{}",
+        v.reason
+    );
+    let parsed = MessageParser::default().parse(&r[..]).unwrap();
+    let cfg = SpamConfig {
+        enabled: false,
+        ..SpamConfig::default()
+    };
+    let c = ctx(&r, &parsed, Direction::Inbound);
+    let none = rules::RuleSet::default();
+    let v = check_with_rules(&cfg, &none, None, &SpamSignals::default(), &c).await;
+    assert_eq!(v.action, Action::Accept);
+    assert_eq!(v.modifications.len(), 2, "{v:?}");
 }
 
 #[test]
