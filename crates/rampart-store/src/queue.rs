@@ -520,6 +520,27 @@ pub(crate) fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Resu
         tx.prepare_cached("INSERT INTO message_bodies(id, data) VALUES (?1, ?2)")?
             .execute(params![msg.id.0, data])?;
     }
+    let deliver_now = msg.deliver_local_now && msg.quarantine.is_none();
+    if deliver_now && !msg.recipients.is_empty() && msg.recipients.iter().all(|r| r.local) {
+        // Issue 23: mail for local mailboxes only is delivered in this commit; queue rows would
+        // be written, marked delivered and removed again within it, so it gets none. The
+        // mailboxes hold the message from here on.
+        for e in &msg.events {
+            e.insert(tx)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in msg.recipients.iter().filter(|r| seen.insert(&r.address)) {
+            deliver_to_mailbox(
+                tx,
+                &msg.id,
+                msg.message_id.as_ref(),
+                &msg.sender,
+                &r.address,
+                now,
+            )?;
+        }
+        return Ok(());
+    }
     let status = if msg.quarantine.is_some() {
         Column::Held
     } else {
@@ -549,7 +570,7 @@ pub(crate) fn insert_enqueued(tx: &rusqlite::Transaction, msg: &Enqueue) -> Resu
     for e in &msg.events {
         e.insert(tx)?;
     }
-    if msg.deliver_local_now && msg.quarantine.is_none() {
+    if deliver_now {
         let local = msg
             .recipients
             .iter()
@@ -590,15 +611,28 @@ fn deliver_local_rows<'a>(
     let mut n = 0;
     for r in mailboxes {
         if upd.execute(params![id.0, r, delivered, reply, Column::Queued])? == 1 {
-            let (_, filed) = crate::mail::deliver_email(tx, r, &id.0, now)?;
-            let mut e = TraceEvent::new("delivered", filed.detail(r));
-            e.queue_id = Some(id.0.clone());
-            e.message_id = message_id.cloned();
-            e.sender = Some(sender.to_string());
-            e.recipient = Some(r.clone());
-            e.insert(tx)?;
+            deliver_to_mailbox(tx, id, message_id, sender, r, now)?;
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Files a message in one local mailbox inside `tx` (Inbox or Junk) with its "delivered" trace
+/// event.
+fn deliver_to_mailbox(
+    tx: &rusqlite::Transaction,
+    id: &QueueId,
+    message_id: Option<&String>,
+    sender: &str,
+    mailbox: &str,
+    now: i64,
+) -> Result<()> {
+    let (_, filed) = crate::mail::deliver_email(tx, mailbox, &id.0, now)?;
+    let mut e = TraceEvent::new("delivered", filed.detail(mailbox));
+    e.queue_id = Some(id.0.clone());
+    e.message_id = message_id.cloned();
+    e.sender = Some(sender.to_string());
+    e.recipient = Some(mailbox.to_string());
+    e.insert(tx)
 }

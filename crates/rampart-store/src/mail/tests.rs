@@ -123,6 +123,39 @@ async fn delivery_files_into_the_inbox_and_creates_mailboxes_lazily() {
 }
 
 #[tokio::test]
+async fn local_mail_delivered_at_receipt_leaves_no_queue_rows_and_a_mailbox_named_twice_gets_one_copy(
+) {
+    // Issue 23: all-local mail delivered in its receiving commit gets no queue rows at all; a
+    // mailbox named twice (two aliases of one user) gets it once, with one trace event.
+    let f = fixture();
+    let id = deliver(&f, &[A, B, A], message("Subject: hello", "hi"), false).await;
+    assert!(f.store.queue_list().unwrap().is_empty());
+    assert_eq!(role(&f, A, "inbox").total_emails, 1);
+    assert_eq!(role(&f, B, "inbox").total_emails, 1);
+    let trace = f
+        .store
+        .trace(&crate::TraceFilter {
+            queue_id: Some(id.0.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    let delivered: Vec<_> = trace
+        .iter()
+        .filter(|e| e.event == "delivered")
+        .filter_map(|e| e.recipient.as_deref())
+        .collect();
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert!(delivered.contains(&A) && delivered.contains(&B));
+    // The message stays for its mailboxes: its body reads back.
+    assert!(f
+        .store
+        .message_bytes(&id, true)
+        .unwrap()
+        .ends_with(b"hi\r\n"));
+}
+
+#[tokio::test]
 async fn al_1_2_mail_tagged_as_spam_is_delivered_to_junk() {
     let f = fixture();
     deliver(&f, &[A], message("Subject: cheap pills", "buy"), true).await;
