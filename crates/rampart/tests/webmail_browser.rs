@@ -144,3 +144,30 @@ fn al_1_2_webmail_trusted_senders() {
         );
     }
 }
+
+/// AL-1.2: mail the spam check tagged is filed in Junk, and the reader says why (the score from
+/// the server's own `X-Spam-Score`) and what the user can do; a message the user filed in Junk
+/// by hand says nothing of the kind.
+#[test]
+fn al_1_2_webmail_says_why_a_message_is_in_junk() {
+    let dir = common::TempDir::new("junkwhy");
+    let rules = dir.0.join("local.rules");
+    std::fs::write(
+        &rules,
+        "body LOCAL_WATCHES (?i)\\bcheap replica watches\\b\nscore LOCAL_WATCHES 6\n",
+    )
+    .unwrap();
+    let s = with_mail(Options {
+        checks: Some(format!(
+            "disabled = [\"antivirus\"]\n[checks.spam]\nrule_files = [\"{}\"]\n",
+            rules.display()
+        )),
+        ..Options::default()
+    });
+    run(&s, "junkwhy", &[]);
+    let p = artefacts().join("junk-why.png");
+    assert!(
+        std::fs::metadata(&p).is_ok_and(|m| m.len() > 1000),
+        "{p:?} missing"
+    );
+}

@@ -22,7 +22,8 @@
     "receivedAt", "hasAttachment"];
   const READ_PROPS = ["id", "threadId", "mailboxIds", "keywords", "from", "to", "cc", "bcc",
     "replyTo", "subject", "receivedAt", "sentAt", "messageId", "references", "inReplyTo",
-    "textBody", "htmlBody", "attachments", "bodyValues", "hasAttachment", "size"];
+    "textBody", "htmlBody", "attachments", "bodyValues", "hasAttachment", "size",
+    "header:X-Spam-Flag:asText", "header:X-Spam-Score:asText"];
 
   const $ = (id) => document.getElementById(id);
   const meta = (name) => {
@@ -495,6 +496,8 @@
     line("Date", date(e.sentAt || e.receivedAt));
     line("Subject", e.subject || "(no subject)");
     const art = el("article", { class: "msg open", "aria-label": "Message from " + who(e.from) }, dl);
+    const why = spamNote(e);
+    if (why) art.append(el("p", { class: "note spam-note", role: "note", text: why }));
     const html = (e.htmlBody || []).some((p) => p.type === "text/html");
     if (html) {
       art.append(htmlBody(e));
@@ -511,6 +514,21 @@
       art.append(el("h3", { text: "Attachments" }), ul);
     }
     return art;
+  }
+
+  // AL-1.2: why a message is in Junk, in the user's words. The server removes every X-Spam
+  // field a sender wrote, so these are its own spam check's (or its gateway's).
+  function spamNote(e) {
+    const flag = (e["header:X-Spam-Flag:asText"] || "").trim().toUpperCase();
+    if (flag !== "YES") return "";
+    const score = (e["header:X-Spam-Score:asText"] || "").trim();
+    const scored = /^-?[0-9]+(\.[0-9]+)?$/.test(score) ? " scored it " + score + " and" : "";
+    const junk = mailboxByRole("junk");
+    if (junk && e.mailboxIds[junk.id]) {
+      return "Why this is in Junk: the server's spam check" + scored + " tagged it as spam. " +
+        "If you wanted it, choose Not junk: the filter learns from that.";
+    }
+    return "The server's spam check" + scored + " tagged this message as spam.";
   }
 
   function textOf(e) {

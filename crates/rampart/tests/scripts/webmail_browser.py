@@ -8,7 +8,9 @@ exits non-zero (with the failing step) if any does not hold.
 """
 
 import argparse
+import email.utils
 import os
+import re
 import smtplib
 import subprocess
 import sys
@@ -453,9 +455,50 @@ def test_trusted(args):
         assert not b.visible("#trusted"), "the panel stayed open"
 
 
+def test_junkwhy(args):
+    """AL-1.2: a tagged message is in Junk and the reader says why; one moved there by hand not."""
+    with smtplib.SMTP("127.0.0.1", args.mx_port, timeout=20) as smtp:
+        smtp.sendmail("offers@remote.test", [ALICE],
+                      "From: Offers <offers@remote.test>\r\nTo: <%s>\r\nSubject: Watches\r\n"
+                      "Date: %s\r\nMessage-ID: <watches-1@remote.test>\r\n"
+                      "X-Spam-Flag: NO\r\nX-Spam-Score: -50\r\n\r\n"
+                      "Cheap replica watches, this week only.\r\n"
+                      % (ALICE, email.utils.formatdate(usegmt=True)))
+    with browser.Browser(args.cert) as b:
+        step("sign in")
+        b.sign_in(args.base, ALICE, args.password)
+        step("the tagged message is in Junk, not in the Inbox")
+        row(b, "Budget figures")
+        assert not any(x[0].endswith("Watches") for x in rows(b)), rows(b)
+        open_mailbox(b, "junk")
+        b.wait(lambda: any(x[0].endswith("Watches") for x in rows(b)) or None, "the message in Junk")
+        title = next(x[0] for x in rows(b) if x[0].endswith("Watches"))
+        click_row(b, title)
+        b.wait(lambda: "Cheap replica watches" in b.text_of("#thread pre.body"), "the message text")
+        note = b.wait(lambda: b.text_of("#thread .spam-note") or None, "the note saying why")
+        m = re.match(r"Why this is in Junk: the server's spam check scored it (-?[0-9]+\.[0-9]+) "
+                     r"and tagged it as spam\. If you wanted it, choose Not junk: the filter "
+                     r"learns from that\.$", note)
+        assert m, repr(note)
+        # The sender's own "X-Spam-Score: -50" went; the score is the server's, over the tag line.
+        assert float(m.group(1)) >= 5, note
+        b.screenshot(args.artefacts, "junk-why.png")
+        step("a message filed in Junk by hand says nothing of the spam check")
+        open_mailbox(b, "inbox")
+        click_row(b, "Budget figures")
+        b.wait(lambda: b.text_of("#reader-heading") == "Budget figures", "the message to open")
+        assert not b.visible("#thread .spam-note"), b.text_of("#thread .spam-note")
+        b.click("#act-junk")
+        b.wait(lambda: not any(x[0] == "Budget figures" for x in rows(b)), "the message to leave the Inbox")
+        open_mailbox(b, "junk")
+        click_row(b, "Budget figures")
+        b.wait(lambda: b.one("#act-junk").text == "Not junk", "the Not junk button in Junk")
+        assert not b.visible("#thread .spam-note"), b.text_of("#thread .spam-note")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("test", choices=["flow", "narrow", "keyboard", "error", "trusted"])
+    p.add_argument("test", choices=["flow", "narrow", "keyboard", "error", "trusted", "junkwhy"])
     p.add_argument("--base", required=True)
     p.add_argument("--cert", required=True)
     p.add_argument("--ca", required=True)
@@ -467,7 +510,7 @@ def main():
     browser.require()
     os.makedirs(args.artefacts, exist_ok=True)
     {"flow": test_flow, "narrow": test_narrow, "keyboard": test_keyboard, "error": test_error,
-     "trusted": test_trusted}[args.test](args)
+     "trusted": test_trusted, "junkwhy": test_junkwhy}[args.test](args)
     print("ok", flush=True)
 
 
