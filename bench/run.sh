@@ -22,6 +22,9 @@
 #   REPS=3                  runs of each cell, Rampart and Postfix alternating; the report gives
 #                           the median and the range (default 3: the machine is shared, one run
 #                           can be disturbed by someone else's build)
+#   SETTLE=0                do not `sync` before each timed part (default 1: the dirty pages the
+#                           previous run left, the other server's, are written back first, untimed,
+#                           so that no run pays for the one before it)
 #   SMTP_SOURCE_EXTRA="-d"  extra smtp-source flags, e.g. -d to send all messages of a session over
 #                           one connection (default: one connection per message, as an MX sees)
 #   RAMPART_CHECKS=on       run Rampart's content checks (all but antivirus); default off, since
@@ -66,6 +69,7 @@ fi
 SMTP_SOURCE_EXTRA=${SMTP_SOURCE_EXTRA:-}
 read -r -a EXTRA <<<"$SMTP_SOURCE_EXTRA"    # several flags: split into words once, here
 REPS=${REPS:-3}
+SETTLE=${SETTLE:-1}
 LOADGEN=${LOADGEN:-1}
 [[ "$LOADGEN" == 0 || "$LOADGEN" == 1 ]] || { echo "LOADGEN must be 0 or 1" >&2; exit 2; }
 
@@ -632,6 +636,10 @@ run_cell() {
     wait_for 60 all_delivered "$warm" || true
 
     local cpu0 busy0 t0 t2 ovf0 syn0 ovf1 syn1
+    # Neither server pays for the other's files: what the run before left for the kernel to
+    # write back (its mailbox, queue and database pages) is written now, untimed (SETTLE=0: not).
+    [[ "$SETTLE" == 1 ]] && sync
+    grep -E '^(Dirty|Writeback):' /proc/meminfo | tr -s ' ' >"$logs/dirty-at-start"
     read -r ovf0 syn0 < <(python3 "$PROCSTAT" tcp)
     cpu0=$(python3 "$PROCSTAT" cpu "$SERVER_PID")
     busy0=$(python3 "$PROCSTAT" busy)       # taken last, right before t0: see "other%"
