@@ -186,6 +186,7 @@ const ARENA_MAX: libc::c_int = 4;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `mi_option_arena_eager_commit` (the fifth of `mi_option_e` in its `mimalloc.h`).
+#[cfg(target_os = "linux")]
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
 /// NC-2.1.8: memory freed after a burst goes back to the system: mimalloc commits its arenas as
@@ -197,11 +198,13 @@ const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 // SAFETY (link_section): `.init_array` holds pointers to functions taking and returning nothing,
 // which the C runtime calls before main; this is one such pointer, to a function that only sets
 // an option.
+#[cfg(target_os = "linux")]
 #[used]
 #[allow(unsafe_code)]
 #[link_section = ".init_array"]
 static MIMALLOC_OPTIONS: extern "C" fn() = mimalloc_options;
 
+#[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 extern "C" fn mimalloc_options() {
     // SAFETY: mi_option_set only sets one of mimalloc's options, a valid one to a valid value;
@@ -445,6 +448,18 @@ fn data_dir_exists(dir: &Path, create: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// NC-2.1.8: the constructor ran before the first allocation and mimalloc took the option
+    /// (this test binary has the same constructor and allocator as the server).
+    #[cfg(target_os = "linux")]
+    #[test]
+    #[allow(unsafe_code)]
+    fn nc_2_1_8_mimalloc_commits_its_arenas_as_used() {
+        let _warm = vec![0u8; 1 << 20];
+        // SAFETY: mi_option_get reads one of mimalloc's options, a valid one.
+        let eager = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT) };
+        assert_eq!(eager, 0);
+    }
 
     /// Every subcommand and every argument carries its help text, so `--help` at any depth
     /// says what each thing is (issue 19 item 6).
