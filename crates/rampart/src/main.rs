@@ -213,13 +213,9 @@ extern "C" fn mimalloc_options() {
 }
 
 /// NC-2.1.8: glibc's malloc, which SQLite and the other C code use: see [`MMAP_THRESHOLD`].
-fn tune_allocator() {
-    tune_glibc();
-}
-
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn tune_glibc() {
+fn tune_allocator() {
     // SAFETY: mallopt only sets parameters of glibc's malloc, with valid values; it runs first
     // in main, before any other thread exists, so nothing allocates while they change.
     unsafe {
@@ -229,7 +225,7 @@ fn tune_glibc() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_glibc() {}
+fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();

@@ -478,10 +478,8 @@
     $("act-edit").hidden = !kw.$draft;
     $("act-flag").textContent = kw.$flagged ? "Unflag" : "Flag";
     $("act-unread").textContent = kw.$seen ? "Mark unread" : "Mark read";
-    const junk = mailboxByRole("junk");
-    $("act-junk").textContent = junk && cur.mailboxIds[junk.id] ? "Not junk" : "Junk";
-    const trash = mailboxByRole("trash");
-    $("act-delete").textContent = trash && cur.mailboxIds[trash.id] ? "Delete for good" : "Delete";
+    $("act-junk").textContent = inRole(cur, "junk") ? "Not junk" : "Junk";
+    $("act-delete").textContent = inRole(cur, "trash") ? "Delete for good" : "Delete";
     $("reader-heading").focus();
   }
 
@@ -516,6 +514,12 @@
     return art;
   }
 
+  // Whether email `e` is in the mailbox with `role`.
+  function inRole(e, role) {
+    const m = mailboxByRole(role);
+    return Boolean(m && e.mailboxIds[m.id]);
+  }
+
   // AL-1.2: why a message is in Junk, in the user's words. The server removes every X-Spam
   // field a sender wrote, so these are its own spam check's (or its gateway's).
   function spamNote(e) {
@@ -523,8 +527,7 @@
     if (flag !== "YES") return "";
     const score = (e["header:X-Spam-Score:asText"] || "").trim();
     const scored = /^-?[0-9]+(\.[0-9]+)?$/.test(score) ? " scored it " + score + " and" : "";
-    const junk = mailboxByRole("junk");
-    if (junk && e.mailboxIds[junk.id]) {
+    if (inRole(e, "junk")) {
       return "Why this is in Junk: the server's spam check" + scored + " tagged it as spam. " +
         "If you wanted it, choose Not junk: the filter learns from that.";
     }
@@ -639,7 +642,7 @@
     const cur = current();
     const junk = mailboxByRole("junk");
     const inbox = mailboxByRole("inbox");
-    if (junk && cur.mailboxIds[junk.id]) {
+    if (inRole(cur, "junk")) {
       if (!inbox) throw failed("There is no Inbox to move the message back to.");
       await moveTo(inbox.id, { "keywords/$notjunk": true, "keywords/$junk": null });
     } else {
