@@ -61,6 +61,7 @@ pub struct Metrics {
     check_seconds: Histograms,
     commit_seconds: Histogram,
     reloads: Counters,
+    log_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -91,6 +92,7 @@ impl Metrics {
             check_seconds: Histograms::new_with_constructor(latency),
             commit_seconds: latency(),
             reloads: Counters::default(),
+            log_dropped: Counter::default(),
             registry: Registry::default(),
         };
         // prometheus-client adds `_total` to counters and the unit to names registered with one.
@@ -187,6 +189,11 @@ impl Metrics {
             "Configuration reloads on SIGHUP, by outcome (applied, refused)",
             m.reloads.clone(),
         );
+        r.register(
+            "rampart_log_lines_dropped",
+            "Log lines dropped because the log's reader fell behind (the trace keeps every event)",
+            m.log_dropped.clone(),
+        );
         Metrics { registry: r, ..m }
     }
 
@@ -279,6 +286,11 @@ impl Metrics {
         self.reloads
             .get_or_create(&labels(&[("outcome", outcome)]))
             .inc();
+    }
+
+    pub fn log_lines_dropped(&self, n: usize) {
+        self.log_dropped
+            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
     }
 
     pub fn commit_latency(&self, seconds: f64) {

@@ -13,7 +13,8 @@ pub type Error = Box<dyn std::error::Error>;
 pub fn run(config: Config, config_path: Option<&std::path::Path>, demo: bool) -> Result<(), Error> {
     // Issue 19: the metrics are fed by the trace's log lines, so they exist before logging.
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    init_logging(&config, metrics.clone());
+    // Held until the end of `run`: dropping it writes out what the log thread still holds.
+    let (_log_guard, log_dropped) = init_logging(&config, metrics.clone());
     // NC-2.1.1: no [[listener]], no service; nothing opens a socket on its own.
     if config.listeners.is_empty() {
         return Err("nothing to serve: the configuration has no [[listener]]; add one (see rampart.example.toml)".into());
@@ -22,10 +23,32 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>, demo: bool) ->
         .enable_all()
         .build()?;
     let config_path = config_path.map(|p| std::path::absolute(p).unwrap_or(p.to_path_buf()));
-    runtime.block_on(serve(config, config_path, demo, metrics))
+    runtime.block_on(async {
+        tokio::spawn(report_dropped_log_lines(log_dropped, metrics.clone()));
+        serve(config, config_path, demo, metrics).await
+    })
 }
 
-fn init_logging(config: &Config, metrics: Arc<crate::metrics::Metrics>) {
+/// Log lines held for a reader that has fallen behind, at most (a few MiB). Past this, new lines
+/// are dropped and counted rather than make the server wait.
+const LOG_BUFFER_LINES: usize = 16_384;
+/// How often dropped log lines are looked for and reported.
+const LOG_DROPS_EVERY: Duration = Duration::from_secs(10);
+
+/// The log goes to standard error through a thread of its own. Log lines are written where
+/// decisions are made, the store's writer thread among them (each trace event is logged with
+/// its row), so a log reader that stops reading (a stalled journald, a full pipe) must not make
+/// that thread wait: every commit, and every 250 after DATA, would wait with it. The thread
+/// writes lines in batches; when [`LOG_BUFFER_LINES`] are waiting, further lines are dropped
+/// and counted ([`report_dropped_log_lines`]). The trace in the store keeps every event
+/// (AL-3.1); the log is its copy for collectors (docs/LOGGING.md).
+fn init_logging(
+    config: &Config,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> (
+    tracing_appender::non_blocking::WorkerGuard,
+    tracing_appender::non_blocking::ErrorCounter,
+) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
@@ -35,9 +58,15 @@ fn init_logging(config: &Config, metrics: Arc<crate::metrics::Metrics>) {
     // Colour codes only for a person at a terminal: a log file or a pipe to a collector gets
     // plain text, not `\x1b[` sequences mixed into every line.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("rampart-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let dropped = writer.error_counter();
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let log = match config.log.format {
         LogFormat::Json => fmt.json().boxed(),
         LogFormat::Text => fmt.boxed(),
@@ -51,6 +80,31 @@ fn init_logging(config: &Config, metrics: Arc<crate::metrics::Metrics>) {
                 .with_filter(crate::metrics::MetricsLayer::filter()),
         )
         .try_init();
+    (guard, dropped)
+}
+
+/// Reports log lines dropped because the log's reader fell behind: a warning in the log (once
+/// it is read again) and the `rampart_log_lines_dropped_total` metric.
+async fn report_dropped_log_lines(
+    dropped: tracing_appender::non_blocking::ErrorCounter,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
+    let mut reported = 0;
+    let mut tick = tokio::time::interval(LOG_DROPS_EVERY);
+    loop {
+        tick.tick().await;
+        let now = dropped.dropped_lines();
+        if now > reported {
+            let n = now - reported;
+            reported = now;
+            metrics.log_lines_dropped(n);
+            tracing::warn!(
+                lines = n,
+                "log lines were dropped because the log's reader fell behind; the trace in the \
+                 store keeps every event (rampart trace)"
+            );
+        }
+    }
 }
 
 async fn serve(

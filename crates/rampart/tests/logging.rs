@@ -77,6 +77,18 @@ fn log_on_a_pipe_has_no_colour_codes() {
 /// A server whose log goes to a file: MX, submissions and HTTPS on 127.0.0.1:0, alice@example.test,
 /// antivirus off (no clamd here), an executable attachment held in quarantine.
 fn start_logged(format: &str) -> (Server, std::path::PathBuf) {
+    let mut log_path = None;
+    let server = start_with_log(format, |dir| {
+        let path = dir.join("rampart.log");
+        let file = std::fs::File::create(&path).unwrap();
+        log_path = Some(path);
+        Stdio::from(file)
+    });
+    (server, log_path.unwrap())
+}
+
+/// The server of [`start_logged`], its standard error being what `stderr` makes in its directory.
+fn start_with_log(format: &str, stderr: impl FnOnce(&std::path::Path) -> Stdio) -> Server {
     let dir = TempDir::new(&format!("log-{format}"));
     let pki = make_pki(&dir.0);
     let dns = rampart_testdns::TestDns::builder().start();
@@ -103,8 +115,7 @@ fn start_logged(format: &str) -> (Server, std::path::PathBuf) {
         &["user", "add", "alice@example.test", "--password-stdin"],
         Some(PASSWORD),
     );
-    let log_path = dir.0.join("rampart.log");
-    let log = std::fs::File::create(&log_path).unwrap();
+    let log = stderr(&dir.0);
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(&config)
@@ -132,7 +143,7 @@ fn start_logged(format: &str) -> (Server, std::path::PathBuf) {
         }
     }
     let addr = listeners.iter().find(|(_, r)| r == "mx").unwrap().0;
-    let server = Server {
+    Server {
         dir,
         config,
         pki,
@@ -141,8 +152,68 @@ fn start_logged(format: &str) -> (Server, std::path::PathBuf) {
         child: Some(child),
         dns: Some(dns),
         stdout: Some(out),
+    }
+}
+
+/// A log reader that stops reading (a stalled journald, a pipe nobody drains) does not stop the
+/// mail: every trace event is logged from the store's writer thread, and with the log written
+/// straight to standard error that thread waited on the full pipe, so no commit and no 250 came
+/// (this test failed so, each message after the pipe filled timing out). The log now goes
+/// through a thread of its own with a bounded buffer (docs/LOGGING.md). When the reader comes
+/// back, every line is there.
+#[test]
+fn a_log_reader_that_stops_reading_does_not_stop_the_mail() {
+    let mut s = start_with_log("text", |_| Stdio::piped());
+    let mut err = s.child.as_mut().unwrap().stderr.take().unwrap();
+    // What the pipe holds before a writer must wait (Linux: 64 KiB unless changed).
+    #[allow(unsafe_code)]
+    let capacity = {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_GETPIPE_SZ only reads the size of the pipe behind a descriptor we own.
+        let n = unsafe { libc::fcntl(err.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        assert!(n > 0, "F_GETPIPE_SZ: {}", std::io::Error::last_os_error());
+        n as usize
     };
-    (server, log_path)
+    // Nobody reads the log while the mail is sent.
+    const MESSAGES: usize = 100;
+    let mut c = s.ehlo();
+    let mut ids = Vec::new();
+    for i in 0..MESSAGES {
+        let (code, reply) = c.send_mail(
+            "sender@remote.test",
+            &["alice@example.test"],
+            &message(&format!("unread-log-{i}"), "the log's reader is away"),
+        );
+        assert_eq!(code, 250, "message {i}: {reply}");
+        ids.push(queue_id(&reply));
+    }
+    c.send("QUIT");
+    c.expect(221);
+    // The reader comes back; a clean stop writes out what the log thread still holds.
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).map(|_| v)
+    });
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    let log = reader.join().unwrap().expect("read the log");
+    assert!(
+        log.len() > 2 * capacity,
+        "the log ({} bytes) never outgrew the pipe ({capacity} bytes): the test proves nothing; \
+         send more",
+        log.len()
+    );
+    let text = String::from_utf8_lossy(&log);
+    for id in &ids {
+        assert!(
+            text.contains(&format!("queued as {id}")),
+            "the log lost the line of {id}"
+        );
+    }
+    assert!(
+        !text.contains("log lines were dropped"),
+        "{MESSAGES} messages fit in the buffer; nothing may be dropped"
+    );
 }
 
 /// Polls the log file until `done` holds for its text, within a bound: trace events (and so

@@ -145,6 +145,11 @@ fn issue_19_metrics_scraped_over_https_pass_promtool_and_move() {
     let first = scrape(&s);
     promtool(&first);
     assert!(first.contains("rampart_queue_messages 0"), "{first}");
+    // The log's reader keeps up here: no line dropped (docs/LOGGING.md).
+    assert!(
+        first.contains("rampart_log_lines_dropped_total 0"),
+        "{first}"
+    );
 
     // MX in plain text: accepted and delivered; an unknown recipient refused.
     let mut c = s.ehlo();
