@@ -93,18 +93,28 @@ async fn report_dropped_log_lines(
     let mut tick = tokio::time::interval(LOG_DROPS_EVERY);
     loop {
         tick.tick().await;
-        let now = dropped.dropped_lines();
-        if now > reported {
-            let n = now - reported;
-            reported = now;
-            metrics.log_lines_dropped(n);
-            tracing::warn!(
-                lines = n,
-                "log lines were dropped because the log's reader fell behind; the trace in the \
-                 store keeps every event (rampart trace)"
-            );
-        }
+        report_drops(&dropped, &mut reported, &metrics);
     }
+}
+
+/// One look at the drop count: the lines dropped since `reported`, counted and logged.
+fn report_drops(
+    dropped: &tracing_appender::non_blocking::ErrorCounter,
+    reported: &mut usize,
+    metrics: &crate::metrics::Metrics,
+) -> usize {
+    let now = dropped.dropped_lines();
+    let n = now.saturating_sub(*reported);
+    if n > 0 {
+        *reported = now;
+        metrics.log_lines_dropped(n);
+        tracing::warn!(
+            lines = n,
+            "log lines were dropped because the log's reader fell behind; the trace in the \
+             store keeps every event (rampart trace)"
+        );
+    }
+    n
 }
 
 async fn serve(
@@ -610,4 +620,58 @@ fn seed_demo(store: &Store) -> Result<(), Error> {
     println!("demo user demo@example.test password: {password}");
     println!("(the password is shown this once; it is stored only as an Argon2id hash)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A log reader that never reads: every write waits until the test ends.
+    struct Stalled(std::sync::mpsc::Receiver<()>);
+
+    impl Write for Stalled {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Lines past the buffer of a stalled log are dropped, never waited for, and each look
+    /// reports the new drops once, in the metric.
+    #[test]
+    fn dropped_log_lines_are_counted_once() {
+        let (release, stalled) = std::sync::mpsc::channel();
+        let (mut writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(true)
+            .buffered_lines_limit(4)
+            .finish(Stalled(stalled));
+        let counter = writer.error_counter();
+        // The log thread takes the first line and waits in its write; four more fill the buffer.
+        // Whatever the timing, at most six of twenty are held and the rest are dropped.
+        for i in 0..20 {
+            writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        let metrics = crate::metrics::Metrics::new();
+        let mut reported = 0;
+        let first = report_drops(&counter, &mut reported, &metrics);
+        assert!(first >= 14, "dropped {first} of 20 with room for 6");
+        assert_eq!(
+            report_drops(&counter, &mut reported, &metrics),
+            0,
+            "reported once"
+        );
+        writer.write_all(b"one more\n").unwrap();
+        assert_eq!(report_drops(&counter, &mut reported, &metrics), 1);
+        let text = metrics.render_openmetrics();
+        assert!(
+            text.contains(&format!("rampart_log_lines_dropped_total {}", first + 1)),
+            "{text}"
+        );
+        drop(release);
+        drop(guard);
+    }
 }
