@@ -53,10 +53,7 @@ impl Store {
 
     pub fn is_local_domain(&self, domain: &str) -> Result<bool> {
         let d = domain.to_ascii_lowercase();
-        self.read(|c| {
-            let mut st = c.prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?;
-            Ok(st.exists([d])?)
-        })
+        self.read(|c| domain_exists(c, &d))
     }
 
     /// Creates a user with an Argon2id password hash (NC-2.1.4).
@@ -503,6 +500,8 @@ impl Store {
     }
 
     /// Resolves an RCPT address (already checked for relay tricks) to the mailboxes it reaches.
+    /// The domain, the users and the aliases are read in one read transaction: one snapshot of
+    /// the directory answers the whole question.
     pub fn resolve_recipient(
         &self,
         address: &str,
@@ -511,10 +510,10 @@ impl Store {
         let Some((_, domain)) = address.rsplit_once('@') else {
             return Ok(Err(RecipientError::NoSuchUser));
         };
-        if !self.is_local_domain(domain)? {
-            return Ok(Err(RecipientError::ForeignDomain));
-        }
         self.read(|c| {
+            if !domain_exists(c, domain)? {
+                return Ok(Err(RecipientError::ForeignDomain));
+            }
             let mut mailboxes = Vec::new();
             let mut pending = vec![(address.clone(), 0usize)];
             let mut seen = std::collections::HashSet::new();
@@ -549,6 +548,12 @@ impl Store {
             })
         })
     }
+}
+
+/// Whether `domain` (lower case) is one of ours, read on `c`.
+fn domain_exists(c: &rusqlite::Connection, domain: &str) -> Result<bool> {
+    Ok(c.prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?
+        .exists([domain])?)
 }
 
 /// What [`Store::delete_user`] removed.
