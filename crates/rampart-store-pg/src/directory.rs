@@ -225,13 +225,11 @@ impl Directory for PgStore {
             return Ok(Err(RecipientError::NoSuchUser));
         };
         let c = self.conn(&self.sessions).await?;
-        if !exists(&c, "SELECT 1 FROM domains WHERE name = $1", domain).await? {
-            return Ok(Err(RecipientError::ForeignDomain));
-        }
-        // The alias graph, walked to MAX_ALIAS_DEPTH in one query: every address reached, and
-        // which of them are users.
-        let rows = c
-            .query(
+        // One statement, so one snapshot of the directory: whether the domain is ours, and the
+        // alias graph walked to MAX_ALIAS_DEPTH (every address reached, and which of them are
+        // users).
+        let row = c
+            .query_one(
                 "WITH RECURSIVE reach(addr, depth) AS (
                      SELECT $1::text, 0
                      UNION
@@ -240,13 +238,17 @@ impl Directory for PgStore {
                      WHERE r.depth < $2
                        AND NOT EXISTS (SELECT 1 FROM users u WHERE u.address = r.addr)
                  )
-                 SELECT DISTINCT u.address FROM reach r JOIN users u ON u.address = r.addr
-                 ORDER BY u.address",
-                &[&address, &(MAX_ALIAS_DEPTH as i32)],
+                 SELECT EXISTS (SELECT 1 FROM domains WHERE name = $3),
+                        ARRAY(SELECT DISTINCT u.address FROM reach r
+                              JOIN users u ON u.address = r.addr ORDER BY u.address)",
+                &[&address, &(MAX_ALIAS_DEPTH as i32), &domain],
             )
             .await
             .map_err(db)?;
-        let mailboxes: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        if !row.get::<_, bool>(0) {
+            return Ok(Err(RecipientError::ForeignDomain));
+        }
+        let mailboxes: Vec<String> = row.get(1);
         Ok(if mailboxes.is_empty() {
             Err(RecipientError::NoSuchUser)
         } else {
