@@ -77,14 +77,12 @@ fn log_on_a_pipe_has_no_colour_codes() {
 /// A server whose log goes to a file: MX, submissions and HTTPS on 127.0.0.1:0, alice@example.test,
 /// antivirus off (no clamd here), an executable attachment held in quarantine.
 fn start_logged(format: &str) -> (Server, std::path::PathBuf) {
-    let mut log_path = None;
+    const LOG: &str = "rampart.log";
     let server = start_with_log(format, |dir| {
-        let path = dir.join("rampart.log");
-        let file = std::fs::File::create(&path).unwrap();
-        log_path = Some(path);
-        Stdio::from(file)
+        Stdio::from(std::fs::File::create(dir.join(LOG)).unwrap())
     });
-    (server, log_path.unwrap())
+    let path = server.dir.0.join(LOG);
+    (server, path)
 }
 
 /// The server of [`start_logged`], its standard error being what `stderr` makes in its directory.
