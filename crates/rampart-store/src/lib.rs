@@ -85,20 +85,70 @@ pub enum StoreError {
     Invalid(String),
     #[error("the store is shutting down")]
     Closed,
+    /// The filesystem or the database has no room left (ENOSPC, EDQUOT, SQLITE_FULL, or
+    /// PostgreSQL's `disk_full`): a temporary condition, answered `452 4.3.1` over SMTP.
+    #[error("storage full: {0}")]
+    Full(String),
+}
+
+impl StoreError {
+    /// True when the failure was the storage having no room left.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full(_))
+    }
+
+    /// The same failure for another caller (an operation's result is shared by several), its
+    /// kind kept.
+    pub fn again(&self) -> StoreError {
+        match self {
+            StoreError::Full(why) => StoreError::Full(why.clone()),
+            StoreError::Closed => StoreError::Closed,
+            other => StoreError::Invalid(other.to_string()),
+        }
+    }
+
+    /// The same failure with `context` in front of its text, its kind kept.
+    pub fn context(&self, context: &str) -> StoreError {
+        match self {
+            StoreError::Full(why) => StoreError::Full(format!("{context}: {why}")),
+            other => StoreError::Invalid(format!("{context}: {other}")),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return StoreError::Full(e.to_string());
+        }
         StoreError::Db(e.to_string())
     }
+}
+
+/// True for the errors of a filesystem with no room left: no space (ENOSPC) or the quota
+/// reached (EDQUOT).
+pub fn io_is_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// Bytes that an unprivileged process may still write on the filesystem holding `path`
+/// (`statvfs`: available blocks times the fragment size).
+pub fn free_space(path: &Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(path)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        if io_is_full(&source) {
+            return StoreError::Full(format!("{}: {source}", path.display()));
+        }
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 

@@ -54,17 +54,54 @@ pub fn new_session_id() -> String {
 }
 
 thread_local! {
-    /// Set while the writer runs operations again after a rollback (see `writer.rs`): their
-    /// events were logged the first time.
-    static REPLAYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// While the writer thread commits a batch: the events its operations inserted, logged only
+    /// once the commit has succeeded (see [`Deferred`]). `None` everywhere else, where an
+    /// inserted event is logged at once.
+    static DEFERRED: std::cell::RefCell<Option<Vec<TraceEvent>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `f` with the log lines of the trace events it inserts left out.
-pub(crate) fn quietly<T>(f: impl FnOnce() -> T) -> T {
-    REPLAYING.with(|r| r.set(true));
-    let out = f();
-    REPLAYING.with(|r| r.set(false));
-    out
+/// The log lines of the trace events a transaction inserts, held until it commits: a log
+/// collector must not read "queued" or "delivered" for a message whose commit failed, nor an
+/// event of an operation rolled back to its savepoint (its lines are dropped with it, and a
+/// repeated operation's lines are held again). Only on the thread that made it.
+pub(crate) struct Deferred(());
+
+impl Deferred {
+    /// Starts holding this thread's trace log lines.
+    pub(crate) fn start() -> Deferred {
+        DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+        Deferred(())
+    }
+
+    /// How many lines are held: what [`Deferred::undo_to`] goes back to.
+    pub(crate) fn mark() -> usize {
+        DEFERRED.with(|d| d.borrow().as_ref().map_or(0, Vec::len))
+    }
+
+    /// Drops the lines held since `mark`: their rows were rolled back.
+    pub(crate) fn undo_to(mark: usize) {
+        DEFERRED.with(|d| {
+            if let Some(v) = d.borrow_mut().as_mut() {
+                v.truncate(mark);
+            }
+        });
+    }
+
+    /// The commit succeeded: the held lines are written.
+    pub(crate) fn committed(self) {
+        let held = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+        for e in &held {
+            e.log();
+        }
+    }
+}
+
+impl Drop for Deferred {
+    /// Not committed: the held lines are dropped with the rows they describe.
+    fn drop(&mut self) {
+        DEFERRED.with(|d| d.borrow_mut().take());
+    }
 }
 
 impl TraceEvent {
@@ -77,8 +114,27 @@ impl TraceEvent {
         }
     }
 
-    /// AL-3.1: the one place a trace event is written, in the writer's next commit.
+    /// AL-3.1: the one place a trace event is written, in the writer's next commit. Its log
+    /// line is written now, or, inside the writer's batch, once the batch is committed.
     pub(crate) fn insert(&self, conn: &Connection) -> Result<()> {
+        self.insert_row(conn)?;
+        let held = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+            Some(v) => {
+                if self.log_enabled() {
+                    v.push(self.clone());
+                }
+                true
+            }
+            None => false,
+        });
+        if !held {
+            self.log();
+        }
+        Ok(())
+    }
+
+    /// The row alone, without the log line (the caller writes it).
+    pub(crate) fn insert_row(&self, conn: &Connection) -> Result<()> {
         conn.prepare_cached(
             "INSERT INTO trace(ts, session, queue_id, message_id, client, sender, recipient, event, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -94,17 +150,22 @@ impl TraceEvent {
             self.event,
             self.detail
         ])?;
-        self.log();
         Ok(())
+    }
+
+    /// Whether [`TraceEvent::log`] would write anything at the log level in force.
+    fn log_enabled(&self) -> bool {
+        if WARN_EVENTS.contains(&self.event.as_str()) {
+            tracing::enabled!(target: LOG_TARGET, tracing::Level::WARN)
+        } else {
+            tracing::enabled!(target: LOG_TARGET, tracing::Level::INFO)
+        }
     }
 
     /// The event as one log line (target [`LOG_TARGET`]), written beside the trace row so a log
     /// collector sees every decision the trace records, with the same fields (docs/LOGGING.md).
     /// Absent fields are left out; string values are quoted, so a line splits on spaces safely.
     pub fn log(&self) {
-        if REPLAYING.with(|r| r.get()) {
-            return;
-        }
         let (queue_id, session, client) = (
             self.queue_id.as_deref(),
             self.session.as_deref(),

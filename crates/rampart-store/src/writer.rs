@@ -30,6 +30,7 @@
 //! the client's next command (issue 23). At most [`TRACE_DEPTH`] events wait at once: past
 //! that, senders wait for the next commit, as they would for room in the channel.
 
+use crate::trace::Deferred;
 use crate::{sync_dir, Result, StoreError, TraceEvent};
 use rusqlite::Transaction;
 use std::path::PathBuf;
@@ -275,6 +276,8 @@ fn commit_batch(
     let started = std::time::Instant::now();
     let ops = batch.len() + events.len();
     let mut results: Vec<(Done, Result<()>)> = Vec::with_capacity(batch.len());
+    // The log lines of the events the operations insert wait for the commit (trace.rs).
+    let held = Deferred::start();
     let outcome = (|| -> Result<()> {
         if batch.iter().any(|op| op.sync_dir) {
             sync_dir(dir)?;
@@ -285,9 +288,10 @@ fn commit_batch(
         // connection had committed meanwhile, failing every operation of the batch.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // AL-3.1: the trace events sent before the operations (each one statement; a failing
-        // one is logged and leaves the others).
+        // one is logged and leaves the others). Their log lines are written after the commit,
+        // whatever it gives: they say what happened in a session, stored or not.
         for e in events {
-            if let Err(e) = e.insert(&tx) {
+            if let Err(e) = e.insert_row(&tx) {
                 tracing::error!(error = %e, "trace event not recorded");
             }
         }
@@ -311,6 +315,22 @@ fn commit_batch(
                     run_repeatables(&tx, group, &mut results);
                 }
             }
+            if tx.is_autocommit() {
+                // SQLite rolled the whole transaction back after an error (SQLITE_FULL, an
+                // I/O error): every operation of the batch is undone, and one run now would
+                // commit on its own. The batch fails as that operation did; the operations
+                // not run yet are answered with it.
+                for op in ops.by_ref() {
+                    results.push((op.done, Ok(())));
+                }
+                let lost = results
+                    .iter()
+                    .rev()
+                    .find_map(|(_, r)| r.as_ref().err())
+                    .map(StoreError::again)
+                    .unwrap_or_else(|| StoreError::Invalid("transaction rolled back".into()));
+                return Err(lost);
+            }
         }
         tx.commit()?;
         Ok(())
@@ -321,8 +341,12 @@ fn commit_batch(
         ops,
         "group commit"
     );
+    for e in events {
+        e.log();
+    }
     match outcome {
         Ok(()) => {
+            held.committed();
             for (done, r) in results {
                 if let Some(done) = done {
                     let _ = done.send(r);
@@ -330,15 +354,18 @@ fn commit_batch(
             }
         }
         Err(e) => {
-            // Nothing of this batch is durable: every caller hears so (and answers 451).
+            // Nothing of this batch is durable: every caller hears so (and answers 451, or 452
+            // when the disk is full), and the lines of the events its operations inserted
+            // ("queued", "delivered") are dropped with them.
+            drop(held);
             tracing::error!(error = %e, "group commit failed");
-            let msg = e.to_string();
+            keep_events(conn, events);
             for (done, _) in results
                 .into_iter()
                 .chain(batch.drain(..).map(|op| (op.done, Ok(()))))
             {
                 if let Some(done) = done {
-                    let _ = done.send(Err(StoreError::Invalid(format!("commit failed: {msg}"))));
+                    let _ = done.send(Err(e.context("commit failed")));
                 }
             }
         }
@@ -373,10 +400,15 @@ fn run_repeatables(
             (Ok(()), _) => outcome.resize_with(ops.len(), || Ok(())),
             (Err(e), Some(k)) => {
                 tracing::error!(error = %e, "store operation failed");
+                if tx.is_autocommit() {
+                    // The transaction itself is gone (see commit_batch): nothing runs again.
+                    let rest = Err(e);
+                    outcome.resize_with(ops.len(), || copy(&rest));
+                    break;
+                }
                 if k > from {
-                    let again = crate::trace::quietly(|| {
-                        run_in_savepoint(tx, |tx| ops[from..k].iter().try_for_each(|f| f(tx)))
-                    });
+                    let again =
+                        run_in_savepoint(tx, |tx| ops[from..k].iter().try_for_each(|f| f(tx)));
                     for _ in from..k {
                         outcome.push(copy(&again));
                     }
@@ -398,19 +430,46 @@ fn run_repeatables(
 fn copy(r: &Result<()>) -> Result<()> {
     match r {
         Ok(()) => Ok(()),
-        Err(e) => Err(StoreError::Invalid(e.to_string())),
+        Err(e) => Err(e.again()),
+    }
+}
+
+/// The trace events of a batch whose commit failed, tried again alone: a session's events
+/// (connect, MAIL, the refusal that follows) are kept when only an operation's rows could not
+/// be. With the disk full these fail too, and the log lines already written are all that is
+/// left of them.
+fn keep_events(conn: &mut rusqlite::Connection, events: &[TraceEvent]) {
+    if events.is_empty() {
+        return;
+    }
+    let kept = (|| -> Result<()> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for e in events {
+            e.insert_row(&tx)?;
+        }
+        Ok(tx.commit()?)
+    })();
+    if let Err(e) = kept {
+        tracing::error!(error = %e, events = events.len(), "trace events not recorded");
     }
 }
 
 fn run_in_savepoint(tx: &Transaction, f: impl FnOnce(&Transaction) -> Result<()>) -> Result<()> {
     // Prepared once per connection, not parsed again for every operation.
     tx.prepare_cached("SAVEPOINT op")?.execute([])?;
+    let logged = Deferred::mark();
     match f(tx) {
         Ok(()) => {
             tx.prepare_cached("RELEASE op")?.execute([])?;
             Ok(())
         }
         Err(e) => {
+            // The rows go, and the log lines held for them.
+            Deferred::undo_to(logged);
+            if tx.is_autocommit() {
+                // SQLite already rolled back the whole transaction, savepoint and all.
+                return Err(e);
+            }
             tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
             Err(e)
         }
@@ -423,7 +482,7 @@ mod tests {
     use crate::directory::tempdir;
     use crate::Store;
 
-    fn events(store: &Store) -> Vec<String> {
+    fn events_of(store: &Store) -> Vec<String> {
         store
             .read(|c| {
                 let mut st = c.prepare("SELECT detail FROM trace ORDER BY id")?;
@@ -543,6 +602,149 @@ mod tests {
         thread.join().unwrap();
     }
 
+    /// An operation of the batch, as the channel brings it.
+    fn op(run: OpFn) -> (Op, oneshot::Receiver<Result<()>>) {
+        let (done, wait) = oneshot::channel();
+        let op = Op {
+            run,
+            sync_dir: false,
+            done: Some(done),
+        };
+        (op, wait)
+    }
+
+    /// An operation that records `detail` in the trace and then fails when `fail` says so.
+    fn tracing_op(detail: &'static str, fail: bool) -> Repeatable {
+        Box::new(move |tx| {
+            TraceEvent::new("delivered", detail).insert(tx)?;
+            if fail {
+                return Err(StoreError::Invalid("refused on purpose".into()));
+            }
+            Ok(())
+        })
+    }
+
+    /// AL-3.1, docs/LOGGING.md: the log says "delivered" only of a row that was committed. The
+    /// lines of an operation rolled back to its savepoint go with its rows; an operation run
+    /// again after a neighbour failed is logged once; a session's events are logged whatever
+    /// happens to the operations beside them.
+    #[test]
+    fn a_trace_line_is_logged_only_with_its_committed_row() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let mut conn = crate::open_writer_connection(store.db_path()).unwrap();
+        let (a, wait_a) = op(OpFn::Repeatable(tracing_op("kept a", false)));
+        let (bad, wait_bad) = op(OpFn::Repeatable(tracing_op("undone b", true)));
+        let (c, wait_c) = op(OpFn::Repeatable(tracing_op("kept c", false)));
+        let (once, wait_once) = op(OpFn::Once(Box::new(|tx| tracing_op("undone d", true)(tx))));
+        let mut batch = vec![a, bad, c, once];
+        let events = [TraceEvent::new("connect", "session event")];
+        let log = crate::conformance::MailLog::start();
+        commit_batch(&mut conn, &store.messages_dir(), &events, &mut batch);
+        let outcomes: Vec<bool> = [wait_a, wait_bad, wait_c, wait_once]
+            .into_iter()
+            .map(|w| w.blocking_recv().unwrap().is_ok())
+            .collect();
+        assert_eq!(outcomes, [true, false, true, false]);
+        // Each line once: "kept a" ran twice (with b, then again alone) and is logged once.
+        assert_eq!(log.details(), ["session event", "kept a", "kept c"]);
+        assert_eq!(events_of(&store), ["session event", "kept a", "kept c"]);
+    }
+
+    /// A batch whose commit fails: its callers hear so, the lines of the events its operations
+    /// inserted are not written, and the session's events are written and stored all the
+    /// same (in a transaction of their own). The commit is made to fail by a foreign key
+    /// checked only at COMMIT (`defer_foreign_keys`).
+    #[test]
+    fn a_failed_commit_logs_none_of_its_operations_events() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let mut conn = crate::open_writer_connection(store.db_path()).unwrap();
+        let (doomed, wait) = op(OpFn::Once(Box::new(|tx| {
+            TraceEvent::new("queued", "doomed").insert(tx)?;
+            tx.execute_batch(
+                "PRAGMA defer_foreign_keys = ON;
+                 INSERT INTO users(address, domain, password_hash, created)
+                 VALUES ('x@nowhere.test', 'nowhere.test', '-', 0);",
+            )?;
+            Ok(())
+        })));
+        let mut batch = vec![doomed];
+        let events = [TraceEvent::new("connect", "session event")];
+        let log = crate::conformance::MailLog::start();
+        commit_batch(&mut conn, &store.messages_dir(), &events, &mut batch);
+        let err = wait.blocking_recv().unwrap().unwrap_err();
+        assert!(err.to_string().starts_with("commit failed"), "{err}");
+        assert!(!err.is_full(), "{err}");
+        assert_eq!(log.details(), ["session event"]);
+        assert_eq!(events_of(&store), ["session event"]);
+    }
+
+    /// A database that cannot grow (here `max_page_count`, SQLite's own limit, standing in
+    /// for a full disk) fails the operation as [`StoreError::Full`], which SMTP answers
+    /// `452 4.3.1`; the writer goes on once there is room again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_database_is_reported_as_full() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        /// Grows the database past a page limit set just before, then lifts the limit.
+        fn fill(tx: &Transaction) -> Result<()> {
+            let pages: i64 = tx.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            tx.execute_batch(&format!("PRAGMA max_page_count = {pages}"))?;
+            let grown = tx.execute(
+                "INSERT INTO domains(name, created) VALUES (?1, 0)",
+                [&"x".repeat(64 * 1024)],
+            );
+            tx.execute_batch("PRAGMA max_page_count = 1073741823")?;
+            grown?;
+            Ok(())
+        }
+        let err = writer.run(false, fill).await.unwrap_err();
+        assert!(err.is_full(), "{err}");
+        // SQLite rolls the whole transaction back on SQLITE_FULL: the operations after the
+        // failing one in the same batch are not run outside it (each would commit on its own
+        // while its caller heard of a failure), and every caller hears that the disk is full.
+        let mut conn = crate::open_writer_connection(store.db_path()).unwrap();
+        let (full, wait_full) = op(OpFn::Once(Box::new(fill)));
+        let (after, wait_after) = op(OpFn::Repeatable(Box::new(|tx| {
+            tx.execute(
+                "INSERT INTO domains(name, created) VALUES ('after.test', 0)",
+                [],
+            )?;
+            Ok(())
+        })));
+        let events = [TraceEvent::new("connect", "session event")];
+        tokio::task::block_in_place(|| {
+            commit_batch(
+                &mut conn,
+                &store.messages_dir(),
+                &events,
+                &mut vec![full, after],
+            );
+        });
+        for wait in [wait_full, wait_after] {
+            let err = wait.await.unwrap().unwrap_err();
+            assert!(err.is_full(), "{err}");
+        }
+        assert!(!store.is_local_domain("after.test").unwrap());
+        // The session's event is kept by a transaction of its own.
+        assert!(events_of(&store).contains(&"session event".to_string()));
+        writer
+            .run(false, |tx| {
+                tx.execute(
+                    "INSERT INTO domains(name, created) VALUES ('room.test', 0)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(store.is_local_domain("room.test").unwrap());
+        drop(writer);
+        thread.join().unwrap();
+    }
+
     /// Trace events sent just before an operation somebody waits on are durable once that
     /// operation's commit is: they share it, or went in an earlier one.
     #[tokio::test]
@@ -562,7 +764,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(events(&store), vec!["first", "second"]);
+        assert_eq!(events_of(&store), vec!["first", "second"]);
         assert!(store.is_local_domain("example.test").unwrap());
         drop(writer);
         thread.join().unwrap();
@@ -580,7 +782,7 @@ mod tests {
         tokio::task::spawn_blocking(move || thread.join().unwrap())
             .await
             .unwrap();
-        assert_eq!(events(&store), vec!["last"]);
+        assert_eq!(events_of(&store), vec!["last"]);
     }
 
     /// Another connection writing at the same time (an administrative command) makes the
