@@ -262,33 +262,36 @@ impl PgStore {
     /// the same commit; its webmail sessions end, so a session opened with the old password does
     /// not outlive it. The caller applies the password policy; the store keeps only the floor.
     pub async fn set_password(&self, address: &str, password: &str) -> Result<()> {
-        let address = address.to_ascii_lowercase();
-        check_floor(password)?;
-        let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| StoreError::Invalid(format!("a hashing task failed: {e}")))??;
-        let mut c = self.conn(&self.sessions).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let n = tx
-            .execute(
-                "UPDATE users SET password_hash = $1 WHERE address = $2",
-                &[&hash, &address],
-            )
-            .await
-            .map_err(db)?;
-        if n == 0 {
-            return Err(no_user(&address));
-        }
-        let mut e = TraceEvent::new(
-            "password",
-            format!("password of {address} changed by the administrator"),
-        );
-        e.recipient = Some(address.clone());
-        crate::trace::insert_in(&tx, &e).await?;
-        tx.commit().await.map_err(db)?;
-        self.web_sessions_end_all(&address).await?;
-        Ok(())
+        crate::trace::logged_on_commit(async {
+            let address = address.to_ascii_lowercase();
+            check_floor(password)?;
+            let password = password.to_string();
+            let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+                .await
+                .map_err(|e| StoreError::Invalid(format!("a hashing task failed: {e}")))??;
+            let mut c = self.conn(&self.sessions).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let n = tx
+                .execute(
+                    "UPDATE users SET password_hash = $1 WHERE address = $2",
+                    &[&hash, &address],
+                )
+                .await
+                .map_err(db)?;
+            if n == 0 {
+                return Err(no_user(&address));
+            }
+            let mut e = TraceEvent::new(
+                "password",
+                format!("password of {address} changed by the administrator"),
+            );
+            e.recipient = Some(address.clone());
+            crate::trace::insert_in(&tx, &e).await?;
+            tx.commit().await.map_err(db)?;
+            self.web_sessions_end_all(&address).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Disables (or enables again) every login of `address`: password, tokens, delegation.

@@ -305,6 +305,10 @@ where
 /// A database error as the store's error type; no PostgreSQL type leaves this crate.
 pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
+        // The server's disk or quota: temporary, as SQLite's SQLITE_FULL is (`452 4.3.1`).
+        Some(d) if *d.code() == tokio_postgres::error::SqlState::DISK_FULL => {
+            StoreError::Full(format!("{}: {}", d.code().code(), d.message()))
+        }
         Some(d) => StoreError::Db(format!("{}: {}", d.code().code(), d.message())),
         None => {
             // The kind ("error performing TLS handshake") and then what caused it.

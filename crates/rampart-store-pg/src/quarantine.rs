@@ -82,50 +82,56 @@ impl Quarantine for PgStore {
     }
 
     async fn quarantine_release(&self, id: &str, by: &str) -> Result<()> {
-        let mut c = self.conn(&self.sessions).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let h = held(&*tx, id, true).await?.ok_or_else(|| not_held(id))?;
-        tx.execute(
-            "UPDATE queue SET status = $3, next_attempt = $2, lease_owner = NULL,
-                 lease_until = NULL
-             WHERE message = $1 AND status = $4",
-            &[&id, &now_micros(), &QUEUED, &HELD],
-        )
+        crate::trace::logged_on_commit(async {
+            let mut c = self.conn(&self.sessions).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let h = held(&*tx, id, true).await?.ok_or_else(|| not_held(id))?;
+            tx.execute(
+                "UPDATE queue SET status = $3, next_attempt = $2, lease_owner = NULL,
+                     lease_until = NULL
+                 WHERE message = $1 AND status = $4",
+                &[&id, &now_micros(), &QUEUED, &HELD],
+            )
+            .await
+            .map_err(db)?;
+            tx.execute("DELETE FROM quarantine WHERE message = $1", &[&id])
+                .await
+                .map_err(db)?;
+            tx.execute("UPDATE messages SET released = true WHERE id = $1", &[&id])
+                .await
+                .map_err(db)?;
+            let e = event(
+                &h,
+                "released",
+                format!("released from quarantine by {by} for delivery"),
+            );
+            trace::insert_in(&tx, &e).await?;
+            tx.commit().await.map_err(db)
+        })
         .await
-        .map_err(db)?;
-        tx.execute("DELETE FROM quarantine WHERE message = $1", &[&id])
-            .await
-            .map_err(db)?;
-        tx.execute("UPDATE messages SET released = true WHERE id = $1", &[&id])
-            .await
-            .map_err(db)?;
-        let e = event(
-            &h,
-            "released",
-            format!("released from quarantine by {by} for delivery"),
-        );
-        trace::insert_in(&tx, &e).await?;
-        tx.commit().await.map_err(db)
     }
 
     async fn quarantine_delete(&self, id: &str, by: &str) -> Result<()> {
-        let mut c = self.conn(&self.sessions).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let h = held(&*tx, id, true).await?.ok_or_else(|| not_held(id))?;
-        tx.execute(
-            "DELETE FROM queue WHERE message = $1 AND status = $2",
-            &[&id, &HELD],
-        )
-        .await
-        .map_err(db)?;
-        tx.execute("DELETE FROM quarantine WHERE message = $1", &[&id])
+        crate::trace::logged_on_commit(async {
+            let mut c = self.conn(&self.sessions).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let h = held(&*tx, id, true).await?.ok_or_else(|| not_held(id))?;
+            tx.execute(
+                "DELETE FROM queue WHERE message = $1 AND status = $2",
+                &[&id, &HELD],
+            )
             .await
             .map_err(db)?;
-        // Delivered copies (mailboxes) keep it; otherwise it goes with its last reference.
-        release_if_unreferenced(&tx, id).await?;
-        let e = event(&h, "deleted", format!("deleted from quarantine by {by}"));
-        trace::insert_in(&tx, &e).await?;
-        tx.commit().await.map_err(db)
+            tx.execute("DELETE FROM quarantine WHERE message = $1", &[&id])
+                .await
+                .map_err(db)?;
+            // Delivered copies (mailboxes) keep it; otherwise it goes with its last reference.
+            release_if_unreferenced(&tx, id).await?;
+            let e = event(&h, "deleted", format!("deleted from quarantine by {by}"));
+            trace::insert_in(&tx, &e).await?;
+            tx.commit().await.map_err(db)
+        })
+        .await
     }
 
     async fn hold(
@@ -135,30 +141,33 @@ impl Quarantine for PgStore {
         reason: String,
         verdicts: String,
     ) -> Result<()> {
-        let mut c = self.conn(&self.queue).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let n = tx
-            .execute(
-                "UPDATE queue SET status = $2, lease_owner = NULL, lease_until = NULL
-                 WHERE message = $1 AND status = $3",
-                &[&id.0, &HELD, &QUEUED],
-            )
-            .await
-            .map_err(db)?;
-        if n > 0 {
-            tx.execute(
-                "INSERT INTO quarantine(message, held, reason, verdicts) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (message) DO UPDATE
-                 SET held = EXCLUDED.held, reason = EXCLUDED.reason, verdicts = EXCLUDED.verdicts",
-                &[&id.0, &now_micros(), &reason, &verdicts],
-            )
-            .await
-            .map_err(db)?;
-            let mut e = TraceEvent::new("quarantined", format!("held at delivery: {reason}"));
-            e.queue_id = Some(id.0.clone());
-            e.message_id = message_id;
-            trace::insert_in(&tx, &e).await?;
-        }
-        tx.commit().await.map_err(db)
+        crate::trace::logged_on_commit(async {
+            let mut c = self.conn(&self.queue).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let n = tx
+                .execute(
+                    "UPDATE queue SET status = $2, lease_owner = NULL, lease_until = NULL
+                     WHERE message = $1 AND status = $3",
+                    &[&id.0, &HELD, &QUEUED],
+                )
+                .await
+                .map_err(db)?;
+            if n > 0 {
+                tx.execute(
+                    "INSERT INTO quarantine(message, held, reason, verdicts) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (message) DO UPDATE
+                     SET held = EXCLUDED.held, reason = EXCLUDED.reason, verdicts = EXCLUDED.verdicts",
+                    &[&id.0, &now_micros(), &reason, &verdicts],
+                )
+                .await
+                .map_err(db)?;
+                let mut e = TraceEvent::new("quarantined", format!("held at delivery: {reason}"));
+                e.queue_id = Some(id.0.clone());
+                e.message_id = message_id;
+                trace::insert_in(&tx, &e).await?;
+            }
+            tx.commit().await.map_err(db)
+        })
+        .await
     }
 }

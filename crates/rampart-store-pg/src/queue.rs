@@ -183,45 +183,48 @@ impl PgStore {
         events: &[TraceEvent],
         bounce: Option<&Bounce>,
     ) -> Result<bool> {
-        let bounce_body = match bounce {
-            Some(b) => self.body_of(&b.message).await?,
-            None => None,
-        };
-        let mut c = self.conn(&self.queue).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let st = tx
-            .prepare(
-                "UPDATE queue SET status = $3, attempts = attempts + 1, next_attempt = $4,
-                     last_reply = $5, lease_owner = NULL, lease_until = NULL
-                 WHERE message = $1 AND recipient = $2 AND status = $6",
-            )
-            .await
-            .map_err(db)?;
-        let mut failed = 0;
-        for (rcpt, o) in outcomes {
-            let (status, next, reply) = o.row_values();
-            let n = tx
-                .execute(&st, &[&id.0, rcpt, &status, &next, &reply, &QUEUED])
+        crate::trace::logged_on_commit(async {
+            let bounce_body = match bounce {
+                Some(b) => self.body_of(&b.message).await?,
+                None => None,
+            };
+            let mut c = self.conn(&self.queue).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let st = tx
+                .prepare(
+                    "UPDATE queue SET status = $3, attempts = attempts + 1, next_attempt = $4,
+                         last_reply = $5, lease_owner = NULL, lease_until = NULL
+                     WHERE message = $1 AND recipient = $2 AND status = $6",
+                )
                 .await
                 .map_err(db)?;
-            if n > 0 && matches!(o, RecipientStatus::PermanentFailure(_)) {
-                failed += 1;
+            let mut failed = 0;
+            for (rcpt, o) in outcomes {
+                let (status, next, reply) = o.row_values();
+                let n = tx
+                    .execute(&st, &[&id.0, rcpt, &status, &next, &reply, &QUEUED])
+                    .await
+                    .map_err(db)?;
+                if n > 0 && matches!(o, RecipientStatus::PermanentFailure(_)) {
+                    failed += 1;
+                }
             }
-        }
-        trace::insert_all_in(&tx, events).await?;
-        let bounced = match bounce {
-            Some(b) if failed > 0 => {
-                insert_enqueued(&tx, &b.message, bounce_body.as_deref()).await?;
-                trace::insert_in(&tx, &b.event).await?;
-                true
-            }
-            _ => false,
-        };
-        // Delivered to every remote recipient, or bounced (the bounce is queued above, in this
-        // commit), or expired: nothing needs the message any more.
-        release_if_unreferenced(&tx, &id.0).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(bounced)
+            trace::insert_all_in(&tx, events).await?;
+            let bounced = match bounce {
+                Some(b) if failed > 0 => {
+                    insert_enqueued(&tx, &b.message, bounce_body.as_deref()).await?;
+                    trace::insert_in(&tx, &b.event).await?;
+                    true
+                }
+                _ => false,
+            };
+            // Delivered to every remote recipient, or bounced (the bounce is queued above, in this
+            // commit), or expired: nothing needs the message any more.
+            release_if_unreferenced(&tx, &id.0).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(bounced)
+        })
+        .await
     }
 }
 
@@ -247,20 +250,23 @@ impl Queue for PgStore {
     }
 
     async fn enqueue(&self, msg: Enqueue) -> Result<()> {
-        let spooled = msg.inline.is_none();
-        let result = async {
-            let body = self.body_of(&msg).await?;
-            let mut c = self.conn(&self.queue).await?;
-            let tx = c.transaction().await.map_err(db)?;
-            insert_enqueued(&tx, &msg, body.as_deref()).await?;
-            tx.commit().await.map_err(db)
-        }
-        .await;
-        if spooled {
-            // In the database now, or never acknowledged: either way the file has served.
-            self.drop_spool_file(&msg.id).await;
-        }
-        result
+        crate::trace::logged_on_commit(async {
+            let spooled = msg.inline.is_none();
+            let result = async {
+                let body = self.body_of(&msg).await?;
+                let mut c = self.conn(&self.queue).await?;
+                let tx = c.transaction().await.map_err(db)?;
+                insert_enqueued(&tx, &msg, body.as_deref()).await?;
+                tx.commit().await.map_err(db)
+            }
+            .await;
+            if spooled {
+                // In the database now, or never acknowledged: either way the file has served.
+                self.drop_spool_file(&msg.id).await;
+            }
+            result
+        })
+        .await
     }
 
     async fn enqueue_generated(
@@ -341,40 +347,43 @@ impl Queue for PgStore {
     }
 
     async fn deliver_local(&self, batch: Vec<DueMessage>) -> Result<usize> {
-        // Every (account, message) of the batch in account order: deliver_email takes each
-        // account's lock, and two transactions taking locks in one order cannot deadlock.
-        let mut pairs: Vec<(&str, &DueMessage)> = batch
-            .iter()
-            .flat_map(|m| {
-                m.recipients
-                    .iter()
-                    .filter(|r| r.local)
-                    .map(move |r| (r.address.as_str(), m))
-            })
-            .collect();
-        pairs.sort_by(|x, y| (x.0, &x.1.id.0).cmp(&(y.0, &y.1.id.0)));
-        let mut c = self.conn(&self.queue).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let now = now_micros();
-        let mut n = 0;
-        for (account, msg) in pairs {
-            let one = account.to_string();
-            n += deliver_local_rows(
-                &tx,
-                &msg.id,
-                msg.message_id.as_ref(),
-                &msg.sender,
-                &[&one],
-                now,
-            )
-            .await?;
-        }
-        for msg in &batch {
-            // Its remote recipients may all be done too: then only mailboxes hold it.
-            release_if_unreferenced(&tx, &msg.id.0).await?;
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(n)
+        crate::trace::logged_on_commit(async {
+            // Every (account, message) of the batch in account order: deliver_email takes each
+            // account's lock, and two transactions taking locks in one order cannot deadlock.
+            let mut pairs: Vec<(&str, &DueMessage)> = batch
+                .iter()
+                .flat_map(|m| {
+                    m.recipients
+                        .iter()
+                        .filter(|r| r.local)
+                        .map(move |r| (r.address.as_str(), m))
+                })
+                .collect();
+            pairs.sort_by(|x, y| (x.0, &x.1.id.0).cmp(&(y.0, &y.1.id.0)));
+            let mut c = self.conn(&self.queue).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let now = now_micros();
+            let mut n = 0;
+            for (account, msg) in pairs {
+                let one = account.to_string();
+                n += deliver_local_rows(
+                    &tx,
+                    &msg.id,
+                    msg.message_id.as_ref(),
+                    &msg.sender,
+                    &[&one],
+                    now,
+                )
+                .await?;
+            }
+            for msg in &batch {
+                // Its remote recipients may all be done too: then only mailboxes hold it.
+                release_if_unreferenced(&tx, &msg.id.0).await?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(n)
+        })
+        .await
     }
 
     async fn generated(

@@ -85,96 +85,108 @@ impl PgStore {
     /// Makes every queued recipient of `id` due now (a deferred one is retried at once). An
     /// error when the message is held (release it first). False when no queue row has the id.
     pub async fn queue_retry_now(&self, id: &QueueId) -> Result<bool> {
-        let mut c = self.conn(&self.sessions).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let Some((held, _)) = lock_rows(&tx, id).await? else {
-            return Ok(false);
-        };
-        let n = tx
-            .execute(
-                "UPDATE queue SET next_attempt = $2 WHERE message = $1 AND status = $3",
-                &[&id.0, &now_micros(), &QUEUED],
-            )
-            .await
-            .map_err(db)?;
-        if n == 0 && held > 0 {
-            return Err(StoreError::Invalid(format!(
-                "{id} is held; release it first (`rampart queue release {id}`)"
-            )));
-        }
-        let detail = format!("{n} recipient(s) due now, by {BY}");
-        finish(tx, id, "retry", detail).await
+        crate::trace::logged_on_commit(async {
+            let mut c = self.conn(&self.sessions).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let Some((held, _)) = lock_rows(&tx, id).await? else {
+                return Ok(false);
+            };
+            let n = tx
+                .execute(
+                    "UPDATE queue SET next_attempt = $2 WHERE message = $1 AND status = $3",
+                    &[&id.0, &now_micros(), &QUEUED],
+                )
+                .await
+                .map_err(db)?;
+            if n == 0 && held > 0 {
+                return Err(StoreError::Invalid(format!(
+                    "{id} is held; release it first (`rampart queue release {id}`)"
+                )));
+            }
+            let detail = format!("{n} recipient(s) due now, by {BY}");
+            finish(tx, id, "retry", detail).await
+        })
+        .await
     }
 
     /// Holds `id`: its queued recipients are not attempted until [`PgStore::queue_release`].
     pub async fn queue_hold(&self, id: &QueueId) -> Result<bool> {
-        let mut c = self.conn(&self.sessions).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        if lock_rows(&tx, id).await?.is_none() {
-            return Ok(false);
-        }
-        let n = tx
-            .execute(
-                "UPDATE queue SET status = $2, lease_owner = NULL, lease_until = NULL
-                 WHERE message = $1 AND status = $3",
-                &[&id.0, &HELD, &QUEUED],
-            )
-            .await
-            .map_err(db)?;
-        if n == 0 {
-            return Err(nothing_waiting(id, "hold"));
-        }
-        let detail = format!("{n} recipient(s) held by {BY}; not attempted until released");
-        finish(tx, id, "hold", detail).await
+        crate::trace::logged_on_commit(async {
+            let mut c = self.conn(&self.sessions).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            if lock_rows(&tx, id).await?.is_none() {
+                return Ok(false);
+            }
+            let n = tx
+                .execute(
+                    "UPDATE queue SET status = $2, lease_owner = NULL, lease_until = NULL
+                     WHERE message = $1 AND status = $3",
+                    &[&id.0, &HELD, &QUEUED],
+                )
+                .await
+                .map_err(db)?;
+            if n == 0 {
+                return Err(nothing_waiting(id, "hold"));
+            }
+            let detail = format!("{n} recipient(s) held by {BY}; not attempted until released");
+            finish(tx, id, "hold", detail).await
+        })
+        .await
     }
 
     /// Releases a message held by [`PgStore::queue_hold`]: its recipients are due now. A message
     /// in quarantine is refused here: `rampart quarantine release` is the way out of it.
     pub async fn queue_release(&self, id: &QueueId) -> Result<bool> {
-        let mut c = self.conn(&self.sessions).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let Some((_, quarantined)) = lock_rows(&tx, id).await? else {
-            return Ok(false);
-        };
-        if quarantined {
-            return Err(quarantined_error(id));
-        }
-        let n = tx
-            .execute(
-                "UPDATE queue SET status = $3, next_attempt = $2, lease_owner = NULL,
-                     lease_until = NULL
-                 WHERE message = $1 AND status = $4",
-                &[&id.0, &now_micros(), &QUEUED, &HELD],
-            )
-            .await
-            .map_err(db)?;
-        if n == 0 {
-            return Err(StoreError::Invalid(format!(
-                "{id} is not held; see `rampart queue list`"
-            )));
-        }
-        let detail = format!("{n} recipient(s) released by {BY}; due now");
-        finish(tx, id, "release", detail).await
+        crate::trace::logged_on_commit(async {
+            let mut c = self.conn(&self.sessions).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let Some((_, quarantined)) = lock_rows(&tx, id).await? else {
+                return Ok(false);
+            };
+            if quarantined {
+                return Err(quarantined_error(id));
+            }
+            let n = tx
+                .execute(
+                    "UPDATE queue SET status = $3, next_attempt = $2, lease_owner = NULL,
+                         lease_until = NULL
+                     WHERE message = $1 AND status = $4",
+                    &[&id.0, &now_micros(), &QUEUED, &HELD],
+                )
+                .await
+                .map_err(db)?;
+            if n == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "{id} is not held; see `rampart queue list`"
+                )));
+            }
+            let detail = format!("{n} recipient(s) released by {BY}; due now");
+            finish(tx, id, "release", detail).await
+        })
+        .await
     }
 
     /// Deletes `id` from the queue: every recipient row (no delivery, no bounce) and its
     /// quarantine row; the message itself goes unless a mailbox holds a copy.
     pub async fn queue_delete(&self, id: &QueueId) -> Result<bool> {
-        let mut c = self.conn(&self.sessions).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        if lock_rows(&tx, id).await?.is_none() {
-            return Ok(false);
-        }
-        let n = tx
-            .execute("DELETE FROM queue WHERE message = $1", &[&id.0])
-            .await
-            .map_err(db)?;
-        tx.execute("DELETE FROM quarantine WHERE message = $1", &[&id.0])
-            .await
-            .map_err(db)?;
-        release_if_unreferenced(&tx, &id.0).await?;
-        let detail = format!("deleted from the queue by {BY}; {n} recipient(s) not delivered");
-        finish(tx, id, "deleted", detail).await
+        crate::trace::logged_on_commit(async {
+            let mut c = self.conn(&self.sessions).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            if lock_rows(&tx, id).await?.is_none() {
+                return Ok(false);
+            }
+            let n = tx
+                .execute("DELETE FROM queue WHERE message = $1", &[&id.0])
+                .await
+                .map_err(db)?;
+            tx.execute("DELETE FROM quarantine WHERE message = $1", &[&id.0])
+                .await
+                .map_err(db)?;
+            release_if_unreferenced(&tx, &id.0).await?;
+            let detail = format!("deleted from the queue by {BY}; {n} recipient(s) not delivered");
+            finish(tx, id, "deleted", detail).await
+        })
+        .await
     }
 
     /// What a bounce of `id` would report; None when no queue row has the id. An error when it
@@ -221,52 +233,56 @@ impl PgStore {
         failure: &Failure,
         dsn: Option<Enqueue>,
     ) -> Result<bool> {
-        let mut c = self.conn(&self.sessions).await?;
-        let tx = c.transaction().await.map_err(db)?;
-        let Some((_, quarantined)) = lock_rows(&tx, id).await? else {
-            return Ok(false);
-        };
-        if quarantined {
-            return Err(quarantined_error(id));
-        }
-        let failed: Vec<String> = tx
-            .query(
-                "SELECT recipient FROM queue WHERE message = $1 AND status IN ($2, $3)
-                 ORDER BY recipient",
-                &[&id.0, &QUEUED, &HELD],
+        crate::trace::logged_on_commit(async {
+            let mut c = self.conn(&self.sessions).await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let Some((_, quarantined)) = lock_rows(&tx, id).await? else {
+                return Ok(false);
+            };
+            if quarantined {
+                return Err(quarantined_error(id));
+            }
+            let failed: Vec<String> = tx
+                .query(
+                    "SELECT recipient FROM queue WHERE message = $1 AND status IN ($2, $3)
+                     ORDER BY recipient",
+                    &[&id.0, &QUEUED, &HELD],
+                )
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if failed.is_empty() {
+                return Err(nothing_waiting(id, "bounce"));
+            }
+            let (status, next, reply) =
+                RecipientStatus::PermanentFailure(failure.clone()).row_values();
+            tx.execute(
+                "UPDATE queue SET status = $2, next_attempt = $3, last_reply = $4,
+                     lease_owner = NULL, lease_until = NULL
+                 WHERE message = $1 AND status IN ($5, $6)",
+                &[&id.0, &status, &next, &reply, &QUEUED, &HELD],
             )
             .await
-            .map_err(db)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        if failed.is_empty() {
-            return Err(nothing_waiting(id, "bounce"));
-        }
-        let (status, next, reply) = RecipientStatus::PermanentFailure(failure.clone()).row_values();
-        tx.execute(
-            "UPDATE queue SET status = $2, next_attempt = $3, last_reply = $4,
-                 lease_owner = NULL, lease_until = NULL
-             WHERE message = $1 AND status IN ($5, $6)",
-            &[&id.0, &status, &next, &reply, &QUEUED, &HELD],
-        )
+            .map_err(db)?;
+            let notice = match &dsn {
+                Some(d) => {
+                    // A DSN prepared by this store is inline (`generated` keeps it in memory).
+                    insert_enqueued(&tx, d, None).await?;
+                    format!("a delivery status notification queued as {}", d.id)
+                }
+                None => "no notification (null sender)".to_string(),
+            };
+            release_if_unreferenced(&tx, &id.0).await?;
+            let detail = format!(
+                "bounced by {BY}: {} ({} {}); {notice}",
+                failed.join(", "),
+                failure.status,
+                failure.reply
+            );
+            finish(tx, id, "bounced", detail).await
+        })
         .await
-        .map_err(db)?;
-        let notice = match &dsn {
-            Some(d) => {
-                // A DSN prepared by this store is inline (`generated` keeps it in memory).
-                insert_enqueued(&tx, d, None).await?;
-                format!("a delivery status notification queued as {}", d.id)
-            }
-            None => "no notification (null sender)".to_string(),
-        };
-        release_if_unreferenced(&tx, &id.0).await?;
-        let detail = format!(
-            "bounced by {BY}: {} ({} {}); {notice}",
-            failed.join(", "),
-            failure.status,
-            failure.reply
-        );
-        finish(tx, id, "bounced", detail).await
     }
 }

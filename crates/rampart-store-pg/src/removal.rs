@@ -46,185 +46,194 @@ impl PgStore {
     /// it. The mailbox audit keeps its history. One transaction, with a `user-deleted` trace
     /// event.
     pub async fn delete_user(&self, address: &str, purge_mail: bool) -> Result<UserDeleted> {
-        let address = address.trim().to_ascii_lowercase();
-        let mut conn = self.conn(&self.sessions).await?;
-        let tx = conn.transaction().await.map_err(db)?;
-        // A delivery to the account waits for this commit, and then finds no user.
-        lock_account(&tx, &address).await?;
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM users WHERE address = $1 FOR UPDATE",
+        crate::trace::logged_on_commit(async {
+            let address = address.trim().to_ascii_lowercase();
+            let mut conn = self.conn(&self.sessions).await?;
+            let tx = conn.transaction().await.map_err(db)?;
+            // A delivery to the account waits for this commit, and then finds no user.
+            lock_account(&tx, &address).await?;
+            let exists = tx
+                .query_opt(
+                    "SELECT 1 FROM users WHERE address = $1 FOR UPDATE",
+                    &[&address],
+                )
+                .await
+                .map_err(db)?
+                .is_some();
+            if !exists {
+                return Err(no_user(&address));
+            }
+            let emails: Vec<i64> = column(
+                &tx,
+                "SELECT id FROM mail_emails WHERE account = $1 ORDER BY id",
                 &[&address],
             )
-            .await
-            .map_err(db)?
-            .is_some();
-        if !exists {
-            return Err(no_user(&address));
-        }
-        let emails: Vec<i64> = column(
-            &tx,
-            "SELECT id FROM mail_emails WHERE account = $1 ORDER BY id",
-            &[&address],
-        )
-        .await?;
-        if !emails.is_empty() && !purge_mail {
-            return Err(StoreError::Invalid(format!(
-                "{address} still has {} message(s) in its mailbox; add --purge-mail to delete \
-                 them with the account (they cannot be recovered)",
-                emails.len()
-            )));
-        }
-        for id in &emails {
-            match destroy_email(&tx, &address, *id).await {
-                Ok(()) | Err(MailError::NotFound) => {}
-                Err(MailError::Store(e)) => return Err(e),
-                Err(e) => return Err(StoreError::Invalid(e.to_string())),
+            .await?;
+            if !emails.is_empty() && !purge_mail {
+                return Err(StoreError::Invalid(format!(
+                    "{address} still has {} message(s) in its mailbox; add --purge-mail to delete \
+                     them with the account (they cannot be recovered)",
+                    emails.len()
+                )));
             }
-        }
-        let aliases: Vec<String> = column(
-            &tx,
-            "SELECT DISTINCT alias FROM aliases WHERE target = $1 ORDER BY alias",
-            &[&address],
-        )
-        .await?;
-        for sql in ACCOUNT_ROWS {
-            tx.execute(sql, &[&address]).await.map_err(db)?;
-        }
-        let mut e = TraceEvent::new(
-            "user-deleted",
-            format!(
-                "user {address} deleted by the administrator; {} message(s) purged; aliases \
-                 removed: {}",
-                emails.len(),
-                if aliases.is_empty() {
-                    "none".to_string()
-                } else {
-                    aliases.join(", ")
+            for id in &emails {
+                match destroy_email(&tx, &address, *id).await {
+                    Ok(()) | Err(MailError::NotFound) => {}
+                    Err(MailError::Store(e)) => return Err(e),
+                    Err(e) => return Err(StoreError::Invalid(e.to_string())),
                 }
-            ),
-        );
-        e.recipient = Some(address.clone());
-        trace::insert_in(&tx, &e).await?;
-        // A JMAP client of the account on any node learns that its state changed.
-        notify(&tx, &address, &ALL).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(UserDeleted {
-            address,
-            messages_purged: emails.len(),
-            aliases_removed: aliases,
+            }
+            let aliases: Vec<String> = column(
+                &tx,
+                "SELECT DISTINCT alias FROM aliases WHERE target = $1 ORDER BY alias",
+                &[&address],
+            )
+            .await?;
+            for sql in ACCOUNT_ROWS {
+                tx.execute(sql, &[&address]).await.map_err(db)?;
+            }
+            let mut e = TraceEvent::new(
+                "user-deleted",
+                format!(
+                    "user {address} deleted by the administrator; {} message(s) purged; aliases \
+                     removed: {}",
+                    emails.len(),
+                    if aliases.is_empty() {
+                        "none".to_string()
+                    } else {
+                        aliases.join(", ")
+                    }
+                ),
+            );
+            e.recipient = Some(address.clone());
+            trace::insert_in(&tx, &e).await?;
+            // A JMAP client of the account on any node learns that its state changed.
+            notify(&tx, &address, &ALL).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(UserDeleted {
+                address,
+                messages_purged: emails.len(),
+                aliases_removed: aliases,
+            })
         })
+        .await
     }
 
     /// Removes alias `alias` (every target, or only `target`). Returns the targets removed; an
     /// error when there were none.
     pub async fn remove_alias(&self, alias: &str, target: Option<&str>) -> Result<Vec<String>> {
-        let alias = alias.trim().to_ascii_lowercase();
-        let target = target.map(|t| t.trim().to_ascii_lowercase());
-        let mut conn = self.conn(&self.sessions).await?;
-        let tx = conn.transaction().await.map_err(db)?;
-        let mut targets: Vec<String> = column(
-            &tx,
-            "DELETE FROM aliases WHERE alias = $1 AND ($2::text IS NULL OR target = $2)
-                 RETURNING target",
-            &[&alias, &target],
-        )
-        .await?;
-        targets.sort();
-        if targets.is_empty() {
-            return Err(StoreError::Invalid(match target {
-                Some(t) => format!("no alias {alias} -> {t}; see `rampart alias list`"),
-                None => format!("no alias {alias}; see `rampart alias list`"),
-            }));
-        }
-        let e = TraceEvent::new(
-            "alias-removed",
-            format!(
-                "alias {alias} -> {} removed by the administrator",
-                targets.join(", ")
-            ),
-        );
-        trace::insert_in(&tx, &e).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(targets)
+        crate::trace::logged_on_commit(async {
+            let alias = alias.trim().to_ascii_lowercase();
+            let target = target.map(|t| t.trim().to_ascii_lowercase());
+            let mut conn = self.conn(&self.sessions).await?;
+            let tx = conn.transaction().await.map_err(db)?;
+            let mut targets: Vec<String> = column(
+                &tx,
+                "DELETE FROM aliases WHERE alias = $1 AND ($2::text IS NULL OR target = $2)
+                     RETURNING target",
+                &[&alias, &target],
+            )
+            .await?;
+            targets.sort();
+            if targets.is_empty() {
+                return Err(StoreError::Invalid(match target {
+                    Some(t) => format!("no alias {alias} -> {t}; see `rampart alias list`"),
+                    None => format!("no alias {alias}; see `rampart alias list`"),
+                }));
+            }
+            let e = TraceEvent::new(
+                "alias-removed",
+                format!(
+                    "alias {alias} -> {} removed by the administrator",
+                    targets.join(", ")
+                ),
+            );
+            trace::insert_in(&tx, &e).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(targets)
+        })
+        .await
     }
 
     /// Removes a domain. Refused while users or aliases of it exist, naming them, unless
     /// `force`: then its aliases go, and its users are deleted as [`PgStore::delete_user`] does
     /// (their mail too). A trace event records it.
     pub async fn remove_domain(&self, name: &str, force: bool) -> Result<DomainRemoved> {
-        let name = name.trim().to_ascii_lowercase();
-        let suffix = format!("%@{name}");
-        let (users, aliases) = {
-            let c = self.conn(&self.sessions).await?;
-            let known = c
-                .query_opt("SELECT 1 FROM domains WHERE name = $1", &[&name])
-                .await
-                .map_err(db)?
-                .is_some();
-            if !known {
+        crate::trace::logged_on_commit(async {
+            let name = name.trim().to_ascii_lowercase();
+            let suffix = format!("%@{name}");
+            let (users, aliases) = {
+                let c = self.conn(&self.sessions).await?;
+                let known = c
+                    .query_opt("SELECT 1 FROM domains WHERE name = $1", &[&name])
+                    .await
+                    .map_err(db)?
+                    .is_some();
+                if !known {
+                    return Err(StoreError::Invalid(format!(
+                        "no domain {name}; see `rampart domain list`"
+                    )));
+                }
+                let users: Vec<String> = column(
+                    &c,
+                    "SELECT address FROM users WHERE domain = $1 ORDER BY address COLLATE \"C\"",
+                    &[&name],
+                )
+                .await?;
+                let aliases: Vec<String> = column(
+                    &c,
+                    "SELECT DISTINCT alias COLLATE \"C\" FROM aliases
+                         WHERE alias LIKE $1 OR target LIKE $1 ORDER BY 1",
+                    &[&suffix],
+                )
+                .await?;
+                (users, aliases)
+            };
+            if !force && (!users.is_empty() || !aliases.is_empty()) {
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
                 return Err(StoreError::Invalid(format!(
-                    "no domain {name}; see `rampart domain list`"
+                    "domain {name} still has users ({}) and aliases ({}); remove them first, or add \
+                     --force to delete them (and the users' mail) with the domain",
+                    list(&users),
+                    list(&aliases)
                 )));
             }
-            let users: Vec<String> = column(
-                &c,
-                "SELECT address FROM users WHERE domain = $1 ORDER BY address COLLATE \"C\"",
-                &[&name],
-            )
-            .await?;
-            let aliases: Vec<String> = column(
-                &c,
-                "SELECT DISTINCT alias COLLATE \"C\" FROM aliases
-                     WHERE alias LIKE $1 OR target LIKE $1 ORDER BY 1",
+            for u in &users {
+                self.delete_user(u, true).await?;
+            }
+            let mut conn = self.conn(&self.sessions).await?;
+            let tx = conn.transaction().await.map_err(db)?;
+            tx.execute(
+                "DELETE FROM aliases WHERE alias LIKE $1 OR target LIKE $1",
                 &[&suffix],
             )
-            .await?;
-            (users, aliases)
-        };
-        if !force && (!users.is_empty() || !aliases.is_empty()) {
-            let list = |v: &[String]| {
-                if v.is_empty() {
-                    "none".to_string()
-                } else {
-                    v.join(", ")
-                }
-            };
-            return Err(StoreError::Invalid(format!(
-                "domain {name} still has users ({}) and aliases ({}); remove them first, or add \
-                 --force to delete them (and the users' mail) with the domain",
-                list(&users),
-                list(&aliases)
-            )));
-        }
-        for u in &users {
-            self.delete_user(u, true).await?;
-        }
-        let mut conn = self.conn(&self.sessions).await?;
-        let tx = conn.transaction().await.map_err(db)?;
-        tx.execute(
-            "DELETE FROM aliases WHERE alias LIKE $1 OR target LIKE $1",
-            &[&suffix],
-        )
-        .await
-        .map_err(db)?;
-        tx.execute("DELETE FROM domains WHERE name = $1", &[&name])
             .await
             .map_err(db)?;
-        let e = TraceEvent::new(
-            "domain-removed",
-            format!(
-                "domain {name} removed by the administrator; users deleted: {}; aliases removed: {}",
-                users.len(),
-                aliases.len()
-            ),
-        );
-        trace::insert_in(&tx, &e).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(DomainRemoved {
-            name,
-            users,
-            aliases,
+            tx.execute("DELETE FROM domains WHERE name = $1", &[&name])
+                .await
+                .map_err(db)?;
+            let e = TraceEvent::new(
+                "domain-removed",
+                format!(
+                    "domain {name} removed by the administrator; users deleted: {}; aliases removed: {}",
+                    users.len(),
+                    aliases.len()
+                ),
+            );
+            trace::insert_in(&tx, &e).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(DomainRemoved {
+                name,
+                users,
+                aliases,
+            })
         })
+        .await
     }
 }

@@ -12,6 +12,39 @@ use rampart_store::api::Trace;
 use rampart_store::{now_micros, Result, TraceArg, TraceEvent, TraceFilter, TraceSummary};
 use tokio_postgres::types::ToSql;
 
+tokio::task_local! {
+    /// Inside [`logged_on_commit`]: the events its transaction inserted, for their log lines.
+    static HELD: std::cell::RefCell<Vec<TraceEvent>>;
+}
+
+/// Runs `f`, a transaction from its start to its commit, holding the log lines of the trace
+/// events it inserts ([`insert_in`]): they are written when `f` succeeds and dropped with the
+/// rows when it fails, so the log says "queued" or "delivered" only of a committed row (AL-3.1,
+/// docs/LOGGING.md), as the SQLite store's writer does.
+pub(crate) async fn logged_on_commit<T>(
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let (r, held) = HELD
+        .scope(std::cell::RefCell::new(Vec::new()), async {
+            let r = f.await;
+            (r, HELD.with(|h| h.take()))
+        })
+        .await;
+    if r.is_ok() {
+        for e in &held {
+            e.log();
+        }
+    }
+    r
+}
+
+/// The event's log line: held when inside [`logged_on_commit`], else written now.
+fn log_or_hold(e: &TraceEvent) {
+    if HELD.try_with(|h| h.borrow_mut().push(e.clone())).is_err() {
+        e.log();
+    }
+}
+
 #[async_trait]
 impl Trace for PgStore {
     async fn record(&self, event: TraceEvent) {
@@ -140,7 +173,7 @@ pub(crate) async fn insert_in(tx: &tokio_postgres::Transaction<'_>, e: &TraceEve
     )
     .await
     .map_err(db)?;
-    e.log();
+    log_or_hold(e);
     Ok(())
 }
 
@@ -192,7 +225,56 @@ pub(crate) async fn insert_all_in(
     .await
     .map_err(db)?;
     for e in events {
-        e.log();
+        log_or_hold(e);
     }
     Ok(())
+}
+
+#[cfg(all(test, feature = "test-cluster"))]
+mod tests {
+    use super::*;
+    use crate::cluster::Cluster;
+    use rampart_store::conformance::MailLog;
+    use rampart_store::StoreError;
+
+    /// AL-3.1, docs/LOGGING.md: on PostgreSQL too, the log says "delivered" only of a row that
+    /// was committed; an event inserted in a transaction that is rolled back is not logged.
+    /// Outside [`logged_on_commit`] (a session's own events) a line is written at once.
+    #[tokio::test]
+    async fn a_trace_line_is_logged_only_when_its_transaction_commits() {
+        let cluster = Cluster::start();
+        let name = cluster.create_database().await;
+        let store = PgStore::open(&cluster.options(&name))
+            .await
+            .unwrap_or_else(|e| panic!("the store opens: {e}\n{}", cluster.log()));
+        let log = MailLog::start();
+        let insert = |detail: &'static str, commit: bool| {
+            let store = &store;
+            async move {
+                let mut c = store.conn(&store.queue).await?;
+                let tx = c.transaction().await.map_err(db)?;
+                insert_in(&tx, &TraceEvent::new("delivered", detail)).await?;
+                if !commit {
+                    return Err(StoreError::Invalid("rolled back on purpose".into()));
+                }
+                tx.commit().await.map_err(db)
+            }
+        };
+        logged_on_commit(insert("committed", true)).await.unwrap();
+        logged_on_commit(insert("rolled back", false))
+            .await
+            .unwrap_err();
+        store
+            .record(TraceEvent::new("connect", "a session's own"))
+            .await;
+        assert_eq!(log.details(), ["committed", "a session's own"]);
+        let rows: Vec<String> = store
+            .trace(&TraceFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.detail)
+            .collect();
+        assert_eq!(rows, ["committed", "a session's own"]);
+    }
 }
