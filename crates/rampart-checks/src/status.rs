@@ -33,6 +33,8 @@ impl EnhancedStatus {
     pub const BAD_SENDER_SYNTAX: EnhancedStatus = EnhancedStatus::new(1, 7);
     /// X.3.0 Other or undefined mail system status.
     pub const SYSTEM_OTHER: EnhancedStatus = EnhancedStatus::new(3, 0);
+    /// X.3.1 Mail system full: no room to store the message.
+    pub const SYSTEM_FULL: EnhancedStatus = EnhancedStatus::new(3, 1);
     /// X.3.2 System not accepting network messages.
     pub const SYSTEM_NOT_ACCEPTING: EnhancedStatus = EnhancedStatus::new(3, 2);
     /// X.3.4 Message too big for system.

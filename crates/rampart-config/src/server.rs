@@ -263,6 +263,12 @@ pub struct Limits {
     /// past this total a message goes to disk as it arrives and is read back for the checks
     /// (0: every message over 256 KiB does).
     pub max_message_memory: u64,
+    /// Bytes the data directory's filesystem keeps free. MAIL is answered `452 4.3.1` while the
+    /// free space is under this, or under this plus the SIZE the client declares, so mail is
+    /// refused before it is sent rather than after, and the store keeps room for its own
+    /// writes (queue state, trace, mailboxes). 0 turns the check off; a write that finds the
+    /// disk full is still answered `452 4.3.1` and loses nothing.
+    pub min_free_space: u64,
 }
 
 impl Default for Limits {
@@ -276,6 +282,7 @@ impl Default for Limits {
             max_errors: nz(10),
             max_messages_per_session: nz(1000),
             max_message_memory: 256 * 1024 * 1024,
+            min_free_space: 64 * 1024 * 1024,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod policy;
 pub mod received;
 pub mod reply;
+pub mod room;
 pub mod server;
 pub mod session;
 pub mod submit;

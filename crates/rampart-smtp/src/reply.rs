@@ -195,6 +195,16 @@ pub fn storage_failure() -> Reply {
         "Temporary failure storing the message; try again later",
     )
 }
+/// The data directory has no room for the message (RFC 5321 section 4.5.3.1.10, RFC 3463 X.3.1):
+/// at MAIL when the free space is under `limits.min_free_space`, after the data when a write
+/// found the disk full. Temporary: the client keeps the message and tries again.
+pub fn insufficient_storage() -> Reply {
+    Reply::new(
+        452,
+        EnhancedStatus::SYSTEM_FULL,
+        "Insufficient system storage; try again later",
+    )
+}
 pub fn mail_loop() -> Reply {
     Reply::new(
         554,

@@ -77,6 +77,8 @@ pub struct ServerContext {
     /// Several nodes share the store (issue 20): the rate limits of messages and recipients
     /// (NC-2.1.8) are also counted there, so the nodes enforce them together.
     pub shared_counts: bool,
+    /// Room on the data directory's filesystem (`limits.min_free_space`), asked at MAIL.
+    pub room: Arc<crate::room::Room>,
 }
 
 impl ServerContext {
@@ -98,6 +100,7 @@ impl ServerContext {
             client_auth_tls: std::collections::HashMap::new(),
             verifiers: crate::verify::Verifiers::default(),
             shared_counts: false,
+            room: Arc::new(room(&config)),
             config,
             store,
             tls,
@@ -120,7 +123,6 @@ impl ServerContext {
     ) -> ServerContext {
         self.limiter.set_rules(config.rate_limits.clone());
         ServerContext {
-            config,
             store: self.store.clone(),
             tls: self.tls.clone(),
             queue_notify: self.queue_notify.clone(),
@@ -135,8 +137,14 @@ impl ServerContext {
             client_auth_tls: self.client_auth_tls.clone(),
             verifiers: self.verifiers.clone(),
             shared_counts: self.shared_counts,
+            room: Arc::new(room(&config)),
+            config,
         }
     }
+}
+
+fn room(config: &Config) -> crate::room::Room {
+    crate::room::Room::new(config.data_dir.clone(), config.limits.min_free_space)
 }
 
 /// The configured location database; one that cannot be read is logged and left out (the
@@ -180,6 +188,9 @@ struct Body {
     return_path_len: usize,
     size: u64,
     too_big: bool,
+    /// Writing the message out as it arrived failed (a full disk): the rest of the data is read
+    /// and dropped, and the message is answered with a temporary failure at its end.
+    failed: Option<rampart_store::StoreError>,
 }
 
 pub struct Session {

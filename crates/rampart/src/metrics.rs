@@ -55,6 +55,7 @@ pub struct Metrics {
     auth_failures: Counter,
     bans: Counter,
     bans_active: Gauge,
+    data_free: Gauge,
     quarantine: Counters,
     queue_messages: Gauge,
     queue_oldest: Gauge<f64, AtomicU64>,
@@ -86,6 +87,7 @@ impl Metrics {
             auth_failures: Counter::default(),
             bans: Counter::default(),
             bans_active: Gauge::default(),
+            data_free: Gauge::default(),
             quarantine: Counters::default(),
             queue_messages: Gauge::default(),
             queue_oldest: Gauge::default(),
@@ -155,6 +157,11 @@ impl Metrics {
             "rampart_bans_active",
             "Bans in force",
             m.bans_active.clone(),
+        );
+        r.register(
+            "rampart_data_free_bytes",
+            "Free bytes on the data directory's filesystem (MAIL is refused under limits.min_free_space)",
+            m.data_free.clone(),
         );
         r.register(
             "rampart_quarantine_events",
@@ -308,6 +315,10 @@ impl Metrics {
         self.bans_active.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
+    pub fn set_data_free(&self, bytes: u64) {
+        self.data_free.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
     /// The OpenMetrics text, as prometheus-client writes it.
     pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
@@ -437,13 +448,20 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MetricsLayer {
 /// `GET /metrics`, on the admin listener: the gauges read from the store, then the text. The
 /// store is read through its traits, so on PostgreSQL the queue and the bans are the shared
 /// ones, the same on every node.
-pub fn router(metrics: Arc<Metrics>, store: rampart_store::AnyStore) -> axum::Router {
+pub fn router(
+    metrics: Arc<Metrics>,
+    store: rampart_store::AnyStore,
+    data_dir: std::path::PathBuf,
+) -> axum::Router {
     use axum::http::header::CONTENT_TYPE;
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let (metrics, store) = (metrics.clone(), store.clone());
+            let (metrics, store, data_dir) = (metrics.clone(), store.clone(), data_dir.clone());
             async move {
+                if let Ok(free) = rampart_store::free_space(&data_dir) {
+                    metrics.set_data_free(free);
+                }
                 let now = rampart_store::now_micros();
                 if let Ok((n, oldest)) = store.queue_gauge().await {
                     let age = oldest.map(|o| (now - o).max(0) as f64 / 1e6).unwrap_or(0.0);

@@ -314,7 +314,11 @@ async fn serve(
             }))
             // Prometheus metrics (issue 19) beside the console: the admin listener is on
             // loopback unless allow_remote names the networks that may reach it.
-            .merge(crate::metrics::router(metrics.clone(), backend.clone()))
+            .merge(crate::metrics::router(
+                metrics.clone(),
+                backend.clone(),
+                config.data_dir.clone(),
+            ))
         });
     // NC-2.1.9: what `rampart sendmail` left in the drop directory goes through the pipeline.
     // The directory is made before the listeners are announced, so it exists once the server

@@ -124,22 +124,7 @@ fn start_with_log(format: &str, stderr: impl FnOnce(&std::path::Path) -> Stdio) 
         .spawn()
         .expect("spawn rampart serve");
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut listeners = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = out.read_line(&mut line).unwrap();
-        assert!(n > 0, "server exited before listening");
-        if let Some(rest) = line.strip_prefix("listening on ") {
-            let mut parts = rest.split_whitespace();
-            let addr: std::net::SocketAddr = parts.next().unwrap().parse().unwrap();
-            let role = parts.next().unwrap_or("").trim_matches(['(', ')']);
-            listeners.push((addr, role.to_string()));
-        }
-        if line.starts_with("data directory:") {
-            break;
-        }
-    }
+    let listeners = read_listeners(&mut out, String::new);
     let addr = listeners.iter().find(|(_, r)| r == "mx").unwrap().0;
     Server {
         dir,

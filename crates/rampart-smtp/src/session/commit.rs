@@ -19,6 +19,13 @@ impl Session {
             self.discard_transaction();
             return self.error(r);
         }
+        if let Some(e) = body.failed.take() {
+            body.spool.discard();
+            let tx = self.tx.take().expect("a transaction is open");
+            return self
+                .storage_failed(&tx, e.is_full(), format!("writing the message: {e}"))
+                .await;
+        }
         // The message is read once: the loop count, the submission policy, every check and the
         // trace all read this one reading (see rampart_checks::message). A checked message is
         // still in memory; one that went to disk as it arrived is read back, off the runtime.
@@ -36,8 +43,8 @@ impl Session {
                     Some(bytes)
                 }
                 // The spool is dropped with its file.
-                Ok((_, Err(e))) => return self.read_back_failed(e.to_string()).await,
-                Err(e) => return self.read_back_failed(e.to_string()).await,
+                Ok((_, Err(e))) => return self.read_back_failed(e.is_full(), e.to_string()).await,
+                Err(e) => return self.read_back_failed(false, e.to_string()).await,
             }
         };
         // Header bytes that are not UTF-8 are written as U+FFFD before anything reads them
@@ -130,8 +137,8 @@ impl Session {
         };
         let spooled = match finished {
             Ok(Ok(spooled)) => spooled,
-            Ok(Err(e)) => return self.storage_failed(&tx, e.to_string()).await,
-            Err(e) => return self.storage_failed(&tx, e.to_string()).await,
+            Ok(Err(e)) => return self.storage_failed(&tx, e.is_full(), e.to_string()).await,
+            Err(e) => return self.storage_failed(&tx, false, e.to_string()).await,
         };
         let size = spooled.size;
         let mut queued = TraceEvent::new(
@@ -188,20 +195,31 @@ impl Session {
                 Flow::Continue
             }
             // The store removed the message's file, if it had one.
-            Err(e) => self.storage_failed(&tx, e.to_string()).await,
+            Err(e) => self.storage_failed(&tx, e.is_full(), e.to_string()).await,
         }
     }
 
     /// The message that went to disk as it arrived could not be read back for the checks.
-    async fn read_back_failed(&mut self, why: String) -> Flow {
+    async fn read_back_failed(&mut self, full: bool, why: String) -> Flow {
         let tx = self.tx.take().expect("a transaction is open");
-        self.storage_failed(&tx, format!("reading the message back: {why}"))
+        self.storage_failed(&tx, full, format!("reading the message back: {why}"))
             .await
     }
 
-    pub(super) async fn storage_failed(&mut self, tx: &Transaction, why: String) -> Flow {
+    /// The message could not be made durable: nothing of it is kept, and the client hears a
+    /// temporary failure, `452 4.3.1` when the storage was full, else `451 4.3.0`.
+    pub(super) async fn storage_failed(
+        &mut self,
+        tx: &Transaction,
+        full: bool,
+        why: String,
+    ) -> Flow {
         tracing::error!(queue_id = %tx.id, error = %why, "message not stored");
-        let r = reply::storage_failure();
+        let r = if full {
+            reply::insufficient_storage()
+        } else {
+            reply::storage_failure()
+        };
         let mut e = TraceEvent::new("data", format!("not stored ({why}): {}", r.line()));
         e.session = Some(self.id.clone());
         e.queue_id = Some(tx.id.0.clone());

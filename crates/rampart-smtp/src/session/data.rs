@@ -53,6 +53,7 @@ impl Session {
             return_path_len: rp.len(),
             size: 0,
             too_big: false,
+            failed: None,
         }
     }
 
@@ -116,10 +117,21 @@ impl Session {
     }
 }
 
-/// Writes a body's buffer out on the blocking pool.
+/// Writes a body's buffer out on the blocking pool. A write that fails (a full disk) is kept
+/// in the body and what arrives after it is dropped: the session reads the data to its end and
+/// answers it then, rather than leaving the client mid-message.
 pub(super) async fn flush_body(mut body: Body) -> std::io::Result<Body> {
-    tokio::task::spawn_blocking(move || body.spool.flush().map(|_| body))
-        .await
-        .map_err(std::io::Error::other)?
-        .map_err(std::io::Error::other)
+    if body.failed.is_some() {
+        body.spool.buffer_mut().clear();
+        return Ok(body);
+    }
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = body.spool.flush() {
+            body.failed = Some(e);
+            body.spool.buffer_mut().clear();
+        }
+        body
+    })
+    .await
+    .map_err(std::io::Error::other)
 }

@@ -74,6 +74,8 @@ impl Session {
             ))
         } else if from.size > self.ctx.config.limits.max_message_size.get() as usize {
             Some(reply::too_big())
+        } else if self.ctx.room.admit(from.size as u64).is_err() {
+            Some(reply::insufficient_storage())
         } else {
             None
         };

@@ -145,6 +145,30 @@ pub fn cli_raw(config: &Path, args: &[&str], stdin: Option<&str>) -> std::proces
     child.wait_with_output().unwrap()
 }
 
+/// Reads a starting server's standard output up to its "data directory:" line: the listeners it
+/// printed, as (address, role). `exited` says more when the server ends before that line.
+pub fn read_listeners(
+    out: &mut BufReader<std::process::ChildStdout>,
+    exited: impl Fn() -> String,
+) -> Vec<(SocketAddr, String)> {
+    let mut listeners = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = out.read_line(&mut line).unwrap();
+        assert!(n > 0, "server exited before listening{}", exited());
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            let mut parts = rest.split_whitespace();
+            let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
+            let role = parts.next().unwrap_or("").trim_matches(['(', ')']);
+            listeners.push((addr, role.to_string()));
+        }
+        if line.starts_with("data directory:") {
+            return listeners;
+        }
+    }
+}
+
 /// A running server.
 pub struct Server {
     pub dir: TempDir,
@@ -253,26 +277,7 @@ impl Server {
             .spawn()
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        self.listeners.clear();
-        loop {
-            line.clear();
-            let n = out.read_line(&mut line).unwrap();
-            assert!(n > 0, "server exited before listening");
-            if let Some(rest) = line.strip_prefix("listening on ") {
-                let mut parts = rest.split_whitespace();
-                let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
-                let role = parts
-                    .next()
-                    .unwrap_or("")
-                    .trim_matches(|c| c == '(' || c == ')')
-                    .to_string();
-                self.listeners.push((addr, role));
-            }
-            if line.starts_with("data directory:") {
-                break;
-            }
-        }
+        self.listeners = read_listeners(&mut out, String::new);
         self.addr = self.listener("mx");
         self.child = Some(child);
         self.stdout = Some(out);
