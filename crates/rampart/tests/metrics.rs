@@ -243,6 +243,13 @@ fn issue_19_metrics_scraped_over_https_pass_promtool_and_move() {
     // Bans made and in force.
     at_least("rampart_bans_total", 1.0);
     at_least("rampart_bans_active", 1.0);
+    // The data directory's free space, read at the scrape: what the test's filesystem has.
+    let free = rampart_store::free_space(&s.data_dir()).unwrap() as f64;
+    let seen = m["rampart_data_free_bytes"];
+    assert!(
+        seen > 0.0 && (seen - free).abs() < free / 10.0 + 64.0 * 1024.0 * 1024.0,
+        "rampart_data_free_bytes {seen}, the filesystem has {free} free"
+    );
     // Latencies: each check's histogram, and the store's commits.
     let checks: Vec<&String> = m
         .keys()
