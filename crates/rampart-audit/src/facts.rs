@@ -80,6 +80,9 @@ pub struct HostFacts {
     /// The data directory and the mount point it lives on.
     pub data_dir: PathBuf,
     pub data_dir_mount: Option<PathBuf>,
+    /// Bytes free on the data directory's filesystem for an unprivileged writer; `None` when
+    /// it could not be read.
+    pub data_dir_free: Option<u64>,
     /// Files whose modes matter: keys, credentials, the database.
     pub files: Vec<FileFact>,
     /// Certificates the listeners present.

@@ -109,6 +109,9 @@ pub fn gather(data_dir: &Path, files: Vec<FileFact>) -> std::io::Result<HostFact
         data_dir_separate: separate,
         data_dir: data_dir.to_path_buf(),
         data_dir_mount: mount,
+        data_dir_free: rustix::fs::statvfs(data_dir)
+            .ok()
+            .map(|st| st.f_bavail.saturating_mul(st.f_frsize)),
         files,
         certificates: Vec::new(),
     })

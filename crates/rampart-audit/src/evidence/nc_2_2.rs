@@ -14,8 +14,14 @@ pub fn nc_2_2_host(f: &Facts) -> Vec<Finding> {
     )]
 }
 
-/// NC-2.2: mailboxes on a disk or partition of their own.
+/// NC-2.2: mailboxes on a disk or partition of their own, with room kept free on it.
 pub fn nc_2_2_partition(f: &Facts) -> Vec<Finding> {
+    let mut out = partition(f);
+    out.extend(free_space(f));
+    out
+}
+
+fn partition(f: &Facts) -> Vec<Finding> {
     const ID: &str = "NC-2.2-partition";
     match f.host.as_ref().map(|h| (h.data_dir_separate, h)) {
         None => vec![Finding::warn(
@@ -46,6 +52,47 @@ pub fn nc_2_2_partition(f: &Facts) -> Vec<Finding> {
             "check that data_dir exists and is readable by the auditing user",
         )],
     }
+}
+
+/// The partition's free space against `limits.min_free_space`, the reserve under which MAIL
+/// is refused with `452 4.3.1`: a partition of its own is only as good as the room left on it.
+fn free_space(f: &Facts) -> Option<Finding> {
+    const ID: &str = "NC-2.2-partition";
+    let free = f.host.as_ref()?.data_dir_free?;
+    let reserve = f.config.as_ref()?.limits.min_free_space;
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0));
+    Some(if reserve == 0 {
+        Finding::warn(
+            ID,
+            "free space",
+            format!(
+                "{} free; limits.min_free_space is 0, so a full disk is met only when writes fail",
+                mib(free)
+            ),
+            "set limits.min_free_space (64 MiB by default) so that MAIL is refused with 452 4.3.1 before the disk is full",
+        )
+    } else if free < reserve {
+        Finding::fail(
+            ID,
+            "free space",
+            format!(
+                "{} free, under limits.min_free_space ({}): MAIL is refused with 452 4.3.1",
+                mib(free),
+                mib(reserve)
+            ),
+            "free space on the data directory's filesystem, or enlarge it",
+        )
+    } else {
+        Finding::pass(
+            ID,
+            "free space",
+            format!(
+                "{} free; MAIL is refused with 452 4.3.1 under limits.min_free_space ({})",
+                mib(free),
+                mib(reserve)
+            ),
+        )
+    })
 }
 
 /// NC-2.2: VRFY, EXPN and other information-leaking commands give nothing away.

@@ -122,6 +122,40 @@ fn nc_2_2_data_directory_on_the_root_filesystem_fails() {
     assert_eq!(status(&f, "NC-2.2-partition"), Status::Fail);
 }
 
+/// NC-2.2: the partition's free space is shown against limits.min_free_space; under it MAIL is
+/// being refused (fail), and a reserve of 0 is a warning.
+#[test]
+fn nc_2_2_free_space_is_shown_against_the_reserve() {
+    let free_space = |extra: &str, free: u64| {
+        let mut f = facts(extra);
+        f.host.as_mut().unwrap().data_dir_free = Some(free);
+        let r = Report::gather(&f);
+        let c = r.control("NC-2.2-partition").unwrap();
+        let row = c.findings.iter().find(|x| x.check == "free space").unwrap();
+        (row.status, row.evidence.clone())
+    };
+    let (s, evidence) = free_space("", 1024 * 1024 * 1024);
+    assert_eq!(s, Status::Pass, "{evidence}");
+    assert_eq!(
+        evidence,
+        "1024.0 MiB free; MAIL is refused with 452 4.3.1 under limits.min_free_space (64.0 MiB)"
+    );
+    let (s, evidence) = free_space("", 10 * 1024 * 1024);
+    assert_eq!(s, Status::Fail, "{evidence}");
+    assert!(evidence.contains("10.0 MiB free, under"), "{evidence}");
+    let (s, _) = free_space("[limits]\nmin_free_space = 0\n", 1024 * 1024 * 1024);
+    assert_eq!(s, Status::Warn);
+    // Not read: no row (the partition's own row says what was not examined).
+    let f = facts("");
+    let r = Report::gather(&f);
+    assert!(!r
+        .control("NC-2.2-partition")
+        .unwrap()
+        .findings
+        .iter()
+        .any(|x| x.check == "free space"));
+}
+
 #[test]
 fn nc_2_1_1_and_al_4_1_other_services_on_the_host_fail() {
     let mut f = facts("");
