@@ -5,9 +5,17 @@ use rampart_jmap::{MethodError, MethodErrorType, SetError, SetErrorType};
 use rampart_store::mail::MailError;
 use rampart_store::StoreError;
 
-/// A failure of the store itself: serverFail, with the cause logged, not shown.
+/// A failure of the store itself: serverFail, with the cause logged, not shown. A full disk is
+/// serverUnavailable (RFC 8620 section 3.6.2: a resource temporarily unavailable; the same
+/// call later may succeed).
 pub fn server_fail(e: &StoreError) -> MethodError {
     tracing::error!(error = %e, "the store failed during a JMAP call");
+    if e.is_full() {
+        return MethodError::with(
+            MethodErrorType::ServerUnavailable,
+            "the server's storage is full; try again later",
+        );
+    }
     MethodError::with(
         MethodErrorType::ServerFail,
         "the server could not complete the call",
@@ -42,4 +50,25 @@ pub fn set_error(e: MailError) -> Result<SetError, MethodError> {
         MailError::OverQuota => SetError::new(SetErrorType::OverQuota),
         other => SetError::with(SetErrorType::InvalidProperties, other.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 8620 section 3.6.2: a full disk is temporary (serverUnavailable), any other store
+    /// failure serverFail; neither shows the cause.
+    #[test]
+    fn a_full_store_is_server_unavailable() {
+        let full = server_fail(&StoreError::Full("/var/lib/rampart: no space".into()));
+        let other = server_fail(&StoreError::Db("disk I/O error".into()));
+        let json = |e: &MethodError| serde_json::Value::Object(e.to_arguments());
+        assert_eq!(json(&full)["type"], "serverUnavailable");
+        assert_eq!(
+            json(&full)["description"],
+            "the server's storage is full; try again later"
+        );
+        assert_eq!(json(&other)["type"], "serverFail");
+        assert!(!json(&full).to_string().contains("/var/lib"));
+    }
 }

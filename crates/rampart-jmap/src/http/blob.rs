@@ -138,6 +138,10 @@ fn blob_error(e: &BlobError) -> Response {
     match e {
         BlobError::Forbidden => http_problem(StatusCode::FORBIDDEN, "forbidden"),
         BlobError::OverQuota => http_problem(StatusCode::INSUFFICIENT_STORAGE, "over quota"),
+        BlobError::Full => http_problem(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the server's storage is full; try again later",
+        ),
         BlobError::Internal(detail) => {
             tracing::warn!(%detail, "blob storage failed");
             http_problem(StatusCode::INTERNAL_SERVER_ERROR, "server failure")
@@ -212,6 +216,20 @@ mod tests {
         );
         assert_eq!(safe_media_type(Some("a/b/c")), "application/octet-stream");
         assert_eq!(safe_media_type(None), "application/octet-stream");
+    }
+
+    /// A full disk is 507 with a sentence saying it is temporary; any other failure of the
+    /// storage is a 500 that names nothing of the server.
+    #[test]
+    fn a_full_store_is_507() {
+        assert_eq!(
+            blob_error(&BlobError::Full).status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        assert_eq!(
+            blob_error(&BlobError::Internal("/var/lib/rampart: EIO".into())).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub enum BlobError {
     Forbidden,
     #[error("over quota")]
     OverQuota,
+    /// The server's own storage has no room left (a full disk): temporary.
+    #[error("storage full")]
+    Full,
     #[error("server failure: {0}")]
     Internal(String),
 }

@@ -39,6 +39,7 @@ pub(super) async fn upload(
             size: u.size,
         }),
         Err(MailError::OverQuota) => Err(BlobError::OverQuota),
+        Err(MailError::Store(e)) if e.is_full() => Err(BlobError::Full),
         Err(e) => Err(BlobError::Internal(e.to_string())),
     }
 }
