@@ -131,6 +131,19 @@ pub fn io_is_full(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
+/// `e`, or, when the filesystem holding `dir` has no room left, that: SQLite reports a file it
+/// could not grow at opening (the WAL's index, say) as "disk I/O error", which names the wrong
+/// cause to an administrator.
+fn full_or(dir: &Path, e: StoreError) -> StoreError {
+    match free_space(dir) {
+        Ok(free) if free < 1024 * 1024 && !e.is_full() => StoreError::Full(format!(
+            "the filesystem holding {} has {free} bytes free; free space on it ({e})",
+            dir.display()
+        )),
+        _ => e,
+    }
+}
+
 /// Bytes that an unprivileged process may still write on the filesystem holding `path`
 /// (`statvfs`: available blocks times the fragment size).
 pub fn free_space(path: &Path) -> std::io::Result<u64> {
@@ -263,6 +276,10 @@ struct Inner {
 impl Store {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
+        Self::open_schema(dir).map_err(|e| full_or(dir, e))
+    }
+
+    fn open_schema(dir: &Path) -> Result<Store> {
         for sub in ["", "messages", "tls"] {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(io_err(&p))?;

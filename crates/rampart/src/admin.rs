@@ -310,8 +310,13 @@ pub struct TraceArgs {
 pub fn open(config: &Config) -> Result<Store, Error> {
     Store::open(&config.data_dir).map_err(|e| {
         format!(
-            "cannot open the data directory {}: {e}; pass --config or --data-dir",
-            config.data_dir.display()
+            "cannot open the data directory {}: {e}{}",
+            config.data_dir.display(),
+            if e.is_full() {
+                ""
+            } else {
+                "; pass --config or --data-dir"
+            }
         )
         .into()
     })

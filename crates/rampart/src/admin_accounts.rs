@@ -63,8 +63,13 @@ pub fn run(config: &Config, cmd: AdminCmd) -> Result<(), Error> {
     }
     let store = Store::open(&config.data_dir).map_err(|e| {
         format!(
-            "cannot open the data directory {}: {e}; pass --config or --data-dir",
-            config.data_dir.display()
+            "cannot open the data directory {}: {e}{}",
+            config.data_dir.display(),
+            if e.is_full() {
+                ""
+            } else {
+                "; pass --config or --data-dir"
+            }
         )
     })?;
     match cmd {

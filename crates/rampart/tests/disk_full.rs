@@ -30,7 +30,18 @@ struct Full {
     log: PathBuf,
 }
 
-fn start() -> Full {
+/// The server's directory, configuration and DNS, and the command that starts it on its tmpfs;
+/// with `full`, the tmpfs is filled before the server starts.
+struct Prepared {
+    dir: TempDir,
+    pki: TestPki,
+    dns: rampart_testdns::TestDns,
+    config: PathBuf,
+    data: PathBuf,
+    serve: Command,
+}
+
+fn prepare(full: bool) -> Prepared {
     let dir = TempDir::new("disk-full");
     let pki = make_pki(&dir.0);
     let dns = rampart_testdns::TestDns::builder().start();
@@ -63,17 +74,46 @@ fn start() -> Full {
     let seed = dir.0.join("data.seed");
     std::fs::rename(&data, &seed).unwrap();
     std::fs::create_dir(&data).unwrap();
+    let fill = if full {
+        format!(
+            "dd if=/dev/zero of='{}/ballast' bs=64k 2>/dev/null || true\n",
+            data.display()
+        )
+    } else {
+        String::new()
+    };
     let script = format!(
         "set -e\nmount -t tmpfs -o size={DISK},mode=0700 tmpfs '{d}'\ncp -a '{s}/.' '{d}/'\n\
-         exec \"$0\" \"$@\"",
+         {fill}exec \"$0\" \"$@\"",
         d = data.display(),
         s = seed.display()
     );
-    let log = dir.0.join("rampart.log");
-    let mut child = Command::new("unshare")
+    let mut serve = Command::new("unshare");
+    serve
         .args(["-rm", "sh", "-c", &script, BIN, "--config"])
         .arg(&config)
-        .arg("serve")
+        .arg("serve");
+    Prepared {
+        dir,
+        pki,
+        dns,
+        config,
+        data,
+        serve,
+    }
+}
+
+fn start() -> Full {
+    let Prepared {
+        dir,
+        pki,
+        dns,
+        config,
+        data,
+        mut serve,
+    } = prepare(false);
+    let log = dir.0.join("rampart.log");
+    let mut child = serve
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
@@ -312,4 +352,20 @@ fn a_full_disk_gets_452_and_loses_nothing_and_mail_flows_once_there_is_room() {
         assert!(l.contains("452 4.3.1"), "{l}");
         assert!(!l.contains(&stored), "{l}");
     }
+}
+
+/// A server started on a full disk says so in one line and stops, rather than naming SQLite's
+/// "disk I/O error" as the cause.
+#[test]
+fn a_server_started_on_a_full_disk_says_the_disk_is_full() {
+    let mut p = prepare(true);
+    let out = p.serve.stdin(Stdio::null()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: cannot open the data directory ")
+            && last.contains("has 0 bytes free; free space on it"),
+        "{err}"
+    );
 }
