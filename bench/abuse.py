@@ -567,10 +567,13 @@ def auth_one_address(port):
 AUTH_CASES = [auth_spread, auth_one_address]
 
 
-def auth_phase(server, port, settle):
-    """Runs the AUTH cases one after the other on the idle server. Returns (outcomes, memory):
-    memory is (before, peak, after) VmRSS in kB around the whole phase, `after` taken `settle`
-    seconds after the last reply."""
+def auth_phase(server, port, settle, bound_kb):
+    """Runs the AUTH cases one after the other on the idle server. Returns (outcomes, memory,
+    seconds): memory is (before, peak, after) VmRSS in kB around the whole phase, `after` read
+    every 0.25 s after the last reply until it is less than `bound_kb` over `before`, or until
+    `settle` seconds have passed; `seconds` is how long that took. (A single reading at 3 s
+    failed once while the machine was busy compiling: the server had not yet run the threads
+    that give the memory back, and gave it back a little later.)"""
     before = server.rss_kb()
     sampler = RssSampler(server, interval=0.05)
     sampler.start()
@@ -581,9 +584,13 @@ def auth_phase(server, port, settle):
         sampler.join(timeout=5)
     peak = max(sampler.samples + [before or 0])
     # Idle again: what the burst freed should be given back, not kept for the next one.
-    time.sleep(settle)  # a measurement interval, not synchronisation
-    after = server.rss_kb()
-    return outcomes, (before or 0, peak, after or 0)
+    start = time.monotonic()
+    while True:
+        time.sleep(0.25)  # the sampling interval of a bounded wait
+        after = server.rss_kb()
+        waited = time.monotonic() - start
+        if (after and before and after - before < bound_kb) or waited >= settle:
+            return outcomes, (before or 0, peak, after or 0), waited
 
 
 BATTERY = [flood, churn, long_ehlo, long_line_no_crlf, long_mail, size_declared, data_too_big,
@@ -770,8 +777,9 @@ def main():
     ap.add_argument("--auth-after-mb", type=float, default=16,
                     help="how far above its level before the bursts VmRSS may stay after them "
                          "(default 16)")
-    ap.add_argument("--auth-settle", type=float, default=3,
-                    help="idle seconds after the bursts before VmRSS is read again (default 3)")
+    ap.add_argument("--auth-settle", type=float, default=10,
+                    help="longest idle seconds after the bursts for VmRSS to come back down "
+                         "(read every 0.25 s; default 10)")
     args = ap.parse_args()
     exit_cleanly_on_sigterm()
     trickle = args.trickle or (15 if args.quick else 60)
@@ -825,7 +833,8 @@ def main():
                 sampler.join(timeout=5)
             log(f"auth bursts on 127.0.0.1:{server.ports['submissions']}, "
                 f"VmRSS {server.rss_kb()} kB")
-            auth, auth_mem = auth_phase(server, server.ports["submissions"], args.auth_settle)
+            auth, auth_mem, auth_waited = auth_phase(server, server.ports["submissions"],
+                                                     args.auth_settle, args.auth_after_mb * 1024)
             auth_hwm = status_kb(server.pid, "VmHWM")
             alive = server.alive()
             rss_end = server.rss_kb()
@@ -905,9 +914,10 @@ def main():
     row("auth memory: VmRSS rise at the peak", f"< {peak_bound:.0f} MB over before",
         f"before {before:.1f} MB, peak {peak:.1f} MB (+{peak - before:.1f})", None,
         0 < before and peak - before < peak_bound)
-    row(f"auth memory: VmRSS {args.auth_settle:.0f} s after the bursts",
+    row(f"auth memory: VmRSS within {args.auth_settle:.0f} s after the bursts",
         f"< {args.auth_after_mb:.0f} MB over before",
-        f"after {after:.1f} MB (+{after - before:.1f}); VmHWM {auth_hwm / 1024:.1f} MB", None,
+        f"after {after:.1f} MB (+{after - before:.1f}) at {auth_waited:.2f} s; "
+        f"VmHWM {auth_hwm / 1024:.1f} MB", None,
         0 < after and after - before < args.auth_after_mb)
     row("server process", "alive at the end", "alive" if alive else "DEAD", None, alive)
     # NC-2.4.1/NC-2.4.2: each attack ends in a ban of its address; the allowed client is served.
