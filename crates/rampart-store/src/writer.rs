@@ -221,8 +221,12 @@ impl Writer {
     }
 
     /// AL-3.1: records a trace event in the next commit, without waiting for it (only for
-    /// room, when [`TRACE_DEPTH`] events already wait).
+    /// room, when [`TRACE_DEPTH`] events already wait). Its log line is written here, on the
+    /// caller's thread: a session's event says what happened, whatever becomes of its row, and
+    /// the writer thread, which every commit waits for, does not format it (as the PostgreSQL
+    /// store's `record` does).
     pub async fn trace(&self, event: TraceEvent) {
+        event.log();
         match self.traces.room.acquire().await {
             Ok(permit) => permit.forget(),
             Err(_) => {
@@ -288,8 +292,8 @@ fn commit_batch(
         // connection had committed meanwhile, failing every operation of the batch.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // AL-3.1: the trace events sent before the operations (each one statement; a failing
-        // one is logged and leaves the others). Their log lines are written after the commit,
-        // whatever it gives: they say what happened in a session, stored or not.
+        // one is logged and leaves the others). Their log lines were written when they were
+        // sent ([`Writer::trace`]): they say what happened in a session, stored or not.
         for e in events {
             if let Err(e) = e.insert_row(&tx) {
                 tracing::error!(error = %e, "trace event not recorded");
@@ -341,9 +345,6 @@ fn commit_batch(
         ops,
         "group commit"
     );
-    for e in events {
-        e.log();
-    }
     match outcome {
         Ok(()) => {
             held.committed();
@@ -647,13 +648,14 @@ mod tests {
             .collect();
         assert_eq!(outcomes, [true, false, true, false]);
         // Each line once: "kept a" ran twice (with b, then again alone) and is logged once.
-        assert_eq!(log.details(), ["session event", "kept a", "kept c"]);
+        // The session's event was logged when it was sent (Writer::trace), not here.
+        assert_eq!(log.details(), ["kept a", "kept c"]);
         assert_eq!(events_of(&store), ["session event", "kept a", "kept c"]);
     }
 
     /// A batch whose commit fails: its callers hear so, the lines of the events its operations
-    /// inserted are not written, and the session's events are written and stored all the
-    /// same (in a transaction of their own). The commit is made to fail by a foreign key
+    /// inserted are not written, and the session's events are stored all the same (in a
+    /// transaction of their own). The commit is made to fail by a foreign key
     /// checked only at COMMIT (`defer_foreign_keys`).
     #[test]
     fn a_failed_commit_logs_none_of_its_operations_events() {
@@ -676,7 +678,7 @@ mod tests {
         let err = wait.blocking_recv().unwrap().unwrap_err();
         assert!(err.to_string().starts_with("commit failed"), "{err}");
         assert!(!err.is_full(), "{err}");
-        assert_eq!(log.details(), ["session event"]);
+        assert_eq!(log.details(), Vec::<String>::new());
         assert_eq!(events_of(&store), ["session event"]);
     }
 
@@ -741,6 +743,27 @@ mod tests {
             .await
             .unwrap();
         assert!(store.is_local_domain("room.test").unwrap());
+        drop(writer);
+        thread.join().unwrap();
+    }
+
+    /// A session's event is logged when it is sent, on the sender's thread, before the writer
+    /// has stored it: the writer thread, which every commit waits for, formats no such line.
+    #[tokio::test]
+    async fn a_session_event_is_logged_by_its_sender() {
+        let d = tempdir::Dir::new();
+        let store = Store::open(d.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        let log = crate::conformance::MailLog::start();
+        // Held inside an operation, the writer cannot have stored the event yet.
+        let (release, busy) = hold(&writer).await;
+        writer.trace(TraceEvent::new("connect", "sent")).await;
+        assert_eq!(log.details(), ["sent"]);
+        assert!(events_of(&store).is_empty());
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        writer.run(false, |_| Ok(())).await.unwrap();
+        assert_eq!(events_of(&store), ["sent"]);
         drop(writer);
         thread.join().unwrap();
     }
