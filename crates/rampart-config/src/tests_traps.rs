@@ -137,6 +137,17 @@ fn nc_2_3_2_antivirus_fail_open_warns() {
 }
 
 #[test]
+fn a_free_space_reserve_of_zero_warns() {
+    let w = warnings(&format!("{HOST}[limits]\nmin_free_space = 0\n"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains(":3: key `limits.min_free_space`") && w[0].contains("nearly full"),
+        "{w:?}"
+    );
+    assert!(warnings(&format!("{HOST}[limits]\nmin_free_space = 1048576\n")).is_empty());
+}
+
+#[test]
 fn al_1_3_missing_url_feed_warns() {
     let w = warnings(&format!(
         "{HOST}[checks.urls]\nfeeds = [\"/nonexistent/feed.txt\"]\n"

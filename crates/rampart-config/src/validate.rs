@@ -349,6 +349,14 @@ fn warnings(config: &Config, loc: &Locator<'_>) -> Vec<Warning> {
     for (key, message) in rampart_checks::spam::rules::config_warnings(&checks.spam.rule_files) {
         warnings.push(Warning(loc.at(&format!("checks.spam.{key}"), message)));
     }
+    // Without the reserve, a nearly full disk is met only by writes that fail (452 4.3.1 after
+    // the data, not at MAIL), and the store's own writes may find no room.
+    if config.limits.min_free_space == 0 {
+        warnings.push(Warning(loc.at(
+            "limits.min_free_space",
+            "is 0: MAIL is not refused when the data directory's filesystem is nearly full; the audit reports it",
+        )));
+    }
     // NC-2.3.2: fail_open lets mail through unscanned whenever clamd is unavailable.
     if checks.antivirus.fail_open && checks.enabled(CheckName::Antivirus) {
         warnings.push(Warning(loc.at(
