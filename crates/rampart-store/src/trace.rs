@@ -114,8 +114,8 @@ impl TraceEvent {
         }
     }
 
-    /// AL-3.1: the one place a trace event is written, in the writer's next commit. Its log
-    /// line is written now, or, inside the writer's batch, once the batch is committed.
+    /// AL-3.1: the event's row ([`TraceEvent::insert_row`]) and its log line: written now, or,
+    /// inside the writer's batch, once the batch is committed.
     pub(crate) fn insert(&self, conn: &Connection) -> Result<()> {
         self.insert_row(conn)?;
         let held = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
@@ -133,7 +133,8 @@ impl TraceEvent {
         Ok(())
     }
 
-    /// The row alone, without the log line (the caller writes it).
+    /// AL-3.1: the one place a trace row is written; its log line is the caller's (for a
+    /// session's event, [`crate::Writer::trace`] wrote it when the event was sent).
     pub(crate) fn insert_row(&self, conn: &Connection) -> Result<()> {
         conn.prepare_cached(
             "INSERT INTO trace(ts, session, queue_id, message_id, client, sender, recipient, event, detail)
