@@ -5,7 +5,6 @@
 use clap::Subcommand;
 use rampart_config::Config;
 use rampart_store::admins::{AdminRole, TotpEnrolment};
-use rampart_store::Store;
 use std::io::{BufRead, IsTerminal, Write};
 
 pub type Error = Box<dyn std::error::Error>;
@@ -61,17 +60,7 @@ pub fn run(config: &Config, cmd: AdminCmd) -> Result<(), Error> {
     if config.store.backend == rampart_config::StoreBackend::Postgresql {
         return run_postgresql(config, cmd);
     }
-    let store = Store::open(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot open the data directory {}: {e}{}",
-            config.data_dir.display(),
-            if e.is_full() {
-                ""
-            } else {
-                "; pass --config or --data-dir"
-            }
-        )
-    })?;
+    let store = crate::admin::open(config)?;
     match cmd {
         AdminCmd::Add {
             name,
