@@ -99,12 +99,15 @@ if ! python3 -c "import parsedmarc" 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check parsedmarc
 fi
 
-# Each step's time is printed, so a slow CI run shows where its minutes went.
+# Each step's time, and the disk left after it, are printed, so a slow CI run shows where its
+# minutes went and a run that ran out of disk shows which step took it.
+free_gb() { df -P . | awk 'NR == 2 { printf "%.1f", $4 / 1048576 }'; }
 step() {
   local t=$SECONDS
   "$@"
-  echo "test.sh: $((SECONDS - t)) s for: $*"
+  echo "test.sh: $((SECONDS - t)) s for: $* ($(free_gb) GB free)"
 }
+echo "test.sh: $(free_gb) GB free at the start"
 
 # A run builds everything once: incremental state would only take disk (gigabytes for the test
 # binaries) and time to write.
