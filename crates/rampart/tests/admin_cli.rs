@@ -3,7 +3,7 @@
 //! mailbox message delete, the queue's retry, hold, release and delete, `--version`, `--json` on
 //! every listing, and one clear line with a non-zero exit for what does not exist.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rampart_testdns::TestDns;

@@ -2,10 +2,8 @@
 //! the host and the data directory; a weakened setting turns its control to fail and the exit
 //! status to 1; attestations are recorded, shown, and an altered log is caught.
 
-#[path = "../../rampart-checks/tests/support/clamd.rs"]
-#[allow(dead_code)]
-mod clamd;
-mod common;
+use crate::clamd;
+use crate::common;
 
 use common::{cli, cli_raw, make_pki, Options, Server, TempDir};
 use std::os::unix::fs::PermissionsExt;

@@ -10,7 +10,7 @@
 //! The audit of a running node on a database reached over TLS is whole: the node's own report
 //! over its admin socket, the self-tests against its listeners, and the link's TLS version.
 
-mod common;
+use crate::common;
 
 use common::{cli, cli_raw, make_pki, Server, TempDir, PASSWORD};
 use rampart_store_pg::cluster::Cluster;

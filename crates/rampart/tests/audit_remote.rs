@@ -3,7 +3,7 @@
 //! against `rampart serve`. The binary's JSON is read back and each finding checked by its
 //! control and check name.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rampart_testdns::Record;

@@ -1,7 +1,7 @@
 //! `rampart config show` and `rampart config check`, and the `--data-dir` that does not exist:
 //! the spawned binary, as an administrator would run it.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::Path;

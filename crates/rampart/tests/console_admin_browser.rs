@@ -6,11 +6,9 @@
 //! administrator adds a user, who then logs in over SMTP AUTH. Screenshots in
 //! target/test-artefacts/console.
 
-mod common;
+use crate::common;
 
-#[path = "../../rampart-checks/tests/support/clamd.rs"]
-#[allow(dead_code)]
-mod clamd;
+use crate::clamd;
 
 use base64::Engine;
 use common::browser::require_browser;

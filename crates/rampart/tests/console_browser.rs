@@ -3,7 +3,7 @@
 //! arrives in the mailbox), finds it in the trace, bans and unbans an address; screenshots of
 //! the dashboard and the quarantine in target/test-artefacts/webmail.
 
-mod common;
+use crate::common;
 
 use common::browser::{artefacts, require_browser};
 use common::jmap::start_jmap_with;

@@ -3,7 +3,7 @@
 //! record served by the test's DNS server, others missing) and runs the audit, whose report is
 //! framed in the page; screenshots in target/test-artefacts/console.
 
-mod common;
+use crate::common;
 
 use common::browser::require_browser;
 use common::console::{add_admin, oathtool, ADMIN_PASSWORD};

@@ -3,7 +3,7 @@
 //! accepted once, every POST needs the session's CSRF token and a role that may do it, and a
 //! client outside the listener's allow-list is closed at accept.
 
-mod common;
+use crate::common;
 
 use common::jmap::start_jmap_with;
 use common::{cli, Options, Server};

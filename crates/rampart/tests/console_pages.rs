@@ -6,7 +6,7 @@
 //! nothing that runs or loads (AL-3.1, AL-1.4), and the dashboard's numbers are `rampart report
 //! summary --json`'s for the same day (AL-3.2).
 
-mod common;
+use crate::common;
 
 use common::console::{add_admin, by_id, field, Browser};
 use common::jmap::start_jmap_with;

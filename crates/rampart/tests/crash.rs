@@ -3,7 +3,7 @@
 //! check that every message that received a 250 is in a mailbox or still in the queue, and that
 //! what was still queued is delivered after the restart.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::collections::HashMap;

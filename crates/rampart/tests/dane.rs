@@ -13,7 +13,7 @@
 //! | bogus.test        | mx.bogus.test     | its RRSIG broken              | held: DNSSEC bogus  |
 //! | unsigned.example  | mx.unsigned.example | 3 1 1 of another key (ignored) | delivered        |
 
-mod common;
+use crate::common;
 
 use common::*;
 use rampart_testdns::TestDns;

@@ -2,7 +2,7 @@
 //! point at 127.0.0.1, where a second Rampart receives for remote.test. Retries, expiry bounces,
 //! null MX, TLS policy (AL-1.1), and DKIM signatures checked by dkimpy (AL-2.2).
 
-mod common;
+use crate::common;
 
 use common::*;
 use rampart_testdns::TestDns;

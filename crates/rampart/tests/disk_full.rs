@@ -9,7 +9,7 @@
 //!   is left on disk, and the log says nowhere that it was queued or delivered;
 //! - once there is room again, mail flows without a restart.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{BufReader, Write};

@@ -4,7 +4,7 @@
 //! implementation, run offline) with the right counts; reports about our own domain sent in by
 //! SMTP are parsed, stored and shown with the failing sources.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rampart_testdns::TestDns;

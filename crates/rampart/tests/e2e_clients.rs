@@ -1,7 +1,7 @@
 //! End to end with clients we did not write: Python's smtplib and swaks, over STARTTLS with the
 //! server certificate verified against the test CA (AL-1.1), delivering to local mailboxes.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! recipient, and new mail is pushed (AL-4.1: mail is read over HTTPS, not IMAP or POP3).
 //! The client's steps are in tests/scripts/jmapc_e2e.py.
 
-mod common;
+use crate::common;
 
 use common::jmap::start_jmap;
 use common::*;

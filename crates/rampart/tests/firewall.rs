@@ -2,7 +2,7 @@
 //! `nft -c -f`, and `--apply` loads it inside a network namespace the test creates
 //! (`unshare -rn`), so the machine's own firewall is never touched.
 
-mod common;
+use crate::common;
 
 use common::{TempDir, BIN};
 use std::path::{Path, PathBuf};

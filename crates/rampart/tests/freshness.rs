@@ -3,10 +3,8 @@
 //! dated by the database files: one older than 7 days is reported at start (log, trace, a mail
 //! to the postmaster); a fresh one is not.
 
-#[path = "../../rampart-checks/tests/support/clamd.rs"]
-#[allow(dead_code)]
-mod clamd;
-mod common;
+use crate::clamd;
+use crate::common;
 
 use common::{cli, Options, Server};
 use std::time::{Duration, SystemTime};

@@ -2,11 +2,9 @@
 //! URL feeds at receipt and at delivery, DLP on outbound mail, the [External] tag, quarantine.
 //! One clamd serves the whole scenario (it takes a moment to start).
 
-mod common;
+use crate::common;
 
-#[path = "../../rampart-checks/tests/support/clamd.rs"]
-#[allow(dead_code)]
-mod clamd;
+use crate::clamd;
 
 use common::*;
 

@@ -3,7 +3,7 @@
 //! and a certificate of the test CA. The gateway verifies that certificate, forwards, and its
 //! trace records Postfix's queue id.
 
-mod common;
+use crate::common;
 
 use common::postfix::{self, Postfix};
 use common::*;

@@ -9,10 +9,8 @@
 //! A zone CA made here issues the gateway's server certificate and the client certificates of
 //! both nodes; the store's own server certificate comes from the harness.
 
-#[path = "../../rampart-checks/tests/support/clamd.rs"]
-#[allow(dead_code)]
-mod clamd;
-mod common;
+use crate::clamd;
+use crate::common;
 
 use common::*;
 use rampart_testdns::TestDns;

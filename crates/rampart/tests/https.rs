@@ -1,7 +1,7 @@
 //! The https listener of `rampart serve`, end to end: a real server process on 127.0.0.1:0,
 //! spoken to by curl (a client we did not write) and by rustls.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{Read, Write};

@@ -2,7 +2,7 @@
 //! submission and HTTPS listeners, clients from 127.0.0.1 (a real peer), bans by detectors and
 //! by `rampart ban`, refused at accept on every listener, kept across a restart.
 
-mod common;
+use crate::common;
 
 use common::jmap::{start_jmap_with, Auth};
 use common::{cli, Client, Options, Server};

@@ -4,8 +4,8 @@
 //! counts a repeated stale password once. A real `rampart serve`, curl over HTTPS, the harness's
 //! SMTP client; clients from 127.0.0.1.
 
-mod common;
-mod session_support;
+use crate::common;
+use crate::session_support;
 
 use common::jmap::{start_jmap_with, Auth, HttpReply};
 use common::{cli, smtp_auth, Options, Server, PASSWORD};

@@ -2,7 +2,7 @@
 //! server started by the test; p=reject refused, p=quarantine held (AL-2.4); own-domain From from
 //! outside refused (NC-2.1.7); forged Authentication-Results removed; DNS silence gives 451.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rampart_testdns::TestDns;

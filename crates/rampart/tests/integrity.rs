@@ -2,7 +2,7 @@
 //! configuration with its certificate, a DKIM key and a copy of the binary run from a
 //! directory of the test's own; and `rampart serve` reporting a change at start.
 
-mod common;
+use crate::common;
 
 use common::{cli, make_pki, Options, Server, TempDir, BIN};
 use std::os::unix::fs::PermissionsExt;

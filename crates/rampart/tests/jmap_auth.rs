@@ -3,7 +3,7 @@
 //! tokens, grants and administrators' reads (AL-3.1), with the location of logins from a
 //! MaxMind-format database the test writes itself.
 
-mod common;
+use crate::common;
 
 use common::jmap::*;
 use common::{b64, cli, cli_raw, Client, Options, Server, TempDir, PASSWORD};

@@ -1,7 +1,7 @@
 //! JMAP over the https listener of a real `rampart serve`, spoken with curl: the session, Basic
 //! authentication against the SMTP accounts, and the request-level rules (RFC 8620).
 
-mod common;
+use crate::common;
 
 use common::jmap::*;
 use serde_json::json;

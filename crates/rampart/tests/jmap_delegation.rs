@@ -2,7 +2,7 @@
 //! as a second JMAP account, with the rights granted — read, send-as or full — and every access
 //! by the delegate is in the owner's mailbox audit as the delegate's.
 
-mod common;
+use crate::common;
 
 use common::jmap::start_jmap;
 use common::*;

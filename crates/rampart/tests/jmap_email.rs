@@ -2,7 +2,7 @@
 //! `rampart serve`, spoken with curl; mail arrives over SMTP. The mailbox audit (AL-3.1) is
 //! read back from the store the server writes.
 
-mod common;
+use crate::common;
 
 use common::jmap::*;
 use common::Server;

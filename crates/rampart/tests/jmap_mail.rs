@@ -3,7 +3,7 @@
 //! Quota, their SetErrors and method errors, the state strings, and the mailbox audit (AL-3.1)
 //! rows the changes leave, read from the store once the server has stopped.
 
-mod common;
+use crate::common;
 
 use common::jmap::*;
 use common::{message, Server};

@@ -5,11 +5,9 @@
 //! Drafts are put into alice's Drafts mailbox through the store while the server is stopped
 //! (Email/set create and Email/import belong to other methods' tests).
 
-mod common;
+use crate::common;
 
-#[path = "../../rampart-checks/tests/support/clamd.rs"]
-#[allow(dead_code)]
-mod clamd;
+use crate::clamd;
 
 use common::jmap::*;
 use common::{wait_trace, Options, Server};

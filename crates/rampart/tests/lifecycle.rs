@@ -1,7 +1,7 @@
 //! Process lifecycle: graceful shutdown on SIGTERM, dropping root after binding, and refusing a bad
 //! configuration before anything starts.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! the server stored, over plain TCP, STARTTLS, several messages per connection and PIPELINING,
 //! and a refusal is counted by its code without hanging the run.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

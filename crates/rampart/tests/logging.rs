@@ -1,8 +1,8 @@
 //! The server's log as an operator's collector receives it: written to a pipe (or a file), it
 //! carries no terminal colour codes.
 
-mod common;
-mod session_support;
+use crate::common;
+use crate::session_support;
 
 use common::*;
 use std::io::{BufRead, BufReader, Read};

@@ -5,7 +5,7 @@
 //! `promtool check metrics` (Debian's prometheus package), and each counter the issue names is
 //! seen to have moved; a reload on SIGHUP is counted and resets none of them.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::collections::HashMap;

@@ -3,9 +3,8 @@
 //! a test server. Each trace event of an attempt says how the hop was secured (TLS version,
 //! cipher, verified or not, policy), and each outcome is counted for the TLS report (RFC 8460).
 
-mod common;
-#[path = "common/sts.rs"]
-mod sts;
+use crate::common;
+use crate::sts;
 
 use common::*;
 use sts::*;

@@ -2,7 +2,7 @@
 //! records `rampart dns-records` prints for it: the `_mta-sts` id of the policy served, TLS-RPT,
 //! and a TLSA 3 1 1 record that `ldns-dane` (ldnsutils) accepts against the served certificate.
 
-mod common;
+use crate::common;
 
 use common::jmap::start_jmap;
 use common::*;

@@ -3,7 +3,7 @@
 //! test CA, AUTH). Local applications submit over loopback without TLS or AUTH; the primary
 //! receives every message, with the bounce address as envelope sender.
 
-mod common;
+use crate::common;
 
 use common::postfix::{self, Postfix};
 use common::*;

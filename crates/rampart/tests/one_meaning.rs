@@ -2,7 +2,7 @@
 //! refused with `554 5.6.0` before any check, on the MX and on submission, DATA and BDAT alike
 //! (rampart_checks::message). Each input here once passed.
 
-mod common;
+use crate::common;
 
 use common::*;
 

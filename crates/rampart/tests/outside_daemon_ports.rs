@@ -2,7 +2,7 @@
 //! `start_outside_daemon`), with Debian's Postfix: the port it is given is taken by another
 //! socket before Postfix binds it, Postfix says so, and it is started again on a new port.
 
-mod common;
+use crate::common;
 
 use common::postfix::start_on_ports;
 use common::*;

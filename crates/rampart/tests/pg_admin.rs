@@ -23,7 +23,7 @@
 //! - `alias remove` and `domain remove` with node B's command line: node A's MX refuses the
 //!   alias and then the domain (NC-2.1.6).
 
-mod common;
+use crate::common;
 
 use common::jmap::Auth;
 use common::pg::{node, receiver, wait_until, Db};

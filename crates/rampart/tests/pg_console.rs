@@ -11,7 +11,7 @@
 //!   node B's console, node A's /metrics counts none; released from B's console, it is delivered
 //!   once.
 
-mod common;
+use crate::common;
 
 use common::console::{add_admin, by_id, field, oathtool, Browser, ADMIN_PASSWORD};
 use common::pg::{dns, node, submit, wait_until, Db};

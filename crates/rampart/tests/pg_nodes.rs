@@ -11,7 +11,7 @@
 //! - PostgreSQL stopped under SMTP load: 451 while it is down, never a 250 without a commit,
 //!   service back once it returns, every 250'd message delivered.
 
-mod common;
+use crate::common;
 
 use common::pg::{dns, node, outbound, receiver, submit, wait_until, Db, WITHIN};
 use common::{cli, Client, Options, Server, PASSWORD};

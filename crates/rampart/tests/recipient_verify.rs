@@ -6,7 +6,7 @@
 //! Most tests drive `rampart_smtp::verify::RecipientVerifier` directly; one speaks SMTP to a
 //! gateway whose relay domain is verified in the directory (250, 550 5.1.1, 451 4.4.3).
 
-mod common;
+use crate::common;
 
 use common::{start_outside_daemon, ClosedPort, PortTaken, Server, TempDir};
 use rampart_config::RelayDomain;

@@ -3,7 +3,7 @@
 //! (one held open mid-transaction, two dozen sending) complete their messages; a changed section it cannot apply is named as needing a restart; a broken
 //! configuration is refused with its error and the server goes on with the old one.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Write};

@@ -4,11 +4,9 @@
 //! from `rampart trace --json`. The scheduled report of the day before arrives at start, and
 //! `--send` mails today's once, as multipart/alternative with an SVG chart and no external URL.
 
-mod common;
+use crate::common;
 
-#[path = "../../rampart-checks/tests/support/clamd.rs"]
-#[allow(dead_code)]
-mod clamd;
+use crate::clamd;
 
 use common::*;
 use serde_json::Value;

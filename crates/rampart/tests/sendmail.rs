@@ -4,7 +4,7 @@
 //! the server stopped it waits in the drop directory, and a kill -9 in the middle of a pickup
 //! neither loses nor doubles it.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::Write;

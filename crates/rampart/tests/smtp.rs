@@ -1,6 +1,6 @@
 //! Integration tests: SMTP over loopback sockets against a real `rampart serve`, one per control.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{Read, Write};

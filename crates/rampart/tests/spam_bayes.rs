@@ -3,7 +3,7 @@
 //! higher and is delivered to Junk; a message moved into Junk over JMAP makes the classifier
 //! rate a similar message as more likely spam.
 
-mod common;
+use crate::common;
 
 use common::jmap::{start_jmap_with, Jmap};
 use common::{cli, wait_trace, Options, TempDir};

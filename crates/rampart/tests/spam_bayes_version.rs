@@ -2,7 +2,7 @@
 //! store but no longer count, and `rampart spam status` and `rampart audit` say so and ask for
 //! retraining; lessons of the current version count as before.
 
-mod common;
+use crate::common;
 
 use common::{cli, cli_raw, TempDir};
 use rampart_store::{Lesson, SpamTokens, Sqlite, Trained};

@@ -5,7 +5,7 @@
 //! `fail = "closed"` answers 451 4.7.1, `fail = "open"` delivers with a note, and the audit
 //! reports the fail mode and that /ping is not answered.
 
-mod common;
+use crate::common;
 
 use common::rspamd::{checkv2, Rspamd};
 use common::*;

@@ -4,7 +4,7 @@
 //! moved back out to `/learnham`; Rspamd's own `/stat` shows the lessons, and the message's
 //! trace shows what Rspamd answered, a wrong password included.
 
-mod common;
+use crate::common;
 
 use common::jmap::{start_jmap_with, Jmap};
 use common::rspamd::Rspamd;

@@ -2,7 +2,7 @@
 //! back with `rampart trace` and `rampart quarantine show`. The default rules are built into the
 //! binary; the administrator's rule file is given in `[checks.spam] rule_files`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rampart_testdns::TestDns;

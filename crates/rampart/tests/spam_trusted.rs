@@ -4,7 +4,7 @@
 //! Inbox (another recipient's goes to Junk), the same From sent from elsewhere (not
 //! authenticated) lands in Junk, and once the administrator removes the trust, Junk again.
 
-mod common;
+use crate::common;
 
 use common::jmap::{start_jmap_with, Jmap};
 use common::*;

@@ -5,7 +5,7 @@
 //! File creations are watched with inotify on the message directory: what the kernel saw, not
 //! what the server says it did.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs::File;

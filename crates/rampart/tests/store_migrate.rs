@@ -4,7 +4,7 @@
 //! DKIM key file) is moved into a PostgreSQL cluster the test starts, then read back through the
 //! PostgreSQL store's traits and its tables.
 
-mod common;
+use crate::common;
 
 use common::{cli, cli_raw, message, wait_trace, ClosedPort, Options, Server, PASSWORD};
 use rampart_store::api::{Directory, MailStore, Trace};

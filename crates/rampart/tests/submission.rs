@@ -2,7 +2,7 @@
 //! only for authenticated sources (NC-2.1.5), sender alignment (NC-2.1.7), rate limits
 //! (NC-2.1.8), no automatic forwarding outside (AL-4.2).
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,7 +1,7 @@
 //! Issue 22: the server under systemd's `Type=notify` unit (contrib/rampart.service): READY=1
 //! once it listens, STOPPING=1 at SIGTERM, and SIGHUP (`systemctl reload`) never ends it.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Read};

@@ -3,9 +3,8 @@
 //! other senders make about our domains taken in at the configured address and shown by
 //! `rampart report tls`.
 
-mod common;
-#[path = "common/sts.rs"]
-mod sts;
+use crate::common;
+use crate::sts;
 
 use common::*;
 use sts::*;

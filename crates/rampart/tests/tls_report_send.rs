@@ -12,9 +12,8 @@
 //! A day cannot pass in a test: the counts the deliveries made today are moved to yesterday in
 //! the sender's database (the only way the test reaches into it), as if the day had ended.
 
-mod common;
-#[path = "common/sts.rs"]
-mod sts;
+use crate::common;
+use crate::sts;
 
 use common::*;
 use rampart_testdns::Record;

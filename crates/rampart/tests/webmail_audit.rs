@@ -2,8 +2,8 @@
 //! and its mailbox audit with service `webmail` (AL-3.1), against a real `rampart serve` over
 //! HTTPS with curl and SMTP with the harness's client.
 
-mod common;
-mod session_support;
+use crate::common;
+use crate::session_support;
 
 use common::jmap::*;
 use common::{smtp_auth, Options, Server, PASSWORD};

@@ -4,7 +4,7 @@
 //! Screenshots land in `target/test-artefacts/webmail/`. Without chromium, chromium-driver or
 //! Selenium these tests fail with a line saying to run scripts/test.sh; they never skip.
 
-mod common;
+use crate::common;
 
 use common::browser::*;
 use common::jmap::*;

@@ -6,7 +6,7 @@
 //! test watches until "Show remote content" (AL-1.3, AL-1.4: hostile content; NC-2.1.3: the
 //! frame's headers). A screenshot lands in `target/test-artefacts/webmail/`.
 
-mod common;
+use crate::common;
 
 use common::browser::*;
 use common::jmap::*;

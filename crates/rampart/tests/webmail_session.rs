@@ -6,8 +6,8 @@
 //! The failed-login guard (NC-2.1.4) and the mailbox audit (AL-3.1) of the webmail are in
 //! webmail_audit.rs.
 
-mod common;
-mod session_support;
+use crate::common;
+use crate::session_support;
 
 use common::jmap::*;
 use common::{cli, Options, Server, PASSWORD};
