@@ -519,7 +519,7 @@ mod tests {
                 event("relayed", "delivered to a@r.test via mx.r.test (TLSv1.2 X; certificate verified; policy none): 250 ok", false),
                 event("deferred", "a@r.test via mx.r.test (no TLS; no certificate; policy none): 451 later", false),
                 event("quarantined", "held at receipt: antivirus", false),
-                event("disconnect", "1 messages, 1 errors", true),
+                event("disconnect", "messages: 1, errors: 1", true),
             ] {
                 e.log();
             }

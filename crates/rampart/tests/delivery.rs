@@ -226,7 +226,7 @@ fn retried_while_the_receiver_is_down_then_delivered() {
     wait_trace(
         &r,
         &["trace", "--client", "127.0.0.1"],
-        "3 messages, 0 errors",
+        "messages: 3, errors: 0",
     );
 }
 

@@ -433,7 +433,7 @@ pub fn al_3_1(f: &Facts) -> Vec<Finding> {
             ID,
             "mailbox audit",
             format!(
-                "{} mailbox audit events kept (logins with address, service and place; delegate access; sends, moves, deletes, reads); {} messages traced in 7 days",
+                "mailbox audit events kept: {} (logins with address, service and place; delegate access; sends, moves, deletes, reads); messages traced in 7 days: {}",
                 t.mailbox_audit_events, t.messages_7d
             ),
         )),

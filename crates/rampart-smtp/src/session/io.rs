@@ -80,7 +80,7 @@ impl Session {
             .unwrap_or(Ok(()));
         self.trace(
             "disconnect",
-            format!("{} messages, {} errors", self.messages, self.errors),
+            format!("messages: {}, errors: {}", self.messages, self.errors),
             None,
         )
         .await;
