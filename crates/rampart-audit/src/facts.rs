@@ -83,6 +83,8 @@ pub struct HostFacts {
     /// Bytes free on the data directory's filesystem for an unprivileged writer; `None` when
     /// it could not be read.
     pub data_dir_free: Option<u64>,
+    /// Inodes free there; `None` when not read or when the filesystem does not count them.
+    pub data_dir_free_inodes: Option<u64>,
     /// Files whose modes matter: keys, credentials, the database.
     pub files: Vec<FileFact>,
     /// Certificates the listeners present.

@@ -104,14 +104,19 @@ pub fn file_fact(path: &Path, kind: &str) -> Option<FileFact> {
 /// The host facts for a data directory.
 pub fn gather(data_dir: &Path, files: Vec<FileFact>) -> std::io::Result<HostFacts> {
     let (separate, mount) = separate_filesystem(data_dir);
+    let st = rustix::fs::statvfs(data_dir).ok();
     Ok(HostFacts {
         listening: listening_sockets()?,
         data_dir_separate: separate,
         data_dir: data_dir.to_path_buf(),
         data_dir_mount: mount,
-        data_dir_free: rustix::fs::statvfs(data_dir)
-            .ok()
+        data_dir_free: st
+            .as_ref()
             .map(|st| st.f_bavail.saturating_mul(st.f_frsize)),
+        data_dir_free_inodes: st
+            .as_ref()
+            .filter(|st| st.f_files > 0)
+            .map(|st| st.f_favail),
         files,
         certificates: Vec::new(),
     })

@@ -267,8 +267,17 @@ pub struct Limits {
     /// free space is under this, or under this plus the SIZE the client declares, so mail is
     /// refused before it is sent rather than after, and the store keeps room for its own
     /// writes (queue state, trace, mailboxes). 0 turns the check off; a write that finds the
-    /// disk full is still answered `452 4.3.1` and loses nothing.
+    /// disk full is still answered `452 4.3.1` and loses nothing. While it is on, MAIL is
+    /// refused the same way when fewer than [`Limits::MIN_FREE_INODES`] inodes are free.
     pub min_free_space: u64,
+}
+
+impl Limits {
+    /// Fewest free inodes on the data directory's filesystem under which MAIL is refused with
+    /// `452 4.3.1` (while `min_free_space` is on; filesystems that do not count inodes, such
+    /// as btrfs, are not checked). Out of inodes, creating a file fails however many bytes are
+    /// free, and a large message, a spool file and a new WAL each need one.
+    pub const MIN_FREE_INODES: u64 = 1024;
 }
 
 impl Default for Limits {

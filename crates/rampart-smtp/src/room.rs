@@ -2,12 +2,16 @@
 //! the data directory's filesystem has less free than the configured reserve (plus the SIZE the
 //! client declares), so a client keeps its message and tries later instead of sending it to
 //! have it refused after the data, and the store keeps room for the writes of mail it already
-//! holds (queue state, delivery, the trace).
+//! holds (queue state, delivery, the trace). Inodes count too: MAIL is refused the same way
+//! while fewer than [`Limits::MIN_FREE_INODES`] are free, since a filesystem out of
+//! inodes refuses new files (a large message's, a spool file) however many bytes it has.
 //!
 //! The free space is read with `statvfs` at most every [`REFRESH`], not for every MAIL: a burst
 //! can fill the disk between two readings, and the write that finds it full is answered
 //! `452 4.3.1` all the same.
 
+use rampart_config::Limits;
+use rampart_store::FreeRoom;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,7 +21,7 @@ pub const REFRESH: Duration = Duration::from_millis(250);
 pub struct Room {
     dir: PathBuf,
     reserve: u64,
-    last: std::sync::Mutex<Option<(Instant, u64)>>,
+    last: std::sync::Mutex<Option<(Instant, FreeRoom)>>,
 }
 
 impl Room {
@@ -30,17 +34,17 @@ impl Room {
         }
     }
 
-    /// Free bytes, from a reading at most [`REFRESH`] old, and whether it was read just now;
+    /// The free room, from a reading at most [`REFRESH`] old, and whether it was read just now;
     /// `None` when the filesystem cannot be read (the store's own writes then say what is
     /// wrong).
-    fn free(&self) -> Option<(u64, bool)> {
+    fn free(&self) -> Option<(FreeRoom, bool)> {
         let mut last = rampart_sync::lock(&self.last);
         if let Some((at, free)) = *last {
             if at.elapsed() < REFRESH {
                 return Some((free, false));
             }
         }
-        match rampart_store::free_space(&self.dir) {
+        match rampart_store::free_room(&self.dir) {
             Ok(free) => {
                 *last = Some((Instant::now(), free));
                 Some((free, true))
@@ -61,17 +65,29 @@ impl Room {
         }
         let needed = self.reserve.saturating_add(declared);
         match self.free() {
-            Some((free, fresh)) if free < needed => {
+            Some((free, fresh)) if free.bytes < needed => {
                 if fresh {
                     tracing::warn!(
                         dir = %self.dir.display(),
-                        free,
+                        free = free.bytes,
                         needed,
                         "MAIL refused with 452 4.3.1: the data directory's filesystem is short \
                          of free space (limits.min_free_space)"
                     );
                 }
-                Err((free, needed))
+                Err((free.bytes, needed))
+            }
+            Some((free, fresh)) if free.inodes.is_some_and(|n| n < Limits::MIN_FREE_INODES) => {
+                if fresh {
+                    tracing::warn!(
+                        dir = %self.dir.display(),
+                        inodes = free.inodes,
+                        needed = Limits::MIN_FREE_INODES,
+                        "MAIL refused with 452 4.3.1: the data directory's filesystem is short \
+                         of free inodes"
+                    );
+                }
+                Err((free.bytes, needed))
             }
             _ => Ok(()),
         }

@@ -135,9 +135,16 @@ pub fn io_is_full(e: &std::io::Error) -> bool {
 /// could not grow at opening (the WAL's index, say) as "disk I/O error", which names the wrong
 /// cause to an administrator.
 fn full_or(dir: &Path, e: StoreError) -> StoreError {
-    match free_space(dir) {
-        Ok(free) if free < 1024 * 1024 && !e.is_full() => StoreError::Full(format!(
-            "the filesystem holding {} has {free} bytes free; free space on it ({e})",
+    match free_room(dir) {
+        Ok(room) if room.bytes < 1024 * 1024 && !e.is_full() => StoreError::Full(format!(
+            "the filesystem holding {} has {} bytes free; free space on it ({e})",
+            dir.display(),
+            room.bytes
+        )),
+        Ok(FreeRoom {
+            inodes: Some(0), ..
+        }) if !e.is_full() => StoreError::Full(format!(
+            "the filesystem holding {} has no inodes free; remove files from it ({e})",
             dir.display()
         )),
         _ => e,
@@ -147,8 +154,27 @@ fn full_or(dir: &Path, e: StoreError) -> StoreError {
 /// Bytes that an unprivileged process may still write on the filesystem holding `path`
 /// (`statvfs`: available blocks times the fragment size).
 pub fn free_space(path: &Path) -> std::io::Result<u64> {
+    Ok(free_room(path)?.bytes)
+}
+
+/// Room left on a filesystem for new files: bytes, and inodes where it counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeRoom {
+    /// Bytes an unprivileged process may still write.
+    pub bytes: u64,
+    /// Files it may still create; `None` where the filesystem has no fixed number of inodes
+    /// (btrfs, for one, reports none). Out of inodes, creating a file fails with ENOSPC
+    /// however many bytes are free.
+    pub inodes: Option<u64>,
+}
+
+/// The room left on the filesystem holding `path` (`statvfs`).
+pub fn free_room(path: &Path) -> std::io::Result<FreeRoom> {
     let st = rustix::fs::statvfs(path)?;
-    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    Ok(FreeRoom {
+        bytes: st.f_bavail.saturating_mul(st.f_frsize),
+        inodes: (st.f_files > 0).then_some(st.f_favail),
+    })
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -56,6 +56,9 @@ pub struct Metrics {
     bans: Counter,
     bans_active: Gauge,
     data_free: Gauge,
+    /// No sample until a reading counts inodes: where the filesystem has no fixed number
+    /// (btrfs), a 0 would read as "none left".
+    data_free_inodes: Family<Labels, Gauge>,
     quarantine: Counters,
     queue_messages: Gauge,
     queue_oldest: Gauge<f64, AtomicU64>,
@@ -88,6 +91,7 @@ impl Metrics {
             bans: Counter::default(),
             bans_active: Gauge::default(),
             data_free: Gauge::default(),
+            data_free_inodes: Family::default(),
             quarantine: Counters::default(),
             queue_messages: Gauge::default(),
             queue_oldest: Gauge::default(),
@@ -162,6 +166,11 @@ impl Metrics {
             "rampart_data_free_bytes",
             "Free bytes on the data directory's filesystem (MAIL is refused under limits.min_free_space)",
             m.data_free.clone(),
+        );
+        r.register(
+            "rampart_data_free_inodes",
+            "Free inodes on the data directory's filesystem (MAIL is refused under 1024; absent where the filesystem does not count them)",
+            m.data_free_inodes.clone(),
         );
         r.register(
             "rampart_quarantine_events",
@@ -315,8 +324,14 @@ impl Metrics {
         self.bans_active.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    pub fn set_data_free(&self, bytes: u64) {
-        self.data_free.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    pub fn set_data_free(&self, room: rampart_store::FreeRoom) {
+        self.data_free
+            .set(i64::try_from(room.bytes).unwrap_or(i64::MAX));
+        if let Some(n) = room.inodes {
+            self.data_free_inodes
+                .get_or_create(&Labels::new())
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// The OpenMetrics text, as prometheus-client writes it.
@@ -459,7 +474,7 @@ pub fn router(
         axum::routing::get(move || {
             let (metrics, store, data_dir) = (metrics.clone(), store.clone(), data_dir.clone());
             async move {
-                if let Ok(free) = rampart_store::free_space(&data_dir) {
+                if let Ok(free) = rampart_store::free_room(&data_dir) {
                     metrics.set_data_free(free);
                 }
                 let now = rampart_store::now_micros();

@@ -22,6 +22,8 @@ const MIB: u64 = 1024 * 1024;
 const DISK: u64 = 24 * MIB;
 /// `limits.min_free_space` of the test's server.
 const RESERVE: u64 = MIB;
+/// Inodes of the tmpfs: a few thousand, so that a test can use them up with empty files.
+const INODES: u64 = 4096;
 
 /// The server, its data directory as the test reaches it, and its log file.
 struct Full {
@@ -83,7 +85,8 @@ fn prepare(full: bool) -> Prepared {
         String::new()
     };
     let script = format!(
-        "set -e\nmount -t tmpfs -o size={DISK},mode=0700 tmpfs '{d}'\ncp -a '{s}/.' '{d}/'\n\
+        "set -e\nmount -t tmpfs -o size={DISK},nr_inodes={INODES},mode=0700 tmpfs '{d}'\n\
+         cp -a '{s}/.' '{d}/'\n\
          {fill}exec \"$0\" \"$@\"",
         d = data.display(),
         s = seed.display()
@@ -354,6 +357,52 @@ fn a_full_disk_gets_452_and_loses_nothing_and_mail_flows_once_there_is_room() {
         assert!(l.contains("452 4.3.1"), "{l}");
         assert!(!l.contains(&stored), "{l}");
     }
+}
+
+/// A filesystem out of inodes refuses new files however many bytes it has: MAIL is refused
+/// with `452 4.3.1` while fewer than `Limits::MIN_FREE_INODES` (1024) are free, and accepted
+/// once files are removed.
+#[test]
+fn mail_is_refused_while_the_filesystem_is_short_of_inodes() {
+    let mut t = start();
+    let inodes = || {
+        rampart_store::free_room(&t.data)
+            .unwrap()
+            .inodes
+            .expect("tmpfs counts inodes")
+    };
+    // Empty files until 500 inodes are left: bytes are plentiful.
+    let ballast = t.data.join("ballast-inodes");
+    std::fs::create_dir(&ballast).unwrap();
+    let mut n = 0;
+    while inodes() > 500 {
+        std::fs::File::create(ballast.join(n.to_string())).unwrap();
+        n += 1;
+    }
+    assert!(t.free() > 16 * MIB, "bytes to spare: {}", t.free());
+    let mut c = t.server.ehlo();
+    let text = mail_until(&mut c, "MAIL FROM:<sender@remote.test>", 452);
+    assert_eq!(text, "4.3.1 Insufficient system storage; try again later");
+
+    // Files removed: MAIL is accepted, and a message large enough to be a file of its own is
+    // stored and delivered.
+    std::fs::remove_dir_all(&ballast).unwrap();
+    assert!(inodes() > 2048, "{}", inodes());
+    mail_until(&mut c, "MAIL FROM:<sender@remote.test>", 250);
+    c.send("RCPT TO:<alice@example.test>");
+    c.expect(250);
+    let (code, text) = data(&mut c, &body("inodes", 300 * 1024));
+    assert_eq!(code, 250, "{text}");
+    let stored = text.rsplit(' ').next().unwrap().to_string();
+    c.send("QUIT");
+    c.expect(221);
+    assert_eq!(t.message_files(), vec![stored.clone()]);
+
+    let status = t.server.terminate();
+    assert!(status.success(), "{status:?}");
+    let log = std::fs::read_to_string(&t.log).unwrap();
+    assert!(log.contains("short of free inodes"), "{log}");
+    assert_eq!(queue_ids(&log, "delivered"), [stored.as_str()], "{log}");
 }
 
 /// A server started on a full disk says so in one line and stops, rather than naming SQLite's

@@ -250,6 +250,21 @@ fn issue_19_metrics_scraped_over_https_pass_promtool_and_move() {
         seen > 0.0 && (seen - free).abs() < free / 10.0 + 64.0 * 1024.0 * 1024.0,
         "rampart_data_free_bytes {seen}, the filesystem has {free} free"
     );
+    // Its free inodes, where the filesystem counts them; no sample where it does not.
+    match rampart_store::free_room(&s.data_dir()).unwrap().inodes {
+        Some(n) => {
+            // A family with no labels: the sample is written `rampart_data_free_inodes{}`.
+            let seen = *m
+                .get("rampart_data_free_inodes{}")
+                .unwrap_or_else(|| panic!("no rampart_data_free_inodes sample:\n{text}"));
+            let n = n as f64;
+            assert!(
+                seen > 0.0 && (seen - n).abs() < n / 10.0 + 10_000.0,
+                "rampart_data_free_inodes {seen}, the filesystem has {n} free"
+            );
+        }
+        None => assert!(!m.contains_key("rampart_data_free_inodes{}"), "{text}"),
+    }
     // Latencies: each check's histogram, and the store's commits.
     let checks: Vec<&String> = m
         .keys()

@@ -4,6 +4,7 @@
 use super::{attested, probes};
 use crate::facts::{from_configuration_only, Facts};
 use crate::Finding;
+use rampart_config::Limits;
 
 /// NC-2.2: a dedicated, single-purpose host (organisational, with the host's sockets as a hint).
 pub fn nc_2_2_host(f: &Facts) -> Vec<Finding> {
@@ -55,18 +56,25 @@ fn partition(f: &Facts) -> Vec<Finding> {
 }
 
 /// The partition's free space against `limits.min_free_space`, the reserve under which MAIL
-/// is refused with `452 4.3.1`: a partition of its own is only as good as the room left on it.
+/// is refused with `452 4.3.1`, and its free inodes against the fixed floor under which it is
+/// refused the same way: a partition of its own is only as good as the room left on it.
 fn free_space(f: &Facts) -> Option<Finding> {
     const ID: &str = "NC-2.2-partition";
-    let free = f.host.as_ref()?.data_dir_free?;
+    let host = f.host.as_ref()?;
+    let free = host.data_dir_free?;
+    let inodes = host.data_dir_free_inodes;
     let reserve = f.config.as_ref()?.limits.min_free_space;
+    let floor = Limits::MIN_FREE_INODES;
     let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0));
+    let inodes_text = inodes
+        .map(|n| format!(" and {n} inodes"))
+        .unwrap_or_default();
     Some(if reserve == 0 {
         Finding::warn(
             ID,
             "free space",
             format!(
-                "{} free; limits.min_free_space is 0, so a full disk is met only when writes fail",
+                "{}{inodes_text} free; limits.min_free_space is 0, so a full disk is met only when writes fail",
                 mib(free)
             ),
             "set limits.min_free_space (64 MiB by default) so that MAIL is refused with 452 4.3.1 before the disk is full",
@@ -82,14 +90,29 @@ fn free_space(f: &Facts) -> Option<Finding> {
             ),
             "free space on the data directory's filesystem, or enlarge it",
         )
+    } else if inodes.is_some_and(|n| n < floor) {
+        Finding::fail(
+            ID,
+            "free space",
+            format!(
+                "{} inodes free, under {floor}: MAIL is refused with 452 4.3.1",
+                inodes.unwrap_or(0)
+            ),
+            "remove files from the data directory's filesystem, or move the data to one with more inodes",
+        )
     } else {
         Finding::pass(
             ID,
             "free space",
             format!(
-                "{} free; MAIL is refused with 452 4.3.1 under limits.min_free_space ({})",
+                "{}{inodes_text} free; MAIL is refused with 452 4.3.1 under limits.min_free_space ({}){}",
                 mib(free),
-                mib(reserve)
+                mib(reserve),
+                if inodes.is_some() {
+                    format!(" or {floor} inodes")
+                } else {
+                    String::new()
+                }
             ),
         )
     })

@@ -145,6 +145,31 @@ fn nc_2_2_free_space_is_shown_against_the_reserve() {
     assert!(evidence.contains("10.0 MiB free, under"), "{evidence}");
     let (s, _) = free_space("[limits]\nmin_free_space = 0\n", 1024 * 1024 * 1024);
     assert_eq!(s, Status::Warn);
+    // Inodes, where the filesystem counts them: shown, and under the fixed floor a failure
+    // however many bytes are free.
+    let with_inodes = |inodes: u64| {
+        let mut f = facts("");
+        let host = f.host.as_mut().unwrap();
+        host.data_dir_free = Some(1024 * 1024 * 1024);
+        host.data_dir_free_inodes = Some(inodes);
+        let r = Report::gather(&f);
+        let c = r.control("NC-2.2-partition").unwrap();
+        let row = c.findings.iter().find(|x| x.check == "free space").unwrap();
+        (row.status, row.evidence.clone())
+    };
+    let (s, evidence) = with_inodes(500_000);
+    assert_eq!(s, Status::Pass, "{evidence}");
+    assert_eq!(
+        evidence,
+        "1024.0 MiB and 500000 inodes free; MAIL is refused with 452 4.3.1 under \
+         limits.min_free_space (64.0 MiB) or 1024 inodes"
+    );
+    let (s, evidence) = with_inodes(1000);
+    assert_eq!(s, Status::Fail, "{evidence}");
+    assert_eq!(
+        evidence,
+        "1000 inodes free, under 1024: MAIL is refused with 452 4.3.1"
+    );
     // Not read: no row (the partition's own row says what was not examined).
     let f = facts("");
     let r = Report::gather(&f);
