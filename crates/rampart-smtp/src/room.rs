@@ -57,8 +57,9 @@ impl Room {
     }
 
     /// Whether a message of `declared` bytes (0: not declared) may be sent now. `Err` carries
-    /// the free space and the room it needed. A refusal is logged once per reading (at most
-    /// four lines a second however many clients are refused).
+    /// the free bytes and the bytes it needed (the same two when inodes are what is short). A
+    /// refusal is logged once per reading (at most four lines a second however many clients
+    /// are refused).
     pub fn admit(&self, declared: u64) -> Result<(), (u64, u64)> {
         if self.reserve == 0 {
             return Ok(());
