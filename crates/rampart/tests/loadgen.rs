@@ -172,7 +172,7 @@ fn several_messages_per_connection_use_fewer_connections() {
     assert_eq!(disconnects.len(), 3, "{events:?}");
     for d in disconnects {
         assert!(
-            d["detail"].as_str().unwrap().starts_with("4 messages"),
+            d["detail"].as_str().unwrap().starts_with("messages: 4,"),
             "{d}"
         );
     }
