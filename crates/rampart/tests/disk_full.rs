@@ -246,6 +246,20 @@ fn data(c: &mut Client, msg: &str) -> (u16, String) {
     c.reply().expect("a reply to the data")
 }
 
+/// Once MAIL is accepted again, sends a 300 KiB message (large enough to be a file of its
+/// own) to alice and quits; the queue id it was stored under.
+fn store_once_there_is_room(c: &mut Client, id: &str) -> String {
+    mail_until(c, "MAIL FROM:<sender@remote.test>", 250);
+    c.send("RCPT TO:<alice@example.test>");
+    c.expect(250);
+    let (code, text) = data(c, &body(id, 300 * 1024));
+    assert_eq!(code, 250, "{text}");
+    let stored = text.rsplit(' ').next().unwrap().to_string();
+    c.send("QUIT");
+    c.expect(221);
+    stored
+}
+
 /// The queue ids of the log's trace lines of `event`.
 fn queue_ids(log: &str, event: &str) -> Vec<String> {
     log.lines()
@@ -323,14 +337,7 @@ fn a_full_disk_gets_452_and_loses_nothing_and_mail_flows_once_there_is_room() {
     t.unfill("ballast-c");
     t.unfill("ballast-b");
     let mut c = t.server.ehlo();
-    mail_until(&mut c, "MAIL FROM:<sender@remote.test>", 250);
-    c.send("RCPT TO:<alice@example.test>");
-    c.expect(250);
-    let (code, text) = data(&mut c, &body("after", 300 * 1024));
-    assert_eq!(code, 250, "{text}");
-    let stored = text.rsplit(' ').next().unwrap().to_string();
-    c.send("QUIT");
-    c.expect(221);
+    let stored = store_once_there_is_room(&mut c, "after");
     for s in [&mut spilled, &mut inline] {
         s.send("QUIT");
         s.expect(221);
@@ -388,14 +395,7 @@ fn mail_is_refused_while_the_filesystem_is_short_of_inodes() {
     // stored and delivered.
     std::fs::remove_dir_all(&ballast).unwrap();
     assert!(inodes() > 2048, "{}", inodes());
-    mail_until(&mut c, "MAIL FROM:<sender@remote.test>", 250);
-    c.send("RCPT TO:<alice@example.test>");
-    c.expect(250);
-    let (code, text) = data(&mut c, &body("inodes", 300 * 1024));
-    assert_eq!(code, 250, "{text}");
-    let stored = text.rsplit(' ').next().unwrap().to_string();
-    c.send("QUIT");
-    c.expect(221);
+    let stored = store_once_there_is_room(&mut c, "inodes");
     assert_eq!(t.message_files(), vec![stored.clone()]);
 
     let status = t.server.terminate();
