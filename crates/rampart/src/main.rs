@@ -11,6 +11,7 @@ mod admin_queue;
 mod admin_socket;
 mod admin_status;
 mod admin_user;
+mod allocator;
 mod audit_cmd;
 mod audit_local;
 mod audit_store;
@@ -167,68 +168,8 @@ enum ReportCmd {
     Dmarc(report_dmarc::DmarcArgs),
 }
 
-/// NC-2.1.8: blocks of at least this size get their own mapping from glibc's malloc, returned to
-/// the system when freed. Setting it fixes the threshold: glibc would otherwise raise it to the
-/// size of the largest block freed (up to 32 MiB), so that every 19 MiB Argon2id block after
-/// the first came from an arena and stayed there, 2 GB after two bursts of password guessing.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 1 << 20;
-
-/// NC-2.1.8: glibc malloc arenas, at most (its default is 8 per core). Each arena keeps what its
-/// threads freed; the blocking pool may run hundreds of threads, each reaching for its own.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const ARENA_MAX: libc::c_int = 4;
-
-/// Issue 23: Rust's allocations go to mimalloc, which cost about a tenth less CPU per message
-/// than glibc's malloc on the SMTP hot path (docs/PERFORMANCE.md, tenth round). SQLite and the
-/// other C code keep glibc's malloc, tuned below.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's `mi_option_arena_eager_commit` (the fifth of `mi_option_e` in its `mimalloc.h`).
-#[cfg(target_os = "linux")]
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-
-/// NC-2.1.8: memory freed after a burst goes back to the system: mimalloc commits its arenas as
-/// they are used rather than whole. Else (measured with `bench/abuse.py --auth-only`) the Argon2
-/// memory of a burst of password guesses stayed in the process: +45 MB three seconds after,
-/// against +4 MB so. The option must be set before the first allocation reserves the first
-/// arena, and the Rust runtime allocates before `main`: so this runs as a constructor of the
-/// process (`.init_array`), as the `MIMALLOC_ARENA_EAGER_COMMIT` variable would be read.
-// SAFETY (link_section): `.init_array` holds pointers to functions taking and returning nothing,
-// which the C runtime calls before main; this is one such pointer, to a function that only sets
-// an option.
-#[cfg(target_os = "linux")]
-#[used]
-#[allow(unsafe_code)]
-#[link_section = ".init_array"]
-static MIMALLOC_OPTIONS: extern "C" fn() = mimalloc_options;
-
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-extern "C" fn mimalloc_options() {
-    // SAFETY: mi_option_set only sets one of mimalloc's options, a valid one to a valid value;
-    // constructors run before any thread but the first exists.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
-}
-
-/// NC-2.1.8: glibc's malloc, which SQLite and the other C code use: see [`MMAP_THRESHOLD`].
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn tune_allocator() {
-    // SAFETY: mallopt only sets parameters of glibc's malloc, with valid values; it runs first
-    // in main, before any other thread exists, so nothing allocates while they change.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-        libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
-
 fn main() -> ExitCode {
-    tune_allocator();
+    allocator::tune_allocator();
     // Before anything opens the store: its writer asks for this VFS by name.
     if !walbuf::register() {
         eprintln!(
@@ -444,18 +385,6 @@ fn data_dir_exists(dir: &Path, create: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// NC-2.1.8: the constructor ran before the first allocation and mimalloc took the option
-    /// (this test binary has the same constructor and allocator as the server).
-    #[cfg(target_os = "linux")]
-    #[test]
-    #[allow(unsafe_code)]
-    fn nc_2_1_8_mimalloc_commits_its_arenas_as_used() {
-        let _warm = vec![0u8; 1 << 20];
-        // SAFETY: mi_option_get reads one of mimalloc's options, a valid one.
-        let eager = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT) };
-        assert_eq!(eager, 0);
-    }
 
     /// Every subcommand and every argument carries its help text, so `--help` at any depth
     /// says what each thing is (issue 19 item 6).
