@@ -9,6 +9,10 @@
 //!
 //! Running as root (the test containers do), the cluster runs as `nobody`: `initdb` refuses root.
 //! The conformance tests of this crate use it; later tests (two nodes on one database) reuse it.
+//!
+//! [`Cluster::start_with_small_disk`] gives the server a small disk for a tablespace: a tmpfs
+//! mounted in a mount namespace of the server's own, so that a test can fill it for real and
+//! nothing of it outlives the server.
 
 use crate::{PgOptions, PoolSizes, Timeouts};
 use std::os::unix::fs::MetadataExt;
@@ -86,21 +90,32 @@ pub struct Cluster {
     next_spool: AtomicU32,
     /// Server options besides port, socket and address (TLS).
     extra: String,
+    /// The size of the tmpfs for the `small` tablespace, when there is one.
+    small_disk: Option<u64>,
 }
 
 impl Cluster {
     /// initdb, then start on a free loopback port; panics with the reason when it cannot (a
     /// test without its database has nothing to test).
     pub fn start() -> Cluster {
-        Cluster::start_with(None)
+        Cluster::start_with(None, None)
+    }
+
+    /// A cluster whose server has a disk of `bytes` of its own (a tmpfs in its own mount
+    /// namespace) for the tablespace `small`: [`Cluster::create_database_on_small_disk`] puts a
+    /// database there, and [`Cluster::small_disk`] is where the test fills it. The write-ahead
+    /// log stays on the cluster's own disk, as a production server's would on a separate
+    /// volume. Needs root (mount).
+    pub fn start_with_small_disk(bytes: u64) -> Cluster {
+        Cluster::start_with(None, Some(bytes))
     }
 
     /// A cluster that also accepts TLS over TCP with this certificate chain and key (PEM).
     pub fn start_tls(cert_pem: &str, key_pem: &str) -> Cluster {
-        Cluster::start_with(Some((cert_pem, key_pem)))
+        Cluster::start_with(Some((cert_pem, key_pem)), None)
     }
 
-    fn start_with(tls: Option<(&str, &str)>) -> Cluster {
+    fn start_with(tls: Option<(&str, &str)>, small_disk: Option<u64>) -> Cluster {
         let bin = Path::new(BIN_DIR);
         assert!(
             bin.join("initdb").exists(),
@@ -116,6 +131,13 @@ impl Cluster {
             .map(|m| m.uid() == 0)
             .unwrap_or(false);
         let run_as = root.then(|| "nobody".to_string());
+        assert!(
+            small_disk.is_none() || root,
+            "a cluster with a small disk mounts a tmpfs: run the test as root"
+        );
+        if small_disk.is_some() {
+            std::fs::create_dir(dir.join("small")).expect("the small disk's mount point");
+        }
         if let Some(user) = &run_as {
             let ok = Command::new("chown")
                 .arg(format!("{user}:"))
@@ -166,6 +188,7 @@ impl Cluster {
             next_db: AtomicU32::new(0),
             next_spool: AtomicU32::new(0),
             extra,
+            small_disk,
         };
         cluster.run(
             "initdb",
@@ -218,21 +241,40 @@ impl Cluster {
             self.extra
         );
         let log = self.dir.join("log");
-        let out = self.output(
-            "pg_ctl",
-            &[
-                "-D",
-                path_str(&self.data),
-                "-l",
-                path_str(&log),
-                "-o",
-                &opts,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
+        let args = [
+            "-D",
+            path_str(&self.data),
+            "-l",
+            path_str(&log),
+            "-o",
+            &opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ];
+        let out = match self.small_disk {
+            None => self.output("pg_ctl", &args),
+            Some(bytes) => {
+                // The server, and every process it starts, in a mount namespace where the tmpfs
+                // is mounted; the namespace, and the tmpfs, end with the server.
+                let mut cmd = Command::new("unshare");
+                cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+                    .arg(
+                        "mount -t tmpfs -o size=\"$1\",mode=0755 rampart-small \"$2\" \
+                         && mkdir \"$2/ts\" && chown \"$3:\" \"$2/ts\" && shift 3 && exec \"$@\"",
+                    )
+                    .arg("sh")
+                    .arg(bytes.to_string())
+                    .arg(self.dir.join("small"))
+                    .arg(self.run_as.as_deref().expect("a small disk runs as root"));
+                cmd.args(self.program("pg_ctl"));
+                cmd.args(args)
+                    .current_dir(&self.dir)
+                    .output()
+                    .unwrap_or_else(|e| panic!("unshare did not run: {e}"))
+            }
+        };
         if out.status.success() {
             return Ok(());
         }
@@ -247,6 +289,10 @@ impl Cluster {
     /// Stops the server (fast shutdown: sessions are cut), keeping its data: the database
     /// "goes away" for a test of what a node does meanwhile.
     pub fn pause(&self) {
+        assert!(
+            self.small_disk.is_none(),
+            "a small disk is the server's: it would start again empty"
+        );
         self.run(
             "pg_ctl",
             &["-D", path_str(&self.data), "-m", "fast", "-w", "stop"],
@@ -257,6 +303,10 @@ impl Cluster {
     /// write-ahead log at the next start), keeping its data: what a commit that returned must
     /// survive.
     pub fn crash(&self) {
+        assert!(
+            self.small_disk.is_none(),
+            "a small disk is the server's: it would start again empty"
+        );
         self.run(
             "pg_ctl",
             &["-D", path_str(&self.data), "-m", "immediate", "-w", "stop"],
@@ -275,18 +325,28 @@ impl Cluster {
         );
     }
 
+    /// The command line that starts one of PostgreSQL's programs: under root, through
+    /// `runuser` as the unprivileged user.
+    fn program(&self, program: &str) -> Vec<std::ffi::OsString> {
+        let path = Path::new(BIN_DIR).join(program).into_os_string();
+        match &self.run_as {
+            Some(user) => vec![
+                "runuser".into(),
+                "-u".into(),
+                user.into(),
+                "--".into(),
+                path,
+            ],
+            None => vec![path],
+        }
+    }
+
     /// Runs one of PostgreSQL's programs (as the unprivileged user under root).
     fn output(&self, program: &str, args: &[&str]) -> std::process::Output {
-        let path = Path::new(BIN_DIR).join(program);
-        let mut cmd = match &self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(&path);
-                c
-            }
-            None => Command::new(&path),
-        };
-        cmd.args(args)
+        let line = self.program(program);
+        let mut cmd = Command::new(&line[0]);
+        cmd.args(&line[1..])
+            .args(args)
             .current_dir(&self.dir)
             .output()
             .unwrap_or_else(|e| panic!("{program} did not run: {e}"))
@@ -337,6 +397,38 @@ impl Cluster {
         name
     }
 
+    /// Creates a new, empty database in the tablespace `small` on the server's small disk
+    /// ([`Cluster::start_with_small_disk`]), and returns its name. Every table of the database
+    /// is then on that disk.
+    pub async fn create_database_on_small_disk(&self) -> String {
+        assert!(self.small_disk.is_some(), "this cluster has no small disk");
+        let name = format!("t{}", self.next_db.fetch_add(1, Ordering::SeqCst));
+        let location = self.dir.join("small").join("ts");
+        let client = self.client("postgres").await;
+        // Two statements, each its own transaction (neither may run inside one).
+        for sql in [
+            format!("CREATE TABLESPACE small LOCATION '{}'", path_str(&location)),
+            format!("CREATE DATABASE {name} TABLESPACE small"),
+        ] {
+            client
+                .batch_execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        name
+    }
+
+    /// The small disk as this process reaches it: the server's mount namespace, through
+    /// `/proc/<pid>/root` of its postmaster. A test fills it with files of its own.
+    pub fn small_disk(&self) -> PathBuf {
+        assert!(self.small_disk.is_some(), "this cluster has no small disk");
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .expect("the server's postmaster.pid");
+        let pid = pid.lines().next().unwrap_or_default().trim().to_string();
+        let inside = self.dir.join("small");
+        PathBuf::from(format!("/proc/{pid}/root{}", path_str(&inside)))
+    }
+
     /// A plain client on database `db`, for a test that writes rows as the administrator's
     /// commands would (outside the store's traits). The connection runs until the client drops.
     pub async fn client(&self, db: &str) -> tokio_postgres::Client {
@@ -358,18 +450,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let data = self.data.clone();
-        let path = Path::new(BIN_DIR).join("pg_ctl");
-        let mut cmd = match &self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(&path);
-                c
-            }
-            None => Command::new(&path),
-        };
-        let _ = cmd
-            .args(["-D", path_str(&data), "-m", "immediate", "-w", "stop"])
+        let line = self.program("pg_ctl");
+        let _ = Command::new(&line[0])
+            .args(&line[1..])
+            .args(["-D", path_str(&self.data), "-m", "immediate", "-w", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

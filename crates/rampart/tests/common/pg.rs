@@ -29,10 +29,23 @@ pub struct Db {
 
 impl Db {
     pub fn start() -> Db {
-        let cluster = Cluster::start();
+        Db::start_on(Cluster::start(), false)
+    }
+
+    /// The same, with the database on a small disk of the server's own (`bytes`), which the
+    /// test can fill: [`Cluster::small_disk`].
+    pub fn start_on_small_disk(bytes: u64) -> Db {
+        Db::start_on(Cluster::start_with_small_disk(bytes), true)
+    }
+
+    fn start_on(cluster: Cluster, small_disk: bool) -> Db {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let name = runtime.block_on(async {
-            let name = cluster.create_database().await;
+            let name = if small_disk {
+                cluster.create_database_on_small_disk().await
+            } else {
+                cluster.create_database().await
+            };
             let pg = rampart_store_pg::PgStore::open(&cluster.options(&name))
                 .await
                 .unwrap();
