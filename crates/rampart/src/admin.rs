@@ -744,7 +744,7 @@ pub fn dns_records_text_with(
 pub fn trace(config: &Config, a: TraceArgs) -> Result<(), Error> {
     let store = open(config)?;
     let (filter, json) = trace_filter(a)?;
-    print_trace(store.trace(&filter)?, json)
+    print_trace(store.trace(&filter)?, json, filter.limit)
 }
 
 /// The filter `rampart trace`'s arguments ask for, and whether JSON is wanted.
@@ -765,8 +765,22 @@ pub fn trace_filter(a: TraceArgs) -> Result<(TraceFilter, bool), Error> {
     Ok((filter, a.json))
 }
 
-/// AL-3.1: trace events one a line (time, event, detail, the ids), or as JSON objects.
-pub fn print_trace(events: Vec<rampart_store::TraceEvent>, json: bool) -> Result<(), Error> {
+/// AL-3.1: trace events one a line (time, event, detail, the ids), or as JSON objects. When
+/// nothing matches, or the search stopped at `limit`, a line on stderr says so: an empty answer
+/// is not mistaken for a failure, nor a cut one for the whole timeline.
+pub fn print_trace(
+    events: Vec<rampart_store::TraceEvent>,
+    json: bool,
+    limit: usize,
+) -> Result<(), Error> {
+    if events.is_empty() {
+        eprintln!("no trace events match; events older than `[trace] retention_days` are gone");
+    } else if limit > 0 && events.len() >= limit {
+        eprintln!(
+            "the first {limit} events, oldest first; narrow the search with --since and --until, \
+             or raise --limit"
+        );
+    }
     for e in events {
         if json {
             println!("{}", serde_json::to_string(&e)?);

@@ -183,7 +183,7 @@ async fn execute(
         }
         DirectoryCmd::Trace(a) => {
             let (filter, json) = crate::admin::trace_filter(a.clone())?;
-            crate::admin::print_trace(store.trace(&filter).await?, json)?;
+            crate::admin::print_trace(store.trace(&filter).await?, json, filter.limit)?;
         }
         DirectoryCmd::Queue(QueueCmd::List { json }) => {
             print_list(store.queue_list().await?, *json)

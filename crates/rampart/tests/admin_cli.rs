@@ -189,6 +189,58 @@ fn unknown_things_exit_non_zero_with_one_clear_line() {
     assert!(e.starts_with("error: no message 99"), "{e}");
 }
 
+/// AL-3.1: a search that finds nothing says so, and one cut at `--limit` says it was cut, on
+/// stderr, so that stdout stays the events alone.
+#[test]
+fn al_3_1_an_empty_or_cut_trace_search_says_so() {
+    let dir = TempDir::new("admin-cli-trace-notes");
+    let config = cli_only(&dir);
+    cli(&config, &["domain", "add", "example.test"], None);
+    cli(
+        &config,
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    // Two password changes: two trace events.
+    for pw in [
+        "rivet tundra mellow kiosk\n",
+        "amber quill harbor lantern\n",
+    ] {
+        cli(
+            &config,
+            &["user", "password", "alice@example.test", "--password-stdin"],
+            Some(pw),
+        );
+    }
+
+    let out = cli_raw(&config, &["trace", "--client", "192.0.2.99"], None);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("no trace events match;"), "{err}");
+
+    let all = cli(&config, &["trace", "--since", "1h"], None);
+    assert!(all.lines().count() >= 2, "{all}");
+    let out = cli_raw(&config, &["trace", "--since", "1h", "--limit", "1"], None);
+    assert!(out.status.success());
+    let cut = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(cut.lines().count(), 1, "{cut}");
+    assert_eq!(cut.lines().next(), all.lines().next());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("the first 1 events, oldest first;"),
+        "{err}"
+    );
+
+    // The whole answer: no note.
+    let out = cli_raw(&config, &["trace", "--since", "1h"], None);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn every_listing_speaks_json() {
     let dir = TempDir::new("admin-cli-json");
