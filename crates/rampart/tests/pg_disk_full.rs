@@ -5,7 +5,7 @@
 //! SQLite (disk_full.rs; docs/OPERATIONS.md, "A full disk"):
 //! - a message whose rows find the database's disk full gets `452 4.3.1` at the end of its
 //!   data (PostgreSQL's `disk_full`, SQLSTATE 53100), so its sender keeps it, and nothing of it
-//!   is stored;
+//!   is stored; a JMAP upload gets `507`;
 //! - what was stored before is still there;
 //! - once there is room again, mail flows without a restart of the node or the database.
 
@@ -89,6 +89,17 @@ fn a_full_database_disk_gets_452_and_loses_nothing_and_mail_flows_once_there_is_
         db.count(alice) == 1
     });
 
+    let jmap = node.jmap("alice@example.test");
+    let account = jmap.account_id();
+    let upload = || {
+        jmap.http(
+            "POST",
+            &format!("/jmap/upload/{account}"),
+            &[("Content-Type", "application/octet-stream")],
+            Some(incompressible(300 * 1024).as_bytes()),
+        )
+    };
+
     let filler = fill(&db.cluster.small_disk());
     // 300 KiB: new pages for its body, which the full disk cannot give.
     let (code, text) = send(&node, "full", &incompressible(300 * 1024));
@@ -111,6 +122,9 @@ fn a_full_database_disk_gets_452_and_loses_nothing_and_mail_flows_once_there_is_
     );
     assert_eq!(stored(&db, "before"), 1);
     assert_eq!(db.count(alice), 1, "what was stored before is still there");
+    // Over JMAP a blob the database has no room for is 507 (RFC 4918: insufficient storage).
+    let r = upload();
+    assert_eq!(r.status, 507, "an upload to a full database: {}", r.text());
 
     std::fs::remove_file(&filler).expect("the filler file removed");
     // The same message again, as its sender would retry it, and one more: both stored.
@@ -122,5 +136,7 @@ fn a_full_database_disk_gets_452_and_loses_nothing_and_mail_flows_once_there_is_
         db.count(alice) == 3
     });
     assert_eq!(stored(&db, "full"), 1);
+    let r = upload();
+    assert_eq!(r.status, 201, "an upload once there is room: {}", r.text());
     assert_eq!(db.count("SELECT count(*) FROM queue"), 0);
 }
