@@ -293,6 +293,23 @@ fn al_3_1_posts_need_csrf_and_the_right_role_and_releases_are_traced() {
         let r = auditor.post(&path, &form);
         assert_eq!(r.status, 403, "{path}: {}", r.body);
     }
+    // The auditor searches the trace (AL-3.1): the held message's timeline; a search that
+    // matches nothing says so; a malformed "hours back" is refused in words, not ignored.
+    let found = auditor.get(&format!("/trace?queue_id={held}")).body;
+    assert!(
+        found.contains("id=\"timeline\"") && found.contains("quarantined"),
+        "{found}"
+    );
+    let none = auditor.get("/trace?client=192.0.2.99").body;
+    assert!(none.contains("<p id=\"count\">0 event(s)</p>"), "{none}");
+    let bad = auditor
+        .get(&format!("/trace?queue_id={held}&hours=a+day"))
+        .body;
+    assert!(
+        bad.contains("“a day” is not a number of hours; give a whole number, such as 24"),
+        "{bad}"
+    );
+    assert!(!bad.contains("id=\"timeline\""), "{bad}");
     // The operator may not ban (administrator only).
     let r = operator.post(
         "/bans/add",

@@ -44,16 +44,23 @@ pub(super) async fn search(
     let Some(who) = c.signed(&headers, client_of(ext)).await else {
         return see_other("/login");
     };
+    // A malformed "hours back" is said, not read as "no limit".
+    let hours = match q.hours.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+        None => Ok(None),
+        Some(h) => h.parse::<u32>().map(Some).map_err(|_| {
+            format!("“{h}” is not a number of hours; give a whole number, such as 24")
+        }),
+    };
     let filter = TraceFilter {
         queue_id: some(&q.queue_id),
         message_id: some(&q.message_id),
         sender: some(&q.sender),
         recipient: some(&q.recipient),
         client: some(&q.client),
-        since: q
-            .hours
-            .as_deref()
-            .and_then(|h| h.trim().parse::<u32>().ok())
+        since: hours
+            .clone()
+            .ok()
+            .flatten()
             .map(|h| rampart_store::now_micros() - i64::from(h) * 3_600_000_000),
         until: None,
         limit: LIMIT,
@@ -63,29 +70,17 @@ pub(super) async fn search(
         || filter.sender.is_some()
         || filter.recipient.is_some()
         || filter.client.is_some();
-    let results = if asked {
-        let events = c.store.trace(&filter).await.unwrap_or_default();
-        let rows: String = events
-            .iter()
-            .map(|e| {
-                format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    when(e.ts),
-                    escape(&e.event),
-                    escape(e.queue_id.as_deref().unwrap_or("")),
-                    escape(e.client.as_deref().unwrap_or("")),
-                    escape(e.sender.as_deref().unwrap_or("")),
-                    escape(e.recipient.as_deref().unwrap_or("")),
-                    escape(&e.detail),
-                )
-            })
-            .collect();
-        format!(
-            "<h2>Timeline</h2><p id=\"count\">{} event(s)</p><table id=\"timeline\"><tr><th>When</th><th>Event</th><th>Queue id</th><th>Client</th><th>Sender</th><th>Recipient</th><th>Detail</th></tr>{rows}</table>",
-            events.len()
-        )
-    } else {
-        "<p>Give at least one of the fields above.</p>".into()
+    let results = match hours {
+        Err(why) => format!("<p class=\"error\" id=\"refused\">{}</p>", escape(&why)),
+        Ok(_) if !asked => "<p>Give at least one of the fields above.</p>".into(),
+        Ok(_) => match c.store.trace(&filter).await {
+            Ok(events) => timeline(&events, LIMIT),
+            Err(e) => format!(
+                "<p class=\"error\" id=\"refused\">The trace could not be read just now ({}); \
+                 search again.</p>",
+                escape(&e.to_string())
+            ),
+        },
     };
     let v = |o: &Option<String>| escape(o.as_deref().unwrap_or(""));
     let body = format!(
@@ -105,4 +100,52 @@ pub(super) async fn search(
         v(&q.hours),
     );
     page(Some(&who), "Message trace", &body)
+}
+
+/// The timeline table of `events`, saying so when the search stopped at `limit` events.
+fn timeline(events: &[rampart_store::TraceEvent], limit: usize) -> String {
+    let rows: String = events
+        .iter()
+        .map(|e| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                when(e.ts),
+                escape(&e.event),
+                escape(e.queue_id.as_deref().unwrap_or("")),
+                escape(e.client.as_deref().unwrap_or("")),
+                escape(e.sender.as_deref().unwrap_or("")),
+                escape(e.recipient.as_deref().unwrap_or("")),
+                escape(&e.detail),
+            )
+        })
+        .collect();
+    let cut = if events.len() >= limit {
+        format!(
+            "<p id=\"cut\">The first {limit} events, oldest first: give \"hours back\" or more \
+             fields to see the rest.</p>"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<h2>Timeline</h2><p id=\"count\">{} event(s)</p>{cut}<table id=\"timeline\"><tr><th>When</th><th>Event</th><th>Queue id</th><th>Client</th><th>Sender</th><th>Recipient</th><th>Detail</th></tr>{rows}</table>",
+        events.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AL-3.1: a timeline cut at the limit says so; a whole one does not.
+    #[test]
+    fn al_3_1_a_cut_timeline_says_so() {
+        let e = rampart_store::TraceEvent::new("queued", "<b>1</b> message");
+        let whole = timeline(&[e.clone(), e.clone()], 3);
+        assert!(whole.contains("2 event(s)"), "{whole}");
+        assert!(!whole.contains("id=\"cut\""), "{whole}");
+        assert!(whole.contains("&lt;b&gt;1&lt;/b&gt;"), "{whole}");
+        let cut = timeline(&[e.clone(), e.clone(), e], 3);
+        assert!(cut.contains("<p id=\"cut\">The first 3 events"), "{cut}");
+    }
 }
