@@ -592,6 +592,15 @@ CREATE TABLE spam_trusted_senders (
 );
 "#,
     ),
+    (
+        17,
+        "an index of the administrators' releases and deletions in the trace",
+        r#"
+-- The console's list of releases and deletions (rampart_store::trace::ADMIN_EVENTS): only those
+-- rare events enter this index, so the list is read directly and mail costs no index entry.
+CREATE INDEX trace_admin ON trace(ts) WHERE event IN ('released', 'deleted');
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

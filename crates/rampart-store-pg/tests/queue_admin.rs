@@ -158,3 +158,40 @@ async fn bounce_fails_the_waiting_recipients_and_queues_the_dsn_in_one_commit() 
     assert!(!store.queue_delete(&unknown).await.unwrap());
     assert!(store.queue_bounce_plan(&unknown).await.unwrap().is_none());
 }
+
+/// The console's list of releases and deletions is read through the partial index of those
+/// events (`trace_admin`, migration 17), which PostgreSQL can use for the statement the store
+/// sends: the same kinds, written the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_events_are_read_through_their_partial_index() {
+    let cluster = Cluster::start();
+    let db = cluster.create_database().await;
+    let _store = node(&cluster, &db).await;
+    let q = TraceFilter {
+        since: Some(0),
+        events: rampart_store::trace::ADMIN_EVENTS,
+        newest_first: true,
+        limit: 50,
+        ..Default::default()
+    }
+    .to_sql(|n| format!("${n}"));
+    let since = match &q.args[..] {
+        [rampart_store::trace::TraceArg::Int(v)] => *v,
+        other => panic!("{other:?}"),
+    };
+    let client = cluster.client(&db).await;
+    // An empty table is read whole whatever the indexes; with sequential scans priced out,
+    // the plan shows which index the statement can use.
+    client
+        .batch_execute("SET enable_seqscan = off")
+        .await
+        .unwrap();
+    let plan: Vec<String> = client
+        .query(&format!("EXPLAIN {}", q.sql), &[&since])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(plan.iter().any(|l| l.contains("trace_admin")), "{plan:#?}");
+}

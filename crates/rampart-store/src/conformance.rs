@@ -721,6 +721,46 @@ pub async fn trace_timelines_on<S: Trace + SharedState + ?Sized>(store: &S) {
         .await
         .unwrap();
     assert_eq!(limited.len(), 2, "the limit holds");
+    // Only some kinds, newest first: the console's list of releases and deletions.
+    for (i, name) in ["released", "deleted", "released"].iter().enumerate() {
+        let mut e = event(name, None, Some(&format!("h{i}")), now - 10 + i as i64);
+        e.detail = format!("{name} {i}");
+        store.record(e).await;
+    }
+    store
+        .count_in_window("barrier", now, 1_000_000, 1)
+        .await
+        .unwrap();
+    let details = |v: Vec<TraceEvent>| v.into_iter().map(|e| e.detail).collect::<Vec<_>>();
+    let admin = store
+        .trace(&TraceFilter {
+            since: Some(now - 86_400 * 1_000_000),
+            events: crate::trace::ADMIN_EVENTS,
+            newest_first: true,
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        details(admin),
+        vec!["released 2", "deleted 1"],
+        "the latest releases and deletions, newest first, and nothing else"
+    );
+    let in_timeline = store
+        .trace(&TraceFilter {
+            queue_id: Some("q1".into()),
+            events: &["delivered", "connect"],
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        names(in_timeline),
+        vec!["connect", "delivered"],
+        "with a search, the matching timeline's events of those kinds"
+    );
     assert_eq!(
         store.prune_trace(30).await.unwrap(),
         1,

@@ -761,6 +761,7 @@ pub fn trace_filter(a: TraceArgs) -> Result<(TraceFilter, bool), Error> {
         since: a.since.as_deref().map(|s| parse_time(s, now)).transpose()?,
         until: a.until.as_deref().map(|s| parse_time(s, now)).transpose()?,
         limit: a.limit,
+        ..TraceFilter::default()
     };
     Ok((filter, a.json))
 }

@@ -202,3 +202,53 @@ fn the_console_and_metrics_of_either_node_serve_the_one_database() {
         "error: no administrator nobody; see `rampart admin list`"
     );
 }
+
+/// A console page whose store read fails says so (`503` and a sentence), never as an empty
+/// list that reads as "nothing held, nobody banned, nothing queued": the fault is real, the
+/// tables renamed away under the running node, then back.
+#[test]
+fn a_page_whose_store_read_fails_says_so_and_recovers() {
+    let db = Db::start();
+    let dns = dns();
+    let a = node(
+        &db,
+        &dns,
+        1,
+        "[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n",
+    );
+    let secret = add_admin(&a, "watch", "auditor");
+    let b = Browser::signed_in(&a, "watch", &secret);
+    let sql = |s: &str| {
+        db.runtime.block_on(async {
+            db.cluster
+                .client(&db.name)
+                .await
+                .batch_execute(s)
+                .await
+                .unwrap()
+        })
+    };
+    let pages = ["/quarantine", "/bans", "/queue"];
+    for p in pages {
+        let r = b.get(p);
+        assert_eq!(r.status, 200, "{p}: {}", r.body);
+    }
+    sql("ALTER TABLE quarantine RENAME TO quarantine_away; \
+         ALTER TABLE ids_bans RENAME TO ids_bans_away; ALTER TABLE queue RENAME TO queue_away");
+    for p in pages {
+        let r = b.get(p);
+        assert_eq!(r.status, 503, "{p}: {}", r.body);
+        assert!(
+            r.body
+                .contains("The store could not be read just now; reload the page."),
+            "{p}: {}",
+            r.body
+        );
+    }
+    sql("ALTER TABLE quarantine_away RENAME TO quarantine; \
+         ALTER TABLE ids_bans_away RENAME TO ids_bans; ALTER TABLE queue_away RENAME TO queue");
+    for p in pages {
+        let r = b.get(p);
+        assert_eq!(r.status, 200, "{p} once the tables are back: {}", r.body);
+    }
+}

@@ -30,8 +30,10 @@ pub(super) async fn list(
     };
     // Through the Bans trait: on PostgreSQL the bans every node enforces.
     let now = rampart_store::now_micros();
-    let bans = c.store.list_active(now).await.unwrap_or_default();
-    let allowed = c.store.allowed().await.unwrap_or_default();
+    let (bans, allowed) = match (c.store.list_active(now).await, c.store.allowed().await) {
+        (Ok(bans), Ok(allowed)) => (bans, allowed),
+        (Err(e), _) | (_, Err(e)) => return super::unreadable(&who, "Bans", &e),
+    };
     let csrf = who.csrf();
     let rows: String = bans
         .iter()

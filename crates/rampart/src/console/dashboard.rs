@@ -75,15 +75,7 @@ pub(super) async fn page_route(
     .await;
     let (s, current) = match read {
         Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "console: the dashboard's summary failed");
-            return super::page_status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&who),
-                "Dashboard",
-                "<p class=\"error\">The store could not be read just now; reload the page.</p>",
-            );
-        }
+        Err(e) => return super::unreadable(&who, "Dashboard", &e),
     };
     let body = render(&c, &s, &current).await;
     page(Some(&who), "Dashboard", &body)

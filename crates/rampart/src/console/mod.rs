@@ -329,6 +329,22 @@ impl Form {
     }
 }
 
+/// The sentence a page shows when the store could not be read (SQLite or PostgreSQL).
+const UNREADABLE: &str =
+    "<p class=\"error\" id=\"unreadable\">The store could not be read just now; reload the page.</p>";
+
+/// A page whose store read failed: `503` and a sentence, never an empty list that would read as
+/// "there is none" (an empty quarantine, no bans). The error goes to the log.
+pub fn unreadable(who: &Signed, title: &str, e: &dyn std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, page = title, "console: the store could not be read");
+    page_status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(who),
+        title,
+        UNREADABLE,
+    )
+}
+
 /// A console page: the header with navigation and the signed-in administrator, then `body`.
 pub fn page(who: Option<&Signed>, title: &str, body: &str) -> Response {
     page_status(StatusCode::OK, who, title, body)

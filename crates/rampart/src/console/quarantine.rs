@@ -56,7 +56,10 @@ pub(super) async fn list(
     let Some(who) = c.signed(&headers, client_of(ext)).await else {
         return see_other("/login");
     };
-    let held = c.store.quarantine_list().await.unwrap_or_default();
+    let held = match c.store.quarantine_list().await {
+        Ok(held) => held,
+        Err(e) => return super::unreadable(&who, "Quarantine", &e),
+    };
     let has = |field: &str, want: &Option<String>| {
         want.as_deref()
             .map(str::trim)
@@ -82,6 +85,10 @@ pub(super) async fn list(
             )
         })
         .collect();
+    let history = match history(&c).await {
+        Ok(h) => h,
+        Err(e) => return super::unreadable(&who, "Quarantine", &e),
+    };
     let v = |o: &Option<String>| escape(o.as_deref().unwrap_or(""));
     let body = format!(
         "<form method=\"get\" action=\"/quarantine\">\
@@ -91,27 +98,27 @@ pub(super) async fn list(
         v(&q.sender),
         v(&q.recipient),
         v(&q.reason),
-        history(&c).await,
+        history,
     )
     ;
     page(Some(&who), "Quarantine", &body)
 }
 
 /// Who released and deleted what, and when: the trace's own record of it.
-async fn history(c: &Console) -> String {
+async fn history(c: &Console) -> rampart_store::Result<String> {
     let now = rampart_store::now_micros();
     let events = c
         .store
         .trace(&TraceFilter {
             since: Some(now - 30 * 86_400 * 1_000_000),
-            limit: 100_000,
+            events: rampart_store::trace::ADMIN_EVENTS,
+            newest_first: true,
+            limit: 1000,
             ..Default::default()
         })
-        .await
-        .unwrap_or_default();
+        .await?;
     let rows: String = events
         .iter()
-        .rev()
         .filter(|e| {
             e.event == "released" || (e.event == "deleted" && e.detail.contains("quarantine"))
         })
@@ -126,7 +133,7 @@ async fn history(c: &Console) -> String {
             )
         })
         .collect();
-    format!("<h2>Released and deleted (30 days)</h2><table id=\"history\"><tr><th>When</th><th>What</th><th>Queue id</th><th>Who</th></tr>{rows}</table>")
+    Ok(format!("<h2>Released and deleted (30 days)</h2><table id=\"history\"><tr><th>When</th><th>What</th><th>Queue id</th><th>Who</th></tr>{rows}</table>"))
 }
 
 #[derive(serde::Deserialize, Default)]

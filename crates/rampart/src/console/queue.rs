@@ -43,7 +43,10 @@ pub(super) async fn list(
     let Some(who) = c.signed(&headers, client_of(ext)).await else {
         return see_other("/login");
     };
-    let entries = c.store.queue_list().await.unwrap_or_default();
+    let entries = match c.store.queue_list().await {
+        Ok(entries) => entries,
+        Err(e) => return super::unreadable(&who, "Queue", &e),
+    };
     let rows: String = entries
         .iter()
         .map(|e| {
@@ -75,14 +78,10 @@ pub(super) async fn show(
     let Some(who) = c.signed(&headers, client_of(ext)).await else {
         return see_other("/login");
     };
-    let rcpts: Vec<_> = c
-        .store
-        .queue_list()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.message.0 == id)
-        .collect();
+    let rcpts: Vec<_> = match c.store.queue_list().await {
+        Ok(all) => all.into_iter().filter(|e| e.message.0 == id).collect(),
+        Err(e) => return super::unreadable(&who, "Queue", &e),
+    };
     if rcpts.is_empty() {
         return not_queued(&who, &id);
     }
@@ -111,7 +110,7 @@ pub(super) async fn show(
             )
         })
         .collect();
-    let events = c
+    let events = match c
         .store
         .trace(&TraceFilter {
             queue_id: Some(id.clone()),
@@ -119,7 +118,10 @@ pub(super) async fn show(
             ..Default::default()
         })
         .await
-        .unwrap_or_default();
+    {
+        Ok(events) => events,
+        Err(e) => return super::unreadable(&who, "Queue", &e),
+    };
     let timeline: String = events
         .iter()
         .map(|e| {

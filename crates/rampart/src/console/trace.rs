@@ -64,6 +64,7 @@ pub(super) async fn search(
             .map(|h| rampart_store::now_micros() - i64::from(h) * 3_600_000_000),
         until: None,
         limit: LIMIT,
+        ..TraceFilter::default()
     };
     let asked = filter.queue_id.is_some()
         || filter.message_id.is_some()
