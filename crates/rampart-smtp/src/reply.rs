@@ -195,6 +195,15 @@ pub fn storage_failure() -> Reply {
         "Temporary failure storing the message; try again later",
     )
 }
+/// The checks could not run because what they read of the store (the local domains) could not
+/// be read: temporary, as a check whose service is down answers when it fails closed.
+pub fn checks_unavailable() -> Reply {
+    Reply::new(
+        451,
+        EnhancedStatus::SYSTEM_OTHER,
+        "The message could not be checked just now; try again later",
+    )
+}
 /// The data directory has no room for the message (RFC 5321 section 4.5.3.1.10, RFC 3463 X.3.1):
 /// at MAIL when the free space is under `limits.min_free_space`, after the data when a write
 /// found the disk full. Temporary: the client keeps the message and tries again.

@@ -218,23 +218,15 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
     );
     let secret = add_admin(&a, "watch", "auditor");
     let b = Browser::signed_in(&a, "watch", &secret);
-    let sql = |s: &str| {
-        db.runtime.block_on(async {
-            db.cluster
-                .client(&db.name)
-                .await
-                .batch_execute(s)
-                .await
-                .unwrap()
-        })
-    };
     let pages = ["/quarantine", "/bans", "/queue"];
     for p in pages {
         let r = b.get(p);
         assert_eq!(r.status, 200, "{p}: {}", r.body);
     }
-    sql("ALTER TABLE quarantine RENAME TO quarantine_away; \
-         ALTER TABLE ids_bans RENAME TO ids_bans_away; ALTER TABLE queue RENAME TO queue_away");
+    db.execute(
+        "ALTER TABLE quarantine RENAME TO quarantine_away; \
+         ALTER TABLE ids_bans RENAME TO ids_bans_away; ALTER TABLE queue RENAME TO queue_away",
+    );
     for p in pages {
         let r = b.get(p);
         assert_eq!(r.status, 503, "{p}: {}", r.body);
@@ -245,8 +237,10 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
             r.body
         );
     }
-    sql("ALTER TABLE quarantine_away RENAME TO quarantine; \
-         ALTER TABLE ids_bans_away RENAME TO ids_bans; ALTER TABLE queue_away RENAME TO queue");
+    db.execute(
+        "ALTER TABLE quarantine_away RENAME TO quarantine; \
+         ALTER TABLE ids_bans_away RENAME TO ids_bans; ALTER TABLE queue_away RENAME TO queue",
+    );
     for p in pages {
         let r = b.get(p);
         assert_eq!(r.status, 200, "{p} once the tables are back: {}", r.body);

@@ -12,7 +12,6 @@
 use crate::common;
 
 use common::pg::*;
-use common::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -20,25 +19,6 @@ const MIB: u64 = 1024 * 1024;
 /// The database's disk: room for a new database (a copy of `template1`, about 8 MB) and the
 /// store's tables, and little more.
 const DISK: u64 = 40 * MIB;
-
-/// One inbound message to alice over SMTP; the reply to its data.
-fn send(s: &Server, id: &str, body: &str) -> (u16, String) {
-    let mut c = Client::connect(s.addr);
-    c.expect(220);
-    c.send("EHLO client.test");
-    c.expect(250);
-    c.send("MAIL FROM:<carol@remote.test>");
-    c.expect(250);
-    c.send("RCPT TO:<alice@example.test>");
-    c.expect(250);
-    c.send("DATA");
-    c.expect(354);
-    c.send_raw(message(id, body).as_bytes());
-    c.send_raw(b".\r\n");
-    let reply = c.reply().expect("a reply to the data");
-    c.send("QUIT");
-    reply
-}
 
 /// About `bytes` of text that does not compress (message bodies are stored uncompressed,
 /// `STORAGE EXTERNAL`, but the test does not rely on it): lines of hex of random bytes.
@@ -83,7 +63,7 @@ fn a_full_database_disk_gets_452_and_loses_nothing_and_mail_flows_once_there_is_
     let node = node(&db, &dns, 1, "");
     let alice = "SELECT count(*) FROM mail_emails WHERE account = 'alice@example.test'";
 
-    let (code, text) = send(&node, "before", "Stored while there is room.");
+    let (code, text) = send_to_alice(&node, "before", "Stored while there is room.");
     assert_eq!(code, 250, "{text}");
     wait_until("the first message is in alice's mailbox", || {
         db.count(alice) == 1
@@ -102,7 +82,7 @@ fn a_full_database_disk_gets_452_and_loses_nothing_and_mail_flows_once_there_is_
 
     let filler = fill(&db.cluster.small_disk());
     // 300 KiB: new pages for its body, which the full disk cannot give.
-    let (code, text) = send(&node, "full", &incompressible(300 * 1024));
+    let (code, text) = send_to_alice(&node, "full", &incompressible(300 * 1024));
     assert_eq!(
         code,
         452,
@@ -128,9 +108,9 @@ fn a_full_database_disk_gets_452_and_loses_nothing_and_mail_flows_once_there_is_
 
     std::fs::remove_file(&filler).expect("the filler file removed");
     // The same message again, as its sender would retry it, and one more: both stored.
-    let (code, text) = send(&node, "full", &incompressible(300 * 1024));
+    let (code, text) = send_to_alice(&node, "full", &incompressible(300 * 1024));
     assert_eq!(code, 250, "once there is room: {text}");
-    let (code, text) = send(&node, "after", "Stored once there is room again.");
+    let (code, text) = send_to_alice(&node, "after", "Stored once there is room again.");
     assert_eq!(code, 250, "{text}");
     wait_until("every accepted message is in alice's mailbox", || {
         db.count(alice) == 3

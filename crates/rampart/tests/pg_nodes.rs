@@ -13,7 +13,10 @@
 
 use crate::common;
 
-use common::pg::{dns, node, outbound, receiver, submit, wait_until, Db, WITHIN};
+use common::pg::{
+    dns, node, outbound, receiver, send_to_alice, send_to_alice_with, submit, wait_until, Db,
+    WITHIN,
+};
 use common::{cli, Client, Options, Server, PASSWORD};
 use rampart_testdns::TestDns;
 use std::collections::BTreeSet;
@@ -463,6 +466,38 @@ fn postgresql_stopped_under_load_gives_451_then_service_resumes_and_nothing_is_l
     assert_eq!(db.count("SELECT count(*) FROM queue"), 0);
     let down = db.count("SELECT count(*) FROM messages WHERE message_id LIKE '%down%'");
     assert_eq!(down, 0, "a refused message was stored");
+}
+
+/// NC-2.1.7, AL-1.6: the checks need the list of our domains (a spoof of them, the External
+/// tag). When it cannot be read, the message is refused for now (`451 4.3.0`), not checked as
+/// if the server had no domains; once it can, the same message is accepted. The fault is real:
+/// the table renamed away between RCPT and the end of the data.
+#[test]
+fn nc_2_1_7_a_message_is_refused_for_now_when_the_local_domains_cannot_be_read() {
+    let db = Db::start();
+    let dns = dns();
+    let a = node(&db, &dns, 1, "");
+    let (code, text) = send_to_alice_with(&a, "unchecked", "Checked later.", || {
+        db.execute("ALTER TABLE domains RENAME TO domains_away")
+    });
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            451,
+            "4.3.0 The message could not be checked just now; try again later"
+        )
+    );
+    db.execute("ALTER TABLE domains_away RENAME TO domains");
+    let (code, text) = send_to_alice(&a, "unchecked", "Checked later.");
+    assert_eq!(code, 250, "{text}");
+    wait_until("the message accepted is in alice's mailbox", || {
+        db.count("SELECT count(*) FROM mail_emails WHERE account = 'alice@example.test'") == 1
+    });
+    let traced = db.count(
+        "SELECT count(*) FROM trace WHERE event = 'checks' \
+         AND detail LIKE 'not checked: the local domains could not be read%'",
+    );
+    assert_eq!(traced, 1, "the refusal is in the trace");
 }
 
 #[test]

@@ -61,7 +61,25 @@ impl Session {
         } else {
             Direction::Inbound
         };
-        let mut domains = self.ctx.store.domains().await.unwrap_or_default();
+        // Without the list of our domains the checks would take a spoof of them for mail from
+        // anyone (NC-2.1.7) and leave outside mail untagged (AL-1.6): the message is refused
+        // for now instead, and its sender tries again.
+        let mut domains = match self.ctx.store.domains().await {
+            Ok(domains) => domains,
+            Err(e) => {
+                let reply = crate::reply::checks_unavailable();
+                self.trace_message(
+                    tx,
+                    "checks",
+                    format!(
+                        "not checked: the local domains could not be read ({e}); {}",
+                        reply.line()
+                    ),
+                )
+                .await;
+                return Err(reply);
+            }
+        };
         // AL-1: the relay domains are the agency's too (spoofing of them, the External tag).
         domains.extend(
             self.ctx

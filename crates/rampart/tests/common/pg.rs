@@ -2,7 +2,7 @@
 //! pg_admin.rs): a private cluster with one database holding the harness's directory, the test's
 //! DNS server, a receiver on SQLite for remote.test, and `rampart serve` nodes on the database.
 
-use super::{cli, make_pki, Options, Server, TempDir, PASSWORD};
+use super::{cli, make_pki, Client, Options, Server, TempDir, PASSWORD};
 use rampart_store::api::Directory;
 use rampart_store_pg::cluster::Cluster;
 use rampart_testdns::TestDns;
@@ -61,6 +61,16 @@ impl Db {
             name,
             runtime,
         }
+    }
+
+    /// Runs SQL on the database, as an administrator (or a fault) would.
+    pub fn execute(&self, sql: &str) {
+        self.runtime.block_on(async {
+            let c = self.cluster.client(&self.name).await;
+            c.batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        })
     }
 
     /// One number from SQL.
@@ -140,6 +150,38 @@ pub fn node(db: &Db, dns: &TestDns, delivery_port: u16, extra: &str) -> Server {
     };
     s.spawn();
     s
+}
+
+/// One inbound message from carol@remote.test to alice over SMTP on a connection of its own;
+/// the reply to its data.
+pub fn send_to_alice(s: &Server, id: &str, body: &str) -> (u16, String) {
+    send_to_alice_with(s, id, body, || {})
+}
+
+/// The same, with `before_data` run once RCPT is accepted and before DATA (a fault injected
+/// in the middle of the transaction).
+pub fn send_to_alice_with(
+    s: &Server,
+    id: &str,
+    body: &str,
+    before_data: impl FnOnce(),
+) -> (u16, String) {
+    let mut c = Client::connect(s.addr);
+    c.expect(220);
+    c.send("EHLO client.test");
+    c.expect(250);
+    c.send("MAIL FROM:<carol@remote.test>");
+    c.expect(250);
+    c.send("RCPT TO:<alice@example.test>");
+    c.expect(250);
+    before_data();
+    c.send("DATA");
+    c.expect(354);
+    c.send_raw(super::message(id, body).as_bytes());
+    c.send_raw(b".\r\n");
+    let reply = c.reply().expect("a reply to the data");
+    c.send("QUIT");
+    reply
 }
 
 pub fn outbound(id: &str) -> String {
