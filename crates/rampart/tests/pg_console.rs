@@ -237,6 +237,11 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
             r.body
         );
     }
+    // A held message's page and its release: unreadable, not "no such message".
+    let one = "/quarantine/6620AA0000000000";
+    assert_eq!(b.get(one).status, 503);
+    let release = format!("{one}/release");
+    assert_eq!(b.post(&release, &[("csrf", "any")]).status, 503);
     db.execute(
         "ALTER TABLE quarantine_away RENAME TO quarantine; \
          ALTER TABLE ids_bans_away RENAME TO ids_bans; ALTER TABLE queue_away RENAME TO queue",
@@ -245,4 +250,6 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
         let r = b.get(p);
         assert_eq!(r.status, 200, "{p} once the tables are back: {}", r.body);
     }
+    assert_eq!(b.get(one).status, 404);
+    assert_eq!(b.post(&release, &[("csrf", "any")]).status, 403);
 }

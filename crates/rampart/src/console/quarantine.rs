@@ -153,7 +153,11 @@ pub(super) async fn show(
     let Some(who) = c.signed(&headers, client_of(ext)).await else {
         return see_other("/login");
     };
-    let Some(h) = c.store.quarantine_get(&id).await.ok().flatten() else {
+    let found = match c.store.quarantine_get(&id).await {
+        Ok(found) => found,
+        Err(e) => return super::unreadable(&who, "Quarantine", &e),
+    };
+    let Some(h) = found else {
         return super::page_status(
             StatusCode::NOT_FOUND,
             Some(&who),
@@ -294,8 +298,20 @@ pub(super) async fn act(
 ) -> Response {
     let form = Form::parse(&body);
     let client = client_of(ext);
-    let Some(h) = c.store.quarantine_get(&id).await.ok().flatten() else {
-        return super::forbidden("No such message in quarantine.");
+    // Read before the session is checked (the role needed depends on the message): a store
+    // failure is a 503 with no one named, and nothing is done.
+    let h = match c.store.quarantine_get(&id).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return super::forbidden("No such message in quarantine."),
+        Err(e) => {
+            tracing::warn!(error = %e, "console: the quarantine could not be read");
+            return super::page_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "Quarantine",
+                super::UNREADABLE,
+            );
+        }
     };
     if action != "release" && action != "delete" {
         return super::forbidden("No such action.");

@@ -134,7 +134,10 @@ pub(super) async fn show(
             )
         })
         .collect();
-    let quarantined = c.store.quarantine_get(&id).await.ok().flatten().is_some();
+    let quarantined = match c.store.quarantine_get(&id).await {
+        Ok(found) => found.is_some(),
+        Err(e) => return super::unreadable(&who, "Queue", &e),
+    };
     let actions = if quarantined {
         format!(
             "<p class=\"warn\">This message is in quarantine: see <a href=\"/quarantine/{id}\">its quarantine page</a>.</p>",
