@@ -222,7 +222,9 @@ async fn serve(
     }
     // AL-1: a relay domain's mailboxes are elsewhere; one that is also a local domain here
     // would be delivered two ways.
-    let local_domains = backend.domains().await.unwrap_or_default();
+    let local_domains = backend.domains().await.map_err(|e| {
+        format!("the local domains could not be read to check [[relay_domain]] against them: {e}")
+    })?;
     for d in config.relay_domains.iter().flat_map(|r| r.domains.iter()) {
         if local_domains.iter().any(|l| l.eq_ignore_ascii_case(d)) {
             return Err(format!(
