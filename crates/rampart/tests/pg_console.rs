@@ -219,10 +219,13 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
     let secret = add_admin(&a, "watch", "auditor");
     let b = Browser::signed_in(&a, "watch", &secret);
     let pages = ["/quarantine", "/bans", "/queue"];
-    for p in pages {
-        let r = b.get(p);
-        assert_eq!(r.status, 200, "{p}: {}", r.body);
-    }
+    let all_served = |when: &str| {
+        for p in pages {
+            let r = b.get(p);
+            assert_eq!(r.status, 200, "{p} {when}: {}", r.body);
+        }
+    };
+    all_served("at first");
     db.execute(
         "ALTER TABLE quarantine RENAME TO quarantine_away; \
          ALTER TABLE ids_bans RENAME TO ids_bans_away; ALTER TABLE queue RENAME TO queue_away",
@@ -246,10 +249,7 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
         "ALTER TABLE quarantine_away RENAME TO quarantine; \
          ALTER TABLE ids_bans_away RENAME TO ids_bans; ALTER TABLE queue_away RENAME TO queue",
     );
-    for p in pages {
-        let r = b.get(p);
-        assert_eq!(r.status, 200, "{p} once the tables are back: {}", r.body);
-    }
+    all_served("once the tables are back");
     assert_eq!(b.get(one).status, 404);
     assert_eq!(b.post(&release, &[("csrf", "any")]).status, 403);
 }
