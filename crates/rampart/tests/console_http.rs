@@ -302,9 +302,9 @@ fn al_3_1_posts_need_csrf_and_the_right_role_and_releases_are_traced() {
     );
     let none = auditor.get("/trace?client=192.0.2.99").body;
     assert!(none.contains("<p id=\"count\">0 event(s)</p>"), "{none}");
-    let bad = auditor
-        .get(&format!("/trace?queue_id={held}&hours=a+day"))
-        .body;
+    let bad = auditor.get(&format!("/trace?queue_id={held}&hours=a+day"));
+    assert_eq!(bad.status, 400);
+    let bad = bad.body;
     assert!(
         bad.contains("“a day” is not a number of hours; give a whole number, such as 24"),
         "{bad}"

@@ -218,7 +218,7 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
     );
     let secret = add_admin(&a, "watch", "auditor");
     let b = Browser::signed_in(&a, "watch", &secret);
-    let pages = ["/quarantine", "/bans", "/queue"];
+    let pages = ["/quarantine", "/bans", "/queue", "/trace?client=192.0.2.99"];
     let all_served = |when: &str| {
         for p in pages {
             let r = b.get(p);
@@ -228,17 +228,18 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
     all_served("at first");
     db.execute(
         "ALTER TABLE quarantine RENAME TO quarantine_away; \
-         ALTER TABLE ids_bans RENAME TO ids_bans_away; ALTER TABLE queue RENAME TO queue_away",
+         ALTER TABLE ids_bans RENAME TO ids_bans_away; ALTER TABLE queue RENAME TO queue_away; \
+         ALTER TABLE trace RENAME TO trace_away",
     );
     for p in pages {
         let r = b.get(p);
         assert_eq!(r.status, 503, "{p}: {}", r.body);
-        assert!(
-            r.body
-                .contains("The store could not be read just now; reload the page."),
-            "{p}: {}",
-            r.body
-        );
+        let said = if p.starts_with("/trace") {
+            "The trace could not be read just now; search again."
+        } else {
+            "The store could not be read just now; reload the page."
+        };
+        assert!(r.body.contains(said), "{p}: {}", r.body);
     }
     // A held message's page and its release: unreadable, not "no such message".
     let one = "/quarantine/6620AA0000000000";
@@ -247,9 +248,40 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
     assert_eq!(b.post(&release, &[("csrf", "any")]).status, 503);
     db.execute(
         "ALTER TABLE quarantine_away RENAME TO quarantine; \
-         ALTER TABLE ids_bans_away RENAME TO ids_bans; ALTER TABLE queue_away RENAME TO queue",
+         ALTER TABLE ids_bans_away RENAME TO ids_bans; ALTER TABLE queue_away RENAME TO queue; \
+         ALTER TABLE trace_away RENAME TO trace",
     );
     all_served("once the tables are back");
     assert_eq!(b.get(one).status, 404);
     assert_eq!(b.post(&release, &[("csrf", "any")]).status, 403);
+
+    // A sign-out the store cannot carry out (a trigger refuses the delete) says so: the session
+    // stands, as said, and the trace records no sign-out that did not happen (AL-3.1).
+    db.execute(
+        "CREATE FUNCTION keep_row() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'kept by the test'; END $$; \
+         CREATE TRIGGER keep BEFORE DELETE ON admin_sessions \
+         FOR EACH ROW EXECUTE FUNCTION keep_row()",
+    );
+    let csrf = b.csrf();
+    let r = b.post("/logout", &[("csrf", &csrf)]);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body
+            .contains("Signing out failed: the store could not end this session just now"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        b.get("/queue").status,
+        200,
+        "still signed in, as the page says"
+    );
+    let signed_out = "SELECT count(*) FROM trace WHERE event = 'console' \
+                      AND detail LIKE 'watch (auditor): signed out%'";
+    assert_eq!(db.count(signed_out), 0);
+    db.execute("DROP TRIGGER keep ON admin_sessions");
+    assert_eq!(b.post("/logout", &[("csrf", &csrf)]).status, 303);
+    assert_eq!(b.get("/queue").status, 303, "signed out");
+    wait_until("the sign-out is in the trace", || db.count(signed_out) == 1);
 }

@@ -406,20 +406,45 @@ fn al_4_1_csrf_api_and_upload_need_the_csrf_header() {
 }
 
 /// Sign-out ends the session on the server (the old cookie opens neither the page nor the API)
-/// and the reply clears the cookie.
+/// and the reply clears the cookie. When the store cannot end it (a trigger refuses the delete:
+/// a real fault of the real database), the reply says so and keeps the cookie, the session
+/// stands (as said), and no sign-out is in the mailbox audit (AL-3.1).
 #[test]
 fn al_4_1_sign_out_ends_the_session_and_clears_the_cookie() {
     let s = start_jmap();
     let b = Browser::sign_in(&s, ALICE);
     let other = Browser::sign_in(&s, ALICE);
-    let r = post_form(
-        &s,
-        "/logout",
-        &[(SESSION_COOKIE, &b.session)],
-        &[],
-        &form(&[("csrf", &b.csrf)]),
+    let sign_out = || {
+        post_form(
+            &s,
+            "/logout",
+            &[(SESSION_COOKIE, &b.session)],
+            &[],
+            &form(&[("csrf", &b.csrf)]),
+        )
+    };
+    s.sqlite(
+        "CREATE TRIGGER keep_sessions BEFORE DELETE ON web_sessions \
+         BEGIN SELECT RAISE(ABORT, 'kept by the test'); END",
     );
+    let r = sign_out();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        r.text().contains("Signing out failed: the server could not end your session just now, so it is still valid."),
+        "{}",
+        r.text()
+    );
+    assert!(
+        set_cookie(&r, SESSION_COOKIE).is_none(),
+        "the cookie is kept"
+    );
+    assert!(b.signed_in(), "the session stands, as the page says");
+    let signed_out = |e: &serde_json::Value| e["operation"] == "logout";
+    assert!(!audit(&s, ALICE).iter().any(signed_out));
+    s.sqlite("DROP TRIGGER keep_sessions");
+    let r = sign_out();
     assert_eq!(r.status, 303, "{}", r.text());
+    wait_audit(&s, ALICE, signed_out);
     let (v, header) = set_cookie(&r, SESSION_COOKIE).expect("the cookie is cleared");
     assert!(v.is_empty(), "{header}");
     assert!(has_cookie_attr(&header, "Max-Age=0"), "{header}");

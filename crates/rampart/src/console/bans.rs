@@ -32,7 +32,7 @@ pub(super) async fn list(
     let now = rampart_store::now_micros();
     let (bans, allowed) = match (c.store.list_active(now).await, c.store.allowed().await) {
         (Ok(bans), Ok(allowed)) => (bans, allowed),
-        (Err(e), _) | (_, Err(e)) => return super::unreadable(&who, "Bans", &e),
+        (Err(e), _) | (_, Err(e)) => return super::unreadable(Some(&who), "Bans", &e),
     };
     let csrf = who.csrf();
     let rows: String = bans

@@ -75,7 +75,7 @@ pub(super) async fn page_route(
     .await;
     let (s, current) = match read {
         Ok(r) => r,
-        Err(e) => return super::unreadable(&who, "Dashboard", &e),
+        Err(e) => return super::unreadable(Some(&who), "Dashboard", &e),
     };
     let body = render(&c, &s, &current).await;
     page(Some(&who), "Dashboard", &body)

@@ -143,6 +143,9 @@ pub(super) async fn submit(
     r
 }
 
+const NOT_SIGNED_OUT: &str = "<p class=\"error\" id=\"not-signed-out\">Signing out failed: the \
+    store could not end this session just now, so it is still valid. Sign out again.</p>";
+
 /// `POST /logout` (form: csrf).
 pub(super) async fn logout(
     State(c): St,
@@ -162,7 +165,11 @@ pub(super) async fn logout(
         {
             return super::forbidden("The form had no valid CSRF token; reload the page.");
         }
-        let _ = c.store.admin_session_end(&who.token).await;
+        // The session is valid until the store has ended it: a failure says so, keeps the
+        // cookie (to try again) and records no sign-out that did not happen (AL-3.1).
+        if let Err(e) = c.store.admin_session_end(&who.token).await {
+            return super::store_failed(Some(&who), "Sign out", &e, NOT_SIGNED_OUT);
+        }
         c.record(&who, "console", "signed out".into(), None).await;
     }
     let mut r = see_other("/login");

@@ -334,15 +334,21 @@ const UNREADABLE: &str =
     "<p class=\"error\" id=\"unreadable\">The store could not be read just now; reload the page.</p>";
 
 /// A page whose store read failed: `503` and a sentence, never an empty list that would read as
-/// "there is none" (an empty quarantine, no bans). The error goes to the log.
-pub fn unreadable(who: &Signed, title: &str, e: &dyn std::fmt::Display) -> Response {
-    tracing::warn!(error = %e, page = title, "console: the store could not be read");
-    page_status(
-        StatusCode::SERVICE_UNAVAILABLE,
-        Some(who),
-        title,
-        UNREADABLE,
-    )
+/// "there is none" (an empty quarantine, no bans). The error goes to the log. `who` is None
+/// where the session could not be checked first (a held message's action).
+pub fn unreadable(who: Option<&Signed>, title: &str, e: &dyn std::fmt::Display) -> Response {
+    store_failed(who, title, e, UNREADABLE)
+}
+
+/// A request the store could not carry out: `503` with `sentence` (HTML), the error to the log.
+pub fn store_failed(
+    who: Option<&Signed>,
+    title: &str,
+    e: &dyn std::fmt::Display,
+    sentence: &str,
+) -> Response {
+    tracing::warn!(error = %e, page = title, "console: the store could not be read or written");
+    page_status(StatusCode::SERVICE_UNAVAILABLE, who, title, sentence)
 }
 
 /// A console page: the header with navigation and the signed-in administrator, then `body`.

@@ -58,7 +58,7 @@ pub(super) async fn list(
     };
     let held = match c.store.quarantine_list().await {
         Ok(held) => held,
-        Err(e) => return super::unreadable(&who, "Quarantine", &e),
+        Err(e) => return super::unreadable(Some(&who), "Quarantine", &e),
     };
     let has = |field: &str, want: &Option<String>| {
         want.as_deref()
@@ -87,7 +87,7 @@ pub(super) async fn list(
         .collect();
     let history = match history(&c).await {
         Ok(h) => h,
-        Err(e) => return super::unreadable(&who, "Quarantine", &e),
+        Err(e) => return super::unreadable(Some(&who), "Quarantine", &e),
     };
     let v = |o: &Option<String>| escape(o.as_deref().unwrap_or(""));
     let body = format!(
@@ -155,7 +155,7 @@ pub(super) async fn show(
     };
     let found = match c.store.quarantine_get(&id).await {
         Ok(found) => found,
-        Err(e) => return super::unreadable(&who, "Quarantine", &e),
+        Err(e) => return super::unreadable(Some(&who), "Quarantine", &e),
     };
     let Some(h) = found else {
         return super::page_status(
@@ -303,15 +303,7 @@ pub(super) async fn act(
     let h = match c.store.quarantine_get(&id).await {
         Ok(Some(h)) => h,
         Ok(None) => return super::forbidden("No such message in quarantine."),
-        Err(e) => {
-            tracing::warn!(error = %e, "console: the quarantine could not be read");
-            return super::page_status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                None,
-                "Quarantine",
-                super::UNREADABLE,
-            );
-        }
+        Err(e) => return super::unreadable(None, "Quarantine", &e),
     };
     if action != "release" && action != "delete" {
         return super::forbidden("No such action.");

@@ -45,7 +45,7 @@ pub(super) async fn list(
     };
     let entries = match c.store.queue_list().await {
         Ok(entries) => entries,
-        Err(e) => return super::unreadable(&who, "Queue", &e),
+        Err(e) => return super::unreadable(Some(&who), "Queue", &e),
     };
     let rows: String = entries
         .iter()
@@ -80,7 +80,7 @@ pub(super) async fn show(
     };
     let rcpts: Vec<_> = match c.store.queue_list().await {
         Ok(all) => all.into_iter().filter(|e| e.message.0 == id).collect(),
-        Err(e) => return super::unreadable(&who, "Queue", &e),
+        Err(e) => return super::unreadable(Some(&who), "Queue", &e),
     };
     if rcpts.is_empty() {
         return not_queued(&who, &id);
@@ -120,7 +120,7 @@ pub(super) async fn show(
         .await
     {
         Ok(events) => events,
-        Err(e) => return super::unreadable(&who, "Queue", &e),
+        Err(e) => return super::unreadable(Some(&who), "Queue", &e),
     };
     let timeline: String = events
         .iter()
@@ -136,7 +136,7 @@ pub(super) async fn show(
         .collect();
     let quarantined = match c.store.quarantine_get(&id).await {
         Ok(found) => found.is_some(),
-        Err(e) => return super::unreadable(&who, "Queue", &e),
+        Err(e) => return super::unreadable(Some(&who), "Queue", &e),
     };
     let actions = if quarantined {
         format!(

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use rampart_store::TraceFilter;
 
-use super::{client_of, escape, page, see_other, when, Console};
+use super::{client_of, escape, see_other, when, Console};
 
 /// Events shown at most.
 const LIMIT: usize = 2000;
@@ -71,16 +71,28 @@ pub(super) async fn search(
         || filter.sender.is_some()
         || filter.recipient.is_some()
         || filter.client.is_some();
-    let results = match hours {
-        Err(why) => format!("<p class=\"error\" id=\"refused\">{}</p>", escape(&why)),
-        Ok(_) if !asked => "<p>Give at least one of the fields above.</p>".into(),
+    // A refused field is a 400 and an unreadable store a 503, each with its sentence under the
+    // form as the user filled it in.
+    let (status, results) = match hours {
+        Err(why) => (
+            StatusCode::BAD_REQUEST,
+            format!("<p class=\"error\" id=\"refused\">{}</p>", escape(&why)),
+        ),
+        Ok(_) if !asked => (
+            StatusCode::OK,
+            "<p>Give at least one of the fields above.</p>".into(),
+        ),
         Ok(_) => match c.store.trace(&filter).await {
-            Ok(events) => timeline(&events, LIMIT),
-            Err(e) => format!(
-                "<p class=\"error\" id=\"refused\">The trace could not be read just now ({}); \
-                 search again.</p>",
-                escape(&e.to_string())
-            ),
+            Ok(events) => (StatusCode::OK, timeline(&events, LIMIT)),
+            Err(e) => {
+                tracing::warn!(error = %e, "console: the trace could not be read");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "<p class=\"error\" id=\"refused\">The trace could not be read just now; \
+                     search again.</p>"
+                        .into(),
+                )
+            }
         },
     };
     let v = |o: &Option<String>| escape(o.as_deref().unwrap_or(""));
@@ -100,7 +112,7 @@ pub(super) async fn search(
         v(&q.client),
         v(&q.hours),
     );
-    page(Some(&who), "Message trace", &body)
+    super::page_status(status, Some(&who), "Message trace", &body)
 }
 
 /// The timeline table of `events`, saying so when the search stopped at `limit` events.

@@ -42,6 +42,12 @@ const APP_PAGE: &str = include_str!("../../webmail/index.html");
 
 type St = State<Arc<JmapBackend>>;
 
+/// The answer to a sign-out the store could not carry out.
+const NOT_SIGNED_OUT: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+    <title>Not signed out</title></head><body><p id=\"not-signed-out\">Signing out failed: the \
+    server could not end your session just now, so it is still valid. \
+    <a href=\"/\">Go back</a> and sign out again.</p></body></html>";
+
 /// `GET /`: the webmail for a signed-in browser, else the sign-in page.
 pub(super) async fn index(State(b): St, headers: HeaderMap, client: ClientAddr) -> Response {
     match session_user(&b, &headers, &client).await {
@@ -133,11 +139,20 @@ pub(super) async fn logout(
         if !form.get("csrf").is_some_and(|c| csrf_matches(&token, c)) {
             return forbidden();
         }
-        if let Ok(Some(account)) = b.store.web_session_end(&token).await {
-            let o = origin(&headers, &client, WEBMAIL_SERVICE);
-            let mut e = client_event(&account, op::LOGOUT, "signed out".into(), &o);
-            e.location = o.ip.and_then(|ip| b.ctx.locator.locate(ip));
-            b.store.mailbox_record(vec![e]).await;
+        match b.store.web_session_end(&token).await {
+            Ok(Some(account)) => {
+                let o = origin(&headers, &client, WEBMAIL_SERVICE);
+                let mut e = client_event(&account, op::LOGOUT, "signed out".into(), &o);
+                e.location = o.ip.and_then(|ip| b.ctx.locator.locate(ip));
+                b.store.mailbox_record(vec![e]).await;
+            }
+            Ok(None) => {}
+            // The session stands until the store has ended it: say so, and keep the cookie so
+            // that signing out can be tried again (a cleared cookie would look signed out).
+            Err(e) => {
+                tracing::error!(error = %e, "a webmail session could not be ended");
+                return page(StatusCode::SERVICE_UNAVAILABLE, NOT_SIGNED_OUT.to_string());
+            }
         }
     }
     let mut r = see_other("/");

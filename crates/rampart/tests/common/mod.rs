@@ -371,6 +371,15 @@ impl Server {
         self.dir.0.join("data")
     }
 
+    /// Runs `sql` on the server's SQLite store through a connection of the test's own: a fault
+    /// made in the real database (a trigger that refuses a change) while the server runs.
+    pub fn sqlite(&self, sql: &str) {
+        let c = rusqlite::Connection::open(self.data_dir().join("rampart.db")).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        c.execute_batch(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Waits (by polling the CLI, bounded) until `user` has `n` messages.
     pub fn wait_mailbox(&self, user: &str, n: usize) -> Vec<String> {
         for _ in 0..200 {
