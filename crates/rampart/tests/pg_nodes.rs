@@ -500,6 +500,49 @@ fn nc_2_1_7_a_message_is_refused_for_now_when_the_local_domains_cannot_be_read()
     assert_eq!(traced, 1, "the refusal is in the trace");
 }
 
+/// The same list at start: `serve` checks that no `[[relay_domain]]` is also a local domain.
+/// When the list cannot be read, the start stops with one line saying so (it went on with an
+/// empty list, the check skipped); once the list can be read, the node starts.
+#[test]
+fn a_start_that_cannot_read_the_local_domains_stops_and_says_why() {
+    let db = Db::start();
+    let dns = dns();
+    let mut a = node(&db, &dns, 1, "");
+    a.terminate();
+    db.execute("ALTER TABLE domains RENAME TO domains_away");
+    let mut child = std::process::Command::new(common::BIN)
+        .arg("--config")
+        .arg(&a.config)
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve started without the local domains");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("the local domains could not be read to check [[relay_domain]] against them"),
+        "{err}"
+    );
+    db.execute("ALTER TABLE domains_away RENAME TO domains");
+    a.spawn();
+    let (code, text) = send_to_alice(&a, "after-start", "Started.");
+    assert_eq!(code, 250, "{text}");
+}
+
 #[test]
 fn nc_2_1_8_a_rate_limit_counts_the_messages_sent_through_every_node() {
     let db = Db::start();
