@@ -3,7 +3,8 @@
 //! an auditor sees no action button and a forged release is refused; an operator cannot release
 //! from virus quarantine, an administrator can (and the message arrives); an administrator
 //! retries a deferred message once its receiver is up (it leaves the queue and arrives); an
-//! administrator adds a user, who then logs in over SMTP AUTH. Screenshots in
+//! administrator adds a user, who then logs in over SMTP AUTH, with the password and with a
+//! token the administrator made. Screenshots in
 //! target/test-artefacts/console.
 
 use crate::common;
@@ -218,8 +219,14 @@ fn al_3_1_roles_queue_retry_and_new_user_in_the_browser() {
     let t = wait_trace(&s, &["trace", "--queue-id", &deferred], "relayed");
     assert!(t.contains("root (administrator): queue retry of"), "{t}");
     assert!(!cli(&s.config, &["queue", "list"], None).contains(&deferred));
-    // The new user logs in over SMTP AUTH with the password the administrator chose.
+    // The new user logs in over SMTP AUTH with the password the administrator chose, and with
+    // the token the administrator made for submission.
     assert_eq!(auth(&s, NEW_USER, NEW_PASSWORD), 235);
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .unwrap_or_else(|| panic!("no token printed: {text}"));
+    assert_eq!(auth(&s, NEW_USER, token.trim()), 235);
     wait_trace(
         &s,
         &["trace", "--client", "127.0.0.1"],
@@ -229,6 +236,7 @@ fn al_3_1_roles_queue_retry_and_new_user_in_the_browser() {
         "console-queue-message.png",
         "console-users.png",
         "console-domains.png",
+        "console-token.png",
     ] {
         assert!(artefacts().join(shot).exists(), "{shot}");
     }

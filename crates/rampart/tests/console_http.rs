@@ -640,6 +640,10 @@ fn al_3_1_directory_changes_need_csrf_and_an_administrator_and_show_no_secret() 
             "/users/alice%40example.test/token-revoke".into(),
             vec![("token", "x"), ("confirm", "yes")],
         ),
+        (
+            "/users/alice%40example.test/token-add".into(),
+            vec![("name", "x"), ("scope_submission", "yes")],
+        ),
         ("/domains/add".into(), vec![("name", "new.test")]),
         (
             "/domains/remove".into(),
@@ -832,6 +836,64 @@ fn al_3_1_directory_changes_need_csrf_and_an_administrator_and_show_no_secret() 
         audit.contains("admin:root") && audit.contains("token-revoke"),
         "{audit}"
     );
+    // A token made in the console: shown once on the page that answers, usable at once (here
+    // for submission), in the user's mailbox audit as the administrator's and in the trace.
+    let r = post(
+        "/users/alice%40example.test/token-add",
+        &[("name", "printer"), ("expires", "30d")],
+    );
+    assert_eq!(r.status, 400, "no scope ticked: {}", r.body);
+    assert!(
+        r.body.contains("tick what it may be used for"),
+        "{}",
+        r.body
+    );
+    let r = post(
+        "/users/alice%40example.test/token-add",
+        &[
+            ("name", "printer"),
+            ("scope_submission", "yes"),
+            ("expires", "30d"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let made = r
+        .body
+        .split("<code id=\"new-token\">")
+        .nth(1)
+        .and_then(|t| t.split('<').next())
+        .unwrap_or_else(|| panic!("no token on the page: {}", r.body))
+        .to_string();
+    assert_eq!(
+        common::smtp_auth(&s, "alice@example.test", &made),
+        235,
+        "the token opens submission"
+    );
+    let listed = cli(
+        &s.config,
+        &["user", "token", "list", "alice@example.test", "--json"],
+        None,
+    );
+    let t: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (t["name"].as_str(), t["scopes"].to_string()),
+        (Some("printer"), "[\"submission\"]".to_string()),
+        "{listed}"
+    );
+    assert!(t["expires"].is_i64(), "30 days, not never: {listed}");
+    let page = admin.get("/users/alice%40example.test");
+    assert!(!page.body.contains(&made), "shown only once");
+    let audit = cli(
+        &s.config,
+        &["mailbox", "audit", "--user", "alice@example.test"],
+        None,
+    );
+    assert!(
+        audit.contains("admin:root") && audit.contains("token-create") && audit.contains("printer"),
+        "{audit}"
+    );
+    let t = common::wait_trace(&s, &["trace", "--client", "127.0.0.1"], "created token");
+    assert!(t.contains("root (administrator): created token"), "{t}");
     assert_eq!(
         post(
             "/aliases/add",

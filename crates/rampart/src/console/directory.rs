@@ -311,7 +311,15 @@ pub(super) async fn user(
              <form method=\"post\" action=\"{base}/send-as-add\">{}\
              <label>May also send as <input id=\"send-as-address\" name=\"address\" required></label> \
              <button id=\"send-as-add\">Grant</button></form>\
-             <p>Tokens are created with <code>rampart user token add</code>, where the token is shown once.</p>",
+             <h2>New API token</h2><form method=\"post\" action=\"{base}/token-add\">{}\
+             <label>Name <input id=\"token-name\" name=\"name\" value=\"token\" maxlength=\"64\" required></label> \
+             <label><input type=\"checkbox\" id=\"token-jmap\" name=\"scope_jmap\" value=\"yes\" checked> JMAP</label> \
+             <label><input type=\"checkbox\" id=\"token-submission\" name=\"scope_submission\" value=\"yes\"> Submission</label> \
+             <label>Expires <select id=\"token-expires\" name=\"expires\"><option value=\"30d\">in 30 days</option>\
+             <option value=\"90d\" selected>in 90 days</option><option value=\"365d\">in a year</option>\
+             <option value=\"never\">never</option></select></label> \
+             <button id=\"token-add\">Create token</button></form>\
+             <p>The token is shown once, on the next page; only its hash is kept.</p>",
             button(
                 &who,
                 &format!("{base}/delete"),
@@ -320,6 +328,7 @@ pub(super) async fn user(
                 true,
                 ""
             ),
+            hidden("csrf", &who.csrf()),
             hidden("csrf", &who.csrf()),
             hidden("csrf", &who.csrf()),
         )
@@ -389,7 +398,7 @@ pub(super) async fn user_add(
 }
 
 /// `POST /users/{address}/{action}`: password, disable, enable, delete, send-as-add,
-/// send-as-remove, token-revoke.
+/// send-as-remove, token-add, token-revoke.
 pub(super) async fn user_act(
     State(c): St,
     Path((address, action)): Path<(String, String)>,
@@ -404,6 +413,7 @@ pub(super) async fn user_act(
         "disable" | "enable" => "disable or enable users",
         "delete" => "delete users",
         "send-as-add" | "send-as-remove" => "change send-as grants",
+        "token-add" => "create users' tokens",
         "token-revoke" => "revoke users' tokens",
         _ => return super::forbidden("No such action."),
     };
@@ -491,6 +501,7 @@ pub(super) async fn user_act(
             .await
             .map(|()| format!("{address} may no longer send as {}", field("address")))
         }
+        "token-add" => return token_add(&c, &who, &address, &form).await,
         _ => {
             let token = field("token");
             if !confirmed {
@@ -526,6 +537,94 @@ pub(super) async fn user_act(
         }
         Err(e) => not_done(&who, "It could not be done", &e, &base),
     }
+}
+
+/// `token-add`: a bearer token for `address`, made as `rampart user token add` makes it, and
+/// shown on the page that answers (the only time it is shown; pages are `no-store`). In the
+/// user's mailbox audit as made by this administrator, and in the trace (AL-3.1).
+async fn token_add(c: &Console, who: &Signed, address: &str, form: &Form) -> Response {
+    let base = format!("/users/{}", enc(address));
+    let name = form.get("name").unwrap_or("").trim().to_string();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return not_done(
+            who,
+            "Token not created",
+            "give it a name of 1 to 64 characters, such as the device it is for",
+            &base,
+        );
+    }
+    let scopes: Vec<String> = ["jmap", "submission"]
+        .into_iter()
+        .filter(|s| form.get(&format!("scope_{s}")) == Some("yes"))
+        .map(str::to_owned)
+        .collect();
+    if scopes.is_empty() {
+        return not_done(
+            who,
+            "Token not created",
+            "tick what it may be used for: JMAP, submission or both",
+            &base,
+        );
+    }
+    let expires = form.get("expires").unwrap_or("90d");
+    let (scopes, expires) = match crate::admin_mailbox::token_terms(&scopes, expires) {
+        Ok(t) => t,
+        Err(e) => return not_done(who, "Token not created", &e.to_string(), &base),
+    };
+    let (a, by) = (address.to_string(), who.admin.name.clone());
+    let made = on_store(c, move |s| {
+        let (token, info) = s
+            .token_create(&a, &name, &scopes, expires)
+            .map_err(|e| e.to_string())?;
+        let mut e = crate::admin_mailbox::token_created_event(&info);
+        e.actor = format!("admin:{by}");
+        e.service = SERVICE.into();
+        if let Err(err) = s.mailbox_record_now(&[e]) {
+            // An unaudited token must not stand: it was never shown, so revoking it loses nothing.
+            let _ = s.token_revoke(&a, &info.id);
+            return Err(format!(
+                "the mailbox audit could not record it, so it was revoked: {err}"
+            ));
+        }
+        Ok((token, info))
+    })
+    .await;
+    let (token, info) = match made {
+        Ok(m) => m,
+        Err(e) => return not_done(who, "Token not created", &e, &base),
+    };
+    let scopes: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
+    let expires = info.expires.map_or("never".into(), when);
+    c.record(
+        who,
+        "console",
+        format!(
+            "created token {} for {address} ({}), expires {expires}",
+            info.id,
+            scopes.join(",")
+        ),
+        None,
+    )
+    .await;
+    page(
+        Some(who),
+        "New API token",
+        &format!(
+            "<p>Token <span id=\"token-id\">{}</span> \"{}\" for {} ({}), expires {}. Copy it now: \
+             it is shown only this once, and only its hash is kept.</p>\
+             <p><code id=\"new-token\">{}</code></p>\
+             <p>A client sends it as <code>Authorization: Bearer</code> (JMAP) or as the password of \
+             SMTP AUTH PLAIN (submission).</p><p><a href=\"{}\">Back to {}</a></p>",
+            escape(&info.id),
+            escape(&info.name),
+            escape(address),
+            escape(&scopes.join(", ")),
+            escape(&expires),
+            escape(&token),
+            escape(&base),
+            escape(address),
+        ),
+    )
 }
 
 /// `GET /domains`: the domains and the aliases.

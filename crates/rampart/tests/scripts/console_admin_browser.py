@@ -133,6 +133,16 @@ def main():
         b.wait(lambda: b.text_of("#address") == a.new_user, "the new user's page")
         assert b.text_of("#state") == "enabled", b.text_of("#state")
         assert "$argon2" not in d.page_source
+        # A token for the new user, for submission only: shown once, on the page that answers.
+        name = b.one("#token-name")
+        name.clear()
+        name.send_keys("printer")
+        b.click("#token-jmap")
+        b.click("#token-submission")
+        b.click("#token-add")
+        b.wait(lambda: b.css("#new-token"), "the new token's page")
+        d.save_screenshot(os.path.join(a.artefacts, "console-token.png"))
+        print("token:", b.text_of("#new-token"))
         d.get(a.base + "/users")
         b.wait(lambda: a.new_user in b.text_of("#users"), "the new user in the list")
         d.save_screenshot(os.path.join(a.artefacts, "console-users.png"))
