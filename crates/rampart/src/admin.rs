@@ -667,17 +667,8 @@ pub fn dns_records(config: &Config, domain: &str, rua: Option<String>) -> Result
 }
 
 /// The zone-file lines `rampart dns-records` prints for `domain` (the console's DKIM page
-/// checks them against DNS), and whether the domain has a DKIM key.
-pub fn dns_records_text(
-    config: &Config,
-    domain: &str,
-    rua: Option<String>,
-) -> Result<(String, bool), Error> {
-    dns_records_text_with(config, domain, rua, &[])
-}
-
-/// [`dns_records_text`] with the keys a shared store keeps (`stored`, PostgreSQL) listed
-/// before the data directory's key files.
+/// checks them against DNS), and whether the domain has a DKIM key: the keys a shared store
+/// keeps (`stored`, PostgreSQL; empty on the embedded store) before the data directory's files.
 pub fn dns_records_text_with(
     config: &Config,
     domain: &str,

@@ -170,6 +170,68 @@ fn al_2_2_dkim_page_shows_keys_records_and_what_dns_serves() {
     );
     // Every role reads it; a signed-out browser is sent to the login.
     assert_eq!(Browser::new(&s, "anon").get("/dkim").status, 303);
+
+    // AL-2.2: an administrator generates a key here, as `rampart dkim generate` does; the
+    // answer gives the record to publish; the key signs from then on (listed by the command
+    // line); an operator may not; a used selector or a domain not ours is refused in words.
+    let generate = |b: &Browser, domain: &str, selector: &str| {
+        b.post(
+            "/dkim/generate",
+            &[
+                ("csrf", &b.csrf()),
+                ("domain", domain),
+                ("selector", selector),
+                ("algorithm", "ed25519"),
+            ],
+        )
+    };
+    assert!(page.body.contains("id=\"dkim-generate\""), "the form");
+    let r = generate(&b, "example.test", "c1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("c1._domainkey.example.test. IN TXT &quot;v=DKIM1; k=ed25519; p="),
+        "{}",
+        r.body
+    );
+    let listed = cli(&s.config, &["dkim", "list"], None);
+    assert!(listed.contains("example.test\tc1\tEd25519"), "{listed}");
+    let page = b.get("/dkim");
+    assert!(
+        page.body
+            .contains("<td>c1</td><td>example.test</td><td>ed25519-sha256</td><td>256</td>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        record_state(&page.body, "c1._domainkey.example.test", "TXT"),
+        "record missing",
+        "not published yet"
+    );
+    let r = generate(&b, "example.test", "c1");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("exists already"), "{}", r.body);
+    let r = generate(&b, "elsewhere.test", "c2");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body
+            .contains("elsewhere.test is not a domain of this server"),
+        "{}",
+        r.body
+    );
+    let op = add_admin(&s, "op", "operator");
+    let operator = Browser::signed_in(&s, "op", &op);
+    assert!(!operator.get("/dkim").body.contains("id=\"dkim-generate\""));
+    assert_eq!(generate(&operator, "example.test", "c3").status, 403);
+    let t = wait_trace(
+        &s,
+        &["trace", "--client", "127.0.0.1"],
+        "generated DKIM key c1",
+    );
+    assert!(
+        t.contains("root (administrator): generated DKIM key c1 for example.test (ed25519)"),
+        "{t}"
+    );
 }
 
 fn html_escape(s: &str) -> String {

@@ -285,3 +285,54 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
     assert_eq!(b.get("/queue").status, 303, "signed out");
     wait_until("the sign-out is in the trace", || db.count(signed_out) == 1);
 }
+
+/// AL-2.2 on the shared store: a DKIM key generated in one node's console goes into the shared
+/// database (no key file on the node), and the other node's DKIM page lists it with the record
+/// to publish; before this, the page listed only the node's own key files.
+#[test]
+fn al_2_2_a_key_generated_in_the_console_is_in_the_shared_database() {
+    let db = Db::start();
+    let dns = dns();
+    let console = "[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n";
+    let a = node(&db, &dns, 1, console);
+    let b = node(&db, &dns, 1, console);
+    let secret = add_admin(&a, "root", "administrator");
+    let on_a = Browser::signed_in(&a, "root", &secret);
+    let r = on_a.post(
+        "/dkim/generate",
+        &[
+            ("csrf", &on_a.csrf()),
+            ("domain", "example.test"),
+            ("selector", "shared1"),
+            ("algorithm", "rsa"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("shared1._domainkey.example.test. IN TXT &quot;v=DKIM1; k=rsa; p="),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM dkim_keys WHERE selector = 'shared1'"),
+        1
+    );
+    assert!(!a.data_dir().join("dkim").exists(), "no key file on node A");
+    let on_b = Browser::new(&b, "root");
+    std::fs::copy(a.dir.0.join("jar-root"), b.dir.0.join("jar-root")).unwrap();
+    let page = on_b.get("/dkim");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("<td>shared1</td><td>example.test</td><td>rsa-sha256</td><td>2048</td>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("data-name=\"shared1._domainkey.example.test\" data-type=\"TXT\""),
+        "the record to publish: {}",
+        page.body
+    );
+}

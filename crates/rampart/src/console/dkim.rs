@@ -1,9 +1,10 @@
 //! DKIM keys and the DNS records to publish (AL-2.1, AL-2.2, AL-2.3, AL-1.1), with what DNS
 //! serves for each, asked now of the configured resolver (`[dns] servers`, else the system's).
 //!
-//! The records are exactly `rampart dns-records`'s (`admin::dns_records_text`): MX, SPF, one
-//! DKIM key per selector, DMARC, then MTA-STS, TLS-RPT and TLSA. Each line is looked up by
-//! its name and type and shown as:
+//! The records are exactly `rampart dns-records`'s (`admin::dns_records_text_with`): MX, SPF,
+//! one DKIM key per selector (the shared database's on PostgreSQL, then the data directory's),
+//! DMARC, then MTA-STS, TLS-RPT and TLSA. Each line is looked up by its name and type and
+//! shown as:
 //! - `match`: a record of that kind there equals the one to publish (TXT compared without
 //!   white space, names without case or trailing dot);
 //! - `mismatch`: there is a record of that kind (the same `v=` tag for TXT) that differs,
@@ -14,14 +15,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::Extension;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
+use rampart_store::admins::AdminRole;
 
-use super::{client_of, escape, page, see_other, when, Console};
+use super::{client_of, escape, page, see_other, when, Console, Form, Signed};
 
 /// A record `rampart dns-records` prints: owner name (no trailing dot, lower case), type, and
 /// the value as DNS would return it (TXT strings joined).
@@ -234,47 +237,77 @@ pub(super) async fn page_route(
         return see_other("/login");
     };
     let config = c.config.clone();
-    // The domains through the Directory trait (every node's on PostgreSQL).
-    let mut domains = rampart_store::api::Directory::domains(&*c.store)
-        .await
-        .unwrap_or_default();
+    // The domains through the Directory trait (every node's on PostgreSQL), and the keys a
+    // shared store keeps (None on the embedded store, whose keys are files): an unreadable
+    // store is said, never shown as "no domains, no keys".
+    let mut domains = match rampart_store::api::Directory::domains(&*c.store).await {
+        Ok(d) => d,
+        Err(e) => return super::unreadable(Some(&who), "DKIM and DNS records", &e),
+    };
+    let stored = match c.store.dkim_keys().await {
+        Ok(k) => k.unwrap_or_default(),
+        Err(e) => return super::unreadable(Some(&who), "DKIM and DNS records", &e),
+    };
+    let domain_options: String = domains
+        .iter()
+        .map(|d| format!("<option>{}</option>", escape(d)))
+        .collect();
     // Files: off the async workers.
     let gathered = tokio::task::spawn_blocking(move || {
         let keys = rampart_queue::dkim::list(&config.data_dir);
         domains.extend(keys.iter().map(|(d, ..)| d.clone()));
+        domains.extend(stored.iter().map(|k| k.domain.clone()));
         domains.sort();
         domains.dedup();
-        let key_rows: Vec<(String, String, String, String, String)> = keys
+        let alg_name = |alg| match alg {
+            rampart_queue::dkim::Algorithm::Rsa => "rsa-sha256",
+            rampart_queue::dkim::Algorithm::Ed25519 => "ed25519-sha256",
+        };
+        // The shared store's keys first (every node signs with them), then this node's files.
+        let mut key_rows: Vec<(String, String, String, String, String)> = stored
             .iter()
-            .map(|(domain, selector, alg, path)| {
-                let bits = std::fs::read(path)
-                    .ok()
-                    .and_then(|der| key_bits(*alg, &der))
+            .map(|k| {
+                let alg = rampart_queue::dkim::Algorithm::parse(&k.algorithm);
+                let bits = alg
+                    .and_then(|a| {
+                        let der = rampart_queue::dkim::from_pem(a, &k.private_key_pem).ok()?;
+                        key_bits(a, &der)
+                    })
                     .map(|b| b.to_string())
                     .unwrap_or_else(|| "unreadable".into());
-                let created = std::fs::metadata(path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| when(d.as_micros() as i64))
-                    .unwrap_or_default();
-                let alg = match alg {
-                    rampart_queue::dkim::Algorithm::Rsa => "rsa-sha256",
-                    rampart_queue::dkim::Algorithm::Ed25519 => "ed25519-sha256",
-                };
                 (
-                    selector.clone(),
-                    domain.clone(),
-                    alg.to_string(),
+                    k.selector.clone(),
+                    k.domain.clone(),
+                    alg.map_or(k.algorithm.clone(), |a| alg_name(a).to_string()),
                     bits,
-                    created,
+                    when(k.created),
                 )
             })
             .collect();
+        key_rows.extend(keys.iter().map(|(domain, selector, alg, path)| {
+            let bits = std::fs::read(path)
+                .ok()
+                .and_then(|der| key_bits(*alg, &der))
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "unreadable".into());
+            let created = std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| when(d.as_micros() as i64))
+                .unwrap_or_default();
+            (
+                selector.clone(),
+                domain.clone(),
+                alg_name(*alg).to_string(),
+                bits,
+                created,
+            )
+        }));
         let records: Vec<(String, Result<Vec<Wanted>, String>)> = domains
             .into_iter()
             .map(|d| {
-                let r = crate::admin::dns_records_text(&config, &d, None)
+                let r = crate::admin::dns_records_text_with(&config, &d, None, &stored)
                     .map(|(text, _)| parse_records(&text))
                     .map_err(|e| e.to_string());
                 (d, r)
@@ -354,15 +387,149 @@ pub(super) async fn page_route(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let generate = generate_form(&who, &domain_options);
     let body = format!(
         "<h2>Signing keys (AL-2.2)</h2>\
          <table id=\"keys\"><tr><th>Selector</th><th>Domain</th><th>Algorithm</th><th>Bits</th><th>Created</th></tr>{key_table}</table>\
-         <p>New keys: <code>rampart dkim generate --domain DOMAIN --selector NEW</code>; publish the new record before signing with it.</p>\
+         {generate}\
          <p id=\"dns-source\">The records to publish, as <code>rampart dns-records</code> prints them, and what DNS serves now (asked of {}).</p>\
          <div id=\"records\">{sections}</div>",
         escape(&dns)
     );
     page(Some(&who), "DKIM and DNS records", &body)
+}
+
+/// The administrator's form for a new key; for other roles, the command that makes one.
+fn generate_form(who: &Signed, domain_options: &str) -> String {
+    if who.admin.role < AdminRole::Administrator {
+        return "<p>New keys: <code>rampart dkim generate --domain DOMAIN --selector NEW</code>, \
+                or an administrator here; publish the new record before mail is signed with it.</p>"
+            .into();
+    }
+    format!(
+        "<h2>New key</h2><form method=\"post\" action=\"/dkim/generate\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <label>Domain <select id=\"dkim-domain\" name=\"domain\">{domain_options}</select></label> \
+         <label>Selector <input id=\"dkim-selector\" name=\"selector\" required maxlength=\"63\" \
+         pattern=\"[A-Za-z0-9][A-Za-z0-9-]*\"></label> \
+         <label>Algorithm <select id=\"dkim-algorithm\" name=\"algorithm\">\
+         <option value=\"rsa\">RSA, 2048 bits</option><option value=\"ed25519\">Ed25519</option></select></label> \
+         <button id=\"dkim-generate\">Generate</button></form>\
+         <p>A selector is one DNS record: to rotate, generate a key under a new selector and \
+         publish its record. Mail is signed with the new key from the next delivery on.</p>",
+        who.csrf()
+    )
+}
+
+/// `POST /dkim/generate` (form: csrf, domain, selector, algorithm): a new key, as `rampart dkim
+/// generate` makes it: into the shared database on PostgreSQL (every node signs with it),
+/// else a file of the data directory. The answer shows the record to publish (AL-2.2); the
+/// trace records who made it (AL-3.1).
+pub(super) async fn generate(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    uri: Uri,
+    ext: Option<Extension<SocketAddr>>,
+    body: Bytes,
+) -> Response {
+    use rampart_queue::dkim::{self, Algorithm};
+    let form = Form::parse(&body);
+    let who = match c
+        .authorise_post(
+            &headers,
+            &uri,
+            client_of(ext),
+            &form,
+            AdminRole::Administrator,
+            "generate DKIM keys",
+        )
+        .await
+    {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let not_done = |why: &str| {
+        super::page_status(
+            StatusCode::BAD_REQUEST,
+            Some(&who),
+            "Not done",
+            &format!(
+                "<p class=\"error\" id=\"not-done\">No key generated: {}</p>\
+                 <p><a href=\"/dkim\">Back</a></p>",
+                escape(why)
+            ),
+        )
+    };
+    let domain = form.get("domain").unwrap_or("").trim().to_ascii_lowercase();
+    let selector = form.get("selector").unwrap_or("").trim().to_string();
+    let Some(alg) = Algorithm::parse(form.get("algorithm").unwrap_or("")) else {
+        return not_done("choose RSA or Ed25519");
+    };
+    match rampart_store::api::Directory::is_local_domain(&*c.store, &domain).await {
+        Ok(true) => {}
+        Ok(false) => return not_done(&format!("{domain} is not a domain of this server")),
+        Err(e) => return super::unreadable(Some(&who), "DKIM and DNS records", &e),
+    }
+    let shared = match c.store.dkim_keys().await {
+        Ok(k) => k.is_some(),
+        Err(e) => return super::unreadable(Some(&who), "DKIM and DNS records", &e),
+    };
+    let made: Result<(String, String), String> = if shared {
+        match dkim::make(&domain, &selector, alg, 2048) {
+            Ok(key) => c
+                .store
+                .dkim_key_add(rampart_store::dkim_keys::DkimKey {
+                    domain: key.domain.clone(),
+                    selector: key.selector.clone(),
+                    algorithm: alg.name().into(),
+                    private_key_pem: dkim::to_pem(alg, &key.private_der),
+                    created: rampart_store::now_micros(),
+                })
+                .await
+                .map(|()| (key.record_name, key.record_value))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        }
+    } else {
+        let (dir, d, s) = (c.config.data_dir.clone(), domain.clone(), selector.clone());
+        tokio::task::spawn_blocking(move || dkim::generate(&dir, &d, &s, alg, 2048))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+            .map(|(_, name, value)| (name, value))
+    };
+    let (name, value) = match made {
+        Ok(m) => m,
+        Err(e) => return not_done(&e),
+    };
+    c.record(
+        &who,
+        "console",
+        format!(
+            "generated DKIM key {selector} for {domain} ({}), stored {}",
+            alg.name(),
+            if shared {
+                "in the shared database"
+            } else {
+                "as a file of the data directory"
+            }
+        ),
+        None,
+    )
+    .await;
+    page(
+        Some(&who),
+        "New DKIM key",
+        &format!(
+            "<p>Key <span id=\"dkim-new\">{}</span> for {} generated. Publish this TXT record \
+             (AL-2.2); mail from {} is signed with the key from the next delivery on.</p>\
+             <p><code id=\"dkim-record\">{}. IN TXT {}</code></p><p><a href=\"/dkim\">Back</a></p>",
+            escape(&selector),
+            escape(&domain),
+            escape(&domain),
+            escape(&name),
+            escape(&crate::admin::txt_strings(&value)),
+        ),
+    )
 }
 
 #[cfg(test)]

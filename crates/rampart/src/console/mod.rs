@@ -130,6 +130,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/bans", get(bans::list))
         .route("/bans/{action}", post(bans::act))
         .route("/dkim", get(dkim::page_route))
+        .route("/dkim/generate", post(dkim::generate))
         .route("/audit", get(audit::page_route))
         .route("/audit/run", post(audit::run))
         .route("/audit/report.html", get(audit::report))
