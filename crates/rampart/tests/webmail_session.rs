@@ -456,6 +456,27 @@ fn al_4_1_sign_out_ends_the_session_and_clears_the_cookie() {
     assert!(other.signed_in());
 }
 
+/// AL-3.1: a sign-in whose delegation grants cannot be read (the table renamed away under the
+/// running server) would make a session that reaches others' mail with no `delegate-access` in
+/// their audit: it is refused for now, with a 503 and a sentence (not "wrong password"), and no
+/// session is made; once the table is back, the same password signs in.
+#[test]
+fn al_3_1_a_sign_in_whose_grants_cannot_be_read_is_refused_for_now() {
+    let s = start_jmap();
+    s.sqlite("ALTER TABLE mailbox_grants RENAME TO mailbox_grants_away");
+    let r = post_login(&s, ALICE, PASSWORD, &[]);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("The server could not sign you in just now. Try again shortly."),
+        "{}",
+        r.text()
+    );
+    assert!(set_cookie(&r, SESSION_COOKIE).is_none(), "no session");
+    s.sqlite("ALTER TABLE mailbox_grants_away RENAME TO mailbox_grants");
+    assert!(sign_in(&s, ALICE, PASSWORD).is_ok());
+}
+
 /// The idle timeout (here `[webmail] idle_timeout_secs = 2`): a session in use outlives the
 /// timeout, one left alone for longer ends. The waits are the behaviour under test.
 #[test]

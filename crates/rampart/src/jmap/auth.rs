@@ -75,7 +75,9 @@ pub(super) async fn authenticate(
 ) -> Option<User> {
     let ip = origin.ip?;
     let address = match credentials {
-        Credentials::Basic { username, password } => basic(b, username, password, origin, ip).await,
+        Credentials::Basic { username, password } => {
+            basic(b, username, password, origin, ip).await.ok()
+        }
         Credentials::Bearer(token) => bearer(b, token, origin, ip).await,
         Credentials::Session {
             token,
@@ -107,24 +109,41 @@ pub(super) async fn authenticate(
     Some(user_for(&address, &grants))
 }
 
+/// Why a sign-in with a password did not succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotSignedIn {
+    /// A wrong password, an unknown or disabled account, or an address the guard blocks.
+    Refused,
+    /// The store could not answer (the password check, the role mailboxes, the grants): the
+    /// password was not judged, and nothing is said of it.
+    Unavailable,
+}
+
 /// The webmail's sign-in: the password through the same guard as SMTP AUTH and JMAP (NC-2.1.4),
 /// then a `login` in the audit (and `delegate-access` where the user reaches others' mail).
-/// The address (lower case) or None.
+/// The address (lower case). Grants that cannot be read refuse the sign-in for now: a session
+/// whose `delegate-access` events were never written would reach others' mail unaudited (AL-3.1).
 pub(crate) async fn sign_in(
     b: &JmapBackend,
     username: &str,
     password: &str,
     origin: &Origin,
-) -> Option<String> {
-    let ip = origin.ip?;
+) -> Result<String, NotSignedIn> {
+    let ip = origin.ip.ok_or(NotSignedIn::Refused)?;
     let address = basic(b, username, password, origin, ip).await?;
     if let Err(e) = b.store.mailbox_ensure(&address).await {
         tracing::error!(error = %e, "the role mailboxes could not be created");
-        return None;
+        return Err(NotSignedIn::Unavailable);
     }
-    let grants = b.store.grants_to(&address).await.unwrap_or_default();
+    let grants = match b.store.grants_to(&address).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error = %e, "the delegation grants could not be read");
+            return Err(NotSignedIn::Unavailable);
+        }
+    };
     record_login(b, &address, &grants, origin, ip, "password").await;
-    Some(address)
+    Ok(address)
 }
 
 /// The webmail's session cookie: a live session of an enabled account, from an address the
@@ -195,19 +214,22 @@ pub(crate) fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// HTTP Basic: the password through the login guard. The address (lower case) or None.
+/// HTTP Basic: the password through the login guard. The address (lower case).
 async fn basic(
     b: &JmapBackend,
     username: &str,
     password: &str,
     origin: &Origin,
     ip: IpAddr,
-) -> Option<String> {
+) -> Result<String, NotSignedIn> {
     let guard = &b.ctx.auth_guard;
     // NC-2.1.4/NC-2.1.8: the same guard as SMTP AUTH, so failures here and there add up per
     // address and per account; counted against the address, and a hashing slot, before any hash.
-    let attempt = guard.begin(ip).ok()?;
-    let slot = attempt.hash_slot().await.ok()?;
+    let attempt = guard.begin(ip).map_err(|_| NotSignedIn::Refused)?;
+    let slot = attempt
+        .hash_slot()
+        .await
+        .map_err(|_| NotSignedIn::Refused)?;
     let store = b.store.clone();
     let (u, p) = (username.to_owned(), password.to_owned());
     let ok = tokio::spawn(async move {
@@ -216,11 +238,11 @@ async fn basic(
         store.verify_password(&u, &p).await
     })
     .await
-    .ok()?;
+    .map_err(|_| NotSignedIn::Unavailable)?;
     match ok {
         Ok(true) => {
             attempt.succeeded(username);
-            Some(username.to_ascii_lowercase())
+            Ok(username.to_ascii_lowercase())
         }
         Ok(false) => {
             let (delay, blocked) = attempt.failed(username, password);
@@ -233,11 +255,11 @@ async fn basic(
             login_failed(b, ip, &account, password, how, delay, blocked).await;
             record_failure(b, &account, origin, ip, None).await;
             tokio::time::sleep(delay).await;
-            None
+            Err(NotSignedIn::Refused)
         }
         Err(e) => {
             tracing::error!(error = %e, "password check failed");
-            None
+            Err(NotSignedIn::Unavailable)
         }
     }
 }

@@ -29,7 +29,7 @@ use rampart_store::mailbox_audit::op;
 use rampart_store::web_sessions::csrf_token;
 
 use super::{escape, request_origin, PAGE_CSP};
-use crate::jmap::auth::{client_event, constant_eq, csrf_matches, sign_in};
+use crate::jmap::auth::{client_event, constant_eq, csrf_matches, sign_in, NotSignedIn};
 use crate::jmap::JmapBackend;
 
 /// The cookie that carries the sign-in form's CSRF token.
@@ -90,14 +90,18 @@ pub(super) async fn login(
         );
     };
     let origin = origin(&headers, &client, WEBMAIL_SERVICE);
-    let Some(address) = sign_in(&b, username.trim(), password, &origin).await else {
-        let blocked = origin.ip.is_some_and(|ip| b.ctx.auth_guard.is_blocked(ip));
-        let why = if blocked {
-            "Too many failed sign-ins from your address. Wait a while, then try again."
-        } else {
-            "The address or password is wrong."
-        };
-        return login_page(StatusCode::UNAUTHORIZED, Some(why));
+    let address = match sign_in(&b, username.trim(), password, &origin).await {
+        Ok(a) => a,
+        Err(NotSignedIn::Unavailable) => return cannot_sign_in(),
+        Err(NotSignedIn::Refused) => {
+            let blocked = origin.ip.is_some_and(|ip| b.ctx.auth_guard.is_blocked(ip));
+            let why = if blocked {
+                "Too many failed sign-ins from your address. Wait a while, then try again."
+            } else {
+                "The address or password is wrong."
+            };
+            return login_page(StatusCode::UNAUTHORIZED, Some(why));
+        }
     };
     let token = match b
         .store
@@ -111,16 +115,21 @@ pub(super) async fn login(
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "a webmail session could not be stored");
-            return login_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some("The server could not sign you in just now. Try again shortly."),
-            );
+            return cannot_sign_in();
         }
     };
     let mut r = see_other("/");
     set_cookie(&mut r, SESSION_COOKIE, &token, None);
     set_cookie(&mut r, LOGIN_COOKIE, "", Some(0));
     r
+}
+
+/// The answer to a sign-in the store could not carry out: the password was not judged.
+fn cannot_sign_in() -> Response {
+    login_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some("The server could not sign you in just now. Try again shortly."),
+    )
 }
 
 /// `POST /logout` (form: csrf): ends the session, whatever the cookie's fate in the browser.
