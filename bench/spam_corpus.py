@@ -247,8 +247,13 @@ rule_files = ["{work / 'bench.rules'}"]
     return cfg
 
 
+TUNE_PASSES = None  # --tune-passes: `rampart spam train --tune-passes` (None: its default)
+
+
 def rampart_train(binary, cfg, spam_dirs, ham_dirs, quiet=False):
     cmd = [binary, "--config", str(cfg), "spam", "train"]
+    if TUNE_PASSES is not None:
+        cmd += ["--tune-passes", str(TUNE_PASSES)]
     for d in spam_dirs:
         cmd += ["--spam", str(d)]
     for d in ham_dirs:
@@ -705,6 +710,9 @@ def main():
                          "and spam-2 (default); hash: every group halved by a hash of the message")
     ap.add_argument("--rspamd-weight", type=float, default=1.0,
                     help="the engines with Rspamd beside Rampart: Rspamd's weight (default 1)")
+    ap.add_argument("--tune-passes", type=int, default=None,
+                    help="Rampart's training again until no errors (`rampart spam train "
+                         "--tune-passes`; 0: each message once; default: Rampart's)")
     ap.add_argument("--out", help="run directory (default bench/.cache/run-TIME)")
     ap.add_argument("--table", nargs="+", metavar="DIR",
                     help="print the table again from earlier run directories")
@@ -715,8 +723,9 @@ def main():
             summary.update(json.loads((Path(d) / "summary.json").read_text()))
         print(table(summary))
         return
-    global RSPAMD_WEIGHT
+    global RSPAMD_WEIGHT, TUNE_PASSES
     RSPAMD_WEIGHT = a.rspamd_weight
+    TUNE_PASSES = a.tune_passes
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     for e in engines:
         if e not in THRESHOLDS:

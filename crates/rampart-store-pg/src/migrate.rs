@@ -601,6 +601,15 @@ CREATE TABLE spam_trusted_senders (
 CREATE INDEX trace_admin ON trace(ts) WHERE event IN ('released', 'deleted');
 "#,
     ),
+    (
+        18,
+        "a weight for each spam lesson (trained again until no errors)",
+        r#"
+-- How many times a lesson is counted: 1, or more when `rampart spam train` trained the message
+-- again (rampart_store::spam_tokens). Earlier lessons counted once.
+ALTER TABLE spam_lessons ADD COLUMN weight INTEGER NOT NULL DEFAULT 1;
+"#,
+    ),
 ];
 
 /// The key of the advisory lock held while migrating (any constant of our own).

@@ -12,7 +12,8 @@
 use crate::{db, PgStore};
 use async_trait::async_trait;
 use rampart_store::spam_tokens::{
-    Lesson, SpamTokens, TokenCounts, Trained, TrainedCounts, MAX_TOKENS_PER_LESSON,
+    outcome, weight_of, Lesson, SpamTokens, TokenCounts, Trained, TrainedCounts,
+    MAX_TOKENS_PER_LESSON,
 };
 use rampart_store::{now_micros, Result, StoreError};
 use std::collections::HashMap;
@@ -44,7 +45,8 @@ fn as_db(tokens: &[u64]) -> Vec<i64> {
     v
 }
 
-/// Adds `delta` (±1) to the spam or ham count of each token; rows that reach zero go.
+/// Adds `delta` (± a lesson's weight) to the spam or ham count of each token; rows that reach
+/// zero go.
 async fn count_tokens(
     tx: &Transaction<'_>,
     scope: &str,
@@ -94,6 +96,7 @@ impl SpamTokens for PgStore {
         tokens.dedup();
         tokens.truncate(MAX_TOKENS_PER_LESSON);
         let (spam, digest) = (lesson.spam, lesson.digest);
+        let weight = weight_of(lesson.weight);
         let mut c = self.conn(&self.sessions).await?;
         let tx = c.transaction().await.map_err(db)?;
         tx.execute(
@@ -104,27 +107,40 @@ impl SpamTokens for PgStore {
         .map_err(db)?;
         let before = tx
             .query_opt(
-                "SELECT spam, tokens FROM spam_lessons WHERE scope = $1 AND digest = $2",
+                "SELECT spam, tokens, weight::bigint FROM spam_lessons
+                 WHERE scope = $1 AND digest = $2",
                 &[&scope, &digest],
             )
             .await
             .map_err(db)?
-            .map(|r| (r.get::<_, bool>(0), r.get::<_, Vec<u8>>(1)));
-        let outcome = match before {
-            Some((was, _)) if was == spam => return Ok(Trained::Already),
-            // Take back exactly what the earlier lesson taught.
-            Some((was, old)) => {
-                count_tokens(&tx, &scope, &unpack(&old), was, -1).await?;
-                Trained::Reversed
-            }
-            None => Trained::New,
+            .map(|r| {
+                (
+                    r.get::<_, bool>(0),
+                    r.get::<_, Vec<u8>>(1),
+                    r.get::<_, i64>(2),
+                )
+            });
+        let Some(outcome) = outcome(before.as_ref().map(|(s, _, w)| (*s, *w)), spam, weight) else {
+            return Ok(Trained::Already);
         };
-        count_tokens(&tx, &scope, &tokens, spam, 1).await?;
+        // Take back exactly what the earlier lesson taught, as many times as it counted.
+        if let Some((was, old, w)) = before {
+            count_tokens(&tx, &scope, &unpack(&old), was, -w).await?;
+        }
+        count_tokens(&tx, &scope, &tokens, spam, weight).await?;
         tx.execute(
-            "INSERT INTO spam_lessons(scope, digest, spam, tokens, at) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO spam_lessons(scope, digest, spam, tokens, at, weight)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (scope, digest) DO UPDATE SET spam = excluded.spam,
-               tokens = excluded.tokens, at = excluded.at",
-            &[&scope, &digest, &spam, &pack(&tokens), &now_micros()],
+               tokens = excluded.tokens, at = excluded.at, weight = excluded.weight",
+            &[
+                &scope,
+                &digest,
+                &spam,
+                &pack(&tokens),
+                &now_micros(),
+                &(weight as i32),
+            ],
         )
         .await
         .map_err(db)?;
@@ -137,7 +153,8 @@ impl SpamTokens for PgStore {
         let c = self.conn(&self.sessions).await?;
         let row = c
             .query_one(
-                "SELECT coalesce(sum(spam::int), 0)::bigint, coalesce(sum(1 - spam::int), 0)::bigint
+                "SELECT coalesce(sum(spam::int * weight), 0)::bigint,
+                        coalesce(sum((1 - spam::int) * weight), 0)::bigint
                  FROM spam_lessons WHERE scope = $1",
                 &[&scope],
             )
@@ -171,7 +188,8 @@ impl SpamTokens for PgStore {
         let c = self.conn(&self.sessions).await?;
         let rows = c
             .query(
-                "SELECT scope, sum(spam::int)::bigint, sum(1 - spam::int)::bigint
+                "SELECT scope, sum(spam::int * weight)::bigint,
+                        sum((1 - spam::int) * weight)::bigint
                  FROM spam_lessons GROUP BY scope ORDER BY scope COLLATE \"C\"",
                 &[],
             )

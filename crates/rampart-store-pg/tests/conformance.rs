@@ -290,6 +290,7 @@ async fn logins_on_postgresql() {
 async fn spam_tokens_on_postgresql() {
     let cluster = Cluster::start();
     c::spam_train_once_and_reverse_on(&store(&cluster).await).await;
+    c::spam_lesson_weights_on(&store(&cluster).await).await;
     let db = cluster.create_database().await;
     let opts = cluster.options(&db);
     c::spam_scopes_apart_and_kept_on(|| async {

@@ -788,7 +788,7 @@ macro_rules! conformance_tests {
             bans_survive_restart_and_allow_lifts, ids_log_retention_and_oldest,
             tls_sts_policy_cache, tls_outcomes_by_day, tls_reports_received_kept,
             tls_reports_sent_once,
-            spam_train_once_and_reverse, spam_scopes_apart_and_kept, trusted_senders_file_tagged_mail,
+            spam_train_once_and_reverse, spam_lesson_weights, spam_scopes_apart_and_kept, trusted_senders_file_tagged_mail,
             dmarc_evaluations_kept_until_done, dmarc_reports_received_once,
             admins_logins_once_and_sessions, admins_queue_gauge);
     };

@@ -327,6 +327,7 @@ impl Store {
         conn.execute_batch(tls_reporting::SCHEMA)?;
         conn.execute_batch(spam_tokens::SCHEMA)?;
         trusted_senders::migrate(&conn)?;
+        spam_tokens::migrate(&conn)?;
         conn.execute_batch(admins::SCHEMA)?;
         conn.execute_batch(dmarc_reporting::SCHEMA)?;
         Ok(Store {

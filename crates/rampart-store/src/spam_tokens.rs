@@ -8,7 +8,10 @@
 //!
 //! Every trained message is remembered by a digest with the tokens it taught, so the same message
 //! trained twice the same way changes nothing, and trained the other way first takes back what it
-//! taught before ([`Trained::Reversed`]).
+//! taught before ([`Trained::Reversed`]). A lesson has a weight, the times it is counted: 1, or
+//! more when `rampart spam train` trains a message again that the classifier still got wrong
+//! ("train until no errors", `bayes::tune`); a weight is only ever raised the same way, and a
+//! lesson the other way takes back all of it.
 
 use crate::shared::write;
 use crate::sqlite::Sqlite;
@@ -29,6 +32,7 @@ CREATE TABLE IF NOT EXISTS spam_lessons (
     spam INTEGER NOT NULL,
     tokens BLOB NOT NULL,
     at INTEGER NOT NULL,
+    weight INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (scope, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS spam_tokens (
@@ -50,7 +54,17 @@ pub struct Lesson {
     pub spam: bool,
     /// Its distinct tokens.
     pub tokens: Vec<u64>,
+    /// How many times it is counted (at least 1; see the module's documentation).
+    pub weight: u32,
 }
+
+/// The weight a lesson is counted with: at least 1, at most [`MAX_WEIGHT`].
+pub fn weight_of(w: u32) -> i64 {
+    i64::from(w.clamp(1, MAX_WEIGHT))
+}
+
+/// The most times one lesson is counted.
+pub const MAX_WEIGHT: u32 = 64;
 
 /// What a lesson did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +75,19 @@ pub enum Trained {
     Already,
     /// Trained before the other way: that lesson was taken back and this one learned.
     Reversed,
+    /// Trained before the same way with a lower weight: now counted more times.
+    Weighted,
+}
+
+/// What a lesson does, given the one stored for its message (spam, weight), if any; None when
+/// it changes nothing ([`Trained::Already`]). Both stores decide with this.
+pub fn outcome(before: Option<(bool, i64)>, spam: bool, weight: i64) -> Option<Trained> {
+    match before {
+        None => Some(Trained::New),
+        Some((was, w)) if was == spam && w >= weight => None,
+        Some((was, _)) if was == spam => Some(Trained::Weighted),
+        Some(_) => Some(Trained::Reversed),
+    }
 }
 
 /// How many messages of each kind a scope was trained with.
@@ -89,6 +116,19 @@ pub trait SpamTokens: Send + Sync {
     async fn spam_scopes(&self) -> Result<Vec<(String, TrainedCounts)>>;
 }
 
+/// A data directory made before lessons had weights: each of its lessons counted once.
+pub(crate) fn migrate(conn: &rusqlite::Connection) -> Result<()> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('spam_lessons') WHERE name = 'weight'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE spam_lessons ADD COLUMN weight INTEGER NOT NULL DEFAULT 1",
+        )?;
+    }
+    Ok(())
+}
+
 /// At most this many tokens are looked up on the calling task rather than the blocking pool.
 const POINT_READ_TOKENS: usize = 2;
 
@@ -110,7 +150,8 @@ fn unpack(blob: &[u8]) -> Vec<u64> {
         .collect()
 }
 
-/// Adds `delta` (±1) to the spam or ham count of each token; rows that reach zero go.
+/// Adds `delta` (± a lesson's weight) to the spam or ham count of each token; rows that reach
+/// zero go.
 fn count_tokens(
     tx: &rusqlite::Transaction,
     scope: &str,
@@ -136,7 +177,7 @@ impl Store {
     fn spam_counts(c: &rusqlite::Connection, scope: &str) -> Result<TrainedCounts> {
         let (spam, ham): (i64, i64) = c
             .prepare_cached(
-                "SELECT coalesce(sum(spam), 0), coalesce(sum(1 - spam), 0)
+                "SELECT coalesce(sum(spam * weight), 0), coalesce(sum((1 - spam) * weight), 0)
                  FROM spam_lessons WHERE scope = ?1",
             )?
             .query_row([scope], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -174,7 +215,7 @@ impl Store {
     pub fn spam_scopes(&self) -> Result<Vec<(String, TrainedCounts)>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT scope, sum(spam), sum(1 - spam) FROM spam_lessons
+                "SELECT scope, sum(spam * weight), sum((1 - spam) * weight) FROM spam_lessons
                  GROUP BY scope ORDER BY scope",
             )?;
             let rows = st.query_map([], |r| {
@@ -206,27 +247,32 @@ impl SpamTokens for Sqlite {
         tokens.truncate(MAX_TOKENS_PER_LESSON);
         let spam = lesson.spam;
         let digest = lesson.digest;
+        let weight = weight_of(lesson.weight);
         write(self.writer(), move |tx| {
-            let before: Option<(bool, Vec<u8>)> = tx
-                .prepare_cached("SELECT spam, tokens FROM spam_lessons WHERE scope = ?1 AND digest = ?2")?
-                .query_row(params![scope, digest], |r| Ok((r.get(0)?, r.get(1)?)))
+            let before: Option<(bool, Vec<u8>, i64)> = tx
+                .prepare_cached(
+                    "SELECT spam, tokens, weight FROM spam_lessons WHERE scope = ?1 AND digest = ?2",
+                )?
+                .query_row(params![scope, digest], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
-            let outcome = match before {
-                Some((was, _)) if was == spam => return Ok(Trained::Already),
-                // Take back exactly what the earlier lesson taught.
-                Some((was, old)) => {
-                    count_tokens(tx, &scope, &unpack(&old), was, -1)?;
-                    Trained::Reversed
-                }
-                None => Trained::New,
+            let Some(outcome) = outcome(before.as_ref().map(|(s, _, w)| (*s, *w)), spam, weight)
+            else {
+                return Ok(Trained::Already);
             };
-            count_tokens(tx, &scope, &tokens, spam, 1)?;
+            // Take back exactly what the earlier lesson taught, as many times as it counted.
+            if let Some((was, old, w)) = before {
+                count_tokens(tx, &scope, &unpack(&old), was, -w)?;
+            }
+            count_tokens(tx, &scope, &tokens, spam, weight)?;
             tx.prepare_cached(
-                "INSERT INTO spam_lessons(scope, digest, spam, tokens, at) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO spam_lessons(scope, digest, spam, tokens, at, weight)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(scope, digest) DO UPDATE SET spam = excluded.spam,
-                   tokens = excluded.tokens, at = excluded.at",
+                   tokens = excluded.tokens, at = excluded.at, weight = excluded.weight",
             )?
-            .execute(params![scope, digest, spam, pack(&tokens), crate::now_micros()])?;
+            .execute(params![scope, digest, spam, pack(&tokens), crate::now_micros(), weight])?;
             Ok(outcome)
         })
         .await
@@ -258,5 +304,36 @@ mod tests {
     fn tokens_pack_and_unpack() {
         let t = vec![0, 1, u64::MAX, 1 << 63];
         assert_eq!(unpack(&pack(&t)), t);
+    }
+
+    /// A data directory from before lessons had weights: its lessons count once, and the
+    /// migration runs once.
+    #[test]
+    fn lessons_of_before_weights_count_once() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE spam_lessons (scope TEXT NOT NULL, digest BLOB NOT NULL,
+               spam INTEGER NOT NULL, tokens BLOB NOT NULL, at INTEGER NOT NULL,
+               PRIMARY KEY (scope, digest)) WITHOUT ROWID;
+             INSERT INTO spam_lessons VALUES ('', x'01', 1, x'', 0), ('', x'02', 0, x'', 0);",
+        )
+        .unwrap();
+        migrate(&c).unwrap();
+        migrate(&c).unwrap();
+        assert_eq!(
+            Store::spam_counts(&c, "").unwrap(),
+            TrainedCounts { spam: 1, ham: 1 }
+        );
+    }
+
+    #[test]
+    fn a_weight_is_raised_only_the_same_way() {
+        assert_eq!(outcome(None, true, 1), Some(Trained::New));
+        assert_eq!(outcome(Some((true, 1)), true, 1), None);
+        assert_eq!(outcome(Some((true, 3)), true, 2), None);
+        assert_eq!(outcome(Some((true, 1)), true, 2), Some(Trained::Weighted));
+        assert_eq!(outcome(Some((true, 5)), false, 1), Some(Trained::Reversed));
+        assert_eq!(weight_of(0), 1);
+        assert_eq!(weight_of(u32::MAX), i64::from(MAX_WEIGHT));
     }
 }

@@ -28,6 +28,10 @@ pub enum SpamCmd {
         /// Also train this user's own counts.
         #[arg(long)]
         user: Option<String>,
+        /// After every message is learned once, passes over them that train again each one
+        /// the classifier still gets wrong ("train until no errors"); 0 trains each once.
+        #[arg(long, default_value_t = bayes::TUNE_PASSES)]
+        tune_passes: usize,
     },
     /// How many spam and ham messages each scope was trained with, and whether that is enough.
     Status,
@@ -88,6 +92,10 @@ impl TokenSource for StoreTokens {
     }
 }
 
+/// Training again until no errors holds every message's tokens in memory: above this many
+/// messages in one run it is not done (and the command says so).
+const MAX_TUNE_LESSONS: usize = 50_000;
+
 /// How one kind's training went.
 #[derive(Default)]
 struct Tally {
@@ -115,7 +123,12 @@ pub fn run(config: &Config, cmd: SpamCmd) -> Result<(), Error> {
 
 async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), Error> {
     match cmd {
-        SpamCmd::Train { spam, ham, user } => {
+        SpamCmd::Train {
+            spam,
+            ham,
+            user,
+            tune_passes,
+        } => {
             if spam.is_empty() && ham.is_empty() {
                 return Err("name at least one --spam or --ham directory".into());
             }
@@ -123,13 +136,14 @@ async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), E
                 Some(u) => Some(known_user(store, &u).await?),
                 None => None,
             };
+            let mut batch = Vec::new();
             for (dirs, is_spam) in [(&spam, true), (&ham, false)] {
                 if dirs.is_empty() {
                     continue;
                 }
                 let mut t = Tally::default();
                 for d in dirs {
-                    train_path(store, user.as_deref(), d, is_spam, &mut t).await?;
+                    train_path(store, user.as_deref(), d, is_spam, &mut t, &mut batch).await?;
                 }
                 println!(
                     "{}: {} trained ({} new, {} moved from {}), {} already known, {} unreadable",
@@ -142,6 +156,7 @@ async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), E
                     t.unreadable
                 );
             }
+            train_again(store, user.as_deref(), batch, tune_passes).await?;
             status(config, store).await
         }
         SpamCmd::Status => status(config, store).await,
@@ -255,6 +270,7 @@ async fn train_path(
     path: &Path,
     spam: bool,
     t: &mut Tally,
+    batch: &mut Vec<(Vec<u8>, Vec<u64>, bool)>,
 ) -> Result<(), Error> {
     let mut files = Vec::new();
     collect(path, &mut files)?;
@@ -263,15 +279,93 @@ async fn train_path(
         let bytes = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
         for raw in split_mbox(&bytes) {
             match bayes::lesson(&raw) {
-                Some(l) => match train(store, user, l, spam).await? {
-                    Trained::New => t.new += 1,
-                    Trained::Already => t.already += 1,
-                    Trained::Reversed => t.reversed += 1,
-                },
+                Some(l) => {
+                    if batch.len() <= MAX_TUNE_LESSONS {
+                        batch.push((l.digest.clone(), l.tokens.clone(), spam));
+                    }
+                    match train(store, user, l, spam).await? {
+                        Trained::New => t.new += 1,
+                        Trained::Already | Trained::Weighted => t.already += 1,
+                        Trained::Reversed => t.reversed += 1,
+                    }
+                }
                 None => t.unreadable += 1,
             }
         }
     }
+    Ok(())
+}
+
+/// "Train until no errors" (AL-1.2, `bayes::tune`): with the whole batch learned once, the
+/// messages the classifier still gets wrong (against the counts of the scope the batch is
+/// reported in: the user's with `--user`, else the installation's) are counted again, pass
+/// after pass, and their lessons' weights raised in every scope they were learned in.
+async fn train_again(
+    store: &AnyStore,
+    user: Option<&str>,
+    mut batch: Vec<(Vec<u8>, Vec<u64>, bool)>,
+    passes: usize,
+) -> Result<(), Error> {
+    if passes == 0 || batch.is_empty() {
+        return Ok(());
+    }
+    if batch.len() > MAX_TUNE_LESSONS {
+        println!(
+            "not trained again until no errors: more than {MAX_TUNE_LESSONS} messages in one \
+             run (train in smaller batches for that)"
+        );
+        return Ok(());
+    }
+    // The order of the passes: by digest, so a run is the same whatever the files' order; a
+    // message given twice is learned as its last lesson said.
+    batch.sort_by(|a, b| a.0.cmp(&b.0));
+    batch.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.2 = later.2;
+        }
+        same
+    });
+    let mut union: Vec<u64> = batch
+        .iter()
+        .flat_map(|(_, t, _)| t.iter().copied())
+        .collect();
+    union.push(bayes::tokens::marker());
+    union.sort_unstable();
+    union.dedup();
+    let scope = user.unwrap_or(GLOBAL);
+    let counts = StoreTokens(store.clone())
+        .counts(scope, &union)
+        .await
+        .map_err(|e| format!("reading the classifier's counts: {e}"))?;
+    let (mut counts, _) = bayes::current(counts);
+    let lessons: Vec<(&[u64], bool)> = batch.iter().map(|(_, t, s)| (t.as_slice(), *s)).collect();
+    let again = bayes::tune(&mut counts, &lessons, passes);
+    let mut times = 0u32;
+    let mut messages = 0usize;
+    for ((digest, tokens, spam), n) in batch.iter().zip(&again) {
+        if *n == 0 {
+            continue;
+        }
+        messages += 1;
+        times += n;
+        let weight = 1 + n;
+        for s in std::iter::once(GLOBAL).chain(user) {
+            store
+                .spam_train(Lesson {
+                    scope: s.to_string(),
+                    digest: digest.clone(),
+                    spam: *spam,
+                    tokens: tokens.clone(),
+                    weight,
+                })
+                .await?;
+        }
+    }
+    println!(
+        "trained again until no errors: {messages} message(s) the classifier still got wrong, \
+         {times} more time(s) in all"
+    );
     Ok(())
 }
 
@@ -288,6 +382,7 @@ pub async fn train(
         digest: l.digest.clone(),
         spam,
         tokens: l.tokens.clone(),
+        weight: 1,
     };
     let global = store.spam_train(lesson(GLOBAL)).await?;
     match user {

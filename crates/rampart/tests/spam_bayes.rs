@@ -314,3 +314,74 @@ fn al_1_2_bayes_trained_over_cli_and_jmap_moves() {
         "{text}"
     );
 }
+
+/// AL-1.2: "train until no errors". A wanted message written in spam's words (an offer from a
+/// partner) is still read as spam after one lesson; `rampart spam train` trains again the
+/// messages the classifier still gets wrong (their lessons counted more times, and counted so
+/// in the status), and the offer then scores lower. With `--tune-passes 0` each is learned
+/// once.
+#[test]
+fn al_1_2_training_again_until_no_errors_teaches_the_message_it_got_wrong() {
+    let s = start_jmap_with(Options {
+        checks: Some(format!(
+            "disabled = [\"antivirus\"]\n[checks.spam.bayes]\nmin_spam = {MIN}\nmin_ham = {MIN}\n"
+        )),
+        ..Options::default()
+    });
+    let dir = TempDir::new("tune");
+    let spam_dir = corpus(&dir, "spam", &SPAM_WORDS, "promo@offers.test");
+    let ham_dir = corpus(&dir, "ham", &HAM_WORDS, "carol@partner.test");
+    let offer = std::path::Path::new(&ham_dir).join("offer.eml");
+    std::fs::write(
+        &offer,
+        msg("offer", &SPAM_WORDS, 7, "carol@partner.test").replace("\r\n", "\n"),
+    )
+    .unwrap();
+    let offer = offer.to_string_lossy().into_owned();
+    let train = |passes: &str| {
+        cli(
+            &s.config,
+            &[
+                "spam",
+                "train",
+                "--spam",
+                &spam_dir,
+                "--ham",
+                &ham_dir,
+                "--tune-passes",
+                passes,
+            ],
+            None,
+        )
+    };
+    let score = || {
+        let out = cli(&s.config, &["spam", "score", &offer], None);
+        probability(&out)
+    };
+    let once = train("0");
+    assert!(!once.contains("trained again"), "{once}");
+    let n = MIN + 5;
+    assert!(
+        once.contains(&format!("installation: {n} spam, {} ham trained", n + 1)),
+        "{once}"
+    );
+    let before = score();
+    assert!(before > 0.5, "read as spam after one lesson: {before}");
+    let again = train("10");
+    assert!(
+        again.contains("trained again until no errors: ")
+            && !again.contains("until no errors: 0 message(s)"),
+        "{again}"
+    );
+    let after = score();
+    assert!(after < before, "{after} is not below {before}");
+    // The lesson counts more times: the ham trained are more than the messages.
+    let status = cli(&s.config, &["spam", "status"], None);
+    let ham: usize = status
+        .split(" spam, ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|h| h.parse().ok())
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(ham > n + 1, "{status}");
+}

@@ -85,6 +85,7 @@ pub(crate) async fn train(m: &crate::MailMethods, owner: &str, id: i64, spam: bo
             digest: l.digest.clone(),
             spam,
             tokens: l.tokens.clone(),
+            weight: 1,
         };
         match store.spam_train(lesson).await {
             // A lesson that changed nothing (this user trained this message the same way

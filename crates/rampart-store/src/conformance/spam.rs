@@ -12,6 +12,7 @@ fn lesson(scope: &str, digest: u8, spam: bool, tokens: &[u64]) -> Lesson {
         digest: vec![digest; 32],
         spam,
         tokens: tokens.to_vec(),
+        weight: 1,
     }
 }
 
@@ -20,6 +21,62 @@ fn lesson(scope: &str, digest: u8, spam: bool, tokens: &[u64]) -> Lesson {
 pub async fn spam_train_once_and_reverse<H: Harness>(h: &H) {
     let place = h.create().await;
     spam_train_once_and_reverse_on(&*h.open(&place).await).await;
+}
+
+/// AL-1.2: a lesson's weight (trained again until no errors) counts its tokens and the message
+/// that many times; a weight is only raised the same way (a lower or equal one changes nothing,
+/// as a user's move of a message trained in bulk must not undo the bulk lesson), and a lesson
+/// the other way takes back all of it.
+pub async fn spam_lesson_weights<H: Harness>(h: &H) {
+    let place = h.create().await;
+    spam_lesson_weights_on(&*h.open(&place).await).await;
+}
+
+pub async fn spam_lesson_weights_on<S: SpamTokens + ?Sized>(store: &S) {
+    let t = [7u64, 8];
+    let weighted = |spam: bool, weight: u32| Lesson {
+        weight,
+        ..lesson(GLOBAL, 9, spam, &t)
+    };
+    assert_eq!(
+        store.spam_train(weighted(false, 1)).await.unwrap(),
+        Trained::New
+    );
+    assert_eq!(
+        store.spam_train(weighted(false, 3)).await.unwrap(),
+        Trained::Weighted
+    );
+    let c = store.spam_token_counts(GLOBAL, &t).await.unwrap();
+    assert_eq!(c.trained, TrainedCounts { spam: 0, ham: 3 });
+    assert_eq!(c.tokens, vec![(7, 0, 3), (8, 0, 3)], "counted three times");
+    for w in [1, 3] {
+        assert_eq!(
+            store.spam_train(weighted(false, w)).await.unwrap(),
+            Trained::Already,
+            "weight {w} the same way changes nothing"
+        );
+    }
+    assert_eq!(
+        store.spam_train(weighted(true, 1)).await.unwrap(),
+        Trained::Reversed
+    );
+    let c = store.spam_token_counts(GLOBAL, &t).await.unwrap();
+    assert_eq!(c.trained, TrainedCounts { spam: 1, ham: 0 });
+    assert_eq!(
+        c.tokens,
+        vec![(7, 1, 0), (8, 1, 0)],
+        "all three ham counts taken back"
+    );
+    assert_eq!(
+        store.spam_train(weighted(true, 1000)).await.unwrap(),
+        Trained::Weighted
+    );
+    let c = store.spam_token_counts(GLOBAL, &[7]).await.unwrap();
+    assert_eq!(
+        c.tokens,
+        vec![(7, u64::from(crate::spam_tokens::MAX_WEIGHT), 0)],
+        "a weight is at most MAX_WEIGHT"
+    );
 }
 
 pub async fn spam_train_once_and_reverse_on<S: SpamTokens + ?Sized>(store: &S) {

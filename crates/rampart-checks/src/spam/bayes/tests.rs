@@ -303,3 +303,51 @@ async fn al_1_2_bayes_lessons_of_an_older_tokeniser_do_not_count_and_say_so() {
     assert!(toks(&ham(1)).contains(&tokens::marker()));
     assert_eq!(tokens::VERSION, 2);
 }
+
+/// AL-1.2, "train until no errors": a wanted message in spam's words is still on the spam side
+/// after one lesson; `tune` counts it again until it is not (or the passes run out), touches no
+/// message it already gets right, and a second run finds nothing left to do.
+#[test]
+fn tune_trains_again_only_what_it_still_gets_wrong() {
+    let mut lessons: Vec<(Vec<u64>, bool)> = (0..20)
+        .map(|i| (lesson(spam(i).as_bytes()).unwrap().tokens, true))
+        .chain((0..20).map(|i| (lesson(ham(i).as_bytes()).unwrap().tokens, false)))
+        .collect();
+    let offer = "From: Carol <carol@partner.example>\r\nTo: a@local.example\r\n\
+                 Subject: our LOTTERY prize draw for partners\r\nMessage-ID: <o1@partner.example>\r\n\r\n\
+                 Congratulations, winner of the partner prize: cheap discount, act now.\r\n";
+    lessons.push((lesson(offer.as_bytes()).unwrap().tokens, false));
+    let mut counts = Counts::default();
+    for (t, s) in &lessons {
+        count_again(&mut counts, t, *s);
+    }
+    let batch: Vec<(&[u64], bool)> = lessons.iter().map(|(t, s)| (t.as_slice(), *s)).collect();
+    let offer_tokens = batch.last().unwrap().0;
+    let before = probability(offer_tokens, &counts).0;
+    assert!(
+        before > TUNE_MARGIN,
+        "the offer reads as spam at first: {before}"
+    );
+    let again = tune(&mut counts, &batch, TUNE_PASSES);
+    assert!(*again.last().unwrap() > 0, "{again:?}");
+    let after = probability(offer_tokens, &counts).0;
+    assert!(after < before, "{after} is not below {before}");
+    for (i, (t, s)) in batch.iter().enumerate() {
+        let p = probability(t, &counts).0;
+        if again[i] == 0 {
+            assert!(
+                if *s {
+                    p >= 1.0 - TUNE_MARGIN
+                } else {
+                    p <= TUNE_MARGIN
+                },
+                "lesson {i} left alone yet wrong: {p}"
+            );
+        }
+    }
+    if again.iter().all(|n| (*n as usize) < TUNE_PASSES) {
+        assert!(tune(&mut counts, &batch, TUNE_PASSES)
+            .iter()
+            .all(|n| *n == 0));
+    }
+}
