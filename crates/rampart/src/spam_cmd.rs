@@ -132,6 +132,14 @@ async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), E
             if spam.is_empty() && ham.is_empty() {
                 return Err("name at least one --spam or --ham directory".into());
             }
+            // A lesson counts at most MAX_WEIGHT times: once, and once per pass.
+            let most = rampart_store::spam_tokens::MAX_WEIGHT as usize - 1;
+            if tune_passes > most {
+                return Err(format!(
+                    "--tune-passes {tune_passes} is too many; give at most {most}"
+                )
+                .into());
+            }
             let user = match user {
                 Some(u) => Some(known_user(store, &u).await?),
                 None => None,
@@ -309,6 +317,7 @@ async fn train_again(
     if passes == 0 || batch.is_empty() {
         return Ok(());
     }
+
     if batch.len() > MAX_TUNE_LESSONS {
         println!(
             "not trained again until no errors: more than {MAX_TUNE_LESSONS} messages in one \

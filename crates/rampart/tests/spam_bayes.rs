@@ -358,6 +358,20 @@ fn al_1_2_training_again_until_no_errors_teaches_the_message_it_got_wrong() {
         let out = cli(&s.config, &["spam", "score", &offer], None);
         probability(&out)
     };
+    let out = common::cli_raw(
+        &s.config,
+        &["spam", "train", "--ham", &ham_dir, "--tune-passes", "64"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: --tune-passes 64 is too many; give at most 63"
+    );
+    assert!(
+        cli(&s.config, &["spam", "status"], None).contains("0 spam, 0 ham"),
+        "nothing trained"
+    );
     let once = train("0");
     assert!(!once.contains("trained again"), "{once}");
     let n = MIN + 5;
