@@ -164,7 +164,7 @@ async fn run_on(config: &Config, store: &AnyStore, cmd: SpamCmd) -> Result<(), E
                     t.unreadable
                 );
             }
-            train_again(store, user.as_deref(), batch, tune_passes).await?;
+            train_again(config, store, user.as_deref(), batch, tune_passes).await?;
             status(config, store).await
         }
         SpamCmd::Status => status(config, store).await,
@@ -307,8 +307,11 @@ async fn train_path(
 /// "Train until no errors" (AL-1.2, `bayes::tune`): with the whole batch learned once, the
 /// messages the classifier still gets wrong (against the counts of the scope the batch is
 /// reported in: the user's with `--user`, else the installation's) are counted again, pass
-/// after pass, and their lessons' weights raised in every scope they were learned in.
+/// after pass, and their lessons' weights raised in every scope they were learned in. Not
+/// while that scope is below the classifier's minimum: it has no errors to mend yet, and on a
+/// handful of messages every one would be counted again.
 async fn train_again(
+    config: &Config,
     store: &AnyStore,
     user: Option<&str>,
     mut batch: Vec<(Vec<u8>, Vec<u64>, bool)>,
@@ -348,6 +351,15 @@ async fn train_again(
         .await
         .map_err(|e| format!("reading the classifier's counts: {e}"))?;
     let (mut counts, _) = bayes::current(counts);
+    let cfg = &config.checks.spam.bayes;
+    if counts.spam_messages < cfg.min_spam || counts.ham_messages < cfg.min_ham {
+        println!(
+            "not trained again until no errors: the classifier is not yet in effect (needs {} \
+             spam and {} ham)",
+            cfg.min_spam, cfg.min_ham
+        );
+        return Ok(());
+    }
     let lessons: Vec<(&[u64], bool)> = batch.iter().map(|(_, t, s)| (t.as_slice(), *s)).collect();
     let again = bayes::tune(&mut counts, &lessons, passes);
     let mut times = 0u32;

@@ -463,6 +463,12 @@ fn a_bounce_with_node_bs_cli_of_mail_node_a_queued_notifies_the_sender_once() {
     let (spam, ham) = (spam.to_str().unwrap(), ham.to_str().unwrap());
     let out = run(&a, &["spam", "train", "--spam", spam, "--ham", ham]);
     assert!(out.contains("spam: 3 trained (3 new"), "{out}");
+    // Below the classifier's minimum, nothing is trained again until no errors: the counts
+    // below are the messages.
+    assert!(
+        out.contains("not trained again until no errors: the classifier is not yet in effect"),
+        "{out}"
+    );
     let status = run(&b, &["spam", "status"]);
     assert!(
         status.contains("installation: 3 spam, 2 ham trained"),
