@@ -633,11 +633,16 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    /// A log reader that never reads: every write waits until the test ends.
-    struct Stalled(std::sync::mpsc::Receiver<()>);
+    /// A log reader that never reads: every write says it began, then waits until the test
+    /// ends.
+    struct Stalled(
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::SyncSender<()>,
+    );
 
     impl Write for Stalled {
         fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            let _ = self.1.try_send(());
             let _ = self.0.recv();
             Err(std::io::ErrorKind::BrokenPipe.into())
         }
@@ -651,20 +656,23 @@ mod tests {
     #[test]
     fn dropped_log_lines_are_counted_once() {
         let (release, stalled) = std::sync::mpsc::channel();
+        let (began, writing) = std::sync::mpsc::sync_channel(1);
         let (mut writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(true)
             .buffered_lines_limit(4)
-            .finish(Stalled(stalled));
+            .finish(Stalled(stalled, began));
         let counter = writer.error_counter();
-        // The log thread takes the first line and waits in its write; four more fill the buffer.
-        // Whatever the timing, at most six of twenty are held and the rest are dropped.
-        for i in 0..20 {
+        // The log thread takes the first line and waits in its write (the test waits until it
+        // does: the buffer's room is then known); four more fill the buffer, fifteen are dropped.
+        writer.write_all(b"line 0\n").unwrap();
+        writing.recv().unwrap();
+        for i in 1..20 {
             writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
         }
         let metrics = crate::metrics::Metrics::new();
         let mut reported = 0;
         let first = report_drops(&counter, &mut reported, &metrics);
-        assert!(first >= 14, "dropped {first} of 20 with room for 6");
+        assert_eq!(first, 15, "dropped of 20 with room for 5");
         assert_eq!(
             report_drops(&counter, &mut reported, &metrics),
             0,
