@@ -22,7 +22,8 @@ use rampart_store::mailbox_audit::op;
 use rampart_store::{ActorKind, MailboxEvent, Store};
 
 use super::{
-    client_of, confirm_page, escape, page, page_status, see_other, when, Console, Form, Signed,
+    client_of, confirm_page, escape, not_done, page, page_status, see_other, when, Console, Form,
+    Signed,
 };
 
 type St = State<Arc<Console>>;
@@ -68,21 +69,6 @@ fn hidden(name: &str, value: &str) -> String {
         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
         escape(name),
         escape(value)
-    )
-}
-
-/// The refusal of a change: 400 with the store's or the policy's sentence.
-fn not_done(who: &Signed, what: &str, why: &str, back: &str) -> Response {
-    page_status(
-        StatusCode::BAD_REQUEST,
-        Some(who),
-        "Not done",
-        &format!(
-            "<p class=\"error\" id=\"not-done\">{}: {}</p><p><a href=\"{}\">Back</a></p>",
-            escape(what),
-            escape(why),
-            escape(back)
-        ),
     )
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::Extension;
 use hickory_resolver::proto::rr::{RData, RecordType};
@@ -448,18 +448,7 @@ pub(super) async fn generate(
         Ok(w) => w,
         Err(r) => return r,
     };
-    let not_done = |why: &str| {
-        super::page_status(
-            StatusCode::BAD_REQUEST,
-            Some(&who),
-            "Not done",
-            &format!(
-                "<p class=\"error\" id=\"not-done\">No key generated: {}</p>\
-                 <p><a href=\"/dkim\">Back</a></p>",
-                escape(why)
-            ),
-        )
-    };
+    let not_done = |why: &str| super::not_done(&who, "No key generated", why, "/dkim");
     let domain = form.get("domain").unwrap_or("").trim().to_ascii_lowercase();
     let selector = form.get("selector").unwrap_or("").trim().to_string();
     let Some(alg) = Algorithm::parse(form.get("algorithm").unwrap_or("")) else {

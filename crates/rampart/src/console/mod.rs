@@ -352,6 +352,21 @@ pub fn store_failed(
     page_status(StatusCode::SERVICE_UNAVAILABLE, who, title, sentence)
 }
 
+/// The refusal of a change: 400 with the store's or the policy's sentence.
+pub fn not_done(who: &Signed, what: &str, why: &str, back: &str) -> Response {
+    page_status(
+        StatusCode::BAD_REQUEST,
+        Some(who),
+        "Not done",
+        &format!(
+            "<p class=\"error\" id=\"not-done\">{}: {}</p><p><a href=\"{}\">Back</a></p>",
+            escape(what),
+            escape(why),
+            escape(back)
+        ),
+    )
+}
+
 /// A console page: the header with navigation and the signed-in administrator, then `body`.
 pub fn page(who: Option<&Signed>, title: &str, body: &str) -> Response {
     page_status(StatusCode::OK, who, title, body)
