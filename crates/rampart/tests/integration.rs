@@ -57,6 +57,7 @@ mod outside_daemon_ports;
 mod pg_admin;
 mod pg_console;
 mod pg_disk_full;
+mod pg_faults;
 mod pg_nodes;
 mod recipient_verify;
 mod reload;
