@@ -11,6 +11,17 @@ use rampart_queue::dkim::{self, Algorithm};
 use rampart_store::dkim_keys::{DkimKey, DkimKeys};
 use rampart_store_pg::PgStore;
 
+/// A new key as a shared store keeps it (the console's generation stores it the same way).
+pub fn stored(key: &dkim::NewKey, alg: Algorithm) -> DkimKey {
+    DkimKey {
+        domain: key.domain.clone(),
+        selector: key.selector.clone(),
+        algorithm: alg.name().into(),
+        private_key_pem: dkim::to_pem(alg, &key.private_der),
+        created: rampart_store::now_micros(),
+    }
+}
+
 pub async fn run(store: &PgStore, data_dir: &std::path::Path, cmd: &DkimCmd) -> Result<(), Error> {
     match cmd {
         DkimCmd::Generate {
@@ -23,15 +34,7 @@ pub async fn run(store: &PgStore, data_dir: &std::path::Path, cmd: &DkimCmd) -> 
                 format!("--algorithm {algorithm} is not known; use rsa or ed25519")
             })?;
             let key = dkim::make(domain, selector, alg, *bits)?;
-            store
-                .dkim_key_add(DkimKey {
-                    domain: key.domain.clone(),
-                    selector: key.selector.clone(),
-                    algorithm: alg.name().into(),
-                    private_key_pem: dkim::to_pem(alg, &key.private_der),
-                    created: rampart_store::now_micros(),
-                })
-                .await?;
+            store.dkim_key_add(stored(&key, alg)).await?;
             eprintln!(
                 "key stored in the shared PostgreSQL database (table dkim_keys, readable by the \
                  database role of [store] url); every node signs with it"

@@ -467,13 +467,7 @@ pub(super) async fn generate(
         match dkim::make(&domain, &selector, alg, 2048) {
             Ok(key) => c
                 .store
-                .dkim_key_add(rampart_store::dkim_keys::DkimKey {
-                    domain: key.domain.clone(),
-                    selector: key.selector.clone(),
-                    algorithm: alg.name().into(),
-                    private_key_pem: dkim::to_pem(alg, &key.private_der),
-                    created: rampart_store::now_micros(),
-                })
+                .dkim_key_add(crate::dkim_pg::stored(&key, alg))
                 .await
                 .map(|()| (key.record_name, key.record_value))
                 .map_err(|e| e.to_string()),

@@ -85,17 +85,7 @@ pub(super) async fn authenticate(
             changes,
         } => session(b, token, csrf.as_deref(), *changes, ip).await,
     }?;
-    if let Err(e) = b.store.mailbox_ensure(&address).await {
-        tracing::error!(error = %e, "the role mailboxes could not be created");
-        return None;
-    }
-    let grants = match b.store.grants_to(&address).await {
-        Ok(g) => g,
-        Err(e) => {
-            tracing::error!(error = %e, "the delegation grants could not be read");
-            return None;
-        }
-    };
+    let grants = account_ready(b, &address).await?;
     let credential = match credentials {
         Credentials::Basic { .. } => "basic",
         Credentials::Bearer(_) => "bearer",
@@ -131,19 +121,28 @@ pub(crate) async fn sign_in(
 ) -> Result<String, NotSignedIn> {
     let ip = origin.ip.ok_or(NotSignedIn::Refused)?;
     let address = basic(b, username, password, origin, ip).await?;
-    if let Err(e) = b.store.mailbox_ensure(&address).await {
-        tracing::error!(error = %e, "the role mailboxes could not be created");
-        return Err(NotSignedIn::Unavailable);
-    }
-    let grants = match b.store.grants_to(&address).await {
-        Ok(g) => g,
-        Err(e) => {
-            tracing::error!(error = %e, "the delegation grants could not be read");
-            return Err(NotSignedIn::Unavailable);
-        }
-    };
+    let grants = account_ready(b, &address)
+        .await
+        .ok_or(NotSignedIn::Unavailable)?;
     record_login(b, &address, &grants, origin, ip, "password").await;
     Ok(address)
+}
+
+/// A signed-in user's account made ready: its role mailboxes, and the grants that let it reach
+/// others' mail. None (logged) when the store cannot do either: no access is given without the
+/// grants that decide it and the audit of their use.
+async fn account_ready(b: &JmapBackend, address: &str) -> Option<Vec<Grant>> {
+    if let Err(e) = b.store.mailbox_ensure(address).await {
+        tracing::error!(error = %e, "the role mailboxes could not be created");
+        return None;
+    }
+    match b.store.grants_to(address).await {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::error!(error = %e, "the delegation grants could not be read");
+            None
+        }
+    }
 }
 
 /// The webmail's session cookie: a live session of an enabled account, from an address the
