@@ -45,6 +45,7 @@ pub mod quarantine;
 pub mod queue;
 pub mod queue_admin;
 pub mod removal;
+pub mod send_as;
 pub mod shared;
 pub mod spam_tokens;
 pub mod submission;

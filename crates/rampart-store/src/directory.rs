@@ -443,16 +443,9 @@ impl Store {
             params![user, address],
         )?;
         if n == 0 {
-            return Err(StoreError::Invalid(format!(
-                "{user} has no grant to send as {address}"
-            )));
+            return Err(no_send_as(&user, &address));
         }
-        let mut e = TraceEvent::new(
-            "send-as-removed",
-            format!("{user} may no longer send as {address}; removed by the administrator"),
-        );
-        e.sender = Some(address);
-        e.insert(&tx)?;
+        send_as_removed(&user, &address).insert(&tx)?;
         tx.commit()?;
         Ok(())
     }
@@ -584,6 +577,21 @@ pub fn check_floor(password: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The error for a send-as grant (NC-2.1.7) that does not exist, as every backend words it.
+pub fn no_send_as(user: &str, address: &str) -> StoreError {
+    StoreError::Invalid(format!("{user} has no grant to send as {address}"))
+}
+
+/// The trace event of a send-as grant withdrawn (NC-2.1.7, AL-3.1), as every backend records it.
+pub fn send_as_removed(user: &str, address: &str) -> TraceEvent {
+    let mut e = TraceEvent::new(
+        "send-as-removed",
+        format!("{user} may no longer send as {address}; removed by the administrator"),
+    );
+    e.sender = Some(address.to_owned());
+    e
 }
 
 /// The error for an address that is no user, as every backend words it.

@@ -8,9 +8,9 @@
 //!   data_dir (TLS certificate, integrity baseline, the admin socket, the spool of large
 //!   messages while they arrive, and DKIM key files from before, which still sign there).
 //!
-//! Beyond the traits of [`rampart_store::Backend`], a few console actions still need the
-//! concrete store ([`Running::console_store`]); on PostgreSQL those not available yet answer
-//! with what to do instead (the command line).
+//! Beyond the traits of [`rampart_store::Backend`], a few console actions (the directory's
+//! changes, a bounce, DKIM keys) call the concrete store ([`Running::console_store`]), each
+//! backend's own function, the one its command line calls.
 
 use rampart_config::Config;
 use rampart_store::{AnyStore, Sqlite, Store, Writer};
@@ -104,7 +104,7 @@ fn shared_backend(pg: PgStore) -> Result<AnyStore, Error> {
 }
 
 impl Running {
-    /// The concrete store the console uses for the actions not on a trait yet.
+    /// The concrete store the console uses for the actions not on a trait.
     pub fn console_store(&self) -> crate::console::LocalStore {
         match &self.local {
             Local::Sqlite { store, .. } => crate::console::LocalStore::Sqlite(store.clone()),

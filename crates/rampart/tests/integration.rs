@@ -56,6 +56,7 @@ mod one_meaning;
 mod outside_daemon_ports;
 mod pg_admin;
 mod pg_console;
+mod pg_console_directory;
 mod pg_disk_full;
 mod pg_faults;
 mod pg_nodes;

@@ -19,11 +19,11 @@ use axum::response::Response;
 use axum::Extension;
 use rampart_store::admins::AdminRole;
 use rampart_store::mailbox_audit::op;
-use rampart_store::{ActorKind, MailboxEvent, Store};
+use rampart_store::{ActorKind, MailboxEvent};
 
 use super::{
-    client_of, confirm_page, escape, not_done, page, page_status, see_other, when, Console, Form,
-    Signed,
+    client_of, confirm_page, dir_ops, escape, not_done, page, page_status, see_other, when,
+    Console, Form, Signed,
 };
 
 type St = State<Arc<Console>>;
@@ -34,21 +34,6 @@ const SERVICE: &str = "console";
 /// `s` percent-encoded for a path segment.
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Runs a store function on the blocking pool (Argon2id hashing, SQLite); an error as the
-/// sentence to show.
-async fn on_store<T: Send + 'static>(
-    c: &Console,
-    f: impl FnOnce(&Store) -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    // Not on a trait yet: on PostgreSQL the command line does this (admin_pg.rs).
-    let store = c.local.embedded(
-        "use `rampart user|domain|alias ...` on any node, which change the shared database",
-    )?;
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()))
 }
 
 /// A hidden CSRF field and a button: one action's form.
@@ -117,23 +102,7 @@ pub(super) async fn users(
     let Some(who) = c.signed(&headers, client_of(ext)).await else {
         return see_other("/login");
     };
-    let listed = on_store(&c, |s| {
-        let grants = s.send_as_grants().map_err(|e| e.to_string())?;
-        s.users()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|u| {
-                let disabled = s.account_disabled(&u).map_err(|e| e.to_string())?;
-                let send_as: Vec<String> = grants
-                    .iter()
-                    .filter(|(user, _)| *user == u)
-                    .map(|(_, a)| a.clone())
-                    .collect();
-                Ok((u, disabled.unwrap_or(false), send_as))
-            })
-            .collect::<Result<Vec<_>, String>>()
-    })
-    .await;
+    let listed = dir_ops::users(&c).await;
     let users = match listed {
         Ok(u) => u,
         Err(e) => return not_done(&who, "The users could not be read", &e, "/"),
@@ -187,26 +156,7 @@ pub(super) async fn user(
         return see_other("/login");
     };
     let address = address.trim().to_ascii_lowercase();
-    let a = address.clone();
-    let read = on_store(&c, move |s| {
-        let Some(disabled) = s.account_disabled(&a).map_err(|e| e.to_string())? else {
-            return Ok(None);
-        };
-        let emails = s
-            .user_email_count(&a)
-            .map_err(|e| e.to_string())?
-            .unwrap_or(0);
-        let send_as: Vec<String> = s
-            .send_as_grants()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|(u, _)| *u == a)
-            .map(|(_, addr)| addr)
-            .collect();
-        let tokens = s.tokens(&a).map_err(|e| e.to_string())?;
-        Ok(Some((disabled, emails, send_as, tokens)))
-    })
-    .await;
+    let read = dir_ops::user(&c, &address).await;
     let (disabled, emails, send_as, tokens) = match read {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -368,11 +318,11 @@ pub(super) async fn user_add(
     if let Err(why) = crate::password_policy::check_password(&c.config.passwords, &password) {
         return not_done(&who, &format!("User {address} not added"), &why, "/users");
     }
-    let a = address.clone();
-    match on_store(&c, move |s| {
-        s.add_user(&a, &password).map_err(|e| e.to_string())
-    })
-    .await
+    match c
+        .store
+        .add_user(&address, &password)
+        .await
+        .map_err(|e| e.to_string())
     {
         Ok(()) => {
             c.record(&who, "console", format!("added user {address}"), None)
@@ -411,7 +361,6 @@ pub(super) async fn user_act(
     let base = format!("/users/{}", enc(&address));
     let field = |n: &str| form.get(n).unwrap_or("").trim().to_string();
     let confirmed = form.get("confirm") == Some("yes");
-    let a = address.clone();
     let outcome: Result<String, String> = match action.as_str() {
         "password" => {
             let password = form.get("password").unwrap_or("").to_string();
@@ -419,19 +368,15 @@ pub(super) async fn user_act(
             {
                 return not_done(&who, "Password not changed", &why, &base);
             }
-            on_store(&c, move |s| {
-                s.set_password(&a, &password).map_err(|e| e.to_string())
-            })
-            .await
-            .map(|()| format!("changed the password of {address}; its webmail sessions ended"))
+            dir_ops::set_password(&c, &address, password)
+                .await
+                .map(|()| format!("changed the password of {address}; its webmail sessions ended"))
         }
         "disable" | "enable" => {
             let disabled = action == "disable";
-            on_store(&c, move |s| {
-                s.set_disabled(&a, disabled).map_err(|e| e.to_string())
-            })
-            .await
-            .map(|()| format!("{action}d user {address}"))
+            dir_ops::set_disabled(&c, &address, disabled)
+                .await
+                .map(|()| format!("{action}d user {address}"))
         }
         "delete" => {
             let purge = form.get("purge_mail") == Some("yes");
@@ -448,11 +393,7 @@ pub(super) async fn user_act(
                     ("purge_mail", "Delete its mail too (it cannot be recovered)"),
                 );
             }
-            match on_store(&c, move |s| {
-                s.delete_user(&a, purge).map_err(|e| e.to_string())
-            })
-            .await
-            {
+            match dir_ops::delete_user(&c, &address, purge).await {
                 Ok(gone) => {
                     c.record(
                         &who,
@@ -471,22 +412,15 @@ pub(super) async fn user_act(
                 Err(e) => Err(e),
             }
         }
-        "send-as-add" => {
-            let to = field("address");
-            on_store(&c, move |s| {
-                s.add_send_as(&a, &to).map_err(|e| e.to_string())
-            })
+        "send-as-add" => c
+            .store
+            .add_send_as(&address, &field("address"))
             .await
-            .map(|()| format!("let {address} send as {}", field("address")))
-        }
-        "send-as-remove" => {
-            let to = field("address");
-            on_store(&c, move |s| {
-                s.remove_send_as(&a, &to).map_err(|e| e.to_string())
-            })
+            .map_err(|e| e.to_string())
+            .map(|()| format!("let {address} send as {}", field("address"))),
+        "send-as-remove" => dir_ops::remove_send_as(&c, &address, &field("address"))
             .await
-            .map(|()| format!("{address} may no longer send as {}", field("address")))
-        }
+            .map(|()| format!("{address} may no longer send as {}", field("address"))),
         "token-add" => return token_add(&c, &who, &address, &form).await,
         _ => {
             let token = field("token");
@@ -500,20 +434,18 @@ pub(super) async fn user_act(
                     &[("token", &token)],
                 );
             }
-            let (t, by) = (token.clone(), who.admin.name.clone());
-            on_store(&c, move |s| {
-                if !s.token_revoke(&a, &t).map_err(|e| e.to_string())? {
-                    return Err(format!("{a} has no token {t}"));
-                }
-                // AL-3.1: in the user's mailbox audit, by this administrator.
-                let mut e = MailboxEvent::new(&a, SERVICE, op::TOKEN_REVOKE, format!("token {t}"));
-                e.actor = format!("admin:{by}");
-                e.actor_kind = ActorKind::Administrator;
-                s.mailbox_record_now(&[e])
-                    .map_err(|e| format!("revoked, but the mailbox audit could not record it: {e}"))
-            })
-            .await
-            .map(|()| format!("revoked token {token} of {address}"))
+            // AL-3.1: in the user's mailbox audit, by this administrator.
+            let mut e = MailboxEvent::new(
+                &address,
+                SERVICE,
+                op::TOKEN_REVOKE,
+                format!("token {token}"),
+            );
+            e.actor = format!("admin:{}", who.admin.name);
+            e.actor_kind = ActorKind::Administrator;
+            dir_ops::token_revoke_audited(&c, &address, &token, e)
+                .await
+                .map(|()| format!("revoked token {token} of {address}"))
         }
     };
     match outcome {
@@ -557,22 +489,12 @@ async fn token_add(c: &Console, who: &Signed, address: &str, form: &Form) -> Res
         Ok(t) => t,
         Err(e) => return not_done(who, "Token not created", &e.to_string(), &base),
     };
-    let (a, by) = (address.to_string(), who.admin.name.clone());
-    let made = on_store(c, move |s| {
-        let (token, info) = s
-            .token_create(&a, &name, &scopes, expires)
-            .map_err(|e| e.to_string())?;
-        let mut e = crate::admin_mailbox::token_created_event(&info);
+    let by = who.admin.name.clone();
+    let made = dir_ops::token_create(c, address, &name, scopes, expires, |info| {
+        let mut e = crate::admin_mailbox::token_created_event(info);
         e.actor = format!("admin:{by}");
         e.service = SERVICE.into();
-        if let Err(err) = s.mailbox_record_now(&[e]) {
-            // An unaudited token must not stand: it was never shown, so revoking it loses nothing.
-            let _ = s.token_revoke(&a, &info.id);
-            return Err(format!(
-                "the mailbox audit could not record it, so it was revoked: {err}"
-            ));
-        }
-        Ok((token, info))
+        e
     })
     .await;
     let (token, info) = match made {
@@ -788,12 +710,7 @@ async fn directory_act(
                     ),
                 );
             }
-            let n = name.clone();
-            on_store(c, move |s| {
-                s.remove_domain(&n, force).map_err(|e| e.to_string())
-            })
-            .await
-            .map(|r| {
+            dir_ops::remove_domain(c, &name, force).await.map(|r| {
                 format!(
                     "removed domain {}; users deleted: {}; aliases removed: {}",
                     r.name,
@@ -821,13 +738,9 @@ async fn directory_act(
                     &[("alias", &alias), ("target", &target)],
                 );
             }
-            let (a, t) = (alias.clone(), target.clone());
-            on_store(c, move |s| {
-                s.remove_alias(&a, (!t.is_empty()).then_some(t.as_str()))
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .map(|gone| format!("removed alias {alias} -> {}", gone.join(", ")))
+            dir_ops::remove_alias(c, &alias, &target)
+                .await
+                .map(|gone| format!("removed alias {alias} -> {}", gone.join(", ")))
         }
     };
     match outcome {

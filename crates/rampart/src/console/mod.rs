@@ -27,6 +27,7 @@
 mod audit;
 mod bans;
 mod dashboard;
+mod dir_ops;
 mod directory;
 mod dkim;
 mod login;
@@ -70,7 +71,7 @@ pub struct Console {
     /// The server's store, through its traits: administrators and their sessions (so they are
     /// shared by every node on PostgreSQL), trace, bans, queue, quarantine, directory.
     pub store: AnyStore,
-    /// The store as its concrete type, for the few actions not on a trait yet.
+    /// The store as its concrete type, for the few actions not on a trait (dir_ops.rs, bounce, DKIM).
     pub local: LocalStore,
     pub config: Arc<Config>,
     /// Wakes the queue manager (a released or retried message is due now).
@@ -84,23 +85,10 @@ pub struct Console {
 /// The concrete store behind [`Console::store`].
 #[derive(Clone)]
 pub enum LocalStore {
-    /// The embedded store: the directory pages' changes and `bounce` run on it.
+    /// The embedded store.
     Sqlite(rampart_store::Store),
     /// The database several nodes share (issue 20).
     Postgresql(rampart_store_pg::PgStore),
-}
-
-impl LocalStore {
-    /// The embedded store, or the sentence saying what to use instead on PostgreSQL.
-    pub fn embedded(&self, instead: &str) -> Result<rampart_store::Store, String> {
-        match self {
-            LocalStore::Sqlite(s) => Ok(s.clone()),
-            LocalStore::Postgresql(_) => Err(format!(
-                "on [store] backend = \"postgresql\" this console action is not available yet; \
-                 {instead}"
-            )),
-        }
-    }
 }
 
 /// The console's routes; serve them on an `admin` listener only.

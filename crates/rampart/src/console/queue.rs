@@ -252,11 +252,11 @@ pub(super) async fn act(
         ("bounce", super::LocalStore::Sqlite(store)) => {
             crate::queue_bounce::bounce(store, &c.config, &qid).await
         }
-        ("bounce", super::LocalStore::Postgresql(_)) => Err(StoreError::Invalid(
-            "on [store] backend = \"postgresql\" a bounce from the console is not available \
-             yet; use delete, or `rampart queue bounce` on an embedded installation"
-                .into(),
-        )),
+        // The notification is queued in the commit that fails the recipients, as `rampart queue
+        // bounce` does on the shared database.
+        ("bounce", super::LocalStore::Postgresql(pg)) => {
+            crate::queue_bounce::bounce_pg(pg, &c.config, &qid).await
+        }
         // The same actions as `rampart queue retry|hold|release|delete` on PostgreSQL: every
         // node's queue manager sees the change at its next look at the queue.
         (other, super::LocalStore::Postgresql(pg)) => match other {

@@ -80,6 +80,14 @@ impl Db {
             c.query_one(sql, &[]).await.unwrap().get(0)
         })
     }
+
+    /// The one text value `sql` selects.
+    pub fn text(&self, sql: &str) -> String {
+        self.runtime.block_on(async {
+            let c = self.cluster.client(&self.name).await;
+            c.query_one(sql, &[]).await.unwrap().get(0)
+        })
+    }
 }
 
 /// DNS: remote.test's MX is 127.0.0.1, and example.test's SPF allows 127.0.0.1 (the receiver
