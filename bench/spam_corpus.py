@@ -250,10 +250,12 @@ rule_files = ["{work / 'bench.rules'}"]
 TUNE_PASSES = None  # --tune-passes: `rampart spam train --tune-passes` (None: its default)
 
 
-def rampart_train(binary, cfg, spam_dirs, ham_dirs, quiet=False):
+def rampart_train(binary, cfg, spam_dirs, ham_dirs, quiet=False, tune_passes=None):
+    """`rampart spam train`; `tune_passes` overrides --tune-passes for this run."""
     cmd = [binary, "--config", str(cfg), "spam", "train"]
-    if TUNE_PASSES is not None:
-        cmd += ["--tune-passes", str(TUNE_PASSES)]
+    passes = TUNE_PASSES if tune_passes is None else tune_passes
+    if passes is not None:
+        cmd += ["--tune-passes", str(passes)]
     for d in spam_dirs:
         cmd += ["--spam", str(d)]
     for d in ham_dirs:
@@ -396,7 +398,9 @@ def run_rampart_feedback(binary, sp, work):
         kind = sp.test[g]
         if v[0] < REFUSED and (kind == "ham") == (v[0] >= tag):
             spam, ham = ([f], []) if kind == "spam" else ([], [f])
-            rampart_train(binary, cfg, spam, ham, quiet=True)
+            # A user's move teaches the message once; `spam train` of one file would otherwise
+            # train it again until it is filed right ("train until no errors").
+            rampart_train(binary, cfg, spam, ham, quiet=True, tune_passes=0)
             corrections[kind] += 1
         if (i + 1) % 500 == 0:
             log(f"feedback: {i + 1} of {len(order)} scored, corrections so far {corrections}")
