@@ -113,12 +113,22 @@ pub enum UserCmd {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Let USER send as ADDRESS (envelope sender, From, Sender; NC-2.1.7).
+    /// Let USER send as ADDRESS (envelope sender, From, Sender; NC-2.1.7); with --remove,
+    /// withdraw that grant.
     SendAs {
         /// The user who is allowed.
         user: String,
         /// The address USER may send as, in a represented domain.
         address: String,
+        /// Withdraw the grant instead (a trace event records it).
+        #[arg(long)]
+        remove: bool,
+    },
+    /// List the send-as grants (NC-2.1.7): `user -> address` a line.
+    SendAsList {
+        /// One JSON object per grant: {"user": USER, "address": ADDRESS}.
+        #[arg(long)]
+        json: bool,
     },
     /// Stop every login of ADDRESS: password (SMTP AUTH, JMAP), bearer tokens, and access to
     /// mailboxes delegated to it. Mail for ADDRESS is still received and kept.
@@ -373,14 +383,23 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
             store.set_password(&address, &password)?;
             println!("{}", password_line(&address));
         }
-        UserCmd::SendAs { user, address } => {
+        UserCmd::SendAs {
+            user,
+            address,
+            remove: false,
+        } => {
             store.add_send_as(&user, &address)?;
-            println!(
-                "{} may now send as {}",
-                user.to_ascii_lowercase(),
-                address.to_ascii_lowercase()
-            );
+            println!("{}", send_as_line(&user, &address, false));
         }
+        UserCmd::SendAs {
+            user,
+            address,
+            remove: true,
+        } => {
+            store.remove_send_as(&user, &address)?;
+            println!("{}", send_as_line(&user, &address, true));
+        }
+        UserCmd::SendAsList { json } => print_send_as(store.send_as_grants()?, json),
         UserCmd::Disable { address } => {
             crate::admin_mailbox::set_disabled(&store, &address, true)?;
         }
@@ -410,6 +429,30 @@ pub fn print_names(names: Vec<String>, key: &str, json: bool) {
             println!("{}", serde_json::json!({ key: n }));
         } else {
             println!("{n}");
+        }
+    }
+}
+
+/// What `user send-as` prints: the grant made, or withdrawn.
+pub fn send_as_line(user: &str, address: &str, removed: bool) -> String {
+    let (user, address) = (
+        user.trim().to_ascii_lowercase(),
+        address.trim().to_ascii_lowercase(),
+    );
+    if removed {
+        format!("{user} may no longer send as {address}")
+    } else {
+        format!("{user} may now send as {address}")
+    }
+}
+
+/// `user send-as-list`: `user -> address` a line, or JSON objects.
+pub fn print_send_as(grants: Vec<(String, String)>, json: bool) {
+    for (u, a) in grants {
+        if json {
+            println!("{}", serde_json::json!({ "user": u, "address": a }));
+        } else {
+            println!("{u} -> {a}");
         }
     }
 }

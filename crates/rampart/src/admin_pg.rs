@@ -1,7 +1,7 @@
 //! The administrative commands that run on the PostgreSQL store (issue 20), so any node's
 //! configuration administers the one database every node reads:
 //! - the directory — `domain add|list|remove`,
-//!   `user add|list|delete|send-as|password|disable|enable`, `alias add|list|remove`, `user token add|list|revoke` ([`crate::admin_pg_mailbox`]) — through the Directory trait and the store's account methods (NC-2.1.2:
+//!   `user add|list|delete|send-as|send-as-list|password|disable|enable`, `alias add|list|remove`, `user token add|list|revoke` ([`crate::admin_pg_mailbox`]) — through the Directory trait and the store's account methods (NC-2.1.2:
 //!   only accounts the administrator creates exist; the password policy applies as on SQLite);
 //! - `trace` (AL-3.1: the whole timeline, whichever nodes received and delivered);
 //! - `queue list|retry|hold|release|delete|bounce` (the same rules as on SQLite; a running node
@@ -46,6 +46,7 @@ impl DirectoryCmd<'_> {
                     UserCmd::Add { .. }
                         | UserCmd::List { .. }
                         | UserCmd::SendAs { .. }
+                        | UserCmd::SendAsList { .. }
                         | UserCmd::Password { .. }
                         | UserCmd::Disable { .. }
                         | UserCmd::Enable { .. }
@@ -162,13 +163,20 @@ async fn execute(
         DirectoryCmd::User(UserCmd::List { json }) => {
             print_names(store.users().await?, "address", *json)
         }
-        DirectoryCmd::User(UserCmd::SendAs { user, address }) => {
-            store.add_send_as(user, address).await?;
-            println!(
-                "{} may now send as {}",
-                user.to_ascii_lowercase(),
-                address.to_ascii_lowercase()
-            );
+        DirectoryCmd::User(UserCmd::SendAs {
+            user,
+            address,
+            remove,
+        }) => {
+            if *remove {
+                store.remove_send_as(user, address).await?;
+            } else {
+                store.add_send_as(user, address).await?;
+            }
+            println!("{}", crate::admin::send_as_line(user, address, *remove));
+        }
+        DirectoryCmd::User(UserCmd::SendAsList { json }) => {
+            crate::admin::print_send_as(store.send_as_grants().await?, *json)
         }
         DirectoryCmd::Alias(AliasCmd::Add { alias, target }) => {
             store.add_alias(alias, target).await?;

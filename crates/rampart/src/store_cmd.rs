@@ -130,7 +130,7 @@ pub fn refuse_postgresql(config: &Config) -> Result<(), String> {
 pub fn refuse_postgresql_command() -> String {
     "[store] backend = \"postgresql\": this command works on the embedded store (SQLite) only; \
      on PostgreSQL `rampart serve`, `rampart store`, `rampart config`, \
-     `domain add|list|remove`, `user add|list|delete|send-as|password|disable|enable|token`, \
+     `domain add|list|remove`, `user add|list|delete|send-as|send-as-list|password|disable|enable|token`, \
      `alias add|list|remove`, `trace`, `queue list|retry|hold|release|delete|bounce`, \
      `quarantine list|show|release|delete`, `ban list|add|remove|allow`, \
      `mailbox list|show|delete|grant|revoke|grants|audit`, `report summary|tls|dmarc`, `dkim generate|list`, \

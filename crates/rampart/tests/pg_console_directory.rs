@@ -8,7 +8,7 @@ use crate::common;
 
 use common::console::{add_admin, Browser};
 use common::pg::{dns, node, submit, wait_until, Db};
-use common::ClosedPort;
+use common::{cli, ClosedPort};
 
 const CAROL: &str = "carol@example.test";
 /// Long enough for the password policy, and not a common password.
@@ -127,6 +127,32 @@ fn nc_2_1_7_the_directory_is_changed_from_either_nodes_console() {
             .contains("carol@example.test has no grant to send as sales@example.test"),
         "{}",
         r.body
+    );
+
+    // The same with the command line: granted with node A's, listed and withdrawn with B's.
+    let out = cli(
+        &a.config,
+        &["user", "send-as", CAROL, "sales@example.test"],
+        None,
+    );
+    assert_eq!(
+        out.trim(),
+        "carol@example.test may now send as sales@example.test"
+    );
+    let listed = cli(&b.config, &["user", "send-as-list"], None);
+    assert_eq!(listed.trim(), "carol@example.test -> sales@example.test");
+    let out = cli(
+        &b.config,
+        &["user", "send-as", CAROL, "sales@example.test", "--remove"],
+        None,
+    );
+    assert_eq!(
+        out.trim(),
+        "carol@example.test may no longer send as sales@example.test"
+    );
+    assert_eq!(
+        cli(&a.config, &["user", "send-as-list", "--json"], None),
+        ""
     );
 
     // A token made on node A is shown once, stored as its hash, in the mailbox audit; revoked

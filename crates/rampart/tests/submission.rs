@@ -386,6 +386,62 @@ fn spoofed_senders_are_refused() {
     assert_eq!(s.wait_mailbox("bob@example.test", 2).len(), 2);
 }
 
+/// NC-2.1.7: a send-as grant is listed, withdrawn with `user send-as --remove` (a trace event
+/// records it), and the address is refused again at the next MAIL; withdrawing it twice is one
+/// line naming the missing grant.
+#[test]
+fn nc_2_1_7_a_withdrawn_send_as_grant_is_refused_again() {
+    let s = submission_server("");
+    let grant = [
+        "user",
+        "send-as",
+        "alice@example.test",
+        "office@example.test",
+    ];
+    let out = cli(&s.config, &grant, None);
+    assert_eq!(
+        out.trim(),
+        "alice@example.test may now send as office@example.test"
+    );
+    let listed = cli(&s.config, &["user", "send-as-list"], None);
+    assert_eq!(listed.trim(), "alice@example.test -> office@example.test");
+    let json = cli(&s.config, &["user", "send-as-list", "--json"], None);
+    assert_eq!(
+        json.trim(),
+        r#"{"address":"office@example.test","user":"alice@example.test"}"#
+    );
+    let as_office = vec!["cmd", "MAIL FROM:<office@example.test>"];
+    let login = vec!["login", "alice@example.test", PASSWORD];
+    let r = run(
+        &s,
+        "implicit",
+        steps(&[vec!["ehlo"], login.clone(), as_office.clone()]),
+    );
+    assert_eq!(r[2].code, 250, "{:?}", r[2]);
+
+    let mut remove = grant.to_vec();
+    remove.push("--remove");
+    let out = cli(&s.config, &remove, None);
+    assert_eq!(
+        out.trim(),
+        "alice@example.test may no longer send as office@example.test"
+    );
+    assert_eq!(cli(&s.config, &["user", "send-as-list"], None).trim(), "");
+    let r = run(&s, "implicit", steps(&[vec!["ehlo"], login, as_office]));
+    assert_eq!(r[2].code, 553, "{:?}", r[2]);
+    let again = cli_raw(&s.config, &remove, None);
+    assert!(!again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr).trim(),
+        "error: alice@example.test has no grant to send as office@example.test"
+    );
+    wait_trace(
+        &s,
+        &["trace", "--sender", "office@example.test"],
+        "alice@example.test may no longer send as office@example.test; removed by the administrator",
+    );
+}
+
 #[test]
 fn rate_limit_answers_451() {
     let s = submission_server(
