@@ -33,6 +33,7 @@ pub mod bans;
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
 pub mod directory;
+pub mod directory_pages;
 pub mod dkim;
 pub mod dmarc_reporting;
 pub mod grants;
@@ -45,7 +46,6 @@ pub mod quarantine;
 pub mod queue;
 pub mod queue_admin;
 pub mod removal;
-pub mod send_as;
 pub mod shared;
 pub mod spam_tokens;
 pub mod submission;

@@ -60,20 +60,14 @@ pub(super) async fn users(c: &Console) -> Result<Vec<UserRow>, String> {
         }
         LocalStore::Postgresql(pg) => {
             let grants = pg.send_as_grants().await.map_err(text)?;
-            let mut rows = Vec::new();
-            for u in rampart_store::api::Directory::users(pg)
-                .await
-                .map_err(text)?
-            {
-                let disabled = pg
-                    .account_disabled(&u)
-                    .await
-                    .map_err(text)?
-                    .unwrap_or(false);
-                let send_as = grants_of(&grants, &u);
-                rows.push((u, disabled, send_as));
-            }
-            Ok(rows)
+            let users = pg.users_disabled().await.map_err(text)?;
+            Ok(users
+                .into_iter()
+                .map(|(u, disabled)| {
+                    let send_as = grants_of(&grants, &u);
+                    (u, disabled, send_as)
+                })
+                .collect())
         }
     }
 }

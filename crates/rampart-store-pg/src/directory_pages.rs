@@ -1,12 +1,23 @@
-//! Send-as grants read and withdrawn on the shared database (NC-2.1.7), and a user's email
-//! count: what the console's directory pages need besides the Directory trait, as the embedded
-//! store's `Store::send_as_grants`, `remove_send_as` and `user_email_count` give them.
+//! What the console's directory pages read and change besides the Directory trait, on the
+//! shared database: every user with its state in one query, send-as grants listed and withdrawn
+//! (NC-2.1.7), and a user's email count, as the embedded store's `Store::users`,
+//! `account_disabled`, `send_as_grants`, `remove_send_as` and `user_email_count` give them.
 
 use crate::{db, trace, PgStore};
 use rampart_store::directory::{no_send_as, send_as_removed};
 use rampart_store::Result;
 
 impl PgStore {
+    /// Every user with whether it is disabled, by address: one query, however many users.
+    pub async fn users_disabled(&self) -> Result<Vec<(String, bool)>> {
+        let c = self.conn(&self.sessions).await?;
+        let rows = c
+            .query("SELECT address, disabled FROM users ORDER BY address", &[])
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Every send-as grant: (user, address), by user then address.
     pub async fn send_as_grants(&self) -> Result<Vec<(String, String)>> {
         let c = self.conn(&self.sessions).await?;
