@@ -386,18 +386,14 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
         UserCmd::SendAs {
             user,
             address,
-            remove: false,
+            remove,
         } => {
-            store.add_send_as(&user, &address)?;
-            println!("{}", send_as_line(&user, &address, false));
-        }
-        UserCmd::SendAs {
-            user,
-            address,
-            remove: true,
-        } => {
-            store.remove_send_as(&user, &address)?;
-            println!("{}", send_as_line(&user, &address, true));
+            if remove {
+                store.remove_send_as(&user, &address)?;
+            } else {
+                store.add_send_as(&user, &address)?;
+            }
+            println!("{}", send_as_line(&user, &address, remove));
         }
         UserCmd::SendAsList { json } => print_send_as(store.send_as_grants()?, json),
         UserCmd::Disable { address } => {

@@ -4,8 +4,7 @@
 //! aliases from the console of any node. The store functions are the ones `rampart user|domain|
 //! alias ...` call on each backend; errors come back as the sentence to show.
 
-use rampart_store::tokens::Logins;
-use rampart_store::tokens::{Scope, TokenInfo};
+use rampart_store::tokens::{Logins, Scope, TokenInfo};
 use rampart_store::{DomainRemoved, MailboxEvent, Store, UserDeleted};
 
 use super::{Console, LocalStore};
