@@ -35,7 +35,7 @@ pub async fn bounce(store: &Store, config: &Config, id: &QueueId) -> rampart_sto
             tokio::task::spawn_blocking(move || s.message_bytes(&q, false))
                 .await
                 .map_err(join)?
-                .unwrap_or_default()
+                .map_err(|e| unreadable(id, e))?
         };
         let n = notification(config, id, &plan, &failure, &original);
         let mut m = store
@@ -65,7 +65,10 @@ pub async fn bounce_pg(
     let dsn = if plan.sender.is_empty() {
         None
     } else {
-        let original = store.message_bytes(id, false).await?;
+        let original = store
+            .message_bytes(id, false)
+            .await
+            .map_err(|e| unreadable(id, e))?;
         let n = notification(config, id, &plan, &failure, &original);
         let mut m = store
             .generated(&n.to, n.body, n.message_id, &n.what)
@@ -74,6 +77,15 @@ pub async fn bounce_pg(
         Some(m)
     };
     store.queue_bounce(id, &failure, dsn).await
+}
+
+/// A message whose bytes cannot be read is not bounced: the notification would go without the
+/// original's headers, which tell its sender which message failed. Nothing changes; a delete
+/// removes it without a notification.
+fn unreadable(id: &QueueId, e: StoreError) -> StoreError {
+    StoreError::Invalid(format!(
+        "message {id} could not be read for the notification ({e}); nothing was bounced (`rampart queue delete {id}` removes it without one)"
+    ))
 }
 
 /// The failure every waiting recipient of a bounced message gets.

@@ -480,11 +480,12 @@ fn queue_retry_hold_release_delete_and_bounce() {
     let other = submit(&s, "other");
     let doomed = submit(&s, "doomed");
     let bounced = submit(&s, "bounced");
-    for q in [&held, &other, &doomed, &bounced] {
+    let lost = submit(&s, "lost");
+    for q in [&held, &other, &doomed, &bounced, &lost] {
         wait_trace(&s, &["trace", "--queue-id", q], "deferred");
     }
     let q = json_lines(&s.config, &["queue", "list", "--json"]);
-    assert_eq!(q.len(), 4, "{q:?}");
+    assert_eq!(q.len(), 5, "{q:?}");
     assert!(q
         .iter()
         .all(|e| e["status"] == "queued" && e["next_attempt"].is_string()));
@@ -514,6 +515,26 @@ fn queue_retry_hold_release_delete_and_bounce() {
         e.contains("no message") && e.contains("rampart queue list"),
         "{e}"
     );
+    // A message whose bytes cannot be read is not bounced without its headers: the command
+    // says so and what to do, and the message stays queued. The fault is made by hand (a
+    // fake: its body row removed), since nothing else loses a stored body.
+    cli(&s.config, &["queue", "hold", &lost], None);
+    s.sqlite(&format!("DELETE FROM message_bodies WHERE id = '{lost}'"));
+    let e = fails(&s.config, &["queue", "bounce", &lost], None);
+    assert!(
+        e.contains(&format!("message {lost} could not be read"))
+            && e.contains("nothing was bounced")
+            && e.contains(&format!("rampart queue delete {lost}")),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(cli(&s.config, &["queue", "list"], None).contains(&lost));
+    assert_eq!(
+        s.mailbox("alice@example.test").len(),
+        1,
+        "no second notification"
+    );
+    cli(&s.config, &["queue", "delete", &lost], None);
 
     // The receiver comes up; `retry` makes the other message due at once and it is delivered,
     // a round of the queue manager that passes the held one by.
