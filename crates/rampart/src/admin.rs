@@ -431,15 +431,12 @@ pub fn print_names(names: Vec<String>, key: &str, json: bool) {
 
 /// What `user send-as` prints: the grant made, or withdrawn.
 pub fn send_as_line(user: &str, address: &str, removed: bool) -> String {
-    let (user, address) = (
+    let how = if removed { "no longer" } else { "now" };
+    format!(
+        "{} may {how} send as {}",
         user.trim().to_ascii_lowercase(),
-        address.trim().to_ascii_lowercase(),
-    );
-    if removed {
-        format!("{user} may no longer send as {address}")
-    } else {
-        format!("{user} may now send as {address}")
-    }
+        address.trim().to_ascii_lowercase()
+    )
 }
 
 /// `user send-as-list`: `user -> address` a line, or JSON objects.

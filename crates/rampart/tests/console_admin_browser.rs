@@ -122,7 +122,7 @@ fn al_3_1_roles_queue_retry_and_new_user_in_the_browser() {
              [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n",
             dns.addr()
         ),
-        listener: "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n".into(),
+        listener: common::console::ADMIN_LISTENER.into(),
         checks: Some(format!(
             "disabled = [\"external\"]\n[checks.antivirus]\nclamd = \"{}\"\ntimeout_ms = 20000\n\
              on_infected = \"quarantine\"\n[checks.authentication]\ndns_timeout_ms = 500\n\

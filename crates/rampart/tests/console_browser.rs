@@ -14,7 +14,7 @@ use std::process::Command;
 fn al_3_1_administrator_releases_finds_bans_and_unbans_in_the_browser() {
     require_browser();
     let s = start_jmap_with(Options {
-        listener: "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n".into(),
+        listener: common::console::ADMIN_LISTENER.into(),
         checks: Some(
             "disabled = [\"antivirus\"]\n[checks.attachments]\non_executable = \"quarantine\"\n"
                 .into(),

@@ -28,7 +28,7 @@ fn artefacts() -> std::path::PathBuf {
 fn al_2_2_al_3_2_dkim_and_audit_pages_in_the_browser() {
     require_browser();
     let s = start_jmap_with(Options {
-        listener: "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n".into(),
+        listener: common::console::ADMIN_LISTENER.into(),
         ..Default::default()
     });
     cli(

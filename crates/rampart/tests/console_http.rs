@@ -14,7 +14,7 @@ const ADMIN_PASSWORD: &str = "a console passphrase";
 /// A server with an admin listener and executables quarantined (antivirus off: no clamd).
 fn start() -> Server {
     start_jmap_with(Options {
-        listener: "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n".into(),
+        listener: common::console::ADMIN_LISTENER.into(),
         checks: Some(
             "disabled = [\"antivirus\"]\n[checks.attachments]\non_executable = \"quarantine\"\n"
                 .into(),
@@ -433,7 +433,7 @@ fn start_deferring() -> (Server, rampart_testdns::TestDns, common::ClosedPort) {
              [[listener]]\nrole = \"submissions\"\naddress = \"127.0.0.1:0\"\n",
             dns.addr()
         ),
-        listener: "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n".into(),
+        listener: common::console::ADMIN_LISTENER.into(),
         ..Default::default()
     });
     (s, dns, closed)

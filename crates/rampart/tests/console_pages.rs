@@ -14,7 +14,7 @@ use common::{cli, cli_raw, wait_trace, Options, Server};
 
 fn start() -> Server {
     start_jmap_with(Options {
-        listener: "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n".into(),
+        listener: common::console::ADMIN_LISTENER.into(),
         checks: Some(
             "disabled = [\"antivirus\"]\n[checks.attachments]\non_executable = \"quarantine\"\n"
                 .into(),

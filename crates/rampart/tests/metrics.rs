@@ -133,7 +133,7 @@ fn issue_19_metrics_scraped_over_https_pass_promtool_and_move() {
     );
     let s = Server::start_with(Options {
         top,
-        listener: "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n".into(),
+        listener: common::console::ADMIN_LISTENER.into(),
         checks: Some(
             "disabled = [\"antivirus\"]\n[checks.attachments]\non_executable = \"quarantine\"\n"
                 .into(),

@@ -211,12 +211,7 @@ fn the_console_and_metrics_of_either_node_serve_the_one_database() {
 fn a_page_whose_store_read_fails_says_so_and_recovers() {
     let db = Db::start();
     let dns = dns();
-    let a = node(
-        &db,
-        &dns,
-        1,
-        "[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n",
-    );
+    let a = node(&db, &dns, 1, common::console::ADMIN_LISTENER);
     let secret = add_admin(&a, "watch", "auditor");
     let b = Browser::signed_in(&a, "watch", &secret);
     let pages = ["/quarantine", "/bans", "/queue", "/trace?client=192.0.2.99"];
@@ -294,7 +289,7 @@ fn a_page_whose_store_read_fails_says_so_and_recovers() {
 fn al_2_2_a_key_generated_in_the_console_is_in_the_shared_database() {
     let db = Db::start();
     let dns = dns();
-    let console = "[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n";
+    let console = common::console::ADMIN_LISTENER;
     let a = node(&db, &dns, 1, console);
     let b = node(&db, &dns, 1, console);
     let secret = add_admin(&a, "root", "administrator");

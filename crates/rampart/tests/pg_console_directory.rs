@@ -18,7 +18,7 @@ const CAROL_PASSWORD: &str = "lantern-orchard-47-quietly";
 fn nc_2_1_7_the_directory_is_changed_from_either_nodes_console() {
     let db = Db::start();
     let dns = dns();
-    let console = "[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n";
+    let console = common::console::ADMIN_LISTENER;
     let a = node(&db, &dns, 1, console);
     let b = node(&db, &dns, 1, console);
     let secret = add_admin(&a, "root", "administrator");
@@ -263,7 +263,7 @@ fn nc_2_1_7_the_directory_is_changed_from_either_nodes_console() {
 fn a_bounce_from_node_bs_console_notifies_the_sender_once() {
     let db = Db::start();
     let dns = dns();
-    let console = "[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n";
+    let console = common::console::ADMIN_LISTENER;
     // remote.test's MX refuses connections: what node A queues waits there.
     let closed = ClosedPort::for_rampart();
     let a = node(&db, &dns, closed.port(), console);

@@ -9,6 +9,10 @@ use super::{cli, Server};
 
 pub const ADMIN_PASSWORD: &str = "a console passphrase";
 
+/// An admin listener (the console, /metrics) on a port of the system's choosing, as a test
+/// server's configuration adds it.
+pub const ADMIN_LISTENER: &str = "\n[[listener]]\nrole = \"admin\"\naddress = \"127.0.0.1:0\"\n";
+
 /// `rampart admin add NAME --role ROLE`; the TOTP secret it printed.
 pub fn add_admin(s: &Server, name: &str, role: &str) -> String {
     let out = cli(
