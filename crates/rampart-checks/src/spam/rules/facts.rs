@@ -54,6 +54,10 @@ pub enum Func {
     DateInvalid,
     /// Days between the Date field and now, either way (0 when missing or invalid).
     DateSkewDays,
+    /// Hours by which the Date field is later than the newest Received field's time: the
+    /// message claims to be written after its nearest relay took it (0 when either is missing
+    /// or invalid, or the Date is not later).
+    DateAheadHours,
     /// A Message-ID without `@`, with a domain without a dot, or `localhost`.
     MessageIdOdd,
     /// Addresses in To and Cc.
@@ -102,6 +106,7 @@ impl Func {
         ("punycode_domain", Func::PunycodeDomain),
         ("date_invalid", Func::DateInvalid),
         ("date_skew_days", Func::DateSkewDays),
+        ("date_ahead_hours", Func::DateAheadHours),
         ("message_id_odd", Func::MessageIdOdd),
         ("recipients", Func::Recipients),
         ("freemail_reply_to", Func::FreemailReplyTo),
@@ -288,6 +293,16 @@ impl<'a> Facts<'a> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         let skew_days = date.map_or(0.0, |d| (d.to_timestamp() - now).abs() as f64 / 86_400.0);
+        // The first Received field is the newest: the time the nearest relay took the message.
+        let relayed = parsed
+            .received_all()
+            .next()
+            .and_then(|r| r.date())
+            .filter(|d| d.is_valid());
+        let ahead_hours = match (date, relayed) {
+            (Some(d), Some(r)) => (d.to_timestamp() - r.to_timestamp()).max(0) as f64 / 3_600.0,
+            _ => 0.0,
+        };
         let recipients = [parsed.to(), parsed.cc()]
             .into_iter()
             .flatten()
@@ -310,6 +325,7 @@ impl<'a> Facts<'a> {
             (Func::PunycodeDomain, puny as f64),
             (Func::DateInvalid, flag(date_field && date.is_none())),
             (Func::DateSkewDays, skew_days),
+            (Func::DateAheadHours, ahead_hours),
             (Func::MessageIdOdd, flag(message_id_odd(ctx))),
             (Func::Recipients, recipients as f64),
             (Func::FreemailReplyTo, flag(freemail_reply)),

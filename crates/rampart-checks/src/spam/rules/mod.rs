@@ -584,6 +584,8 @@ mod tests;
 #[cfg(test)]
 mod tests_bulk;
 #[cfg(test)]
+mod tests_forged;
+#[cfg(test)]
 mod tests_phishing;
 #[cfg(test)]
 mod tests_samples;
