@@ -103,6 +103,34 @@ pub fn is_freemail(domain: &str) -> bool {
             .any(|p| domain.starts_with(p) && domain[p.len()..].split('.').count() <= 2)
 }
 
+/// The owner labels ([`owner_label`]) under which a free mail provider's outgoing relays are
+/// named, by the provider's own owner label. Gmail's mail leaves through `google.com` hosts,
+/// Yahoo's through `yahoo.com` and `yahoodns.net`, Microsoft's through `outlook.com` and
+/// `hotmail.com`. A provider not listed relays under its own label.
+const FREEMAIL_RELAYS: &[(&[&str], &[&str])] = &[
+    (&["gmail", "googlemail"], &["google", "gmail", "googlemail"]),
+    (&["yahoo", "ymail"], &["yahoo", "yahoodns", "ymail"]),
+    (
+        &["hotmail", "outlook", "live", "msn"],
+        &["hotmail", "outlook", "live", "msn"],
+    ),
+    (&["icloud", "me"], &["icloud", "me", "apple"]),
+    (&["gmx", "web"], &["gmx", "web"]),
+    (&["protonmail"], &["protonmail", "proton"]),
+];
+
+/// Whether `host` is named like one of the relays of the free mail provider at `from_domain`
+/// ([`FREEMAIL_RELAYS`]).
+pub fn is_freemail_relay(from_domain: &str, host: &str) -> bool {
+    let (Some(provider), Some(label)) = (owner_label(from_domain), owner_label(host)) else {
+        return false;
+    };
+    match FREEMAIL_RELAYS.iter().find(|(p, _)| p.contains(&provider)) {
+        Some((_, relays)) => relays.contains(&label),
+        None => label == provider,
+    }
+}
+
 /// The label that names a domain's owner: `example` in `mail.example.com` and in
 /// `shop.example.co.uk` (a two-letter top-level domain after a short second level counts as a
 /// national suffix).

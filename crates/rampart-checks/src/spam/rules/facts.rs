@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Address, HeaderName, HeaderValue, MimeHeaders, PartType};
 
-use super::brands::{imitated_brand, is_freemail, organisation};
+use super::brands::{imitated_brand, is_freemail, is_freemail_relay, organisation};
 use crate::dlp::html::html_readings;
 use crate::dlp::normalize::{invisible_count, normalize};
 use crate::mime::{walk, PartKind};
@@ -90,6 +90,10 @@ pub enum Func {
     /// pass for that domain (the authentication check's reading; 0 when it did not run). What
     /// an allow rule needs, so that a forged From does not earn it.
     FromAuthenticated,
+    /// The From address is at a free mail provider, and no Received field (nor the client's
+    /// HELO) names a relay of that provider: the message never passed through it. 0 without
+    /// Received fields, where there is nothing to compare.
+    FreemailNotRelayed,
 }
 
 impl Func {
@@ -121,6 +125,7 @@ impl Func {
         ("unsubscribe_at_sender", Func::UnsubscribeAtSender),
         ("message_id_at_sender", Func::MessageIdAtSender),
         ("from_authenticated", Func::FromAuthenticated),
+        ("freemail_not_relayed", Func::FreemailNotRelayed),
     ];
 
     pub fn by_name(name: &str) -> Option<Func> {
@@ -355,6 +360,13 @@ impl<'a> Facts<'a> {
                 flag(from.as_deref().is_some_and(|f| message_id_at(ctx, f))),
             ),
             (Func::FromAuthenticated, flag(signals.from_authenticated)),
+            (
+                Func::FreemailNotRelayed,
+                flag(
+                    from.as_deref()
+                        .is_some_and(|f| freemail_not_relayed(ctx, f)),
+                ),
+            ),
         ];
         Facts {
             headers,
@@ -488,6 +500,26 @@ fn unsubscribe_at(ctx: &Context<'_>, from: &str) -> bool {
             host.is_some_and(|h| !h.is_empty() && organisation(h) == org)
         })
     })
+}
+
+/// Whether `from` is at a free mail provider whose relays appear nowhere in the Received fields
+/// or the client's HELO, in a message that has Received fields.
+fn freemail_not_relayed(ctx: &Context<'_>, from: &str) -> bool {
+    if !is_freemail(from) || ctx.headers.count("Received") == 0 {
+        return false;
+    }
+    let named = |text: &str| {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .map(|t| t.trim_matches('.'))
+            .filter(|t| t.contains('.'))
+            .any(|host| is_freemail_relay(from, host))
+    };
+    let relayed = named(&ctx.envelope.helo.to_ascii_lowercase())
+        || ctx
+            .headers
+            .all("Received")
+            .any(|(_, f)| named(&f.unfolded().to_ascii_lowercase()));
+    !relayed
 }
 
 /// Whether the Message-ID's domain is of `from`'s organisation.

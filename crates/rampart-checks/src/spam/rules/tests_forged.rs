@@ -156,3 +156,48 @@ fn al_1_2_date_ahead_of_the_nearest_relay() {
         .collect();
     assert!(!has(&alone, "DATE_AHEAD_OF_RELAY"), "{alone}");
 }
+
+/// A message from a Gmail address, relayed as `received` says.
+fn from_gmail(received: &str, extra: &str) -> String {
+    format!(
+        "{received}From: Ann <ann.example@gmail.com>\nTo: user@{LOCAL}\nSubject: hello\n{DATE}\n\
+         Message-ID: <1@mail.gmail.com>\n{extra}\nhello\n"
+    )
+}
+
+#[test]
+fn al_1_2_free_mail_that_its_provider_never_carried() {
+    let elsewhere = "Received: from bulk7.cheap-hosting.example (bulk7.cheap-hosting.example \
+                     [198.51.100.7]) by mx.example.net; Tue, 02 Dec 2026 09:12:00 +0000\n";
+    let m = from_gmail(elsewhere, "");
+    assert!(has(&m, "FREEMAIL_NOT_RELAYED"), "{m}");
+    // Carried by Google's relays (named under google.com, not gmail.com).
+    let google = "Received: by mail-wr1-f54.google.com with SMTP id a1; \
+                  Tue, 02 Dec 2026 09:12:00 +0000\n";
+    assert!(!has(&from_gmail(google, ""), "FREEMAIL_NOT_RELAYED"));
+    // A reply, or a message with no Received field at all: left alone.
+    for m in [
+        from_gmail(elsewhere, "In-Reply-To: <0@example.net>\n"),
+        from_gmail(elsewhere, "References: <0@example.net>\n"),
+        from_gmail("", ""),
+    ] {
+        assert!(!has(&m, "FREEMAIL_NOT_RELAYED"), "{m}");
+    }
+    // Not a free mail From.
+    let own = from_gmail(elsewhere, "").replace("ann.example@gmail.com", "ann@sender.example");
+    assert!(!has(&own, "FREEMAIL_NOT_RELAYED"), "{own}");
+}
+
+#[test]
+fn al_1_2_free_mail_relays_by_provider() {
+    use super::brands::is_freemail_relay;
+    assert!(is_freemail_relay("gmail.com", "mail-wr1-f54.google.com"));
+    assert!(is_freemail_relay("yahoo.co.uk", "web13001.mail.yahoo.com"));
+    assert!(is_freemail_relay(
+        "hotmail.com",
+        "mail-db5eur01.outbound.protection.outlook.com"
+    ));
+    assert!(is_freemail_relay("aol.com", "omr-m07.mx.aol.com"));
+    assert!(!is_freemail_relay("gmail.com", "mx.yahoo.com"));
+    assert!(!is_freemail_relay("aol.com", "bulk7.cheap-hosting.example"));
+}
