@@ -201,3 +201,25 @@ fn al_1_2_free_mail_relays_by_provider() {
     assert!(!is_freemail_relay("gmail.com", "mx.yahoo.com"));
     assert!(!is_freemail_relay("aol.com", "bulk7.cheap-hosting.example"));
 }
+
+#[test]
+fn al_1_2_outlook_never_sends_html_alone() {
+    let html = "<html><body><p>Shall we meet at <b>noon</b>?</p></body></html>";
+    let head = |ctype: &str| {
+        outlook_express(OE_ID, &format!("{OE_MAILER}{MIMEOLE}"))
+            .replace("Content-Type: text/plain; charset=\"iso-8859-1\"", ctype)
+    };
+    let alone = head("Content-Type: text/html; charset=\"iso-8859-1\"")
+        .replace("Shall we meet at noon at the usual place?", html);
+    assert!(has(&alone, "MUA_OUTLOOK_HTML_ONLY"), "{alone}");
+    // As Outlook writes it: the text and the HTML side by side.
+    let both = head("Content-Type: multipart/alternative; boundary=\"b1\"").replace(
+        "Shall we meet at noon at the usual place?\n",
+        &format!(
+            "--b1\nContent-Type: text/plain\n\nShall we meet at noon?\n--b1\n\
+             Content-Type: text/html\n\n{html}\n--b1--\n"
+        ),
+    );
+    assert!(!has(&both, "MUA_OUTLOOK_HTML_ONLY"), "{both}");
+    assert!(!has(&alone.replace(OE_MAILER, ""), "MUA_OUTLOOK_HTML_ONLY"));
+}
