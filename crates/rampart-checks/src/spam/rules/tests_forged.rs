@@ -1,6 +1,8 @@
 //! AL-1.2: forged header rules of the default set (docs/ANTISPAM.md, "Forged headers"): a time
-//! zone no place uses, and mail that claims Microsoft's software without its Message-ID or its
-//! X-MimeOLE field. Each is shown firing on the forgery and staying silent on the real thing.
+//! zone no place uses, a Date ahead of the nearest relay, mail that claims Microsoft's software
+//! without its Message-ID, its X-MimeOLE field or its text part, and a free mail From that no
+//! relay of its provider carried. Each is shown firing on the forgery and staying silent on the
+//! real thing.
 
 use super::tests_samples::{names, score};
 use crate::testutil::LOCAL;
