@@ -395,7 +395,9 @@ pub fn user(config: &Config, cmd: UserCmd) -> Result<(), Error> {
             }
             println!("{}", send_as_line(&user, &address, remove));
         }
-        UserCmd::SendAsList { json } => print_send_as(store.send_as_grants()?, json),
+        UserCmd::SendAsList { json } => {
+            print_pairs(store.send_as_grants()?, ("user", "address"), json)
+        }
         UserCmd::Disable { address } => {
             crate::admin_mailbox::set_disabled(&store, &address, true)?;
         }
@@ -439,24 +441,14 @@ pub fn send_as_line(user: &str, address: &str, removed: bool) -> String {
     )
 }
 
-/// `user send-as-list`: `user -> address` a line, or JSON objects.
-pub fn print_send_as(grants: Vec<(String, String)>, json: bool) {
-    for (u, a) in grants {
+/// `user send-as-list` and `alias list`: `left -> right` a line, or one JSON object per pair
+/// with the two keys given (`user`/`address`, `alias`/`target`).
+pub fn print_pairs(pairs: Vec<(String, String)>, keys: (&str, &str), json: bool) {
+    for (l, r) in pairs {
         if json {
-            println!("{}", serde_json::json!({ "user": u, "address": a }));
+            println!("{}", serde_json::json!({ keys.0: l, keys.1: r }));
         } else {
-            println!("{u} -> {a}");
-        }
-    }
-}
-
-/// `alias list`: `alias -> target` a line, or JSON objects.
-pub fn print_aliases(aliases: Vec<(String, String)>, json: bool) {
-    for (a, t) in aliases {
-        if json {
-            println!("{}", serde_json::json!({ "alias": a, "target": t }));
-        } else {
-            println!("{a} -> {t}");
+            println!("{l} -> {r}");
         }
     }
 }
@@ -487,7 +479,7 @@ pub fn alias(config: &Config, cmd: AliasCmd) -> Result<(), Error> {
                 target.to_ascii_lowercase()
             );
         }
-        AliasCmd::List { json } => print_aliases(store.aliases()?, json),
+        AliasCmd::List { json } => print_pairs(store.aliases()?, ("alias", "target"), json),
         AliasCmd::Remove { alias, target } => {
             let removed = store.remove_alias(&alias, target.as_deref())?;
             crate::admin_user::print_aliases_removed(&alias, &removed);

@@ -15,7 +15,7 @@
 //! The other commands still work on the embedded store only and are refused with one line
 //! ([`crate::store_cmd::refuse_postgresql`]).
 
-use crate::admin::{print_aliases, print_names, read_password, AliasCmd, DomainCmd, UserCmd};
+use crate::admin::{print_names, print_pairs, read_password, AliasCmd, DomainCmd, UserCmd};
 use crate::admin::{DkimCmd, Error, MailboxCmd, QuarantineCmd, TraceArgs};
 use crate::admin_queue::{done_line, parse_id, print_list, unknown, QueueCmd};
 use crate::ban::BanCmd;
@@ -176,7 +176,7 @@ async fn execute(
             println!("{}", crate::admin::send_as_line(user, address, *remove));
         }
         DirectoryCmd::User(UserCmd::SendAsList { json }) => {
-            crate::admin::print_send_as(store.send_as_grants().await?, *json)
+            print_pairs(store.send_as_grants().await?, ("user", "address"), *json)
         }
         DirectoryCmd::Alias(AliasCmd::Add { alias, target }) => {
             store.add_alias(alias, target).await?;
@@ -187,7 +187,7 @@ async fn execute(
             );
         }
         DirectoryCmd::Alias(AliasCmd::List { json }) => {
-            print_aliases(store.aliases().await?, *json)
+            print_pairs(store.aliases().await?, ("alias", "target"), *json)
         }
         DirectoryCmd::Trace(a) => {
             let (filter, json) = crate::admin::trace_filter(a.clone())?;
